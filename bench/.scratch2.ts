@@ -1,0 +1,12 @@
+import { startPostgres } from '../shared/src/testing/postgres.ts';
+import pg from 'pg';
+const t0 = Date.now();
+const h = await startPostgres({ settings: { work_mem: '64MB' } });
+console.log('started in', Date.now() - t0, h);
+const c = new pg.Client({ host: h.host, port: h.port, user: h.user, database: h.database });
+await c.connect();
+console.log((await c.query('select version(), current_setting(\'work_mem\'), current_setting(\'lc_collate\')')).rows);
+await c.end();
+await h.stop();
+await h.stop();
+console.log('stopped', (await import('node:fs')).existsSync(h.dataDir));

@@ -1,0 +1,136 @@
+/**
+ * The `stratum` command (commander). `stratum up` runs the embedded form; `stratum
+ * tx-engine|ingestion|olap-shard|router|clock --config stratum.yaml` run one service of
+ * the distributed form; `stratum load flights` loads the demo dataset over pgwire;
+ * `stratum status` prints a running server's health.
+ */
+import { Command, InvalidArgumentError } from 'commander';
+import { ConfigError, defaultConfig, loadConfigFile, rootLogger, runUntilSignal, type StratumConfig } from '@stratum/shared';
+import { startDistributed, startEmbedded } from './wiring.ts';
+
+const program = new Command();
+program.name('stratum').description('Stratum: event-driven three-tier HTAP database').version('0.1.0');
+
+function port(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError('expected a TCP port number (0-65535)');
+  return n;
+}
+
+function positive(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a positive whole number');
+  return n;
+}
+
+function loadConfig(file: string | undefined): StratumConfig {
+  return file ? loadConfigFile(file) : defaultConfig();
+}
+
+async function fail(e: unknown): Promise<never> {
+  const msg = e instanceof Error ? e.message : String(e);
+  process.stderr.write(`stratum: ${msg}\n`);
+  process.exit(e instanceof ConfigError ? 2 : 1);
+}
+
+program
+  .command('up')
+  .description('run all five services in one process (embedded form)')
+  .option('--config <file>', 'stratum.yaml to read (flags below override it)')
+  .option('--data-dir <dir>', 'data directory (default ./data)')
+  .option('--pg-port <n>', 'PostgreSQL wire protocol port (default 5433)', port)
+  .option('--http-port <n>', 'HTTP API port (default 7480)', port)
+  .option('--bus <url>', 'change bus: local (default) or nats://HOST:PORT')
+  .action(async (o: { config?: string; dataDir?: string; pgPort?: number; httpPort?: number; bus?: string }) => {
+    const log = rootLogger();
+    try {
+      const cfg = loadConfig(o.config);
+      if (o.dataDir) cfg.data_dir = o.dataDir;
+      if (o.pgPort !== undefined) cfg.router.pg.port = o.pgPort;
+      if (o.httpPort !== undefined) cfg.router.http.port = o.httpPort;
+      if (o.bus) {
+        if (!/^(local|nats:\/\/[^/\s]+)$/.test(o.bus)) throw new ConfigError(`--bus: expected "local" or nats://HOST:PORT, got "${o.bus}"`);
+        cfg.cluster.bus = o.bus;
+      }
+      const up = await startEmbedded(cfg, log);
+      const host = cfg.router.pg.host;
+      process.stdout.write(
+        `Stratum is up (embedded, bus ${cfg.cluster.bus}, data in ${cfg.data_dir}).\n` +
+          `  SQL:  psql "host=${host} port=${up.pgPort} user=stratum dbname=${cfg.router.database}"\n` +
+          `  HTTP: http://${cfg.router.http.host}:${up.httpPort}/query  (health: /health, metrics: /metrics)\n` +
+          `Press Ctrl-C to stop.\n`,
+      );
+      const code = await runUntilSignal(up.handles, log);
+      process.stdout.write('Stratum stopped.\n');
+      process.exit(code);
+    } catch (e) {
+      await fail(e);
+    }
+  });
+
+for (const svc of ['tx-engine', 'ingestion', 'olap-shard', 'router', 'clock'] as const) {
+  program
+    .command(svc)
+    .description(`run the ${svc} service alone (distributed form)`)
+    .requiredOption('--config <file>', 'cluster config (stratum.yaml)')
+    .option('--id <id>', 'which entry of the cluster config this process is (default: the first)')
+    .action(async (o: { config: string; id?: string }) => {
+      const log = rootLogger().child({ svc });
+      try {
+        const cfg = loadConfig(o.config);
+        const handles = await startDistributed(svc, cfg, o.config, o.id, log);
+        process.stdout.write(`${svc}${o.id ? ` ${o.id}` : ''} listening (config ${o.config})\n`);
+        process.exit(await runUntilSignal(handles, log));
+      } catch (e) {
+        await fail(e);
+      }
+    });
+}
+
+program
+  .command('load')
+  .description('load a demo dataset through the write path over pgwire')
+  .argument('<dataset>', 'dataset name: flights')
+  .option('--rows <n>', 'load only the first N rows (file order)', positive)
+  .option('--host <host>', 'server host', '127.0.0.1')
+  .option('--pg-port <n>', 'server port', port, 5433)
+  .option('--user <user>', 'user name', 'stratum')
+  .option('--database <db>', 'database name', 'stratum')
+  .option('--connections <n>', 'parallel connections', positive, 4)
+  .option('--batch <n>', 'rows per INSERT statement', positive, 1000)
+  .action(async (dataset: string, o: { rows?: number; host: string; pgPort: number; user: string; database: string; connections: number; batch: number }) => {
+    try {
+      if (dataset !== 'flights') throw new Error(`unknown dataset "${dataset}" (available: flights)`);
+      const { loadFlights } = await import('./load-flights.ts');
+      await loadFlights({
+        host: o.host,
+        port: o.pgPort,
+        user: o.user,
+        database: o.database,
+        ...(o.rows !== undefined ? { rows: o.rows } : {}),
+        batchRows: o.batch,
+        connections: o.connections,
+        progress: true,
+      });
+      process.exit(0);
+    } catch (e) {
+      await fail(e);
+    }
+  });
+
+program
+  .command('status')
+  .description("print a running server's health (GET /health)")
+  .option('--host <host>', 'HTTP host', '127.0.0.1')
+  .option('--http-port <n>', 'HTTP port', port, 7480)
+  .action(async (o: { host: string; httpPort: number }) => {
+    try {
+      const r = await fetch(`http://${o.host}:${o.httpPort}/health`);
+      process.stdout.write(`${JSON.stringify(await r.json(), null, 2)}\n`);
+      process.exit(r.ok ? 0 : 1);
+    } catch (e) {
+      await fail(new Error(`cannot reach http://${o.host}:${o.httpPort}/health: ${(e as Error).message}`));
+    }
+  });
+
+await program.parseAsync(process.argv);

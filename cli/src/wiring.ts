@@ -1,0 +1,257 @@
+/**
+ * Starting services, in both forms (DESIGN §1): embedded (`stratum up`: all five in one
+ * process, calling each other through their interfaces) and distributed (one service per
+ * process, HTTP RPC between them, NATS JetStream as the bus). Both run the same service
+ * code; only the transport differs.
+ */
+import { resolve } from 'node:path';
+import {
+  Catalog,
+  type ChangeBus,
+  type IngestionApi,
+  type Logger,
+  type OlapShardApi,
+  openBus,
+  publishDdl,
+  followCatalog,
+  registerRpc,
+  rpcClient,
+  type ServiceHandle,
+  serviceDataDir,
+  startHttpServer,
+  type StratumConfig,
+  type Subscription,
+  tableOptionsFrom,
+  type TxEngineApi,
+  listenAddress,
+  ConfigError,
+  type Health,
+} from '@stratum/shared';
+import { startClockService } from '@stratum/clock';
+import { startIngestion } from '@stratum/ingestion';
+import { startOlapShard } from '@stratum/olap-shard';
+import { startRouter } from '@stratum/router';
+import { startTxEngine } from '@stratum/tx-engine';
+
+/** What `stratum up` started. */
+export interface Embedded {
+  handles: ServiceHandle[];
+  pgPort: number;
+  httpPort: number | undefined;
+}
+
+const all = (n: number) => Array.from({ length: n }, (_, i) => i);
+
+/** Open the bus and a catalog that follows it. */
+async function busAndCatalog(cfg: StratumConfig, log: Logger): Promise<{ bus: ChangeBus; catalog: Catalog; sub: Subscription }> {
+  const bus = await openBus(cfg.cluster.bus, serviceDataDir(cfg, 'bus'));
+  const catalog = new Catalog(tableOptionsFrom(cfg));
+  const sub = await followCatalog(bus, catalog, log);
+  return { bus, catalog, sub };
+}
+
+function closer(name: string, fn: () => Promise<void>): ServiceHandle {
+  let p: Promise<void> | undefined;
+  return {
+    name,
+    close: () => {
+      p ??= fn();
+      return p;
+    },
+  };
+}
+
+/**
+ * Start all five services in this process. Data lives under `cfg.data_dir`
+ * (`tx1/` LevelDB, `ing1/` LMDB, `olap1/` Parquet + manifest, `bus/` the local bus log).
+ * @throws when a store cannot be opened or a port cannot be bound (what started is closed again).
+ */
+export async function startEmbedded(cfg: StratumConfig, log: Logger): Promise<Embedded> {
+  const handles: ServiceHandle[] = [];
+  try {
+    const { bus, catalog, sub } = await busAndCatalog(cfg, log);
+    handles.push(closer('bus', async () => {
+      await sub.stop();
+      await bus.close();
+    }));
+    const clock = await startClockService({ nodeId: 'embedded', epsMs: cfg.clock.eps_ms, log: log.child({ svc: 'clock' }) });
+    handles.push(clock);
+    const txId = cfg.cluster.tx_engines[0]?.id ?? 'tx1';
+    const ingId = cfg.cluster.ingestion[0]?.id ?? 'ing1';
+    const olapId = cfg.cluster.olap_shards[0]?.id ?? 'olap1';
+    let olap: OlapShardApi | undefined;
+    const ingestion = await startIngestion({
+      id: ingId,
+      dir: serviceDataDir(cfg, ingId),
+      partitions: all(cfg.cluster.partitions),
+      catalog,
+      bus,
+      olap: () => olap,
+      pushIntervalMs: cfg.ingestion.push_interval_ms,
+      pushRows: cfg.ingestion.push_rows,
+      log: log.child({ svc: 'ingestion', id: ingId }),
+    });
+    handles.push(ingestion);
+    const shard = await startOlapShard({ id: olapId, dir: serviceDataDir(cfg, olapId), catalog, deltaSources: [ingestion] });
+    olap = shard;
+    handles.push({ name: `olap-shard ${olapId}`, close: () => shard.close() });
+    const tx = await startTxEngine({
+      id: txId,
+      dir: serviceDataDir(cfg, txId),
+      partitions: cfg.cluster.partitions,
+      catalog,
+      bus,
+      clock: clock.clock,
+      ingestion,
+      groupCommitMaxBatch: cfg.tx.group_commit_max_batch,
+      heartbeatMs: cfg.tx.heartbeat_ms,
+      relayMaxBatch: cfg.tx.relay_max_batch,
+      maxTxnBytes: cfg.tx.max_txn_bytes,
+      log: log.child({ svc: 'tx-engine', id: txId }),
+    });
+    handles.push(tx);
+    const router = await startRouter({
+      catalog,
+      publishDdl: (table) => publishDdl(bus, { kind: 'create_table', table, at: Date.now() }),
+      txEngines: [tx],
+      ingestion: [ingestion],
+      olap: shard,
+      pg: cfg.router.pg,
+      http: cfg.router.http,
+      auth: cfg.router.auth === 'trust' ? { method: 'trust' } : { method: 'scram-sha-256', users: cfg.router.users },
+      database: cfg.router.database,
+      statementTimeoutMs: cfg.router.statement_timeout_ms,
+      maxStatementBytes: cfg.router.max_statement_bytes,
+      health: () => ({ form: 'embedded', bus: bus.connected() ? 'connected' : 'disconnected', outbox: tx.outboxPending(), catalogVersion: catalog.version }),
+      log: log.child({ svc: 'router' }),
+    });
+    handles.push(router);
+    return { handles, pgPort: router.pgPort, httpPort: router.httpPort };
+  } catch (e) {
+    for (const h of handles.reverse()) await h.close().catch(() => {});
+    throw e;
+  }
+}
+
+function entry<T extends { id: string }>(list: T[], id: string | undefined, what: string, file: string): T {
+  const e = id === undefined ? list[0] : list.find((x) => x.id === id);
+  if (!e) {
+    throw new ConfigError(
+      `${file}: cluster.${what}: no entry with id "${id ?? '(first)'}" (have: ${list.map((x) => x.id).join(', ') || 'none'})`,
+    );
+  }
+  return e;
+}
+
+function needNats(cfg: StratumConfig, file: string): void {
+  if (cfg.cluster.bus === 'local') {
+    throw new ConfigError(`${file}: cluster.bus: the distributed form needs a shared bus; expected nats://HOST:PORT, got "local"`);
+  }
+}
+
+/** RPC method lists of each tier (what crosses the network). */
+export const TX_METHODS = ['execute', 'get'] as const;
+export const INGESTION_METHODS = ['get', 'delta', 'status'] as const;
+export const OLAP_METHODS = ['push', 'watermarks', 'query'] as const;
+
+/** Start one service of the distributed form, by name. */
+export async function startDistributed(
+  service: 'tx-engine' | 'ingestion' | 'olap-shard' | 'router' | 'clock',
+  cfg: StratumConfig,
+  file: string,
+  id: string | undefined,
+  log: Logger,
+): Promise<ServiceHandle[]> {
+  const handles: ServiceHandle[] = [];
+  const c = cfg.cluster;
+  if (service === 'clock') {
+    const clk = await startClockService({ nodeId: id ?? 'clock', epsMs: cfg.clock.eps_ms, http: { host: '127.0.0.1', port: 7801 }, log });
+    return [clk];
+  }
+  needNats(cfg, file);
+  const { bus, catalog, sub } = await busAndCatalog(cfg, log);
+  handles.push(closer('bus', async () => {
+    await sub.stop();
+    await bus.close();
+  }));
+  const ingestionClients = () =>
+    c.ingestion.map((i) => rpcClient<IngestionApi>(i.url, INGESTION_METHODS, { name: `ingestion ${i.id}` }));
+  const olapClient = () => {
+    const s = c.olap_shards[0];
+    if (!s) throw new ConfigError(`${file}: cluster.olap_shards: at least one shard is needed`);
+    return rpcClient<OlapShardApi>(s.url, OLAP_METHODS, { name: `olap-shard ${s.id}` });
+  };
+  const serve = async (url: string, impl: object, methods: readonly string[], health: () => Health) => {
+    const a = listenAddress(url);
+    const srv = await startHttpServer({ ...a, health, setup: (app) => registerRpc(app, impl as Record<string, unknown>, methods) });
+    handles.push({ name: `http ${url}`, close: () => srv.close() });
+  };
+  try {
+    if (service === 'tx-engine') {
+      const e = entry(c.tx_engines, id, 'tx_engines', file);
+      const clock = await startClockService({ nodeId: e.id, epsMs: cfg.clock.eps_ms, log });
+      const [ing] = ingestionClients();
+      const tx = await startTxEngine({
+        id: e.id,
+        dir: serviceDataDir(cfg, e.id),
+        partitions: c.partitions,
+        catalog,
+        bus,
+        clock: clock.clock,
+        ...(ing ? { ingestion: ing } : {}),
+        groupCommitMaxBatch: cfg.tx.group_commit_max_batch,
+        heartbeatMs: cfg.tx.heartbeat_ms,
+        relayMaxBatch: cfg.tx.relay_max_batch,
+        maxTxnBytes: cfg.tx.max_txn_bytes,
+        log: log.child({ svc: 'tx-engine', id: e.id }),
+      });
+      handles.push(tx);
+      await serve(e.url, tx, TX_METHODS, () => ({ status: 'ok', service: 'tx-engine', id: e.id, outbox: tx.outboxPending(), bus: bus.connected() }));
+    } else if (service === 'ingestion') {
+      const e = entry(c.ingestion, id, 'ingestion', file);
+      const olap = olapClient();
+      const ing = await startIngestion({
+        id: e.id,
+        dir: serviceDataDir(cfg, e.id),
+        partitions: e.partitions === 'all' ? all(c.partitions) : e.partitions,
+        catalog,
+        bus,
+        olap: () => olap,
+        pushIntervalMs: cfg.ingestion.push_interval_ms,
+        pushRows: cfg.ingestion.push_rows,
+        log: log.child({ svc: 'ingestion', id: e.id }),
+      });
+      handles.push(ing);
+      await serve(e.url, ing, INGESTION_METHODS, () => ({ status: 'ok', service: 'ingestion', id: e.id, bus: bus.connected() }));
+    } else if (service === 'olap-shard') {
+      const e = entry(c.olap_shards, id, 'olap_shards', file);
+      const shard = await startOlapShard({ id: e.id, dir: serviceDataDir(cfg, e.id), catalog, deltaSources: ingestionClients() });
+      handles.push({ name: `olap-shard ${e.id}`, close: () => shard.close() });
+      await serve(e.url, shard, OLAP_METHODS, () => ({ status: 'ok', service: 'olap-shard', id: e.id }));
+    } else {
+      const txs = c.tx_engines.map((t) => rpcClient<TxEngineApi>(t.url, TX_METHODS, { name: `tx-engine ${t.id}` }));
+      const router = await startRouter({
+        catalog,
+        publishDdl: (table) => publishDdl(bus, { kind: 'create_table', table, at: Date.now() }),
+        txEngines: txs,
+        ingestion: ingestionClients(),
+        olap: olapClient(),
+        pg: cfg.router.pg,
+        http: cfg.router.http,
+        auth: cfg.router.auth === 'trust' ? { method: 'trust' } : { method: 'scram-sha-256', users: cfg.router.users },
+        database: cfg.router.database,
+        statementTimeoutMs: cfg.router.statement_timeout_ms,
+        maxStatementBytes: cfg.router.max_statement_bytes,
+        health: () => ({ form: 'distributed', bus: bus.connected() ? 'connected' : 'disconnected', catalogVersion: catalog.version }),
+        log: log.child({ svc: 'router' }),
+      });
+      handles.push(router);
+    }
+    return handles;
+  } catch (e) {
+    for (const h of handles.reverse()) await h.close().catch(() => {});
+    throw e;
+  }
+}
+
+export { resolve };

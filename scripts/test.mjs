@@ -1,0 +1,56 @@
+#!/usr/bin/env node
+// Runs every test file with Node's built-in test runner (Node 20 needs explicit paths).
+//   node scripts/test.mjs            all tests
+//   node scripts/test.mjs --quick    skip tests that start servers or processes (*.nats.test.ts, *.e2e.test.ts)
+//   node scripts/test.mjs FILTER     only files whose path contains FILTER
+// Installs what the tests need from the OS when missing (nats-server from Debian's packages).
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { join, relative } from 'node:path';
+
+const root = new URL('..', import.meta.url).pathname;
+const args = process.argv.slice(2);
+const quick = args.includes('--quick');
+const filters = args.filter((a) => !a.startsWith('--'));
+
+function walk(dir, out) {
+  for (const name of readdirSync(dir)) {
+    if (name === 'node_modules' || name.startsWith('.') || name === 'data' || name === 'scratch') continue;
+    const p = join(dir, name);
+    if (statSync(p).isDirectory()) walk(p, out);
+    else if (name.endsWith('.test.ts')) out.push(relative(root, p));
+  }
+  return out;
+}
+
+let files = walk(root, []).sort();
+if (quick) files = files.filter((f) => !/\.(nats|e2e)\.test\.ts$/.test(f));
+if (filters.length) files = files.filter((f) => filters.some((x) => f.includes(x)));
+if (files.length === 0) {
+  console.error('no test files matched');
+  process.exit(1);
+}
+
+function have(cmd) {
+  return spawnSync('sh', ['-c', `command -v ${cmd} || test -x /usr/sbin/${cmd}`], { stdio: 'ignore' }).status === 0;
+}
+if (!quick && !have('nats-server')) {
+  console.error('nats-server is missing: installing Debian package nats-server');
+  try {
+    execFileSync('sh', ['-c', 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nats-server'], { stdio: 'inherit' });
+  } catch {
+    console.error('could not install nats-server (apt-get failed); NATS tests will report the cause');
+  }
+}
+if (!existsSync(join(root, 'node_modules/.bin/tsx'))) {
+  console.error('dependencies are missing: run `npm install` first');
+  process.exit(1);
+}
+
+console.error(`running ${files.length} test files`);
+const r = spawnSync(
+  process.execPath,
+  ['--import', 'tsx', '--test', '--test-reporter=tap', ...files],
+  { cwd: root, stdio: 'inherit', env: { ...process.env, STRATUM_LOG_LEVEL: process.env.STRATUM_LOG_LEVEL ?? 'silent' } },
+);
+process.exit(r.status ?? 1);

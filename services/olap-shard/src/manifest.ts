@@ -1,0 +1,209 @@
+/**
+ * The shard manifest (DESIGN §5): `<dir>/manifest.json`, the source of truth for which
+ * Parquet files are live and for each table's OLAP watermark. Replaced atomically (write tmp,
+ * fsync, rename, fsync dir), so a crash leaves the old or the new manifest, never a mix.
+ */
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { CorruptionError, type SqlType, type Value } from '@stratum/shared';
+import { writeFileAtomic } from './util.ts';
+
+/** Manifest file name inside the shard directory. */
+export const MANIFEST_NAME = 'manifest.json';
+
+/** Current manifest format. Readers refuse newer formats. */
+export const MANIFEST_FORMAT = 1;
+
+/**
+ * A zone-map bound as stored in JSON: the column's stored representation (shared types.ts),
+ * except that bigint-valued types (bigint, timestamp µs, timestamptz µs) are decimal strings
+ * and non-finite floats are the strings `NaN`, `Infinity`, `-Infinity`. null = no non-null value.
+ */
+export type ZoneValue = number | string | boolean | null;
+
+/** Per-column zone map of one file. */
+export interface ZoneMap {
+  min: ZoneValue;
+  max: ZoneValue;
+  /** Number of NULLs in the column. */
+  nulls: number;
+}
+
+/** One live Parquet file. */
+export interface ManifestFile {
+  /** Path relative to the shard directory, `/`-separated: `<table>/day=YYYY-MM-DD/part-<uuidv7>.parquet`. */
+  path: string;
+  /** Partition day (UTC), `YYYY-MM-DD`. */
+  day: string;
+  rows: number;
+  /** File size in bytes (checked on start: a different size marks the file unavailable). */
+  bytes: number;
+  /** Commit-time range of the versions in the file (ms since epoch, inclusive). */
+  tsMin: number;
+  tsMax: number;
+  /** Versions by operation. */
+  ops: { insert: number; update: number; delete: number };
+  /** Zone maps of the user columns, by column name. */
+  columns: Record<string, ZoneMap>;
+  /** When the file was written (ms since epoch). */
+  createdAt: number;
+}
+
+/** Per-table manifest state. */
+export interface ManifestTable {
+  /** OLAP watermark (ms): every version with commitTs ≤ it is in the files. -1 = nothing pushed. */
+  watermark: number;
+  /**
+   * True while the files provably hold at most one version per primary key and only inserts,
+   * so the latest-version view needs no dedupe (checked at every push; once false it stays false).
+   */
+  singleVersion: boolean;
+  files: ManifestFile[];
+}
+
+/** The whole manifest. */
+export interface Manifest {
+  format: number;
+  /** Shard id that wrote it. */
+  shard: string;
+  /** Incremented on every replace. */
+  generation: number;
+  /** ms since epoch of the last replace. */
+  updatedAt: number;
+  tables: Record<string, ManifestTable>;
+}
+
+/** An empty manifest for shard `id`. */
+export function emptyManifest(id: string): Manifest {
+  return { format: MANIFEST_FORMAT, shard: id, generation: 0, updatedAt: 0, tables: {} };
+}
+
+function isObj(x: unknown): x is Record<string, unknown> {
+  return typeof x === 'object' && x !== null && !Array.isArray(x);
+}
+
+/** Structural check of a parsed manifest; returns a reason when it is not usable. */
+function invalidReason(m: unknown): string | undefined {
+  if (!isObj(m)) return 'not a JSON object';
+  if (typeof m.format !== 'number') return 'missing "format"';
+  if (m.format > MANIFEST_FORMAT) return `format ${m.format} is newer than this shard understands (${MANIFEST_FORMAT})`;
+  if (!isObj(m.tables)) return 'missing "tables"';
+  for (const [name, t] of Object.entries(m.tables)) {
+    if (!isObj(t) || typeof t.watermark !== 'number' || !Array.isArray(t.files)) return `table "${name}" is malformed`;
+    for (const f of t.files) {
+      if (!isObj(f) || typeof f.path !== 'string' || typeof f.rows !== 'number' || typeof f.bytes !== 'number') {
+        return `a file entry of table "${name}" is malformed`;
+      }
+      if (f.path.startsWith('/') || f.path.split('/').includes('..')) return `file path "${f.path}" escapes the shard directory`;
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Read `<dir>/manifest.json`; an absent file is an empty manifest.
+ * @throws CorruptionError (XX001) when it exists but cannot be parsed or is malformed — the
+ * shard refuses to start rather than treat every file as an orphan.
+ */
+export async function readManifest(dir: string, id: string): Promise<Manifest> {
+  const path = join(dir, MANIFEST_NAME);
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return emptyManifest(id);
+    throw e;
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (e) {
+    throw new CorruptionError(`OLAP manifest ${path} is not valid JSON: ${(e as Error).message}`, {
+      cause: e,
+      hint: 'Restore the manifest from a backup or rebuild the shard from ingestion history.',
+    });
+  }
+  const why = invalidReason(parsed);
+  if (why) {
+    throw new CorruptionError(`OLAP manifest ${path} is malformed: ${why}`, {
+      hint: 'Restore the manifest from a backup or rebuild the shard from ingestion history.',
+    });
+  }
+  const m = parsed as Manifest;
+  for (const t of Object.values(m.tables)) t.singleVersion = t.singleVersion === true;
+  return m;
+}
+
+/** Replace `<dir>/manifest.json` atomically with `m`. */
+export async function writeManifest(dir: string, m: Manifest): Promise<void> {
+  await writeFileAtomic(join(dir, MANIFEST_NAME), `${JSON.stringify(m, null, 1)}\n`);
+}
+
+/** Encode a stored value of `type` for the manifest (see {@link ZoneValue}). */
+export function encodeZoneValue(v: Value, _type: SqlType): ZoneValue {
+  if (v === null) return null;
+  if (typeof v === 'bigint') return v.toString();
+  if (typeof v === 'number' && !Number.isFinite(v)) return String(v);
+  return v;
+}
+
+/** Decode a manifest zone value back to the stored representation of `type`. */
+export function decodeZoneValue(z: ZoneValue, type: SqlType): Value {
+  if (z === null) return null;
+  switch (type) {
+    case 'bigint':
+    case 'timestamp':
+    case 'timestamptz':
+      return typeof z === 'string' ? BigInt(z) : BigInt(z as number);
+    case 'real':
+    case 'double':
+    case 'smallint':
+    case 'integer':
+    case 'date':
+      return typeof z === 'string' ? Number(z) : (z as number);
+    default:
+      return z;
+  }
+}
+
+/**
+ * Compare two non-null stored values of the same column type in DuckDB's order: numbers and
+ * bigints numerically, strings bytewise in UTF-8 (DuckDB's VARCHAR/UUID order), false < true.
+ * Returns undefined when the order is not known (NaN), so callers treat it as "may overlap".
+ */
+export function compareValues(a: Value, b: Value): number | undefined {
+  if (a === null || b === null) return undefined;
+  if (typeof a === 'string' && typeof b === 'string') return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
+  if (typeof a === 'boolean' && typeof b === 'boolean') return a === b ? 0 : a ? 1 : -1;
+  if ((typeof a === 'number' || typeof a === 'bigint') && (typeof b === 'number' || typeof b === 'bigint')) {
+    if (typeof a === 'number' && Number.isNaN(a)) return undefined;
+    if (typeof b === 'number' && Number.isNaN(b)) return undefined;
+    return a < b ? -1 : a > b ? 1 : 0;
+  }
+  return undefined;
+}
+
+/** A closed range [min, max] of one column, stored representation; null bounds = unknown. */
+export interface ValueRange {
+  min: Value;
+  max: Value;
+}
+
+/** True unless the two ranges are provably disjoint. */
+export function rangesMayOverlap(a: ValueRange, b: ValueRange): boolean {
+  const c1 = compareValues(a.max, b.min);
+  const c2 = compareValues(b.max, a.min);
+  if (c1 === undefined || c2 === undefined) return true;
+  return c1 >= 0 && c2 >= 0;
+}
+
+/** Union of two ranges (unknown bounds stay unknown). */
+export function unionRange(a: ValueRange | undefined, b: ValueRange): ValueRange {
+  if (!a) return { ...b };
+  const lo = compareValues(a.min, b.min);
+  const hi = compareValues(a.max, b.max);
+  return {
+    min: lo === undefined ? null : lo <= 0 ? a.min : b.min,
+    max: hi === undefined ? null : hi >= 0 ? a.max : b.max,
+  };
+}

@@ -1,0 +1,108 @@
+/**
+ * SQL text the shard generates (internal): identifier/literal quoting, the system columns,
+ * and the `<table>` / `<table>__history` view definitions (DESIGN §5 "Tables are exposed to SQL
+ * as views").
+ */
+import { DUCKDB_TYPE, type TableInfo } from '@stratum/shared';
+
+/** Schema holding the in-memory delta tables (one per catalog table, same name). */
+export const DELTA_SCHEMA = 'stratum_delta';
+/** Schema for push staging tables. */
+export const STAGE_SCHEMA = 'stratum_stage';
+
+/** System columns, in file order, after the user columns. */
+export const SYSTEM_COLUMNS = ['_ts', '_version', '_op', '_engine'] as const;
+
+/** Latest-version order (DESIGN §4 LWW): higher (commit time, engine, version) wins. */
+export const LATEST_ORDER = '"_ts" DESC, "_engine" DESC, "_version" DESC';
+
+/** Quote an identifier for DuckDB. */
+export function ident(name: string): string {
+  return `"${name.replaceAll('"', '""')}"`;
+}
+
+/** Quote a string literal for DuckDB. */
+export function lit(s: string): string {
+  return `'${s.replaceAll("'", "''")}'`;
+}
+
+/**
+ * Column definitions of a staging/delta table: user columns with their DuckDB types, then
+ * the system columns. `_ts` is TIMESTAMP_MS in staging (so Parquet stores millisecond
+ * timestamps, DESIGN §5) and TIMESTAMP in the delta, which is what Parquet reads back as.
+ */
+export function tableColumnsDdl(t: TableInfo, tsType: 'TIMESTAMP_MS' | 'TIMESTAMP'): string {
+  const cols = t.columns.map((c) => `${ident(c.name)} ${DUCKDB_TYPE[c.type]}`);
+  cols.push(`"_ts" ${tsType}`, '"_version" UUID', '"_op" VARCHAR', '"_engine" VARCHAR');
+  return cols.join(', ');
+}
+
+/** What a view definition depends on. */
+export interface ViewInputs {
+  table: TableInfo;
+  /** Absolute paths of the available Parquet files. */
+  files: string[];
+  /** OLAP watermark (ms); delta rows at or below it are already in the files. */
+  watermark: number;
+  /** Files hold at most one version per key, all inserts (manifest `singleVersion`). */
+  singleVersion: boolean;
+  /** Files contain delete versions. */
+  filesHaveDeletes: boolean;
+  /** Delta rows above the watermark. */
+  deltaRows: number;
+  /** Delta rows are inserts of distinct keys none of which can be in the files. */
+  deltaDisjoint: boolean;
+}
+
+/** FROM-clause sources of a view: the Parquet files (null when none) and the delta table above the watermark. */
+function sources(inp: ViewInputs): { files: string | null; delta: string } {
+  const files =
+    inp.files.length === 0 ? null : `read_parquet([${inp.files.map(lit).join(', ')}], hive_partitioning = false, union_by_name = false)`;
+  const where = inp.watermark >= 0 ? ` WHERE "_ts" > epoch_ms(${Math.trunc(inp.watermark)})` : '';
+  return { files, delta: `(SELECT * FROM ${ident(DELTA_SCHEMA)}.${ident(inp.table.name)}${where})` };
+}
+
+/** `<table>__history`: every version, user columns + `_ts`, `_version`, `_op`, `_engine`. */
+export function historyViewSql(inp: ViewInputs): string {
+  const all = [...inp.table.columns.map((c) => c.name), ...SYSTEM_COLUMNS].map(ident).join(', ');
+  const { files, delta } = sources(inp);
+  const d = `SELECT ${all} FROM ${delta}`;
+  if (!files) return d;
+  const f = `SELECT ${all} FROM ${files}`;
+  return inp.deltaRows > 0 ? `${f}\nUNION ALL\n${d}` : f;
+}
+
+/**
+ * `<table>`: the latest non-deleted version per primary key (or, for append-only tables,
+ * every non-delete version), user columns only, declared types.
+ *
+ * Files and delta are deduped separately: every delta row is newer than every file row (the
+ * delta only holds versions above the watermark, the files only at or below it), so a key's
+ * latest version is its latest delta version if it has one, else its latest file version.
+ * Each side skips work it provably does not need (see {@link ViewInputs}):
+ * - files with `singleVersion` are read as they are (no window, no delete filter);
+ * - an empty delta adds nothing; a `deltaDisjoint` delta is appended without anti-join.
+ */
+export function latestViewSql(inp: ViewInputs): string {
+  const t = inp.table;
+  const cols = t.columns.map((c) => ident(c.name)).join(', ');
+  const { files, delta } = sources(inp);
+  const live = `"_op" <> 'delete'`;
+  if (t.options.appendOnly) {
+    const parts: string[] = [];
+    if (files) parts.push(`SELECT ${cols} FROM ${files}${inp.filesHaveDeletes ? ` WHERE ${live}` : ''}`);
+    if (!files || inp.deltaRows > 0) parts.push(`SELECT ${cols} FROM ${delta} WHERE ${live}`);
+    return parts.join('\nUNION ALL\n');
+  }
+  const pk = t.primaryKey.map(ident).join(', ');
+  const dedupe = (src: string) => `(SELECT * FROM ${src} QUALIFY row_number() OVER (PARTITION BY ${pk} ORDER BY ${LATEST_ORDER}) = 1)`;
+  const latestDelta = `SELECT ${cols} FROM ${dedupe(delta)} WHERE ${live}`;
+  if (!files) return latestDelta;
+  const fileRows = inp.singleVersion ? `SELECT ${cols} FROM ${files}` : `SELECT ${cols} FROM ${dedupe(files)} WHERE ${live}`;
+  if (inp.deltaRows === 0) return fileRows;
+  if (inp.deltaDisjoint) return `${fileRows}\nUNION ALL\nSELECT ${cols} FROM ${delta}`;
+  const on = t.primaryKey.map((k) => `f.${ident(k)} = d.${ident(k)}`).join(' AND ');
+  const latestFiles = inp.singleVersion ? files : dedupe(files);
+  const fileSide = `SELECT f.* FROM ${latestFiles} f ANTI JOIN (SELECT ${pk} FROM ${delta}) d ON ${on}`;
+  return `SELECT ${cols} FROM (${fileSide}) WHERE ${live}\nUNION ALL\n${latestDelta}`;
+}

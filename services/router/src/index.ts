@@ -1,0 +1,160 @@
+/**
+ * Router service (DESIGN §7): the PostgreSQL wire protocol on 5433 and an HTTP JSON API on
+ * 7480 in front of the tiers. Stateless: sessions hold only settings and the session's
+ * last commit timestamp.
+ */
+import {
+  type Catalog,
+  counter,
+  formatValue,
+  type Health,
+  type HttpServer,
+  type IngestionApi,
+  type Logger,
+  type OlapShardApi,
+  type ServiceHandle,
+  startHttpServer,
+  StratumError,
+  SqlState,
+  type TableDef,
+  toErrorPayload,
+  type TxEngineApi,
+} from '@stratum/shared';
+import { startPgWireServer } from './pgwire/server.ts';
+import type { PgAuthConfig } from './pgwire/types.ts';
+import { RouterSession, type RouterContext } from './session.ts';
+import { initParser } from './sql/parse.ts';
+
+export type { PgAuthConfig } from './pgwire/types.ts';
+
+/** Options of {@link startRouter}. */
+export interface RouterOptions {
+  catalog: Catalog;
+  publishDdl(table: TableDef): Promise<number>;
+  txEngines: TxEngineApi[];
+  ingestion: IngestionApi[];
+  olap: OlapShardApi;
+  pg: { host: string; port: number };
+  /** HTTP API listener; omit to serve no HTTP (the embedded runner may mount its own). */
+  http?: { host: string; port: number };
+  auth: PgAuthConfig;
+  database: string;
+  statementTimeoutMs: number;
+  maxStatementBytes: number;
+  /** Extra health fields (embedded form reports every service). */
+  health?: () => Record<string, unknown>;
+  log: Logger;
+}
+
+/** A running router. */
+export interface Router extends ServiceHandle {
+  pgPort: number;
+  httpPort: number | undefined;
+}
+
+const mConnections = counter('stratum_router_connections_total', 'pgwire connections opened', []);
+const SERVER_VERSION = '15.0';
+
+/**
+ * Start the pgwire and HTTP listeners.
+ * @throws when a port cannot be bound.
+ */
+export async function startRouter(o: RouterOptions): Promise<Router> {
+  await initParser();
+  let next = 0;
+  const ctx: RouterContext = {
+    catalog: o.catalog,
+    publishDdl: o.publishDdl,
+    txEngines: o.txEngines,
+    ingestion: o.ingestion,
+    olap: o.olap,
+    statementTimeoutMs: o.statementTimeoutMs,
+    maxStatementBytes: o.maxStatementBytes,
+    serverVersion: SERVER_VERSION,
+    pickEngine: () => next++,
+  };
+  const pg = await startPgWireServer({
+    host: o.pg.host,
+    port: o.pg.port,
+    auth: o.auth,
+    serverVersion: SERVER_VERSION,
+    maxMessageBytes: o.maxStatementBytes + 1024,
+    onProtocolError: (err, remote) => o.log.warn({ err: err.message, remote }, 'pgwire protocol error'),
+    backend: {
+      async openSession(st) {
+        if (st.database !== o.database) {
+          throw new StratumError('3D000', `database "${st.database}" does not exist (this server has "${o.database}")`);
+        }
+        mConnections.inc();
+        return new RouterSession(ctx, st.user, st.database, st.params);
+      },
+    },
+  });
+  let http: HttpServer | undefined;
+  if (o.http) {
+    http = await startHttpServer({
+      host: o.http.host,
+      port: o.http.port,
+      health: (): Health => ({ status: 'ok', pgPort: pg.port, ...(o.health?.() ?? {}) }),
+      setup: (app) => mountQueryApi(app, ctx),
+    });
+  }
+  o.log.info({ pg: `${o.pg.host}:${pg.port}`, http: http ? `${o.http?.host}:${http.port}` : undefined }, 'router listening');
+  let closing: Promise<void> | undefined;
+  return {
+    name: 'router',
+    pgPort: pg.port,
+    httpPort: http?.port,
+    close() {
+      closing ??= (async () => {
+        await pg.close();
+        await http?.close();
+      })();
+      return closing;
+    },
+  };
+}
+
+/**
+ * `POST /query` with JSON `{ sql: string, params?: (string|number|boolean|null)[] }` →
+ * `{ commandTag, columns: [{name, type}], rows: [[...]] }`; values are PostgreSQL text form
+ * (strings) except numbers and booleans, which stay JSON numbers/booleans when exact.
+ * Errors: HTTP 400 with `{ error: { code, message, ... } }` (SQLSTATE in `code`).
+ */
+export function mountQueryApi(app: import('fastify').FastifyInstance, ctx: RouterContext): void {
+  app.post('/query', async (req, reply) => {
+    const body = req.body as { sql?: unknown; params?: unknown } | undefined;
+    if (!body || typeof body.sql !== 'string') {
+      return reply.code(400).send({ error: { code: SqlState.syntaxError, message: 'body must be JSON {"sql": "...", "params": [...]}' } });
+    }
+    const params = Array.isArray(body.params) ? body.params.map((p) => (p === null || p === undefined ? null : String(p))) : [];
+    const session = new RouterSession(ctx, 'http', ctx.catalog ? 'stratum' : 'stratum');
+    try {
+      const stmts = await session.splitSimpleQuery(body.sql);
+      let last: Awaited<ReturnType<RouterSession['execute']>> = { commandTag: '' };
+      for (const s of stmts) last = await session.execute(s, params);
+      const types = (last.fields ?? []).map((f) => f.typeOid);
+      return {
+        commandTag: last.commandTag,
+        columns: (last.fields ?? []).map((f) => ({ name: f.name, typeOid: f.typeOid })),
+        rows: (last.rows ?? []).map((r) => r.map((v, i) => jsonValue(v, types[i] ?? 25))),
+        notices: last.notices ?? [],
+      };
+    } catch (e) {
+      return reply.code(400).send({ error: toErrorPayload(e) });
+    }
+  });
+}
+
+function jsonValue(v: string | null, oid: number): unknown {
+  if (v === null) return null;
+  if (oid === 16) return v === 't';
+  if (oid === 21 || oid === 23 || oid === 700 || oid === 701) return Number(v);
+  if (oid === 20) {
+    const n = Number(v);
+    return Number.isSafeInteger(n) ? n : v;
+  }
+  return v;
+}
+
+export { formatValue };

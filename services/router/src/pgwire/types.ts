@@ -1,0 +1,133 @@
+/**
+ * Contract between the PostgreSQL wire-protocol front end (`server.ts`) and the SQL
+ * layer behind it. The wire layer knows framing, startup, authentication, the simple
+ * and extended query protocols and value formats; it knows nothing about tables.
+ *
+ * Protocol reference: PostgreSQL 15 docs, chapter 55 "Frontend/Backend Protocol".
+ */
+
+/** A column of a result set, as sent in RowDescription. */
+export interface FieldDescription {
+  /** Column name shown to the client. */
+  name: string;
+  /** PostgreSQL type OID (e.g. 20 int8, 23 int4, 25 text, 701 float8, 16 bool, 1114 timestamp, 1184 timestamptz, 2950 uuid, 1700 numeric). */
+  typeOid: number;
+  /** Type size in bytes as in pg_type.typlen (-1 for varlena). Optional: derived from typeOid when absent. */
+  typeSize?: number;
+  /** Table OID and attribute number; 0 when not a plain table column. */
+  tableOid?: number;
+  columnAttr?: number;
+}
+
+/** A NOTICE/WARNING sent to the client before the statement completes. */
+export interface Notice {
+  severity: 'NOTICE' | 'WARNING' | 'INFO' | 'DEBUG' | 'LOG';
+  /** SQLSTATE, e.g. '01000' for warning, '00000' for notice. */
+  code: string;
+  message: string;
+  detail?: string;
+  hint?: string;
+}
+
+/** Outcome of one executed statement. */
+export interface StatementResult {
+  /** CommandComplete tag, e.g. 'SELECT 3', 'INSERT 0 2', 'UPDATE 1', 'CREATE TABLE'. */
+  commandTag: string;
+  /** Present when the statement returns rows (SELECT, SHOW, RETURNING...). Empty array allowed. */
+  fields?: FieldDescription[];
+  /** Row values in PostgreSQL *text* format (null = SQL NULL); one inner array per row, same order as `fields`. */
+  rows?: (string | null)[][];
+  /** Notices to send before CommandComplete. */
+  notices?: Notice[];
+  /** ParameterStatus messages to send (e.g. after SET TimeZone). */
+  parameterStatus?: Record<string, string>;
+}
+
+/** What `prepare` learned about a statement without executing it. */
+export interface PreparedInfo {
+  /** Parameter type OIDs for $1..$n (n = highest placeholder used). 0 = unknown (sent as 25 text). */
+  paramTypeOids: number[];
+  /**
+   * Result columns if known before execution; `null` when the statement returns no rows;
+   * `undefined` when only execution can tell (the wire layer then executes on Describe and buffers).
+   */
+  fields?: FieldDescription[] | null;
+  /** Opaque handle the SQL layer wants back in `execute` (e.g. its parsed AST). */
+  handle: unknown;
+}
+
+/**
+ * Error carried to the client as an ErrorResponse. Anything else thrown by the SQL layer
+ * is reported as XX000 internal_error with its message.
+ */
+export interface PgErrorLike {
+  /** SQLSTATE, five characters. */
+  code: string;
+  message: string;
+  severity?: 'ERROR' | 'FATAL';
+  detail?: string;
+  hint?: string;
+  /** 1-based character position in the query string, when known. */
+  position?: number;
+}
+
+/** Transaction status reported in ReadyForQuery: idle, in a transaction block, or in a failed block. */
+export type TxStatus = 'I' | 'T' | 'E';
+
+/** One client connection's SQL session. All methods may throw a PgErrorLike. */
+export interface PgSession {
+  /**
+   * Split a simple-query string into statements, parsing each (syntax errors throw 42601).
+   * Returns one prepared handle per statement, in order; empty array for an empty query.
+   */
+  splitSimpleQuery(sql: string): Promise<PreparedInfo[]>;
+  /** Parse message: analyse one statement. `paramTypeOids` are what the client declared (0 = unspecified). */
+  prepare(sql: string, paramTypeOids: number[]): Promise<PreparedInfo>;
+  /**
+   * Execute a prepared statement with text-format parameter values (binary parameters are
+   * decoded to text by the wire layer; null = SQL NULL). `maxRows` is the Execute row limit (0 = all);
+   * the wire layer handles portal suspension itself, so the SQL layer may ignore it.
+   */
+  execute(stmt: PreparedInfo, params: (string | null)[]): Promise<StatementResult>;
+  /** Current transaction status for ReadyForQuery. */
+  txStatus(): TxStatus;
+  /** CancelRequest for this session arrived (best effort). */
+  cancel(): void;
+  /** Connection ended (Terminate, socket close or error). Must roll back any open transaction. */
+  close(): Promise<void>;
+}
+
+/** Startup information for a new connection. */
+export interface SessionStartup {
+  user: string;
+  database: string;
+  /** All StartupMessage parameters (application_name, client_encoding, options, ...). */
+  params: Record<string, string>;
+  remoteAddress: string;
+}
+
+/** The SQL layer as seen by the wire server. */
+export interface PgBackend {
+  /** Open a session after authentication succeeded. Throwing refuses the connection (e.g. 3D000 unknown database). */
+  openSession(startup: SessionStartup): Promise<PgSession>;
+}
+
+/** Authentication policy. */
+export type PgAuthConfig =
+  | { method: 'trust' }
+  /** SCRAM-SHA-256 (RFC 5802/7677) against plaintext passwords held in config. */
+  | { method: 'scram-sha-256'; users: Record<string, string> };
+
+/** Options of the wire server. */
+export interface PgWireOptions {
+  host: string;
+  port: number;
+  backend: PgBackend;
+  auth: PgAuthConfig;
+  /** Largest accepted frontend message in bytes; larger ones are skipped and answered with 54000. Default 16 MiB + 1 KiB framing headroom. */
+  maxMessageBytes?: number;
+  /** server_version reported in ParameterStatus. Default '15.0'. */
+  serverVersion?: string;
+  /** Called for every connection-level error (malformed messages etc.) for logging. */
+  onProtocolError?: (err: Error, remoteAddress: string) => void;
+}

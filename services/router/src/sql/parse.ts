@@ -1,0 +1,65 @@
+/**
+ * SQL parsing with the real PostgreSQL grammar (`libpg-query`, PostgreSQL 17/18 parser).
+ * Positions in the AST are byte offsets into the UTF-8 text; errors are reported with
+ * 1-based character positions, as PostgreSQL does.
+ */
+import { loadModule, parseSync } from 'libpg-query';
+import { StratumError, SqlState } from '@stratum/shared';
+
+/** A node of the libpg-query JSON AST: `{ NodeType: { ...fields } }`. */
+// biome-ignore lint/suspicious/noExplicitAny: the AST is untyped JSON from the parser.
+export type Node = Record<string, any>;
+
+/** One parsed statement and its text. */
+export interface ParsedStatement {
+  /** The statement node (`{ SelectStmt: … }`, `{ InsertStmt: … }`, …). */
+  stmt: Node;
+  /** Statement kind: the node's type name. */
+  kind: string;
+  /** Text of this statement alone (trimmed, without the trailing semicolon). */
+  sql: string;
+  /** UTF-8 bytes of `sql` (AST locations index into these, after subtracting `offset`). */
+  bytes: Buffer;
+  /** Byte offset of `sql` in the original query string. */
+  offset: number;
+}
+
+let ready: Promise<void> | undefined;
+
+/** Load the parser's WebAssembly module once per process. */
+export function initParser(): Promise<void> {
+  ready ??= loadModule();
+  return ready;
+}
+
+/**
+ * Parse a query string into statements.
+ * @throws StratumError 42601 with the PostgreSQL message and position on a syntax error.
+ */
+export function parseSql(text: string): ParsedStatement[] {
+  let tree: { stmts?: { stmt: Node; stmt_location?: number; stmt_len?: number }[] };
+  try {
+    tree = parseSync(text) as typeof tree;
+  } catch (e) {
+    const d = (e as { sqlDetails?: { message?: string; cursorPosition?: number } }).sqlDetails;
+    const msg = d?.message ?? (e as Error).message;
+    const opts: { position?: number } = {};
+    if (typeof d?.cursorPosition === 'number') opts.position = d.cursorPosition + 1;
+    throw new StratumError(SqlState.syntaxError, msg, opts);
+  }
+  const all = Buffer.from(text, 'utf8');
+  const out: ParsedStatement[] = [];
+  for (const s of tree.stmts ?? []) {
+    const start = s.stmt_location ?? 0;
+    const end = s.stmt_len ? start + s.stmt_len : all.length;
+    const bytes = all.subarray(start, end);
+    const kind = Object.keys(s.stmt)[0] ?? 'Unknown';
+    out.push({ stmt: s.stmt, kind, sql: bytes.toString('utf8'), bytes, offset: start });
+  }
+  return out;
+}
+
+/** The names of a `names` list (`[{String:{sval}}]`) joined with dots, lower-cased as PostgreSQL folds them already. */
+export function qualifiedName(names: Node[] | undefined): string {
+  return (names ?? []).map((n) => n.String?.sval ?? '').join('.');
+}

@@ -1,0 +1,420 @@
+/**
+ * The transaction engine core (DESIGN §2): validates writes against the schema, stamps
+ * versions, and commits groups of transactions in one synced LevelDB batch together with
+ * their outbox entries.
+ *
+ * Group commit: transactions queue while the previous batch is being synced; the next
+ * batch takes all of them (up to `group_commit_max_batch`). Only one batch is in flight,
+ * so outbox sequence numbers become durable in order and a crash never leaves a gap.
+ * Nothing is acknowledged before its batch is durable and the commit-wait has elapsed.
+ */
+import { LRUCache } from 'lru-cache';
+import {
+  assign,
+  type Catalog,
+  type Clock,
+  coerceLiteral,
+  ConstraintError,
+  counter,
+  DataError,
+  encode,
+  evalExpr,
+  formatValue,
+  gauge,
+  histogram,
+  type IngestionApi,
+  keyString,
+  type Literal,
+  type Logger,
+  partitionOf,
+  type Row,
+  type RowVersion,
+  SchemaError,
+  SqlState,
+  StratumError,
+  type TableInfo,
+  type TxnPart,
+  type TxRequest,
+  type TxResult,
+  type Value,
+  VersionGenerator,
+  type WriteOp,
+  columnOf,
+  type Change,
+} from '@stratum/shared';
+import { uuidv7 } from 'uuidv7';
+import { type BatchOp, outboxKey, rowKey, seqKey, type StoredRow, TxStore } from './store.ts';
+
+/** Settings of one engine. */
+export interface EngineOptions {
+  id: string;
+  partitions: number;
+  catalog: Catalog;
+  clock: Clock;
+  /** Ingestion, for rows this engine does not hold (written by other engines or evicted). */
+  ingestion: IngestionApi | undefined;
+  maxBatch: number;
+  maxTxnBytes: number;
+  /** Commit-wait multiplier k (commit waits k·ε); DESIGN §6. */
+  commitWaitK: number;
+  catalogTimeoutMs: number;
+  log: Logger;
+}
+
+interface Pending {
+  req: TxRequest;
+  resolve: (r: TxResult) => void;
+  reject: (e: unknown) => void;
+}
+
+/** Metrics of the TX tier. */
+const mCommits = counter('stratum_tx_commits_total', 'Committed transactions', ['engine']);
+const mAborts = counter('stratum_tx_aborts_total', 'Transactions refused (constraint, type, ...)', ['engine', 'code']);
+const mBatches = counter('stratum_tx_group_commits_total', 'Synced LevelDB batches (group commits)', ['engine']);
+const mBatchSize = histogram('stratum_tx_group_commit_size', 'Transactions per group commit', ['engine'], [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024]);
+const mCommitLatency = histogram('stratum_tx_commit_seconds', 'Time from request to acknowledgement', ['engine']);
+const mCacheHits = counter('stratum_tx_row_cache_hits_total', 'Point reads served by the hot-row cache', ['engine']);
+const mCacheMiss = counter('stratum_tx_row_cache_misses_total', 'Point reads that missed the hot-row cache', ['engine']);
+const mQueue = gauge('stratum_tx_commit_queue', 'Transactions waiting for the next group commit', ['engine']);
+
+/** A row as seen by a transaction while it is being prepared. */
+interface Current {
+  version: string;
+  ts: number;
+  row: Row | null;
+}
+
+/** Callback told about every durable batch (the outbox relay listens). */
+export type CommittedListener = (parts: TxnPart[]) => void;
+
+/** The engine. Create with {@link Engine.open}. */
+export class Engine {
+  private readonly queue: Pending[] = [];
+  private flushing = false;
+  private closed = false;
+  private readonly versions = new VersionGenerator();
+  private lastTs = 0;
+  /** Highest closed timestamp handed out; later commits get a larger timestamp. */
+  private closedHigh = 0;
+  /** Commit timestamp of the batch being synced (closed timestamps must stay below it); 0 when none. */
+  private inflightTs = 0;
+  private readonly cache: LRUCache<string, StoredRow>;
+  private readonly listeners: CommittedListener[] = [];
+  private idle: Promise<void> = Promise.resolve();
+  private idleResolve: (() => void) | undefined;
+
+  private constructor(
+    readonly opts: EngineOptions,
+    readonly store: TxStore,
+    /** Last assigned sequence per partition (durable once the batch is written). */
+    readonly seqs: number[],
+  ) {
+    this.cache = new LRUCache<string, StoredRow>({ max: 100_000 });
+  }
+
+  /** Open the engine's store in `dir`. @throws when the store belongs to another engine id. */
+  static async open(dir: string, opts: EngineOptions): Promise<Engine> {
+    const store = await TxStore.open(dir, opts.id);
+    const seqs = await store.loadSeqs(opts.partitions);
+    return new Engine(opts, store, seqs);
+  }
+
+  /** Subscribe to durable batches (called synchronously after each durable write, in order). */
+  onCommitted(l: CommittedListener): void {
+    this.listeners.push(l);
+  }
+
+  /**
+   * Closed timestamp (ms): every commit with commitTs ≤ it is durable (in the outbox) now and
+   * no later commit will get a timestamp ≤ it.
+   */
+  closedTs(): number {
+    const now = this.opts.clock.now();
+    const mid = Math.round((now.earliest + now.latest) / 2);
+    let c = this.inflightTs > 0 ? Math.min(mid, this.inflightTs) - 1 : mid - 1;
+    if (c < this.closedHigh) c = this.closedHigh;
+    this.closedHigh = c;
+    return c;
+  }
+
+  /** Queue a transaction; resolves when it is durable and its commit-wait has elapsed. */
+  execute(req: TxRequest): Promise<TxResult> {
+    if (this.closed) return Promise.reject(new StratumError(SqlState.adminShutdown, `TX engine ${this.opts.id} is shutting down`));
+    const t0 = performance.now();
+    return new Promise<TxResult>((resolve, reject) => {
+      this.queue.push({
+        req,
+        resolve: (r) => {
+          mCommitLatency.observe({ engine: this.opts.id }, (performance.now() - t0) / 1000);
+          resolve(r);
+        },
+        reject,
+      });
+      mQueue.set({ engine: this.opts.id }, this.queue.length);
+      if (!this.flushing) void this.flushLoop();
+    });
+  }
+
+  /** Point read: hot-row cache, then LevelDB, then ingestion for rows this engine never held. */
+  async get(table: TableInfo, key: Value[]): Promise<RowVersion | null> {
+    const cur = await this.readCurrent(table, key, true);
+    return cur ? { version: cur.version, commitTs: cur.ts, row: cur.row } : null;
+  }
+
+  private cacheKey(table: string, key: readonly Value[]): string {
+    return `${table}\u0000${keyString(key)}`;
+  }
+
+  private async readCurrent(table: TableInfo, key: Value[], countCache: boolean): Promise<Current | null> {
+    const ck = this.cacheKey(table.name, key);
+    let s = this.cache.get(ck);
+    if (s) {
+      if (countCache) mCacheHits.inc({ engine: this.opts.id });
+    } else {
+      if (countCache) mCacheMiss.inc({ engine: this.opts.id });
+      s = await this.store.getRow(table.name, key);
+      if (s) this.cache.set(ck, s);
+    }
+    if (s) return { version: s.v, ts: s.ts, row: s.row };
+    if (this.opts.ingestion) {
+      const r = await this.opts.ingestion.get(table.name, key);
+      if (r) return { version: r.version, ts: r.commitTs, row: r.row };
+    }
+    return null;
+  }
+
+  private async flushLoop(): Promise<void> {
+    this.flushing = true;
+    this.idle = new Promise((r) => {
+      this.idleResolve = r;
+    });
+    try {
+      while (this.queue.length > 0) {
+        const batch = this.queue.splice(0, this.opts.maxBatch);
+        mQueue.set({ engine: this.opts.id }, this.queue.length);
+        await this.commitBatch(batch);
+      }
+    } finally {
+      this.flushing = false;
+      this.idleResolve?.();
+    }
+  }
+
+  /** Prepare every transaction of the group, write them in one synced batch, acknowledge. */
+  private async commitBatch(batch: Pending[]): Promise<void> {
+    const ops: BatchOp[] = [];
+    const overlay = new Map<string, StoredRow>();
+    const accepted: { p: Pending; result: TxResult; parts: TxnPart[] }[] = [];
+    const seqBefore = [...this.seqs];
+    const touchedSeq = new Set<number>();
+    const now = this.opts.clock.now();
+    const ts = Math.max(Math.round((now.earliest + now.latest) / 2), this.lastTs, this.closedHigh + 1);
+    this.inflightTs = ts;
+    for (const p of batch) {
+      try {
+        const changes = await this.prepare(p.req, overlay, ts);
+        const counts = changes.counts;
+        if (changes.list.length === 0) {
+          accepted.push({ p, result: { commitTs: 0, counts }, parts: [] });
+          continue;
+        }
+        const txn = uuidv7();
+        const byPart = new Map<number, Change[]>();
+        for (const c of changes.list) {
+          const part = partitionOf(c.table, c.key, this.opts.partitions);
+          let l = byPart.get(part);
+          if (!l) byPart.set(part, (l = []));
+          l.push(c);
+          const sr: StoredRow = { v: c.version, ts, row: c.row };
+          overlay.set(this.cacheKey(c.table, c.key), sr);
+          ops.push({ type: 'put', key: rowKey(c.table, c.key), value: TxStore.encodeRow(sr) });
+        }
+        const parts: TxnPart[] = [];
+        for (const [partition, list] of byPart) {
+          const seq = ++this.seqs[partition]!;
+          touchedSeq.add(partition);
+          const part: TxnPart = { engine: this.opts.id, partition, seq, txn, commitTs: ts, changes: list };
+          parts.push(part);
+          ops.push({ type: 'put', key: outboxKey(partition, seq), value: encode(part) });
+        }
+        accepted.push({ p, result: { commitTs: ts, counts }, parts });
+      } catch (e) {
+        mAborts.inc({ engine: this.opts.id, code: (e as StratumError).code ?? 'XX000' });
+        p.reject(e);
+      }
+    }
+    for (const partition of touchedSeq) ops.push({ type: 'put', key: seqKey(partition), value: encode(this.seqs[partition]) });
+    if (ops.length > 0) {
+      try {
+        await this.store.write(ops, true);
+      } catch (e) {
+        // Nothing of this batch is stored: roll the counters back and fail every transaction in it.
+        for (let i = 0; i < this.seqs.length; i++) this.seqs[i] = seqBefore[i]!;
+        this.inflightTs = 0;
+        const err = diskError(e, this.opts.id);
+        this.opts.log.error({ err: e }, 'group commit failed');
+        for (const a of accepted) a.p.reject(err);
+        return;
+      }
+    }
+    this.lastTs = ts;
+    this.inflightTs = 0;
+    for (const [k, v] of overlay) this.cache.set(k, v);
+    mBatches.inc({ engine: this.opts.id });
+    mBatchSize.observe({ engine: this.opts.id }, accepted.length);
+    const allParts = accepted.flatMap((a) => a.parts);
+    if (allParts.length > 0) for (const l of this.listeners) l(allParts);
+    // Commit-wait (DESIGN §6): acknowledge once k·ε has passed since the commit timestamp.
+    const waitUntil = ts + this.opts.commitWaitK * this.opts.clock.eps();
+    const ack = () => {
+      for (const a of accepted) {
+        if (a.result.commitTs > 0) mCommits.inc({ engine: this.opts.id });
+        a.p.resolve(a.result);
+      }
+    };
+    const remaining = waitUntil - this.opts.clock.now().earliest - this.opts.clock.eps();
+    if (remaining > 0) setTimeout(ack, Math.ceil(remaining));
+    else ack();
+  }
+
+  /** Validate one transaction against the current state and build its changes. */
+  private async prepare(
+    req: TxRequest,
+    overlay: Map<string, StoredRow>,
+    ts: number,
+  ): Promise<{ list: Change[]; counts: number[] }> {
+    const { catalog } = this.opts;
+    if (catalog.version < req.catalogVersion) await catalog.waitFor(req.catalogVersion, this.opts.catalogTimeoutMs);
+    const list: Change[] = [];
+    const counts: number[] = [];
+    const local = new Map<string, StoredRow>();
+    let bytes = 0;
+    const current = async (t: TableInfo, key: Value[]): Promise<Current | null> => {
+      const ck = this.cacheKey(t.name, key);
+      const s = local.get(ck) ?? overlay.get(ck);
+      if (s) return { version: s.v, ts: s.ts, row: s.row };
+      return this.readCurrent(t, key, false);
+    };
+    const emit = (t: TableInfo, key: Value[], op: Change['op'], prev: string | null, row: Row | null) => {
+      const version = this.versions.next(ts);
+      list.push({ table: t.name, key, op, version, prev, row });
+      local.set(this.cacheKey(t.name, key), { v: version, ts, row });
+      bytes += row ? encode(row).length : 16;
+      if (bytes > this.opts.maxTxnBytes) {
+        throw new StratumError(
+          SqlState.programLimitExceeded,
+          `transaction writes more than ${this.opts.maxTxnBytes} bytes (tx.max_txn_bytes); split it into smaller transactions`,
+        );
+      }
+    };
+    for (const op of req.ops) {
+      const t = catalog.get(op.table);
+      if (op.kind === 'insert') {
+        const idx = op.columns.map((c) => {
+          columnOf(t, c);
+          return t.columnIndex.get(c)!;
+        });
+        if (new Set(op.columns).size !== op.columns.length) {
+          throw new SchemaError(SqlState.duplicateColumn, `column specified more than once in INSERT into "${t.name}"`);
+        }
+        for (const lits of op.rows) {
+          if (lits.length !== idx.length) {
+            throw new SchemaError(
+              SqlState.syntaxError,
+              `INSERT has ${lits.length > idx.length ? 'more' : 'fewer'} expressions than target columns`,
+            );
+          }
+          const row = buildRow(t, idx, lits);
+          const key = t.primaryKey.map((k) => row[k] as Value);
+          const cur = await current(t, key);
+          if (cur && cur.row !== null) throw duplicateKey(t, key);
+          emit(t, key, 'insert', cur ? cur.version : null, row);
+        }
+        counts.push(op.rows.length);
+      } else {
+        const key = coerceKey(t, op.key);
+        const cur = await current(t, key);
+        if (!cur || cur.row === null) {
+          counts.push(0);
+          continue;
+        }
+        if (op.kind === 'delete') {
+          emit(t, key, 'delete', cur.version, null);
+        } else {
+          const row: Row = { ...cur.row };
+          const types = (c: string) => columnOf(t, c).type;
+          for (const s of op.set) {
+            const col = columnOf(t, s.column);
+            row[col.name] = assign(evalExpr(s.expr, cur.row, types), col.type, { table: t.name, column: col.name });
+          }
+          checkNotNull(t, row);
+          const newKey = t.primaryKey.map((k) => row[k] as Value);
+          if (keyString(newKey) !== keyString(key)) {
+            const other = await current(t, newKey);
+            if (other && other.row !== null) throw duplicateKey(t, newKey);
+            emit(t, key, 'delete', cur.version, null);
+            emit(t, newKey, 'insert', other ? other.version : null, row);
+          } else emit(t, key, 'update', cur.version, row);
+        }
+        counts.push(1);
+      }
+    }
+    for (const [k, v] of local) overlay.set(k, v);
+    return { list, counts };
+  }
+
+  /** Refuse new transactions and wait until queued ones are committed (the store stays open for the relay). */
+  async drain(): Promise<void> {
+    this.closed = true;
+    if (this.flushing) await this.idle;
+  }
+}
+
+/** Coerce literal key values to the primary-key column types. @throws DataError. */
+export function coerceKey(t: TableInfo, lits: Literal[]): Value[] {
+  if (lits.length !== t.primaryKey.length) {
+    throw new SchemaError(SqlState.syntaxError, `key of "${t.name}" has ${t.primaryKey.length} columns, got ${lits.length} values`);
+  }
+  return t.primaryKey.map((k, i) => coerceLiteral(lits[i] ?? null, columnOf(t, k).type, { table: t.name, column: k }));
+}
+
+function buildRow(t: TableInfo, idx: number[], lits: Literal[]): Row {
+  const row: Row = {};
+  for (const c of t.columns) row[c.name] = null;
+  for (let i = 0; i < idx.length; i++) {
+    const c = t.columns[idx[i]!]!;
+    row[c.name] = coerceLiteral(lits[i] ?? null, c.type, { table: t.name, column: c.name });
+  }
+  checkNotNull(t, row);
+  return row;
+}
+
+function checkNotNull(t: TableInfo, row: Row): void {
+  for (const c of t.columns) {
+    if (row[c.name] === null && (c.notNull || t.primaryKey.includes(c.name))) {
+      throw new ConstraintError(
+        SqlState.notNullViolation,
+        `null value in column "${c.name}" of relation "${t.name}" violates not-null constraint`,
+      );
+    }
+  }
+}
+
+function duplicateKey(t: TableInfo, key: Value[]): ConstraintError {
+  const vals = key.map((v, i) => formatValue(v, columnOf(t, t.primaryKey[i]!).type)).join(', ');
+  return new ConstraintError(SqlState.uniqueViolation, `duplicate key value violates unique constraint "${t.name}_pkey"`, {
+    detail: `Key (${t.primaryKey.join(', ')})=(${vals}) already exists.`,
+  });
+}
+
+function diskError(e: unknown, engine: string): StratumError {
+  const msg = (e as Error)?.message ?? String(e);
+  const full = /no space|ENOSPC|disk full/i.test(msg);
+  return new StratumError(
+    full ? SqlState.diskFull : SqlState.ioError,
+    `TX engine ${engine} could not write its commit batch: ${msg}; nothing of these transactions was stored`,
+    { cause: e },
+  );
+}
+
+export { DataError };

@@ -1,0 +1,171 @@
+/**
+ * Outbox relay (DESIGN §2 step 4–5): publishes durable outbox entries to the bus in
+ * per-(engine, partition) sequence order, many transactions per bus message, and deletes
+ * them once the bus acknowledged. Every message carries the partition's closed timestamp;
+ * idle partitions get a heartbeat-only message at least every `heartbeat_ms`. When the bus
+ * is down, entries wait in the outbox and the relay retries with exponential backoff.
+ */
+import {
+  batchMessageId,
+  type BusBatch,
+  type ChangeBus,
+  type Catalog,
+  counter,
+  encode,
+  gauge,
+  type Logger,
+  PROTOCOL_VERSION,
+  type TxnPart,
+} from '@stratum/shared';
+import type { Engine } from './engine.ts';
+import { type BatchOp, outboxKey } from './store.ts';
+
+const mPublished = counter('stratum_relay_published_changes_total', 'Transaction parts published to the bus', ['engine']);
+const mMessages = counter('stratum_relay_messages_total', 'Bus messages published (batches and heartbeats)', ['engine', 'kind']);
+const mErrors = counter('stratum_relay_publish_errors_total', 'Failed publish attempts (retried)', ['engine']);
+const mLag = gauge('stratum_relay_lag_seconds', 'Age of the oldest unpublished outbox entry (0 when empty)', ['engine']);
+const mPending = gauge('stratum_relay_outbox_entries', 'Outbox entries waiting to be published', ['engine']);
+
+interface PartitionState {
+  pending: TxnPart[];
+  /** Highest durable sequence number known to the relay. */
+  durableSeq: number;
+  busy: boolean;
+  lastSentAt: number;
+  backoffMs: number;
+  retryAt: number;
+}
+
+/** Options of the relay. */
+export interface RelayOptions {
+  engine: Engine;
+  bus: ChangeBus;
+  catalog: Catalog;
+  partitions: number;
+  heartbeatMs: number;
+  maxBatch: number;
+  log: Logger;
+}
+
+/** The relay of one engine. */
+export class Relay {
+  private readonly parts: PartitionState[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private stopped = false;
+  private inflight = new Set<Promise<void>>();
+
+  private constructor(private readonly o: RelayOptions) {}
+
+  /** Load the outbox left by a previous run and start publishing. */
+  static async start(o: RelayOptions): Promise<Relay> {
+    const r = new Relay(o);
+    const seqs = o.engine.seqs;
+    for (let p = 0; p < o.partitions; p++) {
+      const pending = await o.engine.store.readOutbox(p, 0, Number.MAX_SAFE_INTEGER);
+      r.parts.push({ pending, durableSeq: seqs[p] ?? 0, busy: false, lastSentAt: 0, backoffMs: 0, retryAt: 0 });
+    }
+    o.engine.onCommitted((list) => r.onCommitted(list));
+    r.timer = setInterval(() => r.tick(), Math.max(5, Math.floor(o.heartbeatMs / 2)));
+    r.tick();
+    return r;
+  }
+
+  private onCommitted(list: TxnPart[]): void {
+    const touched = new Set<number>();
+    for (const part of list) {
+      const s = this.parts[part.partition];
+      if (!s) continue;
+      s.pending.push(part);
+      s.durableSeq = part.seq;
+      touched.add(part.partition);
+    }
+    for (const p of touched) this.kick(p);
+  }
+
+  /** Entries not yet acknowledged by the bus. */
+  pendingCount(): number {
+    let n = 0;
+    for (const s of this.parts) n += s.pending.length;
+    return n;
+  }
+
+  private tick(): void {
+    if (this.stopped) return;
+    const now = Date.now();
+    let oldest = Number.POSITIVE_INFINITY;
+    for (let p = 0; p < this.parts.length; p++) {
+      const s = this.parts[p]!;
+      const first = s.pending[0];
+      if (first && first.commitTs < oldest) oldest = first.commitTs;
+      if (s.pending.length > 0 || now - s.lastSentAt >= this.o.heartbeatMs) this.kick(p);
+    }
+    mLag.set({ engine: this.o.engine.opts.id }, Number.isFinite(oldest) ? Math.max(0, now - oldest) / 1000 : 0);
+    mPending.set({ engine: this.o.engine.opts.id }, this.pendingCount());
+  }
+
+  private kick(p: number): void {
+    const s = this.parts[p];
+    if (!s || s.busy || this.stopped || Date.now() < s.retryAt) return;
+    s.busy = true;
+    const job = this.publishOnce(p, s).finally(() => {
+      s.busy = false;
+      this.inflight.delete(job);
+      if (s.pending.length > 0 && !this.stopped && s.backoffMs === 0) this.kick(p);
+    });
+    this.inflight.add(job);
+  }
+
+  private async publishOnce(p: number, s: PartitionState): Promise<void> {
+    const engine = this.o.engine;
+    const id = engine.opts.id;
+    const take = s.pending.slice(0, this.o.maxBatch);
+    const next = s.pending[take.length];
+    const last = take[take.length - 1];
+    // Closed timestamp: below the first entry not in this message; else the engine's.
+    let closedTs = engine.closedTs();
+    if (next) closedTs = Math.min(closedTs, next.commitTs - 1);
+    const batch: BusBatch = {
+      protocolVersion: PROTOCOL_VERSION,
+      engine: id,
+      partition: p,
+      catalogVersion: this.o.catalog.version,
+      parts: take,
+      heartbeat: { engine: id, partition: p, seq: last ? last.seq : s.durableSeq, closedTs },
+    };
+    try {
+      await this.o.bus.publish(id, p, batchMessageId(batch), encode(batch));
+    } catch (e) {
+      mErrors.inc({ engine: id });
+      s.backoffMs = Math.min(s.backoffMs === 0 ? 50 : s.backoffMs * 2, 2000);
+      s.retryAt = Date.now() + s.backoffMs;
+      if (s.backoffMs >= 2000) this.o.log.warn({ err: (e as Error).message, partition: p }, 'bus publish failing; outbox entries wait');
+      return;
+    }
+    s.backoffMs = 0;
+    s.retryAt = 0;
+    s.lastSentAt = Date.now();
+    mMessages.inc({ engine: id, kind: take.length > 0 ? 'batch' : 'heartbeat' });
+    if (take.length > 0) {
+      s.pending.splice(0, take.length);
+      mPublished.inc({ engine: id }, take.length);
+      const ops: BatchOp[] = take.map((t) => ({ type: 'del', key: outboxKey(p, t.seq) }));
+      // Not synced: a delete lost in a crash only republishes entries the bus dedupes.
+      await engine.store.write(ops, false).catch((e) => this.o.log.error({ err: e }, 'outbox delete failed'));
+    }
+  }
+
+  /**
+   * Stop: wait up to `drainMs` for the outbox to empty (bus permitting), then stop timers.
+   * Entries not published stay in the outbox for the next start.
+   */
+  async stop(drainMs: number): Promise<void> {
+    const deadline = Date.now() + drainMs;
+    while (this.pendingCount() > 0 && Date.now() < deadline && this.o.bus.connected()) {
+      for (let p = 0; p < this.parts.length; p++) this.kick(p);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    this.stopped = true;
+    if (this.timer) clearInterval(this.timer);
+    await Promise.allSettled([...this.inflight]);
+  }
+}

@@ -1,0 +1,263 @@
+/**
+ * Configuration: one `stratum.yaml` (DESIGN §9), validated with zod. Every option is
+ * declared once here with its default and a one-line description; `docs/configuration.md`
+ * is generated from this schema (`npm run docs:config`). Errors name the file, the path
+ * inside it (with line:column) and what was expected. Environment variables
+ * `STRATUM_<PATH>` override the file, path segments joined by `__`
+ * (e.g. `STRATUM_ROUTER__PG_PORT=6543`, `STRATUM_CLUSTER__BUS=nats://127.0.0.1:4222`).
+ */
+import { readFileSync } from 'node:fs';
+import { isAbsolute, resolve } from 'node:path';
+import { LineCounter, parseDocument } from 'yaml';
+import { z } from 'zod';
+import type { TableOptions } from './catalog.ts';
+import { DEFAULT_TABLE_OPTIONS } from './catalog.ts';
+import { ConfigError } from './errors.ts';
+
+const hostPort = z.strictObject({
+  host: z.string().default('127.0.0.1').describe('Address to listen on.'),
+  port: z.number().int().min(0).max(65535).describe('TCP port to listen on (0 = pick a free one).'),
+});
+
+const url = z.string().regex(/^https?:\/\/[^/]+$/, 'expected an http URL like http://127.0.0.1:7501 (no path)');
+
+const txEngineEntry = z.strictObject({
+  id: z.string().regex(/^[a-zA-Z0-9_-]{1,32}$/, 'expected 1-32 letters, digits, _ or -').describe('Engine id; stable across restarts (it names the engine in version stamps and offsets).'),
+  url: url.describe('HTTP RPC address of this engine.'),
+});
+
+const ingestionEntry = z.strictObject({
+  id: z.string().regex(/^[a-zA-Z0-9_-]{1,32}$/, 'expected 1-32 letters, digits, _ or -').describe('Ingestion engine id.'),
+  url: url.describe('HTTP RPC address of this ingestion engine.'),
+  partitions: z.union([z.literal('all'), z.array(z.number().int().min(0))]).default('all').describe('Stream partitions this engine consumes.'),
+});
+
+const shardEntry = z.strictObject({
+  id: z.string().regex(/^[a-zA-Z0-9_-]{1,32}$/, 'expected 1-32 letters, digits, _ or -').describe('OLAP shard id.'),
+  url: url.describe('HTTP RPC address of this shard.'),
+});
+
+const tableOptions = z.strictObject({
+  time_column: z.string().optional().describe('Column used for day partitions and time-range routing (default: commit time).'),
+  append_only: z.boolean().default(false).describe('Every version is a row; no latest-version view.'),
+  conflict: z.enum(['lww', 'reject']).default('lww').describe('Policy for rows written concurrently on two TX engines.'),
+});
+
+/** The configuration schema. Field descriptions feed the generated configuration reference. */
+export const configSchema = z.strictObject({
+  data_dir: z.string().default('./data').describe('Directory for all stored data (relative to the working directory); each service uses a sub-directory named by its id.'),
+  cluster: z
+    .strictObject({
+      partitions: z.number().int().min(1).max(1024).default(16).describe('Number of change-stream partitions P (fixed for the life of the cluster).'),
+      bus: z
+        .string()
+        .regex(/^(local|nats:\/\/[^/\s]+)$/, 'expected "local" or nats://HOST:PORT')
+        .default('local')
+        .describe('Change bus: "local" (embedded, in-process durable log) or a NATS JetStream URL.'),
+      tx_engines: z.array(txEngineEntry).default([{ id: 'tx1', url: 'http://127.0.0.1:7501' }]).describe('TX engines (distributed form).'),
+      ingestion: z.array(ingestionEntry).default([{ id: 'ing1', url: 'http://127.0.0.1:7601', partitions: 'all' }]).describe('Ingestion engines (distributed form).'),
+      olap_shards: z.array(shardEntry).default([{ id: 'olap1', url: 'http://127.0.0.1:7701' }]).describe('OLAP shards (distributed form).'),
+    })
+    .default({
+      partitions: 16,
+      bus: 'local',
+      tx_engines: [{ id: 'tx1', url: 'http://127.0.0.1:7501' }],
+      ingestion: [{ id: 'ing1', url: 'http://127.0.0.1:7601', partitions: 'all' }],
+      olap_shards: [{ id: 'olap1', url: 'http://127.0.0.1:7701' }],
+    })
+    .describe('Cluster topology.'),
+  router: z
+    .strictObject({
+      pg: hostPort.default({ host: '127.0.0.1', port: 5433 }).describe('PostgreSQL wire protocol listener.'),
+      http: hostPort.default({ host: '127.0.0.1', port: 7480 }).describe('HTTP JSON API, /health and /metrics.'),
+      auth: z.enum(['trust', 'scram-sha-256']).default('trust').describe('Client authentication; trust is meant for loopback only.'),
+      users: z.record(z.string(), z.string()).default({ stratum: 'stratum' }).describe('User → password for scram-sha-256.'),
+      database: z.string().default('stratum').describe('The database name clients connect to.'),
+      statement_timeout_ms: z.number().int().min(1).default(30_000).describe('Longest a statement may wait for a tier (ms).'),
+      max_statement_bytes: z.number().int().min(1024).default(16 * 1024 * 1024).describe('Largest SQL statement accepted (bytes).'),
+    })
+    .default({
+      pg: { host: '127.0.0.1', port: 5433 },
+      http: { host: '127.0.0.1', port: 7480 },
+      auth: 'trust',
+      users: { stratum: 'stratum' },
+      database: 'stratum',
+      statement_timeout_ms: 30_000,
+      max_statement_bytes: 16 * 1024 * 1024,
+    })
+    .describe('Router (front end).'),
+  tx: z
+    .strictObject({
+      group_commit_max_batch: z.number().int().min(1).default(1024).describe('Most transactions in one synced LevelDB batch.'),
+      heartbeat_ms: z.number().int().min(5).default(100).describe('Longest gap between closed-timestamp heartbeats per partition (ms).'),
+      relay_max_batch: z.number().int().min(1).default(2000).describe('Most outbox entries in one bus message.'),
+      max_txn_bytes: z.number().int().min(1024).default(64 * 1024 * 1024).describe('Largest transaction write set (bytes of encoded rows).'),
+    })
+    .default({ group_commit_max_batch: 1024, heartbeat_ms: 100, relay_max_batch: 2000, max_txn_bytes: 64 * 1024 * 1024 })
+    .describe('TX engine settings.'),
+  ingestion: z
+    .strictObject({
+      push_interval_ms: z.number().int().min(100).default(60_000).describe('How often versions below the watermark are written to OLAP as Parquet (ms).'),
+      push_rows: z.number().int().min(1).default(200_000).describe('Push early once this many versions wait.'),
+    })
+    .default({ push_interval_ms: 60_000, push_rows: 200_000 })
+    .describe('Ingestion settings.'),
+  clock: z
+    .strictObject({
+      eps_ms: z.number().min(0).default(1).describe('Uncertainty ε of the local clock (ms); the full clock protocol replaces this.'),
+    })
+    .default({ eps_ms: 1 })
+    .describe('Clock settings.'),
+  tables: z.record(z.string(), tableOptions).default({}).describe('Per-table options, by table name.'),
+});
+
+/** Validated configuration (snake_case as in the YAML). */
+export type StratumConfig = z.infer<typeof configSchema>;
+
+/** Set a value at a `__`-separated env path inside a plain object. */
+function setPath(obj: Record<string, unknown>, path: string[], value: unknown): void {
+  let o = obj;
+  for (const [i, k] of path.entries()) {
+    if (i === path.length - 1) o[k] = value;
+    else {
+      if (typeof o[k] !== 'object' || o[k] === null) o[k] = {};
+      o = o[k] as Record<string, unknown>;
+    }
+  }
+}
+
+/** Parse an env value: numbers, booleans and JSON arrays/objects are decoded; anything else is a string. */
+function envValue(s: string): unknown {
+  if (/^-?\d+(\.\d+)?$/.test(s)) return Number(s);
+  if (s === 'true' || s === 'false') return s === 'true';
+  if (s.startsWith('[') || s.startsWith('{')) {
+    try {
+      return JSON.parse(s);
+    } catch {
+      return s;
+    }
+  }
+  return s;
+}
+
+/**
+ * Validate a raw config object (already parsed from YAML, or built in code) after applying
+ * `STRATUM_*` environment overrides.
+ * @param source name used in error messages (the file path, or "<defaults>").
+ * @param locate optional path → "line:col" resolver for messages.
+ * @throws ConfigError naming the source, the path and what was expected.
+ */
+export function validateConfig(
+  raw: unknown,
+  source: string,
+  env: NodeJS.ProcessEnv = process.env,
+  locate?: (path: (string | number)[]) => string | undefined,
+): StratumConfig {
+  if (raw === null || raw === undefined) raw = {};
+  if (typeof raw !== 'object' || Array.isArray(raw)) {
+    throw new ConfigError(`${source}: expected a mapping of options at the top level`);
+  }
+  const obj = structuredClone(raw) as Record<string, unknown>;
+  for (const [k, v] of Object.entries(env)) {
+    if (!k.startsWith('STRATUM_') || v === undefined) continue;
+    const path = k.slice('STRATUM_'.length).toLowerCase().split('__');
+    setPath(obj, path, envValue(v));
+  }
+  const r = configSchema.safeParse(obj);
+  if (r.success) return r.data;
+  const lines = r.error.issues.map((iss) => {
+    let path = iss.path.map(String);
+    let msg = iss.message;
+    if (iss.code === 'unrecognized_keys') {
+      const keys = (iss as { keys: string[] }).keys;
+      msg = `unknown key${keys.length > 1 ? 's' : ''} ${keys.map((k) => `"${k}"`).join(', ')}`;
+      const first = keys[0];
+      if (first !== undefined) path = [...path, first];
+      const known = knownKeys(iss.path as (string | number)[]);
+      if (known.length) msg += ` (expected one of: ${known.join(', ')})`;
+    }
+    const at = locate?.(path.map((p) => (/^\d+$/.test(p) ? Number(p) : p)));
+    return `${source}${at ? `:${at}` : ''}: ${path.join('.') || '(top level)'}: ${msg}`;
+  });
+  throw new ConfigError(lines.join('\n'));
+}
+
+/** Option names accepted at a path of the schema (for "unknown key" messages). */
+function knownKeys(path: (string | number)[]): string[] {
+  // biome-ignore lint/suspicious/noExplicitAny: walking zod internals generically.
+  let s: any = configSchema;
+  for (const p of path) {
+    while (s?.def?.innerType) s = s.def.innerType;
+    if (typeof p === 'number') s = s?.def?.element;
+    else if (s?.def?.type === 'record') s = s.def.valueType;
+    else s = s?.shape?.[p];
+  }
+  while (s?.def?.innerType) s = s.def.innerType;
+  return s?.shape ? Object.keys(s.shape) : [];
+}
+
+/**
+ * Load and validate a YAML config file.
+ * @throws ConfigError for an unreadable file, invalid YAML (with line:column) or invalid options.
+ */
+export function loadConfigFile(path: string, env: NodeJS.ProcessEnv = process.env): StratumConfig {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new ConfigError(`${path}: cannot read config file: ${(e as Error).message}`, { cause: e });
+  }
+  return parseConfigText(text, path, env);
+}
+
+/** Parse and validate YAML text as a config. @throws ConfigError (see {@link loadConfigFile}). */
+export function parseConfigText(text: string, source: string, env: NodeJS.ProcessEnv = process.env): StratumConfig {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    const e = doc.errors[0];
+    const pos = e?.linePos?.[0];
+    throw new ConfigError(`${source}${pos ? `:${pos.line}:${pos.col}` : ''}: invalid YAML: ${e?.message.split('\n')[0]}`);
+  }
+  const locate = (path: (string | number)[]): string | undefined => {
+    for (let n = path.length; n > 0; n--) {
+      const node = doc.getIn(path.slice(0, n), true) as { range?: [number, number, number] } | undefined;
+      const off = node?.range?.[0];
+      if (off !== undefined) {
+        const p = lineCounter.linePos(off);
+        return `${p.line}:${p.col}`;
+      }
+      // For keys that are not present, point at the parent mapping.
+    }
+    return undefined;
+  };
+  return validateConfig(doc.toJS(), source, env, locate);
+}
+
+/** The default configuration (no file), with env overrides applied. */
+export function defaultConfig(env: NodeJS.ProcessEnv = process.env): StratumConfig {
+  return validateConfig({}, '<defaults>', env);
+}
+
+/** Table options from config, with defaults for tables not listed. */
+export function tableOptionsFrom(cfg: StratumConfig): (table: string) => TableOptions {
+  return (table) => {
+    const t = cfg.tables[table];
+    if (!t) return DEFAULT_TABLE_OPTIONS;
+    const o: TableOptions = { appendOnly: t.append_only, conflict: t.conflict };
+    if (t.time_column !== undefined) o.timeColumn = t.time_column;
+    return o;
+  };
+}
+
+/** Absolute data directory of a service id (`<data_dir>/<id>`), relative paths against `cwd`. */
+export function serviceDataDir(cfg: StratumConfig, id: string, cwd = process.cwd()): string {
+  const base = isAbsolute(cfg.data_dir) ? cfg.data_dir : resolve(cwd, cfg.data_dir);
+  return resolve(base, id);
+}
+
+/** Host and port of an http URL from the config. */
+export function listenAddress(u: string): { host: string; port: number } {
+  const p = new URL(u);
+  return { host: p.hostname, port: Number(p.port || 80) };
+}

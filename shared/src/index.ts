@@ -1,0 +1,17 @@
+/** Public entry of @stratum/shared: what two or more services need. */
+export * from './errors.ts';
+export * from './types.ts';
+export * from './catalog.ts';
+export * from './config.ts';
+export * from './protocol/index.ts';
+export * from './version.ts';
+export * from './partition.ts';
+export * from './clock.ts';
+export * from './log.ts';
+export * from './metrics.ts';
+export * from './rpc.ts';
+export * from './service.ts';
+export * from './tiers.ts';
+export * from './expr.ts';
+export * from './catalog-sync.ts';
+export * from './bus/index.ts';

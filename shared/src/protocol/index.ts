@@ -1,0 +1,129 @@
+/**
+ * The change-event protocol (DESIGN §3): what TX engines publish and ingestion consumes.
+ * Encoded with MessagePack (`msgpackr`). Readers ignore unknown fields; every change of
+ * the format bumps {@link PROTOCOL_VERSION} and gets an entry in `CHANGELOG.md` here.
+ */
+import { Packr } from 'msgpackr';
+import type { DdlEvent } from '../catalog.ts';
+import { CorruptionError } from '../errors.ts';
+import type { Row, Value } from '../types.ts';
+
+/** Current protocol version. Readers accept versions ≤ this one. */
+export const PROTOCOL_VERSION = 1;
+
+/** A row change inside a transaction. `key` = primary-key values in key order. */
+export interface Change {
+  table: string;
+  key: Value[];
+  op: 'insert' | 'update' | 'delete';
+  /** UUIDv7 of this version; its 48-bit time field is the commit timestamp (ms). */
+  version: string;
+  /** Version the writer read (null for a fresh insert); ingestion detects concurrent writers with it. */
+  prev: string | null;
+  /** Full row after the change; null for deletes. */
+  row: Row | null;
+}
+
+/** The part of one transaction that touches one stream partition. */
+export interface TxnPart {
+  engine: string;
+  partition: number;
+  /** Per-(engine, partition) sequence number, from 1, without gaps. */
+  seq: number;
+  /** Transaction id (UUIDv7), the same in every part of a transaction. */
+  txn: string;
+  /** Commit timestamp, ms since the epoch. */
+  commitTs: number;
+  changes: Change[];
+}
+
+/** Closed timestamp: all commits of `engine` on `partition` with commitTs ≤ closedTs have seq ≤ `seq`. */
+export interface Heartbeat {
+  engine: string;
+  partition: number;
+  seq: number;
+  closedTs: number;
+}
+
+/**
+ * One bus message: consecutive {@link TxnPart}s of one (engine, partition) and the closed
+ * timestamp that holds after them. `parts` may be empty (a heartbeat only).
+ */
+export interface BusBatch {
+  protocolVersion: number;
+  engine: string;
+  partition: number;
+  /** Catalog version the engine had when it committed these parts; consumers wait for it. */
+  catalogVersion: number;
+  parts: TxnPart[];
+  heartbeat: Heartbeat;
+}
+
+/** A catalog log record: the DDL event and the protocol version it was written with. */
+export interface CatalogRecord {
+  protocolVersion: number;
+  event: DdlEvent;
+}
+
+const packr = new Packr({ useRecords: false, int64AsType: 'bigint', mapsAsObjects: true });
+
+/** Encode any protocol object (MessagePack; bigint kept as int64). */
+export function encode(v: unknown): Buffer {
+  return packr.pack(v);
+}
+
+/** Decode MessagePack. @throws CorruptionError when the bytes are not valid MessagePack. */
+export function decode<T>(b: Uint8Array, what = 'message'): T {
+  try {
+    return packr.unpack(b) as T;
+  } catch (e) {
+    throw new CorruptionError(`malformed ${what}: ${(e as Error).message}`, { cause: e });
+  }
+}
+
+function isObj(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/**
+ * Decode and validate a bus message.
+ * @throws CorruptionError naming the first malformed field (the message is then dead-lettered by the consumer).
+ */
+export function decodeBusBatch(b: Uint8Array): BusBatch {
+  const m = decode<unknown>(b, 'change batch');
+  const bad = (why: string) => new CorruptionError(`malformed change batch: ${why}`);
+  if (!isObj(m)) throw bad('not a map');
+  if (typeof m.protocolVersion !== 'number' || m.protocolVersion > PROTOCOL_VERSION || m.protocolVersion < 1) {
+    throw bad(`unsupported protocolVersion ${String(m.protocolVersion)} (this reader knows 1..${PROTOCOL_VERSION})`);
+  }
+  if (typeof m.engine !== 'string' || !Number.isInteger(m.partition)) throw bad('engine/partition missing');
+  if (!Number.isInteger(m.catalogVersion)) throw bad('catalogVersion missing');
+  if (!Array.isArray(m.parts)) throw bad('parts is not an array');
+  const hb = m.heartbeat;
+  if (!isObj(hb) || !Number.isInteger(hb.seq) || typeof hb.closedTs !== 'number') throw bad('heartbeat missing');
+  let expect = -1;
+  for (const p of m.parts) {
+    if (!isObj(p) || !Number.isInteger(p.seq) || typeof p.commitTs !== 'number' || !Array.isArray(p.changes)) {
+      throw bad('part without seq/commitTs/changes');
+    }
+    if (p.engine !== m.engine || p.partition !== m.partition) throw bad(`part seq ${p.seq} belongs to another stream`);
+    if (expect >= 0 && p.seq !== expect) throw bad(`parts not consecutive at seq ${p.seq}`);
+    expect = (p.seq as number) + 1;
+    for (const c of p.changes) {
+      if (!isObj(c) || typeof c.table !== 'string' || !Array.isArray(c.key) || typeof c.version !== 'string') {
+        throw bad(`change in seq ${p.seq} lacks table/key/version`);
+      }
+      if (c.op !== 'insert' && c.op !== 'update' && c.op !== 'delete') throw bad(`unknown op ${String(c.op)}`);
+      if (c.op !== 'delete' && !isObj(c.row)) throw bad(`${c.op} in seq ${p.seq} without row`);
+    }
+  }
+  return m as unknown as BusBatch;
+}
+
+/** Dedupe id of a bus message: `<engine>:<partition>:<first seq>-<last seq>` (heartbeat-only: `…:hb-<seq>-<closedTs>`). */
+export function batchMessageId(b: BusBatch): string {
+  const first = b.parts[0];
+  const last = b.parts[b.parts.length - 1];
+  if (!first || !last) return `${b.engine}:${b.partition}:hb-${b.heartbeat.seq}-${b.heartbeat.closedTs}`;
+  return `${b.engine}:${b.partition}:${first.seq}-${last.seq}`;
+}

@@ -1,0 +1,18 @@
+/**
+ * Test helpers shared by the test suites of all packages (not part of the production
+ * entry `shared/src/index.ts`; import `@stratum/shared/src/testing/index.ts` or a relative path).
+ */
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export { freePort, natsServerBinary, startNatsServer } from './nats-server.ts';
+export type { NatsServerHandle, NatsServerOptions } from './nats-server.ts';
+
+/**
+ * Create a fresh temp directory `<os.tmpdir()>/<prefix>XXXXXX` (fs.mkdtemp) and return its
+ * absolute path. The caller removes it (e.g. `rm(dir, { recursive: true, force: true })`).
+ */
+export function tempDir(prefix: string): Promise<string> {
+  return mkdtemp(join(tmpdir(), prefix));
+}

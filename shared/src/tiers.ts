@@ -1,0 +1,133 @@
+/**
+ * The interfaces between tiers. In the embedded form services call each other through
+ * these directly; in the distributed form `rpc.ts` carries the same calls over HTTP
+ * (MessagePack bodies), so both forms run the same code below the transport.
+ */
+import type { Row, Value, Literal, ResultType } from './types.ts';
+
+/** A row version as kept by ingestion and shipped to OLAP. */
+export interface VersionRecord {
+  table: string;
+  /** Primary-key values in key order. */
+  key: Value[];
+  /** UUIDv7 of this version. */
+  version: string;
+  /** Version the writer read; null for a fresh insert. */
+  prev: string | null;
+  op: 'insert' | 'update' | 'delete';
+  /** Commit timestamp (ms since epoch). */
+  commitTs: number;
+  /** Engine that wrote it. */
+  engine: string;
+  /** Row after the change; null for deletes. */
+  row: Row | null;
+  /** Ingestion apply sequence number (local to one ingestion engine, strictly increasing in apply order). */
+  lsn?: number;
+}
+
+/** Serializable scalar expression (UPDATE ... SET col = expr). Evaluated by `expr.ts`. */
+export type Expr =
+  | { k: 'lit'; v: Literal }
+  | { k: 'col'; name: string }
+  | { k: 'op'; op: string; args: Expr[] }
+  | { k: 'cast'; type: string; arg: Expr }
+  | { k: 'fn'; name: string; args: Expr[] };
+
+/** A write operation of a transaction. Literal values are coerced to column types by the TX engine. */
+export type WriteOp =
+  | { kind: 'insert'; table: string; columns: string[]; rows: Literal[][] }
+  | { kind: 'update'; table: string; key: Literal[]; set: { column: string; expr: Expr }[] }
+  | { kind: 'delete'; table: string; key: Literal[] };
+
+/** A transaction request to a TX engine. */
+export interface TxRequest {
+  /** Catalog version the router planned with; the engine waits until it has it. */
+  catalogVersion: number;
+  ops: WriteOp[];
+}
+
+/** Outcome of a committed transaction. */
+export interface TxResult {
+  /** Commit timestamp (ms since epoch); 0 when nothing was written. */
+  commitTs: number;
+  /** Rows affected by each op, in order. */
+  counts: number[];
+}
+
+/** Latest version of a row as one tier knows it. */
+export interface RowVersion {
+  version: string;
+  commitTs: number;
+  /** null = deleted (a tombstone). */
+  row: Row | null;
+}
+
+/** TX engine as seen by the router. */
+export interface TxEngineApi {
+  /** Validate and commit a transaction (group-committed). @throws StratumError with SQLSTATE. */
+  execute(req: TxRequest): Promise<TxResult>;
+  /** Point read of the engine's latest version (falls back to ingestion for rows it never had). */
+  get(table: string, key: Literal[], catalogVersion: number): Promise<RowVersion | null>;
+}
+
+/** Ingestion status (watermarks and positions). */
+export interface IngestionStatus {
+  /** Watermark W (ms): every version with commitTs ≤ W is merged. -1 before any heartbeat. */
+  watermark: number;
+  /** Last applied LSN. */
+  lsn: number;
+  /** Closed timestamp per `engine/partition`. */
+  closed: Record<string, number>;
+  /** Applied sequence per `engine/partition`. */
+  offsets: Record<string, number>;
+  /** Versions applied since start. */
+  applied: number;
+}
+
+/** Ingestion as seen by the router, TX engines and OLAP shards. */
+export interface IngestionApi {
+  /** Latest version of a row (null if unknown). */
+  get(table: string, key: Value[]): Promise<RowVersion | null>;
+  /** Versions applied after `afterLsn`, in LSN order, at most `limit`; `lastLsn` = LSN of the last returned (or afterLsn). */
+  delta(afterLsn: number, limit: number): Promise<{ versions: VersionRecord[]; lastLsn: number; watermark: number }>;
+  status(): Promise<IngestionStatus>;
+}
+
+/** A result column: name and result type. */
+export interface ResultColumn {
+  name: string;
+  type: ResultType;
+}
+
+/** A query result: typed columns and rows of stored-representation values (see types.ts). */
+export interface QueryResult {
+  columns: ResultColumn[];
+  rows: Value[][];
+}
+
+/** A push of versions to an OLAP shard (DESIGN §4 "OLAP push"). */
+export interface PushRequest {
+  table: string;
+  /** Exclusive lower bound of commitTs (ms): the table's OLAP watermark before this push. */
+  fromTs: number;
+  /** Inclusive upper bound (ms): becomes the table's OLAP watermark. */
+  toTs: number;
+  versions: VersionRecord[];
+}
+
+/** OLAP shard as seen by ingestion and the router. */
+export interface OlapShardApi {
+  /**
+   * Write the versions as Parquet and advance the table's OLAP watermark to `toTs`, atomically.
+   * Idempotent: a push whose `toTs` is ≤ the current watermark writes nothing. Returns the watermark after.
+   */
+  push(req: PushRequest): Promise<{ watermark: number }>;
+  /** OLAP watermark per table (ms; -1 = nothing pushed). */
+  watermarks(): Promise<Record<string, number>>;
+  /**
+   * Run a read-only SQL query (DuckDB dialect, PostgreSQL-compatible for the supported subset)
+   * over the tables' Parquet files plus the ingestion delta. `params` bind $1..$n.
+   * @throws StratumError with SQLSTATE (42P01, 42703, 42601, 22P02, ...).
+   */
+  query(sql: string, params: Literal[], catalogVersion: number): Promise<QueryResult>;
+}
