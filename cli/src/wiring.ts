@@ -165,7 +165,7 @@ export async function startDistributed(
   const handles: ServiceHandle[] = [];
   const c = cfg.cluster;
   if (service === 'clock') {
-    const clk = await startClockService({ nodeId: id ?? 'clock', epsMs: cfg.clock.eps_ms, http: { host: '127.0.0.1', port: 7801 }, log });
+    const clk = await startClockService({ nodeId: id ?? 'clock', epsMs: cfg.clock.eps_ms, http: listenAddress(cfg.clock.url), log });
     return [clk];
   }
   needNats(cfg, file);

@@ -105,8 +105,9 @@ export const configSchema = z.strictObject({
   clock: z
     .strictObject({
       eps_ms: z.number().min(0).default(1).describe('Uncertainty ε of the local clock (ms); the full clock protocol replaces this.'),
+      url: url.default('http://127.0.0.1:7801').describe('Where `stratum clock` serves GET /time (distributed form).'),
     })
-    .default({ eps_ms: 1 })
+    .default({ eps_ms: 1, url: 'http://127.0.0.1:7801' })
     .describe('Clock settings.'),
   tables: z.record(z.string(), tableOptions).default({}).describe('Per-table options, by table name.'),
 });

@@ -82,6 +82,10 @@ export interface IngestionStatus {
   offsets: Record<string, number>;
   /** Versions applied since start. */
   applied: number;
+  /** Malformed messages set aside (all time). */
+  deadLetters: number;
+  /** Conflicts recorded (all time). */
+  conflicts: number;
 }
 
 /** Ingestion as seen by the router, TX engines and OLAP shards. */

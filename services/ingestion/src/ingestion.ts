@@ -326,7 +326,15 @@ export class Ingestion implements IngestionApi {
     for (const [k, v] of this.closedTs) closed[k] = v;
     const offsets: Record<string, number> = {};
     for (const [k, v] of this.offsets) offsets[k] = v;
-    return { watermark: this.watermark(), lsn: this.lsn, closed, offsets, applied: this.appliedCount };
+    return {
+      watermark: this.watermark(),
+      lsn: this.lsn,
+      closed,
+      offsets,
+      applied: this.appliedCount,
+      deadLetters: this.store.deadletters.getKeysCount(),
+      conflicts: this.store.conflicts.getKeysCount(),
+    };
   }
 
   /** Push versions below the watermark to OLAP when due (interval or row count), or when `force`. */
