@@ -45,6 +45,10 @@ const tableOptions = z.strictObject({
 
 /** The configuration schema. Field descriptions feed the generated configuration reference. */
 export const configSchema = z.strictObject({
+  log_level: z
+    .enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'])
+    .default('info')
+    .describe('Log level of every service (logs are JSON lines on stderr); also read from STRATUM_LOG_LEVEL at start.'),
   data_dir: z.string().default('./data').describe('Directory for all stored data (relative to the working directory); each service uses a sub-directory named by its id.'),
   cluster: z
     .strictObject({
@@ -160,7 +164,7 @@ export function validateConfig(
   }
   const obj = structuredClone(raw) as Record<string, unknown>;
   for (const [k, v] of Object.entries(env)) {
-    if (!k.startsWith('STRATUM_') || v === undefined) continue;
+    if (!k.startsWith('STRATUM_') || k.startsWith('STRATUM_TEST_') || v === undefined) continue;
     const path = k.slice('STRATUM_'.length).toLowerCase().split('__');
     setPath(obj, path, envValue(v));
   }

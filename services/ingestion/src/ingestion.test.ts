@@ -93,6 +93,7 @@ describe('ingestion', () => {
     await publish(bus, batch('e1', 0, [p2, p3], 1002)); // re-cut after a restart: p2 again
     await publish(bus, batch('e1', 1, [], 1002, 0));
     await until(async () => (await ing.status()).offsets['e1/0'] === 3, 'seq 3 on e1/0');
+    await until(async () => (await ing.status()).watermark === 1002, 'watermark from both partitions');
     const s = await ing.status();
     assert.equal(s.applied, 3);
     assert.equal(s.watermark, 1002);

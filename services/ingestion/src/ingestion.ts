@@ -147,8 +147,13 @@ export class Ingestion implements IngestionApi {
     if (this.o.catalog.version < needCatalog) await this.o.catalog.waitFor(needCatalog, this.o.catalogTimeoutMs ?? 30_000);
     const s = this.store;
     const positions = new Map<number, number>();
+    // State changes are staged here and published to memory only after the LMDB commit,
+    // so readers never see offsets or watermarks of data that is not durable yet.
+    const offs = new Map<string, number>();
+    const closed = new Map<string, number>();
+    const engines = new Set<string>();
     let gap: Error | undefined;
-    const applied: number[] = [0];
+    let applied = 0;
     await s.root.transaction(() => {
       for (const { m, b, reason } of decoded) {
         if (gap) break;
@@ -160,8 +165,8 @@ export class Ingestion implements IngestionApi {
           continue;
         }
         const pk = pairKey(b.engine, b.partition);
-        this.engines.add(b.engine);
-        let seq = this.offsets.get(pk) ?? 0;
+        engines.add(b.engine);
+        let seq = offs.get(pk) ?? this.offsets.get(pk) ?? 0;
         for (const part of b.parts) {
           if (part.seq <= seq) {
             mDuplicates.inc({ ingestion: this.o.id, kind: 'part' });
@@ -172,18 +177,16 @@ export class Ingestion implements IngestionApi {
             gap = new CorruptionError(`sequence gap on ${pk}: have ${seq}, got ${part.seq}; waiting for redelivery`);
             break;
           }
-          for (const c of part.changes) {
-            applied[0]! += this.mergeChange({ ...c, commitTs: part.commitTs, engine: part.engine });
-          }
+          for (const c of part.changes) applied += this.mergeChange({ ...c, commitTs: part.commitTs, engine: part.engine });
           seq = part.seq;
         }
         if (gap) break;
-        this.offsets.set(pk, seq);
+        offs.set(pk, seq);
         IngestionStore.put(s.offsets, [b.engine, b.partition], seq);
         if (b.heartbeat.seq <= seq) {
-          const prev = this.closedTs.get(pk) ?? -1;
+          const prev = closed.get(pk) ?? this.closedTs.get(pk) ?? -1;
           if (b.heartbeat.closedTs > prev) {
-            this.closedTs.set(pk, b.heartbeat.closedTs);
+            closed.set(pk, b.heartbeat.closedTs);
             IngestionStore.put(s.closed, [b.engine, b.partition], b.heartbeat.closedTs);
           }
         }
@@ -192,10 +195,13 @@ export class Ingestion implements IngestionApi {
       for (const [p, pos] of positions) IngestionStore.put(s.positions, p, pos);
       IngestionStore.put(s.meta, 'lsn', this.lsn);
     });
+    for (const e of engines) this.engines.add(e);
+    for (const [k, v] of offs) this.offsets.set(k, v);
+    for (const [k, v] of closed) this.closedTs.set(k, v);
     for (const [p, pos] of positions) this.sub?.ack(p, pos);
-    this.appliedCount += applied[0]!;
-    this.unpushed += applied[0]!;
-    mApplied.inc({ ingestion: this.o.id }, applied[0]!);
+    this.appliedCount += applied;
+    this.unpushed += applied;
+    mApplied.inc({ ingestion: this.o.id }, applied);
     mWatermark.set({ ingestion: this.o.id }, this.watermark());
     this.notifyWaiters();
     if (gap) throw gap;

@@ -34,7 +34,7 @@ import {
   VersionGenerator,
   formatDate,
 } from './shared.ts';
-import { VersionAppender } from './append.ts';
+import { VersionLoader, rawColumnsDdl, typedSelect } from './load.ts';
 import { bindParams, convertResult, convertValue, mapDuckDbError } from './convert.ts';
 import {
   MANIFEST_NAME,
@@ -507,23 +507,19 @@ export class Shard implements OlapShardApi {
     const w = this.tableManifest(st.info.name).watermark;
     const keep = list.filter((v) => v.commitTs > w);
     if (keep.length === 0) return 0;
-    const app = await this.state().createAppender(st.info.name, DELTA_SCHEMA);
-    const va = new VersionAppender(st.info, 'TIMESTAMP');
-    let n = 0;
+    const conn = this.state();
+    const name = `delta_in_${++this.stageSeq}`;
+    const raw = `${ident(STAGE_SCHEMA)}.${ident(name)}`;
+    await conn.run(`CREATE TABLE ${raw} (${rawColumnsDdl(st.info)})`);
     try {
-      for (const v of keep) {
-        try {
-          va.append(app, v);
-          n++;
-        } catch (e) {
-          this.log('delta version refused', { table: st.info.name, version: v.version, error: (e as Error).message });
-        }
-      }
-      app.flushSync();
+      const n = await new VersionLoader(st.info).load(conn, STAGE_SCHEMA, name, keep, (v, reason) =>
+        this.log('delta version refused', { table: st.info.name, version: v.version, error: reason }),
+      );
+      await conn.run(`INSERT INTO ${ident(DELTA_SCHEMA)}.${ident(st.info.name)} SELECT ${typedSelect(st.info, 'TIMESTAMP')} FROM ${raw}`);
+      return n;
     } finally {
-      app.closeSync();
+      await conn.run(`DROP TABLE IF EXISTS ${raw}`);
     }
-    return n;
   }
 
   /** Recount the delta above the watermark and decide whether it can skip the anti-join. Caller holds stateMutex. */
@@ -656,22 +652,11 @@ export class Shard implements OlapShardApi {
     const sorted = `${ident(STAGE_SCHEMA)}.${ident(`sorted_${n}`)}`;
     const written: ManifestFile[] = [];
     try {
-      await conn.run(`CREATE TABLE ${stage} (${tableColumnsDdl(info, 'TIMESTAMP_MS')})`);
-      const app = await conn.createAppender(stageName, STAGE_SCHEMA);
-      try {
-        const va = new VersionAppender(info, 'TIMESTAMP_MS');
-        for (const v of versions) va.append(app, v);
-        app.flushSync();
-      } finally {
-        try {
-          app.closeSync();
-        } catch {
-          // a failed append already cleared the buffer
-        }
-      }
+      await conn.run(`CREATE TABLE ${stage} (${rawColumnsDdl(info)})`);
+      await new VersionLoader(info).load(conn, STAGE_SCHEMA, stageName, versions);
       const pk = info.primaryKey.map(ident).join(', ');
       await conn.run(
-        `CREATE TABLE ${sorted} AS SELECT *, ${this.dayExpr(info)} AS "_day" FROM ${stage} ORDER BY "_day", ${pk}, "_ts", "_engine", "_version"`,
+        `CREATE TABLE ${sorted} AS SELECT *, ${this.dayExpr(info)} AS "_day" FROM (SELECT ${typedSelect(info, 'TIMESTAMP_MS')} FROM ${stage}) ORDER BY "_day", ${pk}, "_ts", "_engine", "_version"`,
       );
       await conn.run(`DROP TABLE ${stage}`);
 

@@ -73,7 +73,7 @@ export class ArraySource implements IngestionApi {
   }
 
   async status(): Promise<IngestionStatus> {
-    return { watermark: -1, lsn: this.log.length, closed: {}, offsets: {}, applied: this.log.length };
+    return { watermark: -1, lsn: this.log.length, closed: {}, offsets: {}, applied: this.log.length, deadLetters: 0, conflicts: 0 };
   }
 }
 
@@ -169,7 +169,7 @@ export class Reference {
     const types = table.columns.map((c) => DUCKDB_TYPE[c.type]);
     const a = await this.conn.createAppender(table.name);
     for (const row of modelRows(table, versions)) {
-      table.columns.forEach((c, i) => a.appendValue(duckValue(row[c.name] ?? null, types[i] as string)));
+      table.columns.forEach((c, i) => a.appendValue(duckValue(row[c.name] ?? null, types[i] as string), a.columnType(i)));
       a.endRow();
     }
     a.closeSync();
@@ -178,7 +178,7 @@ export class Reference {
       table.columns.forEach((c, i) => {
         const kp = table.primaryKey.indexOf(c.name);
         const val = v.row ? (v.row[c.name] ?? null) : kp >= 0 ? (v.key[kp] ?? null) : null;
-        h.appendValue(duckValue(val, types[i] as string));
+        h.appendValue(duckValue(val, types[i] as string), h.columnType(i));
       });
       h.appendValue(new DuckDBTimestampValue(BigInt(v.commitTs) * 1000n));
       h.appendValue(duckValue(v.version, 'UUID'));
@@ -209,4 +209,16 @@ export class Reference {
 /** Comparable text of a result (bigint-safe). */
 export function show(r: QueryResult): string {
   return JSON.stringify(r, (_, x) => (typeof x === 'bigint' ? `${x}n` : x));
+}
+
+/** Assert two results are equal; on failure name the first differing row (short message). */
+export function assertSameResult(got: QueryResult, want: QueryResult, sql: string): void {
+  const j = (x: unknown) => JSON.stringify(x, (_, v) => (typeof v === 'bigint' ? `${v}n` : v));
+  if (j(got.columns) !== j(want.columns)) throw new Error(`${sql}: columns ${j(got.columns)} ≠ ${j(want.columns)}`);
+  const n = Math.max(got.rows.length, want.rows.length);
+  for (let i = 0; i < n; i++) {
+    if (j(got.rows[i]) !== j(want.rows[i])) {
+      throw new Error(`${sql}: row ${i} is ${j(got.rows[i])}, expected ${j(want.rows[i])} (${got.rows.length} vs ${want.rows.length} rows)`);
+    }
+  }
 }

@@ -329,6 +329,8 @@ export class RouterSession implements PgSession {
     const sql = spliceSessionFunctions(p, this);
     const lits: Literal[] = params.map((v) => v);
     const res = await this.ctx.olap.query(sql, lits, this.ctx.catalog.version);
+    const names = pgColumnNames(s);
+    if (names && names.length === res.columns.length) res.columns = res.columns.map((c, i) => ({ ...c, name: names[i] ?? c.name }));
     return toStatementResult(res);
   }
 
@@ -627,4 +629,52 @@ function spliceSessionFunctions(p: ParsedStatement, s: RouterSession): string {
   }
   parts.push(bytes.subarray(pos));
   return Buffer.concat(parts).toString('utf8');
+}
+
+/**
+ * Result column names as PostgreSQL gives them (`FigureColname` in parse_target.c): the alias,
+ * else the column or function name, else `?column?`. Undefined when the target list has a `*`
+ * (then DuckDB's names stand) or the statement is a set operation.
+ */
+export function pgColumnNames(s: Node): string[] | undefined {
+  const sel = s.op && s.op !== 'SETOP_NONE' ? undefined : s;
+  if (!sel?.targetList) return undefined;
+  const out: string[] = [];
+  for (const rt of sel.targetList as Node[]) {
+    const r = rt.ResTarget;
+    if (!r) return undefined;
+    if (r.val?.ColumnRef?.fields?.some((f: Node) => f.A_Star)) return undefined;
+    out.push(r.name ?? figureColname(r.val) ?? '?column?');
+  }
+  return out;
+}
+
+function figureColname(e: Node | undefined): string | undefined {
+  if (!e) return undefined;
+  if (e.ColumnRef) {
+    const f = e.ColumnRef.fields as Node[];
+    return f[f.length - 1]?.String?.sval;
+  }
+  if (e.FuncCall) {
+    const n = e.FuncCall.funcname as Node[];
+    return n[n.length - 1]?.String?.sval;
+  }
+  if (e.TypeCast) return figureColname(e.TypeCast.arg) ?? typeNameOf(e.TypeCast.typeName).replace(/^.*\./, '');
+  if (e.CaseExpr) return 'case';
+  if (e.CoalesceExpr) return 'coalesce';
+  if (e.MinMaxExpr) return e.MinMaxExpr.op === 'IS_GREATEST' ? 'greatest' : 'least';
+  if (e.NullIfExpr) return 'nullif';
+  if (e.A_ArrayExpr) return 'array';
+  if (e.RowExpr) return 'row';
+  if (e.SQLValueFunction) {
+    const op = String(e.SQLValueFunction.op).replace(/^SVFOP_/, '').toLowerCase();
+    return op.replace(/_n$/, '');
+  }
+  if (e.SubLink) {
+    const t = e.SubLink.subLinkType;
+    if (t === 'EXISTS_SUBLINK') return 'exists';
+    if (t === 'ARRAY_SUBLINK') return 'array';
+    if (t === 'EXPR_SUBLINK') return pgColumnNames(e.SubLink.subselect?.SelectStmt ?? {})?.[0];
+  }
+  return undefined;
 }

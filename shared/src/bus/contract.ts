@@ -303,6 +303,50 @@ export function runBusContract(name: string, open: () => Promise<BusContractHarn
       });
     });
 
+    test('a rejecting handler stops the subscription, reports onError, and the failed messages are not skipped', async () => {
+      await withBus(open, async ({ current: bus }) => {
+        const ids: string[] = [];
+        for (let i = 0; i < 8; i++) {
+          const id = `h-${i}`;
+          await pub(bus, 'eng', 0, id, jsonBytes(i));
+          ids.push(id);
+        }
+        const processed: string[] = [];
+        let lastPos = 0;
+        const errors: Error[] = [];
+        const sub = await bus.subscribe(
+          { name: 'failing', partitions: [0], after: new Map(), maxBatch: 2 },
+          async (batch) => {
+            if (batch.some((m) => m.msgId === 'h-5')) throw new Error('handler boom');
+            for (const m of batch) {
+              processed.push(m.msgId);
+              lastPos = m.position;
+            }
+          },
+          (e) => errors.push(e),
+        );
+        await waitUntil(
+          () => errors.length > 0,
+          () => `onError after the handler rejected (processed ${processed.join(',')})`,
+        );
+        await sub.stop();
+        assert.equal(errors.length, 1, 'one error reported');
+        assert.match((errors[0] as Error).message, /handler boom/);
+        assert.ok(!processed.includes('h-5'));
+        const expectedRest = ids.slice(processed.length);
+        assert.ok(expectedRest.includes('h-5'));
+
+        const col = new Collector();
+        const sub2 = await bus.subscribe({ name: 'failing', partitions: [0], after: new Map([[0, lastPos]]) }, col.handler);
+        try {
+          await col.waitFor(expectedRest, 'the failed and later messages');
+        } finally {
+          await sub2.stop();
+        }
+        assert.deepEqual(col.ids(), expectedRest, 'resumed exactly at the failed messages');
+      });
+    });
+
     test('dedupe: a republished msgId is reported duplicate and delivered once', async () => {
       await withBus(open, async ({ current: bus }) => {
         const a1 = await bus.publish('eng', 1, 'dup-1', jsonBytes('first'));

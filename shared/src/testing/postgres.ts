@@ -227,16 +227,15 @@ function installExitHook(): void {
   exitHookInstalled = true;
   process.on('exit', stopAllSync);
   // Without a handler a signal kills the process without 'exit', leaking the postmaster
-  // (pg_ctl daemonizes it). Only take over the signal when nobody else handles it, and
-  // re-raise it afterwards so the process still dies of it.
-  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+  // (pg_ctl daemonizes it). Only take over a signal nobody else handles, and exit with
+  // the conventional 128 + signal number, which also runs every other 'exit' hook.
+  const signals = { SIGHUP: 1, SIGINT: 2, SIGTERM: 15 } as const;
+  for (const [signal, num] of Object.entries(signals) as [keyof typeof signals, number][]) {
     if (process.listenerCount(signal) > 0) continue;
-    const handler = (): void => {
+    process.once(signal, () => {
       stopAllSync();
-      process.removeListener(signal, handler);
-      process.kill(process.pid, signal);
-    };
-    process.on(signal, handler);
+      process.exit(128 + num);
+    });
   }
 }
 
