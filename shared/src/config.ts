@@ -156,7 +156,7 @@ export function validateConfig(
   raw: unknown,
   source: string,
   env: NodeJS.ProcessEnv = process.env,
-  locate?: (path: (string | number)[]) => string | undefined,
+  locate?: (path: (string | number)[], atKey?: boolean) => string | undefined,
 ): StratumConfig {
   if (raw === null || raw === undefined) raw = {};
   if (typeof raw !== 'object' || Array.isArray(raw)) {
@@ -181,7 +181,10 @@ export function validateConfig(
       const known = knownKeys(iss.path as (string | number)[]);
       if (known.length) msg += ` (expected one of: ${known.join(', ')})`;
     }
-    const at = locate?.(path.map((p) => (/^\d+$/.test(p) ? Number(p) : p)));
+    const at = locate?.(
+      path.map((p) => (/^\d+$/.test(p) ? Number(p) : p)),
+      iss.code === 'unrecognized_keys',
+    );
     return `${source}${at ? `:${at}` : ''}: ${path.join('.') || '(top level)'}: ${msg}`;
   });
   throw new ConfigError(lines.join('\n'));
@@ -224,15 +227,23 @@ export function parseConfigText(text: string, source: string, env: NodeJS.Proces
     const pos = e?.linePos?.[0];
     throw new ConfigError(`${source}${pos ? `:${pos.line}:${pos.col}` : ''}: invalid YAML: ${e?.message.split('\n')[0]}`);
   }
-  const locate = (path: (string | number)[]): string | undefined => {
+  const pos = (off: number | undefined) => {
+    if (off === undefined) return undefined;
+    const p = lineCounter.linePos(off);
+    return `${p.line}:${p.col}`;
+  };
+  const locate = (path: (string | number)[], atKey = false): string | undefined => {
+    if (atKey && path.length > 0) {
+      // Point at the key itself (for unknown keys).
+      const parent = path.length > 1 ? doc.getIn(path.slice(0, -1), true) : doc.contents;
+      const items = (parent as { items?: { key?: { value?: unknown; range?: [number, number, number] } }[] } | null)?.items;
+      const pair = items?.find((it) => String(it.key?.value) === String(path[path.length - 1]));
+      if (pair?.key?.range) return pos(pair.key.range[0]);
+    }
     for (let n = path.length; n > 0; n--) {
       const node = doc.getIn(path.slice(0, n), true) as { range?: [number, number, number] } | undefined;
-      const off = node?.range?.[0];
-      if (off !== undefined) {
-        const p = lineCounter.linePos(off);
-        return `${p.line}:${p.col}`;
-      }
-      // For keys that are not present, point at the parent mapping.
+      const at = pos(node?.range?.[0]);
+      if (at) return at;
     }
     return undefined;
   };
