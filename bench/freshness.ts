@@ -146,7 +146,9 @@ for (let run = 0; run < runs; run++) {
   }
 }
 
-console.log(`\n## Commit-to-visible latency (${rows} single-row INSERTs, ${intervalMs} ms apart; reader: SELECT count(*), max(id); ${runs} run(s))\n`);
+console.log(
+  `\n## Commit-to-visible latency (${rows} single-row INSERTs, ${intervalMs} ms apart; reader: SELECT count(*), max(id); ${runs} run(s))\n`,
+);
 console.log(machineLine());
 console.log('');
 const tableRows: string[][] = [];
@@ -161,14 +163,37 @@ for (const t of targets) {
     fmt(percentile(all, 99), 2),
     fmt(percentile(all, 100), 2),
     fmt(median(list.map((r) => percentile(r.latencies, 99))), 2),
-    fmt(percentile(list.flatMap((r) => r.readerMs), 50), 2),
-    fmt(percentile(list.flatMap((r) => r.writerMs), 50), 2),
+    fmt(
+      percentile(
+        list.flatMap((r) => r.readerMs),
+        50,
+      ),
+      2,
+    ),
+    fmt(
+      percentile(
+        list.flatMap((r) => r.writerMs),
+        50,
+      ),
+      2,
+    ),
     fmt(list.reduce((s, r) => s + r.invisible, 0)),
     fmt(list.reduce((s, r) => s + r.nonPrefix, 0)),
   ]);
 }
 printTable(
-  ['target', 'rows', 'p50 ms', 'p99 ms', 'max ms', 'median of run p99 ms', 'reader query p50 ms', 'INSERT p50 ms', 'never visible', 'non-prefix reads'],
+  [
+    'target',
+    'rows',
+    'p50 ms',
+    'p99 ms',
+    'max ms',
+    'median of run p99 ms',
+    'reader query p50 ms',
+    'INSERT p50 ms',
+    'never visible',
+    'non-prefix reads',
+  ],
   tableRows,
 );
 for (const n of notes) console.log(`\nnote: ${n}`);

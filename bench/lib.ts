@@ -15,8 +15,8 @@ import pg from 'pg';
 import { freePort } from '../shared/src/testing/nats-server.ts';
 import { type PostgresHandle, startPostgres } from '../shared/src/testing/postgres.ts';
 
-export { freePort, startPostgres };
 export type { PostgresHandle };
+export { freePort, startPostgres };
 
 /** Root of the Stratum checkout (the parent of bench/). */
 export const REPO_ROOT: string = resolve(dirname(fileURLToPath(import.meta.url)), '..');

@@ -103,7 +103,9 @@ for (let i = 0; i < runs; i++) {
   }
 }
 
-console.log(`\n## Flights load (${rows === undefined ? 'all 3,000,000' : fmt(rows)} flights + airports, ${batchRows} rows/INSERT, ${connections} connections, ${runs} run(s), medians)\n`);
+console.log(
+  `\n## Flights load (${rows === undefined ? 'all 3,000,000' : fmt(rows)} flights + airports, ${batchRows} rows/INSERT, ${connections} connections, ${runs} run(s), medians)\n`,
+);
 console.log(machineLine());
 console.log('');
 const tableRows: string[][] = [];

@@ -104,7 +104,7 @@ export const FLIGHTS_QUERIES: readonly FlightsQuery[] = [
     // A time-range predicate on the table's time column (the router prunes tiers/files by it).
     name: 'second_day_per_origin',
     sql:
-      "SELECT origin, count(*) AS flights, max(delay) AS max_delay FROM flights " +
+      'SELECT origin, count(*) AS flights, max(delay) AS max_delay FROM flights ' +
       "WHERE date >= TIMESTAMP '2001-01-02 00:00:00' AND date < TIMESTAMP '2001-01-03 00:00:00' " +
       'GROUP BY origin ORDER BY origin',
   },
@@ -153,7 +153,11 @@ function canonicalJs(v: unknown): Cell {
   if (typeof v === 'bigint') return v.toString();
   if (typeof v === 'number') return canonicalNumber(String(v));
   if (typeof v === 'string') return v;
-  if (v instanceof Date) return v.toISOString().replace('T', ' ').replace(/\.000Z$|Z$/, '');
+  if (v instanceof Date)
+    return v
+      .toISOString()
+      .replace('T', ' ')
+      .replace(/\.000Z$|Z$/, '');
   return String(v);
 }
 
@@ -240,10 +244,7 @@ export function compareAnswers(
  * {@link RAW_TEXT_TYPES}, returning canonical answers by query name.
  * @throws the pg error of the first failing query, with the query name prepended to the message.
  */
-export async function pgAnswers(
-  client: pg.ClientBase,
-  queries: readonly FlightsQuery[] = FLIGHTS_QUERIES,
-): Promise<Map<string, Cell[][]>> {
+export async function pgAnswers(client: pg.ClientBase, queries: readonly FlightsQuery[] = FLIGHTS_QUERIES): Promise<Map<string, Cell[][]>> {
   const out = new Map<string, Cell[][]>();
   for (const q of queries) {
     try {

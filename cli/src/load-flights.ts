@@ -14,8 +14,8 @@
  */
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
-import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
+import { join } from 'node:path';
+import { type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import pg from 'pg';
 
 /** Options of {@link loadFlights}. */
@@ -223,7 +223,6 @@ class Progress {
   line(text: string): void {
     if (this.enabled) process.stderr.write(`${text}\n`);
   }
-
 }
 
 /**
@@ -394,8 +393,7 @@ export async function loadFlights(opts: LoadFlightsOptions): Promise<LoadFlights
     }
     if (loadAirports && (await hasRows(first, 'airports'))) {
       throw new LoadFlightsError(
-        `table airports on ${opts.host}:${opts.port}/${opts.database} already has rows; ` +
-          'drop it, or load with airports disabled',
+        `table airports on ${opts.host}:${opts.port}/${opts.database} already has rows; drop it, or load with airports disabled`,
         undefined,
       );
     }
@@ -406,7 +404,8 @@ export async function loadFlights(opts: LoadFlightsOptions): Promise<LoadFlights
 
     const t0 = performance.now();
     let loaded = 0;
-    const rate = (): number => loaded / Math.max((performance.now() - t0) / 1000, 1e-3);
+    let phaseStart = t0; // the progress rate is per table
+    const rate = (): number => loaded / Math.max((performance.now() - phaseStart) / 1000, 1e-3);
     const pool = new InsertPool(clients, (n) => {
       loaded += n;
       progress.update(loaded, rate());
@@ -423,6 +422,7 @@ export async function loadFlights(opts: LoadFlightsOptions): Promise<LoadFlights
       await pool.drain();
       airportsLoaded = airportRows.length;
       loaded = 0;
+      phaseStart = performance.now();
       progress.end();
     }
 
@@ -449,7 +449,14 @@ export async function loadFlights(opts: LoadFlightsOptions): Promise<LoadFlights
         // Column-wise reads of native types are ~4x faster than casting to VARCHAR in DuckDB.
         const cols = chunk.getColumns();
         const [ids, dates, delays, distances, origins, destinations] = cols;
-        if (ids === undefined || dates === undefined || delays === undefined || distances === undefined || origins === undefined || destinations === undefined) {
+        if (
+          ids === undefined ||
+          dates === undefined ||
+          delays === undefined ||
+          distances === undefined ||
+          origins === undefined ||
+          destinations === undefined
+        ) {
           throw new Error('unexpected column count from read_parquet');
         }
         const n = chunk.rowCount;

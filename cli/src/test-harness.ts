@@ -6,6 +6,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import type pg from 'pg';
 
 const BIN = fileURLToPath(new URL('../bin/stratum.mjs', import.meta.url));
 
@@ -98,4 +99,15 @@ export async function startEmbeddedServer(dataDir: string, extra: string[] = [],
     ...(env ? { env } : {}),
   });
   return { ...p, pgPort: Number(p.match[1]), httpPort: Number(p.match[2]), dataDir };
+}
+
+/** Poll `SELECT count(*) FROM <table>` until it reaches `rows` (for rows written by other sessions). */
+export async function waitForRows(client: pg.Client, rows: number, timeoutMs = 60_000, table = 'flights'): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const n = Number((await client.query(`SELECT count(*) AS n FROM ${table}`)).rows[0].n);
+    if (n === rows) return;
+    if (Date.now() > deadline) throw new Error(`${table} has ${n} rows, expected ${rows}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
 }

@@ -106,6 +106,7 @@ export async function startEmbedded(cfg: StratumConfig, log: Logger): Promise<Em
       groupCommitMaxBatch: cfg.tx.group_commit_max_batch,
       heartbeatMs: cfg.tx.heartbeat_ms,
       relayMaxBatch: cfg.tx.relay_max_batch,
+      relayMaxBytes: cfg.tx.relay_max_bytes,
       maxTxnBytes: cfg.tx.max_txn_bytes,
       log: log.child({ svc: 'tx-engine', id: txId }),
     });
@@ -151,7 +152,7 @@ function needNats(cfg: StratumConfig, file: string): void {
 
 /** RPC method lists of each tier (what crosses the network). */
 export const TX_METHODS = ['execute', 'get'] as const;
-export const INGESTION_METHODS = ['get', 'delta', 'status'] as const;
+export const INGESTION_METHODS = ['get', 'getMany', 'delta', 'status'] as const;
 export const OLAP_METHODS = ['push', 'watermarks', 'query'] as const;
 
 /** Start one service of the distributed form, by name. */
@@ -202,6 +203,7 @@ export async function startDistributed(
         groupCommitMaxBatch: cfg.tx.group_commit_max_batch,
         heartbeatMs: cfg.tx.heartbeat_ms,
         relayMaxBatch: cfg.tx.relay_max_batch,
+      relayMaxBytes: cfg.tx.relay_max_bytes,
         maxTxnBytes: cfg.tx.max_txn_bytes,
         log: log.child({ svc: 'tx-engine', id: e.id }),
       });

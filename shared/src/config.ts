@@ -95,9 +95,20 @@ export const configSchema = z.strictObject({
       group_commit_max_batch: z.number().int().min(1).default(1024).describe('Most transactions in one synced LevelDB batch.'),
       heartbeat_ms: z.number().int().min(5).default(100).describe('Longest gap between closed-timestamp heartbeats per partition (ms).'),
       relay_max_batch: z.number().int().min(1).default(2000).describe('Most outbox entries in one bus message.'),
-      max_txn_bytes: z.number().int().min(1024).default(64 * 1024 * 1024).describe('Largest transaction write set (bytes of encoded rows).'),
+      relay_max_bytes: z
+        .number()
+        .int()
+        .min(1024)
+        .default(512 * 1024)
+        .describe("Most bytes of changes in one bus message; keep below the bus's limit (NATS max_payload, 1 MiB by default)."),
+      max_txn_bytes: z
+        .number()
+        .int()
+        .min(1024)
+        .default(8 * 1024 * 1024)
+        .describe('Largest transaction write set (approximate bytes of its rows); a larger one fails with 54000. With NATS, raise max_payload to at least this.'),
     })
-    .default({ group_commit_max_batch: 1024, heartbeat_ms: 100, relay_max_batch: 2000, max_txn_bytes: 64 * 1024 * 1024 })
+    .default({ group_commit_max_batch: 1024, heartbeat_ms: 100, relay_max_batch: 2000, relay_max_bytes: 512 * 1024, max_txn_bytes: 8 * 1024 * 1024 })
     .describe('TX engine settings.'),
   ingestion: z
     .strictObject({

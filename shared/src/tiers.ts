@@ -92,6 +92,8 @@ export interface IngestionStatus {
 export interface IngestionApi {
   /** Latest version of a row (null if unknown). */
   get(table: string, key: Value[]): Promise<RowVersion | null>;
+  /** Latest versions of many rows of one table, in the order of `keys` (one round trip). */
+  getMany(table: string, keys: Value[][]): Promise<(RowVersion | null)[]>;
   /** Versions applied after `afterLsn`, in LSN order, at most `limit`; `lastLsn` = LSN of the last returned (or afterLsn). */
   delta(afterLsn: number, limit: number): Promise<{ versions: VersionRecord[]; lastLsn: number; watermark: number }>;
   status(): Promise<IngestionStatus>;

@@ -15,6 +15,7 @@ import {
   Catalog,
   type ChangeBus,
   encode,
+  encodeBusBatchFromParts,
   openLocalBus,
   PROTOCOL_VERSION,
   rootLogger,
@@ -48,7 +49,7 @@ function batch(engine: string, partition: number, parts: TxnPart[], closedTs: nu
 }
 
 async function publish(bus: ChangeBus, b: BusBatch, id = batchMessageId(b)): Promise<void> {
-  await bus.publish(b.engine, b.partition, id, encode(b));
+  await bus.publish(b.engine, b.partition, id, encodeBusBatchFromParts(b));
 }
 
 async function until(cond: () => Promise<boolean>, what: string): Promise<void> {

@@ -314,6 +314,12 @@ export class Ingestion implements IngestionApi {
     return sv ? { version: v, commitTs: sv.commitTs, row: sv.op === 'delete' ? null : sv.row } : null;
   }
 
+  async getMany(table: string, keys: Value[][]): Promise<(RowVersion | null)[]> {
+    const out: (RowVersion | null)[] = [];
+    for (const k of keys) out.push(await this.get(table, k));
+    return out;
+  }
+
   async delta(afterLsn: number, limit: number): Promise<{ versions: VersionRecord[]; lastLsn: number; watermark: number }> {
     const versions: VersionRecord[] = [];
     let last = afterLsn;

@@ -7,7 +7,7 @@
 import { join } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { startOlapShard } from '../src/index.ts';
-import { VersionGenerator, type VersionRecord } from '../src/shared.ts';
+import { VersionGenerator, type VersionRecord } from '@stratum/shared';
 import { ArraySource, makeCatalog, removeDir, tempDir } from '../src/test-support.ts';
 
 const ROWS = Number(process.argv[2] ?? 3_000_000);
@@ -52,7 +52,8 @@ for (let i = 0; i < ROWS; i++) {
 console.log(`generated ${ROWS} versions in ${(performance.now() - t).toFixed(0)} ms`);
 
 const dir = await tempDir('olap-bench-');
-const shard = await startOlapShard({ id: 'bench', dir, catalog, deltaSources: [new ArraySource()] });
+const source = new ArraySource();
+const shard = await startOlapShard({ id: 'bench', dir, catalog, deltaSources: [source], log: (m, f) => console.log(m, JSON.stringify(f)), keyBloomFilters: process.env.BLOOM !== '0' });
 t = performance.now();
 await shard.push({ table: 'sales', fromTs: -1, toTs: T0 + DAYS * 86_400_000, versions });
 const st = shard.stats().tables.sales;
@@ -69,7 +70,9 @@ const manifestFiles: string[] = JSON.parse(await (await import('node:fs/promises
 await conn.run(`COPY (SELECT id, customer, amount, status, sold_at FROM read_parquet([${manifestFiles.join(',')}]) ORDER BY id) TO '${one}' (FORMAT parquet, COMPRESSION zstd)`);
 await conn.run(`CREATE VIEW sales AS SELECT * FROM read_parquet('${one}')`);
 
+console.log('one file MB', ((await (await import('node:fs/promises')).stat(one)).size / 1e6).toFixed(1));
 const queries = [
+  'SELECT 1',
   'SELECT count(*) FROM sales',
   'SELECT status, count(*), sum(amount), avg(amount) FROM sales GROUP BY status ORDER BY status',
   'SELECT customer, sum(amount) AS s FROM sales GROUP BY customer ORDER BY s DESC LIMIT 10',
@@ -78,6 +81,18 @@ const queries = [
   'SELECT count(DISTINCT customer) FROM sales WHERE amount > 500',
 ];
 const REPS = 7;
+const DELTA = Number(process.env.DELTA ?? 0);
+if (DELTA > 0) {
+  // Updates of existing keys after the push: the views must anti-join them against the files.
+  const end = T0 + DAYS * 86_400_000;
+  const ups: VersionRecord[] = [];
+  for (let i = 0; i < DELTA; i++) {
+    const base = versions[(i * 7_919) % ROWS] as VersionRecord;
+    ups.push({ ...base, version: gen.next(end + 1 + i), prev: base.version, op: 'update', commitTs: end + 1 + i, row: { ...(base.row ?? {}), amount: 1 } });
+  }
+  source.add(ups);
+  console.log(`delta: ${DELTA} updates of pushed keys`);
+}
 const median = (xs: number[]) => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
 console.log('\n| query | one file (ms) | shard (ms) | ratio |\n|---|---|---|---|');
 for (const sql of queries) {

@@ -20,7 +20,7 @@ import {
   DuckDBTimestampTZValue,
   DuckDBTimestampValue,
 } from '@duckdb/node-api';
-import { type Literal, type QueryResult, type ResultColumn, type ResultType, SqlState, StratumError, type Value } from './shared.ts';
+import { type Literal, type QueryResult, type ResultColumn, type ResultType, SqlState, StratumError, type Value } from '@stratum/shared';
 
 /** A per-column converter from a DuckDB value (never null here) to a stored Value. */
 type Conv = ((v: DuckDBValue) => Value) | null;

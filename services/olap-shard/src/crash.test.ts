@@ -10,7 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { type OlapShard, startOlapShard } from './index.ts';
 import type { Manifest } from './manifest.ts';
-import type { Catalog, TableDef, VersionRecord } from './shared.ts';
+import type { Catalog, TableDef, VersionRecord } from '@stratum/shared';
 import { ArraySource, Reference, Versions, assertSameResult, makeCatalog, removeDir, rng, tempDir } from './test-support.ts';
 
 const ITEMS: TableDef = {

@@ -15,10 +15,12 @@ import {
   FLOAT,
   INTEGER,
   SMALLINT,
+  USMALLINT,
+  UTINYINT,
   VARCHAR,
 } from '@duckdb/node-api';
-import { DataError, type SqlType, SqlState, type TableInfo, type Value, type VersionRecord } from './shared.ts';
-import { ident } from './sql.ts';
+import { DataError, type SqlType, SqlState, type TableInfo, type Value, type VersionRecord } from '@stratum/shared';
+import { ident, lit } from './sql.ts';
 
 const INT64_MIN = -(2n ** 63n);
 const INT64_MAX = 2n ** 63n - 1n;
@@ -40,10 +42,18 @@ const RAW: Record<SqlType, { type: DuckDBType; sql: string }> = {
   uuid: { type: VARCHAR, sql: 'VARCHAR' },
 };
 
-/** DDL column list of a raw load table for `t` (user columns, then `_ts` ms, `_version`, `_op`, `_engine`). */
+/** `_op` codes in a raw load table. */
+const OPS = ['insert', 'update', 'delete'] as const;
+
+/**
+ * DDL column list of a raw load table for `t`: user columns, then `_ts` (ms as DOUBLE, exact
+ * below 2^53), `_version` (text), `_op` (code into {@link OPS}), `_engine` (code into the
+ * load's engine list). Codes keep per-row strings, the costly part of filling a chunk, to the
+ * user's text columns and the version.
+ */
 export function rawColumnsDdl(t: TableInfo): string {
   const cols = t.columns.map((c) => `${ident(c.name)} ${RAW[c.type].sql}`);
-  cols.push('"_ts" BIGINT', '"_version" VARCHAR', '"_op" VARCHAR', '"_engine" VARCHAR');
+  cols.push('"_ts" DOUBLE', '"_version" VARCHAR', '"_op" UTINYINT', '"_engine" USMALLINT');
   return cols.join(', ');
 }
 
@@ -52,7 +62,7 @@ export function rawColumnsDdl(t: TableInfo): string {
  * DUCKDB_TYPE), same names; `_ts` becomes `tsType`. Needs the session TimeZone to be UTC
  * (timestamptz values are UTC µs).
  */
-export function typedSelect(t: TableInfo, tsType: 'TIMESTAMP_MS' | 'TIMESTAMP'): string {
+export function typedSelect(t: TableInfo, tsType: 'TIMESTAMP_MS' | 'TIMESTAMP', engines: readonly string[]): string {
   const cols = t.columns.map((c) => {
     const q = ident(c.name);
     switch (c.type) {
@@ -68,7 +78,13 @@ export function typedSelect(t: TableInfo, tsType: 'TIMESTAMP_MS' | 'TIMESTAMP'):
         return q;
     }
   });
-  cols.push(`CAST(epoch_ms("_ts") AS ${tsType}) AS "_ts"`, 'CAST("_version" AS UUID) AS "_version"', '"_op"', '"_engine"');
+  const list = (xs: readonly string[]) => `[${xs.map(lit).join(', ')}]`;
+  cols.push(
+    `CAST(epoch_ms(CAST("_ts" AS BIGINT)) AS ${tsType}) AS "_ts"`,
+    'CAST("_version" AS UUID) AS "_version"',
+    `${list(OPS)}["_op" + 1] AS "_op"`,
+    `CAST(${engines.length > 0 ? `${list(engines)}["_engine" + 1]` : 'NULL'} AS VARCHAR) AS "_engine"`,
+  );
   return cols.join(', ');
 }
 
@@ -119,10 +135,13 @@ export class VersionLoader {
   private readonly keyPos: number[];
   private readonly types: DuckDBType[];
   private readonly row: Value[];
+  private readonly engineCodes = new Map<string, number>();
+  /** Engine names by code, for {@link typedSelect}; grows as loads see new engines. */
+  readonly engines: string[] = [];
 
   constructor(private readonly table: TableInfo) {
     this.keyPos = table.columns.map((c) => table.primaryKey.indexOf(c.name));
-    this.types = [...table.columns.map((c) => RAW[c.type].type), BIGINT, VARCHAR, VARCHAR, VARCHAR];
+    this.types = [...table.columns.map((c) => RAW[c.type].type), DOUBLE, VARCHAR, UTINYINT, USMALLINT];
     this.row = new Array<Value>(this.types.length).fill(null);
   }
 
@@ -184,6 +203,7 @@ export class VersionLoader {
   private check(v: VersionRecord): string | undefined {
     if (!Number.isFinite(v.commitTs)) return `commitTs ${String(v.commitTs)} is not a number of ms`;
     if (typeof v.version !== 'string' || !UUID_RE.test(v.version)) return `version "${String(v.version)}" is not a UUID`;
+    if (Math.abs(v.commitTs) > Number.MAX_SAFE_INTEGER) return `commitTs ${v.commitTs} is out of range`;
     if (v.op !== 'insert' && v.op !== 'update' && v.op !== 'delete') return `op "${String(v.op)}" is not insert/update/delete`;
     const src = v.row;
     const cols = this.table.columns;
@@ -205,10 +225,18 @@ export class VersionLoader {
       row[i] = raw;
     }
     const n = cols.length;
-    row[n] = BigInt(Math.trunc(v.commitTs));
+    const engine = String(v.engine);
+    let code = this.engineCodes.get(engine);
+    if (code === undefined) {
+      if (this.engines.length >= 65_536) return 'more than 65 536 distinct engines in one load';
+      code = this.engines.length;
+      this.engines.push(engine);
+      this.engineCodes.set(engine, code);
+    }
+    row[n] = Math.trunc(v.commitTs);
     row[n + 1] = v.version;
-    row[n + 2] = v.op;
-    row[n + 3] = String(v.engine);
+    row[n + 2] = v.op === 'insert' ? 0 : v.op === 'update' ? 1 : 2;
+    row[n + 3] = code;
     return undefined;
   }
 }

@@ -5,7 +5,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { CorruptionError, type SqlType, type Value } from './shared.ts';
+import { CorruptionError, type SqlType, type Value } from '@stratum/shared';
 import { writeFileAtomic } from './util.ts';
 
 /** Manifest file name inside the shard directory. */

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { formatInterval } from './convert.ts';
 import { type OlapShard, startOlapShard } from './index.ts';
-import type { Catalog, Literal, TableDef } from './shared.ts';
+import type { Catalog, Literal, TableDef } from '@stratum/shared';
 import { ArraySource, Reference, Versions, assertSameResult, makeCatalog, removeDir, tempDir } from './test-support.ts';
 
 const KV: TableDef = {

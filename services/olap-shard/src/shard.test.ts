@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { type OlapShard, startOlapShard } from './index.ts';
-import type { Catalog, Literal, TableDef, TableInfo, VersionRecord } from './shared.ts';
+import type { Catalog, Literal, TableDef, TableInfo, VersionRecord } from '@stratum/shared';
 import { ArraySource, Reference, Versions, assertSameResult, makeCatalog, removeDir, rng, show, tempDir } from './test-support.ts';
 
 const ORDERS: TableDef = {
@@ -167,7 +167,7 @@ describe('olap shard: latest-version semantics across Parquet and delta', () => 
   let all: VersionRecord[];
   let info: TableInfo;
   before(async () => {
-    c = await setup([ORDERS], { orders: { timeColumn: 'created' } });
+    c = await setup([ORDERS], { orders: { timeColumn: 'created' } }, { keyBloomFilters: true, rowGroupSize: 500 });
     info = c.catalog.get('orders');
     all = ordersWorkload(info, 42, 3000);
     c.source.add(all);

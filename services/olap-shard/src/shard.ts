@@ -33,7 +33,7 @@ import {
   type VersionRecord,
   VersionGenerator,
   formatDate,
-} from './shared.ts';
+} from '@stratum/shared';
 import { VersionLoader, rawColumnsDdl, typedSelect } from './load.ts';
 import { bindParams, convertResult, convertValue, mapDuckDbError } from './convert.ts';
 import {
@@ -179,7 +179,7 @@ export class Shard implements OlapShardApi {
     this.dir = resolve(opts.dir);
     this.catalog = opts.catalog;
     this.log = opts.log ?? NOOP_LOG;
-    this.keyBloomFilters = opts.keyBloomFilters ?? true;
+    this.keyBloomFilters = opts.keyBloomFilters ?? false;
     this.rowGroupSize = opts.rowGroupSize ?? 122_880;
     this.deltaBatch = opts.deltaBatch ?? 50_000;
     this.catalogWaitMs = opts.catalogWaitMs ?? 10_000;
@@ -512,10 +512,13 @@ export class Shard implements OlapShardApi {
     const raw = `${ident(STAGE_SCHEMA)}.${ident(name)}`;
     await conn.run(`CREATE TABLE ${raw} (${rawColumnsDdl(st.info)})`);
     try {
-      const n = await new VersionLoader(st.info).load(conn, STAGE_SCHEMA, name, keep, (v, reason) =>
+      const loader = new VersionLoader(st.info);
+      const n = await loader.load(conn, STAGE_SCHEMA, name, keep, (v, reason) =>
         this.log('delta version refused', { table: st.info.name, version: v.version, error: reason }),
       );
-      await conn.run(`INSERT INTO ${ident(DELTA_SCHEMA)}.${ident(st.info.name)} SELECT ${typedSelect(st.info, 'TIMESTAMP')} FROM ${raw}`);
+      await conn.run(
+        `INSERT INTO ${ident(DELTA_SCHEMA)}.${ident(st.info.name)} SELECT ${typedSelect(st.info, 'TIMESTAMP', loader.engines)} FROM ${raw}`,
+      );
       return n;
     } finally {
       await conn.run(`DROP TABLE IF EXISTS ${raw}`);
@@ -589,7 +592,8 @@ export class Shard implements OlapShardApi {
     const t0 = Date.now();
     let written: ManifestFile[] = [];
     let singleVersion = cur.singleVersion;
-    if (versions.length > 0) ({ files: written, singleVersion } = await this.writeFiles(info, versions, cur));
+    const timings: Record<string, number> = {};
+    if (versions.length > 0) ({ files: written, singleVersion } = await this.writeFiles(info, versions, cur, timings));
     const next: Manifest = {
       ...this.manifest,
       generation: this.manifest.generation + 1,
@@ -616,6 +620,7 @@ export class Shard implements OlapShardApi {
         bytes: written.reduce((s, f) => s + f.bytes, 0),
         singleVersion,
         ms: Date.now() - t0,
+        phasesMs: timings,
       });
     }
     return { watermark: req.toTs };
@@ -644,6 +649,7 @@ export class Shard implements OlapShardApi {
     info: TableInfo,
     versions: VersionRecord[],
     cur: ManifestTable,
+    timings: Record<string, number>,
   ): Promise<{ files: ManifestFile[]; singleVersion: boolean }> {
     const conn = this.pushConn as DuckDBConnection;
     const n = ++this.stageSeq;
@@ -652,13 +658,19 @@ export class Shard implements OlapShardApi {
     const sorted = `${ident(STAGE_SCHEMA)}.${ident(`sorted_${n}`)}`;
     const written: ManifestFile[] = [];
     try {
+      const tLoad = Date.now();
       await conn.run(`CREATE TABLE ${stage} (${rawColumnsDdl(info)})`);
-      await new VersionLoader(info).load(conn, STAGE_SCHEMA, stageName, versions);
+      const loader = new VersionLoader(info);
+      await loader.load(conn, STAGE_SCHEMA, stageName, versions);
+      timings.load = Date.now() - tLoad;
+      const tSort = Date.now();
       const pk = info.primaryKey.map(ident).join(', ');
       await conn.run(
-        `CREATE TABLE ${sorted} AS SELECT *, ${this.dayExpr(info)} AS "_day" FROM (SELECT ${typedSelect(info, 'TIMESTAMP_MS')} FROM ${stage}) ORDER BY "_day", ${pk}, "_ts", "_engine", "_version"`,
+        `CREATE TABLE ${sorted} AS SELECT *, ${this.dayExpr(info)} AS "_day" FROM (SELECT ${typedSelect(info, 'TIMESTAMP_MS', loader.engines)} FROM ${stage}) ORDER BY "_day", ${pk}, "_ts", "_engine", "_version"`,
       );
       await conn.run(`DROP TABLE ${stage}`);
+      timings.sort = Date.now() - tSort;
+      const tCopy = Date.now();
 
       // Zone maps per day, in one pass.
       const colAggs = info.columns
@@ -716,8 +728,11 @@ export class Shard implements OlapShardApi {
           createdAt: Date.now(),
         });
       }
+      timings.copy = Date.now() - tCopy;
+      const tCheck = Date.now();
       const singleVersion =
         cur.singleVersion && (await this.stillSingleVersion(conn, info, sorted, written, batchKeyRanges as ValueRange[], cur));
+      timings.check = Date.now() - tCheck;
       return { files: written, singleVersion };
     } catch (e) {
       await Promise.allSettled(

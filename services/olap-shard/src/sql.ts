@@ -3,7 +3,7 @@
  * and the `<table>` / `<table>__history` view definitions (DESIGN §5 "Tables are exposed to SQL
  * as views").
  */
-import { DUCKDB_TYPE, type TableInfo } from './shared.ts';
+import { DUCKDB_TYPE, type TableInfo } from '@stratum/shared';
 
 /** Schema holding the in-memory delta tables (one per catalog table, same name). */
 export const DELTA_SCHEMA = 'stratum_delta';

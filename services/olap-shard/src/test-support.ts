@@ -31,7 +31,7 @@ import {
   type Value,
   VersionGenerator,
   type VersionRecord,
-} from './shared.ts';
+} from '@stratum/shared';
 
 /** A fresh temp directory. */
 export function tempDir(prefix = 'olap-shard-'): Promise<string> {
@@ -63,6 +63,10 @@ export class ArraySource implements IngestionApi {
 
   async get(): Promise<RowVersion | null> {
     return null;
+  }
+
+  async getMany(_table: string, keys: Value[][]): Promise<(RowVersion | null)[]> {
+    return keys.map(() => null);
   }
 
   async delta(afterLsn: number, limit: number): Promise<{ versions: VersionRecord[]; lastLsn: number; watermark: number }> {

@@ -33,7 +33,8 @@ import {
   SqlState,
   StratumError,
   type TableInfo,
-  type TxnPart,
+  type EncodedPart,
+  encodePart,
   type TxRequest,
   type TxResult,
   type Value,
@@ -85,7 +86,7 @@ interface Current {
 }
 
 /** Callback told about every durable batch (the outbox relay listens). */
-export type CommittedListener = (parts: TxnPart[]) => void;
+export type CommittedListener = (parts: EncodedPart[]) => void;
 
 /** The engine. Create with {@link Engine.open}. */
 export class Engine {
@@ -183,6 +184,37 @@ export class Engine {
     return null;
   }
 
+  /**
+   * Current versions of many keys of one table: `pending` (this transaction and batch), the
+   * hot-row cache, one LevelDB `getMany`, then one ingestion `getMany` for keys never held here.
+   */
+  private async readMany(t: TableInfo, keys: Value[][], pending: (ck: string) => StoredRow | undefined): Promise<(Current | null)[]> {
+    const out: (Current | null)[] = new Array(keys.length).fill(null);
+    const miss: number[] = [];
+    keys.forEach((k, i) => {
+      const ck = this.cacheKey(t.name, k);
+      const s = pending(ck) ?? this.cache.get(ck);
+      if (s) out[i] = { version: s.v, ts: s.ts, row: s.row };
+      else miss.push(i);
+    });
+    if (miss.length === 0) return out;
+    const stored = await this.store.getRows(t.name, miss.map((i) => keys[i]!));
+    const still: number[] = [];
+    miss.forEach((i, j) => {
+      const s = stored[j];
+      if (s) out[i] = { version: s.v, ts: s.ts, row: s.row };
+      else still.push(i);
+    });
+    if (still.length > 0 && this.opts.ingestion) {
+      const remote = await this.opts.ingestion.getMany(t.name, still.map((i) => keys[i]!));
+      still.forEach((i, j) => {
+        const r = remote[j];
+        if (r) out[i] = { version: r.version, ts: r.commitTs, row: r.row };
+      });
+    }
+    return out;
+  }
+
   private async flushLoop(): Promise<void> {
     this.flushing = true;
     this.idle = new Promise((r) => {
@@ -204,7 +236,7 @@ export class Engine {
   private async commitBatch(batch: Pending[]): Promise<void> {
     const ops: BatchOp[] = [];
     const overlay = new Map<string, StoredRow>();
-    const accepted: { p: Pending; result: TxResult; parts: TxnPart[] }[] = [];
+    const accepted: { p: Pending; result: TxResult; parts: EncodedPart[] }[] = [];
     const seqBefore = [...this.seqs];
     const touchedSeq = new Set<number>();
     const now = this.opts.clock.now();
@@ -229,13 +261,13 @@ export class Engine {
           overlay.set(this.cacheKey(c.table, c.key), sr);
           ops.push({ type: 'put', key: rowKey(c.table, c.key), value: TxStore.encodeRow(sr) });
         }
-        const parts: TxnPart[] = [];
+        const parts: EncodedPart[] = [];
         for (const [partition, list] of byPart) {
           const seq = ++this.seqs[partition]!;
           touchedSeq.add(partition);
-          const part: TxnPart = { engine: this.opts.id, partition, seq, txn, commitTs: ts, changes: list };
+          const part = encodePart({ engine: this.opts.id, partition, seq, txn, commitTs: ts, changes: list });
           parts.push(part);
-          ops.push({ type: 'put', key: outboxKey(partition, seq), value: encode(part) });
+          ops.push({ type: 'put', key: outboxKey(partition, seq), value: part.bytes as Buffer });
         }
         accepted.push({ p, result: { commitTs: ts, counts }, parts });
       } catch (e) {
@@ -299,7 +331,7 @@ export class Engine {
       const version = this.versions.next(ts);
       list.push({ table: t.name, key, op, version, prev, row });
       local.set(this.cacheKey(t.name, key), { v: version, ts, row });
-      bytes += row ? encode(row).length : 16;
+      bytes += row ? approxRowBytes(row) : 16;
       if (bytes > this.opts.maxTxnBytes) {
         throw new StratumError(
           SqlState.programLimitExceeded,
@@ -317,7 +349,7 @@ export class Engine {
         if (new Set(op.columns).size !== op.columns.length) {
           throw new SchemaError(SqlState.duplicateColumn, `column specified more than once in INSERT into "${t.name}"`);
         }
-        for (const lits of op.rows) {
+        const built = op.rows.map((lits) => {
           if (lits.length !== idx.length) {
             throw new SchemaError(
               SqlState.syntaxError,
@@ -325,11 +357,21 @@ export class Engine {
             );
           }
           const row = buildRow(t, idx, lits);
-          const key = t.primaryKey.map((k) => row[k] as Value);
-          const cur = await current(t, key);
+          return { row, key: t.primaryKey.map((k) => row[k] as Value) };
+        });
+        const curs = await this.readMany(
+          t,
+          built.map((b) => b.key),
+          (ck) => local.get(ck) ?? overlay.get(ck),
+        );
+        built.forEach(({ row, key }, i) => {
+          // A key inserted earlier in this same statement is in `local` by now.
+          const ck = this.cacheKey(t.name, key);
+          const s = local.get(ck);
+          const cur = s ? { version: s.v, ts: s.ts, row: s.row } : curs[i];
           if (cur && cur.row !== null) throw duplicateKey(t, key);
           emit(t, key, 'insert', cur ? cur.version : null, row);
-        }
+        });
         counts.push(op.rows.length);
       } else {
         const key = coerceKey(t, op.key);
@@ -387,6 +429,16 @@ function buildRow(t: TableInfo, idx: number[], lits: Literal[]): Row {
   }
   checkNotNull(t, row);
   return row;
+}
+
+/** Rough encoded size of a row (bytes), for the transaction size limit without encoding twice. */
+function approxRowBytes(row: Row): number {
+  let n = 8;
+  for (const k in row) {
+    const v = row[k];
+    n += k.length + 2 + (typeof v === 'string' ? v.length * 3 : 9);
+  }
+  return n;
 }
 
 function checkNotNull(t: TableInfo, row: Row): void {

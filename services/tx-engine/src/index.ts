@@ -25,6 +25,8 @@ export interface TxEngineOptions {
   groupCommitMaxBatch?: number;
   heartbeatMs?: number;
   relayMaxBatch?: number;
+  /** Most bytes of changes per bus message (default 512 KiB, below NATS's 1 MiB max_payload). */
+  relayMaxBytes?: number;
   maxTxnBytes?: number;
   /** Commit-wait multiplier k (default 2, the `monotonic_reads` default mode). */
   commitWaitK?: number;
@@ -53,7 +55,7 @@ export async function startTxEngine(o: TxEngineOptions): Promise<TxEngine> {
     clock: o.clock,
     ingestion: o.ingestion,
     maxBatch: o.groupCommitMaxBatch ?? 1024,
-    maxTxnBytes: o.maxTxnBytes ?? 64 * 1024 * 1024,
+    maxTxnBytes: o.maxTxnBytes ?? 8 * 1024 * 1024,
     commitWaitK: o.commitWaitK ?? 2,
     catalogTimeoutMs: o.catalogTimeoutMs ?? 10_000,
     log: o.log,
@@ -65,6 +67,7 @@ export async function startTxEngine(o: TxEngineOptions): Promise<TxEngine> {
     partitions: o.partitions,
     heartbeatMs: o.heartbeatMs ?? 100,
     maxBatch: o.relayMaxBatch ?? 2000,
+    maxBytes: o.relayMaxBytes ?? 512 * 1024,
     log: o.log,
   });
   let closing: Promise<void> | undefined;

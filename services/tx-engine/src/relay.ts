@@ -7,15 +7,14 @@
  */
 import {
   batchMessageId,
-  type BusBatch,
   type ChangeBus,
   type Catalog,
   counter,
-  encode,
+  type EncodedPart,
+  encodeBusBatch,
   gauge,
   type Logger,
   PROTOCOL_VERSION,
-  type TxnPart,
 } from '@stratum/shared';
 import type { Engine } from './engine.ts';
 import { type BatchOp, outboxKey } from './store.ts';
@@ -27,7 +26,7 @@ const mLag = gauge('stratum_relay_lag_seconds', 'Age of the oldest unpublished o
 const mPending = gauge('stratum_relay_outbox_entries', 'Outbox entries waiting to be published', ['engine']);
 
 interface PartitionState {
-  pending: TxnPart[];
+  pending: EncodedPart[];
   /** Highest durable sequence number known to the relay. */
   durableSeq: number;
   busy: boolean;
@@ -44,6 +43,8 @@ export interface RelayOptions {
   partitions: number;
   heartbeatMs: number;
   maxBatch: number;
+  /** Most bytes of encoded parts in one bus message (a single larger part still goes alone). */
+  maxBytes: number;
   log: Logger;
 }
 
@@ -70,7 +71,7 @@ export class Relay {
     return r;
   }
 
-  private onCommitted(list: TxnPart[]): void {
+  private onCommitted(list: EncodedPart[]): void {
     const touched = new Set<number>();
     for (const part of list) {
       const s = this.parts[part.partition];
@@ -118,22 +119,30 @@ export class Relay {
   private async publishOnce(p: number, s: PartitionState): Promise<void> {
     const engine = this.o.engine;
     const id = engine.opts.id;
-    const take = s.pending.slice(0, this.o.maxBatch);
+    // Cut by count and by bytes (NATS refuses messages over its max_payload, 1 MiB by default).
+    let n = 0;
+    let bytes = 0;
+    while (n < s.pending.length && n < this.o.maxBatch) {
+      const b = s.pending[n]!.bytes.length;
+      if (n > 0 && bytes + b > this.o.maxBytes) break;
+      bytes += b;
+      n++;
+    }
+    const take = s.pending.slice(0, n);
     const next = s.pending[take.length];
     const last = take[take.length - 1];
     // Closed timestamp: below the first entry not in this message; else the engine's.
     let closedTs = engine.closedTs();
     if (next) closedTs = Math.min(closedTs, next.commitTs - 1);
-    const batch: BusBatch = {
+    const head = {
       protocolVersion: PROTOCOL_VERSION,
       engine: id,
       partition: p,
       catalogVersion: this.o.catalog.version,
-      parts: take,
       heartbeat: { engine: id, partition: p, seq: last ? last.seq : s.durableSeq, closedTs },
     };
     try {
-      await this.o.bus.publish(id, p, batchMessageId(batch), encode(batch));
+      await this.o.bus.publish(id, p, batchMessageId({ ...head, parts: take }), encodeBusBatch(head, take));
     } catch (e) {
       mErrors.inc({ engine: id });
       s.backoffMs = Math.min(s.backoffMs === 0 ? 50 : s.backoffMs * 2, 2000);

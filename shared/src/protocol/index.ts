@@ -55,8 +55,21 @@ export interface BusBatch {
   partition: number;
   /** Catalog version the engine had when it committed these parts; consumers wait for it. */
   catalogVersion: number;
+  /** Decoded parts (on the wire: an array of encoded parts, see {@link encodeBusBatch}). */
   parts: TxnPart[];
   heartbeat: Heartbeat;
+}
+
+/**
+ * A transaction part already encoded (as stored in the TX engine's outbox). The relay ships
+ * these bytes as they are, so no change is encoded twice on its way to the bus.
+ */
+export interface EncodedPart {
+  partition: number;
+  seq: number;
+  commitTs: number;
+  /** MessagePack of the {@link TxnPart}. */
+  bytes: Uint8Array;
 }
 
 /** A catalog log record: the DDL event and the protocol version it was written with. */
@@ -85,6 +98,24 @@ function isObj(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
+/** Encode a {@link TxnPart} for the outbox (and, later, the bus). */
+export function encodePart(part: TxnPart): EncodedPart {
+  return { partition: part.partition, seq: part.seq, commitTs: part.commitTs, bytes: encode(part) };
+}
+
+/**
+ * Encode a bus message. On the wire `parts` is an array of MessagePack byte strings, each an
+ * encoded {@link TxnPart} (protocol version 1).
+ */
+export function encodeBusBatch(head: Omit<BusBatch, 'parts'>, parts: readonly EncodedPart[]): Buffer {
+  return encode({ ...head, parts: parts.map((p) => p.bytes) });
+}
+
+/** Encode a bus message from decoded parts (tests and tools). */
+export function encodeBusBatchFromParts(b: BusBatch): Buffer {
+  return encodeBusBatch(b, b.parts.map(encodePart));
+}
+
 /**
  * Decode and validate a bus message.
  * @throws CorruptionError naming the first malformed field (the message is then dead-lettered by the consumer).
@@ -99,10 +130,15 @@ export function decodeBusBatch(b: Uint8Array): BusBatch {
   if (typeof m.engine !== 'string' || !Number.isInteger(m.partition)) throw bad('engine/partition missing');
   if (!Number.isInteger(m.catalogVersion)) throw bad('catalogVersion missing');
   if (!Array.isArray(m.parts)) throw bad('parts is not an array');
+  const parts: unknown[] = (m.parts as unknown[]).map((raw, i) => {
+    if (!(raw instanceof Uint8Array)) throw bad(`part ${i} is not an encoded TxnPart`);
+    return decode<unknown>(raw, `part ${i} of a change batch`);
+  });
+  m.parts = parts;
   const hb = m.heartbeat;
   if (!isObj(hb) || !Number.isInteger(hb.seq) || typeof hb.closedTs !== 'number') throw bad('heartbeat missing');
   let expect = -1;
-  for (const p of m.parts) {
+  for (const p of parts) {
     if (!isObj(p) || !Number.isInteger(p.seq) || typeof p.commitTs !== 'number' || !Array.isArray(p.changes)) {
       throw bad('part without seq/commitTs/changes');
     }
@@ -121,7 +157,7 @@ export function decodeBusBatch(b: Uint8Array): BusBatch {
 }
 
 /** Dedupe id of a bus message: `<engine>:<partition>:<first seq>-<last seq>` (heartbeat-only: `…:hb-<seq>-<closedTs>`). */
-export function batchMessageId(b: BusBatch): string {
+export function batchMessageId(b: { engine: string; partition: number; parts: readonly { seq: number }[]; heartbeat: Heartbeat }): string {
   const first = b.parts[0];
   const last = b.parts[b.parts.length - 1];
   if (!first || !last) return `${b.engine}:${b.partition}:hb-${b.heartbeat.seq}-${b.heartbeat.closedTs}`;

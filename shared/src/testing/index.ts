@@ -16,3 +16,5 @@ export type { NatsServerHandle, NatsServerOptions } from './nats-server.ts';
 export function tempDir(prefix: string): Promise<string> {
   return mkdtemp(join(tmpdir(), prefix));
 }
+export { postgresBinDir, startPostgres } from './postgres.ts';
+export type { PostgresHandle, PostgresOptions } from './postgres.ts';

@@ -150,14 +150,16 @@ let exitHookInstalled = false;
 function installExitHook(): void {
   if (exitHookInstalled) return;
   exitHookInstalled = true;
+  // Also on SIGINT/SIGTERM (e.g. a cancelled test run): clean up, then re-raise the signal
+  // so the default behaviour (exit) still happens when nobody else handles it.
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(sig, () => {
+      killChildrenSync();
+      if (process.listenerCount(sig) === 0) process.kill(process.pid, sig);
+    });
+  }
   process.on('exit', () => {
-    for (const child of liveChildren) {
-      try {
-        child.kill('SIGKILL');
-      } catch {
-        // already gone
-      }
-    }
+    killChildrenSync();
     for (const dir of liveTempDirs) {
       try {
         rmSync(dir, { recursive: true, force: true });
@@ -166,6 +168,16 @@ function installExitHook(): void {
       }
     }
   });
+}
+
+function killChildrenSync(): void {
+  for (const child of liveChildren) {
+    try {
+      child.kill('SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
 }
 
 /**
