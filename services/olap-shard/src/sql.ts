@@ -5,15 +5,29 @@
  */
 import { DUCKDB_TYPE, type TableInfo } from '@stratum/shared';
 
-/** Schema holding the in-memory delta tables (one per catalog table, same name). */
+/** Schema holding the in-memory delta tables (one per catalog table, same name, plus `<table>__latest`). */
 export const DELTA_SCHEMA = 'stratum_delta';
+
+/** Qualified name of a table's delta: every pulled version above the watermark. */
+export function deltaTable(table: string): string {
+  return `${ident(DELTA_SCHEMA)}.${ident(table)}`;
+}
+
+/**
+ * Qualified name of a table's delta latest-version table: the latest delta version per key
+ * (deletes included), maintained when the delta changes so queries do not re-dedupe it.
+ * User table names cannot contain `__`, so the name never collides.
+ */
+export function deltaLatestTable(table: string): string {
+  return `${ident(DELTA_SCHEMA)}.${ident(`${table}__latest`)}`;
+}
 /** Schema for push staging tables. */
 export const STAGE_SCHEMA = 'stratum_stage';
 
 /** System columns, in file order, after the user columns. */
 export const SYSTEM_COLUMNS = ['_ts', '_version', '_op', '_engine'] as const;
 
-/** Latest-version order (DESIGN §4 LWW): higher (commit time, engine, version) wins. */
+/** Latest-version order (DESIGN §4 LWW, as ingestion's `compareLww`): higher (commit time, engine, version) wins. */
 export const LATEST_ORDER = '"_ts" DESC, "_engine" DESC, "_version" DESC';
 
 /** Quote an identifier for DuckDB. */
@@ -27,14 +41,18 @@ export function lit(s: string): string {
 }
 
 /**
- * Column definitions of a staging/delta table: user columns with their DuckDB types, then
- * the system columns. `_ts` is TIMESTAMP_MS in staging (so Parquet stores millisecond
- * timestamps, DESIGN §5) and TIMESTAMP in the delta, which is what Parquet reads back as.
+ * Column definitions of a delta table: user columns with their declared DuckDB types, then
+ * the system columns, `_ts` as TIMESTAMP (what Parquet's millisecond timestamps read back as).
  */
-export function tableColumnsDdl(t: TableInfo, tsType: 'TIMESTAMP_MS' | 'TIMESTAMP'): string {
+export function deltaColumnsDdl(t: TableInfo): string {
   const cols = t.columns.map((c) => `${ident(c.name)} ${DUCKDB_TYPE[c.type]}`);
-  cols.push(`"_ts" ${tsType}`, '"_version" UUID', '"_op" VARCHAR', '"_engine" VARCHAR');
+  cols.push('"_ts" TIMESTAMP', '"_version" UUID', '"_op" VARCHAR', '"_engine" VARCHAR');
   return cols.join(', ');
+}
+
+/** `QUALIFY` clause keeping the latest version per primary key of `t`. */
+export function latestQualify(t: TableInfo): string {
+  return `QUALIFY row_number() OVER (PARTITION BY ${t.primaryKey.map(ident).join(', ')} ORDER BY ${LATEST_ORDER}) = 1`;
 }
 
 /** What a view definition depends on. */
@@ -54,12 +72,17 @@ export interface ViewInputs {
   deltaDisjoint: boolean;
 }
 
-/** FROM-clause sources of a view: the Parquet files (null when none) and the delta table above the watermark. */
-function sources(inp: ViewInputs): { files: string | null; delta: string } {
+/**
+ * FROM-clause sources of a view: the Parquet files (null when none), the delta above the
+ * watermark, and the delta's latest-version table (rows at or below the watermark are removed
+ * from both in the same transaction that re-points the views; the filter on the delta only
+ * guards the history view against a lagging cleanup).
+ */
+function sources(inp: ViewInputs): { files: string | null; delta: string; latest: string } {
   const files =
     inp.files.length === 0 ? null : `read_parquet([${inp.files.map(lit).join(', ')}], hive_partitioning = false, union_by_name = false)`;
   const where = inp.watermark >= 0 ? ` WHERE "_ts" > epoch_ms(${Math.trunc(inp.watermark)})` : '';
-  return { files, delta: `(SELECT * FROM ${ident(DELTA_SCHEMA)}.${ident(inp.table.name)}${where})` };
+  return { files, delta: `(SELECT * FROM ${deltaTable(inp.table.name)}${where})`, latest: deltaLatestTable(inp.table.name) };
 }
 
 /** `<table>__history`: every version, user columns + `_ts`, `_version`, `_op`, `_engine`. */
@@ -86,7 +109,7 @@ export function historyViewSql(inp: ViewInputs): string {
 export function latestViewSql(inp: ViewInputs): string {
   const t = inp.table;
   const cols = t.columns.map((c) => ident(c.name)).join(', ');
-  const { files, delta } = sources(inp);
+  const { files, delta, latest } = sources(inp);
   const live = `"_op" <> 'delete'`;
   if (t.options.appendOnly) {
     const parts: string[] = [];
@@ -95,14 +118,13 @@ export function latestViewSql(inp: ViewInputs): string {
     return parts.join('\nUNION ALL\n');
   }
   const pk = t.primaryKey.map(ident).join(', ');
-  const dedupe = (src: string) => `(SELECT * FROM ${src} QUALIFY row_number() OVER (PARTITION BY ${pk} ORDER BY ${LATEST_ORDER}) = 1)`;
-  const latestDelta = `SELECT ${cols} FROM ${dedupe(delta)} WHERE ${live}`;
+  const latestDelta = `SELECT ${cols} FROM ${latest} WHERE ${live}`;
   if (!files) return latestDelta;
-  const fileRows = inp.singleVersion ? `SELECT ${cols} FROM ${files}` : `SELECT ${cols} FROM ${dedupe(files)} WHERE ${live}`;
+  const fileRows = inp.singleVersion ? `SELECT ${cols} FROM ${files}` : `SELECT ${cols} FROM (SELECT * FROM ${files} ${latestQualify(t)}) WHERE ${live}`;
   if (inp.deltaRows === 0) return fileRows;
-  if (inp.deltaDisjoint) return `${fileRows}\nUNION ALL\nSELECT ${cols} FROM ${delta}`;
+  if (inp.deltaDisjoint) return `${fileRows}\nUNION ALL\nSELECT ${cols} FROM ${latest}`;
   const on = t.primaryKey.map((k) => `f.${ident(k)} = d.${ident(k)}`).join(' AND ');
-  const latestFiles = inp.singleVersion ? files : dedupe(files);
-  const fileSide = `SELECT f.* FROM ${latestFiles} f ANTI JOIN (SELECT ${pk} FROM ${delta}) d ON ${on}`;
+  const latestFiles = inp.singleVersion ? files : `(SELECT * FROM ${files} ${latestQualify(t)})`;
+  const fileSide = `SELECT f.* FROM ${latestFiles} f ANTI JOIN (SELECT ${pk} FROM ${latest}) d ON ${on}`;
   return `SELECT ${cols} FROM (${fileSide}) WHERE ${live}\nUNION ALL\n${latestDelta}`;
 }

@@ -47,7 +47,10 @@ async function collect(bus: ChangeBus, until: (all: BusBatch[]) => boolean): Pro
   let done!: () => void;
   const finished = new Promise<void>((r) => (done = r));
   const sub = await bus.subscribe({ name: 'test', partitions: [...Array(P).keys()], after: new Map() }, async (msgs) => {
-    for (const m of msgs) got.push(decodeBusBatch(m.payload));
+    for (const m of msgs) {
+      const b = decodeBusBatch(m.payload);
+      if (b.engine === 'txa') got.push(b);
+    }
     if (until(got)) done();
   });
   const timer = setTimeout(done, 20_000);
@@ -123,6 +126,26 @@ describe('tx engine', () => {
     await assert.rejects(engine.execute({ catalogVersion: 1, ops: [{ kind: 'insert', table: 'nope', columns: ['id'], rows: [[1]] }] }), {
       code: '42P01',
     });
+  });
+
+  test('a transaction over the size limit fails with 54000 and stores nothing, others in its group commit', async () => {
+    const small = await startTxEngine({ id: 'txs', dir: join(dir, 'txs'), partitions: P, catalog, bus, clock: new LocalClock(0), maxTxnBytes: 4096, log });
+    try {
+      const big = Array.from({ length: 200 }, (_, i) => [10_000 + i, i, 'x'.repeat(50)]);
+      const results = await Promise.allSettled([
+        small.execute({ catalogVersion: 1, ops: [{ kind: 'insert', table: 't', columns: ['id', 'n'], rows: [[20_000, 1]] }] }),
+        small.execute({ catalogVersion: 1, ops: [{ kind: 'insert', table: 't', columns: ['id', 'n', 's'], rows: big }] }),
+        small.execute({ catalogVersion: 1, ops: [{ kind: 'insert', table: 't', columns: ['id', 'n'], rows: [[20_001, 1]] }] }),
+      ]);
+      assert.equal(results[0].status, 'fulfilled');
+      assert.equal(results[2].status, 'fulfilled');
+      assert.equal(results[1].status, 'rejected');
+      assert.equal((results[1] as PromiseRejectedResult).reason.code, '54000');
+      assert.equal(await small.get('t', [10_000], 1), null);
+      assert.ok(await small.get('t', [20_001], 1));
+    } finally {
+      await small.close();
+    }
   });
 
   test('concurrent transactions share group commits', async () => {

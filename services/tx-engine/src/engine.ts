@@ -56,6 +56,8 @@ export interface EngineOptions {
   ingestion: IngestionApi | undefined;
   maxBatch: number;
   maxTxnBytes: number;
+  /** Largest encoded transaction part the bus accepts (bytes). */
+  maxPartBytes: () => number;
   /** Commit-wait multiplier k (commit waits k·ε); DESIGN §6. */
   commitWaitK: number;
   catalogTimeoutMs: number;
@@ -257,17 +259,30 @@ export class Engine {
           let l = byPart.get(part);
           if (!l) byPart.set(part, (l = []));
           l.push(c);
+        }
+        // Encode and check every part before anything of this transaction joins the batch.
+        const parts: EncodedPart[] = [];
+        const txnSeqBefore = [...this.seqs];
+        for (const [partition, list] of byPart) {
+          const seq = ++this.seqs[partition]!;
+          const part = encodePart({ engine: this.opts.id, partition, seq, txn, commitTs: ts, changes: list });
+          if (part.bytes.length > this.opts.maxPartBytes()) {
+            for (const q of byPart.keys()) this.seqs[q] = txnSeqBefore[q]!;
+            throw new StratumError(
+              SqlState.programLimitExceeded,
+              `transaction writes ${part.bytes.length} bytes to stream partition ${partition}, over the bus's message limit of ${this.opts.maxPartBytes()} bytes; split it into smaller transactions`,
+            );
+          }
+          parts.push(part);
+        }
+        for (const part of parts) {
+          touchedSeq.add(part.partition);
+          ops.push({ type: 'put', key: outboxKey(part.partition, part.seq), value: part.bytes as Buffer });
+        }
+        for (const c of changes.list) {
           const sr: StoredRow = { v: c.version, ts, row: c.row };
           overlay.set(this.cacheKey(c.table, c.key), sr);
           ops.push({ type: 'put', key: rowKey(c.table, c.key), value: TxStore.encodeRow(sr) });
-        }
-        const parts: EncodedPart[] = [];
-        for (const [partition, list] of byPart) {
-          const seq = ++this.seqs[partition]!;
-          touchedSeq.add(partition);
-          const part = encodePart({ engine: this.opts.id, partition, seq, txn, commitTs: ts, changes: list });
-          parts.push(part);
-          ops.push({ type: 'put', key: outboxKey(partition, seq), value: part.bytes as Buffer });
         }
         accepted.push({ p, result: { commitTs: ts, counts }, parts });
       } catch (e) {
@@ -401,7 +416,6 @@ export class Engine {
         counts.push(1);
       }
     }
-    for (const [k, v] of local) overlay.set(k, v);
     return { list, counts };
   }
 

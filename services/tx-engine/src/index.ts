@@ -57,6 +57,7 @@ export async function startTxEngine(o: TxEngineOptions): Promise<TxEngine> {
     maxBatch: o.groupCommitMaxBatch ?? 1024,
     maxTxnBytes: o.maxTxnBytes ?? 8 * 1024 * 1024,
     commitWaitK: o.commitWaitK ?? 2,
+    maxPartBytes: () => o.bus.maxPayloadBytes() - 1024,
     catalogTimeoutMs: o.catalogTimeoutMs ?? 10_000,
     log: o.log,
   });

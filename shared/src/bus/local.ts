@@ -328,6 +328,10 @@ class LocalBus implements ChangeBus {
     return sub;
   }
 
+  maxPayloadBytes(): number {
+    return 256 * 1024 * 1024;
+  }
+
   connected(): boolean {
     return !this.closed;
   }

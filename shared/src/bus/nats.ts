@@ -327,6 +327,11 @@ class NatsBus implements ChangeBus {
     return sub;
   }
 
+  maxPayloadBytes(): number {
+    // Headers (Nats-Msg-Id) and the protocol line take a little of max_payload.
+    return Math.max(1024, (this.nc.info?.max_payload ?? 1024 * 1024) - 4096);
+  }
+
   connected(): boolean {
     return this.isConnected();
   }

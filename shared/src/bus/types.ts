@@ -85,6 +85,8 @@ export interface ChangeBus {
   subscribeCatalog(after: number, handler: (version: number, payload: Uint8Array) => void): Promise<Subscription>;
   /** Health: true when the broker is currently reachable. */
   connected(): boolean;
+  /** Largest payload one message may carry (bytes); publishers must not exceed it. */
+  maxPayloadBytes(): number;
   /** Close connections and files. Pending publishes reject. */
   close(): Promise<void>;
 }
