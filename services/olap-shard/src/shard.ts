@@ -58,8 +58,11 @@ import {
   historyViewSql,
   ident,
   latestViewSql,
+  deltaColumnsDdl,
+  deltaLatestTable,
+  deltaTable,
+  latestQualify,
   lit,
-  tableColumnsDdl,
 } from './sql.ts';
 import { Mutex, Pool, fsyncPath } from './util.ts';
 
@@ -353,7 +356,8 @@ export class Shard implements OlapShardApi {
         if (st?.info === info) continue;
         if (!st) {
           await this.state().run(
-            `CREATE TABLE IF NOT EXISTS ${ident(DELTA_SCHEMA)}.${ident(info.name)} (${tableColumnsDdl(info, 'TIMESTAMP')})`,
+            `CREATE TABLE IF NOT EXISTS ${deltaTable(info.name)} (${deltaColumnsDdl(info)});
+             CREATE TABLE IF NOT EXISTS ${deltaLatestTable(info.name)} (${deltaColumnsDdl(info)});`,
           );
           const fresh: TableState = {
             info,
@@ -369,7 +373,12 @@ export class Shard implements OlapShardApi {
           this.pending.delete(info.name);
           if (waiting?.length) await this.appendDelta(fresh, waiting);
           await this.updateDeltaStats(fresh);
-        } else st.info = info;
+        } else {
+          const wasAppendOnly = st.info.options.appendOnly;
+          st.info = info;
+          // The latest-version table is kept only for tables that are not append-only.
+          if (wasAppendOnly && !info.options.appendOnly) await this.rebuildDeltaLatest(st);
+        }
         await this.rebuildViews(this.tables.get(info.name) as TableState);
       }
     });
@@ -502,34 +511,61 @@ export class Shard implements OlapShardApi {
     }
   }
 
-  /** Append versions above the watermark to the table's delta; returns how many. Bad versions are logged and skipped. */
+  /**
+   * Append versions above the watermark to the table's delta and update its latest-version
+   * table for the keys they touch, in one DuckDB transaction; returns how many were added. Bad
+   * versions are logged and skipped. Caller holds stateMutex.
+   */
   private async appendDelta(st: TableState, list: VersionRecord[]): Promise<number> {
-    const w = this.tableManifest(st.info.name).watermark;
+    const info = st.info;
+    const w = this.tableManifest(info.name).watermark;
     const keep = list.filter((v) => v.commitTs > w);
     if (keep.length === 0) return 0;
     const conn = this.state();
-    const name = `delta_in_${++this.stageSeq}`;
-    const raw = `${ident(STAGE_SCHEMA)}.${ident(name)}`;
-    await conn.run(`CREATE TABLE ${raw} (${rawColumnsDdl(st.info)})`);
+    const seq = ++this.stageSeq;
+    const rawName = `delta_raw_${seq}`;
+    const raw = `${ident(STAGE_SCHEMA)}.${ident(rawName)}`;
+    const typed = `${ident(STAGE_SCHEMA)}.${ident(`delta_new_${seq}`)}`;
+    await conn.run(`CREATE TABLE ${raw} (${rawColumnsDdl(info)})`);
     try {
-      const loader = new VersionLoader(st.info);
-      const n = await loader.load(conn, STAGE_SCHEMA, name, keep, (v, reason) =>
-        this.log('delta version refused', { table: st.info.name, version: v.version, error: reason }),
+      const loader = new VersionLoader(info);
+      const n = await loader.load(conn, STAGE_SCHEMA, rawName, keep, (v, reason) =>
+        this.log('delta version refused', { table: info.name, version: v.version, error: reason }),
       );
-      await conn.run(
-        `INSERT INTO ${ident(DELTA_SCHEMA)}.${ident(st.info.name)} SELECT ${typedSelect(st.info, 'TIMESTAMP', loader.engines)} FROM ${raw}`,
-      );
+      if (n === 0) return 0;
+      await conn.run(`CREATE TABLE ${typed} AS SELECT ${typedSelect(info, 'TIMESTAMP', loader.engines)} FROM ${raw}`);
+      let latest = '';
+      if (!info.options.appendOnly) {
+        // Recompute the latest delta version of every key the batch touches.
+        const pk = info.primaryKey.map(ident).join(', ');
+        const on = (a: string, b: string) => info.primaryKey.map((k) => `${a}.${ident(k)} = ${b}.${ident(k)}`).join(' AND ');
+        const keys = `(SELECT DISTINCT ${pk} FROM ${typed})`;
+        latest = `DELETE FROM ${deltaLatestTable(info.name)} l USING ${keys} k WHERE ${on('l', 'k')};
+          INSERT INTO ${deltaLatestTable(info.name)} SELECT d.* FROM ${deltaTable(info.name)} d SEMI JOIN ${keys} k ON ${on('d', 'k')} ${latestQualify(info)};`;
+      }
+      await conn.run(`BEGIN; INSERT INTO ${deltaTable(info.name)} SELECT * FROM ${typed}; ${latest} COMMIT;`);
       return n;
+    } catch (e) {
+      await conn.run('ROLLBACK').catch(() => {});
+      throw e;
     } finally {
-      await conn.run(`DROP TABLE IF EXISTS ${raw}`);
+      await conn.run(`DROP TABLE IF EXISTS ${raw}; DROP TABLE IF EXISTS ${typed};`).catch(() => {});
     }
+  }
+
+  /** Rebuild a table's delta latest-version table from its delta. Caller holds stateMutex. */
+  private async rebuildDeltaLatest(st: TableState): Promise<void> {
+    await this.state().run(
+      `BEGIN; DELETE FROM ${deltaLatestTable(st.info.name)};
+       INSERT INTO ${deltaLatestTable(st.info.name)} SELECT * FROM ${deltaTable(st.info.name)} ${latestQualify(st.info)}; COMMIT;`,
+    );
   }
 
   /** Recount the delta above the watermark and decide whether it can skip the anti-join. Caller holds stateMutex. */
   private async updateDeltaStats(st: TableState): Promise<void> {
     const info = st.info;
     const w = this.tableManifest(info.name).watermark;
-    const from = `${ident(DELTA_SCHEMA)}.${ident(info.name)}${w >= 0 ? ` WHERE "_ts" > epoch_ms(${w})` : ''}`;
+    const from = `${deltaTable(info.name)}${w >= 0 ? ` WHERE "_ts" > epoch_ms(${w})` : ''}`;
     const keyAggs = info.primaryKey.map((k, i) => `min(${ident(k)}) AS "min${i}", max(${ident(k)}) AS "max${i}"`).join(', ');
     const r = await this.state().runAndReadAll(
       `SELECT count(*) AS n, count(*) FILTER (WHERE "_op" <> 'insert') AS nonins, ${keyAggs} FROM ${from}`,
@@ -637,7 +673,10 @@ export class Shard implements OlapShardApi {
     if (!st) return;
     this.recomputeFileKeyRanges(st);
     await this.updateDeltaStats(st);
-    await this.rebuildViews(st, `DELETE FROM ${ident(DELTA_SCHEMA)}.${ident(table)} WHERE "_ts" <= epoch_ms(${Math.trunc(toTs)});`);
+    // A key whose latest delta version is now in the files has no newer delta version, so
+    // dropping latest rows at or below toTs keeps the latest table exact.
+    const upTo = `"_ts" <= epoch_ms(${Math.trunc(toTs)})`;
+    await this.rebuildViews(st, `DELETE FROM ${deltaTable(table)} WHERE ${upTo}; DELETE FROM ${deltaLatestTable(table)} WHERE ${upTo};`);
   }
 
   /**

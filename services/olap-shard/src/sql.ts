@@ -102,9 +102,13 @@ export function historyViewSql(inp: ViewInputs): string {
  * Files and delta are deduped separately: every delta row is newer than every file row (the
  * delta only holds versions above the watermark, the files only at or below it), so a key's
  * latest version is its latest delta version if it has one, else its latest file version.
- * Each side skips work it provably does not need (see {@link ViewInputs}):
- * - files with `singleVersion` are read as they are (no window, no delete filter);
- * - an empty delta adds nothing; a `deltaDisjoint` delta is appended without anti-join.
+ * The delta side is the maintained `<table>__latest` table ({@link deltaLatestTable}), so
+ * queries never dedupe the delta. Each side skips work it provably does not need (see
+ * {@link ViewInputs}):
+ * - files with `singleVersion` are read as they are (no window, no delete filter); otherwise
+ *   `row_number() OVER (PARTITION BY key ORDER BY _ts DESC, _engine DESC, _version DESC) = 1`;
+ * - an empty delta adds nothing; a `deltaDisjoint` delta is appended without the anti-join
+ *   that otherwise hides file rows whose key has a delta version.
  */
 export function latestViewSql(inp: ViewInputs): string {
   const t = inp.table;
