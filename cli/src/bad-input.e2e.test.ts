@@ -135,6 +135,14 @@ describe('bad input', { timeout: 180_000 }, () => {
     assert.match(err, /router\.pg\.port: .*expected number/i);
   });
 
+  test('a second server on the same data directory is refused', async () => {
+    const err = await spawnStratum(['up', '--data-dir', srv.dataDir, '--pg-port', '0', '--http-port', '0']).then(
+      () => assert.fail('a second server started on the same data directory'),
+      (e: Error) => e.message,
+    );
+    assert.match(err, /data directory .* is in use by process \d+/);
+  });
+
   test('the server is still healthy and nothing stored changed', async () => {
     const h = await fetch(`http://127.0.0.1:${srv.httpPort}/health`);
     assert.equal(h.status, 200);

@@ -24,6 +24,7 @@ import {
   tableOptionsFrom,
   type TxEngineApi,
   listenAddress,
+  lockDirectory,
   ConfigError,
   type Health,
 } from '@stratum/shared';
@@ -50,6 +51,12 @@ async function busAndCatalog(cfg: StratumConfig, log: Logger): Promise<{ bus: Ch
   return { bus, catalog, sub };
 }
 
+/** Lock a service's data directory for the life of the process (released on close). */
+function lockFor(handles: ServiceHandle[], dir: string, what: string): void {
+  const release = lockDirectory(dir, what);
+  handles.push(closer(`lock ${dir}`, async () => release()));
+}
+
 function closer(name: string, fn: () => Promise<void>): ServiceHandle {
   let p: Promise<void> | undefined;
   return {
@@ -69,6 +76,7 @@ function closer(name: string, fn: () => Promise<void>): ServiceHandle {
 export async function startEmbedded(cfg: StratumConfig, log: Logger): Promise<Embedded> {
   const handles: ServiceHandle[] = [];
   try {
+    lockFor(handles, resolve(serviceDataDir(cfg, 'x'), '..'), 'stratum');
     const { bus, catalog, sub } = await busAndCatalog(cfg, log);
     handles.push(closer('bus', async () => {
       await sub.stop();
@@ -150,6 +158,11 @@ function needNats(cfg: StratumConfig, file: string): void {
   }
 }
 
+function defaultId(cfg: StratumConfig, service: 'tx-engine' | 'ingestion' | 'olap-shard'): string {
+  const list = service === 'tx-engine' ? cfg.cluster.tx_engines : service === 'ingestion' ? cfg.cluster.ingestion : cfg.cluster.olap_shards;
+  return list[0]?.id ?? service;
+}
+
 /** RPC method lists of each tier (what crosses the network). */
 export const TX_METHODS = ['execute', 'get'] as const;
 export const INGESTION_METHODS = ['get', 'getMany', 'delta', 'status'] as const;
@@ -170,6 +183,7 @@ export async function startDistributed(
     return [clk];
   }
   needNats(cfg, file);
+  if (service !== 'router') lockFor(handles, serviceDataDir(cfg, id ?? defaultId(cfg, service)), service);
   const { bus, catalog, sub } = await busAndCatalog(cfg, log);
   handles.push(closer('bus', async () => {
     await sub.stop();

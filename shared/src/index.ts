@@ -14,4 +14,5 @@ export * from './service.ts';
 export * from './tiers.ts';
 export * from './expr.ts';
 export * from './catalog-sync.ts';
+export * from './lockfile.ts';
 export * from './bus/index.ts';
