@@ -31,6 +31,8 @@ import type { Key as LmdbKey } from 'lmdb';
 import { type ConflictRecord, IngestionStore, type StoredVersion } from './store.ts';
 
 const EMPTY = Buffer.alloc(0);
+/** ABORTABLE | SYNCHRONOUS_COMMIT | NO_SYNC_FLUSH (lmdb-js TransactionFlags). */
+const TXN_FLAGS = 1 | 2 | 0x10000;
 
 const mApplied = counter('stratum_ingestion_applied_versions_total', 'Versions merged into LMDB', ['ingestion']);
 const mDuplicates = counter('stratum_ingestion_duplicates_total', 'Parts or versions skipped as already applied', ['ingestion', 'kind']);
@@ -154,7 +156,10 @@ export class Ingestion implements IngestionApi {
     const engines = new Set<string>();
     let gap: Error | undefined;
     let applied = 0;
-    await s.root.transaction(() => {
+    // A synchronous LMDB transaction (puts go straight to LMDB instead of lmdb-js's queued
+    // write instructions, measured ~3× faster), committed without waiting for the fsync;
+    // the fsync is awaited below, off the event loop, before anything is acknowledged.
+    s.root.transactionSync(() => {
       for (const { m, b, reason } of decoded) {
         if (gap) break;
         if (!b) {
@@ -194,7 +199,8 @@ export class Ingestion implements IngestionApi {
       }
       for (const [p, pos] of positions) IngestionStore.put(s.positions, p, pos);
       IngestionStore.put(s.meta, 'lsn', this.lsn);
-    });
+    }, TXN_FLAGS);
+    await s.root.flushed;
     for (const e of engines) this.engines.add(e);
     for (const [k, v] of offs) this.offsets.set(k, v);
     for (const [k, v] of closed) this.closedTs.set(k, v);

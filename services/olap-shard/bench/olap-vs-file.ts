@@ -6,8 +6,8 @@
  */
 import { join } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
-import { startOlapShard } from '../src/index.ts';
 import { VersionGenerator, type VersionRecord } from '@stratum/shared';
+import { startOlapShard } from '../src/index.ts';
 import { ArraySource, makeCatalog, removeDir, tempDir } from '../src/test-support.ts';
 
 const ROWS = Number(process.argv[2] ?? 3_000_000);
@@ -46,28 +46,45 @@ for (let i = 0; i < ROWS; i++) {
     op: 'insert',
     commitTs: ts,
     engine: 'e1',
-    row: { id, customer: (i * 7919) % 100_000, amount: ((i * 104729) % 100_000) / 100, status: statuses[i % 5] as string, sold_at: BigInt(ts) * 1000n },
+    row: {
+      id,
+      customer: (i * 7919) % 100_000,
+      amount: ((i * 104729) % 100_000) / 100,
+      status: statuses[i % 5] as string,
+      sold_at: BigInt(ts) * 1000n,
+    },
   };
 }
 console.log(`generated ${ROWS} versions in ${(performance.now() - t).toFixed(0)} ms`);
 
 const dir = await tempDir('olap-bench-');
 const source = new ArraySource();
-const shard = await startOlapShard({ id: 'bench', dir, catalog, deltaSources: [source], log: (m, f) => console.log(m, JSON.stringify(f)), keyBloomFilters: process.env.BLOOM !== '0' });
+const shard = await startOlapShard({
+  id: 'bench',
+  dir,
+  catalog,
+  deltaSources: [source],
+  log: (m, f) => console.log(m, JSON.stringify(f)),
+  keyBloomFilters: process.env.BLOOM === '1',
+});
 t = performance.now();
 await shard.push({ table: 'sales', fromTs: -1, toTs: T0 + DAYS * 86_400_000, versions });
 const st = shard.stats().tables.sales;
-console.log(`push: ${(performance.now() - t).toFixed(0)} ms, ${st?.files} files, ${((st?.bytes ?? 0) / 1e6).toFixed(1)} MB, singleVersion=${st?.singleVersion}`);
+console.log(
+  `push: ${(performance.now() - t).toFixed(0)} ms, ${st?.files} files, ${((st?.bytes ?? 0) / 1e6).toFixed(1)} MB, singleVersion=${st?.singleVersion}`,
+);
 
 // Baseline: one Parquet file of the same user rows, DuckDB defaults.
 const db = await DuckDBInstance.create(':memory:');
 const conn = await db.connect();
 await conn.run("SET TimeZone = 'UTC'");
-const files = (await shard.query("SELECT 1", [], catalog.version), shard.stats());
-void files;
 const one = join(dir, 'one.parquet');
-const manifestFiles: string[] = JSON.parse(await (await import('node:fs/promises')).readFile(join(dir, 'manifest.json'), 'utf8')).tables.sales.files.map((f: { path: string }) => `'${join(dir, f.path)}'`);
-await conn.run(`COPY (SELECT id, customer, amount, status, sold_at FROM read_parquet([${manifestFiles.join(',')}]) ORDER BY id) TO '${one}' (FORMAT parquet, COMPRESSION zstd)`);
+const manifestFiles: string[] = JSON.parse(
+  await (await import('node:fs/promises')).readFile(join(dir, 'manifest.json'), 'utf8'),
+).tables.sales.files.map((f: { path: string }) => `'${join(dir, f.path)}'`);
+await conn.run(
+  `COPY (SELECT id, customer, amount, status, sold_at FROM read_parquet([${manifestFiles.join(',')}]) ORDER BY id) TO '${one}' (FORMAT parquet, COMPRESSION zstd)`,
+);
 await conn.run(`CREATE VIEW sales AS SELECT * FROM read_parquet('${one}')`);
 
 console.log('one file MB', ((await (await import('node:fs/promises')).stat(one)).size / 1e6).toFixed(1));
@@ -88,7 +105,14 @@ if (DELTA > 0) {
   const ups: VersionRecord[] = [];
   for (let i = 0; i < DELTA; i++) {
     const base = versions[(i * 7_919) % ROWS] as VersionRecord;
-    ups.push({ ...base, version: gen.next(end + 1 + i), prev: base.version, op: 'update', commitTs: end + 1 + i, row: { ...(base.row ?? {}), amount: 1 } });
+    ups.push({
+      ...base,
+      version: gen.next(end + 1 + i),
+      prev: base.version,
+      op: 'update',
+      commitTs: end + 1 + i,
+      row: { ...(base.row ?? {}), amount: 1 },
+    });
   }
   source.add(ups);
   console.log(`delta: ${DELTA} updates of pushed keys`);

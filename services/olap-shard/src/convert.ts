@@ -5,20 +5,20 @@
  * SQLSTATE (PostgreSQL 15 Appendix A).
  */
 import {
+  type DuckDBBlobValue,
+  type DuckDBDateValue,
+  type DuckDBIntervalValue,
   type DuckDBMaterializedResult,
   type DuckDBPreparedStatement,
+  type DuckDBTimestampMillisecondsValue,
+  type DuckDBTimestampNanosecondsValue,
+  type DuckDBTimestampSecondsValue,
+  type DuckDBTimestampTZValue,
+  type DuckDBTimestampValue,
   type DuckDBType,
   DuckDBTypeId,
   type DuckDBValue,
   JsonDuckDBValueConverter,
-  DuckDBBlobValue,
-  DuckDBDateValue,
-  DuckDBIntervalValue,
-  DuckDBTimestampMillisecondsValue,
-  DuckDBTimestampNanosecondsValue,
-  DuckDBTimestampSecondsValue,
-  DuckDBTimestampTZValue,
-  DuckDBTimestampValue,
 } from '@duckdb/node-api';
 import { type Literal, type QueryResult, type ResultColumn, type ResultType, SqlState, StratumError, type Value } from '@stratum/shared';
 
@@ -245,7 +245,10 @@ const RULES: [RegExp, string][] = [
   [/^Catalog Error: Type with name/, SqlState.undefinedObject],
   [/^Catalog Error: Schema with name/, '3F000'],
   [/^Catalog Error: .*does not exist/, SqlState.undefinedTable],
-  [/^Binder Error: (Referenced column|Column .* not found|.*column .*not found|Values list .* does not have a column)/i, SqlState.undefinedColumn],
+  [
+    /^Binder Error: (Referenced column|Column .* not found|.*column .*not found|Values list .* does not have a column)/i,
+    SqlState.undefinedColumn,
+  ],
   [/^Binder Error: Referenced table .* not found/, SqlState.undefinedTable],
   [/^Binder Error: (No function matches|Could not choose a best candidate function)/, SqlState.undefinedFunction],
   [/^Binder Error: .*(GROUP BY clause|aggregate function)/i, '42803'],

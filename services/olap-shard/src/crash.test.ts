@@ -4,14 +4,14 @@
  * still answers on the rest), and an unreadable manifest stops the start without deleting.
  */
 import assert from 'node:assert/strict';
-import { copyFile, readFile, readdir, stat, truncate, unlink, writeFile } from 'node:fs/promises';
+import { copyFile, readdir, readFile, stat, truncate, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { DuckDBInstance } from '@duckdb/node-api';
+import type { Catalog, TableDef, VersionRecord } from '@stratum/shared';
 import { type OlapShard, startOlapShard } from './index.ts';
 import type { Manifest } from './manifest.ts';
-import type { Catalog, TableDef, VersionRecord } from '@stratum/shared';
-import { ArraySource, Reference, Versions, assertSameResult, makeCatalog, removeDir, rng, tempDir } from './test-support.ts';
+import { ArraySource, assertSameResult, makeCatalog, Reference, removeDir, rng, tempDir, Versions } from './test-support.ts';
 
 const ITEMS: TableDef = {
   name: 'items',
@@ -134,7 +134,7 @@ describe('olap shard crash safety', () => {
       );
       // Pushing more still works; the damaged entries stay listed (a restore brings them back).
       const extra = new Versions(catalog.get('items')).make('insert', [999], { id: 999, qty: 1, label: 'new' }, T0 + 10 * DAY);
-      await shard.push({ table: 'items', fromTs: T0 + 4 * DAY, toTs: T0 + 10 * DAY, versions: [extra] });
+      await shard.push({ table: 'items', fromTs: T0 + 4 * DAY - 1, toTs: T0 + 10 * DAY, versions: [extra] });
       await check(shard, [...all.filter((v) => !lost.has(v.version)), extra]);
       assert.equal(shard.stats().tables.items?.files, 5);
     } finally {

@@ -10,8 +10,8 @@
 import type { Catalog, IngestionApi, OlapShardApi, ServiceHandle } from '@stratum/shared';
 import { Shard, type ShardStats, type TableStats } from './shard.ts';
 
-export type { ShardStats as OlapShardStats, TableStats as OlapTableStats };
 export type { Manifest, ManifestFile, ManifestTable, ZoneMap, ZoneValue } from './manifest.ts';
+export type { ShardStats as OlapShardStats, TableStats as OlapTableStats };
 
 /** Options of {@link startOlapShard}. */
 export interface OlapShardOptions {

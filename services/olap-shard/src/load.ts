@@ -8,10 +8,10 @@
 import {
   BIGINT,
   BOOLEAN,
+  DOUBLE,
   type DuckDBConnection,
   DuckDBDataChunk,
   type DuckDBType,
-  DOUBLE,
   FLOAT,
   INTEGER,
   SMALLINT,
@@ -19,12 +19,23 @@ import {
   UTINYINT,
   VARCHAR,
 } from '@duckdb/node-api';
-import { DataError, type SqlType, SqlState, type TableInfo, type Value, type VersionRecord } from '@stratum/shared';
+import { DataError, SqlState, type SqlType, type TableInfo, type Value, type VersionRecord } from '@stratum/shared';
 import { ident, lit } from './sql.ts';
 
 const INT64_MIN = -(2n ** 63n);
 const INT64_MAX = 2n ** 63n - 1n;
-const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** Canonical 8-4-4-4-12 hex UUID text (either case); a char loop, ~10× cheaper than a regex per row. */
+function isUuid(s: string): boolean {
+  if (s.length !== 36) return false;
+  for (let i = 0; i < 36; i++) {
+    const c = s.charCodeAt(i);
+    if (i === 8 || i === 13 || i === 18 || i === 23) {
+      if (c !== 45) return false;
+    } else if (!((c >= 48 && c <= 57) || (c >= 97 && c <= 102) || (c >= 65 && c <= 70))) return false;
+  }
+  return true;
+}
 const CHUNK_ROWS = 2048;
 
 /** Raw column type of each SqlType in a load table. */
@@ -121,7 +132,7 @@ function rawValue(type: SqlType, v: Exclude<Value, null>): Value | undefined {
     case 'date':
       return typeof v === 'number' && Number.isInteger(v) ? v : undefined;
     case 'uuid':
-      return typeof v === 'string' && UUID_RE.test(v) ? v : undefined;
+      return typeof v === 'string' && isUuid(v) ? v : undefined;
   }
 }
 
@@ -176,7 +187,8 @@ export class VersionLoader {
       for (const v of versions) {
         const problem = this.check(v);
         if (problem) {
-          if (!onBad) throw new DataError(SqlState.invalidParameterValue, `${problem} (table "${this.table.name}", version ${String(v.version)})`);
+          if (!onBad)
+            throw new DataError(SqlState.invalidParameterValue, `${problem} (table "${this.table.name}", version ${String(v.version)})`);
           onBad(v, problem);
           continue;
         }
@@ -202,7 +214,7 @@ export class VersionLoader {
   /** Fill `this.row` with the raw values of `v`; returns what is wrong, if anything. */
   private check(v: VersionRecord): string | undefined {
     if (!Number.isFinite(v.commitTs)) return `commitTs ${String(v.commitTs)} is not a number of ms`;
-    if (typeof v.version !== 'string' || !UUID_RE.test(v.version)) return `version "${String(v.version)}" is not a UUID`;
+    if (typeof v.version !== 'string' || !isUuid(v.version)) return `version "${String(v.version)}" is not a UUID`;
     if (Math.abs(v.commitTs) > Number.MAX_SAFE_INTEGER) return `commitTs ${v.commitTs} is out of range`;
     if (v.op !== 'insert' && v.op !== 'update' && v.op !== 'delete') return `op "${String(v.op)}" is not insert/update/delete`;
     const src = v.row;

@@ -4,10 +4,10 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import type { Catalog, Literal, TableDef } from '@stratum/shared';
 import { formatInterval } from './convert.ts';
 import { type OlapShard, startOlapShard } from './index.ts';
-import type { Catalog, Literal, TableDef } from '@stratum/shared';
-import { ArraySource, Reference, Versions, assertSameResult, makeCatalog, removeDir, tempDir } from './test-support.ts';
+import { ArraySource, assertSameResult, makeCatalog, Reference, removeDir, tempDir, Versions } from './test-support.ts';
 
 const KV: TableDef = {
   name: 'kv',
@@ -34,7 +34,12 @@ describe('olap shard queries', () => {
     const info = catalog.get('kv');
     const vb = new Versions(info);
     const vs = [1, 2, 3, 4, 5].map((k) =>
-      vb.make('insert', [k], { k, v: k % 2 ? `odd${k}` : null, n: BigInt(k) * 10n ** 12n, seen: BigInt(Date.UTC(2024, 0, k)) * 1000n }, Date.UTC(2024, 0, 1) + k),
+      vb.make(
+        'insert',
+        [k],
+        { k, v: k % 2 ? `odd${k}` : null, n: BigInt(k) * 10n ** 12n, seen: BigInt(Date.UTC(2024, 0, k)) * 1000n },
+        Date.UTC(2024, 0, 1) + k,
+      ),
     );
     source.add(vs);
     shard = await startOlapShard({ id: 'q1', dir, catalog, deltaSources: [source] });
@@ -58,15 +63,45 @@ describe('olap shard queries', () => {
     assert.deepEqual(
       r.columns.map((c) => `${c.name}:${c.type}`),
       [
-        'a:bigint', 'b:integer', 'c:smallint', 'd:smallint', 'e:double', 'f:real', 'g:text', 'h:boolean', 'i:timestamp', 'j:timestamptz',
-        'k:date', 'l:uuid', 'm:numeric', 'n:numeric', 'o:interval', 'p:json', 'q:json', 'r:json', 's:time', 't:bytea', 'u:bigint',
-        'v:timestamp', 'w:timestamp', 'x:integer', 'y:json', 'z:bigint',
+        'a:bigint',
+        'b:integer',
+        'c:smallint',
+        'd:smallint',
+        'e:double',
+        'f:real',
+        'g:text',
+        'h:boolean',
+        'i:timestamp',
+        'j:timestamptz',
+        'k:date',
+        'l:uuid',
+        'm:numeric',
+        'n:numeric',
+        'o:interval',
+        'p:json',
+        'q:json',
+        'r:json',
+        's:time',
+        't:bytea',
+        'u:bigint',
+        'v:timestamp',
+        'w:timestamp',
+        'x:integer',
+        'y:json',
+        'z:bigint',
       ],
     );
     const row = r.rows[0] as unknown[];
     const us = (iso: string, extra = 0n) => BigInt(Date.parse(iso)) * 1000n + extra;
     assert.deepEqual(row, [
-      1n, 2, 3, 4, 1.5, 2.5, 'x', true,
+      1n,
+      2,
+      3,
+      4,
+      1.5,
+      2.5,
+      'x',
+      true,
       us('2024-01-02T03:04:05.123Z', 456n),
       us('2024-01-02T01:04:05Z'),
       Date.UTC(2024, 0, 2) / 86_400_000,
@@ -160,7 +195,7 @@ describe('olap shard queries', () => {
       'DELETE FROM stratum_delta.kv',
       'INSERT INTO stratum_delta.kv (k) VALUES (1)',
       "COPY kv TO '/tmp/x.csv'",
-      "SET enable_external_access = true",
+      'SET enable_external_access = true',
       'EXPLAIN ANALYZE DELETE FROM stratum_delta.kv',
       "ATTACH '/tmp/other.db'",
     ]) {

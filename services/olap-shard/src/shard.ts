@@ -10,61 +10,56 @@
  */
 import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join, relative, resolve, sep } from 'node:path';
-import {
-  type DuckDBConnection,
-  DuckDBInstance,
-  type DuckDBResultReader,
-  StatementType,
-} from '@duckdb/node-api';
+import { type DuckDBConnection, DuckDBInstance, type DuckDBResultReader, StatementType } from '@duckdb/node-api';
 import {
   type Catalog,
+  formatDate,
   type IngestionApi,
   type Literal,
   type OlapShardApi,
   type PushRequest,
   type QueryResult,
   SchemaError,
-  type SqlType,
   SqlState,
+  type SqlType,
   StratumError,
   type TableInfo,
   TierUnavailableError,
   type Value,
-  type VersionRecord,
   VersionGenerator,
-  formatDate,
+  type VersionRecord,
 } from '@stratum/shared';
-import { VersionLoader, rawColumnsDdl, typedSelect } from './load.ts';
 import { bindParams, convertResult, convertValue, mapDuckDbError } from './convert.ts';
+import { rawColumnsDdl, typedSelect, VersionLoader } from './load.ts';
 import {
+  decodeZoneValue,
+  encodeZoneValue,
   MANIFEST_NAME,
   type Manifest,
   type ManifestFile,
   type ManifestTable,
-  type ValueRange,
-  type ZoneMap,
-  decodeZoneValue,
-  encodeZoneValue,
   rangesMayOverlap,
   readManifest,
   unionRange,
+  type ValueRange,
   writeManifest,
+  type ZoneMap,
 } from './manifest.ts';
 import {
   DELTA_SCHEMA,
-  STAGE_SCHEMA,
-  SYSTEM_COLUMNS,
-  type ViewInputs,
-  historyViewSql,
-  ident,
-  latestViewSql,
   deltaColumnsDdl,
   deltaLatestTable,
   deltaTable,
+  historyViewSql,
+  ident,
   latestQualify,
+  latestViewSql,
   lit,
+  STAGE_SCHEMA,
+  SYSTEM_COLUMNS,
+  type ViewInputs,
 } from './sql.ts';
-import { Mutex, Pool, fsyncPath } from './util.ts';
+import { fsyncPath, Mutex, Pool } from './util.ts';
 
 /** Options of the shard (see `index.ts` for the documented public form). */
 export interface ShardOptions {
@@ -227,9 +222,7 @@ export class Shard implements OlapShardApi {
       this.connections.push(c);
       // PostgreSQL semantics for the session (brief §6): UTC, NULLS LAST on ASC / FIRST on
       // DESC (PostgreSQL 15 §7.5 "Sorting Rows"), integer `/` truncates (§9.3).
-      await c.run(
-        `SET TimeZone = 'UTC'; SET default_null_order = 'nulls_last_on_asc_first_on_desc'; SET integer_division = true;`,
-      );
+      await c.run(`SET TimeZone = 'UTC'; SET default_null_order = 'nulls_last_on_asc_first_on_desc'; SET integer_division = true;`);
     }
     const [stateConn, pushConn, ...queryConns] = this.connections;
     this.stateConn = stateConn;
@@ -240,7 +233,7 @@ export class Shard implements OlapShardApi {
     // Files are immutable and uniquely named, so caching their footers is safe.
     await s.run('SET GLOBAL parquet_metadata_cache = true');
     // Queries may read only the shard's own directory, and cannot change settings back.
-    await s.run(`SET GLOBAL allowed_directories = [${lit(this.dir)}]`);
+    await s.run(`SET GLOBAL allowed_directories = [${lit(this.dir + sep)}]`);
     await s.run('SET GLOBAL enable_external_access = false');
     await s.run('SET GLOBAL lock_configuration = true');
   }
@@ -346,14 +339,18 @@ export class Shard implements OlapShardApi {
 
   // ---------------------------------------------------------------- catalog and views
 
-  /** Create delta tables and views for catalog tables not yet set up; rebuild views whose options changed. */
+  /** Create delta tables and views for catalog tables not yet set up; rebuild views whose options changed or are stale. */
   private async syncCatalog(): Promise<void> {
     const list = this.catalog.list();
-    if (list.every((info) => this.tables.get(info.name)?.info === info)) return;
+    const current = (info: TableInfo) => {
+      const st = this.tables.get(info.name);
+      return st?.info === info && st.viewSql !== undefined;
+    };
+    if (list.every(current)) return;
     await this.stateMutex.run(async () => {
       for (const info of this.catalog.list()) {
+        if (current(info)) continue;
         const st = this.tables.get(info.name);
-        if (st?.info === info) continue;
         if (!st) {
           await this.state().run(
             `CREATE TABLE IF NOT EXISTS ${deltaTable(info.name)} (${deltaColumnsDdl(info)});
@@ -373,7 +370,7 @@ export class Shard implements OlapShardApi {
           this.pending.delete(info.name);
           if (waiting?.length) await this.appendDelta(fresh, waiting);
           await this.updateDeltaStats(fresh);
-        } else {
+        } else if (st.info !== info) {
           const wasAppendOnly = st.info.options.appendOnly;
           st.info = info;
           // The latest-version table is kept only for tables that are not append-only.
@@ -429,16 +426,31 @@ export class Shard implements OlapShardApi {
   }
 
   /**
-   * Recreate `<t>` and `<t>__history` when their definition changed, plus `extra` SQL, in one
-   * DuckDB transaction. Caller holds stateMutex.
+   * Recreate `<t>` and `<t>__history` when their definition changed (or when `force`), and drop
+   * delta rows at or below the watermark, in one DuckDB transaction: whatever state a query
+   * sees pairs a file list with the delta rows above that list's watermark. On failure the
+   * views are marked stale and rebuilt by the next query. Caller holds stateMutex.
    */
-  private async rebuildViews(st: TableState, extra = ''): Promise<void> {
+  private async rebuildViews(st: TableState, force = false): Promise<void> {
     const { viewSql, historySql } = this.viewDefinitions(st);
-    if (viewSql === st.viewSql && historySql === st.historySql && !extra) return;
+    if (!force && viewSql === st.viewSql && historySql === st.historySql) return;
     const name = st.info.name;
-    await this.state().run(
-      `BEGIN; CREATE OR REPLACE VIEW main.${ident(name)} AS ${viewSql}; CREATE OR REPLACE VIEW main.${ident(`${name}__history`)} AS ${historySql}; ${extra} COMMIT;`,
-    );
+    const w = this.tableManifest(name).watermark;
+    // A key whose latest delta version is now in the files has no newer delta version, so
+    // dropping latest rows at or below the watermark keeps the latest table exact.
+    const upTo = `"_ts" <= epoch_ms(${Math.trunc(w)})`;
+    const cleanup = w >= 0 ? `DELETE FROM ${deltaTable(name)} WHERE ${upTo}; DELETE FROM ${deltaLatestTable(name)} WHERE ${upTo};` : '';
+    try {
+      await this.state().run(
+        `BEGIN; CREATE OR REPLACE VIEW main.${ident(name)} AS ${viewSql}; CREATE OR REPLACE VIEW main.${ident(`${name}__history`)} AS ${historySql}; ${cleanup} COMMIT;`,
+      );
+    } catch (e) {
+      st.viewSql = undefined;
+      await this.state()
+        .run('ROLLBACK')
+        .catch(() => {});
+      throw e;
+    }
     st.viewSql = viewSql;
     st.historySql = historySql;
   }
@@ -584,9 +596,7 @@ export class Shard implements OlapShardApi {
     );
     if (!disjointSomewhere) return;
     const pk = info.primaryKey.map(ident).join(', ');
-    const dup = await this.state().runAndReadAll(
-      `SELECT EXISTS (SELECT 1 FROM ${from} GROUP BY ${pk} HAVING count(*) > 1) AS dup`,
-    );
+    const dup = await this.state().runAndReadAll(`SELECT EXISTS (SELECT 1 FROM ${from} GROUP BY ${pk} HAVING count(*) > 1) AS dup`);
     st.deltaDisjoint = dup.value(0, 0) === false;
   }
 
@@ -611,10 +621,21 @@ export class Shard implements OlapShardApi {
     }
     const cur = this.tableManifest(req.table);
     if (req.toTs <= cur.watermark) return { watermark: cur.watermark };
+    if (Number.isFinite(req.fromTs) && req.fromTs > cur.watermark) {
+      // Accepting would leave (watermark, fromTs] missing: OLAP must hold a time prefix (DESIGN §4).
+      throw new StratumError(
+        SqlState.invalidParameterValue,
+        `push of table "${req.table}" starts after ${req.fromTs} ms but OLAP shard ${this.id} holds only up to ${cur.watermark} ms; push from the shard's watermark`,
+        { hint: 'Read watermarks() and push (watermark, toTs].' },
+      );
+    }
     const versions: VersionRecord[] = [];
     for (const v of req.versions) {
       if (v.table !== req.table) {
-        throw new StratumError(SqlState.invalidParameterValue, `push for table "${req.table}" contains a version of table "${v.table}" (${v.version})`);
+        throw new StratumError(
+          SqlState.invalidParameterValue,
+          `push for table "${req.table}" contains a version of table "${v.table}" (${v.version})`,
+        );
       }
       if (!(v.commitTs <= req.toTs)) {
         throw new StratumError(
@@ -642,10 +663,15 @@ export class Shard implements OlapShardApi {
     try {
       await writeManifest(this.dir, next);
     } catch (e) {
-      await Promise.allSettled(written.map((f) => rm(join(this.dir, f.path), { force: true })));
-      throw new StratumError(SqlState.ioError, `OLAP shard ${this.id}: cannot write manifest: ${(e as Error).message}`, { cause: e });
+      // If the rename happened (only the directory fsync failed) the new manifest is live: keep its files.
+      const onDisk = await readManifest(this.dir, this.id).catch(() => undefined);
+      if (onDisk?.generation !== next.generation) {
+        await Promise.allSettled(written.map((f) => rm(join(this.dir, f.path), { force: true })));
+        throw new StratumError(SqlState.ioError, `OLAP shard ${this.id}: cannot write manifest: ${(e as Error).message}`, { cause: e });
+      }
+      this.log('manifest replaced but its directory fsync failed', { error: (e as Error).message });
     }
-    await this.stateMutex.run(() => this.commitPush(req.table, req.toTs, next));
+    await this.stateMutex.run(() => this.commitPush(req.table, next));
     this.pushes++;
     if (written.length > 0) {
       this.log('pushed', {
@@ -667,16 +693,13 @@ export class Shard implements OlapShardApi {
    * in Parquet. Views and delta change in one DuckDB transaction, so a concurrent query sees
    * either (old files, old delta) or (new files, delta above the new watermark).
    */
-  private async commitPush(table: string, toTs: number, next: Manifest): Promise<void> {
+  private async commitPush(table: string, next: Manifest): Promise<void> {
     this.manifest = next;
     const st = this.tables.get(table);
     if (!st) return;
     this.recomputeFileKeyRanges(st);
     await this.updateDeltaStats(st);
-    // A key whose latest delta version is now in the files has no newer delta version, so
-    // dropping latest rows at or below toTs keeps the latest table exact.
-    const upTo = `"_ts" <= epoch_ms(${Math.trunc(toTs)})`;
-    await this.rebuildViews(st, `DELETE FROM ${deltaTable(table)} WHERE ${upTo}; DELETE FROM ${deltaLatestTable(table)} WHERE ${upTo};`);
+    await this.rebuildViews(st, true);
   }
 
   /**
@@ -713,7 +736,10 @@ export class Shard implements OlapShardApi {
 
       // Zone maps per day, in one pass.
       const colAggs = info.columns
-        .map((c, i) => `min(${ident(c.name)}) AS "min${i}", max(${ident(c.name)}) AS "max${i}", count(*) - count(${ident(c.name)}) AS "nulls${i}"`)
+        .map(
+          (c, i) =>
+            `min(${ident(c.name)}) AS "min${i}", max(${ident(c.name)}) AS "max${i}", count(*) - count(${ident(c.name)}) AS "nulls${i}"`,
+        )
         .join(', ');
       const z = await conn.runAndReadAll(
         `SELECT CAST("_day" - DATE '1970-01-01' AS BIGINT) AS day, count(*) AS n, epoch_ms(min("_ts")) AS tsmin, epoch_ms(max("_ts")) AS tsmax,

@@ -124,7 +124,9 @@ export function latestViewSql(inp: ViewInputs): string {
   const pk = t.primaryKey.map(ident).join(', ');
   const latestDelta = `SELECT ${cols} FROM ${latest} WHERE ${live}`;
   if (!files) return latestDelta;
-  const fileRows = inp.singleVersion ? `SELECT ${cols} FROM ${files}` : `SELECT ${cols} FROM (SELECT * FROM ${files} ${latestQualify(t)}) WHERE ${live}`;
+  const fileRows = inp.singleVersion
+    ? `SELECT ${cols} FROM ${files}`
+    : `SELECT ${cols} FROM (SELECT * FROM ${files} ${latestQualify(t)}) WHERE ${live}`;
   if (inp.deltaRows === 0) return fileRows;
   if (inp.deltaDisjoint) return `${fileRows}\nUNION ALL\nSELECT ${cols} FROM ${latest}`;
   const on = t.primaryKey.map((k) => `f.${ident(k)} = d.${ident(k)}`).join(' AND ');

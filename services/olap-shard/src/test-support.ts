@@ -12,10 +12,9 @@ import {
   DuckDBInstance,
   DuckDBTimestampTZValue,
   DuckDBTimestampValue,
-  type DuckDBValue,
   DuckDBUUIDValue,
+  type DuckDBValue,
 } from '@duckdb/node-api';
-import { convertResult } from './convert.ts';
 import {
   Catalog,
   DUCKDB_TYPE,
@@ -32,6 +31,7 @@ import {
   VersionGenerator,
   type VersionRecord,
 } from '@stratum/shared';
+import { convertResult } from './convert.ts';
 
 /** A fresh temp directory. */
 export function tempDir(prefix = 'olap-shard-'): Promise<string> {
@@ -46,7 +46,9 @@ export function removeDir(dir: string): Promise<void> {
 /** A catalog with `defs` created in order (versions 1..n), options per table. */
 export function makeCatalog(defs: TableDef[], options: Record<string, Partial<TableOptions>> = {}): Catalog {
   const cat = new Catalog((name) => ({ appendOnly: false, conflict: 'lww', ...options[name] }));
-  defs.forEach((d, i) => cat.apply(i + 1, { kind: 'create_table', table: d, at: 0 }));
+  defs.forEach((d, i) => {
+    cat.apply(i + 1, { kind: 'create_table', table: d, at: 0 });
+  });
   return cat;
 }
 
@@ -173,7 +175,9 @@ export class Reference {
     const types = table.columns.map((c) => DUCKDB_TYPE[c.type]);
     const a = await this.conn.createAppender(table.name);
     for (const row of modelRows(table, versions)) {
-      table.columns.forEach((c, i) => a.appendValue(duckValue(row[c.name] ?? null, types[i] as string), a.columnType(i)));
+      table.columns.forEach((c, i) => {
+        a.appendValue(duckValue(row[c.name] ?? null, types[i] as string), a.columnType(i));
+      });
       a.endRow();
     }
     a.closeSync();
@@ -222,7 +226,9 @@ export function assertSameResult(got: QueryResult, want: QueryResult, sql: strin
   const n = Math.max(got.rows.length, want.rows.length);
   for (let i = 0; i < n; i++) {
     if (j(got.rows[i]) !== j(want.rows[i])) {
-      throw new Error(`${sql}: row ${i} is ${j(got.rows[i])}, expected ${j(want.rows[i])} (${got.rows.length} vs ${want.rows.length} rows)`);
+      throw new Error(
+        `${sql}: row ${i} is ${j(got.rows[i])}, expected ${j(want.rows[i])} (${got.rows.length} vs ${want.rows.length} rows)`,
+      );
     }
   }
 }
