@@ -9,6 +9,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { startIngestion } from '@stratum/ingestion';
 import {
   batchMessageId,
   Catalog,
@@ -22,7 +23,6 @@ import {
   type TxnPart,
   VersionGenerator,
 } from '@stratum/shared';
-import { startIngestion } from '@stratum/ingestion';
 
 const args = process.argv.slice(2);
 const opt = (name: string, d: number) => {
@@ -54,17 +54,31 @@ async function once(): Promise<number> {
         op: 'insert',
         version: gen.next(ts),
         prev: null,
-        row: { id: BigInt(k), date: 978307260000000n + BigInt(k) * 60_000_000n, delay: BigInt(k % 90), distance: 500n, origin: 'LAS', destination: 'PHL' },
+        row: {
+          id: BigInt(k),
+          date: 978307260000000n + BigInt(k) * 60_000_000n,
+          delay: BigInt(k % 90),
+          distance: 500n,
+          origin: 'LAS',
+          destination: 'PHL',
+        },
       });
     }
     const txn = gen.next(ts);
-    for (const [p, changes] of byPart) pending[p]!.push(encodePart({ engine: 'tx1', partition: p, seq: ++seqs[p]!, txn, commitTs: ts, changes }));
+    for (const [p, changes] of byPart)
+      pending[p]!.push(encodePart({ engine: 'tx1', partition: p, seq: ++seqs[p]!, txn, commitTs: ts, changes }));
   }
   for (let p = 0; p < P; p++) {
     const parts = pending[p]!;
     for (let i = 0; i < parts.length; i += 200) {
       const take = parts.slice(i, i + 200);
-      const head = { protocolVersion: PROTOCOL_VERSION, engine: 'tx1', partition: p, catalogVersion: 1, heartbeat: { engine: 'tx1', partition: p, seq: take[take.length - 1]!.seq, closedTs: ts } };
+      const head = {
+        protocolVersion: PROTOCOL_VERSION,
+        engine: 'tx1',
+        partition: p,
+        catalogVersion: 1,
+        heartbeat: { engine: 'tx1', partition: p, seq: take[take.length - 1]!.seq, closedTs: ts },
+      };
       await bus.publish('tx1', p, batchMessageId({ ...head, parts: take }), encodeBusBatch(head, take));
     }
   }
@@ -86,7 +100,17 @@ async function once(): Promise<number> {
     },
   });
   const t0 = performance.now();
-  const ing = await startIngestion({ id: 'i', dir: join(dir, 'ing'), partitions: [...Array(P).keys()], catalog, bus, olap: () => undefined, pushIntervalMs: 3_600_000, pushRows: 1e12, log: rootLogger() });
+  const ing = await startIngestion({
+    id: 'i',
+    dir: join(dir, 'ing'),
+    partitions: [...Array(P).keys()],
+    catalog,
+    bus,
+    olap: () => undefined,
+    pushIntervalMs: 3_600_000,
+    pushRows: 1e12,
+    log: rootLogger(),
+  });
   for (;;) {
     const s = await ing.status();
     if (s.applied >= CHANGES) break;
@@ -106,4 +130,6 @@ for (let r = 0; r < RUNS; r++) {
 }
 rates.sort((a, b) => a - b);
 const median = rates[Math.floor(rates.length / 2)]!;
-process.stdout.write(`| bench | changes | runs | median changes/s |\n|---|---|---|---|\n| ingestion merge (1 engine, LMDB) | ${CHANGES} | ${RUNS} | ${Math.round(median)} |\n`);
+process.stdout.write(
+  `| bench | changes | runs | median changes/s |\n|---|---|---|---|\n| ingestion merge (1 engine, LMDB) | ${CHANGES} | ${RUNS} | ${Math.round(median)} |\n`,
+);

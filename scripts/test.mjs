@@ -37,7 +37,9 @@ function have(cmd) {
 if (!quick && !have('nats-server')) {
   console.error('nats-server is missing: installing Debian package nats-server');
   try {
-    execFileSync('sh', ['-c', 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nats-server'], { stdio: 'inherit' });
+    execFileSync('sh', ['-c', 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nats-server'], {
+      stdio: 'inherit',
+    });
   } catch {
     console.error('could not install nats-server (apt-get failed); NATS tests will report the cause');
   }
@@ -48,9 +50,9 @@ if (!existsSync(join(root, 'node_modules/.bin/tsx'))) {
 }
 
 console.error(`running ${files.length} test files`);
-const r = spawnSync(
-  process.execPath,
-  ['--import', 'tsx', '--test', '--test-reporter=tap', ...files],
-  { cwd: root, stdio: 'inherit', env: { ...process.env, STRATUM_LOG_LEVEL: process.env.STRATUM_LOG_LEVEL ?? 'silent' } },
-);
+const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-reporter=tap', ...files], {
+  cwd: root,
+  stdio: 'inherit',
+  env: { ...process.env, STRATUM_LOG_LEVEL: process.env.STRATUM_LOG_LEVEL ?? 'silent' },
+});
 process.exit(r.status ?? 1);

@@ -71,7 +71,15 @@ describe('distributed form over NATS JetStream', { timeout: 400_000 }, () => {
   });
 
   test('loads 50k flights through the router, over both TX engines', async () => {
-    const r = await loadFlights({ host: '127.0.0.1', port: pgPort, user: 'stratum', database: 'stratum', rows: ROWS, connections: 4, progress: false });
+    const r = await loadFlights({
+      host: '127.0.0.1',
+      port: pgPort,
+      user: 'stratum',
+      database: 'stratum',
+      rows: ROWS,
+      connections: 4,
+      progress: false,
+    });
     assert.equal(r.flights, ROWS);
     for (const url of txUrls) {
       const m = await (await fetch(`${url}/metrics`)).text();

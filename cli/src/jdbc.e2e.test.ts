@@ -27,7 +27,9 @@ function jdbcUnavailable(): string | undefined {
   }
   if (!existsSync(JAR)) {
     try {
-      execFileSync('sh', ['-c', 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libpostgresql-jdbc-java'], { stdio: 'ignore' });
+      execFileSync('sh', ['-c', 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libpostgresql-jdbc-java'], {
+        stdio: 'ignore',
+      });
     } catch {
       return `the PostgreSQL JDBC driver (${JAR}) is missing and apt-get could not install libpostgresql-jdbc-java`;
     }
@@ -68,7 +70,9 @@ describe('JDBC client', { timeout: 180_000, skip: why ?? false }, () => {
     }
     const expected = [false, true]
       .map((b) => {
-        const ns = Array.from({ length: 12 }, (_, k) => k + 1).filter((i) => i * 10 > 20 && (i % 2 === 0) === b).map((i) => i * 10);
+        const ns = Array.from({ length: 12 }, (_, k) => k + 1)
+          .filter((i) => i * 10 > 20 && (i % 2 === 0) === b)
+          .map((i) => i * 10);
         return `${b}:${ns.length}:${ns.reduce((a, x) => a + x, 0)}`;
       })
       .join(';');

@@ -4,8 +4,9 @@
  * the distributed form; `stratum load flights` loads the demo dataset over pgwire;
  * `stratum status` prints a running server's health.
  */
-import { Command, InvalidArgumentError } from 'commander';
+
 import { ConfigError, defaultConfig, loadConfigFile, rootLogger, runUntilSignal, type StratumConfig } from '@stratum/shared';
+import { Command, InvalidArgumentError } from 'commander';
 import { startDistributed, startEmbedded } from './wiring.ts';
 
 const program = new Command();
@@ -98,25 +99,30 @@ program
   .option('--database <db>', 'database name', 'stratum')
   .option('--connections <n>', 'parallel connections', positive, 4)
   .option('--batch <n>', 'rows per INSERT statement', positive, 1000)
-  .action(async (dataset: string, o: { rows?: number; host: string; pgPort: number; user: string; database: string; connections: number; batch: number }) => {
-    try {
-      if (dataset !== 'flights') throw new Error(`unknown dataset "${dataset}" (available: flights)`);
-      const { loadFlights } = await import('./load-flights.ts');
-      await loadFlights({
-        host: o.host,
-        port: o.pgPort,
-        user: o.user,
-        database: o.database,
-        ...(o.rows !== undefined ? { rows: o.rows } : {}),
-        batchRows: o.batch,
-        connections: o.connections,
-        progress: true,
-      });
-      process.exit(0);
-    } catch (e) {
-      await fail(e);
-    }
-  });
+  .action(
+    async (
+      dataset: string,
+      o: { rows?: number; host: string; pgPort: number; user: string; database: string; connections: number; batch: number },
+    ) => {
+      try {
+        if (dataset !== 'flights') throw new Error(`unknown dataset "${dataset}" (available: flights)`);
+        const { loadFlights } = await import('./load-flights.ts');
+        await loadFlights({
+          host: o.host,
+          port: o.pgPort,
+          user: o.user,
+          database: o.database,
+          ...(o.rows !== undefined ? { rows: o.rows } : {}),
+          batchRows: o.batch,
+          connections: o.connections,
+          progress: true,
+        });
+        process.exit(0);
+      } catch (e) {
+        await fail(e);
+      }
+    },
+  );
 
 program
   .command('status')

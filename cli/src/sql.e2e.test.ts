@@ -69,7 +69,10 @@ describe('SQL through pgwire (embedded)', { timeout: 240_000 }, () => {
   test('multi-row INSERT in the simple and the extended protocol', async () => {
     const half = rows.slice(0, 150);
     const values = half
-      .map((r) => `(${r.id}, ${r.i}, ${r.d === null ? 'NULL' : r.d}, '${r.s}', ${r.b}, '${r.ts}', '${r.ts}+00', '00000000-0000-7000-8000-${String(r.id).padStart(12, '0')}', '${r.g}')`)
+      .map(
+        (r) =>
+          `(${r.id}, ${r.i}, ${r.d === null ? 'NULL' : r.d}, '${r.s}', ${r.b}, '${r.ts}', '${r.ts}+00', '00000000-0000-7000-8000-${String(r.id).padStart(12, '0')}', '${r.g}')`,
+      )
       .join(',');
     const r1 = await client.query(`INSERT INTO items (id, i, d, s, b, ts, tz, u, g) VALUES ${values}`);
     assert.equal(r1.rowCount, 150);
@@ -154,14 +157,14 @@ describe('SQL through pgwire (embedded)', { timeout: 240_000 }, () => {
       const a = got.rows.map((r: unknown[]) => r.map(norm));
       const b = want.map((r) => r.map(norm));
       assert.equal(a.length, b.length, q);
-      a.forEach((row: unknown[], i: number) =>
-        row.forEach((x, j) => {
+      for (const [i, row] of a.entries()) {
+        for (const [j, x] of (row as unknown[]).entries()) {
           const y = b[i]?.[j];
           if (typeof x === 'number' && typeof y === 'number' && !Number.isInteger(y)) {
             assert.ok(Math.abs(x - y) <= 1e-12 * Math.max(1, Math.abs(y)), `${q}: row ${i} col ${j}: ${x} vs ${y}`);
           } else assert.deepEqual(x, y, `${q}: row ${i} col ${j}`);
-        }),
-      );
+        }
+      }
     }
     duck.closeSync();
     db.closeSync();
@@ -206,7 +209,10 @@ describe('SQL through pgwire (embedded)', { timeout: 240_000 }, () => {
     const lines = ok.stdout.trim().split('\n');
     const groups = new Map<string, number>();
     for (const r of rows) groups.set(r.s, (groups.get(r.s) ?? 0) + 1);
-    assert.deepEqual(lines, [...groups.entries()].sort(([a], [b]) => (a < b ? -1 : 1)).map(([k, n]) => `${k}|${n}`));
+    assert.deepEqual(
+      lines,
+      [...groups.entries()].sort(([a], [b]) => (a < b ? -1 : 1)).map(([k, n]) => `${k}|${n}`),
+    );
     const point = await run('psql', [conn, '-X', '-A', '-t', '-c', 'SELECT i FROM items WHERE id = 7']);
     assert.equal(point.stdout.trim(), String(rows[6]!.i));
     const bad = await run('psql', [conn, '-X', '-v', 'VERBOSITY=verbose', '-c', 'SELECT * FROM nope', '-c', 'SELECT 42']).catch(

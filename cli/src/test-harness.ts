@@ -38,7 +38,10 @@ export function freePort(): Promise<number> {
  * Spawn `stratum <args>` and wait until its stdout matches `ready` (default: "listening" or "is up").
  * @throws when the process exits first or `timeoutMs` passes, with its output.
  */
-export function spawnStratum(args: string[], opts: { env?: NodeJS.ProcessEnv; ready?: RegExp; timeoutMs?: number; cwd?: string } = {}): Promise<StratumProcess & { match: RegExpMatchArray }> {
+export function spawnStratum(
+  args: string[],
+  opts: { env?: NodeJS.ProcessEnv; ready?: RegExp; timeoutMs?: number; cwd?: string } = {},
+): Promise<StratumProcess & { match: RegExpMatchArray }> {
   const proc = spawn(process.execPath, [BIN, ...args], {
     cwd: opts.cwd ?? process.cwd(),
     env: { ...process.env, STRATUM_LOG_LEVEL: process.env.STRATUM_TEST_LOG ?? 'warn', ...opts.env },

@@ -5,33 +5,33 @@
  * code; only the transport differs.
  */
 import { resolve } from 'node:path';
-import {
-  Catalog,
-  type ChangeBus,
-  type IngestionApi,
-  type Logger,
-  type OlapShardApi,
-  openBus,
-  publishDdl,
-  followCatalog,
-  registerRpc,
-  rpcClient,
-  type ServiceHandle,
-  serviceDataDir,
-  startHttpServer,
-  type StratumConfig,
-  type Subscription,
-  tableOptionsFrom,
-  type TxEngineApi,
-  listenAddress,
-  lockDirectory,
-  ConfigError,
-  type Health,
-} from '@stratum/shared';
 import { startClockService } from '@stratum/clock';
 import { startIngestion } from '@stratum/ingestion';
 import { startOlapShard } from '@stratum/olap-shard';
 import { startRouter } from '@stratum/router';
+import {
+  Catalog,
+  type ChangeBus,
+  ConfigError,
+  followCatalog,
+  type Health,
+  type IngestionApi,
+  type Logger,
+  listenAddress,
+  lockDirectory,
+  type OlapShardApi,
+  openBus,
+  publishDdl,
+  registerRpc,
+  rpcClient,
+  type ServiceHandle,
+  type StratumConfig,
+  type Subscription,
+  serviceDataDir,
+  startHttpServer,
+  type TxEngineApi,
+  tableOptionsFrom,
+} from '@stratum/shared';
 import { startTxEngine } from '@stratum/tx-engine';
 
 /** What `stratum up` started. */
@@ -78,10 +78,12 @@ export async function startEmbedded(cfg: StratumConfig, log: Logger): Promise<Em
   try {
     lockFor(handles, resolve(serviceDataDir(cfg, 'x'), '..'), 'stratum');
     const { bus, catalog, sub } = await busAndCatalog(cfg, log);
-    handles.push(closer('bus', async () => {
-      await sub.stop();
-      await bus.close();
-    }));
+    handles.push(
+      closer('bus', async () => {
+        await sub.stop();
+        await bus.close();
+      }),
+    );
     const clock = await startClockService({ nodeId: 'embedded', epsMs: cfg.clock.eps_ms, log: log.child({ svc: 'clock' }) });
     handles.push(clock);
     const txId = cfg.cluster.tx_engines[0]?.id ?? 'tx1';
@@ -131,7 +133,12 @@ export async function startEmbedded(cfg: StratumConfig, log: Logger): Promise<Em
       database: cfg.router.database,
       statementTimeoutMs: cfg.router.statement_timeout_ms,
       maxStatementBytes: cfg.router.max_statement_bytes,
-      health: () => ({ form: 'embedded', bus: bus.connected() ? 'connected' : 'disconnected', outbox: tx.outboxPending(), catalogVersion: catalog.version }),
+      health: () => ({
+        form: 'embedded',
+        bus: bus.connected() ? 'connected' : 'disconnected',
+        outbox: tx.outboxPending(),
+        catalogVersion: catalog.version,
+      }),
       log: log.child({ svc: 'router' }),
     });
     handles.push(router);
@@ -185,12 +192,13 @@ export async function startDistributed(
   needNats(cfg, file);
   if (service !== 'router') lockFor(handles, serviceDataDir(cfg, id ?? defaultId(cfg, service)), service);
   const { bus, catalog, sub } = await busAndCatalog(cfg, log);
-  handles.push(closer('bus', async () => {
-    await sub.stop();
-    await bus.close();
-  }));
-  const ingestionClients = () =>
-    c.ingestion.map((i) => rpcClient<IngestionApi>(i.url, INGESTION_METHODS, { name: `ingestion ${i.id}` }));
+  handles.push(
+    closer('bus', async () => {
+      await sub.stop();
+      await bus.close();
+    }),
+  );
+  const ingestionClients = () => c.ingestion.map((i) => rpcClient<IngestionApi>(i.url, INGESTION_METHODS, { name: `ingestion ${i.id}` }));
   const olapClient = () => {
     const s = c.olap_shards[0];
     if (!s) throw new ConfigError(`${file}: cluster.olap_shards: at least one shard is needed`);
@@ -217,12 +225,18 @@ export async function startDistributed(
         groupCommitMaxBatch: cfg.tx.group_commit_max_batch,
         heartbeatMs: cfg.tx.heartbeat_ms,
         relayMaxBatch: cfg.tx.relay_max_batch,
-      relayMaxBytes: cfg.tx.relay_max_bytes,
+        relayMaxBytes: cfg.tx.relay_max_bytes,
         maxTxnBytes: cfg.tx.max_txn_bytes,
         log: log.child({ svc: 'tx-engine', id: e.id }),
       });
       handles.push(tx);
-      await serve(e.url, tx, TX_METHODS, () => ({ status: 'ok', service: 'tx-engine', id: e.id, outbox: tx.outboxPending(), bus: bus.connected() }));
+      await serve(e.url, tx, TX_METHODS, () => ({
+        status: 'ok',
+        service: 'tx-engine',
+        id: e.id,
+        outbox: tx.outboxPending(),
+        bus: bus.connected(),
+      }));
     } else if (service === 'ingestion') {
       const e = entry(c.ingestion, id, 'ingestion', file);
       const olap = olapClient();

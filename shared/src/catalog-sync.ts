@@ -4,8 +4,8 @@
  */
 import type { ChangeBus, Subscription } from './bus/types.ts';
 import type { Catalog, DdlEvent } from './catalog.ts';
-import { decode, encode, PROTOCOL_VERSION, type CatalogRecord } from './protocol/index.ts';
 import type { Logger } from './log.ts';
+import { type CatalogRecord, decode, encode, PROTOCOL_VERSION } from './protocol/index.ts';
 
 /**
  * Replay the catalog log into `catalog` and follow it. Resolves once every record that

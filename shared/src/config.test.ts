@@ -3,8 +3,8 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { renderConfigDocs } from '../../scripts/gen-config-docs.ts';
-import { ConfigError } from './errors.ts';
 import { parseConfigText } from './config.ts';
+import { ConfigError } from './errors.ts';
 
 const env = {};
 
@@ -32,7 +32,10 @@ test('wrong types name the path and what was expected', () => {
     () => parseConfigText('cluster:\n  partitions: many\n', 's.yaml', env),
     /s\.yaml:2:\d+: cluster\.partitions: .*expected number/i,
   );
-  assert.throws(() => parseConfigText('cluster:\n  bus: kafka://x\n', 's.yaml', env), /cluster\.bus: expected "local" or nats:\/\/HOST:PORT/);
+  assert.throws(
+    () => parseConfigText('cluster:\n  bus: kafka://x\n', 's.yaml', env),
+    /cluster\.bus: expected "local" or nats:\/\/HOST:PORT/,
+  );
   assert.throws(() => parseConfigText('tables:\n  t:\n    conflict: maybe\n', 's.yaml', env), /tables\.t\.conflict/);
 });
 

@@ -22,18 +22,30 @@ const hostPort = z.strictObject({
 const url = z.string().regex(/^https?:\/\/[^/]+$/, 'expected an http URL like http://127.0.0.1:7501 (no path)');
 
 const txEngineEntry = z.strictObject({
-  id: z.string().regex(/^[a-zA-Z0-9_-]{1,32}$/, 'expected 1-32 letters, digits, _ or -').describe('Engine id; stable across restarts (it names the engine in version stamps and offsets).'),
+  id: z
+    .string()
+    .regex(/^[a-zA-Z0-9_-]{1,32}$/, 'expected 1-32 letters, digits, _ or -')
+    .describe('Engine id; stable across restarts (it names the engine in version stamps and offsets).'),
   url: url.describe('HTTP RPC address of this engine.'),
 });
 
 const ingestionEntry = z.strictObject({
-  id: z.string().regex(/^[a-zA-Z0-9_-]{1,32}$/, 'expected 1-32 letters, digits, _ or -').describe('Ingestion engine id.'),
+  id: z
+    .string()
+    .regex(/^[a-zA-Z0-9_-]{1,32}$/, 'expected 1-32 letters, digits, _ or -')
+    .describe('Ingestion engine id.'),
   url: url.describe('HTTP RPC address of this ingestion engine.'),
-  partitions: z.union([z.literal('all'), z.array(z.number().int().min(0))]).default('all').describe('Stream partitions this engine consumes.'),
+  partitions: z
+    .union([z.literal('all'), z.array(z.number().int().min(0))])
+    .default('all')
+    .describe('Stream partitions this engine consumes.'),
 });
 
 const shardEntry = z.strictObject({
-  id: z.string().regex(/^[a-zA-Z0-9_-]{1,32}$/, 'expected 1-32 letters, digits, _ or -').describe('OLAP shard id.'),
+  id: z
+    .string()
+    .regex(/^[a-zA-Z0-9_-]{1,32}$/, 'expected 1-32 letters, digits, _ or -')
+    .describe('OLAP shard id.'),
   url: url.describe('HTTP RPC address of this shard.'),
 });
 
@@ -49,18 +61,36 @@ export const configSchema = z.strictObject({
     .enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'])
     .default('info')
     .describe('Log level of every service (logs are JSON lines on stderr); also read from STRATUM_LOG_LEVEL at start.'),
-  data_dir: z.string().default('./data').describe('Directory for all stored data (relative to the working directory); each service uses a sub-directory named by its id.'),
+  data_dir: z
+    .string()
+    .default('./data')
+    .describe('Directory for all stored data (relative to the working directory); each service uses a sub-directory named by its id.'),
   cluster: z
     .strictObject({
-      partitions: z.number().int().min(1).max(1024).default(16).describe('Number of change-stream partitions P (fixed for the life of the cluster).'),
+      partitions: z
+        .number()
+        .int()
+        .min(1)
+        .max(1024)
+        .default(16)
+        .describe('Number of change-stream partitions P (fixed for the life of the cluster).'),
       bus: z
         .string()
         .regex(/^(local|nats:\/\/[^/\s]+)$/, 'expected "local" or nats://HOST:PORT')
         .default('local')
         .describe('Change bus: "local" (embedded, in-process durable log) or a NATS JetStream URL.'),
-      tx_engines: z.array(txEngineEntry).default([{ id: 'tx1', url: 'http://127.0.0.1:7501' }]).describe('TX engines (distributed form).'),
-      ingestion: z.array(ingestionEntry).default([{ id: 'ing1', url: 'http://127.0.0.1:7601', partitions: 'all' }]).describe('Ingestion engines (distributed form).'),
-      olap_shards: z.array(shardEntry).default([{ id: 'olap1', url: 'http://127.0.0.1:7701' }]).describe('OLAP shards (distributed form).'),
+      tx_engines: z
+        .array(txEngineEntry)
+        .default([{ id: 'tx1', url: 'http://127.0.0.1:7501' }])
+        .describe('TX engines (distributed form).'),
+      ingestion: z
+        .array(ingestionEntry)
+        .default([{ id: 'ing1', url: 'http://127.0.0.1:7601', partitions: 'all' }])
+        .describe('Ingestion engines (distributed form).'),
+      olap_shards: z
+        .array(shardEntry)
+        .default([{ id: 'olap1', url: 'http://127.0.0.1:7701' }])
+        .describe('OLAP shards (distributed form).'),
     })
     .default({
       partitions: 16,
@@ -78,7 +108,12 @@ export const configSchema = z.strictObject({
       users: z.record(z.string(), z.string()).default({ stratum: 'stratum' }).describe('User → password for scram-sha-256.'),
       database: z.string().default('stratum').describe('The database name clients connect to.'),
       statement_timeout_ms: z.number().int().min(1).default(30_000).describe('Longest a statement may wait for a tier (ms).'),
-      max_statement_bytes: z.number().int().min(1024).default(16 * 1024 * 1024).describe('Largest SQL statement accepted (bytes).'),
+      max_statement_bytes: z
+        .number()
+        .int()
+        .min(1024)
+        .default(16 * 1024 * 1024)
+        .describe('Largest SQL statement accepted (bytes).'),
     })
     .default({
       pg: { host: '127.0.0.1', port: 5433 },
@@ -106,13 +141,26 @@ export const configSchema = z.strictObject({
         .int()
         .min(1024)
         .default(8 * 1024 * 1024)
-        .describe('Largest transaction write set (approximate bytes of its rows); a larger one fails with 54000. With NATS, raise max_payload to at least this.'),
+        .describe(
+          'Largest transaction write set (approximate bytes of its rows); a larger one fails with 54000. With NATS, raise max_payload to at least this.',
+        ),
     })
-    .default({ group_commit_max_batch: 1024, heartbeat_ms: 100, relay_max_batch: 2000, relay_max_bytes: 512 * 1024, max_txn_bytes: 8 * 1024 * 1024 })
+    .default({
+      group_commit_max_batch: 1024,
+      heartbeat_ms: 100,
+      relay_max_batch: 2000,
+      relay_max_bytes: 512 * 1024,
+      max_txn_bytes: 8 * 1024 * 1024,
+    })
     .describe('TX engine settings.'),
   ingestion: z
     .strictObject({
-      push_interval_ms: z.number().int().min(100).default(60_000).describe('How often versions below the watermark are written to OLAP as Parquet (ms).'),
+      push_interval_ms: z
+        .number()
+        .int()
+        .min(100)
+        .default(60_000)
+        .describe('How often versions below the watermark are written to OLAP as Parquet (ms).'),
       push_rows: z.number().int().min(1).default(200_000).describe('Push early once this many versions wait.'),
     })
     .default({ push_interval_ms: 60_000, push_rows: 200_000 })

@@ -6,7 +6,7 @@
  */
 import { DataError, SqlState, UnsupportedError } from './errors.ts';
 import type { Expr } from './tiers.ts';
-import { coerceLiteral, formatValue, resolveTypeName, type Literal, type SqlType, type Value } from './types.ts';
+import { coerceLiteral, formatValue, type Literal, resolveTypeName, type SqlType, type Value } from './types.ts';
 
 /** A value with the column type it came from (null type = an untyped literal). */
 export interface Typed {
@@ -30,22 +30,30 @@ function arith(op: string, a: Typed, b: Typed): Typed {
   const x = num(a);
   const y = num(b);
   if (x === null || y === null) return { v: null, t: null };
-  const integral = INTEGRAL.has(a.t ?? (Number.isInteger(x as number) || typeof x === 'bigint' ? 'bigint' : 'double')) &&
+  const integral =
+    INTEGRAL.has(a.t ?? (Number.isInteger(x as number) || typeof x === 'bigint' ? 'bigint' : 'double')) &&
     INTEGRAL.has(b.t ?? (Number.isInteger(y as number) || typeof y === 'bigint' ? 'bigint' : 'double'));
   if (integral) {
     const bx = BigInt(x);
     const by = BigInt(y);
     let r: bigint;
     switch (op) {
-      case '+': r = bx + by; break;
-      case '-': r = bx - by; break;
-      case '*': r = bx * by; break;
+      case '+':
+        r = bx + by;
+        break;
+      case '-':
+        r = bx - by;
+        break;
+      case '*':
+        r = bx * by;
+        break;
       case '/':
       case '%':
         if (by === 0n) throw new DataError('22012', 'division by zero');
         r = op === '/' ? bx / by : bx % by;
         break;
-      default: throw new UnsupportedError(`operator ${op} is not supported in SET expressions`);
+      default:
+        throw new UnsupportedError(`operator ${op} is not supported in SET expressions`);
     }
     const t = a.t === 'bigint' || b.t === 'bigint' ? 'bigint' : (a.t ?? b.t ?? 'bigint');
     return { v: t === 'bigint' ? r : Number(r), t };
@@ -53,14 +61,19 @@ function arith(op: string, a: Typed, b: Typed): Typed {
   const fx = Number(x);
   const fy = Number(y);
   switch (op) {
-    case '+': return { v: fx + fy, t: 'double' };
-    case '-': return { v: fx - fy, t: 'double' };
-    case '*': return { v: fx * fy, t: 'double' };
+    case '+':
+      return { v: fx + fy, t: 'double' };
+    case '-':
+      return { v: fx - fy, t: 'double' };
+    case '*':
+      return { v: fx * fy, t: 'double' };
     case '/':
       if (fy === 0) throw new DataError('22012', 'division by zero');
       return { v: fx / fy, t: 'double' };
-    case '%': return { v: fx % fy, t: 'double' };
-    default: throw new UnsupportedError(`operator ${op} is not supported in SET expressions`);
+    case '%':
+      return { v: fx % fy, t: 'double' };
+    default:
+      throw new UnsupportedError(`operator ${op} is not supported in SET expressions`);
   }
 }
 

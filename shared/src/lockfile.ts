@@ -4,9 +4,9 @@
  * (the previous owner crashed). LevelDB locks its own files, but LMDB allows several
  * processes, so without this two servers could share one ingestion store.
  */
-import { mkdirSync, openSync, readFileSync, rmSync, writeSync, closeSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { StratumError, SqlState } from './errors.ts';
+import { StratumError } from './errors.ts';
 
 function alive(pid: number): boolean {
   try {

@@ -2,7 +2,7 @@
  * Structured logging (pino) to stderr. Level from `STRATUM_LOG_LEVEL` (default `info`;
  * `silent` in tests unless set).
  */
-import { pino, type Logger } from 'pino';
+import { type Logger, pino } from 'pino';
 
 export type { Logger };
 

@@ -6,9 +6,9 @@
  */
 import fastify, { type FastifyInstance } from 'fastify';
 import { Pool } from 'undici';
-import { decode, encode } from './protocol/index.ts';
-import { fromErrorPayload, toErrorPayload, TierUnavailableError, type ErrorPayload } from './errors.ts';
+import { type ErrorPayload, fromErrorPayload, TierUnavailableError, toErrorPayload } from './errors.ts';
 import { registry } from './metrics.ts';
+import { decode, encode } from './protocol/index.ts';
 
 /** Largest RPC body accepted (bytes). Pushes of many versions are split below this. */
 export const MAX_RPC_BYTES = 512 * 1024 * 1024;
@@ -38,9 +38,7 @@ export async function startHttpServer(opts: {
   setup?: (app: FastifyInstance) => void;
 }): Promise<HttpServer> {
   const app = fastify({ logger: false, bodyLimit: MAX_RPC_BYTES, keepAliveTimeout: 60_000 });
-  app.addContentTypeParser('application/msgpack', { parseAs: 'buffer', bodyLimit: MAX_RPC_BYTES }, (_req, body, done) =>
-    done(null, body),
-  );
+  app.addContentTypeParser('application/msgpack', { parseAs: 'buffer', bodyLimit: MAX_RPC_BYTES }, (_req, body, done) => done(null, body));
   app.get('/health', async (_req, reply) => {
     const h = await opts.health();
     reply.code(h.status === 'ok' || h.status === 'degraded' ? 200 : 503).send(h);

@@ -157,10 +157,7 @@ function where(ctx: ValueContext): string {
 }
 
 function invalidText(type: SqlType, v: string, ctx: ValueContext): DataError {
-  return new DataError(
-    SqlState.invalidTextRepresentation,
-    `invalid input syntax for type ${PG_TYPE_NAME[type]}: "${v}"${where(ctx)}`,
-  );
+  return new DataError(SqlState.invalidTextRepresentation, `invalid input syntax for type ${PG_TYPE_NAME[type]}: "${v}"${where(ctx)}`);
 }
 
 function mismatch(type: SqlType, lit: Literal, ctx: ValueContext): DataError {
@@ -306,10 +303,7 @@ const DAYS_IN_MONTH = [31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
 export function parseTimestamp(s: string, type: 'timestamp' | 'timestamptz', ctx: ValueContext = {}): bigint {
   const m = TS_RE.exec(s);
   if (!m) {
-    throw new DataError(
-      SqlState.invalidDatetimeFormat,
-      `invalid input syntax for type ${PG_TYPE_NAME[type]}: "${s}"${where(ctx)}`,
-    );
+    throw new DataError(SqlState.invalidDatetimeFormat, `invalid input syntax for type ${PG_TYPE_NAME[type]}: "${s}"${where(ctx)}`);
   }
   let year = Number(m[1]);
   if (m[9]) year = 1 - year;
@@ -322,18 +316,12 @@ export function parseTimestamp(s: string, type: 'timestamp' | 'timestamptz', ctx
   const leap = (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0;
   const dim = month === 2 && !leap ? 28 : (DAYS_IN_MONTH[month - 1] ?? 0);
   if (month < 1 || month > 12 || day < 1 || day > dim || hh > 24 || mi > 59 || ss > 60) {
-    throw new DataError(
-      SqlState.datetimeFieldOverflow,
-      `date/time field value out of range: "${s}"${where(ctx)}`,
-    );
+    throw new DataError(SqlState.datetimeFieldOverflow, `date/time field value out of range: "${s}"${where(ctx)}`);
   }
   // Round to microseconds as PostgreSQL does.
   let micros = 0;
   if (frac.length > 0) micros = Math.round(Number(`0.${frac}`) * 1e6);
-  let us =
-    BigInt(daysFromCivil(year, month, day)) * 86_400_000_000n +
-    BigInt(hh * 3600 + mi * 60 + ss) * 1_000_000n +
-    BigInt(micros);
+  let us = BigInt(daysFromCivil(year, month, day)) * 86_400_000_000n + BigInt(hh * 3600 + mi * 60 + ss) * 1_000_000n + BigInt(micros);
   const zone = m[8];
   if (type === 'timestamptz' && zone && zone.toUpperCase() !== 'Z') {
     const zm = /^([+-])(\d{1,2}):?(\d{2})?$/.exec(zone);

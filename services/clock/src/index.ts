@@ -3,7 +3,7 @@
  * (`clock.eps_ms`); the heartbeat protocol with primaries, backups and chrony comes later
  * behind the same `Clock` interface. `GET /time` answers `{ time: ms, eps: ms }`.
  */
-import { type Clock, gauge, type Health, type Logger, LocalClock, type ServiceHandle, startHttpServer } from '@stratum/shared';
+import { type Clock, gauge, type Health, LocalClock, type Logger, type ServiceHandle, startHttpServer } from '@stratum/shared';
 
 const mEps = gauge('stratum_clock_uncertainty_seconds', 'Clock uncertainty ε of this node', ['node']);
 

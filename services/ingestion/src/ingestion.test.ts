@@ -10,8 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import {
-  batchMessageId,
   type BusBatch,
+  batchMessageId,
   Catalog,
   type ChangeBus,
   encode,
@@ -68,10 +68,27 @@ describe('ingestion', () => {
   catalog.apply(1, {
     kind: 'create_table',
     at: 0,
-    table: { name: 't', columns: [{ name: 'id', type: 'bigint', notNull: true }, { name: 'n', type: 'integer', notNull: false }], primaryKey: ['id'] },
+    table: {
+      name: 't',
+      columns: [
+        { name: 'id', type: 'bigint', notNull: true },
+        { name: 'n', type: 'integer', notNull: false },
+      ],
+      primaryKey: ['id'],
+    },
   });
   const start = () =>
-    startIngestion({ id: 'i1', dir: join(dir, 'ing'), partitions: [0, 1], catalog, bus, olap: () => undefined, pushIntervalMs: 60_000, pushRows: 1_000_000, log: rootLogger() });
+    startIngestion({
+      id: 'i1',
+      dir: join(dir, 'ing'),
+      partitions: [0, 1],
+      catalog,
+      bus,
+      olap: () => undefined,
+      pushIntervalMs: 60_000,
+      pushRows: 1_000_000,
+      log: rootLogger(),
+    });
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'stratum-ing-'));
@@ -99,7 +116,10 @@ describe('ingestion', () => {
     assert.equal(s.applied, 3);
     assert.equal(s.watermark, 1002);
     const d = await ing.delta(0, 100);
-    assert.deepEqual(d.versions.map((v) => v.key[0]), [1n, 2n, 3n]);
+    assert.deepEqual(
+      d.versions.map((v) => v.key[0]),
+      [1n, 2n, 3n],
+    );
     assert.equal((await ing.get('t', [2n]))?.row?.n, 1);
   });
 
@@ -145,4 +165,3 @@ describe('ingestion', () => {
     assert.equal(versions.length, before.applied + 1 + 0);
   });
 });
-

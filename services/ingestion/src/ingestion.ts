@@ -14,9 +14,9 @@ import {
   type ChangeBus,
   CorruptionError,
   counter,
+  type DeliveredMessage,
   decode,
   decodeBusBatch,
-  type DeliveredMessage,
   gauge,
   type IngestionApi,
   type IngestionStatus,
@@ -38,7 +38,9 @@ const mApplied = counter('stratum_ingestion_applied_versions_total', 'Versions m
 const mDuplicates = counter('stratum_ingestion_duplicates_total', 'Parts or versions skipped as already applied', ['ingestion', 'kind']);
 const mConflicts = counter('stratum_ingestion_conflicts_total', 'Concurrent writes of one row by two engines', ['ingestion', 'table']);
 const mDead = counter('stratum_ingestion_dead_letters_total', 'Malformed messages set aside', ['ingestion']);
-const mWatermark = gauge('stratum_ingestion_watermark_ms', 'Watermark: all versions with commitTs at or below it are merged', ['ingestion']);
+const mWatermark = gauge('stratum_ingestion_watermark_ms', 'Watermark: all versions with commitTs at or below it are merged', [
+  'ingestion',
+]);
 const mPushed = counter('stratum_ingestion_pushed_versions_total', 'Versions pushed to OLAP', ['ingestion']);
 const mGaps = counter('stratum_ingestion_sequence_gaps_total', 'Messages held back because an earlier seq is missing', ['ingestion']);
 
@@ -165,7 +167,10 @@ export class Ingestion implements IngestionApi {
         if (!b) {
           IngestionStore.put(s.deadletters, [m.partition, m.position], { reason, msgId: m.msgId, payload: m.payload });
           mDead.inc({ ingestion: this.o.id });
-          this.o.log.error({ partition: m.partition, position: m.position, msgId: m.msgId, reason }, 'dead-lettered malformed change batch');
+          this.o.log.error(
+            { partition: m.partition, position: m.position, msgId: m.msgId, reason },
+            'dead-lettered malformed change batch',
+          );
           positions.set(m.partition, m.position);
           continue;
         }
@@ -258,7 +263,16 @@ export class Ingestion implements IngestionApi {
         mConflicts.inc({ ingestion: this.o.id, table: c.table });
       }
     }
-    const sv: StoredVersion = { table: c.table, key: c.key, op: c.op, prev: c.prev, commitTs: c.commitTs, engine: c.engine, row: c.row, lsn };
+    const sv: StoredVersion = {
+      table: c.table,
+      key: c.key,
+      op: c.op,
+      prev: c.prev,
+      commitTs: c.commitTs,
+      engine: c.engine,
+      row: c.row,
+      lsn,
+    };
     if (rejected) sv.rejected = true;
     IngestionStore.put(s.versions, c.version, sv);
     s.history.put([...latestKey, c.commitTs, c.version], EMPTY);

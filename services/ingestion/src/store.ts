@@ -16,8 +16,9 @@
  * | deadletters | [partition, position] | { reason, msgId, payload } |
  * | meta | name | value (`lsn`) |
  */
-import { open, type Database, type Key as LmdbKey, type RootDatabase } from 'lmdb';
+
 import { decode, encode, type Row, type Value } from '@stratum/shared';
+import { type Database, type Key as LmdbKey, open, type RootDatabase } from 'lmdb';
 
 /** A merged version. */
 export interface StoredVersion {

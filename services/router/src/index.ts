@@ -13,16 +13,16 @@ import {
   type Logger,
   type OlapShardApi,
   type ServiceHandle,
-  startHttpServer,
-  StratumError,
   SqlState,
+  StratumError,
+  startHttpServer,
   type TableDef,
-  toErrorPayload,
   type TxEngineApi,
+  toErrorPayload,
 } from '@stratum/shared';
 import { startPgWireServer } from './pgwire/server.ts';
 import type { PgAuthConfig } from './pgwire/types.ts';
-import { RouterSession, type RouterContext } from './session.ts';
+import { type RouterContext, RouterSession } from './session.ts';
 import { initParser } from './sql/parse.ts';
 
 export type { PgAuthConfig } from './pgwire/types.ts';

@@ -10,8 +10,8 @@
  */
 import {
   type Catalog,
-  columnOf,
   type ColumnDef,
+  columnOf,
   counter,
   formatValue,
   type IngestionApi,
@@ -31,9 +31,9 @@ import {
   validateTableDef,
   type WriteOp,
 } from '@stratum/shared';
+import type { FieldDescription, PgSession, PreparedInfo, StatementResult, TxStatus } from './pgwire/types.ts';
 import { literalOf, type Params, toExpr, typeNameOf } from './sql/literal.ts';
 import { type Node, type ParsedStatement, parseSql, qualifiedName } from './sql/parse.ts';
-import type { FieldDescription, PgSession, PreparedInfo, StatementResult, TxStatus } from './pgwire/types.ts';
 
 const mStatements = counter('stratum_router_statements_total', 'Statements executed, by kind and tier', ['kind', 'tier']);
 const mErrors = counter('stratum_router_errors_total', 'Statements that failed, by SQLSTATE', ['code']);
@@ -124,7 +124,12 @@ export class RouterSession implements PgSession {
     const list = parseSql(sql);
     if (list.length > 1) throw new StratumError(SqlState.syntaxError, 'cannot insert multiple commands into a prepared statement');
     const p = list[0];
-    if (!p) return { paramTypeOids: [], fields: null, handle: { parsed: { stmt: {}, kind: 'Empty', sql: '', bytes: Buffer.alloc(0), offset: 0 } } };
+    if (!p)
+      return {
+        paramTypeOids: [],
+        fields: null,
+        handle: { parsed: { stmt: {}, kind: 'Empty', sql: '', bytes: Buffer.alloc(0), offset: 0 } },
+      };
     return this.prepared(p);
   }
 
@@ -201,7 +206,10 @@ export class RouterSession implements PgSession {
     const { catalog } = this.ctx;
     if (catalog.find(name)) {
       if (s.if_not_exists) {
-        return { commandTag: 'CREATE TABLE', notices: [{ severity: 'NOTICE', code: '42P07', message: `relation "${name}" already exists, skipping` }] };
+        return {
+          commandTag: 'CREATE TABLE',
+          notices: [{ severity: 'NOTICE', code: '42P07', message: `relation "${name}" already exists, skipping` }],
+        };
       }
       throw new SchemaError(SqlState.duplicateTable, `relation "${name}" already exists`);
     }
@@ -376,7 +384,10 @@ export class RouterSession implements PgSession {
       throw new StratumError(SqlState.invalidParameterValue, `client encoding "${value}" is not supported: use UTF8`);
     }
     if (name === 'statement_timeout' && !/^\d+$/.test(value.trim())) {
-      throw new StratumError(SqlState.invalidParameterValue, `invalid value for parameter "statement_timeout": "${value}" (give milliseconds)`);
+      throw new StratumError(
+        SqlState.invalidParameterValue,
+        `invalid value for parameter "statement_timeout": "${value}" (give milliseconds)`,
+      );
     }
     this.settings[name] = name === 'timezone' ? 'UTC' : value;
     const out: StatementResult = { commandTag: 'SET' };
@@ -446,7 +457,10 @@ function charPos(p: ParsedStatement, byteLoc: number | undefined): number {
 }
 
 function statementName(kind: string): string {
-  return kind.replace(/Stmt$/, '').replace(/([a-z])([A-Z])/g, '$1 $2').toUpperCase();
+  return kind
+    .replace(/Stmt$/, '')
+    .replace(/([a-z])([A-Z])/g, '$1 $2')
+    .toUpperCase();
 }
 
 /** Highest $n used in a statement. */
@@ -484,9 +498,12 @@ function collect(n: unknown, rels: Node[], ctes: Set<string>): void {
 function keyFromWhere(t: TableInfo, where: Node | undefined, params: Params, alias: string, what: string): Literal[] {
   const key = matchKey(t, where, params, alias);
   if (!key) {
-    throw new UnsupportedError(`${what} must identify one row by its full primary key: WHERE ${t.primaryKey.map((k) => `${k} = …`).join(' AND ')}`, {
-      hint: 'Range and multi-row updates are not supported yet.',
-    });
+    throw new UnsupportedError(
+      `${what} must identify one row by its full primary key: WHERE ${t.primaryKey.map((k) => `${k} = …`).join(' AND ')}`,
+      {
+        hint: 'Range and multi-row updates are not supported yet.',
+      },
+    );
   }
   return key;
 }
@@ -497,7 +514,7 @@ function matchKey(t: TableInfo, where: Node | undefined, params: Params, alias: 
   const found = new Map<string, Literal>();
   for (const c of conj) {
     const e = c.A_Expr;
-    if (!e || e.kind !== 'AEXPR_OP' || qualifiedName(e.name) !== '=') return undefined;
+    if (e?.kind !== 'AEXPR_OP' || qualifiedName(e.name) !== '=') return undefined;
     let col = columnName(e.lexpr, alias);
     let val: Node = e.rexpr;
     if (!col) {
@@ -589,7 +606,10 @@ function spliceSessionFunctions(p: ParsedStatement, s: RouterSession): string {
       const at = (o.FuncCall.location as number) - p.offset;
       const args = (o.FuncCall.args ?? []) as Node[];
       let text: string | undefined;
-      if (name === 'version' && args.length === 0) text = quote(`PostgreSQL ${s.serverVersion()} (Stratum 0.1.0) on x86_64-pc-linux-gnu, compiled by Node.js ${process.version}, 64-bit`);
+      if (name === 'version' && args.length === 0)
+        text = quote(
+          `PostgreSQL ${s.serverVersion()} (Stratum 0.1.0) on x86_64-pc-linux-gnu, compiled by Node.js ${process.version}, 64-bit`,
+        );
       else if (name === 'current_database' && args.length === 0) text = quote(s.database);
       else if (name === 'current_schema' && args.length === 0) text = quote('public');
       else if (name === 'pg_backend_pid' && args.length === 0) text = String(process.pid);
@@ -667,7 +687,9 @@ function figureColname(e: Node | undefined): string | undefined {
   if (e.A_ArrayExpr) return 'array';
   if (e.RowExpr) return 'row';
   if (e.SQLValueFunction) {
-    const op = String(e.SQLValueFunction.op).replace(/^SVFOP_/, '').toLowerCase();
+    const op = String(e.SQLValueFunction.op)
+      .replace(/^SVFOP_/, '')
+      .toLowerCase();
     return op.replace(/_n$/, '');
   }
   if (e.SubLink) {

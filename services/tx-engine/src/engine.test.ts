@@ -9,10 +9,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import {
+  type BusBatch,
   Catalog,
   type ChangeBus,
   decodeBusBatch,
-  type BusBatch,
   LocalClock,
   openLocalBus,
   registry,
@@ -84,7 +84,17 @@ describe('tx engine', () => {
   test('inserts, point reads, updates and deletes; versions carry the commit time', async () => {
     const r = await engine.execute({
       catalogVersion: 1,
-      ops: [{ kind: 'insert', table: 't', columns: ['id', 'n', 's', 'at'], rows: [[1, 10, 'a', '2024-05-06 07:08:09'], ['2', '20', null, null]] }],
+      ops: [
+        {
+          kind: 'insert',
+          table: 't',
+          columns: ['id', 'n', 's', 'at'],
+          rows: [
+            [1, 10, 'a', '2024-05-06 07:08:09'],
+            ['2', '20', null, null],
+          ],
+        },
+      ],
     });
     assert.deepEqual(r.counts, [2]);
     const one = await engine.get('t', [1], 1);
@@ -93,11 +103,36 @@ describe('tx engine', () => {
     assert.equal(versionTimestamp(one.version), r.commitTs);
     const u = await engine.execute({
       catalogVersion: 1,
-      ops: [{ kind: 'update', table: 't', key: [1], set: [{ column: 'n', expr: { k: 'op', op: '*', args: [{ k: 'col', name: 'n' }, { k: 'lit', v: 3 }] } }] }],
+      ops: [
+        {
+          kind: 'update',
+          table: 't',
+          key: [1],
+          set: [
+            {
+              column: 'n',
+              expr: {
+                k: 'op',
+                op: '*',
+                args: [
+                  { k: 'col', name: 'n' },
+                  { k: 'lit', v: 3 },
+                ],
+              },
+            },
+          ],
+        },
+      ],
     });
     assert.deepEqual(u.counts, [1]);
     assert.equal((await engine.get('t', [1], 1))?.row?.n, 30);
-    const d = await engine.execute({ catalogVersion: 1, ops: [{ kind: 'delete', table: 't', key: [2] }, { kind: 'delete', table: 't', key: [99] }] });
+    const d = await engine.execute({
+      catalogVersion: 1,
+      ops: [
+        { kind: 'delete', table: 't', key: [2] },
+        { kind: 'delete', table: 't', key: [99] },
+      ],
+    });
     assert.deepEqual(d.counts, [1, 0]);
     assert.equal((await engine.get('t', [2], 1))?.row, null);
   });
@@ -111,7 +146,14 @@ describe('tx engine', () => {
       [[[5, 2 ** 40]], ['id', 'n'], '22003'],
       [[[6, 1, 'ok', 'not a time']], ['id', 'n', 's', 'at'], '22007'],
       [[[7, 1]], ['id', 'nope'], '42703'],
-      [[[8, 1], [8, 2]], ['id', 'n'], '23505'],
+      [
+        [
+          [8, 1],
+          [8, 2],
+        ],
+        ['id', 'n'],
+        '23505',
+      ],
     ];
     for (const [rows, columns, code] of cases) {
       await assert.rejects(
@@ -129,7 +171,16 @@ describe('tx engine', () => {
   });
 
   test('a transaction over the size limit fails with 54000 and stores nothing, others in its group commit', async () => {
-    const small = await startTxEngine({ id: 'txs', dir: join(dir, 'txs'), partitions: P, catalog, bus, clock: new LocalClock(0), maxTxnBytes: 4096, log });
+    const small = await startTxEngine({
+      id: 'txs',
+      dir: join(dir, 'txs'),
+      partitions: P,
+      catalog,
+      bus,
+      clock: new LocalClock(0),
+      maxTxnBytes: 4096,
+      log,
+    });
     try {
       const big = Array.from({ length: 200 }, (_, i) => [10_000 + i, i, 'x'.repeat(50)]);
       const results = await Promise.allSettled([
@@ -149,19 +200,30 @@ describe('tx engine', () => {
   });
 
   test('concurrent transactions share group commits', async () => {
-    const before = (await registry.getSingleMetric('stratum_tx_group_commits_total')?.get())?.values.find((v) => v.labels.engine === 'txa')?.value ?? 0;
+    const before =
+      (await registry.getSingleMetric('stratum_tx_group_commits_total')?.get())?.values.find((v) => v.labels.engine === 'txa')?.value ?? 0;
     const n = 200;
     const all = await Promise.all(
-      Array.from({ length: n }, (_, i) => engine.execute({ catalogVersion: 1, ops: [{ kind: 'insert', table: 't', columns: ['id', 'n'], rows: [[1000 + i, i]] }] })),
+      Array.from({ length: n }, (_, i) =>
+        engine.execute({ catalogVersion: 1, ops: [{ kind: 'insert', table: 't', columns: ['id', 'n'], rows: [[1000 + i, i]] }] }),
+      ),
     );
     assert.equal(all.length, n);
-    const afterCount = (await registry.getSingleMetric('stratum_tx_group_commits_total')?.get())?.values.find((v) => v.labels.engine === 'txa')?.value ?? 0;
+    const afterCount =
+      (await registry.getSingleMetric('stratum_tx_group_commits_total')?.get())?.values.find((v) => v.labels.engine === 'txa')?.value ?? 0;
     assert.ok(afterCount - before < n / 2, `expected far fewer synced batches than ${n} transactions, got ${afterCount - before}`);
   });
 
   test('the outbox reaches the bus in per-partition sequence order with closed timestamps', async () => {
-    const last = await engine.execute({ catalogVersion: 1, ops: [{ kind: 'insert', table: 't', columns: ['id', 'n'], rows: [[5000, 1]] }] });
-    const batches = await collect(bus, (all) => all.some((b) => b.heartbeat.closedTs >= last.commitTs) && all.filter((b) => b.heartbeat.closedTs >= last.commitTs).length >= P);
+    const last = await engine.execute({
+      catalogVersion: 1,
+      ops: [{ kind: 'insert', table: 't', columns: ['id', 'n'], rows: [[5000, 1]] }],
+    });
+    const batches = await collect(
+      bus,
+      (all) =>
+        all.some((b) => b.heartbeat.closedTs >= last.commitTs) && all.filter((b) => b.heartbeat.closedTs >= last.commitTs).length >= P,
+    );
     const next = new Map<number, number>();
     let versions = 0;
     for (const b of batches) {
@@ -181,7 +243,21 @@ describe('tx engine', () => {
     await engine.close();
     engine = await start();
     assert.equal((await engine.get('t', [1], 1))?.row?.n, 30);
-    await engine.execute({ catalogVersion: 1, ops: [{ kind: 'insert', table: 't', columns: ['id', 'n'], rows: [[6000, 1], [6001, 2], [6002, 3]] }] });
+    await engine.execute({
+      catalogVersion: 1,
+      ops: [
+        {
+          kind: 'insert',
+          table: 't',
+          columns: ['id', 'n'],
+          rows: [
+            [6000, 1],
+            [6001, 2],
+            [6002, 3],
+          ],
+        },
+      ],
+    });
     const batches = await collect(bus, (all) => all.reduce((n, b) => n + b.parts.reduce((m, p) => m + p.changes.length, 0), 0) >= 208);
     const seen = new Map<string, number>();
     for (const b of batches) {
@@ -191,6 +267,9 @@ describe('tx engine', () => {
         seen.set(k, p.changes.length);
       }
     }
-    assert.equal([...seen.values()].reduce((a, b) => a + b, 0), 208);
+    assert.equal(
+      [...seen.values()].reduce((a, b) => a + b, 0),
+      208,
+    );
   });
 });

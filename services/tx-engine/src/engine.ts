@@ -8,16 +8,20 @@
  * so outbox sequence numbers become durable in order and a crash never leaves a gap.
  * Nothing is acknowledged before its batch is durable and the commit-wait has elapsed.
  */
-import { LRUCache } from 'lru-cache';
+
 import {
   assign,
   type Catalog,
+  type Change,
   type Clock,
-  coerceLiteral,
   ConstraintError,
+  coerceLiteral,
+  columnOf,
   counter,
   DataError,
+  type EncodedPart,
   encode,
+  encodePart,
   evalExpr,
   formatValue,
   gauge,
@@ -33,18 +37,14 @@ import {
   SqlState,
   StratumError,
   type TableInfo,
-  type EncodedPart,
-  encodePart,
   type TxRequest,
   type TxResult,
   type Value,
   VersionGenerator,
-  type WriteOp,
-  columnOf,
-  type Change,
 } from '@stratum/shared';
+import { LRUCache } from 'lru-cache';
 import { uuidv7 } from 'uuidv7';
-import { type BatchOp, outboxKey, rowKey, seqKey, type StoredRow, TxStore } from './store.ts';
+import { type BatchOp, outboxKey, rowKey, type StoredRow, seqKey, TxStore } from './store.ts';
 
 /** Settings of one engine. */
 export interface EngineOptions {
@@ -74,7 +74,12 @@ interface Pending {
 const mCommits = counter('stratum_tx_commits_total', 'Committed transactions', ['engine']);
 const mAborts = counter('stratum_tx_aborts_total', 'Transactions refused (constraint, type, ...)', ['engine', 'code']);
 const mBatches = counter('stratum_tx_group_commits_total', 'Synced LevelDB batches (group commits)', ['engine']);
-const mBatchSize = histogram('stratum_tx_group_commit_size', 'Transactions per group commit', ['engine'], [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024]);
+const mBatchSize = histogram(
+  'stratum_tx_group_commit_size',
+  'Transactions per group commit',
+  ['engine'],
+  [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024],
+);
 const mCommitLatency = histogram('stratum_tx_commit_seconds', 'Time from request to acknowledgement', ['engine']);
 const mCacheHits = counter('stratum_tx_row_cache_hits_total', 'Point reads served by the hot-row cache', ['engine']);
 const mCacheMiss = counter('stratum_tx_row_cache_misses_total', 'Point reads that missed the hot-row cache', ['engine']);
@@ -200,7 +205,10 @@ export class Engine {
       else miss.push(i);
     });
     if (miss.length === 0) return out;
-    const stored = await this.store.getRows(t.name, miss.map((i) => keys[i]!));
+    const stored = await this.store.getRows(
+      t.name,
+      miss.map((i) => keys[i]!),
+    );
     const still: number[] = [];
     miss.forEach((i, j) => {
       const s = stored[j];
@@ -208,7 +216,10 @@ export class Engine {
       else still.push(i);
     });
     if (still.length > 0 && this.opts.ingestion) {
-      const remote = await this.opts.ingestion.getMany(t.name, still.map((i) => keys[i]!));
+      const remote = await this.opts.ingestion.getMany(
+        t.name,
+        still.map((i) => keys[i]!),
+      );
       still.forEach((i, j) => {
         const r = remote[j];
         if (r) out[i] = { version: r.version, ts: r.commitTs, row: r.row };
@@ -325,11 +336,7 @@ export class Engine {
   }
 
   /** Validate one transaction against the current state and build its changes. */
-  private async prepare(
-    req: TxRequest,
-    overlay: Map<string, StoredRow>,
-    ts: number,
-  ): Promise<{ list: Change[]; counts: number[] }> {
+  private async prepare(req: TxRequest, overlay: Map<string, StoredRow>, ts: number): Promise<{ list: Change[]; counts: number[] }> {
     const { catalog } = this.opts;
     if (catalog.version < req.catalogVersion) await catalog.waitFor(req.catalogVersion, this.opts.catalogTimeoutMs);
     const list: Change[] = [];

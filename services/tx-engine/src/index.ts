@@ -4,8 +4,20 @@
  * outbox to the change bus.
  */
 import { mkdirSync } from 'node:fs';
-import type { Catalog, ChangeBus, Clock, IngestionApi, Literal, Logger, RowVersion, ServiceHandle, TxEngineApi, TxRequest, TxResult } from '@stratum/shared';
-import { Engine, coerceKey } from './engine.ts';
+import type {
+  Catalog,
+  ChangeBus,
+  Clock,
+  IngestionApi,
+  Literal,
+  Logger,
+  RowVersion,
+  ServiceHandle,
+  TxEngineApi,
+  TxRequest,
+  TxResult,
+} from '@stratum/shared';
+import { coerceKey, Engine } from './engine.ts';
 import { Relay } from './relay.ts';
 
 export { TxStore } from './store.ts';

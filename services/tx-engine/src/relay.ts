@@ -7,8 +7,8 @@
  */
 import {
   batchMessageId,
-  type ChangeBus,
   type Catalog,
+  type ChangeBus,
   counter,
   type EncodedPart,
   encodeBusBatch,

@@ -12,9 +12,10 @@
  * Rows, outbox entries and sequence counters of a group of transactions are written in
  * one synced batch (DESIGN §2 step 3).
  */
+
+import { decode, type EncodedPart, encode, type Row, type TxnPart, type Value } from '@stratum/shared';
 import { ClassicLevel } from 'classic-level';
 import { writeKey } from 'ordered-binary';
-import { decode, type EncodedPart, encode, type Row, type TxnPart, type Value } from '@stratum/shared';
 
 /** A row version as stored in the TX engine. */
 export interface StoredRow {

@@ -197,7 +197,10 @@ export function runBusContract(name: string, open: () => Promise<BusContractHarn
           if (body.i === expected) next.set(key, expected + 1);
         }
         for (const e of engines) for (const p of partitions) assert.equal(next.get(`${e}:${p}`), perStream, `${e}:${p} complete`);
-        assert.ok(col.batchSizes.every((n) => n >= 1 && n <= 7), `batch sizes within maxBatch: ${col.batchSizes.join(',')}`);
+        assert.ok(
+          col.batchSizes.every((n) => n >= 1 && n <= 7),
+          `batch sizes within maxBatch: ${col.batchSizes.join(',')}`,
+        );
       });
     });
 
@@ -226,7 +229,10 @@ export function runBusContract(name: string, open: () => Promise<BusContractHarn
         } finally {
           await sub.stop();
         }
-        assert.ok(col.msgs.every((m) => m.partition !== 3), 'no message of an unsubscribed partition');
+        assert.ok(
+          col.msgs.every((m) => m.partition !== 3),
+          'no message of an unsubscribed partition',
+        );
         assertPositionsIncrease(col.msgs);
       });
     });
@@ -282,7 +288,10 @@ export function runBusContract(name: string, open: () => Promise<BusContractHarn
           await sub2.stop();
         }
         assert.deepEqual(
-          second.ids().filter((id) => !id.startsWith('r-sentinel')).sort(),
+          second
+            .ids()
+            .filter((id) => !id.startsWith('r-sentinel'))
+            .sort(),
           [...rest].sort(),
           'second consumer got exactly the messages after the stored positions',
         );
@@ -293,12 +302,15 @@ export function runBusContract(name: string, open: () => Promise<BusContractHarn
         const third = new Collector();
         const sub3 = await bus.subscribe({ name: 'restart', partitions: [0, 1], after: new Map([[0, older]]), maxBatch: 5 }, third.handler);
         try {
-          const expected = [...ids.filter((id, i) => i % 2 === 1 || i > 4), 'r-sentinel-0', 'r-sentinel-1'];
+          const expected = [...ids.filter((_id, i) => i % 2 === 1 || i > 4), 'r-sentinel-0', 'r-sentinel-1'];
           await third.waitFor(expected, 'replay from an older position');
         } finally {
           await sub3.stop();
         }
-        assert.ok(!third.ids().includes('r-0') && !third.ids().includes('r-2') && !third.ids().includes('r-4'), 'nothing at or before `after`');
+        assert.ok(
+          !third.ids().includes('r-0') && !third.ids().includes('r-2') && !third.ids().includes('r-4'),
+          'nothing at or before `after`',
+        );
         assertPositionsIncrease(third.msgs);
       });
     });
@@ -411,7 +423,10 @@ export function runBusContract(name: string, open: () => Promise<BusContractHarn
           await sub.stop();
         }
         assert.equal(col.maxInFlight, 1, 'never more than one handler call in flight');
-        assert.ok(col.batchSizes.every((n) => n >= 1 && n <= maxBatch), `batch sizes: ${col.batchSizes.join(',')}`);
+        assert.ok(
+          col.batchSizes.every((n) => n >= 1 && n <= maxBatch),
+          `batch sizes: ${col.batchSizes.join(',')}`,
+        );
         assertPositionsIncrease(col.msgs);
         assert.equal(col.inFlight, 0, 'stop() waited for the in-flight call');
       });
@@ -428,11 +443,15 @@ export function runBusContract(name: string, open: () => Promise<BusContractHarn
           seen.push([v, fromJsonBytes<{ ddl: number }>(payload).ddl]);
         });
         try {
-          assert.deepEqual(seen, [
-            [1, 1],
-            [2, 2],
-            [3, 3],
-          ], 'existing records handled before subscribeCatalog resolved');
+          assert.deepEqual(
+            seen,
+            [
+              [1, 1],
+              [2, 2],
+              [3, 3],
+            ],
+            'existing records handled before subscribeCatalog resolved',
+          );
           assert.equal(await bus.publishCatalog(jsonBytes({ ddl: 4 })), 4);
           await waitUntil(
             () => seen.length >= 4,

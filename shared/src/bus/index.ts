@@ -6,8 +6,9 @@ import { openLocalBus } from './local.ts';
 import { openNatsBus } from './nats.ts';
 import type { ChangeBus } from './types.ts';
 
-export * from './types.ts';
+export { DEFAULT_MAX_BATCH } from './common.ts';
 export { LOCAL_DEDUPE_MIN_MESSAGES, LOCAL_DEDUPE_WINDOW_MS, openLocalBus } from './local.ts';
+export type { NatsBusOptions } from './nats.ts';
 export {
   CATALOG_STREAM,
   CATALOG_SUBJECT,
@@ -18,8 +19,7 @@ export {
   DEFAULT_STREAM_MAX_AGE_MS,
   openNatsBus,
 } from './nats.ts';
-export type { NatsBusOptions } from './nats.ts';
-export { DEFAULT_MAX_BATCH } from './common.ts';
+export * from './types.ts';
 
 /**
  * Open the bus named by `url`:

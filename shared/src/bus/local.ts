@@ -18,22 +18,8 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type Database, open, type RootDatabase } from 'lmdb';
 import { BusUnavailableError, CorruptionError } from '../errors.ts';
-import {
-  asError,
-  checkPartition,
-  checkPublishArgs,
-  checkSubscribePartitions,
-  resolveMaxBatch,
-  Signal,
-} from './common.ts';
-import type {
-  ChangeBus,
-  DeliveredMessage,
-  DeliveryHandler,
-  PublishAck,
-  SubscribeOptions,
-  Subscription,
-} from './types.ts';
+import { asError, checkPartition, checkPublishArgs, checkSubscribePartitions, resolveMaxBatch, Signal } from './common.ts';
+import type { ChangeBus, DeliveredMessage, DeliveryHandler, PublishAck, SubscribeOptions, Subscription } from './types.ts';
 
 /** Dedupe keeps at least this many most recent message ids (count). */
 export const LOCAL_DEDUPE_MIN_MESSAGES = 100_000;

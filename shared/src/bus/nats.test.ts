@@ -75,12 +75,18 @@ test('nats outage: publishes fail fast while the server is down; the subscriber 
     // The first publish after the stop may race the client noticing the disconnect; either
     // way it must reject with BusUnavailableError (not hang, not succeed).
     await assert.rejects(bus.publish('eng', 0, 'o-down', new Uint8Array([99])), BusUnavailableError);
-    await waitUntil(() => !bus.connected(), () => 'connected() to turn false while the server is down');
+    await waitUntil(
+      () => !bus.connected(),
+      () => 'connected() to turn false while the server is down',
+    );
     await assert.rejects(bus.publish('eng', 1, 'o-down', new Uint8Array([99])), BusUnavailableError);
     await assert.rejects(bus.publishCatalog(new Uint8Array([1])), BusUnavailableError);
 
     await server.start();
-    await waitUntil(() => bus.connected(), () => 'connected() to turn true after the server restarted');
+    await waitUntil(
+      () => bus.connected(),
+      () => 'connected() to turn true after the server restarted',
+    );
     // The failed publish is retried with the same id (the caller's job); dedupe makes it safe
     // even if the broker had stored the first attempt.
     await publishWithRetry(bus, 0, 'o-down', new Uint8Array([99]));
@@ -100,7 +106,8 @@ test('nats outage: publishes fail fast while the server is down; the subscriber 
   }
   const got = col.ids().filter((id) => !id.startsWith('o-end'));
   assert.equal(new Set(got).size, got.length, `no duplicates: ${got.join(',')}`);
-  const byPartition = (p: number): string[] => col.msgs.filter((m) => m.partition === p && !m.msgId.startsWith('o-end')).map((m) => m.msgId);
+  const byPartition = (p: number): string[] =>
+    col.msgs.filter((m) => m.partition === p && !m.msgId.startsWith('o-end')).map((m) => m.msgId);
   assert.deepEqual(byPartition(0), ['o-0', 'o-2', 'o-4', 'o-down', 'o-6', 'o-8', 'o-10']);
   assert.deepEqual(byPartition(1), ['o-1', 'o-3', 'o-5', 'o-7', 'o-9', 'o-11']);
   assert.ok(col.maxInFlight === 1 && col.batchSizes.every((n) => n <= 3));

@@ -27,34 +27,21 @@ import {
   type ConsumerMessages,
   DeliverPolicy,
   DiscardPolicy,
-  type JetStreamClient,
   JetStreamApiCodes,
   JetStreamApiError,
+  type JetStreamClient,
   type JetStreamManager,
   type JsMsg,
   jetstream,
   jetstreamManager,
   RetentionPolicy,
-  type StreamConfig,
   StorageType,
+  type StreamConfig,
 } from '@nats-io/jetstream';
 import { connect, type NatsConnection, nanos, nuid } from '@nats-io/transport-node';
 import { BusUnavailableError, SqlState, StratumError } from '../errors.ts';
-import {
-  asError,
-  checkPublishArgs,
-  checkSubscribePartitions,
-  resolveMaxBatch,
-  Signal,
-} from './common.ts';
-import type {
-  ChangeBus,
-  DeliveredMessage,
-  DeliveryHandler,
-  PublishAck,
-  SubscribeOptions,
-  Subscription,
-} from './types.ts';
+import { asError, checkPublishArgs, checkSubscribePartitions, resolveMaxBatch, Signal } from './common.ts';
+import type { ChangeBus, DeliveredMessage, DeliveryHandler, PublishAck, SubscribeOptions, Subscription } from './types.ts';
 
 /** JetStream stream holding the change batches. */
 export const CDC_STREAM = 'STRATUM_CDC';

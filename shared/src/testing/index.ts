@@ -6,8 +6,8 @@ import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-export { freePort, natsServerBinary, startNatsServer } from './nats-server.ts';
 export type { NatsServerHandle, NatsServerOptions } from './nats-server.ts';
+export { freePort, natsServerBinary, startNatsServer } from './nats-server.ts';
 
 /**
  * Create a fresh temp directory `<os.tmpdir()>/<prefix>XXXXXX` (fs.mkdtemp) and return its
@@ -16,5 +16,5 @@ export type { NatsServerHandle, NatsServerOptions } from './nats-server.ts';
 export function tempDir(prefix: string): Promise<string> {
   return mkdtemp(join(tmpdir(), prefix));
 }
-export { postgresBinDir, startPostgres } from './postgres.ts';
 export type { PostgresHandle, PostgresOptions } from './postgres.ts';
+export { postgresBinDir, startPostgres } from './postgres.ts';

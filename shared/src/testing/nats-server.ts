@@ -252,9 +252,7 @@ export async function startNatsServer(opts: NatsServerOptions = {}): Promise<Nat
       if (Date.now() > deadline) {
         c.kill('SIGKILL');
         await exited;
-        throw new Error(
-          `nats-server did not accept connections on 127.0.0.1:${port} within ${startTimeoutMs} ms; stderr:\n${stderr}`,
-        );
+        throw new Error(`nats-server did not accept connections on 127.0.0.1:${port} within ${startTimeoutMs} ms; stderr:\n${stderr}`);
       }
       await sleep(POLL_INTERVAL_MS);
     }

@@ -33,7 +33,21 @@ export const OID = {
 const TEXT_OIDS = new Set<number>([0, OID.text, OID.varchar, OID.bpchar, OID.name, OID.unknown]);
 const BINARY_OIDS = new Set<number>([...TEXT_OIDS, ...Object.values(OID)]);
 
-const FIXED_SIZES: Record<number, number> = { 16: 1, 19: 64, 20: 8, 21: 2, 23: 4, 26: 4, 700: 4, 701: 8, 1082: 4, 1083: 8, 1114: 8, 1184: 8, 2950: 16 };
+const FIXED_SIZES: Record<number, number> = {
+  16: 1,
+  19: 64,
+  20: 8,
+  21: 2,
+  23: 4,
+  26: 4,
+  700: 4,
+  701: 8,
+  1082: 4,
+  1083: 8,
+  1114: 8,
+  1184: 8,
+  2950: 16,
+};
 
 /** pg_type.typlen for RowDescription: fixed byte size, or -1 (varlena) for unknown/variable types. */
 export function typeSizeOf(oid: number): number {
@@ -156,7 +170,10 @@ export function encodeBinaryValue(oid: number, text: string): Buffer {
       return b;
     }
     case OID.uuid: {
-      const hex = text.trim().replace(/^\{|\}$/g, '').replaceAll('-', '');
+      const hex = text
+        .trim()
+        .replace(/^\{|\}$/g, '')
+        .replaceAll('-', '');
       if (!/^[0-9a-fA-F]{32}$/.test(hex)) throw syntax('uuid', text);
       return Buffer.from(hex, 'hex');
     }
@@ -283,7 +300,8 @@ function parseTimestamp(text: string, withZone: boolean, type: string): bigint {
   if (month < 1 || month > 12 || day < 1 || day > 31 || Number(hh) > 24 || Number(mi) > 59 || Number(ss) > 60) throw syntax(type, text);
   const year = era?.toUpperCase() === 'BC' ? 1 - Number(y) : Number(y);
   const days = BigInt(daysFromCivil(year, month, day) - PG_EPOCH_DAYS);
-  let us = days * US_PER_DAY + BigInt((Number(hh) * 3600 + Number(mi) * 60 + Number(ss)) * 1e6) + BigInt(frac.padEnd(6, '0').slice(0, 6) || '0');
+  let us =
+    days * US_PER_DAY + BigInt((Number(hh) * 3600 + Number(mi) * 60 + Number(ss)) * 1e6) + BigInt(frac.padEnd(6, '0').slice(0, 6) || '0');
   if (withZone && tz && tz.toUpperCase() !== 'Z') {
     const sign = tz.startsWith('-') ? -1 : 1;
     const digits = tz.slice(1).replaceAll(':', '');

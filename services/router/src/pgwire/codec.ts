@@ -4,9 +4,10 @@
  * Protocol reference: PostgreSQL 15 docs §55.2 "Message Flow" (startup packets) and §55.7
  * "Message Formats". All integers are big-endian; strings are NUL-terminated UTF-8.
  */
+
+import { typeSizeOf } from './binary-format.ts';
 import { ProtocolViolation } from './errors.ts';
 import type { FieldDescription, Notice, PgErrorLike, TxStatus } from './types.ts';
-import { typeSizeOf } from './binary-format.ts';
 
 /** Protocol version 3.0 as sent in a StartupMessage (major << 16 | minor). */
 export const PROTOCOL_3_0 = 196608;

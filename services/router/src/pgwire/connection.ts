@@ -7,12 +7,12 @@
 import type { Socket } from 'node:net';
 import { decodeBinaryParam, encodeBinaryValue, supportsBinary } from './binary-format.ts';
 import {
-  backendMessage as msg,
   CANCEL_REQUEST_CODE,
   encodeDataRow,
   type Frame,
   FrameReader,
   GSSENC_REQUEST_CODE,
+  backendMessage as msg,
   PayloadReader,
   SSL_REQUEST_CODE,
 } from './codec.ts';

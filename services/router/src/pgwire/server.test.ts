@@ -12,7 +12,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { decodeBinaryParam, encodeBinaryValue, OID } from './binary-format.ts';
 import { type Frame, FrameReader } from './codec.ts';
-import { startPgWireServer, type PgWireServer } from './server.ts';
+import { type PgWireServer, startPgWireServer } from './server.ts';
 import type {
   FieldDescription,
   PgBackend,
@@ -27,8 +27,21 @@ import type {
 // ------------------------------------------------------------------ backend double
 
 const TYPES: Record<string, number> = {
-  int2: 21, int4: 23, int8: 20, float4: 700, float8: 701, bool: 16, text: 25, varchar: 1043, uuid: 2950,
-  timestamp: 1114, timestamptz: 1184, date: 1082, bytea: 17, numeric: 1700, json: 114,
+  int2: 21,
+  int4: 23,
+  int8: 20,
+  float4: 700,
+  float8: 701,
+  bool: 16,
+  text: 25,
+  varchar: 1043,
+  uuid: 2950,
+  timestamp: 1114,
+  timestamptz: 1184,
+  date: 1082,
+  bytea: 17,
+  numeric: 1700,
+  json: 114,
 };
 
 const ITEM_FIELDS: FieldDescription[] = [
@@ -44,7 +57,18 @@ const ITEM_FIELDS: FieldDescription[] = [
   { name: 'day', typeOid: 1082 },
 ];
 const ITEM_ROWS: (string | null)[][] = [
-  ['1', 'widget', '12.50', 't', '2024-01-02 03:04:05.123456+00', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', '\\x0102ff', '0.25', '9007199254740993', '2024-02-29'],
+  [
+    '1',
+    'widget',
+    '12.50',
+    't',
+    '2024-01-02 03:04:05.123456+00',
+    'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11',
+    '\\x0102ff',
+    '0.25',
+    '9007199254740993',
+    '2024-02-29',
+  ],
   ['2', null, '-0.001', 'f', '1970-01-01 00:00:00+00', '00000000-0000-0000-0000-000000000000', '\\x', '-1e+100', '-1', '1999-12-31'],
 ];
 
@@ -66,7 +90,10 @@ class FakeSession implements PgSession {
   constructor(readonly startup: SessionStartup) {}
 
   async splitSimpleQuery(sql: string): Promise<PreparedInfo[]> {
-    const parts = sql.split(';').map((s) => s.trim()).filter(Boolean);
+    const parts = sql
+      .split(';')
+      .map((s) => s.trim())
+      .filter(Boolean);
     return Promise.all(parts.map((p) => this.prepare(p, [])));
   }
 
@@ -133,7 +160,14 @@ class FakeSession implements PgSession {
         return { commandTag: 'SELECT 1', fields: [{ name: 'j', typeOid: 114 }], rows: [['{}']] };
       case 'generate': {
         const rows = Array.from({ length: h.n }, (_, i) => [String(i + 1), `row number ${i + 1}`]);
-        return { commandTag: `SELECT ${h.n}`, fields: [{ name: 'i', typeOid: 23 }, { name: 'label', typeOid: 25 }], rows };
+        return {
+          commandTag: `SELECT ${h.n}`,
+          fields: [
+            { name: 'i', typeOid: 23 },
+            { name: 'label', typeOid: 25 },
+          ],
+          rows,
+        };
       }
       case 'notice':
         return { commandTag: 'DO', notices: [{ severity: 'NOTICE', code: '00000', message: 'hello from notice', detail: 'some detail' }] };
@@ -470,7 +504,10 @@ describe('pg client', () => {
       const items = await c.query(ext('select * from items'));
       assert.equal(items.rows.length, 2);
       const gen = await c.query(ext('generate 3'));
-      assert.deepEqual(gen.rows.map((row) => row.i), [1, 2, 3]);
+      assert.deepEqual(
+        gen.rows.map((row) => row.i),
+        [1, 2, 3],
+      );
       assert.equal(gen.command, 'SELECT');
       const ins = await c.query(ext('insert'));
       assert.equal(ins.rowCount, 1);
@@ -540,9 +577,16 @@ describe('pg client', () => {
 
   test('SCRAM-SHA-256 authentication', async () => {
     const cfg = { host: '127.0.0.1', port: scramServer.port, database: 'db' };
-    await withClient(async (c) => assert.deepEqual((await c.query('select 3')).rows, [{ '?column?': 3 }]), { ...cfg, user: 'alice', password: 's3cret' });
+    await withClient(async (c) => assert.deepEqual((await c.query('select 3')).rows, [{ '?column?': 3 }]), {
+      ...cfg,
+      user: 'alice',
+      password: 's3cret',
+    });
     await withClient(async (c) => assert.equal((await c.query('select 4')).rowCount, 1), { ...cfg, user: 'bob', password: 'pässwörd' });
-    for (const [user, password] of [['alice', 'wrong'], ['mallory', 'x']]) {
+    for (const [user, password] of [
+      ['alice', 'wrong'],
+      ['mallory', 'x'],
+    ]) {
       const c = new pg.Client({ ...cfg, user, password });
       await assert.rejects(c.connect(), { code: '28P01', message: `password authentication failed for user "${user}"` });
     }
@@ -551,7 +595,12 @@ describe('pg client', () => {
 
 // ------------------------------------------------------------------ psql
 
-function psql(port: number, args: string[], env: Record<string, string> = {}, user = 'u'): Promise<{ code: number; stdout: string; stderr: string }> {
+function psql(
+  port: number,
+  args: string[],
+  env: Record<string, string> = {},
+  user = 'u',
+): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     execFile(
       '/usr/bin/psql',
@@ -572,7 +621,10 @@ describe('psql', () => {
     assert.equal(items.code, 0, items.stderr);
     const lines = items.stdout.trim().split('\n');
     assert.equal(lines[0], 'id|name|price|active|created|uid|data|ratio|big|day');
-    assert.equal(lines[1], '1|widget|12.50|t|2024-01-02 03:04:05.123456+00|a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11|\\x0102ff|0.25|9007199254740993|2024-02-29');
+    assert.equal(
+      lines[1],
+      '1|widget|12.50|t|2024-01-02 03:04:05.123456+00|a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11|\\x0102ff|0.25|9007199254740993|2024-02-29',
+    );
     assert.equal(lines[3], '(2 rows)');
   });
 
@@ -733,7 +785,9 @@ describe('raw protocol', () => {
         r.socket.destroy();
       }),
     );
-    const results = await Promise.all(Array.from({ length: 10 }, (_, i) => withClient(async (c) => (await c.query(ext('select $1::int4', [i]))).rows[0]?.c1)));
+    const results = await Promise.all(
+      Array.from({ length: 10 }, (_, i) => withClient(async (c) => (await c.query(ext('select $1::int4', [i]))).rows[0]?.c1)),
+    );
     assert.deepEqual(results, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
     await waitFor(() => server.connections() === 0);
   });
@@ -753,12 +807,18 @@ describe('raw protocol', () => {
     let m = await r.until('Z');
     assert.equal(types(m), '1tT1tnZ');
     assert.deepEqual([m[1]?.payload.readInt16BE(0), m[1]?.payload.readInt32BE(2), m[1]?.payload.readInt32BE(6)], [2, 23, 25]);
-    assert.deepEqual(rowDescription(m[2]).map((f) => f.oid), [23, 25]);
+    assert.deepEqual(
+      rowDescription(m[2]).map((f) => f.oid),
+      [23, 25],
+    );
 
     r.send(Buffer.concat([B('p', 'g', [], []), D('P', 'p'), E('p', 2), E('p', 2), E('p', 2), E('p', 2), S()]));
     m = await r.until('Z');
     assert.equal(types(m), '2TDDsDDsDCCZ');
-    assert.deepEqual(rowDescription(m[1]).map((f) => f.name), ['i', 'label']);
+    assert.deepEqual(
+      rowDescription(m[1]).map((f) => f.name),
+      ['i', 'label'],
+    );
     assert.deepEqual(textRow(m[8]), ['5', 'row number 5']);
     assert.equal(cstrOf(m[9]), 'SELECT 1');
     assert.equal(cstrOf(m[10]), 'SELECT 0');
@@ -813,13 +873,41 @@ describe('raw protocol', () => {
     ];
     const r = await Raw.ready();
     const sql = `select ${cases.map(([t], i) => `$${i + 1}::${t}`).join(', ')}`;
-    r.send(Buffer.concat([P('', sql), B('', '', [1], cases.map(([, b]) => b)), E(''), S()]));
+    r.send(
+      Buffer.concat([
+        P('', sql),
+        B(
+          '',
+          '',
+          [1],
+          cases.map(([, b]) => b),
+        ),
+        E(''),
+        S(),
+      ]),
+    );
     const m = await r.until('Z');
     assert.equal(types(m), '12DCZ');
-    assert.deepEqual(textRow(m[2]), cases.map(([, , text]) => text));
+    assert.deepEqual(
+      textRow(m[2]),
+      cases.map(([, , text]) => text),
+    );
 
     // Same values back in binary result format, decoded with the independent-path decoder.
-    r.send(Buffer.concat([B('', '', [1], cases.map(([, b]) => b), [1]), D('P', ''), E(''), S()]));
+    r.send(
+      Buffer.concat([
+        B(
+          '',
+          '',
+          [1],
+          cases.map(([, b]) => b),
+          [1],
+        ),
+        D('P', ''),
+        E(''),
+        S(),
+      ]),
+    );
     const back = await r.until('Z');
     assert.equal(types(back), '2TDCZ');
     assert.ok(rowDescription(back[1]).every((f) => f.format === 1));
@@ -871,7 +959,9 @@ describe('FrameReader', () => {
     Q('never'),
   ]);
   const expected = (frames: Frame[]) =>
-    frames.map((f) => (f.kind === 'message' ? `${String.fromCharCode(f.type)}${f.payload.length}` : f.kind === 'oversized' ? `big${f.length}` : f.kind));
+    frames.map((f) =>
+      f.kind === 'message' ? `${String.fromCharCode(f.type)}${f.payload.length}` : f.kind === 'oversized' ? `big${f.length}` : f.kind,
+    );
 
   test('same frames for any chunking; oversized skipped; stops at a violation', () => {
     const want = ['startup', 'Q9', 'big304', 'S0', 'P18', 'violation'];

@@ -11,8 +11,9 @@
  * row-returning statements that clients describe before binding. Describe of a *portal* executes
  * the portal instead and buffers the result for the following Execute.
  */
-import { type AddressInfo, createServer, type Socket } from 'node:net';
+
 import { randomInt } from 'node:crypto';
+import { type AddressInfo, createServer, type Socket } from 'node:net';
 import { DEFAULT_MAX_MESSAGE_BYTES } from './codec.ts';
 import { Connection, type ConnectionHost } from './connection.ts';
 import type { PgWireOptions } from './types.ts';

@@ -2,15 +2,7 @@
  * Turning AST expressions into values: constants and parameters for INSERT VALUES and key
  * predicates, and the small `Expr` language for UPDATE SET (evaluated by the TX engine).
  */
-import {
-  coerceLiteral,
-  type Expr,
-  type Literal,
-  resolveTypeName,
-  SqlState,
-  StratumError,
-  UnsupportedError,
-} from '@stratum/shared';
+import { coerceLiteral, type Expr, type Literal, resolveTypeName, SqlState, StratumError, UnsupportedError } from '@stratum/shared';
 import { type Node, qualifiedName } from './parse.ts';
 
 /** Parameter values of the statement being executed (text format; null = NULL). */

@@ -3,8 +3,9 @@
  * Positions in the AST are byte offsets into the UTF-8 text; errors are reported with
  * 1-based character positions, as PostgreSQL does.
  */
+
+import { SqlState, StratumError } from '@stratum/shared';
 import { loadModule, parseSync } from 'libpg-query';
-import { StratumError, SqlState } from '@stratum/shared';
 
 /** A node of the libpg-query JSON AST: `{ NodeType: { ...fields } }`. */
 // biome-ignore lint/suspicious/noExplicitAny: the AST is untyped JSON from the parser.
