@@ -50,6 +50,8 @@ export interface OlapShardOptions {
   deltaBatch?: number;
   /** How long `query` waits for the catalog version it was planned with (ms). Default 10 000. */
   catalogWaitMs?: number;
+  /** Background delta pull interval (ms); 0 = pull only when a query needs it. Default 200. */
+  deltaPollMs?: number;
 }
 
 /** A running OLAP shard. */

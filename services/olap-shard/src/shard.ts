@@ -75,6 +75,7 @@ export interface ShardOptions {
   rowGroupSize?: number;
   deltaBatch?: number;
   catalogWaitMs?: number;
+  deltaPollMs?: number;
 }
 
 /** Per-table statistics reported by `stats()`. */
@@ -162,6 +163,7 @@ export class Shard implements OlapShardApi {
   private readonly pushMutex = new Mutex();
   private readonly stateMutex = new Mutex();
   private refreshRunning: Promise<void> | undefined;
+  private pollTimer: NodeJS.Timeout | undefined;
   private refreshQueued: Promise<void> | undefined;
   private stageSeq = 0;
   /** UUIDv7 source for file names (monotonic, so names sort by creation). */
@@ -198,6 +200,16 @@ export class Shard implements OlapShardApi {
     } catch (e) {
       this.closeDuckDb();
       throw mapDuckDbError(e);
+    }
+    // Pull the delta in the background too, so a query only fetches what arrived since the
+    // last poll (after a bulk load, the first query would otherwise pull everything at once).
+    const pollMs = this.opts.deltaPollMs ?? 200;
+    if (pollMs > 0) {
+      this.pollTimer = setInterval(() => {
+        if (this.closing || this.refreshRunning) return;
+        this.refresh().catch((e) => this.log('background delta refresh failed', { err: (e as Error).message }));
+      }, pollMs);
+      this.pollTimer.unref();
     }
     this.log('olap shard started', {
       dir: this.dir,
@@ -258,6 +270,8 @@ export class Shard implements OlapShardApi {
   /** Drain in-flight calls, then close every DuckDB connection and the instance. Idempotent. */
   close(): Promise<void> {
     this.closing ??= (async () => {
+      if (this.pollTimer) clearInterval(this.pollTimer);
+      await this.refreshRunning?.catch(() => {});
       while (this.inflight.size > 0) await Promise.allSettled([...this.inflight]);
       await this.pushMutex.run(async () => {});
       await this.stateMutex.run(async () => {});
