@@ -118,6 +118,7 @@ export async function startEmbedded(cfg: StratumConfig, log: Logger): Promise<Em
       relayMaxBatch: cfg.tx.relay_max_batch,
       relayMaxBytes: cfg.tx.relay_max_bytes,
       maxTxnBytes: cfg.tx.max_txn_bytes,
+      txnIdleTimeoutMs: cfg.tx.txn_idle_timeout_ms,
       log: log.child({ svc: 'tx-engine', id: txId }),
     });
     handles.push(tx);
@@ -133,6 +134,7 @@ export async function startEmbedded(cfg: StratumConfig, log: Logger): Promise<Em
       database: cfg.router.database,
       statementTimeoutMs: cfg.router.statement_timeout_ms,
       maxStatementBytes: cfg.router.max_statement_bytes,
+      resultCacheTtlMs: cfg.router.result_cache_ttl_ms,
       health: () => ({
         form: 'embedded',
         bus: bus.connected() ? 'connected' : 'disconnected',
@@ -171,7 +173,7 @@ function defaultId(cfg: StratumConfig, service: 'tx-engine' | 'ingestion' | 'ola
 }
 
 /** RPC method lists of each tier (what crosses the network). */
-export const TX_METHODS = ['execute', 'get'] as const;
+export const TX_METHODS = ['execute', 'get', 'begin', 'executeIn', 'commit', 'rollback', 'savepoint'] as const;
 export const INGESTION_METHODS = ['get', 'getMany', 'delta', 'status'] as const;
 export const OLAP_METHODS = ['push', 'watermarks', 'query'] as const;
 
@@ -227,6 +229,7 @@ export async function startDistributed(
         relayMaxBatch: cfg.tx.relay_max_batch,
         relayMaxBytes: cfg.tx.relay_max_bytes,
         maxTxnBytes: cfg.tx.max_txn_bytes,
+        txnIdleTimeoutMs: cfg.tx.txn_idle_timeout_ms,
         log: log.child({ svc: 'tx-engine', id: e.id }),
       });
       handles.push(tx);
@@ -272,6 +275,7 @@ export async function startDistributed(
         database: cfg.router.database,
         statementTimeoutMs: cfg.router.statement_timeout_ms,
         maxStatementBytes: cfg.router.max_statement_bytes,
+        resultCacheTtlMs: cfg.router.result_cache_ttl_ms,
         health: () => ({ form: 'distributed', bus: bus.connected() ? 'connected' : 'disconnected', catalogVersion: catalog.version }),
         log: log.child({ svc: 'router' }),
       });

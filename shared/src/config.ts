@@ -114,6 +114,12 @@ export const configSchema = z.strictObject({
         .min(1024)
         .default(16 * 1024 * 1024)
         .describe('Largest SQL statement accepted (bytes).'),
+      result_cache_ttl_ms: z
+        .number()
+        .int()
+        .min(0)
+        .default(1000)
+        .describe('Lifetime of cached answers of analytical statements (ms); writes through this router drop them at once; 0 = off.'),
     })
     .default({
       pg: { host: '127.0.0.1', port: 5433 },
@@ -123,6 +129,7 @@ export const configSchema = z.strictObject({
       database: 'stratum',
       statement_timeout_ms: 30_000,
       max_statement_bytes: 16 * 1024 * 1024,
+      result_cache_ttl_ms: 1000,
     })
     .describe('Router (front end).'),
   tx: z
@@ -144,6 +151,12 @@ export const configSchema = z.strictObject({
         .describe(
           'Largest transaction write set (approximate bytes of its rows); a larger one fails with 54000. With NATS, raise max_payload to at least this.',
         ),
+      txn_idle_timeout_ms: z
+        .number()
+        .int()
+        .min(1000)
+        .default(600_000)
+        .describe('A transaction block idle this long (ms) is rolled back by its TX engine (its client or router went away).'),
     })
     .default({
       group_commit_max_batch: 1024,
@@ -151,6 +164,7 @@ export const configSchema = z.strictObject({
       relay_max_batch: 2000,
       relay_max_bytes: 512 * 1024,
       max_txn_bytes: 8 * 1024 * 1024,
+      txn_idle_timeout_ms: 600_000,
     })
     .describe('TX engine settings.'),
   ingestion: z

@@ -62,12 +62,34 @@ export interface RowVersion {
   row: Row | null;
 }
 
+/** Isolation of an explicit transaction: snapshot isolation (reported as REPEATABLE READ), or SERIALIZABLE with commit-time read-set validation. */
+export type IsolationLevel = 'repeatable_read' | 'serializable';
+
+/** Savepoint operations of an explicit transaction. */
+export type SavepointAction = 'set' | 'rollback' | 'release';
+
 /** TX engine as seen by the router. */
 export interface TxEngineApi {
-  /** Validate and commit a transaction (group-committed). @throws StratumError with SQLSTATE. */
+  /** Validate and commit an autocommit transaction (group-committed). @throws StratumError with SQLSTATE. */
   execute(req: TxRequest): Promise<TxResult>;
-  /** Point read of the engine's latest version (falls back to ingestion for rows it never had). */
-  get(table: string, key: Literal[], catalogVersion: number): Promise<RowVersion | null>;
+  /**
+   * Point read: the engine's latest version (falls back to ingestion for rows it never had), or
+   * inside transaction `txnId` the snapshot's version with the transaction's own writes.
+   */
+  get(table: string, key: Literal[], catalogVersion: number, txnId?: string): Promise<RowVersion | null>;
+  /** BEGIN: open a transaction on a snapshot; returns its id. */
+  begin(isolation: IsolationLevel): Promise<string>;
+  /** A statement inside transaction `txnId` (validated now, buffered until commit). A failure marks the transaction failed (25P02 after). */
+  executeIn(txnId: string, req: TxRequest): Promise<TxResult>;
+  /**
+   * COMMIT: first committer wins; 40001 when a concurrent transaction wrote a row this one
+   * wrote (or, SERIALIZABLE, read). A failed transaction is rolled back instead (`rolledBack`).
+   */
+  commit(txnId: string): Promise<TxResult & { rolledBack?: boolean }>;
+  /** ROLLBACK (idempotent). */
+  rollback(txnId: string): Promise<void>;
+  /** SAVEPOINT / ROLLBACK TO SAVEPOINT / RELEASE SAVEPOINT. @throws 3B001 for an unknown savepoint. */
+  savepoint(txnId: string, name: string, action: SavepointAction): Promise<void>;
 }
 
 /** Ingestion status (watermarks and positions). */
@@ -92,8 +114,11 @@ export interface IngestionStatus {
 export interface IngestionApi {
   /** Latest version of a row (null if unknown). */
   get(table: string, key: Value[]): Promise<RowVersion | null>;
-  /** Latest versions of many rows of one table, in the order of `keys` (one round trip). */
-  getMany(table: string, keys: Value[][]): Promise<(RowVersion | null)[]>;
+  /**
+   * Versions of many rows of one table, in the order of `keys` (one round trip): the latest, or
+   * with `asOf` (ms) the newest with commitTs ≤ asOf.
+   */
+  getMany(table: string, keys: Value[][], asOf?: number): Promise<(RowVersion | null)[]>;
   /** Versions applied after `afterLsn`, in LSN order, at most `limit`; `lastLsn` = LSN of the last returned (or afterLsn). */
   delta(afterLsn: number, limit: number): Promise<{ versions: VersionRecord[]; lastLsn: number; watermark: number }>;
   status(): Promise<IngestionStatus>;

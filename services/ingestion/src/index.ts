@@ -58,7 +58,7 @@ export async function startIngestion(o: IngestionServiceOptions): Promise<Ingest
     id: o.id,
     name: `ingestion ${o.id}`,
     get: (t, k) => ing.get(t, k),
-    getMany: (t, ks) => ing.getMany(t, ks),
+    getMany: (t, ks, asOf) => ing.getMany(t, ks, asOf),
     delta: (a, l) => ing.delta(a, l),
     status: () => ing.status(),
     waitForWatermark: (ts, ms) => ing.waitForWatermark(ts, ms),

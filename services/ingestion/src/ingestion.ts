@@ -334,10 +334,23 @@ export class Ingestion implements IngestionApi {
     return sv ? { version: v, commitTs: sv.commitTs, row: sv.op === 'delete' ? null : sv.row } : null;
   }
 
-  async getMany(table: string, keys: Value[][]): Promise<(RowVersion | null)[]> {
+  async getMany(table: string, keys: Value[][], asOf?: number): Promise<(RowVersion | null)[]> {
     const out: (RowVersion | null)[] = [];
-    for (const k of keys) out.push(await this.get(table, k));
+    for (const k of keys) out.push(asOf === undefined ? await this.get(table, k) : this.getAsOf(table, k, asOf));
     return out;
+  }
+
+  /** Newest version of a row with commitTs ≤ `asOf` (ms), from `history`; rejected versions are skipped. */
+  getAsOf(table: string, key: Value[], asOf: number): RowVersion | null {
+    const prefix = [table, ...key] as LmdbKey[];
+    for (const { key: hk } of this.store.history.getRange({ start: [...prefix, asOf, '\uffff'], end: [...prefix, -1], reverse: true })) {
+      const arr = hk as LmdbKey[];
+      const version = arr[arr.length - 1] as string;
+      const sv = IngestionStore.read<StoredVersion>(this.store.versions, version);
+      if (!sv || sv.rejected) continue;
+      return { version, commitTs: sv.commitTs, row: sv.op === 'delete' ? null : sv.row };
+    }
+    return null;
   }
 
   async delta(afterLsn: number, limit: number): Promise<{ versions: VersionRecord[]; lastLsn: number; watermark: number }> {

@@ -20,6 +20,7 @@ import {
   type TxEngineApi,
   toErrorPayload,
 } from '@stratum/shared';
+import { ResultCache } from './caches.ts';
 import { startPgWireServer } from './pgwire/server.ts';
 import type { PgAuthConfig } from './pgwire/types.ts';
 import { type RouterContext, RouterSession } from './session.ts';
@@ -41,6 +42,8 @@ export interface RouterOptions {
   database: string;
   statementTimeoutMs: number;
   maxStatementBytes: number;
+  /** Lifetime of cached analytical answers (ms); 0 turns the result cache off. Default 1000. */
+  resultCacheTtlMs?: number;
   /** Extra health fields (embedded form reports every service). */
   health?: () => Record<string, unknown>;
   log: Logger;
@@ -72,6 +75,7 @@ export async function startRouter(o: RouterOptions): Promise<Router> {
     maxStatementBytes: o.maxStatementBytes,
     serverVersion: SERVER_VERSION,
     pickEngine: () => next++,
+    results: new ResultCache(o.resultCacheTtlMs ?? 1000),
   };
   const pg = await startPgWireServer({
     host: o.pg.host,

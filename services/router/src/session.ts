@@ -15,6 +15,7 @@ import {
   counter,
   formatValue,
   type IngestionApi,
+  type IsolationLevel,
   type Literal,
   type OlapShardApi,
   PG_TYPE_OID,
@@ -31,9 +32,10 @@ import {
   validateTableDef,
   type WriteOp,
 } from '@stratum/shared';
-import type { FieldDescription, PgSession, PreparedInfo, StatementResult, TxStatus } from './pgwire/types.ts';
+import { parseCached, type ResultCache } from './caches.ts';
+import type { FieldDescription, Notice, PgSession, PreparedInfo, StatementResult, TxStatus } from './pgwire/types.ts';
 import { literalOf, type Params, toExpr, typeNameOf } from './sql/literal.ts';
-import { type Node, type ParsedStatement, parseSql, qualifiedName } from './sql/parse.ts';
+import { type Node, type ParsedStatement, qualifiedName } from './sql/parse.ts';
 
 const mStatements = counter('stratum_router_statements_total', 'Statements executed, by kind and tier', ['kind', 'tier']);
 const mErrors = counter('stratum_router_errors_total', 'Statements that failed, by SQLSTATE', ['code']);
@@ -51,6 +53,8 @@ export interface RouterContext {
   serverVersion: string;
   /** Next TX engine index for a new session (round robin). */
   pickEngine(): number;
+  /** Answers of analytical statements (shared by the router's sessions). */
+  results: ResultCache;
 }
 
 /** Settings a client may SET; reported by SHOW. Keys are lower-case. */
@@ -83,12 +87,36 @@ interface Handle {
   parsed: ParsedStatement;
 }
 
+/** A transaction block (BEGIN … COMMIT) of this session, held on the session's TX engine. */
+interface OpenTxn {
+  id: string;
+  isolation: IsolationLevel;
+  failed: boolean;
+  /** The block wrote something (analytical reads would not see it). */
+  wrote: boolean;
+  /** The "analytical reads see committed data" notice was sent. */
+  noticed: boolean;
+  /** A statement other than SET/SHOW ran in the block. */
+  used: boolean;
+  /** Tables written in the block (their cached answers are dropped at commit). */
+  tables: Set<string>;
+}
+
+/** Statements allowed in a failed transaction block: they end it or roll back to a savepoint. */
+function endsFailedTransaction(p: ParsedStatement): boolean {
+  if (p.kind !== 'TransactionStmt') return false;
+  const k = (p.stmt.TransactionStmt as Node).kind as string;
+  return k === 'TRANS_STMT_ROLLBACK' || k === 'TRANS_STMT_COMMIT' || k === 'TRANS_STMT_ROLLBACK_TO';
+}
+
 /** One session (one pgwire connection or one HTTP request sequence). */
 export class RouterSession implements PgSession {
   private readonly settings: Record<string, string> = { ...DEFAULT_SETTINGS };
   private readonly engine: TxEngineApi;
   /** Highest commit timestamp this session wrote (ms); reads must include it. */
   lastCommitTs = 0;
+  /** The open transaction block, if any. */
+  private txn: OpenTxn | undefined;
 
   constructor(
     private readonly ctx: RouterContext,
@@ -116,12 +144,12 @@ export class RouterSession implements PgSession {
 
   async splitSimpleQuery(sql: string): Promise<PreparedInfo[]> {
     this.checkSize(sql);
-    return parseSql(sql).map((p) => this.prepared(p));
+    return parseCached(sql).map((p) => this.prepared(p));
   }
 
   async prepare(sql: string, _paramTypeOids: number[]): Promise<PreparedInfo> {
     this.checkSize(sql);
-    const list = parseSql(sql);
+    const list = parseCached(sql);
     if (list.length > 1) throw new StratumError(SqlState.syntaxError, 'cannot insert multiple commands into a prepared statement');
     const p = list[0];
     if (!p)
@@ -145,10 +173,19 @@ export class RouterSession implements PgSession {
 
   async execute(stmt: PreparedInfo, params: (string | null)[]): Promise<StatementResult> {
     const { parsed } = stmt.handle as Handle;
+    if (this.txn?.failed && !endsFailedTransaction(parsed)) {
+      mErrors.inc({ code: '25P02' });
+      throw new StratumError('25P02', 'current transaction is aborted, commands ignored until end of transaction block');
+    }
+    if (this.txn && parsed.kind !== 'VariableSetStmt' && parsed.kind !== 'VariableShowStmt' && parsed.kind !== 'TransactionStmt') {
+      this.txn.used = true;
+    }
     try {
       return await this.withTimeout(this.run(parsed, params));
     } catch (e) {
       mErrors.inc({ code: (e as StratumError).code ?? 'XX000' });
+      // PostgreSQL: any error inside a transaction block fails the whole block.
+      if (this.txn && parsed.kind !== 'TransactionStmt') this.txn.failed = true;
       throw e;
     }
   }
@@ -166,12 +203,17 @@ export class RouterSession implements PgSession {
   }
 
   txStatus(): TxStatus {
-    return 'I';
+    return this.txn ? (this.txn.failed ? 'E' : 'T') : 'I';
   }
 
   cancel(): void {}
 
-  async close(): Promise<void> {}
+  /** Connection ended: a transaction left open is rolled back. */
+  async close(): Promise<void> {
+    const t = this.txn;
+    this.txn = undefined;
+    if (t) await this.engine.rollback(t.id).catch(() => {});
+  }
 
   /** Execute one parsed statement. */
   async run(p: ParsedStatement, params: Params): Promise<StatementResult> {
@@ -179,8 +221,6 @@ export class RouterSession implements PgSession {
     switch (p.kind) {
       case 'Empty':
         return { commandTag: '' };
-      case 'CreateStmt':
-        return this.createTable(s);
       case 'InsertStmt':
         return this.insert(s, params);
       case 'UpdateStmt':
@@ -195,6 +235,9 @@ export class RouterSession implements PgSession {
         return this.show(s);
       case 'TransactionStmt':
         return this.transaction(s);
+      case 'CreateStmt':
+        if (this.txn) throw new UnsupportedError('CREATE TABLE inside a transaction block is not supported: run DDL on its own');
+        return this.createTable(s);
       default:
         mStatements.inc({ kind: p.kind, tier: 'none' });
         throw new UnsupportedError(`${statementName(p.kind)} is not supported by Stratum yet`);
@@ -262,7 +305,14 @@ export class RouterSession implements PgSession {
   }
 
   private async write(ops: WriteOp[]): Promise<TxResult> {
+    for (const op of ops) this.ctx.results.invalidate(op.table);
+    if (this.txn) {
+      this.txn.wrote = true;
+      for (const op of ops) this.txn.tables.add(op.table);
+      return this.engine.executeIn(this.txn.id, { catalogVersion: this.ctx.catalog.version, ops });
+    }
     const r = await this.engine.execute({ catalogVersion: this.ctx.catalog.version, ops });
+    if (r.commitTs > 0) for (const op of ops) this.ctx.results.noteWrite(op.table, r.commitTs);
     if (r.commitTs > this.lastCommitTs) this.lastCommitTs = r.commitTs;
     return r;
   }
@@ -325,28 +375,78 @@ export class RouterSession implements PgSession {
     const point = pointRead(this.ctx.catalog, s, params);
     if (point) {
       mStatements.inc({ kind: 'SelectStmt', tier: 'tx' });
-      const rv = await this.engine.get(point.table.name, point.key, this.ctx.catalog.version);
+      const rv = await this.engine.get(point.table.name, point.key, this.ctx.catalog.version, this.txn?.id);
       const cols = point.columns.map((c) => columnOf(point.table, c.column));
       const fields = point.columns.map((c, i) => field(c.name, PG_TYPE_OID[cols[i]!.type]));
       const rows = rv?.row ? [cols.map((c) => formatValue(rv.row![c.name] ?? null, c.type))] : [];
       return { commandTag: `SELECT ${rows.length}`, fields, rows };
     }
+    const notices: Notice[] = [];
+    if (this.txn && rels.length > 0) {
+      if (this.txn.isolation === 'serializable') {
+        throw new UnsupportedError(
+          'analytical SELECTs (scans, aggregates, joins) are not supported in SERIALIZABLE transactions: their reads cannot be validated at commit',
+          {
+            hint: 'Read single rows by primary key, or use REPEATABLE READ.',
+          },
+        );
+      }
+      if (this.txn.wrote) {
+        throw new UnsupportedError(
+          'an analytical SELECT after writes in the same transaction is not supported: it would not see the uncommitted writes',
+          {
+            hint: 'Commit first, or read the rows by primary key.',
+          },
+        );
+      }
+      if (!this.txn.noticed) {
+        this.txn.noticed = true;
+        notices.push({
+          severity: 'NOTICE',
+          code: '00000',
+          message:
+            'analytical reads in a transaction block see the data committed when each statement starts, not the transaction snapshot',
+        });
+      }
+    }
+    const cacheable = !this.txn && rels.length > 0 && this.ctx.results.ttlMs > 0;
+    let coveredTs = -1;
+    if (cacheable) {
+      const hit = this.ctx.results.get(p.sql, params, this.lastCommitTs);
+      if (hit) {
+        mStatements.inc({ kind: 'SelectStmt', tier: 'result-cache' });
+        return hit;
+      }
+    }
     // Analytical: OLAP files + ingestion delta; first make sure the session's own writes are in.
     if (rels.length > 0 && this.lastCommitTs > 0) await this.waitForWatermark(this.lastCommitTs);
+    if (cacheable) coveredTs = await this.minWatermark();
     mStatements.inc({ kind: 'SelectStmt', tier: rels.length ? 'olap' : 'local' });
     const sql = spliceSessionFunctions(p, this);
     const lits: Literal[] = params.map((v) => v);
     const res = await this.ctx.olap.query(sql, lits, this.ctx.catalog.version);
     const names = pgColumnNames(s);
     if (names && names.length === res.columns.length) res.columns = res.columns.map((c, i) => ({ ...c, name: names[i] ?? c.name }));
-    return toStatementResult(res);
+    const out = toStatementResult(res);
+    if (notices.length > 0) out.notices = notices;
+    if (cacheable) {
+      const tables = [...new Set(rels.map((r) => String(r.relname).replace(/__history$/, '')))];
+      this.ctx.results.set(p.sql, params, tables, coveredTs, out);
+    }
+    return out;
+  }
+
+  /** The lowest watermark over the ingestion engines (ms). */
+  private async minWatermark(): Promise<number> {
+    let min = Number.POSITIVE_INFINITY;
+    for (const i of this.ctx.ingestion) min = Math.min(min, (await i.status()).watermark);
+    return Number.isFinite(min) ? min : -1;
   }
 
   private async waitForWatermark(ts: number): Promise<void> {
     const deadline = Date.now() + this.ctx.statementTimeoutMs;
     for (;;) {
-      let min = Number.POSITIVE_INFINITY;
-      for (const i of this.ctx.ingestion) min = Math.min(min, (await i.status()).watermark);
+      const min = await this.minWatermark();
       if (min >= ts) return;
       if (Date.now() > deadline) {
         throw new StratumError(
@@ -358,13 +458,32 @@ export class RouterSession implements PgSession {
     }
   }
 
-  private set(s: Node): StatementResult {
+  private async set(s: Node): Promise<StatementResult> {
     if (s.kind === 'VAR_RESET' || s.kind === 'VAR_RESET_ALL') {
       if (s.name) this.settings[s.name] = DEFAULT_SETTINGS[s.name] ?? '';
       return { commandTag: 'RESET' };
     }
+    if (s.kind === 'VAR_SET_MULTI') {
+      // SET TRANSACTION ... / SET SESSION CHARACTERISTICS AS TRANSACTION ...
+      const isolation = isolationOf(s.args, this.settings.default_transaction_isolation ?? 'repeatable read');
+      if (s.name === 'TRANSACTION') {
+        const t = this.txn;
+        if (!t) {
+          return {
+            commandTag: 'SET',
+            notices: [{ severity: 'WARNING', code: '25P01', message: 'SET TRANSACTION can only be used in transaction blocks' }],
+          };
+        }
+        if (t.isolation !== isolation) {
+          if (t.used) throw new StratumError('25001', 'SET TRANSACTION ISOLATION LEVEL must be called before any query');
+          await this.engine.rollback(t.id);
+          t.id = await this.engine.begin(isolation);
+          t.isolation = isolation;
+        }
+      } else this.settings.default_transaction_isolation = isolation === 'serializable' ? 'serializable' : 'repeatable read';
+      return { commandTag: 'SET' };
+    }
     if (s.kind !== 'VAR_SET_VALUE' && s.kind !== 'VAR_SET_CURRENT' && s.kind !== 'VAR_SET_DEFAULT') {
-      // SET TRANSACTION / SESSION CHARACTERISTICS: only the isolation level we provide is accepted.
       return { commandTag: 'SET' };
     }
     const name = String(s.name).toLowerCase();
@@ -389,6 +508,19 @@ export class RouterSession implements PgSession {
         `invalid value for parameter "statement_timeout": "${value}" (give milliseconds)`,
       );
     }
+    if (name === 'default_transaction_isolation' || name === 'transaction_isolation') {
+      const v = value.trim().toLowerCase();
+      if (!['serializable', 'repeatable read', 'read committed', 'read uncommitted'].includes(v)) {
+        throw new StratumError(SqlState.invalidParameterValue, `invalid value for parameter "${name}": "${value}"`);
+      }
+      if (name === 'transaction_isolation') {
+        return this.set({
+          kind: 'VAR_SET_MULTI',
+          name: 'TRANSACTION',
+          args: [{ DefElem: { defname: 'transaction_isolation', arg: { A_Const: { sval: { sval: v } } } } }],
+        });
+      }
+    }
     this.settings[name] = name === 'timezone' ? 'UTC' : value;
     const out: StatementResult = { commandTag: 'SET' };
     const rep = REPORTED[name];
@@ -400,7 +532,14 @@ export class RouterSession implements PgSession {
     const name = String(s.name).toLowerCase();
     let v: string | undefined;
     if (name === 'server_version') v = this.ctx.serverVersion;
-    else if (name === 'all') {
+    else if (name === 'transaction_isolation') {
+      const iso = this.txn
+        ? this.txn.isolation
+        : this.settings.default_transaction_isolation === 'serializable'
+          ? 'serializable'
+          : 'repeatable_read';
+      v = iso === 'serializable' ? 'serializable' : 'repeatable read';
+    } else if (name === 'all') {
       const rows = Object.entries(this.settings).map(([k, val]) => [k, val]);
       return { commandTag: `SHOW`, fields: [field('name', 25), field('setting', 25)], rows };
     } else v = this.settings[name];
@@ -408,17 +547,64 @@ export class RouterSession implements PgSession {
     return { commandTag: 'SHOW', fields: [field(name, 25)], rows: [[v]] };
   }
 
-  private transaction(s: Node): StatementResult {
+  /** BEGIN / COMMIT / ROLLBACK / SAVEPOINT / RELEASE / ROLLBACK TO (PostgreSQL semantics). */
+  private async transaction(s: Node): Promise<StatementResult> {
     const k = s.kind as string;
-    if (k === 'TRANS_STMT_COMMIT' || k === 'TRANS_STMT_ROLLBACK') {
-      return {
-        commandTag: k === 'TRANS_STMT_COMMIT' ? 'COMMIT' : 'ROLLBACK',
-        notices: [{ severity: 'WARNING', code: '25P01', message: 'there is no transaction in progress' }],
-      };
+    const warn = (code: string, message: string) => [{ severity: 'WARNING' as const, code, message }];
+    switch (k) {
+      case 'TRANS_STMT_BEGIN':
+      case 'TRANS_STMT_START': {
+        if (this.txn) return { commandTag: 'BEGIN', notices: warn('25001', 'there is already a transaction in progress') };
+        const isolation = isolationOf(s.options, this.settings.default_transaction_isolation ?? 'repeatable read');
+        const id = await this.engine.begin(isolation);
+        this.txn = { id, isolation, failed: false, wrote: false, noticed: false, used: false, tables: new Set() };
+        return { commandTag: 'BEGIN' };
+      }
+      case 'TRANS_STMT_COMMIT': {
+        const t = this.txn;
+        if (!t) return { commandTag: 'COMMIT', notices: warn('25P01', 'there is no transaction in progress') };
+        this.txn = undefined;
+        if (t.failed) {
+          await this.engine.rollback(t.id);
+          return { commandTag: 'ROLLBACK' };
+        }
+        const r = await this.engine.commit(t.id);
+        if (r.commitTs > 0) for (const table of t.tables) this.ctx.results.noteWrite(table, r.commitTs);
+        if (r.commitTs > this.lastCommitTs) this.lastCommitTs = r.commitTs;
+        mStatements.inc({ kind: 'Commit', tier: 'tx' });
+        return { commandTag: r.rolledBack ? 'ROLLBACK' : 'COMMIT' };
+      }
+      case 'TRANS_STMT_ROLLBACK': {
+        const t = this.txn;
+        if (!t) return { commandTag: 'ROLLBACK', notices: warn('25P01', 'there is no transaction in progress') };
+        this.txn = undefined;
+        await this.engine.rollback(t.id);
+        return { commandTag: 'ROLLBACK' };
+      }
+      case 'TRANS_STMT_SAVEPOINT':
+      case 'TRANS_STMT_RELEASE':
+      case 'TRANS_STMT_ROLLBACK_TO': {
+        const t = this.txn;
+        const what = k === 'TRANS_STMT_SAVEPOINT' ? 'SAVEPOINT' : k === 'TRANS_STMT_RELEASE' ? 'RELEASE' : 'ROLLBACK';
+        if (!t)
+          throw new StratumError('25P01', `${what === 'ROLLBACK' ? 'ROLLBACK TO SAVEPOINT' : what} can only be used in transaction blocks`);
+        const name = s.savepoint_name as string;
+        try {
+          await this.engine.savepoint(
+            t.id,
+            name,
+            k === 'TRANS_STMT_SAVEPOINT' ? 'set' : k === 'TRANS_STMT_RELEASE' ? 'release' : 'rollback',
+          );
+        } catch (e) {
+          t.failed = true;
+          throw e;
+        }
+        if (k === 'TRANS_STMT_ROLLBACK_TO') t.failed = false;
+        return { commandTag: what };
+      }
+      default:
+        throw new UnsupportedError('two-phase commit (PREPARE TRANSACTION / COMMIT PREPARED) is not supported');
     }
-    throw new UnsupportedError('transaction blocks (BEGIN ... COMMIT) are not supported yet: every statement commits on its own', {
-      hint: 'Run statements in autocommit mode.',
-    });
   }
 
   /** server_version this router reports. */
@@ -699,4 +885,19 @@ function figureColname(e: Node | undefined): string | undefined {
     if (t === 'EXPR_SUBLINK') return pgColumnNames(e.SubLink.subselect?.SelectStmt ?? {})?.[0];
   }
   return undefined;
+}
+
+/**
+ * Isolation requested by BEGIN's options (or the session default). READ UNCOMMITTED / READ
+ * COMMITTED / REPEATABLE READ all get snapshot isolation (at least as strong; PostgreSQL itself
+ * maps READ UNCOMMITTED up); SERIALIZABLE gets commit-time read-set validation, never less.
+ */
+function isolationOf(options: Node[] | undefined, dflt: string): IsolationLevel {
+  let level = dflt;
+  for (const o of options ?? []) {
+    const d = o.DefElem;
+    if (d?.defname === 'transaction_isolation') level = String(d.arg?.A_Const?.sval?.sval ?? level);
+    if (d?.defname === 'transaction_deferrable') continue;
+  }
+  return level.toLowerCase() === 'serializable' ? 'serializable' : 'repeatable_read';
 }

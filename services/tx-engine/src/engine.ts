@@ -64,10 +64,58 @@ export interface EngineOptions {
   log: Logger;
 }
 
+/** A queued commit: an autocommit request (planned at commit time) or an explicit transaction. */
 interface Pending {
-  req: TxRequest;
+  req?: TxRequest;
+  txn?: Txn;
   resolve: (r: TxResult) => void;
   reject: (e: unknown) => void;
+}
+
+/** Isolation of an explicit transaction (DESIGN §2: snapshot isolation; SERIALIZABLE validates its reads). */
+export type Isolation = 'repeatable_read' | 'serializable';
+
+/** A buffered write of an explicit transaction: the row's final state and the version it replaced. */
+interface TxnWrite {
+  table: string;
+  key: Value[];
+  /** Final row; null = deleted. */
+  row: Row | null;
+  /** Version the transaction's snapshot held (null = absent). */
+  prev: string | null;
+  /** Whether the row was live in the snapshot (decides insert/update/delete). */
+  existed: boolean;
+}
+
+/** A point read of a SERIALIZABLE transaction, validated at commit. */
+interface TxnRead {
+  table: string;
+  key: Value[];
+  /** Version seen (null = absent). */
+  version: string | null;
+}
+
+/** An explicit transaction (BEGIN … COMMIT), held by the engine between statements. */
+export interface Txn {
+  id: string;
+  isolation: Isolation;
+  /** Commit timestamp of the newest batch in the snapshot (ms). */
+  snapshotTs: number;
+  snapshot: ReturnType<TxStore['db']['snapshot']>;
+  writes: Map<string, TxnWrite>;
+  /** SERIALIZABLE: version seen by each point read (null = absent). */
+  reads: Map<string, TxnRead>;
+  savepoints: { name: string; writes: Map<string, TxnWrite>; reads: Map<string, TxnRead> }[];
+  bytes: number;
+  lastUsed: number;
+  /** A statement failed: only rollback is possible. */
+  failed: boolean;
+}
+
+/** Where a statement reads current rows from and where its writes go. */
+interface StatementEnv {
+  currentMany(t: TableInfo, keys: Value[][]): Promise<(Current | null)[]>;
+  emit(t: TableInfo, key: Value[], op: Change['op'], prev: string | null, row: Row | null): void;
 }
 
 /** Metrics of the TX tier. */
@@ -84,6 +132,7 @@ const mCommitLatency = histogram('stratum_tx_commit_seconds', 'Time from request
 const mCacheHits = counter('stratum_tx_row_cache_hits_total', 'Point reads served by the hot-row cache', ['engine']);
 const mCacheMiss = counter('stratum_tx_row_cache_misses_total', 'Point reads that missed the hot-row cache', ['engine']);
 const mQueue = gauge('stratum_tx_commit_queue', 'Transactions waiting for the next group commit', ['engine']);
+const mOpenTxns = gauge('stratum_tx_open_transactions', 'Explicit transactions open (BEGIN without COMMIT/ROLLBACK yet)', ['engine']);
 
 /** A row as seen by a transaction while it is being prepared. */
 interface Current {
@@ -110,6 +159,7 @@ export class Engine {
   private readonly listeners: CommittedListener[] = [];
   private idle: Promise<void> = Promise.resolve();
   private idleResolve: (() => void) | undefined;
+  private readonly txns = new Map<string, Txn>();
 
   private constructor(
     readonly opts: EngineOptions,
@@ -145,13 +195,17 @@ export class Engine {
     return c;
   }
 
-  /** Queue a transaction; resolves when it is durable and its commit-wait has elapsed. */
+  /** Queue an autocommit transaction; resolves when it is durable and its commit-wait has elapsed. */
   execute(req: TxRequest): Promise<TxResult> {
+    return this.enqueue({ req });
+  }
+
+  private enqueue(what: { req?: TxRequest; txn?: Txn }): Promise<TxResult> {
     if (this.closed) return Promise.reject(new StratumError(SqlState.adminShutdown, `TX engine ${this.opts.id} is shutting down`));
     const t0 = performance.now();
     return new Promise<TxResult>((resolve, reject) => {
       this.queue.push({
-        req,
+        ...what,
         resolve: (r) => {
           mCommitLatency.observe({ engine: this.opts.id }, (performance.now() - t0) / 1000);
           resolve(r);
@@ -257,7 +311,7 @@ export class Engine {
     this.inflightTs = ts;
     for (const p of batch) {
       try {
-        const changes = await this.prepare(p.req, overlay, ts);
+        const changes = p.txn ? await this.validateTxn(p.txn, overlay, ts) : await this.prepare(p.req!, overlay, ts);
         const counts = changes.counts;
         if (changes.list.length === 0) {
           accepted.push({ p, result: { commitTs: 0, counts }, parts: [] });
@@ -335,95 +389,256 @@ export class Engine {
     else ack();
   }
 
-  /** Validate one transaction against the current state and build its changes. */
+  /** Plan an autocommit transaction against the current state and build its changes. */
   private async prepare(req: TxRequest, overlay: Map<string, StoredRow>, ts: number): Promise<{ list: Change[]; counts: number[] }> {
     const { catalog } = this.opts;
     if (catalog.version < req.catalogVersion) await catalog.waitFor(req.catalogVersion, this.opts.catalogTimeoutMs);
     const list: Change[] = [];
-    const counts: number[] = [];
     const local = new Map<string, StoredRow>();
     let bytes = 0;
-    const current = async (t: TableInfo, key: Value[]): Promise<Current | null> => {
-      const ck = this.cacheKey(t.name, key);
-      const s = local.get(ck) ?? overlay.get(ck);
-      if (s) return { version: s.v, ts: s.ts, row: s.row };
-      return this.readCurrent(t, key, false);
+    const env: StatementEnv = {
+      currentMany: (t, keys) => this.readMany(t, keys, (ck) => local.get(ck) ?? overlay.get(ck)),
+      emit: (t, key, op, prev, row) => {
+        const version = this.versions.next(ts);
+        list.push({ table: t.name, key, op, version, prev, row });
+        local.set(this.cacheKey(t.name, key), { v: version, ts, row });
+        bytes += row ? approxRowBytes(row) : 16;
+        if (bytes > this.opts.maxTxnBytes) throw tooBig(this.opts.maxTxnBytes);
+      },
     };
-    const emit = (t: TableInfo, key: Value[], op: Change['op'], prev: string | null, row: Row | null) => {
-      const version = this.versions.next(ts);
-      list.push({ table: t.name, key, op, version, prev, row });
-      local.set(this.cacheKey(t.name, key), { v: version, ts, row });
-      bytes += row ? approxRowBytes(row) : 16;
-      if (bytes > this.opts.maxTxnBytes) {
-        throw new StratumError(
-          SqlState.programLimitExceeded,
-          `transaction writes more than ${this.opts.maxTxnBytes} bytes (tx.max_txn_bytes); split it into smaller transactions`,
-        );
+    const counts = await applyOps(catalog, req.ops, env);
+    return { list, counts };
+  }
+
+  // ------------------------------------------------------------ explicit transactions
+
+  /**
+   * BEGIN: open a transaction on a LevelDB snapshot. Reads see the snapshot plus the
+   * transaction's own writes; writes are buffered until COMMIT.
+   */
+  begin(isolation: Isolation): string {
+    if (this.closed) throw new StratumError(SqlState.adminShutdown, `TX engine ${this.opts.id} is shutting down`);
+    const id = uuidv7();
+    this.txns.set(id, {
+      id,
+      isolation,
+      snapshotTs: this.lastTs,
+      snapshot: this.store.db.snapshot(),
+      writes: new Map(),
+      reads: new Map(),
+      savepoints: [],
+      bytes: 0,
+      lastUsed: Date.now(),
+      failed: false,
+    });
+    mOpenTxns.set({ engine: this.opts.id }, this.txns.size);
+    return id;
+  }
+
+  /** The open transaction `id`. @throws StratumError 25P01 when it does not exist (ended or timed out). */
+  txn(id: string): Txn {
+    const t = this.txns.get(id);
+    if (!t)
+      throw new StratumError(
+        '25P01',
+        `transaction ${id} is not open on TX engine ${this.opts.id} (it ended, timed out or the engine restarted)`,
+      );
+    t.lastUsed = Date.now();
+    return t;
+  }
+
+  /** Snapshot reads of one table: own writes, then the hot-row cache when older than the snapshot, LevelDB snapshot, ingestion as of the snapshot. */
+  private async snapshotMany(txn: Txn, t: TableInfo, keys: Value[][], record: boolean): Promise<(Current | null)[]> {
+    const out: (Current | null)[] = new Array(keys.length).fill(null);
+    const miss: number[] = [];
+    keys.forEach((k, i) => {
+      const ck = this.cacheKey(t.name, k);
+      const w = txn.writes.get(ck);
+      if (w) {
+        out[i] = { version: 'uncommitted', ts: Number.MAX_SAFE_INTEGER, row: w.row };
+        return;
       }
-    };
-    for (const op of req.ops) {
-      const t = catalog.get(op.table);
-      if (op.kind === 'insert') {
-        const idx = op.columns.map((c) => {
-          columnOf(t, c);
-          return t.columnIndex.get(c)!;
-        });
-        if (new Set(op.columns).size !== op.columns.length) {
-          throw new SchemaError(SqlState.duplicateColumn, `column specified more than once in INSERT into "${t.name}"`);
-        }
-        const built = op.rows.map((lits) => {
-          if (lits.length !== idx.length) {
-            throw new SchemaError(
-              SqlState.syntaxError,
-              `INSERT has ${lits.length > idx.length ? 'more' : 'fewer'} expressions than target columns`,
-            );
-          }
-          const row = buildRow(t, idx, lits);
-          return { row, key: t.primaryKey.map((k) => row[k] as Value) };
-        });
-        const curs = await this.readMany(
-          t,
-          built.map((b) => b.key),
-          (ck) => local.get(ck) ?? overlay.get(ck),
+      const c = this.cache.get(ck);
+      // The cache holds the newest version; it is the snapshot's only if strictly older than the snapshot.
+      if (c && c.ts < txn.snapshotTs) out[i] = { version: c.v, ts: c.ts, row: c.row };
+      else miss.push(i);
+    });
+    if (miss.length > 0) {
+      const stored = await this.store.getRows(
+        t.name,
+        miss.map((i) => keys[i]!),
+        txn.snapshot,
+      );
+      const still: number[] = [];
+      miss.forEach((i, j) => {
+        const s = stored[j];
+        if (s) out[i] = { version: s.v, ts: s.ts, row: s.row };
+        else still.push(i);
+      });
+      if (still.length > 0 && this.opts.ingestion) {
+        const remote = await this.opts.ingestion.getMany(
+          t.name,
+          still.map((i) => keys[i]!),
+          txn.snapshotTs,
         );
-        built.forEach(({ row, key }, i) => {
-          // A key inserted earlier in this same statement is in `local` by now.
-          const ck = this.cacheKey(t.name, key);
-          const s = local.get(ck);
-          const cur = s ? { version: s.v, ts: s.ts, row: s.row } : curs[i];
-          if (cur && cur.row !== null) throw duplicateKey(t, key);
-          emit(t, key, 'insert', cur ? cur.version : null, row);
+        still.forEach((i, j) => {
+          const r = remote[j];
+          if (r) out[i] = { version: r.version, ts: r.commitTs, row: r.row };
         });
-        counts.push(op.rows.length);
-      } else {
-        const key = coerceKey(t, op.key);
-        const cur = await current(t, key);
-        if (!cur || cur.row === null) {
-          counts.push(0);
-          continue;
-        }
-        if (op.kind === 'delete') {
-          emit(t, key, 'delete', cur.version, null);
-        } else {
-          const row: Row = { ...cur.row };
-          const types = (c: string) => columnOf(t, c).type;
-          for (const s of op.set) {
-            const col = columnOf(t, s.column);
-            row[col.name] = assign(evalExpr(s.expr, cur.row, types), col.type, { table: t.name, column: col.name });
-          }
-          checkNotNull(t, row);
-          const newKey = t.primaryKey.map((k) => row[k] as Value);
-          if (keyString(newKey) !== keyString(key)) {
-            const other = await current(t, newKey);
-            if (other && other.row !== null) throw duplicateKey(t, newKey);
-            emit(t, key, 'delete', cur.version, null);
-            emit(t, newKey, 'insert', other ? other.version : null, row);
-          } else emit(t, key, 'update', cur.version, row);
-        }
-        counts.push(1);
       }
     }
-    return { list, counts };
+    if (record && txn.isolation === 'serializable') {
+      keys.forEach((k, i) => {
+        const ck = this.cacheKey(t.name, k);
+        if (!txn.writes.has(ck) && !txn.reads.has(ck)) txn.reads.set(ck, { table: t.name, key: k, version: out[i]?.version ?? null });
+      });
+    }
+    return out;
+  }
+
+  /** Run one statement of an explicit transaction: validated now against its snapshot, buffered until COMMIT. */
+  async executeIn(txnId: string, req: TxRequest): Promise<TxResult> {
+    const txn = this.txn(txnId);
+    if (txn.failed) throw aborted();
+    const { catalog } = this.opts;
+    if (catalog.version < req.catalogVersion) await catalog.waitFor(req.catalogVersion, this.opts.catalogTimeoutMs);
+    try {
+      const env: StatementEnv = {
+        currentMany: (t, keys) => this.snapshotMany(txn, t, keys, true),
+        emit: (t, key, _op, prev, row) => {
+          const ck = this.cacheKey(t.name, key);
+          const before = txn.writes.get(ck);
+          // One change per key and transaction: the final state against the snapshot's version.
+          const w: TxnWrite = before
+            ? { ...before, row }
+            : { table: t.name, key, row, prev: prev === 'uncommitted' ? null : prev, existed: prev !== null && prev !== 'uncommitted' };
+          txn.writes.set(ck, w);
+          txn.bytes += row ? approxRowBytes(row) : 16;
+          if (txn.bytes > this.opts.maxTxnBytes) throw tooBig(this.opts.maxTxnBytes);
+        },
+      };
+      // A failing statement leaves the transaction failed (PostgreSQL semantics): only ROLLBACK [TO SAVEPOINT] helps.
+      const counts = await applyOps(catalog, req.ops, env);
+      return { commitTs: 0, counts };
+    } catch (e) {
+      txn.failed = true;
+      throw e;
+    }
+  }
+
+  /** Point read inside a transaction (snapshot + own writes). */
+  async getIn(txnId: string, table: TableInfo, key: Value[]): Promise<RowVersion | null> {
+    const txn = this.txn(txnId);
+    if (txn.failed) throw aborted();
+    const [cur] = await this.snapshotMany(txn, table, [key], true);
+    return cur ? { version: cur.version, commitTs: cur.ts === Number.MAX_SAFE_INTEGER ? 0 : cur.ts, row: cur.row } : null;
+  }
+
+  /** COMMIT: first committer wins (DESIGN §2); resolves when durable. A failed transaction is rolled back (tag ROLLBACK). */
+  async commit(txnId: string): Promise<TxResult & { rolledBack?: boolean }> {
+    const txn = this.txn(txnId);
+    this.end(txn);
+    if (txn.failed) return { commitTs: 0, counts: [], rolledBack: true };
+    if (txn.writes.size === 0) {
+      if (txn.isolation === 'serializable' && txn.reads.size > 0) await this.enqueue({ txn });
+      return { commitTs: 0, counts: [] };
+    }
+    return this.enqueue({ txn });
+  }
+
+  /** ROLLBACK: discard the transaction. Idempotent. */
+  rollback(txnId: string): void {
+    const txn = this.txns.get(txnId);
+    if (txn) this.end(txn);
+  }
+
+  private end(txn: Txn): void {
+    this.txns.delete(txn.id);
+    mOpenTxns.set({ engine: this.opts.id }, this.txns.size);
+    void txn.snapshot.close().catch(() => {});
+  }
+
+  /** SAVEPOINT name. */
+  savepoint(txnId: string, name: string): void {
+    const txn = this.txn(txnId);
+    if (txn.failed) throw aborted();
+    txn.savepoints.push({ name, writes: new Map(txn.writes), reads: new Map(txn.reads) });
+  }
+
+  /** ROLLBACK TO SAVEPOINT name: undo later writes, clear the failed state, keep the savepoint. */
+  rollbackTo(txnId: string, name: string): void {
+    const txn = this.txn(txnId);
+    const i = findSavepoint(txn, name);
+    const sp = txn.savepoints[i]!;
+    txn.savepoints.length = i + 1;
+    txn.writes = new Map(sp.writes);
+    txn.reads = new Map(sp.reads);
+    txn.failed = false;
+  }
+
+  /** RELEASE SAVEPOINT name: forget it and every later savepoint. */
+  release(txnId: string, name: string): void {
+    const txn = this.txn(txnId);
+    if (txn.failed) throw aborted();
+    txn.savepoints.length = findSavepoint(txn, name);
+  }
+
+  /** Roll back transactions idle longer than `idleMs` (their client went away without a word). */
+  expireIdle(idleMs: number): number {
+    const now = Date.now();
+    let n = 0;
+    for (const t of [...this.txns.values()]) {
+      if (now - t.lastUsed > idleMs) {
+        this.end(t);
+        n++;
+      }
+    }
+    return n;
+  }
+
+  /** Commit-time validation of an explicit transaction inside the group commit. */
+  private async validateTxn(txn: Txn, overlay: Map<string, StoredRow>, ts: number): Promise<{ list: Change[]; counts: number[] }> {
+    const { catalog } = this.opts;
+    const byTable = new Map<string, { keys: Value[][]; cks: string[] }>();
+    const add = (table: string, key: Value[], ck: string) => {
+      let e = byTable.get(table);
+      if (!e) byTable.set(table, (e = { keys: [], cks: [] }));
+      e.keys.push(key);
+      e.cks.push(ck);
+    };
+    for (const [ck, w] of txn.writes) add(w.table, w.key, ck);
+    const current = new Map<string, Current | null>();
+    for (const [table, { keys, cks }] of byTable) {
+      const t = catalog.get(table);
+      const cur = await this.readMany(t, keys, (ck) => overlay.get(ck));
+      cks.forEach((ck, i) => current.set(ck, cur[i] ?? null));
+    }
+    for (const [ck, w] of txn.writes) {
+      const cur = current.get(ck) ?? null;
+      if ((cur?.version ?? null) !== w.prev) {
+        if (w.prev === null && cur && cur.row !== null) throw duplicateKey(catalog.get(w.table), w.key);
+        throw serializationFailure(w.table, 'a concurrent transaction updated the same row first');
+      }
+    }
+    if (txn.isolation === 'serializable') {
+      // Read-set validation: every row read must still be at the version seen (else a
+      // concurrent writer could make this transaction's outcome non-serializable).
+      for (const [ck, r] of txn.reads) {
+        const t = catalog.get(r.table);
+        const [now] = await this.readMany(t, [r.key], (k) => overlay.get(k));
+        if ((now?.version ?? null) !== r.version) {
+          void ck;
+          throw serializationFailure(r.table, 'a row this transaction read was changed by a concurrent transaction');
+        }
+      }
+    }
+    const list: Change[] = [];
+    for (const w of txn.writes.values()) {
+      if (w.row === null && !w.existed) continue; // inserted and deleted again: nothing happened
+      const op: Change['op'] = w.row === null ? 'delete' : w.existed ? 'update' : 'insert';
+      list.push({ table: w.table, key: w.key, op, version: this.versions.next(ts), prev: w.prev, row: w.row });
+    }
+    return { list, counts: [] };
   }
 
   /** Refuse new transactions and wait until queued ones are committed (the store stays open for the relay). */
@@ -431,6 +646,101 @@ export class Engine {
     this.closed = true;
     if (this.flushing) await this.idle;
   }
+}
+
+/**
+ * Apply write operations through a statement environment: schema checks (types, NOT NULL,
+ * primary key) against the environment's view of current rows. Returns rows affected per op.
+ */
+async function applyOps(catalog: Catalog, ops: TxRequest['ops'], env: StatementEnv): Promise<number[]> {
+  const counts: number[] = [];
+  for (const op of ops) {
+    const t = catalog.get(op.table);
+    if (op.kind === 'insert') {
+      const idx = op.columns.map((c) => {
+        columnOf(t, c);
+        return t.columnIndex.get(c)!;
+      });
+      if (new Set(op.columns).size !== op.columns.length) {
+        throw new SchemaError(SqlState.duplicateColumn, `column specified more than once in INSERT into "${t.name}"`);
+      }
+      const built = op.rows.map((lits) => {
+        if (lits.length !== idx.length) {
+          throw new SchemaError(
+            SqlState.syntaxError,
+            `INSERT has ${lits.length > idx.length ? 'more' : 'fewer'} expressions than target columns`,
+          );
+        }
+        const row = buildRow(t, idx, lits);
+        return { row, key: t.primaryKey.map((k) => row[k] as Value) };
+      });
+      const seen = new Set<string>();
+      for (const b of built) {
+        const ks = keyString(b.key);
+        if (seen.has(ks)) throw duplicateKey(t, b.key);
+        seen.add(ks);
+      }
+      const curs = await env.currentMany(
+        t,
+        built.map((b) => b.key),
+      );
+      built.forEach(({ row, key }, i) => {
+        const cur = curs[i];
+        if (cur && cur.row !== null) throw duplicateKey(t, key);
+        env.emit(t, key, 'insert', cur ? cur.version : null, row);
+      });
+      counts.push(op.rows.length);
+      continue;
+    }
+    const key = coerceKey(t, op.key);
+    const [cur] = await env.currentMany(t, [key]);
+    if (!cur || cur.row === null) {
+      counts.push(0);
+      continue;
+    }
+    if (op.kind === 'delete') {
+      env.emit(t, key, 'delete', cur.version, null);
+    } else {
+      const row: Row = { ...cur.row };
+      const types = (c: string) => columnOf(t, c).type;
+      for (const s of op.set) {
+        const col = columnOf(t, s.column);
+        row[col.name] = assign(evalExpr(s.expr, cur.row, types), col.type, { table: t.name, column: col.name });
+      }
+      checkNotNull(t, row);
+      const newKey = t.primaryKey.map((k) => row[k] as Value);
+      if (keyString(newKey) !== keyString(key)) {
+        const [other] = await env.currentMany(t, [newKey]);
+        if (other && other.row !== null) throw duplicateKey(t, newKey);
+        env.emit(t, key, 'delete', cur.version, null);
+        env.emit(t, newKey, 'insert', other ? other.version : null, row);
+      } else env.emit(t, key, 'update', cur.version, row);
+    }
+    counts.push(1);
+  }
+  return counts;
+}
+
+function tooBig(limit: number): StratumError {
+  return new StratumError(
+    SqlState.programLimitExceeded,
+    `transaction writes more than ${limit} bytes (tx.max_txn_bytes); split it into smaller transactions`,
+  );
+}
+
+function aborted(): StratumError {
+  return new StratumError('25P02', 'current transaction is aborted, commands ignored until end of transaction block');
+}
+
+function serializationFailure(table: string, why: string): StratumError {
+  return new StratumError(SqlState.serializationFailure, `could not serialize access on table "${table}": ${why}`, {
+    hint: 'The transaction was rolled back; retry it.',
+  });
+}
+
+function findSavepoint(txn: Txn, name: string): number {
+  for (let i = txn.savepoints.length - 1; i >= 0; i--) if (txn.savepoints[i]!.name === name) return i;
+  throw new StratumError('3B001', `savepoint "${name}" does not exist`);
 }
 
 /** Coerce literal key values to the primary-key column types. @throws DataError. */

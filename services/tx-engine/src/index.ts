@@ -9,9 +9,11 @@ import type {
   ChangeBus,
   Clock,
   IngestionApi,
+  IsolationLevel,
   Literal,
   Logger,
   RowVersion,
+  SavepointAction,
   ServiceHandle,
   TxEngineApi,
   TxRequest,
@@ -40,6 +42,8 @@ export interface TxEngineOptions {
   /** Most bytes of changes per bus message (default 512 KiB, below NATS's 1 MiB max_payload). */
   relayMaxBytes?: number;
   maxTxnBytes?: number;
+  /** Roll back transaction blocks idle this long (ms). Default 600 000. */
+  txnIdleTimeoutMs?: number;
   /** Commit-wait multiplier k (default 2, the `monotonic_reads` default mode). */
   commitWaitK?: number;
   /** How long a request waits for a catalog version it needs (ms). */
@@ -84,19 +88,38 @@ export async function startTxEngine(o: TxEngineOptions): Promise<TxEngine> {
     log: o.log,
   });
   let closing: Promise<void> | undefined;
+  const idleMs = o.txnIdleTimeoutMs ?? 600_000;
+  const sweeper = setInterval(
+    () => {
+      const n = engine.expireIdle(idleMs);
+      if (n > 0) o.log.warn({ rolledBack: n, idleMs }, 'rolled back idle transaction blocks');
+    },
+    Math.min(10_000, idleMs),
+  );
+  sweeper.unref();
   o.log.info({ dir: o.dir, outbox: relay.pendingCount() }, 'tx engine started');
   return {
     id: o.id,
     name: `tx-engine ${o.id}`,
     execute: (req: TxRequest): Promise<TxResult> => engine.execute(req),
-    async get(table: string, key: Literal[], catalogVersion: number): Promise<RowVersion | null> {
+    async get(table: string, key: Literal[], catalogVersion: number, txnId?: string): Promise<RowVersion | null> {
       if (o.catalog.version < catalogVersion) await o.catalog.waitFor(catalogVersion, 10_000);
       const t = o.catalog.get(table);
-      return engine.get(t, coerceKey(t, key));
+      return txnId ? engine.getIn(txnId, t, coerceKey(t, key)) : engine.get(t, coerceKey(t, key));
+    },
+    begin: async (isolation: IsolationLevel) => engine.begin(isolation),
+    executeIn: (txnId: string, req: TxRequest) => engine.executeIn(txnId, req),
+    commit: (txnId: string) => engine.commit(txnId),
+    rollback: async (txnId: string) => engine.rollback(txnId),
+    async savepoint(txnId: string, name: string, action: SavepointAction) {
+      if (action === 'set') engine.savepoint(txnId, name);
+      else if (action === 'rollback') engine.rollbackTo(txnId, name);
+      else engine.release(txnId, name);
     },
     outboxPending: () => relay.pendingCount(),
     close() {
       closing ??= (async () => {
+        clearInterval(sweeper);
         await engine.drain();
         await relay.stop(3000);
         await engine.store.close();

@@ -82,9 +82,14 @@ export class TxStore {
   }
 
   /** Read many stored row versions of one table in one LevelDB call (undefined where absent). */
-  async getRows(table: string, pks: readonly (readonly Value[])[]): Promise<(StoredRow | undefined)[]> {
+  async getRows(
+    table: string,
+    pks: readonly (readonly Value[])[],
+    snapshot?: ReturnType<ClassicLevel<Buffer, Buffer>['snapshot']>,
+  ): Promise<(StoredRow | undefined)[]> {
     if (pks.length === 0) return [];
-    const bufs = await this.db.getMany(pks.map((pk) => rowKey(table, pk)));
+    const keys = pks.map((pk) => rowKey(table, pk));
+    const bufs = snapshot ? await this.db.getMany(keys, { snapshot }) : await this.db.getMany(keys);
     return bufs.map((b) => (b === undefined ? undefined : decode<StoredRow>(b, `row of ${table}`)));
   }
 
