@@ -611,7 +611,7 @@ export class Engine {
     for (const [table, { keys, cks }] of byTable) {
       const t = catalog.get(table);
       const cur = await this.readMany(t, keys, (ck) => overlay.get(ck));
-      cks.forEach((ck, i) => current.set(ck, cur[i] ?? null));
+      for (const [i, ck] of cks.entries()) current.set(ck, cur[i] ?? null);
     }
     for (const [ck, w] of txn.writes) {
       const cur = current.get(ck) ?? null;
