@@ -270,3 +270,271 @@ export function parseArgs(argv: readonly string[]): {
     str: (name) => values.get(name),
   };
 }
+
+// ---------------------------------------------------------------------------------------
+// Helpers added for tx-commit.ts, point-reads.ts and relay.ts.
+// ---------------------------------------------------------------------------------------
+
+/** Several percentiles (nearest rank, p in 0..100) of unsorted samples, sorting once; NaN when empty. */
+export function percentiles(samples: ArrayLike<number>, ps: readonly number[]): number[] {
+  if (samples.length === 0) return ps.map(() => Number.NaN);
+  const sorted = Float64Array.from(samples).sort();
+  return ps.map((p) => {
+    const rank = Math.max(1, Math.ceil((p / 100) * sorted.length));
+    return sorted[Math.min(rank, sorted.length) - 1] ?? Number.NaN;
+  });
+}
+
+/** One sample of a Prometheus text exposition. */
+export interface MetricSample {
+  readonly name: string;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly value: number;
+}
+
+/** Parse the Prometheus text format (`name{l="v",…} value [ts]`); comments and blank lines skipped. */
+export function parsePrometheus(text: string): MetricSample[] {
+  const out: MetricSample[] = [];
+  for (const raw of text.split('\n')) {
+    const line = raw.trim();
+    if (line === '' || line.startsWith('#')) continue;
+    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})?\s+(\S+)/.exec(line);
+    if (m === null) continue;
+    const labels: Record<string, string> = {};
+    const body = m[3];
+    if (body !== undefined) {
+      for (const lm of body.matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g))
+        labels[lm[1] ?? ''] = (lm[2] ?? '').replace(/\\(.)/g, '$1');
+    }
+    const v = m[4] ?? 'NaN';
+    out.push({
+      name: m[1] ?? '',
+      labels,
+      value: v === '+Inf' ? Number.POSITIVE_INFINITY : v === '-Inf' ? Number.NEGATIVE_INFINITY : Number(v),
+    });
+  }
+  return out;
+}
+
+/** Fetch and parse `GET <baseUrl>/metrics` (bounded by `timeoutMs`, default 5000). @throws on HTTP errors. */
+export async function scrapeMetrics(baseUrl: string, timeoutMs = 5000): Promise<MetricSample[]> {
+  const res = await fetch(`${baseUrl.replace(/\/$/, '')}/metrics`, { signal: AbortSignal.timeout(timeoutMs) });
+  if (!res.ok) throw new Error(`GET ${baseUrl}/metrics: HTTP ${res.status}`);
+  return parsePrometheus(await res.text());
+}
+
+/**
+ * Sum of the samples named `name` whose labels include every pair of `labels`
+ * (0 when none match — a labelled prom-client metric has no sample before its first use).
+ */
+export function metricSum(samples: readonly MetricSample[], name: string, labels: Record<string, string> = {}): number {
+  let sum = 0;
+  for (const s of samples) {
+    if (s.name !== name) continue;
+    if (Object.entries(labels).every(([k, v]) => s.labels[k] === v)) sum += s.value;
+  }
+  return sum;
+}
+
+/** True when any sample of `name` (e.g. a `_count` of a histogram) is exposed at all. */
+export function metricExposed(samples: readonly MetricSample[], prefix: string): boolean {
+  return samples.some((s) => s.name.startsWith(prefix));
+}
+
+/** Result of {@link closedLoop}. */
+export interface ClosedLoopResult {
+  /** Operations completed without error. */
+  readonly ops: number;
+  /** Operations that threw. */
+  readonly errors: number;
+  /** The first few distinct error messages (with SQLSTATE when present). */
+  readonly errorMessages: string[];
+  /** Wall time from start until the last client finished its last operation, in s. */
+  readonly seconds: number;
+  /** Latency of each successful operation, in ms. */
+  readonly latenciesMs: Float64Array;
+}
+
+/**
+ * Closed-loop load: every client runs `op(client, clientIndex)` back to back, starting a new
+ * operation only while `seconds` have not passed; one in-flight operation per client.
+ * A client stops after 20 consecutive errors (a dead connection would otherwise spin).
+ */
+export async function closedLoop<C>(
+  clients: readonly C[],
+  seconds: number,
+  op: (client: C, index: number) => Promise<unknown>,
+): Promise<ClosedLoopResult> {
+  let lat = new Float64Array(1 << 16);
+  let n = 0;
+  let errors = 0;
+  const messages: string[] = [];
+  const start = performance.now();
+  const end = start + seconds * 1000;
+  let lastDone = start;
+  await Promise.all(
+    clients.map(async (c, i) => {
+      let consecutive = 0;
+      while (performance.now() < end && consecutive < 20) {
+        const t = performance.now();
+        try {
+          await op(c, i);
+          const done = performance.now();
+          if (n === lat.length) {
+            const bigger = new Float64Array(lat.length * 2);
+            bigger.set(lat);
+            lat = bigger;
+          }
+          lat[n++] = done - t;
+          consecutive = 0;
+          if (done > lastDone) lastDone = done;
+        } catch (e) {
+          errors++;
+          consecutive++;
+          const err = e as { message?: string; code?: string };
+          const msg = `${err.code !== undefined ? `${err.code} ` : ''}${err.message ?? String(e)}`;
+          if (messages.length < 5 && !messages.includes(msg)) messages.push(msg);
+        }
+      }
+    }),
+  );
+  return { ops: n, errors, errorMessages: messages, seconds: (lastDone - start) / 1000, latenciesMs: lat.subarray(0, n) };
+}
+
+/** Open `count` pg clients to a target, `parallel` connects at a time. Errors on a client are swallowed (queries still reject). */
+export async function connectMany(t: PgTarget, count: number, parallel = 16): Promise<pg.Client[]> {
+  const clients: pg.Client[] = [];
+  try {
+    for (let i = 0; i < count; i += parallel) {
+      const batch = await Promise.all(
+        Array.from({ length: Math.min(parallel, count - i) }, async () => {
+          const c = new pg.Client({ host: t.host, port: t.port, user: t.user, database: t.database });
+          c.on('error', () => undefined);
+          await c.connect();
+          return c;
+        }),
+      );
+      clients.push(...batch);
+    }
+  } catch (e) {
+    await endAll(clients);
+    throw e;
+  }
+  return clients;
+}
+
+/** End every client, ignoring errors. */
+export async function endAll(clients: readonly pg.Client[]): Promise<void> {
+  await Promise.allSettled(clients.map((c) => c.end()));
+}
+
+/** A temp directory removed by the process-exit hook unless `removeTempDir` removed it first. */
+export async function makeTempDir(prefix: string): Promise<string> {
+  installExitHook();
+  const d = await mkdtemp(join(tmpdir(), prefix));
+  liveDirs.add(d);
+  return d;
+}
+
+/** Remove a directory made by {@link makeTempDir}. */
+export async function removeTempDir(dir: string): Promise<void> {
+  await rm(dir, { recursive: true, force: true });
+  liveDirs.delete(dir);
+}
+
+/** A `stratum <service> …` child process of the distributed form, started by {@link spawnStratumService}. */
+export interface ServiceProcess {
+  readonly name: string;
+  readonly pid: number;
+  /** Output so far (stdout + stderr, last 16 KiB). */
+  output(): string;
+  /** `exit code …, signal …` once it exited, else undefined. */
+  exitInfo(): string | undefined;
+  /** SIGINT (drain), SIGKILL after `graceMs` (default 30000); resolves with the exit description. */
+  stop(graceMs?: number): Promise<string>;
+}
+
+/**
+ * Spawn `node cli/bin/stratum.mjs <args>` (a service of the distributed form, e.g.
+ * `tx-engine --config f --id tx1`) and wait until its stdout says `listening`.
+ * Killed by the process-exit hook if still running.
+ * @throws Error with the output when it exits first or is not ready within `timeoutMs` (default 60000).
+ */
+export async function spawnStratumService(
+  args: string[],
+  opts: { timeoutMs?: number; env?: NodeJS.ProcessEnv; ready?: RegExp } = {},
+): Promise<ServiceProcess> {
+  installExitHook();
+  const child = spawn(process.execPath, [stratumCliPath(), ...args], {
+    cwd: REPO_ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, STRATUM_LOG_LEVEL: process.env.STRATUM_LOG_LEVEL ?? 'warn', ...opts.env },
+  });
+  liveChildren.add(child);
+  let output = '';
+  let exit: string | undefined;
+  const exited = new Promise<void>((res) => {
+    child.once('exit', (code, signal) => {
+      exit = `exit code ${code}, signal ${signal}`;
+      liveChildren.delete(child);
+      res();
+    });
+    child.once('error', (err) => {
+      exit = `spawn error: ${err.message}`;
+      liveChildren.delete(child);
+      res();
+    });
+  });
+  const collect = (chunk: Buffer): void => {
+    output = (output + chunk.toString('utf8')).slice(-OUTPUT_KEEP_CHARS);
+  };
+  child.stdout.on('data', collect);
+  child.stderr.on('data', collect);
+  const name = `stratum ${args.join(' ')}`;
+  const stop = async (graceMs = 30_000): Promise<string> => {
+    if (exit === undefined) {
+      child.kill('SIGINT');
+      const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+      await exited;
+      clearTimeout(timer);
+    }
+    return exit ?? 'exited';
+  };
+  const ready = opts.ready ?? /listening/;
+  const deadline = Date.now() + (opts.timeoutMs ?? 60_000);
+  for (;;) {
+    if (ready.test(output)) break;
+    if (exit !== undefined) throw new Error(`${name} exited before it was ready (${exit}):\n${output}`);
+    if (Date.now() > deadline) {
+      await stop(1000);
+      throw new Error(`${name} was not ready within ${opts.timeoutMs ?? 60_000} ms:\n${output}`);
+    }
+    await sleep(50);
+  }
+  return { name, pid: child.pid ?? -1, output: () => output, exitInfo: () => exit, stop };
+}
+
+/** `VmRSS` and `VmHWM` (peak RSS) of a process from /proc/<pid>/status, in bytes; undefined when unreadable. */
+export function processMemory(pid: number): { rss: number; hwm: number } | undefined {
+  try {
+    const s = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const kib = (field: string): number => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(s)?.[1] ?? Number.NaN);
+    return { rss: kib('VmRSS') * 1024, hwm: kib('VmHWM') * 1024 };
+  } catch {
+    return undefined;
+  }
+}
+
+/** Bytes as MiB with one decimal. */
+export function mib(bytes: number | undefined): string {
+  return bytes === undefined ? '—' : fmt(bytes / 2 ** 20, 1);
+}
+
+/** The 1-minute load average from /proc/loadavg (other work on the box skews every figure), or `?`. */
+export function loadAverage(): string {
+  try {
+    return readFileSync('/proc/loadavg', 'utf8').split(' ')[0] ?? '?';
+  } catch {
+    return '?';
+  }
+}

@@ -119,6 +119,7 @@ export async function startEmbedded(cfg: StratumConfig, log: Logger): Promise<Em
       relayMaxBytes: cfg.tx.relay_max_bytes,
       maxTxnBytes: cfg.tx.max_txn_bytes,
       txnIdleTimeoutMs: cfg.tx.txn_idle_timeout_ms,
+      retentionCheckMs: cfg.tx.retention_check_ms,
       log: log.child({ svc: 'tx-engine', id: txId }),
     });
     handles.push(tx);
@@ -230,6 +231,7 @@ export async function startDistributed(
         relayMaxBytes: cfg.tx.relay_max_bytes,
         maxTxnBytes: cfg.tx.max_txn_bytes,
         txnIdleTimeoutMs: cfg.tx.txn_idle_timeout_ms,
+        retentionCheckMs: cfg.tx.retention_check_ms,
         log: log.child({ svc: 'tx-engine', id: e.id }),
       });
       handles.push(tx);

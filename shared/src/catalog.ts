@@ -32,10 +32,12 @@ export interface TableOptions {
   appendOnly: boolean;
   /** Conflict policy between TX engines (DESIGN §4). */
   conflict: 'lww' | 'reject';
+  /** Rows older than this (ms) that ingestion has merged are evicted from TX engines (DESIGN §2 step 6). */
+  txRetentionMs: number;
 }
 
 /** Default options of a table with no entry in the config. */
-export const DEFAULT_TABLE_OPTIONS: TableOptions = { appendOnly: false, conflict: 'lww' };
+export const DEFAULT_TABLE_OPTIONS: TableOptions = { appendOnly: false, conflict: 'lww', txRetentionMs: 86_400_000 };
 
 /** A table with its schema, options and derived lookups. */
 export interface TableInfo extends TableDef {

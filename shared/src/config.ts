@@ -53,6 +53,14 @@ const tableOptions = z.strictObject({
   time_column: z.string().optional().describe('Column used for day partitions and time-range routing (default: commit time).'),
   append_only: z.boolean().default(false).describe('Every version is a row; no latest-version view.'),
   conflict: z.enum(['lww', 'reject']).default('lww').describe('Policy for rows written concurrently on two TX engines.'),
+  tx_retention_ms: z
+    .number()
+    .int()
+    .min(1)
+    .default(86_400_000)
+    .describe(
+      'Rows older than this (ms) that ingestion has merged are evicted from the TX engines; reads of them are served by ingestion.',
+    ),
 });
 
 /** The configuration schema. Field descriptions feed the generated configuration reference. */
@@ -157,6 +165,12 @@ export const configSchema = z.strictObject({
         .min(1000)
         .default(600_000)
         .describe('A transaction block idle this long (ms) is rolled back by its TX engine (its client or router went away).'),
+      retention_check_ms: z
+        .number()
+        .int()
+        .min(10)
+        .default(60_000)
+        .describe("How often a TX engine evicts rows past their table's tx_retention_ms (ms)."),
     })
     .default({
       group_commit_max_batch: 1024,
@@ -165,6 +179,7 @@ export const configSchema = z.strictObject({
       relay_max_bytes: 512 * 1024,
       max_txn_bytes: 8 * 1024 * 1024,
       txn_idle_timeout_ms: 600_000,
+      retention_check_ms: 60_000,
     })
     .describe('TX engine settings.'),
   ingestion: z
@@ -333,7 +348,7 @@ export function tableOptionsFrom(cfg: StratumConfig): (table: string) => TableOp
   return (table) => {
     const t = cfg.tables[table];
     if (!t) return DEFAULT_TABLE_OPTIONS;
-    const o: TableOptions = { appendOnly: t.append_only, conflict: t.conflict };
+    const o: TableOptions = { appendOnly: t.append_only, conflict: t.conflict, txRetentionMs: t.tx_retention_ms };
     if (t.time_column !== undefined) o.timeColumn = t.time_column;
     return o;
   };

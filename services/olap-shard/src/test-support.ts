@@ -17,6 +17,7 @@ import {
 } from '@duckdb/node-api';
 import {
   Catalog,
+  DEFAULT_TABLE_OPTIONS,
   DUCKDB_TYPE,
   type IngestionApi,
   type IngestionStatus,
@@ -45,7 +46,7 @@ export function removeDir(dir: string): Promise<void> {
 
 /** A catalog with `defs` created in order (versions 1..n), options per table. */
 export function makeCatalog(defs: TableDef[], options: Record<string, Partial<TableOptions>> = {}): Catalog {
-  const cat = new Catalog((name) => ({ appendOnly: false, conflict: 'lww', ...options[name] }));
+  const cat = new Catalog((name) => ({ ...DEFAULT_TABLE_OPTIONS, ...options[name] }) as TableOptions);
   defs.forEach((d, i) => {
     cat.apply(i + 1, { kind: 'create_table', table: d, at: 0 });
   });

@@ -68,6 +68,8 @@ export interface EngineOptions {
 interface Pending {
   req?: TxRequest;
   txn?: Txn;
+  /** Row versions to evict (retention): deleted only if still the current version. */
+  evict?: { table: string; key: Value[]; version: string }[];
   resolve: (r: TxResult) => void;
   reject: (e: unknown) => void;
 }
@@ -132,6 +134,7 @@ const mCommitLatency = histogram('stratum_tx_commit_seconds', 'Time from request
 const mCacheHits = counter('stratum_tx_row_cache_hits_total', 'Point reads served by the hot-row cache', ['engine']);
 const mCacheMiss = counter('stratum_tx_row_cache_misses_total', 'Point reads that missed the hot-row cache', ['engine']);
 const mQueue = gauge('stratum_tx_commit_queue', 'Transactions waiting for the next group commit', ['engine']);
+const mEvicted = counter('stratum_tx_evicted_rows_total', 'Row versions evicted after tx_retention (reads go to ingestion)', ['engine']);
 const mOpenTxns = gauge('stratum_tx_open_transactions', 'Explicit transactions open (BEGIN without COMMIT/ROLLBACK yet)', ['engine']);
 
 /** A row as seen by a transaction while it is being prepared. */
@@ -200,7 +203,7 @@ export class Engine {
     return this.enqueue({ req });
   }
 
-  private enqueue(what: { req?: TxRequest; txn?: Txn }): Promise<TxResult> {
+  private enqueue(what: { req?: TxRequest; txn?: Txn; evict?: NonNullable<Pending['evict']> }): Promise<TxResult> {
     if (this.closed) return Promise.reject(new StratumError(SqlState.adminShutdown, `TX engine ${this.opts.id} is shutting down`));
     const t0 = performance.now();
     return new Promise<TxResult>((resolve, reject) => {
@@ -310,6 +313,21 @@ export class Engine {
     const ts = Math.max(Math.round((now.earliest + now.latest) / 2), this.lastTs, this.closedHigh + 1);
     this.inflightTs = ts;
     for (const p of batch) {
+      if (p.evict) {
+        // Retention: delete versions that are still current (a newer commit keeps its row).
+        let n = 0;
+        for (const e of p.evict) {
+          const ck = this.cacheKey(e.table, e.key);
+          const cur = overlay.get(ck) ?? (await this.store.getRow(e.table, e.key));
+          if (cur && cur.v === e.version) {
+            ops.push({ type: 'del', key: rowKey(e.table, e.key) });
+            this.cache.delete(ck);
+            n++;
+          }
+        }
+        accepted.push({ p, result: { commitTs: 0, counts: [n] }, parts: [] });
+        continue;
+      }
       try {
         const changes = p.txn ? await this.validateTxn(p.txn, overlay, ts) : await this.prepare(p.req!, overlay, ts);
         const counts = changes.counts;
@@ -639,6 +657,31 @@ export class Engine {
       list.push({ table: w.table, key: w.key, op, version: this.versions.next(ts), prev: w.prev, row: w.row });
     }
     return { list, counts: [] };
+  }
+
+  /**
+   * Evict row versions past their table's `tx_retention` that ingestion has merged (commitTs ≤
+   * `watermark`, DESIGN §2 step 6). Reads of them then fall back to ingestion. Returns how many
+   * were evicted. Runs through the group-commit queue, so a concurrent write is never lost.
+   */
+  async evictExpired(watermark: number, now: number, budget = 100_000): Promise<number> {
+    const candidates: NonNullable<Pending['evict']> = [];
+    let evicted = 0;
+    const flush = async () => {
+      if (candidates.length === 0) return;
+      const r = await this.enqueue({ evict: candidates.splice(0) });
+      evicted += r.counts[0] ?? 0;
+    };
+    for await (const { table, pk, row } of this.store.rows()) {
+      const t = this.opts.catalog.find(table);
+      const retention = t?.options.txRetentionMs ?? Number.POSITIVE_INFINITY;
+      if (row.ts <= Math.min(now - retention, watermark)) candidates.push({ table, key: pk, version: row.v });
+      if (candidates.length >= 10_000) await flush();
+      if (--budget <= 0) break;
+    }
+    await flush();
+    if (evicted > 0) mEvicted.inc({ engine: this.opts.id }, evicted);
+    return evicted;
   }
 
   /** Refuse new transactions and wait until queued ones are committed (the store stays open for the relay). */

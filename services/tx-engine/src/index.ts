@@ -42,6 +42,8 @@ export interface TxEngineOptions {
   /** Most bytes of changes per bus message (default 512 KiB, below NATS's 1 MiB max_payload). */
   relayMaxBytes?: number;
   maxTxnBytes?: number;
+  /** How often rows past their table's tx_retention are evicted (ms). Default 60 000. */
+  retentionCheckMs?: number;
   /** Roll back transaction blocks idle this long (ms). Default 600 000. */
   txnIdleTimeoutMs?: number;
   /** Commit-wait multiplier k (default 2, the `monotonic_reads` default mode). */
@@ -97,6 +99,25 @@ export async function startTxEngine(o: TxEngineOptions): Promise<TxEngine> {
     Math.min(10_000, idleMs),
   );
   sweeper.unref();
+  let evicting = false;
+  const evictor = setInterval(() => {
+    if (evicting || !o.ingestion) return;
+    evicting = true;
+    void (async () => {
+      try {
+        const w = (await o.ingestion!.status()).watermark;
+        if (w > 0) {
+          const n = await engine.evictExpired(w, Date.now());
+          if (n > 0) o.log.debug({ evicted: n, watermark: w }, 'evicted rows past tx_retention');
+        }
+      } catch (e) {
+        o.log.warn({ err: (e as Error).message }, 'retention pass failed; will retry');
+      } finally {
+        evicting = false;
+      }
+    })();
+  }, o.retentionCheckMs ?? 60_000);
+  evictor.unref();
   o.log.info({ dir: o.dir, outbox: relay.pendingCount() }, 'tx engine started');
   return {
     id: o.id,
@@ -120,6 +141,7 @@ export async function startTxEngine(o: TxEngineOptions): Promise<TxEngine> {
     close() {
       closing ??= (async () => {
         clearInterval(sweeper);
+        clearInterval(evictor);
         await engine.drain();
         await relay.stop(3000);
         await engine.store.close();

@@ -15,7 +15,7 @@
 
 import { decode, type EncodedPart, encode, type Row, type TxnPart, type Value } from '@stratum/shared';
 import { ClassicLevel } from 'classic-level';
-import { writeKey } from 'ordered-binary';
+import { readKey, writeKey } from 'ordered-binary';
 
 /** A row version as stored in the TX engine. */
 export interface StoredRow {
@@ -30,6 +30,11 @@ const scratch = Buffer.alloc(64 * 1024);
 export function tupleKey(parts: Value[]): Buffer {
   const n = writeKey(parts as never, scratch, 0);
   return Buffer.from(scratch.subarray(0, n));
+}
+
+/** Decode a tuple key. */
+export function decodeTupleKey(b: Buffer): Value[] {
+  return readKey(b, 0, b.length) as unknown as Value[];
 }
 
 /** Key of a row. */
@@ -91,6 +96,17 @@ export class TxStore {
     const keys = pks.map((pk) => rowKey(table, pk));
     const bufs = snapshot ? await this.db.getMany(keys, { snapshot }) : await this.db.getMany(keys);
     return bufs.map((b) => (b === undefined ? undefined : decode<StoredRow>(b, `row of ${table}`)));
+  }
+
+  /**
+   * Every stored row version in key order (for eviction), as `[table, pk, row]`; reads from a
+   * consistent iterator, so concurrent writes are not seen.
+   */
+  async *rows(): AsyncGenerator<{ table: string; pk: Value[]; row: StoredRow }> {
+    for await (const [k, v] of this.db.iterator({ gt: tupleKey(['r']), lt: tupleKey(['r\u0001']) })) {
+      const parts = decodeTupleKey(k);
+      yield { table: String(parts[1]), pk: parts.slice(2), row: decode<StoredRow>(v, 'row') };
+    }
   }
 
   /** Last sequence number per partition (0 when none). */

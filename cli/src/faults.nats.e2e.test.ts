@@ -1,0 +1,382 @@
+/**
+ * Fault injection on the distributed form (DESIGN §2 step 4, §4 exactly-once apply, §10–11):
+ * nats-server + olap-shard + ingestion + one TX engine + router, each its own process.
+ *
+ * 1. Bus outage: under a steady write load, nats-server is stopped for 30 s and started
+ *    again. The TX engine keeps acknowledging writes meanwhile (the outbox holds them);
+ *    afterwards every acknowledged transaction reaches ingestion/OLAP exactly once,
+ *    checked against a ledger where each transaction writes one unique id.
+ * 2. Crash safety: the TX engine is SIGKILLed at random points under load, 20 times, and
+ *    restarted on its disk. Every acknowledged transaction is present exactly once; every
+ *    transaction (acknowledged or not) is either fully present or fully absent.
+ *
+ * Nothing here asserts timings: waits are bounded only so that a broken pipeline fails
+ * with a message instead of hanging.
+ */
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, type TestContext, test } from 'node:test';
+import { partitionOf } from '@stratum/shared';
+import { type NatsServerHandle, startNatsServer } from '@stratum/shared/testing';
+import pg from 'pg';
+import { freePort, type StratumProcess, spawnStratum } from './test-harness.ts';
+
+const PARTITIONS = 16;
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** A distributed cluster of separate processes over a nats-server the test owns. */
+interface Cluster {
+  dir: string;
+  nats: NatsServerHandle;
+  pgPort: number;
+  txUrl: string;
+  /** Running processes by service name. */
+  procs: Map<string, StratumProcess>;
+  /** (Re)start the TX engine with the same config, id and data dir. */
+  startTx(): Promise<StratumProcess>;
+  close(): Promise<void>;
+}
+
+async function startCluster(prefix: string): Promise<Cluster> {
+  const dir = await mkdtemp(join(tmpdir(), prefix));
+  const procs = new Map<string, StratumProcess>();
+  let nats: NatsServerHandle | undefined;
+  const close = async () => {
+    for (const name of ['router', 'tx-engine', 'ingestion', 'olap-shard']) await procs.get(name)?.kill();
+    await nats?.destroy();
+    await rm(dir, { recursive: true, force: true });
+  };
+  try {
+    nats = await startNatsServer();
+    const [tx, ing, olap, http, pgPort] = [await freePort(), await freePort(), await freePort(), await freePort(), await freePort()];
+    const cfg = [
+      `data_dir: ${join(dir, 'data')}`,
+      'cluster:',
+      `  partitions: ${PARTITIONS}`,
+      `  bus: ${nats.url}`,
+      '  tx_engines:',
+      `    - { id: tx1, url: "http://127.0.0.1:${tx}" }`,
+      '  ingestion:',
+      `    - { id: ing1, url: "http://127.0.0.1:${ing}" }`,
+      '  olap_shards:',
+      `    - { id: olap1, url: "http://127.0.0.1:${olap}" }`,
+      'router:',
+      `  pg: { port: ${pgPort} }`,
+      `  http: { port: ${http} }`,
+      '  statement_timeout_ms: 20000',
+      '  result_cache_ttl_ms: 0',
+      'ingestion:',
+      '  push_interval_ms: 2000',
+      '  push_rows: 20000',
+    ].join('\n');
+    const file = join(dir, 'stratum.yaml');
+    await writeFile(file, cfg);
+    const startTx = async () => {
+      const p = await spawnStratum(['tx-engine', '--config', file, '--id', 'tx1']);
+      procs.set('tx-engine', p);
+      return p;
+    };
+    procs.set('olap-shard', await spawnStratum(['olap-shard', '--config', file]));
+    procs.set('ingestion', await spawnStratum(['ingestion', '--config', file]));
+    await startTx();
+    procs.set('router', await spawnStratum(['router', '--config', file]));
+    return { dir, nats, pgPort, txUrl: `http://127.0.0.1:${tx}`, procs, startTx, close };
+  } catch (e) {
+    await close();
+    throw e;
+  }
+}
+
+/** The TX engine's health: outbox entries not yet acknowledged by the bus, bus connection. */
+async function txHealth(url: string): Promise<{ outbox: number; bus: boolean } | undefined> {
+  try {
+    const r = await fetch(`${url}/health`, { signal: AbortSignal.timeout(2000) });
+    const h = (await r.json()) as { outbox: number; bus: boolean };
+    return { outbox: h.outbox, bus: h.bus };
+  } catch {
+    return undefined;
+  }
+}
+
+async function connect(pgPort: number): Promise<pg.Client> {
+  const c = new pg.Client({ host: '127.0.0.1', port: pgPort, user: 'stratum', database: 'stratum' });
+  c.on('error', () => {});
+  await c.connect();
+  return c;
+}
+
+/** Outcome of one transaction attempt of a writer. */
+interface Attempt {
+  id: string;
+  startedAt: number;
+  endedAt: number;
+}
+
+/**
+ * Writers: `n` pg connections, each running `txn(client, id)` in a loop with a fresh id per
+ * attempt. An attempt that resolves is acknowledged, one that throws is unacknowledged
+ * (it may or may not have committed). Broken connections are replaced.
+ */
+class Writers {
+  readonly acked: Attempt[] = [];
+  readonly failed: (Attempt & { error: string })[] = [];
+  private stopping = false;
+  private readonly loops: Promise<void>[] = [];
+  private readonly clients = new Set<pg.Client>();
+
+  constructor(
+    private readonly pgPort: number,
+    private readonly txn: (c: pg.Client, id: string) => Promise<unknown>,
+  ) {}
+
+  start(n: number): void {
+    for (let i = 0; i < n; i++) this.loops.push(this.loop());
+  }
+
+  private async loop(): Promise<void> {
+    let c: pg.Client | undefined;
+    let broken = false;
+    while (!this.stopping) {
+      if (!c || broken) {
+        if (c) {
+          this.clients.delete(c);
+          await c.end().catch(() => {});
+        }
+        c = undefined;
+        try {
+          const nc = await connect(this.pgPort);
+          broken = false;
+          nc.on('error', () => {
+            broken = true;
+          });
+          nc.on('end', () => {
+            broken = true;
+          });
+          c = nc;
+          this.clients.add(nc);
+        } catch {
+          await sleep(100);
+          continue;
+        }
+      }
+      const id = randomUUID();
+      const startedAt = Date.now();
+      try {
+        await this.txn(c, id);
+        this.acked.push({ id, startedAt, endedAt: Date.now() });
+      } catch (e) {
+        this.failed.push({ id, startedAt, endedAt: Date.now(), error: (e as Error).message });
+        await sleep(20); // do not spin while the engine is down
+      }
+    }
+    if (c) {
+      this.clients.delete(c);
+      await c.end().catch(() => {});
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    await Promise.all(this.loops);
+  }
+
+  /** Close connections without waiting for the loops (cleanup after a failure). */
+  async abort(): Promise<void> {
+    this.stopping = true;
+    await Promise.all([...this.clients].map((c) => c.end().catch(() => {})));
+  }
+}
+
+/** Wait (bounded) until `count` reaches at least `want`, the engine's outbox is empty and the count is stable. */
+async function settle(
+  cluster: Cluster,
+  reader: pg.Client,
+  table: string,
+  want: number,
+  timeoutMs: number,
+): Promise<{ count: number; outbox: number | undefined; settled: boolean }> {
+  const deadline = Date.now() + timeoutMs;
+  let last = -1;
+  let stableFor = 0;
+  let count = 0;
+  let outbox: number | undefined;
+  while (Date.now() < deadline) {
+    count = Number((await reader.query(`SELECT count(*) AS n FROM ${table}`)).rows[0].n);
+    outbox = (await txHealth(cluster.txUrl))?.outbox;
+    stableFor = count === last && outbox === 0 && count >= want ? stableFor + 1 : 0;
+    if (stableFor >= 3) return { count, outbox, settled: true };
+    last = count;
+    await sleep(500);
+  }
+  return { count, outbox, settled: false };
+}
+
+const sample = (xs: Iterable<string>, n = 5) => [...xs].slice(0, n).join(', ');
+
+describe('fault injection: bus outage', { timeout: 240_000 }, () => {
+  let cluster: Cluster;
+  let reader: pg.Client;
+  let writers: Writers | undefined;
+
+  before(async () => {
+    cluster = await startCluster('stratum-fault-bus-');
+    reader = await connect(cluster.pgPort);
+    await reader.query('CREATE TABLE ledger (id text PRIMARY KEY, n bigint NOT NULL)');
+  });
+
+  after(async () => {
+    await writers?.abort();
+    await reader?.end().catch(() => {});
+    await cluster?.close();
+  });
+
+  test('30 s without nats-server: writes keep being acknowledged, every acknowledged one arrives exactly once', async (t: TestContext) => {
+    let n = 0;
+    writers = new Writers(cluster.pgPort, (c, id) => c.query('INSERT INTO ledger (id, n) VALUES ($1, $2)', [id, ++n]));
+    const w = writers;
+    w.start(4);
+    await sleep(4000);
+    assert.ok(w.acked.length > 0, `no write acknowledged before the outage; errors: ${w.failed.slice(0, 3).map((f) => f.error)}`);
+
+    await cluster.nats.stop();
+    const downAt = Date.now();
+    // Watch the engine while the bus is down: it must notice, and hold entries in its outbox.
+    let sawDisconnected = false;
+    let maxOutbox = 0;
+    while (Date.now() - downAt < 30_000) {
+      const h = await txHealth(cluster.txUrl);
+      if (h) {
+        if (!h.bus) sawDisconnected = true;
+        maxOutbox = Math.max(maxOutbox, h.outbox);
+      }
+      await sleep(500);
+    }
+    const upAt = Date.now();
+    await cluster.nats.start();
+    const duringOutage = w.acked.filter((a) => a.startedAt >= downAt && a.endedAt <= upAt).length;
+    const failedDuringOutage = w.failed.filter((a) => a.startedAt >= downAt && a.endedAt <= upAt).length;
+    await sleep(4000);
+    await w.stop();
+
+    t.diagnostic(
+      `acknowledged ${w.acked.length} (${duringOutage} while the bus was down), failed ${w.failed.length} ` +
+        `(${failedDuringOutage} while down), outbox peak ${maxOutbox}`,
+    );
+    assert.ok(sawDisconnected, 'the TX engine never reported the bus as disconnected: the outage did not happen');
+    assert.ok(maxOutbox > 0, 'the outbox never held entries while the bus was down');
+    assert.ok(duringOutage > 0, `no write was acknowledged while nats-server was down (${failedDuringOutage} failed)`);
+
+    const acked = new Set(w.acked.map((a) => a.id));
+    assert.equal(acked.size, w.acked.length, 'a writer reused an id');
+    const s = await settle(cluster, reader, 'ledger', acked.size, 120_000);
+    t.diagnostic(`ledger settled=${s.settled} count=${s.count} outbox=${s.outbox}`);
+
+    const present = new Set<string>((await reader.query('SELECT id FROM ledger')).rows.map((r) => r.id as string));
+    const missing = [...acked].filter((id) => !present.has(id));
+    assert.deepEqual(
+      missing.length,
+      0,
+      `${missing.length} of ${acked.size} acknowledged ids never reached the ledger ` +
+        `(count ${s.count}, outbox ${s.outbox}), e.g. ${sample(missing)}`,
+    );
+    const dup = await reader.query('SELECT id, count(*) AS c FROM ledger__history GROUP BY id HAVING count(*) > 1');
+    assert.equal(dup.rows.length, 0, `ids applied more than once: ${JSON.stringify(dup.rows.slice(0, 5))}`);
+    const history = Number((await reader.query('SELECT count(*) AS n FROM ledger__history')).rows[0].n);
+    assert.equal(history, present.size, 'ledger__history holds a different number of versions than ledger has rows');
+    const issued = new Set([...acked, ...w.failed.map((f) => f.id)]);
+    const unknown = [...present].filter((id) => !issued.has(id));
+    assert.equal(unknown.length, 0, `ids in the ledger that no writer issued: ${sample(unknown)}`);
+    const failedPresent = w.failed.filter((f) => present.has(f.id)).length;
+    t.diagnostic(`failed transactions that turned out committed: ${failedPresent} of ${w.failed.length}`);
+    assert.equal(present.size, acked.size + failedPresent);
+  });
+});
+
+/** Three keys of one transaction, chosen to land in three different stream partitions. */
+function keysFor(txn: string): [string, string, string] {
+  const keys: string[] = [];
+  const seen = new Set<number>();
+  for (let i = 0; keys.length < 3; i++) {
+    const k = `${txn}:${i}`;
+    const p = partitionOf('pairs', [k], PARTITIONS);
+    if (seen.has(p)) continue;
+    seen.add(p);
+    keys.push(k);
+  }
+  return keys as [string, string, string];
+}
+
+describe('fault injection: TX engine killed with SIGKILL under load', { timeout: 240_000 }, () => {
+  let cluster: Cluster;
+  let reader: pg.Client;
+  let writers: Writers | undefined;
+
+  before(async () => {
+    cluster = await startCluster('stratum-fault-kill-');
+    reader = await connect(cluster.pgPort);
+    await reader.query('CREATE TABLE pairs (k text PRIMARY KEY, txn text NOT NULL, part int NOT NULL)');
+  });
+
+  after(async () => {
+    await writers?.abort();
+    await reader?.end().catch(() => {});
+    await cluster?.close();
+  });
+
+  test('20 kill -9 rounds: acknowledged transactions are all there once, none is ever partly there', async (t: TestContext) => {
+    writers = new Writers(cluster.pgPort, (c, id) => {
+      const [a, b, d] = keysFor(id);
+      return c.query('INSERT INTO pairs (k, txn, part) VALUES ($1, $2, 0), ($3, $2, 1), ($4, $2, 2)', [a, id, b, d]);
+    });
+    const w = writers;
+    w.start(4);
+    await sleep(1500);
+    const ROUNDS = 20;
+    for (let round = 0; round < ROUNDS; round++) {
+      await sleep(200 + Math.floor(Math.random() * 1300));
+      await cluster.procs.get('tx-engine')?.kill();
+      await cluster.startTx();
+    }
+    // Writes resume after the last restart.
+    const before = w.acked.length;
+    const deadline = Date.now() + 30_000;
+    while (w.acked.length < before + 50 && Date.now() < deadline) await sleep(100);
+    await w.stop();
+    assert.ok(
+      w.acked.length >= before + 50,
+      `writes did not resume after the last restart (${w.acked.length - before} acknowledged since); last errors: ` +
+        w.failed
+          .slice(-3)
+          .map((f) => f.error)
+          .join(' | '),
+    );
+
+    const acked = new Set(w.acked.map((a) => a.id));
+    const failed = new Set(w.failed.map((f) => f.id));
+    const s = await settle(cluster, reader, 'pairs', 3 * acked.size, 120_000);
+    t.diagnostic(`pairs settled=${s.settled} count=${s.count} outbox=${s.outbox}`);
+
+    const byTxn = new Map<string, { c: number; d: number }>();
+    for (const r of (await reader.query('SELECT txn, count(*) AS c, count(DISTINCT part) AS d FROM pairs GROUP BY txn')).rows) {
+      byTxn.set(r.txn as string, { c: Number(r.c), d: Number(r.d) });
+    }
+    const missing = [...acked].filter((id) => !byTxn.has(id));
+    const partial = [...byTxn].filter(([, v]) => v.c !== 3 || v.d !== 3).map(([id, v]) => `${id}=${v.c} rows/${v.d} parts`);
+    const unknown = [...byTxn.keys()].filter((id) => !acked.has(id) && !failed.has(id));
+    const failedCommitted = [...failed].filter((id) => byTxn.has(id)).length;
+    t.diagnostic(
+      `acknowledged ${acked.size}, failed ${failed.size}, of which committed ${failedCommitted}; ` +
+        `txns present ${byTxn.size}; rows ${s.count}`,
+    );
+    assert.equal(missing.length, 0, `${missing.length} acknowledged transactions are missing, e.g. ${sample(missing)}`);
+    assert.equal(partial.length, 0, `transactions partly present: ${sample(partial)}`);
+    assert.equal(unknown.length, 0, `transactions no writer issued: ${sample(unknown)}`);
+    const dup = await reader.query('SELECT k, count(*) AS c FROM pairs__history GROUP BY k HAVING count(*) > 1');
+    assert.equal(dup.rows.length, 0, `keys applied more than once: ${JSON.stringify(dup.rows.slice(0, 5))}`);
+    const total = Number((await reader.query('SELECT count(*) AS n FROM pairs')).rows[0].n);
+    assert.equal(total, 3 * (acked.size + failedCommitted));
+  });
+});
