@@ -84,9 +84,14 @@ export const configSchema = z.strictObject({
         .describe('Number of change-stream partitions P (fixed for the life of the cluster).'),
       bus: z
         .string()
-        .regex(/^(local|nats:\/\/[^/\s]+)$/, 'expected "local" or nats://HOST:PORT')
+        .regex(
+          /^(local|nats:\/\/[^/\s]+|kafka:\/\/(\[[0-9A-Fa-f:.]+\]|[^\s/,:[\]]+):\d{1,5}(,(\[[0-9A-Fa-f:.]+\]|[^\s/,:[\]]+):\d{1,5})*)$/,
+          'expected "local" or nats://HOST:PORT or kafka://HOST:PORT[,HOST:PORT...]',
+        )
         .default('local')
-        .describe('Change bus: "local" (embedded, in-process durable log) or a NATS JetStream URL.'),
+        .describe(
+          'Change bus: "local" (embedded, in-process durable log), a NATS JetStream URL (nats://HOST:PORT), or Kafka brokers (kafka://HOST:PORT[,HOST:PORT...]).',
+        ),
       tx_engines: z
         .array(txEngineEntry)
         .default([{ id: 'tx1', url: 'http://127.0.0.1:7501' }])

@@ -1,12 +1,22 @@
 /**
  * Change-bus adapters behind one interface (DESIGN §3): the embedded LMDB log, NATS
- * JetStream, and (later) Kafka. Everything a service needs to publish or consume changes.
+ * JetStream, and Kafka. Everything a service needs to publish or consume changes.
  */
+import { openKafkaBus, parseKafkaBrokers } from './kafka.ts';
 import { openLocalBus } from './local.ts';
 import { openNatsBus } from './nats.ts';
 import type { ChangeBus } from './types.ts';
 
 export { DEFAULT_MAX_BATCH } from './common.ts';
+export type { KafkaBusOptions } from './kafka.ts';
+export {
+  DEFAULT_KAFKA_PARTITIONS,
+  KAFKA_CATALOG_TOPIC,
+  KAFKA_CDC_TOPIC,
+  KAFKA_DEDUPE_WINDOW_MS,
+  openKafkaBus,
+  parseKafkaBrokers,
+} from './kafka.ts';
 export { LOCAL_DEDUPE_MIN_MESSAGES, LOCAL_DEDUPE_WINDOW_MS, openLocalBus } from './local.ts';
 export type { NatsBusOptions } from './nats.ts';
 export {
@@ -24,13 +34,18 @@ export * from './types.ts';
 /**
  * Open the bus named by `url`:
  * - `"local"` → the embedded LMDB log in directory `localDir` ({@link openLocalBus});
- * - `"nats://HOST:PORT"` (several separated by commas) → NATS JetStream ({@link openNatsBus}).
+ * - `"nats://HOST:PORT"` (several separated by commas) → NATS JetStream ({@link openNatsBus});
+ * - `"kafka://HOST:PORT[,HOST:PORT...]"` → Kafka ({@link openKafkaBus}, default topics and options;
+ *   the CDC topic's existing partition count is used, a missing topic gets 16 partitions).
  * @throws BusUnavailableError when the broker cannot be reached or the directory cannot be opened.
- * @throws TypeError for any other URL (Kafka is not implemented yet).
+ * @throws ConfigError when an existing Kafka topic has an unexpected partition count.
+ * @throws TypeError for any other URL, or a Kafka URL without a valid HOST:PORT list.
  */
 export async function openBus(url: string, localDir: string): Promise<ChangeBus> {
   if (url === 'local') return openLocalBus(localDir);
   if (url.startsWith('nats://')) return openNatsBus({ servers: url });
-  // KAFKA: a later adapter adds `kafka://BROKERS` → openKafkaBus(...) here (and runs runBusContract in kafka.test.ts).
-  throw new TypeError(`unsupported bus URL ${JSON.stringify(url)}: expected "local" or "nats://HOST:PORT"`);
+  if (url.startsWith('kafka://')) return openKafkaBus({ brokers: parseKafkaBrokers(url) });
+  throw new TypeError(
+    `unsupported bus URL ${JSON.stringify(url)}: expected "local", "nats://HOST:PORT" or "kafka://HOST:PORT[,HOST:PORT...]"`,
+  );
 }

@@ -12,7 +12,7 @@ export interface DeliveredMessage {
   partition: number;
   /**
    * Bus position of this message within its partition's delivery order: strictly increasing
-   * per partition (NATS: stream sequence; local: log index; Kafka: offset). Consumers store
+   * per partition (NATS: stream sequence; local: log index; Kafka: offset + 1). Consumers store
    * it and pass it back as `after` to resume.
    */
   position: number;
