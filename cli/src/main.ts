@@ -41,7 +41,7 @@ program
   .option('--data-dir <dir>', 'data directory (default ./data)')
   .option('--pg-port <n>', 'PostgreSQL wire protocol port (default 5433)', port)
   .option('--http-port <n>', 'HTTP API port (default 7480)', port)
-  .option('--bus <url>', 'change bus: local (default) or nats://HOST:PORT')
+  .option('--bus <url>', 'change bus: local (default), nats://HOST:PORT or kafka://HOST:PORT')
   .action(async (o: { config?: string; dataDir?: string; pgPort?: number; httpPort?: number; bus?: string }) => {
     const log = rootLogger();
     try {
@@ -50,7 +50,9 @@ program
       if (o.pgPort !== undefined) cfg.router.pg.port = o.pgPort;
       if (o.httpPort !== undefined) cfg.router.http.port = o.httpPort;
       if (o.bus) {
-        if (!/^(local|nats:\/\/[^/\s]+)$/.test(o.bus)) throw new ConfigError(`--bus: expected "local" or nats://HOST:PORT, got "${o.bus}"`);
+        if (!/^(local|nats:\/\/[^/\s]+|kafka:\/\/[^/\s]+)$/.test(o.bus)) {
+          throw new ConfigError(`--bus: expected "local", nats://HOST:PORT or kafka://HOST:PORT[,HOST:PORT], got "${o.bus}"`);
+        }
         cfg.cluster.bus = o.bus;
       }
       const up = await startEmbedded(cfg, log);

@@ -45,7 +45,7 @@ const all = (n: number) => Array.from({ length: n }, (_, i) => i);
 
 /** Open the bus and a catalog that follows it. */
 async function busAndCatalog(cfg: StratumConfig, log: Logger): Promise<{ bus: ChangeBus; catalog: Catalog; sub: Subscription }> {
-  const bus = await openBus(cfg.cluster.bus, serviceDataDir(cfg, 'bus'));
+  const bus = await openBus(cfg.cluster.bus, serviceDataDir(cfg, 'bus'), cfg.cluster.partitions);
   const catalog = new Catalog(tableOptionsFrom(cfg));
   const sub = await followCatalog(bus, catalog, log);
   return { bus, catalog, sub };
@@ -164,7 +164,9 @@ function entry<T extends { id: string }>(list: T[], id: string | undefined, what
 
 function needNats(cfg: StratumConfig, file: string): void {
   if (cfg.cluster.bus === 'local') {
-    throw new ConfigError(`${file}: cluster.bus: the distributed form needs a shared bus; expected nats://HOST:PORT, got "local"`);
+    throw new ConfigError(
+      `${file}: cluster.bus: the distributed form needs a shared bus; expected nats://HOST:PORT or kafka://HOST:PORT, got "local"`,
+    );
   }
 }
 

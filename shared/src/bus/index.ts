@@ -36,15 +36,18 @@ export * from './types.ts';
  * - `"local"` → the embedded LMDB log in directory `localDir` ({@link openLocalBus});
  * - `"nats://HOST:PORT"` (several separated by commas) → NATS JetStream ({@link openNatsBus});
  * - `"kafka://HOST:PORT[,HOST:PORT...]"` → Kafka ({@link openKafkaBus}, default topics and options;
- *   the CDC topic's existing partition count is used, a missing topic gets 16 partitions).
+ *   the CDC topic must have `partitions` partitions (the cluster's P) and is created with them if missing;
+ *   without `partitions`, an existing topic's count is used and a missing one gets 16).
  * @throws BusUnavailableError when the broker cannot be reached or the directory cannot be opened.
  * @throws ConfigError when an existing Kafka topic has an unexpected partition count.
  * @throws TypeError for any other URL, or a Kafka URL without a valid HOST:PORT list.
  */
-export async function openBus(url: string, localDir: string): Promise<ChangeBus> {
+export async function openBus(url: string, localDir: string, partitions?: number): Promise<ChangeBus> {
   if (url === 'local') return openLocalBus(localDir);
   if (url.startsWith('nats://')) return openNatsBus({ servers: url });
-  if (url.startsWith('kafka://')) return openKafkaBus({ brokers: parseKafkaBrokers(url) });
+  if (url.startsWith('kafka://')) {
+    return openKafkaBus({ brokers: parseKafkaBrokers(url), ...(partitions !== undefined ? { partitions } : {}) });
+  }
   throw new TypeError(
     `unsupported bus URL ${JSON.stringify(url)}: expected "local", "nats://HOST:PORT" or "kafka://HOST:PORT[,HOST:PORT...]"`,
   );
