@@ -5,7 +5,15 @@
  * `stratum status` prints a running server's health.
  */
 
-import { ConfigError, defaultConfig, loadConfigFile, rootLogger, runUntilSignal, type StratumConfig } from '@stratum/shared';
+import {
+  ConfigError,
+  defaultConfig,
+  enableProcessMetrics,
+  loadConfigFile,
+  rootLogger,
+  runUntilSignal,
+  type StratumConfig,
+} from '@stratum/shared';
 import { Command, InvalidArgumentError } from 'commander';
 import { startDistributed, startEmbedded } from './wiring.ts';
 
@@ -55,6 +63,7 @@ program
         }
         cfg.cluster.bus = o.bus;
       }
+      enableProcessMetrics();
       const up = await startEmbedded(cfg, log);
       const host = cfg.router.pg.host;
       process.stdout.write(
@@ -81,6 +90,7 @@ for (const svc of ['tx-engine', 'ingestion', 'olap-shard', 'router', 'clock'] as
       const log = rootLogger().child({ svc });
       try {
         const cfg = loadConfig(o.config);
+        enableProcessMetrics();
         const handles = await startDistributed(svc, cfg, o.config, o.id, log);
         process.stdout.write(`${svc}${o.id ? ` ${o.id}` : ''} listening (config ${o.config})\n`);
         process.exit(await runUntilSignal(handles, log));
