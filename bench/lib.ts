@@ -99,7 +99,7 @@ async function pgAnswers(host: string, port: number, user: string, database: str
  * @throws Error when the CLI is missing, exits during startup, or does not answer within
  *   `startTimeoutMs` (with the tail of its output).
  */
-export async function startStratum(opts: StratumOptions = {}): Promise<PgTarget & { httpPort: number; dataDir: string }> {
+export async function startStratum(opts: StratumOptions = {}): Promise<PgTarget & { httpPort: number; dataDir: string; pid: number }> {
   const cli = stratumCliPath();
   if (!existsSync(cli)) {
     throw new Error(`Stratum CLI not found at ${cli}; build/install the cli workspace first (the 'stratum up' command)`);
@@ -172,6 +172,7 @@ export async function startStratum(opts: StratumOptions = {}): Promise<PgTarget 
     user: 'stratum',
     database: 'stratum',
     dataDir,
+    pid: child.pid ?? -1,
     stop,
   };
 }
@@ -536,5 +537,18 @@ export function loadAverage(): string {
     return readFileSync('/proc/loadavg', 'utf8').split(' ')[0] ?? '?';
   } catch {
     return '?';
+  }
+}
+
+/** CPU time (user + system) a process has used so far, in s, from /proc/<pid>/stat; undefined when unreadable. */
+export function processCpuSeconds(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name (which may contain spaces) start after the last ')'.
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const ticks = Number(f[11]) + Number(f[12]); // utime, stime (fields 14 and 15)
+    return ticks / 100; // USER_HZ is 100 on Linux
+  } catch {
+    return undefined;
   }
 }

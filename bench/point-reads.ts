@@ -14,7 +14,7 @@
  *
  * For Stratum the table also shows which tier answered (Δ of the router's
  * `stratum_router_statements_total{kind="SelectStmt"}` by `tier`) and the TX engine's hot-row
- * cache hit ratio over the measured window. Before reading, the bench waits (bounded by
+ * cache hit ratio and the server process's CPU (% of one core) over the measured window. Before reading, the bench waits (bounded by
  * `--settle-timeout`) until ingestion has merged every loaded row, so the reads do not share
  * the process with the ingestion catching up. For PostgreSQL it runs `VACUUM ANALYZE` after
  * the load. A read that returns no row counts as an error (`missing`).
@@ -38,6 +38,7 @@ import {
   parseArgs,
   percentiles,
   printTable,
+  processCpuSeconds,
   scrapeMetrics,
   startPostgresTarget,
   startStratum,
@@ -61,6 +62,8 @@ const LOAD_CONNECTIONS = 4;
 const TARGET_P99_MS = 1;
 
 interface Point {
+  /** Stratum: CPU used by the server process over the window, % of one core (NaN for PostgreSQL). */
+  serverCpuPct: number;
   readsPerS: number;
   p50: number;
   p99: number;
@@ -142,7 +145,12 @@ function tierShares(before: readonly MetricSample[], after: readonly MetricSampl
     .join(', ');
 }
 
-async function measureTarget(target: PgTarget, httpPort: number | undefined, notes: string[]): Promise<Map<number, Point>> {
+async function measureTarget(
+  target: PgTarget,
+  httpPort: number | undefined,
+  pid: number | undefined,
+  notes: string[],
+): Promise<Map<number, Point>> {
   process.stderr.write(`  ${target.label}: loading ${fmt(rowCount)} rows (${batch}-row INSERTs, ${LOAD_CONNECTIONS} connections)\n`);
   const loadS = await preload(target);
   process.stderr.write(`    loaded in ${fmt(loadS, 1)} s (${fmt(rowCount / loadS)} rows/s)\n`);
@@ -177,8 +185,11 @@ async function measureTarget(target: PgTarget, httpPort: number | undefined, not
       if (warmup > 0) await closedLoop(clients, warmup, read);
       missing = 0;
       const before = metricsUrl === undefined ? undefined : await scrapeMetrics(metricsUrl);
+      const cpu0 = pid === undefined ? undefined : processCpuSeconds(pid);
       const r = await closedLoop(clients, seconds, read);
+      const cpu1 = pid === undefined ? undefined : processCpuSeconds(pid);
       const after = metricsUrl === undefined ? undefined : await scrapeMetrics(metricsUrl);
+      const serverCpuPct = cpu0 !== undefined && cpu1 !== undefined ? (100 * (cpu1 - cpu0)) / r.seconds : Number.NaN;
       let tiers = '—';
       let cacheHit = Number.NaN;
       if (before !== undefined && after !== undefined) {
@@ -191,6 +202,7 @@ async function measureTarget(target: PgTarget, httpPort: number | undefined, not
       if (r.errors > 0) notes.push(`${target.label}, ${n} clients: ${r.errors} failed reads, e.g. ${r.errorMessages.join(' | ')}`);
       if (missing > 0) notes.push(`${target.label}, ${n} clients: ${missing} reads of loaded keys returned no row`);
       out.set(n, {
+        serverCpuPct,
         readsPerS: r.ops / r.seconds,
         p50: p50 ?? Number.NaN,
         p99: p99 ?? Number.NaN,
@@ -213,7 +225,7 @@ async function measureTarget(target: PgTarget, httpPort: number | undefined, not
 
 interface TargetSpec {
   name: string;
-  start: () => Promise<{ target: PgTarget; httpPort?: number }>;
+  start: () => Promise<{ target: PgTarget; httpPort?: number; pid?: number }>;
 }
 
 const targets: TargetSpec[] = [];
@@ -224,7 +236,7 @@ if (!args.flag('skip-stratum')) {
       name: 'Stratum (embedded)',
       start: async () => {
         const s = await startStratum();
-        return { target: s, httpPort: s.httpPort };
+        return { target: s, httpPort: s.httpPort, pid: s.pid };
       },
     });
   } else notes.push('Stratum skipped: cli/bin/stratum.mjs not found.');
@@ -240,7 +252,7 @@ for (let run = 0; run < runs; run++) {
     try {
       const started = await t.start();
       target = started.target;
-      const m = await measureTarget(target, started.httpPort, notes);
+      const m = await measureTarget(target, started.httpPort, started.pid, notes);
       const byClients = results.get(t.name) ?? new Map<number, Point[]>();
       for (const [n, p] of m) byClients.set(n, [...(byClients.get(n) ?? []), p]);
       results.set(t.name, byClients);
@@ -265,30 +277,34 @@ for (const n of clientCounts) {
   for (const t of targets) {
     const list = results.get(t.name)?.get(n);
     const isStratum = t.name.startsWith('Stratum');
+    const f = (get: (p: Point) => number, digits: number): string => fmt(med(list, get), digits);
     rows.push([
       t.name,
       String(n),
-      fmt(med(list, (p) => p.readsPerS)),
-      fmt(
-        med(list, (p) => p.p50),
-        3,
-      ),
-      fmt(
-        med(list, (p) => p.p99),
-        3,
-      ),
-      fmt(
-        med(list, (p) => p.p999),
-        3,
-      ),
+      f((p) => p.readsPerS, 0),
+      f((p) => p.p50, 3),
+      f((p) => p.p99, 3),
+      f((p) => p.p999, 3),
       isStratum ? (list?.[list.length - 1]?.tiers ?? '—') : '—',
-      isStratum ? `${fmt(100 * med(list, (p) => p.cacheHit), 1)}%` : '—',
-      fmt(med(list, (p) => p.errors + p.missing)),
+      isStratum ? `${f((p) => 100 * p.cacheHit, 1)}%` : '—',
+      isStratum ? f((p) => p.serverCpuPct, 0) : '—',
+      f((p) => p.errors + p.missing, 0),
     ]);
   }
 }
 printTable(
-  ['target', 'clients', 'reads/s', 'p50 ms', 'p99 ms', 'p99.9 ms', 'answered by (router tier)', 'TX row-cache hits', 'errors + missing'],
+  [
+    'target',
+    'clients',
+    'reads/s',
+    'p50 ms',
+    'p99 ms',
+    'p99.9 ms',
+    'answered by (router tier)',
+    'TX row-cache hits',
+    'Stratum process CPU %',
+    'errors + missing',
+  ],
   rows,
 );
 

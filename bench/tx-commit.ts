@@ -10,9 +10,11 @@
  * commit in the TX engine) and a throw-away PostgreSQL 15 (`synchronous_commit = on`,
  * `max_connections = 300` so 128 clients fit) in the same run; each run starts fresh
  * servers, alternating which target goes first. Reported per target and client count, as
- * medians over `--runs`: txn/s, latency p50/p99/p99.9, Stratum/PG txn/s, and Stratum's mean
+ * medians over `--runs`: txn/s, latency p50/p99/p99.9 and mean, Stratum/PG txn/s, Stratum's mean
+ * TX-engine commit time (Δsum/Δcount of `stratum_tx_commit_seconds`) and its mean
  * group-commit size over the measured window (Δsum/Δcount of `stratum_tx_group_commit_size`
- * on the embedded server's /metrics).
+ * on the embedded server's /metrics), and the CPU the embedded server process used over the
+ * window (/proc/<pid>/stat, % of one core).
  *
  * The load generator is one Node process on the same box: with 2 cores it competes with
  * the server under test, and both targets pay the same cost.
@@ -36,6 +38,7 @@ import {
   parseArgs,
   percentiles,
   printTable,
+  processCpuSeconds,
   scrapeMetrics,
   startPostgresTarget,
   startStratum,
@@ -57,19 +60,30 @@ const TARGET_CLIENTS = 32;
 const TARGET_P99_MS = 5;
 
 interface Point {
+  /** Stratum: CPU used by the server process over the window, % of one core (NaN for PostgreSQL). */
+  serverCpuPct: number;
   txnPerS: number;
   p50: number;
   p99: number;
   p999: number;
   errors: number;
+  /** Mean client-side latency, ms. */
+  mean: number;
   /** Mean transactions per group commit (Stratum only; NaN otherwise or when not exposed). */
   groupCommit: number;
+  /** Stratum: mean TX-engine commit time (queue → acknowledgement, `stratum_tx_commit_seconds`), ms. */
+  engineMs: number;
 }
 
 const payload = 'x'.repeat(payloadBytes);
 let nextKey = 0;
 
-async function measureTarget(target: PgTarget, httpPort: number | undefined, notes: string[]): Promise<Map<number, Point>> {
+async function measureTarget(
+  target: PgTarget,
+  httpPort: number | undefined,
+  pid: number | undefined,
+  notes: string[],
+): Promise<Map<number, Point>> {
   const setup = await connect(target);
   try {
     await setup.query(`CREATE TABLE ${TABLE} (id bigint PRIMARY KEY, v text)`);
@@ -86,10 +100,17 @@ async function measureTarget(target: PgTarget, httpPort: number | undefined, not
         c.query({ name: 'tx_commit_insert', text: `INSERT INTO ${TABLE} VALUES ($1, $2)`, values: [String(nextKey++), payload] });
       if (warmup > 0) await closedLoop(clients, warmup, insert);
       const before = metricsUrl === undefined ? undefined : await scrapeMetrics(metricsUrl);
+      const cpu0 = pid === undefined ? undefined : processCpuSeconds(pid);
       const r = await closedLoop(clients, seconds, insert);
+      const cpu1 = pid === undefined ? undefined : processCpuSeconds(pid);
       const after = metricsUrl === undefined ? undefined : await scrapeMetrics(metricsUrl);
+      const serverCpuPct = cpu0 !== undefined && cpu1 !== undefined ? (100 * (cpu1 - cpu0)) / r.seconds : Number.NaN;
       let groupCommit = Number.NaN;
+      let engineMs = Number.NaN;
       if (before !== undefined && after !== undefined) {
+        const dSec = metricSum(after, 'stratum_tx_commit_seconds_sum') - metricSum(before, 'stratum_tx_commit_seconds_sum');
+        const dN = metricSum(after, 'stratum_tx_commit_seconds_count') - metricSum(before, 'stratum_tx_commit_seconds_count');
+        engineMs = dN > 0 ? (1000 * dSec) / dN : Number.NaN;
         if (!metricExposed(after, 'stratum_tx_group_commit_size')) {
           notes.push(`${target.label}: /metrics does not expose stratum_tx_group_commit_size`);
         } else {
@@ -100,17 +121,23 @@ async function measureTarget(target: PgTarget, httpPort: number | undefined, not
       }
       const [p50, p99, p999] = percentiles(r.latenciesMs, [50, 99, 99.9]);
       if (r.errors > 0) notes.push(`${target.label}, ${n} clients: ${r.errors} failed INSERTs, e.g. ${r.errorMessages.join(' | ')}`);
+      let sum = 0;
+      for (const x of r.latenciesMs) sum += x;
+      const mean = r.latenciesMs.length > 0 ? sum / r.latenciesMs.length : Number.NaN;
       out.set(n, {
+        serverCpuPct,
         txnPerS: r.ops / r.seconds,
         p50: p50 ?? Number.NaN,
         p99: p99 ?? Number.NaN,
         p999: p999 ?? Number.NaN,
+        mean,
         errors: r.errors,
         groupCommit,
+        engineMs,
       });
       process.stderr.write(
         `    ${fmt(r.ops / r.seconds)} txn/s, p50 ${fmt(p50, 2)} ms, p99 ${fmt(p99, 2)} ms, p99.9 ${fmt(p999, 2)} ms` +
-          `${Number.isNaN(groupCommit) ? '' : `, group commit ${fmt(groupCommit, 1)}`}${r.errors > 0 ? `, ${r.errors} errors` : ''}\n`,
+          `${Number.isNaN(groupCommit) ? '' : `, group commit ${fmt(groupCommit, 1)}, engine commit mean ${fmt(engineMs, 2)} ms`}${r.errors > 0 ? `, ${r.errors} errors` : ''}\n`,
       );
     } finally {
       await endAll(clients);
@@ -121,7 +148,7 @@ async function measureTarget(target: PgTarget, httpPort: number | undefined, not
 
 interface TargetSpec {
   name: string;
-  start: () => Promise<{ target: PgTarget; httpPort?: number }>;
+  start: () => Promise<{ target: PgTarget; httpPort?: number; pid?: number }>;
 }
 
 const targets: TargetSpec[] = [];
@@ -132,7 +159,7 @@ if (!args.flag('skip-stratum')) {
       name: 'Stratum (embedded)',
       start: async () => {
         const s = await startStratum();
-        return { target: s, httpPort: s.httpPort };
+        return { target: s, httpPort: s.httpPort, pid: s.pid };
       },
     });
   } else notes.push('Stratum skipped: cli/bin/stratum.mjs not found.');
@@ -154,7 +181,7 @@ for (let run = 0; run < runs; run++) {
     try {
       const started = await t.start();
       target = started.target;
-      const m = await measureTarget(target, started.httpPort, notes);
+      const m = await measureTarget(target, started.httpPort, started.pid, notes);
       const byClients = results.get(t.name) ?? new Map<number, Point[]>();
       for (const [n, p] of m) byClients.set(n, [...(byClients.get(n) ?? []), p]);
       results.set(t.name, byClients);
@@ -178,33 +205,44 @@ const rows: string[][] = [];
 for (const n of clientCounts) {
   for (const t of targets) {
     const list = results.get(t.name)?.get(n);
+    const f = (get: (p: Point) => number, digits: number): string => fmt(med(list, get), digits);
+    const stratumOnly = (get: (p: Point) => number, digits: number): string => (t.name.startsWith('Stratum') ? f(get, digits) : '—');
     rows.push([
       t.name,
       String(n),
-      fmt(med(list, (p) => p.txnPerS)),
-      fmt(
-        med(list, (p) => p.p50),
-        2,
-      ),
-      fmt(
-        med(list, (p) => p.p99),
-        2,
-      ),
-      fmt(
-        med(list, (p) => p.p999),
-        2,
-      ),
-      t.name.startsWith('Stratum')
-        ? fmt(
-            med(list, (p) => p.groupCommit),
-            1,
-          )
-        : '—',
-      fmt(med(list, (p) => p.errors)),
+      f((p) => p.txnPerS, 0),
+      f((p) => p.p50, 2),
+      f((p) => p.p99, 2),
+      f((p) => p.p999, 2),
+      f((p) => p.mean, 2),
+      stratumOnly((p) => p.engineMs, 2),
+      stratumOnly((p) => p.groupCommit, 1),
+      stratumOnly((p) => p.serverCpuPct, 0),
+      f((p) => p.errors, 0),
     ]);
   }
 }
-printTable(['target', 'clients', 'txn/s', 'p50 ms', 'p99 ms', 'p99.9 ms', 'txns per group commit', 'errors'], rows);
+printTable(
+  [
+    'target',
+    'clients',
+    'txn/s',
+    'p50 ms',
+    'p99 ms',
+    'p99.9 ms',
+    'mean ms',
+    'TX engine commit mean ms',
+    'txns per group commit',
+    'Stratum process CPU %',
+    'errors',
+  ],
+  rows,
+);
+console.log(
+  '\n(TX engine commit mean: Δsum/Δcount of `stratum_tx_commit_seconds`, queueing for the group commit → acknowledgement ' +
+    'inside the engine, commit-wait included; the rest of the client-side mean is router, pgwire and client time. ' +
+    'Stratum process CPU %: CPU time of the embedded server process over the window, in % of one core; the box has 2.)',
+);
 
 const st = results.get('Stratum (embedded)');
 const pgr = results.get('PostgreSQL 15');
