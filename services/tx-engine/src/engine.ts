@@ -279,15 +279,26 @@ export class Engine {
   }
 
   /**
-   * Current versions of many keys of one table: `pending` (this transaction and batch), the
-   * hot-row cache, one LevelDB `getMany`, then one ingestion `getMany` for keys never held here.
+   * Versions of many keys of one table: `pending` (this transaction and batch), the hot-row
+   * cache, one LevelDB `getMany`, then one ingestion `getMany` for keys never held here. With
+   * `at` the read is as of a transaction snapshot: the LevelDB snapshot, the cache only for
+   * versions strictly older than the snapshot (it holds the newest), ingestion as of `at.ts`.
    */
-  private async readMany(t: TableInfo, keys: Value[][], pending: (ck: string) => StoredRow | undefined): Promise<(Current | null)[]> {
+  private async readMany(
+    t: TableInfo,
+    keys: Value[][],
+    pending: (ck: string) => StoredRow | undefined,
+    at?: { snapshot: Txn['snapshot']; ts: number },
+  ): Promise<(Current | null)[]> {
     const out: (Current | null)[] = new Array(keys.length).fill(null);
     const miss: number[] = [];
     keys.forEach((k, i) => {
       const ck = this.cacheKey(t.name, k);
-      const s = pending(ck) ?? this.cache.get(ck);
+      let s = pending(ck);
+      if (!s) {
+        const c = this.cache.get(ck);
+        if (c && (!at || c.ts < at.ts)) s = c;
+      }
       if (s) out[i] = { version: s.v, ts: s.ts, row: s.row };
       else miss.push(i);
     });
@@ -295,6 +306,7 @@ export class Engine {
     const stored = await this.store.getRows(
       t.name,
       miss.map((i) => keys[i]!),
+      at?.snapshot,
     );
     const still: number[] = [];
     miss.forEach((i, j) => {
@@ -303,10 +315,10 @@ export class Engine {
       else still.push(i);
     });
     if (still.length > 0 && this.opts.ingestion) {
-      const remote = await this.opts.ingestion.getMany(
-        t.name,
-        still.map((i) => keys[i]!),
-      );
+      const stillKeys = still.map((i) => keys[i]!);
+      const remote = at
+        ? await this.opts.ingestion.getMany(t.name, stillKeys, at.ts)
+        : await this.opts.ingestion.getMany(t.name, stillKeys);
       still.forEach((i, j) => {
         const r = remote[j];
         if (r) out[i] = { version: r.version, ts: r.commitTs, row: r.row };
@@ -525,46 +537,13 @@ export class Engine {
     return t;
   }
 
-  /** Snapshot reads of one table: own writes, then the hot-row cache when older than the snapshot, LevelDB snapshot, ingestion as of the snapshot. */
+  /** Snapshot reads of one table: the transaction's own writes, then its snapshot (see {@link readMany}). */
   private async snapshotMany(txn: Txn, t: TableInfo, keys: Value[][], record: boolean): Promise<(Current | null)[]> {
-    const out: (Current | null)[] = new Array(keys.length).fill(null);
-    const miss: number[] = [];
-    keys.forEach((k, i) => {
-      const ck = this.cacheKey(t.name, k);
+    const own = (ck: string): StoredRow | undefined => {
       const w = txn.writes.get(ck);
-      if (w) {
-        out[i] = { version: 'uncommitted', ts: Number.MAX_SAFE_INTEGER, row: w.row };
-        return;
-      }
-      const c = this.cache.get(ck);
-      // The cache holds the newest version; it is the snapshot's only if strictly older than the snapshot.
-      if (c && c.ts < txn.snapshotTs) out[i] = { version: c.v, ts: c.ts, row: c.row };
-      else miss.push(i);
-    });
-    if (miss.length > 0) {
-      const stored = await this.store.getRows(
-        t.name,
-        miss.map((i) => keys[i]!),
-        txn.snapshot,
-      );
-      const still: number[] = [];
-      miss.forEach((i, j) => {
-        const s = stored[j];
-        if (s) out[i] = { version: s.v, ts: s.ts, row: s.row };
-        else still.push(i);
-      });
-      if (still.length > 0 && this.opts.ingestion) {
-        const remote = await this.opts.ingestion.getMany(
-          t.name,
-          still.map((i) => keys[i]!),
-          txn.snapshotTs,
-        );
-        still.forEach((i, j) => {
-          const r = remote[j];
-          if (r) out[i] = { version: r.version, ts: r.commitTs, row: r.row };
-        });
-      }
-    }
+      return w ? { v: 'uncommitted', ts: Number.MAX_SAFE_INTEGER, row: w.row } : undefined;
+    };
+    const out = await this.readMany(t, keys, own, { snapshot: txn.snapshot, ts: txn.snapshotTs });
     if (record && txn.isolation === 'serializable') {
       keys.forEach((k, i) => {
         const ck = this.cacheKey(t.name, k);
