@@ -19,12 +19,14 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, type TestContext, test } from 'node:test';
-import { partitionOf } from '@stratum/shared';
+import { type DeliveredMessage, decodeBusBatch, type IngestionApi, openNatsBus, partitionOf, rpcClient } from '@stratum/shared';
 import { type NatsServerHandle, startNatsServer } from '@stratum/shared/testing';
 import pg from 'pg';
 import { freePort, type StratumProcess, spawnStratum } from './test-harness.ts';
 
 const PARTITIONS = 16;
+/** Kill rounds of the crash test (FAULT_KILL_ROUNDS overrides, for soak runs). */
+const KILL_ROUNDS = Number(process.env.FAULT_KILL_ROUNDS ?? 20);
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** A distributed cluster of separate processes over a nats-server the test owns. */
@@ -33,8 +35,12 @@ interface Cluster {
   nats: NatsServerHandle;
   pgPort: number;
   txUrl: string;
+  /** RPC client of the ingestion service (for diagnostics). */
+  ingestion: IngestionApi & { closeClient(): Promise<void> };
   /** Running processes by service name. */
   procs: Map<string, StratumProcess>;
+  /** Every TX engine process started, oldest first (for their output). */
+  txHistory: StratumProcess[];
   /** (Re)start the TX engine with the same config, id and data dir. */
   startTx(): Promise<StratumProcess>;
   close(): Promise<void>;
@@ -43,8 +49,11 @@ interface Cluster {
 async function startCluster(prefix: string): Promise<Cluster> {
   const dir = await mkdtemp(join(tmpdir(), prefix));
   const procs = new Map<string, StratumProcess>();
+  const txHistory: StratumProcess[] = [];
   let nats: NatsServerHandle | undefined;
+  let ingestion: Cluster['ingestion'] | undefined;
   const close = async () => {
+    await ingestion?.closeClient().catch(() => {});
     for (const name of ['router', 'tx-engine', 'ingestion', 'olap-shard']) await procs.get(name)?.kill();
     await nats?.destroy();
     await rm(dir, { recursive: true, force: true });
@@ -77,13 +86,15 @@ async function startCluster(prefix: string): Promise<Cluster> {
     const startTx = async () => {
       const p = await spawnStratum(['tx-engine', '--config', file, '--id', 'tx1']);
       procs.set('tx-engine', p);
+      txHistory.push(p);
       return p;
     };
     procs.set('olap-shard', await spawnStratum(['olap-shard', '--config', file]));
     procs.set('ingestion', await spawnStratum(['ingestion', '--config', file]));
     await startTx();
     procs.set('router', await spawnStratum(['router', '--config', file]));
-    return { dir, nats, pgPort, txUrl: `http://127.0.0.1:${tx}`, procs, startTx, close };
+    ingestion = rpcClient<IngestionApi>(`http://127.0.0.1:${ing}`, ['get', 'getMany', 'delta', 'status'], { name: 'ingestion' });
+    return { dir, nats, pgPort, txUrl: `http://127.0.0.1:${tx}`, ingestion, procs, txHistory, startTx, close };
   } catch (e) {
     await close();
     throw e;
@@ -190,28 +201,42 @@ class Writers {
   }
 }
 
-/** Wait (bounded) until `count` reaches at least `want`, the engine's outbox is empty and the count is stable. */
+/**
+ * Wait (bounded) until the pipeline has caught up with everything written so far: the TX
+ * engine's outbox is empty, the ingestion watermark has passed the current time (so every
+ * commit made until now is merged, DESIGN §4), and `count(*)` of `table` through the router
+ * has reached `want` and stopped changing. Returns what it saw; the caller checks the rows.
+ */
 async function settle(
   cluster: Cluster,
   reader: pg.Client,
   table: string,
   want: number,
   timeoutMs: number,
-): Promise<{ count: number; outbox: number | undefined; settled: boolean }> {
-  const deadline = Date.now() + timeoutMs;
-  let last = -1;
-  let stableFor = 0;
-  let count = 0;
+): Promise<{ count: number; outbox: number | undefined; watermarkPassed: boolean; settled: boolean }> {
+  const endTs = Date.now();
+  const deadline = endTs + timeoutMs;
   let outbox: number | undefined;
+  let watermarkPassed = false;
+  while (Date.now() < deadline) {
+    outbox = (await txHealth(cluster.txUrl))?.outbox;
+    const w = await cluster.ingestion.status().then(
+      (st) => st.watermark,
+      () => -1,
+    );
+    watermarkPassed = w > endTs;
+    if (outbox === 0 && watermarkPassed) break;
+    await sleep(250);
+  }
+  let last = -1;
+  let count = 0;
   while (Date.now() < deadline) {
     count = Number((await reader.query(`SELECT count(*) AS n FROM ${table}`)).rows[0].n);
-    outbox = (await txHealth(cluster.txUrl))?.outbox;
-    stableFor = count === last && outbox === 0 && count >= want ? stableFor + 1 : 0;
-    if (stableFor >= 3) return { count, outbox, settled: true };
+    if (count === last && count >= want && outbox === 0 && watermarkPassed) return { count, outbox, watermarkPassed, settled: true };
     last = count;
     await sleep(500);
   }
-  return { count, outbox, settled: false };
+  return { count, outbox, watermarkPassed, settled: false };
 }
 
 const sample = (xs: Iterable<string>, n = 5) => [...xs].slice(0, n).join(', ');
@@ -272,15 +297,16 @@ describe('fault injection: bus outage', { timeout: 240_000 }, () => {
     const acked = new Set(w.acked.map((a) => a.id));
     assert.equal(acked.size, w.acked.length, 'a writer reused an id');
     const s = await settle(cluster, reader, 'ledger', acked.size, 120_000);
-    t.diagnostic(`ledger settled=${s.settled} count=${s.count} outbox=${s.outbox}`);
+    t.diagnostic(`ledger settled=${s.settled} count=${s.count} outbox=${s.outbox} watermark passed=${s.watermarkPassed}`);
 
     const present = new Set<string>((await reader.query('SELECT id FROM ledger')).rows.map((r) => r.id as string));
     const missing = [...acked].filter((id) => !present.has(id));
-    assert.deepEqual(
+    const why = missing.length > 0 ? `\n${await clusterReport(cluster)}` : '';
+    assert.equal(
       missing.length,
       0,
       `${missing.length} of ${acked.size} acknowledged ids never reached the ledger ` +
-        `(count ${s.count}, outbox ${s.outbox}), e.g. ${sample(missing)}`,
+        `(count ${s.count}, outbox ${s.outbox}), e.g. ${sample(missing)}${why}`,
     );
     const dup = await reader.query('SELECT id, count(*) AS c FROM ledger__history GROUP BY id HAVING count(*) > 1');
     assert.equal(dup.rows.length, 0, `ids applied more than once: ${JSON.stringify(dup.rows.slice(0, 5))}`);
@@ -309,7 +335,86 @@ function keysFor(txn: string): [string, string, string] {
   return keys as [string, string, string];
 }
 
-describe('fault injection: TX engine killed with SIGKILL under load', { timeout: 240_000 }, () => {
+/** For failure messages: the ingestion's state and the tail of every process's output. */
+async function clusterReport(cluster: Cluster): Promise<string> {
+  const lines: string[] = [];
+  try {
+    const st = await cluster.ingestion.status();
+    lines.push(
+      `ingestion watermark ${st.watermark}, applied ${st.applied}, dead letters ${st.deadLetters}, conflicts ${st.conflicts}, ` +
+        `offsets ${JSON.stringify(st.offsets)}`,
+    );
+  } catch (e) {
+    lines.push(`(could not ask ingestion: ${(e as Error).message})`);
+  }
+  const tail = (s: string) => s.trim().split('\n').slice(-15).join('\n');
+  for (const name of ['ingestion', 'olap-shard', 'router']) {
+    const out = cluster.procs.get(name)?.output() ?? '';
+    if (out.trim()) lines.push(`${name} output:\n${tail(out)}`);
+  }
+  for (const [i, p] of cluster.txHistory.entries()) if (p.output().trim()) lines.push(`tx-engine run ${i} output:\n${tail(p.output())}`);
+  return lines.join('\n');
+}
+
+/** For failure messages: where each row of these transactions is (ingestion, partition, commit time). */
+async function explainTxns(cluster: Cluster, txns: string[], acked: Set<string>): Promise<string> {
+  const lines: string[] = [];
+  try {
+    const absentIn = new Set<number>();
+    for (const id of txns) {
+      const keys = keysFor(id);
+      const got = await cluster.ingestion.getMany(
+        'pairs',
+        keys.map((k) => [k]),
+      );
+      const rows = keys.map((k, i) => {
+        const p = partitionOf('pairs', [k], PARTITIONS);
+        if (!got[i]) absentIn.add(p);
+        return `${k}@p${p}:${got[i] ? `ts=${got[i]?.commitTs}` : 'absent'}`;
+      });
+      lines.push(`${id} (${acked.has(id) ? 'acknowledged' : 'failed'}): ingestion has ${rows.join(' ')}`);
+    }
+    const offsets = (await cluster.ingestion.status()).offsets;
+    for (const p of [...absentIn].slice(0, 3)) {
+      const have = offsets[`tx1/${p}`] ?? 0;
+      lines.push(`stream partition ${p} around ingestion offset ${have}:`, ...(await dumpPartition(cluster, p, have)));
+    }
+  } catch (e) {
+    lines.push(`(could not ask ingestion: ${(e as Error).message})`);
+  }
+  lines.push(await clusterReport(cluster));
+  return lines.join('\n');
+}
+
+/** Messages of one stream partition whose seqs are near `seq`: position, message id, part seqs, heartbeat. */
+async function dumpPartition(cluster: Cluster, partition: number, seq: number): Promise<string[]> {
+  const bus = await openNatsBus({ servers: cluster.nats.url, name: 'fault-test-diagnostics' });
+  const msgs: DeliveredMessage[] = [];
+  let lastAt = Date.now();
+  const sub = await bus.subscribe({ name: 'diag', partitions: [partition], after: new Map() }, async (m) => {
+    msgs.push(...m);
+    lastAt = Date.now();
+  });
+  const start = Date.now();
+  while (Date.now() - lastAt < 1500 && Date.now() - start < 15_000) await sleep(100);
+  await sub.stop();
+  await bus.close();
+  const out: string[] = [];
+  for (const m of msgs) {
+    const b = decodeBusBatch(m.payload);
+    const first = b.parts[0]?.seq;
+    const last = b.parts[b.parts.length - 1]?.seq;
+    const near =
+      (first !== undefined && last !== undefined && last >= seq - 3 && first <= seq + 10) || Math.abs(b.heartbeat.seq - seq) <= 2;
+    if (near)
+      out.push(
+        `  pos ${m.position} id ${m.msgId} parts ${first ?? '-'}..${last ?? '-'} hb seq ${b.heartbeat.seq} closed ${b.heartbeat.closedTs}`,
+      );
+  }
+  return out.slice(0, 60);
+}
+
+describe('fault injection: TX engine killed with SIGKILL under load', { timeout: 120_000 + KILL_ROUNDS * 8_000 }, () => {
   let cluster: Cluster;
   let reader: pg.Client;
   let writers: Writers | undefined;
@@ -326,7 +431,7 @@ describe('fault injection: TX engine killed with SIGKILL under load', { timeout:
     await cluster?.close();
   });
 
-  test('20 kill -9 rounds: acknowledged transactions are all there once, none is ever partly there', async (t: TestContext) => {
+  test(`${KILL_ROUNDS} kill -9 rounds: acknowledged transactions are all there once, none is ever partly there`, async (t: TestContext) => {
     writers = new Writers(cluster.pgPort, (c, id) => {
       const [a, b, d] = keysFor(id);
       return c.query('INSERT INTO pairs (k, txn, part) VALUES ($1, $2, 0), ($3, $2, 1), ($4, $2, 2)', [a, id, b, d]);
@@ -334,8 +439,7 @@ describe('fault injection: TX engine killed with SIGKILL under load', { timeout:
     const w = writers;
     w.start(4);
     await sleep(1500);
-    const ROUNDS = 20;
-    for (let round = 0; round < ROUNDS; round++) {
+    for (let round = 0; round < KILL_ROUNDS; round++) {
       await sleep(200 + Math.floor(Math.random() * 1300));
       await cluster.procs.get('tx-engine')?.kill();
       await cluster.startTx();
@@ -357,7 +461,7 @@ describe('fault injection: TX engine killed with SIGKILL under load', { timeout:
     const acked = new Set(w.acked.map((a) => a.id));
     const failed = new Set(w.failed.map((f) => f.id));
     const s = await settle(cluster, reader, 'pairs', 3 * acked.size, 120_000);
-    t.diagnostic(`pairs settled=${s.settled} count=${s.count} outbox=${s.outbox}`);
+    t.diagnostic(`pairs settled=${s.settled} count=${s.count} outbox=${s.outbox} watermark passed=${s.watermarkPassed}`);
 
     const byTxn = new Map<string, { c: number; d: number }>();
     for (const r of (await reader.query('SELECT txn, count(*) AS c, count(DISTINCT part) AS d FROM pairs GROUP BY txn')).rows) {
@@ -371,8 +475,10 @@ describe('fault injection: TX engine killed with SIGKILL under load', { timeout:
       `acknowledged ${acked.size}, failed ${failed.size}, of which committed ${failedCommitted}; ` +
         `txns present ${byTxn.size}; rows ${s.count}`,
     );
-    assert.equal(missing.length, 0, `${missing.length} acknowledged transactions are missing, e.g. ${sample(missing)}`);
-    assert.equal(partial.length, 0, `transactions partly present: ${sample(partial)}`);
+    const bad = [...missing, ...[...byTxn].filter(([, v]) => v.c !== 3 || v.d !== 3).map(([id]) => id)];
+    const why = bad.length > 0 ? `\n${await explainTxns(cluster, bad.slice(0, 8), acked)}` : '';
+    assert.equal(missing.length, 0, `${missing.length} acknowledged transactions are missing, e.g. ${sample(missing)}${why}`);
+    assert.equal(partial.length, 0, `transactions partly present: ${sample(partial)}${why}`);
     assert.equal(unknown.length, 0, `transactions no writer issued: ${sample(unknown)}`);
     const dup = await reader.query('SELECT k, count(*) AS c FROM pairs__history GROUP BY k HAVING count(*) > 1');
     assert.equal(dup.rows.length, 0, `keys applied more than once: ${JSON.stringify(dup.rows.slice(0, 5))}`);
