@@ -273,7 +273,7 @@ export class Engine {
     for (const { t, keys } of byTable.values()) {
       if (keys.length === 0) continue;
       const cur = await this.readMany(t, keys, () => undefined);
-      keys.forEach((k, i) => out.set(this.cacheKey(t.name, k), cur[i] ?? null));
+      for (const [i, k] of keys.entries()) out.set(this.cacheKey(t.name, k), cur[i] ?? null);
     }
     return out;
   }
