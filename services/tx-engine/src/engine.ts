@@ -394,7 +394,14 @@ export class Engine {
         const txnSeqBefore = [...this.seqs];
         for (const [partition, list] of byPart) {
           const seq = ++this.seqs[partition]!;
-          const part = encodePart({ engine: this.opts.id, partition, seq, txn, commitTs: ts, changes: list });
+          let part: EncodedPart;
+          try {
+            part = encodePart({ engine: this.opts.id, partition, seq, txn, commitTs: ts, changes: list });
+          } catch (e) {
+            // Never leave a gap in a partition's sequence: ingestion waits on gaps forever.
+            for (const q of byPart.keys()) this.seqs[q] = txnSeqBefore[q]!;
+            throw e;
+          }
           if (part.bytes.length > this.opts.maxPartBytes()) {
             for (const q of byPart.keys()) this.seqs[q] = txnSeqBefore[q]!;
             throw new StratumError(
