@@ -25,8 +25,8 @@ import pg from 'pg';
 import { freePort, type StratumProcess, spawnStratum } from './test-harness.ts';
 
 const PARTITIONS = 16;
-/** Kill rounds of the crash test (FAULT_KILL_ROUNDS overrides, for soak runs). */
-const KILL_ROUNDS = Number(process.env.FAULT_KILL_ROUNDS ?? 20);
+/** Kill rounds of the crash test (STRATUM_TEST_KILL_ROUNDS overrides, for soak runs). */
+const KILL_ROUNDS = Number(process.env.STRATUM_TEST_KILL_ROUNDS ?? 20);
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** A distributed cluster of separate processes over a nats-server the test owns. */
