@@ -34,10 +34,20 @@ export interface TableOptions {
   conflict: 'lww' | 'reject';
   /** Rows older than this (ms) that ingestion has merged are evicted from TX engines (DESIGN §2 step 6). */
   txRetentionMs: number;
+  /** OLAP compaction drops versions superseded longer ago than this (ms); undefined = keep all. */
+  historyRetentionMs?: number;
+  /** Column whose value picks the OLAP shard (hash over `shards`); see `sharding.ts`. */
+  shardKey?: string;
+  /** Shard ids holding the table (default: all shards of the cluster). */
+  shards?: string[];
+  /** Time sharding (hot/cold) on `timeColumn`: rows before `untilMs` go to `shard`; the last entry has none. */
+  timeShards?: { shard: string; untilMs?: number }[];
+  /** Analytical reads leave out unavailable data (with a NOTICE) instead of failing. */
+  degradedReads: boolean;
 }
 
 /** Default options of a table with no entry in the config. */
-export const DEFAULT_TABLE_OPTIONS: TableOptions = { appendOnly: false, conflict: 'lww', txRetentionMs: 86_400_000 };
+export const DEFAULT_TABLE_OPTIONS: TableOptions = { appendOnly: false, conflict: 'lww', txRetentionMs: 86_400_000, degradedReads: false };
 
 /** A table with its schema, options and derived lookups. */
 export interface TableInfo extends TableDef {

@@ -61,6 +61,47 @@ const tableOptions = z.strictObject({
     .describe(
       'Rows older than this (ms) that ingestion has merged are evicted from the TX engines; reads of them are served by ingestion.',
     ),
+  history_retention_ms: z
+    .number()
+    .int()
+    .min(1)
+    .optional()
+    .describe(
+      'OLAP compaction drops versions superseded longer ago than this (ms): time travel and `<table>__history` then reach back this far. Default: keep every version.',
+    ),
+  shard_key: z
+    .string()
+    .optional()
+    .describe(
+      'Column whose value picks the OLAP shard (hash over `shards`), e.g. a tenant or region. Must be a primary-key column unless the table is append_only.',
+    ),
+  shards: z
+    .array(z.string())
+    .min(1)
+    .optional()
+    .describe('OLAP shard ids that hold this table (default: every shard in cluster.olap_shards).'),
+  time_shards: z
+    .array(
+      z.strictObject({
+        shard: z.string().describe('OLAP shard id.'),
+        until: z
+          .string()
+          .regex(/^\d{4}-\d{2}-\d{2}(T[0-9:.]+Z?)?$/, 'expected an ISO date like 2026-01-01 or 2026-01-01T00:00:00Z')
+          .optional()
+          .describe('Rows whose time_column is before this (UTC) go here; the last entry has no `until` and takes the rest.'),
+      }),
+    )
+    .min(2)
+    .optional()
+    .describe(
+      'Shard by time (hot/cold): each entry takes rows whose time_column is before its `until`. Needs time_column and append_only (a row must never move between shards).',
+    ),
+  degraded_reads: z
+    .boolean()
+    .default(false)
+    .describe(
+      'Analytical reads answer without unavailable data (a shard down, a quarantined file) and say what was left out in a NOTICE, instead of failing.',
+    ),
 });
 
 /** The configuration schema. Field descriptions feed the generated configuration reference. */
@@ -196,9 +237,42 @@ export const configSchema = z.strictObject({
         .default(60_000)
         .describe('How often versions below the watermark are written to OLAP as Parquet (ms).'),
       push_rows: z.number().int().min(1).default(200_000).describe('Push early once this many versions wait.'),
+      retention_ms: z
+        .number()
+        .int()
+        .min(1)
+        .default(7 * 86_400_000)
+        .describe(
+          'ingestion_retention: versions older than this (ms) that are already in OLAP are removed by GC, keeping the latest version of each live row.',
+        ),
+      gc_interval_ms: z.number().int().min(10).default(60_000).describe('How often ingestion GC runs (ms).'),
+      stall_ms: z
+        .number()
+        .int()
+        .min(10)
+        .default(10_000)
+        .describe('An (engine, partition) pair with no heartbeat for this long (ms) is reported as stalled (it holds the watermark back).'),
     })
-    .default({ push_interval_ms: 60_000, push_rows: 200_000 })
+    .default({ push_interval_ms: 60_000, push_rows: 200_000, retention_ms: 7 * 86_400_000, gc_interval_ms: 60_000, stall_ms: 10_000 })
     .describe('Ingestion settings.'),
+  olap: z
+    .strictObject({
+      compaction_interval_ms: z.number().int().min(10).default(30_000).describe('How often each OLAP shard looks for partitions to compact (ms).'),
+      compaction_min_files: z
+        .number()
+        .int()
+        .min(2)
+        .default(8)
+        .describe('A day partition with at least this many small files is compacted into large files sorted by key.'),
+      target_file_rows: z
+        .number()
+        .int()
+        .min(1000)
+        .default(1_000_000)
+        .describe('Files with fewer rows count as small; compaction writes files of up to this many rows.'),
+    })
+    .default({ compaction_interval_ms: 30_000, compaction_min_files: 8, target_file_rows: 1_000_000 })
+    .describe('OLAP shard settings.'),
   clock: z
     .strictObject({
       eps_ms: z.number().min(0).default(1).describe('Uncertainty ε of the local clock (ms); the full clock protocol replaces this.'),
@@ -353,8 +427,19 @@ export function tableOptionsFrom(cfg: StratumConfig): (table: string) => TableOp
   return (table) => {
     const t = cfg.tables[table];
     if (!t) return DEFAULT_TABLE_OPTIONS;
-    const o: TableOptions = { appendOnly: t.append_only, conflict: t.conflict, txRetentionMs: t.tx_retention_ms };
+    const o: TableOptions = {
+      appendOnly: t.append_only,
+      conflict: t.conflict,
+      txRetentionMs: t.tx_retention_ms,
+      degradedReads: t.degraded_reads,
+    };
     if (t.time_column !== undefined) o.timeColumn = t.time_column;
+    if (t.history_retention_ms !== undefined) o.historyRetentionMs = t.history_retention_ms;
+    if (t.shard_key !== undefined) o.shardKey = t.shard_key;
+    if (t.shards !== undefined) o.shards = t.shards;
+    if (t.time_shards !== undefined) {
+      o.timeShards = t.time_shards.map((x) => (x.until === undefined ? { shard: x.shard } : { shard: x.shard, untilMs: Date.parse(x.until.length === 10 ? `${x.until}T00:00:00Z` : x.until) }));
+    }
     return o;
   };
 }

@@ -14,6 +14,7 @@ export * from './partition.ts';
 export * from './protocol/index.ts';
 export * from './rpc.ts';
 export * from './service.ts';
+export * from './sharding.ts';
 export * from './tiers.ts';
 export * from './types.ts';
 export * from './version.ts';

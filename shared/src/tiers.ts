@@ -92,9 +92,29 @@ export interface TxEngineApi {
   savepoint(txnId: string, name: string, action: SavepointAction): Promise<void>;
 }
 
+/** One (engine, partition) pair of the change stream as ingestion sees it. */
+export interface StreamPairStatus {
+  engine: string;
+  partition: number;
+  /** Last applied sequence number. */
+  seq: number;
+  /** Merged closed timestamp (ms since epoch; -1 before the first heartbeat). */
+  closedTs: number;
+  /** now − closedTs (ms) when the status was taken. */
+  lagMs: number;
+  /** No heartbeat newer than `stall_ms`: the pair holds the watermark back. */
+  stalled: boolean;
+  /** The engine was decommissioned and this pair is drained: it no longer counts in the watermark. */
+  retired: boolean;
+}
+
 /** Ingestion status (watermarks and positions). */
 export interface IngestionStatus {
-  /** Watermark W (ms): every version with commitTs ≤ W is merged. -1 before any heartbeat. */
+  /** Ingestion engine id. */
+  id: string;
+  /** Partitions this engine consumes. */
+  partitions: number[];
+  /** Watermark W (ms): every version with commitTs ≤ W is merged. -1 before any heartbeat. Never decreases. */
   watermark: number;
   /** Last applied LSN. */
   lsn: number;
@@ -102,12 +122,42 @@ export interface IngestionStatus {
   closed: Record<string, number>;
   /** Applied sequence per `engine/partition`. */
   offsets: Record<string, number>;
+  /** Every (engine, partition) pair, with lag, stall and retirement flags. */
+  pairs: StreamPairStatus[];
+  /** Engines fully retired (decommissioned and drained on every partition this engine consumes). */
+  retiredEngines: string[];
   /** Versions applied since start. */
   applied: number;
   /** Malformed messages set aside (all time). */
   deadLetters: number;
   /** Conflicts recorded (all time). */
   conflicts: number;
+  /** Versions removed by GC since start. */
+  gcRemoved?: number;
+}
+
+/** A version as named in a conflict record. */
+export interface ConflictSide {
+  version: string;
+  engine: string;
+  /** Commit timestamp (ms since epoch). */
+  commitTs: number;
+}
+
+/** A recorded conflict between two engines' concurrent writes of one row (DESIGN §4). */
+export interface ConflictInfo {
+  table: string;
+  /** Primary-key values in key order. */
+  key: Value[];
+  /** The version that was latest when the incoming change arrived. */
+  existing: ConflictSide;
+  /** The incoming version whose `prev` did not match `existing`. */
+  incoming: ConflictSide;
+  /** Version that is latest after the merge (`existing.version` or `incoming.version`). */
+  winner: string;
+  policy: 'lww' | 'reject';
+  /** When ingestion detected it (ms since epoch). */
+  detectedAt: number;
 }
 
 /** Ingestion as seen by the router, TX engines and OLAP shards. */
@@ -122,6 +172,15 @@ export interface IngestionApi {
   /** Versions applied after `afterLsn`, in LSN order, at most `limit`; `lastLsn` = LSN of the last returned (or afterLsn). */
   delta(afterLsn: number, limit: number): Promise<{ versions: VersionRecord[]; lastLsn: number; watermark: number }>;
   status(): Promise<IngestionStatus>;
+  /** Recorded conflicts, oldest first, optionally of one table; at most `limit` (≤ 100,000). */
+  conflicts(q: { table?: string; limit: number }): Promise<ConflictInfo[]>;
+  /**
+   * Stop counting `engine` in the watermark now, on every partition, without waiting for a
+   * retired heartbeat (`stratum engine decommission ID --force`, for an engine whose disk is
+   * lost). Versions of that engine that arrive later are still applied, but reads at or below
+   * the watermark may already have missed them. Returns the status after.
+   */
+  retireEngine(engine: string): Promise<IngestionStatus>;
 }
 
 /** A result column: name and result type. */
@@ -134,10 +193,30 @@ export interface ResultColumn {
 export interface QueryResult {
   columns: ResultColumn[];
   rows: Value[][];
+  /** Messages for the client (sent as NOTICEs), e.g. data left out of a degraded read. */
+  notices?: string[];
+  /** Files of the tables the query read: in the manifests, and opened after zone-map/bloom pruning. */
+  scan?: { filesTotal: number; filesOpened: number };
+}
+
+/** Per-query options of {@link OlapShardApi.query}. */
+export interface QueryOptions {
+  /**
+   * Read the state as of this time (ms since epoch, inclusive): `<t>` = newest version per key
+   * with `_ts ≤ asOf`, `<t>__history` = versions with `_ts ≤ asOf` (SET stratum.as_of).
+   */
+  asOf?: number;
+  /**
+   * Answer even when some files are unavailable (quarantined or missing), leaving them out and
+   * naming them in `notices`; otherwise such a query fails with XX001 naming the files.
+   */
+  allowDegraded?: boolean;
 }
 
 /** A push of versions to an OLAP shard (DESIGN §4 "OLAP push"). */
 export interface PushRequest {
+  /** Id of the ingestion engine pushing; the OLAP watermark is kept per (table, source). */
+  source: string;
   table: string;
   /** Exclusive lower bound of commitTs (ms): the table's OLAP watermark before this push. */
   fromTs: number;
@@ -153,12 +232,15 @@ export interface OlapShardApi {
    * Idempotent: a push whose `toTs` is ≤ the current watermark writes nothing. Returns the watermark after.
    */
   push(req: PushRequest): Promise<{ watermark: number }>;
-  /** OLAP watermark per table (ms; -1 = nothing pushed). */
-  watermarks(): Promise<Record<string, number>>;
+  /**
+   * OLAP watermark per table (ms; -1 = nothing pushed): of one ingestion `source`, or without it
+   * the minimum over the sources the shard reads from (the time prefix every source has pushed).
+   */
+  watermarks(source?: string): Promise<Record<string, number>>;
   /**
    * Run a read-only SQL query (DuckDB dialect, PostgreSQL-compatible for the supported subset)
    * over the tables' Parquet files plus the ingestion delta. `params` bind $1..$n.
    * @throws StratumError with SQLSTATE (42P01, 42703, 42601, 22P02, ...).
    */
-  query(sql: string, params: Literal[], catalogVersion: number): Promise<QueryResult>;
+  query(sql: string, params: Literal[], catalogVersion: number, options?: QueryOptions): Promise<QueryResult>;
 }

@@ -9,7 +9,7 @@ import { CorruptionError } from '../errors.ts';
 import type { Row, Value } from '../types.ts';
 
 /** Current protocol version. Readers accept versions ≤ this one. */
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 
 /** A row change inside a transaction. `key` = primary-key values in key order. */
 export interface Change {
@@ -43,6 +43,12 @@ export interface Heartbeat {
   partition: number;
   seq: number;
   closedTs: number;
+  /**
+   * Protocol 2: the engine is decommissioned and its outbox is drained: `seq` is its last
+   * sequence number on this partition, and it will never write here again. Ingestion stops
+   * counting the (engine, partition) pair in the watermark once it has applied up to `seq`.
+   */
+  retired?: boolean;
 }
 
 /**
