@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Catalog, Literal, TableDef } from '@stratum/shared';
-import { formatInterval } from './convert.ts';
+import { formatInterval } from '@stratum/shared/duckdb';
 import { type OlapShard, startOlapShard } from './index.ts';
 import { ArraySource, assertSameResult, makeCatalog, Reference, removeDir, tempDir, Versions } from './test-support.ts';
 

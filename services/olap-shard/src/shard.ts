@@ -29,7 +29,7 @@ import {
   VersionGenerator,
   type VersionRecord,
 } from '@stratum/shared';
-import { bindParams, convertResult, convertValue, mapDuckDbError } from './convert.ts';
+import { bindParams, convertResult, convertValue, mapDuckDbError, PG_SEMANTICS_SQL } from '@stratum/shared/duckdb';
 import { rawColumnsDdl, typedSelect, VersionLoader } from './load.ts';
 import {
   decodeZoneValue,
@@ -232,9 +232,7 @@ export class Shard implements OlapShardApi {
     for (let i = 0; i < n + 2; i++) {
       const c = await this.instance.connect();
       this.connections.push(c);
-      // PostgreSQL semantics for the session (brief §6): UTC, NULLS LAST on ASC / FIRST on
-      // DESC (PostgreSQL 15 §7.5 "Sorting Rows"), integer `/` truncates (§9.3).
-      await c.run(`SET TimeZone = 'UTC'; SET default_null_order = 'nulls_last_on_asc_first_on_desc'; SET integer_division = true;`);
+      await c.run(PG_SEMANTICS_SQL);
     }
     const [stateConn, pushConn, ...queryConns] = this.connections;
     this.stateConn = stateConn;

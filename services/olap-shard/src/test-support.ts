@@ -32,7 +32,7 @@ import {
   VersionGenerator,
   type VersionRecord,
 } from '@stratum/shared';
-import { convertResult } from './convert.ts';
+import { convertResult } from '@stratum/shared/duckdb';
 
 /** A fresh temp directory. */
 export function tempDir(prefix = 'olap-shard-'): Promise<string> {

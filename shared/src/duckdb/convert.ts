@@ -1,5 +1,5 @@
 /**
- * Conversions at the DuckDB boundary (internal): DuckDB result types → Stratum
+ * Conversions at the DuckDB boundary (shared by the OLAP shard and the router's gather step): DuckDB result types → Stratum
  * {@link ResultType}s and stored-representation {@link Value}s (shared/src/types.ts), query
  * parameters → DuckDB bindings, and DuckDB errors → {@link StratumError} with a PostgreSQL
  * SQLSTATE (PostgreSQL 15 Appendix A).
@@ -20,7 +20,7 @@ import {
   type DuckDBValue,
   JsonDuckDBValueConverter,
 } from '@duckdb/node-api';
-import { type Literal, type QueryResult, type ResultColumn, type ResultType, SqlState, StratumError, type Value } from '@stratum/shared';
+import { type Literal, type QueryResult, type ResultColumn, type ResultType, SqlState, StratumError, type Value } from '../index.ts';
 
 /** A per-column converter from a DuckDB value (never null here) to a stored Value. */
 type Conv = ((v: DuckDBValue) => Value) | null;
