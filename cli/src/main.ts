@@ -2,7 +2,8 @@
  * The `stratum` command (commander). `stratum up` runs the embedded form; `stratum
  * tx-engine|ingestion|olap-shard|router|clock --config stratum.yaml` run one service of
  * the distributed form; `stratum load flights` loads the demo dataset over pgwire;
- * `stratum status` prints a running server's health.
+ * `stratum status` prints a running server's watermarks and health; `stratum engine
+ * decommission ID` drains a TX engine and releases the watermark it holds back.
  */
 
 import {
@@ -15,6 +16,7 @@ import {
   type StratumConfig,
 } from '@stratum/shared';
 import { Command, InvalidArgumentError } from 'commander';
+import { type ClusterStatus, decommissionEngine, formatStatus } from './admin.ts';
 import { startDistributed, startEmbedded } from './wiring.ts';
 
 // A promise rejected with no handler (e.g. a storage library's per-write promise after a failed
@@ -148,16 +150,44 @@ program
 
 program
   .command('status')
-  .description("print a running server's health (GET /health)")
+  .description('print watermarks, stalled stream pairs and OLAP watermarks of a running server (router GET /health and /status)')
   .option('--host <host>', 'HTTP host', '127.0.0.1')
   .option('--http-port <n>', 'HTTP port', port, 7480)
-  .action(async (o: { host: string; httpPort: number }) => {
+  .option('--json', 'print the raw JSON')
+  .action(async (o: { host: string; httpPort: number; json?: boolean }) => {
+    const base = `http://${o.host}:${o.httpPort}`;
     try {
-      const r = await fetch(`http://${o.host}:${o.httpPort}/health`);
-      process.stdout.write(`${JSON.stringify(await r.json(), null, 2)}\n`);
-      process.exit(r.ok ? 0 : 1);
+      const h = await fetch(`${base}/health`);
+      const health = (await h.json()) as Record<string, unknown>;
+      const s = await fetch(`${base}/status`);
+      const st = (await s.json()) as ClusterStatus;
+      process.stdout.write(o.json ? `${JSON.stringify({ health, status: st }, null, 2)}\n` : formatStatus(health, st));
+      process.exit(h.ok && s.ok ? 0 : 1);
     } catch (e) {
-      await fail(new Error(`cannot reach http://${o.host}:${o.httpPort}/health: ${(e as Error).message}`));
+      await fail(new Error(`cannot reach ${base}: ${(e as Error).message}`));
+    }
+  });
+
+program
+  .command('engine')
+  .description('TX engine administration')
+  .command('decommission <id>')
+  .description('refuse new transactions on a TX engine, drain its outbox, and release the watermark it holds back')
+  .requiredOption('--config <file>', 'stratum.yaml of the cluster')
+  .option('--force', 'the engine is gone for good (disk lost): release it without draining; its unpublished transactions are lost')
+  .option('--timeout-ms <n>', 'how long to wait for the drain', positive, 120_000)
+  .action(async (id: string, o: { config: string; force?: boolean; timeoutMs: number }) => {
+    try {
+      const cfg = loadConfig(o.config);
+      const r = await decommissionEngine(cfg, id, {
+        force: o.force === true,
+        timeoutMs: o.timeoutMs,
+        progress: (line) => process.stderr.write(`${line}\n`),
+      });
+      process.stdout.write(`tx-engine ${id} decommissioned${r.forced ? ' (forced)' : ''}\n`);
+      process.exit(0);
+    } catch (e) {
+      await fail(e);
     }
   });
 

@@ -28,9 +28,13 @@ import {
   type StratumConfig,
   type Subscription,
   serviceDataDir,
+  shardOfVersion,
   startHttpServer,
+  type TableInfo,
+  type TxEngineAdminApi,
   type TxEngineApi,
   tableOptionsFrom,
+  type VersionRecord,
 } from '@stratum/shared';
 import { startTxEngine } from '@stratum/tx-engine';
 
@@ -88,23 +92,32 @@ export async function startEmbedded(cfg: StratumConfig, log: Logger): Promise<Em
     handles.push(clock);
     const txId = cfg.cluster.tx_engines[0]?.id ?? 'tx1';
     const ingId = cfg.cluster.ingestion[0]?.id ?? 'ing1';
-    const olapId = cfg.cluster.olap_shards[0]?.id ?? 'olap1';
-    let olap: OlapShardApi | undefined;
+    // Every configured OLAP shard runs in this process (placement rules may spread tables over them).
+    const shardIds = cfg.cluster.olap_shards.length > 0 ? cfg.cluster.olap_shards.map((s) => s.id) : ['olap1'];
+    const shards: { id: string; api: OlapShardApi }[] = [];
     const ingestion = await startIngestion({
       id: ingId,
       dir: serviceDataDir(cfg, ingId),
       partitions: all(cfg.cluster.partitions),
       catalog,
       bus,
-      olap: () => olap,
-      pushIntervalMs: cfg.ingestion.push_interval_ms,
-      pushRows: cfg.ingestion.push_rows,
+      olap: () => shards,
+      ...ingestionSettings(cfg),
       log: log.child({ svc: 'ingestion', id: ingId }),
     });
     handles.push(ingestion);
-    const shard = await startOlapShard({ id: olapId, dir: serviceDataDir(cfg, olapId), catalog, deltaSources: [ingestion] });
-    olap = shard;
-    handles.push({ name: `olap-shard ${olapId}`, close: () => shard.close() });
+    for (const id of shardIds) {
+      const shard = await startOlapShard({
+        id,
+        dir: serviceDataDir(cfg, id),
+        catalog,
+        deltaSources: [{ id: ingId, api: ingestion }],
+        owns: owner(id, shardIds),
+        ...shardSettings(cfg),
+      });
+      shards.push({ id, api: shard });
+      handles.push({ name: `olap-shard ${id}`, close: () => shard.close() });
+    }
     const tx = await startTxEngine({
       id: txId,
       dir: serviceDataDir(cfg, txId),
@@ -127,8 +140,9 @@ export async function startEmbedded(cfg: StratumConfig, log: Logger): Promise<Em
       catalog,
       publishDdl: (table) => publishDdl(bus, { kind: 'create_table', table, at: Date.now() }),
       txEngines: [tx],
-      ingestion: [ingestion],
-      olap: shard,
+      ingestion: [{ id: ingId, api: ingestion, partitions: all(cfg.cluster.partitions) }],
+      partitions: cfg.cluster.partitions,
+      olapShards: shards,
       pg: cfg.router.pg,
       http: cfg.router.http,
       auth: cfg.router.auth === 'trust' ? { method: 'trust' } : { method: 'scram-sha-256', users: cfg.router.users },
@@ -176,8 +190,34 @@ function defaultId(cfg: StratumConfig, service: 'tx-engine' | 'ingestion' | 'ola
 }
 
 /** RPC method lists of each tier (what crosses the network). */
-export const TX_METHODS = ['execute', 'get', 'begin', 'executeIn', 'commit', 'rollback', 'savepoint'] as const;
-export const INGESTION_METHODS = ['get', 'getMany', 'delta', 'status'] as const;
+export const TX_METHODS = ['execute', 'get', 'begin', 'executeIn', 'commit', 'rollback', 'savepoint', 'decommission'] as const;
+export const INGESTION_METHODS = ['get', 'getMany', 'delta', 'status', 'conflicts', 'retireEngine'] as const;
+
+/** Ingestion settings from the config. */
+function ingestionSettings(cfg: StratumConfig) {
+  return {
+    pushIntervalMs: cfg.ingestion.push_interval_ms,
+    pushRows: cfg.ingestion.push_rows,
+    retentionMs: cfg.ingestion.retention_ms,
+    gcIntervalMs: cfg.ingestion.gc_interval_ms,
+    stallMs: cfg.ingestion.stall_ms,
+  };
+}
+
+/** OLAP shard settings from the config. */
+function shardSettings(_cfg: StratumConfig) {
+  return {};
+}
+
+/** Which delta versions belong to shard `id` (placement rules of shared/src/sharding.ts). */
+function owner(id: string, shardIds: string[]): (info: TableInfo, v: VersionRecord) => boolean {
+  return (info, v) => shardOfVersion(info, v.key, v.row, shardIds) === id;
+}
+
+/** Partitions of an ingestion entry. */
+function partitionsOf(cfg: StratumConfig, e: { partitions: number[] | 'all' }): number[] {
+  return e.partitions === 'all' ? all(cfg.cluster.partitions) : e.partitions;
+}
 export const OLAP_METHODS = ['push', 'watermarks', 'query'] as const;
 
 /** Start one service of the distributed form, by name. */
@@ -203,12 +243,16 @@ export async function startDistributed(
       await bus.close();
     }),
   );
-  const ingestionClients = () => c.ingestion.map((i) => rpcClient<IngestionApi>(i.url, INGESTION_METHODS, { name: `ingestion ${i.id}` }));
-  const olapClient = () => {
-    const s = c.olap_shards[0];
-    if (!s) throw new ConfigError(`${file}: cluster.olap_shards: at least one shard is needed`);
-    return rpcClient<OlapShardApi>(s.url, OLAP_METHODS, { name: `olap-shard ${s.id}` });
-  };
+  const ingestionClients = () =>
+    c.ingestion.map((i) => ({
+      id: i.id,
+      partitions: partitionsOf(cfg, i),
+      api: rpcClient<IngestionApi>(i.url, INGESTION_METHODS, { name: `ingestion ${i.id}` }),
+    }));
+  if (c.olap_shards.length === 0) throw new ConfigError(`${file}: cluster.olap_shards: at least one shard is needed`);
+  const shardIds = c.olap_shards.map((s) => s.id);
+  const olapClients = () =>
+    c.olap_shards.map((s) => ({ id: s.id, api: rpcClient<OlapShardApi>(s.url, OLAP_METHODS, { name: `olap-shard ${s.id}` }) }));
   const serve = async (url: string, impl: object, methods: readonly string[], health: () => Health) => {
     const a = listenAddress(url);
     const srv = await startHttpServer({ ...a, health, setup: (app) => registerRpc(app, impl as Record<string, unknown>, methods) });
@@ -218,7 +262,9 @@ export async function startDistributed(
     if (service === 'tx-engine') {
       const e = entry(c.tx_engines, id, 'tx_engines', file);
       const clock = await startClockService({ nodeId: e.id, epsMs: cfg.clock.eps_ms, log });
-      const [ing] = ingestionClients();
+      // Reads of rows this engine never had go to the ingestion engine of the key's partition;
+      // with several ingestion engines, the first serves (TODO: route by partition).
+      const ing = ingestionClients()[0]?.api;
       const tx = await startTxEngine({
         id: e.id,
         dir: serviceDataDir(cfg, e.id),
@@ -246,33 +292,40 @@ export async function startDistributed(
       }));
     } else if (service === 'ingestion') {
       const e = entry(c.ingestion, id, 'ingestion', file);
-      const olap = olapClient();
+      const olap = olapClients();
       const ing = await startIngestion({
         id: e.id,
         dir: serviceDataDir(cfg, e.id),
-        partitions: e.partitions === 'all' ? all(c.partitions) : e.partitions,
+        partitions: partitionsOf(cfg, e),
         catalog,
         bus,
         olap: () => olap,
-        pushIntervalMs: cfg.ingestion.push_interval_ms,
-        pushRows: cfg.ingestion.push_rows,
+        ...ingestionSettings(cfg),
         log: log.child({ svc: 'ingestion', id: e.id }),
       });
       handles.push(ing);
       await serve(e.url, ing, INGESTION_METHODS, () => ({ status: 'ok', service: 'ingestion', id: e.id, bus: bus.connected() }));
     } else if (service === 'olap-shard') {
       const e = entry(c.olap_shards, id, 'olap_shards', file);
-      const shard = await startOlapShard({ id: e.id, dir: serviceDataDir(cfg, e.id), catalog, deltaSources: ingestionClients() });
+      const shard = await startOlapShard({
+        id: e.id,
+        dir: serviceDataDir(cfg, e.id),
+        catalog,
+        deltaSources: ingestionClients().map((i) => ({ id: i.id, api: i.api })),
+        owns: owner(e.id, shardIds),
+        ...shardSettings(cfg),
+      });
       handles.push({ name: `olap-shard ${e.id}`, close: () => shard.close() });
       await serve(e.url, shard, OLAP_METHODS, () => ({ status: 'ok', service: 'olap-shard', id: e.id }));
     } else {
-      const txs = c.tx_engines.map((t) => rpcClient<TxEngineApi>(t.url, TX_METHODS, { name: `tx-engine ${t.id}` }));
+      const txs = c.tx_engines.map((t) => rpcClient<TxEngineApi & TxEngineAdminApi>(t.url, TX_METHODS, { name: `tx-engine ${t.id}` }));
       const router = await startRouter({
         catalog,
         publishDdl: (table) => publishDdl(bus, { kind: 'create_table', table, at: Date.now() }),
         txEngines: txs,
         ingestion: ingestionClients(),
-        olap: olapClient(),
+        partitions: c.partitions,
+        olapShards: olapClients(),
         pg: cfg.router.pg,
         http: cfg.router.http,
         auth: cfg.router.auth === 'trust' ? { method: 'trust' } : { method: 'scram-sha-256', users: cfg.router.users },

@@ -117,18 +117,23 @@ export class Catalog {
     for (const [name, t] of this.tables) this.tables.set(name, { ...t, options: optionsOf(name) });
   }
 
+  /** The {@link TableInfo} a definition would get with the current options (nothing is stored). */
+  infoOf(t: TableDef): TableInfo {
+    return {
+      ...t,
+      options: this.optionsOf(t.name),
+      columnIndex: new Map(t.columns.map((c, i) => [c.name, i])),
+      pkIndexes: t.primaryKey.map((k) => t.columns.findIndex((c) => c.name === k)),
+    };
+  }
+
   /** Apply the event at catalog position `version` (must be the next one; older ones are ignored as replays). */
   apply(version: number, ev: DdlEvent | null): void {
     if (version <= this.versionNow) return;
     if (ev?.kind === 'create_table') {
       const t = ev.table;
       if (!this.tables.has(t.name)) {
-        this.tables.set(t.name, {
-          ...t,
-          options: this.optionsOf(t.name),
-          columnIndex: new Map(t.columns.map((c, i) => [c.name, i])),
-          pkIndexes: t.primaryKey.map((k) => t.columns.findIndex((c) => c.name === k)),
-        });
+        this.tables.set(t.name, this.infoOf(t));
       }
     }
     this.versionNow = version;

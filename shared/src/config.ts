@@ -257,7 +257,12 @@ export const configSchema = z.strictObject({
     .describe('Ingestion settings.'),
   olap: z
     .strictObject({
-      compaction_interval_ms: z.number().int().min(10).default(30_000).describe('How often each OLAP shard looks for partitions to compact (ms).'),
+      compaction_interval_ms: z
+        .number()
+        .int()
+        .min(10)
+        .default(30_000)
+        .describe('How often each OLAP shard looks for partitions to compact (ms).'),
       compaction_min_files: z
         .number()
         .int()
@@ -438,7 +443,11 @@ export function tableOptionsFrom(cfg: StratumConfig): (table: string) => TableOp
     if (t.shard_key !== undefined) o.shardKey = t.shard_key;
     if (t.shards !== undefined) o.shards = t.shards;
     if (t.time_shards !== undefined) {
-      o.timeShards = t.time_shards.map((x) => (x.until === undefined ? { shard: x.shard } : { shard: x.shard, untilMs: Date.parse(x.until.length === 10 ? `${x.until}T00:00:00Z` : x.until) }));
+      o.timeShards = t.time_shards.map((x) =>
+        x.until === undefined
+          ? { shard: x.shard }
+          : { shard: x.shard, untilMs: Date.parse(x.until.length === 10 ? `${x.until}T00:00:00Z` : x.until) },
+      );
     }
     return o;
   };

@@ -119,7 +119,8 @@ export function checkPlacement(info: TableInfo, all: readonly string[]): void {
     }
   }
   if (o.timeShards) {
-    if (!o.appendOnly || !o.timeColumn) throw bad('time_shards needs append_only: true and a time_column (a row must never move between shards)');
+    if (!o.appendOnly || !o.timeColumn)
+      throw bad('time_shards needs append_only: true and a time_column (a row must never move between shards)');
     if (o.shardKey) throw bad('shard_key and time_shards cannot both be set');
   }
 }

@@ -108,6 +108,23 @@ export interface StreamPairStatus {
   retired: boolean;
 }
 
+/** Outcome of decommissioning a TX engine. */
+export interface DecommissionResult {
+  engine: string;
+  /** Final sequence number per partition (index = partition), announced by retired heartbeats. */
+  finalSeqs: number[];
+}
+
+/** Operator calls of a TX engine (not used by the router). */
+export interface TxEngineAdminApi {
+  /**
+   * Decommission: refuse transactions from now on (57P01), commit what is queued, drain the
+   * outbox to the bus, and publish a retired heartbeat per partition (protocol 2). Resolves once
+   * the bus acknowledged them all; idempotent; survives a restart (the store remembers it).
+   */
+  decommission(): Promise<DecommissionResult>;
+}
+
 /** Ingestion status (watermarks and positions). */
 export interface IngestionStatus {
   /** Ingestion engine id. */

@@ -9,9 +9,7 @@ import {
   formatValue,
   type Health,
   type HttpServer,
-  type IngestionApi,
   type Logger,
-  type OlapShardApi,
   type ServiceHandle,
   SqlState,
   StratumError,
@@ -21,20 +19,27 @@ import {
   toErrorPayload,
 } from '@stratum/shared';
 import { ResultCache } from './caches.ts';
+import { OlapRouter, type ShardRef } from './olap.ts';
 import { startPgWireServer } from './pgwire/server.ts';
 import type { PgAuthConfig } from './pgwire/types.ts';
-import { type RouterContext, RouterSession } from './session.ts';
+import { type IngestionRef, type RouterContext, RouterSession } from './session.ts';
 import { initParser } from './sql/parse.ts';
 
+export type { ShardRef } from './olap.ts';
 export type { PgAuthConfig } from './pgwire/types.ts';
+export type { IngestionRef } from './session.ts';
 
 /** Options of {@link startRouter}. */
 export interface RouterOptions {
   catalog: Catalog;
   publishDdl(table: TableDef): Promise<number>;
   txEngines: TxEngineApi[];
-  ingestion: IngestionApi[];
-  olap: OlapShardApi;
+  /** Ingestion engines with the partitions each consumes. */
+  ingestion: IngestionRef[];
+  /** Number of stream partitions P. */
+  partitions: number;
+  /** OLAP shards in cluster order (placement rules index into this order, see shared/src/sharding.ts). */
+  olapShards: ShardRef[];
   pg: { host: string; port: number };
   /** HTTP API listener; omit to serve no HTTP (the embedded runner may mount its own). */
   http?: { host: string; port: number };
@@ -65,12 +70,14 @@ const SERVER_VERSION = '15.0';
 export async function startRouter(o: RouterOptions): Promise<Router> {
   await initParser();
   let next = 0;
+  const olap = new OlapRouter(o.catalog, o.olapShards, () => o.ingestion);
   const ctx: RouterContext = {
     catalog: o.catalog,
     publishDdl: o.publishDdl,
     txEngines: o.txEngines,
     ingestion: o.ingestion,
-    olap: o.olap,
+    partitions: o.partitions,
+    olap,
     statementTimeoutMs: o.statementTimeoutMs,
     maxStatementBytes: o.maxStatementBytes,
     serverVersion: SERVER_VERSION,
@@ -113,6 +120,7 @@ export async function startRouter(o: RouterOptions): Promise<Router> {
       closing ??= (async () => {
         await pg.close();
         await http?.close();
+        olap.close();
       })();
       return closing;
     },
@@ -120,20 +128,53 @@ export async function startRouter(o: RouterOptions): Promise<Router> {
 }
 
 /**
- * `POST /query` with JSON `{ sql: string, params?: (string|number|boolean|null)[] }` →
+ * `POST /query` with JSON `{ sql: string, params?: (string|number|boolean|null)[], asOf?: string | number }` →
+ * (`asOf`: a timestamp text or ms since epoch; the statements read the state as of then, like
+ * `SET stratum.as_of`)
  * `{ commandTag, columns: [{name, type}], rows: [[...]] }`; values are PostgreSQL text form
  * (strings) except numbers and booleans, which stay JSON numbers/booleans when exact.
  * Errors: HTTP 400 with `{ error: { code, message, ... } }` (SQLSTATE in `code`).
  */
 export function mountQueryApi(app: import('fastify').FastifyInstance, ctx: RouterContext): void {
+  // GET /status: watermarks and stream positions of every ingestion engine, OLAP watermarks of
+  // every shard; a tier that does not answer is listed with its error (the call still succeeds).
+  app.get('/status', async () => {
+    const ingestion = await Promise.all(
+      ctx.ingestion.map(async (i) => {
+        try {
+          return { ...(await i.api.status()), id: i.id };
+        } catch (e) {
+          return { id: i.id, error: (e as Error).message };
+        }
+      }),
+    );
+    const shards = await Promise.all(
+      ctx.olap.shards.map(async (s) => {
+        try {
+          return { id: s.id, watermarks: await s.api.watermarks() };
+        } catch (e) {
+          return { id: s.id, error: (e as Error).message };
+        }
+      }),
+    );
+    const marks = ingestion.map((i) => ('watermark' in i ? i.watermark : -1));
+    return { now: Date.now(), watermark: marks.length ? Math.min(...marks) : -1, ingestion, shards };
+  });
+
   app.post('/query', async (req, reply) => {
-    const body = req.body as { sql?: unknown; params?: unknown } | undefined;
+    const body = req.body as { sql?: unknown; params?: unknown; asOf?: unknown } | undefined;
     if (!body || typeof body.sql !== 'string') {
       return reply.code(400).send({ error: { code: SqlState.syntaxError, message: 'body must be JSON {"sql": "...", "params": [...]}' } });
     }
     const params = Array.isArray(body.params) ? body.params.map((p) => (p === null || p === undefined ? null : String(p))) : [];
     const session = new RouterSession(ctx, 'http', ctx.catalog ? 'stratum' : 'stratum');
     try {
+      if (body.asOf !== undefined && body.asOf !== null) {
+        if (typeof body.asOf !== 'string' && typeof body.asOf !== 'number') {
+          throw new StratumError(SqlState.invalidParameterValue, 'asOf must be a timestamp string or milliseconds since the epoch');
+        }
+        session.setAsOf(typeof body.asOf === 'number' ? new Date(body.asOf).toISOString() : body.asOf);
+      }
       const stmts = await session.splitSimpleQuery(body.sql);
       let last: Awaited<ReturnType<RouterSession['execute']>> = { commandTag: '' };
       for (const s of stmts) last = await session.execute(s, params);

@@ -3,7 +3,9 @@
  * classifies it and sends it to the tier that answers it (DESIGN §7):
  * DDL → catalog stream; INSERT/UPDATE/DELETE → the session's TX engine; point reads by
  * full primary key → TX engine (which falls back to ingestion); everything else that
- * reads → OLAP shard (Parquet + ingestion delta) in DuckDB.
+ * reads → OLAP (one shard whole, or scatter/gather, see `olap.ts`). `SET stratum.as_of`
+ * makes reads return the state at that time: point reads from the owning ingestion engine
+ * (or OLAP when its GC passed that time), analytical reads from OLAP as of it.
  *
  * Read-your-writes (the default `monotonic_reads` mode, DESIGN §6): an analytical read
  * waits until the ingestion watermark has passed the session's last commit timestamp.
@@ -11,15 +13,19 @@
 import {
   type Catalog,
   type ColumnDef,
+  checkPlacement,
+  coerceLiteral,
   columnOf,
   counter,
   formatValue,
   type IngestionApi,
   type IsolationLevel,
   type Literal,
-  type OlapShardApi,
   PG_TYPE_OID,
+  partitionOf,
+  type QueryOptions,
   type QueryResult,
+  type RowVersion,
   resolveTypeName,
   SchemaError,
   SqlState,
@@ -33,6 +39,7 @@ import {
   type WriteOp,
 } from '@stratum/shared';
 import { parseCached, type ResultCache } from './caches.ts';
+import { type OlapRouter, SYSTEM_TABLE_NAMES, type TableRef } from './olap.ts';
 import type { FieldDescription, Notice, PgSession, PreparedInfo, StatementResult, TxStatus } from './pgwire/types.ts';
 import { literalOf, type Params, toExpr, typeNameOf } from './sql/literal.ts';
 import { type Node, type ParsedStatement, qualifiedName } from './sql/parse.ts';
@@ -46,8 +53,12 @@ export interface RouterContext {
   /** Publish a DDL event; resolves with its catalog version. */
   publishDdl(table: TableDef): Promise<number>;
   txEngines: TxEngineApi[];
-  ingestion: IngestionApi[];
-  olap: OlapShardApi;
+  /** Ingestion engines with the stream partitions each consumes. */
+  ingestion: IngestionRef[];
+  /** Number of stream partitions P (to find the ingestion engine of a key). */
+  partitions: number;
+  /** Analytical reads: one shard whole, or scatter/gather across shards. */
+  olap: OlapRouter;
   statementTimeoutMs: number;
   maxStatementBytes: number;
   serverVersion: string;
@@ -55,6 +66,14 @@ export interface RouterContext {
   pickEngine(): number;
   /** Answers of analytical statements (shared by the router's sessions). */
   results: ResultCache;
+}
+
+/** An ingestion engine as the router addresses it. */
+export interface IngestionRef {
+  id: string;
+  api: IngestionApi;
+  /** Stream partitions it consumes. */
+  partitions: number[];
 }
 
 /** Settings a client may SET; reported by SHOW. Keys are lower-case. */
@@ -72,6 +91,7 @@ const DEFAULT_SETTINGS: Record<string, string> = {
   intervalstyle: 'postgres',
   statement_timeout: '0',
   integer_datetimes: 'on',
+  'stratum.as_of': '',
 };
 
 /** Names reported back as ParameterStatus when SET (PostgreSQL's GUC_REPORT set). */
@@ -117,6 +137,8 @@ export class RouterSession implements PgSession {
   lastCommitTs = 0;
   /** The open transaction block, if any. */
   private txn: OpenTxn | undefined;
+  /** `SET stratum.as_of`: reads return the state at this time (ms since epoch); writes are refused. */
+  asOfMs: number | undefined;
 
   constructor(
     private readonly ctx: RouterContext,
@@ -291,6 +313,7 @@ export class RouterSession implements PgSession {
     for (const c of columns) if (pk.includes(c.name)) c.notNull = true;
     const def: TableDef = { name, columns, primaryKey: pk };
     validateTableDef(def);
+    checkPlacement(catalog.infoOf(def), this.ctx.olap.shardIds);
     const version = await this.ctx.publishDdl(def);
     await catalog.waitFor(version, this.ctx.statementTimeoutMs);
     mStatements.inc({ kind: 'CreateStmt', tier: 'catalog' });
@@ -305,6 +328,15 @@ export class RouterSession implements PgSession {
   }
 
   private async write(ops: WriteOp[]): Promise<TxResult> {
+    if (this.asOfMs !== undefined) {
+      throw new StratumError(
+        '25006',
+        `cannot write while stratum.as_of is set (reads return the state as of ${this.settings['stratum.as_of']})`,
+        {
+          hint: 'RESET stratum.as_of to write.',
+        },
+      );
+    }
     for (const op of ops) this.ctx.results.invalidate(op.table);
     if (this.txn) {
       this.txn.wrote = true;
@@ -368,12 +400,22 @@ export class RouterSession implements PgSession {
       const name = relName(r);
       if (ctes.has(name) && !r.schemaname) continue;
       const base = name.endsWith('__history') ? name.slice(0, -'__history'.length) : name;
+      if (SYSTEM_TABLE_NAMES.has(name) && !r.schemaname) continue;
       if (!this.ctx.catalog.find(base)) {
         throw new SchemaError(SqlState.undefinedTable, `relation "${name}" does not exist`, { position: charPos(p, r.location) });
       }
     }
     const point = pointRead(this.ctx.catalog, s, params);
-    if (point) {
+    if (point && this.asOfMs !== undefined) {
+      const rv = await this.readAsOf(point.table, point.key, this.asOfMs);
+      if (rv !== 'olap') {
+        mStatements.inc({ kind: 'SelectStmt', tier: 'ingestion' });
+        const cols = point.columns.map((c) => columnOf(point.table, c.column));
+        const fields = point.columns.map((c, i) => field(c.name, PG_TYPE_OID[cols[i]!.type]));
+        const rows = rv?.row ? [cols.map((c) => formatValue(rv.row![c.name] ?? null, c.type))] : [];
+        return { commandTag: `SELECT ${rows.length}`, fields, rows };
+      }
+    } else if (point) {
       mStatements.inc({ kind: 'SelectStmt', tier: 'tx' });
       const rv = await this.engine.get(point.table.name, point.key, this.ctx.catalog.version, this.txn?.id);
       const cols = point.columns.map((c) => columnOf(point.table, c.column));
@@ -409,7 +451,7 @@ export class RouterSession implements PgSession {
         });
       }
     }
-    const cacheable = !this.txn && rels.length > 0 && this.ctx.results.ttlMs > 0;
+    const cacheable = !this.txn && rels.length > 0 && this.ctx.results.ttlMs > 0 && this.asOfMs === undefined;
     let coveredTs = -1;
     if (cacheable) {
       const hit = this.ctx.results.get(p.sql, params, this.lastCommitTs);
@@ -420,11 +462,17 @@ export class RouterSession implements PgSession {
     }
     // Analytical: OLAP files + ingestion delta; first make sure the session's own writes are in.
     if (rels.length > 0 && this.lastCommitTs > 0) await this.waitForWatermark(this.lastCommitTs);
+    // As of T: the state at T is complete once every ingestion engine's watermark passed T.
+    if (rels.length > 0 && this.asOfMs !== undefined) await this.waitForWatermark(this.asOfMs);
     if (cacheable) coveredTs = await this.minWatermark();
-    mStatements.inc({ kind: 'SelectStmt', tier: rels.length ? 'olap' : 'local' });
     const sql = spliceSessionFunctions(p, this);
-    const lits: Literal[] = params.map((v) => v);
-    const res = await this.ctx.olap.query(sql, lits, this.ctx.catalog.version);
+    const refs: TableRef[] = rels
+      .filter((r) => !(ctes.has(relName(r)) && !r.schemaname))
+      .map((r) => ({ name: relName(r), alias: relAlias(r), topLevel: ((s.fromClause ?? []) as Node[]).some((f) => f.RangeVar === r) }));
+    const opts: QueryOptions = this.asOfMs === undefined ? {} : { asOf: this.asOfMs };
+    const res = await this.ctx.olap.query(s, refs, sql, params, this.ctx.catalog.version, opts);
+    mStatements.inc({ kind: 'SelectStmt', tier: rels.length ? (res.tier === 'gather' ? 'olap-gather' : 'olap') : 'local' });
+    for (const n of res.notices ?? []) notices.push({ severity: 'NOTICE', code: '01000', message: n });
     const names = pgColumnNames(s);
     if (names && names.length === res.columns.length) res.columns = res.columns.map((c, i) => ({ ...c, name: names[i] ?? c.name }));
     const out = toStatementResult(res);
@@ -438,9 +486,27 @@ export class RouterSession implements PgSession {
 
   /** The lowest watermark over the ingestion engines (ms). */
   private async minWatermark(): Promise<number> {
+    const all = await Promise.all(this.ctx.ingestion.map((i) => i.api.status()));
     let min = Number.POSITIVE_INFINITY;
-    for (const i of this.ctx.ingestion) min = Math.min(min, (await i.status()).watermark);
+    for (const st of all) min = Math.min(min, st.watermark);
     return Number.isFinite(min) ? min : -1;
+  }
+
+  /**
+   * A row as of `asOfMs` from the ingestion engine that owns its partition, or 'olap' when that
+   * engine's GC may already have removed versions that old (DESIGN §4 "GC"): OLAP then holds it.
+   */
+  private async readAsOf(t: TableInfo, key: Literal[], asOfMs: number): Promise<RowVersion | null | 'olap'> {
+    const k = key.map((v, i) => coerceLiteral(v, t.columns[t.pkIndexes[i] ?? 0]?.type ?? 'text'));
+    const part = partitionOf(t.name, k, this.ctx.partitions);
+    const ing = this.ctx.ingestion.find((i) => i.partitions.includes(part));
+    if (!ing) return 'olap';
+    const st = await ing.api.status();
+    const horizon = (st as { gcHorizonMs?: number }).gcHorizonMs;
+    if (horizon !== undefined && asOfMs < horizon) return 'olap';
+    await this.waitForWatermark(asOfMs);
+    const [rv] = await ing.api.getMany(t.name, [k], asOfMs);
+    return rv ?? null;
   }
 
   private async waitForWatermark(ts: number): Promise<void> {
@@ -451,7 +517,7 @@ export class RouterSession implements PgSession {
       if (Date.now() > deadline) {
         throw new StratumError(
           SqlState.queryCanceled,
-          `read-your-writes: ingestion watermark ${min} did not reach this session's last commit ${ts} within ${this.ctx.statementTimeoutMs} ms (mode monotonic_reads); is the bus or ingestion down?`,
+          `ingestion watermark ${min} did not reach ${ts} (${ts === this.asOfMs ? 'stratum.as_of' : "this session's last commit"}) within ${this.ctx.statementTimeoutMs} ms; is the bus, a TX engine or ingestion down?`,
         );
       }
       await new Promise((r) => setTimeout(r, 5));
@@ -461,6 +527,10 @@ export class RouterSession implements PgSession {
   private async set(s: Node): Promise<StatementResult> {
     if (s.kind === 'VAR_RESET' || s.kind === 'VAR_RESET_ALL') {
       if (s.name) this.settings[s.name] = DEFAULT_SETTINGS[s.name] ?? '';
+      if (s.kind === 'VAR_RESET_ALL' || String(s.name).toLowerCase() === 'stratum.as_of') {
+        this.asOfMs = undefined;
+        this.settings['stratum.as_of'] = '';
+      }
       return { commandTag: 'RESET' };
     }
     if (s.kind === 'VAR_SET_MULTI') {
@@ -508,6 +578,10 @@ export class RouterSession implements PgSession {
         `invalid value for parameter "statement_timeout": "${value}" (give milliseconds)`,
       );
     }
+    if (name === 'stratum.as_of') {
+      this.setAsOf(value);
+      return { commandTag: 'SET' };
+    }
     if (name === 'default_transaction_isolation' || name === 'transaction_isolation') {
       const v = value.trim().toLowerCase();
       if (!['serializable', 'repeatable read', 'read committed', 'read uncommitted'].includes(v)) {
@@ -526,6 +600,33 @@ export class RouterSession implements PgSession {
     const rep = REPORTED[name];
     if (rep) out.parameterStatus = { [rep]: this.settings[name] ?? '' };
     return out;
+  }
+
+  /**
+   * `SET stratum.as_of = '<timestamp>'` (ISO 8601 / PostgreSQL timestamp text; no zone = UTC;
+   * '' or DEFAULT turns it off). Refused inside a transaction block that wrote.
+   * @throws 22007 for text that is not a timestamp, 22008 for a time in the future.
+   */
+  setAsOf(value: string): void {
+    const v = value.trim();
+    if (v === '' || v.toLowerCase() === 'default' || v.toLowerCase() === 'off') {
+      this.asOfMs = undefined;
+      this.settings['stratum.as_of'] = '';
+      return;
+    }
+    const ms = parseTimestampMs(v);
+    if (ms === undefined) {
+      throw new StratumError(
+        SqlState.invalidDatetimeFormat,
+        `invalid input syntax for stratum.as_of: "${value}" (expected a timestamp such as 2026-11-22 10:00:00+00)`,
+      );
+    }
+    if (ms > Date.now()) {
+      throw new StratumError('22008', `stratum.as_of ${value} is in the future: the state at that time is not known yet`);
+    }
+    if (this.txn?.wrote) throw new StratumError('25001', 'cannot set stratum.as_of after writes in this transaction block');
+    this.asOfMs = ms;
+    this.settings['stratum.as_of'] = new Date(ms).toISOString();
   }
 
   private show(s: Node): StatementResult {
@@ -757,6 +858,19 @@ function pointRead(catalog: Catalog, s: Node, params: Params): PointRead | undef
     }
   }
   return { table: t, key, columns };
+}
+
+/** Milliseconds since epoch of timestamp text (ISO 8601 or `YYYY-MM-DD HH:MM:SS[.fff][+zz[:zz]]`; no zone = UTC). */
+export function parseTimestampMs(text: string): number | undefined {
+  const m = /^(\d{4}-\d{2}-\d{2})(?:[ T](\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?))?\s*(Z|z|UTC|[+-]\d{2}(?::?\d{2})?)?$/.exec(text.trim());
+  if (!m) return undefined;
+  let zone = m[3] ?? 'Z';
+  if (/^(z|utc)$/i.test(zone)) zone = 'Z';
+  else if (/^[+-]\d{2}$/.test(zone)) zone = `${zone}:00`;
+  else if (/^[+-]\d{4}$/.test(zone)) zone = `${zone.slice(0, 3)}:${zone.slice(3)}`;
+  const time = (m[2] ?? '00:00:00').replace(/\.(\d{1,3})\d*$/, '.$1');
+  const ms = Date.parse(`${m[1]}T${time.length === 5 ? `${time}:00` : time}${zone}`);
+  return Number.isNaN(ms) ? undefined : ms;
 }
 
 /**

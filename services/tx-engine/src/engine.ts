@@ -205,6 +205,7 @@ export class Engine {
 
   private enqueue(what: { req?: TxRequest; txn?: Txn; evict?: NonNullable<Pending['evict']> }): Promise<TxResult> {
     if (this.closed) return Promise.reject(new StratumError(SqlState.adminShutdown, `TX engine ${this.opts.id} is shutting down`));
+    if (this.retired && !what.evict) return Promise.reject(this.retiredError());
     const t0 = performance.now();
     return new Promise<TxResult>((resolve, reject) => {
       this.queue.push({
@@ -515,6 +516,7 @@ export class Engine {
    */
   begin(isolation: Isolation): string {
     if (this.closed) throw new StratumError(SqlState.adminShutdown, `TX engine ${this.opts.id} is shutting down`);
+    if (this.retired) throw this.retiredError();
     const id = uuidv7();
     this.txns.set(id, {
       id,
@@ -728,6 +730,39 @@ export class Engine {
     await flush();
     if (evicted > 0) mEvicted.inc({ engine: this.opts.id }, evicted);
     return evicted;
+  }
+
+  /** The engine was decommissioned: it refuses transactions for good (its data dir is kept for the relay). */
+  private retired = false;
+
+  private retiredError(): StratumError {
+    return new StratumError(SqlState.adminShutdown, `TX engine ${this.opts.id} is decommissioned and accepts no transactions`, {
+      hint: 'Connect through another TX engine.',
+    });
+  }
+
+  /**
+   * Decommission (`stratum engine decommission ID`): refuse new transactions from now on and wait
+   * until the queued ones are committed. The relay then drains the outbox and announces the final
+   * sequence numbers (protocol 2 `Heartbeat.retired`).
+   */
+  async retire(): Promise<void> {
+    this.retired = true;
+    while (this.flushing || this.queue.length > 0) await new Promise((r) => setTimeout(r, 5));
+  }
+
+  /** True once {@link retire} ran (or the store says the engine was decommissioned). */
+  get isRetired(): boolean {
+    return this.retired;
+  }
+
+  /**
+   * Never commit at or below `ts` (ms). A joining engine raises its floor to the ingestion
+   * watermark, so no version of it can land below a watermark already published (which would
+   * break "reads at or below the watermark are repeatable", DESIGN §4).
+   */
+  raiseFloor(ts: number): void {
+    if (ts > this.closedHigh) this.closedHigh = ts;
   }
 
   /** Refuse new transactions and wait until queued ones are committed (the store stays open for the relay). */

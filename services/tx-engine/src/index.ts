@@ -8,6 +8,7 @@ import type {
   Catalog,
   ChangeBus,
   Clock,
+  DecommissionResult,
   IngestionApi,
   IsolationLevel,
   Literal,
@@ -15,6 +16,7 @@ import type {
   RowVersion,
   SavepointAction,
   ServiceHandle,
+  TxEngineAdminApi,
   TxEngineApi,
   TxRequest,
   TxResult,
@@ -54,7 +56,7 @@ export interface TxEngineOptions {
 }
 
 /** A running TX engine. */
-export interface TxEngine extends TxEngineApi, ServiceHandle {
+export interface TxEngine extends TxEngineApi, TxEngineAdminApi, ServiceHandle {
   readonly id: string;
   /** Outbox entries not yet acknowledged by the bus. */
   outboxPending(): number;
@@ -118,6 +120,28 @@ export async function startTxEngine(o: TxEngineOptions): Promise<TxEngine> {
     })();
   }, o.retentionCheckMs ?? 60_000);
   evictor.unref();
+  // Join above the published watermark (see Engine.raiseFloor); best effort when ingestion is down,
+  // since then nothing newer than our own closed timestamps can have been published by it.
+  if (o.ingestion) {
+    try {
+      engine.raiseFloor((await o.ingestion.status()).watermark);
+    } catch (e) {
+      o.log.warn({ err: (e as Error).message }, 'ingestion unreachable at start; commit timestamps start from the clock');
+    }
+  }
+  let decommissioning: Promise<DecommissionResult> | undefined;
+  const decommission = (): Promise<DecommissionResult> => {
+    decommissioning ??= (async () => {
+      await engine.store.putMeta('decommissioned', Date.now());
+      await engine.retire();
+      o.log.warn('decommissioning: refusing transactions, draining the outbox');
+      await relay.retire();
+      o.log.warn({ seqs: engine.seqs }, 'decommissioned: outbox drained, final sequence numbers published');
+      return { engine: o.id, finalSeqs: [...engine.seqs] };
+    })();
+    return decommissioning;
+  };
+  if ((await engine.store.getMeta<number>('decommissioned')) !== undefined) void decommission();
   o.log.info({ dir: o.dir, outbox: relay.pendingCount() }, 'tx engine started');
   return {
     id: o.id,
@@ -138,6 +162,7 @@ export async function startTxEngine(o: TxEngineOptions): Promise<TxEngine> {
       else engine.release(txnId, name);
     },
     outboxPending: () => relay.pendingCount(),
+    decommission,
     close() {
       closing ??= (async () => {
         clearInterval(sweeper);

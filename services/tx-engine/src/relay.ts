@@ -57,6 +57,25 @@ export class Relay {
 
   private constructor(private readonly o: RelayOptions) {}
 
+  /** Decommissioned: heartbeats that cover the whole outbox carry `retired: true`. */
+  private retired = false;
+  /** Partitions whose retired heartbeat the bus acknowledged. */
+  private readonly retiredSent = new Set<number>();
+
+  /**
+   * Drain the outbox and publish a retired heartbeat on every partition (protocol 2): after
+   * it, ingestion stops counting this engine in its watermark. Resolves once the bus has
+   * acknowledged all of them; keeps trying while the bus is down.
+   */
+  async retire(): Promise<void> {
+    this.retired = true;
+    for (let p = 0; p < this.parts.length; p++) this.kick(p);
+    while (this.retiredSent.size < this.parts.length && !this.stopped) {
+      for (let p = 0; p < this.parts.length; p++) if (!this.retiredSent.has(p)) this.kick(p);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  }
+
   /** Load the outbox left by a previous run and start publishing. */
   static async start(o: RelayOptions): Promise<Relay> {
     const r = new Relay(o);
@@ -139,8 +158,16 @@ export class Relay {
       engine: id,
       partition: p,
       catalogVersion: this.o.catalog.version,
-      heartbeat: { engine: id, partition: p, seq: last ? last.seq : s.durableSeq, closedTs },
+      heartbeat: {
+        engine: id,
+        partition: p,
+        seq: last ? last.seq : s.durableSeq,
+        closedTs,
+        // Final only when this message empties the outbox of the partition.
+        ...(this.retired && take.length === s.pending.length ? { retired: true } : {}),
+      },
     };
+    const retiredNow = head.heartbeat.retired === true;
     try {
       await this.o.bus.publish(id, p, batchMessageId({ ...head, parts: take }), encodeBusBatch(head, take));
     } catch (e) {
@@ -153,6 +180,7 @@ export class Relay {
     s.backoffMs = 0;
     s.retryAt = 0;
     s.lastSentAt = Date.now();
+    if (retiredNow) this.retiredSent.add(p);
     mMessages.inc({ engine: id, kind: take.length > 0 ? 'batch' : 'heartbeat' });
     if (take.length > 0) {
       s.pending.splice(0, take.length);

@@ -149,6 +149,17 @@ export class TxStore {
     await b.write({ sync });
   }
 
+  /** A value of the store's metadata (`['m', name]`), or undefined. */
+  async getMeta<T>(name: string): Promise<T | undefined> {
+    const b = await this.db.get(tupleKey(['m', name]));
+    return b === undefined ? undefined : decode<T>(b, `metadata ${name}`);
+  }
+
+  /** Write a metadata value, synced. */
+  async putMeta(name: string, value: unknown): Promise<void> {
+    await this.db.put(tupleKey(['m', name]), encode(value), { sync: true });
+  }
+
   /** Encode a stored row. */
   static encodeRow(r: StoredRow): Buffer {
     return encode(r);

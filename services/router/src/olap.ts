@@ -1,0 +1,522 @@
+/**
+ * Analytical reads across OLAP shards (DESIGN §5, §7):
+ *
+ * - A query whose tables (after the placement predicates of its WHERE clause, see
+ *   `shared/src/sharding.ts`) all live on one shard runs there whole.
+ * - Otherwise the router scatters one scan per (table, shard) — the query's projection and
+ *   its single-table conjuncts pushed down — gathers the rows into temporary tables of its own
+ *   DuckDB, and runs the original statement there (PostgreSQL semantics set as on the shards).
+ * - System tables (`stratum_conflicts`) are filled from the ingestion engines the same way.
+ * - A shard that does not answer fails the query with SQLSTATE 58000 naming the shard and
+ *   the tables it holds, unless every such table has `degraded_reads`, in which case its rows
+ *   are left out and a NOTICE says so.
+ */
+import { type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
+import {
+  type Catalog,
+  type ConflictInfo,
+  counter,
+  DUCKDB_TYPE,
+  formatValue,
+  type IngestionApi,
+  type Literal,
+  type OlapShardApi,
+  type PlacementPredicate,
+  type QueryOptions,
+  type QueryResult,
+  type ResultType,
+  SqlState,
+  type SqlType,
+  StratumError,
+  shardsFor,
+  type TableInfo,
+  TierUnavailableError,
+  timeValueMs,
+  type Value,
+} from '@stratum/shared';
+import { bindParams, convertResult, mapDuckDbError, PG_SEMANTICS_SQL } from '@stratum/shared/duckdb';
+import { literalOf, type Params } from './sql/literal.ts';
+import { type Node, qualifiedName } from './sql/parse.ts';
+
+/** An OLAP shard as the router addresses it. */
+export interface ShardRef {
+  id: string;
+  api: OlapShardApi;
+}
+
+/** A table reference of a statement (a RangeVar that is not a CTE). */
+export interface TableRef {
+  /** Name as written (`flights`, `flights__history`, `stratum_conflicts`). */
+  name: string;
+  /** Alias or name. */
+  alias: string;
+  /** In the statement's top-level FROM list (its WHERE conjuncts apply to it). */
+  topLevel: boolean;
+}
+
+/** Answer of {@link OlapRouter.query}: the result plus where it ran. */
+export interface OlapAnswer extends QueryResult {
+  /** `olap:<shard>` when one shard ran it whole, `gather` when the router finished it. */
+  tier: string;
+}
+
+const SYSTEM_TABLES: Record<string, { name: string; type: SqlType | 'text' }[]> = {
+  stratum_conflicts: [
+    { name: 'detected_at', type: 'timestamptz' },
+    { name: 'table_name', type: 'text' },
+    { name: 'key', type: 'text' },
+    { name: 'existing_version', type: 'uuid' },
+    { name: 'existing_engine', type: 'text' },
+    { name: 'existing_commit_ts', type: 'timestamptz' },
+    { name: 'incoming_version', type: 'uuid' },
+    { name: 'incoming_engine', type: 'text' },
+    { name: 'incoming_commit_ts', type: 'timestamptz' },
+    { name: 'winner', type: 'uuid' },
+    { name: 'policy', type: 'text' },
+    { name: 'ingestion', type: 'text' },
+  ],
+};
+
+/** Names of the system tables the router serves. */
+export const SYSTEM_TABLE_NAMES = new Set(Object.keys(SYSTEM_TABLES));
+
+const SYSTEM_COLUMNS: { name: string; type: SqlType }[] = [
+  { name: '_ts', type: 'timestamp' },
+  { name: '_version', type: 'uuid' },
+  { name: '_op', type: 'text' },
+  { name: '_engine', type: 'text' },
+];
+
+const mScatter = counter('stratum_router_olap_scans_total', 'Scans sent to OLAP shards by scatter/gather queries', ['shard']);
+const mWhole = counter('stratum_router_olap_queries_total', 'Analytical statements, by the shard that ran them whole or "gather"', [
+  'shard',
+]);
+const mDegraded = counter('stratum_router_degraded_reads_total', 'Analytical reads answered without an unavailable shard', ['shard']);
+
+/** Plans analytical statements onto shards and finishes scatter/gather queries. */
+export class OlapRouter {
+  private instance: DuckDBInstance | undefined;
+  private readonly idle: DuckDBConnection[] = [];
+  private tempSeq = 0;
+
+  constructor(
+    private readonly catalog: Catalog,
+    readonly shards: ShardRef[],
+    private readonly ingestion: () => { id: string; api: IngestionApi }[],
+  ) {
+    if (shards.length === 0) throw new StratumError(SqlState.connectionFailure, 'no OLAP shard is configured');
+  }
+
+  /** Shard ids in cluster order. */
+  get shardIds(): string[] {
+    return this.shards.map((s) => s.id);
+  }
+
+  /**
+   * Run an analytical SELECT.
+   * @param stmt the SelectStmt node; `refs` its table references (CTE names excluded)
+   * @param sql the statement text to run (session functions already spliced)
+   * @throws StratumError: the shard's or DuckDB's SQLSTATE; 58000 when a shard is down (not degraded)
+   */
+  async query(stmt: Node, refs: TableRef[], sql: string, params: Params, catalogVersion: number, opts: QueryOptions): Promise<OlapAnswer> {
+    const lits: Literal[] = params.map((v) => v);
+    const first = this.shards[0] as ShardRef;
+    if (refs.length === 0) return { ...(await first.api.query(sql, lits, catalogVersion, opts)), tier: `olap:${first.id}` };
+    const system = refs.some((r) => SYSTEM_TABLE_NAMES.has(r.name));
+    const placement = new Map<string, string[]>();
+    const single = refs.length === 1 || refs.every((r) => r.topLevel);
+    for (const r of refs) {
+      if (SYSTEM_TABLE_NAMES.has(r.name)) continue;
+      const info = this.tableOf(r.name);
+      const pred = r.topLevel && single ? placementPredicate(info, stmt.whereClause, params, r.alias, refs.length === 1) : {};
+      const ids = shardsFor(info, pred, this.shardIds);
+      placement.set(r.name, [...new Set([...(placement.get(r.name) ?? []), ...ids])]);
+    }
+    if (!system) {
+      const all = new Set([...placement.values()].flat());
+      if (all.size === 1) {
+        const id = [...all][0] as string;
+        const shard = this.shards.find((s) => s.id === id) as ShardRef;
+        const degraded = [...placement.keys()].every((t) => this.tableOf(t).options.degradedReads);
+        mWhole.inc({ shard: id });
+        try {
+          return { ...(await shard.api.query(sql, lits, catalogVersion, { ...opts, allowDegraded: degraded })), tier: `olap:${id}` };
+        } catch (e) {
+          throw this.unavailable(e, id, [...placement.keys()]);
+        }
+      }
+    }
+    return this.gather(stmt, refs, placement, sql, params, catalogVersion, opts);
+  }
+
+  private tableOf(name: string): TableInfo {
+    const base = name.endsWith('__history') ? name.slice(0, -'__history'.length) : name;
+    const info = this.catalog.find(base);
+    if (!info) throw new StratumError(SqlState.undefinedTable, `relation "${name}" does not exist`);
+    return info;
+  }
+
+  private unavailable(e: unknown, shard: string, tables: string[]): unknown {
+    if (!(e instanceof TierUnavailableError)) return e;
+    return new StratumError('58000', `OLAP shard ${shard} is unavailable, and it holds rows of ${tables.join(', ')}: ${e.message}`, {
+      hint: 'Bring the shard back, or set degraded_reads: true on the tables to answer without it.',
+    });
+  }
+
+  private async gather(
+    stmt: Node,
+    refs: TableRef[],
+    placement: Map<string, string[]>,
+    sql: string,
+    params: Params,
+    catalogVersion: number,
+    opts: QueryOptions,
+  ): Promise<OlapAnswer> {
+    mWhole.inc({ shard: 'gather' });
+    const notices: string[] = [];
+    const conn = await this.connection();
+    const created: string[] = [];
+    let filesTotal = 0;
+    let filesOpened = 0;
+    try {
+      const byName = new Map<string, TableRef[]>();
+      for (const r of refs) byName.set(r.name, [...(byName.get(r.name) ?? []), r]);
+      const loads: Promise<void>[] = [];
+      for (const [name, rs] of byName) {
+        if (SYSTEM_TABLE_NAMES.has(name)) {
+          loads.push(this.loadSystemTable(conn, name, created));
+          continue;
+        }
+        const info = this.tableOf(name);
+        const history = name.endsWith('__history');
+        const cols = [...info.columns.map((c) => ({ name: c.name, type: c.type as SqlType })), ...(history ? SYSTEM_COLUMNS : [])];
+        const used = referencedColumns(stmt);
+        const proj = used === 'all' ? cols : cols.filter((c) => used.has(c.name));
+        if (proj.length === 0) proj.push(cols[info.pkIndexes[0] ?? 0] as (typeof cols)[number]);
+        const only = rs.length === 1 && rs[0]?.topLevel ? rs[0] : undefined;
+        const filter =
+          only && (refs.length === 1 || only.alias !== '')
+            ? pushableFilter(info, stmt.whereClause, params, only.alias, refs.length === 1)
+            : [];
+        const scanSql = `SELECT ${proj.map((c) => ident(c.name)).join(', ')} FROM ${ident(name)}${filter.length ? ` WHERE ${filter.join(' AND ')}` : ''}`;
+        const parts = await Promise.all(
+          (placement.get(name) ?? []).map(async (id) => {
+            const shard = this.shards.find((s) => s.id === id) as ShardRef;
+            mScatter.inc({ shard: id });
+            try {
+              const r = await shard.api.query(scanSql, [], catalogVersion, { ...opts, allowDegraded: info.options.degradedReads });
+              for (const n of r.notices ?? []) notices.push(n);
+              filesTotal += r.scan?.filesTotal ?? 0;
+              filesOpened += r.scan?.filesOpened ?? 0;
+              return r.rows;
+            } catch (e) {
+              if (e instanceof TierUnavailableError && info.options.degradedReads) {
+                mDegraded.inc({ shard: id });
+                notices.push(`OLAP shard ${id} is unavailable: rows of ${name} held there are left out of this answer (degraded_reads)`);
+                return [];
+              }
+              throw this.unavailable(e, id, [name]);
+            }
+          }),
+        );
+        loads.push(loadTable(conn, name, proj, parts.flat(), created, ++this.tempSeq));
+      }
+      await Promise.all(loads);
+      let res: QueryResult;
+      const prepared = await conn.prepare(sql).catch((e) => {
+        throw mapDuckDbError(e);
+      });
+      try {
+        bindParams(
+          prepared,
+          params.map((v) => v),
+        );
+        res = await convertResult(await prepared.run());
+      } catch (e) {
+        throw mapDuckDbError(e);
+      } finally {
+        prepared.destroySync();
+      }
+      const out: OlapAnswer = { ...res, tier: 'gather', scan: { filesTotal, filesOpened } };
+      if (notices.length) out.notices = notices;
+      return out;
+    } finally {
+      for (const t of created) await conn.run(`DROP TABLE IF EXISTS ${ident(t)}`).catch(() => {});
+      this.idle.push(conn);
+    }
+  }
+
+  private async loadSystemTable(conn: DuckDBConnection, name: string, created: string[]): Promise<void> {
+    const cols = SYSTEM_TABLES[name] as { name: string; type: SqlType }[];
+    const rows: Value[][] = [];
+    const sources = this.ingestion();
+    const lists = await Promise.all(sources.map((s) => s.api.conflicts({ limit: 100_000 })));
+    lists.forEach((list, i) => {
+      for (const c of list) rows.push(conflictRow(c, sources[i]?.id ?? ''));
+    });
+    await loadTable(conn, name, cols, rows, created, ++this.tempSeq);
+  }
+
+  private async connection(): Promise<DuckDBConnection> {
+    const c = this.idle.pop();
+    if (c) return c;
+    this.instance ??= await DuckDBInstance.create(':memory:', {
+      autoinstall_known_extensions: 'false',
+      autoload_known_extensions: 'false',
+      enable_external_access: 'false',
+      threads: '2',
+    });
+    const conn = await this.instance.connect();
+    await conn.run(PG_SEMANTICS_SQL);
+    return conn;
+  }
+
+  /** Close the router's DuckDB. */
+  close(): void {
+    for (const c of this.idle.splice(0)) c.closeSync();
+    this.instance?.closeSync();
+    this.instance = undefined;
+  }
+}
+
+function conflictRow(c: ConflictInfo, ingestion: string): Value[] {
+  const us = (ms: number) => BigInt(Math.round(ms)) * 1000n;
+  return [
+    us(c.detectedAt),
+    c.table,
+    `(${c.key.map((v) => formatValue(v, typeof v === 'string' ? 'text' : typeof v === 'boolean' ? 'boolean' : 'bigint') ?? 'NULL').join(',')})`,
+    c.existing.version,
+    c.existing.engine,
+    us(c.existing.commitTs),
+    c.incoming.version,
+    c.incoming.engine,
+    us(c.incoming.commitTs),
+    c.winner,
+    c.policy,
+    ingestion,
+  ];
+}
+
+/** Double-quoted identifier. */
+function ident(name: string): string {
+  return `"${name.replaceAll('"', '""')}"`;
+}
+
+/** Raw (appender) type of each column type: timestamps as µs BIGINT, dates as day INTEGER, uuids as text. */
+const RAW_SQL: Record<SqlType, string> = {
+  smallint: 'SMALLINT',
+  integer: 'INTEGER',
+  bigint: 'BIGINT',
+  real: 'FLOAT',
+  double: 'DOUBLE',
+  text: 'VARCHAR',
+  boolean: 'BOOLEAN',
+  timestamp: 'BIGINT',
+  timestamptz: 'BIGINT',
+  date: 'INTEGER',
+  uuid: 'VARCHAR',
+};
+
+/**
+ * Load gathered rows (stored representation, see shared/src/types.ts) into a temporary table
+ * `name` with the columns' declared DuckDB types: appended raw, then converted in SQL.
+ */
+async function loadTable(
+  conn: DuckDBConnection,
+  name: string,
+  cols: { name: string; type: SqlType }[],
+  rows: Value[][],
+  created: string[],
+  seq: number,
+): Promise<void> {
+  const raw = `stratum_gather_raw_${seq}`;
+  await conn.run(`CREATE TEMP TABLE ${ident(raw)} (${cols.map((c) => `${ident(c.name)} ${RAW_SQL[c.type]}`).join(', ')})`);
+  created.push(raw);
+  const app = await conn.createAppender(raw, 'temp');
+  try {
+    for (const r of rows) {
+      for (let i = 0; i < cols.length; i++) {
+        const v = r[i] ?? null;
+        const t = (cols[i] as { type: SqlType }).type;
+        if (v === null) app.appendNull();
+        else if (RAW_SQL[t] === 'BIGINT') app.appendBigInt(typeof v === 'bigint' ? v : BigInt(v as number));
+        else if (RAW_SQL[t] === 'INTEGER' || RAW_SQL[t] === 'SMALLINT') app.appendInteger(Number(v));
+        else if (t === 'real') app.appendFloat(Number(v));
+        else if (t === 'double') app.appendDouble(Number(v));
+        else if (t === 'boolean') app.appendBoolean(v === true || v === 't');
+        else app.appendVarchar(String(v));
+      }
+      app.endRow();
+    }
+    app.flushSync();
+  } finally {
+    app.closeSync();
+  }
+  const select = cols.map((c) => {
+    const q = ident(c.name);
+    if (c.type === 'timestamp') return `make_timestamp(${q}) AS ${q}`;
+    if (c.type === 'timestamptz') return `CAST(make_timestamp(${q}) AS TIMESTAMPTZ) AS ${q}`;
+    if (c.type === 'date') return `CAST(DATE '1970-01-01' + ${q} AS DATE) AS ${q}`;
+    if (c.type === 'uuid') return `CAST(${q} AS UUID) AS ${q}`;
+    return `CAST(${q} AS ${DUCKDB_TYPE[c.type]}) AS ${q}`;
+  });
+  await conn.run(`CREATE TEMP TABLE ${ident(name)} AS SELECT ${select.join(', ')} FROM ${ident(raw)}`);
+  created.push(name);
+}
+
+/** Column names a statement references anywhere, or 'all' when it uses `*`. */
+function referencedColumns(stmt: Node): Set<string> | 'all' {
+  const out = new Set<string>();
+  let star = false;
+  const walk = (x: unknown) => {
+    if (star) return;
+    if (Array.isArray(x)) for (const y of x) walk(y);
+    else if (x && typeof x === 'object') {
+      const o = x as Node;
+      if (o.ColumnRef) {
+        const f = o.ColumnRef.fields as Node[];
+        const last = f[f.length - 1];
+        if (last?.A_Star) star = true;
+        else if (last?.String?.sval) out.add(last.String.sval);
+      }
+      for (const v of Object.values(o)) walk(v);
+    }
+  };
+  walk(stmt);
+  return star ? 'all' : out;
+}
+
+interface Conjunct {
+  column: string;
+  op: '=' | '<' | '<=' | '>' | '>=' | 'in';
+  values: Literal[];
+}
+
+/** Simple `col op constant` conjuncts of a WHERE clause that belong to table alias `alias`. */
+function conjuncts(info: TableInfo, where: Node | undefined, params: Params, alias: string, unqualifiedOk: boolean): Conjunct[] {
+  if (!where) return [];
+  const list: Node[] = where.BoolExpr?.boolop === 'AND_EXPR' ? (where.BoolExpr.args as Node[]) : [where];
+  const out: Conjunct[] = [];
+  const col = (e: Node | undefined): string | undefined => {
+    const f = e?.ColumnRef?.fields as Node[] | undefined;
+    if (!f) return undefined;
+    const name =
+      f.length === 1 && unqualifiedOk
+        ? f[0]?.String?.sval
+        : f.length === 2 && f[0]?.String?.sval === alias
+          ? f[1]?.String?.sval
+          : undefined;
+    return name !== undefined && info.columnIndex.has(name) ? name : undefined;
+  };
+  const constant = (e: Node | undefined): Literal | undefined => {
+    if (!e || !(e.A_Const || e.ParamRef || (e.TypeCast && (e.TypeCast.arg?.A_Const || e.TypeCast.arg?.ParamRef)))) return undefined;
+    try {
+      return literalOf(e, params);
+    } catch {
+      return undefined;
+    }
+  };
+  const flip: Record<string, Conjunct['op']> = { '=': '=', '<': '>', '<=': '>=', '>': '<', '>=': '<=' };
+  for (const c of list) {
+    const e = c.A_Expr;
+    if (!e) continue;
+    if (e.kind === 'AEXPR_OP') {
+      const op = qualifiedName(e.name);
+      if (!(op in flip)) continue;
+      const l = col(e.lexpr);
+      const r = col(e.rexpr);
+      if (l !== undefined) {
+        const v = constant(e.rexpr);
+        if (v !== undefined && v !== null) out.push({ column: l, op: op as Conjunct['op'], values: [v] });
+      } else if (r !== undefined) {
+        const v = constant(e.lexpr);
+        if (v !== undefined && v !== null) out.push({ column: r, op: flip[op] as Conjunct['op'], values: [v] });
+      }
+    } else if (e.kind === 'AEXPR_IN' && qualifiedName(e.name) === '=') {
+      const l = col(e.lexpr);
+      const items = (e.rexpr as Node[] | undefined) ?? [];
+      const vals = items.map(constant);
+      if (l !== undefined && vals.length > 0 && vals.every((v) => v !== undefined && v !== null)) {
+        out.push({ column: l, op: 'in', values: vals as Literal[] });
+      }
+    } else if (e.kind === 'AEXPR_BETWEEN') {
+      const l = col(e.lexpr);
+      const [lo, hi] = ((e.rexpr as Node[] | undefined) ?? []).map(constant);
+      if (l !== undefined && lo !== undefined && lo !== null && hi !== undefined && hi !== null) {
+        out.push({ column: l, op: '>=', values: [lo] }, { column: l, op: '<=', values: [hi] });
+      }
+    }
+  }
+  return out;
+}
+
+/** Milliseconds of a time literal (timestamp text without zone = UTC; date → midnight UTC); undefined if not a time. */
+function literalMs(v: Literal, type: ResultType): number | undefined {
+  if (typeof v === 'string') {
+    const s = v.trim();
+    const iso = /^\d{4}-\d{2}-\d{2}$/.test(s)
+      ? `${s}T00:00:00Z`
+      : /[zZ]|[+-]\d{2}(:?\d{2})?$/.test(s)
+        ? s.replace(' ', 'T')
+        : `${s.replace(' ', 'T')}Z`;
+    const ms = Date.parse(iso);
+    return Number.isNaN(ms) ? undefined : ms;
+  }
+  if (typeof v === 'number' || typeof v === 'bigint') return timeValueMs(v, type) ?? undefined;
+  return undefined;
+}
+
+/** What the WHERE clause says about `info`'s placement columns (shard key values, time range). */
+export function placementPredicate(
+  info: TableInfo,
+  where: Node | undefined,
+  params: Params,
+  alias: string,
+  unqualifiedOk: boolean,
+): PlacementPredicate {
+  const o = info.options;
+  const out: PlacementPredicate = {};
+  for (const c of conjuncts(info, where, params, alias, unqualifiedOk)) {
+    if (o.shardKey && c.column === o.shardKey && (c.op === '=' || c.op === 'in')) {
+      const t = info.columns[info.columnIndex.get(c.column) ?? 0]?.type ?? 'text';
+      out.shardKeyIn = c.values.map((v) => normalizeKeyValue(v, t));
+    }
+    if (o.timeShards && c.column === o.timeColumn) {
+      const t = info.columns[info.columnIndex.get(c.column) ?? 0]?.type ?? 'timestamp';
+      const ms = c.values.map((v) => literalMs(v, t));
+      if (ms.some((m) => m === undefined)) continue;
+      const r = (out.timeRange ??= {});
+      const nums = ms as number[];
+      if (c.op === '=' || c.op === 'in') {
+        r.loMs = Math.max(r.loMs ?? Number.NEGATIVE_INFINITY, Math.min(...nums));
+        r.hiMs = Math.min(r.hiMs ?? Number.POSITIVE_INFINITY, Math.max(...nums));
+      } else if (c.op === '>' || c.op === '>=') r.loMs = Math.max(r.loMs ?? Number.NEGATIVE_INFINITY, nums[0] as number);
+      else r.hiMs = Math.min(r.hiMs ?? Number.POSITIVE_INFINITY, nums[0] as number);
+    }
+  }
+  return out;
+}
+
+/** A literal as the stored value of a column of type `t` (so hashing matches the writer's). */
+function normalizeKeyValue(v: Literal, t: SqlType): Value {
+  if (t === 'bigint' && (typeof v === 'number' || (typeof v === 'string' && /^-?\d+$/.test(v)))) return BigInt(v);
+  if ((t === 'integer' || t === 'smallint') && typeof v === 'string' && /^-?\d+$/.test(v)) return Number(v);
+  if (t === 'boolean' && typeof v === 'string') return v === 't' || v === 'true';
+  if (t === 'text' || t === 'uuid') return String(v);
+  return v as Value;
+}
+
+/** SQL text of the pushable conjuncts (constants inlined as SQL literals). */
+function pushableFilter(info: TableInfo, where: Node | undefined, params: Params, alias: string, unqualifiedOk: boolean): string[] {
+  const lit = (v: Literal) =>
+    typeof v === 'number' || typeof v === 'bigint'
+      ? String(v)
+      : typeof v === 'boolean'
+        ? v
+          ? 'TRUE'
+          : 'FALSE'
+        : `'${String(v).replaceAll("'", "''")}'`;
+  return conjuncts(info, where, params, alias, unqualifiedOk).map((c) =>
+    c.op === 'in' ? `${ident(c.column)} IN (${c.values.map(lit).join(', ')})` : `${ident(c.column)} ${c.op} ${lit(c.values[0] as Literal)}`,
+  );
+}
