@@ -16,6 +16,7 @@ import {
   followCatalog,
   type Health,
   type IngestionApi,
+  ingestionSet,
   type Logger,
   listenAddress,
   lockDirectory,
@@ -262,9 +263,9 @@ export async function startDistributed(
     if (service === 'tx-engine') {
       const e = entry(c.tx_engines, id, 'tx_engines', file);
       const clock = await startClockService({ nodeId: e.id, epsMs: cfg.clock.eps_ms, log });
-      // Reads of rows this engine never had go to the ingestion engine of the key's partition;
-      // with several ingestion engines, the first serves (TODO: route by partition).
-      const ing = ingestionClients()[0]?.api;
+      // Reads of rows this engine never had go to the ingestion engine of the key's partition.
+      const members = ingestionClients();
+      const ing = members.length > 0 ? ingestionSet(members, c.partitions) : undefined;
       const tx = await startTxEngine({
         id: e.id,
         dir: serviceDataDir(cfg, e.id),

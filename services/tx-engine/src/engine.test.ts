@@ -273,3 +273,50 @@ describe('tx engine', () => {
     );
   });
 });
+
+describe('tx engine decommission', () => {
+  test('refuses transactions, drains the outbox, announces final seqs with retired heartbeats, and stays retired after a restart', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'stratum-tx-retire-'));
+    const bus = await openLocalBus(join(dir, 'bus'));
+    const catalog = catalogWithTable();
+    const log = rootLogger();
+    const start = () =>
+      startTxEngine({ id: 'txa', dir: join(dir, 'tx'), partitions: P, catalog, bus, clock: new LocalClock(0), heartbeatMs: 20, log });
+    let engine = await start();
+    try {
+      const rows = Array.from({ length: 40 }, (_, i) => [i, i]);
+      await engine.execute({ catalogVersion: 1, ops: [{ kind: 'insert', table: 't', columns: ['id', 'n'], rows }] });
+      const r = await engine.decommission();
+      assert.equal(r.engine, 'txa');
+      assert.equal(r.finalSeqs.length, P);
+      assert.equal(engine.outboxPending(), 0);
+      await assert.rejects(
+        engine.execute({ catalogVersion: 1, ops: [{ kind: 'insert', table: 't', columns: ['id', 'n'], rows: [[99, 1]] }] }),
+        (e: { code?: string; message: string }) => e.code === '57P01' && /decommissioned/.test(e.message),
+      );
+      await assert.rejects(engine.begin('repeatable_read'), (e: { code?: string }) => e.code === '57P01');
+      const batches = await collect(bus, (all) => new Set(all.filter((b) => b.heartbeat.retired).map((b) => b.partition)).size === P);
+      const retired = new Map<number, number>();
+      let maxSeq = new Map<number, number>();
+      for (const b of batches) {
+        for (const p of b.parts) maxSeq.set(p.partition, Math.max(maxSeq.get(p.partition) ?? 0, p.seq));
+        if (b.heartbeat.retired) retired.set(b.partition, b.heartbeat.seq);
+      }
+      for (let p = 0; p < P; p++) {
+        assert.equal(retired.get(p), r.finalSeqs[p], `partition ${p}: retired heartbeat carries the final seq`);
+        assert.equal(maxSeq.get(p) ?? 0, r.finalSeqs[p], `partition ${p}: every part was published before`);
+      }
+      await engine.close();
+      engine = await start();
+      await assert.rejects(
+        engine.execute({ catalogVersion: 1, ops: [{ kind: 'insert', table: 't', columns: ['id', 'n'], rows: [[98, 1]] }] }),
+        (e: { code?: string }) => e.code === '57P01',
+      );
+      maxSeq = new Map();
+    } finally {
+      await engine.close();
+      await bus.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -132,8 +132,9 @@ export async function startTxEngine(o: TxEngineOptions): Promise<TxEngine> {
   let decommissioning: Promise<DecommissionResult> | undefined;
   const decommission = (): Promise<DecommissionResult> => {
     decommissioning ??= (async () => {
+      const queued = engine.retire(); // refuses transactions from here on, synchronously
       await engine.store.putMeta('decommissioned', Date.now());
-      await engine.retire();
+      await queued;
       o.log.warn('decommissioning: refusing transactions, draining the outbox');
       await relay.retire();
       o.log.warn({ seqs: engine.seqs }, 'decommissioned: outbox drained, final sequence numbers published');
