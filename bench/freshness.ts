@@ -11,7 +11,11 @@
  * It is an upper bound that includes up to one reader round trip; the PostgreSQL column,
  * where a commit is visible at once, shows that measurement floor.
  *
- * Usage: npx tsx bench/freshness.ts [--rows 500] [--interval-ms 2] [--runs 1]
+ * Under load: `--load-connections N` (default 2) other connections insert 100-row
+ * transactions into another table back to back for the whole measurement (their rows/s is
+ * reported), so the probe's rows travel through a busy TX engine, bus and ingestion.
+ *
+ * Usage: npx tsx bench/freshness.ts [--rows 500] [--interval-ms 2] [--runs 1] [--load-connections 2]
  *          [--timeout-ms 30000] [--skip-stratum] [--skip-postgres]
  */
 import type pg from 'pg';
@@ -34,7 +38,9 @@ const rows = args.num('rows') ?? 500;
 const intervalMs = args.num('interval-ms') ?? 2;
 const runs = args.num('runs') ?? 1;
 const timeoutMs = args.num('timeout-ms') ?? 30_000;
+const loadConnections = args.num('load-connections') ?? 2;
 const TABLE = 'freshness_probe';
+const LOAD_TABLE = 'freshness_load';
 
 interface FreshnessResult {
   /** Per-row commit-to-visible latency in ms (rows that became visible). */
@@ -47,6 +53,8 @@ interface FreshnessResult {
   writerMs: number[];
   /** Reader results whose count(*) was not max(id)+1 (a non-prefix snapshot). */
   nonPrefix: number;
+  /** Background load: rows/s committed by the load connections during the measurement. */
+  loadRowsPerSec: number;
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -54,7 +62,22 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 async function measure(target: PgTarget): Promise<FreshnessResult> {
   const setup = await connect(target);
   await setup.query(`CREATE TABLE ${TABLE} (id bigint PRIMARY KEY, written_at timestamp, payload text)`);
+  await setup.query(`CREATE TABLE ${LOAD_TABLE} (id bigint PRIMARY KEY, k integer, payload text)`);
   await setup.end();
+  const loaders = await Promise.all(Array.from({ length: loadConnections }, () => connect(target)));
+  let loadStop = false;
+  let loadRows = 0;
+  const loadStart = performance.now();
+  const loadJobs = loaders.map(async (c, li) => {
+    let id = li * 1_000_000_000;
+    const values = Array.from({ length: 100 }, (_, j) => `($${j * 3 + 1}, $${j * 3 + 2}, $${j * 3 + 3})`).join(', ');
+    while (!loadStop) {
+      const params: string[] = [];
+      for (let j = 0; j < 100; j++) params.push(String(id++), String(j), `load row ${id}`);
+      await c.query({ name: 'freshness_load', text: `INSERT INTO ${LOAD_TABLE} VALUES ${values}`, values: params });
+      loadRows += 100;
+    }
+  });
   const writer = await connect(target);
   const reader = await connect(target);
   const ackAt: number[] = new Array<number>(rows).fill(Number.NaN);
@@ -103,10 +126,14 @@ async function measure(target: PgTarget): Promise<FreshnessResult> {
     }
   };
 
+  let loadRowsPerSec = 0;
   try {
     await Promise.all([write(), read(reader)]);
   } finally {
-    await Promise.allSettled([writer.end(), reader.end()]);
+    loadStop = true;
+    loadRowsPerSec = loadRows / ((performance.now() - loadStart) / 1000);
+    await Promise.allSettled(loadJobs);
+    await Promise.allSettled([writer.end(), reader.end(), ...loaders.map((c) => c.end())]);
   }
   const latencies: number[] = [];
   let invisible = 0;
@@ -116,7 +143,7 @@ async function measure(target: PgTarget): Promise<FreshnessResult> {
     if (Number.isNaN(v)) invisible++;
     else latencies.push(Math.max(0, v - a));
   }
-  return { latencies, invisible, readerMs, writerMs, nonPrefix };
+  return { latencies, invisible, readerMs, writerMs, nonPrefix, loadRowsPerSec };
 }
 
 const targets: { name: string; start: () => Promise<PgTarget> }[] = [];
@@ -147,7 +174,7 @@ for (let run = 0; run < runs; run++) {
 }
 
 console.log(
-  `\n## Commit-to-visible latency (${rows} single-row INSERTs, ${intervalMs} ms apart; reader: SELECT count(*), max(id); ${runs} run(s))\n`,
+  `\n## Commit-to-visible latency (${rows} single-row INSERTs, ${intervalMs} ms apart; reader: SELECT count(*), max(id); ${loadConnections} load connection(s) of 100-row INSERTs; ${runs} run(s))\n`,
 );
 console.log(machineLine());
 console.log('');
@@ -179,6 +206,7 @@ for (const t of targets) {
     ),
     fmt(list.reduce((s, r) => s + r.invisible, 0)),
     fmt(list.reduce((s, r) => s + r.nonPrefix, 0)),
+    fmt(median(list.map((r) => r.loadRowsPerSec))),
   ]);
 }
 printTable(
@@ -193,6 +221,7 @@ printTable(
     'INSERT p50 ms',
     'never visible',
     'non-prefix reads',
+    'load rows/s',
   ],
   tableRows,
 );
