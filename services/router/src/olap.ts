@@ -332,7 +332,7 @@ async function loadTable(
   const raw = `stratum_gather_raw_${seq}`;
   await conn.run(`CREATE TEMP TABLE ${ident(raw)} (${cols.map((c) => `${ident(c.name)} ${RAW_SQL[c.type]}`).join(', ')})`);
   created.push(raw);
-  const app = await conn.createAppender(raw, 'temp');
+  const app = await conn.createAppender(raw, 'main', 'temp');
   try {
     for (const r of rows) {
       for (let i = 0; i < cols.length; i++) {
