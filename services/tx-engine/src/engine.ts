@@ -72,6 +72,8 @@ interface Pending {
   evict?: { table: string; key: Value[]; version: string }[];
   resolve: (r: TxResult) => void;
   reject: (e: unknown) => void;
+  /** Times this transaction was moved to the next batch by {@link CausalityRetry}. */
+  causalRetries?: number;
 }
 
 /** Isolation of an explicit transaction (DESIGN §2: snapshot isolation; SERIALIZABLE validates its reads). */
@@ -320,10 +322,19 @@ export class Engine {
       const remote = at
         ? await this.opts.ingestion.getMany(t.name, stillKeys, at.ts)
         : await this.opts.ingestion.getMany(t.name, stillKeys);
+      let maxTs = 0;
       still.forEach((i, j) => {
         const r = remote[j];
-        if (r) out[i] = { version: r.version, ts: r.commitTs, row: r.row };
+        if (r) {
+          out[i] = { version: r.version, ts: r.commitTs, row: r.row };
+          if (r.commitTs > maxTs) maxTs = r.commitTs;
+        }
       });
+      // Hybrid-logical-clock receive rule: a version written by another engine (whose clock may
+      // run ahead of ours) raises our floor, so whatever we write after reading it commits later
+      // than it. Commit order then follows causality within a key, and ingestion's AS OF and
+      // OLAP's latest-version views (which order versions by commit time) agree with `latest`.
+      this.raiseFloor(maxTs);
     }
     return out;
   }
@@ -423,6 +434,12 @@ export class Engine {
         }
         accepted.push({ p, result: { commitTs: ts, counts }, parts });
       } catch (e) {
+        if (e instanceof CausalityRetry && (p.causalRetries ?? 0) < 5) {
+          p.causalRetries = (p.causalRetries ?? 0) + 1;
+          this.raiseFloor(e.readTs);
+          this.queue.unshift(p);
+          continue;
+        }
         mAborts.inc({ engine: this.opts.id, code: (e as StratumError).code ?? 'XX000' });
         p.reject(e);
       }
@@ -494,6 +511,10 @@ export class Engine {
             out[i] = got[j] ?? null;
           });
         }
+        // This batch's timestamp was chosen before the read: a version at or after it (another
+        // engine's clock ahead of ours) must not be superseded at an earlier time. Retry the
+        // transaction in the next batch, whose timestamp readMany has raised past it.
+        for (const c of out) if (c && c.ts >= ts) throw new CausalityRetry(c.ts);
         return out;
       },
       emit: (t, key, op, prev, row) => {
@@ -769,6 +790,13 @@ export class Engine {
   async drain(): Promise<void> {
     this.closed = true;
     if (this.flushing) await this.idle;
+  }
+}
+
+/** A transaction read a version committed at or after its batch's timestamp; it is retried in the next batch. */
+class CausalityRetry extends StratumError {
+  constructor(readonly readTs: number) {
+    super(SqlState.serializationFailure, `read a version committed at ${readTs}, at or after this commit's timestamp; retry`);
   }
 }
 
