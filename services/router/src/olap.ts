@@ -392,6 +392,13 @@ interface Conjunct {
   values: Literal[];
 }
 
+/** Items of an IN list or BETWEEN bounds (`{List: {items}}` in libpg-query 18; a bare array in older ASTs). */
+function listItems(n: unknown): Node[] {
+  if (Array.isArray(n)) return n as Node[];
+  const items = (n as Node | undefined)?.List?.items;
+  return Array.isArray(items) ? (items as Node[]) : [];
+}
+
 /** Simple `col op constant` conjuncts of a WHERE clause that belong to table alias `alias`. */
 function conjuncts(info: TableInfo, where: Node | undefined, params: Params, alias: string, unqualifiedOk: boolean): Conjunct[] {
   if (!where) return [];
@@ -434,14 +441,14 @@ function conjuncts(info: TableInfo, where: Node | undefined, params: Params, ali
       }
     } else if (e.kind === 'AEXPR_IN' && qualifiedName(e.name) === '=') {
       const l = col(e.lexpr);
-      const items = (e.rexpr as Node[] | undefined) ?? [];
+      const items = listItems(e.rexpr);
       const vals = items.map(constant);
       if (l !== undefined && vals.length > 0 && vals.every((v) => v !== undefined && v !== null)) {
         out.push({ column: l, op: 'in', values: vals as Literal[] });
       }
     } else if (e.kind === 'AEXPR_BETWEEN') {
       const l = col(e.lexpr);
-      const [lo, hi] = ((e.rexpr as Node[] | undefined) ?? []).map(constant);
+      const [lo, hi] = listItems(e.rexpr).map(constant);
       if (l !== undefined && lo !== undefined && lo !== null && hi !== undefined && hi !== null) {
         out.push({ column: l, op: '>=', values: [lo] }, { column: l, op: '<=', values: [hi] });
       }
