@@ -483,6 +483,7 @@ export function placementPredicate(
 ): PlacementPredicate {
   const o = info.options;
   const out: PlacementPredicate = {};
+  if (!o.shardKey && !o.timeShards) return out;
   for (const c of conjuncts(info, where, params, alias, unqualifiedOk)) {
     if (o.shardKey && c.column === o.shardKey && (c.op === '=' || c.op === 'in')) {
       const t = info.columns[info.columnIndex.get(c.column) ?? 0]?.type ?? 'text';

@@ -373,9 +373,16 @@ export class RouterSession implements PgSession {
     const t = this.table(s.relation);
     if (s.fromClause || s.returningList) throw new UnsupportedError('UPDATE ... FROM / RETURNING is not supported yet');
     const key = keyFromWhere(t, s.whereClause, params, relAlias(s.relation), 'UPDATE');
+    const assigned = new Set<string>();
     const set = (s.targetList as Node[]).map((rt) => {
       const name = rt.ResTarget.name as string;
       columnOf(t, name);
+      if (assigned.has(name)) {
+        throw new StratumError(SqlState.syntaxError, `multiple assignments to same column "${name}"`, {
+          position: (rt.ResTarget.location ?? 0) + 1,
+        });
+      }
+      assigned.add(name);
       return { column: name, expr: toExpr(rt.ResTarget.val, params) };
     });
     const r = await this.write([{ kind: 'update', table: t.name, key, set }]);
