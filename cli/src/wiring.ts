@@ -206,8 +206,12 @@ function ingestionSettings(cfg: StratumConfig) {
 }
 
 /** OLAP shard settings from the config. */
-function shardSettings(_cfg: StratumConfig) {
-  return {};
+function shardSettings(cfg: StratumConfig) {
+  return {
+    compactionIntervalMs: cfg.olap.compaction_interval_ms,
+    compactionMinFiles: cfg.olap.compaction_min_files,
+    targetFileRows: cfg.olap.target_file_rows,
+  };
 }
 
 /** Which delta versions belong to shard `id` (placement rules of shared/src/sharding.ts). */

@@ -63,12 +63,12 @@ const shard = await startOlapShard({
   id: 'bench',
   dir,
   catalog,
-  deltaSources: [source],
+  deltaSources: [{ id: 'ing1', api: source }],
   log: (m, f) => console.log(m, JSON.stringify(f)),
   keyBloomFilters: process.env.BLOOM === '1',
 });
 t = performance.now();
-await shard.push({ table: 'sales', fromTs: -1, toTs: T0 + DAYS * 86_400_000, versions });
+await shard.push({ source: 'ing1', table: 'sales', fromTs: -1, toTs: T0 + DAYS * 86_400_000, versions });
 const st = shard.stats().tables.sales;
 console.log(
   `push: ${(performance.now() - t).toFixed(0)} ms, ${st?.files} files, ${((st?.bytes ?? 0) / 1e6).toFixed(1)} MB, singleVersion=${st?.singleVersion}`,

@@ -8,7 +8,7 @@ import { copyFile, readdir, readFile, stat, truncate, unlink, writeFile } from '
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { DuckDBInstance } from '@duckdb/node-api';
-import type { Catalog, TableDef, VersionRecord } from '@stratum/shared';
+import type { Catalog, QueryOptions, TableDef, VersionRecord } from '@stratum/shared';
 import { type OlapShard, startOlapShard } from './index.ts';
 import type { Manifest } from './manifest.ts';
 import { ArraySource, assertSameResult, makeCatalog, Reference, removeDir, rng, tempDir, Versions } from './test-support.ts';
@@ -54,7 +54,13 @@ describe('olap shard crash safety', () => {
   let ref: Reference;
   const logs: { msg: string; fields?: object }[] = [];
   const open = (source = new ArraySource()) =>
-    startOlapShard({ id: 'c1', dir, catalog, deltaSources: [source], log: (msg, fields) => logs.push(fields ? { msg, fields } : { msg }) });
+    startOlapShard({
+      id: 'c1',
+      dir,
+      catalog,
+      deltaSources: [{ id: 'ing1', api: source }],
+      log: (msg, fields) => logs.push(fields ? { msg, fields } : { msg }),
+    });
 
   before(async () => {
     dir = await tempDir();
@@ -65,7 +71,7 @@ describe('olap shard crash safety', () => {
     const shard = await open();
     for (let d = 0; d < 4; d++) {
       const to = T0 + d * DAY + DAY - 1;
-      await shard.push({ table: 'items', fromTs: -1, toTs: to, versions: all.filter((v) => v.commitTs <= to) });
+      await shard.push({ source: 'ing1', table: 'items', fromTs: -1, toTs: to, versions: all.filter((v) => v.commitTs <= to) });
     }
     assert.equal(shard.stats().tables.items?.files, 4);
     await shard.close();
@@ -75,9 +81,9 @@ describe('olap shard crash safety', () => {
     await removeDir(dir);
   });
 
-  async function check(shard: OlapShard, versions: VersionRecord[]) {
+  async function check(shard: OlapShard, versions: VersionRecord[], options: QueryOptions = {}) {
     await ref.load(catalog.get('items'), versions);
-    for (const q of QUERIES) assertSameResult(await shard.query(q, [], catalog.version), await ref.query(q), q);
+    for (const q of QUERIES) assertSameResult(await shard.query(q, [], catalog.version, options), await ref.query(q), q);
   }
 
   it('removes Parquet files the manifest does not list (crash between file rename and manifest swap)', async () => {
@@ -102,7 +108,7 @@ describe('olap shard crash safety', () => {
     }
   });
 
-  it('reports missing and truncated manifest files, leaves them out, and answers on the rest', async () => {
+  it('reports missing and truncated manifest files, quarantines the damaged one, fails reads with XX001 or answers degraded', async () => {
     const manifest = JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8')) as Manifest;
     const files = manifest.tables.items?.files ?? [];
     assert.equal(files.length, 4);
@@ -123,20 +129,40 @@ describe('olap shard crash safety', () => {
     logs.length = 0;
     const shard = await open();
     try {
-      const reported = logs.filter((l) => l.msg.includes('unavailable'));
+      const reported = logs.filter((l) => l.msg.includes('unavailable') || l.msg.includes('quarantine'));
       assert.equal(reported.length, 2, JSON.stringify(logs));
       assert.ok(reported.some((l) => JSON.stringify(l.fields).includes(gone.path) && JSON.stringify(l.fields).includes('missing')));
       assert.ok(reported.some((l) => JSON.stringify(l.fields).includes(cut.path) && JSON.stringify(l.fields).includes('size')));
       assert.equal(shard.stats().unavailableFiles, 2);
+      // The truncated file is moved to quarantine/ and recorded in the manifest; the missing one stays listed.
+      await stat(join(dir, 'quarantine', cut.path));
+      const after1 = JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8')) as Manifest;
+      assert.deepEqual(
+        after1.tables.items?.quarantined?.map((q) => [q.path, q.movedTo]),
+        [[cut.path, `quarantine/${cut.path}`]],
+      );
+      assert.ok(after1.tables.items?.files.some((f) => f.path === gone.path));
+      // Without degraded reads: XX001 naming table, day and files.
+      await assert.rejects(shard.query(QUERIES[0] as string, [], catalog.version), (e: { code?: string; message: string }) => {
+        assert.equal(e.code, 'XX001');
+        assert.match(e.message, /table "items"/);
+        assert.ok(e.message.includes(gone.path) && e.message.includes(cut.path), e.message);
+        assert.ok(e.message.includes(gone.day) && e.message.includes(cut.day), e.message);
+        return true;
+      });
+      const degraded = await shard.query(QUERIES[1] as string, [], catalog.version, { allowDegraded: true });
+      assert.equal(degraded.notices?.length, 1);
+      assert.ok(degraded.notices?.[0]?.includes(cut.path) && degraded.notices[0].includes(gone.path), degraded.notices?.[0]);
       await check(
         shard,
         all.filter((v) => !lost.has(v.version)),
+        { allowDegraded: true },
       );
-      // Pushing more still works; the damaged entries stay listed (a restore brings them back).
+      // Pushing more still works; the missing entry stays listed (a restore brings it back).
       const extra = new Versions(catalog.get('items')).make('insert', [999], { id: 999, qty: 1, label: 'new' }, T0 + 10 * DAY);
-      await shard.push({ table: 'items', fromTs: T0 + 4 * DAY - 1, toTs: T0 + 10 * DAY, versions: [extra] });
-      await check(shard, [...all.filter((v) => !lost.has(v.version)), extra]);
-      assert.equal(shard.stats().tables.items?.files, 5);
+      await shard.push({ source: 'ing1', table: 'items', fromTs: T0 + 4 * DAY - 1, toTs: T0 + 10 * DAY, versions: [extra] });
+      await check(shard, [...all.filter((v) => !lost.has(v.version)), extra], { allowDegraded: true });
+      assert.equal(shard.stats().tables.items?.files, 4);
     } finally {
       await shard.close();
     }

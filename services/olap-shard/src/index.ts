@@ -7,8 +7,11 @@
  * the table's `time_column`, else of the commit time), `<dir>/manifest.json`, and
  * `<dir>/.spill/` for DuckDB's temporary files.
  */
-import type { Catalog, IngestionApi, OlapShardApi, ServiceHandle } from '@stratum/shared';
+import type { Catalog, IngestionApi, OlapShardApi, ServiceHandle, TableInfo, VersionRecord } from '@stratum/shared';
+import type { CompactionReport } from './compaction.ts';
 import { Shard, type ShardStats, type TableStats } from './shard.ts';
+
+export type { CompactionReport, CompactionStats, PartitionCompaction } from './compaction.ts';
 
 export type { Manifest, ManifestFile, ManifestTable, ZoneMap, ZoneValue } from './manifest.ts';
 export type { ShardStats as OlapShardStats, TableStats as OlapTableStats };
@@ -22,10 +25,25 @@ export interface OlapShardOptions {
   /** Catalog followed by this process; tables may appear at any time. */
   catalog: Catalog;
   /**
-   * Ingestion engines to pull the delta from (`IngestionApi.delta`). The array is read at every
-   * refresh, so an embedder may append sources after start (ingestion starts after OLAP).
+   * Ingestion engines to pull the delta from (`IngestionApi.delta`), each with its ingestion id
+   * (`PushRequest.source`): the OLAP watermark is kept per (table, source), and a source's delta
+   * rows are dropped once that source's push covers them. Keys are partitioned between ingestion
+   * engines, so all versions of a key come from one source. The array is read at every refresh,
+   * so an embedder may append sources after start (ingestion starts after OLAP).
    */
-  deltaSources: IngestionApi[];
+  deltaSources: { id: string; api: IngestionApi }[];
+  /**
+   * Whether this shard holds a version (DESIGN §5 placement; use `shardOfVersion` of
+   * `@stratum/shared` sharding.ts with this shard's id). Delta versions it does not own are
+   * ignored, so a table spread over shards is not counted twice. Default: every version.
+   */
+  owns?: (info: TableInfo, v: VersionRecord) => boolean;
+  /**
+   * Skip files that zone maps (per-column min/max, `_ts` range) and key bloom filters prove hold
+   * no row a query's predicates can match, before DuckDB opens them (prune.ts). `false` opens
+   * every file (for comparisons and benchmarks). Default true.
+   */
+  pruneFiles?: boolean;
   /** Structured log sink. Default: silent. */
   log?: (msg: string, fields?: object) => void;
   /** DuckDB connections for queries (queries beyond this wait). Default 4. */
@@ -52,6 +70,29 @@ export interface OlapShardOptions {
   catalogWaitMs?: number;
   /** Background delta pull interval (ms); 0 = pull only when a query needs it. Default 200. */
   deltaPollMs?: number;
+  /**
+   * How often the background compactor looks for partitions to compact (ms; config
+   * `olap.compaction_interval_ms`); 0 = never in the background, only {@link OlapShard.compactNow}.
+   * Default 30 000.
+   */
+  compactionIntervalMs?: number;
+  /**
+   * A (table, day) partition is compacted once it has at least this many small files (config
+   * `olap.compaction_min_files`, ≥ 2). Under a trickle load a partition holds about this many
+   * files plus the pushes of one interval. Default 8.
+   */
+  compactionMinFiles?: number;
+  /**
+   * Files with fewer rows are small; compaction writes files of up to this many rows (config
+   * `olap.target_file_rows`). Default 1 000 000.
+   */
+  targetFileRows?: number;
+  /**
+   * Wall clock (ms since epoch) for the history-retention horizon of compaction: versions
+   * superseded before `now() − historyRetentionMs` (table option, config `history_retention_ms`)
+   * are dropped, so `<table>__history` and time travel reach back only that far. Default `Date.now`.
+   */
+  now?: () => number;
 }
 
 /** A running OLAP shard. */
@@ -59,8 +100,15 @@ export interface OlapShard extends OlapShardApi, ServiceHandle {
   readonly id: string;
   /** Drain in-flight pushes and queries, then close every DuckDB connection and the database. Idempotent. */
   close(): Promise<void>;
-  /** Files, bytes, rows per table, delta rows and query count, from memory (no I/O). */
+  /** Files, bytes, rows per table, delta rows, query count and compaction counters, from memory (no I/O). */
   stats(): ShardStats;
+  /**
+   * Compact every eligible partition now, one at a time (the background compactor's work, for
+   * tests and operations), then delete the replaced files that no running query can read.
+   * Failures of single partitions are logged and counted in `stats().compaction.errors`, not thrown.
+   * @throws StratumError 57P01 once closing.
+   */
+  compactNow(): Promise<CompactionReport>;
 }
 
 /**
@@ -81,9 +129,10 @@ export async function startOlapShard(opts: OlapShardOptions): Promise<OlapShard>
     id: opts.id,
     name: `olap-shard ${opts.id}`,
     push: (req) => shard.push(req),
-    watermarks: () => shard.watermarks(),
-    query: (sql, params, catalogVersion) => shard.query(sql, params, catalogVersion),
+    watermarks: (source) => shard.watermarks(source),
+    query: (sql, params, catalogVersion, options) => shard.query(sql, params, catalogVersion, options),
     close: () => shard.close(),
     stats: () => shard.stats(),
+    compactNow: () => shard.compactNow(),
   };
 }

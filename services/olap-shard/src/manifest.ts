@@ -12,7 +12,7 @@ import { writeFileAtomic } from './util.ts';
 export const MANIFEST_NAME = 'manifest.json';
 
 /** Current manifest format. Readers refuse newer formats. */
-export const MANIFEST_FORMAT = 1;
+export const MANIFEST_FORMAT = 2;
 
 /**
  * A zone-map bound as stored in JSON: the column's stored representation (shared types.ts),
@@ -49,13 +49,41 @@ export interface ManifestFile {
   createdAt: number;
 }
 
+/**
+ * A file taken out of service because it could not be read (truncated, corrupted, wrong size),
+ * moved to `<dir>/quarantine/` (item 10a). Queries touching its table fail with XX001 naming it,
+ * or with `allowDegraded` leave it out and say so in a notice.
+ */
+export interface QuarantinedFile extends ManifestFile {
+  /** Where the file was moved, relative to the shard directory (`quarantine/<table>/day=…/part-….parquet`); null when it was missing. */
+  movedTo: string | null;
+  /** What was wrong (the reader's error or the start-up check). */
+  reason: string;
+  /** When it was quarantined (ms since epoch). */
+  quarantinedAt: number;
+}
+
 /** Per-table manifest state. */
 export interface ManifestTable {
-  /** OLAP watermark (ms): every version with commitTs ≤ it is in the files. -1 = nothing pushed. */
+  /**
+   * OLAP watermark (ms) of the table: the minimum of {@link sources} (every version with
+   * commitTs ≤ it is in the files, whichever source pushed it). -1 = nothing pushed.
+   */
   watermark: number;
   /**
-   * True while the files provably hold at most one version per primary key and only inserts,
-   * so the latest-version view needs no dedupe (checked at every push; once false it stays false).
+   * OLAP watermark per ingestion source id (ms): every version of that source with commitTs ≤ it
+   * is in the files. The key `*` holds the watermark of a format-1 manifest (one unnamed source)
+   * and applies to every source without an entry of its own.
+   */
+  sources?: Record<string, number>;
+  /** Files taken out of service (no longer in `files`). */
+  quarantined?: QuarantinedFile[];
+  /**
+   * True while the files provably hold at most one version per primary key and no delete, so
+   * the latest-version view needs no dedupe. A push keeps it only for a batch of inserts of new
+   * keys; once false it stays false until a compaction finds no delete and no repeated key in
+   * any file of the table (the one version left of a key may then be an update whose older
+   * versions history retention dropped, compaction.ts).
    */
   singleVersion: boolean;
   files: ManifestFile[];
@@ -130,8 +158,21 @@ export async function readManifest(dir: string, id: string): Promise<Manifest> {
     });
   }
   const m = parsed as Manifest;
-  for (const t of Object.values(m.tables)) t.singleVersion = t.singleVersion === true;
+  for (const t of Object.values(m.tables)) {
+    t.singleVersion = t.singleVersion === true;
+    // Format 1 had one watermark for the one source there was: it applies to every source.
+    if (!isObj(t.sources)) t.sources = t.watermark >= 0 ? { '*': t.watermark } : {};
+  }
   return m;
+}
+
+/**
+ * OLAP watermark of `source` for table `t` (ms; -1 = nothing pushed): its own entry, else the
+ * format-1 entry `*`, else -1.
+ */
+export function sourceWatermark(t: ManifestTable | undefined, source: string): number {
+  if (!t) return -1;
+  return t.sources?.[source] ?? t.sources?.['*'] ?? -1;
 }
 
 /** Replace `<dir>/manifest.json` atomically with `m`. */

@@ -42,8 +42,8 @@ describe('olap shard queries', () => {
       ),
     );
     source.add(vs);
-    shard = await startOlapShard({ id: 'q1', dir, catalog, deltaSources: [source] });
-    await shard.push({ table: 'kv', fromTs: -1, toTs: Date.UTC(2024, 0, 1) + 3, versions: vs.slice(0, 3) });
+    shard = await startOlapShard({ id: 'q1', dir, catalog, deltaSources: [{ id: 'ing1', api: source }] });
+    await shard.push({ source: 'ing1', table: 'kv', fromTs: -1, toTs: Date.UTC(2024, 0, 1) + 3, versions: vs.slice(0, 3) });
     ref = await Reference.create();
     await ref.load(info, vs);
   });

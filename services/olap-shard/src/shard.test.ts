@@ -126,7 +126,7 @@ async function setup(
     id: 's1',
     dir,
     catalog,
-    deltaSources: [source],
+    deltaSources: [{ id: 'ing1', api: source }],
     log: (msg, fields) => logs.push(fields === undefined ? { msg } : { msg, fields }),
     ...extra,
   });
@@ -141,7 +141,13 @@ async function teardown(c: Ctx): Promise<void> {
 
 /** Push the versions of `table` with commitTs in (from, to]. */
 function pushRange(c: Ctx, table: string, all: VersionRecord[], from: number, to: number) {
-  return c.shard.push({ table, fromTs: from, toTs: to, versions: all.filter((v) => v.commitTs > from && v.commitTs <= to) });
+  return c.shard.push({
+    source: 'ing1',
+    table,
+    fromTs: from,
+    toTs: to,
+    versions: all.filter((v) => v.commitTs > from && v.commitTs <= to),
+  });
 }
 
 /** Assert the shard and the reference give the same answer. */
@@ -213,9 +219,11 @@ describe('olap shard: latest-version semantics across Parquet and delta', () => 
       await conn.run("SET TimeZone = 'UTC'");
       for (const d of days) {
         assert.match(d, /^day=\d{4}-\d{2}-\d{2}$/);
-        const files = await readdir(join(c.dir, 'orders', d));
+        const entries = await readdir(join(c.dir, 'orders', d));
+        const files = entries.filter((f) => !f.endsWith('.bloom'));
         for (const f of files) {
           assert.match(f, /^part-[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}\.parquet$/);
+          assert.ok(entries.includes(`${f}.bloom`), `the shard's key bloom filter sidecar of ${f}`);
           const p = join(c.dir, 'orders', d, f).replaceAll("'", "''");
           // Every row's partition day is its time column's UTC date.
           const wrong = await conn.runAndReadAll(
@@ -276,18 +284,27 @@ describe('olap shard: idempotent re-push', () => {
   it('refuses versions of another table or after toTs', async () => {
     const v = all[0] as VersionRecord;
     await assert.rejects(
-      c.shard.push({ table: 'orders', fromTs: 0, toTs: 1e15, versions: [{ ...v, table: 'x' }] }),
+      c.shard.push({ source: 'ing1', table: 'orders', fromTs: 0, toTs: 1e15, versions: [{ ...v, table: 'x' }] }),
       (e: { code?: string }) => e.code === '22023',
     );
     await assert.rejects(
-      c.shard.push({ table: 'orders', fromTs: 0, toTs: v.commitTs + 1e12, versions: [{ ...v, commitTs: v.commitTs + 2e12 }] }),
+      c.shard.push({
+        source: 'ing1',
+        table: 'orders',
+        fromTs: 0,
+        toTs: v.commitTs + 1e12,
+        versions: [{ ...v, commitTs: v.commitTs + 2e12 }],
+      }),
       (e: { code?: string }) => e.code === '22023',
     );
-    await assert.rejects(c.shard.push({ table: 'nope', fromTs: 0, toTs: 1, versions: [] }), (e: { code?: string }) => e.code === '42P01');
+    await assert.rejects(
+      c.shard.push({ source: 'ing1', table: 'nope', fromTs: 0, toTs: 1, versions: [] }),
+      (e: { code?: string }) => e.code === '42P01',
+    );
     // A push that starts after the watermark would leave a hole in the time prefix.
     const w = (await c.shard.watermarks()).orders as number;
     await assert.rejects(
-      c.shard.push({ table: 'orders', fromTs: w + 10, toTs: w + 20, versions: [] }),
+      c.shard.push({ source: 'ing1', table: 'orders', fromTs: w + 10, toTs: w + 20, versions: [] }),
       (e: { code?: string; message: string }) => e.code === '22023' && /watermark/.test(e.message),
     );
   });
@@ -319,9 +336,9 @@ describe('olap shard: single-version shortcut and append-only tables', () => {
     const all = [...b1, ...b2, ...b3];
     c.source.add(all);
     await c.ref.load(info, all);
-    await c.shard.push({ table: 'pairs', fromTs: -1, toTs: T0 + 5000, versions: b1 });
+    await c.shard.push({ source: 'ing1', table: 'pairs', fromTs: -1, toTs: T0 + 5000, versions: b1 });
     assert.equal(c.shard.stats().tables.pairs?.singleVersion, true);
-    await c.shard.push({ table: 'pairs', fromTs: T0 + 5000, toTs: T0 + 15_000, versions: b2 });
+    await c.shard.push({ source: 'ing1', table: 'pairs', fromTs: T0 + 5000, toTs: T0 + 15_000, versions: b2 });
     assert.equal(c.shard.stats().tables.pairs?.singleVersion, true);
     const qs = [
       'SELECT * FROM pairs ORDER BY region, n',
@@ -336,7 +353,7 @@ describe('olap shard: single-version shortcut and append-only tables', () => {
     await c.ref.load(info, [...all, upd, del]);
     for (const q of qs) await same(c, q);
     // Pushing them ends the single-version property (dedupe from now on), answers unchanged.
-    await c.shard.push({ table: 'pairs', fromTs: T0 + 15_000, toTs: T0 + 40_000, versions: [...b3, upd, del] });
+    await c.shard.push({ source: 'ing1', table: 'pairs', fromTs: T0 + 15_000, toTs: T0 + 40_000, versions: [...b3, upd, del] });
     assert.equal(c.shard.stats().tables.pairs?.singleVersion, false);
     assert.equal(c.shard.stats().tables.pairs?.deltaRows, 0);
     for (const q of qs) await same(c, q);
@@ -352,9 +369,9 @@ describe('olap shard: single-version shortcut and append-only tables', () => {
     const b2 = [mk(ids[50] as string, T0 + 1000, 'e2', 999)];
     c.source.add([...b1, ...b2]);
     await c.ref.load(info, [...b1, ...b2]);
-    await c.shard.push({ table: 'events', fromTs: -1, toTs: T0 + 500, versions: b1 });
+    await c.shard.push({ source: 'ing1', table: 'events', fromTs: -1, toTs: T0 + 500, versions: b1 });
     assert.equal(c.shard.stats().tables.events?.singleVersion, true);
-    await c.shard.push({ table: 'events', fromTs: T0 + 500, toTs: T0 + 2000, versions: b2 });
+    await c.shard.push({ source: 'ing1', table: 'events', fromTs: T0 + 500, toTs: T0 + 2000, versions: b2 });
     assert.equal(c.shard.stats().tables.events?.singleVersion, false);
     await same(c, 'SELECT * FROM events ORDER BY id');
     await same(c, 'SELECT kind, count(*), sum(value) FROM events GROUP BY kind ORDER BY kind');
@@ -364,7 +381,7 @@ describe('olap shard: single-version shortcut and append-only tables', () => {
     const cat = makeCatalog([{ ...EVENTS, name: 'clicks' }], { clicks: { appendOnly: true, timeColumn: 'at' } });
     const source = new ArraySource();
     const d2 = await tempDir();
-    const shard = await startOlapShard({ id: 's2', dir: d2, catalog: cat, deltaSources: [source] });
+    const shard = await startOlapShard({ id: 's2', dir: d2, catalog: cat, deltaSources: [{ id: 'ing1', api: source }] });
     const ref = await Reference.create();
     try {
       const info = cat.get('clicks');
@@ -387,7 +404,13 @@ describe('olap shard: single-version shortcut and append-only tables', () => {
       );
       source.add(vs);
       await ref.load(info, vs);
-      await shard.push({ table: 'clicks', fromTs: -1, toTs: T0 + 2500, versions: vs.filter((v) => v.commitTs <= T0 + 2500) });
+      await shard.push({
+        source: 'ing1',
+        table: 'clicks',
+        fromTs: -1,
+        toTs: T0 + 2500,
+        versions: vs.filter((v) => v.commitTs <= T0 + 2500),
+      });
       for (const q of [
         'SELECT * FROM clicks ORDER BY value',
         'SELECT kind, count(*), sum(value) FROM clicks GROUP BY kind ORDER BY kind',
@@ -478,7 +501,7 @@ describe('olap shard: empty and late tables, delta behaviour', () => {
     c.source.add(vs);
     await c.ref.load(info, vs);
     await same(c, 'SELECT * FROM typed ORDER BY a');
-    await c.shard.push({ table: 'typed', fromTs: -1, toTs: T0 + 1, versions: vs.slice(0, 2) });
+    await c.shard.push({ source: 'ing1', table: 'typed', fromTs: -1, toTs: T0 + 1, versions: vs.slice(0, 2) });
     await same(c, 'SELECT * FROM typed ORDER BY a');
     await same(c, 'SELECT * FROM typed__history ORDER BY a');
   });
@@ -515,7 +538,7 @@ describe('olap shard: empty and late tables, delta behaviour', () => {
     c.source.failing = new Error('connection refused');
     await assert.rejects(c.shard.query('SELECT 1', [], c.catalog.version), (e: { code?: string; message: string }) => {
       assert.equal(e.code, '08006');
-      assert.match(e.message, /delta source #0.*connection refused/);
+      assert.match(e.message, /delta source ing1.*connection refused/);
       return true;
     });
     c.source.failing = undefined;
@@ -536,24 +559,33 @@ describe('olap shard: empty and late tables, delta behaviour', () => {
   });
 });
 
-describe('olap shard: two delta sources, versions arriving out of LWW order in many small batches', () => {
-  it('keeps the latest delta version per key exact as batches arrive, then across pushes', async () => {
+describe('olap shard: two ingestion sources, each with its own delta and watermark', () => {
+  it('keeps the latest delta version per key exact as batches arrive, and pushes per source independently', async () => {
     const dir = await tempDir();
     const catalog = makeCatalog([ORDERS], { orders: { timeColumn: 'created' } });
     const a = new ArraySource();
     const b = new ArraySource();
-    const shard = await startOlapShard({ id: 's3', dir, catalog, deltaSources: [a, b], deltaBatch: 37 });
+    const shard = await startOlapShard({
+      id: 's3',
+      dir,
+      catalog,
+      deltaSources: [
+        { id: 'ia', api: a },
+        { id: 'ib', api: b },
+      ],
+      deltaBatch: 37,
+    });
     const ref = await Reference.create();
     try {
       const info = catalog.get('orders');
       const all = ordersWorkload(info, 5, 1200);
-      // Engine e1's versions go to source a, e2's to source b; b lags behind a, so a key's
-      // newer version often arrives before its older one.
-      const byA = all.filter((v) => v.engine === 'e1');
-      const byB = all.filter((v) => v.engine === 'e2');
+      // Keys are partitioned between ingestion engines: odd ids go through source ia, even ids
+      // through ib. ib lags behind ia, so versions arrive out of commit order across sources.
+      const isA = (v: VersionRecord) => Number(v.key[0]) % 2 === 1;
+      const byA = all.filter(isA);
+      const byB = all.filter((v) => !isA(v));
       const seen: VersionRecord[] = [];
       const step = 150;
-      // Round r delivers a's r-th slice and b's (r−1)-th slice.
       for (let i = 0; i < Math.max(byA.length, byB.length + step); i += step) {
         const na = byA.slice(i, i + step);
         const nb = i === 0 ? [] : byB.slice(i - step, i);
@@ -566,10 +598,59 @@ describe('olap shard: two delta sources, versions arriving out of LWW order in m
         }
       }
       assert.equal(seen.length, all.length);
-      // Push a time prefix; the delta keeps the rest, including versions older than some already pulled.
-      const cut = (all[Math.floor(all.length * 0.6)] as VersionRecord).commitTs;
-      await shard.push({ table: 'orders', fromTs: -1, toTs: cut, versions: all.filter((v) => v.commitTs <= cut) });
       await ref.load(info, all);
+      const check = async () => {
+        for (const [sql, p] of ORDERS_QUERIES) assertSameResult(await shard.query(sql, p, catalog.version), await ref.query(sql, p), sql);
+      };
+      // Source ia pushes a prefix of its versions; ib has pushed nothing: the delta keeps ib's
+      // versions at any time and ia's above ia's watermark.
+      const cutA = (byA[Math.floor(byA.length * 0.6)] as VersionRecord).commitTs;
+      await shard.push({ source: 'ia', table: 'orders', fromTs: -1, toTs: cutA, versions: byA.filter((v) => v.commitTs <= cutA) });
+      await check();
+      assert.equal((await shard.watermarks('ia')).orders, cutA);
+      assert.equal((await shard.watermarks('ib')).orders, -1);
+      assert.equal((await shard.watermarks()).orders, -1, 'without a source: the minimum over the sources');
+      assert.equal(shard.stats().tables.orders?.deltaRows, all.length - byA.filter((v) => v.commitTs <= cutA).length);
+      // ib pushes further than ia; then ia catches up. Each push drops only its source's delta rows.
+      const cutB = (byB[Math.floor(byB.length * 0.8)] as VersionRecord).commitTs;
+      await shard.push({ source: 'ib', table: 'orders', fromTs: -1, toTs: cutB, versions: byB.filter((v) => v.commitTs <= cutB) });
+      await check();
+      assert.equal((await shard.watermarks()).orders, Math.min(cutA, cutB));
+      const inFiles = byA.filter((v) => v.commitTs <= cutA).length + byB.filter((v) => v.commitTs <= cutB).length;
+      assert.equal(shard.stats().tables.orders?.deltaRows, all.length - inFiles);
+      assert.equal(shard.stats().tables.orders?.rows, inFiles);
+      // A re-push of ia below its watermark is a no-op; a push of ia leaving a gap is refused.
+      assert.deepEqual(await shard.push({ source: 'ia', table: 'orders', fromTs: -1, toTs: cutA, versions: [] }), { watermark: cutA });
+      await assert.rejects(
+        shard.push({ source: 'ia', table: 'orders', fromTs: cutA + 5, toTs: cutA + 10, versions: [] }),
+        (e: { code?: string }) => e.code === '22023',
+      );
+      const endA = (byA[byA.length - 1] as VersionRecord).commitTs;
+      await shard.push({ source: 'ia', table: 'orders', fromTs: cutA, toTs: endA, versions: byA.filter((v) => v.commitTs > cutA) });
+      await check();
+      assert.equal(shard.stats().tables.orders?.deltaRows, byB.filter((v) => v.commitTs > cutB).length);
+    } finally {
+      await shard.close();
+      ref.close();
+      await removeDir(dir);
+    }
+  });
+
+  it('ignores delta versions another shard owns', async () => {
+    const dir = await tempDir();
+    const catalog = makeCatalog([ORDERS]);
+    const src = new ArraySource();
+    const owns = (_: TableInfo, v: VersionRecord) => Number(v.key[0]) % 3 !== 0;
+    const shard = await startOlapShard({ id: 's4', dir, catalog, deltaSources: [{ id: 'ing1', api: src }], owns });
+    const ref = await Reference.create();
+    try {
+      const info = catalog.get('orders');
+      const all = ordersWorkload(info, 8, 600);
+      src.add(all);
+      await ref.load(
+        info,
+        all.filter((v) => owns(info, v)),
+      );
       for (const [sql, p] of ORDERS_QUERIES) assertSameResult(await shard.query(sql, p, catalog.version), await ref.query(sql, p), sql);
     } finally {
       await shard.close();

@@ -8,16 +8,19 @@
  * take neither: they run on a pool of connections and see DuckDB's committed state, which
  * always pairs a view definition with the delta rows it expects (see `commitPush`).
  */
-import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
-import { dirname, join, relative, resolve, sep } from 'node:path';
+import { mkdir, readdir, rm, stat } from 'node:fs/promises';
+import { join, relative, resolve, sep } from 'node:path';
 import { type DuckDBConnection, DuckDBInstance, type DuckDBResultReader, StatementType } from '@duckdb/node-api';
 import {
   type Catalog,
+  counter,
   formatDate,
+  gauge,
   type IngestionApi,
   type Literal,
   type OlapShardApi,
   type PushRequest,
+  type QueryOptions,
   type QueryResult,
   SchemaError,
   SqlState,
@@ -30,24 +33,42 @@ import {
   type VersionRecord,
 } from '@stratum/shared';
 import { bindParams, convertResult, convertValue, mapDuckDbError, PG_SEMANTICS_SQL } from '@stratum/shared/duckdb';
+import { buildBloom, type FileBloom, HASH_CHECK_SQL, readBloom } from './bloom.ts';
+import { type CompactionHost, type CompactionReport, type CompactionStats, Compactor } from './compaction.ts';
 import { rawColumnsDdl, typedSelect, VersionLoader } from './load.ts';
 import {
   decodeZoneValue,
-  encodeZoneValue,
+  MANIFEST_FORMAT,
   MANIFEST_NAME,
   type Manifest,
   type ManifestFile,
   type ManifestTable,
+  type QuarantinedFile,
   rangesMayOverlap,
   readManifest,
+  sourceWatermark,
   unionRange,
   type ValueRange,
   writeManifest,
-  type ZoneMap,
 } from './manifest.ts';
+import { type PartFileOptions, tableDirName, writePartFile, zoneMapSql } from './part-file.ts';
+import { analyzeStatement, type StatementReads } from './plan.ts';
+import { pruneFiles, type TypedPred } from './prune.ts';
+import {
+  describeUnavailable,
+  filesBlamed,
+  mayBeFileDamage,
+  moveToQuarantine,
+  parquetMagicProblem,
+  QUARANTINE_DIR,
+  type UnavailableFile,
+  unavailableError,
+  verifyParquet,
+} from './quarantine.ts';
 import {
   DELTA_SCHEMA,
   deltaColumnsDdl,
+  deltaCoveredSql,
   deltaLatestTable,
   deltaTable,
   historyViewSql,
@@ -59,14 +80,17 @@ import {
   SYSTEM_COLUMNS,
   type ViewInputs,
 } from './sql.ts';
-import { fsyncPath, Mutex, Pool } from './util.ts';
+import { typedPredicates } from './typed-preds.ts';
+import { Mutex, Pool } from './util.ts';
 
 /** Options of the shard (see `index.ts` for the documented public form). */
 export interface ShardOptions {
   id: string;
   dir: string;
   catalog: Catalog;
-  deltaSources: IngestionApi[];
+  deltaSources: { id: string; api: IngestionApi }[];
+  owns?: (info: TableInfo, v: VersionRecord) => boolean;
+  pruneFiles?: boolean;
   log?: (msg: string, fields?: object) => void;
   queryConnections?: number;
   threads?: number;
@@ -76,6 +100,10 @@ export interface ShardOptions {
   deltaBatch?: number;
   catalogWaitMs?: number;
   deltaPollMs?: number;
+  compactionIntervalMs?: number;
+  compactionMinFiles?: number;
+  targetFileRows?: number;
+  now?: () => number;
 }
 
 /** Per-table statistics reported by `stats()`. */
@@ -108,6 +136,8 @@ export interface ShardStats {
   queries: number;
   /** Pushes that wrote or advanced something since start. */
   pushes: number;
+  /** Compaction counters since start (compaction.ts). */
+  compaction: CompactionStats;
   tables: Record<string, TableStats>;
 }
 
@@ -119,7 +149,34 @@ interface TableState {
   fileKeyRanges: ValueRange[] | undefined;
   viewSql: string | undefined;
   historySql: string | undefined;
+  /** What each committed view generation was built from (the last few), for per-query views. */
+  snapshots: Map<number, ViewSnapshot>;
 }
+
+/**
+ * The inputs of one committed generation of a table's views. A query reads the generation
+ * number in its DuckDB transaction (`stratum_meta.views`), so the per-query views it builds from
+ * the snapshot pair the same file list with the same delta as the main views it shadows.
+ */
+interface ViewSnapshot {
+  inputs: ViewInputs;
+  /** Available files (the ones in `inputs.files`, as manifest entries). */
+  files: ManifestFile[];
+  /** Files of the table that queries cannot read (quarantined or missing). */
+  unavailable: UnavailableFile[];
+}
+
+/** Schema of the shard's own bookkeeping tables. */
+const META_SCHEMA = 'stratum_meta';
+/** View generations kept per table for queries that started on an older one. */
+const SNAPSHOTS_KEPT = 16;
+
+const mQueries = counter('stratum_olap_queries_total', 'Queries run by the OLAP shard', ['shard']);
+const mFilesTotal = counter('stratum_olap_scan_files_total', 'Files of the tables queries read (before pruning)', ['shard']);
+const mFilesOpened = counter('stratum_olap_scan_files_opened_total', 'Files queries opened after zone-map and bloom pruning', ['shard']);
+const mQuarantined = counter('stratum_olap_quarantined_files_total', 'Parquet files moved to quarantine as unreadable', ['shard', 'table']);
+const mUnavailable = gauge('stratum_olap_unavailable_files', 'Files left out of queries (quarantined or missing)', ['shard']);
+const mDegraded = counter('stratum_olap_degraded_queries_total', 'Queries answered without some unavailable files', ['shard']);
 
 const NOOP_LOG = () => {};
 const TIME_TYPES = new Set<SqlType>(['timestamp', 'timestamptz', 'date']);
@@ -157,9 +214,15 @@ export class Shard implements OlapShardApi {
   private readonly unavailable = new Set<string>();
   private readonly tables = new Map<string, TableState>();
   /** Delta versions of tables the catalog does not know yet. */
-  private readonly pending = new Map<string, VersionRecord[]>();
-  /** Last LSN pulled, per delta source index. */
-  private readonly lastLsn: number[] = [];
+  private readonly pending = new Map<string, { source: string; versions: VersionRecord[] }[]>();
+  /** Last LSN pulled, per delta source id. */
+  private readonly lastLsn = new Map<string, number>();
+  /** Generation counter of committed view definitions (stratum_meta.views). */
+  private viewGen = 0;
+  /** Key bloom filters by relative file path (sidecars, bloom.ts). */
+  private readonly blooms = new Map<string, FileBloom>();
+  /** `hash(42::BIGINT)` of this DuckDB (bloom.ts). */
+  private hashCheck = '';
   private readonly pushMutex = new Mutex();
   private readonly stateMutex = new Mutex();
   private refreshRunning: Promise<void> | undefined;
@@ -173,6 +236,7 @@ export class Shard implements OlapShardApi {
   private closing: Promise<void> | undefined;
   private inflight = new Set<Promise<unknown>>();
   private readonly warnedTimeColumn = new Set<string>();
+  private readonly compactor: Compactor;
 
   constructor(private readonly opts: ShardOptions) {
     this.id = opts.id;
@@ -183,7 +247,54 @@ export class Shard implements OlapShardApi {
     this.rowGroupSize = opts.rowGroupSize ?? 122_880;
     this.deltaBatch = opts.deltaBatch ?? 50_000;
     this.catalogWaitMs = opts.catalogWaitMs ?? 10_000;
-    this.manifest = { format: 1, shard: opts.id, generation: 0, updatedAt: 0, tables: {} };
+    this.manifest = { format: MANIFEST_FORMAT, shard: opts.id, generation: 0, updatedAt: 0, tables: {} };
+    this.compactor = new Compactor(this.compactionHost(), {
+      intervalMs: opts.compactionIntervalMs ?? 30_000,
+      minFiles: opts.compactionMinFiles ?? 8,
+      targetFileRows: opts.targetFileRows ?? 1_000_000,
+      now: opts.now ?? Date.now,
+    });
+  }
+
+  /** The compactor's view of this shard (compaction.ts): manifest, catalog, push mutex, commit. */
+  private compactionHost(): CompactionHost {
+    return {
+      id: this.id,
+      dir: this.dir,
+      log: (msg, fields) => this.log(msg, fields),
+      partFile: this.partFileOptions(),
+      manifest: () => this.manifest,
+      tableInfo: (name) => this.catalog.find(name),
+      isUnavailable: (path) => this.unavailable.has(path),
+      connect: async () => {
+        if (!this.instance) throw new StratumError(SqlState.adminShutdown, `OLAP shard ${this.id} is not open`);
+        // The configuration is locked by now, and compaction's SQL does not depend on the
+        // session settings (no time-zone casts, `//` division, NOT NULL key columns).
+        const c = await this.instance.connect();
+        this.connections.push(c);
+        return c;
+      },
+      exclusive: (fn) => this.pushMutex.run(fn),
+      publish: (table, next) => this.stateMutex.run(() => this.commitPush(table, next)),
+    };
+  }
+
+  /**
+   * Compact every eligible partition now (compaction.ts), then delete the replaced files no
+   * running query can read. Refused once closing.
+   */
+  compactNow(): Promise<CompactionReport> {
+    if (this.closing) {
+      return Promise.reject(new StratumError(SqlState.adminShutdown, `OLAP shard ${this.id} is shutting down`));
+    }
+    const p = this.compactor.runOnce().then(async (r) => {
+      await this.compactor.leases.sweep();
+      return r;
+    });
+    this.inflight.add(p);
+    const done = () => this.inflight.delete(p);
+    p.then(done, done);
+    return p;
   }
 
   // ---------------------------------------------------------------- lifecycle
@@ -211,6 +322,8 @@ export class Shard implements OlapShardApi {
       }, pollMs);
       this.pollTimer.unref();
     }
+    this.compactor.start();
+    this.scheduleBloomBackfill();
     this.log('olap shard started', {
       dir: this.dir,
       tables: Object.keys(this.manifest.tables).length,
@@ -239,7 +352,11 @@ export class Shard implements OlapShardApi {
     this.pushConn = pushConn;
     this.pool = new Pool(queryConns);
     const s = this.stateConn as DuckDBConnection;
-    await s.run(`CREATE SCHEMA ${ident(DELTA_SCHEMA)}; CREATE SCHEMA ${ident(STAGE_SCHEMA)};`);
+    await s.run(
+      `CREATE SCHEMA ${ident(DELTA_SCHEMA)}; CREATE SCHEMA ${ident(STAGE_SCHEMA)}; CREATE SCHEMA ${ident(META_SCHEMA)};
+       CREATE TABLE ${ident(META_SCHEMA)}.views (name VARCHAR PRIMARY KEY, gen BIGINT NOT NULL);`,
+    );
+    this.hashCheck = String((await s.runAndReadAll(`SELECT ${HASH_CHECK_SQL}`)).getRows()[0]?.[0]);
     // Files are immutable and uniquely named, so caching their footers is safe.
     await s.run('SET GLOBAL parquet_metadata_cache = true');
     // Queries may read only the shard's own directory, and cannot change settings back.
@@ -269,10 +386,12 @@ export class Shard implements OlapShardApi {
   close(): Promise<void> {
     this.closing ??= (async () => {
       if (this.pollTimer) clearInterval(this.pollTimer);
+      await this.compactor.stop();
       await this.refreshRunning?.catch(() => {});
       while (this.inflight.size > 0) await Promise.allSettled([...this.inflight]);
       await this.pushMutex.run(async () => {});
       await this.stateMutex.run(async () => {});
+      await this.compactor.leases.sweep(); // nothing runs any more: replaced files can go
       this.closeDuckDb();
       this.log('olap shard stopped', { id: this.id });
     })();
@@ -284,9 +403,20 @@ export class Shard implements OlapShardApi {
     if (this.closing) {
       return Promise.reject(new StratumError(SqlState.adminShutdown, `OLAP shard ${this.id} is shutting down`));
     }
-    const p = fn();
+    // Pin the file set: files a compaction replaces meanwhile stay until this op is done.
+    const unpin = this.compactor.leases.pin();
+    let p: Promise<T>;
+    try {
+      p = fn();
+    } catch (e) {
+      unpin();
+      throw e;
+    }
     this.inflight.add(p);
-    const done = () => this.inflight.delete(p);
+    const done = () => {
+      this.inflight.delete(p);
+      unpin();
+    };
     p.then(done, done);
     return p;
   }
@@ -308,6 +438,7 @@ export class Shard implements OlapShardApi {
         const p = join(abs, e.name);
         if (e.isDirectory()) {
           if (abs === this.dir && e.name.startsWith('.')) continue; // .spill and other internals
+          if (abs === this.dir && e.name === QUARANTINE_DIR) continue; // kept for inspection
           await walk(p);
           continue;
         }
@@ -319,6 +450,12 @@ export class Shard implements OlapShardApi {
           }
           continue;
         }
+        const sidecarOf =
+          e.name.endsWith('.parquet.bloom') || e.name.endsWith('.parquet.bloom.tmp') ? rel.replace(/\.bloom(\.tmp)?$/, '') : undefined;
+        if (sidecarOf !== undefined && (!live.has(sidecarOf) || e.name.endsWith('.tmp'))) {
+          await rm(p, { force: true });
+          continue;
+        }
         if ((e.name.endsWith('.parquet') || e.name.endsWith('.parquet.tmp')) && !live.has(rel)) {
           await rm(p, { force: true });
           this.log('removed orphan file not in the manifest (crash during a push)', { file: rel });
@@ -328,8 +465,13 @@ export class Shard implements OlapShardApi {
     await walk(this.dir);
   }
 
-  /** Check every manifest file exists with its recorded size and Parquet magic; report and exclude the rest. */
+  /**
+   * Check every manifest file exists with its recorded size and Parquet magic. Missing files are
+   * left out of queries but stay listed (a restored file is used again after a restart); damaged
+   * ones are moved to `<dir>/quarantine/` and recorded as quarantined (item 10a).
+   */
   private async checkFiles(): Promise<void> {
+    const damaged = new Map<string, { file: ManifestFile; reason: string }[]>();
     for (const [table, t] of Object.entries(this.manifest.tables)) {
       for (const f of t.files) {
         const abs = join(this.dir, f.path);
@@ -341,12 +483,63 @@ export class Shard implements OlapShardApi {
         } catch (e) {
           problem = (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'missing' : (e as Error).message;
         }
-        if (problem) {
+        if (problem === 'missing') {
           this.unavailable.add(f.path);
           this.log('manifest file unavailable; excluded from queries', { table, file: f.path, problem, rows: f.rows });
+        } else if (problem) {
+          damaged.set(table, [...(damaged.get(table) ?? []), { file: f, reason: problem }]);
         }
       }
     }
+    for (const [table, list] of damaged) await this.quarantineNow(table, list);
+  }
+
+  /**
+   * Move unreadable files of `table` to `<dir>/quarantine/` and record them in the manifest as
+   * quarantined (atomic manifest replace), logging and counting each. Caller holds pushMutex
+   * (or runs before start completes). Files no longer in the manifest are skipped.
+   */
+  private async quarantineNow(table: string, list: { file: ManifestFile; reason: string }[]): Promise<void> {
+    const cur = this.manifest.tables[table];
+    if (!cur) return;
+    const live = new Set(cur.files.map((f) => f.path));
+    const entries: QuarantinedFile[] = [];
+    for (const { file, reason } of list) {
+      if (!live.has(file.path)) continue;
+      let movedTo: string | null = null;
+      try {
+        movedTo = await moveToQuarantine(this.dir, file.path);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+      }
+      await rm(`${join(this.dir, file.path)}.bloom`, { force: true });
+      this.blooms.delete(file.path);
+      entries.push({ ...file, movedTo, reason, quarantinedAt: Date.now() });
+      mQuarantined.inc({ shard: this.id, table });
+      this.log('parquet file unreadable; moved to quarantine and left out of queries', {
+        table,
+        day: file.day,
+        file: file.path,
+        movedTo,
+        rows: file.rows,
+        reason,
+      });
+    }
+    if (entries.length === 0) return;
+    const gone = new Set(entries.map((e) => e.path));
+    const next: Manifest = {
+      ...this.manifest,
+      format: MANIFEST_FORMAT,
+      generation: this.manifest.generation + 1,
+      updatedAt: Date.now(),
+      tables: {
+        ...this.manifest.tables,
+        [table]: { ...cur, files: cur.files.filter((f) => !gone.has(f.path)), quarantined: [...(cur.quarantined ?? []), ...entries] },
+      },
+    };
+    await writeManifest(this.dir, next);
+    if (this.stateConn) await this.stateMutex.run(() => this.commitPush(table, next));
+    else this.manifest = next;
   }
 
   // ---------------------------------------------------------------- catalog and views
@@ -375,12 +568,13 @@ export class Shard implements OlapShardApi {
             fileKeyRanges: undefined,
             viewSql: undefined,
             historySql: undefined,
+            snapshots: new Map(),
           };
           this.tables.set(info.name, fresh);
           this.recomputeFileKeyRanges(fresh);
           const waiting = this.pending.get(info.name);
           this.pending.delete(info.name);
-          if (waiting?.length) await this.appendDelta(fresh, waiting);
+          for (const w of waiting ?? []) await this.appendDelta(fresh, w.source, w.versions);
           await this.updateDeltaStats(fresh);
         } else if (st.info !== info) {
           const wasAppendOnly = st.info.options.appendOnly;
@@ -422,19 +616,44 @@ export class Shard implements OlapShardApi {
   }
 
   /** Current definitions of `<t>` and `<t>__history` (brief §5; see sql.ts). */
-  private viewDefinitions(st: TableState): { viewSql: string; historySql: string } {
+  private viewDefinitions(st: TableState): { viewSql: string; historySql: string; snapshot: ViewSnapshot } {
     const m = this.tableManifest(st.info.name);
     const available = m.files.filter((f) => !this.unavailable.has(f.path));
     const inputs: ViewInputs = {
       table: st.info,
       files: available.map((f) => join(this.dir, f.path)),
-      watermark: m.watermark,
+      deltaCovered: this.deltaCovered(st.info.name),
       singleVersion: m.singleVersion,
       filesHaveDeletes: available.some((f) => (f.ops?.delete ?? 1) > 0),
       deltaRows: st.deltaRows,
       deltaDisjoint: st.deltaDisjoint,
     };
-    return { viewSql: latestViewSql(inputs), historySql: historyViewSql(inputs) };
+    const unavailable: UnavailableFile[] = [
+      ...m.files
+        .filter((f) => this.unavailable.has(f.path))
+        .map((f) => ({ table: st.info.name, day: f.day, path: f.path, rows: f.rows, reason: 'missing' })),
+      ...(m.quarantined ?? []).map((f) => ({
+        table: st.info.name,
+        day: f.day,
+        path: f.path,
+        rows: f.rows,
+        reason: `quarantined: ${f.reason}`,
+      })),
+    ];
+    return { viewSql: latestViewSql(inputs), historySql: historyViewSql(inputs), snapshot: { inputs, files: available, unavailable } };
+  }
+
+  /** The delta sources' watermarks for `table` (ms by source id; -1 = nothing pushed). */
+  private sourceMarks(table: string): Record<string, number> {
+    const m = this.manifest.tables[table];
+    const out: Record<string, number> = {};
+    for (const src of this.opts.deltaSources) out[src.id] = sourceWatermark(m, src.id);
+    return out;
+  }
+
+  /** SQL condition for delta rows of `table` already in its files (per source, sql.ts). */
+  private deltaCovered(table: string): string {
+    return deltaCoveredSql(this.sourceMarks(table));
   }
 
   /**
@@ -444,19 +663,26 @@ export class Shard implements OlapShardApi {
    * views are marked stale and rebuilt by the next query. Caller holds stateMutex.
    */
   private async rebuildViews(st: TableState, force = false): Promise<void> {
-    const { viewSql, historySql } = this.viewDefinitions(st);
+    const { viewSql, historySql, snapshot } = this.viewDefinitions(st);
     if (!force && viewSql === st.viewSql && historySql === st.historySql) return;
     const name = st.info.name;
-    const w = this.tableManifest(name).watermark;
-    // A key whose latest delta version is now in the files has no newer delta version, so
-    // dropping latest rows at or below the watermark keeps the latest table exact.
-    const upTo = `"_ts" <= epoch_ms(${Math.trunc(w)})`;
-    const cleanup = w >= 0 ? `DELETE FROM ${deltaTable(name)} WHERE ${upTo}; DELETE FROM ${deltaLatestTable(name)} WHERE ${upTo};` : '';
+    // A key whose latest delta version is now in the files has no newer delta version (all of
+    // a key's versions come from one source), so dropping covered latest rows keeps it exact.
+    const covered = snapshot.inputs.deltaCovered;
+    const cleanup = covered
+      ? `DELETE FROM ${deltaTable(name)} WHERE ${covered}; DELETE FROM ${deltaLatestTable(name)} WHERE ${covered};`
+      : '';
+    // Queries read the generation in their transaction and build per-query views from its snapshot.
+    const gen = ++this.viewGen;
+    st.snapshots.set(gen, snapshot);
+    for (const g of st.snapshots.keys()) if (st.snapshots.size > SNAPSHOTS_KEPT && g !== gen) st.snapshots.delete(g);
     try {
       await this.state().run(
-        `BEGIN; CREATE OR REPLACE VIEW main.${ident(name)} AS ${viewSql}; CREATE OR REPLACE VIEW main.${ident(`${name}__history`)} AS ${historySql}; ${cleanup} COMMIT;`,
+        `BEGIN; CREATE OR REPLACE VIEW main.${ident(name)} AS ${viewSql}; CREATE OR REPLACE VIEW main.${ident(`${name}__history`)} AS ${historySql}; ${cleanup}
+         INSERT OR REPLACE INTO ${ident(META_SCHEMA)}.views VALUES (${lit(name)}, ${gen}); COMMIT;`,
       );
     } catch (e) {
+      st.snapshots.delete(gen);
       st.viewSql = undefined;
       await this.state()
         .run('ROLLBACK')
@@ -489,21 +715,20 @@ export class Shard implements OlapShardApi {
 
   private async doRefresh(): Promise<void> {
     const sources = this.opts.deltaSources; // read live: an embedder may add sources after start
-    for (let i = 0; i < sources.length; i++) {
-      const src = sources[i] as IngestionApi;
+    for (const { id, api } of sources) {
       for (;;) {
-        const after = this.lastLsn[i] ?? 0;
+        const after = this.lastLsn.get(id) ?? 0;
         let r: Awaited<ReturnType<IngestionApi['delta']>>;
         try {
-          r = await src.delta(after, this.deltaBatch);
+          r = await api.delta(after, this.deltaBatch);
         } catch (e) {
           throw new TierUnavailableError(
-            `OLAP shard ${this.id}: delta source #${i} (ingestion) failed: ${(e as Error).message ?? String(e)}; the query would miss versions newer than the OLAP watermark`,
+            `OLAP shard ${this.id}: delta source ${id} (ingestion) failed: ${(e as Error).message ?? String(e)}; the query would miss versions newer than the OLAP watermark`,
             { cause: e },
           );
         }
-        if (r.versions.length > 0) await this.stateMutex.run(() => this.applyDelta(r.versions));
-        if (r.lastLsn > after) this.lastLsn[i] = r.lastLsn;
+        if (r.versions.length > 0) await this.stateMutex.run(() => this.applyDelta(id, r.versions));
+        if (r.lastLsn > after) this.lastLsn.set(id, r.lastLsn);
         const consumed = r.lastLsn - after;
         if (r.versions.length < this.deltaBatch && consumed < this.deltaBatch) break;
         if (consumed <= 0) break;
@@ -511,10 +736,19 @@ export class Shard implements OlapShardApi {
     }
   }
 
-  /** Add pulled versions to the delta tables (above each table's watermark). Caller holds stateMutex. */
-  private async applyDelta(versions: VersionRecord[]): Promise<void> {
+  /**
+   * Add versions pulled from `source` to the delta tables (above that source's watermark of each
+   * table), skipping versions another shard holds (`owns`). Caller holds stateMutex.
+   */
+  private async applyDelta(source: string, versions: VersionRecord[]): Promise<void> {
     const byTable = new Map<string, VersionRecord[]>();
+    const owns = this.opts.owns;
     for (const v of versions) {
+      if (owns) {
+        const info = this.tables.get(v.table)?.info ?? this.catalog.find(v.table);
+        // Unknown tables wait in `pending` and are filtered when applied.
+        if (info && !owns(info, v)) continue;
+      }
       const list = byTable.get(v.table);
       if (list) list.push(v);
       else byTable.set(v.table, [v]);
@@ -524,11 +758,11 @@ export class Shard implements OlapShardApi {
       if (!st) {
         // Catalog events precede data, but this shard's catalog may lag: keep them until it catches up.
         const waiting = this.pending.get(table);
-        if (waiting) waiting.push(...list);
-        else this.pending.set(table, list);
+        if (waiting) waiting.push({ source, versions: list });
+        else this.pending.set(table, [{ source, versions: list }]);
         continue;
       }
-      if ((await this.appendDelta(st, list)) > 0) {
+      if ((await this.appendDelta(st, source, list)) > 0) {
         await this.updateDeltaStats(st);
         await this.rebuildViews(st);
       }
@@ -540,10 +774,11 @@ export class Shard implements OlapShardApi {
    * table for the keys they touch, in one DuckDB transaction; returns how many were added. Bad
    * versions are logged and skipped. Caller holds stateMutex.
    */
-  private async appendDelta(st: TableState, list: VersionRecord[]): Promise<number> {
+  private async appendDelta(st: TableState, source: string, list: VersionRecord[]): Promise<number> {
     const info = st.info;
-    const w = this.tableManifest(info.name).watermark;
-    const keep = list.filter((v) => v.commitTs > w);
+    const w = sourceWatermark(this.manifest.tables[info.name], source);
+    const owns = this.opts.owns;
+    const keep = list.filter((v) => v.commitTs > w && (!owns || owns(info, v)));
     if (keep.length === 0) return 0;
     const conn = this.state();
     const seq = ++this.stageSeq;
@@ -557,7 +792,9 @@ export class Shard implements OlapShardApi {
         this.log('delta version refused', { table: info.name, version: v.version, error: reason }),
       );
       if (n === 0) return 0;
-      await conn.run(`CREATE TABLE ${typed} AS SELECT ${typedSelect(info, 'TIMESTAMP', loader.engines)} FROM ${raw}`);
+      await conn.run(
+        `CREATE TABLE ${typed} AS SELECT ${typedSelect(info, 'TIMESTAMP', loader.engines)}, ${lit(source)} AS "_src" FROM ${raw}`,
+      );
       let latest = '';
       if (!info.options.appendOnly) {
         // Recompute the latest delta version of every key the batch touches.
@@ -588,8 +825,8 @@ export class Shard implements OlapShardApi {
   /** Recount the delta above the watermark and decide whether it can skip the anti-join. Caller holds stateMutex. */
   private async updateDeltaStats(st: TableState): Promise<void> {
     const info = st.info;
-    const w = this.tableManifest(info.name).watermark;
-    const from = `${deltaTable(info.name)}${w >= 0 ? ` WHERE "_ts" > epoch_ms(${w})` : ''}`;
+    const covered = this.deltaCovered(info.name);
+    const from = `${deltaTable(info.name)}${covered ? ` WHERE NOT (${covered})` : ''}`;
     const keyAggs = info.primaryKey.map((k, i) => `min(${ident(k)}) AS "min${i}", max(${ident(k)}) AS "max${i}"`).join(', ');
     const r = await this.state().runAndReadAll(
       `SELECT count(*) AS n, count(*) FILTER (WHERE "_op" <> 'insert') AS nonins, ${keyAggs} FROM ${from}`,
@@ -620,9 +857,13 @@ export class Shard implements OlapShardApi {
   }
 
   private async doPush(req: PushRequest): Promise<{ watermark: number }> {
-    if (typeof req?.table !== 'string' || !Number.isFinite(req.toTs) || !Array.isArray(req.versions)) {
-      throw new StratumError(SqlState.invalidParameterValue, 'push request needs { table: string, toTs: number (ms), versions: [] }');
+    if (typeof req?.table !== 'string' || typeof req.source !== 'string' || !Number.isFinite(req.toTs) || !Array.isArray(req.versions)) {
+      throw new StratumError(
+        SqlState.invalidParameterValue,
+        'push request needs { source: string (ingestion id), table: string, toTs: number (ms), versions: [] }',
+      );
     }
+    const source = req.source;
     await this.syncCatalog();
     const info = this.catalog.find(req.table);
     if (!info) {
@@ -632,13 +873,15 @@ export class Shard implements OlapShardApi {
       );
     }
     const cur = this.tableManifest(req.table);
-    if (req.toTs <= cur.watermark) return { watermark: cur.watermark };
-    if (Number.isFinite(req.fromTs) && req.fromTs > cur.watermark) {
+    // The watermark is per (table, source): each ingestion engine pushes its own keys' versions.
+    const mark = sourceWatermark(this.manifest.tables[req.table], source);
+    if (req.toTs <= mark) return { watermark: mark };
+    if (Number.isFinite(req.fromTs) && req.fromTs > mark) {
       // Accepting would leave (watermark, fromTs] missing: OLAP must hold a time prefix (DESIGN §4).
       throw new StratumError(
         SqlState.invalidParameterValue,
-        `push of table "${req.table}" starts after ${req.fromTs} ms but OLAP shard ${this.id} holds only up to ${cur.watermark} ms; push from the shard's watermark`,
-        { hint: 'Read watermarks() and push (watermark, toTs].' },
+        `push of table "${req.table}" from source ${source} starts after ${req.fromTs} ms but OLAP shard ${this.id} holds only up to ${mark} ms of that source; push from the shard's watermark`,
+        { hint: `Read watermarks('${source}') and push (watermark, toTs].` },
       );
     }
     const versions: VersionRecord[] = [];
@@ -656,20 +899,28 @@ export class Shard implements OlapShardApi {
         );
       }
       // Versions at or below the watermark are already in the files (a re-push after an ingestion crash).
-      if (v.commitTs > cur.watermark) versions.push(v);
+      if (v.commitTs > mark) versions.push(v);
     }
     const t0 = Date.now();
     let written: ManifestFile[] = [];
     let singleVersion = cur.singleVersion;
     const timings: Record<string, number> = {};
     if (versions.length > 0) ({ files: written, singleVersion } = await this.writeFiles(info, versions, cur, timings));
+    const sources = { ...(cur.sources ?? {}), [source]: req.toTs };
     const next: Manifest = {
       ...this.manifest,
+      format: MANIFEST_FORMAT,
       generation: this.manifest.generation + 1,
       updatedAt: Date.now(),
       tables: {
         ...this.manifest.tables,
-        [req.table]: { watermark: req.toTs, singleVersion, files: [...cur.files, ...written] },
+        [req.table]: {
+          ...cur,
+          watermark: Math.min(...Object.values(sources)),
+          sources,
+          singleVersion,
+          files: [...cur.files, ...written],
+        },
       },
     };
     try {
@@ -707,6 +958,7 @@ export class Shard implements OlapShardApi {
    */
   private async commitPush(table: string, next: Manifest): Promise<void> {
     this.manifest = next;
+    this.scheduleBloomBackfill();
     const st = this.tables.get(table);
     if (!st) return;
     this.recomputeFileKeyRanges(st);
@@ -747,62 +999,23 @@ export class Shard implements OlapShardApi {
       const tCopy = Date.now();
 
       // Zone maps per day, in one pass.
-      const colAggs = info.columns
-        .map(
-          (c, i) =>
-            `min(${ident(c.name)}) AS "min${i}", max(${ident(c.name)}) AS "max${i}", count(*) - count(${ident(c.name)}) AS "nulls${i}"`,
-        )
-        .join(', ');
-      const z = await conn.runAndReadAll(
-        `SELECT CAST("_day" - DATE '1970-01-01' AS BIGINT) AS day, count(*) AS n, epoch_ms(min("_ts")) AS tsmin, epoch_ms(max("_ts")) AS tsmax,
-           count(*) FILTER (WHERE "_op" = 'insert') AS ins, count(*) FILTER (WHERE "_op" = 'update') AS upd,
-           count(*) FILTER (WHERE "_op" = 'delete') AS del, ${colAggs}
-         FROM ${sorted} GROUP BY "_day" ORDER BY "_day"`,
-      );
+      const z = await conn.runAndReadAll(zoneMapSql(info, sorted, `CAST("_day" - DATE '1970-01-01' AS BIGINT)`));
       const tableDir = tableDirName(info.name);
       const cols = [...info.columns.map((c) => c.name), ...SYSTEM_COLUMNS].map(ident).join(', ');
       const batchKeyRanges: (ValueRange | undefined)[] = info.primaryKey.map(() => undefined);
       for (let r = 0; r < z.currentRowCount; r++) {
         const get = readerRow(z, r);
-        const dayNum = Number(get('day'));
-        const rows = Number(get('n'));
+        const dayNum = Number(get('grp'));
         const day = formatDate(dayNum).replace(' BC', '-BC');
-        const relDir = `${tableDir}/day=${day}`;
-        const rel = `${relDir}/part-${this.fileIds.next(Date.now())}.parquet`;
-        const abs = join(this.dir, rel);
-        const tmp = `${abs}.tmp`;
-        await mkdirDurable(this.dir, join(this.dir, relDir));
-        const dict = this.keyBloomFilters ? `, DICTIONARY_SIZE_LIMIT ${Math.min(rows, this.rowGroupSize) + 1}` : '';
-        await conn.run(
-          `COPY (SELECT ${cols} FROM ${sorted} WHERE "_day" = DATE '1970-01-01' + ${dayNum}) TO ${lit(tmp)}
-           (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE ${this.rowGroupSize}${dict})`,
-        );
-        await fsyncPath(tmp);
-        await rename(tmp, abs);
-        await fsyncPath(dirname(abs));
-        const bytes = (await stat(abs)).size;
-        const columns: Record<string, ZoneMap> = {};
-        info.columns.forEach((c, i) => {
-          columns[c.name] = {
-            min: encodeZoneValue(get(`min${i}`), c.type),
-            max: encodeZoneValue(get(`max${i}`), c.type),
-            nulls: Number(get(`nulls${i}`)),
-          };
-        });
+        const rel = `${tableDir}/day=${day}/part-${this.fileIds.next(Date.now())}.parquet`;
+        // The same writer as compaction (part-file.ts), so every file has one encoding.
+        const select = `SELECT ${cols} FROM ${sorted} WHERE "_day" = DATE '1970-01-01' + ${dayNum}`;
+        const file = await writePartFile(conn, this.dir, this.partFileOptions(), info, select, rel, day, get);
+        written.push(file);
+        await this.buildBloomFor(conn, info, file);
         info.primaryKey.forEach((k, i) => {
           const ci = info.columnIndex.get(k) ?? -1;
           batchKeyRanges[i] = unionRange(batchKeyRanges[i], { min: get(`min${ci}`), max: get(`max${ci}`) });
-        });
-        written.push({
-          path: rel,
-          day,
-          rows,
-          bytes,
-          tsMin: Number(get('tsmin')),
-          tsMax: Number(get('tsmax')),
-          ops: { insert: Number(get('ins')), update: Number(get('upd')), delete: Number(get('del')) },
-          columns,
-          createdAt: Date.now(),
         });
       }
       timings.copy = Date.now() - tCopy;
@@ -856,6 +1069,55 @@ export class Shard implements OlapShardApi {
     return hit.value(0, 0) === false;
   }
 
+  /** Build and keep the key bloom filter of a new file (bloom.ts); a failure only costs pruning. */
+  private async buildBloomFor(conn: DuckDBConnection, info: TableInfo, f: ManifestFile): Promise<void> {
+    try {
+      this.blooms.set(f.path, await buildBloom(conn, join(this.dir, f.path), info.primaryKey));
+    } catch (e) {
+      this.log('key bloom filter not built; point lookups will open the file', { file: f.path, error: (e as Error).message });
+    }
+  }
+
+  private bloomBackfill: Promise<void> | undefined;
+
+  /**
+   * Load or build the bloom filters of live files that have none in memory (after start, and
+   * for files compaction wrote), in the background under pushMutex on the push connection.
+   */
+  private scheduleBloomBackfill(): void {
+    if (this.bloomBackfill || this.closing) return;
+    const run = async () => {
+      for (const [table, t] of Object.entries(this.manifest.tables)) {
+        const info = this.catalog.find(table);
+        if (!info) continue;
+        for (const f of t.files) {
+          if (this.closing) return;
+          if (this.blooms.has(f.path) || this.unavailable.has(f.path)) continue;
+          const abs = join(this.dir, f.path);
+          const loaded = await readBloom(abs, this.hashCheck, f.bytes);
+          if (loaded) this.blooms.set(f.path, loaded);
+          else if (this.pushConn) await this.pushMutex.run(() => this.buildBloomFor(this.pushConn as DuckDBConnection, info, f));
+        }
+      }
+      const live = new Set(Object.values(this.manifest.tables).flatMap((t) => t.files.map((f) => f.path)));
+      for (const p of this.blooms.keys()) if (!live.has(p)) this.blooms.delete(p);
+    };
+    const p = Promise.resolve()
+      .then(run)
+      .catch((e) => this.log('bloom filter backfill failed', { error: (e as Error).message }))
+      .finally(() => {
+        if (this.bloomBackfill === p) this.bloomBackfill = undefined;
+      });
+    this.bloomBackfill = p;
+    this.inflight.add(p);
+    p.finally(() => this.inflight.delete(p));
+  }
+
+  /** Encoding options of every part file this shard writes (pushes and compaction). */
+  private partFileOptions(): PartFileOptions {
+    return { rowGroupSize: this.rowGroupSize, keyBloomFilters: this.keyBloomFilters };
+  }
+
   /** SQL for a version's partition day: the time column's UTC date, else the commit date. */
   private dayExpr(info: TableInfo): string {
     const tc = info.options.timeColumn;
@@ -876,28 +1138,255 @@ export class Shard implements OlapShardApi {
 
   // ---------------------------------------------------------------- reads
 
-  /** OLAP watermark per table (ms; -1 = nothing pushed), for every catalog or manifest table. */
-  watermarks(): Promise<Record<string, number>> {
+  /**
+   * OLAP watermark per table (ms; -1 = nothing pushed), for every catalog or manifest table: of
+   * one ingestion `source`, or without it the minimum over the shard's sources (its delta
+   * sources and every source that pushed to it) — the time prefix every source has pushed.
+   */
+  watermarks(source?: string): Promise<Record<string, number>> {
     return this.op(async () => {
       const out: Record<string, number> = {};
       for (const t of this.catalog.list()) out[t.name] = -1;
-      for (const [name, t] of Object.entries(this.manifest.tables)) out[name] = t.watermark;
+      for (const [name, t] of Object.entries(this.manifest.tables)) {
+        if (source !== undefined) {
+          out[name] = sourceWatermark(t, source);
+          continue;
+        }
+        const ids = new Set([...this.opts.deltaSources.map((s) => s.id), ...Object.keys(t.sources ?? {}).filter((k) => k !== '*')]);
+        out[name] = ids.size === 0 ? t.watermark : Math.min(...[...ids].map((id) => sourceWatermark(t, id)));
+      }
       return out;
     });
   }
 
-  /** Run one read-only statement over files + delta (brief §6). */
-  query(sql: string, params: Literal[], catalogVersion: number): Promise<QueryResult> {
+  /**
+   * Run one read-only statement over files + delta (brief §6), as of `options.asOf` when given,
+   * opening only the files zone maps and key bloom filters cannot rule out (prune.ts). Files of
+   * a referenced table that are unavailable (quarantined, missing) fail the query with XX001
+   * naming them, or with `options.allowDegraded` are left out and named in `notices`. A file
+   * DuckDB fails to read is confirmed by reading it alone, quarantined, and the query retried.
+   * @throws StratumError: XX001 unavailable data, 0A000 AS OF with a schema-qualified view name,
+   * 22023 bad asOf, 25006 not read-only, else the mapped DuckDB error.
+   */
+  query(sql: string, params: Literal[], catalogVersion: number, options: QueryOptions = {}): Promise<QueryResult> {
     return this.op(async () => {
       if (typeof sql !== 'string') throw new StratumError(SqlState.invalidParameterValue, 'query text must be a string');
+      if (options.asOf !== undefined && !Number.isFinite(options.asOf)) {
+        throw new StratumError(SqlState.invalidParameterValue, `asOf must be a time in ms since epoch, got ${String(options.asOf)}`);
+      }
       if (catalogVersion > this.catalog.version) await this.catalog.waitFor(catalogVersion, this.catalogWaitMs);
       await this.syncCatalog();
       await this.refresh();
       this.queries++;
+      mQueries.inc({ shard: this.id });
       const pool = this.pool;
       if (!pool) throw new StratumError(SqlState.adminShutdown, `OLAP shard ${this.id} is not open`);
-      return pool.use((conn) => runReadOnly(conn, sql, params ?? [], this.id));
+      return pool.use((conn) => this.runQuery(conn, sql, params ?? [], options));
     });
+  }
+
+  /** Analysed statements by SQL text, for the current set of tables (dashboards repeat their queries). */
+  private readonly readsCache = new Map<string, StatementReads | undefined>();
+  private readsCacheKey = '';
+
+  /**
+   * Parse `sql` with DuckDB and find the shard views it reads (plan.ts); undefined when it does
+   * not parse as one SELECT. Cached per SQL text (LRU, 512) while the tables stay the same.
+   */
+  private async statementReads(conn: DuckDBConnection, sql: string): Promise<StatementReads | undefined> {
+    const key = [...this.tables.values()].map((t) => t.info.name).join('\u0000') + `\u0000${this.catalog.version}`;
+    if (key !== this.readsCacheKey) {
+      this.readsCache.clear();
+      this.readsCacheKey = key;
+    }
+    if (this.readsCache.has(sql)) {
+      const hit = this.readsCache.get(sql);
+      this.readsCache.delete(sql);
+      this.readsCache.set(sql, hit);
+      return hit;
+    }
+    const reads = await this.analyse(conn, sql);
+    this.readsCache.set(sql, reads);
+    if (this.readsCache.size > 512) this.readsCache.delete(this.readsCache.keys().next().value as string);
+    return reads;
+  }
+
+  private async analyse(conn: DuckDBConnection, sql: string): Promise<StatementReads | undefined> {
+    const m = EXPLAIN_RE.exec(sql);
+    const text = m ? sql.slice(m[0].length) : sql;
+    let parsed: { error?: boolean; statements?: unknown[] };
+    try {
+      const stmt = await conn.prepare('SELECT json_serialize_sql(CAST($1 AS VARCHAR))');
+      try {
+        stmt.bindVarchar(1, text);
+        const r = await stmt.runAndReadAll();
+        parsed = JSON.parse(String(r.getRows()[0]?.[0]));
+      } finally {
+        stmt.destroySync();
+      }
+    } catch {
+      return undefined;
+    }
+    if (parsed.error !== false || !Array.isArray(parsed.statements) || parsed.statements.length !== 1) return undefined;
+    const byLower = new Map<string, TableState>();
+    for (const [name, st] of this.tables) byLower.set(name.toLowerCase(), st);
+    return analyzeStatement(parsed.statements[0], (name) => {
+      const lower = name.toLowerCase();
+      const history = lower.endsWith('__history');
+      const st = byLower.get(history ? lower.slice(0, -'__history'.length) : lower);
+      if (!st) return undefined;
+      const cols = new Map(st.info.columns.map((c) => [c.name.toLowerCase(), c.name]));
+      if (history) for (const c of SYSTEM_COLUMNS) cols.set(c, c);
+      return { table: st.info.name, history, columns: cols };
+    });
+  }
+
+  /** One query on a pooled connection: plan, then run in a transaction; quarantine and retry on unreadable files. */
+  private async runQuery(conn: DuckDBConnection, sql: string, params: readonly Literal[], options: QueryOptions): Promise<QueryResult> {
+    let reads = await this.statementReads(conn, sql);
+    if (!reads) {
+      // Not analysable (e.g. a syntax error): surface DuckDB's error first, then assume every view is read.
+      const stmt = await conn.prepare(sql).catch((e) => {
+        throw mapDuckDbError(e);
+      });
+      stmt.destroySync();
+      reads = {
+        refs: [...this.tables.values()].flatMap((st) =>
+          [false, true].map((history) => ({ table: st.info.name, history, qualified: false, preds: [] })),
+        ),
+        cteNames: new Set(),
+      };
+    }
+    if (options.asOf !== undefined) {
+      const q = reads.refs.find((r) => r.qualified);
+      if (q) {
+        throw new StratumError(
+          SqlState.featureNotSupported,
+          `a read as of a time needs unqualified view names; write "${q.history ? `${q.table}__history` : q.table}" without a schema`,
+        );
+      }
+    }
+    const usable = reads.refs.filter((r) => this.tables.has(r.table));
+    const typedList = await typedPredicates(
+      conn,
+      usable.map((ref) => ({ ref, info: (this.tables.get(ref.table) as TableState).info })),
+      params,
+    );
+    const cte = reads.cteNames;
+    const views = new Map<string, { table: string; history: boolean; preds: TypedPred[][] }>();
+    usable.forEach((ref, i) => {
+      const name = ref.history ? `${ref.table}__history` : ref.table;
+      const v = views.get(name) ?? { table: ref.table, history: ref.history, preds: [] };
+      // A reference that may be a CTE of that name is not pruned (its predicates may be on the CTE).
+      v.preds.push(cte.has(name.toLowerCase()) ? [] : (typedList[i] ?? []));
+      views.set(name, v);
+    });
+    for (let attempt = 0; ; attempt++) {
+      const opened = new Map<string, ManifestFile>();
+      try {
+        return await this.runInSnapshot(conn, sql, params, options, views, opened);
+      } catch (e) {
+        const err = mapDuckDbError(e);
+        if (attempt >= 2 || opened.size === 0 || err.code === SqlState.dataCorrupted) throw err;
+        const damaged = await this.findDamaged(conn, err.message, opened);
+        if (damaged.length === 0) throw err;
+        await this.pushMutex.run(async () => {
+          const byTable = new Map<string, { file: ManifestFile; reason: string }[]>();
+          for (const d of damaged) byTable.set(d.table, [...(byTable.get(d.table) ?? []), { file: d.file, reason: d.reason }]);
+          for (const [table, list] of byTable) await this.quarantineNow(table, list);
+        });
+        // Retry: the new view generation leaves the files out (XX001, or a degraded answer).
+      }
+    }
+  }
+
+  /**
+   * The files a failed query blames (or, when the error names none but looks like file damage,
+   * every file it opened), each confirmed unreadable by reading it alone.
+   */
+  private async findDamaged(
+    conn: DuckDBConnection,
+    message: string,
+    opened: Map<string, ManifestFile>,
+  ): Promise<{ table: string; file: ManifestFile; reason: string }[]> {
+    let suspects = filesBlamed(message, opened);
+    if (suspects.length === 0 && mayBeFileDamage(message)) suspects = [...opened.values()];
+    const out: { table: string; file: ManifestFile; reason: string }[] = [];
+    for (const f of suspects) {
+      const reason = await verifyParquet(conn, join(this.dir, f.path));
+      const table = [...Object.entries(this.manifest.tables)].find(([, t]) => t.files.includes(f))?.[0];
+      if (reason !== undefined && table !== undefined) out.push({ table, file: f, reason });
+    }
+    return out;
+  }
+
+  /**
+   * Run the statement in one DuckDB transaction: read the view generations, build per-query
+   * temp views (pruned file lists, as-of filters) shadowing the main views, run, roll back
+   * (which also drops the temp views). `opened` receives the files the query may read.
+   */
+  private async runInSnapshot(
+    conn: DuckDBConnection,
+    sql: string,
+    params: readonly Literal[],
+    options: QueryOptions,
+    views: Map<string, { table: string; history: boolean; preds: TypedPred[][] }>,
+    opened: Map<string, ManifestFile>,
+  ): Promise<QueryResult> {
+    await conn.run('BEGIN TRANSACTION');
+    try {
+      const tables = [...new Set([...views.values()].map((v) => v.table))];
+      const gens = new Map<string, number>();
+      if (tables.length > 0) {
+        const r = await conn.runAndReadAll(
+          `SELECT name, gen FROM ${ident(META_SCHEMA)}.views WHERE name IN (${tables.map(lit).join(', ')})`,
+        );
+        for (const [name, gen] of r.getRows()) gens.set(String(name), Number(gen));
+      }
+      let filesTotal = 0;
+      let filesOpened = 0;
+      const unavailable: UnavailableFile[] = [];
+      const ddl: string[] = [];
+      for (const table of tables) {
+        const st = this.tables.get(table) as TableState;
+        const snap = st.snapshots.get(gens.get(table) ?? -1);
+        if (!snap) throw new StratumError(SqlState.internalError, `OLAP shard ${this.id}: view generation of "${table}" not found`);
+        unavailable.push(...snap.unavailable);
+      }
+      if (unavailable.length > 0 && !options.allowDegraded) throw unavailableError(this.id, unavailable);
+      for (const [name, v] of views) {
+        const st = this.tables.get(v.table) as TableState;
+        const snap = st.snapshots.get(gens.get(v.table) ?? -1) as ViewSnapshot;
+        const survivors = pruneFiles({
+          table: st.info,
+          history: v.history,
+          singleVersion: snap.inputs.singleVersion,
+          files: snap.files,
+          refs: this.opts.pruneFiles === false ? [[]] : v.preds,
+          ...(options.asOf !== undefined ? { asOf: options.asOf } : {}),
+          bloomOf: (f) => this.blooms.get(f.path),
+        });
+        filesTotal += snap.files.length + snap.unavailable.length;
+        filesOpened += survivors.length;
+        for (const f of survivors) opened.set(join(this.dir, f.path), f);
+        if (survivors.length === snap.files.length && options.asOf === undefined) continue;
+        const inputs: ViewInputs = { ...snap.inputs, files: survivors.map((f) => join(this.dir, f.path)) };
+        if (options.asOf !== undefined) inputs.asOf = options.asOf;
+        ddl.push(`CREATE TEMP VIEW ${ident(name)} AS ${v.history ? historyViewSql(inputs) : latestViewSql(inputs)};`);
+      }
+      if (ddl.length > 0) await conn.run(ddl.join('\n'));
+      mFilesTotal.inc({ shard: this.id }, filesTotal);
+      mFilesOpened.inc({ shard: this.id }, filesOpened);
+      const res = await runReadOnly(conn, sql, params, this.id);
+      const out: QueryResult = { ...res, scan: { filesTotal, filesOpened } };
+      if (unavailable.length > 0) {
+        mDegraded.inc({ shard: this.id });
+        out.notices = [`degraded read: left out ${describeUnavailable(unavailable)}`];
+      }
+      return out;
+    } finally {
+      await conn.run('ROLLBACK').catch(() => {});
+    }
   }
 
   // ---------------------------------------------------------------- stats
@@ -913,6 +1402,7 @@ export class Shard implements OlapShardApi {
       deltaRows: 0,
       queries: this.queries,
       pushes: this.pushes,
+      compaction: this.compactor.stats(),
       tables: {},
     };
     const names = new Set([...Object.keys(this.manifest.tables), ...this.tables.keys()]);
@@ -921,7 +1411,7 @@ export class Shard implements OlapShardApi {
       const ts: TableStats = {
         watermark: m.watermark,
         files: m.files.length,
-        unavailableFiles: m.files.filter((f) => this.unavailable.has(f.path)).length,
+        unavailableFiles: m.files.filter((f) => this.unavailable.has(f.path)).length + (m.quarantined?.length ?? 0),
         bytes: m.files.reduce((s, f) => s + f.bytes, 0),
         rows: m.files.reduce((s, f) => s + f.rows, 0),
         deltaRows: this.tables.get(name)?.deltaRows ?? 0,
@@ -934,6 +1424,7 @@ export class Shard implements OlapShardApi {
       out.rows += ts.rows;
       out.deltaRows += ts.deltaRows;
     }
+    mUnavailable.set({ shard: this.id }, out.unavailableFiles);
     return out;
   }
 }
@@ -975,38 +1466,5 @@ async function runReadOnly(conn: DuckDBConnection, sql: string, params: readonly
     throw mapDuckDbError(e);
   } finally {
     stmt.destroySync();
-  }
-}
-
-/** Directory name of a table: the name itself when it is a safe path segment, else URI-encoded. */
-function tableDirName(name: string): string {
-  if (/^[A-Za-z0-9_][A-Za-z0-9_$-]*$/.test(name)) return name;
-  return `%${encodeURIComponent(name).replaceAll('.', '%2E')}`;
-}
-
-/** mkdir -p that fsyncs each parent of a newly created directory (so the new entry is durable). */
-async function mkdirDurable(root: string, dir: string): Promise<void> {
-  const first = await mkdir(dir, { recursive: true });
-  if (first === undefined) return;
-  let d = dir;
-  while (d.length >= first.length && d !== root) {
-    await fsyncPath(dirname(d));
-    d = dirname(d);
-  }
-}
-
-/** A reason when the file lacks the Parquet magic (`PAR1`) at both ends, else undefined. */
-async function parquetMagicProblem(path: string, size: number): Promise<string | undefined> {
-  if (size < 12) return `too small for Parquet (${size} bytes)`;
-  const fh = await open(path, 'r');
-  try {
-    const head = Buffer.alloc(4);
-    const tail = Buffer.alloc(4);
-    await fh.read(head, 0, 4, 0);
-    await fh.read(tail, 0, 4, size - 4);
-    if (head.toString('latin1') !== 'PAR1' || tail.toString('latin1') !== 'PAR1') return 'no Parquet magic (truncated or corrupted)';
-    return undefined;
-  } finally {
-    await fh.close();
   }
 }

@@ -46,8 +46,20 @@ export function lit(s: string): string {
  */
 export function deltaColumnsDdl(t: TableInfo): string {
   const cols = t.columns.map((c) => `${ident(c.name)} ${DUCKDB_TYPE[c.type]}`);
-  cols.push('"_ts" TIMESTAMP', '"_version" UUID', '"_op" VARCHAR', '"_engine" VARCHAR');
+  cols.push('"_ts" TIMESTAMP', '"_version" UUID', '"_op" VARCHAR', '"_engine" VARCHAR', '"_src" VARCHAR');
   return cols.join(', ');
+}
+
+/**
+ * SQL condition true for delta rows already in the files: a row of source `s` is covered when
+ * its commit time is at or below that source's OLAP watermark (per (table, source), DESIGN §4
+ * "OLAP push"). Returns '' when nothing is covered. `marks` = watermark (ms) per source id.
+ */
+export function deltaCoveredSql(marks: Record<string, number>): string {
+  const parts = Object.entries(marks)
+    .filter(([, w]) => w >= 0)
+    .map(([src, w]) => `("_src" = ${lit(src)} AND "_ts" <= epoch_ms(${Math.trunc(w)}))`);
+  return parts.join(' OR ');
 }
 
 /** `QUALIFY` clause keeping the latest version per primary key of `t`. */
@@ -60,8 +72,13 @@ export interface ViewInputs {
   table: TableInfo;
   /** Absolute paths of the available Parquet files. */
   files: string[];
-  /** OLAP watermark (ms); delta rows at or below it are already in the files. */
-  watermark: number;
+  /** SQL condition selecting delta rows already in the files ({@link deltaCoveredSql}); '' = none. */
+  deltaCovered: string;
+  /**
+   * Read as of this time (ms, inclusive): only versions with `_ts` at or below it, the latest
+   * view deduped over them (so the maintained delta latest table is not used).
+   */
+  asOf?: number;
   /** Files hold at most one version per key, all inserts (manifest `singleVersion`). */
   singleVersion: boolean;
   /** Files contain delete versions. */
@@ -79,10 +96,16 @@ export interface ViewInputs {
  * guards the history view against a lagging cleanup).
  */
 function sources(inp: ViewInputs): { files: string | null; delta: string; latest: string } {
-  const files =
+  const asOf = inp.asOf === undefined ? undefined : `"_ts" <= epoch_ms(${Math.trunc(inp.asOf)})`;
+  let files =
     inp.files.length === 0 ? null : `read_parquet([${inp.files.map(lit).join(', ')}], hive_partitioning = false, union_by_name = false)`;
-  const where = inp.watermark >= 0 ? ` WHERE "_ts" > epoch_ms(${Math.trunc(inp.watermark)})` : '';
-  return { files, delta: `(SELECT * FROM ${deltaTable(inp.table.name)}${where})`, latest: deltaLatestTable(inp.table.name) };
+  if (files && asOf) files = `(SELECT * FROM ${files} WHERE ${asOf})`;
+  const conds = [inp.deltaCovered ? `NOT (${inp.deltaCovered})` : '', asOf ?? ''].filter((c) => c !== '');
+  const where = conds.length > 0 ? ` WHERE ${conds.join(' AND ')}` : '';
+  const delta = `(SELECT * FROM ${deltaTable(inp.table.name)}${where})`;
+  // As of a past time the maintained latest table does not apply: dedupe the filtered delta.
+  const latest = asOf ? `(SELECT * FROM ${delta} ${latestQualify(inp.table)})` : deltaLatestTable(inp.table.name);
+  return { files, delta, latest };
 }
 
 /** `<table>__history`: every version, user columns + `_ts`, `_version`, `_op`, `_engine`. */

@@ -17,6 +17,7 @@ import {
 } from '@duckdb/node-api';
 import {
   Catalog,
+  type ConflictInfo,
   DEFAULT_TABLE_OPTIONS,
   DUCKDB_TYPE,
   type IngestionApi,
@@ -80,7 +81,27 @@ export class ArraySource implements IngestionApi {
   }
 
   async status(): Promise<IngestionStatus> {
-    return { watermark: -1, lsn: this.log.length, closed: {}, offsets: {}, applied: this.log.length, deadLetters: 0, conflicts: 0 };
+    return {
+      id: 'array',
+      partitions: [],
+      watermark: -1,
+      lsn: this.log.length,
+      closed: {},
+      offsets: {},
+      pairs: [],
+      retiredEngines: [],
+      applied: this.log.length,
+      deadLetters: 0,
+      conflicts: 0,
+    };
+  }
+
+  async conflicts(): Promise<ConflictInfo[]> {
+    return [];
+  }
+
+  async retireEngine(): Promise<IngestionStatus> {
+    return this.status();
   }
 }
 
@@ -215,9 +236,9 @@ export class Reference {
   }
 }
 
-/** Comparable text of a result (bigint-safe). */
+/** Comparable text of a result's columns and rows (bigint-safe; scan statistics and notices left out). */
 export function show(r: QueryResult): string {
-  return JSON.stringify(r, (_, x) => (typeof x === 'bigint' ? `${x}n` : x));
+  return JSON.stringify({ columns: r.columns, rows: r.rows }, (_, x) => (typeof x === 'bigint' ? `${x}n` : x));
 }
 
 /** Assert two results are equal; on failure name the first differing row (short message). */

@@ -1,0 +1,134 @@
+/**
+ * Benchmark (issue 4, OLAP b and c): dashboard queries on flights-3m through the shard vs DuckDB
+ * over one Parquet file of the same rows (target overhead ≤ 1.3×, median per query and geometric
+ * mean) and vs PostgreSQL 15 on the same rows (speed-up), plus the files each query opened out
+ * of the shard's files (zone-map and bloom pruning). Runs are interleaved (shard, file, pg) so
+ * machine noise hits all peers alike. Prints markdown tables; asserts nothing.
+ *
+ *   node --import tsx services/olap-shard/bench/flights-queries.ts [runs=7]   (NO_PG=1 skips PostgreSQL)
+ */
+import { chmod, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { DuckDBInstance } from '@duckdb/node-api';
+import { startPostgres } from '@stratum/shared/testing';
+import pg from 'pg';
+import { removeDir, tempDir } from '../src/test-support.ts';
+import { FLIGHTS_SQL, flightsShard, flightVersions, geomean, median } from './flights-data.ts';
+
+const RUNS = Number(process.argv[2] ?? 7);
+const QUERIES: [string, string][] = [
+  ['count', 'SELECT count(*) FROM flights'],
+  ['top origins', 'SELECT origin, count(*) AS n, avg(delay) AS d FROM flights GROUP BY origin ORDER BY n DESC LIMIT 10'],
+  ['delay per day', "SELECT date_trunc('day', date) AS d, count(*) AS n, avg(delay) AS d2 FROM flights GROUP BY 1 ORDER BY 1"],
+  ['late routes', 'SELECT origin, destination, count(*) AS n FROM flights WHERE delay > 60 GROUP BY 1, 2 ORDER BY 3 DESC, 1, 2 LIMIT 10'],
+  ['by hour', 'SELECT extract(hour FROM date) AS h, avg(delay) AS d, max(delay) AS m FROM flights GROUP BY 1 ORDER BY 1'],
+  ['distance buckets', 'SELECT distance / 500 * 500 AS bucket, count(*) AS n, avg(delay) AS d FROM flights GROUP BY 1 ORDER BY 1'],
+  [
+    'one week',
+    "SELECT origin, count(*) AS n, avg(delay) AS d FROM flights WHERE date >= '2001-03-01' AND date < '2001-03-08' GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 5",
+  ],
+  [
+    'one day, one airport',
+    "SELECT count(*) AS n, avg(delay) AS d FROM flights WHERE date BETWEEN '2001-05-10' AND '2001-05-10 23:59:59' AND origin = 'SFO'",
+  ],
+  ['point lookup', 'SELECT * FROM flights WHERE id = 1234567'],
+  ['key range', 'SELECT count(*), sum(delay) FROM flights WHERE id BETWEEN 2000000 AND 2010000'],
+];
+
+console.log(
+  `uptime: ${(await import('node:os'))
+    .loadavg()
+    .map((x) => x.toFixed(1))
+    .join(' ')} (load averages), ${(await import('node:os')).cpus().length} cores`,
+);
+let t = performance.now();
+const versions = await flightVersions();
+console.log(`${versions.length} versions in ${((performance.now() - t) / 1000).toFixed(1)} s`);
+const { shard, dir, catalog, pushMs } = await flightsShard(versions);
+versions.length = 0;
+console.log(`pushed in ${(pushMs / 1000).toFixed(1)} s: ${shard.stats().files} files, ${(shard.stats().bytes / 1e6).toFixed(1)} MB`);
+
+// Peer 1: DuckDB over one Parquet file of the same user rows, same session settings as the shard.
+const base = await tempDir('olap-peer-');
+const db = await DuckDBInstance.create(':memory:');
+const conn = await db.connect();
+await conn.run("SET TimeZone = 'UTC'; SET default_null_order = 'nulls_last_on_asc_first_on_desc'; SET integer_division = true;");
+const one = join(base, 'flights.parquet');
+await conn.run(`COPY (${FLIGHTS_SQL}) TO '${one}' (FORMAT parquet, COMPRESSION zstd)`);
+await conn.run(`CREATE VIEW flights AS SELECT * FROM read_parquet('${one}')`);
+
+// Peer 2: PostgreSQL 15, same rows, primary key on id, analyzed.
+let pgc: pg.Client | undefined;
+let stopPg: (() => Promise<void>) | undefined;
+if (!process.env.NO_PG) {
+  const server = await startPostgres({
+    settings: { shared_buffers: '1GB', work_mem: '256MB', max_parallel_workers_per_gather: '2', jit: 'off' },
+  });
+  stopPg = () => server.stop();
+  pgc = new pg.Client({ connectionString: server.url });
+  await pgc.connect();
+  const csv = join(base, 'flights.csv');
+  await conn.run(`COPY (${FLIGHTS_SQL}) TO '${csv}' (FORMAT csv, HEADER false)`);
+  // The server process runs as another user: let it read the file.
+  await chmod(base, 0o755);
+  await chmod(csv, 0o644);
+  await pgc.query(
+    'CREATE TABLE flights (id bigint PRIMARY KEY, date timestamp, delay bigint, distance bigint, origin text, destination text)',
+  );
+  t = performance.now();
+  await pgc.query(`COPY flights FROM '${csv}' (FORMAT csv)`);
+  await pgc.query('VACUUM ANALYZE flights');
+  console.log(`postgres loaded in ${((performance.now() - t) / 1000).toFixed(1)} s`);
+}
+
+const time = async (fn: () => Promise<unknown>) => {
+  const s = performance.now();
+  await fn();
+  return performance.now() - s;
+};
+const rows: { name: string; file: number; shard: number; pg: number | undefined; scan: string }[] = [];
+for (const [name, sql] of QUERIES) {
+  // One warm-up each (footers cached, pages in the OS cache), then interleaved runs.
+  const res = await shard.query(sql, [], catalog.version);
+  await conn.runAndReadAll(sql);
+  if (pgc) await pgc.query(sql);
+  const a: number[] = [];
+  const b: number[] = [];
+  const c: number[] = [];
+  for (let r = 0; r < RUNS; r++) {
+    b.push(await time(() => shard.query(sql, [], catalog.version)));
+    a.push(await time(() => conn.runAndReadAll(sql)));
+    if (pgc) c.push(await time(() => (pgc as pg.Client).query(sql)));
+  }
+  rows.push({
+    name,
+    file: median(a),
+    shard: median(b),
+    pg: pgc ? median(c) : undefined,
+    scan: `${res.scan?.filesOpened} / ${res.scan?.filesTotal}`,
+  });
+}
+
+const f1 = (x: number) => x.toFixed(1);
+const f2 = (x: number) => x.toFixed(2);
+console.log(`\n### flights-3m dashboard queries, median of ${RUNS} runs (ms)\n`);
+console.log('| query | DuckDB, one file | shard | shard / file | PostgreSQL 15 | PG / shard (speed-up) | files opened / total |');
+console.log('|---|---|---|---|---|---|---|');
+for (const r of rows) {
+  console.log(
+    `| ${r.name} | ${f1(r.file)} | ${f1(r.shard)} | ${f2(r.shard / r.file)} | ${r.pg === undefined ? '—' : f1(r.pg)} | ${r.pg === undefined ? '—' : f2(r.pg / r.shard)} | ${r.scan} |`,
+  );
+}
+const gmShard = geomean(rows.map((r) => r.shard / r.file));
+const gmPg = pgc ? geomean(rows.map((r) => (r.pg as number) / r.shard)) : Number.NaN;
+console.log(`| **geometric mean** | | | **${f2(gmShard)}** | | **${f2(gmPg)}** | |`);
+console.log('\nQueries:\n');
+for (const [name, sql] of QUERIES) console.log(`- ${name}: \`${sql}\``);
+await writeFile(join(base, 'done'), '');
+await pgc?.end();
+await stopPg?.();
+conn.disconnectSync();
+db.closeSync();
+await shard.close();
+await removeDir(base);
+await removeDir(dir);

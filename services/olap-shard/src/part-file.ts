@@ -1,0 +1,115 @@
+/**
+ * Writing one Parquet part file and its manifest entry (internal). Pushes and compaction both
+ * go through here, so every file of a shard has the same encoding (DESIGN §5: ZSTD, row-group
+ * statistics, `_ts` as TIMESTAMP(MILLIS), optional key bloom filters) and the same durability
+ * steps (temp name → fsync → rename → fsync dir).
+ */
+import { mkdir, rename, stat } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import type { DuckDBConnection } from '@duckdb/node-api';
+import type { TableInfo, Value } from '@stratum/shared';
+import { encodeZoneValue, type ManifestFile, type ZoneMap } from './manifest.ts';
+import { ident, lit } from './sql.ts';
+import { fsyncPath } from './util.ts';
+
+/** Encoding options shared by every part file of a shard. */
+export interface PartFileOptions {
+  /** Rows per Parquet row group. */
+  rowGroupSize: number;
+  /** Dictionary-encode every column so DuckDB writes bloom filters (see `OlapShardOptions.keyBloomFilters`). */
+  keyBloomFilters: boolean;
+}
+
+/**
+ * A query computing one zone-map row per group of `from` (a table or parenthesized subquery
+ * holding the user columns and `_ts`, `_op`): columns `grp` (= `groupExpr`), `n` (rows), `tsmin`,
+ * `tsmax` (ms since epoch), `ins`, `upd`, `del` (versions by op), then `min<i>`, `max<i>`,
+ * `nulls<i>` for the i-th user column. Ordered by `grp`.
+ */
+export function zoneMapSql(info: TableInfo, from: string, groupExpr: string): string {
+  const colAggs = info.columns
+    .map(
+      (c, i) => `min(${ident(c.name)}) AS "min${i}", max(${ident(c.name)}) AS "max${i}", count(*) - count(${ident(c.name)}) AS "nulls${i}"`,
+    )
+    .join(', ');
+  return `SELECT ${groupExpr} AS grp, count(*) AS n, epoch_ms(min("_ts")) AS tsmin, epoch_ms(max("_ts")) AS tsmax,
+           count(*) FILTER (WHERE "_op" = 'insert') AS ins, count(*) FILTER (WHERE "_op" = 'update') AS upd,
+           count(*) FILTER (WHERE "_op" = 'delete') AS del, ${colAggs}
+         FROM ${from} GROUP BY grp ORDER BY grp`;
+}
+
+/**
+ * Write the rows of `select` (user columns then `_ts` TIMESTAMP_MS, `_version`, `_op`, `_engine`,
+ * already in file order) to `<dir>/<rel>` durably, and return its manifest entry.
+ *
+ * Parquet format version 2 data pages: integers and timestamps are DELTA_BINARY_PACKED, so the
+ * key-sorted ids and the commit times (`_ts`) cost almost nothing (bench/file-size.ts: flights-3m
+ * `_ts` 1.21 → ~0 bytes/row, `id` 1.02 → ~0); DuckDB reads them natively.
+ *
+ * Steps: parent directories created and fsynced, `COPY … TO <rel>.tmp` (ZSTD, row groups of
+ * `opts.rowGroupSize`, dictionary limit raised for bloom filters), fsync the file, rename, fsync
+ * the directory. A crash leaves at most a `.tmp` or an unlisted file, which start-up removes.
+ *
+ * @param zone accessor of this file's row of {@link zoneMapSql} (`n`, `tsmin`, … by name).
+ * @throws the DuckDB or file-system error as is (the caller maps it and removes partial files).
+ */
+export async function writePartFile(
+  conn: DuckDBConnection,
+  dir: string,
+  opts: PartFileOptions,
+  info: TableInfo,
+  select: string,
+  rel: string,
+  day: string,
+  zone: (name: string) => Value,
+): Promise<ManifestFile> {
+  const rows = Number(zone('n'));
+  const abs = join(dir, rel);
+  const tmp = `${abs}.tmp`;
+  await mkdirDurable(dir, dirname(abs));
+  const dict = opts.keyBloomFilters ? `, DICTIONARY_SIZE_LIMIT ${Math.min(rows, opts.rowGroupSize) + 1}` : '';
+  await conn.run(
+    `COPY (${select}) TO ${lit(tmp)}
+     (FORMAT parquet, COMPRESSION zstd, PARQUET_VERSION V2, ROW_GROUP_SIZE ${opts.rowGroupSize}${dict})`,
+  );
+  await fsyncPath(tmp);
+  await rename(tmp, abs);
+  await fsyncPath(dirname(abs));
+  const bytes = (await stat(abs)).size;
+  const columns: Record<string, ZoneMap> = {};
+  info.columns.forEach((c, i) => {
+    columns[c.name] = {
+      min: encodeZoneValue(zone(`min${i}`), c.type),
+      max: encodeZoneValue(zone(`max${i}`), c.type),
+      nulls: Number(zone(`nulls${i}`)),
+    };
+  });
+  return {
+    path: rel,
+    day,
+    rows,
+    bytes,
+    tsMin: Number(zone('tsmin')),
+    tsMax: Number(zone('tsmax')),
+    ops: { insert: Number(zone('ins')), update: Number(zone('upd')), delete: Number(zone('del')) },
+    columns,
+    createdAt: Date.now(),
+  };
+}
+
+/** mkdir -p that fsyncs each parent of a newly created directory (so the new entry is durable). */
+export async function mkdirDurable(root: string, dir: string): Promise<void> {
+  const first = await mkdir(dir, { recursive: true });
+  if (first === undefined) return;
+  let d = dir;
+  while (d.length >= first.length && d !== root) {
+    await fsyncPath(dirname(d));
+    d = dirname(d);
+  }
+}
+
+/** Directory name of a table: the name itself when it is a safe path segment, else URI-encoded. */
+export function tableDirName(name: string): string {
+  if (/^[A-Za-z0-9_][A-Za-z0-9_$-]*$/.test(name)) return name;
+  return `%${encodeURIComponent(name).replaceAll('.', '%2E')}`;
+}
