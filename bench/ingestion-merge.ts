@@ -106,7 +106,7 @@ async function once(): Promise<number> {
     partitions: [...Array(P).keys()],
     catalog,
     bus,
-    olap: () => undefined,
+    olap: () => [],
     pushIntervalMs: 3_600_000,
     pushRows: 1e12,
     log: rootLogger(),

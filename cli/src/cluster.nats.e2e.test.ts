@@ -315,7 +315,8 @@ describe('cluster: 2 TX engines, 2 ingestion engines, 2 OLAP shards', { timeout:
       }
     }
     assert.ok(onOlap1, 'no tenant answered with olap2 down');
-    const part = Number((await c.query('SELECT count(*) AS n FROM readings')).rows[0].n);
+    // (Another statement text than above: the router's result cache would rightly answer that one.)
+    const part = Number((await c.query('SELECT count(id) AS n FROM readings')).rows[0].n);
     assert.ok(part < full, 'degraded answer left olap2 out');
     assert.ok(
       notices.some((n) => /olap2/.test(n)),
@@ -324,7 +325,7 @@ describe('cluster: 2 TX engines, 2 ingestion engines, 2 OLAP shards', { timeout:
     await cluster.start('olap2');
     await waitFor(async () => {
       try {
-        return Number((await c.query('SELECT count(*) AS n FROM readings')).rows[0].n) === full;
+        return Number((await c.query('SELECT count(v) + count(*) - count(v) AS n FROM readings')).rows[0].n) === full;
       } catch {
         return false;
       }

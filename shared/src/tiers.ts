@@ -151,6 +151,12 @@ export interface IngestionStatus {
   conflicts: number;
   /** Versions removed by GC since start. */
   gcRemoved?: number;
+  /**
+   * GC horizon (ms since epoch; -1 before the first GC): versions at or below it may have been
+   * removed from ingestion (OLAP holds them), so a read as of a time before it must be served by
+   * OLAP; reads as of any time at or after it are exact in ingestion.
+   */
+  gcHorizonMs?: number;
 }
 
 /** A version as named in a conflict record. */

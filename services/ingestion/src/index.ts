@@ -1,43 +1,74 @@
 /**
  * Ingestion service (DESIGN §4): exactly-once merge of the change stream into an LMDB MVCC
- * store, watermarks from TX heartbeats, reads, the delta feed for OLAP freshness, and OLAP
- * pushes.
+ * store, watermarks from TX heartbeats (with stalled and retired pairs), reads, the delta feed
+ * for OLAP freshness, OLAP pushes to every shard that holds a table's rows, GC of history that
+ * OLAP already has, conflict records and dead letters.
  */
 import { mkdirSync } from 'node:fs';
-import type { Catalog, ChangeBus, IngestionApi, Logger, OlapShardApi, ServiceHandle } from '@stratum/shared';
-import { Ingestion } from './ingestion.ts';
+import type { Catalog, ChangeBus, ConflictInfo, IngestionApi, IngestionStatus, Logger, ServiceHandle } from '@stratum/shared';
+import { Ingestion, type OlapTarget } from './ingestion.ts';
 
+export type { OlapTarget } from './ingestion.ts';
 export { compareLww } from './ingestion.ts';
 export type { ConflictRecord, StoredVersion } from './store.ts';
 
 /** Options of {@link startIngestion}. */
 export interface IngestionServiceOptions {
+  /** Ingestion engine id (`cluster.ingestion[].id`); also the `source` of its OLAP pushes. */
   id: string;
-  /** LMDB directory. */
+  /** LMDB directory (created when missing). */
   dir: string;
   /** Partitions this engine consumes. */
   partitions: number[];
   catalog: Catalog;
   bus: ChangeBus;
-  /** OLAP shard to push to; a function so embedded wiring may set it after start. */
-  olap: () => OlapShardApi | undefined;
-  /** Push interval (ms). */
+  /**
+   * Every OLAP shard of the cluster, in `cluster.olap_shards` order (placement by `shardsOfTable` /
+   * `shardOfVersion` depends on it). A function so embedded wiring may fill it after start; read
+   * at every push and GC pass. An empty list (or undefined): nothing is pushed and GC removes nothing.
+   */
+  olap: () => OlapTarget[] | undefined;
+  /** Push interval (ms) (`ingestion.push_interval_ms`). */
   pushIntervalMs: number;
-  /** Push early once this many versions wait. */
+  /** Push early once this many versions wait; also the most versions per table per push round (`ingestion.push_rows`). */
   pushRows: number;
+  /** ingestion_retention (ms) (`ingestion.retention_ms`): GC removes versions older than this that OLAP has. Default 7 days. */
+  retentionMs?: number;
+  /** How often GC runs (ms) (`ingestion.gc_interval_ms`); 0 = never by itself (`gcNow()` only). Default 60,000. */
+  gcIntervalMs?: number;
+  /** A pair whose closed timestamp is older than this (ms) is reported stalled (`ingestion.stall_ms`). Default 10,000. */
+  stallMs?: number;
+  /** Wall clock (ms since epoch), injectable for tests. Default `Date.now`. */
+  now?: () => number;
   log: Logger;
 }
+
+/** Ingestion status as this engine reports it: {@link IngestionStatus} plus the GC horizon. */
+export type IngestionServiceStatus = IngestionStatus & {
+  /**
+   * GC horizon (ms since epoch; -1 before the first GC): versions at or below it may have been
+   * removed (they are in OLAP), so a read as of a time before it must be served by OLAP; reads
+   * as of any time at or after it are exact in ingestion.
+   */
+  gcHorizonMs: number;
+};
 
 /** A running ingestion engine. */
 export interface IngestionService extends IngestionApi, ServiceHandle {
   readonly id: string;
+  status(): Promise<IngestionServiceStatus>;
   /** Resolve true once the watermark is ≥ `ts` (ms), false after `timeoutMs`. */
   waitForWatermark(ts: number, timeoutMs: number): Promise<boolean>;
-  /** Push everything below the watermark to OLAP now. */
+  /** Push everything below the watermark to OLAP now (failures are logged and retried later). */
   pushNow(): Promise<void>;
+  /** Run one GC pass now (shares a running one). @throws when LMDB or every OLAP shard fails. */
+  gcNow(): Promise<void>;
 }
 
-/** Open the LMDB store and start consuming. @throws when the store cannot be opened. */
+/**
+ * Open the LMDB store and start consuming.
+ * @throws CorruptionError when the store holds an older layout; LMDB errors when it cannot be opened.
+ */
 export async function startIngestion(o: IngestionServiceOptions): Promise<IngestionService> {
   mkdirSync(o.dir, { recursive: true });
   const ing = new Ingestion({
@@ -49,6 +80,10 @@ export async function startIngestion(o: IngestionServiceOptions): Promise<Ingest
     olap: o.olap,
     pushIntervalMs: o.pushIntervalMs,
     pushRows: o.pushRows,
+    ...(o.retentionMs === undefined ? {} : { retentionMs: o.retentionMs }),
+    ...(o.gcIntervalMs === undefined ? {} : { gcIntervalMs: o.gcIntervalMs }),
+    ...(o.stallMs === undefined ? {} : { stallMs: o.stallMs }),
+    ...(o.now === undefined ? {} : { now: o.now }),
     log: o.log,
   });
   await ing.start();
@@ -61,8 +96,11 @@ export async function startIngestion(o: IngestionServiceOptions): Promise<Ingest
     getMany: (t, ks, asOf) => ing.getMany(t, ks, asOf),
     delta: (a, l) => ing.delta(a, l),
     status: () => ing.status(),
+    conflicts: (q): Promise<ConflictInfo[]> => ing.conflicts(q),
+    retireEngine: (e) => ing.retireEngine(e),
     waitForWatermark: (ts, ms) => ing.waitForWatermark(ts, ms),
     pushNow: () => ing.maybePush(true),
+    gcNow: () => ing.gcNow(),
     close() {
       closing ??= ing.close().then(() => o.log.info('ingestion stopped'));
       return closing;

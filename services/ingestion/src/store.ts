@@ -1,26 +1,82 @@
 /**
- * Ingestion's LMDB layout (DESIGN §4), named databases with ordered array keys and
- * MessagePack values (our codec, so bigint and µs timestamps survive):
+ * Ingestion's LMDB layout (DESIGN §4), layout version 2: named databases with ordered array
+ * keys and MessagePack values (our codec, so bigint and µs timestamps survive).
  *
  * | db | key | value |
  * |---|---|---|
- * | versions | version | {@link StoredVersion} |
- * | history | [table, ...pk, commitTs, version] | ∅ (AS OF lookups) |
- * | latest | [table, ...pk] | version |
- * | bytime | [table, commitTs, version] | ∅ (OLAP push ranges) |
- * | lsnlog | lsn | version (delta feed in apply order) |
+ * | history | [table, ...pk, commitTs, version] | {@link HistoryValue} `[op, prev, engine, lsn, row, state]` (the version itself; dedupe looks up this exact key) |
+ * | latest | [table, ...pk] | {@link LatestValue} `[commitTs, engine, version]` |
+ * | bytime | [table, commitTs, engine, partition, seq] | {@link BytimeValue} `[pk, version, pk, version, …]`: the versions of one applied part in that table (OLAP push ranges, GC) |
+ * | lsnlog | first lsn of an applied part | {@link LsnEntry} `{ ts, refs: [table, pk, version, table, pk, version, …] }` (delta feed in apply order; triple i has lsn key + i) |
  * | offsets | [engine, partition] | last applied seq |
  * | closed | [engine, partition] | closed timestamp (ms) |
+ * | retired | [engine, partition] | {@link RetiredPair} |
  * | positions | partition | bus position last applied |
- * | conflicts | [detectedAt, version] | {@link ConflictRecord} |
- * | deadletters | [partition, position] | { reason, msgId, payload } |
- * | meta | name | value (`lsn`) |
+ * | conflicts | [detectedAt, version] | `ConflictInfo` (both sides, winner, policy) |
+ * | deadletters | [partition, position] (whole message) or [partition, position, seq] (one part) | {@link DeadLetter} |
+ * | meta | name | `layout` (2), `lsn`, `watermark` (ms), `gcHorizon` (ms), `['gcCut', table]` (ms) |
+ *
+ * A version is found by UUID in one exact `history` lookup given its table and key: the UUIDv7's
+ * 48-bit time field is its commit timestamp (DESIGN §2), see {@link IngestionStore.findVersion}.
+ * One bytime and one lsnlog entry per applied part (not per version) keep the per-version cost
+ * at one `history` and one `latest` write.
  */
 
-import { decode, encode, type Row, type Value } from '@stratum/shared';
+import { type ConflictInfo, CorruptionError, decode, encode, type Row, type Value } from '@stratum/shared';
 import { type Database, type Key as LmdbKey, open, type RootDatabase } from 'lmdb';
 
-/** A merged version. */
+/** Current layout version, kept in `meta` under `layout`. */
+export const LAYOUT_VERSION = 2;
+
+/** Sorts after every version UUID and engine id: the inclusive end of a key range. */
+export const KEY_MAX = '\uffff';
+
+/**
+ * A `history` value: `[op, prev, engine, lsn, row, state]` (an array: cheaper to encode than a
+ * map). `state`: 1 = rejected (lost a `reject` conflict), 2 = became the row's latest when
+ * applied, 0 = neither (lost an LWW conflict, or arrived after a newer version).
+ */
+export type HistoryValue = [op: StoredVersion['op'], prev: string | null, engine: string, lsn: number, row: Row | null, state: 0 | 1 | 2];
+
+/** A `latest` value: the row's current version `[commitTs (ms), engine, version]`. */
+export type LatestValue = [commitTs: number, engine: string, version: string];
+
+/**
+ * An `lsnlog` value: one applied part, `ts` = its commitTs (ms); `refs` is flat
+ * `[table, key, version, table, key, version, …]` and the i-th triple got lsn = entry key + i.
+ */
+export interface LsnEntry {
+  ts: number;
+  refs: (string | Value[])[];
+}
+
+/** A `bytime` value: flat `[key, version, key, version, …]` (the versions of one part in one table). */
+export type BytimeValue = (Value[] | string)[];
+
+/**
+ * Retirement of an (engine, partition) pair. `done` once ingestion has applied up to `seq`; until
+ * then the retired heartbeat is remembered here (so an ack of its bus message loses nothing).
+ * `forced` by `retireEngine` at wall time `at` (ms): only parts committed after `at` count the pair again.
+ */
+export interface RetiredPair {
+  seq: number;
+  closedTs: number;
+  at: number;
+  forced: boolean;
+  done: boolean;
+}
+
+/** A dead-lettered message or part with the reason it was set aside. */
+export interface DeadLetter {
+  reason: string;
+  msgId: string;
+  engine?: string;
+  seq?: number;
+  /** The bus payload (whole message) or the encoded part. */
+  payload: Uint8Array;
+}
+
+/** A merged version, decoded. */
 export interface StoredVersion {
   table: string;
   key: Value[];
@@ -34,66 +90,101 @@ export interface StoredVersion {
   rejected?: boolean;
 }
 
-/** A recorded conflict between two engines' writes of one row. */
-export interface ConflictRecord {
-  table: string;
-  key: Value[];
-  /** Version that was latest when the incoming change arrived. */
-  existing: string;
-  /** Incoming version whose `prev` did not match. */
-  incoming: string;
-  winner: string;
-  policy: 'lww' | 'reject';
-  detectedAt: number;
-}
+/** A recorded conflict (same shape as the API's `ConflictInfo`). */
+export type ConflictRecord = ConflictInfo;
 
 type Key = LmdbKey;
 
 const binary = { encoding: 'binary' as const, keyEncoding: 'ordered-binary' as const };
 
+/** Commit time (ms) in the 48-bit time field of a UUIDv7. */
+export function uuidTimeMs(version: string): number {
+  return Number.parseInt(version.slice(0, 8) + version.slice(9, 13), 16);
+}
+
 /** The opened LMDB environment with its databases. */
 export class IngestionStore {
   readonly root: RootDatabase;
-  readonly versions: Database<Buffer, Key>;
   readonly history: Database<Buffer, Key>;
   readonly latest: Database<Buffer, Key>;
   readonly bytime: Database<Buffer, Key>;
   readonly lsnlog: Database<Buffer, Key>;
   readonly offsets: Database<Buffer, Key>;
   readonly closed: Database<Buffer, Key>;
+  readonly retired: Database<Buffer, Key>;
   readonly positions: Database<Buffer, Key>;
   readonly conflicts: Database<Buffer, Key>;
   readonly deadletters: Database<Buffer, Key>;
   readonly meta: Database<Buffer, Key>;
 
-  constructor(dir: string) {
+  /**
+   * Open (or create) the store in `dir`.
+   * @throws CorruptionError when the directory holds data of an older layout (version 1 had a
+   *   `versions` db and empty `history` values); such a directory must be rebuilt from the bus.
+   */
+  constructor(readonly dir: string) {
     this.root = open({ path: dir, maxDbs: 16, compression: false, mapSize: 2 ** 36 });
     const db = (name: string) => this.root.openDB<Buffer, Key>(name, binary);
-    this.versions = db('versions');
     this.history = db('history');
     this.latest = db('latest');
     this.bytime = db('bytime');
     this.lsnlog = db('lsnlog');
     this.offsets = db('offsets');
     this.closed = db('closed');
+    this.retired = db('retired');
     this.positions = db('positions');
     this.conflicts = db('conflicts');
     this.deadletters = db('deadletters');
     this.meta = db('meta');
+    const layout = IngestionStore.read<number>(this.meta, 'layout');
+    if (layout === undefined) {
+      for (const { value } of this.history.getRange({ limit: 1 })) {
+        if (value.length === 0) {
+          throw new CorruptionError(
+            `ingestion store ${dir} uses layout 1 (a separate "versions" db); this version reads layout ${LAYOUT_VERSION}. Move the directory away and let ingestion rebuild from the bus.`,
+          );
+        }
+      }
+      this.meta.putSync('layout', encode(LAYOUT_VERSION));
+    } else if (layout !== LAYOUT_VERSION) {
+      throw new CorruptionError(`ingestion store ${dir} has layout ${layout}; this version reads layout ${LAYOUT_VERSION}`);
+    }
   }
 
-  /** Read and decode a value. */
+  /** Read and decode a value. @throws CorruptionError when the bytes are not MessagePack. */
   static read<T>(d: Database<Buffer, Key>, k: Key): T | undefined {
     const b = d.getBinary(k);
     return b === undefined ? undefined : decode<T>(b, 'ingestion record');
   }
 
-  /** Queue a put (inside a transaction callback). */
+  /** Queue a put (batched into the current event turn's transaction, or inside a transaction callback). */
   static put(d: Database<Buffer, Key>, k: Key, v: unknown): void {
-    d.put(k, encode(v));
+    void d.put(k, encode(v));
   }
 
+  /** The stored version `version` of row (`table`, `key`), or undefined (never stored, or removed by GC). */
+  findVersion(table: string, key: Value[], version: string): StoredVersion | undefined {
+    const ts = uuidTimeMs(version);
+    const hv = IngestionStore.read<HistoryValue>(this.history, [table, ...key, ts, version] as Key[]);
+    if (hv) return toStored(table, key, ts, hv);
+    // A version whose UUID time is not its commit time (not written by a Stratum TX engine): scan the row.
+    for (const { key: hk, value } of this.history.getRange({ start: [table, ...key] as Key[], end: [table, ...key, KEY_MAX] as Key[] })) {
+      const arr = hk as Key[];
+      if (arr[arr.length - 1] === version)
+        return toStored(table, key, arr[arr.length - 2] as number, decode<HistoryValue>(value, 'history value'));
+    }
+    return undefined;
+  }
+
+  /** Close the environment (after pending writes are committed). */
   async close(): Promise<void> {
     await this.root.close();
   }
+}
+
+/** A decoded history value with its identity. */
+export function toStored(table: string, key: Value[], commitTs: number, hv: HistoryValue): StoredVersion {
+  const sv: StoredVersion = { table, key, op: hv[0], prev: hv[1], commitTs, engine: hv[2], row: hv[4], lsn: hv[3] };
+  if (hv[5] === 1) sv.rejected = true;
+  return sv;
 }

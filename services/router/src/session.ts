@@ -509,7 +509,7 @@ export class RouterSession implements PgSession {
     const ing = this.ctx.ingestion.find((i) => i.partitions.includes(part));
     if (!ing) return 'olap';
     const st = await ing.api.status();
-    const horizon = (st as { gcHorizonMs?: number }).gcHorizonMs;
+    const horizon = st.gcHorizonMs;
     if (horizon !== undefined && asOfMs < horizon) return 'olap';
     await this.waitForWatermark(asOfMs);
     const [rv] = await ing.api.getMany(t.name, [k], asOfMs);
