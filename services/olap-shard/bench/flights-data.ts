@@ -112,12 +112,30 @@ export async function flightVersions(mode = process.env.VERSIONS ?? 'random'): P
   return out;
 }
 
-/** A shard in a fresh temp dir holding the flights, pushed one month (of commit time) per push. */
+/**
+ * Re-stamp the versions as one bulk load (`LAYOUT=bulk`): all committed within one day, 1 000 per
+ * millisecond, and the table without a time column, so they land in one day partition (one file
+ * per push) instead of 181.
+ */
+export function asBulkLoad(versions: VersionRecord[], mode = process.env.VERSIONS ?? 'random'): void {
+  const gen = mode === 'counter' ? new CounterVersionGenerator() : new VersionGenerator();
+  const t0 = Date.UTC(2001, 6, 2);
+  for (let i = 0; i < versions.length; i++) {
+    const v = versions[i] as VersionRecord;
+    v.commitTs = t0 + Math.floor(i / 1000);
+    v.version = gen.next(v.commitTs);
+  }
+}
+
+/**
+ * A shard in a fresh temp dir holding the flights, pushed one month (of commit time) per push;
+ * `layout: 'bulk'` (see {@link asBulkLoad}) declares no time column.
+ */
 export async function flightsShard(
   versions: VersionRecord[],
-  extra: { pruneFiles?: boolean; dir?: string } = {},
+  extra: { pruneFiles?: boolean; dir?: string; layout?: string } = {},
 ): Promise<{ shard: OlapShard; dir: string; catalog: ReturnType<typeof makeCatalog>; pushMs: number }> {
-  const catalog = makeCatalog([FLIGHTS], { flights: { timeColumn: 'date' } });
+  const catalog = makeCatalog([FLIGHTS], extra.layout === 'bulk' ? {} : { flights: { timeColumn: 'date' } });
   const dir = extra.dir ?? (await tempDir('olap-flights-'));
   const shard = await startOlapShard({
     id: 'bench',
@@ -130,10 +148,10 @@ export async function flightsShard(
   });
   const t = performance.now();
   let from = -1;
-  for (let m = 1; m <= 7; m++) {
+  for (let m = 1; m <= 8; m++) {
     const to = Date.UTC(2001, m, 1) - 1;
     const batch = versions.filter((v) => v.commitTs > from && v.commitTs <= to);
-    if (batch.length > 0) await shard.push({ source: 'ing1', table: 'flights', fromTs: from, toTs: to, versions: batch });
+    await shard.push({ source: 'ing1', table: 'flights', fromTs: from, toTs: to, versions: batch });
     from = to;
   }
   return { shard, dir, catalog, pushMs: performance.now() - t };

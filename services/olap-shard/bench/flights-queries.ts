@@ -5,15 +5,20 @@
  * of the shard's files (zone-map and bloom pruning). Runs are interleaved (shard, file, pg) so
  * machine noise hits all peers alike. Prints markdown tables; asserts nothing.
  *
+ * A third peer, DuckDB over the shard's own files (same file list, user columns), separates the
+ * shard's overhead (parse, pruning, transaction, views, system columns) from the cost of the
+ * layout (one file per day partition: flights-3m has ~16 500 rows per day).
+ *
  *   node --import tsx services/olap-shard/bench/flights-queries.ts [runs=7]   (NO_PG=1 skips PostgreSQL)
+ *   LAYOUT=bulk …   the same rows committed as one bulk load, no time column (one file)
  */
-import { chmod, writeFile } from 'node:fs/promises';
+import { chmod, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { startPostgres } from '@stratum/shared/testing';
 import pg from 'pg';
 import { removeDir, tempDir } from '../src/test-support.ts';
-import { FLIGHTS_SQL, flightsShard, flightVersions, geomean, median } from './flights-data.ts';
+import { asBulkLoad, FLIGHTS_SQL, flightsShard, flightVersions, geomean, median } from './flights-data.ts';
 
 const RUNS = Number(process.argv[2] ?? 7);
 const QUERIES: [string, string][] = [
@@ -42,9 +47,11 @@ console.log(
     .join(' ')} (load averages), ${(await import('node:os')).cpus().length} cores`,
 );
 let t = performance.now();
+const layout = process.env.LAYOUT ?? 'day';
 const versions = await flightVersions();
-console.log(`${versions.length} versions in ${((performance.now() - t) / 1000).toFixed(1)} s`);
-const { shard, dir, catalog, pushMs } = await flightsShard(versions);
+if (layout === 'bulk') asBulkLoad(versions);
+console.log(`${versions.length} versions in ${((performance.now() - t) / 1000).toFixed(1)} s, layout ${layout}`);
+const { shard, dir, catalog, pushMs } = await flightsShard(versions, { layout });
 versions.length = 0;
 console.log(`pushed in ${(pushMs / 1000).toFixed(1)} s: ${shard.stats().files} files, ${(shard.stats().bytes / 1e6).toFixed(1)} MB`);
 
@@ -56,6 +63,18 @@ await conn.run("SET TimeZone = 'UTC'; SET default_null_order = 'nulls_last_on_as
 const one = join(base, 'flights.parquet');
 await conn.run(`COPY (${FLIGHTS_SQL}) TO '${one}' (FORMAT parquet, COMPRESSION zstd)`);
 await conn.run(`CREATE VIEW flights AS SELECT * FROM read_parquet('${one}')`);
+// Peer 3: DuckDB over the shard's own files (its own instance, same settings).
+const own: string[] = JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8')).tables.flights.files.map(
+  (f: { path: string }) => `'${join(dir, f.path)}'`,
+);
+const db3 = await DuckDBInstance.create(':memory:');
+const conn3 = await db3.connect();
+await conn3.run(
+  "SET TimeZone = 'UTC'; SET default_null_order = 'nulls_last_on_asc_first_on_desc'; SET integer_division = true; SET parquet_metadata_cache = true;",
+);
+await conn3.run(
+  `CREATE VIEW flights AS SELECT id, date, delay, distance, origin, destination FROM read_parquet([${own.join(', ')}], hive_partitioning = false)`,
+);
 
 // Peer 2: PostgreSQL 15, same rows, primary key on id, analyzed.
 let pgc: pg.Client | undefined;
@@ -86,23 +105,27 @@ const time = async (fn: () => Promise<unknown>) => {
   await fn();
   return performance.now() - s;
 };
-const rows: { name: string; file: number; shard: number; pg: number | undefined; scan: string }[] = [];
+const rows: { name: string; file: number; same: number; shard: number; pg: number | undefined; scan: string }[] = [];
 for (const [name, sql] of QUERIES) {
   // One warm-up each (footers cached, pages in the OS cache), then interleaved runs.
   const res = await shard.query(sql, [], catalog.version);
   await conn.runAndReadAll(sql);
+  await conn3.runAndReadAll(sql);
   if (pgc) await pgc.query(sql);
   const a: number[] = [];
   const b: number[] = [];
   const c: number[] = [];
+  const d: number[] = [];
   for (let r = 0; r < RUNS; r++) {
     b.push(await time(() => shard.query(sql, [], catalog.version)));
     a.push(await time(() => conn.runAndReadAll(sql)));
+    d.push(await time(() => conn3.runAndReadAll(sql)));
     if (pgc) c.push(await time(() => (pgc as pg.Client).query(sql)));
   }
   rows.push({
     name,
     file: median(a),
+    same: median(d),
     shard: median(b),
     pg: pgc ? median(c) : undefined,
     scan: `${res.scan?.filesOpened} / ${res.scan?.filesTotal}`,
@@ -111,17 +134,20 @@ for (const [name, sql] of QUERIES) {
 
 const f1 = (x: number) => x.toFixed(1);
 const f2 = (x: number) => x.toFixed(2);
-console.log(`\n### flights-3m dashboard queries, median of ${RUNS} runs (ms)\n`);
-console.log('| query | DuckDB, one file | shard | shard / file | PostgreSQL 15 | PG / shard (speed-up) | files opened / total |');
-console.log('|---|---|---|---|---|---|---|');
+console.log(`\n### flights-3m dashboard queries, layout ${layout} (${own.length} files), median of ${RUNS} runs (ms)\n`);
+console.log(
+  "| query | DuckDB, one file | DuckDB, shard's files | shard | shard / one file | shard / its files | PostgreSQL 15 | PG / shard (speed-up) | files opened / total |",
+);
+console.log('|---|---|---|---|---|---|---|---|---|');
 for (const r of rows) {
   console.log(
-    `| ${r.name} | ${f1(r.file)} | ${f1(r.shard)} | ${f2(r.shard / r.file)} | ${r.pg === undefined ? '—' : f1(r.pg)} | ${r.pg === undefined ? '—' : f2(r.pg / r.shard)} | ${r.scan} |`,
+    `| ${r.name} | ${f1(r.file)} | ${f1(r.same)} | ${f1(r.shard)} | ${f2(r.shard / r.file)} | ${f2(r.shard / r.same)} | ${r.pg === undefined ? '—' : f1(r.pg)} | ${r.pg === undefined ? '—' : f2(r.pg / r.shard)} | ${r.scan} |`,
   );
 }
 const gmShard = geomean(rows.map((r) => r.shard / r.file));
+const gmSame = geomean(rows.map((r) => r.shard / r.same));
 const gmPg = pgc ? geomean(rows.map((r) => (r.pg as number) / r.shard)) : Number.NaN;
-console.log(`| **geometric mean** | | | **${f2(gmShard)}** | | **${f2(gmPg)}** | |`);
+console.log(`| **geometric mean** | | | | **${f2(gmShard)}** | **${f2(gmSame)}** | | **${f2(gmPg)}** | |`);
 console.log('\nQueries:\n');
 for (const [name, sql] of QUERIES) console.log(`- ${name}: \`${sql}\``);
 await writeFile(join(base, 'done'), '');
@@ -129,6 +155,8 @@ await pgc?.end();
 await stopPg?.();
 conn.disconnectSync();
 db.closeSync();
+conn3.disconnectSync();
+db3.closeSync();
 await shard.close();
 await removeDir(base);
 await removeDir(dir);

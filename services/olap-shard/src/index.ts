@@ -115,9 +115,12 @@ export interface OlapShard extends OlapShardApi, ServiceHandle {
  * Open (or create) a shard directory and start serving.
  *
  * On start the manifest is the source of truth: Parquet files not listed in it (left by a crash
- * between writing a file and replacing the manifest) are deleted; listed files that are missing,
- * of the wrong size or without Parquet magic are logged and left out of queries (they stay in
- * the manifest so a restored file is used again after a restart).
+ * between writing a file and replacing the manifest) are deleted; listed files that are missing
+ * are logged and left out of queries (they stay in the manifest so a restored file is used again
+ * after a restart); listed files of the wrong size or without Parquet magic are moved to
+ * `<dir>/quarantine/` and recorded as quarantined. Queries touching a table with unavailable
+ * files fail with XX001 naming them, or with `QueryOptions.allowDegraded` answer from the rest
+ * with a notice; a file DuckDB fails to read at query time is quarantined the same way.
  *
  * @throws CorruptionError (XX001) when `manifest.json` exists but is unreadable — nothing is
  * deleted in that case; StratumError from DuckDB start-up.
