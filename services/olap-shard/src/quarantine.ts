@@ -30,9 +30,16 @@ export function filesBlamed(message: string, candidates: ReadonlyMap<string, Man
   return out;
 }
 
-/** Whether a DuckDB error without a file name may still come from damaged file bytes. */
+/**
+ * Whether a DuckDB error without a file name may still come from damaged file bytes. Damaged
+ * pages fail in many ways (e.g. "Invalid Error: Variable-length int over 10 bytes."), so any IO,
+ * Invalid, Internal or Serialization error counts; the caller then reads each opened file alone
+ * and quarantines only files that fail on their own, so a false alarm costs a scan, never data.
+ */
 export function mayBeFileDamage(message: string): boolean {
-  return /^(IO|Invalid Input|Invalid|Internal|Serialization) Error/i.test(message) && FILE_ERROR_RE.test(message);
+  return (
+    /^(IO|Invalid|Internal|Serialization) Error/i.test(message) || (/^Invalid Input Error/i.test(message) && FILE_ERROR_RE.test(message))
+  );
 }
 
 /**
