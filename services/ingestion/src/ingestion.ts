@@ -31,6 +31,7 @@ import {
   gauge,
   type IngestionApi,
   type IngestionStatus,
+  isValueOfType,
   keyString,
   type Logger,
   type OlapShardApi,
@@ -1139,30 +1140,6 @@ function toRecord(version: string, sv: StoredVersion): VersionRecord {
   };
 }
 
-/** Does `v` (non-null) have the JS representation of SQL type `type` (types.ts)? */
-function fitsType(v: Value, type: string): boolean {
-  switch (type) {
-    case 'smallint':
-    case 'integer':
-    case 'date':
-      return typeof v === 'number' && Number.isInteger(v);
-    case 'bigint':
-    case 'timestamp':
-    case 'timestamptz':
-      return typeof v === 'bigint';
-    case 'real':
-    case 'double':
-      return typeof v === 'number';
-    case 'text':
-    case 'uuid':
-      return typeof v === 'string';
-    case 'boolean':
-      return typeof v === 'boolean';
-    default:
-      return true;
-  }
-}
-
 /**
  * A checker of changes against one table: the key has one value per primary-key column, of its
  * type; an insert/update row has only the table's columns, values of their types, no NULL in a
@@ -1180,7 +1157,8 @@ function compileValidator(info: TableInfo): (c: Change) => string | undefined {
     for (let i = 0; i < pkCols.length; i++) {
       const col = pkCols[i] as (typeof pkCols)[number];
       const v = key[i] as Value;
-      if (v === null || v === undefined || !fitsType(v, col.type)) return `key column "${col.name}" is ${String(v)}, not a ${col.type}`;
+      if (v === null || v === undefined || !isValueOfType(v, col.type))
+        return `key column "${col.name}" is ${String(v)}, not a ${col.type}`;
     }
     if (typeof c.prev !== 'string' && c.prev !== null) return 'prev must be a version or null';
     if (c.op === 'delete') return undefined;
@@ -1190,7 +1168,7 @@ function compileValidator(info: TableInfo): (c: Change) => string | undefined {
       const col = cols.get(name);
       if (!col) return `row has column "${name}", which table "${info.name}" does not have`;
       const v = row[name] as Value;
-      if (v !== null && !fitsType(v, col.type)) return `column "${name}" is ${typeof v} ${String(v)}, not a ${col.type}`;
+      if (v !== null && !isValueOfType(v, col.type)) return `column "${name}" is ${typeof v} ${String(v)}, not a ${col.type}`;
     }
     for (const name of notNull) {
       const v = row[name];

@@ -19,7 +19,8 @@ import {
   UTINYINT,
   VARCHAR,
 } from '@duckdb/node-api';
-import { DataError, SqlState, type SqlType, type TableInfo, type Value, type VersionRecord } from '@stratum/shared';
+import { DataError, DUCKDB_TYPE, SqlState, type SqlType, type TableInfo, type Value, type VersionRecord } from '@stratum/shared';
+import { RAW_SQL_TYPE, typedFromRaw } from '@stratum/shared/duckdb';
 import { ident, lit } from './sql.ts';
 
 const INT64_MIN = -(2n ** 63n);
@@ -74,21 +75,8 @@ export function rawColumnsDdl(t: TableInfo): string {
  * (timestamptz values are UTC µs).
  */
 export function typedSelect(t: TableInfo, tsType: 'TIMESTAMP_MS' | 'TIMESTAMP', engines: readonly string[]): string {
-  const cols = t.columns.map((c) => {
-    const q = ident(c.name);
-    switch (c.type) {
-      case 'timestamp':
-        return `make_timestamp(${q}) AS ${q}`;
-      case 'timestamptz':
-        return `CAST(make_timestamp(${q}) AS TIMESTAMPTZ) AS ${q}`;
-      case 'date':
-        return `CAST(DATE '1970-01-01' + ${q} AS DATE) AS ${q}`;
-      case 'uuid':
-        return `CAST(${q} AS UUID) AS ${q}`;
-      default:
-        return q;
-    }
-  });
+  // Columns whose raw type already is the declared type pass through as they are.
+  const cols = t.columns.map((c) => (RAW_SQL_TYPE[c.type] === DUCKDB_TYPE[c.type] ? ident(c.name) : typedFromRaw(ident(c.name), c.type)));
   const list = (xs: readonly string[]) => `[${xs.map(lit).join(', ')}]`;
   cols.push(
     `CAST(epoch_ms(CAST("_ts" AS BIGINT)) AS ${tsType}) AS "_ts"`,

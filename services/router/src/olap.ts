@@ -16,7 +16,6 @@ import {
   type Catalog,
   type ConflictInfo,
   counter,
-  DUCKDB_TYPE,
   formatValue,
   type IngestionApi,
   type Literal,
@@ -34,7 +33,7 @@ import {
   timeValueMs,
   type Value,
 } from '@stratum/shared';
-import { bindParams, convertResult, mapDuckDbError, PG_SEMANTICS_SQL } from '@stratum/shared/duckdb';
+import { bindParams, convertResult, mapDuckDbError, PG_SEMANTICS_SQL, RAW_SQL_TYPE, typedFromRaw } from '@stratum/shared/duckdb';
 import { literalOf, type Params } from './sql/literal.ts';
 import { type Node, qualifiedName } from './sql/parse.ts';
 
@@ -302,21 +301,6 @@ function ident(name: string): string {
   return `"${name.replaceAll('"', '""')}"`;
 }
 
-/** Raw (appender) type of each column type: timestamps as µs BIGINT, dates as day INTEGER, uuids as text. */
-const RAW_SQL: Record<SqlType, string> = {
-  smallint: 'SMALLINT',
-  integer: 'INTEGER',
-  bigint: 'BIGINT',
-  real: 'FLOAT',
-  double: 'DOUBLE',
-  text: 'VARCHAR',
-  boolean: 'BOOLEAN',
-  timestamp: 'BIGINT',
-  timestamptz: 'BIGINT',
-  date: 'INTEGER',
-  uuid: 'VARCHAR',
-};
-
 /**
  * Load gathered rows (stored representation, see shared/src/types.ts) into a temporary table
  * `name` with the columns' declared DuckDB types: appended raw, then converted in SQL.
@@ -330,7 +314,7 @@ async function loadTable(
   seq: number,
 ): Promise<void> {
   const raw = `stratum_gather_raw_${seq}`;
-  await conn.run(`CREATE TEMP TABLE ${ident(raw)} (${cols.map((c) => `${ident(c.name)} ${RAW_SQL[c.type]}`).join(', ')})`);
+  await conn.run(`CREATE TEMP TABLE ${ident(raw)} (${cols.map((c) => `${ident(c.name)} ${RAW_SQL_TYPE[c.type]}`).join(', ')})`);
   created.push(raw);
   const app = await conn.createAppender(raw, 'main', 'temp');
   try {
@@ -339,8 +323,8 @@ async function loadTable(
         const v = r[i] ?? null;
         const t = (cols[i] as { type: SqlType }).type;
         if (v === null) app.appendNull();
-        else if (RAW_SQL[t] === 'BIGINT') app.appendBigInt(typeof v === 'bigint' ? v : BigInt(v as number));
-        else if (RAW_SQL[t] === 'INTEGER' || RAW_SQL[t] === 'SMALLINT') app.appendInteger(Number(v));
+        else if (RAW_SQL_TYPE[t] === 'BIGINT') app.appendBigInt(typeof v === 'bigint' ? v : BigInt(v as number));
+        else if (RAW_SQL_TYPE[t] === 'INTEGER' || RAW_SQL_TYPE[t] === 'SMALLINT') app.appendInteger(Number(v));
         else if (t === 'real') app.appendFloat(Number(v));
         else if (t === 'double') app.appendDouble(Number(v));
         else if (t === 'boolean') app.appendBoolean(v === true || v === 't');
@@ -352,14 +336,7 @@ async function loadTable(
   } finally {
     app.closeSync();
   }
-  const select = cols.map((c) => {
-    const q = ident(c.name);
-    if (c.type === 'timestamp') return `make_timestamp(${q}) AS ${q}`;
-    if (c.type === 'timestamptz') return `CAST(make_timestamp(${q}) AS TIMESTAMPTZ) AS ${q}`;
-    if (c.type === 'date') return `CAST(DATE '1970-01-01' + ${q} AS DATE) AS ${q}`;
-    if (c.type === 'uuid') return `CAST(${q} AS UUID) AS ${q}`;
-    return `CAST(${q} AS ${DUCKDB_TYPE[c.type]}) AS ${q}`;
-  });
+  const select = cols.map((c) => typedFromRaw(ident(c.name), c.type));
   await conn.run(`CREATE TEMP TABLE ${ident(name)} AS SELECT ${select.join(', ')} FROM ${ident(raw)}`);
   created.push(name);
 }
