@@ -66,6 +66,9 @@ export class CounterVersionGenerator {
 }
 
 /** Read the data set into version records (inserts; commit time as described above). */
+const LOAD_COMMITS = process.env.COMMIT === 'load';
+const LOAD_START = Date.now();
+
 export async function flightVersions(mode = process.env.VERSIONS ?? 'random'): Promise<VersionRecord[]> {
   const db = await DuckDBInstance.create(':memory:');
   const conn = await db.connect();
@@ -89,7 +92,9 @@ export async function flightVersions(mode = process.env.VERSIONS ?? 'random'): P
   const gen = mode === 'counter' ? new CounterVersionGenerator() : new VersionGenerator();
   const out: VersionRecord[] = new Array(ids.length);
   for (let i = 0; i < ids.length; i++) {
-    const commitTs = (ms[i] as number) + (nth[i] as number);
+    // COMMIT=load: committed like `stratum load flights` (1,000-row transactions, one per ms,
+    // starting now); default: each flight committed at its own time (a live feed over 6 months).
+    const commitTs = LOAD_COMMITS ? LOAD_START + Math.floor(i / 1000) : (ms[i] as number) + (nth[i] as number);
     const id = BigInt(ids[i] as number);
     out[i] = {
       table: 'flights',
@@ -148,6 +153,16 @@ export async function flightsShard(
   });
   const t = performance.now();
   let from = -1;
+  if (LOAD_COMMITS) {
+    // As ingestion pushes a bulk load: 200,000 versions per push (`ingestion.push_rows`), in commit order.
+    for (let i = 0; i < versions.length; i += 200_000) {
+      const batch = versions.slice(i, i + 200_000);
+      const to = (batch[batch.length - 1] as VersionRecord).commitTs;
+      await shard.push({ source: 'ing1', table: 'flights', fromTs: from, toTs: to, versions: batch });
+      from = to;
+    }
+    return { shard, dir, catalog, pushMs: performance.now() - t };
+  }
   for (let m = 1; m <= 8; m++) {
     const to = Date.UTC(2001, m, 1) - 1;
     const batch = versions.filter((v) => v.commitTs > from && v.commitTs <= to);
