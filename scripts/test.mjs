@@ -3,7 +3,7 @@
 //   node scripts/test.mjs            all tests
 //   node scripts/test.mjs --quick    skip tests that start servers or processes (*.nats.test.ts, *.e2e.test.ts)
 //   node scripts/test.mjs FILTER     only files whose path contains FILTER
-// Installs what the tests need from the OS when missing (nats-server from Debian's packages).
+// Installs what the tests need from the OS when missing (nats-server and chrony from Debian's packages).
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
@@ -34,14 +34,20 @@ if (files.length === 0) {
 function have(cmd) {
   return spawnSync('sh', ['-c', `command -v ${cmd} || test -x /usr/sbin/${cmd}`], { stdio: 'ignore' }).status === 0;
 }
-if (!quick && !have('nats-server')) {
-  console.error('nats-server is missing: installing Debian package nats-server');
+// Debian packages the tests run for real: nats-server (bus), chrony (the clock exporter's chronyd -x).
+const missing = [
+  ['nats-server', 'nats-server'],
+  ['chronyd', 'chrony'],
+].filter(([cmd]) => !quick && !have(cmd));
+if (missing.length > 0) {
+  const pkgs = missing.map(([, pkg]) => pkg).join(' ');
+  console.error(`installing missing Debian packages: ${pkgs}`);
   try {
-    execFileSync('sh', ['-c', 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nats-server'], {
+    execFileSync('sh', ['-c', `apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ${pkgs}`], {
       stdio: 'inherit',
     });
   } catch {
-    console.error('could not install nats-server (apt-get failed); NATS tests will report the cause');
+    console.error(`could not install ${pkgs} (apt-get failed); the tests that need them report the cause or skip`);
   }
 }
 if (!existsSync(join(root, 'node_modules/.bin/tsx'))) {

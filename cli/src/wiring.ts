@@ -236,7 +236,13 @@ export async function startDistributed(
   const handles: ServiceHandle[] = [];
   const c = cfg.cluster;
   if (service === 'clock') {
-    const clk = await startClockService({ nodeId: id ?? 'clock', epsMs: cfg.clock.eps_ms, http: listenAddress(cfg.clock.url), log });
+    const clk = await startClockService({
+      nodeId: id ?? 'clock',
+      epsMs: cfg.clock.eps_ms,
+      http: listenAddress(cfg.clock.url),
+      ...(cfg.clock.chrony_socket ? { chrony: { host: cfg.clock.chrony_socket, intervalMs: cfg.clock.chrony_interval_ms } } : {}),
+      log,
+    });
     return [clk];
   }
   needNats(cfg, file);

@@ -282,8 +282,15 @@ export const configSchema = z.strictObject({
     .strictObject({
       eps_ms: z.number().min(0).default(1).describe('Uncertainty ε of the local clock (ms); the full clock protocol replaces this.'),
       url: url.default('http://127.0.0.1:7801').describe('Where `stratum clock` serves GET /time (distributed form).'),
+      chrony_socket: z
+        .string()
+        .optional()
+        .describe(
+          "When set, `stratum clock` exports chronyd's tracking data (`chronyc -h <this> -c tracking`) as stratum_chrony_* gauges on /metrics; e.g. /run/chrony/chronyd.sock.",
+        ),
+      chrony_interval_ms: z.number().int().min(100).default(1000).describe('How often the chrony exporter reads chronyc (ms).'),
     })
-    .default({ eps_ms: 1, url: 'http://127.0.0.1:7801' })
+    .default({ eps_ms: 1, url: 'http://127.0.0.1:7801', chrony_interval_ms: 1000 })
     .describe('Clock settings.'),
   tables: z.record(z.string(), tableOptions).default({}).describe('Per-table options, by table name.'),
 });
