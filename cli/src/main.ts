@@ -17,7 +17,7 @@ import {
 } from '@stratum/shared';
 import { Command, InvalidArgumentError } from 'commander';
 import { type ClusterStatus, decommissionEngine, formatStatus } from './admin.ts';
-import { startDistributed, startEmbedded } from './wiring.ts';
+import { reloadConfig, startDistributed, startEmbedded } from './wiring.ts';
 
 // A promise rejected with no handler (e.g. a storage library's per-write promise after a failed
 // commit, whose error the awaited commit already reported) is logged, not fatal: one failed write
@@ -76,7 +76,8 @@ program
         cfg.cluster.bus = o.bus;
       }
       enableProcessMetrics();
-      const up = await startEmbedded(cfg, log);
+      const up = await startEmbedded(cfg, log, o.config);
+      process.on('SIGHUP', () => reloadConfig(o.config, log));
       const host = cfg.router.pg.host;
       process.stdout.write(
         `Stratum is up (embedded, bus ${cfg.cluster.bus}, data in ${cfg.data_dir}).\n` +
@@ -104,6 +105,7 @@ for (const svc of ['tx-engine', 'ingestion', 'olap-shard', 'router', 'clock'] as
         const cfg = loadConfig(o.config);
         enableProcessMetrics();
         const handles = await startDistributed(svc, cfg, o.config, o.id, log);
+        process.on('SIGHUP', () => reloadConfig(o.config, log));
         process.stdout.write(`${svc}${o.id ? ` ${o.id}` : ''} listening (config ${o.config})\n`);
         process.exit(await runUntilSignal(handles, log));
       } catch (e) {
@@ -165,6 +167,45 @@ program
       process.exit(h.ok && s.ok ? 0 : 1);
     } catch (e) {
       await fail(new Error(`cannot reach ${base}: ${(e as Error).message}`));
+    }
+  });
+
+program
+  .command('config')
+  .description('configuration of running processes')
+  .command('reload')
+  .description(
+    'make running processes re-read their config file (like SIGHUP): per-table options and table_consistency change at once; an invalid file changes nothing',
+  )
+  .option('--config <file>', 'distributed form: reload every process listed in this stratum.yaml (router and services)')
+  .option('--host <host>', 'embedded form: HTTP host of the server', '127.0.0.1')
+  .option('--http-port <n>', 'embedded form: HTTP port of the server', port, 7480)
+  .action(async (o: { config?: string; host: string; httpPort: number }) => {
+    try {
+      const targets: { name: string; url: string }[] = [];
+      if (o.config) {
+        const cfg = loadConfig(o.config);
+        const h = cfg.router.http;
+        targets.push({ name: 'router', url: `http://${h.host === '0.0.0.0' ? '127.0.0.1' : h.host}:${h.port}` });
+        for (const e of cfg.cluster.tx_engines) targets.push({ name: `tx-engine ${e.id}`, url: e.url });
+        for (const e of cfg.cluster.ingestion) targets.push({ name: `ingestion ${e.id}`, url: e.url });
+        for (const e of cfg.cluster.olap_shards) targets.push({ name: `olap-shard ${e.id}`, url: e.url });
+      } else targets.push({ name: 'server', url: `http://${o.host}:${o.httpPort}` });
+      let code = 0;
+      for (const t of targets) {
+        try {
+          const r = await fetch(`${t.url}/admin/reload`, { method: 'POST' });
+          const body = (await r.json()) as { message?: string };
+          process.stdout.write(`${t.name}: ${r.ok ? 'reloaded' : 'REFUSED'}: ${body.message ?? r.status}\n`);
+          if (!r.ok) code = Math.max(code, 2);
+        } catch (e) {
+          process.stdout.write(`${t.name}: UNREACHABLE (${t.url}): ${(e as Error).message}\n`);
+          code = Math.max(code, 1);
+        }
+      }
+      process.exit(code);
+    } catch (e) {
+      await fail(e);
     }
   });
 

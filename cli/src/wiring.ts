@@ -19,6 +19,7 @@ import {
   ingestionSet,
   type Logger,
   listenAddress,
+  loadConfigFile,
   lockDirectory,
   type OlapShardApi,
   openBus,
@@ -48,10 +49,51 @@ export interface Embedded {
 
 const all = (n: number) => Array.from({ length: n }, (_, i) => i);
 
+/** Catalogs of this process (their table options are replaced on a config reload). */
+const catalogs: Catalog[] = [];
+
+/** Outcome of a config reload. */
+export interface ReloadResult {
+  ok: boolean;
+  message: string;
+}
+
+/**
+ * Re-read `file` and apply what can change without a restart: per-table options (`tables`,
+ * `table_consistency`). An invalid file changes nothing (the old config stays in force) and the
+ * result carries the file:line:col error. Changes to other sections need a restart.
+ */
+export function reloadConfig(file: string | undefined, log: Logger): ReloadResult {
+  if (!file) return { ok: false, message: 'this process was started without --config: there is no file to reload' };
+  let cfg: StratumConfig;
+  try {
+    cfg = loadConfigFile(file);
+  } catch (e) {
+    log.error({ err: (e as Error).message }, 'config reload refused; the old config stays in force');
+    return { ok: false, message: (e as Error).message };
+  }
+  for (const c of catalogs) c.setOptions(tableOptionsFrom(cfg));
+  const n = Object.keys(cfg.table_consistency).length;
+  log.info({ file, tableConsistency: n, tables: Object.keys(cfg.tables).length }, 'config reloaded');
+  return {
+    ok: true,
+    message: `reloaded ${file}: per-table options and ${n} table_consistency entr${n === 1 ? 'y' : 'ies'} in force (other sections need a restart)`,
+  };
+}
+
+/** `POST /admin/reload`: reload the config file of this process (`stratum config reload`); 400 with the error when refused. */
+function mountReload(app: import('fastify').FastifyInstance, reload: () => ReloadResult): void {
+  app.post('/admin/reload', async (_req, reply) => {
+    const r = reload();
+    return reply.code(r.ok ? 200 : 400).send(r);
+  });
+}
+
 /** Open the bus and a catalog that follows it. */
 async function busAndCatalog(cfg: StratumConfig, log: Logger): Promise<{ bus: ChangeBus; catalog: Catalog; sub: Subscription }> {
   const bus = await openBus(cfg.cluster.bus, serviceDataDir(cfg, 'bus'), cfg.cluster.partitions);
   const catalog = new Catalog(tableOptionsFrom(cfg));
+  catalogs.push(catalog);
   const sub = await followCatalog(bus, catalog, log);
   return { bus, catalog, sub };
 }
@@ -78,7 +120,7 @@ function closer(name: string, fn: () => Promise<void>): ServiceHandle {
  * (`tx1/` LevelDB, `ing1/` LMDB, `olap1/` Parquet + manifest, `bus/` the local bus log).
  * @throws when a store cannot be opened or a port cannot be bound (what started is closed again).
  */
-export async function startEmbedded(cfg: StratumConfig, log: Logger): Promise<Embedded> {
+export async function startEmbedded(cfg: StratumConfig, log: Logger, file?: string): Promise<Embedded> {
   const handles: ServiceHandle[] = [];
   try {
     lockFor(handles, resolve(serviceDataDir(cfg, 'x'), '..'), 'stratum');
@@ -151,6 +193,7 @@ export async function startEmbedded(cfg: StratumConfig, log: Logger): Promise<Em
       statementTimeoutMs: cfg.router.statement_timeout_ms,
       maxStatementBytes: cfg.router.max_statement_bytes,
       resultCacheTtlMs: cfg.router.result_cache_ttl_ms,
+      reload: async () => reloadConfig(file, log),
       health: () => ({
         form: 'embedded',
         bus: bus.connected() ? 'connected' : 'disconnected',
@@ -266,7 +309,14 @@ export async function startDistributed(
     c.olap_shards.map((s) => ({ id: s.id, api: rpcClient<OlapShardApi>(s.url, OLAP_METHODS, { name: `olap-shard ${s.id}` }) }));
   const serve = async (url: string, impl: object, methods: readonly string[], health: () => Health) => {
     const a = listenAddress(url);
-    const srv = await startHttpServer({ ...a, health, setup: (app) => registerRpc(app, impl as Record<string, unknown>, methods) });
+    const srv = await startHttpServer({
+      ...a,
+      health,
+      setup: (app) => {
+        registerRpc(app, impl as Record<string, unknown>, methods);
+        mountReload(app, () => reloadConfig(file, log));
+      },
+    });
     handles.push({ name: `http ${url}`, close: () => srv.close() });
   };
   try {
@@ -344,6 +394,7 @@ export async function startDistributed(
         statementTimeoutMs: cfg.router.statement_timeout_ms,
         maxStatementBytes: cfg.router.max_statement_bytes,
         resultCacheTtlMs: cfg.router.result_cache_ttl_ms,
+        reload: async () => reloadConfig(file, log),
         health: () => ({ form: 'distributed', bus: bus.connected() ? 'connected' : 'disconnected', catalogVersion: catalog.version }),
         log: log.child({ svc: 'router' }),
       });

@@ -44,10 +44,22 @@ export interface TableOptions {
   timeShards?: { shard: string; untilMs?: number }[];
   /** Analytical reads leave out unavailable data (with a NOTICE) instead of failing. */
   degradedReads: boolean;
+  /** Consistency mode (DESIGN §6) from `table_consistency`; default monotonic_reads. */
+  consistency: {
+    mode: 'eventual' | 'bounded_staleness' | 'monotonic_reads' | 'strict_serializable';
+    maxStalenessMs?: number;
+    allowDegraded: boolean;
+  };
 }
 
 /** Default options of a table with no entry in the config. */
-export const DEFAULT_TABLE_OPTIONS: TableOptions = { appendOnly: false, conflict: 'lww', txRetentionMs: 86_400_000, degradedReads: false };
+export const DEFAULT_TABLE_OPTIONS: TableOptions = {
+  appendOnly: false,
+  conflict: 'lww',
+  txRetentionMs: 86_400_000,
+  degradedReads: false,
+  consistency: { mode: 'monotonic_reads', allowDegraded: false },
+};
 
 /** A table with its schema, options and derived lookups. */
 export interface TableInfo extends TableDef {

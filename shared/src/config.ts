@@ -104,6 +104,31 @@ const tableOptions = z.strictObject({
     ),
 });
 
+/** Consistency modes of DESIGN §6 (commit-wait k·ε with k = 0, 1, 2, 3). */
+export const CONSISTENCY_MODES = ['eventual', 'bounded_staleness', 'monotonic_reads', 'strict_serializable'] as const;
+
+const consistencyEntry = z
+  .strictObject({
+    mode: z.enum(CONSISTENCY_MODES).describe('eventual | bounded_staleness | monotonic_reads | strict_serializable (DESIGN §6).'),
+    max_staleness_ms: z
+      .number()
+      .int()
+      .min(0)
+      .optional()
+      .describe('bounded_staleness: the most a read may lag behind the newest commit (ms); required for that mode.'),
+    allow_degraded: z
+      .boolean()
+      .default(false)
+      .describe(
+        'When the mode cannot be met, answer anyway with a NOTICE (or HTTP warning) giving the possible staleness, instead of 40001/57014.',
+      ),
+  })
+  .superRefine((v, ctx) => {
+    if (v.mode === 'bounded_staleness' && v.max_staleness_ms === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['max_staleness_ms'], message: 'bounded_staleness needs max_staleness_ms (ms, ≥ 0)' });
+    }
+  });
+
 /** The configuration schema. Field descriptions feed the generated configuration reference. */
 export const configSchema = z.strictObject({
   log_level: z
@@ -293,6 +318,12 @@ export const configSchema = z.strictObject({
     .default({ eps_ms: 1, url: 'http://127.0.0.1:7801', chrony_interval_ms: 1000 })
     .describe('Clock settings.'),
   tables: z.record(z.string(), tableOptions).default({}).describe('Per-table options, by table name.'),
+  table_consistency: z
+    .record(z.string(), consistencyEntry)
+    .default({})
+    .describe(
+      'Per-table consistency, by table name (seed design format); tables not listed use monotonic_reads. Reloaded on SIGHUP and by `stratum config reload`.',
+    ),
 });
 
 /** Validated configuration (snake_case as in the YAML). */
@@ -434,16 +465,27 @@ export function defaultConfig(env: NodeJS.ProcessEnv = process.env): StratumConf
   return validateConfig({}, '<defaults>', env);
 }
 
+/** A table's consistency from `table_consistency` (default monotonic_reads, not degraded). */
+function consistencyOf(cfg: StratumConfig, table: string): TableOptions['consistency'] {
+  const c = cfg.table_consistency[table];
+  if (!c) return DEFAULT_TABLE_OPTIONS.consistency;
+  return c.max_staleness_ms === undefined
+    ? { mode: c.mode, allowDegraded: c.allow_degraded }
+    : { mode: c.mode, maxStalenessMs: c.max_staleness_ms, allowDegraded: c.allow_degraded };
+}
+
 /** Table options from config, with defaults for tables not listed. */
 export function tableOptionsFrom(cfg: StratumConfig): (table: string) => TableOptions {
   return (table) => {
     const t = cfg.tables[table];
-    if (!t) return DEFAULT_TABLE_OPTIONS;
+    if (!t)
+      return cfg.table_consistency[table] ? { ...DEFAULT_TABLE_OPTIONS, consistency: consistencyOf(cfg, table) } : DEFAULT_TABLE_OPTIONS;
     const o: TableOptions = {
       appendOnly: t.append_only,
       conflict: t.conflict,
       txRetentionMs: t.tx_retention_ms,
       degradedReads: t.degraded_reads,
+      consistency: consistencyOf(cfg, table),
     };
     if (t.time_column !== undefined) o.timeColumn = t.time_column;
     if (t.history_retention_ms !== undefined) o.historyRetentionMs = t.history_retention_ms;

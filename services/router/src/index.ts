@@ -49,6 +49,8 @@ export interface RouterOptions {
   maxStatementBytes: number;
   /** Lifetime of cached analytical answers (ms); 0 turns the result cache off. Default 1000. */
   resultCacheTtlMs?: number;
+  /** Reload the process's config file (`POST /admin/reload`, `stratum config reload`). */
+  reload?: () => Promise<{ ok: boolean; message: string }>;
   /** Extra health fields (embedded form reports every service). */
   health?: () => Record<string, unknown>;
   log: Logger;
@@ -107,7 +109,16 @@ export async function startRouter(o: RouterOptions): Promise<Router> {
       host: o.http.host,
       port: o.http.port,
       health: (): Health => ({ status: 'ok', pgPort: pg.port, ...(o.health?.() ?? {}) }),
-      setup: (app) => mountQueryApi(app, ctx),
+      setup: (app) => {
+        mountQueryApi(app, ctx);
+        const reload = o.reload;
+        if (reload) {
+          app.post('/admin/reload', async (_req, reply) => {
+            const r = await reload();
+            return reply.code(r.ok ? 200 : 400).send(r);
+          });
+        }
+      },
     });
   }
   o.log.info({ pg: `${o.pg.host}:${pg.port}`, http: http ? `${o.http?.host}:${http.port}` : undefined }, 'router listening');

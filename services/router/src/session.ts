@@ -638,6 +638,23 @@ export class RouterSession implements PgSession {
 
   private show(s: Node): StatementResult {
     const name = String(s.name).toLowerCase();
+    if (name === 'stratum.consistency') {
+      // Per-table consistency from `table_consistency` (reloaded with the config), one row per table.
+      const rows = this.ctx.catalog
+        .list()
+        .map((t) => [
+          t.name,
+          t.options.consistency.mode,
+          t.options.consistency.maxStalenessMs?.toString() ?? null,
+          t.options.consistency.allowDegraded ? 'on' : 'off',
+        ]);
+      rows.sort((a, b) => String(a[0]).localeCompare(String(b[0])));
+      return {
+        commandTag: 'SHOW',
+        fields: [field('table_name', 25), field('mode', 25), field('max_staleness_ms', 25), field('allow_degraded', 25)],
+        rows,
+      };
+    }
     let v: string | undefined;
     if (name === 'server_version') v = this.ctx.serverVersion;
     else if (name === 'transaction_isolation') {
