@@ -119,33 +119,56 @@ export class OlapRouter {
    */
   async query(stmt: Node, refs: TableRef[], sql: string, params: Params, catalogVersion: number, opts: QueryOptions): Promise<OlapAnswer> {
     const lits: Literal[] = params.map((v) => v);
-    const first = this.shards[0] as ShardRef;
-    if (refs.length === 0) return { ...(await first.api.query(sql, lits, catalogVersion, opts)), tier: `olap:${first.id}` };
-    const system = refs.some((r) => SYSTEM_TABLE_NAMES.has(r.name));
+    const plan = this.plan(stmt, refs, params);
+    if (plan.whole) {
+      const id = plan.whole;
+      const shard = this.shards.find((s) => s.id === id) as ShardRef;
+      const tables = [...plan.placement.keys()];
+      const degraded = tables.length > 0 && tables.every((t) => this.tableOf(t).options.degradedReads);
+      if (tables.length > 0) mWhole.inc({ shard: id });
+      try {
+        return { ...(await shard.api.query(sql, lits, catalogVersion, { ...opts, allowDegraded: degraded })), tier: `olap:${id}` };
+      } catch (e) {
+        throw this.unavailable(e, id, tables);
+      }
+    }
+    return this.gather(stmt, refs, plan.placement, sql, params, catalogVersion, opts);
+  }
+
+  /**
+   * Where an analytical statement runs: `whole` = the shard that runs it whole (undefined =
+   * scatter/gather), the shards each table reference needs, and the reason in words (EXPLAIN).
+   */
+  plan(stmt: Node, refs: TableRef[], params: Params): { whole: string | undefined; placement: Map<string, string[]>; reason: string } {
     const placement = new Map<string, string[]>();
+    if (refs.length === 0) return { whole: this.shardIds[0], placement, reason: 'no table: any shard answers' };
+    const system = refs.filter((r) => SYSTEM_TABLE_NAMES.has(r.name)).map((r) => r.name);
     const single = refs.length === 1 || refs.every((r) => r.topLevel);
+    const why: string[] = [];
     for (const r of refs) {
       if (SYSTEM_TABLE_NAMES.has(r.name)) continue;
       const info = this.tableOf(r.name);
       const pred = r.topLevel && single ? placementPredicate(info, stmt.whereClause, params, r.alias, refs.length === 1) : {};
       const ids = shardsFor(info, pred, this.shardIds);
       placement.set(r.name, [...new Set([...(placement.get(r.name) ?? []), ...ids])]);
+      const o = info.options;
+      const how = o.shardKey
+        ? pred.shardKeyIn
+          ? `shard_key ${o.shardKey} IN (${pred.shardKeyIn.map(String).join(', ')})`
+          : `shard_key ${o.shardKey} not pinned by the WHERE clause`
+        : o.timeShards
+          ? pred.timeRange
+            ? `time range on ${o.timeColumn}`
+            : `no usable range on time column ${o.timeColumn}`
+          : 'held by one shard';
+      why.push(`${r.name} → ${ids.join(', ')} (${how})`);
     }
-    if (!system) {
-      const all = new Set([...placement.values()].flat());
-      if (all.size === 1) {
-        const id = [...all][0] as string;
-        const shard = this.shards.find((s) => s.id === id) as ShardRef;
-        const degraded = [...placement.keys()].every((t) => this.tableOf(t).options.degradedReads);
-        mWhole.inc({ shard: id });
-        try {
-          return { ...(await shard.api.query(sql, lits, catalogVersion, { ...opts, allowDegraded: degraded })), tier: `olap:${id}` };
-        } catch (e) {
-          throw this.unavailable(e, id, [...placement.keys()]);
-        }
-      }
+    const all = new Set([...placement.values()].flat());
+    if (system.length === 0 && all.size === 1) {
+      return { whole: [...all][0], placement, reason: `every table is on one shard: ${why.join('; ')}` };
     }
-    return this.gather(stmt, refs, placement, sql, params, catalogVersion, opts);
+    const because = system.length > 0 ? `system table ${system.join(', ')} is filled by the router` : 'the tables span several shards';
+    return { whole: undefined, placement, reason: `scatter/gather, ${because}${why.length ? `: ${why.join('; ')}` : ''}` };
   }
 
   private tableOf(name: string): TableInfo {

@@ -45,6 +45,10 @@ import { literalOf, type Params, toExpr, typeNameOf } from './sql/literal.ts';
 import { type Node, type ParsedStatement, qualifiedName } from './sql/parse.ts';
 
 const mStatements = counter('stratum_router_statements_total', 'Statements executed, by kind and tier', ['kind', 'tier']);
+const mReads = counter('stratum_router_reads_total', 'Reads by the tier that served them and the consistency mode of the tables read', [
+  'tier',
+  'mode',
+]);
 const mErrors = counter('stratum_router_errors_total', 'Statements that failed, by SQLSTATE', ['code']);
 
 /** What a session needs from the rest of the system. */
@@ -251,6 +255,8 @@ export class RouterSession implements PgSession {
         return this.remove(s, params);
       case 'SelectStmt':
         return this.select(p, s, params);
+      case 'ExplainStmt':
+        return this.explain(p, s, params);
       case 'VariableSetStmt':
         return this.set(s);
       case 'VariableShowStmt':
@@ -417,6 +423,7 @@ export class RouterSession implements PgSession {
       const rv = await this.readAsOf(point.table, point.key, this.asOfMs);
       if (rv !== 'olap') {
         mStatements.inc({ kind: 'SelectStmt', tier: 'ingestion' });
+        mReads.inc({ tier: 'ingestion', mode: point.table.options.consistency.mode });
         const cols = point.columns.map((c) => columnOf(point.table, c.column));
         const fields = point.columns.map((c, i) => field(c.name, PG_TYPE_OID[cols[i]!.type]));
         const rows = rv?.row ? [cols.map((c) => formatValue(rv.row![c.name] ?? null, c.type))] : [];
@@ -424,6 +431,7 @@ export class RouterSession implements PgSession {
       }
     } else if (point) {
       mStatements.inc({ kind: 'SelectStmt', tier: 'tx' });
+      mReads.inc({ tier: 'tx', mode: point.table.options.consistency.mode });
       const rv = await this.engine.get(point.table.name, point.key, this.ctx.catalog.version, this.txn?.id);
       const cols = point.columns.map((c) => columnOf(point.table, c.column));
       const fields = point.columns.map((c, i) => field(c.name, PG_TYPE_OID[cols[i]!.type]));
@@ -479,6 +487,7 @@ export class RouterSession implements PgSession {
     const opts: QueryOptions = this.asOfMs === undefined ? {} : { asOf: this.asOfMs };
     const res = await this.ctx.olap.query(s, refs, sql, params, this.ctx.catalog.version, opts);
     mStatements.inc({ kind: 'SelectStmt', tier: rels.length ? (res.tier === 'gather' ? 'olap-gather' : 'olap') : 'local' });
+    for (const m of this.modesOf(refs)) mReads.inc({ tier: res.tier === 'gather' ? 'olap-gather' : 'olap', mode: m });
     for (const n of res.notices ?? []) notices.push({ severity: 'NOTICE', code: '01000', message: n });
     const names = pgColumnNames(s);
     if (names && names.length === res.columns.length) res.columns = res.columns.map((c, i) => ({ ...c, name: names[i] ?? c.name }));
@@ -489,6 +498,99 @@ export class RouterSession implements PgSession {
       this.ctx.results.set(p.sql, params, tables, coveredTs, out);
     }
     return out;
+  }
+
+  /** Consistency modes of the user tables among `refs` (DESIGN §6), distinct. */
+  private modesOf(refs: TableRef[]): string[] {
+    const out = new Set<string>();
+    for (const r of refs) {
+      const t = this.ctx.catalog.find(r.name.replace(/__history$/, ''));
+      if (t) out.add(t.options.consistency.mode);
+    }
+    return [...out];
+  }
+
+  /**
+   * EXPLAIN [ANALYZE] of a SELECT: the tier that serves it and why, the consistency modes of its
+   * tables, the read timestamp and the ingestion watermarks consulted; for a statement one OLAP
+   * shard runs whole, DuckDB's plan from that shard. ANALYZE runs the statement and adds rows
+   * and time. One text column "QUERY PLAN", as PostgreSQL.
+   * @throws 0A000 for EXPLAIN of anything but a SELECT.
+   */
+  private async explain(p: ParsedStatement, s: Node, params: Params): Promise<StatementResult> {
+    const analyze = ((s.options ?? []) as Node[]).some((o) => o.DefElem?.defname === 'analyze');
+    const sel = (s.query as Node | undefined)?.SelectStmt as Node | undefined;
+    if (!sel) throw new UnsupportedError("EXPLAIN supports SELECT statements only (writes always go to the session's TX engine)");
+    const lines: string[] = [];
+    const ctes = new Set<string>();
+    const rels: Node[] = [];
+    collect(sel, rels, ctes);
+    const refs: TableRef[] = rels
+      .filter((r) => !(ctes.has(relName(r)) && !r.schemaname))
+      .map((r) => ({ name: relName(r), alias: relAlias(r), topLevel: ((sel.fromClause ?? []) as Node[]).some((f) => f.RangeVar === r) }));
+    for (const r of refs) {
+      if (!SYSTEM_TABLE_NAMES.has(r.name) && !this.ctx.catalog.find(r.name.replace(/__history$/, ''))) {
+        throw new SchemaError(SqlState.undefinedTable, `relation "${r.name}" does not exist`);
+      }
+    }
+    const point = pointRead(this.ctx.catalog, sel, params);
+    let whole: string | undefined;
+    if (point) {
+      lines.push(
+        this.asOfMs === undefined
+          ? `Stratum point read of ${point.table.name} by its full primary key → TX engine (the session's; falls back to ingestion for rows it never held or evicted)`
+          : `Stratum point read of ${point.table.name} as of ${new Date(this.asOfMs).toISOString()} → the ingestion engine of the key's partition (OLAP when that time is before its GC horizon)`,
+      );
+    } else {
+      const plan = this.ctx.olap.plan(sel, refs, params);
+      whole = plan.whole;
+      lines.push(
+        whole
+          ? `Stratum analytical read → OLAP shard ${whole}, whole statement`
+          : "Stratum analytical read → OLAP scatter/gather, finished in the router's DuckDB",
+      );
+      lines.push(`  reason: ${plan.reason}`);
+      if (!whole)
+        for (const [t, ids] of plan.placement)
+          lines.push(`  scan ${t} on ${ids.join(', ')} (projection and single-table conjuncts pushed down)`);
+    }
+    const modes = this.modesOf(refs);
+    if (modes.length > 0) lines.push(`  consistency: ${modes.join(', ')} (table_consistency; reads keep read-your-writes)`);
+    const statuses = await Promise.all(this.ctx.ingestion.map(async (i) => ({ id: i.id, st: await i.api.status() })));
+    const wm = (ms: number) => (ms < 0 ? 'none yet' : new Date(ms).toISOString());
+    lines.push(
+      this.asOfMs !== undefined
+        ? `  read timestamp: as of ${new Date(this.asOfMs).toISOString()} (stratum.as_of; waits for every watermark to pass it)`
+        : this.lastCommitTs > 0 && refs.length > 0 && !point
+          ? `  read timestamp: the newest merged state, after the watermark passes this session's last commit ${wm(this.lastCommitTs)}`
+          : '  read timestamp: the newest state of the serving tier',
+    );
+    lines.push(`  watermarks: ${statuses.map((x) => `${x.id} = ${wm(x.st.watermark)}`).join(', ') || 'none'}`);
+    if (analyze) {
+      // The SELECT alone, at the same byte positions (the EXPLAIN prefix blanked), so AST locations still hold.
+      const prefix = /^\s*EXPLAIN\s*(?:\([^)]*\)\s*|ANALY[SZ]E\s+|VERBOSE\s+)*/i.exec(p.sql)?.[0].length ?? 0;
+      const bytes = Buffer.from(p.bytes);
+      bytes.fill(0x20, 0, prefix);
+      const inner: ParsedStatement = { ...p, kind: 'SelectStmt', stmt: { SelectStmt: sel }, sql: bytes.toString('utf8'), bytes };
+      const t0 = performance.now();
+      const r = await this.select(inner, sel, params);
+      lines.push(`  actual: ${r.rows?.length ?? 0} rows in ${(performance.now() - t0).toFixed(3)} ms`);
+    } else if (whole) {
+      const shard = this.ctx.olap.shards.find((x) => x.id === whole);
+      if (shard) {
+        const res = await shard.api.query(
+          spliceSessionFunctions(p, this),
+          params.map((v) => v),
+          this.ctx.catalog.version,
+          {},
+        );
+        lines.push(`DuckDB plan on ${whole}:`);
+        for (const row of res.rows)
+          for (const cell of row) if (typeof cell === 'string') for (const l of cell.split('\n')) if (l.trim()) lines.push(`  ${l}`);
+      }
+    }
+    mStatements.inc({ kind: 'ExplainStmt', tier: 'router' });
+    return { commandTag: 'EXPLAIN', fields: [field('QUERY PLAN', 25)], rows: lines.map((l) => [l]) };
   }
 
   /** The lowest watermark over the ingestion engines (ms). */
