@@ -16,5 +16,7 @@ export { freePort, natsServerBinary, startNatsServer } from './nats-server.ts';
 export function tempDir(prefix: string): Promise<string> {
   return mkdtemp(join(tmpdir(), prefix));
 }
+export type { ClockFaults } from './clock.ts';
+export { FaultInjectingClock } from './clock.ts';
 export type { PostgresHandle, PostgresOptions } from './postgres.ts';
 export { postgresBinDir, startPostgres } from './postgres.ts';
