@@ -29,12 +29,10 @@ import {
   type TxnPart,
   VersionGenerator,
 } from '@stratum/shared';
+import { parseArgs } from './lib.ts';
 
-const args = process.argv.slice(2);
-const opt = (name: string, d: number) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? Number(args[i + 1]) : d;
-};
+const args = parseArgs(process.argv.slice(2));
+const opt = (name: string, d: number) => args.num(name) ?? d;
 const UPDATES = opt('updates', 100_000);
 const RATE = opt('rate', 5000);
 const KEYS = opt('keys', 2000);

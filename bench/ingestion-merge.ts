@@ -23,12 +23,10 @@ import {
   type TxnPart,
   VersionGenerator,
 } from '@stratum/shared';
+import { parseArgs } from './lib.ts';
 
-const args = process.argv.slice(2);
-const opt = (name: string, d: number) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? Number(args[i + 1]) : d;
-};
+const args = parseArgs(process.argv.slice(2));
+const opt = (name: string, d: number) => args.num(name) ?? d;
 const CHANGES = opt('changes', 200_000);
 const RUNS = opt('runs', 3);
 const P = 16;

@@ -36,6 +36,7 @@ import {
   readManifest,
   unionRange,
   type ValueRange,
+  withTable,
   writeManifest,
 } from './manifest.ts';
 import { type PartFileOptions, writePartFile, zoneMapSql } from './part-file.ts';
@@ -526,15 +527,7 @@ export class Compactor {
             files.push(...written);
           }
         }
-        const next: Manifest = {
-          ...cur,
-          generation: cur.generation + 1,
-          updatedAt: Date.now(),
-          tables: {
-            ...cur.tables,
-            [table]: { ...curT, singleVersion: curT.singleVersion || (added.length === 0 && singleVersion), files },
-          },
-        };
+        const next = withTable(cur, table, { ...curT, singleVersion: curT.singleVersion || (added.length === 0 && singleVersion), files });
         try {
           await writeManifest(host.dir, next);
         } catch (e) {

@@ -101,6 +101,11 @@ export interface Manifest {
   tables: Record<string, ManifestTable>;
 }
 
+/** The manifest that follows `m` with `table`'s entry replaced: next generation, current format, stamped now. */
+export function withTable(m: Manifest, table: string, entry: ManifestTable): Manifest {
+  return { ...m, format: MANIFEST_FORMAT, generation: m.generation + 1, updatedAt: Date.now(), tables: { ...m.tables, [table]: entry } };
+}
+
 /** An empty manifest for shard `id`. */
 export function emptyManifest(id: string): Manifest {
   return { format: MANIFEST_FORMAT, shard: id, generation: 0, updatedAt: 0, tables: {} };

@@ -38,7 +38,7 @@ import { type CompactionHost, type CompactionReport, type CompactionStats, Compa
 import { rawColumnsDdl, typedSelect, VersionLoader } from './load.ts';
 import {
   decodeZoneValue,
-  MANIFEST_FORMAT,
+  emptyManifest,
   MANIFEST_NAME,
   type Manifest,
   type ManifestFile,
@@ -49,6 +49,7 @@ import {
   sourceWatermark,
   unionRange,
   type ValueRange,
+  withTable,
   writeManifest,
 } from './manifest.ts';
 import { type PartFileOptions, tableDirName, writePartFile, zoneMapSql } from './part-file.ts';
@@ -247,7 +248,7 @@ export class Shard implements OlapShardApi {
     this.rowGroupSize = opts.rowGroupSize ?? 122_880;
     this.deltaBatch = opts.deltaBatch ?? 50_000;
     this.catalogWaitMs = opts.catalogWaitMs ?? 10_000;
-    this.manifest = { format: MANIFEST_FORMAT, shard: opts.id, generation: 0, updatedAt: 0, tables: {} };
+    this.manifest = emptyManifest(opts.id);
     this.compactor = new Compactor(this.compactionHost(), {
       intervalMs: opts.compactionIntervalMs ?? 30_000,
       minFiles: opts.compactionMinFiles ?? 8,
@@ -527,16 +528,11 @@ export class Shard implements OlapShardApi {
     }
     if (entries.length === 0) return;
     const gone = new Set(entries.map((e) => e.path));
-    const next: Manifest = {
-      ...this.manifest,
-      format: MANIFEST_FORMAT,
-      generation: this.manifest.generation + 1,
-      updatedAt: Date.now(),
-      tables: {
-        ...this.manifest.tables,
-        [table]: { ...cur, files: cur.files.filter((f) => !gone.has(f.path)), quarantined: [...(cur.quarantined ?? []), ...entries] },
-      },
-    };
+    const next = withTable(this.manifest, table, {
+      ...cur,
+      files: cur.files.filter((f) => !gone.has(f.path)),
+      quarantined: [...(cur.quarantined ?? []), ...entries],
+    });
     await writeManifest(this.dir, next);
     if (this.stateConn) await this.stateMutex.run(() => this.commitPush(table, next));
     else this.manifest = next;
@@ -907,22 +903,13 @@ export class Shard implements OlapShardApi {
     const timings: Record<string, number> = {};
     if (versions.length > 0) ({ files: written, singleVersion } = await this.writeFiles(info, versions, cur, timings));
     const sources = { ...(cur.sources ?? {}), [source]: req.toTs };
-    const next: Manifest = {
-      ...this.manifest,
-      format: MANIFEST_FORMAT,
-      generation: this.manifest.generation + 1,
-      updatedAt: Date.now(),
-      tables: {
-        ...this.manifest.tables,
-        [req.table]: {
-          ...cur,
-          watermark: Math.min(...Object.values(sources)),
-          sources,
-          singleVersion,
-          files: [...cur.files, ...written],
-        },
-      },
-    };
+    const next = withTable(this.manifest, req.table, {
+      ...cur,
+      watermark: Math.min(...Object.values(sources)),
+      sources,
+      singleVersion,
+      files: [...cur.files, ...written],
+    });
     try {
       await writeManifest(this.dir, next);
     } catch (e) {
