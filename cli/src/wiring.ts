@@ -12,6 +12,7 @@ import { startRouter } from '@stratum/router';
 import {
   Catalog,
   type ChangeBus,
+  type Clock,
   ConfigError,
   followCatalog,
   type Health,
@@ -51,6 +52,17 @@ const all = (n: number) => Array.from({ length: n }, (_, i) => i);
 
 /** Catalogs of this process (their table options are replaced on a config reload). */
 const catalogs: Catalog[] = [];
+
+/**
+ * The clock of one node (DESIGN §8): a clock client polling `clock.sources` when any are
+ * configured, else the local clock with `clock.eps_ms`. `STRATUM_TEST_CLOCK_FAULTS` (JSON
+ * {@link ClockFaults}, tests only) puts a fault-injecting clock under the node.
+ * @returns the clock and a handle that stops it.
+ */
+export async function nodeClock(cfg: StratumConfig, nodeId: string, log: Logger): Promise<{ clock: Clock; handle: ServiceHandle }> {
+  const svc = await startClockService({ nodeId, epsMs: cfg.clock.eps_ms, log: log.child({ svc: 'clock' }) });
+  return { clock: svc.clock, handle: svc };
+}
 
 /** Outcome of a config reload. */
 export interface ReloadResult {
@@ -131,8 +143,8 @@ export async function startEmbedded(cfg: StratumConfig, log: Logger, file?: stri
         await bus.close();
       }),
     );
-    const clock = await startClockService({ nodeId: 'embedded', epsMs: cfg.clock.eps_ms, log: log.child({ svc: 'clock' }) });
-    handles.push(clock);
+    const clock = await nodeClock(cfg, 'embedded', log);
+    handles.push(clock.handle);
     const txId = cfg.cluster.tx_engines[0]?.id ?? 'tx1';
     const ingId = cfg.cluster.ingestion[0]?.id ?? 'ing1';
     // Every configured OLAP shard runs in this process (placement rules may spread tables over them).
@@ -322,7 +334,8 @@ export async function startDistributed(
   try {
     if (service === 'tx-engine') {
       const e = entry(c.tx_engines, id, 'tx_engines', file);
-      const clock = await startClockService({ nodeId: e.id, epsMs: cfg.clock.eps_ms, log });
+      const clock = await nodeClock(cfg, e.id, log);
+      handles.push(clock.handle);
       // Reads of rows this engine never had go to the ingestion engine of the key's partition.
       const members = ingestionClients();
       const ing = members.length > 0 ? ingestionSet(members, c.partitions) : undefined;

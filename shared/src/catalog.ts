@@ -34,6 +34,8 @@ export interface TableOptions {
   conflict: 'lww' | 'reject';
   /** Rows older than this (ms) that ingestion has merged are evicted from TX engines (DESIGN §2 step 6). */
   txRetentionMs: number;
+  /** How far back (ms) the table's rows stay in the ingestion tier (DESIGN §7 routing); undefined = `ingestion.retention_ms`, 7 d by default. */
+  ingestionRetentionMs?: number;
   /** OLAP compaction drops versions superseded longer ago than this (ms); undefined = keep all. */
   historyRetentionMs?: number;
   /** Column whose value picks the OLAP shard (hash over `shards`); see `sharding.ts`. */

@@ -18,6 +18,8 @@ export interface Clock {
   eps(): number;
   /** False when ε exceeds the configured maximum (strict tables then refuse writes). */
   synchronized(): boolean;
+  /** Why the clock is unsynchronized, for error messages ('' when synchronized). */
+  unsynchronizedReason?(): string;
 }
 
 /** Sleep for `ms` milliseconds (injected where tests need to control time). */

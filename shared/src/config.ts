@@ -61,6 +61,14 @@ const tableOptions = z.strictObject({
     .describe(
       'Rows older than this (ms) that ingestion has merged are evicted from the TX engines; reads of them are served by ingestion.',
     ),
+  ingestion_retention_ms: z
+    .number()
+    .int()
+    .min(1)
+    .optional()
+    .describe(
+      "ingestion_retention: how far back (ms) this table's rows stay in the ingestion tier (default ingestion.retention_ms); reads whose time_column range lies entirely before now − this skip the ingestion tier.",
+    ),
   history_retention_ms: z
     .number()
     .int()
@@ -199,6 +207,13 @@ export const configSchema = z.strictObject({
         .min(0)
         .default(1000)
         .describe('Lifetime of cached answers of analytical statements (ms); writes through this router drop them at once; 0 = off.'),
+      session_token_secret: z
+        .string()
+        .min(16, 'expected at least 16 characters')
+        .optional()
+        .describe(
+          'HMAC-SHA256 key that signs session tokens (`Stratum-Session-Token`, `stratum.session_token`); give every router the same one so tokens work across routers and restarts. Default: a random key per router process.',
+        ),
     })
     .default({
       pg: { host: '127.0.0.1', port: 5433 },
@@ -305,17 +320,65 @@ export const configSchema = z.strictObject({
     .describe('OLAP shard settings.'),
   clock: z
     .strictObject({
-      eps_ms: z.number().min(0).default(1).describe('Uncertainty ε of the local clock (ms); the full clock protocol replaces this.'),
-      url: url.default('http://127.0.0.1:7801').describe('Where `stratum clock` serves GET /time (distributed form).'),
+      eps_ms: z
+        .number()
+        .min(0)
+        .default(1)
+        .describe(
+          "This node's own uncertainty ε (ms) when it has no clock sources: the local clock of the embedded form, or the error a clock service serves when it reads no chrony.",
+        ),
+      url: url
+        .default('http://127.0.0.1:7801')
+        .describe('Where `stratum clock` serves GET /time when `sources` is empty (distributed form).'),
+      sources: z
+        .array(
+          z.strictObject({
+            id: z
+              .string()
+              .regex(/^[a-zA-Z0-9_-]{1,32}$/, 'expected 1-32 letters, digits, _ or -')
+              .describe('Clock node id; heartbeats answered under another id are rejected.'),
+            url: url.describe('Where this clock node serves GET /time.'),
+          }),
+        )
+        .default([])
+        .describe(
+          'Clock nodes, primary first, then backups (DESIGN §8). Every service polls them each heartbeat_ms and bounds its ε from the round trip; empty = each node uses its local clock with eps_ms.',
+        ),
+      heartbeat_ms: z
+        .number()
+        .int()
+        .min(10)
+        .default(200)
+        .describe('How often a node polls the clock sources (ms); also the request timeout.'),
+      drift_ppm: z
+        .number()
+        .min(0)
+        .default(200)
+        .describe('Assumed worst-case drift of a local oscillator (ppm): ε grows by this much since the last good heartbeat.'),
+      max_uncertainty_ms: z
+        .number()
+        .min(0)
+        .default(250)
+        .describe(
+          'Past this ε (ms) a node reports itself unsynchronized: strict_serializable tables refuse writes until ε recovers; other tables cap their commit-wait at k × this.',
+        ),
       chrony_socket: z
         .string()
         .optional()
         .describe(
-          "When set, `stratum clock` exports chronyd's tracking data (`chronyc -h <this> -c tracking`) as stratum_chrony_* gauges on /metrics; e.g. /run/chrony/chronyd.sock.",
+          "When set, `stratum clock` exports chronyd's tracking data (`chronyc -h <this> -c tracking`) as stratum_chrony_* gauges on /metrics and serves chrony's error bound as its ε; e.g. /run/chrony/chronyd.sock.",
         ),
       chrony_interval_ms: z.number().int().min(100).default(1000).describe('How often the chrony exporter reads chronyc (ms).'),
     })
-    .default({ eps_ms: 1, url: 'http://127.0.0.1:7801', chrony_interval_ms: 1000 })
+    .default({
+      eps_ms: 1,
+      url: 'http://127.0.0.1:7801',
+      sources: [],
+      heartbeat_ms: 200,
+      drift_ppm: 200,
+      max_uncertainty_ms: 250,
+      chrony_interval_ms: 1000,
+    })
     .describe('Clock settings.'),
   tables: z.record(z.string(), tableOptions).default({}).describe('Per-table options, by table name.'),
   table_consistency: z
@@ -489,6 +552,7 @@ export function tableOptionsFrom(cfg: StratumConfig): (table: string) => TableOp
     };
     if (t.time_column !== undefined) o.timeColumn = t.time_column;
     if (t.history_retention_ms !== undefined) o.historyRetentionMs = t.history_retention_ms;
+    if (t.ingestion_retention_ms !== undefined) o.ingestionRetentionMs = t.ingestion_retention_ms;
     if (t.shard_key !== undefined) o.shardKey = t.shard_key;
     if (t.shards !== undefined) o.shards = t.shards;
     if (t.time_shards !== undefined) {
