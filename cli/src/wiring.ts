@@ -60,8 +60,32 @@ const catalogs: Catalog[] = [];
  * @returns the clock and a handle that stops it.
  */
 export async function nodeClock(cfg: StratumConfig, nodeId: string, log: Logger): Promise<{ clock: Clock; handle: ServiceHandle }> {
-  const svc = await startClockService({ nodeId, epsMs: cfg.clock.eps_ms, log: log.child({ svc: 'clock' }) });
-  return { clock: svc.clock, handle: svc };
+  const clog = log.child({ svc: 'clock' });
+  // Loaded here rather than at the top so the test-fault path stays out of production imports.
+  const { testFaultClock } = await import('@stratum/clock');
+  const faulty = await testFaultClock(cfg.clock.eps_ms, clog);
+  if (cfg.clock.sources.length === 0) {
+    const svc = await startClockService({ nodeId, epsMs: cfg.clock.eps_ms, ...(faulty ? { source: faulty } : {}), log: clog });
+    return { clock: svc.clock, handle: svc };
+  }
+  const { startClockClient } = await import('@stratum/shared');
+  const client = await startClockClient({
+    node: nodeId,
+    sources: cfg.clock.sources,
+    heartbeatMs: cfg.clock.heartbeat_ms,
+    driftPpm: cfg.clock.drift_ppm,
+    maxUncertaintyMs: cfg.clock.max_uncertainty_ms,
+    ...(faulty
+      ? {
+          local: () => {
+            const n = faulty.now();
+            return (n.earliest + n.latest) / 2;
+          },
+        }
+      : {}),
+    log: clog,
+  });
+  return { clock: client, handle: { name: `clock client ${nodeId}`, close: () => client.close() } };
 }
 
 /** Outcome of a config reload. */
@@ -188,6 +212,7 @@ export async function startEmbedded(cfg: StratumConfig, log: Logger, file?: stri
       maxTxnBytes: cfg.tx.max_txn_bytes,
       txnIdleTimeoutMs: cfg.tx.txn_idle_timeout_ms,
       retentionCheckMs: cfg.tx.retention_check_ms,
+      maxUncertaintyMs: cfg.clock.max_uncertainty_ms,
       log: log.child({ svc: 'tx-engine', id: txId }),
     });
     handles.push(tx);
@@ -205,6 +230,8 @@ export async function startEmbedded(cfg: StratumConfig, log: Logger, file?: stri
       statementTimeoutMs: cfg.router.statement_timeout_ms,
       maxStatementBytes: cfg.router.max_statement_bytes,
       resultCacheTtlMs: cfg.router.result_cache_ttl_ms,
+      clock: clock.clock,
+      ...(cfg.router.session_token_secret ? { sessionTokenSecret: cfg.router.session_token_secret } : {}),
       reload: async () => reloadConfig(file, log),
       health: () => ({
         form: 'embedded',
@@ -291,10 +318,18 @@ export async function startDistributed(
   const handles: ServiceHandle[] = [];
   const c = cfg.cluster;
   if (service === 'clock') {
+    // Serve the `clock.sources` entry with this id (the first without --id); `clock.url` when none are listed.
+    const srcs = cfg.clock.sources;
+    const me = id === undefined ? srcs[0] : srcs.find((s) => s.id === id);
+    if (srcs.length > 0 && !me)
+      throw new ConfigError(`${file}: clock.sources has no entry with id "${id}" (ids: ${srcs.map((s) => s.id).join(', ')})`);
+    const { testFaultClock } = await import('@stratum/clock');
+    const faulty = await testFaultClock(cfg.clock.eps_ms, log);
     const clk = await startClockService({
-      nodeId: id ?? 'clock',
+      nodeId: me?.id ?? id ?? 'clock',
       epsMs: cfg.clock.eps_ms,
-      http: listenAddress(cfg.clock.url),
+      ...(faulty ? { source: faulty } : {}),
+      http: listenAddress(me?.url ?? cfg.clock.url),
       ...(cfg.clock.chrony_socket ? { chrony: { host: cfg.clock.chrony_socket, intervalMs: cfg.clock.chrony_interval_ms } } : {}),
       log,
     });
@@ -354,6 +389,7 @@ export async function startDistributed(
         maxTxnBytes: cfg.tx.max_txn_bytes,
         txnIdleTimeoutMs: cfg.tx.txn_idle_timeout_ms,
         retentionCheckMs: cfg.tx.retention_check_ms,
+        maxUncertaintyMs: cfg.clock.max_uncertainty_ms,
         log: log.child({ svc: 'tx-engine', id: e.id }),
       });
       handles.push(tx);
@@ -393,6 +429,8 @@ export async function startDistributed(
       await serve(e.url, shard, OLAP_METHODS, () => ({ status: 'ok', service: 'olap-shard', id: e.id }));
     } else {
       const txs = c.tx_engines.map((t) => rpcClient<TxEngineApi & TxEngineAdminApi>(t.url, TX_METHODS, { name: `tx-engine ${t.id}` }));
+      const clock = await nodeClock(cfg, 'router', log);
+      handles.push(clock.handle);
       const router = await startRouter({
         catalog,
         publishDdl: (table) => publishDdl(bus, { kind: 'create_table', table, at: Date.now() }),
@@ -407,6 +445,8 @@ export async function startDistributed(
         statementTimeoutMs: cfg.router.statement_timeout_ms,
         maxStatementBytes: cfg.router.max_statement_bytes,
         resultCacheTtlMs: cfg.router.result_cache_ttl_ms,
+        clock: clock.clock,
+        ...(cfg.router.session_token_secret ? { sessionTokenSecret: cfg.router.session_token_secret } : {}),
         reload: async () => reloadConfig(file, log),
         health: () => ({ form: 'distributed', bus: bus.connected() ? 'connected' : 'disconnected', catalogVersion: catalog.version }),
         log: log.child({ svc: 'router' }),

@@ -52,6 +52,19 @@ export interface TxResult {
   commitTs: number;
   /** Rows affected by each op, in order. */
   counts: number[];
+  /** Warnings for the client (e.g. a strict write accepted under allow_degraded while the clock is unsynchronized). */
+  notices?: string[];
+}
+
+/**
+ * Freshness a point read must have (DESIGN §6): the answer includes every commit with
+ * ts ≤ `minTs` (waiting for the ingestion watermark when the engine's own version is older).
+ */
+export interface ReadFreshness {
+  /** Commit timestamp (ms since epoch) the answer must include; 0 = none. */
+  minTs: number;
+  /** Longest wait (ms); past it the read fails with 57014. */
+  timeoutMs: number;
 }
 
 /** Latest version of a row as one tier knows it. */
@@ -73,10 +86,13 @@ export interface TxEngineApi {
   /** Validate and commit an autocommit transaction (group-committed). @throws StratumError with SQLSTATE. */
   execute(req: TxRequest): Promise<TxResult>;
   /**
-   * Point read: the engine's latest version (falls back to ingestion for rows it never had), or
-   * inside transaction `txnId` the snapshot's version with the transaction's own writes.
+   * Point read: the engine's latest version (falls back to ingestion for rows it never had; when
+   * other engines write too, the newer of its own and ingestion's), or inside transaction `txnId`
+   * the snapshot's version with the transaction's own writes. `fresh` (outside transactions):
+   * include every commit with ts ≤ `fresh.minTs`.
+   * @throws StratumError 57014 when `fresh` cannot be met within its timeout.
    */
-  get(table: string, key: Literal[], catalogVersion: number, txnId?: string): Promise<RowVersion | null>;
+  get(table: string, key: Literal[], catalogVersion: number, txnId?: string, fresh?: ReadFreshness): Promise<RowVersion | null>;
   /** BEGIN: open a transaction on a snapshot; returns its id. */
   begin(isolation: IsolationLevel): Promise<string>;
   /** A statement inside transaction `txnId` (validated now, buffered until commit). A failure marks the transaction failed (25P02 after). */

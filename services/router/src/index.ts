@@ -5,6 +5,7 @@
  */
 import {
   type Catalog,
+  type Clock,
   counter,
   formatValue,
   type Health,
@@ -24,6 +25,7 @@ import { startPgWireServer } from './pgwire/server.ts';
 import type { PgAuthConfig } from './pgwire/types.ts';
 import { type IngestionRef, type RouterContext, RouterSession } from './session.ts';
 import { initParser } from './sql/parse.ts';
+import { SessionTokens } from './token.ts';
 
 export type { ShardRef } from './olap.ts';
 export type { PgAuthConfig } from './pgwire/types.ts';
@@ -49,6 +51,10 @@ export interface RouterOptions {
   maxStatementBytes: number;
   /** Lifetime of cached analytical answers (ms); 0 turns the result cache off. Default 1000. */
   resultCacheTtlMs?: number;
+  /** This router's clock (DESIGN §8): strict reads wait for a watermark past its `now().latest`. */
+  clock: Clock;
+  /** `router.session_token_secret`: HMAC key of session tokens (default: random per process). */
+  sessionTokenSecret?: string;
   /** Reload the process's config file (`POST /admin/reload`, `stratum config reload`). */
   reload?: () => Promise<{ ok: boolean; message: string }>;
   /** Extra health fields (embedded form reports every service). */
@@ -85,6 +91,8 @@ export async function startRouter(o: RouterOptions): Promise<Router> {
     serverVersion: SERVER_VERSION,
     pickEngine: () => next++,
     results: new ResultCache(o.resultCacheTtlMs ?? 1000),
+    clock: o.clock,
+    tokens: new SessionTokens(o.sessionTokenSecret),
   };
   const pg = await startPgWireServer({
     host: o.pg.host,
@@ -179,7 +187,14 @@ export function mountQueryApi(app: import('fastify').FastifyInstance, ctx: Route
     }
     const params = Array.isArray(body.params) ? body.params.map((p) => (p === null || p === undefined ? null : String(p))) : [];
     const session = new RouterSession(ctx, 'http', ctx.catalog ? 'stratum' : 'stratum');
+    const header = req.headers['stratum-session-token'];
+    let tokenOk = false;
     try {
+      // Monotonic reads across requests (DESIGN §6): continue the session the client's token describes.
+      if (typeof header === 'string' && header !== '') session.adoptToken(header);
+      else if (Array.isArray(header))
+        throw new StratumError(SqlState.invalidParameterValue, 'invalid session token: send one Stratum-Session-Token header');
+      tokenOk = true;
       if (body.asOf !== undefined && body.asOf !== null) {
         if (typeof body.asOf !== 'string' && typeof body.asOf !== 'number') {
           throw new StratumError(SqlState.invalidParameterValue, 'asOf must be a timestamp string or milliseconds since the epoch');
@@ -190,13 +205,18 @@ export function mountQueryApi(app: import('fastify').FastifyInstance, ctx: Route
       let last: Awaited<ReturnType<RouterSession['execute']>> = { commandTag: '' };
       for (const s of stmts) last = await session.execute(s, params);
       const types = (last.fields ?? []).map((f) => f.typeOid);
+      reply.header('Stratum-Session-Token', session.token());
       return {
         commandTag: last.commandTag,
         columns: (last.fields ?? []).map((f) => ({ name: f.name, typeOid: f.typeOid })),
         rows: (last.rows ?? []).map((r) => r.map((v, i) => jsonValue(v, types[i] ?? 25))),
         notices: last.notices ?? [],
+        // Reads answered below their table's mode (allow_degraded), with the possible staleness.
+        warnings: (last.notices ?? []).filter((n) => n.code === '01000').map((n) => n.message),
       };
     } catch (e) {
+      // A refused token is not replaced by a fresh one: the client must notice its error.
+      if (tokenOk) reply.header('Stratum-Session-Token', session.token());
       return reply.code(400).send({ error: toErrorPayload(e) });
     }
   });

@@ -7,11 +7,21 @@
  * makes reads return the state at that time: point reads from the owning ingestion engine
  * (or OLAP when its GC passed that time), analytical reads from OLAP as of it.
  *
- * Read-your-writes (the default `monotonic_reads` mode, DESIGN §6): an analytical read
- * waits until the ingestion watermark has passed the session's last commit timestamp.
+ * Consistency modes (DESIGN §6), per table from `table_consistency`:
+ * - eventual: reads are served at once by the session's TX engine or OLAP + delta;
+ * - bounded_staleness: reads include every commit with ts ≤ now().latest − max_staleness_ms;
+ * - monotonic_reads (default): reads include what the session wrote or read before (its session
+ *   token): analytical reads wait for the ingestion watermark to pass it, point reads ask the
+ *   engine for versions written through other engines;
+ * - strict_serializable: writes and point reads go to the key's owning TX engine (hash of the
+ *   primary key over the engine list); analytical reads wait until the watermark passes
+ *   now().latest of the read's start.
+ * A requirement not met within the statement timeout fails with 57014 naming the table, the mode
+ * and what was missing, or, with allow_degraded, is answered with a NOTICE giving the staleness.
  */
 import {
   type Catalog,
+  type Clock,
   type ColumnDef,
   checkPlacement,
   coerceLiteral,
@@ -35,6 +45,7 @@ import {
   type TxEngineApi,
   type TxResult,
   UnsupportedError,
+  type Value,
   validateTableDef,
   type WriteOp,
 } from '@stratum/shared';
@@ -43,6 +54,7 @@ import { type OlapRouter, SYSTEM_TABLE_NAMES, type TableRef } from './olap.ts';
 import type { FieldDescription, Notice, PgSession, PreparedInfo, StatementResult, TxStatus } from './pgwire/types.ts';
 import { literalOf, type Params, toExpr, typeNameOf } from './sql/literal.ts';
 import { type Node, type ParsedStatement, qualifiedName } from './sql/parse.ts';
+import type { SessionState, SessionTokens } from './token.ts';
 
 const mStatements = counter('stratum_router_statements_total', 'Statements executed, by kind and tier', ['kind', 'tier']);
 const mReads = counter('stratum_router_reads_total', 'Reads by the tier that served them and the consistency mode of the tables read', [
@@ -70,6 +82,21 @@ export interface RouterContext {
   pickEngine(): number;
   /** Answers of analytical statements (shared by the router's sessions). */
   results: ResultCache;
+  /** This router's clock (strict reads wait for a watermark past `now().latest`). */
+  clock: Clock;
+  /** Signs and checks session tokens. */
+  tokens: SessionTokens;
+}
+
+/** A table's consistency requirement for one analytical read. */
+interface Requirement {
+  table: string;
+  mode: string;
+  /** Commit timestamp (ms) the watermark must reach. */
+  ts: number;
+  /** What that timestamp stands for, for messages. */
+  what: string;
+  allowDegraded: boolean;
 }
 
 /** An ingestion engine as the router addresses it. */
@@ -124,6 +151,10 @@ interface OpenTxn {
   used: boolean;
   /** Tables written in the block (their cached answers are dropped at commit). */
   tables: Set<string>;
+  /** Index of the TX engine that holds the block. */
+  engine: number;
+  /** The block read or wrote through its engine (it can no longer move to another one). */
+  pinned: boolean;
 }
 
 /** Statements allowed in a failed transaction block: they end it or roll back to a savepoint. */
@@ -136,9 +167,14 @@ function endsFailedTransaction(p: ParsedStatement): boolean {
 /** One session (one pgwire connection or one HTTP request sequence). */
 export class RouterSession implements PgSession {
   private readonly settings: Record<string, string> = { ...DEFAULT_SETTINGS };
-  private readonly engine: TxEngineApi;
+  /** Index of the TX engine this session is sticky to (DESIGN §2). */
+  private engineIdx: number;
   /** Highest commit timestamp this session wrote (ms); reads must include it. */
   lastCommitTs = 0;
+  /** Highest commit timestamp (ms) this session wrote through each TX engine, by index. */
+  private writesAt: number[] = [];
+  /** Highest commit timestamp (ms) of anything this session wrote or read (monotonic reads). */
+  seenTs = 0;
   /** The open transaction block, if any. */
   private txn: OpenTxn | undefined;
   /** `SET stratum.as_of`: reads return the state at this time (ms since epoch); writes are refused. */
@@ -150,11 +186,106 @@ export class RouterSession implements PgSession {
     readonly database: string,
     params: Record<string, string> = {},
   ) {
-    const i = ctx.pickEngine();
-    const e = ctx.txEngines[i % ctx.txEngines.length];
-    if (!e) throw new StratumError(SqlState.connectionFailure, 'no TX engine is configured');
-    this.engine = e;
+    if (ctx.txEngines.length === 0) throw new StratumError(SqlState.connectionFailure, 'no TX engine is configured');
+    this.engineIdx = ctx.pickEngine() % ctx.txEngines.length;
     if (params.application_name) this.settings.application_name = params.application_name;
+  }
+
+  /** The TX engine of the open block, else the session's. */
+  private get engine(): TxEngineApi {
+    return this.ctx.txEngines[this.txn?.engine ?? this.engineIdx] as TxEngineApi;
+  }
+
+  /** The TX engine holding block `t`. */
+  private blockEngine(t: OpenTxn): TxEngineApi {
+    return this.ctx.txEngines[t.engine] as TxEngineApi;
+  }
+
+  /** The session token: sticky engine, writes per engine, newest commit seen (see `token.ts`). */
+  token(): string {
+    return this.ctx.tokens.encode({ e: this.engineIdx, w: this.writesAt, s: Math.max(this.seenTs, this.lastCommitTs) });
+  }
+
+  /**
+   * Continue the session a token describes: its engine, and reads no older than it saw.
+   * @throws StratumError 22023 for a forged or malformed token; 25001 inside a transaction block.
+   */
+  adoptToken(token: string): void {
+    if (this.txn) throw new StratumError('25001', 'cannot adopt a session token inside a transaction block');
+    const st: SessionState = this.ctx.tokens.decode(token, this.ctx.txEngines.length, this.ctx.clock.now().latest + 1000);
+    this.engineIdx = st.e;
+    for (const [i, w] of st.w.entries()) this.noteWrite(i, w);
+    this.seenTs = Math.max(this.seenTs, st.s);
+  }
+
+  private noteWrite(engine: number, ts: number): void {
+    if (ts <= 0) return;
+    while (this.writesAt.length <= engine) this.writesAt.push(0);
+    if (ts > (this.writesAt[engine] ?? 0)) this.writesAt[engine] = ts;
+    if (ts > this.lastCommitTs) this.lastCommitTs = ts;
+    if (ts > this.seenTs) this.seenTs = ts;
+  }
+
+  /** Newest commit (ms) this session wrote through an engine other than `engine`. */
+  private writesElsewhere(engine: number): number {
+    let m = 0;
+    for (const [i, w] of this.writesAt.entries()) if (i !== engine && w > m) m = w;
+    return m;
+  }
+
+  /** Statement timeout of this session (ms): `SET statement_timeout`, else the router's. */
+  private timeoutMs(): number {
+    const ms = Number(this.settings.statement_timeout);
+    return ms > 0 ? ms : this.ctx.statementTimeoutMs;
+  }
+
+  /** How long a statement may wait for a tier before the mode counts as not met (ms): leaves room to answer. */
+  private waitBudgetMs(): number {
+    const t = this.timeoutMs();
+    return Math.max(1, t - Math.min(1000, t / 5));
+  }
+
+  /** Primary-key values of the rows a write op touches (column types applied). @throws on values of the wrong type. */
+  private opKeys(t: TableInfo, op: WriteOp): Value[][] {
+    const typeOf = (j: number) => columnOf(t, t.primaryKey[j] as string).type;
+    if (op.kind === 'insert') {
+      const pos = t.primaryKey.map((k) => op.columns.indexOf(k));
+      if (pos.some((i) => i < 0)) return [];
+      return op.rows.map((r) => pos.map((i, j) => coerceLiteral(r[i] ?? null, typeOf(j))));
+    }
+    return [op.key.map((v, j) => coerceLiteral(v, typeOf(j)))];
+  }
+
+  /**
+   * The TX engine a write goes to: the owner of its keys for strict_serializable tables (DESIGN
+   * §2, hash of the primary key over the engine list), else the session's engine.
+   * @throws UnsupportedError (0A000) when one statement writes strict keys of different owners.
+   */
+  private targetOf(ops: WriteOp[]): number {
+    const n = this.ctx.txEngines.length;
+    if (n <= 1) return this.engineIdx;
+    let owner: number | undefined;
+    for (const op of ops) {
+      const t = this.ctx.catalog.find(op.table);
+      if (t?.options.consistency.mode !== 'strict_serializable') continue;
+      let keys: Value[][];
+      try {
+        keys = this.opKeys(t, op);
+      } catch {
+        continue; // the engine reports the bad value
+      }
+      for (const k of keys) {
+        const o = partitionOf(t.name, k, n);
+        if (owner === undefined) owner = o;
+        else if (owner !== o) {
+          throw new UnsupportedError(
+            `one statement writes keys of strict_serializable table "${t.name}" owned by different TX engines (${owner + 1} and ${o + 1} of ${n}); each key is written by its owning engine`,
+            { hint: 'Write these rows in separate statements.' },
+          );
+        }
+      }
+    }
+    return owner ?? this.engineIdx;
   }
 
   private prepared(p: ParsedStatement): PreparedInfo {
@@ -238,7 +369,10 @@ export class RouterSession implements PgSession {
   async close(): Promise<void> {
     const t = this.txn;
     this.txn = undefined;
-    if (t) await this.engine.rollback(t.id).catch(() => {});
+    if (t)
+      await this.blockEngine(t)
+        .rollback(t.id)
+        .catch(() => {});
   }
 
   /** Execute one parsed statement. */
@@ -344,14 +478,31 @@ export class RouterSession implements PgSession {
       );
     }
     for (const op of ops) this.ctx.results.invalidate(op.table);
-    if (this.txn) {
-      this.txn.wrote = true;
-      for (const op of ops) this.txn.tables.add(op.table);
-      return this.engine.executeIn(this.txn.id, { catalogVersion: this.ctx.catalog.version, ops });
+    const target = this.targetOf(ops);
+    const t = this.txn;
+    if (t) {
+      if (target !== t.engine) {
+        if (t.pinned) {
+          throw new UnsupportedError(
+            `this transaction block runs on TX engine ${t.engine + 1}, but it writes a key of a strict_serializable table owned by engine ${target + 1}`,
+            {
+              hint: "Write keys of one owner per transaction block (start the block with the strict table's write), or use autocommit statements.",
+            },
+          );
+        }
+        // Nothing ran in the block yet: move it to the owner.
+        await this.blockEngine(t).rollback(t.id);
+        t.id = await (this.ctx.txEngines[target] as TxEngineApi).begin(t.isolation);
+        t.engine = target;
+      }
+      t.pinned = true;
+      t.wrote = true;
+      for (const op of ops) t.tables.add(op.table);
+      return this.blockEngine(t).executeIn(t.id, { catalogVersion: this.ctx.catalog.version, ops });
     }
-    const r = await this.engine.execute({ catalogVersion: this.ctx.catalog.version, ops });
+    const r = await (this.ctx.txEngines[target] as TxEngineApi).execute({ catalogVersion: this.ctx.catalog.version, ops });
     if (r.commitTs > 0) for (const op of ops) this.ctx.results.noteWrite(op.table, r.commitTs);
-    if (r.commitTs > this.lastCommitTs) this.lastCommitTs = r.commitTs;
+    this.noteWrite(target, r.commitTs);
     return r;
   }
 
@@ -372,7 +523,7 @@ export class RouterSession implements PgSession {
     const rows: Literal[][] = (sel.valuesLists as Node[]).map((l) => (l.List.items as Node[]).map((e) => literalOf(e, params)));
     const r = await this.write([{ kind: 'insert', table: t.name, columns, rows }]);
     mStatements.inc({ kind: 'InsertStmt', tier: 'tx' });
-    return { commandTag: `INSERT 0 ${r.counts[0] ?? 0}` };
+    return withTxNotices({ commandTag: `INSERT 0 ${r.counts[0] ?? 0}` }, r);
   }
 
   private async update(s: Node, params: Params): Promise<StatementResult> {
@@ -393,7 +544,7 @@ export class RouterSession implements PgSession {
     });
     const r = await this.write([{ kind: 'update', table: t.name, key, set }]);
     mStatements.inc({ kind: 'UpdateStmt', tier: 'tx' });
-    return { commandTag: `UPDATE ${r.counts[0] ?? 0}` };
+    return withTxNotices({ commandTag: `UPDATE ${r.counts[0] ?? 0}` }, r);
   }
 
   private async remove(s: Node, params: Params): Promise<StatementResult> {
@@ -402,7 +553,7 @@ export class RouterSession implements PgSession {
     const key = keyFromWhere(t, s.whereClause, params, relAlias(s.relation), 'DELETE');
     const r = await this.write([{ kind: 'delete', table: t.name, key }]);
     mStatements.inc({ kind: 'DeleteStmt', tier: 'tx' });
-    return { commandTag: `DELETE ${r.counts[0] ?? 0}` };
+    return withTxNotices({ commandTag: `DELETE ${r.counts[0] ?? 0}` }, r);
   }
 
   private async select(p: ParsedStatement, s: Node, params: Params): Promise<StatementResult> {
@@ -432,11 +583,15 @@ export class RouterSession implements PgSession {
     } else if (point) {
       mStatements.inc({ kind: 'SelectStmt', tier: 'tx' });
       mReads.inc({ tier: 'tx', mode: point.table.options.consistency.mode });
-      const rv = await this.engine.get(point.table.name, point.key, this.ctx.catalog.version, this.txn?.id);
+      const notices: Notice[] = [];
+      const rv = await this.pointGet(point.table, point.key, notices);
+      if (rv && rv.commitTs > this.seenTs) this.seenTs = rv.commitTs;
       const cols = point.columns.map((c) => columnOf(point.table, c.column));
       const fields = point.columns.map((c, i) => field(c.name, PG_TYPE_OID[cols[i]!.type]));
       const rows = rv?.row ? [cols.map((c) => formatValue(rv.row![c.name] ?? null, c.type))] : [];
-      return { commandTag: `SELECT ${rows.length}`, fields, rows };
+      const out: StatementResult = { commandTag: `SELECT ${rows.length}`, fields, rows };
+      if (notices.length > 0) out.notices = notices;
+      return out;
     }
     const notices: Notice[] = [];
     if (this.txn && rels.length > 0) {
@@ -466,20 +621,31 @@ export class RouterSession implements PgSession {
         });
       }
     }
-    const cacheable = !this.txn && rels.length > 0 && this.ctx.results.ttlMs > 0 && this.asOfMs === undefined;
+    const refsEarly = rels.filter((r) => !(ctes.has(relName(r)) && !r.schemaname)).map((r) => relName(r));
+    const reqs = this.asOfMs === undefined && rels.length > 0 ? this.requirements(refsEarly) : [];
+    const need = reqs.reduce((m, r) => Math.max(m, r.ts), 0);
+    const cacheable =
+      !this.txn &&
+      rels.length > 0 &&
+      this.ctx.results.ttlMs > 0 &&
+      this.asOfMs === undefined &&
+      !reqs.some((r) => r.mode === 'strict_serializable');
     let coveredTs = -1;
     if (cacheable) {
-      const hit = this.ctx.results.get(p.sql, params, this.lastCommitTs);
+      const hit = this.ctx.results.get(p.sql, params, Math.max(need, this.seenTs));
       if (hit) {
         mStatements.inc({ kind: 'SelectStmt', tier: 'result-cache' });
         return hit;
       }
     }
-    // Analytical: OLAP files + ingestion delta; first make sure the session's own writes are in.
-    if (rels.length > 0 && this.lastCommitTs > 0) await this.waitForWatermark(this.lastCommitTs);
+    // Analytical: OLAP files + ingestion delta; first the watermark the tables' modes need.
+    if (need > 0) notices.push(...(await this.meet(reqs)));
     // As of T: the state at T is complete once every ingestion engine's watermark passed T.
     if (rels.length > 0 && this.asOfMs !== undefined) await this.waitForWatermark(this.asOfMs);
-    if (cacheable) coveredTs = await this.minWatermark();
+    if (rels.length > 0 && this.asOfMs === undefined) {
+      coveredTs = await this.minWatermark();
+      if (coveredTs > this.seenTs) this.seenTs = coveredTs;
+    }
     const sql = spliceSessionFunctions(p, this);
     const refs: TableRef[] = rels
       .filter((r) => !(ctes.has(relName(r)) && !r.schemaname))
@@ -498,6 +664,135 @@ export class RouterSession implements PgSession {
       this.ctx.results.set(p.sql, params, tables, coveredTs, out);
     }
     return out;
+  }
+
+  /**
+   * Point read under the table's mode (DESIGN §6): strict_serializable tables read at the key's
+   * owning engine, others at the session's; the engine includes commits this session made through
+   * other engines, and for bounded_staleness every commit up to now().latest − max_staleness_ms.
+   * With allow_degraded an unmet requirement answers from the engine's state with a NOTICE.
+   * @throws StratumError 57014 naming the table, mode and what was missing.
+   */
+  private async pointGet(t: TableInfo, key: Literal[], notices: Notice[]): Promise<RowVersion | null> {
+    const version = this.ctx.catalog.version;
+    if (this.txn) {
+      this.txn.pinned = true;
+      return this.engine.get(t.name, key, version, this.txn.id);
+    }
+    const cons = t.options.consistency;
+    const n = this.ctx.txEngines.length;
+    let idx = this.engineIdx;
+    if (cons.mode === 'strict_serializable' && n > 1) {
+      try {
+        idx = partitionOf(t.name, this.opKeys(t, { kind: 'delete', table: t.name, key })[0] ?? [], n);
+      } catch {
+        // A key of the wrong type: the engine reports it.
+      }
+    }
+    let minTs = this.writesElsewhere(idx);
+    let what = 'commits this session made through another TX engine';
+    if (cons.mode === 'bounded_staleness') {
+      const b = this.ctx.clock.now().latest - (cons.maxStalenessMs ?? 0);
+      if (b > minTs) {
+        minTs = b;
+        what = `every commit up to now − ${cons.maxStalenessMs} ms`;
+      }
+    }
+    const engine = this.ctx.txEngines[idx] as TxEngineApi;
+    if (minTs <= 0 || cons.mode === 'eventual') return engine.get(t.name, key, version);
+    try {
+      return await engine.get(t.name, key, version, undefined, { minTs, timeoutMs: this.waitBudgetMs() });
+    } catch (e) {
+      if ((e as StratumError).code !== SqlState.queryCanceled) throw e;
+      if (!cons.allowDegraded) {
+        throw new StratumError(
+          SqlState.queryCanceled,
+          `table "${t.name}" (${cons.mode}): the read must include ${what} (${new Date(minTs).toISOString()}); ${(e as Error).message}`,
+          { hint: 'Is the bus, a TX engine or ingestion down? allow_degraded: true answers such reads with a staleness notice.' },
+        );
+      }
+      const rv = await engine.get(t.name, key, version);
+      notices.push({
+        severity: 'NOTICE',
+        code: '01000',
+        message: `table "${t.name}" (${cons.mode}, allow_degraded): answered without ${what}; it may be stale by up to ${Math.max(0, Math.round(this.ctx.clock.now().latest - minTs))} ms or more`,
+      });
+      return rv;
+    }
+  }
+
+  /**
+   * What an analytical read of `names` must include, per table mode (DESIGN §6): nothing
+   * (eventual), every commit up to now().latest − max_staleness_ms (bounded_staleness), what the
+   * session wrote or read (monotonic_reads), every commit acknowledged before now (strict).
+   * @throws StratumError 40001 for a strict table while this router's clock is unsynchronized
+   *   (unless allow_degraded, which then reads without the real-time guarantee).
+   */
+  private requirements(names: string[]): Requirement[] {
+    const out: Requirement[] = [];
+    const seen = new Set<string>();
+    const now = this.ctx.clock.now();
+    for (const name of names) {
+      const base = name.replace(/__history$/, '');
+      if (seen.has(base)) continue;
+      seen.add(base);
+      const t = this.ctx.catalog.find(base);
+      if (!t) continue;
+      const c = t.options.consistency;
+      const r = { table: base, mode: c.mode, allowDegraded: c.allowDegraded };
+      if (c.mode === 'monotonic_reads') {
+        const ts = Math.max(this.lastCommitTs, this.seenTs);
+        if (ts > 0) out.push({ ...r, ts, what: 'what this session wrote or read before (its session token)' });
+      } else if (c.mode === 'bounded_staleness') {
+        out.push({ ...r, ts: now.latest - (c.maxStalenessMs ?? 0), what: `every commit up to now − ${c.maxStalenessMs} ms` });
+      } else if (c.mode === 'strict_serializable') {
+        if (!this.ctx.clock.synchronized() || !Number.isFinite(now.latest)) {
+          const why = this.ctx.clock.unsynchronizedReason?.() || `ε ${this.ctx.clock.eps()} ms`;
+          if (!c.allowDegraded) {
+            throw new StratumError(
+              SqlState.serializationFailure,
+              `table "${base}" (strict_serializable): read refused: this router's clock is unsynchronized (${why}), so "every commit acknowledged before the read" has no bound`,
+              { hint: 'Retry once the clock service is reachable again; see the stratum_clock_* metrics.' },
+            );
+          }
+          out.push({ ...r, ts: Number.POSITIVE_INFINITY, what: 'every commit acknowledged before the read (clock unsynchronized)' });
+        } else out.push({ ...r, ts: now.latest, what: 'every commit acknowledged before the read began (now().latest)' });
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Wait until every ingestion watermark meets the requirements, up to the statement's wait budget.
+   * @returns NOTICEs for tables served degraded (allow_degraded) with their possible staleness.
+   * @throws StratumError 57014 naming the first table whose mode was not met, the mode, the
+   *   timestamp it needed and the watermark reached.
+   */
+  private async meet(reqs: Requirement[]): Promise<Notice[]> {
+    const budget = this.waitBudgetMs();
+    const deadline = performance.now() + budget;
+    const need = reqs.reduce((m, r) => Math.max(m, r.ts), 0);
+    let w = await this.minWatermark();
+    while (w < need && performance.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 5));
+      w = await this.minWatermark();
+    }
+    const unmet = reqs.filter((r) => r.ts > w);
+    const hard = unmet.find((r) => !r.allowDegraded);
+    const wm = (ms: number) => (ms < 0 ? 'none yet' : Number.isFinite(ms) ? new Date(ms).toISOString() : 'unbounded');
+    if (hard) {
+      throw new StratumError(
+        SqlState.queryCanceled,
+        `table "${hard.table}" (${hard.mode}): the read must include ${hard.what} (${wm(hard.ts)}), but the ingestion watermark reached only ${wm(w)} within ${Math.round(budget)} ms`,
+        { hint: 'Is the bus, a TX engine or ingestion down? allow_degraded: true answers such reads with a staleness notice.' },
+      );
+    }
+    const now = this.ctx.clock.now().latest;
+    return unmet.map((r) => ({
+      severity: 'NOTICE' as const,
+      code: '01000',
+      message: `table "${r.table}" (${r.mode}, allow_degraded): answered from watermark ${wm(w)}, without ${r.what}; rows may be stale by up to ${w < 0 ? 'an unknown time' : `${Math.max(0, Math.round(now - w))} ms`}`,
+    }));
   }
 
   /** Consistency modes of the user tables among `refs` (DESIGN §6), distinct. */
@@ -655,8 +950,8 @@ export class RouterSession implements PgSession {
         }
         if (t.isolation !== isolation) {
           if (t.used) throw new StratumError('25001', 'SET TRANSACTION ISOLATION LEVEL must be called before any query');
-          await this.engine.rollback(t.id);
-          t.id = await this.engine.begin(isolation);
+          await this.blockEngine(t).rollback(t.id);
+          t.id = await this.blockEngine(t).begin(isolation);
           t.isolation = isolation;
         }
       } else this.settings.default_transaction_isolation = isolation === 'serializable' ? 'serializable' : 'repeatable read';
@@ -689,6 +984,10 @@ export class RouterSession implements PgSession {
     }
     if (name === 'stratum.as_of') {
       this.setAsOf(value);
+      return { commandTag: 'SET' };
+    }
+    if (name === 'stratum.session_token') {
+      if (value.trim() !== '') this.adoptToken(value);
       return { commandTag: 'SET' };
     }
     if (name === 'default_transaction_isolation' || name === 'transaction_isolation') {
@@ -759,6 +1058,7 @@ export class RouterSession implements PgSession {
     }
     let v: string | undefined;
     if (name === 'server_version') v = this.ctx.serverVersion;
+    else if (name === 'stratum.session_token') v = this.token();
     else if (name === 'transaction_isolation') {
       const iso = this.txn
         ? this.txn.isolation
@@ -784,7 +1084,17 @@ export class RouterSession implements PgSession {
         if (this.txn) return { commandTag: 'BEGIN', notices: warn('25001', 'there is already a transaction in progress') };
         const isolation = isolationOf(s.options, this.settings.default_transaction_isolation ?? 'repeatable read');
         const id = await this.engine.begin(isolation);
-        this.txn = { id, isolation, failed: false, wrote: false, noticed: false, used: false, tables: new Set() };
+        this.txn = {
+          id,
+          isolation,
+          failed: false,
+          wrote: false,
+          noticed: false,
+          used: false,
+          tables: new Set(),
+          engine: this.engineIdx,
+          pinned: false,
+        };
         return { commandTag: 'BEGIN' };
       }
       case 'TRANS_STMT_COMMIT': {
@@ -792,20 +1102,20 @@ export class RouterSession implements PgSession {
         if (!t) return { commandTag: 'COMMIT', notices: warn('25P01', 'there is no transaction in progress') };
         this.txn = undefined;
         if (t.failed) {
-          await this.engine.rollback(t.id);
+          await this.blockEngine(t).rollback(t.id);
           return { commandTag: 'ROLLBACK' };
         }
-        const r = await this.engine.commit(t.id);
+        const r = await this.blockEngine(t).commit(t.id);
         if (r.commitTs > 0) for (const table of t.tables) this.ctx.results.noteWrite(table, r.commitTs);
-        if (r.commitTs > this.lastCommitTs) this.lastCommitTs = r.commitTs;
+        this.noteWrite(t.engine, r.commitTs);
         mStatements.inc({ kind: 'Commit', tier: 'tx' });
-        return { commandTag: r.rolledBack ? 'ROLLBACK' : 'COMMIT' };
+        return withTxNotices({ commandTag: r.rolledBack ? 'ROLLBACK' : 'COMMIT' }, r);
       }
       case 'TRANS_STMT_ROLLBACK': {
         const t = this.txn;
         if (!t) return { commandTag: 'ROLLBACK', notices: warn('25P01', 'there is no transaction in progress') };
         this.txn = undefined;
-        await this.engine.rollback(t.id);
+        await this.blockEngine(t).rollback(t.id);
         return { commandTag: 'ROLLBACK' };
       }
       case 'TRANS_STMT_SAVEPOINT':
@@ -817,7 +1127,7 @@ export class RouterSession implements PgSession {
           throw new StratumError('25P01', `${what === 'ROLLBACK' ? 'ROLLBACK TO SAVEPOINT' : what} can only be used in transaction blocks`);
         const name = s.savepoint_name as string;
         try {
-          await this.engine.savepoint(
+          await this.blockEngine(t).savepoint(
             t.id,
             name,
             k === 'TRANS_STMT_SAVEPOINT' ? 'set' : k === 'TRANS_STMT_RELEASE' ? 'release' : 'rollback',
@@ -843,6 +1153,13 @@ export class RouterSession implements PgSession {
   setting(name: string): string | undefined {
     return this.settings[name.toLowerCase()];
   }
+}
+
+/** A statement result with the TX engine's warnings (e.g. a degraded strict write) as NOTICEs. */
+function withTxNotices(out: StatementResult, r: TxResult): StatementResult {
+  if (r.notices?.length)
+    out.notices = [...(out.notices ?? []), ...r.notices.map((m) => ({ severity: 'WARNING' as const, code: '01000', message: m }))];
+  return out;
 }
 
 function field(name: string, typeOid: number): FieldDescription {

@@ -31,6 +31,7 @@ import {
   type Literal,
   type Logger,
   partitionOf,
+  type ReadFreshness,
   type Row,
   type RowVersion,
   SchemaError,
@@ -58,8 +59,12 @@ export interface EngineOptions {
   maxTxnBytes: number;
   /** Largest encoded transaction part the bus accepts (bytes). */
   maxPartBytes: () => number;
-  /** Commit-wait multiplier k (commit waits k·ε); DESIGN §6. */
-  commitWaitK: number;
+  /**
+   * Largest ε (ms) a commit-wait uses for tables that are not strict_serializable
+   * (`clock.max_uncertainty_ms`): past it the clock is unsynchronized, strict tables refuse
+   * writes and the others wait k × this instead of k × ε.
+   */
+  maxUncertaintyMs: number;
   catalogTimeoutMs: number;
   log: Logger;
 }
@@ -144,7 +149,20 @@ interface Current {
   version: string;
   ts: number;
   row: Row | null;
+  /** Read from ingestion (this engine does not hold the row). */
+  remote?: boolean;
 }
+
+/**
+ * Commit-wait multiplier k of a consistency mode (DESIGN §6 table): the acknowledgement waits
+ * k·ε after the commit timestamp.
+ */
+export const COMMIT_WAIT_K: Record<TableInfo['options']['consistency']['mode'], number> = {
+  eventual: 0,
+  bounded_staleness: 1,
+  monotonic_reads: 2,
+  strict_serializable: 3,
+};
 
 /** Callback told about every durable batch (the outbox relay listens). */
 export type CommittedListener = (parts: EncodedPart[]) => void;
@@ -165,6 +183,12 @@ export class Engine {
   private idle: Promise<void> = Promise.resolve();
   private idleResolve: (() => void) | undefined;
   private readonly txns = new Map<string, Txn>();
+  /**
+   * Whether another engine has written to the stream (as ingestion reports its pairs): then a
+   * row held here may have a newer version elsewhere, and point reads also ask ingestion and
+   * return the newer one. True until ingestion says otherwise.
+   */
+  foreignWriters = true;
 
   private constructor(
     readonly opts: EngineOptions,
@@ -223,10 +247,48 @@ export class Engine {
     });
   }
 
-  /** Point read: hot-row cache, then LevelDB, then ingestion for rows this engine never held. */
-  async get(table: TableInfo, key: Value[]): Promise<RowVersion | null> {
-    const cur = await this.readCurrent(table, key, true);
+  /**
+   * Point read (DESIGN §6): hot-row cache, then LevelDB, then ingestion for rows this engine
+   * never held. When other engines write too, ingestion's latest version is read as well and the
+   * newer one (commit ts, then version) returned, so reads converge to the merged state. With
+   * `fresh.minTs`, an answer older than it waits until the ingestion watermark passes it and
+   * includes ingestion's version.
+   * @throws StratumError 57014 when the watermark does not pass `fresh.minTs` within `fresh.timeoutMs`.
+   */
+  async get(table: TableInfo, key: Value[], fresh?: ReadFreshness): Promise<RowVersion | null> {
+    let cur = await this.readCurrent(table, key, true);
+    const ing = this.opts.ingestion;
+    const need = fresh?.minTs ?? 0;
+    const stale = need > 0 && (cur === null || cur.ts < need);
+    if (ing && (stale || (this.foreignWriters && !cur?.remote))) {
+      if (stale) await this.waitForIngestion(need, fresh?.timeoutMs ?? 30_000, table.name);
+      const r = await ing.get(table.name, key);
+      if (r && (!cur || r.commitTs > cur.ts || (r.commitTs === cur.ts && r.version > cur.version))) {
+        cur = { version: r.version, ts: r.commitTs, row: r.row, remote: true };
+      }
+    }
     return cur ? { version: cur.version, commitTs: cur.ts, row: cur.row } : null;
+  }
+
+  /**
+   * Wait until every ingestion watermark is at least `ts` (ms).
+   * @throws StratumError 57014 after `timeoutMs`, naming the watermark reached.
+   */
+  private async waitForIngestion(ts: number, timeoutMs: number, table: string): Promise<void> {
+    const ing = this.opts.ingestion;
+    if (!ing) return;
+    const deadline = performance.now() + timeoutMs;
+    for (;;) {
+      const w = (await ing.status()).watermark;
+      if (w >= ts) return;
+      if (performance.now() > deadline) {
+        throw new StratumError(
+          SqlState.queryCanceled,
+          `point read of "${table}": ingestion watermark ${w < 0 ? 'none yet' : new Date(w).toISOString()} did not reach ${new Date(ts).toISOString()} within ${timeoutMs} ms`,
+        );
+      }
+      await new Promise((r) => setTimeout(r, 5));
+    }
   }
 
   private cacheKey(table: string, key: readonly Value[]): string {
@@ -246,7 +308,7 @@ export class Engine {
     if (s) return { version: s.v, ts: s.ts, row: s.row };
     if (this.opts.ingestion) {
       const r = await this.opts.ingestion.get(table.name, key);
-      if (r) return { version: r.version, ts: r.commitTs, row: r.row };
+      if (r) return { version: r.version, ts: r.commitTs, row: r.row, remote: true };
     }
     return null;
   }
@@ -360,7 +422,7 @@ export class Engine {
   private async commitBatch(batch: Pending[]): Promise<void> {
     const ops: BatchOp[] = [];
     const overlay = new Map<string, StoredRow>();
-    const accepted: { p: Pending; result: TxResult; parts: EncodedPart[] }[] = [];
+    const accepted: { p: Pending; result: TxResult; parts: EncodedPart[]; k?: number }[] = [];
     const seqBefore = [...this.seqs];
     const touchedSeq = new Set<number>();
     const now = this.opts.clock.now();
@@ -393,6 +455,7 @@ export class Engine {
           accepted.push({ p, result: { commitTs: 0, counts }, parts: [] });
           continue;
         }
+        const { k, notices } = this.commitWaitOf(changes.list);
         const txn = uuidv7();
         const byPart = new Map<number, Change[]>();
         for (const c of changes.list) {
@@ -432,7 +495,7 @@ export class Engine {
           overlay.set(this.cacheKey(c.table, c.key), sr);
           ops.push({ type: 'put', key: rowKey(c.table, c.key), value: TxStore.encodeRow(sr) });
         }
-        accepted.push({ p, result: { commitTs: ts, counts }, parts });
+        accepted.push({ p, result: notices.length > 0 ? { commitTs: ts, counts, notices } : { commitTs: ts, counts }, parts, k });
       } catch (e) {
         if (e instanceof CausalityRetry && (p.causalRetries ?? 0) < 5) {
           p.causalRetries = (p.causalRetries ?? 0) + 1;
@@ -465,17 +528,79 @@ export class Engine {
     mBatchSize.observe({ engine: this.opts.id }, accepted.length);
     const allParts = accepted.flatMap((a) => a.parts);
     if (allParts.length > 0) for (const l of this.listeners) l(allParts);
-    // Commit-wait (DESIGN §6): acknowledge once k·ε has passed since the commit timestamp.
-    const waitUntil = ts + this.opts.commitWaitK * this.opts.clock.eps();
-    const ack = () => {
-      for (const a of accepted) {
-        if (a.result.commitTs > 0) mCommits.inc({ engine: this.opts.id });
-        a.p.resolve(a.result);
-      }
+    // Commit-wait (DESIGN §6): acknowledge each transaction once k·ε has passed since the commit
+    // timestamp on this node's clock, k by the strictest mode among the tables it wrote.
+    const byWait = new Map<number, typeof accepted>();
+    for (const a of accepted) {
+      const k = a.k ?? 0;
+      let l = byWait.get(k);
+      if (!l) byWait.set(k, (l = []));
+      l.push(a);
+    }
+    for (const [k, list] of byWait) {
+      this.ackAt(ts + k * this.waitEps(k), () => {
+        for (const a of list) {
+          if (a.result.commitTs > 0) mCommits.inc({ engine: this.opts.id });
+          a.p.resolve(a.result);
+        }
+      });
+    }
+  }
+
+  /** ε (ms) a commit-wait of multiplier k uses: the clock's ε, capped at max_uncertainty_ms below k = 3. */
+  private waitEps(k: number): number {
+    const eps = this.opts.clock.eps();
+    if (k >= 3) return Number.isFinite(eps) ? eps : this.opts.maxUncertaintyMs;
+    return Math.min(Number.isFinite(eps) ? eps : Number.POSITIVE_INFINITY, this.opts.maxUncertaintyMs);
+  }
+
+  /** Run `fn` once the midpoint of this node's clock reaches `target` (ms), to within ~0.1 ms. */
+  private ackAt(target: number, fn: () => void): void {
+    const step = () => {
+      const n = this.opts.clock.now();
+      const remaining = target - (n.earliest + n.latest) / 2;
+      if (!(remaining > 0)) fn();
+      else if (remaining > 2) setTimeout(step, Math.floor(remaining - 1));
+      else setImmediate(step);
     };
-    const remaining = waitUntil - this.opts.clock.now().earliest - this.opts.clock.eps();
-    if (remaining > 0) setTimeout(ack, Math.ceil(remaining));
-    else ack();
+    step();
+  }
+
+  /**
+   * Commit-wait multiplier of a transaction's changes (the strictest mode of the tables written)
+   * and the notices of a degraded strict write.
+   * @throws StratumError 40001 when it writes a strict_serializable table while this node's clock
+   *   is unsynchronized (DESIGN §8), unless the table has allow_degraded.
+   */
+  private commitWaitOf(list: Change[]): { k: number; notices: string[] } {
+    let k = 0;
+    const notices: string[] = [];
+    const seen = new Set<string>();
+    for (const c of list) {
+      if (seen.has(c.table)) continue;
+      seen.add(c.table);
+      const cons = this.opts.catalog.find(c.table)?.options.consistency;
+      if (!cons) continue;
+      k = Math.max(k, COMMIT_WAIT_K[cons.mode]);
+      if (cons.mode === 'strict_serializable' && !this.opts.clock.synchronized()) {
+        const why =
+          this.opts.clock.unsynchronizedReason?.() ||
+          `clock uncertainty ε ${this.opts.clock.eps()} ms is over max_uncertainty_ms ${this.opts.maxUncertaintyMs}`;
+        if (!cons.allowDegraded) {
+          throw new StratumError(
+            SqlState.serializationFailure,
+            `table "${c.table}" (strict_serializable): write refused on TX engine ${this.opts.id}: its clock is unsynchronized (${why}); retry once ε recovers`,
+            {
+              hint: 'The clock service bounds ε; check `stratum status` and the stratum_clock_* metrics. allow_degraded: true accepts such writes without the real-time guarantee.',
+            },
+          );
+        }
+        notices.push(
+          `table "${c.table}" (strict_serializable, allow_degraded): written while the clock is unsynchronized (${why}); real-time order is not guaranteed for this write`,
+        );
+      }
+    }
+    return { k, notices };
   }
 
   /** Plan an autocommit transaction against the current state and build its changes. */

@@ -13,6 +13,7 @@ import type {
   IsolationLevel,
   Literal,
   Logger,
+  ReadFreshness,
   RowVersion,
   SavepointAction,
   ServiceHandle,
@@ -48,8 +49,13 @@ export interface TxEngineOptions {
   retentionCheckMs?: number;
   /** Roll back transaction blocks idle this long (ms). Default 600 000. */
   txnIdleTimeoutMs?: number;
-  /** Commit-wait multiplier k (default 2, the `monotonic_reads` default mode). */
-  commitWaitK?: number;
+  /**
+   * `clock.max_uncertainty_ms` (default 250): commit-waits of tables that are not
+   * strict_serializable use at most this ε (strict tables refuse writes past it).
+   */
+  maxUncertaintyMs?: number;
+  /** How often the engine asks ingestion which engines write to the stream (ms; default 1000). */
+  writerCheckMs?: number;
   /** How long a request waits for a catalog version it needs (ms). */
   catalogTimeoutMs?: number;
   log: Logger;
@@ -76,7 +82,7 @@ export async function startTxEngine(o: TxEngineOptions): Promise<TxEngine> {
     ingestion: o.ingestion,
     maxBatch: o.groupCommitMaxBatch ?? 1024,
     maxTxnBytes: o.maxTxnBytes ?? 8 * 1024 * 1024,
-    commitWaitK: o.commitWaitK ?? 2,
+    maxUncertaintyMs: o.maxUncertaintyMs ?? 250,
     maxPartBytes: () => o.bus.maxPayloadBytes() - 1024,
     catalogTimeoutMs: o.catalogTimeoutMs ?? 10_000,
     log: o.log,
@@ -120,11 +126,27 @@ export async function startTxEngine(o: TxEngineOptions): Promise<TxEngine> {
     })();
   }, o.retentionCheckMs ?? 60_000);
   evictor.unref();
+  // Which engines write the stream: with none but this one, rows held here are the newest (point
+  // reads need not ask ingestion). A retired engine's writes count too.
+  const checkWriters = async () => {
+    try {
+      const st = await o.ingestion!.status();
+      engine.foreignWriters = st.pairs.some((p) => p.engine !== o.id);
+      return st;
+    } catch {
+      engine.foreignWriters = true;
+      return undefined;
+    }
+  };
+  const writerCheck = setInterval(() => void checkWriters(), o.writerCheckMs ?? 1000);
+  writerCheck.unref();
   // Join above the published watermark (see Engine.raiseFloor); best effort when ingestion is down,
   // since then nothing newer than our own closed timestamps can have been published by it.
   if (o.ingestion) {
     try {
-      engine.raiseFloor((await o.ingestion.status()).watermark);
+      const st = await checkWriters();
+      if (!st) throw new Error('ingestion status unavailable');
+      engine.raiseFloor(st.watermark);
     } catch (e) {
       o.log.warn({ err: (e as Error).message }, 'ingestion unreachable at start; commit timestamps start from the clock');
     }
@@ -148,10 +170,10 @@ export async function startTxEngine(o: TxEngineOptions): Promise<TxEngine> {
     id: o.id,
     name: `tx-engine ${o.id}`,
     execute: (req: TxRequest): Promise<TxResult> => engine.execute(req),
-    async get(table: string, key: Literal[], catalogVersion: number, txnId?: string): Promise<RowVersion | null> {
+    async get(table: string, key: Literal[], catalogVersion: number, txnId?: string, fresh?: ReadFreshness): Promise<RowVersion | null> {
       if (o.catalog.version < catalogVersion) await o.catalog.waitFor(catalogVersion, 10_000);
       const t = o.catalog.get(table);
-      return txnId ? engine.getIn(txnId, t, coerceKey(t, key)) : engine.get(t, coerceKey(t, key));
+      return txnId ? engine.getIn(txnId, t, coerceKey(t, key)) : engine.get(t, coerceKey(t, key), fresh);
     },
     begin: async (isolation: IsolationLevel) => engine.begin(isolation),
     executeIn: (txnId: string, req: TxRequest) => engine.executeIn(txnId, req),
@@ -167,6 +189,7 @@ export async function startTxEngine(o: TxEngineOptions): Promise<TxEngine> {
     close() {
       closing ??= (async () => {
         clearInterval(sweeper);
+        clearInterval(writerCheck);
         clearInterval(evictor);
         await engine.drain();
         await relay.stop(3000);
