@@ -4,6 +4,7 @@ export * from './bus/index.ts';
 export * from './catalog.ts';
 export * from './catalog-sync.ts';
 export * from './clock.ts';
+export * from './clock-client.ts';
 export * from './config.ts';
 export * from './errors.ts';
 export * from './expr.ts';

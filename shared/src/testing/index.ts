@@ -18,5 +18,7 @@ export function tempDir(prefix: string): Promise<string> {
 }
 export type { ClockFaults } from './clock.ts';
 export { FaultInjectingClock } from './clock.ts';
+export type { PartitionProxy } from './partition.ts';
+export { startPartitionProxy } from './partition.ts';
 export type { PostgresHandle, PostgresOptions } from './postgres.ts';
 export { postgresBinDir, startPostgres } from './postgres.ts';
