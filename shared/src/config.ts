@@ -542,7 +542,11 @@ export function tableOptionsFrom(cfg: StratumConfig): (table: string) => TableOp
   return (table) => {
     const t = cfg.tables[table];
     if (!t)
-      return cfg.table_consistency[table] ? { ...DEFAULT_TABLE_OPTIONS, consistency: consistencyOf(cfg, table) } : DEFAULT_TABLE_OPTIONS;
+      return {
+        ...DEFAULT_TABLE_OPTIONS,
+        ingestionRetentionMs: cfg.ingestion.retention_ms,
+        ...(cfg.table_consistency[table] ? { consistency: consistencyOf(cfg, table) } : {}),
+      };
     const o: TableOptions = {
       appendOnly: t.append_only,
       conflict: t.conflict,
@@ -552,7 +556,7 @@ export function tableOptionsFrom(cfg: StratumConfig): (table: string) => TableOp
     };
     if (t.time_column !== undefined) o.timeColumn = t.time_column;
     if (t.history_retention_ms !== undefined) o.historyRetentionMs = t.history_retention_ms;
-    if (t.ingestion_retention_ms !== undefined) o.ingestionRetentionMs = t.ingestion_retention_ms;
+    o.ingestionRetentionMs = t.ingestion_retention_ms ?? cfg.ingestion.retention_ms;
     if (t.shard_key !== undefined) o.shardKey = t.shard_key;
     if (t.shards !== undefined) o.shards = t.shards;
     if (t.time_shards !== undefined) {

@@ -175,6 +175,8 @@ export class RouterSession implements PgSession {
   private writesAt: number[] = [];
   /** Highest commit timestamp (ms) of anything this session wrote or read (monotonic reads). */
   seenTs = 0;
+  /** Tables whose row tiers the last analytical read skipped by time range, with the reason (EXPLAIN). */
+  private skipped: string[] = [];
   /** The open transaction block, if any. */
   private txn: OpenTxn | undefined;
   /** `SET stratum.as_of`: reads return the state at this time (ms since epoch); writes are refused. */
@@ -569,7 +571,9 @@ export class RouterSession implements PgSession {
         throw new SchemaError(SqlState.undefinedTable, `relation "${name}" does not exist`, { position: charPos(p, r.location) });
       }
     }
-    const point = pointRead(this.ctx.catalog, s, params);
+    let point = pointRead(this.ctx.catalog, s, params);
+    // A short key list as of a time, or inside a transaction block: the analytical path answers it.
+    if (point?.keys && (this.asOfMs !== undefined || this.txn)) point = undefined;
     if (point && this.asOfMs !== undefined) {
       const rv = await this.readAsOf(point.table, point.key, this.asOfMs);
       if (rv !== 'olap') {
@@ -584,11 +588,12 @@ export class RouterSession implements PgSession {
       mStatements.inc({ kind: 'SelectStmt', tier: 'tx' });
       mReads.inc({ tier: 'tx', mode: point.table.options.consistency.mode });
       const notices: Notice[] = [];
-      const rv = await this.pointGet(point.table, point.key, notices);
-      if (rv && rv.commitTs > this.seenTs) this.seenTs = rv.commitTs;
+      const pt = point;
+      const rvs = await Promise.all((pt.keys ?? [pt.key]).map((k) => this.pointGet(pt.table, k, notices)));
+      for (const rv of rvs) if (rv && rv.commitTs > this.seenTs) this.seenTs = rv.commitTs;
       const cols = point.columns.map((c) => columnOf(point.table, c.column));
       const fields = point.columns.map((c, i) => field(c.name, PG_TYPE_OID[cols[i]!.type]));
-      const rows = rv?.row ? [cols.map((c) => formatValue(rv.row![c.name] ?? null, c.type))] : [];
+      const rows = rvs.filter((rv) => rv?.row).map((rv) => cols.map((c) => formatValue(rv!.row![c.name] ?? null, c.type)));
       const out: StatementResult = { commandTag: `SELECT ${rows.length}`, fields, rows };
       if (notices.length > 0) out.notices = notices;
       return out;
@@ -622,7 +627,7 @@ export class RouterSession implements PgSession {
       }
     }
     const refsEarly = rels.filter((r) => !(ctes.has(relName(r)) && !r.schemaname)).map((r) => relName(r));
-    const reqs = this.asOfMs === undefined && rels.length > 0 ? this.requirements(refsEarly) : [];
+    const reqs = this.asOfMs === undefined && rels.length > 0 ? this.requirements(refsEarly, s.whereClause, params) : [];
     const need = reqs.reduce((m, r) => Math.max(m, r.ts), 0);
     const cacheable =
       !this.txn &&
@@ -728,8 +733,9 @@ export class RouterSession implements PgSession {
    * @throws StratumError 40001 for a strict table while this router's clock is unsynchronized
    *   (unless allow_degraded, which then reads without the real-time guarantee).
    */
-  private requirements(names: string[]): Requirement[] {
+  private requirements(names: string[], where?: Node, params: Params = []): Requirement[] {
     const out: Requirement[] = [];
+    this.skipped = [];
     const seen = new Set<string>();
     const now = this.ctx.clock.now();
     for (const name of names) {
@@ -740,6 +746,16 @@ export class RouterSession implements PgSession {
       if (!t) continue;
       const c = t.options.consistency;
       const r = { table: base, mode: c.mode, allowDegraded: c.allowDegraded };
+      // DESIGN §7: a time range that ends before the ingestion tier's retention skips that tier.
+      const col = t.options.timeColumn;
+      const hi = col && names.length === 1 ? timeUpperBound(where, col, params) : undefined;
+      const keep = t.options.ingestionRetentionMs ?? 7 * 86_400_000;
+      if (hi !== undefined && hi < now.earliest - keep) {
+        this.skipped.push(
+          `${base}: ${col} ends ${new Date(hi).toISOString()}, before now − ingestion_retention (${keep} ms): row tiers skipped, OLAP files only`,
+        );
+        continue;
+      }
       if (c.mode === 'monotonic_reads') {
         const ts = Math.max(this.lastCommitTs, this.seenTs);
         if (ts > 0) out.push({ ...r, ts, what: 'what this session wrote or read before (its session token)' });
@@ -833,7 +849,7 @@ export class RouterSession implements PgSession {
     if (point) {
       lines.push(
         this.asOfMs === undefined
-          ? `Stratum point read of ${point.table.name} by its full primary key → TX engine (the session's; falls back to ingestion for rows it never held or evicted)`
+          ? `Stratum point read of ${point.table.name} by ${point.keys ? `a short key list (${point.keys.length} keys, each read by its primary key)` : 'its full primary key'} → TX engine (${point.table.options.consistency.mode === 'strict_serializable' ? "the key's owning engine" : "the session's"}; falls back to ingestion for rows it never held or evicted)`
           : `Stratum point read of ${point.table.name} as of ${new Date(this.asOfMs).toISOString()} → the ingestion engine of the key's partition (OLAP when that time is before its GC horizon)`,
       );
     } else {
@@ -850,7 +866,23 @@ export class RouterSession implements PgSession {
           lines.push(`  scan ${t} on ${ids.join(', ')} (projection and single-table conjuncts pushed down)`);
     }
     const modes = this.modesOf(refs);
-    if (modes.length > 0) lines.push(`  consistency: ${modes.join(', ')} (table_consistency; reads keep read-your-writes)`);
+    if (modes.length > 0) lines.push(`  consistency: ${modes.join(', ')} (table_consistency)`);
+    if (!point && this.asOfMs === undefined) {
+      try {
+        const reqs = this.requirements(
+          refs.map((r) => r.name),
+          sel.whereClause,
+          params,
+        );
+        for (const r of reqs)
+          lines.push(
+            `  waits for the ingestion watermark to reach ${new Date(r.ts).toISOString()}: table ${r.table} (${r.mode}) must include ${r.what}`,
+          );
+        for (const sk of this.skipped) lines.push(`  time range: ${sk}`);
+      } catch (e) {
+        lines.push(`  mode not met now: ${(e as Error).message}`);
+      }
+    }
     const statuses = await Promise.all(this.ctx.ingestion.map(async (i) => ({ id: i.id, st: await i.api.status() })));
     const wm = (ms: number) => (ms < 0 ? 'none yet' : new Date(ms).toISOString());
     lines.push(
@@ -1270,7 +1302,32 @@ function columnName(e: Node | undefined, alias: string): string | undefined {
 interface PointRead {
   table: TableInfo;
   key: Literal[];
+  /** A short key list (`pk IN (…)`, at most {@link MAX_KEY_LIST} distinct keys), read key by key from the row tiers. */
+  keys?: Literal[][];
   columns: { name: string; column: string }[];
+}
+
+/** Longest `pk IN (…)` list served by point reads at the row tiers (DESIGN §7: short key ranges); longer lists scan OLAP. */
+const MAX_KEY_LIST = 64;
+
+/** Keys of `WHERE pk IN (c1, c2, …)` on a one-column primary key (constants or parameters), distinct, in list order. */
+function matchKeyList(t: TableInfo, where: Node | undefined, params: Params, alias: string): Literal[][] | undefined {
+  const e = where?.A_Expr;
+  if (t.primaryKey.length !== 1 || e?.kind !== 'AEXPR_IN' || qualifiedName(e.name) !== '=') return undefined;
+  if (columnName(e.lexpr, alias) !== t.primaryKey[0]) return undefined;
+  const items = e.rexpr?.List?.items as Node[] | undefined;
+  if (!items || items.length === 0 || items.length > MAX_KEY_LIST) return undefined;
+  const out: Literal[][] = [];
+  const seen = new Set<string>();
+  for (const v of items) {
+    if (!(v.A_Const || v.ParamRef || v.TypeCast || (v.A_Expr && !v.A_Expr.lexpr))) return undefined;
+    const lit = literalOf(v, params);
+    const k = JSON.stringify(lit, (_, x) => (typeof x === 'bigint' ? x.toString() : x));
+    if (seen.has(k)) continue;
+    seen.add(k);
+    out.push([lit]);
+  }
+  return out;
 }
 
 /** A SELECT that reads one row by its full primary key (served by the row tiers). */
@@ -1283,7 +1340,12 @@ function pointRead(catalog: Catalog, s: Node, params: Params): PointRead | undef
   const t = catalog.find(rv.relname);
   if (!t || rv.schemaname) return undefined;
   const alias = relAlias(rv);
-  const key = matchKey(t, s.whereClause, params, alias);
+  let key = matchKey(t, s.whereClause, params, alias);
+  let keys: Literal[][] | undefined;
+  if (!key) {
+    keys = matchKeyList(t, s.whereClause, params, alias);
+    key = keys?.[0];
+  }
   if (!key) return undefined;
   const columns: PointRead['columns'] = [];
   for (const rt of (s.targetList ?? []) as Node[]) {
@@ -1300,7 +1362,40 @@ function pointRead(catalog: Catalog, s: Node, params: Params): PointRead | undef
       columns.push({ name: (rt.ResTarget.name as string | undefined) ?? col, column: col });
     }
   }
-  return { table: t, key, columns };
+  return keys ? { table: t, key, keys, columns } : { table: t, key, columns };
+}
+
+/**
+ * Upper end (ms since epoch) of the range a WHERE clause allows for column `col`, from its
+ * top-level AND conjuncts `col < c`, `col <= c`, `col = c`, `col BETWEEN a AND b` (c a timestamp
+ * or date constant or parameter); undefined when unbounded or not understood.
+ */
+export function timeUpperBound(where: Node | undefined, col: string, params: Params): number | undefined {
+  if (!where) return undefined;
+  const conj: Node[] = where.BoolExpr?.boolop === 'AND_EXPR' ? (where.BoolExpr.args as Node[]) : [where];
+  let hi: number | undefined;
+  const ms = (n: Node | undefined): number | undefined => {
+    if (!n || !(n.A_Const || n.ParamRef || n.TypeCast)) return undefined;
+    try {
+      const v = literalOf(n, params);
+      return typeof v === 'string' ? parseTimestampMs(v) : undefined;
+    } catch {
+      return undefined;
+    }
+  };
+  const isCol = (n: Node | undefined) => {
+    const f = n?.ColumnRef?.fields as Node[] | undefined;
+    return f !== undefined && f[f.length - 1]?.String?.sval === col;
+  };
+  for (const c of conj) {
+    const e = c.A_Expr;
+    if (!e || !isCol(e.lexpr)) continue;
+    let v: number | undefined;
+    if (e.kind === 'AEXPR_OP' && ['<', '<=', '='].includes(qualifiedName(e.name))) v = ms(e.rexpr);
+    else if (e.kind === 'AEXPR_BETWEEN') v = ms((e.rexpr?.List?.items as Node[] | undefined)?.[1]);
+    if (v !== undefined) hi = hi === undefined ? v : Math.min(hi, v);
+  }
+  return hi;
 }
 
 /** Milliseconds since epoch of timestamp text (ISO 8601 or `YYYY-MM-DD HH:MM:SS[.fff][+zz[:zz]]`; no zone = UTC). */
