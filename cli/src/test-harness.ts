@@ -131,6 +131,8 @@ export interface ClusterSpec {
   yaml?: string[];
   /** Services not to start yet (by id); start them later with `start`. */
   deferred?: string[];
+  /** Extra environment per service id (`router` for the router), e.g. `STRATUM_TEST_CLOCK_FAULTS` to skew one engine's clock. */
+  env?: Record<string, NodeJS.ProcessEnv>;
 }
 
 /** A running distributed cluster of our processes. */
@@ -197,7 +199,11 @@ export async function startCluster(spec: ClusterSpec): Promise<Cluster> {
   const start = async (id: string) => {
     const k = kind.get(id);
     if (!k) throw new Error(`no service ${id} in the cluster`);
-    procs.set(id, await spawnStratum(k === 'router' ? ['router', '--config', file] : [k, '--config', file, '--id', id]));
+    const env = spec.env?.[id];
+    procs.set(
+      id,
+      await spawnStratum(k === 'router' ? ['router', '--config', file] : [k, '--config', file, '--id', id], env ? { env } : {}),
+    );
   };
   const order = [...spec.shards, ...spec.ingestion.map((i) => i.id), ...spec.tx, 'router'];
   const cluster: Cluster = {

@@ -20,3 +20,4 @@ export * from './sharding.ts';
 export * from './tiers.ts';
 export * from './types.ts';
 export * from './version.ts';
+export * from './watermark-watcher.ts';

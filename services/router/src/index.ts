@@ -18,6 +18,7 @@ import {
   type TableDef,
   type TxEngineApi,
   toErrorPayload,
+  WatermarkWatcher,
 } from '@stratum/shared';
 import { ResultCache } from './caches.ts';
 import { OlapRouter, type ShardRef } from './olap.ts';
@@ -93,6 +94,10 @@ export async function startRouter(o: RouterOptions): Promise<Router> {
     results: new ResultCache(o.resultCacheTtlMs ?? 1000),
     clock: o.clock,
     tokens: new SessionTokens(o.sessionTokenSecret),
+    watermarks: new WatermarkWatcher(async () => {
+      const all = await Promise.all(o.ingestion.map((i) => i.api.status()));
+      return all.length === 0 ? -1 : Math.min(...all.map((s) => s.watermark));
+    }),
   };
   const pg = await startPgWireServer({
     host: o.pg.host,

@@ -47,6 +47,7 @@ import {
   UnsupportedError,
   type Value,
   validateTableDef,
+  type WatermarkWatcher,
   type WriteOp,
 } from '@stratum/shared';
 import { parseCached, type ResultCache } from './caches.ts';
@@ -86,6 +87,8 @@ export interface RouterContext {
   clock: Clock;
   /** Signs and checks session tokens. */
   tokens: SessionTokens;
+  /** The lowest ingestion watermark (ms), one shared read for all waiting sessions. */
+  watermarks: WatermarkWatcher;
 }
 
 /** A table's consistency requirement for one analytical read. */
@@ -788,11 +791,7 @@ export class RouterSession implements PgSession {
     const budget = this.waitBudgetMs();
     const deadline = performance.now() + budget;
     const need = reqs.reduce((m, r) => Math.max(m, r.ts), 0);
-    let w = await this.minWatermark();
-    while (w < need && performance.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 5));
-      w = await this.minWatermark();
-    }
+    const w = await this.ctx.watermarks.waitFor(need, deadline);
     const unmet = reqs.filter((r) => r.ts > w);
     const hard = unmet.find((r) => !r.allowDegraded);
     const wm = (ms: number) => (ms < 0 ? 'none yet' : Number.isFinite(ms) ? new Date(ms).toISOString() : 'unbounded');
@@ -920,12 +919,9 @@ export class RouterSession implements PgSession {
     return { commandTag: 'EXPLAIN', fields: [field('QUERY PLAN', 25)], rows: lines.map((l) => [l]) };
   }
 
-  /** The lowest watermark over the ingestion engines (ms). */
-  private async minWatermark(): Promise<number> {
-    const all = await Promise.all(this.ctx.ingestion.map((i) => i.api.status()));
-    let min = Number.POSITIVE_INFINITY;
-    for (const st of all) min = Math.min(min, st.watermark);
-    return Number.isFinite(min) ? min : -1;
+  /** The lowest watermark over the ingestion engines (ms), read once for all sessions waiting now. */
+  private minWatermark(): Promise<number> {
+    return this.ctx.watermarks.current();
   }
 
   /**

@@ -42,6 +42,7 @@ import {
   type TxResult,
   type Value,
   VersionGenerator,
+  WatermarkWatcher,
 } from '@stratum/shared';
 import { LRUCache } from 'lru-cache';
 import { uuidv7 } from 'uuidv7';
@@ -189,6 +190,8 @@ export class Engine {
    * return the newer one. True until ingestion says otherwise.
    */
   foreignWriters = true;
+  /** Shared polling of the ingestion watermark by waiting point reads. */
+  private watermarks: WatermarkWatcher | undefined;
 
   private constructor(
     readonly opts: EngineOptions,
@@ -277,18 +280,13 @@ export class Engine {
   private async waitForIngestion(ts: number, timeoutMs: number, table: string): Promise<void> {
     const ing = this.opts.ingestion;
     if (!ing) return;
-    const deadline = performance.now() + timeoutMs;
-    for (;;) {
-      const w = (await ing.status()).watermark;
-      if (w >= ts) return;
-      if (performance.now() > deadline) {
-        throw new StratumError(
-          SqlState.queryCanceled,
-          `point read of "${table}": ingestion watermark ${w < 0 ? 'none yet' : new Date(w).toISOString()} did not reach ${new Date(ts).toISOString()} within ${timeoutMs} ms`,
-        );
-      }
-      await new Promise((r) => setTimeout(r, 5));
-    }
+    this.watermarks ??= new WatermarkWatcher(async () => (await ing.status()).watermark);
+    const w = await this.watermarks.waitFor(ts, performance.now() + timeoutMs);
+    if (w >= ts) return;
+    throw new StratumError(
+      SqlState.queryCanceled,
+      `point read of "${table}": ingestion watermark ${w < 0 ? 'none yet (or unreachable)' : new Date(w).toISOString()} did not reach ${new Date(ts).toISOString()} within ${timeoutMs} ms`,
+    );
   }
 
   private cacheKey(table: string, key: readonly Value[]): string {
