@@ -19,6 +19,8 @@ type IngestionEntry = (IngestionStatus & { id: string }) | { id: string; error: 
 export interface ClusterStatus {
   now: number;
   watermark: number;
+  /** The router's clock: ε (null before the first heartbeat), synchronized, and why not. */
+  clock?: { epsMs: number | null; synchronized: boolean; reason?: string };
   ingestion: IngestionEntry[];
   shards: ({ id: string; watermarks: Record<string, number> } | { id: string; error: string })[];
 }
@@ -33,6 +35,10 @@ export function formatStatus(health: Record<string, unknown>, st: ClusterStatus)
     `router: ${String(health.status ?? 'unknown')} (${String(health.form ?? 'distributed')} form, pg port ${String(health.pgPort ?? '?')})`,
   );
   out.push(`watermark: ${iso(st.watermark)}${st.watermark >= 0 ? ` (lag ${secs(st.now - st.watermark)})` : ''}`);
+  if (st.clock) {
+    const eps = st.clock.epsMs === null ? 'unbounded' : `${st.clock.epsMs.toFixed(2)} ms`;
+    out.push(st.clock.synchronized ? `clock: synchronized, ε ${eps}` : `clock: UNSYNCHRONIZED, ε ${eps}: ${st.clock.reason ?? ''}`);
+  }
   for (const i of st.ingestion) {
     if ('error' in i) {
       out.push(`ingestion ${i.id}: UNREACHABLE: ${i.error}`);

@@ -182,7 +182,13 @@ export function mountQueryApi(app: import('fastify').FastifyInstance, ctx: Route
       }),
     );
     const marks = ingestion.map((i) => ('watermark' in i ? i.watermark : -1));
-    return { now: Date.now(), watermark: marks.length ? Math.min(...marks) : -1, ingestion, shards };
+    const eps = ctx.clock.eps();
+    const clock = {
+      epsMs: Number.isFinite(eps) ? eps : null,
+      synchronized: ctx.clock.synchronized(),
+      ...(ctx.clock.synchronized() ? {} : { reason: ctx.clock.unsynchronizedReason?.() ?? '' }),
+    };
+    return { now: Date.now(), watermark: marks.length ? Math.min(...marks) : -1, clock, ingestion, shards };
   });
 
   app.post('/query', async (req, reply) => {
