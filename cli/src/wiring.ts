@@ -5,7 +5,7 @@
  * code; only the transport differs.
  */
 import { resolve } from 'node:path';
-import { startClockService } from '@stratum/clock';
+import { startClockService, testFaultClock } from '@stratum/clock';
 import { startIngestion } from '@stratum/ingestion';
 import { startOlapShard } from '@stratum/olap-shard';
 import { startRouter } from '@stratum/router';
@@ -32,6 +32,7 @@ import {
   type Subscription,
   serviceDataDir,
   shardOfVersion,
+  startClockClient,
   startHttpServer,
   type TableInfo,
   type TxEngineAdminApi,
@@ -61,14 +62,11 @@ const catalogs: Catalog[] = [];
  */
 export async function nodeClock(cfg: StratumConfig, nodeId: string, log: Logger): Promise<{ clock: Clock; handle: ServiceHandle }> {
   const clog = log.child({ svc: 'clock' });
-  // Loaded here rather than at the top so the test-fault path stays out of production imports.
-  const { testFaultClock } = await import('@stratum/clock');
   const faulty = await testFaultClock(cfg.clock.eps_ms, clog);
   if (cfg.clock.sources.length === 0) {
     const svc = await startClockService({ nodeId, epsMs: cfg.clock.eps_ms, ...(faulty ? { source: faulty } : {}), log: clog });
     return { clock: svc.clock, handle: svc };
   }
-  const { startClockClient } = await import('@stratum/shared');
   const client = await startClockClient({
     node: nodeId,
     sources: cfg.clock.sources,
