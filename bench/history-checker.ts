@@ -24,7 +24,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CHECKS, type CheckName, type CheckReport, checkHistory, formatReport } from '../cli/src/history/checker.ts';
 import { syntheticHistory } from '../cli/src/history/synthetic.ts';
-import { consistencyYaml, DEFAULT_TABLES, runWorkload, type WorkloadResult } from '../cli/src/history/workload.ts';
+import { DEFAULT_TABLES, historyClusterSpec, runWorkload, type WorkloadResult } from '../cli/src/history/workload.ts';
 import { type Cluster, startCluster } from '../cli/src/test-harness.ts';
 import { startNatsServer } from '../shared/src/testing/nats-server.ts';
 import { fmt, loadAverage, machineLine, median, parseArgs, percentiles, printTable } from './lib.ts';
@@ -56,25 +56,7 @@ async function once(run: number): Promise<RunResult> {
   let cluster: Cluster | undefined;
   try {
     console.error(`run ${run}: starting the cluster`);
-    cluster = await startCluster({
-      natsUrl: nats.url,
-      dir,
-      tx: ['tx1', 'tx2'],
-      ingestion: [{ id: 'ing1' }],
-      shards: ['olap1'],
-      yaml: [
-        'clock:',
-        `  eps_ms: ${epsMs}`,
-        'ingestion:',
-        '  push_interval_ms: 1000',
-        '  push_rows: 2000',
-        ...consistencyYaml(DEFAULT_TABLES),
-      ],
-      env: {
-        tx1: { STRATUM_TEST_CLOCK_FAULTS: JSON.stringify({ offsetMs: skewMs }) },
-        tx2: { STRATUM_TEST_CLOCK_FAULTS: JSON.stringify({ offsetMs: -skewMs }) },
-      },
-    });
+    cluster = await startCluster(historyClusterSpec({ natsUrl: nats.url, dir, epsMs, skewMs, pushRows: 2000 }));
     console.error(`run ${run}: ${sessions} sessions × ${ops} operations`);
     const res = await runWorkload({
       host: '127.0.0.1',

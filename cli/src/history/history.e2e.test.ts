@@ -15,7 +15,7 @@ import { after, before, describe, test } from 'node:test';
 import { type NatsServerHandle, startNatsServer } from '@stratum/shared/testing';
 import { type Cluster, startCluster } from '../test-harness.ts';
 import { CHECKS, checkHistory, formatReport } from './checker.ts';
-import { consistencyYaml, DEFAULT_TABLES, runWorkload } from './workload.ts';
+import { historyClusterSpec, runWorkload } from './workload.ts';
 
 const EPS_MS = 5;
 const SESSIONS = Number(process.env.HISTORY_SESSIONS ?? 8);
@@ -29,25 +29,7 @@ describe('history checker over a distributed cluster with skewed TX clocks', { t
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'stratum-history-'));
     nats = await startNatsServer();
-    cluster = await startCluster({
-      natsUrl: nats.url,
-      dir,
-      tx: ['tx1', 'tx2'],
-      ingestion: [{ id: 'ing1' }],
-      shards: ['olap1'],
-      yaml: [
-        'clock:',
-        `  eps_ms: ${EPS_MS}`,
-        'ingestion:',
-        '  push_interval_ms: 1000',
-        '  push_rows: 500',
-        ...consistencyYaml(DEFAULT_TABLES),
-      ],
-      env: {
-        tx1: { STRATUM_TEST_CLOCK_FAULTS: JSON.stringify({ offsetMs: 2 }) },
-        tx2: { STRATUM_TEST_CLOCK_FAULTS: JSON.stringify({ offsetMs: -2 }) },
-      },
-    });
+    cluster = await startCluster(historyClusterSpec({ natsUrl: nats.url, dir, epsMs: EPS_MS, skewMs: 2, pushRows: 500 }));
   });
 
   after(async () => {

@@ -26,8 +26,8 @@ export interface SyntheticOptions {
   readonly maxLatencyMs?: number;
 }
 
-/** mulberry32 PRNG, floats in [0, 1). */
-function rng(seed: number): () => number {
+/** mulberry32: a small deterministic PRNG returning floats in [0, 1) (seeded workloads and histories). */
+export function rng(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;

@@ -11,6 +11,7 @@
  * - analytical read: `SELECT id, v FROM <t> WHERE id IN (k1, k2, …)` or `SELECT id, v FROM <t>` (OLAP + delta).
  */
 import pg from 'pg';
+import type { ClusterSpec } from '../test-harness.ts';
 import {
   buildVersionOrder,
   type History,
@@ -22,6 +23,7 @@ import {
   type VersionOrder,
   type VersionRow,
 } from './history.ts';
+import { rng } from './synthetic.ts';
 
 /** The four tables of the standard workload, one per mode (bounded staleness: 250 ms). */
 export const DEFAULT_TABLES: readonly TableSpec[] = [
@@ -43,6 +45,33 @@ export function consistencyYaml(tables: readonly TableSpec[]): string[] {
 }
 
 /** Options of {@link runWorkload}. */
+/**
+ * The cluster the history workload runs on (issue 5 item 7): 2 TX engines whose clocks are
+ * skewed by +skewMs and −skewMs (keep |skew| within ε), 1 ingestion engine, 1 OLAP shard, the
+ * four mode tables of {@link DEFAULT_TABLES}.
+ */
+export function historyClusterSpec(o: { natsUrl: string; dir: string; epsMs: number; skewMs: number; pushRows: number }): ClusterSpec {
+  return {
+    natsUrl: o.natsUrl,
+    dir: o.dir,
+    tx: ['tx1', 'tx2'],
+    ingestion: [{ id: 'ing1' }],
+    shards: ['olap1'],
+    yaml: [
+      'clock:',
+      `  eps_ms: ${o.epsMs}`,
+      'ingestion:',
+      '  push_interval_ms: 1000',
+      `  push_rows: ${o.pushRows}`,
+      ...consistencyYaml(DEFAULT_TABLES),
+    ],
+    env: {
+      tx1: { STRATUM_TEST_CLOCK_FAULTS: JSON.stringify({ offsetMs: o.skewMs }) },
+      tx2: { STRATUM_TEST_CLOCK_FAULTS: JSON.stringify({ offsetMs: -o.skewMs }) },
+    },
+  };
+}
+
 export interface WorkloadOptions {
   /** Router pgwire endpoint. */
   readonly host: string;
@@ -83,18 +112,6 @@ export interface WorkloadResult {
   readonly loadOps: number;
   /** Time from writes stopping until every key read its last version in every session, ms. */
   readonly convergeMs: number;
-}
-
-/** mulberry32: a small deterministic PRNG returning floats in [0, 1). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -151,43 +168,31 @@ export async function runWorkload(opts: WorkloadOptions): Promise<WorkloadResult
   const write = async (s: Session, table: TableSpec, key: number, phase: Phase, sql = 'UPDATE'): Promise<void> => {
     const value = uniqueValue(s.id, s.seq++);
     const invokeMs = performance.now();
+    let outcome: { ok: boolean; sqlstate?: string; error?: string };
+    let lost = false;
     try {
       const r =
         sql === 'INSERT'
           ? await s.client.query(`INSERT INTO ${table.name} (id, v) VALUES ($1, $2)`, [key, value])
           : await s.client.query(`UPDATE ${table.name} SET v = $1 WHERE id = $2`, [value, key]);
-      const completeMs = performance.now();
-      const ok = r.rowCount === 1;
-      rec.recordWrite({
-        session: s.id,
-        table: table.name,
-        mode: table.mode,
-        phase,
-        key,
-        value,
-        invokeMs,
-        completeMs,
-        ok,
-        ...(ok ? {} : { sqlstate: 'ROWS0', error: `${sql} touched ${r.rowCount} rows` }),
-      });
+      outcome = r.rowCount === 1 ? { ok: true } : { ok: false, sqlstate: 'ROWS0', error: `${sql} touched ${r.rowCount} rows` };
     } catch (e) {
-      const completeMs = performance.now();
       const sqlstate = sqlstateOf(e);
-      rec.recordWrite({
-        session: s.id,
-        table: table.name,
-        mode: table.mode,
-        phase,
-        key,
-        value,
-        invokeMs,
-        completeMs,
-        ok: false,
-        ...(sqlstate ? { sqlstate } : {}),
-        error: (e as Error).message,
-      });
-      if (!sqlstate) await reconnect(s);
+      outcome = { ok: false, ...(sqlstate ? { sqlstate } : {}), error: (e as Error).message };
+      lost = !sqlstate;
     }
+    rec.recordWrite({
+      session: s.id,
+      table: table.name,
+      mode: table.mode,
+      phase,
+      key,
+      value,
+      invokeMs,
+      completeMs: performance.now(),
+      ...outcome,
+    });
+    if (lost) await reconnect(s);
   };
 
   /** Run one read and record it. `keysAsked` undefined = the whole table. */
