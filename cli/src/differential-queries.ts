@@ -22,7 +22,9 @@
  * last bits depend on the order DuckDB adds partial sums in (threads, row groups, the
  * Parquet/delta split), which is not a representation difference and not a bug.
  */
+
 import type { DuckDBConnection, DuckDBValue } from '@duckdb/node-api';
+import { seededRandom } from '@stratum/shared/testing';
 import type pg from 'pg';
 import { type Cell, normalizeDuckRows, normalizePgResult, RAW_TEXT_TYPES } from './flights-queries.ts';
 import { flightsDataPaths, sqlString } from './load-flights.ts';
@@ -95,18 +97,6 @@ export class MutableModel {
 
 // ---------------------------------------------------------------------------------------------
 // Seeded randomness and value generators.
-
-/** mulberry32: a small seeded PRNG returning floats in [0, 1). */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 class Gen {
   constructor(readonly rnd: () => number) {}

@@ -4,6 +4,7 @@
  * every promise of every mode, so the checker must find zero violations in it (a property test
  * of the checker), and it gives the bench a history of any size without a cluster.
  */
+import { seededRandom } from '@stratum/shared/testing';
 import {
   buildVersionOrder,
   type History,
@@ -26,17 +27,8 @@ export interface SyntheticOptions {
   readonly maxLatencyMs?: number;
 }
 
-/** mulberry32: a small deterministic PRNG returning floats in [0, 1) (seeded workloads and histories). */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** mulberry32 (seeded workloads and histories). */
+export const rng = seededRandom;
 
 interface Planned {
   session: number;

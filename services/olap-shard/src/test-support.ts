@@ -34,6 +34,7 @@ import {
   type VersionRecord,
 } from '@stratum/shared';
 import { convertResult } from '@stratum/shared/duckdb';
+import { seededRandom } from '@stratum/shared/testing';
 
 /** A fresh temp directory. */
 export function tempDir(prefix = 'olap-shard-'): Promise<string> {
@@ -106,16 +107,7 @@ export class ArraySource implements IngestionApi {
 }
 
 /** Deterministic PRNG (mulberry32). */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export const rng = seededRandom;
 
 /** Builds version records with real UUIDv7 stamps per engine. */
 export class Versions {

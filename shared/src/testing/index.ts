@@ -22,3 +22,4 @@ export type { PartitionProxy } from './partition.ts';
 export { startPartitionProxy } from './partition.ts';
 export type { PostgresHandle, PostgresOptions } from './postgres.ts';
 export { postgresBinDir, startPostgres } from './postgres.ts';
+export * from './random.ts';
