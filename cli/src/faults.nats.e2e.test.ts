@@ -80,6 +80,10 @@ async function startCluster(prefix: string): Promise<Cluster> {
       'ingestion:',
       '  push_interval_ms: 2000',
       '  push_rows: 20000',
+      'tx:',
+      '  replicated_ack_timeout_ms: 3000',
+      'table_consistency:',
+      '  pay: { mode: strict_serializable }',
     ].join('\n');
     const file = join(dir, 'stratum.yaml');
     await writeFile(file, cfg);
@@ -250,6 +254,7 @@ describe('fault injection: bus outage', { timeout: 240_000 }, () => {
     cluster = await startCluster('stratum-fault-bus-');
     reader = await connect(cluster.pgPort);
     await reader.query('CREATE TABLE ledger (id text PRIMARY KEY, n bigint NOT NULL)');
+    await reader.query('CREATE TABLE pay (id text PRIMARY KEY, n bigint NOT NULL)');
   });
 
   after(async () => {
@@ -271,14 +276,30 @@ describe('fault injection: bus outage', { timeout: 240_000 }, () => {
     // Watch the engine while the bus is down: it must notice, and hold entries in its outbox.
     let sawDisconnected = false;
     let maxOutbox = 0;
+    let replicatedError: pg.DatabaseError | undefined;
     while (Date.now() - downAt < 30_000) {
       const h = await txHealth(cluster.txUrl);
       if (h) {
         if (!h.bus) sawDisconnected = true;
         maxOutbox = Math.max(maxOutbox, h.outbox);
       }
+      // durability: replicated (strict tables' default): not acknowledged without the bus.
+      if (sawDisconnected && !replicatedError) {
+        await reader.query("INSERT INTO pay VALUES ('during-outage', 1)").then(
+          () => assert.fail('a durability: replicated write was acknowledged while the bus was down'),
+          (e: pg.DatabaseError) => {
+            replicatedError = e;
+          },
+        );
+      }
       await sleep(500);
     }
+    assert.ok(replicatedError, 'no replicated write was tried while the bus was down');
+    assert.equal(replicatedError.code, '57014');
+    assert.match(
+      replicatedError.message,
+      /durability: replicated.*has already committed on TX engine tx1.*will be published when the bus returns/,
+    );
     const upAt = Date.now();
     await cluster.nats.start();
     const duringOutage = w.acked.filter((a) => a.startedAt >= downAt && a.endedAt <= upAt).length;
@@ -315,6 +336,13 @@ describe('fault injection: bus outage', { timeout: 240_000 }, () => {
     const issued = new Set([...acked, ...w.failed.map((f) => f.id)]);
     const unknown = [...present].filter((id) => !issued.has(id));
     assert.equal(unknown.length, 0, `ids in the ledger that no writer issued: ${sample(unknown)}`);
+    // The replicated write committed locally and was published once the bus returned.
+    await reader.query("INSERT INTO pay VALUES ('after-outage', 2)");
+    const pay = await reader.query('SELECT id FROM pay ORDER BY id');
+    assert.deepEqual(
+      pay.rows.map((r) => r.id),
+      ['after-outage', 'during-outage'],
+    );
     const failedPresent = w.failed.filter((f) => present.has(f.id)).length;
     t.diagnostic(`failed transactions that turned out committed: ${failedPresent} of ${w.failed.length}`);
     assert.equal(present.size, acked.size + failedPresent);

@@ -211,6 +211,7 @@ export async function startEmbedded(cfg: StratumConfig, log: Logger, file?: stri
       txnIdleTimeoutMs: cfg.tx.txn_idle_timeout_ms,
       retentionCheckMs: cfg.tx.retention_check_ms,
       maxUncertaintyMs: cfg.clock.max_uncertainty_ms,
+      replicatedAckTimeoutMs: cfg.tx.replicated_ack_timeout_ms,
       log: log.child({ svc: 'tx-engine', id: txId }),
     });
     handles.push(tx);
@@ -388,6 +389,7 @@ export async function startDistributed(
         txnIdleTimeoutMs: cfg.tx.txn_idle_timeout_ms,
         retentionCheckMs: cfg.tx.retention_check_ms,
         maxUncertaintyMs: cfg.clock.max_uncertainty_ms,
+        replicatedAckTimeoutMs: cfg.tx.replicated_ack_timeout_ms,
         log: log.child({ svc: 'tx-engine', id: e.id }),
       });
       handles.push(tx);

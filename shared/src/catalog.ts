@@ -46,6 +46,12 @@ export interface TableOptions {
   timeShards?: { shard: string; untilMs?: number }[];
   /** Analytical reads leave out unavailable data (with a NOTICE) instead of failing. */
   degradedReads: boolean;
+  /**
+   * When a commit is acknowledged (DESIGN §2): `local` once durable on the TX engine's disk,
+   * `replicated` also once the bus acknowledged it. Undefined = replicated for
+   * strict_serializable tables, local otherwise.
+   */
+  durability?: 'local' | 'replicated';
   /** Consistency mode (DESIGN §6) from `table_consistency`; default monotonic_reads. */
   consistency: {
     mode: 'eventual' | 'bounded_staleness' | 'monotonic_reads' | 'strict_serializable';

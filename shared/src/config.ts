@@ -104,6 +104,12 @@ const tableOptions = z.strictObject({
     .describe(
       'Shard by time (hot/cold): each entry takes rows whose time_column is before its `until`. Needs time_column and append_only (a row must never move between shards).',
     ),
+  durability: z
+    .enum(['local', 'replicated'])
+    .optional()
+    .describe(
+      "local: acknowledged once durable on the TX engine's disk; replicated: also once the bus acknowledged it, so losing the engine's disk loses nothing acknowledged (DESIGN §2). Default: replicated for strict_serializable tables, local otherwise.",
+    ),
   degraded_reads: z
     .boolean()
     .default(false)
@@ -257,6 +263,14 @@ export const configSchema = z.strictObject({
         .min(10)
         .default(60_000)
         .describe("How often a TX engine evicts rows past their table's tx_retention_ms (ms)."),
+      replicated_ack_timeout_ms: z
+        .number()
+        .int()
+        .min(1)
+        .default(10_000)
+        .describe(
+          'Longest a commit of a `durability: replicated` table waits for the bus to acknowledge it (ms); past it the statement fails with 57014 saying the transaction committed locally and will be published when the bus returns.',
+        ),
     })
     .default({
       group_commit_max_batch: 1024,
@@ -266,6 +280,7 @@ export const configSchema = z.strictObject({
       max_txn_bytes: 8 * 1024 * 1024,
       txn_idle_timeout_ms: 600_000,
       retention_check_ms: 60_000,
+      replicated_ack_timeout_ms: 10_000,
     })
     .describe('TX engine settings.'),
   ingestion: z
@@ -552,6 +567,7 @@ export function tableOptionsFrom(cfg: StratumConfig): (table: string) => TableOp
       conflict: t.conflict,
       txRetentionMs: t.tx_retention_ms,
       degradedReads: t.degraded_reads,
+      ...(t.durability ? { durability: t.durability } : {}),
       consistency: consistencyOf(cfg, table),
     };
     if (t.time_column !== undefined) o.timeColumn = t.time_column;

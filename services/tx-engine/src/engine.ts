@@ -66,6 +66,8 @@ export interface EngineOptions {
    * writes and the others wait k × this instead of k × ε.
    */
   maxUncertaintyMs: number;
+  /** Longest a `durability: replicated` commit waits for the bus's acknowledgement (ms). */
+  replicatedAckTimeoutMs: number;
   catalogTimeoutMs: number;
   log: Logger;
 }
@@ -143,6 +145,11 @@ const mCacheHits = counter('stratum_tx_row_cache_hits_total', 'Point reads serve
 const mCacheMiss = counter('stratum_tx_row_cache_misses_total', 'Point reads that missed the hot-row cache', ['engine']);
 const mQueue = gauge('stratum_tx_commit_queue', 'Transactions waiting for the next group commit', ['engine']);
 const mEvicted = counter('stratum_tx_evicted_rows_total', 'Row versions evicted after tx_retention (reads go to ingestion)', ['engine']);
+const mReplicatedTimeouts = counter(
+  'stratum_tx_replicated_ack_timeouts_total',
+  'durability: replicated commits not acknowledged by the bus within tx.replicated_ack_timeout_ms (committed locally)',
+  ['engine'],
+);
 const mOpenTxns = gauge('stratum_tx_open_transactions', 'Explicit transactions open (BEGIN without COMMIT/ROLLBACK yet)', ['engine']);
 
 /** A row as seen by a transaction while it is being prepared. */
@@ -190,6 +197,8 @@ export class Engine {
    * return the newer one. True until ingestion says otherwise.
    */
   foreignWriters = true;
+  /** Resolves once the bus acknowledged these outbox entries (set by the relay). */
+  whenPublished: ((parts: readonly { partition: number; seq: number }[]) => Promise<void>) | undefined;
   /** Shared polling of the ingestion watermark by waiting point reads. */
   private watermarks: WatermarkWatcher | undefined;
 
@@ -420,7 +429,7 @@ export class Engine {
   private async commitBatch(batch: Pending[]): Promise<void> {
     const ops: BatchOp[] = [];
     const overlay = new Map<string, StoredRow>();
-    const accepted: { p: Pending; result: TxResult; parts: EncodedPart[]; k?: number }[] = [];
+    const accepted: { p: Pending; result: TxResult; parts: EncodedPart[]; k?: number; replicated?: boolean }[] = [];
     const seqBefore = [...this.seqs];
     const touchedSeq = new Set<number>();
     const now = this.opts.clock.now();
@@ -453,7 +462,7 @@ export class Engine {
           accepted.push({ p, result: { commitTs: 0, counts }, parts: [] });
           continue;
         }
-        const { k, notices } = this.commitWaitOf(changes.list);
+        const { k, notices, replicated } = this.commitWaitOf(changes.list);
         const txn = uuidv7();
         const byPart = new Map<number, Change[]>();
         for (const c of changes.list) {
@@ -493,7 +502,13 @@ export class Engine {
           overlay.set(this.cacheKey(c.table, c.key), sr);
           ops.push({ type: 'put', key: rowKey(c.table, c.key), value: TxStore.encodeRow(sr) });
         }
-        accepted.push({ p, result: notices.length > 0 ? { commitTs: ts, counts, notices } : { commitTs: ts, counts }, parts, k });
+        accepted.push({
+          p,
+          result: notices.length > 0 ? { commitTs: ts, counts, notices } : { commitTs: ts, counts },
+          parts,
+          k,
+          replicated,
+        });
       } catch (e) {
         if (e instanceof CausalityRetry && (p.causalRetries ?? 0) < 5) {
           p.causalRetries = (p.causalRetries ?? 0) + 1;
@@ -539,10 +554,39 @@ export class Engine {
       this.ackAt(ts + k * this.waitEps(k), () => {
         for (const a of list) {
           if (a.result.commitTs > 0) mCommits.inc({ engine: this.opts.id });
-          a.p.resolve(a.result);
+          if (a.replicated && this.whenPublished && a.parts.length > 0) void this.ackReplicated(a.parts, a.result, a.p);
+          else a.p.resolve(a.result);
         }
       });
     }
+  }
+
+  /**
+   * Acknowledge a `durability: replicated` commit once the bus has acknowledged its outbox
+   * entries (DESIGN §2), or fail it with 57014 after `replicatedAckTimeoutMs` saying it is
+   * committed here and will be published when the bus returns (as PostgreSQL does when a
+   * synchronous standby does not answer).
+   */
+  private async ackReplicated(parts: EncodedPart[], result: TxResult, p: Pending): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const ms = this.opts.replicatedAckTimeoutMs;
+    const timedOut = new Promise<false>((r) => {
+      timer = setTimeout(() => r(false), ms);
+    });
+    const ok = await Promise.race([this.whenPublished!(parts).then(() => true as const), timedOut]);
+    clearTimeout(timer);
+    if (ok) {
+      p.resolve(result);
+      return;
+    }
+    mReplicatedTimeouts.inc({ engine: this.opts.id });
+    p.reject(
+      new StratumError(
+        SqlState.queryCanceled,
+        `canceling wait for the bus to acknowledge the transaction (durability: replicated) after ${ms} ms: the transaction has already committed on TX engine ${this.opts.id} (commit ts ${new Date(result.commitTs).toISOString()}) and will be published when the bus returns, but until then it would not survive the loss of this engine's disk`,
+        { hint: 'Check the bus (stratum status, stratum_relay_* metrics); tx.replicated_ack_timeout_ms sets this wait.' },
+      ),
+    );
   }
 
   /** ε (ms) a commit-wait of multiplier k uses: the clock's ε, capped at max_uncertainty_ms below k = 3. */
@@ -570,8 +614,9 @@ export class Engine {
    * @throws StratumError 40001 when it writes a strict_serializable table while this node's clock
    *   is unsynchronized (DESIGN §8), unless the table has allow_degraded.
    */
-  private commitWaitOf(list: Change[]): { k: number; notices: string[] } {
+  private commitWaitOf(list: Change[]): { k: number; notices: string[]; replicated: boolean } {
     let k = 0;
+    let replicated = false;
     const notices: string[] = [];
     const seen = new Set<string>();
     for (const c of list) {
@@ -580,6 +625,9 @@ export class Engine {
       const cons = this.opts.catalog.find(c.table)?.options.consistency;
       if (!cons) continue;
       k = Math.max(k, COMMIT_WAIT_K[cons.mode]);
+      const durability =
+        this.opts.catalog.find(c.table)?.options.durability ?? (cons.mode === 'strict_serializable' ? 'replicated' : 'local');
+      if (durability === 'replicated') replicated = true;
       if (cons.mode === 'strict_serializable' && !this.opts.clock.synchronized()) {
         const why =
           this.opts.clock.unsynchronizedReason?.() ||
@@ -598,7 +646,7 @@ export class Engine {
         );
       }
     }
-    return { k, notices };
+    return { k, notices, replicated };
   }
 
   /** Plan an autocommit transaction against the current state and build its changes. */

@@ -54,6 +54,8 @@ export interface TxEngineOptions {
    * strict_serializable use at most this ε (strict tables refuse writes past it).
    */
   maxUncertaintyMs?: number;
+  /** `tx.replicated_ack_timeout_ms` (default 10,000): longest a replicated commit waits for the bus. */
+  replicatedAckTimeoutMs?: number;
   /** How often the engine asks ingestion which engines write to the stream (ms; default 1000). */
   writerCheckMs?: number;
   /** How long a request waits for a catalog version it needs (ms). */
@@ -83,6 +85,7 @@ export async function startTxEngine(o: TxEngineOptions): Promise<TxEngine> {
     maxBatch: o.groupCommitMaxBatch ?? 1024,
     maxTxnBytes: o.maxTxnBytes ?? 8 * 1024 * 1024,
     maxUncertaintyMs: o.maxUncertaintyMs ?? 250,
+    replicatedAckTimeoutMs: o.replicatedAckTimeoutMs ?? 10_000,
     maxPartBytes: () => o.bus.maxPayloadBytes() - 1024,
     catalogTimeoutMs: o.catalogTimeoutMs ?? 10_000,
     log: o.log,
@@ -97,6 +100,7 @@ export async function startTxEngine(o: TxEngineOptions): Promise<TxEngine> {
     maxBytes: o.relayMaxBytes ?? 512 * 1024,
     log: o.log,
   });
+  engine.whenPublished = (parts) => relay.whenPublished(parts);
   let closing: Promise<void> | undefined;
   const idleMs = o.txnIdleTimeoutMs ?? 600_000;
   const sweeper = setInterval(

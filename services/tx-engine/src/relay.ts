@@ -29,6 +29,10 @@ interface PartitionState {
   pending: EncodedPart[];
   /** Highest durable sequence number known to the relay. */
   durableSeq: number;
+  /** Highest sequence number the bus has acknowledged. */
+  publishedSeq: number;
+  /** Commits waiting for the bus to acknowledge their entry (durability: replicated). */
+  waiters: { seq: number; resolve: () => void }[];
   busy: boolean;
   lastSentAt: number;
   backoffMs: number;
@@ -82,7 +86,9 @@ export class Relay {
     const seqs = o.engine.seqs;
     for (let p = 0; p < o.partitions; p++) {
       const pending = await o.engine.store.readOutbox(p, 0, Number.MAX_SAFE_INTEGER);
-      r.parts.push({ pending, durableSeq: seqs[p] ?? 0, busy: false, lastSentAt: 0, backoffMs: 0, retryAt: 0 });
+      const durableSeq = seqs[p] ?? 0;
+      const publishedSeq = pending.length > 0 ? (pending[0]?.seq ?? 1) - 1 : durableSeq;
+      r.parts.push({ pending, durableSeq, publishedSeq, waiters: [], busy: false, lastSentAt: 0, backoffMs: 0, retryAt: 0 });
     }
     o.engine.onCommitted((list) => r.onCommitted(list));
     r.timer = setInterval(() => r.tick(), Math.max(5, Math.floor(o.heartbeatMs / 2)));
@@ -100,6 +106,20 @@ export class Relay {
       touched.add(part.partition);
     }
     for (const p of touched) this.kick(p);
+  }
+
+  /**
+   * Resolves once the bus has acknowledged every one of `parts` (durability: replicated).
+   * Never rejects; callers bound the wait.
+   */
+  whenPublished(parts: readonly { partition: number; seq: number }[]): Promise<void> {
+    const waits: Promise<void>[] = [];
+    for (const { partition, seq } of parts) {
+      const s = this.parts[partition];
+      if (!s || s.publishedSeq >= seq) continue;
+      waits.push(new Promise<void>((resolve) => s.waiters.push({ seq, resolve })));
+    }
+    return waits.length === 0 ? Promise.resolve() : Promise.all(waits).then(() => undefined);
   }
 
   /** Entries not yet acknowledged by the bus. */
@@ -184,6 +204,12 @@ export class Relay {
     mMessages.inc({ engine: id, kind: take.length > 0 ? 'batch' : 'heartbeat' });
     if (take.length > 0) {
       s.pending.splice(0, take.length);
+      s.publishedSeq = Math.max(s.publishedSeq, last?.seq ?? 0);
+      if (s.waiters.length > 0) {
+        const still: typeof s.waiters = [];
+        for (const w of s.waiters) (w.seq <= s.publishedSeq ? w.resolve : () => still.push(w))();
+        s.waiters = still;
+      }
       mPublished.inc({ engine: id }, take.length);
       const ops: BatchOp[] = take.map((t) => ({ type: 'del', key: outboxKey(p, t.seq) }));
       // Not synced: a delete lost in a crash only republishes entries the bus dedupes.
