@@ -97,6 +97,31 @@ describe('EXPLAIN', { timeout: 120_000 }, () => {
     }
   });
 
+  test('array parameters: = ANY($1) answers like the IN list, at the row tiers for short key lists and in OLAP otherwise', async () => {
+    const ids = [3, 1, 99];
+    const viaIn = await c.query('SELECT id, n FROM t WHERE id IN (3, 1, 99) ORDER BY id');
+    const before = await readsAt('tx');
+    const point = await c.query('SELECT id, n FROM t WHERE id = ANY($1)', [ids]);
+    assert.equal(await readsAt('tx'), before + 1, 'pk = ANY($1) with a short array is a key list at the TX tier');
+    assert.deepEqual(
+      point.rows.map((r) => [String(r.id), r.n]).sort(),
+      viaIn.rows.map((r) => [String(r.id), r.n]),
+    );
+    // Analytical forms: the array is inlined as a typed list, other parameters renumbered.
+    const agg = await c.query('SELECT count(*)::int AS k, sum(n)::int AS s FROM t WHERE n > $1 AND id = ANY($2) AND n < $3', [
+      0,
+      ids,
+      1000,
+    ]);
+    const ref = await c.query('SELECT count(*)::int AS k, sum(n)::int AS s FROM t WHERE n > 0 AND id IN (3, 1, 99) AND n < 1000');
+    assert.deepEqual(agg.rows, ref.rows);
+    const cast = await c.query('SELECT count(*)::int AS k FROM t WHERE id = ANY($1::bigint[])', [ids]);
+    assert.deepEqual(cast.rows, [{ k: viaIn.rows.length }]);
+    const none = await c.query('SELECT count(*)::int AS k FROM t WHERE id <> ALL($1)', [ids]);
+    const noneRef = await c.query('SELECT count(*)::int AS k FROM t WHERE id NOT IN (3, 1, 99)');
+    assert.deepEqual(none.rows, noneRef.rows);
+  });
+
   const readsAt = async (tier: string) => {
     const text = await (await fetch(`http://127.0.0.1:${server.httpPort}/metrics`)).text();
     let n = 0;

@@ -115,11 +115,22 @@ export class OlapRouter {
    * Run an analytical SELECT.
    * @param stmt the SelectStmt node; `refs` its table references (CTE names excluded)
    * @param sql the statement text to run (session functions already spliced)
+   * @param params the parameters `sql` uses
+   * @param astParams the parameters as numbered in `stmt` (differ from `params` when array
+   *   parameters were inlined into `sql`); default `params`
    * @throws StratumError: the shard's or DuckDB's SQLSTATE; 58000 when a shard is down (not degraded)
    */
-  async query(stmt: Node, refs: TableRef[], sql: string, params: Params, catalogVersion: number, opts: QueryOptions): Promise<OlapAnswer> {
+  async query(
+    stmt: Node,
+    refs: TableRef[],
+    sql: string,
+    params: Params,
+    catalogVersion: number,
+    opts: QueryOptions,
+    astParams: Params = params,
+  ): Promise<OlapAnswer> {
     const lits: Literal[] = params.map((v) => v);
-    const plan = this.plan(stmt, refs, params);
+    const plan = this.plan(stmt, refs, astParams);
     if (plan.whole) {
       const id = plan.whole;
       const shard = this.shards.find((s) => s.id === id) as ShardRef;
@@ -132,7 +143,7 @@ export class OlapRouter {
         throw this.unavailable(e, id, tables);
       }
     }
-    return this.gather(stmt, refs, plan.placement, sql, params, catalogVersion, opts);
+    return this.gather(stmt, refs, plan.placement, sql, params, catalogVersion, opts, astParams);
   }
 
   /**
@@ -193,6 +204,7 @@ export class OlapRouter {
     params: Params,
     catalogVersion: number,
     opts: QueryOptions,
+    astParams: Params,
   ): Promise<OlapAnswer> {
     mWhole.inc({ shard: 'gather' });
     const notices: string[] = [];
@@ -218,7 +230,7 @@ export class OlapRouter {
         const only = rs.length === 1 && rs[0]?.topLevel ? rs[0] : undefined;
         const filter =
           only && (refs.length === 1 || only.alias !== '')
-            ? pushableFilter(info, stmt.whereClause, params, only.alias, refs.length === 1)
+            ? pushableFilter(info, stmt.whereClause, astParams, only.alias, refs.length === 1)
             : [];
         const scanSql = `SELECT ${proj.map((c) => ident(c.name)).join(', ')} FROM ${ident(name)}${filter.length ? ` WHERE ${filter.join(' AND ')}` : ''}`;
         const parts = await Promise.all(

@@ -27,6 +27,7 @@ import {
   coerceLiteral,
   columnOf,
   counter,
+  DUCKDB_TYPE,
   formatValue,
   type IngestionApi,
   type IsolationLevel,
@@ -654,12 +655,13 @@ export class RouterSession implements PgSession {
       coveredTs = await this.minWatermark();
       if (coveredTs > this.seenTs) this.seenTs = coveredTs;
     }
-    const sql = spliceSessionFunctions(p, this);
+    const spliced = spliceForDuckDb(p, this, params, this.ctx.catalog);
+    const sql = spliced.sql;
     const refs: TableRef[] = rels
       .filter((r) => !(ctes.has(relName(r)) && !r.schemaname))
       .map((r) => ({ name: relName(r), alias: relAlias(r), topLevel: ((s.fromClause ?? []) as Node[]).some((f) => f.RangeVar === r) }));
     const opts: QueryOptions = this.asOfMs === undefined ? {} : { asOf: this.asOfMs };
-    const res = await this.ctx.olap.query(s, refs, sql, params, this.ctx.catalog.version, opts);
+    const res = await this.ctx.olap.query(s, refs, sql, spliced.params, this.ctx.catalog.version, opts, params);
     mStatements.inc({ kind: 'SelectStmt', tier: rels.length ? (res.tier === 'gather' ? 'olap-gather' : 'olap') : 'local' });
     for (const m of this.modesOf(refs)) mReads.inc({ tier: res.tier === 'gather' ? 'olap-gather' : 'olap', mode: m });
     for (const n of res.notices ?? []) notices.push({ severity: 'NOTICE', code: '01000', message: n });
@@ -1306,11 +1308,66 @@ interface PointRead {
 /** Longest `pk IN (…)` list served by point reads at the row tiers (DESIGN §7: short key ranges); longer lists scan OLAP. */
 const MAX_KEY_LIST = 64;
 
-/** Keys of `WHERE pk IN (c1, c2, …)` on a one-column primary key (constants or parameters), distinct, in list order. */
+/**
+ * Elements of a one-dimensional PostgreSQL array literal (`{1,2}`, `{"a b","c\\"d",NULL}`;
+ * PostgreSQL 15 §8.15.6), as text or null; undefined when `text` is not one.
+ */
+export function parsePgArray(text: string): (string | null)[] | undefined {
+  const t = text.trim();
+  if (!t.startsWith('{') || !t.endsWith('}')) return undefined;
+  const body = t.slice(1, -1);
+  const out: (string | null)[] = [];
+  if (body.trim() === '') return out;
+  let i = 0;
+  while (i <= body.length) {
+    while (body[i] === ' ') i++;
+    if (body[i] === '{') return undefined; // nested arrays
+    let v = '';
+    let quoted = false;
+    if (body[i] === '"') {
+      quoted = true;
+      i++;
+      while (i < body.length && body[i] !== '"') {
+        if (body[i] === '\\') i++;
+        v += body[i] ?? '';
+        i++;
+      }
+      if (body[i] !== '"') return undefined;
+      i++;
+    } else {
+      while (i < body.length && body[i] !== ',') v += body[i++];
+      v = v.trim();
+    }
+    while (body[i] === ' ') i++;
+    out.push(!quoted && v.toUpperCase() === 'NULL' ? null : v);
+    if (i >= body.length) break;
+    if (body[i] !== ',') return undefined;
+    i++;
+  }
+  return out;
+}
+
+/** The array parameter of `x = ANY($n)` / `x = ANY($n::type[])`: its elements, or undefined. */
+function anyArrayParam(e: Node, params: Params): { number: number; items: (string | null)[] } | undefined {
+  if (e.kind !== 'AEXPR_OP_ANY' && e.kind !== 'AEXPR_OP_ALL') return undefined;
+  const ref = (e.rexpr?.ParamRef ?? e.rexpr?.TypeCast?.arg?.ParamRef) as Node | undefined;
+  const n = ref?.number as number | undefined;
+  const v = n === undefined ? undefined : params[n - 1];
+  const items = typeof v === 'string' ? parsePgArray(v) : undefined;
+  return n !== undefined && items ? { number: n, items } : undefined;
+}
+
+/** Keys of `WHERE pk IN (c1, c2, …)` or `WHERE pk = ANY($n)` (an array parameter) on a one-column primary key, distinct, in list order. */
 function matchKeyList(t: TableInfo, where: Node | undefined, params: Params, alias: string): Literal[][] | undefined {
   const e = where?.A_Expr;
-  if (t.primaryKey.length !== 1 || e?.kind !== 'AEXPR_IN' || qualifiedName(e.name) !== '=') return undefined;
+  if (t.primaryKey.length !== 1 || !e || qualifiedName(e.name) !== '=') return undefined;
   if (columnName(e.lexpr, alias) !== t.primaryKey[0]) return undefined;
+  if (e.kind === 'AEXPR_OP_ANY') {
+    const arr = anyArrayParam(e, params);
+    if (!arr || arr.items.length === 0 || arr.items.length > MAX_KEY_LIST || arr.items.includes(null)) return undefined;
+    return [...new Set(arr.items as string[])].map((k) => [k]);
+  }
+  if (e.kind !== 'AEXPR_IN') return undefined;
   const items = e.rexpr?.List?.items as Node[] | undefined;
   if (!items || items.length === 0 || items.length > MAX_KEY_LIST) return undefined;
   const out: Literal[][] = [];
@@ -1338,7 +1395,8 @@ function pointRead(catalog: Catalog, s: Node, params: Params): PointRead | undef
   const alias = relAlias(rv);
   let key = matchKey(t, s.whereClause, params, alias);
   let keys: Literal[][] | undefined;
-  if (!key) {
+  if (!key && !s.sortClause) {
+    // A key list answers in no particular order: with ORDER BY it is an analytical read.
     keys = matchKeyList(t, s.whereClause, params, alias);
     key = keys?.[0];
   }
@@ -1413,7 +1471,20 @@ export function parseTimestampMs(text: string): number | undefined {
  * using the byte locations of the AST.
  */
 function spliceSessionFunctions(p: ParsedStatement, s: RouterSession): string {
+  return spliceForDuckDb(p, s, []).sql;
+}
+
+/**
+ * The statement's text for DuckDB: session functions replaced by their values (see
+ * {@link spliceSessionFunctions}) and array parameters of `x = ANY($n)` / `ALL($n)` (text in
+ * PostgreSQL's array form, as drivers send arrays) inlined as typed DuckDB lists, the other
+ * parameters renumbered.
+ * @returns the text and the parameters it still uses.
+ */
+function spliceForDuckDb(p: ParsedStatement, s: RouterSession, params: Params, catalog?: Catalog): { sql: string; params: Params } {
   const edits: { at: number; len: number; text: string }[] = [];
+  const inlined = new Set<number>();
+  const refs: { at: number; number: number }[] = [];
   const bytes = p.bytes;
   const quote = (v: string) => `'${v.replace(/'/g, "''")}'`;
   const callEnd = (from: number): number => {
@@ -1459,6 +1530,33 @@ function spliceSessionFunctions(p: ParsedStatement, s: RouterSession): string {
         return;
       }
     }
+    if (o.ParamRef && typeof o.ParamRef.number === 'number') {
+      refs.push({ at: ((o.ParamRef.location as number | undefined) ?? 0) - p.offset, number: o.ParamRef.number as number });
+    }
+    if (o.A_Expr && params.length > 0) {
+      const arr = anyArrayParam(o.A_Expr, params);
+      const ref = (o.A_Expr.rexpr?.ParamRef ?? o.A_Expr.rexpr?.TypeCast?.arg?.ParamRef) as Node | undefined;
+      if (arr && ref) {
+        const col = (o.A_Expr.lexpr?.ColumnRef?.fields as Node[] | undefined)?.at(-1)?.String?.sval as string | undefined;
+        let type = 'VARCHAR';
+        if (col && catalog && !o.A_Expr.rexpr?.TypeCast) {
+          for (const t of catalog.list()) {
+            const c = t.columns.find((x) => x.name === col);
+            if (c) {
+              type = DUCKDB_TYPE[c.type];
+              break;
+            }
+          }
+        }
+        const list = `[${arr.items.map((v) => (v === null ? 'NULL' : quote(v))).join(', ')}]`;
+        const at = ((ref.location as number | undefined) ?? 0) - p.offset;
+        const len = `$${arr.number}`.length;
+        if (at >= 0) {
+          edits.push({ at, len, text: `CAST(${list} AS ${type}[])` });
+          inlined.add(arr.number);
+        }
+      }
+    }
     if (o.SQLValueFunction) {
       const op = o.SQLValueFunction.op as string;
       const at = (o.SQLValueFunction.location as number) - p.offset;
@@ -1473,7 +1571,25 @@ function spliceSessionFunctions(p: ParsedStatement, s: RouterSession): string {
     for (const v of Object.values(o)) walk(v);
   };
   walk(p.stmt);
-  if (edits.length === 0) return p.sql;
+  let rest: Params = params;
+  if (inlined.size > 0) {
+    // DuckDB numbers the parameters it still sees from $1: renumber the others.
+    const renum = new Map<number, number>();
+    const kept: (typeof params)[number][] = [];
+    params.forEach((v, i) => {
+      if (!inlined.has(i + 1)) {
+        kept.push(v);
+        renum.set(i + 1, kept.length);
+      }
+    });
+    rest = kept;
+    for (const r of refs) {
+      if (inlined.has(r.number) || r.at < 0) continue;
+      const to = renum.get(r.number);
+      if (to !== undefined && to !== r.number) edits.push({ at: r.at, len: `$${r.number}`.length, text: `$${to}` });
+    }
+  }
+  if (edits.length === 0) return { sql: p.sql, params: rest };
   edits.sort((a, b) => a.at - b.at);
   const parts: Buffer[] = [];
   let pos = 0;
@@ -1482,7 +1598,7 @@ function spliceSessionFunctions(p: ParsedStatement, s: RouterSession): string {
     pos = e.at + e.len;
   }
   parts.push(bytes.subarray(pos));
-  return Buffer.concat(parts).toString('utf8');
+  return { sql: Buffer.concat(parts).toString('utf8'), params: rest };
 }
 
 /**
