@@ -6,7 +6,8 @@
  *   and strict analytical reads (the router cannot bound "now"), while
  * - other tables keep accepting writes, and a strict table with allow_degraded accepts them with
  *   a warning;
- * once the primary is back, strict writes are accepted again. Nothing is half-applied: the
+ * a TX engine started while no clock source answers commits the other modes with finite
+ * timestamps; once the primary is back, strict writes are accepted again. Nothing is half-applied: the
  * refused rows are absent.
  */
 import assert from 'node:assert/strict';
@@ -115,6 +116,18 @@ describe('clock primary lost: strict tables pause, others go on', { timeout: 600
       warnings.some((w) => /table "payd" \(strict_serializable, allow_degraded\): written while the clock is unsynchronized/.test(w)),
       warnings.join('\n'),
     );
+    // A TX engine that starts while no clock source answers: finite commit timestamps for the
+    // other modes, strict writes still refused.
+    await cluster.kill('tx1');
+    await cluster.start('tx1');
+    await eventually(() => c.query('INSERT INTO logs VALUES (2, 2)'));
+    await assert.rejects(c.query('INSERT INTO pay VALUES (3, 3)'), (e: pg.DatabaseError) => e.code === '40001');
+    const logs = await eventually(async () => {
+      const r = await c.query('SELECT id, _ts FROM logs__history ORDER BY id');
+      if (r.rows.length < 2) throw new Error('not merged yet');
+      return r.rows;
+    });
+    for (const r of logs) assert.ok(Number.isFinite(new Date(r._ts).getTime()), `commit time of logs ${r.id}: ${r._ts}`);
     // The primary returns: strict writes are accepted again.
     await startClock();
     await eventually(() => c.query('INSERT INTO pay VALUES (2, 2)'));

@@ -42,6 +42,9 @@ const mRejected = counter(
   ['node', 'source', 'reason'],
 );
 
+/** Half-width of `now()` before any good heartbeat (ms, one year): finite, so midpoints stay numbers. */
+export const UNKNOWN_HALF_WIDTH_MS = 365 * 86_400_000;
+
 /** One clock source: its configured node id and where it serves `GET /time`. */
 export interface ClockSource {
   id: string;
@@ -100,8 +103,9 @@ type Outcome = { ok: true; sample: Sample } | { ok: false; reason: 'unknown_node
 /**
  * A {@link Clock} fed by heartbeats from clock sources (see the module comment for the formula).
  *
- * Before the first good heartbeat `eps()` is Infinity, `now()` is `{ earliest: −Infinity,
- * latest: +Infinity }` around the local reading (nothing is known), and `synchronized()` is false.
+ * Before the first good heartbeat `eps()` is Infinity, `now()` is the local reading ±
+ * {@link UNKNOWN_HALF_WIDTH_MS} (nothing is known, but commit timestamps taken from its midpoint
+ * stay finite), and `synchronized()` is false.
  */
 export class ClockClient implements Clock {
   private readonly local: () => number;
@@ -146,7 +150,9 @@ export class ClockClient implements Clock {
   now(): TimeInterval {
     const l = this.local();
     const s = this.current;
-    if (!s) return { earliest: l - Number.POSITIVE_INFINITY, latest: l + Number.POSITIVE_INFINITY };
+    // Nothing known yet: the local oscillator (started from the wall clock) as the midpoint, so
+    // timestamps stay finite, and a half-width no bound can pass (ε is Infinity, unsynchronized).
+    if (!s) return { earliest: l - UNKNOWN_HALF_WIDTH_MS, latest: l + UNKNOWN_HALF_WIDTH_MS };
     const t = s.mid + (l - s.t1);
     const e = this.epsAt(s, l);
     return { earliest: t - e, latest: t + e };
