@@ -142,6 +142,35 @@ describe('consistency modes: 2 TX engines, commit-wait, strict routing, session 
     });
   });
 
+  test('strict_serializable in transaction blocks: reads and writes at the owner, then other tables', async () => {
+    const a = await connectTo(0);
+    // A key owned by the other engine: the block moves there before its first read.
+    const id = Array.from({ length: 24 }, (_, i) => i + 1).find((i) => partitionOf('st', [coerceLiteral(String(i), 'bigint')], 2) === 1);
+    assert.ok(id);
+    const before = Number((await a.query('SELECT v FROM st WHERE id = $1', [id])).rows[0].v);
+    await a.query('BEGIN');
+    const seen = Number((await a.query('SELECT v FROM st WHERE id = $1', [id])).rows[0].v);
+    await a.query('UPDATE st SET v = $1 WHERE id = $2', [seen + 100, id]);
+    await a.query('INSERT INTO mr VALUES (777, 1)');
+    await a.query('COMMIT');
+    assert.equal(seen, before);
+    assert.deepEqual((await a.query('SELECT v FROM st WHERE id = $1', [id])).rows, [{ v: String(before + 100) }]);
+    assert.deepEqual((await a.query('SELECT v FROM mr WHERE id = 777')).rows, [{ v: '1' }]);
+    // Once a block ran on one engine it cannot touch a strict key owned by the other.
+    const other = Array.from({ length: 24 }, (_, i) => i + 1).find((i) => partitionOf('st', [coerceLiteral(String(i), 'bigint')], 2) === 0);
+    await a.query('BEGIN');
+    await a.query('UPDATE st SET v = v WHERE id = $1', [id]);
+    await assert.rejects(a.query('SELECT v FROM st WHERE id = $1', [other]), (e: pg.DatabaseError) => {
+      assert.equal(e.code, '0A000');
+      assert.match(
+        e.message,
+        /this transaction block runs on TX engine 2, but it reads a key of a strict_serializable table owned by engine 1/,
+      );
+      return true;
+    });
+    await a.query('ROLLBACK');
+  });
+
   test('session tokens: read-your-writes across connections and HTTP requests; forged tokens refused', async () => {
     const a = await connect();
     await a.query('INSERT INTO mr VALUES (42, 4200)');
@@ -227,6 +256,10 @@ describe('consistency modes: 2 TX engines, commit-wait, strict routing, session 
     } finally {
       frozen.kill('SIGCONT');
     }
-    assert.deepEqual((await a.query('SELECT count(*)::int AS n FROM st WHERE id <= 24')).rows, [{ n: 24 }], 'met again once the engine runs');
+    assert.deepEqual(
+      (await a.query('SELECT count(*)::int AS n FROM st WHERE id <= 24')).rows,
+      [{ n: 24 }],
+      'met again once the engine runs',
+    );
   });
 });

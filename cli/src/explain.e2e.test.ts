@@ -77,7 +77,17 @@ describe('EXPLAIN', { timeout: 120_000 }, () => {
       ['3', 3],
     ]);
     assert.equal(await readsAt('tx'), before + 1, 'the key list was served by the TX tier');
-    const old = await plan("EXPLAIN SELECT count(*) FROM events WHERE happened < '2021-01-01'");
+    // This session wrote events: it keeps read-your-writes, so no tier is skipped for it.
+    const own = await plan("EXPLAIN SELECT count(*) FROM events WHERE happened < '2021-01-01'");
+    assert.match(own, /waits for the ingestion watermark/);
+    assert.doesNotMatch(own, /row tiers skipped/);
+    // A session that did not write them skips the row tiers for a range past ingestion_retention.
+    const other = new pg.Client({ host: '127.0.0.1', port: server.pgPort, user: 'stratum', database: 'stratum' });
+    await other.connect();
+    const old = (await other.query("EXPLAIN SELECT count(*) FROM events WHERE happened < '2021-01-01'")).rows
+      .map((r) => r['QUERY PLAN'] as string)
+      .join('\n');
+    await other.end();
     assert.match(
       old,
       /time range: events: happened ends 2021-01-01T00:00:00.000Z, before now − ingestion_retention \(86400000 ms\): row tiers skipped, OLAP files only/,
@@ -120,6 +130,16 @@ describe('EXPLAIN', { timeout: 120_000 }, () => {
     const none = await c.query('SELECT count(*)::int AS k FROM t WHERE id <> ALL($1)', [ids]);
     const noneRef = await c.query('SELECT count(*)::int AS k FROM t WHERE id NOT IN (3, 1, 99)');
     assert.deepEqual(none.rows, noneRef.rows);
+  });
+
+  test('review cases: LIMIT on key lists, an array parameter used twice, keys spelled twice', async () => {
+    assert.equal((await c.query('SELECT id FROM t WHERE id IN (1, 2, 3) LIMIT 1')).rows.length, 1);
+    assert.equal((await c.query('SELECT id FROM t WHERE id = 1 LIMIT 0')).rows.length, 0);
+    const twice = await c.query('SELECT count(*)::int AS k FROM t WHERE ($1::bigint[] IS NULL OR id = ANY($1)) AND n > $2', [[1, 3], 15]);
+    const twiceRef = await c.query('SELECT count(*)::int AS k FROM t WHERE id IN (1, 3) AND n > 15');
+    assert.deepEqual(twice.rows, twiceRef.rows);
+    const spelled = await c.query('SELECT id, n FROM t WHERE id = ANY($1)', [['1', '01', '2']]);
+    assert.deepEqual(spelled.rows.map((r) => String(r.id)).sort(), ['1', '2'], 'one row per key, however it is spelled');
   });
 
   const readsAt = async (tier: string) => {

@@ -431,6 +431,11 @@ export async function startDistributed(
       const txs = c.tx_engines.map((t) => rpcClient<TxEngineApi & TxEngineAdminApi>(t.url, TX_METHODS, { name: `tx-engine ${t.id}` }));
       const clock = await nodeClock(cfg, 'router', log);
       handles.push(clock.handle);
+      if (!cfg.router.session_token_secret) {
+        log.warn(
+          'router.session_token_secret is not set: session tokens this router signs are refused by other routers and after a restart (Stratum-Session-Token, stratum.session_token); give every router the same secret',
+        );
+      }
       const router = await startRouter({
         catalog,
         publishDdl: (table) => publishDdl(bus, { kind: 'create_table', table, at: Date.now() }),

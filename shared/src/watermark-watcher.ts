@@ -33,10 +33,18 @@ export class WatermarkWatcher {
   async waitFor(ts: number, deadline: number): Promise<number> {
     let w = -1;
     for (;;) {
+      // A read that hangs (an unresponsive tier) must not hold waiters past their deadline.
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<undefined>((r) => {
+        timer = setTimeout(() => r(undefined), Math.max(0, deadline - performance.now()));
+      });
       try {
-        w = await this.current();
+        const got = await Promise.race([this.current(), late]);
+        if (got !== undefined) w = Math.max(w, got);
       } catch {
         // Unreachable tier: keep trying until the deadline; the caller names what was missing.
+      } finally {
+        clearTimeout(timer);
       }
       if (w >= ts || performance.now() >= deadline) return w;
       await new Promise((r) => setTimeout(r, this.pollMs));

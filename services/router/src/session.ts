@@ -179,6 +179,8 @@ export class RouterSession implements PgSession {
   private writesAt: number[] = [];
   /** Highest commit timestamp (ms) of anything this session wrote or read (monotonic reads). */
   seenTs = 0;
+  /** Newest commit (ms) of this session's autocommit writes, by table (time-range skips keep read-your-writes). */
+  private readonly tableWrites = new Map<string, number>();
   /** Tables whose row tiers the last analytical read skipped by time range, with the reason (EXPLAIN). */
   private skipped: string[] = [];
   /** The open transaction block, if any. */
@@ -267,9 +269,9 @@ export class RouterSession implements PgSession {
    * §2, hash of the primary key over the engine list), else the session's engine.
    * @throws UnsupportedError (0A000) when one statement writes strict keys of different owners.
    */
-  private targetOf(ops: WriteOp[]): number {
+  private targetOf(ops: WriteOp[]): number | undefined {
     const n = this.ctx.txEngines.length;
-    if (n <= 1) return this.engineIdx;
+    if (n <= 1) return undefined;
     let owner: number | undefined;
     for (const op of ops) {
       const t = this.ctx.catalog.find(op.table);
@@ -291,7 +293,28 @@ export class RouterSession implements PgSession {
         }
       }
     }
-    return owner ?? this.engineIdx;
+    return owner;
+  }
+
+  /**
+   * Put block `t` on TX engine `target` (the owner of a strict key it is about to touch): moved
+   * there while nothing ran in it yet.
+   * @throws UnsupportedError (0A000) when the block already runs statements on another engine.
+   */
+  private async moveBlock(t: OpenTxn, target: number, what: string): Promise<void> {
+    if (target === t.engine) return;
+    if (t.pinned) {
+      throw new UnsupportedError(
+        `this transaction block runs on TX engine ${t.engine + 1}, but it ${what} a key of a strict_serializable table owned by engine ${target + 1}`,
+        {
+          hint: "Touch keys of one owner per transaction block (start the block with the strict table's statement), or use autocommit statements.",
+        },
+      );
+    }
+    // Nothing ran in the block yet: move it to the owner.
+    await this.blockEngine(t).rollback(t.id);
+    t.id = await (this.ctx.txEngines[target] as TxEngineApi).begin(t.isolation);
+    t.engine = target;
   }
 
   private prepared(p: ParsedStatement): PreparedInfo {
@@ -484,31 +507,20 @@ export class RouterSession implements PgSession {
       );
     }
     for (const op of ops) this.ctx.results.invalidate(op.table);
-    const target = this.targetOf(ops);
+    const owner = this.targetOf(ops);
     const t = this.txn;
     if (t) {
-      if (target !== t.engine) {
-        if (t.pinned) {
-          throw new UnsupportedError(
-            `this transaction block runs on TX engine ${t.engine + 1}, but it writes a key of a strict_serializable table owned by engine ${target + 1}`,
-            {
-              hint: "Write keys of one owner per transaction block (start the block with the strict table's write), or use autocommit statements.",
-            },
-          );
-        }
-        // Nothing ran in the block yet: move it to the owner.
-        await this.blockEngine(t).rollback(t.id);
-        t.id = await (this.ctx.txEngines[target] as TxEngineApi).begin(t.isolation);
-        t.engine = target;
-      }
+      if (owner !== undefined) await this.moveBlock(t, owner, 'writes');
       t.pinned = true;
       t.wrote = true;
       for (const op of ops) t.tables.add(op.table);
       return this.blockEngine(t).executeIn(t.id, { catalogVersion: this.ctx.catalog.version, ops });
     }
+    const target = owner ?? this.engineIdx;
     const r = await (this.ctx.txEngines[target] as TxEngineApi).execute({ catalogVersion: this.ctx.catalog.version, ops });
     if (r.commitTs > 0) for (const op of ops) this.ctx.results.noteWrite(op.table, r.commitTs);
     this.noteWrite(target, r.commitTs);
+    if (r.commitTs > 0) for (const op of ops) this.tableWrites.set(op.table, r.commitTs);
     return r;
   }
 
@@ -595,6 +607,14 @@ export class RouterSession implements PgSession {
       const pt = point;
       const rvs = await Promise.all((pt.keys ?? [pt.key]).map((k) => this.pointGet(pt.table, k, notices)));
       for (const rv of rvs) if (rv && rv.commitTs > this.seenTs) this.seenTs = rv.commitTs;
+      // Keys spelled differently (`{1,01}`) read the same row once.
+      const versions = new Set<string>();
+      for (let i = 0; i < rvs.length; i++) {
+        const v = rvs[i]?.version;
+        if (v === undefined) continue;
+        if (versions.has(v)) rvs[i] = null;
+        else versions.add(v);
+      }
       const cols = point.columns.map((c) => columnOf(point.table, c.column));
       const fields = point.columns.map((c, i) => field(c.name, PG_TYPE_OID[cols[i]!.type]));
       const rows = rvs.filter((rv) => rv?.row).map((rv) => cols.map((c) => formatValue(rv!.row![c.name] ?? null, c.type)));
@@ -655,7 +675,12 @@ export class RouterSession implements PgSession {
       coveredTs = await this.minWatermark();
       if (coveredTs > this.seenTs) this.seenTs = coveredTs;
     }
-    const spliced = spliceForDuckDb(p, this, params, this.ctx.catalog);
+    const spliced = spliceForDuckDb(
+      p,
+      this,
+      params,
+      refsEarly.map((n) => this.ctx.catalog.find(n.replace(/__history$/, ''))).filter((t): t is TableInfo => t !== undefined),
+    );
     const sql = spliced.sql;
     const refs: TableRef[] = rels
       .filter((r) => !(ctes.has(relName(r)) && !r.schemaname))
@@ -685,10 +710,6 @@ export class RouterSession implements PgSession {
    */
   private async pointGet(t: TableInfo, key: Literal[], notices: Notice[]): Promise<RowVersion | null> {
     const version = this.ctx.catalog.version;
-    if (this.txn) {
-      this.txn.pinned = true;
-      return this.engine.get(t.name, key, version, this.txn.id);
-    }
     const cons = t.options.consistency;
     const n = this.ctx.txEngines.length;
     let idx = this.engineIdx;
@@ -698,6 +719,12 @@ export class RouterSession implements PgSession {
       } catch {
         // A key of the wrong type: the engine reports it.
       }
+    }
+    if (this.txn) {
+      // A strict key is read at its owner, inside the block too (the block moves there if it can).
+      if (cons.mode === 'strict_serializable' && n > 1) await this.moveBlock(this.txn, idx, 'reads');
+      this.txn.pinned = true;
+      return this.engine.get(t.name, key, version, this.txn.id);
     }
     let minTs = this.writesElsewhere(idx);
     let what = 'commits this session made through another TX engine';
@@ -755,7 +782,7 @@ export class RouterSession implements PgSession {
       const col = t.options.timeColumn;
       const hi = col && names.length === 1 ? timeUpperBound(where, col, params) : undefined;
       const keep = t.options.ingestionRetentionMs ?? 7 * 86_400_000;
-      if (hi !== undefined && hi < now.earliest - keep) {
+      if (hi !== undefined && hi < now.earliest - keep && !this.tableWrites.has(base) && !this.txn?.tables.has(base)) {
         this.skipped.push(
           `${base}: ${col} ends ${new Date(hi).toISOString()}, before now − ingestion_retention (${keep} ms): row tiers skipped, OLAP files only`,
         );
@@ -792,7 +819,9 @@ export class RouterSession implements PgSession {
   private async meet(reqs: Requirement[]): Promise<Notice[]> {
     const budget = this.waitBudgetMs();
     const deadline = performance.now() + budget;
-    const need = reqs.reduce((m, r) => Math.max(m, r.ts), 0);
+    // An unbounded requirement (strict, clock unsynchronized, allow_degraded) cannot be met by
+    // waiting: wait for the bounded ones only.
+    const need = reqs.reduce((m, r) => (Number.isFinite(r.ts) ? Math.max(m, r.ts) : m), 0);
     const w = await this.ctx.watermarks.waitFor(need, deadline);
     const unmet = reqs.filter((r) => r.ts > w);
     const hard = unmet.find((r) => !r.allowDegraded);
@@ -1138,6 +1167,7 @@ export class RouterSession implements PgSession {
         const r = await this.blockEngine(t).commit(t.id);
         if (r.commitTs > 0) for (const table of t.tables) this.ctx.results.noteWrite(table, r.commitTs);
         this.noteWrite(t.engine, r.commitTs);
+        if (r.commitTs > 0) for (const table of t.tables) this.tableWrites.set(table, r.commitTs);
         mStatements.inc({ kind: 'Commit', tier: 'tx' });
         return withTxNotices({ commandTag: r.rolledBack ? 'ROLLBACK' : 'COMMIT' }, r);
       }
@@ -1156,6 +1186,7 @@ export class RouterSession implements PgSession {
         if (!t)
           throw new StratumError('25P01', `${what === 'ROLLBACK' ? 'ROLLBACK TO SAVEPOINT' : what} can only be used in transaction blocks`);
         const name = s.savepoint_name as string;
+        t.pinned = true; // the savepoint lives on this engine
         try {
           await this.blockEngine(t).savepoint(
             t.id,
@@ -1337,6 +1368,7 @@ export function parsePgArray(text: string): (string | null)[] | undefined {
     } else {
       while (i < body.length && body[i] !== ',') v += body[i++];
       v = v.trim();
+      if (v === '' || v.includes('"') || v.includes('\\')) return undefined;
     }
     while (body[i] === ' ') i++;
     out.push(!quoted && v.toUpperCase() === 'NULL' ? null : v);
@@ -1386,7 +1418,7 @@ function matchKeyList(t: TableInfo, where: Node | undefined, params: Params, ali
 /** A SELECT that reads one row by its full primary key (served by the row tiers). */
 function pointRead(catalog: Catalog, s: Node, params: Params): PointRead | undefined {
   if (s.op !== 'SETOP_NONE' || s.withClause || s.groupClause || s.havingClause || s.distinctClause || s.windowClause) return undefined;
-  if (s.intoClause || s.lockingClause || s.limitOffset || s.valuesLists) return undefined;
+  if (s.intoClause || s.lockingClause || s.limitOffset || s.limitCount || s.valuesLists) return undefined;
   const from = s.fromClause as Node[] | undefined;
   if (from?.length !== 1 || !from[0]?.RangeVar) return undefined;
   const rv = from[0].RangeVar;
@@ -1481,9 +1513,10 @@ function spliceSessionFunctions(p: ParsedStatement, s: RouterSession): string {
  * parameters renumbered.
  * @returns the text and the parameters it still uses.
  */
-function spliceForDuckDb(p: ParsedStatement, s: RouterSession, params: Params, catalog?: Catalog): { sql: string; params: Params } {
+function spliceForDuckDb(p: ParsedStatement, s: RouterSession, params: Params, tables: TableInfo[] = []): { sql: string; params: Params } {
   const edits: { at: number; len: number; text: string }[] = [];
-  const inlined = new Set<number>();
+  /** Inlined array parameters: number → the list literal that replaces every `$n`. */
+  const inlined = new Map<number, string>();
   const refs: { at: number; number: number }[] = [];
   const bytes = p.bytes;
   const quote = (v: string) => `'${v.replace(/'/g, "''")}'`;
@@ -1538,23 +1571,16 @@ function spliceForDuckDb(p: ParsedStatement, s: RouterSession, params: Params, c
       const ref = (o.A_Expr.rexpr?.ParamRef ?? o.A_Expr.rexpr?.TypeCast?.arg?.ParamRef) as Node | undefined;
       if (arr && ref) {
         const col = (o.A_Expr.lexpr?.ColumnRef?.fields as Node[] | undefined)?.at(-1)?.String?.sval as string | undefined;
-        let type = 'VARCHAR';
-        if (col && catalog && !o.A_Expr.rexpr?.TypeCast) {
-          for (const t of catalog.list()) {
-            const c = t.columns.find((x) => x.name === col);
-            if (c) {
-              type = DUCKDB_TYPE[c.type];
-              break;
-            }
-          }
-        }
+        // Element type: the compared column's, when the statement's tables agree on it; else text
+        // (an explicit `$n::type[]` cast converts it).
+        const types = new Set(
+          o.A_Expr.rexpr?.TypeCast || !col
+            ? []
+            : tables.flatMap((t) => t.columns.filter((c) => c.name === col).map((c) => DUCKDB_TYPE[c.type])),
+        );
+        const type = types.size === 1 ? ([...types][0] as string) : 'VARCHAR';
         const list = `[${arr.items.map((v) => (v === null ? 'NULL' : quote(v))).join(', ')}]`;
-        const at = ((ref.location as number | undefined) ?? 0) - p.offset;
-        const len = `$${arr.number}`.length;
-        if (at >= 0) {
-          edits.push({ at, len, text: `CAST(${list} AS ${type}[])` });
-          inlined.add(arr.number);
-        }
+        if (!inlined.has(arr.number)) inlined.set(arr.number, `CAST(${list} AS ${type}[])`);
       }
     }
     if (o.SQLValueFunction) {
@@ -1572,6 +1598,10 @@ function spliceForDuckDb(p: ParsedStatement, s: RouterSession, params: Params, c
   };
   walk(p.stmt);
   let rest: Params = params;
+  for (const r of refs) {
+    const text = inlined.get(r.number);
+    if (text !== undefined && r.at >= 0) edits.push({ at: r.at, len: `$${r.number}`.length, text });
+  }
   if (inlined.size > 0) {
     // DuckDB numbers the parameters it still sees from $1: renumber the others.
     const renum = new Map<number, number>();

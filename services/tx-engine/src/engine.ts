@@ -198,7 +198,7 @@ export class Engine {
    */
   foreignWriters = true;
   /** Resolves once the bus acknowledged these outbox entries (set by the relay). */
-  whenPublished: ((parts: readonly { partition: number; seq: number }[]) => Promise<void>) | undefined;
+  whenPublished: ((parts: readonly { partition: number; seq: number }[], signal?: AbortSignal) => Promise<void>) | undefined;
   /** Shared polling of the ingestion watermark by waiting point reads. */
   private watermarks: WatermarkWatcher | undefined;
 
@@ -570,10 +570,14 @@ export class Engine {
   private async ackReplicated(parts: EncodedPart[], result: TxResult, p: Pending): Promise<void> {
     let timer: NodeJS.Timeout | undefined;
     const ms = this.opts.replicatedAckTimeoutMs;
+    const abort = new AbortController();
     const timedOut = new Promise<false>((r) => {
-      timer = setTimeout(() => r(false), ms);
+      timer = setTimeout(() => {
+        abort.abort();
+        r(false);
+      }, ms);
     });
-    const ok = await Promise.race([this.whenPublished!(parts).then(() => true as const), timedOut]);
+    const ok = await Promise.race([this.whenPublished!(parts, abort.signal).then(() => true as const), timedOut]);
     clearTimeout(timer);
     if (ok) {
       p.resolve(result);
@@ -592,7 +596,8 @@ export class Engine {
   /** ε (ms) a commit-wait of multiplier k uses: the clock's ε, capped at max_uncertainty_ms below k = 3. */
   private waitEps(k: number): number {
     const eps = this.opts.clock.eps();
-    if (k >= 3) return Number.isFinite(eps) ? eps : this.opts.maxUncertaintyMs;
+    // Strict writes run unsynchronized only under allow_degraded: no longer wait than the bound.
+    if (k >= 3) return Number.isFinite(eps) && this.opts.clock.synchronized() ? eps : Math.min(eps, this.opts.maxUncertaintyMs);
     return Math.min(Number.isFinite(eps) ? eps : Number.POSITIVE_INFINITY, this.opts.maxUncertaintyMs);
   }
 

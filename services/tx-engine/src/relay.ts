@@ -110,14 +110,28 @@ export class Relay {
 
   /**
    * Resolves once the bus has acknowledged every one of `parts` (durability: replicated).
-   * Never rejects; callers bound the wait.
+   * Never rejects; `signal` (the caller's timeout) removes the waiters, so a long bus outage
+   * does not pile them up.
    */
-  whenPublished(parts: readonly { partition: number; seq: number }[]): Promise<void> {
+  whenPublished(parts: readonly { partition: number; seq: number }[], signal?: AbortSignal): Promise<void> {
     const waits: Promise<void>[] = [];
     for (const { partition, seq } of parts) {
       const s = this.parts[partition];
       if (!s || s.publishedSeq >= seq) continue;
-      waits.push(new Promise<void>((resolve) => s.waiters.push({ seq, resolve })));
+      waits.push(
+        new Promise<void>((resolve) => {
+          const w = { seq, resolve };
+          s.waiters.push(w);
+          signal?.addEventListener(
+            'abort',
+            () => {
+              const i = s.waiters.indexOf(w);
+              if (i >= 0) s.waiters.splice(i, 1);
+            },
+            { once: true },
+          );
+        }),
+      );
     }
     return waits.length === 0 ? Promise.resolve() : Promise.all(waits).then(() => undefined);
   }
@@ -205,11 +219,10 @@ export class Relay {
     if (take.length > 0) {
       s.pending.splice(0, take.length);
       s.publishedSeq = Math.max(s.publishedSeq, last?.seq ?? 0);
-      if (s.waiters.length > 0) {
-        const still: typeof s.waiters = [];
-        for (const w of s.waiters) (w.seq <= s.publishedSeq ? w.resolve : () => still.push(w))();
-        s.waiters = still;
-      }
+      // Waiters join in commit order, which is sequence order: resolve from the front.
+      let done = 0;
+      while (done < s.waiters.length && (s.waiters[done]?.seq ?? 0) <= s.publishedSeq) s.waiters[done++]?.resolve();
+      if (done > 0) s.waiters.splice(0, done);
       mPublished.inc({ engine: id }, take.length);
       const ops: BatchOp[] = take.map((t) => ({ type: 'del', key: outboxKey(p, t.seq) }));
       // Not synced: a delete lost in a crash only republishes entries the bus dedupes.
