@@ -300,6 +300,12 @@ describe('fault injection: bus outage', { timeout: 240_000 }, () => {
       replicatedError.message,
       /durability: replicated.*has already committed on TX engine tx1.*will be published when the bus returns/,
     );
+    // The session counts it as written: its token carries the commit timestamp from the detail.
+    const committedTs = Number(/\((\d+) ms\)\.$/.exec(replicatedError.detail ?? '')?.[1]);
+    assert.ok(committedTs > 0, `detail names the commit timestamp: ${replicatedError.detail}`);
+    const tok = String((await reader.query('SHOW stratum.session_token')).rows[0]['stratum.session_token']);
+    const tokWrites = JSON.parse(Buffer.from(tok.split('.')[1] ?? '', 'base64url').toString('utf8')).w as number[];
+    assert.ok(Math.max(...tokWrites) >= committedTs, 'the session token includes the locally committed write');
     const upAt = Date.now();
     await cluster.nats.start();
     const duringOutage = w.acked.filter((a) => a.startedAt >= downAt && a.endedAt <= upAt).length;

@@ -241,6 +241,24 @@ export class RouterSession implements PgSession {
     return m;
   }
 
+  /**
+   * A write that failed only because the bus did not acknowledge it in time (durability:
+   * replicated) has committed: record its commit timestamp (session token, result cache) so the
+   * session's later reads include it, then rethrow.
+   */
+  private committedAnyway(e: unknown, engine: number, tables: string[]): never {
+    const m = /\((\d+) ms\)\.$/.exec((e as StratumError).detail ?? '');
+    if ((e as StratumError).code === SqlState.queryCanceled && m) {
+      const ts = Number(m[1]);
+      this.noteWrite(engine, ts);
+      for (const t of tables) {
+        this.ctx.results.noteWrite(t, ts);
+        this.tableWrites.set(t, ts);
+      }
+    }
+    throw e;
+  }
+
   /** Statement timeout of this session (ms): `SET statement_timeout`, else the router's. */
   private timeoutMs(): number {
     const ms = Number(this.settings.statement_timeout);
@@ -517,7 +535,13 @@ export class RouterSession implements PgSession {
       return this.blockEngine(t).executeIn(t.id, { catalogVersion: this.ctx.catalog.version, ops });
     }
     const target = owner ?? this.engineIdx;
-    const r = await (this.ctx.txEngines[target] as TxEngineApi).execute({ catalogVersion: this.ctx.catalog.version, ops });
+    const r = await (this.ctx.txEngines[target] as TxEngineApi).execute({ catalogVersion: this.ctx.catalog.version, ops }).catch((e) =>
+      this.committedAnyway(
+        e,
+        target,
+        ops.map((o) => o.table),
+      ),
+    );
     if (r.commitTs > 0) for (const op of ops) this.ctx.results.noteWrite(op.table, r.commitTs);
     this.noteWrite(target, r.commitTs);
     if (r.commitTs > 0) for (const op of ops) this.tableWrites.set(op.table, r.commitTs);
@@ -1164,7 +1188,9 @@ export class RouterSession implements PgSession {
           await this.blockEngine(t).rollback(t.id);
           return { commandTag: 'ROLLBACK' };
         }
-        const r = await this.blockEngine(t).commit(t.id);
+        const r = await this.blockEngine(t)
+          .commit(t.id)
+          .catch((e) => this.committedAnyway(e, t.engine, [...t.tables]));
         if (r.commitTs > 0) for (const table of t.tables) this.ctx.results.noteWrite(table, r.commitTs);
         this.noteWrite(t.engine, r.commitTs);
         if (r.commitTs > 0) for (const table of t.tables) this.tableWrites.set(table, r.commitTs);

@@ -588,7 +588,10 @@ export class Engine {
       new StratumError(
         SqlState.queryCanceled,
         `canceling wait for the bus to acknowledge the transaction (durability: replicated) after ${ms} ms: the transaction has already committed on TX engine ${this.opts.id} (commit ts ${new Date(result.commitTs).toISOString()}) and will be published when the bus returns, but until then it would not survive the loss of this engine's disk`,
-        { hint: 'Check the bus (stratum status, stratum_relay_* metrics); tx.replicated_ack_timeout_ms sets this wait.' },
+        {
+          detail: `The transaction committed with commit timestamp ${new Date(result.commitTs).toISOString()} (${result.commitTs} ms).`,
+          hint: 'Check the bus (stratum status, stratum_relay_* metrics); tx.replicated_ack_timeout_ms sets this wait.',
+        },
       ),
     );
   }
