@@ -205,6 +205,7 @@ export async function runWorkload(opts: WorkloadOptions): Promise<WorkloadResult
   ): Promise<(number | null)[] | undefined> => {
     const asked = keysAsked ?? Array.from({ length: keys }, (_, i) => i);
     const invokeMs = performance.now();
+    let outcome: { ok: true; values: (number | null)[] } | { ok: false; sqlstate?: string; error: string };
     try {
       let values: (number | null)[];
       if (path === 'point') {
@@ -213,47 +214,32 @@ export async function runWorkload(opts: WorkloadOptions): Promise<WorkloadResult
         values = [v === undefined || v === null ? null : Number(v)];
       } else {
         const r = keysAsked
-          ? // `id = ANY($1)` with an array parameter fails in the router (DuckDB: "UNNEST not supported here"); integers are safe inline.
-            await s.client.query(`SELECT id, v FROM ${table.name} WHERE id IN (${keysAsked.map((k) => String(Math.trunc(k))).join(', ')})`)
+          ? // ORDER BY keeps it analytical (OLAP + delta): a bare short key list is read at the row tiers.
+            await s.client.query(`SELECT id, v FROM ${table.name} WHERE id = ANY($1) ORDER BY id`, [keysAsked])
           : await s.client.query(`SELECT id, v FROM ${table.name}`);
         const got = new Map<number, number | null>();
         for (const row of r.rows) got.set(Number(row.id), row.v === null ? null : Number(row.v));
         values = asked.map((k) => got.get(k) ?? null);
       }
-      const completeMs = performance.now();
-      rec.recordRead({
-        session: s.id,
-        table: table.name,
-        mode: table.mode,
-        phase,
-        path,
-        keys: asked,
-        values,
-        invokeMs,
-        completeMs,
-        ok: true,
-      });
-      return values;
+      outcome = { ok: true, values };
     } catch (e) {
-      const completeMs = performance.now();
       const sqlstate = sqlstateOf(e);
-      rec.recordRead({
-        session: s.id,
-        table: table.name,
-        mode: table.mode,
-        phase,
-        path,
-        keys: asked,
-        values: [],
-        invokeMs,
-        completeMs,
-        ok: false,
-        ...(sqlstate ? { sqlstate } : {}),
-        error: (e as Error).message,
-      });
-      if (!sqlstate) await reconnect(s);
-      return undefined;
+      outcome = { ok: false, ...(sqlstate ? { sqlstate } : {}), error: (e as Error).message };
     }
+    rec.recordRead({
+      session: s.id,
+      table: table.name,
+      mode: table.mode,
+      phase,
+      path,
+      keys: asked,
+      invokeMs,
+      completeMs: performance.now(),
+      ...(outcome.ok ? { values: outcome.values, ok: true } : { values: [], ...outcome }),
+    });
+    if (outcome.ok) return outcome.values;
+    if (!outcome.sqlstate) await reconnect(s);
+    return undefined;
   };
 
   /** A connection that failed without SQLSTATE is replaced; the new connection is a new session. */

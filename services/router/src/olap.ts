@@ -485,6 +485,37 @@ function literalMs(v: Literal, type: ResultType): number | undefined {
   return undefined;
 }
 
+/**
+ * The range (ms since epoch) the WHERE clause allows for `info`'s time_column, from its
+ * `col op constant`, IN and BETWEEN conjuncts; undefined when the table has no time column or
+ * the clause does not bound it. Used for time shards and for skipping tiers by retention.
+ */
+export function timeRangeOf(
+  info: TableInfo,
+  where: Node | undefined,
+  params: Params,
+  alias: string,
+  unqualifiedOk: boolean,
+): { loMs?: number; hiMs?: number } | undefined {
+  const col = info.options.timeColumn;
+  if (!col) return undefined;
+  let r: { loMs?: number; hiMs?: number } | undefined;
+  const t = info.columns[info.columnIndex.get(col) ?? 0]?.type ?? 'timestamp';
+  for (const c of conjuncts(info, where, params, alias, unqualifiedOk)) {
+    if (c.column !== col) continue;
+    const ms = c.values.map((v) => literalMs(v, t));
+    if (ms.some((m) => m === undefined)) continue;
+    r ??= {};
+    const nums = ms as number[];
+    if (c.op === '=' || c.op === 'in') {
+      r.loMs = Math.max(r.loMs ?? Number.NEGATIVE_INFINITY, Math.min(...nums));
+      r.hiMs = Math.min(r.hiMs ?? Number.POSITIVE_INFINITY, Math.max(...nums));
+    } else if (c.op === '>' || c.op === '>=') r.loMs = Math.max(r.loMs ?? Number.NEGATIVE_INFINITY, nums[0] as number);
+    else r.hiMs = Math.min(r.hiMs ?? Number.POSITIVE_INFINITY, nums[0] as number);
+  }
+  return r;
+}
+
 /** What the WHERE clause says about `info`'s placement columns (shard key values, time range). */
 export function placementPredicate(
   info: TableInfo,
@@ -496,23 +527,17 @@ export function placementPredicate(
   const o = info.options;
   const out: PlacementPredicate = {};
   if (!o.shardKey && !o.timeShards) return out;
-  for (const c of conjuncts(info, where, params, alias, unqualifiedOk)) {
-    if (o.shardKey && c.column === o.shardKey && (c.op === '=' || c.op === 'in')) {
-      const t = info.columns[info.columnIndex.get(c.column) ?? 0]?.type ?? 'text';
-      out.shardKeyIn = c.values.map((v) => normalizeKeyValue(v, t));
+  if (o.shardKey) {
+    for (const c of conjuncts(info, where, params, alias, unqualifiedOk)) {
+      if (c.column === o.shardKey && (c.op === '=' || c.op === 'in')) {
+        const t = info.columns[info.columnIndex.get(c.column) ?? 0]?.type ?? 'text';
+        out.shardKeyIn = c.values.map((v) => normalizeKeyValue(v, t));
+      }
     }
-    if (o.timeShards && c.column === o.timeColumn) {
-      const t = info.columns[info.columnIndex.get(c.column) ?? 0]?.type ?? 'timestamp';
-      const ms = c.values.map((v) => literalMs(v, t));
-      if (ms.some((m) => m === undefined)) continue;
-      const r = (out.timeRange ??= {});
-      const nums = ms as number[];
-      if (c.op === '=' || c.op === 'in') {
-        r.loMs = Math.max(r.loMs ?? Number.NEGATIVE_INFINITY, Math.min(...nums));
-        r.hiMs = Math.min(r.hiMs ?? Number.POSITIVE_INFINITY, Math.max(...nums));
-      } else if (c.op === '>' || c.op === '>=') r.loMs = Math.max(r.loMs ?? Number.NEGATIVE_INFINITY, nums[0] as number);
-      else r.hiMs = Math.min(r.hiMs ?? Number.POSITIVE_INFINITY, nums[0] as number);
-    }
+  }
+  if (o.timeShards) {
+    const r = timeRangeOf(info, where, params, alias, unqualifiedOk);
+    if (r) out.timeRange = r;
   }
   return out;
 }

@@ -52,7 +52,7 @@ import {
   type WriteOp,
 } from '@stratum/shared';
 import { parseCached, type ResultCache } from './caches.ts';
-import { type OlapRouter, SYSTEM_TABLE_NAMES, type TableRef } from './olap.ts';
+import { type OlapRouter, SYSTEM_TABLE_NAMES, type TableRef, timeRangeOf } from './olap.ts';
 import type { FieldDescription, Notice, PgSession, PreparedInfo, StatementResult, TxStatus } from './pgwire/types.ts';
 import { literalOf, type Params, toExpr, typeNameOf } from './sql/literal.ts';
 import { type Node, type ParsedStatement, qualifiedName } from './sql/parse.ts';
@@ -211,7 +211,7 @@ export class RouterSession implements PgSession {
 
   /** The session token: sticky engine, writes per engine, newest commit seen (see `token.ts`). */
   token(): string {
-    return this.ctx.tokens.encode({ e: this.engineIdx, w: this.writesAt, s: Math.max(this.seenTs, this.lastCommitTs) });
+    return this.ctx.tokens.encode({ e: this.engineIdx, w: this.writesAt, s: this.seenTs });
   }
 
   /**
@@ -222,12 +222,17 @@ export class RouterSession implements PgSession {
     if (this.txn) throw new StratumError('25001', 'cannot adopt a session token inside a transaction block');
     const st: SessionState = this.ctx.tokens.decode(token, this.ctx.txEngines.length, this.ctx.clock.now().latest + 1000);
     this.engineIdx = st.e;
-    for (const [i, w] of st.w.entries()) this.noteWrite(i, w);
+    for (const [i, w] of st.w.entries()) this.noteWrite(i, w, []);
     this.seenTs = Math.max(this.seenTs, st.s);
   }
 
-  private noteWrite(engine: number, ts: number): void {
+  /** A commit of this session at `ts` through engine index `engine`, writing `tables`: token, result cache, time-range skips. */
+  private noteWrite(engine: number, ts: number, tables: Iterable<string>): void {
     if (ts <= 0) return;
+    for (const t of tables) {
+      this.ctx.results.noteWrite(t, ts);
+      this.tableWrites.set(t, ts);
+    }
     while (this.writesAt.length <= engine) this.writesAt.push(0);
     if (ts > (this.writesAt[engine] ?? 0)) this.writesAt[engine] = ts;
     if (ts > this.lastCommitTs) this.lastCommitTs = ts;
@@ -248,14 +253,7 @@ export class RouterSession implements PgSession {
    */
   private committedAnyway(e: unknown, engine: number, tables: string[]): never {
     const m = /\((\d+) ms\)\.$/.exec((e as StratumError).detail ?? '');
-    if ((e as StratumError).code === SqlState.queryCanceled && m) {
-      const ts = Number(m[1]);
-      this.noteWrite(engine, ts);
-      for (const t of tables) {
-        this.ctx.results.noteWrite(t, ts);
-        this.tableWrites.set(t, ts);
-      }
-    }
+    if ((e as StratumError).code === SqlState.queryCanceled && m) this.noteWrite(engine, Number(m[1]), tables);
     throw e;
   }
 
@@ -282,6 +280,11 @@ export class RouterSession implements PgSession {
     return [op.key.map((v, j) => coerceLiteral(v, typeOf(j)))];
   }
 
+  /** Index of the TX engine that owns `key` of `t` (DESIGN §2: hash of the primary key over the engine list). */
+  private ownerOf(t: TableInfo, key: Value[]): number {
+    return partitionOf(t.name, key, this.ctx.txEngines.length);
+  }
+
   /**
    * The TX engine a write goes to: the owner of its keys for strict_serializable tables (DESIGN
    * §2, hash of the primary key over the engine list), else the session's engine.
@@ -301,7 +304,7 @@ export class RouterSession implements PgSession {
         continue; // the engine reports the bad value
       }
       for (const k of keys) {
-        const o = partitionOf(t.name, k, n);
+        const o = this.ownerOf(t, k);
         if (owner === undefined) owner = o;
         else if (owner !== o) {
           throw new UnsupportedError(
@@ -542,9 +545,11 @@ export class RouterSession implements PgSession {
         ops.map((o) => o.table),
       ),
     );
-    if (r.commitTs > 0) for (const op of ops) this.ctx.results.noteWrite(op.table, r.commitTs);
-    this.noteWrite(target, r.commitTs);
-    if (r.commitTs > 0) for (const op of ops) this.tableWrites.set(op.table, r.commitTs);
+    this.noteWrite(
+      target,
+      r.commitTs,
+      ops.map((o) => o.table),
+    );
     return r;
   }
 
@@ -674,7 +679,7 @@ export class RouterSession implements PgSession {
         });
       }
     }
-    const refsEarly = rels.filter((r) => !(ctes.has(relName(r)) && !r.schemaname)).map((r) => relName(r));
+    const refsEarly = rels.filter((r) => !(ctes.has(relName(r)) && !r.schemaname)).map((r) => ({ name: relName(r), alias: relAlias(r) }));
     const reqs = this.asOfMs === undefined && rels.length > 0 ? this.requirements(refsEarly, s.whereClause, params) : [];
     const need = reqs.reduce((m, r) => Math.max(m, r.ts), 0);
     const cacheable =
@@ -694,7 +699,7 @@ export class RouterSession implements PgSession {
     // Analytical: OLAP files + ingestion delta; first the watermark the tables' modes need.
     if (need > 0) notices.push(...(await this.meet(reqs)));
     // As of T: the state at T is complete once every ingestion engine's watermark passed T.
-    if (rels.length > 0 && this.asOfMs !== undefined) await this.waitForWatermark(this.asOfMs);
+    if (rels.length > 0 && this.asOfMs !== undefined) await this.waitForAsOf(this.asOfMs);
     if (rels.length > 0 && this.asOfMs === undefined) {
       coveredTs = await this.minWatermark();
       if (coveredTs > this.seenTs) this.seenTs = coveredTs;
@@ -703,7 +708,7 @@ export class RouterSession implements PgSession {
       p,
       this,
       params,
-      refsEarly.map((n) => this.ctx.catalog.find(n.replace(/__history$/, ''))).filter((t): t is TableInfo => t !== undefined),
+      refsEarly.map((r) => this.ctx.catalog.find(r.name.replace(/__history$/, ''))).filter((t): t is TableInfo => t !== undefined),
     );
     const sql = spliced.sql;
     const refs: TableRef[] = rels
@@ -739,7 +744,7 @@ export class RouterSession implements PgSession {
     let idx = this.engineIdx;
     if (cons.mode === 'strict_serializable' && n > 1) {
       try {
-        idx = partitionOf(t.name, this.opKeys(t, { kind: 'delete', table: t.name, key })[0] ?? [], n);
+        idx = this.ownerOf(t, this.opKeys(t, { kind: 'delete', table: t.name, key })[0] ?? []);
       } catch {
         // A key of the wrong type: the engine reports it.
       }
@@ -789,12 +794,12 @@ export class RouterSession implements PgSession {
    * @throws StratumError 40001 for a strict table while this router's clock is unsynchronized
    *   (unless allow_degraded, which then reads without the real-time guarantee).
    */
-  private requirements(names: string[], where?: Node, params: Params = []): Requirement[] {
+  private requirements(refs: { name: string; alias: string }[], where?: Node, params: Params = []): Requirement[] {
     const out: Requirement[] = [];
     this.skipped = [];
     const seen = new Set<string>();
     const now = this.ctx.clock.now();
-    for (const name of names) {
+    for (const { name, alias } of refs) {
       const base = name.replace(/__history$/, '');
       if (seen.has(base)) continue;
       seen.add(base);
@@ -804,7 +809,7 @@ export class RouterSession implements PgSession {
       const r = { table: base, mode: c.mode, allowDegraded: c.allowDegraded };
       // DESIGN §7: a time range that ends before the ingestion tier's retention skips that tier.
       const col = t.options.timeColumn;
-      const hi = col && names.length === 1 ? timeUpperBound(where, col, params) : undefined;
+      const hi = refs.length === 1 ? timeRangeOf(t, where, params, alias, true)?.hiMs : undefined;
       const keep = t.options.ingestionRetentionMs ?? 7 * 86_400_000;
       if (hi !== undefined && hi < now.earliest - keep && !this.tableWrites.has(base) && !this.txn?.tables.has(base)) {
         this.skipped.push(
@@ -813,7 +818,7 @@ export class RouterSession implements PgSession {
         continue;
       }
       if (c.mode === 'monotonic_reads') {
-        const ts = Math.max(this.lastCommitTs, this.seenTs);
+        const ts = this.seenTs;
         if (ts > 0) out.push({ ...r, ts, what: 'what this session wrote or read before (its session token)' });
       } else if (c.mode === 'bounded_staleness') {
         out.push({ ...r, ts: now.latest - (c.maxStalenessMs ?? 0), what: `every commit up to now − ${c.maxStalenessMs} ms` });
@@ -923,11 +928,7 @@ export class RouterSession implements PgSession {
     if (modes.length > 0) lines.push(`  consistency: ${modes.join(', ')} (table_consistency)`);
     if (!point && this.asOfMs === undefined) {
       try {
-        const reqs = this.requirements(
-          refs.map((r) => r.name),
-          sel.whereClause,
-          params,
-        );
+        const reqs = this.requirements(refs, sel.whereClause, params);
         for (const r of reqs)
           lines.push(
             `  waits for the ingestion watermark to reach ${new Date(r.ts).toISOString()}: table ${r.table} (${r.mode}) must include ${r.what}`,
@@ -991,24 +992,24 @@ export class RouterSession implements PgSession {
     const st = await ing.api.status();
     const horizon = st.gcHorizonMs;
     if (horizon !== undefined && asOfMs < horizon) return 'olap';
-    await this.waitForWatermark(asOfMs);
+    await this.waitForAsOf(asOfMs);
     const [rv] = await ing.api.getMany(t.name, [k], asOfMs);
     return rv ?? null;
   }
 
-  private async waitForWatermark(ts: number): Promise<void> {
-    const deadline = Date.now() + this.ctx.statementTimeoutMs;
-    for (;;) {
-      const min = await this.minWatermark();
-      if (min >= ts) return;
-      if (Date.now() > deadline) {
-        throw new StratumError(
-          SqlState.queryCanceled,
-          `ingestion watermark ${min} did not reach ${ts} (${ts === this.asOfMs ? 'stratum.as_of' : "this session's last commit"}) within ${this.ctx.statementTimeoutMs} ms; is the bus, a TX engine or ingestion down?`,
-        );
-      }
-      await new Promise((r) => setTimeout(r, 5));
-    }
+  /**
+   * Wait until every ingestion watermark has passed `stratum.as_of` (the state at that time is
+   * then complete), up to the statement's wait budget.
+   * @throws StratumError 57014 naming the watermark reached.
+   */
+  private async waitForAsOf(ts: number): Promise<void> {
+    const budget = this.waitBudgetMs();
+    const w = await this.ctx.watermarks.waitFor(ts, performance.now() + budget);
+    if (w >= ts) return;
+    throw new StratumError(
+      SqlState.queryCanceled,
+      `ingestion watermark ${w < 0 ? 'none yet' : new Date(w).toISOString()} did not reach stratum.as_of ${new Date(ts).toISOString()} within ${Math.round(budget)} ms; is the bus, a TX engine or ingestion down?`,
+    );
   }
 
   private async set(s: Node): Promise<StatementResult> {
@@ -1191,9 +1192,7 @@ export class RouterSession implements PgSession {
         const r = await this.blockEngine(t)
           .commit(t.id)
           .catch((e) => this.committedAnyway(e, t.engine, [...t.tables]));
-        if (r.commitTs > 0) for (const table of t.tables) this.ctx.results.noteWrite(table, r.commitTs);
-        this.noteWrite(t.engine, r.commitTs);
-        if (r.commitTs > 0) for (const table of t.tables) this.tableWrites.set(table, r.commitTs);
+        this.noteWrite(t.engine, r.commitTs, t.tables);
         mStatements.inc({ kind: 'Commit', tier: 'tx' });
         return withTxNotices({ commandTag: r.rolledBack ? 'ROLLBACK' : 'COMMIT' }, r);
       }
@@ -1475,39 +1474,6 @@ function pointRead(catalog: Catalog, s: Node, params: Params): PointRead | undef
     }
   }
   return keys ? { table: t, key, keys, columns } : { table: t, key, columns };
-}
-
-/**
- * Upper end (ms since epoch) of the range a WHERE clause allows for column `col`, from its
- * top-level AND conjuncts `col < c`, `col <= c`, `col = c`, `col BETWEEN a AND b` (c a timestamp
- * or date constant or parameter); undefined when unbounded or not understood.
- */
-export function timeUpperBound(where: Node | undefined, col: string, params: Params): number | undefined {
-  if (!where) return undefined;
-  const conj: Node[] = where.BoolExpr?.boolop === 'AND_EXPR' ? (where.BoolExpr.args as Node[]) : [where];
-  let hi: number | undefined;
-  const ms = (n: Node | undefined): number | undefined => {
-    if (!n || !(n.A_Const || n.ParamRef || n.TypeCast)) return undefined;
-    try {
-      const v = literalOf(n, params);
-      return typeof v === 'string' ? parseTimestampMs(v) : undefined;
-    } catch {
-      return undefined;
-    }
-  };
-  const isCol = (n: Node | undefined) => {
-    const f = n?.ColumnRef?.fields as Node[] | undefined;
-    return f !== undefined && f[f.length - 1]?.String?.sval === col;
-  };
-  for (const c of conj) {
-    const e = c.A_Expr;
-    if (!e || !isCol(e.lexpr)) continue;
-    let v: number | undefined;
-    if (e.kind === 'AEXPR_OP' && ['<', '<=', '='].includes(qualifiedName(e.name))) v = ms(e.rexpr);
-    else if (e.kind === 'AEXPR_BETWEEN') v = ms((e.rexpr?.List?.items as Node[] | undefined)?.[1]);
-    if (v !== undefined) hi = hi === undefined ? v : Math.min(hi, v);
-  }
-  return hi;
 }
 
 /** Milliseconds since epoch of timestamp text (ISO 8601 or `YYYY-MM-DD HH:MM:SS[.fff][+zz[:zz]]`; no zone = UTC). */

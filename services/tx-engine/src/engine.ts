@@ -630,11 +630,11 @@ export class Engine {
     for (const c of list) {
       if (seen.has(c.table)) continue;
       seen.add(c.table);
-      const cons = this.opts.catalog.find(c.table)?.options.consistency;
-      if (!cons) continue;
+      const options = this.opts.catalog.find(c.table)?.options;
+      if (!options) continue;
+      const cons = options.consistency;
       k = Math.max(k, COMMIT_WAIT_K[cons.mode]);
-      const durability =
-        this.opts.catalog.find(c.table)?.options.durability ?? (cons.mode === 'strict_serializable' ? 'replicated' : 'local');
+      const durability = options.durability ?? (cons.mode === 'strict_serializable' ? 'replicated' : 'local');
       if (durability === 'replicated') replicated = true;
       if (cons.mode === 'strict_serializable' && !this.opts.clock.synchronized()) {
         const why =
