@@ -1103,20 +1103,21 @@ interface Candidate {
 
 /**
  * The version a read shows among non-rejected versions of one row with the same (newest) commit
- * time, as the merge resolved them: never one that another of them read (`prev`: that
- * transaction superseded it within the ms); the row's latest when it is among the rest; else the
- * highest in LWW order (so never the loser of an LWW conflict between them).
+ * time: the row's latest when it is among them; else the merge's rule replayed over them in
+ * apply (LSN) order, as if no newer version existed — a version that read the current one (`prev`)
+ * replaces it, any other is an LWW conflict decided by {@link compareLww}. So the answer is never
+ * one another of them read and replaced, nor the loser of an LWW conflict between them, whatever
+ * newer versions arrived in between.
  */
 function pickVisible(group: Candidate[], latest: string | undefined): Candidate | undefined {
   if (group.length <= 1) return group[0];
-  const read = new Set(group.map((c) => c.hv[1]));
-  const rest = group.filter((c) => !read.has(c.version));
-  const pool = rest.length > 0 ? rest : group;
-  const l = pool.find((c) => c.version === latest);
+  const l = group.find((c) => c.version === latest);
   if (l) return l;
-  let best = pool[0] as Candidate;
-  for (const c of pool) if (compareLww(c.ts, c.hv[2], c.version, best.ts, best.hv[2], best.version) > 0) best = c;
-  return best;
+  let cur: Candidate | undefined;
+  for (const c of [...group].sort((a, b) => a.hv[3] - b.hv[3])) {
+    if (!cur || c.hv[1] === cur.version || compareLww(c.ts, c.hv[2], c.version, cur.ts, cur.hv[2], cur.version) > 0) cur = c;
+  }
+  return cur;
 }
 
 /** LWW order (DESIGN §4): higher (commitTs, engine, version) wins. Returns >0 when a wins. */
