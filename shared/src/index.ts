@@ -21,3 +21,4 @@ export * from './tiers.ts';
 export * from './types.ts';
 export * from './version.ts';
 export * from './watermark-watcher.ts';
+export * from './expr/index.ts';

@@ -25,19 +25,118 @@ export interface VersionRecord {
   lsn?: number;
 }
 
-/** Serializable scalar expression (UPDATE ... SET col = expr). Evaluated by `expr.ts`. */
+/**
+ * A compiled, typed scalar expression: what the router's analyze stage makes of a SQL
+ * expression, evaluated by the row tiers with `evaluate` (shared/src/expr/). Plain data
+ * (MessagePack-safe), so it travels in tier calls and lives in the catalog (DEFAULT, CHECK).
+ * Arguments already have the types their function or operator takes: analyze inserts the
+ * implicit casts PostgreSQL would (PostgreSQL 15 §10 "Type Conversion").
+ */
 export type Expr =
-  | { k: 'lit'; v: Literal }
-  | { k: 'col'; name: string }
-  | { k: 'op'; op: string; args: Expr[] }
-  | { k: 'cast'; type: string; arg: Expr }
-  | { k: 'fn'; name: string; args: Expr[] };
+  /** A constant in the stored representation of `t` (types.ts). */
+  | { k: 'const'; v: Value; t: ResultType }
+  /**
+   * A column of the row by storage field; `rel: 1` is the proposed row (EXCLUDED) of INSERT …
+   * ON CONFLICT DO UPDATE. `missing` is the value of rows stored before the column existed.
+   */
+  | { k: 'col'; field: string; t: SqlType; rel?: 1; missing?: Value }
+  /** The i-th per-row input value a write op carries (`WriteOp.inputs`: UPDATE … FROM, subquery results). */
+  | { k: 'input'; i: number; t: ResultType }
+  /** A parameter $n (1-based); bound to a `const` before an expression leaves the router. */
+  | { k: 'param'; n: number; t: ResultType }
+  /**
+   * A function (PostgreSQL name: `lower`, `substr`, `now`, `jsonb_build_object`, …) or an
+   * operator (its symbol: `+`, `||`, `=`, `~~` for LIKE, `->>`, `@>`, …; prefix `-` has one
+   * argument), resolved for its argument types; `t` is the result type.
+   */
+  | { k: 'call'; fn: string; args: Expr[]; t: ResultType }
+  /** `arg::t` (explicit: a CAST in the SQL; else an implicit or assignment cast analyze added). */
+  | { k: 'cast'; arg: Expr; t: SqlType; typmod?: number; explicit?: boolean }
+  | { k: 'and' | 'or'; args: Expr[] }
+  | { k: 'not'; arg: Expr }
+  /** IS [NOT] NULL / TRUE / FALSE / UNKNOWN. */
+  | { k: 'test'; op: 'null' | 'not_null' | 'true' | 'not_true' | 'false' | 'not_false' | 'unknown' | 'not_unknown'; arg: Expr }
+  /** CASE [arg] WHEN … THEN … [ELSE …] END (with `arg`, each `cond` is compared to it with =). */
+  | { k: 'case'; arg?: Expr; when: { cond: Expr; then: Expr }[]; else?: Expr; t: ResultType }
+  /** x [NOT] IN (list). */
+  | { k: 'in'; arg: Expr; list: Expr[]; not?: boolean }
+  /** x op ANY (array) / x op ALL (array). */
+  | { k: 'any'; op: string; arg: Expr; array: Expr; all?: boolean }
+  /** ARRAY[…]. */
+  | { k: 'array'; items: Expr[]; t: SqlType }
+  /** COALESCE / GREATEST / LEAST (lazy, as in PostgreSQL). */
+  | { k: 'coalesce' | 'greatest' | 'least'; args: Expr[]; t: ResultType }
+  | { k: 'nullif'; args: [Expr, Expr]; t: ResultType }
+  /** a IS [NOT] DISTINCT FROM b. */
+  | { k: 'distinct'; args: [Expr, Expr]; not?: boolean };
 
-/** A write operation of a transaction. Literal values are coerced to column types by the TX engine. */
+/**
+ * How a statement finds the rows it reads or writes at the row tiers (DESIGN §7: "a predicate
+ * write finds its rows where they live"). Key values are in the stored representation.
+ */
+export type RowSource =
+  /** Rows by storage key (full key values, key order). */
+  | { by: 'key'; keys: Value[][] }
+  /** Equality on the leading columns of a valid index (`eq.length` ≤ its columns). */
+  | { by: 'index'; index: string; eq: Value[] }
+  /** A range on the first column of an index, or of the storage key when `index` is undefined. */
+  | { by: 'range'; index?: string; lo?: { v: Value; incl: boolean }; hi?: { v: Value; incl: boolean } }
+  /**
+   * Candidate keys an analytical read found as of `asOf` (ms, at or below the ingestion
+   * watermark), plus every row the engine committed after `asOf` and the transaction's own
+   * writes; each is rechecked with the op's `where` at the row tier.
+   */
+  | { by: 'candidates'; keys: Value[][]; asOf: number }
+  /** Every row of the table: the engine's and ingestion's. */
+  | { by: 'scan' };
+
+/** INSERT … ON CONFLICT (PostgreSQL 15 INSERT §ON CONFLICT). */
+export type OnConflict =
+  /** DO NOTHING; `index` undefined = any unique index or the storage key. */
+  | { action: 'nothing'; index?: string }
+  /** DO UPDATE SET … [WHERE …]: expressions see the existing row (fields) and the proposed one (`rel: 1`). */
+  | { action: 'update'; index: string; set: { column: string; expr: Expr }[]; where?: Expr };
+
+/**
+ * A write operation of a transaction. `table` is the storage name (`TableInfo.storage`);
+ * columns are fields. The router has computed inserted values and coerced them to the column
+ * types (stored representation); the TX engine checks them again, applies NOT NULL, CHECK,
+ * UNIQUE and FOREIGN KEY constraints, and assigns `_rowid` for tables without a primary key.
+ */
 export type WriteOp =
-  | { kind: 'insert'; table: string; columns: string[]; rows: Literal[][] }
-  | { kind: 'update'; table: string; key: Literal[]; set: { column: string; expr: Expr }[] }
-  | { kind: 'delete'; table: string; key: Literal[] };
+  | {
+      kind: 'insert';
+      table: string;
+      columns: string[];
+      rows: Value[][];
+      onConflict?: OnConflict;
+      /** Return the inserted (or conflict-updated) rows. */
+      returning?: boolean;
+    }
+  | {
+      kind: 'update';
+      table: string;
+      source: RowSource;
+      /** Recheck at the row tier (row-local predicate); undefined = every row the source finds. */
+      where?: Expr;
+      set: { column: string; expr: Expr }[];
+      /** Per-row inputs for `input` expressions, parallel to a `key` source's keys. */
+      inputs?: Value[][];
+      /** Versions the analytical tier saw, parallel to a `key` source's keys: a row now at another version fails with 40001. */
+      seen?: string[];
+      /** Return the new rows. */
+      returning?: boolean;
+    }
+  | {
+      kind: 'delete';
+      table: string;
+      source: RowSource;
+      where?: Expr;
+      inputs?: Value[][];
+      seen?: string[];
+      /** Return the deleted rows. */
+      returning?: boolean;
+    };
 
 /** A transaction request to a TX engine. */
 export interface TxRequest {
@@ -52,6 +151,8 @@ export interface TxResult {
   commitTs: number;
   /** Rows affected by each op, in order. */
   counts: number[];
+  /** Per op with `returning`: the new rows (insert, update) or the old rows (delete), by field. */
+  rows?: (Row[] | undefined)[];
   /** Warnings for the client (e.g. a strict write accepted under allow_degraded while the clock is unsynchronized). */
   notices?: string[];
 }
@@ -73,6 +174,38 @@ export interface RowVersion {
   commitTs: number;
   /** null = deleted (a tombstone). */
   row: Row | null;
+  /** Storage-key values (set by multi-row reads). */
+  key?: Value[];
+}
+
+/** A multi-row read at the row tiers: index lookups, key lists, ranges. */
+export interface ReadRequest {
+  catalogVersion: number;
+  /** Storage name. */
+  table: string;
+  source: RowSource;
+  /** Row-local filter evaluated at the row tier. */
+  where?: Expr;
+  /** Read inside this transaction (its snapshot and its own writes). */
+  txnId?: string;
+  /** Outside transactions: include every commit with ts ≤ `fresh.minTs`. */
+  fresh?: ReadFreshness;
+  /** Stop after this many rows. */
+  limit?: number;
+}
+
+/** A transaction's own uncommitted write of one row (for analytical reads inside its block). */
+export interface TxnWrite {
+  key: Value[];
+  /** The row's state in the transaction; null = deleted. */
+  row: Row | null;
+}
+
+/** Progress of an index build on one row tier (CREATE INDEX while writes continue). */
+export interface IndexBuildStatus {
+  state: 'building' | 'done' | 'failed';
+  /** `failed`: why (a duplicate value of a unique index names it; SQLSTATE 23505). */
+  error?: { code: string; message: string; detail?: string };
 }
 
 /** Isolation of an explicit transaction: snapshot isolation (reported as REPEATABLE READ), or SERIALIZABLE with commit-time read-set validation. */
@@ -93,6 +226,16 @@ export interface TxEngineApi {
    * @throws StratumError 57014 when `fresh` cannot be met within its timeout.
    */
   get(table: string, key: Literal[], catalogVersion: number, txnId?: string, fresh?: ReadFreshness): Promise<RowVersion | null>;
+  /**
+   * Rows found by `req.source` (index lookups, key lists, ranges, candidates, scans) at this
+   * engine's view (its rows, ingestion's for rows it does not hold; inside `req.txnId` the
+   * snapshot plus the transaction's writes), filtered by `req.where`. Live rows only, with keys.
+   */
+  read(req: ReadRequest): Promise<RowVersion[]>;
+  /** The uncommitted writes of transaction `txnId` to table `table` (storage name). */
+  txnWrites(txnId: string, table: string): Promise<TxnWrite[]>;
+  /** Progress of building index `index` of table `table` (storage name) on this engine. */
+  indexStatus(table: string, index: string): Promise<IndexBuildStatus>;
   /** BEGIN: open a transaction on a snapshot; returns its id. */
   begin(isolation: IsolationLevel): Promise<string>;
   /** A statement inside transaction `txnId` (validated now, buffered until commit). A failure marks the transaction failed (25P02 after). */
@@ -208,6 +351,17 @@ export interface IngestionApi {
    * with `asOf` (ms) the newest with commitTs ≤ asOf.
    */
   getMany(table: string, keys: Value[][], asOf?: number): Promise<(RowVersion | null)[]>;
+  /**
+   * Live rows of `table` found by an `index`, `range` or `scan` source (with keys), latest or
+   * as of `asOf` (ms); at most `limit`, after storage key `afterKey` (paging a scan).
+   */
+  find(
+    table: string,
+    source: Exclude<RowSource, { by: 'key' } | { by: 'candidates' }>,
+    opts: { asOf?: number; limit?: number; afterKey?: Value[] },
+  ): Promise<RowVersion[]>;
+  /** Progress of building index `index` of table `table` (storage name) on this ingestion engine. */
+  indexStatus(table: string, index: string): Promise<IndexBuildStatus>;
   /** Versions applied after `afterLsn`, in LSN order, at most `limit`; `lastLsn` = LSN of the last returned (or afterLsn). */
   delta(afterLsn: number, limit: number): Promise<{ versions: VersionRecord[]; lastLsn: number; watermark: number }>;
   status(): Promise<IngestionStatus>;

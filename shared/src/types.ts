@@ -17,54 +17,118 @@
  */
 import { DataError, SqlState } from './errors.ts';
 
-/** Column types a table may declare. */
-export type SqlType =
+/** Scalar column types a table may declare. */
+export type ScalarType =
   | 'smallint'
   | 'integer'
   | 'bigint'
   | 'real'
   | 'double'
+  | 'numeric'
   | 'text'
+  | 'varchar'
+  | 'char'
   | 'boolean'
   | 'timestamp'
   | 'timestamptz'
   | 'date'
-  | 'uuid';
+  | 'time'
+  | 'interval'
+  | 'uuid'
+  | 'json'
+  | 'jsonb'
+  | 'bytea';
 
-/** Types that may appear in query results (all column types plus ones computed by queries; those carry strings). */
-export type ResultType = SqlType | 'numeric' | 'interval' | 'json' | 'time' | 'bytea';
+/** One-dimensional array of a scalar type (`integer[]`). */
+export type ArrayType = `${ScalarType}[]`;
+
+/** Column types a table may declare: scalars and one-dimensional arrays of them. Length/precision modifiers live in `ColumnDef.typmod`. */
+export type SqlType = ScalarType | ArrayType;
+
+/** Types that may appear in query results. `unknown` is PostgreSQL's type of an untyped literal (sent as text). */
+export type ResultType = SqlType | 'unknown';
 
 /** A stored value (see the table in the module comment); null is SQL NULL. */
-export type Value = number | bigint | string | boolean | null;
+export type Value = number | bigint | string | boolean | null | Uint8Array | Value[];
 
-/** A row: column name → value. */
+/** A row: storage field → value. */
 export type Row = Record<string, Value>;
 
 /** A literal from SQL text or a parameter, before it is converted to a column type. */
 export type Literal = number | bigint | string | boolean | null;
 
-/** PostgreSQL type OIDs (pg_type.oid) of every {@link ResultType}. */
-export const PG_TYPE_OID: Record<ResultType, number> = {
+/** True for array types (`integer[]`). */
+export function isArrayType(t: SqlType | ResultType): t is ArrayType {
+  return t.endsWith('[]');
+}
+
+/** Element type of an array type, or the type itself. */
+export function elementType(t: SqlType): ScalarType {
+  return (t.endsWith('[]') ? t.slice(0, -2) : t) as ScalarType;
+}
+
+/** PostgreSQL type OIDs (pg_type.oid) of the scalar types, and `unknown` (705). */
+export const PG_TYPE_OID: Record<ScalarType | 'unknown', number> = {
   smallint: 21,
   integer: 23,
   bigint: 20,
   real: 700,
   double: 701,
+  numeric: 1700,
   text: 25,
+  varchar: 1043,
+  char: 1042,
   boolean: 16,
   timestamp: 1114,
   timestamptz: 1184,
   date: 1082,
-  uuid: 2950,
-  numeric: 1700,
-  interval: 1186,
-  json: 114,
   time: 1083,
+  interval: 1186,
+  uuid: 2950,
+  json: 114,
+  jsonb: 3802,
   bytea: 17,
+  unknown: 705,
 };
 
+/** PostgreSQL array type OIDs (pg_type.typarray) of the scalar types. */
+export const PG_ARRAY_TYPE_OID: Record<ScalarType, number> = {
+  smallint: 1005,
+  integer: 1007,
+  bigint: 1016,
+  real: 1021,
+  double: 1022,
+  numeric: 1231,
+  text: 1009,
+  varchar: 1015,
+  char: 1014,
+  boolean: 1000,
+  timestamp: 1115,
+  timestamptz: 1185,
+  date: 1182,
+  time: 1183,
+  interval: 1187,
+  uuid: 2951,
+  json: 199,
+  jsonb: 3807,
+  bytea: 1001,
+};
+
+/** pg_type.oid of a result type (arrays included). */
+export function pgTypeOid(t: ResultType): number {
+  if (t === 'unknown') return PG_TYPE_OID.unknown;
+  return isArrayType(t) ? PG_ARRAY_TYPE_OID[elementType(t)] : pgTypeOid(t as ScalarType);
+}
+
+/** The result type of a pg_type.oid, or undefined for types Stratum does not have. */
+export function typeOfOid(oid: number): ResultType | undefined {
+  for (const [t, o] of Object.entries(PG_TYPE_OID)) if (o === oid) return t as ResultType;
+  for (const [t, o] of Object.entries(PG_ARRAY_TYPE_OID)) if (o === oid) return `${t}[]` as ResultType;
+  return undefined;
+}
+
 /** Names PostgreSQL accepts for each column type (pg `format_type` names and common aliases). */
-const TYPE_ALIASES: Record<string, SqlType> = {
+const TYPE_ALIASES: Record<string, ScalarType> = {
   int2: 'smallint',
   smallint: 'smallint',
   int4: 'integer',
@@ -78,11 +142,19 @@ const TYPE_ALIASES: Record<string, SqlType> = {
   'double precision': 'double',
   double: 'double',
   text: 'text',
-  varchar: 'text',
-  'character varying': 'text',
-  bpchar: 'text',
-  char: 'text',
-  character: 'text',
+  varchar: 'varchar',
+  'character varying': 'varchar',
+  bpchar: 'char',
+  char: 'char',
+  character: 'char',
+  numeric: 'numeric',
+  decimal: 'numeric',
+  time: 'time',
+  'time without time zone': 'time',
+  interval: 'interval',
+  json: 'json',
+  jsonb: 'jsonb',
+  bytea: 'bytea',
   bool: 'boolean',
   boolean: 'boolean',
   timestamp: 'timestamp',
@@ -98,38 +170,84 @@ const TYPE_ALIASES: Record<string, SqlType> = {
  * Returns undefined for types Stratum does not store.
  */
 export function resolveTypeName(name: string): SqlType | undefined {
-  return TYPE_ALIASES[name.toLowerCase()];
+  const n = name.toLowerCase();
+  if (n.endsWith('[]')) {
+    const e = TYPE_ALIASES[n.slice(0, -2)];
+    return e ? `${e}[]` : undefined;
+  }
+  if (n.startsWith('_')) {
+    const e = TYPE_ALIASES[n.slice(1)];
+    if (e) return `${e}[]`;
+  }
+  return TYPE_ALIASES[n];
 }
 
 /** DuckDB column type used to hold each SqlType (in Parquet files and query views). */
-export const DUCKDB_TYPE: Record<SqlType, string> = {
+export const DUCKDB_TYPE: Record<ScalarType, string> = {
   smallint: 'SMALLINT',
   integer: 'INTEGER',
   bigint: 'BIGINT',
   real: 'FLOAT',
   double: 'DOUBLE',
+  numeric: 'DECIMAL(38,10)',
   text: 'VARCHAR',
+  varchar: 'VARCHAR',
+  char: 'VARCHAR',
   boolean: 'BOOLEAN',
   timestamp: 'TIMESTAMP',
   timestamptz: 'TIMESTAMPTZ',
   date: 'DATE',
+  time: 'TIME',
+  interval: 'INTERVAL',
   uuid: 'UUID',
+  json: 'JSON',
+  jsonb: 'JSON',
+  bytea: 'BLOB',
 };
 
+/** DuckDB type of a column of type `t` (typmod: numeric precision and scale). */
+export function duckdbType(t: SqlType, typmod?: number): string {
+  if (isArrayType(t)) return `${duckdbType(elementType(t), typmod)}[]`;
+  if (t === 'numeric' && typmod !== undefined && typmod >= 4) {
+    const p = ((typmod - 4) >> 16) & 0xffff;
+    const sc = (typmod - 4) & 0xffff;
+    if (p <= 38) return `DECIMAL(${p},${sc})`;
+  }
+  return duckdbType(t as ScalarType);
+}
+
 /** PostgreSQL's own display name of a type, for error messages. */
-export const PG_TYPE_NAME: Record<SqlType, string> = {
+export const PG_TYPE_NAME: Record<ScalarType, string> = {
   smallint: 'smallint',
   integer: 'integer',
   bigint: 'bigint',
   real: 'real',
   double: 'double precision',
+  numeric: 'numeric',
   text: 'text',
+  varchar: 'character varying',
+  char: 'character',
   boolean: 'boolean',
   timestamp: 'timestamp without time zone',
   timestamptz: 'timestamp with time zone',
   date: 'date',
+  time: 'time without time zone',
+  interval: 'interval',
   uuid: 'uuid',
+  json: 'json',
+  jsonb: 'jsonb',
+  bytea: 'bytea',
 };
+
+/** PostgreSQL's `format_type(oid, typmod)` text of a type: `character varying(20)`, `numeric(10,2)`, `integer[]`. */
+export function pgTypeName(t: SqlType, typmod?: number): string {
+  if (isArrayType(t)) return `${pgTypeName(elementType(t), typmod)}[]`;
+  const base = pgTypeName(t as ScalarType);
+  if (typmod === undefined || typmod < 4) return base;
+  if (t === 'varchar' || t === 'char') return `${base}(${typmod - 4})`;
+  if (t === 'numeric') return `numeric(${((typmod - 4) >> 16) & 0xffff},${(typmod - 4) & 0xffff})`;
+  return base;
+}
 
 const INT_RE = /^\s*[+-]?\d+\s*$/;
 const FLOAT_RE = /^\s*[+-]?(\d+\.?\d*([eE][+-]?\d+)?|\.\d+([eE][+-]?\d+)?|infinity|inf|nan)\s*$/i;
@@ -157,20 +275,20 @@ function where(ctx: ValueContext): string {
 }
 
 function invalidText(type: SqlType, v: string, ctx: ValueContext): DataError {
-  return new DataError(SqlState.invalidTextRepresentation, `invalid input syntax for type ${PG_TYPE_NAME[type]}: "${v}"${where(ctx)}`);
+  return new DataError(SqlState.invalidTextRepresentation, `invalid input syntax for type ${pgTypeName(type)}: "${v}"${where(ctx)}`);
 }
 
 function mismatch(type: SqlType, lit: Literal, ctx: ValueContext): DataError {
   const got = typeof lit === 'boolean' ? 'boolean' : typeof lit === 'string' ? 'text' : 'numeric';
   return new DataError(
     SqlState.datatypeMismatch,
-    `column${ctx.column ? ` "${ctx.column}"` : ''} is of type ${PG_TYPE_NAME[type]} but expression is of type ${got}${ctx.table ? ` (table "${ctx.table}")` : ''}`,
+    `column${ctx.column ? ` "${ctx.column}"` : ''} is of type ${pgTypeName(type)} but expression is of type ${got}${ctx.table ? ` (table "${ctx.table}")` : ''}`,
     { hint: 'You will need to rewrite or cast the expression.' },
   );
 }
 
 function outOfRange(type: SqlType, ctx: ValueContext): DataError {
-  return new DataError(SqlState.numericValueOutOfRange, `${PG_TYPE_NAME[type]} out of range${where(ctx)}`);
+  return new DataError(SqlState.numericValueOutOfRange, `${pgTypeName(type)} out of range${where(ctx)}`);
 }
 
 /** Round half away from zero, as PostgreSQL does when assigning a fractional number to an integer column. */
@@ -303,7 +421,7 @@ const DAYS_IN_MONTH = [31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
 export function parseTimestamp(s: string, type: 'timestamp' | 'timestamptz', ctx: ValueContext = {}): bigint {
   const m = TS_RE.exec(s);
   if (!m) {
-    throw new DataError(SqlState.invalidDatetimeFormat, `invalid input syntax for type ${PG_TYPE_NAME[type]}: "${s}"${where(ctx)}`);
+    throw new DataError(SqlState.invalidDatetimeFormat, `invalid input syntax for type ${pgTypeName(type)}: "${s}"${where(ctx)}`);
   }
   let year = Number(m[1]);
   if (m[9]) year = 1 - year;

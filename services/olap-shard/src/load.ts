@@ -19,7 +19,7 @@ import {
   UTINYINT,
   VARCHAR,
 } from '@duckdb/node-api';
-import { DataError, DUCKDB_TYPE, SqlState, type SqlType, type TableInfo, type Value, type VersionRecord } from '@stratum/shared';
+import { DataError, duckdbType, SqlState, type SqlType, type TableInfo, type Value, type VersionRecord } from '@stratum/shared';
 import { RAW_SQL_TYPE, typedFromRaw } from '@stratum/shared/duckdb';
 import { ident, lit } from './sql.ts';
 
@@ -76,7 +76,7 @@ export function rawColumnsDdl(t: TableInfo): string {
  */
 export function typedSelect(t: TableInfo, tsType: 'TIMESTAMP_MS' | 'TIMESTAMP', engines: readonly string[]): string {
   // Columns whose raw type already is the declared type pass through as they are.
-  const cols = t.columns.map((c) => (RAW_SQL_TYPE[c.type] === DUCKDB_TYPE[c.type] ? ident(c.name) : typedFromRaw(ident(c.name), c.type)));
+  const cols = t.columns.map((c) => (RAW_SQL_TYPE[c.type] === duckdbType(c.type) ? ident(c.name) : typedFromRaw(ident(c.name), c.type)));
   const list = (xs: readonly string[]) => `[${xs.map(lit).join(', ')}]`;
   cols.push(
     `CAST(epoch_ms(CAST("_ts" AS BIGINT)) AS ${tsType}) AS "_ts"`,

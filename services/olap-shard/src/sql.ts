@@ -3,7 +3,7 @@
  * and the `<table>` / `<table>__history` view definitions (DESIGN §5 "Tables are exposed to SQL
  * as views").
  */
-import { DUCKDB_TYPE, type TableInfo } from '@stratum/shared';
+import { duckdbType, type TableInfo } from '@stratum/shared';
 
 /** Schema holding the in-memory delta tables (one per catalog table, same name, plus `<table>__latest`). */
 export const DELTA_SCHEMA = 'stratum_delta';
@@ -45,7 +45,7 @@ export function lit(s: string): string {
  * the system columns, `_ts` as TIMESTAMP (what Parquet's millisecond timestamps read back as).
  */
 export function deltaColumnsDdl(t: TableInfo): string {
-  const cols = t.columns.map((c) => `${ident(c.name)} ${DUCKDB_TYPE[c.type]}`);
+  const cols = t.columns.map((c) => `${ident(c.name)} ${duckdbType(c.type)}`);
   cols.push('"_ts" TIMESTAMP', '"_version" UUID', '"_op" VARCHAR', '"_engine" VARCHAR', '"_src" VARCHAR');
   return cols.join(', ');
 }

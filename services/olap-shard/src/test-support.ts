@@ -19,7 +19,7 @@ import {
   Catalog,
   type ConflictInfo,
   DEFAULT_TABLE_OPTIONS,
-  DUCKDB_TYPE,
+  duckdbType,
   type IngestionApi,
   type IngestionStatus,
   type Literal,
@@ -181,12 +181,12 @@ export class Reference {
   /** (Re)load `<table>` with the model's latest rows and `<table>__history` with every version. */
   async load(table: TableInfo, versions: VersionRecord[]): Promise<void> {
     const q = (s: string) => `"${s.replaceAll('"', '""')}"`;
-    const cols = table.columns.map((c) => `${q(c.name)} ${DUCKDB_TYPE[c.type]}`).join(', ');
+    const cols = table.columns.map((c) => `${q(c.name)} ${duckdbType(c.type)}`).join(', ');
     await this.conn.run(`CREATE OR REPLACE TABLE ${q(table.name)} (${cols})`);
     await this.conn.run(
       `CREATE OR REPLACE TABLE ${q(`${table.name}__history`)} (${cols}, "_ts" TIMESTAMP, "_version" UUID, "_op" VARCHAR, "_engine" VARCHAR)`,
     );
-    const types = table.columns.map((c) => DUCKDB_TYPE[c.type]);
+    const types = table.columns.map((c) => duckdbType(c.type));
     const a = await this.conn.createAppender(table.name);
     for (const row of modelRows(table, versions)) {
       table.columns.forEach((c, i) => {

@@ -9,7 +9,7 @@
  * unusable operand is dropped, which only means fewer files are skipped.
  */
 import type { DuckDBConnection } from '@duckdb/node-api';
-import { DUCKDB_TYPE, type Literal, type TableInfo, type Value } from '@stratum/shared';
+import { duckdbType, type Literal, type TableInfo, type Value } from '@stratum/shared';
 import { convertValue } from '@stratum/shared/duckdb';
 import type { ValueExpr, ViewRef } from './plan.ts';
 import type { TypedPred } from './prune.ts';
@@ -40,7 +40,7 @@ function columnType(info: TableInfo, column: string): { sql: string; textual: bo
   const ci = info.columnIndex.get(column);
   const c = ci === undefined ? undefined : info.columns[ci];
   if (!c) return undefined;
-  return { sql: DUCKDB_TYPE[c.type], textual: c.type === 'text' || c.type === 'uuid' };
+  return { sql: duckdbType(c.type), textual: c.type === 'text' || c.type === 'uuid' };
 }
 
 /**

@@ -27,12 +27,12 @@ import {
   coerceLiteral,
   columnOf,
   counter,
-  DUCKDB_TYPE,
+  duckdbType,
   formatValue,
   type IngestionApi,
   type IsolationLevel,
   type Literal,
-  PG_TYPE_OID,
+  pgTypeOid,
   partitionOf,
   type QueryOptions,
   type QueryResult,
@@ -625,7 +625,7 @@ export class RouterSession implements PgSession {
         mStatements.inc({ kind: 'SelectStmt', tier: 'ingestion' });
         mReads.inc({ tier: 'ingestion', mode: point.table.options.consistency.mode });
         const cols = point.columns.map((c) => columnOf(point.table, c.column));
-        const fields = point.columns.map((c, i) => field(c.name, PG_TYPE_OID[cols[i]!.type]));
+        const fields = point.columns.map((c, i) => field(c.name, pgTypeOid(cols[i]!.type)));
         const rows = rv?.row ? [cols.map((c) => formatValue(rv.row![c.name] ?? null, c.type))] : [];
         return { commandTag: `SELECT ${rows.length}`, fields, rows };
       }
@@ -645,7 +645,7 @@ export class RouterSession implements PgSession {
         else versions.add(v);
       }
       const cols = point.columns.map((c) => columnOf(point.table, c.column));
-      const fields = point.columns.map((c, i) => field(c.name, PG_TYPE_OID[cols[i]!.type]));
+      const fields = point.columns.map((c, i) => field(c.name, pgTypeOid(cols[i]!.type)));
       const rows = rvs.filter((rv) => rv?.row).map((rv) => cols.map((c) => formatValue(rv!.row![c.name] ?? null, c.type)));
       const out: StatementResult = { commandTag: `SELECT ${rows.length}`, fields, rows };
       if (notices.length > 0) out.notices = notices;
@@ -1254,7 +1254,7 @@ function field(name: string, typeOid: number): FieldDescription {
 
 /** Convert an OLAP result to text-format rows. */
 export function toStatementResult(res: QueryResult): StatementResult {
-  const fields = res.columns.map((c) => field(c.name, PG_TYPE_OID[c.type] ?? 25));
+  const fields = res.columns.map((c) => field(c.name, pgTypeOid(c.type) ?? 25));
   const types = res.columns.map((c) => c.type);
   const rows = res.rows.map((r) => r.map((v, i) => formatValue(v, types[i] ?? 'text')));
   return { commandTag: `SELECT ${rows.length}`, fields, rows };
@@ -1568,7 +1568,7 @@ function spliceForDuckDb(p: ParsedStatement, s: RouterSession, params: Params, t
         const types = new Set(
           o.A_Expr.rexpr?.TypeCast || !col
             ? []
-            : tables.flatMap((t) => t.columns.filter((c) => c.name === col).map((c) => DUCKDB_TYPE[c.type])),
+            : tables.flatMap((t) => t.columns.filter((c) => c.name === col).map((c) => duckdbType(c.type))),
         );
         const type = types.size === 1 ? ([...types][0] as string) : 'VARCHAR';
         const list = `[${arr.items.map((v) => (v === null ? 'NULL' : quote(v))).join(', ')}]`;

@@ -5,7 +5,7 @@
  * (`@stratum/shared/duckdb`) so services without DuckDB do not load it.
  */
 import type { SqlType } from '../types.ts';
-import { DUCKDB_TYPE } from '../types.ts';
+import { duckdbType } from '../types.ts';
 
 export * from './convert.ts';
 
@@ -42,7 +42,7 @@ export function typedFromRaw(q: string, type: SqlType): string {
     case 'uuid':
       return `CAST(${q} AS UUID) AS ${q}`;
     default:
-      return `CAST(${q} AS ${DUCKDB_TYPE[type]}) AS ${q}`;
+      return `CAST(${q} AS ${duckdbType(type)}) AS ${q}`;
   }
 }
 

@@ -9,9 +9,13 @@ import { CorruptionError } from '../errors.ts';
 import type { Row, Value } from '../types.ts';
 
 /** Current protocol version. Readers accept versions ≤ this one. */
-export const PROTOCOL_VERSION = 2;
+export const PROTOCOL_VERSION = 3;
 
-/** A row change inside a transaction. `key` = primary-key values in key order. */
+/**
+ * A row change inside a transaction. `table` is the table's storage name (`TableInfo.storage`,
+ * protocol 3; a table name before); `key` = storage-key values in key order; `row` is keyed by
+ * column fields.
+ */
 export interface Change {
   table: string;
   key: Value[];
