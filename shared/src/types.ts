@@ -3,17 +3,26 @@
  * parameters into them, and PostgreSQL text output. Rules follow PostgreSQL 15
  * (chapter 8 "Data Types"; input syntax of each type; `float8out` shortest-exact output).
  *
- * JavaScript representation of each {@link SqlType} (a {@link Value}):
+ * JavaScript representation of each {@link SqlType} (a {@link Value}, the *stored
+ * representation*: what rows hold in every tier, on the bus and in tier calls):
  * | type | JS value |
  * |---|---|
  * | smallint, integer | number (integral, range-checked) |
  * | bigint | bigint |
  * | real, double | number |
- * | text | string |
+ * | numeric | string: PostgreSQL's text of the value, keeping its scale ('1.50', '-0.001', 'NaN', 'Infinity') |
+ * | text, varchar | string |
+ * | char (bpchar) | string, padded with spaces to its length |
  * | boolean | boolean |
  * | timestamp, timestamptz | bigint, microseconds since 1970-01-01 00:00:00 UTC |
  * | date | number, days since 1970-01-01 |
+ * | time | number, microseconds since midnight |
+ * | interval | string: ISO 8601 as PostgreSQL's `IntervalStyle iso_8601` prints it ('P1Y2M3DT4H5M6.5S', 'PT0S'); months, days and µs kept apart |
  * | uuid | string, lower-case canonical 8-4-4-4-12 |
+ * | json | string: the text as given (validated) |
+ * | jsonb | string: PostgreSQL's jsonb text output (keys ordered and deduplicated as jsonb does) |
+ * | bytea | Uint8Array (a Buffer once decoded from MessagePack) |
+ * | T[] | Value[] of T's representation (one dimension, lower bound 1; null elements allowed) |
  */
 import { DataError, SqlState } from './errors.ts';
 
