@@ -217,7 +217,7 @@ export async function startEmbedded(cfg: StratumConfig, log: Logger, file?: stri
     handles.push(tx);
     const router = await startRouter({
       catalog,
-      publishDdl: (table) => publishDdl(bus, { kind: 'create_table', table, at: Date.now() }),
+      publishDdl: (event) => publishDdl(bus, event),
       txEngines: [tx],
       ingestion: [{ id: ingId, api: ingestion, partitions: all(cfg.cluster.partitions) }],
       partitions: cfg.cluster.partitions,
@@ -438,7 +438,7 @@ export async function startDistributed(
       }
       const router = await startRouter({
         catalog,
-        publishDdl: (table) => publishDdl(bus, { kind: 'create_table', table, at: Date.now() }),
+        publishDdl: (event) => publishDdl(bus, event),
         txEngines: txs,
         ingestion: ingestionClients(),
         partitions: c.partitions,

@@ -118,6 +118,8 @@ export interface TableDef {
   comment?: string;
   /** `WITH (…)` storage parameters as given (accepted, not used). */
   reloptions?: Record<string, string>;
+  /** Next attnum to give a column (attnums and fields are never reused); default columns + 1. */
+  nextAttnum?: number;
 }
 
 /** A sequence (CREATE SEQUENCE, serial, identity). Values are given out in claimed ranges, unique across nodes. */
@@ -156,7 +158,11 @@ export interface ViewDef {
 export type DdlEvent =
   | { kind: 'create_table'; table: TableDef; at: number }
   /** A new definition of table `name` (ALTER TABLE, CREATE/DROP INDEX, TRUNCATE, COMMENT); `table.name` may differ (RENAME TO). */
-  | { kind: 'replace_table'; name: string; table: TableDef; at: number }
+  /**
+   * `ifVersion`: applied only when the table's definition is still the one changed at that
+   * catalog version (`TableInfo.defVersion`), so concurrent ALTERs cannot overwrite each other.
+   */
+  | { kind: 'replace_table'; name: string; table: TableDef; at: number; ifVersion?: number }
   | { kind: 'drop_table'; name: string; at: number }
   | { kind: 'create_sequence'; sequence: SequenceDef; at: number }
   | { kind: 'replace_sequence'; name: string; sequence: SequenceDef; at: number }
@@ -336,10 +342,38 @@ export class Catalog {
   private nextOid = FIRST_OID;
   private readonly waiters: { version: number; resolve: () => void }[] = [];
   private readonly listeners: CatalogListener[] = [];
+  /** Recent versions whose event did not fit the state and changed nothing. */
+  private readonly refused = new Set<number>();
 
   /** @param optionsOf per-table options from config (defaults when the table has no entry). */
   constructor(optionsOf: (table: string) => TableOptions = () => DEFAULT_TABLE_OPTIONS) {
     this.optionsOf = optionsOf;
+  }
+
+  /**
+   * A private copy of the state (no listeners or waiters): a transaction block applies its
+   * pending DDL to one, so its own later statements see it before COMMIT publishes it.
+   */
+  clone(): Catalog {
+    const c = new Catalog(this.optionsOf);
+    for (const [k, v] of this.tables) c.tables.set(k, v);
+    for (const [k, v] of this.byStorageName) c.byStorageName.set(k, v);
+    for (const [k, v] of this.sequences) c.sequences.set(k, { ...v });
+    for (const [k, v] of this.views) c.views.set(k, v);
+    for (const d of this.dead) c.dead.add(d);
+    c.versionNow = this.versionNow;
+    c.nextOid = this.nextOid;
+    return c;
+  }
+
+  /** Apply an event to this (private, cloned) state without advancing the version. @returns false when it did not fit. */
+  applyPrivately(ev: DdlEvent): boolean {
+    return this.applyEvent(this.versionNow, ev);
+  }
+
+  /** True when the event at `version` was applied (false: it no longer fit the state, e.g. a concurrent DDL won). */
+  applied(version: number): boolean {
+    return version <= this.versionNow && !this.refused.has(version);
   }
 
   /** Catalog version: number of applied events. */
@@ -403,7 +437,10 @@ export class Catalog {
   apply(version: number, ev: DdlEvent | null): void {
     if (version <= this.versionNow) return;
     this.versionNow = version;
-    if (ev) this.applyEvent(version, ev);
+    if (ev && !this.applyEvent(version, ev)) {
+      this.refused.add(version);
+      if (this.refused.size > 4096) this.refused.delete(this.refused.values().next().value as number);
+    }
     if (ev) for (const l of this.listeners) l(version, ev);
     for (let i = this.waiters.length - 1; i >= 0; i--) {
       const w = this.waiters[i];
@@ -414,56 +451,55 @@ export class Catalog {
     }
   }
 
-  private applyEvent(version: number, ev: DdlEvent): void {
+  private applyEvent(version: number, ev: DdlEvent): boolean {
     switch (ev.kind) {
       case 'create_table': {
         const t = ev.table;
-        if (this.relationExists(t.name) || (t.storage !== undefined && (this.dead.has(t.storage) || this.byStorageName.has(t.storage)))) return;
+        if (this.relationExists(t.name) || (t.storage !== undefined && (this.dead.has(t.storage) || this.byStorageName.has(t.storage)))) return false;
         const oid = this.takeOid();
         this.put(this.infoOf(this.withOids(t, oid, undefined), oid, version));
-        return;
+        return true;
       }
       case 'replace_table': {
         const old = this.tables.get(ev.name);
-        if (!old) return;
+        if (!old || (ev.ifVersion !== undefined && old.defVersion !== ev.ifVersion)) return false;
         const def = this.withOids(ev.table, old.oid, old);
-        if (def.name !== old.name && this.relationExists(def.name)) return;
+        if (def.name !== old.name && this.relationExists(def.name)) return false;
         this.tables.delete(old.name);
         this.byStorageName.delete(old.storage);
         const next = this.infoOf(def, old.oid, version);
         if (next.storage !== old.storage) this.dead.add(old.storage);
         this.put(next);
         if (next.name !== old.name) this.renameReferences(old.name, next.name);
-        return;
+        return true;
       }
       case 'drop_table': {
         const old = this.tables.get(ev.name);
-        if (!old) return;
+        if (!old) return false;
         this.tables.delete(old.name);
         this.byStorageName.delete(old.storage);
         this.dead.add(old.storage);
         for (const [name, s] of this.sequences) if (s.ownedBy?.table === old.name) this.sequences.delete(name);
-        return;
+        return true;
       }
       case 'create_sequence': {
         const s = ev.sequence;
-        if (this.relationExists(s.name)) return;
+        if (this.relationExists(s.name)) return false;
         this.sequences.set(s.name, { ...s, oid: this.takeOid(), next: s.start, resetVersion: version });
-        return;
+        return true;
       }
       case 'replace_sequence': {
         const old = this.sequences.get(ev.name);
-        if (!old) return;
+        if (!old) return false;
         this.sequences.delete(ev.name);
         this.sequences.set(ev.sequence.name, { ...ev.sequence, oid: old.oid, next: old.next, resetVersion: version });
-        return;
+        return true;
       }
       case 'drop_sequence':
-        this.sequences.delete(ev.name);
-        return;
+        return this.sequences.delete(ev.name);
       case 'seq_claim': {
         const s = this.sequences.get(ev.name);
-        if (!s) return;
+        if (!s) return false;
         const range = claimRange(s, BigInt(Math.max(1, ev.count)));
         if (!range) {
           this.claims.set(ev.claim, { first: 0n, last: -1n, step: s.increment, version });
@@ -475,32 +511,35 @@ export class Catalog {
           const oldest = this.claims.keys().next().value;
           if (oldest !== undefined) this.claims.delete(oldest);
         }
-        return;
+        return true;
       }
       case 'seq_set': {
         const s = this.sequences.get(ev.name);
-        if (!s) return;
+        if (!s) return false;
         s.next = ev.isCalled ? ev.value + s.increment : ev.value;
         s.resetVersion = version;
-        return;
+        return true;
       }
       case 'create_view': {
         const v = ev.view;
         const old = this.views.get(v.name);
         if (old && ev.replace) {
           this.views.set(v.name, { ...v, oid: old.oid });
-          return;
+          return true;
         }
-        if (this.relationExists(v.name)) return;
+        if (this.relationExists(v.name)) return false;
         this.views.set(v.name, { ...v, oid: this.takeOid() });
-        return;
+        return true;
       }
       case 'drop_view':
-        this.views.delete(ev.name);
-        return;
-      case 'batch':
+        return this.views.delete(ev.name);
+      case 'batch': {
+        // All or nothing: try on a copy first.
+        const trial = this.clone();
+        if (!ev.events.every((e) => trial.applyEvent(version, e))) return false;
         for (const e of ev.events) this.applyEvent(version, e);
-        return;
+        return true;
+      }
     }
   }
 

@@ -15,15 +15,17 @@ import {
   SqlState,
   StratumError,
   startHttpServer,
-  type TableDef,
+  type DdlEvent,
   type TxEngineApi,
   toErrorPayload,
   WatermarkWatcher,
 } from '@stratum/shared';
 import { ResultCache } from './caches.ts';
+import { setAsOf } from './execute/utility.ts';
 import { OlapRouter, type ShardRef } from './olap.ts';
 import { startPgWireServer } from './pgwire/server.ts';
 import type { PgAuthConfig } from './pgwire/types.ts';
+import { SequenceAllocator } from './sequences.ts';
 import { type IngestionRef, type RouterContext, RouterSession } from './session.ts';
 import { initParser } from './sql/parse.ts';
 import { SessionTokens } from './token.ts';
@@ -35,7 +37,8 @@ export type { IngestionRef } from './session.ts';
 /** Options of {@link startRouter}. */
 export interface RouterOptions {
   catalog: Catalog;
-  publishDdl(table: TableDef): Promise<number>;
+  /** Publish a catalog event on the bus's catalog stream; resolves with its catalog version. */
+  publishDdl(event: DdlEvent): Promise<number>;
   txEngines: TxEngineApi[];
   /** Ingestion engines with the partitions each consumes. */
   ingestion: IngestionRef[];
@@ -98,6 +101,7 @@ export async function startRouter(o: RouterOptions): Promise<Router> {
       const all = await Promise.all(o.ingestion.map((i) => i.api.status()));
       return all.length === 0 ? -1 : Math.min(...all.map((s) => s.watermark));
     }),
+    sequences: new SequenceAllocator(o.catalog, o.publishDdl, o.statementTimeoutMs),
   };
   const pg = await startPgWireServer({
     host: o.pg.host,
@@ -210,7 +214,7 @@ export function mountQueryApi(app: import('fastify').FastifyInstance, ctx: Route
         if (typeof body.asOf !== 'string' && typeof body.asOf !== 'number') {
           throw new StratumError(SqlState.invalidParameterValue, 'asOf must be a timestamp string or milliseconds since the epoch');
         }
-        session.setAsOf(typeof body.asOf === 'number' ? new Date(body.asOf).toISOString() : body.asOf);
+        setAsOf(session, typeof body.asOf === 'number' ? new Date(body.asOf).toISOString() : body.asOf);
       }
       const stmts = await session.splitSimpleQuery(body.sql);
       let last: Awaited<ReturnType<RouterSession['execute']>> = { commandTag: '' };

@@ -16,6 +16,7 @@ import {
   type Catalog,
   type ConflictInfo,
   counter,
+  duckdbType,
   formatValue,
   type IngestionApi,
   type Literal,
@@ -28,8 +29,11 @@ import {
   type SqlType,
   StratumError,
   shardsFor,
+  type Row,
+  readField,
   type TableInfo,
   TierUnavailableError,
+  type TxnWrite,
   timeValueMs,
   type Value,
 } from '@stratum/shared';
@@ -128,10 +132,11 @@ export class OlapRouter {
     catalogVersion: number,
     opts: QueryOptions,
     astParams: Params = params,
+    overlays?: ReadonlyMap<string, TxnWrite[]>,
   ): Promise<OlapAnswer> {
     const lits: Literal[] = params.map((v) => v);
     const plan = this.plan(stmt, refs, astParams);
-    if (plan.whole) {
+    if (plan.whole && !overlays?.size) {
       const id = plan.whole;
       const shard = this.shards.find((s) => s.id === id) as ShardRef;
       const tables = [...plan.placement.keys()];
@@ -143,7 +148,7 @@ export class OlapRouter {
         throw this.unavailable(e, id, tables);
       }
     }
-    return this.gather(stmt, refs, plan.placement, sql, params, catalogVersion, opts, astParams);
+    return this.gather(stmt, refs, plan.placement, sql, params, catalogVersion, opts, astParams, overlays);
   }
 
   /**
@@ -183,7 +188,7 @@ export class OlapRouter {
   }
 
   private tableOf(name: string): TableInfo {
-    const base = name.endsWith('__history') ? name.slice(0, -'__history'.length) : name;
+    const base = name.replace(/__(history|latest)$/, '');
     const info = this.catalog.find(base);
     if (!info) throw new StratumError(SqlState.undefinedTable, `relation "${name}" does not exist`);
     return info;
@@ -205,6 +210,7 @@ export class OlapRouter {
     catalogVersion: number,
     opts: QueryOptions,
     astParams: Params,
+    overlays?: ReadonlyMap<string, TxnWrite[]>,
   ): Promise<OlapAnswer> {
     mWhole.inc({ shard: 'gather' });
     const notices: string[] = [];
@@ -223,7 +229,12 @@ export class OlapRouter {
         }
         const info = this.tableOf(name);
         const history = name.endsWith('__history');
-        const cols = [...info.columns.map((c) => ({ name: c.name, type: c.type as SqlType })), ...(history ? SYSTEM_COLUMNS : [])];
+        const latest = name.endsWith('__latest');
+        const visible = info.columns.filter((c) => latest || !c.hidden);
+        const cols = [
+          ...visible.map((c) => ({ name: c.name, type: c.type as SqlType })),
+          ...(history ? SYSTEM_COLUMNS : latest ? SYSTEM_COLUMNS.filter((c) => c.name === '_version' || c.name === '_ts') : []),
+        ];
         const used = referencedColumns(stmt);
         const proj = used === 'all' ? cols : cols.filter((c) => used.has(c.name));
         if (proj.length === 0) proj.push(cols[info.pkIndexes[0] ?? 0] as (typeof cols)[number]);
@@ -232,7 +243,14 @@ export class OlapRouter {
           only && (refs.length === 1 || only.alias !== '')
             ? pushableFilter(info, stmt.whereClause, astParams, only.alias, refs.length === 1)
             : [];
-        const scanSql = `SELECT ${proj.map((c) => ident(c.name)).join(', ')} FROM ${ident(name)}${filter.length ? ` WHERE ${filter.join(' AND ')}` : ''}`;
+        // A transaction block's own writes replace the rows they wrote (DESIGN §7: reads in a block see its writes).
+        const overlay = !history && !latest ? overlays?.get(name) : undefined;
+        let source = ident(name);
+        if (overlay?.length) {
+          source = ident(`${name}__latest`);
+          filter.push(`(${info.pkIndexes.map((i) => ident((info.columns[i] as { name: string }).name)).join(', ')}) NOT IN (${overlay.map((w) => `(${w.key.map((v, j) => sqlLiteral(v, (info.columns[info.pkIndexes[j] ?? 0] as { type: SqlType }).type)).join(', ')})`).join(', ')})`);
+        }
+        const scanSql = `SELECT ${proj.map((c) => ident(c.name)).join(', ')} FROM ${source}${filter.length ? ` WHERE ${filter.join(' AND ')}` : ''}`;
         const parts = await Promise.all(
           (placement.get(name) ?? []).map(async (id) => {
             const shard = this.shards.find((s) => s.id === id) as ShardRef;
@@ -253,7 +271,12 @@ export class OlapRouter {
             }
           }),
         );
-        loads.push(loadTable(conn, name, proj, parts.flat(), created, ++this.tempSeq));
+        const rows = parts.flat();
+        if (overlay) {
+          const fields = proj.map((c) => info.columns.find((x) => x.name === c.name));
+          for (const w of overlay) if (w.row) rows.push(fields.map((c) => (c ? (readField(w.row as Row, c) ?? null) : null)));
+        }
+        loads.push(loadTable(conn, name, proj, rows, created, ++this.tempSeq));
       }
       await Promise.all(loads);
       let res: QueryResult;
@@ -329,6 +352,13 @@ function conflictRow(c: ConflictInfo, ingestion: string): Value[] {
     c.policy,
     ingestion,
   ];
+}
+
+/** A stored value as a SQL literal of column type `t` (text form cast to the type). */
+function sqlLiteral(v: Value, t: SqlType): string {
+  if (v === null) return 'NULL';
+  const text = formatValue(v, t) ?? '';
+  return `CAST('${text.replaceAll("'", "''")}' AS ${duckdbType(t)})`;
 }
 
 /** Double-quoted identifier. */

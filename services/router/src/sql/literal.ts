@@ -1,8 +1,9 @@
 /**
- * Turning AST expressions into values: constants and parameters for INSERT VALUES and key
- * predicates, and the small `Expr` language for UPDATE SET (evaluated by the TX engine).
+ * Constant values of AST expressions (literals, parameters, casts of them, negation), for the
+ * shard-placement and time-range predicates of analytical reads (olap.ts). Everything else is
+ * compiled by the analyze stage (analyze/).
  */
-import { coerceLiteral, type Expr, type Literal, resolveTypeName, SqlState, StratumError, UnsupportedError } from '@stratum/shared';
+import { coerceLiteral, type Literal, resolveTypeName, SqlState, StratumError, UnsupportedError } from '@stratum/shared';
 import { type Node, qualifiedName } from './parse.ts';
 
 /** Parameter values of the statement being executed (text format; null = NULL). */
@@ -48,7 +49,7 @@ export function literalOf(e: Node, params: Params): Literal {
     const tn = typeNameOf(e.TypeCast.typeName);
     const t = resolveTypeName(tn);
     if (!t) throw new UnsupportedError(`type ${tn} is not supported`);
-    const c = coerceLiteral(v, t);
+    const c = coerceLiteral(v, t) as Literal;
     // Timestamps and dates keep their text so the column's own coercion reads them.
     return t === 'timestamp' || t === 'timestamptz' || t === 'date' ? (v === null ? null : String(v)) : c;
   }
@@ -77,35 +78,4 @@ export function nodeLocation(e: Node): number | undefined {
     if (v && typeof v === 'object' && typeof v.location === 'number') return v.location;
   }
   return undefined;
-}
-
-/**
- * Convert a SET expression into an {@link Expr}; parameters and constants become literals.
- * @throws UnsupportedError for constructs the TX engine does not evaluate.
- */
-export function toExpr(e: Node, params: Params): Expr {
-  if (e.A_Const || e.ParamRef) return { k: 'lit', v: literalOf(e, params) };
-  if (e.ColumnRef) {
-    const f = e.ColumnRef.fields as Node[];
-    const last = f[f.length - 1];
-    if (!last?.String) throw new UnsupportedError('* is not allowed in SET expressions');
-    return { k: 'col', name: last.String.sval };
-  }
-  if (e.TypeCast) return { k: 'cast', type: typeNameOf(e.TypeCast.typeName), arg: toExpr(e.TypeCast.arg, params) };
-  if (e.A_Expr && e.A_Expr.kind === 'AEXPR_OP') {
-    const op = qualifiedName(e.A_Expr.name);
-    const args: Expr[] = [];
-    if (e.A_Expr.lexpr) args.push(toExpr(e.A_Expr.lexpr, params));
-    if (e.A_Expr.rexpr) args.push(toExpr(e.A_Expr.rexpr, params));
-    return { k: 'op', op, args };
-  }
-  if (e.FuncCall) {
-    const name = qualifiedName(e.FuncCall.funcname).replace(/^pg_catalog\./, '');
-    return { k: 'fn', name, args: ((e.FuncCall.args ?? []) as Node[]).map((a) => toExpr(a, params)) };
-  }
-  if (e.CoalesceExpr) return { k: 'fn', name: 'coalesce', args: (e.CoalesceExpr.args as Node[]).map((a) => toExpr(a, params)) };
-  const loc = nodeLocation(e);
-  const opts: { position?: number } = {};
-  if (loc !== undefined) opts.position = loc + 1;
-  throw new UnsupportedError('this expression is not supported in UPDATE ... SET', opts);
 }

@@ -1,0 +1,105 @@
+/**
+ * Predicates over one table's row, as compiled expressions (analyze stage): the conjuncts of a
+ * WHERE clause and what each says about a column — equality with a constant or parameter, an
+ * IN list, `= ANY($n)` — which the planner matches against the storage key and the indexes.
+ */
+import type { Expr, TableInfo } from '@stratum/shared';
+
+/** A constant or parameter (possibly cast): what a key or index lookup can use at execution. */
+export function isValueExpr(e: Expr): boolean {
+  if (e.k === 'const' || e.k === 'param') return true;
+  if (e.k === 'cast') return isValueExpr(e.arg);
+  return false;
+}
+
+/** The conjuncts of a predicate (`a AND b AND c` → [a, b, c]). */
+export function conjunctsOf(e: Expr | undefined): Expr[] {
+  if (!e) return [];
+  if (e.k === 'and') return e.args.flatMap(conjunctsOf);
+  return [e];
+}
+
+/** The field a `col` expression reads (rel 0 only), seen through no-op casts of the same type. */
+function fieldOfExpr(e: Expr): string | undefined {
+  if (e.k === 'col' && e.rel === undefined) return e.field;
+  return undefined;
+}
+
+/** What a predicate says about the fields of a table. */
+export interface FieldFacts {
+  /** field → an expression it equals (a value expression of the field's type). */
+  eq: Map<string, Expr>;
+  /** field → the values of `field IN (…)` (value expressions). */
+  inList: Map<string, Expr[]>;
+  /** field → `field = ANY($n)`: the array parameter. */
+  anyParam: Map<string, number>;
+}
+
+/**
+ * Equalities, IN lists and `= ANY($n)` the conjuncts state about single fields. Only
+ * comparisons whose operator took the column's own type count (`int_col = 5`, not
+ * `int_col::numeric = 5.5`), since only those can be answered by key or index order.
+ */
+export function fieldFacts(conjuncts: Expr[]): FieldFacts {
+  const out: FieldFacts = { eq: new Map(), inList: new Map(), anyParam: new Map() };
+  for (const c of conjuncts) {
+    if (c.k === 'call' && c.fn === '=' && c.args.length === 2) {
+      const [a, b] = c.args as [Expr, Expr];
+      const fa = fieldOfExpr(a);
+      const fb = fieldOfExpr(b);
+      if (fa !== undefined && isValueExpr(b) && !out.eq.has(fa)) out.eq.set(fa, b);
+      else if (fb !== undefined && isValueExpr(a) && !out.eq.has(fb)) out.eq.set(fb, a);
+    } else if (c.k === 'in' && !c.not) {
+      const f = fieldOfExpr(c.arg);
+      if (f !== undefined && c.list.length > 0 && c.list.every(isValueExpr)) out.inList.set(f, c.list);
+    } else if (c.k === 'any' && !c.all && c.op === '=') {
+      const f = fieldOfExpr(c.arg);
+      const p = c.array.k === 'param' ? c.array : c.array.k === 'cast' && c.array.arg.k === 'param' ? c.array.arg : undefined;
+      if (f !== undefined && p?.k === 'param') out.anyParam.set(f, p.n);
+    }
+  }
+  return out;
+}
+
+/** Longest key list (`pk IN (…)`, `pk = ANY($n)`) read key by key at the row tiers (DESIGN §7: short key ranges); longer lists are analytical. */
+export const MAX_KEY_LIST = 64;
+
+/** A lookup the row tiers can answer, found from a predicate. */
+export type RowLookup =
+  | { by: 'key'; keys: Expr[][] }
+  | { by: 'key_param'; param: number }
+  | { by: 'index'; index: string; eq: Expr[]; unique: boolean };
+
+/**
+ * The cheapest row-tier lookup the facts allow on table `t`: its full storage key (one key, or
+ * a short IN list / an array parameter on a one-column key), else the valid index whose
+ * leading columns have the most equalities (unique first). Undefined when none applies.
+ */
+export function rowLookup(t: TableInfo, f: FieldFacts): RowLookup | undefined {
+  if (!t.rowid) {
+    const key = t.primaryKey.map((k) => f.eq.get(k));
+    if (key.every((e) => e !== undefined)) return { by: 'key', keys: [key as Expr[]] };
+    if (t.primaryKey.length === 1) {
+      const k = t.primaryKey[0] as string;
+      const list = f.inList.get(k);
+      if (list && list.length <= MAX_KEY_LIST) return { by: 'key', keys: list.map((e) => [e]) };
+      const p = f.anyParam.get(k);
+      if (p !== undefined) return { by: 'key_param', param: p };
+    }
+  }
+  let best: { index: string; eq: Expr[]; unique: boolean } | undefined;
+  for (const ix of t.indexes ?? []) {
+    if (ix.state !== 'valid') continue;
+    const eq: Expr[] = [];
+    for (const c of ix.columns) {
+      const e = f.eq.get(c);
+      if (!e) break;
+      eq.push(e);
+    }
+    if (eq.length === 0) continue;
+    const full = ix.unique && eq.length === ix.columns.length;
+    const better = !best || (full && !best.unique) || (full === best.unique && eq.length > best.eq.length);
+    if (better) best = { index: ix.name, eq, unique: full };
+  }
+  return best ? { by: 'index', ...best } : undefined;
+}

@@ -1,0 +1,70 @@
+/**
+ * Name resolution of relations (analyze stage, docs/architecture.md "Router"): every
+ * RangeVar of a statement is a user table, a table's history (`<t>__history`), a view
+ * (inlined as a subquery), a system table served by the router, or a CTE. Unknown names fail
+ * with 42P01 and the 1-based character position of the name, as PostgreSQL reports them.
+ */
+import { type Catalog, SchemaError, SqlState, type TableInfo, type ViewInfo } from '@stratum/shared';
+import type { Node } from '../sql/parse.ts';
+import { forEachNode } from './walk.ts';
+
+/** Names of the system tables the router serves (DESIGN §4 conflicts). */
+export const SYSTEM_TABLES = new Set(['stratum_conflicts']);
+
+/** A resolved RangeVar. */
+export type RelationRef =
+  | { kind: 'table'; table: TableInfo; history: boolean; alias: string; node: Node }
+  | { kind: 'view'; view: ViewInfo; alias: string; node: Node }
+  | { kind: 'system'; name: string; alias: string; node: Node }
+  | { kind: 'cte'; name: string; alias: string; node: Node };
+
+/** Character position (1-based) of a byte offset into the statement text. */
+export type PositionOf = (byteLocation: number | undefined) => number | undefined;
+
+/** The name of a RangeVar, `schema.name` when a schema is given. */
+export function rangeVarName(rv: Node): { schema?: string; name: string } {
+  return rv.schemaname ? { schema: rv.schemaname as string, name: rv.relname as string } : { name: rv.relname as string };
+}
+
+/** Alias of a RangeVar: its alias, else its name. */
+export function aliasOf(rv: Node): string {
+  return (rv.alias?.aliasname as string | undefined) ?? (rv.relname as string);
+}
+
+/**
+ * Resolve one RangeVar against the catalog (schemas `public` and `pg_catalog`-less names only).
+ * @throws SchemaError 42P01 with the name's position; 3F000 for an unknown schema.
+ */
+export function resolveRangeVar(catalog: Catalog, rv: Node, ctes: ReadonlySet<string>, positionOf: PositionOf): RelationRef {
+  const { schema, name } = rangeVarName(rv);
+  const alias = aliasOf(rv);
+  const pos = positionOf(rv.location as number | undefined);
+  const opts = pos === undefined ? {} : { position: pos };
+  if (schema !== undefined && schema !== 'public') {
+    throw new SchemaError(SqlState.undefinedTable, `relation "${schema}.${name}" does not exist`, opts);
+  }
+  if (schema === undefined && ctes.has(name)) return { kind: 'cte', name, alias, node: rv };
+  if (SYSTEM_TABLES.has(name)) return { kind: 'system', name, alias, node: rv };
+  const base = name.endsWith('__history') ? name.slice(0, -'__history'.length) : name;
+  const table = catalog.find(base);
+  if (table) return { kind: 'table', table, history: base !== name, alias, node: rv };
+  const view = catalog.view(name);
+  if (view) return { kind: 'view', view, alias, node: rv };
+  throw new SchemaError(SqlState.undefinedTable, `relation "${schema ? `${schema}.` : ''}${name}" does not exist`, opts);
+}
+
+/**
+ * Every relation a statement reads (RangeVars anywhere in it, CTE names excluded), resolved.
+ * @throws SchemaError 42P01 for the first unknown name.
+ */
+export function relationsOf(catalog: Catalog, stmt: Node, positionOf: PositionOf): RelationRef[] {
+  const ctes = new Set<string>();
+  forEachNode(stmt, (type, n) => {
+    if (type === 'CommonTableExpr' && n.ctename) ctes.add(n.ctename as string);
+  });
+  const out: RelationRef[] = [];
+  forEachNode(stmt, (type, n) => {
+    if (type === 'RangeVar') out.push(resolveRangeVar(catalog, n, ctes, positionOf));
+  });
+  return out;
+}

@@ -1,0 +1,301 @@
+/**
+ * Session and transaction statements: SET / SHOW / RESET, BEGIN … COMMIT / ROLLBACK,
+ * savepoints (PostgreSQL 15 semantics), DISCARD. A block's DDL is published atomically at
+ * COMMIT, before its writes commit (its writes never touch the tables its DDL changed, see
+ * execute/write.ts), so a block that fails leaves no DDL behind.
+ */
+import { counter, type IsolationLevel, SqlState, StratumError, type TxEngineApi, type TxResult, UnsupportedError } from '@stratum/shared';
+import { isolationOf } from '../plan/planner.ts';
+import type { UtilityPlan } from '../plan/types.ts';
+import type { StatementResult } from '../pgwire/types.ts';
+import { DEFAULT_SETTINGS, REPORTED, type RouterSession } from '../session.ts';
+import type { Node } from '../sql/parse.ts';
+import { buildBlockIndexes, publish } from './ddl.ts';
+
+const mStatements = counter('stratum_router_statements_total', 'Statements executed, by kind and tier', ['kind', 'tier']);
+
+/** Run a utility plan. */
+export async function runUtility(s: RouterSession, plan: UtilityPlan): Promise<StatementResult> {
+  switch (plan.op) {
+    case 'empty':
+      return { commandTag: '' };
+    case 'unsupported':
+      throw new UnsupportedError(plan.message);
+    case 'set':
+      return set(s, plan.stmt);
+    case 'show':
+      return show(s, plan.name);
+    case 'discard':
+      for (const k of Object.keys(s.settings)) delete s.settings[k];
+      Object.assign(s.settings, DEFAULT_SETTINGS);
+      s.asOfMs = undefined;
+      return { commandTag: 'DISCARD ALL' };
+    case 'begin':
+      return begin(s, plan.isolation);
+    case 'commit':
+      return commit(s);
+    case 'rollback': {
+      const t = s.txn;
+      if (!t) return { commandTag: 'ROLLBACK', notices: [warn('25P01', 'there is no transaction in progress')] };
+      s.txn = undefined;
+      await (s.ctx.txEngines[t.engine] as TxEngineApi).rollback(t.id);
+      return { commandTag: 'ROLLBACK' };
+    }
+    case 'savepoint':
+    case 'release':
+    case 'rollback_to':
+      return savepoint(s, plan.op, plan.name);
+  }
+}
+
+function warn(code: string, message: string) {
+  return { severity: 'WARNING' as const, code, message };
+}
+
+async function begin(s: RouterSession, requested: IsolationLevel | undefined): Promise<StatementResult> {
+  if (s.txn) return { commandTag: 'BEGIN', notices: [warn('25001', 'there is already a transaction in progress')] };
+  const isolation = requested ?? (s.settings.default_transaction_isolation === 'serializable' ? 'serializable' : 'repeatable_read');
+  // Read before the snapshot is taken, so it is at or below it (predicate writes read candidates as of it).
+  const watermark = s.ctx.watermarks.current().catch(() => -1);
+  const id = await s.engine.begin(isolation);
+  s.txn = {
+    id,
+    isolation,
+    failed: false,
+    wrote: new Set(),
+    used: false,
+    tables: new Set(),
+    engine: s.engineIdx,
+    pinned: false,
+    startUs: BigInt(Date.now()) * 1000n,
+    watermark,
+    ddl: [],
+    savepoints: [],
+  };
+  return { commandTag: 'BEGIN' };
+}
+
+/** The engine's warnings (e.g. a degraded strict write) as NOTICEs. */
+function withTxNotices(out: StatementResult, r: TxResult): StatementResult {
+  if (r.notices?.length) out.notices = [...(out.notices ?? []), ...r.notices.map((m) => ({ severity: 'WARNING' as const, code: '01000', message: m }))];
+  return out;
+}
+
+async function commit(s: RouterSession): Promise<StatementResult> {
+  const t = s.txn;
+  if (!t) return { commandTag: 'COMMIT', notices: [warn('25P01', 'there is no transaction in progress')] };
+  s.txn = undefined;
+  const engine = s.ctx.txEngines[t.engine] as TxEngineApi;
+  if (t.failed) {
+    await engine.rollback(t.id);
+    return { commandTag: 'ROLLBACK' };
+  }
+  if (t.ddl.length > 0) {
+    // The block's DDL first, all or nothing; then its writes (to tables the DDL did not change).
+    if (!(await publish(s, t.ddl))) {
+      await engine.rollback(t.id);
+      throw new StratumError(SqlState.serializationFailure, 'could not commit the transaction block: a concurrent DDL statement changed the same objects first', {
+        hint: 'The block was rolled back; retry it.',
+      });
+    }
+  }
+  const r = await engine.commit(t.id).catch((e) => {
+    const m = /\((\d+) ms\)\.$/.exec((e as StratumError).detail ?? '');
+    if ((e as StratumError).code === SqlState.queryCanceled && m) s.noteWrite(t.engine, Number(m[1]), t.tables);
+    throw e;
+  });
+  s.noteWrite(t.engine, r.commitTs, t.tables);
+  if (t.ddl.length > 0) await buildBlockIndexes(s, t.ddl);
+  mStatements.inc({ kind: 'Commit', tier: 'tx' });
+  return withTxNotices({ commandTag: r.rolledBack ? 'ROLLBACK' : 'COMMIT' }, r);
+}
+
+async function savepoint(s: RouterSession, op: 'savepoint' | 'release' | 'rollback_to', name: string): Promise<StatementResult> {
+  const t = s.txn;
+  const what = op === 'savepoint' ? 'SAVEPOINT' : op === 'release' ? 'RELEASE' : 'ROLLBACK';
+  if (!t) throw new StratumError('25P01', `${what === 'ROLLBACK' ? 'ROLLBACK TO SAVEPOINT' : what} can only be used in transaction blocks`);
+  t.pinned = true; // the savepoint lives on this engine
+  try {
+    await (s.ctx.txEngines[t.engine] as TxEngineApi).savepoint(t.id, name, op === 'savepoint' ? 'set' : op === 'release' ? 'release' : 'rollback');
+  } catch (e) {
+    t.failed = true;
+    throw e;
+  }
+  if (op === 'savepoint') t.savepoints.push({ name, ddl: t.ddl.length });
+  else {
+    let i = t.savepoints.length - 1;
+    while (i >= 0 && t.savepoints[i]?.name !== name) i--;
+    if (i >= 0) {
+      const sp = t.savepoints[i] as { name: string; ddl: number };
+      if (op === 'rollback_to' && t.ddl.length > sp.ddl) {
+        t.ddl.length = sp.ddl;
+        // Rebuild the block's catalog from the router's plus the DDL kept.
+        t.catalog = s.ctx.catalog.clone();
+        for (const ev of t.ddl) t.catalog.applyPrivately(ev);
+        if (t.ddl.length === 0) delete t.catalog;
+      }
+      t.savepoints.length = op === 'release' ? i : i + 1;
+    }
+  }
+  if (op === 'rollback_to') t.failed = false;
+  return { commandTag: what };
+}
+
+/** A SET value as text (`SET x = 'a', 'b'` → `a, b`). */
+function setValue(args: Node[] | undefined): string {
+  return (args ?? [])
+    .map((a) => {
+      const c = (a.A_Const ?? a.TypeCast?.arg?.A_Const) as Node | undefined;
+      if (!c) return '';
+      if (c.ival !== undefined) return String(c.ival.ival ?? 0);
+      if (c.fval !== undefined) return String(c.fval.fval ?? '0');
+      if (c.sval !== undefined) return String(c.sval.sval ?? '');
+      if (c.boolval !== undefined) return c.boolval.boolval ? 'on' : 'off';
+      return '';
+    })
+    .join(', ');
+}
+
+/** Milliseconds of a duration setting in PostgreSQL's syntax (`10s`, `'10000ms'`, `1min`, a bare number = ms). */
+export function durationMs(v: string): number | undefined {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|min|h|d)?\s*$/i.exec(v);
+  if (!m) return undefined;
+  const n = Number(m[1]);
+  const unit = (m[2] ?? 'ms').toLowerCase();
+  const f: Record<string, number> = { ms: 1, s: 1000, min: 60_000, h: 3_600_000, d: 86_400_000 };
+  return Math.round(n * (f[unit] ?? 1));
+}
+
+async function set(s: RouterSession, n: Node): Promise<StatementResult> {
+  if (n.kind === 'VAR_RESET' || n.kind === 'VAR_RESET_ALL') {
+    const name = String(n.name ?? '').toLowerCase();
+    if (n.kind === 'VAR_RESET_ALL') Object.assign(s.settings, DEFAULT_SETTINGS);
+    else if (name) s.settings[name] = DEFAULT_SETTINGS[name] ?? '';
+    if (n.kind === 'VAR_RESET_ALL' || name === 'stratum.as_of') {
+      s.asOfMs = undefined;
+      s.settings['stratum.as_of'] = '';
+    }
+    return { commandTag: 'RESET' };
+  }
+  if (n.kind === 'VAR_SET_MULTI') {
+    // SET TRANSACTION … / SET SESSION CHARACTERISTICS AS TRANSACTION …
+    const isolation = isolationOf(n.args as Node[] | undefined) ?? (s.settings.default_transaction_isolation === 'serializable' ? 'serializable' : 'repeatable_read');
+    if (n.name === 'TRANSACTION') {
+      const t = s.txn;
+      if (!t) return { commandTag: 'SET', notices: [warn('25P01', 'SET TRANSACTION can only be used in transaction blocks')] };
+      if (t.isolation !== isolation) {
+        if (t.used) throw new StratumError('25001', 'SET TRANSACTION ISOLATION LEVEL must be called before any query');
+        const e = s.ctx.txEngines[t.engine] as TxEngineApi;
+        await e.rollback(t.id);
+        t.id = await e.begin(isolation);
+        t.isolation = isolation;
+      }
+    } else s.settings.default_transaction_isolation = isolation === 'serializable' ? 'serializable' : 'repeatable read';
+    return { commandTag: 'SET' };
+  }
+  if (n.kind !== 'VAR_SET_VALUE' && n.kind !== 'VAR_SET_CURRENT' && n.kind !== 'VAR_SET_DEFAULT') return { commandTag: 'SET' };
+  const name = String(n.name).toLowerCase();
+  let value = n.kind === 'VAR_SET_DEFAULT' ? (DEFAULT_SETTINGS[name] ?? '') : setValue(n.args as Node[] | undefined);
+  if (name === 'timezone') {
+    const tz = value.trim();
+    if (!validTimeZone(tz)) throw new StratumError(SqlState.invalidParameterValue, `invalid value for parameter "TimeZone": "${value}"`);
+    value = tz;
+  }
+  if (name === 'client_encoding' && !/^(utf-?8|unicode)$/i.test(value.trim())) {
+    throw new StratumError(SqlState.invalidParameterValue, `client encoding "${value}" is not supported: use UTF8`);
+  }
+  if (name === 'statement_timeout') {
+    const ms = durationMs(value);
+    if (ms === undefined) throw new StratumError(SqlState.invalidParameterValue, `invalid value for parameter "statement_timeout": "${value}"`, { hint: 'Valid units for this parameter are "ms", "s", "min", "h", and "d".' });
+    value = String(ms);
+  }
+  if (name === 'stratum.as_of') {
+    setAsOf(s, value);
+    return { commandTag: 'SET' };
+  }
+  if (name === 'stratum.session_token') {
+    if (value.trim() !== '') s.adoptToken(value);
+    return { commandTag: 'SET' };
+  }
+  if (name === 'default_transaction_isolation' || name === 'transaction_isolation') {
+    const v = value.trim().toLowerCase();
+    if (!['serializable', 'repeatable read', 'read committed', 'read uncommitted'].includes(v)) {
+      throw new StratumError(SqlState.invalidParameterValue, `invalid value for parameter "${name}": "${value}"`);
+    }
+    if (name === 'transaction_isolation') {
+      return set(s, { kind: 'VAR_SET_MULTI', name: 'TRANSACTION', args: [{ DefElem: { defname: 'transaction_isolation', arg: { A_Const: { sval: { sval: v } } } } }] });
+    }
+  }
+  s.settings[name] = value;
+  const out: StatementResult = { commandTag: 'SET' };
+  const rep = REPORTED[name];
+  if (rep) out.parameterStatus = { [rep]: s.settings[name] ?? '' };
+  return out;
+}
+
+/** An IANA zone name or a UTC offset the runtime knows. */
+function validTimeZone(tz: string): boolean {
+  if (/^(utc|gmt|z|zulu)$/i.test(tz)) return true;
+  if (/^[+-]?\d{1,2}(:\d{2})?$/.test(tz)) return true;
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: tz });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * `SET stratum.as_of = '<timestamp>'` (ISO 8601 / PostgreSQL timestamp text; no zone = UTC;
+ * '' or DEFAULT turns it off).
+ * @throws 22007 for text that is not a timestamp, 22008 for a time in the future; 25001 after writes in a block.
+ */
+export function setAsOf(s: RouterSession, value: string): void {
+  const v = value.trim();
+  if (v === '' || v.toLowerCase() === 'default' || v.toLowerCase() === 'off') {
+    s.asOfMs = undefined;
+    s.settings['stratum.as_of'] = '';
+    return;
+  }
+  const ms = parseTimestampMs(v);
+  if (ms === undefined) {
+    throw new StratumError(SqlState.invalidDatetimeFormat, `invalid input syntax for stratum.as_of: "${value}" (expected a timestamp such as 2026-11-22 10:00:00+00)`);
+  }
+  if (ms > Date.now()) throw new StratumError('22008', `stratum.as_of ${value} is in the future: the state at that time is not known yet`);
+  if (s.txn && s.txn.wrote.size > 0) throw new StratumError('25001', 'cannot set stratum.as_of after writes in this transaction block');
+  s.asOfMs = ms;
+  s.settings['stratum.as_of'] = new Date(ms).toISOString();
+}
+
+/** Milliseconds since epoch of timestamp text (ISO 8601 or `YYYY-MM-DD HH:MM:SS[.fff][+zz[:zz]]`; no zone = UTC). */
+export function parseTimestampMs(text: string): number | undefined {
+  const m = /^(\d{4}-\d{2}-\d{2})(?:[ T](\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?))?\s*(Z|z|UTC|[+-]\d{2}(?::?\d{2})?)?$/.exec(text.trim());
+  if (!m) return undefined;
+  let zone = m[3] ?? 'Z';
+  if (/^(z|utc)$/i.test(zone)) zone = 'Z';
+  else if (/^[+-]\d{2}$/.test(zone)) zone = `${zone}:00`;
+  else if (/^[+-]\d{4}$/.test(zone)) zone = `${zone.slice(0, 3)}:${zone.slice(3)}`;
+  const time = (m[2] ?? '00:00:00').replace(/\.(\d{1,3})\d*$/, '.$1');
+  const ms = Date.parse(`${m[1]}T${time.length === 5 ? `${time}:00` : time}${zone}`);
+  return Number.isNaN(ms) ? undefined : ms;
+}
+
+function show(s: RouterSession, name: string): StatementResult {
+  const field = (n: string) => ({ name: n, typeOid: 25 });
+  if (name === 'stratum.consistency') {
+    const rows = s.catalog
+      .list()
+      .map((t) => [t.name, t.options.consistency.mode, t.options.consistency.maxStalenessMs?.toString() ?? null, t.options.consistency.allowDegraded ? 'on' : 'off']);
+    rows.sort((a, b) => String(a[0]).localeCompare(String(b[0])));
+    return { commandTag: 'SHOW', fields: [field('table_name'), field('mode'), field('max_staleness_ms'), field('allow_degraded')], rows };
+  }
+  if (name === 'all') {
+    const rows = Object.entries(s.settings).map(([k, val]) => [k, val, '']);
+    return { commandTag: 'SHOW', fields: [field('name'), field('setting'), field('description')], rows };
+  }
+  const display: Record<string, string> = { timezone: 'TimeZone', datestyle: 'DateStyle', intervalstyle: 'IntervalStyle' };
+  let v = s.setting(name);
+  if (name === 'statement_timeout' && v !== undefined) v = v === '0' ? '0' : `${v}ms`;
+  if (v === undefined) throw new StratumError(SqlState.undefinedObject, `unrecognized configuration parameter "${name}"`);
+  return { commandTag: 'SHOW', fields: [field(display[name] ?? name)], rows: [[v]] };
+}

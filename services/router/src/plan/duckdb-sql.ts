@@ -1,0 +1,112 @@
+/**
+ * The text the analytical tier runs (DuckDB, with PostgreSQL semantics set per connection,
+ * shared/src/duckdb): the statement's AST rewritten by transformers — views inlined as
+ * subqueries, session functions bound to their values — and deparsed with `pgsql-deparser`
+ * (PostgreSQL syntax, which DuckDB's PostgreSQL-derived parser reads). No SQL text is edited by
+ * byte offsets (STYLE: rewrites are transformers over nodes).
+ */
+import { type Catalog, SqlState, StratumError } from '@stratum/shared';
+import { parseSync } from 'libpg-query';
+import { deparseSync } from 'pgsql-deparser';
+import type { SessionValues } from '../analyze/scope.ts';
+import { transformNodes } from '../analyze/walk.ts';
+import type { Node } from '../sql/parse.ts';
+
+/** Parsed view queries by view name and oid (views are inlined where used). */
+const viewCache = new Map<string, Node>();
+
+/** The SelectStmt of a view's SQL. */
+function viewQuery(sql: string, key: string): Node {
+  let q = viewCache.get(key);
+  if (!q) {
+    const tree = parseSync(sql) as { stmts?: { stmt: Node }[] };
+    q = tree.stmts?.[0]?.stmt ?? {};
+    viewCache.set(key, q);
+  }
+  return q;
+}
+
+/** A string constant node. */
+export function stringConst(v: string): Node {
+  return { A_Const: { sval: { sval: v } } };
+}
+
+/** The text of a string-constant argument node, if it is one. */
+function constText(n: Node | undefined): string | undefined {
+  return n?.A_Const?.sval?.sval as string | undefined;
+}
+
+/**
+ * Session functions answered by the router, not the tier: version(), current_database(),
+ * current_schema(), current_user & co., pg_backend_pid(), current_setting('x').
+ * @returns the constant node, or undefined for any other call.
+ * @throws StratumError 42704 for current_setting of an unknown setting.
+ */
+export function sessionFunction(type: string, n: Node, s: SessionValues): Node | undefined {
+  if (type === 'FuncCall') {
+    const names = ((n.funcname ?? []) as Node[]).map((x) => x.String?.sval as string);
+    const name = names[names.length - 1];
+    if (names.length > 2 || (names.length === 2 && names[0] !== 'pg_catalog')) return undefined;
+    const args = (n.args ?? []) as Node[];
+    if (name === 'version' && args.length === 0) {
+      return stringConst(`PostgreSQL ${s.serverVersion} (Stratum 0.1.0) on x86_64-pc-linux-gnu, compiled by Node.js ${process.version}, 64-bit`);
+    }
+    if (name === 'current_database' && args.length === 0) return stringConst(s.database);
+    if (name === 'current_schema' && args.length === 0) return stringConst('public');
+    if (name === 'pg_backend_pid' && args.length === 0) return { A_Const: { ival: { ival: process.pid } } };
+    if (name === 'current_setting' && args.length >= 1) {
+      const key = constText(args[0]);
+      if (key === undefined) return undefined;
+      const v = s.setting(key);
+      if (v === undefined) {
+        if (constText(args[1]) === undefined && !args[1]?.A_Const?.boolval?.boolval) {
+          throw new StratumError(SqlState.undefinedObject, `unrecognized configuration parameter "${key}"`);
+        }
+        return { A_Const: { isnull: true } };
+      }
+      return stringConst(v);
+    }
+    return undefined;
+  }
+  if (type === 'SQLValueFunction') {
+    const op = String(n.op ?? '');
+    if (/^SVFOP_(CURRENT_USER|SESSION_USER|USER|CURRENT_ROLE)$/.test(op)) return stringConst(s.user);
+    if (op === 'SVFOP_CURRENT_CATALOG') return stringConst(s.database);
+    if (op === 'SVFOP_CURRENT_SCHEMA') return stringConst('public');
+  }
+  return undefined;
+}
+
+/**
+ * The statement with views inlined (as `(SELECT …) AS alias`, recursively) and session functions
+ * bound. `ctes` are CTE names that shadow views.
+ */
+export function rewriteForTier(stmt: Node, catalog: Catalog, s: SessionValues, ctes: ReadonlySet<string> = new Set()): Node {
+  let depth = 0;
+  const rewrite = (tree: Node): Node =>
+    transformNodes(tree, (type, n) => {
+      const bound = sessionFunction(type, n, s);
+      if (bound) return bound;
+      if (type === 'RangeVar' && !n.schemaname && !ctes.has(n.relname as string)) {
+        const v = catalog.view(n.relname as string);
+        if (!v) return undefined;
+        if (++depth > 32) throw new StratumError('42P17', `infinite recursion detected in rules for relation "${v.name}"`);
+        const q = rewrite(viewQuery(v.sql, `${v.oid}:${v.sql}`));
+        depth--;
+        const alias: Node = { aliasname: (n.alias?.aliasname as string | undefined) ?? v.name };
+        if (n.alias?.colnames) alias.colnames = n.alias.colnames;
+        return { RangeSubselect: { subquery: q, alias } };
+      }
+      return undefined;
+    });
+  return rewrite(stmt);
+}
+
+/** PostgreSQL text of a statement or expression node (for DuckDB, EXPLAIN and the catalog). */
+export function deparse(node: Node): string {
+  try {
+    return deparseSync(node, { pretty: false } as never);
+  } catch (e) {
+    throw new StratumError(SqlState.internalError, `could not print the statement for the analytical tier: ${(e as Error).message}`);
+  }
+}

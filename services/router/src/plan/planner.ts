@@ -1,0 +1,339 @@
+/**
+ * The plan stage's entry: one parsed statement → one {@link PlannedStatement} (parse →
+ * analyze → **plan** → execute, docs/architecture.md "Router"). Pure: it reads the catalog
+ * and the session's planning-relevant state only, never a server, so it is unit-tested
+ * without any (plan/planner.test.ts).
+ */
+import { type Catalog, type IsolationLevel, type ResultType, SqlState, StratumError, UnsupportedError } from '@stratum/shared';
+import { rangeVarName } from '../analyze/relations.ts';
+import { ParamTypes, type SessionValues } from '../analyze/scope.ts';
+import { maxParam } from '../analyze/walk.ts';
+import type { Node, ParsedStatement } from '../sql/parse.ts';
+import { planSelect } from './select.ts';
+import type { CopyOptions, CopyPlan, DdlOp, DdlPlan, Plan, PlannedStatement, UtilityOp, UtilityPlan } from './types.ts';
+import { planInsert, planModify, writeTarget } from './write.ts';
+
+/** What planning reads besides the statement. */
+export interface PlanEnv {
+  catalog: Catalog;
+  session: SessionValues;
+  /** `stratum.as_of` is set: reads are as of a time. */
+  asOf: boolean;
+  /** Inside a transaction block. */
+  inBlock: boolean;
+  /** 1-based character position of a byte location in the statement, for errors. */
+  positionOf: (byteLocation: number | undefined) => number | undefined;
+}
+
+/** The session state a cached plan depends on: re-plan when it changed. */
+export function planKey(env: Pick<PlanEnv, 'asOf' | 'inBlock' | 'catalog'>): string {
+  return `${env.catalog.version}:${env.asOf ? 1 : 0}:${env.inBlock ? 1 : 0}`;
+}
+
+/** Statement kinds that run as DDL. */
+const DDL_TAGS: Record<string, string> = {
+  CreateStmt: 'CREATE TABLE',
+  CreateTableAsStmt: 'SELECT',
+  DropStmt: 'DROP',
+  TruncateStmt: 'TRUNCATE TABLE',
+  AlterTableStmt: 'ALTER TABLE',
+  RenameStmt: 'ALTER',
+  IndexStmt: 'CREATE INDEX',
+  CreateSeqStmt: 'CREATE SEQUENCE',
+  AlterSeqStmt: 'ALTER SEQUENCE',
+  ViewStmt: 'CREATE VIEW',
+  CommentStmt: 'COMMENT',
+  VacuumStmt: 'VACUUM',
+};
+
+const DROP_KINDS: Record<string, 'table' | 'view' | 'sequence' | 'index'> = {
+  OBJECT_TABLE: 'table',
+  OBJECT_VIEW: 'view',
+  OBJECT_SEQUENCE: 'sequence',
+  OBJECT_INDEX: 'index',
+};
+
+/**
+ * Plan one statement.
+ * @param declared parameter types the client declared (Parse), undefined = infer
+ * @throws StratumError with SQLSTATE and position for statements that cannot run
+ */
+export function planStatement(p: ParsedStatement, env: PlanEnv, declared: readonly (ResultType | undefined)[] = []): PlannedStatement {
+  const params = new ParamTypes(declared);
+  const plan = planNode(p.kind, p.stmt[p.kind] as Node, env, params);
+  return { plan, paramTypes: params.list(maxParam(p.stmt)), catalogVersion: env.catalog.version };
+}
+
+function ddl(tag: string, op: DdlOp, reason: string): DdlPlan {
+  return { kind: 'ddl', tier: 'catalog', readTs: 'none', tables: [], reason, tag, op };
+}
+
+function utility(u: UtilityOp, reason = 'session state'): UtilityPlan {
+  return { kind: 'utility', tier: 'router', readTs: 'none', tables: [], reason, ...u } as UtilityPlan;
+}
+
+/** Plan a statement node of kind `kind`. */
+function planNode(kind: string, s: Node, env: PlanEnv, params: ParamTypes): Plan {
+  switch (kind) {
+    case 'Empty':
+      return utility({ op: 'empty' });
+    case 'SelectStmt':
+      if (s.intoClause) throw new UnsupportedError('SELECT … INTO is not supported; use CREATE TABLE … AS SELECT');
+      return planSelect(s, env, params);
+    case 'InsertStmt':
+      return planInsert(s, env, params);
+    case 'UpdateStmt':
+      return planModify(s, 'update', env, params);
+    case 'DeleteStmt':
+      return planModify(s, 'delete', env, params);
+    case 'ExplainStmt': {
+      const opts = ((s.options ?? []) as Node[]).map((o) => o.DefElem?.defname as string);
+      const q = s.query as Node;
+      const innerKind = Object.keys(q)[0] as string;
+      if (!['SelectStmt', 'InsertStmt', 'UpdateStmt', 'DeleteStmt'].includes(innerKind)) {
+        throw new UnsupportedError(`EXPLAIN of ${statementName(innerKind)} is not supported`);
+      }
+      const inner = planNode(innerKind, q[innerKind] as Node, env, params);
+      return { kind: 'explain', tier: inner.tier, readTs: inner.readTs, tables: inner.tables, reason: inner.reason, analyze: opts.includes('analyze'), inner };
+    }
+    case 'VariableSetStmt':
+      return utility({ op: 'set', stmt: s });
+    case 'VariableShowStmt':
+      return utility({ op: 'show', name: String(s.name).toLowerCase() });
+    case 'DiscardStmt':
+      return utility({ op: 'discard' });
+    case 'TransactionStmt':
+      return transactionPlan(s);
+    case 'CopyStmt':
+      return copyPlan(s, env, params);
+    case 'CreateStmt':
+      return ddl('CREATE TABLE', { op: 'create_table', stmt: s }, 'catalog change, published on the bus ahead of data');
+    case 'CreateTableAsStmt': {
+      if (s.objtype === 'OBJECT_MATVIEW') throw new UnsupportedError('materialized views are not supported');
+      const q = s.query as Node;
+      const sel = q.SelectStmt as Node | undefined;
+      if (!sel) throw new UnsupportedError('CREATE TABLE … AS supports SELECT only');
+      const read = planSelect(sel, env, params);
+      const into = s.into as Node;
+      const withData = !into.skipData;
+      const names = ((into.colNames ?? []) as Node[]).map((n) => n.String?.sval as string);
+      const asSelect = names.length ? { plan: read, withData, names } : { plan: read, withData };
+      return ddl('SELECT', { op: 'create_table', stmt: s, asSelect }, 'catalog change, then the rows of the SELECT');
+    }
+    case 'DropStmt': {
+      const relkind = DROP_KINDS[s.removeType as string];
+      if (!relkind) {
+        if (s.removeType === 'OBJECT_SCHEMA' || s.removeType === 'OBJECT_EXTENSION' || s.removeType === 'OBJECT_TYPE') {
+          throw new UnsupportedError(`DROP ${String(s.removeType).replace('OBJECT_', '')} is not supported`);
+        }
+        throw new UnsupportedError(`DROP ${String(s.removeType).replace('OBJECT_', '')} is not supported`);
+      }
+      const names = ((s.objects ?? []) as Node[]).map((o) => {
+        const items = (o.List?.items ?? []) as Node[];
+        const parts = items.map((i) => i.String?.sval as string);
+        if (parts.length > 1 && parts[0] !== 'public') throw new StratumError('3F000', `schema "${parts[0]}" does not exist`);
+        return parts[parts.length - 1] as string;
+      });
+      return ddl(`DROP ${relkind.toUpperCase()}`, { op: 'drop', relkind, names, ifExists: Boolean(s.missing_ok), cascade: s.behavior === 'DROP_CASCADE' }, 'catalog change');
+    }
+    case 'TruncateStmt': {
+      const names = ((s.relations ?? []) as Node[]).map((r) => rangeVarName(r.RangeVar as Node).name);
+      for (const r of (s.relations ?? []) as Node[]) writeTarget(r.RangeVar as Node, env);
+      const op: DdlOp = { op: 'truncate', names, cascade: s.behavior === 'DROP_CASCADE', restartIdentity: Boolean(s.restart_seqs) };
+      const plan = ddl('TRUNCATE TABLE', op, env.inBlock ? 'deletes every row inside the transaction block' : 'a new storage name per table (the old rows are garbage-collected by every tier)');
+      plan.tables = names.map((n) => {
+        const t = env.catalog.get(n);
+        return { name: t.name, storage: t.storage, mode: t.options.consistency.mode };
+      });
+      return plan;
+    }
+    case 'AlterTableStmt':
+      if (s.objtype === 'OBJECT_SEQUENCE') return ddl('ALTER SEQUENCE', { op: 'noop' }, 'accepted');
+      if (s.objtype === 'OBJECT_INDEX') return ddl('ALTER INDEX', { op: 'noop' }, 'accepted');
+      if (s.objtype === 'OBJECT_VIEW') return ddl('ALTER VIEW', { op: 'noop' }, 'accepted');
+      return ddl('ALTER TABLE', { op: 'alter_table', stmt: s }, 'catalog change');
+    case 'RenameStmt':
+      return ddl(renameTag(s), { op: 'rename', stmt: s }, 'catalog change (storage names and fields do not change)');
+    case 'IndexStmt':
+      return ddl('CREATE INDEX', { op: 'create_index', stmt: s }, 'catalog change; every row tier builds the index while writes continue');
+    case 'CreateSeqStmt':
+      return ddl('CREATE SEQUENCE', { op: 'create_sequence', stmt: s }, 'catalog change');
+    case 'AlterSeqStmt':
+      return ddl('ALTER SEQUENCE', { op: 'alter_sequence', stmt: s }, 'catalog change');
+    case 'ViewStmt': {
+      const q = (s.query as Node).SelectStmt as Node | undefined;
+      if (!q) throw new UnsupportedError('CREATE VIEW supports SELECT only');
+      return ddl('CREATE VIEW', { op: 'create_view', stmt: s, columns: planSelect(q, env, new ParamTypes()) }, 'catalog change');
+    }
+    case 'CommentStmt':
+      return ddl('COMMENT', { op: 'comment', stmt: s }, 'catalog change');
+    case 'VacuumStmt':
+      return ddl(s.is_vacuumcmd ? 'VACUUM' : 'ANALYZE', { op: 'noop' }, 'accepted: tiers compact and collect garbage on their own; statistics come from OLAP manifests');
+    case 'CreateSchemaStmt':
+      if (s.schemaname === 'public' && s.if_not_exists) return ddl('CREATE SCHEMA', { op: 'noop' }, 'the public schema exists');
+      throw new UnsupportedError('CREATE SCHEMA is not supported: Stratum has the one schema "public"');
+    case 'DeallocateStmt':
+      return utility({ op: 'empty' });
+    case 'CheckPointStmt':
+      return ddl('CHECKPOINT', { op: 'noop' }, 'accepted');
+    default:
+      return utility({ op: 'unsupported', message: `${statementName(kind)} is not supported by Stratum yet` });
+  }
+}
+
+function renameTag(s: Node): string {
+  switch (s.renameType) {
+    case 'OBJECT_VIEW':
+      return 'ALTER VIEW';
+    case 'OBJECT_SEQUENCE':
+      return 'ALTER SEQUENCE';
+    case 'OBJECT_INDEX':
+      return 'ALTER INDEX';
+    default:
+      return 'ALTER TABLE';
+  }
+}
+
+/** BEGIN / COMMIT / ROLLBACK / SAVEPOINT … */
+function transactionPlan(s: Node): UtilityPlan {
+  switch (s.kind as string) {
+    case 'TRANS_STMT_BEGIN':
+    case 'TRANS_STMT_START': {
+      const iso = isolationOf(s.options as Node[] | undefined);
+      return iso ? utility({ op: 'begin', isolation: iso }) : utility({ op: 'begin' });
+    }
+    case 'TRANS_STMT_COMMIT':
+      return utility({ op: 'commit' });
+    case 'TRANS_STMT_ROLLBACK':
+      return utility({ op: 'rollback' });
+    case 'TRANS_STMT_SAVEPOINT':
+      return utility({ op: 'savepoint', name: s.savepoint_name as string });
+    case 'TRANS_STMT_RELEASE':
+      return utility({ op: 'release', name: s.savepoint_name as string });
+    case 'TRANS_STMT_ROLLBACK_TO':
+      return utility({ op: 'rollback_to', name: s.savepoint_name as string });
+    default:
+      return utility({ op: 'unsupported', message: 'two-phase commit (PREPARE TRANSACTION / COMMIT PREPARED) is not supported' });
+  }
+}
+
+/**
+ * Isolation requested by BEGIN's options. READ UNCOMMITTED / READ COMMITTED / REPEATABLE READ
+ * all get snapshot isolation (at least as strong); SERIALIZABLE gets commit-time read-set
+ * validation, never less.
+ */
+export function isolationOf(options: Node[] | undefined): IsolationLevel | undefined {
+  let level: string | undefined;
+  for (const o of options ?? []) {
+    const d = o.DefElem;
+    if (d?.defname === 'transaction_isolation') level = String(d.arg?.A_Const?.sval?.sval ?? level);
+  }
+  if (level === undefined) return undefined;
+  return level.toLowerCase() === 'serializable' ? 'serializable' : 'repeatable_read';
+}
+
+/** COPY … FROM STDIN / TO STDOUT (files on the server are refused: 42501, as for a non-superuser). */
+function copyPlan(s: Node, env: PlanEnv, params: ParamTypes): CopyPlan {
+  if (s.filename || s.is_program) {
+    throw new StratumError('42501', 'COPY to or from a file on the server is not allowed', {
+      hint: 'Use COPY … FROM STDIN / TO STDOUT (psql: \\copy), which reads and writes on the client.',
+    });
+  }
+  const options = copyOptions((s.options ?? []) as Node[]);
+  if (s.is_from) {
+    const { table: t } = writeTarget(s.relation as Node, env);
+    const cols = s.attlist
+      ? ((s.attlist as Node[]).map((a) => {
+          const name = a.String?.sval as string;
+          const c = t.columns[t.columnIndex.get(name) ?? -1];
+          if (!c || c.hidden) throw new StratumError(SqlState.undefinedColumn, `column "${name}" of relation "${t.name}" does not exist`);
+          return c;
+        }) as CopyPlan['columns'])
+      : t.columns.filter((c) => !c.hidden);
+    return {
+      kind: 'copy',
+      tier: 'tx',
+      readTs: 'none',
+      tables: [{ name: t.name, storage: t.storage, mode: t.options.consistency.mode }],
+      reason: `COPY into ${t.name} → TX engine, in batches of one transaction`,
+      direction: 'from',
+      table: t.name,
+      ...(cols ? { columns: cols } : {}),
+      options,
+    };
+  }
+  let sel: Node;
+  if (s.query) {
+    const q = s.query as Node;
+    if (!q.SelectStmt) throw new UnsupportedError('COPY (…) TO supports SELECT only');
+    sel = q.SelectStmt as Node;
+  } else {
+    const rv = s.relation as Node;
+    const target = s.attlist
+      ? (s.attlist as Node[]).map((a) => ({ ResTarget: { val: { ColumnRef: { fields: [a] } } } }))
+      : [{ ResTarget: { val: { ColumnRef: { fields: [{ A_Star: {} }] } } } }];
+    sel = { targetList: target, fromClause: [{ RangeVar: rv }], op: 'SETOP_NONE' };
+  }
+  const read = planSelect(sel, env, params);
+  return { kind: 'copy', tier: read.tier, readTs: read.readTs, tables: read.tables, reason: read.reason, direction: 'to', read, options };
+}
+
+/** COPY's options (new and old syntax as the parser gives them). @throws 42601 / 0A000 for bad ones. */
+function copyOptions(list: Node[]): CopyOptions {
+  const o: CopyOptions = { format: 'text' };
+  for (const el of list) {
+    const d = el.DefElem as Node;
+    const name = d.defname as string;
+    const arg = d.arg as Node | undefined;
+    const text = (arg?.String?.sval ?? arg?.A_Const?.sval?.sval ?? arg?.A_Const?.ival?.ival) as string | number | undefined;
+    const bool = arg === undefined ? true : arg.Boolean ? Boolean(arg.Boolean.boolval) : String(text ?? '').toLowerCase() !== 'false' && text !== 0;
+    switch (name) {
+      case 'format': {
+        const f = String(text).toLowerCase();
+        if (f !== 'text' && f !== 'csv' && f !== 'binary') throw new StratumError(SqlState.syntaxError, `COPY format "${text}" not recognized`);
+        o.format = f;
+        break;
+      }
+      case 'csv':
+        o.format = 'csv';
+        break;
+      case 'binary':
+        o.format = 'binary';
+        break;
+      case 'delimiter':
+        o.delimiter = String(text);
+        break;
+      case 'null':
+        o.null = String(text);
+        break;
+      case 'header':
+        o.header = bool;
+        break;
+      case 'quote':
+        o.quote = String(text);
+        break;
+      case 'escape':
+        o.escape = String(text);
+        break;
+      case 'encoding':
+        if (!/^utf-?8$/i.test(String(text))) throw new UnsupportedError(`COPY encoding "${text}" is not supported: use UTF8`);
+        break;
+      case 'freeze':
+      case 'oids':
+        break;
+      default:
+        throw new UnsupportedError(`COPY option "${name}" is not supported`);
+    }
+  }
+  return o;
+}
+
+/** `InsertStmt` → `INSERT`. */
+export function statementName(kind: string): string {
+  return kind
+    .replace(/Stmt$/, '')
+    .replace(/([a-z])([A-Z])/g, '$1 $2')
+    .toUpperCase();
+}
+
+export { DDL_TAGS };

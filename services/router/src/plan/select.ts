@@ -1,0 +1,348 @@
+/**
+ * Planning reads (DESIGN §7 tier routing): a SELECT of one table whose WHERE clause pins the
+ * storage key (or a short key list, or the leading columns of a valid index) and whose output
+ * is row-local goes to the row tiers; a SELECT without tables is evaluated by the router with
+ * PostgreSQL semantics; everything else — scans, aggregates, joins, sorts — runs on the
+ * analytical tier (OLAP files + ingestion delta).
+ */
+import type { Expr, ResultType, TableInfo } from '@stratum/shared';
+import { compileExpr } from '../analyze/compile.ts';
+import { conjunctsOf, fieldFacts, rowLookup } from '../analyze/predicates.ts';
+import { type RelationRef, relationsOf } from '../analyze/relations.ts';
+import { ParamTypes, RowScope, type SessionValues } from '../analyze/scope.ts';
+import { forEachNode, someNode } from '../analyze/walk.ts';
+import type { Node } from '../sql/parse.ts';
+import { deparse, rewriteForTier } from './duckdb-sql.ts';
+import type { AnalyticalPlan, Finder, LocalPlan, OutputColumn, PlanTable, ReadPlan, RowReadPlan } from './types.ts';
+import type { PlanEnv } from './planner.ts';
+
+/** The table entry of a plan. */
+export function planTable(t: TableInfo): PlanTable {
+  return { name: t.name, storage: t.storage, mode: t.options.consistency.mode };
+}
+
+/** Tables of resolved relations (history reads count as their table), distinct. */
+export function tablesOf(rels: RelationRef[]): PlanTable[] {
+  const out = new Map<string, PlanTable>();
+  for (const r of rels) if (r.kind === 'table') out.set(r.table.name, planTable(r.table));
+  return [...out.values()];
+}
+
+/** True for statements the row tiers cannot answer whatever their WHERE clause. */
+function needsAnalytical(s: Node): boolean {
+  return Boolean(
+    (s.op && s.op !== 'SETOP_NONE') ||
+      s.withClause ||
+      s.groupClause ||
+      s.havingClause ||
+      s.distinctClause ||
+      s.windowClause ||
+      s.intoClause ||
+      s.limitOffset ||
+      s.limitCount ||
+      s.valuesLists ||
+      s.sortClause,
+  );
+}
+
+/** Has a subquery, aggregate or set-returning construct anywhere (not row-local). */
+function hasSubquery(n: unknown): boolean {
+  return someNode(n, (type) => type === 'SubLink' || type === 'RangeSubselect' || type === 'RangeFunction');
+}
+
+/**
+ * Output columns of a target list over one row scope. `*` expands to the visible columns.
+ * @throws what compileExpr throws (aggregates outside the analytical tier included).
+ */
+export function outputColumns(targets: Node[], scope: RowScope, table?: TableInfo): OutputColumn[] {
+  const out: OutputColumn[] = [];
+  for (const rt of targets) {
+    const r = rt.ResTarget as Node;
+    const fields = r.val?.ColumnRef?.fields as Node[] | undefined;
+    if (fields?.[fields.length - 1]?.A_Star) {
+      if (!table) throw new Error('SELECT * with no tables specified is not valid');
+      for (const c of table.columns) {
+        if (c.hidden) continue;
+        const e = scope.column([c.name])?.expr as Expr;
+        const col: OutputColumn = { name: c.name, expr: e, type: c.type, tableOid: table.oid, attnum: c.attnum ?? 0 };
+        if (c.typmod !== undefined) col.typmod = c.typmod;
+        out.push(col);
+      }
+      continue;
+    }
+    const expr = compileExpr(r.val as Node, scope);
+    const name = (r.name as string | undefined) ?? figureColname(r.val as Node) ?? '?column?';
+    const col: OutputColumn = { name, expr, type: exprType(expr) };
+    if (expr.k === 'col' && table) {
+      const c = table.columns[table.fieldIndex.get(expr.field) ?? -1];
+      if (c) {
+        col.tableOid = table.oid;
+        col.attnum = c.attnum ?? 0;
+        if (c.typmod !== undefined) col.typmod = c.typmod;
+      }
+    } else if (expr.k === 'cast' && expr.typmod !== undefined) col.typmod = expr.typmod;
+    out.push(col);
+  }
+  return out;
+}
+
+/** The result type of a compiled expression. */
+export function exprType(e: Expr): ResultType {
+  switch (e.k) {
+    case 'and':
+    case 'or':
+    case 'not':
+    case 'test':
+    case 'in':
+    case 'any':
+    case 'distinct':
+      return 'boolean';
+    default:
+      return e.t;
+  }
+}
+
+/**
+ * Result column names as PostgreSQL gives them (`FigureColname`, parse_target.c): the
+ * alias, else the column or function name, else `?column?`.
+ */
+export function figureColname(e: Node | undefined): string | undefined {
+  if (!e) return undefined;
+  if (e.ColumnRef) {
+    const f = e.ColumnRef.fields as Node[];
+    return f[f.length - 1]?.String?.sval;
+  }
+  if (e.FuncCall) {
+    const n = e.FuncCall.funcname as Node[];
+    return n[n.length - 1]?.String?.sval;
+  }
+  if (e.TypeCast) {
+    const inner = figureColname(e.TypeCast.arg);
+    if (inner) return inner;
+    const names = (e.TypeCast.typeName?.names ?? []) as Node[];
+    const last = names[names.length - 1]?.String?.sval as string | undefined;
+    return last ? (PG_TYPENAME_COLNAME[last] ?? last) : undefined;
+  }
+  if (e.A_Indirection) return figureColname(e.A_Indirection.arg);
+  if (e.CaseExpr) return 'case';
+  if (e.CoalesceExpr) return 'coalesce';
+  if (e.MinMaxExpr) return e.MinMaxExpr.op === 'IS_GREATEST' ? 'greatest' : 'least';
+  if (e.NullIfExpr) return 'nullif';
+  if (e.A_ArrayExpr) return 'array';
+  if (e.RowExpr) return 'row';
+  if (e.SQLValueFunction) {
+    const op = String(e.SQLValueFunction.op)
+      .replace(/^SVFOP_/, '')
+      .toLowerCase();
+    return op.replace(/_n$/, '');
+  }
+  if (e.SubLink) {
+    const t = e.SubLink.subLinkType;
+    if (t === 'EXISTS_SUBLINK') return 'exists';
+    if (t === 'ARRAY_SUBLINK') return 'array';
+    if (t === 'EXPR_SUBLINK') return pgColumnNames(e.SubLink.subselect?.SelectStmt ?? {})?.[0];
+  }
+  return undefined;
+}
+
+/** Column names PostgreSQL shows for a cast to a type spelled this way (`'1'::int4` is "int4"). */
+const PG_TYPENAME_COLNAME: Record<string, string> = { int4: 'int4', int8: 'int8', float8: 'float8', bool: 'bool' };
+
+/** Result column names of a SELECT's target list, or undefined when it has `*` or is a set operation. */
+export function pgColumnNames(s: Node): string[] | undefined {
+  if (s.op && s.op !== 'SETOP_NONE') return undefined;
+  if (!s.targetList) return undefined;
+  const out: string[] = [];
+  for (const rt of s.targetList as Node[]) {
+    const r = rt.ResTarget;
+    if (!r) return undefined;
+    if ((r.val?.ColumnRef?.fields as Node[] | undefined)?.some((f) => f.A_Star)) return undefined;
+    out.push(r.name ?? figureColname(r.val) ?? '?column?');
+  }
+  return out;
+}
+
+/** Table references for shard placement (CTEs excluded), with whether each is in the top-level FROM. */
+function placementRefs(s: Node, rels: RelationRef[]): AnalyticalPlan['refs'] {
+  const top = new Set<Node>();
+  for (const f of (s.fromClause ?? []) as Node[]) if (f.RangeVar) top.add(f.RangeVar);
+  return rels
+    .filter((r) => r.kind === 'table' || r.kind === 'system')
+    .map((r) => ({
+      name: r.kind === 'table' ? `${r.table.name}${r.history ? '__history' : ''}` : r.name,
+      alias: r.alias,
+      topLevel: top.has(r.node),
+    }));
+}
+
+/**
+ * Infer parameter types of an analytical statement from `column op $n` and `column op ANY($n)`
+ * comparisons against the columns of its tables (PostgreSQL would infer them the same way).
+ * @returns array parameters used as `= ANY($n)` / `<> ALL($n)`, with their element types.
+ */
+function inferParams(s: Node, rels: RelationRef[], params: ParamTypes): AnalyticalPlan['arrays'] {
+  const arrays: AnalyticalPlan['arrays'] = [];
+  const typeOf = (ref: Node | undefined): { t: ResultType; duck: string } | undefined => {
+    const f = ref?.ColumnRef?.fields as Node[] | undefined;
+    if (!f) return undefined;
+    const name = f[f.length - 1]?.String?.sval as string | undefined;
+    const qual = f.length === 2 ? (f[0]?.String?.sval as string) : undefined;
+    if (!name) return undefined;
+    const hits = new Set<string>();
+    let out: { t: ResultType; duck: string } | undefined;
+    for (const r of rels) {
+      if (r.kind !== 'table' || (qual !== undefined && r.alias !== qual)) continue;
+      const c = r.table.columns[r.table.columnIndex.get(name) ?? -1];
+      if (c) {
+        hits.add(c.type);
+        out = { t: c.type, duck: c.type };
+      }
+    }
+    return hits.size === 1 ? out : undefined;
+  };
+  const paramOf = (n: Node | undefined): number | undefined =>
+    (n?.ParamRef?.number as number | undefined) ?? (n?.TypeCast?.arg?.ParamRef?.number as number | undefined);
+  forEachNode(s, (type, e) => {
+    if (type !== 'A_Expr') return;
+    const kind = e.kind as string | undefined;
+    if (kind === 'AEXPR_OP_ANY' || kind === 'AEXPR_OP_ALL') {
+      const n = paramOf(e.rexpr);
+      const c = typeOf(e.lexpr);
+      if (n !== undefined) {
+        const elem = e.rexpr?.TypeCast ? undefined : c?.t;
+        if (elem && !elem.endsWith('[]')) params.type(n, `${elem}[]` as ResultType);
+        arrays.push({ param: n, elementType: elem ?? 'text' });
+      }
+      return;
+    }
+    if (kind === undefined || kind === 'AEXPR_OP' || kind === 'AEXPR_IN' || kind === 'AEXPR_LIKE' || kind === 'AEXPR_ILIKE') {
+      const l = paramOf(e.lexpr);
+      const r = paramOf(e.rexpr);
+      if (r !== undefined && !e.rexpr?.TypeCast) {
+        const c = typeOf(e.lexpr);
+        if (c) params.type(r, c.t);
+      }
+      if (l !== undefined && !e.lexpr?.TypeCast) {
+        const c = typeOf(e.rexpr);
+        if (c) params.type(l, c.t);
+      }
+      if (kind === 'AEXPR_IN') {
+        const c = typeOf(e.lexpr);
+        for (const item of (e.rexpr?.List?.items ?? []) as Node[]) {
+          const n = item.ParamRef?.number as number | undefined;
+          if (n !== undefined && c) params.type(n, c.t);
+        }
+      }
+    }
+  });
+  for (const [, v] of [...arrays.entries()]) void v;
+  return arrays;
+}
+
+/**
+ * Plan a SELECT.
+ * @throws SchemaError 42P01 for unknown relations; compile errors of row-local expressions.
+ */
+export function planSelect(s: Node, env: PlanEnv, params: ParamTypes): ReadPlan {
+  const rels = relationsOf(env.catalog, { SelectStmt: s }, env.positionOf);
+  const tables = tablesOf(rels);
+  const from = (s.fromClause ?? []) as Node[];
+  // No tables at all: the router evaluates it (PostgreSQL semantics: 1/0 is 22012, not NULL).
+  if (from.length === 0 && !needsAnalytical(s) && !hasSubquery(s.targetList) && !s.whereClause) {
+    const local = tryLocal(s, env, params);
+    if (local) return local;
+  }
+  const row = tryRowRead(s, rels, env, params);
+  if (row) return row;
+  return analytical(s, rels, tables, env, params);
+}
+
+/** A SELECT without FROM evaluated in the router, or undefined when it needs the analytical tier (aggregates, set-returning functions). */
+function tryLocal(s: Node, env: PlanEnv, params: ParamTypes): LocalPlan | undefined {
+  const scope = new RowScope({ params, session: env.session });
+  try {
+    const output = outputColumns((s.targetList ?? []) as Node[], scope);
+    return { kind: 'local', tier: 'router', readTs: 'none', tables: [], reason: 'no tables: evaluated by the router', output };
+  } catch (e) {
+    if ((e as { code?: string }).code === '0A000' || (e as { code?: string }).code === '42803') return undefined;
+    throw e;
+  }
+}
+
+/** A single-table read the row tiers answer by key, key list or index; undefined otherwise. */
+function tryRowRead(s: Node, rels: RelationRef[], env: PlanEnv, params: ParamTypes): RowReadPlan | undefined {
+  if (needsAnalytical(s) || s.lockingClause) return undefined;
+  const from = (s.fromClause ?? []) as Node[];
+  const rv = from.length === 1 ? (from[0]?.RangeVar as Node | undefined) : undefined;
+  const rel = rels.length === 1 ? rels[0] : undefined;
+  if (!rv || rel?.kind !== 'table' || rel.history) return undefined;
+  if (hasSubquery(s.whereClause) || hasSubquery(s.targetList)) return undefined;
+  const t = rel.table;
+  const scope = new RowScope({ table: t, alias: rel.alias, params, session: env.session });
+  let where: Expr | undefined;
+  let output: OutputColumn[];
+  try {
+    where = s.whereClause ? compileExpr(s.whereClause as Node, scope) : undefined;
+    output = outputColumns((s.targetList ?? []) as Node[], scope, t);
+  } catch (e) {
+    const code = (e as { code?: string }).code;
+    if (code === '0A000' || code === '42803' || code === '42883') return undefined; // the analytical tier answers (or reports) it
+    throw e;
+  }
+  const lookup = rowLookup(t, fieldFacts(conjunctsOf(where)));
+  if (!lookup) return undefined;
+  // Time travel reads rows by key from ingestion as of then; index lookups as of a time are analytical.
+  if (env.asOf && lookup.by === 'index') return undefined;
+  const finder: Finder =
+    lookup.by === 'key'
+      ? { by: 'key', keys: lookup.keys }
+      : lookup.by === 'key_param'
+        ? { by: 'key', keys: [], list: { param: lookup.param, type: (t.columns[t.pkIndexes[0] ?? 0]?.type ?? 'text') } }
+        : { by: 'index', index: lookup.index, eq: lookup.eq };
+  if (finder.by === 'key' && finder.list) params.type(finder.list.param, `${finder.list.type}[]` as ResultType);
+  const what =
+    finder.by === 'index'
+      ? `an index lookup on ${lookup.by === 'index' ? lookup.index : ''}`
+      : finder.list || finder.keys.length > 1
+        ? `a short key list (each key read by its primary key)`
+        : 'its full primary key';
+  const plan: RowReadPlan = {
+    kind: 'row_read',
+    tier: env.asOf ? 'ingestion' : 'tx',
+    readTs: env.asOf ? 'as_of' : env.inBlock ? 'snapshot' : 'latest',
+    tables: [planTable(t)],
+    reason: env.asOf
+      ? `point read of ${t.name} by ${what} as of stratum.as_of → the ingestion engine of the key's partition (OLAP when that time is before its GC horizon)`
+      : `point read of ${t.name} by ${what} → TX engine (${t.options.consistency.mode === 'strict_serializable' ? "the key's owning engine" : "the session's"}; falls back to ingestion for rows it never held or evicted)`,
+    table: t.name,
+    finder,
+    output,
+  };
+  if (where) plan.where = where;
+  return plan;
+}
+
+/** The analytical plan of a SELECT. */
+function analytical(s: Node, rels: RelationRef[], tables: PlanTable[], env: PlanEnv, params: ParamTypes): AnalyticalPlan {
+  const ctes = new Set(rels.filter((r) => r.kind === 'cte').map((r) => (r.kind === 'cte' ? r.name : '')));
+  const rewritten = rewriteForTier({ SelectStmt: s }, env.catalog, env.session, ctes);
+  const stmt = rewritten.SelectStmt as Node;
+  // Views were inlined: their tables count for consistency too.
+  const inner = rels.some((r) => r.kind === 'view') ? relationsOf(env.catalog, rewritten, env.positionOf) : rels;
+  const all = inner.some((r) => r.kind === 'table') ? tablesOf(inner) : tables;
+  const arrays = inferParams(stmt, inner, params);
+  const plan: AnalyticalPlan = {
+    kind: 'analytical',
+    tier: all.length > 0 || inner.some((r) => r.kind === 'system') ? 'olap' : 'router',
+    readTs: env.asOf ? 'as_of' : 'latest',
+    tables: all,
+    reason: all.length > 0 ? 'scan, aggregate, join or sort → OLAP files + ingestion delta' : 'no tables: evaluated by DuckDB',
+    stmt,
+    sql: deparse(rewritten),
+    refs: placementRefs(stmt, inner),
+    arrays,
+  };
+  const names = pgColumnNames(s);
+  if (names) plan.names = names;
+  return plan;
+}

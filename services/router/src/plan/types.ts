@@ -1,0 +1,249 @@
+/**
+ * The plan: the stage boundary between analyze/plan and execute (docs/architecture.md
+ * "Router"). A plan is a plain, immutable data object — a discriminated union of read, write,
+ * DDL and utility plans — that execute runs and EXPLAIN prints, so the two can never disagree
+ * (the shape of DuckDB's `client_context.cpp` pipeline and `bind_explain.cpp`). Plans refer to
+ * parameters symbolically (`param` expressions), so a prepared statement keeps its plan; each
+ * plan records the catalog version it was made with and is made again when the catalog moved.
+ *
+ * Every plan carries its tier, the consistency requirements of the tables it touches, the rule
+ * that picks its read timestamp and the reason for the choice, in words.
+ */
+import type { ColumnDef, Expr, IsolationLevel, ResultType, SqlType, TableInfo, TableOptions } from '@stratum/shared';
+import type { Node } from '../sql/parse.ts';
+
+/** Consistency mode of a table (DESIGN §6). */
+export type Mode = TableOptions['consistency']['mode'];
+
+/** Where a plan is served. */
+export type Tier =
+  /** The session's TX engine (the key's owner for strict tables), falling back to ingestion. */
+  | 'tx'
+  /** The ingestion engine of the key's partition (reads as of a time). */
+  | 'ingestion'
+  /** OLAP shards + the ingestion delta (one shard whole, or scatter/gather finished in the router). */
+  | 'olap'
+  /** The router alone (expressions without tables, settings). */
+  | 'router'
+  /** The catalog stream on the bus. */
+  | 'catalog';
+
+/** How the read timestamp is chosen. */
+export type ReadTsRule =
+  /** The newest state of the serving tier, after the tables' consistency waits. */
+  | 'latest'
+  /** The session's `stratum.as_of` (reads wait until every watermark passed it). */
+  | 'as_of'
+  /** The transaction block's snapshot, plus its own writes. */
+  | 'snapshot'
+  /** The current ingestion watermark (candidate keys of predicate writes), plus newer rows of the TX engine. */
+  | 'watermark'
+  /** No read. */
+  | 'none';
+
+/** A table a plan touches, with its mode. */
+export interface PlanTable {
+  name: string;
+  storage: string;
+  mode: Mode;
+}
+
+/** What every plan carries. */
+export interface PlanBase {
+  tier: Tier;
+  readTs: ReadTsRule;
+  /** Tables touched, with their consistency modes (DESIGN §6). */
+  tables: PlanTable[];
+  /** Why this plan, in words (EXPLAIN). */
+  reason: string;
+}
+
+/** An output column of a row-tier read or RETURNING: an expression over one row. */
+export interface OutputColumn {
+  name: string;
+  expr: Expr;
+  type: ResultType;
+  typmod?: number;
+  /** The source table column, for RowDescription (pg_class oid, attnum). */
+  tableOid?: number;
+  attnum?: number;
+}
+
+/** How a statement finds its rows at the row tiers. */
+export type Finder =
+  /** Full storage keys: constants or parameters; `list` = an array parameter (`pk = ANY($n)`). */
+  | { by: 'key'; keys: Expr[][]; list?: { param: number; type: SqlType } }
+  /** Equality on the leading columns of a valid index. */
+  | { by: 'index'; index: string; eq: Expr[] }
+  /** A range on the first storage-key column or index column. */
+  | { by: 'range'; index?: string; lo?: { expr: Expr; incl: boolean }; hi?: { expr: Expr; incl: boolean } }
+  /**
+   * Candidate keys from the analytical tier as of the ingestion watermark: `sql` (DuckDB)
+   * selects the storage-key columns of the rows matching the predicate from `<table>__latest`;
+   * the TX engine adds its newer rows and rechecks the predicate.
+   */
+  | { by: 'candidates'; sql: string }
+  /**
+   * Rows found by a statement over several tables (UPDATE … FROM, DELETE … USING, subqueries):
+   * `sql` (DuckDB) selects the storage key, `_version` and the per-row inputs; a row whose
+   * version changed since fails with 40001 (first committer wins).
+   */
+  | { by: 'join'; sql: string; inputs: { name: string; type: ResultType }[] }
+  /** Every row of the table. */
+  | { by: 'scan' };
+
+/** A read served by the row tiers: point reads, key lists, index lookups. */
+export interface RowReadPlan extends PlanBase {
+  kind: 'row_read';
+  table: string;
+  finder: Finder;
+  /** Row-local filter rechecked at the row tier (the conjuncts the finder does not cover). */
+  where?: Expr;
+  output: OutputColumn[];
+  limit?: Expr;
+}
+
+/** A read served by OLAP + delta (one shard whole, or scatter/gather). */
+export interface AnalyticalPlan extends PlanBase {
+  kind: 'analytical';
+  /** The SELECT, rewritten for DuckDB (views inlined, session functions bound). */
+  stmt: Node;
+  /** Its DuckDB text; `$n` are the statement's parameters. */
+  sql: string;
+  /** Table references (for shard placement; CTE names excluded). */
+  refs: { name: string; alias: string; topLevel: boolean }[];
+  /** Result column names as PostgreSQL gives them, when the target list has no `*`. */
+  names?: string[];
+  /** Array parameters of `x = ANY($n)`: inlined as typed lists at execution. */
+  arrays: { param: number; elementType: string }[];
+}
+
+/** A SELECT without tables, evaluated by the router with PostgreSQL semantics. */
+export interface LocalPlan extends PlanBase {
+  kind: 'local';
+  output: OutputColumn[];
+  /** Rows of a VALUES list (each row one expression per output column); undefined = one row. */
+  rows?: Expr[][];
+}
+
+/** The rows an INSERT writes. */
+export type InsertSource =
+  /** VALUES: per row, one expression per target column (DEFAULT already bound). */
+  | { kind: 'values'; rows: Expr[][] }
+  /** INSERT … SELECT: a read plan whose output columns feed the target columns (assignment casts at execution). */
+  | { kind: 'select'; plan: ReadPlan };
+
+/** INSERT (DESIGN §2 write path). */
+export interface InsertPlan extends PlanBase {
+  kind: 'insert';
+  table: string;
+  /** Target fields, in order; every other column gets its default. */
+  columns: string[];
+  source: InsertSource;
+  /** Defaults of the columns the statement does not name (field → expression), evaluated per row. */
+  defaults: { field: string; expr: Expr }[];
+  onConflict?:
+    | { action: 'nothing'; index?: string }
+    | { action: 'update'; index: string; set: { field: string; expr: Expr }[]; where?: Expr };
+  returning?: OutputColumn[];
+}
+
+/** UPDATE / DELETE. */
+export interface ModifyPlan extends PlanBase {
+  kind: 'update' | 'delete';
+  table: string;
+  finder: Finder;
+  /** Row-local predicate rechecked at the row tier. */
+  where?: Expr;
+  /** UPDATE: field ← expression over the old row (and `input`s of a join finder). */
+  set: { field: string; expr: Expr }[];
+  returning?: OutputColumn[];
+}
+
+/** A DDL statement: the catalog events it publishes are built at execution from the catalog then. */
+export interface DdlPlan extends PlanBase {
+  kind: 'ddl';
+  /** Command tag (CREATE TABLE, ALTER TABLE, …). */
+  tag: string;
+  op: DdlOp;
+}
+
+/**
+ * What a DDL statement does. The catalog events are built at execution from the catalog then
+ * (a definition changed by another session since planning is seen), and published through
+ * the catalog stream ahead of any data that depends on them.
+ */
+export type DdlOp =
+  | { op: 'create_table'; stmt: Node; asSelect?: { plan: ReadPlan; withData: boolean; names?: string[] } }
+  | { op: 'drop'; relkind: 'table' | 'view' | 'sequence' | 'index'; names: string[]; ifExists: boolean; cascade: boolean }
+  | { op: 'truncate'; names: string[]; cascade: boolean; restartIdentity: boolean }
+  | { op: 'alter_table'; stmt: Node }
+  | { op: 'rename'; stmt: Node }
+  | { op: 'create_index'; stmt: Node }
+  | { op: 'create_sequence'; stmt: Node }
+  | { op: 'alter_sequence'; stmt: Node }
+  | { op: 'create_view'; stmt: Node; columns?: ReadPlan }
+  | { op: 'comment'; stmt: Node }
+  | { op: 'noop'; notice?: string };
+
+/** What a session or transaction statement does. */
+export type UtilityOp =
+  | { op: 'set'; stmt: Node }
+  | { op: 'show'; name: string }
+  | { op: 'begin'; isolation?: IsolationLevel }
+  | { op: 'commit' }
+  | { op: 'rollback' }
+  | { op: 'savepoint' | 'release' | 'rollback_to'; name: string }
+  | { op: 'empty' }
+  | { op: 'discard' }
+  | { op: 'unsupported'; message: string };
+
+/** Session and transaction statements. */
+export type UtilityPlan = PlanBase & { kind: 'utility' } & UtilityOp;
+
+/** EXPLAIN [ANALYZE] of another plan: renders it, and with ANALYZE runs it. */
+export interface ExplainPlan extends PlanBase {
+  kind: 'explain';
+  analyze: boolean;
+  inner: Plan;
+}
+
+/** COPY … FROM STDIN / TO STDOUT. */
+export interface CopyPlan extends PlanBase {
+  kind: 'copy';
+  direction: 'from' | 'to';
+  /** COPY FROM: the table and its target fields with their columns. */
+  table?: string;
+  columns?: ColumnDef[];
+  /** COPY TO: the read producing the rows. */
+  read?: ReadPlan;
+  options: CopyOptions;
+}
+
+/** COPY options (PostgreSQL 15 COPY). */
+export interface CopyOptions {
+  format: 'text' | 'csv' | 'binary';
+  delimiter?: string;
+  null?: string;
+  header?: boolean;
+  quote?: string;
+  escape?: string;
+}
+
+/** Reads. */
+export type ReadPlan = RowReadPlan | AnalyticalPlan | LocalPlan;
+
+/** Every plan. */
+export type Plan = ReadPlan | InsertPlan | ModifyPlan | DdlPlan | UtilityPlan | ExplainPlan | CopyPlan;
+
+/** A planned statement: the plan, its parameter types and result description, for a prepared statement. */
+export interface PlannedStatement {
+  plan: Plan;
+  /** Inferred types of $1..$n (`unknown` = text). */
+  paramTypes: ResultType[];
+  /** Catalog version the plan was made with. */
+  catalogVersion: number;
+}
+
+/** The table of a plan, from the catalog at execution. */
+export type PlanTableInfo = TableInfo;
