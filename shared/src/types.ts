@@ -312,7 +312,8 @@ export function pgTypeName(t: SqlType | ResultType, typmod?: number): string {
   if (t === 'unknown') return 'unknown';
   if (isArrayType(t)) return `${pgTypeName(elementType(t), typmod)}[]`;
   const base = PG_TYPE_NAME[t as ScalarType];
-  if (typmod === undefined || typmod < 0) return base;
+  // format_type: a bpchar without length is `bpchar` (`character` alone means character(1)).
+  if (typmod === undefined || typmod < 0) return t === 'char' ? 'bpchar' : base;
   switch (t) {
     case 'varchar':
     case 'char':
@@ -345,7 +346,8 @@ function numericTypmodParts(typmod: number | undefined): { precision: number; sc
 
 const INT_RE = /^[ \t\n\r\v\f]*[+-]?\d+[ \t\n\r\v\f]*$/;
 const FLOAT_RE = /^[ \t\n\r\v\f]*[+-]?(\d+\.?\d*([eE][+-]?\d+)?|\.\d+([eE][+-]?\d+)?|infinity|inf|nan)[ \t\n\r\v\f]*$/i;
-const UUID_RE = /^\{?([0-9a-f]{8})-?([0-9a-f]{4})-?([0-9a-f]{4})-?([0-9a-f]{4})-?([0-9a-f]{12})\}?$/i;
+/** PostgreSQL's `string_to_uuid`: 32 hex digits, a hyphen allowed after any group of four, optionally in braces. */
+const UUID_RE = /^(\{)?((?:[0-9a-f]{4}-?){7}[0-9a-f]{4})(\})?$/i;
 const UUID_STORED_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 const INT_RANGE: Record<'smallint' | 'integer', [number, number]> = {
@@ -362,6 +364,8 @@ const INT8_MAX = 2n ** 63n - 1n;
 export interface ValueContext extends DateTimeSettings {
   table?: string;
   column?: string;
+  /** IntervalStyle: under 'sql_standard' a leading '-' negates every field of interval input. */
+  intervalStyle?: IntervalStyle;
 }
 
 function where(ctx: ValueContext): string {
@@ -607,12 +611,13 @@ function coerceScalar(lit: Exclude<Literal, null>, type: ScalarType, ctx: ValueC
       return parseTime(lit, ctx, where(ctx));
     case 'interval':
       if (typeof lit !== 'string') throw mismatch(type, lit, ctx);
-      return makeInterval(parseInterval(lit, where(ctx)));
+      return makeInterval(parseInterval(lit, where(ctx), ctx.intervalStyle));
     case 'uuid': {
       if (typeof lit !== 'string') throw mismatch(type, lit, ctx);
       const m = UUID_RE.exec(lit);
-      if (!m) throw invalidText(type, lit, ctx);
-      return `${m[1]}-${m[2]}-${m[3]}-${m[4]}-${m[5]}`.toLowerCase();
+      if (!m || (m[1] === undefined) !== (m[3] === undefined)) throw invalidText(type, lit, ctx);
+      const h = (m[2] as string).replaceAll('-', '').toLowerCase();
+      return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
     }
     case 'json':
       if (typeof lit !== 'string') throw mismatch(type, lit, ctx);

@@ -23,10 +23,10 @@ export const DATE_NEG_INFINITY = -2147483648;
 
 /** First day PostgreSQL accepts: 4714-11-24 BC (Julian day 0), in days since 1970-01-01. */
 const MIN_DAY = -2440588;
-/** Day after the last timestamp (294276-12-31 is the last day). */
-const MAX_TS_DAY = 106741034 + 1;
-/** Last date (5874897-12-31). */
-const MAX_DATE_DAY = 2145031948;
+/** The last day of timestamps, 294276-12-31. */
+const MAX_TS_DAY = daysFromCivil(294276, 12, 31);
+/** The last date, 5874897-12-31. */
+const MAX_DATE_DAY = daysFromCivil(5874897, 12, 31);
 
 /** Session settings the date/time text forms depend on. */
 export interface DateTimeSettings {
@@ -512,7 +512,8 @@ function decode(fields: Field[], order: Order): Decoded {
           setTime(`${t.slice(0, 2)}:${t.slice(2, 4)}${t.length === 6 ? `:${t.slice(4, 6)}` : ''}`);
           break;
         }
-        if (textMonth || r.month !== undefined) {
+        const monthAhead = fields.slice(i + 1).some((g) => g.k === 'word' && MONTHS[g.s.toLowerCase()] !== undefined);
+        if (textMonth || r.month !== undefined || monthAhead) {
           if (r.day === undefined && t.length <= 2) r.day = Number(t);
           else if (r.year === undefined) {
             r.year = Number(t);
@@ -582,7 +583,7 @@ function decode(fields: Field[], order: Order): Decoded {
           // A POSIX-style offset glued to the name ('UTC+5') is part of it.
           break;
         }
-        if (f.s.includes('/')) throw new DtError('zone', f.s);
+        if (f.s.includes('/')) throw new DtError('zone', f.s.toLowerCase());
         throw syntax();
       }
     }
@@ -636,10 +637,10 @@ function localDayStart(us: bigint, zone: Zone, days: number): bigint {
 /** Names of the date/time types in PostgreSQL's messages. */
 type DtType = 'timestamp' | 'timestamptz' | 'date' | 'time';
 const DT_NAME: Record<DtType, string> = {
-  timestamp: 'timestamp without time zone',
+  timestamp: 'timestamp',
   timestamptz: 'timestamp with time zone',
   date: 'date',
-  time: 'time without time zone',
+  time: 'time',
 };
 
 function raise(e: unknown, type: DtType, text: string, suffix: string): never {
@@ -699,7 +700,7 @@ export function parseTimestamp(text: string, type: 'timestamp' | 'timestamptz', 
   }
   if (r.year === undefined || r.month === undefined || r.day === undefined) raise(syntax(), type, text, suffix);
   const days = daysFromCivil(r.year, r.month, r.day);
-  if (days < MIN_DAY || days >= MAX_TS_DAY + 1) {
+  if (days < MIN_DAY || days > MAX_TS_DAY) {
     throw new DataError(SqlState.datetimeFieldOverflow, `timestamp out of range: "${text}"${suffix}`);
   }
   const local = BigInt(days) * US_PER_DAY + BigInt(r.time ?? 0);
@@ -708,7 +709,7 @@ export function parseTimestamp(text: string, type: 'timestamp' | 'timestamptz', 
   else if (r.offset !== undefined) us = local - BigInt(r.offset) * 1_000_000n;
   else if (r.zone !== undefined) us = localToUtc(local, resolveZone(r.zone) ?? localZone);
   else us = localToUtc(local, localZone);
-  if (us < BigInt(MIN_DAY) * US_PER_DAY || us >= BigInt(MAX_TS_DAY) * US_PER_DAY) {
+  if (us < BigInt(MIN_DAY) * US_PER_DAY || us >= BigInt(MAX_TS_DAY + 1) * US_PER_DAY) {
     throw new DataError(SqlState.datetimeFieldOverflow, `timestamp out of range: "${text}"${suffix}`);
   }
   return us;

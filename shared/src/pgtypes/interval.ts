@@ -222,9 +222,11 @@ const GLUED_RE = /^(?:[+-]?(?:\d+(?:\.\d*)?|\.\d+)[a-z]+)+$/;
  * ISO 8601 ('P1Y2M3DT4H5M6.5S', 'P1.5W', 'P0001-02-03T04:05:06'). Fractions of a unit spill
  * into smaller units as PostgreSQL does (a month is 30 days, a year 12 months).
  * @param suffix appended to error messages (where the value was going).
+ * @param style the session's IntervalStyle: under 'sql_standard' a leading '-' negates every field
+ *   when no other field has a sign ('-1 2:03' = -1 day -2:03).
  * @throws DataError 22007 on bad syntax, 22015 "interval field value out of range".
  */
-export function parseInterval(text: string, suffix = ''): IntervalParts {
+export function parseInterval(text: string, suffix = '', style: IntervalStyle = 'postgres'): IntervalParts {
   const bad = (): DataError => new DataError(SqlState.invalidDatetimeFormat, `invalid input syntax for type interval: "${text}"${suffix}`);
   const acc = new Acc(text, suffix);
   const t = text.trim();
@@ -288,6 +290,16 @@ export function parseInterval(text: string, suffix = ''): IntervalParts {
     throw bad();
   }
   if (seen.size === 0) throw bad();
+  if (
+    style === 'sql_standard' &&
+    (tokens[0] as string).startsWith('-') &&
+    !tokens.slice(1).some((x) => x.startsWith('-') || x.startsWith('+'))
+  ) {
+    // SQL standard: a leading sign applies to every field when no other field has one.
+    if (acc.micros > 0n) acc.micros = -acc.micros;
+    if (acc.days > 0) acc.days = -acc.days;
+    if (acc.months > 0) acc.months = -acc.months;
+  }
   if (ago) return { months: -acc.months, days: -acc.days, micros: -acc.micros };
   return acc.parts();
 }

@@ -96,6 +96,10 @@ class Lexer {
           if (!/^[0-9a-fA-F]{4}$/.test(hex)) throw bad('"\\u" must be followed by four hexadecimal digits.', this.suffix);
           const u = Number.parseInt(hex, 16);
           i += 6;
+          if (!this.jsonb) {
+            // json keeps its text: only the escape's form is checked (PostgreSQL's json_in).
+            continue;
+          }
           if (u >= 0xd800 && u <= 0xdbff) {
             if (hi !== -1) throw bad('Unicode high surrogate must not follow a high surrogate.', this.suffix);
             hi = u;
@@ -290,7 +294,8 @@ function jsonbRank(n: JsonNode): number {
 /**
  * PostgreSQL's jsonb btree order (PostgreSQL 15 §8.14.4 "jsonb Indexing"): Object > Array >
  * Boolean > Number > String > Null; objects by pair count, then key, value, … in storage order;
- * arrays by length, then elementwise; a top-level scalar sorts before a top-level array.
+ * arrays by length, then elementwise; a top-level scalar counts as a one-element array that sorts
+ * before a real one (so `[] < 1 < [0]`).
  * Strings compare bytewise (C collation). Both values must be normalized (see {@link normalizeJsonb}).
  */
 export function compareJsonb(a: JsonNode, b: JsonNode, top = true): number {
@@ -298,8 +303,9 @@ export function compareJsonb(a: JsonNode, b: JsonNode, top = true): number {
     // Top-level scalars are stored as one-element "raw scalar" arrays.
     const sa = a.t !== 'arr' && a.t !== 'obj';
     const sb = b.t !== 'arr' && b.t !== 'obj';
-    if (sa && b.t === 'arr') return -1;
-    if (sb && a.t === 'arr') return 1;
+    // A raw scalar is a one-element array: element counts decide first, then the scalar is smaller.
+    if (sa && b.t === 'arr') return b.items.length >= 1 ? -1 : 1;
+    if (sb && a.t === 'arr') return a.items.length >= 1 ? 1 : -1;
   }
   const ra = jsonbRank(a);
   const rb = jsonbRank(b);
