@@ -7,7 +7,7 @@
  * column's type the same way).
  */
 import { type ColumnDef, type Expr, fieldOf, type ResultType, SchemaError, SqlState, type TableInfo } from '@stratum/shared';
-import type { Scope } from './compile.ts';
+import type { Scope, SessionValues as ExprSession } from './compile.ts';
 
 /** Parameter types of a statement, filled while compiling it. */
 export class ParamTypes {
@@ -69,6 +69,10 @@ export interface RowScopeOptions {
   session: SessionValues;
   /** Hidden columns (`_rowid`) may be named. */
   hidden?: boolean;
+  /** 1-based character position of a byte location (error positions). */
+  positionOf?: (byteLocation: number | undefined) => number | undefined;
+  /** What the expression is, for messages ("WHERE", "DEFAULT expressions"). */
+  exprKind?: string;
 }
 
 /**
@@ -77,11 +81,23 @@ export interface RowScopeOptions {
  * statements on the analytical tier instead).
  */
 export class RowScope implements Scope {
-  constructor(readonly o: RowScopeOptions) {}
+  readonly session: ExprSession;
+  readonly exprKind?: string;
+
+  constructor(readonly o: RowScopeOptions) {
+    this.session = {
+      user: o.session.user,
+      database: o.session.database,
+      schema: 'public',
+      timeZone: o.session.setting('timezone') ?? 'UTC',
+    };
+    if (o.exprKind) this.exprKind = o.exprKind;
+  }
 
   column(names: string[], location?: number): { expr: Expr } | undefined {
     const t = this.o.table;
-    const pos = location === undefined ? {} : { position: location };
+    const p = location === undefined ? undefined : this.position(location);
+    const pos = p === undefined ? {} : { position: p };
     let name: string | undefined;
     let rel: 1 | undefined;
     if (names.length === 1) name = names[0];
@@ -89,8 +105,8 @@ export class RowScope implements Scope {
     else if (names.length === 2 && this.o.excluded && names[0] === 'excluded') {
       name = names[1];
       rel = 1;
-    } else if (names.length === 2) {
-      throw new SchemaError(SqlState.undefinedTable, `missing FROM-clause entry for table "${names[0]}"`, pos);
+    } else if (names.length >= 2) {
+      throw new SchemaError(SqlState.undefinedTable, `missing FROM-clause entry for table "${names[names.length - 2]}"`, pos);
     }
     if (!t || name === undefined) return undefined;
     const i = t.columnIndex.get(name);
@@ -100,10 +116,11 @@ export class RowScope implements Scope {
   }
 
   param(n: number, wanted?: ResultType): ResultType {
+    if (n < 1 || n > 65535) throw new SchemaError(SqlState.undefinedParameter, `there is no parameter $${n}`);
     return this.o.params.type(n, wanted);
   }
 
-  session(): SessionValues {
-    return this.o.session;
+  position(location: number): number {
+    return this.o.positionOf?.(location) ?? location + 1;
   }
 }

@@ -149,7 +149,7 @@ export function planInsert(s: Node, env: PlanEnv, params: ParamTypes): InsertPla
   if (source.kind === 'select') plan.readTs = source.plan.readTs;
   const oc = s.onConflictClause as Node | undefined;
   if (oc) plan.onConflict = onConflict(oc, t, alias, env, params);
-  const ret = returning(s.returningList as Node[] | undefined, t, alias, env, params);
+  const ret = returning((s.returningClause?.exprs ?? s.returningList) as Node[] | undefined, t, alias, env, params);
   if (ret) plan.returning = ret;
   return plan;
 }
@@ -256,7 +256,7 @@ export function planModify(s: Node, kind: 'update' | 'delete', env: PlanEnv, par
     table: t.name,
     set: [],
   };
-  const ret = returning(s.returningList as Node[] | undefined, t, alias, env, params);
+  const ret = returning((s.returningClause?.exprs ?? s.returningList) as Node[] | undefined, t, alias, env, params);
   if (ret) base.returning = ret;
   if (multi) return joinModify(s, kind, t, alias, other, base, env, params);
   const where = s.whereClause ? compileExpr(s.whereClause as Node, scope, 'boolean') : undefined;
