@@ -10,6 +10,7 @@ import { parseSync } from 'libpg-query';
 import { deparseSync } from 'pgsql-deparser';
 import type { SessionValues } from '../analyze/scope.ts';
 import { transformNodes } from '../analyze/walk.ts';
+import { pgSemantics } from './duckdb-rewrite.ts';
 import type { Node } from '../sql/parse.ts';
 
 /** Parsed view queries by view name and oid (views are inlined where used). */
@@ -87,6 +88,8 @@ export function rewriteForTier(stmt: Node, catalog: Catalog, s: SessionValues, c
     transformNodes(tree, (type, n) => {
       const bound = sessionFunction(type, n, s);
       if (bound) return bound;
+      const pg = pgSemantics(type, n, rewrite);
+      if (pg) return pg;
       if (type === 'RangeVar' && !n.schemaname && !ctes.has(n.relname as string)) {
         const v = catalog.view(n.relname as string);
         if (!v) return undefined;
