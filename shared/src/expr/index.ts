@@ -16,6 +16,7 @@ import type { ResultType } from '../types.ts';
 import './ops-core.ts';
 import './fn-math.ts';
 import './fn-text.ts';
+import './fn-datetime.ts';
 import { FUNCTIONS, OPERATORS } from './registry.ts';
 import { setImplemented } from './resolve.ts';
 
