@@ -28,7 +28,10 @@ const US_PER_DAY = 86_400_000_000n;
 /** Hooks for conversions owned by other modules (json ↔ jsonb, interval, time): set by those modules. */
 export const castHooks: {
   special?: (v: Value, from: ResultType, to: SqlType, ctx: EvalContext) => Value | undefined;
-} = {};
+  numeric?: (text: string, to: SqlType, ctx: EvalContext) => Value;
+} = {
+  numeric: (text, to, ctx) => castValue(parseText(text, 'numeric', ctx), 'numeric', to, undefined, 'explicit', ctx),
+};
 
 function overflow(t: string): DataError {
   return new DataError(SqlState.numericValueOutOfRange, `${t} out of range`);

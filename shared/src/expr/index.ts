@@ -17,6 +17,8 @@ import './ops-core.ts';
 import './fn-math.ts';
 import './fn-text.ts';
 import './fn-datetime.ts';
+import './fn-json.ts';
+import './fn-array.ts';
 import { FUNCTIONS, OPERATORS } from './registry.ts';
 import { setImplemented } from './resolve.ts';
 
