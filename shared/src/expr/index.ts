@@ -19,6 +19,7 @@ import './fn-text.ts';
 import './fn-datetime.ts';
 import './fn-json.ts';
 import './fn-array.ts';
+import './fn-format.ts';
 import { FUNCTIONS, OPERATORS } from './registry.ts';
 import { setImplemented } from './resolve.ts';
 
