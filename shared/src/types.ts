@@ -38,7 +38,16 @@ import {
   TS_INFINITY,
   TS_NEG_INFINITY,
 } from './pgtypes/datetime.ts';
-import { compareInterval, formatInterval, type IntervalStyle, intervalParts, makeInterval, parseInterval } from './pgtypes/interval.ts';
+import {
+  applyIntervalTypmod,
+  compareInterval,
+  formatInterval,
+  type IntervalStyle,
+  intervalParts,
+  intervalTypmodText,
+  makeInterval,
+  parseInterval,
+} from './pgtypes/interval.ts';
 import { canonicalJsonb, compareJsonb, parseJson } from './pgtypes/json.ts';
 import { applyNumericTypmod, compareNumeric, formatNumeric, isNumericText, parseNumeric } from './pgtypes/numeric.ts';
 
@@ -63,11 +72,16 @@ export {
   timeZoneOffsetMs,
 } from './pgtypes/datetime.ts';
 export {
+  applyIntervalTypmod,
   compareInterval,
   formatInterval,
+  INTERVAL_FIELD,
+  INTERVAL_FULL_PRECISION,
+  INTERVAL_FULL_RANGE,
   type IntervalParts,
   type IntervalStyle,
   intervalParts,
+  intervalTypmod,
   makeInterval,
   parseInterval,
 } from './pgtypes/interval.ts';
@@ -328,10 +342,8 @@ export function pgTypeName(t: SqlType | ResultType, typmod?: number): string {
       return `timestamp(${typmod}) with time zone`;
     case 'time':
       return `time(${typmod}) without time zone`;
-    case 'interval': {
-      const p = typmod & 0xffff;
-      return p === 0xffff ? base : `interval(${p})`;
-    }
+    case 'interval':
+      return `interval${intervalTypmodText(typmod)}`;
     default:
       return base;
   }
@@ -490,12 +502,8 @@ export function applyTypmod(v: Value, type: SqlType, typmod: number | undefined,
       return roundMicros(v, typmod);
     case 'time':
       return typeof v === 'number' ? Number(roundMicros(BigInt(v), typmod)) : v;
-    case 'interval': {
-      const p = typmod & 0xffff;
-      if (typeof v !== 'string' || p === 0xffff) return v;
-      const parts = intervalParts(v);
-      return makeInterval({ ...parts, micros: roundMicros(parts.micros, p) });
-    }
+    case 'interval':
+      return typeof v === 'string' ? makeInterval(applyIntervalTypmod(intervalParts(v), typmod)) : v;
     default:
       return v;
   }
@@ -520,11 +528,11 @@ export function coerceLiteral(lit: Literal, type: SqlType, ctx: ValueContext = {
     const elem = elementType(type);
     return parsePgArray(lit, where(ctx)).map((e) => coerceLiteral(e, elem, ctx, typmod));
   }
-  const v = coerceScalar(lit, type as ScalarType, ctx);
+  const v = coerceScalar(lit, type as ScalarType, ctx, typmod);
   return typmod === undefined ? v : applyTypmod(v, type, typmod, false, ctx);
 }
 
-function coerceScalar(lit: Exclude<Literal, null>, type: ScalarType, ctx: ValueContext): Value {
+function coerceScalar(lit: Exclude<Literal, null>, type: ScalarType, ctx: ValueContext, typmod: number | undefined): Value {
   switch (type) {
     case 'smallint':
     case 'integer': {
@@ -611,7 +619,10 @@ function coerceScalar(lit: Exclude<Literal, null>, type: ScalarType, ctx: ValueC
       return parseTime(lit, ctx, where(ctx));
     case 'interval':
       if (typeof lit !== 'string') throw mismatch(type, lit, ctx);
-      return makeInterval(parseInterval(lit, where(ctx), ctx.intervalStyle));
+      // The field range decides what a bare number means ('5' into `interval minute` is 5 minutes).
+      return makeInterval(
+        parseInterval(lit, where(ctx), ctx.intervalStyle, typmod === undefined || typmod < 0 ? undefined : (typmod >> 16) & 0x7fff),
+      );
     case 'uuid': {
       if (typeof lit !== 'string') throw mismatch(type, lit, ctx);
       const m = UUID_RE.exec(lit);

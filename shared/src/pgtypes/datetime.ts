@@ -139,8 +139,33 @@ export function timeZoneOffsetMs(zone: string, utcMs: number): number {
   return zoneOffsetMs(z, utcMs);
 }
 
+/** Width of the offset cache's buckets: no zone changes its offset twice within 15 minutes. */
+const BUCKET_MS = 900_000;
+const offsetCache = new Map<Zone, Map<number, number>>();
+
+/**
+ * Offset (ms east) of zone `z` at `utcMs`. Intl lookups cost microseconds, so offsets are cached
+ * per 15-minute bucket whose two ends agree (a bucket holding a transition is never cached).
+ */
 function zoneOffsetMs(z: Zone, utcMs: number): number {
   if ('fixed' in z) return z.fixed * 1000;
+  const bucket = Math.floor(utcMs / BUCKET_MS);
+  let cache = offsetCache.get(z);
+  if (cache === undefined) {
+    cache = new Map();
+    offsetCache.set(z, cache);
+  }
+  const hit = cache.get(bucket);
+  if (hit !== undefined) return hit;
+  const start = intlOffsetMs(z, bucket * BUCKET_MS);
+  const end = intlOffsetMs(z, (bucket + 1) * BUCKET_MS - 1000);
+  if (start !== end) return intlOffsetMs(z, utcMs);
+  if (cache.size >= 100_000) cache.clear();
+  cache.set(bucket, start);
+  return start;
+}
+
+function intlOffsetMs(z: { intl: Intl.DateTimeFormat }, utcMs: number): number {
   const ms = Math.floor(utcMs / 1000) * 1000;
   const parts = z.intl.formatToParts(new Date(ms));
   let y = 0;

@@ -12,7 +12,17 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import pg from 'pg';
 import { type PostgresHandle, startPostgres } from '../testing/postgres.ts';
-import { coerceLiteral, compareValues, type FormatOptions, formatValue, pgTypeName, type SqlType, type Value } from '../types.ts';
+import {
+  coerceLiteral,
+  compareValues,
+  INTERVAL_FIELD as F,
+  type FormatOptions,
+  formatValue,
+  intervalTypmod,
+  pgTypeName,
+  type SqlType,
+  type Value,
+} from '../types.ts';
 
 interface Case {
   type: SqlType;
@@ -289,6 +299,24 @@ const CASES: Case[] = [
     ),
   ),
   ...cases('interval', ['1 day 00:00:01.555', '00:00:00.005'], { typmod: INTERVAL_FULL | 2 }),
+  ...[
+    intervalTypmod(undefined, F.year),
+    intervalTypmod(undefined, F.month),
+    intervalTypmod(undefined, F.year | F.month),
+    intervalTypmod(undefined, F.day),
+    intervalTypmod(undefined, F.hour),
+    intervalTypmod(undefined, F.minute),
+    intervalTypmod(2, F.second),
+    intervalTypmod(undefined, F.day | F.hour),
+    intervalTypmod(undefined, F.day | F.hour | F.minute),
+    intervalTypmod(3, F.day | F.hour | F.minute | F.second),
+    intervalTypmod(undefined, F.hour | F.minute),
+    intervalTypmod(undefined, F.hour | F.minute | F.second),
+    intervalTypmod(1, F.minute | F.second),
+    intervalTypmod(0),
+  ].flatMap((typmod) =>
+    cases('interval', ['1 year 2 months 3 days 04:05:06.789', '-1 year -2 months -3 days -04:05:06.789', '100:59:59.95'], { typmod }),
+  ),
   ...cases('json', [
     '{"a":1}',
     ' [1, 2 ] ',
