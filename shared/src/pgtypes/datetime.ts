@@ -240,16 +240,30 @@ function offsetSecondsAt(zone: string, us: bigint): number {
   return Math.round(zoneOffsetMs(z, Number(us / 1000n)) / 1000);
 }
 
-/** Abbreviation of `zone` at `us` for the SQL, Postgres and German DateStyles (ICU's short name; numeric when it has none). */
+/**
+ * Locales whose ICU short zone names are the tz database's abbreviations for their region
+ * (en-US: EST/PST, en-GB: CET/BST, en-IN: IST, en-AU: AEST/NZDT, ja-JP: JST).
+ */
+const ABBREV_LOCALES = ['en-US', 'en-GB', 'en-IN', 'en-AU', 'ja-JP'];
+const abbrevFormats = new Map<string, Intl.DateTimeFormat[]>();
+
+/**
+ * Abbreviation of `zone` at `us` for the SQL, Postgres and German DateStyles: the first letters-only
+ * ICU short name among {@link ABBREV_LOCALES}, else the numeric form the tz database uses for zones
+ * without one ('-03'). ICU does not know every tz abbreviation (MSK, SAST, China's CST print numerically).
+ */
 function zoneAbbrev(zone: string, us: bigint, offsetSec: number): string {
   const z = resolveZone(zone);
   if (z && 'intl' in z) {
-    try {
-      const f = new Intl.DateTimeFormat('en-US', { timeZone: z.name, timeZoneName: 'short' });
-      const name = f.formatToParts(new Date(Number(us / 1000n))).find((p) => p.type === 'timeZoneName')?.value;
+    let formats = abbrevFormats.get(z.name);
+    if (formats === undefined) {
+      formats = ABBREV_LOCALES.map((l) => new Intl.DateTimeFormat(l, { timeZone: z.name, timeZoneName: 'short' }));
+      abbrevFormats.set(z.name, formats);
+    }
+    const at = new Date(Number(us / 1000n));
+    for (const f of formats) {
+      const name = f.formatToParts(at).find((p) => p.type === 'timeZoneName')?.value;
       if (name && /^[A-Z]{2,5}$/.test(name)) return name;
-    } catch {
-      // fall through to the numeric form
     }
   }
   if (z && 'fixed' in z && offsetSec === 0) return 'UTC';
