@@ -454,6 +454,23 @@ type Order = 'MDY' | 'DMY' | 'YMD';
 
 /** DateStyle's field order for ambiguous input ('ISO, MDY' → MDY; 'European' → DMY). */
 export function dateOrder(dateStyle: string | undefined): Order {
+  return parsedDateStyle(dateStyle).order;
+}
+
+const dateStyles = new Map<string, { style: Style; order: Order }>();
+
+/** DateStyle's output style and field order, parsed once per distinct setting text. */
+function parsedDateStyle(dateStyle: string | undefined): { style: Style; order: Order } {
+  const key = dateStyle ?? '';
+  let p = dateStyles.get(key);
+  if (p === undefined) {
+    p = { style: styleOf(dateStyle), order: parseOrder(dateStyle) };
+    if (dateStyles.size < 64) dateStyles.set(key, p);
+  }
+  return p;
+}
+
+function parseOrder(dateStyle: string | undefined): Order {
   const s = (dateStyle ?? '').toUpperCase();
   if (/\bDMY\b|EURO/.test(s)) return 'DMY';
   if (/\bYMD\b/.test(s)) return 'YMD';
@@ -691,7 +708,46 @@ function raise(e: unknown, type: DtType, text: string, suffix: string): never {
   throw e;
 }
 
+/** Machine-written ISO 8601 (`2026-01-01 10:00:00.123456+01:00`, `…T…Z`): decoded without the general tokenizer. */
+const ISO_FAST_RE = /^(\d{4})-(\d\d)-(\d\d)(?:[ T](\d\d):(\d\d)(?::(\d\d)(?:\.(\d{1,6}))?)?)? ?(?:(Z)|([+-])(\d\d)(?::?(\d\d))?)?$/;
+
+function decodeIso(text: string): Decoded | undefined {
+  const m = ISO_FAST_RE.exec(text);
+  if (!m) return undefined;
+  const year = Number(m[1]);
+  const month = Number(m[2]);
+  const day = Number(m[3]);
+  const h = Number(m[4] ?? 0);
+  const mi = Number(m[5] ?? 0);
+  const sec = Number(m[6] ?? 0);
+  const frac = m[7] === undefined ? 0 : Number(m[7].padEnd(6, '0'));
+  const oh = Number(m[10] ?? 0);
+  const om = Number(m[11] ?? 0);
+  // Anything unusual (year 0, leap seconds, 24:00, odd offsets) takes the general path.
+  if (
+    year === 0 ||
+    month < 1 ||
+    month > 12 ||
+    day < 1 ||
+    day > daysInMonth(year, month) ||
+    h > 23 ||
+    mi > 59 ||
+    sec > 59 ||
+    oh > 15 ||
+    om > 59
+  ) {
+    return undefined;
+  }
+  const r: Decoded = { year, month, day };
+  if (m[4] !== undefined) r.time = ((h * 60 + mi) * 60 + sec) * 1e6 + frac;
+  if (m[8] !== undefined) r.offset = 0;
+  else if (m[9] !== undefined) r.offset = (m[9] === '-' ? -1 : 1) * (oh * 3600 + om * 60);
+  return r;
+}
+
 function decodeText(text: string, type: DtType, settings: DateTimeSettings, suffix: string): Decoded {
+  const fast = decodeIso(text);
+  if (fast !== undefined) return fast;
   try {
     const fields = tokenize(text);
     if (fields === undefined || fields.length === 0) throw syntax();
@@ -811,6 +867,7 @@ export function parseTime(text: string, settings: DateTimeSettings = {}, suffix 
 // Output
 
 function pad(n: number, w = 2): string {
+  if (w === 2 && n >= 0 && n < 10) return `0${n}`;
   return String(n).padStart(w, '0');
 }
 
@@ -844,9 +901,10 @@ export function formatDateStyle(days: number, dateStyle?: string): string {
   if (days === DATE_INFINITY) return 'infinity';
   if (days === DATE_NEG_INFINITY) return '-infinity';
   const [y, m, d] = civilFromDays(days);
-  const dmy = dateOrder(dateStyle) === 'DMY';
+  const ds = parsedDateStyle(dateStyle);
+  const dmy = ds.order === 'DMY';
   let out: string;
-  switch (styleOf(dateStyle)) {
+  switch (ds.style) {
     case 'ISO':
       out = `${yearText(y)}-${pad(m)}-${pad(d)}`;
       break;
@@ -881,8 +939,8 @@ export function formatTimestampStyle(us: bigint, zone: string | undefined, dateS
   const day = Number(days);
   const [y, m, d] = civilFromDays(day);
   const time = formatTime(Number(rem));
-  const style = styleOf(dateStyle);
-  const dmy = dateOrder(dateStyle) === 'DMY';
+  const { style, order } = parsedDateStyle(dateStyle);
+  const dmy = order === 'DMY';
   let out: string;
   const abbrev = (): string => (zone === undefined ? '' : ` ${zoneAbbrev(zone, us, off)}`);
   switch (style) {
