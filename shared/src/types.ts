@@ -1,7 +1,11 @@
 /**
  * SQL column types, their JavaScript representation, conversion of literals and text
- * parameters into them, and PostgreSQL text output. Rules follow PostgreSQL 15
- * (chapter 8 "Data Types"; input syntax of each type; `float8out` shortest-exact output).
+ * parameters into them (`coerceLiteral`, with typmods), PostgreSQL text output under the
+ * session's settings (`formatValue`), validation (`isValueOfType`) and btree order
+ * (`compareValues`). Rules follow PostgreSQL 15 (chapter 8 "Data Types": the input and output
+ * functions of each type; §8.15 arrays; `float8out` shortest-exact output). The text forms of
+ * the larger types live in `pgtypes/` (numeric, array, json, bytea, interval, datetime) and are
+ * re-exported here; `pgtypes/types.pg.test.ts` checks them against PostgreSQL itself.
  *
  * JavaScript representation of each {@link SqlType} (a {@link Value}, the *stored
  * representation*: what rows hold in every tier, on the bus and in tier calls):
@@ -854,6 +858,7 @@ function compareFloat(a: number, b: number): number {
  * NaN above every number, text/varchar/uuid/json bytewise as the C collation, char ignoring
  * trailing spaces, bytea bytewise, interval by total span (a month as 30 days), jsonb by its btree
  * rules, arrays element by element (a NULL element above any value) then by length.
+ * `json` has no btree order in PostgreSQL; here it compares bytewise so callers get a total order.
  * SQL NULL handling is the caller's; a null here sorts after every value (NULLS LAST), so the
  * order is total. Returns -1, 0 or 1.
  */

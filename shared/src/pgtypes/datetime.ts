@@ -14,11 +14,13 @@ import { DataError, SqlState } from '../errors.ts';
 
 /** Microseconds per day. */
 export const US_PER_DAY = 86_400_000_000n;
-/** Stored timestamp of 'infinity' / '-infinity' (PostgreSQL's DT_NOEND / DT_NOBEGIN). */
+/** Stored timestamp of 'infinity' (PostgreSQL's DT_NOEND, int64 max). */
 export const TS_INFINITY = 2n ** 63n - 1n;
+/** Stored timestamp of '-infinity' (PostgreSQL's DT_NOBEGIN, int64 min). */
 export const TS_NEG_INFINITY = -(2n ** 63n);
-/** Stored date of 'infinity' / '-infinity' (PostgreSQL's DATEVAL_NOEND / DATEVAL_NOBEGIN). */
+/** Stored date of 'infinity' (PostgreSQL's DATEVAL_NOEND, int32 max). */
 export const DATE_INFINITY = 2147483647;
+/** Stored date of '-infinity' (PostgreSQL's DATEVAL_NOBEGIN, int32 min). */
 export const DATE_NEG_INFINITY = -2147483648;
 
 /** First day PostgreSQL accepts: 4714-11-24 BC (Julian day 0), in days since 1970-01-01. */
