@@ -138,11 +138,26 @@ export type WriteOp =
       returning?: boolean;
     };
 
+/**
+ * Session values the row tiers need to evaluate a request's expressions as PostgreSQL would
+ * (now(), statement_timestamp(), TimeZone). Absent: the engine's clock at the statement and UTC.
+ */
+export interface EvalSettings {
+  /** Transaction start (µs since epoch): now(), current_timestamp. */
+  txnTimeUs: bigint;
+  /** Statement start (µs since epoch): statement_timestamp(). */
+  stmtTimeUs: bigint;
+  /** Session TimeZone (IANA name or offset). */
+  timeZone: string;
+}
+
 /** A transaction request to a TX engine. */
 export interface TxRequest {
   /** Catalog version the router planned with; the engine waits until it has it. */
   catalogVersion: number;
   ops: WriteOp[];
+  /** Session values for evaluating the ops' expressions (SET, WHERE, ON CONFLICT, CHECK). */
+  eval?: EvalSettings;
 }
 
 /** Outcome of a committed transaction. */
@@ -192,6 +207,8 @@ export interface ReadRequest {
   fresh?: ReadFreshness;
   /** Stop after this many rows. */
   limit?: number;
+  /** Session values for evaluating `where`. */
+  eval?: EvalSettings;
 }
 
 /** A transaction's own uncommitted write of one row (for analytical reads inside its block). */
