@@ -126,7 +126,7 @@ export const PG_ARRAY_TYPE_OID: Record<ScalarType, number> = {
 /** pg_type.oid of a result type (arrays included). */
 export function pgTypeOid(t: ResultType): number {
   if (t === 'unknown') return PG_TYPE_OID.unknown;
-  return isArrayType(t) ? PG_ARRAY_TYPE_OID[elementType(t)] : pgTypeOid(t as ScalarType);
+  return isArrayType(t) ? PG_ARRAY_TYPE_OID[elementType(t)] : PG_TYPE_OID[t as ScalarType];
 }
 
 /** The result type of a pg_type.oid, or undefined for types Stratum does not have. */
@@ -222,7 +222,7 @@ export function duckdbType(t: SqlType, typmod?: number): string {
     const sc = (typmod - 4) & 0xffff;
     if (p <= 38) return `DECIMAL(${p},${sc})`;
   }
-  return duckdbType(t as ScalarType);
+  return DUCKDB_TYPE[t as ScalarType];
 }
 
 /** PostgreSQL's own display name of a type, for error messages. */
@@ -251,7 +251,7 @@ export const PG_TYPE_NAME: Record<ScalarType, string> = {
 /** PostgreSQL's `format_type(oid, typmod)` text of a type: `character varying(20)`, `numeric(10,2)`, `integer[]`. */
 export function pgTypeName(t: SqlType, typmod?: number): string {
   if (isArrayType(t)) return `${pgTypeName(elementType(t), typmod)}[]`;
-  const base = pgTypeName(t as ScalarType);
+  const base = PG_TYPE_NAME[t as ScalarType];
   if (typmod === undefined || typmod < 4) return base;
   if (t === 'varchar' || t === 'char') return `${base}(${typmod - 4})`;
   if (t === 'numeric') return `numeric(${((typmod - 4) >> 16) & 0xffff},${(typmod - 4) & 0xffff})`;
