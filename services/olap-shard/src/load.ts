@@ -13,6 +13,7 @@ import {
   type DuckDBConnection,
   DuckDBDataChunk,
   type DuckDBType,
+  DuckDBTypeId,
   type DuckDBValue,
   USMALLINT,
   UTINYINT,
@@ -113,7 +114,11 @@ export class VersionLoader {
       const width = this.types.length;
       let vectors: Settable[] = [];
       let j = 0;
+      // LIST vectors rebuild their child vector from every row up to the chunk's capacity on
+      // flush, reading rows never set in this batch from stale entries: set them NULL first.
+      const lists = this.types.flatMap((t, i) => (t.typeId === DuckDBTypeId.LIST ? [i] : []));
       const emit = () => {
+        for (const c of lists) for (let r = j; r < CHUNK_ROWS; r++) (vectors[c] as Settable).setItem(r, null);
         for (const vec of vectors) vec.flush();
         chunk.rowCount = j;
         app.appendDataChunk(chunk);
