@@ -21,19 +21,20 @@ import type { IngestionStore } from './store.ts';
 
 const gen = new VersionGenerator();
 
-/** A TX engine writing stream partition 0 (which the ingestion engine under test consumes). */
+/** A TX engine writing one stream partition (default 0, which the ingestion engine under test consumes). */
 export class Writer {
   private seq = 0;
   constructor(
     private readonly bus: ChangeBus,
     private readonly catalog: Catalog,
     readonly engine = 'e1',
+    readonly partition = 0,
   ) {}
 
   /** Publish one part with `changes` committed at `ts` (ms), closing the partition at `ts`. */
   async commit(ts: number, changes: Change[]): Promise<void> {
     this.seq++;
-    const part: TxnPart = { engine: this.engine, partition: 0, seq: this.seq, txn: gen.next(ts), commitTs: ts, changes };
+    const part: TxnPart = { engine: this.engine, partition: this.partition, seq: this.seq, txn: gen.next(ts), commitTs: ts, changes };
     await this.publish([part], ts);
   }
 
@@ -46,12 +47,12 @@ export class Writer {
     const b: BusBatch = {
       protocolVersion: PROTOCOL_VERSION,
       engine: this.engine,
-      partition: 0,
+      partition: this.partition,
       catalogVersion: this.catalog.version,
       parts,
-      heartbeat: { engine: this.engine, partition: 0, seq: this.seq, closedTs: ts },
+      heartbeat: { engine: this.engine, partition: this.partition, seq: this.seq, closedTs: ts },
     };
-    await this.bus.publish(this.engine, 0, `${batchMessageId(b)}:${ts}`, encodeBusBatchFromParts(b));
+    await this.bus.publish(this.engine, this.partition, `${batchMessageId(b)}:${ts}`, encodeBusBatchFromParts(b));
   }
 }
 
