@@ -52,6 +52,8 @@ export type IngestionServiceStatus = IngestionStatus & {
   skippedDead: number;
   /** Storage names of dropped or truncated tables whose data is still being removed (in the background). */
   deadPending: string[];
+  /** Secondary indexes this engine maintains, by storage name and index name, with the state of their build. */
+  indexBuilds: { table: string; index: string; state: 'building' | 'done' | 'failed' }[];
   /**
    * GC horizon (ms since epoch; -1 before the first GC): versions at or below it may have been
    * removed (they are in OLAP), so a read as of a time before it must be served by OLAP; reads

@@ -13,7 +13,9 @@
  * the catalog has it; the chunk cursor and the outcome are kept in `meta` under
  * `['ixb', storage, oid]` ({@link BuildRecord}). A unique index whose live rows hold a value twice
  * (NULLs are distinct, PostgreSQL's default NULLS DISTINCT) fails the build with 23505 as
- * PostgreSQL words it for CREATE UNIQUE INDEX.
+ * PostgreSQL words it for CREATE UNIQUE INDEX, whether the back-fill finds the duplicate or a
+ * merge brings it while the catalog still has the index `building` (after that, uniqueness is
+ * the TX engines' to enforce).
  */
 import { type ColumnDef, formatValue, readField, SqlState, type TableInfo, type Value } from '@stratum/shared';
 import type { Key as LmdbKey } from 'lmdb';
@@ -24,6 +26,8 @@ export interface IndexPlan {
   oid: number;
   name: string;
   unique: boolean;
+  /** The catalog still has it `building` (not yet valid on every row tier). */
+  building: boolean;
   /** Indexed columns, in order (undefined: a field the table no longer has; its values read as NULL). */
   columns: (ColumnDef | undefined)[];
   fields: string[];
@@ -41,6 +45,7 @@ export function indexPlans(info: TableInfo): IndexPlan[] {
         oid: i.oid as number,
         name: i.name,
         unique: i.unique,
+        building: i.state === 'building',
         fields: i.columns,
         columns: i.columns.map((f) => {
           const at = info.fieldIndex.get(f);

@@ -507,7 +507,7 @@ export class Ingestion implements IngestionApi {
         const before = row.indexed ? indexEntry(row.table, p, row.indexed, row.key) : undefined;
         const after = row.data ? indexEntry(row.table, p, row.data, row.key) : undefined;
         if (before && after && before.key.equals(after.key)) continue;
-        const check = p.unique && this.buildState(row.table, p.oid) === 'building';
+        const check = p.unique && p.building && this.buildState(row.table, p.oid) !== 'failed';
         if (before) {
           st.ops.push([ix, before.key, undefined]);
           if (check) this.overlay(st, before, false);
@@ -914,7 +914,14 @@ export class Ingestion implements IngestionApi {
   }
 
   /** Status; beyond {@link IngestionStatus} it carries `gcHorizonMs` (see {@link Ingestion.gcHorizonMs}). */
-  async status(): Promise<IngestionStatus & { gcHorizonMs: number; skippedDead: number; deadPending: string[] }> {
+  async status(): Promise<
+    IngestionStatus & {
+      gcHorizonMs: number;
+      skippedDead: number;
+      deadPending: string[];
+      indexBuilds: { table: string; index: string; state: IndexBuildStatus['state'] }[];
+    }
+  > {
     const closed: Record<string, number> = {};
     const offsets: Record<string, number> = {};
     for (const [k, p] of this.pairs) {
@@ -938,6 +945,7 @@ export class Ingestion implements IngestionApi {
       applied: this.appliedCount,
       skippedDead: this.skippedCount,
       deadPending: this.o.catalog.deadStorages().filter((d) => !this.cleaned.has(d)),
+      indexBuilds: [...this.builds.values()].map((b) => ({ table: b.storage, index: b.name, state: b.state })),
       deadLetters: this.store.deadletters.getKeysCount(),
       conflicts: this.store.conflicts.getKeysCount(),
       gcRemoved: this.gcRemovedCount,

@@ -14,11 +14,12 @@
  *   interval by its span (PostgreSQL's `interval_cmp_value`: 1 month = 30 days, 1 day = 24 h),
  *   floats with -0 = 0 and NaN above everything, char without trailing spaces, bytea by bytes,
  *   NULL after every value (btree's default NULLS LAST). Text is ordered by code point
- *   (PostgreSQL's "C" collation); jsonb by its canonical text; array elements in turn, NULL
- *   elements last (an element containing U+0001 may sort out of place).
+ *   (PostgreSQL's "C" collation); jsonb by its canonical text (PostgreSQL orders jsonb by
+ *   structure first: equality is exact, range order is not PostgreSQL's); array elements in
+ *   turn, a shorter array first, NULL elements last.
  */
 import type { SqlType, Value } from '@stratum/shared';
-import { decode, elementType, encode, isArrayType, storageKeyPart } from '@stratum/shared';
+import { decode, elementType, encode, intervalParts, isArrayType, parseNumeric, storageKeyPart } from '@stratum/shared';
 import type { Key as LmdbKey } from 'lmdb';
 import * as lmdb from 'lmdb';
 
@@ -93,7 +94,7 @@ function sortableBody(v: Value, type: SqlType): string {
     if (!Array.isArray(v)) return sortableBody(v, elementType(type));
     const et = elementType(type);
     let s = '';
-    for (const e of v) s += `${sortable(e, et)}\u0001`;
+    for (const e of v) s += `${sortable(e, et)}\u0005`;
     return s;
   }
   switch (type) {
@@ -115,12 +116,34 @@ function sortableBody(v: Value, type: SqlType): string {
     case 'boolean':
       return v === true ? 't' : 'f';
     case 'char':
-      return String(v).replace(/ +$/, '');
+      return escapeLow(String(v).replace(/ +$/, ''));
     case 'bytea':
       return v instanceof Uint8Array ? Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('hex') : String(v);
     default:
-      return String(v);
+      return escapeLow(String(v));
   }
+}
+
+/** True when `s` has a character U+0000–U+0006 (a loop: biome refuses control characters in a regex). */
+function hasLow(s: string): boolean {
+  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) <= 6) return true;
+  return false;
+}
+
+/**
+ * Text with the characters U+0000–U+0006 written as U+0006 followed by '0'–'6': order and
+ * equality stay as they were, U+0005 is free to end array elements, and no character ≤ U+0004
+ * remains (ordered-binary escapes those only in strings shorter than 64 characters, so they
+ * would sort differently by length and end a long string when its key is decoded).
+ */
+function escapeLow(s: string): string {
+  if (!hasLow(s)) return s;
+  let out = '';
+  for (const ch of s) {
+    const c = ch.charCodeAt(0);
+    out += c <= 6 ? `\u0006${String.fromCharCode(0x30 + c)}` : ch;
+  }
+  return out;
 }
 
 /** Order-preserving text of an integer of any size: sign, digit count, hex digits (inverted when negative). */
@@ -154,39 +177,21 @@ function sortableFloat(n: number): string {
 const EXP_BIAS = 200_000;
 
 /**
- * Order-preserving text of a numeric's text ('-1.50', 'NaN', 'Infinity'): its value as
- * 0.DIGITS × 10^E with DIGITS stripped of leading and trailing zeros (so scale does not matter),
- * E fixed-width; negative values invert exponent and digits and end with '~'.
+ * Order-preserving text of a numeric's text ('-1.50', 'NaN', 'Infinity', parsed by types.ts
+ * `parseNumeric`): its value as 0.DIGITS × 10^E with DIGITS stripped of trailing zeros (so the
+ * display scale does not matter), E fixed-width; negative values invert exponent and digits and
+ * end with '~' (a shorter magnitude with the same leading digits is the larger negative).
  */
 export function sortableNumeric(text: string): string {
-  const t = text.trim();
-  const low = t.toLowerCase();
-  if (low === 'nan') return 'p';
-  if (low === 'infinity' || low === '+infinity' || low === 'inf') return 'o';
-  if (low === '-infinity' || low === '-inf') return 'k';
-  let neg = false;
-  let s = t;
-  if (s.startsWith('-')) {
-    neg = true;
-    s = s.slice(1);
-  } else if (s.startsWith('+')) s = s.slice(1);
-  let exp10 = 0;
-  const e = s.search(/[eE]/);
-  if (e >= 0) {
-    exp10 = Number(s.slice(e + 1));
-    s = s.slice(0, e);
-  }
-  const dot = s.indexOf('.');
-  const intPart = dot < 0 ? s : s.slice(0, dot);
-  const fracPart = dot < 0 ? '' : s.slice(dot + 1);
-  let digits = intPart + fracPart;
-  let exp = intPart.length + exp10;
-  const lead = digits.length - digits.replace(/^0+/, '').length;
-  digits = digits.slice(lead);
-  exp -= lead;
-  digits = digits.replace(/0+$/, '');
-  if (digits.length === 0) return 'm';
-  if (!neg) return `n${String(exp + EXP_BIAS).padStart(6, '0')}${digits}`;
+  const v = parseNumeric(text);
+  if (v === 'NaN') return 'p';
+  if (v === 'Infinity') return 'o';
+  if (v === '-Infinity') return 'k';
+  if (v.digits === 0n) return 'm';
+  const all = v.digits.toString();
+  const digits = all.replace(/0+$/, '');
+  const exp = all.length - v.scale;
+  if (!v.neg) return `n${String(exp + EXP_BIAS).padStart(6, '0')}${digits}`;
   let inv = '';
   for (let i = 0; i < digits.length; i++) inv += String(9 - (digits.charCodeAt(i) - 48));
   return `l${String(EXP_BIAS - exp).padStart(6, '0')}${inv}~`;
@@ -194,27 +199,10 @@ export function sortableNumeric(text: string): string {
 
 const US_PER_DAY = 86_400_000_000n;
 
-/**
- * Span of an ISO 8601 interval as PostgreSQL compares intervals (`interval_cmp_value`):
- * µs + days × 24 h + months × 30 days. Accepts PostgreSQL's `iso_8601` output ('P1Y2M3DT4H5M6.5S',
- * negative fields 'P-1D', 'PT-1H-30M'), weeks too.
- */
+/** Span of a stored interval as PostgreSQL compares intervals (`interval_cmp_value`): µs + days × 24 h + months × 30 days. */
 export function intervalSpan(iso: string): bigint {
-  const m = /^(-)?P(?:(-?\d+)Y)?(?:(-?\d+)M)?(?:(-?\d+)W)?(?:(-?\d+)D)?(?:T(?:(-?\d+)H)?(?:(-?\d+)M)?(?:(-?\d+(?:\.\d+)?)S)?)?$/.exec(
-    iso.trim(),
-  );
-  if (!m) return 0n;
-  const n = (i: number) => BigInt(m[i] ?? 0);
-  const months = n(2) * 12n + n(3);
-  const days = n(4) * 7n + n(5);
-  const secText = m[8] ?? '0';
-  const secNeg = secText.startsWith('-');
-  const [whole, frac = ''] = secText.replace('-', '').split('.');
-  let us = BigInt(whole ?? 0) * 1_000_000n + BigInt((frac + '000000').slice(0, 6));
-  if (secNeg) us = -us;
-  us += n(6) * 3_600_000_000n + n(7) * 60_000_000n;
-  const span = us + days * US_PER_DAY + months * 30n * US_PER_DAY;
-  return m[1] ? -span : span;
+  const p = intervalParts(iso);
+  return (BigInt(p.months) * 30n + BigInt(p.days)) * US_PER_DAY + p.micros;
 }
 
 /** Compare two {@link sortable} strings in LMDB's (UTF-8 byte) order. */

@@ -11,76 +11,10 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import {
-  type BusBatch,
-  batchMessageId,
-  Catalog,
-  type Change,
-  type ChangeBus,
-  decode,
-  encodeBusBatchFromParts,
-  openLocalBus,
-  PROTOCOL_VERSION,
-  type Row,
-  rootLogger,
-  type TableDef,
-  type TxnPart,
-  type Value,
-  VersionGenerator,
-} from '@stratum/shared';
+import { Catalog, type ChangeBus, decode, openLocalBus, type Row, rootLogger, type TableDef, type Value } from '@stratum/shared';
 import { type IngestionService, startIngestion } from './index.ts';
-import { toBufferKey } from './keys.ts';
 import { IngestionStore, type LsnEntry } from './store.ts';
-
-const gen = new VersionGenerator();
-
-/** One TX engine `e1` writing partition 0, which the ingestion engine consumes alone. */
-class Writer {
-  private seq = 0;
-  constructor(
-    private readonly bus: ChangeBus,
-    private readonly catalog: Catalog,
-  ) {}
-
-  /** Publish one part with `changes` committed at `ts`, closing the partition at `ts`. */
-  async commit(ts: number, changes: Change[]): Promise<void> {
-    this.seq++;
-    const part: TxnPart = { engine: 'e1', partition: 0, seq: this.seq, txn: gen.next(ts), commitTs: ts, changes };
-    const b: BusBatch = {
-      protocolVersion: PROTOCOL_VERSION,
-      engine: 'e1',
-      partition: 0,
-      catalogVersion: this.catalog.version,
-      parts: [part],
-      heartbeat: { engine: 'e1', partition: 0, seq: this.seq, closedTs: ts },
-    };
-    await this.bus.publish('e1', 0, batchMessageId(b), encodeBusBatchFromParts(b));
-  }
-}
-
-function ins(table: string, key: Value[], row: Row, ts: number): Change {
-  return { table, key, op: 'insert', version: gen.next(ts), prev: null, row };
-}
-function upd(table: string, key: Value[], row: Row, ts: number, prev: string): Change {
-  return { table, key, op: 'update', version: gen.next(ts), prev, row };
-}
-function del(table: string, key: Value[], ts: number, prev: string): Change {
-  return { table, key, op: 'delete', version: gen.next(ts), prev, row: null };
-}
-
-async function until(cond: () => Promise<boolean> | boolean, what: string): Promise<void> {
-  const deadline = Date.now() + 20_000;
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
-/** Keys of `db` under the ordered-binary prefix `[storage]`. */
-function countPrefix(store: IngestionStore, db: 'historyRaw' | 'latestRaw' | 'bytimeRaw' | 'indexRaw', storage: string): number {
-  const p = toBufferKey([storage]);
-  return store[db].getKeysCount({ start: p, end: Buffer.concat([p, Buffer.from([1])]) });
-}
+import { countPrefix, del, ins, until, upd, Writer } from './test-support.ts';
 
 const items: TableDef = {
   name: 'items',
@@ -294,7 +228,7 @@ describe('ingestion: storage names, fields, dead tables, find', () => {
     try {
       for (const storage of ['gone_1', 'items_1']) {
         for (const db of ['historyRaw', 'latestRaw', 'bytimeRaw', 'indexRaw'] as const) {
-          assert.equal(countPrefix(store, db, storage), 0, `${db} of ${storage}`);
+          assert.equal(countPrefix(store, db, [storage]), 0, `${db} of ${storage}`);
         }
       }
       for (const { value } of store.lsnlog.getRange({})) {
@@ -304,8 +238,8 @@ describe('ingestion: storage names, fields, dead tables, find', () => {
           'lsnlog entries of dead tables only are removed',
         );
       }
-      assert.equal(countPrefix(store, 'latestRaw', 'items_2'), 1);
-      assert.equal(countPrefix(store, 'latestRaw', 'prices_1'), 8);
+      assert.equal(countPrefix(store, 'latestRaw', ['items_2']), 1);
+      assert.equal(countPrefix(store, 'latestRaw', ['prices_1']), 8);
     } finally {
       await store.close();
     }
