@@ -97,6 +97,8 @@ export interface OpenTxn {
   wrote: Set<string>;
   /** A statement other than SET/SHOW ran in the block. */
   used: boolean;
+  /** The "analytical reads see data committed when each statement starts" notice was sent. */
+  noticed?: boolean;
   /** Table names written in the block (their cached answers are dropped at commit). */
   tables: Set<string>;
   /** Index of the TX engine that holds the block. */

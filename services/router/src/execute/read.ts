@@ -318,6 +318,15 @@ async function analyticalRead(s: RouterSession, plan: AnalyticalPlan, params: Pa
       if (!txn.wrote.has(pt.storage)) continue;
       overlays.set(pt.name, await s.blockWrites(pt.storage));
     }
+    if (!txn.noticed && plan.tables.length > 0) {
+      txn.noticed = true;
+      notices.push({
+        severity: 'NOTICE',
+        code: '00000',
+        message:
+          'analytical reads in a transaction block see the data committed when each statement starts (plus the block’s own writes), not the transaction snapshot',
+      });
+    }
   }
   const { reqs } = s.asOfMs === undefined && hasTables ? requirements(s, plan.tables, { stmt: plan.stmt, refs: plan.refs }, params) : { reqs: [] };
   const need = reqs.reduce((m, r) => Math.max(m, r.ts), 0);

@@ -303,9 +303,11 @@ function tryRowRead(s: Node, rels: RelationRef[], env: PlanEnv, params: ParamTyp
   const what =
     finder.by === 'index'
       ? `an index lookup on ${lookup.by === 'index' ? lookup.index : ''}`
-      : finder.list || finder.keys.length > 1
-        ? `a short key list (each key read by its primary key)`
-        : 'its full primary key';
+      : finder.list
+        ? 'an array of keys (each key read by its primary key)'
+        : finder.keys.length > 1
+          ? `a short key list (${finder.keys.length} keys, each read by its primary key)`
+          : 'its full primary key';
   const plan: RowReadPlan = {
     kind: 'row_read',
     tier: env.asOf ? 'ingestion' : 'tx',
