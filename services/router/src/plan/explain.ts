@@ -69,7 +69,7 @@ function finderText(f: Finder): string {
 /** The plan's own lines (first line: what and where; then indented details). */
 export function explainLines(plan: Plan): string[] {
   const lines: string[] = [];
-  const modes = [...new Set(plan.tables.map((t) => `${t.name} ${t.mode}`))];
+  const modes = [...new Set(plan.tables.map((t) => `${t.mode} (${t.name})`))];
   switch (plan.kind) {
     case 'row_read':
       lines.push(`Stratum ${plan.reason}`);
@@ -107,7 +107,7 @@ export function explainLines(plan: Plan): string[] {
     case 'explain':
       return explainLines(plan.inner);
   }
-  if (modes.length > 0) lines.push(`  consistency: ${modes.join(', ')} (table_consistency)`);
+  if (modes.length > 0) lines.push(`  consistency: ${modes.join(', ')}, from table_consistency`);
   lines.push(`  read timestamp rule: ${plan.readTs}`);
   return lines;
 }
