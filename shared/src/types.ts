@@ -89,7 +89,7 @@ export {
   makeInterval,
   parseInterval,
 } from './pgtypes/interval.ts';
-export { canonicalJsonb, escapeJsonString, formatJsonb, type JsonNode, normalizeJsonb, parseJson } from './pgtypes/json.ts';
+export { canonicalJsonb, escapeJsonString, formatJsonb, JSON_SOURCE, type JsonNode, normalizeJsonb, parseJson } from './pgtypes/json.ts';
 export {
   applyNumericTypmod,
   compareNumeric,

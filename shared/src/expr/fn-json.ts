@@ -13,6 +13,7 @@ import {
   formatJsonb,
   formatValue,
   isArrayType,
+  JSON_SOURCE,
   type JsonNode,
   normalizeJsonb,
   parseJson,
@@ -50,7 +51,7 @@ function parse(v: Value, t: ResultType): JsonNode {
 }
 
 function out(n: JsonNode, t: 'json' | 'jsonb'): string {
-  return t === 'jsonb' ? formatJsonb(normalizeJsonb(n)) : jsonCompact(n);
+  return t === 'jsonb' ? formatJsonb(normalizeJsonb(n)) : (JSON_SOURCE.get(n) ?? jsonCompact(n));
 }
 
 /** ->> text of a node: strings unquoted, null as SQL NULL, others as their json text. */

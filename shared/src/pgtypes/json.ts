@@ -9,6 +9,10 @@ import { DataError, SqlState } from '../errors.ts';
 import { compareNumeric, formatNumeric, type NumericValue, parseNumeric } from './numeric.ts';
 
 /** A parsed JSON value. Numbers keep their text; object pairs keep input order and duplicates. */
+/** The input text of each value parsed as `json` (PostgreSQL's json keeps it: `'[1, 2]'::json -> 0` keeps spacing). */
+export const JSON_SOURCE = new WeakMap<JsonNode, string>();
+
+/** A parsed JSON value. */
 export type JsonNode =
   | { t: 'null' }
   | { t: 'bool'; v: boolean }
@@ -42,6 +46,8 @@ type Tok =
 
 class Lexer {
   i = 0;
+  /** Start of the token `next` returned last. */
+  start = 0;
   constructor(
     readonly s: string,
     readonly jsonb: boolean,
@@ -51,6 +57,7 @@ class Lexer {
   next(): Tok {
     const s = this.s;
     while (WS.has(s[this.i] as string)) this.i++;
+    this.start = this.i;
     if (this.i >= s.length) return { k: 'end' };
     const c = s[this.i] as string;
     if (PUNCT.has(c)) {
@@ -180,7 +187,16 @@ function tokText(t: Tok): string {
 export function parseJson(s: string, jsonb = false, suffix = ''): JsonNode {
   const lx = new Lexer(s, jsonb, suffix);
   const ended = (): DataError => bad('The input string ended unexpectedly.', suffix);
-  const value = (t: Tok, expected: string): JsonNode => {
+  // json (not jsonb) keeps its input text: remember each value's source span.
+  const value = jsonb
+    ? (t: Tok, expected: string): JsonNode => parseValue(t, expected)
+    : (t: Tok, expected: string): JsonNode => {
+        const start = lx.start;
+        const n = parseValue(t, expected);
+        JSON_SOURCE.set(n, s.slice(start, lx.i));
+        return n;
+      };
+  const parseValue = (t: Tok, expected: string): JsonNode => {
     switch (t.k) {
       case 'end':
         throw ended();
