@@ -6,8 +6,7 @@
  * `CopyReadAttributesText`, `CopyReadAttributesCSV`, `NextCopyFrom`, `CopyReadBinaryTuple`).
  * Reference: PostgreSQL 15 docs, COPY, "File Formats".
  */
-import { isUtf8 } from 'node:buffer';
-import { decodeBinaryParam } from '../pgwire/binary-format.ts';
+import { decodeBinaryParam, invalidUtf8Error as invalidEncoding, isValidText as validUtf8 } from '../pgwire/binary-format.ts';
 import { PgError } from '../pgwire/errors.ts';
 import type { CopyOptions } from './options.ts';
 import { badCopyFormat, type CopyRow, copyColumnWhere, copyLineWhere, withWhere } from './row.ts';
@@ -129,24 +128,6 @@ abstract class ParserBase<T> {
     this.out.push(raw === undefined ? { line, values } : { line, values, raw });
   }
 }
-
-/** 22021 for bytes that are not valid UTF-8 (or NUL), naming the bad sequence as PostgreSQL's `report_invalid_encoding` does. */
-function invalidEncoding(buf: Buffer): PgError {
-  let i = 0;
-  while (i < buf.length) {
-    const b = buf[i] as number;
-    const n = b < 0x80 ? 1 : b >= 0xc2 && b < 0xe0 ? 2 : b >= 0xe0 && b < 0xf0 ? 3 : b >= 0xf0 && b < 0xf5 ? 4 : 0;
-    if (b === 0 || n === 0 || i + n > buf.length || !isUtf8(buf.subarray(i, i + n))) {
-      const len = b < 0x80 ? 1 : b >= 0xf0 ? 4 : b >= 0xe0 ? 3 : b >= 0xc0 ? 2 : 1;
-      const shown = [...buf.subarray(i, Math.min(buf.length, i + len))].map((x) => `0x${x.toString(16).padStart(2, '0')}`);
-      return new PgError('22021', `invalid byte sequence for encoding "UTF8": ${shown.join(' ')}`);
-    }
-    i += n;
-  }
-  return new PgError('22021', 'invalid byte sequence for encoding "UTF8"');
-}
-
-const validUtf8 = (b: Buffer) => b.indexOf(0) < 0 && isUtf8(b);
 
 // ---------------------------------------------------------------- text and csv
 
@@ -366,7 +347,7 @@ class TextCopyParser<T> extends ParserBase<T> implements CopyParser<T> {
   }
 
   private endMarker(): void {
-    const content = this.bytes(this.lineStart, this.mark);
+    const content = this.checked(this.mark, this.lineNo);
     this.parts = [];
     this.state = NORMAL;
     this.ended = true;
@@ -375,7 +356,7 @@ class TextCopyParser<T> extends ParserBase<T> implements CopyParser<T> {
   }
 
   private endLine(contentEnd: number, nextStart: number): void {
-    const content = this.bytes(this.lineStart, contentEnd);
+    const content = this.checked(contentEnd, this.lineNo);
     this.parts = [];
     this.lineStart = nextStart;
     this.inQuote = false;
@@ -383,6 +364,17 @@ class TextCopyParser<T> extends ParserBase<T> implements CopyParser<T> {
     this.firstChar = true;
     const line = this.lineNo++;
     this.processLine(content, line);
+  }
+
+  /**
+   * The current line's bytes up to `end`, checked to be UTF-8 without NUL (22021 with `COPY t, line N`).
+   * As in PostgreSQL, the bad sequence shown may run into the bytes after the line.
+   */
+  private checked(end: number, line: number): Buffer {
+    const content = this.bytes(this.lineStart, end);
+    if (validUtf8(content)) return content;
+    const extended = this.bytes(this.lineStart, Math.min(end + 3, this.base + this.chunk.length));
+    throw withWhere(invalidEncoding(extended.length > content.length ? extended : content), `COPY ${this.spec.table}, line ${line}`);
   }
 
   /** Bytes [start, end) by absolute offsets, from the retained pieces and the current chunk. */
@@ -407,7 +399,6 @@ class TextCopyParser<T> extends ParserBase<T> implements CopyParser<T> {
   // ------------------------------------------------------------ one line → fields
 
   private processLine(content: Buffer, line: number): void {
-    if (!validUtf8(content)) throw withWhere(invalidEncoding(content), `COPY ${this.spec.table}, line ${line}`);
     const row = { line, raw: content };
     const where = () => copyLineWhere(this.spec.table, row);
     if (this.headerPending) {
@@ -639,7 +630,7 @@ class BinaryCopyParser<T> extends ParserBase<T> implements CopyParser<T> {
       return [];
     }
     return this.run(() => {
-      if (this.ended) throw badCopyFormat('received copy data after EOF marker', `COPY ${this.spec.table}, line ${this.tuples + 1}`);
+      if (this.ended) throw badCopyFormat('received copy data after EOF marker', `COPY ${this.spec.table}, line ${this.tuples}`);
       this.chunks.push(chunk);
       this.avail += chunk.length;
       if (this.avail >= this.need) this.parse(false);
@@ -663,7 +654,7 @@ class BinaryCopyParser<T> extends ParserBase<T> implements CopyParser<T> {
       }
       while (pos < buf.length && !this.ended) pos = this.tuple(buf, pos);
       if (this.ended && pos < buf.length) {
-        throw badCopyFormat('received copy data after EOF marker', `COPY ${this.spec.table}, line ${this.tuples + 1}`);
+        throw badCopyFormat('received copy data after EOF marker', `COPY ${this.spec.table}, line ${this.tuples}`);
       }
     } catch (e) {
       if (!(e instanceof Short)) throw e;

@@ -761,8 +761,16 @@ export class Connection {
       try {
         return decodeBinaryParam(stmt.paramOids[i] as number, value);
       } catch (e) {
+        // PostgreSQL's exec_bind_message: the leftover-bytes check names the parameter; every error gets its CONTEXT.
         const err = toPgErrorLike(e);
-        throw new PgError(err.code, `${err.message} in bind parameter ${i + 1}`);
+        const message =
+          err.code === '22P03' && err.message === 'incorrect binary data format'
+            ? `${err.message} in bind parameter ${i + 1}`
+            : err.message;
+        throw new PgError(err.code, message, {
+          ...(err.detail !== undefined ? { detail: err.detail } : {}),
+          where: portalName === '' ? `unnamed portal parameter $${i + 1}` : `portal "${portalName}" parameter $${i + 1}`,
+        });
       }
     });
     for (const c of formatCodes) if (c !== 0 && c !== 1) throw new PgError('22023', `unsupported format code: ${c}`);

@@ -62,6 +62,7 @@ const TYPES: Record<string, number> = {
   bytea: 17,
   numeric: 1700,
   json: 114,
+  point: 600,
 };
 
 const ITEM_FIELDS: FieldDescription[] = [
@@ -140,6 +141,7 @@ class FakeSession implements PgSession {
       [/^select \$/, 'echo', paramTypeOids.map((o, i) => ({ name: `c${i + 1}`, typeOid: o || 25 }))],
       [/^select \* from items$/, 'items', ITEM_FIELDS],
       [/^select json$/, 'json', [{ name: 'j', typeOid: 114 }]],
+      [/^select point$/, 'point', [{ name: 'p', typeOid: 600 }]],
       [/^generate (\d+)$/, 'generate', undefined],
       [/^select \* from missing$/, 'missing', null],
       [/^(notice|insert|begin|commit|rollback|boom|fatal|set timezone)$/, lower, null],
@@ -178,6 +180,8 @@ class FakeSession implements PgSession {
         return { commandTag: 'SELECT 2', fields: ITEM_FIELDS, rows: ITEM_ROWS };
       case 'json':
         return { commandTag: 'SELECT 1', fields: [{ name: 'j', typeOid: 114 }], rows: [['{}']] };
+      case 'point':
+        return { commandTag: 'SELECT 1', fields: [{ name: 'p', typeOid: 600 }], rows: [['(1,2)']] };
       case 'generate': {
         const rows = Array.from({ length: h.n }, (_, i) => [String(i + 1), `row number ${i + 1}`]);
         return {
@@ -370,9 +374,17 @@ describe('pg client', () => {
       await assert.rejects(c.query(ext('selec 1')), { code: '42601' });
       await assert.rejects(c.query('boom'), { code: 'XX000', message: 'kaboom' });
       await assert.rejects(c.query(ext('boom')), { code: 'XX000' });
-      await assert.rejects(c.query({ text: 'select $1::int4', values: [Buffer.from([1])] }), { code: '22P03' });
-      await assert.rejects(c.query(ext('select json', [], { binary: true })), { code: '0A000' });
-      await assert.rejects(c.query({ text: 'select $1::json', values: [Buffer.from('{}')] }), { code: '0A000' });
+      await assert.rejects(c.query({ text: 'select $1::int4', values: [Buffer.from([1])] }), {
+        code: '08P01',
+        message: 'insufficient data left in message',
+        where: 'unnamed portal parameter $1',
+      });
+      await assert.rejects(c.query({ text: 'select $1::int4', values: [Buffer.from([0, 0, 0, 0, 1])] }), {
+        code: '22P03',
+        message: 'incorrect binary data format in bind parameter 1',
+      });
+      await assert.rejects(c.query(ext('select point', [], { binary: true })), { code: '0A000' });
+      await assert.rejects(c.query({ text: 'select $1::point', values: [Buffer.from('{}')] }), { code: '0A000' });
       assert.deepEqual((await c.query('select 5')).rows, [{ '?column?': 5 }]);
       assert.deepEqual((await c.query({ text: 'select $1::int4', values: [6] })).rows, [{ c1: 6 }]);
     });
@@ -757,7 +769,7 @@ describe('raw protocol', () => {
     const row = dataRow(back[2]);
     for (const [i, [t, , text]] of cases.entries()) assert.equal(decodeBinaryParam(TYPES[t] as number, row[i] as Buffer), text, t);
 
-    r.send(Buffer.concat([P('j', 'select $1::json'), B('', 'j', [1], [Buffer.from('{}')]), S()]));
+    r.send(Buffer.concat([P('j', 'select $1::point'), B('', 'j', [1], [Buffer.from('{}')]), S()]));
     const unsupported = await r.until('Z');
     assert.equal(errorFields(unsupported[1]).C, '0A000');
     r.end();
@@ -855,6 +867,6 @@ describe('binary formats', () => {
     assert.deepEqual(encodeBinaryValue(OID.date, '2000-01-02'), i32(1));
     assert.throws(() => encodeBinaryValue(OID.int2, '40000'), { code: '22003' });
     assert.throws(() => encodeBinaryValue(OID.int4, 'abc'), { code: '22P02' });
-    assert.throws(() => decodeBinaryParam(114, Buffer.from('{}')), { code: '0A000' });
+    assert.throws(() => decodeBinaryParam(600, Buffer.alloc(16)), { code: '0A000' });
   });
 });
