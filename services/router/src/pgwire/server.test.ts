@@ -24,6 +24,7 @@ import {
   frame,
   i16,
   i32,
+  type Msg,
   P,
   Q,
   Raw,
@@ -93,6 +94,14 @@ const ITEM_ROWS: (string | null)[][] = [
   ['2', null, '-0.001', 'f', '1970-01-01 00:00:00+00', '00000000-0000-0000-0000-000000000000', '\\x', '-1e+100', '-1', '1999-12-31'],
 ];
 
+/** Columns with type modifiers: varchar(10), numeric(10,2), int4[], interval. */
+const TYPED_FIELDS: FieldDescription[] = [
+  { name: 'v', typeOid: 1043, typeModifier: 14 },
+  { name: 'n', typeOid: 1700, typeModifier: ((10 << 16) | 2) + 4 },
+  { name: 'a', typeOid: 1007 },
+  { name: 'i', typeOid: 1186 },
+];
+
 const pgErr = (code: string, message: string, extra: Record<string, unknown> = {}) => Object.assign(new Error(message), { code, ...extra });
 
 interface Handle {
@@ -142,6 +151,7 @@ class FakeSession implements PgSession {
       [/^select \* from items$/, 'items', ITEM_FIELDS],
       [/^select json$/, 'json', [{ name: 'j', typeOid: 114 }]],
       [/^select point$/, 'point', [{ name: 'p', typeOid: 600 }]],
+      [/^select typed$/, 'typed', TYPED_FIELDS],
       [/^generate (\d+)$/, 'generate', undefined],
       [/^select \* from missing$/, 'missing', null],
       [/^(notice|insert|begin|commit|rollback|boom|fatal|set timezone)$/, lower, null],
@@ -180,6 +190,8 @@ class FakeSession implements PgSession {
         return { commandTag: 'SELECT 2', fields: ITEM_FIELDS, rows: ITEM_ROWS };
       case 'json':
         return { commandTag: 'SELECT 1', fields: [{ name: 'j', typeOid: 114 }], rows: [['{}']] };
+      case 'typed':
+        return { commandTag: 'SELECT 1', fields: TYPED_FIELDS, rows: [['abc', '1.50', '{1,NULL}', '1 day 02:00:00']] };
       case 'point':
         return { commandTag: 'SELECT 1', fields: [{ name: 'p', typeOid: 600 }], rows: [['(1,2)']] };
       case 'generate': {
@@ -695,6 +707,40 @@ describe('raw protocol', () => {
     m = await r.until('Z');
     assert.equal(errorFields(m[0]).C, '34000');
     assert.equal(types(await r.until('Z')), '12nIZ');
+    r.end();
+  });
+
+  test('RowDescription carries type modifiers; Parse-declared parameter types win', async () => {
+    const r = await Raw.ready(server.port);
+    r.send(Buffer.concat([P('', 'select typed'), D('S', ''), S()]));
+    const desc = await r.until('Z');
+    assert.equal(types(desc), '1tTZ');
+    const t = desc[2] as Msg;
+    const typmods: number[] = [];
+    let p = 2;
+    for (let i = t.payload.readInt16BE(0); i > 0; i--) {
+      p = t.payload.indexOf(0, p) + 1;
+      typmods.push(t.payload.readInt32BE(p + 12));
+      p += 18;
+    }
+    assert.deepEqual(typmods, [14, 655366, -1, -1]);
+    // The session infers int4 for $1; the client declared int8, so int8 is described and decoded.
+    r.send(Buffer.concat([P('s8', 'select $1::int4', [20]), D('S', 's8'), S()]));
+    const pd = await r.until('Z');
+    assert.equal(types(pd), '1tTZ');
+    assert.equal(pd[1]?.payload.readInt32BE(2), 20);
+    r.send(Buffer.concat([B('', 's8', [1], [Buffer.from('0000000100000000', 'hex')]), E(''), S()]));
+    const row = await r.until('Z');
+    assert.deepEqual(textRow(row[1]), ['4294967296']);
+    // New types and arrays come back in binary when asked.
+    r.send(Buffer.concat([B('', '', [], [], [1]), E(''), S()]));
+    const bin = await r.until('Z');
+    assert.equal(types(bin), '2DCZ');
+    const values = dataRow(bin[1]);
+    assert.deepEqual(
+      TYPED_FIELDS.map((f, i) => decodeBinaryParam(f.typeOid, values[i] as Buffer)),
+      ['abc', '1.50', '{1,NULL}', '1 day 02:00:00'],
+    );
     r.end();
   });
 
