@@ -3,7 +3,7 @@
  * these directly; in the distributed form `rpc.ts` carries the same calls over HTTP
  * (MessagePack bodies), so both forms run the same code below the transport.
  */
-import type { Literal, ResultType, Row, Value } from './types.ts';
+import type { Literal, ResultType, Row, SqlType, Value } from './types.ts';
 
 /** A row version as kept by ingestion and shipped to OLAP. */
 export interface VersionRecord {
