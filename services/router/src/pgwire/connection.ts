@@ -5,7 +5,7 @@
  * §55.2.2, extended query §55.2.3, COPY §55.2.6, cancellation §55.2.7, termination §55.2.8) and §55.7.
  */
 import type { Socket } from 'node:net';
-import { decodeBinaryParam, encodeBinaryValue, supportsBinary } from './binary-format.ts';
+import { decodeBinaryParam, encodeBinaryValue, supportsBinary, type TextSettings } from './binary-format.ts';
 import {
   CANCEL_REQUEST_CODE,
   encodeDataRow,
@@ -150,6 +150,8 @@ export class Connection {
   private discarding = false;
   /** Copy-in mode (§55.2.6): CopyData/CopyDone/CopyFail go to this sink. */
   private copyIn: { sink: CopyInSink; extended: boolean; portal: Portal | null } | null = null;
+  /** DateStyle, TimeZone and IntervalStyle as last announced in ParameterStatus. */
+  private textSettings: TextSettings = {};
   /** The statements of the current simple Query not yet run (a COPY FROM STDIN pauses them). */
   private simple: { stmts: PreparedInfo[]; next: number } | null = null;
   private readonly statements = new Map<string, Statement>();
@@ -434,7 +436,7 @@ export class Connection {
       ['default_transaction_read_only', 'off'],
       ['in_hot_standby', 'off'],
     ];
-    for (const [k, v] of status) this.out.push(msg.parameterStatus(k, v));
+    for (const [k, v] of status) this.parameterStatus(k, v);
     const key = this.host.register(this);
     this.out.push(msg.backendKeyData(key.pid, key.secret));
     this.out.push(msg.readyForQuery(this.session.txStatus()));
@@ -558,7 +560,16 @@ export class Connection {
 
   private sendSideMessages(result: StatementResult): void {
     for (const n of result.notices ?? []) this.out.push(msg.noticeResponse(n));
-    for (const [k, v] of Object.entries(result.parameterStatus ?? {})) this.out.push(msg.parameterStatus(k, v));
+    for (const [k, v] of Object.entries(result.parameterStatus ?? {})) this.parameterStatus(k, v);
+  }
+
+  /** Send ParameterStatus, remembering the settings that shape the SQL layer's date/time text (read back for binary results). */
+  private parameterStatus(name: string, value: string): void {
+    this.out.push(msg.parameterStatus(name, value));
+    if (name === 'DateStyle') this.textSettings = { ...this.textSettings, dateStyle: value };
+    else if (name === 'TimeZone') this.textSettings = { ...this.textSettings, timeZone: value };
+    else if (name === 'IntervalStyle')
+      this.textSettings = { ...this.textSettings, intervalStyle: value as NonNullable<TextSettings['intervalStyle']> };
   }
 
   // ------------------------------------------------------------------ COPY (§55.2.6)
@@ -684,7 +695,9 @@ export class Connection {
         throw new PgError('XX000', `result row ${i + 1} has ${row.length} values but the result has ${fields.length} columns`);
       }
       const values = binary
-        ? row.map((v, c) => (v === null || binary[c] !== 1 ? v : encodeBinaryValue((fields[c] as FieldDescription).typeOid, v)))
+        ? row.map((v, c) =>
+            v === null || binary[c] !== 1 ? v : encodeBinaryValue((fields[c] as FieldDescription).typeOid, v, this.textSettings),
+          )
         : row;
       this.out.push(encodeDataRow(values));
       if (this.out.size >= FLUSH_BYTES) await this.out.flush();

@@ -154,7 +154,16 @@ class FakeSession implements PgSession {
       [/^select typed$/, 'typed', TYPED_FIELDS],
       [/^generate (\d+)$/, 'generate', undefined],
       [/^select \* from missing$/, 'missing', null],
-      [/^(notice|insert|begin|commit|rollback|boom|fatal|set timezone)$/, lower, null],
+      [/^(notice|insert|begin|commit|rollback|boom|fatal|set timezone|set datestyle)$/, lower, null],
+      [
+        /^select german$/,
+        'german',
+        [
+          { name: 'ts', typeOid: 1184 },
+          { name: 'd', typeOid: 1082 },
+          { name: 'i', typeOid: 1186 },
+        ],
+      ],
       [/^sleep (\d+)$/, 'sleep', null],
     ];
     for (const [re, kind, fields] of rules) {
@@ -207,6 +216,18 @@ class FakeSession implements PgSession {
       }
       case 'notice':
         return { commandTag: 'DO', notices: [{ severity: 'NOTICE', code: '00000', message: 'hello from notice', detail: 'some detail' }] };
+      case 'set datestyle':
+        return { commandTag: 'SET', parameterStatus: { DateStyle: 'German, DMY', IntervalStyle: 'sql_standard' } };
+      case 'german':
+        return {
+          commandTag: 'SELECT 1',
+          fields: [
+            { name: 'ts', typeOid: 1184 },
+            { name: 'd', typeOid: 1082 },
+            { name: 'i', typeOid: 1186 },
+          ],
+          rows: [['02.01.2024 04:04:05.5 CET', '03.02.2024', '-1 2:03:04']],
+        };
       case 'set timezone':
         return { commandTag: 'SET', parameterStatus: { TimeZone: 'Europe/Paris' } };
       case 'insert':
@@ -741,6 +762,20 @@ describe('raw protocol', () => {
       TYPED_FIELDS.map((f, i) => decodeBinaryParam(f.typeOid, values[i] as Buffer)),
       ['abc', '1.50', '{1,NULL}', '1 day 02:00:00'],
     );
+    r.end();
+  });
+
+  test('binary results read the text under the DateStyle, TimeZone and IntervalStyle announced in ParameterStatus', async () => {
+    const r = await Raw.ready(server.port);
+    r.send(Q('set timezone; set datestyle'));
+    await r.until('Z');
+    r.send(Buffer.concat([P('', 'select german'), B('', '', [], [], [1]), E(''), S()]));
+    const m = await r.until('Z');
+    assert.equal(types(m), '12DCZ');
+    const [ts, d, i] = dataRow(m[2]) as Buffer[];
+    assert.equal(decodeBinaryParam(1184, ts as Buffer), '2024-01-02 03:04:05.5+00');
+    assert.equal(decodeBinaryParam(1082, d as Buffer), '2024-02-03');
+    assert.equal(decodeBinaryParam(1186, i as Buffer), '-1 days -02:03:04');
     r.end();
   });
 
