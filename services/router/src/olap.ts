@@ -133,10 +133,11 @@ export class OlapRouter {
     opts: QueryOptions,
     astParams: Params = params,
     overlays?: ReadonlyMap<string, TxnWrite[]>,
+    provided?: ReadonlyMap<string, Row[]>,
   ): Promise<OlapAnswer> {
     const lits: Literal[] = params.map((v) => v);
     const plan = this.plan(stmt, refs, astParams);
-    if (plan.whole && !overlays?.size) {
+    if (plan.whole && !overlays?.size && !provided?.size) {
       const id = plan.whole;
       const shard = this.shards.find((s) => s.id === id) as ShardRef;
       const tables = [...plan.placement.keys()];
@@ -148,7 +149,7 @@ export class OlapRouter {
         throw this.unavailable(e, id, tables);
       }
     }
-    return this.gather(stmt, refs, plan.placement, sql, params, catalogVersion, opts, astParams, overlays);
+    return this.gather(stmt, refs, plan.placement, sql, params, catalogVersion, opts, astParams, overlays, provided);
   }
 
   /**
@@ -211,6 +212,7 @@ export class OlapRouter {
     opts: QueryOptions,
     astParams: Params,
     overlays?: ReadonlyMap<string, TxnWrite[]>,
+    provided?: ReadonlyMap<string, Row[]>,
   ): Promise<OlapAnswer> {
     mWhole.inc({ shard: 'gather' });
     const notices: string[] = [];
@@ -251,6 +253,13 @@ export class OlapRouter {
           filter.push(`(${info.pkIndexes.map((i) => ident((info.columns[i] as { name: string }).name)).join(', ')}) NOT IN (${overlay.map((w) => `(${w.key.map((v, j) => sqlLiteral(v, (info.columns[info.pkIndexes[j] ?? 0] as { type: SqlType }).type)).join(', ')})`).join(', ')})`);
         }
         const scanSql = `SELECT ${proj.map((c) => ident(c.name)).join(', ')} FROM ${source}${filter.length ? ` WHERE ${filter.join(' AND ')}` : ''}`;
+        const given = provided?.get(name);
+        if (given) {
+          // The row tiers supplied this table's rows (a row_scan plan): no shard is asked.
+          const fields = proj.map((c) => info.columns.find((x) => x.name === c.name));
+          loads.push(loadTable(conn, name, proj, given.map((row) => fields.map((c) => (c ? readField(row, c) : null))), created, ++this.tempSeq));
+          continue;
+        }
         const parts = await Promise.all(
           (placement.get(name) ?? []).map(async (id) => {
             const shard = this.shards.find((s) => s.id === id) as ShardRef;
@@ -309,7 +318,8 @@ export class OlapRouter {
     const sources = this.ingestion();
     const lists = await Promise.all(sources.map((s) => s.api.conflicts({ limit: 100_000 })));
     lists.forEach((list, i) => {
-      for (const c of list) rows.push(conflictRow(c, sources[i]?.id ?? ''));
+      // Conflicts name the storage name; readers see the table's name (dropped tables keep the storage name).
+      for (const c of list) rows.push(conflictRow({ ...c, table: this.catalog.byStorage(c.table)?.name ?? c.table }, sources[i]?.id ?? ''));
     });
     await loadTable(conn, name, cols, rows, created, ++this.tempSeq);
   }

@@ -12,6 +12,7 @@ import {
   type EvalContext,
   type IngestionApi,
   type IsolationLevel,
+  type Logger,
   pgTypeOid,
   SqlState,
   StratumError,
@@ -59,6 +60,8 @@ export interface RouterContext {
   watermarks: WatermarkWatcher;
   /** Sequence ranges claimed by this router. */
   sequences: SequenceAllocator;
+  /** Failed statements are logged at debug level (PostgreSQL's log_min_error_statement). */
+  log?: Logger;
 }
 
 /** An ingestion engine as the router addresses it. */
@@ -336,6 +339,7 @@ export class RouterSession implements PgSession, SessionValues {
     } catch (e) {
       // PostgreSQL: any error inside a transaction block fails the whole block.
       if (this.txn && parsed.kind !== 'TransactionStmt') this.txn.failed = true;
+      this.ctx.log?.debug({ code: (e as StratumError).code, err: (e as Error).message, sql: parsed.sql.slice(0, 500) }, 'statement failed');
       throw e;
     }
   }

@@ -155,13 +155,13 @@ export function ownerOf(s: RouterSession, t: TableInfo, key: Value[]): number {
  * moved there while nothing ran in it yet.
  * @throws UnsupportedError (0A000) when the block already runs statements on another engine.
  */
-export async function moveBlock(s: RouterSession, target: number, what: string): Promise<void> {
+export async function moveBlock(s: RouterSession, target: number, what: string, table = 'a key of a strict_serializable table'): Promise<void> {
   const t = s.txn;
   if (!t || target === t.engine) return;
   if (t.pinned) {
     throw new StratumError(
       SqlState.featureNotSupported,
-      `this transaction block runs on TX engine ${t.engine + 1}, but it ${what} a key of a table owned by engine ${target + 1}`,
+      `this transaction block runs on TX engine ${t.engine + 1}, but it ${what} ${table} owned by engine ${target + 1}`,
       {
         hint: "Touch keys of one owner per transaction block (start the block with the owning table's statement), or use autocommit statements.",
       },

@@ -35,6 +35,7 @@ export async function runPlan(s: RouterSession, plan: Plan, params: Params, plan
 async function dispatch(s: RouterSession, plan: Plan, params: Params, planned?: PlannedStatement): Promise<StatementResult | CopyInSink | CopyOutSource> {
   switch (plan.kind) {
     case 'row_read':
+    case 'row_scan':
     case 'analytical':
     case 'local': {
       const r = await runRead(s, plan, params);

@@ -28,7 +28,7 @@ import {
 import { parseSync } from 'libpg-query';
 import { fieldOf } from '../session.ts';
 import { deparse } from '../plan/duckdb-sql.ts';
-import type { AnalyticalPlan, LocalPlan, OutputColumn, ReadPlan, RowReadPlan } from '../plan/types.ts';
+import type { AnalyticalPlan, LocalPlan, OutputColumn, ReadPlan, RowReadPlan, RowScanPlan } from '../plan/types.ts';
 import type { FieldDescription, Notice, StatementResult } from '../pgwire/types.ts';
 import type { RouterSession } from '../session.ts';
 import { transformNodes } from '../analyze/walk.ts';
@@ -89,6 +89,8 @@ export async function runRead(s: RouterSession, plan: ReadPlan, params: Params):
   switch (plan.kind) {
     case 'row_read':
       return rowRead(s, plan, params);
+    case 'row_scan':
+      return rowScan(s, plan, params);
     case 'analytical':
       return analyticalRead(s, plan, params);
     case 'local':
@@ -260,6 +262,42 @@ async function latestByKeys(
     return row;
   });
   return { columns: typedColumns(output), rows: project(rows, where, output, ctx), notices: [], tier: 'olap' };
+}
+
+/**
+ * A range read at the row tier finished by the router's DuckDB; more rows than the plan's
+ * bound (or a strict table with several engines): the analytical fallback.
+ */
+async function rowScan(s: RouterSession, plan: RowScanPlan, params: Params): Promise<TypedResult> {
+  const t = s.catalog.get(plan.table);
+  if (t.options.consistency.mode === 'strict_serializable' && s.ctx.txEngines.length > 1) return analyticalRead(s, plan.fallback, params);
+  const ctx = s.evalContext();
+  const col = t.columns[plan.finder.index ? (t.fieldIndex.get((t.indexes ?? []).find((i) => i.name === plan.finder.index)?.columns[0] ?? '') ?? 0) : (t.pkIndexes[0] ?? 0)] as TableInfo['columns'][number];
+  const bound = (b: { expr: Expr; incl: boolean }) => {
+    const e = bindExpr(b.expr, params, ctx);
+    const v = evaluate(e, { row: {} }, ctx);
+    const et = 't' in e ? (e.t as import('@stratum/shared').ResultType) : col.type;
+    return { v: v === null || et === col.type ? v : castValue(v, et, col.type, col.typmod, 'implicit', ctx), incl: b.incl };
+  };
+  const source: import('@stratum/shared').RowSource = { by: 'range', lo: bound(plan.finder.lo as { expr: Expr; incl: boolean }), hi: bound(plan.finder.hi as { expr: Expr; incl: boolean }) };
+  if (plan.finder.index) source.index = plan.finder.index;
+  const req: import('@stratum/shared').ReadRequest = { catalogVersion: s.catalog.version, table: t.storage, source, limit: plan.maxRows + 1 };
+  if (plan.where) req.where = bindExpr(plan.where, params, ctx);
+  const notices: Notice[] = [];
+  let rows: RowVersion[];
+  if (s.txn) {
+    s.txn.pinned = true;
+    rows = await s.engine.read({ ...req, txnId: s.txn.id });
+  } else rows = await withFreshness(s, t, s.engineIdx, notices, (fresh) => s.engine.read(fresh ? { ...req, fresh } : req));
+  if (rows.length > plan.maxRows) return analyticalRead(s, plan.fallback, params);
+  for (const rv of rows) if (rv.commitTs > s.seenTs) s.seenTs = rv.commitTs;
+  const f = plan.fallback;
+  const provided = new Map([[t.name, rows.map((r) => r.row).filter((r): r is Row => r !== null)]]);
+  const { sql, params: bound2 } = inlineArrays(f, params);
+  const res = await s.ctx.olap.query(f.stmt, f.refs, sql, bound2, s.catalog.version, {}, params, undefined, provided);
+  mReads.inc({ tier: 'tx', mode: t.options.consistency.mode });
+  const names = f.names && f.names.length === res.columns.length ? f.names : undefined;
+  return { columns: res.columns.map((c, i) => ({ name: names?.[i] ?? c.name, type: c.type })), rows: res.rows, notices, tier: 'tx-scan' };
 }
 
 /** Array parameters of `x = ANY($n)` inlined as typed lists (drivers send arrays as PostgreSQL array text), the rest renumbered. */

@@ -108,7 +108,10 @@ export async function write(s: RouterSession, t: TableInfo, ops: WriteOp[], keys
         { hint: 'Commit the DDL first (Stratum applies a block’s DDL atomically at COMMIT).' },
       );
     }
-    if (owner !== undefined) await moveBlock(s, owner, 'writes');
+    if (owner !== undefined) {
+      const what = needsConstraintOwner(s, t) ? `table "${t.name}" (UNIQUE / FOREIGN KEY constraints, checked at one engine)` : 'a key of a strict_serializable table';
+      await moveBlock(s, owner, 'writes', what);
+    }
     txn.pinned = true;
     txn.wrote.add(t.storage);
     txn.tables.add(t.name);

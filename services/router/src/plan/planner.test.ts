@@ -179,3 +179,28 @@ describe('planner', () => {
     );
   });
 });
+
+describe('planner: row-tier range scans', () => {
+  before(async () => {
+    await initParser();
+    cat = catalog();
+  });
+
+  test('a bounded range on the primary key is read at the row tiers and finished by the router; analytical as the fallback', () => {
+    for (const sql of [
+      'SELECT email FROM monotonic_t WHERE id BETWEEN $1 AND $2',
+      'SELECT sum(score) FROM monotonic_t WHERE id >= 10 AND id < 20',
+      'SELECT DISTINCT email FROM monotonic_t WHERE id BETWEEN 1 AND 100 ORDER BY email',
+    ]) {
+      const p = plan(sql);
+      assert.equal(p.kind, 'row_scan', sql);
+      if (p.kind === 'row_scan') {
+        assert.equal(p.finder.by, 'range');
+        assert.equal(p.fallback.kind, 'analytical');
+        assert.ok(explainLines(p).some((l) => l.includes('range on the primary key')));
+      }
+    }
+    assert.equal(plan('SELECT sum(score) FROM monotonic_t WHERE id > 10').kind, 'analytical', 'unbounded ranges scan OLAP');
+    assert.equal(plan('SELECT sum(score) FROM monotonic_t WHERE id BETWEEN 1 AND 9', { asOf: true }).kind, 'analytical');
+  });
+});

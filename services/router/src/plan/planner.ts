@@ -278,7 +278,7 @@ function copyPlan(s: Node, env: PlanEnv, params: ParamTypes): CopyPlan {
     sel = { targetList: target, fromClause: [{ RangeVar: rv }], op: 'SETOP_NONE' };
   }
   const read = planSelect(sel, env, params);
-  const names = read.kind === 'analytical' ? (read.names ?? []) : read.output.map((o) => o.name);
+  const names = read.kind === 'analytical' ? (read.names ?? []) : read.kind === 'row_scan' ? (read.fallback.names ?? []) : read.output.map((o) => o.name);
   const options = resolveCopyOptions(inputs, { from: false, columns: names });
   return { kind: 'copy', tier: read.tier, readTs: read.readTs, tables: read.tables, reason: read.reason, direction: 'to', read, columns: [], options };
 }
