@@ -258,6 +258,7 @@ export class Engine {
   /** Keys committed at or before this (ms) may be missing from {@link recent}. */
   private recentHorizon = Number.POSITIVE_INFINITY;
   private recentReady: Promise<void> = Promise.resolve();
+  private recentStarted = false;
   /** Index builds of this engine by `storage\0oid`. */
   private readonly builds = new Map<string, IndexBuildStatus>();
   /** Maintained indexes per storage name as last seen (to notice new, dropped and dead ones). */
@@ -503,11 +504,18 @@ export class Engine {
    * {@link RECENT_LAG_MS}); the first call rebuilds them from LevelDB (after a restart).
    */
   noteWatermark(w: number): void {
-    if (this.recentHorizon === Number.POSITIVE_INFINITY) {
+    if (!this.recentStarted) {
+      this.recentStarted = true;
       const horizon = Math.max(0, w - RECENT_LAG_MS);
-      this.recentReady = this.rebuildRecent(horizon);
+      this.recentReady = this.rebuildRecent(horizon).catch((e) => {
+        // Until a rebuild succeeds, `candidates` read the engine's rows from LevelDB instead.
+        this.recentStarted = false;
+        if (!this.closed) this.opts.log.warn({ err: (e as Error).message }, 'could not rebuild the recent-keys set; will retry');
+      });
+      this.spawn(this.recentReady);
       return;
     }
+    if (this.recentHorizon === Number.POSITIVE_INFINITY) return;
     const cut = w - RECENT_LAG_MS;
     if (cut <= this.recentHorizon) return;
     for (const [storage, m] of this.recent) {

@@ -525,6 +525,13 @@ async function finishOp(env: WriteEnv, st: OpState): Promise<void> {
       a.fk.columns.forEach((f, j) => {
         next[f] = action === 'cascade' ? (a.newVals![j] ?? null) : action === 'set_null' ? null : defaultOf(env, a.child, f);
       });
+      // SET DEFAULT to the very values the parent had leaves the child referencing it (ri_triggers.c re-checks).
+      if (
+        action === 'set_default' &&
+        a.fk.columns.every((f, j) => identical(next[f] ?? null, a.oldVals[j] ?? null, colOf(a.child, f).type))
+      ) {
+        throw fkStillReferenced(a.parent, a.fk.name, a.child, a.fk.refColumns, a.oldVals);
+      }
       await updateRow(env, a.child, kid.key, kid.cur, old, next, st);
     }
   }
