@@ -49,6 +49,7 @@ import {
   type Value,
   VersionGenerator,
   WatermarkWatcher,
+  type WriteOp,
 } from '@stratum/shared';
 import { LRUCache } from 'lru-cache';
 import { uuidv7 } from 'uuidv7';
@@ -125,6 +126,8 @@ interface Pending {
   backfill?: { storage: string; oid: number; keys: Value[][] };
   /** Nothing: resolves once every batch before it is durable. */
   barrier?: true;
+  /** Rows the request's predicate ops found before the group commit ({@link Engine.execute}). */
+  prefound?: Map<WriteOp, { keys: Value[][]; asOf: number }>;
   resolve: (r: TxResult) => void;
   reject: (e: unknown) => void;
   /** Times this transaction was moved to the next batch by {@link CausalityRetry}. */
@@ -313,9 +316,34 @@ export class Engine {
     return c;
   }
 
-  /** Queue an autocommit transaction; resolves when it is durable and its commit-wait has elapsed. */
-  execute(req: TxRequest): Promise<TxResult> {
-    return this.enqueue({ req });
+  /**
+   * Queue an autocommit transaction; resolves when it is durable and its commit-wait has elapsed.
+   * Its ops are planned inside the group commit (serialised with every other commit of this
+   * engine). Ops whose rows are found by an index, range or scan source first find them outside
+   * the group commit, so the group commit only re-reads those keys and the keys committed since
+   * instead of scanning while every other commit waits.
+   */
+  async execute(req: TxRequest): Promise<TxResult> {
+    const pre = await this.prefind(req);
+    return this.enqueue(pre ? { req, prefound: pre } : { req });
+  }
+
+  private async prefind(req: TxRequest): Promise<Pending['prefound']> {
+    const slow = req.ops.filter((op) => op.kind !== 'insert' && op.source.by !== 'key' && op.source.by !== 'candidates');
+    if (slow.length === 0 || this.closed) return undefined;
+    const { catalog } = this.opts;
+    if (catalog.version < req.catalogVersion) await catalog.waitFor(req.catalogVersion, this.opts.catalogTimeoutMs);
+    const out = new Map<WriteOp, { keys: Value[][]; asOf: number }>();
+    const view = new View(this.deps, { layers: [] });
+    for (const op of slow) {
+      if (op.kind === 'insert' || op.source.by === 'key') continue;
+      const t = tableOf(catalog, op.table);
+      // Everything this engine commits from here on is a candidate too (recentKeys after asOf).
+      const asOf = this.lastTs;
+      const found = await view.find(t, op.source);
+      out.set(op, { keys: found.map((f) => f.key), asOf });
+    }
+    return out;
   }
 
   private enqueue(what: Omit<Pending, 'resolve' | 'reject'>): Promise<TxResult> {
@@ -624,7 +652,9 @@ export class Engine {
         continue;
       }
       try {
-        const changes = p.txn ? await this.validateTxn(p.txn, overlay, ts) : await this.prepare(p.req!, overlay, ts, prefetched);
+        const changes = p.txn
+          ? await this.validateTxn(p.txn, overlay, ts)
+          : await this.prepare(p.req!, overlay, ts, prefetched, p.prefound);
         const { counts, rows } = changes;
         const base: TxResult = rows ? { commitTs: 0, counts, rows } : { commitTs: 0, counts };
         if (changes.list.length === 0) {
@@ -818,6 +848,7 @@ export class Engine {
     overlay: TableRows,
     ts: number,
     prefetched: Map<string, Current | null>,
+    prefound: Pending['prefound'],
   ): Promise<{ list: Change[]; counts: number[]; rows?: (Row[] | undefined)[] }> {
     const { catalog } = this.opts;
     if (catalog.version < req.catalogVersion) await catalog.waitFor(req.catalogVersion, this.opts.catalogTimeoutMs);
@@ -855,6 +886,7 @@ export class Engine {
         return before.has(ck) ? (before.get(ck) ?? null) : cur.version;
       },
       rowid: () => uuidv7(),
+      ...(prefound ? { prefound: (op: WriteOp) => prefound.get(op) } : {}),
     };
     const r = await applyOps(env, req.ops);
     return r.rows ? { list, counts: r.counts, rows: r.rows } : { list, counts: r.counts };

@@ -71,6 +71,8 @@ export interface WriteEnv {
   committedVersion(t: TableInfo, key: Value[], cur: Current): string | null;
   /** A new `_rowid` (UUIDv7). */
   rowid(): string;
+  /** Rows an op's source found before the group commit (keys, and the engine's last commit ts then). */
+  prefound?(op: WriteOp): { keys: Value[][]; asOf: number } | undefined;
 }
 
 /** Outcome of a list of ops. */
@@ -557,7 +559,9 @@ async function modifyOp(
   st: OpState,
   out: Row[] | undefined,
 ): Promise<number> {
-  const targets = await targetsOf(env, t, op.source, op.seen);
+  const pre = env.prefound?.(op);
+  const targets: (Found & { i?: number })[] =
+    pre && op.source.by !== 'key' ? await env.view.find(t, op.source, pre) : await targetsOf(env, t, op.source, op.seen);
   let n = 0;
   const done = new Set<string>();
   for (const { key, cur, i } of targets) {
