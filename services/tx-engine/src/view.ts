@@ -11,6 +11,7 @@
  * or stale relative to a layer, and ingestion's may be older than this engine's rows.
  */
 import {
+  compareValues,
   decode,
   type IndexDef,
   type IngestionApi,
@@ -38,7 +39,7 @@ import {
   type TxStore,
   tupleRange,
 } from './store.ts';
-import { colOf, compareValues, keyOf, sameValue } from './values.ts';
+import { colOf, keyOf, sameValue } from './values.ts';
 
 /** A field's value in a stored row (the column's missing value for rows stored before it existed). */
 function fieldValue(t: TableInfo, row: Row, f: string): Value {

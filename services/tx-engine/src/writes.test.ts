@@ -15,7 +15,6 @@ import {
   type DdlEvent,
   decodeBusBatch,
   type Expr,
-  evaluate,
   LocalClock,
   openLocalBus,
   type Row,
@@ -26,19 +25,6 @@ import {
   type WriteOp,
 } from '@stratum/shared';
 import { startTxEngine, type TxEngine } from './index.ts';
-
-/** Whether the shared evaluator (branch h-expr) is there: tests of WHERE and CHECK need it. */
-const exprReady = (() => {
-  try {
-    const one: Expr = { k: 'const', v: 1, t: 'integer' };
-    return (
-      evaluate({ k: 'call', fn: '=', args: [one, one], t: 'boolean' }, { row: {} }, { txnTimeUs: 0n, stmtTimeUs: 0n, timeZone: 'UTC' }) ===
-      true
-    );
-  } catch {
-    return false;
-  }
-})();
 
 const col = (field: string, t: 'integer' | 'bigint' | 'text' = 'integer', rel?: 1): Expr =>
   rel ? { k: 'col', field, t, rel } : { k: 'col', field, t };
@@ -60,10 +46,7 @@ const users: TableDef = {
     { kind: 'primary', name: 'users_pkey', columns: ['id'], index: 'users_pkey' },
     { kind: 'unique', name: 'users_email_key', columns: ['mail'], index: 'users_email_key' },
     { kind: 'unique', name: 'users_nick_key', columns: ['nick'], index: 'users_nick_key' },
-    // CHECK needs the evaluator (branch h-expr); without it the table has none.
-    ...(exprReady
-      ? [{ kind: 'check' as const, name: 'users_score_check', check: { sql: '(score >= 0)', expr: call('>=', col('score'), int(0)) } }]
-      : []),
+    { kind: 'check', name: 'users_score_check', check: { sql: '(score >= 0)', expr: call('>=', col('score'), int(0)) } },
   ],
   indexes: [
     { name: 'users_pkey', columns: ['id'], unique: true, state: 'valid', constraint: 'users_pkey' },
@@ -503,7 +486,7 @@ describe('write ops v2', () => {
     assert.equal(ok.rows?.[0]?.[0]?.mail, 's0@x');
   });
 
-  test('WHERE is rechecked and SET sees the old row and inputs', { skip: !exprReady && 'needs evaluate (branch h-expr)' }, async () => {
+  test('WHERE is rechecked and SET sees the old row and inputs', async () => {
     await tx.execute(
       req(
         ins(
