@@ -285,7 +285,7 @@ export const TX_METHODS = [
   'savepoint',
   'decommission',
 ] as const;
-export const INGESTION_METHODS = ['get', 'getMany', 'delta', 'status', 'conflicts', 'retireEngine'] as const;
+export const INGESTION_METHODS = ['get', 'getMany', 'find', 'indexStatus', 'delta', 'status', 'conflicts', 'retireEngine'] as const;
 
 /** Ingestion settings from the config. */
 function ingestionSettings(cfg: StratumConfig) {

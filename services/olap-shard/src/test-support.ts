@@ -20,6 +20,7 @@ import {
   type ConflictInfo,
   DEFAULT_TABLE_OPTIONS,
   duckdbType,
+  type IndexBuildStatus,
   type IngestionApi,
   type IngestionStatus,
   type Literal,
@@ -72,6 +73,14 @@ export class ArraySource implements IngestionApi {
 
   async getMany(_table: string, keys: Value[][]): Promise<(RowVersion | null)[]> {
     return keys.map(() => null);
+  }
+
+  async find(): Promise<RowVersion[]> {
+    return [];
+  }
+
+  async indexStatus(): Promise<IndexBuildStatus> {
+    return { state: 'done' };
   }
 
   async delta(afterLsn: number, limit: number): Promise<{ versions: VersionRecord[]; lastLsn: number; watermark: number }> {
