@@ -31,6 +31,21 @@ import { tableOf } from './writes.ts';
 
 export { TxStore } from './store.ts';
 
+/** Methods of a TX engine that cross the network in the distributed form (`POST /rpc/<method>`). */
+export const TX_ENGINE_METHODS = [
+  'execute',
+  'get',
+  'read',
+  'txnWrites',
+  'indexStatus',
+  'begin',
+  'executeIn',
+  'commit',
+  'rollback',
+  'savepoint',
+  'decommission',
+] as const satisfies readonly (keyof (TxEngineApi & TxEngineAdminApi))[];
+
 /** Options of {@link startTxEngine}. */
 export interface TxEngineOptions {
   /** Engine id (stable across restarts; checked against the store). */

@@ -18,13 +18,18 @@ import {
   LocalClock,
   openLocalBus,
   type Row,
+  registerRpc,
   rootLogger,
+  rpcClient,
+  startHttpServer,
   type TableDef,
+  type TxEngineAdminApi,
+  type TxEngineApi,
   type TxRequest,
   type Value,
   type WriteOp,
 } from '@stratum/shared';
-import { startTxEngine, type TxEngine } from './index.ts';
+import { startTxEngine, TX_ENGINE_METHODS, type TxEngine } from './index.ts';
 
 const col = (field: string, t: 'integer' | 'bigint' | 'text' = 'integer', rel?: 1): Expr =>
   rel ? { k: 'col', field, t, rel } : { k: 'col', field, t };
@@ -681,5 +686,55 @@ describe('write ops v2', () => {
     await tx.commit(a);
     const after1 = await tx.read({ catalogVersion: V, table: 'events_1', source: { by: 'index', index: 'events_kind_idx', eq: ['blk2'] } });
     assert.equal(after1.length, 1);
+  });
+});
+
+describe('TX engine over RPC', () => {
+  test('read, txnWrites and indexStatus round-trip with their types and SQLSTATEs', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'stratum-txrpc-'));
+    const bus = await openLocalBus(join(dir, 'bus'));
+    const local = await startTxEngine({
+      id: 'txr',
+      dir: join(dir, 'tx'),
+      partitions: 4,
+      catalog: catalog(),
+      bus,
+      clock: new LocalClock(0),
+      log: rootLogger(),
+    });
+    const srv = await startHttpServer({
+      host: '127.0.0.1',
+      port: 0,
+      health: () => ({ status: 'ok' }),
+      setup: (app) => registerRpc(app, local, TX_ENGINE_METHODS),
+    });
+    const tx = rpcClient<TxEngineApi & TxEngineAdminApi>(`http://127.0.0.1:${srv.port}`, TX_ENGINE_METHODS);
+    try {
+      const r = await tx.execute(req(ins('users_1', ['id', 'mail', 'score'], [[1n, 'a@x', 1]], { returning: true })));
+      assert.deepEqual(r.rows, [[{ id: 1n, mail: 'a@x', score: 1, nick: null }]]);
+      const found = await tx.read({ catalogVersion: V, table: 'users_1', source: { by: 'index', index: 'users_email_key', eq: ['a@x'] } });
+      assert.deepEqual(
+        found.map((f) => [f.key, f.row]),
+        [[[1n], { id: 1n, mail: 'a@x', score: 1, nick: null }]],
+      );
+      const t = await tx.begin('repeatable_read');
+      await tx.executeIn(t, req(ins('users_1', ['id', 'mail'], [[2n, 'b@x']])));
+      assert.deepEqual(await tx.txnWrites(t, 'users_1'), [{ key: [2n], row: { id: 2n, mail: 'b@x', score: null, nick: null } }]);
+      await tx.rollback(t);
+      assert.deepEqual(await tx.indexStatus('users_1', 'users_email_key'), { state: 'done' });
+      await rejects(tx.indexStatus('users_1', 'nope'), '42704');
+      await rejects(
+        tx.execute(req(ins('users_1', ['id', 'mail'], [[3n, 'a@x']]))),
+        '23505',
+        /users_email_key/,
+        'Key (email)=(a@x) already exists.',
+      );
+    } finally {
+      await tx.closeClient();
+      await srv.close();
+      await local.close();
+      await bus.close();
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
