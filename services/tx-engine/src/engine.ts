@@ -113,6 +113,8 @@ const BACKFILL_CHUNK = 1000;
  * alone needs: a `candidates` source's `asOf` may be a little older than the newest watermark.
  */
 const RECENT_LAG_MS = 10_000;
+/** Most keys kept in the recent-keys set (the ingestion watermark may stall); past it the older half goes. */
+const RECENT_MAX = 1_000_000;
 
 /** A queued unit of the group commit. */
 interface Pending {
@@ -261,6 +263,8 @@ export class Engine {
   /** Keys committed at or before this (ms) may be missing from {@link recent}. */
   private recentHorizon = Number.POSITIVE_INFINITY;
   private recentReady: Promise<void> = Promise.resolve();
+  /** Entries in {@link recent}. */
+  private recentSize = 0;
   private recentStarted = false;
   /** Index builds of this engine by `storage\0oid`. */
   private readonly builds = new Map<string, IndexBuildStatus>();
@@ -544,13 +548,29 @@ export class Engine {
       return;
     }
     if (this.recentHorizon === Number.POSITIVE_INFINITY) return;
-    const cut = w - RECENT_LAG_MS;
+    this.pruneRecent(w - RECENT_LAG_MS);
+  }
+
+  /** Forget recent keys committed at or before `cut` (ms); `candidates` older than it read LevelDB. */
+  private pruneRecent(cut: number): void {
     if (cut <= this.recentHorizon) return;
     for (const [storage, m] of this.recent) {
-      for (const [ks, e] of m) if (e.ts <= cut) m.delete(ks);
+      for (const [ks, e] of m) {
+        if (e.ts > cut) continue;
+        m.delete(ks);
+        this.recentSize--;
+      }
       if (m.size === 0) this.recent.delete(storage);
     }
     this.recentHorizon = cut;
+  }
+
+  /** Keep the recent-keys set bounded while the watermark does not move: drop its older half. */
+  private shrinkRecent(): void {
+    const ts: number[] = [];
+    for (const m of this.recent.values()) for (const e of m.values()) ts.push(e.ts);
+    ts.sort((a, b) => a - b);
+    this.pruneRecent(ts[Math.floor(ts.length / 2)] ?? this.recentHorizon);
   }
 
   /** Rebuild {@link recent} from the rows in LevelDB committed after `horizon`. */
@@ -568,7 +588,11 @@ export class Engine {
     for (const [storage, m] of found) {
       let into = this.recent.get(storage);
       if (!into) this.recent.set(storage, (into = new Map()));
-      for (const [ks, e] of m) if (!into.has(ks)) into.set(ks, e);
+      for (const [ks, e] of m) {
+        if (into.has(ks)) continue;
+        into.set(ks, e);
+        this.recentSize++;
+      }
     }
     this.recentHorizon = horizon;
   }
@@ -743,10 +767,15 @@ export class Engine {
     this.inflightTs = 0;
     for (const { storage, key, s } of overlay.all()) {
       this.cache.set(cacheKey(storage, key), s);
+      // Before the first rebuild starts, LevelDB is the record (the rebuild reads it).
+      if (!this.recentStarted) continue;
       let m = this.recent.get(storage);
       if (!m) this.recent.set(storage, (m = new Map()));
-      m.set(keyString(key), { key, ts: s.ts });
+      const ks = keyString(key);
+      if (!m.has(ks)) this.recentSize++;
+      m.set(ks, { key, ts: s.ts });
     }
+    if (this.recentSize > RECENT_MAX) this.shrinkRecent();
     mBatches.inc({ engine: this.opts.id });
     mBatchSize.observe({ engine: this.opts.id }, accepted.length);
     const allParts = accepted.flatMap((a) => a.parts);
@@ -1309,6 +1338,7 @@ export class Engine {
   private async dropStorage(storage: string): Promise<void> {
     for (const id of [...this.builds.keys()]) if (id.startsWith(`${storage}\u0000`)) this.builds.delete(id);
     await this.barrier();
+    this.recentSize -= this.recent.get(storage)?.size ?? 0;
     this.recent.delete(storage);
     let n = await this.store.deleteRange(prefixRange(['r', storage]));
     n += await this.store.deleteRange(prefixRange(['i', storage]));
