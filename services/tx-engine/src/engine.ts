@@ -456,7 +456,7 @@ export class Engine {
   async read(req: ReadRequest): Promise<RowVersion[]> {
     const { catalog } = this.opts;
     if (catalog.version < req.catalogVersion) await catalog.waitFor(req.catalogVersion, this.opts.catalogTimeoutMs);
-    const t = tableOf(catalog, req.table);
+    const t = tableOf(catalog, req.table, 'read');
     let view: View;
     let ctx: EvalContext;
     if (req.txnId) {
@@ -506,7 +506,7 @@ export class Engine {
    * @throws SchemaError 42P01 / 42704 for an unknown table or index.
    */
   indexStatus(table: string, index: string): IndexBuildStatus {
-    const t = tableOf(this.opts.catalog, table);
+    const t = tableOf(this.opts.catalog, table, 'read');
     const ix = indexNamed(t, index);
     if (isKeyIndex(t, ix)) return { state: 'done' };
     return this.builds.get(`${t.storage}\u0000${ix.oid}`) ?? (ix.state === 'valid' ? { state: 'done' } : { state: 'building' });

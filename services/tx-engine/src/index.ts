@@ -197,7 +197,7 @@ export async function startTxEngine(o: TxEngineOptions): Promise<TxEngine> {
     execute: (req: TxRequest): Promise<TxResult> => engine.execute(req),
     async get(table: string, key: Literal[], catalogVersion: number, txnId?: string, fresh?: ReadFreshness): Promise<RowVersion | null> {
       if (o.catalog.version < catalogVersion) await o.catalog.waitFor(catalogVersion, 10_000);
-      const t = tableOf(o.catalog, table);
+      const t = tableOf(o.catalog, table, 'read');
       return txnId ? engine.getIn(txnId, t, coerceKey(t, key)) : engine.get(t, coerceKey(t, key), fresh);
     },
     read: (req: ReadRequest): Promise<RowVersion[]> => engine.read(req),

@@ -658,6 +658,139 @@ describe('write ops v2', () => {
     assert.ok((await tx.get('parent_1', [51], V))?.row);
   });
 
+  test('candidates: the analytical keys plus what the engine committed after asOf plus own writes, rechecked with WHERE', async () => {
+    const asOf = Date.now() - 1;
+    await tx.execute(
+      req(
+        ins(
+          'users_1',
+          ['id', 'mail', 'score'],
+          [
+            [500n, 'c500@x', 5],
+            [501n, 'c501@x', 6],
+            [502n, 'c502@x', 50],
+          ],
+        ),
+      ),
+    );
+    // The analytical tier (as of asOf) knew none of them; the engine adds what it committed since.
+    const u = await tx.execute(
+      req({
+        kind: 'update',
+        table: 'users_1',
+        source: { by: 'candidates', keys: [], asOf },
+        where: call('<', col('score'), int(10)),
+        set: [{ column: 'score', expr: call('+', col('score'), int(100)) }],
+        returning: true,
+      }),
+    );
+    assert.deepEqual(u.rows?.[0]?.map((r) => [r.id, r.score]).sort(), [
+      [500n, 105],
+      [501n, 106],
+    ]);
+    const b = await tx.begin('repeatable_read');
+    await tx.executeIn(b, req(ins('users_1', ['id', 'mail', 'score'], [[503n, 'c503@x', 1]])));
+    const d = await tx.executeIn(
+      b,
+      req({ kind: 'delete', table: 'users_1', source: { by: 'candidates', keys: [[502n]], asOf: Date.now() }, returning: true }),
+    );
+    assert.deepEqual(d.rows?.[0]?.map((r) => r.id).sort(), [502n, 503n]);
+    await tx.rollback(b);
+    const limited = await tx.read({ catalogVersion: V, table: 'users_1', source: { by: 'range', lo: { v: 500n, incl: true } }, limit: 2 });
+    assert.deepEqual(
+      limited.map((r) => r.key),
+      [[500n], [501n]],
+    );
+    const filtered = await tx.read({
+      catalogVersion: V,
+      table: 'users_1',
+      source: { by: 'range', lo: { v: 500n, incl: true } },
+      where: call('>', col('score'), int(105)),
+    });
+    assert.deepEqual(
+      filtered.map((r) => r.key),
+      [[501n]],
+    );
+  });
+
+  test('inside a block: ON CONFLICT, a cascade, and a SERIALIZABLE predicate read validated at COMMIT', async () => {
+    await tx.execute(
+      req(
+        ins('parent_1', ['id'], [[70], [71]]),
+        ins(
+          'c_cascade_1',
+          ['id', 'pid'],
+          [
+            [70, 70],
+            [71, 71],
+          ],
+        ),
+      ),
+    );
+    const a = await tx.begin('repeatable_read');
+    const up = await tx
+      .executeIn(
+        a,
+        req(
+          ins('parent_1', ['id', 'code'], [[70, 'seventy']], {
+            onConflict: { action: 'update', index: 'parent_code_key', set: [] },
+          }),
+        ),
+      )
+      .catch((e: { code: string }) => e);
+    // No row has code 'seventy': the insert conflicts on the key, which is not the arbiter: 23505.
+    assert.equal((up as { code: string }).code, '23505');
+    await tx.rollback(a);
+    const b = await tx.begin('repeatable_read');
+    const r = await tx.executeIn(
+      b,
+      req(
+        ins(
+          'parent_1',
+          ['id', 'code'],
+          [
+            [71, 'x71'],
+            [72, 'x72'],
+          ],
+          { onConflict: { action: 'nothing' }, returning: true },
+        ),
+        {
+          kind: 'delete',
+          table: 'parent_1',
+          source: { by: 'key', keys: [[70]] },
+        },
+      ),
+    );
+    assert.deepEqual(r.counts, [1, 1]);
+    assert.deepEqual(
+      await tx
+        .read({ catalogVersion: V, table: 'c_cascade_1', txnId: b, source: { by: 'key', keys: [[70], [71]] } })
+        .then((x) => x.map((y) => y.key)),
+      [[71]],
+    );
+    await tx.commit(b);
+    assert.equal((await tx.get('c_cascade_1', [70], V))?.row, null);
+    // SERIALIZABLE: a row it read by index changed before COMMIT: 40001.
+    const s1 = await tx.begin('serializable');
+    const seen = await tx.read({
+      catalogVersion: V,
+      table: 'parent_1',
+      txnId: s1,
+      source: { by: 'index', index: 'parent_code_key', eq: ['x72'] },
+    });
+    assert.equal(seen.length, 1);
+    await tx.executeIn(s1, req(ins('parent_1', ['id'], [[73]])));
+    await tx.execute(
+      req({
+        kind: 'update',
+        table: 'parent_1',
+        source: { by: 'key', keys: [[72]] },
+        set: [{ column: 'code', expr: { k: 'const', v: 'y72', t: 'text' } }],
+      }),
+    );
+    await rejects(tx.commit(s1), '40001');
+  });
+
   test('inside a block: reads see own writes, txnWrites lists them, RETURNING works', async () => {
     const a = await tx.begin('repeatable_read');
     const r = await tx.executeIn(a, req(ins('events_1', ['kind', 'n'], [['blk', 1]], { returning: true })));

@@ -110,16 +110,17 @@ interface OpState {
 
 /**
  * The live table with storage name `storage`.
+ * `verb` names what the caller does, for the message.
  * @throws StratumError 40001 when the storage belonged to a table dropped or truncated since the
  *   statement was planned (retrying re-plans against the new catalog); 42P01 when unknown.
  */
-export function tableOf(catalog: Catalog, storage: string): TableInfo {
+export function tableOf(catalog: Catalog, storage: string, verb: 'read' | 'write' = 'write'): TableInfo {
   const t = catalog.byStorage(storage);
   if (t) return t;
   if (catalog.isDead(storage)) {
     throw new StratumError(
       SqlState.serializationFailure,
-      `could not write relation storage "${storage}": the table was dropped or truncated by a concurrent DDL statement`,
+      `could not ${verb} relation storage "${storage}": the table was dropped or truncated by a concurrent DDL statement`,
       { hint: 'Retry the statement; it is planned again against the current catalog.' },
     );
   }
@@ -235,14 +236,19 @@ async function checkUnique(
   }
 }
 
-/** Foreign keys of the catalog by referenced table oid (children), cached per catalog version. */
-const refCache = new WeakMap<Catalog, { version: number; byParent: Map<number, { child: TableInfo; fk: ForeignKey }[]> }>();
+/** Foreign keys of the catalog by referenced table oid (children), and tables by oid, cached per catalog version. */
+const refCache = new WeakMap<
+  Catalog,
+  { version: number; byParent: Map<number, { child: TableInfo; fk: ForeignKey }[]>; byOid: Map<number, TableInfo> }
+>();
 
-function referencing(catalog: Catalog, parent: TableInfo): { child: TableInfo; fk: ForeignKey }[] {
+function refsOf(catalog: Catalog) {
   let c = refCache.get(catalog);
   if (!c || c.version !== catalog.version) {
     const byParent = new Map<number, { child: TableInfo; fk: ForeignKey }[]>();
+    const byOid = new Map<number, TableInfo>();
     for (const child of catalog.list()) {
+      byOid.set(child.oid, child);
       for (const k of child.constraints ?? []) {
         if (k.kind !== 'foreign' || k.refOid === undefined) continue;
         let l = byParent.get(k.refOid);
@@ -250,14 +256,22 @@ function referencing(catalog: Catalog, parent: TableInfo): { child: TableInfo; f
         l.push({ child, fk: k });
       }
     }
-    c = { version: catalog.version, byParent };
+    c = { version: catalog.version, byParent, byOid };
     refCache.set(catalog, c);
   }
-  return c.byParent.get(parent.oid) ?? [];
+  return c;
+}
+
+function referencing(catalog: Catalog, parent: TableInfo): { child: TableInfo; fk: ForeignKey }[] {
+  return refsOf(catalog).byParent.get(parent.oid) ?? [];
+}
+
+function tablesByOid(catalog: Catalog): Map<number, TableInfo> {
+  return refsOf(catalog).byOid;
 }
 
 function parentOf(catalog: Catalog, fk: ForeignKey): TableInfo {
-  const p = fk.refOid === undefined ? catalog.find(fk.refTable) : catalog.list().find((x) => x.oid === fk.refOid);
+  const p = fk.refOid === undefined ? catalog.find(fk.refTable) : tablesByOid(catalog).get(fk.refOid);
   if (!p) throw new SchemaError(SqlState.undefinedTable, `relation "${fk.refTable}" referenced by foreign key "${fk.name}" does not exist`);
   return p;
 }
@@ -507,16 +521,39 @@ async function parentExists(env: WriteEnv, parent: TableInfo, fields: readonly s
   return (await rowsWith(env, parent, fields, vals)).length > 0;
 }
 
-/** Run the operation's queued foreign-key actions (cascades may queue more), then its parent checks. */
+/** Lookups run at once by the end-of-operation checks (each may be an index read at both row tiers). */
+const CHECK_PARALLELISM = 32;
+
+/** Run `fn` over `items`, at most {@link CHECK_PARALLELISM} at a time, keeping the order of results. */
+async function inParallel<T, R>(items: readonly T[], fn: (x: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = new Array(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(CHECK_PARALLELISM, items.length) }, worker));
+  return out;
+}
+
+/**
+ * End of an operation (PostgreSQL runs its RI triggers after the statement's rows): first the
+ * foreign-key actions that write (CASCADE, SET NULL, SET DEFAULT; they may queue more), one after
+ * the other on the current state; then the checks — NO ACTION and RESTRICT on the referenced side,
+ * and the parents of new or changed children — with lookups batched and run side by side.
+ */
 async function finishOp(env: WriteEnv, st: OpState): Promise<void> {
+  const refusals: ParentAction[] = [];
   for (let i = 0; i < st.actions.length; i++) {
     const a = st.actions[i]!;
     const action = a.newVals === null ? a.fk.onDelete : a.fk.onUpdate;
-    // NO ACTION is satisfied when another row now holds the referenced values (PostgreSQL ri_triggers.c).
-    if (action === 'no_action' && (await parentExists(env, a.parent, a.fk.refColumns, a.oldVals))) continue;
+    if (action === 'no_action' || action === 'restrict') {
+      refusals.push(a);
+      continue;
+    }
     const kids = await rowsWith(env, a.child, a.fk.columns, a.oldVals);
-    if (kids.length === 0) continue;
-    if (action === 'no_action' || action === 'restrict') throw fkStillReferenced(a.parent, a.fk.name, a.child, a.fk.refColumns, a.oldVals);
     for (const kid of kids) {
       const old = fullRow(a.child, kid.cur.row!);
       if (action === 'cascade' && a.newVals === null) {
@@ -537,17 +574,53 @@ async function finishOp(env: WriteEnv, st: OpState): Promise<void> {
       await updateRow(env, a.child, kid.key, kid.cur, old, next, st);
     }
   }
-  // Parent checks, one lookup per distinct value; skipped for rows the operation changed again since.
-  const done = new Set<string>();
-  for (const c of st.checks) {
-    const id = `${c.child.storage}\u0000${c.fk.name}\u0000${keyString(c.vals)}`;
-    if (done.has(id)) continue;
-    const [now] = await env.view.getMany(c.child, [c.key]);
-    if (!now?.row || !c.fk.columns.every((f, i) => sameValue(now.row![f] ?? null, c.vals[i] ?? null, colOf(c.child, f).type))) continue;
-    const parent = parentOf(env.catalog, c.fk);
-    if (!(await parentExists(env, parent, c.fk.refColumns, c.vals)))
-      throw fkMissingParent(c.child, c.fk.name, c.fk.columns, c.vals, parent);
-    done.add(id);
+  const refused = await inParallel(refusals, async (a) => {
+    // NO ACTION is satisfied when another row now holds the referenced values (PostgreSQL ri_triggers.c).
+    const action = a.newVals === null ? a.fk.onDelete : a.fk.onUpdate;
+    if (action === 'no_action' && (await parentExists(env, a.parent, a.fk.refColumns, a.oldVals))) return false;
+    return (await rowsWith(env, a.child, a.fk.columns, a.oldVals)).length > 0;
+  });
+  const first = refusals.find((_, i) => refused[i]);
+  if (first) throw fkStillReferenced(first.parent, first.fk.name, first.child, first.fk.refColumns, first.oldVals);
+  await checkParents(env, st.checks);
+}
+
+/**
+ * Every new or changed child row has a live parent: per foreign key, the children still holding
+ * the values checked (one read of them), then one lookup per distinct value — a single `getMany`
+ * when the foreign key references the parent's storage key.
+ * @throws ConstraintError 23503 for the first child (in write order) without a parent.
+ */
+async function checkParents(env: WriteEnv, checks: readonly ChildCheck[]): Promise<void> {
+  const groups = new Map<string, ChildCheck[]>();
+  for (const c of checks) {
+    const id = `${c.child.storage}\u0000${c.fk.name}`;
+    let g = groups.get(id);
+    if (!g) groups.set(id, (g = []));
+    g.push(c);
+  }
+  for (const g of groups.values()) {
+    const { child, fk } = g[0]!;
+    const nows = await env.view.getMany(
+      child,
+      g.map((c) => c.key),
+    );
+    const live = g.filter((c, i) => {
+      const row = nows[i]?.row;
+      return !!row && fk.columns.every((f, j) => sameValue(row[f] ?? null, c.vals[j] ?? null, colOf(child, f).type));
+    });
+    const distinct = new Map<string, Value[]>();
+    for (const c of live) distinct.set(keyString(c.vals), c.vals);
+    const vals = [...distinct.values()];
+    const parent = parentOf(env.catalog, fk);
+    let present: boolean[];
+    if (sameSet(parent.primaryKey, fk.refColumns)) {
+      const keys = vals.map((v) => parent.primaryKey.map((f) => v[fk.refColumns.indexOf(f)] ?? null));
+      present = (await env.view.getMany(parent, keys)).map((c) => !!c?.row);
+    } else present = await inParallel(vals, (v) => parentExists(env, parent, fk.refColumns, v));
+    const missing = new Set(vals.filter((_, i) => !present[i]).map((v) => keyString(v)));
+    const bad = live.find((c) => missing.has(keyString(c.vals)));
+    if (bad) throw fkMissingParent(child, fk.name, fk.columns, bad.vals, parent);
   }
 }
 
@@ -639,6 +712,7 @@ export interface BlockWrite {
  *   did not see.
  */
 export async function revalidate(env: WriteEnv, writes: readonly BlockWrite[]): Promise<void> {
+  const children: ChildCheck[] = [];
   for (const w of writes) {
     const { t, row, old } = w;
     if (row) {
@@ -655,8 +729,7 @@ export async function revalidate(env: WriteEnv, writes: readonly BlockWrite[]): 
         const vals = valsOf(row, k.columns);
         if (vals.some((v) => v === null)) continue;
         if (old && k.columns.every((f) => identical(old[f] ?? null, row[f] ?? null, colOf(t, f).type))) continue;
-        const parent = parentOf(env.catalog, k);
-        if (!(await parentExists(env, parent, k.refColumns, vals))) throw fkMissingParent(t, k.name, k.columns, vals, parent);
+        children.push({ child: t, fk: k, key: w.key, vals });
       }
     }
     if (old) {
@@ -676,6 +749,7 @@ export async function revalidate(env: WriteEnv, writes: readonly BlockWrite[]): 
       }
     }
   }
+  await checkParents(env, children);
 }
 
 export { ConstraintError };
