@@ -988,6 +988,7 @@ export class Engine {
       const env: WriteEnv = {
         catalog,
         view: this.txnView(txn, true),
+        unique: new View(this.deps, { layers: [writeLayer(txn.writes)] }),
         ctx: this.evalContext(req.eval, txn),
         emit: (t, key, prev, row) => {
           let m = txn.writes.get(t.storage);

@@ -643,6 +643,22 @@ describe('write ops v2', () => {
     for (const r of all) if (r.status === 'rejected') assert.equal(r.reason.code, '23505');
   });
 
+  test('a block checks unique values against the latest committed state, as PostgreSQL does', async () => {
+    await tx.execute(req(ins('users_1', ['id', 'mail'], [[600n, 'freed@x']])));
+    const a = await tx.begin('repeatable_read');
+    // Committed after the block's snapshot: one value freed, one taken.
+    await tx.execute(
+      req({ kind: 'delete', table: 'users_1', source: { by: 'key', keys: [[600n]] } }, ins('users_1', ['id', 'mail'], [[601n, 'taken@x']])),
+    );
+    await tx.executeIn(a, req(ins('users_1', ['id', 'mail'], [[602n, 'freed@x']])));
+    await rejects(tx.executeIn(a, req(ins('users_1', ['id', 'mail'], [[603n, 'taken@x']]))), '23505', /users_email_key/);
+    await tx.rollback(a);
+    const b = await tx.begin('repeatable_read');
+    await tx.executeIn(b, req(ins('users_1', ['id', 'mail'], [[602n, 'freed@x']])));
+    await tx.commit(b);
+    assert.equal((await tx.get('users_1', [602n], V))?.row?.mail, 'freed@x');
+  });
+
   test('FOREIGN KEY holds between concurrent transactions: no orphan commits', async () => {
     await tx.execute(req(ins('parent_1', ['id'], [[50], [51]])));
     // The block sees parent 50 and inserts a child; meanwhile the parent is deleted.

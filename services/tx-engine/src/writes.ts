@@ -64,6 +64,12 @@ import { type Current, type Found, indexNamed, isKeyIndex, type View } from './v
 export interface WriteEnv {
   catalog: Catalog;
   view: View;
+  /**
+   * Where unique values are checked; default `view`. Transaction blocks check against the latest
+   * committed state with their own writes on top, as PostgreSQL's unique indexes do (a value taken
+   * by a transaction that committed after the snapshot is 23505 now; one freed since is free).
+   */
+  unique?: View;
   ctx: EvalContext;
   /** Record a write: the row's new state (null = deleted) replacing `prev` as this view saw it. */
   emit(t: TableInfo, key: Value[], prev: Current | null, row: Row | null): void;
@@ -174,12 +180,12 @@ function ruleOfIndex(t: TableInfo, name: string): UniqueRule {
 }
 
 /** The live row holding `vals` under rule `u`, or undefined. */
-async function holder(env: WriteEnv, t: TableInfo, u: UniqueRule, vals: Value[]): Promise<Found | undefined> {
+async function holder(view: View, t: TableInfo, u: UniqueRule, vals: Value[]): Promise<Found | undefined> {
   if (u.key) {
-    const [cur] = await env.view.getMany(t, [vals]);
+    const [cur] = await view.getMany(t, [vals]);
     return cur?.row ? { key: vals, cur } : undefined;
   }
-  const found = await env.view.find(t, { by: 'index', index: u.index!, eq: vals });
+  const found = await view.find(t, { by: 'index', index: u.index!, eq: vals });
   return found[0];
 }
 
@@ -230,7 +236,7 @@ async function checkUnique(
     const vals = valsOf(row, u.fields);
     if (vals.some((v) => v === null)) continue;
     if (old && u.fields.every((f) => identical(old.row[f] ?? null, row[f] ?? null, colOf(t, f).type))) continue;
-    const h = await holder(env, t, u, vals);
+    const h = await holder(env.unique ?? env.view, t, u, vals);
     if (h && !sameKey(h.key, key)) throw uniqueViolation(t, u.name, u.fields, vals);
     if (h && u.key && !old) throw uniqueViolation(t, u.name, u.fields, vals);
   }
@@ -380,7 +386,7 @@ async function insertOp(
   }
   let prevs: (Current | null)[] = [];
   if (!t.rowid) {
-    prevs = await env.view.getMany(
+    prevs = await (env.unique ?? env.view).getMany(
       t,
       built.map((b) => b.key),
     );
@@ -393,7 +399,7 @@ async function insertOp(
     const hits = await Promise.all(
       built.map((b) => {
         const vals = valsOf(b.row, u.fields);
-        return vals.some((v) => v === null) ? Promise.resolve(undefined) : holder(env, t, u, vals);
+        return vals.some((v) => v === null) ? Promise.resolve(undefined) : holder(env.unique ?? env.view, t, u, vals);
       }),
     );
     hits.forEach((h, i) => {
@@ -425,7 +431,7 @@ async function upsert(
     for (const u of arbiters) {
       const vals = valsOf(row, u.fields);
       if (vals.some((v) => v === null)) continue;
-      conflict = await holder(env, t, u, vals);
+      conflict = await holder(env.view, t, u, vals);
       if (conflict) break;
     }
     if (!conflict) {
@@ -478,7 +484,7 @@ async function updateRow(env: WriteEnv, t: TableInfo, key: Value[], cur: Current
   await checkUnique(env, t, next, newKey, { row: old, key });
   if (sameKey(key, newKey)) env.emit(t, key, cur, next);
   else {
-    const [there] = await env.view.getMany(t, [newKey]);
+    const [there] = await (env.unique ?? env.view).getMany(t, [newKey]);
     if (there?.row) throw uniqueViolation(t, primaryName(t), t.primaryKey, newKey);
     env.emit(t, key, cur, null);
     env.emit(t, newKey, there ?? null, next);
