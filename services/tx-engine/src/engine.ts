@@ -765,13 +765,12 @@ export class Engine {
     }
     this.lastTs = ts;
     this.inflightTs = 0;
-    for (const { storage, key, s } of overlay.all()) {
-      this.cache.set(cacheKey(storage, key), s);
+    for (const { storage, ks, key, s } of overlay.all()) {
+      this.cache.set(`${storage}\u0000${ks}`, s);
       // Before the first rebuild starts, LevelDB is the record (the rebuild reads it).
       if (!this.recentStarted) continue;
       let m = this.recent.get(storage);
       if (!m) this.recent.set(storage, (m = new Map()));
-      const ks = keyString(key);
       if (!m.has(ks)) this.recentSize++;
       m.set(ks, { key, ts: s.ts });
     }

@@ -88,9 +88,9 @@ export class TableRows implements Layer {
     if (!m) this.byTable.set(storage, (m = new Map()));
     m.set(keyString(key), { key, s });
   }
-  /** Every entry, with its storage name. */
-  *all(): Iterable<{ storage: string; key: Value[]; s: StoredRow }> {
-    for (const [storage, m] of this.byTable) for (const e of m.values()) yield { storage, ...e };
+  /** Every entry, with its storage name and key string. */
+  *all(): Iterable<{ storage: string; ks: string; key: Value[]; s: StoredRow }> {
+    for (const [storage, m] of this.byTable) for (const [ks, e] of m) yield { storage, ks, key: e.key, s: e.s };
   }
   get size(): number {
     let n = 0;

@@ -347,6 +347,7 @@ async function insertOp(
     if (t.rowid && f === ROWID) throw new SchemaError('428C9', `cannot insert a non-DEFAULT value into column "${ROWID}"`);
   }
   const given = new Set(op.columns);
+  const position = new Map(op.columns.map((f, i) => [f, i]));
   const omitted = t.columns.map(fieldOf).filter((f) => !given.has(f) && !(t.rowid && f === ROWID));
   const constDefaults = new Map<string, Value>();
   for (const f of omitted) {
@@ -363,8 +364,8 @@ async function insertOp(
     const row: Row = {};
     for (const c of t.columns) {
       const f = fieldOf(c);
-      const i = op.columns.indexOf(f);
-      if (i >= 0) row[f] = vals[i] ?? null;
+      const i = position.get(f);
+      if (i !== undefined) row[f] = vals[i] ?? null;
       else if (t.rowid && f === ROWID) row[f] = env.rowid();
       else row[f] = constDefaults.has(f) ? (constDefaults.get(f) ?? null) : defaultOf(env, t, f);
     }
@@ -374,7 +375,7 @@ async function insertOp(
   if (op.onConflict) return upsert(env, t, op.onConflict, built, st, out);
   // Plain INSERT: duplicates within the statement, then against the view, in one lookup per rule.
   const rules = uniqueRules(t);
-  for (const u of rules) {
+  for (const u of built.length > 1 ? rules : []) {
     const seen = new Set<string>();
     for (const b of built) {
       const vals = valsOf(b.row, u.fields);
