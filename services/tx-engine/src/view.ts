@@ -164,11 +164,13 @@ export function matchesSource(t: TableInfo, source: FindSource, row: Row): boole
     const type = colOf(t, f).type;
     const v = fieldValue(t, row, f);
     if (v === null) return false;
-    if (source.lo && source.lo.v !== null) {
+    if (source.lo) {
+      if (source.lo.v === null) return false; // a comparison with NULL matches nothing
       const c = compareValues(v, source.lo.v, type);
       if (c < 0 || (c === 0 && !source.lo.incl)) return false;
     }
-    if (source.hi && source.hi.v !== null) {
+    if (source.hi) {
+      if (source.hi.v === null) return false;
       const c = compareValues(v, source.hi.v, type);
       if (c > 0 || (c === 0 && !source.hi.incl)) return false;
     }
@@ -366,6 +368,7 @@ export class View {
           break;
         }
         case 'range': {
+          if (source.lo?.v === null || source.hi?.v === null) return []; // a comparison with NULL matches nothing
           const lo = source.lo?.v ?? undefined;
           const hi = source.hi?.v ?? undefined;
           if (source.index === undefined || isKeyIndex(t, indexNamed(t, source.index))) {
