@@ -37,6 +37,7 @@ import {
   ROWID,
   type Row,
   type RowSource,
+  readField,
   SchemaError,
   SqlState,
   type SqlType,
@@ -303,7 +304,12 @@ async function rowsWith(env: WriteEnv, t: TableInfo, fields: readonly string[], 
       ? await env.view.find(t, { by: 'index', index: ix.name, eq: ix.columns.slice(0, fields.length).map((f) => byField.get(f) ?? null) })
       : await env.view.find(t, { by: 'scan' });
   }
-  return found.filter((f) => fields.every((x, i) => sameValue(f.cur.row![x] ?? null, vals[i] ?? null, colOf(t, x).type)));
+  return found.filter((f) =>
+    fields.every((x, i) => {
+      const c = colOf(t, x);
+      return sameValue(readField(f.cur.row!, c), vals[i] ?? null, c.type);
+    }),
+  );
 }
 
 /** Execute `ops` against `env`. */
@@ -397,12 +403,10 @@ async function insertOp(
   }
   for (const u of rules) {
     if (u.key) continue;
-    const hits = await Promise.all(
-      built.map((b) => {
-        const vals = valsOf(b.row, u.fields);
-        return vals.some((v) => v === null) ? Promise.resolve(undefined) : holder(env.unique ?? env.view, t, u, vals);
-      }),
-    );
+    const hits = await inParallel(built, (b) => {
+      const vals = valsOf(b.row, u.fields);
+      return vals.some((v) => v === null) ? Promise.resolve(undefined) : holder(env.unique ?? env.view, t, u, vals);
+    });
     hits.forEach((h, i) => {
       if (h) throw uniqueViolation(t, u.name, u.fields, valsOf(built[i]!.row, u.fields));
     });
@@ -614,7 +618,7 @@ async function checkParents(env: WriteEnv, checks: readonly ChildCheck[]): Promi
     );
     const live = g.filter((c, i) => {
       const row = nows[i]?.row;
-      return !!row && fk.columns.every((f, j) => sameValue(row[f] ?? null, c.vals[j] ?? null, colOf(child, f).type));
+      return !!row && fk.columns.every((f, j) => sameValue(readField(row, colOf(child, f)), c.vals[j] ?? null, colOf(child, f).type));
     });
     const distinct = new Map<string, Value[]>();
     for (const c of live) distinct.set(keyString(c.vals), c.vals);
