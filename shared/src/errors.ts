@@ -44,6 +44,8 @@ export const SqlState = {
   invalidDatetimeFormat: '22007',
   datetimeFieldOverflow: '22008',
   stringDataRightTruncation: '22001',
+  intervalFieldOverflow: '22015',
+  untranslatableCharacter: '22P05',
   uniqueViolation: '23505',
   notNullViolation: '23502',
   featureNotSupported: '0A000',

@@ -1,7 +1,11 @@
 /**
  * SQL column types, their JavaScript representation, conversion of literals and text
- * parameters into them, and PostgreSQL text output. Rules follow PostgreSQL 15
- * (chapter 8 "Data Types"; input syntax of each type; `float8out` shortest-exact output).
+ * parameters into them (`coerceLiteral`, with typmods), PostgreSQL text output under the
+ * session's settings (`formatValue`), validation (`isValueOfType`) and btree order
+ * (`compareValues`). Rules follow PostgreSQL 15 (chapter 8 "Data Types": the input and output
+ * functions of each type; §8.15 arrays; `float8out` shortest-exact output). The text forms of
+ * the larger types live in `pgtypes/` (numeric, array, json, bytea, interval, datetime) and are
+ * re-exported here; `pgtypes/types.pg.test.ts` checks them against PostgreSQL itself.
  *
  * JavaScript representation of each {@link SqlType} (a {@link Value}, the *stored
  * representation*: what rows hold in every tier, on the bus and in tier calls):
@@ -14,8 +18,8 @@
  * | text, varchar | string |
  * | char (bpchar) | string, padded with spaces to its length |
  * | boolean | boolean |
- * | timestamp, timestamptz | bigint, microseconds since 1970-01-01 00:00:00 UTC |
- * | date | number, days since 1970-01-01 |
+ * | timestamp, timestamptz | bigint, microseconds since 1970-01-01 00:00:00 UTC ('infinity'/'-infinity': int64 max/min) |
+ * | date | number, days since 1970-01-01 ('infinity'/'-infinity': int32 max/min) |
  * | time | number, microseconds since midnight |
  * | interval | string: ISO 8601 as PostgreSQL's `IntervalStyle iso_8601` prints it ('P1Y2M3DT4H5M6.5S', 'PT0S'); months, days and µs kept apart |
  * | uuid | string, lower-case canonical 8-4-4-4-12 |
@@ -25,6 +29,76 @@
  * | T[] | Value[] of T's representation (one dimension, lower bound 1; null elements allowed) |
  */
 import { DataError, SqlState } from './errors.ts';
+import { formatPgArray, parsePgArray } from './pgtypes/array.ts';
+import { compareBytes, formatBytea, parseBytea } from './pgtypes/bytea.ts';
+import {
+  type DateTimeSettings,
+  formatDateStyle,
+  formatTime,
+  formatTimestampStyle,
+  parseDate,
+  parseTime,
+  parseTimestamp,
+  TS_INFINITY,
+  TS_NEG_INFINITY,
+} from './pgtypes/datetime.ts';
+import {
+  applyIntervalTypmod,
+  compareInterval,
+  formatInterval,
+  type IntervalStyle,
+  intervalParts,
+  intervalTypmodText,
+  makeInterval,
+  parseInterval,
+} from './pgtypes/interval.ts';
+import { canonicalJsonb, compareJsonb, parseJson } from './pgtypes/json.ts';
+import { applyNumericTypmod, compareNumeric, formatNumeric, isNumericText, parseNumeric } from './pgtypes/numeric.ts';
+
+export { formatPgArray, parsePgArray } from './pgtypes/array.ts';
+export { formatBytea, parseBytea } from './pgtypes/bytea.ts';
+export {
+  civilFromDays,
+  DATE_INFINITY,
+  DATE_NEG_INFINITY,
+  type DateTimeSettings,
+  daysFromCivil,
+  formatDateStyle,
+  formatOffset,
+  formatTime,
+  formatTimestampStyle,
+  isValidTimeZone,
+  parseDate,
+  parseTime,
+  parseTimestamp,
+  TS_INFINITY,
+  TS_NEG_INFINITY,
+  timeZoneOffsetMs,
+} from './pgtypes/datetime.ts';
+export {
+  applyIntervalTypmod,
+  compareInterval,
+  formatInterval,
+  INTERVAL_FIELD,
+  INTERVAL_FULL_PRECISION,
+  INTERVAL_FULL_RANGE,
+  type IntervalParts,
+  type IntervalStyle,
+  intervalParts,
+  intervalTypmod,
+  makeInterval,
+  parseInterval,
+} from './pgtypes/interval.ts';
+export { canonicalJsonb, escapeJsonString, formatJsonb, type JsonNode, normalizeJsonb, parseJson } from './pgtypes/json.ts';
+export {
+  applyNumericTypmod,
+  compareNumeric,
+  type Decimal,
+  formatNumeric,
+  type NumericValue,
+  parseNumeric,
+  roundDecimal,
+} from './pgtypes/numeric.ts';
 
 /** Scalar column types a table may declare. */
 export type ScalarType =
@@ -220,7 +294,7 @@ export function duckdbType(t: SqlType, typmod?: number): string {
   if (t === 'numeric' && typmod !== undefined && typmod >= 4) {
     const p = ((typmod - 4) >> 16) & 0xffff;
     const sc = (typmod - 4) & 0xffff;
-    if (p <= 38) return `DECIMAL(${p},${sc})`;
+    if (p <= 38 && sc <= p) return `DECIMAL(${p},${sc})`;
   }
   return DUCKDB_TYPE[t as ScalarType];
 }
@@ -248,21 +322,49 @@ export const PG_TYPE_NAME: Record<ScalarType, string> = {
   bytea: 'bytea',
 };
 
-/** PostgreSQL's `format_type(oid, typmod)` text of a type: `character varying(20)`, `numeric(10,2)`, `integer[]`. */
-export function pgTypeName(t: SqlType, typmod?: number): string {
+/**
+ * PostgreSQL's `format_type(oid, typmod)` text of a type: `character varying(20)`, `numeric(10,2)`,
+ * `timestamp(3) with time zone`, `integer[]`. Typmods as PostgreSQL's atttypmod (catalog.ts).
+ */
+export function pgTypeName(t: SqlType | ResultType, typmod?: number): string {
+  if (t === 'unknown') return 'unknown';
   if (isArrayType(t)) return `${pgTypeName(elementType(t), typmod)}[]`;
   const base = PG_TYPE_NAME[t as ScalarType];
-  if (typmod === undefined || typmod < 4) return base;
-  if (t === 'varchar' || t === 'char') return `${base}(${typmod - 4})`;
-  if (t === 'numeric') return `numeric(${((typmod - 4) >> 16) & 0xffff},${(typmod - 4) & 0xffff})`;
-  return base;
+  // format_type: a bpchar without length is `bpchar` (`character` alone means character(1)).
+  if (typmod === undefined || typmod < 0) return t === 'char' ? 'bpchar' : base;
+  switch (t) {
+    case 'varchar':
+    case 'char':
+      return typmod >= 4 ? `${base}(${typmod - 4})` : base;
+    case 'numeric': {
+      const np = numericTypmodParts(typmod);
+      return np ? `numeric(${np.precision},${np.scale})` : base;
+    }
+    case 'timestamp':
+      return `timestamp(${typmod}) without time zone`;
+    case 'timestamptz':
+      return `timestamp(${typmod}) with time zone`;
+    case 'time':
+      return `time(${typmod}) without time zone`;
+    case 'interval':
+      return `interval${intervalTypmodText(typmod)}`;
+    default:
+      return base;
+  }
 }
 
-const INT_RE = /^\s*[+-]?\d+\s*$/;
-const FLOAT_RE = /^\s*[+-]?(\d+\.?\d*([eE][+-]?\d+)?|\.\d+([eE][+-]?\d+)?|infinity|inf|nan)\s*$/i;
-const UUID_RE = /^\{?([0-9a-f]{8})-?([0-9a-f]{4})-?([0-9a-f]{4})-?([0-9a-f]{4})-?([0-9a-f]{12})\}?$/i;
-const TS_RE =
-  /^\s*(\d{4,})-(\d{1,2})-(\d{1,2})(?:(?:[ T](\d{1,2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?)?\s*(Z|[+-]\d{1,2}(?::?\d{2})?)?)?\s*(BC)?\s*$/i;
+/** Precision and scale of a `numeric(p, s)` typmod (PostgreSQL 15: s may be negative or exceed p), or undefined for none. */
+function numericTypmodParts(typmod: number | undefined): { precision: number; scale: number } | undefined {
+  if (typmod === undefined || typmod < 4) return undefined;
+  const t = typmod - 4;
+  return { precision: (t >> 16) & 0xffff, scale: ((t & 0x7ff) ^ 1024) - 1024 };
+}
+
+const INT_RE = /^[ \t\n\r\v\f]*[+-]?\d+[ \t\n\r\v\f]*$/;
+const FLOAT_RE = /^[ \t\n\r\v\f]*[+-]?(\d+\.?\d*([eE][+-]?\d+)?|\.\d+([eE][+-]?\d+)?|infinity|inf|nan)[ \t\n\r\v\f]*$/i;
+/** PostgreSQL's `string_to_uuid`: 32 hex digits, a hyphen allowed after any group of four, optionally in braces. */
+const UUID_RE = /^(\{)?((?:[0-9a-f]{4}-?){7}[0-9a-f]{4})(\})?$/i;
+const UUID_STORED_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 const INT_RANGE: Record<'smallint' | 'integer', [number, number]> = {
   smallint: [-32768, 32767],
@@ -271,10 +373,15 @@ const INT_RANGE: Record<'smallint' | 'integer', [number, number]> = {
 const INT8_MIN = -(2n ** 63n);
 const INT8_MAX = 2n ** 63n - 1n;
 
-/** Where a conversion happens, for error messages (`column "x" of table "t"`). */
-export interface ValueContext {
+/**
+ * Where and under which session settings a conversion happens: the column for error messages
+ * (`column "x" of table "t"`), and TimeZone / DateStyle / the transaction time for date/time input.
+ */
+export interface ValueContext extends DateTimeSettings {
   table?: string;
   column?: string;
+  /** IntervalStyle: under 'sql_standard' a leading '-' negates every field of interval input. */
+  intervalStyle?: IntervalStyle;
 }
 
 function where(ctx: ValueContext): string {
@@ -300,19 +407,136 @@ function outOfRange(type: SqlType, ctx: ValueContext): DataError {
   return new DataError(SqlState.numericValueOutOfRange, `${pgTypeName(type)} out of range${where(ctx)}`);
 }
 
+/** Text input out of range: PostgreSQL's `value "…" is out of range for type …` (int2in/int4in/int8in, float4in/float8in). */
+function textOutOfRange(type: SqlType, s: string, ctx: ValueContext): DataError {
+  const msg =
+    type === 'real' || type === 'double'
+      ? `"${s}" is out of range for type ${pgTypeName(type)}`
+      : `value "${s}" is out of range for type ${pgTypeName(type)}`;
+  return new DataError(SqlState.numericValueOutOfRange, `${msg}${where(ctx)}`);
+}
+
 /** Round half away from zero, as PostgreSQL does when assigning a fractional number to an integer column. */
 function roundHalfAway(n: number): number {
   return n < 0 ? -Math.round(-n) : Math.round(n);
 }
 
+/** Text of a non-string literal for the text-like types. */
+function literalText(lit: Exclude<Literal, null>): string {
+  if (typeof lit === 'boolean') return lit ? 'true' : 'false';
+  return String(lit);
+}
+
+/** Number of characters as PostgreSQL counts them in UTF-8: code points. */
+function charCount(s: string): number {
+  let n = 0;
+  for (const _ of s) n++;
+  return n;
+}
+
+/** The first `n` code points of `s`. */
+function firstChars(s: string, n: number): string {
+  let out = '';
+  let i = 0;
+  for (const c of s) {
+    if (i++ >= n) break;
+    out += c;
+  }
+  return out;
+}
+
 /**
- * Convert a literal (SQL constant or text-format parameter) to the JS representation of `type`.
- * Strings are parsed with PostgreSQL's input syntax for the type; numbers and booleans are
- * assignment-cast as PostgreSQL would.
- * @throws DataError 22P02 (bad text), 22003 (out of range), 22007/22008 (bad timestamp), 42804 (incompatible literal type).
+ * Apply a `varchar(n)` / `char(n)` length (PostgreSQL's `varchar_input` / `bpchar_input`):
+ * too long is 22001 unless only spaces are cut; explicit casts truncate silently (PostgreSQL
+ * §8.3). char(n) pads with spaces to n.
+ * @throws DataError 22001 "value too long for type character varying(n)".
  */
-export function coerceLiteral(lit: Literal, type: SqlType, ctx: ValueContext = {}): Value {
+export function applyCharLength(
+  s: string,
+  type: 'varchar' | 'char',
+  typmod: number | undefined,
+  explicit = false,
+  ctx: ValueContext = {},
+): string {
+  if (typmod === undefined || typmod < 4) return s;
+  const n = typmod - 4;
+  const len = charCount(s);
+  if (len > n) {
+    const head = firstChars(s, n);
+    if (!explicit && !/^ *$/.test(s.slice(head.length))) {
+      throw new DataError(SqlState.stringDataRightTruncation, `value too long for type ${pgTypeName(type, typmod)}${where(ctx)}`);
+    }
+    return head;
+  }
+  return type === 'char' ? s + ' '.repeat(n - len) : s;
+}
+
+/** Round µs to `p` fractional-second digits, half away from zero (`AdjustTimestampForTypmod`). */
+function roundMicros(us: bigint, p: number): bigint {
+  if (p >= 6 || p < 0) return us;
+  const scale = 10n ** BigInt(6 - p);
+  const half = scale / 2n;
+  return us >= 0n ? ((us + half) / scale) * scale : -(((-us + half) / scale) * scale);
+}
+
+/**
+ * Apply a column's typmod to a value already of `type` (assignment semantics unless `explicit`):
+ * varchar/char length, numeric precision and scale, fractional-second precision of
+ * timestamp(p), time(p) and interval(p). Arrays apply it to each element.
+ * @throws DataError 22001, 22003 as PostgreSQL.
+ */
+export function applyTypmod(v: Value, type: SqlType, typmod: number | undefined, explicit = false, ctx: ValueContext = {}): Value {
+  if (v === null || typmod === undefined || typmod < 0) return v;
+  if (isArrayType(type)) {
+    if (!Array.isArray(v)) return v;
+    return v.map((e) => applyTypmod(e, elementType(type), typmod, explicit, ctx));
+  }
+  switch (type) {
+    case 'varchar':
+    case 'char':
+      return typeof v === 'string' ? applyCharLength(v, type, typmod, explicit, ctx) : v;
+    case 'numeric': {
+      const np = numericTypmodParts(typmod);
+      if (!np || typeof v !== 'string') return v;
+      return formatNumeric(applyNumericTypmod(parseNumeric(v, where(ctx)), np.precision, np.scale, where(ctx)));
+    }
+    case 'timestamp':
+    case 'timestamptz':
+      if (typeof v !== 'bigint' || v === TS_INFINITY || v === TS_NEG_INFINITY) return v;
+      return roundMicros(v, typmod);
+    case 'time':
+      return typeof v === 'number' ? Number(roundMicros(BigInt(v), typmod)) : v;
+    case 'interval':
+      return typeof v === 'string' ? makeInterval(applyIntervalTypmod(intervalParts(v), typmod)) : v;
+    default:
+      return v;
+  }
+}
+
+/**
+ * Convert a literal (SQL constant or text-format parameter) to the stored representation of
+ * `type` (see the module comment), with assignment semantics: strings are parsed with
+ * PostgreSQL's input function of the type (arrays with `array_in`, element by element), numbers
+ * and booleans are assignment-cast as PostgreSQL would, and `typmod` (PostgreSQL's atttypmod of
+ * the target column) is applied. Date/time input reads `ctx.timeZone`, `ctx.dateStyle` and
+ * `ctx.nowUs`. Error texts are PostgreSQL 15's, with the column appended when `ctx` names one.
+ * @throws DataError 22P02 (bad text, malformed array), 22003 (out of range, numeric field
+ *   overflow), 22001 (too long for varchar(n)/char(n)), 22007/22008 (bad date/time), 22015
+ *   (interval field out of range), 22023 (bad hex, unknown time zone), 22P05 (\u0000 in jsonb),
+ *   42804 (incompatible literal type); UnsupportedError 0A000 (multidimensional arrays).
+ */
+export function coerceLiteral(lit: Literal, type: SqlType, ctx: ValueContext = {}, typmod?: number): Value {
   if (lit === null) return null;
+  if (isArrayType(type)) {
+    if (typeof lit !== 'string') throw mismatch(type, lit, ctx);
+    const elem = elementType(type);
+    return parsePgArray(lit, where(ctx)).map((e) => coerceLiteral(e, elem, ctx, typmod));
+  }
+  const v = coerceScalar(lit, type as ScalarType, ctx, typmod);
+  return typmod === undefined ? v : applyTypmod(v, type, typmod, false, ctx);
+}
+
+function coerceScalar(lit: Exclude<Literal, null>, type: ScalarType, ctx: ValueContext, typmod: number | undefined): Value {
   switch (type) {
     case 'smallint':
     case 'integer': {
@@ -322,6 +546,8 @@ export function coerceLiteral(lit: Literal, type: SqlType, ctx: ValueContext = {
       else if (typeof lit === 'string') {
         if (!INT_RE.test(lit)) throw invalidText(type, lit, ctx);
         n = Number(lit.trim());
+        const [lo, hi] = INT_RANGE[type];
+        if (!(n >= lo && n <= hi)) throw textOutOfRange(type, lit, ctx);
       } else throw mismatch(type, lit, ctx);
       const [lo, hi] = INT_RANGE[type];
       if (!(n >= lo && n <= hi)) throw outOfRange(type, ctx);
@@ -336,6 +562,7 @@ export function coerceLiteral(lit: Literal, type: SqlType, ctx: ValueContext = {
       } else if (typeof lit === 'string') {
         if (!INT_RE.test(lit)) throw invalidText(type, lit, ctx);
         b = BigInt(lit.trim());
+        if (b < INT8_MIN || b > INT8_MAX) throw textOutOfRange(type, lit, ctx);
       } else throw mismatch(type, lit, ctx);
       if (b < INT8_MIN || b > INT8_MAX) throw outOfRange(type, ctx);
       return b;
@@ -349,6 +576,12 @@ export function coerceLiteral(lit: Literal, type: SqlType, ctx: ValueContext = {
         if (!FLOAT_RE.test(lit)) throw invalidText(type, lit, ctx);
         const t = lit.trim().toLowerCase().replace(/^\+/, '');
         n = t.endsWith('inf') || t.endsWith('infinity') ? (t.startsWith('-') ? -Infinity : Infinity) : Number(t);
+        if (Number.isFinite(n) || t.includes('inf') || t === 'nan') {
+          // float8in/float4in refuse overflow and underflow of the text (a non-zero value that became 0).
+          const f = type === 'real' ? Math.fround(n) : n;
+          const underflow = f === 0 && /[1-9]/.test(t.split('e')[0] ?? '');
+          if ((!Number.isFinite(f) && Number.isFinite(n)) || underflow) throw textOutOfRange(type, lit, ctx);
+        } else if (!Number.isNaN(n)) throw textOutOfRange(type, lit, ctx);
       } else throw mismatch(type, lit, ctx);
       if (type === 'real') {
         const f = Math.fround(n);
@@ -357,9 +590,20 @@ export function coerceLiteral(lit: Literal, type: SqlType, ctx: ValueContext = {
       }
       return n;
     }
+    case 'numeric': {
+      if (typeof lit === 'boolean') throw mismatch(type, lit, ctx);
+      if (typeof lit === 'bigint') return lit.toString();
+      if (typeof lit === 'number') {
+        if (Number.isNaN(lit)) return 'NaN';
+        if (!Number.isFinite(lit)) return lit > 0 ? 'Infinity' : '-Infinity';
+        return formatNumeric(parseNumeric(String(lit)));
+      }
+      return formatNumeric(parseNumeric(lit, where(ctx)));
+    }
     case 'text':
-      if (typeof lit === 'boolean') return lit ? 'true' : 'false';
-      return String(lit);
+    case 'varchar':
+    case 'char':
+      return literalText(lit);
     case 'boolean': {
       if (typeof lit === 'boolean') return lit;
       if (typeof lit !== 'string') throw mismatch(type, lit, ctx);
@@ -370,18 +614,36 @@ export function coerceLiteral(lit: Literal, type: SqlType, ctx: ValueContext = {
     case 'timestamp':
     case 'timestamptz':
       if (typeof lit !== 'string') throw mismatch(type, lit, ctx);
-      return parseTimestamp(lit, type, ctx);
-    case 'date': {
+      return parseTimestamp(lit, type, ctx, where(ctx));
+    case 'date':
       if (typeof lit !== 'string') throw mismatch(type, lit, ctx);
-      const us = parseTimestamp(lit, 'timestamp', ctx);
-      return Number(us / 86_400_000_000n) - (us % 86_400_000_000n < 0n ? 1 : 0);
-    }
+      return parseDate(lit, ctx, where(ctx));
+    case 'time':
+      if (typeof lit !== 'string') throw mismatch(type, lit, ctx);
+      return parseTime(lit, ctx, where(ctx));
+    case 'interval':
+      if (typeof lit !== 'string') throw mismatch(type, lit, ctx);
+      // The field range decides what a bare number means ('5' into `interval minute` is 5 minutes).
+      return makeInterval(
+        parseInterval(lit, where(ctx), ctx.intervalStyle, typmod === undefined || typmod < 0 ? undefined : (typmod >> 16) & 0x7fff),
+      );
     case 'uuid': {
       if (typeof lit !== 'string') throw mismatch(type, lit, ctx);
-      const m = UUID_RE.exec(lit.trim());
-      if (!m) throw invalidText(type, lit, ctx);
-      return `${m[1]}-${m[2]}-${m[3]}-${m[4]}-${m[5]}`.toLowerCase();
+      const m = UUID_RE.exec(lit);
+      if (!m || (m[1] === undefined) !== (m[3] === undefined)) throw invalidText(type, lit, ctx);
+      const h = (m[2] as string).replaceAll('-', '').toLowerCase();
+      return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
     }
+    case 'json':
+      if (typeof lit !== 'string') throw mismatch(type, lit, ctx);
+      parseJson(lit, false, where(ctx));
+      return lit;
+    case 'jsonb':
+      if (typeof lit !== 'string') throw mismatch(type, lit, ctx);
+      return canonicalJsonb(lit, where(ctx));
+    case 'bytea':
+      if (typeof lit !== 'string') throw mismatch(type, lit, ctx);
+      return parseBytea(lit, where(ctx));
   }
 }
 
@@ -397,107 +659,42 @@ function parseBool(s: string): boolean | undefined {
   return undefined;
 }
 
-function daysFromCivil(y: number, m: number, d: number): number {
-  // Howard Hinnant's days_from_civil (proleptic Gregorian).
-  const yy = m <= 2 ? y - 1 : y;
-  const era = Math.floor(yy / 400);
-  const yoe = yy - era * 400;
-  const doy = Math.floor((153 * (m + (m > 2 ? -3 : 9)) + 2) / 5) + d - 1;
-  const doe = yoe * 365 + Math.floor(yoe / 4) - Math.floor(yoe / 100) + doy;
-  return era * 146097 + doe - 719468;
-}
-
-function civilFromDays(z: number): [number, number, number] {
-  const zz = z + 719468;
-  const era = Math.floor(zz / 146097);
-  const doe = zz - era * 146097;
-  const yoe = Math.floor((doe - Math.floor(doe / 1460) + Math.floor(doe / 36524) - Math.floor(doe / 146096)) / 365);
-  const doy = doe - (365 * yoe + Math.floor(yoe / 4) - Math.floor(yoe / 100));
-  const mp = Math.floor((5 * doy + 2) / 153);
-  const d = doy - Math.floor((153 * mp + 2) / 5) + 1;
-  const m = mp + (mp < 10 ? 3 : -9);
-  return [yoe + era * 400 + (m <= 2 ? 1 : 0), m, d];
-}
-
-const DAYS_IN_MONTH = [31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
-
-/**
- * Parse PostgreSQL ISO timestamp input (`YYYY-MM-DD[ T]HH:MM[:SS[.ffffff]][Z|±HH[:MM]]`, or a bare date)
- * into microseconds since the Unix epoch (UTC). For `timestamp` a zone suffix is ignored, as PostgreSQL does;
- * for `timestamptz` it is applied (no suffix = the session time zone, UTC).
- * @throws DataError 22007 on bad syntax, 22008 on an impossible field value.
- */
-export function parseTimestamp(s: string, type: 'timestamp' | 'timestamptz', ctx: ValueContext = {}): bigint {
-  const m = TS_RE.exec(s);
-  if (!m) {
-    throw new DataError(SqlState.invalidDatetimeFormat, `invalid input syntax for type ${pgTypeName(type)}: "${s}"${where(ctx)}`);
-  }
-  let year = Number(m[1]);
-  if (m[9]) year = 1 - year;
-  const month = Number(m[2]);
-  const day = Number(m[3]);
-  const hh = Number(m[4] ?? 0);
-  const mi = Number(m[5] ?? 0);
-  const ss = Number(m[6] ?? 0);
-  const frac = m[7] ?? '';
-  const leap = (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0;
-  const dim = month === 2 && !leap ? 28 : (DAYS_IN_MONTH[month - 1] ?? 0);
-  if (month < 1 || month > 12 || day < 1 || day > dim || hh > 24 || mi > 59 || ss > 60) {
-    throw new DataError(SqlState.datetimeFieldOverflow, `date/time field value out of range: "${s}"${where(ctx)}`);
-  }
-  // Round to microseconds as PostgreSQL does.
-  let micros = 0;
-  if (frac.length > 0) micros = Math.round(Number(`0.${frac}`) * 1e6);
-  let us = BigInt(daysFromCivil(year, month, day)) * 86_400_000_000n + BigInt(hh * 3600 + mi * 60 + ss) * 1_000_000n + BigInt(micros);
-  const zone = m[8];
-  if (type === 'timestamptz' && zone && zone.toUpperCase() !== 'Z') {
-    const zm = /^([+-])(\d{1,2}):?(\d{2})?$/.exec(zone);
-    if (zm) {
-      const off = (Number(zm[2]) * 60 + Number(zm[3] ?? 0)) * 60_000_000;
-      us -= BigInt(zm[1] === '-' ? -off : off);
-    }
-  }
-  return us;
-}
-
-function pad(n: number, w = 2): string {
-  return String(n).padStart(w, '0');
-}
-
-/** Format microseconds since the epoch as PostgreSQL's ISO text (`YYYY-MM-DD HH:MM:SS[.ffffff]`, BC suffix for years ≤ 0). */
+/** Format µs since the epoch as PostgreSQL's ISO text (`YYYY-MM-DD HH:MM:SS[.ffffff]`, `+00` for timestamptz in UTC, BC suffix). */
 export function formatTimestamp(us: bigint, withZone: boolean): string {
-  let days = us / 86_400_000_000n;
-  let rem = us % 86_400_000_000n;
-  if (rem < 0n) {
-    rem += 86_400_000_000n;
-    days -= 1n;
-  }
-  const [y, mo, d] = civilFromDays(Number(days));
-  const secs = Number(rem / 1_000_000n);
-  const micros = Number(rem % 1_000_000n);
-  const yearText = y <= 0 ? `${pad(1 - y, 4)}` : pad(y, 4);
-  let out = `${yearText}-${pad(mo)}-${pad(d)} ${pad(Math.floor(secs / 3600))}:${pad(Math.floor(secs / 60) % 60)}:${pad(secs % 60)}`;
-  if (micros) out += `.${pad(micros, 6).replace(/0+$/, '')}`;
-  if (withZone) out += '+00';
-  if (y <= 0) out += ' BC';
-  return out;
+  return formatTimestampStyle(us, withZone ? 'UTC' : undefined, 'ISO');
 }
 
 /** Format days since the epoch as PostgreSQL's ISO date text. */
 export function formatDate(days: number): string {
-  const [y, mo, d] = civilFromDays(days);
-  return y <= 0 ? `${pad(1 - y, 4)}-${pad(mo)}-${pad(d)} BC` : `${pad(y, 4)}-${pad(mo)}-${pad(d)}`;
+  return formatDateStyle(days, 'ISO');
+}
+
+/** C's `%.*g`: `p` significant digits, trailing zeros dropped, exponent form when exp < -4 or ≥ p. */
+function formatG(n: number, p: number): string {
+  const [mant, expText] = n.toExponential(p - 1).split('e') as [string, string];
+  const exp = Number(expText);
+  if (exp < -4 || exp >= p) {
+    const m = mant.includes('.') ? mant.replace(/\.?0+$/, '') : mant;
+    return `${m}e${exp < 0 ? '-' : '+'}${pad(Math.abs(exp))}`;
+  }
+  const fixed = n.toFixed(Math.max(0, p - 1 - exp));
+  return fixed.includes('.') ? fixed.replace(/\.?0+$/, '') : fixed;
 }
 
 /**
- * PostgreSQL 12+ float output (`float8out`/`float4out` with extra_float_digits = 1): the shortest
- * text that reads back to the same value, in exponent form when the decimal exponent is < -4 or
- * ≥ 15 (float8) / 6 (float4), with at least two exponent digits.
+ * PostgreSQL 12+ float output (`float8out`/`float4out`). With `extra_float_digits` > 0 (the
+ * default 1): the shortest text that reads back to the same value, in exponent form when the
+ * decimal exponent is < -4 or ≥ 15 (float8) / 6 (float4), with at least two exponent digits.
+ * With ≤ 0: `%.{15|6 + extra_float_digits}g`.
  */
-export function formatFloat(n: number, single = false): string {
+export function formatFloat(n: number, single = false, extraFloatDigits = 1): string {
   if (Number.isNaN(n)) return 'NaN';
   if (n === Infinity) return 'Infinity';
   if (n === -Infinity) return '-Infinity';
+  if (extraFloatDigits <= 0) {
+    if (n === 0) return Object.is(n, -0) ? '-0' : '0';
+    return formatG(n, Math.max(1, (single ? 6 : 15) + extraFloatDigits));
+  }
   if (n === 0) return Object.is(n, -0) ? '-0' : '0';
   let digits: string;
   if (single) {
@@ -520,20 +717,55 @@ export function formatFloat(n: number, single = false): string {
   return neg ? `-${out}` : out;
 }
 
-/** Format a stored value as PostgreSQL text output for a result column of `type` (strings pass through). */
-export function formatValue(v: Value, type: ResultType): string | null {
+function pad(n: number, w = 2): string {
+  return String(n).padStart(w, '0');
+}
+
+/** Session settings PostgreSQL's text output depends on (PostgreSQL 15 §20.11.2 "Locale and Formatting"). */
+export interface FormatOptions {
+  /** TimeZone for timestamptz output: IANA name or POSIX-style offset; default 'UTC'. */
+  timeZone?: string;
+  /** DateStyle, default 'ISO, MDY'. */
+  dateStyle?: string;
+  /** IntervalStyle, default 'postgres'. */
+  intervalStyle?: IntervalStyle;
+  /** extra_float_digits, default 1 (shortest exact output). */
+  extraFloatDigits?: number;
+}
+
+/**
+ * PostgreSQL's text output of a stored value for a result column of `type` (the type's output
+ * function under the session settings in `opts`): timestamptz in the session time zone with its
+ * offset, intervals in IntervalStyle, bytea as hex, arrays as `{a,"b c",NULL}`. A string where
+ * another representation was expected (an already formatted value) passes through.
+ */
+export function formatValue(v: Value, type: ResultType, opts: FormatOptions = {}): string | null {
   if (v === null) return null;
+  if (type !== 'unknown' && isArrayType(type)) {
+    if (!Array.isArray(v)) return typeof v === 'string' ? v : String(v);
+    const elem = elementType(type);
+    return formatPgArray(v.map((e) => formatValue(e, elem, opts)));
+  }
+  if (Array.isArray(v)) return formatPgArray(v.map((e) => formatValue(e, type, opts)));
+  if (v instanceof Uint8Array) return formatBytea(v);
   switch (type) {
     case 'boolean':
       return v === true || v === 't' ? 't' : v === false || v === 'f' ? 'f' : String(v);
     case 'real':
     case 'double':
-      return typeof v === 'number' ? formatFloat(v, type === 'real') : String(v);
+      return typeof v === 'number' ? formatFloat(v, type === 'real', opts.extraFloatDigits ?? 1) : String(v);
     case 'timestamp':
+      return typeof v === 'bigint' ? formatTimestampStyle(v, undefined, opts.dateStyle) : String(v);
     case 'timestamptz':
-      return typeof v === 'bigint' ? formatTimestamp(v, type === 'timestamptz') : String(v);
+      return typeof v === 'bigint' ? formatTimestampStyle(v, opts.timeZone ?? 'UTC', opts.dateStyle) : String(v);
     case 'date':
-      return typeof v === 'number' ? formatDate(v) : String(v);
+      return typeof v === 'number' ? formatDateStyle(v, opts.dateStyle) : String(v);
+    case 'time':
+      return typeof v === 'number' ? formatTime(v) : String(v);
+    case 'interval':
+      if (typeof v !== 'string') return String(v);
+      if ((opts.intervalStyle ?? 'postgres') === 'iso_8601') return v;
+      return formatInterval(intervalParts(v), opts.intervalStyle ?? 'postgres');
     default:
       return String(v);
   }
@@ -542,22 +774,139 @@ export function formatValue(v: Value, type: ResultType): string | null {
 /** True when `v` is a valid stored representation of `type` (used to re-check rows arriving from other services). */
 export function isValueOfType(v: Value, type: SqlType): boolean {
   if (v === null) return true;
-  switch (type) {
+  if (isArrayType(type)) {
+    if (!Array.isArray(v)) return false;
+    const elem = elementType(type);
+    return v.every((e) => e === null || (!Array.isArray(e) && isValueOfType(e, elem)));
+  }
+  switch (type as ScalarType) {
     case 'smallint':
+      return typeof v === 'number' && Number.isInteger(v) && v >= -32768 && v <= 32767;
     case 'integer':
     case 'date':
-      return typeof v === 'number' && Number.isInteger(v);
+      return typeof v === 'number' && Number.isInteger(v) && v >= -2147483648 && v <= 2147483647;
     case 'bigint':
     case 'timestamp':
     case 'timestamptz':
-      return typeof v === 'bigint';
+      return typeof v === 'bigint' && v >= INT8_MIN && v <= INT8_MAX;
     case 'real':
     case 'double':
       return typeof v === 'number';
+    case 'time':
+      return typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= 86_400_000_000;
+    case 'numeric':
+      return typeof v === 'string' && isNumericText(v);
     case 'text':
-    case 'uuid':
+    case 'varchar':
+    case 'char':
+    case 'json':
       return typeof v === 'string';
+    case 'jsonb':
+      return typeof v === 'string' && v.length > 0;
+    case 'interval':
+      return typeof v === 'string' && ISO_INTERVAL_RE.test(v);
+    case 'uuid':
+      return typeof v === 'string' && UUID_STORED_RE.test(v);
     case 'boolean':
       return typeof v === 'boolean';
+    case 'bytea':
+      return v instanceof Uint8Array;
   }
+}
+
+const ISO_INTERVAL_RE = /^P(?=.)(-?\d+Y)?(-?\d+M)?(-?\d+D)?(T(?=.)(-?\d+H)?(-?\d+M)?(-?\d+(\.\d{1,6})?S)?)?$/;
+
+/**
+ * Compare strings by Unicode code point, which is the byte order of their UTF-8 encodings:
+ * PostgreSQL's C collation (the collation Stratum's clusters use).
+ */
+export function compareText(a: string, b: string): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    let x = a.charCodeAt(i);
+    let y = b.charCodeAt(i);
+    if (x === y) continue;
+    // Surrogates (U+D800–DFFF) encode code points above U+FFFF: move them above U+E000–FFFF.
+    if (x >= 0xd800) x += x < 0xe000 ? 0x2000 : -0x800;
+    if (y >= 0xd800) y += y < 0xe000 ? 0x2000 : -0x800;
+    return x < y ? -1 : 1;
+  }
+  return Math.sign(a.length - b.length);
+}
+
+/** `bpchar` comparison: trailing spaces do not count (PostgreSQL §8.3). */
+function stripTrailingSpaces(s: string): string {
+  let e = s.length;
+  while (e > 0 && s.charCodeAt(e - 1) === 0x20) e--;
+  return s.slice(0, e);
+}
+
+function cmp<T extends number | bigint>(a: T, b: T): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** float btree order (`float8_cmp_internal`): NaN equals NaN and sorts above every number; -0 = 0. */
+function compareFloat(a: number, b: number): number {
+  if (Number.isNaN(a)) return Number.isNaN(b) ? 0 : 1;
+  if (Number.isNaN(b)) return -1;
+  return cmp(a, b);
+}
+
+/**
+ * PostgreSQL's btree order of two stored values of `type` (the default operator class's
+ * comparison; PostgreSQL 15 §9.2, §8.15.5 for arrays): numeric by value (NaN last), floats with
+ * NaN above every number, text/varchar/uuid/json bytewise as the C collation, char ignoring
+ * trailing spaces, bytea bytewise, interval by total span (a month as 30 days), jsonb by its btree
+ * rules, arrays element by element (a NULL element above any value) then by length.
+ * `json` has no btree order in PostgreSQL; here it compares bytewise so callers get a total order.
+ * SQL NULL handling is the caller's; a null here sorts after every value (NULLS LAST), so the
+ * order is total. Returns -1, 0 or 1.
+ */
+export function compareValues(a: Value, b: Value, type: SqlType | ResultType): number {
+  if (a === null || b === null) return a === null ? (b === null ? 0 : 1) : -1;
+  if (type !== 'unknown' && isArrayType(type)) {
+    if (!Array.isArray(a) || !Array.isArray(b)) return compareText(String(a), String(b));
+    const elem = elementType(type);
+    const n = Math.min(a.length, b.length);
+    for (let i = 0; i < n; i++) {
+      const c = compareValues(a[i] ?? null, b[i] ?? null, elem);
+      if (c !== 0) return c;
+    }
+    return Math.sign(a.length - b.length);
+  }
+  switch (type as ScalarType | 'unknown') {
+    case 'real':
+    case 'double':
+      return compareFloat(Number(a), Number(b));
+    case 'smallint':
+    case 'integer':
+    case 'date':
+    case 'time':
+    case 'bigint':
+    case 'timestamp':
+    case 'timestamptz':
+      if (typeof a === 'bigint' && typeof b === 'bigint') return cmp(a, b);
+      if (typeof a === 'number' && typeof b === 'number') return cmp(a, b);
+      return cmp(BigInt(a as number | bigint), BigInt(b as number | bigint));
+    case 'numeric':
+      return compareNumeric(parseNumeric(String(a)), parseNumeric(String(b)));
+    case 'boolean':
+      return cmp(Number(a), Number(b));
+    case 'char':
+      return compareText(stripTrailingSpaces(String(a)), stripTrailingSpaces(String(b)));
+    case 'interval':
+      return compareInterval(intervalParts(String(a)), intervalParts(String(b)));
+    case 'jsonb':
+      return compareJsonb(parseJson(String(a), true), parseJson(String(b), true));
+    case 'bytea':
+      if (a instanceof Uint8Array && b instanceof Uint8Array) return compareBytes(a, b);
+      return compareText(String(a), String(b));
+    default:
+      return compareText(String(a), String(b));
+  }
+}
+
+/** Equality under {@link compareValues} (`=` of the type's btree class; two nulls are equal, as IS NOT DISTINCT FROM). */
+export function valuesEqual(a: Value, b: Value, type: SqlType | ResultType): boolean {
+  return compareValues(a, b, type) === 0;
 }

@@ -44,8 +44,16 @@ import {
   VARCHAR,
 } from '@duckdb/node-api';
 import { numericPrecision } from '../catalog.ts';
-import { elementType, isArrayType, type ScalarType, type SqlType, type Value } from '../types.ts';
-import { parseIsoInterval } from './interval.ts';
+import { elementType, type IntervalParts, intervalParts, isArrayType, type ScalarType, type SqlType, type Value } from '../types.ts';
+
+/** The parts of stored interval text (types.ts `intervalParts`), or undefined when it is not interval text. */
+function parseInterval(s: string): IntervalParts | undefined {
+  try {
+    return intervalParts(s);
+  } catch {
+    return undefined;
+  }
+}
 
 /**
  * Unconstrained `numeric` (and `numeric(p,s)` with p > 38, beyond DuckDB's DECIMAL) is kept as
@@ -304,7 +312,7 @@ function scalarCodec(t: ScalarType, typmod: number | undefined): ColumnCodec {
         rawSql: INTERVAL_FILE,
         toRaw: (v) => {
           if (typeof v !== 'string') return undefined;
-          const p = parseIsoInterval(v);
+          const p = parseInterval(v);
           return p ? new DuckDBStructValue({ months: p.months, days: p.days, micros: p.micros }) : undefined;
         },
         fileSql: INTERVAL_FILE,
@@ -312,7 +320,7 @@ function scalarCodec(t: ScalarType, typmod: number | undefined): ColumnCodec {
         viewSql: 'INTERVAL',
         toView: view,
         literal: (v) => {
-          const p = typeof v === 'string' ? parseIsoInterval(v) : undefined;
+          const p = typeof v === 'string' ? parseInterval(v) : undefined;
           if (!p) return `CAST(NULL AS ${INTERVAL_FILE})`;
           return `CAST({'months': ${p.months}, 'days': ${p.days}, 'micros': ${p.micros}} AS ${INTERVAL_FILE})`;
         },
