@@ -19,6 +19,8 @@ import {
   numericTypmod,
   type QueryOptions,
   type QueryResult,
+  shardOfKeyValue,
+  shardOfVersion,
   type TableDef,
   type TableInfo,
   type VersionRecord,
@@ -465,6 +467,49 @@ describe('olap shard: schema evolution (files and delta of several definitions t
     c.shard = await c.open();
     assert.equal(show(await all()), latest);
     assert.deepEqual(rows(await q(c, 'SELECT id FROM items WHERE price = 1.00')), [['5n']]);
+  });
+});
+
+describe('olap shard: placement by a shard key whose field is not its name', () => {
+  it('owns() reads the shard key by field', async () => {
+    const def: TableDef = {
+      name: 'sales',
+      storage: 'sales_s',
+      columns: [
+        { name: 'region', type: 'text', notNull: true, field: 'f_r' },
+        { name: 'n', type: 'integer', notNull: true, field: 'f_n' },
+      ],
+      primaryKey: ['f_r', 'f_n'],
+    };
+    const catalog = makeCatalog([def], { sales: { shardKey: 'region' } });
+    const info = catalog.get('sales');
+    const shards = ['s1', 's2'];
+    const dir = await tempDir('olap-ddl-');
+    const source = new ArraySource();
+    const shard = await startOlapShard({
+      id: 's1',
+      dir,
+      catalog,
+      deltaSources: [{ id: 'ing1', api: source }],
+      owns: (i, v) => shardOfVersion(i, v.key, v.row, shards) === 's1',
+      deltaPollMs: 0,
+      compactionIntervalMs: 0,
+    });
+    try {
+      const vb = new Versions(info);
+      const regions = ['eu', 'us', 'apac', 'latam', 'mea', 'nordics'];
+      source.add(regions.map((r, i) => vb.make('insert', [r, i], { f_r: r, f_n: i }, T0 + i)));
+      const mine = regions.filter((r) => shardOfKeyValue(r, shards) === 's1').sort();
+      assert.ok(mine.length > 0 && mine.length < regions.length, 'the sample spreads over both shards');
+      const r = await shard.query('SELECT region FROM sales ORDER BY region', [], catalog.version);
+      assert.deepEqual(
+        r.rows.map((x) => x[0]),
+        mine,
+      );
+    } finally {
+      await shard.close();
+      await removeDir(dir);
+    }
   });
 });
 
