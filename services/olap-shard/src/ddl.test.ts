@@ -25,7 +25,9 @@ import {
   type TableInfo,
   type VersionRecord,
 } from '@stratum/shared';
+import type { Compactor } from './compaction.ts';
 import { type OlapShard, startOlapShard } from './index.ts';
+import { Shard } from './shard.ts';
 import { ArraySource, makeCatalog, removeDir, show, tempDir, Versions } from './test-support.ts';
 
 const T0 = Date.UTC(2024, 2, 1, 12, 0, 0);
@@ -467,6 +469,38 @@ describe('olap shard: schema evolution (files and delta of several definitions t
     c.shard = await c.open();
     assert.equal(show(await all()), latest);
     assert.deepEqual(rows(await q(c, 'SELECT id FROM items WHERE price = 1.00')), [['5n']]);
+  });
+});
+
+describe('olap shard: files of a dropped table outlive the queries that may read them', () => {
+  it('deletes them only once every operation pinned before the drop has finished (file leases)', async () => {
+    const dir = await tempDir('olap-ddl-');
+    const catalog = makeCatalog([USERS]);
+    const shard = new Shard({ id: 's1', dir, catalog, deltaSources: [], compactionIntervalMs: 0, deltaPollMs: 0 });
+    await shard.start();
+    try {
+      const vb = new Versions(catalog.get('users'));
+      await shard.push({
+        source: 'ing1',
+        table: 'users_s1',
+        fromTs: -1,
+        toTs: T0,
+        versions: [vb.make('insert', [1n], { f1: 1n, f2: 'a', f3: 1 }, T0)],
+      });
+      // An operation that started before the drop (a query planned against the old views).
+      const unpin = (shard as unknown as { compactor: Compactor }).compactor.leases.pin();
+      catalog.apply(catalog.version + 1, { kind: 'drop_table', name: 'users', at: 0 });
+      await eventually(async () => {
+        const m = JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8'));
+        return m.tables.users_s1 === undefined;
+      }, 'the manifest no longer lists the dropped table');
+      assert.equal(existsSync(join(dir, 'users_s1')), true, 'files stay while the earlier operation runs');
+      unpin();
+      await eventually(() => !existsSync(join(dir, 'users_s1')), 'files deleted once it finished');
+    } finally {
+      await shard.close();
+      await removeDir(dir);
+    }
   });
 });
 
