@@ -504,6 +504,79 @@ describe('olap shard: files of a dropped table outlive the queries that may read
   });
 });
 
+describe('olap shard: queries while DDL is applied', () => {
+  it('answers every query while columns come and go and the table is truncated', async () => {
+    const def: TableDef = {
+      name: 't',
+      storage: 't_0',
+      columns: [
+        { name: 'id', type: 'integer', notNull: true, field: 'a' },
+        { name: 'v', type: 'text', notNull: false, field: 'b' },
+      ],
+      primaryKey: ['a'],
+    };
+    const catalog = makeCatalog([def]);
+    const dir = await tempDir('olap-ddl-');
+    const source = new ArraySource();
+    const shard = await startOlapShard({
+      id: 's1',
+      dir,
+      catalog,
+      deltaSources: [{ id: 'ing1', api: source }],
+      deltaPollMs: 0,
+      compactionIntervalMs: 0,
+    });
+    try {
+      const vb = new Versions(catalog.get('t'));
+      const rowsOf = (n: number) => Array.from({ length: n }, (_, i) => vb.make('insert', [i], { a: i, b: `x${i}` }, T0));
+      await shard.push({ source: 'ing1', table: 't_0', fromTs: -1, toTs: T0, versions: rowsOf(200) });
+      let cols = [...def.columns];
+      let storage = 0;
+      let done = false;
+      const errors: string[] = [];
+      const counts = new Set<bigint>();
+      const ddlLoop = (async () => {
+        for (let n = 0; n < 40; n++) {
+          if (n % 3 === 2) cols = cols.filter((x) => x.name !== `c${n - 2}`);
+          else cols = [...cols, { name: `c${n}`, type: 'integer', notNull: false, field: `f${n}`, missing: n }];
+          if (n % 8 === 7) storage++;
+          catalog.apply(catalog.version + 1, {
+            kind: 'replace_table',
+            name: 't',
+            table: { ...def, storage: `t_${storage}`, columns: cols },
+            at: 0,
+          });
+          if (n % 8 !== 7)
+            source.add([vb.make('update', [n % 200], { a: n % 200, b: 'u' }, T0 + 1 + n)].map((v) => ({ ...v, table: `t_${storage}` })));
+          await new Promise((r) => setTimeout(r, 5));
+        }
+        done = true;
+      })();
+      const queryLoop = async (sql: string, asOf?: number) => {
+        while (!done) {
+          try {
+            const r = await shard.query(sql, [], catalog.version, asOf === undefined ? {} : { asOf });
+            counts.add(r.rows[0]?.[0] as bigint);
+          } catch (e) {
+            errors.push((e as Error).message);
+          }
+        }
+      };
+      await Promise.all([
+        ddlLoop,
+        queryLoop('SELECT count(*) FROM t'),
+        queryLoop('SELECT count(*) FROM t WHERE id = 5'),
+        queryLoop('SELECT count(*) FROM t__latest', T0 + 1),
+      ]);
+      assert.deepEqual(errors, []);
+      for (const n of counts) assert.ok(n === 0n || n === 1n || n === 200n, `count ${n}`);
+    } finally {
+      await shard.close();
+      await removeDir(dir);
+    }
+  });
+});
+
 describe('olap shard: placement by a shard key whose field is not its name', () => {
   it('owns() reads the shard key by field', async () => {
     const def: TableDef = {
