@@ -577,6 +577,74 @@ describe('olap shard: queries while DDL is applied', () => {
   });
 });
 
+describe('olap shard: a format-2 manifest (before storage names and fields)', () => {
+  it("reads its tables as storage names and its files' zone-map keys as their fields", async () => {
+    const dir = await tempDir('olap-ddl-');
+    try {
+      const rel = 'old/day=2024-03-01/part-0190a6c2-0000-7000-8000-000000000001.parquet';
+      const { mkdir, writeFile, stat } = await import('node:fs/promises');
+      await mkdir(join(dir, 'old', 'day=2024-03-01'), { recursive: true });
+      const db = await DuckDBInstance.create(':memory:');
+      const conn = await db.connect();
+      await conn.run(
+        `COPY (SELECT 1::BIGINT AS id, 'one' AS v, TIMESTAMP_MS '2024-03-01 12:00:00' AS _ts, '0190a6c2-0000-7000-8000-0000000000aa'::UUID AS _version,
+           'insert' AS _op, 'e1' AS _engine) TO '${join(dir, rel)}' (FORMAT parquet)`,
+      );
+      conn.disconnectSync();
+      db.closeSync();
+      const bytes = (await stat(join(dir, rel))).size;
+      const manifest = {
+        format: 2,
+        shard: 's1',
+        generation: 3,
+        updatedAt: T0,
+        tables: {
+          old: {
+            watermark: T0,
+            sources: { ing1: T0 },
+            singleVersion: true,
+            files: [
+              {
+                path: rel,
+                day: '2024-03-01',
+                rows: 1,
+                bytes,
+                tsMin: T0,
+                tsMax: T0,
+                ops: { insert: 1, update: 0, delete: 0 },
+                columns: { id: { min: '1', max: '1', nulls: 0 }, v: { min: 'one', max: 'one', nulls: 0 } },
+                createdAt: T0,
+              },
+            ],
+          },
+        },
+      };
+      await writeFile(join(dir, 'manifest.json'), JSON.stringify(manifest));
+      // A table created before storage names: its storage name is its name, its fields its column names.
+      const catalog = makeCatalog([
+        {
+          name: 'old',
+          columns: [
+            { name: 'id', type: 'bigint', notNull: true },
+            { name: 'v', type: 'text', notNull: false },
+          ],
+          primaryKey: ['id'],
+        },
+      ]);
+      const shard = await startOlapShard({ id: 's1', dir, catalog, deltaSources: [], deltaPollMs: 0, compactionIntervalMs: 0 });
+      try {
+        const r = await shard.query('SELECT * FROM old WHERE id = 1', [], catalog.version);
+        assert.deepEqual(rows(r), [['1n', 'one']]);
+        assert.deepEqual(await shard.watermarks('ing1'), { old: T0 });
+      } finally {
+        await shard.close();
+      }
+    } finally {
+      await removeDir(dir);
+    }
+  });
+});
+
 describe('olap shard: placement by a shard key whose field is not its name', () => {
   it('owns() reads the shard key by field', async () => {
     const def: TableDef = {
