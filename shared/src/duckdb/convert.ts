@@ -23,8 +23,16 @@ import {
   type DuckDBValue,
   JsonDuckDBValueConverter,
 } from '@duckdb/node-api';
-import { type Literal, type QueryResult, type ResultColumn, type ResultType, SqlState, StratumError, type Value } from '../index.ts';
-import { formatIsoInterval } from './interval.ts';
+import {
+  type Literal,
+  makeInterval,
+  type QueryResult,
+  type ResultColumn,
+  type ResultType,
+  SqlState,
+  StratumError,
+  type Value,
+} from '../index.ts';
 
 /** A per-column converter from a DuckDB value (never null here) to a stored Value. */
 type Conv = ((v: DuckDBValue) => Value) | null;
@@ -115,7 +123,7 @@ function planColumn(t: DuckDBType): ColumnPlan {
         type: 'interval',
         conv: (v) => {
           const iv = v as DuckDBIntervalValue;
-          return formatIsoInterval({ months: iv.months, days: iv.days, micros: iv.micros });
+          return makeInterval({ months: iv.months, days: iv.days, micros: iv.micros });
         },
       };
     case DuckDBTypeId.TIME:
@@ -202,46 +210,6 @@ export function convertValue(v: DuckDBValue, t: DuckDBType): Value {
   if (v === null) return null;
   const { conv } = planColumn(t);
   return conv === null ? (v as Value) : conv(v);
-}
-
-function plural(n: number, unit: string): string {
-  return `${n} ${unit}${n === 1 ? '' : 's'}`;
-}
-
-/**
- * PostgreSQL interval text output with `IntervalStyle = postgres` (the stored representation is
- * ISO 8601, {@link formatIsoInterval}) (PostgreSQL 15
- * `EncodeInterval`): `1 year 2 mons -3 days +04:05:06.5`, `00:00:00` for zero.
- */
-export function formatInterval(iv: { months: number; days: number; micros: bigint }): string {
-  const parts: string[] = [];
-  let isBefore = false;
-  let isZero = true;
-  const years = Math.trunc(iv.months / 12);
-  const mons = iv.months % 12;
-  for (const [value, unit] of [
-    [years, 'year'],
-    [mons, 'mon'],
-    [iv.days, 'day'],
-  ] as const) {
-    if (value === 0) continue;
-    parts.push(`${isBefore && value > 0 ? '+' : ''}${plural(value, unit)}`);
-    isBefore = value < 0;
-    isZero = false;
-  }
-  const us = iv.micros;
-  if (isZero || us !== 0n) {
-    const neg = us < 0n;
-    const abs = neg ? -us : us;
-    const h = abs / 3_600_000_000n;
-    const m = (abs / 60_000_000n) % 60n;
-    const s = (abs / 1_000_000n) % 60n;
-    const f = abs % 1_000_000n;
-    let t = `${neg ? '-' : isBefore ? '+' : ''}${String(h).padStart(2, '0')}:${String(m).padStart(2, '0')}:${String(s).padStart(2, '0')}`;
-    if (f !== 0n) t += `.${String(f).padStart(6, '0').replace(/0+$/, '')}`;
-    parts.push(t);
-  }
-  return parts.join(' ');
 }
 
 const INT32_MIN = -2147483648;

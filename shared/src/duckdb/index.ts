@@ -9,7 +9,6 @@ import { columnCodec } from './columns.ts';
 
 export * from './columns.ts';
 export * from './convert.ts';
-export * from './interval.ts';
 
 /**
  * Column type of each SqlType in a raw load table filled through DuckDB's appender with stored
