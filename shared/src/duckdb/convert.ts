@@ -15,11 +15,13 @@ import {
   type DuckDBTimestampSecondsValue,
   type DuckDBTimestampTZValue,
   type DuckDBTimestampValue,
+  type DuckDBStructValue,
   type DuckDBType,
   DuckDBTypeId,
   type DuckDBValue,
   JsonDuckDBValueConverter,
 } from '@duckdb/node-api';
+import { PG_NUMERIC_FIELD, pgErrorOf } from './pg-macros.ts';
 import { type Literal, type QueryResult, type ResultColumn, type ResultType, SqlState, StratumError, type Value } from '../index.ts';
 
 /** A per-column converter from a DuckDB value (never null here) to a stored Value. */
@@ -37,6 +39,7 @@ const toBigint = (v: DuckDBValue): Value => (typeof v === 'bigint' ? v : BigInt(
 /** Map one DuckDB column type to its result type and value converter (brief §6 table). */
 function planColumn(t: DuckDBType): ColumnPlan {
   if (t.alias?.toUpperCase() === 'JSON') return { type: 'json', conv: null };
+  if (t.typeId === DuckDBTypeId.STRUCT && t.entryNames.includes(PG_NUMERIC_FIELD)) return { type: 'numeric', conv: (v) => (v as DuckDBStructValue).entries[PG_NUMERIC_FIELD] as Value };
   switch (t.typeId) {
     case DuckDBTypeId.BOOLEAN:
       return { type: 'boolean', conv: null };
@@ -282,6 +285,8 @@ export function mapDuckDbError(e: unknown): StratumError {
   const cut = raw.indexOf('\n\nLINE ');
   const message = (cut >= 0 ? raw.slice(0, cut) : raw).trim();
   const detail = cut >= 0 ? raw.slice(cut + 2).trim() : undefined;
+  const pg = pgErrorOf(message);
+  if (pg) return new StratumError(pg.code, pg.message, { cause: e });
   let code: string = SqlState.internalError;
   for (const [re, c] of RULES) {
     if (re.test(message)) {

@@ -6,8 +6,10 @@
  */
 import type { SqlType } from '../types.ts';
 import { duckdbType } from '../types.ts';
+import { PG_MACROS_SQL } from './pg-macros.ts';
 
 export * from './convert.ts';
+export { PG_MACROS_SQL, pgErrorOf } from './pg-macros.ts';
 
 /**
  * Column type of each SqlType in a raw load table filled through DuckDB's appender with stored
@@ -49,6 +51,6 @@ export function typedFromRaw(q: string, type: SqlType): string {
 /**
  * Settings that give a DuckDB connection PostgreSQL semantics (brief §6): UTC, NULLS LAST on
  * ASC / FIRST on DESC (PostgreSQL 15 §7.5 "Sorting Rows"), integer `/` truncates (§9.3).
- * Run once per connection.
+ * Run once per connection. Also creates the macros the router's analytical rewrite calls (pg-macros.ts).
  */
-export const PG_SEMANTICS_SQL = `SET TimeZone = 'UTC'; SET default_null_order = 'nulls_last_on_asc_first_on_desc'; SET integer_division = true;`;
+export const PG_SEMANTICS_SQL = `SET TimeZone = 'UTC'; SET default_null_order = 'nulls_last_on_asc_first_on_desc'; SET integer_division = true;\n${PG_MACROS_SQL}`;

@@ -10,8 +10,8 @@ import { parseSync } from 'libpg-query';
 import { deparseSync } from 'pgsql-deparser';
 import type { SessionValues } from '../analyze/scope.ts';
 import { transformNodes } from '../analyze/walk.ts';
-import { pgSemantics } from './duckdb-rewrite.ts';
 import type { Node } from '../sql/parse.ts';
+import { pgSemantics } from './duckdb-rewrite.ts';
 
 /** Parsed view queries by view name and oid (views are inlined where used). */
 const viewCache = new Map<string, Node>();
@@ -50,7 +50,9 @@ export function sessionFunction(type: string, n: Node, s: SessionValues): Node |
     if (names.length > 2 || (names.length === 2 && names[0] !== 'pg_catalog')) return undefined;
     const args = (n.args ?? []) as Node[];
     if (name === 'version' && args.length === 0) {
-      return stringConst(`PostgreSQL ${s.serverVersion} (Stratum 0.1.0) on x86_64-pc-linux-gnu, compiled by Node.js ${process.version}, 64-bit`);
+      return stringConst(
+        `PostgreSQL ${s.serverVersion} (Stratum 0.1.0) on x86_64-pc-linux-gnu, compiled by Node.js ${process.version}, 64-bit`,
+      );
     }
     if (name === 'current_database' && args.length === 0) return stringConst(s.database);
     if (name === 'current_schema' && args.length === 0) return stringConst('public');
@@ -80,7 +82,8 @@ export function sessionFunction(type: string, n: Node, s: SessionValues): Node |
 
 /**
  * The statement with views inlined (as `(SELECT …) AS alias`, recursively) and session functions
- * bound. `ctes` are CTE names that shadow views.
+ * bound, then rewritten for PostgreSQL semantics in DuckDB (duckdb-rewrite.ts). `ctes` are CTE
+ * names that shadow views.
  */
 export function rewriteForTier(stmt: Node, catalog: Catalog, s: SessionValues, ctes: ReadonlySet<string> = new Set()): Node {
   let depth = 0;
@@ -88,8 +91,6 @@ export function rewriteForTier(stmt: Node, catalog: Catalog, s: SessionValues, c
     transformNodes(tree, (type, n) => {
       const bound = sessionFunction(type, n, s);
       if (bound) return bound;
-      const pg = pgSemantics(type, n, rewrite);
-      if (pg) return pg;
       if (type === 'RangeVar' && !n.schemaname && !ctes.has(n.relname as string)) {
         const v = catalog.view(n.relname as string);
         if (!v) return undefined;
@@ -102,7 +103,7 @@ export function rewriteForTier(stmt: Node, catalog: Catalog, s: SessionValues, c
       }
       return undefined;
     });
-  return rewrite(stmt);
+  return pgSemantics(rewrite(stmt), catalog);
 }
 
 /** PostgreSQL text of a statement or expression node (for DuckDB, EXPLAIN and the catalog). */
