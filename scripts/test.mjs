@@ -34,10 +34,12 @@ if (files.length === 0) {
 function have(cmd) {
   return spawnSync('sh', ['-c', `command -v ${cmd} || test -x /usr/sbin/${cmd}`], { stdio: 'ignore' }).status === 0;
 }
-// Debian packages the tests run for real: nats-server (bus), chrony (the clock exporter's chronyd -x).
+// Debian packages the tests run for real: nats-server (bus), chrony (the clock exporter's chronyd -x),
+// sysbench (a real client's OLTP workload).
 const missing = [
   ['nats-server', 'nats-server'],
   ['chronyd', 'chrony'],
+  ['sysbench', 'sysbench'],
 ].filter(([cmd]) => !quick && !have(cmd));
 if (missing.length > 0) {
   const pkgs = missing.map(([, pkg]) => pkg).join(' ');

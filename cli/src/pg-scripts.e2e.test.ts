@@ -25,14 +25,23 @@ interface Outcome {
   code?: string;
 }
 
+/** The last error message of each client (for failure messages only; messages are not compared). */
+const lastMessage = new WeakMap<pg.Client, string>();
+
+/** Rows in a canonical order (for RETURNING, whose row order PostgreSQL does not define). */
+function sorted(rows: unknown[][]): unknown[][] {
+  return [...rows].sort((a, b) => (JSON.stringify(a) < JSON.stringify(b) ? -1 : JSON.stringify(a) > JSON.stringify(b) ? 1 : 0));
+}
+
 async function runOne(c: pg.Client, sql: string): Promise<Outcome> {
   try {
     const r = await c.query({ text: sql, rowMode: 'array', types: RAW });
     const last = Array.isArray(r) ? r[r.length - 1] : r;
     const out: Outcome = { tag: `${last.command ?? ''} ${last.rowCount ?? ''}`.trim() };
-    if (last.fields?.length) out.rows = last.rows as unknown[][];
+    if (last.fields?.length) out.rows = /\bRETURNING\b/i.test(sql) ? sorted(last.rows as unknown[][]) : (last.rows as unknown[][]);
     return out;
   } catch (e) {
+    lastMessage.set(c, (e as Error).message);
     return { code: (e as { code?: string }).code ?? 'client error' };
   }
 }
@@ -68,7 +77,7 @@ describe('SQL scripts: Stratum vs PostgreSQL 15', { timeout: 900_000 }, () => {
       try {
         for (const sql of script.statements) {
           const [got, want] = [await runOne(a, sql), await runOne(b, sql)];
-          assert.deepEqual(got, want, `statement: ${sql}`);
+          assert.deepEqual(got, want, `statement: ${sql}${got.code ? ` (Stratum: ${lastMessage.get(a)})` : ''}${want.code ? ` (PostgreSQL: ${lastMessage.get(b)})` : ''}`);
         }
       } finally {
         await a.end().catch(() => {});

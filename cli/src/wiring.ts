@@ -272,8 +272,20 @@ function defaultId(cfg: StratumConfig, service: 'tx-engine' | 'ingestion' | 'ola
 }
 
 /** RPC method lists of each tier (what crosses the network). */
-export const TX_METHODS = ['execute', 'get', 'begin', 'executeIn', 'commit', 'rollback', 'savepoint', 'decommission'] as const;
-export const INGESTION_METHODS = ['get', 'getMany', 'delta', 'status', 'conflicts', 'retireEngine'] as const;
+export const TX_METHODS = [
+  'execute',
+  'get',
+  'read',
+  'txnWrites',
+  'indexStatus',
+  'begin',
+  'executeIn',
+  'commit',
+  'rollback',
+  'savepoint',
+  'decommission',
+] as const;
+export const INGESTION_METHODS = ['get', 'getMany', 'find', 'indexStatus', 'delta', 'status', 'conflicts', 'retireEngine'] as const;
 
 /** Ingestion settings from the config. */
 function ingestionSettings(cfg: StratumConfig) {

@@ -2,12 +2,32 @@
  * Several ingestion engines that split the stream partitions (DESIGN §4), seen as one
  * {@link IngestionApi}: row reads go to the engine that consumes the key's partition
  * (`partitionOf`), the status reports the lowest watermark (every version at or below it is
- * merged on every engine), conflicts are gathered from all. Used by TX engines for reads of
- * rows they do not hold and for retention.
+ * merged on every engine), conflicts are gathered from all, `find` asks every engine (each holds
+ * the rows of its partitions) and merges the answers, `indexStatus` is done once every engine is
+ * done. Used by TX engines for reads of rows they do not hold and for retention.
  */
+import { toBufferKey } from 'ordered-binary';
 import { partitionOf } from './partition.ts';
-import type { ConflictInfo, IngestionApi, IngestionStatus, RowVersion, VersionRecord } from './tiers.ts';
+import { encode } from './protocol/index.ts';
+import type { ConflictInfo, IndexBuildStatus, IngestionApi, IngestionStatus, RowVersion, VersionRecord } from './tiers.ts';
 import type { Value } from './types.ts';
+
+/**
+ * A storage-key value as ingestion writes it in an LMDB (ordered-binary) key: byte strings and
+ * arrays, which ordered-binary would copy raw, become strings (`x` + hex, `a` + hex of
+ * MessagePack); other values stay as they are. Ingestion's row order (`find` scans, `afterKey`)
+ * is ordered-binary's order of these parts.
+ */
+export function storageKeyPart(v: Value): string | number | bigint | boolean | null {
+  if (typeof v !== 'object' || v === null) return v;
+  if (v instanceof Uint8Array) return `x${Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('hex')}`;
+  return `a${encode(v).toString('hex')}`;
+}
+
+/** Ingestion's order of two storage keys (see {@link storageKeyPart}). */
+export function compareStorageKeys(a: readonly Value[], b: readonly Value[]): number {
+  return Buffer.compare(toBufferKey(a.map(storageKeyPart)), toBufferKey(b.map(storageKeyPart)));
+}
 
 /** An ingestion engine and the partitions it consumes. */
 export interface IngestionMember {
@@ -65,6 +85,20 @@ export function ingestionSet(members: IngestionMember[], partitions: number): In
     async conflicts(q): Promise<ConflictInfo[]> {
       const all = await Promise.all(members.map((m) => m.api.conflicts(q)));
       return all.flat().sort((a, b) => a.detectedAt - b.detectedAt);
+    },
+    async find(table, source, opts) {
+      const all = await Promise.all(members.map((m) => m.api.find(table, source, opts)));
+      const rows = all.flat();
+      // Scans and key ranges come in storage-key order from each engine: merged in that order, so
+      // `limit` and `afterKey` page exactly. Index lookups come engine by engine.
+      if (source.by !== 'index' && !(source.by === 'range' && source.index !== undefined)) {
+        rows.sort((x, y) => compareStorageKeys(x.key ?? [], y.key ?? []));
+      }
+      return opts.limit === undefined ? rows : rows.slice(0, opts.limit);
+    },
+    async indexStatus(table, index): Promise<IndexBuildStatus> {
+      const all = await Promise.all(members.map((m) => m.api.indexStatus(table, index)));
+      return all.find((s) => s.state === 'failed') ?? all.find((s) => s.state === 'building') ?? { state: 'done' };
     },
     async retireEngine(engine) {
       const all = await Promise.all(members.map((m) => m.api.retireEngine(engine)));

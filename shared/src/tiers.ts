@@ -3,7 +3,7 @@
  * these directly; in the distributed form `rpc.ts` carries the same calls over HTTP
  * (MessagePack bodies), so both forms run the same code below the transport.
  */
-import type { Literal, ResultType, Row, Value } from './types.ts';
+import type { Literal, ResultType, Row, SqlType, Value } from './types.ts';
 
 /** A row version as kept by ingestion and shipped to OLAP. */
 export interface VersionRecord {
@@ -138,11 +138,26 @@ export type WriteOp =
       returning?: boolean;
     };
 
+/**
+ * Session values the row tiers need to evaluate a request's expressions as PostgreSQL would
+ * (now(), statement_timestamp(), TimeZone). Absent: the engine's clock at the statement and UTC.
+ */
+export interface EvalSettings {
+  /** Transaction start (µs since epoch): now(), current_timestamp. */
+  txnTimeUs: bigint;
+  /** Statement start (µs since epoch): statement_timestamp(). */
+  stmtTimeUs: bigint;
+  /** Session TimeZone (IANA name or offset). */
+  timeZone: string;
+}
+
 /** A transaction request to a TX engine. */
 export interface TxRequest {
   /** Catalog version the router planned with; the engine waits until it has it. */
   catalogVersion: number;
   ops: WriteOp[];
+  /** Session values for evaluating the ops' expressions (SET, WHERE, ON CONFLICT, CHECK). */
+  eval?: EvalSettings;
 }
 
 /** Outcome of a committed transaction. */
@@ -192,6 +207,8 @@ export interface ReadRequest {
   fresh?: ReadFreshness;
   /** Stop after this many rows. */
   limit?: number;
+  /** Session values for evaluating `where`. */
+  eval?: EvalSettings;
 }
 
 /** A transaction's own uncommitted write of one row (for analytical reads inside its block). */
@@ -362,8 +379,16 @@ export interface IngestionApi {
   ): Promise<RowVersion[]>;
   /** Progress of building index `index` of table `table` (storage name) on this ingestion engine. */
   indexStatus(table: string, index: string): Promise<IndexBuildStatus>;
-  /** Versions applied after `afterLsn`, in LSN order, at most `limit`; `lastLsn` = LSN of the last returned (or afterLsn). */
-  delta(afterLsn: number, limit: number): Promise<{ versions: VersionRecord[]; lastLsn: number; watermark: number }>;
+  /**
+   * Versions applied after `afterLsn`, in LSN order, at most `limit`; `lastLsn` = LSN of the last
+   * returned (or afterLsn). `catalogVersion` (optional): a catalog version at least as new as the
+   * one every returned row was written under (e.g. ingestion's catalog version when it answers);
+   * the OLAP shard waits until its own catalog has it, so it knows every field the rows carry.
+   */
+  delta(
+    afterLsn: number,
+    limit: number,
+  ): Promise<{ versions: VersionRecord[]; lastLsn: number; watermark: number; catalogVersion?: number }>;
   status(): Promise<IngestionStatus>;
   /** Recorded conflicts, oldest first, optionally of one table; at most `limit` (≤ 100,000). */
   conflicts(q: { table?: string; limit: number }): Promise<ConflictInfo[]>;
@@ -410,12 +435,20 @@ export interface QueryOptions {
 export interface PushRequest {
   /** Id of the ingestion engine pushing; the OLAP watermark is kept per (table, source). */
   source: string;
+  /** Storage name of the table (`TableInfo.storage`, protocol 3). A push for a dead storage name (dropped or truncated table) is a no-op. */
   table: string;
   /** Exclusive lower bound of commitTs (ms): the table's OLAP watermark before this push. */
   fromTs: number;
   /** Inclusive upper bound (ms): becomes the table's OLAP watermark. */
   toTs: number;
   versions: VersionRecord[];
+  /**
+   * A catalog version at least as new as the one every row was written under (e.g. the
+   * pusher's catalog version): the shard waits until its catalog has it, so it knows every
+   * field the rows carry (a field it does not know is taken for a dropped column and not
+   * stored). Optional; without it the shard uses its catalog as it is.
+   */
+  catalogVersion?: number;
 }
 
 /** OLAP shard as seen by ingestion and the router. */
@@ -426,13 +459,19 @@ export interface OlapShardApi {
    */
   push(req: PushRequest): Promise<{ watermark: number }>;
   /**
-   * OLAP watermark per table (ms; -1 = nothing pushed): of one ingestion `source`, or without it
-   * the minimum over the sources the shard reads from (the time prefix every source has pushed).
+   * OLAP watermark per table, keyed by storage name as `PushRequest.table` (ms; -1 = nothing
+   * pushed): of one ingestion `source`, or without it the minimum over the sources the shard
+   * reads from (the time prefix every source has pushed).
    */
   watermarks(source?: string): Promise<Record<string, number>>;
   /**
    * Run a read-only SQL query (DuckDB dialect, PostgreSQL-compatible for the supported subset)
-   * over the tables' Parquet files plus the ingestion delta. `params` bind $1..$n.
+   * over the tables' Parquet files plus the ingestion delta. `params` bind $1..$n. Views are
+   * named by table name: `<t>` (latest live rows, visible columns), `<t>__history` (every
+   * version, visible columns + `_ts`, `_version`, `_op`, `_engine`) and `<t>__latest` (latest
+   * live version per key with every column, hidden `_rowid` included, + `_version`, `_ts`; for
+   * predicate writes' candidate keys, with `asOf` too). Column types: see shared/src/duckdb
+   * `columnCodec` (unconstrained numeric is VARCHAR text there).
    * @throws StratumError with SQLSTATE (42P01, 42703, 42601, 22P02, ...).
    */
   query(sql: string, params: Literal[], catalogVersion: number, options?: QueryOptions): Promise<QueryResult>;

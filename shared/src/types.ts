@@ -1,7 +1,11 @@
 /**
  * SQL column types, their JavaScript representation, conversion of literals and text
- * parameters into them, and PostgreSQL text output. Rules follow PostgreSQL 15
- * (chapter 8 "Data Types"; input syntax of each type; `float8out` shortest-exact output).
+ * parameters into them (`coerceLiteral`, with typmods), PostgreSQL text output under the
+ * session's settings (`formatValue`), validation (`isValueOfType`) and btree order
+ * (`compareValues`). Rules follow PostgreSQL 15 (chapter 8 "Data Types": the input and output
+ * functions of each type; §8.15 arrays; `float8out` shortest-exact output). The text forms of
+ * the larger types live in `pgtypes/` (numeric, array, json, bytea, interval, datetime) and are
+ * re-exported here; `pgtypes/types.pg.test.ts` checks them against PostgreSQL itself.
  *
  * JavaScript representation of each {@link SqlType} (a {@link Value}, the *stored
  * representation*: what rows hold in every tier, on the bus and in tier calls):
@@ -38,7 +42,16 @@ import {
   TS_INFINITY,
   TS_NEG_INFINITY,
 } from './pgtypes/datetime.ts';
-import { compareInterval, formatInterval, type IntervalStyle, intervalParts, makeInterval, parseInterval } from './pgtypes/interval.ts';
+import {
+  applyIntervalTypmod,
+  compareInterval,
+  formatInterval,
+  type IntervalStyle,
+  intervalParts,
+  intervalTypmodText,
+  makeInterval,
+  parseInterval,
+} from './pgtypes/interval.ts';
 import { canonicalJsonb, compareJsonb, parseJson } from './pgtypes/json.ts';
 import { applyNumericTypmod, compareNumeric, formatNumeric, isNumericText, parseNumeric } from './pgtypes/numeric.ts';
 
@@ -63,11 +76,16 @@ export {
   timeZoneOffsetMs,
 } from './pgtypes/datetime.ts';
 export {
+  applyIntervalTypmod,
   compareInterval,
   formatInterval,
+  INTERVAL_FIELD,
+  INTERVAL_FULL_PRECISION,
+  INTERVAL_FULL_RANGE,
   type IntervalParts,
   type IntervalStyle,
   intervalParts,
+  intervalTypmod,
   makeInterval,
   parseInterval,
 } from './pgtypes/interval.ts';
@@ -328,10 +346,8 @@ export function pgTypeName(t: SqlType | ResultType, typmod?: number): string {
       return `timestamp(${typmod}) with time zone`;
     case 'time':
       return `time(${typmod}) without time zone`;
-    case 'interval': {
-      const p = typmod & 0xffff;
-      return p === 0xffff ? base : `interval(${p})`;
-    }
+    case 'interval':
+      return `interval${intervalTypmodText(typmod)}`;
     default:
       return base;
   }
@@ -490,12 +506,8 @@ export function applyTypmod(v: Value, type: SqlType, typmod: number | undefined,
       return roundMicros(v, typmod);
     case 'time':
       return typeof v === 'number' ? Number(roundMicros(BigInt(v), typmod)) : v;
-    case 'interval': {
-      const p = typmod & 0xffff;
-      if (typeof v !== 'string' || p === 0xffff) return v;
-      const parts = intervalParts(v);
-      return makeInterval({ ...parts, micros: roundMicros(parts.micros, p) });
-    }
+    case 'interval':
+      return typeof v === 'string' ? makeInterval(applyIntervalTypmod(intervalParts(v), typmod)) : v;
     default:
       return v;
   }
@@ -520,11 +532,11 @@ export function coerceLiteral(lit: Literal, type: SqlType, ctx: ValueContext = {
     const elem = elementType(type);
     return parsePgArray(lit, where(ctx)).map((e) => coerceLiteral(e, elem, ctx, typmod));
   }
-  const v = coerceScalar(lit, type as ScalarType, ctx);
+  const v = coerceScalar(lit, type as ScalarType, ctx, typmod);
   return typmod === undefined ? v : applyTypmod(v, type, typmod, false, ctx);
 }
 
-function coerceScalar(lit: Exclude<Literal, null>, type: ScalarType, ctx: ValueContext): Value {
+function coerceScalar(lit: Exclude<Literal, null>, type: ScalarType, ctx: ValueContext, typmod: number | undefined): Value {
   switch (type) {
     case 'smallint':
     case 'integer': {
@@ -611,7 +623,10 @@ function coerceScalar(lit: Exclude<Literal, null>, type: ScalarType, ctx: ValueC
       return parseTime(lit, ctx, where(ctx));
     case 'interval':
       if (typeof lit !== 'string') throw mismatch(type, lit, ctx);
-      return makeInterval(parseInterval(lit, where(ctx), ctx.intervalStyle));
+      // The field range decides what a bare number means ('5' into `interval minute` is 5 minutes).
+      return makeInterval(
+        parseInterval(lit, where(ctx), ctx.intervalStyle, typmod === undefined || typmod < 0 ? undefined : (typmod >> 16) & 0x7fff),
+      );
     case 'uuid': {
       if (typeof lit !== 'string') throw mismatch(type, lit, ctx);
       const m = UUID_RE.exec(lit);
@@ -843,6 +858,7 @@ function compareFloat(a: number, b: number): number {
  * NaN above every number, text/varchar/uuid/json bytewise as the C collation, char ignoring
  * trailing spaces, bytea bytewise, interval by total span (a month as 30 days), jsonb by its btree
  * rules, arrays element by element (a NULL element above any value) then by length.
+ * `json` has no btree order in PostgreSQL; here it compares bytewise so callers get a total order.
  * SQL NULL handling is the caller's; a null here sorts after every value (NULLS LAST), so the
  * order is total. Returns -1, 0 or 1.
  */

@@ -1,8 +1,10 @@
 /**
  * Ingestion service (DESIGN §4): exactly-once merge of the change stream into an LMDB MVCC
- * store, watermarks from TX heartbeats (with stalled and retired pairs), reads, the delta feed
- * for OLAP freshness, OLAP pushes to every shard that holds a table's rows, GC of history that
- * OLAP already has, conflict records and dead letters.
+ * store, watermarks from TX heartbeats (with stalled and retired pairs), reads (by key, and `find`
+ * by secondary index, key range or scan, latest or as of a time), secondary indexes maintained
+ * on merge and back-filled while merges go on (`indexStatus`), removal of dropped and truncated
+ * tables' data, the delta feed for OLAP freshness, OLAP pushes to every shard that holds a
+ * table's rows, GC of history that OLAP already has, conflict records and dead letters.
  */
 import { mkdirSync } from 'node:fs';
 import type { Catalog, ChangeBus, ConflictInfo, IngestionApi, IngestionStatus, Logger, ServiceHandle } from '@stratum/shared';
@@ -10,6 +12,7 @@ import { Ingestion, type OlapTarget } from './ingestion.ts';
 
 export type { OlapTarget } from './ingestion.ts';
 export { compareLww } from './ingestion.ts';
+
 export type { ConflictRecord, StoredVersion } from './store.ts';
 
 /** Options of {@link startIngestion}. */
@@ -45,6 +48,12 @@ export interface IngestionServiceOptions {
 
 /** Ingestion status as this engine reports it: {@link IngestionStatus} plus the GC horizon. */
 export type IngestionServiceStatus = IngestionStatus & {
+  /** Changes skipped since start because their table was dropped or truncated (a dead storage name). */
+  skippedDead: number;
+  /** Storage names of dropped or truncated tables whose data is still being removed (in the background). */
+  deadPending: string[];
+  /** Secondary indexes this engine maintains, by storage name and index name, with the state of their build. */
+  indexBuilds: { table: string; index: string; state: 'building' | 'done' | 'failed' }[];
   /**
    * GC horizon (ms since epoch; -1 before the first GC): versions at or below it may have been
    * removed (they are in OLAP), so a read as of a time before it must be served by OLAP; reads
@@ -94,6 +103,8 @@ export async function startIngestion(o: IngestionServiceOptions): Promise<Ingest
     name: `ingestion ${o.id}`,
     get: (t, k) => ing.get(t, k),
     getMany: (t, ks, asOf) => ing.getMany(t, ks, asOf),
+    find: (t, source, opts) => ing.find(t, source, opts),
+    indexStatus: (t, index) => ing.indexStatus(t, index),
     delta: (a, l) => ing.delta(a, l),
     status: () => ing.status(),
     conflicts: (q): Promise<ConflictInfo[]> => ing.conflicts(q),

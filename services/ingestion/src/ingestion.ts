@@ -29,13 +29,18 @@ import {
   decodeBusBatch,
   encode,
   gauge,
+  type IndexBuildStatus,
   type IngestionApi,
   type IngestionStatus,
   isValueOfType,
   keyString,
   type Logger,
   type OlapShardApi,
+  type Row,
+  type RowSource,
   type RowVersion,
+  SchemaError,
+  SqlState,
   StratumError,
   type StreamPairStatus,
   type Subscription,
@@ -47,7 +52,9 @@ import {
   type VersionRecord,
 } from '@stratum/shared';
 import type { Database, Key as LmdbKey } from 'lmdb';
-import * as lmdb from 'lmdb';
+import { type FindContext, findRows } from './find.ts';
+import { type BuildRecord, duplicateError, type IndexEntry, type IndexPlan, indexEntry, indexPlans } from './indexes.ts';
+import { prefixEnd, rowKey, toBufferKey } from './keys.ts';
 import {
   type BytimeValue,
   type DeadLetter,
@@ -69,6 +76,11 @@ const mWatermark = gauge('stratum_ingestion_watermark_ms', 'Watermark: all versi
   'ingestion',
 ]);
 const mPushed = counter('stratum_ingestion_pushed_versions_total', 'Versions pushed to OLAP', ['ingestion']);
+const mSkippedDead = counter(
+  'stratum_ingestion_dead_storage_changes_total',
+  'Changes skipped because their table was dropped or truncated (its storage name is dead)',
+  ['ingestion'],
+);
 const mGaps = counter('stratum_ingestion_sequence_gaps_total', 'Messages held back because an earlier seq is missing', ['ingestion']);
 const mGcRemoved = counter('stratum_ingestion_gc_removed_versions_total', 'Versions removed by GC (past retention and already in OLAP)', [
   'ingestion',
@@ -129,6 +141,15 @@ interface LatestRow {
   dirty: boolean;
   /** Versions of the row merged in this delivery (dedupe before they are committed). */
   merged: string[];
+  /** Storage name and key values (for index entries). */
+  table: string;
+  key: Value[];
+  /** The table's indexes when the row was first touched in this delivery (undefined: none). */
+  plans: IndexPlan[] | undefined;
+  /** With `plans`: the row of the current latest version (null: none or deleted). */
+  data: Row | null;
+  /** With `plans`: the row whose entries the index holds (as of the last issue). */
+  indexed: Row | null;
 }
 
 /**
@@ -154,16 +175,17 @@ interface Stage {
   applied: number;
   conflicts: number;
   dead: number;
+  /** Changes of dead storage names skipped. */
+  skipped: number;
+  /** Storage name → its table (undefined: a dead storage name, whose changes are skipped). */
   info: Map<string, TableInfo | undefined>;
+  /**
+   * Index entries written or removed by this delivery's issued chunks, per value prefix (latin1 of
+   * the encoded prefix → entry → live), kept for unique indexes being built: a later chunk's
+   * duplicate check may run before the earlier chunk is committed.
+   */
+  ixOverlay: Map<string, Map<string, boolean>>;
 }
-
-/**
- * Encode a key as lmdb-js does for `keyEncoding: 'ordered-binary'` (lmdb re-exports ordered-binary's
- * `toBufferKey` as `keyValueToBuffer`, untyped). A Buffer inside an array key is written as is, so
- * `[rowKey, commitTs, version]` with `rowKey` = the encoded `[table, ...pk]` is byte-identical to the
- * encoding of `[table, ...pk, commitTs, version]`: each row key is encoded once per change.
- */
-const toBufferKey = (lmdb as unknown as { keyValueToBuffer: (k: LmdbKey) => Buffer }).keyValueToBuffer;
 
 const pairKey = (engine: string, partition: number) => `${engine}/${partition}`;
 
@@ -180,7 +202,9 @@ function newStage(lsn: number): Stage {
     applied: 0,
     conflicts: 0,
     dead: 0,
+    skipped: 0,
     info: new Map(),
+    ixOverlay: new Map(),
   };
 }
 const DAY_MS = 86_400_000;
@@ -215,12 +239,28 @@ export class Ingestion implements IngestionApi {
   private readonly retentionMs: number;
   private readonly stallMs: number;
   private readonly validators = new WeakMap<TableInfo, (c: Change) => string | undefined>();
+  /** Changes of dead storage names skipped since start. */
+  private skippedCount = 0;
+  /** Index builds on this engine, by {@link buildKey}. */
+  private readonly builds = new Map<string, Build>();
+  /** Dead storage names whose data is gone (`['cleaned', storage]` in meta). */
+  private readonly cleaned = new Set<string>();
+  private maintWanted = false;
+  private maintRunning: Promise<void> | undefined;
+  private maintTimer: NodeJS.Timeout | undefined;
+  private readonly findContext: FindContext;
 
   constructor(private readonly o: IngestionOptions) {
     this.store = new IngestionStore(o.dir);
     this.now = o.now ?? Date.now;
     this.retentionMs = o.retentionMs ?? 7 * DAY_MS;
     this.stallMs = o.stallMs ?? 10_000;
+    this.findContext = {
+      store: this.store,
+      catalog: o.catalog,
+      getAsOfRaw: (lk, asOf) => this.getAsOfRaw(lk, asOf),
+      indexReady: (storage, oid) => this.builds.get(buildKey(storage, oid))?.state === 'done',
+    };
   }
 
   /** Load state and start consuming. */
@@ -232,7 +272,16 @@ export class Ingestion implements IngestionApi {
     for (const { key, value } of s.meta.getRange({ start: ['gcCut'], end: ['gcCut', KEY_MAX] })) {
       this.gcCuts.set((key as [string, string])[1], decode<number>(value, 'gc cut'));
     }
+    for (const { key, value } of s.meta.getRange({ start: ['ixb'], end: ['ixb', KEY_MAX] })) {
+      const [, storage, oid] = key as [string, string, number];
+      this.builds.set(buildKey(storage, oid), { ...decode<BuildRecord>(value, 'index build'), storage, oid });
+    }
+    for (const { key } of s.meta.getRange({ start: ['cleaned'], end: ['cleaned', KEY_MAX] })) {
+      this.cleaned.add((key as [string, string])[1]);
+    }
     this.loadPairs();
+    this.o.catalog.onApply(() => this.kickMaintenance());
+    this.kickMaintenance();
     await this.subscribe();
     this.lastPushAt = this.now();
     this.timer = setInterval(
@@ -408,6 +457,7 @@ export class Ingestion implements IngestionApi {
     this.wm = wm;
     for (const [p, pos] of positions) this.sub?.ack(p, pos);
     this.appliedCount += st.applied;
+    this.skippedCount += st.skipped;
     this.unpushed += st.applied;
     mApplied.inc({ ingestion: this.o.id }, st.applied);
     mWatermark.set({ ingestion: this.o.id }, this.wm);
@@ -424,11 +474,14 @@ export class Ingestion implements IngestionApi {
     const s = this.store;
     for (const [p, pos] of positions) st.ops.push([s.positions, p, encode(pos)]);
     positions.clear();
+    let indexed: LatestRow[] | undefined;
     for (const row of st.dirty) {
       if (row.v) st.ops.push([s.latest, row.lk, encode(row.v)]);
       row.dirty = false;
+      if (row.plans) (indexed ??= []).push(row);
     }
     st.dirty = [];
+    if (indexed) this.stageIndexWrites(st, indexed);
     if (st.hk.length > 0) st.ops.push([s.meta, 'lsn', encode(st.lsn)]);
     let last: Promise<boolean> | undefined;
     const history = s.history;
@@ -438,6 +491,55 @@ export class Ingestion implements IngestionApi {
     st.hv = [];
     st.ops = [];
     return last;
+  }
+
+  /**
+   * Index entries of rows whose latest changed: the old version's entries go, the new one's come
+   * (removals first, so a value moving between rows in one transaction is no duplicate). For
+   * unique indexes still being built, a new entry whose values another live row holds fails the
+   * build (indexes.ts).
+   */
+  private stageIndexWrites(st: Stage, rows: LatestRow[]): void {
+    const ix = this.store.index;
+    const adds: { row: LatestRow; p: IndexPlan; e: IndexEntry; check: boolean }[] = [];
+    for (const row of rows) {
+      for (const p of row.plans ?? []) {
+        const before = row.indexed ? indexEntry(row.table, p, row.indexed, row.key) : undefined;
+        const after = row.data ? indexEntry(row.table, p, row.data, row.key) : undefined;
+        if (before && after && before.key.equals(after.key)) continue;
+        const check = p.unique && p.building && this.buildState(row.table, p.oid) !== 'failed';
+        if (before) {
+          st.ops.push([ix, before.key, undefined]);
+          if (check) this.overlay(st, before, false);
+        }
+        if (after) adds.push({ row, p, e: after, check });
+      }
+      row.indexed = row.data;
+    }
+    for (const { row, p, e, check } of adds) {
+      if (check && !e.hasNull && this.hasDuplicate(st, e)) this.failBuild(row.table, p, duplicateError(p, row.data ?? {}), st);
+      st.ops.push([ix, e.key, e.value]);
+      if (check) this.overlay(st, e, true);
+    }
+  }
+
+  private overlay(st: Stage, e: IndexEntry, live: boolean): void {
+    const pk = e.prefix.toString('latin1');
+    let m = st.ixOverlay.get(pk);
+    if (!m) st.ixOverlay.set(pk, (m = new Map()));
+    m.set(e.key.toString('latin1'), live);
+  }
+
+  /** True when another live row than `e`'s has `e`'s values (committed entries, then this delivery's). */
+  private hasDuplicate(st: Stage | undefined, e: IndexEntry): boolean {
+    const own = e.key.toString('latin1');
+    const ov = st?.ixOverlay.get(e.prefix.toString('latin1'));
+    for (const k of this.store.indexRaw.getKeys({ start: e.prefix, end: prefixEnd(e.prefix) })) {
+      const ks = k.toString('latin1');
+      if (ks !== own && ov?.get(ks) !== false) return true;
+    }
+    if (ov) for (const [k, live] of ov) if (live && k !== own) return true;
+    return false;
   }
 
   /** The pair as staged in this delivery (copied from the published state on first touch). */
@@ -503,17 +605,43 @@ export class Ingestion implements IngestionApi {
       const c = part.changes[i] as Change;
       let info = st.info.get(c.table);
       if (info === undefined && !st.info.has(c.table)) {
-        info = this.o.catalog.find(c.table);
-        st.info.set(c.table, info);
+        info = this.o.catalog.byStorage(c.table);
+        if (info || this.o.catalog.isDead(c.table)) st.info.set(c.table, info);
       }
       const where = `change ${i} (version ${String(c.version)}) of ${part.engine}/${part.partition} seq ${part.seq}`;
-      if (!info) return `${where}: unknown table "${c.table}" (catalog version ${this.o.catalog.version})`;
+      if (!info) {
+        // A dropped or truncated table's changes still in flight: skipped (mergePart counts them).
+        if (st.info.has(c.table)) continue;
+        return `${where}: unknown table "${c.table}" (catalog version ${this.o.catalog.version})`;
+      }
       let check = this.validators.get(info);
       if (!check) this.validators.set(info, (check = compileValidator(info)));
       const why = check(c);
       if (why) return `${where}: ${why}`;
     }
     return undefined;
+  }
+
+  /**
+   * A row's staging record on first touch in a delivery: its committed latest pointer, and for a
+   * table with indexes the row of that version (what the index holds for it).
+   */
+  private loadLatestRow(st: Stage, rk: string, lk: Buffer, info: TableInfo, key: Value[]): LatestRow {
+    const s = this.store;
+    const b = s.latest.getBinaryFast(lk);
+    const v = b === undefined ? null : decode<LatestValue>(b, 'latest');
+    const plans = indexPlans(info);
+    const row: LatestRow = { lk, v, dirty: false, merged: [], table: info.storage, key, plans: undefined, data: null, indexed: null };
+    if (plans.length > 0) {
+      row.plans = plans;
+      if (v) {
+        const hv = IngestionStore.read<HistoryValue>(s.history, [lk, v[0], v[2]]);
+        row.data = hv && hv[0] !== 'delete' ? hv[4] : null;
+        row.indexed = row.data;
+      }
+    }
+    st.latest.set(rk, row);
+    return row;
   }
 
   /** Merge one part's changes into the stage; one lsnlog entry and one bytime entry per table. */
@@ -525,28 +653,30 @@ export class Ingestion implements IngestionApi {
     const refs: LsnEntry['refs'] = [];
     const byTable = new Map<string, (Value[] | string)[]>();
     for (const c of part.changes) {
+      const info = st.info.get(c.table);
+      if (!info) {
+        st.skipped++;
+        mSkippedDead.inc({ ingestion: this.o.id });
+        continue;
+      }
       const key = c.key;
-      const lk = toBufferKey((key.length === 1 ? [c.table, key[0]] : [c.table, ...key]) as LmdbKey[]) as Buffer;
+      const lk = toBufferKey(rowKey(c.table, key));
       const rk = lk.toString('latin1');
       let row = st.latest.get(rk);
-      const hk = toBufferKey([lk, ts, c.version]) as Buffer;
+      const hk = toBufferKey([lk, ts, c.version]);
       // Stored before (committed), or merged earlier in this delivery (not committed yet).
       if (row?.merged.includes(c.version) || s.history.doesExist(hk)) {
         mDuplicates.inc({ ingestion: this.o.id, kind: 'version' });
         continue;
       }
-      if (!row) {
-        const b = s.latest.getBinaryFast(lk);
-        row = { lk, v: b === undefined ? null : decode<LatestValue>(b, 'latest'), dirty: false, merged: [] };
-        st.latest.set(rk, row);
-      }
+      if (!row) row = this.loadLatestRow(st, rk, lk, info, key);
       row.merged.push(c.version);
       const cur = row.v;
       let becomesLatest = true;
       let rejected = false;
       if (cur && cur[2] !== c.prev) {
         // Two engines wrote the row concurrently (DESIGN §4).
-        const policy = st.info.get(c.table)?.options.conflict ?? 'lww';
+        const policy = info.options.conflict;
         if (policy === 'reject') {
           becomesLatest = false;
           rejected = true;
@@ -573,6 +703,7 @@ export class Ingestion implements IngestionApi {
       st.hv.push(encode(hv));
       if (becomesLatest) {
         row.v = [ts, engine, c.version];
+        if (row.plans) row.data = c.op === 'delete' ? null : c.row;
         if (!row.dirty) {
           row.dirty = true;
           st.dirty.push(row);
@@ -707,16 +838,26 @@ export class Ingestion implements IngestionApi {
 
   /** Latest version of a row (a tombstone reads as `row: null`); null when the row is unknown or removed by GC. */
   async get(table: string, key: Value[]): Promise<RowVersion | null> {
-    const lv = IngestionStore.read<LatestValue>(this.store.latest, [table, ...key] as LmdbKey[]);
+    if (this.o.catalog.isDead(table)) return null;
+    return this.getRaw(toBufferKey(rowKey(table, key)));
+  }
+
+  /** {@link get} of the row whose encoded `latest` key is `lk`. */
+  private getRaw(lk: Buffer): RowVersion | null {
+    const lv = IngestionStore.read<LatestValue>(this.store.latest, lk);
     if (!lv) return null;
-    const hv = IngestionStore.read<HistoryValue>(this.store.history, [table, ...key, lv[0], lv[2]] as LmdbKey[]);
+    const hv = IngestionStore.read<HistoryValue>(this.store.history, [lk, lv[0], lv[2]]);
     return hv ? { version: lv[2], commitTs: lv[0], row: hv[0] === 'delete' ? null : hv[4] } : null;
   }
 
   /** {@link get} (or {@link getAsOf} with `asOf`, ms) for each key, in order. */
   async getMany(table: string, keys: Value[][], asOf?: number): Promise<(RowVersion | null)[]> {
     const out: (RowVersion | null)[] = [];
-    for (const k of keys) out.push(asOf === undefined ? await this.get(table, k) : this.getAsOf(table, k, asOf));
+    if (this.o.catalog.isDead(table)) return keys.map(() => null);
+    for (const k of keys) {
+      const lk = toBufferKey(rowKey(table, k));
+      out.push(asOf === undefined ? this.getRaw(lk) : this.getAsOfRaw(lk, asOf));
+    }
     return out;
   }
 
@@ -725,9 +866,13 @@ export class Ingestion implements IngestionApi {
    * skipped. Exact for `asOf` ≥ the GC horizon (older reads belong to OLAP).
    */
   getAsOf(table: string, key: Value[], asOf: number): RowVersion | null {
-    const prefix = [table, ...key] as LmdbKey[];
+    return this.getAsOfRaw(toBufferKey(rowKey(table, key)), asOf);
+  }
+
+  /** {@link getAsOf} of the row whose encoded `latest` key is `prefix`. */
+  private getAsOfRaw(prefix: Buffer, asOf: number): RowVersion | null {
     const group: Candidate[] = [];
-    for (const { key: hk, value } of this.store.history.getRange({ start: [...prefix, asOf, KEY_MAX], end: prefix, reverse: true })) {
+    for (const { key: hk, value } of this.store.history.getRange({ start: [prefix, asOf, KEY_MAX], end: prefix, reverse: true })) {
       const arr = hk as LmdbKey[];
       const ts = arr[arr.length - 2] as number;
       if (group.length > 0 && ts !== group[0]?.ts) break;
@@ -760,7 +905,7 @@ export class Ingestion implements IngestionApi {
         const table = e.refs[3 * i] as string;
         const key = e.refs[3 * i + 1] as Value[];
         const version = e.refs[3 * i + 2] as string;
-        const hv = IngestionStore.read<HistoryValue>(this.store.history, [table, ...key, e.ts, version] as LmdbKey[]);
+        const hv = IngestionStore.read<HistoryValue>(this.store.history, [toBufferKey(rowKey(table, key)), e.ts, version]);
         if (!hv || hv[5] === 1) continue;
         versions.push(toRecord(version, toStored(table, key, e.ts, hv)));
       }
@@ -769,7 +914,14 @@ export class Ingestion implements IngestionApi {
   }
 
   /** Status; beyond {@link IngestionStatus} it carries `gcHorizonMs` (see {@link Ingestion.gcHorizonMs}). */
-  async status(): Promise<IngestionStatus & { gcHorizonMs: number }> {
+  async status(): Promise<
+    IngestionStatus & {
+      gcHorizonMs: number;
+      skippedDead: number;
+      deadPending: string[];
+      indexBuilds: { table: string; index: string; state: IndexBuildStatus['state'] }[];
+    }
+  > {
     const closed: Record<string, number> = {};
     const offsets: Record<string, number> = {};
     for (const [k, p] of this.pairs) {
@@ -791,6 +943,9 @@ export class Ingestion implements IngestionApi {
       pairs,
       retiredEngines,
       applied: this.appliedCount,
+      skippedDead: this.skippedCount,
+      deadPending: this.o.catalog.deadStorages().filter((d) => !this.cleaned.has(d)),
+      indexBuilds: [...this.builds.values()].map((b) => ({ table: b.storage, index: b.name, state: b.state })),
       deadLetters: this.store.deadletters.getKeysCount(),
       conflicts: this.store.conflicts.getKeysCount(),
       gcRemoved: this.gcRemovedCount,
@@ -866,14 +1021,14 @@ export class Ingestion implements IngestionApi {
     for (const info of this.o.catalog.list()) {
       const shards = shardsOfTable(info, ids).filter((id) => marks.get(id) !== undefined);
       if (shards.length < shardsOfTable(info, ids).length) complete = false;
-      const from = new Map(shards.map((id) => [id, marks.get(id)?.[info.name] ?? -1]));
+      const from = new Map(shards.map((id) => [id, marks.get(id)?.[info.storage] ?? -1]));
       const lo = Math.min(...from.values());
       if (!(lo < w)) continue;
       const buckets = new Map<string, VersionRecord[]>(shards.map((id) => [id, []]));
       let upTo = w;
       let n = 0;
       let lastTs = lo;
-      for (const { key, value } of this.store.bytime.getRange({ start: [info.name, lo, KEY_MAX], end: [info.name, w, KEY_MAX] })) {
+      for (const { key, value } of this.store.bytime.getRange({ start: [info.storage, lo, KEY_MAX], end: [info.storage, w, KEY_MAX] })) {
         const ts = (key as [string, number])[1];
         if (ts <= lo) continue;
         if (n >= this.o.pushRows && ts !== lastTs) {
@@ -886,11 +1041,11 @@ export class Ingestion implements IngestionApi {
         for (let i = 0; i < l.length; i += 2) {
           const k = l[i] as Value[];
           const version = l[i + 1] as string;
-          const hv = IngestionStore.read<HistoryValue>(this.store.history, [info.name, ...k, ts, version] as LmdbKey[]);
+          const hv = IngestionStore.read<HistoryValue>(this.store.history, [toBufferKey(rowKey(info.storage, k)), ts, version]);
           if (!hv || hv[5] === 1) continue;
           const shard = shards.length === 1 ? (shards[0] as string) : shardOfVersion(info, k, hv[4], ids);
           if (ts <= (from.get(shard) ?? Number.POSITIVE_INFINITY)) continue;
-          buckets.get(shard)?.push(toRecord(version, toStored(info.name, k, ts, hv)));
+          buckets.get(shard)?.push(toRecord(version, toStored(info.storage, k, ts, hv)));
           n++;
         }
       }
@@ -900,11 +1055,14 @@ export class Ingestion implements IngestionApi {
         const versions = buckets.get(id) ?? [];
         try {
           const api = targets.find((t) => t.id === id)?.api as OlapShardApi;
-          await api.push({ source: this.o.id, table: info.name, fromTs, toTs: upTo, versions });
+          await api.push({ source: this.o.id, table: info.storage, fromTs, toTs: upTo, versions });
           mPushed.inc({ ingestion: this.o.id }, versions.length);
         } catch (e) {
           complete = false;
-          this.o.log.warn({ shard: id, table: info.name, err: (e as Error).message }, 'OLAP push failed; will retry');
+          this.o.log.warn(
+            { shard: id, table: info.name, storage: info.storage, err: (e as Error).message },
+            'OLAP push failed; will retry',
+          );
         }
       }
     }
@@ -951,8 +1109,8 @@ export class Ingestion implements IngestionApi {
     const cuts = new Map<string, number>();
     for (const info of this.o.catalog.list()) {
       let cut = Math.min(retentionCut, this.wm);
-      for (const id of shardsOfTable(info, ids)) cut = Math.min(cut, marks.get(id)?.[info.name] ?? -1);
-      if (cut > (this.gcCuts.get(info.name) ?? -1)) cuts.set(info.name, cut);
+      for (const id of shardsOfTable(info, ids)) cut = Math.min(cut, marks.get(id)?.[info.storage] ?? -1);
+      if (cut > (this.gcCuts.get(info.storage) ?? -1)) cuts.set(info.storage, cut);
     }
     if (cuts.size === 0) return;
     const horizon = Math.max(this.gcHorizon, ...cuts.values());
@@ -1010,17 +1168,18 @@ export class Ingestion implements IngestionApi {
   /** Inside a GC transaction: remove what the GC rule allows of one row's history ≤ cut. Returns versions removed. */
   private gcRow(table: string, key: Value[], cut: number): number {
     const s = this.store;
-    const prefix = [table, ...key] as LmdbKey[];
+    const prefix = toBufferKey(rowKey(table, key));
     const lv = IngestionStore.read<LatestValue>(s.latest, prefix);
-    const entries: { k: LmdbKey[]; c: Candidate }[] = [];
-    for (const { key: hk, value } of s.history.getRange({ start: prefix, end: [...prefix, cut, KEY_MAX] })) {
+    const entries: { k: LmdbKey; c: Candidate }[] = [];
+    for (const { key: hk, value } of s.history.getRange({ start: prefix, end: [prefix, cut, KEY_MAX] })) {
       const arr = hk as LmdbKey[];
       const c: Candidate = {
         ts: arr[arr.length - 2] as number,
         version: arr[arr.length - 1] as string,
         hv: decode<HistoryValue>(value, 'history value'),
       };
-      entries.push({ k: arr, c });
+      // Re-encoded from the row's key, not the decoded one (which loses bigint precision).
+      entries.push({ k: [prefix, c.ts, c.version], c });
     }
     // The version a read as of the cut shows (same rule as getAsOf).
     const nonRejected = entries.filter((e) => e.c.hv[5] !== 1);
@@ -1062,7 +1221,10 @@ export class Ingestion implements IngestionApi {
           }
           const e = decode<LsnEntry>(value, 'lsn log entry');
           let all = true;
-          for (let i = 0; i < e.refs.length && all; i += 3) all = e.ts <= (this.gcCuts.get(e.refs[i] as string) ?? -1);
+          for (let i = 0; i < e.refs.length && all; i += 3) {
+            const t = e.refs[i] as string;
+            all = e.ts <= (this.gcCuts.get(t) ?? -1) || this.o.catalog.isDead(t);
+          }
           if (!all) break;
           drop.push(key);
         }
@@ -1073,18 +1235,327 @@ export class Ingestion implements IngestionApi {
     }
   }
 
+  // ------------------------------------------------------------------ maintenance: dead storage, indexes
+
+  /**
+   * Schedule a maintenance round (after every catalog event, and at start): remove the data of
+   * dead storage names, drop entries of indexes no longer defined, back-fill new indexes. Work
+   * runs in small LMDB transactions, each exclusive with merges (`serial`), so merges go on in
+   * between and never interleave with a chunk. A failed round is retried after a second.
+   */
+  private kickMaintenance(): void {
+    if (this.stopped) return;
+    this.maintWanted = true;
+    if (this.maintRunning) return;
+    this.maintRunning = (async () => {
+      while (this.maintWanted && !this.stopped) {
+        this.maintWanted = false;
+        await this.maintain();
+      }
+    })().then(
+      () => {
+        this.maintRunning = undefined;
+        // Wanted again between the loop's last check and now.
+        if (this.maintWanted) this.kickMaintenance();
+      },
+      (e) => {
+        this.maintRunning = undefined;
+        this.o.log.warn({ err: (e as Error).message }, 'ingestion maintenance (dead tables, indexes) failed; retrying in 1 s');
+        this.maintTimer = setTimeout(() => this.kickMaintenance(), 1000);
+      },
+    );
+  }
+
+  private async maintain(): Promise<void> {
+    const cat = this.o.catalog;
+    for (const storage of cat.deadStorages()) {
+      if (this.stopped) return;
+      if (!this.cleaned.has(storage)) await this.cleanStorage(storage);
+    }
+    // Index entries and build records of indexes (or tables) that are gone.
+    const gone = new Set<string>();
+    for (const [k, b] of this.builds) if (!this.indexDefined(b.storage, b.oid)) gone.add(k);
+    for (const [storage, oid] of this.indexPrefixes()) if (!this.indexDefined(storage, oid)) gone.add(buildKey(storage, oid));
+    for (const k of gone) {
+      if (this.stopped) return;
+      const [storage, oid] = splitBuildKey(k);
+      await this.dropIndex(storage, oid);
+    }
+    for (const info of cat.list()) {
+      for (const p of indexPlans(info)) {
+        if (this.stopped) return;
+        const k = buildKey(info.storage, p.oid);
+        if (!this.builds.has(k)) {
+          const b: Build = { storage: info.storage, oid: p.oid, name: p.name, state: 'building' };
+          await this.store.meta.put(['ixb', info.storage, p.oid], encode(buildRecord(b)));
+          this.builds.set(k, b);
+        }
+        if (this.builds.get(k)?.state === 'building') await this.backfill(info.storage, p);
+      }
+    }
+  }
+
+  private indexDefined(storage: string, oid: number): boolean {
+    const info = this.o.catalog.byStorage(storage);
+    return info !== undefined && indexPlans(info).some((p) => p.oid === oid);
+  }
+
+  /** The distinct (storage, index oid) pairs that have entries in the `index` db (one seek each). */
+  private indexPrefixes(): [string, number][] {
+    const out: [string, number][] = [];
+    let start: Buffer | undefined;
+    for (;;) {
+      let next: [string, number] | undefined;
+      for (const k of this.store.index.getKeys(start ? { start, limit: 1 } : { limit: 1 }))
+        next = [(k as LmdbKey[])[0] as string, (k as LmdbKey[])[1] as number];
+      if (!next) return out;
+      out.push(next);
+      start = prefixEnd(toBufferKey(next));
+    }
+  }
+
+  /** Progress of this engine's build of index `oid` of `storage` (no record yet: building). */
+  private buildState(storage: string, oid: number): Build['state'] {
+    return this.builds.get(buildKey(storage, oid))?.state ?? 'building';
+  }
+
+  /**
+   * Mark a build failed (persisted with the stage's writes, or inside the caller's LMDB
+   * transaction when there is no stage).
+   */
+  private failBuild(storage: string, p: IndexPlan, error: NonNullable<BuildRecord['error']>, st?: Stage): void {
+    const k = buildKey(storage, p.oid);
+    if (this.builds.get(k)?.state === 'failed') return;
+    const b: Build = { storage, oid: p.oid, name: p.name, state: 'failed', error };
+    this.builds.set(k, b);
+    const mk: LmdbKey[] = ['ixb', storage, p.oid];
+    if (st) st.ops.push([this.store.meta, mk, encode(buildRecord(b))]);
+    else void this.store.meta.put(mk, encode(buildRecord(b)));
+    this.o.log.warn({ storage, index: p.name, error: error.message, detail: error.detail }, 'index build failed');
+  }
+
+  /**
+   * Back-fill index `p` of `storage` from `latest`, {@link BACKFILL_CHUNK} rows per transaction,
+   * from the stored cursor. Merges maintain the index meanwhile (they see it in the catalog), and
+   * never run inside a chunk, so no row is missed or indexed at a stale version.
+   */
+  private async backfill(storage: string, p: IndexPlan): Promise<void> {
+    const s = this.store;
+    const k = buildKey(storage, p.oid);
+    const base = toBufferKey([storage]);
+    for (;;) {
+      if (this.stopped) return;
+      const done = await this.serial(async () => {
+        const b = this.builds.get(k);
+        const info = this.o.catalog.byStorage(storage);
+        if (b?.state !== 'building' || !info || !indexPlans(info).some((x) => x.oid === p.oid)) return true;
+        const pkFields = info.pkIndexes.map((i) => info.columns[i]?.field ?? info.columns[i]?.name ?? '');
+        let next: Build = b;
+        await s.root.transaction(() => {
+          const start = b.cursor ? Buffer.concat([b.cursor, Buffer.from([0])]) : base;
+          let n = 0;
+          let last: Buffer | undefined;
+          const entries: { e: IndexEntry; row: Row }[] = [];
+          for (const { key, value } of s.latestRaw.getRange({ start, end: prefixEnd(base), limit: BACKFILL_CHUNK })) {
+            n++;
+            last = Buffer.from(key);
+            const lv = decode<LatestValue>(value, 'latest');
+            const hv = IngestionStore.read<HistoryValue>(s.history, [last, lv[0], lv[2]]);
+            const row = hv && hv[0] !== 'delete' ? hv[4] : null;
+            if (!row) continue;
+            entries.push({
+              e: indexEntry(
+                storage,
+                p,
+                row,
+                pkFields.map((f) => row[f] ?? null),
+              ),
+              row,
+            });
+          }
+          for (const { e, row } of entries) {
+            if (p.unique && !e.hasNull && this.hasDuplicate(undefined, e)) {
+              next = { storage, oid: p.oid, name: p.name, state: 'failed', error: duplicateError(p, row) };
+              void s.meta.put(['ixb', storage, p.oid], encode(buildRecord(next)));
+              return;
+            }
+            void s.index.put(e.key, e.value);
+          }
+          next = n < BACKFILL_CHUNK || !last ? { storage, oid: p.oid, name: p.name, state: 'done' } : { ...b, cursor: last };
+          void s.meta.put(['ixb', storage, p.oid], encode(buildRecord(next)));
+        });
+        if (this.builds.get(k) === b) this.builds.set(k, next);
+        if (next.state === 'failed') {
+          this.o.log.warn({ storage, index: p.name, error: next.error?.message, detail: next.error?.detail }, 'index build failed');
+        }
+        return next.state !== 'building';
+      });
+      if (done) return;
+      await new Promise((r) => setImmediate(r));
+    }
+  }
+
+  /** Remove every entry of index `oid` of `storage` and its build record. */
+  private async dropIndex(storage: string, oid: number): Promise<void> {
+    const prefix = toBufferKey([storage, oid]);
+    await this.removePrefix(this.store.indexRaw, prefix);
+    await this.store.meta.remove(['ixb', storage, oid]);
+    this.builds.delete(buildKey(storage, oid));
+  }
+
+  /**
+   * Remove every key starting with the encoded `prefix` from `db`, {@link CLEAN_CHUNK} keys per
+   * transaction, each exclusive with merges. `onValue` sees each removed value first.
+   */
+  private async removePrefix(db: Database<Buffer, Buffer>, prefix: Buffer, onValue?: (v: Buffer) => void): Promise<void> {
+    const end = prefixEnd(prefix);
+    for (;;) {
+      if (this.stopped) return;
+      const more = await this.serial(() =>
+        this.store.root.transaction(() => {
+          const keys: Buffer[] = [];
+          for (const { key, value } of db.getRange({ start: prefix, end, limit: CLEAN_CHUNK })) {
+            keys.push(Buffer.from(key));
+            onValue?.(value);
+          }
+          for (const k of keys) void db.remove(k);
+          return keys.length === CLEAN_CHUNK;
+        }),
+      );
+      if (!more) return;
+      await new Promise((r) => setImmediate(r));
+    }
+  }
+
+  /**
+   * Remove the data of a dead storage name (a dropped or truncated table): its history, latest,
+   * bytime and index entries, the lsnlog entries that refer to nothing else, its GC cut and build
+   * records. Changes of the name still in flight are skipped by the merge (validatePart).
+   */
+  private async cleanStorage(storage: string): Promise<void> {
+    const s = this.store;
+    const base = toBufferKey([storage]);
+    let minLsn = Number.POSITIVE_INFINITY;
+    let maxLsn = 0;
+    await this.removePrefix(s.historyRaw, base, (v) => {
+      const lsn = decode<HistoryValue>(v, 'history value')[3];
+      if (lsn < minLsn) minLsn = lsn;
+      if (lsn > maxLsn) maxLsn = lsn;
+    });
+    await this.removePrefix(s.latestRaw, base);
+    await this.removePrefix(s.bytimeRaw, base);
+    await this.removePrefix(s.indexRaw, base);
+    if (maxLsn > 0) await this.cleanLsnlog(minLsn, maxLsn);
+    if (this.stopped) return;
+    await s.meta.remove(['gcCut', storage]);
+    this.gcCuts.delete(storage);
+    for (const [k, b] of this.builds) {
+      if (b.storage !== storage) continue;
+      await s.meta.remove(['ixb', storage, b.oid]);
+      this.builds.delete(k);
+    }
+    await s.meta.put(['cleaned', storage], encode(true));
+    this.cleaned.add(storage);
+    this.o.log.info({ storage }, 'data of a dropped or truncated table removed');
+  }
+
+  /** Drop lsnlog entries in the LSN range [from, to] whose every version belongs to a dead storage name. */
+  private async cleanLsnlog(from: number, to: number): Promise<void> {
+    const s = this.store;
+    let start = from;
+    for (const { key } of s.lsnlog.getRange({ start: from, reverse: true, limit: 1 })) start = key as number;
+    for (;;) {
+      if (this.stopped) return;
+      const next = await this.serial(() =>
+        s.root.transaction(() => {
+          const drop: LmdbKey[] = [];
+          let seen = 0;
+          let after: number | undefined;
+          for (const { key, value } of s.lsnlog.getRange({ start, end: to + 1 })) {
+            if (seen++ >= CLEAN_CHUNK) {
+              after = key as number;
+              break;
+            }
+            const e = decode<LsnEntry>(value, 'lsn log entry');
+            let all = true;
+            for (let i = 0; i < e.refs.length && all; i += 3) all = this.o.catalog.isDead(e.refs[i] as string);
+            if (all) drop.push(key);
+          }
+          for (const k of drop) void s.lsnlog.remove(k);
+          return after;
+        }),
+      );
+      if (next === undefined) return;
+      start = next;
+      await new Promise((r) => setImmediate(r));
+    }
+  }
+
+  /** Progress of this engine's build of index `index` of table `table` (storage name). @throws SchemaError 42P01, 42704. */
+  async indexStatus(table: string, index: string): Promise<IndexBuildStatus> {
+    const info = this.o.catalog.byStorage(table);
+    if (!info) {
+      throw new SchemaError(
+        SqlState.undefinedTable,
+        `relation with storage name "${table}" does not exist (catalog version ${this.o.catalog.version})`,
+      );
+    }
+    const p = indexPlans(info).find((x) => x.name === index);
+    if (!p) throw new SchemaError(SqlState.undefinedObject, `index "${index}" of relation "${info.name}" does not exist`);
+    const b = this.builds.get(buildKey(table, p.oid));
+    if (!b) return { state: 'building' };
+    return b.error ? { state: b.state, error: b.error } : { state: b.state };
+  }
+
+  /** Live rows of `table` (storage name) by an index, range or scan source; see find.ts. */
+  async find(
+    table: string,
+    source: Exclude<RowSource, { by: 'key' } | { by: 'candidates' }>,
+    opts: { asOf?: number; limit?: number; afterKey?: Value[] } = {},
+  ): Promise<RowVersion[]> {
+    return findRows(this.findContext, table, source, opts ?? {});
+  }
+
   /** Stop consuming and close LMDB (after the in-flight apply, push and GC chunk). */
   async close(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
     if (this.gcTimer) clearInterval(this.gcTimer);
     if (this.resubscribeTimer) clearTimeout(this.resubscribeTimer);
+    if (this.maintTimer) clearTimeout(this.maintTimer);
     await this.sub?.stop();
+    await this.maintRunning;
     await this.exclusive;
     await this.pushing;
     await this.gcRunning?.catch(() => {});
     await this.store.close();
   }
+}
+
+/** Rows back-filled into an index per LMDB transaction. */
+const BACKFILL_CHUNK = 1000;
+/** Keys removed per LMDB transaction when cleaning a dead table or a dropped index. */
+const CLEAN_CHUNK = 2000;
+
+/** An index build on this engine: its record plus identity. */
+interface Build extends BuildRecord {
+  storage: string;
+  oid: number;
+}
+
+const buildKey = (storage: string, oid: number) => `${oid}\u0000${storage}`;
+
+function splitBuildKey(k: string): [string, number] {
+  const i = k.indexOf('\u0000');
+  return [k.slice(i + 1), Number(k.slice(0, i))];
+}
+
+/** The persisted part of a build. */
+function buildRecord(b: Build): BuildRecord {
+  const r: BuildRecord = { name: b.name, state: b.state };
+  if (b.cursor) r.cursor = b.cursor;
+  if (b.error) r.error = b.error;
+  return r;
 }
 
 /** A delivery stopped early on purpose (gap, catalog wait); memory already matches LMDB. */
@@ -1142,14 +1613,18 @@ function toRecord(version: string, sv: StoredVersion): VersionRecord {
 }
 
 /**
- * A checker of changes against one table: the key has one value per primary-key column, of its
- * type; an insert/update row has only the table's columns, values of their types, no NULL in a
- * NOT NULL column, and the key's values in its primary-key columns. Returns why it does not fit.
+ * A checker of changes against one table: the key has one non-null value per storage-key column,
+ * of its type; an insert/update row holds values of their columns' types (by field: `isValueOfType`
+ * of types.ts) and the key's values in its key fields. Fields the table does not have are those of
+ * dropped columns (fields are never reused) and are ignored; a column added later may be absent.
+ * NOT NULL of other columns is the TX engine's to enforce: a row committed before ALTER … SET NOT
+ * NULL may arrive after the catalog applied it, and must not be set aside. Returns why a change
+ * does not fit.
  */
 function compileValidator(info: TableInfo): (c: Change) => string | undefined {
   const pkCols = info.pkIndexes.map((i) => info.columns[i] as TableInfo['columns'][number]);
-  const cols = new Map(info.columns.map((c) => [c.name, c]));
-  const notNull = info.columns.filter((c) => c.notNull || info.primaryKey.includes(c.name)).map((c) => c.name);
+  const pkFields = pkCols.map((c) => c.field ?? c.name);
+  const cols = new Map(info.columns.map((c) => [c.field ?? c.name, c]));
   return (c) => {
     const key = c.key;
     if (!Array.isArray(key) || key.length !== pkCols.length) {
@@ -1165,20 +1640,24 @@ function compileValidator(info: TableInfo): (c: Change) => string | undefined {
     if (c.op === 'delete') return undefined;
     const row = c.row;
     if (row === null || typeof row !== 'object') return `${c.op} without a row`;
-    for (const name in row) {
-      const col = cols.get(name);
-      if (!col) return `row has column "${name}", which table "${info.name}" does not have`;
-      const v = row[name] as Value;
-      if (v !== null && !isValueOfType(v, col.type)) return `column "${name}" is ${typeof v} ${String(v)}, not a ${col.type}`;
-    }
-    for (const name of notNull) {
-      const v = row[name];
-      if (v === null || v === undefined) return `column "${name}" of table "${info.name}" is NOT NULL but missing`;
+    for (const field in row) {
+      const col = cols.get(field);
+      if (!col) continue;
+      const v = row[field] as Value;
+      if (v !== null && !isValueOfType(v, col.type)) return `column "${col.name}" is ${typeof v} ${String(v)}, not a ${col.type}`;
     }
     for (let i = 0; i < pkCols.length; i++) {
-      const col = pkCols[i] as (typeof pkCols)[number];
-      if (row[col.name] !== key[i]) return `row's "${col.name}" (${String(row[col.name])}) differs from the key (${String(key[i])})`;
+      const f = pkFields[i] as string;
+      if (!sameValue(row[f], key[i])) return `row's "${f}" (${String(row[f])}) differs from the key (${String(key[i])})`;
     }
     return undefined;
   };
+}
+
+/** Equality of stored values (byte strings and arrays by content). */
+function sameValue(a: Value | undefined, b: Value | undefined): boolean {
+  if (a === b) return true;
+  if (a instanceof Uint8Array && b instanceof Uint8Array) return Buffer.compare(a, b) === 0;
+  if (Array.isArray(a) && Array.isArray(b)) return a.length === b.length && a.every((x, i) => sameValue(x, b[i]));
+  return false;
 }

@@ -12,10 +12,13 @@
  * | closed | [engine, partition] | closed timestamp (ms) |
  * | retired | [engine, partition] | {@link RetiredPair} |
  * | positions | partition | bus position last applied |
+ * | index | [table, index oid, ...values, ...pk] | the exact pk values (see indexes.ts; values encoded by keys.ts `sortable`) |
  * | conflicts | [detectedAt, version] | `ConflictInfo` (both sides, winner, policy) |
  * | deadletters | [partition, position] (whole message) or [partition, position, seq] (one part) | {@link DeadLetter} |
- * | meta | name | `layout` (2), `lsn`, `watermark` (ms), `gcHorizon` (ms), `['gcCut', table]` (ms) |
+ * | meta | name | `layout` (2), `lsn`, `watermark` (ms), `gcHorizon` (ms), `['gcCut', table]` (ms), `['ixb', table, index oid]` (index build, indexes.ts `BuildRecord`), `['cleaned', table]` (a dead storage name whose data is gone) |
  *
+ * `table` is the table's storage name (`TableInfo.storage`, protocol 3) and `pk` its storage-key
+ * values as keys.ts `keyPart` writes them (bytea and arrays as strings).
  * A version is found by UUID in one exact `history` lookup given its table and key: the UUIDv7's
  * 48-bit time field is its commit timestamp (DESIGN §2), see {@link IngestionStore.findVersion}.
  * One bytime and one lsnlog entry per applied part (not per version) keep the per-version cost
@@ -24,6 +27,7 @@
 
 import { type ConflictInfo, CorruptionError, decode, encode, type Row, type Value } from '@stratum/shared';
 import { type Database, type Key as LmdbKey, open, type RootDatabase } from 'lmdb';
+import { rowKey, toBufferKey } from './keys.ts';
 
 /** Current layout version, kept in `meta` under `layout`. */
 export const LAYOUT_VERSION = 2;
@@ -102,6 +106,25 @@ export function uuidTimeMs(version: string): number {
   return Number.parseInt(version.slice(0, 8) + version.slice(9, 13), 16);
 }
 
+/**
+ * Keys as raw bytes, for a second handle of an ordered-binary db. Not lmdb-js's `keyEncoding:
+ * 'binary'`: that gives the dbi another key type, and lmdb-js's native comparator of
+ * ordered-binary dbs reads the zero padding that ordered-binary writes after every key (null
+ * termination), so short raw keys without it compare wrongly. This encoder writes the padding.
+ */
+const RAW_KEYS = {
+  enableNullTermination(): void {},
+  writeKey(key: Uint8Array, target: Uint8Array, pos: number): number {
+    target.set(key, pos);
+    const end = pos + key.length;
+    target.fill(0, end, end + 4);
+    return end;
+  },
+  readKey(buf: Uint8Array, start: number, end: number): Buffer {
+    return Buffer.from(buf.subarray(start, end));
+  },
+};
+
 /** The opened LMDB environment with its databases. */
 export class IngestionStore {
   readonly root: RootDatabase;
@@ -114,6 +137,15 @@ export class IngestionStore {
   readonly retired: Database<Buffer, Key>;
   readonly positions: Database<Buffer, Key>;
   readonly conflicts: Database<Buffer, Key>;
+  readonly index: Database<Buffer, Key>;
+  /** `latest` with raw (undecoded) keys: a decoded key loses bigint precision; raw keys are reused as prefixes. */
+  readonly latestRaw: Database<Buffer, Buffer>;
+  /** `index` with raw keys. */
+  readonly indexRaw: Database<Buffer, Buffer>;
+  /** `history` with raw keys (removing a dead table's rows). */
+  readonly historyRaw: Database<Buffer, Buffer>;
+  /** `bytime` with raw keys. */
+  readonly bytimeRaw: Database<Buffer, Buffer>;
   readonly deadletters: Database<Buffer, Key>;
   readonly meta: Database<Buffer, Key>;
 
@@ -134,6 +166,12 @@ export class IngestionStore {
     this.retired = db('retired');
     this.positions = db('positions');
     this.conflicts = db('conflicts');
+    this.index = db('index');
+    const raw = (name: string) => this.root.openDB<Buffer, Buffer>(name, { encoding: 'binary', keyEncoder: RAW_KEYS } as never);
+    this.latestRaw = raw('latest');
+    this.indexRaw = raw('index');
+    this.historyRaw = raw('history');
+    this.bytimeRaw = raw('bytime');
     this.deadletters = db('deadletters');
     this.meta = db('meta');
     const layout = IngestionStore.read<number>(this.meta, 'layout');
@@ -165,10 +203,11 @@ export class IngestionStore {
   /** The stored version `version` of row (`table`, `key`), or undefined (never stored, or removed by GC). */
   findVersion(table: string, key: Value[], version: string): StoredVersion | undefined {
     const ts = uuidTimeMs(version);
-    const hv = IngestionStore.read<HistoryValue>(this.history, [table, ...key, ts, version] as Key[]);
+    const rk = toBufferKey(rowKey(table, key));
+    const hv = IngestionStore.read<HistoryValue>(this.history, [rk, ts, version]);
     if (hv) return toStored(table, key, ts, hv);
     // A version whose UUID time is not its commit time (not written by a Stratum TX engine): scan the row.
-    for (const { key: hk, value } of this.history.getRange({ start: [table, ...key] as Key[], end: [table, ...key, KEY_MAX] as Key[] })) {
+    for (const { key: hk, value } of this.history.getRange({ start: rk, end: [rk, KEY_MAX] })) {
       const arr = hk as Key[];
       if (arr[arr.length - 1] === version)
         return toStored(table, key, arr[arr.length - 2] as number, decode<HistoryValue>(value, 'history value'));

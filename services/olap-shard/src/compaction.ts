@@ -25,22 +25,21 @@
 import { rm } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import type { DuckDBConnection, DuckDBResultReader } from '@duckdb/node-api';
-import { counter, histogram, type SqlType, type TableInfo, type Value, VersionGenerator } from '@stratum/shared';
+import { counter, histogram, type TableInfo, type Value, VersionGenerator } from '@stratum/shared';
 import { convertValue, mapDuckDbError } from '@stratum/shared/duckdb';
 import {
-  decodeZoneValue,
+  keyRangesOf,
   type Manifest,
   type ManifestFile,
   type ManifestTable,
   rangesMayOverlap,
   readManifest,
-  unionRange,
   type ValueRange,
   withTable,
   writeManifest,
 } from './manifest.ts';
 import { type PartFileOptions, writePartFile, zoneMapSql } from './part-file.ts';
-import { ident, lit, STAGE_SCHEMA, SYSTEM_COLUMNS } from './sql.ts';
+import { fieldColumns, filesSql, ident, STAGE_SCHEMA, SYSTEM_COLUMNS } from './sql.ts';
 import { Mutex } from './util.ts';
 
 const mCompactions = counter('stratum_olap_compactions_total', 'Partitions compacted', ['shard']);
@@ -84,8 +83,8 @@ export interface CompactionHost {
   readonly partFile: PartFileOptions;
   /** The in-memory manifest as of now (replaced, never mutated). */
   manifest(): Manifest;
-  /** Current catalog entry of a table (undefined: unknown here; its files are left alone). */
-  tableInfo(name: string): TableInfo | undefined;
+  /** Current catalog entry of a storage name (undefined: unknown here or dead; its files are left alone). */
+  tableInfo(storage: string): TableInfo | undefined;
   /** A manifest file missing or damaged on start (never compacted, never deleted). */
   isUnavailable(path: string): boolean;
   /** A new DuckDB connection of the shard's instance (closed with the shard; configuration already locked). */
@@ -151,12 +150,15 @@ export class FileLeases {
   private epoch = 0;
   /** Running operations by the epoch they pinned. */
   private readonly pins = new Map<number, number>();
-  private retired: { epoch: number; paths: string[] }[] = [];
+  private retired: { epoch: number; paths: string[]; dirs: string[] }[] = [];
   /** Deletions under way (so `sweep()` resolves only when they are done). */
   private readonly removing = new Set<Promise<void>>();
 
-  /** @param remove deletes the given shard-relative paths (errors are its own to log). */
-  constructor(private readonly remove: (paths: string[]) => Promise<void>) {}
+  /**
+   * @param remove deletes the given shard-relative files, then the given shard-relative
+   * directories with everything in them (errors are its own to log).
+   */
+  constructor(private readonly remove: (paths: string[], dirs: string[]) => Promise<void>) {}
 
   /** Pin the current epoch; call the returned function (once) when the operation has finished. */
   pin(): () => void {
@@ -173,16 +175,24 @@ export class FileLeases {
     };
   }
 
-  /** Retire `paths` (no longer in the published manifest) and advance the epoch. */
-  retire(paths: string[]): void {
+  /**
+   * Retire `paths` (no longer in the published manifest) and advance the epoch; `dirs` (of
+   * dropped or truncated tables) go with everything in them once the files may go.
+   */
+  retire(paths: string[], dirs: string[] = []): void {
     this.epoch++;
-    if (paths.length > 0) this.retired.push({ epoch: this.epoch, paths });
+    if (paths.length > 0 || dirs.length > 0) this.retired.push({ epoch: this.epoch, paths, dirs });
     void this.sweep();
   }
 
   /** Number of retired files not deleted yet. */
   pending(): number {
     return this.retired.reduce((s, r) => s + r.paths.length, 0);
+  }
+
+  /** Whether a retired directory is still waiting for its deletion. */
+  pendingDir(dir: string): boolean {
+    return this.retired.some((r) => r.dirs.includes(dir));
   }
 
   /**
@@ -195,7 +205,10 @@ export class FileLeases {
     const due = this.retired.filter((r) => r.epoch <= oldest);
     if (due.length > 0) {
       this.retired = this.retired.filter((r) => r.epoch > oldest);
-      const p = this.remove(due.flatMap((r) => r.paths)).catch(() => {});
+      const p = this.remove(
+        due.flatMap((r) => r.paths),
+        due.flatMap((r) => r.dirs),
+      ).catch(() => {});
       this.removing.add(p);
       void p.then(() => this.removing.delete(p));
     }
@@ -213,22 +226,17 @@ function readerRow(r: DuckDBResultReader, row: number): (name: string) => Value 
   };
 }
 
-/** `read_parquet` over shard-relative files. */
-function readFiles(dir: string, files: readonly ManifestFile[]): string {
-  return `read_parquet([${files.map((f) => lit(join(dir, f.path))).join(', ')}], hive_partitioning = false, union_by_name = false)`;
+/** Rows of shard-relative files with the table's current fields (sql.ts `filesSql`: missing fields filled). */
+function readFiles(dir: string, info: TableInfo, files: readonly ManifestFile[]): string {
+  return filesSql(
+    info,
+    files.map((f) => ({ path: join(dir, f.path), fields: f.fields })),
+  ) as string;
 }
 
-/** Key-column ranges of a set of files from their zone maps (unknown bounds stay null). */
+/** Key-field ranges of a set of files from their zone maps (unknown bounds stay null). */
 function keyRanges(info: TableInfo, files: readonly ManifestFile[]): ValueRange[] {
-  return info.primaryKey.map((k) => {
-    const type = (info.columns[info.columnIndex.get(k) ?? -1] as { type: SqlType }).type;
-    let r: ValueRange | undefined;
-    for (const f of files) {
-      const z = f.columns[k];
-      r = unionRange(r, z ? { min: decodeZoneValue(z.min, type), max: decodeZoneValue(z.max, type) } : { min: null, max: null });
-    }
-    return r ?? { min: null, max: null };
-  });
+  return keyRangesOf(info, files) ?? info.primaryKey.map(() => ({ min: null, max: null }));
 }
 
 /**
@@ -310,14 +318,16 @@ export class Compactor {
     private readonly host: CompactionHost,
     private readonly opts: CompactionOptions,
   ) {
-    this.leases = new FileLeases(async (paths) => {
+    this.leases = new FileLeases(async (paths, dirs) => {
       // The file and its key bloom filter sidecar (bloom.ts), if any.
       const results = await Promise.allSettled(
         paths.flatMap((p) => [rm(join(host.dir, p), { force: true }), rm(`${join(host.dir, p)}.bloom`, { force: true })]),
       );
-      const failed = results.filter((r) => r.status === 'rejected').length;
+      const gone = await Promise.allSettled(dirs.map((d) => rm(join(host.dir, d), { recursive: true, force: true })));
+      const failed = [...results, ...gone].filter((r) => r.status === 'rejected').length;
       // A file that could not be removed is an orphan: start-up removes it.
-      host.log('removed files replaced by compaction', { files: paths.length, failed });
+      if (paths.length > 0) host.log('removed files no longer in the manifest', { files: paths.length, failed });
+      if (dirs.length > 0) host.log('removed directories of dropped or truncated tables', { dirs, failed });
     });
   }
 
@@ -446,7 +456,9 @@ export class Compactor {
     try {
       const pk = info.primaryKey.map(ident).join(', ');
       const order = `${pk}, "_ts", "_engine", "_version"`;
-      const src = readFiles(host.dir, inputs);
+      // Files written under older definitions come out with the current fields (missing values
+      // filled in, dropped fields left behind): the outputs hold exactly the current fields.
+      const src = readFiles(host.dir, info, inputs);
 
       // History retention: which input versions go (decided against every file of the table).
       let dropped = 0;
@@ -466,7 +478,7 @@ export class Compactor {
         const unreadable =
           (snapshot.quarantined?.length ?? 0) > 0 || snapshot.files.some((f) => !inputPaths.has(f.path) && host.isUnavailable(f.path));
         const tombstones = unreadable ? null : Math.min(horizon, snapshot.watermark + 1);
-        const othersSql = others.length > 0 ? readFiles(host.dir, others) : undefined;
+        const othersSql = others.length > 0 ? readFiles(host.dir, info, others) : undefined;
         await conn.run(`CREATE TABLE ${dropT} AS ${retentionDropSql(info, src, othersSql, horizon, tombstones)}`);
         const r = await conn.runAndReadAll(`SELECT count(*) AS n, max("_stratum_ts") FILTER (WHERE "_stratum_tomb") AS tomb FROM ${dropT}`);
         const get = readerRow(r, 0);
@@ -477,7 +489,7 @@ export class Compactor {
 
       // Kept versions in file order, numbered into output files of up to targetFileRows rows.
       const target = Math.max(1, this.opts.targetFileRows);
-      const userCols = info.columns.map((c) => ident(c.name));
+      const userCols = fieldColumns(info).map((c) => ident(c.field));
       const colSel = [...userCols, 'CAST("_ts" AS TIMESTAMP_MS) AS "_ts"', '"_version"', '"_op"', '"_engine"'].join(', ');
       const kept = dropped > 0 ? `(SELECT * FROM ${src} s ANTI JOIN ${dropT} d ON s."_version" = d."_version")` : src;
       await conn.run(
@@ -486,7 +498,7 @@ export class Compactor {
       );
       const z = await conn.runAndReadAll(zoneMapSql(info, outT, '"_stratum_chunk"'));
       const relDir = posix.dirname((inputs[0] as ManifestFile).path);
-      const cols = [...info.columns.map((c) => c.name), ...SYSTEM_COLUMNS].map(ident).join(', ');
+      const cols = [...fieldColumns(info).map((c) => c.field), ...SYSTEM_COLUMNS].map(ident).join(', ');
       for (let r = 0; r < z.currentRowCount; r++) {
         const get = readerRow(z, r);
         const rel = `${relDir}/part-${this.fileIds.next(Date.now())}.parquet`;
@@ -502,7 +514,7 @@ export class Compactor {
         if (nextFiles.length === 0) singleVersion = true;
         else {
           const dup = await conn.runAndReadAll(
-            `SELECT EXISTS (SELECT 1 FROM ${readFiles(host.dir, nextFiles)} GROUP BY ${pk} HAVING count(*) > 1)`,
+            `SELECT EXISTS (SELECT 1 FROM ${readFiles(host.dir, info, nextFiles)} GROUP BY ${pk} HAVING count(*) > 1)`,
           );
           singleVersion = dup.value(0, 0) === false;
         }

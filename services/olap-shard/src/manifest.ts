@@ -5,14 +5,21 @@
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { CorruptionError, type SqlType, type Value } from '@stratum/shared';
+import { CorruptionError, type SqlType, type TableInfo, type Value } from '@stratum/shared';
+import { zoneComparable } from '@stratum/shared/duckdb';
 import { writeFileAtomic } from './util.ts';
 
 /** Manifest file name inside the shard directory. */
 export const MANIFEST_NAME = 'manifest.json';
 
-/** Current manifest format. Readers refuse newer formats. */
-export const MANIFEST_FORMAT = 2;
+/**
+ * Current manifest format. Readers refuse newer formats.
+ * - 3: tables keyed by storage name (catalog.ts); files record their `fields`; zone maps by field.
+ * - 2: per-source watermarks. Tables were keyed by table name, which is the storage name of
+ *   every table created then (the storage name defaults to the name), and Parquet columns were
+ *   column names, which are their fields: a format-2 file's fields are its zone-map keys.
+ */
+export const MANIFEST_FORMAT = 3;
 
 /**
  * A zone-map bound as stored in JSON: the column's stored representation (shared types.ts),
@@ -31,7 +38,7 @@ export interface ZoneMap {
 
 /** One live Parquet file. */
 export interface ManifestFile {
-  /** Path relative to the shard directory, `/`-separated: `<table>/day=YYYY-MM-DD/part-<uuidv7>.parquet`. */
+  /** Path relative to the shard directory, `/`-separated: `<storage>/day=YYYY-MM-DD/part-<uuidv7>.parquet`. */
   path: string;
   /** Partition day (UTC), `YYYY-MM-DD`. */
   day: string;
@@ -43,7 +50,17 @@ export interface ManifestFile {
   tsMax: number;
   /** Versions by operation. */
   ops: { insert: number; update: number; delete: number };
-  /** Zone maps of the user columns, by column name. */
+  /**
+   * The file's user columns, by field, in file order (before the system columns): the fields of
+   * the table's definition when the file was written. A column added later is missing here and
+   * reads as its `missing` value; a dropped column's field stays here and is not read.
+   */
+  fields: string[];
+  /**
+   * Zone maps of the user columns, by field. Types without a usable order (unconstrained
+   * numeric, interval, json, jsonb, bytea, arrays: `ColumnCodec.ordered`) have min/max null and
+   * only count NULLs.
+   */
   columns: Record<string, ZoneMap>;
   /** When the file was written (ms since epoch). */
   createdAt: number;
@@ -63,7 +80,7 @@ export interface QuarantinedFile extends ManifestFile {
   quarantinedAt: number;
 }
 
-/** Per-table manifest state. */
+/** Per-table manifest state, keyed by storage name in {@link Manifest.tables}. */
 export interface ManifestTable {
   /**
    * OLAP watermark (ms) of the table: the minimum of {@link sources} (every version with
@@ -98,12 +115,20 @@ export interface Manifest {
   generation: number;
   /** ms since epoch of the last replace. */
   updatedAt: number;
+  /** By storage name (`TableInfo.storage`). */
   tables: Record<string, ManifestTable>;
 }
 
-/** The manifest that follows `m` with `table`'s entry replaced: next generation, current format, stamped now. */
-export function withTable(m: Manifest, table: string, entry: ManifestTable): Manifest {
-  return { ...m, format: MANIFEST_FORMAT, generation: m.generation + 1, updatedAt: Date.now(), tables: { ...m.tables, [table]: entry } };
+/** The manifest that follows `m` with `storage`'s entry replaced: next generation, current format, stamped now. */
+export function withTable(m: Manifest, storage: string, entry: ManifestTable): Manifest {
+  return { ...m, format: MANIFEST_FORMAT, generation: m.generation + 1, updatedAt: Date.now(), tables: { ...m.tables, [storage]: entry } };
+}
+
+/** The manifest that follows `m` without the entries of `storages` (dropped or truncated tables). */
+export function withoutTables(m: Manifest, storages: readonly string[]): Manifest {
+  const tables = { ...m.tables };
+  for (const s of storages) delete tables[s];
+  return { ...m, format: MANIFEST_FORMAT, generation: m.generation + 1, updatedAt: Date.now(), tables };
 }
 
 /** An empty manifest for shard `id`. */
@@ -165,6 +190,8 @@ export async function readManifest(dir: string, id: string): Promise<Manifest> {
   const m = parsed as Manifest;
   for (const t of Object.values(m.tables)) {
     t.singleVersion = t.singleVersion === true;
+    // Format ≤ 2: a file's Parquet columns were the column names = fields, as its zone maps.
+    for (const f of [...t.files, ...(t.quarantined ?? [])]) if (!Array.isArray(f.fields)) f.fields = Object.keys(f.columns ?? {});
     // Format 1 had one watermark for the one source there was: it applies to every source.
     if (!isObj(t.sources)) t.sources = t.watermark >= 0 ? { '*': t.watermark } : {};
   }
@@ -185,31 +212,50 @@ export async function writeManifest(dir: string, m: Manifest): Promise<void> {
   await writeFileAtomic(join(dir, MANIFEST_NAME), `${JSON.stringify(m, null, 1)}\n`);
 }
 
-/** Encode a stored value of `type` for the manifest (see {@link ZoneValue}). */
-export function encodeZoneValue(v: Value, _type: SqlType): ZoneValue {
+/**
+ * Encode a stored value of an ordered column type for the manifest (see {@link ZoneValue});
+ * null for values of other types (no zone map bound).
+ */
+export function encodeZoneValue(v: Value): ZoneValue {
   if (v === null) return null;
   if (typeof v === 'bigint') return v.toString();
   if (typeof v === 'number' && !Number.isFinite(v)) return String(v);
-  return v;
+  if (typeof v === 'number' || typeof v === 'string' || typeof v === 'boolean') return v;
+  return null;
 }
 
-/** Decode a manifest zone value back to the stored representation of `type`. */
-export function decodeZoneValue(z: ZoneValue, type: SqlType): Value {
+/** The type of a column, as zone maps need it. */
+export interface ZoneColumn {
+  type: SqlType;
+  typmod?: number;
+}
+
+/**
+ * Decode a manifest zone value to the form zone maps compare (`zoneComparable` of
+ * shared/src/duckdb: DECIMAL numerics as unscaled bigints); null (unknown bound) for types
+ * without a usable order.
+ */
+export function decodeZoneValue(z: ZoneValue, col: ZoneColumn): Value {
   if (z === null) return null;
-  switch (type) {
+  let v: Value;
+  switch (col.type) {
     case 'bigint':
     case 'timestamp':
     case 'timestamptz':
-      return typeof z === 'string' ? BigInt(z) : BigInt(z as number);
+      v = typeof z === 'string' ? BigInt(z) : BigInt(z as number);
+      break;
     case 'real':
     case 'double':
     case 'smallint':
     case 'integer':
     case 'date':
-      return typeof z === 'string' ? Number(z) : (z as number);
+    case 'time':
+      v = typeof z === 'string' ? Number(z) : (z as number);
+      break;
     default:
-      return z;
+      v = z;
   }
+  return zoneComparable(v, col.type, col.typmod) ?? null;
 }
 
 /**
@@ -252,4 +298,27 @@ export function unionRange(a: ValueRange | undefined, b: ValueRange): ValueRange
     min: lo === undefined ? null : lo <= 0 ? a.min : b.min,
     max: hi === undefined ? null : hi >= 0 ? a.max : b.max,
   };
+}
+
+/** The column of storage-key field `k` of `info`, for zone maps. */
+function keyColumn(info: TableInfo, k: string): ZoneColumn | undefined {
+  const i = info.fieldIndex.get(k);
+  return i === undefined ? undefined : info.columns[i];
+}
+
+/**
+ * Ranges of the storage-key fields (in key order, zone-map comparable form) over `files`;
+ * unknown bounds are null. Undefined when there are no files.
+ */
+export function keyRangesOf(info: TableInfo, files: readonly ManifestFile[]): ValueRange[] | undefined {
+  if (files.length === 0) return undefined;
+  return info.primaryKey.map((k) => {
+    const col = keyColumn(info, k);
+    let r: ValueRange | undefined;
+    for (const f of files) {
+      const z = f.columns[k];
+      r = unionRange(r, z && col ? { min: decodeZoneValue(z.min, col), max: decodeZoneValue(z.max, col) } : { min: null, max: null });
+    }
+    return r ?? { min: null, max: null };
+  });
 }

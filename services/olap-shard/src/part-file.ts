@@ -9,7 +9,7 @@ import { dirname, join } from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import type { TableInfo, Value } from '@stratum/shared';
 import { encodeZoneValue, type ManifestFile, type ZoneMap } from './manifest.ts';
-import { ident, lit } from './sql.ts';
+import { fieldColumns, ident, lit } from './sql.ts';
 import { fsyncPath } from './util.ts';
 
 /** Encoding options shared by every part file of a shard. */
@@ -22,15 +22,18 @@ export interface PartFileOptions {
 
 /**
  * A query computing one zone-map row per group of `from` (a table or parenthesized subquery
- * holding the user columns and `_ts`, `_op`): columns `grp` (= `groupExpr`), `n` (rows), `tsmin`,
- * `tsmax` (ms since epoch), `ins`, `upd`, `del` (versions by op), then `min<i>`, `max<i>`,
- * `nulls<i>` for the i-th user column. Ordered by `grp`.
+ * holding the fields of `info` and `_ts`, `_op`): columns `grp` (= `groupExpr`), `n` (rows),
+ * `tsmin`, `tsmax` (ms since epoch), `ins`, `upd`, `del` (versions by op), then `min<i>`,
+ * `max<i>`, `nulls<i>` for the i-th column (min/max NULL for types without a usable order).
+ * Ordered by `grp`.
  */
 export function zoneMapSql(info: TableInfo, from: string, groupExpr: string): string {
-  const colAggs = info.columns
-    .map(
-      (c, i) => `min(${ident(c.name)}) AS "min${i}", max(${ident(c.name)}) AS "max${i}", count(*) - count(${ident(c.name)}) AS "nulls${i}"`,
-    )
+  const colAggs = fieldColumns(info)
+    .map((c, i) => {
+      const f = ident(c.field);
+      const mm = c.codec.ordered ? `min(${f}) AS "min${i}", max(${f}) AS "max${i}"` : `NULL AS "min${i}", NULL AS "max${i}"`;
+      return `${mm}, count(*) - count(${f}) AS "nulls${i}"`;
+    })
     .join(', ');
   return `SELECT ${groupExpr} AS grp, count(*) AS n, epoch_ms(min("_ts")) AS tsmin, epoch_ms(max("_ts")) AS tsmax,
            count(*) FILTER (WHERE "_op" = 'insert') AS ins, count(*) FILTER (WHERE "_op" = 'update') AS upd,
@@ -39,8 +42,9 @@ export function zoneMapSql(info: TableInfo, from: string, groupExpr: string): st
 }
 
 /**
- * Write the rows of `select` (user columns then `_ts` TIMESTAMP_MS, `_version`, `_op`, `_engine`,
- * already in file order) to `<dir>/<rel>` durably, and return its manifest entry.
+ * Write the rows of `select` (the fields of `info` in definition order, file form, then `_ts`
+ * TIMESTAMP_MS, `_version`, `_op`, `_engine`, already in file order) to `<dir>/<rel>` durably,
+ * and return its manifest entry (fields and zone maps by field).
  *
  * Parquet format version 2 data pages: integers and timestamps are DELTA_BINARY_PACKED, so the
  * key-sorted ids and the commit times (`_ts`) cost almost nothing (bench/file-size.ts: flights-3m
@@ -77,12 +81,10 @@ export async function writePartFile(
   await fsyncPath(dirname(abs));
   const bytes = (await stat(abs)).size;
   const columns: Record<string, ZoneMap> = {};
-  info.columns.forEach((c, i) => {
-    columns[c.name] = {
-      min: encodeZoneValue(zone(`min${i}`), c.type),
-      max: encodeZoneValue(zone(`max${i}`), c.type),
-      nulls: Number(zone(`nulls${i}`)),
-    };
+  const fields: string[] = [];
+  fieldColumns(info).forEach((c, i) => {
+    fields.push(c.field);
+    columns[c.field] = { min: encodeZoneValue(zone(`min${i}`)), max: encodeZoneValue(zone(`max${i}`)), nulls: Number(zone(`nulls${i}`)) };
   });
   return {
     path: rel,
@@ -92,6 +94,7 @@ export async function writePartFile(
     tsMin: Number(zone('tsmin')),
     tsMax: Number(zone('tsmax')),
     ops: { insert: Number(zone('ins')), update: Number(zone('upd')), delete: Number(zone('del')) },
+    fields,
     columns,
     createdAt: Date.now(),
   };
@@ -108,7 +111,7 @@ export async function mkdirDurable(root: string, dir: string): Promise<void> {
   }
 }
 
-/** Directory name of a table: the name itself when it is a safe path segment, else URI-encoded. */
+/** Directory name of a storage name: the name itself when it is a safe path segment, else URI-encoded. */
 export function tableDirName(name: string): string {
   if (/^[A-Za-z0-9_][A-Za-z0-9_$-]*$/.test(name)) return name;
   return `%${encodeURIComponent(name).replaceAll('.', '%2E')}`;

@@ -12,6 +12,8 @@
  * contribute no output row even under outer joins.
  */
 
+import type { ViewKind } from './sql.ts';
+
 /** A constant operand, rendered back to SQL text (DuckDB dialect), or a query parameter. */
 export type ValueExpr = { sql: string } | { param: number };
 
@@ -20,6 +22,7 @@ export type PredOp = '=' | '<' | '<=' | '>' | '>=' | 'between' | 'in';
 
 /** `column op values` (between: [lo, hi]; in: the list; otherwise one value). */
 export interface Pred {
+  /** The column's field (or a system column such as `_ts`). */
   column: string;
   op: PredOp;
   values: ValueExpr[];
@@ -27,10 +30,10 @@ export interface Pred {
 
 /** One reference to a shard view in the statement. */
 export interface ViewRef {
-  /** Catalog table name. */
+  /** Storage name of the table (`TableInfo.storage`). */
   table: string;
-  /** `<table>__history` (every version) rather than `<table>` (latest per key). */
-  history: boolean;
+  /** Which view: `<table>`, `<table>__history` (every version) or `<table>__latest` (latest live version per key, every column). */
+  kind: ViewKind;
   /** Written with a schema or catalog (`main.t`): a per-query view cannot shadow it. */
   qualified: boolean;
   /** Predicates every contributing row satisfies; empty = none known (read every file). */
@@ -50,10 +53,8 @@ export interface StatementReads {
 type Json = Record<string, unknown>;
 const isObj = (x: unknown): x is Json => typeof x === 'object' && x !== null && !Array.isArray(x);
 
-/** Resolves a relation name to a shard view: the table and whether it is the history view. */
-export type ViewLookup = (
-  name: string,
-) => { table: string; history: boolean /** lower-case name → column name */; columns: ReadonlyMap<string, string> } | undefined;
+/** Resolves a relation name to a shard view: the table's storage name, the view kind, and its columns (lower-case name → field). */
+export type ViewLookup = (name: string) => { table: string; kind: ViewKind; columns: ReadonlyMap<string, string> } | undefined;
 
 const CMP: Record<string, PredOp> = {
   COMPARE_EQUAL: '=',
@@ -285,7 +286,7 @@ export function analyzeStatement(stmt: unknown, lookup: ViewLookup): StatementRe
     // Only `main` (catalog `memory`) holds the views; `stratum_delta.t` and the like are other relations.
     if ((schema !== '' && schema !== 'main') || (catalog !== '' && catalog !== 'memory')) return;
     const qualified = schema !== '' || catalog !== '';
-    refs.push({ table: v.table, history: v.history, qualified, preds: predsOf.get(o) ?? [] });
+    refs.push({ table: v.table, kind: v.kind, qualified, preds: predsOf.get(o) ?? [] });
   });
   return { refs, cteNames };
 }

@@ -17,14 +17,14 @@
  * - `asOf`: files whose versions are all newer (`tsMin > asOf`) hold nothing visible.
  * The delta (in memory) is never pruned; its versions are newer than the files' per key.
  */
-import type { SqlType, TableInfo, Value } from '@stratum/shared';
+import type { TableInfo, Value } from '@stratum/shared';
 import type { FileBloom } from './bloom.ts';
-import { compareValues, decodeZoneValue, type ManifestFile, rangesMayOverlap, type ValueRange } from './manifest.ts';
+import { compareValues, decodeZoneValue, keyRangesOf, type ManifestFile, rangesMayOverlap, type ValueRange } from './manifest.ts';
 import type { PredOp } from './plan.ts';
 
-/** A predicate with its operands converted to the column's stored representation (shared types.ts). */
+/** A predicate with its operands converted to the column's zone-map comparable form (manifest.ts `decodeZoneValue`). */
 export interface TypedPred {
-  /** User column, or `_ts` (history view; values are TIMESTAMP µs as bigint). */
+  /** Field of a column, or `_ts` (values are TIMESTAMP µs as bigint). */
   column: string;
   op: PredOp;
   /** Operands (between: [lo, hi]); each is exactly the query's constant in the column type. */
@@ -36,7 +36,8 @@ export interface TypedPred {
 /** What pruning needs to know about one view reference. */
 export interface PruneInput {
   table: TableInfo;
-  history: boolean;
+  /** Every version is a row of the view (`<t>__history`, append-only `<t>`): files prune on any column. */
+  perRow: boolean;
   /** Manifest `singleVersion`. */
   singleVersion: boolean;
   /** Candidate (available) files. */
@@ -83,14 +84,15 @@ export function fileMayMatch(info: TableInfo, f: ManifestFile, p: TypedPred, blo
   if (p.column === '_ts') {
     return rangeMayMatch(p, BigInt(f.tsMin) * 1000n, BigInt(f.tsMax) * 1000n);
   }
-  const z = f.columns[p.column];
-  const ci = info.columnIndex.get(p.column);
-  if (!z || ci === undefined) return true;
+  const ci = info.fieldIndex.get(p.column);
+  const col = ci === undefined ? undefined : info.columns[ci];
+  // A file without the field (written before the column was added) holds its missing value: not pruned.
+  const z = f.fields.includes(p.column) ? f.columns[p.column] : undefined;
+  if (!z || !col) return true;
   // Every value NULL: a strict predicate is never true.
   if (z.min === null && z.max === null) return !(z.nulls >= f.rows);
-  const type = (info.columns[ci] as { type: SqlType }).type;
-  const min = decodeZoneValue(z.min, type);
-  const max = decodeZoneValue(z.max, type);
+  const min = decodeZoneValue(z.min, col);
+  const max = decodeZoneValue(z.max, col);
   if (min === null || max === null) return true;
   if (!rangeMayMatch(p, min, max)) return false;
   if (bloom && p.hashes && (p.op === '=' || p.op === 'in')) return bloom.mayContainAny(p.column, p.hashes);
@@ -98,12 +100,7 @@ export function fileMayMatch(info: TableInfo, f: ManifestFile, p: TypedPred, blo
 }
 
 function keyRanges(info: TableInfo, f: ManifestFile): ValueRange[] {
-  return info.primaryKey.map((k) => {
-    const z = f.columns[k];
-    const type = (info.columns[info.columnIndex.get(k) ?? -1] as { type: SqlType } | undefined)?.type;
-    if (!z || !type) return { min: null, max: null };
-    return { min: decodeZoneValue(z.min, type), max: decodeZoneValue(z.max, type) };
-  });
+  return keyRangesOf(info, [f]) ?? info.primaryKey.map(() => ({ min: null, max: null }));
 }
 
 /** The files of one view a query must open (see the module comment for why this is sound). */
@@ -112,7 +109,7 @@ export function pruneFiles(inp: PruneInput): ManifestFile[] {
   const visible = inp.asOf === undefined ? [...inp.files] : inp.files.filter((f) => f.tsMin <= (inp.asOf as number));
   if (inp.refs.some((r) => r.length === 0)) return visible;
   const keep = new Set<ManifestFile>();
-  const perRowPrune = inp.history || info.options.appendOnly || inp.singleVersion;
+  const perRowPrune = inp.perRow || inp.singleVersion;
   const keyCols = new Set(info.primaryKey);
   for (const preds of inp.refs) {
     const direct = perRowPrune ? preds : preds.filter((p) => keyCols.has(p.column));

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Catalog, Literal, TableDef } from '@stratum/shared';
-import { formatInterval } from '@stratum/shared/duckdb';
+import { formatInterval, formatIsoInterval, parseIsoInterval } from '@stratum/shared/duckdb';
 import { type OlapShard, startOlapShard } from './index.ts';
 import { ArraySource, assertSameResult, makeCatalog, Reference, removeDir, tempDir, Versions } from './test-support.ts';
 
@@ -78,7 +78,7 @@ describe('olap shard queries', () => {
         'm:numeric',
         'n:numeric',
         'o:interval',
-        'p:json',
+        'p:integer[]',
         'q:json',
         'r:json',
         's:time',
@@ -108,12 +108,12 @@ describe('olap shard queries', () => {
       '0190a6c2-1234-7abc-8def-0123456789ab',
       '12.50',
       '170141183460469231731687303715884105727',
-      '1 year 2 mons 3 days 04:05:06.5',
-      '[1,2]',
+      'P1Y2M3DT4H5M6.5S', // ISO 8601: the stored representation of interval
+      [1, 2],
       '{"a":1,"b":"x"}',
       '{"z": [1]}',
-      '12:34:56',
-      '\\x01ff',
+      45_296_000_000, // time: µs since midnight
+      Buffer.from([1, 255]), // bytea: bytes (a Buffer, as MessagePack decodes them)
       42n,
       us('2024-01-02T00:00:00.500Z'),
       -1n, // nanoseconds floor to the microsecond below
@@ -135,6 +135,28 @@ describe('olap shard queries', () => {
       [1, 0, 0n, '1 mon'],
     ];
     for (const [months, days, micros, want] of cases) assert.equal(formatInterval({ months, days, micros }), want);
+  });
+
+  it('formats and parses intervals as ISO 8601 like PostgreSQL (IntervalStyle iso_8601, the stored representation)', () => {
+    // Expected strings follow PostgreSQL 15's EncodeInterval (INTSTYLE_ISO_8601) for the same intervals.
+    const cases: [number, number, bigint, string][] = [
+      [0, 0, 0n, 'PT0S'],
+      [14, 3, 14_706_500_000n, 'P1Y2M3DT4H5M6.5S'],
+      [0, -1, 7_200_000_000n, 'P-1DT2H'],
+      [-13, 0, 0n, 'P-1Y-1M'],
+      [0, 1, -1_000_000n, 'P1DT-1S'],
+      [0, 0, 90_000_000_000n, 'PT25H'],
+      [1, 0, 0n, 'P1M'],
+      [0, 0, -1_500_000n, 'PT-1.5S'],
+      [0, 0, -500_000n, 'PT-0.5S'],
+      [0, 0, -3_661_000_001n, 'PT-1H-1M-1.000001S'],
+    ];
+    for (const [months, days, micros, want] of cases) {
+      assert.equal(formatIsoInterval({ months, days, micros }), want);
+      assert.deepEqual(parseIsoInterval(want), { months, days, micros }, want);
+    }
+    assert.deepEqual(parseIsoInterval('P1W'), { months: 0, days: 7, micros: 0n });
+    for (const bad of ['', 'P', 'PT', '1 day', 'P1.5Y', 'PT1H2']) assert.equal(parseIsoInterval(bad), undefined, bad);
   });
 
   it('uses PostgreSQL session semantics: NULL ordering, integer division, UTC', async () => {

@@ -32,13 +32,21 @@ import {
   VersionGenerator,
   type VersionRecord,
 } from '@stratum/shared';
-import { bindParams, convertResult, convertValue, mapDuckDbError, PG_SEMANTICS_SQL } from '@stratum/shared/duckdb';
+import {
+  bindParams,
+  columnCodec,
+  convertResult,
+  convertValue,
+  mapDuckDbError,
+  PG_SEMANTICS_SQL,
+  zoneComparable,
+} from '@stratum/shared/duckdb';
 import { buildBloom, type FileBloom, HASH_CHECK_SQL, readBloom } from './bloom.ts';
 import { type CompactionHost, type CompactionReport, type CompactionStats, Compactor } from './compaction.ts';
 import { rawColumnsDdl, typedSelect, VersionLoader } from './load.ts';
 import {
-  decodeZoneValue,
   emptyManifest,
+  keyRangesOf,
   MANIFEST_NAME,
   type Manifest,
   type ManifestFile,
@@ -49,6 +57,7 @@ import {
   sourceWatermark,
   unionRange,
   type ValueRange,
+  withoutTables,
   withTable,
   writeManifest,
 } from './manifest.ts';
@@ -67,19 +76,23 @@ import {
   verifyParquet,
 } from './quarantine.ts';
 import {
+  DELTA_LATEST_SCHEMA,
   DELTA_SCHEMA,
   deltaColumnsDdl,
   deltaCoveredSql,
   deltaLatestTable,
   deltaTable,
-  historyViewSql,
+  fieldColumns,
+  filesSql,
   ident,
   latestQualify,
-  latestViewSql,
   lit,
   STAGE_SCHEMA,
   SYSTEM_COLUMNS,
   type ViewInputs,
+  type ViewKind,
+  viewName,
+  viewSql,
 } from './sql.ts';
 import { typedPredicates } from './typed-preds.ts';
 import { Mutex, Pool } from './util.ts';
@@ -107,8 +120,10 @@ export interface ShardOptions {
   now?: () => number;
 }
 
-/** Per-table statistics reported by `stats()`. */
+/** Per-table statistics reported by `stats()` (by storage name). */
 export interface TableStats {
+  /** Current table name (undefined: the catalog does not know the storage name). */
+  name?: string;
   /** OLAP watermark (ms; -1 = nothing pushed). */
   watermark: number;
   /** Live files in the manifest (including unavailable ones). */
@@ -139,17 +154,26 @@ export interface ShardStats {
   pushes: number;
   /** Compaction counters since start (compaction.ts). */
   compaction: CompactionStats;
+  /** By storage name (`TableInfo.storage`). */
   tables: Record<string, TableStats>;
 }
 
+/** The three views, in the order they are created. */
+const VIEW_KINDS: readonly ViewKind[] = ['table', 'history', 'latest'];
+
+/** DuckDB state of one storage name: delta tables, views and their generations. */
 interface TableState {
   info: TableInfo;
+  /** Table name the main views were last created under (a rename drops the old ones). */
+  viewsName: string | undefined;
+  /** Fields the delta tables have columns for: every field seen since start (dropped ones stay, unread). */
+  deltaFields: Set<string>;
   deltaRows: number;
   deltaDisjoint: boolean;
-  /** Union of the files' key-column ranges (by key column), from zone maps. */
+  /** Union of the files' key-field ranges (in key order, zone-map comparable form). */
   fileKeyRanges: ValueRange[] | undefined;
-  viewSql: string | undefined;
-  historySql: string | undefined;
+  /** Current definitions of the views by kind; undefined = stale (rebuilt by the next sync). */
+  defs: Record<ViewKind, string> | undefined;
   /** What each committed view generation was built from (the last few), for per-query views. */
   snapshots: Map<number, ViewSnapshot>;
 }
@@ -167,6 +191,13 @@ interface ViewSnapshot {
   unavailable: UnavailableFile[];
 }
 
+/** A view a query references: its table's state, the view kind, and the predicates of each reference. */
+interface QueryView {
+  st: TableState;
+  kind: ViewKind;
+  preds: TypedPred[][];
+}
+
 /** Schema of the shard's own bookkeeping tables. */
 const META_SCHEMA = 'stratum_meta';
 /** View generations kept per table for queries that started on an older one. */
@@ -181,6 +212,12 @@ const mDegraded = counter('stratum_olap_degraded_queries_total', 'Queries answer
 
 const NOOP_LOG = () => {};
 const TIME_TYPES = new Set<SqlType>(['timestamp', 'timestamptz', 'date']);
+
+/** The column of storage field `field` of `info`. */
+function columnOfField(info: TableInfo, field: string): TableInfo['columns'][number] | undefined {
+  const i = info.fieldIndex.get(field);
+  return i === undefined ? undefined : info.columns[i];
+}
 
 /** Column-name → index lookup for a reader row. */
 function readerRow(r: DuckDBResultReader, row: number): (name: string) => Value {
@@ -213,8 +250,11 @@ export class Shard implements OlapShardApi {
   private manifest: Manifest;
   /** Manifest file paths (relative) that were missing or damaged on start. */
   private readonly unavailable = new Set<string>();
+  /** DuckDB state per storage name of a live table. */
   private readonly tables = new Map<string, TableState>();
-  /** Delta versions of tables the catalog does not know yet. */
+  /** Advanced whenever a table's state is created, dropped or redefined (queries planned before retry once). */
+  private tablesEpoch = 0;
+  /** Delta versions of storage names the catalog does not know yet. */
   private readonly pending = new Map<string, { source: string; versions: VersionRecord[] }[]>();
   /** Last LSN pulled, per delta source id. */
   private readonly lastLsn = new Map<string, number>();
@@ -265,7 +305,7 @@ export class Shard implements OlapShardApi {
       log: (msg, fields) => this.log(msg, fields),
       partFile: this.partFileOptions(),
       manifest: () => this.manifest,
-      tableInfo: (name) => this.catalog.find(name),
+      tableInfo: (storage) => this.catalog.byStorage(storage),
       isUnavailable: (path) => this.unavailable.has(path),
       connect: async () => {
         if (!this.instance) throw new StratumError(SqlState.adminShutdown, `OLAP shard ${this.id} is not open`);
@@ -304,6 +344,7 @@ export class Shard implements OlapShardApi {
   async start(): Promise<void> {
     await mkdir(join(this.dir, '.spill'), { recursive: true });
     this.manifest = await readManifest(this.dir, this.id);
+    await this.removeDeadAtStart();
     await this.removeOrphans();
     await this.checkFiles();
     try {
@@ -313,6 +354,8 @@ export class Shard implements OlapShardApi {
       this.closeDuckDb();
       throw mapDuckDbError(e);
     }
+    // Views follow the catalog at once (RENAME, DROP, TRUNCATE, ALTER), not only at the next query.
+    this.catalog.onApply(() => this.scheduleSync());
     // Pull the delta in the background too, so a query only fetches what arrived since the
     // last poll (after a bulk load, the first query would otherwise pull everything at once).
     const pollMs = this.opts.deltaPollMs ?? 200;
@@ -354,8 +397,8 @@ export class Shard implements OlapShardApi {
     this.pool = new Pool(queryConns);
     const s = this.stateConn as DuckDBConnection;
     await s.run(
-      `CREATE SCHEMA ${ident(DELTA_SCHEMA)}; CREATE SCHEMA ${ident(STAGE_SCHEMA)}; CREATE SCHEMA ${ident(META_SCHEMA)};
-       CREATE TABLE ${ident(META_SCHEMA)}.views (name VARCHAR PRIMARY KEY, gen BIGINT NOT NULL);`,
+      `CREATE SCHEMA ${ident(DELTA_SCHEMA)}; CREATE SCHEMA ${ident(DELTA_LATEST_SCHEMA)}; CREATE SCHEMA ${ident(STAGE_SCHEMA)};
+       CREATE SCHEMA ${ident(META_SCHEMA)}; CREATE TABLE ${ident(META_SCHEMA)}.views (storage VARCHAR PRIMARY KEY, gen BIGINT NOT NULL);`,
     );
     this.hashCheck = String((await s.runAndReadAll(`SELECT ${HASH_CHECK_SQL}`)).getRows()[0]?.[0]);
     // Files are immutable and uniquely named, so caching their footers is safe.
@@ -423,6 +466,30 @@ export class Shard implements OlapShardApi {
   }
 
   // ---------------------------------------------------------------- crash recovery
+
+  /**
+   * Before anything reads the directory: drop the manifest entries of storage names the catalog
+   * knows as dead (dropped or truncated tables), and delete their directories (files, sidecars,
+   * quarantined copies) — also those a crash left after the manifest no longer listed them.
+   */
+  private async removeDeadAtStart(): Promise<void> {
+    const dead = this.catalog.deadStorages();
+    if (dead.length === 0) return;
+    const listed = dead.filter((s) => this.manifest.tables[s] !== undefined);
+    if (listed.length > 0) {
+      const next = withoutTables(this.manifest, listed);
+      await writeManifest(this.dir, next);
+      this.manifest = next;
+    }
+    for (const s of dead) {
+      for (const d of [tableDirName(s), join(QUARANTINE_DIR, tableDirName(s))]) {
+        const abs = join(this.dir, d);
+        if (!(await stat(abs).catch(() => undefined))) continue;
+        await rm(abs, { recursive: true, force: true });
+        this.log('removed directory of a dropped or truncated table', { storage: s, dir: d });
+      }
+    }
+  }
 
   /** Delete Parquet files (and temp files) under table folders that the manifest does not list. */
   private async removeOrphans(): Promise<void> {
@@ -540,47 +607,120 @@ export class Shard implements OlapShardApi {
 
   // ---------------------------------------------------------------- catalog and views
 
-  /** Create delta tables and views for catalog tables not yet set up; rebuild views whose options changed or are stale. */
+  private syncQueued: Promise<void> | undefined;
+
+  /** Sync views with the catalog soon (catalog listener); coalesces, logs failures. */
+  private scheduleSync(): void {
+    if (this.closing || !this.stateConn || this.syncQueued) return;
+    const p = Promise.resolve()
+      .then(() => {
+        this.syncQueued = undefined;
+        return this.closing ? undefined : this.syncCatalog();
+      })
+      .catch((e) => this.log('catalog sync failed; retried by the next query', { error: (e as Error).message }));
+    this.syncQueued = p;
+    this.inflight.add(p);
+    p.finally(() => this.inflight.delete(p));
+  }
+
+  /**
+   * Follow the catalog: create delta tables and views for new tables; for redefined ones (ALTER,
+   * RENAME, options) add delta columns for new fields and rebuild the views (under the new name
+   * when renamed); for storage names the catalog now knows as dead (DROP, TRUNCATE) drop views
+   * and delta at once and schedule the deletion of their files ({@link purgeDead}).
+   */
   private async syncCatalog(): Promise<void> {
-    const list = this.catalog.list();
     const current = (info: TableInfo) => {
-      const st = this.tables.get(info.name);
-      return st?.info === info && st.viewSql !== undefined;
+      const st = this.tables.get(info.storage);
+      return st?.info === info && st.defs !== undefined && st.viewsName === info.name;
     };
-    if (list.every(current)) return;
+    const deadState = (storage: string) => this.catalog.byStorage(storage) === undefined && this.catalog.isDead(storage);
+    const deadListed = () => Object.keys(this.manifest.tables).some((s) => deadState(s));
+    if (this.catalog.list().every(current) && ![...this.tables.keys()].some(deadState)) {
+      if (deadListed()) this.schedulePurge();
+      return;
+    }
     await this.stateMutex.run(async () => {
-      for (const info of this.catalog.list()) {
+      const live = this.catalog.list();
+      const liveNames = new Set(live.map((i) => i.name));
+      for (const [storage, st] of [...this.tables]) {
+        if (!deadState(storage)) continue;
+        await this.dropViews(st, st.viewsName, liveNames);
+        await this.state().run(`DROP TABLE IF EXISTS ${deltaTable(storage)}; DROP TABLE IF EXISTS ${deltaLatestTable(storage)};`);
+        this.tables.delete(storage);
+        this.tablesEpoch++;
+        this.log('table dropped or truncated: views and delta removed', { table: st.info.name, storage });
+      }
+      for (const p of this.pending.keys()) if (this.catalog.isDead(p)) this.pending.delete(p);
+      for (const info of live) {
         if (current(info)) continue;
-        const st = this.tables.get(info.name);
+        let st = this.tables.get(info.storage);
         if (!st) {
+          const cols = fieldColumns(info);
           await this.state().run(
-            `CREATE TABLE IF NOT EXISTS ${deltaTable(info.name)} (${deltaColumnsDdl(info)});
-             CREATE TABLE IF NOT EXISTS ${deltaLatestTable(info.name)} (${deltaColumnsDdl(info)});`,
+            `CREATE TABLE IF NOT EXISTS ${deltaTable(info.storage)} (${deltaColumnsDdl(cols)});
+             CREATE TABLE IF NOT EXISTS ${deltaLatestTable(info.storage)} (${deltaColumnsDdl(cols)});`,
           );
-          const fresh: TableState = {
+          st = {
             info,
+            viewsName: undefined,
+            deltaFields: new Set(cols.map((c) => c.field)),
             deltaRows: 0,
             deltaDisjoint: false,
             fileKeyRanges: undefined,
-            viewSql: undefined,
-            historySql: undefined,
+            defs: undefined,
             snapshots: new Map(),
           };
-          this.tables.set(info.name, fresh);
-          this.recomputeFileKeyRanges(fresh);
-          const waiting = this.pending.get(info.name);
-          this.pending.delete(info.name);
-          for (const w of waiting ?? []) await this.appendDelta(fresh, w.source, w.versions);
-          await this.updateDeltaStats(fresh);
+          this.tables.set(info.storage, st);
+          this.tablesEpoch++;
+          this.recomputeFileKeyRanges(st);
+          const waiting = this.pending.get(info.storage);
+          this.pending.delete(info.storage);
+          for (const w of waiting ?? []) await this.appendDelta(st, w.source, w.versions);
+          await this.updateDeltaStats(st);
         } else if (st.info !== info) {
-          const wasAppendOnly = st.info.options.appendOnly;
+          const old = st.info;
           st.info = info;
+          this.tablesEpoch++;
+          await this.addDeltaFields(st);
           // The latest-version table is kept only for tables that are not append-only.
-          if (wasAppendOnly && !info.options.appendOnly) await this.rebuildDeltaLatest(st);
+          if (old.options.appendOnly && !info.options.appendOnly) await this.rebuildDeltaLatest(st);
+          this.recomputeFileKeyRanges(st);
         }
-        await this.rebuildViews(this.tables.get(info.name) as TableState);
+        if (st.viewsName !== undefined && st.viewsName !== info.name) {
+          await this.dropViews(st, st.viewsName, liveNames);
+          st.viewsName = undefined;
+        }
+        await this.rebuildViews(st);
       }
     });
+    if (deadListed()) this.schedulePurge();
+  }
+
+  /** Drop the main views named after `name` unless a live table has that name now. Caller holds stateMutex. */
+  private async dropViews(st: TableState, name: string | undefined, liveNames: ReadonlySet<string>): Promise<void> {
+    if (name === undefined) return;
+    const drops = liveNames.has(name) ? '' : VIEW_KINDS.map((k) => `DROP VIEW IF EXISTS main.${ident(viewName(name, k))};`).join(' ');
+    await this.state().run(`BEGIN; ${drops} DELETE FROM ${ident(META_SCHEMA)}.views WHERE storage = ${lit(st.info.storage)}; COMMIT;`);
+  }
+
+  /**
+   * Add delta columns for fields of the current definition the delta tables lack (ADD COLUMN):
+   * rows already there were stored before the column existed and get its missing value.
+   * Caller holds stateMutex.
+   */
+  private async addDeltaFields(st: TableState): Promise<void> {
+    const added = fieldColumns(st.info).filter((c) => !st.deltaFields.has(c.field));
+    if (added.length === 0) return;
+    const stmts: string[] = [];
+    for (const t of [deltaTable(st.info.storage), deltaLatestTable(st.info.storage)]) {
+      for (const c of added) {
+        stmts.push(`ALTER TABLE ${t} ADD COLUMN ${ident(c.field)} ${c.codec.fileSql};`);
+        if (!c.missing.startsWith('CAST(NULL ')) stmts.push(`UPDATE ${t} SET ${ident(c.field)} = ${c.missing};`);
+      }
+    }
+    await this.state().run(stmts.join('\n'));
+    for (const c of added) st.deltaFields.add(c.field);
   }
 
   private state(): DuckDBConnection {
@@ -588,37 +728,23 @@ export class Shard implements OlapShardApi {
     return this.stateConn;
   }
 
-  private tableManifest(name: string): ManifestTable {
-    return this.manifest.tables[name] ?? { watermark: -1, singleVersion: true, files: [] };
+  private tableManifest(storage: string): ManifestTable {
+    return this.manifest.tables[storage] ?? { watermark: -1, singleVersion: true, files: [] };
   }
 
   private recomputeFileKeyRanges(st: TableState): void {
-    const info = st.info;
-    const files = this.tableManifest(info.name).files;
-    if (files.length === 0) {
-      st.fileKeyRanges = undefined;
-      return;
-    }
-    st.fileKeyRanges = info.primaryKey.map((k) => {
-      const type = (info.columns[info.columnIndex.get(k) ?? -1] as { type: SqlType }).type;
-      let r: ValueRange | undefined;
-      for (const f of files) {
-        const z = f.columns[k];
-        const fr: ValueRange = z ? { min: decodeZoneValue(z.min, type), max: decodeZoneValue(z.max, type) } : { min: null, max: null };
-        r = unionRange(r, fr);
-      }
-      return r as ValueRange;
-    });
+    st.fileKeyRanges = keyRangesOf(st.info, this.tableManifest(st.info.storage).files);
   }
 
-  /** Current definitions of `<t>` and `<t>__history` (brief §5; see sql.ts). */
-  private viewDefinitions(st: TableState): { viewSql: string; historySql: string; snapshot: ViewSnapshot } {
-    const m = this.tableManifest(st.info.name);
+  /** Current definitions of the three views (see sql.ts). */
+  private viewDefinitions(st: TableState): { defs: Record<ViewKind, string>; snapshot: ViewSnapshot } {
+    const storage = st.info.storage;
+    const m = this.tableManifest(storage);
     const available = m.files.filter((f) => !this.unavailable.has(f.path));
     const inputs: ViewInputs = {
       table: st.info,
-      files: available.map((f) => join(this.dir, f.path)),
-      deltaCovered: this.deltaCovered(st.info.name),
+      files: available.map((f) => ({ path: join(this.dir, f.path), fields: f.fields })),
+      deltaCovered: this.deltaCovered(storage),
       singleVersion: m.singleVersion,
       filesHaveDeletes: available.some((f) => (f.ops?.delete ?? 1) > 0),
       deltaRows: st.deltaRows,
@@ -636,57 +762,101 @@ export class Shard implements OlapShardApi {
         reason: `quarantined: ${f.reason}`,
       })),
     ];
-    return { viewSql: latestViewSql(inputs), historySql: historyViewSql(inputs), snapshot: { inputs, files: available, unavailable } };
+    const defs = { table: viewSql('table', inputs), history: viewSql('history', inputs), latest: viewSql('latest', inputs) };
+    return { defs, snapshot: { inputs, files: available, unavailable } };
   }
 
-  /** The delta sources' watermarks for `table` (ms by source id; -1 = nothing pushed). */
-  private sourceMarks(table: string): Record<string, number> {
-    const m = this.manifest.tables[table];
+  /** The delta sources' watermarks for storage `storage` (ms by source id; -1 = nothing pushed). */
+  private sourceMarks(storage: string): Record<string, number> {
+    const m = this.manifest.tables[storage];
     const out: Record<string, number> = {};
     for (const src of this.opts.deltaSources) out[src.id] = sourceWatermark(m, src.id);
     return out;
   }
 
-  /** SQL condition for delta rows of `table` already in its files (per source, sql.ts). */
-  private deltaCovered(table: string): string {
-    return deltaCoveredSql(this.sourceMarks(table));
+  /** SQL condition for delta rows of `storage` already in its files (per source, sql.ts). */
+  private deltaCovered(storage: string): string {
+    return deltaCoveredSql(this.sourceMarks(storage));
   }
 
   /**
-   * Recreate `<t>` and `<t>__history` when their definition changed (or when `force`), and drop
-   * delta rows at or below the watermark, in one DuckDB transaction: whatever state a query
-   * sees pairs a file list with the delta rows above that list's watermark. On failure the
-   * views are marked stale and rebuilt by the next query. Caller holds stateMutex.
+   * Recreate `<t>`, `<t>__history` and `<t>__latest` when their definition or name changed (or
+   * when `force`), and drop delta rows at or below the watermark, in one DuckDB transaction:
+   * whatever state a query sees pairs a file list with the delta rows above that list's
+   * watermark. On failure the views are marked stale and rebuilt by the next query. Caller
+   * holds stateMutex.
    */
   private async rebuildViews(st: TableState, force = false): Promise<void> {
-    const { viewSql, historySql, snapshot } = this.viewDefinitions(st);
-    if (!force && viewSql === st.viewSql && historySql === st.historySql) return;
+    const { defs, snapshot } = this.viewDefinitions(st);
     const name = st.info.name;
+    const same = st.defs !== undefined && VIEW_KINDS.every((k) => st.defs?.[k] === defs[k]);
+    if (!force && same && st.viewsName === name) return;
+    const storage = st.info.storage;
     // A key whose latest delta version is now in the files has no newer delta version (all of
     // a key's versions come from one source), so dropping covered latest rows keeps it exact.
     const covered = snapshot.inputs.deltaCovered;
     const cleanup = covered
-      ? `DELETE FROM ${deltaTable(name)} WHERE ${covered}; DELETE FROM ${deltaLatestTable(name)} WHERE ${covered};`
+      ? `DELETE FROM ${deltaTable(storage)} WHERE ${covered}; DELETE FROM ${deltaLatestTable(storage)} WHERE ${covered};`
       : '';
     // Queries read the generation in their transaction and build per-query views from its snapshot.
     const gen = ++this.viewGen;
     st.snapshots.set(gen, snapshot);
     for (const g of st.snapshots.keys()) if (st.snapshots.size > SNAPSHOTS_KEPT && g !== gen) st.snapshots.delete(g);
+    const views = VIEW_KINDS.map((k) => `CREATE OR REPLACE VIEW main.${ident(viewName(name, k))} AS ${defs[k]};`).join('\n');
     try {
       await this.state().run(
-        `BEGIN; CREATE OR REPLACE VIEW main.${ident(name)} AS ${viewSql}; CREATE OR REPLACE VIEW main.${ident(`${name}__history`)} AS ${historySql}; ${cleanup}
-         INSERT OR REPLACE INTO ${ident(META_SCHEMA)}.views VALUES (${lit(name)}, ${gen}); COMMIT;`,
+        `BEGIN; ${views} ${cleanup}
+         INSERT OR REPLACE INTO ${ident(META_SCHEMA)}.views VALUES (${lit(storage)}, ${gen}); COMMIT;`,
       );
     } catch (e) {
       st.snapshots.delete(gen);
-      st.viewSql = undefined;
+      st.defs = undefined;
       await this.state()
         .run('ROLLBACK')
         .catch(() => {});
       throw e;
     }
-    st.viewSql = viewSql;
-    st.historySql = historySql;
+    st.defs = defs;
+    st.viewsName = name;
+  }
+
+  private purging: Promise<void> | undefined;
+
+  /** Run {@link purgeDead} soon (coalesced; failures are logged and retried by the next sync). */
+  private schedulePurge(): void {
+    if (this.closing || this.purging) return;
+    const p = this.pushMutex
+      .run(() => this.purgeDead())
+      .catch((e) => this.log('removing files of dropped tables failed; retried later', { error: (e as Error).message }))
+      .finally(() => {
+        if (this.purging === p) this.purging = undefined;
+      });
+    this.purging = p;
+    this.inflight.add(p);
+    p.finally(() => this.inflight.delete(p));
+  }
+
+  /**
+   * Remove dead storage names (dropped or truncated tables, `Catalog.isDead`) from the manifest
+   * (atomic replace) and retire their files and directories to the file leases, which delete
+   * them once no query that may read them is running (as compaction's replaced files). Their
+   * views are gone already (syncCatalog). Caller holds pushMutex.
+   */
+  private async purgeDead(): Promise<void> {
+    const dead = Object.keys(this.manifest.tables).filter((s) => this.catalog.byStorage(s) === undefined && this.catalog.isDead(s));
+    if (dead.length === 0) return;
+    if (dead.some((s) => this.tables.has(s))) await this.syncCatalog();
+    const paths = dead.flatMap((s) => (this.manifest.tables[s]?.files ?? []).map((f) => f.path));
+    const next = withoutTables(this.manifest, dead);
+    await writeManifest(this.dir, next);
+    this.manifest = next;
+    for (const p of paths) {
+      this.blooms.delete(p);
+      this.unavailable.delete(p);
+    }
+    const dirs = dead.flatMap((s) => [tableDirName(s), `${QUARANTINE_DIR}/${tableDirName(s)}`]);
+    this.compactor.leases.retire(paths, dirs);
+    this.log('files of dropped or truncated tables retired', { storages: dead, files: paths.length });
   }
 
   // ---------------------------------------------------------------- delta
@@ -723,7 +893,14 @@ export class Shard implements OlapShardApi {
             { cause: e },
           );
         }
-        if (r.versions.length > 0) await this.stateMutex.run(() => this.applyDelta(id, r.versions));
+        if (r.versions.length > 0) {
+          // Rows carry the fields of the catalog version they were written under: know them first.
+          if (r.catalogVersion !== undefined && r.catalogVersion > this.catalog.version) {
+            await this.catalog.waitFor(r.catalogVersion, this.catalogWaitMs);
+          }
+          await this.syncCatalog();
+          await this.stateMutex.run(() => this.applyDelta(id, r.versions));
+        }
         if (r.lastLsn > after) this.lastLsn.set(id, r.lastLsn);
         const consumed = r.lastLsn - after;
         if (r.versions.length < this.deltaBatch && consumed < this.deltaBatch) break;
@@ -734,14 +911,16 @@ export class Shard implements OlapShardApi {
 
   /**
    * Add versions pulled from `source` to the delta tables (above that source's watermark of each
-   * table), skipping versions another shard holds (`owns`). Caller holds stateMutex.
+   * table), skipping versions another shard holds (`owns`) and versions of dead storage names.
+   * `VersionRecord.table` is a storage name (protocol 3). Caller holds stateMutex.
    */
   private async applyDelta(source: string, versions: VersionRecord[]): Promise<void> {
     const byTable = new Map<string, VersionRecord[]>();
     const owns = this.opts.owns;
     for (const v of versions) {
+      if (this.catalog.isDead(v.table)) continue;
       if (owns) {
-        const info = this.tables.get(v.table)?.info ?? this.catalog.find(v.table);
+        const info = this.tables.get(v.table)?.info ?? this.catalog.byStorage(v.table);
         // Unknown tables wait in `pending` and are filtered when applied.
         if (info && !owns(info, v)) continue;
       }
@@ -772,7 +951,7 @@ export class Shard implements OlapShardApi {
    */
   private async appendDelta(st: TableState, source: string, list: VersionRecord[]): Promise<number> {
     const info = st.info;
-    const w = sourceWatermark(this.manifest.tables[info.name], source);
+    const w = sourceWatermark(this.manifest.tables[info.storage], source);
     const owns = this.opts.owns;
     const keep = list.filter((v) => v.commitTs > w && (!owns || owns(info, v)));
     if (keep.length === 0) return 0;
@@ -788,6 +967,7 @@ export class Shard implements OlapShardApi {
         this.log('delta version refused', { table: info.name, version: v.version, error: reason }),
       );
       if (n === 0) return 0;
+      if (loader.nanAsNull > 0) this.warnNaN(info, loader.nanAsNull);
       await conn.run(
         `CREATE TABLE ${typed} AS SELECT ${typedSelect(info, 'TIMESTAMP', loader.engines)}, ${lit(source)} AS "_src" FROM ${raw}`,
       );
@@ -797,10 +977,10 @@ export class Shard implements OlapShardApi {
         const pk = info.primaryKey.map(ident).join(', ');
         const on = (a: string, b: string) => info.primaryKey.map((k) => `${a}.${ident(k)} = ${b}.${ident(k)}`).join(' AND ');
         const keys = `(SELECT DISTINCT ${pk} FROM ${typed})`;
-        latest = `DELETE FROM ${deltaLatestTable(info.name)} l USING ${keys} k WHERE ${on('l', 'k')};
-          INSERT INTO ${deltaLatestTable(info.name)} SELECT d.* FROM ${deltaTable(info.name)} d SEMI JOIN ${keys} k ON ${on('d', 'k')} ${latestQualify(info)};`;
+        latest = `DELETE FROM ${deltaLatestTable(info.storage)} l USING ${keys} k WHERE ${on('l', 'k')};
+          INSERT INTO ${deltaLatestTable(info.storage)} BY NAME SELECT d.* FROM ${deltaTable(info.storage)} d SEMI JOIN ${keys} k ON ${on('d', 'k')} ${latestQualify(info)};`;
       }
-      await conn.run(`BEGIN; INSERT INTO ${deltaTable(info.name)} SELECT * FROM ${typed}; ${latest} COMMIT;`);
+      await conn.run(`BEGIN; INSERT INTO ${deltaTable(info.storage)} BY NAME SELECT * FROM ${typed}; ${latest} COMMIT;`);
       return n;
     } catch (e) {
       await conn.run('ROLLBACK').catch(() => {});
@@ -813,16 +993,16 @@ export class Shard implements OlapShardApi {
   /** Rebuild a table's delta latest-version table from its delta. Caller holds stateMutex. */
   private async rebuildDeltaLatest(st: TableState): Promise<void> {
     await this.state().run(
-      `BEGIN; DELETE FROM ${deltaLatestTable(st.info.name)};
-       INSERT INTO ${deltaLatestTable(st.info.name)} SELECT * FROM ${deltaTable(st.info.name)} ${latestQualify(st.info)}; COMMIT;`,
+      `BEGIN; DELETE FROM ${deltaLatestTable(st.info.storage)};
+       INSERT INTO ${deltaLatestTable(st.info.storage)} BY NAME SELECT * FROM ${deltaTable(st.info.storage)} ${latestQualify(st.info)}; COMMIT;`,
     );
   }
 
   /** Recount the delta above the watermark and decide whether it can skip the anti-join. Caller holds stateMutex. */
   private async updateDeltaStats(st: TableState): Promise<void> {
     const info = st.info;
-    const covered = this.deltaCovered(info.name);
-    const from = `${deltaTable(info.name)}${covered ? ` WHERE NOT (${covered})` : ''}`;
+    const covered = this.deltaCovered(info.storage);
+    const from = `${deltaTable(info.storage)}${covered ? ` WHERE NOT (${covered})` : ''}`;
     const keyAggs = info.primaryKey.map((k, i) => `min(${ident(k)}) AS "min${i}", max(${ident(k)}) AS "max${i}"`).join(', ');
     const r = await this.state().runAndReadAll(
       `SELECT count(*) AS n, count(*) FILTER (WHERE "_op" <> 'insert') AS nonins, ${keyAggs} FROM ${from}`,
@@ -836,9 +1016,12 @@ export class Shard implements OlapShardApi {
       st.deltaDisjoint = true; // no files: nothing to overlap (the view has no file side anyway)
       return;
     }
-    const disjointSomewhere = info.primaryKey.some(
-      (_, i) => !rangesMayOverlap({ min: get(`min${i}`), max: get(`max${i}`) }, ranges[i] as ValueRange),
-    );
+    const disjointSomewhere = info.primaryKey.some((k, i) => {
+      const col = columnOfField(info, k);
+      if (!col) return false;
+      const cmp = (v: Value) => zoneComparable(v, col.type, col.typmod) ?? null;
+      return !rangesMayOverlap({ min: cmp(get(`min${i}`)), max: cmp(get(`max${i}`)) }, ranges[i] as ValueRange);
+    });
     if (!disjointSomewhere) return;
     const pk = info.primaryKey.map(ident).join(', ');
     const dup = await this.state().runAndReadAll(`SELECT EXISTS (SELECT 1 FROM ${from} GROUP BY ${pk} HAVING count(*) > 1) AS dup`);
@@ -860,8 +1043,14 @@ export class Shard implements OlapShardApi {
       );
     }
     const source = req.source;
+    // Rows carry the fields of the catalog version they were written under: know them first.
+    if (req.catalogVersion !== undefined && req.catalogVersion > this.catalog.version) {
+      await this.catalog.waitFor(req.catalogVersion, this.catalogWaitMs);
+    }
+    // `table` is a storage name (protocol 3). Versions of a dropped or truncated table are garbage.
+    if (this.catalog.isDead(req.table)) return { watermark: req.toTs };
     await this.syncCatalog();
-    const info = this.catalog.find(req.table);
+    const info = this.catalog.byStorage(req.table);
     if (!info) {
       throw new SchemaError(
         SqlState.undefinedTable,
@@ -925,7 +1114,8 @@ export class Shard implements OlapShardApi {
     this.pushes++;
     if (written.length > 0) {
       this.log('pushed', {
-        table: req.table,
+        table: info.name,
+        storage: req.table,
         watermark: req.toTs,
         versions: versions.length,
         files: written.length,
@@ -943,10 +1133,10 @@ export class Shard implements OlapShardApi {
    * in Parquet. Views and delta change in one DuckDB transaction, so a concurrent query sees
    * either (old files, old delta) or (new files, delta above the new watermark).
    */
-  private async commitPush(table: string, next: Manifest): Promise<void> {
+  private async commitPush(storage: string, next: Manifest): Promise<void> {
     this.manifest = next;
     this.scheduleBloomBackfill();
-    const st = this.tables.get(table);
+    const st = this.tables.get(storage);
     if (!st) return;
     this.recomputeFileKeyRanges(st);
     await this.updateDeltaStats(st);
@@ -975,6 +1165,7 @@ export class Shard implements OlapShardApi {
       await conn.run(`CREATE TABLE ${stage} (${rawColumnsDdl(info)})`);
       const loader = new VersionLoader(info);
       await loader.load(conn, STAGE_SCHEMA, stageName, versions);
+      if (loader.nanAsNull > 0) this.warnNaN(info, loader.nanAsNull);
       timings.load = Date.now() - tLoad;
       const tSort = Date.now();
       const pk = info.primaryKey.map(ident).join(', ');
@@ -987,8 +1178,8 @@ export class Shard implements OlapShardApi {
 
       // Zone maps per day, in one pass.
       const z = await conn.runAndReadAll(zoneMapSql(info, sorted, `CAST("_day" - DATE '1970-01-01' AS BIGINT)`));
-      const tableDir = tableDirName(info.name);
-      const cols = [...info.columns.map((c) => c.name), ...SYSTEM_COLUMNS].map(ident).join(', ');
+      const tableDir = tableDirName(info.storage);
+      const cols = [...fieldColumns(info).map((c) => c.field), ...SYSTEM_COLUMNS].map(ident).join(', ');
       const batchKeyRanges: (ValueRange | undefined)[] = info.primaryKey.map(() => undefined);
       for (let r = 0; r < z.currentRowCount; r++) {
         const get = readerRow(z, r);
@@ -1001,8 +1192,10 @@ export class Shard implements OlapShardApi {
         written.push(file);
         await this.buildBloomFor(conn, info, file);
         info.primaryKey.forEach((k, i) => {
-          const ci = info.columnIndex.get(k) ?? -1;
-          batchKeyRanges[i] = unionRange(batchKeyRanges[i], { min: get(`min${ci}`), max: get(`max${ci}`) });
+          const ci = info.fieldIndex.get(k) ?? -1;
+          const col = info.columns[ci];
+          const cmp = (v: Value) => (col ? (zoneComparable(v, col.type, col.typmod) ?? null) : null);
+          batchKeyRanges[i] = unionRange(batchKeyRanges[i], { min: cmp(get(`min${ci}`)), max: cmp(get(`max${ci}`)) });
         });
       }
       timings.copy = Date.now() - tCopy;
@@ -1038,28 +1231,30 @@ export class Shard implements OlapShardApi {
     const pk = info.primaryKey.map(ident).join(', ');
     const dup = await conn.runAndReadAll(`SELECT EXISTS (SELECT 1 FROM ${sorted} GROUP BY ${pk} HAVING count(*) > 1)`);
     if (dup.value(0, 0) !== false) return false;
-    const candidates = cur.files.filter((f) =>
-      info.primaryKey.every((k, i) => {
-        const z = f.columns[k];
-        if (!z) return true;
-        const type = (info.columns[info.columnIndex.get(k) ?? -1] as { type: SqlType }).type;
-        return rangesMayOverlap({ min: decodeZoneValue(z.min, type), max: decodeZoneValue(z.max, type) }, batch[i] as ValueRange);
-      }),
-    );
+    const candidates = cur.files.filter((f) => (keyRangesOf(info, [f]) ?? []).every((r, i) => rangesMayOverlap(r, batch[i] as ValueRange)));
     if (candidates.length === 0) return true;
     if (candidates.some((f) => this.unavailable.has(f.path))) return false;
-    const files = candidates.map((f) => lit(join(this.dir, f.path))).join(', ');
+    const files = filesSql(
+      info,
+      candidates.map((f) => ({ path: join(this.dir, f.path), fields: f.fields })),
+    ) as string;
     const on = info.primaryKey.map((k) => `s.${ident(k)} = p.${ident(k)}`).join(' AND ');
-    const hit = await conn.runAndReadAll(
-      `SELECT EXISTS (SELECT 1 FROM ${sorted} s SEMI JOIN read_parquet([${files}], hive_partitioning = false) p ON ${on})`,
-    );
+    const hit = await conn.runAndReadAll(`SELECT EXISTS (SELECT 1 FROM ${sorted} s SEMI JOIN ${files} p ON ${on})`);
     return hit.value(0, 0) === false;
   }
 
-  /** Build and keep the key bloom filter of a new file (bloom.ts); a failure only costs pruning. */
+  /**
+   * Build and keep the key bloom filter of a new file (bloom.ts) over its ordered key fields (the
+   * ones predicates can probe); a failure only costs pruning.
+   */
   private async buildBloomFor(conn: DuckDBConnection, info: TableInfo, f: ManifestFile): Promise<void> {
+    const keys = info.primaryKey.filter((k) => {
+      const col = columnOfField(info, k);
+      return col !== undefined && columnCodec(col.type, col.typmod).ordered && f.fields.includes(k);
+    });
+    if (keys.length === 0) return;
     try {
-      this.blooms.set(f.path, await buildBloom(conn, join(this.dir, f.path), info.primaryKey));
+      this.blooms.set(f.path, await buildBloom(conn, join(this.dir, f.path), keys));
     } catch (e) {
       this.log('key bloom filter not built; point lookups will open the file', { file: f.path, error: (e as Error).message });
     }
@@ -1074,8 +1269,8 @@ export class Shard implements OlapShardApi {
   private scheduleBloomBackfill(): void {
     if (this.bloomBackfill || this.closing) return;
     const run = async () => {
-      for (const [table, t] of Object.entries(this.manifest.tables)) {
-        const info = this.catalog.find(table);
+      for (const [storage, t] of Object.entries(this.manifest.tables)) {
+        const info = this.catalog.byStorage(storage);
         if (!info) continue;
         for (const f of t.files) {
           if (this.closing) return;
@@ -1105,13 +1300,21 @@ export class Shard implements OlapShardApi {
     return { rowGroupSize: this.rowGroupSize, keyBloomFilters: this.keyBloomFilters };
   }
 
+  /**
+   * Values of numeric(p,s) columns that were NaN were loaded as NULL: DuckDB's DECIMAL has no NaN
+   * (see the README, "Types"). Logged per load.
+   */
+  private warnNaN(info: TableInfo, n: number): void {
+    this.log('numeric NaN loaded as NULL (DuckDB DECIMAL has no NaN)', { table: info.name, storage: info.storage, values: n });
+  }
+
   /** SQL for a version's partition day: the time column's UTC date, else the commit date. */
   private dayExpr(info: TableInfo): string {
     const tc = info.options.timeColumn;
     if (tc !== undefined) {
       const i = info.columnIndex.get(tc);
       const col = i === undefined ? undefined : info.columns[i];
-      if (col && TIME_TYPES.has(col.type)) return `coalesce(CAST(${ident(tc)} AS DATE), CAST("_ts" AS DATE))`;
+      if (col && TIME_TYPES.has(col.type)) return `coalesce(CAST(${ident(col.field ?? col.name)} AS DATE), CAST("_ts" AS DATE))`;
       if (!this.warnedTimeColumn.has(info.name)) {
         this.warnedTimeColumn.add(info.name);
         this.log('time_column is not a timestamp/timestamptz/date column; partitioning by commit time', {
@@ -1126,21 +1329,22 @@ export class Shard implements OlapShardApi {
   // ---------------------------------------------------------------- reads
 
   /**
-   * OLAP watermark per table (ms; -1 = nothing pushed), for every catalog or manifest table: of
-   * one ingestion `source`, or without it the minimum over the shard's sources (its delta
-   * sources and every source that pushed to it) — the time prefix every source has pushed.
+   * OLAP watermark per storage name (ms; -1 = nothing pushed; the key of `PushRequest.table`),
+   * for every live catalog table and every manifest table: of one ingestion `source`, or without
+   * it the minimum over the shard's sources (its delta sources and every source that pushed to
+   * it) — the time prefix every source has pushed.
    */
   watermarks(source?: string): Promise<Record<string, number>> {
     return this.op(async () => {
       const out: Record<string, number> = {};
-      for (const t of this.catalog.list()) out[t.name] = -1;
-      for (const [name, t] of Object.entries(this.manifest.tables)) {
+      for (const t of this.catalog.list()) out[t.storage] = -1;
+      for (const [storage, t] of Object.entries(this.manifest.tables)) {
         if (source !== undefined) {
-          out[name] = sourceWatermark(t, source);
+          out[storage] = sourceWatermark(t, source);
           continue;
         }
         const ids = new Set([...this.opts.deltaSources.map((s) => s.id), ...Object.keys(t.sources ?? {}).filter((k) => k !== '*')]);
-        out[name] = ids.size === 0 ? t.watermark : Math.min(...[...ids].map((id) => sourceWatermark(t, id)));
+        out[storage] = ids.size === 0 ? t.watermark : Math.min(...[...ids].map((id) => sourceWatermark(t, id)));
       }
       return out;
     });
@@ -1148,10 +1352,12 @@ export class Shard implements OlapShardApi {
 
   /**
    * Run one read-only statement over files + delta (brief §6), as of `options.asOf` when given,
-   * opening only the files zone maps and key bloom filters cannot rule out (prune.ts). Files of
-   * a referenced table that are unavailable (quarantined, missing) fail the query with XX001
-   * naming them, or with `options.allowDegraded` are left out and named in `notices`. A file
-   * DuckDB fails to read is confirmed by reading it alone, quarantined, and the query retried.
+   * opening only the files zone maps and key bloom filters cannot rule out (prune.ts). Views are
+   * named by table name: `<t>`, `<t>__history`, and `<t>__latest` (every column with `_version`
+   * and `_ts`, for the router's predicate writes). Files of a referenced table that are
+   * unavailable (quarantined, missing) fail the query with XX001 naming them, or with
+   * `options.allowDegraded` are left out and named in `notices`. A file DuckDB fails to read is
+   * confirmed by reading it alone, quarantined, and the query retried.
    * @throws StratumError: XX001 unavailable data, 0A000 AS OF with a schema-qualified view name,
    * 22023 bad asOf, 25006 not read-only, else the mapped DuckDB error.
    */
@@ -1181,7 +1387,7 @@ export class Shard implements OlapShardApi {
    * not parse as one SELECT. Cached per SQL text (LRU, 512) while the tables stay the same.
    */
   private async statementReads(conn: DuckDBConnection, sql: string): Promise<StatementReads | undefined> {
-    const key = [...this.tables.values()].map((t) => t.info.name).join('\u0000') + `\u0000${this.catalog.version}`;
+    const key = `${this.tablesEpoch}\u0000${this.catalog.version}`;
     if (key !== this.readsCacheKey) {
       this.readsCache.clear();
       this.readsCacheKey = key;
@@ -1216,20 +1422,39 @@ export class Shard implements OlapShardApi {
     }
     if (parsed.error !== false || !Array.isArray(parsed.statements) || parsed.statements.length !== 1) return undefined;
     const byLower = new Map<string, TableState>();
-    for (const [name, st] of this.tables) byLower.set(name.toLowerCase(), st);
+    for (const st of this.tables.values()) byLower.set(st.info.name.toLowerCase(), st);
     return analyzeStatement(parsed.statements[0], (name) => {
       const lower = name.toLowerCase();
-      const history = lower.endsWith('__history');
-      const st = byLower.get(history ? lower.slice(0, -'__history'.length) : lower);
+      const kind: ViewKind = lower.endsWith('__history') ? 'history' : lower.endsWith('__latest') ? 'latest' : 'table';
+      const st = byLower.get(kind === 'table' ? lower : lower.slice(0, -`__${kind}`.length));
       if (!st) return undefined;
-      const cols = new Map(st.info.columns.map((c) => [c.name.toLowerCase(), c.name]));
-      if (history) for (const c of SYSTEM_COLUMNS) cols.set(c, c);
-      return { table: st.info.name, history, columns: cols };
+      // Column names of the view → fields (what zone maps and bloom filters are keyed by).
+      const cols = new Map<string, string>();
+      for (const c of st.info.columns) if (kind === 'latest' || !c.hidden) cols.set(c.name.toLowerCase(), c.field ?? c.name);
+      if (kind === 'history') for (const c of SYSTEM_COLUMNS) cols.set(c, c);
+      if (kind === 'latest') for (const c of ['_ts', '_version']) cols.set(c, c);
+      return { table: st.info.storage, kind, columns: cols };
     });
   }
 
-  /** One query on a pooled connection: plan, then run in a transaction; quarantine and retry on unreadable files. */
+  /**
+   * One query on a pooled connection: plan, then run in a transaction; quarantine and retry on
+   * unreadable files; plan again when a table was dropped, truncated or redefined meanwhile.
+   */
   private async runQuery(conn: DuckDBConnection, sql: string, params: readonly Literal[], options: QueryOptions): Promise<QueryResult> {
+    for (let replans = 0; ; replans++) {
+      const epoch = this.tablesEpoch;
+      try {
+        return await this.planAndRun(conn, sql, params, options);
+      } catch (e) {
+        // A DROP/TRUNCATE/ALTER may have removed what the plan referred to: plan again, once.
+        if (replans >= 1 || epoch === this.tablesEpoch) throw e;
+        await this.syncCatalog();
+      }
+    }
+  }
+
+  private async planAndRun(conn: DuckDBConnection, sql: string, params: readonly Literal[], options: QueryOptions): Promise<QueryResult> {
     let reads = await this.statementReads(conn, sql);
     if (!reads) {
       // Not analysable (e.g. a syntax error): surface DuckDB's error first, then assume every view is read.
@@ -1239,7 +1464,7 @@ export class Shard implements OlapShardApi {
       stmt.destroySync();
       reads = {
         refs: [...this.tables.values()].flatMap((st) =>
-          [false, true].map((history) => ({ table: st.info.name, history, qualified: false, preds: [] })),
+          VIEW_KINDS.map((kind) => ({ table: st.info.storage, kind, qualified: false, preds: [] })),
         ),
         cteNames: new Set(),
       };
@@ -1247,9 +1472,10 @@ export class Shard implements OlapShardApi {
     if (options.asOf !== undefined) {
       const q = reads.refs.find((r) => r.qualified);
       if (q) {
+        const name = this.tables.get(q.table)?.info.name ?? q.table;
         throw new StratumError(
           SqlState.featureNotSupported,
-          `a read as of a time needs unqualified view names; write "${q.history ? `${q.table}__history` : q.table}" without a schema`,
+          `a read as of a time needs unqualified view names; write "${viewName(name, q.kind)}" without a schema`,
         );
       }
     }
@@ -1260,10 +1486,11 @@ export class Shard implements OlapShardApi {
       params,
     );
     const cte = reads.cteNames;
-    const views = new Map<string, { table: string; history: boolean; preds: TypedPred[][] }>();
+    const views = new Map<string, QueryView>();
     usable.forEach((ref, i) => {
-      const name = ref.history ? `${ref.table}__history` : ref.table;
-      const v = views.get(name) ?? { table: ref.table, history: ref.history, preds: [] };
+      const st = this.tables.get(ref.table) as TableState;
+      const name = viewName(st.info.name, ref.kind);
+      const v = views.get(name) ?? { st, kind: ref.kind, preds: [] };
       // A reference that may be a CTE of that name is not pruned (its predicates may be on the CTE).
       v.preds.push(cte.has(name.toLowerCase()) ? [] : (typedList[i] ?? []));
       views.set(name, v);
@@ -1317,36 +1544,38 @@ export class Shard implements OlapShardApi {
     sql: string,
     params: readonly Literal[],
     options: QueryOptions,
-    views: Map<string, { table: string; history: boolean; preds: TypedPred[][] }>,
+    views: Map<string, QueryView>,
     opened: Map<string, ManifestFile>,
   ): Promise<QueryResult> {
     await conn.run('BEGIN TRANSACTION');
     try {
-      const tables = [...new Set([...views.values()].map((v) => v.table))];
+      const states = [...new Set([...views.values()].map((v) => v.st))];
       const gens = new Map<string, number>();
-      if (tables.length > 0) {
+      if (states.length > 0) {
         const r = await conn.runAndReadAll(
-          `SELECT name, gen FROM ${ident(META_SCHEMA)}.views WHERE name IN (${tables.map(lit).join(', ')})`,
+          `SELECT storage, gen FROM ${ident(META_SCHEMA)}.views WHERE storage IN (${states.map((st) => lit(st.info.storage)).join(', ')})`,
         );
-        for (const [name, gen] of r.getRows()) gens.set(String(name), Number(gen));
+        for (const [storage, gen] of r.getRows()) gens.set(String(storage), Number(gen));
       }
       let filesTotal = 0;
       let filesOpened = 0;
       const unavailable: UnavailableFile[] = [];
       const ddl: string[] = [];
-      for (const table of tables) {
-        const st = this.tables.get(table) as TableState;
-        const snap = st.snapshots.get(gens.get(table) ?? -1);
-        if (!snap) throw new StratumError(SqlState.internalError, `OLAP shard ${this.id}: view generation of "${table}" not found`);
+      const snapOf = (st: TableState) => st.snapshots.get(gens.get(st.info.storage) ?? -1);
+      for (const st of states) {
+        const snap = snapOf(st);
+        if (!snap) {
+          throw new StratumError(SqlState.internalError, `OLAP shard ${this.id}: view generation of "${st.info.name}" not found`);
+        }
         unavailable.push(...snap.unavailable);
       }
       if (unavailable.length > 0 && !options.allowDegraded) throw unavailableError(this.id, unavailable);
       for (const [name, v] of views) {
-        const st = this.tables.get(v.table) as TableState;
-        const snap = st.snapshots.get(gens.get(v.table) ?? -1) as ViewSnapshot;
+        const snap = snapOf(v.st) as ViewSnapshot;
+        const info = snap.inputs.table;
         const survivors = pruneFiles({
-          table: st.info,
-          history: v.history,
+          table: info,
+          perRow: v.kind === 'history' || (v.kind === 'table' && info.options.appendOnly),
           singleVersion: snap.inputs.singleVersion,
           files: snap.files,
           refs: this.opts.pruneFiles === false ? [[]] : v.preds,
@@ -1357,9 +1586,9 @@ export class Shard implements OlapShardApi {
         filesOpened += survivors.length;
         for (const f of survivors) opened.set(join(this.dir, f.path), f);
         if (survivors.length === snap.files.length && options.asOf === undefined) continue;
-        const inputs: ViewInputs = { ...snap.inputs, files: survivors.map((f) => join(this.dir, f.path)) };
+        const inputs: ViewInputs = { ...snap.inputs, files: survivors.map((f) => ({ path: join(this.dir, f.path), fields: f.fields })) };
         if (options.asOf !== undefined) inputs.asOf = options.asOf;
-        ddl.push(`CREATE TEMP VIEW ${ident(name)} AS ${v.history ? historyViewSql(inputs) : latestViewSql(inputs)};`);
+        ddl.push(`CREATE TEMP VIEW ${ident(name)} AS ${viewSql(v.kind, inputs)};`);
       }
       if (ddl.length > 0) await conn.run(ddl.join('\n'));
       mFilesTotal.inc({ shard: this.id }, filesTotal);
@@ -1392,19 +1621,21 @@ export class Shard implements OlapShardApi {
       compaction: this.compactor.stats(),
       tables: {},
     };
-    const names = new Set([...Object.keys(this.manifest.tables), ...this.tables.keys()]);
-    for (const name of names) {
-      const m = this.tableManifest(name);
+    const storages = new Set([...Object.keys(this.manifest.tables), ...this.tables.keys()]);
+    for (const storage of storages) {
+      const m = this.tableManifest(storage);
+      const name = this.catalog.byStorage(storage)?.name;
       const ts: TableStats = {
+        ...(name !== undefined ? { name } : {}),
         watermark: m.watermark,
         files: m.files.length,
         unavailableFiles: m.files.filter((f) => this.unavailable.has(f.path)).length + (m.quarantined?.length ?? 0),
         bytes: m.files.reduce((s, f) => s + f.bytes, 0),
         rows: m.files.reduce((s, f) => s + f.rows, 0),
-        deltaRows: this.tables.get(name)?.deltaRows ?? 0,
+        deltaRows: this.tables.get(storage)?.deltaRows ?? 0,
         singleVersion: m.singleVersion,
       };
-      out.tables[name] = ts;
+      out.tables[storage] = ts;
       out.files += ts.files;
       out.unavailableFiles += ts.unavailableFiles;
       out.bytes += ts.bytes;

@@ -1,34 +1,53 @@
 /**
  * SQL text the shard generates (internal): identifier/literal quoting, the system columns,
- * and the `<table>` / `<table>__history` view definitions (DESIGN §5 "Tables are exposed to SQL
- * as views").
+ * and the `<table>`, `<table>__history` and `<table>__latest` view definitions (DESIGN §5
+ * "Tables are exposed to SQL as views").
+ *
+ * Storage speaks fields (catalog.ts): Parquet columns, delta-table columns, keys and zone maps
+ * are column fields, in their file form (`columnCodec(...).fileSql`, shared/src/duckdb). Only
+ * the outermost projection of a view turns a field into the column's current name and view
+ * form (`toView("field") AS "name"`), so RENAME TO / RENAME COLUMN only rebuild views. Files
+ * written under an older definition are read in groups of equal field lists: a field a group
+ * lacks (a column added later) reads as the column's `missing` value (its ADD COLUMN default)
+ * or NULL; fields no current column has (dropped columns) are not read.
  */
-import { duckdbType, type TableInfo } from '@stratum/shared';
+import type { TableInfo } from '@stratum/shared';
+import { type ColumnCodec, columnCodec } from '@stratum/shared/duckdb';
 
-/** Schema holding the in-memory delta tables (one per catalog table, same name, plus `<table>__latest`). */
+/** Schema holding the in-memory delta tables (one per storage name, named by it). */
 export const DELTA_SCHEMA = 'stratum_delta';
+/** Schema holding the delta latest-version tables (one per storage name, named by it). */
+export const DELTA_LATEST_SCHEMA = 'stratum_delta_latest';
 
-/** Qualified name of a table's delta: every pulled version above the watermark. */
-export function deltaTable(table: string): string {
-  return `${ident(DELTA_SCHEMA)}.${ident(table)}`;
+/** Qualified name of a storage's delta: every pulled version above the watermark. */
+export function deltaTable(storage: string): string {
+  return `${ident(DELTA_SCHEMA)}.${ident(storage)}`;
 }
 
 /**
- * Qualified name of a table's delta latest-version table: the latest delta version per key
+ * Qualified name of a storage's delta latest-version table: the latest delta version per key
  * (deletes included), maintained when the delta changes so queries do not re-dedupe it.
- * User table names cannot contain `__`, so the name never collides.
  */
-export function deltaLatestTable(table: string): string {
-  return `${ident(DELTA_SCHEMA)}.${ident(`${table}__latest`)}`;
+export function deltaLatestTable(storage: string): string {
+  return `${ident(DELTA_LATEST_SCHEMA)}.${ident(storage)}`;
 }
+
 /** Schema for push staging tables. */
 export const STAGE_SCHEMA = 'stratum_stage';
 
-/** System columns, in file order, after the user columns. */
+/** System columns, in file order, after the user fields. */
 export const SYSTEM_COLUMNS = ['_ts', '_version', '_op', '_engine'] as const;
 
 /** Latest-version order (DESIGN §4 LWW, as ingestion's `compareLww`): higher (commit time, engine, version) wins. */
 export const LATEST_ORDER = '"_ts" DESC, "_engine" DESC, "_version" DESC';
+
+/** The three views of a table: `<t>`, `<t>__history`, `<t>__latest`. */
+export type ViewKind = 'table' | 'history' | 'latest';
+
+/** View name of a table name and kind. */
+export function viewName(table: string, kind: ViewKind): string {
+  return kind === 'table' ? table : `${table}__${kind}`;
+}
 
 /** Quote an identifier for DuckDB. */
 export function ident(name: string): string {
@@ -40,14 +59,29 @@ export function lit(s: string): string {
   return `'${s.replaceAll("'", "''")}'`;
 }
 
-/**
- * Column definitions of a delta table: user columns with their declared DuckDB types, then
- * the system columns, `_ts` as TIMESTAMP (what Parquet's millisecond timestamps read back as).
- */
-export function deltaColumnsDdl(t: TableInfo): string {
-  const cols = t.columns.map((c) => `${ident(c.name)} ${duckdbType(c.type)}`);
-  cols.push('"_ts" TIMESTAMP', '"_version" UUID', '"_op" VARCHAR', '"_engine" VARCHAR', '"_src" VARCHAR');
-  return cols.join(', ');
+/** A column of the current definition, as the SQL here needs it. */
+export interface FieldColumn {
+  field: string;
+  name: string;
+  hidden: boolean;
+  codec: ColumnCodec;
+  /** SQL literal (file form) of the value of rows stored before the column existed. */
+  missing: string;
+}
+
+/** The columns of `t`'s current definition, by field. */
+export function fieldColumns(t: TableInfo): FieldColumn[] {
+  return t.columns.map((c) => {
+    const codec = columnCodec(c.type, c.typmod);
+    return { field: c.field ?? c.name, name: c.name, hidden: c.hidden === true, codec, missing: codec.literal(c.missing ?? null) };
+  });
+}
+
+/** Column definitions of a delta table: the fields (file form), then the system columns and `_src`. */
+export function deltaColumnsDdl(cols: readonly FieldColumn[]): string {
+  const out = cols.map((c) => `${ident(c.field)} ${c.codec.fileSql}`);
+  out.push('"_ts" TIMESTAMP', '"_version" UUID', '"_op" VARCHAR', '"_engine" VARCHAR', '"_src" VARCHAR');
+  return out.join(', ');
 }
 
 /**
@@ -62,21 +96,52 @@ export function deltaCoveredSql(marks: Record<string, number>): string {
   return parts.join(' OR ');
 }
 
-/** `QUALIFY` clause keeping the latest version per primary key of `t`. */
+/** `QUALIFY` clause keeping the latest version per storage key of `t`. */
 export function latestQualify(t: TableInfo): string {
   return `QUALIFY row_number() OVER (PARTITION BY ${t.primaryKey.map(ident).join(', ')} ORDER BY ${LATEST_ORDER}) = 1`;
+}
+
+/** A Parquet file as the views read it: absolute path and the fields it holds, in file order. */
+export interface FileRef {
+  path: string;
+  fields: readonly string[];
+}
+
+/**
+ * Rows of `files` with exactly the current fields (file form) and the system columns, one
+ * `read_parquet` per group of files with the same field list; a field a group lacks reads as
+ * the column's missing value. `where` filters every group. null when there are no files.
+ */
+export function filesSql(t: TableInfo, files: readonly FileRef[], where = ''): string | null {
+  if (files.length === 0) return null;
+  const cols = fieldColumns(t);
+  const groups = new Map<string, { fields: Set<string>; paths: string[] }>();
+  for (const f of files) {
+    const key = f.fields.join('\u0000');
+    const g = groups.get(key);
+    if (g) g.paths.push(f.path);
+    else groups.set(key, { fields: new Set(f.fields), paths: [f.path] });
+  }
+  const w = where ? ` WHERE ${where}` : '';
+  const parts = [...groups.values()].map((g) => {
+    const list = cols.map((c) => (g.fields.has(c.field) ? ident(c.field) : `${c.missing} AS ${ident(c.field)}`));
+    list.push(...SYSTEM_COLUMNS.map(ident));
+    const src = `read_parquet([${g.paths.map(lit).join(', ')}], hive_partitioning = false, union_by_name = false)`;
+    return `SELECT ${list.join(', ')} FROM ${src}${w}`;
+  });
+  return parts.length === 1 ? `(${parts[0]})` : `(${parts.join('\nUNION ALL\n')})`;
 }
 
 /** What a view definition depends on. */
 export interface ViewInputs {
   table: TableInfo;
-  /** Absolute paths of the available Parquet files. */
-  files: string[];
+  /** The available Parquet files (absolute paths). */
+  files: FileRef[];
   /** SQL condition selecting delta rows already in the files ({@link deltaCoveredSql}); '' = none. */
   deltaCovered: string;
   /**
    * Read as of this time (ms, inclusive): only versions with `_ts` at or below it, the latest
-   * view deduped over them (so the maintained delta latest table is not used).
+   * views deduped over them (so the maintained delta latest table is not used).
    */
   asOf?: number;
   /** Files hold at most one version per key, all inserts (manifest `singleVersion`). */
@@ -90,28 +155,33 @@ export interface ViewInputs {
 }
 
 /**
- * FROM-clause sources of a view: the Parquet files (null when none), the delta above the
- * watermark, and the delta's latest-version table (rows at or below the watermark are removed
- * from both in the same transaction that re-points the views; the filter on the delta only
- * guards the history view against a lagging cleanup).
+ * FROM-clause sources of a view, all with the current fields: the Parquet files (null when
+ * none), the delta above the watermark, and the delta's latest-version table (rows at or below
+ * the watermark are removed from both in the same transaction that re-points the views; the
+ * filter on the delta only guards the history view against a lagging cleanup).
  */
-function sources(inp: ViewInputs): { files: string | null; delta: string; latest: string } {
+function sources(inp: ViewInputs, dedupeDelta: boolean): { files: string | null; delta: string; latest: string } {
   const asOf = inp.asOf === undefined ? undefined : `"_ts" <= epoch_ms(${Math.trunc(inp.asOf)})`;
-  let files =
-    inp.files.length === 0 ? null : `read_parquet([${inp.files.map(lit).join(', ')}], hive_partitioning = false, union_by_name = false)`;
-  if (files && asOf) files = `(SELECT * FROM ${files} WHERE ${asOf})`;
+  const files = filesSql(inp.table, inp.files, asOf);
   const conds = [inp.deltaCovered ? `NOT (${inp.deltaCovered})` : '', asOf ?? ''].filter((c) => c !== '');
   const where = conds.length > 0 ? ` WHERE ${conds.join(' AND ')}` : '';
-  const delta = `(SELECT * FROM ${deltaTable(inp.table.name)}${where})`;
-  // As of a past time the maintained latest table does not apply: dedupe the filtered delta.
-  const latest = asOf ? `(SELECT * FROM ${delta} ${latestQualify(inp.table)})` : deltaLatestTable(inp.table.name);
+  const delta = `(SELECT * FROM ${deltaTable(inp.table.storage)}${where})`;
+  // As of a past time (or for append-only tables) the maintained latest table does not apply: dedupe the filtered delta.
+  const latest = asOf || dedupeDelta ? `(SELECT * FROM ${delta} ${latestQualify(inp.table)})` : deltaLatestTable(inp.table.storage);
   return { files, delta, latest };
 }
 
-/** `<table>__history`: every version, user columns + `_ts`, `_version`, `_op`, `_engine`. */
+/** The projection of fields to current names: visible columns, or every column with `all`. */
+function projection(t: TableInfo, all: boolean): string[] {
+  return fieldColumns(t)
+    .filter((c) => all || !c.hidden)
+    .map((c) => `${c.codec.toView(ident(c.field))} AS ${ident(c.name)}`);
+}
+
+/** `<table>__history`: every version, visible columns + `_ts`, `_version`, `_op`, `_engine`. */
 export function historyViewSql(inp: ViewInputs): string {
-  const all = [...inp.table.columns.map((c) => c.name), ...SYSTEM_COLUMNS].map(ident).join(', ');
-  const { files, delta } = sources(inp);
+  const all = [...projection(inp.table, false), ...SYSTEM_COLUMNS.map(ident)].join(', ');
+  const { files, delta } = sources(inp, false);
   const d = `SELECT ${all} FROM ${delta}`;
   if (!files) return d;
   const f = `SELECT ${all} FROM ${files}`;
@@ -119,31 +189,23 @@ export function historyViewSql(inp: ViewInputs): string {
 }
 
 /**
- * `<table>`: the latest non-deleted version per primary key (or, for append-only tables,
- * every non-delete version), user columns only, declared types.
+ * Rows of the latest version per storage key, deletes dropped, projected by `cols`.
  *
  * Files and delta are deduped separately: every delta row is newer than every file row (the
  * delta only holds versions above the watermark, the files only at or below it), so a key's
  * latest version is its latest delta version if it has one, else its latest file version.
- * The delta side is the maintained `<table>__latest` table ({@link deltaLatestTable}), so
- * queries never dedupe the delta. Each side skips work it provably does not need (see
+ * The delta side is the maintained latest table ({@link deltaLatestTable}) unless `dedupeDelta`,
+ * so queries never dedupe the delta. Each side skips work it provably does not need (see
  * {@link ViewInputs}):
  * - files with `singleVersion` are read as they are (no window, no delete filter); otherwise
  *   `row_number() OVER (PARTITION BY key ORDER BY _ts DESC, _engine DESC, _version DESC) = 1`;
  * - an empty delta adds nothing; a `deltaDisjoint` delta is appended without the anti-join
  *   that otherwise hides file rows whose key has a delta version.
  */
-export function latestViewSql(inp: ViewInputs): string {
+function latestPerKeySql(inp: ViewInputs, cols: string, dedupeDelta: boolean): string {
   const t = inp.table;
-  const cols = t.columns.map((c) => ident(c.name)).join(', ');
-  const { files, delta, latest } = sources(inp);
+  const { files, latest } = sources(inp, dedupeDelta);
   const live = `"_op" <> 'delete'`;
-  if (t.options.appendOnly) {
-    const parts: string[] = [];
-    if (files) parts.push(`SELECT ${cols} FROM ${files}${inp.filesHaveDeletes ? ` WHERE ${live}` : ''}`);
-    if (!files || inp.deltaRows > 0) parts.push(`SELECT ${cols} FROM ${delta} WHERE ${live}`);
-    return parts.join('\nUNION ALL\n');
-  }
   const pk = t.primaryKey.map(ident).join(', ');
   const latestDelta = `SELECT ${cols} FROM ${latest} WHERE ${live}`;
   if (!files) return latestDelta;
@@ -151,9 +213,42 @@ export function latestViewSql(inp: ViewInputs): string {
     ? `SELECT ${cols} FROM ${files}`
     : `SELECT ${cols} FROM (SELECT * FROM ${files} ${latestQualify(t)}) WHERE ${live}`;
   if (inp.deltaRows === 0) return fileRows;
-  if (inp.deltaDisjoint) return `${fileRows}\nUNION ALL\nSELECT ${cols} FROM ${latest}`;
+  if (inp.deltaDisjoint) return `${fileRows}\nUNION ALL\n${latestDelta}`;
   const on = t.primaryKey.map((k) => `f.${ident(k)} = d.${ident(k)}`).join(' AND ');
   const latestFiles = inp.singleVersion ? files : `(SELECT * FROM ${files} ${latestQualify(t)})`;
   const fileSide = `SELECT f.* FROM ${latestFiles} f ANTI JOIN (SELECT ${pk} FROM ${latest}) d ON ${on}`;
   return `SELECT ${cols} FROM (${fileSide}) WHERE ${live}\nUNION ALL\n${latestDelta}`;
+}
+
+/**
+ * `<table>`: the latest non-deleted version per storage key (or, for append-only tables, every
+ * non-delete version), visible columns only (never `_rowid`), by their current names.
+ */
+export function latestViewSql(inp: ViewInputs): string {
+  const t = inp.table;
+  const cols = projection(t, false).join(', ');
+  if (t.options.appendOnly) {
+    const { files, delta } = sources(inp, false);
+    const live = `"_op" <> 'delete'`;
+    const parts: string[] = [];
+    if (files) parts.push(`SELECT ${cols} FROM ${files}${inp.filesHaveDeletes ? ` WHERE ${live}` : ''}`);
+    if (!files || inp.deltaRows > 0) parts.push(`SELECT ${cols} FROM ${delta} WHERE ${live}`);
+    return parts.join('\nUNION ALL\n');
+  }
+  return latestPerKeySql(inp, cols, false);
+}
+
+/**
+ * `<table>__latest` (internal, for the router): the latest live version per storage key with
+ * every column, hidden ones included, plus `_version` and `_ts` — the candidate rows of
+ * predicate writes (DESIGN §7). Latest per key for append-only tables too.
+ */
+export function latestRowsViewSql(inp: ViewInputs): string {
+  const cols = [...projection(inp.table, true), '"_version"', '"_ts"'].join(', ');
+  return latestPerKeySql(inp, cols, inp.table.options.appendOnly);
+}
+
+/** The definition of view `kind` of a table. */
+export function viewSql(kind: ViewKind, inp: ViewInputs): string {
+  return kind === 'history' ? historyViewSql(inp) : kind === 'latest' ? latestRowsViewSql(inp) : latestViewSql(inp);
 }

@@ -6,20 +6,13 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  type DuckDBConnection,
-  DuckDBDateValue,
-  DuckDBInstance,
-  DuckDBTimestampTZValue,
-  DuckDBTimestampValue,
-  DuckDBUUIDValue,
-  type DuckDBValue,
-} from '@duckdb/node-api';
+import { type DuckDBConnection, DuckDBInstance, DuckDBTimestampValue, DuckDBUUIDValue, type DuckDBValue } from '@duckdb/node-api';
 import {
   Catalog,
   type ConflictInfo,
   DEFAULT_TABLE_OPTIONS,
   duckdbType,
+  type IndexBuildStatus,
   type IngestionApi,
   type IngestionStatus,
   type Literal,
@@ -33,7 +26,7 @@ import {
   VersionGenerator,
   type VersionRecord,
 } from '@stratum/shared';
-import { convertResult } from '@stratum/shared/duckdb';
+import { columnCodec, convertResult } from '@stratum/shared/duckdb';
 import { seededRandom } from '@stratum/shared/testing';
 
 /** A fresh temp directory. */
@@ -72,6 +65,14 @@ export class ArraySource implements IngestionApi {
 
   async getMany(_table: string, keys: Value[][]): Promise<(RowVersion | null)[]> {
     return keys.map(() => null);
+  }
+
+  async find(): Promise<RowVersion[]> {
+    return [];
+  }
+
+  async indexStatus(): Promise<IndexBuildStatus> {
+    return { state: 'done' };
   }
 
   async delta(afterLsn: number, limit: number): Promise<{ versions: VersionRecord[]; lastLsn: number; watermark: number }> {
@@ -125,7 +126,7 @@ export class Versions {
     const k = JSON.stringify(key, (_, x) => (typeof x === 'bigint' ? `${x}n` : x));
     const prev = op === 'insert' ? null : (this.latest.get(k) ?? null);
     this.latest.set(k, version);
-    return { table: this.table.name, key, version, prev, op, commitTs, engine, row };
+    return { table: this.table.storage, key, version, prev, op, commitTs, engine, row };
   }
 }
 
@@ -148,22 +149,6 @@ export function modelRows(table: TableInfo, versions: VersionRecord[]): Row[] {
   return [...best.values()].filter((v) => v.op !== 'delete').map((v) => v.row as Row);
 }
 
-function duckValue(v: Value, type: string): DuckDBValue {
-  if (v === null) return null;
-  switch (type) {
-    case 'TIMESTAMP':
-      return new DuckDBTimestampValue(v as bigint);
-    case 'TIMESTAMPTZ':
-      return new DuckDBTimestampTZValue(v as bigint);
-    case 'DATE':
-      return new DuckDBDateValue(v as number);
-    case 'UUID':
-      return DuckDBUUIDValue.fromUint128(BigInt(`0x${(v as string).replaceAll('-', '')}`));
-    default:
-      return v;
-  }
-}
-
 /** A plain in-memory DuckDB holding the expected rows as ordinary tables. */
 export class Reference {
   private constructor(
@@ -178,37 +163,57 @@ export class Reference {
     return new Reference(db, conn);
   }
 
-  /** (Re)load `<table>` with the model's latest rows and `<table>__history` with every version. */
+  /**
+   * (Re)load `<table>` with the model's latest rows and `<table>__history` with every version,
+   * visible columns by name in their view types (rows are keyed by field; a field a row lacks
+   * is the column's missing value).
+   */
   async load(table: TableInfo, versions: VersionRecord[]): Promise<void> {
     const q = (s: string) => `"${s.replaceAll('"', '""')}"`;
-    const cols = table.columns.map((c) => `${q(c.name)} ${duckdbType(c.type)}`).join(', ');
-    await this.conn.run(`CREATE OR REPLACE TABLE ${q(table.name)} (${cols})`);
-    await this.conn.run(
-      `CREATE OR REPLACE TABLE ${q(`${table.name}__history`)} (${cols}, "_ts" TIMESTAMP, "_version" UUID, "_op" VARCHAR, "_engine" VARCHAR)`,
+    const visible = table.columns.filter((c) => !c.hidden);
+    const codecs = visible.map((c) => columnCodec(c.type, c.typmod));
+    const fieldValue = (v: VersionRecord, c: TableInfo['columns'][number]): Value => {
+      const f = c.field ?? c.name;
+      const kp = table.primaryKey.indexOf(f);
+      if (!v.row) return kp >= 0 ? (v.key[kp] ?? null) : null;
+      const x = v.row[f];
+      return x === undefined ? (c.missing ?? null) : x;
+    };
+    const fill = async (name: string, rows: Value[][], extra: string) => {
+      const raw = `${name}__raw`;
+      const rawCols = visible.map((c, i) => `${q(c.name)} ${(codecs[i] as { rawSql: string }).rawSql}`);
+      await this.conn.run(`CREATE OR REPLACE TABLE ${q(raw)} (${[...rawCols, ...(extra ? [extra] : [])].join(', ')})`);
+      const a = await this.conn.createAppender(raw);
+      for (const row of rows) {
+        row.forEach((v, i) => {
+          const codec = codecs[i];
+          a.appendValue(v === null ? null : codec ? (codec.toRaw(v) ?? null) : (v as DuckDBValue), a.columnType(i));
+        });
+        a.endRow();
+      }
+      a.closeSync();
+      const sel = visible.map((c, i) => {
+        const codec = codecs[i] as (typeof codecs)[number];
+        return `${codec.toView(codec.fromRaw(q(c.name)))} AS ${q(c.name)}`;
+      });
+      const sys = extra ? ', "_ts", "_version", "_op", "_engine"' : '';
+      await this.conn.run(`CREATE OR REPLACE TABLE ${q(name)} AS SELECT ${sel.join(', ')}${sys} FROM ${q(raw)}; DROP TABLE ${q(raw)};`);
+    };
+    const latest = modelRows(table, versions).map((row) =>
+      visible.map((c) => {
+        const x = row[c.field ?? c.name];
+        return x === undefined ? (c.missing ?? null) : x;
+      }),
     );
-    const types = table.columns.map((c) => duckdbType(c.type));
-    const a = await this.conn.createAppender(table.name);
-    for (const row of modelRows(table, versions)) {
-      table.columns.forEach((c, i) => {
-        a.appendValue(duckValue(row[c.name] ?? null, types[i] as string), a.columnType(i));
-      });
-      a.endRow();
-    }
-    a.closeSync();
-    const h = await this.conn.createAppender(`${table.name}__history`);
-    for (const v of versions) {
-      table.columns.forEach((c, i) => {
-        const kp = table.primaryKey.indexOf(c.name);
-        const val = v.row ? (v.row[c.name] ?? null) : kp >= 0 ? (v.key[kp] ?? null) : null;
-        h.appendValue(duckValue(val, types[i] as string), h.columnType(i));
-      });
-      h.appendValue(new DuckDBTimestampValue(BigInt(v.commitTs) * 1000n));
-      h.appendValue(duckValue(v.version, 'UUID'));
-      h.appendValue(v.op);
-      h.appendValue(v.engine);
-      h.endRow();
-    }
-    h.closeSync();
+    await fill(table.name, latest, '');
+    const hist = versions.map((v) => [
+      ...visible.map((c) => fieldValue(v, c)),
+      new DuckDBTimestampValue(BigInt(v.commitTs) * 1000n),
+      DuckDBUUIDValue.fromUint128(BigInt(`0x${v.version.replaceAll('-', '')}`)),
+      v.op,
+      v.engine,
+    ]) as Value[][];
+    await fill(`${table.name}__history`, hist, '"_ts" TIMESTAMP, "_version" UUID, "_op" VARCHAR, "_engine" VARCHAR');
   }
 
   /** Run `sql` with `params` and convert like the shard does. */

@@ -9,8 +9,8 @@
  * unusable operand is dropped, which only means fewer files are skipped.
  */
 import type { DuckDBConnection } from '@duckdb/node-api';
-import { duckdbType, type Literal, type TableInfo, type Value } from '@stratum/shared';
-import { convertValue } from '@stratum/shared/duckdb';
+import type { Literal, SqlType, TableInfo, Value } from '@stratum/shared';
+import { columnCodec, convertValue, zoneComparable } from '@stratum/shared/duckdb';
 import type { ValueExpr, ViewRef } from './plan.ts';
 import type { TypedPred } from './prune.ts';
 import { lit } from './sql.ts';
@@ -34,13 +34,20 @@ function exprSql(e: ValueExpr, params: readonly Literal[]): string | undefined {
   return 'sql' in e ? e.sql : paramSql(params[e.param - 1]);
 }
 
-/** DuckDB type of a view column: a user column's declared type, or `_ts` TIMESTAMP. */
-function columnType(info: TableInfo, column: string): { sql: string; textual: boolean } | undefined {
-  if (column === '_ts') return { sql: 'TIMESTAMP', textual: false };
-  const ci = info.columnIndex.get(column);
+const TEXTUAL = new Set<SqlType>(['text', 'varchar', 'char', 'uuid']);
+
+/**
+ * DuckDB type of a view column by field (its view type), or `_ts` TIMESTAMP; undefined for
+ * columns zone maps cannot prune on (types without a usable order, `ColumnCodec.ordered`).
+ */
+function columnType(info: TableInfo, field: string): { sql: string; textual: boolean; type?: SqlType; typmod?: number } | undefined {
+  if (field === '_ts') return { sql: 'TIMESTAMP', textual: false };
+  const ci = info.fieldIndex.get(field);
   const c = ci === undefined ? undefined : info.columns[ci];
   if (!c) return undefined;
-  return { sql: duckdbType(c.type), textual: c.type === 'text' || c.type === 'uuid' };
+  const codec = columnCodec(c.type, c.typmod);
+  if (!codec.ordered) return undefined;
+  return { sql: codec.viewSql, textual: TEXTUAL.has(c.type), type: c.type, ...(c.typmod !== undefined ? { typmod: c.typmod } : {}) };
 }
 
 /**
@@ -93,7 +100,12 @@ export async function typedPredicates(
           ok = false;
           break;
         }
-        values.push(v);
+        const cmp = plan.t.type ? zoneComparable(v, plan.t.type, plan.t.typmod) : v;
+        if (cmp === undefined || cmp === null) {
+          ok = false;
+          break;
+        }
+        values.push(cmp);
         if (typeof h === 'bigint') hashes.push(h);
         else if (typeof h === 'number') hashes.push(BigInt(h));
       }

@@ -24,7 +24,7 @@ import { ResultCache } from './caches.ts';
 import { setAsOf } from './execute/utility.ts';
 import { OlapRouter, type ShardRef } from './olap.ts';
 import { startPgWireServer } from './pgwire/server.ts';
-import type { PgAuthConfig } from './pgwire/types.ts';
+import type { PgAuthConfig, StatementResult } from './pgwire/types.ts';
 import { SequenceAllocator } from './sequences.ts';
 import { type IngestionRef, type RouterContext, RouterSession } from './session.ts';
 import { initParser } from './sql/parse.ts';
@@ -217,8 +217,12 @@ export function mountQueryApi(app: import('fastify').FastifyInstance, ctx: Route
         setAsOf(session, typeof body.asOf === 'number' ? new Date(body.asOf).toISOString() : body.asOf);
       }
       const stmts = await session.splitSimpleQuery(body.sql);
-      let last: Awaited<ReturnType<RouterSession['execute']>> = { commandTag: '' };
-      for (const s of stmts) last = await session.execute(s, params);
+      let last: StatementResult = { commandTag: '' };
+      for (const s of stmts) {
+        const r = await session.execute(s, params);
+        if ('kind' in r) throw new StratumError(SqlState.featureNotSupported, 'COPY is not supported over HTTP; use pgwire (psql \\copy)');
+        last = r;
+      }
       const types = (last.fields ?? []).map((f) => f.typeOid);
       reply.header('Stratum-Session-Token', session.token());
       return {

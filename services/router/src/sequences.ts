@@ -50,6 +50,11 @@ export class SequenceAllocator {
     return v;
   }
 
+  /** @throws StratumError 42P01 when `name` is not a sequence. */
+  known(name: string): void {
+    if (!this.catalog.sequence(name)) throw new StratumError(SqlState.undefinedTable, `relation "${name}" does not exist`);
+  }
+
   /**
    * Claim the next range of `name` (one claim in flight per sequence).
    * @throws StratumError 2200H when the sequence is exhausted; 08006 when the catalog does not answer.
@@ -124,6 +129,7 @@ export class SessionSequences implements SequenceAccess {
   }
 
   currval(name: string): bigint {
+    this.allocator.known(name);
     const v = this.current.get(name);
     if (v === undefined) throw new StratumError('55000', `currval of sequence "${name}" is not yet defined in this session`);
     return v;

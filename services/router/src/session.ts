@@ -26,7 +26,7 @@ import { runPlan } from './execute/index.ts';
 import type { OlapRouter } from './olap.ts';
 import { planKey, planStatement } from './plan/planner.ts';
 import type { OutputColumn, PlannedStatement } from './plan/types.ts';
-import type { FieldDescription, PgSession, PreparedInfo, StatementResult, TxStatus } from './pgwire/types.ts';
+import type { CopyInSink, CopyOutSource, FieldDescription, PgSession, PreparedInfo, StatementResult, TxStatus } from './pgwire/types.ts';
 import type { SequenceAllocator } from './sequences.ts';
 import { SessionSequences } from './sequences.ts';
 import type { ParsedStatement } from './sql/parse.ts';
@@ -319,7 +319,7 @@ export class RouterSession implements PgSession, SessionValues {
     }
   }
 
-  async execute(stmt: PreparedInfo, params: (string | null)[]): Promise<StatementResult> {
+  async execute(stmt: PreparedInfo, params: (string | null)[]): Promise<StatementResult | CopyInSink | CopyOutSource> {
     const h = stmt.handle as Handle;
     const { parsed } = h;
     if (this.txn?.failed && !endsFailedTransaction(parsed)) {

@@ -90,8 +90,8 @@ describe('tx engine', () => {
           table: 't',
           columns: ['id', 'n', 's', 'at'],
           rows: [
-            [1, 10, 'a', '2024-05-06 07:08:09'],
-            ['2', '20', null, null],
+            [1n, 10, 'a', 1714979289000000n],
+            [2n, 20, null, null],
           ],
         },
       ],
@@ -107,20 +107,8 @@ describe('tx engine', () => {
         {
           kind: 'update',
           table: 't',
-          key: [1],
-          set: [
-            {
-              column: 'n',
-              expr: {
-                k: 'op',
-                op: '*',
-                args: [
-                  { k: 'col', name: 'n' },
-                  { k: 'lit', v: 3 },
-                ],
-              },
-            },
-          ],
+          source: { by: 'key', keys: [[1n]] },
+          set: [{ column: 'n', expr: { k: 'const', v: 30, t: 'integer' } }],
         },
       ],
     });
@@ -129,8 +117,8 @@ describe('tx engine', () => {
     const d = await engine.execute({
       catalogVersion: 1,
       ops: [
-        { kind: 'delete', table: 't', key: [2] },
-        { kind: 'delete', table: 't', key: [99] },
+        { kind: 'delete', table: 't', source: { by: 'key', keys: [[2n]] } },
+        { kind: 'delete', table: 't', source: { by: 'key', keys: [[99n]] } },
       ],
     });
     assert.deepEqual(d.counts, [1, 0]);
@@ -139,17 +127,17 @@ describe('tx engine', () => {
 
   test('schema violations are refused with their SQLSTATE and store nothing', async () => {
     const cases: [unknown[][], string[], string][] = [
-      [[[1, 5]], ['id', 'n'], '23505'],
-      [[[3, null]], ['id', 'n'], '23502'],
-      [[[3]], ['id'], '23502'],
-      [[[4, 'x']], ['id', 'n'], '22P02'],
-      [[[5, 2 ** 40]], ['id', 'n'], '22003'],
-      [[[6, 1, 'ok', 'not a time']], ['id', 'n', 's', 'at'], '22007'],
-      [[[7, 1]], ['id', 'nope'], '42703'],
+      [[[1n, 5]], ['id', 'n'], '23505'],
+      [[[3n, null]], ['id', 'n'], '23502'],
+      [[[3n]], ['id'], '23502'],
+      [[[4n, 'x']], ['id', 'n'], '42804'],
+      [[[5n, 1.5]], ['id', 'n'], '42804'],
+      [[[6n, 1, 'ok', 'not a time']], ['id', 'n', 's', 'at'], '42804'],
+      [[[7n, 1]], ['id', 'nope'], '42703'],
       [
         [
-          [8, 1],
-          [8, 2],
+          [8n, 1],
+          [8n, 2],
         ],
         ['id', 'n'],
         '23505',
@@ -164,8 +152,8 @@ describe('tx engine', () => {
         },
       );
     }
-    for (const id of [3, 4, 5, 6, 7, 8]) assert.equal(await engine.get('t', [id], 1), null);
-    await assert.rejects(engine.execute({ catalogVersion: 1, ops: [{ kind: 'insert', table: 'nope', columns: ['id'], rows: [[1]] }] }), {
+    for (const id of [3n, 4n, 5n, 6n, 7n, 8n]) assert.equal(await engine.get('t', [id], 1), null);
+    await assert.rejects(engine.execute({ catalogVersion: 1, ops: [{ kind: 'insert', table: 'nope', columns: ['id'], rows: [[1n]] }] }), {
       code: '42P01',
     });
   });
@@ -182,11 +170,11 @@ describe('tx engine', () => {
       log,
     });
     try {
-      const big = Array.from({ length: 200 }, (_, i) => [10_000 + i, i, 'x'.repeat(50)]);
+      const big = Array.from({ length: 200 }, (_, i) => [BigInt(10_000 + i), i, 'x'.repeat(50)]);
       const results = await Promise.allSettled([
-        small.execute({ catalogVersion: 1, ops: [{ kind: 'insert', table: 't', columns: ['id', 'n'], rows: [[20_000, 1]] }] }),
+        small.execute({ catalogVersion: 1, ops: [{ kind: 'insert', table: 't', columns: ['id', 'n'], rows: [[20_000n, 1]] }] }),
         small.execute({ catalogVersion: 1, ops: [{ kind: 'insert', table: 't', columns: ['id', 'n', 's'], rows: big }] }),
-        small.execute({ catalogVersion: 1, ops: [{ kind: 'insert', table: 't', columns: ['id', 'n'], rows: [[20_001, 1]] }] }),
+        small.execute({ catalogVersion: 1, ops: [{ kind: 'insert', table: 't', columns: ['id', 'n'], rows: [[20_001n, 1]] }] }),
       ]);
       assert.equal(results[0].status, 'fulfilled');
       assert.equal(results[2].status, 'fulfilled');
@@ -205,7 +193,7 @@ describe('tx engine', () => {
     const n = 200;
     const all = await Promise.all(
       Array.from({ length: n }, (_, i) =>
-        engine.execute({ catalogVersion: 1, ops: [{ kind: 'insert', table: 't', columns: ['id', 'n'], rows: [[1000 + i, i]] }] }),
+        engine.execute({ catalogVersion: 1, ops: [{ kind: 'insert', table: 't', columns: ['id', 'n'], rows: [[BigInt(1000 + i), i]] }] }),
       ),
     );
     assert.equal(all.length, n);
@@ -217,7 +205,7 @@ describe('tx engine', () => {
   test('the outbox reaches the bus in per-partition sequence order with closed timestamps', async () => {
     const last = await engine.execute({
       catalogVersion: 1,
-      ops: [{ kind: 'insert', table: 't', columns: ['id', 'n'], rows: [[5000, 1]] }],
+      ops: [{ kind: 'insert', table: 't', columns: ['id', 'n'], rows: [[5000n, 1]] }],
     });
     const batches = await collect(
       bus,
@@ -251,9 +239,9 @@ describe('tx engine', () => {
           table: 't',
           columns: ['id', 'n'],
           rows: [
-            [6000, 1],
-            [6001, 2],
-            [6002, 3],
+            [6000n, 1],
+            [6001n, 2],
+            [6002n, 3],
           ],
         },
       ],
@@ -284,14 +272,14 @@ describe('tx engine decommission', () => {
       startTxEngine({ id: 'txa', dir: join(dir, 'tx'), partitions: P, catalog, bus, clock: new LocalClock(0), heartbeatMs: 20, log });
     let engine = await start();
     try {
-      const rows = Array.from({ length: 40 }, (_, i) => [i, i]);
+      const rows = Array.from({ length: 40 }, (_, i) => [BigInt(i), i]);
       await engine.execute({ catalogVersion: 1, ops: [{ kind: 'insert', table: 't', columns: ['id', 'n'], rows }] });
       const r = await engine.decommission();
       assert.equal(r.engine, 'txa');
       assert.equal(r.finalSeqs.length, P);
       assert.equal(engine.outboxPending(), 0);
       await assert.rejects(
-        engine.execute({ catalogVersion: 1, ops: [{ kind: 'insert', table: 't', columns: ['id', 'n'], rows: [[99, 1]] }] }),
+        engine.execute({ catalogVersion: 1, ops: [{ kind: 'insert', table: 't', columns: ['id', 'n'], rows: [[99n, 1]] }] }),
         (e: { code?: string; message: string }) => e.code === '57P01' && /decommissioned/.test(e.message),
       );
       await assert.rejects(engine.begin('repeatable_read'), (e: { code?: string }) => e.code === '57P01');
@@ -309,7 +297,7 @@ describe('tx engine decommission', () => {
       await engine.close();
       engine = await start();
       await assert.rejects(
-        engine.execute({ catalogVersion: 1, ops: [{ kind: 'insert', table: 't', columns: ['id', 'n'], rows: [[98, 1]] }] }),
+        engine.execute({ catalogVersion: 1, ops: [{ kind: 'insert', table: 't', columns: ['id', 'n'], rows: [[98n, 1]] }] }),
         (e: { code?: string }) => e.code === '57P01',
       );
       maxSeq = new Map();

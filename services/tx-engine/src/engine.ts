@@ -1,43 +1,49 @@
 /**
  * The transaction engine core (DESIGN §2): validates writes against the schema, stamps
  * versions, and commits groups of transactions in one synced LevelDB batch together with
- * their outbox entries.
+ * their secondary-index entries and outbox entries.
  *
  * Group commit: transactions queue while the previous batch is being synced; the next
  * batch takes all of them (up to `group_commit_max_batch`). Only one batch is in flight,
  * so outbox sequence numbers become durable in order and a crash never leaves a gap.
  * Nothing is acknowledged before its batch is durable and the commit-wait has elapsed.
+ *
+ * Everything is keyed by storage name (`TableInfo.storage`) and rows by field; see
+ * docs/architecture.md "TX engine" for the write ops, constraints and index builds.
  */
 
 import {
-  assign,
   type Catalog,
   type Change,
   type Clock,
-  ConstraintError,
   coerceLiteral,
-  columnOf,
   counter,
   DataError,
+  type DdlEvent,
   type EncodedPart,
+  type EvalContext,
+  type EvalSettings,
   encode,
   encodePart,
-  evalExpr,
-  formatValue,
   gauge,
   histogram,
+  type IndexBuildStatus,
+  type IndexDef,
   type IngestionApi,
+  isValueOfType,
   keyString,
   type Literal,
   type Logger,
   partitionOf,
   type ReadFreshness,
+  type ReadRequest,
   type Row,
   type RowVersion,
   SchemaError,
   SqlState,
   StratumError,
   type TableInfo,
+  type TxnWrite as TxnWriteView,
   type TxRequest,
   type TxResult,
   type Value,
@@ -46,7 +52,34 @@ import {
 } from '@stratum/shared';
 import { LRUCache } from 'lru-cache';
 import { uuidv7 } from 'uuidv7';
-import { type BatchOp, outboxKey, rowKey, type StoredRow, seqKey, TxStore } from './store.ts';
+import {
+  type BatchOp,
+  decodeTupleKey,
+  indexDoneKey,
+  indexKey,
+  outboxKey,
+  prefixRange,
+  rowKey,
+  type StoredRow,
+  seqKey,
+  sortPart,
+  TxStore,
+  tupleKey,
+} from './store.ts';
+import { approxRowBytes, colOf, fullRow, keyOf, primaryName, sameValue, uniqueViolation, valueText } from './values.ts';
+import {
+  type Current,
+  cacheKey,
+  decodeRowKey,
+  indexEntries,
+  indexNamed,
+  isKeyIndex,
+  type Layer,
+  TableRows,
+  View,
+  type ViewDeps,
+} from './view.ts';
+import { applyOps, type BlockWrite, evalExpr, revalidate, tableOf, type WriteEnv } from './writes.ts';
 
 /** Settings of one engine. */
 export interface EngineOptions {
@@ -72,12 +105,26 @@ export interface EngineOptions {
   log: Logger;
 }
 
-/** A queued commit: an autocommit request (planned at commit time) or an explicit transaction. */
+/** Rows of an index build handed to the group commit at once. */
+const BACKFILL_CHUNK = 1000;
+/**
+ * Keys committed after the ingestion watermark are kept this much longer (ms) than the watermark
+ * alone needs: a `candidates` source's `asOf` may be a little older than the newest watermark.
+ */
+const RECENT_LAG_MS = 10_000;
+
+/** A queued unit of the group commit. */
 interface Pending {
+  /** An autocommit request, planned at commit time. */
   req?: TxRequest;
+  /** An explicit transaction, validated at commit time. */
   txn?: Txn;
   /** Row versions to evict (retention): deleted only if still the current version. */
   evict?: { table: string; key: Value[]; version: string }[];
+  /** Rows of an index build: their entries are written if the rows are still live. */
+  backfill?: { storage: string; oid: number; keys: Value[][] };
+  /** Nothing: resolves once every batch before it is durable. */
+  barrier?: true;
   resolve: (r: TxResult) => void;
   reject: (e: unknown) => void;
   /** Times this transaction was moved to the next batch by {@link CausalityRetry}. */
@@ -89,6 +136,7 @@ export type Isolation = 'repeatable_read' | 'serializable';
 
 /** A buffered write of an explicit transaction: the row's final state and the version it replaced. */
 interface TxnWrite {
+  /** Storage name. */
   table: string;
   key: Value[];
   /** Final row; null = deleted. */
@@ -97,6 +145,8 @@ interface TxnWrite {
   prev: string | null;
   /** Whether the row was live in the snapshot (decides insert/update/delete). */
   existed: boolean;
+  /** The row in the snapshot (null = absent), for commit-time constraint checks. */
+  old: Row | null;
 }
 
 /** A point read of a SERIALIZABLE transaction, validated at commit. */
@@ -107,6 +157,9 @@ interface TxnRead {
   version: string | null;
 }
 
+/** Writes of a transaction by storage name, then by {@link keyString}. */
+type WriteSet = Map<string, Map<string, TxnWrite>>;
+
 /** An explicit transaction (BEGIN … COMMIT), held by the engine between statements. */
 export interface Txn {
   id: string;
@@ -114,21 +167,20 @@ export interface Txn {
   /** Commit timestamp of the newest batch in the snapshot (ms). */
   snapshotTs: number;
   snapshot: ReturnType<TxStore['db']['snapshot']>;
-  writes: Map<string, TxnWrite>;
-  /** SERIALIZABLE: version seen by each point read (null = absent). */
+  /** Start of the transaction (µs since epoch): now() when the router sends no settings. */
+  startUs: bigint;
+  writes: WriteSet;
+  /** SERIALIZABLE: version seen by each read (null = absent), by cache key. */
   reads: Map<string, TxnRead>;
-  savepoints: { name: string; writes: Map<string, TxnWrite>; reads: Map<string, TxnRead> }[];
+  savepoints: { name: string; writes: WriteSet; reads: Map<string, TxnRead> }[];
   bytes: number;
   lastUsed: number;
   /** A statement failed: only rollback is possible. */
   failed: boolean;
 }
 
-/** Where a statement reads current rows from and where its writes go. */
-interface StatementEnv {
-  currentMany(t: TableInfo, keys: Value[][]): Promise<(Current | null)[]>;
-  emit(t: TableInfo, key: Value[], op: Change['op'], prev: string | null, row: Row | null): void;
-}
+/** Version marking a transaction's own uncommitted write in its views. */
+const UNCOMMITTED = 'uncommitted';
 
 /** Metrics of the TX tier. */
 const mCommits = counter('stratum_tx_commits_total', 'Committed transactions', ['engine']);
@@ -151,15 +203,7 @@ const mReplicatedTimeouts = counter(
   ['engine'],
 );
 const mOpenTxns = gauge('stratum_tx_open_transactions', 'Explicit transactions open (BEGIN without COMMIT/ROLLBACK yet)', ['engine']);
-
-/** A row as seen by a transaction while it is being prepared. */
-interface Current {
-  version: string;
-  ts: number;
-  row: Row | null;
-  /** Read from ingestion (this engine does not hold the row). */
-  remote?: boolean;
-}
+const mGarbage = counter('stratum_tx_garbage_deleted_total', 'LevelDB entries of dropped tables and indexes deleted', ['engine']);
 
 /**
  * Commit-wait multiplier k of a consistency mode (DESIGN §6 table): the acknowledgement waits
@@ -174,6 +218,11 @@ export const COMMIT_WAIT_K: Record<TableInfo['options']['consistency']['mode'], 
 
 /** Callback told about every durable batch (the outbox relay listens). */
 export type CommittedListener = (parts: EncodedPart[]) => void;
+
+/** Secondary indexes of `t` that have entries in LevelDB (all but the storage key's). */
+function maintained(t: TableInfo): IndexDef[] {
+  return (t.indexes ?? []).filter((ix) => !isKeyIndex(t, ix));
+}
 
 /** The engine. Create with {@link Engine.open}. */
 export class Engine {
@@ -201,6 +250,21 @@ export class Engine {
   whenPublished: ((parts: readonly { partition: number; seq: number }[], signal?: AbortSignal) => Promise<void>) | undefined;
   /** Shared polling of the ingestion watermark by waiting point reads. */
   private watermarks: WatermarkWatcher | undefined;
+  /**
+   * Keys this engine committed after {@link recentHorizon}, by storage name then key string,
+   * with their commit timestamps: the rows a `candidates` source adds to the analytical tier's.
+   */
+  private readonly recent = new Map<string, Map<string, { key: Value[]; ts: number }>>();
+  /** Keys committed at or before this (ms) may be missing from {@link recent}. */
+  private recentHorizon = Number.POSITIVE_INFINITY;
+  private recentReady: Promise<void> = Promise.resolve();
+  /** Index builds of this engine by `storage\0oid`. */
+  private readonly builds = new Map<string, IndexBuildStatus>();
+  /** Maintained indexes per storage name as last seen (to notice new, dropped and dead ones). */
+  private readonly tracked = new Map<string, Map<number, IndexDef>>();
+  /** Background work (index builds, garbage deletion) to wait for at close. */
+  private readonly background = new Set<Promise<void>>();
+  private readonly deps: ViewDeps;
 
   private constructor(
     readonly opts: EngineOptions,
@@ -209,13 +273,25 @@ export class Engine {
     readonly seqs: number[],
   ) {
     this.cache = new LRUCache<string, StoredRow>({ max: 100_000 });
+    this.deps = {
+      store,
+      cache: this.cache,
+      ingestion: opts.ingestion,
+      recentKeys: (t, afterTs) => this.recentKeys(t, afterTs),
+      raiseFloor: (ts) => this.raiseFloor(ts),
+      indexReady: (storage, ix) => ix.state === 'valid' || this.builds.get(`${storage}\u0000${ix.oid}`)?.state === 'done',
+    };
   }
 
   /** Open the engine's store in `dir`. @throws when the store belongs to another engine id. */
   static async open(dir: string, opts: EngineOptions): Promise<Engine> {
     const store = await TxStore.open(dir, opts.id);
     const seqs = await store.loadSeqs(opts.partitions);
-    return new Engine(opts, store, seqs);
+    const e = new Engine(opts, store, seqs);
+    opts.catalog.onApply((_v, ev) => e.onCatalog(ev));
+    e.syncCatalog();
+    e.spawn(e.collectGarbageAtStart());
+    return e;
   }
 
   /** Subscribe to durable batches (called synchronously after each durable write, in order). */
@@ -241,9 +317,9 @@ export class Engine {
     return this.enqueue({ req });
   }
 
-  private enqueue(what: { req?: TxRequest; txn?: Txn; evict?: NonNullable<Pending['evict']> }): Promise<TxResult> {
+  private enqueue(what: Omit<Pending, 'resolve' | 'reject'>): Promise<TxResult> {
     if (this.closed) return Promise.reject(new StratumError(SqlState.adminShutdown, `TX engine ${this.opts.id} is shutting down`));
-    if (this.retired && !what.evict) return Promise.reject(this.retiredError());
+    if (this.retired && (what.req || what.txn)) return Promise.reject(this.retiredError());
     const t0 = performance.now();
     return new Promise<TxResult>((resolve, reject) => {
       this.queue.push({
@@ -259,6 +335,28 @@ export class Engine {
     });
   }
 
+  /** Resolves once every group commit that may have started before this call is durable. */
+  private async barrier(): Promise<void> {
+    await this.enqueue({ barrier: true });
+  }
+
+  /** Run `work` in the background, waited for at close; failures are logged. */
+  private spawn(work: Promise<void>): void {
+    const p = work.catch((e) => {
+      if (!this.closed) this.opts.log.warn({ err: (e as Error).message }, 'tx engine background task failed');
+    });
+    this.background.add(p);
+    void p.finally(() => this.background.delete(p));
+  }
+
+  /** Evaluation settings of a statement: the router's, else the engine's clock and UTC. */
+  private evalContext(s: EvalSettings | undefined, txn?: Txn): EvalContext {
+    if (s) return { txnTimeUs: s.txnTimeUs, stmtTimeUs: s.stmtTimeUs, timeZone: s.timeZone };
+    const now = this.opts.clock.now();
+    const us = BigInt(Math.round((now.earliest + now.latest) / 2)) * 1000n;
+    return { txnTimeUs: txn?.startUs ?? us, stmtTimeUs: us, timeZone: 'UTC' };
+  }
+
   /**
    * Point read (DESIGN §6): hot-row cache, then LevelDB, then ingestion for rows this engine
    * never held. When other engines write too, ingestion's latest version is read as well and the
@@ -268,18 +366,18 @@ export class Engine {
    * @throws StratumError 57014 when the watermark does not pass `fresh.minTs` within `fresh.timeoutMs`.
    */
   async get(table: TableInfo, key: Value[], fresh?: ReadFreshness): Promise<RowVersion | null> {
-    let cur = await this.readCurrent(table, key, true);
+    let cur = await this.readCurrent(table, key);
     const ing = this.opts.ingestion;
     const need = fresh?.minTs ?? 0;
     const stale = need > 0 && (cur === null || cur.ts < need);
     if (ing && (stale || (this.foreignWriters && !cur?.remote))) {
       if (stale) await this.waitForIngestion(need, fresh?.timeoutMs ?? 30_000, table.name);
-      const r = await ing.get(table.name, key);
+      const r = await ing.get(table.storage, key);
       if (r && (!cur || r.commitTs > cur.ts || (r.commitTs === cur.ts && r.version > cur.version))) {
         cur = { version: r.version, ts: r.commitTs, row: r.row, remote: true };
       }
     }
-    return cur ? { version: cur.version, commitTs: cur.ts, row: cur.row } : null;
+    return cur ? { version: cur.version, commitTs: cur.ts, row: cur.row && fullRow(table, cur.row) } : null;
   }
 
   /**
@@ -294,31 +392,152 @@ export class Engine {
     if (w >= ts) return;
     throw new StratumError(
       SqlState.queryCanceled,
-      `point read of "${table}": ingestion watermark ${w < 0 ? 'none yet (or unreachable)' : new Date(w).toISOString()} did not reach ${new Date(ts).toISOString()} within ${timeoutMs} ms`,
+      `read of "${table}": ingestion watermark ${w < 0 ? 'none yet (or unreachable)' : new Date(w).toISOString()} did not reach ${new Date(ts).toISOString()} within ${timeoutMs} ms`,
     );
   }
 
-  private cacheKey(table: string, key: readonly Value[]): string {
-    return `${table}\u0000${keyString(key)}`;
-  }
-
-  private async readCurrent(table: TableInfo, key: Value[], countCache: boolean): Promise<Current | null> {
-    const ck = this.cacheKey(table.name, key);
+  private async readCurrent(table: TableInfo, key: Value[]): Promise<Current | null> {
+    const ck = cacheKey(table.storage, key);
     let s = this.cache.get(ck);
-    if (s) {
-      if (countCache) mCacheHits.inc({ engine: this.opts.id });
-    } else {
-      if (countCache) mCacheMiss.inc({ engine: this.opts.id });
-      s = await this.store.getRow(table.name, key);
+    if (s) mCacheHits.inc({ engine: this.opts.id });
+    else {
+      mCacheMiss.inc({ engine: this.opts.id });
+      s = await this.store.getRow(table.storage, key);
       if (s) this.cache.set(ck, s);
     }
     if (s) return { version: s.v, ts: s.ts, row: s.row };
     if (this.opts.ingestion) {
-      const r = await this.opts.ingestion.get(table.name, key);
+      const r = await this.opts.ingestion.get(table.storage, key);
       if (r) return { version: r.version, ts: r.commitTs, row: r.row, remote: true };
     }
     return null;
   }
+
+  /**
+   * Rows found by a source (ReadRequest, tiers.ts): inside transaction `txnId` its snapshot plus
+   * its own writes; outside, the engine's rows and ingestion's (the newer of both when other
+   * engines write), including every commit ≤ `fresh.minTs`. Live rows only, with their keys,
+   * filtered by `where`, at most `limit`.
+   * @throws StratumError 57014 when `fresh` cannot be met in time; 25P02 in a failed transaction.
+   */
+  async read(req: ReadRequest): Promise<RowVersion[]> {
+    const { catalog } = this.opts;
+    if (catalog.version < req.catalogVersion) await catalog.waitFor(req.catalogVersion, this.opts.catalogTimeoutMs);
+    const t = tableOf(catalog, req.table);
+    let view: View;
+    let ctx: EvalContext;
+    if (req.txnId) {
+      const txn = this.txn(req.txnId);
+      if (txn.failed) throw aborted();
+      view = this.txnView(txn, true);
+      ctx = this.evalContext(req.eval, txn);
+    } else {
+      const need = req.fresh?.minTs ?? 0;
+      if (need > 0 && this.foreignWriters) await this.waitForIngestion(need, req.fresh?.timeoutMs ?? 30_000, t.name);
+      view = new View(this.deps, { layers: [], newest: this.foreignWriters });
+      ctx = this.evalContext(req.eval);
+    }
+    let found: { key: Value[]; cur: Current }[];
+    if (req.source.by === 'key') {
+      const curs = await view.getMany(t, req.source.keys);
+      found = [];
+      const seen = new Set<string>();
+      req.source.keys.forEach((key, i) => {
+        const cur = curs[i];
+        const ks = keyString(key);
+        if (cur?.row && !seen.has(ks)) found.push({ key, cur });
+        seen.add(ks);
+      });
+    } else found = await view.find(t, req.source);
+    const out: RowVersion[] = [];
+    for (const f of found) {
+      const row = fullRow(t, f.cur.row!);
+      if (req.where && evalExpr(req.where, { row }, ctx) !== true) continue;
+      out.push({ version: f.cur.version, commitTs: f.cur.ts === Number.MAX_SAFE_INTEGER ? 0 : f.cur.ts, row, key: f.key });
+      if (req.limit !== undefined && out.length >= req.limit) break;
+    }
+    return out;
+  }
+
+  /** The uncommitted writes of transaction `txnId` to storage `table` (rows by field; null = deleted). */
+  txnWrites(txnId: string, table: string): TxnWriteView[] {
+    const txn = this.txn(txnId);
+    const t = this.opts.catalog.byStorage(table);
+    return [...(txn.writes.get(table)?.values() ?? [])].map((w) => ({ key: w.key, row: w.row && t ? fullRow(t, w.row) : w.row }));
+  }
+
+  /**
+   * Progress of building index `index` of storage `table` here: `done` once every row this engine
+   * holds has its entry (and for valid indexes), `failed` with 23505 when a unique index found a
+   * duplicate value.
+   * @throws SchemaError 42P01 / 42704 for an unknown table or index.
+   */
+  indexStatus(table: string, index: string): IndexBuildStatus {
+    const t = tableOf(this.opts.catalog, table);
+    const ix = indexNamed(t, index);
+    if (isKeyIndex(t, ix)) return { state: 'done' };
+    return this.builds.get(`${t.storage}\u0000${ix.oid}`) ?? (ix.state === 'valid' ? { state: 'done' } : { state: 'building' });
+  }
+
+  // ------------------------------------------------------------ keys committed recently
+
+  /** Keys of `t` this engine committed after `afterTs` (ms), tombstones included. */
+  private async recentKeys(t: TableInfo, afterTs: number): Promise<Value[][]> {
+    await this.recentReady;
+    if (afterTs >= this.recentHorizon) {
+      const out: Value[][] = [];
+      for (const e of this.recent.get(t.storage)?.values() ?? []) if (e.ts > afterTs) out.push(e.key);
+      return out;
+    }
+    // Older than what is kept in memory: read the engine's rows of the table.
+    const out: Value[][] = [];
+    for await (const [k, v] of this.store.entries(prefixRange(['r', t.storage]))) {
+      const s = TxStore.decodeRow(v);
+      if (s.ts > afterTs) out.push(s.row ? keyOf(t, s.row) : decodeRowKey(t, k));
+    }
+    return out;
+  }
+
+  /**
+   * The ingestion watermark moved to `w` (ms): forget recent keys committed at or before it (less
+   * {@link RECENT_LAG_MS}); the first call rebuilds them from LevelDB (after a restart).
+   */
+  noteWatermark(w: number): void {
+    if (this.recentHorizon === Number.POSITIVE_INFINITY) {
+      const horizon = Math.max(0, w - RECENT_LAG_MS);
+      this.recentReady = this.rebuildRecent(horizon);
+      return;
+    }
+    const cut = w - RECENT_LAG_MS;
+    if (cut <= this.recentHorizon) return;
+    for (const [storage, m] of this.recent) {
+      for (const [ks, e] of m) if (e.ts <= cut) m.delete(ks);
+      if (m.size === 0) this.recent.delete(storage);
+    }
+    this.recentHorizon = cut;
+  }
+
+  /** Rebuild {@link recent} from the rows in LevelDB committed after `horizon`. */
+  private async rebuildRecent(horizon: number): Promise<void> {
+    const found = new Map<string, Map<string, { key: Value[]; ts: number }>>();
+    for await (const { table, pk, row } of this.store.rows()) {
+      if (row.ts <= horizon) continue;
+      const t = this.opts.catalog.byStorage(table);
+      const key = t ? (row.row ? keyOf(t, row.row) : decodeRowKey(t, rowKey(table, pk))) : pk;
+      let m = found.get(table);
+      if (!m) found.set(table, (m = new Map()));
+      m.set(keyString(key), { key, ts: row.ts });
+    }
+    // Commits made while rebuilding are already in `recent`: keep them.
+    for (const [storage, m] of found) {
+      let into = this.recent.get(storage);
+      if (!into) this.recent.set(storage, (into = new Map()));
+      for (const [ks, e] of m) if (!into.has(ks)) into.set(ks, e);
+    }
+    this.recentHorizon = horizon;
+  }
+
+  // ------------------------------------------------------------ group commit
 
   /** Read, in one lookup per table, the current rows every autocommit request of `batch` will touch. */
   private async prefetch(batch: Pending[]): Promise<Map<string, Current | null>> {
@@ -327,83 +546,25 @@ export class Engine {
     const byTable = new Map<string, { t: TableInfo; keys: Value[][] }>();
     for (const p of batch) {
       for (const op of p.req?.ops ?? []) {
-        const t = this.opts.catalog.find(op.table);
+        const t = this.opts.catalog.byStorage(op.table);
         if (!t) continue;
-        let e = byTable.get(t.name);
-        if (!e) byTable.set(t.name, (e = { t, keys: [] }));
-        try {
-          if (op.kind === 'insert') {
-            const pos = t.primaryKey.map((k) => op.columns.indexOf(k));
-            if (pos.some((i) => i < 0)) continue;
-            for (const row of op.rows) e.keys.push(pos.map((i, j) => coerceLiteral(row[i] ?? null, columnOf(t, t.primaryKey[j]!).type)));
-          } else e.keys.push(coerceKey(t, op.key));
-        } catch {
-          // Bad values are reported by the transaction itself.
+        let e = byTable.get(t.storage);
+        if (!e) byTable.set(t.storage, (e = { t, keys: [] }));
+        if (op.kind === 'insert') {
+          if (t.rowid) continue;
+          const pos = t.primaryKey.map((k) => op.columns.indexOf(k));
+          if (pos.some((i) => i < 0)) continue;
+          for (const row of op.rows) e.keys.push(pos.map((i) => row[i] ?? null));
+        } else if (op.source.by === 'key') {
+          for (const k of op.source.keys) if (k.length === t.primaryKey.length) e.keys.push(k);
         }
       }
     }
+    const view = new View(this.deps, { layers: [] });
     for (const { t, keys } of byTable.values()) {
       if (keys.length === 0) continue;
-      const cur = await this.readMany(t, keys, () => undefined);
-      for (const [i, k] of keys.entries()) out.set(this.cacheKey(t.name, k), cur[i] ?? null);
-    }
-    return out;
-  }
-
-  /**
-   * Versions of many keys of one table: `pending` (this transaction and batch), the hot-row
-   * cache, one LevelDB `getMany`, then one ingestion `getMany` for keys never held here. With
-   * `at` the read is as of a transaction snapshot: the LevelDB snapshot, the cache only for
-   * versions strictly older than the snapshot (it holds the newest), ingestion as of `at.ts`.
-   */
-  private async readMany(
-    t: TableInfo,
-    keys: Value[][],
-    pending: (ck: string) => StoredRow | undefined,
-    at?: { snapshot: Txn['snapshot']; ts: number },
-  ): Promise<(Current | null)[]> {
-    const out: (Current | null)[] = new Array(keys.length).fill(null);
-    const miss: number[] = [];
-    keys.forEach((k, i) => {
-      const ck = this.cacheKey(t.name, k);
-      let s = pending(ck);
-      if (!s) {
-        const c = this.cache.get(ck);
-        if (c && (!at || c.ts < at.ts)) s = c;
-      }
-      if (s) out[i] = { version: s.v, ts: s.ts, row: s.row };
-      else miss.push(i);
-    });
-    if (miss.length === 0) return out;
-    const stored = await this.store.getRows(
-      t.name,
-      miss.map((i) => keys[i]!),
-      at?.snapshot,
-    );
-    const still: number[] = [];
-    miss.forEach((i, j) => {
-      const s = stored[j];
-      if (s) out[i] = { version: s.v, ts: s.ts, row: s.row };
-      else still.push(i);
-    });
-    if (still.length > 0 && this.opts.ingestion) {
-      const stillKeys = still.map((i) => keys[i]!);
-      const remote = at
-        ? await this.opts.ingestion.getMany(t.name, stillKeys, at.ts)
-        : await this.opts.ingestion.getMany(t.name, stillKeys);
-      let maxTs = 0;
-      still.forEach((i, j) => {
-        const r = remote[j];
-        if (r) {
-          out[i] = { version: r.version, ts: r.commitTs, row: r.row };
-          if (r.commitTs > maxTs) maxTs = r.commitTs;
-        }
-      });
-      // Hybrid-logical-clock receive rule: a version written by another engine (whose clock may
-      // run ahead of ours) raises our floor, so whatever we write after reading it commits later
-      // than it. Commit order then follows causality within a key, and ingestion's AS OF and
-      // OLAP's latest-version views (which order versions by commit time) agree with `latest`.
-      this.raiseFloor(maxTs);
+      const cur = await view.getMany(t, keys);
+      for (const [i, k] of keys.entries()) out.set(cacheKey(t.storage, k), cur[i] ?? null);
     }
     return out;
   }
@@ -428,38 +589,38 @@ export class Engine {
   /** Prepare every transaction of the group, write them in one synced batch, acknowledge. */
   private async commitBatch(batch: Pending[]): Promise<void> {
     const ops: BatchOp[] = [];
-    const overlay = new Map<string, StoredRow>();
+    const overlay = new TableRows();
     const accepted: { p: Pending; result: TxResult; parts: EncodedPart[]; k?: number; replicated?: boolean }[] = [];
     const seqBefore = [...this.seqs];
     const touchedSeq = new Set<number>();
     const now = this.opts.clock.now();
     const ts = Math.max(Math.round((now.earliest + now.latest) / 2), this.lastTs, this.closedHigh + 1);
     this.inflightTs = ts;
+    /** Entries of building unique indexes written by this batch, checked for duplicates before the write. */
+    const uniqueNew: BuildEntry[] = [];
     // One LevelDB (and ingestion) lookup for the rows the whole group will read, instead of one
     // thread-pool round trip per transaction. Rows written earlier in this group are in `overlay`,
     // which is consulted first, so the prefetched state stays correct.
     const prefetched = await this.prefetch(batch);
     for (const p of batch) {
+      if (p.barrier) {
+        accepted.push({ p, result: { commitTs: 0, counts: [] }, parts: [] });
+        continue;
+      }
       if (p.evict) {
-        // Retention: delete versions that are still current (a newer commit keeps its row).
-        let n = 0;
-        for (const e of p.evict) {
-          const ck = this.cacheKey(e.table, e.key);
-          const cur = overlay.get(ck) ?? (await this.store.getRow(e.table, e.key));
-          if (cur && cur.v === e.version) {
-            ops.push({ type: 'del', key: rowKey(e.table, e.key) });
-            this.cache.delete(ck);
-            n++;
-          }
-        }
-        accepted.push({ p, result: { commitTs: 0, counts: [n] }, parts: [] });
+        accepted.push({ p, result: { commitTs: 0, counts: [await this.evictOps(p.evict, overlay, ops)] }, parts: [] });
+        continue;
+      }
+      if (p.backfill) {
+        accepted.push({ p, result: { commitTs: 0, counts: [await this.backfillOps(p.backfill, overlay, ops, uniqueNew)] }, parts: [] });
         continue;
       }
       try {
         const changes = p.txn ? await this.validateTxn(p.txn, overlay, ts) : await this.prepare(p.req!, overlay, ts, prefetched);
-        const counts = changes.counts;
+        const { counts, rows } = changes;
+        const base: TxResult = rows ? { commitTs: 0, counts, rows } : { commitTs: 0, counts };
         if (changes.list.length === 0) {
-          accepted.push({ p, result: { commitTs: 0, counts }, parts: [] });
+          accepted.push({ p, result: base, parts: [] });
           continue;
         }
         const { k, notices, replicated } = this.commitWaitOf(changes.list);
@@ -499,16 +660,12 @@ export class Engine {
         }
         for (const c of changes.list) {
           const sr: StoredRow = { v: c.version, ts, row: c.row };
-          overlay.set(this.cacheKey(c.table, c.key), sr);
+          overlay.set(c.table, c.key, sr);
           ops.push({ type: 'put', key: rowKey(c.table, c.key), value: TxStore.encodeRow(sr) });
         }
-        accepted.push({
-          p,
-          result: notices.length > 0 ? { commitTs: ts, counts, notices } : { commitTs: ts, counts },
-          parts,
-          k,
-          replicated,
-        });
+        const result: TxResult = { ...base, commitTs: ts };
+        if (notices.length > 0) result.notices = notices;
+        accepted.push({ p, result, parts, k, replicated });
       } catch (e) {
         if (e instanceof CausalityRetry && (p.causalRetries ?? 0) < 5) {
           p.causalRetries = (p.causalRetries ?? 0) + 1;
@@ -519,6 +676,16 @@ export class Engine {
         mAborts.inc({ engine: this.opts.id, code: (e as StratumError).code ?? 'XX000' });
         p.reject(e);
       }
+    }
+    try {
+      await this.indexOps(overlay, ops, uniqueNew);
+      if (uniqueNew.length > 0) await this.checkBuildDuplicates(uniqueNew, overlay);
+    } catch (e) {
+      for (let i = 0; i < this.seqs.length; i++) this.seqs[i] = seqBefore[i]!;
+      this.inflightTs = 0;
+      this.opts.log.error({ err: e }, 'group commit failed while computing index entries');
+      for (const a of accepted) a.p.reject(e);
+      return;
     }
     for (const partition of touchedSeq) ops.push({ type: 'put', key: seqKey(partition), value: encode(this.seqs[partition]) });
     if (ops.length > 0) {
@@ -536,7 +703,12 @@ export class Engine {
     }
     this.lastTs = ts;
     this.inflightTs = 0;
-    for (const [k, v] of overlay) this.cache.set(k, v);
+    for (const { storage, key, s } of overlay.all()) {
+      this.cache.set(cacheKey(storage, key), s);
+      let m = this.recent.get(storage);
+      if (!m) this.recent.set(storage, (m = new Map()));
+      m.set(keyString(key), { key, ts: s.ts });
+    }
     mBatches.inc({ engine: this.opts.id });
     mBatchSize.observe({ engine: this.opts.id }, accepted.length);
     const allParts = accepted.flatMap((a) => a.parts);
@@ -558,6 +730,580 @@ export class Engine {
           else a.p.resolve(a.result);
         }
       });
+    }
+  }
+
+  /** Retention: delete versions (and their index entries) that are still current; returns how many. */
+  private async evictOps(evict: NonNullable<Pending['evict']>, overlay: TableRows, ops: BatchOp[]): Promise<number> {
+    let n = 0;
+    for (const e of evict) {
+      const ck = cacheKey(e.table, e.key);
+      const cur = overlay.get(e.table, keyString(e.key)) ?? (await this.store.getRow(e.table, e.key));
+      if (cur && cur.v === e.version) {
+        ops.push({ type: 'del', key: rowKey(e.table, e.key) });
+        const t = this.opts.catalog.byStorage(e.table);
+        if (t) for (const k of indexEntries(t, cur.row, e.key, maintained(t))) ops.push({ type: 'del', key: k });
+        this.cache.delete(ck);
+        n++;
+      }
+    }
+    return n;
+  }
+
+  /**
+   * Index entries of the batch's rows: for every key the batch writes, the entries of the row
+   * LevelDB holds now are replaced by those of its new version (one diff per key, whatever
+   * number of transactions of the batch wrote it). Runs after the batch's transactions, so it
+   * uses the indexes the catalog has when the batch is written (see {@link startBuild}).
+   */
+  private async indexOps(overlay: TableRows, ops: BatchOp[], uniqueNew: BuildEntry[]): Promise<void> {
+    const olds = new Map<string, Map<string, StoredRow | undefined>>();
+    // Read the rows being replaced, for every table with indexes (again if the catalog added one meanwhile).
+    for (;;) {
+      let read = false;
+      for (const [storage, m] of overlay.byTable) {
+        if (olds.has(storage)) continue;
+        const t = this.opts.catalog.byStorage(storage);
+        if (!t || maintained(t).length === 0) continue;
+        read = true;
+        const byKey = new Map<string, StoredRow | undefined>();
+        const miss: { ks: string; key: Value[] }[] = [];
+        for (const [ks, e] of m) {
+          const c = this.cache.get(`${storage}\u0000${ks}`);
+          if (c) byKey.set(ks, c);
+          else miss.push({ ks, key: e.key });
+        }
+        const got = await this.store.getRows(
+          storage,
+          miss.map((x) => x.key),
+        );
+        for (const [i, x] of miss.entries()) byKey.set(x.ks, got[i]);
+        olds.set(storage, byKey);
+      }
+      if (!read) break;
+    }
+    for (const [storage, m] of overlay.byTable) {
+      const t = this.opts.catalog.byStorage(storage);
+      const byKey = olds.get(storage);
+      if (!t || !byKey) continue;
+      const ixs = maintained(t);
+      for (const [ks, e] of m) {
+        const before = indexEntries(t, byKey.get(ks)?.row ?? null, e.key, ixs);
+        const after = indexEntries(t, e.s.row, e.key, ixs);
+        const keep = new Set(after.map((b) => b.toString('latin1')));
+        const had = new Set(before.map((b) => b.toString('latin1')));
+        for (const b of before) if (!keep.has(b.toString('latin1'))) ops.push({ type: 'del', key: b });
+        const value = encode(e.key);
+        after.forEach((b, i) => {
+          if (had.has(b.toString('latin1'))) return;
+          ops.push({ type: 'put', key: b, value });
+          const ix = ixs[i]!;
+          if (ix.unique && ix.state === 'building' && e.s.row) uniqueNew.push({ t, ix, key: e.key, row: e.s.row });
+        });
+      }
+    }
+  }
+
+  /** Plan an autocommit transaction against the current state and build its changes. */
+  private async prepare(
+    req: TxRequest,
+    overlay: TableRows,
+    ts: number,
+    prefetched: Map<string, Current | null>,
+  ): Promise<{ list: Change[]; counts: number[]; rows?: (Row[] | undefined)[] }> {
+    const { catalog } = this.opts;
+    if (catalog.version < req.catalogVersion) await catalog.waitFor(req.catalogVersion, this.opts.catalogTimeoutMs);
+    const list: Change[] = [];
+    const local = new TableRows();
+    /** Version of each key before this request wrote it (for `seen`). */
+    const before = new Map<string, string | null>();
+    let bytes = 0;
+    const view = new View(this.deps, {
+      layers: [local, overlay],
+      known: prefetched,
+      // This batch's timestamp was chosen before the read: a version at or after it (another
+      // engine's clock ahead of ours) must not be superseded at an earlier time. Retry the
+      // transaction in the next batch, whose timestamp the read has raised past it.
+      onRead: (_t, _k, c) => {
+        if (c && c.ts >= ts) throw new CausalityRetry(c.ts);
+      },
+    });
+    const env: WriteEnv = {
+      catalog,
+      view,
+      ctx: this.evalContext(req.eval),
+      emit: (t, key, prev, row) => {
+        const version = this.versions.next(ts);
+        const op: Change['op'] = row === null ? 'delete' : prev?.row ? 'update' : 'insert';
+        list.push({ table: t.storage, key, op, version, prev: prev?.version ?? null, row });
+        const ck = cacheKey(t.storage, key);
+        if (!before.has(ck)) before.set(ck, prev?.version ?? null);
+        local.set(t.storage, key, { v: version, ts, row });
+        bytes += approxRowBytes(row);
+        if (bytes > this.opts.maxTxnBytes) throw tooBig(this.opts.maxTxnBytes);
+      },
+      committedVersion: (t, key, cur) => {
+        const ck = cacheKey(t.storage, key);
+        return before.has(ck) ? (before.get(ck) ?? null) : cur.version;
+      },
+      rowid: () => uuidv7(),
+    };
+    const r = await applyOps(env, req.ops);
+    return r.rows ? { list, counts: r.counts, rows: r.rows } : { list, counts: r.counts };
+  }
+
+  // ------------------------------------------------------------ explicit transactions
+
+  /**
+   * BEGIN: open a transaction on a LevelDB snapshot. Reads see the snapshot plus the
+   * transaction's own writes; writes are buffered until COMMIT.
+   */
+  begin(isolation: Isolation): string {
+    if (this.closed) throw new StratumError(SqlState.adminShutdown, `TX engine ${this.opts.id} is shutting down`);
+    if (this.retired) throw this.retiredError();
+    const id = uuidv7();
+    const now = this.opts.clock.now();
+    this.txns.set(id, {
+      id,
+      isolation,
+      snapshotTs: this.lastTs,
+      snapshot: this.store.db.snapshot(),
+      startUs: BigInt(Math.round((now.earliest + now.latest) / 2)) * 1000n,
+      writes: new Map(),
+      reads: new Map(),
+      savepoints: [],
+      bytes: 0,
+      lastUsed: Date.now(),
+      failed: false,
+    });
+    mOpenTxns.set({ engine: this.opts.id }, this.txns.size);
+    return id;
+  }
+
+  /** The open transaction `id`. @throws StratumError 25P01 when it does not exist (ended or timed out). */
+  txn(id: string): Txn {
+    const t = this.txns.get(id);
+    if (!t)
+      throw new StratumError(
+        '25P01',
+        `transaction ${id} is not open on TX engine ${this.opts.id} (it ended, timed out or the engine restarted)`,
+      );
+    t.lastUsed = Date.now();
+    return t;
+  }
+
+  /** A transaction's view: its own writes over its snapshot; SERIALIZABLE ones record what they read. */
+  private txnView(txn: Txn, record: boolean): View {
+    return new View(this.deps, {
+      layers: [writeLayer(txn.writes)],
+      snapshot: txn.snapshot,
+      asOf: txn.snapshotTs,
+      ...(record && txn.isolation === 'serializable'
+        ? {
+            onRead: (t: TableInfo, key: Value[], c: Current | null) => {
+              const ck = cacheKey(t.storage, key);
+              if (!txn.reads.has(ck)) txn.reads.set(ck, { table: t.storage, key, version: c?.version ?? null });
+            },
+          }
+        : {}),
+    });
+  }
+
+  /** Run one statement of an explicit transaction: validated now against its snapshot, buffered until COMMIT. */
+  async executeIn(txnId: string, req: TxRequest): Promise<TxResult> {
+    const txn = this.txn(txnId);
+    if (txn.failed) throw aborted();
+    const { catalog } = this.opts;
+    if (catalog.version < req.catalogVersion) await catalog.waitFor(req.catalogVersion, this.opts.catalogTimeoutMs);
+    try {
+      const env: WriteEnv = {
+        catalog,
+        view: this.txnView(txn, true),
+        ctx: this.evalContext(req.eval, txn),
+        emit: (t, key, prev, row) => {
+          let m = txn.writes.get(t.storage);
+          if (!m) txn.writes.set(t.storage, (m = new Map()));
+          const ks = keyString(key);
+          const before = m.get(ks);
+          // One change per key and transaction: the final state against the snapshot's version.
+          const w: TxnWrite = before
+            ? { ...before, row }
+            : {
+                table: t.storage,
+                key,
+                row,
+                prev: prev?.version ?? null,
+                existed: prev?.row != null,
+                old: prev?.row ?? null,
+              };
+          m.set(ks, w);
+          txn.bytes += approxRowBytes(row);
+          if (txn.bytes > this.opts.maxTxnBytes) throw tooBig(this.opts.maxTxnBytes);
+        },
+        committedVersion: (t, key, cur) => {
+          const w = txn.writes.get(t.storage)?.get(keyString(key));
+          return w ? w.prev : cur.version;
+        },
+        rowid: () => uuidv7(),
+      };
+      // A failing statement leaves the transaction failed (PostgreSQL semantics): only ROLLBACK [TO SAVEPOINT] helps.
+      const r = await applyOps(env, req.ops);
+      return r.rows ? { commitTs: 0, counts: r.counts, rows: r.rows } : { commitTs: 0, counts: r.counts };
+    } catch (e) {
+      txn.failed = true;
+      throw e;
+    }
+  }
+
+  /** Point read inside a transaction (snapshot + own writes). */
+  async getIn(txnId: string, table: TableInfo, key: Value[]): Promise<RowVersion | null> {
+    const txn = this.txn(txnId);
+    if (txn.failed) throw aborted();
+    const [cur] = await this.txnView(txn, true).getMany(table, [key]);
+    return cur
+      ? { version: cur.version, commitTs: cur.ts === Number.MAX_SAFE_INTEGER ? 0 : cur.ts, row: cur.row && fullRow(table, cur.row) }
+      : null;
+  }
+
+  /** COMMIT: first committer wins (DESIGN §2); resolves when durable. A failed transaction is rolled back (tag ROLLBACK). */
+  async commit(txnId: string): Promise<TxResult & { rolledBack?: boolean }> {
+    const txn = this.txn(txnId);
+    this.end(txn);
+    if (txn.failed) return { commitTs: 0, counts: [], rolledBack: true };
+    if (writeCount(txn.writes) === 0) {
+      if (txn.isolation === 'serializable' && txn.reads.size > 0) await this.enqueue({ txn });
+      return { commitTs: 0, counts: [] };
+    }
+    return this.enqueue({ txn });
+  }
+
+  /** ROLLBACK: discard the transaction. Idempotent. */
+  rollback(txnId: string): void {
+    const txn = this.txns.get(txnId);
+    if (txn) this.end(txn);
+  }
+
+  private end(txn: Txn): void {
+    this.txns.delete(txn.id);
+    mOpenTxns.set({ engine: this.opts.id }, this.txns.size);
+    void txn.snapshot.close().catch(() => {});
+  }
+
+  /** SAVEPOINT name. */
+  savepoint(txnId: string, name: string): void {
+    const txn = this.txn(txnId);
+    if (txn.failed) throw aborted();
+    txn.savepoints.push({ name, writes: copyWrites(txn.writes), reads: new Map(txn.reads) });
+  }
+
+  /** ROLLBACK TO SAVEPOINT name: undo later writes, clear the failed state, keep the savepoint. */
+  rollbackTo(txnId: string, name: string): void {
+    const txn = this.txn(txnId);
+    const i = findSavepoint(txn, name);
+    const sp = txn.savepoints[i]!;
+    txn.savepoints.length = i + 1;
+    txn.writes = copyWrites(sp.writes);
+    txn.reads = new Map(sp.reads);
+    txn.failed = false;
+  }
+
+  /** RELEASE SAVEPOINT name: forget it and every later savepoint. */
+  release(txnId: string, name: string): void {
+    const txn = this.txn(txnId);
+    if (txn.failed) throw aborted();
+    txn.savepoints.length = findSavepoint(txn, name);
+  }
+
+  /** Roll back transactions idle longer than `idleMs` (their client went away without a word). */
+  expireIdle(idleMs: number): number {
+    const now = Date.now();
+    let n = 0;
+    for (const t of [...this.txns.values()]) {
+      if (now - t.lastUsed > idleMs) {
+        this.end(t);
+        n++;
+      }
+    }
+    return n;
+  }
+
+  /**
+   * Commit-time validation of an explicit transaction inside the group commit: first committer
+   * wins on every written row, SERIALIZABLE re-reads its read set, and unique values and foreign
+   * keys are re-checked against the committed state (the group commit serialises transactions
+   * and sees the batch's earlier writes, so concurrent blocks cannot both commit a duplicate or
+   * an orphan).
+   */
+  private async validateTxn(
+    txn: Txn,
+    overlay: TableRows,
+    ts: number,
+  ): Promise<{ list: Change[]; counts: number[]; rows?: (Row[] | undefined)[] }> {
+    const { catalog } = this.opts;
+    const committed = new View(this.deps, { layers: [overlay] });
+    const blockWrites: BlockWrite[] = [];
+    for (const [storage, m] of txn.writes) {
+      const t = tableOf(catalog, storage);
+      const ws = [...m.values()];
+      const cur = await committed.getMany(
+        t,
+        ws.map((w) => w.key),
+      );
+      ws.forEach((w, i) => {
+        const c = cur[i] ?? null;
+        if ((c?.version ?? null) !== w.prev) {
+          if (w.prev === null && c && c.row !== null) throw duplicateKey(t, w.key);
+          throw serializationFailure(t.name, 'a concurrent transaction updated the same row first');
+        }
+        blockWrites.push({ t, key: w.key, old: w.old && fullRow(t, w.old), row: w.row && fullRow(t, w.row) });
+      });
+    }
+    if (txn.isolation === 'serializable') {
+      // Read-set validation: every row read must still be at the version seen (else a
+      // concurrent writer could make this transaction's outcome non-serializable).
+      for (const r of txn.reads.values()) {
+        const t = tableOf(catalog, r.table);
+        const [now] = await committed.getMany(t, [r.key]);
+        if ((now?.version ?? null) !== r.version) {
+          throw serializationFailure(t.name, 'a row this transaction read was changed by a concurrent transaction');
+        }
+      }
+    }
+    await revalidate(
+      {
+        catalog,
+        view: new View(this.deps, { layers: [writeLayer(txn.writes), overlay] }),
+        ctx: this.evalContext(undefined, txn),
+        emit: () => {
+          throw new Error('commit-time validation does not write');
+        },
+        committedVersion: (_t, _k, c) => c.version,
+        rowid: () => uuidv7(),
+      },
+      blockWrites,
+    );
+    const list: Change[] = [];
+    for (const m of txn.writes.values()) {
+      for (const w of m.values()) {
+        if (w.row === null && !w.existed) continue; // inserted and deleted again: nothing happened
+        const op: Change['op'] = w.row === null ? 'delete' : w.existed ? 'update' : 'insert';
+        list.push({ table: w.table, key: w.key, op, version: this.versions.next(ts), prev: w.prev, row: w.row });
+      }
+    }
+    return { list, counts: [] };
+  }
+
+  /**
+   * Evict row versions past their table's `tx_retention` that ingestion has merged (commitTs ≤
+   * `watermark`, DESIGN §2 step 6). Reads of them then fall back to ingestion. Returns how many
+   * were evicted. Runs through the group-commit queue, so a concurrent write is never lost.
+   */
+  async evictExpired(watermark: number, now: number, budget = 100_000): Promise<number> {
+    const candidates: NonNullable<Pending['evict']> = [];
+    let evicted = 0;
+    const flush = async () => {
+      if (candidates.length === 0) return;
+      const r = await this.enqueue({ evict: candidates.splice(0) });
+      evicted += r.counts[0] ?? 0;
+    };
+    for await (const { table, pk, row } of this.store.rows()) {
+      const t = this.opts.catalog.byStorage(table);
+      const retention = t?.options.txRetentionMs ?? Number.POSITIVE_INFINITY;
+      if (row.ts <= Math.min(now - retention, watermark)) candidates.push({ table, key: pk, version: row.v });
+      if (candidates.length >= 10_000) await flush();
+      if (--budget <= 0) break;
+    }
+    await flush();
+    if (evicted > 0) mEvicted.inc({ engine: this.opts.id }, evicted);
+    return evicted;
+  }
+
+  // ------------------------------------------------------------ index builds and garbage
+
+  private onCatalog(ev: DdlEvent): void {
+    if (ev.kind === 'create_table' || ev.kind === 'replace_table' || ev.kind === 'drop_table' || ev.kind === 'batch') this.syncCatalog();
+  }
+
+  /**
+   * Compare the catalog's tables with what the engine last saw: start building new indexes
+   * (state `building`), delete the entries of dropped indexes and the rows of dead storages.
+   */
+  private syncCatalog(): void {
+    const { catalog } = this.opts;
+    for (const storage of [...this.tracked.keys()]) {
+      if (catalog.byStorage(storage)) continue;
+      this.tracked.delete(storage);
+      if (catalog.isDead(storage)) this.spawn(this.dropStorage(storage));
+    }
+    for (const t of catalog.list()) {
+      const before = this.tracked.get(t.storage);
+      const now = new Map(maintained(t).map((ix) => [ix.oid ?? 0, ix]));
+      for (const oid of before?.keys() ?? []) if (!now.has(oid)) this.spawn(this.dropIndex(t.storage, oid));
+      for (const [oid, ix] of now) if (!before?.has(oid) && ix.state === 'building') this.startBuild(t, ix);
+      this.tracked.set(t.storage, now);
+    }
+  }
+
+  /**
+   * Build index `ix` of `t` here while writes continue: from the moment the catalog event applied,
+   * every group commit maintains its entries ({@link indexOps}); once the batches that may have
+   * started before are durable, the rows LevelDB holds are back-filled through the group commit
+   * in chunks (each row re-read there, so a concurrent write is never overwritten by an older
+   * entry). A unique index that meets a duplicate value fails (23505, as CREATE UNIQUE INDEX).
+   */
+  private startBuild(t: TableInfo, ix: IndexDef): void {
+    const id = `${t.storage}\u0000${ix.oid}`;
+    if (this.builds.has(id)) return;
+    this.builds.set(id, { state: 'building' });
+    const storage = t.storage;
+    const oid = ix.oid ?? 0;
+    this.spawn(
+      (async () => {
+        if ((await this.store.db.get(indexDoneKey(storage, oid))) !== undefined) {
+          this.builds.set(id, { state: 'done' });
+          return;
+        }
+        await this.barrier();
+        const keys: Value[][] = [];
+        const flush = async () => {
+          if (keys.length > 0) await this.enqueue({ backfill: { storage, oid, keys: keys.splice(0) } });
+        };
+        for await (const [, v] of this.store.entries(prefixRange(['r', storage]))) {
+          if (this.builds.get(id)?.state !== 'building') return;
+          const s = TxStore.decodeRow(v);
+          const cur = this.opts.catalog.byStorage(storage);
+          if (!cur) return;
+          if (s.row) keys.push(keyOf(cur, s.row));
+          if (keys.length >= BACKFILL_CHUNK) await flush();
+        }
+        await flush();
+        if (this.builds.get(id)?.state !== 'building') return;
+        await this.store.db.put(indexDoneKey(storage, oid), encode(this.lastTs), { sync: true });
+        this.builds.set(id, { state: 'done' });
+        this.opts.log.info({ table: t.name, index: ix.name }, 'index built');
+      })(),
+    );
+  }
+
+  /** Entries of a back-fill chunk: rows still live and not rewritten by this batch (those get entries from {@link indexOps}). */
+  private async backfillOps(
+    b: NonNullable<Pending['backfill']>,
+    overlay: TableRows,
+    ops: BatchOp[],
+    uniqueNew: BuildEntry[],
+  ): Promise<number> {
+    const t = this.opts.catalog.byStorage(b.storage);
+    const ix = t?.indexes?.find((i) => i.oid === b.oid);
+    if (!t || !ix) return 0;
+    const keys = b.keys.filter((k) => !overlay.get(b.storage, keyString(k)));
+    const rows = await this.store.getRows(b.storage, keys);
+    let n = 0;
+    keys.forEach((key, i) => {
+      const s = rows[i];
+      if (!s?.row) return;
+      const [entry] = indexEntries(t, s.row, key, [ix]);
+      if (!entry) return;
+      ops.push({ type: 'put', key: entry, value: encode(key) });
+      if (ix.unique) uniqueNew.push({ t, ix, key, row: s.row });
+      n++;
+    });
+    return n;
+  }
+
+  /**
+   * Duplicate values among the new entries of building unique indexes (and against the entries
+   * already stored): the build fails with 23505, as PostgreSQL's CREATE UNIQUE INDEX does.
+   */
+  private async checkBuildDuplicates(entries: BuildEntry[], overlay: TableRows): Promise<void> {
+    const inBatch = new Map<string, Value[]>();
+    for (const e of entries) {
+      const id = `${e.t.storage}\u0000${e.ix.oid}`;
+      if (this.builds.get(id)?.state === 'failed') continue;
+      const vals = e.ix.columns.map((f) => fullRow(e.t, e.row)[f] ?? null);
+      if (vals.some((v) => v === null)) continue;
+      const types = e.ix.columns.map((f) => colOf(e.t, f).type);
+      const same = (row: Row | null) =>
+        !!row && e.ix.columns.every((f, i) => sameValue(fullRow(e.t, row)[f] ?? null, vals[i] ?? null, types[i]!));
+      const vk = `${id}\u0000${keyString(vals)}`;
+      const other = inBatch.get(vk);
+      let dup = other !== undefined && keyString(other) !== keyString(e.key);
+      if (!dup) {
+        inBatch.set(vk, e.key);
+        const sorts = vals.map((v, i) => sortPart(v, types[i]!));
+        for await (const [, v] of this.store.entries(prefixRange(['i', e.t.storage, e.ix.oid ?? 0, ...sorts]))) {
+          const k = TxStore.decodeKey(v);
+          if (keyString(k) === keyString(e.key)) continue;
+          // The entry may be stale for this batch (the row changed) or lossy (numeric): check the row.
+          const s = overlay.get(e.t.storage, keyString(k)) ?? (await this.store.getRow(e.t.storage, k));
+          if (s && same(s.row)) {
+            dup = true;
+            break;
+          }
+        }
+      }
+      if (dup) {
+        const detail = `Key (${e.ix.columns.map((f) => colOf(e.t, f).name).join(', ')})=(${vals.map((v, i) => valueTextOf(e.t, e.ix.columns[i]!, v)).join(', ')}) is duplicated.`;
+        this.builds.set(id, {
+          state: 'failed',
+          error: { code: SqlState.uniqueViolation, message: `could not create unique index "${e.ix.name}"`, detail },
+        });
+        this.opts.log.warn({ table: e.t.name, index: e.ix.name, detail }, 'unique index build failed: duplicate value');
+      }
+    }
+  }
+
+  /** Delete the entries of a dropped index (after the batches that may still maintain it). */
+  private async dropIndex(storage: string, oid: number): Promise<void> {
+    this.builds.delete(`${storage}\u0000${oid}`);
+    await this.barrier();
+    const n = await this.store.deleteRange(prefixRange(['i', storage, oid]));
+    await this.store.db.del(indexDoneKey(storage, oid));
+    if (n > 0) mGarbage.inc({ engine: this.opts.id }, n);
+  }
+
+  /**
+   * Delete the rows and index entries of a dropped or truncated table's storage. Writes to it are
+   * refused from the catalog event on; outbox entries already written still go out (ingestion
+   * ignores them).
+   */
+  private async dropStorage(storage: string): Promise<void> {
+    for (const id of [...this.builds.keys()]) if (id.startsWith(`${storage}\u0000`)) this.builds.delete(id);
+    await this.barrier();
+    this.recent.delete(storage);
+    let n = await this.store.deleteRange(prefixRange(['r', storage]));
+    n += await this.store.deleteRange(prefixRange(['i', storage]));
+    await this.store.deleteRange(prefixRange(['m', 'ixdone', storage]));
+    for (const k of [...this.cache.keys()]) if (k.startsWith(`${storage}\u0000`)) this.cache.delete(k);
+    if (n > 0) mGarbage.inc({ engine: this.opts.id }, n);
+    this.opts.log.info({ storage, deleted: n }, 'deleted the data of a dropped or truncated table');
+  }
+
+  /**
+   * After a restart: delete what the engine missed while it was down — the data of storages the
+   * catalog now says are dead, and entries of indexes no table has any more.
+   */
+  private async collectGarbageAtStart(): Promise<void> {
+    const { catalog } = this.opts;
+    for (const storage of catalog.deadStorages()) {
+      const r = prefixRange(['r', storage]);
+      const i = prefixRange(['i', storage]);
+      if ((await this.store.any(r)) || (await this.store.any(i))) await this.dropStorage(storage);
+    }
+    // Index entries: one seek per (storage, oid) present.
+    let maxOid = 0;
+    for (const t of catalog.list()) for (const x of [t.oid, ...(t.indexes ?? []).map((ix) => ix.oid ?? 0)]) maxOid = Math.max(maxOid, x);
+    let from = prefixRange(['i']).gte;
+    const end = prefixRange(['i']).lt;
+    for (;;) {
+      let next: Buffer | undefined;
+      for await (const k of this.store.db.keys({ gte: from, lt: end, limit: 1 })) next = k;
+      if (!next) break;
+      const parts = decodeTupleKey(next);
+      const storage = String(parts[1]);
+      const oid = Number(parts[2]);
+      from = prefixRange(['i', storage, oid]).lt;
+      const t = catalog.byStorage(storage);
+      if (t ? !this.tracked.get(storage)?.has(oid) && oid <= maxOid : catalog.isDead(storage)) await this.dropIndex(storage, oid);
     }
   }
 
@@ -630,7 +1376,7 @@ export class Engine {
     for (const c of list) {
       if (seen.has(c.table)) continue;
       seen.add(c.table);
-      const options = this.opts.catalog.find(c.table)?.options;
+      const options = this.opts.catalog.byStorage(c.table)?.options;
       if (!options) continue;
       const cons = options.consistency;
       k = Math.max(k, COMMIT_WAIT_K[cons.mode]);
@@ -640,296 +1386,22 @@ export class Engine {
         const why =
           this.opts.clock.unsynchronizedReason?.() ||
           `clock uncertainty ε ${this.opts.clock.eps()} ms is over max_uncertainty_ms ${this.opts.maxUncertaintyMs}`;
+        const name = this.opts.catalog.byStorage(c.table)?.name ?? c.table;
         if (!cons.allowDegraded) {
           throw new StratumError(
             SqlState.serializationFailure,
-            `table "${c.table}" (strict_serializable): write refused on TX engine ${this.opts.id}: its clock is unsynchronized (${why}); retry once ε recovers`,
+            `table "${name}" (strict_serializable): write refused on TX engine ${this.opts.id}: its clock is unsynchronized (${why}); retry once ε recovers`,
             {
               hint: 'The clock service bounds ε; check `stratum status` and the stratum_clock_* metrics. allow_degraded: true accepts such writes without the real-time guarantee.',
             },
           );
         }
         notices.push(
-          `table "${c.table}" (strict_serializable, allow_degraded): written while the clock is unsynchronized (${why}); real-time order is not guaranteed for this write`,
+          `table "${name}" (strict_serializable, allow_degraded): written while the clock is unsynchronized (${why}); real-time order is not guaranteed for this write`,
         );
       }
     }
     return { k, notices, replicated };
-  }
-
-  /** Plan an autocommit transaction against the current state and build its changes. */
-  private async prepare(
-    req: TxRequest,
-    overlay: Map<string, StoredRow>,
-    ts: number,
-    prefetched: Map<string, Current | null>,
-  ): Promise<{ list: Change[]; counts: number[] }> {
-    const { catalog } = this.opts;
-    if (catalog.version < req.catalogVersion) await catalog.waitFor(req.catalogVersion, this.opts.catalogTimeoutMs);
-    const list: Change[] = [];
-    const local = new Map<string, StoredRow>();
-    let bytes = 0;
-    const env: StatementEnv = {
-      currentMany: async (t, keys) => {
-        const out: (Current | null)[] = new Array(keys.length).fill(null);
-        const rest: number[] = [];
-        keys.forEach((k, i) => {
-          const ck = this.cacheKey(t.name, k);
-          const s = local.get(ck) ?? overlay.get(ck);
-          if (s) out[i] = { version: s.v, ts: s.ts, row: s.row };
-          else if (prefetched.has(ck)) out[i] = prefetched.get(ck) ?? null;
-          else rest.push(i);
-        });
-        if (rest.length > 0) {
-          const got = await this.readMany(
-            t,
-            rest.map((i) => keys[i]!),
-            () => undefined,
-          );
-          rest.forEach((i, j) => {
-            out[i] = got[j] ?? null;
-          });
-        }
-        // This batch's timestamp was chosen before the read: a version at or after it (another
-        // engine's clock ahead of ours) must not be superseded at an earlier time. Retry the
-        // transaction in the next batch, whose timestamp readMany has raised past it.
-        for (const c of out) if (c && c.ts >= ts) throw new CausalityRetry(c.ts);
-        return out;
-      },
-      emit: (t, key, op, prev, row) => {
-        const version = this.versions.next(ts);
-        list.push({ table: t.name, key, op, version, prev, row });
-        local.set(this.cacheKey(t.name, key), { v: version, ts, row });
-        bytes += row ? approxRowBytes(row) : 16;
-        if (bytes > this.opts.maxTxnBytes) throw tooBig(this.opts.maxTxnBytes);
-      },
-    };
-    const counts = await applyOps(catalog, req.ops, env);
-    return { list, counts };
-  }
-
-  // ------------------------------------------------------------ explicit transactions
-
-  /**
-   * BEGIN: open a transaction on a LevelDB snapshot. Reads see the snapshot plus the
-   * transaction's own writes; writes are buffered until COMMIT.
-   */
-  begin(isolation: Isolation): string {
-    if (this.closed) throw new StratumError(SqlState.adminShutdown, `TX engine ${this.opts.id} is shutting down`);
-    if (this.retired) throw this.retiredError();
-    const id = uuidv7();
-    this.txns.set(id, {
-      id,
-      isolation,
-      snapshotTs: this.lastTs,
-      snapshot: this.store.db.snapshot(),
-      writes: new Map(),
-      reads: new Map(),
-      savepoints: [],
-      bytes: 0,
-      lastUsed: Date.now(),
-      failed: false,
-    });
-    mOpenTxns.set({ engine: this.opts.id }, this.txns.size);
-    return id;
-  }
-
-  /** The open transaction `id`. @throws StratumError 25P01 when it does not exist (ended or timed out). */
-  txn(id: string): Txn {
-    const t = this.txns.get(id);
-    if (!t)
-      throw new StratumError(
-        '25P01',
-        `transaction ${id} is not open on TX engine ${this.opts.id} (it ended, timed out or the engine restarted)`,
-      );
-    t.lastUsed = Date.now();
-    return t;
-  }
-
-  /** Snapshot reads of one table: the transaction's own writes, then its snapshot (see {@link readMany}). */
-  private async snapshotMany(txn: Txn, t: TableInfo, keys: Value[][], record: boolean): Promise<(Current | null)[]> {
-    const own = (ck: string): StoredRow | undefined => {
-      const w = txn.writes.get(ck);
-      return w ? { v: 'uncommitted', ts: Number.MAX_SAFE_INTEGER, row: w.row } : undefined;
-    };
-    const out = await this.readMany(t, keys, own, { snapshot: txn.snapshot, ts: txn.snapshotTs });
-    if (record && txn.isolation === 'serializable') {
-      keys.forEach((k, i) => {
-        const ck = this.cacheKey(t.name, k);
-        if (!txn.writes.has(ck) && !txn.reads.has(ck)) txn.reads.set(ck, { table: t.name, key: k, version: out[i]?.version ?? null });
-      });
-    }
-    return out;
-  }
-
-  /** Run one statement of an explicit transaction: validated now against its snapshot, buffered until COMMIT. */
-  async executeIn(txnId: string, req: TxRequest): Promise<TxResult> {
-    const txn = this.txn(txnId);
-    if (txn.failed) throw aborted();
-    const { catalog } = this.opts;
-    if (catalog.version < req.catalogVersion) await catalog.waitFor(req.catalogVersion, this.opts.catalogTimeoutMs);
-    try {
-      const env: StatementEnv = {
-        currentMany: (t, keys) => this.snapshotMany(txn, t, keys, true),
-        emit: (t, key, _op, prev, row) => {
-          const ck = this.cacheKey(t.name, key);
-          const before = txn.writes.get(ck);
-          // One change per key and transaction: the final state against the snapshot's version.
-          const w: TxnWrite = before
-            ? { ...before, row }
-            : { table: t.name, key, row, prev: prev === 'uncommitted' ? null : prev, existed: prev !== null && prev !== 'uncommitted' };
-          txn.writes.set(ck, w);
-          txn.bytes += row ? approxRowBytes(row) : 16;
-          if (txn.bytes > this.opts.maxTxnBytes) throw tooBig(this.opts.maxTxnBytes);
-        },
-      };
-      // A failing statement leaves the transaction failed (PostgreSQL semantics): only ROLLBACK [TO SAVEPOINT] helps.
-      const counts = await applyOps(catalog, req.ops, env);
-      return { commitTs: 0, counts };
-    } catch (e) {
-      txn.failed = true;
-      throw e;
-    }
-  }
-
-  /** Point read inside a transaction (snapshot + own writes). */
-  async getIn(txnId: string, table: TableInfo, key: Value[]): Promise<RowVersion | null> {
-    const txn = this.txn(txnId);
-    if (txn.failed) throw aborted();
-    const [cur] = await this.snapshotMany(txn, table, [key], true);
-    return cur ? { version: cur.version, commitTs: cur.ts === Number.MAX_SAFE_INTEGER ? 0 : cur.ts, row: cur.row } : null;
-  }
-
-  /** COMMIT: first committer wins (DESIGN §2); resolves when durable. A failed transaction is rolled back (tag ROLLBACK). */
-  async commit(txnId: string): Promise<TxResult & { rolledBack?: boolean }> {
-    const txn = this.txn(txnId);
-    this.end(txn);
-    if (txn.failed) return { commitTs: 0, counts: [], rolledBack: true };
-    if (txn.writes.size === 0) {
-      if (txn.isolation === 'serializable' && txn.reads.size > 0) await this.enqueue({ txn });
-      return { commitTs: 0, counts: [] };
-    }
-    return this.enqueue({ txn });
-  }
-
-  /** ROLLBACK: discard the transaction. Idempotent. */
-  rollback(txnId: string): void {
-    const txn = this.txns.get(txnId);
-    if (txn) this.end(txn);
-  }
-
-  private end(txn: Txn): void {
-    this.txns.delete(txn.id);
-    mOpenTxns.set({ engine: this.opts.id }, this.txns.size);
-    void txn.snapshot.close().catch(() => {});
-  }
-
-  /** SAVEPOINT name. */
-  savepoint(txnId: string, name: string): void {
-    const txn = this.txn(txnId);
-    if (txn.failed) throw aborted();
-    txn.savepoints.push({ name, writes: new Map(txn.writes), reads: new Map(txn.reads) });
-  }
-
-  /** ROLLBACK TO SAVEPOINT name: undo later writes, clear the failed state, keep the savepoint. */
-  rollbackTo(txnId: string, name: string): void {
-    const txn = this.txn(txnId);
-    const i = findSavepoint(txn, name);
-    const sp = txn.savepoints[i]!;
-    txn.savepoints.length = i + 1;
-    txn.writes = new Map(sp.writes);
-    txn.reads = new Map(sp.reads);
-    txn.failed = false;
-  }
-
-  /** RELEASE SAVEPOINT name: forget it and every later savepoint. */
-  release(txnId: string, name: string): void {
-    const txn = this.txn(txnId);
-    if (txn.failed) throw aborted();
-    txn.savepoints.length = findSavepoint(txn, name);
-  }
-
-  /** Roll back transactions idle longer than `idleMs` (their client went away without a word). */
-  expireIdle(idleMs: number): number {
-    const now = Date.now();
-    let n = 0;
-    for (const t of [...this.txns.values()]) {
-      if (now - t.lastUsed > idleMs) {
-        this.end(t);
-        n++;
-      }
-    }
-    return n;
-  }
-
-  /** Commit-time validation of an explicit transaction inside the group commit. */
-  private async validateTxn(txn: Txn, overlay: Map<string, StoredRow>, ts: number): Promise<{ list: Change[]; counts: number[] }> {
-    const { catalog } = this.opts;
-    const byTable = new Map<string, { keys: Value[][]; cks: string[] }>();
-    const add = (table: string, key: Value[], ck: string) => {
-      let e = byTable.get(table);
-      if (!e) byTable.set(table, (e = { keys: [], cks: [] }));
-      e.keys.push(key);
-      e.cks.push(ck);
-    };
-    for (const [ck, w] of txn.writes) add(w.table, w.key, ck);
-    const current = new Map<string, Current | null>();
-    for (const [table, { keys, cks }] of byTable) {
-      const t = catalog.get(table);
-      const cur = await this.readMany(t, keys, (ck) => overlay.get(ck));
-      for (const [i, ck] of cks.entries()) current.set(ck, cur[i] ?? null);
-    }
-    for (const [ck, w] of txn.writes) {
-      const cur = current.get(ck) ?? null;
-      if ((cur?.version ?? null) !== w.prev) {
-        if (w.prev === null && cur && cur.row !== null) throw duplicateKey(catalog.get(w.table), w.key);
-        throw serializationFailure(w.table, 'a concurrent transaction updated the same row first');
-      }
-    }
-    if (txn.isolation === 'serializable') {
-      // Read-set validation: every row read must still be at the version seen (else a
-      // concurrent writer could make this transaction's outcome non-serializable).
-      for (const [ck, r] of txn.reads) {
-        const t = catalog.get(r.table);
-        const [now] = await this.readMany(t, [r.key], (k) => overlay.get(k));
-        if ((now?.version ?? null) !== r.version) {
-          void ck;
-          throw serializationFailure(r.table, 'a row this transaction read was changed by a concurrent transaction');
-        }
-      }
-    }
-    const list: Change[] = [];
-    for (const w of txn.writes.values()) {
-      if (w.row === null && !w.existed) continue; // inserted and deleted again: nothing happened
-      const op: Change['op'] = w.row === null ? 'delete' : w.existed ? 'update' : 'insert';
-      list.push({ table: w.table, key: w.key, op, version: this.versions.next(ts), prev: w.prev, row: w.row });
-    }
-    return { list, counts: [] };
-  }
-
-  /**
-   * Evict row versions past their table's `tx_retention` that ingestion has merged (commitTs ≤
-   * `watermark`, DESIGN §2 step 6). Reads of them then fall back to ingestion. Returns how many
-   * were evicted. Runs through the group-commit queue, so a concurrent write is never lost.
-   */
-  async evictExpired(watermark: number, now: number, budget = 100_000): Promise<number> {
-    const candidates: NonNullable<Pending['evict']> = [];
-    let evicted = 0;
-    const flush = async () => {
-      if (candidates.length === 0) return;
-      const r = await this.enqueue({ evict: candidates.splice(0) });
-      evicted += r.counts[0] ?? 0;
-    };
-    for await (const { table, pk, row } of this.store.rows()) {
-      const t = this.opts.catalog.find(table);
-      const retention = t?.options.txRetentionMs ?? Number.POSITIVE_INFINITY;
-      if (row.ts <= Math.min(now - retention, watermark)) candidates.push({ table, key: pk, version: row.v });
-      if (candidates.length >= 10_000) await flush();
-      if (--budget <= 0) break;
-    }
-    await flush();
-    if (evicted > 0) mEvicted.inc({ engine: this.opts.id }, evicted);
-    return evicted;
   }
 
   /** The engine was decommissioned: it refuses transactions for good (its data dir is kept for the relay). */
@@ -965,11 +1437,48 @@ export class Engine {
     if (ts > this.closedHigh) this.closedHigh = ts;
   }
 
-  /** Refuse new transactions and wait until queued ones are committed (the store stays open for the relay). */
+  /** Refuse new transactions and wait until queued ones are committed and background work stopped (the store stays open for the relay). */
   async drain(): Promise<void> {
     this.closed = true;
     if (this.flushing) await this.idle;
+    await Promise.all([...this.background]);
   }
+}
+
+/** A new entry of a building unique index, checked for duplicates before its batch is written. */
+interface BuildEntry {
+  t: TableInfo;
+  ix: IndexDef;
+  key: Value[];
+  row: Row;
+}
+
+/** A transaction's write set as a view layer (its own writes win over everything committed). */
+function writeLayer(writes: WriteSet): Layer {
+  const stored = (w: TxnWrite): StoredRow => ({ v: UNCOMMITTED, ts: Number.MAX_SAFE_INTEGER, row: w.row });
+  return {
+    get(storage, ks) {
+      const w = writes.get(storage)?.get(ks);
+      return w ? stored(w) : undefined;
+    },
+    *rows(storage) {
+      for (const w of writes.get(storage)?.values() ?? []) yield { key: w.key, s: stored(w) };
+    },
+  };
+}
+
+function copyWrites(w: WriteSet): WriteSet {
+  return new Map([...w].map(([k, m]) => [k, new Map(m)]));
+}
+
+function writeCount(w: WriteSet): number {
+  let n = 0;
+  for (const m of w.values()) n += m.size;
+  return n;
+}
+
+function valueTextOf(t: TableInfo, field: string, v: Value): string {
+  return valueText(v, colOf(t, field));
 }
 
 /** A transaction read a version committed at or after its batch's timestamp; it is retried in the next batch. */
@@ -977,79 +1486,6 @@ class CausalityRetry extends StratumError {
   constructor(readonly readTs: number) {
     super(SqlState.serializationFailure, `read a version committed at ${readTs}, at or after this commit's timestamp; retry`);
   }
-}
-
-/**
- * Apply write operations through a statement environment: schema checks (types, NOT NULL,
- * primary key) against the environment's view of current rows. Returns rows affected per op.
- */
-async function applyOps(catalog: Catalog, ops: TxRequest['ops'], env: StatementEnv): Promise<number[]> {
-  const counts: number[] = [];
-  for (const op of ops) {
-    const t = catalog.get(op.table);
-    if (op.kind === 'insert') {
-      const idx = op.columns.map((c) => {
-        columnOf(t, c);
-        return t.columnIndex.get(c)!;
-      });
-      if (new Set(op.columns).size !== op.columns.length) {
-        throw new SchemaError(SqlState.duplicateColumn, `column specified more than once in INSERT into "${t.name}"`);
-      }
-      const built = op.rows.map((lits) => {
-        if (lits.length !== idx.length) {
-          throw new SchemaError(
-            SqlState.syntaxError,
-            `INSERT has ${lits.length > idx.length ? 'more' : 'fewer'} expressions than target columns`,
-          );
-        }
-        const row = buildRow(t, idx, lits);
-        return { row, key: t.primaryKey.map((k) => row[k] as Value) };
-      });
-      const seen = new Set<string>();
-      for (const b of built) {
-        const ks = keyString(b.key);
-        if (seen.has(ks)) throw duplicateKey(t, b.key);
-        seen.add(ks);
-      }
-      const curs = await env.currentMany(
-        t,
-        built.map((b) => b.key),
-      );
-      built.forEach(({ row, key }, i) => {
-        const cur = curs[i];
-        if (cur && cur.row !== null) throw duplicateKey(t, key);
-        env.emit(t, key, 'insert', cur ? cur.version : null, row);
-      });
-      counts.push(op.rows.length);
-      continue;
-    }
-    const key = coerceKey(t, op.key);
-    const [cur] = await env.currentMany(t, [key]);
-    if (!cur || cur.row === null) {
-      counts.push(0);
-      continue;
-    }
-    if (op.kind === 'delete') {
-      env.emit(t, key, 'delete', cur.version, null);
-    } else {
-      const row: Row = { ...cur.row };
-      const types = (c: string) => columnOf(t, c).type;
-      for (const s of op.set) {
-        const col = columnOf(t, s.column);
-        row[col.name] = assign(evalExpr(s.expr, cur.row, types), col.type, { table: t.name, column: col.name });
-      }
-      checkNotNull(t, row);
-      const newKey = t.primaryKey.map((k) => row[k] as Value);
-      if (keyString(newKey) !== keyString(key)) {
-        const [other] = await env.currentMany(t, [newKey]);
-        if (other && other.row !== null) throw duplicateKey(t, newKey);
-        env.emit(t, key, 'delete', cur.version, null);
-        env.emit(t, newKey, 'insert', other ? other.version : null, row);
-      } else env.emit(t, key, 'update', cur.version, row);
-    }
-    counts.push(1);
-  }
-  return counts;
 }
 
 function tooBig(limit: number): StratumError {
@@ -1074,51 +1510,24 @@ function findSavepoint(txn: Txn, name: string): number {
   throw new StratumError('3B001', `savepoint "${name}" does not exist`);
 }
 
-/** Coerce literal key values to the primary-key column types. @throws DataError. */
+/**
+ * Storage-key values of a point read in the key columns' stored representation: values already in
+ * it pass, literals are converted with PostgreSQL's input rules.
+ * @throws SchemaError 42601 for a wrong number of values; DataError for bad literals.
+ */
 export function coerceKey(t: TableInfo, lits: Literal[]): Value[] {
   if (lits.length !== t.primaryKey.length) {
     throw new SchemaError(SqlState.syntaxError, `key of "${t.name}" has ${t.primaryKey.length} columns, got ${lits.length} values`);
   }
-  return t.primaryKey.map((k, i) => coerceLiteral(lits[i] ?? null, columnOf(t, k).type, { table: t.name, column: k }));
-}
-
-function buildRow(t: TableInfo, idx: number[], lits: Literal[]): Row {
-  const row: Row = {};
-  for (const c of t.columns) row[c.name] = null;
-  for (let i = 0; i < idx.length; i++) {
-    const c = t.columns[idx[i]!]!;
-    row[c.name] = coerceLiteral(lits[i] ?? null, c.type, { table: t.name, column: c.name });
-  }
-  checkNotNull(t, row);
-  return row;
-}
-
-/** Rough encoded size of a row (bytes), for the transaction size limit without encoding twice. */
-function approxRowBytes(row: Row): number {
-  let n = 8;
-  for (const k in row) {
-    const v = row[k];
-    n += k.length + 2 + (typeof v === 'string' ? v.length * 3 : 9);
-  }
-  return n;
-}
-
-function checkNotNull(t: TableInfo, row: Row): void {
-  for (const c of t.columns) {
-    if (row[c.name] === null && (c.notNull || t.primaryKey.includes(c.name))) {
-      throw new ConstraintError(
-        SqlState.notNullViolation,
-        `null value in column "${c.name}" of relation "${t.name}" violates not-null constraint`,
-      );
-    }
-  }
-}
-
-function duplicateKey(t: TableInfo, key: Value[]): ConstraintError {
-  const vals = key.map((v, i) => formatValue(v, columnOf(t, t.primaryKey[i]!).type)).join(', ');
-  return new ConstraintError(SqlState.uniqueViolation, `duplicate key value violates unique constraint "${t.name}_pkey"`, {
-    detail: `Key (${t.primaryKey.join(', ')})=(${vals}) already exists.`,
+  return t.primaryKey.map((f, i) => {
+    const c = colOf(t, f);
+    const v = (lits[i] ?? null) as Value;
+    return isValueOfType(v, c.type) ? v : coerceLiteral(lits[i] ?? null, c.type, { table: t.name, column: c.name });
   });
+}
+
+function duplicateKey(t: TableInfo, key: Value[]): StratumError {
+  return uniqueViolation(t, primaryName(t), t.primaryKey, key);
 }
 
 function diskError(e: unknown, engine: string): StratumError {
@@ -1131,4 +1540,4 @@ function diskError(e: unknown, engine: string): StratumError {
   );
 }
 
-export { DataError };
+export { DataError, indexKey, tupleKey };

@@ -9,21 +9,25 @@ import type {
   ChangeBus,
   Clock,
   DecommissionResult,
+  IndexBuildStatus,
   IngestionApi,
   IsolationLevel,
   Literal,
   Logger,
   ReadFreshness,
+  ReadRequest,
   RowVersion,
   SavepointAction,
   ServiceHandle,
   TxEngineAdminApi,
   TxEngineApi,
+  TxnWrite,
   TxRequest,
   TxResult,
 } from '@stratum/shared';
 import { coerceKey, Engine } from './engine.ts';
 import { Relay } from './relay.ts';
+import { tableOf } from './writes.ts';
 
 export { TxStore } from './store.ts';
 
@@ -136,6 +140,7 @@ export async function startTxEngine(o: TxEngineOptions): Promise<TxEngine> {
     try {
       const st = await o.ingestion!.status();
       engine.foreignWriters = st.pairs.some((p) => p.engine !== o.id);
+      engine.noteWatermark(st.watermark);
       return st;
     } catch {
       engine.foreignWriters = true;
@@ -144,6 +149,7 @@ export async function startTxEngine(o: TxEngineOptions): Promise<TxEngine> {
   };
   const writerCheck = setInterval(() => void checkWriters(), o.writerCheckMs ?? 1000);
   writerCheck.unref();
+  if (!o.ingestion) engine.noteWatermark(0);
   // Join above the published watermark (see Engine.raiseFloor); best effort when ingestion is down,
   // since then nothing newer than our own closed timestamps can have been published by it.
   if (o.ingestion) {
@@ -176,9 +182,12 @@ export async function startTxEngine(o: TxEngineOptions): Promise<TxEngine> {
     execute: (req: TxRequest): Promise<TxResult> => engine.execute(req),
     async get(table: string, key: Literal[], catalogVersion: number, txnId?: string, fresh?: ReadFreshness): Promise<RowVersion | null> {
       if (o.catalog.version < catalogVersion) await o.catalog.waitFor(catalogVersion, 10_000);
-      const t = o.catalog.get(table);
+      const t = tableOf(o.catalog, table);
       return txnId ? engine.getIn(txnId, t, coerceKey(t, key)) : engine.get(t, coerceKey(t, key), fresh);
     },
+    read: (req: ReadRequest): Promise<RowVersion[]> => engine.read(req),
+    txnWrites: async (txnId: string, table: string): Promise<TxnWrite[]> => engine.txnWrites(txnId, table),
+    indexStatus: async (table: string, index: string): Promise<IndexBuildStatus> => engine.indexStatus(table, index),
     begin: async (isolation: IsolationLevel) => engine.begin(isolation),
     executeIn: (txnId: string, req: TxRequest) => engine.executeIn(txnId, req),
     commit: (txnId: string) => engine.commit(txnId),

@@ -4,16 +4,21 @@
  *
  * | key | value |
  * |---|---|
- * | `['r', table, ...pk]` | `StoredRow { v: version, ts: commitTs ms, row: Row | null }` (null = tombstone) |
+ * | `['r', storage, ...pk]` | `StoredRow { v: version, ts: commitTs ms, row: Row | null }` (row by field; null = tombstone) |
+ * | `['i', storage, index oid, ...sort values, ...pk]` | the storage key (MessagePack), one entry per live row held here |
  * | `['o', partition, seq]` | outbox entry: encoded `TxnPart` |
  * | `['m', 'seq', partition]` | last sequence number assigned on the partition |
  * | `['m', 'engine']` | engine id the store belongs to |
  *
- * Rows, outbox entries and sequence counters of a group of transactions are written in
- * one synced batch (DESIGN §2 step 3).
+ * | `['m', 'ixdone', storage, index oid]` | commit ts when this engine finished back-filling the index |
+ *
+ * Rows, their secondary-index entries, outbox entries and sequence counters of a group of
+ * transactions are written in one synced batch (DESIGN §2 step 3). Key values go through
+ * {@link keyPart} (lossless; bytea as hex text), indexed values through {@link sortPart}
+ * (order-preserving, possibly lossy: every index hit is rechecked against the row).
  */
 
-import { decode, type EncodedPart, encode, type Row, type TxnPart, type Value } from '@stratum/shared';
+import { decode, type EncodedPart, encode, type Row, type SqlType, type TxnPart, type Value } from '@stratum/shared';
 import { ClassicLevel } from 'classic-level';
 import { readKey, writeKey } from 'ordered-binary';
 
@@ -37,9 +42,72 @@ export function decodeTupleKey(b: Buffer): Value[] {
   return readKey(b, 0, b.length) as unknown as Value[];
 }
 
+function hex(b: Uint8Array): string {
+  return Buffer.from(b.buffer, b.byteOffset, b.length).toString('hex');
+}
+
+function serialized(v: Value): string {
+  if (v === null) return 'n';
+  if (Array.isArray(v)) return `[${v.map(serialized).join(',')}]`;
+  if (v instanceof Uint8Array) return `x${hex(v)}`;
+  if (typeof v === 'string') return JSON.stringify(v);
+  return `${typeof v === 'bigint' ? 'i' : typeof v === 'number' ? 'f' : 'b'}${String(v)}`;
+}
+
+/** A storage-key value as it goes into an ordered-binary tuple (lossless; equal values, equal bytes). */
+export function keyPart(v: Value): Value {
+  if (v === null || typeof v === 'string' || typeof v === 'boolean' || typeof v === 'bigint') return v;
+  if (typeof v === 'number') return Object.is(v, -0) ? 0 : v;
+  if (v instanceof Uint8Array) return hex(v);
+  return serialized(v);
+}
+
+/**
+ * An indexed value as it goes into an index entry: order-preserving where {@link orderable}
+ * (numeric as a double, bytea as hex), a lossless text otherwise (equality only).
+ */
+export function sortPart(v: Value, type: SqlType): Value {
+  if (v === null) return null;
+  if (type === 'numeric' && typeof v === 'string') return Number(v);
+  return keyPart(v);
+}
+
+/** Whether index entries of `type` are in the type's order (else a range lookup reads the whole index). */
+export function orderable(type: SqlType): boolean {
+  return !(type.endsWith('[]') || type === 'interval' || type === 'json' || type === 'jsonb');
+}
+
 /** Key of a row. */
 export function rowKey(table: string, pk: readonly Value[]): Buffer {
-  return tupleKey(['r', table, ...pk]);
+  return tupleKey(['r', table, ...pk.map(keyPart)]);
+}
+
+/** Key of a secondary-index entry: `sorts` are the indexed values through {@link sortPart}. */
+export function indexKey(table: string, oid: number, sorts: readonly Value[], pk: readonly Value[]): Buffer {
+  return tupleKey(['i', table, oid, ...sorts, ...pk.map(keyPart)]);
+}
+
+/** Key of the "index back-filled" mark. */
+export function indexDoneKey(table: string, oid: number): Buffer {
+  return tupleKey(['m', 'ixdone', table, oid]);
+}
+
+/** Bounds of every key that starts with the tuple `prefix` (followed by more elements). */
+export function prefixRange(prefix: Value[]): { gte: Buffer; lt: Buffer } {
+  const p = tupleKey(prefix);
+  return { gte: Buffer.concat([p, Buffer.from([0])]), lt: Buffer.concat([p, Buffer.from([1])]) };
+}
+
+/**
+ * Bounds of the keys `[...base, x, ...]` with lo ≤ x ≤ hi (sort values; both inclusive: callers
+ * recheck exclusive bounds against the rows).
+ */
+export function tupleRange(base: Value[], lo: Value | undefined, hi: Value | undefined): { gte: Buffer; lt: Buffer } {
+  const all = prefixRange(base);
+  return {
+    gte: lo === undefined ? all.gte : tupleKey([...base, lo]),
+    lt: hi === undefined ? all.lt : Buffer.concat([tupleKey([...base, hi]), Buffer.from([1])]),
+  };
 }
 
 /** Key of an outbox entry. */
@@ -96,6 +164,42 @@ export class TxStore {
     const keys = pks.map((pk) => rowKey(table, pk));
     const bufs = snapshot ? await this.db.getMany(keys, { snapshot }) : await this.db.getMany(keys);
     return bufs.map((b) => (b === undefined ? undefined : decode<StoredRow>(b, `row of ${table}`)));
+  }
+
+  /**
+   * Entries with keys in [gte, lt), in key order, from `snapshot` (else an implicit snapshot
+   * taken now: concurrent writes are not seen).
+   */
+  async *entries(
+    range: { gte: Buffer; lt: Buffer },
+    snapshot?: ReturnType<ClassicLevel<Buffer, Buffer>['snapshot']>,
+  ): AsyncGenerator<[Buffer, Buffer]> {
+    const it = this.db.iterator(snapshot ? { ...range, snapshot } : range);
+    try {
+      for await (const e of it) yield e as [Buffer, Buffer];
+    } finally {
+      await it.close();
+    }
+  }
+
+  /** Whether any key lies in [gte, lt). */
+  async any(range: { gte: Buffer; lt: Buffer }): Promise<boolean> {
+    for await (const _ of this.db.keys({ ...range, limit: 1 })) return true;
+    return false;
+  }
+
+  /** Delete every key in [gte, lt), `chunk` keys per (unsynced) batch; returns how many. */
+  async deleteRange(range: { gte: Buffer; lt: Buffer }, chunk = 10_000): Promise<number> {
+    let n = 0;
+    for (;;) {
+      const keys: Buffer[] = [];
+      for await (const k of this.db.keys({ ...range, limit: chunk })) keys.push(k);
+      if (keys.length === 0) return n;
+      const b = this.db.batch();
+      for (const k of keys) b.del(k);
+      await b.write();
+      n += keys.length;
+    }
   }
 
   /**
@@ -158,6 +262,16 @@ export class TxStore {
   /** Write a metadata value, synced. */
   async putMeta(name: string, value: unknown): Promise<void> {
     await this.db.put(tupleKey(['m', name]), encode(value), { sync: true });
+  }
+
+  /** Decode a stored row. */
+  static decodeRow(b: Buffer): StoredRow {
+    return decode<StoredRow>(b, 'row');
+  }
+
+  /** Decode the storage key an index entry holds. */
+  static decodeKey(b: Buffer): Value[] {
+    return decode<Value[]>(b, 'index entry');
   }
 
   /** Encode a stored row. */

@@ -5,9 +5,11 @@
  * SQLSTATE (PostgreSQL 15 Appendix A).
  */
 import {
+  type DuckDBArrayValue,
   type DuckDBBlobValue,
   type DuckDBDateValue,
   type DuckDBIntervalValue,
+  type DuckDBListValue,
   type DuckDBMaterializedResult,
   type DuckDBPreparedStatement,
   type DuckDBTimestampMillisecondsValue,
@@ -15,6 +17,7 @@ import {
   type DuckDBTimestampSecondsValue,
   type DuckDBTimestampTZValue,
   type DuckDBTimestampValue,
+  type DuckDBTimeValue,
   type DuckDBStructValue,
   type DuckDBType,
   DuckDBTypeId,
@@ -23,6 +26,7 @@ import {
 } from '@duckdb/node-api';
 import { PG_NUMERIC_FIELD, pgErrorOf } from './pg-macros.ts';
 import { type Literal, type QueryResult, type ResultColumn, type ResultType, SqlState, StratumError, type Value } from '../index.ts';
+import { formatIsoInterval } from './interval.ts';
 
 /** A per-column converter from a DuckDB value (never null here) to a stored Value. */
 type Conv = ((v: DuckDBValue) => Value) | null;
@@ -36,7 +40,22 @@ interface ColumnPlan {
 const str = (v: DuckDBValue): Value => String(v);
 const toBigint = (v: DuckDBValue): Value => (typeof v === 'bigint' ? v : BigInt(v as number));
 
-/** Map one DuckDB column type to its result type and value converter (brief §6 table). */
+/** Nested DuckDB types: a list of them is not a one-dimensional array of a scalar type. */
+const NESTED = new Set<DuckDBTypeId>([
+  DuckDBTypeId.LIST,
+  DuckDBTypeId.ARRAY,
+  DuckDBTypeId.STRUCT,
+  DuckDBTypeId.MAP,
+  DuckDBTypeId.UNION,
+  DuckDBTypeId.VARIANT,
+]);
+
+/**
+ * Map one DuckDB column type to its result type and a converter to the stored representation
+ * (shared/src/types.ts): DECIMAL/HUGEINT → numeric text, TIME → µs, INTERVAL → ISO 8601 text,
+ * BLOB → Uint8Array, LIST/ARRAY of a scalar → array of converted elements, JSON → json text;
+ * other nested values → their JSON text.
+ */
 function planColumn(t: DuckDBType): ColumnPlan {
   if (t.alias?.toUpperCase() === 'JSON') return { type: 'json', conv: null };
   if (t.typeId === DuckDBTypeId.STRUCT && t.entryNames.includes(PG_NUMERIC_FIELD)) return { type: 'numeric', conv: (v) => (v as DuckDBStructValue).entries[PG_NUMERIC_FIELD] as Value };
@@ -95,15 +114,40 @@ function planColumn(t: DuckDBType): ColumnPlan {
     case DuckDBTypeId.DECIMAL:
       return { type: 'numeric', conv: str };
     case DuckDBTypeId.INTERVAL:
-      return { type: 'interval', conv: (v) => formatInterval(v as DuckDBIntervalValue) };
+      return {
+        type: 'interval',
+        conv: (v) => {
+          const iv = v as DuckDBIntervalValue;
+          return formatIsoInterval({ months: iv.months, days: iv.days, micros: iv.micros });
+        },
+      };
     case DuckDBTypeId.TIME:
+      return { type: 'time', conv: (v) => Number((v as DuckDBTimeValue).micros) };
     case DuckDBTypeId.TIME_NS:
+      // Floor to µs (PostgreSQL's resolution); times are never negative.
+      return { type: 'time', conv: (v) => Number((v as { nanos: bigint }).nanos / 1000n) };
     case DuckDBTypeId.TIME_TZ:
-      return { type: 'time', conv: str };
+      return { type: 'text', conv: str };
     case DuckDBTypeId.BLOB:
-      return { type: 'bytea', conv: (v) => `\\x${Buffer.from((v as DuckDBBlobValue).bytes).toString('hex')}` };
+      return { type: 'bytea', conv: (v) => (v as DuckDBBlobValue).bytes };
     case DuckDBTypeId.LIST:
-    case DuckDBTypeId.ARRAY:
+    case DuckDBTypeId.ARRAY: {
+      const child = (t as { valueType: DuckDBType }).valueType;
+      if (!NESTED.has(child.typeId)) {
+        const cp = planColumn(child);
+        if (cp.type !== 'unknown' && !cp.type.endsWith('[]')) {
+          const conv = cp.conv;
+          return {
+            type: `${cp.type}[]` as ResultType,
+            conv: (v) => {
+              const items = (v as DuckDBListValue | DuckDBArrayValue).items;
+              return items.map((x) => (x === null || x === undefined ? null : conv === null ? (x as Value) : conv(x)));
+            },
+          };
+        }
+      }
+      return { type: 'json', conv: (v) => JSON.stringify(JsonDuckDBValueConverter(v, t, JsonDuckDBValueConverter)) };
+    }
     case DuckDBTypeId.STRUCT:
     case DuckDBTypeId.MAP:
     case DuckDBTypeId.UNION:
@@ -168,7 +212,8 @@ function plural(n: number, unit: string): string {
 }
 
 /**
- * PostgreSQL interval text output with `IntervalStyle = postgres` (PostgreSQL 15
+ * PostgreSQL interval text output with `IntervalStyle = postgres` (the stored representation is
+ * ISO 8601, {@link formatIsoInterval}) (PostgreSQL 15
  * `EncodeInterval`): `1 year 2 mons -3 days +04:05:06.5`, `00:00:00` for zero.
  */
 export function formatInterval(iv: { months: number; days: number; micros: bigint }): string {

@@ -4,49 +4,39 @@
  * session settings that give DuckDB PostgreSQL semantics. A separate entry
  * (`@stratum/shared/duckdb`) so services without DuckDB do not load it.
  */
-import type { SqlType } from '../types.ts';
-import { duckdbType } from '../types.ts';
+import { PG_TYPE_OID, type ScalarType, type SqlType } from '../types.ts';
+import { columnCodec } from './columns.ts';
 import { PG_MACROS_SQL } from './pg-macros.ts';
 
+export * from './columns.ts';
 export * from './convert.ts';
+export * from './interval.ts';
 export { PG_MACROS_SQL, pgErrorOf } from './pg-macros.ts';
 
 /**
  * Column type of each SqlType in a raw load table filled through DuckDB's appender with stored
- * values (shared/src/types.ts): timestamps as µs BIGINT, dates as day INTEGER, uuids as text.
+ * values (shared/src/types.ts): timestamps as µs BIGINT, dates as day INTEGER, uuids as text
+ * (see {@link columnCodec} for every type, with typmods).
  */
-export const RAW_SQL_TYPE: Record<SqlType, string> = {
-  smallint: 'SMALLINT',
-  integer: 'INTEGER',
-  bigint: 'BIGINT',
-  real: 'FLOAT',
-  double: 'DOUBLE',
-  text: 'VARCHAR',
-  boolean: 'BOOLEAN',
-  timestamp: 'BIGINT',
-  timestamptz: 'BIGINT',
-  date: 'INTEGER',
-  uuid: 'VARCHAR',
-};
+export const RAW_SQL_TYPE = Object.fromEntries(
+  Object.keys(PG_TYPE_OID)
+    .filter((t) => t !== 'unknown')
+    .flatMap((t) => [t, `${t}[]`])
+    .map((t) => [t, columnCodec(t as SqlType).rawSql]),
+) as Record<SqlType, string>;
 
 /**
  * SELECT-list item turning raw column `q` (a quoted identifier, see {@link RAW_SQL_TYPE}) into
- * the declared DuckDB type (`DUCKDB_TYPE`), same name. Needs the session TimeZone to be UTC.
+ * the DuckDB type queries see (`columnCodec(type, typmod).viewSql`), same name. Needs the
+ * session TimeZone to be UTC.
  */
-export function typedFromRaw(q: string, type: SqlType): string {
-  switch (type) {
-    case 'timestamp':
-      return `make_timestamp(${q}) AS ${q}`;
-    case 'timestamptz':
-      return `CAST(make_timestamp(${q}) AS TIMESTAMPTZ) AS ${q}`;
-    case 'date':
-      return `CAST(DATE '1970-01-01' + ${q} AS DATE) AS ${q}`;
-    case 'uuid':
-      return `CAST(${q} AS UUID) AS ${q}`;
-    default:
-      return `CAST(${q} AS ${duckdbType(type)}) AS ${q}`;
-  }
+export function typedFromRaw(q: string, type: SqlType, typmod?: number): string {
+  const c = columnCodec(type, typmod);
+  return `${c.toView(c.fromRaw(q))} AS ${q}`;
 }
+
+/** Scalar types, for callers iterating over every type. */
+export const SCALAR_TYPES = Object.keys(PG_TYPE_OID).filter((t) => t !== 'unknown') as ScalarType[];
 
 /**
  * Settings that give a DuckDB connection PostgreSQL semantics (brief §6): UTC, NULLS LAST on

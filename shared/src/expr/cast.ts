@@ -7,7 +7,16 @@
  * are applied as `varchar(n)`/`char(n)`/`numeric(p,s)` do (PostgreSQL 15 §8.3, §8.1.2).
  */
 import { DataError, SqlState } from '../errors.ts';
-import { elementType, isArrayType, pgTypeName, type ResultType, type ScalarType, type SqlType, type Value } from '../types.ts';
+import {
+  elementType,
+  intervalParts,
+  isArrayType,
+  pgTypeName,
+  type ResultType,
+  type ScalarType,
+  type SqlType,
+  type Value,
+} from '../types.ts';
 import type { EvalContext } from './context.ts';
 import { parseText, toText } from './io.ts';
 import { applyNumericTypmod, checkInt, isSpecial, numericFromFloat, numericToInt } from './numeric.ts';
@@ -19,7 +28,10 @@ const US_PER_DAY = 86_400_000_000n;
 /** Hooks for conversions owned by other modules (json ↔ jsonb, interval, time): set by those modules. */
 export const castHooks: {
   special?: (v: Value, from: ResultType, to: SqlType, ctx: EvalContext) => Value | undefined;
-} = {};
+  numeric?: (text: string, to: SqlType, ctx: EvalContext) => Value;
+} = {
+  numeric: (text, to, ctx) => castValue(parseText(text, 'numeric', ctx), 'numeric', to, undefined, 'explicit', ctx),
+};
 
 function overflow(t: string): DataError {
   return new DataError(SqlState.numericValueOutOfRange, `${t} out of range`);
@@ -79,7 +91,7 @@ export function castValue(
       return (v as Value[]).map((x) => castValue(x, fe, te, typmod, context, ctx));
     }
     if (from === 'unknown' || from === 'text' || from === 'varchar' || from === 'char') {
-      const arr = parseText(toText(v, from), to) as Value[];
+      const arr = parseText(toText(v, from, ctx), to, ctx) as Value[];
       return typmod === undefined ? arr : castValue(arr, to, to, typmod, context, ctx);
     }
     throw new DataError(SqlState.datatypeMismatch, `cannot cast type ${from} to ${to}`);
@@ -105,7 +117,7 @@ function convert(v: Value, from: ResultType, to: ScalarType, ctx: EvalContext): 
   if (from === to) return v;
   if (from === 'unknown' || from === 'text' || from === 'varchar' || (from === 'char' && to !== 'text' && to !== 'varchar')) {
     if (to === 'text' || to === 'varchar' || to === 'char') return v as string;
-    return parseText(v as string, to);
+    return parseText(v as string, to, ctx);
   }
   if (from === 'char' && (to === 'text' || to === 'varchar')) return (v as string).replace(/ +$/, '');
   const hooked = castHooks.special?.(v, from, to, ctx);
@@ -116,7 +128,7 @@ function convert(v: Value, from: ResultType, to: ScalarType, ctx: EvalContext): 
     case 'char':
       // booltext: a boolean cast to text reads 'true'/'false' (its output function prints 't'/'f').
       if (from === 'boolean') return v ? 'true' : 'false';
-      return toText(v, from);
+      return toText(v, from, ctx);
     case 'smallint':
     case 'integer':
     case 'bigint':
@@ -168,6 +180,10 @@ function convert(v: Value, from: ResultType, to: ScalarType, ctx: EvalContext): 
       break;
     }
     case 'time': {
+      if (from === 'interval') {
+        const m = intervalParts(v as string).micros % US_PER_DAY;
+        return Number(m < 0n ? m + US_PER_DAY : m);
+      }
       let us: bigint | undefined;
       if (from === 'timestamp') us = v as bigint;
       else if (from === 'timestamptz') us = timestamptzToLocal(v as bigint, ctx.timeZone);
@@ -178,5 +194,5 @@ function convert(v: Value, from: ResultType, to: ScalarType, ctx: EvalContext): 
       break;
   }
   // Everything else goes through text (automatic I/O conversion).
-  return parseText(toText(v, from), to);
+  return parseText(toText(v, from, ctx), to, ctx);
 }

@@ -6,7 +6,7 @@
  * by element then by length, jsonb by its ordering rules of §8.14.4).
  */
 import { DataError, SqlState } from '../errors.ts';
-import { elementType, isArrayType, type ResultType, type ScalarType, type Value } from '../types.ts';
+import { elementType, isArrayType, type ResultType, type ScalarType, compareValues as typesCompare, type Value } from '../types.ts';
 import { numericCmp } from './numeric.ts';
 
 /** Compare two strings in the C collation (Unicode code point order = UTF-8 byte order). */
@@ -84,7 +84,8 @@ export function compareValues(a: Value, b: Value, t: ResultType): number {
     default: {
       const c = typeComparators[t as ScalarType];
       if (c) return c(a, b);
-      throw new DataError(SqlState.undefinedFunction, `could not identify a comparison function for type ${t}`);
+      if (t === 'json') throw new DataError(SqlState.undefinedFunction, 'could not identify a comparison function for type json');
+      return typesCompare(a, b, t);
     }
   }
 }

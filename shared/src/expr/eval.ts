@@ -57,7 +57,7 @@ export function evaluate(e: Expr, r: EvalRow, ctx: EvalContext): Value {
 /** The implementation of an operator or function call, for callers that apply one to values (ANY, CASE). */
 export function lookupImpl(fn: string, args: ResultType[], t: ResultType): Impl {
   const isOp = !/^[a-z_]/.test(fn);
-  const f = isOp ? OPERATORS.get(`${fn}/${args.length}`) : FUNCTIONS.get(fn);
+  const f = isOp ? (OPERATORS.get(`${fn}/${args.length}`) ?? FUNCTIONS.get(fn)) : FUNCTIONS.get(fn);
   const im = f?.(args, t);
   if (!im) {
     const what = isOp

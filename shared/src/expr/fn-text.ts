@@ -258,22 +258,22 @@ defFn('overlay', (args) => {
 });
 
 defFn('concat', (args) =>
-  implNonStrict((vs) => {
+  implNonStrict((vs, ctx) => {
     let out = '';
     vs.forEach((v, i) => {
-      if (v !== null) out += textOf(v, args[i] as ResultType);
+      if (v !== null) out += textOf(v, args[i] as ResultType, ctx);
     });
     return out;
   }),
 );
 defFn('concat_ws', (args) =>
-  implNonStrict((vs) => {
+  implNonStrict((vs, ctx) => {
     const sep = vs[0];
     if (sep === null || sep === undefined) return null;
     const parts: string[] = [];
     for (let i = 1; i < vs.length; i++) {
       const v = vs[i] as Value;
-      if (v !== null) parts.push(textOf(v, args[i] as ResultType));
+      if (v !== null) parts.push(textOf(v, args[i] as ResultType, ctx));
     }
     return parts.join(sep as string);
   }),

@@ -16,6 +16,10 @@ import type { ResultType } from '../types.ts';
 import './ops-core.ts';
 import './fn-math.ts';
 import './fn-text.ts';
+import './fn-datetime.ts';
+import './fn-json.ts';
+import './fn-array.ts';
+import './fn-format.ts';
 import { FUNCTIONS, OPERATORS } from './registry.ts';
 import { setImplemented } from './resolve.ts';
 

@@ -310,16 +310,16 @@ for (const [op, test] of Object.entries(COMPARATORS)) {
 }
 
 /** Text of a value for concat and format (the type's output function). */
-export function textOf(v: Value, t: ResultType): string {
+export function textOf(v: Value, t: ResultType, ctx?: EvalContext): string {
   if (t === 'text' || t === 'varchar' || t === 'unknown') return v as string;
   if (t === 'char') return (v as string).replace(/ +$/, '');
-  return toText(v, t);
+  return toText(v, t, ctx);
 }
 
 /** Text of a value as `::text` makes it (booleans give 'true'/'false'), for `||` (textanycat is `$1 || $2::text`). */
-export function castText(v: Value, t: ResultType): string {
+export function castText(v: Value, t: ResultType, ctx?: EvalContext): string {
   if (t === 'boolean') return v ? 'true' : 'false';
-  return textOf(v, t);
+  return textOf(v, t, ctx);
 }
 
 /** `||`: text concatenation (textcat, textanycat, anytextcat); arrays, bytea and jsonb register through `concatHooks`. */
@@ -327,7 +327,7 @@ export const concatHooks: { factory?: (args: ResultType[], t: ResultType) => Imp
 
 defOp('||', (args, t) => {
   const [l, r] = args as [ResultType, ResultType];
-  if (t === 'text') return impl(([a, b]) => castText(a as Value, l) + castText(b as Value, r));
+  if (t === 'text') return impl(([a, b], ctx) => castText(a as Value, l, ctx) + castText(b as Value, r, ctx));
   return concatHooks.factory?.(args, t);
 });
 

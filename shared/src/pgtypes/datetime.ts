@@ -14,11 +14,13 @@ import { DataError, SqlState } from '../errors.ts';
 
 /** Microseconds per day. */
 export const US_PER_DAY = 86_400_000_000n;
-/** Stored timestamp of 'infinity' / '-infinity' (PostgreSQL's DT_NOEND / DT_NOBEGIN). */
+/** Stored timestamp of 'infinity' (PostgreSQL's DT_NOEND, int64 max). */
 export const TS_INFINITY = 2n ** 63n - 1n;
+/** Stored timestamp of '-infinity' (PostgreSQL's DT_NOBEGIN, int64 min). */
 export const TS_NEG_INFINITY = -(2n ** 63n);
-/** Stored date of 'infinity' / '-infinity' (PostgreSQL's DATEVAL_NOEND / DATEVAL_NOBEGIN). */
+/** Stored date of 'infinity' (PostgreSQL's DATEVAL_NOEND, int32 max). */
 export const DATE_INFINITY = 2147483647;
+/** Stored date of '-infinity' (PostgreSQL's DATEVAL_NOBEGIN, int32 min). */
 export const DATE_NEG_INFINITY = -2147483648;
 
 /** First day PostgreSQL accepts: 4714-11-24 BC (Julian day 0), in days since 1970-01-01. */
@@ -139,8 +141,33 @@ export function timeZoneOffsetMs(zone: string, utcMs: number): number {
   return zoneOffsetMs(z, utcMs);
 }
 
+/** Width of the offset cache's buckets: no zone changes its offset twice within 15 minutes. */
+const BUCKET_MS = 900_000;
+const offsetCache = new Map<Zone, Map<number, number>>();
+
+/**
+ * Offset (ms east) of zone `z` at `utcMs`. Intl lookups cost microseconds, so offsets are cached
+ * per 15-minute bucket whose two ends agree (a bucket holding a transition is never cached).
+ */
 function zoneOffsetMs(z: Zone, utcMs: number): number {
   if ('fixed' in z) return z.fixed * 1000;
+  const bucket = Math.floor(utcMs / BUCKET_MS);
+  let cache = offsetCache.get(z);
+  if (cache === undefined) {
+    cache = new Map();
+    offsetCache.set(z, cache);
+  }
+  const hit = cache.get(bucket);
+  if (hit !== undefined) return hit;
+  const start = intlOffsetMs(z, bucket * BUCKET_MS);
+  const end = intlOffsetMs(z, (bucket + 1) * BUCKET_MS - 1000);
+  if (start !== end) return intlOffsetMs(z, utcMs);
+  if (cache.size >= 100_000) cache.clear();
+  cache.set(bucket, start);
+  return start;
+}
+
+function intlOffsetMs(z: { intl: Intl.DateTimeFormat }, utcMs: number): number {
   const ms = Math.floor(utcMs / 1000) * 1000;
   const parts = z.intl.formatToParts(new Date(ms));
   let y = 0;
@@ -215,16 +242,30 @@ function offsetSecondsAt(zone: string, us: bigint): number {
   return Math.round(zoneOffsetMs(z, Number(us / 1000n)) / 1000);
 }
 
-/** Abbreviation of `zone` at `us` for the SQL, Postgres and German DateStyles (ICU's short name; numeric when it has none). */
+/**
+ * Locales whose ICU short zone names are the tz database's abbreviations for their region
+ * (en-US: EST/PST, en-GB: CET/BST, en-IN: IST, en-AU: AEST/NZDT, ja-JP: JST).
+ */
+const ABBREV_LOCALES = ['en-US', 'en-GB', 'en-IN', 'en-AU', 'ja-JP'];
+const abbrevFormats = new Map<string, Intl.DateTimeFormat[]>();
+
+/**
+ * Abbreviation of `zone` at `us` for the SQL, Postgres and German DateStyles: the first letters-only
+ * ICU short name among {@link ABBREV_LOCALES}, else the numeric form the tz database uses for zones
+ * without one ('-03'). ICU does not know every tz abbreviation (MSK, SAST, China's CST print numerically).
+ */
 function zoneAbbrev(zone: string, us: bigint, offsetSec: number): string {
   const z = resolveZone(zone);
   if (z && 'intl' in z) {
-    try {
-      const f = new Intl.DateTimeFormat('en-US', { timeZone: z.name, timeZoneName: 'short' });
-      const name = f.formatToParts(new Date(Number(us / 1000n))).find((p) => p.type === 'timeZoneName')?.value;
+    let formats = abbrevFormats.get(z.name);
+    if (formats === undefined) {
+      formats = ABBREV_LOCALES.map((l) => new Intl.DateTimeFormat(l, { timeZone: z.name, timeZoneName: 'short' }));
+      abbrevFormats.set(z.name, formats);
+    }
+    const at = new Date(Number(us / 1000n));
+    for (const f of formats) {
+      const name = f.formatToParts(at).find((p) => p.type === 'timeZoneName')?.value;
       if (name && /^[A-Z]{2,5}$/.test(name)) return name;
-    } catch {
-      // fall through to the numeric form
     }
   }
   if (z && 'fixed' in z && offsetSec === 0) return 'UTC';
@@ -415,6 +456,23 @@ type Order = 'MDY' | 'DMY' | 'YMD';
 
 /** DateStyle's field order for ambiguous input ('ISO, MDY' → MDY; 'European' → DMY). */
 export function dateOrder(dateStyle: string | undefined): Order {
+  return parsedDateStyle(dateStyle).order;
+}
+
+const dateStyles = new Map<string, { style: Style; order: Order }>();
+
+/** DateStyle's output style and field order, parsed once per distinct setting text. */
+function parsedDateStyle(dateStyle: string | undefined): { style: Style; order: Order } {
+  const key = dateStyle ?? '';
+  let p = dateStyles.get(key);
+  if (p === undefined) {
+    p = { style: styleOf(dateStyle), order: parseOrder(dateStyle) };
+    if (dateStyles.size < 64) dateStyles.set(key, p);
+  }
+  return p;
+}
+
+function parseOrder(dateStyle: string | undefined): Order {
   const s = (dateStyle ?? '').toUpperCase();
   if (/\bDMY\b|EURO/.test(s)) return 'DMY';
   if (/\bYMD\b/.test(s)) return 'YMD';
@@ -652,7 +710,46 @@ function raise(e: unknown, type: DtType, text: string, suffix: string): never {
   throw e;
 }
 
+/** Machine-written ISO 8601 (`2026-01-01 10:00:00.123456+01:00`, `…T…Z`): decoded without the general tokenizer. */
+const ISO_FAST_RE = /^(\d{4})-(\d\d)-(\d\d)(?:[ T](\d\d):(\d\d)(?::(\d\d)(?:\.(\d{1,6}))?)?)? ?(?:(Z)|([+-])(\d\d)(?::?(\d\d))?)?$/;
+
+function decodeIso(text: string): Decoded | undefined {
+  const m = ISO_FAST_RE.exec(text);
+  if (!m) return undefined;
+  const year = Number(m[1]);
+  const month = Number(m[2]);
+  const day = Number(m[3]);
+  const h = Number(m[4] ?? 0);
+  const mi = Number(m[5] ?? 0);
+  const sec = Number(m[6] ?? 0);
+  const frac = m[7] === undefined ? 0 : Number(m[7].padEnd(6, '0'));
+  const oh = Number(m[10] ?? 0);
+  const om = Number(m[11] ?? 0);
+  // Anything unusual (year 0, leap seconds, 24:00, odd offsets) takes the general path.
+  if (
+    year === 0 ||
+    month < 1 ||
+    month > 12 ||
+    day < 1 ||
+    day > daysInMonth(year, month) ||
+    h > 23 ||
+    mi > 59 ||
+    sec > 59 ||
+    oh > 15 ||
+    om > 59
+  ) {
+    return undefined;
+  }
+  const r: Decoded = { year, month, day };
+  if (m[4] !== undefined) r.time = ((h * 60 + mi) * 60 + sec) * 1e6 + frac;
+  if (m[8] !== undefined) r.offset = 0;
+  else if (m[9] !== undefined) r.offset = (m[9] === '-' ? -1 : 1) * (oh * 3600 + om * 60);
+  return r;
+}
+
 function decodeText(text: string, type: DtType, settings: DateTimeSettings, suffix: string): Decoded {
+  const fast = decodeIso(text);
+  if (fast !== undefined) return fast;
   try {
     const fields = tokenize(text);
     if (fields === undefined || fields.length === 0) throw syntax();
@@ -772,6 +869,7 @@ export function parseTime(text: string, settings: DateTimeSettings = {}, suffix 
 // Output
 
 function pad(n: number, w = 2): string {
+  if (w === 2 && n >= 0 && n < 10) return `0${n}`;
   return String(n).padStart(w, '0');
 }
 
@@ -805,9 +903,10 @@ export function formatDateStyle(days: number, dateStyle?: string): string {
   if (days === DATE_INFINITY) return 'infinity';
   if (days === DATE_NEG_INFINITY) return '-infinity';
   const [y, m, d] = civilFromDays(days);
-  const dmy = dateOrder(dateStyle) === 'DMY';
+  const ds = parsedDateStyle(dateStyle);
+  const dmy = ds.order === 'DMY';
   let out: string;
-  switch (styleOf(dateStyle)) {
+  switch (ds.style) {
     case 'ISO':
       out = `${yearText(y)}-${pad(m)}-${pad(d)}`;
       break;
@@ -842,8 +941,8 @@ export function formatTimestampStyle(us: bigint, zone: string | undefined, dateS
   const day = Number(days);
   const [y, m, d] = civilFromDays(day);
   const time = formatTime(Number(rem));
-  const style = styleOf(dateStyle);
-  const dmy = dateOrder(dateStyle) === 'DMY';
+  const { style, order } = parsedDateStyle(dateStyle);
+  const dmy = order === 'DMY';
   let out: string;
   const abbrev = (): string => (zone === undefined ? '' : ` ${zoneAbbrev(zone, us, off)}`);
   switch (style) {

@@ -222,11 +222,13 @@ const GLUED_RE = /^(?:[+-]?(?:\d+(?:\.\d*)?|\.\d+)[a-z]+)+$/;
  * ISO 8601 ('P1Y2M3DT4H5M6.5S', 'P1.5W', 'P0001-02-03T04:05:06'). Fractions of a unit spill
  * into smaller units as PostgreSQL does (a month is 30 days, a year 12 months).
  * @param suffix appended to error messages (where the value was going).
+ * @param range the field range of the target type (`interval minute`: a bare number is minutes),
+ *   as {@link intervalTypmod} encodes it.
  * @param style the session's IntervalStyle: under 'sql_standard' a leading '-' negates every field
  *   when no other field has a sign ('-1 2:03' = -1 day -2:03).
  * @throws DataError 22007 on bad syntax, 22015 "interval field value out of range".
  */
-export function parseInterval(text: string, suffix = '', style: IntervalStyle = 'postgres'): IntervalParts {
+export function parseInterval(text: string, suffix = '', style: IntervalStyle = 'postgres', range = INTERVAL_FULL_RANGE): IntervalParts {
   const bad = (): DataError => new DataError(SqlState.invalidDatetimeFormat, `invalid input syntax for type interval: "${text}"${suffix}`);
   const acc = new Acc(text, suffix);
   const t = text.trim();
@@ -282,8 +284,9 @@ export function parseInterval(text: string, suffix = '', style: IntervalStyle = 
         mark('day');
         acc.add('day', val, frac);
       } else if (next === undefined || next === 'ago') {
-        mark('second');
-        acc.add('second', val, frac);
+        const u = bareNumberUnit(range);
+        mark(u);
+        acc.add(u, val, frac);
       } else throw bad();
       continue;
     }
@@ -302,6 +305,108 @@ export function parseInterval(text: string, suffix = '', style: IntervalStyle = 
   }
   if (ago) return { months: -acc.months, days: -acc.days, micros: -acc.micros };
   return acc.parts();
+}
+
+/** Field bits of an interval typmod's range (PostgreSQL's INTERVAL_MASK of MONTH, YEAR, DAY, HOUR, MINUTE, SECOND). */
+export const INTERVAL_FIELD = { month: 1 << 1, year: 1 << 2, day: 1 << 3, hour: 1 << 10, minute: 1 << 11, second: 1 << 12 } as const;
+/** Range of an `interval` without field restriction. */
+export const INTERVAL_FULL_RANGE = 0x7fff;
+/** Precision of an `interval` without fractional-second limit. */
+export const INTERVAL_FULL_PRECISION = 0xffff;
+
+/** PostgreSQL's interval typmod (INTERVAL_TYPMOD): `interval day to second(3)` = typmod(3, DAY|HOUR|MINUTE|SECOND). */
+export function intervalTypmod(precision: number = INTERVAL_FULL_PRECISION, range: number = INTERVAL_FULL_RANGE): number {
+  return ((range & 0x7fff) << 16) | (precision & 0xffff);
+}
+
+/** The unit of a number without one, by the type's range (DecodeInterval's IGNORE_DTF case). */
+function bareNumberUnit(range: number): Unit {
+  const F = INTERVAL_FIELD;
+  switch (range) {
+    case F.year:
+      return 'year';
+    case F.month:
+    case F.year | F.month:
+      return 'month';
+    case F.day:
+      return 'day';
+    case F.hour:
+    case F.day | F.hour:
+      return 'hour';
+    case F.minute:
+    case F.hour | F.minute:
+    case F.day | F.hour | F.minute:
+      return 'minute';
+    default:
+      return 'second';
+  }
+}
+
+/**
+ * Apply an interval typmod (PostgreSQL's `AdjustIntervalForTypmod`): drop the fields below the
+ * range (`interval year` keeps whole years, `interval hour to minute` truncates to minutes),
+ * then round fractional seconds to the precision, half away from zero.
+ */
+export function applyIntervalTypmod(p: IntervalParts, typmod: number): IntervalParts {
+  const F = INTERVAL_FIELD;
+  const range = (typmod >> 16) & 0x7fff;
+  const precision = typmod & 0xffff;
+  let { months, days, micros } = p;
+  const trunc = (unit: bigint): bigint => (micros / unit) * unit;
+  switch (range) {
+    case F.year:
+      months = Math.trunc(months / 12) * 12;
+      days = 0;
+      micros = 0n;
+      break;
+    case F.month:
+    case F.year | F.month:
+      days = 0;
+      micros = 0n;
+      break;
+    case F.day:
+      micros = 0n;
+      break;
+    case F.hour:
+    case F.day | F.hour:
+      micros = trunc(US_PER_HOUR);
+      break;
+    case F.minute:
+    case F.day | F.hour | F.minute:
+    case F.hour | F.minute:
+      micros = trunc(US_PER_MIN);
+      break;
+  }
+  if (precision !== INTERVAL_FULL_PRECISION && precision < 6) {
+    const scale = 10n ** BigInt(6 - precision);
+    const half = scale / 2n;
+    micros = micros >= 0n ? ((micros + half) / scale) * scale : -(((-micros + half) / scale) * scale);
+  }
+  return { months: months === 0 ? 0 : months, days: days === 0 ? 0 : days, micros };
+}
+
+/** `format_type` suffix of an interval typmod: ` day to second(3)`, `(2)`, or ''. */
+export function intervalTypmodText(typmod: number): string {
+  const F = INTERVAL_FIELD;
+  const range = (typmod >> 16) & 0x7fff;
+  const precision = typmod & 0xffff;
+  const names: Record<number, string> = {
+    [F.year]: ' year',
+    [F.month]: ' month',
+    [F.day]: ' day',
+    [F.hour]: ' hour',
+    [F.minute]: ' minute',
+    [F.second]: ' second',
+    [F.year | F.month]: ' year to month',
+    [F.day | F.hour]: ' day to hour',
+    [F.day | F.hour | F.minute]: ' day to minute',
+    [F.day | F.hour | F.minute | F.second]: ' day to second',
+    [F.hour | F.minute]: ' hour to minute',
+    [F.hour | F.minute | F.second]: ' hour to second',
+    [F.minute | F.second]: ' minute to second',
+  };
+  const fields = range === INTERVAL_FULL_RANGE ? '' : (names[range] ?? '');
+  return precision === INTERVAL_FULL_PRECISION ? fields : `${fields}(${precision})`;
 }
 
 /** A `[-]h:m[:s][.frac]` field (DecodeTimeForInterval); `h:m.frac` is minutes and seconds. */

@@ -27,8 +27,11 @@ const PUNCT = new Set(['{', '}', '[', ']', ',', ':']);
 /** JSON_ALPHANUMERIC_CHAR: letters, digits, `_` and any non-ASCII character. */
 function isAlnum(c: string | undefined): boolean {
   if (c === undefined) return false;
-  return /[A-Za-z0-9_]/.test(c) || c.charCodeAt(0) >= 0x80;
+  const x = c.charCodeAt(0);
+  return (x >= 0x61 && x <= 0x7a) || (x >= 0x41 && x <= 0x5a) || (x >= 0x30 && x <= 0x39) || x === 0x5f || x >= 0x80;
 }
+
+const NUMBER_RE = /-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?/y;
 
 type Tok =
   | { k: 'p'; v: string }
@@ -57,7 +60,8 @@ class Lexer {
     if (c === '"') return this.string();
     const start = this.i;
     if (c === '-' || (c >= '0' && c <= '9')) {
-      const m = /^-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?/.exec(s.slice(start));
+      NUMBER_RE.lastIndex = start;
+      const m = NUMBER_RE.exec(s);
       const end = start + (m ? m[0].length : 0);
       if (m && m[0] !== '-' && m[1] !== undefined && !isAlnum(s[end]) && s[end] !== '.') {
         this.i = end;
@@ -84,6 +88,19 @@ class Lexer {
     let hi = -1;
     for (;;) {
       if (i >= s.length) throw bad(`Token "${s.slice(start)}" is invalid.`, this.suffix);
+      // A run of plain characters at once.
+      let j = i;
+      while (j < s.length) {
+        const x = s.charCodeAt(j);
+        if (x === 0x22 || x === 0x5c || x < 0x20) break;
+        j++;
+      }
+      if (j > i) {
+        if (hi !== -1) throw bad('Unicode low surrogate must follow a high surrogate.', this.suffix);
+        out += s.slice(i, j);
+        i = j;
+        continue;
+      }
       const c = s[i] as string;
       const code = c.charCodeAt(0);
       if (c === '"') break;
@@ -219,8 +236,17 @@ export function parseJson(s: string, jsonb = false, suffix = ''): JsonNode {
 
 const utf8 = new TextEncoder();
 
+function isAscii(s: string): boolean {
+  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) >= 0x80) return false;
+  return true;
+}
+
 /** jsonb's key order: shorter (in UTF-8 bytes) first, then bytewise. */
 export function compareJsonbKeys(a: string, b: string): number {
+  if (isAscii(a) && isAscii(b)) {
+    if (a.length !== b.length) return a.length - b.length;
+    return a < b ? -1 : a > b ? 1 : 0;
+  }
   const x = utf8.encode(a);
   const y = utf8.encode(b);
   if (x.length !== y.length) return x.length - y.length;
@@ -232,6 +258,8 @@ export function compareJsonbKeys(a: string, b: string): number {
 export function normalizeJsonb(n: JsonNode): JsonNode {
   switch (n.t) {
     case 'num':
+      // Without an exponent or a negative zero, JSON number text already is numeric_out's text.
+      if (/^-?(0|[1-9]\d*)(\.\d+)?$/.test(n.text) && !/^-0(\.0+)?$/.test(n.text)) return n;
       return { t: 'num', text: formatNumeric(parseNumeric(n.text)) };
     case 'arr':
       return { t: 'arr', items: n.items.map(normalizeJsonb) };
@@ -247,6 +275,8 @@ export function normalizeJsonb(n: JsonNode): JsonNode {
 
 /** PostgreSQL's `escape_json`: `"`, `\`, \b \f \n \r \t escaped; other control characters as `\u00xx`. */
 export function escapeJsonString(s: string): string {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: the control characters are what escape_json escapes
+  if (!/["\\\u0000-\u001f]/.test(s)) return `"${s}"`;
   let out = '"';
   for (const c of s) {
     const code = c.charCodeAt(0);

@@ -144,7 +144,7 @@ export function compareNumeric(a: NumericValue, b: NumericValue): number {
   const x = a.digits * 10n ** BigInt(scale - a.scale);
   const y = b.digits * 10n ** BigInt(scale - b.scale);
   const c = x === y ? 0 : x < y ? -1 : 1;
-  return sa < 0 ? -c : c;
+  return sa < 0 && c !== 0 ? -c : c;
 }
 
 /** True when `s` is the text numeric_out prints for some value (a valid stored numeric). */

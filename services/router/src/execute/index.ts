@@ -6,7 +6,7 @@
 import { counter, SqlState, StratumError } from '@stratum/shared';
 import { explainLines } from '../plan/explain.ts';
 import type { ExplainPlan, Plan, PlannedStatement } from '../plan/types.ts';
-import type { StatementResult } from '../pgwire/types.ts';
+import type { CopyInSink, CopyOutSource, StatementResult } from '../pgwire/types.ts';
 import type { RouterSession } from '../session.ts';
 import type { Params } from './bind.ts';
 import { requirements, wmText } from './consistency.ts';
@@ -23,7 +23,7 @@ const mStatements = counter('stratum_router_statements_total', 'Statements execu
  * Run one planned statement for session `s`.
  * @throws StratumError with the SQLSTATE the client sees.
  */
-export async function runPlan(s: RouterSession, plan: Plan, params: Params, planned?: PlannedStatement): Promise<StatementResult> {
+export async function runPlan(s: RouterSession, plan: Plan, params: Params, planned?: PlannedStatement): Promise<StatementResult | CopyInSink | CopyOutSource> {
   try {
     return await dispatch(s, plan, params, planned);
   } catch (e) {
@@ -32,7 +32,7 @@ export async function runPlan(s: RouterSession, plan: Plan, params: Params, plan
   }
 }
 
-async function dispatch(s: RouterSession, plan: Plan, params: Params, planned?: PlannedStatement): Promise<StatementResult> {
+async function dispatch(s: RouterSession, plan: Plan, params: Params, planned?: PlannedStatement): Promise<StatementResult | CopyInSink | CopyOutSource> {
   switch (plan.kind) {
     case 'row_read':
     case 'analytical':
@@ -93,7 +93,7 @@ async function explain(s: RouterSession, plan: ExplainPlan, params: Params, plan
   lines.push(`  watermarks: ${statuses.map((x) => `${x.id} = ${wmText(x.st.watermark)}`).join(', ') || 'none'}`);
   if (plan.analyze) {
     const t0 = performance.now();
-    const r = await dispatch(s, inner, params, planned);
+    const r = (await dispatch(s, inner, params, planned)) as StatementResult;
     const n = r.rows?.length ?? Number(/(\d+)$/.exec(r.commandTag)?.[1] ?? 0);
     lines.push(`  actual: ${n} rows in ${(performance.now() - t0).toFixed(3)} ms`);
   }

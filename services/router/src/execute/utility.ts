@@ -4,7 +4,7 @@
  * COMMIT, before its writes commit (its writes never touch the tables its DDL changed, see
  * execute/write.ts), so a block that fails leaves no DDL behind.
  */
-import { counter, type IsolationLevel, SqlState, StratumError, type TxEngineApi, type TxResult, UnsupportedError } from '@stratum/shared';
+import { counter, type DdlEvent, type IsolationLevel, SqlState, StratumError, type TxEngineApi, type TxResult, UnsupportedError } from '@stratum/shared';
 import { isolationOf } from '../plan/planner.ts';
 import type { UtilityPlan } from '../plan/types.ts';
 import type { StatementResult } from '../pgwire/types.ts';
@@ -92,7 +92,7 @@ async function commit(s: RouterSession): Promise<StatementResult> {
   }
   if (t.ddl.length > 0) {
     // The block's DDL first, all or nothing; then its writes (to tables the DDL did not change).
-    if (!(await publish(s, t.ddl))) {
+    if (!(await publish(s, blockEvents(t.ddl)))) {
       await engine.rollback(t.id);
       throw new StratumError(SqlState.serializationFailure, 'could not commit the transaction block: a concurrent DDL statement changed the same objects first', {
         hint: 'The block was rolled back; retry it.',
@@ -108,6 +108,36 @@ async function commit(s: RouterSession): Promise<StatementResult> {
   if (t.ddl.length > 0) await buildBlockIndexes(s, t.ddl);
   mStatements.inc({ kind: 'Commit', tier: 'tx' });
   return withTxNotices({ commandTag: r.rolledBack ? 'ROLLBACK' : 'COMMIT' }, r);
+}
+
+/**
+ * A block's DDL as one list for its COMMIT: nested batches flattened, and the optimistic check
+ * (`ifVersion`) kept only on the first change of a table that existed before the block (later
+ * changes build on the block's own, which the check cannot name).
+ */
+function blockEvents(ddl: DdlEvent[]): DdlEvent[] {
+  const out: DdlEvent[] = [];
+  const touched = new Set<string>();
+  const visit = (e: DdlEvent) => {
+    if (e.kind === 'batch') {
+      e.events.forEach(visit);
+      return;
+    }
+    if (e.kind === 'create_table') touched.add(e.table.name);
+    if (e.kind === 'replace_table') {
+      const seen = touched.has(e.name);
+      touched.add(e.name);
+      touched.add(e.table.name);
+      if (seen && e.ifVersion !== undefined) {
+        const { ifVersion: _drop, ...rest } = e;
+        out.push(rest);
+        return;
+      }
+    }
+    out.push(e);
+  };
+  ddl.forEach(visit);
+  return out;
 }
 
 async function savepoint(s: RouterSession, op: 'savepoint' | 'release' | 'rollback_to', name: string): Promise<StatementResult> {

@@ -280,7 +280,14 @@ function errorFields(b: MessageBuilder, severity: string, code: string, fields: 
   if (fields.detail !== undefined) b.int8(0x44).cstring(fields.detail);
   if (fields.hint !== undefined) b.int8(0x48).cstring(fields.hint);
   if (fields.position !== undefined) b.int8(0x50).cstring(String(fields.position));
+  if (fields.where !== undefined) b.int8(0x57).cstring(fields.where);
   return b.int8(0).build();
+}
+
+function copyResponse(type: 'G' | 'H', binary: boolean, columnFormats: readonly number[]): Buffer {
+  const b = new MessageBuilder(type).int8(binary ? 1 : 0).int16(columnFormats.length);
+  for (const f of columnFormats) b.int16(f);
+  return b.build();
 }
 
 /** Encode a DataRow ('D') from already-encoded column values (null = SQL NULL). */
@@ -343,7 +350,7 @@ export const backendMessage = {
         .int16(f.columnAttr ?? 0)
         .int32(f.typeOid)
         .int16(f.typeSize ?? typeSizeOf(f.typeOid))
-        .int32(-1)
+        .int32(f.typeModifier ?? -1)
         .int16(formats[i] ?? 0);
     });
     return b.build();
@@ -368,7 +375,21 @@ export const backendMessage = {
   noData: (): Buffer => new MessageBuilder('n').build(),
   /** PortalSuspended: 's'. */
   portalSuspended: (): Buffer => new MessageBuilder('s').build(),
-  /** ErrorResponse: 'E' with fields S, V, C, M and D, H, P when present (§55.8). */
+  /** CopyInResponse: 'G', overall format (0 textual, 1 binary), per-column format codes (§55.7). */
+  copyInResponse: (binary: boolean, columnFormats: readonly number[]): Buffer => copyResponse('G', binary, columnFormats),
+  /** CopyOutResponse: 'H', same layout as CopyInResponse. */
+  copyOutResponse: (binary: boolean, columnFormats: readonly number[]): Buffer => copyResponse('H', binary, columnFormats),
+  /** CopyData: 'd' followed by the data bytes. */
+  copyData: (data: Buffer): Buffer => {
+    const out = Buffer.allocUnsafe(5 + data.length);
+    out[0] = 0x64;
+    out.writeInt32BE(4 + data.length, 1);
+    data.copy(out, 5);
+    return out;
+  },
+  /** CopyDone: 'c'. */
+  copyDone: (): Buffer => new MessageBuilder('c').build(),
+  /** ErrorResponse: 'E' with fields S, V, C, M and D, H, P, W when present (§55.8). */
   errorResponse: (err: PgErrorLike): Buffer => errorFields(new MessageBuilder('E'), err.severity ?? 'ERROR', err.code, err),
   /** NoticeResponse: 'N' with the same field layout as ErrorResponse. */
   noticeResponse: (n: Notice): Buffer => errorFields(new MessageBuilder('N'), n.severity, n.code, n),

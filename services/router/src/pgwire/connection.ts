@@ -2,7 +2,7 @@
  * Per-connection state machine: startup, authentication, simple and extended query protocol.
  *
  * Protocol reference: PostgreSQL 15 docs §55.2 "Message Flow" (startup §55.2.1, simple query
- * §55.2.2, extended query §55.2.3, cancellation §55.2.7, termination §55.2.8) and §55.7.
+ * §55.2.2, extended query §55.2.3, COPY §55.2.6, cancellation §55.2.7, termination §55.2.8) and §55.7.
  */
 import type { Socket } from 'node:net';
 import { decodeBinaryParam, encodeBinaryValue, supportsBinary } from './binary-format.ts';
@@ -18,7 +18,16 @@ import {
 } from './codec.ts';
 import { PgError, ProtocolViolation, toPgErrorLike } from './errors.ts';
 import { SCRAM_MECHANISM, ScramServerExchange } from './scram.ts';
-import type { FieldDescription, PgErrorLike, PgSession, PgWireOptions, PreparedInfo, StatementResult } from './types.ts';
+import type {
+  CopyInSink,
+  CopyOutSource,
+  FieldDescription,
+  PgErrorLike,
+  PgSession,
+  PgWireOptions,
+  PreparedInfo,
+  StatementResult,
+} from './types.ts';
 
 /** Services a {@link Connection} gets from the server that accepted it. */
 export interface ConnectionHost {
@@ -53,13 +62,18 @@ interface Statement {
   paramOids: number[];
 }
 
+/** What executing a statement gives: rows and a tag, or a COPY to run. */
+type ExecResult = StatementResult | CopyInSink | CopyOutSource;
+
+const isCopy = (r: ExecResult): r is CopyInSink | CopyOutSource => 'kind' in r && (r.kind === 'copy-in' || r.kind === 'copy-out');
+
 /** A portal (Bind): a statement with parameter values, executed at most once and buffered for suspension. */
 interface Portal {
   stmt: Statement;
   params: (string | null)[];
   /** Result format codes exactly as sent in Bind (0, 1 or one per column). */
   formatCodes: number[];
-  result?: StatementResult;
+  result?: ExecResult;
   /** Rows already sent by Execute. */
   sent: number;
   suspended: boolean;
@@ -134,6 +148,10 @@ export class Connection {
   private session: PgSession | null = null;
   /** After an error in an extended-protocol message: ignore everything until Sync (§55.2.3). */
   private discarding = false;
+  /** Copy-in mode (§55.2.6): CopyData/CopyDone/CopyFail go to this sink. */
+  private copyIn: { sink: CopyInSink; extended: boolean; portal: Portal | null } | null = null;
+  /** The statements of the current simple Query not yet run (a COPY FROM STDIN pauses them). */
+  private simple: { stmts: PreparedInfo[]; next: number } | null = null;
   private readonly statements = new Map<string, Statement>();
   private readonly portals = new Map<string, Portal>();
 
@@ -236,7 +254,7 @@ export class Connection {
           if (this.phase !== 'startup') throw new ProtocolViolation('unexpected startup packet');
           return await this.onStartupPacket(f.payload);
         case 'oversized':
-          return this.onOversized(f.type, f.length);
+          return await this.onOversized(f.type, f.length);
         case 'message':
           if (this.phase === 'auth') return await this.onAuthMessage(f.type, f.payload);
           return await this.onMessage(f.type, f.payload);
@@ -284,6 +302,14 @@ export class Connection {
     this.host.release(this);
     const session = this.session;
     this.session = null;
+    const copy = this.copyIn;
+    this.copyIn = null;
+    this.simple = null;
+    try {
+      await copy?.sink.fail('connection to client lost');
+    } catch (e) {
+      this.report(e);
+    }
     try {
       await session?.close();
     } catch (e) {
@@ -424,9 +450,10 @@ export class Connection {
     return this.session;
   }
 
-  private onOversized(type: number, length: number): void {
+  private async onOversized(type: number, length: number): Promise<void> {
     const err = new PgError('54000', `message of ${length} bytes exceeds the limit of ${this.host.maxMessageBytes} bytes`);
     if (this.phase !== 'ready') throw new ProtocolViolation(err.message);
+    if (this.copyIn) return this.copyInFailed(err, err.message);
     if (this.discarding) return;
     this.out.push(msg.errorResponse(err));
     if (type === T('Q')) this.out.push(msg.readyForQuery(this.sess.txStatus()));
@@ -434,6 +461,7 @@ export class Connection {
   }
 
   private async onMessage(type: number, payload: Buffer): Promise<void> {
+    if (this.copyIn) return this.onCopyInMessage(type, payload);
     const r = new PayloadReader(payload, String.fromCharCode(type));
     if (this.discarding && type !== T('S') && type !== T('X')) return;
     switch (type) {
@@ -482,11 +510,29 @@ export class Connection {
     r.end();
     this.statements.delete('');
     this.portals.delete('');
+    this.simple = null;
     try {
       const stmts = await this.sess.splitSimpleQuery(sql);
       if (stmts.length === 0) this.out.push(msg.emptyQueryResponse());
-      for (const stmt of stmts) {
-        const result = await this.run(stmt, []);
+      this.simple = { stmts, next: 0 };
+    } catch (e) {
+      if (isFatal(e)) throw e;
+      this.out.push(msg.errorResponse(toPgErrorLike(e)));
+    }
+    await this.continueSimple();
+  }
+
+  /** Run the rest of the current simple Query; a COPY FROM STDIN pauses it until CopyDone. ReadyForQuery ends it. */
+  private async continueSimple(): Promise<void> {
+    const q = this.simple;
+    try {
+      while (q && q.next < q.stmts.length && !this.socketClosed) {
+        const result = await this.run(q.stmts[q.next++] as PreparedInfo, []);
+        if (isCopy(result)) {
+          if (result.kind === 'copy-in') return await this.startCopyIn(result, null);
+          await this.copyOut(result);
+          continue;
+        }
         const rows = result.rows ?? [];
         if (result.fields) {
           this.out.push(msg.rowDescription(result.fields, []));
@@ -498,16 +544,129 @@ export class Connection {
       if (isFatal(e)) throw e;
       this.out.push(msg.errorResponse(toPgErrorLike(e)));
     }
+    this.simple = null;
     this.out.push(msg.readyForQuery(this.sess.txStatus()));
     await this.out.flush();
   }
 
   /** Execute through the session and queue its notices and ParameterStatus messages. */
-  private async run(stmt: PreparedInfo, params: (string | null)[]): Promise<StatementResult> {
+  private async run(stmt: PreparedInfo, params: (string | null)[]): Promise<ExecResult> {
     const result = await this.sess.execute(stmt, params);
+    if (!isCopy(result)) this.sendSideMessages(result);
+    return result;
+  }
+
+  private sendSideMessages(result: StatementResult): void {
     for (const n of result.notices ?? []) this.out.push(msg.noticeResponse(n));
     for (const [k, v] of Object.entries(result.parameterStatus ?? {})) this.out.push(msg.parameterStatus(k, v));
-    return result;
+  }
+
+  // ------------------------------------------------------------------ COPY (§55.2.6)
+
+  /** Enter copy-in mode: CopyInResponse, then CopyData/CopyDone/CopyFail are routed to the sink. */
+  private async startCopyIn(sink: CopyInSink, portal: Portal | null): Promise<void> {
+    this.copyIn = { sink, extended: portal !== null, portal };
+    this.out.push(msg.copyInResponse(sink.format === 'binary', sink.columnFormats));
+    await this.out.flush();
+  }
+
+  /**
+   * A message in copy-in mode. Flush and Sync are ignored; anything but CopyData, CopyDone and CopyFail
+   * aborts the COPY with 08P01, as in PostgreSQL (`CopyGetData`).
+   */
+  private async onCopyInMessage(type: number, payload: Buffer): Promise<void> {
+    const copy = this.copyIn as NonNullable<typeof this.copyIn>;
+    switch (type) {
+      case T('d'):
+        try {
+          await copy.sink.write(payload);
+        } catch (e) {
+          if (isFatal(e)) throw e;
+          await this.copyInEnded(toPgErrorLike(e));
+        }
+        return;
+      case T('c'): {
+        new PayloadReader(payload, 'CopyDone').end();
+        let result: StatementResult;
+        try {
+          result = await copy.sink.end();
+        } catch (e) {
+          if (isFatal(e)) throw e;
+          return this.copyInEnded(toPgErrorLike(e));
+        }
+        this.copyIn = null;
+        this.sendSideMessages(result);
+        this.out.push(msg.commandComplete(result.commandTag));
+        if (copy.portal) {
+          copy.portal.done = true;
+          copy.portal.result = { commandTag: result.commandTag };
+          return this.out.flush();
+        }
+        return this.continueSimple();
+      }
+      case T('f'): {
+        const message = new PayloadReader(payload, 'CopyFail').cstring('error message');
+        return this.copyInFailed({ code: '57014', message: `COPY from stdin failed: ${message}` }, message);
+      }
+      case T('H'):
+      case T('S'):
+        return;
+      case T('X'):
+        await this.copyInFailed(null, 'client terminated the connection during COPY');
+        return this.endGracefully();
+      default: {
+        const hex = type.toString(16).toUpperCase().padStart(2, '0');
+        const message = `unexpected message type 0x${hex} during COPY from stdin`;
+        return this.copyInFailed({ code: '08P01', message }, message);
+      }
+    }
+  }
+
+  /** Abandon copy-in: tell the sink, then report `err` (null: nothing to report). */
+  private async copyInFailed(err: PgErrorLike | null, reason: string): Promise<void> {
+    const copy = this.copyIn;
+    if (!copy) return;
+    try {
+      await copy.sink.fail(reason);
+    } catch (e) {
+      this.report(e);
+    }
+    if (err) await this.copyInEnded(err);
+    else this.copyIn = null;
+  }
+
+  /**
+   * Copy-in is over with an error: ErrorResponse, then ReadyForQuery (simple Query: the rest of the query
+   * string is dropped) or discard until Sync (extended). Later CopyData/CopyDone/CopyFail are dropped.
+   */
+  private async copyInEnded(err: PgErrorLike): Promise<void> {
+    const copy = this.copyIn;
+    this.copyIn = null;
+    this.out.push(msg.errorResponse(err));
+    if (copy?.extended) {
+      this.discarding = true;
+      return this.out.flush();
+    }
+    this.simple = null;
+    this.out.push(msg.readyForQuery(this.sess.txStatus()));
+    await this.out.flush();
+  }
+
+  /**
+   * Copy-out: CopyOutResponse, one CopyData per buffer (flushed with socket backpressure), CopyDone and
+   * CommandComplete. An error from the source becomes the ErrorResponse (thrown to the caller) instead of CopyDone.
+   */
+  private async copyOut(source: CopyOutSource): Promise<void> {
+    this.out.push(msg.copyOutResponse(source.format === 'binary', source.columnFormats));
+    for await (const data of source.data()) {
+      if (this.socketClosed) return;
+      this.out.push(msg.copyData(data));
+      if (this.out.size >= FLUSH_BYTES) await this.out.flush();
+    }
+    this.out.push(msg.copyDone());
+    const result = await source.end();
+    this.sendSideMessages(result);
+    this.out.push(msg.commandComplete(result.commandTag));
   }
 
   /** DataRows for rows[from, to); `formats` null = all text. */
@@ -561,7 +720,7 @@ export class Connection {
     const empty = /^[\s;]*$/.test(sql);
     const info: PreparedInfo = empty ? { paramTypeOids: [], fields: null, handle: null } : await this.sess.prepare(sql, declared);
     const n = Math.max(declared.length, info.paramTypeOids.length);
-    const paramOids = Array.from({ length: n }, (_, i) => info.paramTypeOids[i] || declared[i] || 0);
+    const paramOids = Array.from({ length: n }, (_, i) => declared[i] || info.paramTypeOids[i] || 0);
     this.statements.set(name, { sql, empty, info, paramOids });
     this.out.push(msg.parseComplete());
   }
@@ -629,12 +788,13 @@ export class Connection {
     if (kind !== T('P')) throw new ProtocolViolation(`invalid DESCRIBE message subtype ${kind}`);
     const portal = this.portals.get(name);
     if (!portal) throw new PgError('34000', `portal "${name}" does not exist`);
-    let fields = portal.result ? portal.result.fields : portal.stmt.empty ? null : portal.stmt.info.fields;
-    if (fields === undefined) fields = (await this.runPortal(portal)).fields;
+    const fieldsOf = (r: ExecResult) => (isCopy(r) ? null : r.fields);
+    let fields = portal.result ? fieldsOf(portal.result) : portal.stmt.empty ? null : portal.stmt.info.fields;
+    if (fields === undefined) fields = fieldsOf(await this.runPortal(portal));
     this.out.push(fields ? msg.rowDescription(fields, resolveFormats(portal.formatCodes, fields)) : msg.noData());
   }
 
-  private async runPortal(portal: Portal): Promise<StatementResult> {
+  private async runPortal(portal: Portal): Promise<ExecResult> {
     portal.result = await this.run(portal.stmt.info, portal.params);
     return portal.result;
   }
@@ -650,6 +810,13 @@ export class Connection {
       return;
     }
     const result = portal.result ?? (await this.runPortal(portal));
+    if (isCopy(result)) {
+      if (portal.done) throw new PgError('55000', `portal "${name}" cannot be run`);
+      if (result.kind === 'copy-in') return this.startCopyIn(result, portal);
+      portal.done = true;
+      portal.result = { commandTag: 'COPY' };
+      return this.copyOut(result);
+    }
     if (portal.done) {
       this.out.push(msg.commandComplete(result.fields ? retag(result.commandTag, 0) : result.commandTag));
       return;

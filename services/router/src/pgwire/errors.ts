@@ -13,6 +13,8 @@ export interface PgErrorExtra {
   hint?: string;
   /** 1-based character position in the query string. */
   position?: number;
+  /** Context (ErrorResponse field 'W'), e.g. `COPY t, line 3, column b: "x"`. */
+  where?: string;
 }
 
 /** An error with a SQLSTATE, sent to the client as an ErrorResponse ('E'). */
@@ -23,6 +25,7 @@ export class PgError extends Error implements PgErrorLike {
   detail?: string;
   hint?: string;
   position?: number;
+  where?: string;
 
   constructor(code: string, message: string, extra: PgErrorExtra = {}) {
     super(message);
@@ -32,6 +35,7 @@ export class PgError extends Error implements PgErrorLike {
     if (extra.detail !== undefined) this.detail = extra.detail;
     if (extra.hint !== undefined) this.hint = extra.hint;
     if (extra.position !== undefined) this.position = extra.position;
+    if (extra.where !== undefined) this.where = extra.where;
   }
 }
 
@@ -62,6 +66,7 @@ export function toPgErrorLike(err: unknown): PgErrorLike {
       if (typeof e.detail === 'string') out.detail = e.detail;
       if (typeof e.hint === 'string') out.hint = e.hint;
       if (typeof e.position === 'number' && Number.isInteger(e.position) && e.position > 0) out.position = e.position;
+      if (typeof e.where === 'string') out.where = e.where;
       return out;
     }
     return { code: 'XX000', message };

@@ -6,13 +6,33 @@ process.env.TZ = 'UTC';
 
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { connect, type Socket } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { decodeBinaryParam, encodeBinaryValue, OID } from './binary-format.ts';
 import { type Frame, FrameReader } from './codec.ts';
 import { type PgWireServer, startPgWireServer } from './server.ts';
+import {
+  B,
+  C,
+  cstr,
+  cstrOf,
+  D,
+  dataRow,
+  E,
+  errorFields,
+  frame,
+  i16,
+  i32,
+  P,
+  Q,
+  Raw,
+  rowDescription,
+  S,
+  startupPacket,
+  textRow,
+  types,
+} from './test-support.ts';
 import type {
   FieldDescription,
   PgBackend,
@@ -274,183 +294,6 @@ async function waitFor(cond: () => boolean, ms = 3000): Promise<void> {
   }
 }
 
-// ------------------------------------------------------------------ raw protocol client
-
-const i16 = (n: number) => {
-  const b = Buffer.alloc(2);
-  b.writeInt16BE(n);
-  return b;
-};
-const i32 = (n: number) => {
-  const b = Buffer.alloc(4);
-  b.writeInt32BE(n);
-  return b;
-};
-const cstr = (s: string) => Buffer.from(`${s}\0`);
-const frame = (type: string, ...parts: Buffer[]) => {
-  const body = Buffer.concat(parts);
-  return Buffer.concat([Buffer.from(type), i32(body.length + 4), body]);
-};
-const startupPacket = (params: Record<string, string>, version = 196608) => {
-  const body = Buffer.concat([i32(version), ...Object.entries(params).flatMap(([k, v]) => [cstr(k), cstr(v)]), Buffer.from([0])]);
-  return Buffer.concat([i32(body.length + 4), body]);
-};
-const Q = (sql: string) => frame('Q', cstr(sql));
-const P = (name: string, sql: string, oids: number[] = []) => frame('P', cstr(name), cstr(sql), i16(oids.length), ...oids.map(i32));
-const B = (portal: string, stmt: string, formats: number[], values: (Buffer | null)[], resultFormats: number[] = []) =>
-  frame(
-    'B',
-    cstr(portal),
-    cstr(stmt),
-    i16(formats.length),
-    ...formats.map(i16),
-    i16(values.length),
-    ...values.flatMap((v) => (v === null ? [i32(-1)] : [i32(v.length), v])),
-    i16(resultFormats.length),
-    ...resultFormats.map(i16),
-  );
-const D = (kind: 'S' | 'P', name: string) => frame('D', Buffer.from(kind), cstr(name));
-const E = (portal: string, maxRows = 0) => frame('E', cstr(portal), i32(maxRows));
-const C = (kind: 'S' | 'P', name: string) => frame('C', Buffer.from(kind), cstr(name));
-const S = () => frame('S');
-
-interface Msg {
-  type: string;
-  payload: Buffer;
-}
-
-/** Backend message reader over a raw socket. */
-class Raw {
-  private buf = Buffer.alloc(0);
-  private wake: (() => void) | null = null;
-  ended = false;
-  readonly socket: Socket;
-
-  private constructor(socket: Socket) {
-    this.socket = socket;
-    socket.on('data', (d: Buffer) => {
-      this.buf = Buffer.concat([this.buf, d]);
-      this.wake?.();
-    });
-    socket.on('close', () => {
-      this.ended = true;
-      this.wake?.();
-    });
-    socket.on('error', () => {});
-  }
-
-  static async open(port = server.port): Promise<Raw> {
-    const socket = connect(port, '127.0.0.1');
-    await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject));
-    return new Raw(socket);
-  }
-
-  static async ready(port = server.port, params: Record<string, string> = { user: 'raw', database: 'db' }): Promise<Raw> {
-    const r = await Raw.open(port);
-    r.send(startupPacket(params));
-    const msgs = await r.until('Z');
-    assert.equal(msgs[0]?.type, 'R');
-    return r;
-  }
-
-  send(b: Buffer): void {
-    this.socket.write(b);
-  }
-
-  private async waitData(): Promise<void> {
-    if (this.ended) throw new Error('connection closed');
-    let timer: NodeJS.Timeout | undefined;
-    try {
-      await new Promise<void>((resolve, reject) => {
-        this.wake = resolve;
-        timer = setTimeout(() => reject(new Error('timeout waiting for the server')), 5000);
-      });
-    } finally {
-      clearTimeout(timer);
-      this.wake = null;
-    }
-  }
-
-  async byte(): Promise<string> {
-    while (this.buf.length < 1) await this.waitData();
-    const c = String.fromCharCode(this.buf[0] as number);
-    this.buf = this.buf.subarray(1);
-    return c;
-  }
-
-  async next(): Promise<Msg> {
-    for (;;) {
-      if (this.buf.length >= 5) {
-        const len = this.buf.readInt32BE(1);
-        if (this.buf.length >= len + 1) {
-          const m = { type: String.fromCharCode(this.buf[0] as number), payload: this.buf.subarray(5, len + 1) };
-          this.buf = this.buf.subarray(len + 1);
-          return m;
-        }
-      }
-      await this.waitData();
-    }
-  }
-
-  /** Messages up to and including the first of `type`. */
-  async until(type: string): Promise<Msg[]> {
-    const out: Msg[] = [];
-    for (;;) {
-      const m = await this.next();
-      out.push(m);
-      if (m.type === type) return out;
-    }
-  }
-
-  async closed(): Promise<void> {
-    while (!this.ended) await this.waitData().catch(() => {});
-  }
-
-  end(): void {
-    this.socket.end(frame('X'));
-  }
-}
-
-const types = (msgs: Msg[]) => msgs.map((m) => m.type).join('');
-function errorFields(m: Msg | undefined): Record<string, string> {
-  assert.ok(m && (m.type === 'E' || m.type === 'N'), `expected ErrorResponse, got ${m?.type}`);
-  const out: Record<string, string> = {};
-  let p = 0;
-  while (m.payload[p]) {
-    const end = m.payload.indexOf(0, p + 1);
-    out[String.fromCharCode(m.payload[p] as number)] = m.payload.toString('utf8', p + 1, end);
-    p = end + 1;
-  }
-  return out;
-}
-function dataRow(m: Msg | undefined): (Buffer | null)[] {
-  assert.equal(m?.type, 'D');
-  const out: (Buffer | null)[] = [];
-  let p = 2;
-  for (let i = m.payload.readInt16BE(0); i > 0; i--) {
-    const len = m.payload.readInt32BE(p);
-    p += 4;
-    out.push(len < 0 ? null : m.payload.subarray(p, p + len));
-    p += Math.max(len, 0);
-  }
-  return out;
-}
-const textRow = (m: Msg | undefined) => dataRow(m).map((b) => (b === null ? null : b.toString('utf8')));
-function rowDescription(m: Msg | undefined): { name: string; oid: number; format: number }[] {
-  assert.equal(m?.type, 'T');
-  const out: { name: string; oid: number; format: number }[] = [];
-  let p = 2;
-  for (let i = m.payload.readInt16BE(0); i > 0; i--) {
-    const end = m.payload.indexOf(0, p);
-    const name = m.payload.toString('utf8', p, end);
-    p = end + 1;
-    out.push({ name, oid: m.payload.readInt32BE(p + 6), format: m.payload.readInt16BE(p + 16) });
-    p += 18;
-  }
-  return out;
-}
-const cstrOf = (m: Msg | undefined) => m?.payload.toString('utf8', 0, m.payload.length - 1);
-
 // ------------------------------------------------------------------ pg client
 
 describe('pg client', () => {
@@ -552,7 +395,7 @@ describe('pg client', () => {
         (e: unknown) => e,
       );
       await sleep(100);
-      const raw = await Raw.open();
+      const raw = await Raw.open(server.port);
       const pid = (c as unknown as { processID: number }).processID;
       const secret = (c as unknown as { secretKey: number }).secretKey;
       raw.send(Buffer.concat([i32(16), i32(80877102), i32(pid), i32(secret)]));
@@ -652,7 +495,7 @@ describe('psql', () => {
 
 describe('raw protocol', () => {
   test('SSLRequest and GSSENCRequest are declined, then startup proceeds', async () => {
-    const r = await Raw.open();
+    const r = await Raw.open(server.port);
     r.send(Buffer.concat([i32(8), i32(80877104)]));
     assert.equal(await r.byte(), 'N');
     r.send(Buffer.concat([i32(8), i32(80877103)]));
@@ -672,28 +515,28 @@ describe('raw protocol', () => {
   });
 
   test('startup failures: bad protocol, missing user, bad length, truncated packet', async () => {
-    const v2 = await Raw.open();
+    const v2 = await Raw.open(server.port);
     v2.send(startupPacket({ user: 'x' }, 2 << 16));
     assert.equal(errorFields(await v2.next()).C, '0A000');
     await v2.closed();
 
-    const noUser = await Raw.open();
+    const noUser = await Raw.open(server.port);
     noUser.send(startupPacket({ database: 'x' }));
     const e = errorFields(await noUser.next());
     assert.deepEqual([e.S, e.V, e.C], ['FATAL', 'FATAL', '28000']);
     await noUser.closed();
 
-    const badLen = await Raw.open();
+    const badLen = await Raw.open(server.port);
     badLen.send(i32(3));
     assert.equal(errorFields(await badLen.next()).C, '08P01');
     await badLen.closed();
 
-    const noTerminator = await Raw.open();
+    const noTerminator = await Raw.open(server.port);
     noTerminator.send(Buffer.concat([i32(13), i32(196608), Buffer.from('user\0')]));
     assert.match(errorFields(await noTerminator.next()).M ?? '', /terminator/);
     await noTerminator.closed();
 
-    const newer = await Raw.open();
+    const newer = await Raw.open(server.port);
     newer.send(startupPacket({ user: 'n', '_pq_.compression': 'on' }, (3 << 16) | 2));
     const negotiated = await newer.until('Z');
     assert.equal(negotiated[0]?.type, 'v');
@@ -701,7 +544,7 @@ describe('raw protocol', () => {
     assert.equal(negotiated[0]?.payload.toString('utf8', 8), '_pq_.compression\0');
     newer.end();
 
-    const truncated = await Raw.open();
+    const truncated = await Raw.open(server.port);
     const before = server.connections();
     truncated.send(Buffer.concat([i32(100), i32(196608), Buffer.from('user')]));
     await sleep(50);
@@ -710,7 +553,7 @@ describe('raw protocol', () => {
   });
 
   test('oversized simple query is skipped with 54000 and the socket stays usable', { timeout: 60000 }, async () => {
-    const r = await Raw.ready();
+    const r = await Raw.ready(server.port);
     const size = 17 * 1024 * 1024;
     r.send(Buffer.concat([Buffer.from('Q'), i32(size + 4)]));
     const chunk = Buffer.alloc(1024 * 1024, 0x61);
@@ -750,9 +593,9 @@ describe('raw protocol', () => {
       ['trailing bytes in Sync', frame('S', Buffer.from('x'))],
       ['password message after auth', frame('p', cstr('pw'))],
     ];
-    const survivor = await Raw.ready();
+    const survivor = await Raw.ready(server.port);
     for (const [label, bytes] of cases) {
-      const r = await Raw.ready();
+      const r = await Raw.ready(server.port);
       r.send(bytes);
       const e = errorFields(await r.next());
       assert.equal(e.C, '08P01', label);
@@ -774,7 +617,7 @@ describe('raw protocol', () => {
     const kinds = [...'QPBDECSHXpFdcfz'];
     await Promise.all(
       Array.from({ length: 40 }, async (_, n) => {
-        const r = n % 2 === 0 ? await Raw.ready() : await Raw.open();
+        const r = n % 2 === 0 ? await Raw.ready(server.port) : await Raw.open(server.port);
         const parts: Buffer[] = [];
         for (let i = 0; i < 8; i++) {
           const body = Buffer.from(Array.from({ length: rand() % 40 }, () => rand() % 256));
@@ -793,7 +636,7 @@ describe('raw protocol', () => {
   });
 
   test('socket closing mid-message is cleaned up', async () => {
-    const r = await Raw.ready();
+    const r = await Raw.ready(server.port);
     const session = sessions.at(-1);
     r.send(Buffer.concat([Buffer.from('Q'), i32(1000), Buffer.from('select')]));
     await sleep(20);
@@ -802,7 +645,7 @@ describe('raw protocol', () => {
   });
 
   test('Parse/Describe/Bind/Execute with portal suspension and Close', async () => {
-    const r = await Raw.ready();
+    const r = await Raw.ready(server.port);
     r.send(Buffer.concat([P('s1', 'select $1::int4, $2'), D('S', 's1'), P('g', 'generate 5'), D('S', 'g'), S()]));
     let m = await r.until('Z');
     assert.equal(types(m), '1tT1tnZ');
@@ -844,7 +687,7 @@ describe('raw protocol', () => {
   });
 
   test('transaction status in ReadyForQuery', async () => {
-    const r = await Raw.ready();
+    const r = await Raw.ready(server.port);
     r.send(Q('begin'));
     assert.equal((await r.until('Z')).at(-1)?.payload.toString(), 'T');
     r.send(Q('select * from missing'));
@@ -871,7 +714,7 @@ describe('raw protocol', () => {
       ['bytea', Buffer.from([0, 255]), '\\x00ff'],
       ['numeric', encodeBinaryValue(OID.numeric, '-1234567.000891'), '-1234567.000891'],
     ];
-    const r = await Raw.ready();
+    const r = await Raw.ready(server.port);
     const sql = `select ${cases.map(([t], i) => `$${i + 1}::${t}`).join(', ')}`;
     r.send(
       Buffer.concat([
@@ -921,7 +764,7 @@ describe('raw protocol', () => {
   });
 
   test('error in extended mode discards until Sync', async () => {
-    const r = await Raw.ready();
+    const r = await Raw.ready(server.port);
     r.send(Buffer.concat([P('', 'selec 1'), B('', '', [], []), D('P', ''), E(''), Q('select 1'), S(), Q('select 2')]));
     const m = await r.until('Z');
     assert.equal(types(m), 'EZ');

@@ -17,6 +17,12 @@ export interface FieldDescription {
   /** Table OID and attribute number; 0 when not a plain table column. */
   tableOid?: number;
   columnAttr?: number;
+  /**
+   * pg_attribute.atttypmod, sent as given; -1 (the default) when the type has no modifier.
+   * PostgreSQL's encodings: varchar(n) and char(n) → n + 4; numeric(p,s) → ((p << 16) | s) + 4;
+   * time(p), timestamp(p), interval(p) → p.
+   */
+  typeModifier?: number;
 }
 
 /** A NOTICE/WARNING sent to the client before the statement completes. */
@@ -45,10 +51,14 @@ export interface StatementResult {
 
 /** What `prepare` learned about a statement without executing it. */
 export interface PreparedInfo {
-  /** Parameter type OIDs for $1..$n (n = highest placeholder used). 0 = unknown (sent as 25 text). */
+  /**
+   * Parameter type OIDs for $1..$n (n = highest placeholder used). 0 = unknown (sent as 25 text).
+   * A type the client declared in Parse (non-zero) wins over this one: it is what ParameterDescription
+   * reports and how binary parameters are decoded, as in PostgreSQL.
+   */
   paramTypeOids: number[];
   /**
-   * Result columns if known before execution; `null` when the statement returns no rows;
+   * Result columns if known before execution; `null` when the statement returns no rows (COPY included);
    * `undefined` when only execution can tell (the wire layer then executes on Describe and buffers).
    */
   fields?: FieldDescription[] | null;
@@ -69,6 +79,60 @@ export interface PgErrorLike {
   hint?: string;
   /** 1-based character position in the query string, when known. */
   position?: number;
+  /**
+   * Context of the error (ErrorResponse field 'W', shown by psql as CONTEXT), e.g.
+   * `COPY t, line 3, column b: "x"`. Lines are separated by newlines, innermost first.
+   */
+  where?: string;
+}
+
+/** Data format of a COPY (the FORMAT option). */
+export type CopyFormat = 'text' | 'csv' | 'binary';
+
+/**
+ * What `execute` returns for `COPY … FROM STDIN` (PostgreSQL 15 §55.2.6 "COPY Operations"). The wire
+ * layer answers CopyInResponse and feeds the client's CopyData to `write`, in order, one call at a
+ * time. Exactly one of `end` (CopyDone) or `fail` (CopyFail, a protocol error, the connection closing)
+ * is called, unless `write` rejected: then the COPY is over and nothing else is called. The sink must
+ * make nothing of a failed COPY visible. `createCopyInSink` in `../copy/` builds one from a row consumer.
+ */
+export interface CopyInSink {
+  readonly kind: 'copy-in';
+  /** Overall format: CopyInResponse says binary (1) for 'binary', textual (0) otherwise. */
+  readonly format: CopyFormat;
+  /** One format code per copied column (0 text/csv, 1 binary), sent in CopyInResponse. */
+  readonly columnFormats: readonly number[];
+  /**
+   * One CopyData payload. Chunks split rows and multi-byte characters anywhere. The wire layer awaits
+   * the promise before the next message (input backpressure). Rejecting (a PgErrorLike, e.g. 22P04
+   * with `where`) ends the COPY with that ErrorResponse; later CopyData/CopyDone/CopyFail are dropped.
+   */
+  write(chunk: Buffer): Promise<void>;
+  /** CopyDone: finish and store the rows atomically; resolves to the result (tag `COPY n`). Rejecting fails the COPY. */
+  end(): Promise<StatementResult>;
+  /**
+   * The COPY is abandoned: `message` is the client's CopyFail text, or why the wire layer gave up.
+   * Discard everything; the wire layer reports the error itself (57014 for CopyFail).
+   */
+  fail(message: string): Promise<void>;
+}
+
+/**
+ * What `execute` returns for `COPY … TO STDOUT` (§55.2.6). The wire layer answers CopyOutResponse,
+ * sends each buffer of `data()` as one CopyData message (flushing with socket backpressure), then
+ * CopyDone and the CommandComplete of `end()`. If `data()` throws, an ErrorResponse replaces CopyDone.
+ * If the connection closes mid-way, iteration stops (the iterator's `return` runs) and `end` is not called.
+ * `createCopyOutSource` in `../copy/` builds one from text rows.
+ */
+export interface CopyOutSource {
+  readonly kind: 'copy-out';
+  readonly format: CopyFormat;
+  /** One format code per column (0 text/csv, 1 binary), sent in CopyOutResponse. */
+  readonly columnFormats: readonly number[];
+  /** CopyData payloads in order: one row each, as PostgreSQL sends (binary: the file header precedes the first row, the trailer is last). */
+  data(): AsyncIterable<Buffer>;
+  /** After `data()` is exhausted: the result (tag `COPY n`, notices). */
+  end(): Promise<StatementResult>;
 }
 
 /** Transaction status reported in ReadyForQuery: idle, in a transaction block, or in a failed block. */
@@ -87,8 +151,10 @@ export interface PgSession {
    * Execute a prepared statement with text-format parameter values (binary parameters are
    * decoded to text by the wire layer; null = SQL NULL). `maxRows` is the Execute row limit (0 = all);
    * the wire layer handles portal suspension itself, so the SQL layer may ignore it.
+   * `COPY … FROM STDIN` returns a {@link CopyInSink} and `COPY … TO STDOUT` a {@link CopyOutSource}
+   * (both in the simple and the extended protocol); everything else a {@link StatementResult}.
    */
-  execute(stmt: PreparedInfo, params: (string | null)[]): Promise<StatementResult>;
+  execute(stmt: PreparedInfo, params: (string | null)[]): Promise<StatementResult | CopyInSink | CopyOutSource>;
   /** Current transaction status for ReadyForQuery. */
   txStatus(): TxStatus;
   /** CancelRequest for this session arrived (best effort). */

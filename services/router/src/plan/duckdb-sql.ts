@@ -5,6 +5,8 @@
  * (PostgreSQL syntax, which DuckDB's PostgreSQL-derived parser reads). No SQL text is edited by
  * byte offsets (STYLE: rewrites are transformers over nodes).
  */
+import { createRequire } from 'node:module';
+import { QuoteUtils } from '@pgsql/quotes';
 import { type Catalog, SqlState, StratumError } from '@stratum/shared';
 import { parseSync } from 'libpg-query';
 import { deparseSync } from 'pgsql-deparser';
@@ -12,6 +14,28 @@ import type { SessionValues } from '../analyze/scope.ts';
 import { transformNodes } from '../analyze/walk.ts';
 import type { Node } from '../sql/parse.ts';
 import { pgSemantics } from './duckdb-rewrite.ts';
+
+/**
+ * Words DuckDB's grammar reserves that PostgreSQL's does not (`duckdb_keywords()` minus
+ * PostgreSQL's reserved, column-name and type/function-name keywords): the deparser quotes
+ * identifiers spelled like them, so a column named `at` or `map` reads as a column in DuckDB.
+ */
+const DUCKDB_ONLY_KEYWORDS = new Set([
+  'anti', 'asof', 'at', 'by', 'columns', 'describe', 'generated', 'glob', 'grouping_id', 'lambda', 'map', 'pivot', 'pivot_longer',
+  'pivot_wider', 'positional', 'qualify', 'semi', 'show', 'struct', 'summarize', 'try_cast', 'unpack', 'unpivot',
+]);
+
+/** Make the deparser's identifier quoting (its ESM and CommonJS copies) quote DuckDB's extra keywords too. */
+function quoteDuckDbKeywords(q: { quoteIdentifier(id: string): string; quoteIdentifierAfterDot(id: string): string }): void {
+  const plain = q.quoteIdentifier.bind(q);
+  const afterDot = q.quoteIdentifierAfterDot.bind(q);
+  if ((q as { stratumPatched?: boolean }).stratumPatched) return;
+  q.quoteIdentifier = (id: string) => (id && DUCKDB_ONLY_KEYWORDS.has(id) ? `"${id}"` : plain(id));
+  q.quoteIdentifierAfterDot = (id: string) => (id && DUCKDB_ONLY_KEYWORDS.has(id) ? `"${id}"` : afterDot(id));
+  (q as { stratumPatched?: boolean }).stratumPatched = true;
+}
+quoteDuckDbKeywords(QuoteUtils);
+quoteDuckDbKeywords(createRequire(import.meta.url)('@pgsql/quotes').QuoteUtils);
 
 /** Parsed view queries by view name and oid (views are inlined where used). */
 const viewCache = new Map<string, Node>();
@@ -91,6 +115,11 @@ export function rewriteForTier(stmt: Node, catalog: Catalog, s: SessionValues, c
     transformNodes(tree, (type, n) => {
       const bound = sessionFunction(type, n, s);
       if (bound) return bound;
+      // PostgreSQL: `FROM f(…) AS g` names the single output column of f `g` too; DuckDB would
+      // make `g` the row. Spell the column alias out.
+      if (type === 'RangeFunction' && n.alias && !n.alias.colnames && !n.coldeflist && ((n.functions ?? []) as Node[]).length === 1) {
+        return { RangeFunction: { ...rewrite({ RangeFunction: { ...n, alias: undefined } }).RangeFunction, alias: { ...n.alias, colnames: [{ String: { sval: n.alias.aliasname } }] } } };
+      }
       if (type === 'RangeVar' && !n.schemaname && !ctes.has(n.relname as string)) {
         const v = catalog.view(n.relname as string);
         if (!v) return undefined;

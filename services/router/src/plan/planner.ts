@@ -4,13 +4,14 @@
  * and the session's planning-relevant state only, never a server, so it is unit-tested
  * without any (plan/planner.test.ts).
  */
-import { type Catalog, type IsolationLevel, type ResultType, SqlState, StratumError, UnsupportedError } from '@stratum/shared';
+import { type Catalog, type ColumnDef, type IsolationLevel, type ResultType, SqlState, StratumError, UnsupportedError } from '@stratum/shared';
 import { rangeVarName } from '../analyze/relations.ts';
+import { copyOptionInputs, resolveCopyOptions } from '../copy/options.ts';
 import { ParamTypes, type SessionValues } from '../analyze/scope.ts';
 import { maxParam } from '../analyze/walk.ts';
 import type { Node, ParsedStatement } from '../sql/parse.ts';
 import { planSelect } from './select.ts';
-import type { CopyOptions, CopyPlan, DdlOp, DdlPlan, Plan, PlannedStatement, UtilityOp, UtilityPlan } from './types.ts';
+import type { CopyPlan, DdlOp, DdlPlan, Plan, PlannedStatement, UtilityOp, UtilityPlan } from './types.ts';
 import { planInsert, planModify, writeTarget } from './write.ts';
 
 /** What planning reads besides the statement. */
@@ -239,26 +240,28 @@ function copyPlan(s: Node, env: PlanEnv, params: ParamTypes): CopyPlan {
       hint: 'Use COPY … FROM STDIN / TO STDOUT (psql: \\copy), which reads and writes on the client.',
     });
   }
-  const options = copyOptions((s.options ?? []) as Node[]);
+  const inputs = copyOptionInputs((s.options ?? []) as never);
   if (s.is_from) {
     const { table: t } = writeTarget(s.relation as Node, env);
-    const cols = s.attlist
-      ? ((s.attlist as Node[]).map((a) => {
+    const visible = t.columns.filter((c) => !c.hidden);
+    const columns: ColumnDef[] = s.attlist
+      ? (s.attlist as Node[]).map((a) => {
           const name = a.String?.sval as string;
-          const c = t.columns[t.columnIndex.get(name) ?? -1];
-          if (!c || c.hidden) throw new StratumError(SqlState.undefinedColumn, `column "${name}" of relation "${t.name}" does not exist`);
+          const c = visible.find((x) => x.name === name);
+          if (!c) throw new StratumError(SqlState.undefinedColumn, `column "${name}" of relation "${t.name}" does not exist`);
           return c;
-        }) as CopyPlan['columns'])
-      : t.columns.filter((c) => !c.hidden);
+        })
+      : visible;
+    const options = resolveCopyOptions(inputs, { from: true, columns: columns.map((c) => c.name), allColumns: visible.map((c) => c.name), relation: t.name });
     return {
       kind: 'copy',
       tier: 'tx',
       readTs: 'none',
       tables: [{ name: t.name, storage: t.storage, mode: t.options.consistency.mode }],
-      reason: `COPY into ${t.name} → TX engine, in batches of one transaction`,
+      reason: `COPY into ${t.name} → TX engine, in batches`,
       direction: 'from',
       table: t.name,
-      ...(cols ? { columns: cols } : {}),
+      columns,
       options,
     };
   }
@@ -275,57 +278,9 @@ function copyPlan(s: Node, env: PlanEnv, params: ParamTypes): CopyPlan {
     sel = { targetList: target, fromClause: [{ RangeVar: rv }], op: 'SETOP_NONE' };
   }
   const read = planSelect(sel, env, params);
-  return { kind: 'copy', tier: read.tier, readTs: read.readTs, tables: read.tables, reason: read.reason, direction: 'to', read, options };
-}
-
-/** COPY's options (new and old syntax as the parser gives them). @throws 42601 / 0A000 for bad ones. */
-function copyOptions(list: Node[]): CopyOptions {
-  const o: CopyOptions = { format: 'text' };
-  for (const el of list) {
-    const d = el.DefElem as Node;
-    const name = d.defname as string;
-    const arg = d.arg as Node | undefined;
-    const text = (arg?.String?.sval ?? arg?.A_Const?.sval?.sval ?? arg?.A_Const?.ival?.ival) as string | number | undefined;
-    const bool = arg === undefined ? true : arg.Boolean ? Boolean(arg.Boolean.boolval) : String(text ?? '').toLowerCase() !== 'false' && text !== 0;
-    switch (name) {
-      case 'format': {
-        const f = String(text).toLowerCase();
-        if (f !== 'text' && f !== 'csv' && f !== 'binary') throw new StratumError(SqlState.syntaxError, `COPY format "${text}" not recognized`);
-        o.format = f;
-        break;
-      }
-      case 'csv':
-        o.format = 'csv';
-        break;
-      case 'binary':
-        o.format = 'binary';
-        break;
-      case 'delimiter':
-        o.delimiter = String(text);
-        break;
-      case 'null':
-        o.null = String(text);
-        break;
-      case 'header':
-        o.header = bool;
-        break;
-      case 'quote':
-        o.quote = String(text);
-        break;
-      case 'escape':
-        o.escape = String(text);
-        break;
-      case 'encoding':
-        if (!/^utf-?8$/i.test(String(text))) throw new UnsupportedError(`COPY encoding "${text}" is not supported: use UTF8`);
-        break;
-      case 'freeze':
-      case 'oids':
-        break;
-      default:
-        throw new UnsupportedError(`COPY option "${name}" is not supported`);
-    }
-  }
-  return o;
+  const names = read.kind === 'analytical' ? (read.names ?? []) : read.output.map((o) => o.name);
+  const options = resolveCopyOptions(inputs, { from: false, columns: names });
+  return { kind: 'copy', tier: read.tier, readTs: read.readTs, tables: read.tables, reason: read.reason, direction: 'to', read, columns: [], options };
 }
 
 /** `InsertStmt` → `INSERT`. */

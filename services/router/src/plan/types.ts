@@ -10,6 +10,7 @@
  * that picks its read timestamp and the reason for the choice, in words.
  */
 import type { ColumnDef, Expr, IsolationLevel, ResultType, SqlType, TableInfo, TableOptions } from '@stratum/shared';
+import type { CopyOptions } from '../copy/options.ts';
 import type { Node } from '../sql/parse.ts';
 
 /** Consistency mode of a table (DESIGN §6). */
@@ -212,22 +213,13 @@ export interface ExplainPlan extends PlanBase {
 export interface CopyPlan extends PlanBase {
   kind: 'copy';
   direction: 'from' | 'to';
-  /** COPY FROM: the table and its target fields with their columns. */
+  /** COPY FROM: the table (name) and the copied columns, in input order. */
   table?: string;
-  columns?: ColumnDef[];
+  columns: ColumnDef[];
   /** COPY TO: the read producing the rows. */
   read?: ReadPlan;
+  /** Options resolved with PostgreSQL's rules (copy/options.ts). */
   options: CopyOptions;
-}
-
-/** COPY options (PostgreSQL 15 COPY). */
-export interface CopyOptions {
-  format: 'text' | 'csv' | 'binary';
-  delimiter?: string;
-  null?: string;
-  header?: boolean;
-  quote?: string;
-  escape?: string;
 }
 
 /** Reads. */

@@ -1,0 +1,222 @@
+/**
+ * How ingestion turns stored values (shared/src/types.ts) into LMDB key components.
+ *
+ * Two encodings:
+ * - **Storage keys** (`history`, `latest`): the row's key values as lmdb-js's ordered-binary
+ *   writes them, except byte strings (bytea) and arrays, which ordered-binary would copy raw
+ *   (ambiguous inside an array key): they become strings (`x` + hex, `a` + hex of MessagePack).
+ *   Lookups are exact; the order is PostgreSQL's only for the types of {@link lmdbOrdersLikePg}.
+ *   Decoding such keys loses precision (a bigint beyond 2^53 comes back as a number), so readers
+ *   take exact key values from the row itself, never from a decoded key.
+ * - **Index values** ({@link sortable}): one ASCII-or-UTF-8 string per value whose byte order is
+ *   PostgreSQL's btree order for the value's type and whose equality is PostgreSQL's `=`:
+ *   numeric by value whatever its scale ('1.50' = '1.5'; -Infinity < numbers < Infinity < NaN),
+ *   interval by its span (PostgreSQL's `interval_cmp_value`: 1 month = 30 days, 1 day = 24 h),
+ *   floats with -0 = 0 and NaN above everything, char without trailing spaces, bytea by bytes,
+ *   NULL after every value (btree's default NULLS LAST). Text is ordered by code point
+ *   (PostgreSQL's "C" collation); jsonb by its canonical text (PostgreSQL orders jsonb by
+ *   structure first: equality is exact, range order is not PostgreSQL's); array elements in
+ *   turn, a shorter array first, NULL elements last.
+ */
+import type { SqlType, Value } from '@stratum/shared';
+import { decode, elementType, encode, intervalParts, isArrayType, parseNumeric, storageKeyPart } from '@stratum/shared';
+import type { Key as LmdbKey } from 'lmdb';
+import * as lmdb from 'lmdb';
+
+/**
+ * Encode a key as lmdb-js does for `keyEncoding: 'ordered-binary'` (lmdb re-exports ordered-binary's
+ * `toBufferKey` as `keyValueToBuffer`, untyped). A Buffer inside an array key is written as is, so
+ * `[rowKey, commitTs, version]` with `rowKey` = the encoded `[table, ...pk]` is byte-identical to the
+ * encoding of `[table, ...pk, commitTs, version]`.
+ */
+export const toBufferKey = (lmdb as unknown as { keyValueToBuffer: (k: LmdbKey) => Buffer }).keyValueToBuffer;
+
+/** A storage-key value as an LMDB key component (shared's `storageKeyPart`, which `ingestionSet` orders by). */
+export function keyPart(v: Value): LmdbKey {
+  return storageKeyPart(v) as LmdbKey;
+}
+
+/** The LMDB key `[table, ...key]` of a row (storage name, storage-key values). */
+export function rowKey(table: string, key: readonly Value[]): LmdbKey[] {
+  if (key.length === 1) {
+    const v = key[0] as Value;
+    return [table, typeof v === 'object' && v !== null ? keyPart(v) : (v as LmdbKey)];
+  }
+  const out: LmdbKey[] = [table];
+  for (const v of key) out.push(keyPart(v));
+  return out;
+}
+
+/**
+ * The smallest key that sorts after every key starting with the encoded `prefix` components
+ * (ordered-binary separates array elements with byte 0, and every encoded component byte is ≥ 4).
+ */
+export function prefixEnd(prefix: Buffer): Buffer {
+  return Buffer.concat([prefix, Buffer.from([1])]);
+}
+
+/**
+ * True when ordered-binary sorts values of `type` as PostgreSQL does, so a range on a storage-key
+ * column of that type can seek in `latest`: integers, timestamps, dates, times, booleans, and
+ * strings compared by code point. Floats are not (-0 sorts after every positive), nor are
+ * numeric (strings), interval, bytea, json or arrays.
+ */
+export function lmdbOrdersLikePg(type: SqlType): boolean {
+  switch (type) {
+    case 'smallint':
+    case 'integer':
+    case 'bigint':
+    case 'date':
+    case 'time':
+    case 'timestamp':
+    case 'timestamptz':
+    case 'boolean':
+    case 'text':
+    case 'varchar':
+    case 'uuid':
+      return true;
+    default:
+      return false;
+  }
+}
+
+/** Encoded NULL: sorts after every non-null value (every non-null encoding starts with '1'). */
+export const NULL_SORTABLE = '2';
+
+/** The index-value encoding of `v` as a value of `type` (see the module comment). */
+export function sortable(v: Value, type: SqlType): string {
+  if (v === null || v === undefined) return NULL_SORTABLE;
+  return `1${sortableBody(v, type)}`;
+}
+
+function sortableBody(v: Value, type: SqlType): string {
+  if (isArrayType(type)) {
+    if (!Array.isArray(v)) return sortableBody(v, elementType(type));
+    const et = elementType(type);
+    let s = '';
+    for (const e of v) s += `${sortable(e, et)}\u0005`;
+    return s;
+  }
+  switch (type) {
+    case 'smallint':
+    case 'integer':
+    case 'bigint':
+    case 'date':
+    case 'time':
+    case 'timestamp':
+    case 'timestamptz':
+      return sortableBigint(typeof v === 'bigint' ? v : BigInt(Math.trunc(Number(v))));
+    case 'real':
+    case 'double':
+      return sortableFloat(Number(v));
+    case 'numeric':
+      return sortableNumeric(String(v));
+    case 'interval':
+      return sortableBigint(intervalSpan(String(v)));
+    case 'boolean':
+      return v === true ? 't' : 'f';
+    case 'char':
+      return escapeLow(String(v).replace(/ +$/, ''));
+    case 'bytea':
+      return v instanceof Uint8Array ? Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('hex') : String(v);
+    default:
+      return escapeLow(String(v));
+  }
+}
+
+/** True when `s` has a character U+0000–U+0006 (a loop: biome refuses control characters in a regex). */
+function hasLow(s: string): boolean {
+  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) <= 6) return true;
+  return false;
+}
+
+/**
+ * Text with the characters U+0000–U+0006 written as U+0006 followed by '0'–'6': order and
+ * equality stay as they were, U+0005 is free to end array elements, and no character ≤ U+0004
+ * remains (ordered-binary escapes those only in strings shorter than 64 characters, so they
+ * would sort differently by length and end a long string when its key is decoded).
+ */
+function escapeLow(s: string): string {
+  if (!hasLow(s)) return s;
+  let out = '';
+  for (const ch of s) {
+    const c = ch.charCodeAt(0);
+    out += c <= 6 ? `\u0006${String.fromCharCode(0x30 + c)}` : ch;
+  }
+  return out;
+}
+
+/** Order-preserving text of an integer of any size: sign, digit count, hex digits (inverted when negative). */
+export function sortableBigint(n: bigint): string {
+  if (n >= 0n) {
+    const h = n.toString(16);
+    return `p${String.fromCharCode(0x40 + h.length)}${h}`;
+  }
+  const h = (-n).toString(16);
+  let inv = '';
+  for (let i = 0; i < h.length; i++) inv += (15 - Number.parseInt(h[i] as string, 16)).toString(16);
+  return `n${String.fromCharCode(0x7e - h.length)}${inv}`;
+}
+
+const f64 = new DataView(new ArrayBuffer(8));
+
+/** Order-preserving hex of an IEEE double (-0 as 0, every NaN as one value above +Infinity). */
+function sortableFloat(n: number): string {
+  if (Number.isNaN(n)) return 'z';
+  f64.setFloat64(0, n === 0 ? 0 : n);
+  let hi = f64.getUint32(0);
+  let lo = f64.getUint32(4);
+  if (hi & 0x80000000) {
+    hi = ~hi >>> 0;
+    lo = ~lo >>> 0;
+  } else hi = (hi | 0x80000000) >>> 0;
+  return `y${hi.toString(16).padStart(8, '0')}${lo.toString(16).padStart(8, '0')}`;
+}
+
+/** Exponent offset of {@link sortableNumeric} (numeric exponents stay within ±200,000). */
+const EXP_BIAS = 200_000;
+
+/**
+ * Order-preserving text of a numeric's text ('-1.50', 'NaN', 'Infinity', parsed by types.ts
+ * `parseNumeric`): its value as 0.DIGITS × 10^E with DIGITS stripped of trailing zeros (so the
+ * display scale does not matter), E fixed-width; negative values invert exponent and digits and
+ * end with '~' (a shorter magnitude with the same leading digits is the larger negative).
+ */
+export function sortableNumeric(text: string): string {
+  const v = parseNumeric(text);
+  if (v === 'NaN') return 'p';
+  if (v === 'Infinity') return 'o';
+  if (v === '-Infinity') return 'k';
+  if (v.digits === 0n) return 'm';
+  const all = v.digits.toString();
+  const digits = all.replace(/0+$/, '');
+  const exp = all.length - v.scale;
+  if (!v.neg) return `n${String(exp + EXP_BIAS).padStart(6, '0')}${digits}`;
+  let inv = '';
+  for (let i = 0; i < digits.length; i++) inv += String(9 - (digits.charCodeAt(i) - 48));
+  return `l${String(EXP_BIAS - exp).padStart(6, '0')}${inv}~`;
+}
+
+const US_PER_DAY = 86_400_000_000n;
+
+/** Span of a stored interval as PostgreSQL compares intervals (`interval_cmp_value`): µs + days × 24 h + months × 30 days. */
+export function intervalSpan(iso: string): bigint {
+  const p = intervalParts(iso);
+  return (BigInt(p.months) * 30n + BigInt(p.days)) * US_PER_DAY + p.micros;
+}
+
+/** Compare two {@link sortable} strings in LMDB's (UTF-8 byte) order. */
+export function compareSortable(a: string, b: string): number {
+  if (a === b) return 0;
+  return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
+}
+
+/** Encode the exact storage-key values kept as an index entry's value. */
+export function encodeKeyValues(key: readonly Value[]): Buffer {
+  return encode(key);
+}
+
+/** Decode {@link encodeKeyValues}. */
+export function decodeKeyValues(b: Uint8Array): Value[] {
+  return decode<Value[]>(b, 'index entry');
+}
