@@ -18,15 +18,14 @@ import {
   type DuckDBTimestampTZValue,
   type DuckDBTimestampValue,
   type DuckDBTimeValue,
-  type DuckDBStructValue,
   type DuckDBType,
   DuckDBTypeId,
   type DuckDBValue,
   JsonDuckDBValueConverter,
 } from '@duckdb/node-api';
-import { PG_NUMERIC_FIELD, pgErrorOf } from './pg-macros.ts';
 import { type Literal, type QueryResult, type ResultColumn, type ResultType, SqlState, StratumError, type Value } from '../index.ts';
 import { formatIsoInterval } from './interval.ts';
+import { markedColumn, pgErrorOf } from './pg-macros.ts';
 
 /** A per-column converter from a DuckDB value (never null here) to a stored Value. */
 type Conv = ((v: DuckDBValue) => Value) | null;
@@ -58,7 +57,8 @@ const NESTED = new Set<DuckDBTypeId>([
  */
 function planColumn(t: DuckDBType): ColumnPlan {
   if (t.alias?.toUpperCase() === 'JSON') return { type: 'json', conv: null };
-  if (t.typeId === DuckDBTypeId.STRUCT && t.entryNames.includes(PG_NUMERIC_FIELD)) return { type: 'numeric', conv: (v) => (v as DuckDBStructValue).entries[PG_NUMERIC_FIELD] as Value };
+  const marked = markedColumn(t);
+  if (marked) return marked as ColumnPlan;
   switch (t.typeId) {
     case DuckDBTypeId.BOOLEAN:
       return { type: 'boolean', conv: null };

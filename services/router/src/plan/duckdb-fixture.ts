@@ -44,12 +44,14 @@ export const FIXTURE: readonly FixtureTable[] = [
     ],
   },
   {
-    // Text with unicode, empty strings, spaces, NULLs.
+    // Text with unicode, empty strings, spaces, NULLs. The PostgreSQL columns use the C.utf8
+    // collation: code point order (as DuckDB sorts) with Unicode case mapping (as DuckDB and the
+    // row tiers' evaluator map case), where the harness's default C locale maps ASCII only.
     name: 'strs',
     columns: [
       { name: 'id', pg: 'integer', type: 'integer' },
-      { name: 't', pg: 'text', type: 'text' },
-      { name: 'v', pg: 'varchar(20)', type: 'varchar', typmod: 24 },
+      { name: 't', pg: 'text COLLATE "C.utf8"', type: 'text' },
+      { name: 'v', pg: 'varchar(20) COLLATE "C.utf8"', type: 'varchar', typmod: 24 },
       { name: 'k', pg: 'integer', type: 'integer' },
     ],
     rows: [

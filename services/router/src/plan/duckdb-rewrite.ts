@@ -20,6 +20,8 @@ import {
   type Catalog,
   commonType,
   elementType,
+  functionKind,
+  intervalParts,
   isArrayType,
   type ResultType,
   resolveFunctionDetail,
@@ -31,6 +33,7 @@ import {
   StratumError,
 } from '@stratum/shared';
 import type { Node } from '../sql/parse.ts';
+import { strptimeFormat, toCharNumber, toCharTimestamp } from './duckdb-to-char.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Node helpers (libpg-query AST, `{ Type: fields }`).
@@ -47,6 +50,8 @@ interface Typed {
   strLit?: boolean;
   /** A numeric quotient (`/`, avg): its dividend and divisor, for the output text (see Rewriter.select). */
   div?: [Node, Node];
+  /** The quotient is a variance (numeric_var: 0 when the numerator is not positive, NULL without rows). */
+  variance?: true;
 }
 
 function str(s: string): Node {
@@ -82,6 +87,8 @@ const DUCK_TYPE: Partial<Record<string, string>> = {
   time: 'time',
   uuid: 'uuid',
   bytea: 'blob',
+  json: 'json',
+  jsonb: 'json',
 };
 
 /** `CAST(node AS duckType)` (`duckType` a DuckDB type name, possibly with modifiers). */
@@ -108,6 +115,47 @@ function castTyped(x: Typed, t: ResultType): Node {
   return castNode(x.node, d);
 }
 
+/** Units date_trunc accepts (PostgreSQL 15 §9.9.2, with the spellings datetktbl reads). */
+const TRUNC_UNITS = new Set(
+  'microsecond microseconds us usec usecs millisecond milliseconds ms msec msecs second seconds sec secs s minute minutes min mins m hour hours hr hrs h day days d week weeks w month months mon mons quarter qtr year years yr yrs y decade decades century centuries millennium millennia mil mils'.split(
+    ' ',
+  ),
+);
+
+/** Fields extract accepts (PostgreSQL 15 §9.9.1). */
+const EXTRACT_FIELDS = new Set([
+  ...TRUNC_UNITS,
+  ...'epoch dow doy isodow isoyear julian timezone timezone_hour timezone_minute'.split(' '),
+]);
+
+/** FROM-clause functions of jsonb, as DuckDB's json_each / unnest (their columns as PostgreSQL names them). */
+const FROM_FUNCTIONS: Record<string, { cols: Columns; node: (args: Node[]) => Node; unnest?: true }> = {
+  jsonb_each: {
+    cols: [
+      { name: 'key', t: 'text' },
+      { name: 'value', t: 'jsonb' },
+    ],
+    node: (a) => fn('json_each', a),
+  },
+  json_each: {
+    cols: [
+      { name: 'key', t: 'text' },
+      { name: 'value', t: 'json' },
+    ],
+    node: (a) => fn('json_each', a),
+  },
+  jsonb_array_elements: { cols: [{ name: 'value', t: 'jsonb' }], node: (a) => fn('unnest', [jsonArray(a[0] as Node)]), unnest: true },
+  json_array_elements: { cols: [{ name: 'value', t: 'json' }], node: (a) => fn('unnest', [jsonArray(a[0] as Node)]), unnest: true },
+};
+
+/** `CAST(x AS JSON[])`. */
+function jsonArray(x: Node): Node {
+  return { TypeCast: { arg: x, typeName: { names: [str('json')], typemod: -1, arrayBounds: [intConst(-1)] } } };
+}
+
+/** Output types DuckDB lacks, marked for result conversion (shared/src/duckdb/pg-macros.ts MARKED). */
+const MARKED_OUTPUT: Partial<Record<ResultType, string>> = { varchar: 'pg_varchar', char: 'pg_bpchar', jsonb: 'pg_jsonb' };
+
 /** Result types the rewrite casts scalar and window function results to (see Rewriter.call). */
 const RESULT_CAST = new Set<ResultType>([
   'smallint',
@@ -122,6 +170,9 @@ const RESULT_CAST = new Set<ResultType>([
   'interval',
 ]);
 
+/** Regular-expression match operators: [negated, DuckDB options]. */
+const REGEX_OPS: Record<string, [boolean, string]> = { '~': [false, ''], '~*': [false, 'i'], '!~': [true, ''], '!~*': [true, 'i'] };
+
 const INT_TYPES = new Set<ResultType>(['smallint', 'integer', 'bigint']);
 const FLOAT_TYPES = new Set<ResultType>(['real', 'double']);
 const TEXT_TYPES = new Set<ResultType>(['text', 'varchar', 'char']);
@@ -132,13 +183,42 @@ const TEXT_TYPES = new Set<ResultType>(['text', 'varchar', 'char']);
  * targets are left to DuckDB (its DECIMAL arithmetic with integers is PostgreSQL's), and so are
  * text targets of text-like values.
  */
+/**
+ * An interval literal as DuckDB reads it: PostgreSQL's input syntax ('-1 day +02:00', '1 mon',
+ * '1 year 2 months') parsed by PostgreSQL's rules (shared), rebuilt from its months, days and µs.
+ */
+function intervalLiteral(text: string): Node | undefined {
+  let p: { months: number; days: number; micros: bigint };
+  try {
+    p = intervalParts(text);
+  } catch {
+    return undefined;
+  }
+  const add = (a: Node, b: Node): Node => ({ A_Expr: { kind: 'AEXPR_OP', name: [str('+')], lexpr: a, rexpr: b } });
+  const micros: Node =
+    p.micros >= -2147483648n && p.micros <= 2147483647n
+      ? intConst(Number(p.micros))
+      : castNode({ A_Const: { fval: { fval: String(p.micros) } } }, 'bigint');
+  return add(
+    add(fn('to_months', [intConst(p.months)]), fn('to_days', [intConst(p.days)])),
+    fn('to_microseconds', [castNode(micros, 'bigint')]),
+  );
+}
+
 function coerce(x: Typed, want: ResultType): Node {
+  if (want === 'interval' && x.strLit) {
+    const iv = intervalLiteral(String(x.node.A_Const?.sval?.sval ?? ''));
+    if (iv) return iv;
+  }
+  // char(n) → text drops the padding (rtrim1).
+  if (x.t === 'char' && (want === 'text' || want === 'varchar')) return fn('rtrim', [x.node]);
+  if (isNullConst(x.node) && want !== 'unknown' && want !== 'numeric' && duckTypeOf(want)) return castTyped(x, want);
   if (want === 'numeric') return toNumeric(x) ?? x.node;
   if (want === 'unknown') return x.node;
   if (TEXT_TYPES.has(want) && (TEXT_TYPES.has(x.t) || x.strLit)) return x.node;
   if (x.t === want && !x.numLit) return x.node;
   if (x.t === 'unknown' && !x.strLit) return x.node;
-  if (want === 'text' && FLOAT_TYPES.has(x.t)) return floatText(x);
+  if (want === 'text' && (FLOAT_TYPES.has(x.t) || x.t === 'interval')) return textOf(x, x.node);
   return castTyped(x, want);
 }
 
@@ -160,6 +240,22 @@ function toNumeric(x: Typed): Node | undefined {
     }
   }
   return undefined;
+}
+
+/**
+ * `x` as the text its type's output function prints (concat, format): booleans 't'/'f',
+ * floats as float8out, intervals as interval_out; text as it is.
+ */
+function outText(x: Typed, node: Node): Node {
+  if (x.t === 'boolean') return fn('pg_bool_out', [node]);
+  return textOf(x, node);
+}
+
+/** `x` as text the way a cast to text prints it (`||`, quote_literal): floats and intervals as PostgreSQL prints them. */
+function textOf(x: Typed, node: Node): Node {
+  if (FLOAT_TYPES.has(x.t)) return floatText({ ...x, node });
+  if (x.t === 'interval') return fn('pg_interval_text', [node]);
+  return node;
 }
 
 /** float8out / float4out text of a float (shortest digits, PostgreSQL's exponent thresholds). */
@@ -375,6 +471,10 @@ class Rewriter {
           } catch {
             t = 'unknown';
           }
+        } else if (c.t !== 'unknown' || rt !== 'unknown') {
+          // A string literal in one arm takes the other arm's type (select_common_type).
+          t = c.t !== 'unknown' ? c.t : rt;
+          castLiteralColumn(c.t === 'unknown' ? (out.larg as Node) : (out.rarg as Node), i, t);
         }
         return { name: c.name, t };
       });
@@ -414,12 +514,36 @@ class Rewriter {
         if (val.ColumnRef && ((val.ColumnRef.fields ?? []) as Node[]).some((f) => f.A_Star)) {
           const fields = val.ColumnRef.fields as Node[];
           const rel = fields.length > 1 ? String(fields[fields.length - 2]?.String?.sval) : undefined;
-          for (const e of scope.entries) if (rel === undefined || e.alias === rel) cols.push(...e.cols);
+          const entries = scope.entries.filter((e) => rel === undefined || e.alias === rel);
+          for (const e of entries) cols.push(...e.cols);
+          // In the outermost SELECT, `*` over plain relations is spelled out when a column needs
+          // its PostgreSQL type marked (varchar, char, jsonb), as PostgreSQL expands it.
+          const plain = ((s.fromClause ?? []) as Node[]).every(plainFrom);
+          if (
+            root &&
+            plain &&
+            entries.every((e) => e.cols.length > 0 && e.alias) &&
+            entries.some((e) => e.cols.some((c) => MARKED_OUTPUT[c.t]))
+          ) {
+            for (const e of entries) {
+              for (const c of e.cols) {
+                const node = MARKED_OUTPUT[c.t]
+                  ? fn('struct_pack', [{ NamedArgExpr: { name: MARKED_OUTPUT[c.t], arg: columnNode(e.alias, c), argnumber: -1 } }])
+                  : ({ ColumnRef: { fields: [str(e.alias), str(c.name)] } } as Node);
+                targets.push({ ResTarget: { name: c.name, val: node } });
+              }
+            }
+            continue;
+          }
           targets.push(t);
           continue;
         }
         const x = this.expr(val, scope);
-        if (root && x.div && x.t === 'numeric') x.node = fn('pg_ndiv_out', x.div);
+        if (root && x.div && x.t === 'numeric') x.node = fn(x.variance ? 'pg_var_out' : 'pg_ndiv_out', x.div);
+        else if (root && MARKED_OUTPUT[x.t])
+          x.node = fn('struct_pack', [
+            { NamedArgExpr: { name: MARKED_OUTPUT[x.t], arg: x.t === 'jsonb' ? castNode(x.node, 'varchar') : x.node, argnumber: -1 } },
+          ]);
         const name = rt.name ? String(rt.name) : figureColname(val);
         cols.push(x.typmod === undefined ? { name, t: x.t } : { name, t: x.t, typmod: x.typmod });
         const nrt: Node = { ...rt, val: x.node };
@@ -483,11 +607,45 @@ class Rewriter {
     if (f.RangeFunction) {
       const rf = f.RangeFunction as Node;
       const fns = (rf.functions ?? []) as Node[];
+      const only = ((fns[0]?.List?.items ?? []) as Node[])[0]?.FuncCall as Node | undefined;
+      const record = fns.length === 1 && only && !rf.ordinality ? FROM_FUNCTIONS[funcName(only)] : undefined;
+      if (record && only) {
+        // A record-returning function: a LATERAL subquery of its PostgreSQL columns (DuckDB's json_each has more).
+        const args = ((only.args ?? []) as Node[]).map((a) => this.expr(a, scope).node);
+        const name = rf.alias?.aliasname ? String(rf.alias.aliasname) : funcName(only);
+        const given = (rf.alias?.colnames ?? []) as Node[];
+        // `AS e` alone names the relation (the column-alias spelling of a scalar function does not apply).
+        const colnames = record.cols.length > 1 && given.length === 1 && given[0]?.String?.sval === name ? [] : given;
+        const cols = renameCols(record.cols, colnames.length ? colnames : undefined);
+        const sub: Node = {
+          targetList: record.cols.map((c, i) => ({
+            ResTarget: { name: cols[i]?.name ?? c.name, val: { ColumnRef: { fields: [str(c.name)] } } },
+          })),
+          fromClause: [
+            {
+              RangeFunction: {
+                functions: [{ List: { items: [record.node(args), null] } }],
+                alias: record.unnest ? { aliasname: 'f', colnames: [str('value')] } : { aliasname: 'f' },
+              },
+            },
+          ],
+          op: 'SETOP_NONE',
+          limitOption: 'LIMIT_OPTION_DEFAULT',
+        };
+        scope.entries.push({ alias: name, cols });
+        return { RangeSubselect: { lateral: true, subquery: { SelectStmt: sub }, alias: { aliasname: name } } };
+      }
       const cols: Columns = [];
       const items = fns.map((item) => {
         const list = (item.List?.items ?? []) as Node[];
         const call = list[0];
         if (!call?.FuncCall) return item;
+        const fromFn = FROM_FUNCTIONS[funcName(call.FuncCall as Node)];
+        if (fromFn) {
+          const args = ((call.FuncCall.args ?? []) as Node[]).map((a) => this.expr(a, scope).node);
+          cols.push(...fromFn.cols);
+          return { List: { items: [fromFn.node(args), ...list.slice(1)] } };
+        }
         const x = this.call(call.FuncCall as Node, scope, true);
         cols.push({ name: funcName(call.FuncCall as Node), t: x.t });
         return { List: { items: [x.node, ...list.slice(1)] } };
@@ -543,10 +701,13 @@ class Rewriter {
       }
       case 'A_ArrayExpr': {
         const els = ((v.elements ?? []) as Node[]).map((a) => this.expr(a, scope));
-        const et = common(
-          els.map((a) => a.t),
-          'ARRAY',
-        );
+        const et =
+          els.length > 0 && els.every((a) => a.strLit)
+            ? 'text'
+            : common(
+                els.map((a) => a.t),
+                'ARRAY',
+              );
         const t: ResultType = et === 'unknown' ? 'unknown' : isArrayType(et) ? et : (`${et}[]` as SqlType);
         const nodes = els.map((a) => (et !== 'unknown' && et !== 'numeric' && (a.t !== et || a.numLit) ? coerce(a, et) : a.node));
         return { node: { A_ArrayExpr: { ...v, elements: nodes } }, t };
@@ -591,16 +752,46 @@ class Rewriter {
       const n = toNumeric(arg);
       if (n) typed.node = n;
     }
+    if (t === 'bytea' && (TEXT_TYPES.has(arg.t) || arg.strLit)) typed.node = fn('pg_text_bytea', [arg.node]);
+    if (t === 'jsonb') typed.node = castNode(arg.node, 'json');
+    if (t === 'jsonb[]' || t === 'json[]')
+      typed.node = { TypeCast: { arg: arg.node, typeName: { names: [str('json')], typemod: -1, arrayBounds: [intConst(-1)] } } };
+    if (t === 'interval' && arg.strLit && !mods.length) {
+      const text = String(arg.node.A_Const?.sval?.sval ?? '');
+      typed.node = intervalLiteral(text) ?? typed.node;
+      // PostgreSQL reads a literal at parse analysis: bad input fails whatever the rows.
+      if (typed.node === node) throw new StratumError(SqlState.invalidDatetimeFormat, `invalid input syntax for type interval: "${text}"`);
+    }
+    // varchar(n) truncates on an explicit cast, char(n) truncates and pads (the length is not enforced by DuckDB).
+    const len = Number(mods[0]?.A_Const?.ival?.ival ?? 0);
+    if (t === 'varchar' && len > 0) typed.node = fn('left', [castNode(arg.node, 'varchar'), intConst(len)]);
+    if (t === 'char' && len > 0)
+      typed.node = fn('rpad', [fn('left', [castNode(arg.node, 'varchar'), intConst(len)]), intConst(len), textConst(' ')]);
     // float → integer casts round half to even in PostgreSQL (rint); DuckDB's round half away.
     if (INT_TYPES.has(t) && FLOAT_TYPES.has(arg.t))
       typed.node = castTyped({ node: fn('round_even', [arg.node, intConst(0)]), t: 'double' }, t);
     // boolean → text is 'true'/'false' in both; float → text is float8out's shortest form.
-    if (TEXT_TYPES.has(t) && FLOAT_TYPES.has(arg.t)) typed.node = floatText(arg);
+    if (TEXT_TYPES.has(t) && (FLOAT_TYPES.has(arg.t) || arg.t === 'interval')) typed.node = textOf(arg, arg.node);
     return typed;
   }
 
   private aExpr(v: Node, scope: Scope): Typed {
     const kind = String(v.kind);
+    if (kind === 'AEXPR_OP_ANY' || kind === 'AEXPR_OP_ALL') {
+      // x op ANY (array): NULL for a NULL array (DuckDB answers false / true).
+      const out = this.generic({ A_Expr: v }, scope);
+      const arr = out.A_Expr.rexpr as Node;
+      if (arr.SubLink) return { node: out, t: 'boolean' };
+      return {
+        node: {
+          CaseExpr: {
+            args: [{ CaseWhen: { expr: { NullTest: { arg: arr, nulltesttype: 'IS_NULL' } }, result: { A_Const: { isnull: true } } } }],
+            defresult: out,
+          },
+        },
+        t: 'boolean',
+      };
+    }
     if (kind !== 'AEXPR_OP') {
       const out = this.generic({ A_Expr: v }, scope);
       const t: ResultType = kind === 'AEXPR_NULLIF' ? this.expr(v.lexpr as Node, scope).t : 'boolean';
@@ -646,17 +837,177 @@ class Rewriter {
       }
       if (op === '/' && FLOAT_TYPES.has(a0 as ResultType) && FLOAT_TYPES.has(a1 as ResultType))
         return { node: fn('pg_fdiv', [x, y]), t: sig.t };
-      if (op === '/' && a0 === 'interval') return { node: fn('pg_fdiv', [x, y]), t: sig.t };
+      if (op === '/' && a0 === 'interval') return { node: fn('pg_ivdiv', [x, y]), t: sig.t };
+    }
+    if (REGEX_OPS[op] && sig.t === 'boolean' && nodes.length === 2 && TEXT_TYPES.has(a0 as ResultType)) {
+      // PostgreSQL's ~ finds a match anywhere; DuckDB's ~ must match the whole string.
+      const [negate, flags] = REGEX_OPS[op] as [boolean, string];
+      const call = fn('regexp_matches', flags ? [...nodes, textConst(flags)] : nodes);
+      return { node: negate ? { BoolExpr: { boolop: 'NOT_EXPR', args: [call] } } : call, t: 'boolean' };
+    }
+    if (op === '||' && nodes.length === 2 && (isArrayType(a0 as ResultType) || isArrayType(a1 as ResultType))) {
+      // array || element, element || array, array || array (array_append / array_prepend / array_cat).
+      const name =
+        isArrayType(a0 as ResultType) && isArrayType(a1 as ResultType)
+          ? 'pg_array_cat'
+          : isArrayType(a0 as ResultType)
+            ? 'list_append'
+            : 'list_prepend';
+      return { node: fn(name, nodes), t: sig.t };
+    }
+    if (a0 === 'jsonb' && nodes.length === 2) {
+      const [j, k] = nodes as [Node, Node];
+      switch (op) {
+        case '?':
+          return { node: fn('pg_jsonb_exists', [j, k]), t: sig.t };
+        case '||':
+          return { node: fn('pg_jsonb_concat', [j, k]), t: sig.t };
+        case '-':
+          return a1 === 'text' ? { node: fn('pg_jsonb_delete', [j, k]), t: sig.t } : undefined;
+        case '?|':
+          return { node: fn('pg_jsonb_exists_any', [j, k]), t: sig.t };
+        case '?&':
+          return { node: fn('pg_jsonb_exists_all', [j, k]), t: sig.t };
+        case '@>':
+          return { node: fn('json_contains', [j, k]), t: sig.t };
+        case '<@':
+          return { node: fn('json_contains', [k, j]), t: sig.t };
+        case '#>':
+        case '#>>': {
+          const path = jsonPath(k);
+          if (!path) return undefined;
+          return { node: fn(op === '#>' ? 'json_extract' : 'json_extract_string', [j, textConst(path)]), t: sig.t };
+        }
+      }
+    }
+    if (op === '-' && a0 === 'date' && a1 === 'date') {
+      return { node: castNode({ A_Expr: { kind: 'AEXPR_OP', name: [str('-')], lexpr: nodes[0], rexpr: nodes[1] } }, 'integer'), t: sig.t };
     }
     if (op === '*' && a0 === 'numeric' && a1 === 'numeric' && nodes.length === 2) {
       // DuckDB multiplies DECIMALs of precision ≤ 18 in 64 bits and overflows where numeric does not.
       return { node: fn('pg_nmul', nodes), t: sig.t };
     }
     if (op === '||' && sig.t === 'text' && nodes.length === 2) {
-      // anytextcat/textanycat print the non-text side with its output function.
-      return { node: { A_Expr: { kind: 'AEXPR_OP', name: [str('||')], lexpr: nodes[0], rexpr: nodes[1] } }, t: 'text' };
+      // anytextcat/textanycat cast the non-text side to text (coerce did); DuckDB types `x || NULL` as INTEGER.
+      return {
+        node: castNode({ A_Expr: { kind: 'AEXPR_OP', name: [str('||')], lexpr: nodes[0], rexpr: nodes[1] } }, 'varchar'),
+        t: 'text',
+      };
     }
     void args;
+    return undefined;
+  }
+
+  /**
+   * format() with a constant format string (PostgreSQL 15 §9.4.1): %s (the output text, NULL as
+   * ''), %I (quote_ident), %L (quote_literal, NULL as NULL), %% and `n$` positions, as a concat.
+   * Widths and non-constant formats are left to DuckDB (known difference).
+   */
+  private format(nodes: Node[], args: Typed[], t: ResultType): Typed | undefined {
+    const f = constText(nodes[0]);
+    if (f === undefined) return undefined;
+    const parts: Node[] = [];
+    let lit = '';
+    let next = 1;
+    for (let i = 0; i < f.length; i++) {
+      const c = f[i];
+      if (c !== '%') {
+        lit += c;
+        continue;
+      }
+      const m = /^(?:(\d+)\$)?([sIL%])/.exec(f.slice(i + 1));
+      if (!m) return undefined;
+      i += m[0].length;
+      if (m[2] === '%') {
+        lit += '%';
+        continue;
+      }
+      const k = m[1] !== undefined ? Number(m[1]) : next;
+      next = k + 1;
+      const arg = args[k];
+      const node = nodes[k];
+      if (!arg || !node) throw new StratumError('22023', 'too few arguments for format()');
+      if (lit) parts.push(textConst(lit));
+      lit = '';
+      const text = outText(arg, node);
+      if (m[2] === 's') parts.push({ CoalesceExpr: { args: [castNode(text, 'varchar'), textConst('')] } });
+      else if (m[2] === 'I') parts.push(fn('pg_quote_ident', [castNode(text, 'varchar')]));
+      else parts.push(fn('pg_quote_nullable', [castNode(text, 'varchar')]));
+    }
+    if (lit) parts.push(textConst(lit));
+    return { node: parts.length === 0 ? textConst('') : fn('concat', parts), t };
+  }
+
+  /** make_interval(years, months, weeks, days, hours, mins, secs), positional or named (PostgreSQL 15 §9.9). */
+  private makeInterval(v: Node, scope: Scope): Typed | undefined {
+    const names = ['years', 'months', 'weeks', 'days', 'hours', 'mins', 'secs'];
+    const given = new Map<string, Node>();
+    for (const [i, a] of ((v.args ?? []) as Node[]).entries()) {
+      if (a.NamedArgExpr) given.set(String(a.NamedArgExpr.name), this.expr(a.NamedArgExpr.arg as Node, scope).node);
+      else if (names[i]) given.set(names[i] as string, this.expr(a, scope).node);
+      else return undefined;
+    }
+    if ([...given.keys()].some((k) => !names.includes(k))) return undefined;
+    const get = (k: string): Node => given.get(k) ?? intConst(0);
+    const op = (o: string, l: Node, r: Node): Node => ({ A_Expr: { kind: 'AEXPR_OP', name: [str(o)], lexpr: l, rexpr: r } });
+    const months = op('+', op('*', castNode(get('years'), 'integer'), intConst(12)), castNode(get('months'), 'integer'));
+    const days = op('+', op('*', castNode(get('weeks'), 'integer'), intConst(7)), castNode(get('days'), 'integer'));
+    const us = op(
+      '+',
+      op(
+        '+',
+        op('*', castNode(get('hours'), 'bigint'), castNode(intConst(3600000), 'bigint')),
+        op('*', castNode(get('mins'), 'bigint'), castNode(intConst(60000), 'bigint')),
+      ),
+      castNode(fn('round', [op('*', castNode(get('secs'), 'double'), castNode(intConst(1000), 'double'))]), 'bigint'),
+    );
+    return { node: fn('pg__iv', [months, days, op('*', us, castNode(intConst(1000), 'bigint'))]), t: 'interval' };
+  }
+
+  /**
+   * extract(field FROM x): numeric in PostgreSQL 15 — seconds with 6 decimals, milliseconds with
+   * 3, epoch of a timestamp or interval with 6, other fields integral.
+   */
+  private extract(nodes: Node[], sig: Signature, t: ResultType): Typed | undefined {
+    const field = constText(nodes[0])?.toLowerCase();
+    const x = nodes[1] as Node;
+    const src = sig.args[1];
+    if (!field) return undefined;
+    if (!EXTRACT_FIELDS.has(field))
+      throw new StratumError('22023', `unit "${field}" not recognized for type ${displayName(src ?? 'timestamp')}`);
+    const us = fn('date_part', [textConst('microsecond'), x]);
+    const scaled = (v: Node, scale: number): Node => castNode(fn('pg__scaled', [v, intConst(scale)]), 'decimal', [38, scale]);
+    switch (field) {
+      case 'second':
+        return src === 'date' ? undefined : { node: scaled(us, 6), t };
+      case 'millisecond':
+      case 'milliseconds':
+        return src === 'date' ? undefined : { node: scaled(us, 3), t };
+      case 'epoch':
+        if (src === 'date') return { node: castNode(fn('epoch', [castNode(x, 'timestamp')]), 'decimal', [38, 0]), t };
+        if (src === 'interval') return { node: scaled(fn('pg__interval_us', [x]), 6), t };
+        return { node: scaled(fn('epoch_us', [x]), 6), t };
+      case 'julian':
+        return src === 'date' ? { node: castNode(fn('date_part', [textConst('julian'), x]), 'decimal', [38, 0]), t } : undefined;
+      default:
+        return { node: castNode(fn('date_part', [textConst(field), x]), 'decimal', [38, 0]), t };
+    }
+  }
+
+  /** to_char(timestamp | date | interval | number, constant template): see {@link toCharTimestamp} and {@link toCharNumber}. */
+  private toChar(nodes: Node[], args: Typed[], sig: Signature, t: ResultType): Typed | undefined {
+    const f = constText(nodes[1]);
+    if (f === undefined) return undefined;
+    const a0 = sig.args[0];
+    const x = nodes[0] as Node;
+    if (a0 === 'timestamp' || a0 === 'timestamptz') {
+      const node = toCharTimestamp(x, f);
+      return node ? { node, t } : undefined;
+    }
+    if (a0 && (INT_TYPES.has(a0) || a0 === 'numeric' || FLOAT_TYPES.has(a0))) {
+      const node = toCharNumber(x, f, args[0]?.t === 'unknown' ? a0 : (args[0]?.t ?? a0));
+      return node ? { node, t } : undefined;
+    }
     return undefined;
   }
 
@@ -704,6 +1055,10 @@ class Rewriter {
   /** A function call (`inFrom`: a FROM-clause function). */
   call(v: Node, scope: Scope, inFrom: boolean): Typed {
     const name = funcName(v);
+    if (name === 'make_interval') {
+      const made = this.makeInterval(v, scope);
+      if (made) return made;
+    }
     const args = ((v.args ?? []) as Node[]).map((a) => this.expr(a, scope));
     const base: Node = { ...v };
     if (v.args) base.args = args.map((a) => a.node);
@@ -712,7 +1067,7 @@ class Rewriter {
     if (v.over) base.over = this.genericValue(v.over, scope);
     if (RENAMED[name]) base.funcname = [str(RENAMED[name])];
     const keep: Typed = { node: { FuncCall: base }, t: 'unknown' };
-    if (v.func_variadic || name.includes('.')) return keep;
+    if (v.func_variadic || v.agg_within_group || name.includes('.')) return keep;
     if (args.some((a) => a.t === 'unknown' && !a.strLit && !isNullConst(a.node))) return keep;
     const sig = v.agg_star
       ? resolveFunctionDetail(name, [], false, false)
@@ -722,6 +1077,15 @@ class Rewriter {
           false,
           false,
         );
+    if (sig === 'none' && functionKind(name) !== undefined && args.every((a) => a.t !== 'unknown')) {
+      throw new StratumError(
+        SqlState.undefinedFunction,
+        `function ${name}(${args.map((a) => displayName(a.t)).join(', ')}) does not exist`,
+        {
+          hint: 'No function matches the given name and argument types. You might need to add explicit type casts.',
+        },
+      );
+    }
     if (typeof sig === 'string') return keep;
     const nodes = args.map((a, i) => coerce(a, sig.args[i] ?? 'unknown'));
     if (v.args) base.args = nodes;
@@ -744,11 +1108,40 @@ class Rewriter {
     void args;
     switch (name) {
       case 'sum':
+        if (a0 === 'interval') {
+          // interval_pl adds months, days and µs separately (DuckDB has no sum(interval)).
+          const part = (p: string): Node => withName('sum', [fn(p, [nodes[0] as Node])]);
+          return { node: fn('pg__iv', [part('pg__ivm'), part('pg__ivd'), part('pg__ivus')]), t };
+        }
         if (a0 === 'smallint' || a0 === 'integer') return { node: castNode({ FuncCall: call }, 'bigint'), t };
         if (a0 === 'bigint') return { node: castNode({ FuncCall: call }, 'decimal', [38, 0]), t };
         if (a0 === 'real') return { node: castNode({ FuncCall: call }, 'real'), t };
         return undefined;
+      case 'variance':
+      case 'var_samp':
+      case 'var_pop':
+        if (a0 === 'smallint' || a0 === 'integer') {
+          // numeric_var: (N·Σx² − (Σx)²) / (N·(N−1)) (or N² for var_pop), exact, with numeric_div's scale.
+          const x = castNode(nodes[0] as Node, 'hugeint');
+          const n = castNode(withName('count'), 'hugeint');
+          const op = (o: string, l: Node, r: Node): Node => ({ A_Expr: { kind: 'AEXPR_OP', name: [str(o)], lexpr: l, rexpr: r } });
+          const sx = withName('sum', [x]);
+          const num = castNode(op('-', op('*', n, withName('sum', [op('*', x, x)])), op('*', sx, sx)), 'decimal', [38, 0]);
+          const den = name === 'var_pop' ? op('*', n, n) : op('*', n, op('-', n, intConst(1)));
+          return { node: fn('pg_var', [num, den]), t, div: [num, den], variance: true };
+        }
+        return undefined;
       case 'avg':
+        if (a0 === 'interval') {
+          const part = (p: string): Node => withName('sum', [fn(p, [nodes[0] as Node])]);
+          return {
+            node: fn('pg_ivdiv', [
+              fn('pg__iv', [part('pg__ivm'), part('pg__ivd'), part('pg__ivus')]),
+              castNode(withName('count'), 'double'),
+            ]),
+            t,
+          };
+        }
         if (a0 && (INT_TYPES.has(a0) || a0 === 'numeric')) {
           const sum = withName('sum');
           const count = withName('count');
@@ -777,6 +1170,198 @@ class Rewriter {
       }
       case 'factorial':
         return { node: castNode(withName('factorial', [castNode(nodes[0] as Node, 'integer')]), 'decimal', [38, 0]), t };
+      case 'length':
+      case 'char_length':
+      case 'character_length':
+        // bpcharlen: trailing spaces of char(n) do not count.
+        return a0 === 'char' ? { node: castNode(fn('length', [fn('rtrim', [nodes[0] as Node])]), 'integer'), t } : undefined;
+      case 'to_hex':
+        return { node: fn('lower', [{ FuncCall: call }]), t };
+      case 'octet_length':
+        return a0 && TEXT_TYPES.has(a0) ? { node: castNode(withName('strlen'), 'integer'), t } : undefined;
+      case 'bit_length':
+        return a0 && TEXT_TYPES.has(a0)
+          ? {
+              node: castNode({ A_Expr: { kind: 'AEXPR_OP', name: [str('*')], lexpr: withName('strlen'), rexpr: intConst(8) } }, 'integer'),
+              t,
+            }
+          : undefined;
+      case 'substr':
+      case 'substring':
+        if (a0 && TEXT_TYPES.has(a0) && sig.args[1] === 'integer')
+          return { node: withName(nodes.length === 3 ? 'pg_substr' : 'pg_substr2'), t };
+        if (a0 && TEXT_TYPES.has(a0) && nodes.length === 2 && sig.args[1] === 'text') {
+          // substring(text FROM pattern): the first parenthesized group's match, or the whole match.
+          const groups = regexGroups(nodes[1]);
+          if (groups === undefined) return undefined;
+          return { node: fn('pg_substring_re', [nodes[0] as Node, nodes[1] as Node, intConst(groups > 0 ? 1 : 0)]), t };
+        }
+        return undefined;
+      case 'split_part':
+        return { node: withName('pg_split_part'), t };
+      case 'lpad':
+      case 'rpad':
+        return { node: withName(`pg_${name}`, nodes.length === 2 ? [...nodes, textConst(' ')] : nodes), t };
+      case 'initcap':
+        return { node: withName('pg_initcap'), t };
+      case 'upper':
+        return { node: withName('pg_upper'), t };
+      case 'btrim':
+        return { node: withName('trim'), t };
+      case 'overlay':
+        return { node: withName('pg_overlay', nodes.length === 3 ? [...nodes, fn('length', [nodes[1] as Node])] : nodes), t };
+      case 'quote_literal':
+      case 'quote_nullable':
+        return { node: withName(`pg_${name}`, [textOf(args[0] as Typed, nodes[0] as Node)]), t };
+      case 'quote_ident':
+        return { node: withName('pg_quote_ident'), t };
+      case 'concat':
+      case 'concat_ws':
+        // The output function of each argument (boolean 't', float8out, interval_out).
+        return {
+          node: withName(
+            name,
+            nodes.map((x, i) => (name === 'concat_ws' && i === 0 ? x : outText(args[i] as Typed, x))),
+          ),
+          t,
+        };
+      case 'format':
+        return this.format(nodes, args, t);
+      case 'encode': {
+        const how = constText(nodes[1]);
+        if (how === 'hex') return { node: fn('lower', [fn('hex', [nodes[0] as Node])]), t };
+        if (how === 'base64') return { node: fn('to_base64', [nodes[0] as Node]), t };
+        return undefined;
+      }
+      case 'decode': {
+        const how = constText(nodes[1]);
+        if (how === 'hex') return { node: fn('unhex', [nodes[0] as Node]), t };
+        if (how === 'base64') return { node: fn('from_base64', [nodes[0] as Node]), t };
+        return undefined;
+      }
+      case 'regexp_matches': {
+        // A set-returning function in PostgreSQL (text[] rows); DuckDB's regexp_matches is a boolean.
+        const groups = regexGroups(nodes[1]);
+        const flags = nodes.length === 3 ? constText(nodes[2]) : '';
+        if (groups === undefined || groups > 9 || flags === undefined || !/^[gi]*$/.test(flags)) return undefined;
+        const pattern = flags.includes('i')
+          ? { A_Expr: { kind: 'AEXPR_OP', name: [str('||')], lexpr: textConst('(?i)'), rexpr: nodes[1] } }
+          : (nodes[1] as Node);
+        const list = fn(`${flags.includes('g') ? 'pg__rxall' : 'pg__rxfirst'}${groups}`, [nodes[0] as Node, pattern]);
+        return { node: inFrom ? list : fn('unnest', [list]), t };
+      }
+      case 'to_number': {
+        const f = constText(nodes[1]);
+        if (f === undefined) return undefined;
+        const dot = f.search(/[.D]/);
+        const scale = dot < 0 ? 0 : (f.slice(dot + 1).match(/[09]/g) ?? []).length;
+        const digits = fn('regexp_replace', [nodes[0] as Node, textConst('[^0-9.-]'), textConst(''), textConst('g')]);
+        return { node: castNode(digits, 'decimal', [38, scale]), t };
+      }
+      case 'extract':
+        return this.extract(nodes, sig, t);
+      case 'date_trunc': {
+        const unit = constText(nodes[0])?.toLowerCase();
+        if (unit !== undefined && !TRUNC_UNITS.has(unit)) {
+          throw new StratumError('22023', `unit "${unit}" not recognized for type ${displayName(sig.args[1] ?? 'timestamp')}`);
+        }
+        // PostgreSQL's centuries and millennia start at years 1, 101, …, 1001, 2001; DuckDB's at 0, 100, ….
+        if ((unit === 'century' || unit === 'millennium') && sig.args[1] !== 'interval') {
+          return { node: castTyped({ node: fn(`pg_trunc_${unit}`, [nodes[1] as Node]), t }, t), t };
+        }
+        return undefined;
+      }
+      case 'date_bin':
+        return { node: castTyped({ node: withName('time_bucket'), t }, t), t };
+      case 'every':
+        return { node: withName('bool_and'), t };
+      case 'array_to_string':
+        return { node: withName(nodes.length === 3 ? 'pg_array_to_string3' : 'pg_array_to_string'), t };
+      case 'generate_series':
+        if (nodes.length >= 2 && INT_TYPES.has(a0 as ResultType)) {
+          const list = castTyped({ node: { FuncCall: call }, t: `${t}[]` as SqlType }, `${t}[]` as SqlType);
+          return { node: fn('unnest', [list]), t };
+        }
+        return inFrom ? undefined : { node: fn('unnest', [{ FuncCall: call }]), t };
+      case 'unnest':
+        return undefined;
+      case 'to_char':
+        return this.toChar(nodes, args, sig, t);
+      case 'to_timestamp':
+      case 'to_date': {
+        if (nodes.length !== 2) return undefined;
+        const f = constText(nodes[1]);
+        const fmt = f === undefined ? undefined : strptimeFormat(f);
+        if (fmt === undefined) return undefined;
+        return { node: castTyped({ node: fn('strptime', [nodes[0] as Node, textConst(fmt)]), t }, t), t };
+      }
+      case 'chr':
+        return { node: withName('pg_chr'), t };
+      case 'cardinality':
+        return { node: castNode(fn('len', nodes), 'integer'), t };
+      case 'array_length':
+      case 'array_upper':
+        return constInt(nodes[1]) === 1 ? { node: fn('pg_array_length', [nodes[0] as Node]), t } : undefined;
+      case 'array_lower':
+        return constInt(nodes[1]) === 1 ? { node: fn('pg_array_lower', [nodes[0] as Node]), t } : undefined;
+      case 'array_ndims':
+        return { node: fn('pg_array_lower', nodes), t };
+      case 'array_positions':
+      case 'array_remove':
+      case 'array_replace':
+        return { node: withName(`pg_${name}`), t };
+      case 'array_append':
+        return { node: withName('list_append'), t };
+      case 'array_prepend':
+        return { node: withName('list_prepend'), t };
+      case 'array_cat':
+        return { node: withName('pg_array_cat'), t };
+      case 'string_to_array':
+        return { node: withName(nodes.length === 3 ? 'pg_string_to_array3' : 'pg_string_to_array'), t };
+      case 'jsonb_typeof':
+      case 'json_typeof':
+        return { node: withName('pg_jsonb_typeof'), t };
+      case 'jsonb_array_length':
+      case 'json_array_length':
+        return { node: castNode(withName('json_array_length'), 'integer'), t };
+      case 'jsonb_build_object':
+      case 'json_build_object':
+        return {
+          node: withName(
+            'json_object',
+            nodes.map((x, i) => (i % 2 === 0 ? castNode(x, 'varchar') : x)),
+          ),
+          t,
+        };
+      case 'jsonb_build_array':
+      case 'json_build_array':
+        return { node: withName('json_array'), t };
+      case 'to_jsonb':
+        return { node: withName('to_json'), t };
+      case 'jsonb_agg':
+      case 'json_agg':
+        // An aggregate (ORDER BY, FILTER and DISTINCT apply), as DuckDB's json_group_array macro is not.
+        return { node: fn('to_json', [withName('array_agg')]), t };
+      case 'jsonb_object_agg':
+      case 'json_object_agg':
+        if (call.agg_order || call.agg_filter || call.agg_distinct || call.over) return undefined;
+        return { node: withName('json_group_object', [castNode(nodes[0] as Node, 'varchar'), nodes[1] as Node]), t };
+      case 'jsonb_each':
+      case 'json_each':
+        return inFrom ? { node: withName('json_each'), t } : undefined;
+      case 'jsonb_object_keys':
+      case 'json_object_keys':
+        return inFrom ? undefined : { node: fn('unnest', [fn('json_keys', nodes)]), t };
+      case 'jsonb_array_elements':
+      case 'json_array_elements':
+        return inFrom
+          ? undefined
+          : {
+              node: fn('unnest', [
+                { TypeCast: { arg: nodes[0], typeName: { names: [str('json')], typemod: -1, arrayBounds: [intConst(-1)] } } },
+              ]),
+              t,
+            };
       case 'width_bucket':
         return nodes.length === 4 ? { node: withName('pg_width_bucket'), t } : undefined;
       default:
@@ -845,6 +1430,63 @@ function plainDecimal(text: string): string {
   const ip = ds.slice(0, point).replace(/^0+(?=\d)/, '') || '0';
   const fp = ds.slice(point);
   return `${m[1] === '-' ? '-' : ''}${ip}${fp ? `.${fp}` : ''}`;
+}
+
+/** A FROM item whose relations' columns `*` lists in order (no USING, NATURAL or join alias merging them). */
+function plainFrom(f: Node): boolean {
+  if (f.RangeVar || f.RangeSubselect) return true;
+  const j = f.JoinExpr as Node | undefined;
+  return !!j && !j.usingClause && !j.isNatural && !j.alias && plainFrom(j.larg as Node) && plainFrom(j.rarg as Node);
+}
+
+/** A column reference `alias.name`, as text when the column is jsonb (marked outputs hold its text). */
+function columnNode(alias: string, c: Columns[number]): Node {
+  const ref: Node = { ColumnRef: { fields: [str(alias), str(c.name)] } };
+  return c.t === 'jsonb' ? castNode(ref, 'varchar') : ref;
+}
+
+/** Cast the string literal at output position `i` of a leaf SELECT of a set operation to `t` (DuckDB would keep it text). */
+function castLiteralColumn(sel: Node, i: number, t: ResultType): void {
+  if (sel.op && sel.op !== 'SETOP_NONE') {
+    castLiteralColumn(sel.larg as Node, i, t);
+    castLiteralColumn(sel.rarg as Node, i, t);
+    return;
+  }
+  const rt = ((sel.targetList ?? []) as Node[])[i]?.ResTarget as Node | undefined;
+  if (rt?.val?.A_Const?.sval !== undefined && duckTypeOf(t)) rt.val = castTyped({ node: rt.val as Node, t: 'unknown', strLit: true }, t);
+}
+
+/** A JSONPath for DuckDB from a PostgreSQL text[] path constant ('{c,0,d}' → '$."c"[0]."d"'), or undefined. */
+function jsonPath(n: Node): string | undefined {
+  const text = constText(n);
+  if (text === undefined || !/^\{.*\}$/s.test(text)) return undefined;
+  const inner = text.slice(1, -1).trim();
+  const keys = inner === '' ? [] : inner.split(',').map((k) => k.trim().replace(/^"(.*)"$/, '$1'));
+  return `$${keys.map((k) => (/^-?\d+$/.test(k) ? `[${k}]` : `."${k.replace(/"/g, '\\"')}"`)).join('')}`;
+}
+
+/** The text of a string constant node (possibly cast), or undefined. */
+function constText(n: Node | undefined): string | undefined {
+  if (!n) return undefined;
+  if (n.TypeCast) return constText(n.TypeCast.arg as Node);
+  const v = n.A_Const?.sval?.sval;
+  return typeof v === 'string' ? v : undefined;
+}
+
+/** Parenthesized capture groups of a constant regular expression, or undefined when not constant. */
+function regexGroups(n: Node | undefined): number | undefined {
+  const re = constText(n);
+  if (re === undefined) return undefined;
+  let count = 0;
+  let inClass = false;
+  for (let i = 0; i < re.length; i++) {
+    const c = re[i];
+    if (c === '\\') i++;
+    else if (inClass) inClass = c !== ']';
+    else if (c === '[') inClass = true;
+    else if (c === '(' && re[i + 1] !== '?') count++;
+  }
+  return count;
 }
 
 /** The value of an integer constant node (possibly cast), or undefined. */

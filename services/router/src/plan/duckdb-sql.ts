@@ -21,8 +21,29 @@ import { pgSemantics } from './duckdb-rewrite.ts';
  * identifiers spelled like them, so a column named `at` or `map` reads as a column in DuckDB.
  */
 const DUCKDB_ONLY_KEYWORDS = new Set([
-  'anti', 'asof', 'at', 'by', 'columns', 'describe', 'generated', 'glob', 'grouping_id', 'lambda', 'map', 'pivot', 'pivot_longer',
-  'pivot_wider', 'positional', 'qualify', 'semi', 'show', 'struct', 'summarize', 'try_cast', 'unpack', 'unpivot',
+  'anti',
+  'asof',
+  'at',
+  'by',
+  'columns',
+  'describe',
+  'generated',
+  'glob',
+  'grouping_id',
+  'lambda',
+  'map',
+  'pivot',
+  'pivot_longer',
+  'pivot_wider',
+  'positional',
+  'qualify',
+  'semi',
+  'show',
+  'struct',
+  'summarize',
+  'try_cast',
+  'unpack',
+  'unpivot',
 ]);
 
 /** Make the deparser's identifier quoting (its ESM and CommonJS copies) quote DuckDB's extra keywords too. */
@@ -118,7 +139,12 @@ export function rewriteForTier(stmt: Node, catalog: Catalog, s: SessionValues, c
       // PostgreSQL: `FROM f(…) AS g` names the single output column of f `g` too; DuckDB would
       // make `g` the row. Spell the column alias out.
       if (type === 'RangeFunction' && n.alias && !n.alias.colnames && !n.coldeflist && ((n.functions ?? []) as Node[]).length === 1) {
-        return { RangeFunction: { ...rewrite({ RangeFunction: { ...n, alias: undefined } }).RangeFunction, alias: { ...n.alias, colnames: [{ String: { sval: n.alias.aliasname } }] } } };
+        return {
+          RangeFunction: {
+            ...rewrite({ RangeFunction: { ...n, alias: undefined } }).RangeFunction,
+            alias: { ...n.alias, colnames: [{ String: { sval: n.alias.aliasname } }] },
+          },
+        };
       }
       if (type === 'RangeVar' && !n.schemaname && !ctes.has(n.relname as string)) {
         const v = catalog.view(n.relname as string);
