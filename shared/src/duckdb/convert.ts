@@ -33,6 +33,7 @@ import {
   StratumError,
   type Value,
 } from '../index.ts';
+import { markedColumn, pgErrorOf } from './pg-macros.ts';
 
 /** A per-column converter from a DuckDB value (never null here) to a stored Value. */
 type Conv = ((v: DuckDBValue) => Value) | null;
@@ -64,6 +65,8 @@ const NESTED = new Set<DuckDBTypeId>([
  */
 function planColumn(t: DuckDBType): ColumnPlan {
   if (t.alias?.toUpperCase() === 'JSON') return { type: 'json', conv: null };
+  const marked = markedColumn(t);
+  if (marked) return marked as ColumnPlan;
   switch (t.typeId) {
     case DuckDBTypeId.BOOLEAN:
       return { type: 'boolean', conv: null };
@@ -295,6 +298,8 @@ export function mapDuckDbError(e: unknown): StratumError {
   const cut = raw.indexOf('\n\nLINE ');
   const message = (cut >= 0 ? raw.slice(0, cut) : raw).trim();
   const detail = cut >= 0 ? raw.slice(cut + 2).trim() : undefined;
+  const pg = pgErrorOf(message);
+  if (pg) return new StratumError(pg.code, pg.message, { cause: e });
   let code: string = SqlState.internalError;
   for (const [re, c] of RULES) {
     if (re.test(message)) {
