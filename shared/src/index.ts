@@ -7,7 +7,6 @@ export * from './clock.ts';
 export * from './clock-client.ts';
 export * from './config.ts';
 export * from './errors.ts';
-export * from './expr.ts';
 export * from './ingestion-set.ts';
 export * from './lockfile.ts';
 export * from './log.ts';
