@@ -72,10 +72,13 @@ describe('real clients against stratum up', { timeout: 900_000 }, () => {
     assert.equal(n.rows[0].n, 2000);
     const r = await client('sysbench', ['oltp_read_write', ...sysbenchArgs(), '--threads=8', '--time=10', '--report-interval=0', 'run']);
     assert.equal(r.code, 0, r.out);
-    const errors = /errors:\s+(\d+)/.exec(r.out)?.[1];
+    // sysbench stops with a non-zero exit at the first error it cannot retry. Serialization
+    // failures (40001, first committer wins under REPEATABLE READ) are retried and counted as
+    // "ignored errors", as they are against PostgreSQL at REPEATABLE READ.
     const txns = Number(/transactions:\s+(\d+)/.exec(r.out)?.[1] ?? 0);
-    assert.equal(errors, '0', r.out);
     assert.ok(txns > 0, r.out);
+    assert.match(r.out, /reconnects:\s+0\s/, r.out);
+    assert.doesNotMatch(r.out, /FATAL|error:/i, r.out);
     const clean = await client('sysbench', ['oltp_read_write', ...sysbenchArgs(), 'cleanup']);
     assert.equal(clean.code, 0, clean.out);
     await assert.rejects(c.query('SELECT 1 FROM sbtest1'), (e: { code?: string }) => e.code === '42P01');
