@@ -335,7 +335,11 @@ export class RouterSession implements PgSession, SessionValues {
     }
     try {
       const planned = this.planFor(h);
-      return await this.withTimeout(runPlan(this, planned.plan, params, planned));
+      const run = runPlan(this, planned.plan, params, planned);
+      // DDL (index builds, constraint checks over a table) runs to completion unless the session
+      // set statement_timeout itself, as PostgreSQL has no default timeout.
+      if (planned.plan.kind === 'ddl' && !(Number(this.settings.statement_timeout) > 0)) return await run;
+      return await this.withTimeout(run);
     } catch (e) {
       // PostgreSQL: any error inside a transaction block fails the whole block.
       if (this.txn && parsed.kind !== 'TransactionStmt') this.txn.failed = true;

@@ -449,7 +449,8 @@ async function buildIndexes(s: RouterSession, name: string): Promise<void> {
   const t = s.ctx.catalog.get(name);
   const building = (t.indexes ?? []).filter((i) => i.state === 'building');
   if (building.length === 0) return;
-  const deadline = performance.now() + s.timeoutMs();
+  // The session's statement_timeout when set; otherwise the build runs to completion (as PostgreSQL's CREATE INDEX).
+  const deadline = performance.now() + (Number(s.settings.statement_timeout) > 0 ? s.timeoutMs() : Number.POSITIVE_INFINITY);
   for (const ix of building) {
     for (;;) {
       const statuses = await Promise.all([
