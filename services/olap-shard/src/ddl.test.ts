@@ -577,6 +577,52 @@ describe('olap shard: queries while DDL is applied', () => {
   });
 });
 
+describe('olap shard: <t>__latest of an append-only table', () => {
+  it('is the latest version per key, while <t> shows every version', async () => {
+    const def: TableDef = {
+      name: 'ev',
+      storage: 'ev_s',
+      columns: [
+        { name: 'k', type: 'integer', notNull: true, field: 'k' },
+        { name: 'x', type: 'text', notNull: false, field: 'x' },
+      ],
+      primaryKey: ['k'],
+    };
+    const catalog = makeCatalog([def], { ev: { appendOnly: true } });
+    const dir = await tempDir('olap-ddl-');
+    const source = new ArraySource();
+    const shard = await startOlapShard({
+      id: 's1',
+      dir,
+      catalog,
+      deltaSources: [{ id: 'ing1', api: source }],
+      deltaPollMs: 0,
+      compactionIntervalMs: 0,
+    });
+    try {
+      const vb = new Versions(catalog.get('ev'));
+      await shard.push({ source: 'ing1', table: 'ev_s', fromTs: -1, toTs: T0, versions: [vb.make('insert', [1], { k: 1, x: 'a' }, T0)] });
+      source.add([vb.make('update', [1], { k: 1, x: 'b' }, T0 + 1), vb.make('insert', [2], { k: 2, x: 'c' }, T0 + 2)]);
+      const all = await shard.query('SELECT k, x FROM ev ORDER BY k, x', [], catalog.version);
+      assert.deepEqual(all.rows, [
+        [1, 'a'],
+        [1, 'b'],
+        [2, 'c'],
+      ]);
+      const latest = await shard.query('SELECT k, x FROM ev__latest ORDER BY k', [], catalog.version);
+      assert.deepEqual(latest.rows, [
+        [1, 'b'],
+        [2, 'c'],
+      ]);
+      const past = await shard.query('SELECT k, x FROM ev__latest ORDER BY k', [], catalog.version, { asOf: T0 });
+      assert.deepEqual(past.rows, [[1, 'a']]);
+    } finally {
+      await shard.close();
+      await removeDir(dir);
+    }
+  });
+});
+
 describe('olap shard: a format-2 manifest (before storage names and fields)', () => {
   it("reads its tables as storage names and its files' zone-map keys as their fields", async () => {
     const dir = await tempDir('olap-ddl-');

@@ -1323,7 +1323,11 @@ export class Shard implements OlapShardApi {
     if (tc !== undefined) {
       const i = info.columnIndex.get(tc);
       const col = i === undefined ? undefined : info.columns[i];
-      if (col && TIME_TYPES.has(col.type)) return `coalesce(CAST(${ident(col.field ?? col.name)} AS DATE), CAST("_ts" AS DATE))`;
+      if (col && TIME_TYPES.has(col.type)) {
+        // ±infinity (PostgreSQL allows them) has no day: such versions go to the commit day, like NULL.
+        const f = ident(col.field ?? col.name);
+        return `coalesce(CASE WHEN isfinite(${f}) THEN CAST(${f} AS DATE) END, CAST("_ts" AS DATE))`;
+      }
       if (!this.warnedTimeColumn.has(info.name)) {
         this.warnedTimeColumn.add(info.name);
         this.log('time_column is not a timestamp/timestamptz/date column; partitioning by commit time', {

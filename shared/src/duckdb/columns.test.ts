@@ -27,9 +27,10 @@ const SAMPLES: { type: SqlType; typmod?: number; values: Value[] }[] = [
   { type: 'varchar', typmod: 8, values: ['abcd'] },
   { type: 'char', typmod: 7, values: ['ab '] },
   { type: 'boolean', values: [true, false] },
-  { type: 'timestamp', values: [0n, -62_135_596_800_000_000n, 253_402_300_799_999_999n] },
-  { type: 'timestamptz', values: [1n, -1n] },
-  { type: 'date', values: [0, -719_162, 2_932_896] },
+  // ±infinity: PostgreSQL's sentinels (types.ts TS_INFINITY, TS_NEG_INFINITY, DATE_INFINITY, DATE_NEG_INFINITY).
+  { type: 'timestamp', values: [0n, -62_135_596_800_000_000n, 253_402_300_799_999_999n, 2n ** 63n - 1n, -(2n ** 63n)] },
+  { type: 'timestamptz', values: [1n, -1n, 2n ** 63n - 1n, -(2n ** 63n)] },
+  { type: 'date', values: [0, -719_162, 2_932_896, 2147483647, -2147483648] },
   { type: 'time', values: [0, 1, 86_400_000_000] },
   { type: 'interval', values: ['PT0S', 'P1Y2M3DT4H5M6.5S', 'P-1Y-2M3DT-4H-5M-6.25S', 'PT-0.000001S', 'P-178000000Y'] },
   { type: 'uuid', values: ['0190a6c2-1234-7abc-8def-0123456789ab'] },

@@ -222,7 +222,10 @@ function scalarCodec(t: ScalarType, typmod: number | undefined): ColumnCodec {
     case 'timestamptz': {
       const sql = t === 'timestamp' ? 'TIMESTAMP' : 'TIMESTAMPTZ';
       // make_timestamp(µs) is TIMESTAMP; the cast to TIMESTAMPTZ needs the session TimeZone UTC.
-      const conv = (q: string) => (t === 'timestamp' ? `make_timestamp(${q})` : `CAST(make_timestamp(${q}) AS TIMESTAMPTZ)`);
+      // PostgreSQL's ±infinity sentinels (int64 max/min, types.ts) become DuckDB's infinities.
+      const ts = (q: string) =>
+        `CASE WHEN ${q} = ${INT64_MAX} THEN CAST('infinity' AS TIMESTAMP) WHEN ${q} = ${INT64_MIN} THEN CAST('-infinity' AS TIMESTAMP) ELSE make_timestamp(${q}) END`;
+      const conv = (q: string) => (t === 'timestamp' ? ts(q) : `CAST(${ts(q)} AS TIMESTAMPTZ)`);
       return {
         raw: BIGINT,
         rawSql: 'BIGINT',
@@ -236,7 +239,9 @@ function scalarCodec(t: ScalarType, typmod: number | undefined): ColumnCodec {
       };
     }
     case 'date': {
-      const conv = (q: string) => `CAST(DATE '1970-01-01' + ${q} AS DATE)`;
+      // PostgreSQL's ±infinity sentinels (int32 max/min, types.ts) become DuckDB's infinities.
+      const conv = (q: string) =>
+        `CASE WHEN ${q} = 2147483647 THEN CAST('infinity' AS DATE) WHEN ${q} = -2147483648 THEN CAST('-infinity' AS DATE) ELSE CAST(DATE '1970-01-01' + ${q} AS DATE) END`;
       return {
         raw: INTEGER,
         rawSql: 'INTEGER',

@@ -47,6 +47,21 @@ interface ColumnPlan {
 const str = (v: DuckDBValue): Value => String(v);
 const toBigint = (v: DuckDBValue): Value => (typeof v === 'bigint' ? v : BigInt(v as number));
 
+/** DuckDB's -infinity timestamp (µs); PostgreSQL's (types.ts TS_NEG_INFINITY) is one less. */
+const DUCK_TS_NEG_INFINITY = -(2n ** 63n) + 1n;
+/** DuckDB's -infinity date (days); PostgreSQL's (types.ts DATE_NEG_INFINITY) is one less. */
+const DUCK_DATE_NEG_INFINITY = -2147483647;
+
+/** Stored µs of a DuckDB timestamp: DuckDB's ±infinity become PostgreSQL's sentinels (+infinity is the same). */
+function tsMicros(us: bigint): bigint {
+  return us === DUCK_TS_NEG_INFINITY ? us - 1n : us;
+}
+
+/** Stored days of a DuckDB date: DuckDB's ±infinity become PostgreSQL's sentinels (+infinity is the same). */
+function dateDays(d: number): number {
+  return d === DUCK_DATE_NEG_INFINITY ? d - 1 : d;
+}
+
 /** Nested DuckDB types: a list of them is not a one-dimensional array of a scalar type. */
 const NESTED = new Set<DuckDBTypeId>([
   DuckDBTypeId.LIST,
@@ -94,7 +109,7 @@ function planColumn(t: DuckDBType): ColumnPlan {
     case DuckDBTypeId.SQLNULL:
       return { type: 'text', conv: null };
     case DuckDBTypeId.TIMESTAMP:
-      return { type: 'timestamp', conv: (v) => (v as DuckDBTimestampValue).micros };
+      return { type: 'timestamp', conv: (v) => tsMicros((v as DuckDBTimestampValue).micros) };
     case DuckDBTypeId.TIMESTAMP_MS:
       return { type: 'timestamp', conv: (v) => (v as DuckDBTimestampMillisecondsValue).millis * 1000n };
     case DuckDBTypeId.TIMESTAMP_S:
@@ -111,9 +126,9 @@ function planColumn(t: DuckDBType): ColumnPlan {
       };
     }
     case DuckDBTypeId.TIMESTAMP_TZ:
-      return { type: 'timestamptz', conv: (v) => (v as DuckDBTimestampTZValue).micros };
+      return { type: 'timestamptz', conv: (v) => tsMicros((v as DuckDBTimestampTZValue).micros) };
     case DuckDBTypeId.DATE:
-      return { type: 'date', conv: (v) => (v as DuckDBDateValue).days };
+      return { type: 'date', conv: (v) => dateDays((v as DuckDBDateValue).days) };
     case DuckDBTypeId.UUID:
       return { type: 'uuid', conv: str };
     case DuckDBTypeId.HUGEINT:
