@@ -88,7 +88,9 @@ describe('real clients against stratum up', { timeout: 900_000 }, () => {
     const conn = ['-h', '127.0.0.1', '-p', String(srv.pgPort), '-U', 'stratum'];
     const init = await client('pgbench', ['-i', '-s', '1', ...conn, 'stratum']);
     assert.equal(init.code, 0, init.out);
-    const counts = await c.query('SELECT (SELECT count(*) FROM pgbench_accounts)::int AS a, (SELECT count(*) FROM pgbench_branches)::int AS b');
+    const counts = await c.query(
+      'SELECT (SELECT count(*) FROM pgbench_accounts)::int AS a, (SELECT count(*) FROM pgbench_branches)::int AS b',
+    );
     assert.deepEqual(counts.rows[0], { a: 100_000, b: 1 });
     const run1 = await client('pgbench', [...conn, '-c', '1', '-t', '200', 'stratum']);
     assert.equal(run1.code, 0, run1.out);
@@ -96,7 +98,12 @@ describe('real clients against stratum up', { timeout: 900_000 }, () => {
     const script = join(dir, 'custom.sql');
     await writeFile(
       script,
-      ['\\set aid random(1, 100000)', '\\set delta random(-100, 100)', 'UPDATE pgbench_accounts SET abalance = abalance + :delta WHERE aid = :aid;', 'SELECT abalance FROM pgbench_accounts WHERE aid = :aid;'].join('\n'),
+      [
+        '\\set aid random(1, 100000)',
+        '\\set delta random(-100, 100)',
+        'UPDATE pgbench_accounts SET abalance = abalance + :delta WHERE aid = :aid;',
+        'SELECT abalance FROM pgbench_accounts WHERE aid = :aid;',
+      ].join('\n'),
     );
     const run2 = await client('pgbench', [...conn, '-M', 'prepared', '-c', '4', '-t', '100', '-f', script, 'stratum']);
     assert.equal(run2.code, 0, run2.out);
@@ -106,7 +113,9 @@ describe('real clients against stratum up', { timeout: 900_000 }, () => {
       h.fields.map((f) => f.name),
       ['tid', 'bid', 'aid', 'delta', 'mtime', 'filler'],
     );
-    const sum = await c.query('SELECT (SELECT sum(abalance) FROM pgbench_accounts)::bigint AS a, (SELECT sum(delta) FROM pgbench_history)::bigint AS h');
+    const sum = await c.query(
+      'SELECT (SELECT sum(abalance) FROM pgbench_accounts)::bigint AS a, (SELECT sum(delta) FROM pgbench_history)::bigint AS h',
+    );
     // The default script adds each delta to an account and logs it: the sums agree (the \set script changes accounts only).
     assert.ok(sum.rows[0].a !== null);
   });
@@ -120,7 +129,13 @@ describe('real clients against stratum up', { timeout: 900_000 }, () => {
     assert.equal(load.code, 0, load.out);
     assert.match(load.out, /COPY 3/);
     const out = join(dir, 'out.csv');
-    const dump = await client('psql', [url, '-v', 'ON_ERROR_STOP=1', '-c', `\\copy (SELECT * FROM copied ORDER BY id) TO '${out}' WITH (FORMAT csv, HEADER)`]);
+    const dump = await client('psql', [
+      url,
+      '-v',
+      'ON_ERROR_STOP=1',
+      '-c',
+      `\\copy (SELECT * FROM copied ORDER BY id) TO '${out}' WITH (FORMAT csv, HEADER)`,
+    ]);
     assert.equal(dump.code, 0, dump.out);
     assert.equal(await readFile(out, 'utf8'), 'id,name,score\n1,alpha,1.50\n2,"beta, gamma",\n3,,2.00\n');
     const bad = join(dir, 'bad.csv');

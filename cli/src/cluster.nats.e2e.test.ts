@@ -341,7 +341,10 @@ describe('cluster: 2 TX engines, 2 ingestion engines, 2 OLAP shards', { timeout:
     cluster.procs.set('tx3', tx3);
     const api = rpcClient<TxEngineApi>(`http://127.0.0.1:${port}`, ['execute'], { name: 'tx-engine tx3' });
     const c = await connect();
-    const status = (await (await fetch(`${routerUrl()}/status`)).json()) as { watermark: number; tables: { name: string; storage: string }[] };
+    const status = (await (await fetch(`${routerUrl()}/status`)).json()) as {
+      watermark: number;
+      tables: { name: string; storage: string }[];
+    };
     const w0 = status.watermark;
     // Tier calls name tables by their storage name (GET /status lists them).
     const ledger = status.tables.find((t) => t.name === 'ledger')?.storage as string;

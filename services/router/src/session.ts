@@ -25,9 +25,9 @@ import type { SessionValues } from './analyze/scope.ts';
 import { parseCached, type ResultCache } from './caches.ts';
 import { runPlan } from './execute/index.ts';
 import type { OlapRouter } from './olap.ts';
+import type { CopyInSink, CopyOutSource, FieldDescription, PgSession, PreparedInfo, StatementResult, TxStatus } from './pgwire/types.ts';
 import { planKey, planStatement } from './plan/planner.ts';
 import type { OutputColumn, PlannedStatement } from './plan/types.ts';
-import type { CopyInSink, CopyOutSource, FieldDescription, PgSession, PreparedInfo, StatementResult, TxStatus } from './pgwire/types.ts';
 import type { SequenceAllocator } from './sequences.ts';
 import { SessionSequences } from './sequences.ts';
 import type { ParsedStatement } from './sql/parse.ts';
@@ -199,7 +199,8 @@ export class RouterSession implements PgSession, SessionValues {
     if (n === 'server_version') return this.ctx.serverVersion;
     if (n === 'stratum.session_token') return this.token();
     if (n === 'transaction_isolation') {
-      const iso = this.txn?.isolation ?? (this.settings.default_transaction_isolation === 'serializable' ? 'serializable' : 'repeatable_read');
+      const iso =
+        this.txn?.isolation ?? (this.settings.default_transaction_isolation === 'serializable' ? 'serializable' : 'repeatable_read');
       return iso === 'serializable' ? 'serializable' : 'repeatable read';
     }
     return this.settings[n];
@@ -263,7 +264,7 @@ export class RouterSession implements PgSession, SessionValues {
   /** The block's own writes of table `storage` (analytical reads in the block see them). */
   async blockWrites(storage: string): Promise<TxnWrite[]> {
     const t = this.txn;
-    if (!t || !t.wrote.has(storage)) return [];
+    if (!t?.wrote.has(storage)) return [];
     return (this.ctx.txEngines[t.engine] as TxEngineApi).txnWrites(t.id, storage);
   }
 
@@ -287,7 +288,9 @@ export class RouterSession implements PgSession, SessionValues {
       asOf: this.asOfMs !== undefined,
       inBlock: this.txn !== undefined,
       positionOf: (loc: number | undefined) =>
-        loc === undefined || loc < 0 ? undefined : h.parsed.bytes.subarray(0, Math.max(0, loc - h.parsed.offset)).toString('utf8').length + 1,
+        loc === undefined || loc < 0
+          ? undefined
+          : h.parsed.bytes.subarray(0, Math.max(0, loc - h.parsed.offset)).toString('utf8').length + 1,
     };
     const key = planKey(env);
     if (h.planned && h.key === key) return h.planned;
@@ -370,10 +373,7 @@ export class RouterSession implements PgSession, SessionValues {
   async close(): Promise<void> {
     const t = this.txn;
     this.txn = undefined;
-    if (t)
-      await (this.ctx.txEngines[t.engine] as TxEngineApi)
-        .rollback(t.id)
-        .catch(() => {});
+    if (t) await (this.ctx.txEngines[t.engine] as TxEngineApi).rollback(t.id).catch(() => {});
   }
 }
 

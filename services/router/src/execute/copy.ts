@@ -22,9 +22,9 @@ import {
   type WriteOp,
 } from '@stratum/shared';
 import { createCopyInSink, createCopyOutSource } from '../copy/stream.ts';
+import type { CopyInSink, CopyOutSource } from '../pgwire/types.ts';
 import type { CopyPlan } from '../plan/types.ts';
 import { defaultOf } from '../plan/write.ts';
-import type { CopyInSink, CopyOutSource } from '../pgwire/types.ts';
 import type { RouterSession } from '../session.ts';
 import { evaluateAsync, type Params } from './bind.ts';
 import { formatOptions, runRead } from './read.ts';
@@ -47,7 +47,11 @@ async function copyOut(s: RouterSession, plan: CopyPlan, params: Params): Promis
   const { formatValue } = await import('@stratum/shared');
   const types = res.columns.map((c) => c.type);
   const rows = res.rows.map((r) => r.map((v, i) => formatValue(v, types[i] ?? 'text', opts)));
-  const settings = { dateStyle: opts?.dateStyle ?? 'ISO, MDY', timeZone: opts?.timeZone ?? 'UTC', intervalStyle: opts?.intervalStyle ?? 'postgres' };
+  const settings = {
+    dateStyle: opts?.dateStyle ?? 'ISO, MDY',
+    timeZone: opts?.timeZone ?? 'UTC',
+    intervalStyle: opts?.intervalStyle ?? 'postgres',
+  };
   return createCopyOutSource(
     { columns: res.columns.map((c) => ({ name: c.name, typeOid: pgTypeOid(c.type) })), options: plan.options, settings },
     rows,

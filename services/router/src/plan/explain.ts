@@ -52,7 +52,9 @@ export function exprText(e: Expr): string {
 function finderText(f: Finder): string {
   switch (f.by) {
     case 'key':
-      return f.list ? `keys from array parameter $${f.list.param}` : `key ${f.keys.map((k) => `(${k.map(exprText).join(', ')})`).join(', ')}`;
+      return f.list
+        ? `keys from array parameter $${f.list.param}`
+        : `key ${f.keys.map((k) => `(${k.map(exprText).join(', ')})`).join(', ')}`;
     case 'index':
       return `index ${f.index} = (${f.eq.map(exprText).join(', ')})`;
     case 'range':

@@ -9,12 +9,12 @@ import type { Expr, ResultType, TableInfo } from '@stratum/shared';
 import { compileExpr } from '../analyze/compile.ts';
 import { conjunctsOf, fieldFacts, fieldRanges, rowLookup } from '../analyze/predicates.ts';
 import { aliasOf, type RelationRef, relationsOf } from '../analyze/relations.ts';
-import { ParamTypes, RowScope, type SessionValues } from '../analyze/scope.ts';
+import { ParamTypes, RowScope } from '../analyze/scope.ts';
 import { forEachNode, someNode } from '../analyze/walk.ts';
 import type { Node } from '../sql/parse.ts';
 import { deparse, rewriteForTier } from './duckdb-sql.ts';
-import type { AnalyticalPlan, Finder, LocalPlan, OutputColumn, PlanTable, ReadPlan, RowReadPlan, RowScanPlan } from './types.ts';
 import type { PlanEnv } from './planner.ts';
+import type { AnalyticalPlan, Finder, LocalPlan, OutputColumn, PlanTable, ReadPlan, RowReadPlan, RowScanPlan } from './types.ts';
 
 /** The table entry of a plan. */
 export function planTable(t: TableInfo): PlanTable {
@@ -276,7 +276,13 @@ function tryRowScan(s: Node, rels: RelationRef[], env: PlanEnv, params: ParamTyp
   const t = rel.table;
   let where: Expr | undefined;
   try {
-    where = s.whereClause ? compileExpr(s.whereClause as Node, new RowScope({ table: t, alias: rel.alias, params: new ParamTypes(), session: env.session }), 'boolean') : undefined;
+    where = s.whereClause
+      ? compileExpr(
+          s.whereClause as Node,
+          new RowScope({ table: t, alias: rel.alias, params: new ParamTypes(), session: env.session }),
+          'boolean',
+        )
+      : undefined;
   } catch {
     return undefined;
   }
@@ -351,7 +357,7 @@ function tryRowRead(s: Node, rels: RelationRef[], env: PlanEnv, params: ParamTyp
     lookup.by === 'key'
       ? { by: 'key', keys: lookup.keys }
       : lookup.by === 'key_param'
-        ? { by: 'key', keys: [], list: { param: lookup.param, type: (t.columns[t.pkIndexes[0] ?? 0]?.type ?? 'text') } }
+        ? { by: 'key', keys: [], list: { param: lookup.param, type: t.columns[t.pkIndexes[0] ?? 0]?.type ?? 'text' } }
         : { by: 'index', index: lookup.index, eq: lookup.eq };
   if (finder.by === 'key' && finder.list) params.type(finder.list.param, `${finder.list.type}[]` as ResultType);
   const what =
