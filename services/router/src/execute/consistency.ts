@@ -146,9 +146,12 @@ export async function waitForAsOf(s: RouterSession, ts: number): Promise<void> {
   );
 }
 
-/** Index of the TX engine that owns `key` of `t` (DESIGN §2: hash of the primary key over the engine list). */
+/**
+ * Index of the TX engine that owns `key` of `t` (DESIGN §2: hash of the table and primary key
+ * over the engine list). By table name, so an operator can compute an owner from SQL alone.
+ */
 export function ownerOf(s: RouterSession, t: TableInfo, key: Value[]): number {
-  return partitionOf(t.storage, key, s.ctx.txEngines.length);
+  return partitionOf(t.name, key, s.ctx.txEngines.length);
 }
 
 /**
