@@ -694,27 +694,36 @@ export class Engine {
           if (!l) byPart.set(part, (l = []));
           l.push(c);
         }
-        // Encode and check every part before anything of this transaction joins the batch.
+        // Encode and check every part before anything of this transaction joins the batch. A
+        // partition's changes over the bus's message limit go out as several consecutive parts
+        // (ingestion applies them in sequence order, as it does the parts of other partitions).
         const parts: EncodedPart[] = [];
         const txnSeqBefore = [...this.seqs];
-        for (const [partition, list] of byPart) {
+        const max = this.opts.maxPartBytes();
+        const encodeSplit = (partition: number, list: Change[]): void => {
           const seq = ++this.seqs[partition]!;
-          let part: EncodedPart;
-          try {
-            part = encodePart({ engine: this.opts.id, partition, seq, txn, commitTs: ts, changes: list });
-          } catch (e) {
-            // Never leave a gap in a partition's sequence: ingestion waits on gaps forever.
-            for (const q of byPart.keys()) this.seqs[q] = txnSeqBefore[q]!;
-            throw e;
+          const part = encodePart({ engine: this.opts.id, partition, seq, txn, commitTs: ts, changes: list });
+          if (part.bytes.length <= max) {
+            parts.push(part);
+            return;
           }
-          if (part.bytes.length > this.opts.maxPartBytes()) {
-            for (const q of byPart.keys()) this.seqs[q] = txnSeqBefore[q]!;
+          if (list.length === 1) {
             throw new StratumError(
               SqlState.programLimitExceeded,
-              `transaction writes ${part.bytes.length} bytes to stream partition ${partition}, over the bus's message limit of ${this.opts.maxPartBytes()} bytes; split it into smaller transactions`,
+              `transaction writes a row of ${part.bytes.length} bytes to stream partition ${partition}, over the bus's message limit of ${max} bytes`,
             );
           }
-          parts.push(part);
+          this.seqs[partition]!--;
+          const mid = list.length >> 1;
+          encodeSplit(partition, list.slice(0, mid));
+          encodeSplit(partition, list.slice(mid));
+        };
+        try {
+          for (const [partition, list] of byPart) encodeSplit(partition, list);
+        } catch (e) {
+          // Never leave a gap in a partition's sequence: ingestion waits on gaps forever.
+          for (const q of byPart.keys()) this.seqs[q] = txnSeqBefore[q]!;
+          throw e;
         }
         for (const part of parts) {
           touchedSeq.add(part.partition);
@@ -1113,7 +1122,9 @@ export class Engine {
     const blockWrites: BlockWrite[] = [];
     for (const [storage, m] of txn.writes) {
       const t = tableOf(catalog, storage);
-      const ws = [...m.values()];
+      const all = [...m.values()];
+      // A row the block inserted with a fresh _rowid cannot have been written by anyone else.
+      const ws = t.rowid ? all.filter((w) => w.prev !== null || w.existed) : all;
       const cur = await committed.getMany(
         t,
         ws.map((w) => w.key),
@@ -1124,8 +1135,8 @@ export class Engine {
           if (w.prev === null && c && c.row !== null) throw duplicateKey(t, w.key);
           throw serializationFailure(t.name, 'a concurrent transaction updated the same row first');
         }
-        blockWrites.push({ t, key: w.key, old: w.old && fullRow(t, w.old), row: w.row && fullRow(t, w.row) });
       });
+      for (const w of all) blockWrites.push({ t, key: w.key, old: w.old && fullRow(t, w.old), row: w.row && fullRow(t, w.row) });
     }
     if (txn.isolation === 'serializable') {
       // Read-set validation: every row read must still be at the version seen (else a
