@@ -1201,6 +1201,8 @@ export class Engine {
   // ------------------------------------------------------------ index builds and garbage
 
   private onCatalog(ev: DdlEvent): void {
+    // The catalog outlives a closed engine (a restart in the same process opens a new one).
+    if (this.closed) return;
     if (ev.kind === 'create_table' || ev.kind === 'replace_table' || ev.kind === 'drop_table' || ev.kind === 'batch') this.syncCatalog();
   }
 
