@@ -560,7 +560,7 @@ export class Engine {
       if (p.backfill) {
         accepted.push({
           p,
-          result: { commitTs: 0, counts: [await this.indexes.backfillOps(p.backfill, overlay, ops, uniqueNew)] },
+          result: { commitTs: 0, counts: [await this.indexes.backfillOps(p.backfill, overlay, ops)] },
           parts: [],
         });
         continue;

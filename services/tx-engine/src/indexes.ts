@@ -215,6 +215,7 @@ export class SecondaryIndexes {
           if (keys.length >= BACKFILL_CHUNK) await flush();
         }
         await flush();
+        if (ix.unique) await this.scanDuplicates(storage, oid);
         if (this.builds.get(id)?.state !== 'building') return;
         await this.h.store.db.put(indexDoneKey(storage, oid), encode(this.h.lastTs()), { sync: true });
         this.builds.set(id, { state: 'done' });
@@ -224,7 +225,7 @@ export class SecondaryIndexes {
   }
 
   /** Entries of a back-fill chunk: rows still live and not rewritten by this batch (those get entries from {@link entryOps}). */
-  async backfillOps(b: BackfillChunk, overlay: TableRows, ops: BatchOp[], uniqueNew: BuildEntry[]): Promise<number> {
+  async backfillOps(b: BackfillChunk, overlay: TableRows, ops: BatchOp[]): Promise<number> {
     const t = this.h.catalog.byStorage(b.storage);
     const ix = t?.indexes?.find((i) => i.oid === b.oid);
     if (!t || !ix) return 0;
@@ -237,15 +238,61 @@ export class SecondaryIndexes {
       const [entry] = indexEntries(t, s.row, key, [ix]);
       if (!entry) return;
       ops.push({ type: 'put', key: entry, value: encode(key) });
-      if (ix.unique) uniqueNew.push({ t, ix, key, row: s.row });
       n++;
     });
     return n;
   }
 
   /**
-   * Duplicate values among the new entries of building unique indexes (and against the entries
-   * already stored): the build fails with 23505, as PostgreSQL's CREATE UNIQUE INDEX does.
+   * After the back-fill of a unique index: one pass over its entries in index order, where equal
+   * values are neighbours (rows written during the pass are checked by {@link checkDuplicates}
+   * as they commit). A duplicate fails the build.
+   */
+  private async scanDuplicates(storage: string, oid: number): Promise<void> {
+    const t = this.h.catalog.byStorage(storage);
+    const ix = t?.indexes?.find((i) => i.oid === oid);
+    if (!t || !ix) return;
+    const n = ix.columns.length;
+    const types = ix.columns.map((f) => colOf(t, f).type);
+    let prev: { sorts: string; key: Value[] } | undefined;
+    for await (const [k, v] of this.h.store.entries(prefixRange(['i', storage, oid]))) {
+      const parts = decodeTupleKey(k).slice(3, 3 + n) as Value[];
+      const key = TxStore.decodeKey(v);
+      const sorts = keyString(parts);
+      if (parts.some((x) => x === null)) {
+        prev = undefined;
+        continue;
+      }
+      if (prev && prev.sorts === sorts) {
+        // Equal sort values; the stored values decide (numeric sorts as a double).
+        const [a, b] = await this.h.store.getRows(storage, [prev.key, key]);
+        if (a?.row && b?.row) {
+          const va = ix.columns.map((f) => fullRow(t, a.row!)[f] ?? null);
+          const vb = ix.columns.map((f) => fullRow(t, b.row!)[f] ?? null);
+          if (va.every((x, i) => sameValue(x, vb[i] ?? null, types[i]!))) {
+            this.fail(t, ix, va);
+            return;
+          }
+        }
+      }
+      prev = { sorts, key };
+    }
+  }
+
+  /** Mark the build of unique index `ix` failed on a duplicate of `vals` (PostgreSQL's CREATE UNIQUE INDEX error). */
+  private fail(t: TableInfo, ix: IndexDef, vals: Value[]): void {
+    const detail = `Key (${ix.columns.map((f) => colOf(t, f).name).join(', ')})=(${vals.map((v, i) => valueTextOf(t, ix.columns[i]!, v)).join(', ')}) is duplicated.`;
+    this.builds.set(`${t.storage}\u0000${ix.oid}`, {
+      state: 'failed',
+      error: { code: SqlState.uniqueViolation, message: `could not create unique index "${ix.name}"`, detail },
+    });
+    this.h.log.warn({ table: t.name, index: ix.name, detail }, 'unique index build failed: duplicate value');
+  }
+
+  /**
+   * Duplicate values among the entries of building unique indexes a group commit writes (and
+   * against the entries already stored): the build fails with 23505, as PostgreSQL's CREATE
+   * UNIQUE INDEX does.
    */
   async checkDuplicates(entries: BuildEntry[], overlay: TableRows): Promise<void> {
     const inBatch = new Map<string, Value[]>();
@@ -274,14 +321,7 @@ export class SecondaryIndexes {
           }
         }
       }
-      if (dup) {
-        const detail = `Key (${e.ix.columns.map((f) => colOf(e.t, f).name).join(', ')})=(${vals.map((v, i) => valueTextOf(e.t, e.ix.columns[i]!, v)).join(', ')}) is duplicated.`;
-        this.builds.set(id, {
-          state: 'failed',
-          error: { code: SqlState.uniqueViolation, message: `could not create unique index "${e.ix.name}"`, detail },
-        });
-        this.h.log.warn({ table: e.t.name, index: e.ix.name, detail }, 'unique index build failed: duplicate value');
-      }
+      if (dup) this.fail(e.t, e.ix, vals);
     }
   }
 
