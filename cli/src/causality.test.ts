@@ -77,12 +77,22 @@ describe('causal commit order across skewed TX engines', () => {
 
   test('an update on the engine behind commits after the version it replaced', async () => {
     for (let id = 1; id <= 20; id++) {
-      const w = await ahead.execute({ catalogVersion: 1, ops: [{ kind: 'insert', table: 'acct', columns: ['id', 'n'], rows: [[id, 1]] }] });
+      const w = await ahead.execute({
+        catalogVersion: 1,
+        ops: [{ kind: 'insert', table: 'acct', columns: ['id', 'n'], rows: [[BigInt(id), 1]] }],
+      });
       // The engine behind reads rows it never held from ingestion: wait until ingestion has it.
       for (let i = 0; i < 500 && !(await ingestion.get('acct', [BigInt(id)])); i++) await new Promise((r) => setTimeout(r, 10));
       const u = await behind.execute({
         catalogVersion: 1,
-        ops: [{ kind: 'update', table: 'acct', key: [id], set: [{ column: 'n', expr: { k: 'lit', v: 2 } }] }],
+        ops: [
+          {
+            kind: 'update',
+            table: 'acct',
+            source: { by: 'key', keys: [[BigInt(id)]] },
+            set: [{ column: 'n', expr: { k: 'const', v: 2, t: 'integer' } }],
+          },
+        ],
       });
       assert.equal(u.counts[0], 1, `row ${id} found through ingestion`);
       assert.ok(u.commitTs > w.commitTs, `row ${id}: update at ${u.commitTs} must commit after the insert at ${w.commitTs}`);

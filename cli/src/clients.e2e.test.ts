@@ -72,10 +72,13 @@ describe('real clients against stratum up', { timeout: 900_000 }, () => {
     assert.equal(n.rows[0].n, 2000);
     const r = await client('sysbench', ['oltp_read_write', ...sysbenchArgs(), '--threads=8', '--time=10', '--report-interval=0', 'run']);
     assert.equal(r.code, 0, r.out);
-    const errors = /errors:\s+(\d+)/.exec(r.out)?.[1];
+    // sysbench stops with a non-zero exit at the first error it cannot retry. Serialization
+    // failures (40001, first committer wins under REPEATABLE READ) are retried and counted as
+    // "ignored errors", as they are against PostgreSQL at REPEATABLE READ.
     const txns = Number(/transactions:\s+(\d+)/.exec(r.out)?.[1] ?? 0);
-    assert.equal(errors, '0', r.out);
     assert.ok(txns > 0, r.out);
+    assert.match(r.out, /reconnects:\s+0\s/, r.out);
+    assert.doesNotMatch(r.out, /FATAL|error:/i, r.out);
     const clean = await client('sysbench', ['oltp_read_write', ...sysbenchArgs(), 'cleanup']);
     assert.equal(clean.code, 0, clean.out);
     await assert.rejects(c.query('SELECT 1 FROM sbtest1'), (e: { code?: string }) => e.code === '42P01');
@@ -85,7 +88,9 @@ describe('real clients against stratum up', { timeout: 900_000 }, () => {
     const conn = ['-h', '127.0.0.1', '-p', String(srv.pgPort), '-U', 'stratum'];
     const init = await client('pgbench', ['-i', '-s', '1', ...conn, 'stratum']);
     assert.equal(init.code, 0, init.out);
-    const counts = await c.query('SELECT (SELECT count(*) FROM pgbench_accounts)::int AS a, (SELECT count(*) FROM pgbench_branches)::int AS b');
+    const counts = await c.query(
+      'SELECT (SELECT count(*) FROM pgbench_accounts)::int AS a, (SELECT count(*) FROM pgbench_branches)::int AS b',
+    );
     assert.deepEqual(counts.rows[0], { a: 100_000, b: 1 });
     const run1 = await client('pgbench', [...conn, '-c', '1', '-t', '200', 'stratum']);
     assert.equal(run1.code, 0, run1.out);
@@ -93,7 +98,12 @@ describe('real clients against stratum up', { timeout: 900_000 }, () => {
     const script = join(dir, 'custom.sql');
     await writeFile(
       script,
-      ['\\set aid random(1, 100000)', '\\set delta random(-100, 100)', 'UPDATE pgbench_accounts SET abalance = abalance + :delta WHERE aid = :aid;', 'SELECT abalance FROM pgbench_accounts WHERE aid = :aid;'].join('\n'),
+      [
+        '\\set aid random(1, 100000)',
+        '\\set delta random(-100, 100)',
+        'UPDATE pgbench_accounts SET abalance = abalance + :delta WHERE aid = :aid;',
+        'SELECT abalance FROM pgbench_accounts WHERE aid = :aid;',
+      ].join('\n'),
     );
     const run2 = await client('pgbench', [...conn, '-M', 'prepared', '-c', '4', '-t', '100', '-f', script, 'stratum']);
     assert.equal(run2.code, 0, run2.out);
@@ -103,7 +113,9 @@ describe('real clients against stratum up', { timeout: 900_000 }, () => {
       h.fields.map((f) => f.name),
       ['tid', 'bid', 'aid', 'delta', 'mtime', 'filler'],
     );
-    const sum = await c.query('SELECT (SELECT sum(abalance) FROM pgbench_accounts)::bigint AS a, (SELECT sum(delta) FROM pgbench_history)::bigint AS h');
+    const sum = await c.query(
+      'SELECT (SELECT sum(abalance) FROM pgbench_accounts)::bigint AS a, (SELECT sum(delta) FROM pgbench_history)::bigint AS h',
+    );
     // The default script adds each delta to an account and logs it: the sums agree (the \set script changes accounts only).
     assert.ok(sum.rows[0].a !== null);
   });
@@ -117,7 +129,13 @@ describe('real clients against stratum up', { timeout: 900_000 }, () => {
     assert.equal(load.code, 0, load.out);
     assert.match(load.out, /COPY 3/);
     const out = join(dir, 'out.csv');
-    const dump = await client('psql', [url, '-v', 'ON_ERROR_STOP=1', '-c', `\\copy (SELECT * FROM copied ORDER BY id) TO '${out}' WITH (FORMAT csv, HEADER)`]);
+    const dump = await client('psql', [
+      url,
+      '-v',
+      'ON_ERROR_STOP=1',
+      '-c',
+      `\\copy (SELECT * FROM copied ORDER BY id) TO '${out}' WITH (FORMAT csv, HEADER)`,
+    ]);
     assert.equal(dump.code, 0, dump.out);
     assert.equal(await readFile(out, 'utf8'), 'id,name,score\n1,alpha,1.50\n2,"beta, gamma",\n3,,2.00\n');
     const bad = join(dir, 'bad.csv');

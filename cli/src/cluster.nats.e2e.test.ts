@@ -341,12 +341,18 @@ describe('cluster: 2 TX engines, 2 ingestion engines, 2 OLAP shards', { timeout:
     cluster.procs.set('tx3', tx3);
     const api = rpcClient<TxEngineApi>(`http://127.0.0.1:${port}`, ['execute'], { name: 'tx-engine tx3' });
     const c = await connect();
-    const w0 = ((await (await fetch(`${routerUrl()}/status`)).json()) as { watermark: number }).watermark;
+    const status = (await (await fetch(`${routerUrl()}/status`)).json()) as {
+      watermark: number;
+      tables: { name: string; storage: string }[];
+    };
+    const w0 = status.watermark;
+    // Tier calls name tables by their storage name (GET /status lists them).
+    const ledger = status.tables.find((t) => t.name === 'ledger')?.storage as string;
     for (let i = 0; i < 20; i++) {
       const catalogVersion = ((await (await fetch(`${routerUrl()}/health`)).json()) as { catalogVersion: number }).catalogVersion;
       const r = await api.execute({
         catalogVersion,
-        ops: [{ kind: 'insert', table: 'ledger', columns: ['id', 'v'], rows: [[800_000 + i, i]] }],
+        ops: [{ kind: 'insert', table: ledger, columns: ['id', 'v'], rows: [[800_000 + i, i]] }],
       });
       assert.ok(r.commitTs > w0, 'a joining engine commits above the published watermark');
     }

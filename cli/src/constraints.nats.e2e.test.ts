@@ -56,7 +56,11 @@ describe('constraints across TX engines', { timeout: 300_000 }, () => {
       assert.equal(ok, 1, `round ${round}: exactly one insert commits`);
       assert.deepEqual([...new Set(codes)], ['23505'], `round ${round}: the others fail with unique_violation`);
     }
-    const r = await admin.query('SELECT count(*)::int AS n, count(DISTINCT email)::int AS d, count(DISTINCT id)::int AS ids FROM accounts');
+    let r = await admin.query('SELECT count(*)::int AS n, count(DISTINCT email)::int AS d, count(DISTINCT id)::int AS ids FROM accounts');
+    for (let i = 0; r.rows[0].n < 20 && i < 600; i++) {
+      await new Promise((res) => setTimeout(res, 100));
+      r = await admin.query('SELECT count(*)::int AS n, count(DISTINCT email)::int AS d, count(DISTINCT id)::int AS ids FROM accounts');
+    }
     assert.deepEqual(r.rows[0], { n: 20, d: 20, ids: 20 });
   });
 
@@ -74,7 +78,9 @@ describe('constraints across TX engines', { timeout: 300_000 }, () => {
     }
     const codes = (await Promise.all(work)).filter((x) => typeof x === 'string');
     for (const c of codes) assert.equal(c, '23503');
-    const orphans = await admin.query('SELECT count(*)::int AS n FROM kids k WHERE NOT EXISTS (SELECT 1 FROM parents p WHERE p.id = k.pid)');
+    const orphans = await admin.query(
+      'SELECT count(*)::int AS n FROM kids k WHERE NOT EXISTS (SELECT 1 FROM parents p WHERE p.id = k.pid)',
+    );
     assert.equal(orphans.rows[0].n, 0);
   });
 
@@ -82,10 +88,17 @@ describe('constraints across TX engines', { timeout: 300_000 }, () => {
     const admin = await connect();
     await admin.query('CREATE TABLE tickets (id bigserial PRIMARY KEY, note text)');
     const sessions = await Promise.all(Array.from({ length: 4 }, () => connect()));
-    await Promise.all(sessions.map(async (c, i) => {
-      for (let k = 0; k < 50; k++) await c.query('INSERT INTO tickets (note) VALUES ($1)', [`s${i}`]);
-    }));
-    const r = await admin.query('SELECT count(*)::int AS n, count(DISTINCT id)::int AS d FROM tickets');
+    await Promise.all(
+      sessions.map(async (c, i) => {
+        for (let k = 0; k < 50; k++) await c.query('INSERT INTO tickets (note) VALUES ($1)', [`s${i}`]);
+      }),
+    );
+    // Rows other sessions wrote reach this session's analytical reads once merged.
+    let r = await admin.query('SELECT count(*)::int AS n, count(DISTINCT id)::int AS d FROM tickets');
+    for (let i = 0; r.rows[0].n < 200 && i < 600; i++) {
+      await new Promise((res) => setTimeout(res, 100));
+      r = await admin.query('SELECT count(*)::int AS n, count(DISTINCT id)::int AS d FROM tickets');
+    }
     assert.deepEqual(r.rows[0], { n: 200, d: 200 });
   });
 });

@@ -9,8 +9,7 @@
  * - CREATE INDEX while writes continue: lookups by the index find every row.
  */
 import assert from 'node:assert/strict';
-import { readdir } from 'node:fs/promises';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -127,10 +126,15 @@ describe('DDL across the tiers', { timeout: 300_000 }, () => {
     await writer;
     await w.end();
     const plan = await c.query('EXPLAIN SELECT id FROM busy WHERE k = 7');
-    assert.ok(plan.rows.some((r) => String(r['QUERY PLAN']).includes('busy_k')), JSON.stringify(plan.rows));
+    assert.ok(
+      plan.rows.some((r) => String(r['QUERY PLAN']).includes('busy_k')),
+      JSON.stringify(plan.rows),
+    );
     // Rows the other session wrote reach the analytical tier once merged: wait for all of them.
     const total = 2000 + (next - 10_000);
-    await until('every row merged', async () => ((await c.query('SELECT count(*)::int AS n FROM busy')).rows[0].n === total ? true : undefined));
+    await until('every row merged', async () =>
+      (await c.query('SELECT count(*)::int AS n FROM busy')).rows[0].n === total ? true : undefined,
+    );
     const viaIndex = await c.query('SELECT id FROM busy WHERE k = 7');
     const viaScan = await c.query('SELECT id FROM busy WHERE k + 0 = 7 ORDER BY id');
     assert.deepEqual(

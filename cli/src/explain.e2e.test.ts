@@ -48,7 +48,10 @@ describe('EXPLAIN', { timeout: 120_000 }, () => {
     assert.match(scan, /placement: OLAP shard olap1, whole statement/);
     assert.match(scan, /reason: every table is on one shard: t → olap1/);
     assert.match(scan, /read timestamp rule: latest/);
-    assert.match(scan, /waits for the ingestion watermark to reach .*: table t \(monotonic_reads\) must include what this session wrote or read before/);
+    assert.match(
+      scan,
+      /waits for the ingestion watermark to reach .*: table t \(monotonic_reads\) must include what this session wrote or read before/,
+    );
     assert.match(scan, /DuckDB plan on olap1:/);
 
     const analyzed = await plan('EXPLAIN ANALYZE SELECT id, n FROM t WHERE n >= 20 ORDER BY id');
@@ -60,7 +63,10 @@ describe('EXPLAIN', { timeout: 120_000 }, () => {
 
     // EXPLAIN of a write renders its plan and writes nothing; EXPLAIN ANALYZE would run it.
     assert.match(await plan('EXPLAIN INSERT INTO t VALUES (9, 9)'), /insert into t → TX engine/);
-    assert.match(await plan('EXPLAIN UPDATE t SET n = n + 1 WHERE n > 100'), /candidate rows from the analytical tier as of the ingestion watermark/);
+    assert.match(
+      await plan('EXPLAIN UPDATE t SET n = n + 1 WHERE n > 100'),
+      /candidate rows from the analytical tier as of the ingestion watermark/,
+    );
     await assert.rejects(c.query('EXPLAIN SELECT * FROM nope'), (e: { code?: string }) => e.code === '42P01');
 
     const metrics = await (await fetch(`http://127.0.0.1:${server.httpPort}/metrics`)).text();

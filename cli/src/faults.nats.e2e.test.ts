@@ -34,6 +34,8 @@ interface Cluster {
   dir: string;
   nats: NatsServerHandle;
   pgPort: number;
+  /** The storage name of a table (tier calls and stream partitions use it), from the router's GET /status. */
+  storageOf(table: string): Promise<string>;
   txUrl: string;
   /** RPC client of the ingestion service (for diagnostics). */
   ingestion: IngestionApi & { closeClient(): Promise<void> };
@@ -98,7 +100,11 @@ async function startCluster(prefix: string): Promise<Cluster> {
     await startTx();
     procs.set('router', await spawnStratum(['router', '--config', file]));
     ingestion = rpcClient<IngestionApi>(`http://127.0.0.1:${ing}`, ['get', 'getMany', 'delta', 'status'], { name: 'ingestion' });
-    return { dir, nats, pgPort, txUrl: `http://127.0.0.1:${tx}`, ingestion, procs, txHistory, startTx, close };
+    const storageOf = async (table: string) => {
+      const st = (await (await fetch(`http://127.0.0.1:${http}/status`)).json()) as { tables: { name: string; storage: string }[] };
+      return st.tables.find((x) => x.name === table)?.storage ?? table;
+    };
+    return { dir, nats, pgPort, txUrl: `http://127.0.0.1:${tx}`, ingestion, procs, txHistory, startTx, close, storageOf };
   } catch (e) {
     await close();
     throw e;
@@ -355,13 +361,16 @@ describe('fault injection: bus outage', { timeout: 240_000 }, () => {
   });
 });
 
+/** Storage name of table `pairs` (stream partitions hash it), set once the table exists. */
+let PAIRS = 'pairs';
+
 /** Three keys of one transaction, chosen to land in three different stream partitions. */
 function keysFor(txn: string): [string, string, string] {
   const keys: string[] = [];
   const seen = new Set<number>();
   for (let i = 0; keys.length < 3; i++) {
     const k = `${txn}:${i}`;
-    const p = partitionOf('pairs', [k], PARTITIONS);
+    const p = partitionOf(PAIRS, [k], PARTITIONS);
     if (seen.has(p)) continue;
     seen.add(p);
     keys.push(k);
@@ -398,11 +407,11 @@ async function explainTxns(cluster: Cluster, txns: string[], acked: Set<string>)
     for (const id of txns) {
       const keys = keysFor(id);
       const got = await cluster.ingestion.getMany(
-        'pairs',
+        PAIRS,
         keys.map((k) => [k]),
       );
       const rows = keys.map((k, i) => {
-        const p = partitionOf('pairs', [k], PARTITIONS);
+        const p = partitionOf(PAIRS, [k], PARTITIONS);
         if (!got[i]) absentIn.add(p);
         return `${k}@p${p}:${got[i] ? `ts=${got[i]?.commitTs}` : 'absent'}`;
       });
@@ -457,6 +466,7 @@ describe('fault injection: TX engine killed with SIGKILL under load', { timeout:
     cluster = await startCluster('stratum-fault-kill-');
     reader = await connect(cluster.pgPort);
     await reader.query('CREATE TABLE pairs (k text PRIMARY KEY, txn text NOT NULL, part int NOT NULL)');
+    PAIRS = await cluster.storageOf('pairs');
   });
 
   after(async () => {

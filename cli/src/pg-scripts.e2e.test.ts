@@ -77,7 +77,11 @@ describe('SQL scripts: Stratum vs PostgreSQL 15', { timeout: 900_000 }, () => {
       try {
         for (const sql of script.statements) {
           const [got, want] = [await runOne(a, sql), await runOne(b, sql)];
-          assert.deepEqual(got, want, `statement: ${sql}${got.code ? ` (Stratum: ${lastMessage.get(a)})` : ''}${want.code ? ` (PostgreSQL: ${lastMessage.get(b)})` : ''}`);
+          assert.deepEqual(
+            got,
+            want,
+            `statement: ${sql}${got.code ? ` (Stratum: ${lastMessage.get(a)})` : ''}${want.code ? ` (PostgreSQL: ${lastMessage.get(b)})` : ''}`,
+          );
         }
       } finally {
         await a.end().catch(() => {});

@@ -40,7 +40,7 @@ import {
   tableOptionsFrom,
   type VersionRecord,
 } from '@stratum/shared';
-import { startTxEngine } from '@stratum/tx-engine';
+import { startTxEngine, TX_ENGINE_METHODS } from '@stratum/tx-engine';
 
 /** What `stratum up` started. */
 export interface Embedded {
@@ -272,19 +272,7 @@ function defaultId(cfg: StratumConfig, service: 'tx-engine' | 'ingestion' | 'ola
 }
 
 /** RPC method lists of each tier (what crosses the network). */
-export const TX_METHODS = [
-  'execute',
-  'get',
-  'read',
-  'txnWrites',
-  'indexStatus',
-  'begin',
-  'executeIn',
-  'commit',
-  'rollback',
-  'savepoint',
-  'decommission',
-] as const;
+export const TX_METHODS = TX_ENGINE_METHODS;
 export const INGESTION_METHODS = ['get', 'getMany', 'find', 'indexStatus', 'delta', 'status', 'conflicts', 'retireEngine'] as const;
 
 /** Ingestion settings from the config. */

@@ -455,7 +455,8 @@ export class Catalog {
     switch (ev.kind) {
       case 'create_table': {
         const t = ev.table;
-        if (this.relationExists(t.name) || (t.storage !== undefined && (this.dead.has(t.storage) || this.byStorageName.has(t.storage)))) return false;
+        if (this.relationExists(t.name) || (t.storage !== undefined && (this.dead.has(t.storage) || this.byStorageName.has(t.storage))))
+          return false;
         const oid = this.takeOid();
         this.put(this.infoOf(this.withOids(t, oid, undefined), oid, version));
         return true;

@@ -247,7 +247,7 @@ export const configSchema = z.strictObject({
         .number()
         .int()
         .min(1024)
-        .default(8 * 1024 * 1024)
+        .default(64 * 1024 * 1024)
         .describe(
           'Largest transaction write set (approximate bytes of its rows); a larger one fails with 54000. With NATS, raise max_payload to at least this.',
         ),
@@ -277,7 +277,7 @@ export const configSchema = z.strictObject({
       heartbeat_ms: 100,
       relay_max_batch: 2000,
       relay_max_bytes: 512 * 1024,
-      max_txn_bytes: 8 * 1024 * 1024,
+      max_txn_bytes: 64 * 1024 * 1024,
       txn_idle_timeout_ms: 600_000,
       retention_check_ms: 60_000,
       replicated_ack_timeout_ms: 10_000,

@@ -12,7 +12,7 @@
  * A row must never move between shards, so a `shard_key` is a primary-key column (or the table
  * is append-only) and time sharding needs an append-only table; {@link checkPlacement} says so.
  */
-import type { TableInfo } from './catalog.ts';
+import { readField, type TableInfo } from './catalog.ts';
 import { SchemaError } from './errors.ts';
 import { fnv1a, keyString } from './partition.ts';
 import type { Row, Value } from './types.ts';
@@ -50,18 +50,23 @@ export function shardOfTime(ms: number | null, timeShards: readonly { shard: str
 /**
  * The shard that holds a version of a row of `info`.
  * @param key primary-key values in key order (used for deletes, whose `row` is null)
- * @param row the row after the change, or null for a delete
+ * @param row the row after the change (keyed by field), or null for a delete
  */
 export function shardOfVersion(info: TableInfo, key: readonly Value[], row: Row | null, all: readonly string[]): string {
   const o = info.options;
   const shards = shardsOfTable(info, all);
+  // Options name columns; rows are keyed by field (protocol 3).
+  const fieldValue = (name: string): Value => {
+    const col = info.columns[info.columnIndex.get(name) ?? -1];
+    return row ? (col ? readField(row, col) : (row[name] ?? null)) : null;
+  };
   if (o.timeShards) {
     const tc = o.timeColumn as string;
     const col = info.columns[info.columnIndex.get(tc) ?? -1];
-    return shardOfTime(row ? timeValueMs(row[tc] ?? null, col?.type ?? 'timestamp') : null, o.timeShards);
+    return shardOfTime(timeValueMs(fieldValue(tc), col?.type ?? 'timestamp'), o.timeShards);
   }
   if (o.shardKey) {
-    let v: Value = row ? (row[o.shardKey] ?? null) : null;
+    let v: Value = fieldValue(o.shardKey);
     if (!row) {
       const ki = info.pkIndexes.findIndex((ci) => info.columns[ci]?.name === o.shardKey);
       v = ki >= 0 ? (key[ki] ?? null) : null;

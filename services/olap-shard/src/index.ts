@@ -3,7 +3,10 @@
  * manifest, an in-memory delta of versions newer than the OLAP watermark pulled from
  * ingestion, and SQL over both through DuckDB views. The package's only public entry.
  *
- * Layout: `<dir>/<table>/day=YYYY-MM-DD/part-<uuidv7>.parquet` (Hive style, day = UTC date of
+ * Tables are stored by storage name and columns by field (catalog.ts); views `<table>`,
+ * `<table>__history` and `<table>__latest` speak names, so RENAME only rebuilds views.
+ *
+ * Layout: `<dir>/<storage>/day=YYYY-MM-DD/part-<uuidv7>.parquet` (Hive style, day = UTC date of
  * the table's `time_column`, else of the commit time), `<dir>/manifest.json`, and
  * `<dir>/.spill/` for DuckDB's temporary files.
  */

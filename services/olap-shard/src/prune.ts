@@ -18,6 +18,7 @@
  * The delta (in memory) is never pruned; its versions are newer than the files' per key.
  */
 import type { TableInfo, Value } from '@stratum/shared';
+import { zoneComparable } from '@stratum/shared/duckdb';
 import type { FileBloom } from './bloom.ts';
 import { compareValues, decodeZoneValue, keyRangesOf, type ManifestFile, rangesMayOverlap, type ValueRange } from './manifest.ts';
 import type { PredOp } from './plan.ts';
@@ -86,13 +87,23 @@ export function fileMayMatch(info: TableInfo, f: ManifestFile, p: TypedPred, blo
   }
   const ci = info.fieldIndex.get(p.column);
   const col = ci === undefined ? undefined : info.columns[ci];
-  // A file without the field (written before the column was added) holds its missing value: not pruned.
-  const z = f.fields.includes(p.column) ? f.columns[p.column] : undefined;
-  if (!z || !col) return true;
-  // Every value NULL: a strict predicate is never true.
-  if (z.min === null && z.max === null) return !(z.nulls >= f.rows);
-  const min = decodeZoneValue(z.min, col);
-  const max = decodeZoneValue(z.max, col);
+  if (!col) return true;
+  let min: Value;
+  let max: Value;
+  if (!f.fields.includes(p.column)) {
+    // Written before the column was added: every row holds the column's missing value (or NULL).
+    const m = col.missing;
+    if (m === undefined || m === null) return false;
+    min = zoneComparable(m, col.type, col.typmod) ?? null;
+    max = min;
+  } else {
+    const z = f.columns[p.column];
+    if (!z) return true;
+    // Every value NULL: a strict predicate is never true.
+    if (z.min === null && z.max === null) return !(z.nulls >= f.rows);
+    min = decodeZoneValue(z.min, col);
+    max = decodeZoneValue(z.max, col);
+  }
   if (min === null || max === null) return true;
   if (!rangeMayMatch(p, min, max)) return false;
   if (bloom && p.hashes && (p.op === '=' || p.op === 'in')) return bloom.mayContainAny(p.column, p.hashes);

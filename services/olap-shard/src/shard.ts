@@ -643,55 +643,64 @@ export class Shard implements OlapShardApi {
     await this.stateMutex.run(async () => {
       const live = this.catalog.list();
       const liveNames = new Set(live.map((i) => i.name));
+      // Delta tables of dead storage names go last: until the views of a table's new storage
+      // (TRUNCATE) replace the old ones, queries may still read them through the old views.
+      const deadDeltas: string[] = [];
       for (const [storage, st] of [...this.tables]) {
         if (!deadState(storage)) continue;
         await this.dropViews(st, st.viewsName, liveNames);
-        await this.state().run(`DROP TABLE IF EXISTS ${deltaTable(storage)}; DROP TABLE IF EXISTS ${deltaLatestTable(storage)};`);
+        deadDeltas.push(storage);
         this.tables.delete(storage);
         this.tablesEpoch++;
         this.log('table dropped or truncated: views and delta removed', { table: st.info.name, storage });
       }
       for (const p of this.pending.keys()) if (this.catalog.isDead(p)) this.pending.delete(p);
-      for (const info of live) {
-        if (current(info)) continue;
-        let st = this.tables.get(info.storage);
-        if (!st) {
-          const cols = fieldColumns(info);
-          await this.state().run(
-            `CREATE TABLE IF NOT EXISTS ${deltaTable(info.storage)} (${deltaColumnsDdl(cols)});
-             CREATE TABLE IF NOT EXISTS ${deltaLatestTable(info.storage)} (${deltaColumnsDdl(cols)});`,
-          );
-          st = {
-            info,
-            viewsName: undefined,
-            deltaFields: new Set(cols.map((c) => c.field)),
-            deltaRows: 0,
-            deltaDisjoint: false,
-            fileKeyRanges: undefined,
-            defs: undefined,
-            snapshots: new Map(),
-          };
-          this.tables.set(info.storage, st);
-          this.tablesEpoch++;
-          this.recomputeFileKeyRanges(st);
-          const waiting = this.pending.get(info.storage);
-          this.pending.delete(info.storage);
-          for (const w of waiting ?? []) await this.appendDelta(st, w.source, w.versions);
-          await this.updateDeltaStats(st);
-        } else if (st.info !== info) {
-          const old = st.info;
-          st.info = info;
-          this.tablesEpoch++;
-          await this.addDeltaFields(st);
-          // The latest-version table is kept only for tables that are not append-only.
-          if (old.options.appendOnly && !info.options.appendOnly) await this.rebuildDeltaLatest(st);
-          this.recomputeFileKeyRanges(st);
+      try {
+        for (const info of live) {
+          if (current(info)) continue;
+          let st = this.tables.get(info.storage);
+          if (!st) {
+            const cols = fieldColumns(info);
+            await this.state().run(
+              `CREATE TABLE IF NOT EXISTS ${deltaTable(info.storage)} (${deltaColumnsDdl(cols)});
+               CREATE TABLE IF NOT EXISTS ${deltaLatestTable(info.storage)} (${deltaColumnsDdl(cols)});`,
+            );
+            st = {
+              info,
+              viewsName: undefined,
+              deltaFields: new Set(cols.map((c) => c.field)),
+              deltaRows: 0,
+              deltaDisjoint: false,
+              fileKeyRanges: undefined,
+              defs: undefined,
+              snapshots: new Map(),
+            };
+            this.tables.set(info.storage, st);
+            this.tablesEpoch++;
+            this.recomputeFileKeyRanges(st);
+            const waiting = this.pending.get(info.storage);
+            this.pending.delete(info.storage);
+            for (const w of waiting ?? []) await this.appendDelta(st, w.source, w.versions);
+            await this.updateDeltaStats(st);
+          } else if (st.info !== info) {
+            const old = st.info;
+            st.info = info;
+            this.tablesEpoch++;
+            await this.addDeltaFields(st);
+            // The latest-version table is kept only for tables that are not append-only.
+            if (old.options.appendOnly && !info.options.appendOnly) await this.rebuildDeltaLatest(st);
+            this.recomputeFileKeyRanges(st);
+          }
+          if (st.viewsName !== undefined && st.viewsName !== info.name) {
+            await this.dropViews(st, st.viewsName, liveNames);
+            st.viewsName = undefined;
+          }
+          await this.rebuildViews(st);
         }
-        if (st.viewsName !== undefined && st.viewsName !== info.name) {
-          await this.dropViews(st, st.viewsName, liveNames);
-          st.viewsName = undefined;
+      } finally {
+        for (const storage of deadDeltas) {
+          await this.state().run(`DROP TABLE IF EXISTS ${deltaTable(storage)}; DROP TABLE IF EXISTS ${deltaLatestTable(storage)};`);
         }
-        await this.rebuildViews(st);
       }
     });
     if (deadListed()) this.schedulePurge();
@@ -1314,7 +1323,11 @@ export class Shard implements OlapShardApi {
     if (tc !== undefined) {
       const i = info.columnIndex.get(tc);
       const col = i === undefined ? undefined : info.columns[i];
-      if (col && TIME_TYPES.has(col.type)) return `coalesce(CAST(${ident(col.field ?? col.name)} AS DATE), CAST("_ts" AS DATE))`;
+      if (col && TIME_TYPES.has(col.type)) {
+        // ±infinity (PostgreSQL allows them) has no day: such versions go to the commit day, like NULL.
+        const f = ident(col.field ?? col.name);
+        return `coalesce(CASE WHEN isfinite(${f}) THEN CAST(${f} AS DATE) END, CAST("_ts" AS DATE))`;
+      }
       if (!this.warnedTimeColumn.has(info.name)) {
         this.warnedTimeColumn.add(info.name);
         this.log('time_column is not a timestamp/timestamptz/date column; partitioning by commit time', {
@@ -1447,8 +1460,10 @@ export class Shard implements OlapShardApi {
       try {
         return await this.planAndRun(conn, sql, params, options);
       } catch (e) {
-        // A DROP/TRUNCATE/ALTER may have removed what the plan referred to: plan again, once.
-        if (replans >= 1 || epoch === this.tablesEpoch) throw e;
+        // A DROP/TRUNCATE/ALTER/RENAME applied meanwhile may have replaced what the plan referred
+        // to: let the catalog sync under way finish, then plan again.
+        if (replans >= 3 || (epoch === this.tablesEpoch && !(e instanceof StaleViews))) throw e;
+        await this.stateMutex.run(async () => {});
         await this.syncCatalog();
       }
     }
@@ -1564,9 +1579,7 @@ export class Shard implements OlapShardApi {
       const snapOf = (st: TableState) => st.snapshots.get(gens.get(st.info.storage) ?? -1);
       for (const st of states) {
         const snap = snapOf(st);
-        if (!snap) {
-          throw new StratumError(SqlState.internalError, `OLAP shard ${this.id}: view generation of "${st.info.name}" not found`);
-        }
+        if (!snap) throw new StaleViews(`OLAP shard ${this.id}: view generation of "${st.info.name}" not found`);
         unavailable.push(...snap.unavailable);
       }
       if (unavailable.length > 0 && !options.allowDegraded) throw unavailableError(this.id, unavailable);
@@ -1644,6 +1657,14 @@ export class Shard implements OlapShardApi {
     }
     mUnavailable.set({ shard: this.id }, out.unavailableFiles);
     return out;
+  }
+}
+
+/** The views a query was planned against were replaced before it ran (DDL meanwhile): plan again. */
+class StaleViews extends StratumError {
+  constructor(message: string) {
+    super(SqlState.internalError, message);
+    this.name = 'StaleViews';
   }
 }
 

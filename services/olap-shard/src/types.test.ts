@@ -267,6 +267,52 @@ describe('olap shard: every type round-trips', () => {
   });
 });
 
+describe('olap shard: ±infinity timestamps and dates', () => {
+  it('round-trip, also in the time column that picks the day partition', async () => {
+    const catalog = makeCatalog(
+      [
+        {
+          name: 'spans',
+          columns: [
+            { name: 'id', type: 'integer', notNull: true },
+            { name: 'at', type: 'timestamptz', notNull: false },
+            { name: 'd', type: 'date', notNull: false },
+          ],
+          primaryKey: ['id'],
+        },
+      ],
+      { spans: { timeColumn: 'at' } },
+    );
+    const dir = await tempDir('olap-types-');
+    const shard = await startOlapShard({ id: 's1', dir, catalog, deltaSources: [], compactionIntervalMs: 0, deltaPollMs: 0 });
+    try {
+      const vb = new Versions(catalog.get('spans'));
+      const rows: Row[] = [
+        { id: 1, at: 2n ** 63n - 1n, d: 2147483647 },
+        { id: 2, at: -(2n ** 63n), d: -2147483648 },
+        { id: 3, at: 1_709_294_400_000_000n, d: 19_783 },
+      ];
+      await shard.push({
+        source: 'ing1',
+        table: 'spans',
+        fromTs: -1,
+        toTs: T0,
+        versions: rows.map((r) => vb.make('insert', [r.id as number], r, T0)),
+      });
+      const r = await shard.query('SELECT id, "at", d FROM spans ORDER BY id', [], catalog.version);
+      assert.deepEqual(
+        r.rows,
+        rows.map((x) => [x.id, x.at, x.d]),
+      );
+      const later = await shard.query(`SELECT id FROM spans WHERE "at" > TIMESTAMPTZ '2030-01-01 00:00:00+00'`, [], catalog.version);
+      assert.deepEqual(later.rows, [[1]]);
+    } finally {
+      await shard.close();
+      await removeDir(dir);
+    }
+  });
+});
+
 describe('olap shard: zone maps and bloom filters on DECIMAL, TIME and char keys', () => {
   let dir: string;
   let shard: OlapShard;

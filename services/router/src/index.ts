@@ -7,6 +7,7 @@ import {
   type Catalog,
   type Clock,
   counter,
+  type DdlEvent,
   formatValue,
   type Health,
   type HttpServer,
@@ -15,7 +16,6 @@ import {
   SqlState,
   StratumError,
   startHttpServer,
-  type DdlEvent,
   type TxEngineApi,
   toErrorPayload,
   WatermarkWatcher,
@@ -102,6 +102,7 @@ export async function startRouter(o: RouterOptions): Promise<Router> {
       return all.length === 0 ? -1 : Math.min(...all.map((s) => s.watermark));
     }),
     sequences: new SequenceAllocator(o.catalog, o.publishDdl, o.statementTimeoutMs),
+    log: o.log,
   };
   const pg = await startPgWireServer({
     host: o.pg.host,
@@ -192,7 +193,9 @@ export function mountQueryApi(app: import('fastify').FastifyInstance, ctx: Route
       synchronized: ctx.clock.synchronized(),
       ...(ctx.clock.synchronized() ? {} : { reason: ctx.clock.unsynchronizedReason?.() ?? '' }),
     };
-    return { now: Date.now(), watermark: marks.length ? Math.min(...marks) : -1, clock, ingestion, shards };
+    // Tables with their storage names (the names data directories and tier calls use) and oids.
+    const tables = ctx.catalog.list().map((t) => ({ name: t.name, storage: t.storage, oid: t.oid }));
+    return { now: Date.now(), watermark: marks.length ? Math.min(...marks) : -1, clock, ingestion, shards, tables };
   });
 
   app.post('/query', async (req, reply) => {

@@ -16,7 +16,6 @@ import {
   type Catalog,
   type ConflictInfo,
   counter,
-  duckdbType,
   formatValue,
   type IngestionApi,
   type Literal,
@@ -25,19 +24,19 @@ import {
   type QueryOptions,
   type QueryResult,
   type ResultType,
+  type Row,
+  readField,
   SqlState,
   type SqlType,
   StratumError,
   shardsFor,
-  type Row,
-  readField,
   type TableInfo,
   TierUnavailableError,
   type TxnWrite,
   timeValueMs,
   type Value,
 } from '@stratum/shared';
-import { bindParams, convertResult, mapDuckDbError, PG_SEMANTICS_SQL, RAW_SQL_TYPE, typedFromRaw } from '@stratum/shared/duckdb';
+import { bindParams, convertResult, loadValues, mapDuckDbError, PG_SEMANTICS_SQL, viewType } from '@stratum/shared/duckdb';
 import { literalOf, type Params } from './sql/literal.ts';
 import { type Node, qualifiedName } from './sql/parse.ts';
 
@@ -133,10 +132,11 @@ export class OlapRouter {
     opts: QueryOptions,
     astParams: Params = params,
     overlays?: ReadonlyMap<string, TxnWrite[]>,
+    provided?: ReadonlyMap<string, Row[]>,
   ): Promise<OlapAnswer> {
     const lits: Literal[] = params.map((v) => v);
     const plan = this.plan(stmt, refs, astParams);
-    if (plan.whole && !overlays?.size) {
+    if (plan.whole && !overlays?.size && !provided?.size) {
       const id = plan.whole;
       const shard = this.shards.find((s) => s.id === id) as ShardRef;
       const tables = [...plan.placement.keys()];
@@ -148,7 +148,7 @@ export class OlapRouter {
         throw this.unavailable(e, id, tables);
       }
     }
-    return this.gather(stmt, refs, plan.placement, sql, params, catalogVersion, opts, astParams, overlays);
+    return this.gather(stmt, refs, plan.placement, sql, params, catalogVersion, opts, astParams, overlays, provided);
   }
 
   /**
@@ -211,6 +211,7 @@ export class OlapRouter {
     opts: QueryOptions,
     astParams: Params,
     overlays?: ReadonlyMap<string, TxnWrite[]>,
+    provided?: ReadonlyMap<string, Row[]>,
   ): Promise<OlapAnswer> {
     mWhole.inc({ shard: 'gather' });
     const notices: string[] = [];
@@ -232,7 +233,11 @@ export class OlapRouter {
         const latest = name.endsWith('__latest');
         const visible = info.columns.filter((c) => latest || !c.hidden);
         const cols = [
-          ...visible.map((c) => ({ name: c.name, type: c.type as SqlType })),
+          ...visible.map((c) =>
+            c.typmod === undefined
+              ? { name: c.name, type: c.type as SqlType }
+              : { name: c.name, type: c.type as SqlType, typmod: c.typmod },
+          ),
           ...(history ? SYSTEM_COLUMNS : latest ? SYSTEM_COLUMNS.filter((c) => c.name === '_version' || c.name === '_ts') : []),
         ];
         const used = referencedColumns(stmt);
@@ -248,9 +253,37 @@ export class OlapRouter {
         let source = ident(name);
         if (overlay?.length) {
           source = ident(`${name}__latest`);
-          filter.push(`(${info.pkIndexes.map((i) => ident((info.columns[i] as { name: string }).name)).join(', ')}) NOT IN (${overlay.map((w) => `(${w.key.map((v, j) => sqlLiteral(v, (info.columns[info.pkIndexes[j] ?? 0] as { type: SqlType }).type)).join(', ')})`).join(', ')})`);
+          filter.push(
+            `(${info.pkIndexes.map((i) => ident((info.columns[i] as { name: string }).name)).join(', ')}) NOT IN (${overlay
+              .map(
+                (w) =>
+                  `(${w.key
+                    .map((v, j) => {
+                      const kc = info.columns[info.pkIndexes[j] ?? 0] as { type: SqlType; typmod?: number };
+                      return sqlLiteral(v, kc.type, kc.typmod);
+                    })
+                    .join(', ')})`,
+              )
+              .join(', ')})`,
+          );
         }
         const scanSql = `SELECT ${proj.map((c) => ident(c.name)).join(', ')} FROM ${source}${filter.length ? ` WHERE ${filter.join(' AND ')}` : ''}`;
+        const given = provided?.get(name);
+        if (given) {
+          // The row tiers supplied this table's rows (a row_scan plan): no shard is asked.
+          const fields = proj.map((c) => info.columns.find((x) => x.name === c.name));
+          loads.push(
+            loadTable(
+              conn,
+              name,
+              proj,
+              given.map((row) => fields.map((c) => (c ? readField(row, c) : null))),
+              created,
+              ++this.tempSeq,
+            ),
+          );
+          continue;
+        }
         const parts = await Promise.all(
           (placement.get(name) ?? []).map(async (id) => {
             const shard = this.shards.find((s) => s.id === id) as ShardRef;
@@ -309,7 +342,8 @@ export class OlapRouter {
     const sources = this.ingestion();
     const lists = await Promise.all(sources.map((s) => s.api.conflicts({ limit: 100_000 })));
     lists.forEach((list, i) => {
-      for (const c of list) rows.push(conflictRow(c, sources[i]?.id ?? ''));
+      // Conflicts name the storage name; readers see the table's name (dropped tables keep the storage name).
+      for (const c of list) rows.push(conflictRow({ ...c, table: this.catalog.byStorage(c.table)?.name ?? c.table }, sources[i]?.id ?? ''));
     });
     await loadTable(conn, name, cols, rows, created, ++this.tempSeq);
   }
@@ -355,10 +389,10 @@ function conflictRow(c: ConflictInfo, ingestion: string): Value[] {
 }
 
 /** A stored value as a SQL literal of column type `t` (text form cast to the type). */
-function sqlLiteral(v: Value, t: SqlType): string {
+function sqlLiteral(v: Value, t: SqlType, typmod?: number): string {
   if (v === null) return 'NULL';
   const text = formatValue(v, t) ?? '';
-  return `CAST('${text.replaceAll("'", "''")}' AS ${duckdbType(t)})`;
+  return `CAST('${text.replaceAll("'", "''")}' AS ${viewType(t, typmod)})`;
 }
 
 /** Double-quoted identifier. */
@@ -368,42 +402,18 @@ function ident(name: string): string {
 
 /**
  * Load gathered rows (stored representation, see shared/src/types.ts) into a temporary table
- * `name` with the columns' declared DuckDB types: appended raw, then converted in SQL.
+ * `name` with the columns' DuckDB types (`loadValues`: every type, typmods included).
  */
 async function loadTable(
   conn: DuckDBConnection,
   name: string,
-  cols: { name: string; type: SqlType }[],
+  cols: { name: string; type: SqlType; typmod?: number }[],
   rows: Value[][],
   created: string[],
-  seq: number,
+  _seq: number,
 ): Promise<void> {
-  const raw = `stratum_gather_raw_${seq}`;
-  await conn.run(`CREATE TEMP TABLE ${ident(raw)} (${cols.map((c) => `${ident(c.name)} ${RAW_SQL_TYPE[c.type]}`).join(', ')})`);
-  created.push(raw);
-  const app = await conn.createAppender(raw, 'main', 'temp');
-  try {
-    for (const r of rows) {
-      for (let i = 0; i < cols.length; i++) {
-        const v = r[i] ?? null;
-        const t = (cols[i] as { type: SqlType }).type;
-        if (v === null) app.appendNull();
-        else if (RAW_SQL_TYPE[t] === 'BIGINT') app.appendBigInt(typeof v === 'bigint' ? v : BigInt(v as number));
-        else if (RAW_SQL_TYPE[t] === 'INTEGER' || RAW_SQL_TYPE[t] === 'SMALLINT') app.appendInteger(Number(v));
-        else if (t === 'real') app.appendFloat(Number(v));
-        else if (t === 'double') app.appendDouble(Number(v));
-        else if (t === 'boolean') app.appendBoolean(v === true || v === 't');
-        else app.appendVarchar(String(v));
-      }
-      app.endRow();
-    }
-    app.flushSync();
-  } finally {
-    app.closeSync();
-  }
-  const select = cols.map((c) => typedFromRaw(ident(c.name), c.type));
-  await conn.run(`CREATE TEMP TABLE ${ident(name)} AS SELECT ${select.join(', ')} FROM ${ident(raw)}`);
-  created.push(name);
+  await loadValues(conn, name, cols, rows);
+  created.push(name, `${name}__stratum_raw`);
 }
 
 /** Column names a statement references anywhere, or 'all' when it uses `*`. */

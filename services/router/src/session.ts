@@ -12,6 +12,7 @@ import {
   type EvalContext,
   type IngestionApi,
   type IsolationLevel,
+  type Logger,
   pgTypeOid,
   SqlState,
   StratumError,
@@ -24,9 +25,9 @@ import type { SessionValues } from './analyze/scope.ts';
 import { parseCached, type ResultCache } from './caches.ts';
 import { runPlan } from './execute/index.ts';
 import type { OlapRouter } from './olap.ts';
+import type { CopyInSink, CopyOutSource, FieldDescription, PgSession, PreparedInfo, StatementResult, TxStatus } from './pgwire/types.ts';
 import { planKey, planStatement } from './plan/planner.ts';
 import type { OutputColumn, PlannedStatement } from './plan/types.ts';
-import type { CopyInSink, CopyOutSource, FieldDescription, PgSession, PreparedInfo, StatementResult, TxStatus } from './pgwire/types.ts';
 import type { SequenceAllocator } from './sequences.ts';
 import { SessionSequences } from './sequences.ts';
 import type { ParsedStatement } from './sql/parse.ts';
@@ -59,6 +60,8 @@ export interface RouterContext {
   watermarks: WatermarkWatcher;
   /** Sequence ranges claimed by this router. */
   sequences: SequenceAllocator;
+  /** Failed statements are logged at debug level (PostgreSQL's log_min_error_statement). */
+  log?: Logger;
 }
 
 /** An ingestion engine as the router addresses it. */
@@ -196,7 +199,8 @@ export class RouterSession implements PgSession, SessionValues {
     if (n === 'server_version') return this.ctx.serverVersion;
     if (n === 'stratum.session_token') return this.token();
     if (n === 'transaction_isolation') {
-      const iso = this.txn?.isolation ?? (this.settings.default_transaction_isolation === 'serializable' ? 'serializable' : 'repeatable_read');
+      const iso =
+        this.txn?.isolation ?? (this.settings.default_transaction_isolation === 'serializable' ? 'serializable' : 'repeatable_read');
       return iso === 'serializable' ? 'serializable' : 'repeatable read';
     }
     return this.settings[n];
@@ -260,7 +264,7 @@ export class RouterSession implements PgSession, SessionValues {
   /** The block's own writes of table `storage` (analytical reads in the block see them). */
   async blockWrites(storage: string): Promise<TxnWrite[]> {
     const t = this.txn;
-    if (!t || !t.wrote.has(storage)) return [];
+    if (!t?.wrote.has(storage)) return [];
     return (this.ctx.txEngines[t.engine] as TxEngineApi).txnWrites(t.id, storage);
   }
 
@@ -284,7 +288,9 @@ export class RouterSession implements PgSession, SessionValues {
       asOf: this.asOfMs !== undefined,
       inBlock: this.txn !== undefined,
       positionOf: (loc: number | undefined) =>
-        loc === undefined || loc < 0 ? undefined : h.parsed.bytes.subarray(0, Math.max(0, loc - h.parsed.offset)).toString('utf8').length + 1,
+        loc === undefined || loc < 0
+          ? undefined
+          : h.parsed.bytes.subarray(0, Math.max(0, loc - h.parsed.offset)).toString('utf8').length + 1,
     };
     const key = planKey(env);
     if (h.planned && h.key === key) return h.planned;
@@ -332,10 +338,15 @@ export class RouterSession implements PgSession, SessionValues {
     }
     try {
       const planned = this.planFor(h);
-      return await this.withTimeout(runPlan(this, planned.plan, params, planned));
+      const run = runPlan(this, planned.plan, params, planned);
+      // DDL (index builds, constraint checks over a table) runs to completion unless the session
+      // set statement_timeout itself, as PostgreSQL has no default timeout.
+      if (planned.plan.kind === 'ddl' && !(Number(this.settings.statement_timeout) > 0)) return await run;
+      return await this.withTimeout(run);
     } catch (e) {
       // PostgreSQL: any error inside a transaction block fails the whole block.
       if (this.txn && parsed.kind !== 'TransactionStmt') this.txn.failed = true;
+      this.ctx.log?.debug({ code: (e as StratumError).code, err: (e as Error).message, sql: parsed.sql.slice(0, 500) }, 'statement failed');
       throw e;
     }
   }
@@ -362,10 +373,7 @@ export class RouterSession implements PgSession, SessionValues {
   async close(): Promise<void> {
     const t = this.txn;
     this.txn = undefined;
-    if (t)
-      await (this.ctx.txEngines[t.engine] as TxEngineApi)
-        .rollback(t.id)
-        .catch(() => {});
+    if (t) await (this.ctx.txEngines[t.engine] as TxEngineApi).rollback(t.id).catch(() => {});
   }
 }
 

@@ -49,6 +49,7 @@ import {
   type Value,
   VersionGenerator,
   WatermarkWatcher,
+  type WriteOp,
 } from '@stratum/shared';
 import { LRUCache } from 'lru-cache';
 import { uuidv7 } from 'uuidv7';
@@ -112,6 +113,8 @@ const BACKFILL_CHUNK = 1000;
  * alone needs: a `candidates` source's `asOf` may be a little older than the newest watermark.
  */
 const RECENT_LAG_MS = 10_000;
+/** Most keys kept in the recent-keys set (the ingestion watermark may stall); past it the older half goes. */
+const RECENT_MAX = 1_000_000;
 
 /** A queued unit of the group commit. */
 interface Pending {
@@ -125,6 +128,8 @@ interface Pending {
   backfill?: { storage: string; oid: number; keys: Value[][] };
   /** Nothing: resolves once every batch before it is durable. */
   barrier?: true;
+  /** Rows the request's predicate ops found before the group commit ({@link Engine.execute}). */
+  prefound?: Map<WriteOp, { keys: Value[][]; asOf: number }>;
   resolve: (r: TxResult) => void;
   reject: (e: unknown) => void;
   /** Times this transaction was moved to the next batch by {@link CausalityRetry}. */
@@ -258,6 +263,9 @@ export class Engine {
   /** Keys committed at or before this (ms) may be missing from {@link recent}. */
   private recentHorizon = Number.POSITIVE_INFINITY;
   private recentReady: Promise<void> = Promise.resolve();
+  /** Entries in {@link recent}. */
+  private recentSize = 0;
+  private recentStarted = false;
   /** Index builds of this engine by `storage\0oid`. */
   private readonly builds = new Map<string, IndexBuildStatus>();
   /** Maintained indexes per storage name as last seen (to notice new, dropped and dead ones). */
@@ -312,9 +320,34 @@ export class Engine {
     return c;
   }
 
-  /** Queue an autocommit transaction; resolves when it is durable and its commit-wait has elapsed. */
-  execute(req: TxRequest): Promise<TxResult> {
-    return this.enqueue({ req });
+  /**
+   * Queue an autocommit transaction; resolves when it is durable and its commit-wait has elapsed.
+   * Its ops are planned inside the group commit (serialised with every other commit of this
+   * engine). Ops whose rows are found by an index, range or scan source first find them outside
+   * the group commit, so the group commit only re-reads those keys and the keys committed since
+   * instead of scanning while every other commit waits.
+   */
+  async execute(req: TxRequest): Promise<TxResult> {
+    const pre = await this.prefind(req);
+    return this.enqueue(pre ? { req, prefound: pre } : { req });
+  }
+
+  private async prefind(req: TxRequest): Promise<Pending['prefound']> {
+    const slow = req.ops.filter((op) => op.kind !== 'insert' && op.source.by !== 'key' && op.source.by !== 'candidates');
+    if (slow.length === 0 || this.closed) return undefined;
+    const { catalog } = this.opts;
+    if (catalog.version < req.catalogVersion) await catalog.waitFor(req.catalogVersion, this.opts.catalogTimeoutMs);
+    const out = new Map<WriteOp, { keys: Value[][]; asOf: number }>();
+    const view = new View(this.deps, { layers: [] });
+    for (const op of slow) {
+      if (op.kind === 'insert' || op.source.by === 'key') continue;
+      const t = tableOf(catalog, op.table);
+      // Everything this engine commits from here on is a candidate too (recentKeys after asOf).
+      const asOf = this.lastTs;
+      const found = await view.find(t, op.source);
+      out.set(op, { keys: found.map((f) => f.key), asOf });
+    }
+    return out;
   }
 
   private enqueue(what: Omit<Pending, 'resolve' | 'reject'>): Promise<TxResult> {
@@ -423,7 +456,7 @@ export class Engine {
   async read(req: ReadRequest): Promise<RowVersion[]> {
     const { catalog } = this.opts;
     if (catalog.version < req.catalogVersion) await catalog.waitFor(req.catalogVersion, this.opts.catalogTimeoutMs);
-    const t = tableOf(catalog, req.table);
+    const t = tableOf(catalog, req.table, 'read');
     let view: View;
     let ctx: EvalContext;
     if (req.txnId) {
@@ -473,7 +506,7 @@ export class Engine {
    * @throws SchemaError 42P01 / 42704 for an unknown table or index.
    */
   indexStatus(table: string, index: string): IndexBuildStatus {
-    const t = tableOf(this.opts.catalog, table);
+    const t = tableOf(this.opts.catalog, table, 'read');
     const ix = indexNamed(t, index);
     if (isKeyIndex(t, ix)) return { state: 'done' };
     return this.builds.get(`${t.storage}\u0000${ix.oid}`) ?? (ix.state === 'valid' ? { state: 'done' } : { state: 'building' });
@@ -503,18 +536,41 @@ export class Engine {
    * {@link RECENT_LAG_MS}); the first call rebuilds them from LevelDB (after a restart).
    */
   noteWatermark(w: number): void {
-    if (this.recentHorizon === Number.POSITIVE_INFINITY) {
+    if (!this.recentStarted) {
+      this.recentStarted = true;
       const horizon = Math.max(0, w - RECENT_LAG_MS);
-      this.recentReady = this.rebuildRecent(horizon);
+      this.recentReady = this.rebuildRecent(horizon).catch((e) => {
+        // Until a rebuild succeeds, `candidates` read the engine's rows from LevelDB instead.
+        this.recentStarted = false;
+        if (!this.closed) this.opts.log.warn({ err: (e as Error).message }, 'could not rebuild the recent-keys set; will retry');
+      });
+      this.spawn(this.recentReady);
       return;
     }
-    const cut = w - RECENT_LAG_MS;
+    if (this.recentHorizon === Number.POSITIVE_INFINITY) return;
+    this.pruneRecent(w - RECENT_LAG_MS);
+  }
+
+  /** Forget recent keys committed at or before `cut` (ms); `candidates` older than it read LevelDB. */
+  private pruneRecent(cut: number): void {
     if (cut <= this.recentHorizon) return;
     for (const [storage, m] of this.recent) {
-      for (const [ks, e] of m) if (e.ts <= cut) m.delete(ks);
+      for (const [ks, e] of m) {
+        if (e.ts > cut) continue;
+        m.delete(ks);
+        this.recentSize--;
+      }
       if (m.size === 0) this.recent.delete(storage);
     }
     this.recentHorizon = cut;
+  }
+
+  /** Keep the recent-keys set bounded while the watermark does not move: drop its older half. */
+  private shrinkRecent(): void {
+    const ts: number[] = [];
+    for (const m of this.recent.values()) for (const e of m.values()) ts.push(e.ts);
+    ts.sort((a, b) => a - b);
+    this.pruneRecent(ts[Math.floor(ts.length / 2)] ?? this.recentHorizon);
   }
 
   /** Rebuild {@link recent} from the rows in LevelDB committed after `horizon`. */
@@ -532,7 +588,11 @@ export class Engine {
     for (const [storage, m] of found) {
       let into = this.recent.get(storage);
       if (!into) this.recent.set(storage, (into = new Map()));
-      for (const [ks, e] of m) if (!into.has(ks)) into.set(ks, e);
+      for (const [ks, e] of m) {
+        if (into.has(ks)) continue;
+        into.set(ks, e);
+        this.recentSize++;
+      }
     }
     this.recentHorizon = horizon;
   }
@@ -616,7 +676,9 @@ export class Engine {
         continue;
       }
       try {
-        const changes = p.txn ? await this.validateTxn(p.txn, overlay, ts) : await this.prepare(p.req!, overlay, ts, prefetched);
+        const changes = p.txn
+          ? await this.validateTxn(p.txn, overlay, ts)
+          : await this.prepare(p.req!, overlay, ts, prefetched, p.prefound);
         const { counts, rows } = changes;
         const base: TxResult = rows ? { commitTs: 0, counts, rows } : { commitTs: 0, counts };
         if (changes.list.length === 0) {
@@ -703,12 +765,16 @@ export class Engine {
     }
     this.lastTs = ts;
     this.inflightTs = 0;
-    for (const { storage, key, s } of overlay.all()) {
-      this.cache.set(cacheKey(storage, key), s);
+    for (const { storage, ks, key, s } of overlay.all()) {
+      this.cache.set(`${storage}\u0000${ks}`, s);
+      // Before the first rebuild starts, LevelDB is the record (the rebuild reads it).
+      if (!this.recentStarted) continue;
       let m = this.recent.get(storage);
       if (!m) this.recent.set(storage, (m = new Map()));
-      m.set(keyString(key), { key, ts: s.ts });
+      if (!m.has(ks)) this.recentSize++;
+      m.set(ks, { key, ts: s.ts });
     }
+    if (this.recentSize > RECENT_MAX) this.shrinkRecent();
     mBatches.inc({ engine: this.opts.id });
     mBatchSize.observe({ engine: this.opts.id }, accepted.length);
     const allParts = accepted.flatMap((a) => a.parts);
@@ -810,6 +876,7 @@ export class Engine {
     overlay: TableRows,
     ts: number,
     prefetched: Map<string, Current | null>,
+    prefound: Pending['prefound'],
   ): Promise<{ list: Change[]; counts: number[]; rows?: (Row[] | undefined)[] }> {
     const { catalog } = this.opts;
     if (catalog.version < req.catalogVersion) await catalog.waitFor(req.catalogVersion, this.opts.catalogTimeoutMs);
@@ -847,6 +914,7 @@ export class Engine {
         return before.has(ck) ? (before.get(ck) ?? null) : cur.version;
       },
       rowid: () => uuidv7(),
+      ...(prefound ? { prefound: (op: WriteOp) => prefound.get(op) } : {}),
     };
     const r = await applyOps(env, req.ops);
     return r.rows ? { list, counts: r.counts, rows: r.rows } : { list, counts: r.counts };
@@ -919,6 +987,7 @@ export class Engine {
       const env: WriteEnv = {
         catalog,
         view: this.txnView(txn, true),
+        unique: new View(this.deps, { layers: [writeLayer(txn.writes)] }),
         ctx: this.evalContext(req.eval, txn),
         emit: (t, key, prev, row) => {
           let m = txn.writes.get(t.storage);
@@ -1269,6 +1338,7 @@ export class Engine {
   private async dropStorage(storage: string): Promise<void> {
     for (const id of [...this.builds.keys()]) if (id.startsWith(`${storage}\u0000`)) this.builds.delete(id);
     await this.barrier();
+    this.recentSize -= this.recent.get(storage)?.size ?? 0;
     this.recent.delete(storage);
     let n = await this.store.deleteRange(prefixRange(['r', storage]));
     n += await this.store.deleteRange(prefixRange(['i', storage]));

@@ -31,6 +31,21 @@ import { tableOf } from './writes.ts';
 
 export { TxStore } from './store.ts';
 
+/** Methods of a TX engine that cross the network in the distributed form (`POST /rpc/<method>`). */
+export const TX_ENGINE_METHODS = [
+  'execute',
+  'get',
+  'read',
+  'txnWrites',
+  'indexStatus',
+  'begin',
+  'executeIn',
+  'commit',
+  'rollback',
+  'savepoint',
+  'decommission',
+] as const satisfies readonly (keyof (TxEngineApi & TxEngineAdminApi))[];
+
 /** Options of {@link startTxEngine}. */
 export interface TxEngineOptions {
   /** Engine id (stable across restarts; checked against the store). */
@@ -182,7 +197,7 @@ export async function startTxEngine(o: TxEngineOptions): Promise<TxEngine> {
     execute: (req: TxRequest): Promise<TxResult> => engine.execute(req),
     async get(table: string, key: Literal[], catalogVersion: number, txnId?: string, fresh?: ReadFreshness): Promise<RowVersion | null> {
       if (o.catalog.version < catalogVersion) await o.catalog.waitFor(catalogVersion, 10_000);
-      const t = tableOf(o.catalog, table);
+      const t = tableOf(o.catalog, table, 'read');
       return txnId ? engine.getIn(txnId, t, coerceKey(t, key)) : engine.get(t, coerceKey(t, key), fresh);
     },
     read: (req: ReadRequest): Promise<RowVersion[]> => engine.read(req),

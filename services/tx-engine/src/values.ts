@@ -1,11 +1,12 @@
 /**
- * Row and value helpers of the TX engine: full rows by field, value comparison in PostgreSQL's
- * order (for index and range rechecks), and the messages of constraint violations exactly as
+ * Row and value helpers of the TX engine: full rows by field, value equality in PostgreSQL's
+ * btree order (`compareValues` of shared/src/types.ts, for index and range rechecks), and the messages of constraint violations exactly as
  * PostgreSQL 15 words them (src/backend/executor/execMain.c, nbtinsert.c, ri_triggers.c).
  */
 import {
   type ColumnDef,
   ConstraintError,
+  compareValues,
   fieldOf,
   formatValue,
   type Row,
@@ -31,81 +32,10 @@ export function keyOf(t: TableInfo, row: Readonly<Row>): Value[] {
   return t.primaryKey.map((f) => row[f] ?? null);
 }
 
-function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
-
-/** Sign of a − b for two numeric texts ('1.50', '-0.001', 'NaN', 'Infinity'); NaN is above everything (PostgreSQL numeric order). */
-export function compareNumericText(a: string, b: string): number {
-  const rank = (s: string) => (s === 'NaN' ? 3 : s === 'Infinity' ? 2 : s === '-Infinity' ? 0 : 1);
-  const ra = rank(a);
-  const rb = rank(b);
-  if (ra !== 1 || rb !== 1) return Math.sign(ra - rb);
-  const neg = (s: string) => s.startsWith('-');
-  const na = neg(a);
-  const nb = neg(b);
-  const abs = (s: string): [string, string] => {
-    const t = s.replace(/^[+-]/, '');
-    const [i = '0', f = ''] = t.split('.');
-    return [i.replace(/^0+/, ''), f.replace(/0+$/, '')];
-  };
-  const [ia, fa] = abs(a);
-  const [ib, fb] = abs(b);
-  const zero = (i: string, f: string) => i === '' && f === '';
-  if (zero(ia, fa) && zero(ib, fb)) return 0;
-  if (na !== nb) return na ? -1 : 1;
-  let c: number;
-  if (ia.length !== ib.length) c = ia.length < ib.length ? -1 : 1;
-  else if (ia !== ib) c = ia < ib ? -1 : 1;
-  else {
-    const w = Math.max(fa.length, fb.length);
-    const pa = fa.padEnd(w, '0');
-    const pb = fb.padEnd(w, '0');
-    c = pa === pb ? 0 : pa < pb ? -1 : 1;
-  }
-  return na ? -c : c;
-}
-
-/**
- * Order of two non-null stored values of one column type (PostgreSQL's btree order with the C
- * collation: text by code point, numeric by value, bytea bytewise, arrays element by element).
- * Intervals and json compare by their text (equality exact; order approximate).
- */
-export function compareValues(a: Value, b: Value, type: SqlType): number {
-  if (a === b) return 0;
-  if (a === null) return 1; // NULLs sort last (PostgreSQL's default ASC order)
-  if (b === null) return -1;
-  if (type === 'numeric' && typeof a === 'string' && typeof b === 'string') return compareNumericText(a, b);
-  if (Array.isArray(a) && Array.isArray(b)) {
-    const et = (type.endsWith('[]') ? type.slice(0, -2) : type) as SqlType;
-    for (let i = 0; i < Math.min(a.length, b.length); i++) {
-      const c = compareValues(a[i] ?? null, b[i] ?? null, et);
-      if (c !== 0) return c;
-    }
-    return Math.sign(a.length - b.length);
-  }
-  if (a instanceof Uint8Array && b instanceof Uint8Array) {
-    const c = Buffer.compare(Buffer.from(a.buffer, a.byteOffset, a.length), Buffer.from(b.buffer, b.byteOffset, b.length));
-    return c;
-  }
-  if ((typeof a === 'number' || typeof a === 'bigint') && (typeof b === 'number' || typeof b === 'bigint')) {
-    if (typeof a === 'number' && Number.isNaN(a)) return typeof b === 'number' && Number.isNaN(b) ? 0 : 1;
-    if (typeof b === 'number' && Number.isNaN(b)) return -1;
-    return a < b ? -1 : a > b ? 1 : 0;
-  }
-  if (typeof a === 'boolean' && typeof b === 'boolean') return a === b ? 0 : a ? 1 : -1;
-  const sa = String(a);
-  const sb = String(b);
-  return sa < sb ? -1 : sa > sb ? 1 : 0;
-}
-
 /** SQL equality of two stored values of one type (NULL equals nothing). */
 export function sameValue(a: Value, b: Value, type: SqlType): boolean {
   if (a === null || b === null) return false;
   if (a === b) return true;
-  if (a instanceof Uint8Array && b instanceof Uint8Array) return bytesEqual(a, b);
   return compareValues(a, b, type) === 0;
 }
 

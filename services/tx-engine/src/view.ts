@@ -11,6 +11,7 @@
  * or stale relative to a layer, and ingestion's may be older than this engine's rows.
  */
 import {
+  compareValues,
   decode,
   type IndexDef,
   type IngestionApi,
@@ -38,7 +39,7 @@ import {
   type TxStore,
   tupleRange,
 } from './store.ts';
-import { colOf, compareValues, keyOf, sameValue } from './values.ts';
+import { colOf, keyOf, sameValue } from './values.ts';
 
 /** A field's value in a stored row (the column's missing value for rows stored before it existed). */
 function fieldValue(t: TableInfo, row: Row, f: string): Value {
@@ -87,9 +88,9 @@ export class TableRows implements Layer {
     if (!m) this.byTable.set(storage, (m = new Map()));
     m.set(keyString(key), { key, s });
   }
-  /** Every entry, with its storage name. */
-  *all(): Iterable<{ storage: string; key: Value[]; s: StoredRow }> {
-    for (const [storage, m] of this.byTable) for (const e of m.values()) yield { storage, ...e };
+  /** Every entry, with its storage name and key string. */
+  *all(): Iterable<{ storage: string; ks: string; key: Value[]; s: StoredRow }> {
+    for (const [storage, m] of this.byTable) for (const [ks, e] of m) yield { storage, ks, key: e.key, s: e.s };
   }
   get size(): number {
     let n = 0;
@@ -163,11 +164,13 @@ export function matchesSource(t: TableInfo, source: FindSource, row: Row): boole
     const type = colOf(t, f).type;
     const v = fieldValue(t, row, f);
     if (v === null) return false;
-    if (source.lo && source.lo.v !== null) {
+    if (source.lo) {
+      if (source.lo.v === null) return false; // a comparison with NULL matches nothing
       const c = compareValues(v, source.lo.v, type);
       if (c < 0 || (c === 0 && !source.lo.incl)) return false;
     }
-    if (source.hi && source.hi.v !== null) {
+    if (source.hi) {
+      if (source.hi.v === null) return false;
       const c = compareValues(v, source.hi.v, type);
       if (c > 0 || (c === 0 && !source.hi.incl)) return false;
     }
@@ -304,9 +307,12 @@ export class View {
   /**
    * Live rows found by `source`, each once, ordered by the source (index values then key, range
    * column then key, key). Rows are rechecked against the source's predicate; `where` is the
-   * caller's.
+   * caller's. With `among`, the candidates are not looked up again: they are `among.keys` (what
+   * an earlier find of the same source returned) plus every key this engine committed after
+   * `among.asOf` plus the layers' rows, so a group commit re-resolves a predicate write's rows
+   * without scanning (see Engine.execute).
    */
-  async find(t: TableInfo, source: FindSource): Promise<Found[]> {
+  async find(t: TableInfo, source: FindSource, among?: { keys: Value[][]; asOf: number }): Promise<Found[]> {
     const storage = t.storage;
     const cands = new Map<string, { key: Value[]; local?: StoredRow; remote?: RowVersion }>();
     const add = (key: Value[], local?: StoredRow, remote?: RowVersion) => {
@@ -334,57 +340,62 @@ export class View {
     const entriesIn = async (range: { gte: Buffer; lt: Buffer }) => {
       for await (const [, v] of this.deps.store.entries(range, snap)) add(decode<Value[]>(v, `index entry of ${t.name}`));
     };
-    let remoteSource: Exclude<FindSource, { by: 'candidates' }> | undefined = source.by === 'candidates' ? undefined : source;
-    switch (source.by) {
-      case 'candidates': {
-        for (const k of source.keys) add(k);
-        for (const k of await this.deps.recentKeys(t, source.asOf)) add(k);
-        break;
-      }
-      case 'scan':
-        await rowsIn(prefixRange(['r', storage]));
-        break;
-      case 'index': {
-        const ix = indexNamed(t, source.index);
-        if (source.eq.some((v) => v === null)) return []; // NULL equals nothing
-        if (isKeyIndex(t, ix)) {
-          if (source.eq.length === t.primaryKey.length) {
-            remoteSource = undefined;
-            for (const k of [source.eq]) add(k);
-          } else await rowsIn(prefixRange(['r', storage, ...source.eq.map(keyPart)]));
-        } else if (this.deps.indexReady(storage, ix)) {
-          await entriesIn(prefixRange(['i', storage, ix.oid ?? 0, ...source.eq.map((v, i) => sortPartOf(t, ix.columns[i]!, v))]));
-        } else await rowsIn(prefixRange(['r', storage]));
-        break;
-      }
-      case 'range': {
-        const lo = source.lo?.v ?? undefined;
-        const hi = source.hi?.v ?? undefined;
-        if (source.index === undefined || isKeyIndex(t, indexNamed(t, source.index))) {
-          const type = colOf(t, t.primaryKey[0]!).type;
-          if (keyOrderable(type)) {
-            await rowsIn(
-              tupleRange(['r', storage], lo === undefined ? undefined : keyPart(lo), hi === undefined ? undefined : keyPart(hi)),
-            );
-          } else await rowsIn(prefixRange(['r', storage]));
-        } else {
-          const ix = indexNamed(t, source.index);
-          const f = ix.columns[0]!;
-          const type = colOf(t, f).type;
-          if (!this.deps.indexReady(storage, ix)) await rowsIn(prefixRange(['r', storage]));
-          else if (orderable(type)) {
-            await entriesIn(
-              tupleRange(
-                ['i', storage, ix.oid ?? 0],
-                lo === undefined ? undefined : sortPartOf(t, f, lo),
-                hi === undefined ? undefined : sortPartOf(t, f, hi),
-              ),
-            );
-          } else await entriesIn(prefixRange(['i', storage, ix.oid ?? 0]));
+    let remoteSource: Exclude<FindSource, { by: 'candidates' }> | undefined = source.by === 'candidates' || among ? undefined : source;
+    if (among) {
+      for (const k of among.keys) add(k);
+      for (const k of await this.deps.recentKeys(t, among.asOf)) add(k);
+    } else
+      switch (source.by) {
+        case 'candidates': {
+          for (const k of source.keys) add(k);
+          for (const k of await this.deps.recentKeys(t, source.asOf)) add(k);
+          break;
         }
-        break;
+        case 'scan':
+          await rowsIn(prefixRange(['r', storage]));
+          break;
+        case 'index': {
+          const ix = indexNamed(t, source.index);
+          if (source.eq.some((v) => v === null)) return []; // NULL equals nothing
+          if (isKeyIndex(t, ix)) {
+            if (source.eq.length === t.primaryKey.length) {
+              remoteSource = undefined;
+              for (const k of [source.eq]) add(k);
+            } else await rowsIn(prefixRange(['r', storage, ...source.eq.map(keyPart)]));
+          } else if (this.deps.indexReady(storage, ix)) {
+            await entriesIn(prefixRange(['i', storage, ix.oid ?? 0, ...source.eq.map((v, i) => sortPartOf(t, ix.columns[i]!, v))]));
+          } else await rowsIn(prefixRange(['r', storage]));
+          break;
+        }
+        case 'range': {
+          if (source.lo?.v === null || source.hi?.v === null) return []; // a comparison with NULL matches nothing
+          const lo = source.lo?.v ?? undefined;
+          const hi = source.hi?.v ?? undefined;
+          if (source.index === undefined || isKeyIndex(t, indexNamed(t, source.index))) {
+            const type = colOf(t, t.primaryKey[0]!).type;
+            if (keyOrderable(type)) {
+              await rowsIn(
+                tupleRange(['r', storage], lo === undefined ? undefined : keyPart(lo), hi === undefined ? undefined : keyPart(hi)),
+              );
+            } else await rowsIn(prefixRange(['r', storage]));
+          } else {
+            const ix = indexNamed(t, source.index);
+            const f = ix.columns[0]!;
+            const type = colOf(t, f).type;
+            if (!this.deps.indexReady(storage, ix)) await rowsIn(prefixRange(['r', storage]));
+            else if (orderable(type)) {
+              await entriesIn(
+                tupleRange(
+                  ['i', storage, ix.oid ?? 0],
+                  lo === undefined ? undefined : sortPartOf(t, f, lo),
+                  hi === undefined ? undefined : sortPartOf(t, f, hi),
+                ),
+              );
+            } else await entriesIn(prefixRange(['i', storage, ix.oid ?? 0]));
+          }
+          break;
+        }
       }
-    }
     const ing = this.deps.ingestion;
     if (ing && remoteSource) {
       const asOf = this.o.asOf;

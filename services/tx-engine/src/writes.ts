@@ -37,6 +37,7 @@ import {
   ROWID,
   type Row,
   type RowSource,
+  readField,
   SchemaError,
   SqlState,
   type SqlType,
@@ -64,6 +65,12 @@ import { type Current, type Found, indexNamed, isKeyIndex, type View } from './v
 export interface WriteEnv {
   catalog: Catalog;
   view: View;
+  /**
+   * Where unique values are checked; default `view`. Transaction blocks check against the latest
+   * committed state with their own writes on top, as PostgreSQL's unique indexes do (a value taken
+   * by a transaction that committed after the snapshot is 23505 now; one freed since is free).
+   */
+  unique?: View;
   ctx: EvalContext;
   /** Record a write: the row's new state (null = deleted) replacing `prev` as this view saw it. */
   emit(t: TableInfo, key: Value[], prev: Current | null, row: Row | null): void;
@@ -71,6 +78,8 @@ export interface WriteEnv {
   committedVersion(t: TableInfo, key: Value[], cur: Current): string | null;
   /** A new `_rowid` (UUIDv7). */
   rowid(): string;
+  /** Rows an op's source found before the group commit (keys, and the engine's last commit ts then). */
+  prefound?(op: WriteOp): { keys: Value[][]; asOf: number } | undefined;
 }
 
 /** Outcome of a list of ops. */
@@ -108,16 +117,17 @@ interface OpState {
 
 /**
  * The live table with storage name `storage`.
+ * `verb` names what the caller does, for the message.
  * @throws StratumError 40001 when the storage belonged to a table dropped or truncated since the
  *   statement was planned (retrying re-plans against the new catalog); 42P01 when unknown.
  */
-export function tableOf(catalog: Catalog, storage: string): TableInfo {
+export function tableOf(catalog: Catalog, storage: string, verb: 'read' | 'write' = 'write'): TableInfo {
   const t = catalog.byStorage(storage);
   if (t) return t;
   if (catalog.isDead(storage)) {
     throw new StratumError(
       SqlState.serializationFailure,
-      `could not write relation storage "${storage}": the table was dropped or truncated by a concurrent DDL statement`,
+      `could not ${verb} relation storage "${storage}": the table was dropped or truncated by a concurrent DDL statement`,
       { hint: 'Retry the statement; it is planned again against the current catalog.' },
     );
   }
@@ -171,12 +181,12 @@ function ruleOfIndex(t: TableInfo, name: string): UniqueRule {
 }
 
 /** The live row holding `vals` under rule `u`, or undefined. */
-async function holder(env: WriteEnv, t: TableInfo, u: UniqueRule, vals: Value[]): Promise<Found | undefined> {
+async function holder(view: View, t: TableInfo, u: UniqueRule, vals: Value[]): Promise<Found | undefined> {
   if (u.key) {
-    const [cur] = await env.view.getMany(t, [vals]);
+    const [cur] = await view.getMany(t, [vals]);
     return cur?.row ? { key: vals, cur } : undefined;
   }
-  const found = await env.view.find(t, { by: 'index', index: u.index!, eq: vals });
+  const found = await view.find(t, { by: 'index', index: u.index!, eq: vals });
   return found[0];
 }
 
@@ -227,20 +237,25 @@ async function checkUnique(
     const vals = valsOf(row, u.fields);
     if (vals.some((v) => v === null)) continue;
     if (old && u.fields.every((f) => identical(old.row[f] ?? null, row[f] ?? null, colOf(t, f).type))) continue;
-    const h = await holder(env, t, u, vals);
+    const h = await holder(env.unique ?? env.view, t, u, vals);
     if (h && !sameKey(h.key, key)) throw uniqueViolation(t, u.name, u.fields, vals);
     if (h && u.key && !old) throw uniqueViolation(t, u.name, u.fields, vals);
   }
 }
 
-/** Foreign keys of the catalog by referenced table oid (children), cached per catalog version. */
-const refCache = new WeakMap<Catalog, { version: number; byParent: Map<number, { child: TableInfo; fk: ForeignKey }[]> }>();
+/** Foreign keys of the catalog by referenced table oid (children), and tables by oid, cached per catalog version. */
+const refCache = new WeakMap<
+  Catalog,
+  { version: number; byParent: Map<number, { child: TableInfo; fk: ForeignKey }[]>; byOid: Map<number, TableInfo> }
+>();
 
-function referencing(catalog: Catalog, parent: TableInfo): { child: TableInfo; fk: ForeignKey }[] {
+function refsOf(catalog: Catalog) {
   let c = refCache.get(catalog);
   if (!c || c.version !== catalog.version) {
     const byParent = new Map<number, { child: TableInfo; fk: ForeignKey }[]>();
+    const byOid = new Map<number, TableInfo>();
     for (const child of catalog.list()) {
+      byOid.set(child.oid, child);
       for (const k of child.constraints ?? []) {
         if (k.kind !== 'foreign' || k.refOid === undefined) continue;
         let l = byParent.get(k.refOid);
@@ -248,14 +263,22 @@ function referencing(catalog: Catalog, parent: TableInfo): { child: TableInfo; f
         l.push({ child, fk: k });
       }
     }
-    c = { version: catalog.version, byParent };
+    c = { version: catalog.version, byParent, byOid };
     refCache.set(catalog, c);
   }
-  return c.byParent.get(parent.oid) ?? [];
+  return c;
+}
+
+function referencing(catalog: Catalog, parent: TableInfo): { child: TableInfo; fk: ForeignKey }[] {
+  return refsOf(catalog).byParent.get(parent.oid) ?? [];
+}
+
+function tablesByOid(catalog: Catalog): Map<number, TableInfo> {
+  return refsOf(catalog).byOid;
 }
 
 function parentOf(catalog: Catalog, fk: ForeignKey): TableInfo {
-  const p = fk.refOid === undefined ? catalog.find(fk.refTable) : catalog.list().find((x) => x.oid === fk.refOid);
+  const p = fk.refOid === undefined ? catalog.find(fk.refTable) : tablesByOid(catalog).get(fk.refOid);
   if (!p) throw new SchemaError(SqlState.undefinedTable, `relation "${fk.refTable}" referenced by foreign key "${fk.name}" does not exist`);
   return p;
 }
@@ -281,7 +304,12 @@ async function rowsWith(env: WriteEnv, t: TableInfo, fields: readonly string[], 
       ? await env.view.find(t, { by: 'index', index: ix.name, eq: ix.columns.slice(0, fields.length).map((f) => byField.get(f) ?? null) })
       : await env.view.find(t, { by: 'scan' });
   }
-  return found.filter((f) => fields.every((x, i) => sameValue(f.cur.row![x] ?? null, vals[i] ?? null, colOf(t, x).type)));
+  return found.filter((f) =>
+    fields.every((x, i) => {
+      const c = colOf(t, x);
+      return sameValue(readField(f.cur.row!, c), vals[i] ?? null, c.type);
+    }),
+  );
 }
 
 /** Execute `ops` against `env`. */
@@ -325,6 +353,7 @@ async function insertOp(
     if (t.rowid && f === ROWID) throw new SchemaError('428C9', `cannot insert a non-DEFAULT value into column "${ROWID}"`);
   }
   const given = new Set(op.columns);
+  const position = new Map(op.columns.map((f, i) => [f, i]));
   const omitted = t.columns.map(fieldOf).filter((f) => !given.has(f) && !(t.rowid && f === ROWID));
   const constDefaults = new Map<string, Value>();
   for (const f of omitted) {
@@ -341,8 +370,8 @@ async function insertOp(
     const row: Row = {};
     for (const c of t.columns) {
       const f = fieldOf(c);
-      const i = op.columns.indexOf(f);
-      if (i >= 0) row[f] = vals[i] ?? null;
+      const i = position.get(f);
+      if (i !== undefined) row[f] = vals[i] ?? null;
       else if (t.rowid && f === ROWID) row[f] = env.rowid();
       else row[f] = constDefaults.has(f) ? (constDefaults.get(f) ?? null) : defaultOf(env, t, f);
     }
@@ -352,7 +381,7 @@ async function insertOp(
   if (op.onConflict) return upsert(env, t, op.onConflict, built, st, out);
   // Plain INSERT: duplicates within the statement, then against the view, in one lookup per rule.
   const rules = uniqueRules(t);
-  for (const u of rules) {
+  for (const u of built.length > 1 ? rules : []) {
     const seen = new Set<string>();
     for (const b of built) {
       const vals = valsOf(b.row, u.fields);
@@ -364,7 +393,7 @@ async function insertOp(
   }
   let prevs: (Current | null)[] = [];
   if (!t.rowid) {
-    prevs = await env.view.getMany(
+    prevs = await (env.unique ?? env.view).getMany(
       t,
       built.map((b) => b.key),
     );
@@ -374,12 +403,10 @@ async function insertOp(
   }
   for (const u of rules) {
     if (u.key) continue;
-    const hits = await Promise.all(
-      built.map((b) => {
-        const vals = valsOf(b.row, u.fields);
-        return vals.some((v) => v === null) ? Promise.resolve(undefined) : holder(env, t, u, vals);
-      }),
-    );
+    const hits = await inParallel(built, (b) => {
+      const vals = valsOf(b.row, u.fields);
+      return vals.some((v) => v === null) ? Promise.resolve(undefined) : holder(env.unique ?? env.view, t, u, vals);
+    });
     hits.forEach((h, i) => {
       if (h) throw uniqueViolation(t, u.name, u.fields, valsOf(built[i]!.row, u.fields));
     });
@@ -409,7 +436,7 @@ async function upsert(
     for (const u of arbiters) {
       const vals = valsOf(row, u.fields);
       if (vals.some((v) => v === null)) continue;
-      conflict = await holder(env, t, u, vals);
+      conflict = await holder(env.view, t, u, vals);
       if (conflict) break;
     }
     if (!conflict) {
@@ -462,7 +489,7 @@ async function updateRow(env: WriteEnv, t: TableInfo, key: Value[], cur: Current
   await checkUnique(env, t, next, newKey, { row: old, key });
   if (sameKey(key, newKey)) env.emit(t, key, cur, next);
   else {
-    const [there] = await env.view.getMany(t, [newKey]);
+    const [there] = await (env.unique ?? env.view).getMany(t, [newKey]);
     if (there?.row) throw uniqueViolation(t, primaryName(t), t.primaryKey, newKey);
     env.emit(t, key, cur, null);
     env.emit(t, newKey, there ?? null, next);
@@ -505,16 +532,39 @@ async function parentExists(env: WriteEnv, parent: TableInfo, fields: readonly s
   return (await rowsWith(env, parent, fields, vals)).length > 0;
 }
 
-/** Run the operation's queued foreign-key actions (cascades may queue more), then its parent checks. */
+/** Lookups run at once by the end-of-operation checks (each may be an index read at both row tiers). */
+const CHECK_PARALLELISM = 32;
+
+/** Run `fn` over `items`, at most {@link CHECK_PARALLELISM} at a time, keeping the order of results. */
+async function inParallel<T, R>(items: readonly T[], fn: (x: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = new Array(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(CHECK_PARALLELISM, items.length) }, worker));
+  return out;
+}
+
+/**
+ * End of an operation (PostgreSQL runs its RI triggers after the statement's rows): first the
+ * foreign-key actions that write (CASCADE, SET NULL, SET DEFAULT; they may queue more), one after
+ * the other on the current state; then the checks — NO ACTION and RESTRICT on the referenced side,
+ * and the parents of new or changed children — with lookups batched and run side by side.
+ */
 async function finishOp(env: WriteEnv, st: OpState): Promise<void> {
+  const refusals: ParentAction[] = [];
   for (let i = 0; i < st.actions.length; i++) {
     const a = st.actions[i]!;
     const action = a.newVals === null ? a.fk.onDelete : a.fk.onUpdate;
-    // NO ACTION is satisfied when another row now holds the referenced values (PostgreSQL ri_triggers.c).
-    if (action === 'no_action' && (await parentExists(env, a.parent, a.fk.refColumns, a.oldVals))) continue;
+    if (action === 'no_action' || action === 'restrict') {
+      refusals.push(a);
+      continue;
+    }
     const kids = await rowsWith(env, a.child, a.fk.columns, a.oldVals);
-    if (kids.length === 0) continue;
-    if (action === 'no_action' || action === 'restrict') throw fkStillReferenced(a.parent, a.fk.name, a.child, a.fk.refColumns, a.oldVals);
     for (const kid of kids) {
       const old = fullRow(a.child, kid.cur.row!);
       if (action === 'cascade' && a.newVals === null) {
@@ -525,20 +575,63 @@ async function finishOp(env: WriteEnv, st: OpState): Promise<void> {
       a.fk.columns.forEach((f, j) => {
         next[f] = action === 'cascade' ? (a.newVals![j] ?? null) : action === 'set_null' ? null : defaultOf(env, a.child, f);
       });
+      // SET DEFAULT to the very values the parent had leaves the child referencing it (ri_triggers.c re-checks).
+      if (
+        action === 'set_default' &&
+        a.fk.columns.every((f, j) => identical(next[f] ?? null, a.oldVals[j] ?? null, colOf(a.child, f).type))
+      ) {
+        throw fkStillReferenced(a.parent, a.fk.name, a.child, a.fk.refColumns, a.oldVals);
+      }
       await updateRow(env, a.child, kid.key, kid.cur, old, next, st);
     }
   }
-  // Parent checks, one lookup per distinct value; skipped for rows the operation changed again since.
-  const done = new Set<string>();
-  for (const c of st.checks) {
-    const id = `${c.child.storage}\u0000${c.fk.name}\u0000${keyString(c.vals)}`;
-    if (done.has(id)) continue;
-    const [now] = await env.view.getMany(c.child, [c.key]);
-    if (!now?.row || !c.fk.columns.every((f, i) => sameValue(now.row![f] ?? null, c.vals[i] ?? null, colOf(c.child, f).type))) continue;
-    const parent = parentOf(env.catalog, c.fk);
-    if (!(await parentExists(env, parent, c.fk.refColumns, c.vals)))
-      throw fkMissingParent(c.child, c.fk.name, c.fk.columns, c.vals, parent);
-    done.add(id);
+  const refused = await inParallel(refusals, async (a) => {
+    // NO ACTION is satisfied when another row now holds the referenced values (PostgreSQL ri_triggers.c).
+    const action = a.newVals === null ? a.fk.onDelete : a.fk.onUpdate;
+    if (action === 'no_action' && (await parentExists(env, a.parent, a.fk.refColumns, a.oldVals))) return false;
+    return (await rowsWith(env, a.child, a.fk.columns, a.oldVals)).length > 0;
+  });
+  const first = refusals.find((_, i) => refused[i]);
+  if (first) throw fkStillReferenced(first.parent, first.fk.name, first.child, first.fk.refColumns, first.oldVals);
+  await checkParents(env, st.checks);
+}
+
+/**
+ * Every new or changed child row has a live parent: per foreign key, the children still holding
+ * the values checked (one read of them), then one lookup per distinct value — a single `getMany`
+ * when the foreign key references the parent's storage key.
+ * @throws ConstraintError 23503 for the first child (in write order) without a parent.
+ */
+async function checkParents(env: WriteEnv, checks: readonly ChildCheck[]): Promise<void> {
+  const groups = new Map<string, ChildCheck[]>();
+  for (const c of checks) {
+    const id = `${c.child.storage}\u0000${c.fk.name}`;
+    let g = groups.get(id);
+    if (!g) groups.set(id, (g = []));
+    g.push(c);
+  }
+  for (const g of groups.values()) {
+    const { child, fk } = g[0]!;
+    const nows = await env.view.getMany(
+      child,
+      g.map((c) => c.key),
+    );
+    const live = g.filter((c, i) => {
+      const row = nows[i]?.row;
+      return !!row && fk.columns.every((f, j) => sameValue(readField(row, colOf(child, f)), c.vals[j] ?? null, colOf(child, f).type));
+    });
+    const distinct = new Map<string, Value[]>();
+    for (const c of live) distinct.set(keyString(c.vals), c.vals);
+    const vals = [...distinct.values()];
+    const parent = parentOf(env.catalog, fk);
+    let present: boolean[];
+    if (sameSet(parent.primaryKey, fk.refColumns)) {
+      const keys = vals.map((v) => parent.primaryKey.map((f) => v[fk.refColumns.indexOf(f)] ?? null));
+      present = (await env.view.getMany(parent, keys)).map((c) => !!c?.row);
+    } else present = await inParallel(vals, (v) => parentExists(env, parent, fk.refColumns, v));
+    const missing = new Set(vals.filter((_, i) => !present[i]).map((v) => keyString(v)));
+    const bad = live.find((c) => missing.has(keyString(c.vals)));
+    if (bad) throw fkMissingParent(child, fk.name, fk.columns, bad.vals, parent);
   }
 }
 
@@ -550,7 +643,9 @@ async function modifyOp(
   st: OpState,
   out: Row[] | undefined,
 ): Promise<number> {
-  const targets = await targetsOf(env, t, op.source, op.seen);
+  const pre = env.prefound?.(op);
+  const targets: (Found & { i?: number })[] =
+    pre && op.source.by !== 'key' ? await env.view.find(t, op.source, pre) : await targetsOf(env, t, op.source, op.seen);
   let n = 0;
   const done = new Set<string>();
   for (const { key, cur, i } of targets) {
@@ -628,6 +723,7 @@ export interface BlockWrite {
  *   did not see.
  */
 export async function revalidate(env: WriteEnv, writes: readonly BlockWrite[]): Promise<void> {
+  const children: ChildCheck[] = [];
   for (const w of writes) {
     const { t, row, old } = w;
     if (row) {
@@ -644,8 +740,7 @@ export async function revalidate(env: WriteEnv, writes: readonly BlockWrite[]): 
         const vals = valsOf(row, k.columns);
         if (vals.some((v) => v === null)) continue;
         if (old && k.columns.every((f) => identical(old[f] ?? null, row[f] ?? null, colOf(t, f).type))) continue;
-        const parent = parentOf(env.catalog, k);
-        if (!(await parentExists(env, parent, k.refColumns, vals))) throw fkMissingParent(t, k.name, k.columns, vals, parent);
+        children.push({ child: t, fk: k, key: w.key, vals });
       }
     }
     if (old) {
@@ -665,6 +760,7 @@ export async function revalidate(env: WriteEnv, writes: readonly BlockWrite[]): 
       }
     }
   }
+  await checkParents(env, children);
 }
 
 export { ConstraintError };

@@ -30,6 +30,7 @@ import {
   BOOLEAN,
   DOUBLE,
   DuckDBBlobValue,
+  type DuckDBConnection,
   DuckDBListValue,
   DuckDBStructValue,
   DuckDBTimeValue,
@@ -44,8 +45,17 @@ import {
   VARCHAR,
 } from '@duckdb/node-api';
 import { numericPrecision } from '../catalog.ts';
-import { elementType, isArrayType, type ScalarType, type SqlType, type Value } from '../types.ts';
-import { parseIsoInterval } from './interval.ts';
+import { DataError, SqlState } from '../errors.ts';
+import { elementType, type IntervalParts, intervalParts, isArrayType, type ScalarType, type SqlType, type Value } from '../types.ts';
+
+/** The parts of stored interval text (types.ts `intervalParts`), or undefined when it is not interval text. */
+function parseInterval(s: string): IntervalParts | undefined {
+  try {
+    return intervalParts(s);
+  } catch {
+    return undefined;
+  }
+}
 
 /**
  * Unconstrained `numeric` (and `numeric(p,s)` with p > 38, beyond DuckDB's DECIMAL) is kept as
@@ -212,7 +222,10 @@ function scalarCodec(t: ScalarType, typmod: number | undefined): ColumnCodec {
     case 'timestamptz': {
       const sql = t === 'timestamp' ? 'TIMESTAMP' : 'TIMESTAMPTZ';
       // make_timestamp(µs) is TIMESTAMP; the cast to TIMESTAMPTZ needs the session TimeZone UTC.
-      const conv = (q: string) => (t === 'timestamp' ? `make_timestamp(${q})` : `CAST(make_timestamp(${q}) AS TIMESTAMPTZ)`);
+      // PostgreSQL's ±infinity sentinels (int64 max/min, types.ts) become DuckDB's infinities.
+      const ts = (q: string) =>
+        `CASE WHEN ${q} = ${INT64_MAX} THEN CAST('infinity' AS TIMESTAMP) WHEN ${q} = ${INT64_MIN} THEN CAST('-infinity' AS TIMESTAMP) ELSE make_timestamp(${q}) END`;
+      const conv = (q: string) => (t === 'timestamp' ? ts(q) : `CAST(${ts(q)} AS TIMESTAMPTZ)`);
       return {
         raw: BIGINT,
         rawSql: 'BIGINT',
@@ -226,7 +239,9 @@ function scalarCodec(t: ScalarType, typmod: number | undefined): ColumnCodec {
       };
     }
     case 'date': {
-      const conv = (q: string) => `CAST(DATE '1970-01-01' + ${q} AS DATE)`;
+      // PostgreSQL's ±infinity sentinels (int32 max/min, types.ts) become DuckDB's infinities.
+      const conv = (q: string) =>
+        `CASE WHEN ${q} = 2147483647 THEN CAST('infinity' AS DATE) WHEN ${q} = -2147483648 THEN CAST('-infinity' AS DATE) ELSE CAST(DATE '1970-01-01' + ${q} AS DATE) END`;
       return {
         raw: INTEGER,
         rawSql: 'INTEGER',
@@ -304,7 +319,7 @@ function scalarCodec(t: ScalarType, typmod: number | undefined): ColumnCodec {
         rawSql: INTERVAL_FILE,
         toRaw: (v) => {
           if (typeof v !== 'string') return undefined;
-          const p = parseIsoInterval(v);
+          const p = parseInterval(v);
           return p ? new DuckDBStructValue({ months: p.months, days: p.days, micros: p.micros }) : undefined;
         },
         fileSql: INTERVAL_FILE,
@@ -312,7 +327,7 @@ function scalarCodec(t: ScalarType, typmod: number | undefined): ColumnCodec {
         viewSql: 'INTERVAL',
         toView: view,
         literal: (v) => {
-          const p = typeof v === 'string' ? parseIsoInterval(v) : undefined;
+          const p = typeof v === 'string' ? parseInterval(v) : undefined;
           if (!p) return `CAST(NULL AS ${INTERVAL_FILE})`;
           return `CAST({'months': ${p.months}, 'days': ${p.days}, 'micros': ${p.micros}} AS ${INTERVAL_FILE})`;
         },
@@ -418,4 +433,64 @@ export function zoneComparable(v: Value, t: SqlType, typmod?: number): Value | u
   if (frac.length > pr.scale) return undefined;
   const digits = BigInt(`${m[2]}${frac.padEnd(pr.scale, '0')}`);
   return m[1] === '-' ? -digits : digits;
+}
+
+/** A column of {@link loadValues}: name and type (typmod: numeric precision and scale). */
+export interface ValueColumn {
+  name: string;
+  type: SqlType;
+  typmod?: number;
+}
+
+/**
+ * Create table `name` (in `schema`, default the connection's temp schema) holding `rows` of
+ * stored values (shared/src/types.ts), each column in its view type (`columnCodec().viewSql`):
+ * appended raw through DuckDB's appender, then converted in SQL. For the router's gather step
+ * and tests. Needs the session TimeZone to be UTC.
+ * @throws DataError 22P02 naming the column and row when a value is not of its column's type.
+ */
+export async function loadValues(
+  conn: DuckDBConnection,
+  name: string,
+  cols: readonly ValueColumn[],
+  rows: readonly (readonly Value[])[],
+  schema = 'temp',
+): Promise<void> {
+  const q = (s: string) => `"${s.replaceAll('"', '""')}"`;
+  const codecs = cols.map((c) => columnCodec(c.type, c.typmod));
+  const raw = `${name}__stratum_raw`;
+  const temp = schema === 'temp';
+  const qualified = (n: string) => (temp ? q(n) : `${q(schema)}.${q(n)}`);
+  await conn.run(
+    `CREATE ${temp ? 'TEMP ' : ''}TABLE ${qualified(raw)} (${cols.map((c, i) => `${q(c.name)} ${(codecs[i] as ColumnCodec).rawSql}`).join(', ')})`,
+  );
+  try {
+    const app = await conn.createAppender(raw, temp ? 'main' : schema, temp ? 'temp' : null);
+    try {
+      rows.forEach((row, r) => {
+        codecs.forEach((codec, i) => {
+          const v = row[i] ?? null;
+          const x = v === null ? null : codec.toRaw(v);
+          if (x === undefined) {
+            throw new DataError(
+              SqlState.invalidTextRepresentation,
+              `value of row ${r + 1} is not a valid ${cols[i]?.type} for column "${cols[i]?.name}"`,
+            );
+          }
+          app.appendValue(x, codec.raw);
+        });
+        app.endRow();
+      });
+      app.flushSync();
+    } finally {
+      app.closeSync();
+    }
+    const select = cols.map((c, i) => {
+      const codec = codecs[i] as ColumnCodec;
+      return `${codec.toView(codec.fromRaw(q(c.name)))} AS ${q(c.name)}`;
+    });
+    await conn.run(`CREATE ${temp ? 'TEMP ' : ''}TABLE ${qualified(name)} AS SELECT ${select.join(', ')} FROM ${qualified(raw)}`);
+  } finally {
+    await conn.run(`DROP TABLE IF EXISTS ${qualified(raw)}`);
+  }
 }

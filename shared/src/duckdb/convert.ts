@@ -23,8 +23,17 @@ import {
   type DuckDBValue,
   JsonDuckDBValueConverter,
 } from '@duckdb/node-api';
-import { type Literal, type QueryResult, type ResultColumn, type ResultType, SqlState, StratumError, type Value } from '../index.ts';
-import { formatIsoInterval } from './interval.ts';
+import {
+  type Literal,
+  makeInterval,
+  type QueryResult,
+  type ResultColumn,
+  type ResultType,
+  SqlState,
+  StratumError,
+  type Value,
+} from '../index.ts';
+import { markedColumn, pgErrorOf } from './pg-macros.ts';
 
 /** A per-column converter from a DuckDB value (never null here) to a stored Value. */
 type Conv = ((v: DuckDBValue) => Value) | null;
@@ -37,6 +46,21 @@ interface ColumnPlan {
 
 const str = (v: DuckDBValue): Value => String(v);
 const toBigint = (v: DuckDBValue): Value => (typeof v === 'bigint' ? v : BigInt(v as number));
+
+/** DuckDB's -infinity timestamp (µs); PostgreSQL's (types.ts TS_NEG_INFINITY) is one less. */
+const DUCK_TS_NEG_INFINITY = -(2n ** 63n) + 1n;
+/** DuckDB's -infinity date (days); PostgreSQL's (types.ts DATE_NEG_INFINITY) is one less. */
+const DUCK_DATE_NEG_INFINITY = -2147483647;
+
+/** Stored µs of a DuckDB timestamp: DuckDB's ±infinity become PostgreSQL's sentinels (+infinity is the same). */
+function tsMicros(us: bigint): bigint {
+  return us === DUCK_TS_NEG_INFINITY ? us - 1n : us;
+}
+
+/** Stored days of a DuckDB date: DuckDB's ±infinity become PostgreSQL's sentinels (+infinity is the same). */
+function dateDays(d: number): number {
+  return d === DUCK_DATE_NEG_INFINITY ? d - 1 : d;
+}
 
 /** Nested DuckDB types: a list of them is not a one-dimensional array of a scalar type. */
 const NESTED = new Set<DuckDBTypeId>([
@@ -56,6 +80,8 @@ const NESTED = new Set<DuckDBTypeId>([
  */
 function planColumn(t: DuckDBType): ColumnPlan {
   if (t.alias?.toUpperCase() === 'JSON') return { type: 'json', conv: null };
+  const marked = markedColumn(t);
+  if (marked) return marked as ColumnPlan;
   switch (t.typeId) {
     case DuckDBTypeId.BOOLEAN:
       return { type: 'boolean', conv: null };
@@ -83,7 +109,7 @@ function planColumn(t: DuckDBType): ColumnPlan {
     case DuckDBTypeId.SQLNULL:
       return { type: 'text', conv: null };
     case DuckDBTypeId.TIMESTAMP:
-      return { type: 'timestamp', conv: (v) => (v as DuckDBTimestampValue).micros };
+      return { type: 'timestamp', conv: (v) => tsMicros((v as DuckDBTimestampValue).micros) };
     case DuckDBTypeId.TIMESTAMP_MS:
       return { type: 'timestamp', conv: (v) => (v as DuckDBTimestampMillisecondsValue).millis * 1000n };
     case DuckDBTypeId.TIMESTAMP_S:
@@ -100,9 +126,9 @@ function planColumn(t: DuckDBType): ColumnPlan {
       };
     }
     case DuckDBTypeId.TIMESTAMP_TZ:
-      return { type: 'timestamptz', conv: (v) => (v as DuckDBTimestampTZValue).micros };
+      return { type: 'timestamptz', conv: (v) => tsMicros((v as DuckDBTimestampTZValue).micros) };
     case DuckDBTypeId.DATE:
-      return { type: 'date', conv: (v) => (v as DuckDBDateValue).days };
+      return { type: 'date', conv: (v) => dateDays((v as DuckDBDateValue).days) };
     case DuckDBTypeId.UUID:
       return { type: 'uuid', conv: str };
     case DuckDBTypeId.HUGEINT:
@@ -115,7 +141,7 @@ function planColumn(t: DuckDBType): ColumnPlan {
         type: 'interval',
         conv: (v) => {
           const iv = v as DuckDBIntervalValue;
-          return formatIsoInterval({ months: iv.months, days: iv.days, micros: iv.micros });
+          return makeInterval({ months: iv.months, days: iv.days, micros: iv.micros });
         },
       };
     case DuckDBTypeId.TIME:
@@ -204,46 +230,6 @@ export function convertValue(v: DuckDBValue, t: DuckDBType): Value {
   return conv === null ? (v as Value) : conv(v);
 }
 
-function plural(n: number, unit: string): string {
-  return `${n} ${unit}${n === 1 ? '' : 's'}`;
-}
-
-/**
- * PostgreSQL interval text output with `IntervalStyle = postgres` (the stored representation is
- * ISO 8601, {@link formatIsoInterval}) (PostgreSQL 15
- * `EncodeInterval`): `1 year 2 mons -3 days +04:05:06.5`, `00:00:00` for zero.
- */
-export function formatInterval(iv: { months: number; days: number; micros: bigint }): string {
-  const parts: string[] = [];
-  let isBefore = false;
-  let isZero = true;
-  const years = Math.trunc(iv.months / 12);
-  const mons = iv.months % 12;
-  for (const [value, unit] of [
-    [years, 'year'],
-    [mons, 'mon'],
-    [iv.days, 'day'],
-  ] as const) {
-    if (value === 0) continue;
-    parts.push(`${isBefore && value > 0 ? '+' : ''}${plural(value, unit)}`);
-    isBefore = value < 0;
-    isZero = false;
-  }
-  const us = iv.micros;
-  if (isZero || us !== 0n) {
-    const neg = us < 0n;
-    const abs = neg ? -us : us;
-    const h = abs / 3_600_000_000n;
-    const m = (abs / 60_000_000n) % 60n;
-    const s = (abs / 1_000_000n) % 60n;
-    const f = abs % 1_000_000n;
-    let t = `${neg ? '-' : isBefore ? '+' : ''}${String(h).padStart(2, '0')}:${String(m).padStart(2, '0')}:${String(s).padStart(2, '0')}`;
-    if (f !== 0n) t += `.${String(f).padStart(6, '0').replace(/0+$/, '')}`;
-    parts.push(t);
-  }
-  return parts.join(' ');
-}
-
 const INT32_MIN = -2147483648;
 const INT32_MAX = 2147483647;
 const INT64_MIN = -(2n ** 63n);
@@ -327,6 +313,8 @@ export function mapDuckDbError(e: unknown): StratumError {
   const cut = raw.indexOf('\n\nLINE ');
   const message = (cut >= 0 ? raw.slice(0, cut) : raw).trim();
   const detail = cut >= 0 ? raw.slice(cut + 2).trim() : undefined;
+  const pg = pgErrorOf(message);
+  if (pg) return new StratumError(pg.code, pg.message, { cause: e });
   let code: string = SqlState.internalError;
   for (const [re, c] of RULES) {
     if (re.test(message)) {

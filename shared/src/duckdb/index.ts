@@ -6,10 +6,11 @@
  */
 import { PG_TYPE_OID, type ScalarType, type SqlType } from '../types.ts';
 import { columnCodec } from './columns.ts';
+import { PG_MACROS_SQL } from './pg-macros.ts';
 
 export * from './columns.ts';
 export * from './convert.ts';
-export * from './interval.ts';
+export { PG_MACROS_SQL, pgErrorOf } from './pg-macros.ts';
 
 /**
  * Column type of each SqlType in a raw load table filled through DuckDB's appender with stored
@@ -39,6 +40,6 @@ export const SCALAR_TYPES = Object.keys(PG_TYPE_OID).filter((t) => t !== 'unknow
 /**
  * Settings that give a DuckDB connection PostgreSQL semantics (brief §6): UTC, NULLS LAST on
  * ASC / FIRST on DESC (PostgreSQL 15 §7.5 "Sorting Rows"), integer `/` truncates (§9.3).
- * Run once per connection.
+ * Run once per connection. Also creates the macros the router's analytical rewrite calls (pg-macros.ts).
  */
-export const PG_SEMANTICS_SQL = `SET TimeZone = 'UTC'; SET default_null_order = 'nulls_last_on_asc_first_on_desc'; SET integer_division = true;`;
+export const PG_SEMANTICS_SQL = `SET TimeZone = 'UTC'; SET default_null_order = 'nulls_last_on_asc_first_on_desc'; SET integer_division = true;\n${PG_MACROS_SQL}`;

@@ -3,8 +3,9 @@
  * type the context wants (WHERE wants boolean, a target column wants its type), and assignment
  * casts to columns with PostgreSQL's wording of the errors.
  */
-import { type CastContext, type ColumnDef, type Expr, pgTypeName, type ResultType, SqlState, StratumError, typeOf } from '@stratum/shared';
+
 import type { Node as PgNode } from '@pgsql/types';
+import { type CastContext, type ColumnDef, type Expr, pgTypeName, type ResultType, SqlState, StratumError, typeOf } from '@stratum/shared';
 import type { Node } from '../sql/parse.ts';
 import { coerceExpr, compileExpr as compileRaw, constantScope, type Scope, type SessionValues } from './expr.ts';
 
@@ -24,7 +25,10 @@ export function compileExpr(node: Node, scope: Scope, wanted?: ResultType): Expr
   if (wanted === 'boolean') {
     if (t === 'boolean') return e;
     if (t === 'unknown') return coerceExpr(e, 'boolean', 'implicit', scope);
-    throw new StratumError(SqlState.datatypeMismatch, `argument of ${scope.exprKind ?? BOOL_CONTEXT} must be type boolean, not type ${pgTypeName(t as never)}`);
+    throw new StratumError(
+      SqlState.datatypeMismatch,
+      `argument of ${scope.exprKind ?? BOOL_CONTEXT} must be type boolean, not type ${pgTypeName(t as never)}`,
+    );
   }
   if (t === 'unknown' && wanted !== 'unknown') return coerceExpr(e, wanted as never, 'assignment', scope);
   return e;
@@ -36,7 +40,12 @@ export function compileExpr(node: Node, scope: Scope, wanted?: ResultType): Expr
  * @throws StratumError 42804 `column "x" is of type … but expression is of type …` when no
  *   assignment cast exists.
  */
-export function castTo(e: Expr, c: Pick<ColumnDef, 'name' | 'type' | 'typmod'>, context: CastContext, scope: Scope = constantScope()): Expr {
+export function castTo(
+  e: Expr,
+  c: Pick<ColumnDef, 'name' | 'type' | 'typmod'>,
+  context: CastContext,
+  scope: Scope = constantScope(),
+): Expr {
   try {
     const opts = c.typmod !== undefined && c.typmod >= 0 ? { typmod: c.typmod } : {};
     return coerceExpr(e, c.type, context, scope, opts);

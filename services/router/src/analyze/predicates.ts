@@ -103,3 +103,44 @@ export function rowLookup(t: TableInfo, f: FieldFacts): RowLookup | undefined {
   }
   return best ? { by: 'index', ...best } : undefined;
 }
+
+/** A bounded range on one field: `lo ≤/< field ≤/< hi` (both bounds given). */
+export interface FieldRange {
+  field: string;
+  lo: { expr: Expr; incl: boolean };
+  hi: { expr: Expr; incl: boolean };
+}
+
+const FLIP: Record<string, string> = { '<': '>', '<=': '>=', '>': '<', '>=': '<=' };
+
+/** Bounded ranges the conjuncts state on single fields (`a >= 1 AND a < 9`, `a BETWEEN 1 AND 9`), by field. */
+export function fieldRanges(conjuncts: Expr[]): Map<string, FieldRange> {
+  const lo = new Map<string, { expr: Expr; incl: boolean }>();
+  const hi = new Map<string, { expr: Expr; incl: boolean }>();
+  for (const c of conjuncts) {
+    if (c.k !== 'call' || c.args.length !== 2 || !(c.fn in FLIP)) continue;
+    const [a, b] = c.args as [Expr, Expr];
+    let field: string | undefined;
+    let op = c.fn;
+    let v: Expr | undefined;
+    if (a.k === 'col' && a.rel === undefined && isValueExpr(b)) {
+      field = a.field;
+      v = b;
+    } else if (b.k === 'col' && b.rel === undefined && isValueExpr(a)) {
+      field = b.field;
+      v = a;
+      op = FLIP[op] as string;
+    }
+    if (field === undefined || v === undefined) continue;
+    const bound = { expr: v, incl: op === '>=' || op === '<=' };
+    if (op === '>' || op === '>=') {
+      if (!lo.has(field)) lo.set(field, bound);
+    } else if (!hi.has(field)) hi.set(field, bound);
+  }
+  const out = new Map<string, FieldRange>();
+  for (const [field, l] of lo) {
+    const h = hi.get(field);
+    if (h) out.set(field, { field, lo: l, hi: h });
+  }
+  return out;
+}

@@ -7,7 +7,7 @@
  * column's type the same way).
  */
 import { type ColumnDef, type Expr, fieldOf, type ResultType, SchemaError, SqlState, type TableInfo } from '@stratum/shared';
-import type { Scope, SessionValues as ExprSession } from './compile.ts';
+import type { SessionValues as ExprSession, Scope } from './compile.ts';
 
 /** Parameter types of a statement, filled while compiling it. */
 export class ParamTypes {

@@ -16,7 +16,7 @@ function isNodeKey(k: string): boolean {
  * Call `visit(type, fields)` for every node of `tree` in pre-order. Return `false` from
  * `visit` to skip a node's children.
  */
-export function forEachNode(tree: unknown, visit: (type: string, fields: Node) => boolean | undefined | void): void {
+export function forEachNode(tree: unknown, visit: (type: string, fields: Node) => unknown): void {
   const walk = (x: unknown): void => {
     if (Array.isArray(x)) {
       for (const y of x) walk(y);

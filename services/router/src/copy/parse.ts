@@ -6,8 +6,7 @@
  * `CopyReadAttributesText`, `CopyReadAttributesCSV`, `NextCopyFrom`, `CopyReadBinaryTuple`).
  * Reference: PostgreSQL 15 docs, COPY, "File Formats".
  */
-import { isUtf8 } from 'node:buffer';
-import { decodeBinaryParam } from '../pgwire/binary-format.ts';
+import { decodeBinaryParam, invalidUtf8Error as invalidEncoding, isValidText as validUtf8 } from '../pgwire/binary-format.ts';
 import { PgError } from '../pgwire/errors.ts';
 import type { CopyOptions } from './options.ts';
 import { badCopyFormat, type CopyRow, copyColumnWhere, copyLineWhere, withWhere } from './row.ts';
@@ -130,24 +129,6 @@ abstract class ParserBase<T> {
   }
 }
 
-/** 22021 for bytes that are not valid UTF-8 (or NUL), naming the bad sequence as PostgreSQL's `report_invalid_encoding` does. */
-function invalidEncoding(buf: Buffer): PgError {
-  let i = 0;
-  while (i < buf.length) {
-    const b = buf[i] as number;
-    const n = b < 0x80 ? 1 : b >= 0xc2 && b < 0xe0 ? 2 : b >= 0xe0 && b < 0xf0 ? 3 : b >= 0xf0 && b < 0xf5 ? 4 : 0;
-    if (b === 0 || n === 0 || i + n > buf.length || !isUtf8(buf.subarray(i, i + n))) {
-      const len = b < 0x80 ? 1 : b >= 0xf0 ? 4 : b >= 0xe0 ? 3 : b >= 0xc0 ? 2 : 1;
-      const shown = [...buf.subarray(i, Math.min(buf.length, i + len))].map((x) => `0x${x.toString(16).padStart(2, '0')}`);
-      return new PgError('22021', `invalid byte sequence for encoding "UTF8": ${shown.join(' ')}`);
-    }
-    i += n;
-  }
-  return new PgError('22021', 'invalid byte sequence for encoding "UTF8"');
-}
-
-const validUtf8 = (b: Buffer) => b.indexOf(0) < 0 && isUtf8(b);
-
 // ---------------------------------------------------------------- text and csv
 
 class TextCopyParser<T> extends ParserBase<T> implements CopyParser<T> {
@@ -155,7 +136,13 @@ class TextCopyParser<T> extends ParserBase<T> implements CopyParser<T> {
   private readonly delim: number;
   private readonly delimChar: string;
   private readonly quote: number;
+  private readonly quoteChar: string;
   private readonly escape: number;
+  /** Any FORCE_NOT_NULL / FORCE_NULL column. */
+  private readonly hasForce: boolean;
+  /** Absolute byte range of the current chunk already known to be valid UTF-8 without NUL (-1: none). */
+  private validFrom = -1;
+  private validTo = -1;
   /** The escape as the line scanner sees it: none when it equals the quote (PostgreSQL then toggles on the quote alone). */
   private readonly scanEscape: number;
   private readonly nullStr: string;
@@ -178,6 +165,9 @@ class TextCopyParser<T> extends ParserBase<T> implements CopyParser<T> {
   /** Absolute offset of the CR or backslash a lookahead state refers to. */
   private mark = 0;
   private scratch: Buffer = Buffer.alloc(256);
+  /** Bytes the line scanner acts on in the NORMAL state, and where each occurs next in the current chunk. */
+  private readonly specials: Uint8Array;
+  private readonly next: Int32Array;
 
   constructor(spec: CopyParserSpec<T>) {
     super(spec);
@@ -186,8 +176,15 @@ class TextCopyParser<T> extends ParserBase<T> implements CopyParser<T> {
     this.delimChar = o.delimiter;
     this.delim = o.delimiter.charCodeAt(0);
     this.quote = this.csv ? o.quote.charCodeAt(0) : -1;
+    this.quoteChar = this.csv ? o.quote : '';
+    this.hasForce = this.csv && (o.forceNotNull.includes(true) || o.forceNull.includes(true));
     this.escape = this.csv ? o.escape.charCodeAt(0) : -1;
     this.scanEscape = this.escape === this.quote ? -1 : this.escape;
+    const specials = [LF, CR, BACKSLASH];
+    if (this.csv) specials.push(this.quote);
+    if (this.scanEscape >= 0 && !specials.includes(this.scanEscape)) specials.push(this.scanEscape);
+    this.specials = Uint8Array.from(specials);
+    this.next = new Int32Array(specials.length);
     this.nullStr = o.null;
     this.nullBytes = Buffer.from(o.null, 'utf8');
     this.headerPending = o.header !== false;
@@ -230,23 +227,42 @@ class TextCopyParser<T> extends ParserBase<T> implements CopyParser<T> {
     this.chunk = chunk;
     const base = this.base;
     const n = chunk.length;
-    const csv = this.csv;
-    const quote = this.quote;
-    const scanEsc = this.scanEscape;
-    for (let i = 0; i < n; i++) {
-      const c = chunk[i] as number;
+    // Validate the lines wholly inside this chunk at once: between its first and last LF.
+    this.validFrom = this.validTo = -1;
+    const first = chunk.indexOf(LF);
+    const last = chunk.lastIndexOf(LF);
+    if (first >= 0 && last > first) {
+      const region = chunk.subarray(first + 1, last);
+      if (validUtf8(region)) {
+        this.validFrom = base + first + 1;
+        this.validTo = base + last;
+      }
+    }
+    // Jump from one byte that means something to the line scanner to the next with native searches;
+    // `next[k]` memoizes where `specials[k]` occurs next (-1: not in this chunk), so each byte is searched once.
+    const specials = this.specials;
+    const next = this.next;
+    next.fill(-2);
+    let i = 0;
+    while (i < n) {
       if (this.state === NORMAL) {
-        // Fast path: bytes with no meaning to the line scanner.
-        if (!csv) {
-          if (c !== LF && c !== CR && c !== BACKSLASH) continue;
-        } else if (c !== LF && c !== CR && c !== quote && c !== scanEsc && c !== BACKSLASH) {
+        let j = n;
+        for (let k = 0; k < specials.length; k++) {
+          let pos = next[k] as number;
+          if (pos !== -1 && pos < i) next[k] = pos = chunk.indexOf(specials[k] as number, i);
+          if (pos !== -1 && pos < j) j = pos;
+        }
+        if (j > i && this.csv) {
+          // Skipped bytes are neither quote nor escape: the CSV state after them is "not after an escape, not at line start".
           this.lastWasEsc = false;
           this.firstChar = false;
-          continue;
         }
+        if (j >= n) break;
+        i = j;
       }
-      this.step(c, base + i);
+      this.step(chunk[i] as number, base + i);
       if (this.ended) break;
+      i++;
     }
     if (!this.ended) {
       const from = this.lineStart - base;
@@ -254,6 +270,7 @@ class TextCopyParser<T> extends ParserBase<T> implements CopyParser<T> {
     }
     this.base = base + n;
     this.chunk = EMPTY;
+    this.validFrom = this.validTo = -1;
   }
 
   /** One byte at absolute offset `abs` through the line scanner (PostgreSQL's `CopyReadLineText`). */
@@ -366,7 +383,7 @@ class TextCopyParser<T> extends ParserBase<T> implements CopyParser<T> {
   }
 
   private endMarker(): void {
-    const content = this.bytes(this.lineStart, this.mark);
+    const content = this.checked(this.mark, this.lineNo);
     this.parts = [];
     this.state = NORMAL;
     this.ended = true;
@@ -375,7 +392,7 @@ class TextCopyParser<T> extends ParserBase<T> implements CopyParser<T> {
   }
 
   private endLine(contentEnd: number, nextStart: number): void {
-    const content = this.bytes(this.lineStart, contentEnd);
+    const content = this.checked(contentEnd, this.lineNo);
     this.parts = [];
     this.lineStart = nextStart;
     this.inQuote = false;
@@ -383,6 +400,17 @@ class TextCopyParser<T> extends ParserBase<T> implements CopyParser<T> {
     this.firstChar = true;
     const line = this.lineNo++;
     this.processLine(content, line);
+  }
+
+  /**
+   * The current line's bytes up to `end`, checked to be UTF-8 without NUL (22021 with `COPY t, line N`).
+   * As in PostgreSQL, the bad sequence shown may run into the bytes after the line.
+   */
+  private checked(end: number, line: number): Buffer {
+    const content = this.bytes(this.lineStart, end);
+    if ((this.lineStart >= this.validFrom && end <= this.validTo) || validUtf8(content)) return content;
+    const extended = this.bytes(this.lineStart, Math.min(end + 3, this.base + this.chunk.length));
+    throw withWhere(invalidEncoding(extended.length > content.length ? extended : content), `COPY ${this.spec.table}, line ${line}`);
   }
 
   /** Bytes [start, end) by absolute offsets, from the retained pieces and the current chunk. */
@@ -407,18 +435,15 @@ class TextCopyParser<T> extends ParserBase<T> implements CopyParser<T> {
   // ------------------------------------------------------------ one line → fields
 
   private processLine(content: Buffer, line: number): void {
-    if (!validUtf8(content)) throw withWhere(invalidEncoding(content), `COPY ${this.spec.table}, line ${line}`);
-    const row = { line, raw: content };
-    const where = () => copyLineWhere(this.spec.table, row);
     if (this.headerPending) {
       this.headerPending = false;
-      if (this.spec.options.header === 'match') this.matchHeader(this.fields(content, row), where);
+      if (this.spec.options.header === 'match') this.matchHeader(this.fields(content, line), content, line);
       return;
     }
-    const fields = this.fields(content, row);
-    if (this.ncols > 0 && fields.length > this.ncols) throw badCopyFormat('extra data after last expected column', where());
+    const fields = this.fields(content, line);
+    if (this.ncols > 0 && fields.length > this.ncols) throw this.lineError('extra data after last expected column', content, line);
     const o = this.spec.options;
-    if (this.csv) {
+    if (this.hasForce) {
       for (let i = 0; i < fields.length; i++) {
         const v = fields[i] as string | null;
         if (v === null && o.forceNotNull[i]) fields[i] = this.nullStr;
@@ -426,27 +451,33 @@ class TextCopyParser<T> extends ParserBase<T> implements CopyParser<T> {
       }
     }
     if (fields.length < this.ncols) {
-      if (!this.spec.convert) throw badCopyFormat(`missing data for column "${this.spec.columns[fields.length]}"`, where());
+      const message = `missing data for column "${this.spec.columns[fields.length]}"`;
+      if (!this.spec.convert) throw this.lineError(message, content, line);
       // Convert the present columns first so their errors win, as in PostgreSQL.
       this.emit(line, fields, content);
       this.out.pop();
-      throw badCopyFormat(`missing data for column "${this.spec.columns[fields.length]}"`, where());
+      throw this.lineError(message, content, line);
     }
     this.emit(line, fields, content);
   }
 
-  private fields(content: Buffer, row: { line: number; raw: Buffer }): (string | null)[] {
-    if (this.csv) return this.csvFields(content.toString('utf8'), row);
+  /** 22P04 about a whole line, with PostgreSQL's CONTEXT showing the line. */
+  private lineError(message: string, content: Buffer, line: number): PgError {
+    return badCopyFormat(message, copyLineWhere(this.spec.table, { line, raw: content }));
+  }
+
+  private fields(content: Buffer, line: number): (string | null)[] {
+    if (this.csv) return this.csvFields(content.toString('utf8'), content, line);
     if (content.indexOf(BACKSLASH) < 0) {
       const parts: (string | null)[] = content.toString('utf8').split(this.delimChar);
       for (let i = 0; i < parts.length; i++) if (parts[i] === this.nullStr) parts[i] = null;
       return parts;
     }
-    return this.textFields(content, row);
+    return this.textFields(content, line);
   }
 
   /** PostgreSQL's `CopyReadAttributesText`: split on the delimiter, undo backslash escapes, match NULL on the raw text. */
-  private textFields(src: Buffer, row: { line: number; raw: Buffer }): (string | null)[] {
+  private textFields(src: Buffer, line: number): (string | null)[] {
     if (this.scratch.length < src.length) this.scratch = Buffer.alloc(Math.max(src.length, this.scratch.length * 2));
     const outBuf = this.scratch;
     const fields: (string | null)[] = [];
@@ -504,7 +535,7 @@ class TextCopyParser<T> extends ParserBase<T> implements CopyParser<T> {
         fields.push(null);
       } else {
         const value = outBuf.subarray(0, o);
-        if (sawNonAscii && !validUtf8(value)) throw withWhere(invalidEncoding(value), copyLineWhere(this.spec.table, row));
+        if (sawNonAscii && !validUtf8(value)) throw withWhere(invalidEncoding(value), copyLineWhere(this.spec.table, { line, raw: src }));
         fields.push(value.toString('utf8'));
       }
       if (!foundDelim) return fields;
@@ -512,9 +543,9 @@ class TextCopyParser<T> extends ParserBase<T> implements CopyParser<T> {
   }
 
   /** PostgreSQL's `CopyReadAttributesCSV` over the decoded line (the delimiter, quote and escape are ASCII). */
-  private csvFields(s: string, row: { line: number; raw: Buffer }): (string | null)[] {
+  private csvFields(s: string, raw: Buffer, line: number): (string | null)[] {
     const quote = this.quote;
-    if (s.indexOf(String.fromCharCode(quote)) < 0) {
+    if (s.indexOf(this.quoteChar) < 0) {
       const parts: (string | null)[] = s.split(this.delimChar);
       for (let i = 0; i < parts.length; i++) if (parts[i] === this.nullStr) parts[i] = null;
       return parts;
@@ -555,7 +586,7 @@ class TextCopyParser<T> extends ParserBase<T> implements CopyParser<T> {
         // in quotes
         for (;;) {
           rawEnd = p;
-          if (p >= end) throw badCopyFormat('unterminated CSV quoted field', copyLineWhere(this.spec.table, row));
+          if (p >= end) throw this.lineError('unterminated CSV quoted field', raw, line);
           const c = s.charCodeAt(p++);
           if (c === esc && p < end) {
             const next = s.charCodeAt(p);
@@ -580,7 +611,8 @@ class TextCopyParser<T> extends ParserBase<T> implements CopyParser<T> {
   }
 
   /** HEADER MATCH (PostgreSQL 15): the header's fields must be the copied column names, in order. */
-  private matchHeader(fields: (string | null)[], where: () => string): void {
+  private matchHeader(fields: (string | null)[], raw: Buffer, line: number): void {
+    const where = () => copyLineWhere(this.spec.table, { line, raw });
     const cols = this.spec.columns;
     if (fields.length !== cols.length) {
       throw badCopyFormat(`wrong number of fields in header line: got ${fields.length}, expected ${cols.length}`, where());
@@ -639,7 +671,7 @@ class BinaryCopyParser<T> extends ParserBase<T> implements CopyParser<T> {
       return [];
     }
     return this.run(() => {
-      if (this.ended) throw badCopyFormat('received copy data after EOF marker', `COPY ${this.spec.table}, line ${this.tuples + 1}`);
+      if (this.ended) throw badCopyFormat('received copy data after EOF marker', `COPY ${this.spec.table}, line ${this.tuples}`);
       this.chunks.push(chunk);
       this.avail += chunk.length;
       if (this.avail >= this.need) this.parse(false);
@@ -663,7 +695,7 @@ class BinaryCopyParser<T> extends ParserBase<T> implements CopyParser<T> {
       }
       while (pos < buf.length && !this.ended) pos = this.tuple(buf, pos);
       if (this.ended && pos < buf.length) {
-        throw badCopyFormat('received copy data after EOF marker', `COPY ${this.spec.table}, line ${this.tuples + 1}`);
+        throw badCopyFormat('received copy data after EOF marker', `COPY ${this.spec.table}, line ${this.tuples}`);
       }
     } catch (e) {
       if (!(e instanceof Short)) throw e;

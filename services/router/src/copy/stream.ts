@@ -3,6 +3,8 @@
  * ../pgwire/types.ts) and the SQL layer: the SQL layer gives a row consumer (COPY FROM) or a row
  * iterable (COPY TO); parsing, encoding, error context and the `COPY n` tag are handled here.
  */
+
+import type { TextSettings } from '../pgwire/binary-format.ts';
 import { toPgErrorLike } from '../pgwire/errors.ts';
 import type { CopyInSink, CopyOutSource, StatementResult } from '../pgwire/types.ts';
 import type { CopyOptions } from './options.ts';
@@ -106,6 +108,8 @@ export interface CopyToSpec {
   /** Copied columns (names for HEADER, type OIDs for binary). */
   columns: readonly CopyColumn[];
   options: CopyOptions;
+  /** The session's DateStyle, TimeZone and IntervalStyle, which the rows' date/time text follows (binary format). */
+  settings?: TextSettings;
 }
 
 /**

@@ -3,7 +3,7 @@
  * one CopyData message per row. Output matches PostgreSQL 15 byte for byte
  * (src/backend/commands/copyto.c: `CopyAttributeOutText`, `CopyAttributeOutCSV`, `CopyOneRowTo`).
  */
-import { encodeBinaryValue } from '../pgwire/binary-format.ts';
+import { encodeBinaryValue, type TextSettings } from '../pgwire/binary-format.ts';
 import type { CopyOptions } from './options.ts';
 import { BINARY_SIGNATURE } from './parse.ts';
 
@@ -21,6 +21,8 @@ export interface CopyWriter {
 export interface CopyWriterSpec {
   options: CopyOptions;
   columns: readonly { name: string; typeOid: number }[];
+  /** The session's DateStyle, TimeZone and IntervalStyle, which the text values of dates, times and intervals follow (binary format). */
+  settings?: TextSettings;
 }
 
 /** Create the writer for `spec.options.format`. Binary values are encoded from their text form (`encodeBinaryValue`). */
@@ -102,6 +104,7 @@ function csvEncoder(o: CopyOptions, columnCount: number): (v: string, column: nu
 
 function binaryWriter(spec: CopyWriterSpec): CopyWriter {
   const oids = spec.columns.map((c) => c.typeOid);
+  const settings = spec.settings ?? {};
   return {
     header: () => {
       const b = Buffer.alloc(19);
@@ -118,7 +121,7 @@ function binaryWriter(spec: CopyWriterSpec): CopyWriter {
           size += 4;
           continue;
         }
-        const data = encodeBinaryValue(oids[i] as number, v);
+        const data = encodeBinaryValue(oids[i] as number, v, settings);
         const len = Buffer.allocUnsafe(4);
         len.writeInt32BE(data.length);
         parts.push(len, data);

@@ -9,8 +9,8 @@ import {
   coerceLiteral,
   type EvalContext,
   type EvalRow,
-  evaluate,
   type Expr,
+  evaluate,
   type ResultType,
   SequenceClaimNeeded,
   SqlState,
@@ -79,6 +79,7 @@ export function bindExpr(e: Expr, params: Params, ctx: EvalContext): Expr {
     case 'case': {
       const out: Expr = {
         ...e,
+        // biome-ignore lint/suspicious/noThenProperty: the Expr IR names the CASE result `then`.
         when: e.when.map((w) => ({ cond: bindExpr(w.cond, params, ctx), then: bindExpr(w.then, params, ctx) })),
       };
       if (e.arg) out.arg = bindExpr(e.arg, params, ctx);

@@ -22,8 +22,8 @@ import {
   type Value,
 } from '@stratum/shared';
 import { timeRangeOf } from '../olap.ts';
-import type { PlanTable } from '../plan/types.ts';
 import type { Notice } from '../pgwire/types.ts';
+import type { PlanTable } from '../plan/types.ts';
 import type { RouterSession } from '../session.ts';
 import type { Node } from '../sql/parse.ts';
 import type { Params } from './bind.ts';
@@ -65,7 +65,8 @@ export function requirements(
     // DESIGN §7: a time range that ends before the ingestion tier's retention skips that tier.
     const col = t.options.timeColumn;
     const ref = where && where.refs.length === 1 ? where.refs[0] : undefined;
-    const hi = ref && ref.name === t.name ? timeRangeOf(t, where?.stmt.whereClause as Node | undefined, params, ref.alias, true)?.hiMs : undefined;
+    const hi =
+      ref && ref.name === t.name ? timeRangeOf(t, where?.stmt.whereClause as Node | undefined, params, ref.alias, true)?.hiMs : undefined;
     const keep = t.options.ingestionRetentionMs ?? 7 * 86_400_000;
     if (hi !== undefined && hi < now.earliest - keep && !s.tableWrites.has(t.name) && !s.txn?.tables.has(t.name)) {
       skipped.push(
@@ -145,9 +146,12 @@ export async function waitForAsOf(s: RouterSession, ts: number): Promise<void> {
   );
 }
 
-/** Index of the TX engine that owns `key` of `t` (DESIGN §2: hash of the primary key over the engine list). */
+/**
+ * Index of the TX engine that owns `key` of `t` (DESIGN §2: hash of the table and primary key
+ * over the engine list). By table name, so an operator can compute an owner from SQL alone.
+ */
 export function ownerOf(s: RouterSession, t: TableInfo, key: Value[]): number {
-  return partitionOf(t.storage, key, s.ctx.txEngines.length);
+  return partitionOf(t.name, key, s.ctx.txEngines.length);
 }
 
 /**
@@ -155,13 +159,18 @@ export function ownerOf(s: RouterSession, t: TableInfo, key: Value[]): number {
  * moved there while nothing ran in it yet.
  * @throws UnsupportedError (0A000) when the block already runs statements on another engine.
  */
-export async function moveBlock(s: RouterSession, target: number, what: string): Promise<void> {
+export async function moveBlock(
+  s: RouterSession,
+  target: number,
+  what: string,
+  table = 'a key of a strict_serializable table',
+): Promise<void> {
   const t = s.txn;
   if (!t || target === t.engine) return;
   if (t.pinned) {
     throw new StratumError(
       SqlState.featureNotSupported,
-      `this transaction block runs on TX engine ${t.engine + 1}, but it ${what} a key of a table owned by engine ${target + 1}`,
+      `this transaction block runs on TX engine ${t.engine + 1}, but it ${what} ${table} owned by engine ${target + 1}`,
       {
         hint: "Touch keys of one owner per transaction block (start the block with the owning table's statement), or use autocommit statements.",
       },

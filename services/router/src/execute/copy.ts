@@ -22,9 +22,9 @@ import {
   type WriteOp,
 } from '@stratum/shared';
 import { createCopyInSink, createCopyOutSource } from '../copy/stream.ts';
+import type { CopyInSink, CopyOutSource } from '../pgwire/types.ts';
 import type { CopyPlan } from '../plan/types.ts';
 import { defaultOf } from '../plan/write.ts';
-import type { CopyInSink, CopyOutSource } from '../pgwire/types.ts';
 import type { RouterSession } from '../session.ts';
 import { evaluateAsync, type Params } from './bind.ts';
 import { formatOptions, runRead } from './read.ts';
@@ -47,8 +47,13 @@ async function copyOut(s: RouterSession, plan: CopyPlan, params: Params): Promis
   const { formatValue } = await import('@stratum/shared');
   const types = res.columns.map((c) => c.type);
   const rows = res.rows.map((r) => r.map((v, i) => formatValue(v, types[i] ?? 'text', opts)));
+  const settings = {
+    dateStyle: opts?.dateStyle ?? 'ISO, MDY',
+    timeZone: opts?.timeZone ?? 'UTC',
+    intervalStyle: opts?.intervalStyle ?? 'postgres',
+  };
   return createCopyOutSource(
-    { columns: res.columns.map((c) => ({ name: c.name, typeOid: pgTypeOid(c.type) })), options: plan.options },
+    { columns: res.columns.map((c) => ({ name: c.name, typeOid: pgTypeOid(c.type) })), options: plan.options, settings },
     rows,
     res.notices.length ? { notices: res.notices } : {},
   );
@@ -101,7 +106,7 @@ async function copyIn(s: RouterSession, plan: CopyPlan): Promise<CopyInSink> {
       table: t.name,
       columns: cols.map((c) => ({ name: c.name, typeOid: pgTypeOid(c.type) })),
       options: plan.options,
-      convert: cols.map((c) => converter(c)),
+      convert: cols.map((c) => converter(c, s)),
     },
     {
       rows: async (batch) => {
@@ -132,9 +137,10 @@ async function copyIn(s: RouterSession, plan: CopyPlan): Promise<CopyInSink> {
   );
 }
 
-/** The column type's input function for COPY text values (the typmod applies: 22001 …). */
-function converter(c: ColumnDef): (text: string | null) => Value {
-  return (text) => (text === null ? null : coerceLiteral(text, c.type, { column: c.name }, c.typmod));
+/** The column type's input function for COPY text values, in the session's DateStyle and TimeZone (the typmod applies: 22001 …). */
+function converter(c: ColumnDef, s: RouterSession): (text: string | null) => Value {
+  const ctx = { timeZone: s.settings.timezone ?? 'UTC', dateStyle: s.settings.datestyle ?? 'ISO, MDY' };
+  return (text) => (text === null ? null : coerceLiteral(text, c.type, ctx, c.typmod));
 }
 
 export type { TableInfo };

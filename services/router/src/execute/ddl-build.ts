@@ -60,7 +60,8 @@ export function columnType(tn: Node, positionOf: (loc: number | undefined) => nu
   const mods = ((tn.typmods ?? []) as Node[]).map((m) => Number(m.A_Const?.ival?.ival ?? 0));
   const bounds = (tn.arrayBounds ?? []) as Node[];
   const pos = positionOf(tn.location as number | undefined);
-  if (bounds.length > 1) throw new UnsupportedError('multi-dimensional array columns are not supported', pos === undefined ? {} : { position: pos });
+  if (bounds.length > 1)
+    throw new UnsupportedError('multi-dimensional array columns are not supported', pos === undefined ? {} : { position: pos });
   const serial = SERIALS[name];
   if (serial) {
     if (bounds.length) throw new SchemaError(SqlState.featureNotSupported, 'array of serial is not implemented');
@@ -114,7 +115,8 @@ export function sequenceOptions(seq: SequenceDef, options: Node[], creating: boo
     switch (d.defname) {
       case 'as': {
         const t = resolveTypeName(((d.arg?.TypeName?.names ?? d.arg?.names ?? []) as Node[]).map((n) => n.String?.sval).pop() ?? '');
-        if (t !== 'smallint' && t !== 'integer' && t !== 'bigint') throw new StratumError('22023', 'sequence type must be smallint, integer, or bigint');
+        if (t !== 'smallint' && t !== 'integer' && t !== 'bigint')
+          throw new StratumError('22023', 'sequence type must be smallint, integer, or bigint');
         seq.type = t;
         break;
       }
@@ -210,7 +212,16 @@ export function compileDefault(raw: Node, c: ColumnDef, env: BuildEnv): ExprDef 
   const scope = new RowScope({ params: new ParamTypes(), session: env.session });
   const expr = castTo(compileExpr(raw, scope, c.type), c, 'assignment');
   const def: ExprDef = { sql: deparse(raw), expr };
-  if (someNode(raw, (type, n) => type === 'FuncCall' && /^(nextval|random|gen_random_uuid|clock_timestamp|uuid_generate_v4)$/.test(String(((n.funcname ?? []) as Node[]).at(-1)?.String?.sval)))) {
+  if (
+    someNode(
+      raw,
+      (type, n) =>
+        type === 'FuncCall' &&
+        /^(nextval|random|gen_random_uuid|clock_timestamp|uuid_generate_v4)$/.test(
+          String(((n.funcname ?? []) as Node[]).at(-1)?.String?.sval),
+        ),
+    )
+  ) {
     def.volatile = true;
   }
   return def;
@@ -233,7 +244,10 @@ export function addElements(b: TableBuild, elements: Node[], env: BuildEnv, crea
       const cd = el.ColumnDef as Node;
       const name = cd.colname as string;
       if (def.columns.some((c) => c.name === name)) {
-        throw new SchemaError(SqlState.duplicateColumn, creating ? `column "${name}" specified more than once` : `column "${name}" of relation "${def.name}" already exists`);
+        throw new SchemaError(
+          SqlState.duplicateColumn,
+          creating ? `column "${name}" specified more than once` : `column "${name}" of relation "${def.name}" already exists`,
+        );
       }
       const ct = columnType(cd.typeName as Node, env.positionOf);
       const attnum = def.nextAttnum ?? def.columns.length + 1;
@@ -265,11 +279,13 @@ export function addElements(b: TableBuild, elements: Node[], env: BuildEnv, crea
             col.notNull = false;
             break;
           case 'CONSTR_DEFAULT':
-            if (col.identity) throw new StratumError('42601', `both default and identity specified for column "${name}" of table "${def.name}"`);
+            if (col.identity)
+              throw new StratumError('42601', `both default and identity specified for column "${name}" of table "${def.name}"`);
             col.default = compileDefault(con.raw_expr as Node, col, env);
             break;
           case 'CONSTR_IDENTITY': {
-            if (col.default) throw new StratumError('42601', `both default and identity specified for column "${name}" of table "${def.name}"`);
+            if (col.default)
+              throw new StratumError('42601', `both default and identity specified for column "${name}" of table "${def.name}"`);
             if (col.type !== 'smallint' && col.type !== 'integer' && col.type !== 'bigint') {
               throw new StratumError('22023', `identity column type must be smallint, integer, or bigint`);
             }
@@ -308,10 +324,18 @@ function fieldNamed(def: TableDef, name: string, what: string): string {
 }
 
 /** Add one constraint (column-level when `column` is given). */
-export function addConstraint(b: TableBuild, con: Node, column: string | undefined, env: BuildEnv, taken: (n: string) => boolean, names: Set<string>): void {
+export function addConstraint(
+  b: TableBuild,
+  con: Node,
+  column: string | undefined,
+  env: BuildEnv,
+  taken: (n: string) => boolean,
+  names: Set<string>,
+): void {
   const def = b.def;
   const cols = (list: Node[] | undefined): string[] => (list ?? []).map((k) => k.String?.sval as string);
-  const isTaken = (n: string) => taken(n) || names.has(n) || (def.constraints ?? []).some((c) => c.name === n) || (def.indexes ?? []).some((i) => i.name === n);
+  const isTaken = (n: string) =>
+    taken(n) || names.has(n) || (def.constraints ?? []).some((c) => c.name === n) || (def.indexes ?? []).some((i) => i.name === n);
   const named = (parts: string[], suffix: string) => {
     const n = (con.conname as string | undefined) ?? chooseName(parts, suffix, isTaken);
     if ((def.constraints ?? []).some((c) => c.name === n)) {
@@ -369,7 +393,10 @@ export function addConstraint(b: TableBuild, con: Node, column: string | undefin
       const ref = refName === def.name ? env.catalog.infoOf(def) : env.catalog.find(refName);
       if (!ref) throw new SchemaError(SqlState.undefinedTable, `relation "${refName}" does not exist`);
       let refCols = cols(con.pk_attrs as Node[]).map((k) => fieldNamed(ref, k, 'foreign key'));
-      const keyCons = (ref.constraints ?? []).filter((c) => c.kind === 'primary' || c.kind === 'unique') as Extract<ConstraintDef, { kind: 'primary' | 'unique' }>[];
+      const keyCons = (ref.constraints ?? []).filter((c) => c.kind === 'primary' || c.kind === 'unique') as Extract<
+        ConstraintDef,
+        { kind: 'primary' | 'unique' }
+      >[];
       if (refCols.length === 0) {
         const pk = keyCons.find((c) => c.kind === 'primary');
         if (!pk) throw new SchemaError('42830', `there is no primary key for referenced table "${refName}"`);
@@ -442,7 +469,10 @@ export function buildCreateTable(s: Node, env: BuildEnv): TableBuild {
   const opts = ((s.options ?? []) as Node[]).map((o) => o.DefElem as Node);
   if (opts.length) {
     def.reloptions = {};
-    for (const o of opts) def.reloptions[o.defname as string] = String(o.arg?.Integer?.ival ?? o.arg?.String?.sval ?? o.arg?.A_Const?.sval?.sval ?? o.arg?.A_Const?.ival?.ival ?? 'true');
+    for (const o of opts)
+      def.reloptions[o.defname as string] = String(
+        o.arg?.Integer?.ival ?? o.arg?.String?.sval ?? o.arg?.A_Const?.sval?.sval ?? o.arg?.A_Const?.ival?.ival ?? 'true',
+      );
   }
   return b;
 }

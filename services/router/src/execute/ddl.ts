@@ -11,10 +11,12 @@
  * build the index on every row tier while writes continue and turn it valid once all report it
  * complete (or drop it and fail with 23505 on a duplicate).
  */
+
+import { randomBytes } from 'node:crypto';
 import {
-  castValue,
   type ColumnDef,
   type ConstraintDef,
+  castValue,
   counter,
   type DdlEvent,
   evaluate,
@@ -30,18 +32,27 @@ import {
   type TableInfo,
   UnsupportedError,
 } from '@stratum/shared';
-import { randomBytes } from 'node:crypto';
 import { parseSync } from 'libpg-query';
 import { ParamTypes } from '../analyze/scope.ts';
 import { forEachNode } from '../analyze/walk.ts';
+import type { Notice, StatementResult } from '../pgwire/types.ts';
 import { deparse } from '../plan/duckdb-sql.ts';
 import { planSelect } from '../plan/select.ts';
 import type { DdlPlan, ModifyPlan } from '../plan/types.ts';
-import type { Notice, StatementResult } from '../pgwire/types.ts';
 import type { RouterSession } from '../session.ts';
 import type { Node } from '../sql/parse.ts';
 import type { Params } from './bind.ts';
-import { addConstraint, addElements, type BuildEnv, buildCreateTable, chooseName, compileDefault, newSequence, sequenceOptions, type TableBuild } from './ddl-build.ts';
+import {
+  addConstraint,
+  addElements,
+  type BuildEnv,
+  buildCreateTable,
+  chooseName,
+  compileDefault,
+  newSequence,
+  sequenceOptions,
+  type TableBuild,
+} from './ddl-build.ts';
 import { runRead, type TypedResult } from './read.ts';
 import { runInsert, runModify } from './write.ts';
 
@@ -79,9 +90,13 @@ export async function publish(s: RouterSession, events: DdlEvent[]): Promise<boo
 /** Publish, or fail with 40001 because another session changed the same objects first. */
 async function publishOrConflict(s: RouterSession, events: DdlEvent[], what: string): Promise<void> {
   if (!(await publish(s, events))) {
-    throw new StratumError(SqlState.serializationFailure, `could not apply ${what}: a concurrent DDL statement changed the same objects first`, {
-      hint: 'Retry the statement.',
-    });
+    throw new StratumError(
+      SqlState.serializationFailure,
+      `could not apply ${what}: a concurrent DDL statement changed the same objects first`,
+      {
+        hint: 'Retry the statement.',
+      },
+    );
   }
 }
 
@@ -123,7 +138,8 @@ export async function runDdl(s: RouterSession, plan: DdlPlan, params: Params): P
 async function createTable(s: RouterSession, stmt: Node): Promise<StatementResult> {
   const name = stmt.relation?.relname as string;
   if (s.catalog.relationExists(name)) {
-    if (stmt.if_not_exists) return { commandTag: 'CREATE TABLE', notices: [notice(`relation "${name}" already exists, skipping`, '42P07')] };
+    if (stmt.if_not_exists)
+      return { commandTag: 'CREATE TABLE', notices: [notice(`relation "${name}" already exists, skipping`, '42P07')] };
     throw new SchemaError(SqlState.duplicateTable, `relation "${name}" already exists`);
   }
   const b = buildCreateTable(stmt, buildEnv(s));
@@ -138,7 +154,10 @@ async function createFromBuild(s: RouterSession, b: TableBuild): Promise<TableIn
   validateTableDef(def);
   checkPlacement(s.catalog.infoOf(def), s.ctx.olap.shardIds);
   const at = Date.now();
-  const events: DdlEvent[] = [...b.sequences.map((seq): DdlEvent => ({ kind: 'create_sequence', sequence: seq, at })), { kind: 'create_table', table: def, at }];
+  const events: DdlEvent[] = [
+    ...b.sequences.map((seq): DdlEvent => ({ kind: 'create_sequence', sequence: seq, at })),
+    { kind: 'create_table', table: def, at },
+  ];
   if (!(await publish(s, events))) throw new SchemaError(SqlState.duplicateTable, `relation "${def.name}" already exists`);
   return s.catalog.get(def.name);
 }
@@ -153,7 +172,8 @@ async function createTableAs(
   const rel = (stmt.into as Node).rel as Node;
   const name = rel.relname as string;
   if (s.catalog.relationExists(name)) {
-    if (stmt.if_not_exists) return { commandTag: 'CREATE TABLE AS', notices: [notice(`relation "${name}" already exists, skipping`, '42P07')] };
+    if (stmt.if_not_exists)
+      return { commandTag: 'CREATE TABLE AS', notices: [notice(`relation "${name}" already exists, skipping`, '42P07')] };
     throw new SchemaError(SqlState.duplicateTable, `relation "${name}" already exists`);
   }
   const res = await runRead(s, as.plan, params);
@@ -182,9 +202,18 @@ async function createTableAs(
 function typeNameNode(t: SqlType, typmod?: number): Node {
   const arr = t.endsWith('[]');
   const base = (arr ? t.slice(0, -2) : t) as string;
-  const pgName: Record<string, string> = { double: 'float8', real: 'float4', integer: 'int4', bigint: 'int8', smallint: 'int2', boolean: 'bool', char: 'bpchar' };
+  const pgName: Record<string, string> = {
+    double: 'float8',
+    real: 'float4',
+    integer: 'int4',
+    bigint: 'int8',
+    smallint: 'int2',
+    boolean: 'bool',
+    char: 'bpchar',
+  };
   const node: Node = { names: [{ String: { sval: pgName[base] ?? base } }] };
-  if (typmod !== undefined && typmod >= 4 && (base === 'varchar' || base === 'char')) node.typmods = [{ A_Const: { ival: { ival: typmod - 4 } } }];
+  if (typmod !== undefined && typmod >= 4 && (base === 'varchar' || base === 'char'))
+    node.typmods = [{ A_Const: { ival: { ival: typmod - 4 } } }];
   if (typmod !== undefined && typmod >= 4 && base === 'numeric') {
     const p = ((typmod - 4) >> 16) & 0xffff;
     const sc = (typmod - 4) & 0xffff;
@@ -262,7 +291,8 @@ async function drop(
         notices.push(notice(`${relkind} "${name}" does not exist, skipping`));
         return true;
       }
-      if (relkind === 'index' || relkind === 'sequence') throw new SchemaError(SqlState.undefinedTable, `${relkind} "${name}" does not exist`);
+      if (relkind === 'index' || relkind === 'sequence')
+        throw new SchemaError(SqlState.undefinedTable, `${relkind} "${name}" does not exist`);
       throw new SchemaError(SqlState.undefinedTable, `${relkind} "${name}" does not exist`);
     };
     if (relkind === 'table') {
@@ -333,14 +363,21 @@ async function drop(
       events.push({ kind: 'replace_table', name: t.name, table: def, at, ifVersion: t.defVersion });
     }
   }
-  for (const [name, def] of changedChildren) events.unshift({ kind: 'replace_table', name, table: def, at, ifVersion: cat.get(name).defVersion });
+  for (const [name, def] of changedChildren)
+    events.unshift({ kind: 'replace_table', name, table: def, at, ifVersion: cat.get(name).defVersion });
   await publishOrConflict(s, events, tag);
   return notices.length ? { commandTag: tag, notices } : { commandTag: tag };
 }
 
 /** The definition part of a TableInfo (what a replace_table event carries). */
 export function stripInfo(t: TableInfo): TableDef {
-  const def: TableDef = { name: t.name, columns: t.columns.map((c) => ({ ...c })), primaryKey: [...t.primaryKey], oid: t.oid, storage: t.storage };
+  const def: TableDef = {
+    name: t.name,
+    columns: t.columns.map((c) => ({ ...c })),
+    primaryKey: [...t.primaryKey],
+    oid: t.oid,
+    storage: t.storage,
+  };
   if (t.constraints) def.constraints = [...t.constraints];
   if (t.indexes) def.indexes = t.indexes.map((i) => ({ ...i }));
   if (t.comment !== undefined) def.comment = t.comment;
@@ -383,7 +420,10 @@ async function truncate(s: RouterSession, names: string[], cascade: boolean, res
         tables: [],
         reason: 'TRUNCATE in a block',
         table: t.name,
-        finder: { by: 'candidates', sql: `SELECT ${t.primaryKey.map((f) => `"${(t.columns[t.fieldIndex.get(f) ?? 0] as ColumnDef).name}"`).join(', ')} FROM "${t.name}__latest"` },
+        finder: {
+          by: 'candidates',
+          sql: `SELECT ${t.primaryKey.map((f) => `"${(t.columns[t.fieldIndex.get(f) ?? 0] as ColumnDef).name}"`).join(', ')} FROM "${t.name}__latest"`,
+        },
         set: [],
       };
       await runModify(s, plan, []);
@@ -409,8 +449,13 @@ async function truncate(s: RouterSession, names: string[], cascade: boolean, res
 
 /** Count rows of `t` matching `sqlWhere` on the analytical tier (after the session's own writes are in). */
 async function countWhere(s: RouterSession, t: TableInfo, sqlWhere: string): Promise<number> {
-  const sel = (parseSync(`SELECT count(*) FROM "${t.name}" WHERE ${sqlWhere}`) as { stmts: { stmt: Node }[] }).stmts[0]?.stmt.SelectStmt as Node;
-  const plan = planSelect(sel, { catalog: s.ctx.catalog, session: s, asOf: false, inBlock: false, positionOf: () => undefined }, new ParamTypes());
+  const sel = (parseSync(`SELECT count(*) FROM "${t.name}" WHERE ${sqlWhere}`) as { stmts: { stmt: Node }[] }).stmts[0]?.stmt
+    .SelectStmt as Node;
+  const plan = planSelect(
+    sel,
+    { catalog: s.ctx.catalog, session: s, asOf: false, inBlock: false, positionOf: () => undefined },
+    new ParamTypes(),
+  );
   const res = await runRead(s, plan, []);
   return Number(res.rows[0]?.[0] ?? 0);
 }
@@ -429,7 +474,11 @@ async function validateAdded(s: RouterSession, t: TableInfo, added: ConstraintDe
       const match = c.columns.map((f, i) => `p.${col(ref, c.refColumns[i] as string)} = c.${col(t, f)}`).join(' AND ');
       const sql = `SELECT count(*) FROM "${t.name}" AS c WHERE ${notNull} AND NOT EXISTS (SELECT 1 FROM "${ref.name}" AS p WHERE ${match})`;
       const sel = (parseSync(sql) as { stmts: { stmt: Node }[] }).stmts[0]?.stmt.SelectStmt as Node;
-      const plan = planSelect(sel, { catalog: s.ctx.catalog, session: s, asOf: false, inBlock: false, positionOf: () => undefined }, new ParamTypes());
+      const plan = planSelect(
+        sel,
+        { catalog: s.ctx.catalog, session: s, asOf: false, inBlock: false, positionOf: () => undefined },
+        new ParamTypes(),
+      );
       const res = await runRead(s, plan, []);
       if (Number(res.rows[0]?.[0] ?? 0) > 0) {
         throw new StratumError('23503', `insert or update on table "${t.name}" violates foreign key constraint "${c.name}"`, {
@@ -449,7 +498,8 @@ async function buildIndexes(s: RouterSession, name: string): Promise<void> {
   const t = s.ctx.catalog.get(name);
   const building = (t.indexes ?? []).filter((i) => i.state === 'building');
   if (building.length === 0) return;
-  const deadline = performance.now() + s.timeoutMs();
+  // The session's statement_timeout when set; otherwise the build runs to completion (as PostgreSQL's CREATE INDEX).
+  const deadline = performance.now() + (Number(s.settings.statement_timeout) > 0 ? s.timeoutMs() : Number.POSITIVE_INFINITY);
   for (const ix of building) {
     for (;;) {
       const statuses = await Promise.all([
@@ -464,10 +514,18 @@ async function buildIndexes(s: RouterSession, name: string): Promise<void> {
         if (ix.constraint) def.constraints = (def.constraints ?? []).filter((c) => c.name !== ix.constraint);
         await publish(s, [{ kind: 'replace_table', name, table: def, at: Date.now() }]);
         const e = failed.error;
-        throw new StratumError(e?.code ?? '23505', e?.message ?? `could not create unique index "${ix.name}"`, e?.detail ? { detail: e.detail } : {});
+        throw new StratumError(
+          e?.code ?? '23505',
+          e?.message ?? `could not create unique index "${ix.name}"`,
+          e?.detail ? { detail: e.detail } : {},
+        );
       }
       if (statuses.every((x) => x.state === 'done')) break;
-      if (performance.now() > deadline) throw new StratumError(SqlState.queryCanceled, `index "${ix.name}" was not built within the statement timeout; it stays invalid until dropped`);
+      if (performance.now() > deadline)
+        throw new StratumError(
+          SqlState.queryCanceled,
+          `index "${ix.name}" was not built within the statement timeout; it stays invalid until dropped`,
+        );
       await new Promise((r) => setTimeout(r, 20));
     }
   }
@@ -493,7 +551,8 @@ async function createIndex(s: RouterSession, stmt: Node): Promise<StatementResul
   const t = s.catalog.get((stmt.relation as Node).relname as string);
   if (stmt.whereClause) throw new UnsupportedError('partial indexes (CREATE INDEX … WHERE) are not supported');
   const method = (stmt.accessMethod as string | undefined) ?? 'btree';
-  if (method !== 'btree' && method !== 'hash') throw new UnsupportedError(`index access method "${method}" is not supported (btree indexes only)`);
+  if (method !== 'btree' && method !== 'hash')
+    throw new UnsupportedError(`index access method "${method}" is not supported (btree indexes only)`);
   const cols = ((stmt.indexParams ?? []) as Node[]).map((p) => {
     const e = p.IndexElem as Node;
     if (!e.name) throw new UnsupportedError('indexes on expressions are not supported');
@@ -501,14 +560,20 @@ async function createIndex(s: RouterSession, stmt: Node): Promise<StatementResul
     if (!c || c.hidden) throw new SchemaError(SqlState.undefinedColumn, `column "${e.name}" does not exist`);
     return c;
   });
-  const name = (stmt.idxname as string | undefined) ?? chooseName([t.name, ...cols.map((c) => c.name)], 'idx', (n) => s.catalog.relationExists(n));
+  const name =
+    (stmt.idxname as string | undefined) ?? chooseName([t.name, ...cols.map((c) => c.name)], 'idx', (n) => s.catalog.relationExists(n));
   if (s.catalog.relationExists(name)) {
-    if (stmt.if_not_exists) return { commandTag: 'CREATE INDEX', notices: [notice(`relation "${name}" already exists, skipping`, '42P07')] };
+    if (stmt.if_not_exists)
+      return { commandTag: 'CREATE INDEX', notices: [notice(`relation "${name}" already exists, skipping`, '42P07')] };
     throw new SchemaError(SqlState.duplicateTable, `relation "${name}" already exists`);
   }
   const def = stripInfo(t);
   def.indexes = [...(def.indexes ?? []), { name, columns: cols.map(fieldOf), unique: Boolean(stmt.unique), state: 'building' }];
-  await publishOrConflict(s, [{ kind: 'replace_table', name: t.name, table: def, at: Date.now(), ifVersion: t.defVersion }], 'CREATE INDEX');
+  await publishOrConflict(
+    s,
+    [{ kind: 'replace_table', name: t.name, table: def, at: Date.now(), ifVersion: t.defVersion }],
+    'CREATE INDEX',
+  );
   await buildIndexes(s, t.name);
   return { commandTag: 'CREATE INDEX' };
 }
@@ -548,7 +613,10 @@ async function alterTable(s: RouterSession, stmt: Node): Promise<StatementResult
         const col = def.columns[before] as ColumnDef;
         if (col.default) {
           if (col.default.volatile) {
-            if (await hasRows(s, t)) throw new UnsupportedError(`ADD COLUMN "${col.name}" with a volatile DEFAULT on a table with rows is not supported`, { hint: 'Add the column without a default, then UPDATE it.' });
+            if (await hasRows(s, t))
+              throw new UnsupportedError(`ADD COLUMN "${col.name}" with a volatile DEFAULT on a table with rows is not supported`, {
+                hint: 'Add the column without a default, then UPDATE it.',
+              });
           } else {
             const ctx = s.evalContext();
             const v = evaluate(col.default.expr, { row: {} }, ctx);
@@ -568,9 +636,12 @@ async function alterTable(s: RouterSession, stmt: Node): Promise<StatementResult
           throw new SchemaError(SqlState.undefinedColumn, `column "${cmd.name}" of relation "${t.name}" does not exist`);
         }
         const f = fieldOf(col);
-        if (def.primaryKey.includes(f)) throw new UnsupportedError(`cannot drop column "${col.name}": it is part of the table's storage key (primary key)`);
+        if (def.primaryKey.includes(f))
+          throw new UnsupportedError(`cannot drop column "${col.name}": it is part of the table's storage key (primary key)`);
         const usedBy = (def.constraints ?? []).filter(
-          (k) => (k.kind !== 'check' && k.columns.includes(f)) || (k.kind === 'check' && JSON.stringify(k.check.expr).includes(`"field":"${f}"`)),
+          (k) =>
+            (k.kind !== 'check' && k.columns.includes(f)) ||
+            (k.kind === 'check' && JSON.stringify(k.check.expr).includes(`"field":"${f}"`)),
         );
         const multi = usedBy.filter((k) => k.kind !== 'check' && k.columns.length > 1);
         if (multi.length && cmd.behavior !== 'DROP_CASCADE') {
@@ -599,7 +670,10 @@ async function alterTable(s: RouterSession, stmt: Node): Promise<StatementResult
       }
       case 'AT_DropNotNull': {
         const col = colNamed(cmd.name as string);
-        if (def.primaryKey.includes(fieldOf(col)) || def.constraints?.some((k) => k.kind === 'primary' && k.columns.includes(fieldOf(col)))) {
+        if (
+          def.primaryKey.includes(fieldOf(col)) ||
+          def.constraints?.some((k) => k.kind === 'primary' && k.columns.includes(fieldOf(col)))
+        ) {
           throw new StratumError('42P16', `column "${col.name}" is in a primary key`);
         }
         if (col.identity) throw new StratumError('42P16', `column "${col.name}" of relation "${t.name}" is an identity column`);
@@ -611,7 +685,8 @@ async function alterTable(s: RouterSession, stmt: Node): Promise<StatementResult
         addConstraint(b, con, undefined, env, (n) => s.catalog.relationExists(n), names);
         if (con.contype === 'CONSTR_PRIMARY') {
           const pk = def.constraints?.find((k) => k.kind === 'primary');
-          if (pk && pk.kind === 'primary') for (const f of pk.columns) notNullChecks.push(def.columns.find((x) => fieldOf(x) === f) as ColumnDef);
+          if (pk && pk.kind === 'primary')
+            for (const f of pk.columns) notNullChecks.push(def.columns.find((x) => fieldOf(x) === f) as ColumnDef);
         }
         break;
       }
@@ -624,8 +699,12 @@ async function alterTable(s: RouterSession, stmt: Node): Promise<StatementResult
           }
           throw new SchemaError(SqlState.undefinedObject, `constraint "${cmd.name}" of relation "${t.name}" does not exist`);
         }
-        if (k.kind === 'primary' && !t.rowid) throw new UnsupportedError('dropping the primary key of a table is not supported: it is the table’s storage key');
-        if ((k.kind === 'primary' || k.kind === 'unique') && s.catalog.referencing(t.oid).some((ch) => ch.constraints?.some((x) => x.kind === 'foreign' && x.refOid === t.oid))) {
+        if (k.kind === 'primary' && !t.rowid)
+          throw new UnsupportedError('dropping the primary key of a table is not supported: it is the table’s storage key');
+        if (
+          (k.kind === 'primary' || k.kind === 'unique') &&
+          s.catalog.referencing(t.oid).some((ch) => ch.constraints?.some((x) => x.kind === 'foreign' && x.refOid === t.oid))
+        ) {
           if (cmd.behavior !== 'DROP_CASCADE') {
             throw new StratumError('2BP01', `cannot drop constraint ${k.name} on table ${t.name} because other objects depend on it`, {
               hint: 'Use DROP ... CASCADE to drop the dependent objects too.',
@@ -701,7 +780,11 @@ async function rename(s: RouterSession, tag: string, stmt: Node): Promise<Statem
         throw new SchemaError(SqlState.undefinedTable, `relation "${relName}" does not exist`);
       }
       if (cat.relationExists(to)) throw new SchemaError(SqlState.duplicateTable, `relation "${to}" already exists`);
-      await publishOrConflict(s, [{ kind: 'replace_table', name: t.name, table: { ...stripInfo(t), name: to }, at, ifVersion: t.defVersion }], tag);
+      await publishOrConflict(
+        s,
+        [{ kind: 'replace_table', name: t.name, table: { ...stripInfo(t), name: to }, at, ifVersion: t.defVersion }],
+        tag,
+      );
       s.ctx.results.invalidate(t.name);
       return { commandTag: tag };
     }
@@ -714,7 +797,8 @@ async function rename(s: RouterSession, tag: string, stmt: Node): Promise<Statem
       const def = stripInfo(t);
       const col = def.columns.find((c) => c.name === stmt.subname && !c.hidden);
       if (!col) throw new SchemaError(SqlState.undefinedColumn, `column "${stmt.subname}" does not exist`);
-      if (def.columns.some((c) => c.name === to)) throw new SchemaError(SqlState.duplicateColumn, `column "${to}" of relation "${t.name}" already exists`);
+      if (def.columns.some((c) => c.name === to))
+        throw new SchemaError(SqlState.duplicateColumn, `column "${to}" of relation "${t.name}" already exists`);
       col.field = fieldOf(col);
       col.name = to;
       await publishOrConflict(s, [{ kind: 'replace_table', name: t.name, table: def, at, ifVersion: t.defVersion }], tag);
@@ -727,7 +811,9 @@ async function rename(s: RouterSession, tag: string, stmt: Node): Promise<Statem
       const def = stripInfo(t);
       const k = def.constraints?.find((c) => c.name === stmt.subname);
       if (!k) throw new SchemaError(SqlState.undefinedObject, `constraint "${stmt.subname}" for table "${t.name}" does not exist`);
-      def.constraints = (def.constraints ?? []).map((c) => (c === k ? { ...c, name: to, ...(c.kind === 'primary' || c.kind === 'unique' ? { index: to } : {}) } : c)) as ConstraintDef[];
+      def.constraints = (def.constraints ?? []).map((c) =>
+        c === k ? { ...c, name: to, ...(c.kind === 'primary' || c.kind === 'unique' ? { index: to } : {}) } : c,
+      ) as ConstraintDef[];
       def.indexes = (def.indexes ?? []).map((i) => (i.constraint === k.name ? { ...i, name: to, constraint: to } : i));
       await publishOrConflict(s, [{ kind: 'replace_table', name: t.name, table: def, at, ifVersion: t.defVersion }], tag);
       return { commandTag: tag };
@@ -742,7 +828,9 @@ async function rename(s: RouterSession, tag: string, stmt: Node): Promise<Statem
       const def = stripInfo(t);
       const ix = def.indexes?.find((i) => i.name === relName);
       if (ix?.constraint) {
-        def.constraints = (def.constraints ?? []).map((c) => (c.name === ix.constraint ? ({ ...c, name: to, index: to } as ConstraintDef) : c));
+        def.constraints = (def.constraints ?? []).map((c) =>
+          c.name === ix.constraint ? ({ ...c, name: to, index: to } as ConstraintDef) : c,
+        );
         ix.constraint = to;
       }
       if (ix) ix.name = to;
@@ -756,10 +844,14 @@ async function rename(s: RouterSession, tag: string, stmt: Node): Promise<Statem
         throw new SchemaError(SqlState.undefinedTable, `relation "${relName}" does not exist`);
       }
       if (cat.relationExists(to)) throw new SchemaError(SqlState.duplicateTable, `relation "${to}" already exists`);
-      await publishOrConflict(s, [
-        { kind: 'drop_view', name: v.name, at },
-        { kind: 'create_view', view: { ...v, name: to }, replace: false, at },
-      ], tag);
+      await publishOrConflict(
+        s,
+        [
+          { kind: 'drop_view', name: v.name, at },
+          { kind: 'create_view', view: { ...v, name: to }, replace: false, at },
+        ],
+        tag,
+      );
       return { commandTag: tag };
     }
     case 'OBJECT_SEQUENCE': {
@@ -787,7 +879,8 @@ function seqDef(q: SequenceDef & { next?: bigint }): SequenceDef {
 async function createSequence(s: RouterSession, stmt: Node): Promise<StatementResult> {
   const name = (stmt.sequence as Node).relname as string;
   if (s.catalog.relationExists(name)) {
-    if (stmt.if_not_exists) return { commandTag: 'CREATE SEQUENCE', notices: [notice(`relation "${name}" already exists, skipping`, '42P07')] };
+    if (stmt.if_not_exists)
+      return { commandTag: 'CREATE SEQUENCE', notices: [notice(`relation "${name}" already exists, skipping`, '42P07')] };
     throw new SchemaError(SqlState.duplicateTable, `relation "${name}" already exists`);
   }
   if ((stmt.sequence as Node).relpersistence === 't') throw new UnsupportedError('temporary sequences are not supported');
@@ -808,7 +901,8 @@ function setOwnedBy(s: RouterSession, seq: SequenceDef, ownedBy: Node[]): void {
   const table = parts[parts.length - 2] as string;
   const t = s.catalog.find(table);
   if (!t) throw new SchemaError(SqlState.undefinedTable, `relation "${table}" does not exist`);
-  if (!t.columnIndex.has(column)) throw new SchemaError(SqlState.undefinedColumn, `column "${column}" of relation "${table}" does not exist`);
+  if (!t.columnIndex.has(column))
+    throw new SchemaError(SqlState.undefinedColumn, `column "${column}" of relation "${table}" does not exist`);
   seq.ownedBy = { table, column };
 }
 
@@ -833,7 +927,8 @@ async function createView(s: RouterSession, stmt: Node): Promise<StatementResult
   const rv = stmt.view as Node;
   const name = rv.relname as string;
   if (rv.relpersistence === 't') throw new UnsupportedError('temporary views are not supported');
-  if (stmt.withCheckOption && stmt.withCheckOption !== 'NO_CHECK_OPTION') throw new UnsupportedError('WITH CHECK OPTION is not supported: views are read-only');
+  if (stmt.withCheckOption && stmt.withCheckOption !== 'NO_CHECK_OPTION')
+    throw new UnsupportedError('WITH CHECK OPTION is not supported: views are read-only');
   const replace = Boolean(stmt.replace);
   if (s.catalog.relationExists(name) && !(replace && s.catalog.view(name))) {
     throw new SchemaError(SqlState.duplicateTable, `relation "${name}" already exists`);
@@ -854,7 +949,8 @@ async function createView(s: RouterSession, stmt: Node): Promise<StatementResult
   const old = s.catalog.view(name);
   if (old && replace) {
     for (const [i, c] of old.columns.entries()) {
-      if (columns[i]?.name !== c.name) throw new StratumError('42P16', `cannot change name of view column "${c.name}" to "${columns[i]?.name ?? ''}"`);
+      if (columns[i]?.name !== c.name)
+        throw new StratumError('42P16', `cannot change name of view column "${c.name}" to "${columns[i]?.name ?? ''}"`);
     }
   }
   const viewSql = aliases.length ? `SELECT * FROM (${sql}) AS ${quote(name)}(${columns.map((c) => quote(c.name)).join(', ')})` : sql;
@@ -903,7 +999,18 @@ async function comment(s: RouterSession, stmt: Node): Promise<StatementResult> {
       const name = parts[parts.length - 1] as string;
       const v = cat.view(name);
       if (!v) throw new SchemaError(SqlState.undefinedTable, `relation "${name}" does not exist`);
-      await publishOrConflict(s, [{ kind: 'create_view', view: set({ name: v.name, sql: v.sql, columns: v.columns, ...(v.comment ? { comment: v.comment } : {}) }), replace: true, at }], 'COMMENT');
+      await publishOrConflict(
+        s,
+        [
+          {
+            kind: 'create_view',
+            view: set({ name: v.name, sql: v.sql, columns: v.columns, ...(v.comment ? { comment: v.comment } : {}) }),
+            replace: true,
+            at,
+          },
+        ],
+        'COMMENT',
+      );
       break;
     }
     case 'OBJECT_SEQUENCE': {

@@ -4,9 +4,9 @@
  * that plan, so what is shown and what runs cannot disagree.
  */
 import { counter, SqlState, StratumError } from '@stratum/shared';
+import type { CopyInSink, CopyOutSource, StatementResult } from '../pgwire/types.ts';
 import { explainLines } from '../plan/explain.ts';
 import type { ExplainPlan, Plan, PlannedStatement } from '../plan/types.ts';
-import type { CopyInSink, CopyOutSource, StatementResult } from '../pgwire/types.ts';
 import type { RouterSession } from '../session.ts';
 import type { Params } from './bind.ts';
 import { requirements, wmText } from './consistency.ts';
@@ -23,7 +23,12 @@ const mStatements = counter('stratum_router_statements_total', 'Statements execu
  * Run one planned statement for session `s`.
  * @throws StratumError with the SQLSTATE the client sees.
  */
-export async function runPlan(s: RouterSession, plan: Plan, params: Params, planned?: PlannedStatement): Promise<StatementResult | CopyInSink | CopyOutSource> {
+export async function runPlan(
+  s: RouterSession,
+  plan: Plan,
+  params: Params,
+  planned?: PlannedStatement,
+): Promise<StatementResult | CopyInSink | CopyOutSource> {
   try {
     return await dispatch(s, plan, params, planned);
   } catch (e) {
@@ -32,9 +37,15 @@ export async function runPlan(s: RouterSession, plan: Plan, params: Params, plan
   }
 }
 
-async function dispatch(s: RouterSession, plan: Plan, params: Params, planned?: PlannedStatement): Promise<StatementResult | CopyInSink | CopyOutSource> {
+async function dispatch(
+  s: RouterSession,
+  plan: Plan,
+  params: Params,
+  planned?: PlannedStatement,
+): Promise<StatementResult | CopyInSink | CopyOutSource> {
   switch (plan.kind) {
     case 'row_read':
+    case 'row_scan':
     case 'analytical':
     case 'local': {
       const r = await runRead(s, plan, params);
@@ -67,13 +78,20 @@ async function explain(s: RouterSession, plan: ExplainPlan, params: Params, plan
   const lines = explainLines(inner);
   if (inner.kind === 'analytical' && inner.refs.length > 0) {
     const placement = s.ctx.olap.plan(inner.stmt, inner.refs, params);
-    lines.push(placement.whole ? `  placement: OLAP shard ${placement.whole}, whole statement` : "  placement: OLAP scatter/gather, finished in the router's DuckDB");
+    lines.push(
+      placement.whole
+        ? `  placement: OLAP shard ${placement.whole}, whole statement`
+        : "  placement: OLAP scatter/gather, finished in the router's DuckDB",
+    );
     lines.push(`  reason: ${placement.reason}`);
-    if (!placement.whole) for (const [t, ids] of placement.placement) lines.push(`  scan ${t} on ${ids.join(', ')} (projection and single-table conjuncts pushed down)`);
+    if (!placement.whole)
+      for (const [t, ids] of placement.placement)
+        lines.push(`  scan ${t} on ${ids.join(', ')} (projection and single-table conjuncts pushed down)`);
     if (s.asOfMs === undefined) {
       try {
         const { reqs, skipped } = requirements(s, inner.tables, { stmt: inner.stmt, refs: inner.refs }, params);
-        for (const r of reqs) lines.push(`  waits for the ingestion watermark to reach ${wmText(r.ts)}: table ${r.table} (${r.mode}) must include ${r.what}`);
+        for (const r of reqs)
+          lines.push(`  waits for the ingestion watermark to reach ${wmText(r.ts)}: table ${r.table} (${r.mode}) must include ${r.what}`);
         for (const sk of skipped) lines.push(`  time range: ${sk}`);
       } catch (e) {
         lines.push(`  mode not met now: ${(e as Error).message}`);
@@ -82,13 +100,20 @@ async function explain(s: RouterSession, plan: ExplainPlan, params: Params, plan
     if (!plan.analyze && placement.whole) {
       const shard = s.ctx.olap.shards.find((x) => x.id === placement.whole);
       if (shard) {
-        const res = await shard.api.query(`EXPLAIN ${inner.sql}`, params.map((v) => v), s.catalog.version, {});
+        const res = await shard.api.query(
+          `EXPLAIN ${inner.sql}`,
+          params.map((v) => v),
+          s.catalog.version,
+          {},
+        );
         lines.push(`DuckDB plan on ${placement.whole}:`);
-        for (const row of res.rows) for (const cell of row) if (typeof cell === 'string') for (const l of cell.split('\n')) if (l.trim()) lines.push(`  ${l}`);
+        for (const row of res.rows)
+          for (const cell of row) if (typeof cell === 'string') for (const l of cell.split('\n')) if (l.trim()) lines.push(`  ${l}`);
       }
     }
   }
-  if (s.asOfMs !== undefined && inner.readTs === 'as_of') lines.push(`  read timestamp: as of ${new Date(s.asOfMs).toISOString()} (stratum.as_of; waits for every watermark to pass it)`);
+  if (s.asOfMs !== undefined && inner.readTs === 'as_of')
+    lines.push(`  read timestamp: as of ${new Date(s.asOfMs).toISOString()} (stratum.as_of; waits for every watermark to pass it)`);
   const statuses = await Promise.all(s.ctx.ingestion.map(async (i) => ({ id: i.id, st: await i.api.status() })));
   lines.push(`  watermarks: ${statuses.map((x) => `${x.id} = ${wmText(x.st.watermark)}`).join(', ') || 'none'}`);
   if (plan.analyze) {

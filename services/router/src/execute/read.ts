@@ -8,10 +8,10 @@
  */
 import {
   castValue,
-  counter,
   coerceLiteral,
-  evaluate,
+  counter,
   type Expr,
+  evaluate,
   formatValue,
   type QueryOptions,
   type ResultType,
@@ -26,12 +26,12 @@ import {
   type Value,
 } from '@stratum/shared';
 import { parseSync } from 'libpg-query';
-import { fieldOf } from '../session.ts';
-import { deparse } from '../plan/duckdb-sql.ts';
-import type { AnalyticalPlan, LocalPlan, OutputColumn, ReadPlan, RowReadPlan } from '../plan/types.ts';
-import type { FieldDescription, Notice, StatementResult } from '../pgwire/types.ts';
-import type { RouterSession } from '../session.ts';
 import { transformNodes } from '../analyze/walk.ts';
+import type { FieldDescription, Notice, StatementResult } from '../pgwire/types.ts';
+import { deparse } from '../plan/duckdb-sql.ts';
+import type { AnalyticalPlan, LocalPlan, OutputColumn, ReadPlan, RowReadPlan, RowScanPlan } from '../plan/types.ts';
+import type { RouterSession } from '../session.ts';
+import { fieldOf } from '../session.ts';
 import type { Node } from '../sql/parse.ts';
 import { bindExpr, evaluateAsync, type Params, paramValue } from './bind.ts';
 import { meet, moveBlock, ownerOf, readAsOf, requirements, waitForAsOf, withFreshness } from './consistency.ts';
@@ -89,6 +89,8 @@ export async function runRead(s: RouterSession, plan: ReadPlan, params: Params):
   switch (plan.kind) {
     case 'row_read':
       return rowRead(s, plan, params);
+    case 'row_scan':
+      return rowScan(s, plan, params);
     case 'analytical':
       return analyticalRead(s, plan, params);
     case 'local':
@@ -119,7 +121,12 @@ async function localRead(s: RouterSession, plan: LocalPlan, params: Params): Pro
 }
 
 /** Storage-key values of a key finder, cast to the key columns' types, distinct. */
-function keyValues(t: TableInfo, plan: RowReadPlan | { finder: RowReadPlan['finder'] }, params: Params, ctx: ReturnType<RouterSession['evalContext']>): Value[][] {
+function keyValues(
+  t: TableInfo,
+  plan: RowReadPlan | { finder: RowReadPlan['finder'] },
+  params: Params,
+  ctx: ReturnType<RouterSession['evalContext']>,
+): Value[][] {
   const f = plan.finder;
   if (f.by !== 'key') return [];
   const keyCols = t.pkIndexes.map((i) => t.columns[i] as TableInfo['columns'][number]);
@@ -148,7 +155,12 @@ function keyValues(t: TableInfo, plan: RowReadPlan | { finder: RowReadPlan['find
 }
 
 /** Project rows through output columns (after the recheck). */
-function project(rows: (Row | null)[], where: Expr | undefined, out: OutputColumn[], ctx: ReturnType<RouterSession['evalContext']>): Value[][] {
+function project(
+  rows: (Row | null)[],
+  where: Expr | undefined,
+  out: OutputColumn[],
+  ctx: ReturnType<RouterSession['evalContext']>,
+): Value[][] {
   const result: Value[][] = [];
   for (const row of rows) {
     if (!row) continue;
@@ -177,14 +189,28 @@ async function rowRead(s: RouterSession, plan: RowReadPlan, params: Params): Pro
         return { ...(await latestByKeys(s, t, keys, where, output, ctx, s.asOfMs)), notices };
       }
       mReads.inc({ tier: 'ingestion', mode });
-      return { columns: typedColumns(plan.output), rows: project(r.map((x) => x?.row ?? null), where, output, ctx), notices, tier: 'ingestion' };
+      return {
+        columns: typedColumns(plan.output),
+        rows: project(
+          r.map((x) => x?.row ?? null),
+          where,
+          output,
+          ctx,
+        ),
+        notices,
+        tier: 'ingestion',
+      };
     }
     found = await Promise.all(keys.map((k) => pointGet(s, t, k, notices)));
   } else if (plan.finder.by === 'index') {
     const f = plan.finder;
     const eq = f.eq.map((e) => evaluate(bindExpr(e, params, ctx), { row: {} }, ctx));
     const read = (fresh: import('@stratum/shared').ReadFreshness | undefined, engine: TxEngineApi, txnId?: string) => {
-      const req: import('@stratum/shared').ReadRequest = { catalogVersion: version, table: t.storage, source: { by: 'index', index: f.index, eq } };
+      const req: import('@stratum/shared').ReadRequest = {
+        catalogVersion: version,
+        table: t.storage,
+        source: { by: 'index', index: f.index, eq },
+      };
       if (where) req.where = where;
       if (txnId) req.txnId = txnId;
       if (fresh) req.fresh = fresh;
@@ -207,7 +233,17 @@ async function rowRead(s: RouterSession, plan: RowReadPlan, params: Params): Pro
     return true;
   });
   mReads.inc({ tier: 'tx', mode });
-  return { columns: typedColumns(plan.output), rows: project(rows.map((r) => r?.row ?? null), where, output, ctx), notices, tier: 'tx' };
+  return {
+    columns: typedColumns(plan.output),
+    rows: project(
+      rows.map((r) => r?.row ?? null),
+      where,
+      output,
+      ctx,
+    ),
+    notices,
+    tier: 'tx',
+  };
 }
 
 /**
@@ -238,7 +274,8 @@ async function latestByKeys(
   asOf: number,
 ): Promise<TypedResult> {
   const cols = t.columns;
-  const lit = (v: Value, type: SqlType) => `CAST('${String(formatValue(v, type)).replaceAll("'", "''")}' AS ${type.replace('double', 'double precision')})`;
+  const lit = (v: Value, type: SqlType) =>
+    `CAST('${String(formatValue(v, type)).replaceAll("'", "''")}' AS ${type.replace('double', 'double precision')})`;
   const conds = keys.map(
     (k) =>
       `(${t.pkIndexes
@@ -250,7 +287,14 @@ async function latestByKeys(
   );
   const sql = `SELECT * FROM "${t.name}__latest" WHERE ${conds.join(' OR ') || 'false'}`;
   const stmt = (parseSync(sql) as { stmts: { stmt: Node }[] }).stmts[0]?.stmt.SelectStmt as Node;
-  const res = await s.ctx.olap.query(stmt, [{ name: `${t.name}__latest`, alias: `${t.name}__latest`, topLevel: true }], sql, [], s.catalog.version, { asOf });
+  const res = await s.ctx.olap.query(
+    stmt,
+    [{ name: `${t.name}__latest`, alias: `${t.name}__latest`, topLevel: true }],
+    sql,
+    [],
+    s.catalog.version,
+    { asOf },
+  );
   const rows: Row[] = res.rows.map((r) => {
     const row: Row = {};
     res.columns.forEach((c, i) => {
@@ -260,6 +304,55 @@ async function latestByKeys(
     return row;
   });
   return { columns: typedColumns(output), rows: project(rows, where, output, ctx), notices: [], tier: 'olap' };
+}
+
+/**
+ * A range read at the row tier finished by the router's DuckDB; more rows than the plan's
+ * bound (or a strict table with several engines): the analytical fallback.
+ */
+async function rowScan(s: RouterSession, plan: RowScanPlan, params: Params): Promise<TypedResult> {
+  const t = s.catalog.get(plan.table);
+  if (t.options.consistency.mode === 'strict_serializable' && s.ctx.txEngines.length > 1) return analyticalRead(s, plan.fallback, params);
+  const ctx = s.evalContext();
+  const col = t.columns[
+    plan.finder.index
+      ? (t.fieldIndex.get((t.indexes ?? []).find((i) => i.name === plan.finder.index)?.columns[0] ?? '') ?? 0)
+      : (t.pkIndexes[0] ?? 0)
+  ] as TableInfo['columns'][number];
+  const bound = (b: { expr: Expr; incl: boolean }) => {
+    const e = bindExpr(b.expr, params, ctx);
+    const v = evaluate(e, { row: {} }, ctx);
+    const et = 't' in e ? (e.t as import('@stratum/shared').ResultType) : col.type;
+    return { v: v === null || et === col.type ? v : castValue(v, et, col.type, col.typmod, 'implicit', ctx), incl: b.incl };
+  };
+  const source: import('@stratum/shared').RowSource = {
+    by: 'range',
+    lo: bound(plan.finder.lo as { expr: Expr; incl: boolean }),
+    hi: bound(plan.finder.hi as { expr: Expr; incl: boolean }),
+  };
+  if (plan.finder.index) source.index = plan.finder.index;
+  const req: import('@stratum/shared').ReadRequest = {
+    catalogVersion: s.catalog.version,
+    table: t.storage,
+    source,
+    limit: plan.maxRows + 1,
+  };
+  if (plan.where) req.where = bindExpr(plan.where, params, ctx);
+  const notices: Notice[] = [];
+  let rows: RowVersion[];
+  if (s.txn) {
+    s.txn.pinned = true;
+    rows = await s.engine.read({ ...req, txnId: s.txn.id });
+  } else rows = await withFreshness(s, t, s.engineIdx, notices, (fresh) => s.engine.read(fresh ? { ...req, fresh } : req));
+  if (rows.length > plan.maxRows) return analyticalRead(s, plan.fallback, params);
+  for (const rv of rows) if (rv.commitTs > s.seenTs) s.seenTs = rv.commitTs;
+  const f = plan.fallback;
+  const provided = new Map([[t.name, rows.map((r) => r.row).filter((r): r is Row => r !== null)]]);
+  const { sql, params: bound2 } = inlineArrays(f, params);
+  const res = await s.ctx.olap.query(f.stmt, f.refs, sql, bound2, s.catalog.version, {}, params, undefined, provided);
+  mReads.inc({ tier: 'tx', mode: t.options.consistency.mode });
+  const names = f.names && f.names.length === res.columns.length ? f.names : undefined;
+  return { columns: res.columns.map((c, i) => ({ name: names?.[i] ?? c.name, type: c.type })), rows: res.rows, notices, tier: 'tx-scan' };
 }
 
 /** Array parameters of `x = ANY($n)` inlined as typed lists (drivers send arrays as PostgreSQL array text), the rest renumbered. */
@@ -328,9 +421,11 @@ async function analyticalRead(s: RouterSession, plan: AnalyticalPlan, params: Pa
       });
     }
   }
-  const { reqs } = s.asOfMs === undefined && hasTables ? requirements(s, plan.tables, { stmt: plan.stmt, refs: plan.refs }, params) : { reqs: [] };
+  const { reqs } =
+    s.asOfMs === undefined && hasTables ? requirements(s, plan.tables, { stmt: plan.stmt, refs: plan.refs }, params) : { reqs: [] };
   const need = reqs.reduce((m, r) => Math.max(m, r.ts), 0);
-  const cacheable = !txn && hasTables && s.ctx.results.ttlMs > 0 && s.asOfMs === undefined && !reqs.some((r) => r.mode === 'strict_serializable');
+  const cacheable =
+    !txn && hasTables && s.ctx.results.ttlMs > 0 && s.asOfMs === undefined && !reqs.some((r) => r.mode === 'strict_serializable');
   if (cacheable) {
     const hit = s.ctx.results.get(plan.sql, params, Math.max(need, s.seenTs)) as (TypedResult & { cached?: true }) | undefined;
     if (hit) return hit;
@@ -344,7 +439,16 @@ async function analyticalRead(s: RouterSession, plan: AnalyticalPlan, params: Pa
   }
   const { sql, params: bound } = inlineArrays(plan, params);
   const opts: QueryOptions = s.asOfMs === undefined ? {} : { asOf: s.asOfMs };
-  const res = await s.ctx.olap.query(plan.stmt, plan.refs, sql, bound, s.catalog.version, opts, params, overlays.size ? overlays : undefined);
+  const res = await s.ctx.olap.query(
+    plan.stmt,
+    plan.refs,
+    sql,
+    bound,
+    s.catalog.version,
+    opts,
+    params,
+    overlays.size ? overlays : undefined,
+  );
   const tier = hasTables ? (res.tier === 'gather' ? 'olap-gather' : 'olap') : 'local';
   for (const m of new Set(plan.tables.map((t) => t.mode))) mReads.inc({ tier, mode: m });
   for (const n of res.notices ?? []) notices.push({ severity: 'NOTICE', code: '01000', message: n });

@@ -4,10 +4,19 @@
  * COMMIT, before its writes commit (its writes never touch the tables its DDL changed, see
  * execute/write.ts), so a block that fails leaves no DDL behind.
  */
-import { counter, type DdlEvent, type IsolationLevel, SqlState, StratumError, type TxEngineApi, type TxResult, UnsupportedError } from '@stratum/shared';
+import {
+  counter,
+  type DdlEvent,
+  type IsolationLevel,
+  SqlState,
+  StratumError,
+  type TxEngineApi,
+  type TxResult,
+  UnsupportedError,
+} from '@stratum/shared';
+import type { StatementResult } from '../pgwire/types.ts';
 import { isolationOf } from '../plan/planner.ts';
 import type { UtilityPlan } from '../plan/types.ts';
-import type { StatementResult } from '../pgwire/types.ts';
 import { DEFAULT_SETTINGS, REPORTED, type RouterSession } from '../session.ts';
 import type { Node } from '../sql/parse.ts';
 import { buildBlockIndexes, publish } from './ddl.ts';
@@ -77,7 +86,8 @@ async function begin(s: RouterSession, requested: IsolationLevel | undefined): P
 
 /** The engine's warnings (e.g. a degraded strict write) as NOTICEs. */
 function withTxNotices(out: StatementResult, r: TxResult): StatementResult {
-  if (r.notices?.length) out.notices = [...(out.notices ?? []), ...r.notices.map((m) => ({ severity: 'WARNING' as const, code: '01000', message: m }))];
+  if (r.notices?.length)
+    out.notices = [...(out.notices ?? []), ...r.notices.map((m) => ({ severity: 'WARNING' as const, code: '01000', message: m }))];
   return out;
 }
 
@@ -94,9 +104,13 @@ async function commit(s: RouterSession): Promise<StatementResult> {
     // The block's DDL first, all or nothing; then its writes (to tables the DDL did not change).
     if (!(await publish(s, blockEvents(t.ddl)))) {
       await engine.rollback(t.id);
-      throw new StratumError(SqlState.serializationFailure, 'could not commit the transaction block: a concurrent DDL statement changed the same objects first', {
-        hint: 'The block was rolled back; retry it.',
-      });
+      throw new StratumError(
+        SqlState.serializationFailure,
+        'could not commit the transaction block: a concurrent DDL statement changed the same objects first',
+        {
+          hint: 'The block was rolled back; retry it.',
+        },
+      );
     }
   }
   const r = await engine.commit(t.id).catch((e) => {
@@ -146,7 +160,11 @@ async function savepoint(s: RouterSession, op: 'savepoint' | 'release' | 'rollba
   if (!t) throw new StratumError('25P01', `${what === 'ROLLBACK' ? 'ROLLBACK TO SAVEPOINT' : what} can only be used in transaction blocks`);
   t.pinned = true; // the savepoint lives on this engine
   try {
-    await (s.ctx.txEngines[t.engine] as TxEngineApi).savepoint(t.id, name, op === 'savepoint' ? 'set' : op === 'release' ? 'release' : 'rollback');
+    await (s.ctx.txEngines[t.engine] as TxEngineApi).savepoint(
+      t.id,
+      name,
+      op === 'savepoint' ? 'set' : op === 'release' ? 'release' : 'rollback',
+    );
   } catch (e) {
     t.failed = true;
     throw e;
@@ -209,7 +227,9 @@ async function set(s: RouterSession, n: Node): Promise<StatementResult> {
   }
   if (n.kind === 'VAR_SET_MULTI') {
     // SET TRANSACTION … / SET SESSION CHARACTERISTICS AS TRANSACTION …
-    const isolation = isolationOf(n.args as Node[] | undefined) ?? (s.settings.default_transaction_isolation === 'serializable' ? 'serializable' : 'repeatable_read');
+    const isolation =
+      isolationOf(n.args as Node[] | undefined) ??
+      (s.settings.default_transaction_isolation === 'serializable' ? 'serializable' : 'repeatable_read');
     if (n.name === 'TRANSACTION') {
       const t = s.txn;
       if (!t) return { commandTag: 'SET', notices: [warn('25P01', 'SET TRANSACTION can only be used in transaction blocks')] };
@@ -236,7 +256,10 @@ async function set(s: RouterSession, n: Node): Promise<StatementResult> {
   }
   if (name === 'statement_timeout') {
     const ms = durationMs(value);
-    if (ms === undefined) throw new StratumError(SqlState.invalidParameterValue, `invalid value for parameter "statement_timeout": "${value}"`, { hint: 'Valid units for this parameter are "ms", "s", "min", "h", and "d".' });
+    if (ms === undefined)
+      throw new StratumError(SqlState.invalidParameterValue, `invalid value for parameter "statement_timeout": "${value}"`, {
+        hint: 'Valid units for this parameter are "ms", "s", "min", "h", and "d".',
+      });
     value = String(ms);
   }
   if (name === 'stratum.as_of') {
@@ -253,7 +276,11 @@ async function set(s: RouterSession, n: Node): Promise<StatementResult> {
       throw new StratumError(SqlState.invalidParameterValue, `invalid value for parameter "${name}": "${value}"`);
     }
     if (name === 'transaction_isolation') {
-      return set(s, { kind: 'VAR_SET_MULTI', name: 'TRANSACTION', args: [{ DefElem: { defname: 'transaction_isolation', arg: { A_Const: { sval: { sval: v } } } } }] });
+      return set(s, {
+        kind: 'VAR_SET_MULTI',
+        name: 'TRANSACTION',
+        args: [{ DefElem: { defname: 'transaction_isolation', arg: { A_Const: { sval: { sval: v } } } } }],
+      });
     }
   }
   s.settings[name] = value;
@@ -289,7 +316,10 @@ export function setAsOf(s: RouterSession, value: string): void {
   }
   const ms = parseTimestampMs(v);
   if (ms === undefined) {
-    throw new StratumError(SqlState.invalidDatetimeFormat, `invalid input syntax for stratum.as_of: "${value}" (expected a timestamp such as 2026-11-22 10:00:00+00)`);
+    throw new StratumError(
+      SqlState.invalidDatetimeFormat,
+      `invalid input syntax for stratum.as_of: "${value}" (expected a timestamp such as 2026-11-22 10:00:00+00)`,
+    );
   }
   if (ms > Date.now()) throw new StratumError('22008', `stratum.as_of ${value} is in the future: the state at that time is not known yet`);
   if (s.txn && s.txn.wrote.size > 0) throw new StratumError('25001', 'cannot set stratum.as_of after writes in this transaction block');
@@ -315,7 +345,12 @@ function show(s: RouterSession, name: string): StatementResult {
   if (name === 'stratum.consistency') {
     const rows = s.catalog
       .list()
-      .map((t) => [t.name, t.options.consistency.mode, t.options.consistency.maxStalenessMs?.toString() ?? null, t.options.consistency.allowDegraded ? 'on' : 'off']);
+      .map((t) => [
+        t.name,
+        t.options.consistency.mode,
+        t.options.consistency.maxStalenessMs?.toString() ?? null,
+        t.options.consistency.allowDegraded ? 'on' : 'off',
+      ]);
     rows.sort((a, b) => String(a[0]).localeCompare(String(b[0])));
     return { commandTag: 'SHOW', fields: [field('table_name'), field('mode'), field('max_staleness_ms'), field('allow_degraded')], rows };
   }

@@ -13,8 +13,8 @@
  */
 import {
   counter,
-  evaluate,
   type Expr,
+  evaluate,
   type OnConflict,
   partitionOf,
   type Row,
@@ -28,8 +28,8 @@ import {
   type WriteOp,
 } from '@stratum/shared';
 import { parseSync } from 'libpg-query';
-import type { Finder, InsertPlan, ModifyPlan, OutputColumn } from '../plan/types.ts';
 import type { Notice, StatementResult } from '../pgwire/types.ts';
+import type { Finder, InsertPlan, ModifyPlan, OutputColumn } from '../plan/types.ts';
 import type { RouterSession } from '../session.ts';
 import type { Node } from '../sql/parse.ts';
 import { assignValue, bindExpr, evaluateAsync, type Params, paramValue } from './bind.ts';
@@ -92,9 +92,13 @@ function committedAnyway(s: RouterSession, e: unknown, engine: number, tables: s
  */
 export async function write(s: RouterSession, t: TableInfo, ops: WriteOp[], keys: Value[][] = []): Promise<TxResult> {
   if (s.asOfMs !== undefined) {
-    throw new StratumError('25006', `cannot write while stratum.as_of is set (reads return the state as of ${s.settings['stratum.as_of']})`, {
-      hint: 'RESET stratum.as_of to write.',
-    });
+    throw new StratumError(
+      '25006',
+      `cannot write while stratum.as_of is set (reads return the state as of ${s.settings['stratum.as_of']})`,
+      {
+        hint: 'RESET stratum.as_of to write.',
+      },
+    );
   }
   s.ctx.results.invalidate(t.name);
   const owner = targetOf(s, t, keys);
@@ -108,14 +112,21 @@ export async function write(s: RouterSession, t: TableInfo, ops: WriteOp[], keys
         { hint: 'Commit the DDL first (Stratum applies a block’s DDL atomically at COMMIT).' },
       );
     }
-    if (owner !== undefined) await moveBlock(s, owner, 'writes');
+    if (owner !== undefined) {
+      const what = needsConstraintOwner(s, t)
+        ? `table "${t.name}" (UNIQUE / FOREIGN KEY constraints, checked at one engine)`
+        : 'a key of a strict_serializable table';
+      await moveBlock(s, owner, 'writes', what);
+    }
     txn.pinned = true;
     txn.wrote.add(t.storage);
     txn.tables.add(t.name);
     return (s.ctx.txEngines[txn.engine] as TxEngineApi).executeIn(txn.id, { catalogVersion, ops });
   }
   const target = owner ?? s.engineIdx;
-  const r = await (s.ctx.txEngines[target] as TxEngineApi).execute({ catalogVersion, ops }).catch((e) => committedAnyway(s, e, target, [t.name]));
+  const r = await (s.ctx.txEngines[target] as TxEngineApi)
+    .execute({ catalogVersion, ops })
+    .catch((e) => committedAnyway(s, e, target, [t.name]));
   s.noteWrite(target, r.commitTs, [t.name]);
   return r;
 }
@@ -236,7 +247,11 @@ function chunk<T>(list: T[], n: number): T[][] {
   return out;
 }
 
-function bindOnConflict(oc: NonNullable<InsertPlan['onConflict']>, params: Params, ctx: ReturnType<RouterSession['evalContext']>): OnConflict {
+function bindOnConflict(
+  oc: NonNullable<InsertPlan['onConflict']>,
+  params: Params,
+  ctx: ReturnType<RouterSession['evalContext']>,
+): OnConflict {
   if (oc.action === 'nothing') return oc.index === undefined ? { action: 'nothing' } : { action: 'nothing', index: oc.index };
   const out: OnConflict = {
     action: 'update',
@@ -279,7 +294,12 @@ function exprT(e: Expr): import('@stratum/shared').ResultType {
 }
 
 /** Run a finder's analytical read (as of the ingestion watermark, or the block's). */
-async function analyticalRows(s: RouterSession, t: TableInfo, sql: string, params: Params): Promise<{ asOf: number; rows: Value[][]; types: string[] }> {
+async function analyticalRows(
+  s: RouterSession,
+  t: TableInfo,
+  sql: string,
+  params: Params,
+): Promise<{ asOf: number; rows: Value[][]; types: string[] }> {
   const asOf = s.txn ? await s.txn.watermark : await s.ctx.watermarks.current();
   if (asOf < 0) return { asOf: -1, rows: [], types: [] };
   const stmt = selectOf(sql);
@@ -347,9 +367,7 @@ export async function runModify(s: RouterSession, plan: ModifyPlan, params: Para
       break;
   }
   const op: WriteOp =
-    plan.kind === 'update'
-      ? { kind: 'update', table: t.storage, source, set }
-      : { kind: 'delete', table: t.storage, source };
+    plan.kind === 'update' ? { kind: 'update', table: t.storage, source, set } : { kind: 'delete', table: t.storage, source };
   if (where && f.by !== 'join') op.where = where;
   if (inputs) op.inputs = inputs;
   if (seen) op.seen = seen;

@@ -1,40 +1,140 @@
 /**
- * Binary value formats (format code 1) for the types the wire layer converts itself.
- * Parameters arriving in binary are decoded to PostgreSQL *text* format; result columns
- * requested in binary are encoded from the text value the SQL layer produced.
+ * Binary value formats (format code 1) for the types the wire layer converts itself, both
+ * directions: parameters (and binary COPY fields) arriving in binary are decoded to PostgreSQL
+ * *text* format; result columns (and binary COPY TO fields) are encoded from the text value the
+ * SQL layer produced. Scalars, and arrays of them (decoding: any number of dimensions and lower
+ * bounds; encoding: Stratum's one-dimensional arrays).
+ *
+ * This module owns the byte layouts only; text is read and written by the type I/O of
+ * `@stratum/shared` (pgtypes: one parser per format). Decoded text uses DateStyle ISO and
+ * IntervalStyle postgres, which the SQL layer reads under any setting; encoding reads the SQL
+ * layer's text under the session's DateStyle, TimeZone and IntervalStyle ({@link TextSettings}).
  *
  * Protocol reference: PostgreSQL 15 docs §55.2.3 "Formats and Format Codes"; layouts follow
- * the server's typsend/typreceive functions (int2send, numeric_send, timestamp_send, ...).
+ * the server's typsend/typreceive functions (int2send, numeric_send, interval_send, jsonb_send,
+ * array_send, ...).
  */
+import { isUtf8 } from 'node:buffer';
+import {
+  DATE_INFINITY,
+  DATE_NEG_INFINITY,
+  formatBytea,
+  formatDateStyle,
+  formatFloat,
+  formatInterval,
+  formatPgArray,
+  formatTime,
+  formatTimestampStyle,
+  type IntervalStyle,
+  parseBytea,
+  parseDate,
+  parseInterval,
+  parseNumeric,
+  parsePgArray,
+  parseTime,
+  parseTimestamp,
+  TS_INFINITY,
+  TS_NEG_INFINITY,
+} from '@stratum/shared';
 import { PgError } from './errors.ts';
 
-/** Type OIDs handled here. */
+/** Session settings that shape the SQL layer's text of dates, times and intervals (what ParameterStatus announced). */
+export interface TextSettings {
+  /** DateStyle, default 'ISO, MDY'. */
+  dateStyle?: string;
+  /** TimeZone, default 'UTC'. */
+  timeZone?: string;
+  /** IntervalStyle, default 'postgres'. */
+  intervalStyle?: IntervalStyle;
+}
+
+/** Scalar type OIDs handled here. */
 export const OID = {
   bool: 16,
   bytea: 17,
+  char: 18,
   name: 19,
   int8: 20,
   int2: 21,
   int4: 23,
   text: 25,
+  oid: 26,
+  json: 114,
   float4: 700,
   float8: 701,
   unknown: 705,
   bpchar: 1042,
   varchar: 1043,
   date: 1082,
+  time: 1083,
   timestamp: 1114,
   timestamptz: 1184,
+  interval: 1186,
   numeric: 1700,
   uuid: 2950,
+  jsonb: 3802,
 } as const;
 
+/** Array type OID → element type OID (pg_type.typelem) for the arrays handled here. */
+export const ARRAY_ELEMENT_OID: Readonly<Record<number, number>> = {
+  1000: OID.bool,
+  1001: OID.bytea,
+  1002: OID.char,
+  1003: OID.name,
+  1005: OID.int2,
+  1007: OID.int4,
+  1009: OID.text,
+  1014: OID.bpchar,
+  1015: OID.varchar,
+  1016: OID.int8,
+  1021: OID.float4,
+  1022: OID.float8,
+  1028: OID.oid,
+  1115: OID.timestamp,
+  1182: OID.date,
+  1183: OID.time,
+  1185: OID.timestamptz,
+  1187: OID.interval,
+  1231: OID.numeric,
+  199: OID.json,
+  2951: OID.uuid,
+  3807: OID.jsonb,
+};
+
+/** PostgreSQL's `format_type` names of the scalar types, for error messages. */
+const TYPE_NAMES: Readonly<Record<number, string>> = {
+  16: 'boolean',
+  17: 'bytea',
+  18: '"char"',
+  19: 'name',
+  20: 'bigint',
+  21: 'smallint',
+  23: 'integer',
+  25: 'text',
+  26: 'oid',
+  114: 'json',
+  700: 'real',
+  701: 'double precision',
+  705: 'unknown',
+  1042: 'character',
+  1043: 'character varying',
+  1082: 'date',
+  1083: 'time without time zone',
+  1114: 'timestamp without time zone',
+  1184: 'timestamp with time zone',
+  1186: 'interval',
+  1700: 'numeric',
+  2950: 'uuid',
+  3802: 'jsonb',
+};
+
 /** OIDs whose binary form is plain UTF-8 text (0 = unspecified parameter type). */
-const TEXT_OIDS = new Set<number>([0, OID.text, OID.varchar, OID.bpchar, OID.name, OID.unknown]);
-const BINARY_OIDS = new Set<number>([...TEXT_OIDS, ...Object.values(OID)]);
+const TEXT_OIDS = new Set<number>([0, OID.text, OID.varchar, OID.bpchar, OID.name, OID.unknown, OID.json]);
+const SCALAR_OIDS = new Set<number>([...TEXT_OIDS, ...Object.values(OID)]);
 
 const FIXED_SIZES: Record<number, number> = {
   16: 1,
+  18: 1,
   19: 64,
   20: 8,
   21: 2,
@@ -46,6 +146,7 @@ const FIXED_SIZES: Record<number, number> = {
   1083: 8,
   1114: 8,
   1184: 8,
+  1186: 16,
   2950: 16,
 };
 
@@ -56,19 +157,23 @@ export function typeSizeOf(oid: number): number {
 
 /** Whether values of type `oid` can be sent or received in binary format by this layer. */
 export function supportsBinary(oid: number): boolean {
-  return BINARY_OIDS.has(oid);
+  return SCALAR_OIDS.has(oid) || ARRAY_ELEMENT_OID[oid] !== undefined;
 }
 
 const US_PER_DAY = 86_400_000_000n;
-/** Days from 1970-01-01 to the PostgreSQL epoch 2000-01-01. */
+/** Days from 1970-01-01 to the PostgreSQL epoch 2000-01-01 (binary dates count from the latter). */
 const PG_EPOCH_DAYS = 10_957;
-const INT64_MAX = 0x7fffffffffffffffn;
-const INT64_MIN = -0x8000000000000000n;
-const INT32_MAX = 0x7fffffff;
-const INT32_MIN = -0x80000000;
+/** µs from 1970-01-01 to 2000-01-01 (binary timestamps count from the latter). */
+const PG_EPOCH_US = BigInt(PG_EPOCH_DAYS) * US_PER_DAY;
 
-function bad(oid: number): PgError {
-  return new PgError('22P03', `incorrect binary data format for type OID ${oid}`);
+/** Fewer bytes than the type's layout needs (PostgreSQL's `pq_getmsg*`). */
+function short(): PgError {
+  return new PgError('08P01', 'insufficient data left in message');
+}
+
+/** Bytes left over after the type's layout, or an impossible field (PostgreSQL's receive-function checks). */
+function bad(message = 'incorrect binary data format'): PgError {
+  return new PgError('22P03', message);
 }
 
 function syntax(type: string, text: string): PgError {
@@ -80,67 +185,121 @@ function unsupported(oid: number): PgError {
 }
 
 /**
- * Decode one binary-format parameter value of type `oid` to its text form.
- * Throws PgError 0A000 for unsupported types and 22P03 for a wrong byte length or layout.
+ * 22021 for bytes that are not valid UTF-8 (or hold NUL), naming the first bad sequence as PostgreSQL's
+ * `report_invalid_encoding` does (`invalid byte sequence for encoding "UTF8": 0xe2 0x82`).
+ */
+export function invalidUtf8Error(buf: Buffer): PgError {
+  let i = 0;
+  while (i < buf.length) {
+    const b = buf[i] as number;
+    const n = b < 0x80 ? 1 : b >= 0xc2 && b < 0xe0 ? 2 : b >= 0xe0 && b < 0xf0 ? 3 : b >= 0xf0 && b < 0xf5 ? 4 : 0;
+    if (b === 0 || n === 0 || i + n > buf.length || !isUtf8(buf.subarray(i, i + n))) {
+      // pg_utf_mblen: the length the lead byte announces.
+      const len = (b & 0xe0) === 0xc0 ? 2 : (b & 0xf0) === 0xe0 ? 3 : (b & 0xf8) === 0xf0 ? 4 : 1;
+      const shown = [...buf.subarray(i, Math.min(buf.length, i + len))].map((x) => `0x${x.toString(16).padStart(2, '0')}`);
+      return new PgError('22021', `invalid byte sequence for encoding "UTF8": ${shown.join(' ')}`);
+    }
+    i += n;
+  }
+  return new PgError('22021', 'invalid byte sequence for encoding "UTF8"');
+}
+
+/** True when `b` is valid UTF-8 without NUL bytes (what a PostgreSQL UTF8 database accepts as text). */
+export function isValidText(b: Buffer): boolean {
+  return b.indexOf(0) < 0 && isUtf8(b);
+}
+
+function utf8(data: Buffer): string {
+  if (!isValidText(data)) throw invalidUtf8Error(data);
+  return data.toString('utf8');
+}
+
+/**
+ * Decode one binary-format value of type `oid` (a Bind parameter, a binary COPY field) to its text form.
+ * @throws PgError 0A000 unsupported type; 08P01 too few bytes; 22P03 extra bytes or an impossible layout;
+ *   22021 bad UTF-8 in text; 22008 time out of range; 42804 wrong array element type.
  */
 export function decodeBinaryParam(oid: number, data: Buffer): string {
   const len = (n: number) => {
-    if (data.length !== n) throw bad(oid);
+    if (data.length < n) throw short();
+    if (data.length > n) throw bad();
   };
   switch (oid) {
     case OID.bool:
       len(1);
       return data[0] ? 't' : 'f';
+    case OID.char:
+      len(1);
+      return data[0] === 0 ? '' : utf8(data);
     case OID.int2:
       len(2);
       return String(data.readInt16BE(0));
     case OID.int4:
       len(4);
       return String(data.readInt32BE(0));
+    case OID.oid:
+      len(4);
+      return String(data.readUInt32BE(0));
     case OID.int8:
       len(8);
       return data.readBigInt64BE(0).toString();
     case OID.float4:
       len(4);
-      return float4Text(data.readFloatBE(0));
+      return formatFloat(data.readFloatBE(0), true);
     case OID.float8:
       len(8);
-      return float8Text(data.readDoubleBE(0));
+      return formatFloat(data.readDoubleBE(0));
     case OID.uuid: {
       len(16);
       const h = data.toString('hex');
       return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
     }
     case OID.bytea:
-      return `\\x${data.toString('hex')}`;
+      return formatBytea(data);
     case OID.date: {
       len(4);
       const d = data.readInt32BE(0);
-      if (d === INT32_MAX) return 'infinity';
-      if (d === INT32_MIN) return '-infinity';
-      return dateText(d + PG_EPOCH_DAYS);
+      return formatDateStyle(d === DATE_INFINITY || d === DATE_NEG_INFINITY ? d : d + PG_EPOCH_DAYS, 'ISO');
+    }
+    case OID.time: {
+      len(8);
+      const us = data.readBigInt64BE(0);
+      if (us < 0n || us > US_PER_DAY) throw new PgError('22008', 'time out of range');
+      return formatTime(Number(us));
     }
     case OID.timestamp:
     case OID.timestamptz: {
       len(8);
       const us = data.readBigInt64BE(0);
-      if (us === INT64_MAX) return 'infinity';
-      if (us === INT64_MIN) return '-infinity';
-      return timestampText(us, oid === OID.timestamptz);
+      const stored = us === TS_INFINITY || us === TS_NEG_INFINITY ? us : us + PG_EPOCH_US;
+      return formatTimestampStyle(stored, oid === OID.timestamptz ? 'UTC' : undefined, 'ISO');
     }
+    case OID.interval:
+      len(16);
+      return formatInterval({ micros: data.readBigInt64BE(0), days: data.readInt32BE(8), months: data.readInt32BE(12) }, 'postgres');
     case OID.numeric:
-      return numericText(data, oid);
-    default:
-      if (TEXT_OIDS.has(oid)) return data.toString('utf8');
+      return numericText(data);
+    case OID.jsonb: {
+      if (data.length < 1) throw short();
+      if (data[0] !== 1) throw bad(`unsupported jsonb version number ${data[0]}`);
+      return utf8(data.subarray(1));
+    }
+    default: {
+      if (TEXT_OIDS.has(oid)) return utf8(data);
+      const elem = ARRAY_ELEMENT_OID[oid];
+      if (elem !== undefined) return arrayText(data, elem);
       throw unsupported(oid);
+    }
   }
 }
 
 /**
- * Encode a text-format value of type `oid` into its binary form.
- * Throws PgError 0A000 for unsupported types and 22P02 when the text does not parse.
+ * Encode a text-format value of type `oid` into its binary form; dates, times and intervals are read
+ * under `settings` (the session's DateStyle, TimeZone, IntervalStyle).
+ * @throws PgError/DataError 0A000 unsupported type or a multidimensional array; 22P02/22007 text that
+ *   does not parse; 22003/22008 out of range.
  */
-export function encodeBinaryValue(oid: number, text: string): Buffer {
+export function encodeBinaryValue(oid: number, text: string, settings: TextSettings = {}): Buffer {
   switch (oid) {
     case OID.bool: {
       const v = text.trim().toLowerCase();
@@ -148,10 +307,14 @@ export function encodeBinaryValue(oid: number, text: string): Buffer {
       if (['f', 'false', 'n', 'no', 'off', '0'].includes(v)) return Buffer.from([0]);
       throw syntax('boolean', text);
     }
+    case OID.char: {
+      const b = Buffer.from(text, 'utf8');
+      return b.length === 0 ? Buffer.from([0]) : b.subarray(0, 1);
+    }
     case OID.int2:
     case OID.int4:
     case OID.int8: {
-      if (!/^\s*[+-]?\d+\s*$/.test(text)) throw syntax(oid === OID.int8 ? 'bigint' : 'integer', text);
+      if (!/^\s*[+-]?\d+\s*$/.test(text)) throw syntax(oid === OID.int8 ? 'bigint' : oid === OID.int4 ? 'integer' : 'smallint', text);
       const v = BigInt(text.trim());
       const bits = oid === OID.int2 ? 16 : oid === OID.int4 ? 32 : 64;
       if (v !== BigInt.asIntN(bits, v)) throw new PgError('22003', `value "${text}" is out of range for a ${bits}-bit integer`);
@@ -159,6 +322,12 @@ export function encodeBinaryValue(oid: number, text: string): Buffer {
       if (bits === 16) b.writeInt16BE(Number(v));
       else if (bits === 32) b.writeInt32BE(Number(v));
       else b.writeBigInt64BE(v);
+      return b;
+    }
+    case OID.oid: {
+      if (!/^\s*\d+\s*$/.test(text) || Number(text) > 0xffffffff) throw syntax('oid', text);
+      const b = Buffer.allocUnsafe(4);
+      b.writeUInt32BE(Number(text));
       return b;
     }
     case OID.float4:
@@ -177,50 +346,50 @@ export function encodeBinaryValue(oid: number, text: string): Buffer {
       if (!/^[0-9a-fA-F]{32}$/.test(hex)) throw syntax('uuid', text);
       return Buffer.from(hex, 'hex');
     }
-    case OID.bytea:
-      return parseByteaText(text);
+    case OID.bytea: {
+      const v = parseBytea(text);
+      return Buffer.from(v.buffer, v.byteOffset, v.byteLength);
+    }
     case OID.date: {
-      const t = text.trim().toLowerCase();
+      const d = parseDate(text, settings);
       const b = Buffer.allocUnsafe(4);
-      if (t === 'infinity') b.writeInt32BE(INT32_MAX);
-      else if (t === '-infinity') b.writeInt32BE(INT32_MIN);
-      else b.writeInt32BE(Number(parseTimestamp(text, false, 'date') / US_PER_DAY));
+      b.writeInt32BE(d === DATE_INFINITY || d === DATE_NEG_INFINITY ? d : d - PG_EPOCH_DAYS);
+      return b;
+    }
+    case OID.time: {
+      const b = Buffer.allocUnsafe(8);
+      b.writeBigInt64BE(BigInt(parseTime(text, settings)));
       return b;
     }
     case OID.timestamp:
     case OID.timestamptz: {
-      const t = text.trim().toLowerCase();
+      const us = parseTimestamp(text, oid === OID.timestamp ? 'timestamp' : 'timestamptz', settings);
       const b = Buffer.allocUnsafe(8);
-      if (t === 'infinity') b.writeBigInt64BE(INT64_MAX);
-      else if (t === '-infinity') b.writeBigInt64BE(INT64_MIN);
-      else b.writeBigInt64BE(parseTimestamp(text, oid === OID.timestamptz, oid === OID.timestamp ? 'timestamp' : 'timestamptz'));
+      b.writeBigInt64BE(us === TS_INFINITY || us === TS_NEG_INFINITY ? us : us - PG_EPOCH_US);
+      return b;
+    }
+    case OID.interval: {
+      const { micros, days, months } = parseInterval(text, '', settings.intervalStyle ?? 'postgres');
+      const b = Buffer.allocUnsafe(16);
+      b.writeBigInt64BE(micros, 0);
+      b.writeInt32BE(days, 8);
+      b.writeInt32BE(months, 12);
       return b;
     }
     case OID.numeric:
       return encodeNumeric(text);
-    default:
+    case OID.jsonb:
+      return Buffer.concat([Buffer.from([1]), Buffer.from(text, 'utf8')]);
+    default: {
       if (TEXT_OIDS.has(oid)) return Buffer.from(text, 'utf8');
+      const elem = ARRAY_ELEMENT_OID[oid];
+      if (elem !== undefined) return encodeArray(text, elem, settings);
       throw unsupported(oid);
+    }
   }
 }
 
 // ---------------------------------------------------------------- floats
-
-function float8Text(v: number): string {
-  if (Number.isNaN(v)) return 'NaN';
-  if (!Number.isFinite(v)) return v > 0 ? 'Infinity' : '-Infinity';
-  return Object.is(v, -0) ? '-0' : String(v);
-}
-
-/** Shortest decimal that round-trips through float4 (PostgreSQL's extra_float_digits = 1 output). */
-function float4Text(v: number): string {
-  if (!Number.isFinite(v) || v === 0) return float8Text(v);
-  for (let p = 1; p < 9; p++) {
-    const candidate = Number(v.toPrecision(p));
-    if (Math.fround(candidate) === v) return String(candidate);
-  }
-  return String(Number(v.toPrecision(9)));
-}
 
 function parseFloatText(text: string): number {
   const t = text.trim().toLowerCase();
@@ -231,116 +400,6 @@ function parseFloatText(text: string): number {
   return Number(t);
 }
 
-// ---------------------------------------------------------------- dates
-
-/** Proleptic Gregorian date from days since 1970-01-01 (H. Hinnant's civil_from_days). */
-function civilFromDays(days: number): [number, number, number] {
-  const z = days + 719_468;
-  const era = Math.floor(z / 146_097);
-  const doe = z - era * 146_097;
-  const yoe = Math.floor((doe - Math.floor(doe / 1460) + Math.floor(doe / 36_524) - Math.floor(doe / 146_096)) / 365);
-  const doy = doe - (365 * yoe + Math.floor(yoe / 4) - Math.floor(yoe / 100));
-  const mp = Math.floor((5 * doy + 2) / 153);
-  const d = doy - Math.floor((153 * mp + 2) / 5) + 1;
-  const m = mp < 10 ? mp + 3 : mp - 9;
-  return [yoe + era * 400 + (m <= 2 ? 1 : 0), m, d];
-}
-
-/** Days since 1970-01-01 of a proleptic Gregorian date (astronomical year numbering). */
-function daysFromCivil(year: number, month: number, day: number): number {
-  const y = year - (month <= 2 ? 1 : 0);
-  const era = Math.floor(y / 400);
-  const yoe = y - era * 400;
-  const doy = Math.floor((153 * (month > 2 ? month - 3 : month + 9) + 2) / 5) + day - 1;
-  return era * 146_097 + yoe * 365 + Math.floor(yoe / 4) - Math.floor(yoe / 100) + doy - 719_468;
-}
-
-const pad = (n: number, w = 2) => String(n).padStart(w, '0');
-
-/** 'YYYY-MM-DD' plus the era; returns [date, isBC]. */
-function datePart(unixDays: number): [string, boolean] {
-  const [y, m, d] = civilFromDays(unixDays);
-  const bc = y <= 0;
-  return [`${pad(bc ? 1 - y : y, 4)}-${pad(m)}-${pad(d)}`, bc];
-}
-
-function dateText(unixDays: number): string {
-  const [s, bc] = datePart(unixDays);
-  return bc ? `${s} BC` : s;
-}
-
-/** ISO text of µs since 2000-01-01, as PostgreSQL prints with DateStyle ISO and TimeZone UTC. */
-function timestampText(pgMicros: bigint, withZone: boolean): string {
-  let days = pgMicros / US_PER_DAY;
-  let rem = pgMicros % US_PER_DAY;
-  if (rem < 0n) {
-    rem += US_PER_DAY;
-    days -= 1n;
-  }
-  const [date, bc] = datePart(Number(days) + PG_EPOCH_DAYS);
-  const us = Number(rem);
-  const secs = Math.floor(us / 1e6);
-  const frac = us % 1e6;
-  let s = `${date} ${pad(Math.floor(secs / 3600))}:${pad(Math.floor(secs / 60) % 60)}:${pad(secs % 60)}`;
-  if (frac) s += `.${pad(frac, 6).replace(/0+$/, '')}`;
-  if (withZone) s += '+00';
-  return bc ? `${s} BC` : s;
-}
-
-const TS_RE =
-  /^\s*(\d{1,7})-(\d{1,2})-(\d{1,2})(?:[ T]+(\d{1,2}):(\d{2})(?::(\d{2})(?:\.(\d+))?)?)?\s*(Z|[+-]\d{1,2}(?::?\d{2}(?::?\d{2})?)?)?(?:\s+(BC|AD))?\s*$/i;
-
-/** Parse ISO date/timestamp text to µs since 2000-01-01 (UTC when `withZone`; the offset is ignored otherwise). */
-function parseTimestamp(text: string, withZone: boolean, type: string): bigint {
-  const m = TS_RE.exec(text);
-  if (!m) throw syntax(type, text);
-  const [, y, mo, d, hh = '0', mi = '0', ss = '0', frac = '', tz, era] = m;
-  const month = Number(mo);
-  const day = Number(d);
-  if (month < 1 || month > 12 || day < 1 || day > 31 || Number(hh) > 24 || Number(mi) > 59 || Number(ss) > 60) throw syntax(type, text);
-  const year = era?.toUpperCase() === 'BC' ? 1 - Number(y) : Number(y);
-  const days = BigInt(daysFromCivil(year, month, day) - PG_EPOCH_DAYS);
-  let us =
-    days * US_PER_DAY + BigInt((Number(hh) * 3600 + Number(mi) * 60 + Number(ss)) * 1e6) + BigInt(frac.padEnd(6, '0').slice(0, 6) || '0');
-  if (withZone && tz && tz.toUpperCase() !== 'Z') {
-    const sign = tz.startsWith('-') ? -1 : 1;
-    const digits = tz.slice(1).replaceAll(':', '');
-    const hours = digits.length <= 2 ? digits : digits.slice(0, digits.length - (digits.length > 4 ? 4 : 2));
-    const rest = digits.slice(hours.length);
-    const offset = Number(hours) * 3600 + Number(rest.slice(0, 2) || '0') * 60 + Number(rest.slice(2, 4) || '0');
-    us -= BigInt(sign * offset * 1e6);
-  }
-  return us;
-}
-
-// ---------------------------------------------------------------- bytea
-
-function parseByteaText(text: string): Buffer {
-  if (text.startsWith('\\x')) {
-    const hex = text.slice(2).replace(/\s+/g, '');
-    if (hex.length % 2 !== 0 || !/^[0-9a-fA-F]*$/.test(hex)) throw syntax('bytea', text);
-    return Buffer.from(hex, 'hex');
-  }
-  // Escape format: '\\' is a backslash, '\ooo' an octal byte, everything else literal.
-  const out: number[] = [];
-  const raw = Buffer.from(text, 'utf8');
-  for (let i = 0; i < raw.length; i++) {
-    const c = raw[i] as number;
-    if (c !== 0x5c) {
-      out.push(c);
-    } else if (raw[i + 1] === 0x5c) {
-      out.push(0x5c);
-      i++;
-    } else {
-      const oct = raw.toString('latin1', i + 1, i + 4);
-      if (!/^[0-3][0-7]{2}$/.test(oct)) throw syntax('bytea', text);
-      out.push(Number.parseInt(oct, 8));
-      i += 3;
-    }
-  }
-  return Buffer.from(out);
-}
-
 // ---------------------------------------------------------------- numeric
 
 const NUMERIC_POS = 0x0000;
@@ -349,24 +408,30 @@ const NUMERIC_NAN = 0xc000;
 const NUMERIC_PINF = 0xd000;
 const NUMERIC_NINF = 0xf000;
 
-/** numeric_send layout: int16 ndigits, int16 weight, uint16 sign, int16 dscale, ndigits × int16 base-10000 digits. */
-function numericText(data: Buffer, oid: number): string {
-  if (data.length < 8) throw bad(oid);
+const pad = (n: number, w = 2) => String(n).padStart(w, '0');
+
+/** numeric_send layout: int16 ndigits, int16 weight, uint16 sign, int16 dscale, ndigits × int16 base-10000 digits (numeric_recv's checks). */
+function numericText(data: Buffer): string {
+  if (data.length < 8) throw short();
   const ndigits = data.readInt16BE(0);
   const weight = data.readInt16BE(2);
   const sign = data.readUInt16BE(4);
   const dscale = data.readInt16BE(6);
-  if (ndigits < 0 || dscale < 0 || data.length !== 8 + 2 * ndigits) throw bad(oid);
+  if (ndigits < 0) throw bad('invalid length in external "numeric" value');
+  if (data.length < 8 + 2 * ndigits) throw short();
+  if (data.length > 8 + 2 * ndigits) throw bad();
   if (sign === NUMERIC_NAN) return 'NaN';
   if (sign === NUMERIC_PINF) return 'Infinity';
   if (sign === NUMERIC_NINF) return '-Infinity';
-  if (sign !== NUMERIC_POS && sign !== NUMERIC_NEG) throw bad(oid);
+  if (sign !== NUMERIC_POS && sign !== NUMERIC_NEG) throw bad('invalid sign in external "numeric" value');
+  if (dscale < 0 || dscale > 0x3fff) throw bad('invalid scale in external "numeric" value');
   const digit = (i: number) => {
     if (i < 0 || i >= ndigits) return 0;
     const v = data.readInt16BE(8 + 2 * i);
-    if (v < 0 || v > 9999) throw bad(oid);
+    if (v < 0 || v > 9999) throw bad('invalid digit in external "numeric" value');
     return v;
   };
+  for (let i = 0; i < ndigits; i++) digit(i);
   let int = '';
   for (let i = 0; i <= weight; i++) int += i === 0 ? String(digit(i)) : pad(digit(i), 4);
   int = int.replace(/^0+(?=\d)/, '') || '0';
@@ -377,28 +442,19 @@ function numericText(data: Buffer, oid: number): string {
   return `${negative ? '-' : ''}${int}${frac ? `.${frac}` : ''}`;
 }
 
+/** numeric_send of numeric text (read by shared's `parseNumeric`, so `1.5e3`, ` 12.50 `, `-0` as numeric_in reads them). */
 function encodeNumeric(text: string): Buffer {
-  const t = text.trim();
-  const special = { nan: NUMERIC_NAN, infinity: NUMERIC_PINF, '+infinity': NUMERIC_PINF, '-infinity': NUMERIC_NINF }[t.toLowerCase()];
-  if (special !== undefined) {
+  const v = parseNumeric(text);
+  if (typeof v === 'string') {
     const b = Buffer.alloc(8);
-    b.writeUInt16BE(special, 4);
+    b.writeUInt16BE(v === 'NaN' ? NUMERIC_NAN : v === 'Infinity' ? NUMERIC_PINF : NUMERIC_NINF, 4);
+    // numeric_send reads dscale out of the special value's header bits: 0 for NaN, 32 for ±Infinity.
+    if (v !== 'NaN') b.writeInt16BE(32, 6);
     return b;
   }
-  const m = /^([+-])?(\d*)(?:\.(\d*))?(?:[eE]([+-]?\d+))?$/.exec(t);
-  if (!m || (!m[2] && !m[3])) throw syntax('numeric', text);
-  const exp = Number(m[4] ?? 0);
-  const fracIn = m[3] ?? '';
-  let digits = (m[2] ?? '') + fracIn;
-  let point = (m[2] ?? '').length + exp;
-  const dscale = Math.max(0, fracIn.length - exp);
-  if (point < 0) {
-    digits = '0'.repeat(-point) + digits;
-    point = 0;
-  }
-  if (point > digits.length) digits = digits.padEnd(point, '0');
-  let int = digits.slice(0, point);
-  let frac = digits.slice(point);
+  const all = v.digits.toString().padStart(v.scale + 1, '0');
+  let int = all.slice(0, all.length - v.scale);
+  let frac = all.slice(all.length - v.scale);
   int = int.padStart(Math.ceil(int.length / 4) * 4, '0');
   frac = frac.padEnd(Math.ceil(frac.length / 4) * 4, '0');
   const groups: number[] = [];
@@ -414,8 +470,114 @@ function encodeNumeric(text: string): Buffer {
   const b = Buffer.allocUnsafe(8 + 2 * groups.length);
   b.writeInt16BE(groups.length, 0);
   b.writeInt16BE(weight, 2);
-  b.writeUInt16BE(m[1] === '-' && groups.length > 0 ? NUMERIC_NEG : NUMERIC_POS, 4);
-  b.writeInt16BE(dscale, 6);
+  b.writeUInt16BE(v.neg && groups.length > 0 ? NUMERIC_NEG : NUMERIC_POS, 4);
+  b.writeInt16BE(v.scale, 6);
   for (let i = 0; i < groups.length; i++) b.writeInt16BE(groups[i] as number, 8 + 2 * i);
   return b;
+}
+
+// ---------------------------------------------------------------- arrays
+
+/** Most dimensions PostgreSQL allows (MAXDIM). */
+const MAX_DIMS = 6;
+
+/**
+ * array_recv layout → array_out text: int32 ndim, int32 has-null flag, uint32 element OID, per dimension
+ * int32 length and int32 lower bound, then each element as int32 length (-1 NULL) and its binary form.
+ * Any shape is decoded (`{{1,2},{3,4}}`, `[0:1]={a,b}`); the SQL layer decides what it accepts.
+ */
+function arrayText(data: Buffer, elemOid: number): string {
+  if (data.length < 12) throw short();
+  const ndim = data.readInt32BE(0);
+  const flags = data.readInt32BE(4);
+  const elem = data.readUInt32BE(8);
+  if (ndim < 0) throw bad(`invalid number of dimensions: ${ndim}`);
+  if (ndim > MAX_DIMS) throw new PgError('54000', `number of array dimensions (${ndim}) exceeds the maximum allowed (${MAX_DIMS})`);
+  if (flags !== 0 && flags !== 1) throw bad('invalid array flags');
+  if (elem !== elemOid) {
+    const name = (oid: number) => TYPE_NAMES[oid] ?? '???';
+    throw new PgError(
+      '42804',
+      `binary data has array element type ${elem} (${name(elem)}) instead of expected ${elemOid} (${name(elemOid)})`,
+    );
+  }
+  if (data.length < 12 + 8 * ndim) throw short();
+  const dims: number[] = [];
+  const lbounds: number[] = [];
+  let count = ndim > 0 ? 1 : 0;
+  for (let i = 0; i < ndim; i++) {
+    const n = data.readInt32BE(12 + 8 * i);
+    const lb = data.readInt32BE(16 + 8 * i);
+    if (n < 0) throw bad('array size exceeds the maximum allowed');
+    dims.push(n);
+    lbounds.push(lb);
+    count *= n;
+  }
+  if (count === 0) {
+    if (data.length > 12 + 8 * ndim) throw bad();
+    return '{}';
+  }
+  let p = 12 + 8 * ndim;
+  const values: (string | null)[] = [];
+  for (let i = 0; i < count; i++) {
+    if (p + 4 > data.length) throw short();
+    const len = data.readInt32BE(p);
+    p += 4;
+    if (len === -1) {
+      values.push(null);
+      continue;
+    }
+    if (len < 0) throw bad(`invalid array element length ${len}`);
+    if (p + len > data.length) throw short();
+    values.push(decodeBinaryParam(elemOid, data.subarray(p, p + len)));
+    p += len;
+  }
+  if (p !== data.length) throw bad();
+  // array_out: innermost dimension as a plain array text, outer ones as braces around them.
+  let k = 0;
+  const nest = (d: number): string => {
+    if (d === ndim - 1) {
+      const row = values.slice(k, k + (dims[d] as number));
+      k += dims[d] as number;
+      return formatPgArray(row);
+    }
+    const items: string[] = [];
+    for (let i = 0; i < (dims[d] as number); i++) items.push(nest(d + 1));
+    return `{${items.join(',')}}`;
+  };
+  const decoration = lbounds.some((lb) => lb !== 1)
+    ? `${dims.map((n, i) => `[${lbounds[i]}:${(lbounds[i] as number) + n - 1}]`).join('')}=`
+    : '';
+  return decoration + nest(0);
+}
+
+/**
+ * array_send of array text (read by shared's `parsePgArray`: one dimension, lower bound 1, as Stratum's
+ * arrays are), each element encoded with the element type's binary format.
+ */
+function encodeArray(text: string, elemOid: number, settings: TextSettings): Buffer {
+  const values = parsePgArray(text);
+  const ndim = values.length === 0 ? 0 : 1;
+  const parts: Buffer[] = [];
+  const head = Buffer.alloc(12 + 8 * ndim);
+  head.writeInt32BE(ndim, 0);
+  head.writeInt32BE(values.includes(null) ? 1 : 0, 4);
+  head.writeUInt32BE(elemOid, 8);
+  if (ndim === 1) {
+    head.writeInt32BE(values.length, 12);
+    head.writeInt32BE(1, 16);
+  }
+  parts.push(head);
+  for (const v of values) {
+    const len = Buffer.allocUnsafe(4);
+    if (v === null) {
+      len.writeInt32BE(-1);
+      parts.push(len);
+      continue;
+    }
+    const b = encodeBinaryValue(elemOid, v, settings);
+    len.writeInt32BE(b.length);
+    parts.push(len, b);
+  }
+  return Buffer.concat(parts);
 }

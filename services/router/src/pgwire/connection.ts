@@ -5,7 +5,7 @@
  * §55.2.2, extended query §55.2.3, COPY §55.2.6, cancellation §55.2.7, termination §55.2.8) and §55.7.
  */
 import type { Socket } from 'node:net';
-import { decodeBinaryParam, encodeBinaryValue, supportsBinary } from './binary-format.ts';
+import { decodeBinaryParam, encodeBinaryValue, supportsBinary, type TextSettings } from './binary-format.ts';
 import {
   CANCEL_REQUEST_CODE,
   encodeDataRow,
@@ -113,6 +113,9 @@ class Output {
   }
 }
 
+/** PostgreSQL's error for a statement stopped by a CancelRequest. */
+const CANCELED: PgErrorLike = { code: '57014', message: 'canceling statement due to user request' };
+
 const isFatal = (e: unknown) => e instanceof ProtocolViolation || toPgErrorLike(e).severity === 'FATAL';
 
 /** Replace the row count at the end of a command tag ('SELECT 10' → 'SELECT 3'). */
@@ -150,6 +153,11 @@ export class Connection {
   private discarding = false;
   /** Copy-in mode (§55.2.6): CopyData/CopyDone/CopyFail go to this sink. */
   private copyIn: { sink: CopyInSink; extended: boolean; portal: Portal | null } | null = null;
+  /** A CancelRequest arrived during copy-in or copy-out. */
+  private copyCancelled = false;
+  private copyingOut = false;
+  /** DateStyle, TimeZone and IntervalStyle as last announced in ParameterStatus. */
+  private textSettings: TextSettings = {};
   /** The statements of the current simple Query not yet run (a COPY FROM STDIN pauses them). */
   private simple: { stmts: PreparedInfo[]; next: number } | null = null;
   private readonly statements = new Map<string, Statement>();
@@ -202,6 +210,19 @@ export class Connection {
     } catch (e) {
       this.report(e);
     }
+    // A COPY is a statement too: copy-in stops at once (or after the CopyData being stored), copy-out before its next row.
+    if (this.copyIn || this.copyingOut) {
+      this.copyCancelled = true;
+      // The pump handles it in order with the messages (it may be idle, waiting for CopyData).
+      if (this.copyIn) this.background(this.pump());
+    }
+  }
+
+  /** Fail copy-in with 57014 when a CancelRequest arrived for it (called by the pump only, between messages). */
+  private async checkCopyCancel(): Promise<void> {
+    if (!this.copyCancelled || !this.copyIn || this.ending || this.socketClosed) return;
+    this.copyCancelled = false;
+    await this.copyInFailed(CANCELED, CANCELED.message);
   }
 
   // ------------------------------------------------------------------ plumbing
@@ -226,10 +247,12 @@ export class Connection {
     this.pumping = true;
     try {
       for (;;) {
+        await this.checkCopyCancel();
         while (this.queue.length > 0 && !this.ending && !this.socketClosed) {
           const f = this.queue.shift() as Frame;
           if (f.kind === 'message' || f.kind === 'startup') this.queuedBytes -= f.payload.length;
           await this.handle(f);
+          await this.checkCopyCancel();
         }
         await this.out.flush();
         if (this.queue.length === 0 || this.ending || this.socketClosed) break;
@@ -239,6 +262,7 @@ export class Connection {
       this.socket.destroy();
     } finally {
       this.pumping = false;
+      if (this.copyCancelled && this.copyIn && !this.socketClosed && !this.ending) this.background(this.pump());
       if (this.socketClosed) this.background(this.finish());
       else if (this.shutdownRequested && !this.ending) this.background(this.terminateForShutdown());
       else if (this.socket.isPaused() && !this.ending) this.socket.resume();
@@ -434,7 +458,7 @@ export class Connection {
       ['default_transaction_read_only', 'off'],
       ['in_hot_standby', 'off'],
     ];
-    for (const [k, v] of status) this.out.push(msg.parameterStatus(k, v));
+    for (const [k, v] of status) this.parameterStatus(k, v);
     const key = this.host.register(this);
     this.out.push(msg.backendKeyData(key.pid, key.secret));
     this.out.push(msg.readyForQuery(this.session.txStatus()));
@@ -558,7 +582,16 @@ export class Connection {
 
   private sendSideMessages(result: StatementResult): void {
     for (const n of result.notices ?? []) this.out.push(msg.noticeResponse(n));
-    for (const [k, v] of Object.entries(result.parameterStatus ?? {})) this.out.push(msg.parameterStatus(k, v));
+    for (const [k, v] of Object.entries(result.parameterStatus ?? {})) this.parameterStatus(k, v);
+  }
+
+  /** Send ParameterStatus, remembering the settings that shape the SQL layer's date/time text (read back for binary results). */
+  private parameterStatus(name: string, value: string): void {
+    this.out.push(msg.parameterStatus(name, value));
+    if (name === 'DateStyle') this.textSettings = { ...this.textSettings, dateStyle: value };
+    else if (name === 'TimeZone') this.textSettings = { ...this.textSettings, timeZone: value };
+    else if (name === 'IntervalStyle')
+      this.textSettings = { ...this.textSettings, intervalStyle: value as NonNullable<TextSettings['intervalStyle']> };
   }
 
   // ------------------------------------------------------------------ COPY (§55.2.6)
@@ -595,6 +628,7 @@ export class Connection {
           return this.copyInEnded(toPgErrorLike(e));
         }
         this.copyIn = null;
+        this.copyCancelled = false;
         this.sendSideMessages(result);
         this.out.push(msg.commandComplete(result.commandTag));
         if (copy.portal) {
@@ -642,6 +676,7 @@ export class Connection {
   private async copyInEnded(err: PgErrorLike): Promise<void> {
     const copy = this.copyIn;
     this.copyIn = null;
+    this.copyCancelled = false;
     this.out.push(msg.errorResponse(err));
     if (copy?.extended) {
       this.discarding = true;
@@ -656,17 +691,26 @@ export class Connection {
    * Copy-out: CopyOutResponse, one CopyData per buffer (flushed with socket backpressure), CopyDone and
    * CommandComplete. An error from the source becomes the ErrorResponse (thrown to the caller) instead of CopyDone.
    */
-  private async copyOut(source: CopyOutSource): Promise<void> {
+  private async copyOut(source: CopyOutSource): Promise<string> {
     this.out.push(msg.copyOutResponse(source.format === 'binary', source.columnFormats));
-    for await (const data of source.data()) {
-      if (this.socketClosed) return;
-      this.out.push(msg.copyData(data));
-      if (this.out.size >= FLUSH_BYTES) await this.out.flush();
+    this.copyingOut = true;
+    this.copyCancelled = false;
+    try {
+      for await (const data of source.data()) {
+        if (this.socketClosed) return 'COPY';
+        if (this.copyCancelled) throw new PgError(CANCELED.code, CANCELED.message);
+        this.out.push(msg.copyData(data));
+        if (this.out.size >= FLUSH_BYTES) await this.out.flush();
+      }
+    } finally {
+      this.copyingOut = false;
+      this.copyCancelled = false;
     }
     this.out.push(msg.copyDone());
     const result = await source.end();
     this.sendSideMessages(result);
     this.out.push(msg.commandComplete(result.commandTag));
+    return result.commandTag;
   }
 
   /** DataRows for rows[from, to); `formats` null = all text. */
@@ -684,7 +728,9 @@ export class Connection {
         throw new PgError('XX000', `result row ${i + 1} has ${row.length} values but the result has ${fields.length} columns`);
       }
       const values = binary
-        ? row.map((v, c) => (v === null || binary[c] !== 1 ? v : encodeBinaryValue((fields[c] as FieldDescription).typeOid, v)))
+        ? row.map((v, c) =>
+            v === null || binary[c] !== 1 ? v : encodeBinaryValue((fields[c] as FieldDescription).typeOid, v, this.textSettings),
+          )
         : row;
       this.out.push(encodeDataRow(values));
       if (this.out.size >= FLUSH_BYTES) await this.out.flush();
@@ -761,8 +807,16 @@ export class Connection {
       try {
         return decodeBinaryParam(stmt.paramOids[i] as number, value);
       } catch (e) {
+        // PostgreSQL's exec_bind_message: the leftover-bytes check names the parameter; every error gets its CONTEXT.
         const err = toPgErrorLike(e);
-        throw new PgError(err.code, `${err.message} in bind parameter ${i + 1}`);
+        const message =
+          err.code === '22P03' && err.message === 'incorrect binary data format'
+            ? `${err.message} in bind parameter ${i + 1}`
+            : err.message;
+        throw new PgError(err.code, message, {
+          ...(err.detail !== undefined ? { detail: err.detail } : {}),
+          where: portalName === '' ? `unnamed portal parameter $${i + 1}` : `portal "${portalName}" parameter $${i + 1}`,
+        });
       }
     });
     for (const c of formatCodes) if (c !== 0 && c !== 1) throw new PgError('22023', `unsupported format code: ${c}`);
@@ -815,7 +869,8 @@ export class Connection {
       if (result.kind === 'copy-in') return this.startCopyIn(result, portal);
       portal.done = true;
       portal.result = { commandTag: 'COPY' };
-      return this.copyOut(result);
+      portal.result = { commandTag: await this.copyOut(result) };
+      return;
     }
     if (portal.done) {
       this.out.push(msg.commandComplete(result.fields ? retag(result.commandTag, 0) : result.commandTag));

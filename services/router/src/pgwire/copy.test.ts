@@ -26,7 +26,7 @@ import {
 } from '../copy/index.ts';
 import { PgError } from './errors.ts';
 import { type PgWireServer, startPgWireServer } from './server.ts';
-import { B as bind, cstr, cstrOf, E, errorFields, frame, P, Q, Raw, S, textRow, types } from './test-support.ts';
+import { B as bind, cstr, cstrOf, E, errorFields, frame, i32, P, Q, Raw, S, startupPacket, textRow, types } from './test-support.ts';
 import type { CopyInSink, CopyOutSource, PgBackend, PgSession, PreparedInfo, SessionStartup, StatementResult, TxStatus } from './types.ts';
 
 // ------------------------------------------------------------------ session double
@@ -511,6 +511,26 @@ describe('raw protocol', () => {
     assert.equal(msgs[3]?.payload.subarray(0, 11).toString('latin1'), 'PGCOPY\n\xff\r\n\0');
     assert.equal(msgs[5]?.payload.toString('hex'), 'ffff');
     assert.equal(cstrOf(msgs[7]), 'COPY 2');
+    r.end();
+  });
+
+  test('a CancelRequest during copy-in ends the COPY with 57014; the connection stays usable', async () => {
+    reset('cx', [['a', 23]]);
+    const r = await Raw.open(server.port);
+    r.send(startupPacket({ user: 'raw', database: 'db' }));
+    const key = (await r.until('Z')).find((m) => m.type === 'K');
+    assert.ok(key);
+    r.send(Q('COPY cx FROM STDIN'));
+    assert.equal((await r.next()).type, 'G');
+    r.send(d('1\n'));
+    const c = await Raw.open(server.port);
+    c.send(Buffer.concat([i32(16), i32(80877102), key.payload.subarray(0, 8)]));
+    const msgs = await r.until('Z');
+    assert.equal(types(msgs), 'EZ');
+    assert.deepEqual([errorFields(msgs[0]).C, errorFields(msgs[0]).M], ['57014', 'canceling statement due to user request']);
+    r.send(Buffer.concat([d('2\n'), done(), Q('SELECT 1')]));
+    assert.equal(types(await r.until('Z')), 'TDCZ');
+    assert.deepEqual(tables.get('cx')?.rows, []);
     r.end();
   });
 

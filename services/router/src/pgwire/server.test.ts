@@ -24,6 +24,7 @@ import {
   frame,
   i16,
   i32,
+  type Msg,
   P,
   Q,
   Raw,
@@ -62,6 +63,7 @@ const TYPES: Record<string, number> = {
   bytea: 17,
   numeric: 1700,
   json: 114,
+  point: 600,
 };
 
 const ITEM_FIELDS: FieldDescription[] = [
@@ -90,6 +92,14 @@ const ITEM_ROWS: (string | null)[][] = [
     '2024-02-29',
   ],
   ['2', null, '-0.001', 'f', '1970-01-01 00:00:00+00', '00000000-0000-0000-0000-000000000000', '\\x', '-1e+100', '-1', '1999-12-31'],
+];
+
+/** Columns with type modifiers: varchar(10), numeric(10,2), int4[], interval. */
+const TYPED_FIELDS: FieldDescription[] = [
+  { name: 'v', typeOid: 1043, typeModifier: 14 },
+  { name: 'n', typeOid: 1700, typeModifier: ((10 << 16) | 2) + 4 },
+  { name: 'a', typeOid: 1007 },
+  { name: 'i', typeOid: 1186 },
 ];
 
 const pgErr = (code: string, message: string, extra: Record<string, unknown> = {}) => Object.assign(new Error(message), { code, ...extra });
@@ -140,9 +150,20 @@ class FakeSession implements PgSession {
       [/^select \$/, 'echo', paramTypeOids.map((o, i) => ({ name: `c${i + 1}`, typeOid: o || 25 }))],
       [/^select \* from items$/, 'items', ITEM_FIELDS],
       [/^select json$/, 'json', [{ name: 'j', typeOid: 114 }]],
+      [/^select point$/, 'point', [{ name: 'p', typeOid: 600 }]],
+      [/^select typed$/, 'typed', TYPED_FIELDS],
       [/^generate (\d+)$/, 'generate', undefined],
       [/^select \* from missing$/, 'missing', null],
-      [/^(notice|insert|begin|commit|rollback|boom|fatal|set timezone)$/, lower, null],
+      [/^(notice|insert|begin|commit|rollback|boom|fatal|set timezone|set datestyle)$/, lower, null],
+      [
+        /^select german$/,
+        'german',
+        [
+          { name: 'ts', typeOid: 1184 },
+          { name: 'd', typeOid: 1082 },
+          { name: 'i', typeOid: 1186 },
+        ],
+      ],
       [/^sleep (\d+)$/, 'sleep', null],
     ];
     for (const [re, kind, fields] of rules) {
@@ -178,6 +199,10 @@ class FakeSession implements PgSession {
         return { commandTag: 'SELECT 2', fields: ITEM_FIELDS, rows: ITEM_ROWS };
       case 'json':
         return { commandTag: 'SELECT 1', fields: [{ name: 'j', typeOid: 114 }], rows: [['{}']] };
+      case 'typed':
+        return { commandTag: 'SELECT 1', fields: TYPED_FIELDS, rows: [['abc', '1.50', '{1,NULL}', '1 day 02:00:00']] };
+      case 'point':
+        return { commandTag: 'SELECT 1', fields: [{ name: 'p', typeOid: 600 }], rows: [['(1,2)']] };
       case 'generate': {
         const rows = Array.from({ length: h.n }, (_, i) => [String(i + 1), `row number ${i + 1}`]);
         return {
@@ -191,6 +216,18 @@ class FakeSession implements PgSession {
       }
       case 'notice':
         return { commandTag: 'DO', notices: [{ severity: 'NOTICE', code: '00000', message: 'hello from notice', detail: 'some detail' }] };
+      case 'set datestyle':
+        return { commandTag: 'SET', parameterStatus: { DateStyle: 'German, DMY', IntervalStyle: 'sql_standard' } };
+      case 'german':
+        return {
+          commandTag: 'SELECT 1',
+          fields: [
+            { name: 'ts', typeOid: 1184 },
+            { name: 'd', typeOid: 1082 },
+            { name: 'i', typeOid: 1186 },
+          ],
+          rows: [['02.01.2024 04:04:05.5 CET', '03.02.2024', '-1 2:03:04']],
+        };
       case 'set timezone':
         return { commandTag: 'SET', parameterStatus: { TimeZone: 'Europe/Paris' } };
       case 'insert':
@@ -370,9 +407,17 @@ describe('pg client', () => {
       await assert.rejects(c.query(ext('selec 1')), { code: '42601' });
       await assert.rejects(c.query('boom'), { code: 'XX000', message: 'kaboom' });
       await assert.rejects(c.query(ext('boom')), { code: 'XX000' });
-      await assert.rejects(c.query({ text: 'select $1::int4', values: [Buffer.from([1])] }), { code: '22P03' });
-      await assert.rejects(c.query(ext('select json', [], { binary: true })), { code: '0A000' });
-      await assert.rejects(c.query({ text: 'select $1::json', values: [Buffer.from('{}')] }), { code: '0A000' });
+      await assert.rejects(c.query({ text: 'select $1::int4', values: [Buffer.from([1])] }), {
+        code: '08P01',
+        message: 'insufficient data left in message',
+        where: 'unnamed portal parameter $1',
+      });
+      await assert.rejects(c.query({ text: 'select $1::int4', values: [Buffer.from([0, 0, 0, 0, 1])] }), {
+        code: '22P03',
+        message: 'incorrect binary data format in bind parameter 1',
+      });
+      await assert.rejects(c.query(ext('select point', [], { binary: true })), { code: '0A000' });
+      await assert.rejects(c.query({ text: 'select $1::point', values: [Buffer.from('{}')] }), { code: '0A000' });
       assert.deepEqual((await c.query('select 5')).rows, [{ '?column?': 5 }]);
       assert.deepEqual((await c.query({ text: 'select $1::int4', values: [6] })).rows, [{ c1: 6 }]);
     });
@@ -686,6 +731,54 @@ describe('raw protocol', () => {
     r.end();
   });
 
+  test('RowDescription carries type modifiers; Parse-declared parameter types win', async () => {
+    const r = await Raw.ready(server.port);
+    r.send(Buffer.concat([P('', 'select typed'), D('S', ''), S()]));
+    const desc = await r.until('Z');
+    assert.equal(types(desc), '1tTZ');
+    const t = desc[2] as Msg;
+    const typmods: number[] = [];
+    let p = 2;
+    for (let i = t.payload.readInt16BE(0); i > 0; i--) {
+      p = t.payload.indexOf(0, p) + 1;
+      typmods.push(t.payload.readInt32BE(p + 12));
+      p += 18;
+    }
+    assert.deepEqual(typmods, [14, 655366, -1, -1]);
+    // The session infers int4 for $1; the client declared int8, so int8 is described and decoded.
+    r.send(Buffer.concat([P('s8', 'select $1::int4', [20]), D('S', 's8'), S()]));
+    const pd = await r.until('Z');
+    assert.equal(types(pd), '1tTZ');
+    assert.equal(pd[1]?.payload.readInt32BE(2), 20);
+    r.send(Buffer.concat([B('', 's8', [1], [Buffer.from('0000000100000000', 'hex')]), E(''), S()]));
+    const row = await r.until('Z');
+    assert.deepEqual(textRow(row[1]), ['4294967296']);
+    // New types and arrays come back in binary when asked.
+    r.send(Buffer.concat([B('', '', [], [], [1]), E(''), S()]));
+    const bin = await r.until('Z');
+    assert.equal(types(bin), '2DCZ');
+    const values = dataRow(bin[1]);
+    assert.deepEqual(
+      TYPED_FIELDS.map((f, i) => decodeBinaryParam(f.typeOid, values[i] as Buffer)),
+      ['abc', '1.50', '{1,NULL}', '1 day 02:00:00'],
+    );
+    r.end();
+  });
+
+  test('binary results read the text under the DateStyle, TimeZone and IntervalStyle announced in ParameterStatus', async () => {
+    const r = await Raw.ready(server.port);
+    r.send(Q('set timezone; set datestyle'));
+    await r.until('Z');
+    r.send(Buffer.concat([P('', 'select german'), B('', '', [], [], [1]), E(''), S()]));
+    const m = await r.until('Z');
+    assert.equal(types(m), '12DCZ');
+    const [ts, d, i] = dataRow(m[2]) as Buffer[];
+    assert.equal(decodeBinaryParam(1184, ts as Buffer), '2024-01-02 03:04:05.5+00');
+    assert.equal(decodeBinaryParam(1082, d as Buffer), '2024-02-03');
+    assert.equal(decodeBinaryParam(1186, i as Buffer), '-1 days -02:03:04');
+    r.end();
+  });
+
   test('transaction status in ReadyForQuery', async () => {
     const r = await Raw.ready(server.port);
     r.send(Q('begin'));
@@ -757,7 +850,7 @@ describe('raw protocol', () => {
     const row = dataRow(back[2]);
     for (const [i, [t, , text]] of cases.entries()) assert.equal(decodeBinaryParam(TYPES[t] as number, row[i] as Buffer), text, t);
 
-    r.send(Buffer.concat([P('j', 'select $1::json'), B('', 'j', [1], [Buffer.from('{}')]), S()]));
+    r.send(Buffer.concat([P('j', 'select $1::point'), B('', 'j', [1], [Buffer.from('{}')]), S()]));
     const unsupported = await r.until('Z');
     assert.equal(errorFields(unsupported[1]).C, '0A000');
     r.end();
@@ -855,6 +948,6 @@ describe('binary formats', () => {
     assert.deepEqual(encodeBinaryValue(OID.date, '2000-01-02'), i32(1));
     assert.throws(() => encodeBinaryValue(OID.int2, '40000'), { code: '22003' });
     assert.throws(() => encodeBinaryValue(OID.int4, 'abc'), { code: '22P02' });
-    assert.throws(() => decodeBinaryParam(114, Buffer.from('{}')), { code: '0A000' });
+    assert.throws(() => decodeBinaryParam(600, Buffer.alloc(16)), { code: '0A000' });
   });
 });

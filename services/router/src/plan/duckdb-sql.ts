@@ -12,8 +12,8 @@ import { parseSync } from 'libpg-query';
 import { deparseSync } from 'pgsql-deparser';
 import type { SessionValues } from '../analyze/scope.ts';
 import { transformNodes } from '../analyze/walk.ts';
-import { pgSemantics } from './duckdb-rewrite.ts';
 import type { Node } from '../sql/parse.ts';
+import { pgSemantics } from './duckdb-rewrite.ts';
 
 /**
  * Words DuckDB's grammar reserves that PostgreSQL's does not (`duckdb_keywords()` minus
@@ -21,8 +21,29 @@ import type { Node } from '../sql/parse.ts';
  * identifiers spelled like them, so a column named `at` or `map` reads as a column in DuckDB.
  */
 const DUCKDB_ONLY_KEYWORDS = new Set([
-  'anti', 'asof', 'at', 'by', 'columns', 'describe', 'generated', 'glob', 'grouping_id', 'lambda', 'map', 'pivot', 'pivot_longer',
-  'pivot_wider', 'positional', 'qualify', 'semi', 'show', 'struct', 'summarize', 'try_cast', 'unpack', 'unpivot',
+  'anti',
+  'asof',
+  'at',
+  'by',
+  'columns',
+  'describe',
+  'generated',
+  'glob',
+  'grouping_id',
+  'lambda',
+  'map',
+  'pivot',
+  'pivot_longer',
+  'pivot_wider',
+  'positional',
+  'qualify',
+  'semi',
+  'show',
+  'struct',
+  'summarize',
+  'try_cast',
+  'unpack',
+  'unpivot',
 ]);
 
 /** Make the deparser's identifier quoting (its ESM and CommonJS copies) quote DuckDB's extra keywords too. */
@@ -74,7 +95,9 @@ export function sessionFunction(type: string, n: Node, s: SessionValues): Node |
     if (names.length > 2 || (names.length === 2 && names[0] !== 'pg_catalog')) return undefined;
     const args = (n.args ?? []) as Node[];
     if (name === 'version' && args.length === 0) {
-      return stringConst(`PostgreSQL ${s.serverVersion} (Stratum 0.1.0) on x86_64-pc-linux-gnu, compiled by Node.js ${process.version}, 64-bit`);
+      return stringConst(
+        `PostgreSQL ${s.serverVersion} (Stratum 0.1.0) on x86_64-pc-linux-gnu, compiled by Node.js ${process.version}, 64-bit`,
+      );
     }
     if (name === 'current_database' && args.length === 0) return stringConst(s.database);
     if (name === 'current_schema' && args.length === 0) return stringConst('public');
@@ -104,7 +127,8 @@ export function sessionFunction(type: string, n: Node, s: SessionValues): Node |
 
 /**
  * The statement with views inlined (as `(SELECT …) AS alias`, recursively) and session functions
- * bound. `ctes` are CTE names that shadow views.
+ * bound, then rewritten for PostgreSQL semantics in DuckDB (duckdb-rewrite.ts). `ctes` are CTE
+ * names that shadow views.
  */
 export function rewriteForTier(stmt: Node, catalog: Catalog, s: SessionValues, ctes: ReadonlySet<string> = new Set()): Node {
   let depth = 0;
@@ -112,12 +136,15 @@ export function rewriteForTier(stmt: Node, catalog: Catalog, s: SessionValues, c
     transformNodes(tree, (type, n) => {
       const bound = sessionFunction(type, n, s);
       if (bound) return bound;
-      const pg = pgSemantics(type, n, rewrite);
-      if (pg) return pg;
       // PostgreSQL: `FROM f(…) AS g` names the single output column of f `g` too; DuckDB would
       // make `g` the row. Spell the column alias out.
       if (type === 'RangeFunction' && n.alias && !n.alias.colnames && !n.coldeflist && ((n.functions ?? []) as Node[]).length === 1) {
-        return { RangeFunction: { ...rewrite({ RangeFunction: { ...n, alias: undefined } }).RangeFunction, alias: { ...n.alias, colnames: [{ String: { sval: n.alias.aliasname } }] } } };
+        return {
+          RangeFunction: {
+            ...rewrite({ RangeFunction: { ...n, alias: undefined } }).RangeFunction,
+            alias: { ...n.alias, colnames: [{ String: { sval: n.alias.aliasname } }] },
+          },
+        };
       }
       if (type === 'RangeVar' && !n.schemaname && !ctes.has(n.relname as string)) {
         const v = catalog.view(n.relname as string);
@@ -131,7 +158,7 @@ export function rewriteForTier(stmt: Node, catalog: Catalog, s: SessionValues, c
       }
       return undefined;
     });
-  return rewrite(stmt);
+  return pgSemantics(rewrite(stmt), catalog);
 }
 
 /** PostgreSQL text of a statement or expression node (for DuckDB, EXPLAIN and the catalog). */

@@ -52,11 +52,13 @@ export function exprText(e: Expr): string {
 function finderText(f: Finder): string {
   switch (f.by) {
     case 'key':
-      return f.list ? `keys from array parameter $${f.list.param}` : `key ${f.keys.map((k) => `(${k.map(exprText).join(', ')})`).join(', ')}`;
+      return f.list
+        ? `keys from array parameter $${f.list.param}`
+        : `key ${f.keys.map((k) => `(${k.map(exprText).join(', ')})`).join(', ')}`;
     case 'index':
       return `index ${f.index} = (${f.eq.map(exprText).join(', ')})`;
     case 'range':
-      return `range on ${f.index ?? 'the primary key'}`;
+      return `range on ${f.index ?? 'the primary key'}${f.lo ? ` from ${exprText(f.lo.expr)}${f.lo.incl ? ' (incl.)' : ''}` : ''}${f.hi ? ` to ${exprText(f.hi.expr)}${f.hi.incl ? ' (incl.)' : ''}` : ''}`;
     case 'candidates':
       return `candidate keys: ${f.sql}`;
     case 'join':
@@ -75,6 +77,12 @@ export function explainLines(plan: Plan): string[] {
       lines.push(`Stratum ${plan.reason}`);
       lines.push(`  rows: ${finderText(plan.finder)}`);
       if (plan.where) lines.push(`  recheck: ${exprText(plan.where)}`);
+      break;
+    case 'row_scan':
+      lines.push(`Stratum ${plan.reason}`);
+      lines.push(`  rows: ${finderText(plan.finder)}`);
+      if (plan.where) lines.push(`  recheck: ${exprText(plan.where)}`);
+      lines.push(`  finished in the router's DuckDB: ${plan.fallback.sql}`);
       break;
     case 'analytical':
       lines.push(`Stratum analytical read → ${plan.tier === 'router' ? "the router's DuckDB" : 'OLAP'} (${plan.reason})`);

@@ -17,7 +17,10 @@ const MODES: TableOptions['consistency']['mode'][] = ['eventual', 'bounded_stale
 function catalog(): Catalog {
   const c = new Catalog((name) => {
     const mode = MODES.find((m) => name.startsWith(m.split('_')[0] as string)) ?? 'monotonic_reads';
-    return { ...DEFAULT_TABLE_OPTIONS, consistency: { mode, allowDegraded: false, ...(mode === 'bounded_staleness' ? { maxStalenessMs: 100 } : {}) } };
+    return {
+      ...DEFAULT_TABLE_OPTIONS,
+      consistency: { mode, allowDegraded: false, ...(mode === 'bounded_staleness' ? { maxStalenessMs: 100 } : {}) },
+    };
   });
   const tables: TableDef[] = MODES.map((m) => ({
     name: `${m.split('_')[0]}_t`,
@@ -44,17 +47,34 @@ function catalog(): Catalog {
   });
   let v = 0;
   for (const t of tables) c.apply(++v, { kind: 'create_table', table: t, at: 0 });
-  c.apply(++v, { kind: 'create_view', view: { name: 'recent', sql: 'SELECT kind, n FROM logs WHERE n > 1', columns: [] }, replace: false, at: 0 });
+  c.apply(++v, {
+    kind: 'create_view',
+    view: { name: 'recent', sql: 'SELECT kind, n FROM logs WHERE n > 1', columns: [] },
+    replace: false,
+    at: 0,
+  });
   return c;
 }
 
-const session: SessionValues = { user: 'u', database: 'stratum', serverVersion: '15.0', setting: (n) => (n === 'application_name' ? 'test' : undefined) };
+const session: SessionValues = {
+  user: 'u',
+  database: 'stratum',
+  serverVersion: '15.0',
+  setting: (n) => (n === 'application_name' ? 'test' : undefined),
+};
 
 let cat: Catalog;
 function plan(sql: string, opts: Partial<PlanEnv> = {}): Plan {
   const [p] = parseSql(sql);
   if (!p) throw new Error('no statement');
-  return planStatement(p, { catalog: cat, session, asOf: false, inBlock: false, positionOf: (l) => (l === undefined ? undefined : l + 1), ...opts }).plan;
+  return planStatement(p, {
+    catalog: cat,
+    session,
+    asOf: false,
+    inBlock: false,
+    positionOf: (l) => (l === undefined ? undefined : l + 1),
+    ...opts,
+  }).plan;
 }
 
 describe('planner', () => {
@@ -132,7 +152,9 @@ describe('planner', () => {
   });
 
   test('INSERT: values with defaults, ON CONFLICT on the unique index, RETURNING', () => {
-    const p = plan("INSERT INTO monotonic_t (id, email) VALUES (1, 'a') ON CONFLICT (email) DO UPDATE SET score = excluded.score RETURNING id");
+    const p = plan(
+      "INSERT INTO monotonic_t (id, email) VALUES (1, 'a') ON CONFLICT (email) DO UPDATE SET score = excluded.score RETURNING id",
+    );
     assert.equal(p.kind, 'insert');
     if (p.kind === 'insert') {
       assert.deepEqual(p.columns, ['id', 'email']);
@@ -177,5 +199,30 @@ describe('planner', () => {
       () => plan('INSERT INTO logs (nope) VALUES (1)'),
       (e: { code?: string }) => e.code === '42703',
     );
+  });
+});
+
+describe('planner: row-tier range scans', () => {
+  before(async () => {
+    await initParser();
+    cat = catalog();
+  });
+
+  test('a bounded range on the primary key is read at the row tiers and finished by the router; analytical as the fallback', () => {
+    for (const sql of [
+      'SELECT email FROM monotonic_t WHERE id BETWEEN $1 AND $2',
+      'SELECT sum(score) FROM monotonic_t WHERE id >= 10 AND id < 20',
+      'SELECT DISTINCT email FROM monotonic_t WHERE id BETWEEN 1 AND 100 ORDER BY email',
+    ]) {
+      const p = plan(sql);
+      assert.equal(p.kind, 'row_scan', sql);
+      if (p.kind === 'row_scan') {
+        assert.equal(p.finder.by, 'range');
+        assert.equal(p.fallback.kind, 'analytical');
+        assert.ok(explainLines(p).some((l) => l.includes('range on the primary key')));
+      }
+    }
+    assert.equal(plan('SELECT sum(score) FROM monotonic_t WHERE id > 10').kind, 'analytical', 'unbounded ranges scan OLAP');
+    assert.equal(plan('SELECT sum(score) FROM monotonic_t WHERE id BETWEEN 1 AND 9', { asOf: true }).kind, 'analytical');
   });
 });

@@ -4,11 +4,19 @@
  * and the session's planning-relevant state only, never a server, so it is unit-tested
  * without any (plan/planner.test.ts).
  */
-import { type Catalog, type ColumnDef, type IsolationLevel, type ResultType, SqlState, StratumError, UnsupportedError } from '@stratum/shared';
+import {
+  type Catalog,
+  type ColumnDef,
+  type IsolationLevel,
+  type ResultType,
+  SqlState,
+  StratumError,
+  UnsupportedError,
+} from '@stratum/shared';
 import { rangeVarName } from '../analyze/relations.ts';
-import { copyOptionInputs, resolveCopyOptions } from '../copy/options.ts';
 import { ParamTypes, type SessionValues } from '../analyze/scope.ts';
 import { maxParam } from '../analyze/walk.ts';
+import { copyOptionInputs, resolveCopyOptions } from '../copy/options.ts';
 import type { Node, ParsedStatement } from '../sql/parse.ts';
 import { planSelect } from './select.ts';
 import type { CopyPlan, DdlOp, DdlPlan, Plan, PlannedStatement, UtilityOp, UtilityPlan } from './types.ts';
@@ -95,7 +103,15 @@ function planNode(kind: string, s: Node, env: PlanEnv, params: ParamTypes): Plan
         throw new UnsupportedError(`EXPLAIN of ${statementName(innerKind)} is not supported`);
       }
       const inner = planNode(innerKind, q[innerKind] as Node, env, params);
-      return { kind: 'explain', tier: inner.tier, readTs: inner.readTs, tables: inner.tables, reason: inner.reason, analyze: opts.includes('analyze'), inner };
+      return {
+        kind: 'explain',
+        tier: inner.tier,
+        readTs: inner.readTs,
+        tables: inner.tables,
+        reason: inner.reason,
+        analyze: opts.includes('analyze'),
+        inner,
+      };
     }
     case 'VariableSetStmt':
       return utility({ op: 'set', stmt: s });
@@ -135,13 +151,23 @@ function planNode(kind: string, s: Node, env: PlanEnv, params: ParamTypes): Plan
         if (parts.length > 1 && parts[0] !== 'public') throw new StratumError('3F000', `schema "${parts[0]}" does not exist`);
         return parts[parts.length - 1] as string;
       });
-      return ddl(`DROP ${relkind.toUpperCase()}`, { op: 'drop', relkind, names, ifExists: Boolean(s.missing_ok), cascade: s.behavior === 'DROP_CASCADE' }, 'catalog change');
+      return ddl(
+        `DROP ${relkind.toUpperCase()}`,
+        { op: 'drop', relkind, names, ifExists: Boolean(s.missing_ok), cascade: s.behavior === 'DROP_CASCADE' },
+        'catalog change',
+      );
     }
     case 'TruncateStmt': {
       const names = ((s.relations ?? []) as Node[]).map((r) => rangeVarName(r.RangeVar as Node).name);
       for (const r of (s.relations ?? []) as Node[]) writeTarget(r.RangeVar as Node, env);
       const op: DdlOp = { op: 'truncate', names, cascade: s.behavior === 'DROP_CASCADE', restartIdentity: Boolean(s.restart_seqs) };
-      const plan = ddl('TRUNCATE TABLE', op, env.inBlock ? 'deletes every row inside the transaction block' : 'a new storage name per table (the old rows are garbage-collected by every tier)');
+      const plan = ddl(
+        'TRUNCATE TABLE',
+        op,
+        env.inBlock
+          ? 'deletes every row inside the transaction block'
+          : 'a new storage name per table (the old rows are garbage-collected by every tier)',
+      );
       plan.tables = names.map((n) => {
         const t = env.catalog.get(n);
         return { name: t.name, storage: t.storage, mode: t.options.consistency.mode };
@@ -169,7 +195,11 @@ function planNode(kind: string, s: Node, env: PlanEnv, params: ParamTypes): Plan
     case 'CommentStmt':
       return ddl('COMMENT', { op: 'comment', stmt: s }, 'catalog change');
     case 'VacuumStmt':
-      return ddl(s.is_vacuumcmd ? 'VACUUM' : 'ANALYZE', { op: 'noop' }, 'accepted: tiers compact and collect garbage on their own; statistics come from OLAP manifests');
+      return ddl(
+        s.is_vacuumcmd ? 'VACUUM' : 'ANALYZE',
+        { op: 'noop' },
+        'accepted: tiers compact and collect garbage on their own; statistics come from OLAP manifests',
+      );
     case 'CreateSchemaStmt':
       if (s.schemaname === 'public' && s.if_not_exists) return ddl('CREATE SCHEMA', { op: 'noop' }, 'the public schema exists');
       throw new UnsupportedError('CREATE SCHEMA is not supported: Stratum has the one schema "public"');
@@ -252,7 +282,12 @@ function copyPlan(s: Node, env: PlanEnv, params: ParamTypes): CopyPlan {
           return c;
         })
       : visible;
-    const options = resolveCopyOptions(inputs, { from: true, columns: columns.map((c) => c.name), allColumns: visible.map((c) => c.name), relation: t.name });
+    const options = resolveCopyOptions(inputs, {
+      from: true,
+      columns: columns.map((c) => c.name),
+      allColumns: visible.map((c) => c.name),
+      relation: t.name,
+    });
     return {
       kind: 'copy',
       tier: 'tx',
@@ -278,9 +313,24 @@ function copyPlan(s: Node, env: PlanEnv, params: ParamTypes): CopyPlan {
     sel = { targetList: target, fromClause: [{ RangeVar: rv }], op: 'SETOP_NONE' };
   }
   const read = planSelect(sel, env, params);
-  const names = read.kind === 'analytical' ? (read.names ?? []) : read.output.map((o) => o.name);
+  const names =
+    read.kind === 'analytical'
+      ? (read.names ?? [])
+      : read.kind === 'row_scan'
+        ? (read.fallback.names ?? [])
+        : read.output.map((o) => o.name);
   const options = resolveCopyOptions(inputs, { from: false, columns: names });
-  return { kind: 'copy', tier: read.tier, readTs: read.readTs, tables: read.tables, reason: read.reason, direction: 'to', read, columns: [], options };
+  return {
+    kind: 'copy',
+    tier: read.tier,
+    readTs: read.readTs,
+    tables: read.tables,
+    reason: read.reason,
+    direction: 'to',
+    read,
+    columns: [],
+    options,
+  };
 }
 
 /** `InsertStmt` → `INSERT`. */

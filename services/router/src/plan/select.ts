@@ -7,14 +7,14 @@
  */
 import type { Expr, ResultType, TableInfo } from '@stratum/shared';
 import { compileExpr } from '../analyze/compile.ts';
-import { conjunctsOf, fieldFacts, rowLookup } from '../analyze/predicates.ts';
-import { type RelationRef, relationsOf } from '../analyze/relations.ts';
-import { ParamTypes, RowScope, type SessionValues } from '../analyze/scope.ts';
+import { conjunctsOf, fieldFacts, fieldRanges, rowLookup } from '../analyze/predicates.ts';
+import { aliasOf, type RelationRef, relationsOf } from '../analyze/relations.ts';
+import { ParamTypes, RowScope } from '../analyze/scope.ts';
 import { forEachNode, someNode } from '../analyze/walk.ts';
 import type { Node } from '../sql/parse.ts';
 import { deparse, rewriteForTier } from './duckdb-sql.ts';
-import type { AnalyticalPlan, Finder, LocalPlan, OutputColumn, PlanTable, ReadPlan, RowReadPlan } from './types.ts';
 import type { PlanEnv } from './planner.ts';
+import type { AnalyticalPlan, Finder, LocalPlan, OutputColumn, PlanTable, ReadPlan, RowReadPlan, RowScanPlan } from './types.ts';
 
 /** The table entry of a plan. */
 export function planTable(t: TableInfo): PlanTable {
@@ -164,14 +164,15 @@ export function pgColumnNames(s: Node): string[] | undefined {
 
 /** Table references for shard placement (CTEs excluded), with whether each is in the top-level FROM. */
 function placementRefs(s: Node, rels: RelationRef[]): AnalyticalPlan['refs'] {
-  const top = new Set<Node>();
-  for (const f of (s.fromClause ?? []) as Node[]) if (f.RangeVar) top.add(f.RangeVar);
+  // By name and alias: `s` may be a rewritten copy of the tree the relations were resolved in.
+  const top = new Set<string>();
+  for (const f of (s.fromClause ?? []) as Node[]) if (f.RangeVar) top.add(`${f.RangeVar.relname}\u0000${aliasOf(f.RangeVar)}`);
   return rels
     .filter((r) => r.kind === 'table' || r.kind === 'system')
     .map((r) => ({
       name: r.kind === 'table' ? `${r.table.name}${r.history ? '__history' : ''}` : r.name,
       alias: r.alias,
-      topLevel: top.has(r.node),
+      topLevel: top.has(`${r.node.relname}\u0000${r.alias}`),
     }));
 }
 
@@ -254,7 +255,66 @@ export function planSelect(s: Node, env: PlanEnv, params: ParamTypes): ReadPlan 
   }
   const row = tryRowRead(s, rels, env, params);
   if (row) return row;
-  return analytical(s, rels, tables, env, params);
+  const plan = analytical(s, rels, tables, env, params);
+  return tryRowScan(s, rels, env, params, plan) ?? plan;
+}
+
+/** Most rows a `row_scan` reads from the row tiers before it answers analytically instead. */
+export const ROW_SCAN_MAX_ROWS = 10_000;
+
+/**
+ * A single-table read bounded by a range on the storage key's first column (or a valid index's
+ * first column): the row tiers supply its rows, the router's DuckDB finishes it (aggregates,
+ * ORDER BY, DISTINCT). Undefined when the read has no such range or is not row-local.
+ */
+function tryRowScan(s: Node, rels: RelationRef[], env: PlanEnv, params: ParamTypes, fallback: AnalyticalPlan): RowScanPlan | undefined {
+  if (env.asOf || (s.op && s.op !== 'SETOP_NONE') || s.withClause || s.valuesLists) return undefined;
+  const from = (s.fromClause ?? []) as Node[];
+  const rel = rels.length === 1 ? rels[0] : undefined;
+  if (from.length !== 1 || !from[0]?.RangeVar || rel?.kind !== 'table' || rel.history) return undefined;
+  if (hasSubquery(s.whereClause) || hasSubquery(s.targetList) || hasSubquery(s.havingClause)) return undefined;
+  const t = rel.table;
+  let where: Expr | undefined;
+  try {
+    where = s.whereClause
+      ? compileExpr(
+          s.whereClause as Node,
+          new RowScope({ table: t, alias: rel.alias, params: new ParamTypes(), session: env.session }),
+          'boolean',
+        )
+      : undefined;
+  } catch {
+    return undefined;
+  }
+  const ranges = fieldRanges(conjunctsOf(where));
+  let finder: RowScanPlan['finder'] | undefined;
+  const first = t.primaryKey[0] as string;
+  const r = !t.rowid ? ranges.get(first) : undefined;
+  if (r) finder = { by: 'range', lo: r.lo, hi: r.hi };
+  else {
+    for (const ix of t.indexes ?? []) {
+      const ir = ix.state === 'valid' ? ranges.get(ix.columns[0] as string) : undefined;
+      if (ir) {
+        finder = { by: 'range', index: ix.name, lo: ir.lo, hi: ir.hi };
+        break;
+      }
+    }
+  }
+  if (!finder || !where) return undefined;
+  // The same parameters as the analytical text, typed from the compiled WHERE as well.
+  compileExpr(s.whereClause as Node, new RowScope({ table: t, alias: rel.alias, params, session: env.session }), 'boolean');
+  return {
+    kind: 'row_scan',
+    tier: 'tx',
+    readTs: env.inBlock ? 'snapshot' : 'latest',
+    tables: fallback.tables,
+    reason: `range read of ${t.name} on ${finder.index ? `index ${finder.index}` : 'its primary key'} → TX engine (≤ ${ROW_SCAN_MAX_ROWS} rows; the router's DuckDB finishes the statement; more rows: analytical)`,
+    table: t.name,
+    finder,
+    where,
+    maxRows: ROW_SCAN_MAX_ROWS,
+    fallback,
+  };
 }
 
 /** A SELECT without FROM evaluated in the router, or undefined when it needs the analytical tier (aggregates, set-returning functions). */
@@ -297,7 +357,7 @@ function tryRowRead(s: Node, rels: RelationRef[], env: PlanEnv, params: ParamTyp
     lookup.by === 'key'
       ? { by: 'key', keys: lookup.keys }
       : lookup.by === 'key_param'
-        ? { by: 'key', keys: [], list: { param: lookup.param, type: (t.columns[t.pkIndexes[0] ?? 0]?.type ?? 'text') } }
+        ? { by: 'key', keys: [], list: { param: lookup.param, type: t.columns[t.pkIndexes[0] ?? 0]?.type ?? 'text' } }
         : { by: 'index', index: lookup.index, eq: lookup.eq };
   if (finder.by === 'key' && finder.list) params.type(finder.list.param, `${finder.list.type}[]` as ResultType);
   const what =

@@ -104,6 +104,24 @@ export interface RowReadPlan extends PlanBase {
   limit?: Expr;
 }
 
+/**
+ * A single-table read bounded by a range on the storage key (or an index's first column) whose
+ * rows the row tiers supply — fresh, including the session's and its block's writes, with no
+ * watermark wait — and whose SQL (aggregates, sorts, DISTINCT) the router's DuckDB finishes.
+ * When the range holds more than `maxRows` rows the read runs as `fallback` instead (DESIGN §7:
+ * "short key ranges → row tiers").
+ */
+export interface RowScanPlan extends PlanBase {
+  kind: 'row_scan';
+  table: string;
+  finder: Extract<Finder, { by: 'range' }>;
+  /** Row-local predicate rechecked at the row tier. */
+  where?: Expr;
+  /** Most rows read from the row tier before falling back to the analytical plan. */
+  maxRows: number;
+  fallback: AnalyticalPlan;
+}
+
 /** A read served by OLAP + delta (one shard whole, or scatter/gather). */
 export interface AnalyticalPlan extends PlanBase {
   kind: 'analytical';
@@ -223,7 +241,7 @@ export interface CopyPlan extends PlanBase {
 }
 
 /** Reads. */
-export type ReadPlan = RowReadPlan | AnalyticalPlan | LocalPlan;
+export type ReadPlan = RowReadPlan | RowScanPlan | AnalyticalPlan | LocalPlan;
 
 /** Every plan. */
 export type Plan = ReadPlan | InsertPlan | ModifyPlan | DdlPlan | UtilityPlan | ExplainPlan | CopyPlan;

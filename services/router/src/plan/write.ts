@@ -52,7 +52,11 @@ function targetColumn(t: TableInfo, name: string, location: number | undefined, 
   const c = t.columns[t.columnIndex.get(name) ?? -1];
   if (!c || c.hidden) {
     const pos = env.positionOf(location);
-    throw new SchemaError(SqlState.undefinedColumn, `column "${name}" of relation "${t.name}" does not exist`, pos === undefined ? {} : { position: pos });
+    throw new SchemaError(
+      SqlState.undefinedColumn,
+      `column "${name}" of relation "${t.name}" does not exist`,
+      pos === undefined ? {} : { position: pos },
+    );
   }
   return c;
 }
@@ -60,7 +64,8 @@ function targetColumn(t: TableInfo, name: string, location: number | undefined, 
 /** A column's default as an expression (NULL when it has none), with its assignment cast. */
 export function defaultOf(c: ColumnDef): Expr {
   if (c.default) return c.default.expr;
-  if (c.identity && c.sequence) return castTo({ k: 'call', fn: 'nextval', args: [{ k: 'const', v: c.sequence, t: 'text' }], t: 'bigint' }, c, 'assignment');
+  if (c.identity && c.sequence)
+    return castTo({ k: 'call', fn: 'nextval', args: [{ k: 'const', v: c.sequence, t: 'text' }], t: 'bigint' }, c, 'assignment');
   return { k: 'const', v: null, t: c.type };
 }
 
@@ -248,7 +253,8 @@ export function planModify(s: Node, kind: 'update' | 'delete', env: PlanEnv, par
   const { table: t, alias } = writeTarget(s.relation as Node, env);
   const other = ((kind === 'update' ? s.fromClause : s.usingClause) ?? []) as Node[];
   const scope = new RowScope({ table: t, alias, params, session: env.session });
-  const multi = other.length > 0 || someNode(s.whereClause, (type) => type === 'SubLink') || someNode(s.targetList, (type) => type === 'SubLink');
+  const multi =
+    other.length > 0 || someNode(s.whereClause, (type) => type === 'SubLink') || someNode(s.targetList, (type) => type === 'SubLink');
   const base: Omit<ModifyPlan, 'finder' | 'reason' | 'readTs'> = {
     kind,
     tier: 'tx',
@@ -335,7 +341,10 @@ function joinModify(
       }
     }
   }
-  const from = [`${ident(`${t.name}__latest`)} AS ${ident(alias)}`, ...other.map((o) => deparse(rewriteForTier(o, env.catalog, env.session)))];
+  const from = [
+    `${ident(`${t.name}__latest`)} AS ${ident(alias)}`,
+    ...other.map((o) => deparse(rewriteForTier(o, env.catalog, env.session))),
+  ];
   const where = s.whereClause ? ` WHERE ${deparse(rewriteForTier(s.whereClause as Node, env.catalog, env.session))}` : '';
   const sql = `SELECT ${keySelect(t, alias)}, ${ident(alias)}."_version"${selects.length ? `, ${selects.join(', ')}` : ''} FROM ${from.join(', ')}${where}`;
   const tables = [...base.tables, ...tablesOf(rels).filter((x) => x.name !== t.name)];

@@ -1,0 +1,259 @@
+/**
+ * Rows the engine does not hold come from the real ingestion (LMDB, local bus): rows written by
+ * another TX engine and rows evicted after tx_retention are found by key, index, range, scan and
+ * candidates sources, updated and deleted, and count for UNIQUE and FOREIGN KEY checks.
+ */
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { type IngestionService, startIngestion } from '@stratum/ingestion';
+import {
+  Catalog,
+  type ChangeBus,
+  DEFAULT_TABLE_OPTIONS,
+  LocalClock,
+  openLocalBus,
+  registry,
+  rootLogger,
+  type TableDef,
+  type Value,
+  type WriteOp,
+} from '@stratum/shared';
+import { startTxEngine, type TxEngine } from './index.ts';
+
+const users: TableDef = {
+  name: 'users',
+  storage: 'users_7',
+  columns: [
+    { name: 'id', type: 'integer', notNull: true },
+    { name: 'email', type: 'text', notNull: true },
+    { name: 'score', type: 'integer', notNull: false },
+  ],
+  primaryKey: ['id'],
+  constraints: [{ kind: 'unique', name: 'users_email_key', columns: ['email'], index: 'users_email_key' }],
+  indexes: [{ name: 'users_email_key', columns: ['email'], unique: true, state: 'valid', constraint: 'users_email_key' }],
+};
+
+const orders: TableDef = {
+  name: 'orders',
+  storage: 'orders_7',
+  columns: [
+    { name: 'id', type: 'integer', notNull: true },
+    { name: 'uid', type: 'integer', notNull: false },
+  ],
+  primaryKey: ['id'],
+  constraints: [
+    {
+      kind: 'foreign',
+      name: 'orders_uid_fkey',
+      columns: ['uid'],
+      refTable: 'users',
+      refColumns: ['id'],
+      onDelete: 'restrict',
+      onUpdate: 'restrict',
+    },
+  ],
+};
+
+/** Rows of this table are evicted from the TX engine as soon as ingestion has them. */
+const hot: TableDef = {
+  name: 'hot',
+  storage: 'hot_7',
+  columns: [
+    { name: 'id', type: 'integer', notNull: true },
+    { name: 'tag', type: 'text', notNull: false },
+  ],
+  primaryKey: ['id'],
+  indexes: [{ name: 'hot_tag_idx', columns: ['tag'], unique: false, state: 'valid' }],
+};
+
+const V = 3;
+const ins = (table: string, columns: string[], rows: Value[][]): WriteOp => ({ kind: 'insert', table, columns, rows });
+
+async function until(what: string, cond: () => Promise<boolean>): Promise<void> {
+  const deadline = Date.now() + 20_000;
+  while (!(await cond())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+describe('rows held by ingestion', () => {
+  let dir: string;
+  let bus: ChangeBus;
+  let ing: IngestionService;
+  let a: TxEngine;
+  let b: TxEngine;
+  const catalog = new Catalog((name) => (name === 'hot' ? { ...DEFAULT_TABLE_OPTIONS, txRetentionMs: 0 } : DEFAULT_TABLE_OPTIONS));
+  catalog.apply(1, { kind: 'create_table', table: users, at: 0 });
+  catalog.apply(2, { kind: 'create_table', table: orders, at: 0 });
+  catalog.apply(3, { kind: 'create_table', table: hot, at: 0 });
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'stratum-txing-'));
+    bus = await openLocalBus(join(dir, 'bus'));
+    ing = await startIngestion({
+      id: 'i1',
+      dir: join(dir, 'ing'),
+      partitions: [0, 1, 2, 3],
+      catalog,
+      bus,
+      olap: () => undefined,
+      pushIntervalMs: 60_000,
+      pushRows: 1_000_000,
+      gcIntervalMs: 0,
+      log: rootLogger(),
+    });
+    const start = (id: string) =>
+      startTxEngine({
+        id,
+        dir: join(dir, id),
+        partitions: 4,
+        catalog,
+        bus,
+        clock: new LocalClock(0),
+        ingestion: ing,
+        heartbeatMs: 20,
+        retentionCheckMs: 50,
+        writerCheckMs: 50,
+        log: rootLogger(),
+      });
+    a = await start('txa');
+    b = await start('txb');
+    // Engine B writes users; A never holds them.
+    const r = await b.execute({
+      catalogVersion: V,
+      ops: [
+        ins(
+          'users_7',
+          ['id', 'email', 'score'],
+          Array.from({ length: 10 }, (_, i) => [i + 1, `e${i + 1}@x`, i]),
+        ),
+      ],
+    });
+    await until('ingestion to merge B', async () => (await ing.status()).watermark >= r.commitTs);
+  });
+  after(async () => {
+    await a.close();
+    await b.close();
+    await ing.close();
+    await bus.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  test("another engine's rows: found by every source, and they count for UNIQUE and FOREIGN KEY", async () => {
+    const byEmail = await a.read({ catalogVersion: V, table: 'users_7', source: { by: 'index', index: 'users_email_key', eq: ['e3@x'] } });
+    assert.deepEqual(
+      byEmail.map((r) => r.key),
+      [[3]],
+    );
+    await assert.rejects(
+      a.execute({ catalogVersion: V, ops: [ins('users_7', ['id', 'email'], [[11, 'e3@x']])] }),
+      (e: { code: string; detail?: string }) => {
+        assert.equal(e.code, '23505');
+        assert.equal(e.detail, 'Key (email)=(e3@x) already exists.');
+        return true;
+      },
+    );
+    await assert.rejects(a.execute({ catalogVersion: V, ops: [ins('users_7', ['id', 'email'], [[4, 'new@x']])] }), { code: '23505' });
+    await a.execute({ catalogVersion: V, ops: [ins('orders_7', ['id', 'uid'], [[1, 5]])] });
+    await assert.rejects(a.execute({ catalogVersion: V, ops: [ins('orders_7', ['id', 'uid'], [[2, 55]])] }), { code: '23503' });
+    await assert.rejects(
+      a.execute({ catalogVersion: V, ops: [{ kind: 'delete', table: 'users_7', source: { by: 'key', keys: [[5]] } }] }),
+      {
+        code: '23503',
+      },
+    );
+    const upd = await a.execute({
+      catalogVersion: V,
+      ops: [
+        {
+          kind: 'update',
+          table: 'users_7',
+          source: { by: 'range', lo: { v: 2, incl: true }, hi: { v: 4, incl: true } },
+          set: [{ column: 'score', expr: { k: 'const', v: 100, t: 'integer' } }],
+          returning: true,
+        },
+      ],
+    });
+    assert.deepEqual(upd.counts, [3]);
+    const scan = await a.read({ catalogVersion: V, table: 'users_7', source: { by: 'scan' } });
+    assert.equal(scan.length, 10);
+    assert.deepEqual(
+      scan.filter((r) => r.row?.score === 100).map((r) => r.key),
+      [[2], [3], [4]],
+    );
+    // Candidates: the analytical tier's keys as of the watermark, plus what A committed since.
+    const w = (await ing.status()).watermark;
+    const cands = await a.read({ catalogVersion: V, table: 'users_7', source: { by: 'candidates', keys: [[9]], asOf: w - 1 } });
+    assert.ok(cands.some((r) => r.key?.[0] === 9));
+    const del = await a.execute({
+      catalogVersion: V,
+      ops: [
+        {
+          kind: 'delete',
+          table: 'users_7',
+          source: { by: 'scan' },
+          where: { k: 'test', op: 'null', arg: { k: 'col', field: 'score', t: 'integer' } },
+        },
+      ],
+    });
+    assert.deepEqual(del.counts, [0]);
+  });
+
+  test('evicted rows are read from ingestion by index, range and scan, and can be updated', async () => {
+    const evicted = async () =>
+      (await registry.getSingleMetric('stratum_tx_evicted_rows_total')?.get())?.values.find((v) => v.labels.engine === 'txa')?.value ?? 0;
+    const before0 = await evicted();
+    await a.execute({
+      catalogVersion: V,
+      ops: [
+        ins(
+          'hot_7',
+          ['id', 'tag'],
+          [
+            [1, 'x'],
+            [2, 'y'],
+            [3, 'x'],
+          ],
+        ),
+      ],
+    });
+    await until('eviction of the hot rows', async () => (await evicted()) >= before0 + 3);
+    const byTag = await a.read({ catalogVersion: V, table: 'hot_7', source: { by: 'index', index: 'hot_tag_idx', eq: ['x'] } });
+    assert.deepEqual(
+      byTag.map((r) => r.key),
+      [[1], [3]],
+    );
+    const range = await a.read({ catalogVersion: V, table: 'hot_7', source: { by: 'range', lo: { v: 2, incl: true } } });
+    assert.deepEqual(
+      range.map((r) => r.key),
+      [[2], [3]],
+    );
+    const u = await a.execute({
+      catalogVersion: V,
+      ops: [
+        {
+          kind: 'update',
+          table: 'hot_7',
+          source: { by: 'index', index: 'hot_tag_idx', eq: ['x'] },
+          set: [{ column: 'tag', expr: { k: 'const', v: 'z', t: 'text' } }],
+        },
+      ],
+    });
+    assert.deepEqual(u.counts, [2]);
+    const z = await a.read({ catalogVersion: V, table: 'hot_7', source: { by: 'index', index: 'hot_tag_idx', eq: ['x'] } });
+    assert.deepEqual(z, []);
+    // A block sees the evicted rows at its snapshot too.
+    const t = await a.begin('repeatable_read');
+    const d = await a.executeIn(t, {
+      catalogVersion: V,
+      ops: [{ kind: 'delete', table: 'hot_7', source: { by: 'scan' }, returning: true }],
+    });
+    assert.deepEqual(d.counts, [3]);
+    await a.commit(t);
+    assert.deepEqual(await a.read({ catalogVersion: V, table: 'hot_7', source: { by: 'scan' } }), []);
+  });
+});
