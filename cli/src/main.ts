@@ -116,7 +116,7 @@ for (const svc of ['tx-engine', 'ingestion', 'olap-shard', 'router', 'clock'] as
 
 program
   .command('load')
-  .description('load a demo dataset through the write path over pgwire')
+  .description('load a demo dataset through the write path over pgwire (COPY FROM STDIN, parallel connections)')
   .argument('<dataset>', 'dataset name: flights')
   .option('--rows <n>', 'load only the first N rows (file order)', positive)
   .option('--host <host>', 'server host', '127.0.0.1')
@@ -124,7 +124,7 @@ program
   .option('--user <user>', 'user name', 'stratum')
   .option('--database <db>', 'database name', 'stratum')
   .option('--connections <n>', 'parallel connections', positive, 4)
-  .option('--batch <n>', 'rows per INSERT statement', positive, 1000)
+  .option('--batch <n>', 'rows per COPY data message', positive, 1000)
   .action(
     async (
       dataset: string,

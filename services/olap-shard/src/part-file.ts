@@ -25,7 +25,8 @@ export interface PartFileOptions {
  * holding the fields of `info` and `_ts`, `_op`): columns `grp` (= `groupExpr`), `n` (rows),
  * `tsmin`, `tsmax` (ms since epoch), `ins`, `upd`, `del` (versions by op), then `min<i>`,
  * `max<i>`, `nulls<i>` for the i-th column (min/max NULL for types without a usable order).
- * Ordered by `grp`.
+ * Ordered by `grp`. Grouped by position, not by the alias: DuckDB binds a name in GROUP BY to a
+ * column of `from` before an alias, so a table column named `grp` would capture it.
  */
 export function zoneMapSql(info: TableInfo, from: string, groupExpr: string): string {
   const colAggs = fieldColumns(info)
@@ -38,7 +39,7 @@ export function zoneMapSql(info: TableInfo, from: string, groupExpr: string): st
   return `SELECT ${groupExpr} AS grp, count(*) AS n, epoch_ms(min("_ts")) AS tsmin, epoch_ms(max("_ts")) AS tsmax,
            count(*) FILTER (WHERE "_op" = 'insert') AS ins, count(*) FILTER (WHERE "_op" = 'update') AS upd,
            count(*) FILTER (WHERE "_op" = 'delete') AS del, ${colAggs}
-         FROM ${from} GROUP BY grp ORDER BY grp`;
+         FROM ${from} GROUP BY 1 ORDER BY 1`;
 }
 
 /**

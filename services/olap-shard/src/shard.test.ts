@@ -544,6 +544,33 @@ describe('olap shard: empty and late tables, delta behaviour', () => {
     c.source.failing = undefined;
   });
 
+  it("pushes a table whose columns have the names of the zone-map query's aliases (grp, n, tsmin, ins)", async () => {
+    // The zone-map query groups by an alias; a column of the same name must not capture it (DuckDB's
+    // GROUP BY resolves a column before an alias).
+    const named: TableDef = {
+      name: 'named',
+      columns: [
+        { name: 'id', type: 'bigint', notNull: true },
+        { name: 'grp', type: 'integer', notNull: false },
+        { name: 'n', type: 'integer', notNull: false },
+        { name: 'tsmin', type: 'text', notNull: false },
+        { name: 'ins', type: 'integer', notNull: false },
+      ],
+      primaryKey: ['id'],
+    };
+    c.catalog.apply(c.catalog.version + 1, { kind: 'create_table', table: named, at: 0 });
+    const info = c.catalog.get('named');
+    const vb = new Versions(info);
+    const vs = Array.from({ length: 50 }, (_, i) =>
+      vb.make('insert', [BigInt(i)], { id: BigInt(i), grp: i % 7, n: i, tsmin: `t${i}`, ins: -i }, T0 + i),
+    );
+    c.source.add(vs);
+    await c.ref.load(info, vs);
+    await c.shard.push({ source: 'ing1', table: 'named', fromTs: -1, toTs: T0 + 49, versions: vs });
+    await same(c, 'SELECT * FROM named ORDER BY id');
+    await same(c, 'SELECT grp, count(*) AS k FROM named GROUP BY grp ORDER BY grp');
+  });
+
   it('pulls a large delta in several batches', async () => {
     const big: TableDef = { name: 'big', columns: [{ name: 'k', type: 'integer', notNull: true }], primaryKey: ['k'] };
     c.catalog.apply(c.catalog.version + 1, { kind: 'create_table', table: big, at: 0 });
