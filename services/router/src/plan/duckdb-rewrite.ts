@@ -1176,7 +1176,8 @@ class Rewriter {
       case 'length':
       case 'char_length':
       case 'character_length':
-        // bpcharlen: trailing spaces of char(n) do not count.
+        // bpcharlen: trailing spaces of char(n) do not count; length(bytea) is its byte count.
+        if (a0 === 'bytea') return { node: castNode(withName('octet_length'), 'integer'), t };
         return a0 === 'char' ? { node: castNode(fn('length', [fn('rtrim', [nodes[0] as Node])]), 'integer'), t } : undefined;
       case 'to_hex':
         return { node: fn('lower', [{ FuncCall: call }]), t };
