@@ -133,6 +133,14 @@ test('range reads the router finishes itself (ORDER BY, DISTINCT, LIMIT/OFFSET) 
     ['SELECT id FROM rs WHERE id BETWEEN 1 AND 8 ORDER BY id LIMIT -1'],
     ['SELECT id FROM rs WHERE id BETWEEN 1 AND 8 ORDER BY 3'],
     ['SELECT id, 10 / (k - 1) FROM rs WHERE id BETWEEN 1 AND 8 ORDER BY id'],
+    ['SELECT count(*), count(k), sum(k), min(t), max(t), min(n), max(n), sum(n) FROM rs WHERE id BETWEEN 1 AND 8'],
+    ['SELECT sum(f), min(f), max(f) FROM rs WHERE id BETWEEN 1 AND 2'],
+    ['SELECT sum(f), min(f), max(f) AS hi FROM rs WHERE id BETWEEN 1 AND 8'],
+    ['SELECT sum(k::bigint) AS s8, sum(k::smallint), sum(f::real), min(t::varchar), max(id * 2) FROM rs WHERE id >= 3'],
+    ['SELECT count(*), sum(k), max(t) FROM rs WHERE id BETWEEN 100 AND 200'],
+    ['SELECT sum(k) FROM rs WHERE id BETWEEN $1 AND $2', [2, 6]],
+    ['SELECT count(*) FROM rs WHERE id BETWEEN 1 AND 8 LIMIT 0'],
+    ['SELECT avg(k), sum(k) + 1 FROM rs WHERE id BETWEEN 1 AND 8'],
   ];
   for (const [sql, values] of cases) {
     assert.equal(await answer(stratum, sql, values), await answer(reference, sql, values), sql);
@@ -140,4 +148,6 @@ test('range reads the router finishes itself (ORDER BY, DISTINCT, LIMIT/OFFSET) 
   // The row-local ones are finished by the router, not DuckDB.
   const plan = await stratum.query('EXPLAIN SELECT DISTINCT k FROM rs WHERE id BETWEEN 1 AND 8 ORDER BY k');
   assert.match(plan.rows.map((r) => r['QUERY PLAN']).join('\n'), /finished by the router: 1 output column; DISTINCT; ORDER BY \$1/);
+  const agg = await stratum.query('EXPLAIN SELECT count(*), sum(k) FROM rs WHERE id BETWEEN 1 AND 8');
+  assert.match(agg.rows.map((r) => r['QUERY PLAN']).join('\n'), /finished by the router: count\(\*\), sum/);
 });

@@ -29,6 +29,8 @@ export { compareValues as compareSqlValues } from './compare.ts';
 export { type EvalContext, type SequenceAccess, SequenceClaimNeeded } from './context.ts';
 export { type EvalRow, evaluate, typeOf } from './eval.ts';
 export { parseText as inputText, toText as outputText } from './io.ts';
+/** Exact numeric arithmetic on PostgreSQL numeric text (see numeric.ts). */
+export { numericArith, numericFromInt } from './numeric.ts';
 export {
   type CastContext,
   canCast,

@@ -4,8 +4,19 @@
  * then OFFSET and LIMIT applied, in PostgreSQL's order of steps and with its ordering rules
  * (btree order per type; NULLs last ascending and first descending unless the item says).
  */
-import { compareSqlValues, DataError, evaluate, type Row, type Value } from '@stratum/shared';
-import type { RowScanFinish, SortKey } from '../plan/types.ts';
+import {
+  compareSqlValues,
+  DataError,
+  type EvalContext,
+  type Expr,
+  evaluate,
+  numericArith,
+  numericFromInt,
+  type ResultType,
+  type Row,
+  type Value,
+} from '@stratum/shared';
+import type { RowAggregate, RowScanFinish, SortKey } from '../plan/types.ts';
 import type { RouterSession } from '../session.ts';
 import { bindExpr, type Params } from './bind.ts';
 
@@ -22,6 +33,12 @@ interface Item {
  */
 export function finishRows(s: RouterSession, finish: RowScanFinish, rows: readonly Row[], params: Params): Value[][] {
   const ctx = s.evalContext();
+  if (finish.aggregates) {
+    const row = finish.aggregates.map((a) => aggregate(a, a.arg ? bindExpr(a.arg, params, ctx) : undefined, rows, ctx));
+    const offset = finish.offset ? count(evaluate(bindExpr(finish.offset, params, ctx), { row: {} }, ctx), 'OFFSET') : 0;
+    const limit = finish.limit ? count(evaluate(bindExpr(finish.limit, params, ctx), { row: {} }, ctx), 'LIMIT') : 1;
+    return offset === 0 && limit > 0 ? [row] : [];
+  }
   const output = finish.output.map((c) => bindExpr(c.expr, params, ctx));
   const exprKeys = finish.order.map((o) => ('expr' in o.key ? bindExpr(o.key.expr, params, ctx) : undefined));
   let items: Item[] = rows.map((row) => {
@@ -57,6 +74,63 @@ export function finishRows(s: RouterSession, finish: RowScanFinish, rows: readon
   const limit = finish.limit ? count(evaluate(bindExpr(finish.limit, params, ctx), { row: {} }, ctx), 'LIMIT') : undefined;
   const end = limit === undefined ? undefined : offset + limit;
   return items.slice(offset, end).map((x) => x.out);
+}
+
+/**
+ * One aggregate over the rows (NULL arguments skipped; no rows: count 0, others NULL), as PostgreSQL computes it.
+ * @throws DataError 22003 when a real/double sum overflows to infinity from finite inputs (float4pl/float8pl).
+ */
+function aggregate(a: RowAggregate, arg: Expr | undefined, rows: readonly Row[], ctx: EvalContext): Value {
+  if (!arg) return BigInt(rows.length);
+  const t = a.argType as ResultType;
+  let n = 0n;
+  let acc: Value = null;
+  for (const row of rows) {
+    const v = evaluate(arg, { row }, ctx);
+    if (v === null) continue;
+    n++;
+    if (a.fn === 'count') continue;
+    if (acc === null) {
+      acc = a.fn === 'sum' ? sumStart(v, t) : v;
+      continue;
+    }
+    if (a.fn === 'sum') acc = sumStep(acc, v, t);
+    else {
+      const c = compareSqlValues(v, acc, t);
+      if (a.fn === 'min' ? c < 0 : c > 0) acc = v;
+    }
+  }
+  return a.fn === 'count' ? n : acc;
+}
+
+/** The first value of a sum, in the sum's representation (bigint for integer sums, numeric text for bigint and numeric). */
+function sumStart(v: Value, t: ResultType): Value {
+  if (t === 'smallint' || t === 'integer') return BigInt(v as number);
+  if (t === 'bigint') return numericFromInt(v as number | bigint);
+  if (t === 'real') return Math.fround(v as number);
+  return v;
+}
+
+/** Add `v` to a running sum (see {@link sumStart}). */
+function sumStep(acc: Value, v: Value, t: ResultType): Value {
+  switch (t) {
+    case 'smallint':
+    case 'integer':
+      return (acc as bigint) + BigInt(v as number);
+    case 'bigint':
+      return numericArith('+', acc as string, numericFromInt(v as number | bigint));
+    case 'numeric':
+      return numericArith('+', acc as string, v as string);
+    default: {
+      const x = acc as number;
+      const y = v as number;
+      const r = t === 'real' ? Math.fround(x + y) : x + y;
+      if (!Number.isFinite(r) && Number.isFinite(x) && Number.isFinite(y)) {
+        throw new DataError('22003', 'value out of range: overflow');
+      }
+      return r;
+    }
+  }
 }
 
 /** A LIMIT / OFFSET value (NULL: no limit / no offset). */

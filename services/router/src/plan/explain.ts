@@ -88,7 +88,9 @@ export function explainLines(plan: Plan): string[] {
           (o) =>
             `${'output' in o.key ? `$${o.key.output + 1}` : exprText(o.key.expr)}${o.desc ? ' DESC' : ''}${o.nullsFirst !== o.desc ? (o.nullsFirst ? ' NULLS FIRST' : ' NULLS LAST') : ''}`,
         );
-        const steps = [`${f.output.length} output column${f.output.length === 1 ? '' : 's'}`];
+        const steps = f.aggregates
+          ? [f.aggregates.map((a) => `${a.fn}(${a.arg ? exprText(a.arg) : '*'})`).join(', ')]
+          : [`${f.output.length} output column${f.output.length === 1 ? '' : 's'}`];
         if (f.distinct) steps.push('DISTINCT');
         if (order.length) steps.push(`ORDER BY ${order.join(', ')}`);
         if (f.offset) steps.push(`OFFSET ${exprText(f.offset)}`);

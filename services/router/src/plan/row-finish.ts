@@ -11,7 +11,7 @@ import { compileExpr } from '../analyze/compile.ts';
 import type { RowScope } from '../analyze/scope.ts';
 import type { Node } from '../sql/parse.ts';
 import { exprType, outputColumns } from './select.ts';
-import type { RowScanFinish, SortKey } from './types.ts';
+import type { RowAggregate, RowScanFinish, SortKey } from './types.ts';
 
 /** Sort-key types the router orders by; json has no ordering in PostgreSQL (42883, reported by the analytical path). */
 function orderable(t: ResultType): boolean {
@@ -33,6 +33,13 @@ export function planRowFinish(s: Node, scope: RowScope, t: TableInfo): RowScanFi
   if (distinct && (distinctItems.length !== 1 || Object.keys(distinctItems[0] ?? {}).length > 0)) return undefined;
   let finish: RowScanFinish;
   try {
+    const aggregates = planAggregates((s.targetList ?? []) as Node[], scope);
+    if (aggregates === null) return undefined;
+    if (aggregates) {
+      if (distinct || s.sortClause) return undefined;
+      finish = { output: aggregates.output, distinct: false, order: [], aggregates: aggregates.aggs };
+      return limits(s, scope, finish) ? finish : undefined;
+    }
     const output = outputColumns((s.targetList ?? []) as Node[], scope, t);
     if (distinct && !output.every((c) => orderable(c.type))) return undefined;
     const order: SortKey[] = [];
@@ -50,16 +57,7 @@ export function planRowFinish(s: Node, scope: RowScope, t: TableInfo): RowScanFi
       order.push({ key, desc, nullsFirst });
     }
     finish = { output, distinct, order };
-    if (s.limitCount) {
-      const limit = countExpr(s.limitCount as Node, scope);
-      if (limit === null) return undefined;
-      if (limit !== 'all') finish.limit = limit;
-    }
-    if (s.limitOffset) {
-      const offset = countExpr(s.limitOffset as Node, scope);
-      if (offset === null || offset === 'all') return undefined;
-      finish.offset = offset;
-    }
+    if (!limits(s, scope, finish)) return undefined;
   } catch {
     // Not row-local (aggregates, set-returning or unknown functions…): DuckDB finishes it, or reports the error.
     return undefined;
@@ -88,6 +86,96 @@ function sortKey(n: Node, output: RowScanFinish['output'], scope: RowScope): Sor
   }
   const expr = compileExpr(n, scope);
   return { expr, type: exprType(expr) };
+}
+
+/** Set LIMIT and OFFSET on `finish`; false when they are not simple. */
+function limits(s: Node, scope: RowScope, finish: RowScanFinish): boolean {
+  if (s.limitCount) {
+    const limit = countExpr(s.limitCount as Node, scope);
+    if (limit === null) return false;
+    if (limit !== 'all') finish.limit = limit;
+  }
+  if (s.limitOffset) {
+    const offset = countExpr(s.limitOffset as Node, scope);
+    if (offset === null || offset === 'all') return false;
+    finish.offset = offset;
+  }
+  return true;
+}
+
+/** Argument types whose sum the router computes, and the sum's type (PostgreSQL's sum(int4) is int8, sum(int8) numeric…). */
+const SUM_TYPE: Partial<Record<ResultType, ResultType>> = {
+  smallint: 'bigint',
+  integer: 'bigint',
+  bigint: 'numeric',
+  numeric: 'numeric',
+  real: 'real',
+  double: 'double',
+};
+
+/** Argument types whose min/max the router computes (btree-ordered scalars). */
+const MINMAX_TYPES = new Set<ResultType>([
+  'smallint',
+  'integer',
+  'bigint',
+  'numeric',
+  'real',
+  'double',
+  'text',
+  'varchar',
+  'date',
+  'timestamp',
+  'timestamptz',
+  'time',
+  'uuid',
+]);
+
+/**
+ * A target list of plain aggregates (count/sum/min/max, no FILTER, DISTINCT, ORDER BY or OVER):
+ * their output columns and definitions; undefined when no target is an aggregate; null when some
+ * are but the router does not compute them (DuckDB does, or reports PostgreSQL's error).
+ */
+function planAggregates(targets: Node[], scope: RowScope): { output: RowScanFinish['output']; aggs: RowAggregate[] } | undefined | null {
+  const calls = targets.map((t) => (t.ResTarget as Node | undefined)?.val?.FuncCall as Node | undefined);
+  const names = calls.map((c) => {
+    const parts = ((c?.funcname ?? []) as Node[]).map((x) => String(x.String?.sval ?? ''));
+    if (parts.length === 2 && parts[0] !== 'pg_catalog') return undefined;
+    const name = parts[parts.length - 1];
+    return name === 'count' || name === 'sum' || name === 'min' || name === 'max' ? name : undefined;
+  });
+  if (names.every((n) => n === undefined)) return undefined;
+  const output: RowScanFinish['output'] = [];
+  const aggs: RowAggregate[] = [];
+  for (let i = 0; i < targets.length; i++) {
+    const c = calls[i];
+    const fn = names[i];
+    if (!c || !fn || c.agg_filter || c.agg_order || c.agg_distinct || c.over || c.agg_within_group || c.func_variadic) return null;
+    const args = (c.args ?? []) as Node[];
+    const name = String((targets[i]?.ResTarget as Node).name ?? fn);
+    if (c.agg_star) {
+      if (fn !== 'count' || args.length > 0) return null;
+      aggs.push({ fn });
+      output.push({ name, expr: { k: 'const', v: null, t: 'bigint' }, type: 'bigint' });
+      continue;
+    }
+    if (args.length !== 1) return null;
+    const arg = compileExpr(args[0] as Node, scope);
+    const argType = exprType(arg);
+    const type: ResultType | undefined =
+      fn === 'count'
+        ? 'bigint'
+        : fn === 'sum'
+          ? SUM_TYPE[argType]
+          : MINMAX_TYPES.has(argType)
+            ? argType === 'varchar'
+              ? 'text' // min(varchar) resolves to min(text)
+              : argType
+            : undefined;
+    if (!type) return null;
+    aggs.push({ fn, arg, argType });
+    output.push({ name, expr: { k: 'const', v: null, t: type }, type });
+  }
+  return { output, aggs };
 }
 
 /** LIMIT / OFFSET: a constant or a parameter (bigint, as PostgreSQL types it); 'all' for LIMIT ALL / NULL; null when not simple. */

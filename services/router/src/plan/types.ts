@@ -132,9 +132,22 @@ export interface SortKey {
   nullsFirst: boolean;
 }
 
+/**
+ * An aggregate of a {@link RowScanFinish} without GROUP BY: `count(*)` (no arg), `count(x)`,
+ * `sum(x)`, `min(x)`, `max(x)`; result types as PostgreSQL's (count → bigint; sum of
+ * smallint/integer → bigint, of bigint → numeric, of numeric/real/double → the same; min/max → the argument's).
+ */
+export interface RowAggregate {
+  fn: 'count' | 'sum' | 'min' | 'max';
+  arg?: Expr;
+  argType?: ResultType;
+}
+
 /** How the router finishes a range read: project, DISTINCT, sort, then OFFSET and LIMIT (PostgreSQL's order of steps). */
 export interface RowScanFinish {
+  /** Output columns; with `aggregates`, their types and names only (one row of aggregates, `aggregates[i]` → column i). */
   output: OutputColumn[];
+  aggregates?: RowAggregate[];
   distinct: boolean;
   order: SortKey[];
   /** LIMIT / OFFSET (bigint expressions of constants or parameters); absent = none. */
