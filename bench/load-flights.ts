@@ -1,6 +1,7 @@
 /**
  * Bench: end-to-end load of the flights dataset (vega-datasets flights-3m.parquet +
- * airports.csv) over pgwire with the `stratum load flights` code (loadFlights), into
+ * airports.csv) over pgwire with the `stratum load flights` code (loadFlights: COPY FROM STDIN
+ * in CSV on several connections), into
  *   (a) an embedded Stratum (`node cli/bin/stratum.mjs up`, fresh data directory), and
  *   (b) a throw-away PostgreSQL 15 (default settings, synchronous_commit on),
  * and, after each load, the time until the last loaded row is visible to the analytical
@@ -104,7 +105,7 @@ for (let i = 0; i < runs; i++) {
 }
 
 console.log(
-  `\n## Flights load (${rows === undefined ? 'all 3,000,000' : fmt(rows)} flights + airports, ${batchRows} rows/INSERT, ${connections} connections, ${runs} run(s), medians)\n`,
+  `\n## Flights load (${rows === undefined ? 'all 3,000,000' : fmt(rows)} flights + airports, COPY FROM STDIN csv, ${batchRows} rows per CopyData, ${connections} connections, ${runs} run(s), medians)\n`,
 );
 console.log(machineLine());
 console.log('');
