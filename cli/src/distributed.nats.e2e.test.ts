@@ -96,7 +96,7 @@ describe('distributed form over NATS JetStream', { timeout: 400_000 }, () => {
     const want = await referenceAnswers(ROWS);
     const got = await pgAnswers(client);
     for (const q of FLIGHTS_QUERIES) {
-      assert.deepEqual(compareAnswers(want.get(q.name) ?? [], got.get(q.name) ?? []), [], q.name);
+      assert.deepEqual(compareAnswers(want.get(q.name) ?? [], got.get(q.name) ?? [], { relTol: q.relTol ?? 0 }), [], q.name);
     }
   });
 

@@ -308,3 +308,55 @@ describe('tx engine decommission', () => {
     }
   });
 });
+
+describe('tx engine parts over the bus message limit', () => {
+  test("a partition's changes over the limit go out as consecutive parts; a single row over it fails with 54000", async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'stratum-tx-split-'));
+    const local = await openLocalBus(join(dir, 'bus'));
+    // The same bus with NATS's kind of message limit (the engine keeps 1 KiB of it for framing).
+    const bus: ChangeBus = Object.assign(Object.create(local) as ChangeBus, { maxPayloadBytes: () => 5 * 1024 });
+    const catalog = catalogWithTable();
+    const engine = await startTxEngine({
+      id: 'txa',
+      dir: join(dir, 'tx'),
+      partitions: P,
+      catalog,
+      bus,
+      clock: new LocalClock(0),
+      heartbeatMs: 20,
+      log: rootLogger(),
+    });
+    try {
+      const rows = Array.from({ length: 300 }, (_, i) => [BigInt(i), i, 'x'.repeat(60)]);
+      const r = await engine.execute({ catalogVersion: 1, ops: [{ kind: 'insert', table: 't', columns: ['id', 'n', 's'], rows }] });
+      assert.deepEqual(r.counts, [300]);
+      const batches = await collect(local, (all) => all.reduce((n, b) => n + b.parts.reduce((m, p) => m + p.changes.length, 0), 0) >= 300);
+      const parts = batches.flatMap((b) => b.parts);
+      assert.equal(
+        parts.reduce((n, p) => n + p.changes.length, 0),
+        300,
+      );
+      assert.ok(parts.length > P, `split into more parts than partitions (${parts.length})`);
+      for (let p = 0; p < P; p++) {
+        const seqs = parts.filter((x) => x.partition === p).map((x) => x.seq);
+        assert.deepEqual(
+          seqs,
+          seqs.map((_, i) => i + 1),
+          `partition ${p}: consecutive sequence numbers`,
+        );
+      }
+      await assert.rejects(
+        engine.execute({
+          catalogVersion: 1,
+          ops: [{ kind: 'insert', table: 't', columns: ['id', 'n', 's'], rows: [[9999n, 1, 'y'.repeat(8000)]] }],
+        }),
+        { code: '54000' },
+      );
+      await engine.execute({ catalogVersion: 1, ops: [{ kind: 'insert', table: 't', columns: ['id', 'n'], rows: [[10_000n, 1]] }] });
+    } finally {
+      await engine.close();
+      await local.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});

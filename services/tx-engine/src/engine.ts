@@ -8,8 +8,10 @@
  * so outbox sequence numbers become durable in order and a crash never leaves a gap.
  * Nothing is acknowledged before its batch is durable and the commit-wait has elapsed.
  *
- * Everything is keyed by storage name (`TableInfo.storage`) and rows by field; see
- * docs/architecture.md "TX engine" for the write ops, constraints and index builds.
+ * Everything is keyed by storage name (`TableInfo.storage`) and rows by field. Beside this file:
+ * `writes.ts` plans write ops and enforces constraints, `view.ts` finds rows (layers over LevelDB
+ * over ingestion), `indexes.ts` keeps secondary indexes and collects dead data, `recent.ts` keeps
+ * the keys committed after the ingestion watermark; docs/architecture.md "TX engine" has the rules.
  */
 
 import {
@@ -19,7 +21,6 @@ import {
   coerceLiteral,
   counter,
   DataError,
-  type DdlEvent,
   type EncodedPart,
   type EvalContext,
   type EvalSettings,
@@ -28,7 +29,6 @@ import {
   gauge,
   histogram,
   type IndexBuildStatus,
-  type IndexDef,
   type IngestionApi,
   isValueOfType,
   keyString,
@@ -53,33 +53,11 @@ import {
 } from '@stratum/shared';
 import { LRUCache } from 'lru-cache';
 import { uuidv7 } from 'uuidv7';
-import {
-  type BatchOp,
-  decodeTupleKey,
-  indexDoneKey,
-  indexKey,
-  outboxKey,
-  prefixRange,
-  rowKey,
-  type StoredRow,
-  seqKey,
-  sortPart,
-  TxStore,
-  tupleKey,
-} from './store.ts';
-import { approxRowBytes, colOf, fullRow, keyOf, primaryName, sameValue, uniqueViolation, valueText } from './values.ts';
-import {
-  type Current,
-  cacheKey,
-  decodeRowKey,
-  indexEntries,
-  indexNamed,
-  isKeyIndex,
-  type Layer,
-  TableRows,
-  View,
-  type ViewDeps,
-} from './view.ts';
+import { type BackfillChunk, type BuildEntry, SecondaryIndexes } from './indexes.ts';
+import { RecentKeys } from './recent.ts';
+import { type BatchOp, outboxKey, rowKey, type StoredRow, seqKey, TxStore } from './store.ts';
+import { approxRowBytes, colOf, fullRow, primaryName, uniqueViolation } from './values.ts';
+import { type Current, cacheKey, indexNamed, type Layer, TableRows, View, type ViewDeps } from './view.ts';
 import { applyOps, type BlockWrite, evalExpr, revalidate, tableOf, type WriteEnv } from './writes.ts';
 
 /** Settings of one engine. */
@@ -106,16 +84,6 @@ export interface EngineOptions {
   log: Logger;
 }
 
-/** Rows of an index build handed to the group commit at once. */
-const BACKFILL_CHUNK = 1000;
-/**
- * Keys committed after the ingestion watermark are kept this much longer (ms) than the watermark
- * alone needs: a `candidates` source's `asOf` may be a little older than the newest watermark.
- */
-const RECENT_LAG_MS = 10_000;
-/** Most keys kept in the recent-keys set (the ingestion watermark may stall); past it the older half goes. */
-const RECENT_MAX = 1_000_000;
-
 /** A queued unit of the group commit. */
 interface Pending {
   /** An autocommit request, planned at commit time. */
@@ -125,7 +93,7 @@ interface Pending {
   /** Row versions to evict (retention): deleted only if still the current version. */
   evict?: { table: string; key: Value[]; version: string }[];
   /** Rows of an index build: their entries are written if the rows are still live. */
-  backfill?: { storage: string; oid: number; keys: Value[][] };
+  backfill?: BackfillChunk;
   /** Nothing: resolves once every batch before it is durable. */
   barrier?: true;
   /** Rows the request's predicate ops found before the group commit ({@link Engine.execute}). */
@@ -208,7 +176,6 @@ const mReplicatedTimeouts = counter(
   ['engine'],
 );
 const mOpenTxns = gauge('stratum_tx_open_transactions', 'Explicit transactions open (BEGIN without COMMIT/ROLLBACK yet)', ['engine']);
-const mGarbage = counter('stratum_tx_garbage_deleted_total', 'LevelDB entries of dropped tables and indexes deleted', ['engine']);
 
 /**
  * Commit-wait multiplier k of a consistency mode (DESIGN §6 table): the acknowledgement waits
@@ -223,11 +190,6 @@ export const COMMIT_WAIT_K: Record<TableInfo['options']['consistency']['mode'], 
 
 /** Callback told about every durable batch (the outbox relay listens). */
 export type CommittedListener = (parts: EncodedPart[]) => void;
-
-/** Secondary indexes of `t` that have entries in LevelDB (all but the storage key's). */
-function maintained(t: TableInfo): IndexDef[] {
-  return (t.indexes ?? []).filter((ix) => !isKeyIndex(t, ix));
-}
 
 /** The engine. Create with {@link Engine.open}. */
 export class Engine {
@@ -255,21 +217,10 @@ export class Engine {
   whenPublished: ((parts: readonly { partition: number; seq: number }[], signal?: AbortSignal) => Promise<void>) | undefined;
   /** Shared polling of the ingestion watermark by waiting point reads. */
   private watermarks: WatermarkWatcher | undefined;
-  /**
-   * Keys this engine committed after {@link recentHorizon}, by storage name then key string,
-   * with their commit timestamps: the rows a `candidates` source adds to the analytical tier's.
-   */
-  private readonly recent = new Map<string, Map<string, { key: Value[]; ts: number }>>();
-  /** Keys committed at or before this (ms) may be missing from {@link recent}. */
-  private recentHorizon = Number.POSITIVE_INFINITY;
-  private recentReady: Promise<void> = Promise.resolve();
-  /** Entries in {@link recent}. */
-  private recentSize = 0;
-  private recentStarted = false;
-  /** Index builds of this engine by `storage\0oid`. */
-  private readonly builds = new Map<string, IndexBuildStatus>();
-  /** Maintained indexes per storage name as last seen (to notice new, dropped and dead ones). */
-  private readonly tracked = new Map<string, Map<number, IndexDef>>();
+  /** Keys this engine committed after the ingestion watermark (`candidates` sources). */
+  private readonly recent: RecentKeys;
+  /** Secondary indexes: maintenance, builds, garbage. */
+  private readonly indexes: SecondaryIndexes;
   /** Background work (index builds, garbage deletion) to wait for at close. */
   private readonly background = new Set<Promise<void>>();
   private readonly deps: ViewDeps;
@@ -281,14 +232,28 @@ export class Engine {
     readonly seqs: number[],
   ) {
     this.cache = new LRUCache<string, StoredRow>({ max: 100_000 });
+    this.recent = new RecentKeys(store, opts.catalog, opts.log, (w) => this.spawn(w));
     this.deps = {
       store,
       cache: this.cache,
       ingestion: opts.ingestion,
-      recentKeys: (t, afterTs) => this.recentKeys(t, afterTs),
+      recentKeys: (t, afterTs) => this.recent.after(t, afterTs),
       raiseFloor: (ts) => this.raiseFloor(ts),
-      indexReady: (storage, ix) => ix.state === 'valid' || this.builds.get(`${storage}\u0000${ix.oid}`)?.state === 'done',
+      indexReady: (storage, ix) => this.indexes.ready(storage, ix),
     };
+    this.indexes = new SecondaryIndexes({
+      engineId: opts.id,
+      store,
+      catalog: opts.catalog,
+      cache: this.cache,
+      log: opts.log,
+      backfill: (chunk) => this.enqueue({ backfill: chunk }),
+      barrier: () => this.barrier(),
+      spawn: (w) => this.spawn(w),
+      lastTs: () => this.lastTs,
+      closed: () => this.closed,
+      dropRecent: (storage) => this.recent.drop(storage),
+    });
   }
 
   /** Open the engine's store in `dir`. @throws when the store belongs to another engine id. */
@@ -296,9 +261,9 @@ export class Engine {
     const store = await TxStore.open(dir, opts.id);
     const seqs = await store.loadSeqs(opts.partitions);
     const e = new Engine(opts, store, seqs);
-    opts.catalog.onApply((_v, ev) => e.onCatalog(ev));
-    e.syncCatalog();
-    e.spawn(e.collectGarbageAtStart());
+    opts.catalog.onApply((_v, ev) => e.indexes.onCatalog(ev));
+    e.indexes.sync();
+    e.spawn(e.indexes.collectGarbageAtStart());
     return e;
   }
 
@@ -507,94 +472,15 @@ export class Engine {
    */
   indexStatus(table: string, index: string): IndexBuildStatus {
     const t = tableOf(this.opts.catalog, table, 'read');
-    const ix = indexNamed(t, index);
-    if (isKeyIndex(t, ix)) return { state: 'done' };
-    return this.builds.get(`${t.storage}\u0000${ix.oid}`) ?? (ix.state === 'valid' ? { state: 'done' } : { state: 'building' });
-  }
-
-  // ------------------------------------------------------------ keys committed recently
-
-  /** Keys of `t` this engine committed after `afterTs` (ms), tombstones included. */
-  private async recentKeys(t: TableInfo, afterTs: number): Promise<Value[][]> {
-    await this.recentReady;
-    if (afterTs >= this.recentHorizon) {
-      const out: Value[][] = [];
-      for (const e of this.recent.get(t.storage)?.values() ?? []) if (e.ts > afterTs) out.push(e.key);
-      return out;
-    }
-    // Older than what is kept in memory: read the engine's rows of the table.
-    const out: Value[][] = [];
-    for await (const [k, v] of this.store.entries(prefixRange(['r', t.storage]))) {
-      const s = TxStore.decodeRow(v);
-      if (s.ts > afterTs) out.push(s.row ? keyOf(t, s.row) : decodeRowKey(t, k));
-    }
-    return out;
+    return this.indexes.status(t, indexNamed(t, index));
   }
 
   /**
-   * The ingestion watermark moved to `w` (ms): forget recent keys committed at or before it (less
-   * {@link RECENT_LAG_MS}); the first call rebuilds them from LevelDB (after a restart).
+   * The ingestion watermark is `w` (ms): forget recent keys committed well before it; the first
+   * call rebuilds them from LevelDB (see recent.ts).
    */
   noteWatermark(w: number): void {
-    if (!this.recentStarted) {
-      this.recentStarted = true;
-      const horizon = Math.max(0, w - RECENT_LAG_MS);
-      this.recentReady = this.rebuildRecent(horizon).catch((e) => {
-        // Until a rebuild succeeds, `candidates` read the engine's rows from LevelDB instead.
-        this.recentStarted = false;
-        if (!this.closed) this.opts.log.warn({ err: (e as Error).message }, 'could not rebuild the recent-keys set; will retry');
-      });
-      this.spawn(this.recentReady);
-      return;
-    }
-    if (this.recentHorizon === Number.POSITIVE_INFINITY) return;
-    this.pruneRecent(w - RECENT_LAG_MS);
-  }
-
-  /** Forget recent keys committed at or before `cut` (ms); `candidates` older than it read LevelDB. */
-  private pruneRecent(cut: number): void {
-    if (cut <= this.recentHorizon) return;
-    for (const [storage, m] of this.recent) {
-      for (const [ks, e] of m) {
-        if (e.ts > cut) continue;
-        m.delete(ks);
-        this.recentSize--;
-      }
-      if (m.size === 0) this.recent.delete(storage);
-    }
-    this.recentHorizon = cut;
-  }
-
-  /** Keep the recent-keys set bounded while the watermark does not move: drop its older half. */
-  private shrinkRecent(): void {
-    const ts: number[] = [];
-    for (const m of this.recent.values()) for (const e of m.values()) ts.push(e.ts);
-    ts.sort((a, b) => a - b);
-    this.pruneRecent(ts[Math.floor(ts.length / 2)] ?? this.recentHorizon);
-  }
-
-  /** Rebuild {@link recent} from the rows in LevelDB committed after `horizon`. */
-  private async rebuildRecent(horizon: number): Promise<void> {
-    const found = new Map<string, Map<string, { key: Value[]; ts: number }>>();
-    for await (const { table, pk, row } of this.store.rows()) {
-      if (row.ts <= horizon) continue;
-      const t = this.opts.catalog.byStorage(table);
-      const key = t ? (row.row ? keyOf(t, row.row) : decodeRowKey(t, rowKey(table, pk))) : pk;
-      let m = found.get(table);
-      if (!m) found.set(table, (m = new Map()));
-      m.set(keyString(key), { key, ts: row.ts });
-    }
-    // Commits made while rebuilding are already in `recent`: keep them.
-    for (const [storage, m] of found) {
-      let into = this.recent.get(storage);
-      if (!into) this.recent.set(storage, (into = new Map()));
-      for (const [ks, e] of m) {
-        if (into.has(ks)) continue;
-        into.set(ks, e);
-        this.recentSize++;
-      }
-    }
-    this.recentHorizon = horizon;
+    this.recent.noteWatermark(w, () => this.closed);
   }
 
   // ------------------------------------------------------------ group commit
@@ -672,7 +558,11 @@ export class Engine {
         continue;
       }
       if (p.backfill) {
-        accepted.push({ p, result: { commitTs: 0, counts: [await this.backfillOps(p.backfill, overlay, ops, uniqueNew)] }, parts: [] });
+        accepted.push({
+          p,
+          result: { commitTs: 0, counts: [await this.indexes.backfillOps(p.backfill, overlay, ops)] },
+          parts: [],
+        });
         continue;
       }
       try {
@@ -694,27 +584,36 @@ export class Engine {
           if (!l) byPart.set(part, (l = []));
           l.push(c);
         }
-        // Encode and check every part before anything of this transaction joins the batch.
+        // Encode and check every part before anything of this transaction joins the batch. A
+        // partition's changes over the bus's message limit go out as several consecutive parts
+        // (ingestion applies them in sequence order, as it does the parts of other partitions).
         const parts: EncodedPart[] = [];
         const txnSeqBefore = [...this.seqs];
-        for (const [partition, list] of byPart) {
+        const max = this.opts.maxPartBytes();
+        const encodeSplit = (partition: number, list: Change[]): void => {
           const seq = ++this.seqs[partition]!;
-          let part: EncodedPart;
-          try {
-            part = encodePart({ engine: this.opts.id, partition, seq, txn, commitTs: ts, changes: list });
-          } catch (e) {
-            // Never leave a gap in a partition's sequence: ingestion waits on gaps forever.
-            for (const q of byPart.keys()) this.seqs[q] = txnSeqBefore[q]!;
-            throw e;
+          const part = encodePart({ engine: this.opts.id, partition, seq, txn, commitTs: ts, changes: list });
+          if (part.bytes.length <= max) {
+            parts.push(part);
+            return;
           }
-          if (part.bytes.length > this.opts.maxPartBytes()) {
-            for (const q of byPart.keys()) this.seqs[q] = txnSeqBefore[q]!;
+          if (list.length === 1) {
             throw new StratumError(
               SqlState.programLimitExceeded,
-              `transaction writes ${part.bytes.length} bytes to stream partition ${partition}, over the bus's message limit of ${this.opts.maxPartBytes()} bytes; split it into smaller transactions`,
+              `transaction writes a row of ${part.bytes.length} bytes to stream partition ${partition}, over the bus's message limit of ${max} bytes`,
             );
           }
-          parts.push(part);
+          this.seqs[partition]!--;
+          const mid = list.length >> 1;
+          encodeSplit(partition, list.slice(0, mid));
+          encodeSplit(partition, list.slice(mid));
+        };
+        try {
+          for (const [partition, list] of byPart) encodeSplit(partition, list);
+        } catch (e) {
+          // Never leave a gap in a partition's sequence: ingestion waits on gaps forever.
+          for (const q of byPart.keys()) this.seqs[q] = txnSeqBefore[q]!;
+          throw e;
         }
         for (const part of parts) {
           touchedSeq.add(part.partition);
@@ -740,8 +639,8 @@ export class Engine {
       }
     }
     try {
-      await this.indexOps(overlay, ops, uniqueNew);
-      if (uniqueNew.length > 0) await this.checkBuildDuplicates(uniqueNew, overlay);
+      await this.indexes.entryOps(overlay, ops, uniqueNew);
+      if (uniqueNew.length > 0) await this.indexes.checkDuplicates(uniqueNew, overlay);
     } catch (e) {
       for (let i = 0; i < this.seqs.length; i++) this.seqs[i] = seqBefore[i]!;
       this.inflightTs = 0;
@@ -767,14 +666,9 @@ export class Engine {
     this.inflightTs = 0;
     for (const { storage, ks, key, s } of overlay.all()) {
       this.cache.set(`${storage}\u0000${ks}`, s);
-      // Before the first rebuild starts, LevelDB is the record (the rebuild reads it).
-      if (!this.recentStarted) continue;
-      let m = this.recent.get(storage);
-      if (!m) this.recent.set(storage, (m = new Map()));
-      if (!m.has(ks)) this.recentSize++;
-      m.set(ks, { key, ts: s.ts });
+      this.recent.add(storage, ks, key, s.ts);
     }
-    if (this.recentSize > RECENT_MAX) this.shrinkRecent();
+    this.recent.bound();
     mBatches.inc({ engine: this.opts.id });
     mBatchSize.observe({ engine: this.opts.id }, accepted.length);
     const allParts = accepted.flatMap((a) => a.parts);
@@ -808,66 +702,12 @@ export class Engine {
       if (cur && cur.v === e.version) {
         ops.push({ type: 'del', key: rowKey(e.table, e.key) });
         const t = this.opts.catalog.byStorage(e.table);
-        if (t) for (const k of indexEntries(t, cur.row, e.key, maintained(t))) ops.push({ type: 'del', key: k });
+        if (t) for (const k of this.indexes.entriesOf(t, cur.row, e.key)) ops.push({ type: 'del', key: k });
         this.cache.delete(ck);
         n++;
       }
     }
     return n;
-  }
-
-  /**
-   * Index entries of the batch's rows: for every key the batch writes, the entries of the row
-   * LevelDB holds now are replaced by those of its new version (one diff per key, whatever
-   * number of transactions of the batch wrote it). Runs after the batch's transactions, so it
-   * uses the indexes the catalog has when the batch is written (see {@link startBuild}).
-   */
-  private async indexOps(overlay: TableRows, ops: BatchOp[], uniqueNew: BuildEntry[]): Promise<void> {
-    const olds = new Map<string, Map<string, StoredRow | undefined>>();
-    // Read the rows being replaced, for every table with indexes (again if the catalog added one meanwhile).
-    for (;;) {
-      let read = false;
-      for (const [storage, m] of overlay.byTable) {
-        if (olds.has(storage)) continue;
-        const t = this.opts.catalog.byStorage(storage);
-        if (!t || maintained(t).length === 0) continue;
-        read = true;
-        const byKey = new Map<string, StoredRow | undefined>();
-        const miss: { ks: string; key: Value[] }[] = [];
-        for (const [ks, e] of m) {
-          const c = this.cache.get(`${storage}\u0000${ks}`);
-          if (c) byKey.set(ks, c);
-          else miss.push({ ks, key: e.key });
-        }
-        const got = await this.store.getRows(
-          storage,
-          miss.map((x) => x.key),
-        );
-        for (const [i, x] of miss.entries()) byKey.set(x.ks, got[i]);
-        olds.set(storage, byKey);
-      }
-      if (!read) break;
-    }
-    for (const [storage, m] of overlay.byTable) {
-      const t = this.opts.catalog.byStorage(storage);
-      const byKey = olds.get(storage);
-      if (!t || !byKey) continue;
-      const ixs = maintained(t);
-      for (const [ks, e] of m) {
-        const before = indexEntries(t, byKey.get(ks)?.row ?? null, e.key, ixs);
-        const after = indexEntries(t, e.s.row, e.key, ixs);
-        const keep = new Set(after.map((b) => b.toString('latin1')));
-        const had = new Set(before.map((b) => b.toString('latin1')));
-        for (const b of before) if (!keep.has(b.toString('latin1'))) ops.push({ type: 'del', key: b });
-        const value = encode(e.key);
-        after.forEach((b, i) => {
-          if (had.has(b.toString('latin1'))) return;
-          ops.push({ type: 'put', key: b, value });
-          const ix = ixs[i]!;
-          if (ix.unique && ix.state === 'building' && e.s.row) uniqueNew.push({ t, ix, key: e.key, row: e.s.row });
-        });
-      }
-    }
   }
 
   /** Plan an autocommit transaction against the current state and build its changes. */
@@ -1113,7 +953,9 @@ export class Engine {
     const blockWrites: BlockWrite[] = [];
     for (const [storage, m] of txn.writes) {
       const t = tableOf(catalog, storage);
-      const ws = [...m.values()];
+      const all = [...m.values()];
+      // A row the block inserted with a fresh _rowid cannot have been written by anyone else.
+      const ws = t.rowid ? all.filter((w) => w.prev !== null || w.existed) : all;
       const cur = await committed.getMany(
         t,
         ws.map((w) => w.key),
@@ -1124,8 +966,8 @@ export class Engine {
           if (w.prev === null && c && c.row !== null) throw duplicateKey(t, w.key);
           throw serializationFailure(t.name, 'a concurrent transaction updated the same row first');
         }
-        blockWrites.push({ t, key: w.key, old: w.old && fullRow(t, w.old), row: w.row && fullRow(t, w.row) });
       });
+      for (const w of all) blockWrites.push({ t, key: w.key, old: w.old && fullRow(t, w.old), row: w.row && fullRow(t, w.row) });
     }
     if (txn.isolation === 'serializable') {
       // Read-set validation: every row read must still be at the version seen (else a
@@ -1188,194 +1030,6 @@ export class Engine {
   }
 
   // ------------------------------------------------------------ index builds and garbage
-
-  private onCatalog(ev: DdlEvent): void {
-    if (ev.kind === 'create_table' || ev.kind === 'replace_table' || ev.kind === 'drop_table' || ev.kind === 'batch') this.syncCatalog();
-  }
-
-  /**
-   * Compare the catalog's tables with what the engine last saw: start building new indexes
-   * (state `building`), delete the entries of dropped indexes and the rows of dead storages.
-   */
-  private syncCatalog(): void {
-    const { catalog } = this.opts;
-    for (const storage of [...this.tracked.keys()]) {
-      if (catalog.byStorage(storage)) continue;
-      this.tracked.delete(storage);
-      if (catalog.isDead(storage)) this.spawn(this.dropStorage(storage));
-    }
-    for (const t of catalog.list()) {
-      const before = this.tracked.get(t.storage);
-      const now = new Map(maintained(t).map((ix) => [ix.oid ?? 0, ix]));
-      for (const oid of before?.keys() ?? []) if (!now.has(oid)) this.spawn(this.dropIndex(t.storage, oid));
-      for (const [oid, ix] of now) if (!before?.has(oid) && ix.state === 'building') this.startBuild(t, ix);
-      this.tracked.set(t.storage, now);
-    }
-  }
-
-  /**
-   * Build index `ix` of `t` here while writes continue: from the moment the catalog event applied,
-   * every group commit maintains its entries ({@link indexOps}); once the batches that may have
-   * started before are durable, the rows LevelDB holds are back-filled through the group commit
-   * in chunks (each row re-read there, so a concurrent write is never overwritten by an older
-   * entry). A unique index that meets a duplicate value fails (23505, as CREATE UNIQUE INDEX).
-   */
-  private startBuild(t: TableInfo, ix: IndexDef): void {
-    const id = `${t.storage}\u0000${ix.oid}`;
-    if (this.builds.has(id)) return;
-    this.builds.set(id, { state: 'building' });
-    const storage = t.storage;
-    const oid = ix.oid ?? 0;
-    this.spawn(
-      (async () => {
-        if ((await this.store.db.get(indexDoneKey(storage, oid))) !== undefined) {
-          this.builds.set(id, { state: 'done' });
-          return;
-        }
-        await this.barrier();
-        const keys: Value[][] = [];
-        const flush = async () => {
-          if (keys.length > 0) await this.enqueue({ backfill: { storage, oid, keys: keys.splice(0) } });
-        };
-        for await (const [, v] of this.store.entries(prefixRange(['r', storage]))) {
-          if (this.builds.get(id)?.state !== 'building') return;
-          const s = TxStore.decodeRow(v);
-          const cur = this.opts.catalog.byStorage(storage);
-          if (!cur) return;
-          if (s.row) keys.push(keyOf(cur, s.row));
-          if (keys.length >= BACKFILL_CHUNK) await flush();
-        }
-        await flush();
-        if (this.builds.get(id)?.state !== 'building') return;
-        await this.store.db.put(indexDoneKey(storage, oid), encode(this.lastTs), { sync: true });
-        this.builds.set(id, { state: 'done' });
-        this.opts.log.info({ table: t.name, index: ix.name }, 'index built');
-      })(),
-    );
-  }
-
-  /** Entries of a back-fill chunk: rows still live and not rewritten by this batch (those get entries from {@link indexOps}). */
-  private async backfillOps(
-    b: NonNullable<Pending['backfill']>,
-    overlay: TableRows,
-    ops: BatchOp[],
-    uniqueNew: BuildEntry[],
-  ): Promise<number> {
-    const t = this.opts.catalog.byStorage(b.storage);
-    const ix = t?.indexes?.find((i) => i.oid === b.oid);
-    if (!t || !ix) return 0;
-    const keys = b.keys.filter((k) => !overlay.get(b.storage, keyString(k)));
-    const rows = await this.store.getRows(b.storage, keys);
-    let n = 0;
-    keys.forEach((key, i) => {
-      const s = rows[i];
-      if (!s?.row) return;
-      const [entry] = indexEntries(t, s.row, key, [ix]);
-      if (!entry) return;
-      ops.push({ type: 'put', key: entry, value: encode(key) });
-      if (ix.unique) uniqueNew.push({ t, ix, key, row: s.row });
-      n++;
-    });
-    return n;
-  }
-
-  /**
-   * Duplicate values among the new entries of building unique indexes (and against the entries
-   * already stored): the build fails with 23505, as PostgreSQL's CREATE UNIQUE INDEX does.
-   */
-  private async checkBuildDuplicates(entries: BuildEntry[], overlay: TableRows): Promise<void> {
-    const inBatch = new Map<string, Value[]>();
-    for (const e of entries) {
-      const id = `${e.t.storage}\u0000${e.ix.oid}`;
-      if (this.builds.get(id)?.state === 'failed') continue;
-      const vals = e.ix.columns.map((f) => fullRow(e.t, e.row)[f] ?? null);
-      if (vals.some((v) => v === null)) continue;
-      const types = e.ix.columns.map((f) => colOf(e.t, f).type);
-      const same = (row: Row | null) =>
-        !!row && e.ix.columns.every((f, i) => sameValue(fullRow(e.t, row)[f] ?? null, vals[i] ?? null, types[i]!));
-      const vk = `${id}\u0000${keyString(vals)}`;
-      const other = inBatch.get(vk);
-      let dup = other !== undefined && keyString(other) !== keyString(e.key);
-      if (!dup) {
-        inBatch.set(vk, e.key);
-        const sorts = vals.map((v, i) => sortPart(v, types[i]!));
-        for await (const [, v] of this.store.entries(prefixRange(['i', e.t.storage, e.ix.oid ?? 0, ...sorts]))) {
-          const k = TxStore.decodeKey(v);
-          if (keyString(k) === keyString(e.key)) continue;
-          // The entry may be stale for this batch (the row changed) or lossy (numeric): check the row.
-          const s = overlay.get(e.t.storage, keyString(k)) ?? (await this.store.getRow(e.t.storage, k));
-          if (s && same(s.row)) {
-            dup = true;
-            break;
-          }
-        }
-      }
-      if (dup) {
-        const detail = `Key (${e.ix.columns.map((f) => colOf(e.t, f).name).join(', ')})=(${vals.map((v, i) => valueTextOf(e.t, e.ix.columns[i]!, v)).join(', ')}) is duplicated.`;
-        this.builds.set(id, {
-          state: 'failed',
-          error: { code: SqlState.uniqueViolation, message: `could not create unique index "${e.ix.name}"`, detail },
-        });
-        this.opts.log.warn({ table: e.t.name, index: e.ix.name, detail }, 'unique index build failed: duplicate value');
-      }
-    }
-  }
-
-  /** Delete the entries of a dropped index (after the batches that may still maintain it). */
-  private async dropIndex(storage: string, oid: number): Promise<void> {
-    this.builds.delete(`${storage}\u0000${oid}`);
-    await this.barrier();
-    const n = await this.store.deleteRange(prefixRange(['i', storage, oid]));
-    await this.store.db.del(indexDoneKey(storage, oid));
-    if (n > 0) mGarbage.inc({ engine: this.opts.id }, n);
-  }
-
-  /**
-   * Delete the rows and index entries of a dropped or truncated table's storage. Writes to it are
-   * refused from the catalog event on; outbox entries already written still go out (ingestion
-   * ignores them).
-   */
-  private async dropStorage(storage: string): Promise<void> {
-    for (const id of [...this.builds.keys()]) if (id.startsWith(`${storage}\u0000`)) this.builds.delete(id);
-    await this.barrier();
-    this.recentSize -= this.recent.get(storage)?.size ?? 0;
-    this.recent.delete(storage);
-    let n = await this.store.deleteRange(prefixRange(['r', storage]));
-    n += await this.store.deleteRange(prefixRange(['i', storage]));
-    await this.store.deleteRange(prefixRange(['m', 'ixdone', storage]));
-    for (const k of [...this.cache.keys()]) if (k.startsWith(`${storage}\u0000`)) this.cache.delete(k);
-    if (n > 0) mGarbage.inc({ engine: this.opts.id }, n);
-    this.opts.log.info({ storage, deleted: n }, 'deleted the data of a dropped or truncated table');
-  }
-
-  /**
-   * After a restart: delete what the engine missed while it was down — the data of storages the
-   * catalog now says are dead, and entries of indexes no table has any more.
-   */
-  private async collectGarbageAtStart(): Promise<void> {
-    const { catalog } = this.opts;
-    for (const storage of catalog.deadStorages()) {
-      const r = prefixRange(['r', storage]);
-      const i = prefixRange(['i', storage]);
-      if ((await this.store.any(r)) || (await this.store.any(i))) await this.dropStorage(storage);
-    }
-    // Index entries: one seek per (storage, oid) present.
-    let maxOid = 0;
-    for (const t of catalog.list()) for (const x of [t.oid, ...(t.indexes ?? []).map((ix) => ix.oid ?? 0)]) maxOid = Math.max(maxOid, x);
-    let from = prefixRange(['i']).gte;
-    const end = prefixRange(['i']).lt;
-    for (;;) {
-      let next: Buffer | undefined;
-      for await (const k of this.store.db.keys({ gte: from, lt: end, limit: 1 })) next = k;
-      if (!next) break;
-      const parts = decodeTupleKey(next);
-      const storage = String(parts[1]);
-      const oid = Number(parts[2]);
-      from = prefixRange(['i', storage, oid]).lt;
-      const t = catalog.byStorage(storage);
-      if (t ? !this.tracked.get(storage)?.has(oid) && oid <= maxOid : catalog.isDead(storage)) await this.dropIndex(storage, oid);
-    }
-  }
 
   /**
    * Acknowledge a `durability: replicated` commit once the bus has acknowledged its outbox
@@ -1515,14 +1169,6 @@ export class Engine {
   }
 }
 
-/** A new entry of a building unique index, checked for duplicates before its batch is written. */
-interface BuildEntry {
-  t: TableInfo;
-  ix: IndexDef;
-  key: Value[];
-  row: Row;
-}
-
 /** A transaction's write set as a view layer (its own writes win over everything committed). */
 function writeLayer(writes: WriteSet): Layer {
   const stored = (w: TxnWrite): StoredRow => ({ v: UNCOMMITTED, ts: Number.MAX_SAFE_INTEGER, row: w.row });
@@ -1545,10 +1191,6 @@ function writeCount(w: WriteSet): number {
   let n = 0;
   for (const m of w.values()) n += m.size;
   return n;
-}
-
-function valueTextOf(t: TableInfo, field: string, v: Value): string {
-  return valueText(v, colOf(t, field));
 }
 
 /** A transaction read a version committed at or after its batch's timestamp; it is retried in the next batch. */
@@ -1610,4 +1252,4 @@ function diskError(e: unknown, engine: string): StratumError {
   );
 }
 
-export { DataError, indexKey, tupleKey };
+export { DataError };

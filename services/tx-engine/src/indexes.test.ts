@@ -202,6 +202,40 @@ describe('secondary indexes', () => {
     }
   });
 
+  test('unique builds over many rows: distinct values finish, a pair of equal values far apart fails', async () => {
+    const e = await setup();
+    try {
+      const N = 3000;
+      await e.tx.execute({
+        catalogVersion: 1,
+        ops: [
+          ins(
+            'items_1',
+            Array.from({ length: N }, (_, i) => [i, i === 5 || i === N - 7 ? 'dup' : `c${i}`, i]),
+          ),
+        ],
+      });
+      const v: IndexDef = { name: 'items_v_key', columns: ['v'], unique: true, state: 'building' };
+      const cat: IndexDef = { name: 'items_cat_key', columns: ['cat'], unique: true, state: 'building' };
+      e.catalog.apply(2, { kind: 'replace_table', name: 'items', table: items('items_1', [v, cat]), at: 0 });
+      const settled = async (name: string) => {
+        let st = await e.tx.indexStatus('items_1', name);
+        while (st.state === 'building') {
+          await new Promise((r) => setTimeout(r, 10));
+          st = await e.tx.indexStatus('items_1', name);
+        }
+        return st;
+      };
+      assert.deepEqual(await settled('items_v_key'), { state: 'done' });
+      assert.deepEqual(await settled('items_cat_key'), {
+        state: 'failed',
+        error: { code: '23505', message: 'could not create unique index "items_cat_key"', detail: 'Key (cat)=(dup) is duplicated.' },
+      });
+    } finally {
+      await teardown(e);
+    }
+  });
+
   test('dropped indexes, dropped and truncated tables leave nothing in LevelDB; their storage refuses writes', async () => {
     const e = await setup();
     try {

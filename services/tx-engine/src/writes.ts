@@ -160,9 +160,15 @@ interface UniqueRule {
   index?: string;
 }
 
+/** Unique rules per table definition (a catalog change makes a new `TableInfo`). */
+const rulesOf = new WeakMap<TableInfo, UniqueRule[]>();
+
 /** Unique rules of `t` enforced per row (building indexes are checked by their build instead). */
 export function uniqueRules(t: TableInfo): UniqueRule[] {
-  const out: UniqueRule[] = [];
+  let out = rulesOf.get(t);
+  if (out) return out;
+  out = [];
+  rulesOf.set(t, out);
   if (!t.rowid) out.push({ name: primaryName(t), fields: t.primaryKey, key: true });
   for (const ix of t.indexes ?? []) {
     if (!ix.unique || ix.state !== 'valid' || isKeyIndex(t, ix)) continue;

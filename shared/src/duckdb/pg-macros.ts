@@ -55,6 +55,16 @@ function raise(code: string, message: string): string {
 
 const DIV0 = raise('22012', 'division by zero');
 
+/** Long division of HUGEINTs a / b to 16 fractional digits (two 8-digit steps), rounded half up, as DECIMAL(38,16). */
+const PG_DU = (() => {
+  const r = '(a % b)';
+  const r1 = `((${r} * 100000000) % b)`;
+  const f1 = `((${r} * 100000000) // b)`;
+  const f2 = `((${r1} * 100000000) // b)`;
+  const r2 = `((${r1} * 100000000) % b)`;
+  return `CAST(a // b AS DECIMAL(38,16)) + CAST(${f1} * 100000000 + ${f2} + CASE WHEN 2 * ${r2} >= b THEN 1 ELSE 0 END AS DECIMAL(38,0)) * 0.0000000000000001`;
+})();
+
 /** [name, parameters, body] of each macro. */
 const MACROS: [string, string, string][] = [
   // int2/int4/int8 `/` and `%` (int4div, int4mod, …): division by zero raises 22012 (DuckDB
@@ -74,19 +84,11 @@ const MACROS: [string, string, string][] = [
   // long division to 16 fractional digits, rounded half away from zero (div_var, round = true).
   // DuckDB's DECIMAL / DECIMAL is a DOUBLE. The result is DECIMAL(38,16); see docs/sql.md
   // "Known differences" for the display scale.
-  [
-    'pg__h',
-    'x',
-    'CAST(trunc(CAST(x AS DECIMAL(38,10))) AS HUGEINT) * 10000000000 + CAST((CAST(x AS DECIMAL(38,10)) - trunc(CAST(x AS DECIMAL(38,10)))) * 10000000000 AS HUGEINT)',
-  ],
-  [
-    'pg__d3',
-    'q, f1, f2, r2, b',
-    'CAST(q AS DECIMAL(38,16)) + CAST(f1 * 100000000 + f2 + CASE WHEN 2 * r2 >= b THEN 1 ELSE 0 END AS DECIMAL(38,0)) * 0.0000000000000001',
-  ],
-  ['pg__d2', 'q, f1, r1, b', 'pg__d3(q, f1, (r1 * 100000000) // b, (r1 * 100000000) % b, b)'],
-  ['pg__d1', 'q, r, b', 'pg__d2(q, (r * 100000000) // b, (r * 100000000) % b, b)'],
-  ['pg__du', 'a, b', 'pg__d1(a // b, a % b, b)'],
+  // (x × 10^10 exactly: the digits of x as DECIMAL(38,10), which always prints 10 decimals; x once.)
+  ['pg__h', 'x', "CAST(replace(CAST(CAST(x AS DECIMAL(38,10)) AS VARCHAR), '.', '') AS HUGEINT)"],
+  // A, B: |a|, |b| × 10^10 as HUGEINT. Written out flat: a macro's arguments are copied where its
+  // body uses them, and chained macros would copy them exponentially (nested quotients).
+  ['pg__du', 'a, b', PG_DU],
   [
     'pg_ndiv',
     'a, b',
@@ -127,7 +129,7 @@ const MACROS: [string, string, string][] = [
     'pg__ndtext',
     'a, b',
     "list_transform([{'a': pg__h(abs(a)), 'b': pg__h(abs(b)), 'sa': pg__sc(a), 'sb': pg__sc(b), 'neg': (a < 0) <> (b < 0)}], " +
-      'lambda p: pg__ndt(p.a, p.b, pg__rs(p.a, p.b, p.sa, p.sb), p.neg))[1]',
+      'lambda p: list_transform([pg__rs(p.a, p.b, p.sa, p.sb)], lambda r: pg__ndt(p.a, p.b, r, p.neg))[1])[1]',
   ],
   // The outermost SELECT's numeric quotients (division, avg): the value for ordering and the
   // text PostgreSQL prints; result conversion reads it as numeric (convert.ts).

@@ -16,6 +16,8 @@ export { freePort, natsServerBinary, startNatsServer } from './nats-server.ts';
 export function tempDir(prefix: string): Promise<string> {
   return mkdtemp(join(tmpdir(), prefix));
 }
+export { ANALYTICAL_CASES, ANALYTICAL_KNOWN_DIFFERENCES } from './analytical-cases.ts';
+export { ANALYTICAL_FIXTURE, type FixtureTable } from './analytical-fixture.ts';
 export type { ClockFaults } from './clock.ts';
 export { FaultInjectingClock } from './clock.ts';
 export type { PartitionProxy } from './partition.ts';

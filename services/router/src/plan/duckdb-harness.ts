@@ -9,11 +9,11 @@
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { Catalog, duckdbType, formatValue, pgTypeOid, StratumError, type TableDef } from '@stratum/shared';
 import { convertResult, mapDuckDbError } from '@stratum/shared/duckdb';
+import type { FixtureTable } from '@stratum/shared/testing';
 import { parseSync } from 'libpg-query';
 import type pg from 'pg';
 import type { SessionValues } from '../analyze/scope.ts';
 import type { Node } from '../sql/parse.ts';
-import type { FixtureTable } from './duckdb-fixture.ts';
 import { deparse, rewriteForTier } from './duckdb-sql.ts';
 
 /** One side's answer: rows as PostgreSQL's text of each value and the columns' type OIDs, or an error. */

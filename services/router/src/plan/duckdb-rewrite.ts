@@ -539,7 +539,10 @@ class Rewriter {
           continue;
         }
         const x = this.expr(val, scope);
-        if (root && x.div && x.t === 'numeric') x.node = fn(x.variance ? 'pg_var_out' : 'pg_ndiv_out', x.div);
+        // A quotient that is also a GROUP BY expression must stay as grouped (DuckDB matches them by shape).
+        const groupedExpr = ((s.groupClause ?? []) as Node[]).some((g) => !g.ColumnRef && !g.A_Const);
+        if (root && x.div && x.t === 'numeric' && !(groupedExpr && !hasAggregateCall(val)))
+          x.node = fn(x.variance ? 'pg_var_out' : 'pg_ndiv_out', x.div);
         else if (root && MARKED_OUTPUT[x.t])
           x.node = fn('struct_pack', [
             { NamedArgExpr: { name: MARKED_OUTPUT[x.t], arg: x.t === 'jsonb' ? castNode(x.node, 'varchar') : x.node, argnumber: -1 } },
@@ -1173,7 +1176,8 @@ class Rewriter {
       case 'length':
       case 'char_length':
       case 'character_length':
-        // bpcharlen: trailing spaces of char(n) do not count.
+        // bpcharlen: trailing spaces of char(n) do not count; length(bytea) is its byte count.
+        if (a0 === 'bytea') return { node: castNode(withName('octet_length'), 'integer'), t };
         return a0 === 'char' ? { node: castNode(fn('length', [fn('rtrim', [nodes[0] as Node])]), 'integer'), t } : undefined;
       case 'to_hex':
         return { node: fn('lower', [{ FuncCall: call }]), t };
@@ -1730,6 +1734,11 @@ function fromReads(f: Node, name: string): boolean {
   return false;
 }
 
+/** True when `n` calls an aggregate (outside subqueries). */
+function hasAggregateCall(n: Node): boolean {
+  return hasAggregate({ targetList: [n] });
+}
+
 function hasAggregate(sel: Node): boolean {
   let found = false;
   const walk = (x: unknown): void => {
@@ -1755,11 +1764,13 @@ function hasAggregate(sel: Node): boolean {
 
 /**
  * The statement `stmt` (views already inlined) rewritten so DuckDB answers as PostgreSQL 15
- * would. Only SELECT statements are rewritten; other nodes come back unchanged.
+ * would: a SELECT, or an expression a write runs in DuckDB (its table's columns are not in
+ * scope there, so only what can be typed without them — constants, subqueries — is rewritten).
  * @throws StratumError 42P19 for a recursive CTE PostgreSQL refuses; 42883 for an operator
  *   PostgreSQL does not have for the operands' types (e.g. `double precision % integer`).
  */
 export function pgSemantics(stmt: Node, catalog: Catalog): Node {
-  if (!stmt.SelectStmt) return stmt;
-  return new Rewriter(catalog).select(stmt.SelectStmt as Node, undefined, undefined, true).node;
+  const r = new Rewriter(catalog);
+  if (!stmt.SelectStmt) return r.expr(stmt, { entries: [], outer: undefined, ctes: new Map() }).node;
+  return r.select(stmt.SelectStmt as Node, undefined, undefined, true).node;
 }

@@ -1,7 +1,8 @@
 /**
  * Differential test of the analytical tier against a throw-away PostgreSQL 15 (issue 10, Must
- * work 10): the fixture tables (duckdb-fixture.ts) are loaded into PostgreSQL and into DuckDB
- * under the OLAP tier's column types, and every case of duckdb-cases.ts runs in PostgreSQL and
+ * work 10): the fixture tables (shared/src/testing/analytical-fixture.ts) are loaded into
+ * PostgreSQL and into DuckDB under the OLAP tier's column types, and every case of
+ * analytical-cases.ts runs in PostgreSQL and
  * through the OLAP path without servers (duckdb-harness.ts: rewriteForTier, deparse, DuckDB with
  * `PG_SEMANTICS_SQL`, convertResult, text output). Rows (PostgreSQL's text of each value), the
  * result type OIDs and, on error, the SQLSTATE must be equal. A known difference is an expected
@@ -12,11 +13,15 @@ import { after, before, test } from 'node:test';
 import { type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import type { Catalog } from '@stratum/shared';
 import { PG_SEMANTICS_SQL } from '@stratum/shared/duckdb';
-import { type PostgresHandle, startPostgres } from '@stratum/shared/testing';
+import {
+  ANALYTICAL_CASES as CASES,
+  ANALYTICAL_FIXTURE as FIXTURE,
+  ANALYTICAL_KNOWN_DIFFERENCES as KNOWN_DIFFERENCES,
+  type PostgresHandle,
+  startPostgres,
+} from '@stratum/shared/testing';
 import { loadModule } from 'libpg-query';
 import pg from 'pg';
-import { CASES, KNOWN_DIFFERENCES } from './duckdb-cases.ts';
-import { FIXTURE } from './duckdb-fixture.ts';
 import { type Answer, fixtureCatalog, loadFixture, pgAnswer, stratumAnswer } from './duckdb-harness.ts';
 
 let server: PostgresHandle;

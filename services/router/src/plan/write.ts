@@ -99,9 +99,12 @@ function returning(list: Node[] | undefined, t: TableInfo, alias: string, env: P
  */
 export function planInsert(s: Node, env: PlanEnv, params: ParamTypes): InsertPlan {
   const { table: t, alias } = writeTarget(s.relation as Node, env);
-  const named = s.cols
+  let named = s.cols
     ? (s.cols as Node[]).map((c) => targetColumn(t, c.ResTarget.name as string, c.ResTarget.location as number, env))
     : t.columns.filter((c) => !c.hidden);
+  // Without a column list, VALUES fill the first columns and the rest get their defaults (PostgreSQL).
+  const firstRow = ((s.selectStmt?.SelectStmt?.valuesLists as Node[] | undefined)?.[0]?.List?.items ?? []) as Node[];
+  if (!s.cols && firstRow.length > 0 && firstRow.length < named.length) named = named.slice(0, firstRow.length);
   const seen = new Set<string>();
   for (const c of named) {
     if (seen.has(c.name)) throw new SchemaError(SqlState.duplicateColumn, `column "${c.name}" specified more than once`);

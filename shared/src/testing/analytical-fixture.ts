@@ -1,10 +1,10 @@
 /**
- * The tables of the analytical differential test (duckdb-semantics.pg.test.ts): the same rows
- * are loaded into PostgreSQL 15 and into a DuckDB with the analytical tier's settings, under
- * the column types the OLAP tier gives them (`duckdbType`). Each row is a tuple of SQL literals
- * both dialects read the same way.
+ * The tables of the analytical differential tests (analytical-cases.ts): the same rows are loaded
+ * into PostgreSQL 15 and into Stratum (or a DuckDB with the analytical tier's settings, under the
+ * column types the OLAP tier gives them). Each row is a tuple of SQL literals PostgreSQL, Stratum
+ * and DuckDB read the same way.
  */
-import type { SqlType } from '@stratum/shared';
+import type { SqlType } from '../types.ts';
 
 /** A fixture table: columns (name, PostgreSQL type as declared, Stratum type, typmod) and rows. */
 export interface FixtureTable {
@@ -16,7 +16,7 @@ export interface FixtureTable {
 const numeric = (p: number, s: number): number => ((p << 16) | s) + 4;
 
 /** Every fixture table. */
-export const FIXTURE: readonly FixtureTable[] = [
+export const ANALYTICAL_FIXTURE: readonly FixtureTable[] = [
   {
     // Integers with zeros, NULLs and the type limits; halves for rounding; numerics and floats.
     name: 'nums',

@@ -1,0 +1,91 @@
+/**
+ * Expression semantics of the analytical tier end to end (issue 10, Must work 10): the fixture
+ * tables of shared/src/testing/analytical-fixture.ts are created and filled through Stratum's
+ * pgwire (`stratum up`) and in a throw-away PostgreSQL 15, and every case of
+ * analytical-cases.ts runs on both. Each answer — the rows as text, the RowDescription type OIDs,
+ * or the SQLSTATE — must be equal, except the listed known differences, which must still differ
+ * (so the list stays true). The same cases run without servers in
+ * services/router/src/plan/duckdb-semantics.pg.test.ts; this test adds the write path, Parquet and
+ * the ingestion delta, the result conversion and the wire format.
+ */
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import {
+  ANALYTICAL_CASES,
+  ANALYTICAL_FIXTURE,
+  ANALYTICAL_KNOWN_DIFFERENCES,
+  type PostgresHandle,
+  startPostgres,
+} from '@stratum/shared/testing';
+import pg from 'pg';
+import { type EmbeddedServer, startEmbeddedServer, waitForRows } from './test-harness.ts';
+
+/** Every value as its text (no client-side parsing). */
+const RAW = { getTypeParser: () => (v: string) => v };
+
+let dir: string;
+let srv: EmbeddedServer;
+let server: PostgresHandle;
+let stratum: pg.Client;
+let reference: pg.Client;
+
+before(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'stratum-semantics-'));
+  [srv, server] = await Promise.all([startEmbeddedServer(join(dir, 'data')), startPostgres()]);
+  stratum = new pg.Client({ host: '127.0.0.1', port: srv.pgPort, user: 'stratum', database: 'stratum', types: RAW });
+  reference = new pg.Client({
+    connectionString: server.url,
+    options: '-c TimeZone=UTC -c DateStyle=ISO,MDY -c IntervalStyle=postgres -c extra_float_digits=1',
+    types: RAW,
+  });
+  await Promise.all([stratum.connect(), reference.connect()]);
+  for (const t of ANALYTICAL_FIXTURE) {
+    // Stratum has one collation (code point order, Unicode case mapping): the reference's C.utf8.
+    await stratum.query(`CREATE TABLE ${t.name} (${t.columns.map((c) => `${c.name} ${c.pg.replace(/ COLLATE "[^"]*"/, '')}`).join(', ')})`);
+    await stratum.query(`INSERT INTO ${t.name} VALUES ${t.rows.join(', ')}`);
+    await waitForRows(stratum, t.rows.length, 60_000, t.name);
+    await reference.query(`CREATE TABLE ${t.name} (${t.columns.map((c) => `${c.name} ${c.pg}`).join(', ')})`);
+    await reference.query(`INSERT INTO ${t.name} VALUES ${t.rows.join(', ')}`);
+  }
+});
+
+after(async () => {
+  await stratum?.end().catch(() => {});
+  await reference?.end().catch(() => {});
+  await srv?.kill();
+  await server?.stop();
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+/** Rows and type OIDs, or the SQLSTATE. */
+async function answer(c: pg.Client, sql: string): Promise<string> {
+  try {
+    const r = await c.query({ text: sql, rowMode: 'array' });
+    return JSON.stringify({ oids: r.fields.map((f) => f.dataTypeID), rows: r.rows });
+  } catch (e) {
+    return `ERROR ${(e as { code?: string }).code ?? (e as Error).message}`;
+  }
+}
+
+test('analytical answers through stratum up equal PostgreSQL 15', { timeout: 600_000 }, async () => {
+  const mismatches: string[] = [];
+  const nowEqual: string[] = [];
+  let total = 0;
+  for (const [family, cases] of Object.entries(ANALYTICAL_CASES)) {
+    for (const sql of cases) {
+      total++;
+      const [want, got] = [await answer(reference, sql), await answer(stratum, sql)];
+      const equal = want === got;
+      if (ANALYTICAL_KNOWN_DIFFERENCES[sql] !== undefined) {
+        if (equal) nowEqual.push(`[${family}] ${sql}`);
+      } else if (!equal) mismatches.push(`[${family}] ${sql}\n    postgres: ${want}\n    stratum:  ${got}`);
+    }
+  }
+  if (mismatches.length) console.log(`${mismatches.length} of ${total} differ:\n${mismatches.join('\n')}`);
+  assert.ok(total >= 300, `at least 300 cases (have ${total})`);
+  assert.deepEqual(nowEqual, [], 'known differences that are now equal: remove them from ANALYTICAL_KNOWN_DIFFERENCES and docs/sql.md');
+  assert.equal(mismatches.length, 0, `${mismatches.length} of ${total} cases differ from PostgreSQL`);
+});
