@@ -46,15 +46,14 @@ import {
   fmt,
   loadAverage,
   machineLine,
-  metricSum,
   type PgTarget,
   parseArgs,
   percentiles,
   printTable,
-  scrapeMetrics,
   startPostgresTarget,
   startStratum,
   stratumAvailable,
+  waitForIngestion,
 } from './lib.ts';
 
 const args = parseArgs(process.argv.slice(2));
@@ -191,24 +190,16 @@ async function load(t: PgTarget): Promise<number> {
   return (performance.now() - t0) / 1000;
 }
 
-/** Wait until Stratum's ingestion has merged `versions` versions and (if `pushed`) pushed as many to OLAP; seconds waited. */
+/** Wait until Stratum's ingestion has merged `versions` versions (and, if `pushed`, pushed as many to OLAP); seconds waited. */
 async function settle(s: Server, versions: number, pushed: boolean, timeoutS: number): Promise<number> {
   if (s.metricsUrl === undefined) return 0;
-  const t0 = performance.now();
-  for (;;) {
-    // A busy box can make one scrape time out; the next try counts.
-    const m = await scrapeMetrics(s.metricsUrl, 30_000).catch(() => []);
-    const applied = metricSum(m, 'stratum_ingestion_applied_versions_total');
-    const inOlap = metricSum(m, 'stratum_ingestion_pushed_versions_total');
-    if (applied >= versions && (!pushed || inOlap >= versions)) return (performance.now() - t0) / 1000;
-    if (performance.now() - t0 > timeoutS * 1000) {
-      notes.push(
-        `${s.label}: after ${timeoutS} s ingestion had merged ${applied} and pushed ${inOlap} of ${versions} versions; measuring anyway`,
-      );
-      return (performance.now() - t0) / 1000;
-    }
-    await new Promise((r) => setTimeout(r, 200));
+  const w = await waitForIngestion(s.metricsUrl, versions, { pushed, timeoutS });
+  if (!w.reached) {
+    notes.push(
+      `${s.label}: after ${timeoutS} s ingestion had merged ${w.applied} and pushed ${w.pushed} of ${versions} versions; measuring anyway`,
+    );
   }
+  return w.seconds;
 }
 
 const notes: string[] = [];
