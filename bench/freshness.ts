@@ -19,19 +19,7 @@
  *          [--timeout-ms 30000] [--skip-stratum] [--skip-postgres]
  */
 import type pg from 'pg';
-import {
-  connect,
-  fmt,
-  machineLine,
-  median,
-  type PgTarget,
-  parseArgs,
-  percentile,
-  printTable,
-  startPostgresTarget,
-  startStratum,
-  stratumAvailable,
-} from './lib.ts';
+import { connect, fmt, freshTargets, machineLine, median, type PgTarget, parseArgs, percentile, printTable } from './lib.ts';
 
 const args = parseArgs(process.argv.slice(2));
 const rows = args.num('rows') ?? 500;
@@ -146,13 +134,8 @@ async function measure(target: PgTarget): Promise<FreshnessResult> {
   return { latencies, invisible, readerMs, writerMs, nonPrefix, loadRowsPerSec };
 }
 
-const targets: { name: string; start: () => Promise<PgTarget> }[] = [];
 const notes: string[] = [];
-if (!args.flag('skip-stratum')) {
-  if (stratumAvailable()) targets.push({ name: 'Stratum (embedded)', start: () => startStratum() });
-  else notes.push('Stratum skipped: cli/bin/stratum.mjs not found (the `stratum up` command is not built yet).');
-}
-if (!args.flag('skip-postgres')) targets.push({ name: 'PostgreSQL 15', start: () => startPostgresTarget() });
+const targets = freshTargets(args, notes);
 
 const results = new Map<string, FreshnessResult[]>();
 for (let run = 0; run < runs; run++) {

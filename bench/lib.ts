@@ -552,3 +552,79 @@ export function processCpuSeconds(pid: number): number | undefined {
     return undefined;
   }
 }
+
+/** Result of {@link waitForIngestion}. */
+export interface IngestionWait {
+  /** Seconds waited. */
+  readonly seconds: number;
+  /** `stratum_ingestion_applied_versions_total` at the last scrape. */
+  readonly applied: number;
+  /** `stratum_ingestion_pushed_versions_total` at the last scrape. */
+  readonly pushed: number;
+  /** False when `timeoutS` passed first. */
+  readonly reached: boolean;
+}
+
+/**
+ * Poll an embedded Stratum's `/metrics` every 200 ms until ingestion has merged `versions`
+ * versions (`stratum_ingestion_applied_versions_total`) and, with `pushed`, pushed as many to
+ * the OLAP tier (`…_pushed_versions_total`), or `timeoutS` has passed. A scrape that fails or
+ * times out (a busy box) counts as no progress; the next one counts.
+ */
+export async function waitForIngestion(
+  metricsUrl: string,
+  versions: number,
+  opts: { pushed?: boolean; timeoutS: number },
+): Promise<IngestionWait> {
+  const t0 = performance.now();
+  for (;;) {
+    const m = await scrapeMetrics(metricsUrl, 30_000).catch(() => []);
+    const applied = metricSum(m, 'stratum_ingestion_applied_versions_total');
+    const pushed = metricSum(m, 'stratum_ingestion_pushed_versions_total');
+    const seconds = (performance.now() - t0) / 1000;
+    if (applied >= versions && (opts.pushed !== true || pushed >= versions)) return { seconds, applied, pushed, reached: true };
+    if (seconds > opts.timeoutS) return { seconds, applied, pushed, reached: false };
+    await sleep(200);
+  }
+}
+
+/**
+ * Poll `SELECT count(*) FROM <table>` on a new connection until it returns `expected`: ms from
+ * the call to the complete answer (NaN when `timeoutMs` passed first) and the last query's ms
+ * (the part of the wait that is query time).
+ */
+export async function timeUntilCount(
+  target: PgTarget,
+  table: string,
+  expected: number,
+  timeoutMs: number,
+): Promise<{ visibleMs: number; countMs: number }> {
+  const t0 = performance.now();
+  const c = await connect(target);
+  try {
+    for (;;) {
+      const q0 = performance.now();
+      const r = await c.query<{ n: string }>(`SELECT count(*) AS n FROM ${table}`);
+      const now = performance.now();
+      if (Number(r.rows[0]?.n ?? -1) === expected) return { visibleMs: now - t0, countMs: now - q0 };
+      if (now - t0 > timeoutMs) return { visibleMs: Number.NaN, countMs: now - q0 };
+      await sleep(10);
+    }
+  } finally {
+    await c.end();
+  }
+}
+
+/**
+ * The two targets of a fresh-server-per-run bench, minus those skipped by `--skip-stratum` /
+ * `--skip-postgres`; a missing CLI is a note, not an error.
+ */
+export function freshTargets(args: { flag(name: string): boolean }, notes: string[]): { name: string; start: () => Promise<PgTarget> }[] {
+  const targets: { name: string; start: () => Promise<PgTarget> }[] = [];
+  if (!args.flag('skip-stratum')) {
+    if (stratumAvailable()) targets.push({ name: 'Stratum (embedded)', start: () => startStratum() });
+    else notes.push('Stratum skipped: cli/bin/stratum.mjs not found.');
+  }
+  if (!args.flag('skip-postgres')) targets.push({ name: 'PostgreSQL 15', start: () => startPostgresTarget() });
+  return targets;
+}

@@ -1,6 +1,7 @@
 /**
  * Bench: end-to-end load of the flights dataset (vega-datasets flights-3m.parquet +
- * airports.csv) over pgwire with the `stratum load flights` code (loadFlights), into
+ * airports.csv) over pgwire with the `stratum load flights` code (loadFlights: COPY FROM STDIN
+ * in CSV on several connections), into
  *   (a) an embedded Stratum (`node cli/bin/stratum.mjs up`, fresh data directory), and
  *   (b) a throw-away PostgreSQL 15 (default settings, synchronous_commit on),
  * and, after each load, the time until the last loaded row is visible to the analytical
@@ -11,18 +12,7 @@
  * Prints a markdown table of medians over R runs (each run on a fresh server).
  */
 import { loadFlights } from '../cli/src/load-flights.ts';
-import {
-  connect,
-  fmt,
-  machineLine,
-  median,
-  type PgTarget,
-  parseArgs,
-  printTable,
-  startPostgresTarget,
-  startStratum,
-  stratumAvailable,
-} from './lib.ts';
+import { fmt, freshTargets, machineLine, median, type PgTarget, parseArgs, printTable, timeUntilCount } from './lib.ts';
 
 const args = parseArgs(process.argv.slice(2));
 const rows = args.num('rows');
@@ -40,24 +30,6 @@ interface RunResult {
   countMs: number;
 }
 
-/** Poll `SELECT count(*) FROM flights` until it returns `expected` (ms waited, NaN on timeout; last query's ms). */
-async function timeToVisible(target: PgTarget, expected: number): Promise<{ visibleMs: number; countMs: number }> {
-  const t0 = performance.now();
-  const c = await connect(target);
-  try {
-    for (;;) {
-      const q0 = performance.now();
-      const r = await c.query<{ n: string }>('SELECT count(*) AS n FROM flights');
-      const now = performance.now();
-      if (Number(r.rows[0]?.n ?? -1) === expected) return { visibleMs: now - t0, countMs: now - q0 };
-      if (now - t0 > visibleTimeoutMs) return { visibleMs: Number.NaN, countMs: now - q0 };
-      await new Promise((res) => setTimeout(res, 10));
-    }
-  } finally {
-    await c.end();
-  }
-}
-
 async function runOnce(start: () => Promise<PgTarget>): Promise<RunResult & { label: string; flights: number }> {
   const target = await start();
   try {
@@ -71,20 +43,15 @@ async function runOnce(start: () => Promise<PgTarget>): Promise<RunResult & { la
       connections,
       progress: true,
     });
-    const v = await timeToVisible(target, r.flights);
+    const v = await timeUntilCount(target, 'flights', r.flights, visibleTimeoutMs);
     return { label: target.label, flights: r.flights, seconds: r.seconds, rowsPerSecond: r.rowsPerSecond, ...v };
   } finally {
     await target.stop();
   }
 }
 
-const targets: { name: string; start: () => Promise<PgTarget> }[] = [];
 const notes: string[] = [];
-if (!args.flag('skip-stratum')) {
-  if (stratumAvailable()) targets.push({ name: 'Stratum (embedded)', start: () => startStratum() });
-  else notes.push('Stratum skipped: cli/bin/stratum.mjs not found (the `stratum up` command is not built yet).');
-}
-if (!args.flag('skip-postgres')) targets.push({ name: 'PostgreSQL 15', start: () => startPostgresTarget() });
+const targets = freshTargets(args, notes);
 
 const results = new Map<string, (RunResult & { flights: number })[]>();
 for (let i = 0; i < runs; i++) {
@@ -104,7 +71,7 @@ for (let i = 0; i < runs; i++) {
 }
 
 console.log(
-  `\n## Flights load (${rows === undefined ? 'all 3,000,000' : fmt(rows)} flights + airports, ${batchRows} rows/INSERT, ${connections} connections, ${runs} run(s), medians)\n`,
+  `\n## Flights load (${rows === undefined ? 'all 3,000,000' : fmt(rows)} flights + airports, COPY FROM STDIN csv, ${batchRows} rows per CopyData, ${connections} connections, ${runs} run(s), medians)\n`,
 );
 console.log(machineLine());
 console.log('');

@@ -78,16 +78,23 @@ describe('differential: analytical answers equal DuckDB over the same final rows
     return c;
   };
 
+  /** The directory of a table in the shard: its storage name (router GET /status), encoded as the shard's `tableDirName`. */
+  const tableDir = async (table: string): Promise<string> => {
+    const st = (await (await fetch(`http://127.0.0.1:${srv.httpPort}/status`)).json()) as { tables?: { name: string; storage: string }[] };
+    const storage = st.tables?.find((x) => x.name === table)?.storage ?? table;
+    return /^[A-Za-z0-9_][A-Za-z0-9_$-]*$/.test(storage) ? storage : `%${encodeURIComponent(storage).replaceAll('.', '%2E')}`;
+  };
+
   /**
    * Row versions of `table` in the shard's Parquet files, read directly from the layout of DESIGN §5
-   * (`<shard dir>/<table>/day=YYYY-MM-DD/part-<uuid>.parquet`); retried if compaction swaps a file.
+   * (`<shard dir>/<table storage dir>/day=YYYY-MM-DD/part-<uuid>.parquet`); retried if compaction swaps a file.
    */
   const fileVersions = async (table: string): Promise<number> => {
+    const tdir = await tableDir(table);
     for (let attempt = 0; ; attempt++) {
       try {
         const r = await duck.runAndReadAll(
-          // A table's directory is its storage name `<table>.<hex>`, encoded (part-file.ts tableDirName).
-          `SELECT count(*) FROM read_parquet(${sqlString(join(srv.dataDir, 'olap1', `%${table}%2E*`, 'day=*', 'part-*.parquet'))})`,
+          `SELECT count(*) FROM read_parquet(${sqlString(join(srv.dataDir, 'olap1', tdir, 'day=*', 'part-*.parquet'))})`,
         );
         return Number(r.getRowsJS()[0]?.[0] ?? 0);
       } catch (e) {

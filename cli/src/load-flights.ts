@@ -298,7 +298,8 @@ class CopyIn {
     this.stream = client.query(copyFrom(sql));
     this.done = new Promise<void>((resolve, reject) => {
       this.stream.once('finish', resolve);
-      this.stream.once('error', (e) => {
+      // `on`, not `once`: after a failed COPY, pg can report the connection's end to the stream again.
+      this.stream.on('error', (e) => {
         this.error ??= e;
         reject(e);
       });
@@ -445,8 +446,9 @@ async function copyFlightsRange(
  *
  * A COPY is atomic in PostgreSQL. In Stratum a COPY outside a block commits in batches and
  * deletes them again if it fails (docs/sql.md "COPY"), so other sessions may see rows of a
- * running load. When one connection's COPY fails, the others are stopped with CopyFail, so
- * a failed load leaves no flights behind.
+ * running load. When one connection's COPY fails, the COPYs still running are stopped with
+ * CopyFail, so they store nothing; the ranges whose COPY had already completed stay loaded,
+ * and the error says how many rows that is (TRUNCATE flights before loading again).
  *
  * @returns rows copied (the servers' `COPY n` tags) and the wall time of the data movement
  *   (seconds), see {@link LoadFlightsResult}.
@@ -551,7 +553,18 @@ export async function loadFlights(opts: LoadFlightsOptions): Promise<LoadFlights
         }
       }),
     );
-    if (failure !== undefined) throw failure;
+    if (failure !== undefined) {
+      const kept = copied.reduce((a, b) => a + b, 0);
+      if (kept > 0) {
+        const f: LoadFlightsError = failure;
+        throw new LoadFlightsError(
+          `${f.message}; ${kept} rows of other id ranges whose COPY had completed stay in flights (TRUNCATE flights before loading again)`,
+          f.code,
+          f.cause,
+        );
+      }
+      throw failure;
+    }
     if (connectionError !== undefined) throw wrapError('connection lost during load', connectionError);
     const flightsLoaded = copied.reduce((a, b) => a + b, 0);
     const seconds = (performance.now() - t0) / 1000;
