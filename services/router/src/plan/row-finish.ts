@@ -151,7 +151,7 @@ function planAggregates(targets: Node[], scope: RowScope): { output: RowScanFini
     const fn = names[i];
     if (!c || !fn || c.agg_filter || c.agg_order || c.agg_distinct || c.over || c.agg_within_group || c.func_variadic) return null;
     const args = (c.args ?? []) as Node[];
-    const name = String((targets[i]?.ResTarget as Node).name ?? fn);
+    const name = String((targets[i]?.ResTarget as Node | undefined)?.name ?? fn);
     if (c.agg_star) {
       if (fn !== 'count' || args.length > 0) return null;
       aggs.push({ fn });
