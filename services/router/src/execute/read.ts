@@ -70,9 +70,17 @@ export function formatOptions(s: RouterSession): Parameters<typeof formatValue>[
   };
 }
 
-/** RowDescription of typed columns. */
+/** RowDescriptions already built, by their columns (plans reuse one columns array per cached plan). */
+const FIELDS = new WeakMap<TypedColumn[], FieldDescription[]>();
+
+/** RowDescription of typed columns (memoized per columns array; callers never mutate either). */
 export function fieldsOf(cols: TypedColumn[]): FieldDescription[] {
-  return cols.map((c) => fieldOf({ ...c, expr: { k: 'const', v: null, t: c.type } }));
+  let f = FIELDS.get(cols);
+  if (!f) {
+    f = cols.map((c) => fieldOf({ ...c, expr: { k: 'const', v: null, t: c.type } }));
+    FIELDS.set(cols, f);
+  }
+  return f;
 }
 
 /** A typed result as a PostgreSQL statement result (text format, session settings). */
@@ -99,8 +107,20 @@ export async function runRead(s: RouterSession, plan: ReadPlan, params: Params):
   }
 }
 
-/** Output columns' descriptions. */
+/** Typed columns already built, by the plan's output columns (a cached plan keeps its array). */
+const TYPED = new WeakMap<OutputColumn[], TypedColumn[]>();
+
+/** Output columns' descriptions (memoized per output array, so {@link fieldsOf} is too). */
 function typedColumns(out: OutputColumn[]): TypedColumn[] {
+  let t = TYPED.get(out);
+  if (!t) {
+    t = buildTypedColumns(out);
+    TYPED.set(out, t);
+  }
+  return t;
+}
+
+function buildTypedColumns(out: OutputColumn[]): TypedColumn[] {
   return out.map((c) => {
     const t: TypedColumn = { name: c.name, type: c.type };
     if (c.typmod !== undefined) t.typmod = c.typmod;
@@ -145,6 +165,7 @@ function keyValues(
       }),
     );
   }
+  if (keys.length === 1) return keys[0]?.some((v) => v === null) ? [] : keys;
   const seen = new Set<string>();
   return keys.filter((k) => {
     if (k.some((v) => v === null)) return false;
