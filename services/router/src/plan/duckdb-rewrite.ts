@@ -214,10 +214,10 @@ const MARKED_OUTPUT: Partial<Record<ResultType, string>> = { varchar: 'pg_varcha
  * `grouped`: `x` is a GROUP BY expression, which must stay as it is grouped.
  */
 function markOutput(x: Typed, grouped: boolean): Node | undefined {
-  // NULL stays NULL (a STRUCT of NULL fields would sort as a value).
-  const pack = (field: string, value: Node, order?: Node): Node => ({
+  // NULL stays NULL (a STRUCT of NULL fields would sort as a value); `of`: the value before formatting.
+  const pack = (field: string, value: Node, order?: Node, of = value): Node => ({
     CaseExpr: {
-      args: [{ CaseWhen: { expr: { NullTest: { arg: value, nulltesttype: 'IS_NULL' } }, result: { A_Const: { isnull: true } } } }],
+      args: [{ CaseWhen: { expr: { NullTest: { arg: of, nulltesttype: 'IS_NULL' } }, result: { A_Const: { isnull: true } } } }],
       defresult: fn('struct_pack', [
         ...(order ? [{ NamedArgExpr: { name: 'v', arg: order, argnumber: -1 } }] : []),
         { NamedArgExpr: { name: field, arg: value, argnumber: -1 } },
@@ -231,7 +231,7 @@ function markOutput(x: Typed, grouped: boolean): Node | undefined {
   }
   if (x.textNum && x.t === 'numeric') return pack(PG_NUMERIC_FIELD, x.node, numKey(x.node));
   if (x.textNum && x.t === 'numeric[]') return fn('pg_nlist_out', [x.node]);
-  if (x.scale && x.t === 'numeric' && !grouped) return pack(PG_NUMERIC_FIELD, fn('pg_nfmt', [x.node, x.scale]), x.node);
+  if (x.scale && x.t === 'numeric' && !grouped) return pack(PG_NUMERIC_FIELD, fn('pg_nfmt', [x.node, x.scale]), x.node, x.node);
   const field = MARKED_OUTPUT[x.t];
   if (!field) return undefined;
   if (x.t === 'jsonb') return pack(field, castNode(x.node, 'varchar'));
@@ -698,6 +698,20 @@ class Rewriter {
     return { SortBy: { ...sb, node: sortKey(e) ?? e.node } };
   }
 
+  /** The visible columns of table `name` (none when the catalog has no such table). */
+  tableColumns(name: string): Columns {
+    const t = this.catalog.find(name);
+    if (!t) return [];
+    return t.columns
+      .filter((c) => !c.hidden)
+      .map((c) => ({
+        name: c.name,
+        t: c.type,
+        ...(c.typmod === undefined ? {} : { typmod: c.typmod }),
+        ...(isTextNumeric(c.type, c.typmod) ? { textNum: true as const } : {}),
+      }));
+  }
+
   /** A FROM item: rewritten, and its columns added to `scope`. */
   private fromItem(f: Node, scope: Scope): Node {
     if (f.RangeVar) {
@@ -709,18 +723,8 @@ class Rewriter {
       if (cte) cols = cte;
       else {
         const hist = name.endsWith('__history') ? name.slice(0, -'__history'.length) : undefined;
-        const t = this.catalog.find(hist ?? name);
-        if (t) {
-          cols = t.columns
-            .filter((c) => !c.hidden)
-            .map((c) => ({
-              name: c.name,
-              t: c.type,
-              ...(c.typmod === undefined ? {} : { typmod: c.typmod }),
-              ...(isTextNumeric(c.type, c.typmod) ? { textNum: true as const } : {}),
-            }));
-          if (hist) cols = [...cols, ...HISTORY_COLUMNS];
-        }
+        cols = this.tableColumns(hist ?? name);
+        if (hist && cols.length) cols = [...cols, ...HISTORY_COLUMNS];
       }
       scope.entries.push({ alias, cols: renameCols(cols, rv.alias?.colnames as Node[] | undefined) });
       return f;
@@ -1986,13 +1990,16 @@ function hasAggregate(sel: Node): boolean {
 
 /**
  * The statement `stmt` (views already inlined) rewritten so DuckDB answers as PostgreSQL 15
- * would: a SELECT, or an expression a write runs in DuckDB (its table's columns are not in
- * scope there, so only what can be typed without them — constants, subqueries — is rewritten).
+ * would: a SELECT, or an expression a write runs in DuckDB over the tables `relations` (by alias;
+ * only what can be typed — their columns, constants, subqueries — is rewritten).
  * @throws StratumError 42P19 for a recursive CTE PostgreSQL refuses; 42883 for an operator
  *   PostgreSQL does not have for the operands' types (e.g. `double precision % integer`).
  */
-export function pgSemantics(stmt: Node, catalog: Catalog): Node {
+export function pgSemantics(stmt: Node, catalog: Catalog, relations: readonly { alias: string; table: string }[] = []): Node {
   const r = new Rewriter(catalog);
-  if (!stmt.SelectStmt) return r.expr(stmt, { entries: [], outer: undefined, ctes: new Map() }).node;
+  if (!stmt.SelectStmt) {
+    const entries = relations.map((x) => ({ alias: x.alias, cols: r.tableColumns(x.table) }));
+    return r.expr(stmt, { entries, outer: undefined, ctes: new Map() }).node;
+  }
   return r.select(stmt.SelectStmt as Node, undefined, undefined, true).node;
 }
