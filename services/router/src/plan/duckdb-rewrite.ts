@@ -973,6 +973,9 @@ class Rewriter {
     const args = l ? [l, r] : [r];
     const types = args.map((a) => a.t);
     const keep: Typed = { node: { A_Expr: { ...v, ...(l ? { lexpr: l.node } : {}), rexpr: r.node } }, t: 'unknown' };
+    // A parameter compared with a text numeric is a numeric (PostgreSQL infers its type so): by key.
+    if (l && COMPARISON_OPS.has(op) && args.some((a) => a.textNum && a.t === 'numeric') && args.some((a) => a.node.ParamRef))
+      return { node: { A_Expr: { ...v, lexpr: numKey(numText(l)), rexpr: numKey(numText(r)) } }, t: 'boolean' };
     if (types.some((t) => t === 'unknown' && !argIsLiteral(args[types.indexOf(t)]))) {
       return keep;
     }
@@ -1025,7 +1028,10 @@ class Rewriter {
     const items = ((v.rexpr.List.items ?? []) as Node[]).map((i) => this.expr(i, scope));
     const all = [l, ...items];
     let f: ((x: Typed) => Node) | undefined;
-    if (all.some((x) => x.textNum && x.t === 'numeric') && all.every((x) => x.t === 'numeric' || INT_TYPES.has(x.t) || argIsLiteral(x)))
+    if (
+      all.some((x) => x.textNum && x.t === 'numeric') &&
+      all.every((x) => x.t === 'numeric' || INT_TYPES.has(x.t) || argIsLiteral(x) || x.node.ParamRef)
+    )
       f = (x) => numKey(numText(x));
     else if (all.some((x) => x.t === 'char') && all.every((x) => x.t === 'char' || argIsLiteral(x))) f = (x) => fn('rtrim', [x.node]);
     if (!f) return undefined;
