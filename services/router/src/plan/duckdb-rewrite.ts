@@ -33,6 +33,7 @@ import {
   type SqlType,
   StratumError,
 } from '@stratum/shared';
+import { PG_NUMERIC_FIELD } from '@stratum/shared/duckdb';
 import type { Node } from '../sql/parse.ts';
 import { strptimeFormat, toCharNumber, toCharTimestamp } from './duckdb-to-char.ts';
 
@@ -237,9 +238,6 @@ function markOutput(x: Typed, grouped: boolean): Node | undefined {
   if (x.t === 'jsonb') return pack(field, castNode(x.node, 'varchar'));
   return pack(field, x.node, x.t === 'char' ? fn('rtrim', [x.node]) : undefined);
 }
-
-/** Name of the field result conversion reads a marked numeric from (pg-macros.ts PG_NUMERIC_FIELD). */
-const PG_NUMERIC_FIELD = 'pg_numeric';
 
 /** Result types the rewrite casts scalar and window function results to (see Rewriter.call). */
 const RESULT_CAST = new Set<ResultType>([
