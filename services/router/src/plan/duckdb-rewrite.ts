@@ -974,9 +974,8 @@ class Rewriter {
     // A parameter compared with a text numeric is a numeric (PostgreSQL infers its type so): by key.
     if (l && COMPARISON_OPS.has(op) && args.some((a) => a.textNum && a.t === 'numeric') && args.some((a) => a.node.ParamRef))
       return { node: { A_Expr: { ...v, lexpr: numKey(numText(l)), rexpr: numKey(numText(r)) } }, t: 'boolean' };
-    if (types.some((t) => t === 'unknown' && !argIsLiteral(args[types.indexOf(t)]))) {
-      return keep;
-    }
+    // An untyped parameter resolves like an unknown literal (PostgreSQL types `$1 + 99` as integer).
+    if (args.some((a) => a.t === 'unknown' && !argIsLiteral(a) && !isUntypedParam(a))) return keep;
     const sig = resolveOperatorDetail(op, types, false);
     if (typeof sig === 'string') {
       if (sig === 'none' && types.every((t) => t !== 'unknown')) {
@@ -989,7 +988,12 @@ class Rewriter {
       }
       return keep;
     }
-    const nodes = args.map((a, i) => coerce(a, sig.args[i] ?? 'unknown'));
+    const nodes = args.map((a, i) => {
+      const want = sig.args[i] ?? 'unknown';
+      // DuckDB cannot type a parameter from an arithmetic operator: cast it to the operand type PostgreSQL chose.
+      if (isUntypedParam(a) && want !== 'unknown' && want !== 'numeric' && duckTypeOf(want)) return castTyped(a, want);
+      return coerce(a, want);
+    });
     const [a0, a1] = sig.args;
     if (l && COMPARISON_OPS.has(op)) {
       // numeric_cmp of text numerics: by their numeric-order keys (exact at any precision).
@@ -1733,6 +1737,11 @@ function constInt(n: Node | undefined): number | undefined {
 
 function isNullConst(n: Node): boolean {
   return n.A_Const?.isnull === true;
+}
+
+/** Whether `x` is a bare `$n` whose type nothing has fixed yet (DuckDB binds it from context, if at all). */
+function isUntypedParam(x: Typed): boolean {
+  return x.t === 'unknown' && x.node.ParamRef !== undefined;
 }
 
 function argIsLiteral(x: Typed | undefined): boolean {
