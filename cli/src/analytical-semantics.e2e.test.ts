@@ -96,6 +96,10 @@ test('parameters in analytical expressions take the types PostgreSQL infers for 
     ['SELECT id, a FROM nums WHERE id BETWEEN $1 AND $1 + 2 ORDER BY id', [1]],
     ['SELECT sum(a) FROM nums WHERE id >= $1 - 1', [2]],
     ['SELECT id * $1 AS x, $2 || id AS y FROM nums ORDER BY id', [3, 'n']],
+    // A parameter beside an unconstrained numeric is a numeric, beside a char(n) a bpchar.
+    ['SELECT id, n FROM unums WHERE n = $1 OR n > $2 ORDER BY n', ['2.5', 50]],
+    ['SELECT id FROM unums WHERE n IN ($1, $2) ORDER BY id', ['10.0', '-1.50']],
+    ['SELECT id, c FROM chars WHERE c = $1 OR c < $2 ORDER BY id', ['x', ' b']],
   ];
   for (const [sql, values] of cases) {
     const want = await answer(reference, sql, values);

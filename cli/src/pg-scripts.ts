@@ -99,6 +99,10 @@ export const PG_SCRIPTS: PgScript[] = [
       'SELECT n + 1, n * 2, u / 3, iv * 2, ai[2], array_length(ai, 1), c || v FROM t WHERE id = 1',
       'UPDATE t SET ai = ai || 4, jb = jb || \'{"c": true}\' WHERE id = 1 RETURNING ai, jb',
       "SELECT id, length(b), octet_length(v), c = 'x' FROM t ORDER BY id",
+      "SELECT id, u, c FROM t WHERE u > 0.05 OR c IN ('x', 'xyz') ORDER BY u DESC, c",
+      "UPDATE t SET v = 'up' WHERE u > 0.05 RETURNING id, v",
+      "DELETE FROM t WHERE c = 'x' AND u >= 0.1 RETURNING id",
+      'SELECT id, n, u, v, c FROM t ORDER BY u NULLS FIRST, id',
     ],
   },
   {

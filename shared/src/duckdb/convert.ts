@@ -156,7 +156,8 @@ function planColumn(t: DuckDBType): ColumnPlan {
     case DuckDBTypeId.LIST:
     case DuckDBTypeId.ARRAY: {
       const child = (t as { valueType: DuckDBType }).valueType;
-      if (!NESTED.has(child.typeId)) {
+      // Elements the rewrite marked (a numeric[] of text numerics) are the marked type's elements.
+      if (!NESTED.has(child.typeId) || markedColumn(child)) {
         const cp = planColumn(child);
         if (cp.type !== 'unknown' && !cp.type.endsWith('[]')) {
           const conv = cp.conv;

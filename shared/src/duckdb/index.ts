@@ -10,7 +10,7 @@ import { PG_MACROS_SQL } from './pg-macros.ts';
 
 export * from './columns.ts';
 export * from './convert.ts';
-export { PG_MACROS_SQL, pgErrorOf } from './pg-macros.ts';
+export { PG_MACROS_SQL, PG_NUMERIC_FIELD, pgErrorOf } from './pg-macros.ts';
 
 /**
  * Column type of each SqlType in a raw load table filled through DuckDB's appender with stored

@@ -125,20 +125,65 @@ const MACROS: [string, string, string][] = [
     "list_transform([pg__digits(a, b, (rs + 8) // 8)], lambda d: pg__ndfmt((a // b) * CAST('1' || repeat('0', rs) AS HUGEINT) + " +
       "CASE WHEN rs = 0 THEN 0 ELSE CAST(left(d, rs) AS HUGEINT) END + CASE WHEN substr(d, rs + 1, 1) >= '5' THEN 1 ELSE 0 END, rs, neg))[1]",
   ],
+  // sa, sb: the operands' display scales (their DuckDB DECIMAL scale, or a text numeric's own).
   [
     'pg__ndtext',
-    'a, b',
-    "list_transform([{'a': pg__h(abs(a)), 'b': pg__h(abs(b)), 'sa': pg__sc(a), 'sb': pg__sc(b), 'neg': (a < 0) <> (b < 0)}], " +
+    'a, b, sa, sb',
+    "list_transform([{'a': pg__h(abs(a)), 'b': pg__h(abs(b)), 'sa': sa, 'sb': sb, 'neg': (a < 0) <> (b < 0)}], " +
       'lambda p: list_transform([pg__rs(p.a, p.b, p.sa, p.sb)], lambda r: pg__ndt(p.a, p.b, r, p.neg))[1])[1]',
   ],
   // The outermost SELECT's numeric quotients (division, avg): the value for ordering and the
   // text PostgreSQL prints; result conversion reads it as numeric (convert.ts).
   [
-    'pg_ndiv_out',
-    'a, b',
+    'pg_ndiv_outs',
+    'a, b, sa, sb',
     `CASE WHEN b = 0 AND a IS NOT NULL THEN ${DIV0} WHEN a IS NULL OR b IS NULL THEN NULL ELSE ` +
-      `struct_pack(v := CAST(a AS DOUBLE) / CAST(b AS DOUBLE), ${PG_NUMERIC_FIELD} := pg__ndtext(a, b)) END`,
+      `struct_pack(v := CAST(a AS DOUBLE) / CAST(b AS DOUBLE), ${PG_NUMERIC_FIELD} := pg__ndtext(a, b, sa, sb)) END`,
   ],
+  ['pg_ndiv_out', 'a, b', 'pg_ndiv_outs(a, b, pg__sc(a), pg__sc(b))'],
+  // Unconstrained numeric columns hold PostgreSQL's text of each value (shared/src/duckdb/columns.ts).
+  // pg_nkey: a string whose byte order is numeric order (numeric_cmp: -Infinity < negatives < 0 <
+  // positives < Infinity < NaN; equal values, '1.0' and '1', have one key): a class digit, then the
+  // decimal exponent (offset, six digits) and the significant digits; a negative value's exponent
+  // and digits are complemented and end in '~', so a longer digit string sorts first.
+  // (No lambdas: the argument may be a scalar subquery, which DuckDB refuses inside one.)
+  [
+    'pg__nk2',
+    'neg, e, d',
+    "CASE WHEN neg THEN '1' || lpad(CAST(800000 - e AS VARCHAR), 6, '0') || translate(d, '0123456789', '9876543210') || '~' " +
+      "ELSE '3' || lpad(CAST(200000 + e AS VARCHAR), 6, '0') || d END",
+  ],
+  [
+    'pg__nk',
+    'neg, ip, fp',
+    "CASE WHEN ip = '' AND fp = '' THEN '2' ELSE pg__nk2(neg, CASE WHEN ip <> '' THEN length(ip) ELSE length(ltrim(fp, '0')) - length(fp) END, " +
+      "rtrim(ltrim(ip || fp, '0'), '0')) END",
+  ],
+  [
+    'pg_nkey',
+    's',
+    "CASE s WHEN 'NaN' THEN '5' WHEN 'Infinity' THEN '4' WHEN '-Infinity' THEN '0' ELSE " +
+      "pg__nk(starts_with(s, '-'), ltrim(split_part(ltrim(s, '-'), '.', 1), '0'), rtrim(split_part(ltrim(s, '-'), '.', 2), '0')) END",
+  ],
+  // A numeric[] of text numerics as an output column: each element marked numeric (convert.ts).
+  ['pg_nlist_out', 'a', `list_transform(a, lambda e: struct_pack(${PG_NUMERIC_FIELD} := e))`],
+  // The display scale of a numeric's text (digits after the point).
+  ['pg_nscale', 's', "length(split_part(s, '.', 2))"],
+  // A DECIMAL's text with `s` decimals (PostgreSQL's display scale of a sum or product of text numerics).
+  ['pg__nfmt', 't, s', "split_part(t, '.', 1) || CASE WHEN s > 0 THEN '.' || rpad(left(split_part(t, '.', 2), s), s, '0') ELSE '' END"],
+  ['pg_nfmt', 'x, s', 'pg__nfmt(CAST(x AS VARCHAR), CAST(s AS INTEGER))'],
+  // greatest / least of text numerics (a list of them): the value itself, NULLs ignored.
+  ...(
+    [
+      ['pg_ngreatest', '>'],
+      ['pg_nleast', '<'],
+    ] as const
+  ).map(([name, op]): [string, string, string] => [
+    name,
+    'l',
+    'CASE WHEN len(list_filter(l, lambda e: e IS NOT NULL)) = 0 THEN NULL ELSE ' +
+      `list_reduce(list_filter(l, lambda e: e IS NOT NULL), lambda x, y: CASE WHEN pg_nkey(y) ${op} pg_nkey(x) THEN y ELSE x END) END`,
+  ]),
   // numeric_var's end: NULL without enough rows, 0 when the numerator is not positive, else the quotient.
   [
     'pg_var',

@@ -107,4 +107,48 @@ export const ANALYTICAL_FIXTURE: readonly FixtureTable[] = [
       `(6, true, ARRAY[-1, 0, 1], ARRAY['NULL', 'ü'], '"just text"')`,
     ],
   },
+  {
+    // Unconstrained numerics (DuckDB holds their text): own scales, a value beyond DECIMAL(18),
+    // NaN and infinities (column x), arrays. char(n) values compare without trailing spaces.
+    name: 'unums',
+    columns: [
+      { name: 'id', pg: 'integer', type: 'integer' },
+      { name: 'n', pg: 'numeric', type: 'numeric' },
+      { name: 'm', pg: 'numeric', type: 'numeric' },
+      { name: 'x', pg: 'numeric', type: 'numeric' },
+      { name: 'na', pg: 'numeric[]', type: 'numeric[]' },
+      { name: 'w', pg: 'numeric(50,4)', type: 'numeric', typmod: numeric(50, 4) },
+    ],
+    rows: [
+      "(1, 3.14159, 2, 'NaN', ARRAY[1.10, -2], 1.5)",
+      "(2, -0.000012300, 0.5, 'Infinity', ARRAY[]::numeric[], -2)",
+      "(3, 10, 3, '-Infinity', NULL, 12345678901234567890123456789012345678901234.5)",
+      '(4, 9, 9.000, 0, ARRAY[NULL, 0.001], 0)',
+      '(5, 2.50, -1.5, -1.5, ARRAY[100], 10)',
+      '(6, 100.0, 100, 100.00, ARRAY[3.0, 3], NULL)',
+      '(7, NULL, 1, NULL, ARRAY[NULL]::numeric[], 9.9999)',
+      '(8, 0, -0.25, 2, ARRAY[-0.5], -0.0001)',
+      '(9, -1.5, 4, 10, ARRAY[2.50], 100)',
+      '(10, 12345678901234567890.123, 7, 9.5, ARRAY[1e-3], 3)',
+    ],
+  },
+  {
+    name: 'chars',
+    columns: [
+      { name: 'id', pg: 'integer', type: 'integer' },
+      { name: 'c', pg: 'char(4) COLLATE "C.utf8"', type: 'char', typmod: 8 },
+      { name: 'd', pg: 'char(6) COLLATE "C.utf8"', type: 'char', typmod: 10 },
+      { name: 't', pg: 'text COLLATE "C.utf8"', type: 'text' },
+    ],
+    rows: [
+      "(1, 'x', 'x', 'x')",
+      "(2, 'ab', 'ab ', 'ab')",
+      "(3, '', '', '')",
+      '(4, NULL, NULL, NULL)',
+      "(5, 'x y', 'b', 'x y ')",
+      "(6, 'abcd', 'abcd', 'abc')",
+      "(7, ' a', ' a', ' a')",
+      "(8, 'ab', 'x', 'ab  ')",
+    ],
+  },
 ];

@@ -7,8 +7,8 @@
  * text output of each value, with the result type OIDs and the SQLSTATE of an error.
  */
 import type { DuckDBConnection } from '@duckdb/node-api';
-import { Catalog, duckdbType, formatValue, pgTypeOid, StratumError, type TableDef } from '@stratum/shared';
-import { convertResult, mapDuckDbError } from '@stratum/shared/duckdb';
+import { Catalog, charLength, formatValue, pgTypeOid, StratumError, type TableDef } from '@stratum/shared';
+import { convertResult, mapDuckDbError, viewType } from '@stratum/shared/duckdb';
 import type { FixtureTable } from '@stratum/shared/testing';
 import { parseSync } from 'libpg-query';
 import type pg from 'pg';
@@ -49,14 +49,32 @@ export function fixtureCatalog(tables: readonly FixtureTable[]): Catalog {
   return catalog;
 }
 
-/** Create and fill the fixture tables in PostgreSQL and in DuckDB. */
+/** Create and fill the fixture tables in PostgreSQL and in DuckDB (each column in the type the OLAP tier's views give it). */
 export async function loadFixture(client: pg.Client, duck: DuckDBConnection, tables: readonly FixtureTable[]): Promise<void> {
   for (const t of tables) {
     await client.query(`DROP TABLE IF EXISTS ${t.name}`);
     await client.query(`CREATE TABLE ${t.name} (${t.columns.map((c) => `${c.name} ${c.pg}`).join(', ')})`);
     await client.query(`INSERT INTO ${t.name} VALUES ${t.rows.join(', ')}`);
-    await duck.run(`CREATE OR REPLACE TABLE ${t.name} (${t.columns.map((c) => `${c.name} ${duckdbType(c.type, c.typmod)}`).join(', ')})`);
+    await duck.run(`CREATE OR REPLACE TABLE ${t.name} (${t.columns.map((c) => `${c.name} ${viewType(c.type, c.typmod)}`).join(', ')})`);
     await duck.run(`INSERT INTO ${t.name} VALUES ${t.rows.join(', ')}`);
+    // Unconstrained numerics are PostgreSQL's text of each value, as Stratum's write path stores them.
+    for (const c of t.columns) {
+      if (!c.type.startsWith('numeric') || !viewType(c.type, c.typmod).startsWith('VARCHAR')) continue;
+      const array = c.type.endsWith('[]');
+      const r = await client.query<{ id: number; v: string | (string | null)[] | null }>(
+        `SELECT id, ${c.name}::${array ? 'text[]' : 'text'} AS v FROM ${t.name}`,
+      );
+      const quote = (x: string | null) => (x === null ? 'NULL' : `'${x}'`);
+      for (const row of r.rows) {
+        const v = row.v === null ? 'NULL' : Array.isArray(row.v) ? `CAST([${row.v.map(quote).join(', ')}] AS VARCHAR[])` : quote(row.v);
+        await duck.run(`UPDATE ${t.name} SET ${c.name} = ${v} WHERE id = ${row.id}`);
+      }
+    }
+    // char(n) values are stored padded to n, as Stratum's write path stores them.
+    for (const c of t.columns) {
+      const n = c.type === 'char' ? charLength(c.typmod) : undefined;
+      if (n !== undefined) await duck.run(`UPDATE ${t.name} SET ${c.name} = rpad(${c.name}, ${n}, ' ')`);
+    }
   }
 }
 

@@ -23,6 +23,7 @@ import {
   functionKind,
   intervalParts,
   isArrayType,
+  numericPrecision,
   type ResultType,
   resolveFunctionDetail,
   resolveOperatorDetail,
@@ -32,6 +33,7 @@ import {
   type SqlType,
   StratumError,
 } from '@stratum/shared';
+import { PG_NUMERIC_FIELD } from '@stratum/shared/duckdb';
 import type { Node } from '../sql/parse.ts';
 import { strptimeFormat, toCharNumber, toCharTimestamp } from './duckdb-to-char.ts';
 
@@ -52,6 +54,54 @@ interface Typed {
   div?: [Node, Node];
   /** The quotient is a variance (numeric_var: 0 when the numerator is not positive, NULL without rows). */
   variance?: true;
+  /**
+   * A numeric (or numeric[]) DuckDB holds as PostgreSQL's text of each value: an unconstrained
+   * numeric column (shared/src/duckdb/columns.ts), or a value passed through from one.
+   */
+  textNum?: true;
+  /** PostgreSQL's display scale of each value (a DuckDB expression), where it is not the DECIMAL's scale. */
+  scale?: Node;
+  /** The display scales of {@link div}'s operands, when not their DECIMAL scales. */
+  divScales?: [Node, Node];
+}
+
+/**
+ * Unconstrained numeric, and numeric(p,s) with p > 38, is VARCHAR in DuckDB (the exact text of
+ * each value): computed on as DECIMAL(38,10) (exact up to 28 integer and 10 fraction digits),
+ * compared and ordered by {@link numKey}, printed as it is.
+ */
+const TEXT_NUMERIC_DECIMAL: [number, number] = [38, 10];
+
+/** True when a column of type `t` (numeric or numeric[]) is held as text in DuckDB (see {@link TEXT_NUMERIC_DECIMAL}). */
+function isTextNumeric(t: ResultType, typmod: number | undefined): boolean {
+  if (t !== 'numeric' && t !== 'numeric[]') return false;
+  const pr = numericPrecision(typmod);
+  return !pr || pr.precision > 38;
+}
+
+/** What `e` sorts by where DuckDB's order of it differs: a text numeric's key, a char(n) value trimmed. */
+function sortKey(e: Typed): Node | undefined {
+  if (e.textNum && e.t === 'numeric') return numKey(e.node);
+  return e.t === 'char' ? fn('rtrim', [e.node]) : undefined;
+}
+
+/** The numeric-order key of a numeric's text (pg_nkey). */
+function numKey(text: Node): Node {
+  return fn('pg_nkey', [text]);
+}
+
+/** PostgreSQL's text of a numeric value: a text numeric as it is, a DECIMAL as DuckDB prints it (with its scale). */
+function numText(x: Typed): Node {
+  if (x.textNum) return x.node;
+  if (x.scale) return fn('pg_nfmt', [coerce(x, 'numeric'), x.scale]);
+  return castNode(coerce(x, 'numeric'), 'varchar');
+}
+
+/** The display scale of numeric `x` (coerced to DECIMAL as `node`) as a DuckDB expression. */
+function scaleOf(x: Typed, node: Node): Node {
+  if (x.scale) return x.scale;
+  if (x.textNum) return fn('pg_nscale', [x.node]);
+  return fn('pg__sc', [node]);
 }
 
 function str(s: string): Node {
@@ -156,6 +206,39 @@ function jsonArray(x: Node): Node {
 /** Output types DuckDB lacks, marked for result conversion (shared/src/duckdb/pg-macros.ts MARKED). */
 const MARKED_OUTPUT: Partial<Record<ResultType, string>> = { varchar: 'pg_varchar', char: 'pg_bpchar', jsonb: 'pg_jsonb' };
 
+/**
+ * The outermost SELECT's output of `x` in a form result conversion reads as PostgreSQL's type
+ * (pg-macros.ts MARKED), or undefined when DuckDB's own type is PostgreSQL's:
+ * numeric quotients with their value-dependent scale (`pg_ndiv_out`); text numerics as their text
+ * (numeric, or numeric[] element by element), sorting by their numeric-order key; numerics with a
+ * display scale of their own; varchar, char (sorting without trailing spaces) and jsonb.
+ * `grouped`: `x` is a GROUP BY expression, which must stay as it is grouped.
+ */
+function markOutput(x: Typed, grouped: boolean): Node | undefined {
+  // NULL stays NULL (a STRUCT of NULL fields would sort as a value); `of`: the value before formatting.
+  const pack = (field: string, value: Node, order?: Node, of = value): Node => ({
+    CaseExpr: {
+      args: [{ CaseWhen: { expr: { NullTest: { arg: of, nulltesttype: 'IS_NULL' } }, result: { A_Const: { isnull: true } } } }],
+      defresult: fn('struct_pack', [
+        ...(order ? [{ NamedArgExpr: { name: 'v', arg: order, argnumber: -1 } }] : []),
+        { NamedArgExpr: { name: field, arg: value, argnumber: -1 } },
+      ]),
+    },
+  });
+  if (x.t === 'numeric' && x.div) {
+    if (grouped) return undefined;
+    if (x.divScales && !x.variance) return fn('pg_ndiv_outs', [...x.div, ...x.divScales]);
+    return fn(x.variance ? 'pg_var_out' : 'pg_ndiv_out', x.div);
+  }
+  if (x.textNum && x.t === 'numeric') return pack(PG_NUMERIC_FIELD, x.node, numKey(x.node));
+  if (x.textNum && x.t === 'numeric[]') return fn('pg_nlist_out', [x.node]);
+  if (x.scale && x.t === 'numeric' && !grouped) return pack(PG_NUMERIC_FIELD, fn('pg_nfmt', [x.node, x.scale]), x.node, x.node);
+  const field = MARKED_OUTPUT[x.t];
+  if (!field) return undefined;
+  if (x.t === 'jsonb') return pack(field, castNode(x.node, 'varchar'));
+  return pack(field, x.node, x.t === 'char' ? fn('rtrim', [x.node]) : undefined);
+}
+
 /** Result types the rewrite casts scalar and window function results to (see Rewriter.call). */
 const RESULT_CAST = new Set<ResultType>([
   'smallint',
@@ -174,6 +257,20 @@ const RESULT_CAST = new Set<ResultType>([
 const REGEX_OPS: Record<string, [boolean, string]> = { '~': [false, ''], '~*': [false, 'i'], '!~': [true, ''], '!~*': [true, 'i'] };
 
 const INT_TYPES = new Set<ResultType>(['smallint', 'integer', 'bigint']);
+const COMPARISON_OPS = new Set(['=', '<>', '!=', '<', '>', '<=', '>=']);
+
+/**
+ * PostgreSQL's display scale of a numeric operator's result (numeric.c: add_var and sub_var keep
+ * the larger scale, mul_var adds them, mod_var keeps the larger), or undefined for other operators.
+ */
+function resultScale(op: string, args: Typed[], nodes: Node[]): Node | undefined {
+  const sc = args.map((a, i) => scaleOf(a, nodes[i] as Node));
+  if (sc.length === 1) return op === '-' || op === '+' ? sc[0] : undefined;
+  const [x, y] = sc as [Node, Node];
+  if (op === '+' || op === '-' || op === '%') return { MinMaxExpr: { op: 'IS_GREATEST', args: [x, y] } };
+  if (op === '*') return { A_Expr: { kind: 'AEXPR_OP', name: [str('+')], lexpr: x, rexpr: y } };
+  return undefined;
+}
 const FLOAT_TYPES = new Set<ResultType>(['real', 'double']);
 const TEXT_TYPES = new Set<ResultType>(['text', 'varchar', 'char']);
 
@@ -215,6 +312,8 @@ function coerce(x: Typed, want: ResultType): Node {
   if (isNullConst(x.node) && want !== 'unknown' && want !== 'numeric' && duckTypeOf(want)) return castTyped(x, want);
   if (want === 'numeric') return toNumeric(x) ?? x.node;
   if (want === 'unknown') return x.node;
+  // A text numeric becomes an integer as numeric does (rounded half away from zero, via DECIMAL).
+  if (x.textNum && INT_TYPES.has(want)) return castTyped({ node: toNumeric(x) as Node, t: 'numeric' }, want);
   if (TEXT_TYPES.has(want) && (TEXT_TYPES.has(x.t) || x.strLit)) return x.node;
   if (x.t === want && !x.numLit) return x.node;
   if (x.t === 'unknown' && !x.strLit) return x.node;
@@ -230,6 +329,7 @@ const INT_DECIMAL: Partial<Record<ResultType, number>> = { smallint: 5, integer:
  * written with; undefined when `x` is already numeric or its scale depends on the value.
  */
 function toNumeric(x: Typed): Node | undefined {
+  if (x.textNum) return castNode(x.node, 'decimal', TEXT_NUMERIC_DECIMAL);
   const p = INT_DECIMAL[x.t];
   if (p !== undefined) return castNode(x.node, 'decimal', [p, 0]);
   if (x.strLit) {
@@ -333,8 +433,8 @@ function figureColname(n: Node | undefined): string {
 // ---------------------------------------------------------------------------------------------
 // Scopes: what column names mean in an expression.
 
-/** Output columns of a relation: name and type. */
-type Columns = { name: string; t: ResultType; typmod?: number }[];
+/** Output columns of a relation: name and type (`textNum`: see {@link Typed.textNum}). */
+type Columns = { name: string; t: ResultType; typmod?: number; textNum?: true }[];
 
 /** One FROM item visible to expressions: its alias and columns. */
 interface RangeEntry {
@@ -358,7 +458,7 @@ const HISTORY_COLUMNS: Columns = [
   { name: '_engine', t: 'text' },
 ];
 
-function lookupColumn(scope: Scope | undefined, names: string[]): { t: ResultType; typmod?: number } | undefined {
+function lookupColumn(scope: Scope | undefined, names: string[]): Columns[number] | undefined {
   for (let s = scope; s; s = s.outer) {
     if (names.length === 1) {
       for (const e of s.entries) {
@@ -476,7 +576,8 @@ class Rewriter {
           t = c.t !== 'unknown' ? c.t : rt;
           castLiteralColumn(c.t === 'unknown' ? (out.larg as Node) : (out.rarg as Node), i, t);
         }
-        return { name: c.name, t };
+        // DuckDB unites text numerics with DECIMALs as text (a DECIMAL's text has its scale, as numeric's).
+        return t === 'numeric' && (c.textNum || r.cols[i]?.textNum) ? { name: c.name, t, textNum: true as const } : { name: c.name, t };
       });
       const scope: Scope = { entries: [{ alias: '', cols }], outer, ctes };
       if (s.sortClause) out.sortClause = (s.sortClause as Node[]).map((x) => this.genericValue(x, scope));
@@ -506,6 +607,8 @@ class Rewriter {
     const scope: Scope = { entries: [], outer, ctes };
     if (s.fromClause) out.fromClause = (s.fromClause as Node[]).map((f) => this.fromItem(f, scope));
     const cols: Columns = [];
+    /** The typed output expressions (undefined for `*`), as ORDER BY may name them. */
+    const outs: (Typed | undefined)[] = [];
     if (s.targetList) {
       const targets: Node[] = [];
       for (const t of s.targetList as Node[]) {
@@ -516,6 +619,7 @@ class Rewriter {
           const rel = fields.length > 1 ? String(fields[fields.length - 2]?.String?.sval) : undefined;
           const entries = scope.entries.filter((e) => rel === undefined || e.alias === rel);
           for (const e of entries) cols.push(...e.cols);
+          for (const e of entries) for (const _ of e.cols) outs.push(undefined);
           // In the outermost SELECT, `*` over plain relations is spelled out when a column needs
           // its PostgreSQL type marked (varchar, char, jsonb), as PostgreSQL expands it.
           const plain = ((s.fromClause ?? []) as Node[]).every(plainFrom);
@@ -523,13 +627,12 @@ class Rewriter {
             root &&
             plain &&
             entries.every((e) => e.cols.length > 0 && e.alias) &&
-            entries.some((e) => e.cols.some((c) => MARKED_OUTPUT[c.t]))
+            entries.some((e) => e.cols.some((c) => MARKED_OUTPUT[c.t] || c.textNum))
           ) {
             for (const e of entries) {
               for (const c of e.cols) {
-                const node = MARKED_OUTPUT[c.t]
-                  ? fn('struct_pack', [{ NamedArgExpr: { name: MARKED_OUTPUT[c.t], arg: columnNode(e.alias, c), argnumber: -1 } }])
-                  : ({ ColumnRef: { fields: [str(e.alias), str(c.name)] } } as Node);
+                const ref: Node = { ColumnRef: { fields: [str(e.alias), str(c.name)] } };
+                const node = markOutput({ node: ref, t: c.t, ...(c.textNum ? { textNum: true as const } : {}) }, false) ?? ref;
                 targets.push({ ResTarget: { name: c.name, val: node } });
               }
             }
@@ -539,29 +642,72 @@ class Rewriter {
           continue;
         }
         const x = this.expr(val, scope);
+        outs.push(x);
         // A quotient that is also a GROUP BY expression must stay as grouped (DuckDB matches them by shape).
         const groupedExpr = ((s.groupClause ?? []) as Node[]).some((g) => !g.ColumnRef && !g.A_Const);
-        if (root && x.div && x.t === 'numeric' && !(groupedExpr && !hasAggregateCall(val)))
-          x.node = fn(x.variance ? 'pg_var_out' : 'pg_ndiv_out', x.div);
-        else if (root && MARKED_OUTPUT[x.t])
-          x.node = fn('struct_pack', [
-            { NamedArgExpr: { name: MARKED_OUTPUT[x.t], arg: x.t === 'jsonb' ? castNode(x.node, 'varchar') : x.node, argnumber: -1 } },
-          ]);
+        const marked = root ? markOutput(x, groupedExpr && !hasAggregateCall(val)) : undefined;
         const name = rt.name ? String(rt.name) : figureColname(val);
-        cols.push(x.typmod === undefined ? { name, t: x.t } : { name, t: x.t, typmod: x.typmod });
-        const nrt: Node = { ...rt, val: x.node };
-        if (x.node !== val && !rt.name && name !== '?column?') nrt.name = name;
+        cols.push({
+          name,
+          t: x.t,
+          ...(x.typmod === undefined ? {} : { typmod: x.typmod }),
+          ...(x.textNum && !marked ? { textNum: true as const } : {}),
+        });
+        const nrt: Node = { ...rt, val: marked ?? x.node };
+        if (nrt.val !== val && !rt.name && name !== '?column?') nrt.name = name;
         targets.push({ ResTarget: nrt });
       }
       out.targetList = targets;
     }
     const withOutputs: Scope = { entries: [...scope.entries, { alias: '', cols }], outer, ctes };
     for (const k of ['whereClause', 'havingClause'] as const) if (s[k]) out[k] = this.expr(s[k] as Node, scope).node;
-    for (const k of ['groupClause', 'distinctClause', 'windowClause', 'sortClause'] as const) {
-      if (s[k]) out[k] = (s[k] as Node[]).map((x) => this.genericValue(x, k === 'sortClause' || k === 'groupClause' ? withOutputs : scope));
+    for (const k of ['groupClause', 'distinctClause', 'windowClause'] as const) {
+      if (s[k]) out[k] = (s[k] as Node[]).map((x) => this.genericValue(x, k === 'groupClause' ? withOutputs : scope));
     }
+    if (s.sortClause) out.sortClause = (s.sortClause as Node[]).map((x) => this.sortBy(x, withOutputs, cols, outs, root));
     for (const k of ['limitCount', 'limitOffset'] as const) if (s[k]) out[k] = this.expr(s[k] as Node, scope).node;
     return { node: { SelectStmt: out }, cols };
+  }
+
+  /**
+   * An ORDER BY item. Text numerics sort by their numeric-order key and char(n) values without
+   * their trailing spaces (bpcharcmp). An output column named or numbered is the outermost
+   * SELECT's marked output (its STRUCT sorts by its first field, the key), or elsewhere its
+   * expression.
+   */
+  private sortBy(x: Node, scope: Scope, cols: Columns, outs: (Typed | undefined)[], root: boolean): Node {
+    const sb = x.SortBy as Node | undefined;
+    if (!sb) return this.genericValue(x, scope) as Node;
+    const target = sb.node as Node;
+    const fields = (target.ColumnRef?.fields ?? []) as Node[];
+    const pos = target.A_Const ? constInt(target) : undefined;
+    const i =
+      fields.length === 1 && fields[0]?.String
+        ? cols.findIndex((c) => c.name === String(fields[0]?.String?.sval))
+        : pos !== undefined
+          ? pos - 1
+          : -1;
+    if (i >= 0 && i < cols.length) {
+      const e = outs[i];
+      const k = root || !e ? undefined : sortKey(e);
+      return k ? { SortBy: { ...sb, node: k } } : (this.genericValue(x, scope) as Node);
+    }
+    const e = this.expr(target, scope);
+    return { SortBy: { ...sb, node: sortKey(e) ?? e.node } };
+  }
+
+  /** The visible columns of table `name` (none when the catalog has no such table). */
+  tableColumns(name: string): Columns {
+    const t = this.catalog.find(name);
+    if (!t) return [];
+    return t.columns
+      .filter((c) => !c.hidden)
+      .map((c) => ({
+        name: c.name,
+        t: c.type,
+        ...(c.typmod === undefined ? {} : { typmod: c.typmod }),
+        ...(isTextNumeric(c.type, c.typmod) ? { textNum: true as const } : {}),
+      }));
   }
 
   /** A FROM item: rewritten, and its columns added to `scope`. */
@@ -575,13 +721,8 @@ class Rewriter {
       if (cte) cols = cte;
       else {
         const hist = name.endsWith('__history') ? name.slice(0, -'__history'.length) : undefined;
-        const t = this.catalog.find(hist ?? name);
-        if (t) {
-          cols = t.columns
-            .filter((c) => !c.hidden)
-            .map((c) => (c.typmod === undefined ? { name: c.name, t: c.type } : { name: c.name, t: c.type, typmod: c.typmod }));
-          if (hist) cols = [...cols, ...HISTORY_COLUMNS];
-        }
+        cols = this.tableColumns(hist ?? name);
+        if (hist && cols.length) cols = [...cols, ...HISTORY_COLUMNS];
       }
       scope.entries.push({ alias, cols: renameCols(cols, rv.alias?.colnames as Node[] | undefined) });
       return f;
@@ -675,7 +816,9 @@ class Rewriter {
         const names = ((v.fields ?? []) as Node[]).map((f) => (f.String ? String(f.String.sval) : '*'));
         const c = lookupColumn(scope, names);
         if (!c) return { node: n, t: 'unknown' };
-        return c.typmod === undefined ? { node: n, t: c.t } : { node: n, t: c.t, typmod: c.typmod };
+        const x: Typed = c.typmod === undefined ? { node: n, t: c.t } : { node: n, t: c.t, typmod: c.typmod };
+        if (c.textNum) x.textNum = true;
+        return x;
       }
       case 'TypeCast':
         return this.typeCast(v, scope);
@@ -699,6 +842,16 @@ class Rewriter {
           args.map((a) => a.t),
           type === 'CoalesceExpr' ? 'COALESCE' : v.op === 'IS_GREATEST' ? 'GREATEST' : 'LEAST',
         );
+        // COALESCE, GREATEST and LEAST of text numerics: one of the values, as its own text.
+        if (t === 'numeric' && args.some((a) => a.textNum)) {
+          const nodes = args.map((a) => numText(a));
+          if (type === 'CoalesceExpr') return { node: { CoalesceExpr: { ...v, args: nodes } }, t, textNum: true };
+          return {
+            node: fn(v.op === 'IS_GREATEST' ? 'pg_ngreatest' : 'pg_nleast', [{ A_ArrayExpr: { elements: nodes } }]),
+            t,
+            textNum: true,
+          };
+        }
         const nodes = args.map((a) => (t !== 'unknown' && t !== 'numeric' && (a.t !== t || a.numLit) ? coerce(a, t) : a.node));
         return { node: { [type]: { ...v, args: nodes } }, t };
       }
@@ -721,12 +874,18 @@ class Rewriter {
         const subscript = ind.every((x) => x.A_Indices);
         const slice = ind.some((x) => x.A_Indices?.is_slice);
         const t: ResultType = subscript && isArrayType(arg.t) ? (slice ? arg.t : elementType(arg.t)) : 'unknown';
-        return { node: { A_Indirection: { ...v, arg: arg.node, indirection: ind } }, t };
+        const node: Node = { A_Indirection: { ...v, arg: arg.node, indirection: ind } };
+        return arg.textNum && t !== 'unknown' ? { node, t, textNum: true } : { node, t };
       }
       case 'SQLValueFunction':
         return { node: n, t: SVF_TYPES[String(v.op)] ?? 'unknown' };
       case 'ParamRef':
         return { node: n, t: 'unknown' };
+      case 'SortBy': {
+        // Window and aggregate ORDER BY: text numerics by their numeric-order key, char(n) without trailing spaces.
+        const e = this.expr(v.node as Node, scope);
+        return { node: { SortBy: { ...v, node: sortKey(e) ?? e.node } }, t: 'unknown' };
+      }
       case 'CollateClause':
         return { ...this.expr(v.arg as Node, scope), node: { CollateClause: { ...v, arg: this.expr(v.arg as Node, scope).node } } };
       default:
@@ -755,6 +914,8 @@ class Rewriter {
       const n = toNumeric(arg);
       if (n) typed.node = n;
     }
+    if (arg.textNum && INT_TYPES.has(t)) typed.node = coerce(arg, t);
+    if (arg.textNum && t === 'numeric[]' && !mods.length) return { ...arg, t };
     if (t === 'bytea' && (TEXT_TYPES.has(arg.t) || arg.strLit)) typed.node = fn('pg_text_bytea', [arg.node]);
     if (t === 'jsonb') typed.node = castNode(arg.node, 'json');
     if (t === 'jsonb[]' || t === 'json[]')
@@ -795,6 +956,10 @@ class Rewriter {
         t: 'boolean',
       };
     }
+    if ((kind === 'AEXPR_IN' || kind === 'AEXPR_BETWEEN' || kind === 'AEXPR_NOT_BETWEEN') && v.rexpr?.List) {
+      const ordered = this.orderedList(v, scope);
+      if (ordered) return { node: ordered, t: 'boolean' };
+    }
     if (kind !== 'AEXPR_OP') {
       const out = this.generic({ A_Expr: v }, scope);
       const t: ResultType = kind === 'AEXPR_NULLIF' ? this.expr(v.lexpr as Node, scope).t : 'boolean';
@@ -806,6 +971,9 @@ class Rewriter {
     const args = l ? [l, r] : [r];
     const types = args.map((a) => a.t);
     const keep: Typed = { node: { A_Expr: { ...v, ...(l ? { lexpr: l.node } : {}), rexpr: r.node } }, t: 'unknown' };
+    // A parameter compared with a text numeric is a numeric (PostgreSQL infers its type so): by key.
+    if (l && COMPARISON_OPS.has(op) && args.some((a) => a.textNum && a.t === 'numeric') && args.some((a) => a.node.ParamRef))
+      return { node: { A_Expr: { ...v, lexpr: numKey(numText(l)), rexpr: numKey(numText(r)) } }, t: 'boolean' };
     // An untyped parameter resolves like an unknown literal (PostgreSQL types `$1 + 99` as integer).
     if (args.some((a) => a.t === 'unknown' && !argIsLiteral(a) && !isUntypedParam(a))) return keep;
     const sig = resolveOperatorDetail(op, types, false);
@@ -826,10 +994,50 @@ class Rewriter {
       if (isUntypedParam(a) && want !== 'unknown' && want !== 'numeric' && duckTypeOf(want)) return castTyped(a, want);
       return coerce(a, want);
     });
+    const [a0, a1] = sig.args;
+    if (l && COMPARISON_OPS.has(op)) {
+      // numeric_cmp of text numerics: by their numeric-order keys (exact at any precision).
+      if (a0 === 'numeric' && a1 === 'numeric' && args.some((a) => a.textNum))
+        return { node: { A_Expr: { ...v, lexpr: numKey(numText(l)), rexpr: numKey(numText(r)) } }, t: 'boolean' };
+      // bpchareq, bpcharlt, …: trailing spaces do not count (bpcharcmp compares the trimmed strings).
+      if (a0 === 'char' && a1 === 'char')
+        return { node: { A_Expr: { ...v, lexpr: fn('rtrim', [nodes[0] as Node]), rexpr: fn('rtrim', [nodes[1] as Node]) } }, t: 'boolean' };
+    }
     const special = this.operator(op, nodes, sig, args);
-    if (special) return special;
+    const scaled = a0 === 'numeric' && sig.t === 'numeric' && args.some((a) => a.textNum || a.scale);
+    if (special) {
+      if (scaled && special.div)
+        special.divScales = [scaleOf(args[0] as Typed, nodes[0] as Node), scaleOf(args[1] as Typed, nodes[1] as Node)];
+      else if (scaled) {
+        const scale = resultScale(op, args, nodes);
+        if (scale) special.scale = scale;
+      }
+      return special;
+    }
     const node: Node = { A_Expr: { ...v, ...(l ? { lexpr: nodes[0] } : {}), rexpr: nodes[nodes.length - 1] } };
-    return { node, t: sig.t };
+    const out: Typed = { node, t: sig.t };
+    const scale = scaled ? resultScale(op, args, nodes) : undefined;
+    if (scale) out.scale = scale;
+    return out;
+  }
+
+  /**
+   * `x [NOT] IN (list)` and `x [NOT] BETWEEN a AND b` over text numerics (by numeric-order keys)
+   * or char(n) values (trailing spaces trimmed); undefined for other types (left to DuckDB).
+   */
+  private orderedList(v: Node, scope: Scope): Node | undefined {
+    const l = this.expr(v.lexpr as Node, scope);
+    const items = ((v.rexpr.List.items ?? []) as Node[]).map((i) => this.expr(i, scope));
+    const all = [l, ...items];
+    let f: ((x: Typed) => Node) | undefined;
+    if (
+      all.some((x) => x.textNum && x.t === 'numeric') &&
+      all.every((x) => x.t === 'numeric' || INT_TYPES.has(x.t) || argIsLiteral(x) || x.node.ParamRef)
+    )
+      f = (x) => numKey(numText(x));
+    else if (all.some((x) => x.t === 'char') && all.every((x) => x.t === 'char' || argIsLiteral(x))) f = (x) => fn('rtrim', [x.node]);
+    if (!f) return undefined;
+    return { A_Expr: { ...v, lexpr: f(l), rexpr: { List: { items: items.map(f) } } } };
   }
 
   /** Operators whose DuckDB meaning differs (after the operands were cast to `sig.args`). */
@@ -896,12 +1104,16 @@ class Rewriter {
     }
     if (op === '||' && sig.t === 'text' && nodes.length === 2) {
       // anytextcat/textanycat cast the non-text side to text (coerce did); DuckDB types `x || NULL` as INTEGER.
+      // A numeric's text is its own (a text numeric's, or one with a display scale of its own).
+      const side = (i: number): Node => {
+        const a = args[i] as Typed;
+        return a.t === 'numeric' && (a.textNum || a.scale) ? numText(a) : (nodes[i] as Node);
+      };
       return {
-        node: castNode({ A_Expr: { kind: 'AEXPR_OP', name: [str('||')], lexpr: nodes[0], rexpr: nodes[1] } }, 'varchar'),
+        node: castNode({ A_Expr: { kind: 'AEXPR_OP', name: [str('||')], lexpr: side(0), rexpr: side(1) } }, 'varchar'),
         t: 'text',
       };
     }
-    void args;
     return undefined;
   }
 
@@ -1030,7 +1242,10 @@ class Rewriter {
       results.map((r) => r.t),
       'CASE',
     );
-    const fix = (x: Typed): Node => (t !== 'unknown' && t !== 'numeric' && (x.t !== t || x.numLit) ? coerce(x, t) : x.node);
+    // A CASE with a text numeric result gives every result as numeric text (each value's own text).
+    const textual = t === 'numeric' && results.some((r) => r.textNum);
+    const fix = (x: Typed): Node =>
+      textual ? numText(x) : t !== 'unknown' && t !== 'numeric' && (x.t !== t || x.numLit) ? coerce(x, t) : x.node;
     const node: Node = {
       CaseExpr: {
         ...v,
@@ -1039,7 +1254,7 @@ class Rewriter {
         ...(def ? { defresult: fix(def) } : {}),
       },
     };
-    return { node, t };
+    return textual ? { node, t, textNum: true } : { node, t };
   }
 
   private subLink(v: Node, scope: Scope): Typed {
@@ -1056,7 +1271,7 @@ class Rewriter {
             ? 'unknown'
             : (`${first}[]` as SqlType)
           : 'boolean';
-    return { node: { SubLink: out }, t };
+    return kind === 'EXPR_SUBLINK' && sub.cols[0]?.textNum ? { node: { SubLink: out }, t, textNum: true } : { node: { SubLink: out }, t };
   }
 
   /** A function call (`inFrom`: a FROM-clause function). */
@@ -1122,6 +1337,9 @@ class Rewriter {
         }
         if (a0 === 'smallint' || a0 === 'integer') return { node: castNode({ FuncCall: call }, 'bigint'), t };
         if (a0 === 'bigint') return { node: castNode({ FuncCall: call }, 'decimal', [38, 0]), t };
+        // numeric_sum of text numerics: the largest display scale of the values summed.
+        if (a0 === 'numeric' && (args[0]?.textNum || args[0]?.scale))
+          return { node: { FuncCall: call }, t, scale: withName('max', [scaleOf(args[0], nodes[0] as Node)]) };
         if (a0 === 'real') return { node: castNode({ FuncCall: call }, 'real'), t };
         return undefined;
       case 'variance':
@@ -1153,9 +1371,27 @@ class Rewriter {
           const sum = withName('sum');
           const count = withName('count');
           const dividend = a0 === 'numeric' ? sum : castNode(sum, 'decimal', [38, 0]);
-          return { node: fn('pg_ndiv', [dividend, count]), t, div: [dividend, count] };
+          const out: Typed = { node: fn('pg_ndiv', [dividend, count]), t, div: [dividend, count] };
+          if (a0 === 'numeric' && (args[0]?.textNum || args[0]?.scale))
+            out.divScales = [withName('max', [scaleOf(args[0], nodes[0] as Node)]), intConst(0)];
+          return out;
         }
         return undefined;
+      case 'min':
+      case 'max':
+        // The text of the smallest / largest value in numeric order (numeric_smaller / numeric_larger).
+        if (a0 === 'numeric' && args[0]?.textNum) {
+          const x = args[0].node;
+          return { node: withName(name === 'min' ? 'arg_min' : 'arg_max', [x, numKey(x)]), t, textNum: true };
+        }
+        return undefined;
+      case 'array_agg':
+        // The values' own text, in a numeric[] of text numerics.
+        return a0 === 'numeric' && args[0]?.textNum ? { node: withName('array_agg', [args[0].node]), t, textNum: true } : undefined;
+      case 'abs':
+        return a0 === 'numeric' && (args[0]?.textNum || args[0]?.scale)
+          ? { node: { FuncCall: call }, t, scale: scaleOf(args[0], nodes[0] as Node) }
+          : undefined;
       case 'mod':
         if (a0 && INT_TYPES.has(a0)) return { node: withName('pg_imod'), t };
         if (a0 === 'numeric') return { node: withName('pg_nmod'), t };
@@ -1445,12 +1681,6 @@ function plainFrom(f: Node): boolean {
   if (f.RangeVar || f.RangeSubselect) return true;
   const j = f.JoinExpr as Node | undefined;
   return !!j && !j.usingClause && !j.isNatural && !j.alias && plainFrom(j.larg as Node) && plainFrom(j.rarg as Node);
-}
-
-/** A column reference `alias.name`, as text when the column is jsonb (marked outputs hold its text). */
-function columnNode(alias: string, c: Columns[number]): Node {
-  const ref: Node = { ColumnRef: { fields: [str(alias), str(c.name)] } };
-  return c.t === 'jsonb' ? castNode(ref, 'varchar') : ref;
 }
 
 /** Cast the string literal at output position `i` of a leaf SELECT of a set operation to `t` (DuckDB would keep it text). */
@@ -1773,13 +2003,16 @@ function hasAggregate(sel: Node): boolean {
 
 /**
  * The statement `stmt` (views already inlined) rewritten so DuckDB answers as PostgreSQL 15
- * would: a SELECT, or an expression a write runs in DuckDB (its table's columns are not in
- * scope there, so only what can be typed without them — constants, subqueries — is rewritten).
+ * would: a SELECT, or an expression a write runs in DuckDB over the tables `relations` (by alias;
+ * only what can be typed — their columns, constants, subqueries — is rewritten).
  * @throws StratumError 42P19 for a recursive CTE PostgreSQL refuses; 42883 for an operator
  *   PostgreSQL does not have for the operands' types (e.g. `double precision % integer`).
  */
-export function pgSemantics(stmt: Node, catalog: Catalog): Node {
+export function pgSemantics(stmt: Node, catalog: Catalog, relations: readonly { alias: string; table: string }[] = []): Node {
   const r = new Rewriter(catalog);
-  if (!stmt.SelectStmt) return r.expr(stmt, { entries: [], outer: undefined, ctes: new Map() }).node;
+  if (!stmt.SelectStmt) {
+    const entries = relations.map((x) => ({ alias: x.alias, cols: r.tableColumns(x.table) }));
+    return r.expr(stmt, { entries, outer: undefined, ctes: new Map() }).node;
+  }
   return r.select(stmt.SelectStmt as Node, undefined, undefined, true).node;
 }

@@ -128,9 +128,16 @@ export function sessionFunction(type: string, n: Node, s: SessionValues): Node |
 /**
  * The statement with views inlined (as `(SELECT …) AS alias`, recursively) and session functions
  * bound, then rewritten for PostgreSQL semantics in DuckDB (duckdb-rewrite.ts). `ctes` are CTE
- * names that shadow views.
+ * names that shadow views; `relations`: the tables (by alias) whose columns an expression (not a
+ * SELECT) may name, such as a write's WHERE over its table.
  */
-export function rewriteForTier(stmt: Node, catalog: Catalog, s: SessionValues, ctes: ReadonlySet<string> = new Set()): Node {
+export function rewriteForTier(
+  stmt: Node,
+  catalog: Catalog,
+  s: SessionValues,
+  ctes: ReadonlySet<string> = new Set(),
+  relations: readonly { alias: string; table: string }[] = [],
+): Node {
   let depth = 0;
   const rewrite = (tree: Node): Node =>
     transformNodes(tree, (type, n) => {
@@ -158,7 +165,7 @@ export function rewriteForTier(stmt: Node, catalog: Catalog, s: SessionValues, c
       }
       return undefined;
     });
-  return pgSemantics(rewrite(stmt), catalog);
+  return pgSemantics(rewrite(stmt), catalog, relations);
 }
 
 /** PostgreSQL text of a statement or expression node (for DuckDB, EXPLAIN and the catalog). */

@@ -284,7 +284,10 @@ export function planModify(s: Node, kind: 'update' | 'delete', env: PlanEnv, par
     finder = { by: 'index', index: lookup.index, eq: lookup.eq };
     reason = `rows by index ${lookup.index}`;
   } else {
-    const rewritten = s.whereClause ? rewriteForTier(s.whereClause as Node, env.catalog, env.session) : undefined;
+    // The table's columns are in scope, so its values compare as PostgreSQL's (text numerics, char(n)).
+    const rewritten = s.whereClause
+      ? rewriteForTier(s.whereClause as Node, env.catalog, env.session, undefined, [{ alias, table: t.name }])
+      : undefined;
     const sql = `SELECT ${keySelect(t, alias)} FROM ${ident(`${t.name}__latest`)} AS ${ident(alias)}${rewritten ? ` WHERE ${deparse(rewritten)}` : ''}`;
     finder = { by: 'candidates', sql };
     reason = where
