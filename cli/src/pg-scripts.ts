@@ -243,7 +243,7 @@ export const PG_SCRIPTS: PgScript[] = [
     ],
   },
   {
-    name: 'bad input: every statement kind answers with PostgreSQL\'s SQLSTATE and the session stays usable',
+    name: "bad input: every statement kind answers with PostgreSQL's SQLSTATE and the session stays usable",
     statements: [
       'CREATE TABLE bad (id int PRIMARY KEY, n int NOT NULL, s text)',
       'INSERT INTO nope VALUES (1)',
