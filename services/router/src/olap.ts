@@ -37,8 +37,9 @@ import {
   type Value,
 } from '@stratum/shared';
 import { bindParams, convertResult, loadValues, mapDuckDbError, PG_SEMANTICS_SQL, viewType } from '@stratum/shared/duckdb';
+import type { UntypedNode as Node } from './analyze/ast.ts';
 import { literalOf, type Params } from './sql/literal.ts';
-import { type Node, qualifiedName } from './sql/parse.ts';
+import { qualifiedName } from './sql/parse.ts';
 
 /** An OLAP shard as the router addresses it. */
 export interface ShardRef {

@@ -6,7 +6,7 @@
 
 import type { Node as PgNode } from '@pgsql/types';
 import { type CastContext, type ColumnDef, type Expr, pgTypeName, type ResultType, SqlState, StratumError, typeOf } from '@stratum/shared';
-import type { Node } from '../sql/parse.ts';
+import type { UntypedNode as Node } from './ast.ts';
 import { coerceExpr, compileExpr as compileRaw, constantScope, type Scope, type SessionValues } from './expr.ts';
 
 export type { Scope, SessionValues };

@@ -5,7 +5,7 @@
  * with 42P01 and the 1-based character position of the name, as PostgreSQL reports them.
  */
 import { type Catalog, SchemaError, SqlState, type TableInfo, type ViewInfo } from '@stratum/shared';
-import type { Node } from '../sql/parse.ts';
+import type { UntypedNode as Node } from './ast.ts';
 import { forEachNode } from './walk.ts';
 
 /** Names of the system tables the router serves (DESIGN §4 conflicts). */

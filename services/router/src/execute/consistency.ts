@@ -21,11 +21,11 @@ import {
   type TxEngineApi,
   type Value,
 } from '@stratum/shared';
+import type { UntypedNode as Node } from '../analyze/ast.ts';
 import { timeRangeOf } from '../olap.ts';
 import type { Notice } from '../pgwire/types.ts';
 import type { PlanTable } from '../plan/types.ts';
 import type { RouterSession } from '../session.ts';
-import type { Node } from '../sql/parse.ts';
 import type { Params } from './bind.ts';
 
 /** A table's consistency requirement for one analytical read. */

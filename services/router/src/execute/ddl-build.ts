@@ -25,11 +25,11 @@ import {
   type TableInfo,
   UnsupportedError,
 } from '@stratum/shared';
+import type { UntypedNode as Node } from '../analyze/ast.ts';
 import { castTo, compileExpr } from '../analyze/compile.ts';
 import { ParamTypes, RowScope, type SessionValues } from '../analyze/scope.ts';
 import { someNode } from '../analyze/walk.ts';
 import { deparse } from '../plan/duckdb-sql.ts';
-import type { Node } from '../sql/parse.ts';
 
 /** PostgreSQL's identifier length limit (NAMEDATALEN − 1). */
 const MAX_NAME = 63;

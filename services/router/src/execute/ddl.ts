@@ -33,6 +33,7 @@ import {
   UnsupportedError,
 } from '@stratum/shared';
 import { parseSync } from 'libpg-query';
+import type { UntypedNode as Node } from '../analyze/ast.ts';
 import { ParamTypes } from '../analyze/scope.ts';
 import { forEachNode } from '../analyze/walk.ts';
 import type { Notice, StatementResult } from '../pgwire/types.ts';
@@ -40,7 +41,6 @@ import { deparse } from '../plan/duckdb-sql.ts';
 import { planSelect } from '../plan/select.ts';
 import type { DdlPlan, ModifyPlan } from '../plan/types.ts';
 import type { RouterSession } from '../session.ts';
-import type { Node } from '../sql/parse.ts';
 import type { Params } from './bind.ts';
 import {
   addConstraint,

@@ -26,13 +26,13 @@ import {
   type Value,
 } from '@stratum/shared';
 import { parseSync } from 'libpg-query';
+import type { UntypedNode as Node } from '../analyze/ast.ts';
 import { transformNodes } from '../analyze/walk.ts';
 import type { FieldDescription, Notice, StatementResult } from '../pgwire/types.ts';
 import { deparse } from '../plan/duckdb-sql.ts';
 import type { AnalyticalPlan, LocalPlan, OutputColumn, ReadPlan, RowReadPlan, RowScanPlan } from '../plan/types.ts';
 import type { RouterSession } from '../session.ts';
 import { fieldOf } from '../session.ts';
-import type { Node } from '../sql/parse.ts';
 import { bindExpr, evaluateAsync, type Params, paramValue } from './bind.ts';
 import { meet, moveBlock, ownerOf, readAsOf, requirements, waitForAsOf, withFreshness } from './consistency.ts';
 

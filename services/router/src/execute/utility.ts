@@ -14,11 +14,11 @@ import {
   type TxResult,
   UnsupportedError,
 } from '@stratum/shared';
+import type { UntypedNode as Node } from '../analyze/ast.ts';
 import type { StatementResult } from '../pgwire/types.ts';
 import { isolationOf } from '../plan/planner.ts';
 import type { UtilityPlan } from '../plan/types.ts';
 import { DEFAULT_SETTINGS, REPORTED, type RouterSession } from '../session.ts';
-import type { Node } from '../sql/parse.ts';
 import { buildBlockIndexes, publish } from './ddl.ts';
 
 const mStatements = counter('stratum_router_statements_total', 'Statements executed, by kind and tier', ['kind', 'tier']);

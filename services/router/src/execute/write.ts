@@ -28,10 +28,10 @@ import {
   type WriteOp,
 } from '@stratum/shared';
 import { parseSync } from 'libpg-query';
+import type { UntypedNode as Node } from '../analyze/ast.ts';
 import type { Notice, StatementResult } from '../pgwire/types.ts';
 import type { Finder, InsertPlan, ModifyPlan, OutputColumn } from '../plan/types.ts';
 import type { RouterSession } from '../session.ts';
-import type { Node } from '../sql/parse.ts';
 import { assignValue, bindExpr, evaluateAsync, type Params, paramValue } from './bind.ts';
 import { moveBlock, ownerOf } from './consistency.ts';
 import { runRead, type TypedColumn, type TypedResult, toStatementResult } from './read.ts';

@@ -12,8 +12,8 @@ import { convertResult, mapDuckDbError } from '@stratum/shared/duckdb';
 import type { FixtureTable } from '@stratum/shared/testing';
 import { parseSync } from 'libpg-query';
 import type pg from 'pg';
+import type { UntypedNode as Node } from '../analyze/ast.ts';
 import type { SessionValues } from '../analyze/scope.ts';
-import type { Node } from '../sql/parse.ts';
 import { deparse, rewriteForTier } from './duckdb-sql.ts';
 
 /** One side's answer: rows as PostgreSQL's text of each value and the columns' type OIDs, or an error. */

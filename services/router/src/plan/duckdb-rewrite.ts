@@ -32,7 +32,7 @@ import {
   type SqlType,
   StratumError,
 } from '@stratum/shared';
-import type { Node } from '../sql/parse.ts';
+import type { UntypedNode as Node } from '../analyze/ast.ts';
 import { strptimeFormat, toCharNumber, toCharTimestamp } from './duckdb-to-char.ts';
 
 // ---------------------------------------------------------------------------------------------

@@ -6,7 +6,7 @@
  * differently). Templates that are not constant, or use a pattern not listed here, are left to
  * DuckDB (docs/sql.md "Known differences").
  */
-import type { Node } from '../sql/parse.ts';
+import type { UntypedNode as Node } from '../analyze/ast.ts';
 
 // ---------------------------------------------------------------------------------------------
 // AST builders.

@@ -13,11 +13,12 @@ import {
   StratumError,
   UnsupportedError,
 } from '@stratum/shared';
+import type { UntypedNode as Node } from '../analyze/ast.ts';
 import { rangeVarName } from '../analyze/relations.ts';
 import { ParamTypes, type SessionValues } from '../analyze/scope.ts';
 import { maxParam } from '../analyze/walk.ts';
 import { copyOptionInputs, resolveCopyOptions } from '../copy/options.ts';
-import type { Node, ParsedStatement } from '../sql/parse.ts';
+import type { ParsedStatement } from '../sql/parse.ts';
 import { planSelect } from './select.ts';
 import type { CopyPlan, DdlOp, DdlPlan, Plan, PlannedStatement, UtilityOp, UtilityPlan } from './types.ts';
 import { planInsert, planModify, writeTarget } from './write.ts';
@@ -69,7 +70,7 @@ const DROP_KINDS: Record<string, 'table' | 'view' | 'sequence' | 'index'> = {
  */
 export function planStatement(p: ParsedStatement, env: PlanEnv, declared: readonly (ResultType | undefined)[] = []): PlannedStatement {
   const params = new ParamTypes(declared);
-  const plan = planNode(p.kind, p.stmt[p.kind] as Node, env, params);
+  const plan = planNode(p.kind, p.stmt ? (p.stmt as Node)[p.kind] : {}, env, params);
   return { plan, paramTypes: params.list(maxParam(p.stmt)), catalogVersion: env.catalog.version };
 }
 

@@ -5,13 +5,15 @@
  * PostgreSQL semantics; everything else — scans, aggregates, joins, sorts — runs on the
  * analytical tier (OLAP files + ingestion delta).
  */
+
+import type { Node as PgNode } from '@pgsql/types';
 import type { Expr, ResultType, TableInfo } from '@stratum/shared';
+import { listItems, type UntypedNode as Node, nodeOf } from '../analyze/ast.ts';
 import { compileExpr } from '../analyze/compile.ts';
 import { conjunctsOf, fieldFacts, fieldRanges, rowLookup } from '../analyze/predicates.ts';
 import { aliasOf, type RelationRef, relationsOf } from '../analyze/relations.ts';
 import { ParamTypes, RowScope } from '../analyze/scope.ts';
-import { forEachNode, someNode } from '../analyze/walk.ts';
-import type { Node } from '../sql/parse.ts';
+import { forEachNode, someNode, type Tree } from '../analyze/walk.ts';
 import { deparse, rewriteForTier } from './duckdb-sql.ts';
 import type { PlanEnv } from './planner.ts';
 import type { AnalyticalPlan, Finder, LocalPlan, OutputColumn, PlanTable, ReadPlan, RowReadPlan, RowScanPlan } from './types.ts';
@@ -46,7 +48,7 @@ function needsAnalytical(s: Node): boolean {
 }
 
 /** Has a subquery, aggregate or set-returning construct anywhere (not row-local). */
-function hasSubquery(n: unknown): boolean {
+function hasSubquery(n: Tree): boolean {
   return someNode(n, (type) => type === 'SubLink' || type === 'RangeSubselect' || type === 'RangeFunction');
 }
 
@@ -201,8 +203,8 @@ function inferParams(s: Node, rels: RelationRef[], params: ParamTypes): Analytic
     }
     return hits.size === 1 ? out : undefined;
   };
-  const paramOf = (n: Node | undefined): number | undefined =>
-    (n?.ParamRef?.number as number | undefined) ?? (n?.TypeCast?.arg?.ParamRef?.number as number | undefined);
+  const paramOf = (n: PgNode | undefined): number | undefined =>
+    nodeOf(n, 'ParamRef')?.number ?? nodeOf(nodeOf(n, 'TypeCast')?.arg, 'ParamRef')?.number;
   forEachNode(s, (type, e) => {
     if (type !== 'A_Expr') return;
     const kind = e.kind as string | undefined;
@@ -210,7 +212,7 @@ function inferParams(s: Node, rels: RelationRef[], params: ParamTypes): Analytic
       const n = paramOf(e.rexpr);
       const c = typeOf(e.lexpr);
       if (n !== undefined) {
-        const elem = e.rexpr?.TypeCast ? undefined : c?.t;
+        const elem = nodeOf(e.rexpr, 'TypeCast') ? undefined : c?.t;
         if (elem && !elem.endsWith('[]')) params.type(n, `${elem}[]` as ResultType);
         arrays.push({ param: n, elementType: elem ?? 'text' });
       }
@@ -219,18 +221,18 @@ function inferParams(s: Node, rels: RelationRef[], params: ParamTypes): Analytic
     if (kind === undefined || kind === 'AEXPR_OP' || kind === 'AEXPR_IN' || kind === 'AEXPR_LIKE' || kind === 'AEXPR_ILIKE') {
       const l = paramOf(e.lexpr);
       const r = paramOf(e.rexpr);
-      if (r !== undefined && !e.rexpr?.TypeCast) {
+      if (r !== undefined && !nodeOf(e.rexpr, 'TypeCast')) {
         const c = typeOf(e.lexpr);
         if (c) params.type(r, c.t);
       }
-      if (l !== undefined && !e.lexpr?.TypeCast) {
+      if (l !== undefined && !nodeOf(e.lexpr, 'TypeCast')) {
         const c = typeOf(e.rexpr);
         if (c) params.type(l, c.t);
       }
       if (kind === 'AEXPR_IN') {
         const c = typeOf(e.lexpr);
-        for (const item of (e.rexpr?.List?.items ?? []) as Node[]) {
-          const n = item.ParamRef?.number as number | undefined;
+        for (const item of listItems(e.rexpr) ?? []) {
+          const n = nodeOf(item, 'ParamRef')?.number;
           if (n !== undefined && c) params.type(n, c.t);
         }
       }
@@ -388,7 +390,7 @@ function tryRowRead(s: Node, rels: RelationRef[], env: PlanEnv, params: ParamTyp
 function analytical(s: Node, rels: RelationRef[], tables: PlanTable[], env: PlanEnv, params: ParamTypes): AnalyticalPlan {
   const ctes = new Set(rels.filter((r) => r.kind === 'cte').map((r) => (r.kind === 'cte' ? r.name : '')));
   const rewritten = rewriteForTier({ SelectStmt: s }, env.catalog, env.session, ctes);
-  const stmt = rewritten.SelectStmt as Node;
+  const stmt = nodeOf(rewritten, 'SelectStmt') as Node;
   // Views were inlined: their tables count for consistency too.
   const inner = rels.some((r) => r.kind === 'view') ? relationsOf(env.catalog, rewritten, env.positionOf) : rels;
   const all = inner.some((r) => r.kind === 'table') ? tablesOf(inner) : tables;

@@ -10,8 +10,8 @@
  * that picks its read timestamp and the reason for the choice, in words.
  */
 import type { ColumnDef, Expr, IsolationLevel, ResultType, SqlType, TableInfo, TableOptions } from '@stratum/shared';
+import type { UntypedNode as Node } from '../analyze/ast.ts';
 import type { CopyOptions } from '../copy/options.ts';
-import type { Node } from '../sql/parse.ts';
 
 /** Consistency mode of a table (DESIGN §6). */
 export type Mode = TableOptions['consistency']['mode'];

@@ -22,12 +22,12 @@ import {
   type TableInfo,
   UnsupportedError,
 } from '@stratum/shared';
+import type { UntypedNode as Node } from '../analyze/ast.ts';
 import { castTo, compileExpr } from '../analyze/compile.ts';
 import { conjunctsOf, fieldFacts, rowLookup } from '../analyze/predicates.ts';
 import { aliasOf, relationsOf, resolveRangeVar } from '../analyze/relations.ts';
 import { columnExpr, type ParamTypes, RowScope } from '../analyze/scope.ts';
 import { someNode } from '../analyze/walk.ts';
-import type { Node } from '../sql/parse.ts';
 import { deparse, rewriteForTier } from './duckdb-sql.ts';
 import type { PlanEnv } from './planner.ts';
 import { exprType, outputColumns, planSelect, planTable, tablesOf } from './select.ts';
