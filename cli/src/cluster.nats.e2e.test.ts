@@ -163,9 +163,10 @@ describe('cluster: 2 TX engines, 2 ingestion engines, 2 OLAP shards', { timeout:
     const a = await connect();
     const b = await connect();
     // Sessions are assigned round robin: make sure a and b sit on different engines.
+    let probe = 900_000;
     const engineOf = async (c: pg.Client) => {
       const before1 = await metric(cluster.urls.tx1!, /stratum_tx_commits_total\{engine="tx1"\} (\d+)/);
-      await c.query('INSERT INTO ledger VALUES ($1, 0)', [900_000 + clients.length * 10 + Math.floor(Math.random() * 10)]);
+      await c.query('INSERT INTO ledger VALUES ($1, 0)', [probe++]);
       const after1 = await metric(cluster.urls.tx1!, /stratum_tx_commits_total\{engine="tx1"\} (\d+)/);
       return after1 > before1 ? 'tx1' : 'tx2';
     };
@@ -346,13 +347,14 @@ describe('cluster: 2 TX engines, 2 ingestion engines, 2 OLAP shards', { timeout:
       tables: { name: string; storage: string }[];
     };
     const w0 = status.watermark;
-    // Tier calls name tables by their storage name (GET /status lists them).
+    // Tier calls name tables by their storage name (GET /status lists them) and carry values in
+    // the stored representation (bigint columns take BigInt).
     const ledger = status.tables.find((t) => t.name === 'ledger')?.storage as string;
     for (let i = 0; i < 20; i++) {
       const catalogVersion = ((await (await fetch(`${routerUrl()}/health`)).json()) as { catalogVersion: number }).catalogVersion;
       const r = await api.execute({
         catalogVersion,
-        ops: [{ kind: 'insert', table: ledger, columns: ['id', 'v'], rows: [[800_000 + i, i]] }],
+        ops: [{ kind: 'insert', table: ledger, columns: ['id', 'v'], rows: [[BigInt(800_000 + i), BigInt(i)]] }],
       });
       assert.ok(r.commitTs > w0, 'a joining engine commits above the published watermark');
     }

@@ -143,4 +143,40 @@ describe('DDL across the tiers', { timeout: 300_000 }, () => {
     );
     assert.ok(viaScan.rows.length > 40);
   });
+
+  test('DDL in a transaction block commits atomically: all of it, or none when a concurrent DDL wins', async () => {
+    const other = new pg.Client({ host: '127.0.0.1', port: srv.pgPort, user: 'stratum', database: 'stratum' });
+    await other.connect();
+    try {
+      await c.query('BEGIN');
+      await c.query('CREATE TABLE blk_a (id serial PRIMARY KEY, v text UNIQUE)');
+      await c.query('CREATE TABLE blk_b (id int PRIMARY KEY, a int REFERENCES blk_a (id))');
+      await c.query('CREATE INDEX blk_b_a ON blk_b (a)');
+      // Not visible to another session before COMMIT.
+      await assert.rejects(other.query('SELECT count(*) FROM blk_a'), (e: { code?: string }) => e.code === '42P01');
+      await c.query('COMMIT');
+      await other.query(`INSERT INTO blk_a (v) VALUES ('x')`);
+      await other.query('INSERT INTO blk_b VALUES (1, 1)');
+      await assert.rejects(other.query('INSERT INTO blk_b VALUES (2, 99)'), (e: { code?: string }) => e.code === '23503');
+      // A block whose DDL conflicts at COMMIT with a DDL committed meanwhile applies none of it.
+      await c.query('BEGIN');
+      await c.query('CREATE TABLE blk_c (id int PRIMARY KEY)');
+      await c.query('CREATE TABLE blk_d (id int PRIMARY KEY)');
+      await other.query('CREATE TABLE blk_d (x text)');
+      await assert.rejects(c.query('COMMIT'), (e: { code?: string }) => e.code === '40001');
+      await assert.rejects(c.query('SELECT count(*) FROM blk_c'), (e: { code?: string }) => e.code === '42P01');
+      const cols = await other.query('SELECT * FROM blk_d');
+      assert.deepEqual(
+        cols.fields.map((f) => f.name),
+        ['x'],
+      );
+      // ROLLBACK drops a block's DDL.
+      await c.query('BEGIN');
+      await c.query('CREATE TABLE blk_e (id int PRIMARY KEY)');
+      await c.query('ROLLBACK');
+      await assert.rejects(c.query('SELECT count(*) FROM blk_e'), (e: { code?: string }) => e.code === '42P01');
+    } finally {
+      await other.end();
+    }
+  });
 });
