@@ -6,6 +6,7 @@
  * an untyped object (STYLE: "trees are typed, immutable, and walked by one visitor").
  */
 import type { Node } from '@pgsql/types';
+import { SqlState, StratumError } from '@stratum/shared';
 
 export type { Node };
 
@@ -35,6 +36,25 @@ export type NodeEntry = { [K in NodeType]: [type: K, fields: NodeFields<K>] }[No
 export function nodeOf<K extends NodeType>(n: Node | undefined, type: K): NodeFields<K> | undefined {
   if (!n || !(type in n)) return undefined;
   return (n as unknown as Record<K, NodeFields<K>>)[type];
+}
+
+/**
+ * The fields of `n`, a node the grammar guarantees to be of type `type` (a target list's
+ * ResTarget, the SelectStmt a rewrite of a SelectStmt returns).
+ * @throws StratumError XX000 when it is not: a bug in the router, not bad input.
+ */
+export function expectNode<K extends NodeType>(n: Node | undefined, type: K): NodeFields<K> {
+  return present(nodeOf(n, type), `a ${type} node (got ${n ? nodeType(n) : 'nothing'})`);
+}
+
+/**
+ * `v`, a field the grammar always fills (a ResTarget's value in a target list, a SELECT's
+ * source of an INSERT).
+ * @throws StratumError XX000 naming `what` when it is absent: a bug in the router, not bad input.
+ */
+export function present<T>(v: T | undefined, what: string): T {
+  if (v === undefined) throw new StratumError(SqlState.internalError, `the statement's tree lacks ${what}`);
+  return v;
 }
 
 /** The type name of `n` (its wrapper's key). */

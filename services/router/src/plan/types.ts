@@ -9,6 +9,8 @@
  * Every plan carries its tier, the consistency requirements of the tables it touches, the rule
  * that picks its read timestamp and the reason for the choice, in words.
  */
+
+import type { SelectStmt } from '@pgsql/types';
 import type { ColumnDef, Expr, IsolationLevel, ResultType, SqlType, TableInfo, TableOptions } from '@stratum/shared';
 import type { UntypedNode as Node } from '../analyze/ast.ts';
 import type { CopyOptions } from '../copy/options.ts';
@@ -126,7 +128,7 @@ export interface RowScanPlan extends PlanBase {
 export interface AnalyticalPlan extends PlanBase {
   kind: 'analytical';
   /** The SELECT, rewritten for DuckDB (views inlined, session functions bound). */
-  stmt: Node;
+  stmt: SelectStmt;
   /** Its DuckDB text; `$n` are the statement's parameters. */
   sql: string;
   /** Table references (for shard placement; CTE names excluded). */
