@@ -15,7 +15,7 @@ import {
   StratumError,
   UnsupportedError,
 } from '@stratum/shared';
-import { constString, entryOf, listItems, type NodeEntry, nodeOf, strOf } from '../analyze/ast.ts';
+import { constString, entryOf, listItems, type NodeEntry, nodeOf, present, strOf } from '../analyze/ast.ts';
 import { rangeVarName } from '../analyze/relations.ts';
 import { ParamTypes, type SessionValues } from '../analyze/scope.ts';
 import { maxParam } from '../analyze/walk.ts';
@@ -272,7 +272,7 @@ function copyPlan(s: CopyStmt, env: PlanEnv, params: ParamTypes): CopyPlan {
   }
   const inputs = copyOptionInputs(s.options);
   if (s.is_from) {
-    const { table: t } = writeTarget(s.relation ?? {}, env);
+    const { table: t } = writeTarget(present(s.relation, 'the table of a COPY FROM'), env);
     const visible = t.columns.filter((c) => !c.hidden);
     const columns: ColumnDef[] = s.attlist
       ? s.attlist.map((a) => {
@@ -306,7 +306,7 @@ function copyPlan(s: CopyStmt, env: PlanEnv, params: ParamTypes): CopyPlan {
     if (!q) throw new UnsupportedError('COPY (…) TO supports SELECT only');
     sel = q;
   } else {
-    const rv = s.relation ?? {};
+    const rv = present(s.relation, 'the table of a COPY TO');
     const target: Node[] = s.attlist
       ? s.attlist.map((a) => ({ ResTarget: { val: { ColumnRef: { fields: [a] } } } }))
       : [{ ResTarget: { val: { ColumnRef: { fields: [{ A_Star: {} }] } } } }];
