@@ -7,13 +7,13 @@
  */
 import { createRequire } from 'node:module';
 import { QuoteUtils } from '@pgsql/quotes';
-import type { Alias, Node, ParseResult } from '@pgsql/types';
+import type { Alias, Node } from '@pgsql/types';
 import { type Catalog, SqlState, StratumError } from '@stratum/shared';
-import { parseSync } from 'libpg-query';
 import { deparseSync } from 'pgsql-deparser';
 import { constString, makeNode, type NodeEntry, nodeOf, strOf } from '../analyze/ast.ts';
 import type { SessionValues } from '../analyze/scope.ts';
 import { transformNodes } from '../analyze/walk.ts';
+import { parseFirst } from '../sql/parse.ts';
 import { pgSemantics } from './duckdb-rewrite.ts';
 
 /**
@@ -69,7 +69,7 @@ const viewCache = new Map<string, Node>();
 function viewQuery(sql: string, key: string): Node {
   let q = viewCache.get(key);
   if (!q) {
-    q = (parseSync(sql) as ParseResult).stmts?.[0]?.stmt;
+    q = parseFirst(sql);
     if (!q) throw new StratumError(SqlState.internalError, `the stored query of view ${key} holds no statement`);
     viewCache.set(key, q);
   }

@@ -10,7 +10,7 @@
  * that picks its read timestamp and the reason for the choice, in words.
  */
 
-import type { SelectStmt } from '@pgsql/types';
+import type { SelectStmt, VariableSetStmt } from '@pgsql/types';
 import type { ColumnDef, Expr, IsolationLevel, ResultType, SqlType, TableInfo, TableOptions } from '@stratum/shared';
 import type { UntypedNode as Node } from '../analyze/ast.ts';
 import type { CopyOptions } from '../copy/options.ts';
@@ -209,7 +209,7 @@ export type DdlOp =
 
 /** What a session or transaction statement does. */
 export type UtilityOp =
-  | { op: 'set'; stmt: Node }
+  | { op: 'set'; stmt: VariableSetStmt }
   | { op: 'show'; name: string }
   | { op: 'begin'; isolation?: IsolationLevel }
   | { op: 'commit' }

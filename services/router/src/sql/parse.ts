@@ -4,10 +4,10 @@
  * 1-based character positions, as PostgreSQL does.
  */
 
-import type { Node, ParseResult } from '@pgsql/types';
+import type { Node, ParseResult, SelectStmt } from '@pgsql/types';
 import { SqlState, StratumError } from '@stratum/shared';
 import { loadModule, parseSync } from 'libpg-query';
-import { type NodeType, nodeType, strOf } from '../analyze/ast.ts';
+import { expectNode, type NodeType, nodeType, strOf } from '../analyze/ast.ts';
 
 /** One parsed statement and its text. */
 export interface ParsedStatement {
@@ -57,6 +57,23 @@ export function parseSql(text: string): ParsedStatement[] {
     out.push({ stmt: s.stmt, kind, sql: bytes.toString('utf8'), bytes, offset: start });
   }
   return out;
+}
+
+/**
+ * The first statement of text the router wrote or stored itself (a view's query, a finder's
+ * DuckDB text, a probe); undefined when it holds none.
+ * @throws libpg-query's error on a syntax error (a bug: user text goes through {@link parseSql}).
+ */
+export function parseFirst(sql: string): Node | undefined {
+  return (parseSync(sql) as ParseResult).stmts?.[0]?.stmt;
+}
+
+/**
+ * The SELECT of text the router wrote itself ({@link parseFirst}).
+ * @throws StratumError XX000 when the text is not a SELECT.
+ */
+export function parseSelect(sql: string): SelectStmt {
+  return expectNode(parseFirst(sql), 'SelectStmt');
 }
 
 /** The names of a `names` list (`[{String:{sval}}]`) joined with dots, lower-cased as PostgreSQL folds them already. */
