@@ -10,13 +10,6 @@ import { SqlState, StratumError } from '@stratum/shared';
 
 export type { Node };
 
-/**
- * The untyped view of a node that files not yet converted to typed nodes still use (issue 10);
- * every conversion removes uses of it. Not for new code.
- */
-// biome-ignore lint/suspicious/noExplicitAny: transitional, until every reader of the AST is typed.
-export type UntypedNode = any;
-
 /** Keys of every member of a union (`keyof` of a union keeps only the common ones). */
 type KeysOf<T> = T extends unknown ? keyof T : never;
 

@@ -16,6 +16,7 @@
  * Expressions whose type cannot be told (unknown relations, DuckDB-only functions) are left as
  * they are. See docs/sql.md "Known differences" for what is not rewritten, and why.
  */
+import type { A_Expr, FuncCall, Node as PgNode, SelectStmt, TypeName } from '@pgsql/types';
 import {
   type Catalog,
   commonType,
@@ -32,11 +33,19 @@ import {
   type SqlType,
   StratumError,
 } from '@stratum/shared';
-import type { UntypedNode as Node } from '../analyze/ast.ts';
+import { constString, nodeOf, strOf } from '../analyze/ast.ts';
+import { forEachNode, someNode, type Tree } from '../analyze/walk.ts';
 import { strptimeFormat, toCharNumber, toCharTimestamp } from './duckdb-to-char.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Node helpers (libpg-query AST, `{ Type: fields }`).
+
+/**
+ * The untyped view of a node the Rewriter class still reads (issue 10: the last file to convert
+ * to `@pgsql/types`). The helpers below and the module's entry take and build typed nodes.
+ */
+// biome-ignore lint/suspicious/noExplicitAny: transitional, the Rewriter's reads are not typed yet.
+type Node = any;
 
 /** A typed expression after rewriting: its new node and PostgreSQL's type of it. */
 interface Typed {
@@ -54,19 +63,19 @@ interface Typed {
   variance?: true;
 }
 
-function str(s: string): Node {
+function str(s: string): PgNode {
   return { String: { sval: s } };
 }
 
-function fn(name: string, args: Node[]): Node {
+function fn(name: string, args: PgNode[]): PgNode {
   return { FuncCall: { funcname: [str(name)], args, funcformat: 'COERCE_EXPLICIT_CALL' } };
 }
 
-function intConst(n: number): Node {
+function intConst(n: number): PgNode {
   return { A_Const: { ival: { ival: n } } };
 }
 
-function textConst(s: string): Node {
+function textConst(s: string): PgNode {
   return { A_Const: { sval: { sval: s } } };
 }
 
@@ -92,8 +101,8 @@ const DUCK_TYPE: Partial<Record<string, string>> = {
 };
 
 /** `CAST(node AS duckType)` (`duckType` a DuckDB type name, possibly with modifiers). */
-function castNode(node: Node, duckType: string, mods: number[] = []): Node {
-  const tn: Node = { names: [str(duckType)], typemod: -1 };
+function castNode(node: PgNode, duckType: string, mods: number[] = []): PgNode {
+  const tn: TypeName = { names: [str(duckType)], typemod: -1 };
   if (mods.length) tn.typmods = mods.map(intConst);
   return { TypeCast: { arg: node, typeName: tn } };
 }
@@ -107,7 +116,7 @@ function duckTypeOf(t: ResultType): string | undefined {
   return DUCK_TYPE[t];
 }
 
-function castTyped(x: Typed, t: ResultType): Node {
+function castTyped(x: Typed, t: ResultType): PgNode {
   const d = duckTypeOf(t);
   if (!d) return x.node;
   if (d.endsWith('[]'))
@@ -149,7 +158,7 @@ const FROM_FUNCTIONS: Record<string, { cols: Columns; node: (args: Node[]) => No
 };
 
 /** `CAST(x AS JSON[])`. */
-function jsonArray(x: Node): Node {
+function jsonArray(x: PgNode): PgNode {
   return { TypeCast: { arg: x, typeName: { names: [str('json')], typemod: -1, arrayBounds: [intConst(-1)] } } };
 }
 
@@ -187,15 +196,15 @@ const TEXT_TYPES = new Set<ResultType>(['text', 'varchar', 'char']);
  * An interval literal as DuckDB reads it: PostgreSQL's input syntax ('-1 day +02:00', '1 mon',
  * '1 year 2 months') parsed by PostgreSQL's rules (shared), rebuilt from its months, days and µs.
  */
-function intervalLiteral(text: string): Node | undefined {
+function intervalLiteral(text: string): PgNode | undefined {
   let p: { months: number; days: number; micros: bigint };
   try {
     p = intervalParts(text);
   } catch {
     return undefined;
   }
-  const add = (a: Node, b: Node): Node => ({ A_Expr: { kind: 'AEXPR_OP', name: [str('+')], lexpr: a, rexpr: b } });
-  const micros: Node =
+  const add = (a: PgNode, b: PgNode): PgNode => ({ A_Expr: { kind: 'AEXPR_OP', name: [str('+')], lexpr: a, rexpr: b } });
+  const micros: PgNode =
     p.micros >= -2147483648n && p.micros <= 2147483647n
       ? intConst(Number(p.micros))
       : castNode({ A_Const: { fval: { fval: String(p.micros) } } }, 'bigint');
@@ -264,14 +273,14 @@ function floatText(x: Typed): Node {
 }
 
 /** Names of a function call, lower case, without `pg_catalog.`. */
-function funcName(f: Node): string {
-  const names = ((f.funcname ?? []) as Node[]).map((n) => String(n.String?.sval ?? ''));
+function funcName(f: FuncCall): string {
+  const names = (f.funcname ?? []).map((n) => strOf(n) ?? '');
   const last = names[names.length - 1] ?? '';
   return names.length === 1 || (names.length === 2 && names[0] === 'pg_catalog') ? last : names.join('.');
 }
 
-function opName(e: Node): string {
-  const names = ((e.name ?? []) as Node[]).map((n) => String(n.String?.sval ?? ''));
+function opName(e: A_Expr): string {
+  const names = (e.name ?? []).map((n) => strOf(n) ?? '');
   return names[names.length - 1] ?? '';
 }
 
@@ -527,8 +536,9 @@ class Rewriter {
           ) {
             for (const e of entries) {
               for (const c of e.cols) {
-                const node = MARKED_OUTPUT[c.t]
-                  ? fn('struct_pack', [{ NamedArgExpr: { name: MARKED_OUTPUT[c.t], arg: columnNode(e.alias, c), argnumber: -1 } }])
+                const mark = MARKED_OUTPUT[c.t];
+                const node = mark
+                  ? fn('struct_pack', [{ NamedArgExpr: { name: mark, arg: columnNode(e.alias, c), argnumber: -1 } }])
                   : ({ ColumnRef: { fields: [str(e.alias), str(c.name)] } } as Node);
                 targets.push({ ResTarget: { name: c.name, val: node } });
               }
@@ -539,13 +549,14 @@ class Rewriter {
           continue;
         }
         const x = this.expr(val, scope);
+        const mark = MARKED_OUTPUT[x.t];
         // A quotient that is also a GROUP BY expression must stay as grouped (DuckDB matches them by shape).
         const groupedExpr = ((s.groupClause ?? []) as Node[]).some((g) => !g.ColumnRef && !g.A_Const);
         if (root && x.div && x.t === 'numeric' && !(groupedExpr && !hasAggregateCall(val)))
           x.node = fn(x.variance ? 'pg_var_out' : 'pg_ndiv_out', x.div);
-        else if (root && MARKED_OUTPUT[x.t])
+        else if (root && mark)
           x.node = fn('struct_pack', [
-            { NamedArgExpr: { name: MARKED_OUTPUT[x.t], arg: x.t === 'jsonb' ? castNode(x.node, 'varchar') : x.node, argnumber: -1 } },
+            { NamedArgExpr: { name: mark, arg: x.t === 'jsonb' ? castNode(x.node, 'varchar') : x.node, argnumber: -1 } },
           ]);
         const name = rt.name ? String(rt.name) : figureColname(val);
         cols.push(x.typmod === undefined ? { name, t: x.t } : { name, t: x.t, typmod: x.typmod });
@@ -1437,15 +1448,15 @@ function plainDecimal(text: string): string {
 }
 
 /** A FROM item whose relations' columns `*` lists in order (no USING, NATURAL or join alias merging them). */
-function plainFrom(f: Node): boolean {
-  if (f.RangeVar || f.RangeSubselect) return true;
-  const j = f.JoinExpr as Node | undefined;
-  return !!j && !j.usingClause && !j.isNatural && !j.alias && plainFrom(j.larg as Node) && plainFrom(j.rarg as Node);
+function plainFrom(f: PgNode | undefined): boolean {
+  if (nodeOf(f, 'RangeVar') || nodeOf(f, 'RangeSubselect')) return true;
+  const j = nodeOf(f, 'JoinExpr');
+  return !!j && !j.usingClause && !j.isNatural && !j.alias && plainFrom(j.larg) && plainFrom(j.rarg);
 }
 
 /** A column reference `alias.name`, as text when the column is jsonb (marked outputs hold its text). */
-function columnNode(alias: string, c: Columns[number]): Node {
-  const ref: Node = { ColumnRef: { fields: [str(alias), str(c.name)] } };
+function columnNode(alias: string, c: Columns[number]): PgNode {
+  const ref: PgNode = { ColumnRef: { fields: [str(alias), str(c.name)] } };
   return c.t === 'jsonb' ? castNode(ref, 'varchar') : ref;
 }
 
@@ -1461,7 +1472,7 @@ function castLiteralColumn(sel: Node, i: number, t: ResultType): void {
 }
 
 /** A JSONPath for DuckDB from a PostgreSQL text[] path constant ('{c,0,d}' → '$."c"[0]."d"'), or undefined. */
-function jsonPath(n: Node): string | undefined {
+function jsonPath(n: PgNode | undefined): string | undefined {
   const text = constText(n);
   if (text === undefined || !/^\{.*\}$/s.test(text)) return undefined;
   const inner = text.slice(1, -1).trim();
@@ -1470,15 +1481,13 @@ function jsonPath(n: Node): string | undefined {
 }
 
 /** The text of a string constant node (possibly cast), or undefined. */
-function constText(n: Node | undefined): string | undefined {
-  if (!n) return undefined;
-  if (n.TypeCast) return constText(n.TypeCast.arg as Node);
-  const v = n.A_Const?.sval?.sval;
-  return typeof v === 'string' ? v : undefined;
+function constText(n: PgNode | undefined): string | undefined {
+  const cast = nodeOf(n, 'TypeCast');
+  return cast ? constText(cast.arg) : constString(n);
 }
 
 /** Parenthesized capture groups of a constant regular expression, or undefined when not constant. */
-function regexGroups(n: Node | undefined): number | undefined {
+function regexGroups(n: PgNode | undefined): number | undefined {
   const re = constText(n);
   if (re === undefined) return undefined;
   let count = 0;
@@ -1494,15 +1503,16 @@ function regexGroups(n: Node | undefined): number | undefined {
 }
 
 /** The value of an integer constant node (possibly cast), or undefined. */
-function constInt(n: Node | undefined): number | undefined {
-  if (!n) return undefined;
-  if (n.TypeCast) return constInt(n.TypeCast.arg as Node);
-  if (n.A_Const && !n.A_Const.fval && !n.A_Const.sval && !n.A_Const.isnull && !n.A_Const.boolval) return Number(n.A_Const.ival?.ival ?? 0);
+function constInt(n: PgNode | undefined): number | undefined {
+  const cast = nodeOf(n, 'TypeCast');
+  if (cast) return constInt(cast.arg);
+  const c = nodeOf(n, 'A_Const');
+  if (c && !c.fval && !c.sval && !c.isnull && !c.boolval) return Number(c.ival?.ival ?? 0);
   return undefined;
 }
 
-function isNullConst(n: Node): boolean {
-  return n.A_Const?.isnull === true;
+function isNullConst(n: PgNode | undefined): boolean {
+  return nodeOf(n, 'A_Const')?.isnull === true;
 }
 
 function argIsLiteral(x: Typed | undefined): boolean {
@@ -1529,32 +1539,17 @@ function displayName(t: ResultType): string {
         : t;
 }
 
-function renameCols(cols: Columns, colnames: Node[] | undefined): Columns {
+function renameCols(cols: Columns, colnames: PgNode[] | undefined): Columns {
   if (!colnames?.length) return cols;
-  return cols.map((c, i) => (colnames[i] ? { ...c, name: String(colnames[i]?.String?.sval ?? c.name) } : c));
+  return cols.map((c, i) => (colnames[i] ? { ...c, name: strOf(colnames[i]) ?? c.name } : c));
 }
 
 // ---------------------------------------------------------------------------------------------
 // Recursive CTEs (PostgreSQL 15 parse_cte.c checkWellFormedRecursion).
 
 /** True when `tree` refers to relation `name` (an unqualified RangeVar). */
-function refersTo(tree: unknown, name: string): boolean {
-  let found = false;
-  const walk = (x: unknown): void => {
-    if (found || !x || typeof x !== 'object') return;
-    if (Array.isArray(x)) {
-      for (const y of x) walk(y);
-      return;
-    }
-    const o = x as Node;
-    if (o.RangeVar && !o.RangeVar.schemaname && o.RangeVar.relname === name) {
-      found = true;
-      return;
-    }
-    for (const v of Object.values(o)) walk(v);
-  };
-  walk(tree);
-  return found;
+function refersTo(tree: Tree, name: string): boolean {
+  return someNode(tree, (type, n) => type === 'RangeVar' && !n.schemaname && n.relname === name);
 }
 
 /** Contexts where a recursive self-reference is refused (parse_cte.c RecursionContext), with PostgreSQL's messages. */
@@ -1721,41 +1716,37 @@ const AGGREGATES = new Set([
 ]);
 
 /** The SELECT of the recursive term that reads the CTE directly aggregates (parseCheckAggregates, hasSelfRefRTEs). */
-function selfReferencingAggregate(sel: Node, name: string): boolean {
-  if (sel.op && sel.op !== 'SETOP_NONE')
-    return selfReferencingAggregate(sel.larg as Node, name) || selfReferencingAggregate(sel.rarg as Node, name);
-  const direct = ((sel.fromClause ?? []) as Node[]).some((f) => fromReads(f, name));
+function selfReferencingAggregate(sel: SelectStmt | undefined, name: string): boolean {
+  if (!sel) return false;
+  if (sel.op && sel.op !== 'SETOP_NONE') return selfReferencingAggregate(sel.larg, name) || selfReferencingAggregate(sel.rarg, name);
+  const direct = (sel.fromClause ?? []).some((f) => fromReads(f, name));
   return direct && hasAggregate(sel);
 }
 
-function fromReads(f: Node, name: string): boolean {
-  if (f.RangeVar) return !f.RangeVar.schemaname && f.RangeVar.relname === name;
-  if (f.JoinExpr) return fromReads(f.JoinExpr.larg as Node, name) || fromReads(f.JoinExpr.rarg as Node, name);
+function fromReads(f: PgNode | undefined, name: string): boolean {
+  const rv = nodeOf(f, 'RangeVar');
+  if (rv) return !rv.schemaname && rv.relname === name;
+  const j = nodeOf(f, 'JoinExpr');
+  if (j) return fromReads(j.larg, name) || fromReads(j.rarg, name);
   return false;
 }
 
 /** True when `n` calls an aggregate (outside subqueries). */
-function hasAggregateCall(n: Node): boolean {
+function hasAggregateCall(n: PgNode): boolean {
   return hasAggregate({ targetList: [n] });
 }
 
-function hasAggregate(sel: Node): boolean {
+/** True when the target list or HAVING of `sel` calls an aggregate (not looking into subqueries). */
+function hasAggregate(sel: SelectStmt): boolean {
   let found = false;
-  const walk = (x: unknown): void => {
-    if (found || !x || typeof x !== 'object') return;
-    if (Array.isArray(x)) {
-      for (const y of x) walk(y);
-      return;
-    }
-    const o = x as Node;
-    if (o.SelectStmt) return;
-    if (o.FuncCall && !o.FuncCall.over && AGGREGATES.has(funcName(o.FuncCall as Node))) {
+  forEachNode([sel.targetList, sel.havingClause], (type, n) => {
+    if (found || type === 'SelectStmt') return false;
+    if (type === 'FuncCall' && !n.over && AGGREGATES.has(funcName(n))) {
       found = true;
-      return;
+      return false;
     }
-    for (const v of Object.values(o)) walk(v);
-  };
-  walk([sel.targetList, sel.havingClause]);
+    return undefined;
+  });
   return found;
 }
 
@@ -1769,8 +1760,9 @@ function hasAggregate(sel: Node): boolean {
  * @throws StratumError 42P19 for a recursive CTE PostgreSQL refuses; 42883 for an operator
  *   PostgreSQL does not have for the operands' types (e.g. `double precision % integer`).
  */
-export function pgSemantics(stmt: Node, catalog: Catalog): Node {
+export function pgSemantics(stmt: PgNode, catalog: Catalog): PgNode {
   const r = new Rewriter(catalog);
-  if (!stmt.SelectStmt) return r.expr(stmt, { entries: [], outer: undefined, ctes: new Map() }).node;
-  return r.select(stmt.SelectStmt as Node, undefined, undefined, true).node;
+  const select = nodeOf(stmt, 'SelectStmt');
+  if (!select) return r.expr(stmt, { entries: [], outer: undefined, ctes: new Map() }).node;
+  return r.select(select, undefined, undefined, true).node;
 }
