@@ -34,15 +34,23 @@ if (files.length === 0) {
 function have(cmd) {
   return spawnSync('sh', ['-c', `command -v ${cmd} || test -x /usr/sbin/${cmd}`], { stdio: 'ignore' }).status === 0;
 }
+/** Whether PostgreSQL 15's server binaries are there (the reference engine the tests compare with). */
+function havePostgres() {
+  if (process.env.STRATUM_PG_BIN && existsSync(join(process.env.STRATUM_PG_BIN, 'initdb'))) return true;
+  return existsSync('/usr/lib/postgresql/15/bin/initdb') && existsSync('/usr/lib/postgresql/15/bin/pg_ctl');
+}
 // Debian packages the tests run for real: nats-server (bus), chrony (the clock exporter's chronyd -x),
-// sysbench (a real client's OLTP workload).
+// sysbench (a real client's OLTP workload), PostgreSQL 15 (the reference engine; psql and pgbench).
 const missing = [
   ['nats-server', 'nats-server'],
   ['chronyd', 'chrony'],
   ['sysbench', 'sysbench'],
+  ['psql', 'postgresql-client-15'],
+  ['pgbench', 'postgresql-15'],
 ].filter(([cmd]) => !quick && !have(cmd));
+if (!quick && !havePostgres()) missing.push(['initdb', 'postgresql-15']);
 if (missing.length > 0) {
-  const pkgs = missing.map(([, pkg]) => pkg).join(' ');
+  const pkgs = [...new Set(missing.map(([, pkg]) => pkg))].join(' ');
   console.error(`installing missing Debian packages: ${pkgs}`);
   try {
     execFileSync('sh', ['-c', `apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ${pkgs}`], {

@@ -61,9 +61,9 @@ after(async () => {
 });
 
 /** Rows and type OIDs, or the SQLSTATE. */
-async function answer(c: pg.Client, sql: string): Promise<string> {
+async function answer(c: pg.Client, sql: string, values?: unknown[]): Promise<string> {
   try {
-    const r = await c.query({ text: sql, rowMode: 'array' });
+    const r = await c.query(values ? { text: sql, values, rowMode: 'array' } : { text: sql, rowMode: 'array' });
     return JSON.stringify({ oids: r.fields.map((f) => f.dataTypeID), rows: r.rows });
   } catch (e) {
     return `ERROR ${(e as { code?: string }).code ?? (e as Error).message}`;
@@ -88,4 +88,18 @@ test('analytical answers through stratum up equal PostgreSQL 15', { timeout: 600
   assert.ok(total >= 300, `at least 300 cases (have ${total})`);
   assert.deepEqual(nowEqual, [], 'known differences that are now equal: remove them from ANALYTICAL_KNOWN_DIFFERENCES and docs/sql.md');
   assert.equal(mismatches.length, 0, `${mismatches.length} of ${total} cases differ from PostgreSQL`);
+});
+
+test('parameters in analytical expressions take the types PostgreSQL infers for them', async () => {
+  // Extended protocol, parameters sent as text with unspecified types (as drivers do).
+  const cases: [string, unknown[]][] = [
+    ['SELECT id, a FROM nums WHERE id BETWEEN $1 AND $1 + 2 ORDER BY id', [1]],
+    ['SELECT sum(a) FROM nums WHERE id >= $1 - 1', [2]],
+    ['SELECT id * $1 AS x, $2 || id AS y FROM nums ORDER BY id', [3, 'n']],
+  ];
+  for (const [sql, values] of cases) {
+    const want = await answer(reference, sql, values);
+    assert.doesNotMatch(want, /^ERROR/, sql);
+    assert.equal(await answer(stratum, sql, values), want, sql);
+  }
 });

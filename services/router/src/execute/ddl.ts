@@ -304,9 +304,11 @@ async function drop(
         notices.push(notice(`${relkind} "${name}" does not exist, skipping`));
         return true;
       }
-      if (relkind === 'index' || relkind === 'sequence')
-        throw new SchemaError(SqlState.undefinedTable, `${relkind} "${name}" does not exist`);
-      throw new SchemaError(SqlState.undefinedTable, `${relkind} "${name}" does not exist`);
+      // PostgreSQL (RemoveRelations → DropErrorMsgNonExistent): 42704 for an index, 42P01 for other relations.
+      throw new SchemaError(
+        relkind === 'index' ? SqlState.undefinedObject : SqlState.undefinedTable,
+        `${relkind} "${name}" does not exist`,
+      );
     };
     if (relkind === 'table') {
       const t = cat.find(name);

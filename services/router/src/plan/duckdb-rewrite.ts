@@ -817,9 +817,8 @@ class Rewriter {
     const args = l ? [l, r] : [r];
     const types = args.map((a) => a.t);
     const keep: Typed = { node: { A_Expr: { ...v, ...(l ? { lexpr: l.node } : {}), rexpr: r.node } }, t: 'unknown' };
-    if (types.some((t) => t === 'unknown' && !argIsLiteral(args[types.indexOf(t)]))) {
-      return keep;
-    }
+    // An untyped parameter resolves like an unknown literal (PostgreSQL types `$1 + 99` as integer).
+    if (args.some((a) => a.t === 'unknown' && !argIsLiteral(a) && !isUntypedParam(a))) return keep;
     const sig = resolveOperatorDetail(op, types, false);
     if (typeof sig === 'string') {
       if (sig === 'none' && types.every((t) => t !== 'unknown')) {
@@ -832,7 +831,12 @@ class Rewriter {
       }
       return keep;
     }
-    const nodes = args.map((a, i) => coerce(a, sig.args[i] ?? 'unknown'));
+    const nodes = args.map((a, i) => {
+      const want = sig.args[i] ?? 'unknown';
+      // DuckDB cannot type a parameter from an arithmetic operator: cast it to the operand type PostgreSQL chose.
+      if (isUntypedParam(a) && want !== 'unknown' && want !== 'numeric' && duckTypeOf(want)) return castTyped(a, want);
+      return coerce(a, want);
+    });
     const special = this.operator(op, nodes, sig, args);
     if (special) return special;
     const node: Node = { A_Expr: { ...v, ...(l ? { lexpr: nodes[0] } : {}), rexpr: nodes[nodes.length - 1] } };
@@ -1513,6 +1517,11 @@ function constInt(n: PgNode | undefined): number | undefined {
 
 function isNullConst(n: PgNode | undefined): boolean {
   return nodeOf(n, 'A_Const')?.isnull === true;
+}
+
+/** Whether `x` is a bare `$n` whose type nothing has fixed yet (DuckDB binds it from context, if at all). */
+function isUntypedParam(x: Typed): boolean {
+  return x.t === 'unknown' && x.node.ParamRef !== undefined;
 }
 
 function argIsLiteral(x: Typed | undefined): boolean {
