@@ -16,7 +16,7 @@
  * Expressions whose type cannot be told (unknown relations, DuckDB-only functions) are left as
  * they are. See docs/sql.md "Known differences" for what is not rewritten, and why.
  */
-import type { A_Expr, FuncCall, Node as PgNode, SelectStmt, TypeName } from '@pgsql/types';
+import type { A_Const, A_Expr, CommonTableExpr, FuncCall, Node as PgNode, SelectStmt, TypeName } from '@pgsql/types';
 import {
   type Catalog,
   commonType,
@@ -33,7 +33,7 @@ import {
   type SqlType,
   StratumError,
 } from '@stratum/shared';
-import { constString, nodeOf, strOf } from '../analyze/ast.ts';
+import { constString, entryOf, nodeOf, strOf } from '../analyze/ast.ts';
 import { forEachNode, someNode, type Tree } from '../analyze/walk.ts';
 import { strptimeFormat, toCharNumber, toCharTimestamp } from './duckdb-to-char.ts';
 
@@ -214,9 +214,9 @@ function intervalLiteral(text: string): PgNode | undefined {
   );
 }
 
-function coerce(x: Typed, want: ResultType): Node {
+function coerce(x: Typed, want: ResultType): PgNode {
   if (want === 'interval' && x.strLit) {
-    const iv = intervalLiteral(String(x.node.A_Const?.sval?.sval ?? ''));
+    const iv = intervalLiteral(constString(x.node) ?? '');
     if (iv) return iv;
   }
   // char(n) → text drops the padding (rtrim1).
@@ -238,11 +238,11 @@ const INT_DECIMAL: Partial<Record<ResultType, number>> = { smallint: 5, integer:
  * (DuckDB's unqualified DECIMAL would be DECIMAL(18,3)), a string literal the scale it is
  * written with; undefined when `x` is already numeric or its scale depends on the value.
  */
-function toNumeric(x: Typed): Node | undefined {
+function toNumeric(x: Typed): PgNode | undefined {
   const p = INT_DECIMAL[x.t];
   if (p !== undefined) return castNode(x.node, 'decimal', [p, 0]);
   if (x.strLit) {
-    const text = String(x.node.A_Const?.sval?.sval ?? '').trim();
+    const text = (constString(x.node) ?? '').trim();
     const m = /^[+-]?(\d*)(?:\.(\d*))?$/.exec(text);
     if (m && (m[1] || m[2]) && (m[1]?.length ?? 0) + (m[2]?.length ?? 0) <= 38) {
       return castNode(x.node, 'decimal', [38, m[2]?.length ?? 0]);
@@ -255,20 +255,20 @@ function toNumeric(x: Typed): Node | undefined {
  * `x` as the text its type's output function prints (concat, format): booleans 't'/'f',
  * floats as float8out, intervals as interval_out; text as it is.
  */
-function outText(x: Typed, node: Node): Node {
+function outText(x: Typed, node: PgNode): PgNode {
   if (x.t === 'boolean') return fn('pg_bool_out', [node]);
   return textOf(x, node);
 }
 
 /** `x` as text the way a cast to text prints it (`||`, quote_literal): floats and intervals as PostgreSQL prints them. */
-function textOf(x: Typed, node: Node): Node {
+function textOf(x: Typed, node: PgNode): PgNode {
   if (FLOAT_TYPES.has(x.t)) return floatText({ ...x, node });
   if (x.t === 'interval') return fn('pg_interval_text', [node]);
   return node;
 }
 
 /** float8out / float4out text of a float (shortest digits, PostgreSQL's exponent thresholds). */
-function floatText(x: Typed): Node {
+function floatText(x: Typed): PgNode {
   return fn(x.t === 'real' ? 'pg_real_text' : 'pg_float_text', [x.node]);
 }
 
@@ -285,23 +285,22 @@ function opName(e: A_Expr): string {
 }
 
 /** PostgreSQL's output column name of an expression (FigureColname). */
-function figureColname(n: Node | undefined): string {
+function figureColname(n: PgNode | undefined): string {
   if (!n) return '?column?';
-  const [type, f] = Object.entries(n)[0] ?? ['', {}];
-  const v = f as Node;
+  const [type, v] = entryOf(n);
   switch (type) {
     case 'ColumnRef': {
-      const fields = (v.fields ?? []) as Node[];
-      const last = fields[fields.length - 1];
-      return last?.String ? String(last.String.sval) : '?column?';
+      const fields = v.fields ?? [];
+      const last = nodeOf(fields[fields.length - 1], 'String');
+      return last ? String(last.sval) : '?column?';
     }
     case 'FuncCall':
       return funcName(v).split('.').pop() ?? '?column?';
     case 'TypeCast': {
-      const inner = figureColname(v.arg as Node);
+      const inner = figureColname(v.arg);
       if (inner !== '?column?') return inner;
-      const names = (v.typeName?.names ?? []) as Node[];
-      return String(names[names.length - 1]?.String?.sval ?? '?column?');
+      const names = v.typeName?.names ?? [];
+      return strOf(names[names.length - 1]) ?? '?column?';
     }
     case 'CaseExpr':
       return 'case';
@@ -315,15 +314,15 @@ function figureColname(n: Node | undefined): string {
       if (v.subLinkType === 'EXISTS_SUBLINK') return 'exists';
       if (v.subLinkType === 'ARRAY_SUBLINK') return 'array';
       if (v.subLinkType === 'EXPR_SUBLINK') {
-        const t = (v.subselect?.SelectStmt?.targetList ?? [])[0]?.ResTarget as Node | undefined;
-        return t?.name ? String(t.name) : figureColname(t?.val as Node);
+        const t = nodeOf(nodeOf(v.subselect, 'SelectStmt')?.targetList?.[0], 'ResTarget');
+        return t?.name ? String(t.name) : figureColname(t?.val);
       }
       return '?column?';
     case 'A_Indirection': {
-      const ind = (v.indirection ?? []) as Node[];
-      const last = ind[ind.length - 1];
-      if (last?.String) return String(last.String.sval);
-      return figureColname(v.arg as Node);
+      const ind = v.indirection ?? [];
+      const last = nodeOf(ind[ind.length - 1], 'String');
+      if (last) return String(last.sval);
+      return figureColname(v.arg);
     }
     case 'SQLValueFunction': {
       const op = String(v.op ?? '')
@@ -1408,7 +1407,7 @@ const SVF_TYPES: Record<string, ResultType> = {
 const INT4_MIN = -2147483648;
 const INT4_MAX = 2147483647;
 
-function constType(n: Node, v: Node): Typed {
+function constType(n: PgNode, v: A_Const): Typed {
   if (v.isnull) return { node: n, t: 'unknown' };
   if (v.sval !== undefined) return { node: n, t: 'unknown', strLit: true };
   if (v.boolval !== undefined) return { node: n, t: 'boolean' };
@@ -1465,14 +1464,17 @@ function columnNode(alias: string, c: Columns[number]): PgNode {
 }
 
 /** Cast the string literal at output position `i` of a leaf SELECT of a set operation to `t` (DuckDB would keep it text). */
-function castLiteralColumn(sel: Node, i: number, t: ResultType): void {
+function castLiteralColumn(sel: SelectStmt | undefined, i: number, t: ResultType): void {
+  if (!sel) return;
   if (sel.op && sel.op !== 'SETOP_NONE') {
-    castLiteralColumn(sel.larg as Node, i, t);
-    castLiteralColumn(sel.rarg as Node, i, t);
+    castLiteralColumn(sel.larg, i, t);
+    castLiteralColumn(sel.rarg, i, t);
     return;
   }
-  const rt = ((sel.targetList ?? []) as Node[])[i]?.ResTarget as Node | undefined;
-  if (rt?.val?.A_Const?.sval !== undefined && duckTypeOf(t)) rt.val = castTyped({ node: rt.val as Node, t: 'unknown', strLit: true }, t);
+  const rt = nodeOf(sel.targetList?.[i], 'ResTarget');
+  if (rt && nodeOf(rt.val, 'A_Const')?.sval !== undefined && duckTypeOf(t)) {
+    rt.val = castTyped({ node: rt.val, t: 'unknown', strLit: true }, t);
+  }
 }
 
 /** A JSONPath for DuckDB from a PostgreSQL text[] path constant ('{c,0,d}' → '$."c"[0]."d"'), or undefined. */
@@ -1521,7 +1523,7 @@ function isNullConst(n: PgNode | undefined): boolean {
 
 /** Whether `x` is a bare `$n` whose type nothing has fixed yet (DuckDB binds it from context, if at all). */
 function isUntypedParam(x: Typed): boolean {
-  return x.t === 'unknown' && x.node.ParamRef !== undefined;
+  return x.t === 'unknown' && nodeOf(x.node, 'ParamRef') !== undefined;
 }
 
 function argIsLiteral(x: Typed | undefined): boolean {
@@ -1594,8 +1596,8 @@ function recursionError(st: RecursionState, what: string): StratumError {
  * implemented (0A000), and the recursive term may not aggregate (parse_agg.c).
  * @throws StratumError 42P19 (or 0A000) with PostgreSQL's message.
  */
-function checkRecursion(cte: Node, name: string): void {
-  const q = cte.ctequery?.SelectStmt as Node | undefined;
+function checkRecursion(cte: CommonTableExpr, name: string): void {
+  const q = nodeOf(cte.ctequery, 'SelectStmt');
   if (!q || !refersTo(q, name)) return;
   const st: RecursionState = { name, inner: [], context: 'ok', refs: 0 };
   if (q.op !== 'SETOP_UNION') {
@@ -1609,90 +1611,86 @@ function checkRecursion(cte: Node, name: string): void {
   if (q.limitOffset) throw new StratumError(SqlState.featureNotSupported, 'OFFSET in a recursive query is not implemented');
   if (q.limitCount) throw new StratumError(SqlState.featureNotSupported, 'LIMIT in a recursive query is not implemented');
   if (q.lockingClause) throw new StratumError(SqlState.featureNotSupported, 'FOR UPDATE/SHARE in a recursive query is not implemented');
-  if (selfReferencingAggregate(q.rarg as Node, name)) {
+  if (selfReferencingAggregate(q.rarg, name)) {
     throw recursionError(st, "aggregate functions are not allowed in a recursive query's recursive term");
   }
 }
 
-function walkRecursion(x: unknown, st: RecursionState): void {
-  if (!x || typeof x !== 'object') return;
-  if (Array.isArray(x)) {
-    for (const y of x) walkRecursion(y, st);
-    return;
-  }
-  const o = x as Node;
-  const save = st.context;
-  if (o.RangeVar) {
-    const rv = o.RangeVar as Node;
-    if (rv.schemaname || st.inner.some((list) => list.includes(String(rv.relname)))) return;
-    if (rv.relname === st.name) {
-      if (st.context !== 'ok') throw recursionError(st, RECURSION_MESSAGES[st.context]);
-      if (++st.refs > 1) throw recursionError(st, 'recursive reference to query "%s" must not appear more than once');
-    }
-    return;
-  }
-  if (o.SelectStmt) {
-    const sel = o.SelectStmt as Node;
-    const w = sel.withClause as Node | undefined;
-    if (w) {
-      const names = ((w.ctes ?? []) as Node[]).map((c) => String(c.CommonTableExpr?.ctename));
-      if (w.recursive) {
-        st.inner.unshift(names);
-        for (const c of (w.ctes ?? []) as Node[]) walkRecursion(c.CommonTableExpr?.ctequery, st);
-      } else {
-        const visible: string[] = [];
-        st.inner.unshift(visible);
-        for (const [i, c] of ((w.ctes ?? []) as Node[]).entries()) {
-          walkRecursion(c.CommonTableExpr?.ctequery, st);
-          visible.push(names[i] as string);
+function walkRecursion(tree: Tree, st: RecursionState): void {
+  forEachNode(tree, (type, n) => {
+    const save = st.context;
+    switch (type) {
+      case 'RangeVar':
+        if (n.schemaname || st.inner.some((list) => list.includes(String(n.relname)))) return false;
+        if (n.relname === st.name) {
+          if (st.context !== 'ok') throw recursionError(st, RECURSION_MESSAGES[st.context]);
+          if (++st.refs > 1) throw recursionError(st, 'recursive reference to query "%s" must not appear more than once');
         }
+        return false;
+      case 'SelectStmt': {
+        const w = n.withClause;
+        if (w) {
+          const ctes = (w.ctes ?? []).map((c) => nodeOf(c, 'CommonTableExpr'));
+          const names = ctes.map((c) => String(c?.ctename));
+          if (w.recursive) {
+            st.inner.unshift(names);
+            for (const c of ctes) walkRecursion(c?.ctequery, st);
+          } else {
+            const visible: string[] = [];
+            st.inner.unshift(visible);
+            for (const [i, c] of ctes.entries()) {
+              walkRecursion(c?.ctequery, st);
+              visible.push(names[i] as string);
+            }
+          }
+          checkSelectRecursion(n, st);
+          st.inner.shift();
+        } else checkSelectRecursion(n, st);
+        return false;
       }
-      checkSelectRecursion(sel, st);
-      st.inner.shift();
-    } else checkSelectRecursion(sel, st);
-    return;
-  }
-  if (o.WithClause) return;
-  if (o.JoinExpr) {
-    const j = o.JoinExpr as Node;
-    const outer = (c: RecursionContext): RecursionContext => (c === 'ok' ? 'outerjoin' : c);
-    switch (String(j.jointype ?? 'JOIN_INNER')) {
-      case 'JOIN_LEFT':
-        walkRecursion(j.larg, st);
-        st.context = outer(save);
-        walkRecursion(j.rarg, st);
-        break;
-      case 'JOIN_FULL':
-        st.context = outer(save);
-        walkRecursion(j.larg, st);
-        walkRecursion(j.rarg, st);
-        break;
-      case 'JOIN_RIGHT':
-        st.context = outer(save);
-        walkRecursion(j.larg, st);
+      case 'WithClause':
+        return false;
+      case 'JoinExpr': {
+        const outer = (c: RecursionContext): RecursionContext => (c === 'ok' ? 'outerjoin' : c);
+        switch (String(n.jointype ?? 'JOIN_INNER')) {
+          case 'JOIN_LEFT':
+            walkRecursion(n.larg, st);
+            st.context = outer(save);
+            walkRecursion(n.rarg, st);
+            break;
+          case 'JOIN_FULL':
+            st.context = outer(save);
+            walkRecursion(n.larg, st);
+            walkRecursion(n.rarg, st);
+            break;
+          case 'JOIN_RIGHT':
+            st.context = outer(save);
+            walkRecursion(n.larg, st);
+            st.context = save;
+            walkRecursion(n.rarg, st);
+            break;
+          default:
+            walkRecursion(n.larg, st);
+            walkRecursion(n.rarg, st);
+        }
         st.context = save;
-        walkRecursion(j.rarg, st);
-        break;
+        walkRecursion(n.quals, st);
+        return false;
+      }
+      case 'SubLink':
+        st.context = 'sublink';
+        walkRecursion(n.subselect, st);
+        st.context = save;
+        walkRecursion(n.testexpr, st);
+        return false;
       default:
-        walkRecursion(j.larg, st);
-        walkRecursion(j.rarg, st);
+        return undefined;
     }
-    st.context = save;
-    walkRecursion(j.quals, st);
-    return;
-  }
-  if (o.SubLink) {
-    st.context = 'sublink';
-    walkRecursion(o.SubLink.subselect, st);
-    st.context = save;
-    walkRecursion(o.SubLink.testexpr, st);
-    return;
-  }
-  for (const v of Object.values(o)) walkRecursion(v, st);
+  });
 }
 
 /** checkWellFormedSelectStmt: INTERSECT ALL and EXCEPT refuse the reference below them. */
-function checkSelectRecursion(sel: Node, st: RecursionState): void {
+function checkSelectRecursion(sel: SelectStmt, st: RecursionState): void {
   const save = st.context;
   const { withClause: _w, ...rest } = sel;
   if (save !== 'ok' || !sel.op || sel.op === 'SETOP_NONE' || sel.op === 'SETOP_UNION') {
