@@ -103,3 +103,51 @@ test('parameters in analytical expressions take the types PostgreSQL infers for 
     assert.equal(await answer(stratum, sql, values), want, sql);
   }
 });
+
+test('range reads the router finishes itself (ORDER BY, DISTINCT, LIMIT/OFFSET) equal PostgreSQL 15', async () => {
+  const ddl = 'CREATE TABLE rs (id integer PRIMARY KEY, k integer, t text COLLATE "C", n numeric(8,2), f double precision, b boolean)';
+  const rows = [
+    "(1, 3, 'b', 1.50, 2.5, true)",
+    "(2, NULL, 'a', NULL, -1, NULL)",
+    "(3, 3, 'B', 1.5, 'NaN', false)",
+    '(4, 1, NULL, -2.25, NULL, true)',
+    "(5, 2, 'a', 10, 0, false)",
+    "(6, 1, 'éa', 0, '-Infinity', true)",
+    "(7, NULL, 'b', 3.33, 1e300, NULL)",
+    "(8, 2, 'a ', 1.50, -0.0, false)",
+  ];
+  await stratum.query(ddl.replace(' COLLATE "C"', ''));
+  await reference.query(ddl);
+  for (const c of [stratum, reference]) await c.query(`INSERT INTO rs VALUES ${rows.join(', ')}`);
+  const cases: [string, unknown[]?][] = [
+    ['SELECT t, k FROM rs WHERE id BETWEEN 1 AND 8 ORDER BY t, k DESC'],
+    ['SELECT id, k FROM rs WHERE id >= 2 ORDER BY k NULLS FIRST, id DESC'],
+    ['SELECT id FROM rs WHERE id < 8 ORDER BY k DESC NULLS LAST, id'],
+    ['SELECT DISTINCT k FROM rs WHERE id BETWEEN 1 AND 8 ORDER BY k'],
+    ['SELECT DISTINCT n, b FROM rs WHERE id > 0 ORDER BY 1 DESC, 2'],
+    ['SELECT id, f FROM rs WHERE id BETWEEN 1 AND 8 ORDER BY f, id'],
+    ['SELECT id, n * 2 AS twice FROM rs WHERE id <= 8 ORDER BY twice DESC NULLS LAST, id LIMIT 3 OFFSET 1'],
+    ['SELECT id, upper(t) FROM rs WHERE id BETWEEN $1 AND $2 ORDER BY length(t), id LIMIT $3', [2, 7, 4]],
+    ['SELECT id FROM rs WHERE id BETWEEN 1 AND 8 ORDER BY id DESC LIMIT ALL OFFSET 6'],
+    ['SELECT id FROM rs WHERE id BETWEEN 1 AND 8 LIMIT 0'],
+    ['SELECT id FROM rs WHERE id BETWEEN 1 AND 8 ORDER BY id LIMIT -1'],
+    ['SELECT id FROM rs WHERE id BETWEEN 1 AND 8 ORDER BY 3'],
+    ['SELECT id, 10 / (k - 1) FROM rs WHERE id BETWEEN 1 AND 8 ORDER BY id'],
+    ['SELECT count(*), count(k), sum(k), min(t), max(t), min(n), max(n), sum(n) FROM rs WHERE id BETWEEN 1 AND 8'],
+    ['SELECT sum(f), min(f), max(f) FROM rs WHERE id BETWEEN 1 AND 2'],
+    ['SELECT sum(f), min(f), max(f) AS hi FROM rs WHERE id BETWEEN 1 AND 8'],
+    ['SELECT sum(k::bigint) AS s8, sum(k::smallint), sum(f::real), min(t::varchar), max(id * 2) FROM rs WHERE id >= 3'],
+    ['SELECT count(*), sum(k), max(t) FROM rs WHERE id BETWEEN 100 AND 200'],
+    ['SELECT sum(k) FROM rs WHERE id BETWEEN $1 AND $2', [2, 6]],
+    ['SELECT count(*) FROM rs WHERE id BETWEEN 1 AND 8 LIMIT 0'],
+    ['SELECT avg(k), sum(k) + 1 FROM rs WHERE id BETWEEN 1 AND 8'],
+  ];
+  for (const [sql, values] of cases) {
+    assert.equal(await answer(stratum, sql, values), await answer(reference, sql, values), sql);
+  }
+  // The row-local ones are finished by the router, not DuckDB.
+  const plan = await stratum.query('EXPLAIN SELECT DISTINCT k FROM rs WHERE id BETWEEN 1 AND 8 ORDER BY k');
+  assert.match(plan.rows.map((r) => r['QUERY PLAN']).join('\n'), /finished by the router: 1 output column; DISTINCT; ORDER BY \$1/);
+  const agg = await stratum.query('EXPLAIN SELECT count(*), sum(k) FROM rs WHERE id BETWEEN 1 AND 8');
+  assert.match(agg.rows.map((r) => r['QUERY PLAN']).join('\n'), /finished by the router: count\(\*\), sum/);
+});

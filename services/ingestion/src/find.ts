@@ -6,11 +6,11 @@
  * |---|---|---|
  * | `scan` | `latest` in storage-key order from `afterKey` | the same keys, each row's version at `asOf` |
  * | `range`, no index | a seek in `latest` when the key's first column orders like PostgreSQL (keys.ts `lmdbOrdersLikePg`), else a filtered scan | the same, versions at `asOf` |
- * | `index`, `range` on an index | the `index` db: equality on leading columns, or a range on the first, in index order | a scan filtered at `asOf` (the index holds latest versions only) |
+ * | `index`, `range` on an index | the `index` db: equality on leading columns, or a range on the first, in index order | the keys the index finds now plus every key with a version committed after `asOf` (`bytime`), each read at `asOf` and filtered, in storage-key order (the index holds latest versions only; past 100,000 such versions, a filtered scan) |
  *
  * An index whose build on this engine is not done (or failed) is not used: the lookup is answered
- * by a filtered scan, which gives the same rows. Results are in storage-key order except for index
- * lookups (index order: values, then key). `afterKey` (exclusive) pages scans and key ranges; an
+ * by a filtered scan, which gives the same rows. Results are in storage-key order except for latest
+ * index lookups (index order: values, then key). `afterKey` (exclusive) pages scans and key ranges; an
  * index source refuses it, since its order is not key order. With `asOf` the answer is exact for
  * `asOf` at or after the GC horizon (older reads belong to OLAP), like `getMany`. A comparison
  * with NULL (a NULL bound or `eq` value) matches no row, as in SQL.
@@ -40,7 +40,7 @@ import {
   sortable,
   toBufferKey,
 } from './keys.ts';
-import { type HistoryValue, IngestionStore, type LatestValue } from './store.ts';
+import { type BytimeValue, type HistoryValue, IngestionStore, KEY_MAX, type LatestValue } from './store.ts';
 
 /** A source `find` takes (key lists and candidates go through `getMany`). */
 export type FindSource = Exclude<RowSource, { by: 'key' } | { by: 'candidates' }>;
@@ -66,6 +66,12 @@ export interface FindContext {
 }
 
 type Bound = { v: Value; incl: boolean } | undefined;
+
+/**
+ * Most versions committed after `asOf` an as-of index lookup reads from `bytime` before it gives
+ * up for a filtered scan (a lookup far in the past may meet more changes than the table has rows).
+ */
+const BYTIME_MAX = 100_000;
 
 /**
  * Live rows of `table` (storage name) found by `source` (see the module comment).
@@ -114,13 +120,15 @@ export function findRows(ctx: FindContext, table: string, source: FindSource, op
       if (!col) return [];
       const lo = source.lo === undefined ? undefined : sortable(source.lo.v, col.type);
       const hi = source.hi === undefined ? undefined : sortable(source.hi.v, col.type);
-      if (asOf === undefined && ctx.indexReady(table, p.oid)) {
+      const pred = (row: Row) => inRange(sortable(readField(row, col), col.type), lo, source.lo, hi, source.hi);
+      if (ctx.indexReady(table, p.oid)) {
         const prefix = (s: string) => toBufferKey([table, p.oid, s]);
         const start = lo === undefined ? toBufferKey([table, p.oid]) : source.lo?.incl ? prefix(lo) : prefixEnd(prefix(lo));
         const end = hi === undefined ? prefix(NULL_SORTABLE) : source.hi?.incl ? prefixEnd(prefix(hi)) : prefix(hi);
-        return scan.index(start, end);
+        const rows = asOf === undefined ? scan.index(start, end) : scan.indexAsOf(start, end, asOf, pred);
+        if (rows) return rows;
       }
-      return scan.run(base, prefixEnd(base), (row) => inRange(sortable(readField(row, col), col.type), lo, source.lo, hi, source.hi));
+      return scan.run(base, prefixEnd(base), pred);
     }
     case 'index': {
       const p = planOf(info, source.index);
@@ -137,16 +145,17 @@ export function findRows(ctx: FindContext, table: string, source: FindSource, op
         const c = p.columns[i];
         return c ? sortable(v, c.type) : NULL_SORTABLE;
       });
-      if (asOf === undefined && ctx.indexReady(table, p.oid)) {
-        const prefix = toBufferKey([table, p.oid, ...want]);
-        return scan.index(prefix, prefixEnd(prefix));
-      }
-      return scan.run(base, prefixEnd(base), (row) =>
+      const pred = (row: Row) =>
         want.every((w, i) => {
           const c = p.columns[i];
           return c !== undefined && sortable(readField(row, c), c.type) === w;
-        }),
-      );
+        });
+      if (ctx.indexReady(table, p.oid)) {
+        const prefix = toBufferKey([table, p.oid, ...want]);
+        const rows = asOf === undefined ? scan.index(prefix, prefixEnd(prefix)) : scan.indexAsOf(prefix, prefixEnd(prefix), asOf, pred);
+        if (rows) return rows;
+      }
+      return scan.run(base, prefixEnd(base), pred);
     }
     default:
       throw new StratumError(
@@ -237,6 +246,43 @@ class Scan {
       } else rv = this.ctx.getAsOfRaw(lk, this.asOf);
       const row = rv?.row;
       if (!rv || !row || (pred && !pred(row))) continue;
+      rv.key = this.pkFields.map((f) => row[f] ?? null);
+      this.out.push(rv);
+    }
+    return this.out;
+  }
+
+  /**
+   * Rows matching `pred` as of `asOf` (ms) among the index entries in [start, end), in storage-key
+   * order, or undefined when more than {@link BYTIME_MAX} versions of the table were committed
+   * after `asOf` (the caller scans instead). The index holds latest versions only, but a row whose
+   * version at `asOf` matched either still has that version as its latest (its entry is in range
+   * now) or got a version committed after `asOf` (a `bytime` entry after it): those keys, each read
+   * as of `asOf` and re-checked, are the answer, exact whichever engines wrote. The index is read
+   * before `bytime`, so a merge between the two reads cannot hide a row from both.
+   */
+  indexAsOf(start: Buffer, end: Buffer, asOf: number, pred: (row: Row) => boolean): RowVersion[] | undefined {
+    const s = this.ctx.store;
+    const t = this.info.storage;
+    const keys = new Map<string, Buffer>();
+    const note = (key: Value[]) => {
+      const lk = toBufferKey(rowKey(t, key));
+      keys.set(lk.toString('latin1'), lk);
+    };
+    for (const { value } of s.indexRaw.getRange({ start, end })) note(decodeKeyValues(value));
+    let versions = 0;
+    const after = toBufferKey([t, asOf, KEY_MAX]);
+    for (const { value } of s.bytimeRaw.getRange({ start: after, end: prefixEnd(toBufferKey([t])) })) {
+      const l = decode<BytimeValue>(value, 'bytime entry');
+      versions += l.length / 2;
+      if (versions > BYTIME_MAX) return undefined;
+      for (let i = 0; i < l.length; i += 2) note(l[i] as Value[]);
+    }
+    for (const lk of [...keys.values()].sort(Buffer.compare)) {
+      if (this.out.length >= this.limit) break;
+      const rv = this.ctx.getAsOfRaw(lk, asOf);
+      const row = rv?.row;
+      if (!rv || !row || !pred(row)) continue;
       rv.key = this.pkFields.map((f) => row[f] ?? null);
       this.out.push(rv);
     }

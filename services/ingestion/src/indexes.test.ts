@@ -231,7 +231,7 @@ describe('ingestion secondary indexes', () => {
       assert.ok((ordered[i - 1]?.row?.age as number) <= (ordered[i]?.row?.age as number), 'index order');
     }
     assert.equal((await range(20, true, 30, true, { limit: 7 })).length, 7);
-    // As of a time before the updates: answered by a scan filtered at that time.
+    // As of a time before the updates: the keys the index finds now and those changed since, read at that time.
     const asOf = 1006;
     const then = (age: number) =>
       Array.from({ length: 3500 }, (_, id) => id)

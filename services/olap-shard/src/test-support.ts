@@ -11,7 +11,6 @@ import {
   Catalog,
   type ConflictInfo,
   DEFAULT_TABLE_OPTIONS,
-  duckdbType,
   type IndexBuildStatus,
   type IngestionApi,
   type IngestionStatus,

@@ -1,7 +1,8 @@
 /**
  * Rows the engine does not hold come from the real ingestion (LMDB, local bus): rows written by
  * another TX engine and rows evicted after tx_retention are found by key, index, range, scan and
- * candidates sources, updated and deleted, and count for UNIQUE and FOREIGN KEY checks.
+ * candidates sources, updated and deleted, and count for UNIQUE and FOREIGN KEY checks; a block
+ * finds them by index as of its snapshot, whoever changed them since.
  */
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -69,8 +70,31 @@ const hot: TableDef = {
   indexes: [{ name: 'hot_tag_idx', columns: ['tag'], unique: false, state: 'valid' }],
 };
 
-const V = 3;
+/** Like `hot`: rows evicted as soon as ingestion has them, so a block finds them through ingestion. */
+const tagged: TableDef = {
+  ...hot,
+  name: 'tagged',
+  storage: 'tagged_7',
+  indexes: [{ name: 'tagged_tag_idx', columns: ['tag'], unique: false, state: 'valid' }],
+};
+
+const V = 4;
 const ins = (table: string, columns: string[], rows: Value[][]): WriteOp => ({ kind: 'insert', table, columns, rows });
+
+/** Rows engine `txa` has evicted so far. */
+async function evicted(): Promise<number> {
+  return (
+    (await registry.getSingleMetric('stratum_tx_evicted_rows_total')?.get())?.values.find((v) => v.labels.engine === 'txa')?.value ?? 0
+  );
+}
+
+/** UPDATE `table` SET tag = `to` WHERE tag = `from`, through the index `index`. */
+const retag = (table: string, index: string, from: string, to: string): WriteOp => ({
+  kind: 'update',
+  table,
+  source: { by: 'index', index, eq: [from] },
+  set: [{ column: 'tag', expr: { k: 'const', v: to, t: 'text' } }],
+});
 
 async function until(what: string, cond: () => Promise<boolean>): Promise<void> {
   const deadline = Date.now() + 20_000;
@@ -86,10 +110,13 @@ describe('rows held by ingestion', () => {
   let ing: IngestionService;
   let a: TxEngine;
   let b: TxEngine;
-  const catalog = new Catalog((name) => (name === 'hot' ? { ...DEFAULT_TABLE_OPTIONS, txRetentionMs: 0 } : DEFAULT_TABLE_OPTIONS));
+  const catalog = new Catalog((name) =>
+    name === 'hot' || name === 'tagged' ? { ...DEFAULT_TABLE_OPTIONS, txRetentionMs: 0 } : DEFAULT_TABLE_OPTIONS,
+  );
   catalog.apply(1, { kind: 'create_table', table: users, at: 0 });
   catalog.apply(2, { kind: 'create_table', table: orders, at: 0 });
   catalog.apply(3, { kind: 'create_table', table: hot, at: 0 });
+  catalog.apply(4, { kind: 'create_table', table: tagged, at: 0 });
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'stratum-txing-'));
@@ -204,8 +231,6 @@ describe('rows held by ingestion', () => {
   });
 
   test('evicted rows are read from ingestion by index, range and scan, and can be updated', async () => {
-    const evicted = async () =>
-      (await registry.getSingleMetric('stratum_tx_evicted_rows_total')?.get())?.values.find((v) => v.labels.engine === 'txa')?.value ?? 0;
     const before0 = await evicted();
     await a.execute({
       catalogVersion: V,
@@ -232,17 +257,7 @@ describe('rows held by ingestion', () => {
       range.map((r) => r.key),
       [[2], [3]],
     );
-    const u = await a.execute({
-      catalogVersion: V,
-      ops: [
-        {
-          kind: 'update',
-          table: 'hot_7',
-          source: { by: 'index', index: 'hot_tag_idx', eq: ['x'] },
-          set: [{ column: 'tag', expr: { k: 'const', v: 'z', t: 'text' } }],
-        },
-      ],
-    });
+    const u = await a.execute({ catalogVersion: V, ops: [retag('hot_7', 'hot_tag_idx', 'x', 'z')] });
     assert.deepEqual(u.counts, [2]);
     const z = await a.read({ catalogVersion: V, table: 'hot_7', source: { by: 'index', index: 'hot_tag_idx', eq: ['x'] } });
     assert.deepEqual(z, []);
@@ -255,5 +270,79 @@ describe('rows held by ingestion', () => {
     assert.deepEqual(d.counts, [3]);
     await a.commit(t);
     assert.deepEqual(await a.read({ catalogVersion: V, table: 'hot_7', source: { by: 'scan' } }), []);
+  });
+
+  test('an index lookup in a block returns exactly the rows that matched at its snapshot, whichever engine changed them since', async () => {
+    const before0 = await evicted();
+    await a.execute({
+      catalogVersion: V,
+      ops: [
+        ins(
+          'tagged_7',
+          ['id', 'tag'],
+          [
+            [1, 'x'],
+            [2, 'y'],
+            [3, 'x'],
+            [5, 'x'],
+          ],
+        ),
+      ],
+    });
+    await until('eviction of the tagged rows', async () => (await evicted()) >= before0 + 4);
+    const t = await a.begin('repeatable_read');
+    await new Promise((r) => setTimeout(r, 5)); // later commits get later timestamps than the snapshot
+    const set = (id: number, tag: string | null): WriteOp => ({
+      kind: 'update',
+      table: 'tagged_7',
+      source: { by: 'key', keys: [[id]] },
+      set: [{ column: 'tag', expr: { k: 'const', v: tag, t: 'text' } }],
+    });
+    // After the snapshot, another engine moves row 1 out of 'x' and row 2 into it, adds row 4 with
+    // 'x' and deletes row 5; this engine moves row 3 out of 'x'.
+    const rb = await b.execute({
+      catalogVersion: V,
+      ops: [
+        set(1, 'y'),
+        set(2, 'x'),
+        ins('tagged_7', ['id', 'tag'], [[4, 'x']]),
+        { kind: 'delete', table: 'tagged_7', source: { by: 'key', keys: [[5]] } },
+      ],
+    });
+    const ra = await a.execute({ catalogVersion: V, ops: [set(3, null)] });
+    await until('ingestion to merge both engines', async () => (await ing.status()).watermark >= Math.max(ra.commitTs, rb.commitTs));
+    const latest = await a.read({ catalogVersion: V, table: 'tagged_7', source: { by: 'index', index: 'tagged_tag_idx', eq: ['x'] } });
+    assert.deepEqual(
+      latest.map((r) => r.key),
+      [[2], [4]],
+    );
+    const x = await a.read({ catalogVersion: V, table: 'tagged_7', txnId: t, source: { by: 'index', index: 'tagged_tag_idx', eq: ['x'] } });
+    assert.deepEqual(
+      x.map((r) => [r.key, r.row?.tag]),
+      [
+        [[1], 'x'],
+        [[3], 'x'],
+        [[5], 'x'],
+      ],
+    );
+    const y = await a.read({ catalogVersion: V, table: 'tagged_7', txnId: t, source: { by: 'index', index: 'tagged_tag_idx', eq: ['y'] } });
+    assert.deepEqual(
+      y.map((r) => [r.key, r.row?.tag]),
+      [[[2], 'y']],
+    );
+    const range = await a.read({
+      catalogVersion: V,
+      table: 'tagged_7',
+      txnId: t,
+      source: { by: 'range', index: 'tagged_tag_idx', lo: { v: 'x', incl: true } },
+    });
+    assert.deepEqual(
+      range.map((r) => r.key),
+      [[1], [3], [5], [2]],
+    );
+    // Updating the rows it found: they were changed since the snapshot, so the first committer won.
+    const u = await a.executeIn(t, { catalogVersion: V, ops: [retag('tagged_7', 'tagged_tag_idx', 'x', 'w')] });
+    assert.deepEqual(u.counts, [3]);
+    await assert.rejects(a.commit(t), { code: '40001' });
   });
 });

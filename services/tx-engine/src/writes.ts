@@ -178,6 +178,8 @@ export function uniqueRules(t: TableInfo): UniqueRule[] {
 }
 
 function ruleOfIndex(t: TableInfo, name: string): UniqueRule {
+  // The primary key is the storage key (no secondary index of that name) unless rows have a hidden row id.
+  if (!t.rowid && name === primaryName(t)) return { name, fields: t.primaryKey, key: true };
   const ix = indexNamed(t, name);
   if (!ix.unique) {
     throw new SchemaError('42P10', 'there is no unique or exclusion constraint matching the ON CONFLICT specification');

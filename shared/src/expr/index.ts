@@ -24,9 +24,13 @@ import { FUNCTIONS, OPERATORS } from './registry.ts';
 import { setImplemented } from './resolve.ts';
 
 export { castValue } from './cast.ts';
+/** PostgreSQL's btree ordering of two non-null values of one type (ORDER BY, DISTINCT): see compare.ts. */
+export { compareValues as compareSqlValues } from './compare.ts';
 export { type EvalContext, type SequenceAccess, SequenceClaimNeeded } from './context.ts';
 export { type EvalRow, evaluate, typeOf } from './eval.ts';
 export { parseText as inputText, toText as outputText } from './io.ts';
+/** Exact numeric arithmetic on PostgreSQL numeric text (see numeric.ts). */
+export { numericArith, numericFromInt } from './numeric.ts';
 export {
   type CastContext,
   canCast,

@@ -36,6 +36,7 @@ import { fieldOf } from '../session.ts';
 import { parseSelect } from '../sql/parse.ts';
 import { bindExpr, evaluateAsync, type Params, paramValue } from './bind.ts';
 import { meet, moveBlock, ownerOf, readAsOf, requirements, waitForAsOf, withFreshness } from './consistency.ts';
+import { finishRows } from './row-finish.ts';
 
 const mReads = counter('stratum_router_reads_total', 'Reads by the tier that served them and the consistency mode of the tables read', [
   'tier',
@@ -347,6 +348,12 @@ async function rowScan(s: RouterSession, plan: RowScanPlan, params: Params): Pro
   } else rows = await withFreshness(s, t, s.engineIdx, notices, (fresh) => s.engine.read(fresh ? { ...req, fresh } : req));
   if (rows.length > plan.maxRows) return analyticalRead(s, plan.fallback, params);
   for (const rv of rows) if (rv.commitTs > s.seenTs) s.seenTs = rv.commitTs;
+  if (plan.finish) {
+    const live = rows.map((r) => r.row).filter((r): r is Row => r !== null);
+    const out = finishRows(s, plan.finish, live, params);
+    mReads.inc({ tier: 'tx', mode: t.options.consistency.mode });
+    return { columns: typedColumns(plan.finish.output), rows: out, notices, tier: 'tx-scan' };
+  }
   const f = plan.fallback;
   const provided = new Map([[t.name, rows.map((r) => r.row).filter((r): r is Row => r !== null)]]);
   const { sql, params: bound2 } = inlineArrays(f, params);

@@ -82,7 +82,21 @@ export function explainLines(plan: Plan): string[] {
       lines.push(`Stratum ${plan.reason}`);
       lines.push(`  rows: ${finderText(plan.finder)}`);
       if (plan.where) lines.push(`  recheck: ${exprText(plan.where)}`);
-      lines.push(`  finished in the router's DuckDB: ${plan.fallback.sql}`);
+      if (plan.finish) {
+        const f = plan.finish;
+        const order = f.order.map(
+          (o) =>
+            `${'output' in o.key ? `$${o.key.output + 1}` : exprText(o.key.expr)}${o.desc ? ' DESC' : ''}${o.nullsFirst !== o.desc ? (o.nullsFirst ? ' NULLS FIRST' : ' NULLS LAST') : ''}`,
+        );
+        const steps = f.aggregates
+          ? [f.aggregates.map((a) => `${a.fn}(${a.arg ? exprText(a.arg) : '*'})`).join(', ')]
+          : [`${f.output.length} output column${f.output.length === 1 ? '' : 's'}`];
+        if (f.distinct) steps.push('DISTINCT');
+        if (order.length) steps.push(`ORDER BY ${order.join(', ')}`);
+        if (f.offset) steps.push(`OFFSET ${exprText(f.offset)}`);
+        if (f.limit) steps.push(`LIMIT ${exprText(f.limit)}`);
+        lines.push(`  finished by the router: ${steps.join('; ')}`);
+      } else lines.push(`  finished in the router's DuckDB: ${plan.fallback.sql}`);
       break;
     case 'analytical':
       lines.push(`Stratum analytical read → ${plan.tier === 'router' ? "the router's DuckDB" : 'OLAP'} (${plan.reason})`);

@@ -16,6 +16,7 @@ import { ParamTypes, RowScope } from '../analyze/scope.ts';
 import { forEachNode, someNode, type Tree } from '../analyze/walk.ts';
 import { deparse, rewriteForTier } from './duckdb-sql.ts';
 import type { PlanEnv } from './planner.ts';
+import { planRowFinish } from './row-finish.ts';
 import type { AnalyticalPlan, Finder, LocalPlan, OutputColumn, PlanTable, ReadPlan, RowReadPlan, RowScanPlan } from './types.ts';
 
 /** The table entry of a plan. */
@@ -313,19 +314,23 @@ function tryRowScan(
   }
   if (!finder || !where || !s.whereClause) return undefined;
   // The same parameters as the analytical text, typed from the compiled WHERE as well.
-  compileExpr(s.whereClause, new RowScope({ table: t, alias: rel.alias, params, session: env.session }), 'boolean');
-  return {
+  const scope = new RowScope({ table: t, alias: rel.alias, params, session: env.session });
+  compileExpr(s.whereClause, scope, 'boolean');
+  const finish = planRowFinish(s, scope, t);
+  const plan: RowScanPlan = {
     kind: 'row_scan',
     tier: 'tx',
     readTs: env.inBlock ? 'snapshot' : 'latest',
     tables: fallback.tables,
-    reason: `range read of ${t.name} on ${finder.index ? `index ${finder.index}` : 'its primary key'} → TX engine (≤ ${ROW_SCAN_MAX_ROWS} rows; the router's DuckDB finishes the statement; more rows: analytical)`,
+    reason: `range read of ${t.name} on ${finder.index ? `index ${finder.index}` : 'its primary key'} → TX engine (≤ ${ROW_SCAN_MAX_ROWS} rows; ${finish ? 'the router finishes the statement' : "the router's DuckDB finishes the statement"}; more rows: analytical)`,
     table: t.name,
     finder,
     where,
     maxRows: ROW_SCAN_MAX_ROWS,
     fallback,
   };
+  if (finish) plan.finish = finish;
+  return plan;
 }
 
 /** A SELECT without FROM evaluated in the router, or undefined when it needs the analytical tier (aggregates, set-returning functions). */

@@ -133,6 +133,39 @@ export interface RowScanPlan extends PlanBase {
   /** Most rows read from the row tier before falling back to the analytical plan. */
   maxRows: number;
   fallback: AnalyticalPlan;
+  /** Set when the router finishes the statement itself (row-local: no aggregates, grouping or windows); else DuckDB does. */
+  finish?: RowScanFinish;
+}
+
+/** An ORDER BY item of a {@link RowScanFinish}: an output column (by index) or an expression over the row. */
+export interface SortKey {
+  key: { output: number } | { expr: Expr; type: ResultType };
+  desc: boolean;
+  /** NULLs sort first (PostgreSQL's default for DESC). */
+  nullsFirst: boolean;
+}
+
+/**
+ * An aggregate of a {@link RowScanFinish} without GROUP BY: `count(*)` (no arg), `count(x)`,
+ * `sum(x)`, `min(x)`, `max(x)`; result types as PostgreSQL's (count → bigint; sum of
+ * smallint/integer → bigint, of bigint → numeric, of numeric/real/double → the same; min/max → the argument's).
+ */
+export interface RowAggregate {
+  fn: 'count' | 'sum' | 'min' | 'max';
+  arg?: Expr;
+  argType?: ResultType;
+}
+
+/** How the router finishes a range read: project, DISTINCT, sort, then OFFSET and LIMIT (PostgreSQL's order of steps). */
+export interface RowScanFinish {
+  /** Output columns; with `aggregates`, their types and names only (one row of aggregates, `aggregates[i]` → column i). */
+  output: OutputColumn[];
+  aggregates?: RowAggregate[];
+  distinct: boolean;
+  order: SortKey[];
+  /** LIMIT / OFFSET (bigint expressions of constants or parameters); absent = none. */
+  limit?: Expr;
+  offset?: Expr;
 }
 
 /** A read served by OLAP + delta (one shard whole, or scatter/gather). */
