@@ -12,6 +12,7 @@
  *   are left out and a NOTICE says so.
  */
 import { type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
+import type { Node, SelectStmt } from '@pgsql/types';
 import {
   type Catalog,
   type ConflictInfo,
@@ -37,8 +38,10 @@ import {
   type Value,
 } from '@stratum/shared';
 import { bindParams, convertResult, loadValues, mapDuckDbError, PG_SEMANTICS_SQL, viewType } from '@stratum/shared/duckdb';
+import { listItems, nodeOf, strOf } from './analyze/ast.ts';
+import { forEachNode } from './analyze/walk.ts';
 import { literalOf, type Params } from './sql/literal.ts';
-import { type Node, qualifiedName } from './sql/parse.ts';
+import { qualifiedName } from './sql/parse.ts';
 
 /** An OLAP shard as the router addresses it. */
 export interface ShardRef {
@@ -124,7 +127,7 @@ export class OlapRouter {
    * @throws StratumError: the shard's or DuckDB's SQLSTATE; 58000 when a shard is down (not degraded)
    */
   async query(
-    stmt: Node,
+    stmt: SelectStmt,
     refs: TableRef[],
     sql: string,
     params: Params,
@@ -155,7 +158,11 @@ export class OlapRouter {
    * Where an analytical statement runs: `whole` = the shard that runs it whole (undefined =
    * scatter/gather), the shards each table reference needs, and the reason in words (EXPLAIN).
    */
-  plan(stmt: Node, refs: TableRef[], params: Params): { whole: string | undefined; placement: Map<string, string[]>; reason: string } {
+  plan(
+    stmt: SelectStmt,
+    refs: TableRef[],
+    params: Params,
+  ): { whole: string | undefined; placement: Map<string, string[]>; reason: string } {
     const placement = new Map<string, string[]>();
     if (refs.length === 0) return { whole: this.shardIds[0], placement, reason: 'no table: any shard answers' };
     const system = refs.filter((r) => SYSTEM_TABLE_NAMES.has(r.name)).map((r) => r.name);
@@ -202,7 +209,7 @@ export class OlapRouter {
   }
 
   private async gather(
-    stmt: Node,
+    stmt: SelectStmt,
     refs: TableRef[],
     placement: Map<string, string[]>,
     sql: string,
@@ -417,24 +424,18 @@ async function loadTable(
 }
 
 /** Column names a statement references anywhere, or 'all' when it uses `*`. */
-function referencedColumns(stmt: Node): Set<string> | 'all' {
+function referencedColumns(stmt: SelectStmt): Set<string> | 'all' {
   const out = new Set<string>();
   let star = false;
-  const walk = (x: unknown) => {
-    if (star) return;
-    if (Array.isArray(x)) for (const y of x) walk(y);
-    else if (x && typeof x === 'object') {
-      const o = x as Node;
-      if (o.ColumnRef) {
-        const f = o.ColumnRef.fields as Node[];
-        const last = f[f.length - 1];
-        if (last?.A_Star) star = true;
-        else if (last?.String?.sval) out.add(last.String.sval);
-      }
-      for (const v of Object.values(o)) walk(v);
-    }
-  };
-  walk(stmt);
+  forEachNode(stmt, (type, n) => {
+    if (star) return false;
+    if (type !== 'ColumnRef') return undefined;
+    const last = n.fields?.[n.fields.length - 1];
+    const name = strOf(last);
+    if (nodeOf(last, 'A_Star')) star = true;
+    else if (name) out.add(name);
+    return undefined;
+  });
   return star ? 'all' : out;
 }
 
@@ -444,31 +445,22 @@ interface Conjunct {
   values: Literal[];
 }
 
-/** Items of an IN list or BETWEEN bounds (`{List: {items}}` in libpg-query 18; a bare array in older ASTs). */
-function listItems(n: unknown): Node[] {
-  if (Array.isArray(n)) return n as Node[];
-  const items = (n as Node | undefined)?.List?.items;
-  return Array.isArray(items) ? (items as Node[]) : [];
-}
-
 /** Simple `col op constant` conjuncts of a WHERE clause that belong to table alias `alias`. */
 function conjuncts(info: TableInfo, where: Node | undefined, params: Params, alias: string, unqualifiedOk: boolean): Conjunct[] {
   if (!where) return [];
-  const list: Node[] = where.BoolExpr?.boolop === 'AND_EXPR' ? (where.BoolExpr.args as Node[]) : [where];
+  const and = nodeOf(where, 'BoolExpr');
+  const list = and?.boolop === 'AND_EXPR' ? (and.args ?? []) : [where];
   const out: Conjunct[] = [];
   const col = (e: Node | undefined): string | undefined => {
-    const f = e?.ColumnRef?.fields as Node[] | undefined;
+    const f = nodeOf(e, 'ColumnRef')?.fields;
     if (!f) return undefined;
-    const name =
-      f.length === 1 && unqualifiedOk
-        ? f[0]?.String?.sval
-        : f.length === 2 && f[0]?.String?.sval === alias
-          ? f[1]?.String?.sval
-          : undefined;
+    const name = f.length === 1 && unqualifiedOk ? strOf(f[0]) : f.length === 2 && strOf(f[0]) === alias ? strOf(f[1]) : undefined;
     return name !== undefined && info.columnIndex.has(name) ? name : undefined;
   };
   const constant = (e: Node | undefined): Literal | undefined => {
-    if (!e || !(e.A_Const || e.ParamRef || (e.TypeCast && (e.TypeCast.arg?.A_Const || e.TypeCast.arg?.ParamRef)))) return undefined;
+    const arg = nodeOf(e, 'TypeCast')?.arg;
+    const isConstant = (x: Node | undefined) => Boolean(nodeOf(x, 'A_Const') || nodeOf(x, 'ParamRef'));
+    if (!e || !(isConstant(e) || isConstant(arg))) return undefined;
     try {
       return literalOf(e, params);
     } catch {
@@ -477,7 +469,7 @@ function conjuncts(info: TableInfo, where: Node | undefined, params: Params, ali
   };
   const flip: Record<string, Conjunct['op']> = { '=': '=', '<': '>', '<=': '>=', '>': '<', '>=': '<=' };
   for (const c of list) {
-    const e = c.A_Expr;
+    const e = nodeOf(c, 'A_Expr');
     if (!e) continue;
     if (e.kind === 'AEXPR_OP') {
       const op = qualifiedName(e.name);
@@ -493,14 +485,14 @@ function conjuncts(info: TableInfo, where: Node | undefined, params: Params, ali
       }
     } else if (e.kind === 'AEXPR_IN' && qualifiedName(e.name) === '=') {
       const l = col(e.lexpr);
-      const items = listItems(e.rexpr);
+      const items = listItems(e.rexpr) ?? [];
       const vals = items.map(constant);
       if (l !== undefined && vals.length > 0 && vals.every((v) => v !== undefined && v !== null)) {
         out.push({ column: l, op: 'in', values: vals as Literal[] });
       }
     } else if (e.kind === 'AEXPR_BETWEEN') {
       const l = col(e.lexpr);
-      const [lo, hi] = listItems(e.rexpr).map(constant);
+      const [lo, hi] = (listItems(e.rexpr) ?? []).map(constant);
       if (l !== undefined && lo !== undefined && lo !== null && hi !== undefined && hi !== null) {
         out.push({ column: l, op: '>=', values: [lo] }, { column: l, op: '<=', values: [hi] });
       }

@@ -21,6 +21,7 @@ import {
   typeOfOid,
   type WatermarkWatcher,
 } from '@stratum/shared';
+import { nodeOf } from './analyze/ast.ts';
 import type { SessionValues } from './analyze/scope.ts';
 import { parseCached, type ResultCache } from './caches.ts';
 import { runPlan } from './execute/index.ts';
@@ -129,8 +130,7 @@ interface Handle {
 
 /** Statements allowed in a failed transaction block: they end it or roll back to a savepoint. */
 function endsFailedTransaction(p: ParsedStatement): boolean {
-  if (p.kind !== 'TransactionStmt') return false;
-  const k = p.stmt.TransactionStmt?.kind as string;
+  const k = nodeOf(p.stmt, 'TransactionStmt')?.kind;
   return k === 'TRANS_STMT_ROLLBACK' || k === 'TRANS_STMT_COMMIT' || k === 'TRANS_STMT_ROLLBACK_TO';
 }
 
@@ -313,7 +313,7 @@ export class RouterSession implements PgSession, SessionValues {
     this.checkSize(sql);
     const list = parseCached(sql);
     if (list.length > 1) throw new StratumError(SqlState.syntaxError, 'cannot insert multiple commands into a prepared statement');
-    const p = list[0] ?? { stmt: { Empty: {} }, kind: 'Empty', sql: '', bytes: Buffer.alloc(0), offset: 0 };
+    const p = list[0] ?? { stmt: undefined, kind: 'Empty', sql: '', bytes: Buffer.alloc(0), offset: 0 };
     return this.prepared(p, paramTypeOids);
   }
 

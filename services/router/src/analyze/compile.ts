@@ -4,9 +4,8 @@
  * casts to columns with PostgreSQL's wording of the errors.
  */
 
-import type { Node as PgNode } from '@pgsql/types';
+import type { Node } from '@pgsql/types';
 import { type CastContext, type ColumnDef, type Expr, pgTypeName, type ResultType, SqlState, StratumError, typeOf } from '@stratum/shared';
-import type { Node } from '../sql/parse.ts';
 import { coerceExpr, compileExpr as compileRaw, constantScope, type Scope, type SessionValues } from './expr.ts';
 
 export type { Scope, SessionValues };
@@ -19,7 +18,7 @@ const BOOL_CONTEXT = 'WHERE';
  * `boolean` must be boolean (42804 otherwise, as PostgreSQL's coerce_to_boolean).
  */
 export function compileExpr(node: Node, scope: Scope, wanted?: ResultType): Expr {
-  const e = compileRaw(node as PgNode, scope);
+  const e = compileRaw(node, scope);
   if (!wanted) return e;
   const t = typeOf(e);
   if (wanted === 'boolean') {

@@ -4,41 +4,43 @@
  * (inlined as a subquery), a system table served by the router, or a CTE. Unknown names fail
  * with 42P01 and the 1-based character position of the name, as PostgreSQL reports them.
  */
+
+import type { RangeVar } from '@pgsql/types';
 import { type Catalog, SchemaError, SqlState, type TableInfo, type ViewInfo } from '@stratum/shared';
-import type { Node } from '../sql/parse.ts';
-import { forEachNode } from './walk.ts';
+import { forEachNode, type Tree } from './walk.ts';
 
 /** Names of the system tables the router serves (DESIGN §4 conflicts). */
 export const SYSTEM_TABLES = new Set(['stratum_conflicts']);
 
-/** A resolved RangeVar. */
+/** A resolved RangeVar (`node`). */
 export type RelationRef =
-  | { kind: 'table'; table: TableInfo; history: boolean; alias: string; node: Node }
-  | { kind: 'view'; view: ViewInfo; alias: string; node: Node }
-  | { kind: 'system'; name: string; alias: string; node: Node }
-  | { kind: 'cte'; name: string; alias: string; node: Node };
+  | { kind: 'table'; table: TableInfo; history: boolean; alias: string; node: RangeVar }
+  | { kind: 'view'; view: ViewInfo; alias: string; node: RangeVar }
+  | { kind: 'system'; name: string; alias: string; node: RangeVar }
+  | { kind: 'cte'; name: string; alias: string; node: RangeVar };
 
 /** Character position (1-based) of a byte offset into the statement text. */
 export type PositionOf = (byteLocation: number | undefined) => number | undefined;
 
 /** The name of a RangeVar, `schema.name` when a schema is given. */
-export function rangeVarName(rv: Node): { schema?: string; name: string } {
-  return rv.schemaname ? { schema: rv.schemaname as string, name: rv.relname as string } : { name: rv.relname as string };
+export function rangeVarName(rv: RangeVar): { schema?: string; name: string } {
+  const name = rv.relname ?? '';
+  return rv.schemaname ? { schema: rv.schemaname, name } : { name };
 }
 
 /** Alias of a RangeVar: its alias, else its name. */
-export function aliasOf(rv: Node): string {
-  return (rv.alias?.aliasname as string | undefined) ?? (rv.relname as string);
+export function aliasOf(rv: RangeVar): string {
+  return rv.alias?.aliasname ?? rv.relname ?? '';
 }
 
 /**
  * Resolve one RangeVar against the catalog (schemas `public` and `pg_catalog`-less names only).
  * @throws SchemaError 42P01 with the name's position; 3F000 for an unknown schema.
  */
-export function resolveRangeVar(catalog: Catalog, rv: Node, ctes: ReadonlySet<string>, positionOf: PositionOf): RelationRef {
+export function resolveRangeVar(catalog: Catalog, rv: RangeVar, ctes: ReadonlySet<string>, positionOf: PositionOf): RelationRef {
   const { schema, name } = rangeVarName(rv);
   const alias = aliasOf(rv);
-  const pos = positionOf(rv.location as number | undefined);
+  const pos = positionOf(rv.location);
   const opts = pos === undefined ? {} : { position: pos };
   if (schema !== undefined && schema !== 'public') {
     throw new SchemaError(SqlState.undefinedTable, `relation "${schema}.${name}" does not exist`, opts);
@@ -57,10 +59,10 @@ export function resolveRangeVar(catalog: Catalog, rv: Node, ctes: ReadonlySet<st
  * Every relation a statement reads (RangeVars anywhere in it, CTE names excluded), resolved.
  * @throws SchemaError 42P01 for the first unknown name.
  */
-export function relationsOf(catalog: Catalog, stmt: Node, positionOf: PositionOf): RelationRef[] {
+export function relationsOf(catalog: Catalog, stmt: Tree, positionOf: PositionOf): RelationRef[] {
   const ctes = new Set<string>();
   forEachNode(stmt, (type, n) => {
-    if (type === 'CommonTableExpr' && n.ctename) ctes.add(n.ctename as string);
+    if (type === 'CommonTableExpr' && n.ctename) ctes.add(n.ctename);
   });
   const out: RelationRef[] = [];
   forEachNode(stmt, (type, n) => {

@@ -11,6 +11,8 @@
  * A requirement not met within the statement timeout fails with 57014 naming the table, the mode
  * and what was missing, or, with allow_degraded, is answered with a NOTICE giving the staleness.
  */
+
+import type { SelectStmt } from '@pgsql/types';
 import {
   partitionOf,
   type ReadFreshness,
@@ -25,7 +27,6 @@ import { timeRangeOf } from '../olap.ts';
 import type { Notice } from '../pgwire/types.ts';
 import type { PlanTable } from '../plan/types.ts';
 import type { RouterSession } from '../session.ts';
-import type { Node } from '../sql/parse.ts';
 import type { Params } from './bind.ts';
 
 /** A table's consistency requirement for one analytical read. */
@@ -51,7 +52,7 @@ export interface Requirement {
 export function requirements(
   s: RouterSession,
   tables: PlanTable[],
-  where: { stmt: Node; refs: { name: string; alias: string }[] } | undefined,
+  where: { stmt: SelectStmt; refs: { name: string; alias: string }[] } | undefined,
   params: Params,
 ): { reqs: Requirement[]; skipped: string[] } {
   const out: Requirement[] = [];
@@ -65,8 +66,7 @@ export function requirements(
     // DESIGN §7: a time range that ends before the ingestion tier's retention skips that tier.
     const col = t.options.timeColumn;
     const ref = where && where.refs.length === 1 ? where.refs[0] : undefined;
-    const hi =
-      ref && ref.name === t.name ? timeRangeOf(t, where?.stmt.whereClause as Node | undefined, params, ref.alias, true)?.hiMs : undefined;
+    const hi = ref && ref.name === t.name ? timeRangeOf(t, where?.stmt.whereClause, params, ref.alias, true)?.hiMs : undefined;
     const keep = t.options.ingestionRetentionMs ?? 7 * 86_400_000;
     if (hi !== undefined && hi < now.earliest - keep && !s.tableWrites.has(t.name) && !s.txn?.tables.has(t.name)) {
       skipped.push(

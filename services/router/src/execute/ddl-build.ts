@@ -5,6 +5,8 @@
  * text), PRIMARY KEY / UNIQUE / FOREIGN KEY constraints with PostgreSQL's constraint and index
  * names, and the hidden `_rowid` of tables without a primary key.
  */
+
+import type { Constraint, CreateStmt, DefElem, Node, TypeName } from '@pgsql/types';
 import {
   type Catalog,
   type ColumnDef,
@@ -25,11 +27,11 @@ import {
   type TableInfo,
   UnsupportedError,
 } from '@stratum/shared';
+import { constString, entryOf, expectNode, listItems, nodeOf, nodeType, present, strOf } from '../analyze/ast.ts';
 import { castTo, compileExpr } from '../analyze/compile.ts';
 import { ParamTypes, RowScope, type SessionValues } from '../analyze/scope.ts';
 import { someNode } from '../analyze/walk.ts';
 import { deparse } from '../plan/duckdb-sql.ts';
-import type { Node } from '../sql/parse.ts';
 
 /** PostgreSQL's identifier length limit (NAMEDATALEN − 1). */
 const MAX_NAME = 63;
@@ -54,12 +56,12 @@ const SERIALS: Record<string, 'smallint' | 'integer' | 'bigint'> = {
  * The column type of a TypeName node (`varchar(20)`, `numeric(10,2)`, `int[]`, `serial`).
  * @throws SchemaError 42704 for an unknown type; 0A000 for multi-dimensional arrays.
  */
-export function columnType(tn: Node, positionOf: (loc: number | undefined) => number | undefined): ColumnType {
-  const names = ((tn.names ?? []) as Node[]).map((n) => n.String?.sval as string);
-  const name = (names.length > 1 && names[0] === 'pg_catalog' ? names[names.length - 1] : names.join('.')) as string;
-  const mods = ((tn.typmods ?? []) as Node[]).map((m) => Number(m.A_Const?.ival?.ival ?? 0));
-  const bounds = (tn.arrayBounds ?? []) as Node[];
-  const pos = positionOf(tn.location as number | undefined);
+export function columnType(tn: TypeName, positionOf: (loc: number | undefined) => number | undefined): ColumnType {
+  const names = (tn.names ?? []).map((n) => strOf(n) ?? '');
+  const name = (names.length > 1 && names[0] === 'pg_catalog' ? names[names.length - 1] : names.join('.')) ?? '';
+  const mods = (tn.typmods ?? []).map((m) => Number(nodeOf(m, 'A_Const')?.ival?.ival ?? 0));
+  const bounds = tn.arrayBounds ?? [];
+  const pos = positionOf(tn.location);
   if (bounds.length > 1)
     throw new UnsupportedError('multi-dimensional array columns are not supported', pos === undefined ? {} : { position: pos });
   const serial = SERIALS[name];
@@ -100,9 +102,10 @@ export function chooseName(parts: string[], suffix: string, taken: (n: string) =
 
 /** Sequence options (CREATE SEQUENCE, identity columns, ALTER SEQUENCE) onto `seq`. @throws 22023 on bad ones. */
 export function sequenceOptions(seq: SequenceDef, options: Node[], creating: boolean): { restart?: bigint; ownedBy?: Node[] } {
-  const num = (d: Node): bigint => {
-    const a = d.arg as Node | undefined;
-    const v = a?.Integer?.ival ?? a?.Float?.fval ?? a?.A_Const?.ival?.ival ?? a?.A_Const?.fval?.fval;
+  const num = (d: DefElem): bigint => {
+    const a = d.arg;
+    const c = nodeOf(a, 'A_Const');
+    const v = nodeOf(a, 'Integer')?.ival ?? nodeOf(a, 'Float')?.fval ?? c?.ival?.ival ?? c?.fval?.fval;
     return BigInt(v ?? 0);
   };
   let restart: bigint | undefined;
@@ -111,10 +114,10 @@ export function sequenceOptions(seq: SequenceDef, options: Node[], creating: boo
   let maxSet = false;
   let startSet = false;
   for (const o of options) {
-    const d = o.DefElem as Node;
+    const d = expectNode(o, 'DefElem');
     switch (d.defname) {
       case 'as': {
-        const t = resolveTypeName(((d.arg?.TypeName?.names ?? d.arg?.names ?? []) as Node[]).map((n) => n.String?.sval).pop() ?? '');
+        const t = resolveTypeName((nodeOf(d.arg, 'TypeName')?.names ?? []).map((n) => strOf(n)).pop() ?? '');
         if (t !== 'smallint' && t !== 'integer' && t !== 'bigint')
           throw new StratumError('22023', 'sequence type must be smallint, integer, or bigint');
         seq.type = t;
@@ -147,10 +150,10 @@ export function sequenceOptions(seq: SequenceDef, options: Node[], creating: boo
         seq.cache = Math.max(1, Number(num(d)));
         break;
       case 'cycle':
-        seq.cycle = Boolean(d.arg?.Boolean?.boolval ?? d.arg?.Integer?.ival ?? true);
+        seq.cycle = Boolean(nodeOf(d.arg, 'Boolean')?.boolval ?? nodeOf(d.arg, 'Integer')?.ival ?? true);
         break;
       case 'owned_by':
-        ownedBy = (d.arg?.List?.items ?? d.arg ?? []) as Node[];
+        ownedBy = listItems(d.arg) ?? [];
         break;
       case 'sequence_name':
         break;
@@ -217,9 +220,7 @@ export function compileDefault(raw: Node, c: ColumnDef, env: BuildEnv): ExprDef 
       raw,
       (type, n) =>
         type === 'FuncCall' &&
-        /^(nextval|random|gen_random_uuid|clock_timestamp|uuid_generate_v4)$/.test(
-          String(((n.funcname ?? []) as Node[]).at(-1)?.String?.sval),
-        ),
+        /^(nextval|random|gen_random_uuid|clock_timestamp|uuid_generate_v4)$/.test(String(strOf((n.funcname ?? []).at(-1)))),
     )
   ) {
     def.volatile = true;
@@ -238,18 +239,19 @@ export function addElements(b: TableBuild, elements: Node[], env: BuildEnv, crea
   const def = b.def;
   const names = new Set<string>([...b.sequences.map((s) => s.name)]);
   const taken = takenNames(env, names);
-  const later: { con: Node; column?: string }[] = [];
+  const later: { con: Constraint; column?: string }[] = [];
   for (const el of elements) {
-    if (el.ColumnDef) {
-      const cd = el.ColumnDef as Node;
-      const name = cd.colname as string;
+    const [type, fields] = entryOf(el);
+    if (type === 'ColumnDef') {
+      const cd = fields;
+      const name = cd.colname ?? '';
       if (def.columns.some((c) => c.name === name)) {
         throw new SchemaError(
           SqlState.duplicateColumn,
           creating ? `column "${name}" specified more than once` : `column "${name}" of relation "${def.name}" already exists`,
         );
       }
-      const ct = columnType(cd.typeName as Node, env.positionOf);
+      const ct = columnType(present(cd.typeName, 'the type of a column definition'), env.positionOf);
       const attnum = def.nextAttnum ?? def.columns.length + 1;
       def.nextAttnum = attnum + 1;
       const col: ColumnDef = { name, type: ct.type, notNull: false, attnum, field: creating ? name : `${name}@${attnum}` };
@@ -269,8 +271,8 @@ export function addElements(b: TableBuild, elements: Node[], env: BuildEnv, crea
         };
       }
       def.columns.push(col);
-      for (const c of (cd.constraints ?? []) as Node[]) {
-        const con = c.Constraint as Node;
+      for (const c of cd.constraints ?? []) {
+        const con = expectNode(c, 'Constraint');
         switch (con.contype) {
           case 'CONSTR_NOTNULL':
             col.notNull = true;
@@ -281,7 +283,7 @@ export function addElements(b: TableBuild, elements: Node[], env: BuildEnv, crea
           case 'CONSTR_DEFAULT':
             if (col.identity)
               throw new StratumError('42601', `both default and identity specified for column "${name}" of table "${def.name}"`);
-            col.default = compileDefault(con.raw_expr as Node, col, env);
+            col.default = compileDefault(present(con.raw_expr, 'the expression of a DEFAULT'), col, env);
             break;
           case 'CONSTR_IDENTITY': {
             if (col.default)
@@ -290,7 +292,7 @@ export function addElements(b: TableBuild, elements: Node[], env: BuildEnv, crea
               throw new StratumError('22023', `identity column type must be smallint, integer, or bigint`);
             }
             const seq = newSequence(chooseName([def.name, name], 'seq', taken), col.type);
-            sequenceOptions(seq, (con.options ?? []) as Node[], true);
+            sequenceOptions(seq, con.options ?? [], true);
             seq.ownedBy = { table: def.name, column: name };
             b.sequences.push(seq);
             names.add(seq.name);
@@ -305,12 +307,12 @@ export function addElements(b: TableBuild, elements: Node[], env: BuildEnv, crea
             later.push({ con, column: name });
         }
       }
-    } else if (el.Constraint) {
-      later.push({ con: el.Constraint as Node });
-    } else if (el.TableLikeClause) {
+    } else if (type === 'Constraint') {
+      later.push({ con: fields });
+    } else if (type === 'TableLikeClause') {
       throw new UnsupportedError('CREATE TABLE … (LIKE …) is not supported');
     } else {
-      throw new UnsupportedError(`table element ${Object.keys(el)[0]} is not supported`);
+      throw new UnsupportedError(`table element ${nodeType(el)} is not supported`);
     }
   }
   for (const { con, column } of later) addConstraint(b, con, column, env, taken, names);
@@ -326,18 +328,18 @@ function fieldNamed(def: TableDef, name: string, what: string): string {
 /** Add one constraint (column-level when `column` is given). */
 export function addConstraint(
   b: TableBuild,
-  con: Node,
+  con: Constraint,
   column: string | undefined,
   env: BuildEnv,
   taken: (n: string) => boolean,
   names: Set<string>,
 ): void {
   const def = b.def;
-  const cols = (list: Node[] | undefined): string[] => (list ?? []).map((k) => k.String?.sval as string);
+  const cols = (list: Node[] | undefined): string[] => (list ?? []).map((k) => strOf(k) ?? '');
   const isTaken = (n: string) =>
     taken(n) || names.has(n) || (def.constraints ?? []).some((c) => c.name === n) || (def.indexes ?? []).some((i) => i.name === n);
   const named = (parts: string[], suffix: string) => {
-    const n = (con.conname as string | undefined) ?? chooseName(parts, suffix, isTaken);
+    const n = con.conname ?? chooseName(parts, suffix, isTaken);
     if ((def.constraints ?? []).some((c) => c.name === n)) {
       throw new StratumError('42710', `constraint "${n}" for relation "${def.name}" already exists`);
     }
@@ -347,7 +349,7 @@ export function addConstraint(
   def.constraints ??= [];
   switch (con.contype) {
     case 'CONSTR_PRIMARY': {
-      const keys = column ? [column] : cols(con.keys as Node[]);
+      const keys = column ? [column] : cols(con.keys);
       if (def.constraints.some((c) => c.kind === 'primary')) {
         throw new SchemaError(SqlState.invalidTableDefinition, `multiple primary keys for table "${def.name}" are not allowed`);
       }
@@ -368,7 +370,7 @@ export function addConstraint(
       return;
     }
     case 'CONSTR_UNIQUE': {
-      const keys = column ? [column] : cols(con.keys as Node[]);
+      const keys = column ? [column] : cols(con.keys);
       const fields = keys.map((k) => fieldNamed(def, k, 'key'));
       const name = named([def.name, ...keys], 'key');
       const c: ConstraintDef = { kind: 'unique', name, columns: fields, index: name };
@@ -378,21 +380,22 @@ export function addConstraint(
       return;
     }
     case 'CONSTR_CHECK': {
-      const first = column ?? firstColumn(con.raw_expr as Node);
+      const raw = present(con.raw_expr, 'the expression of a CHECK');
+      const first = column ?? firstColumn(raw);
       const name = named(first ? [def.name, first] : [def.name], 'check');
       const info = env.catalog.infoOf(def);
-      const c: ConstraintDef = { kind: 'check', name, check: compileCheck(con.raw_expr as Node, info, env) };
+      const c: ConstraintDef = { kind: 'check', name, check: compileCheck(raw, info, env) };
       def.constraints.push(c);
       if (!con.skip_validation) b.added.push(c);
       return;
     }
     case 'CONSTR_FOREIGN': {
-      const keys = column ? [column] : cols(con.fk_attrs as Node[]);
+      const keys = column ? [column] : cols(con.fk_attrs);
       const fields = keys.map((k) => fieldNamed(def, k, 'key'));
-      const refName = con.pktable?.relname as string;
+      const refName = con.pktable?.relname ?? '';
       const ref = refName === def.name ? env.catalog.infoOf(def) : env.catalog.find(refName);
       if (!ref) throw new SchemaError(SqlState.undefinedTable, `relation "${refName}" does not exist`);
-      let refCols = cols(con.pk_attrs as Node[]).map((k) => fieldNamed(ref, k, 'foreign key'));
+      let refCols = cols(con.pk_attrs).map((k) => fieldNamed(ref, k, 'foreign key'));
       const keyCons = (ref.constraints ?? []).filter((c) => c.kind === 'primary' || c.kind === 'unique') as Extract<
         ConstraintDef,
         { kind: 'primary' | 'unique' }
@@ -416,8 +419,8 @@ export function addConstraint(
         columns: fields,
         refTable: refName,
         refColumns: refCols,
-        onDelete: FK_ACTION[(con.fk_del_action as string) ?? 'a'] ?? 'no_action',
-        onUpdate: FK_ACTION[(con.fk_upd_action as string) ?? 'a'] ?? 'no_action',
+        onDelete: FK_ACTION[con.fk_del_action ?? 'a'] ?? 'no_action',
+        onUpdate: FK_ACTION[con.fk_upd_action ?? 'a'] ?? 'no_action',
       };
       def.constraints.push(c);
       if (!con.skip_validation) b.added.push(c);
@@ -439,8 +442,8 @@ function firstColumn(e: Node): string | undefined {
   let out: string | undefined;
   someNode(e, (type, n) => {
     if (type !== 'ColumnRef') return false;
-    const f = (n.fields ?? []) as Node[];
-    out = f[f.length - 1]?.String?.sval as string | undefined;
+    const f = n.fields ?? [];
+    out = strOf(f[f.length - 1]);
     return out !== undefined;
   });
   return out;
@@ -451,14 +454,14 @@ function firstColumn(e: Node): string | undefined {
  * once: the table is empty), sequences, and `_rowid` when it has no primary key.
  * @throws SchemaError with PostgreSQL's SQLSTATEs (42P07, 42701, 42704, 42830, …).
  */
-export function buildCreateTable(s: Node, env: BuildEnv): TableBuild {
-  const rel = s.relation as Node;
+export function buildCreateTable(s: CreateStmt, env: BuildEnv): TableBuild {
+  const rel = present(s.relation, 'the table of a CREATE TABLE');
   if (rel.schemaname && rel.schemaname !== 'public') throw new StratumError('3F000', `schema "${rel.schemaname}" does not exist`);
   if (rel.relpersistence === 't') throw new UnsupportedError('temporary tables are not supported');
   if (s.inhRelations || s.partspec || s.partbound) throw new UnsupportedError('table inheritance and partitioning are not supported');
-  const def: TableDef = { name: rel.relname as string, columns: [], primaryKey: [] };
+  const def: TableDef = { name: rel.relname ?? '', columns: [], primaryKey: [] };
   const b: TableBuild = { def, sequences: [], added: [] };
-  addElements(b, (s.tableElts ?? []) as Node[], env, true);
+  addElements(b, s.tableElts ?? [], env, true);
   if (def.primaryKey.length === 0) {
     const attnum = def.nextAttnum ?? def.columns.length + 1;
     def.columns.push({ name: ROWID, type: 'uuid', notNull: true, hidden: true, attnum: 0, field: ROWID });
@@ -466,12 +469,12 @@ export function buildCreateTable(s: Node, env: BuildEnv): TableBuild {
     def.primaryKey = [ROWID];
   }
   for (const ix of def.indexes ?? []) ix.state = 'valid';
-  const opts = ((s.options ?? []) as Node[]).map((o) => o.DefElem as Node);
+  const opts = (s.options ?? []).map((o) => expectNode(o, 'DefElem'));
   if (opts.length) {
     def.reloptions = {};
     for (const o of opts)
-      def.reloptions[o.defname as string] = String(
-        o.arg?.Integer?.ival ?? o.arg?.String?.sval ?? o.arg?.A_Const?.sval?.sval ?? o.arg?.A_Const?.ival?.ival ?? 'true',
+      def.reloptions[o.defname ?? ''] = String(
+        nodeOf(o.arg, 'Integer')?.ival ?? strOf(o.arg) ?? constString(o.arg) ?? nodeOf(o.arg, 'A_Const')?.ival?.ival ?? 'true',
       );
   }
   return b;

@@ -13,6 +13,19 @@
  */
 
 import { randomBytes } from 'node:crypto';
+import type {
+  AlterSeqStmt,
+  AlterTableStmt,
+  CommentStmt,
+  CreateSeqStmt,
+  CreateStmt,
+  CreateTableAsStmt,
+  IndexStmt,
+  Node,
+  RenameStmt,
+  TypeName,
+  ViewStmt,
+} from '@pgsql/types';
 import {
   type ColumnDef,
   type ConstraintDef,
@@ -32,7 +45,7 @@ import {
   type TableInfo,
   UnsupportedError,
 } from '@stratum/shared';
-import { parseSync } from 'libpg-query';
+import { expectNode, listItems, present, strOf } from '../analyze/ast.ts';
 import { ParamTypes } from '../analyze/scope.ts';
 import { forEachNode } from '../analyze/walk.ts';
 import type { Notice, StatementResult } from '../pgwire/types.ts';
@@ -40,7 +53,7 @@ import { deparse } from '../plan/duckdb-sql.ts';
 import { planSelect } from '../plan/select.ts';
 import type { DdlPlan, ModifyPlan } from '../plan/types.ts';
 import type { RouterSession } from '../session.ts';
-import type { Node } from '../sql/parse.ts';
+import { parseFirst, parseSelect } from '../sql/parse.ts';
 import type { Params } from './bind.ts';
 import {
   addConstraint,
@@ -135,8 +148,8 @@ export async function runDdl(s: RouterSession, plan: DdlPlan, params: Params): P
 }
 
 /** CREATE TABLE. */
-async function createTable(s: RouterSession, stmt: Node): Promise<StatementResult> {
-  const name = stmt.relation?.relname as string;
+async function createTable(s: RouterSession, stmt: CreateStmt): Promise<StatementResult> {
+  const name = stmt.relation?.relname ?? '';
   if (s.catalog.relationExists(name)) {
     if (stmt.if_not_exists)
       return { commandTag: 'CREATE TABLE', notices: [notice(`relation "${name}" already exists, skipping`, '42P07')] };
@@ -165,12 +178,12 @@ async function createFromBuild(s: RouterSession, b: TableBuild): Promise<TableIn
 /** CREATE TABLE … AS SELECT: the SELECT's columns (types from its result), then its rows. */
 async function createTableAs(
   s: RouterSession,
-  stmt: Node,
+  stmt: CreateTableAsStmt,
   as: NonNullable<Extract<DdlPlan['op'], { op: 'create_table' }>['asSelect']>,
   params: Params,
 ): Promise<StatementResult> {
-  const rel = (stmt.into as Node).rel as Node;
-  const name = rel.relname as string;
+  const rel = present(stmt.into?.rel, 'the table of a CREATE TABLE AS');
+  const name = rel.relname ?? '';
   if (s.catalog.relationExists(name)) {
     if (stmt.if_not_exists)
       return { commandTag: 'CREATE TABLE AS', notices: [notice(`relation "${name}" already exists, skipping`, '42P07')] };
@@ -199,7 +212,7 @@ async function createTableAs(
 }
 
 /** A TypeName node for a type (CREATE TABLE AS). */
-function typeNameNode(t: SqlType, typmod?: number): Node {
+function typeNameNode(t: SqlType, typmod?: number): TypeName {
   const arr = t.endsWith('[]');
   const base = (arr ? t.slice(0, -2) : t) as string;
   const pgName: Record<string, string> = {
@@ -211,7 +224,7 @@ function typeNameNode(t: SqlType, typmod?: number): Node {
     boolean: 'bool',
     char: 'bpchar',
   };
-  const node: Node = { names: [{ String: { sval: pgName[base] ?? base } }] };
+  const node: TypeName = { names: [{ String: { sval: pgName[base] ?? base } }] };
   if (typmod !== undefined && typmod >= 4 && (base === 'varchar' || base === 'char'))
     node.typmods = [{ A_Const: { ival: { ival: typmod - 4 } } }];
   if (typmod !== undefined && typmod >= 4 && base === 'numeric') {
@@ -259,7 +272,7 @@ function viewsReading(s: RouterSession, name: string): string[] {
   for (const v of s.catalog.listViews()) {
     try {
       let hit = false;
-      forEachNode(parseSync(v.sql), (type, n) => {
+      forEachNode(parseFirst(v.sql), (type, n) => {
         if (type === 'RangeVar' && n.relname === name) hit = true;
       });
       if (hit) out.push(v.name);
@@ -451,8 +464,7 @@ async function truncate(s: RouterSession, names: string[], cascade: boolean, res
 
 /** Count rows of `t` matching `sqlWhere` on the analytical tier (after the session's own writes are in). */
 async function countWhere(s: RouterSession, t: TableInfo, sqlWhere: string): Promise<number> {
-  const sel = (parseSync(`SELECT count(*) FROM "${t.name}" WHERE ${sqlWhere}`) as { stmts: { stmt: Node }[] }).stmts[0]?.stmt
-    .SelectStmt as Node;
+  const sel = parseSelect(`SELECT count(*) FROM "${t.name}" WHERE ${sqlWhere}`);
   const plan = planSelect(
     sel,
     { catalog: s.ctx.catalog, session: s, asOf: false, inBlock: false, positionOf: () => undefined },
@@ -475,7 +487,7 @@ async function validateAdded(s: RouterSession, t: TableInfo, added: ConstraintDe
       const notNull = c.columns.map((f) => `c.${col(t, f)} IS NOT NULL`).join(' AND ');
       const match = c.columns.map((f, i) => `p.${col(ref, c.refColumns[i] as string)} = c.${col(t, f)}`).join(' AND ');
       const sql = `SELECT count(*) FROM "${t.name}" AS c WHERE ${notNull} AND NOT EXISTS (SELECT 1 FROM "${ref.name}" AS p WHERE ${match})`;
-      const sel = (parseSync(sql) as { stmts: { stmt: Node }[] }).stmts[0]?.stmt.SelectStmt as Node;
+      const sel = parseSelect(sql);
       const plan = planSelect(
         sel,
         { catalog: s.ctx.catalog, session: s, asOf: false, inBlock: false, positionOf: () => undefined },
@@ -549,21 +561,20 @@ export async function buildBlockIndexes(s: RouterSession, ddl: DdlEvent[]): Prom
 }
 
 /** CREATE [UNIQUE] INDEX [IF NOT EXISTS] name ON t (cols). */
-async function createIndex(s: RouterSession, stmt: Node): Promise<StatementResult> {
-  const t = s.catalog.get((stmt.relation as Node).relname as string);
+async function createIndex(s: RouterSession, stmt: IndexStmt): Promise<StatementResult> {
+  const t = s.catalog.get(stmt.relation?.relname ?? '');
   if (stmt.whereClause) throw new UnsupportedError('partial indexes (CREATE INDEX … WHERE) are not supported');
-  const method = (stmt.accessMethod as string | undefined) ?? 'btree';
+  const method = stmt.accessMethod ?? 'btree';
   if (method !== 'btree' && method !== 'hash')
     throw new UnsupportedError(`index access method "${method}" is not supported (btree indexes only)`);
-  const cols = ((stmt.indexParams ?? []) as Node[]).map((p) => {
-    const e = p.IndexElem as Node;
+  const cols = (stmt.indexParams ?? []).map((p) => {
+    const e = expectNode(p, 'IndexElem');
     if (!e.name) throw new UnsupportedError('indexes on expressions are not supported');
-    const c = t.columns[t.columnIndex.get(e.name as string) ?? -1];
+    const c = t.columns[t.columnIndex.get(e.name) ?? -1];
     if (!c || c.hidden) throw new SchemaError(SqlState.undefinedColumn, `column "${e.name}" does not exist`);
     return c;
   });
-  const name =
-    (stmt.idxname as string | undefined) ?? chooseName([t.name, ...cols.map((c) => c.name)], 'idx', (n) => s.catalog.relationExists(n));
+  const name = stmt.idxname ?? chooseName([t.name, ...cols.map((c) => c.name)], 'idx', (n) => s.catalog.relationExists(n));
   if (s.catalog.relationExists(name)) {
     if (stmt.if_not_exists)
       return { commandTag: 'CREATE INDEX', notices: [notice(`relation "${name}" already exists, skipping`, '42P07')] };
@@ -581,9 +592,9 @@ async function createIndex(s: RouterSession, stmt: Node): Promise<StatementResul
 }
 
 /** ALTER TABLE subcommands. */
-async function alterTable(s: RouterSession, stmt: Node): Promise<StatementResult> {
-  const rel = stmt.relation as Node;
-  const t = s.catalog.find(rel.relname as string);
+async function alterTable(s: RouterSession, stmt: AlterTableStmt): Promise<StatementResult> {
+  const rel = present(stmt.relation, 'the table of an ALTER TABLE');
+  const t = s.catalog.find(rel.relname ?? '');
   if (!t) {
     if (stmt.missing_ok) return { commandTag: 'ALTER TABLE', notices: [notice(`relation "${rel.relname}" does not exist, skipping`)] };
     throw new SchemaError(SqlState.undefinedTable, `relation "${rel.relname}" does not exist`);
@@ -594,8 +605,8 @@ async function alterTable(s: RouterSession, stmt: Node): Promise<StatementResult
   const notNullChecks: ColumnDef[] = [];
   const env = buildEnv(s);
   const names = new Set<string>();
-  for (const c of (stmt.cmds ?? []) as Node[]) {
-    const cmd = c.AlterTableCmd as Node;
+  for (const c of stmt.cmds ?? []) {
+    const cmd = expectNode(c, 'AlterTableCmd');
     const colNamed = (name: string) => {
       const col = def.columns.find((x) => x.name === name && !x.hidden);
       if (!col) throw new SchemaError(SqlState.undefinedColumn, `column "${name}" of relation "${t.name}" does not exist`);
@@ -603,7 +614,7 @@ async function alterTable(s: RouterSession, stmt: Node): Promise<StatementResult
     };
     switch (cmd.subtype) {
       case 'AT_AddColumn': {
-        const cd = (cmd.def as Node).ColumnDef as Node;
+        const cd = expectNode(cmd.def, 'ColumnDef');
         if (def.columns.some((x) => x.name === cd.colname)) {
           if (cmd.missing_ok) {
             notices.push(notice(`column "${cd.colname}" of relation "${t.name}" already exists, skipping`, '42701'));
@@ -659,19 +670,19 @@ async function alterTable(s: RouterSession, stmt: Node): Promise<StatementResult
         break;
       }
       case 'AT_ColumnDefault': {
-        const col = colNamed(cmd.name as string);
-        if (cmd.def) col.default = compileDefault(cmd.def as Node, col, env);
+        const col = colNamed(cmd.name ?? '');
+        if (cmd.def) col.default = compileDefault(cmd.def, col, env);
         else delete col.default;
         break;
       }
       case 'AT_SetNotNull': {
-        const col = colNamed(cmd.name as string);
+        const col = colNamed(cmd.name ?? '');
         if (!col.notNull) notNullChecks.push(col);
         col.notNull = true;
         break;
       }
       case 'AT_DropNotNull': {
-        const col = colNamed(cmd.name as string);
+        const col = colNamed(cmd.name ?? '');
         if (
           def.primaryKey.includes(fieldOf(col)) ||
           def.constraints?.some((k) => k.kind === 'primary' && k.columns.includes(fieldOf(col)))
@@ -683,7 +694,7 @@ async function alterTable(s: RouterSession, stmt: Node): Promise<StatementResult
         break;
       }
       case 'AT_AddConstraint': {
-        const con = (cmd.def as Node).Constraint as Node;
+        const con = expectNode(cmd.def, 'Constraint');
         addConstraint(b, con, undefined, env, (n) => s.catalog.relationExists(n), names);
         if (con.contype === 'CONSTR_PRIMARY') {
           const pk = def.constraints?.find((k) => k.kind === 'primary');
@@ -768,11 +779,11 @@ async function hasRows(s: RouterSession, t: TableInfo): Promise<boolean> {
 }
 
 /** ALTER … RENAME (tables, columns, views, sequences, indexes, constraints). */
-async function rename(s: RouterSession, tag: string, stmt: Node): Promise<StatementResult> {
+async function rename(s: RouterSession, tag: string, stmt: RenameStmt): Promise<StatementResult> {
   const cat = s.catalog;
   const at = Date.now();
-  const to = stmt.newname as string;
-  const relName = (stmt.relation as Node | undefined)?.relname as string | undefined;
+  const to = stmt.newname ?? '';
+  const relName = stmt.relation?.relname;
   const skip = (what: string) => ({ commandTag: tag, notices: [notice(`relation "${what}" does not exist, skipping`)] });
   switch (stmt.renameType) {
     case 'OBJECT_TABLE': {
@@ -878,23 +889,23 @@ function seqDef(q: SequenceDef & { next?: bigint }): SequenceDef {
 }
 
 /** CREATE SEQUENCE. */
-async function createSequence(s: RouterSession, stmt: Node): Promise<StatementResult> {
-  const name = (stmt.sequence as Node).relname as string;
+async function createSequence(s: RouterSession, stmt: CreateSeqStmt): Promise<StatementResult> {
+  const name = stmt.sequence?.relname ?? '';
   if (s.catalog.relationExists(name)) {
     if (stmt.if_not_exists)
       return { commandTag: 'CREATE SEQUENCE', notices: [notice(`relation "${name}" already exists, skipping`, '42P07')] };
     throw new SchemaError(SqlState.duplicateTable, `relation "${name}" already exists`);
   }
-  if ((stmt.sequence as Node).relpersistence === 't') throw new UnsupportedError('temporary sequences are not supported');
+  if (stmt.sequence?.relpersistence === 't') throw new UnsupportedError('temporary sequences are not supported');
   const seq = newSequence(name, 'bigint');
-  const { ownedBy } = sequenceOptions(seq, (stmt.options ?? []) as Node[], true);
+  const { ownedBy } = sequenceOptions(seq, stmt.options ?? [], true);
   if (ownedBy) setOwnedBy(s, seq, ownedBy);
   await publishOrConflict(s, [{ kind: 'create_sequence', sequence: seq, at: Date.now() }], 'CREATE SEQUENCE');
   return { commandTag: 'CREATE SEQUENCE' };
 }
 
 function setOwnedBy(s: RouterSession, seq: SequenceDef, ownedBy: Node[]): void {
-  const parts = ownedBy.map((n) => n.String?.sval as string);
+  const parts = ownedBy.map((n) => strOf(n) ?? '');
   if (parts.length === 1 && parts[0] === 'none') {
     delete seq.ownedBy;
     return;
@@ -909,15 +920,15 @@ function setOwnedBy(s: RouterSession, seq: SequenceDef, ownedBy: Node[]): void {
 }
 
 /** ALTER SEQUENCE … (options, RESTART, OWNED BY). */
-async function alterSequence(s: RouterSession, stmt: Node): Promise<StatementResult> {
-  const name = (stmt.sequence as Node).relname as string;
+async function alterSequence(s: RouterSession, stmt: AlterSeqStmt): Promise<StatementResult> {
+  const name = stmt.sequence?.relname ?? '';
   const q = s.catalog.sequence(name);
   if (!q) {
     if (stmt.missing_ok) return { commandTag: 'ALTER SEQUENCE', notices: [notice(`relation "${name}" does not exist, skipping`)] };
     throw new SchemaError(SqlState.undefinedTable, `relation "${name}" does not exist`);
   }
   const seq = seqDef(q);
-  const { restart, ownedBy } = sequenceOptions(seq, (stmt.options ?? []) as Node[], false);
+  const { restart, ownedBy } = sequenceOptions(seq, stmt.options ?? [], false);
   if (ownedBy) setOwnedBy(s, seq, ownedBy);
   await publishOrConflict(s, [{ kind: 'replace_sequence', name, sequence: seq, at: Date.now() }], 'ALTER SEQUENCE');
   if (restart !== undefined) await s.ctx.sequences.set(name, restart, false);
@@ -925,22 +936,21 @@ async function alterSequence(s: RouterSession, stmt: Node): Promise<StatementRes
 }
 
 /** CREATE [OR REPLACE] VIEW: its query text and output columns (types from running it with LIMIT 0). */
-async function createView(s: RouterSession, stmt: Node): Promise<StatementResult> {
-  const rv = stmt.view as Node;
-  const name = rv.relname as string;
-  if (rv.relpersistence === 't') throw new UnsupportedError('temporary views are not supported');
+async function createView(s: RouterSession, stmt: ViewStmt): Promise<StatementResult> {
+  const rv = stmt.view;
+  const name = rv?.relname ?? '';
+  if (rv?.relpersistence === 't') throw new UnsupportedError('temporary views are not supported');
   if (stmt.withCheckOption && stmt.withCheckOption !== 'NO_CHECK_OPTION')
     throw new UnsupportedError('WITH CHECK OPTION is not supported: views are read-only');
   const replace = Boolean(stmt.replace);
   if (s.catalog.relationExists(name) && !(replace && s.catalog.view(name))) {
     throw new SchemaError(SqlState.duplicateTable, `relation "${name}" already exists`);
   }
-  const query = stmt.query as Node;
-  const sql = deparse(query);
-  const probe = (parseSync(`SELECT * FROM (${sql}) AS _v LIMIT 0`) as { stmts: { stmt: Node }[] }).stmts[0]?.stmt.SelectStmt as Node;
+  const sql = deparse(present(stmt.query, 'the query of a CREATE VIEW'));
+  const probe = parseSelect(`SELECT * FROM (${sql}) AS _v LIMIT 0`);
   const env = { catalog: s.catalog, session: s, asOf: false, inBlock: false, positionOf: () => undefined };
   const res = await runRead(s, planSelect(probe, env, new ParamTypes()), []);
-  const aliases = ((stmt.aliases ?? []) as Node[]).map((a) => a.String?.sval as string);
+  const aliases = (stmt.aliases ?? []).map((a) => strOf(a) ?? '');
   if (aliases.length > res.columns.length) throw new StratumError('42601', 'CREATE VIEW specifies more column names than columns');
   const columns = res.columns.map((c, i) => ({ name: aliases[i] ?? c.name, type: (c.type === 'unknown' ? 'text' : c.type) as SqlType }));
   const names = new Set<string>();
@@ -965,10 +975,9 @@ function quote(n: string): string {
 }
 
 /** COMMENT ON TABLE / COLUMN / VIEW / SEQUENCE / INDEX … IS '…' | NULL. */
-async function comment(s: RouterSession, stmt: Node): Promise<StatementResult> {
-  const obj = stmt.object as Node;
-  const parts = ((obj.List?.items ?? (Array.isArray(obj) ? obj : [])) as Node[]).map((n) => n.String?.sval as string);
-  const text = (stmt.comment as string | undefined) ?? null;
+async function comment(s: RouterSession, stmt: CommentStmt): Promise<StatementResult> {
+  const parts = (listItems(stmt.object) ?? []).map((n) => strOf(n) ?? '');
+  const text = stmt.comment ?? null;
   const at = Date.now();
   const cat = s.catalog;
   const set = <T extends { comment?: string }>(o: T): T => {

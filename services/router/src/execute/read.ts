@@ -6,6 +6,8 @@
  * consume them (INSERT … SELECT, CREATE TABLE AS, COPY TO); `toStatementResult` formats them as
  * PostgreSQL text with the session's settings.
  */
+
+import type { Node } from '@pgsql/types';
 import {
   castValue,
   coerceLiteral,
@@ -25,14 +27,13 @@ import {
   UnsupportedError,
   type Value,
 } from '@stratum/shared';
-import { parseSync } from 'libpg-query';
 import { transformNodes } from '../analyze/walk.ts';
 import type { FieldDescription, Notice, StatementResult } from '../pgwire/types.ts';
 import { deparse } from '../plan/duckdb-sql.ts';
 import type { AnalyticalPlan, LocalPlan, OutputColumn, ReadPlan, RowReadPlan, RowScanPlan } from '../plan/types.ts';
 import type { RouterSession } from '../session.ts';
 import { fieldOf } from '../session.ts';
-import type { Node } from '../sql/parse.ts';
+import { parseSelect } from '../sql/parse.ts';
 import { bindExpr, evaluateAsync, type Params, paramValue } from './bind.ts';
 import { meet, moveBlock, ownerOf, readAsOf, requirements, waitForAsOf, withFreshness } from './consistency.ts';
 import { finishRows } from './row-finish.ts';
@@ -308,7 +309,7 @@ async function latestByKeys(
         .join(' AND ')})`,
   );
   const sql = `SELECT * FROM "${t.name}__latest" WHERE ${conds.join(' OR ') || 'false'}`;
-  const stmt = (parseSync(sql) as { stmts: { stmt: Node }[] }).stmts[0]?.stmt.SelectStmt as Node;
+  const stmt = parseSelect(sql);
   const res = await s.ctx.olap.query(
     stmt,
     [{ name: `${t.name}__latest`, alias: `${t.name}__latest`, topLevel: true }],
@@ -411,7 +412,7 @@ function inlineArrays(plan: AnalyticalPlan, params: Params): { sql: string; para
   });
   const stmt = transformNodes({ SelectStmt: plan.stmt }, (type, n) => {
     if (type !== 'ParamRef') return undefined;
-    const num = n.number as number;
+    const num = n.number ?? 0;
     const rep = inline.get(num);
     if (rep) return rep;
     return { ParamRef: { ...n, number: renum.get(num) ?? num } };

@@ -4,6 +4,8 @@
  * COMMIT, before its writes commit (its writes never touch the tables its DDL changed, see
  * execute/write.ts), so a block that fails leaves no DDL behind.
  */
+
+import type { Node, VariableSetStmt } from '@pgsql/types';
 import {
   counter,
   type DdlEvent,
@@ -14,11 +16,11 @@ import {
   type TxResult,
   UnsupportedError,
 } from '@stratum/shared';
+import { nodeOf } from '../analyze/ast.ts';
 import type { StatementResult } from '../pgwire/types.ts';
 import { isolationOf } from '../plan/planner.ts';
 import type { UtilityPlan } from '../plan/types.ts';
 import { DEFAULT_SETTINGS, REPORTED, type RouterSession } from '../session.ts';
-import type { Node } from '../sql/parse.ts';
 import { buildBlockIndexes, publish } from './ddl.ts';
 
 const mStatements = counter('stratum_router_statements_total', 'Statements executed, by kind and tier', ['kind', 'tier']);
@@ -193,7 +195,7 @@ async function savepoint(s: RouterSession, op: 'savepoint' | 'release' | 'rollba
 function setValue(args: Node[] | undefined): string {
   return (args ?? [])
     .map((a) => {
-      const c = (a.A_Const ?? a.TypeCast?.arg?.A_Const) as Node | undefined;
+      const c = nodeOf(a, 'A_Const') ?? nodeOf(nodeOf(a, 'TypeCast')?.arg, 'A_Const');
       if (!c) return '';
       if (c.ival !== undefined) return String(c.ival.ival ?? 0);
       if (c.fval !== undefined) return String(c.fval.fval ?? '0');
@@ -214,7 +216,7 @@ export function durationMs(v: string): number | undefined {
   return Math.round(n * (f[unit] ?? 1));
 }
 
-async function set(s: RouterSession, n: Node): Promise<StatementResult> {
+async function set(s: RouterSession, n: VariableSetStmt): Promise<StatementResult> {
   if (n.kind === 'VAR_RESET' || n.kind === 'VAR_RESET_ALL') {
     const name = String(n.name ?? '').toLowerCase();
     if (n.kind === 'VAR_RESET_ALL') Object.assign(s.settings, DEFAULT_SETTINGS);
@@ -228,8 +230,7 @@ async function set(s: RouterSession, n: Node): Promise<StatementResult> {
   if (n.kind === 'VAR_SET_MULTI') {
     // SET TRANSACTION … / SET SESSION CHARACTERISTICS AS TRANSACTION …
     const isolation =
-      isolationOf(n.args as Node[] | undefined) ??
-      (s.settings.default_transaction_isolation === 'serializable' ? 'serializable' : 'repeatable_read');
+      isolationOf(n.args) ?? (s.settings.default_transaction_isolation === 'serializable' ? 'serializable' : 'repeatable_read');
     if (n.name === 'TRANSACTION') {
       const t = s.txn;
       if (!t) return { commandTag: 'SET', notices: [warn('25P01', 'SET TRANSACTION can only be used in transaction blocks')] };
@@ -245,7 +246,7 @@ async function set(s: RouterSession, n: Node): Promise<StatementResult> {
   }
   if (n.kind !== 'VAR_SET_VALUE' && n.kind !== 'VAR_SET_CURRENT' && n.kind !== 'VAR_SET_DEFAULT') return { commandTag: 'SET' };
   const name = String(n.name).toLowerCase();
-  let value = n.kind === 'VAR_SET_DEFAULT' ? (DEFAULT_SETTINGS[name] ?? '') : setValue(n.args as Node[] | undefined);
+  let value = n.kind === 'VAR_SET_DEFAULT' ? (DEFAULT_SETTINGS[name] ?? '') : setValue(n.args);
   if (name === 'timezone') {
     const tz = value.trim();
     if (!validTimeZone(tz)) throw new StratumError(SqlState.invalidParameterValue, `invalid value for parameter "TimeZone": "${value}"`);

@@ -11,6 +11,8 @@
  * referential integrity are checked by one group commit even with several engines; everything
  * else at the session's engine. docs/architecture.md "Constraints across engines".
  */
+
+import type { SelectStmt } from '@pgsql/types';
 import {
   counter,
   type Expr,
@@ -27,11 +29,10 @@ import {
   type Value,
   type WriteOp,
 } from '@stratum/shared';
-import { parseSync } from 'libpg-query';
 import type { Notice, StatementResult } from '../pgwire/types.ts';
 import type { Finder, InsertPlan, ModifyPlan, OutputColumn } from '../plan/types.ts';
 import type { RouterSession } from '../session.ts';
-import type { Node } from '../sql/parse.ts';
+import { parseSelect } from '../sql/parse.ts';
 import { assignValue, bindExpr, evaluateAsync, type Params, paramValue } from './bind.ts';
 import { moveBlock, ownerOf } from './consistency.ts';
 import { runRead, type TypedColumn, type TypedResult, toStatementResult } from './read.ts';
@@ -263,11 +264,11 @@ function bindOnConflict(
 }
 
 /** The parsed SelectStmt of a finder's DuckDB text (cached per text). */
-const finderAst = new Map<string, Node>();
-function selectOf(sql: string): Node {
+const finderAst = new Map<string, SelectStmt>();
+function selectOf(sql: string): SelectStmt {
   let n = finderAst.get(sql);
   if (!n) {
-    n = (parseSync(sql) as { stmts: { stmt: Node }[] }).stmts[0]?.stmt.SelectStmt as Node;
+    n = parseSelect(sql);
     if (finderAst.size > 2000) finderAst.clear();
     finderAst.set(sql, n);
   }

@@ -10,10 +10,9 @@ import type { DuckDBConnection } from '@duckdb/node-api';
 import { Catalog, charLength, formatValue, pgTypeOid, StratumError, type TableDef } from '@stratum/shared';
 import { convertResult, mapDuckDbError, viewType } from '@stratum/shared/duckdb';
 import type { FixtureTable } from '@stratum/shared/testing';
-import { parseSync } from 'libpg-query';
 import type pg from 'pg';
 import type { SessionValues } from '../analyze/scope.ts';
-import type { Node } from '../sql/parse.ts';
+import { parseFirst } from '../sql/parse.ts';
 import { deparse, rewriteForTier } from './duckdb-sql.ts';
 
 /** One side's answer: rows as PostgreSQL's text of each value and the columns' type OIDs, or an error. */
@@ -92,8 +91,8 @@ export async function pgAnswer(client: pg.Client, sql: string): Promise<Answer> 
 export async function stratumAnswer(duck: DuckDBConnection, catalog: Catalog, sql: string): Promise<Answer> {
   let text: string | undefined;
   try {
-    const tree = parseSync(sql) as { stmts: { stmt: Node }[] };
-    const stmt = tree.stmts[0]?.stmt as Node;
+    const stmt = parseFirst(sql);
+    if (!stmt) throw new Error(`no statement in ${sql}`);
     text = deparse(rewriteForTier(stmt, catalog, SESSION));
     const res = await convertResult(await duck.run(text));
     const rows = res.rows.map((row) => row.map((v, i) => formatValue(v, res.columns[i]?.type ?? 'text')));

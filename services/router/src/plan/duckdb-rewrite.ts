@@ -16,6 +16,7 @@
  * Expressions whose type cannot be told (unknown relations, DuckDB-only functions) are left as
  * they are. See docs/sql.md "Known differences" for what is not rewritten, and why.
  */
+import type { A_Const, A_Expr, CommonTableExpr, FuncCall, Node as PgNode, SelectStmt, TypeName } from '@pgsql/types';
 import {
   type Catalog,
   commonType,
@@ -34,11 +35,19 @@ import {
   StratumError,
 } from '@stratum/shared';
 import { PG_NUMERIC_FIELD } from '@stratum/shared/duckdb';
-import type { Node } from '../sql/parse.ts';
+import { constString, entryOf, nodeOf, strOf } from '../analyze/ast.ts';
+import { forEachNode, someNode, type Tree } from '../analyze/walk.ts';
 import { strptimeFormat, toCharNumber, toCharTimestamp } from './duckdb-to-char.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Node helpers (libpg-query AST, `{ Type: fields }`).
+
+/**
+ * The untyped view of a node the Rewriter class still reads (issue 10: the last file to convert
+ * to `@pgsql/types`). The helpers below and the module's entry take and build typed nodes.
+ */
+// biome-ignore lint/suspicious/noExplicitAny: transitional, the Rewriter's reads are not typed yet.
+type Node = any;
 
 /** A typed expression after rewriting: its new node and PostgreSQL's type of it. */
 interface Typed {
@@ -104,19 +113,19 @@ function scaleOf(x: Typed, node: Node): Node {
   return fn('pg__sc', [node]);
 }
 
-function str(s: string): Node {
+function str(s: string): PgNode {
   return { String: { sval: s } };
 }
 
-function fn(name: string, args: Node[]): Node {
+function fn(name: string, args: PgNode[]): PgNode {
   return { FuncCall: { funcname: [str(name)], args, funcformat: 'COERCE_EXPLICIT_CALL' } };
 }
 
-function intConst(n: number): Node {
+function intConst(n: number): PgNode {
   return { A_Const: { ival: { ival: n } } };
 }
 
-function textConst(s: string): Node {
+function textConst(s: string): PgNode {
   return { A_Const: { sval: { sval: s } } };
 }
 
@@ -142,8 +151,8 @@ const DUCK_TYPE: Partial<Record<string, string>> = {
 };
 
 /** `CAST(node AS duckType)` (`duckType` a DuckDB type name, possibly with modifiers). */
-function castNode(node: Node, duckType: string, mods: number[] = []): Node {
-  const tn: Node = { names: [str(duckType)], typemod: -1 };
+function castNode(node: PgNode, duckType: string, mods: number[] = []): PgNode {
+  const tn: TypeName = { names: [str(duckType)], typemod: -1 };
   if (mods.length) tn.typmods = mods.map(intConst);
   return { TypeCast: { arg: node, typeName: tn } };
 }
@@ -157,7 +166,7 @@ function duckTypeOf(t: ResultType): string | undefined {
   return DUCK_TYPE[t];
 }
 
-function castTyped(x: Typed, t: ResultType): Node {
+function castTyped(x: Typed, t: ResultType): PgNode {
   const d = duckTypeOf(t);
   if (!d) return x.node;
   if (d.endsWith('[]'))
@@ -199,7 +208,7 @@ const FROM_FUNCTIONS: Record<string, { cols: Columns; node: (args: Node[]) => No
 };
 
 /** `CAST(x AS JSON[])`. */
-function jsonArray(x: Node): Node {
+function jsonArray(x: PgNode): PgNode {
   return { TypeCast: { arg: x, typeName: { names: [str('json')], typemod: -1, arrayBounds: [intConst(-1)] } } };
 }
 
@@ -284,15 +293,15 @@ const TEXT_TYPES = new Set<ResultType>(['text', 'varchar', 'char']);
  * An interval literal as DuckDB reads it: PostgreSQL's input syntax ('-1 day +02:00', '1 mon',
  * '1 year 2 months') parsed by PostgreSQL's rules (shared), rebuilt from its months, days and µs.
  */
-function intervalLiteral(text: string): Node | undefined {
+function intervalLiteral(text: string): PgNode | undefined {
   let p: { months: number; days: number; micros: bigint };
   try {
     p = intervalParts(text);
   } catch {
     return undefined;
   }
-  const add = (a: Node, b: Node): Node => ({ A_Expr: { kind: 'AEXPR_OP', name: [str('+')], lexpr: a, rexpr: b } });
-  const micros: Node =
+  const add = (a: PgNode, b: PgNode): PgNode => ({ A_Expr: { kind: 'AEXPR_OP', name: [str('+')], lexpr: a, rexpr: b } });
+  const micros: PgNode =
     p.micros >= -2147483648n && p.micros <= 2147483647n
       ? intConst(Number(p.micros))
       : castNode({ A_Const: { fval: { fval: String(p.micros) } } }, 'bigint');
@@ -302,9 +311,9 @@ function intervalLiteral(text: string): Node | undefined {
   );
 }
 
-function coerce(x: Typed, want: ResultType): Node {
+function coerce(x: Typed, want: ResultType): PgNode {
   if (want === 'interval' && x.strLit) {
-    const iv = intervalLiteral(String(x.node.A_Const?.sval?.sval ?? ''));
+    const iv = intervalLiteral(constString(x.node) ?? '');
     if (iv) return iv;
   }
   // char(n) → text drops the padding (rtrim1).
@@ -328,12 +337,12 @@ const INT_DECIMAL: Partial<Record<ResultType, number>> = { smallint: 5, integer:
  * (DuckDB's unqualified DECIMAL would be DECIMAL(18,3)), a string literal the scale it is
  * written with; undefined when `x` is already numeric or its scale depends on the value.
  */
-function toNumeric(x: Typed): Node | undefined {
+function toNumeric(x: Typed): PgNode | undefined {
   if (x.textNum) return castNode(x.node, 'decimal', TEXT_NUMERIC_DECIMAL);
   const p = INT_DECIMAL[x.t];
   if (p !== undefined) return castNode(x.node, 'decimal', [p, 0]);
   if (x.strLit) {
-    const text = String(x.node.A_Const?.sval?.sval ?? '').trim();
+    const text = (constString(x.node) ?? '').trim();
     const m = /^[+-]?(\d*)(?:\.(\d*))?$/.exec(text);
     if (m && (m[1] || m[2]) && (m[1]?.length ?? 0) + (m[2]?.length ?? 0) <= 38) {
       return castNode(x.node, 'decimal', [38, m[2]?.length ?? 0]);
@@ -346,53 +355,52 @@ function toNumeric(x: Typed): Node | undefined {
  * `x` as the text its type's output function prints (concat, format): booleans 't'/'f',
  * floats as float8out, intervals as interval_out; text as it is.
  */
-function outText(x: Typed, node: Node): Node {
+function outText(x: Typed, node: PgNode): PgNode {
   if (x.t === 'boolean') return fn('pg_bool_out', [node]);
   return textOf(x, node);
 }
 
 /** `x` as text the way a cast to text prints it (`||`, quote_literal): floats and intervals as PostgreSQL prints them. */
-function textOf(x: Typed, node: Node): Node {
+function textOf(x: Typed, node: PgNode): PgNode {
   if (FLOAT_TYPES.has(x.t)) return floatText({ ...x, node });
   if (x.t === 'interval') return fn('pg_interval_text', [node]);
   return node;
 }
 
 /** float8out / float4out text of a float (shortest digits, PostgreSQL's exponent thresholds). */
-function floatText(x: Typed): Node {
+function floatText(x: Typed): PgNode {
   return fn(x.t === 'real' ? 'pg_real_text' : 'pg_float_text', [x.node]);
 }
 
 /** Names of a function call, lower case, without `pg_catalog.`. */
-function funcName(f: Node): string {
-  const names = ((f.funcname ?? []) as Node[]).map((n) => String(n.String?.sval ?? ''));
+function funcName(f: FuncCall): string {
+  const names = (f.funcname ?? []).map((n) => strOf(n) ?? '');
   const last = names[names.length - 1] ?? '';
   return names.length === 1 || (names.length === 2 && names[0] === 'pg_catalog') ? last : names.join('.');
 }
 
-function opName(e: Node): string {
-  const names = ((e.name ?? []) as Node[]).map((n) => String(n.String?.sval ?? ''));
+function opName(e: A_Expr): string {
+  const names = (e.name ?? []).map((n) => strOf(n) ?? '');
   return names[names.length - 1] ?? '';
 }
 
 /** PostgreSQL's output column name of an expression (FigureColname). */
-function figureColname(n: Node | undefined): string {
+function figureColname(n: PgNode | undefined): string {
   if (!n) return '?column?';
-  const [type, f] = Object.entries(n)[0] ?? ['', {}];
-  const v = f as Node;
+  const [type, v] = entryOf(n);
   switch (type) {
     case 'ColumnRef': {
-      const fields = (v.fields ?? []) as Node[];
-      const last = fields[fields.length - 1];
-      return last?.String ? String(last.String.sval) : '?column?';
+      const fields = v.fields ?? [];
+      const last = nodeOf(fields[fields.length - 1], 'String');
+      return last ? String(last.sval) : '?column?';
     }
     case 'FuncCall':
       return funcName(v).split('.').pop() ?? '?column?';
     case 'TypeCast': {
-      const inner = figureColname(v.arg as Node);
+      const inner = figureColname(v.arg);
       if (inner !== '?column?') return inner;
-      const names = (v.typeName?.names ?? []) as Node[];
-      return String(names[names.length - 1]?.String?.sval ?? '?column?');
+      const names = v.typeName?.names ?? [];
+      return strOf(names[names.length - 1]) ?? '?column?';
     }
     case 'CaseExpr':
       return 'case';
@@ -406,15 +414,15 @@ function figureColname(n: Node | undefined): string {
       if (v.subLinkType === 'EXISTS_SUBLINK') return 'exists';
       if (v.subLinkType === 'ARRAY_SUBLINK') return 'array';
       if (v.subLinkType === 'EXPR_SUBLINK') {
-        const t = (v.subselect?.SelectStmt?.targetList ?? [])[0]?.ResTarget as Node | undefined;
-        return t?.name ? String(t.name) : figureColname(t?.val as Node);
+        const t = nodeOf(nodeOf(v.subselect, 'SelectStmt')?.targetList?.[0], 'ResTarget');
+        return t?.name ? String(t.name) : figureColname(t?.val);
       }
       return '?column?';
     case 'A_Indirection': {
-      const ind = (v.indirection ?? []) as Node[];
-      const last = ind[ind.length - 1];
-      if (last?.String) return String(last.String.sval);
-      return figureColname(v.arg as Node);
+      const ind = v.indirection ?? [];
+      const last = nodeOf(ind[ind.length - 1], 'String');
+      if (last) return String(last.sval);
+      return figureColname(v.arg);
     }
     case 'SQLValueFunction': {
       const op = String(v.op ?? '')
@@ -1633,7 +1641,7 @@ const SVF_TYPES: Record<string, ResultType> = {
 const INT4_MIN = -2147483648;
 const INT4_MAX = 2147483647;
 
-function constType(n: Node, v: Node): Typed {
+function constType(n: PgNode, v: A_Const): Typed {
   if (v.isnull) return { node: n, t: 'unknown' };
   if (v.sval !== undefined) return { node: n, t: 'unknown', strLit: true };
   if (v.boolval !== undefined) return { node: n, t: 'boolean' };
@@ -1677,25 +1685,28 @@ function plainDecimal(text: string): string {
 }
 
 /** A FROM item whose relations' columns `*` lists in order (no USING, NATURAL or join alias merging them). */
-function plainFrom(f: Node): boolean {
-  if (f.RangeVar || f.RangeSubselect) return true;
-  const j = f.JoinExpr as Node | undefined;
-  return !!j && !j.usingClause && !j.isNatural && !j.alias && plainFrom(j.larg as Node) && plainFrom(j.rarg as Node);
+function plainFrom(f: PgNode | undefined): boolean {
+  if (nodeOf(f, 'RangeVar') || nodeOf(f, 'RangeSubselect')) return true;
+  const j = nodeOf(f, 'JoinExpr');
+  return !!j && !j.usingClause && !j.isNatural && !j.alias && plainFrom(j.larg) && plainFrom(j.rarg);
 }
 
 /** Cast the string literal at output position `i` of a leaf SELECT of a set operation to `t` (DuckDB would keep it text). */
-function castLiteralColumn(sel: Node, i: number, t: ResultType): void {
+function castLiteralColumn(sel: SelectStmt | undefined, i: number, t: ResultType): void {
+  if (!sel) return;
   if (sel.op && sel.op !== 'SETOP_NONE') {
-    castLiteralColumn(sel.larg as Node, i, t);
-    castLiteralColumn(sel.rarg as Node, i, t);
+    castLiteralColumn(sel.larg, i, t);
+    castLiteralColumn(sel.rarg, i, t);
     return;
   }
-  const rt = ((sel.targetList ?? []) as Node[])[i]?.ResTarget as Node | undefined;
-  if (rt?.val?.A_Const?.sval !== undefined && duckTypeOf(t)) rt.val = castTyped({ node: rt.val as Node, t: 'unknown', strLit: true }, t);
+  const rt = nodeOf(sel.targetList?.[i], 'ResTarget');
+  if (rt && nodeOf(rt.val, 'A_Const')?.sval !== undefined && duckTypeOf(t)) {
+    rt.val = castTyped({ node: rt.val, t: 'unknown', strLit: true }, t);
+  }
 }
 
 /** A JSONPath for DuckDB from a PostgreSQL text[] path constant ('{c,0,d}' → '$."c"[0]."d"'), or undefined. */
-function jsonPath(n: Node): string | undefined {
+function jsonPath(n: PgNode | undefined): string | undefined {
   const text = constText(n);
   if (text === undefined || !/^\{.*\}$/s.test(text)) return undefined;
   const inner = text.slice(1, -1).trim();
@@ -1704,15 +1715,13 @@ function jsonPath(n: Node): string | undefined {
 }
 
 /** The text of a string constant node (possibly cast), or undefined. */
-function constText(n: Node | undefined): string | undefined {
-  if (!n) return undefined;
-  if (n.TypeCast) return constText(n.TypeCast.arg as Node);
-  const v = n.A_Const?.sval?.sval;
-  return typeof v === 'string' ? v : undefined;
+function constText(n: PgNode | undefined): string | undefined {
+  const cast = nodeOf(n, 'TypeCast');
+  return cast ? constText(cast.arg) : constString(n);
 }
 
 /** Parenthesized capture groups of a constant regular expression, or undefined when not constant. */
-function regexGroups(n: Node | undefined): number | undefined {
+function regexGroups(n: PgNode | undefined): number | undefined {
   const re = constText(n);
   if (re === undefined) return undefined;
   let count = 0;
@@ -1728,20 +1737,21 @@ function regexGroups(n: Node | undefined): number | undefined {
 }
 
 /** The value of an integer constant node (possibly cast), or undefined. */
-function constInt(n: Node | undefined): number | undefined {
-  if (!n) return undefined;
-  if (n.TypeCast) return constInt(n.TypeCast.arg as Node);
-  if (n.A_Const && !n.A_Const.fval && !n.A_Const.sval && !n.A_Const.isnull && !n.A_Const.boolval) return Number(n.A_Const.ival?.ival ?? 0);
+function constInt(n: PgNode | undefined): number | undefined {
+  const cast = nodeOf(n, 'TypeCast');
+  if (cast) return constInt(cast.arg);
+  const c = nodeOf(n, 'A_Const');
+  if (c && !c.fval && !c.sval && !c.isnull && !c.boolval) return Number(c.ival?.ival ?? 0);
   return undefined;
 }
 
-function isNullConst(n: Node): boolean {
-  return n.A_Const?.isnull === true;
+function isNullConst(n: PgNode | undefined): boolean {
+  return nodeOf(n, 'A_Const')?.isnull === true;
 }
 
 /** Whether `x` is a bare `$n` whose type nothing has fixed yet (DuckDB binds it from context, if at all). */
 function isUntypedParam(x: Typed): boolean {
-  return x.t === 'unknown' && x.node.ParamRef !== undefined;
+  return x.t === 'unknown' && nodeOf(x.node, 'ParamRef') !== undefined;
 }
 
 function argIsLiteral(x: Typed | undefined): boolean {
@@ -1768,32 +1778,17 @@ function displayName(t: ResultType): string {
         : t;
 }
 
-function renameCols(cols: Columns, colnames: Node[] | undefined): Columns {
+function renameCols(cols: Columns, colnames: PgNode[] | undefined): Columns {
   if (!colnames?.length) return cols;
-  return cols.map((c, i) => (colnames[i] ? { ...c, name: String(colnames[i]?.String?.sval ?? c.name) } : c));
+  return cols.map((c, i) => (colnames[i] ? { ...c, name: strOf(colnames[i]) ?? c.name } : c));
 }
 
 // ---------------------------------------------------------------------------------------------
 // Recursive CTEs (PostgreSQL 15 parse_cte.c checkWellFormedRecursion).
 
 /** True when `tree` refers to relation `name` (an unqualified RangeVar). */
-function refersTo(tree: unknown, name: string): boolean {
-  let found = false;
-  const walk = (x: unknown): void => {
-    if (found || !x || typeof x !== 'object') return;
-    if (Array.isArray(x)) {
-      for (const y of x) walk(y);
-      return;
-    }
-    const o = x as Node;
-    if (o.RangeVar && !o.RangeVar.schemaname && o.RangeVar.relname === name) {
-      found = true;
-      return;
-    }
-    for (const v of Object.values(o)) walk(v);
-  };
-  walk(tree);
-  return found;
+function refersTo(tree: Tree, name: string): boolean {
+  return someNode(tree, (type, n) => type === 'RangeVar' && !n.schemaname && n.relname === name);
 }
 
 /** Contexts where a recursive self-reference is refused (parse_cte.c RecursionContext), with PostgreSQL's messages. */
@@ -1829,8 +1824,8 @@ function recursionError(st: RecursionState, what: string): StratumError {
  * implemented (0A000), and the recursive term may not aggregate (parse_agg.c).
  * @throws StratumError 42P19 (or 0A000) with PostgreSQL's message.
  */
-function checkRecursion(cte: Node, name: string): void {
-  const q = cte.ctequery?.SelectStmt as Node | undefined;
+function checkRecursion(cte: CommonTableExpr, name: string): void {
+  const q = nodeOf(cte.ctequery, 'SelectStmt');
   if (!q || !refersTo(q, name)) return;
   const st: RecursionState = { name, inner: [], context: 'ok', refs: 0 };
   if (q.op !== 'SETOP_UNION') {
@@ -1844,90 +1839,86 @@ function checkRecursion(cte: Node, name: string): void {
   if (q.limitOffset) throw new StratumError(SqlState.featureNotSupported, 'OFFSET in a recursive query is not implemented');
   if (q.limitCount) throw new StratumError(SqlState.featureNotSupported, 'LIMIT in a recursive query is not implemented');
   if (q.lockingClause) throw new StratumError(SqlState.featureNotSupported, 'FOR UPDATE/SHARE in a recursive query is not implemented');
-  if (selfReferencingAggregate(q.rarg as Node, name)) {
+  if (selfReferencingAggregate(q.rarg, name)) {
     throw recursionError(st, "aggregate functions are not allowed in a recursive query's recursive term");
   }
 }
 
-function walkRecursion(x: unknown, st: RecursionState): void {
-  if (!x || typeof x !== 'object') return;
-  if (Array.isArray(x)) {
-    for (const y of x) walkRecursion(y, st);
-    return;
-  }
-  const o = x as Node;
-  const save = st.context;
-  if (o.RangeVar) {
-    const rv = o.RangeVar as Node;
-    if (rv.schemaname || st.inner.some((list) => list.includes(String(rv.relname)))) return;
-    if (rv.relname === st.name) {
-      if (st.context !== 'ok') throw recursionError(st, RECURSION_MESSAGES[st.context]);
-      if (++st.refs > 1) throw recursionError(st, 'recursive reference to query "%s" must not appear more than once');
-    }
-    return;
-  }
-  if (o.SelectStmt) {
-    const sel = o.SelectStmt as Node;
-    const w = sel.withClause as Node | undefined;
-    if (w) {
-      const names = ((w.ctes ?? []) as Node[]).map((c) => String(c.CommonTableExpr?.ctename));
-      if (w.recursive) {
-        st.inner.unshift(names);
-        for (const c of (w.ctes ?? []) as Node[]) walkRecursion(c.CommonTableExpr?.ctequery, st);
-      } else {
-        const visible: string[] = [];
-        st.inner.unshift(visible);
-        for (const [i, c] of ((w.ctes ?? []) as Node[]).entries()) {
-          walkRecursion(c.CommonTableExpr?.ctequery, st);
-          visible.push(names[i] as string);
+function walkRecursion(tree: Tree, st: RecursionState): void {
+  forEachNode(tree, (type, n) => {
+    const save = st.context;
+    switch (type) {
+      case 'RangeVar':
+        if (n.schemaname || st.inner.some((list) => list.includes(String(n.relname)))) return false;
+        if (n.relname === st.name) {
+          if (st.context !== 'ok') throw recursionError(st, RECURSION_MESSAGES[st.context]);
+          if (++st.refs > 1) throw recursionError(st, 'recursive reference to query "%s" must not appear more than once');
         }
+        return false;
+      case 'SelectStmt': {
+        const w = n.withClause;
+        if (w) {
+          const ctes = (w.ctes ?? []).map((c) => nodeOf(c, 'CommonTableExpr'));
+          const names = ctes.map((c) => String(c?.ctename));
+          if (w.recursive) {
+            st.inner.unshift(names);
+            for (const c of ctes) walkRecursion(c?.ctequery, st);
+          } else {
+            const visible: string[] = [];
+            st.inner.unshift(visible);
+            for (const [i, c] of ctes.entries()) {
+              walkRecursion(c?.ctequery, st);
+              visible.push(names[i] as string);
+            }
+          }
+          checkSelectRecursion(n, st);
+          st.inner.shift();
+        } else checkSelectRecursion(n, st);
+        return false;
       }
-      checkSelectRecursion(sel, st);
-      st.inner.shift();
-    } else checkSelectRecursion(sel, st);
-    return;
-  }
-  if (o.WithClause) return;
-  if (o.JoinExpr) {
-    const j = o.JoinExpr as Node;
-    const outer = (c: RecursionContext): RecursionContext => (c === 'ok' ? 'outerjoin' : c);
-    switch (String(j.jointype ?? 'JOIN_INNER')) {
-      case 'JOIN_LEFT':
-        walkRecursion(j.larg, st);
-        st.context = outer(save);
-        walkRecursion(j.rarg, st);
-        break;
-      case 'JOIN_FULL':
-        st.context = outer(save);
-        walkRecursion(j.larg, st);
-        walkRecursion(j.rarg, st);
-        break;
-      case 'JOIN_RIGHT':
-        st.context = outer(save);
-        walkRecursion(j.larg, st);
+      case 'WithClause':
+        return false;
+      case 'JoinExpr': {
+        const outer = (c: RecursionContext): RecursionContext => (c === 'ok' ? 'outerjoin' : c);
+        switch (String(n.jointype ?? 'JOIN_INNER')) {
+          case 'JOIN_LEFT':
+            walkRecursion(n.larg, st);
+            st.context = outer(save);
+            walkRecursion(n.rarg, st);
+            break;
+          case 'JOIN_FULL':
+            st.context = outer(save);
+            walkRecursion(n.larg, st);
+            walkRecursion(n.rarg, st);
+            break;
+          case 'JOIN_RIGHT':
+            st.context = outer(save);
+            walkRecursion(n.larg, st);
+            st.context = save;
+            walkRecursion(n.rarg, st);
+            break;
+          default:
+            walkRecursion(n.larg, st);
+            walkRecursion(n.rarg, st);
+        }
         st.context = save;
-        walkRecursion(j.rarg, st);
-        break;
+        walkRecursion(n.quals, st);
+        return false;
+      }
+      case 'SubLink':
+        st.context = 'sublink';
+        walkRecursion(n.subselect, st);
+        st.context = save;
+        walkRecursion(n.testexpr, st);
+        return false;
       default:
-        walkRecursion(j.larg, st);
-        walkRecursion(j.rarg, st);
+        return undefined;
     }
-    st.context = save;
-    walkRecursion(j.quals, st);
-    return;
-  }
-  if (o.SubLink) {
-    st.context = 'sublink';
-    walkRecursion(o.SubLink.subselect, st);
-    st.context = save;
-    walkRecursion(o.SubLink.testexpr, st);
-    return;
-  }
-  for (const v of Object.values(o)) walkRecursion(v, st);
+  });
 }
 
 /** checkWellFormedSelectStmt: INTERSECT ALL and EXCEPT refuse the reference below them. */
-function checkSelectRecursion(sel: Node, st: RecursionState): void {
+function checkSelectRecursion(sel: SelectStmt, st: RecursionState): void {
   const save = st.context;
   const { withClause: _w, ...rest } = sel;
   if (save !== 'ok' || !sel.op || sel.op === 'SETOP_NONE' || sel.op === 'SETOP_UNION') {
@@ -1960,41 +1951,37 @@ const AGGREGATES = new Set([
 ]);
 
 /** The SELECT of the recursive term that reads the CTE directly aggregates (parseCheckAggregates, hasSelfRefRTEs). */
-function selfReferencingAggregate(sel: Node, name: string): boolean {
-  if (sel.op && sel.op !== 'SETOP_NONE')
-    return selfReferencingAggregate(sel.larg as Node, name) || selfReferencingAggregate(sel.rarg as Node, name);
-  const direct = ((sel.fromClause ?? []) as Node[]).some((f) => fromReads(f, name));
+function selfReferencingAggregate(sel: SelectStmt | undefined, name: string): boolean {
+  if (!sel) return false;
+  if (sel.op && sel.op !== 'SETOP_NONE') return selfReferencingAggregate(sel.larg, name) || selfReferencingAggregate(sel.rarg, name);
+  const direct = (sel.fromClause ?? []).some((f) => fromReads(f, name));
   return direct && hasAggregate(sel);
 }
 
-function fromReads(f: Node, name: string): boolean {
-  if (f.RangeVar) return !f.RangeVar.schemaname && f.RangeVar.relname === name;
-  if (f.JoinExpr) return fromReads(f.JoinExpr.larg as Node, name) || fromReads(f.JoinExpr.rarg as Node, name);
+function fromReads(f: PgNode | undefined, name: string): boolean {
+  const rv = nodeOf(f, 'RangeVar');
+  if (rv) return !rv.schemaname && rv.relname === name;
+  const j = nodeOf(f, 'JoinExpr');
+  if (j) return fromReads(j.larg, name) || fromReads(j.rarg, name);
   return false;
 }
 
 /** True when `n` calls an aggregate (outside subqueries). */
-function hasAggregateCall(n: Node): boolean {
+function hasAggregateCall(n: PgNode): boolean {
   return hasAggregate({ targetList: [n] });
 }
 
-function hasAggregate(sel: Node): boolean {
+/** True when the target list or HAVING of `sel` calls an aggregate (not looking into subqueries). */
+function hasAggregate(sel: SelectStmt): boolean {
   let found = false;
-  const walk = (x: unknown): void => {
-    if (found || !x || typeof x !== 'object') return;
-    if (Array.isArray(x)) {
-      for (const y of x) walk(y);
-      return;
-    }
-    const o = x as Node;
-    if (o.SelectStmt) return;
-    if (o.FuncCall && !o.FuncCall.over && AGGREGATES.has(funcName(o.FuncCall as Node))) {
+  forEachNode([sel.targetList, sel.havingClause], (type, n) => {
+    if (found || type === 'SelectStmt') return false;
+    if (type === 'FuncCall' && !n.over && AGGREGATES.has(funcName(n))) {
       found = true;
-      return;
+      return false;
     }
-    for (const v of Object.values(o)) walk(v);
-  };
-  walk([sel.targetList, sel.havingClause]);
+    return undefined;
+  });
   return found;
 }
 
@@ -2008,11 +1995,12 @@ function hasAggregate(sel: Node): boolean {
  * @throws StratumError 42P19 for a recursive CTE PostgreSQL refuses; 42883 for an operator
  *   PostgreSQL does not have for the operands' types (e.g. `double precision % integer`).
  */
-export function pgSemantics(stmt: Node, catalog: Catalog, relations: readonly { alias: string; table: string }[] = []): Node {
+export function pgSemantics(stmt: PgNode, catalog: Catalog, relations: readonly { alias: string; table: string }[] = []): PgNode {
   const r = new Rewriter(catalog);
-  if (!stmt.SelectStmt) {
+  const select = nodeOf(stmt, 'SelectStmt');
+  if (!select) {
     const entries = relations.map((x) => ({ alias: x.alias, cols: r.tableColumns(x.table) }));
     return r.expr(stmt, { entries, outer: undefined, ctes: new Map() }).node;
   }
-  return r.select(stmt.SelectStmt as Node, undefined, undefined, true).node;
+  return r.select(select, undefined, undefined, true).node;
 }

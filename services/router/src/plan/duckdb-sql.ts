@@ -7,12 +7,13 @@
  */
 import { createRequire } from 'node:module';
 import { QuoteUtils } from '@pgsql/quotes';
+import type { Alias, Node } from '@pgsql/types';
 import { type Catalog, SqlState, StratumError } from '@stratum/shared';
-import { parseSync } from 'libpg-query';
 import { deparseSync } from 'pgsql-deparser';
+import { constString, makeNode, type NodeEntry, nodeOf, strOf } from '../analyze/ast.ts';
 import type { SessionValues } from '../analyze/scope.ts';
 import { transformNodes } from '../analyze/walk.ts';
-import type { Node } from '../sql/parse.ts';
+import { parseFirst } from '../sql/parse.ts';
 import { pgSemantics } from './duckdb-rewrite.ts';
 
 /**
@@ -61,12 +62,15 @@ quoteDuckDbKeywords(createRequire(import.meta.url)('@pgsql/quotes').QuoteUtils);
 /** Parsed view queries by view name and oid (views are inlined where used). */
 const viewCache = new Map<string, Node>();
 
-/** The SelectStmt of a view's SQL. */
+/**
+ * The SelectStmt of a view's SQL.
+ * @throws StratumError XX000 when the stored SQL holds no statement (a corrupt catalog entry).
+ */
 function viewQuery(sql: string, key: string): Node {
   let q = viewCache.get(key);
   if (!q) {
-    const tree = parseSync(sql) as { stmts?: { stmt: Node }[] };
-    q = tree.stmts?.[0]?.stmt ?? {};
+    q = parseFirst(sql);
+    if (!q) throw new StratumError(SqlState.internalError, `the stored query of view ${key} holds no statement`);
     viewCache.set(key, q);
   }
   return q;
@@ -77,23 +81,19 @@ export function stringConst(v: string): Node {
   return { A_Const: { sval: { sval: v } } };
 }
 
-/** The text of a string-constant argument node, if it is one. */
-function constText(n: Node | undefined): string | undefined {
-  return n?.A_Const?.sval?.sval as string | undefined;
-}
-
 /**
  * Session functions answered by the router, not the tier: version(), current_database(),
  * current_schema(), current_user & co., pg_backend_pid(), current_setting('x').
  * @returns the constant node, or undefined for any other call.
  * @throws StratumError 42704 for current_setting of an unknown setting.
  */
-export function sessionFunction(type: string, n: Node, s: SessionValues): Node | undefined {
+export function sessionFunction(node: NodeEntry, s: SessionValues): Node | undefined {
+  const [type, n] = node;
   if (type === 'FuncCall') {
-    const names = ((n.funcname ?? []) as Node[]).map((x) => x.String?.sval as string);
+    const names = (n.funcname ?? []).map((x) => strOf(x));
     const name = names[names.length - 1];
     if (names.length > 2 || (names.length === 2 && names[0] !== 'pg_catalog')) return undefined;
-    const args = (n.args ?? []) as Node[];
+    const args = n.args ?? [];
     if (name === 'version' && args.length === 0) {
       return stringConst(
         `PostgreSQL ${s.serverVersion} (Stratum 0.1.0) on x86_64-pc-linux-gnu, compiled by Node.js ${process.version}, 64-bit`,
@@ -103,11 +103,11 @@ export function sessionFunction(type: string, n: Node, s: SessionValues): Node |
     if (name === 'current_schema' && args.length === 0) return stringConst('public');
     if (name === 'pg_backend_pid' && args.length === 0) return { A_Const: { ival: { ival: process.pid } } };
     if (name === 'current_setting' && args.length >= 1) {
-      const key = constText(args[0]);
+      const key = constString(args[0]);
       if (key === undefined) return undefined;
       const v = s.setting(key);
       if (v === undefined) {
-        if (constText(args[1]) === undefined && !args[1]?.A_Const?.boolval?.boolval) {
+        if (constString(args[1]) === undefined && !nodeOf(args[1], 'A_Const')?.boolval?.boolval) {
           throw new StratumError(SqlState.undefinedObject, `unrecognized configuration parameter "${key}"`);
         }
         return { A_Const: { isnull: true } };
@@ -141,27 +141,26 @@ export function rewriteForTier(
   let depth = 0;
   const rewrite = (tree: Node): Node =>
     transformNodes(tree, (type, n) => {
-      const bound = sessionFunction(type, n, s);
+      const bound = sessionFunction([type, n] as NodeEntry, s);
       if (bound) return bound;
       // PostgreSQL: `FROM f(…) AS g` names the single output column of f `g` too; DuckDB would
       // make `g` the row. Spell the column alias out.
-      if (type === 'RangeFunction' && n.alias && !n.alias.colnames && !n.coldeflist && ((n.functions ?? []) as Node[]).length === 1) {
-        return {
-          RangeFunction: {
-            ...rewrite({ RangeFunction: { ...n, alias: undefined } }).RangeFunction,
-            alias: { ...n.alias, colnames: [{ String: { sval: n.alias.aliasname } }] },
-          },
-        };
+      if (type === 'RangeFunction' && n.alias && !n.alias.colnames && !n.coldeflist && (n.functions ?? []).length === 1) {
+        const { alias: _, ...rest } = n;
+        return makeNode('RangeFunction', {
+          ...nodeOf(rewrite(makeNode('RangeFunction', rest)), 'RangeFunction'),
+          alias: { ...n.alias, colnames: [makeNode('String', { sval: n.alias.aliasname ?? '' })] },
+        });
       }
-      if (type === 'RangeVar' && !n.schemaname && !ctes.has(n.relname as string)) {
-        const v = catalog.view(n.relname as string);
+      if (type === 'RangeVar' && !n.schemaname && !ctes.has(n.relname ?? '')) {
+        const v = catalog.view(n.relname ?? '');
         if (!v) return undefined;
         if (++depth > 32) throw new StratumError('42P17', `infinite recursion detected in rules for relation "${v.name}"`);
         const q = rewrite(viewQuery(v.sql, `${v.oid}:${v.sql}`));
         depth--;
-        const alias: Node = { aliasname: (n.alias?.aliasname as string | undefined) ?? v.name };
+        const alias: Alias = { aliasname: n.alias?.aliasname ?? v.name };
         if (n.alias?.colnames) alias.colnames = n.alias.colnames;
-        return { RangeSubselect: { subquery: q, alias } };
+        return makeNode('RangeSubselect', { subquery: q, alias });
       }
       return undefined;
     });

@@ -6,7 +6,7 @@
  * differently). Templates that are not constant, or use a pattern not listed here, are left to
  * DuckDB (docs/sql.md "Known differences").
  */
-import type { Node } from '../sql/parse.ts';
+import type { Node } from '@pgsql/types';
 
 // ---------------------------------------------------------------------------------------------
 // AST builders.
@@ -87,7 +87,7 @@ function ordinal(v: Node, upper: boolean): Node {
   const s = (x: string): Node => lit(upper ? x.toUpperCase() : x);
   return caseWhen(
     [
-      [{ A_Expr: { kind: 'AEXPR_IN', name: [str('=')], lexpr: m100, rexpr: [int(11), int(12), int(13)] } }, s('th')],
+      [{ A_Expr: { kind: 'AEXPR_IN', name: [str('=')], lexpr: m100, rexpr: { List: { items: [int(11), int(12), int(13)] } } } }, s('th')],
       [op('=', m10, int(1)), s('st')],
       [op('=', m10, int(2)), s('nd')],
       [op('=', m10, int(3)), s('rd')],

@@ -4,6 +4,8 @@
  * and the session's planning-relevant state only, never a server, so it is unit-tested
  * without any (plan/planner.test.ts).
  */
+
+import type { CopyStmt, Node, RenameStmt, SelectStmt, TransactionStmt } from '@pgsql/types';
 import {
   type Catalog,
   type ColumnDef,
@@ -13,11 +15,12 @@ import {
   StratumError,
   UnsupportedError,
 } from '@stratum/shared';
+import { constString, entryOf, listItems, type NodeEntry, nodeOf, present, strOf } from '../analyze/ast.ts';
 import { rangeVarName } from '../analyze/relations.ts';
 import { ParamTypes, type SessionValues } from '../analyze/scope.ts';
 import { maxParam } from '../analyze/walk.ts';
 import { copyOptionInputs, resolveCopyOptions } from '../copy/options.ts';
-import type { Node, ParsedStatement } from '../sql/parse.ts';
+import type { ParsedStatement } from '../sql/parse.ts';
 import { planSelect } from './select.ts';
 import type { CopyPlan, DdlOp, DdlPlan, Plan, PlannedStatement, UtilityOp, UtilityPlan } from './types.ts';
 import { planInsert, planModify, writeTarget } from './write.ts';
@@ -69,7 +72,7 @@ const DROP_KINDS: Record<string, 'table' | 'view' | 'sequence' | 'index'> = {
  */
 export function planStatement(p: ParsedStatement, env: PlanEnv, declared: readonly (ResultType | undefined)[] = []): PlannedStatement {
   const params = new ParamTypes(declared);
-  const plan = planNode(p.kind, p.stmt[p.kind] as Node, env, params);
+  const plan = p.stmt ? planNode(entryOf(p.stmt), env, params) : utility({ op: 'empty' });
   return { plan, paramTypes: params.list(maxParam(p.stmt)), catalogVersion: env.catalog.version };
 }
 
@@ -81,11 +84,10 @@ function utility(u: UtilityOp, reason = 'session state'): UtilityPlan {
   return { kind: 'utility', tier: 'router', readTs: 'none', tables: [], reason, ...u } as UtilityPlan;
 }
 
-/** Plan a statement node of kind `kind`. */
-function planNode(kind: string, s: Node, env: PlanEnv, params: ParamTypes): Plan {
+/** Plan a statement node. */
+function planNode(node: NodeEntry, env: PlanEnv, params: ParamTypes): Plan {
+  const [kind, s] = node;
   switch (kind) {
-    case 'Empty':
-      return utility({ op: 'empty' });
     case 'SelectStmt':
       if (s.intoClause) throw new UnsupportedError('SELECT … INTO is not supported; use CREATE TABLE … AS SELECT');
       return planSelect(s, env, params);
@@ -96,13 +98,13 @@ function planNode(kind: string, s: Node, env: PlanEnv, params: ParamTypes): Plan
     case 'DeleteStmt':
       return planModify(s, 'delete', env, params);
     case 'ExplainStmt': {
-      const opts = ((s.options ?? []) as Node[]).map((o) => o.DefElem?.defname as string);
-      const q = s.query as Node;
-      const innerKind = Object.keys(q)[0] as string;
-      if (!['SelectStmt', 'InsertStmt', 'UpdateStmt', 'DeleteStmt'].includes(innerKind)) {
-        throw new UnsupportedError(`EXPLAIN of ${statementName(innerKind)} is not supported`);
+      const opts = (s.options ?? []).map((o) => nodeOf(o, 'DefElem')?.defname);
+      if (!s.query) throw new UnsupportedError('EXPLAIN needs a statement');
+      const q = entryOf(s.query);
+      if (!['SelectStmt', 'InsertStmt', 'UpdateStmt', 'DeleteStmt'].includes(q[0])) {
+        throw new UnsupportedError(`EXPLAIN of ${statementName(q[0])} is not supported`);
       }
-      const inner = planNode(innerKind, q[innerKind] as Node, env, params);
+      const inner = planNode(q, env, params);
       return {
         kind: 'explain',
         tier: inner.tier,
@@ -127,29 +129,26 @@ function planNode(kind: string, s: Node, env: PlanEnv, params: ParamTypes): Plan
       return ddl('CREATE TABLE', { op: 'create_table', stmt: s }, 'catalog change, published on the bus ahead of data');
     case 'CreateTableAsStmt': {
       if (s.objtype === 'OBJECT_MATVIEW') throw new UnsupportedError('materialized views are not supported');
-      const q = s.query as Node;
-      const sel = q.SelectStmt as Node | undefined;
+      const sel = nodeOf(s.query, 'SelectStmt');
       if (!sel) throw new UnsupportedError('CREATE TABLE … AS supports SELECT only');
       const read = planSelect(sel, env, params);
-      const into = s.into as Node;
-      const withData = !into.skipData;
-      const names = ((into.colNames ?? []) as Node[]).map((n) => n.String?.sval as string);
+      const withData = !s.into?.skipData;
+      const names = (s.into?.colNames ?? []).map((n) => strOf(n) ?? '');
       const asSelect = names.length ? { plan: read, withData, names } : { plan: read, withData };
       return ddl('SELECT', { op: 'create_table', stmt: s, asSelect }, 'catalog change, then the rows of the SELECT');
     }
     case 'DropStmt': {
-      const relkind = DROP_KINDS[s.removeType as string];
+      const relkind = DROP_KINDS[s.removeType ?? ''];
       if (!relkind) {
         if (s.removeType === 'OBJECT_SCHEMA' || s.removeType === 'OBJECT_EXTENSION' || s.removeType === 'OBJECT_TYPE') {
           throw new UnsupportedError(`DROP ${String(s.removeType).replace('OBJECT_', '')} is not supported`);
         }
         throw new UnsupportedError(`DROP ${String(s.removeType).replace('OBJECT_', '')} is not supported`);
       }
-      const names = ((s.objects ?? []) as Node[]).map((o) => {
-        const items = (o.List?.items ?? []) as Node[];
-        const parts = items.map((i) => i.String?.sval as string);
+      const names = (s.objects ?? []).map((o) => {
+        const parts = (listItems(o) ?? []).map((i) => strOf(i) ?? '');
         if (parts.length > 1 && parts[0] !== 'public') throw new StratumError('3F000', `schema "${parts[0]}" does not exist`);
-        return parts[parts.length - 1] as string;
+        return parts[parts.length - 1] ?? '';
       });
       return ddl(
         `DROP ${relkind.toUpperCase()}`,
@@ -158,8 +157,9 @@ function planNode(kind: string, s: Node, env: PlanEnv, params: ParamTypes): Plan
       );
     }
     case 'TruncateStmt': {
-      const names = ((s.relations ?? []) as Node[]).map((r) => rangeVarName(r.RangeVar as Node).name);
-      for (const r of (s.relations ?? []) as Node[]) writeTarget(r.RangeVar as Node, env);
+      const relations = (s.relations ?? []).flatMap((r) => nodeOf(r, 'RangeVar') ?? []);
+      const names = relations.map((r) => rangeVarName(r).name);
+      for (const r of relations) writeTarget(r, env);
       const op: DdlOp = { op: 'truncate', names, cascade: s.behavior === 'DROP_CASCADE', restartIdentity: Boolean(s.restart_seqs) };
       const plan = ddl(
         'TRUNCATE TABLE',
@@ -188,7 +188,7 @@ function planNode(kind: string, s: Node, env: PlanEnv, params: ParamTypes): Plan
     case 'AlterSeqStmt':
       return ddl('ALTER SEQUENCE', { op: 'alter_sequence', stmt: s }, 'catalog change');
     case 'ViewStmt': {
-      const q = (s.query as Node).SelectStmt as Node | undefined;
+      const q = nodeOf(s.query, 'SelectStmt');
       if (!q) throw new UnsupportedError('CREATE VIEW supports SELECT only');
       return ddl('CREATE VIEW', { op: 'create_view', stmt: s, columns: planSelect(q, env, new ParamTypes()) }, 'catalog change');
     }
@@ -212,7 +212,7 @@ function planNode(kind: string, s: Node, env: PlanEnv, params: ParamTypes): Plan
   }
 }
 
-function renameTag(s: Node): string {
+function renameTag(s: RenameStmt): string {
   switch (s.renameType) {
     case 'OBJECT_VIEW':
       return 'ALTER VIEW';
@@ -226,11 +226,11 @@ function renameTag(s: Node): string {
 }
 
 /** BEGIN / COMMIT / ROLLBACK / SAVEPOINT … */
-function transactionPlan(s: Node): UtilityPlan {
-  switch (s.kind as string) {
+function transactionPlan(s: TransactionStmt): UtilityPlan {
+  switch (s.kind) {
     case 'TRANS_STMT_BEGIN':
     case 'TRANS_STMT_START': {
-      const iso = isolationOf(s.options as Node[] | undefined);
+      const iso = isolationOf(s.options);
       return iso ? utility({ op: 'begin', isolation: iso }) : utility({ op: 'begin' });
     }
     case 'TRANS_STMT_COMMIT':
@@ -238,11 +238,11 @@ function transactionPlan(s: Node): UtilityPlan {
     case 'TRANS_STMT_ROLLBACK':
       return utility({ op: 'rollback' });
     case 'TRANS_STMT_SAVEPOINT':
-      return utility({ op: 'savepoint', name: s.savepoint_name as string });
+      return utility({ op: 'savepoint', name: s.savepoint_name ?? '' });
     case 'TRANS_STMT_RELEASE':
-      return utility({ op: 'release', name: s.savepoint_name as string });
+      return utility({ op: 'release', name: s.savepoint_name ?? '' });
     case 'TRANS_STMT_ROLLBACK_TO':
-      return utility({ op: 'rollback_to', name: s.savepoint_name as string });
+      return utility({ op: 'rollback_to', name: s.savepoint_name ?? '' });
     default:
       return utility({ op: 'unsupported', message: 'two-phase commit (PREPARE TRANSACTION / COMMIT PREPARED) is not supported' });
   }
@@ -256,27 +256,27 @@ function transactionPlan(s: Node): UtilityPlan {
 export function isolationOf(options: Node[] | undefined): IsolationLevel | undefined {
   let level: string | undefined;
   for (const o of options ?? []) {
-    const d = o.DefElem;
-    if (d?.defname === 'transaction_isolation') level = String(d.arg?.A_Const?.sval?.sval ?? level);
+    const d = nodeOf(o, 'DefElem');
+    if (d?.defname === 'transaction_isolation') level = String(constString(d.arg) ?? level);
   }
   if (level === undefined) return undefined;
   return level.toLowerCase() === 'serializable' ? 'serializable' : 'repeatable_read';
 }
 
 /** COPY … FROM STDIN / TO STDOUT (files on the server are refused: 42501, as for a non-superuser). */
-function copyPlan(s: Node, env: PlanEnv, params: ParamTypes): CopyPlan {
+function copyPlan(s: CopyStmt, env: PlanEnv, params: ParamTypes): CopyPlan {
   if (s.filename || s.is_program) {
     throw new StratumError('42501', 'COPY to or from a file on the server is not allowed', {
       hint: 'Use COPY … FROM STDIN / TO STDOUT (psql: \\copy), which reads and writes on the client.',
     });
   }
-  const inputs = copyOptionInputs((s.options ?? []) as never);
+  const inputs = copyOptionInputs(s.options);
   if (s.is_from) {
-    const { table: t } = writeTarget(s.relation as Node, env);
+    const { table: t } = writeTarget(present(s.relation, 'the table of a COPY FROM'), env);
     const visible = t.columns.filter((c) => !c.hidden);
     const columns: ColumnDef[] = s.attlist
-      ? (s.attlist as Node[]).map((a) => {
-          const name = a.String?.sval as string;
+      ? s.attlist.map((a) => {
+          const name = strOf(a);
           const c = visible.find((x) => x.name === name);
           if (!c) throw new StratumError(SqlState.undefinedColumn, `column "${name}" of relation "${t.name}" does not exist`);
           return c;
@@ -300,15 +300,15 @@ function copyPlan(s: Node, env: PlanEnv, params: ParamTypes): CopyPlan {
       options,
     };
   }
-  let sel: Node;
+  let sel: SelectStmt;
   if (s.query) {
-    const q = s.query as Node;
-    if (!q.SelectStmt) throw new UnsupportedError('COPY (…) TO supports SELECT only');
-    sel = q.SelectStmt as Node;
+    const q = nodeOf(s.query, 'SelectStmt');
+    if (!q) throw new UnsupportedError('COPY (…) TO supports SELECT only');
+    sel = q;
   } else {
-    const rv = s.relation as Node;
-    const target = s.attlist
-      ? (s.attlist as Node[]).map((a) => ({ ResTarget: { val: { ColumnRef: { fields: [a] } } } }))
+    const rv = present(s.relation, 'the table of a COPY TO');
+    const target: Node[] = s.attlist
+      ? s.attlist.map((a) => ({ ResTarget: { val: { ColumnRef: { fields: [a] } } } }))
       : [{ ResTarget: { val: { ColumnRef: { fields: [{ A_Star: {} }] } } } }];
     sel = { targetList: target, fromClause: [{ RangeVar: rv }], op: 'SETOP_NONE' };
   }

@@ -6,10 +6,11 @@
  * Anything else returns undefined and DuckDB finishes the statement as before (see
  * docs/architecture.md "Router pipeline").
  */
+import type { Node, SelectStmt } from '@pgsql/types';
 import type { Expr, ResultType, TableInfo } from '@stratum/shared';
+import { nodeOf, strOf } from '../analyze/ast.ts';
 import { compileExpr } from '../analyze/compile.ts';
 import type { RowScope } from '../analyze/scope.ts';
-import type { Node } from '../sql/parse.ts';
 import { exprType, outputColumns } from './select.ts';
 import type { RowAggregate, RowScanFinish, SortKey } from './types.ts';
 
@@ -21,34 +22,34 @@ function orderable(t: ResultType): boolean {
 /**
  * How the router finishes `s` itself, or undefined when DuckDB must (or when PostgreSQL would
  * reject the statement: the analytical path reports that error).
- * @param s the SELECT (untyped AST), single table, already known to have a key or index range.
+ * @param s the SELECT, single table, already known to have a key or index range.
  * @param scope the table's row scope with the statement's parameter types.
  */
-export function planRowFinish(s: Node, scope: RowScope, t: TableInfo): RowScanFinish | undefined {
+export function planRowFinish(s: SelectStmt, scope: RowScope, t: TableInfo): RowScanFinish | undefined {
   if (s.groupClause || s.havingClause || s.windowClause || s.intoClause || s.lockingClause) return undefined;
   if (s.limitOption && s.limitOption !== 'LIMIT_OPTION_COUNT' && s.limitOption !== 'LIMIT_OPTION_DEFAULT') return undefined;
-  const distinctItems = (s.distinctClause ?? []) as Node[];
+  const distinctItems = s.distinctClause ?? [];
   const distinct = distinctItems.length > 0;
   // DISTINCT ON (…) lists expressions; plain DISTINCT is one empty item.
   if (distinct && (distinctItems.length !== 1 || Object.keys(distinctItems[0] ?? {}).length > 0)) return undefined;
   let finish: RowScanFinish;
   try {
-    const aggregates = planAggregates((s.targetList ?? []) as Node[], scope);
+    const aggregates = planAggregates(s.targetList ?? [], scope);
     if (aggregates === null) return undefined;
     if (aggregates) {
       if (distinct || s.sortClause) return undefined;
       finish = { output: aggregates.output, distinct: false, order: [], aggregates: aggregates.aggs };
       return limits(s, scope, finish) ? finish : undefined;
     }
-    const output = outputColumns((s.targetList ?? []) as Node[], scope, t);
+    const output = outputColumns(s.targetList ?? [], scope, t);
     if (distinct && !output.every((c) => orderable(c.type))) return undefined;
     const order: SortKey[] = [];
-    for (const item of (s.sortClause ?? []) as Node[]) {
-      const by = item.SortBy as Node | undefined;
-      if (!by || by.sortby_dir === 'SORTBY_USING') return undefined;
+    for (const item of s.sortClause ?? []) {
+      const by = nodeOf(item, 'SortBy');
+      if (!by?.node || by.sortby_dir === 'SORTBY_USING') return undefined;
       const desc = by.sortby_dir === 'SORTBY_DESC';
       const nullsFirst = by.sortby_nulls === 'SORTBY_NULLS_FIRST' || (by.sortby_nulls !== 'SORTBY_NULLS_LAST' && desc);
-      const key = sortKey(by.node as Node, output, scope);
+      const key = sortKey(by.node, output, scope);
       if (!key) return undefined;
       const type = 'output' in key ? (output[key.output]?.type ?? 'unknown') : key.type;
       if (!orderable(type)) return undefined;
@@ -71,15 +72,16 @@ export function planRowFinish(s: Node, scope: RowScope, t: TableInfo): RowScanFi
  * expression over the row. Undefined when PostgreSQL would reject it or DuckDB must resolve it.
  */
 function sortKey(n: Node, output: RowScanFinish['output'], scope: RowScope): SortKey['key'] | undefined {
-  const c = n.A_Const as Node | undefined;
+  const c = nodeOf(n, 'A_Const');
   if (c) {
     if (!c.ival) return undefined;
     const pos = Number(c.ival.ival ?? 0);
     return pos >= 1 && pos <= output.length ? { output: pos - 1 } : undefined;
   }
-  const fields = n.ColumnRef?.fields as Node[] | undefined;
-  if (fields?.length === 1 && fields[0]?.String) {
-    const name = String(fields[0].String.sval);
+  const fields = nodeOf(n, 'ColumnRef')?.fields;
+  const only = fields?.length === 1 ? nodeOf(fields[0], 'String') : undefined;
+  if (only) {
+    const name = String(only.sval);
     const hits = output.flatMap((o, i) => (o.name === name ? [i] : []));
     if (hits.length === 1) return { output: hits[0] as number };
     if (hits.length > 1) return undefined;
@@ -89,14 +91,14 @@ function sortKey(n: Node, output: RowScanFinish['output'], scope: RowScope): Sor
 }
 
 /** Set LIMIT and OFFSET on `finish`; false when they are not simple. */
-function limits(s: Node, scope: RowScope, finish: RowScanFinish): boolean {
+function limits(s: SelectStmt, scope: RowScope, finish: RowScanFinish): boolean {
   if (s.limitCount) {
-    const limit = countExpr(s.limitCount as Node, scope);
+    const limit = countExpr(s.limitCount, scope);
     if (limit === null) return false;
     if (limit !== 'all') finish.limit = limit;
   }
   if (s.limitOffset) {
-    const offset = countExpr(s.limitOffset as Node, scope);
+    const offset = countExpr(s.limitOffset, scope);
     if (offset === null || offset === 'all') return false;
     finish.offset = offset;
   }
@@ -136,9 +138,9 @@ const MINMAX_TYPES = new Set<ResultType>([
  * are but the router does not compute them (DuckDB does, or reports PostgreSQL's error).
  */
 function planAggregates(targets: Node[], scope: RowScope): { output: RowScanFinish['output']; aggs: RowAggregate[] } | undefined | null {
-  const calls = targets.map((t) => (t.ResTarget as Node | undefined)?.val?.FuncCall as Node | undefined);
+  const calls = targets.map((t) => nodeOf(nodeOf(t, 'ResTarget')?.val, 'FuncCall'));
   const names = calls.map((c) => {
-    const parts = ((c?.funcname ?? []) as Node[]).map((x) => String(x.String?.sval ?? ''));
+    const parts = (c?.funcname ?? []).map((x) => strOf(x) ?? '');
     if (parts.length === 2 && parts[0] !== 'pg_catalog') return undefined;
     const name = parts[parts.length - 1];
     return name === 'count' || name === 'sum' || name === 'min' || name === 'max' ? name : undefined;
@@ -150,16 +152,17 @@ function planAggregates(targets: Node[], scope: RowScope): { output: RowScanFini
     const c = calls[i];
     const fn = names[i];
     if (!c || !fn || c.agg_filter || c.agg_order || c.agg_distinct || c.over || c.agg_within_group || c.func_variadic) return null;
-    const args = (c.args ?? []) as Node[];
-    const name = String((targets[i]?.ResTarget as Node | undefined)?.name ?? fn);
+    const args = c.args ?? [];
+    const name = String(nodeOf(targets[i], 'ResTarget')?.name ?? fn);
     if (c.agg_star) {
       if (fn !== 'count' || args.length > 0) return null;
       aggs.push({ fn });
       output.push({ name, expr: { k: 'const', v: null, t: 'bigint' }, type: 'bigint' });
       continue;
     }
-    if (args.length !== 1) return null;
-    const arg = compileExpr(args[0] as Node, scope);
+    const [only] = args;
+    if (args.length !== 1 || !only) return null;
+    const arg = compileExpr(only, scope);
     const argType = exprType(arg);
     const type: ResultType | undefined =
       fn === 'count'
@@ -180,8 +183,8 @@ function planAggregates(targets: Node[], scope: RowScope): { output: RowScanFini
 
 /** LIMIT / OFFSET: a constant or a parameter (bigint, as PostgreSQL types it); 'all' for LIMIT ALL / NULL; null when not simple. */
 function countExpr(n: Node, scope: RowScope): Expr | 'all' | null {
-  const c = n.A_Const as Node | undefined;
+  const c = nodeOf(n, 'A_Const');
   if (c?.isnull) return 'all';
-  if (!(c?.ival || n.ParamRef)) return null;
+  if (!(c?.ival || nodeOf(n, 'ParamRef'))) return null;
   return compileExpr(n, scope, 'bigint');
 }

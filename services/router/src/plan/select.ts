@@ -5,13 +5,15 @@
  * PostgreSQL semantics; everything else — scans, aggregates, joins, sorts — runs on the
  * analytical tier (OLAP files + ingestion delta).
  */
+
+import type { Node, SelectStmt } from '@pgsql/types';
 import type { Expr, ResultType, TableInfo } from '@stratum/shared';
+import { entryOf, expectNode, listItems, nodeOf, present, strOf } from '../analyze/ast.ts';
 import { compileExpr } from '../analyze/compile.ts';
 import { conjunctsOf, fieldFacts, fieldRanges, rowLookup } from '../analyze/predicates.ts';
 import { aliasOf, type RelationRef, relationsOf } from '../analyze/relations.ts';
 import { ParamTypes, RowScope } from '../analyze/scope.ts';
-import { forEachNode, someNode } from '../analyze/walk.ts';
-import type { Node } from '../sql/parse.ts';
+import { forEachNode, someNode, type Tree } from '../analyze/walk.ts';
 import { deparse, rewriteForTier } from './duckdb-sql.ts';
 import type { PlanEnv } from './planner.ts';
 import { planRowFinish } from './row-finish.ts';
@@ -30,7 +32,7 @@ export function tablesOf(rels: RelationRef[]): PlanTable[] {
 }
 
 /** True for statements the row tiers cannot answer whatever their WHERE clause. */
-function needsAnalytical(s: Node): boolean {
+function needsAnalytical(s: SelectStmt): boolean {
   return Boolean(
     (s.op && s.op !== 'SETOP_NONE') ||
       s.withClause ||
@@ -47,7 +49,7 @@ function needsAnalytical(s: Node): boolean {
 }
 
 /** Has a subquery, aggregate or set-returning construct anywhere (not row-local). */
-function hasSubquery(n: unknown): boolean {
+function hasSubquery(n: Tree): boolean {
   return someNode(n, (type) => type === 'SubLink' || type === 'RangeSubselect' || type === 'RangeFunction');
 }
 
@@ -58,9 +60,9 @@ function hasSubquery(n: unknown): boolean {
 export function outputColumns(targets: Node[], scope: RowScope, table?: TableInfo): OutputColumn[] {
   const out: OutputColumn[] = [];
   for (const rt of targets) {
-    const r = rt.ResTarget as Node;
-    const fields = r.val?.ColumnRef?.fields as Node[] | undefined;
-    if (fields?.[fields.length - 1]?.A_Star) {
+    const r = expectNode(rt, 'ResTarget');
+    const fields = nodeOf(r.val, 'ColumnRef')?.fields;
+    if (nodeOf(fields?.[fields.length - 1], 'A_Star')) {
       if (!table) throw new Error('SELECT * with no tables specified is not valid');
       for (const c of table.columns) {
         if (c.hidden) continue;
@@ -71,8 +73,8 @@ export function outputColumns(targets: Node[], scope: RowScope, table?: TableInf
       }
       continue;
     }
-    const expr = compileExpr(r.val as Node, scope);
-    const name = (r.name as string | undefined) ?? figureColname(r.val as Node) ?? '?column?';
+    const expr = compileExpr(present(r.val, 'the value of a result column'), scope);
+    const name = r.name ?? figureColname(r.val) ?? '?column?';
     const col: OutputColumn = { name, expr, type: exprType(expr) };
     if (expr.k === 'col' && table) {
       const c = table.columns[table.fieldIndex.get(expr.field) ?? -1];
@@ -109,65 +111,73 @@ export function exprType(e: Expr): ResultType {
  */
 export function figureColname(e: Node | undefined): string | undefined {
   if (!e) return undefined;
-  if (e.ColumnRef) {
-    const f = e.ColumnRef.fields as Node[];
-    return f[f.length - 1]?.String?.sval;
+  const [type, n] = entryOf(e);
+  switch (type) {
+    case 'ColumnRef':
+      return strOf(n.fields?.[n.fields.length - 1]);
+    case 'FuncCall':
+      return strOf(n.funcname?.[n.funcname.length - 1]);
+    case 'TypeCast': {
+      const inner = figureColname(n.arg);
+      if (inner) return inner;
+      const names = n.typeName?.names ?? [];
+      const last = strOf(names[names.length - 1]);
+      return last ? (PG_TYPENAME_COLNAME[last] ?? last) : undefined;
+    }
+    case 'A_Indirection':
+      return figureColname(n.arg);
+    case 'CaseExpr':
+      return 'case';
+    case 'CoalesceExpr':
+      return 'coalesce';
+    case 'MinMaxExpr':
+      return n.op === 'IS_GREATEST' ? 'greatest' : 'least';
+    case 'NullIfExpr':
+      return 'nullif';
+    case 'A_ArrayExpr':
+      return 'array';
+    case 'RowExpr':
+      return 'row';
+    case 'SQLValueFunction':
+      return String(n.op)
+        .replace(/^SVFOP_/, '')
+        .toLowerCase()
+        .replace(/_n$/, '');
+    case 'SubLink':
+      if (n.subLinkType === 'EXISTS_SUBLINK') return 'exists';
+      if (n.subLinkType === 'ARRAY_SUBLINK') return 'array';
+      if (n.subLinkType === 'EXPR_SUBLINK') return pgColumnNames(nodeOf(n.subselect, 'SelectStmt') ?? {})?.[0];
+      return undefined;
+    default:
+      return undefined;
   }
-  if (e.FuncCall) {
-    const n = e.FuncCall.funcname as Node[];
-    return n[n.length - 1]?.String?.sval;
-  }
-  if (e.TypeCast) {
-    const inner = figureColname(e.TypeCast.arg);
-    if (inner) return inner;
-    const names = (e.TypeCast.typeName?.names ?? []) as Node[];
-    const last = names[names.length - 1]?.String?.sval as string | undefined;
-    return last ? (PG_TYPENAME_COLNAME[last] ?? last) : undefined;
-  }
-  if (e.A_Indirection) return figureColname(e.A_Indirection.arg);
-  if (e.CaseExpr) return 'case';
-  if (e.CoalesceExpr) return 'coalesce';
-  if (e.MinMaxExpr) return e.MinMaxExpr.op === 'IS_GREATEST' ? 'greatest' : 'least';
-  if (e.NullIfExpr) return 'nullif';
-  if (e.A_ArrayExpr) return 'array';
-  if (e.RowExpr) return 'row';
-  if (e.SQLValueFunction) {
-    const op = String(e.SQLValueFunction.op)
-      .replace(/^SVFOP_/, '')
-      .toLowerCase();
-    return op.replace(/_n$/, '');
-  }
-  if (e.SubLink) {
-    const t = e.SubLink.subLinkType;
-    if (t === 'EXISTS_SUBLINK') return 'exists';
-    if (t === 'ARRAY_SUBLINK') return 'array';
-    if (t === 'EXPR_SUBLINK') return pgColumnNames(e.SubLink.subselect?.SelectStmt ?? {})?.[0];
-  }
-  return undefined;
 }
 
 /** Column names PostgreSQL shows for a cast to a type spelled this way (`'1'::int4` is "int4"). */
 const PG_TYPENAME_COLNAME: Record<string, string> = { int4: 'int4', int8: 'int8', float8: 'float8', bool: 'bool' };
 
 /** Result column names of a SELECT's target list, or undefined when it has `*` or is a set operation. */
-export function pgColumnNames(s: Node): string[] | undefined {
+export function pgColumnNames(s: SelectStmt): string[] | undefined {
   if (s.op && s.op !== 'SETOP_NONE') return undefined;
   if (!s.targetList) return undefined;
   const out: string[] = [];
-  for (const rt of s.targetList as Node[]) {
-    const r = rt.ResTarget;
+  for (const rt of s.targetList) {
+    const r = nodeOf(rt, 'ResTarget');
     if (!r) return undefined;
-    if ((r.val?.ColumnRef?.fields as Node[] | undefined)?.some((f) => f.A_Star)) return undefined;
+    if (nodeOf(r.val, 'ColumnRef')?.fields?.some((f) => nodeOf(f, 'A_Star'))) return undefined;
     out.push(r.name ?? figureColname(r.val) ?? '?column?');
   }
   return out;
 }
 
 /** Table references for shard placement (CTEs excluded), with whether each is in the top-level FROM. */
-function placementRefs(s: Node, rels: RelationRef[]): AnalyticalPlan['refs'] {
+function placementRefs(s: SelectStmt, rels: RelationRef[]): AnalyticalPlan['refs'] {
   // By name and alias: `s` may be a rewritten copy of the tree the relations were resolved in.
   const top = new Set<string>();
-  for (const f of (s.fromClause ?? []) as Node[]) if (f.RangeVar) top.add(`${f.RangeVar.relname}\u0000${aliasOf(f.RangeVar)}`);
+  for (const f of s.fromClause ?? []) {
+    const rv = nodeOf(f, 'RangeVar');
+    if (rv) top.add(`${rv.relname}\u0000${aliasOf(rv)}`);
+  }
   return rels
     .filter((r) => r.kind === 'table' || r.kind === 'system')
     .map((r) => ({
@@ -182,13 +192,13 @@ function placementRefs(s: Node, rels: RelationRef[]): AnalyticalPlan['refs'] {
  * comparisons against the columns of its tables (PostgreSQL would infer them the same way).
  * @returns array parameters used as `= ANY($n)` / `<> ALL($n)`, with their element types.
  */
-function inferParams(s: Node, rels: RelationRef[], params: ParamTypes): AnalyticalPlan['arrays'] {
+function inferParams(s: SelectStmt, rels: RelationRef[], params: ParamTypes): AnalyticalPlan['arrays'] {
   const arrays: AnalyticalPlan['arrays'] = [];
   const typeOf = (ref: Node | undefined): { t: ResultType; duck: string } | undefined => {
-    const f = ref?.ColumnRef?.fields as Node[] | undefined;
+    const f = nodeOf(ref, 'ColumnRef')?.fields;
     if (!f) return undefined;
-    const name = f[f.length - 1]?.String?.sval as string | undefined;
-    const qual = f.length === 2 ? (f[0]?.String?.sval as string) : undefined;
+    const name = strOf(f[f.length - 1]);
+    const qual = f.length === 2 ? strOf(f[0]) : undefined;
     if (!name) return undefined;
     const hits = new Set<string>();
     let out: { t: ResultType; duck: string } | undefined;
@@ -203,15 +213,15 @@ function inferParams(s: Node, rels: RelationRef[], params: ParamTypes): Analytic
     return hits.size === 1 ? out : undefined;
   };
   const paramOf = (n: Node | undefined): number | undefined =>
-    (n?.ParamRef?.number as number | undefined) ?? (n?.TypeCast?.arg?.ParamRef?.number as number | undefined);
+    nodeOf(n, 'ParamRef')?.number ?? nodeOf(nodeOf(n, 'TypeCast')?.arg, 'ParamRef')?.number;
   forEachNode(s, (type, e) => {
     if (type !== 'A_Expr') return;
-    const kind = e.kind as string | undefined;
+    const kind = e.kind;
     if (kind === 'AEXPR_OP_ANY' || kind === 'AEXPR_OP_ALL') {
       const n = paramOf(e.rexpr);
       const c = typeOf(e.lexpr);
       if (n !== undefined) {
-        const elem = e.rexpr?.TypeCast ? undefined : c?.t;
+        const elem = nodeOf(e.rexpr, 'TypeCast') ? undefined : c?.t;
         if (elem && !elem.endsWith('[]')) params.type(n, `${elem}[]` as ResultType);
         arrays.push({ param: n, elementType: elem ?? 'text' });
       }
@@ -220,24 +230,23 @@ function inferParams(s: Node, rels: RelationRef[], params: ParamTypes): Analytic
     if (kind === undefined || kind === 'AEXPR_OP' || kind === 'AEXPR_IN' || kind === 'AEXPR_LIKE' || kind === 'AEXPR_ILIKE') {
       const l = paramOf(e.lexpr);
       const r = paramOf(e.rexpr);
-      if (r !== undefined && !e.rexpr?.TypeCast) {
+      if (r !== undefined && !nodeOf(e.rexpr, 'TypeCast')) {
         const c = typeOf(e.lexpr);
         if (c) params.type(r, c.t);
       }
-      if (l !== undefined && !e.lexpr?.TypeCast) {
+      if (l !== undefined && !nodeOf(e.lexpr, 'TypeCast')) {
         const c = typeOf(e.rexpr);
         if (c) params.type(l, c.t);
       }
       if (kind === 'AEXPR_IN') {
         const c = typeOf(e.lexpr);
-        for (const item of (e.rexpr?.List?.items ?? []) as Node[]) {
-          const n = item.ParamRef?.number as number | undefined;
+        for (const item of listItems(e.rexpr) ?? []) {
+          const n = nodeOf(item, 'ParamRef')?.number;
           if (n !== undefined && c) params.type(n, c.t);
         }
       }
     }
   });
-  for (const [, v] of [...arrays.entries()]) void v;
   return arrays;
 }
 
@@ -245,10 +254,10 @@ function inferParams(s: Node, rels: RelationRef[], params: ParamTypes): Analytic
  * Plan a SELECT.
  * @throws SchemaError 42P01 for unknown relations; compile errors of row-local expressions.
  */
-export function planSelect(s: Node, env: PlanEnv, params: ParamTypes): ReadPlan {
+export function planSelect(s: SelectStmt, env: PlanEnv, params: ParamTypes): ReadPlan {
   const rels = relationsOf(env.catalog, { SelectStmt: s }, env.positionOf);
   const tables = tablesOf(rels);
-  const from = (s.fromClause ?? []) as Node[];
+  const from = s.fromClause ?? [];
   // No tables at all: the router evaluates it (PostgreSQL semantics: 1/0 is 22012, not NULL).
   if (from.length === 0 && !needsAnalytical(s) && !hasSubquery(s.targetList) && !s.whereClause) {
     const local = tryLocal(s, env, params);
@@ -268,21 +277,23 @@ export const ROW_SCAN_MAX_ROWS = 10_000;
  * first column): the row tiers supply its rows, the router's DuckDB finishes it (aggregates,
  * ORDER BY, DISTINCT). Undefined when the read has no such range or is not row-local.
  */
-function tryRowScan(s: Node, rels: RelationRef[], env: PlanEnv, params: ParamTypes, fallback: AnalyticalPlan): RowScanPlan | undefined {
+function tryRowScan(
+  s: SelectStmt,
+  rels: RelationRef[],
+  env: PlanEnv,
+  params: ParamTypes,
+  fallback: AnalyticalPlan,
+): RowScanPlan | undefined {
   if (env.asOf || (s.op && s.op !== 'SETOP_NONE') || s.withClause || s.valuesLists) return undefined;
-  const from = (s.fromClause ?? []) as Node[];
+  const from = s.fromClause ?? [];
   const rel = rels.length === 1 ? rels[0] : undefined;
-  if (from.length !== 1 || !from[0]?.RangeVar || rel?.kind !== 'table' || rel.history) return undefined;
+  if (from.length !== 1 || !nodeOf(from[0], 'RangeVar') || rel?.kind !== 'table' || rel.history) return undefined;
   if (hasSubquery(s.whereClause) || hasSubquery(s.targetList) || hasSubquery(s.havingClause)) return undefined;
   const t = rel.table;
   let where: Expr | undefined;
   try {
     where = s.whereClause
-      ? compileExpr(
-          s.whereClause as Node,
-          new RowScope({ table: t, alias: rel.alias, params: new ParamTypes(), session: env.session }),
-          'boolean',
-        )
+      ? compileExpr(s.whereClause, new RowScope({ table: t, alias: rel.alias, params: new ParamTypes(), session: env.session }), 'boolean')
       : undefined;
   } catch {
     return undefined;
@@ -301,10 +312,10 @@ function tryRowScan(s: Node, rels: RelationRef[], env: PlanEnv, params: ParamTyp
       }
     }
   }
-  if (!finder || !where) return undefined;
+  if (!finder || !where || !s.whereClause) return undefined;
   // The same parameters as the analytical text, typed from the compiled WHERE as well.
   const scope = new RowScope({ table: t, alias: rel.alias, params, session: env.session });
-  compileExpr(s.whereClause as Node, scope, 'boolean');
+  compileExpr(s.whereClause, scope, 'boolean');
   const finish = planRowFinish(s, scope, t);
   const plan: RowScanPlan = {
     kind: 'row_scan',
@@ -323,10 +334,10 @@ function tryRowScan(s: Node, rels: RelationRef[], env: PlanEnv, params: ParamTyp
 }
 
 /** A SELECT without FROM evaluated in the router, or undefined when it needs the analytical tier (aggregates, set-returning functions). */
-function tryLocal(s: Node, env: PlanEnv, params: ParamTypes): LocalPlan | undefined {
+function tryLocal(s: SelectStmt, env: PlanEnv, params: ParamTypes): LocalPlan | undefined {
   const scope = new RowScope({ params, session: env.session });
   try {
-    const output = outputColumns((s.targetList ?? []) as Node[], scope);
+    const output = outputColumns(s.targetList ?? [], scope);
     return { kind: 'local', tier: 'router', readTs: 'none', tables: [], reason: 'no tables: evaluated by the router', output };
   } catch (e) {
     if ((e as { code?: string }).code === '0A000' || (e as { code?: string }).code === '42803') return undefined;
@@ -335,10 +346,10 @@ function tryLocal(s: Node, env: PlanEnv, params: ParamTypes): LocalPlan | undefi
 }
 
 /** A single-table read the row tiers answer by key, key list or index; undefined otherwise. */
-function tryRowRead(s: Node, rels: RelationRef[], env: PlanEnv, params: ParamTypes): RowReadPlan | undefined {
+function tryRowRead(s: SelectStmt, rels: RelationRef[], env: PlanEnv, params: ParamTypes): RowReadPlan | undefined {
   if (needsAnalytical(s) || s.lockingClause) return undefined;
-  const from = (s.fromClause ?? []) as Node[];
-  const rv = from.length === 1 ? (from[0]?.RangeVar as Node | undefined) : undefined;
+  const from = s.fromClause ?? [];
+  const rv = from.length === 1 ? nodeOf(from[0], 'RangeVar') : undefined;
   const rel = rels.length === 1 ? rels[0] : undefined;
   if (!rv || rel?.kind !== 'table' || rel.history) return undefined;
   if (hasSubquery(s.whereClause) || hasSubquery(s.targetList)) return undefined;
@@ -347,8 +358,8 @@ function tryRowRead(s: Node, rels: RelationRef[], env: PlanEnv, params: ParamTyp
   let where: Expr | undefined;
   let output: OutputColumn[];
   try {
-    where = s.whereClause ? compileExpr(s.whereClause as Node, scope) : undefined;
-    output = outputColumns((s.targetList ?? []) as Node[], scope, t);
+    where = s.whereClause ? compileExpr(s.whereClause, scope) : undefined;
+    output = outputColumns(s.targetList ?? [], scope, t);
   } catch (e) {
     const code = (e as { code?: string }).code;
     if (code === '0A000' || code === '42803' || code === '42883') return undefined; // the analytical tier answers (or reports) it
@@ -390,10 +401,10 @@ function tryRowRead(s: Node, rels: RelationRef[], env: PlanEnv, params: ParamTyp
 }
 
 /** The analytical plan of a SELECT. */
-function analytical(s: Node, rels: RelationRef[], tables: PlanTable[], env: PlanEnv, params: ParamTypes): AnalyticalPlan {
+function analytical(s: SelectStmt, rels: RelationRef[], tables: PlanTable[], env: PlanEnv, params: ParamTypes): AnalyticalPlan {
   const ctes = new Set(rels.filter((r) => r.kind === 'cte').map((r) => (r.kind === 'cte' ? r.name : '')));
   const rewritten = rewriteForTier({ SelectStmt: s }, env.catalog, env.session, ctes);
-  const stmt = rewritten.SelectStmt as Node;
+  const stmt = expectNode(rewritten, 'SelectStmt');
   // Views were inlined: their tables count for consistency too.
   const inner = rels.some((r) => r.kind === 'view') ? relationsOf(env.catalog, rewritten, env.positionOf) : rels;
   const all = inner.some((r) => r.kind === 'table') ? tablesOf(inner) : tables;

@@ -9,9 +9,22 @@
  * Every plan carries its tier, the consistency requirements of the tables it touches, the rule
  * that picks its read timestamp and the reason for the choice, in words.
  */
+
+import type {
+  AlterSeqStmt,
+  AlterTableStmt,
+  CommentStmt,
+  CreateSeqStmt,
+  CreateStmt,
+  CreateTableAsStmt,
+  IndexStmt,
+  RenameStmt,
+  SelectStmt,
+  VariableSetStmt,
+  ViewStmt,
+} from '@pgsql/types';
 import type { ColumnDef, Expr, IsolationLevel, ResultType, SqlType, TableInfo, TableOptions } from '@stratum/shared';
 import type { CopyOptions } from '../copy/options.ts';
-import type { Node } from '../sql/parse.ts';
 
 /** Consistency mode of a table (DESIGN §6). */
 export type Mode = TableOptions['consistency']['mode'];
@@ -159,7 +172,7 @@ export interface RowScanFinish {
 export interface AnalyticalPlan extends PlanBase {
   kind: 'analytical';
   /** The SELECT, rewritten for DuckDB (views inlined, session functions bound). */
-  stmt: Node;
+  stmt: SelectStmt;
   /** Its DuckDB text; `$n` are the statement's parameters. */
   sql: string;
   /** Table references (for shard placement; CTE names excluded). */
@@ -226,21 +239,22 @@ export interface DdlPlan extends PlanBase {
  * the catalog stream ahead of any data that depends on them.
  */
 export type DdlOp =
-  | { op: 'create_table'; stmt: Node; asSelect?: { plan: ReadPlan; withData: boolean; names?: string[] } }
+  | { op: 'create_table'; stmt: CreateStmt; asSelect?: undefined }
+  | { op: 'create_table'; stmt: CreateTableAsStmt; asSelect: { plan: ReadPlan; withData: boolean; names?: string[] } }
   | { op: 'drop'; relkind: 'table' | 'view' | 'sequence' | 'index'; names: string[]; ifExists: boolean; cascade: boolean }
   | { op: 'truncate'; names: string[]; cascade: boolean; restartIdentity: boolean }
-  | { op: 'alter_table'; stmt: Node }
-  | { op: 'rename'; stmt: Node }
-  | { op: 'create_index'; stmt: Node }
-  | { op: 'create_sequence'; stmt: Node }
-  | { op: 'alter_sequence'; stmt: Node }
-  | { op: 'create_view'; stmt: Node; columns?: ReadPlan }
-  | { op: 'comment'; stmt: Node }
+  | { op: 'alter_table'; stmt: AlterTableStmt }
+  | { op: 'rename'; stmt: RenameStmt }
+  | { op: 'create_index'; stmt: IndexStmt }
+  | { op: 'create_sequence'; stmt: CreateSeqStmt }
+  | { op: 'alter_sequence'; stmt: AlterSeqStmt }
+  | { op: 'create_view'; stmt: ViewStmt; columns?: ReadPlan }
+  | { op: 'comment'; stmt: CommentStmt }
   | { op: 'noop'; notice?: string };
 
 /** What a session or transaction statement does. */
 export type UtilityOp =
-  | { op: 'set'; stmt: Node }
+  | { op: 'set'; stmt: VariableSetStmt }
   | { op: 'show'; name: string }
   | { op: 'begin'; isolation?: IsolationLevel }
   | { op: 'commit' }

@@ -11,6 +11,7 @@
  *   tables (FROM, USING, subqueries) find rows and per-row inputs with one analytical read and
  *   are checked against the versions it saw (first committer wins).
  */
+import type { DeleteStmt, InsertStmt, Node, OnConflictClause, RangeVar, UpdateStmt } from '@pgsql/types';
 import {
   type ColumnDef,
   type Expr,
@@ -22,22 +23,22 @@ import {
   type TableInfo,
   UnsupportedError,
 } from '@stratum/shared';
+import { expectNode, listItems, locationOf, nodeOf, present } from '../analyze/ast.ts';
 import { castTo, compileExpr } from '../analyze/compile.ts';
 import { conjunctsOf, fieldFacts, rowLookup } from '../analyze/predicates.ts';
 import { aliasOf, relationsOf, resolveRangeVar } from '../analyze/relations.ts';
-import { columnExpr, type ParamTypes, RowScope } from '../analyze/scope.ts';
+import { type ParamTypes, RowScope } from '../analyze/scope.ts';
 import { someNode } from '../analyze/walk.ts';
-import type { Node } from '../sql/parse.ts';
 import { deparse, rewriteForTier } from './duckdb-sql.ts';
 import type { PlanEnv } from './planner.ts';
-import { exprType, outputColumns, planSelect, planTable, tablesOf } from './select.ts';
+import { outputColumns, planSelect, planTable, tablesOf } from './select.ts';
 import type { Finder, InsertPlan, ModifyPlan, OutputColumn } from './types.ts';
 
 /** The table a write targets. @throws 42P01; 42809 for a view (not updatable here). */
-export function writeTarget(rv: Node, env: PlanEnv): { table: TableInfo; alias: string } {
+export function writeTarget(rv: RangeVar, env: PlanEnv): { table: TableInfo; alias: string } {
   const rel = resolveRangeVar(env.catalog, rv, new Set(), env.positionOf);
   if (rel.kind === 'table' && !rel.history) return { table: rel.table, alias: rel.alias };
-  const name = rv.relname as string;
+  const name = rv.relname ?? '';
   if (rel.kind === 'view') {
     throw new StratumError('55000', `cannot change view "${name}"`, {
       detail: 'Views are read-only in Stratum.',
@@ -97,29 +98,32 @@ function returning(list: Node[] | undefined, t: TableInfo, alias: string, env: P
  * Plan an INSERT.
  * @throws 42703, 428C9, 42601 (VALUES lists of the wrong length), 42P10 (no unique index matches ON CONFLICT).
  */
-export function planInsert(s: Node, env: PlanEnv, params: ParamTypes): InsertPlan {
-  const { table: t, alias } = writeTarget(s.relation as Node, env);
+export function planInsert(s: InsertStmt, env: PlanEnv, params: ParamTypes): InsertPlan {
+  const { table: t, alias } = writeTarget(present(s.relation, 'the table of an INSERT'), env);
   let named = s.cols
-    ? (s.cols as Node[]).map((c) => targetColumn(t, c.ResTarget.name as string, c.ResTarget.location as number, env))
+    ? s.cols.map((c) => {
+        const r = expectNode(c, 'ResTarget');
+        return targetColumn(t, r.name ?? '', r.location, env);
+      })
     : t.columns.filter((c) => !c.hidden);
+  const sel = nodeOf(s.selectStmt, 'SelectStmt');
   // Without a column list, VALUES fill the first columns and the rest get their defaults (PostgreSQL).
-  const firstRow = ((s.selectStmt?.SelectStmt?.valuesLists as Node[] | undefined)?.[0]?.List?.items ?? []) as Node[];
+  const firstRow = listItems(sel?.valuesLists?.[0]) ?? [];
   if (!s.cols && firstRow.length > 0 && firstRow.length < named.length) named = named.slice(0, firstRow.length);
   const seen = new Set<string>();
   for (const c of named) {
     if (seen.has(c.name)) throw new SchemaError(SqlState.duplicateColumn, `column "${c.name}" specified more than once`);
     seen.add(c.name);
   }
-  const overriding = s.override as string | undefined;
+  const overriding = s.override;
   const values = new RowScope({ params, session: env.session });
-  const sel = s.selectStmt?.SelectStmt as Node | undefined;
   let source: InsertPlan['source'];
   if (!sel) {
     // INSERT … DEFAULT VALUES
     source = { kind: 'values', rows: [named.map(defaultOf)] };
   } else if (sel.valuesLists && !sel.sortClause && !sel.limitCount && !sel.withClause) {
-    const rows = (sel.valuesLists as Node[]).map((l) => {
-      const items = (l.List?.items ?? []) as Node[];
+    const rows = sel.valuesLists.map((l) => {
+      const items = listItems(l) ?? [];
       if (items.length !== named.length) {
         const pos = env.positionOf(locationOf(items[Math.min(items.length, named.length)] ?? l));
         throw new SchemaError(
@@ -130,7 +134,7 @@ export function planInsert(s: Node, env: PlanEnv, params: ParamTypes): InsertPla
       }
       return items.map((item, i) => {
         const c = named[i] as ColumnDef;
-        if (item.SetToDefault) return defaultOf(c);
+        if (nodeOf(item, 'SetToDefault')) return defaultOf(c);
         if (c.identity === 'always' && overriding !== 'OVERRIDING_SYSTEM_VALUE') throw identityAlways(c, false);
         if (c.identity && overriding === 'OVERRIDING_USER_VALUE') return defaultOf(c);
         return assigned(item, c, values);
@@ -155,29 +159,36 @@ export function planInsert(s: Node, env: PlanEnv, params: ParamTypes): InsertPla
       .map((c) => ({ field: fieldOf(c), expr: defaultOf(c) })),
   };
   if (source.kind === 'select') plan.readTs = source.plan.readTs;
-  const oc = s.onConflictClause as Node | undefined;
+  const oc = s.onConflictClause;
   if (oc) plan.onConflict = onConflict(oc, t, alias, env, params);
-  const ret = returning((s.returningClause?.exprs ?? s.returningList) as Node[] | undefined, t, alias, env, params);
+  const ret = returning(s.returningClause?.exprs, t, alias, env, params);
   if (ret) plan.returning = ret;
   return plan;
 }
 
 /** ON CONFLICT: the arbiter (primary key or unique index) and the action. */
-function onConflict(oc: Node, t: TableInfo, alias: string, env: PlanEnv, params: ParamTypes): NonNullable<InsertPlan['onConflict']> {
-  const infer = oc.infer as Node | undefined;
+function onConflict(
+  oc: OnConflictClause,
+  t: TableInfo,
+  alias: string,
+  env: PlanEnv,
+  params: ParamTypes,
+): NonNullable<InsertPlan['onConflict']> {
+  const infer = oc.infer;
   let index: string | undefined;
   if (infer?.conname) {
-    const name = infer.conname as string;
+    const name = infer.conname;
     const con = t.constraints?.find((c) => c.name === name && (c.kind === 'primary' || c.kind === 'unique'));
     if (!con || con.kind === 'check' || con.kind === 'foreign') {
       throw new SchemaError('42704', `constraint "${name}" for table "${t.name}" does not exist`);
     }
     index = con.kind === 'primary' && !t.rowid ? undefined : con.index;
   } else if (infer?.indexElems) {
-    const cols = (infer.indexElems as Node[]).map((e) => {
-      const name = e.IndexElem?.name as string | undefined;
+    const cols = infer.indexElems.map((e) => {
+      const elem = nodeOf(e, 'IndexElem');
+      const name = elem?.name;
       if (!name) throw new UnsupportedError('ON CONFLICT on an expression index is not supported');
-      return fieldOf(targetColumn(t, name, e.IndexElem?.location as number | undefined, env));
+      return fieldOf(targetColumn(t, name, locationOf(e), env));
     });
     const same = (a: string[]) => a.length === cols.length && a.every((x) => cols.includes(x));
     if (!t.rowid && same(t.primaryKey)) index = undefined;
@@ -195,9 +206,9 @@ function onConflict(oc: Node, t: TableInfo, alias: string, env: PlanEnv, params:
   }
   if (oc.action !== 'ONCONFLICT_UPDATE') return index === undefined ? { action: 'nothing' } : { action: 'nothing', index };
   const scope = new RowScope({ table: t, alias, excluded: true, params, session: env.session });
-  const set = setList((oc.targetList ?? []) as Node[], t, scope, env);
+  const set = setList(oc.targetList ?? [], t, scope, env);
   const out: NonNullable<InsertPlan['onConflict']> = { action: 'update', index: index ?? primaryIndexName(t), set };
-  if (oc.whereClause) out.where = compileExpr(oc.whereClause as Node, scope, 'boolean');
+  if (oc.whereClause) out.where = compileExpr(oc.whereClause, scope, 'boolean');
   return out;
 }
 
@@ -211,16 +222,18 @@ function setList(targets: Node[], t: TableInfo, scope: RowScope, env: PlanEnv): 
   const out: { field: string; expr: Expr }[] = [];
   const seen = new Set<string>();
   for (const rt of targets) {
-    const r = rt.ResTarget as Node;
+    const r = expectNode(rt, 'ResTarget');
     if (r.indirection) throw new UnsupportedError('assignment to an array element or field is not supported', posOpt(env, r.location));
-    const c = targetColumn(t, r.name as string, r.location as number, env);
+    const c = targetColumn(t, r.name ?? '', r.location, env);
     if (seen.has(c.name)) {
       throw new StratumError(SqlState.syntaxError, `multiple assignments to same column "${c.name}"`, posOpt(env, r.location));
     }
     seen.add(c.name);
-    const val = r.val as Node;
-    if (val.MultiAssignRef) throw new UnsupportedError('SET (a, b) = (…) is not supported; assign each column', posOpt(env, r.location));
-    if (val.SetToDefault) out.push({ field: fieldOf(c), expr: defaultOf(c) });
+    const val = present(r.val, 'the value of a SET assignment');
+    if (nodeOf(val, 'MultiAssignRef')) {
+      throw new UnsupportedError('SET (a, b) = (…) is not supported; assign each column', posOpt(env, r.location));
+    }
+    if (nodeOf(val, 'SetToDefault')) out.push({ field: fieldOf(c), expr: defaultOf(c) });
     else {
       if (c.identity === 'always') throw identityAlways(c, true);
       out.push({ field: fieldOf(c), expr: assigned(val, c, scope) });
@@ -229,14 +242,9 @@ function setList(targets: Node[], t: TableInfo, scope: RowScope, env: PlanEnv): 
   return out;
 }
 
-function posOpt(env: PlanEnv, loc: unknown): { position?: number } {
-  const p = env.positionOf(loc as number | undefined);
+function posOpt(env: PlanEnv, loc: number | undefined): { position?: number } {
+  const p = env.positionOf(loc);
   return p === undefined ? {} : { position: p };
-}
-
-function locationOf(n: Node): number | undefined {
-  for (const v of Object.values(n)) if (v && typeof v === 'object' && typeof (v as Node).location === 'number') return (v as Node).location;
-  return undefined;
 }
 
 /** The storage-key column names of a table, quoted for DuckDB. */
@@ -252,12 +260,17 @@ function ident(s: string): string {
  * Plan an UPDATE or DELETE.
  * @throws 42P01 / 42703 with positions; 428C9 for identity ALWAYS columns.
  */
-export function planModify(s: Node, kind: 'update' | 'delete', env: PlanEnv, params: ParamTypes): ModifyPlan {
-  const { table: t, alias } = writeTarget(s.relation as Node, env);
-  const other = ((kind === 'update' ? s.fromClause : s.usingClause) ?? []) as Node[];
+export function planModify(s: UpdateStmt, kind: 'update', env: PlanEnv, params: ParamTypes): ModifyPlan;
+/** Plan a DELETE (see above). */
+export function planModify(s: DeleteStmt, kind: 'delete', env: PlanEnv, params: ParamTypes): ModifyPlan;
+export function planModify(s: UpdateStmt | DeleteStmt, kind: 'update' | 'delete', env: PlanEnv, params: ParamTypes): ModifyPlan {
+  const { table: t, alias } = writeTarget(present(s.relation, `the table of an ${kind.toUpperCase()}`), env);
+  // UPDATE's FROM and SET list, DELETE's USING (the other statement never has these fields).
+  const other = ('fromClause' in s ? s.fromClause : 'usingClause' in s ? s.usingClause : undefined) ?? [];
+  const targets = ('targetList' in s ? s.targetList : undefined) ?? [];
   const scope = new RowScope({ table: t, alias, params, session: env.session });
   const multi =
-    other.length > 0 || someNode(s.whereClause, (type) => type === 'SubLink') || someNode(s.targetList, (type) => type === 'SubLink');
+    other.length > 0 || someNode(s.whereClause, (type) => type === 'SubLink') || someNode(targets, (type) => type === 'SubLink');
   const base: Omit<ModifyPlan, 'finder' | 'reason' | 'readTs'> = {
     kind,
     tier: 'tx',
@@ -265,11 +278,11 @@ export function planModify(s: Node, kind: 'update' | 'delete', env: PlanEnv, par
     table: t.name,
     set: [],
   };
-  const ret = returning((s.returningClause?.exprs ?? s.returningList) as Node[] | undefined, t, alias, env, params);
+  const ret = returning(s.returningClause?.exprs, t, alias, env, params);
   if (ret) base.returning = ret;
-  if (multi) return joinModify(s, kind, t, alias, other, base, env, params);
-  const where = s.whereClause ? compileExpr(s.whereClause as Node, scope, 'boolean') : undefined;
-  if (kind === 'update') base.set = setList((s.targetList ?? []) as Node[], t, scope, env);
+  if (multi) return joinModify(s.whereClause, kind, t, alias, other, targets, base, env, params);
+  const where = s.whereClause ? compileExpr(s.whereClause, scope, 'boolean') : undefined;
+  if (kind === 'update') base.set = setList(targets, t, scope, env);
   const lookup = rowLookup(t, fieldFacts(conjunctsOf(where)));
   let finder: Finder;
   let reason: string;
@@ -286,7 +299,7 @@ export function planModify(s: Node, kind: 'update' | 'delete', env: PlanEnv, par
   } else {
     // The table's columns are in scope, so its values compare as PostgreSQL's (text numerics, char(n)).
     const rewritten = s.whereClause
-      ? rewriteForTier(s.whereClause as Node, env.catalog, env.session, undefined, [{ alias, table: t.name }])
+      ? rewriteForTier(s.whereClause, env.catalog, env.session, undefined, [{ alias, table: t.name }])
       : undefined;
     const sql = `SELECT ${keySelect(t, alias)} FROM ${ident(`${t.name}__latest`)} AS ${ident(alias)}${rewritten ? ` WHERE ${deparse(rewritten)}` : ''}`;
     finder = { by: 'candidates', sql };
@@ -309,39 +322,41 @@ export function planModify(s: Node, kind: 'update' | 'delete', env: PlanEnv, par
  * `_version`) and computes, per row, the SET expressions that read other tables (as inputs).
  */
 function joinModify(
-  s: Node,
+  whereClause: Node | undefined,
   kind: 'update' | 'delete',
   t: TableInfo,
   alias: string,
   other: Node[],
+  targets: Node[],
   base: Omit<ModifyPlan, 'finder' | 'reason' | 'readTs'>,
   env: PlanEnv,
   params: ParamTypes,
 ): ModifyPlan {
-  const rels = relationsOf(env.catalog, { List: { items: [...other, s.whereClause ?? {}, s.targetList ?? {}] } }, env.positionOf);
+  const rels = relationsOf(env.catalog, [other, whereClause, targets], env.positionOf);
   const inputs: { name: string; type: ResultType }[] = [];
   const selects: string[] = [];
   const scope = new RowScope({ table: t, alias, params, session: env.session });
   const set: { field: string; expr: Expr }[] = [];
   if (kind === 'update') {
-    for (const rt of (s.targetList ?? []) as Node[]) {
-      const r = rt.ResTarget as Node;
-      const c = targetColumn(t, r.name as string, r.location as number, env);
-      if (c.identity === 'always' && !r.val?.SetToDefault) throw identityAlways(c, true);
-      if (r.val?.SetToDefault) {
+    for (const rt of targets) {
+      const r = expectNode(rt, 'ResTarget');
+      const c = targetColumn(t, r.name ?? '', r.location, env);
+      const val = present(r.val, 'the value of a SET assignment');
+      if (c.identity === 'always' && !nodeOf(val, 'SetToDefault')) throw identityAlways(c, true);
+      if (nodeOf(val, 'SetToDefault')) {
         set.push({ field: fieldOf(c), expr: defaultOf(c) });
         continue;
       }
       try {
         // Row-local SET expressions are evaluated by the TX engine on the row it writes.
-        set.push({ field: fieldOf(c), expr: assigned(r.val as Node, c, scope) });
+        set.push({ field: fieldOf(c), expr: assigned(val, c, scope) });
       } catch (e) {
         const code = (e as { code?: string }).code;
         if (code !== '42P01' && code !== '42703' && code !== '0A000') throw e;
         // Reads other tables: computed by the analytical read, one input per row.
         const i = inputs.length;
         inputs.push({ name: c.name, type: c.type });
-        const rewritten = rewriteForTier(r.val as Node, env.catalog, env.session);
+        const rewritten = rewriteForTier(val, env.catalog, env.session);
         selects.push(`${deparse(rewritten)} AS ${ident(`_in${i}`)}`);
         set.push({ field: fieldOf(c), expr: { k: 'input', i, t: c.type } });
       }
@@ -351,11 +366,9 @@ function joinModify(
     `${ident(`${t.name}__latest`)} AS ${ident(alias)}`,
     ...other.map((o) => deparse(rewriteForTier(o, env.catalog, env.session))),
   ];
-  const where = s.whereClause ? ` WHERE ${deparse(rewriteForTier(s.whereClause as Node, env.catalog, env.session))}` : '';
+  const where = whereClause ? ` WHERE ${deparse(rewriteForTier(whereClause, env.catalog, env.session))}` : '';
   const sql = `SELECT ${keySelect(t, alias)}, ${ident(alias)}."_version"${selects.length ? `, ${selects.join(', ')}` : ''} FROM ${from.join(', ')}${where}`;
   const tables = [...base.tables, ...tablesOf(rels).filter((x) => x.name !== t.name)];
-  void columnExpr;
-  void exprType;
   return {
     ...base,
     tables,
