@@ -260,7 +260,12 @@ export class SecondaryIndexes {
     const flush = async () => {
       await inFlight;
       inFlight = undefined;
-      if (entries.length > 0) inFlight = this.h.backfill({ storage, oid, entries });
+      if (entries.length > 0) {
+        const p = this.h.backfill({ storage, oid, entries });
+        // Awaited at the next flush; until then a rejection (engine closing) must not count as unhandled.
+        p.catch(() => {});
+        inFlight = p;
+      }
       entries = [];
     };
     for await (const got of this.h.store.entryChunks(prefixRange(['r', storage]), SCAN_STEP, snapshot)) {
