@@ -94,13 +94,8 @@ export interface BuildRecord {
   /** Index name when the build started (for logs). */
   name: string;
   state: 'building' | 'done' | 'failed';
-  /**
-   * Back-fill: raw `latest` key of the last row back-filled (the next chunk starts after it).
-   * Duplicate check: raw `index` key of the last entry checked (the next chunk starts at it).
-   */
+  /** Raw `latest` key of the last row back-filled (the next chunk starts after it). */
   cursor?: Buffer;
-  /** A unique index's back-fill is done and its entries are being checked for duplicates. */
-  checking?: boolean;
   /** Why the build failed (23505 for a duplicate value of a unique index). */
   error?: { code: string; message: string; detail?: string };
 }

@@ -54,7 +54,7 @@ import {
 import type { Database, Key as LmdbKey } from 'lmdb';
 import { type FindContext, findRows } from './find.ts';
 import { type BuildRecord, duplicateError, type IndexEntry, type IndexPlan, indexEntry, indexPlans } from './indexes.ts';
-import { decodeKeyValues, fromBufferKey, NULL_SORTABLE, prefixEnd, rowKey, toBufferKey } from './keys.ts';
+import { prefixEnd, rowKey, toBufferKey } from './keys.ts';
 import {
   type BytimeValue,
   type DeadLetter,
@@ -1335,24 +1335,53 @@ export class Ingestion implements IngestionApi {
   }
 
   /**
-   * Build index `p` of `storage` in chunks from the stored record, each chunk one LMDB
-   * transaction exclusive with merges: first the back-fill from `latest` ({@link fillChunk}),
-   * then for a unique index one pass over its entries in index order ({@link checkChunk}).
-   * Merges maintain the index meanwhile (they see it in the catalog), and never run inside a
-   * chunk, so no row is missed or indexed at a stale version.
+   * Back-fill index `p` of `storage` from `latest`, {@link BACKFILL_CHUNK} rows per transaction,
+   * from the stored cursor. Merges maintain the index meanwhile (they see it in the catalog), and
+   * never run inside a chunk, so no row is missed or indexed at a stale version.
    */
   private async backfill(storage: string, p: IndexPlan): Promise<void> {
     const s = this.store;
     const k = buildKey(storage, p.oid);
+    const base = toBufferKey([storage]);
     for (;;) {
       if (this.stopped) return;
       const done = await this.serial(async () => {
         const b = this.builds.get(k);
         const info = this.o.catalog.byStorage(storage);
         if (b?.state !== 'building' || !info || !indexPlans(info).some((x) => x.oid === p.oid)) return true;
+        const pkFields = info.pkIndexes.map((i) => info.columns[i]?.field ?? info.columns[i]?.name ?? '');
         let next: Build = b;
         await s.root.transaction(() => {
-          next = b.checking ? this.checkChunk(storage, p, b) : this.fillChunk(storage, p, info, b);
+          const start = b.cursor ? Buffer.concat([b.cursor, Buffer.from([0])]) : base;
+          let n = 0;
+          let last: Buffer | undefined;
+          const entries: { e: IndexEntry; row: Row }[] = [];
+          for (const { key, value } of s.latestRaw.getRange({ start, end: prefixEnd(base), limit: BACKFILL_CHUNK })) {
+            n++;
+            last = Buffer.from(key);
+            const lv = decode<LatestValue>(value, 'latest');
+            const hv = IngestionStore.read<HistoryValue>(s.history, [last, lv[0], lv[2]]);
+            const row = hv && hv[0] !== 'delete' ? hv[4] : null;
+            if (!row) continue;
+            entries.push({
+              e: indexEntry(
+                storage,
+                p,
+                row,
+                pkFields.map((f) => row[f] ?? null),
+              ),
+              row,
+            });
+          }
+          for (const { e, row } of entries) {
+            if (p.unique && !e.hasNull && this.hasDuplicate(undefined, e)) {
+              next = { storage, oid: p.oid, name: p.name, state: 'failed', error: duplicateError(p, row) };
+              void s.meta.put(['ixb', storage, p.oid], encode(buildRecord(next)));
+              return;
+            }
+            void s.index.put(e.key, e.value);
+          }
+          next = n < BACKFILL_CHUNK || !last ? { storage, oid: p.oid, name: p.name, state: 'done' } : { ...b, cursor: last };
           void s.meta.put(['ixb', storage, p.oid], encode(buildRecord(next)));
         });
         if (this.builds.get(k) === b) this.builds.set(k, next);
@@ -1364,78 +1393,6 @@ export class Ingestion implements IngestionApi {
       if (done) return;
       await new Promise((r) => setImmediate(r));
     }
-  }
-
-  /**
-   * One back-fill chunk (inside the build's LMDB transaction): entries of the live rows after the
-   * cursor in `latest`, up to {@link BACKFILL_CHUNK} rows or {@link BACKFILL_CHUNK_MS} of work.
-   * Duplicates are left to {@link checkChunk}. Returns the next record.
-   */
-  private fillChunk(storage: string, p: IndexPlan, info: TableInfo, b: Build): Build {
-    const s = this.store;
-    const base = toBufferKey([storage]);
-    const pkFields = info.pkIndexes.map((i) => info.columns[i]?.field ?? info.columns[i]?.name ?? '');
-    const start = b.cursor ? Buffer.concat([b.cursor, Buffer.from([0])]) : base;
-    const until = performance.now() + BACKFILL_CHUNK_MS;
-    let n = 0;
-    let last: Buffer | undefined;
-    let more = false;
-    for (const { key, value } of s.latestRaw.getRange({ start, end: prefixEnd(base) })) {
-      if (n >= BACKFILL_CHUNK || ((n & 255) === 255 && performance.now() > until)) {
-        more = true;
-        break;
-      }
-      n++;
-      last = Buffer.from(key);
-      const lv = decode<LatestValue>(value, 'latest');
-      const hv = IngestionStore.read<HistoryValue>(s.history, [last, lv[0], lv[2]]);
-      const row = hv && hv[0] !== 'delete' ? hv[4] : null;
-      if (!row) continue;
-      const e = indexEntry(
-        storage,
-        p,
-        row,
-        pkFields.map((f) => row[f] ?? null),
-      );
-      void s.index.put(e.key, e.value);
-    }
-    if (more && last) return { ...b, cursor: last };
-    const { cursor: _, ...rest } = b;
-    return p.unique ? { ...rest, checking: true } : { ...rest, state: 'done' };
-  }
-
-  /**
-   * One chunk of a unique index's duplicate check (inside the build's LMDB transaction): its
-   * entries in index order from the cursor, where equal values are neighbours; NULLs are
-   * distinct. The chunk starts at the last entry the previous one saw, so a neighbour pair across
-   * chunks is compared only if that entry still exists; entries merges add meanwhile are checked
-   * by the merge (`hasDuplicate`). Returns the next record (failed on a duplicate).
-   */
-  private checkChunk(storage: string, p: IndexPlan, b: Build): Build {
-    const s = this.store;
-    const base = toBufferKey([storage, p.oid]);
-    const n = p.fields.length;
-    const until = performance.now() + BACKFILL_CHUNK_MS;
-    let prev: LmdbKey[] | undefined;
-    let seen = 0;
-    let last: Buffer | undefined;
-    for (const { key, value } of s.indexRaw.getRange({ start: b.cursor ?? base, end: prefixEnd(base) })) {
-      if (last && (seen >= BACKFILL_CHUNK || ((seen & 255) === 255 && performance.now() > until))) return { ...b, cursor: last };
-      seen++;
-      last = Buffer.from(key);
-      const vals = (fromBufferKey(last) as LmdbKey[]).slice(2, 2 + n);
-      if (vals.includes(NULL_SORTABLE)) {
-        prev = undefined;
-        continue;
-      }
-      if (prev?.every((v, i) => v === vals[i])) {
-        const row = this.getRaw(toBufferKey(rowKey(storage, decodeKeyValues(value))))?.row;
-        return { storage, oid: p.oid, name: p.name, state: 'failed', error: duplicateError(p, row ?? {}) };
-      }
-      prev = vals;
-    }
-    const { cursor: _, checking: __, ...rest } = b;
-    return { ...rest, state: 'done' };
   }
 
   /** Remove every entry of index `oid` of `storage` and its build record. */
@@ -1575,13 +1532,8 @@ export class Ingestion implements IngestionApi {
   }
 }
 
-/**
- * Most rows (or entries, for a unique index's duplicate check) an index build handles per LMDB
- * transaction: few synced commits per build, each short enough for merges to go on in between.
- */
-const BACKFILL_CHUNK = 10_000;
-/** Work (ms) after which an index build's chunk ends early (the event loop is the merges' too). */
-const BACKFILL_CHUNK_MS = 50;
+/** Rows back-filled into an index per LMDB transaction. */
+const BACKFILL_CHUNK = 1000;
 /** Keys removed per LMDB transaction when cleaning a dead table or a dropped index. */
 const CLEAN_CHUNK = 2000;
 
@@ -1602,7 +1554,6 @@ function splitBuildKey(k: string): [string, number] {
 function buildRecord(b: Build): BuildRecord {
   const r: BuildRecord = { name: b.name, state: b.state };
   if (b.cursor) r.cursor = b.cursor;
-  if (b.checking) r.checking = true;
   if (b.error) r.error = b.error;
   return r;
 }

@@ -31,9 +31,6 @@ import * as lmdb from 'lmdb';
  */
 export const toBufferKey = (lmdb as unknown as { keyValueToBuffer: (k: LmdbKey) => Buffer }).keyValueToBuffer;
 
-/** Decode a key {@link toBufferKey} encoded (lmdb's `bufferToKeyValue`, untyped): an array key's elements, a Buffer element inlined. */
-export const fromBufferKey = (lmdb as unknown as { bufferToKeyValue: (b: Buffer) => LmdbKey }).bufferToKeyValue;
-
 /** A storage-key value as an LMDB key component (shared's `storageKeyPart`, which `ingestionSet` orders by). */
 export function keyPart(v: Value): LmdbKey {
   return storageKeyPart(v) as LmdbKey;
