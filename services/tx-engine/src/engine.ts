@@ -544,6 +544,8 @@ export class Engine {
     this.inflightTs = ts;
     /** Entries of building unique indexes written by this batch, checked for duplicates before the write. */
     const uniqueNew: BuildEntry[] = [];
+    /** Rows this batch evicts, as `storage\0keyString`. */
+    const evicted = new Set<string>();
     // One LevelDB (and ingestion) lookup for the rows the whole group will read, instead of one
     // thread-pool round trip per transaction. Rows written earlier in this group are in `overlay`,
     // which is consulted first, so the prefetched state stays correct.
@@ -554,13 +556,13 @@ export class Engine {
         continue;
       }
       if (p.evict) {
-        accepted.push({ p, result: { commitTs: 0, counts: [await this.evictOps(p.evict, overlay, ops)] }, parts: [] });
+        accepted.push({ p, result: { commitTs: 0, counts: [await this.evictOps(p.evict, overlay, ops, evicted)] }, parts: [] });
         continue;
       }
       if (p.backfill) {
         accepted.push({
           p,
-          result: { commitTs: 0, counts: [await this.indexes.backfillOps(p.backfill, overlay, ops)] },
+          result: { commitTs: 0, counts: [this.indexes.backfillOps(p.backfill, overlay, evicted, ops)] },
           parts: [],
         });
         continue;
@@ -667,6 +669,11 @@ export class Engine {
     for (const { storage, ks, key, s } of overlay.all()) {
       this.cache.set(`${storage}\u0000${ks}`, s);
       this.recent.add(storage, ks, key, s.ts);
+      this.indexes.noteWritten(storage, ks);
+    }
+    for (const ck of evicted) {
+      const at = ck.indexOf('\u0000');
+      this.indexes.noteWritten(ck.slice(0, at), ck.slice(at + 1));
     }
     this.recent.bound();
     mBatches.inc({ engine: this.opts.id });
@@ -693,8 +700,11 @@ export class Engine {
     }
   }
 
-  /** Retention: delete versions (and their index entries) that are still current; returns how many. */
-  private async evictOps(evict: NonNullable<Pending['evict']>, overlay: TableRows, ops: BatchOp[]): Promise<number> {
+  /**
+   * Retention: delete versions (and their index entries) that are still current; returns how many.
+   * Adds each evicted row to `evicted` as `storage\0keyString`.
+   */
+  private async evictOps(evict: NonNullable<Pending['evict']>, overlay: TableRows, ops: BatchOp[], evicted: Set<string>): Promise<number> {
     let n = 0;
     for (const e of evict) {
       const ck = cacheKey(e.table, e.key);
@@ -704,6 +714,7 @@ export class Engine {
         const t = this.opts.catalog.byStorage(e.table);
         if (t) for (const k of this.indexes.entriesOf(t, cur.row, e.key)) ops.push({ type: 'del', key: k });
         this.cache.delete(ck);
+        evicted.add(ck);
         n++;
       }
     }

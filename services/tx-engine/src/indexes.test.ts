@@ -97,6 +97,55 @@ function readOid(k: Buffer): number {
 
 const ins = (table: string, rows: Value[][]): WriteOp => ({ kind: 'insert', table, columns: ['id', 'cat', 'v'], rows });
 
+/**
+ * Until index `index` of items_1 (rows 0..n-1) is no longer building, and at least `rounds` times:
+ * move a row to `set(i)` of `column`, insert `inserted(i)`, delete another row. Returns the build's status.
+ */
+async function writeDuringBuild(
+  e: Env,
+  index: string,
+  n: number,
+  rounds: number,
+  change: { column: string; set: (i: number) => Value; type: 'text' | 'integer'; inserted: (i: number) => Value[] },
+) {
+  let i = 0;
+  let status = await e.tx.indexStatus('items_1', index);
+  while (status.state === 'building' || i < rounds) {
+    const id = (i * 7919) % n;
+    await Promise.all([
+      e.tx.execute({
+        catalogVersion: 2,
+        ops: [
+          {
+            kind: 'update',
+            table: 'items_1',
+            source: { by: 'key', keys: [[id]] },
+            set: [{ column: change.column, expr: { k: 'const', v: change.set(i), t: change.type } }],
+          },
+        ],
+      }),
+      e.tx.execute({ catalogVersion: 2, ops: [ins('items_1', [change.inserted(i)])] }),
+      e.tx.execute({ catalogVersion: 2, ops: [{ kind: 'delete', table: 'items_1', source: { by: 'key', keys: [[(id + 13) % n]] } }] }),
+    ]);
+    i++;
+    status = await e.tx.indexStatus('items_1', index);
+  }
+  return status;
+}
+
+/** Start the engine again on the same directory (after `e.tx.close()`). */
+async function restart(e: Env): Promise<void> {
+  e.tx = await startTxEngine({
+    id: 'txi',
+    dir: join(e.dir, 'tx'),
+    partitions: 4,
+    catalog: e.catalog,
+    bus: e.bus,
+    clock: new LocalClock(0),
+    log: rootLogger(),
+  });
+}
+
 describe('secondary indexes', () => {
   test('an index built while writes continue has exactly the live rows, and lookups use it', async () => {
     const e = await setup();
@@ -116,28 +165,12 @@ describe('secondary indexes', () => {
       const ix: IndexDef = { name: 'items_cat_idx', columns: ['cat'], unique: false, state: 'building' };
       e.catalog.apply(2, { kind: 'replace_table', name: 'items', table: items('items_1', [ix]), at: 0 });
       // Writes keep coming while the build runs: updates that move rows between values, inserts, deletes.
-      let n = 0;
-      let status = await e.tx.indexStatus('items_1', 'items_cat_idx');
-      while (status.state === 'building' || n < 30) {
-        const id = (n * 97) % N;
-        await Promise.all([
-          e.tx.execute({
-            catalogVersion: 2,
-            ops: [
-              {
-                kind: 'update',
-                table: 'items_1',
-                source: { by: 'key', keys: [[id]] },
-                set: [{ column: 'cat', expr: { k: 'const', v: `c${n % 5}x`, t: 'text' } }],
-              },
-            ],
-          }),
-          e.tx.execute({ catalogVersion: 2, ops: [ins('items_1', [[N + n, `c${n % 3}`, n]])] }),
-          e.tx.execute({ catalogVersion: 2, ops: [{ kind: 'delete', table: 'items_1', source: { by: 'key', keys: [[(id + 13) % N]] } }] }),
-        ]);
-        n++;
-        status = await e.tx.indexStatus('items_1', 'items_cat_idx');
-      }
+      const status = await writeDuringBuild(e, 'items_cat_idx', N, 30, {
+        column: 'cat',
+        set: (i) => `c${i % 5}x`,
+        type: 'text',
+        inserted: (i) => [N + i, `c${i % 3}`, i],
+      });
       assert.equal(status.state, 'done');
       const all = await e.tx.read({ catalogVersion: 2, table: 'items_1', source: { by: 'scan' } });
       for (const cat of ['c0', 'c3', 'c1x', 'c4x']) {
@@ -155,16 +188,66 @@ describe('secondary indexes', () => {
       const entries = s.entries.get(oid) ?? [];
       assert.equal(entries.length, s.rows.size, 'one entry per live row');
       assert.deepEqual(new Set(entries.map((k) => keyString(k))), new Set(s.rows.keys()));
-      e.tx = await startTxEngine({
-        id: 'txi',
-        dir: join(e.dir, 'tx'),
-        partitions: 4,
-        catalog: e.catalog,
-        bus: e.bus,
-        clock: new LocalClock(0),
-        log: rootLogger(),
-      });
+      await restart(e);
       assert.equal((await e.tx.indexStatus('items_1', 'items_cat_idx')).state, 'done', 'a finished build stays finished after a restart');
+    } finally {
+      await teardown(e);
+    }
+  });
+
+  test('a unique build over several chunks, with writes before and during it, answers exactly as a scan', async () => {
+    const e = await setup();
+    try {
+      // More rows than one back-fill chunk, so chunks and concurrent commits interleave.
+      const N = 12_000;
+      for (let i = 0; i < N; i += 4000) {
+        await e.tx.execute({
+          catalogVersion: 1,
+          ops: [
+            ins(
+              'items_1',
+              Array.from({ length: 4000 }, (_, j) => [i + j, `c${i + j}`, i + j]),
+            ),
+          ],
+        });
+      }
+      const ix: IndexDef = { name: 'items_v_key', columns: ['v'], unique: true, state: 'building' };
+      e.catalog.apply(2, { kind: 'replace_table', name: 'items', table: items('items_1', [ix]), at: 0 });
+      // During the build: values move to fresh ones (v + 1,000,000), rows are inserted and deleted.
+      const status = await writeDuringBuild(e, 'items_v_key', N, 20, {
+        column: 'v',
+        set: (i) => 1_000_000 + i,
+        type: 'integer',
+        inserted: (i) => [N + i, 'new', 2_000_000 + i],
+      });
+      assert.deepEqual(status, { state: 'done' });
+      const all = await e.tx.read({ catalogVersion: 2, table: 'items_1', source: { by: 'scan' } });
+      // Every live row is found by its value, and values no live row holds find nothing.
+      for (const r of all) {
+        const got = await e.tx.read({
+          catalogVersion: 2,
+          table: 'items_1',
+          source: { by: 'index', index: 'items_v_key', eq: [r.row?.v ?? null] },
+        });
+        assert.deepEqual(
+          got.map((x) => x.key),
+          [r.key],
+          `row ${String(r.key)}`,
+        );
+      }
+      const byRange = await e.tx.read({
+        catalogVersion: 2,
+        table: 'items_1',
+        source: { by: 'range', index: 'items_v_key', lo: { v: 0, incl: true } },
+      });
+      assert.equal(byRange.length, all.length, 'a range over the whole index finds every live row once');
+      const oid = e.catalog.byStorage('items_1')?.indexes?.[0]?.oid ?? -1;
+      await e.tx.close();
+      const s = await stored(e.dir, 'items_1');
+      const entries = s.entries.get(oid) ?? [];
+      assert.equal(entries.length, s.rows.size, 'one entry per live row, none stale');
+      assert.deepEqual(new Set(entries.map((k) => keyString(k))), new Set(s.rows.keys()));
+      await restart(e);
     } finally {
       await teardown(e);
     }
@@ -274,28 +357,12 @@ describe('secondary indexes', () => {
       const s = await TxStore.open(join(e.dir, 'tx'), 'txi');
       await s.db.put(Buffer.from(prefixRange(['r', 'other_1']).gte), encode({ v: 'x', ts: 1, row: null }));
       await s.close();
-      e.tx = await startTxEngine({
-        id: 'txi',
-        dir: join(e.dir, 'tx'),
-        partitions: 4,
-        catalog: e.catalog,
-        bus: e.bus,
-        clock: new LocalClock(0),
-        log: rootLogger(),
-      });
+      await restart(e);
       await e.tx.close();
       const s2 = await TxStore.open(join(e.dir, 'tx'), 'txi');
       assert.equal(await s2.any(prefixRange(['r', 'other_1'])), false);
       await s2.close();
-      e.tx = await startTxEngine({
-        id: 'txi',
-        dir: join(e.dir, 'tx'),
-        partitions: 4,
-        catalog: e.catalog,
-        bus: e.bus,
-        clock: new LocalClock(0),
-        log: rootLogger(),
-      });
+      await restart(e);
     } finally {
       await teardown(e);
     }

@@ -33,19 +33,34 @@ import { indexEntries, isKeyIndex, type TableRows } from './view.ts';
 
 const mGarbage = counter('stratum_tx_garbage_deleted_total', 'LevelDB entries of dropped tables and indexes deleted', ['engine']);
 
-/** Rows of an index build handed to the group commit at once. */
-const BACKFILL_CHUNK = 1000;
+/**
+ * Entries of an index build handed to the group commit at once: large enough that the build
+ * costs a few dozen synced batches per 100k rows, small enough (~1 MB, a few tens of ms to
+ * write) that the commits sharing its batch barely notice.
+ */
+const BACKFILL_CHUNK = 10_000;
+/** Entries read per LevelDB step by the bulk passes of a build. */
+const SCAN_STEP = 1000;
 
 /** Secondary indexes of `t` that have entries in LevelDB (all but the storage key's). */
 export function maintained(t: TableInfo): IndexDef[] {
   return (t.indexes ?? []).filter((ix) => !isKeyIndex(t, ix));
 }
 
-/** Rows of an index build to write entries for, inside a group commit. */
+/** An index entry computed by a build from its snapshot. */
+export interface BackfillEntry {
+  /** {@link keyString} of the row's storage key. */
+  ks: string;
+  key: Buffer;
+  /** The storage key, encoded (the entry's value). */
+  value: Buffer;
+}
+
+/** Entries of an index build to write inside a group commit (see {@link SecondaryIndexes.backfillOps}). */
 export interface BackfillChunk {
   storage: string;
   oid: number;
-  keys: Value[][];
+  entries: BackfillEntry[];
 }
 
 /** A new entry of a building unique index, checked for duplicates before its batch is written. */
@@ -81,6 +96,11 @@ export interface IndexHost {
 export class SecondaryIndexes {
   /** Builds by `storage\0oid`. */
   private readonly builds = new Map<string, IndexBuildStatus>();
+  /**
+   * Back-fills past their snapshot, by storage then index oid: the keys durable batches rewrote or
+   * evicted since (see {@link noteWritten}).
+   */
+  private readonly running = new Map<string, Map<number, Set<string>>>();
   /** Maintained indexes per storage name as last seen (to notice new, dropped and dead ones). */
   private readonly tracked = new Map<string, Map<number, IndexDef>>();
 
@@ -184,10 +204,14 @@ export class SecondaryIndexes {
 
   /**
    * Build index `ix` of `t` here while writes continue: from the moment the catalog event applied,
-   * every group commit maintains its entries ({@link entryOps}); once the batches that may have
-   * started before are durable, the rows LevelDB holds are back-filled through the group commit
-   * in chunks (each row re-read there, so a concurrent write is never overwritten by an older
-   * entry). A unique index that meets a duplicate value fails (23505, as CREATE UNIQUE INDEX).
+   * every group commit maintains its entries ({@link entryOps}). Once the batches that may have
+   * started before are durable, the build takes a LevelDB snapshot and computes the entries of
+   * the rows in it outside the group commit; the group commit writes them
+   * {@link BACKFILL_CHUNK} at a time, leaving out the keys a batch rewrote or evicted since the
+   * snapshot ({@link noteWritten}: those batches wrote their own entries, and a row's snapshot
+   * entry would be stale), so no row is read again and no write is overwritten by an older entry.
+   * A unique index that meets a duplicate value fails (23505, as CREATE UNIQUE INDEX). A restart
+   * before the build is recorded done builds again from the start.
    */
   private startBuild(t: TableInfo, ix: IndexDef): void {
     const id = `${t.storage}\u0000${ix.oid}`;
@@ -202,20 +226,22 @@ export class SecondaryIndexes {
           return;
         }
         await this.h.barrier();
-        const keys: Value[][] = [];
-        const flush = async () => {
-          if (keys.length > 0) await this.h.backfill({ storage, oid, keys: keys.splice(0) });
-        };
-        for await (const [, v] of this.h.store.entries(prefixRange(['r', storage]))) {
-          if (this.builds.get(id)?.state !== 'building') return;
-          const s = TxStore.decodeRow(v);
-          const cur = this.h.catalog.byStorage(storage);
-          if (!cur) return;
-          if (s.row) keys.push(keyOf(cur, s.row));
-          if (keys.length >= BACKFILL_CHUNK) await flush();
+        if (this.builds.get(id)?.state !== 'building') return;
+        // From here on every durable batch maintains the index: record what they rewrite, then
+        // take the snapshot (synchronously, so no batch lands in between).
+        const rewritten = new Set<string>();
+        let byOid = this.running.get(storage);
+        if (!byOid) this.running.set(storage, (byOid = new Map()));
+        byOid.set(oid, rewritten);
+        const snapshot = this.h.store.db.snapshot();
+        try {
+          await this.backfill(id, storage, oid, snapshot);
+        } finally {
+          byOid.delete(oid);
+          if (byOid.size === 0 && this.running.get(storage) === byOid) this.running.delete(storage);
+          await snapshot.close();
         }
-        await flush();
-        if (ix.unique) await this.scanDuplicates(storage, oid);
+        if (ix.unique && this.builds.get(id)?.state === 'building') await this.scanDuplicates(storage, oid);
         if (this.builds.get(id)?.state !== 'building') return;
         await this.h.store.db.put(indexDoneKey(storage, oid), encode(this.h.lastTs()), { sync: true });
         this.builds.set(id, { state: 'done' });
@@ -224,23 +250,67 @@ export class SecondaryIndexes {
     );
   }
 
-  /** Entries of a back-fill chunk: rows still live and not rewritten by this batch (those get entries from {@link entryOps}). */
-  async backfillOps(b: BackfillChunk, overlay: TableRows, ops: BatchOp[]): Promise<number> {
+  /**
+   * Compute the entries of index `oid` for the rows of `snapshot` and hand them to the group
+   * commit in chunks; the next chunk is computed while the previous one is being written.
+   */
+  private async backfill(id: string, storage: string, oid: number, snapshot: ReturnType<TxStore['db']['snapshot']>): Promise<void> {
+    let entries: BackfillEntry[] = [];
+    let inFlight: Promise<unknown> | undefined;
+    const flush = async () => {
+      await inFlight;
+      inFlight = undefined;
+      if (entries.length > 0) {
+        const p = this.h.backfill({ storage, oid, entries });
+        // Awaited at the next flush; until then a rejection (engine closing) must not count as unhandled.
+        p.catch(() => {});
+        inFlight = p;
+      }
+      entries = [];
+    };
+    for await (const got of this.h.store.entryChunks(prefixRange(['r', storage]), SCAN_STEP, snapshot)) {
+      if (this.builds.get(id)?.state !== 'building') break;
+      const t = this.h.catalog.byStorage(storage);
+      const ix = t?.indexes?.find((i) => i.oid === oid);
+      if (!t || !ix) break;
+      for (const [, v] of got) {
+        const s = TxStore.decodeRow(v);
+        if (!s.row) continue;
+        const key = keyOf(t, s.row);
+        const [entry] = indexEntries(t, s.row, key, [ix]);
+        if (entry) entries.push({ ks: keyString(key), key: entry, value: encode(key) });
+      }
+      if (entries.length >= BACKFILL_CHUNK) await flush();
+    }
+    await flush();
+    await inFlight;
+  }
+
+  /**
+   * Puts of a back-fill chunk, inside a group commit: every entry but those of rows rewritten or
+   * evicted since the build's snapshot, by an earlier batch ({@link noteWritten}) or by this one
+   * (`overlay`, `evicted`: its own entry ops come later in the batch and win). Returns how many.
+   */
+  backfillOps(b: BackfillChunk, overlay: TableRows, evicted: ReadonlySet<string>, ops: BatchOp[]): number {
     const t = this.h.catalog.byStorage(b.storage);
-    const ix = t?.indexes?.find((i) => i.oid === b.oid);
-    if (!t || !ix) return 0;
-    const keys = b.keys.filter((k) => !overlay.get(b.storage, keyString(k)));
-    const rows = await this.h.store.getRows(b.storage, keys);
+    const rewritten = this.running.get(b.storage)?.get(b.oid);
+    if (!t?.indexes?.some((i) => i.oid === b.oid) || !rewritten) return 0;
     let n = 0;
-    keys.forEach((key, i) => {
-      const s = rows[i];
-      if (!s?.row) return;
-      const [entry] = indexEntries(t, s.row, key, [ix]);
-      if (!entry) return;
-      ops.push({ type: 'put', key: entry, value: encode(key) });
+    for (const e of b.entries) {
+      if (rewritten.has(e.ks) || overlay.get(b.storage, e.ks) || evicted.has(`${b.storage}\u0000${e.ks}`)) continue;
+      ops.push({ type: 'put', key: e.key, value: e.value });
       n++;
-    });
+    }
     return n;
+  }
+
+  /**
+   * A durable batch rewrote or evicted key `ks` of `storage`: running back-fills of its indexes
+   * leave it out from now on (the batch maintained its entries).
+   */
+  noteWritten(storage: string, ks: string): void {
+    const byOid = this.running.get(storage);
+    if (byOid) for (const s of byOid.values()) s.add(ks);
   }
 
   /**
@@ -254,28 +324,29 @@ export class SecondaryIndexes {
     if (!t || !ix) return;
     const n = ix.columns.length;
     const types = ix.columns.map((f) => colOf(t, f).type);
-    let prev: { sorts: string; key: Value[] } | undefined;
-    for await (const [k, v] of this.h.store.entries(prefixRange(['i', storage, oid]))) {
-      const parts = decodeTupleKey(k).slice(3, 3 + n) as Value[];
-      const key = TxStore.decodeKey(v);
-      const sorts = keyString(parts);
-      if (parts.some((x) => x === null)) {
-        prev = undefined;
-        continue;
-      }
-      if (prev && prev.sorts === sorts) {
-        // Equal sort values; the stored values decide (numeric sorts as a double).
-        const [a, b] = await this.h.store.getRows(storage, [prev.key, key]);
-        if (a?.row && b?.row) {
-          const va = ix.columns.map((f) => fullRow(t, a.row!)[f] ?? null);
-          const vb = ix.columns.map((f) => fullRow(t, b.row!)[f] ?? null);
-          if (va.every((x, i) => sameValue(x, vb[i] ?? null, types[i]!))) {
-            this.fail(t, ix, va);
-            return;
+    let prev: { sorts: string; entry: Buffer } | undefined;
+    for await (const got of this.h.store.entryChunks(prefixRange(['i', storage, oid]), SCAN_STEP)) {
+      for (const [k, v] of got) {
+        const parts = decodeTupleKey(k).slice(3, 3 + n) as Value[];
+        if (parts.some((x) => x === null)) {
+          prev = undefined;
+          continue;
+        }
+        const sorts = keyString(parts);
+        if (prev && prev.sorts === sorts) {
+          // Equal sort values; the stored values decide (numeric sorts as a double).
+          const [a, b] = await this.h.store.getRows(storage, [TxStore.decodeKey(prev.entry), TxStore.decodeKey(v)]);
+          if (a?.row && b?.row) {
+            const va = ix.columns.map((f) => fullRow(t, a.row!)[f] ?? null);
+            const vb = ix.columns.map((f) => fullRow(t, b.row!)[f] ?? null);
+            if (va.every((x, i) => sameValue(x, vb[i] ?? null, types[i]!))) {
+              this.fail(t, ix, va);
+              return;
+            }
           }
         }
+        prev = { sorts, entry: v };
       }
-      prev = { sorts, key };
     }
   }
 
