@@ -89,7 +89,16 @@ export {
   makeInterval,
   parseInterval,
 } from './pgtypes/interval.ts';
-export { canonicalJsonb, escapeJsonString, formatJsonb, JSON_SOURCE, type JsonNode, normalizeJsonb, parseJson } from './pgtypes/json.ts';
+export {
+  canonicalJsonb,
+  escapeJsonString,
+  formatJsonb,
+  formatJsonNode,
+  JSON_SOURCE,
+  type JsonNode,
+  normalizeJsonb,
+  parseJson,
+} from './pgtypes/json.ts';
 export {
   applyNumericTypmod,
   compareNumeric,

@@ -11,6 +11,7 @@ import {
   elementType,
   escapeJsonString,
   formatJsonb,
+  formatJsonNode,
   formatValue,
   isArrayType,
   JSON_SOURCE,
@@ -29,22 +30,7 @@ import { defFn, defOp, type Impl, impl, implNonStrict, invalidParameter, OPERATO
 const isJson = (t: string | undefined): t is 'json' | 'jsonb' => t === 'json' || t === 'jsonb';
 
 /** Compact json text of a node (json results; PostgreSQL keeps the input text, which tests write compactly). */
-function jsonCompact(n: JsonNode): string {
-  switch (n.t) {
-    case 'null':
-      return 'null';
-    case 'bool':
-      return n.v ? 'true' : 'false';
-    case 'num':
-      return n.text;
-    case 'str':
-      return escapeJsonString(n.v);
-    case 'arr':
-      return `[${n.items.map(jsonCompact).join(',')}]`;
-    case 'obj':
-      return `{${n.pairs.map(([k, v]) => `${escapeJsonString(k)}:${jsonCompact(v)}`).join(',')}}`;
-  }
-}
+const jsonCompact = (n: JsonNode): string => formatJsonNode(n, true);
 
 function parse(v: Value, t: ResultType): JsonNode {
   return parseJson(v as string, t === 'jsonb');

@@ -309,22 +309,35 @@ export function escapeJsonString(s: string): string {
   return `${out}"`;
 }
 
+/**
+ * Text of a JSON tree: jsonb's output (`JsonbToCString`: `{"a": 1, "b": [1, 2]}`), or with
+ * `compact` no spaces after `,` and `:` (json values the evaluator builds).
+ */
+export function formatJsonNode(n: JsonNode, compact = false): string {
+  const comma = compact ? ',' : ', ';
+  const colon = compact ? ':' : ': ';
+  const out = (x: JsonNode): string => {
+    switch (x.t) {
+      case 'null':
+        return 'null';
+      case 'bool':
+        return x.v ? 'true' : 'false';
+      case 'num':
+        return x.text;
+      case 'str':
+        return escapeJsonString(x.v);
+      case 'arr':
+        return `[${x.items.map(out).join(comma)}]`;
+      case 'obj':
+        return `{${x.pairs.map(([k, v]) => `${escapeJsonString(k)}${colon}${out(v)}`).join(comma)}}`;
+    }
+  };
+  return out(n);
+}
+
 /** jsonb text output (`JsonbToCString`): `{"a": 1, "b": [1, 2]}`. */
 export function formatJsonb(n: JsonNode): string {
-  switch (n.t) {
-    case 'null':
-      return 'null';
-    case 'bool':
-      return n.v ? 'true' : 'false';
-    case 'num':
-      return n.text;
-    case 'str':
-      return escapeJsonString(n.v);
-    case 'arr':
-      return `[${n.items.map(formatJsonb).join(', ')}]`;
-    case 'obj':
-      return `{${n.pairs.map(([k, v]) => `${escapeJsonString(k)}: ${formatJsonb(v)}`).join(', ')}}`;
-  }
+  return formatJsonNode(n);
 }
 
 /** Canonical jsonb text of JSON input. @throws DataError as {@link parseJson}. */

@@ -369,14 +369,14 @@ async function rowScan(s: RouterSession, plan: RowScanPlan, params: Params): Pro
   } else rows = await withFreshness(s, t, s.engineIdx, notices, (fresh) => s.engine.read(fresh ? { ...req, fresh } : req));
   if (rows.length > plan.maxRows) return analyticalRead(s, plan.fallback, params);
   for (const rv of rows) if (rv.commitTs > s.seenTs) s.seenTs = rv.commitTs;
+  const live = rows.map((r) => r.row).filter((r): r is Row => r !== null);
   if (plan.finish) {
-    const live = rows.map((r) => r.row).filter((r): r is Row => r !== null);
     const out = finishRows(s, plan.finish, live, params);
     mReads.inc({ tier: 'tx', mode: t.options.consistency.mode });
     return { columns: typedColumns(plan.finish.output), rows: out, notices, tier: 'tx-scan' };
   }
   const f = plan.fallback;
-  const provided = new Map([[t.name, rows.map((r) => r.row).filter((r): r is Row => r !== null)]]);
+  const provided = new Map([[t.name, live]]);
   const { sql, params: bound2 } = inlineArrays(f, params);
   const res = await s.ctx.olap.query(f.stmt, f.refs, sql, bound2, s.catalog.version, {}, params, undefined, provided);
   mReads.inc({ tier: 'tx', mode: t.options.consistency.mode });

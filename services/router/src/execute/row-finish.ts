@@ -35,9 +35,8 @@ export function finishRows(s: RouterSession, finish: RowScanFinish, rows: readon
   const ctx = s.evalContext();
   if (finish.aggregates) {
     const row = finish.aggregates.map((a) => aggregate(a, a.arg ? bindExpr(a.arg, params, ctx) : undefined, rows, ctx));
-    const offset = finish.offset ? count(evaluate(bindExpr(finish.offset, params, ctx), { row: {} }, ctx), 'OFFSET') : 0;
-    const limit = finish.limit ? count(evaluate(bindExpr(finish.limit, params, ctx), { row: {} }, ctx), 'LIMIT') : 1;
-    return offset === 0 && limit > 0 ? [row] : [];
+    const { offset, end } = bounds(finish, params, ctx);
+    return offset === 0 && end > 0 ? [row] : [];
   }
   const output = finish.output.map((c) => bindExpr(c.expr, params, ctx));
   const exprKeys = finish.order.map((o) => ('expr' in o.key ? bindExpr(o.key.expr, params, ctx) : undefined));
@@ -62,7 +61,7 @@ export function finishRows(s: RouterSession, finish: RowScanFinish, rows: readon
     const outTypes = finish.output.map((c) => c.type);
     const byRow = (a: Item, b: Item) => {
       for (let i = 0; i < outTypes.length; i++) {
-        const c = compareNullable(a.out[i] ?? null, b.out[i] ?? null, outTypes[i] ?? 'unknown');
+        const c = compareKey(a.out[i] ?? null, b.out[i] ?? null, ASCENDING, outTypes[i] ?? 'unknown');
         if (c !== 0) return c;
       }
       return 0;
@@ -70,9 +69,7 @@ export function finishRows(s: RouterSession, finish: RowScanFinish, rows: readon
     items.sort((a, b) => byOrder(a, b) || byRow(a, b));
     items = items.filter((x, i) => i === 0 || byRow(items[i - 1] as Item, x) !== 0);
   } else if (finish.order.length > 0) items.sort(byOrder);
-  const offset = finish.offset ? count(evaluate(bindExpr(finish.offset, params, ctx), { row: {} }, ctx), 'OFFSET') : 0;
-  const limit = finish.limit ? count(evaluate(bindExpr(finish.limit, params, ctx), { row: {} }, ctx), 'LIMIT') : undefined;
-  const end = limit === undefined ? undefined : offset + limit;
+  const { offset, end } = bounds(finish, params, ctx);
   return items.slice(offset, end).map((x) => x.out);
 }
 
@@ -133,6 +130,17 @@ function sumStep(acc: Value, v: Value, t: ResultType): Value {
   }
 }
 
+/** Ascending, NULLs last: the order DISTINCT sorts equal rows together by. */
+const ASCENDING: SortKey = { key: { output: 0 }, desc: false, nullsFirst: false };
+
+/** The rows OFFSET and LIMIT keep: `[offset, end)` (end = Infinity without a LIMIT). */
+function bounds(finish: RowScanFinish, params: Params, ctx: EvalContext): { offset: number; end: number } {
+  const at = (e: Expr | undefined, what: 'LIMIT' | 'OFFSET') =>
+    e ? count(evaluate(bindExpr(e, params, ctx), { row: {} }, ctx), what) : what === 'LIMIT' ? Number.POSITIVE_INFINITY : 0;
+  const offset = at(finish.offset, 'OFFSET');
+  return { offset, end: offset + at(finish.limit, 'LIMIT') };
+}
+
 /** A LIMIT / OFFSET value (NULL: no limit / no offset). */
 function count(v: Value, what: 'LIMIT' | 'OFFSET'): number {
   if (v === null) return what === 'LIMIT' ? Number.POSITIVE_INFINITY : 0;
@@ -149,10 +157,4 @@ function compareKey(a: Value, b: Value, o: SortKey, t: Parameters<typeof compare
   }
   const c = compareSqlValues(a, b, t);
   return o.desc ? -c : c;
-}
-
-/** Ascending, NULLs last (DISTINCT only needs equal rows adjacent). */
-function compareNullable(a: Value, b: Value, t: Parameters<typeof compareSqlValues>[2]): number {
-  if (a === null || b === null) return a === null ? (b === null ? 0 : 1) : -1;
-  return compareSqlValues(a, b, t);
 }
