@@ -292,6 +292,7 @@ function shardSettings(cfg: StratumConfig) {
     compactionIntervalMs: cfg.olap.compaction_interval_ms,
     compactionMinFiles: cfg.olap.compaction_min_files,
     targetFileRows: cfg.olap.target_file_rows,
+    deltaIdleMs: cfg.olap.delta_idle_ms,
   };
 }
 

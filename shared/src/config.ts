@@ -330,8 +330,16 @@ export const configSchema = z.strictObject({
         .min(1000)
         .default(1_000_000)
         .describe('Files with fewer rows count as small; compaction writes files of up to this many rows.'),
+      delta_idle_ms: z
+        .number()
+        .int()
+        .min(0)
+        .default(60_000)
+        .describe(
+          'Each OLAP shard keeps its delta (versions newer than its Parquet files) loaded in the background only until this long (ms) after its last query; the first query after an idle spell loads what arrived meanwhile. 0 = always.',
+        ),
     })
-    .default({ compaction_interval_ms: 30_000, compaction_min_files: 8, target_file_rows: 1_000_000 })
+    .default({ compaction_interval_ms: 30_000, compaction_min_files: 8, target_file_rows: 1_000_000, delta_idle_ms: 60_000 })
     .describe('OLAP shard settings.'),
   clock: z
     .strictObject({

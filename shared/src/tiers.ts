@@ -384,10 +384,14 @@ export interface IngestionApi {
    * returned (or afterLsn). `catalogVersion` (optional): a catalog version at least as new as the
    * one every returned row was written under (e.g. ingestion's catalog version when it answers);
    * the OLAP shard waits until its own catalog has it, so it knows every field the rows carry.
+   * `skip` (optional), by table storage name: versions of that table committed at or before the
+   * given time (ms) are left out without being read (the OLAP shard passes its watermarks, below
+   * which it holds the versions in Parquet already); they still count towards `limit`.
    */
   delta(
     afterLsn: number,
     limit: number,
+    skip?: Readonly<Record<string, number>>,
   ): Promise<{ versions: VersionRecord[]; lastLsn: number; watermark: number; catalogVersion?: number }>;
   status(): Promise<IngestionStatus>;
   /** Recorded conflicts, oldest first, optionally of one table; at most `limit` (≤ 100,000). */

@@ -105,7 +105,7 @@ export async function startIngestion(o: IngestionServiceOptions): Promise<Ingest
     getMany: (t, ks, asOf) => ing.getMany(t, ks, asOf),
     find: (t, source, opts) => ing.find(t, source, opts),
     indexStatus: (t, index) => ing.indexStatus(t, index),
-    delta: (a, l) => ing.delta(a, l),
+    delta: (a, l, skip) => ing.delta(a, l, skip),
     status: () => ing.status(),
     conflicts: (q): Promise<ConflictInfo[]> => ing.conflicts(q),
     retireEngine: (e) => ing.retireEngine(e),

@@ -180,6 +180,23 @@ describe('ingestion', () => {
     assert.equal(after, before + 3);
   });
 
+  test("delta leaves out versions at or below a table's skip time, and still pages past them", async () => {
+    const all = await ing.delta(0, 1000);
+    const cut = 1600;
+    const skipped = await ing.delta(0, 1000, { t: cut });
+    assert.ok(
+      all.versions.some((v) => v.commitTs <= cut) && all.versions.some((v) => v.commitTs > cut),
+      'versions on both sides of the cut',
+    );
+    assert.deepEqual(
+      skipped.versions.map((v) => v.version),
+      all.versions.filter((v) => v.commitTs > cut).map((v) => v.version),
+    );
+    assert.equal(skipped.lastLsn, all.lastLsn, 'skipped versions are examined, so the next call starts after them');
+    const other = await ing.delta(0, 1000, { other_table: Number.MAX_SAFE_INTEGER });
+    assert.equal(other.versions.length, all.versions.length, 'a skip time of another table changes nothing');
+  });
+
   test('a restart resumes after the stored positions without applying anything twice', async () => {
     const before = await ing.status();
     await ing.close();

@@ -885,8 +885,16 @@ export class Ingestion implements IngestionApi {
     return best ? { version: best.version, commitTs: best.ts, row: best.hv[0] === 'delete' ? null : best.hv[4] } : null;
   }
 
-  /** Versions applied after `afterLsn` in apply order; examines at most `limit` LSNs (versions removed by GC or rejected are skipped). */
-  async delta(afterLsn: number, limit: number): Promise<{ versions: VersionRecord[]; lastLsn: number; watermark: number }> {
+  /**
+   * Versions applied after `afterLsn` in apply order; examines at most `limit` LSNs (versions
+   * removed by GC or rejected are skipped, and so are versions of a table in `skip` committed at
+   * or before its time in ms, without reading them). See `IngestionApi.delta`.
+   */
+  async delta(
+    afterLsn: number,
+    limit: number,
+    skip?: Readonly<Record<string, number>>,
+  ): Promise<{ versions: VersionRecord[]; lastLsn: number; watermark: number }> {
     const versions: VersionRecord[] = [];
     let last = afterLsn;
     const lsnlog = this.store.lsnlog;
@@ -903,6 +911,8 @@ export class Ingestion implements IngestionApi {
         examined++;
         last = lsn;
         const table = e.refs[3 * i] as string;
+        const below = skip?.[table];
+        if (below !== undefined && e.ts <= below) continue;
         const key = e.refs[3 * i + 1] as Value[];
         const version = e.refs[3 * i + 2] as string;
         const hv = IngestionStore.read<HistoryValue>(this.store.history, [toBufferKey(rowKey(table, key)), e.ts, version]);

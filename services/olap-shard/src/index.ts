@@ -74,6 +74,13 @@ export interface OlapShardOptions {
   /** Background delta pull interval (ms); 0 = pull only when a query needs it. Default 200. */
   deltaPollMs?: number;
   /**
+   * Background delta pulls run only until this long (ms) after the shard's last query (config
+   * `olap.delta_idle_ms`): a write-only load costs the shard nothing, and the first query after
+   * an idle spell pulls what arrived meanwhile (versions already in Parquet are skipped at the
+   * source). 0 = pull in the background always. Default 60 000.
+   */
+  deltaIdleMs?: number;
+  /**
    * How often the background compactor looks for partitions to compact (ms; config
    * `olap.compaction_interval_ms`); 0 = never in the background, only {@link OlapShard.compactNow}.
    * Default 30 000.

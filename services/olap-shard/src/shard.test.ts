@@ -116,7 +116,7 @@ interface Ctx {
 async function setup(
   defs: TableDef[],
   options: Record<string, { timeColumn?: string; appendOnly?: boolean }> = {},
-  extra: { keyBloomFilters?: boolean; rowGroupSize?: number; deltaBatch?: number } = {},
+  extra: { keyBloomFilters?: boolean; rowGroupSize?: number; deltaBatch?: number; deltaPollMs?: number; deltaIdleMs?: number } = {},
 ): Promise<Ctx> {
   const dir = await tempDir();
   const catalog = makeCatalog(defs, options as never);
@@ -583,6 +583,53 @@ describe('olap shard: empty and late tables, delta behaviour', () => {
     await c.ref.load(info, vs);
     assert.equal(show(r), show(await c.ref.query('SELECT count(*) AS n, sum(k) AS s FROM big')));
     assert.ok(c.source.deltaCalls - before1 >= 3, 'at most deltaBatch (5 000) versions per call');
+  });
+});
+
+describe('olap shard: background delta pulls follow queries', () => {
+  let c: Ctx;
+  before(async () => {
+    c = await setup([ORDERS], {}, { deltaPollMs: 10 });
+  });
+  after(() => teardown(c));
+
+  it('pulls nothing in the background before the first query, then keeps the delta loaded', async () => {
+    const info = c.catalog.get('orders');
+    const all = ordersWorkload(info, 7, 400);
+    const first = all.slice(0, 200);
+    c.source.add(first);
+    // Twenty poll intervals without a query: a write-only load costs the shard nothing.
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal(c.source.deltaCalls, 0, 'no background delta pull before any query');
+    assert.equal(c.shard.stats().tables.orders?.deltaRows ?? 0, 0);
+    await c.ref.load(info, first);
+    await same(c, 'SELECT count(*) AS n, sum(amount) AS s FROM orders');
+    // Queries arrived: later versions are loaded in the background, without another query.
+    c.source.add(all.slice(200));
+    const deadline = Date.now() + 30_000;
+    while ((c.shard.stats().tables.orders?.deltaRows ?? 0) < all.length && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    assert.equal(c.shard.stats().tables.orders?.deltaRows, all.length, 'the delta holds every version, pulled in the background');
+    await c.ref.load(info, all);
+    await same(c, 'SELECT status, count(*) AS n, sum(amount) AS s FROM orders GROUP BY status ORDER BY status');
+  });
+
+  it('asks the source to skip versions a push already covers', async () => {
+    const info = c.catalog.get('orders');
+    const more = ordersWorkload(info, 8, 100, T0 + 10 * 86_400_000);
+    const cut = more[49]!.commitTs;
+    await c.shard.push({ source: 'ing1', table: 'orders', fromTs: -1, toTs: cut, versions: [] });
+    c.source.add(more);
+    const seen: Record<string, number>[] = [];
+    const delta = c.source.delta.bind(c.source);
+    c.source.delta = (a, l, skip) => {
+      if (skip) seen.push({ ...skip });
+      return delta(a, l, skip);
+    };
+    await c.shard.query('SELECT 1', [], c.catalog.version);
+    c.source.delta = delta;
+    assert.ok(seen.length > 0 && seen.every((s) => s[info.storage] === cut), `skip carries the watermark ${cut}: ${JSON.stringify(seen)}`);
   });
 });
 

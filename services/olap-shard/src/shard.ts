@@ -114,6 +114,7 @@ export interface ShardOptions {
   deltaBatch?: number;
   catalogWaitMs?: number;
   deltaPollMs?: number;
+  deltaIdleMs?: number;
   compactionIntervalMs?: number;
   compactionMinFiles?: number;
   targetFileRows?: number;
@@ -267,6 +268,8 @@ export class Shard implements OlapShardApi {
   private readonly pushMutex = new Mutex();
   private readonly stateMutex = new Mutex();
   private refreshRunning: Promise<void> | undefined;
+  /** When the last query arrived (ms, `performance.now()`); background delta pulls follow it. */
+  private lastQueryAt = Number.NEGATIVE_INFINITY;
   private pollTimer: NodeJS.Timeout | undefined;
   private refreshQueued: Promise<void> | undefined;
   private stageSeq = 0;
@@ -356,12 +359,16 @@ export class Shard implements OlapShardApi {
     }
     // Views follow the catalog at once (RENAME, DROP, TRUNCATE, ALTER), not only at the next query.
     this.catalog.onApply(() => this.scheduleSync());
-    // Pull the delta in the background too, so a query only fetches what arrived since the
-    // last poll (after a bulk load, the first query would otherwise pull everything at once).
+    // Pull the delta in the background too while queries arrive, so a query only fetches what
+    // arrived since the last poll. Without queries the delta is not kept: loading every write
+    // into DuckDB cost a write-only load ~40 % of its commit throughput (bench/tx-commit.ts),
+    // and versions a push covers meanwhile are skipped at the source (see doRefresh).
     const pollMs = this.opts.deltaPollMs ?? 200;
+    const idleMs = this.opts.deltaIdleMs ?? 60_000;
     if (pollMs > 0) {
       this.pollTimer = setInterval(() => {
         if (this.closing || this.refreshRunning) return;
+        if (idleMs > 0 && performance.now() - this.lastQueryAt > idleMs) return;
         this.refresh().catch((e) => this.log('background delta refresh failed', { err: (e as Error).message }));
       }, pollMs);
       this.pollTimer.unref();
@@ -888,6 +895,19 @@ export class Shard implements OlapShardApi {
     return this.refreshQueued;
   }
 
+  /**
+   * Per table storage name, the OLAP watermark of `source` (ms): its versions at or below it are
+   * in Parquet, so `appendDelta` would drop them; the source leaves them out unread.
+   */
+  private coveredBy(source: string): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const [storage, t] of Object.entries(this.manifest.tables)) {
+      const w = sourceWatermark(t, source);
+      if (w >= 0) out[storage] = w;
+    }
+    return out;
+  }
+
   private async doRefresh(): Promise<void> {
     const sources = this.opts.deltaSources; // read live: an embedder may add sources after start
     for (const { id, api } of sources) {
@@ -895,7 +915,7 @@ export class Shard implements OlapShardApi {
         const after = this.lastLsn.get(id) ?? 0;
         let r: Awaited<ReturnType<IngestionApi['delta']>>;
         try {
-          r = await api.delta(after, this.deltaBatch);
+          r = await api.delta(after, this.deltaBatch, this.coveredBy(id));
         } catch (e) {
           throw new TierUnavailableError(
             `OLAP shard ${this.id}: delta source ${id} (ingestion) failed: ${(e as Error).message ?? String(e)}; the query would miss versions newer than the OLAP watermark`,
@@ -1381,6 +1401,7 @@ export class Shard implements OlapShardApi {
         throw new StratumError(SqlState.invalidParameterValue, `asOf must be a time in ms since epoch, got ${String(options.asOf)}`);
       }
       if (catalogVersion > this.catalog.version) await this.catalog.waitFor(catalogVersion, this.catalogWaitMs);
+      this.lastQueryAt = performance.now();
       await this.syncCatalog();
       await this.refresh();
       this.queries++;

@@ -74,11 +74,16 @@ export class ArraySource implements IngestionApi {
     return { state: 'done' };
   }
 
-  async delta(afterLsn: number, limit: number): Promise<{ versions: VersionRecord[]; lastLsn: number; watermark: number }> {
+  async delta(
+    afterLsn: number,
+    limit: number,
+    skip?: Readonly<Record<string, number>>,
+  ): Promise<{ versions: VersionRecord[]; lastLsn: number; watermark: number }> {
     this.deltaCalls++;
     if (this.failing) throw this.failing;
-    const versions = this.log.slice(afterLsn, afterLsn + limit);
-    return { versions, lastLsn: afterLsn + versions.length, watermark: -1 };
+    const examined = this.log.slice(afterLsn, afterLsn + limit);
+    const versions = examined.filter((v) => !(v.commitTs <= (skip?.[v.table] ?? Number.NEGATIVE_INFINITY)));
+    return { versions, lastLsn: afterLsn + examined.length, watermark: -1 };
   }
 
   async status(): Promise<IngestionStatus> {
