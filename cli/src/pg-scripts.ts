@@ -41,6 +41,11 @@ export const PG_SCRIPTS: PgScript[] = [
       'DELETE FROM users WHERE score IS NULL',
       'SELECT count(*), sum(score), max(email) FROM users',
       "SELECT id, email FROM users WHERE email = 'b@x'",
+      // Point reads by key: the lookup decides the key equality, everything else is rechecked.
+      'SELECT id, email FROM users WHERE id = 1',
+      'SELECT id, email FROM users WHERE id = 1 AND id = 2',
+      "SELECT id, email FROM users WHERE id = 1 AND email = 'nobody'",
+      'SELECT id FROM users WHERE id = 1.5',
       "UPDATE users SET email = 'b@x' WHERE email = 'd@x'",
       'SELECT id, email, score FROM users ORDER BY id',
     ],

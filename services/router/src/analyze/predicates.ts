@@ -61,6 +61,49 @@ export function fieldFacts(conjuncts: Expr[]): FieldFacts {
   return out;
 }
 
+/**
+ * Column types whose storage-key equality is exactly SQL equality (no padding, collation-free
+ * byte equality, no scale or negative zero): a key lookup by a value of the column's own type
+ * finds exactly the rows the equality is true for.
+ */
+const EXACT_KEY_TYPES: ReadonlySet<string> = new Set([
+  'smallint',
+  'integer',
+  'bigint',
+  'text',
+  'uuid',
+  'boolean',
+  'date',
+  'timestamp',
+  'timestamptz',
+]);
+
+/** The type a value expression (const, param, cast) yields. */
+function valueType(e: Expr): string | undefined {
+  return e.k === 'const' || e.k === 'param' || e.k === 'cast' ? e.t : undefined;
+}
+
+/**
+ * The conjuncts a lookup by the full primary key of `t` with values `key` (the expressions
+ * {@link rowLookup} took, in key order) does not already decide: all but the equalities that
+ * supplied `key`, when the value has the column's own type and that type's key equality is SQL
+ * equality ({@link EXACT_KEY_TYPES}). Undefined when none remain, so a point read by key with
+ * nothing else in its WHERE evaluates no predicate per row.
+ */
+export function keyResidual(t: TableInfo, conjuncts: Expr[], key: readonly Expr[]): Expr | undefined {
+  const exact = (c: Expr): boolean => {
+    if (c.k !== 'call' || c.fn !== '=' || c.args.length !== 2) return false;
+    const [a, b] = c.args as [Expr, Expr];
+    const [col, val] = fieldOfExpr(a) !== undefined ? [a, b] : [b, a];
+    if (col.k !== 'col' || col.rel !== undefined) return false;
+    const i = t.primaryKey.indexOf(col.field);
+    return i >= 0 && key[i] === val && valueType(val) === col.t && EXACT_KEY_TYPES.has(col.t);
+  };
+  const rest = conjuncts.filter((c) => !exact(c));
+  if (rest.length === 0) return undefined;
+  return rest.length === 1 ? rest[0] : { k: 'and', args: rest };
+}
+
 /** Longest key list (`pk IN (…)`, `pk = ANY($n)`) read key by key at the row tiers (DESIGN §7: short key ranges); longer lists are analytical. */
 export const MAX_KEY_LIST = 64;
 

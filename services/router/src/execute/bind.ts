@@ -46,6 +46,18 @@ export function paramValue(params: Params, n: number, t: ResultType): Value {
 }
 
 /**
+ * The value of a value expression with `params` bound: a parameter or constant directly, else
+ * `evaluate` of the bound expression. Point reads and inserts take this path per execution, so
+ * the common `$n` costs no bound tree (which the evaluator would compile anew each time).
+ * @throws what {@link paramValue} and `evaluate` throw (22P02 for a bad parameter, …).
+ */
+export function valueOf(e: Expr, params: Params, ctx: EvalContext): Value {
+  if (e.k === 'param') return paramValue(params, e.n, e.t);
+  if (e.k === 'const') return e.v;
+  return evaluate(bindExpr(e, params, ctx), { row: {} }, ctx);
+}
+
+/**
  * `e` with parameters replaced by constants and stable time calls folded (see the module
  * comment). Untouched subtrees are returned as they are (no copy).
  */

@@ -34,7 +34,7 @@ import type { AnalyticalPlan, LocalPlan, OutputColumn, ReadPlan, RowReadPlan, Ro
 import type { RouterSession } from '../session.ts';
 import { fieldOf } from '../session.ts';
 import { parseSelect } from '../sql/parse.ts';
-import { bindExpr, evaluateAsync, type Params, paramValue } from './bind.ts';
+import { bindExpr, evaluateAsync, type Params, paramValue, valueOf } from './bind.ts';
 import { meet, moveBlock, ownerOf, readAsOf, requirements, waitForAsOf, withFreshness } from './consistency.ts';
 import { finishRows } from './row-finish.ts';
 
@@ -160,7 +160,7 @@ function keyValues(
     keys = f.keys.map((k) =>
       k.map((e, i) => {
         const col = keyCols[i] as TableInfo['columns'][number];
-        const v = evaluate(bindExpr(e, params, ctx), { row: {} }, ctx);
+        const v = valueOf(e, params, ctx);
         const et = e.k === 'const' || e.k === 'param' || e.k === 'cast' ? e.t : col.type;
         return v === null || et === col.type ? v : castValue(v, et, col.type, col.typmod, 'implicit', ctx);
       }),
@@ -198,7 +198,10 @@ async function rowRead(s: RouterSession, plan: RowReadPlan, params: Params): Pro
   const t = s.catalog.get(plan.table);
   const ctx = s.evalContext();
   const where = plan.where ? bindExpr(plan.where, params, ctx) : undefined;
-  const output = plan.output.map((c) => ({ ...c, expr: bindExpr(c.expr, params, ctx) }));
+  const output = plan.output.map((c) => {
+    const expr = bindExpr(c.expr, params, ctx);
+    return expr === c.expr ? c : { ...c, expr };
+  });
   const notices: Notice[] = [];
   const mode = t.options.consistency.mode;
   const version = s.catalog.version;

@@ -104,6 +104,21 @@ describe('planner', () => {
     }
   });
 
+  test('a point read rechecks only what its key lookup does not decide', () => {
+    const recheck = (sql: string) => {
+      const p = plan(sql);
+      assert.equal(p.kind, 'row_read', sql);
+      return p.kind === 'row_read' ? p.where : undefined;
+    };
+    assert.equal(recheck('SELECT * FROM eventual_t WHERE id = $1'), undefined, 'the key equality is the lookup itself');
+    assert.equal(recheck('SELECT * FROM eventual_t WHERE 7 = id'), undefined);
+    assert.ok(recheck("SELECT * FROM eventual_t WHERE id = $1 AND email = 'a'"), 'other conjuncts are rechecked');
+    // Only the equality that supplied the key is decided: the other one must still filter the row out.
+    assert.ok(recheck('SELECT * FROM eventual_t WHERE id = 1 AND id = 2'));
+    assert.ok(recheck('SELECT * FROM eventual_t WHERE id IN (1)'), 'a one-value IN list is rechecked');
+    assert.ok(explainLines(plan("SELECT * FROM eventual_t WHERE id = 1 AND email = 'a'")).some((l) => l.startsWith('  recheck: ')));
+  });
+
   test('inside a block a point read uses the snapshot; as of a time it goes to ingestion', () => {
     assert.equal(plan('SELECT * FROM monotonic_t WHERE id = 1', { inBlock: true }).readTs, 'snapshot');
     const asOf = plan('SELECT * FROM monotonic_t WHERE id = 1', { asOf: true });

@@ -10,7 +10,7 @@ import type { Node, SelectStmt } from '@pgsql/types';
 import type { Expr, ResultType, TableInfo } from '@stratum/shared';
 import { entryOf, expectNode, listItems, nodeOf, present, strOf } from '../analyze/ast.ts';
 import { compileExpr } from '../analyze/compile.ts';
-import { conjunctsOf, fieldFacts, fieldRanges, rowLookup } from '../analyze/predicates.ts';
+import { conjunctsOf, fieldFacts, fieldRanges, keyResidual, rowLookup } from '../analyze/predicates.ts';
 import { aliasOf, type RelationRef, relationsOf } from '../analyze/relations.ts';
 import { ParamTypes, RowScope } from '../analyze/scope.ts';
 import { forEachNode, someNode, type Tree } from '../analyze/walk.ts';
@@ -365,10 +365,13 @@ function tryRowRead(s: SelectStmt, rels: RelationRef[], env: PlanEnv, params: Pa
     if (code === '0A000' || code === '42803' || code === '42883') return undefined; // the analytical tier answers (or reports) it
     throw e;
   }
-  const lookup = rowLookup(t, fieldFacts(conjunctsOf(where)));
+  const conjuncts = conjunctsOf(where);
+  const lookup = rowLookup(t, fieldFacts(conjuncts));
   if (!lookup) return undefined;
   // Time travel reads rows by key from ingestion as of then; index lookups as of a time are analytical.
   if (env.asOf && lookup.by === 'index') return undefined;
+  // One full key: the lookup decides its equalities, only the rest is rechecked per row.
+  if (lookup.by === 'key' && lookup.keys.length === 1) where = keyResidual(t, conjuncts, lookup.keys[0] ?? []);
   const finder: Finder =
     lookup.by === 'key'
       ? { by: 'key', keys: lookup.keys }
