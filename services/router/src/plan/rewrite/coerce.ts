@@ -3,11 +3,11 @@
  * DuckDB DECIMALs or as their text (text numerics, shared/src/duckdb/columns.ts) with
  * PostgreSQL's display scales, and the text output functions print.
  */
-import type { Node as PgNode } from '@pgsql/types';
+import type { Node } from '@pgsql/types';
 import { intervalParts, numericPrecision, type ResultType } from '@stratum/shared';
 import { constString } from '../../analyze/ast.ts';
-import { castNode, castTyped, duckTypeOf, fn, intConst, isNullConst, str } from './nodes.ts';
-import { FLOAT_TYPES, INT_TYPES, type Node, TEXT_TYPES, type Typed } from './types.ts';
+import { castNode, castTyped, duckTypeOf, fn, intConst, isNullConst, opExpr } from './nodes.ts';
+import { FLOAT_TYPES, INT_TYPES, TEXT_TYPES, type Typed } from './types.ts';
 
 /**
  * Unconstrained numeric, and numeric(p,s) with p > 38, is VARCHAR in DuckDB (the exact text of
@@ -46,20 +46,20 @@ export function scaleOf(x: Typed, node: Node): Node {
  * An interval literal as DuckDB reads it: PostgreSQL's input syntax ('-1 day +02:00', '1 mon',
  * '1 year 2 months') parsed by PostgreSQL's rules (shared), rebuilt from its months, days and µs.
  */
-export function intervalLiteral(text: string): PgNode | undefined {
+export function intervalLiteral(text: string): Node | undefined {
   let p: { months: number; days: number; micros: bigint };
   try {
     p = intervalParts(text);
   } catch {
     return undefined;
   }
-  const add = (a: PgNode, b: PgNode): PgNode => ({ A_Expr: { kind: 'AEXPR_OP', name: [str('+')], lexpr: a, rexpr: b } });
-  const micros: PgNode =
+  const micros: Node =
     p.micros >= -2147483648n && p.micros <= 2147483647n
       ? intConst(Number(p.micros))
       : castNode({ A_Const: { fval: { fval: String(p.micros) } } }, 'bigint');
-  return add(
-    add(fn('to_months', [intConst(p.months)]), fn('to_days', [intConst(p.days)])),
+  return opExpr(
+    '+',
+    opExpr('+', fn('to_months', [intConst(p.months)]), fn('to_days', [intConst(p.days)])),
     fn('to_microseconds', [castNode(micros, 'bigint')]),
   );
 }
@@ -70,7 +70,7 @@ export function intervalLiteral(text: string): PgNode | undefined {
  * targets are left to DuckDB (its DECIMAL arithmetic with integers is PostgreSQL's), and so are
  * text targets of text-like values.
  */
-export function coerce(x: Typed, want: ResultType): PgNode {
+export function coerce(x: Typed, want: ResultType): Node {
   if (want === 'interval' && x.strLit) {
     const iv = intervalLiteral(constString(x.node) ?? '');
     if (iv) return iv;
@@ -81,7 +81,7 @@ export function coerce(x: Typed, want: ResultType): PgNode {
   if (want === 'numeric') return toNumeric(x) ?? x.node;
   if (want === 'unknown') return x.node;
   // A text numeric becomes an integer as numeric does (rounded half away from zero, via DECIMAL).
-  if (x.textNum && INT_TYPES.has(want)) return castTyped({ node: toNumeric(x) as Node, t: 'numeric' }, want);
+  if (x.textNum && INT_TYPES.has(want)) return castTyped({ node: castNode(x.node, 'decimal', TEXT_NUMERIC_DECIMAL), t: 'numeric' }, want);
   if (TEXT_TYPES.has(want) && (TEXT_TYPES.has(x.t) || x.strLit)) return x.node;
   if (x.t === want && !x.numLit) return x.node;
   if (x.t === 'unknown' && !x.strLit) return x.node;
@@ -96,7 +96,7 @@ const INT_DECIMAL: Partial<Record<ResultType, number>> = { smallint: 5, integer:
  * (DuckDB's unqualified DECIMAL would be DECIMAL(18,3)), a string literal the scale it is
  * written with; undefined when `x` is already numeric or its scale depends on the value.
  */
-export function toNumeric(x: Typed): PgNode | undefined {
+export function toNumeric(x: Typed): Node | undefined {
   if (x.textNum) return castNode(x.node, 'decimal', TEXT_NUMERIC_DECIMAL);
   const p = INT_DECIMAL[x.t];
   if (p !== undefined) return castNode(x.node, 'decimal', [p, 0]);
@@ -114,19 +114,19 @@ export function toNumeric(x: Typed): PgNode | undefined {
  * `x` as the text its type's output function prints (concat, format): booleans 't'/'f',
  * floats as float8out, intervals as interval_out; text as it is.
  */
-export function outText(x: Typed, node: PgNode): PgNode {
+export function outText(x: Typed, node: Node): Node {
   if (x.t === 'boolean') return fn('pg_bool_out', [node]);
   return textOf(x, node);
 }
 
 /** `x` as text the way a cast to text prints it (`||`, quote_literal): floats and intervals as PostgreSQL prints them. */
-export function textOf(x: Typed, node: PgNode): PgNode {
+export function textOf(x: Typed, node: Node): Node {
   if (FLOAT_TYPES.has(x.t)) return floatText({ ...x, node });
   if (x.t === 'interval') return fn('pg_interval_text', [node]);
   return node;
 }
 
 /** float8out / float4out text of a float (shortest digits, PostgreSQL's exponent thresholds). */
-function floatText(x: Typed): PgNode {
+function floatText(x: Typed): Node {
   return fn(x.t === 'real' ? 'pg_real_text' : 'pg_float_text', [x.node]);
 }

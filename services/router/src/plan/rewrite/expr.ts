@@ -2,24 +2,35 @@
  * Expressions: each node rewritten and typed the way PostgreSQL 15 types it (chapter 10 "Type
  * Conversion"), its operands coerced to the types PostgreSQL chose.
  */
-import type { A_Const, Node as PgNode } from '@pgsql/types';
-import { elementType, isArrayType, type ResultType, resolveTypeName, SqlState, type SqlType, StratumError } from '@stratum/shared';
+import type { A_Const, CaseExpr, CoalesceExpr, MinMaxExpr, Node, SQLValueFunctionOp, SubLink, TypeCast } from '@pgsql/types';
+import { elementType, isArrayType, type ResultType, resolveTypeName, SqlState, StratumError } from '@stratum/shared';
+import { constString, entryOf, expectNode, nodeOf, present, strOf } from '../../analyze/ast.ts';
 import { call } from './call.ts';
 import { coerce, intervalLiteral, numText, textOf, toNumeric } from './coerce.ts';
-import { generic, genericValue } from './generic.ts';
-import { castNode, castTyped, fn, intConst, str, textConst } from './nodes.ts';
+import { castNode, castTyped, fn, intConst, jsonArray, textConst } from './nodes.ts';
 import { aExpr } from './operators.ts';
 import { sortKey } from './output.ts';
-import { common, FLOAT_TYPES, INT_TYPES, lookupColumn, type Node, type Rewriter, type Scope, TEXT_TYPES, type Typed } from './types.ts';
+import { arrayOf, common, FLOAT_TYPES, INT_TYPES, lookupColumn, type Rewriter, type Scope, TEXT_TYPES, type Typed } from './types.ts';
+import { rewriteChildren, rewriteWithin } from './untyped.ts';
 
-/** Rewrite an expression node and type it. */
+/**
+ * Rewrite expression `n` and type it (unknown where PostgreSQL's type cannot be told: an unknown
+ * column, a node type the rewrite does not type, whose children are still rewritten).
+ * @throws StratumError 42883 for an operator or function PostgreSQL does not have for the
+ *   operands' types; 22007 for an interval literal PostgreSQL cannot read; 22023 for a unit
+ *   date_trunc or extract does not know.
+ */
 export function expr(rw: Rewriter, n: Node, scope: Scope): Typed {
-  const [type, v] = Object.entries(n)[0] as [string, Node];
+  const [type, v] = entryOf(n);
+  const sub = (x: Node | undefined, what: string): Typed => rw.expr(present(x, what), scope);
   switch (type) {
     case 'A_Const':
       return constType(n, v);
     case 'ColumnRef': {
-      const names = ((v.fields ?? []) as Node[]).map((f) => (f.String ? String(f.String.sval) : '*'));
+      const names = (v.fields ?? []).map((f) => {
+        const s = nodeOf(f, 'String');
+        return s ? String(s.sval) : '*';
+      });
       const c = lookupColumn(scope, names);
       if (!c) return { node: n, t: 'unknown' };
       const x: Typed = c.typmod === undefined ? { node: n, t: c.t } : { node: n, t: c.t, typmod: c.typmod };
@@ -33,36 +44,21 @@ export function expr(rw: Rewriter, n: Node, scope: Scope): Typed {
     case 'FuncCall':
       return call(rw, v, scope, false);
     case 'BoolExpr':
-      return { node: { BoolExpr: { ...v, args: ((v.args ?? []) as Node[]).map((a) => rw.expr(a, scope).node) } }, t: 'boolean' };
+      return { node: { BoolExpr: { ...v, args: (v.args ?? []).map((a) => rw.expr(a, scope).node) } }, t: 'boolean' };
     case 'NullTest':
+      return { node: { NullTest: { ...v, arg: sub(v.arg, 'the argument of IS NULL').node } }, t: 'boolean' };
     case 'BooleanTest':
-      return { node: { [type]: { ...v, arg: rw.expr(v.arg as Node, scope).node } }, t: 'boolean' };
+      return { node: { BooleanTest: { ...v, arg: sub(v.arg, 'the argument of IS TRUE').node } }, t: 'boolean' };
     case 'SubLink':
       return subLink(rw, v, scope);
     case 'CaseExpr':
       return caseExpr(rw, v, scope);
     case 'CoalesceExpr':
-    case 'MinMaxExpr': {
-      const args = ((v.args ?? []) as Node[]).map((a) => rw.expr(a, scope));
-      const t = common(
-        args.map((a) => a.t),
-        type === 'CoalesceExpr' ? 'COALESCE' : v.op === 'IS_GREATEST' ? 'GREATEST' : 'LEAST',
-      );
-      // COALESCE, GREATEST and LEAST of text numerics: one of the values, as its own text.
-      if (t === 'numeric' && args.some((a) => a.textNum)) {
-        const nodes = args.map((a) => numText(a));
-        if (type === 'CoalesceExpr') return { node: { CoalesceExpr: { ...v, args: nodes } }, t, textNum: true };
-        return {
-          node: fn(v.op === 'IS_GREATEST' ? 'pg_ngreatest' : 'pg_nleast', [{ A_ArrayExpr: { elements: nodes } }]),
-          t,
-          textNum: true,
-        };
-      }
-      const nodes = args.map((a) => (t !== 'unknown' && t !== 'numeric' && (a.t !== t || a.numLit) ? coerce(a, t) : a.node));
-      return { node: { [type]: { ...v, args: nodes } }, t };
-    }
+      return coalesce(rw, v, scope);
+    case 'MinMaxExpr':
+      return coalesce(rw, v, scope, v.op === 'IS_GREATEST' ? 'GREATEST' : 'LEAST');
     case 'A_ArrayExpr': {
-      const els = ((v.elements ?? []) as Node[]).map((a) => rw.expr(a, scope));
+      const els = (v.elements ?? []).map((a) => rw.expr(a, scope));
       const et =
         els.length > 0 && els.every((a) => a.strLit)
           ? 'text'
@@ -70,50 +66,74 @@ export function expr(rw: Rewriter, n: Node, scope: Scope): Typed {
               els.map((a) => a.t),
               'ARRAY',
             );
-      const t: ResultType = et === 'unknown' ? 'unknown' : isArrayType(et) ? et : (`${et}[]` as SqlType);
+      const t: ResultType = et === 'unknown' ? 'unknown' : isArrayType(et) ? et : arrayOf(et);
       const nodes = els.map((a) => (et !== 'unknown' && et !== 'numeric' && (a.t !== et || a.numLit) ? coerce(a, et) : a.node));
       return { node: { A_ArrayExpr: { ...v, elements: nodes } }, t };
     }
     case 'A_Indirection': {
-      const arg = rw.expr(v.arg as Node, scope);
-      const ind = ((v.indirection ?? []) as Node[]).map((x) => genericValue(rw, x, scope) as Node);
-      const subscript = ind.every((x) => x.A_Indices);
-      const slice = ind.some((x) => x.A_Indices?.is_slice);
+      const arg = sub(v.arg, 'the value of a subscript or field selection');
+      const ind = rewriteWithin(rw, v.indirection ?? [], scope);
+      const subscript = ind.every((x) => nodeOf(x, 'A_Indices'));
+      const slice = ind.some((x) => nodeOf(x, 'A_Indices')?.is_slice);
       const t: ResultType = subscript && isArrayType(arg.t) ? (slice ? arg.t : elementType(arg.t)) : 'unknown';
       const node: Node = { A_Indirection: { ...v, arg: arg.node, indirection: ind } };
       return arg.textNum && t !== 'unknown' ? { node, t, textNum: true } : { node, t };
     }
     case 'SQLValueFunction':
-      return { node: n, t: SVF_TYPES[String(v.op)] ?? 'unknown' };
+      return { node: n, t: (v.op && SVF_TYPES[v.op]) || 'unknown' };
     case 'ParamRef':
       return { node: n, t: 'unknown' };
     case 'SortBy': {
       // Window and aggregate ORDER BY: text numerics by their numeric-order key, char(n) without trailing spaces.
-      const e = rw.expr(v.node as Node, scope);
+      const e = sub(v.node, 'the expression of an ORDER BY item');
       return { node: { SortBy: { ...v, node: sortKey(e) ?? e.node } }, t: 'unknown' };
     }
-    case 'CollateClause':
-      return { ...rw.expr(v.arg as Node, scope), node: { CollateClause: { ...v, arg: rw.expr(v.arg as Node, scope).node } } };
+    case 'CollateClause': {
+      const arg = sub(v.arg, 'the argument of COLLATE');
+      return { ...arg, node: { CollateClause: { ...v, arg: arg.node } } };
+    }
     default:
-      return { node: generic(rw, n, scope), t: 'unknown' };
+      return { node: rewriteChildren(rw, n, scope), t: 'unknown' };
   }
 }
 
-/** A cast: to PostgreSQL's type, with the conversions DuckDB makes differently. */
-export function typeCast(rw: Rewriter, v: Node, scope: Scope): Typed {
-  const arg = rw.expr(v.arg as Node, scope);
-  const tn = v.typeName as Node;
-  const names = ((tn.names ?? []) as Node[]).map((x) => String(x.String?.sval ?? ''));
+/**
+ * COALESCE (`what` undefined), GREATEST or LEAST: the common type of the arguments, each coerced
+ * to it; of text numerics, one of the values as its own text.
+ */
+function coalesce(rw: Rewriter, v: CoalesceExpr | MinMaxExpr, scope: Scope, what?: 'GREATEST' | 'LEAST'): Typed {
+  const args = (v.args ?? []).map((a) => rw.expr(a, scope));
+  const t = common(
+    args.map((a) => a.t),
+    what ?? 'COALESCE',
+  );
+  if (t === 'numeric' && args.some((a) => a.textNum)) {
+    const nodes = args.map((a) => numText(a));
+    if (!what) return { node: { CoalesceExpr: { ...v, args: nodes } }, t, textNum: true };
+    return { node: fn(what === 'GREATEST' ? 'pg_ngreatest' : 'pg_nleast', [{ A_ArrayExpr: { elements: nodes } }]), t, textNum: true };
+  }
+  const nodes = args.map((a) => (t !== 'unknown' && t !== 'numeric' && (a.t !== t || a.numLit) ? coerce(a, t) : a.node));
+  return { node: what ? { MinMaxExpr: { ...v, args: nodes } } : { CoalesceExpr: { ...v, args: nodes } }, t };
+}
+
+/**
+ * A cast: to PostgreSQL's type, with the conversions DuckDB makes differently.
+ * @throws StratumError 22007 for an interval literal PostgreSQL cannot read (at parse analysis,
+ *   whatever the rows).
+ */
+export function typeCast(rw: Rewriter, v: TypeCast, scope: Scope): Typed {
+  const arg = rw.expr(present(v.arg, "a cast's argument"), scope);
+  const tn = v.typeName ?? {};
+  const names = (tn.names ?? []).map((x) => strOf(x) ?? '');
   const base = resolveTypeName(names[names.length - 1] ?? '');
-  const t: ResultType = base ? ((tn.arrayBounds?.length ?? 0) > 0 && !isArrayType(base) ? (`${base}[]` as SqlType) : base) : 'unknown';
+  const t: ResultType = base ? ((tn.arrayBounds?.length ?? 0) > 0 && !isArrayType(base) ? arrayOf(base) : base) : 'unknown';
   const node: Node = { TypeCast: { ...v, arg: arg.node } };
   if (t === 'unknown') return { node, t };
   const typed: Typed = { node, t };
-  const mods = (tn.typmods ?? []) as Node[];
+  const mods = tn.typmods ?? [];
+  const mod = (i: number): number => Number(nodeOf(mods[i], 'A_Const')?.ival?.ival ?? 0);
   if (t === 'numeric' && mods.length > 0) {
-    const p = Number(mods[0]?.A_Const?.ival?.ival ?? 0);
-    const s = Number(mods[1]?.A_Const?.ival?.ival ?? 0);
-    typed.typmod = ((p << 16) | s) + 4;
+    typed.typmod = ((mod(0) << 16) | mod(1)) + 4;
   } else if (t === 'numeric' && !tn.arrayBounds) {
     // Unconstrained numeric keeps the value's own scale: integers 0, a literal as written,
     // a numeric as it is (DuckDB's DECIMAL would be DECIMAL(18,3)).
@@ -125,16 +145,15 @@ export function typeCast(rw: Rewriter, v: Node, scope: Scope): Typed {
   if (arg.textNum && t === 'numeric[]' && !mods.length) return { ...arg, t };
   if (t === 'bytea' && (TEXT_TYPES.has(arg.t) || arg.strLit)) typed.node = fn('pg_text_bytea', [arg.node]);
   if (t === 'jsonb') typed.node = castNode(arg.node, 'json');
-  if (t === 'jsonb[]' || t === 'json[]')
-    typed.node = { TypeCast: { arg: arg.node, typeName: { names: [str('json')], typemod: -1, arrayBounds: [intConst(-1)] } } };
+  if (t === 'jsonb[]' || t === 'json[]') typed.node = jsonArray(arg.node);
   if (t === 'interval' && arg.strLit && !mods.length) {
-    const text = String(arg.node.A_Const?.sval?.sval ?? '');
+    const text = constString(arg.node) ?? '';
     typed.node = intervalLiteral(text) ?? typed.node;
     // PostgreSQL reads a literal at parse analysis: bad input fails whatever the rows.
     if (typed.node === node) throw new StratumError(SqlState.invalidDatetimeFormat, `invalid input syntax for type interval: "${text}"`);
   }
   // varchar(n) truncates on an explicit cast, char(n) truncates and pads (the length is not enforced by DuckDB).
-  const len = Number(mods[0]?.A_Const?.ival?.ival ?? 0);
+  const len = mod(0);
   if (t === 'varchar' && len > 0) typed.node = fn('left', [castNode(arg.node, 'varchar'), intConst(len)]);
   if (t === 'char' && len > 0)
     typed.node = fn('rpad', [fn('left', [castNode(arg.node, 'varchar'), intConst(len)]), intConst(len), textConst(' ')]);
@@ -147,13 +166,14 @@ export function typeCast(rw: Rewriter, v: Node, scope: Scope): Typed {
 }
 
 /** CASE: its results coerced to their common type. */
-export function caseExpr(rw: Rewriter, v: Node, scope: Scope): Typed {
-  const arg = v.arg ? rw.expr(v.arg as Node, scope) : undefined;
-  const whens = ((v.args ?? []) as Node[]).map((w) => {
-    const cw = w.CaseWhen as Node;
-    return { cw, expr: rw.expr(cw.expr as Node, scope), result: rw.expr(cw.result as Node, scope) };
+export function caseExpr(rw: Rewriter, v: CaseExpr, scope: Scope): Typed {
+  const arg = v.arg ? rw.expr(v.arg, scope) : undefined;
+  const whens = (v.args ?? []).map((w) => {
+    const cw = expectNode(w, 'CaseWhen');
+    const expr = rw.expr(present(cw.expr, "a WHEN's condition"), scope);
+    return { cw, expr, result: rw.expr(present(cw.result, "a WHEN's result"), scope) };
   });
-  const def = v.defresult ? rw.expr(v.defresult as Node, scope) : undefined;
+  const def = v.defresult ? rw.expr(v.defresult, scope) : undefined;
   const results = [...whens.map((w) => w.result), ...(def ? [def] : [])];
   const t = common(
     results.map((r) => r.t),
@@ -175,11 +195,11 @@ export function caseExpr(rw: Rewriter, v: Node, scope: Scope): Typed {
 }
 
 /** A subquery in an expression, typed by its first output column. */
-export function subLink(rw: Rewriter, v: Node, scope: Scope): Typed {
+export function subLink(rw: Rewriter, v: SubLink, scope: Scope): Typed {
   const kind = String(v.subLinkType);
-  const sub = rw.select(v.subselect.SelectStmt as Node, scope, scope.ctes);
-  const out: Node = { ...v, subselect: sub.node };
-  if (v.testexpr) out.testexpr = rw.expr(v.testexpr as Node, scope).node;
+  const sub = rw.select(expectNode(v.subselect, 'SelectStmt'), scope, scope.ctes);
+  const out: SubLink = { ...v, subselect: { SelectStmt: sub.stmt } };
+  if (v.testexpr) out.testexpr = rw.expr(v.testexpr, scope).node;
   const first = sub.cols[0]?.t ?? 'unknown';
   const t: ResultType =
     kind === 'EXPR_SUBLINK'
@@ -187,13 +207,13 @@ export function subLink(rw: Rewriter, v: Node, scope: Scope): Typed {
       : kind === 'ARRAY_SUBLINK'
         ? first === 'unknown' || isArrayType(first)
           ? 'unknown'
-          : (`${first}[]` as SqlType)
+          : arrayOf(first)
         : 'boolean';
   return kind === 'EXPR_SUBLINK' && sub.cols[0]?.textNum ? { node: { SubLink: out }, t, textNum: true } : { node: { SubLink: out }, t };
 }
 
 /** The result types of SQL value functions (CURRENT_DATE, CURRENT_USER, …). */
-const SVF_TYPES: Record<string, ResultType> = {
+const SVF_TYPES: Partial<Record<SQLValueFunctionOp, ResultType>> = {
   SVFOP_CURRENT_DATE: 'date',
   SVFOP_CURRENT_TIMESTAMP: 'timestamptz',
   SVFOP_CURRENT_TIMESTAMP_N: 'timestamptz',
@@ -213,7 +233,7 @@ const INT4_MIN = -2147483648;
 const INT4_MAX = 2147483647;
 
 /** A constant typed as PostgreSQL types it (an integer literal is int4 when it fits, a string literal unknown). */
-function constType(n: PgNode, v: A_Const): Typed {
+function constType(n: Node, v: A_Const): Typed {
   if (v.isnull) return { node: n, t: 'unknown' };
   if (v.sval !== undefined) return { node: n, t: 'unknown', strLit: true };
   if (v.boolval !== undefined) return { node: n, t: 'boolean' };

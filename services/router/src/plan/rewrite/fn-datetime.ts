@@ -2,9 +2,11 @@
  * Date/time functions whose DuckDB meaning differs (PostgreSQL 15 §9.9): extract's numeric
  * results, date_trunc's units and centuries, date_bin, make_interval.
  */
-import { type ResultType, type Signature, StratumError } from '@stratum/shared';
-import { callAs, castNode, castTyped, constText, fn, intConst, str, textConst } from './nodes.ts';
-import { displayName, type FnCall, type Node, type Rewriter, type Scope, type Typed } from './types.ts';
+import type { FuncCall, Node } from '@pgsql/types';
+import { StratumError } from '@stratum/shared';
+import { nodeOf, present } from '../../analyze/ast.ts';
+import { argOf, callAs, castNode, castTyped, constText, fn, intConst, opExpr, textConst } from './nodes.ts';
+import { displayName, type FnCall, type Rewriter, type Scope, type Typed } from './types.ts';
 
 /** Units date_trunc accepts (PostgreSQL 15 §9.9.2, with the spellings datetktbl reads). */
 const TRUNC_UNITS = new Set(
@@ -19,15 +21,15 @@ const EXTRACT_FIELDS = new Set([
   ...'epoch dow doy isodow isoyear julian timezone timezone_hour timezone_minute'.split(' '),
 ]);
 
-/** A date/time function of `c` rewritten, or undefined when DuckDB's own is PostgreSQL's.
+/**
+ * A date/time function of `c` rewritten, or undefined when DuckDB's own is PostgreSQL's.
  * @throws StratumError 22023 for a unit or field PostgreSQL does not know.
  */
 export function dateTimeFunction(c: FnCall): Typed | undefined {
-  const { name, nodes, sig } = c;
-  const t = sig.t;
+  const { name, nodes, sig, t } = c;
   switch (name) {
     case 'extract':
-      return extract(nodes, sig, t);
+      return extract(c);
     case 'date_trunc': {
       const unit = constText(nodes[0])?.toLowerCase();
       if (unit !== undefined && !TRUNC_UNITS.has(unit)) {
@@ -35,7 +37,7 @@ export function dateTimeFunction(c: FnCall): Typed | undefined {
       }
       // PostgreSQL's centuries and millennia start at years 1, 101, …, 1001, 2001; DuckDB's at 0, 100, ….
       if ((unit === 'century' || unit === 'millennium') && sig.args[1] !== 'interval') {
-        return { node: castTyped({ node: fn(`pg_trunc_${unit}`, [nodes[1] as Node]), t }, t), t };
+        return { node: castTyped({ node: fn(`pg_trunc_${unit}`, [argOf(c, 1)]), t }, t), t };
       }
       return undefined;
     }
@@ -50,9 +52,10 @@ export function dateTimeFunction(c: FnCall): Typed | undefined {
  * extract(field FROM x): numeric in PostgreSQL 15 — seconds with 6 decimals, milliseconds with
  * 3, epoch of a timestamp or interval with 6, other fields integral.
  */
-function extract(nodes: Node[], sig: Signature, t: ResultType): Typed | undefined {
+function extract(c: FnCall): Typed | undefined {
+  const { nodes, sig, t } = c;
   const field = constText(nodes[0])?.toLowerCase();
-  const x = nodes[1] as Node;
+  const x = argOf(c, 1);
   const src = sig.args[1];
   if (!field) return undefined;
   if (!EXTRACT_FIELDS.has(field))
@@ -77,27 +80,27 @@ function extract(nodes: Node[], sig: Signature, t: ResultType): Typed | undefine
 }
 
 /** make_interval(years, months, weeks, days, hours, mins, secs), positional or named (PostgreSQL 15 §9.9). */
-export function makeInterval(rw: Rewriter, v: Node, scope: Scope): Typed | undefined {
+export function makeInterval(rw: Rewriter, v: FuncCall, scope: Scope): Typed | undefined {
   const names = ['years', 'months', 'weeks', 'days', 'hours', 'mins', 'secs'];
   const given = new Map<string, Node>();
-  for (const [i, a] of ((v.args ?? []) as Node[]).entries()) {
-    if (a.NamedArgExpr) given.set(String(a.NamedArgExpr.name), rw.expr(a.NamedArgExpr.arg as Node, scope).node);
-    else if (names[i]) given.set(names[i] as string, rw.expr(a, scope).node);
-    else return undefined;
+  for (const [i, a] of (v.args ?? []).entries()) {
+    const named = nodeOf(a, 'NamedArgExpr');
+    const name = named ? String(named.name) : names[i];
+    if (!name) return undefined;
+    given.set(name, rw.expr(named ? present(named.arg, `make_interval's ${name}`) : a, scope).node);
   }
   if ([...given.keys()].some((k) => !names.includes(k))) return undefined;
   const get = (k: string): Node => given.get(k) ?? intConst(0);
-  const op = (o: string, l: Node, r: Node): Node => ({ A_Expr: { kind: 'AEXPR_OP', name: [str(o)], lexpr: l, rexpr: r } });
-  const months = op('+', op('*', castNode(get('years'), 'integer'), intConst(12)), castNode(get('months'), 'integer'));
-  const days = op('+', op('*', castNode(get('weeks'), 'integer'), intConst(7)), castNode(get('days'), 'integer'));
-  const us = op(
+  const months = opExpr('+', opExpr('*', castNode(get('years'), 'integer'), intConst(12)), castNode(get('months'), 'integer'));
+  const days = opExpr('+', opExpr('*', castNode(get('weeks'), 'integer'), intConst(7)), castNode(get('days'), 'integer'));
+  const us = opExpr(
     '+',
-    op(
+    opExpr(
       '+',
-      op('*', castNode(get('hours'), 'bigint'), castNode(intConst(3600000), 'bigint')),
-      op('*', castNode(get('mins'), 'bigint'), castNode(intConst(60000), 'bigint')),
+      opExpr('*', castNode(get('hours'), 'bigint'), castNode(intConst(3600000), 'bigint')),
+      opExpr('*', castNode(get('mins'), 'bigint'), castNode(intConst(60000), 'bigint')),
     ),
-    castNode(fn('round', [op('*', castNode(get('secs'), 'double'), castNode(intConst(1000), 'double'))]), 'bigint'),
+    castNode(fn('round', [opExpr('*', castNode(get('secs'), 'double'), castNode(intConst(1000), 'double'))]), 'bigint'),
   );
-  return { node: fn('pg__iv', [months, days, op('*', us, castNode(intConst(1000), 'bigint'))]), t: 'interval' };
+  return { node: fn('pg__iv', [months, days, opExpr('*', us, castNode(intConst(1000), 'bigint'))]), t: 'interval' };
 }

@@ -2,36 +2,36 @@
  * Formatting functions (PostgreSQL 15 §9.4.1 format, §9.8 to_char, to_number, to_timestamp,
  * to_date) with constant templates, compiled to DuckDB expressions (to-char.ts).
  */
-import { type ResultType, type Signature, StratumError } from '@stratum/shared';
+import type { Node } from '@pgsql/types';
+import { StratumError } from '@stratum/shared';
 import { outText } from './coerce.ts';
-import { castNode, castTyped, constText, fn, textConst } from './nodes.ts';
+import { argOf, castNode, castTyped, constText, fn, textConst } from './nodes.ts';
 import { strptimeFormat, toCharNumber, toCharTimestamp } from './to-char.ts';
-import { FLOAT_TYPES, type FnCall, INT_TYPES, type Node, type Typed } from './types.ts';
+import { FLOAT_TYPES, type FnCall, INT_TYPES, type Typed } from './types.ts';
 
 /** A formatting function of `c` rewritten, or undefined when its template is not constant or not known. */
 export function formatFunction(c: FnCall): Typed | undefined {
-  const { name, nodes, args, sig } = c;
-  const t = sig.t;
+  const { name, nodes, t } = c;
   switch (name) {
     case 'format':
-      return format(nodes, args, t);
+      return format(c);
     case 'to_number': {
       const f = constText(nodes[1]);
       if (f === undefined) return undefined;
       const dot = f.search(/[.D]/);
       const scale = dot < 0 ? 0 : (f.slice(dot + 1).match(/[09]/g) ?? []).length;
-      const digits = fn('regexp_replace', [nodes[0] as Node, textConst('[^0-9.-]'), textConst(''), textConst('g')]);
+      const digits = fn('regexp_replace', [argOf(c, 0), textConst('[^0-9.-]'), textConst(''), textConst('g')]);
       return { node: castNode(digits, 'decimal', [38, scale]), t };
     }
     case 'to_char':
-      return toChar(nodes, args, sig, t);
+      return toChar(c);
     case 'to_timestamp':
     case 'to_date': {
       if (nodes.length !== 2) return undefined;
       const f = constText(nodes[1]);
       const fmt = f === undefined ? undefined : strptimeFormat(f);
       if (fmt === undefined) return undefined;
-      return { node: castTyped({ node: fn('strptime', [nodes[0] as Node, textConst(fmt)]), t }, t), t };
+      return { node: castTyped({ node: fn('strptime', [argOf(c, 0), textConst(fmt)]), t }, t), t };
     }
     default:
       return undefined;
@@ -43,16 +43,17 @@ export function formatFunction(c: FnCall): Typed | undefined {
  * ''), %I (quote_ident), %L (quote_literal, NULL as NULL), %% and `n$` positions, as a concat.
  * Widths and non-constant formats are left to DuckDB (known difference).
  */
-function format(nodes: Node[], args: Typed[], t: ResultType): Typed | undefined {
+function format(c: FnCall): Typed | undefined {
+  const { nodes, args, t } = c;
   const f = constText(nodes[0]);
   if (f === undefined) return undefined;
   const parts: Node[] = [];
   let lit = '';
   let next = 1;
   for (let i = 0; i < f.length; i++) {
-    const c = f[i];
-    if (c !== '%') {
-      lit += c;
+    const ch = f[i];
+    if (ch !== '%') {
+      lit += ch;
       continue;
     }
     const m = /^(?:(\d+)\$)?([sIL%])/.exec(f.slice(i + 1));
@@ -79,11 +80,11 @@ function format(nodes: Node[], args: Typed[], t: ResultType): Typed | undefined 
 }
 
 /** to_char(timestamp | date | interval | number, constant template): see {@link toCharTimestamp} and {@link toCharNumber}. */
-function toChar(nodes: Node[], args: Typed[], sig: Signature, t: ResultType): Typed | undefined {
+function toChar(c: FnCall): Typed | undefined {
+  const { nodes, args, a0, t } = c;
   const f = constText(nodes[1]);
   if (f === undefined) return undefined;
-  const a0 = sig.args[0];
-  const x = nodes[0] as Node;
+  const x = argOf(c, 0);
   if (a0 === 'timestamp' || a0 === 'timestamptz') {
     const node = toCharTimestamp(x, f);
     return node ? { node, t } : undefined;

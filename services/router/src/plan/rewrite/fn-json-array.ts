@@ -2,22 +2,20 @@
  * jsonb and array functions and operators' paths (PostgreSQL 15 §9.16, §9.19), as DuckDB's json
  * and list functions, and set-returning ones as unnest outside FROM.
  */
-import type { Node as PgNode } from '@pgsql/types';
-import type { ResultType, SqlType } from '@stratum/shared';
-import { callAs, castNode, castTyped, constInt, constText, fn, intConst, str } from './nodes.ts';
-import { type FnCall, INT_TYPES, type Node, type Typed } from './types.ts';
+import type { Node } from '@pgsql/types';
+import { isArrayType } from '@stratum/shared';
+import { argOf, callAs, castNode, castTyped, constInt, constText, fn, jsonArray } from './nodes.ts';
+import { arrayOf, type FnCall, INT_TYPES, type Typed } from './types.ts';
 
 /** A json or array function of `c` rewritten, or undefined when DuckDB's own is PostgreSQL's. */
 export function jsonArrayFunction(c: FnCall): Typed | undefined {
-  const { name, call, nodes, inFrom } = c;
-  const a0 = c.sig.args[0];
-  const t = c.sig.t;
+  const { name, call, nodes, inFrom, a0, t } = c;
   switch (name) {
     case 'array_to_string':
       return { node: callAs(c, nodes.length === 3 ? 'pg_array_to_string3' : 'pg_array_to_string'), t };
     case 'generate_series':
-      if (nodes.length >= 2 && INT_TYPES.has(a0 as ResultType)) {
-        const list = castTyped({ node: { FuncCall: call }, t: `${t}[]` as SqlType }, `${t}[]` as SqlType);
+      if (nodes.length >= 2 && a0 && INT_TYPES.has(a0) && t !== 'unknown' && !isArrayType(t)) {
+        const list = castTyped({ node: { FuncCall: call }, t: arrayOf(t) }, arrayOf(t));
         return { node: fn('unnest', [list]), t };
       }
       return inFrom ? undefined : { node: fn('unnest', [{ FuncCall: call }]), t };
@@ -27,9 +25,9 @@ export function jsonArrayFunction(c: FnCall): Typed | undefined {
       return { node: castNode(fn('len', nodes), 'integer'), t };
     case 'array_length':
     case 'array_upper':
-      return constInt(nodes[1]) === 1 ? { node: fn('pg_array_length', [nodes[0] as Node]), t } : undefined;
+      return constInt(nodes[1]) === 1 ? { node: fn('pg_array_length', [argOf(c, 0)]), t } : undefined;
     case 'array_lower':
-      return constInt(nodes[1]) === 1 ? { node: fn('pg_array_lower', [nodes[0] as Node]), t } : undefined;
+      return constInt(nodes[1]) === 1 ? { node: fn('pg_array_lower', [argOf(c, 0)]), t } : undefined;
     case 'array_ndims':
       return { node: fn('pg_array_lower', nodes), t };
     case 'array_positions':
@@ -72,7 +70,7 @@ export function jsonArrayFunction(c: FnCall): Typed | undefined {
     case 'jsonb_object_agg':
     case 'json_object_agg':
       if (call.agg_order || call.agg_filter || call.agg_distinct || call.over) return undefined;
-      return { node: callAs(c, 'json_group_object', [castNode(nodes[0] as Node, 'varchar'), nodes[1] as Node]), t };
+      return { node: callAs(c, 'json_group_object', [castNode(argOf(c, 0), 'varchar'), argOf(c, 1)]), t };
     case 'jsonb_each':
     case 'json_each':
       return inFrom ? { node: callAs(c, 'json_each'), t } : undefined;
@@ -81,21 +79,14 @@ export function jsonArrayFunction(c: FnCall): Typed | undefined {
       return inFrom ? undefined : { node: fn('unnest', [fn('json_keys', nodes)]), t };
     case 'jsonb_array_elements':
     case 'json_array_elements':
-      return inFrom
-        ? undefined
-        : {
-            node: fn('unnest', [
-              { TypeCast: { arg: nodes[0], typeName: { names: [str('json')], typemod: -1, arrayBounds: [intConst(-1)] } } },
-            ]),
-            t,
-          };
+      return inFrom ? undefined : { node: fn('unnest', [jsonArray(argOf(c, 0))]), t };
     default:
       return undefined;
   }
 }
 
 /** A JSONPath for DuckDB from a PostgreSQL text[] path constant ('{c,0,d}' → '$."c"[0]."d"'), or undefined. */
-export function jsonPath(n: PgNode | undefined): string | undefined {
+export function jsonPath(n: Node | undefined): string | undefined {
   const text = constText(n);
   if (text === undefined || !/^\{.*\}$/s.test(text)) return undefined;
   const inner = text.slice(1, -1).trim();

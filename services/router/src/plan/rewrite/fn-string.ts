@@ -3,23 +3,21 @@
  * padding, byte lengths, substrings and regular expressions, quoting, the output text of
  * concat's arguments, bytea encodings.
  */
-import type { Node as PgNode } from '@pgsql/types';
+import type { Node } from '@pgsql/types';
 import { outText, textOf } from './coerce.ts';
-import { callAs, castNode, constText, fn, intConst, str, textConst } from './nodes.ts';
-import { type FnCall, type Node, TEXT_TYPES, type Typed } from './types.ts';
+import { argOf, callAs, castNode, constText, fn, intConst, opExpr, textConst, typedArgOf } from './nodes.ts';
+import { type FnCall, TEXT_TYPES, type Typed } from './types.ts';
 
 /** A string function of `c` rewritten, or undefined when DuckDB's own is PostgreSQL's. */
 export function stringFunction(c: FnCall): Typed | undefined {
-  const { name, call, nodes, args, sig, inFrom } = c;
-  const a0 = sig.args[0];
-  const t = sig.t;
+  const { name, call, nodes, sig, inFrom, a0, t } = c;
   switch (name) {
     case 'length':
     case 'char_length':
     case 'character_length':
       // bpcharlen: trailing spaces of char(n) do not count; length(bytea) is its byte count.
       if (a0 === 'bytea') return { node: castNode(callAs(c, 'octet_length'), 'integer'), t };
-      return a0 === 'char' ? { node: castNode(fn('length', [fn('rtrim', [nodes[0] as Node])]), 'integer'), t } : undefined;
+      return a0 === 'char' ? { node: castNode(fn('length', [fn('rtrim', [argOf(c, 0)])]), 'integer'), t } : undefined;
     case 'to_hex':
       return { node: fn('lower', [{ FuncCall: call }]), t };
     case 'octet_length':
@@ -27,7 +25,7 @@ export function stringFunction(c: FnCall): Typed | undefined {
     case 'bit_length':
       return a0 && TEXT_TYPES.has(a0)
         ? {
-            node: castNode({ A_Expr: { kind: 'AEXPR_OP', name: [str('*')], lexpr: callAs(c, 'strlen'), rexpr: intConst(8) } }, 'integer'),
+            node: castNode(opExpr('*', callAs(c, 'strlen'), intConst(8)), 'integer'),
             t,
           }
         : undefined;
@@ -39,7 +37,7 @@ export function stringFunction(c: FnCall): Typed | undefined {
         // substring(text FROM pattern): the first parenthesized group's match, or the whole match.
         const groups = regexGroups(nodes[1]);
         if (groups === undefined) return undefined;
-        return { node: fn('pg_substring_re', [nodes[0] as Node, nodes[1] as Node, intConst(groups > 0 ? 1 : 0)]), t };
+        return { node: fn('pg_substring_re', [argOf(c, 0), argOf(c, 1), intConst(groups > 0 ? 1 : 0)]), t };
       }
       return undefined;
     case 'split_part':
@@ -54,10 +52,10 @@ export function stringFunction(c: FnCall): Typed | undefined {
     case 'btrim':
       return { node: callAs(c, 'trim'), t };
     case 'overlay':
-      return { node: callAs(c, 'pg_overlay', nodes.length === 3 ? [...nodes, fn('length', [nodes[1] as Node])] : nodes), t };
+      return { node: callAs(c, 'pg_overlay', nodes.length === 3 ? [...nodes, fn('length', [argOf(c, 1)])] : nodes), t };
     case 'quote_literal':
     case 'quote_nullable':
-      return { node: callAs(c, `pg_${name}`, [textOf(args[0] as Typed, nodes[0] as Node)]), t };
+      return { node: callAs(c, `pg_${name}`, [textOf(typedArgOf(c, 0), argOf(c, 0))]), t };
     case 'quote_ident':
       return { node: callAs(c, 'pg_quote_ident'), t };
     case 'concat':
@@ -67,20 +65,20 @@ export function stringFunction(c: FnCall): Typed | undefined {
         node: callAs(
           c,
           name,
-          nodes.map((x, i) => (name === 'concat_ws' && i === 0 ? x : outText(args[i] as Typed, x))),
+          nodes.map((x, i) => (name === 'concat_ws' && i === 0 ? x : outText(typedArgOf(c, i), x))),
         ),
         t,
       };
     case 'encode': {
       const how = constText(nodes[1]);
-      if (how === 'hex') return { node: fn('lower', [fn('hex', [nodes[0] as Node])]), t };
-      if (how === 'base64') return { node: fn('to_base64', [nodes[0] as Node]), t };
+      if (how === 'hex') return { node: fn('lower', [fn('hex', [argOf(c, 0)])]), t };
+      if (how === 'base64') return { node: fn('to_base64', [argOf(c, 0)]), t };
       return undefined;
     }
     case 'decode': {
       const how = constText(nodes[1]);
-      if (how === 'hex') return { node: fn('unhex', [nodes[0] as Node]), t };
-      if (how === 'base64') return { node: fn('from_base64', [nodes[0] as Node]), t };
+      if (how === 'hex') return { node: fn('unhex', [argOf(c, 0)]), t };
+      if (how === 'base64') return { node: fn('from_base64', [argOf(c, 0)]), t };
       return undefined;
     }
     case 'regexp_matches': {
@@ -88,10 +86,8 @@ export function stringFunction(c: FnCall): Typed | undefined {
       const groups = regexGroups(nodes[1]);
       const flags = nodes.length === 3 ? constText(nodes[2]) : '';
       if (groups === undefined || groups > 9 || flags === undefined || !/^[gi]*$/.test(flags)) return undefined;
-      const pattern = flags.includes('i')
-        ? { A_Expr: { kind: 'AEXPR_OP', name: [str('||')], lexpr: textConst('(?i)'), rexpr: nodes[1] } }
-        : (nodes[1] as Node);
-      const list = fn(`${flags.includes('g') ? 'pg__rxall' : 'pg__rxfirst'}${groups}`, [nodes[0] as Node, pattern]);
+      const pattern = flags.includes('i') ? opExpr('||', textConst('(?i)'), argOf(c, 1)) : argOf(c, 1);
+      const list = fn(`${flags.includes('g') ? 'pg__rxall' : 'pg__rxfirst'}${groups}`, [argOf(c, 0), pattern]);
       return { node: inFrom ? list : fn('unnest', [list]), t };
     }
     case 'chr':
@@ -102,7 +98,7 @@ export function stringFunction(c: FnCall): Typed | undefined {
 }
 
 /** Parenthesized capture groups of a constant regular expression, or undefined when not constant. */
-function regexGroups(n: PgNode | undefined): number | undefined {
+function regexGroups(n: Node | undefined): number | undefined {
   const re = constText(n);
   if (re === undefined) return undefined;
   let count = 0;

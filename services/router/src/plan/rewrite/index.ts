@@ -19,11 +19,14 @@
  * The stages, one module each: select.ts (WITH, set operations, the query level) with from.ts
  * (FROM items and their columns) and recursion.ts (42P19); expr.ts (typing expressions), with
  * operators.ts and call.ts (operators and functions resolved over pg_operator/pg_proc) and the
- * function families fn-*.ts; coerce.ts (implicit coercions, numerics as DECIMAL or text),
- * output.ts (output names, marked outputs, sort keys), nodes.ts (building nodes).
+ * function families fn-*.ts (to-char.ts compiles to_char templates); coerce.ts (implicit
+ * coercions, numerics as DECIMAL or text), output.ts (output names, marked outputs, sort keys),
+ * untyped.ts (the clauses it does not type, through analyze/walk.ts's transformer), nodes.ts
+ * (building nodes). Nodes are `@pgsql/types` nodes read through analyze/ast.ts; a rewrite
+ * builds new nodes and never edits the statement it is given (parsed statements are cached).
  */
 
-import type { Node as PgNode } from '@pgsql/types';
+import type { Node } from '@pgsql/types';
 import type { Catalog } from '@stratum/shared';
 import { nodeOf } from '../../analyze/ast.ts';
 import { expr } from './expr.ts';
@@ -38,7 +41,7 @@ import type { Rewriter } from './types.ts';
  * @throws StratumError 42P19 for a recursive CTE PostgreSQL refuses; 42883 for an operator
  *   PostgreSQL does not have for the operands' types (e.g. `double precision % integer`).
  */
-export function pgSemantics(stmt: PgNode, catalog: Catalog, relations: readonly { alias: string; table: string }[] = []): PgNode {
+export function pgSemantics(stmt: Node, catalog: Catalog, relations: readonly { alias: string; table: string }[] = []): Node {
   const r: Rewriter = {
     catalog,
     expr: (n, scope) => expr(r, n, scope),
@@ -49,5 +52,5 @@ export function pgSemantics(stmt: PgNode, catalog: Catalog, relations: readonly 
     const entries = relations.map((x) => ({ alias: x.alias, cols: tableColumns(catalog, x.table) }));
     return r.expr(stmt, { entries, outer: undefined, ctes: new Map() }).node;
   }
-  return r.select(sel, undefined, undefined, true).node;
+  return { SelectStmt: r.select(sel, undefined, undefined, true).stmt };
 }

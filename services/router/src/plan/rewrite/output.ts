@@ -2,13 +2,13 @@
  * The output of a SELECT: its columns' names (FigureColname), the forms result conversion reads
  * as PostgreSQL's types (pg-macros.ts MARKED), and the sort keys where DuckDB's order differs.
  */
-import type { Node as PgNode, SelectStmt } from '@pgsql/types';
+import type { Node, SelectStmt } from '@pgsql/types';
 import type { ResultType } from '@stratum/shared';
 import { PG_NUMERIC_FIELD } from '@stratum/shared/duckdb';
 import { entryOf, nodeOf, strOf } from '../../analyze/ast.ts';
 import { numKey } from './coerce.ts';
-import { castNode, castTyped, duckTypeOf, fn, funcName } from './nodes.ts';
-import type { Columns, Node, Typed } from './types.ts';
+import { castNode, castTyped, duckTypeOf, fn, funcName, nullWhenNull } from './nodes.ts';
+import type { Columns, Typed } from './types.ts';
 
 /** Output types DuckDB lacks, marked for result conversion (shared/src/duckdb/pg-macros.ts MARKED). */
 export const MARKED_OUTPUT: Partial<Record<ResultType, string>> = { varchar: 'pg_varchar', char: 'pg_bpchar', jsonb: 'pg_jsonb' };
@@ -23,15 +23,14 @@ export const MARKED_OUTPUT: Partial<Record<ResultType, string>> = { varchar: 'pg
  */
 export function markOutput(x: Typed, grouped: boolean): Node | undefined {
   // NULL stays NULL (a STRUCT of NULL fields would sort as a value); `of`: the value before formatting.
-  const pack = (field: string, value: Node, order?: Node, of = value): Node => ({
-    CaseExpr: {
-      args: [{ CaseWhen: { expr: { NullTest: { arg: of, nulltesttype: 'IS_NULL' } }, result: { A_Const: { isnull: true } } } }],
-      defresult: fn('struct_pack', [
+  const pack = (field: string, value: Node, order?: Node, of = value): Node =>
+    nullWhenNull(
+      of,
+      fn('struct_pack', [
         ...(order ? [{ NamedArgExpr: { name: 'v', arg: order, argnumber: -1 } }] : []),
         { NamedArgExpr: { name: field, arg: value, argnumber: -1 } },
       ]),
-    },
-  });
+    );
   if (x.t === 'numeric' && x.div) {
     if (grouped) return undefined;
     if (x.divScales && !x.variance) return fn('pg_ndiv_outs', [...x.div, ...x.divScales]);
@@ -53,7 +52,7 @@ export function sortKey(e: Typed): Node | undefined {
 }
 
 /** PostgreSQL's output column name of an expression (FigureColname). */
-export function figureColname(n: PgNode | undefined): string {
+export function figureColname(n: Node | undefined): string {
   if (!n) return '?column?';
   const [type, v] = entryOf(n);
   switch (type) {
@@ -107,28 +106,35 @@ export function figureColname(n: PgNode | undefined): string {
 }
 
 /** A FROM item whose relations' columns `*` lists in order (no USING, NATURAL or join alias merging them). */
-export function plainFrom(f: PgNode | undefined): boolean {
+export function plainFrom(f: Node | undefined): boolean {
   if (nodeOf(f, 'RangeVar') || nodeOf(f, 'RangeSubselect')) return true;
   const j = nodeOf(f, 'JoinExpr');
   return !!j && !j.usingClause && !j.isNatural && !j.alias && plainFrom(j.larg) && plainFrom(j.rarg);
 }
 
-/** Cast the string literal at output position `i` of a leaf SELECT of a set operation to `t` (DuckDB would keep it text). */
-export function castLiteralColumn(sel: SelectStmt | undefined, i: number, t: ResultType): void {
-  if (!sel) return;
+/**
+ * `sel`, an arm of a set operation, with the string literal at output position `i` of each of its
+ * leaf SELECTs cast to `t` (select_common_type gives it the other arm's type; DuckDB would keep it text).
+ */
+export function castLiteralColumn(sel: SelectStmt, i: number, t: ResultType): SelectStmt {
   if (sel.op && sel.op !== 'SETOP_NONE') {
-    castLiteralColumn(sel.larg, i, t);
-    castLiteralColumn(sel.rarg, i, t);
-    return;
+    const { larg, rarg } = sel;
+    return {
+      ...sel,
+      ...(larg ? { larg: castLiteralColumn(larg, i, t) } : {}),
+      ...(rarg ? { rarg: castLiteralColumn(rarg, i, t) } : {}),
+    };
   }
   const rt = nodeOf(sel.targetList?.[i], 'ResTarget');
-  if (rt && nodeOf(rt.val, 'A_Const')?.sval !== undefined && duckTypeOf(t)) {
-    rt.val = castTyped({ node: rt.val, t: 'unknown', strLit: true }, t);
-  }
+  const val = rt?.val;
+  if (!rt || !val || nodeOf(val, 'A_Const')?.sval === undefined || !duckTypeOf(t)) return sel;
+  const targetList = [...(sel.targetList ?? [])];
+  targetList[i] = { ResTarget: { ...rt, val: castTyped({ node: val, t: 'unknown', strLit: true }, t) } };
+  return { ...sel, targetList };
 }
 
 /** `cols` renamed by an alias's column names (`AS t(a, b)`), the rest keeping theirs. */
-export function renameCols(cols: Columns, colnames: PgNode[] | undefined): Columns {
+export function renameCols(cols: Columns, colnames: Node[] | undefined): Columns {
   if (!colnames?.length) return cols;
   return cols.map((c, i) => (colnames[i] ? { ...c, name: strOf(colnames[i]) ?? c.name } : c));
 }

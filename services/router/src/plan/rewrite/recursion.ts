@@ -2,7 +2,7 @@
  * Recursive CTEs PostgreSQL 15 refuses at parse analysis (parse_cte.c checkWellFormedRecursion,
  * 42P19), which DuckDB would run.
  */
-import type { CommonTableExpr, Node as PgNode, SelectStmt } from '@pgsql/types';
+import type { CommonTableExpr, Node, SelectStmt } from '@pgsql/types';
 import { SqlState, StratumError } from '@stratum/shared';
 import { nodeOf } from '../../analyze/ast.ts';
 import { forEachNode, someNode, type Tree } from '../../analyze/walk.ts';
@@ -83,16 +83,15 @@ function walkRecursion(tree: Tree, st: RecursionState): void {
         const w = n.withClause;
         if (w) {
           const ctes = (w.ctes ?? []).map((c) => nodeOf(c, 'CommonTableExpr'));
-          const names = ctes.map((c) => String(c?.ctename));
           if (w.recursive) {
-            st.inner.unshift(names);
+            st.inner.unshift(ctes.map((c) => String(c?.ctename)));
             for (const c of ctes) walkRecursion(c?.ctequery, st);
           } else {
             const visible: string[] = [];
             st.inner.unshift(visible);
-            for (const [i, c] of ctes.entries()) {
+            for (const c of ctes) {
               walkRecursion(c?.ctequery, st);
-              visible.push(names[i] as string);
+              visible.push(String(c?.ctename));
             }
           }
           checkSelectRecursion(n, st);
@@ -184,7 +183,7 @@ function selfReferencingAggregate(sel: SelectStmt | undefined, name: string): bo
 }
 
 /** True when FROM item `f` reads relation `name` directly (not through a subquery). */
-function fromReads(f: PgNode | undefined, name: string): boolean {
+function fromReads(f: Node | undefined, name: string): boolean {
   const rv = nodeOf(f, 'RangeVar');
   if (rv) return !rv.schemaname && rv.relname === name;
   const j = nodeOf(f, 'JoinExpr');
@@ -193,7 +192,7 @@ function fromReads(f: PgNode | undefined, name: string): boolean {
 }
 
 /** True when `n` calls an aggregate (outside subqueries). */
-export function hasAggregateCall(n: PgNode): boolean {
+export function hasAggregateCall(n: Node): boolean {
   return hasAggregate({ targetList: [n] });
 }
 

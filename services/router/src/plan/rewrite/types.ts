@@ -2,19 +2,15 @@
  * The data the rewrite's stages share: a typed expression ({@link Typed}), the columns and
  * scopes names are looked up in, and the {@link Rewriter} the modules recurse through.
  */
-import type { Catalog, ResultType, Signature } from '@stratum/shared';
+import type { FuncCall, Node, SelectStmt } from '@pgsql/types';
+import type { ArrayType, Catalog, ResultType, ScalarType, Signature } from '@stratum/shared';
 import { commonType } from '@stratum/shared';
-
-/**
- * The untyped view of a node the Rewriter still reads (issue 10: the last code to convert to
- * `@pgsql/types`). The node helpers and the module's entry take and build typed nodes.
- */
-// biome-ignore lint/suspicious/noExplicitAny: transitional, the Rewriter's reads are not typed yet.
-export type Node = any;
 
 /** A typed expression after rewriting: its new node and PostgreSQL's type of it. */
 export interface Typed {
+  /** The expression rewritten for DuckDB. */
   node: Node;
+  /** PostgreSQL's type of it (unknown: a string literal, NULL, or what the rewrite cannot type). */
   t: ResultType;
   /** numeric typmod (precision/scale) when known. */
   typmod?: number;
@@ -57,9 +53,9 @@ export interface Scope {
   ctes: Map<string, Columns>;
 }
 
-/** A rewritten SELECT: its node and its output columns. */
+/** A rewritten SELECT: its fields and its output columns. */
 export interface Selected {
-  node: Node;
+  stmt: SelectStmt;
   cols: Columns;
 }
 
@@ -69,11 +65,12 @@ export interface Selected {
  * in index.ts so that no module imports the other's.
  */
 export interface Rewriter {
+  /** The tables whose columns FROM items have (views are inlined before the rewrite). */
   readonly catalog: Catalog;
   /** Rewrite an expression node and type it (expr.ts). */
   expr(n: Node, scope: Scope): Typed;
   /** Rewrite a SelectStmt's fields (select.ts); `root`: the statement's outermost SELECT. */
-  select(s: Node, outer: Scope | undefined, cteNames?: Map<string, Columns>, root?: boolean): Selected;
+  select(s: SelectStmt, outer: Scope | undefined, cteNames?: Map<string, Columns>, root?: boolean): Selected;
 }
 
 /** The column `names` (`[col]` or `[…, rel, col]`) refers to in `scope` or a scope around it. */
@@ -118,6 +115,11 @@ export function common(types: ResultType[], what: string): ResultType {
   }
 }
 
+/** The array type of scalar type `t` (`integer[]`). */
+export function arrayOf(t: ScalarType): ArrayType {
+  return `${t}[]`;
+}
+
 /** A type's name as PostgreSQL's messages spell it (`double precision`, `timestamp with time zone`). */
 export function displayName(t: ResultType): string {
   return t === 'double'
@@ -134,13 +136,16 @@ export interface FnCall {
   /** The function's name, lower case, without `pg_catalog.`. */
   name: string;
   /** The call, its arguments cast to the signature's types. */
-  call: Node;
+  call: FuncCall;
   /** The arguments cast to the signature's types. */
   nodes: Node[];
   /** The arguments as typed before the casts. */
   args: Typed[];
   /** The function PostgreSQL chose. */
   sig: Signature;
+  /** Its first argument's type and its result type (`sig.args[0]`, `sig.t`), which most rules test. */
+  a0: ResultType | undefined;
+  t: ResultType;
   /** The call is a FROM-clause function. */
   inFrom: boolean;
 }
