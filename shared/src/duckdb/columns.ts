@@ -62,7 +62,7 @@ function parseInterval(s: string): IntervalParts | undefined {
  * VARCHAR holding PostgreSQL's text of the value, in Parquet and in the views. That is the only
  * DuckDB type that stays exact at any precision and keeps each value's own scale ('1.50' stays
  * '1.50', as PostgreSQL prints it). The cost: DuckDB sees text, so the router's analytical rewrite
- * (services/router/src/plan/duckdb-rewrite.ts) computes on `CAST(x AS DECIMAL(38,10))` (exact up
+ * (services/router/src/plan/rewrite/) computes on `CAST(x AS DECIMAL(38,10))` (exact up
  * to 28 integer and 10 fraction digits), compares and orders by `pg_nkey(x)` (a text whose order is
  * numeric order, shared/src/duckdb/pg-macros.ts) and marks output columns numeric; such columns get
  * no zone maps (text order is not numeric order), so predicates on them never skip files. Declare

@@ -1,7 +1,7 @@
 /**
  * DuckDB macros that compute what PostgreSQL 15 computes where DuckDB's own operators and
  * functions differ, and the mapping of DuckDB's errors to PostgreSQL's (SQLSTATE and message).
- * The router's analytical rewrite (services/router/src/plan/duckdb-rewrite.ts) calls these
+ * The router's analytical rewrite (services/router/src/plan/rewrite/) calls these
  * macros by name, once it has typed the expression the way PostgreSQL does; they are created
  * per connection (temporary macros) with {@link PG_MACROS_SQL}, part of `PG_SEMANTICS_SQL`.
  *

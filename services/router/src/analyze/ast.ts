@@ -61,6 +61,15 @@ export function entryOf(n: Node): NodeEntry {
   return [type, (n as Record<NodeType, unknown>)[type]] as NodeEntry;
 }
 
+/**
+ * The node a `(type, fields)` pair describes, the inverse of {@link entryOf}: for a pair whose
+ * type is a union (a transformer's default case), where {@link makeNode} cannot tie the two.
+ */
+export function nodeOfEntry(entry: NodeEntry): Node {
+  const [type, fields] = entry;
+  return { [type]: fields } as unknown as Node;
+}
+
 /** A node of type `type` with `fields` (the wrapper libpg-query and the deparser use). */
 export function makeNode<K extends NodeType>(type: K, fields: NodeFields<K>): Node {
   return { [type]: fields } as Record<K, NodeFields<K>> as unknown as Node;

@@ -14,7 +14,7 @@ import { constString, makeNode, type NodeEntry, nodeOf, strOf } from '../analyze
 import type { SessionValues } from '../analyze/scope.ts';
 import { transformNodes } from '../analyze/walk.ts';
 import { parseFirst } from '../sql/parse.ts';
-import { pgSemantics } from './duckdb-rewrite.ts';
+import { pgSemantics } from './rewrite/index.ts';
 
 /**
  * Words DuckDB's grammar reserves that PostgreSQL's does not (`duckdb_keywords()` minus
@@ -127,7 +127,7 @@ export function sessionFunction(node: NodeEntry, s: SessionValues): Node | undef
 
 /**
  * The statement with views inlined (as `(SELECT …) AS alias`, recursively) and session functions
- * bound, then rewritten for PostgreSQL semantics in DuckDB (duckdb-rewrite.ts). `ctes` are CTE
+ * bound, then rewritten for PostgreSQL semantics in DuckDB (rewrite/index.ts). `ctes` are CTE
  * names that shadow views; `relations`: the tables (by alias) whose columns an expression (not a
  * SELECT) may name, such as a write's WHERE over its table.
  */

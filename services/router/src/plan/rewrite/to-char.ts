@@ -7,29 +7,19 @@
  * DuckDB (docs/sql.md "Known differences").
  */
 import type { Node } from '@pgsql/types';
+import { castNode, fn, intConst, nullWhenNull, opExpr, str, textConst } from './nodes.ts';
 
 // ---------------------------------------------------------------------------------------------
-// AST builders.
+// AST builders (over nodes.ts).
 
-const str = (s: string): Node => ({ String: { sval: s } });
-const lit = (s: string): Node => ({ A_Const: { sval: { sval: s } } });
-const int = (n: number): Node => ({ A_Const: { ival: { ival: n } } });
-const call = (name: string, ...args: Node[]): Node => ({ FuncCall: { funcname: [str(name)], args, funcformat: 'COERCE_EXPLICIT_CALL' } });
-const op = (o: string, l: Node, r: Node): Node => ({ A_Expr: { kind: 'AEXPR_OP', name: [str(o)], lexpr: l, rexpr: r } });
-const cast = (x: Node, type: string): Node => ({ TypeCast: { arg: x, typeName: { names: [str(type)], typemod: -1 } } });
+const call = (name: string, ...args: Node[]): Node => fn(name, args);
 const caseWhen = (arms: [Node, Node][], otherwise: Node): Node => ({
   CaseExpr: { args: arms.map(([c, r]) => ({ CaseWhen: { expr: c, result: r } })), defresult: otherwise },
 });
-const text = (x: Node): Node => cast(x, 'varchar');
+const text = (x: Node): Node => castNode(x, 'varchar');
 /** An integer as text, zero-padded to `width` (never cut: lpad would truncate), or plain under FM. */
-const pad = (x: Node, width: number, fm: boolean): Node => (fm ? text(x) : call('printf', lit(`%0${width}d`), cast(x, 'bigint')));
-const castDec = (x: Node, p: number, s: number): Node => ({
-  TypeCast: { arg: x, typeName: { names: [str('decimal')], typmods: [int(p), int(s)], typemod: -1 } },
-});
-const concat = (parts: Node[]): Node => (parts.length === 0 ? lit('') : call('concat', ...parts));
-/** NULL when `x` is NULL (concat would skip it), else `body`. */
-const strict = (x: Node, body: Node): Node =>
-  caseWhen([[{ NullTest: { arg: x, nulltesttype: 'IS_NULL' } }, { A_Const: { isnull: true } }]], body);
+const pad = (x: Node, width: number, fm: boolean): Node => (fm ? text(x) : call('printf', textConst(`%0${width}d`), castNode(x, 'bigint')));
+const concat = (parts: Node[]): Node => (parts.length === 0 ? textConst('') : call('concat', ...parts));
 
 // ---------------------------------------------------------------------------------------------
 // to_char(timestamp, template)
@@ -82,15 +72,25 @@ function nameCase(written: string, x: Node): Node {
 
 /** An ordinal suffix (TH / th) of an integer expression. */
 function ordinal(v: Node, upper: boolean): Node {
-  const m100 = op('%', v, int(100));
-  const m10 = op('%', v, int(10));
-  const s = (x: string): Node => lit(upper ? x.toUpperCase() : x);
+  const m100 = opExpr('%', v, intConst(100));
+  const m10 = opExpr('%', v, intConst(10));
+  const s = (x: string): Node => textConst(upper ? x.toUpperCase() : x);
   return caseWhen(
     [
-      [{ A_Expr: { kind: 'AEXPR_IN', name: [str('=')], lexpr: m100, rexpr: { List: { items: [int(11), int(12), int(13)] } } } }, s('th')],
-      [op('=', m10, int(1)), s('st')],
-      [op('=', m10, int(2)), s('nd')],
-      [op('=', m10, int(3)), s('rd')],
+      [
+        {
+          A_Expr: {
+            kind: 'AEXPR_IN',
+            name: [str('=')],
+            lexpr: m100,
+            rexpr: { List: { items: [intConst(11), intConst(12), intConst(13)] } },
+          },
+        },
+        s('th'),
+      ],
+      [opExpr('=', m10, intConst(1)), s('st')],
+      [opExpr('=', m10, intConst(2)), s('nd')],
+      [opExpr('=', m10, intConst(3)), s('rd')],
     ],
     s('th'),
   );
@@ -104,19 +104,19 @@ function ordinal(v: Node, upper: boolean): Node {
  */
 export function toCharTimestamp(x: Node, template: string): Node | undefined {
   const parts: Node[] = [];
-  const us = op('%', call('microsecond', x), int(1_000_000));
+  const us = opExpr('%', call('microsecond', x), intConst(1_000_000));
   let i = 0;
   while (i < template.length) {
     const rest = template.slice(i);
     if (rest.startsWith('"')) {
       const end = template.indexOf('"', i + 1);
       if (end < 0) return undefined;
-      parts.push(lit(template.slice(i + 1, end).replace(/\\"/g, '"')));
+      parts.push(textConst(template.slice(i + 1, end).replace(/\\"/g, '"')));
       i = end + 1;
       continue;
     }
     if (rest.startsWith('\\') && rest.length > 1) {
-      parts.push(lit(rest[1] as string));
+      parts.push(textConst(rest.charAt(1)));
       i += 2;
       continue;
     }
@@ -129,7 +129,7 @@ export function toCharTimestamp(x: Node, template: string): Node | undefined {
     const p = TS_PATTERNS.find((q) => r.toUpperCase().startsWith(q));
     if (!p) {
       if (fm) return undefined;
-      parts.push(lit(rest[0] as string));
+      parts.push(textConst(rest.charAt(0)));
       i++;
       continue;
     }
@@ -146,7 +146,7 @@ export function toCharTimestamp(x: Node, template: string): Node | undefined {
         break;
       case 'HH12':
       case 'HH':
-        n = numeric(op('+', op('%', op('+', call('hour', x), int(11)), int(12)), int(1)), 2);
+        n = numeric(opExpr('+', opExpr('%', opExpr('+', call('hour', x), intConst(11)), intConst(12)), intConst(1)), 2);
         break;
       case 'MI':
         n = numeric(call('minute', x), 2);
@@ -155,10 +155,17 @@ export function toCharTimestamp(x: Node, template: string): Node | undefined {
         n = numeric(call('second', x), 2);
         break;
       case 'SSSS':
-        n = numeric(op('+', op('*', call('hour', x), int(3600)), op('+', op('*', call('minute', x), int(60)), call('second', x))), 1);
+        n = numeric(
+          opExpr(
+            '+',
+            opExpr('*', call('hour', x), intConst(3600)),
+            opExpr('+', opExpr('*', call('minute', x), intConst(60)), call('second', x)),
+          ),
+          1,
+        );
         break;
       case 'MS':
-        n = numeric(op('//', us, int(1000)), 3);
+        n = numeric(opExpr('//', us, intConst(1000)), 3);
         break;
       case 'US':
         n = numeric(us, 6);
@@ -171,7 +178,10 @@ export function toCharTimestamp(x: Node, template: string): Node | undefined {
         const am = dots ? 'a.m.' : 'am';
         const pm = dots ? 'p.m.' : 'pm';
         const up = written === written.toUpperCase();
-        n = caseWhen([[op('<', call('hour', x), int(12)), lit(up ? am.toUpperCase() : am)]], lit(up ? pm.toUpperCase() : pm));
+        n = caseWhen(
+          [[opExpr('<', call('hour', x), intConst(12)), textConst(up ? am.toUpperCase() : am)]],
+          textConst(up ? pm.toUpperCase() : pm),
+        );
         break;
       }
       case 'YYYY':
@@ -181,28 +191,28 @@ export function toCharTimestamp(x: Node, template: string): Node | undefined {
         n = numeric(call('isoyear', x), 4);
         break;
       case 'YYY':
-        n = numeric(op('%', call('year', x), int(1000)), 3);
+        n = numeric(opExpr('%', call('year', x), intConst(1000)), 3);
         break;
       case 'YY':
-        n = numeric(op('%', call('year', x), int(100)), 2);
+        n = numeric(opExpr('%', call('year', x), intConst(100)), 2);
         break;
       case 'Y':
-        n = numeric(op('%', call('year', x), int(10)), 1);
+        n = numeric(opExpr('%', call('year', x), intConst(10)), 1);
         break;
       case 'MONTH':
-        n = nameCase(written, fm ? call('monthname', x) : call('rpad', call('monthname', x), int(9), lit(' ')));
+        n = nameCase(written, fm ? call('monthname', x) : call('rpad', call('monthname', x), intConst(9), textConst(' ')));
         break;
       case 'MON':
-        n = nameCase(written, call('left', call('monthname', x), int(3)));
+        n = nameCase(written, call('left', call('monthname', x), intConst(3)));
         break;
       case 'MM':
         n = numeric(call('month', x), 2);
         break;
       case 'DAY':
-        n = nameCase(written, fm ? call('dayname', x) : call('rpad', call('dayname', x), int(9), lit(' ')));
+        n = nameCase(written, fm ? call('dayname', x) : call('rpad', call('dayname', x), intConst(9), textConst(' ')));
         break;
       case 'DY':
-        n = nameCase(written, call('left', call('dayname', x), int(3)));
+        n = nameCase(written, call('left', call('dayname', x), intConst(3)));
         break;
       case 'DDD':
         n = numeric(call('dayofyear', x), 3);
@@ -211,7 +221,7 @@ export function toCharTimestamp(x: Node, template: string): Node | undefined {
         n = numeric(call('day', x), 2);
         break;
       case 'D':
-        n = numeric(op('+', call('dayofweek', x), int(1)), 1);
+        n = numeric(opExpr('+', call('dayofweek', x), intConst(1)), 1);
         break;
       case 'ID':
         n = numeric(call('isodow', x), 1);
@@ -220,19 +230,19 @@ export function toCharTimestamp(x: Node, template: string): Node | undefined {
         n = numeric(call('week', x), 2);
         break;
       case 'WW':
-        n = numeric(op('+', op('//', op('-', call('dayofyear', x), int(1)), int(7)), int(1)), 2);
+        n = numeric(opExpr('+', opExpr('//', opExpr('-', call('dayofyear', x), intConst(1)), intConst(7)), intConst(1)), 2);
         break;
       case 'W':
-        n = numeric(op('+', op('//', op('-', call('day', x), int(1)), int(7)), int(1)), 1);
+        n = numeric(opExpr('+', opExpr('//', opExpr('-', call('day', x), intConst(1)), intConst(7)), intConst(1)), 1);
         break;
       case 'Q':
         n = numeric(call('quarter', x), 1);
         break;
       case 'J':
-        n = numeric(cast(call('julian', cast(x, 'date')), 'bigint'), 1);
+        n = numeric(castNode(call('julian', castNode(x, 'date')), 'bigint'), 1);
         break;
       case 'CC':
-        n = numeric(op('//', op('+', call('year', x), int(99)), int(100)), 2);
+        n = numeric(opExpr('//', opExpr('+', call('year', x), intConst(99)), intConst(100)), 2);
         break;
       default:
         return undefined;
@@ -245,7 +255,7 @@ export function toCharTimestamp(x: Node, template: string): Node | undefined {
       i += 2;
     }
   }
-  return strict(x, concat(parts));
+  return nullWhenNull(x, concat(parts));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -287,26 +297,28 @@ export function toCharNumber(x: Node, template: string, type: string): Node | un
   const dp = fracPat.length;
   const ipDigits = (intPat.match(/[90]/g) ?? []).length;
   // |x| (integers widened first: abs(-2147483648) overflows an int4).
-  const abs = call('abs', ['smallint', 'integer', 'bigint'].includes(type) ? cast(x, 'hugeint') : x);
-  let neg = op('<', x, int(0));
-  const sign = (): Node => caseWhen([[neg, lit('-')]], lit(signS || mi ? '+' : ' '));
+  const abs = call('abs', ['smallint', 'integer', 'bigint'].includes(type) ? castNode(x, 'hugeint') : x);
+  let neg = opExpr('<', x, intConst(0));
+  const sign = (): Node => caseWhen([[neg, textConst('-')]], textConst(signS || mi ? '+' : ' '));
   if (eeee) {
     // d.ddde±XX with the template's decimals (printf %e, PostgreSQL's float8 path).
-    const body = call('printf', lit(`%.${dp}e`), cast(abs, 'double'));
-    const s = signS ? caseWhen([[neg, lit('-')]], lit('+')) : caseWhen([[neg, lit('-')]], lit(' '));
-    return strict(x, concat(fm ? [caseWhen([[neg, lit('-')]], lit('')), body] : [s, body]));
+    const body = call('printf', textConst(`%.${dp}e`), castNode(abs, 'double'));
+    const s = signS ? caseWhen([[neg, textConst('-')]], textConst('+')) : caseWhen([[neg, textConst('-')]], textConst(' '));
+    return nullWhenNull(x, concat(fm ? [caseWhen([[neg, textConst('-')]], textConst('')), body] : [s, body]));
   }
   // The absolute value rounded to dp decimals, as text: integer digits and fraction digits.
   const isFloat = type === 'double' || type === 'real';
-  const rounded = isFloat ? call('printf', lit(`%.${dp}f`), cast(abs, 'double')) : text(castDec(call('round', abs, int(dp)), 38, dp));
+  const rounded = isFloat
+    ? call('printf', textConst(`%.${dp}f`), castNode(abs, 'double'))
+    : text(castNode(call('round', abs, intConst(dp)), 'decimal', [38, dp]));
   // A value that rounds to zero prints no minus sign.
-  neg = { BoolExpr: { boolop: 'AND_EXPR', args: [neg, call('regexp_matches', rounded, lit('[1-9]'))] } };
-  const ipart = call('split_part', rounded, lit('.'), int(1));
-  const fpart = call('split_part', rounded, lit('.'), int(2));
+  neg = { BoolExpr: { boolop: 'AND_EXPR', args: [neg, call('regexp_matches', rounded, textConst('[1-9]'))] } };
+  const ipart = call('split_part', rounded, textConst('.'), intConst(1));
+  const fpart = call('split_part', rounded, textConst('.'), intConst(2));
   // PostgreSQL prints no integer digit for a value below 1 when the template has decimals and no 0 before the point.
   const zeroFrom = intPat.search(/0/);
-  const digits: Node = dp > 0 && zeroFrom < 0 ? caseWhen([[op('=', ipart, lit('0')), lit('')]], ipart) : ipart;
-  const overflow = op('>', call('length', digits), int(ipDigits));
+  const digits: Node = dp > 0 && zeroFrom < 0 ? caseWhen([[opExpr('=', ipart, textConst('0')), textConst('')]], ipart) : ipart;
+  const overflow = opExpr('>', call('length', digits), intConst(ipDigits));
   const len = call('length', digits);
   // Integer positions, left to right; k = number of digit positions to the right of (and including) this one.
   const intParts: Node[] = [];
@@ -316,45 +328,53 @@ export function toCharNumber(x: Node, template: string, type: string): Node | un
     if (c === '9' || c === '0') {
       if (c === '0') zeroZone = true;
       const kk = k;
-      const digit = call('substring', digits, op('+', op('-', len, int(kk)), int(1)), int(1));
-      intParts.push(caseWhen([[op('>=', len, int(kk)), digit]], lit(zeroZone ? '0' : fm ? '' : ' ')));
+      const digit = call('substring', digits, opExpr('+', opExpr('-', len, intConst(kk)), intConst(1)), intConst(1));
+      intParts.push(caseWhen([[opExpr('>=', len, intConst(kk)), digit]], textConst(zeroZone ? '0' : fm ? '' : ' ')));
       k--;
     } else {
       // A group separator prints when a digit (or a forced zero) is printed to its left.
       const kk = k;
-      intParts.push(caseWhen([[op('>', len, int(kk)), lit(',')]], lit(zeroZone ? ',' : fm ? '' : ' ')));
+      intParts.push(caseWhen([[opExpr('>', len, intConst(kk)), textConst(',')]], textConst(zeroZone ? ',' : fm ? '' : ' ')));
     }
   }
   const fracParts: Node[] = [];
-  if (point >= 0) fracParts.push(lit('.'));
-  for (let j = 0; j < dp; j++) fracParts.push(call('substring', fpart, int(j + 1), int(1)));
+  if (point >= 0) fracParts.push(textConst('.'));
+  for (let j = 0; j < dp; j++) fracParts.push(call('substring', fpart, intConst(j + 1), intConst(1)));
   let body: Node = concat([...intParts, ...fracParts]);
   if (fm && dp > 0) {
     // FM drops trailing zeros of 9 positions (PostgreSQL keeps those of 0 positions) and a bare point.
     const keep = fracPat.lastIndexOf('0') + 1;
-    const stripped = call('rtrim', body, lit('0'));
-    const minLen = op('-', call('length', body), int(dp - keep));
+    const stripped = call('rtrim', body, textConst('0'));
+    const minLen = opExpr('-', call('length', body), intConst(dp - keep));
     body =
       keep === dp
         ? body
-        : call('rtrim', caseWhen([[op('<', call('length', stripped), minLen), call('left', body, minLen)]], stripped), lit('.'));
+        : call('rtrim', caseWhen([[opExpr('<', call('length', stripped), minLen), call('left', body, minLen)]], stripped), textConst('.'));
   }
-  const hashes = lit(
+  const hashes = textConst(
     (intPat.replace(/[90]/g, '#').replace(/[,G]/gi, ',') + (point >= 0 ? `.${'#'.repeat(dp)}` : '')).replace(/,/g, fm ? ',' : ','),
   );
   const shown = caseWhen([[overflow, hashes]], body);
   let out: Node;
-  if (signS === 'trail') out = concat([shown, caseWhen([[neg, lit('-')]], lit('+'))]);
-  else if (mi) out = concat([shown, caseWhen([[neg, lit('-')]], lit(' '))]);
+  if (signS === 'trail') out = concat([shown, caseWhen([[neg, textConst('-')]], textConst('+'))]);
+  else if (mi) out = concat([shown, caseWhen([[neg, textConst('-')]], textConst(' '))]);
   else {
     // The sign goes right before the first printed character (a reserved blank for positives).
-    const withSlot = concat([lit(' '), shown]);
-    const signed = call('regexp_replace', withSlot, lit(' ([^ ])'), concat([sign(), lit('\\1')]));
+    const withSlot = concat([textConst(' '), shown]);
+    const signed = call('regexp_replace', withSlot, textConst(' ([^ ])'), concat([sign(), textConst('\\1')]));
     out = fm ? call('ltrim', signed) : signed;
     if (fm && !signS)
-      out = call('ltrim', call('regexp_replace', withSlot, lit(' ([^ ])'), concat([caseWhen([[neg, lit('-')]], lit('')), lit('\\1')])));
+      out = call(
+        'ltrim',
+        call(
+          'regexp_replace',
+          withSlot,
+          textConst(' ([^ ])'),
+          concat([caseWhen([[neg, textConst('-')]], textConst('')), textConst('\\1')]),
+        ),
+      );
   }
-  return strict(x, out);
+  return nullWhenNull(x, out);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -390,10 +410,10 @@ export function strptimeFormat(template: string): string | undefined {
     const hit = STRPTIME.find(([re]) => re.test(rest));
     if (hit) {
       out += hit[1];
-      i += (hit[0].exec(rest) as RegExpExecArray)[0].length;
+      i += hit[0].exec(rest)?.[0].length ?? 1;
       continue;
     }
-    const c = rest[0] as string;
+    const c = rest.charAt(0);
     if (/[A-Za-z]/.test(c)) return undefined;
     out += c === '%' ? '%%' : c;
     i++;
