@@ -51,7 +51,7 @@ export function paramValue(params: Params, n: number, t: ResultType): Value {
  * the common `$n` costs no bound tree (which the evaluator would compile anew each time).
  * @throws what {@link paramValue} and `evaluate` throw (22P02 for a bad parameter, …).
  */
-export function valueOf(e: Expr, params: Params, ctx: EvalContext): Value {
+export function boundValue(e: Expr, params: Params, ctx: EvalContext): Value {
   if (e.k === 'param') return paramValue(params, e.n, e.t);
   if (e.k === 'const') return e.v;
   return evaluate(bindExpr(e, params, ctx), { row: {} }, ctx);

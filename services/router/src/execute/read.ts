@@ -34,7 +34,7 @@ import type { AnalyticalPlan, LocalPlan, OutputColumn, ReadPlan, RowReadPlan, Ro
 import type { RouterSession } from '../session.ts';
 import { fieldOf } from '../session.ts';
 import { parseSelect } from '../sql/parse.ts';
-import { bindExpr, evaluateAsync, type Params, paramValue, valueOf } from './bind.ts';
+import { bindExpr, evaluateAsync, type Params, paramValue, boundValue } from './bind.ts';
 import { meet, moveBlock, ownerOf, readAsOf, requirements, waitForAsOf, withFreshness } from './consistency.ts';
 import { finishRows } from './row-finish.ts';
 
@@ -160,7 +160,7 @@ function keyValues(
     keys = f.keys.map((k) =>
       k.map((e, i) => {
         const col = keyCols[i] as TableInfo['columns'][number];
-        const v = valueOf(e, params, ctx);
+        const v = boundValue(e, params, ctx);
         const et = e.k === 'const' || e.k === 'param' || e.k === 'cast' ? e.t : col.type;
         return v === null || et === col.type ? v : castValue(v, et, col.type, col.typmod, 'implicit', ctx);
       }),
