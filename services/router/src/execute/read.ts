@@ -34,7 +34,7 @@ import type { AnalyticalPlan, LocalPlan, OutputColumn, ReadPlan, RowReadPlan, Ro
 import type { RouterSession } from '../session.ts';
 import { fieldOf } from '../session.ts';
 import { parseSelect } from '../sql/parse.ts';
-import { bindExpr, evaluateAsync, type Params, paramValue, boundValue } from './bind.ts';
+import { bindExpr, boundValue, evaluateAsync, type Params, paramValue } from './bind.ts';
 import { meet, moveBlock, ownerOf, readAsOf, requirements, waitForAsOf, withFreshness } from './consistency.ts';
 import { finishRows } from './row-finish.ts';
 

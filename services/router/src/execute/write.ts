@@ -33,7 +33,7 @@ import type { Notice, StatementResult } from '../pgwire/types.ts';
 import type { Finder, InsertPlan, ModifyPlan, OutputColumn } from '../plan/types.ts';
 import type { RouterSession } from '../session.ts';
 import { parseSelect } from '../sql/parse.ts';
-import { assignValue, bindExpr, evaluateAsync, type Params, paramValue, boundValue } from './bind.ts';
+import { assignValue, bindExpr, boundValue, evaluateAsync, type Params, paramValue } from './bind.ts';
 import { moveBlock, ownerOf } from './consistency.ts';
 import { runRead, type TypedColumn, type TypedResult, toStatementResult } from './read.ts';
 
