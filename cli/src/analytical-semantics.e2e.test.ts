@@ -2,7 +2,7 @@
  * Expression semantics of the analytical tier end to end (issue 10, Must work 10): the fixture
  * tables of shared/src/testing/analytical-fixture.ts are created and filled through Stratum's
  * pgwire (`stratum up`) and in a throw-away PostgreSQL 15, and every case of
- * analytical-cases.ts runs on both. Each answer — the rows as text, the RowDescription type OIDs,
+ * analytical-cases.ts runs on both. Each answer — the rows as text, the RowDescription names and type OIDs,
  * or the SQLSTATE — must be equal, except the listed known differences, which must still differ
  * (so the list stays true). The same cases run without servers in
  * services/router/src/plan/duckdb-semantics.pg.test.ts; this test adds the write path, Parquet and
@@ -60,11 +60,11 @@ after(async () => {
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 
-/** Rows and type OIDs, or the SQLSTATE. */
+/** Column names, type OIDs and rows, or the SQLSTATE. */
 async function answer(c: pg.Client, sql: string, values?: unknown[]): Promise<string> {
   try {
     const r = await c.query(values ? { text: sql, values, rowMode: 'array' } : { text: sql, rowMode: 'array' });
-    return JSON.stringify({ oids: r.fields.map((f) => f.dataTypeID), rows: r.rows });
+    return JSON.stringify({ names: r.fields.map((f) => f.name), oids: r.fields.map((f) => f.dataTypeID), rows: r.rows });
   } catch (e) {
     return `ERROR ${(e as { code?: string }).code ?? (e as Error).message}`;
   }

@@ -1,7 +1,7 @@
 /**
  * Differential script test (issue 10): every script of `pg-scripts.ts` runs statement by
  * statement on `stratum up` and on a throw-away PostgreSQL 15 (the reference), through the
- * `pg` client's simple query protocol with text results. Each statement's command tag, rows
+ * `pg` client's simple query protocol with text results. Each statement's command tag, column names, rows
  * and SQLSTATE must agree. Known differences are listed (with their reason) in docs/sql.md and
  * here, and nowhere else.
  */
@@ -21,6 +21,8 @@ const RAW = { getTypeParser: () => (v: string) => v } as unknown as pg.CustomTyp
 /** What one statement answered. */
 interface Outcome {
   tag?: string;
+  /** RowDescription column names. */
+  names?: string[];
   rows?: unknown[][];
   code?: string;
 }
@@ -38,7 +40,10 @@ async function runOne(c: pg.Client, sql: string): Promise<Outcome> {
     const r = await c.query({ text: sql, rowMode: 'array', types: RAW });
     const last = Array.isArray(r) ? r[r.length - 1] : r;
     const out: Outcome = { tag: `${last.command ?? ''} ${last.rowCount ?? ''}`.trim() };
-    if (last.fields?.length) out.rows = /\bRETURNING\b/i.test(sql) ? sorted(last.rows as unknown[][]) : (last.rows as unknown[][]);
+    if (last.fields?.length) {
+      out.names = last.fields.map((f: { name: string }) => f.name);
+      out.rows = /\bRETURNING\b/i.test(sql) ? sorted(last.rows as unknown[][]) : (last.rows as unknown[][]);
+    }
     return out;
   } catch (e) {
     lastMessage.set(c, (e as Error).message);

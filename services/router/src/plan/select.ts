@@ -8,7 +8,8 @@
 
 import type { Node, SelectStmt } from '@pgsql/types';
 import type { Expr, ResultType, TableInfo } from '@stratum/shared';
-import { entryOf, expectNode, listItems, nodeOf, present, strOf } from '../analyze/ast.ts';
+import { expectNode, listItems, nodeOf, present, strOf } from '../analyze/ast.ts';
+import { figureColname } from '../analyze/colname.ts';
 import { compileExpr } from '../analyze/compile.ts';
 import { conjunctsOf, fieldFacts, fieldRanges, keyResidual, rowLookup } from '../analyze/predicates.ts';
 import { aliasOf, type RelationRef, relationsOf } from '../analyze/relations.ts';
@@ -74,7 +75,7 @@ export function outputColumns(targets: Node[], scope: RowScope, table?: TableInf
       continue;
     }
     const expr = compileExpr(present(r.val, 'the value of a result column'), scope);
-    const name = r.name ?? figureColname(r.val) ?? '?column?';
+    const name = r.name ?? figureColname(r.val);
     const col: OutputColumn = { name, expr, type: exprType(expr) };
     if (expr.k === 'col' && table) {
       const c = table.columns[table.fieldIndex.get(expr.field) ?? -1];
@@ -105,57 +106,6 @@ export function exprType(e: Expr): ResultType {
   }
 }
 
-/**
- * Result column names as PostgreSQL gives them (`FigureColname`, parse_target.c): the
- * alias, else the column or function name, else `?column?`.
- */
-export function figureColname(e: Node | undefined): string | undefined {
-  if (!e) return undefined;
-  const [type, n] = entryOf(e);
-  switch (type) {
-    case 'ColumnRef':
-      return strOf(n.fields?.[n.fields.length - 1]);
-    case 'FuncCall':
-      return strOf(n.funcname?.[n.funcname.length - 1]);
-    case 'TypeCast': {
-      const inner = figureColname(n.arg);
-      if (inner) return inner;
-      const names = n.typeName?.names ?? [];
-      const last = strOf(names[names.length - 1]);
-      return last ? (PG_TYPENAME_COLNAME[last] ?? last) : undefined;
-    }
-    case 'A_Indirection':
-      return figureColname(n.arg);
-    case 'CaseExpr':
-      return 'case';
-    case 'CoalesceExpr':
-      return 'coalesce';
-    case 'MinMaxExpr':
-      return n.op === 'IS_GREATEST' ? 'greatest' : 'least';
-    case 'NullIfExpr':
-      return 'nullif';
-    case 'A_ArrayExpr':
-      return 'array';
-    case 'RowExpr':
-      return 'row';
-    case 'SQLValueFunction':
-      return String(n.op)
-        .replace(/^SVFOP_/, '')
-        .toLowerCase()
-        .replace(/_n$/, '');
-    case 'SubLink':
-      if (n.subLinkType === 'EXISTS_SUBLINK') return 'exists';
-      if (n.subLinkType === 'ARRAY_SUBLINK') return 'array';
-      if (n.subLinkType === 'EXPR_SUBLINK') return pgColumnNames(nodeOf(n.subselect, 'SelectStmt') ?? {})?.[0];
-      return undefined;
-    default:
-      return undefined;
-  }
-}
-
-/** Column names PostgreSQL shows for a cast to a type spelled this way (`'1'::int4` is "int4"). */
-const PG_TYPENAME_COLNAME: Record<string, string> = { int4: 'int4', int8: 'int8', float8: 'float8', bool: 'bool' };
-
 /** Result column names of a SELECT's target list, or undefined when it has `*` or is a set operation. */
 export function pgColumnNames(s: SelectStmt): string[] | undefined {
   if (s.op && s.op !== 'SETOP_NONE') return undefined;
@@ -165,7 +115,7 @@ export function pgColumnNames(s: SelectStmt): string[] | undefined {
     const r = nodeOf(rt, 'ResTarget');
     if (!r) return undefined;
     if (nodeOf(r.val, 'ColumnRef')?.fields?.some((f) => nodeOf(f, 'A_Star'))) return undefined;
-    out.push(r.name ?? figureColname(r.val) ?? '?column?');
+    out.push(r.name ?? figureColname(r.val));
   }
   return out;
 }

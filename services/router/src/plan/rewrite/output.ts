@@ -1,13 +1,13 @@
 /**
- * The output of a SELECT: its columns' names (FigureColname), the forms result conversion reads
- * as PostgreSQL's types (pg-macros.ts MARKED), and the sort keys where DuckDB's order differs.
+ * The output of a SELECT: the forms result conversion reads as PostgreSQL's types (pg-macros.ts
+ * MARKED) and the sort keys where DuckDB's order differs (column names: analyze/colname.ts).
  */
 import type { Node, SelectStmt } from '@pgsql/types';
 import type { ResultType } from '@stratum/shared';
 import { PG_NUMERIC_FIELD } from '@stratum/shared/duckdb';
-import { entryOf, nodeOf, strOf } from '../../analyze/ast.ts';
+import { nodeOf, strOf } from '../../analyze/ast.ts';
 import { numKey } from './coerce.ts';
-import { castNode, castTyped, duckTypeOf, fn, funcName, nullWhenNull } from './nodes.ts';
+import { castNode, castTyped, duckTypeOf, fn, nullWhenNull } from './nodes.ts';
 import type { Columns, Typed } from './types.ts';
 
 /** Output types DuckDB lacks, marked for result conversion (shared/src/duckdb/pg-macros.ts MARKED). */
@@ -49,60 +49,6 @@ export function markOutput(x: Typed, grouped: boolean): Node | undefined {
 export function sortKey(e: Typed): Node | undefined {
   if (e.textNum && e.t === 'numeric') return numKey(e.node);
   return e.t === 'char' ? fn('rtrim', [e.node]) : undefined;
-}
-
-/** PostgreSQL's output column name of an expression (FigureColname). */
-export function figureColname(n: Node | undefined): string {
-  if (!n) return '?column?';
-  const [type, v] = entryOf(n);
-  switch (type) {
-    case 'ColumnRef': {
-      const fields = v.fields ?? [];
-      const last = nodeOf(fields[fields.length - 1], 'String');
-      return last ? String(last.sval) : '?column?';
-    }
-    case 'FuncCall':
-      return funcName(v).split('.').pop() ?? '?column?';
-    case 'TypeCast': {
-      const inner = figureColname(v.arg);
-      if (inner !== '?column?') return inner;
-      const names = v.typeName?.names ?? [];
-      return strOf(names[names.length - 1]) ?? '?column?';
-    }
-    case 'CaseExpr':
-      return 'case';
-    case 'CoalesceExpr':
-      return 'coalesce';
-    case 'MinMaxExpr':
-      return v.op === 'IS_GREATEST' ? 'greatest' : 'least';
-    case 'A_ArrayExpr':
-      return 'array';
-    case 'SubLink':
-      if (v.subLinkType === 'EXISTS_SUBLINK') return 'exists';
-      if (v.subLinkType === 'ARRAY_SUBLINK') return 'array';
-      if (v.subLinkType === 'EXPR_SUBLINK') {
-        const t = nodeOf(nodeOf(v.subselect, 'SelectStmt')?.targetList?.[0], 'ResTarget');
-        return t?.name ? String(t.name) : figureColname(t?.val);
-      }
-      return '?column?';
-    case 'A_Indirection': {
-      const ind = v.indirection ?? [];
-      const last = nodeOf(ind[ind.length - 1], 'String');
-      if (last) return String(last.sval);
-      return figureColname(v.arg);
-    }
-    case 'SQLValueFunction': {
-      const op = String(v.op ?? '')
-        .replace(/^SVFOP_/, '')
-        .replace(/_N$/, '')
-        .toLowerCase();
-      return op === 'current_catalog' ? 'current_catalog' : op;
-    }
-    case 'XmlExpr':
-      return 'xmlelement';
-    default:
-      return '?column?';
-  }
 }
 
 /** A FROM item whose relations' columns `*` lists in order (no USING, NATURAL or join alias merging them). */

@@ -5,9 +5,10 @@
 import type { CommonTableExpr, Node, SelectStmt, WithClause } from '@pgsql/types';
 import type { ResultType } from '@stratum/shared';
 import { expectNode, listItems, nodeOf, present } from '../../analyze/ast.ts';
+import { figureColname } from '../../analyze/colname.ts';
 import { fromItem } from './from.ts';
 import { constInt, str } from './nodes.ts';
-import { castLiteralColumn, figureColname, MARKED_OUTPUT, markOutput, plainFrom, renameCols, sortKey } from './output.ts';
+import { castLiteralColumn, MARKED_OUTPUT, markOutput, plainFrom, renameCols, sortKey } from './output.ts';
 import { checkRecursion, hasAggregateCall, refersTo } from './recursion.ts';
 import { type Columns, common, type Rewriter, type Scope, type Selected, type Typed } from './types.ts';
 import { rewriteChildren, rewriteWithin } from './untyped.ts';
