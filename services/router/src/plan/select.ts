@@ -106,9 +106,10 @@ export function exprType(e: Expr): ResultType {
   }
 }
 
-/** Result column names of a SELECT's target list, or undefined when it has `*` or is a set operation. */
+/** Result column names of a SELECT's target list (a set operation: its leftmost SELECT's), or undefined when it has `*`. */
 export function pgColumnNames(s: SelectStmt): string[] | undefined {
-  if (s.op && s.op !== 'SETOP_NONE') return undefined;
+  // A set operation's columns are named by its leftmost SELECT.
+  if (s.op && s.op !== 'SETOP_NONE') return s.larg ? pgColumnNames(s.larg) : undefined;
   if (!s.targetList) return undefined;
   const out: string[] = [];
   for (const rt of s.targetList) {
