@@ -35,7 +35,7 @@ const LISTS = [
   'current_date, current_timestamp, current_timestamp(2), localtime, localtimestamp, current_user, session_user, user, current_catalog, current_schema, current_role',
   'EXISTS (SELECT 1), ARRAY(SELECT a FROM t), (SELECT max(a) FROM t), (SELECT a + 1 FROM t LIMIT 1), (SELECT 1 AS one), (SELECT b FROM t UNION SELECT b FROM t LIMIT 1)',
   "a IN (1, 2), a = ANY(ARRAY[1]), j ->> 'k', j -> 'k', b LIKE 'x%', b COLLATE \"C\", GROUPING(a)",
-  "x.y, (t.a)",
+  'x.y, (t.a)',
 ];
 
 let server: PostgresHandle;
