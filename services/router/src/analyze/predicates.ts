@@ -3,7 +3,7 @@
  * WHERE clause and what each says about a column — equality with a constant or parameter, an
  * IN list, `= ANY($n)` — which the planner matches against the storage key and the indexes.
  */
-import type { Expr, TableInfo } from '@stratum/shared';
+import type { Expr, ResultType, TableInfo } from '@stratum/shared';
 
 /** A constant or parameter (possibly cast): what a key or index lookup can use at execution. */
 export function isValueExpr(e: Expr): boolean {
@@ -78,8 +78,8 @@ const EXACT_KEY_TYPES: ReadonlySet<string> = new Set([
   'timestamptz',
 ]);
 
-/** The type a value expression (const, param, cast) yields. */
-function valueType(e: Expr): string | undefined {
+/** The type a value expression (const, param, cast) yields; undefined for other expressions. */
+export function valueType(e: Expr): ResultType | undefined {
   return e.k === 'const' || e.k === 'param' || e.k === 'cast' ? e.t : undefined;
 }
 

@@ -27,6 +27,7 @@ import {
   UnsupportedError,
   type Value,
 } from '@stratum/shared';
+import { valueType } from '../analyze/predicates.ts';
 import { transformNodes } from '../analyze/walk.ts';
 import type { FieldDescription, Notice, StatementResult } from '../pgwire/types.ts';
 import { deparse } from '../plan/duckdb-sql.ts';
@@ -161,7 +162,7 @@ function keyValues(
       k.map((e, i) => {
         const col = keyCols[i] as TableInfo['columns'][number];
         const v = boundValue(e, params, ctx);
-        const et = e.k === 'const' || e.k === 'param' || e.k === 'cast' ? e.t : col.type;
+        const et = valueType(e) ?? col.type;
         return v === null || et === col.type ? v : castValue(v, et, col.type, col.typmod, 'implicit', ctx);
       }),
     );
