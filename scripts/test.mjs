@@ -3,7 +3,8 @@
 //   node scripts/test.mjs            all tests
 //   node scripts/test.mjs --quick    skip tests that start servers or processes (*.nats.test.ts, *.e2e.test.ts)
 //   node scripts/test.mjs FILTER     only files whose path contains FILTER
-// Installs what the tests need from the OS when missing (nats-server and chrony from Debian's packages).
+// Installs what the tests need from the OS when missing (Debian's packages: nats-server, chrony, PostgreSQL 15,
+// and the client tools the tool tests in cli/src/tools/ run: JDBC, ODBC, SQLAlchemy).
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
@@ -49,6 +50,25 @@ const missing = [
   ['pgbench', 'postgresql-15'],
 ].filter(([cmd]) => !quick && !have(cmd));
 if (!quick && !havePostgres()) missing.push(['initdb', 'postgresql-15']);
+/** Whether a Debian package is installed (for packages that put no command on PATH). */
+function haveDeb(pkg) {
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: dpkg-query's ${Status} field
+  return spawnSync('dpkg-query', ['-W', '-f', '${Status}', pkg], { encoding: 'utf8' }).stdout?.includes('install ok installed') ?? false;
+}
+// The tool tests (cli/src/tools/): pgjdbc on a JRE, psqlODBC with unixODBC's isql and pyodbc,
+// SQLAlchemy 1.4 over psycopg2 for Debian's /usr/bin/python3.
+const toolPackages = [
+  'default-jre-headless',
+  'libpostgresql-jdbc-java',
+  'odbc-postgresql',
+  'unixodbc',
+  'python3-pyodbc',
+  'python3-sqlalchemy',
+  'python3-psycopg2',
+];
+if (!quick && files.some((f) => f.includes('/tools/'))) {
+  for (const pkg of toolPackages) if (!haveDeb(pkg)) missing.push([pkg, pkg]);
+}
 if (missing.length > 0) {
   const pkgs = [...new Set(missing.map(([, pkg]) => pkg))].join(' ');
   console.error(`installing missing Debian packages: ${pkgs}`);

@@ -60,14 +60,17 @@ export function debVersion(pkg: string): string {
   }
 }
 
-/** The version an npm package's package.json gives, or `?`. */
+/** The version an npm package's package.json gives (cli's own node_modules first, as Node resolves it), or `?`. */
 export function npmVersion(pkg: string): string {
-  try {
-    const file = fileURLToPath(new URL(`../../../node_modules/${pkg}/package.json`, import.meta.url));
-    return (JSON.parse(readFileSync(file, 'utf8')) as { version: string }).version;
-  } catch {
-    return '?';
+  for (const dir of ['../../node_modules/', '../../../node_modules/']) {
+    try {
+      const file = fileURLToPath(new URL(`${dir}${pkg}/package.json`, import.meta.url));
+      return (JSON.parse(readFileSync(file, 'utf8')) as { version: string }).version;
+    } catch {
+      // not installed there
+    }
   }
+  return '?';
 }
 
 /**
