@@ -104,7 +104,11 @@ async function child(kind: string, queries: Captured[], url: string): Promise<Ch
   let run: (sql: string) => Promise<unknown>;
   let close: () => Promise<void>;
   if (kind === 'pglite') {
-    const { PGlite } = await import('@electric-sql/pglite');
+    // Not a dependency (the measurement chose against it): `npm install --no-save @electric-sql/pglite@0.6` to run this candidate.
+    const pgliteModule = '@electric-sql/pglite';
+    const { PGlite } = (await import(pgliteModule)) as {
+      PGlite: { create(): Promise<{ query(sql: string): Promise<unknown>; exec(sql: string): Promise<unknown>; close(): Promise<void> }> };
+    };
     const db = await PGlite.create();
     await db.query('SELECT 1');
     for (const s of SCHEMA_PG) await db.exec(s);

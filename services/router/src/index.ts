@@ -21,6 +21,8 @@ import {
   WatermarkWatcher,
 } from '@stratum/shared';
 import { ResultCache } from './caches.ts';
+import { SESSION_ACTIVITY } from './catalog/activity.ts';
+import { PgCatalogStore } from './catalog/store.ts';
 import { setAsOf } from './execute/utility.ts';
 import { OlapRouter, type ShardRef } from './olap.ts';
 import { startPgWireServer } from './pgwire/server.ts';
@@ -83,6 +85,19 @@ export async function startRouter(o: RouterOptions): Promise<Router> {
   await initParser();
   let next = 0;
   const olap = new OlapRouter(o.catalog, o.olapShards, () => o.ingestion);
+  // Every user is a superuser until roles are modelled: configured SCRAM users, else whoever connects.
+  const configured = o.auth.method === 'scram-sha-256' ? Object.keys(o.auth.users) : ['stratum'];
+  olap.pgCatalog = new PgCatalogStore(
+    {
+      catalog: o.catalog,
+      database: o.database,
+      roles: () => {
+        const names = new Set([...configured, ...SESSION_ACTIVITY.list().map((a) => a.user)]);
+        return [...names].map((name) => ({ name, superuser: true }));
+      },
+    },
+    Date.now(),
+  );
   const ctx: RouterContext = {
     catalog: o.catalog,
     publishDdl: o.publishDdl,

@@ -40,6 +40,8 @@ import {
 import { bindParams, convertResult, loadValues, mapDuckDbError, PG_SEMANTICS_SQL, viewType } from '@stratum/shared/duckdb';
 import { listItems, nodeOf, strOf } from './analyze/ast.ts';
 import { forEachNode } from './analyze/walk.ts';
+import type { SessionSource } from './catalog/rows.ts';
+import type { PgCatalogStore } from './catalog/store.ts';
 import { literalOf, type Params } from './sql/literal.ts';
 import { qualifiedName } from './sql/parse.ts';
 
@@ -85,6 +87,17 @@ const SYSTEM_TABLES: Record<string, { name: string; type: SqlType | 'text' }[]> 
 /** Names of the system tables the router serves. */
 export const SYSTEM_TABLE_NAMES = new Set(Object.keys(SYSTEM_TABLES));
 
+/** A relation the router answers itself: a system table, or a catalog relation (`pg_catalog.pg_class`: a name with a dot). */
+function routerRelation(name: string): boolean {
+  return SYSTEM_TABLE_NAMES.has(name) || name.includes('.');
+}
+
+/** Options of {@link OlapRouter.query}: the tiers' options, and the system catalogs a statement reads. */
+export interface RouterQueryOptions extends QueryOptions {
+  /** The catalog relations (`schema.name`) to load, and the asking session; set: the statement runs on the router's DuckDB. */
+  catalog?: { relations: readonly string[]; session: SessionSource };
+}
+
 const SYSTEM_COLUMNS: { name: string; type: SqlType }[] = [
   { name: '_ts', type: 'timestamp' },
   { name: '_version', type: 'uuid' },
@@ -103,6 +116,8 @@ export class OlapRouter {
   private instance: DuckDBInstance | undefined;
   private readonly idle: DuckDBConnection[] = [];
   private tempSeq = 0;
+  /** The system catalogs, loaded into this router's DuckDB (catalog/store.ts). */
+  pgCatalog: PgCatalogStore | undefined;
 
   constructor(
     private readonly catalog: Catalog,
@@ -132,14 +147,14 @@ export class OlapRouter {
     sql: string,
     params: Params,
     catalogVersion: number,
-    opts: QueryOptions,
+    opts: RouterQueryOptions,
     astParams: Params = params,
     overlays?: ReadonlyMap<string, TxnWrite[]>,
     provided?: ReadonlyMap<string, Row[]>,
   ): Promise<OlapAnswer> {
     const lits: Literal[] = params.map((v) => v);
     const plan = this.plan(stmt, refs, astParams);
-    if (plan.whole && !overlays?.size && !provided?.size) {
+    if (plan.whole && !overlays?.size && !provided?.size && !opts.catalog) {
       const id = plan.whole;
       const shard = this.shards.find((s) => s.id === id) as ShardRef;
       const tables = [...plan.placement.keys()];
@@ -165,11 +180,11 @@ export class OlapRouter {
   ): { whole: string | undefined; placement: Map<string, string[]>; reason: string } {
     const placement = new Map<string, string[]>();
     if (refs.length === 0) return { whole: this.shardIds[0], placement, reason: 'no table: any shard answers' };
-    const system = refs.filter((r) => SYSTEM_TABLE_NAMES.has(r.name)).map((r) => r.name);
+    const system = refs.filter((r) => routerRelation(r.name)).map((r) => r.name);
     const single = refs.length === 1 || refs.every((r) => r.topLevel);
     const why: string[] = [];
     for (const r of refs) {
-      if (SYSTEM_TABLE_NAMES.has(r.name)) continue;
+      if (routerRelation(r.name)) continue;
       const info = this.tableOf(r.name);
       const pred = r.topLevel && single ? placementPredicate(info, stmt.whereClause, params, r.alias, refs.length === 1) : {};
       const ids = shardsFor(info, pred, this.shardIds);
@@ -190,7 +205,7 @@ export class OlapRouter {
     if (system.length === 0 && all.size === 1) {
       return { whole: [...all][0], placement, reason: `every table is on one shard: ${why.join('; ')}` };
     }
-    const because = system.length > 0 ? `system table ${system.join(', ')} is filled by the router` : 'the tables span several shards';
+    const because = system.length > 0 ? `system relation ${system.join(', ')} is filled by the router` : 'the tables span several shards';
     return { whole: undefined, placement, reason: `scatter/gather, ${because}${why.length ? `: ${why.join('; ')}` : ''}` };
   }
 
@@ -215,11 +230,12 @@ export class OlapRouter {
     sql: string,
     params: Params,
     catalogVersion: number,
-    opts: QueryOptions,
+    routerOpts: RouterQueryOptions,
     astParams: Params,
     overlays?: ReadonlyMap<string, TxnWrite[]>,
     provided?: ReadonlyMap<string, Row[]>,
   ): Promise<OlapAnswer> {
+    const { catalog, ...opts } = routerOpts;
     mWhole.inc({ shard: 'gather' });
     const notices: string[] = [];
     const conn = await this.connection();
@@ -230,7 +246,12 @@ export class OlapRouter {
       const byName = new Map<string, TableRef[]>();
       for (const r of refs) byName.set(r.name, [...(byName.get(r.name) ?? []), r]);
       const loads: Promise<void>[] = [];
+      if (catalog) {
+        if (!this.pgCatalog) throw new StratumError(SqlState.internalError, 'the system catalogs are not set up on this router');
+        await this.pgCatalog.prepare(conn, new Set(catalog.relations), catalog.session, created);
+      }
       for (const [name, rs] of byName) {
+        if (name.includes('.')) continue;
         if (SYSTEM_TABLE_NAMES.has(name)) {
           loads.push(this.loadSystemTable(conn, name, created));
           continue;
@@ -353,6 +374,27 @@ export class OlapRouter {
       for (const c of list) rows.push(conflictRow({ ...c, table: this.catalog.byStorage(c.table)?.name ?? c.table }, sources[i]?.id ?? ''));
     });
     await loadTable(conn, name, cols, rows, created, ++this.tempSeq);
+  }
+
+  /**
+   * Rows of `table` visible to analytical reads now (pg_stat_user_tables.n_live_tup): its
+   * `count(*)` on the shards that hold it.
+   * @throws StratumError 58000 when a shard holding it does not answer
+   */
+  async liveRows(table: string, catalogVersion: number): Promise<number> {
+    const info = this.tableOf(table);
+    const counts = await Promise.all(
+      shardsFor(info, {}, this.shardIds).map(async (id) => {
+        const shard = this.shards.find((s) => s.id === id) as ShardRef;
+        try {
+          const r = await shard.api.query(`SELECT count(*) FROM ${ident(table)}`, [], catalogVersion, {});
+          return Number(r.rows[0]?.[0] ?? 0);
+        } catch (e) {
+          throw this.unavailable(e, id, [table]);
+        }
+      }),
+    );
+    return counts.reduce((a, b) => a + b, 0);
   }
 
   private async connection(): Promise<DuckDBConnection> {

@@ -24,6 +24,7 @@ import {
 import { nodeOf } from './analyze/ast.ts';
 import type { SessionValues } from './analyze/scope.ts';
 import { parseCached, type ResultCache } from './caches.ts';
+import { SESSION_ACTIVITY } from './catalog/activity.ts';
 import { runPlan } from './execute/index.ts';
 import type { OlapRouter } from './olap.ts';
 import type { CopyInSink, CopyOutSource, FieldDescription, PgSession, PreparedInfo, StatementResult, TxStatus } from './pgwire/types.ts';
@@ -164,6 +165,8 @@ export class RouterSession implements PgSession, SessionValues {
   asOfMs: number | undefined;
   /** This session's sequence state (currval, lastval). */
   readonly sequences: SessionSequences;
+  /** Backend pid (pg_stat_activity, catalog/activity.ts). */
+  readonly backendPid: number;
 
   constructor(
     readonly ctx: RouterContext,
@@ -175,6 +178,7 @@ export class RouterSession implements PgSession, SessionValues {
     this.engineIdx = ctx.pickEngine() % ctx.txEngines.length;
     if (params.application_name) this.settings.application_name = params.application_name;
     this.sequences = new SessionSequences(ctx.sequences);
+    this.backendPid = SESSION_ACTIVITY.open(this, user, () => this.settings.application_name ?? '');
   }
 
   // ---------------------------------------------------------------- state
@@ -336,6 +340,7 @@ export class RouterSession implements PgSession, SessionValues {
     if (this.txn && parsed.kind !== 'VariableSetStmt' && parsed.kind !== 'VariableShowStmt' && parsed.kind !== 'TransactionStmt') {
       this.txn.used = true;
     }
+    SESSION_ACTIVITY.begin(this, parsed.sql);
     try {
       const planned = this.planFor(h);
       const run = runPlan(this, planned.plan, params, planned);
@@ -348,6 +353,8 @@ export class RouterSession implements PgSession, SessionValues {
       if (this.txn && parsed.kind !== 'TransactionStmt') this.txn.failed = true;
       this.ctx.log?.debug({ code: (e as StratumError).code, err: (e as Error).message, sql: parsed.sql.slice(0, 500) }, 'statement failed');
       throw e;
+    } finally {
+      SESSION_ACTIVITY.end(this, this.txn !== undefined);
     }
   }
 
@@ -371,6 +378,7 @@ export class RouterSession implements PgSession, SessionValues {
 
   /** Connection ended: a transaction left open is rolled back. */
   async close(): Promise<void> {
+    SESSION_ACTIVITY.close(this);
     const t = this.txn;
     this.txn = undefined;
     if (t) await (this.ctx.txEngines[t.engine] as TxEngineApi).rollback(t.id).catch(() => {});

@@ -7,12 +7,16 @@
 
 import type { RangeVar } from '@pgsql/types';
 import { type Catalog, SchemaError, SqlState, type TableInfo, type ViewInfo } from '@stratum/shared';
+import { catalogRelation, loadedRelationKey } from '../catalog/relations.ts';
 import { forEachNode, type Tree } from './walk.ts';
 
 /** Names of the system tables the router serves (DESIGN §4 conflicts). */
 export const SYSTEM_TABLES = new Set(['stratum_conflicts']);
 
-/** A resolved RangeVar (`node`). */
+/**
+ * A resolved RangeVar (`node`). System relations are `stratum_conflicts` and the catalog
+ * relations (`pg_catalog.pg_class`, `information_schema.tables`: names with a dot).
+ */
 export type RelationRef =
   | { kind: 'table'; table: TableInfo; history: boolean; alias: string; node: RangeVar }
   | { kind: 'view'; view: ViewInfo; alias: string; node: RangeVar }
@@ -34,18 +38,25 @@ export function aliasOf(rv: RangeVar): string {
 }
 
 /**
- * Resolve one RangeVar against the catalog (schemas `public` and `pg_catalog`-less names only).
- * @throws SchemaError 42P01 with the name's position; 3F000 for an unknown schema.
+ * Resolve one RangeVar against the catalog: schema `public` (or none) for user objects;
+ * `pg_catalog` and `information_schema` (or an unqualified catalog name, as PostgreSQL searches
+ * pg_catalog first) for the system catalogs (catalog/relations.ts).
+ * @throws SchemaError 42P01 with the name's position; StratumError 0A000 for a catalog relation
+ *   Stratum does not describe.
  */
 export function resolveRangeVar(catalog: Catalog, rv: RangeVar, ctes: ReadonlySet<string>, positionOf: PositionOf): RelationRef {
   const { schema, name } = rangeVarName(rv);
   const alias = aliasOf(rv);
   const pos = positionOf(rv.location);
   const opts = pos === undefined ? {} : { position: pos };
+  if (schema === undefined && ctes.has(name)) return { kind: 'cte', name, alias, node: rv };
+  const system = catalogRelation(schema, name);
+  if (system) return { kind: 'system', name: `${system.schema}.${system.name}`, alias, node: rv };
+  const loaded = loadedRelationKey(schema, name);
+  if (loaded) return { kind: 'system', name: loaded, alias, node: rv };
   if (schema !== undefined && schema !== 'public') {
     throw new SchemaError(SqlState.undefinedTable, `relation "${schema}.${name}" does not exist`, opts);
   }
-  if (schema === undefined && ctes.has(name)) return { kind: 'cte', name, alias, node: rv };
   if (SYSTEM_TABLES.has(name)) return { kind: 'system', name, alias, node: rv };
   const base = name.endsWith('__history') ? name.slice(0, -'__history'.length) : name;
   const table = catalog.find(base);

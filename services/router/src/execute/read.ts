@@ -15,7 +15,6 @@ import {
   type Expr,
   evaluate,
   formatValue,
-  type QueryOptions,
   type ResultType,
   type Row,
   type RowVersion,
@@ -29,6 +28,8 @@ import {
 } from '@stratum/shared';
 import { valueType } from '../analyze/predicates.ts';
 import { transformNodes } from '../analyze/walk.ts';
+import { catalogSession } from '../catalog/session-source.ts';
+import type { RouterQueryOptions } from '../olap.ts';
 import type { FieldDescription, Notice, StatementResult } from '../pgwire/types.ts';
 import { deparse } from '../plan/duckdb-sql.ts';
 import type { AnalyticalPlan, LocalPlan, OutputColumn, ReadPlan, RowReadPlan, RowScanPlan } from '../plan/types.ts';
@@ -430,7 +431,8 @@ function inlineArrays(plan: AnalyticalPlan, params: Params): { sql: string; para
  */
 async function analyticalRead(s: RouterSession, plan: AnalyticalPlan, params: Params): Promise<TypedResult> {
   const notices: Notice[] = [];
-  const hasTables = plan.refs.length > 0;
+  // Catalog relations (`pg_catalog.x`) are the router's own: no tier to wait for, nothing to cache.
+  const hasTables = plan.refs.some((r) => !r.name.includes('.'));
   const txn = s.txn;
   const overlays = new Map<string, import('@stratum/shared').TxnWrite[]>();
   if (txn && hasTables) {
@@ -458,7 +460,12 @@ async function analyticalRead(s: RouterSession, plan: AnalyticalPlan, params: Pa
     s.asOfMs === undefined && hasTables ? requirements(s, plan.tables, { stmt: plan.stmt, refs: plan.refs }, params) : { reqs: [] };
   const need = reqs.reduce((m, r) => Math.max(m, r.ts), 0);
   const cacheable =
-    !txn && hasTables && s.ctx.results.ttlMs > 0 && s.asOfMs === undefined && !reqs.some((r) => r.mode === 'strict_serializable');
+    !txn &&
+    hasTables &&
+    !plan.catalog &&
+    s.ctx.results.ttlMs > 0 &&
+    s.asOfMs === undefined &&
+    !reqs.some((r) => r.mode === 'strict_serializable');
   if (cacheable) {
     const hit = s.ctx.results.get(plan.sql, params, Math.max(need, s.seenTs)) as (TypedResult & { cached?: true }) | undefined;
     if (hit) return hit;
@@ -471,7 +478,8 @@ async function analyticalRead(s: RouterSession, plan: AnalyticalPlan, params: Pa
     if (coveredTs > s.seenTs) s.seenTs = coveredTs;
   }
   const { sql, params: bound } = inlineArrays(plan, params);
-  const opts: QueryOptions = s.asOfMs === undefined ? {} : { asOf: s.asOfMs };
+  const opts: RouterQueryOptions = s.asOfMs === undefined ? {} : { asOf: s.asOfMs };
+  if (plan.catalog) opts.catalog = { relations: plan.catalog, session: catalogSession(s) };
   const res = await s.ctx.olap.query(
     plan.stmt,
     plan.refs,

@@ -13,6 +13,7 @@ import { deparseSync } from 'pgsql-deparser';
 import { constString, makeNode, type NodeEntry, nodeOf, strOf } from '../analyze/ast.ts';
 import type { SessionValues } from '../analyze/scope.ts';
 import { transformNodes } from '../analyze/walk.ts';
+import { type CatalogRewrite, rewriteCatalog } from '../catalog/rewrite.ts';
 import { parseFirst } from '../sql/parse.ts';
 import { pgSemantics } from './rewrite/index.ts';
 
@@ -127,9 +128,12 @@ export function sessionFunction(node: NodeEntry, s: SessionValues): Node | undef
 
 /**
  * The statement with views inlined (as `(SELECT …) AS alias`, recursively) and session functions
- * bound, then rewritten for PostgreSQL semantics in DuckDB (rewrite/index.ts). `ctes` are CTE
- * names that shadow views; `relations`: the tables (by alias) whose columns an expression (not a
- * SELECT) may name, such as a write's WHERE over its table.
+ * bound, catalog names pointed at the router's system catalogs (catalog/rewrite.ts), then
+ * rewritten for PostgreSQL semantics in DuckDB (rewrite/index.ts). `ctes` are CTE names that
+ * shadow views; `relations`: the tables (by alias) whose columns an expression (not a SELECT)
+ * may name, such as a write's WHERE over its table. `catalogUse`, when given, receives what the
+ * catalog stage found (the catalog relations the statement reads).
+ * @throws StratumError 0A000 for a catalog relation or function Stratum does not answer.
  */
 export function rewriteForTier(
   stmt: Node,
@@ -137,6 +141,7 @@ export function rewriteForTier(
   s: SessionValues,
   ctes: ReadonlySet<string> = new Set(),
   relations: readonly { alias: string; table: string }[] = [],
+  catalogUse?: (use: CatalogRewrite) => void,
 ): Node {
   let depth = 0;
   const rewrite = (tree: Node): Node =>
@@ -164,7 +169,9 @@ export function rewriteForTier(
       }
       return undefined;
     });
-  return pgSemantics(rewrite(stmt), catalog, relations);
+  const use = rewriteCatalog(rewrite(stmt), ctes);
+  catalogUse?.(use);
+  return pgSemantics(use.stmt, catalog, relations);
 }
 
 /** PostgreSQL text of a statement or expression node (for DuckDB, EXPLAIN and the catalog). */

@@ -15,6 +15,7 @@ import { conjunctsOf, fieldFacts, fieldRanges, keyResidual, rowLookup } from '..
 import { aliasOf, type RelationRef, relationsOf } from '../analyze/relations.ts';
 import { ParamTypes, RowScope } from '../analyze/scope.ts';
 import { forEachNode, someNode, type Tree } from '../analyze/walk.ts';
+import { callsCatalog } from '../catalog/rewrite.ts';
 import { deparse, rewriteForTier } from './duckdb-sql.ts';
 import type { PlanEnv } from './planner.ts';
 import { planRowFinish } from './row-finish.ts';
@@ -208,6 +209,10 @@ function inferParams(s: SelectStmt, rels: RelationRef[], params: ParamTypes): An
 export function planSelect(s: SelectStmt, env: PlanEnv, params: ParamTypes): ReadPlan {
   const rels = relationsOf(env.catalog, { SelectStmt: s }, env.positionOf);
   const tables = tablesOf(rels);
+  // The system catalogs live in the router's DuckDB: statements over them are analytical.
+  if (rels.some((r) => r.kind === 'system' && r.name.includes('.')) || callsCatalog({ SelectStmt: s })) {
+    return analytical(s, rels, tables, env, params);
+  }
   const from = s.fromClause ?? [];
   // No tables at all: the router evaluates it (PostgreSQL semantics: 1/0 is 22012, not NULL).
   if (from.length === 0 && !needsAnalytical(s) && !hasSubquery(s.targetList) && !s.whereClause) {
@@ -357,7 +362,10 @@ function tryRowRead(s: SelectStmt, rels: RelationRef[], env: PlanEnv, params: Pa
 /** The analytical plan of a SELECT. */
 function analytical(s: SelectStmt, rels: RelationRef[], tables: PlanTable[], env: PlanEnv, params: ParamTypes): AnalyticalPlan {
   const ctes = new Set(rels.filter((r) => r.kind === 'cte').map((r) => (r.kind === 'cte' ? r.name : '')));
-  const rewritten = rewriteForTier({ SelectStmt: s }, env.catalog, env.session, ctes);
+  let catalog: string[] | undefined;
+  const rewritten = rewriteForTier({ SelectStmt: s }, env.catalog, env.session, ctes, [], (use) => {
+    if (use.catalog) catalog = [...use.relations];
+  });
   const stmt = expectNode(rewritten, 'SelectStmt');
   // Views were inlined: their tables count for consistency too.
   const inner = rels.some((r) => r.kind === 'view') ? relationsOf(env.catalog, rewritten, env.positionOf) : rels;
@@ -376,5 +384,11 @@ function analytical(s: SelectStmt, rels: RelationRef[], tables: PlanTable[], env
   };
   const names = pgColumnNames(s);
   if (names) plan.names = names;
+  if (catalog) {
+    plan.catalog = catalog;
+    plan.tier = 'router';
+    plan.reason =
+      all.length > 0 ? `${plan.reason}, with the system catalogs in the router's DuckDB` : "system catalogs → the router's DuckDB";
+  }
   return plan;
 }

@@ -181,6 +181,11 @@ export interface AnalyticalPlan extends PlanBase {
   names?: string[];
   /** Array parameters of `x = ANY($n)`: inlined as typed lists at execution. */
   arrays: { param: number; elementType: string }[];
+  /**
+   * It reads the system catalogs (catalog/): the catalog relations (`schema.name`) to load; it
+   * runs on the router's DuckDB (user tables it joins are gathered there).
+   */
+  catalog?: string[];
 }
 
 /** A SELECT without tables, evaluated by the router with PostgreSQL semantics. */

@@ -5,6 +5,7 @@
 import type { JoinExpr, Node, RangeFunction, SelectStmt } from '@pgsql/types';
 import type { Catalog } from '@stratum/shared';
 import { entryOf, expectNode, listItems, nodeOf, present, strOf } from '../../analyze/ast.ts';
+import { loadedRelationColumns } from '../../catalog/relations.ts';
 import { call } from './call.ts';
 import { isTextNumeric } from './coerce.ts';
 import { fn, funcName, jsonArray, str } from './nodes.ts';
@@ -65,7 +66,9 @@ export function fromItem(rw: Rewriter, f: Node, scope: Scope): Node {
       const alias = v.alias?.aliasname ? String(v.alias.aliasname) : name;
       let cols: Columns = [];
       const cte = !v.schemaname ? scope.ctes.get(name) : undefined;
+      const system = loadedRelationColumns(v.schemaname, name);
       if (cte) cols = cte;
+      else if (system) cols = system;
       else {
         const hist = name.endsWith('__history') ? name.slice(0, -'__history'.length) : undefined;
         cols = tableColumns(rw.catalog, hist ?? name);

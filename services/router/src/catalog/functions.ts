@@ -1,0 +1,165 @@
+/**
+ * The catalog functions tools call (docs/architecture.md "System catalogs"), as DuckDB macros in
+ * the router DuckDB's catalog schema, over the catalog relations and two helper relations the
+ * store loads with them:
+ *
+ * - `stratum_defs(kind, oid, sub, def)`: definitions PostgreSQL's ruleutils would print
+ *   (`index` → pg_get_indexdef, with `sub` > 0 the key column's name; `constraint` →
+ *   pg_get_constraintdef; `view` → pg_get_viewdef; `serial` → pg_get_serial_sequence by table
+ *   oid and attnum);
+ * - `stratum_format(oid, typmod, fmt)`: format_type's answer for every built-in type with a NULL
+ *   typmod (stored as -2) and -1, and for each (type, typmod) a column uses.
+ *
+ * A call rewrite.ts cannot answer here (an unknown or unsupported function) is refused before
+ * DuckDB sees it. Privileges: every Stratum user is a superuser (roles and grants are not yet
+ * modelled), so the has_*_privilege family answers true, as PostgreSQL does for a superuser.
+ */
+import { MACRO_FUNCTION_NAMES, PRIVILEGE_FUNCTIONS } from './function-names.ts';
+import { CATALOG_SCHEMA } from './relations.ts';
+
+const S = CATALOG_SCHEMA;
+
+/** PostgreSQL's reserved keywords, for quote_ident. */
+const RESERVED_LIST =
+  "['all','analyse','analyze','and','any','array','as','asc','asymmetric','authorization','binary','both','case','cast','check','collate','collation','column','concurrently','constraint','create','cross','current_catalog','current_date','current_role','current_schema','current_time','current_timestamp','current_user','default','deferrable','desc','distinct','do','else','end','except','false','fetch','for','foreign','freeze','from','full','grant','group','having','ilike','in','initially','inner','intersect','into','is','isnull','join','lateral','leading','left','like','limit','localtime','localtimestamp','natural','not','notnull','null','offset','on','only','or','order','outer','overlaps','placing','primary','references','returning','right','select','session_user','similar','some','symmetric','system_user','table','tablesample','then','to','trailing','true','union','unique','user','using','variadic','verbose','when','where','window','with']";
+
+/**
+ * The SQL that defines the catalog macros (run once per DuckDB instance, after the catalog
+ * relations exist, see store.ts). `startedAtUs`: the server's start, µs since the epoch
+ * (pg_postmaster_start_time).
+ */
+export function catalogMacrosSql(startedAtUs: bigint): string {
+  const def = (kind: string, oid: string, sub = '0') =>
+    `(SELECT d.def FROM ${S}.stratum_defs d WHERE d.kind = '${kind}' AND d.oid = ${oid} AND d.sub = ${sub})`;
+  const truth = (n: number) => Array.from({ length: n }, (_, i) => `a${i}`).join(', ');
+  return [
+    `CREATE OR REPLACE MACRO ${S}.format_type(t, m) AS CASE WHEN t IS NULL THEN NULL ELSE coalesce(
+       (SELECT f.fmt FROM ${S}.stratum_format f WHERE f.oid = t AND f.typmod = coalesce(m, -2)),
+       (SELECT f.fmt FROM ${S}.stratum_format f WHERE f.oid = t AND f.typmod = -1), '???') END`,
+    `CREATE OR REPLACE MACRO ${S}.quote_ident(x) AS CASE WHEN regexp_full_match(x, '[a-z_][a-z0-9_$]*')
+       AND NOT list_contains(${RESERVED_LIST}, x) THEN x ELSE '"' || replace(x, '"', '""') || '"' END`,
+    // reg* input: a name (already unquoted and folded by rewrite.ts when it is a constant) or digits.
+    `CREATE OR REPLACE MACRO ${S}.regclass_in(s) AS CASE WHEN s IS NULL THEN NULL
+       WHEN regexp_full_match(CAST(s AS VARCHAR), '[0-9]+') THEN CAST(s AS BIGINT)
+       ELSE coalesce((SELECT first(c.oid) FROM ${S}.pg_class c WHERE c.relname = s),
+         error('pg:42P01:relation "' || s || '" does not exist')) END`,
+    `CREATE OR REPLACE MACRO ${S}.regtype_in(s) AS CASE WHEN s IS NULL THEN NULL
+       WHEN regexp_full_match(CAST(s AS VARCHAR), '[0-9]+') THEN CAST(s AS BIGINT)
+       ELSE coalesce((SELECT first(f.oid) FROM ${S}.stratum_format f WHERE f.fmt = s AND f.typmod = -1),
+         (SELECT first(t.oid) FROM ${S}.pg_type t WHERE t.typname = s),
+         error('pg:42704:type "' || s || '" does not exist')) END`,
+    `CREATE OR REPLACE MACRO ${S}.regproc_in(s) AS CASE WHEN s IS NULL THEN NULL
+       WHEN regexp_full_match(CAST(s AS VARCHAR), '[0-9]+') THEN CAST(s AS BIGINT)
+       ELSE coalesce((SELECT first(p.oid) FROM ${S}.pg_proc p WHERE p.proname = s),
+         error('pg:42883:function "' || s || '" does not exist')) END`,
+    `CREATE OR REPLACE MACRO ${S}.regnamespace_in(s) AS CASE WHEN s IS NULL THEN NULL
+       WHEN regexp_full_match(CAST(s AS VARCHAR), '[0-9]+') THEN CAST(s AS BIGINT)
+       ELSE coalesce((SELECT first(n.oid) FROM ${S}.pg_namespace n WHERE n.nspname = s),
+         error('pg:3F000:schema "' || s || '" does not exist')) END`,
+    `CREATE OR REPLACE MACRO ${S}.regrole_in(s) AS CASE WHEN s IS NULL THEN NULL
+       WHEN regexp_full_match(CAST(s AS VARCHAR), '[0-9]+') THEN CAST(s AS BIGINT)
+       ELSE coalesce((SELECT first(r.oid) FROM ${S}.pg_authid r WHERE r.rolname = s),
+         error('pg:42704:role "' || s || '" does not exist')) END`,
+    // reg* output: the name (an oid with no object prints as its digits, as PostgreSQL's).
+    `CREATE OR REPLACE MACRO ${S}.regclass_out(o) AS
+       coalesce((SELECT first(${S}.quote_ident(c.relname)) FROM ${S}.pg_class c WHERE c.oid = o), CAST(o AS VARCHAR))`,
+    `CREATE OR REPLACE MACRO ${S}.regtype_out(o) AS CASE WHEN o = 0 THEN '-' ELSE ${S}.format_type(o, NULL) END`,
+    `CREATE OR REPLACE MACRO ${S}.regproc_out(o) AS
+       coalesce((SELECT first(p.proname) FROM ${S}.pg_proc p WHERE p.oid = o), CASE WHEN o = 0 THEN '-' ELSE CAST(o AS VARCHAR) END)`,
+    `CREATE OR REPLACE MACRO ${S}.regnamespace_out(o) AS
+       coalesce((SELECT first(n.nspname) FROM ${S}.pg_namespace n WHERE n.oid = o), CAST(o AS VARCHAR))`,
+    `CREATE OR REPLACE MACRO ${S}.regrole_out(o) AS
+       coalesce((SELECT first(r.rolname) FROM ${S}.pg_authid r WHERE r.oid = o), CAST(o AS VARCHAR))`,
+    `CREATE OR REPLACE MACRO ${S}.pg_get_expr(e, r) AS e, (e, r, p) AS e`,
+    `CREATE OR REPLACE MACRO ${S}.pg_get_indexdef(o) AS ${def('index', 'o')},
+       (o, c, p) AS ${def('index', 'o', 'c')}`,
+    `CREATE OR REPLACE MACRO ${S}.pg_get_constraintdef(o) AS ${def('constraint', 'o')}, (o, p) AS ${def('constraint', 'o')}`,
+    `CREATE OR REPLACE MACRO ${S}.pg_get_viewdef(o) AS ${def('view', 'o')}, (o, p) AS ${def('view', 'o')}`,
+    `CREATE OR REPLACE MACRO ${S}.pg_get_serial_sequence(t, c) AS
+       (SELECT d.def FROM ${S}.stratum_defs d WHERE d.kind = 'serial' AND d.oid = ${S}.regclass_in(t)
+          AND d.sub = (SELECT a.attnum FROM ${S}.pg_attribute a WHERE a.attrelid = d.oid AND a.attname = c))`,
+    `CREATE OR REPLACE MACRO ${S}.pg_table_is_visible(o) AS o IS NOT NULL OR NULL`,
+    `CREATE OR REPLACE MACRO ${S}.pg_type_is_visible(o) AS o IS NOT NULL OR NULL`,
+    `CREATE OR REPLACE MACRO ${S}.pg_function_is_visible(o) AS o IS NOT NULL OR NULL`,
+    `CREATE OR REPLACE MACRO ${S}.obj_description(o) AS
+       (SELECT first(d.description) FROM ${S}.pg_description d WHERE d.objoid = o AND d.objsubid = 0),
+       (o, c) AS (SELECT first(d.description) FROM ${S}.pg_description d WHERE d.objoid = o AND d.objsubid = 0
+          AND d.classoid = CASE c WHEN 'pg_class' THEN 1259 WHEN 'pg_namespace' THEN 2615 WHEN 'pg_constraint' THEN 2606
+            WHEN 'pg_type' THEN 1247 WHEN 'pg_proc' THEN 1255 ELSE -1 END)`,
+    `CREATE OR REPLACE MACRO ${S}.col_description(o, n) AS
+       (SELECT first(d.description) FROM ${S}.pg_description d WHERE d.objoid = o AND d.objsubid = n AND d.classoid = 1259)`,
+    `CREATE OR REPLACE MACRO ${S}.shobj_description(o, c) AS CAST(NULL AS VARCHAR)`,
+    `CREATE OR REPLACE MACRO ${S}.pg_get_userbyid(o) AS
+       coalesce((SELECT first(r.rolname) FROM ${S}.pg_authid r WHERE r.oid = o), 'unknown (OID=' || o || ')')`,
+    ...PRIVILEGE_FUNCTIONS.map(
+      (p) => `CREATE OR REPLACE MACRO ${S}.${p}(${truth(1)}) AS true, (${truth(2)}) AS true, (${truth(3)}) AS true, (${truth(4)}) AS true`,
+    ),
+    `CREATE OR REPLACE MACRO ${S}.pg_encoding_to_char(e) AS CASE e WHEN 6 THEN 'UTF8' WHEN 0 THEN 'SQL_ASCII' ELSE '' END`,
+    `CREATE OR REPLACE MACRO ${S}.pg_char_to_encoding(e) AS CASE upper(e) WHEN 'UTF8' THEN 6 WHEN 'SQL_ASCII' THEN 0 ELSE -1 END`,
+    `CREATE OR REPLACE MACRO ${S}.pg_postmaster_start_time() AS make_timestamptz(${startedAtUs}::BIGINT)`,
+    `CREATE OR REPLACE MACRO ${S}.pg_relation_is_publishable(o) AS false`,
+    `CREATE OR REPLACE MACRO ${S}.pg_partition_ancestors(o) AS o`,
+    `CREATE OR REPLACE MACRO ${S}.pg_get_triggerdef(o) AS CAST(NULL AS VARCHAR), (o, p) AS CAST(NULL AS VARCHAR)`,
+    `CREATE OR REPLACE MACRO ${S}.pg_get_statisticsobjdef_columns(o) AS CAST(NULL AS VARCHAR)`,
+    `CREATE OR REPLACE MACRO ${S}.pg_get_function_identity_arguments(o) AS CAST(NULL AS VARCHAR)`,
+    `CREATE OR REPLACE MACRO ${S}.pg_get_function_arguments(o) AS CAST(NULL AS VARCHAR)`,
+    `CREATE OR REPLACE MACRO ${S}.pg_get_function_result(o) AS CAST(NULL AS VARCHAR)`,
+    `CREATE OR REPLACE MACRO ${S}.pg_tablespace_location(o) AS ''`,
+    `CREATE OR REPLACE MACRO ${S}.pg_is_in_recovery() AS false`,
+    `CREATE OR REPLACE MACRO ${S}.current_schemas(b) AS CASE WHEN b THEN ['pg_catalog', 'public'] ELSE ['public'] END`,
+  ].join(';\n');
+}
+
+/** Catalog relations each macro reads (the store loads them before a query that calls it). */
+export const MACRO_RELATIONS: Readonly<Record<string, readonly string[]>> = {
+  format_type: [],
+  pg_get_serial_sequence: ['pg_catalog.pg_class', 'pg_catalog.pg_attribute'],
+  obj_description: ['pg_catalog.pg_description'],
+  col_description: ['pg_catalog.pg_description'],
+  pg_get_userbyid: ['pg_catalog.pg_authid'],
+  regclass_in: ['pg_catalog.pg_class'],
+  regclass_out: ['pg_catalog.pg_class'],
+  regtype_in: ['pg_catalog.pg_type'],
+  regtype_out: [],
+  regproc_in: ['pg_catalog.pg_proc'],
+  regproc_out: ['pg_catalog.pg_proc'],
+  regnamespace_in: ['pg_catalog.pg_namespace'],
+  regnamespace_out: ['pg_catalog.pg_namespace'],
+  regrole_in: ['pg_catalog.pg_authid'],
+  regrole_out: ['pg_catalog.pg_authid'],
+};
+
+/** Catalog functions rewrite.ts sends to the macros above (names as PostgreSQL spells them). */
+export const MACRO_FUNCTIONS: ReadonlySet<string> = new Set(MACRO_FUNCTION_NAMES);
+
+/**
+ * pg_catalog functions Stratum refuses (0A000 naming the function): their answers would need
+ * storage sizes, locks or server internals the catalog does not have.
+ */
+export const REFUSED_FUNCTIONS = new Set([
+  'pg_relation_size',
+  'pg_total_relation_size',
+  'pg_table_size',
+  'pg_indexes_size',
+  'pg_database_size',
+  'pg_tablespace_size',
+  'pg_relation_filenode',
+  'pg_relation_filepath',
+  'pg_stat_get_numscans',
+  'pg_stat_get_live_tuples',
+  'pg_try_advisory_lock',
+  'pg_advisory_lock',
+  'pg_advisory_unlock',
+  'pg_advisory_xact_lock',
+  'pg_current_wal_lsn',
+  'pg_last_wal_receive_lsn',
+  'pg_get_keywords',
+  'pg_get_ruledef',
+  'pg_get_partkeydef',
+  'pg_get_function_sqlbody',
+  'pg_get_functiondef',
+  'pg_options_to_table',
+  'pg_stat_get_activity',
+  'pg_ls_dir',
+  'pg_read_file',
+]);

@@ -1,0 +1,265 @@
+/**
+ * The catalog stage of the analytical rewrite (docs/architecture.md "System catalogs"): a
+ * transformer over the statement's AST, before the PostgreSQL-semantics rewrite, that points
+ * catalog names at what the router's DuckDB holds:
+ *
+ * - `pg_catalog.x`, `information_schema.x` and unqualified catalog relation names (PostgreSQL
+ *   searches pg_catalog first) → the loaded relation (relations.ts `duckName`), aliased by the
+ *   name as written so qualified column references still resolve;
+ * - catalog functions (functions.ts) → the catalog schema's macros; `pg_catalog.f` → `f` (not
+ *   the calls the parser made from SQL syntax);
+ *   refused functions → 0A000 naming them;
+ * - casts to `regclass`, `regtype`, `regproc`, `regprocedure`, `regnamespace`, `regrole`: a string
+ *   constant becomes the object's oid (its name parsed as PostgreSQL's `regclassin` does:
+ *   optional schema, quoted or case-folded), any other value the object's name; `oid` casts are
+ *   integer casts;
+ * - `OPERATOR(pg_catalog.op)` → `op`; `COLLATE pg_catalog.default`, `"C"`, `"POSIX"` are dropped
+ *   (Stratum compares text by code point);
+ * - the FROM-clause function `pg_partition_ancestors(x)` → the relation itself (Stratum has no
+ *   partitions).
+ *
+ * The result says which catalog relations the statement needs loaded.
+ */
+import type { FuncCall, Node, TypeCast } from '@pgsql/types';
+import { SqlState, StratumError } from '@stratum/shared';
+import { constString, nodeOf, strOf } from '../analyze/ast.ts';
+import { someNode, transformNodes } from '../analyze/walk.ts';
+import { MACRO_FUNCTIONS, MACRO_RELATIONS, REFUSED_FUNCTIONS } from './functions.ts';
+import { CATALOG_SCHEMA, type CatalogRelation, catalogRelation, duckName, SESSION_PREFIX } from './relations.ts';
+
+/** A statement after the catalog stage, with the catalog relations it reads (`schema.name` keys). */
+export interface CatalogRewrite {
+  stmt: Node;
+  /** Relations to load before it runs (read directly or through a macro). */
+  relations: Set<string>;
+  /** It reads the catalog (relations or functions): it must run on the router's DuckDB. */
+  catalog: boolean;
+}
+
+const REG_TYPES: Record<string, string> = {
+  regclass: 'regclass',
+  regtype: 'regtype',
+  regproc: 'regproc',
+  regprocedure: 'regproc',
+  regnamespace: 'regnamespace',
+  regrole: 'regrole',
+};
+
+/** Catalog relations the helper tables stand in for (loaded with every catalog statement). */
+const ALWAYS = ['stratum.stratum_defs', 'stratum.stratum_format'];
+
+/** Arguments of catalog functions that PostgreSQL types as regclass/oid (a string constant there is an object name or oid). */
+const REGCLASS_ARGS: Record<string, number[]> = {
+  pg_partition_ancestors: [0],
+  pg_relation_is_publishable: [0],
+  pg_table_is_visible: [0],
+  obj_description: [0],
+  col_description: [0],
+  pg_get_indexdef: [0],
+  pg_get_constraintdef: [],
+  pg_get_viewdef: [0],
+  has_table_privilege: [],
+};
+
+/**
+ * Parse a relation name as `regclassin` does: `a.b`, `"Quoted"`, unquoted folded to lower case;
+ * the schema (pg_catalog or public) is dropped.
+ */
+export function parseObjectName(s: string): string {
+  const parts: string[] = [];
+  let i = 0;
+  while (i < s.length) {
+    if (s[i] === '"') {
+      let j = i + 1;
+      let out = '';
+      while (j < s.length) {
+        if (s[j] === '"' && s[j + 1] === '"') {
+          out += '"';
+          j += 2;
+        } else if (s[j] === '"') break;
+        else out += s[j++];
+      }
+      parts.push(out);
+      i = j + 1;
+    } else {
+      let j = i;
+      while (j < s.length && s[j] !== '.') j++;
+      parts.push(s.slice(i, j).trim().toLowerCase());
+      i = j;
+    }
+    if (s[i] === '.') i++;
+  }
+  return parts[parts.length - 1] ?? '';
+}
+
+function funcNames(f: FuncCall): string[] {
+  return (f.funcname ?? []).map((n) => strOf(n) ?? '');
+}
+
+function str(s: string): Node {
+  return { String: { sval: s } };
+}
+
+function macroCall(name: string, args: Node[]): Node {
+  return { FuncCall: { funcname: [str(CATALOG_SCHEMA), str(name)], args, funcformat: 'COERCE_EXPLICIT_CALL' } };
+}
+
+function textConst(s: string): Node {
+  return { A_Const: { sval: { sval: s } } };
+}
+
+/** A string constant `s` in a reg* cast: the oid (digits) as an integer constant, or the macro call on the parsed name. */
+function regConstant(reg: string, s: string, need: Set<string>): Node {
+  if (/^\s*\d+\s*$/.test(s)) return { A_Const: { ival: { ival: Number(s.trim()) } } };
+  for (const r of MACRO_RELATIONS[`${reg}_in`] ?? []) need.add(r);
+  const name =
+    reg === 'regtype'
+      ? s
+          .trim()
+          .toLowerCase()
+          .replace(/^pg_catalog\./, '')
+      : parseObjectName(s);
+  return macroCall(`${reg}_in`, [textConst(name)]);
+}
+
+/**
+ * The catalog stage over `stmt`. `ctes`: CTE names (they shadow unqualified catalog names only
+ * when PostgreSQL would: never for pg_catalog relations, which are searched first — but a CTE
+ * is in scope before any schema, so a CTE named like a catalog relation wins).
+ * @throws StratumError 0A000 naming a refused relation or function; 42P01 for an unknown
+ *   pg_catalog/information_schema relation.
+ */
+export function rewriteCatalog(stmt: Node, ctes: ReadonlySet<string>): CatalogRewrite {
+  const need = new Set<string>();
+  let catalog = false;
+  const rw = (tree: Node): Node =>
+    transformNodes(tree, (type, n) => {
+      switch (type) {
+        case 'RangeVar': {
+          const name = n.relname ?? '';
+          if (!n.schemaname && ctes.has(name)) return undefined;
+          const rel: CatalogRelation | undefined = catalogRelation(n.schemaname, name);
+          if (!rel) return undefined;
+          catalog = true;
+          need.add(`${rel.schema}.${rel.name}`);
+          const alias = n.alias ?? { aliasname: name };
+          return rel.scope === 'session'
+            ? { RangeVar: { relname: `${SESSION_PREFIX}${duckName(rel)}`, inh: true, relpersistence: 'p', alias } }
+            : { RangeVar: { schemaname: CATALOG_SCHEMA, relname: duckName(rel), inh: true, relpersistence: 'p', alias } };
+        }
+        case 'FuncCall': {
+          const names = funcNames(n);
+          const last = names[names.length - 1] ?? '';
+          if (names.length > 2 || (names.length === 2 && names[0] !== 'pg_catalog')) return undefined;
+          if (REFUSED_FUNCTIONS.has(last)) {
+            throw new StratumError(SqlState.featureNotSupported, `function ${last}() is not supported by Stratum's system catalogs`, {
+              hint: 'See docs/sql.md "System catalogs" for the catalog functions Stratum answers.',
+            });
+          }
+          const args = (n.args ?? []).map((a, i) => {
+            const s = constString(a);
+            if (s !== undefined && REGCLASS_ARGS[last]?.includes(i)) return regConstant('regclass', s, need);
+            return rw(a);
+          });
+          if (MACRO_FUNCTIONS.has(last)) {
+            catalog = true;
+            for (const r of MACRO_RELATIONS[last] ?? []) need.add(r);
+            return { FuncCall: { ...n, funcname: [str(CATALOG_SCHEMA), str(last)], ...(n.args ? { args } : {}) } };
+          }
+          // `pg_catalog.f(…)` → `f(…)` (DuckDB would read `pg_catalog.f` as a method call on a column), except
+          // calls the parser made from SQL syntax (EXTRACT, …, and SIMILAR TO's similar_to_escape): the deparser
+          // prints those back as syntax.
+          if (names.length === 2 && n.funcformat !== 'COERCE_SQL_SYNTAX' && last !== 'similar_to_escape') {
+            return { FuncCall: { ...n, funcname: [str(last)], ...(n.args ? { args } : {}) } };
+          }
+          return undefined;
+        }
+        case 'TypeCast': {
+          const tn = (n.typeName?.names ?? []).map((x) => strOf(x) ?? '');
+          const last = tn[tn.length - 1] ?? '';
+          const reg = REG_TYPES[last];
+          if (reg && !n.typeName?.arrayBounds) {
+            catalog = true;
+            const s = constString(n.arg);
+            if (s !== undefined) return regConstant(reg, s, need);
+            for (const r of MACRO_RELATIONS[`${reg}_out`] ?? []) need.add(r);
+            const arg = rw(n.arg as Node);
+            // `x::regclass` compared or joined stays an oid; printed (or cast on to text) it is the name.
+            return macroCall(`${reg}_out`, [arg]);
+          }
+          if ((last === 'oid' || last === 'xid') && tn.length <= 2) {
+            const out: TypeCast = { ...n, typeName: { ...n.typeName, names: [str('pg_catalog'), str('int8')] } };
+            if (n.arg) out.arg = rw(n.arg);
+            return { TypeCast: out };
+          }
+          if (last === 'char' && tn.length === 1 && !n.typeName?.typmods) {
+            // `"char"` (PostgreSQL's one-byte type) is text here.
+            const out: TypeCast = { ...n, typeName: { ...n.typeName, names: [str('pg_catalog'), str('text')] } };
+            if (n.arg) out.arg = rw(n.arg);
+            return { TypeCast: out };
+          }
+          return undefined;
+        }
+        case 'A_Expr': {
+          const op = (n.name ?? []).map((x) => strOf(x) ?? '');
+          if (op.length === 2 && op[0] === 'pg_catalog') {
+            const out = { ...n, name: [str(op[1] ?? '')] };
+            if (n.lexpr) out.lexpr = rw(n.lexpr);
+            if (n.rexpr) out.rexpr = rw(n.rexpr);
+            return { A_Expr: out };
+          }
+          return undefined;
+        }
+        case 'CollateClause': {
+          const c = (n.collname ?? []).map((x) => strOf(x) ?? '');
+          const last = c[c.length - 1];
+          if (n.arg && (last === 'default' || last === 'C' || last === 'POSIX')) return rw(n.arg);
+          return undefined;
+        }
+        case 'RangeFunction': {
+          const first = nodeOf((n.functions?.[0] as { List?: { items?: Node[] } } | undefined)?.List?.items?.[0], 'FuncCall');
+          const names = first ? funcNames(first) : [];
+          if (names[names.length - 1] !== 'pg_partition_ancestors' || !first) return undefined;
+          catalog = true;
+          const arg = first.args?.[0];
+          const s = constString(arg);
+          const relid = s !== undefined ? regConstant('regclass', s, need) : rw(arg as Node);
+          const target = [{ ResTarget: { name: 'relid', val: relid } }];
+          if (n.ordinality) target.push({ ResTarget: { name: 'depth', val: { A_Const: { ival: { ival: 1 } } } } });
+          const colnames = n.alias?.colnames;
+          return {
+            RangeSubselect: {
+              lateral: true,
+              subquery: { SelectStmt: { targetList: target, op: 'SETOP_NONE', limitOption: 'LIMIT_OPTION_DEFAULT' } },
+              alias: { aliasname: n.alias?.aliasname ?? 'pg_partition_ancestors', ...(colnames ? { colnames } : {}) },
+            },
+          };
+        }
+        default:
+          return undefined;
+      }
+    });
+  const out = rw(stmt);
+  if (catalog) for (const r of ALWAYS) need.add(r);
+  return { stmt: out, relations: need, catalog };
+}
+
+/**
+ * Whether a statement calls a catalog function or casts to a reg* type (it must run on the
+ * router's DuckDB even when it reads no relation). Catalog relations are found by name
+ * resolution (analyze/relations.ts).
+ */
+export function callsCatalog(tree: Node): boolean {
+  return someNode(tree, (type, n) => {
+    if (type === 'FuncCall') {
+      const names = funcNames(n);
+      const last = names[names.length - 1] ?? '';
+      return MACRO_FUNCTIONS.has(last) || REFUSED_FUNCTIONS.has(last);
+    }
+    if (type === 'TypeCast') {
+      const tn = n.typeName?.names ?? [];
+      return REG_TYPES[strOf(tn[tn.length - 1]) ?? ''] !== undefined;
+    }
+    return false;
+  });
+}
