@@ -50,6 +50,10 @@ export const MACRO_FUNCTION_NAMES: readonly string[] = [
   'pg_tablespace_location',
   'pg_is_in_recovery',
   'current_schemas',
+  'acldefault',
+  'array_upper',
+  'array_lower',
+  'generate_subscripts',
 ];
 
 /** Every catalog function whose pg_proc row Stratum lists: the macros and the session functions the router binds. */

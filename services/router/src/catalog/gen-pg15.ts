@@ -42,6 +42,11 @@ async function main(): Promise<void> {
       list.push(r.nn ? [r.att, r.typ, 1] : [r.att, r.typ]);
       relations.set(key, list);
     }
+    const relOids = await client.query<{ k: string; oid: string }>(
+      `SELECT n.nspname || '.' || c.relname AS k, c.oid::text AS oid FROM pg_catalog.pg_class c
+         JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+        WHERE n.nspname IN ('pg_catalog', 'information_schema') AND c.relkind IN ('r', 'v') ORDER BY 1`,
+    );
     const rowsOf = async (rel: string, where: string, order = 'oid'): Promise<string[][]> => {
       const names = (relations.get(`pg_catalog.${rel}`) ?? []).map(([n]) => n);
       const sel = names.map((n) => `${JSON.stringify(n)}::text`).join(', ');
@@ -83,6 +88,11 @@ async function main(): Promise<void> {
       '/** Columns of each relation, `schema.name` → [column, PostgreSQL type as format_type prints it, 1 when NOT NULL]. */',
       'export const PG15_RELATIONS: Readonly<Record<string, readonly (readonly [string, string, 1?])[]>> = {',
       ...[...relations].map(([k, v]) => `  ${JSON.stringify(k)}: ${JSON.stringify(v)},`),
+      '};',
+      '',
+      '/** pg_class oid of each relation (the `tableoid` of its rows). */',
+      'export const PG15_RELATION_OIDS: Readonly<Record<string, number>> = {',
+      ...relOids.rows.filter((r) => relations.has(r.k)).map((r) => `  ${JSON.stringify(r.k)}: ${r.oid},`),
       '};',
       '',
     ];

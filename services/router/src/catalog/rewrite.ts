@@ -23,8 +23,9 @@
 import type { FuncCall, Node, TypeCast } from '@pgsql/types';
 import { SqlState, StratumError } from '@stratum/shared';
 import { constString, nodeOf, strOf } from '../analyze/ast.ts';
-import { someNode, transformNodes } from '../analyze/walk.ts';
+import { forEachNode, someNode, transformNodes } from '../analyze/walk.ts';
 import { MACRO_FUNCTIONS, MACRO_RELATIONS, REFUSED_FUNCTIONS } from './functions.ts';
+import { PG15_RELATION_OIDS } from './pg15.generated.ts';
 import { CATALOG_SCHEMA, type CatalogRelation, catalogRelation, duckName, SESSION_PREFIX } from './relations.ts';
 
 /** A statement after the catalog stage, with the catalog relations it reads (`schema.name` keys). */
@@ -132,9 +133,17 @@ function regConstant(reg: string, s: string, need: Set<string>): Node {
 export function rewriteCatalog(stmt: Node, ctes: ReadonlySet<string>): CatalogRewrite {
   const need = new Set<string>();
   let catalog = false;
+  const tableOids = catalogTableOids(stmt, ctes);
   const rw = (tree: Node): Node =>
     transformNodes(tree, (type, n) => {
       switch (type) {
+        case 'ColumnRef': {
+          // The system column `tableoid` of a catalog row: the pg_class oid of its catalog relation.
+          const f = (n.fields ?? []).map((x) => strOf(x));
+          if (f[f.length - 1] !== 'tableoid' || f.length > 2) return undefined;
+          const oid = f.length === 2 ? tableOids.byAlias.get(f[0] ?? '') : tableOids.only;
+          return oid === undefined ? undefined : { A_Const: { ival: { ival: oid } } };
+        }
         case 'RangeVar': {
           const name = n.relname ?? '';
           if (!n.schemaname && ctes.has(name)) return undefined;
@@ -150,6 +159,10 @@ export function rewriteCatalog(stmt: Node, ctes: ReadonlySet<string>): CatalogRe
         case 'FuncCall': {
           const names = funcNames(n);
           const last = names[names.length - 1] ?? '';
+          if (isExpandArray(n)) {
+            catalog = true;
+            return macroCall('_pg_expandarray', (n.args ?? []).map((a) => rw(a)));
+          }
           if (names.length > 2 || (names.length === 2 && names[0] !== 'pg_catalog')) return undefined;
           if (REFUSED_FUNCTIONS.has(last)) {
             throw new StratumError(SqlState.featureNotSupported, `function ${last}() is not supported by Stratum's system catalogs`, {
@@ -187,6 +200,12 @@ export function rewriteCatalog(stmt: Node, ctes: ReadonlySet<string>): CatalogRe
             // `x::regclass` compared or joined stays an oid; printed (or cast on to text) it is the name.
             return macroCall(`${reg}_out`, [arg]);
           }
+          if ((last === 'name' || last === 'aclitem' || last === 'pg_node_tree') && tn.length <= 2) {
+            // `name`, `aclitem` and `pg_node_tree` values are text here.
+            const out: TypeCast = { ...n, typeName: { ...n.typeName, names: [str('pg_catalog'), str('text')] } };
+            if (n.arg) out.arg = rw(n.arg);
+            return { TypeCast: out };
+          }
           if ((last === 'oid' || last === 'xid') && tn.length <= 2) {
             const out: TypeCast = { ...n, typeName: { ...n.typeName, names: [str('pg_catalog'), str('int8')] } };
             if (n.arg) out.arg = rw(n.arg);
@@ -199,6 +218,13 @@ export function rewriteCatalog(stmt: Node, ctes: ReadonlySet<string>): CatalogRe
             return { TypeCast: out };
           }
           return undefined;
+        }
+        case 'A_Indirection': {
+          // `(information_schema._pg_expandarray(a)).x`: the field of the macro's struct.
+          const inner = nodeOf(n.arg, 'FuncCall');
+          if (!inner || !isExpandArray(inner)) return undefined;
+          catalog = true;
+          return { A_Indirection: { ...n, arg: rw(n.arg as Node) } };
         }
         case 'A_Expr': {
           const op = (n.name ?? []).map((x) => strOf(x) ?? '');
@@ -262,4 +288,35 @@ export function callsCatalog(tree: Node): boolean {
     }
     return false;
   });
+}
+
+/** `information_schema._pg_expandarray(a)`: PostgreSQL's set-returning (x, n) of an array's elements and positions. */
+function isExpandArray(f: FuncCall): boolean {
+  const names = funcNames(f);
+  return names[names.length - 1] === '_pg_expandarray' && (names.length === 1 || names[0] === 'information_schema');
+}
+
+/**
+ * The pg_class oids of the catalog relations a statement reads, by alias, and the one oid when
+ * every catalog relation of the statement is the same relation (an unqualified `tableoid`).
+ */
+function catalogTableOids(stmt: Node, ctes: ReadonlySet<string>): { byAlias: Map<string, number>; only: number | undefined } {
+  const byAlias = new Map<string, number>();
+  const all = new Set<number>();
+  forEachNode(stmt, (type, n) => {
+    if (type !== 'RangeVar') return;
+    const name = n.relname ?? '';
+    if (!n.schemaname && ctes.has(name)) return;
+    let rel: CatalogRelation | undefined;
+    try {
+      rel = catalogRelation(n.schemaname, name);
+    } catch {
+      return;
+    }
+    const oid = rel ? PG15_RELATION_OIDS[`${rel.schema}.${rel.name}`] : undefined;
+    if (oid === undefined) return;
+    byAlias.set(n.alias?.aliasname ?? name, oid);
+    all.add(oid);
+  });
+  return { byAlias, only: all.size === 1 ? [...all][0] : undefined };
 }
