@@ -31,6 +31,7 @@ import { planKey, planStatement } from './plan/planner.ts';
 import type { OutputColumn, PlannedStatement } from './plan/types.ts';
 import type { SequenceAllocator } from './sequences.ts';
 import { SessionSequences } from './sequences.ts';
+import { checkSet, currentSetting, type SettingsState, settingDef, showSetting } from './settings.ts';
 import type { ParsedStatement } from './sql/parse.ts';
 import type { SessionState, SessionTokens } from './token.ts';
 
@@ -73,7 +74,10 @@ export interface IngestionRef {
   partitions: number[];
 }
 
-/** Settings a client may SET; reported by SHOW. Keys are lower-case. */
+/**
+ * Session values of the settings Stratum applies, at connection start, in the setting form
+ * (settings.ts; other parameters have their default there). Keys are lower-case.
+ */
 export const DEFAULT_SETTINGS: Readonly<Record<string, string>> = {
   timezone: 'UTC',
   datestyle: 'ISO, MDY',
@@ -119,6 +123,10 @@ export interface OpenTxn {
   catalog?: Catalog;
   /** Savepoints with the block's DDL count when each was set. */
   savepoints: { name: string; ddl: number }[];
+  /** The session's settings before the block's first SET (restored when the block ends). */
+  settingsBefore?: Record<string, string>;
+  /** Values of the block's SET SESSION statements, by name (kept after COMMIT). */
+  sessionSets?: Map<string, string>;
 }
 
 interface Handle {
@@ -143,11 +151,21 @@ export const REPORTED: Readonly<Record<string, string>> = {
   intervalstyle: 'IntervalStyle',
   standard_conforming_strings: 'standard_conforming_strings',
   integer_datetimes: 'integer_datetimes',
+  is_superuser: 'is_superuser',
+  session_authorization: 'session_authorization',
+  server_version: 'server_version',
+  server_encoding: 'server_encoding',
+  default_transaction_read_only: 'default_transaction_read_only',
+  in_hot_standby: 'in_hot_standby',
 };
 
 /** One session (one pgwire connection or one HTTP request sequence). */
-export class RouterSession implements PgSession, SessionValues {
+export class RouterSession implements PgSession, SessionValues, SettingsState {
   readonly settings: Record<string, string> = { ...DEFAULT_SETTINGS };
+  /** Settings at connection start (defaults and the startup packet's): RESET and RESET ALL return to them. */
+  readonly resetValues: Record<string, string> = { ...DEFAULT_SETTINGS };
+  /** `client` for settings the startup packet set, `session` for SET ones (pg_settings.source). */
+  readonly settingSources = new Map<string, string>();
   /** Index of the TX engine this session is sticky to (DESIGN §2). */
   engineIdx: number;
   /** Highest commit timestamp this session wrote (ms); reads must include it. */
@@ -173,7 +191,7 @@ export class RouterSession implements PgSession, SessionValues {
   ) {
     if (ctx.txEngines.length === 0) throw new StratumError(SqlState.connectionFailure, 'no TX engine is configured');
     this.engineIdx = ctx.pickEngine() % ctx.txEngines.length;
-    if (params.application_name) this.settings.application_name = params.application_name;
+    this.applyStartupParams(params);
     this.sequences = new SessionSequences(ctx.sequences);
   }
 
@@ -193,17 +211,49 @@ export class RouterSession implements PgSession, SessionValues {
     return this.ctx.serverVersion;
   }
 
-  /** Session settings (SHOW / current_setting). */
+  /**
+   * Settings of the startup packet (PostgreSQL §55.2.1: any parameter, plus `options` with
+   * `-c name=value` / `--name=value`), applied as SET and kept as RESET's values.
+   * @throws what SET throws (the connection fails with it, as in PostgreSQL).
+   */
+  private applyStartupParams(params: Record<string, string>): void {
+    const pairs: [string, string][] = [];
+    for (const [k, v] of Object.entries(params)) {
+      if (k === 'user' || k === 'database' || k === 'replication') continue;
+      if (k === 'options') {
+        const words = v.split(/\s+/).filter(Boolean);
+        for (let i = 0; i < words.length; i++) {
+          const w = words[i] as string;
+          const kv = w === '-c' ? words[++i] : w.startsWith('--') ? w.slice(2) : w.startsWith('-c') ? w.slice(2) : undefined;
+          const eq = kv?.indexOf('=') ?? -1;
+          if (kv && eq > 0) pairs.push([kv.slice(0, eq).replace(/-/g, '_'), kv.slice(eq + 1)]);
+        }
+        continue;
+      }
+      pairs.push([k, v]);
+    }
+    for (const [k, v] of pairs) {
+      const n = k.toLowerCase();
+      const stored = checkSet(n, v, this.settings[n]);
+      this.settings[n] = stored;
+      this.resetValues[n] = stored;
+      this.settingSources.set(n, 'client');
+    }
+  }
+
+  /** Settings as they are reported at connection start (ParameterStatus, PostgreSQL's GUC_REPORT set). */
+  reportedSettings(): Record<string, string> {
+    const out: Record<string, string> = {};
+    for (const [k, rep] of Object.entries(REPORTED)) out[rep] = this.setting(k) ?? '';
+    return out;
+  }
+
+  /** A setting as SHOW and current_setting() print it (`10s`), or undefined for an unknown name. */
   setting(name: string): string | undefined {
     const n = name.toLowerCase();
-    if (n === 'server_version') return this.ctx.serverVersion;
     if (n === 'stratum.session_token') return this.token();
-    if (n === 'transaction_isolation') {
-      const iso =
-        this.txn?.isolation ?? (this.settings.default_transaction_isolation === 'serializable' ? 'serializable' : 'repeatable_read');
-      return iso === 'serializable' ? 'serializable' : 'repeatable read';
-    }
-    return this.settings[n];
+    const v = currentSetting(this, n);
+    return v === undefined ? undefined : showSetting(settingDef(n), v);
   }
 
   /** Evaluation context of a statement starting now (now() = the block's start, else the statement's). */
