@@ -14,6 +14,7 @@ import {
   type IsolationLevel,
   type Logger,
   pgTypeOid,
+  type SessionAccess,
   SqlState,
   StratumError,
   type TxEngineApi,
@@ -95,6 +96,9 @@ export const DEFAULT_SETTINGS: Readonly<Record<string, string>> = {
   client_min_messages: 'notice',
   'stratum.as_of': '',
 };
+
+/** When this router process started (µs since epoch): pg_postmaster_start_time(). */
+const ROUTER_START_US = BigInt(Math.round(performance.timeOrigin * 1000));
 
 /** A transaction block (BEGIN … COMMIT) of this session, held on the session's TX engine. */
 export interface OpenTxn {
@@ -259,7 +263,38 @@ export class RouterSession implements PgSession, SessionValues, SettingsState {
   /** Evaluation context of a statement starting now (now() = the block's start, else the statement's). */
   evalContext(): EvalContext {
     const stmt = BigInt(Date.now()) * 1000n;
-    return { txnTimeUs: this.txn?.startUs ?? stmt, stmtTimeUs: stmt, timeZone: this.settings.timezone ?? 'UTC', sequences: this.sequences };
+    return {
+      txnTimeUs: this.txn?.startUs ?? stmt,
+      stmtTimeUs: stmt,
+      timeZone: this.settings.timezone ?? 'UTC',
+      sequences: this.sequences,
+      session: this.sessionAccess(),
+    };
+  }
+
+  /** What session information functions (current_setting, set_config, …) read and change. */
+  private sessionAccess(): SessionAccess {
+    return {
+      setting: (name) => this.setting(name),
+      setConfig: (name, value, isLocal) => {
+        const n = name.toLowerCase();
+        if (isLocal && !this.txn) return this.setting(n) ?? value;
+        const stored = checkSet(n, value, this.settings[n]);
+        if (this.txn) {
+          this.txn.settingsBefore ??= { ...this.settings };
+          this.txn.sessionSets ??= new Map();
+          if (!isLocal) this.txn.sessionSets.set(n, stored);
+        }
+        this.settings[n] = stored;
+        if (!isLocal) this.settingSources.set(n, 'session');
+        return this.setting(n) ?? stored;
+      },
+      user: this.user,
+      backendPid: process.pid,
+      txid: () => this.txn?.startUs ?? BigInt(Date.now()) * 1000n,
+      startTimeUs: ROUTER_START_US,
+      version: `PostgreSQL ${this.ctx.serverVersion} (Stratum 0.1.0) on x86_64-pc-linux-gnu, compiled by Node.js ${process.version}, 64-bit`,
+    };
   }
 
   /** The session token: sticky engine, writes per engine, newest commit seen (see `token.ts`). */
@@ -391,14 +426,27 @@ export class RouterSession implements PgSession, SessionValues, SettingsState {
       const run = runPlan(this, planned.plan, params, planned);
       // DDL (index builds, constraint checks over a table) runs to completion unless the session
       // set statement_timeout itself, as PostgreSQL has no default timeout.
-      if (planned.plan.kind === 'ddl' && !(Number(this.settings.statement_timeout) > 0)) return await run;
-      return await this.withTimeout(run);
+      const out = planned.plan.kind === 'ddl' && !(Number(this.settings.statement_timeout) > 0) ? await run : await this.withTimeout(run);
+      return this.filterNotices(out);
     } catch (e) {
       // PostgreSQL: any error inside a transaction block fails the whole block.
       if (this.txn && parsed.kind !== 'TransactionStmt') this.txn.failed = true;
       this.ctx.log?.debug({ code: (e as StratumError).code, err: (e as Error).message, sql: parsed.sql.slice(0, 500) }, 'statement failed');
       throw e;
     }
+  }
+
+  /** Drop notices below client_min_messages (PostgreSQL's levels; INFO is always sent). */
+  private filterNotices<T>(out: T): T {
+    const r = out as { notices?: { severity?: string }[] };
+    if (!r || !Array.isArray(r.notices) || r.notices.length === 0) return out;
+    const rank = (l: string) => ['debug5', 'debug4', 'debug3', 'debug2', 'debug1', 'log', 'notice', 'warning', 'error'].indexOf(l);
+    const min = rank((this.settings.client_min_messages ?? 'notice').toLowerCase());
+    r.notices = r.notices.filter((n) => {
+      const l = (n.severity ?? 'NOTICE').toLowerCase();
+      return l === 'info' || rank(l) < 0 || rank(l) >= min;
+    });
+    return out;
   }
 
   private withTimeout<T>(p: Promise<T>): Promise<T> {
