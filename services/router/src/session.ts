@@ -14,6 +14,7 @@ import {
   type IsolationLevel,
   type Logger,
   pgTypeOid,
+  type SessionAccess,
   SqlState,
   StratumError,
   type TxEngineApi,
@@ -32,6 +33,7 @@ import { planKey, planStatement } from './plan/planner.ts';
 import type { OutputColumn, PlannedStatement } from './plan/types.ts';
 import type { SequenceAllocator } from './sequences.ts';
 import { SessionSequences } from './sequences.ts';
+import { checkSet, currentSetting, type SettingsState, settingDef, showSetting } from './settings.ts';
 import type { ParsedStatement } from './sql/parse.ts';
 import type { SessionState, SessionTokens } from './token.ts';
 
@@ -74,7 +76,10 @@ export interface IngestionRef {
   partitions: number[];
 }
 
-/** Settings a client may SET; reported by SHOW. Keys are lower-case. */
+/**
+ * Session values of the settings Stratum applies, at connection start, in the setting form
+ * (settings.ts; other parameters have their default there). Keys are lower-case.
+ */
 export const DEFAULT_SETTINGS: Readonly<Record<string, string>> = {
   timezone: 'UTC',
   datestyle: 'ISO, MDY',
@@ -92,6 +97,9 @@ export const DEFAULT_SETTINGS: Readonly<Record<string, string>> = {
   client_min_messages: 'notice',
   'stratum.as_of': '',
 };
+
+/** When this router process started (µs since epoch): pg_postmaster_start_time(). */
+const ROUTER_START_US = BigInt(Math.round(performance.timeOrigin * 1000));
 
 /** A transaction block (BEGIN … COMMIT) of this session, held on the session's TX engine. */
 export interface OpenTxn {
@@ -120,6 +128,10 @@ export interface OpenTxn {
   catalog?: Catalog;
   /** Savepoints with the block's DDL count when each was set. */
   savepoints: { name: string; ddl: number }[];
+  /** The session's settings before the block's first SET (restored when the block ends). */
+  settingsBefore?: Record<string, string>;
+  /** Values of the block's SET SESSION statements, by name (kept after COMMIT). */
+  sessionSets?: Map<string, string>;
 }
 
 interface Handle {
@@ -144,11 +156,21 @@ export const REPORTED: Readonly<Record<string, string>> = {
   intervalstyle: 'IntervalStyle',
   standard_conforming_strings: 'standard_conforming_strings',
   integer_datetimes: 'integer_datetimes',
+  is_superuser: 'is_superuser',
+  session_authorization: 'session_authorization',
+  server_version: 'server_version',
+  server_encoding: 'server_encoding',
+  default_transaction_read_only: 'default_transaction_read_only',
+  in_hot_standby: 'in_hot_standby',
 };
 
 /** One session (one pgwire connection or one HTTP request sequence). */
-export class RouterSession implements PgSession, SessionValues {
+export class RouterSession implements PgSession, SessionValues, SettingsState {
   readonly settings: Record<string, string> = { ...DEFAULT_SETTINGS };
+  /** Settings at connection start (defaults and the startup packet's): RESET and RESET ALL return to them. */
+  readonly resetValues: Record<string, string> = { ...DEFAULT_SETTINGS };
+  /** `client` for settings the startup packet set, `session` for SET ones (pg_settings.source). */
+  readonly settingSources = new Map<string, string>();
   /** Index of the TX engine this session is sticky to (DESIGN §2). */
   engineIdx: number;
   /** Highest commit timestamp this session wrote (ms); reads must include it. */
@@ -176,7 +198,7 @@ export class RouterSession implements PgSession, SessionValues {
   ) {
     if (ctx.txEngines.length === 0) throw new StratumError(SqlState.connectionFailure, 'no TX engine is configured');
     this.engineIdx = ctx.pickEngine() % ctx.txEngines.length;
-    if (params.application_name) this.settings.application_name = params.application_name;
+    this.applyStartupParams(params);
     this.sequences = new SessionSequences(ctx.sequences);
     this.backendPid = SESSION_ACTIVITY.open(this, user, () => this.settings.application_name ?? '');
   }
@@ -197,23 +219,86 @@ export class RouterSession implements PgSession, SessionValues {
     return this.ctx.serverVersion;
   }
 
-  /** Session settings (SHOW / current_setting). */
+  /**
+   * Settings of the startup packet (PostgreSQL §55.2.1: any parameter, plus `options` with
+   * `-c name=value` / `--name=value`), applied as SET and kept as RESET's values.
+   * @throws what SET throws (the connection fails with it, as in PostgreSQL).
+   */
+  private applyStartupParams(params: Record<string, string>): void {
+    const pairs: [string, string][] = [];
+    for (const [k, v] of Object.entries(params)) {
+      if (k === 'user' || k === 'database' || k === 'replication') continue;
+      if (k === 'options') {
+        const words = v.split(/\s+/).filter(Boolean);
+        for (let i = 0; i < words.length; i++) {
+          const w = words[i] as string;
+          const kv = w === '-c' ? words[++i] : w.startsWith('--') ? w.slice(2) : w.startsWith('-c') ? w.slice(2) : undefined;
+          const eq = kv?.indexOf('=') ?? -1;
+          if (kv && eq > 0) pairs.push([kv.slice(0, eq).replace(/-/g, '_'), kv.slice(eq + 1)]);
+        }
+        continue;
+      }
+      pairs.push([k, v]);
+    }
+    for (const [k, v] of pairs) {
+      const n = k.toLowerCase();
+      const stored = checkSet(n, v, this.settings[n]);
+      this.settings[n] = stored;
+      this.resetValues[n] = stored;
+      this.settingSources.set(n, 'client');
+    }
+  }
+
+  /** Settings as they are reported at connection start (ParameterStatus, PostgreSQL's GUC_REPORT set). */
+  reportedSettings(): Record<string, string> {
+    const out: Record<string, string> = {};
+    for (const [k, rep] of Object.entries(REPORTED)) out[rep] = this.setting(k) ?? '';
+    return out;
+  }
+
+  /** A setting as SHOW and current_setting() print it (`10s`), or undefined for an unknown name. */
   setting(name: string): string | undefined {
     const n = name.toLowerCase();
-    if (n === 'server_version') return this.ctx.serverVersion;
     if (n === 'stratum.session_token') return this.token();
-    if (n === 'transaction_isolation') {
-      const iso =
-        this.txn?.isolation ?? (this.settings.default_transaction_isolation === 'serializable' ? 'serializable' : 'repeatable_read');
-      return iso === 'serializable' ? 'serializable' : 'repeatable read';
-    }
-    return this.settings[n];
+    const v = currentSetting(this, n);
+    return v === undefined ? undefined : showSetting(settingDef(n), v);
   }
 
   /** Evaluation context of a statement starting now (now() = the block's start, else the statement's). */
   evalContext(): EvalContext {
     const stmt = BigInt(Date.now()) * 1000n;
-    return { txnTimeUs: this.txn?.startUs ?? stmt, stmtTimeUs: stmt, timeZone: this.settings.timezone ?? 'UTC', sequences: this.sequences };
+    return {
+      txnTimeUs: this.txn?.startUs ?? stmt,
+      stmtTimeUs: stmt,
+      timeZone: this.settings.timezone ?? 'UTC',
+      sequences: this.sequences,
+      session: this.sessionAccess(),
+    };
+  }
+
+  /** What session information functions (current_setting, set_config, …) read and change. */
+  private sessionAccess(): SessionAccess {
+    return {
+      setting: (name) => this.setting(name),
+      setConfig: (name, value, isLocal) => {
+        const n = name.toLowerCase();
+        if (isLocal && !this.txn) return this.setting(n) ?? value;
+        const stored = checkSet(n, value, this.settings[n]);
+        if (this.txn) {
+          this.txn.settingsBefore ??= { ...this.settings };
+          this.txn.sessionSets ??= new Map();
+          if (!isLocal) this.txn.sessionSets.set(n, stored);
+        }
+        this.settings[n] = stored;
+        if (!isLocal) this.settingSources.set(n, 'session');
+        return this.setting(n) ?? stored;
+      },
+      user: this.user,
+      backendPid: process.pid,
+      txid: () => this.txn?.startUs ?? BigInt(Date.now()) * 1000n,
+      startTimeUs: ROUTER_START_US,
+      version: `PostgreSQL ${this.ctx.serverVersion} (Stratum 0.1.0) on x86_64-pc-linux-gnu, compiled by Node.js ${process.version}, 64-bit`,
+    };
   }
 
   /** The session token: sticky engine, writes per engine, newest commit seen (see `token.ts`). */
@@ -346,8 +431,8 @@ export class RouterSession implements PgSession, SessionValues {
       const run = runPlan(this, planned.plan, params, planned);
       // DDL (index builds, constraint checks over a table) runs to completion unless the session
       // set statement_timeout itself, as PostgreSQL has no default timeout.
-      if (planned.plan.kind === 'ddl' && !(Number(this.settings.statement_timeout) > 0)) return await run;
-      return await this.withTimeout(run);
+      const out = planned.plan.kind === 'ddl' && !(Number(this.settings.statement_timeout) > 0) ? await run : await this.withTimeout(run);
+      return this.filterNotices(out);
     } catch (e) {
       // PostgreSQL: any error inside a transaction block fails the whole block.
       if (this.txn && parsed.kind !== 'TransactionStmt') this.txn.failed = true;
@@ -356,6 +441,19 @@ export class RouterSession implements PgSession, SessionValues {
     } finally {
       SESSION_ACTIVITY.end(this, this.txn !== undefined);
     }
+  }
+
+  /** Drop notices below client_min_messages (PostgreSQL's levels; INFO is always sent). */
+  private filterNotices<T>(out: T): T {
+    const r = out as { notices?: { severity?: string }[] };
+    if (!r || !Array.isArray(r.notices) || r.notices.length === 0) return out;
+    const rank = (l: string) => ['debug5', 'debug4', 'debug3', 'debug2', 'debug1', 'log', 'notice', 'warning', 'error'].indexOf(l);
+    const min = rank((this.settings.client_min_messages ?? 'notice').toLowerCase());
+    r.notices = r.notices.filter((n) => {
+      const l = (n.severity ?? 'NOTICE').toLowerCase();
+      return l === 'info' || rank(l) < 0 || rank(l) >= min;
+    });
+    return out;
   }
 
   private withTimeout<T>(p: Promise<T>): Promise<T> {

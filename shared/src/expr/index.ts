@@ -20,13 +20,14 @@ import './fn-datetime.ts';
 import './fn-json.ts';
 import './fn-array.ts';
 import './fn-format.ts';
+import './fn-session.ts';
 import { FUNCTIONS, OPERATORS } from './registry.ts';
 import { setImplemented } from './resolve.ts';
 
 export { castValue } from './cast.ts';
 /** PostgreSQL's btree ordering of two non-null values of one type (ORDER BY, DISTINCT): see compare.ts. */
 export { compareValues as compareSqlValues } from './compare.ts';
-export { type EvalContext, type SequenceAccess, SequenceClaimNeeded } from './context.ts';
+export { type EvalContext, type SequenceAccess, SequenceClaimNeeded, type SessionAccess } from './context.ts';
 export { type EvalRow, evaluate, typeOf } from './eval.ts';
 export { parseText as inputText, toText as outputText } from './io.ts';
 /** Exact numeric arithmetic on PostgreSQL numeric text (see numeric.ts). */

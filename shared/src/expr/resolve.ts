@@ -10,6 +10,7 @@
  */
 import { DataError, SqlState } from '../errors.ts';
 import { elementType, isArrayType, type ResultType, type ScalarType, type SqlType } from '../types.ts';
+import { SESSION_SIGNATURES } from './fn-session.ts';
 import { PG_CASTS, PG_FUNCTIONS, PG_OPERATORS, PG_TYPE_CATEGORY } from './pg-catalog.ts';
 
 /** Where a cast is applied (PostgreSQL 15 §10.1: implicit in expressions, assignment to columns, explicit CAST). */
@@ -351,7 +352,7 @@ for (const [name, l, r, res] of PG_OPERATORS) {
 }
 
 const functionsByName = new Map<string, Candidate[]>();
-for (const [name, args, res, flags] of PG_FUNCTIONS) {
+for (const [name, args, res, flags] of [...PG_FUNCTIONS, ...SESSION_SIGNATURES]) {
   let list = functionsByName.get(name);
   if (!list) functionsByName.set(name, (list = []));
   list.push({ args, result: res, flags });

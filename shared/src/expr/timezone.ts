@@ -19,13 +19,15 @@ export function timestamptzToLocal(us: bigint, zone: string): bigint {
   return us + zoneOffsetUs(zone, us);
 }
 
-/** Instant of wall-clock time `local` (µs) in `zone` (in a DST gap or overlap, the offset in force after the first guess, as PostgreSQL's DetermineTimeZoneOffset mostly does). */
+/** Instant of wall-clock time `local` (µs) in `zone`; in a DST gap the offset before the transition applies (PostgreSQL's DetermineTimeZoneOffset). */
 export function timestampToTimestamptz(local: bigint, zone: string): bigint {
   if (zone === 'UTC') return local;
   let off = zoneOffsetUs(zone, local);
   let utc = local - off;
   const off2 = zoneOffsetUs(zone, utc);
-  if (off2 !== off) {
+  // Take the second offset only when it is consistent; in a spring-forward gap it is not, and
+  // PostgreSQL reads the time with the offset in force before the transition (02:30 EST → 03:30 EDT).
+  if (off2 !== off && zoneOffsetUs(zone, local - off2) === off2) {
     off = off2;
     utc = local - off;
   }

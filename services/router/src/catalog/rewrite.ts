@@ -161,7 +161,10 @@ export function rewriteCatalog(stmt: Node, ctes: ReadonlySet<string>): CatalogRe
           const last = names[names.length - 1] ?? '';
           if (isExpandArray(n)) {
             catalog = true;
-            return macroCall('_pg_expandarray', (n.args ?? []).map((a) => rw(a)));
+            return macroCall(
+              '_pg_expandarray',
+              (n.args ?? []).map((a) => rw(a)),
+            );
           }
           if (names.length > 2 || (names.length === 2 && names[0] !== 'pg_catalog')) return undefined;
           if (REFUSED_FUNCTIONS.has(last)) {

@@ -9,7 +9,9 @@ import type { Node, VariableSetStmt } from '@pgsql/types';
 import {
   counter,
   type DdlEvent,
+  type IntervalParts,
   type IsolationLevel,
+  parseInterval,
   SqlState,
   StratumError,
   type TxEngineApi,
@@ -20,7 +22,17 @@ import { nodeOf } from '../analyze/ast.ts';
 import type { StatementResult } from '../pgwire/types.ts';
 import { isolationOf } from '../plan/planner.ts';
 import type { UtilityPlan } from '../plan/types.ts';
-import { DEFAULT_SETTINGS, REPORTED, type RouterSession } from '../session.ts';
+import { type OpenTxn, REPORTED, type RouterSession } from '../session.ts';
+import {
+  checkSet,
+  defaultSetting,
+  offsetZoneName,
+  parseSetting,
+  type SettingDef,
+  settingDef,
+  settingRows,
+  showSetting,
+} from '../settings.ts';
 import { buildBlockIndexes, publish } from './ddl.ts';
 
 const mStatements = counter('stratum_router_statements_total', 'Statements executed, by kind and tier', ['kind', 'tier']);
@@ -37,9 +49,7 @@ export async function runUtility(s: RouterSession, plan: UtilityPlan): Promise<S
     case 'show':
       return show(s, plan.name);
     case 'discard':
-      for (const k of Object.keys(s.settings)) delete s.settings[k];
-      Object.assign(s.settings, DEFAULT_SETTINGS);
-      s.asOfMs = undefined;
+      resetAll(s);
       return { commandTag: 'DISCARD ALL' };
     case 'begin':
       return begin(s, plan.isolation);
@@ -49,8 +59,9 @@ export async function runUtility(s: RouterSession, plan: UtilityPlan): Promise<S
       const t = s.txn;
       if (!t) return { commandTag: 'ROLLBACK', notices: [warn('25P01', 'there is no transaction in progress')] };
       s.txn = undefined;
+      const rep = endBlockSettings(s, t, false);
       await (s.ctx.txEngines[t.engine] as TxEngineApi).rollback(t.id);
-      return { commandTag: 'ROLLBACK' };
+      return rep ? { commandTag: 'ROLLBACK', parameterStatus: rep } : { commandTag: 'ROLLBACK' };
     }
     case 'savepoint':
     case 'release':
@@ -98,9 +109,11 @@ async function commit(s: RouterSession): Promise<StatementResult> {
   if (!t) return { commandTag: 'COMMIT', notices: [warn('25P01', 'there is no transaction in progress')] };
   s.txn = undefined;
   const engine = s.ctx.txEngines[t.engine] as TxEngineApi;
+  // A block that does not commit leaves its settings behind too.
+  const rep = endBlockSettings(s, t, !t.failed);
   if (t.failed) {
     await engine.rollback(t.id);
-    return { commandTag: 'ROLLBACK' };
+    return rep ? { commandTag: 'ROLLBACK', parameterStatus: rep } : { commandTag: 'ROLLBACK' };
   }
   if (t.ddl.length > 0) {
     // The block's DDL first, all or nothing; then its writes (to tables the DDL did not change).
@@ -123,7 +136,9 @@ async function commit(s: RouterSession): Promise<StatementResult> {
   s.noteWrite(t.engine, r.commitTs, t.tables);
   if (t.ddl.length > 0) await buildBlockIndexes(s, t.ddl);
   mStatements.inc({ kind: 'Commit', tier: 'tx' });
-  return withTxNotices({ commandTag: r.rolledBack ? 'ROLLBACK' : 'COMMIT' }, r);
+  const out: StatementResult = { commandTag: r.rolledBack ? 'ROLLBACK' : 'COMMIT' };
+  if (rep) out.parameterStatus = rep;
+  return withTxNotices(out, r);
 }
 
 /**
@@ -191,12 +206,18 @@ async function savepoint(s: RouterSession, op: 'savepoint' | 'release' | 'rollba
   return { commandTag: what };
 }
 
-/** A SET value as text (`SET x = 'a', 'b'` → `a, b`). */
+/**
+ * A SET value as text (`SET x = 'a', 'b'` → `a, b`); `SET TIME ZONE INTERVAL '+05:30' HOUR TO
+ * MINUTE` → PostgreSQL's name of that fixed zone.
+ */
 function setValue(args: Node[] | undefined): string {
   return (args ?? [])
     .map((a) => {
-      const c = nodeOf(a, 'A_Const') ?? nodeOf(nodeOf(a, 'TypeCast')?.arg, 'A_Const');
+      const cast = nodeOf(a, 'TypeCast');
+      const c = nodeOf(a, 'A_Const') ?? nodeOf(cast?.arg, 'A_Const');
       if (!c) return '';
+      const typeName = cast?.typeName?.names?.map((x) => nodeOf(x, 'String')?.sval).pop();
+      if (typeName === 'interval' && c.sval !== undefined) return offsetZoneName(intervalSeconds(String(c.sval.sval ?? '')));
       if (c.ival !== undefined) return String(c.ival.ival ?? 0);
       if (c.fval !== undefined) return String(c.fval.fval ?? '0');
       if (c.sval !== undefined) return String(c.sval.sval ?? '');
@@ -206,26 +227,88 @@ function setValue(args: Node[] | undefined): string {
     .join(', ');
 }
 
-/** Milliseconds of a duration setting in PostgreSQL's syntax (`10s`, `'10000ms'`, `1min`, a bare number = ms). */
+/** Seconds east of an interval used as a time zone (`INTERVAL '+05:30'`); months or days are refused (22023) as PostgreSQL does. */
+function intervalSeconds(text: string): number {
+  let v: IntervalParts;
+  try {
+    v = parseInterval(text);
+  } catch {
+    throw new StratumError(SqlState.invalidParameterValue, `invalid interval value for time zone: "${text}"`);
+  }
+  if (v.months !== 0 || v.days !== 0)
+    throw new StratumError(SqlState.invalidParameterValue, 'invalid interval value for time zone: day not allowed');
+  return Math.round(Number(v.micros) / 1e6);
+}
+
+/** Milliseconds of a duration setting in PostgreSQL's syntax (`10s`, `'10000ms'`, `1min`, a bare number = ms); undefined when invalid. */
 export function durationMs(v: string): number | undefined {
-  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|min|h|d)?\s*$/i.exec(v);
-  if (!m) return undefined;
-  const n = Number(m[1]);
-  const unit = (m[2] ?? 'ms').toLowerCase();
-  const f: Record<string, number> = { ms: 1, s: 1000, min: 60_000, h: 3_600_000, d: 86_400_000 };
-  return Math.round(n * (f[unit] ?? 1));
+  try {
+    return Number(parseSetting(settingDef('statement_timeout') as SettingDef, v, '0'));
+  } catch {
+    return undefined;
+  }
+}
+
+/** Reported (ParameterStatus) values of settings that changed from `before` (PostgreSQL's GUC_REPORT parameters). */
+function reportChanges(s: RouterSession, before: Readonly<Record<string, string>>): Record<string, string> | undefined {
+  let out: Record<string, string> | undefined;
+  for (const [k, rep] of Object.entries(REPORTED)) {
+    if (s.settings[k] !== before[k]) {
+      out ??= {};
+      out[rep] = s.setting(k) ?? '';
+    }
+  }
+  return out;
+}
+
+/** Remember the block's settings before its first SET (ROLLBACK restores them; SET LOCAL values end with the block). */
+function noteBlockSet(s: RouterSession): void {
+  const t = s.txn;
+  if (t && !t.settingsBefore) {
+    t.settingsBefore = { ...s.settings };
+    t.sessionSets = new Map();
+  }
+}
+
+/**
+ * End of a transaction block for its settings (PostgreSQL 15 SET): after a COMMIT the block's
+ * SET SESSION values stay and its SET LOCAL values end; after a ROLLBACK both end.
+ * @returns ParameterStatus changes to report, if any.
+ */
+export function endBlockSettings(s: RouterSession, t: OpenTxn, committed: boolean): Record<string, string> | undefined {
+  const before = t.settingsBefore;
+  if (!before) return undefined;
+  const now = { ...s.settings };
+  const asOf = s.settings['stratum.as_of'];
+  for (const k of Object.keys(s.settings)) delete s.settings[k];
+  Object.assign(s.settings, before);
+  if (committed) for (const [k, v] of t.sessionSets ?? []) s.settings[k] = v;
+  if (asOf !== undefined) s.settings['stratum.as_of'] = asOf;
+  return reportChanges(s, now);
+}
+
+/** RESET ALL / DISCARD ALL: every setting back to its value at connection start. */
+function resetAll(s: RouterSession): void {
+  for (const k of Object.keys(s.settings)) delete s.settings[k];
+  Object.assign(s.settings, s.resetValues);
+  for (const k of [...s.settingSources.keys()]) if (s.settingSources.get(k) !== 'client') s.settingSources.delete(k);
+  s.asOfMs = undefined;
+  s.settings['stratum.as_of'] = '';
 }
 
 async function set(s: RouterSession, n: VariableSetStmt): Promise<StatementResult> {
-  if (n.kind === 'VAR_RESET' || n.kind === 'VAR_RESET_ALL') {
-    const name = String(n.name ?? '').toLowerCase();
-    if (n.kind === 'VAR_RESET_ALL') Object.assign(s.settings, DEFAULT_SETTINGS);
-    else if (name) s.settings[name] = DEFAULT_SETTINGS[name] ?? '';
-    if (n.kind === 'VAR_RESET_ALL' || name === 'stratum.as_of') {
-      s.asOfMs = undefined;
-      s.settings['stratum.as_of'] = '';
-    }
-    return { commandTag: 'RESET' };
+  const before = { ...s.settings };
+  const done = (tag: string): StatementResult => {
+    const out: StatementResult = { commandTag: tag };
+    const rep = reportChanges(s, before);
+    if (rep) out.parameterStatus = rep;
+    return out;
+  };
+  if (n.kind === 'VAR_RESET_ALL') {
+    noteBlockSet(s);
+    resetAll(s);
+    for (const [k, v] of Object.entries(s.settings)) s.txn?.sessionSets?.set(k, v);
+    return done('RESET');
   }
   if (n.kind === 'VAR_SET_MULTI') {
     // SET TRANSACTION … / SET SESSION CHARACTERISTICS AS TRANSACTION …
@@ -244,63 +327,45 @@ async function set(s: RouterSession, n: VariableSetStmt): Promise<StatementResul
     } else s.settings.default_transaction_isolation = isolation === 'serializable' ? 'serializable' : 'repeatable read';
     return { commandTag: 'SET' };
   }
-  if (n.kind !== 'VAR_SET_VALUE' && n.kind !== 'VAR_SET_CURRENT' && n.kind !== 'VAR_SET_DEFAULT') return { commandTag: 'SET' };
-  const name = String(n.name).toLowerCase();
-  let value = n.kind === 'VAR_SET_DEFAULT' ? (DEFAULT_SETTINGS[name] ?? '') : setValue(n.args);
-  if (name === 'timezone') {
-    const tz = value.trim();
-    if (!validTimeZone(tz)) throw new StratumError(SqlState.invalidParameterValue, `invalid value for parameter "TimeZone": "${value}"`);
-    value = tz;
+  if (n.kind !== 'VAR_SET_VALUE' && n.kind !== 'VAR_SET_CURRENT' && n.kind !== 'VAR_SET_DEFAULT' && n.kind !== 'VAR_RESET') {
+    return { commandTag: 'SET' };
   }
-  if (name === 'client_encoding' && !/^(utf-?8|unicode)$/i.test(value.trim())) {
-    throw new StratumError(SqlState.invalidParameterValue, `client encoding "${value}" is not supported: use UTF8`);
-  }
-  if (name === 'statement_timeout') {
-    const ms = durationMs(value);
-    if (ms === undefined)
-      throw new StratumError(SqlState.invalidParameterValue, `invalid value for parameter "statement_timeout": "${value}"`, {
-        hint: 'Valid units for this parameter are "ms", "s", "min", "h", and "d".',
-      });
-    value = String(ms);
+  const name = String(n.name ?? '').toLowerCase();
+  const reset = n.kind === 'VAR_RESET' || n.kind === 'VAR_SET_DEFAULT';
+  const tag = n.kind === 'VAR_RESET' ? 'RESET' : 'SET';
+  if (n.is_local && !s.txn) {
+    // PostgreSQL: a warning, and the SET has no effect.
+    return { commandTag: tag, notices: [warn('25P01', 'SET LOCAL can only be used in transaction blocks')] };
   }
   if (name === 'stratum.as_of') {
-    setAsOf(s, value);
-    return { commandTag: 'SET' };
+    setAsOf(s, reset ? '' : setValue(n.args));
+    return { commandTag: tag };
   }
   if (name === 'stratum.session_token') {
-    if (value.trim() !== '') s.adoptToken(value);
-    return { commandTag: 'SET' };
+    const v = reset ? '' : setValue(n.args);
+    if (v.trim() !== '') s.adoptToken(v);
+    return { commandTag: tag };
   }
-  if (name === 'default_transaction_isolation' || name === 'transaction_isolation') {
-    const v = value.trim().toLowerCase();
-    if (!['serializable', 'repeatable read', 'read committed', 'read uncommitted'].includes(v)) {
-      throw new StratumError(SqlState.invalidParameterValue, `invalid value for parameter "${name}": "${value}"`);
-    }
-    if (name === 'transaction_isolation') {
-      return set(s, {
-        kind: 'VAR_SET_MULTI',
-        name: 'TRANSACTION',
-        args: [{ DefElem: { defname: 'transaction_isolation', arg: { A_Const: { sval: { sval: v } } } } }],
-      });
-    }
+  if (name === 'transaction_isolation' && !reset) {
+    const v = checkSet(name, setValue(n.args), s.settings[name]);
+    return set(s, {
+      kind: 'VAR_SET_MULTI',
+      name: 'TRANSACTION',
+      args: [{ DefElem: { defname: 'transaction_isolation', arg: { A_Const: { sval: { sval: v } } } } }],
+    });
   }
-  s.settings[name] = value;
-  const out: StatementResult = { commandTag: 'SET' };
-  const rep = REPORTED[name];
-  if (rep) out.parameterStatus = { [rep]: s.settings[name] ?? '' };
-  return out;
-}
-
-/** An IANA zone name or a UTC offset the runtime knows. */
-function validTimeZone(tz: string): boolean {
-  if (/^(utc|gmt|z|zulu)$/i.test(tz)) return true;
-  if (/^[+-]?\d{1,2}(:\d{2})?$/.test(tz)) return true;
-  try {
-    new Intl.DateTimeFormat('en-US', { timeZone: tz });
-    return true;
-  } catch {
-    return false;
+  const value = reset ? (s.resetValues[name] ?? defaultSetting(name)) : setValue(n.args);
+  const stored = checkSet(name, value, s.settings[name]);
+  if (s.txn) {
+    noteBlockSet(s);
+    if (!n.is_local) s.txn.sessionSets?.set(name, stored);
   }
+  s.settings[name] = stored;
+  if (!n.is_local) {
+    if (reset && s.settingSources.get(name) !== 'client') s.settingSources.delete(name);
+    else if (!reset) s.settingSources.set(name, 'session');
+  }
+  return done(tag);
 }
 
 /**
@@ -356,12 +421,10 @@ function show(s: RouterSession, name: string): StatementResult {
     return { commandTag: 'SHOW', fields: [field('table_name'), field('mode'), field('max_staleness_ms'), field('allow_degraded')], rows };
   }
   if (name === 'all') {
-    const rows = Object.entries(s.settings).map(([k, val]) => [k, val, '']);
+    const rows = settingRows(s).map((r) => [r.name, showSetting(settingDef(r.name), r.setting), r.short_desc]);
     return { commandTag: 'SHOW', fields: [field('name'), field('setting'), field('description')], rows };
   }
-  const display: Record<string, string> = { timezone: 'TimeZone', datestyle: 'DateStyle', intervalstyle: 'IntervalStyle' };
-  let v = s.setting(name);
-  if (name === 'statement_timeout' && v !== undefined) v = v === '0' ? '0' : `${v}ms`;
+  const v = s.setting(name);
   if (v === undefined) throw new StratumError(SqlState.undefinedObject, `unrecognized configuration parameter "${name}"`);
-  return { commandTag: 'SHOW', fields: [field(display[name] ?? name)], rows: [[v]] };
+  return { commandTag: 'SHOW', fields: [field(settingDef(name)?.name ?? name)], rows: [[v]] };
 }

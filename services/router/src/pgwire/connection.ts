@@ -458,7 +458,8 @@ export class Connection {
       ['default_transaction_read_only', 'off'],
       ['in_hot_standby', 'off'],
     ];
-    for (const [k, v] of status) this.parameterStatus(k, v);
+    const own = this.session.reportedSettings?.() ?? {};
+    for (const [k, v] of status) this.parameterStatus(k, own[k] ?? v);
     const key = this.host.register(this);
     this.out.push(msg.backendKeyData(key.pid, key.secret));
     this.out.push(msg.readyForQuery(this.session.txStatus()));

@@ -156,6 +156,8 @@ export interface PgSession {
    */
   execute(stmt: PreparedInfo, params: (string | null)[]): Promise<StatementResult | CopyInSink | CopyOutSource>;
   /** Current transaction status for ReadyForQuery. */
+  /** ParameterStatus values to report after authentication (TimeZone, DateStyle, …), by reported name; absent: the defaults. */
+  reportedSettings?(): Record<string, string>;
   txStatus(): TxStatus;
   /** CancelRequest for this session arrived (best effort). */
   cancel(): void;
