@@ -3,10 +3,11 @@
  * the router DuckDB's catalog schema, over the catalog relations and two helper relations the
  * store loads with them:
  *
- * - `stratum_defs(kind, oid, sub, def)`: definitions PostgreSQL's ruleutils would print
+ * - `stratum_defs(kind, oid, sub, def, key)`: definitions PostgreSQL's ruleutils would print
  *   (`index` → pg_get_indexdef, with `sub` > 0 the key column's name; `constraint` →
- *   pg_get_constraintdef; `view` → pg_get_viewdef; `serial` → pg_get_serial_sequence by table
- *   oid and attnum);
+ *   pg_get_constraintdef, `sub` 1 the pretty form; `view` → pg_get_viewdef; `serial` →
+ *   pg_get_serial_sequence by table oid and attnum; `pretty` → the pretty form of the
+ *   expression text `key`, for pg_get_expr(…, true));
  * - `stratum_format(oid, typmod, fmt)`: format_type's answer for every built-in type with a NULL
  *   typmod (stored as -2) and -1, and for each (type, typmod) a column uses.
  *
@@ -70,10 +71,12 @@ export function catalogMacrosSql(startedAtUs: bigint): string {
        coalesce((SELECT first(n.nspname) FROM ${S}.pg_namespace n WHERE n.oid = o), CAST(o AS VARCHAR))`,
     `CREATE OR REPLACE MACRO ${S}.regrole_out(o) AS
        coalesce((SELECT first(r.rolname) FROM ${S}.pg_authid r WHERE r.oid = o), CAST(o AS VARCHAR))`,
-    `CREATE OR REPLACE MACRO ${S}.pg_get_expr(e, r) AS e, (e, r, p) AS e`,
+    `CREATE OR REPLACE MACRO ${S}.pg_get_expr(e, r) AS e, (e, r, p) AS CASE WHEN p THEN
+       coalesce((SELECT first(d.def) FROM ${S}.stratum_defs d WHERE d.kind = 'pretty' AND d.key = e), e) ELSE e END`,
     `CREATE OR REPLACE MACRO ${S}.pg_get_indexdef(o) AS ${def('index', 'o')},
        (o, c, p) AS ${def('index', 'o', 'c')}`,
-    `CREATE OR REPLACE MACRO ${S}.pg_get_constraintdef(o) AS ${def('constraint', 'o')}, (o, p) AS ${def('constraint', 'o')}`,
+    `CREATE OR REPLACE MACRO ${S}.pg_get_constraintdef(o) AS ${def('constraint', 'o')},
+       (o, p) AS ${def('constraint', 'o', 'CASE WHEN p THEN 1 ELSE 0 END')}`,
     `CREATE OR REPLACE MACRO ${S}.pg_get_viewdef(o) AS ${def('view', 'o')}, (o, p) AS ${def('view', 'o')}`,
     `CREATE OR REPLACE MACRO ${S}.pg_get_serial_sequence(t, c) AS
        (SELECT d.def FROM ${S}.stratum_defs d WHERE d.kind = 'serial' AND d.oid = ${S}.regclass_in(t)

@@ -26,6 +26,7 @@ import {
 } from '@stratum/shared';
 import { PG15_AMS, PG15_COLLATIONS, PG15_LANGUAGES, PG15_NAMESPACES, PG15_PROCS, PG15_RELATIONS, PG15_TYPES } from './pg15.generated.ts';
 import type { CatalogColumn, CatalogRelation } from './relations.ts';
+import { pgExprText } from './ruleutils.ts';
 
 /** Oids of the namespaces (PostgreSQL's). */
 export const NSP = { pg_catalog: 11, pg_toast: 99, public: 2200, information_schema: 13207 } as const;
@@ -233,15 +234,41 @@ const FK_WORDS: Record<string, string> = {
   set_default: 'SET DEFAULT',
 };
 
-/** A constraint's definition as pg_get_constraintdef prints it. */
-export function constraintDef(c: ConstraintDef): string {
+/** Column types of a table by name, for printing its expressions. */
+function columnTypes(t: TableInfo): Map<string, { type: SqlType; typmod?: number }> {
+  return new Map(columnsOf(t).map((c) => [c.name, c.typmod === undefined ? { type: c.type } : { type: c.type, typmod: c.typmod }]));
+}
+
+/** A column default as pg_get_expr prints it (PostgreSQL's ruleutils form, ruleutils.ts). */
+export function defaultText(t: TableInfo, c: ColumnDef, pretty: boolean): string {
+  const sql = c.default?.sql ?? '';
+  return pgExprText(
+    sql,
+    columnTypes(t),
+    { pretty, context: 'default' },
+    c.typmod === undefined ? { type: c.type } : { type: c.type, typmod: c.typmod },
+  );
+}
+
+/** A CHECK constraint's expression as PostgreSQL prints it. */
+export function checkText(t: TableInfo, sql: string, pretty: boolean): string {
+  return pgExprText(sql, columnTypes(t), { pretty, context: 'check' });
+}
+
+/**
+ * A constraint's definition as pg_get_constraintdef prints it (`pretty`: its second argument;
+ * a non-pretty CHECK wraps its expression in parentheses as PostgreSQL does).
+ */
+export function constraintDef(t: TableInfo, c: ConstraintDef, pretty = true): string {
   switch (c.kind) {
     case 'primary':
       return `PRIMARY KEY (${c.columns.map(quoteIdent).join(', ')})`;
     case 'unique':
       return `UNIQUE (${c.columns.map(quoteIdent).join(', ')})`;
-    case 'check':
-      return `CHECK (${c.check.sql})`;
+    case 'check': {
+      const e = checkText(t, c.check.sql, pretty);
+      return pretty ? `CHECK (${e})` : `CHECK (${e.startsWith('(') && e.endsWith(')') ? e : `(${e})`})`;
+    }
     case 'foreign': {
       let s = `FOREIGN KEY (${c.columns.map(quoteIdent).join(', ')}) REFERENCES ${quoteIdent(c.refTable)}(${c.refColumns.map(quoteIdent).join(', ')})`;
       if (c.onUpdate !== 'no_action') s += ` ON UPDATE ${FK_WORDS[c.onUpdate]}`;
@@ -317,7 +344,7 @@ export function catalogRows(rel: CatalogRelation, src: CatalogSource): Rec[] {
             oid: BigInt(stableOid(`attrdef:${t.oid}:${c.attnum}`)),
             adrelid: BigInt(t.oid),
             adnum: c.attnum,
-            adbin: c.default?.sql ?? null,
+            adbin: defaultText(t, c, false),
           })),
       );
     case 'pg_catalog.pg_index':
@@ -634,7 +661,7 @@ function constraintRow(t: TableInfo, c: ConstraintDef, cat: Catalog): Rec {
     const target = ref ? uniqueConstraintOf(ref, c.refColumns) : undefined;
     if (ref && target) row.conindid = BigInt(primaryIndexOid(ref, target));
   } else if (c.kind === 'check') {
-    row.conbin = c.check.sql;
+    row.conbin = checkText(t, c.check.sql, false);
     row.conkey = [];
   } else {
     row.conindid = BigInt(primaryIndexOid(t, c));
@@ -748,7 +775,7 @@ function informationSchemaRows(rel: CatalogRelation, src: CatalogSource): Rec[] 
       return [
         ...tables.flatMap((t) =>
           columnsOf(t).map((c) =>
-            columnRow(db, t.name, c.attnum, c.name, c.type, c.typmod, !(c.notNull || t.primaryKey.includes(c.name)), c),
+            columnRow(db, t.name, c.attnum, c.name, c.type, c.typmod, !(c.notNull || t.primaryKey.includes(c.name)), c, t),
           ),
         ),
         ...cat.listViews().flatMap((v) => v.columns.map((c, i) => columnRow(db, v.name, i + 1, c.name, c.type, undefined, true))),
@@ -853,7 +880,14 @@ function informationSchemaRows(rel: CatalogRelation, src: CatalogSource): Rec[] 
       return tables.flatMap((t) => [
         ...(t.constraints ?? []).flatMap((c) =>
           c.kind === 'check'
-            ? [{ constraint_catalog: db, constraint_schema: 'public', constraint_name: c.name, check_clause: c.check.sql }]
+            ? [
+                {
+                  constraint_catalog: db,
+                  constraint_schema: 'public',
+                  constraint_name: c.name,
+                  check_clause: checkText(t, c.check.sql, false),
+                },
+              ]
             : [],
         ),
         ...columnsOf(t)
@@ -888,13 +922,14 @@ function informationSchemaRows(rel: CatalogRelation, src: CatalogSource): Rec[] 
 /** A row of information_schema.columns. */
 function columnRow(
   db: string,
-  table: string,
+  tableName: string,
   pos: number,
   name: string,
   t: SqlType,
   typmod: number | undefined,
   nullable: boolean,
   c?: ColumnDef,
+  table?: TableInfo,
 ): Rec {
   const elem = elementType(t);
   const charLen = (elem === 'varchar' || elem === 'char') && typmod !== undefined && typmod >= 4 ? typmod - 4 : null;
@@ -920,10 +955,10 @@ function columnRow(
   return {
     table_catalog: db,
     table_schema: 'public',
-    table_name: table,
+    table_name: tableName,
     column_name: name,
     ordinal_position: pos,
-    column_default: c?.default?.sql ?? null,
+    column_default: c?.default && table ? defaultText(table, c, false) : null,
     is_nullable: yn(nullable),
     data_type: isDataType(t),
     character_maximum_length: charLen,

@@ -15,9 +15,11 @@ import { CATALOG_RELATIONS, CATALOG_SCHEMA, type CatalogRelation, duckName, SESS
 import {
   type CatalogSource,
   catalogRows,
+  checkText,
   columnsOf,
   constraintDef,
   constraintOid,
+  defaultText,
   indexDef,
   indexesOf,
   type SessionSource,
@@ -37,6 +39,7 @@ const HELPERS: Record<string, CatalogRelation> = {
       { name: 'oid', pgType: 'oid', type: 'bigint', notNull: true },
       { name: 'sub', pgType: 'integer', type: 'integer', notNull: true },
       { name: 'def', pgType: 'text', type: 'text', notNull: true },
+      { name: 'key', pgType: 'text', type: 'text', notNull: false },
     ],
   },
   'stratum.stratum_format': {
@@ -194,8 +197,26 @@ export class PgCatalogStore {
         out.push({ kind: 'index', oid: BigInt(ix.oid), sub: 0, def: indexDef(ix) });
         for (const [i, c] of ix.columns.entries()) out.push({ kind: 'index', oid: BigInt(ix.oid), sub: i + 1, def: c });
       }
-      for (const c of t.constraints ?? [])
-        out.push({ kind: 'constraint', oid: BigInt(constraintOid(t, c.name)), sub: 0, def: constraintDef(c) });
+      for (const c of t.constraints ?? []) {
+        const oid = BigInt(constraintOid(t, c.name));
+        out.push(
+          { kind: 'constraint', oid, sub: 0, def: constraintDef(t, c, false) },
+          { kind: 'constraint', oid, sub: 1, def: constraintDef(t, c, true) },
+        );
+      }
+      for (const c of columnsOf(t)) {
+        if (!c.default) continue;
+        // pg_get_expr(adbin, rel, true): adbin holds the non-pretty text; the pretty one is looked up by it.
+        const plain = defaultText(t, c, false);
+        const pretty = defaultText(t, c, true);
+        if (pretty !== plain) out.push({ kind: 'pretty', oid: 0n, sub: 0, def: pretty, key: plain });
+      }
+      for (const c of t.constraints ?? []) {
+        if (c.kind !== 'check') continue;
+        const plain = checkText(t, c.check.sql, false);
+        const pretty = checkText(t, c.check.sql, true);
+        if (pretty !== plain) out.push({ kind: 'pretty', oid: 0n, sub: 0, def: pretty, key: plain });
+      }
     }
     for (const v of cat.listViews()) out.push({ kind: 'view', oid: BigInt(v.oid), sub: 0, def: v.sql });
     for (const s of cat.listSequences()) {
