@@ -294,7 +294,7 @@ export class RouterSession implements PgSession, SessionValues, SettingsState {
         return this.setting(n) ?? stored;
       },
       user: this.user,
-      backendPid: process.pid,
+      backendPid: this.backendPid,
       txid: () => this.txn?.startUs ?? BigInt(Date.now()) * 1000n,
       startTimeUs: ROUTER_START_US,
       version: `PostgreSQL ${this.ctx.serverVersion} (Stratum 0.1.0) on x86_64-pc-linux-gnu, compiled by Node.js ${process.version}, 64-bit`,

@@ -47,6 +47,8 @@ export interface SessionValues {
   serverVersion: string;
   /** A setting's value for current_setting(), or undefined when unknown (42704). */
   setting(name: string): string | undefined;
+  /** pg_backend_pid() (and pg_stat_activity.pid) of the session; default the process id. */
+  backendPid?: number;
 }
 
 /** The `col` expression of column `c` of `t`. */

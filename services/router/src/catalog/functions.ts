@@ -34,8 +34,21 @@ export function catalogMacrosSql(startedAtUs: bigint): string {
     `(SELECT d.def FROM ${S}.stratum_defs d WHERE d.kind = '${kind}' AND d.oid = ${oid} AND d.sub = ${sub})`;
   const truth = (n: number) => Array.from({ length: n }, (_, i) => `a${i}`).join(', ');
   return [
+    // format_type's typmod rules (PostgreSQL's format_type.c) for the types that take one; arrays by their element.
+    `CREATE OR REPLACE MACRO ${S}.format_typmod(t, m) AS CASE t
+       WHEN 1043 THEN 'character varying(' || (m - 4) || ')'
+       WHEN 1042 THEN 'character(' || (m - 4) || ')'
+       WHEN 1700 THEN 'numeric(' || (((m - 4) >> 16) & 65535) || ',' || ((m - 4) & 65535) || ')'
+       WHEN 1114 THEN 'timestamp(' || m || ') without time zone'
+       WHEN 1184 THEN 'timestamp(' || m || ') with time zone'
+       WHEN 1083 THEN 'time(' || m || ') without time zone'
+       WHEN 1266 THEN 'time(' || m || ') with time zone'
+       WHEN 1560 THEN 'bit(' || m || ')'
+       WHEN 1562 THEN 'bit varying(' || m || ')' END`,
     `CREATE OR REPLACE MACRO ${S}.format_type(t, m) AS CASE WHEN t IS NULL THEN NULL ELSE coalesce(
        (SELECT f.fmt FROM ${S}.stratum_format f WHERE f.oid = t AND f.typmod = coalesce(m, -2)),
+       CASE WHEN m >= 0 THEN coalesce(${S}.format_typmod(t, m),
+         ${S}.format_typmod((SELECT first(e.typelem) FROM ${S}.pg_type e WHERE e.oid = t AND e.typcategory = 'A'), m) || '[]') END,
        (SELECT f.fmt FROM ${S}.stratum_format f WHERE f.oid = t AND f.typmod = -1), '???') END`,
     `CREATE OR REPLACE MACRO ${S}.quote_ident(x) AS CASE WHEN regexp_full_match(x, '[a-z_][a-z0-9_$]*')
        AND NOT list_contains(${RESERVED_LIST}, x) THEN x ELSE '"' || replace(x, '"', '""') || '"' END`,
@@ -62,15 +75,15 @@ export function catalogMacrosSql(startedAtUs: bigint): string {
        ELSE coalesce((SELECT first(r.oid) FROM ${S}.pg_authid r WHERE r.rolname = s),
          error('pg:42704:role "' || s || '" does not exist')) END`,
     // reg* output: the name (an oid with no object prints as its digits, as PostgreSQL's).
-    `CREATE OR REPLACE MACRO ${S}.regclass_out(o) AS
-       coalesce((SELECT first(${S}.quote_ident(c.relname)) FROM ${S}.pg_class c WHERE c.oid = o), CAST(o AS VARCHAR))`,
+    `CREATE OR REPLACE MACRO ${S}.regclass_out(o) AS CASE WHEN o = 0 THEN '-' ELSE
+       coalesce((SELECT first(${S}.quote_ident(c.relname)) FROM ${S}.pg_class c WHERE c.oid = o), CAST(o AS VARCHAR)) END`,
     `CREATE OR REPLACE MACRO ${S}.regtype_out(o) AS CASE WHEN o = 0 THEN '-' ELSE ${S}.format_type(o, NULL) END`,
     `CREATE OR REPLACE MACRO ${S}.regproc_out(o) AS
        coalesce((SELECT first(p.proname) FROM ${S}.pg_proc p WHERE p.oid = o), CASE WHEN o = 0 THEN '-' ELSE CAST(o AS VARCHAR) END)`,
-    `CREATE OR REPLACE MACRO ${S}.regnamespace_out(o) AS
-       coalesce((SELECT first(n.nspname) FROM ${S}.pg_namespace n WHERE n.oid = o), CAST(o AS VARCHAR))`,
-    `CREATE OR REPLACE MACRO ${S}.regrole_out(o) AS
-       coalesce((SELECT first(r.rolname) FROM ${S}.pg_authid r WHERE r.oid = o), CAST(o AS VARCHAR))`,
+    `CREATE OR REPLACE MACRO ${S}.regnamespace_out(o) AS CASE WHEN o = 0 THEN '-' ELSE
+       coalesce((SELECT first(n.nspname) FROM ${S}.pg_namespace n WHERE n.oid = o), CAST(o AS VARCHAR)) END`,
+    `CREATE OR REPLACE MACRO ${S}.regrole_out(o) AS CASE WHEN o = 0 THEN '-' ELSE
+       coalesce((SELECT first(r.rolname) FROM ${S}.pg_authid r WHERE r.oid = o), CAST(o AS VARCHAR)) END`,
     `CREATE OR REPLACE MACRO ${S}.pg_get_expr(e, r) AS e, (e, r, p) AS CASE WHEN p THEN
        coalesce((SELECT first(d.def) FROM ${S}.stratum_defs d WHERE d.kind = 'pretty' AND d.key = e), e) ELSE e END`,
     `CREATE OR REPLACE MACRO ${S}.pg_get_indexdef(o) AS ${def('index', 'o')},

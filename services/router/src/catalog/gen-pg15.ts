@@ -42,8 +42,8 @@ async function main(): Promise<void> {
       list.push(r.nn ? [r.att, r.typ, 1] : [r.att, r.typ]);
       relations.set(key, list);
     }
-    const relOids = await client.query<{ k: string; oid: string }>(
-      `SELECT n.nspname || '.' || c.relname AS k, c.oid::text AS oid FROM pg_catalog.pg_class c
+    const relOids = await client.query<{ k: string; oid: string; kind: string }>(
+      `SELECT n.nspname || '.' || c.relname AS k, c.oid::text AS oid, c.relkind::text AS kind FROM pg_catalog.pg_class c
          JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
         WHERE n.nspname IN ('pg_catalog', 'information_schema') AND c.relkind IN ('r', 'v') ORDER BY 1`,
     );
@@ -94,6 +94,11 @@ async function main(): Promise<void> {
       'export const PG15_RELATION_OIDS: Readonly<Record<string, number>> = {',
       ...relOids.rows.filter((r) => relations.has(r.k)).map((r) => `  ${JSON.stringify(r.k)}: ${r.oid},`),
       '};',
+      '',
+      '/** Relations of PG15_RELATIONS that are views (relkind v); the others are tables. */',
+      'export const PG15_VIEWS: ReadonlySet<string> = new Set([',
+      ...relOids.rows.filter((r) => relations.has(r.k) && r.kind === 'v').map((r) => `  ${JSON.stringify(r.k)},`),
+      ']);',
       '',
     ];
     const rowsConst = (name: string, doc: string, rows: string[][]) => {

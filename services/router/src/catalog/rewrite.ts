@@ -137,6 +137,17 @@ export function rewriteCatalog(stmt: Node, ctes: ReadonlySet<string>): CatalogRe
   const rw = (tree: Node): Node =>
     transformNodes(tree, (type, n) => {
       switch (type) {
+        case 'ResTarget': {
+          // `'orders'::regclass` as an output column prints the name (the constant is an oid elsewhere).
+          const cast = nodeOf(n.val, 'TypeCast');
+          const tn = (cast?.typeName?.names ?? []).map((x) => strOf(x) ?? '');
+          const reg = REG_TYPES[tn[tn.length - 1] ?? ''];
+          const s = cast && !cast.typeName?.arrayBounds ? constString(cast.arg) : undefined;
+          if (!reg || s === undefined) return undefined;
+          catalog = true;
+          for (const r of MACRO_RELATIONS[`${reg}_out`] ?? []) need.add(r);
+          return { ResTarget: { ...n, val: macroCall(`${reg}_out`, [regConstant(reg, s, need)]) } };
+        }
         case 'ColumnRef': {
           // The system column `tableoid` of a catalog row: the pg_class oid of its catalog relation.
           const f = (n.fields ?? []).map((x) => strOf(x));

@@ -24,7 +24,21 @@ import {
   type TableInfo,
   type Value,
 } from '@stratum/shared';
-import { PG15_AMS, PG15_COLLATIONS, PG15_LANGUAGES, PG15_NAMESPACES, PG15_PROCS, PG15_RELATIONS, PG15_TYPES } from './pg15.generated.ts';
+import { strOf } from '../analyze/ast.ts';
+import { forEachNode } from '../analyze/walk.ts';
+import { parseFirst } from '../sql/parse.ts';
+import {
+  PG15_AMS,
+  PG15_COLLATIONS,
+  PG15_LANGUAGES,
+  PG15_NAMESPACES,
+  PG15_PROCS,
+  PG15_RELATION_OIDS,
+  PG15_RELATIONS,
+  PG15_TYPE_FORMATS,
+  PG15_TYPES,
+  PG15_VIEWS,
+} from './pg15.generated.ts';
 import type { CatalogColumn, CatalogRelation } from './relations.ts';
 import { pgExprText } from './ruleutils.ts';
 
@@ -250,6 +264,23 @@ export function defaultText(t: TableInfo, c: ColumnDef, pretty: boolean): string
   );
 }
 
+/** Columns of `t` a CHECK expression reads, in table order (pg_constraint.conkey). */
+export function checkColumns(t: TableInfo, sql: string): string[] {
+  const used = new Set<string>();
+  const parsed = parseFirst(`SELECT ${sql}`);
+  if (parsed) {
+    forEachNode(parsed, (type, n) => {
+      if (type !== 'ColumnRef') return;
+      const f = n.fields ?? [];
+      const name = strOf(f[f.length - 1]);
+      if (name) used.add(name);
+    });
+  }
+  return columnsOf(t)
+    .filter((c) => used.has(c.name))
+    .map((c) => c.name);
+}
+
 /** A CHECK constraint's expression as PostgreSQL prints it. */
 export function checkText(t: TableInfo, sql: string, pretty: boolean): string {
   return pgExprText(sql, columnTypes(t), { pretty, context: 'check' });
@@ -265,10 +296,9 @@ export function constraintDef(t: TableInfo, c: ConstraintDef, pretty = true): st
       return `PRIMARY KEY (${c.columns.map(quoteIdent).join(', ')})`;
     case 'unique':
       return `UNIQUE (${c.columns.map(quoteIdent).join(', ')})`;
-    case 'check': {
-      const e = checkText(t, c.check.sql, pretty);
-      return pretty ? `CHECK (${e})` : `CHECK (${e.startsWith('(') && e.endsWith(')') ? e : `(${e})`})`;
-    }
+    case 'check':
+      // Non-pretty expressions come parenthesized (`CHECK ((a > 0))`), as ruleutils prints them.
+      return `CHECK (${checkText(t, c.check.sql, pretty)})`;
     case 'foreign': {
       let s = `FOREIGN KEY (${c.columns.map(quoteIdent).join(', ')}) REFERENCES ${quoteIdent(c.refTable)}(${c.refColumns.map(quoteIdent).join(', ')})`;
       if (c.onUpdate !== 'no_action') s += ` ON UPDATE ${FK_WORDS[c.onUpdate]}`;
@@ -420,7 +450,7 @@ export function catalogRows(rel: CatalogRelation, src: CatalogSource): Rec[] {
         tablespace: null,
         hasindexes: indexesOf(t).length > 0,
         hasrules: false,
-        hastriggers: false,
+        hastriggers: hasForeignKeys(cat, t),
         rowsecurity: false,
       }));
     case 'pg_catalog.pg_views':
@@ -449,8 +479,9 @@ export function catalogRows(rel: CatalogRelation, src: CatalogSource): Rec[] {
           datfrozenxid: 0n,
           datminmxid: 1n,
           dattablespace: 1663n,
-          datcollate: 'C.UTF-8',
-          datctype: 'C.UTF-8',
+          // Stratum compares and sorts text by code point: the C collation.
+          datcollate: 'C',
+          datctype: 'C',
         },
       ];
     case 'pg_catalog.pg_roles':
@@ -512,6 +543,11 @@ function roleRows(src: CatalogSource): Rec[] {
   ];
 }
 
+/** The table has a foreign key or is referenced by one (PostgreSQL then has triggers on it: relhastriggers). */
+function hasForeignKeys(cat: Catalog, t: TableInfo): boolean {
+  return (t.constraints ?? []).some((c) => c.kind === 'foreign') || cat.referencing(t.oid).length > 0;
+}
+
 function pgClass(src: CatalogSource): Rec[] {
   const cat = src.catalog;
   const base = {
@@ -524,7 +560,7 @@ function pgClass(src: CatalogSource): Rec[] {
   const out: Rec[] = [];
   for (const t of cat.list()) {
     const ixs = indexesOf(t);
-    const fks = (t.constraints ?? []).some((c) => c.kind === 'foreign') || cat.referencing(t.oid).length > 0;
+    const fks = hasForeignKeys(cat, t);
     out.push({
       ...base,
       oid: BigInt(t.oid),
@@ -567,8 +603,27 @@ function pgClass(src: CatalogSource): Rec[] {
       relreplident: 'n',
     });
   }
+  // The catalog relations themselves, as PostgreSQL lists them (so `'pg_class'::regclass` is 1259).
+  for (const [key, cols] of Object.entries(PG15_RELATIONS)) {
+    const [schema, name] = key.split('.') as [string, string];
+    const view = PG15_VIEWS.has(key);
+    out.push({
+      ...base,
+      oid: BigInt(PG15_RELATION_OIDS[key] ?? 0),
+      relname: name,
+      relnamespace: BigInt(schema === 'pg_catalog' ? NSP.pg_catalog : NSP.information_schema),
+      relam: BigInt(view ? 0 : HEAP),
+      relkind: view ? 'v' : 'r',
+      relnatts: cols.length,
+      relhasrules: view,
+      relreplident: view ? 'n' : 'd',
+    });
+  }
   return out;
 }
+
+/** Type oid of a catalog column's PostgreSQL type (0 for information_schema's domains). */
+const CATALOG_TYPE_OIDS = new Map(PG15_TYPE_FORMATS.map(([oid, fmt]) => [fmt ?? '', Number(oid)]));
 
 function attributeRow(relid: number, attnum: number, name: string, type: SqlType, typmod: number | undefined, extra: Rec = {}): Rec {
   const f = typeFacts(type);
@@ -623,6 +678,16 @@ function pgAttribute(src: CatalogSource): Rec[] {
   }
   for (const v of cat.listViews())
     for (const [i, c] of v.columns.entries()) out.push(attributeRow(v.oid, i + 1, c.name, c.type, undefined));
+  for (const [key, cols] of Object.entries(PG15_RELATIONS)) {
+    const relid = PG15_RELATION_OIDS[key] ?? 0;
+    for (const [i, [name, pgType, notNull]] of cols.entries()) {
+      out.push({
+        ...attributeRow(relid, i + 1, name, 'text', undefined),
+        atttypid: BigInt(CATALOG_TYPE_OIDS.get(pgType) ?? 0),
+        attnotnull: notNull === 1,
+      });
+    }
+  }
   return out;
 }
 
@@ -662,7 +727,7 @@ function constraintRow(t: TableInfo, c: ConstraintDef, cat: Catalog): Rec {
     if (ref && target) row.conindid = BigInt(primaryIndexOid(ref, target));
   } else if (c.kind === 'check') {
     row.conbin = checkText(t, c.check.sql, false);
-    row.conkey = [];
+    row.conkey = attnums(t, checkColumns(t, c.check.sql));
   } else {
     row.conindid = BigInt(primaryIndexOid(t, c));
     row.conkey = attnums(t, c.columns);
@@ -733,7 +798,7 @@ function informationSchemaRows(rel: CatalogRelation, src: CatalogSource): Rec[] 
       return ['pg_catalog', 'public', 'information_schema', 'pg_toast'].map((s) => ({
         catalog_name: db,
         schema_name: s,
-        schema_owner: owner,
+        schema_owner: s === 'public' ? 'pg_database_owner' : owner,
       }));
     case 'enabled_roles':
       return src.roles().map((r) => ({ role_name: r.name }));
@@ -859,13 +924,7 @@ function informationSchemaRows(rel: CatalogRelation, src: CatalogSource): Rec[] 
               ...con(c.name),
             }));
           if (c.kind === 'foreign') return at(c.refTable, c.refColumns);
-          if (c.kind === 'check')
-            return at(
-              t.name,
-              columnsOf(t)
-                .filter((x) => new RegExp(`\\b${x.name}\\b`).test(c.check.sql))
-                .map((x) => x.name),
-            );
+          if (c.kind === 'check') return at(t.name, checkColumns(t, c.check.sql));
           return at(t.name, c.columns);
         }),
       );
@@ -885,7 +944,7 @@ function informationSchemaRows(rel: CatalogRelation, src: CatalogSource): Rec[] 
                   constraint_catalog: db,
                   constraint_schema: 'public',
                   constraint_name: c.name,
-                  check_clause: checkText(t, c.check.sql, false),
+                  check_clause: `(${checkText(t, c.check.sql, false)})`,
                 },
               ]
             : [],
@@ -900,20 +959,24 @@ function informationSchemaRows(rel: CatalogRelation, src: CatalogSource): Rec[] 
           })),
       ]);
     case 'sequences':
-      return cat.listSequences().map((s) => ({
-        sequence_catalog: db,
-        sequence_schema: 'public',
-        sequence_name: s.name,
-        data_type: s.type,
-        numeric_precision: s.type === 'smallint' ? 16 : s.type === 'integer' ? 32 : 64,
-        numeric_precision_radix: 2,
-        numeric_scale: 0,
-        start_value: String(s.start),
-        minimum_value: String(s.min),
-        maximum_value: String(s.max),
-        increment: String(s.increment),
-        cycle_option: yn(s.cycle),
-      }));
+      // PostgreSQL leaves out identity columns' sequences.
+      return cat
+        .listSequences()
+        .filter((s) => !(s.ownedBy && cat.find(s.ownedBy.table)?.columns.find((c) => c.name === s.ownedBy?.column)?.identity))
+        .map((s) => ({
+          sequence_catalog: db,
+          sequence_schema: 'public',
+          sequence_name: s.name,
+          data_type: s.type,
+          numeric_precision: s.type === 'smallint' ? 16 : s.type === 'integer' ? 32 : 64,
+          numeric_precision_radix: 2,
+          numeric_scale: 0,
+          start_value: String(s.start),
+          minimum_value: String(s.min),
+          maximum_value: String(s.max),
+          increment: String(s.increment),
+          cycle_option: yn(s.cycle),
+        }));
     default:
       return [];
   }

@@ -102,7 +102,7 @@ export function sessionFunction(node: NodeEntry, s: SessionValues): Node | undef
     }
     if (name === 'current_database' && args.length === 0) return stringConst(s.database);
     if (name === 'current_schema' && args.length === 0) return stringConst('public');
-    if (name === 'pg_backend_pid' && args.length === 0) return { A_Const: { ival: { ival: process.pid } } };
+    if (name === 'pg_backend_pid' && args.length === 0) return { A_Const: { ival: { ival: s.backendPid ?? process.pid } } };
     if (name === 'current_setting' && args.length >= 1) {
       const key = constString(args[0]);
       if (key === undefined) return undefined;

@@ -45,6 +45,11 @@ export function writeTarget(rv: RangeVar, env: PlanEnv): { table: TableInfo; ali
       hint: 'Write to the view’s table instead.',
     });
   }
+  if (rel.kind === 'system' && rel.name.includes('.')) {
+    throw new StratumError(SqlState.featureNotSupported, `cannot change system catalog relation ${rel.name}`, {
+      detail: "Stratum's system catalogs describe its catalog; they change only through DDL.",
+    });
+  }
   throw new StratumError('42809', `cannot change relation "${name}"`);
 }
 
