@@ -41,6 +41,8 @@ export interface StratumOptions {
   extraArgs?: string[];
   /** Forward the server's stdout/stderr to this process's stderr (default false: kept for errors). */
   echo?: boolean;
+  /** Another checkout of Stratum to run (its `cli/bin/stratum.mjs`, with its own node_modules); default this one. */
+  repoRoot?: string;
 }
 
 const OUTPUT_KEEP_CHARS = 16 * 1024;
@@ -100,7 +102,8 @@ async function pgAnswers(host: string, port: number, user: string, database: str
  *   `startTimeoutMs` (with the tail of its output).
  */
 export async function startStratum(opts: StratumOptions = {}): Promise<PgTarget & { httpPort: number; dataDir: string; pid: number }> {
-  const cli = stratumCliPath();
+  const root = opts.repoRoot ?? REPO_ROOT;
+  const cli = join(root, 'cli', 'bin', 'stratum.mjs');
   if (!existsSync(cli)) {
     throw new Error(`Stratum CLI not found at ${cli}; build/install the cli workspace first (the 'stratum up' command)`);
   }
@@ -111,7 +114,7 @@ export async function startStratum(opts: StratumOptions = {}): Promise<PgTarget 
   let httpPort = await freePort();
   while (httpPort === pgPort) httpPort = await freePort();
   const args = [cli, 'up', '--data-dir', dataDir, '--pg-port', String(pgPort), '--http-port', String(httpPort), ...(opts.extraArgs ?? [])];
-  const child = spawn(process.execPath, args, { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: process.env });
+  const child = spawn(process.execPath, args, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], env: process.env });
   liveChildren.add(child);
   let output = '';
   let exitInfo: string | undefined;
