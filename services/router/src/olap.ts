@@ -16,6 +16,7 @@ import type { Node, SelectStmt } from '@pgsql/types';
 import {
   type Catalog,
   type ConflictInfo,
+  canceledError,
   counter,
   formatValue,
   type IngestionApi,
@@ -34,10 +35,19 @@ import {
   type TableInfo,
   TierUnavailableError,
   type TxnWrite,
+  throwIfCanceled,
   timeValueMs,
   type Value,
 } from '@stratum/shared';
-import { bindParams, convertResult, loadValues, mapDuckDbError, PG_SEMANTICS_SQL, viewType } from '@stratum/shared/duckdb';
+import {
+  bindParams,
+  convertResult,
+  interruptOnCancel,
+  loadValues,
+  mapDuckDbError,
+  PG_SEMANTICS_SQL,
+  viewType,
+} from '@stratum/shared/duckdb';
 import { listItems, nodeOf, strOf } from './analyze/ast.ts';
 import { forEachNode } from './analyze/walk.ts';
 import { literalOf, type Params } from './sql/literal.ts';
@@ -57,6 +67,15 @@ export interface TableRef {
   alias: string;
   /** In the statement's top-level FROM list (its WHERE conjuncts apply to it). */
   topLevel: boolean;
+}
+
+/**
+ * Options of {@link OlapRouter.query}: the shards' plus the statement's cancel signal, which
+ * goes to every shard query and interrupts the router's own DuckDB (docs/architecture.md
+ * "Query cancel"); the query then throws its reason (57014).
+ */
+export interface OlapQueryOptions extends QueryOptions {
+  signal?: AbortSignal;
 }
 
 /** Answer of {@link OlapRouter.query}: the result plus where it ran. */
@@ -124,7 +143,8 @@ export class OlapRouter {
    * @param params the parameters `sql` uses
    * @param astParams the parameters as numbered in `stmt` (differ from `params` when array
    *   parameters were inlined into `sql`); default `params`
-   * @throws StratumError: the shard's or DuckDB's SQLSTATE; 58000 when a shard is down (not degraded)
+   * @throws StratumError: the shard's or DuckDB's SQLSTATE; 58000 when a shard is down (not
+   *   degraded); 57014 when `opts.signal` aborts
    */
   async query(
     stmt: SelectStmt,
@@ -132,7 +152,7 @@ export class OlapRouter {
     sql: string,
     params: Params,
     catalogVersion: number,
-    opts: QueryOptions,
+    opts: OlapQueryOptions,
     astParams: Params = params,
     overlays?: ReadonlyMap<string, TxnWrite[]>,
     provided?: ReadonlyMap<string, Row[]>,
@@ -145,8 +165,12 @@ export class OlapRouter {
       const tables = [...plan.placement.keys()];
       const degraded = tables.length > 0 && tables.every((t) => this.tableOf(t).options.degradedReads);
       if (tables.length > 0) mWhole.inc({ shard: id });
+      const { signal, ...shardOpts } = opts;
       try {
-        return { ...(await shard.api.query(sql, lits, catalogVersion, { ...opts, allowDegraded: degraded })), tier: `olap:${id}` };
+        return {
+          ...(await shard.api.query(sql, lits, catalogVersion, { ...shardOpts, allowDegraded: degraded }, signal)),
+          tier: `olap:${id}`,
+        };
       } catch (e) {
         throw this.unavailable(e, id, tables);
       }
@@ -215,17 +239,20 @@ export class OlapRouter {
     sql: string,
     params: Params,
     catalogVersion: number,
-    opts: QueryOptions,
+    opts: OlapQueryOptions,
     astParams: Params,
     overlays?: ReadonlyMap<string, TxnWrite[]>,
     provided?: ReadonlyMap<string, Row[]>,
   ): Promise<OlapAnswer> {
     mWhole.inc({ shard: 'gather' });
+    const { signal, ...shardOpts } = opts;
+    throwIfCanceled(signal);
     const notices: string[] = [];
     const conn = await this.connection();
     const created: string[] = [];
     let filesTotal = 0;
     let filesOpened = 0;
+    const off = interruptOnCancel(conn, signal);
     try {
       const byName = new Map<string, TableRef[]>();
       for (const r of refs) byName.set(r.name, [...(byName.get(r.name) ?? []), r]);
@@ -296,7 +323,13 @@ export class OlapRouter {
             const shard = this.shards.find((s) => s.id === id) as ShardRef;
             mScatter.inc({ shard: id });
             try {
-              const r = await shard.api.query(scanSql, [], catalogVersion, { ...opts, allowDegraded: info.options.degradedReads });
+              const r = await shard.api.query(
+                scanSql,
+                [],
+                catalogVersion,
+                { ...shardOpts, allowDegraded: info.options.degradedReads },
+                signal,
+              );
               for (const n of r.notices ?? []) notices.push(n);
               filesTotal += r.scan?.filesTotal ?? 0;
               filesOpened += r.scan?.filesOpened ?? 0;
@@ -319,6 +352,7 @@ export class OlapRouter {
         loads.push(loadTable(conn, name, proj, rows, created, ++this.tempSeq));
       }
       await Promise.all(loads);
+      throwIfCanceled(signal);
       let res: QueryResult;
       const prepared = await conn.prepare(sql).catch((e) => {
         throw mapDuckDbError(e);
@@ -330,14 +364,17 @@ export class OlapRouter {
         );
         res = await convertResult(await prepared.run());
       } catch (e) {
-        throw mapDuckDbError(e);
+        throw signal?.aborted ? canceledError(signal) : mapDuckDbError(e);
       } finally {
         prepared.destroySync();
       }
       const out: OlapAnswer = { ...res, tier: 'gather', scan: { filesTotal, filesOpened } };
       if (notices.length) out.notices = notices;
       return out;
+    } catch (e) {
+      throw signal?.aborted ? canceledError(signal) : e;
     } finally {
+      off();
       for (const t of created) await conn.run(`DROP TABLE IF EXISTS ${ident(t)}`).catch(() => {});
       this.idle.push(conn);
     }

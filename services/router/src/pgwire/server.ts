@@ -12,7 +12,7 @@
  * the portal instead and buffers the result for the following Execute.
  */
 
-import { randomInt } from 'node:crypto';
+import { randomInt, timingSafeEqual } from 'node:crypto';
 import { type AddressInfo, createServer, type Socket } from 'node:net';
 import { DEFAULT_MAX_MESSAGE_BYTES } from './codec.ts';
 import { Connection, type ConnectionHost } from './connection.ts';
@@ -59,8 +59,10 @@ export async function startPgWireServer(opts: PgWireOptions): Promise<PgWireServ
       return { pid, secret };
     },
     cancel(pid, secret) {
+      // A wrong key is ignored without an answer, as PostgreSQL does; the secret is compared in
+      // constant time so its bytes cannot be guessed one by one from response times.
       const entry = keys.get(pid);
-      if (entry && entry.secret === secret) entry.conn.cancel();
+      if (entry && sameSecret(entry.secret, secret)) entry.conn.cancel();
     },
     release(conn) {
       conns.delete(conn);
@@ -120,4 +122,13 @@ export async function startPgWireServer(opts: PgWireOptions): Promise<PgWireServ
     close: () => (closing ??= shutdown()),
     connections: () => conns.size,
   };
+}
+
+/** Whether two int32 cancel keys are equal, compared in constant time. */
+function sameSecret(a: number, b: number): boolean {
+  const x = Buffer.alloc(4);
+  const y = Buffer.alloc(4);
+  x.writeInt32BE(a | 0);
+  y.writeInt32BE(b | 0);
+  return timingSafeEqual(x, y);
 }
