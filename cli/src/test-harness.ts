@@ -6,7 +6,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import type pg from 'pg';
+import pg from 'pg';
 
 const BIN = fileURLToPath(new URL('../bin/stratum.mjs', import.meta.url));
 
@@ -102,6 +102,19 @@ export async function startEmbeddedServer(dataDir: string, extra: string[] = [],
     ...(env ? { env } : {}),
   });
   return { ...p, pgPort: Number(p.match[1]), httpPort: Number(p.match[2]), dataDir };
+}
+
+/**
+ * A pg client connected to the server on `pgPort` as user and database `stratum`, added to
+ * `opened` so the suite ends it. Connection-level errors after connecting are ignored (a test
+ * sees them through its queries).
+ */
+export async function connectPg(pgPort: number, opened: pg.Client[]): Promise<pg.Client> {
+  const c = new pg.Client({ host: '127.0.0.1', port: pgPort, user: 'stratum', database: 'stratum' });
+  c.on('error', () => {});
+  await c.connect();
+  opened.push(c);
+  return c;
 }
 
 /** Poll `SELECT count(*) FROM <table>` until it reaches `rows` (for rows written by other sessions). */

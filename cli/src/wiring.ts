@@ -348,12 +348,15 @@ export async function startDistributed(
     c.ingestion.map((i) => ({
       id: i.id,
       partitions: partitionsOf(cfg, i),
-      api: rpcClient<IngestionApi>(i.url, INGESTION_METHODS, { name: `ingestion ${i.id}` }),
+      api: rpcClient<IngestionApi>(i.url, INGESTION_METHODS, { name: `ingestion ${i.id}`, abortable: ['find'] }),
     }));
   if (c.olap_shards.length === 0) throw new ConfigError(`${file}: cluster.olap_shards: at least one shard is needed`);
   const shardIds = c.olap_shards.map((s) => s.id);
   const olapClients = () =>
-    c.olap_shards.map((s) => ({ id: s.id, api: rpcClient<OlapShardApi>(s.url, OLAP_METHODS, { name: `olap-shard ${s.id}` }) }));
+    c.olap_shards.map((s) => ({
+      id: s.id,
+      api: rpcClient<OlapShardApi>(s.url, OLAP_METHODS, { name: `olap-shard ${s.id}`, abortable: ['query'] }),
+    }));
   const serve = async (url: string, impl: object, methods: readonly string[], health: () => Health) => {
     const a = listenAddress(url);
     const srv = await startHttpServer({
@@ -429,7 +432,9 @@ export async function startDistributed(
       handles.push({ name: `olap-shard ${e.id}`, close: () => shard.close() });
       await serve(e.url, shard, OLAP_METHODS, () => ({ status: 'ok', service: 'olap-shard', id: e.id }));
     } else {
-      const txs = c.tx_engines.map((t) => rpcClient<TxEngineApi & TxEngineAdminApi>(t.url, TX_METHODS, { name: `tx-engine ${t.id}` }));
+      const txs = c.tx_engines.map((t) =>
+        rpcClient<TxEngineApi & TxEngineAdminApi>(t.url, TX_METHODS, { name: `tx-engine ${t.id}`, abortable: ['read'] }),
+      );
       const clock = await nodeClock(cfg, 'router', log);
       handles.push(clock.handle);
       if (!cfg.router.session_token_secret) {

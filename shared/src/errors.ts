@@ -128,6 +128,27 @@ export class CorruptionError extends StratumError {
   }
 }
 
+/** Why a statement was stopped: a CancelRequest (`user`) or `statement_timeout` (`timeout`). */
+export type CancelReason = 'user' | 'timeout';
+
+/**
+ * A statement stopped by a CancelRequest or by `statement_timeout` (57014), worded as PostgreSQL
+ * words it (`ProcessInterrupts` in src/backend/tcop/postgres.c). It is the `reason` of the
+ * statement's AbortSignal, so every tier that stops on that signal throws this same error.
+ */
+export class QueryCanceledError extends StratumError {
+  override name = 'QueryCanceledError';
+  readonly reason: CancelReason;
+  constructor(reason: CancelReason, opts: StratumErrorOptions = {}) {
+    super(
+      SqlState.queryCanceled,
+      reason === 'user' ? 'canceling statement due to user request' : 'canceling statement due to statement timeout',
+      opts,
+    );
+    this.reason = reason;
+  }
+}
+
 /** True when `e` carries a SQLSTATE-like `code` (from Stratum or over RPC). */
 export function hasSqlState(e: unknown): e is { code: string; message: string } {
   return (

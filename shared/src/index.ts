@@ -1,5 +1,6 @@
 /** Public entry of @stratum/shared: what two or more services need. */
 
+export * from './abort.ts';
 export * from './bus/index.ts';
 export * from './catalog.ts';
 export * from './catalog-sync.ts';

@@ -3,15 +3,25 @@
  * `GET /metrics` and `POST /rpc/<method>` on one fastify server. RPC bodies are MessagePack
  * (same codec as the change protocol, so bigint and µs timestamps survive): the request is
  * the array of arguments, the response `{ ok: result }` or `{ error: ErrorPayload }`.
+ *
+ * Cancellation (docs/architecture.md "Query cancel"): a call whose last argument is an
+ * AbortSignal sends the arguments before it, and the header {@link SIGNAL_HEADER} with the
+ * signal's argument index. For a method the client lists as `abortable`, an abort ends the HTTP
+ * request; the server passes a signal of its own at that index, aborted when the request's
+ * connection closes before the answer is sent, so the remote work stops too.
  */
 import fastify, { type FastifyInstance } from 'fastify';
 import { Pool } from 'undici';
+import { canceledError } from './abort.ts';
 import { type ErrorPayload, fromErrorPayload, TierUnavailableError, toErrorPayload } from './errors.ts';
 import { registry } from './metrics.ts';
 import { decode, encode } from './protocol/index.ts';
 
 /** Largest RPC body accepted (bytes). Pushes of many versions are split below this. */
 export const MAX_RPC_BYTES = 512 * 1024 * 1024;
+
+/** Request header naming the argument index where the server passes its per-request AbortSignal. */
+export const SIGNAL_HEADER = 'stratum-signal';
 
 /** A running HTTP server. */
 export interface HttpServer {
@@ -76,9 +86,20 @@ export function registerRpc<T extends object>(app: FastifyInstance, impl: T, met
     } catch (e) {
       return reply.code(400).send(encode({ error: toErrorPayload(e) }));
     }
+    const list = args as unknown[];
+    const at = Number(req.headers[SIGNAL_HEADER]);
+    const abort = new AbortController();
+    if (Number.isInteger(at) && at >= 0 && at <= 64) {
+      while (list.length < at) list.push(undefined);
+      list[at] = abort.signal;
+      // The client gave up (its signal aborted, or it went away): stop the work too.
+      reply.raw.once('close', () => {
+        if (!reply.raw.writableFinished) abort.abort();
+      });
+    }
     try {
       const fn = (impl as Record<string, (...a: unknown[]) => unknown>)[m];
-      const result = await fn?.apply(impl, args as unknown[]);
+      const result = await fn?.apply(impl, list);
       return reply.send(encode({ ok: result ?? null }));
     } catch (e) {
       return reply.code(200).send(encode({ error: toErrorPayload(e) }));
@@ -92,6 +113,11 @@ export interface RpcClientOptions {
   timeoutMs?: number;
   /** Name used in errors (e.g. "tx-engine tx1"). */
   name?: string;
+  /**
+   * Methods whose trailing AbortSignal ends the HTTP request when it aborts (reads). Other
+   * methods drop the signal and wait for the answer: a write must not lose its outcome.
+   */
+  abortable?: readonly string[];
 }
 
 /**
@@ -107,23 +133,37 @@ export function rpcClient<T extends object>(
   const pool = new Pool(baseUrl, { connections: 16, pipelining: 1, keepAliveTimeout: 30_000 });
   const timeout = opts.timeoutMs ?? 60_000;
   const name = opts.name ?? baseUrl;
+  const abortable = new Set(opts.abortable ?? []);
   const out: Record<string, unknown> = {
     closeClient: () => pool.close(),
   };
   for (const m of methods) {
     out[m] = async (...args: unknown[]) => {
+      const last = args[args.length - 1];
+      const signal = last instanceof AbortSignal ? last : undefined;
+      if (signal) args.pop();
+      const at = args.length;
+      while (args.length > 0 && args[args.length - 1] === undefined) args.pop();
+      const headers: Record<string, string> = { 'content-type': 'application/msgpack' };
+      const cancellable = signal && abortable.has(m) ? signal : undefined;
+      if (cancellable) {
+        if (cancellable.aborted) throw canceledError(cancellable);
+        headers[SIGNAL_HEADER] = String(at);
+      }
       let body: Buffer;
       try {
         const res = await pool.request({
           path: `/rpc/${m}`,
           method: 'POST',
-          headers: { 'content-type': 'application/msgpack' },
+          headers,
           body: encode(args),
           headersTimeout: timeout,
           bodyTimeout: timeout,
+          ...(cancellable ? { signal: cancellable } : {}),
         });
         body = Buffer.from(await res.body.arrayBuffer());
       } catch (e) {
+        if (cancellable?.aborted) throw canceledError(cancellable);
         throw new TierUnavailableError(`${name} (${baseUrl}) is unavailable: ${(e as Error).message}`, { cause: e });
       }
       const r = decode<{ ok?: unknown; error?: ErrorPayload }>(body, `RPC ${m} response from ${name}`);

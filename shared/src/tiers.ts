@@ -231,10 +231,21 @@ export type IsolationLevel = 'repeatable_read' | 'serializable';
 /** Savepoint operations of an explicit transaction. */
 export type SavepointAction = 'set' | 'rollback' | 'release';
 
-/** TX engine as seen by the router. */
+/**
+ * TX engine as seen by the router.
+ *
+ * A trailing `signal` (docs/architecture.md "Query cancel") stops the call's work when it aborts:
+ * the call throws the signal's reason (shared/src/abort.ts, 57014). Writes honour it only until
+ * the transaction enters the group commit; from there the commit completes (PostgreSQL: a cancel
+ * during commit arrives too late). In the distributed form only `read` carries it over RPC.
+ */
 export interface TxEngineApi {
-  /** Validate and commit an autocommit transaction (group-committed). @throws StratumError with SQLSTATE. */
-  execute(req: TxRequest): Promise<TxResult>;
+  /**
+   * Validate and commit an autocommit transaction (group-committed). `signal` stops finding the
+   * rows of a predicate write; once the commit has the transaction it is ignored.
+   * @throws StratumError with SQLSTATE; 57014 when `signal` aborted before the commit started.
+   */
+  execute(req: TxRequest, signal?: AbortSignal): Promise<TxResult>;
   /**
    * Point read: the engine's latest version (falls back to ingestion for rows it never had; when
    * other engines write too, the newer of its own and ingestion's), or inside transaction `txnId`
@@ -247,16 +258,21 @@ export interface TxEngineApi {
    * Rows found by `req.source` (index lookups, key lists, ranges, candidates, scans) at this
    * engine's view (its rows, ingestion's for rows it does not hold; inside `req.txnId` the
    * snapshot plus the transaction's writes), filtered by `req.where`. Live rows only, with keys.
+   * `signal` stops a scan between rows and between ingestion pages.
+   * @throws StratumError 57014 when `signal` aborts.
    */
-  read(req: ReadRequest): Promise<RowVersion[]>;
+  read(req: ReadRequest, signal?: AbortSignal): Promise<RowVersion[]>;
   /** The uncommitted writes of transaction `txnId` to table `table` (storage name). */
   txnWrites(txnId: string, table: string): Promise<TxnWrite[]>;
   /** Progress of building index `index` of table `table` (storage name) on this engine. */
   indexStatus(table: string, index: string): Promise<IndexBuildStatus>;
   /** BEGIN: open a transaction on a snapshot; returns its id. */
   begin(isolation: IsolationLevel): Promise<string>;
-  /** A statement inside transaction `txnId` (validated now, buffered until commit). A failure marks the transaction failed (25P02 after). */
-  executeIn(txnId: string, req: TxRequest): Promise<TxResult>;
+  /**
+   * A statement inside transaction `txnId` (validated now, buffered until commit). A failure marks
+   * the transaction failed (25P02 after); so does a cancel through `signal` (57014).
+   */
+  executeIn(txnId: string, req: TxRequest, signal?: AbortSignal): Promise<TxResult>;
   /**
    * COMMIT: first committer wins; 40001 when a concurrent transaction wrote a row this one
    * wrote (or, SERIALIZABLE, read). A failed transaction is rolled back instead (`rolledBack`).
@@ -371,11 +387,13 @@ export interface IngestionApi {
   /**
    * Live rows of `table` found by an `index`, `range` or `scan` source (with keys), latest or
    * as of `asOf` (ms); at most `limit`, after storage key `afterKey` (paging a scan).
+   * @throws StratumError 57014 when `signal` has aborted (one page is read synchronously).
    */
   find(
     table: string,
     source: Exclude<RowSource, { by: 'key' } | { by: 'candidates' }>,
     opts: { asOf?: number; limit?: number; afterKey?: Value[] },
+    signal?: AbortSignal,
   ): Promise<RowVersion[]>;
   /** Progress of building index `index` of table `table` (storage name) on this ingestion engine. */
   indexStatus(table: string, index: string): Promise<IndexBuildStatus>;
@@ -475,8 +493,11 @@ export interface OlapShardApi {
    * version, visible columns + `_ts`, `_version`, `_op`, `_engine`) and `<t>__latest` (latest
    * live version per key with every column, hidden `_rowid` included, + `_version`, `_ts`; for
    * predicate writes' candidate keys, with `asOf` too). Column types: see shared/src/duckdb
-   * `columnCodec` (unconstrained numeric is VARCHAR text there).
-   * @throws StratumError with SQLSTATE (42P01, 42703, 42601, 22P02, ...).
+   * `columnCodec` (unconstrained numeric is VARCHAR text there). When `signal` aborts, the
+   * running DuckDB query is interrupted and the call throws the signal's reason (57014); over
+   * RPC the HTTP request is aborted and the shard interrupts the query when the request's
+   * connection closes.
+   * @throws StratumError with SQLSTATE (42P01, 42703, 42601, 22P02, 57014, ...).
    */
-  query(sql: string, params: Literal[], catalogVersion: number, options?: QueryOptions): Promise<QueryResult>;
+  query(sql: string, params: Literal[], catalogVersion: number, options?: QueryOptions, signal?: AbortSignal): Promise<QueryResult>;
 }

@@ -103,7 +103,7 @@ export async function startIngestion(o: IngestionServiceOptions): Promise<Ingest
     name: `ingestion ${o.id}`,
     get: (t, k) => ing.get(t, k),
     getMany: (t, ks, asOf) => ing.getMany(t, ks, asOf),
-    find: (t, source, opts) => ing.find(t, source, opts),
+    find: (t, source, opts, signal) => ing.find(t, source, opts, signal),
     indexStatus: (t, index) => ing.indexStatus(t, index),
     delta: (a, l, skip) => ing.delta(a, l, skip),
     status: () => ing.status(),

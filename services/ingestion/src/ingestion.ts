@@ -48,6 +48,7 @@ import {
   shardsOfTable,
   type TableInfo,
   type TxnPart,
+  throwIfCanceled,
   type Value,
   type VersionRecord,
 } from '@stratum/shared';
@@ -1517,12 +1518,18 @@ export class Ingestion implements IngestionApi {
     return b.error ? { state: b.state, error: b.error } : { state: b.state };
   }
 
-  /** Live rows of `table` (storage name) by an index, range or scan source; see find.ts. */
+  /**
+   * Live rows of `table` (storage name) by an index, range or scan source; see find.ts. One call
+   * reads LMDB synchronously, so `signal` is looked at before it (callers page long scans).
+   * @throws StratumError 57014 when `signal` has aborted.
+   */
   async find(
     table: string,
     source: Exclude<RowSource, { by: 'key' } | { by: 'candidates' }>,
     opts: { asOf?: number; limit?: number; afterKey?: Value[] } = {},
+    signal?: AbortSignal,
   ): Promise<RowVersion[]> {
+    throwIfCanceled(signal);
     return findRows(this.findContext, table, source, opts ?? {});
   }
 

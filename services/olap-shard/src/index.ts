@@ -143,7 +143,7 @@ export async function startOlapShard(opts: OlapShardOptions): Promise<OlapShard>
     name: `olap-shard ${opts.id}`,
     push: (req) => shard.push(req),
     watermarks: (source) => shard.watermarks(source),
-    query: (sql, params, catalogVersion, options) => shard.query(sql, params, catalogVersion, options),
+    query: (sql, params, catalogVersion, options, signal) => shard.query(sql, params, catalogVersion, options, signal),
     close: () => shard.close(),
     stats: () => shard.stats(),
     compactNow: () => shard.compactNow(),

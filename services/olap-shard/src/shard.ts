@@ -13,6 +13,7 @@ import { join, relative, resolve, sep } from 'node:path';
 import { type DuckDBConnection, DuckDBInstance, type DuckDBResultReader, StatementType } from '@duckdb/node-api';
 import {
   type Catalog,
+  canceledError,
   counter,
   formatDate,
   gauge,
@@ -22,12 +23,14 @@ import {
   type PushRequest,
   type QueryOptions,
   type QueryResult,
+  raceCancel,
   SchemaError,
   SqlState,
   type SqlType,
   StratumError,
   type TableInfo,
   TierUnavailableError,
+  throwIfCanceled,
   type Value,
   VersionGenerator,
   type VersionRecord,
@@ -37,6 +40,7 @@ import {
   columnCodec,
   convertResult,
   convertValue,
+  interruptOnCancel,
   mapDuckDbError,
   PG_SEMANTICS_SQL,
   zoneComparable,
@@ -205,6 +209,7 @@ const META_SCHEMA = 'stratum_meta';
 const SNAPSHOTS_KEPT = 16;
 
 const mQueries = counter('stratum_olap_queries_total', 'Queries run by the OLAP shard', ['shard']);
+const mRunning = gauge('stratum_olap_queries_running', 'Queries running on a DuckDB connection of the OLAP shard now', ['shard']);
 const mFilesTotal = counter('stratum_olap_scan_files_total', 'Files of the tables queries read (before pruning)', ['shard']);
 const mFilesOpened = counter('stratum_olap_scan_files_opened_total', 'Files queries opened after zone-map and bloom pruning', ['shard']);
 const mQuarantined = counter('stratum_olap_quarantined_files_total', 'Parquet files moved to quarantine as unreadable', ['shard', 'table']);
@@ -1390,26 +1395,57 @@ export class Shard implements OlapShardApi {
    * and `_ts`, for the router's predicate writes). Files of a referenced table that are
    * unavailable (quarantined, missing) fail the query with XX001 naming them, or with
    * `options.allowDegraded` are left out and named in `notices`. A file DuckDB fails to read is
-   * confirmed by reading it alone, quarantined, and the query retried.
+   * confirmed by reading it alone, quarantined, and the query retried. When `signal` aborts, the
+   * DuckDB connection running the query is interrupted (`DuckDBConnection.interrupt`) and the
+   * query's transaction rolled back; the pooled connection stays usable.
    * @throws StratumError: XX001 unavailable data, 0A000 AS OF with a schema-qualified view name,
-   * 22023 bad asOf, 25006 not read-only, else the mapped DuckDB error.
+   * 22023 bad asOf, 25006 not read-only, 57014 (the signal's reason) when cancelled, else the
+   * mapped DuckDB error.
    */
-  query(sql: string, params: Literal[], catalogVersion: number, options: QueryOptions = {}): Promise<QueryResult> {
+  query(sql: string, params: Literal[], catalogVersion: number, options: QueryOptions = {}, signal?: AbortSignal): Promise<QueryResult> {
     return this.op(async () => {
+      throwIfCanceled(signal);
       if (typeof sql !== 'string') throw new StratumError(SqlState.invalidParameterValue, 'query text must be a string');
       if (options.asOf !== undefined && !Number.isFinite(options.asOf)) {
         throw new StratumError(SqlState.invalidParameterValue, `asOf must be a time in ms since epoch, got ${String(options.asOf)}`);
       }
-      if (catalogVersion > this.catalog.version) await this.catalog.waitFor(catalogVersion, this.catalogWaitMs);
+      if (catalogVersion > this.catalog.version) await raceCancel(this.catalog.waitFor(catalogVersion, this.catalogWaitMs), signal);
       this.lastQueryAt = performance.now();
       await this.syncCatalog();
       await this.refresh();
+      throwIfCanceled(signal);
       this.queries++;
       mQueries.inc({ shard: this.id });
       const pool = this.pool;
       if (!pool) throw new StratumError(SqlState.adminShutdown, `OLAP shard ${this.id} is not open`);
-      return pool.use((conn) => this.runQuery(conn, sql, params ?? [], options));
+      return raceCancel(
+        pool.use((conn) => this.runCancellable(conn, sql, params ?? [], options, signal)),
+        signal,
+      );
     });
+  }
+
+  /** {@link runQuery} that `signal` interrupts; the connection is left outside any transaction. */
+  private async runCancellable(
+    conn: DuckDBConnection,
+    sql: string,
+    params: readonly Literal[],
+    options: QueryOptions,
+    signal: AbortSignal | undefined,
+  ): Promise<QueryResult> {
+    throwIfCanceled(signal);
+    const off = interruptOnCancel(conn, signal);
+    mRunning.inc({ shard: this.id });
+    try {
+      return await this.runQuery(conn, sql, params, options, signal);
+    } catch (e) {
+      throw signal?.aborted ? canceledError(signal) : e;
+    } finally {
+      off();
+      // An interrupt may have hit the ROLLBACK that ends the query's transaction.
+      if (signal?.aborted) await conn.run('ROLLBACK').catch(() => {});
+      mRunning.dec({ shard: this.id });
+    }
   }
 
   /** Analysed statements by SQL text, for the current set of tables (dashboards repeat their queries). */
@@ -1475,12 +1511,20 @@ export class Shard implements OlapShardApi {
    * One query on a pooled connection: plan, then run in a transaction; quarantine and retry on
    * unreadable files; plan again when a table was dropped, truncated or redefined meanwhile.
    */
-  private async runQuery(conn: DuckDBConnection, sql: string, params: readonly Literal[], options: QueryOptions): Promise<QueryResult> {
+  private async runQuery(
+    conn: DuckDBConnection,
+    sql: string,
+    params: readonly Literal[],
+    options: QueryOptions,
+    signal?: AbortSignal,
+  ): Promise<QueryResult> {
     for (let replans = 0; ; replans++) {
       const epoch = this.tablesEpoch;
       try {
+        // An interrupted query ("INTERRUPT Error") is not taken for file damage there, so it is not retried.
         return await this.planAndRun(conn, sql, params, options);
       } catch (e) {
+        throwIfCanceled(signal);
         // A DROP/TRUNCATE/ALTER/RENAME applied meanwhile may have replaced what the plan referred
         // to: let the catalog sync under way finish, then plan again.
         if (replans >= 3 || (epoch === this.tablesEpoch && !(e instanceof StaleViews))) throw e;

@@ -16,6 +16,7 @@ import type { Node, SelectStmt } from '@pgsql/types';
 import {
   type Catalog,
   type ConflictInfo,
+  canceledError,
   counter,
   formatValue,
   type IngestionApi,
@@ -34,10 +35,19 @@ import {
   type TableInfo,
   TierUnavailableError,
   type TxnWrite,
+  throwIfCanceled,
   timeValueMs,
   type Value,
 } from '@stratum/shared';
-import { bindParams, convertResult, loadValues, mapDuckDbError, PG_SEMANTICS_SQL, viewType } from '@stratum/shared/duckdb';
+import {
+  bindParams,
+  convertResult,
+  interruptOnCancel,
+  loadValues,
+  mapDuckDbError,
+  PG_SEMANTICS_SQL,
+  viewType,
+} from '@stratum/shared/duckdb';
 import { listItems, nodeOf, strOf } from './analyze/ast.ts';
 import { forEachNode } from './analyze/walk.ts';
 import type { SessionSource } from './catalog/rows.ts';
@@ -59,6 +69,17 @@ export interface TableRef {
   alias: string;
   /** In the statement's top-level FROM list (its WHERE conjuncts apply to it). */
   topLevel: boolean;
+}
+
+/**
+ * Options of {@link OlapRouter.query}: the shards' plus the statement's cancel signal, which
+ * goes to every shard query and interrupts the router's own DuckDB (docs/architecture.md
+ * "Query cancel"); the query then throws its reason (57014).
+ */
+export interface OlapQueryOptions extends QueryOptions {
+  signal?: AbortSignal;
+  /** The catalog relations (`schema.name`) to load, and the asking session; set: the statement runs on the router's DuckDB. */
+  catalog?: { relations: readonly string[]; session: SessionSource };
 }
 
 /** Answer of {@link OlapRouter.query}: the result plus where it ran. */
@@ -90,12 +111,6 @@ export const SYSTEM_TABLE_NAMES = new Set(Object.keys(SYSTEM_TABLES));
 /** A relation the router answers itself: a system table, or a catalog relation (`pg_catalog.pg_class`: a name with a dot). */
 function routerRelation(name: string): boolean {
   return SYSTEM_TABLE_NAMES.has(name) || name.includes('.');
-}
-
-/** Options of {@link OlapRouter.query}: the tiers' options, and the system catalogs a statement reads. */
-export interface RouterQueryOptions extends QueryOptions {
-  /** The catalog relations (`schema.name`) to load, and the asking session; set: the statement runs on the router's DuckDB. */
-  catalog?: { relations: readonly string[]; session: SessionSource };
 }
 
 const SYSTEM_COLUMNS: { name: string; type: SqlType }[] = [
@@ -139,7 +154,8 @@ export class OlapRouter {
    * @param params the parameters `sql` uses
    * @param astParams the parameters as numbered in `stmt` (differ from `params` when array
    *   parameters were inlined into `sql`); default `params`
-   * @throws StratumError: the shard's or DuckDB's SQLSTATE; 58000 when a shard is down (not degraded)
+   * @throws StratumError: the shard's or DuckDB's SQLSTATE; 58000 when a shard is down (not
+   *   degraded); 57014 when `opts.signal` aborts
    */
   async query(
     stmt: SelectStmt,
@@ -147,7 +163,7 @@ export class OlapRouter {
     sql: string,
     params: Params,
     catalogVersion: number,
-    opts: RouterQueryOptions,
+    opts: OlapQueryOptions,
     astParams: Params = params,
     overlays?: ReadonlyMap<string, TxnWrite[]>,
     provided?: ReadonlyMap<string, Row[]>,
@@ -160,8 +176,12 @@ export class OlapRouter {
       const tables = [...plan.placement.keys()];
       const degraded = tables.length > 0 && tables.every((t) => this.tableOf(t).options.degradedReads);
       if (tables.length > 0) mWhole.inc({ shard: id });
+      const { signal, ...shardOpts } = opts;
       try {
-        return { ...(await shard.api.query(sql, lits, catalogVersion, { ...opts, allowDegraded: degraded })), tier: `olap:${id}` };
+        return {
+          ...(await shard.api.query(sql, lits, catalogVersion, { ...shardOpts, allowDegraded: degraded }, signal)),
+          tier: `olap:${id}`,
+        };
       } catch (e) {
         throw this.unavailable(e, id, tables);
       }
@@ -230,18 +250,21 @@ export class OlapRouter {
     sql: string,
     params: Params,
     catalogVersion: number,
-    routerOpts: RouterQueryOptions,
+    routerOpts: OlapQueryOptions,
     astParams: Params,
     overlays?: ReadonlyMap<string, TxnWrite[]>,
     provided?: ReadonlyMap<string, Row[]>,
   ): Promise<OlapAnswer> {
     const { catalog, ...opts } = routerOpts;
     mWhole.inc({ shard: 'gather' });
+    const { signal, ...shardOpts } = opts;
+    throwIfCanceled(signal);
     const notices: string[] = [];
     const conn = await this.connection();
     const created: string[] = [];
     let filesTotal = 0;
     let filesOpened = 0;
+    const off = interruptOnCancel(conn, signal);
     try {
       const byName = new Map<string, TableRef[]>();
       for (const r of refs) byName.set(r.name, [...(byName.get(r.name) ?? []), r]);
@@ -317,7 +340,13 @@ export class OlapRouter {
             const shard = this.shards.find((s) => s.id === id) as ShardRef;
             mScatter.inc({ shard: id });
             try {
-              const r = await shard.api.query(scanSql, [], catalogVersion, { ...opts, allowDegraded: info.options.degradedReads });
+              const r = await shard.api.query(
+                scanSql,
+                [],
+                catalogVersion,
+                { ...shardOpts, allowDegraded: info.options.degradedReads },
+                signal,
+              );
               for (const n of r.notices ?? []) notices.push(n);
               filesTotal += r.scan?.filesTotal ?? 0;
               filesOpened += r.scan?.filesOpened ?? 0;
@@ -340,6 +369,7 @@ export class OlapRouter {
         loads.push(loadTable(conn, name, proj, rows, created, ++this.tempSeq));
       }
       await Promise.all(loads);
+      throwIfCanceled(signal);
       let res: QueryResult;
       const prepared = await conn.prepare(sql).catch((e) => {
         throw mapDuckDbError(e);
@@ -351,14 +381,17 @@ export class OlapRouter {
         );
         res = await convertResult(await prepared.run());
       } catch (e) {
-        throw mapDuckDbError(e);
+        throw signal?.aborted ? canceledError(signal) : mapDuckDbError(e);
       } finally {
         prepared.destroySync();
       }
       const out: OlapAnswer = { ...res, tier: 'gather', scan: { filesTotal, filesOpened } };
       if (notices.length) out.notices = notices;
       return out;
+    } catch (e) {
+      throw signal?.aborted ? canceledError(signal) : e;
     } finally {
+      off();
       for (const t of created) await conn.run(`DROP TABLE IF EXISTS ${ident(t)}`).catch(() => {});
       this.idle.push(conn);
     }

@@ -6,14 +6,19 @@
  * statement) → execute (`execute/`). See docs/architecture.md "Router".
  */
 import {
+  type CancelReason,
   type Catalog,
   type Clock,
+  canceledError,
+  counter,
   type DdlEvent,
   type EvalContext,
   type IngestionApi,
   type IsolationLevel,
   type Logger,
   pgTypeOid,
+  QueryCanceledError,
+  raceCancel,
   type SessionAccess,
   SqlState,
   StratumError,
@@ -100,6 +105,20 @@ export const DEFAULT_SETTINGS: Readonly<Record<string, string>> = {
 
 /** When this router process started (µs since epoch): pg_postmaster_start_time(). */
 const ROUTER_START_US = BigInt(Math.round(performance.timeOrigin * 1000));
+
+const mCanceled = counter('stratum_router_statements_canceled_total', 'Statements stopped by a cancel request or statement_timeout', [
+  'reason',
+]);
+
+/** The signal of a session with no statement running: never aborted. */
+const IDLE_SIGNAL = new AbortController().signal;
+
+/**
+ * Plans the session waits for even after a cancel or timeout, leaving the decision to the tier:
+ * a write stops only before its commit starts, so its outcome is never misreported (a 57014
+ * for a write that committed). Copy and utility statements (COMMIT) are the same.
+ */
+const WAITS_FOR_TIER = new Set(['insert', 'update', 'delete', 'copy', 'utility']);
 
 /** A transaction block (BEGIN … COMMIT) of this session, held on the session's TX engine. */
 export interface OpenTxn {
@@ -189,6 +208,13 @@ export class RouterSession implements PgSession, SessionValues, SettingsState {
   readonly sequences: SessionSequences;
   /** Backend pid (pg_stat_activity, catalog/activity.ts). */
   readonly backendPid: number;
+  /**
+   * The running statement's cancel signal (docs/architecture.md "Query cancel"): aborted by a
+   * CancelRequest or `statement_timeout` with a {@link QueryCanceledError}; execute/* passes it
+   * to every tier call. Between statements a signal that never aborts.
+   */
+  signal: AbortSignal = IDLE_SIGNAL;
+  private running: AbortController | undefined;
 
   constructor(
     readonly ctx: RouterContext,
@@ -426,20 +452,32 @@ export class RouterSession implements PgSession, SessionValues, SettingsState {
       this.txn.used = true;
     }
     SESSION_ACTIVITY.begin(this, parsed.sql);
+    const stop = new AbortController();
+    this.running = stop;
+    this.signal = stop.signal;
+    let timer: NodeJS.Timeout | undefined;
     try {
       const planned = this.planFor(h);
-      const run = runPlan(this, planned.plan, params, planned);
       // DDL (index builds, constraint checks over a table) runs to completion unless the session
       // set statement_timeout itself, as PostgreSQL has no default timeout.
-      const out = planned.plan.kind === 'ddl' && !(Number(this.settings.statement_timeout) > 0) ? await run : await this.withTimeout(run);
-      return this.filterNotices(out);
-    } catch (e) {
+      if (planned.plan.kind !== 'ddl' || Number(this.settings.statement_timeout) > 0) {
+        timer = setTimeout(() => stop.abort(new QueryCanceledError('timeout')), this.timeoutMs());
+      }
+      const run = runPlan(this, planned.plan, params, planned);
+      return this.filterNotices(await (WAITS_FOR_TIER.has(planned.plan.kind) ? run : raceCancel(run, stop.signal)));
+    } catch (err) {
+      // Whatever the stopped tier threw (an interrupted DuckDB, an aborted RPC), the client sees PostgreSQL's 57014.
+      const e = stop.signal.aborted && (err as StratumError).code === SqlState.queryCanceled ? canceledError(stop.signal) : err;
+      if (e instanceof QueryCanceledError) mCanceled.inc({ reason: e.reason satisfies CancelReason });
       // PostgreSQL: any error inside a transaction block fails the whole block.
       if (this.txn && parsed.kind !== 'TransactionStmt') this.txn.failed = true;
       this.ctx.log?.debug({ code: (e as StratumError).code, err: (e as Error).message, sql: parsed.sql.slice(0, 500) }, 'statement failed');
       throw e;
     } finally {
       SESSION_ACTIVITY.end(this, this.txn !== undefined);
+      clearTimeout(timer);
+      this.running = undefined;
+      this.signal = IDLE_SIGNAL;
     }
   }
 
@@ -456,23 +494,17 @@ export class RouterSession implements PgSession, SessionValues, SettingsState {
     return out;
   }
 
-  private withTimeout<T>(p: Promise<T>): Promise<T> {
-    const ms = this.timeoutMs();
-    let timer: NodeJS.Timeout | undefined;
-    const t = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(new StratumError(SqlState.queryCanceled, `canceling statement due to statement timeout (${ms} ms)`)),
-        ms,
-      );
-    });
-    return Promise.race([p, t]).finally(() => clearTimeout(timer));
-  }
-
   txStatus(): TxStatus {
     return this.txn ? (this.txn.failed ? 'E' : 'T') : 'I';
   }
 
-  cancel(): void {}
+  /**
+   * CancelRequest (PostgreSQL 15 §55.2.7): stop the running statement with 57014 "canceling
+   * statement due to user request"; with none running it does nothing, as in PostgreSQL.
+   */
+  cancel(): void {
+    this.running?.abort(new QueryCanceledError('user'));
+  }
 
   /** Connection ended: a transaction left open is rolled back. */
   async close(): Promise<void> {

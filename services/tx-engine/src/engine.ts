@@ -46,6 +46,7 @@ import {
   type TxnWrite as TxnWriteView,
   type TxRequest,
   type TxResult,
+  throwIfCanceled,
   type Value,
   VersionGenerator,
   WatermarkWatcher,
@@ -291,19 +292,25 @@ export class Engine {
    * engine). Ops whose rows are found by an index, range or scan source first find them outside
    * the group commit, so the group commit only re-reads those keys and the keys committed since
    * instead of scanning while every other commit waits.
+   *
+   * `signal` stops the find and is looked at once more before the transaction is queued; once
+   * queued the commit completes whatever the signal does (a cancel during commit arrives too late,
+   * as in PostgreSQL), so a cancelled write is either wholly absent or wholly committed.
+   * @throws StratumError 57014 (the signal's reason) when cancelled before it was queued.
    */
-  async execute(req: TxRequest): Promise<TxResult> {
-    const pre = await this.prefind(req);
+  async execute(req: TxRequest, signal?: AbortSignal): Promise<TxResult> {
+    const pre = await this.prefind(req, signal);
+    throwIfCanceled(signal);
     return this.enqueue(pre ? { req, prefound: pre } : { req });
   }
 
-  private async prefind(req: TxRequest): Promise<Pending['prefound']> {
+  private async prefind(req: TxRequest, signal: AbortSignal | undefined): Promise<Pending['prefound']> {
     const slow = req.ops.filter((op) => op.kind !== 'insert' && op.source.by !== 'key' && op.source.by !== 'candidates');
     if (slow.length === 0 || this.closed) return undefined;
     const { catalog } = this.opts;
     if (catalog.version < req.catalogVersion) await catalog.waitFor(req.catalogVersion, this.opts.catalogTimeoutMs);
     const out = new Map<WriteOp, { keys: Value[][]; asOf: number }>();
-    const view = new View(this.deps, { layers: [] });
+    const view = new View(this.deps, { layers: [], ...(signal ? { signal } : {}) });
     for (const op of slow) {
       if (op.kind === 'insert' || op.source.by === 'key') continue;
       const t = tableOf(catalog, op.table);
@@ -416,9 +423,10 @@ export class Engine {
    * its own writes; outside, the engine's rows and ingestion's (the newer of both when other
    * engines write), including every commit ≤ `fresh.minTs`. Live rows only, with their keys,
    * filtered by `where`, at most `limit`.
-   * @throws StratumError 57014 when `fresh` cannot be met in time; 25P02 in a failed transaction.
+   * `signal` stops the find between scanned rows and ingestion pages.
+   * @throws StratumError 57014 when `fresh` cannot be met in time or `signal` aborts; 25P02 in a failed transaction.
    */
-  async read(req: ReadRequest): Promise<RowVersion[]> {
+  async read(req: ReadRequest, signal?: AbortSignal): Promise<RowVersion[]> {
     const { catalog } = this.opts;
     if (catalog.version < req.catalogVersion) await catalog.waitFor(req.catalogVersion, this.opts.catalogTimeoutMs);
     const t = tableOf(catalog, req.table, 'read');
@@ -427,12 +435,12 @@ export class Engine {
     if (req.txnId) {
       const txn = this.txn(req.txnId);
       if (txn.failed) throw aborted();
-      view = this.txnView(txn, true);
+      view = this.txnView(txn, true, signal);
       ctx = this.evalContext(req.eval, txn);
     } else {
       const need = req.fresh?.minTs ?? 0;
       if (need > 0 && this.foreignWriters) await this.waitForIngestion(need, req.fresh?.timeoutMs ?? 30_000, t.name);
-      view = new View(this.deps, { layers: [], newest: this.foreignWriters });
+      view = new View(this.deps, { layers: [], newest: this.foreignWriters, ...(signal ? { signal } : {}) });
       ctx = this.evalContext(req.eval);
     }
     let found: { key: Value[]; cur: Current }[];
@@ -448,7 +456,8 @@ export class Engine {
       });
     } else found = await view.find(t, req.source);
     const out: RowVersion[] = [];
-    for (const f of found) {
+    for (const [i, f] of found.entries()) {
+      if (i % 1024 === 1023) throwIfCanceled(signal);
       const row = fullRow(t, f.cur.row!);
       if (req.where && evalExpr(req.where, { row }, ctx) !== true) continue;
       out.push({ version: f.cur.version, commitTs: f.cur.ts === Number.MAX_SAFE_INTEGER ? 0 : f.cur.ts, row, key: f.key });
@@ -812,9 +821,10 @@ export class Engine {
   }
 
   /** A transaction's view: its own writes over its snapshot; SERIALIZABLE ones record what they read. */
-  private txnView(txn: Txn, record: boolean): View {
+  private txnView(txn: Txn, record: boolean, signal?: AbortSignal): View {
     return new View(this.deps, {
       layers: [writeLayer(txn.writes)],
+      ...(signal ? { signal } : {}),
       snapshot: txn.snapshot,
       asOf: txn.snapshotTs,
       ...(record && txn.isolation === 'serializable'
@@ -828,8 +838,11 @@ export class Engine {
     });
   }
 
-  /** Run one statement of an explicit transaction: validated now against its snapshot, buffered until COMMIT. */
-  async executeIn(txnId: string, req: TxRequest): Promise<TxResult> {
+  /**
+   * Run one statement of an explicit transaction: validated now against its snapshot, buffered
+   * until COMMIT. `signal` stops finding its rows; a cancelled statement fails the transaction.
+   */
+  async executeIn(txnId: string, req: TxRequest, signal?: AbortSignal): Promise<TxResult> {
     const txn = this.txn(txnId);
     if (txn.failed) throw aborted();
     const { catalog } = this.opts;
@@ -837,7 +850,7 @@ export class Engine {
     try {
       const env: WriteEnv = {
         catalog,
-        view: this.txnView(txn, true),
+        view: this.txnView(txn, true, signal),
         unique: new View(this.deps, { layers: [writeLayer(txn.writes)] }),
         ctx: this.evalContext(req.eval, txn),
         emit: (t, key, prev, row) => {

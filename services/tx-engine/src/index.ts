@@ -194,17 +194,17 @@ export async function startTxEngine(o: TxEngineOptions): Promise<TxEngine> {
   return {
     id: o.id,
     name: `tx-engine ${o.id}`,
-    execute: (req: TxRequest): Promise<TxResult> => engine.execute(req),
+    execute: (req: TxRequest, signal?: AbortSignal): Promise<TxResult> => engine.execute(req, signal),
     async get(table: string, key: Literal[], catalogVersion: number, txnId?: string, fresh?: ReadFreshness): Promise<RowVersion | null> {
       if (o.catalog.version < catalogVersion) await o.catalog.waitFor(catalogVersion, 10_000);
       const t = tableOf(o.catalog, table, 'read');
       return txnId ? engine.getIn(txnId, t, coerceKey(t, key)) : engine.get(t, coerceKey(t, key), fresh);
     },
-    read: (req: ReadRequest): Promise<RowVersion[]> => engine.read(req),
+    read: (req: ReadRequest, signal?: AbortSignal): Promise<RowVersion[]> => engine.read(req, signal),
     txnWrites: async (txnId: string, table: string): Promise<TxnWrite[]> => engine.txnWrites(txnId, table),
     indexStatus: async (table: string, index: string): Promise<IndexBuildStatus> => engine.indexStatus(table, index),
     begin: async (isolation: IsolationLevel) => engine.begin(isolation),
-    executeIn: (txnId: string, req: TxRequest) => engine.executeIn(txnId, req),
+    executeIn: (txnId: string, req: TxRequest, signal?: AbortSignal) => engine.executeIn(txnId, req, signal),
     commit: (txnId: string) => engine.commit(txnId),
     rollback: async (txnId: string) => engine.rollback(txnId),
     async savepoint(txnId: string, name: string, action: SavepointAction) {

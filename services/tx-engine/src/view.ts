@@ -24,6 +24,7 @@ import {
   SqlState,
   type SqlType,
   type TableInfo,
+  throwIfCanceled,
   type Value,
 } from '@stratum/shared';
 import type { LRUCache } from 'lru-cache';
@@ -120,6 +121,11 @@ export interface ViewOptions {
   snapshot?: ReturnType<TxStore['db']['snapshot']>;
   /** Ingestion versions as of this time (ms); the hot-row cache only for versions older than it. */
   asOf?: number;
+  /**
+   * The statement's cancel signal: finds stop between scanned entries and ingestion pages and
+   * throw its reason (57014, shared/src/abort.ts).
+   */
+  signal?: AbortSignal;
   /** Told about every committed version resolved (causality and read-set checks). */
   onRead?: (t: TableInfo, key: Value[], cur: Current | null) => void;
   /** Committed versions already read (a group commit's prefetch), by {@link cacheKey}; null = absent. */
@@ -331,14 +337,21 @@ export class View {
       }
     }
     const snap = this.o.snapshot;
+    const signal = this.o.signal;
+    throwIfCanceled(signal);
+    let scanned = 0;
     const rowsIn = async (range: { gte: Buffer; lt: Buffer }) => {
       for await (const [k, v] of this.deps.store.entries(range, snap)) {
+        if (++scanned % CANCEL_CHECK_ROWS === 0) throwIfCanceled(signal);
         const s = decode<StoredRow>(v, `row of ${t.name}`);
         add(s.row ? keyOf(t, s.row) : decodeRowKey(t, k), s);
       }
     };
     const entriesIn = async (range: { gte: Buffer; lt: Buffer }) => {
-      for await (const [, v] of this.deps.store.entries(range, snap)) add(decode<Value[]>(v, `index entry of ${t.name}`));
+      for await (const [, v] of this.deps.store.entries(range, snap)) {
+        if (++scanned % CANCEL_CHECK_ROWS === 0) throwIfCanceled(signal);
+        add(decode<Value[]>(v, `index entry of ${t.name}`));
+      }
     };
     let remoteSource: Exclude<FindSource, { by: 'candidates' }> | undefined = source.by === 'candidates' || among ? undefined : source;
     if (among) {
@@ -402,20 +415,28 @@ export class View {
       if (remoteSource.by === 'scan') {
         let after: Value[] | undefined;
         for (;;) {
-          const page = await ing.find(storage, remoteSource, {
-            limit: SCAN_PAGE,
-            ...(asOf === undefined ? {} : { asOf }),
-            ...(after ? { afterKey: after } : {}),
-          });
+          throwIfCanceled(signal);
+          const page = await ing.find(
+            storage,
+            remoteSource,
+            {
+              limit: SCAN_PAGE,
+              ...(asOf === undefined ? {} : { asOf }),
+              ...(after ? { afterKey: after } : {}),
+            },
+            signal,
+          );
           for (const r of page) if (r.key) add(r.key, undefined, r);
           const last = page[page.length - 1];
           if (page.length < SCAN_PAGE || !last?.key) break;
           after = last.key;
         }
       } else {
-        for (const r of await ing.find(storage, remoteSource, asOf === undefined ? {} : { asOf })) if (r.key) add(r.key, undefined, r);
+        for (const r of await ing.find(storage, remoteSource, asOf === undefined ? {} : { asOf }, signal))
+          if (r.key) add(r.key, undefined, r);
       }
     }
+    throwIfCanceled(signal);
     const list = [...cands.values()];
     const hints = new Map<string, { local?: StoredRow; remote?: RowVersion }>();
     for (const c of list) if (c.local || c.remote) hints.set(keyString(c.key), c);
@@ -435,6 +456,8 @@ export class View {
 
 /** Rows fetched from ingestion per scan page. */
 const SCAN_PAGE = 1000;
+/** Entries a LevelDB scan reads between two looks at the cancel signal. */
+const CANCEL_CHECK_ROWS = 256;
 
 /** Whether storage keys of `type` are in the type's order in LevelDB (numeric keys are texts there). */
 function keyOrderable(type: SqlType): boolean {

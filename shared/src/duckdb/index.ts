@@ -10,6 +10,7 @@ import { PG_MACROS_SQL } from './pg-macros.ts';
 
 export * from './columns.ts';
 export * from './convert.ts';
+export * from './interrupt.ts';
 export { PG_MACROS_SQL, PG_NUMERIC_FIELD, pgErrorOf } from './pg-macros.ts';
 
 /**

@@ -30,7 +30,7 @@ import { nodeOf } from '../analyze/ast.ts';
 import { valueType } from '../analyze/predicates.ts';
 import { forEachNode, transformNodes } from '../analyze/walk.ts';
 import { catalogSession } from '../catalog/session-source.ts';
-import type { RouterQueryOptions } from '../olap.ts';
+import type { OlapQueryOptions } from '../olap.ts';
 import type { FieldDescription, Notice, StatementResult } from '../pgwire/types.ts';
 import { deparse } from '../plan/duckdb-sql.ts';
 import type { AnalyticalPlan, LocalPlan, OutputColumn, ReadPlan, RowReadPlan, RowScanPlan } from '../plan/types.ts';
@@ -243,7 +243,7 @@ async function rowRead(s: RouterSession, plan: RowReadPlan, params: Params): Pro
       if (where) req.where = where;
       if (txnId) req.txnId = txnId;
       if (fresh) req.fresh = fresh;
-      return engine.read(req);
+      return engine.read(req, s.signal);
     };
     if (s.txn) {
       s.txn.pinned = true;
@@ -322,7 +322,7 @@ async function latestByKeys(
     sql,
     [],
     s.catalog.version,
-    { asOf },
+    { asOf, signal: s.signal },
   );
   const rows: Row[] = res.rows.map((r) => {
     const row: Row = {};
@@ -371,8 +371,8 @@ async function rowScan(s: RouterSession, plan: RowScanPlan, params: Params): Pro
   let rows: RowVersion[];
   if (s.txn) {
     s.txn.pinned = true;
-    rows = await s.engine.read({ ...req, txnId: s.txn.id });
-  } else rows = await withFreshness(s, t, s.engineIdx, notices, (fresh) => s.engine.read(fresh ? { ...req, fresh } : req));
+    rows = await s.engine.read({ ...req, txnId: s.txn.id }, s.signal);
+  } else rows = await withFreshness(s, t, s.engineIdx, notices, (fresh) => s.engine.read(fresh ? { ...req, fresh } : req, s.signal));
   if (rows.length > plan.maxRows) return analyticalRead(s, plan.fallback, params);
   for (const rv of rows) if (rv.commitTs > s.seenTs) s.seenTs = rv.commitTs;
   const live = rows.map((r) => r.row).filter((r): r is Row => r !== null);
@@ -384,7 +384,7 @@ async function rowScan(s: RouterSession, plan: RowScanPlan, params: Params): Pro
   const f = plan.fallback;
   const provided = new Map([[t.name, live]]);
   const { sql, params: bound2 } = inlineArrays(f, params);
-  const res = await s.ctx.olap.query(f.stmt, f.refs, sql, bound2, s.catalog.version, {}, params, undefined, provided);
+  const res = await s.ctx.olap.query(f.stmt, f.refs, sql, bound2, s.catalog.version, { signal: s.signal }, params, undefined, provided);
   mReads.inc({ tier: 'tx', mode: t.options.consistency.mode });
   const names = f.names && f.names.length === res.columns.length ? f.names : undefined;
   return { columns: res.columns.map((c, i) => ({ name: names?.[i] ?? c.name, type: c.type })), rows: res.rows, notices, tier: 'tx-scan' };
@@ -480,7 +480,7 @@ async function analyticalRead(s: RouterSession, plan: AnalyticalPlan, params: Pa
   }
   const { sql, params: bound } = inlineArrays(plan, params);
   if (hasTables && (s.settings.timezone ?? 'UTC') !== 'UTC') refuseZoneDependent(plan.stmt, s.settings.timezone as string);
-  const opts: RouterQueryOptions = s.asOfMs === undefined ? {} : { asOf: s.asOfMs };
+  const opts: OlapQueryOptions = s.asOfMs === undefined ? { signal: s.signal } : { asOf: s.asOfMs, signal: s.signal };
   if (plan.catalog) opts.catalog = { relations: plan.catalog, session: catalogSession(s) };
   const res = await s.ctx.olap.query(
     plan.stmt,

@@ -122,11 +122,11 @@ export async function write(s: RouterSession, t: TableInfo, ops: WriteOp[], keys
     txn.pinned = true;
     txn.wrote.add(t.storage);
     txn.tables.add(t.name);
-    return (s.ctx.txEngines[txn.engine] as TxEngineApi).executeIn(txn.id, { catalogVersion, ops });
+    return (s.ctx.txEngines[txn.engine] as TxEngineApi).executeIn(txn.id, { catalogVersion, ops }, s.signal);
   }
   const target = owner ?? s.engineIdx;
   const r = await (s.ctx.txEngines[target] as TxEngineApi)
-    .execute({ catalogVersion, ops })
+    .execute({ catalogVersion, ops }, s.signal)
     .catch((e) => committedAnyway(s, e, target, [t.name]));
   s.noteWrite(target, r.commitTs, [t.name]);
   return r;
@@ -311,7 +311,7 @@ async function analyticalRows(
   if (asOf < 0) return { asOf: -1, rows: [], types: [] };
   const stmt = selectOf(sql);
   const refs = [{ name: `${t.name}__latest`, alias: t.name, topLevel: true }];
-  const res = await s.ctx.olap.query(stmt, refs, sql, params, s.catalog.version, { asOf });
+  const res = await s.ctx.olap.query(stmt, refs, sql, params, s.catalog.version, { asOf, signal: s.signal });
   return { asOf, rows: res.rows, types: res.columns.map((c) => c.type) };
 }
 

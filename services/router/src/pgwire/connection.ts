@@ -34,8 +34,11 @@ export interface ConnectionHost {
   readonly options: PgWireOptions;
   /** Effective frontend message size limit in bytes. */
   readonly maxMessageBytes: number;
-  /** Allocate BackendKeyData (process id, secret key) and register the connection for CancelRequest. */
-  register(conn: Connection): { pid: number; secret: number };
+  /**
+   * Allocate BackendKeyData (process id, secret key) and register the connection for
+   * CancelRequest; `preferred`: the session's backend pid, used when no other connection has it.
+   */
+  register(conn: Connection, preferred?: number): { pid: number; secret: number };
   /** Route a CancelRequest to the matching connection, if any (§55.2.7). */
   cancel(pid: number, secret: number): void;
   /** The connection's socket closed; forget it. */
@@ -460,7 +463,7 @@ export class Connection {
     ];
     const own = this.session.reportedSettings?.() ?? {};
     for (const [k, v] of status) this.parameterStatus(k, own[k] ?? v);
-    const key = this.host.register(this);
+    const key = this.host.register(this, this.session.backendPid);
     this.out.push(msg.backendKeyData(key.pid, key.secret));
     this.out.push(msg.readyForQuery(this.session.txStatus()));
     this.phase = 'ready';

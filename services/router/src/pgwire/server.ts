@@ -12,7 +12,7 @@
  * the portal instead and buffers the result for the following Execute.
  */
 
-import { randomInt } from 'node:crypto';
+import { randomInt, timingSafeEqual } from 'node:crypto';
 import { type AddressInfo, createServer, type Socket } from 'node:net';
 import { DEFAULT_MAX_MESSAGE_BYTES } from './codec.ts';
 import { Connection, type ConnectionHost } from './connection.ts';
@@ -51,16 +51,19 @@ export async function startPgWireServer(opts: PgWireOptions): Promise<PgWireServ
   const host: ConnectionHost = {
     options: opts,
     maxMessageBytes: opts.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES,
-    register(conn) {
-      let pid = randomInt(1, 0x7fffffff);
+    register(conn, preferred) {
+      // The session's own pid when it has one (pg_backend_pid(), pg_stat_activity), else a random one.
+      let pid = preferred !== undefined && preferred > 0 && !keys.has(preferred) ? preferred : randomInt(1, 0x7fffffff);
       while (keys.has(pid)) pid = randomInt(1, 0x7fffffff);
       const secret = randomInt(-0x80000000, 0x7fffffff);
       keys.set(pid, { secret, conn });
       return { pid, secret };
     },
     cancel(pid, secret) {
+      // A wrong key is ignored without an answer, as PostgreSQL does; the secret is compared in
+      // constant time so its bytes cannot be guessed one by one from response times.
       const entry = keys.get(pid);
-      if (entry && entry.secret === secret) entry.conn.cancel();
+      if (entry && sameSecret(entry.secret, secret)) entry.conn.cancel();
     },
     release(conn) {
       conns.delete(conn);
@@ -120,4 +123,13 @@ export async function startPgWireServer(opts: PgWireOptions): Promise<PgWireServ
     close: () => (closing ??= shutdown()),
     connections: () => conns.size,
   };
+}
+
+/** Whether two int32 cancel keys are equal, compared in constant time. */
+function sameSecret(a: number, b: number): boolean {
+  const x = Buffer.alloc(4);
+  const y = Buffer.alloc(4);
+  x.writeInt32BE(a | 0);
+  y.writeInt32BE(b | 0);
+  return timingSafeEqual(x, y);
 }

@@ -140,6 +140,8 @@ export type TxStatus = 'I' | 'T' | 'E';
 
 /** One client connection's SQL session. All methods may throw a PgErrorLike. */
 export interface PgSession {
+  /** The session's backend pid (pg_backend_pid()), sent in BackendKeyData when set. */
+  readonly backendPid?: number;
   /**
    * Split a simple-query string into statements, parsing each (syntax errors throw 42601).
    * Returns one prepared handle per statement, in order; empty array for an empty query.
