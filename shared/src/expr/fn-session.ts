@@ -29,7 +29,11 @@ function session(ctx: EvalContext, fn: string): SessionAccess {
 const SCHEMAS = new Set(['public', 'pg_catalog', 'information_schema']);
 
 /** The effective search path: existing schemas of `search_path`, with pg_catalog first unless listed (implicit = included). */
-function searchPath(s: SessionAccess, implicit: boolean): string[] {
+/**
+ * The schemas of the session's search_path that exist, in order (`$user` is the user's schema),
+ * with pg_catalog first when `implicit` and not listed (PostgreSQL's current_schemas).
+ */
+export function searchPath(s: Pick<SessionAccess, 'setting' | 'user'>, implicit: boolean): string[] {
   const raw = s.setting('search_path') ?? '';
   const out: string[] = [];
   for (const part of raw.split(',')) {

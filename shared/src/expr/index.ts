@@ -21,6 +21,9 @@ import './fn-json.ts';
 import './fn-array.ts';
 import './fn-format.ts';
 import './fn-session.ts';
+
+export { searchPath } from './fn-session.ts';
+
 import { FUNCTIONS, OPERATORS } from './registry.ts';
 import { setImplemented } from './resolve.ts';
 

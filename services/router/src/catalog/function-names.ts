@@ -49,10 +49,7 @@ export const MACRO_FUNCTION_NAMES: readonly string[] = [
   'pg_get_function_result',
   'pg_tablespace_location',
   'pg_is_in_recovery',
-  'current_schemas',
   'acldefault',
-  'array_upper',
-  'array_lower',
   'generate_subscripts',
 ];
 

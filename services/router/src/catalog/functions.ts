@@ -126,10 +126,7 @@ export function catalogMacrosSql(startedAtUs: bigint): string {
     `CREATE OR REPLACE MACRO ${S}.acldefault(c, o) AS CAST(NULL AS VARCHAR[])`,
     `CREATE OR REPLACE MACRO ${S}._pg_expandarray(a) AS unnest(list_transform(range(1, len(a) + 1), i -> {'x': a[i], 'n': i}))`,
     // One-dimensional arrays with lower bound 1 (Stratum's arrays, and the catalog's vectors).
-    `CREATE OR REPLACE MACRO ${S}.array_upper(a, d) AS CASE WHEN d = 1 AND len(a) > 0 THEN len(a) END`,
-    `CREATE OR REPLACE MACRO ${S}.array_lower(a, d) AS CASE WHEN d = 1 AND len(a) > 0 THEN 1 END`,
     `CREATE OR REPLACE MACRO ${S}.generate_subscripts(a, d) AS unnest(CASE WHEN d = 1 THEN range(1, len(a) + 1) ELSE [] END)`,
-    `CREATE OR REPLACE MACRO ${S}.current_schemas(b) AS CASE WHEN b THEN ['pg_catalog', 'public'] ELSE ['public'] END`,
   ].join(';\n');
 }
 

@@ -8,7 +8,7 @@
 import { createRequire } from 'node:module';
 import { QuoteUtils } from '@pgsql/quotes';
 import type { Alias, Node } from '@pgsql/types';
-import { type Catalog, SqlState, StratumError } from '@stratum/shared';
+import { type Catalog, SqlState, StratumError, searchPath } from '@stratum/shared';
 import { deparseSync } from 'pgsql-deparser';
 import { constString, makeNode, type NodeEntry, nodeOf, strOf } from '../analyze/ast.ts';
 import type { SessionValues } from '../analyze/scope.ts';
@@ -101,7 +101,21 @@ export function sessionFunction(node: NodeEntry, s: SessionValues): Node | undef
       );
     }
     if (name === 'current_database' && args.length === 0) return stringConst(s.database);
-    if (name === 'current_schema' && args.length === 0) return stringConst('public');
+    if (name === 'current_schema' && args.length === 0) {
+      const first = searchPath(s, false)[0];
+      return first === undefined ? { A_Const: { isnull: true } } : stringConst(first);
+    }
+    if (name === 'current_schemas' && args.length === 1) {
+      const implicit = nodeOf(args[0], 'A_Const')?.boolval;
+      if (!implicit && !nodeOf(args[0], 'A_Const')) return undefined;
+      const elements = searchPath(s, implicit?.boolval === true).map(stringConst);
+      return {
+        TypeCast: {
+          arg: { A_ArrayExpr: { elements } },
+          typeName: { names: [{ String: { sval: 'pg_catalog' } }, { String: { sval: 'text' } }], arrayBounds: [{ Integer: { ival: -1 } }] },
+        },
+      };
+    }
     if (name === 'pg_backend_pid' && args.length === 0) return { A_Const: { ival: { ival: s.backendPid ?? process.pid } } };
     if (name === 'current_setting' && args.length >= 1) {
       const key = constString(args[0]);
@@ -121,7 +135,10 @@ export function sessionFunction(node: NodeEntry, s: SessionValues): Node | undef
     const op = String(n.op ?? '');
     if (/^SVFOP_(CURRENT_USER|SESSION_USER|USER|CURRENT_ROLE)$/.test(op)) return stringConst(s.user);
     if (op === 'SVFOP_CURRENT_CATALOG') return stringConst(s.database);
-    if (op === 'SVFOP_CURRENT_SCHEMA') return stringConst('public');
+    if (op === 'SVFOP_CURRENT_SCHEMA') {
+      const first = searchPath(s, false)[0];
+      return first === undefined ? { A_Const: { isnull: true } } : stringConst(first);
+    }
   }
   return undefined;
 }
