@@ -83,6 +83,11 @@ const QUERIES: readonly string[] = [
   `SELECT datname, pg_encoding_to_char(encoding) AS enc, datallowconn, datistemplate FROM pg_database WHERE datname = current_database()`,
   `SELECT rolname, rolsuper, rolcanlogin FROM pg_roles WHERE rolname = current_user`,
   `SELECT count(*) AS n FROM pg_inherits`,
+  `SELECT name, setting, unit, vartype, context, enumvals FROM pg_settings
+    WHERE name IN ('statement_timeout', 'DateStyle', 'extra_float_digits', 'search_path', 'max_identifier_length',
+                   'standard_conforming_strings', 'client_min_messages', 'IntervalStyle') ORDER BY name`,
+  `SELECT p.proname, p.pronargs, p.prorettype::regtype AS rettype, p.prokind, p.proretset
+     FROM pg_proc p WHERE p.proname IN ('format_type', 'pg_get_expr', 'pg_get_userbyid', 'int4in') ORDER BY 1, 2`,
   `SELECT count(*) AS n FROM pg_trigger WHERE NOT tgisinternal`,
   `SELECT c.relname FROM pg_class c WHERE c.relname OPERATOR(pg_catalog.~) '^(orders)$' COLLATE pg_catalog.default
       AND pg_catalog.pg_table_is_visible(c.oid) ORDER BY 1`,
