@@ -522,7 +522,9 @@ function pgClass(src: CatalogSource): Rec[] {
     reltuples: -1,
   };
   const out: Rec[] = [];
-  for (const t of cat.list()) {
+  // In creation (oid) order, as a scan of PostgreSQL's pg_class heap returns a new database's tables
+  // (tools list tables without ORDER BY: SQLAlchemy's get_table_names).
+  for (const t of [...cat.list()].sort((a, b) => a.oid - b.oid)) {
     const ixs = indexesOf(t);
     const fks = (t.constraints ?? []).some((c) => c.kind === 'foreign') || cat.referencing(t.oid).length > 0;
     out.push({
