@@ -26,7 +26,7 @@ import {
 } from '@stratum/shared';
 import { PG15_AMS, PG15_COLLATIONS, PG15_LANGUAGES, PG15_NAMESPACES, PG15_PROCS, PG15_RELATIONS, PG15_TYPES } from './pg15.generated.ts';
 import type { CatalogColumn, CatalogRelation } from './relations.ts';
-import { pgExprText } from './ruleutils.ts';
+import { pgExprText, pgViewDefText } from './ruleutils.ts';
 
 /** Oids of the namespaces (PostgreSQL's). */
 export const NSP = { pg_catalog: 11, pg_toast: 99, public: 2200, information_schema: 13207 } as const;
@@ -250,6 +250,17 @@ export function defaultText(t: TableInfo, c: ColumnDef, pretty: boolean): string
   );
 }
 
+/**
+ * A view's query as `pg_get_viewdef(oid)` prints it (pg_views.definition and
+ * information_schema.views.view_definition hold the same text); see ruleutils.ts pgViewDefText.
+ */
+export function viewDefText(cat: Catalog, sql: string): string {
+  return pgViewDefText(sql, (name) => {
+    const t = cat.find(name);
+    return t ? columnTypes(t) : undefined;
+  });
+}
+
 /** A CHECK constraint's expression as PostgreSQL prints it. */
 export function checkText(t: TableInfo, sql: string, pretty: boolean): string {
   return pgExprText(sql, columnTypes(t), { pretty, context: 'check' });
@@ -424,7 +435,9 @@ export function catalogRows(rel: CatalogRelation, src: CatalogSource): Rec[] {
         rowsecurity: false,
       }));
     case 'pg_catalog.pg_views':
-      return cat.listViews().map((v) => ({ schemaname: 'public', viewname: v.name, viewowner: ownerName(src), definition: v.sql }));
+      return cat
+        .listViews()
+        .map((v) => ({ schemaname: 'public', viewname: v.name, viewowner: ownerName(src), definition: viewDefText(cat, v.sql) }));
     case 'pg_catalog.pg_indexes':
       return tables.flatMap((t) =>
         indexesOf(t).map((ix) => ({
@@ -765,7 +778,7 @@ function informationSchemaRows(rel: CatalogRelation, src: CatalogSource): Rec[] 
         table_catalog: db,
         table_schema: 'public',
         table_name: v.name,
-        view_definition: v.sql,
+        view_definition: viewDefText(cat, v.sql),
         check_option: 'NONE',
         is_updatable: 'NO',
         is_insertable_into: 'NO',
