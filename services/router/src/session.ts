@@ -391,6 +391,10 @@ export class RouterSession implements PgSession, SessionValues, SettingsState {
     const fields = describe(planned);
     const info: PreparedInfo = { paramTypeOids: planned.paramTypes.map((t) => (t === 'unknown' ? 0 : pgTypeOid(t))), handle };
     if (fields !== undefined) info.fields = fields;
+    else {
+      const typed = plannedColumns(planned);
+      if (typed) info.statementFields = typed;
+    }
     return info;
   }
 
@@ -536,6 +540,17 @@ function describe(p: PlannedStatement): FieldDescription[] | null | undefined {
     default:
       return undefined;
   }
+}
+
+/**
+ * An analytical read's result columns as the planner types them (a range read's: its fallback's),
+ * for Describe of the prepared statement; a type the rewrite could not tell is reported as text
+ * (PostgreSQL's unknown-literal result type). Undefined for other statements.
+ */
+function plannedColumns(p: PlannedStatement): FieldDescription[] | undefined {
+  const plan = p.plan.kind === 'row_scan' ? p.plan.fallback : p.plan;
+  if (plan.kind !== 'analytical' || !plan.columns) return undefined;
+  return plan.columns.map((c) => ({ name: c.name, typeOid: pgTypeOid(c.type === 'unknown' ? 'text' : c.type) }));
 }
 
 /** RowDescription field of an output column. */

@@ -11,6 +11,10 @@
  * - `stratum_format(oid, typmod, fmt)`: format_type's answer for every built-in type with a NULL
  *   typmod (stored as -2) and -1, and for each (type, typmod) a column uses.
  *
+ * The macros' own relation aliases start with `m_`: DuckDB expands a macro's arguments inside its
+ * body, so an alias the body shared with the caller (`c.oid::regclass` over `pg_class c`) would
+ * capture the caller's column reference.
+ *
  * A call rewrite.ts cannot answer here (an unknown or unsupported function) is refused before
  * DuckDB sees it. Privileges: every Stratum user is a superuser (roles and grants are not yet
  * modelled), so the has_*_privilege family answers true, as PostgreSQL does for a superuser.
@@ -31,7 +35,7 @@ const RESERVED_LIST =
  */
 export function catalogMacrosSql(startedAtUs: bigint): string {
   const def = (kind: string, oid: string, sub = '0') =>
-    `(SELECT d.def FROM ${S}.stratum_defs d WHERE d.kind = '${kind}' AND d.oid = ${oid} AND d.sub = ${sub})`;
+    `(SELECT m_d.def FROM ${S}.stratum_defs m_d WHERE m_d.kind = '${kind}' AND m_d.oid = ${oid} AND m_d.sub = ${sub})`;
   const truth = (n: number) => Array.from({ length: n }, (_, i) => `a${i}`).join(', ');
   return [
     // format_type's typmod rules (PostgreSQL's format_type.c) for the types that take one; arrays by their element.
@@ -46,67 +50,72 @@ export function catalogMacrosSql(startedAtUs: bigint): string {
        WHEN 1560 THEN 'bit(' || m || ')'
        WHEN 1562 THEN 'bit varying(' || m || ')' END`,
     `CREATE OR REPLACE MACRO ${S}.format_type(t, m) AS CASE WHEN t IS NULL THEN NULL ELSE coalesce(
-       (SELECT f.fmt FROM ${S}.stratum_format f WHERE f.oid = t AND f.typmod = coalesce(m, -2)),
+       (SELECT m_f.fmt FROM ${S}.stratum_format m_f WHERE m_f.oid = t AND m_f.typmod = coalesce(m, -2)),
        CASE WHEN m >= 0 THEN coalesce(${S}.format_typmod(t, m),
-         ${S}.format_typmod((SELECT first(e.typelem) FROM ${S}.pg_type e WHERE e.oid = t AND e.typcategory = 'A'), m) || '[]') END,
-       (SELECT f.fmt FROM ${S}.stratum_format f WHERE f.oid = t AND f.typmod = -1), '???') END`,
+         ${S}.format_typmod((SELECT first(m_e.typelem) FROM ${S}.pg_type m_e WHERE m_e.oid = t AND m_e.typcategory = 'A'), m) || '[]') END,
+       (SELECT m_f.fmt FROM ${S}.stratum_format m_f WHERE m_f.oid = t AND m_f.typmod = -1), '???') END`,
     `CREATE OR REPLACE MACRO ${S}.quote_ident(x) AS CASE WHEN regexp_full_match(x, '[a-z_][a-z0-9_$]*')
        AND NOT list_contains(${RESERVED_LIST}, x) THEN x ELSE '"' || replace(x, '"', '""') || '"' END`,
     // reg* input: a name (already unquoted and folded by rewrite.ts when it is a constant) or digits.
     `CREATE OR REPLACE MACRO ${S}.regclass_in(s) AS CASE WHEN s IS NULL THEN NULL
        WHEN regexp_full_match(CAST(s AS VARCHAR), '[0-9]+') THEN CAST(s AS BIGINT)
-       ELSE coalesce((SELECT first(c.oid) FROM ${S}.pg_class c WHERE c.relname = s),
+       ELSE coalesce((SELECT first(m_c.oid) FROM ${S}.pg_class m_c WHERE m_c.relname = s),
          error('pg:42P01:relation "' || s || '" does not exist')) END`,
+    // regclassin's reading of a name computed at run time: `schema.` (pg_catalog or public) dropped, quoted or folded.
+    `CREATE OR REPLACE MACRO ${S}.regclass_parse(s) AS CASE
+       WHEN regexp_full_match(s, '(?s)("?(pg_catalog|public)"?\\.)?".*"')
+         THEN replace(regexp_extract(s, '(?s)^(?:"?(?:pg_catalog|public)"?\\.)?"(.*)"$', 1), '""', '"')
+       ELSE lower(trim(regexp_replace(s, '^(pg_catalog|public)\\.', '', 'i'))) END`,
     `CREATE OR REPLACE MACRO ${S}.regtype_in(s) AS CASE WHEN s IS NULL THEN NULL
        WHEN regexp_full_match(CAST(s AS VARCHAR), '[0-9]+') THEN CAST(s AS BIGINT)
-       ELSE coalesce((SELECT first(f.oid) FROM ${S}.stratum_format f WHERE f.fmt = s AND f.typmod = -1),
-         (SELECT first(t.oid) FROM ${S}.pg_type t WHERE t.typname = s),
+       ELSE coalesce((SELECT first(m_f.oid) FROM ${S}.stratum_format m_f WHERE m_f.fmt = s AND m_f.typmod = -1),
+         (SELECT first(m_t.oid) FROM ${S}.pg_type m_t WHERE m_t.typname = s),
          error('pg:42704:type "' || s || '" does not exist')) END`,
     `CREATE OR REPLACE MACRO ${S}.regproc_in(s) AS CASE WHEN s IS NULL THEN NULL
        WHEN regexp_full_match(CAST(s AS VARCHAR), '[0-9]+') THEN CAST(s AS BIGINT)
-       ELSE coalesce((SELECT first(p.oid) FROM ${S}.pg_proc p WHERE p.proname = s),
+       ELSE coalesce((SELECT first(m_p.oid) FROM ${S}.pg_proc m_p WHERE m_p.proname = s),
          error('pg:42883:function "' || s || '" does not exist')) END`,
     `CREATE OR REPLACE MACRO ${S}.regnamespace_in(s) AS CASE WHEN s IS NULL THEN NULL
        WHEN regexp_full_match(CAST(s AS VARCHAR), '[0-9]+') THEN CAST(s AS BIGINT)
-       ELSE coalesce((SELECT first(n.oid) FROM ${S}.pg_namespace n WHERE n.nspname = s),
+       ELSE coalesce((SELECT first(m_n.oid) FROM ${S}.pg_namespace m_n WHERE m_n.nspname = s),
          error('pg:3F000:schema "' || s || '" does not exist')) END`,
     `CREATE OR REPLACE MACRO ${S}.regrole_in(s) AS CASE WHEN s IS NULL THEN NULL
        WHEN regexp_full_match(CAST(s AS VARCHAR), '[0-9]+') THEN CAST(s AS BIGINT)
-       ELSE coalesce((SELECT first(r.oid) FROM ${S}.pg_authid r WHERE r.rolname = s),
+       ELSE coalesce((SELECT first(m_r.oid) FROM ${S}.pg_authid m_r WHERE m_r.rolname = s),
          error('pg:42704:role "' || s || '" does not exist')) END`,
     // reg* output: the name (an oid with no object prints as its digits, as PostgreSQL's).
     `CREATE OR REPLACE MACRO ${S}.regclass_out(o) AS CASE WHEN o = 0 THEN '-' ELSE
-       coalesce((SELECT first(${S}.quote_ident(c.relname)) FROM ${S}.pg_class c WHERE c.oid = o), CAST(o AS VARCHAR)) END`,
+       coalesce((SELECT first(${S}.quote_ident(m_c.relname)) FROM ${S}.pg_class m_c WHERE m_c.oid = o), CAST(o AS VARCHAR)) END`,
     `CREATE OR REPLACE MACRO ${S}.regtype_out(o) AS CASE WHEN o = 0 THEN '-' ELSE ${S}.format_type(o, NULL) END`,
     `CREATE OR REPLACE MACRO ${S}.regproc_out(o) AS
-       coalesce((SELECT first(p.proname) FROM ${S}.pg_proc p WHERE p.oid = o), CASE WHEN o = 0 THEN '-' ELSE CAST(o AS VARCHAR) END)`,
+       coalesce((SELECT first(m_p.proname) FROM ${S}.pg_proc m_p WHERE m_p.oid = o), CASE WHEN o = 0 THEN '-' ELSE CAST(o AS VARCHAR) END)`,
     `CREATE OR REPLACE MACRO ${S}.regnamespace_out(o) AS CASE WHEN o = 0 THEN '-' ELSE
-       coalesce((SELECT first(n.nspname) FROM ${S}.pg_namespace n WHERE n.oid = o), CAST(o AS VARCHAR)) END`,
+       coalesce((SELECT first(m_n.nspname) FROM ${S}.pg_namespace m_n WHERE m_n.oid = o), CAST(o AS VARCHAR)) END`,
     `CREATE OR REPLACE MACRO ${S}.regrole_out(o) AS CASE WHEN o = 0 THEN '-' ELSE
-       coalesce((SELECT first(r.rolname) FROM ${S}.pg_authid r WHERE r.oid = o), CAST(o AS VARCHAR)) END`,
+       coalesce((SELECT first(m_r.rolname) FROM ${S}.pg_authid m_r WHERE m_r.oid = o), CAST(o AS VARCHAR)) END`,
     `CREATE OR REPLACE MACRO ${S}.pg_get_expr(e, r) AS e, (e, r, p) AS CASE WHEN p THEN
-       coalesce((SELECT first(d.def) FROM ${S}.stratum_defs d WHERE d.kind = 'pretty' AND d.key = e), e) ELSE e END`,
+       coalesce((SELECT first(m_d.def) FROM ${S}.stratum_defs m_d WHERE m_d.kind = 'pretty' AND m_d.key = e), e) ELSE e END`,
     `CREATE OR REPLACE MACRO ${S}.pg_get_indexdef(o) AS ${def('index', 'o')},
        (o, c, p) AS ${def('index', 'o', 'c')}`,
     `CREATE OR REPLACE MACRO ${S}.pg_get_constraintdef(o) AS ${def('constraint', 'o')},
        (o, p) AS ${def('constraint', 'o', 'CASE WHEN p THEN 1 ELSE 0 END')}`,
     `CREATE OR REPLACE MACRO ${S}.pg_get_viewdef(o) AS ${def('view', 'o')}, (o, p) AS ${def('view', 'o')}`,
     `CREATE OR REPLACE MACRO ${S}.pg_get_serial_sequence(t, c) AS
-       (SELECT d.def FROM ${S}.stratum_defs d WHERE d.kind = 'serial' AND d.oid = ${S}.regclass_in(t)
-          AND d.sub = (SELECT a.attnum FROM ${S}.pg_attribute a WHERE a.attrelid = d.oid AND a.attname = c))`,
+       (SELECT m_d.def FROM ${S}.stratum_defs m_d WHERE m_d.kind = 'serial' AND m_d.oid = ${S}.regclass_in(${S}.regclass_parse(t))
+          AND m_d.sub = (SELECT m_a.attnum FROM ${S}.pg_attribute m_a WHERE m_a.attrelid = m_d.oid AND m_a.attname = c))`,
     `CREATE OR REPLACE MACRO ${S}.pg_table_is_visible(o) AS o IS NOT NULL OR NULL`,
     `CREATE OR REPLACE MACRO ${S}.pg_type_is_visible(o) AS o IS NOT NULL OR NULL`,
     `CREATE OR REPLACE MACRO ${S}.pg_function_is_visible(o) AS o IS NOT NULL OR NULL`,
     `CREATE OR REPLACE MACRO ${S}.obj_description(o) AS
-       (SELECT first(d.description) FROM ${S}.pg_description d WHERE d.objoid = o AND d.objsubid = 0),
-       (o, c) AS (SELECT first(d.description) FROM ${S}.pg_description d WHERE d.objoid = o AND d.objsubid = 0
-          AND d.classoid = CASE c WHEN 'pg_class' THEN 1259 WHEN 'pg_namespace' THEN 2615 WHEN 'pg_constraint' THEN 2606
+       (SELECT first(m_d.description) FROM ${S}.pg_description m_d WHERE m_d.objoid = o AND m_d.objsubid = 0),
+       (o, c) AS (SELECT first(m_d.description) FROM ${S}.pg_description m_d WHERE m_d.objoid = o AND m_d.objsubid = 0
+          AND m_d.classoid = CASE c WHEN 'pg_class' THEN 1259 WHEN 'pg_namespace' THEN 2615 WHEN 'pg_constraint' THEN 2606
             WHEN 'pg_type' THEN 1247 WHEN 'pg_proc' THEN 1255 ELSE -1 END)`,
     `CREATE OR REPLACE MACRO ${S}.col_description(o, n) AS
-       (SELECT first(d.description) FROM ${S}.pg_description d WHERE d.objoid = o AND d.objsubid = n AND d.classoid = 1259)`,
+       (SELECT first(m_d.description) FROM ${S}.pg_description m_d WHERE m_d.objoid = o AND m_d.objsubid = n AND m_d.classoid = 1259)`,
     `CREATE OR REPLACE MACRO ${S}.shobj_description(o, c) AS CAST(NULL AS VARCHAR)`,
     `CREATE OR REPLACE MACRO ${S}.pg_get_userbyid(o) AS
-       coalesce((SELECT first(r.rolname) FROM ${S}.pg_authid r WHERE r.oid = o), 'unknown (OID=' || o || ')')`,
+       coalesce((SELECT first(m_r.rolname) FROM ${S}.pg_authid m_r WHERE m_r.oid = o), 'unknown (OID=' || o || ')')`,
     ...PRIVILEGE_FUNCTIONS.map(
       (p) => `CREATE OR REPLACE MACRO ${S}.${p}(${truth(1)}) AS true, (${truth(2)}) AS true, (${truth(3)}) AS true, (${truth(4)}) AS true`,
     ),

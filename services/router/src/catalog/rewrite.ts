@@ -20,13 +20,13 @@
  *
  * The result says which catalog relations the statement needs loaded.
  */
-import type { FuncCall, Node, TypeCast } from '@pgsql/types';
+import type { FuncCall, JoinExpr, Node, TypeCast } from '@pgsql/types';
 import { SqlState, StratumError } from '@stratum/shared';
 import { constString, nodeOf, strOf } from '../analyze/ast.ts';
 import { forEachNode, someNode, transformNodes } from '../analyze/walk.ts';
 import { MACRO_FUNCTIONS, MACRO_RELATIONS, REFUSED_FUNCTIONS } from './functions.ts';
 import { PG15_RELATION_OIDS } from './pg15.generated.ts';
-import { CATALOG_SCHEMA, type CatalogRelation, catalogRelation, duckName, SESSION_PREFIX } from './relations.ts';
+import { CATALOG_SCHEMA, type CatalogColumn, type CatalogRelation, catalogRelation, duckName, SESSION_PREFIX } from './relations.ts';
 
 /** A statement after the catalog stage, with the catalog relations it reads (`schema.name` keys). */
 export interface CatalogRewrite {
@@ -134,6 +134,7 @@ export function rewriteCatalog(stmt: Node, ctes: ReadonlySet<string>): CatalogRe
   const need = new Set<string>();
   let catalog = false;
   const tableOids = catalogTableOids(stmt, ctes);
+  const isVector = vectorColumns(stmt, ctes);
   const rw = (tree: Node): Node =>
     transformNodes(tree, (type, n) => {
       switch (type) {
@@ -147,6 +148,10 @@ export function rewriteCatalog(stmt: Node, ctes: ReadonlySet<string>): CatalogRe
           catalog = true;
           for (const r of MACRO_RELATIONS[`${reg}_out`] ?? []) need.add(r);
           return { ResTarget: { ...n, val: macroCall(`${reg}_out`, [regConstant(reg, s, need)]) } };
+        }
+        case 'JoinExpr': {
+          const lateral = lateralOuterJoin(n, ctes);
+          return lateral === undefined ? undefined : rw(lateral);
         }
         case 'ColumnRef': {
           // The system column `tableoid` of a catalog row: the pg_class oid of its catalog relation.
@@ -210,9 +215,22 @@ export function rewriteCatalog(stmt: Node, ctes: ReadonlySet<string>): CatalogRe
             const s = constString(n.arg);
             if (s !== undefined) return regConstant(reg, s, need);
             for (const r of MACRO_RELATIONS[`${reg}_out`] ?? []) need.add(r);
+            // A name computed at run time (`pg_get_serial_sequence(…)::regclass`): looked up (it must exist), printed as the name.
+            if (isText(n.arg)) return macroCall(`${reg}_out`, [regNameIn(reg, n.arg as Node)]);
             const arg = rw(n.arg as Node);
             // `x::regclass` compared or joined stays an oid; printed (or cast on to text) it is the name.
             return macroCall(`${reg}_out`, [arg]);
+          }
+          if ((last === 'text' || last === 'varchar') && tn.length <= 2 && isVector(n.arg)) {
+            // int2vector and oidvector print as their elements separated by spaces (int2vectorout), not as arrays.
+            const joined: Node = {
+              FuncCall: {
+                funcname: [str('array_to_string')],
+                args: [rw(n.arg as Node), textConst(' ')],
+                funcformat: 'COERCE_EXPLICIT_CALL',
+              },
+            };
+            return { TypeCast: { ...n, arg: joined } };
           }
           if ((last === 'name' || last === 'aclitem' || last === 'pg_node_tree') && tn.length <= 2) {
             // `name`, `aclitem` and `pg_node_tree` values are text here.
@@ -221,6 +239,16 @@ export function rewriteCatalog(stmt: Node, ctes: ReadonlySet<string>): CatalogRe
             return { TypeCast: out };
           }
           if ((last === 'oid' || last === 'xid') && tn.length <= 2) {
+            const inner = nodeOf(n.arg, 'TypeCast');
+            const innerNames = (inner?.typeName?.names ?? []).map((x) => strOf(x) ?? '');
+            const innerReg = REG_TYPES[innerNames[innerNames.length - 1] ?? ''];
+            if (inner?.arg && innerReg && !inner.typeName?.arrayBounds && constString(inner.arg) === undefined) {
+              // `x::regclass::oid`: the oid of a name computed at run time, or of an oid the oid itself (only
+              // regclass's text form is the name).
+              catalog = true;
+              const arg = isText(inner.arg) ? regNameIn(innerReg, inner.arg) : rw(inner.arg);
+              return { TypeCast: { ...n, typeName: { ...n.typeName, names: [str('pg_catalog'), str('int8')] }, arg } };
+            }
             const out: TypeCast = { ...n, typeName: { ...n.typeName, names: [str('pg_catalog'), str('int8')] } };
             if (n.arg) out.arg = rw(n.arg);
             return { TypeCast: out };
@@ -279,6 +307,12 @@ export function rewriteCatalog(stmt: Node, ctes: ReadonlySet<string>): CatalogRe
           return undefined;
       }
     });
+  /** The oid of the object a run-time name names (regclassin and friends): `reg_in(name)`, a regclass name parsed first. */
+  const regNameIn = (reg: string, e: Node): Node => {
+    for (const r of MACRO_RELATIONS[`${reg}_in`] ?? []) need.add(r);
+    const name = rw(e);
+    return macroCall(`${reg}_in`, [reg === 'regclass' ? macroCall('regclass_parse', [name]) : name]);
+  };
   const out = rw(stmt);
   if (catalog) for (const r of ALWAYS) need.add(r);
   return { stmt: out, relations: need, catalog };
@@ -304,10 +338,103 @@ export function callsCatalog(tree: Node): boolean {
   });
 }
 
+/**
+ * `A LEFT JOIN r ON c` with `c` holding `x op ANY/ALL (array)` and `r` a catalog relation, as
+ * `A LEFT JOIN LATERAL (SELECT * FROM r WHERE c) r ON true` (the same rows: a left join keeps
+ * each row of A with the rows of r that satisfy c, or with nulls); undefined for any other join.
+ * DuckDB plans `x = ANY(list)` as a subquery and refuses a subquery in the condition of a
+ * non-inner join ("Cannot perform non-inner join on subquery"); in a lateral subquery's WHERE it
+ * runs. SQLAlchemy's index reflection joins pg_attribute so (`a.attnum = ANY(ix.indkey)`).
+ */
+function lateralOuterJoin(j: JoinExpr, ctes: ReadonlySet<string>): Node | undefined {
+  if (j.jointype !== 'JOIN_LEFT' || j.isNatural || j.usingClause || j.quals === undefined) return undefined;
+  const r = nodeOf(j.rarg, 'RangeVar');
+  if (!r || r.alias?.colnames || (!r.schemaname && ctes.has(r.relname ?? ''))) return undefined;
+  let rel: CatalogRelation | undefined;
+  try {
+    rel = catalogRelation(r.schemaname, r.relname ?? '');
+  } catch {
+    return undefined;
+  }
+  const arrayOp = (type: string, x: { kind?: unknown; rexpr?: Node }): boolean =>
+    type === 'A_Expr' && (x.kind === 'AEXPR_OP_ANY' || x.kind === 'AEXPR_OP_ALL') && nodeOf(x.rexpr, 'SubLink') === undefined;
+  if (!rel || !someNode(j.quals, (type, x) => arrayOp(type, x as { kind?: unknown; rexpr?: Node }))) return undefined;
+  const star: Node = { ResTarget: { val: { ColumnRef: { fields: [{ A_Star: {} }] } } } };
+  const subquery: Node = {
+    SelectStmt: {
+      targetList: [star],
+      fromClause: [{ RangeVar: r }],
+      whereClause: j.quals,
+      op: 'SETOP_NONE',
+      limitOption: 'LIMIT_OPTION_DEFAULT',
+    },
+  };
+  const rarg: Node = { RangeSubselect: { lateral: true, subquery, alias: { aliasname: r.alias?.aliasname ?? r.relname ?? '' } } };
+  return { JoinExpr: { ...j, rarg, quals: { A_Const: { boolval: { boolval: true } } } } };
+}
+
+/** Functions of text results whose value a reg* cast reads as a name (regclassin and friends). */
+const TEXT_FUNCTIONS = new Set([
+  'pg_get_serial_sequence',
+  'quote_ident',
+  'format',
+  'concat',
+  'concat_ws',
+  'lower',
+  'upper',
+  'btrim',
+  'trim',
+]);
+
+/**
+ * Whether a reg* cast's operand is text (a name to look up, as PostgreSQL's regclassin reads it)
+ * rather than an oid: a string constant or parameter, a cast to text, a `||` concatenation or a
+ * function of a text result.
+ */
+function isText(e: Node | undefined): boolean {
+  if (e === undefined) return false;
+  if (constString(e) !== undefined || nodeOf(e, 'ParamRef')) return true;
+  const cast = nodeOf(e, 'TypeCast');
+  if (cast) {
+    const tn = (cast.typeName?.names ?? []).map((x) => strOf(x) ?? '');
+    return ['text', 'varchar', 'name', 'bpchar'].includes(tn[tn.length - 1] ?? '') && !cast.typeName?.arrayBounds;
+  }
+  const op = nodeOf(e, 'A_Expr');
+  if (op) return op.kind === 'AEXPR_OP' && (op.name ?? []).map((x) => strOf(x)).join('.') === '||';
+  const f = nodeOf(e, 'FuncCall');
+  if (f) return TEXT_FUNCTIONS.has(funcNames(f).at(-1) ?? '');
+  return false;
+}
+
 /** `information_schema._pg_expandarray(a)`: PostgreSQL's set-returning (x, n) of an array's elements and positions. */
 function isExpandArray(f: FuncCall): boolean {
   const names = funcNames(f);
   return names[names.length - 1] === '_pg_expandarray' && (names.length === 1 || names[0] === 'information_schema');
+}
+
+/**
+ * Whether an expression is a column of type int2vector or oidvector of a catalog relation the
+ * statement reads (`alias.column`, or a bare column name that only such a column has).
+ */
+function vectorColumns(stmt: Node, ctes: ReadonlySet<string>): (e: Node | undefined) => boolean {
+  const byAlias = new Map<string, CatalogRelation>();
+  forEachNode(stmt, (type, n) => {
+    if (type !== 'RangeVar' || (!n.schemaname && ctes.has(n.relname ?? ''))) return;
+    try {
+      const rel = catalogRelation(n.schemaname, n.relname ?? '');
+      if (rel) byAlias.set(n.alias?.aliasname ?? n.relname ?? '', rel);
+    } catch {
+      // not a catalog relation: the later stages name the error
+    }
+  });
+  const vector = (c: CatalogColumn | undefined) => c?.pgType === 'int2vector' || c?.pgType === 'oidvector';
+  return (e) => {
+    const f = (nodeOf(e, 'ColumnRef')?.fields ?? []).map((x) => strOf(x) ?? '');
+    if (f.length === 2) return vector(byAlias.get(f[0] ?? '')?.columns.find((c) => c.name === f[1]));
+    if (f.length !== 1) return false;
+    const found = [...byAlias.values()].flatMap((r) => r.columns.filter((c) => c.name === f[0]));
+    return found.length > 0 && found.every(vector);
+  };
 }
 
 /**

@@ -40,7 +40,7 @@ import {
   PG15_VIEWS,
 } from './pg15.generated.ts';
 import type { CatalogColumn, CatalogRelation } from './relations.ts';
-import { pgExprText } from './ruleutils.ts';
+import { pgExprText, pgViewDefText } from './ruleutils.ts';
 
 /** Oids of the namespaces (PostgreSQL's). */
 export const NSP = { pg_catalog: 11, pg_toast: 99, public: 2200, information_schema: 13207 } as const;
@@ -281,6 +281,17 @@ export function checkColumns(t: TableInfo, sql: string): string[] {
     .map((c) => c.name);
 }
 
+/**
+ * A view's query as `pg_get_viewdef(oid)` prints it (pg_views.definition and
+ * information_schema.views.view_definition hold the same text); see ruleutils.ts pgViewDefText.
+ */
+export function viewDefText(cat: Catalog, sql: string): string {
+  return pgViewDefText(sql, (name) => {
+    const t = cat.find(name);
+    return t ? columnTypes(t) : undefined;
+  });
+}
+
 /** A CHECK constraint's expression as PostgreSQL prints it. */
 export function checkText(t: TableInfo, sql: string, pretty: boolean): string {
   return pgExprText(sql, columnTypes(t), { pretty, context: 'check' });
@@ -454,7 +465,9 @@ export function catalogRows(rel: CatalogRelation, src: CatalogSource): Rec[] {
         rowsecurity: false,
       }));
     case 'pg_catalog.pg_views':
-      return cat.listViews().map((v) => ({ schemaname: 'public', viewname: v.name, viewowner: ownerName(src), definition: v.sql }));
+      return cat
+        .listViews()
+        .map((v) => ({ schemaname: 'public', viewname: v.name, viewowner: ownerName(src), definition: viewDefText(cat, v.sql) }));
     case 'pg_catalog.pg_indexes':
       return tables.flatMap((t) =>
         indexesOf(t).map((ix) => ({
@@ -558,7 +571,9 @@ function pgClass(src: CatalogSource): Rec[] {
     reltuples: -1,
   };
   const out: Rec[] = [];
-  for (const t of cat.list()) {
+  // In creation (oid) order, as a scan of PostgreSQL's pg_class heap returns a new database's tables
+  // (tools list tables without ORDER BY: SQLAlchemy's get_table_names).
+  for (const t of [...cat.list()].sort((a, b) => a.oid - b.oid)) {
     const ixs = indexesOf(t);
     const fks = hasForeignKeys(cat, t);
     out.push({
@@ -828,7 +843,7 @@ function informationSchemaRows(rel: CatalogRelation, src: CatalogSource): Rec[] 
         table_catalog: db,
         table_schema: 'public',
         table_name: v.name,
-        view_definition: v.sql,
+        view_definition: viewDefText(cat, v.sql),
         check_option: 'NONE',
         is_updatable: 'NO',
         is_insertable_into: 'NO',

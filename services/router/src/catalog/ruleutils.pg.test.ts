@@ -19,7 +19,7 @@ import { loadModule, parseSync } from 'libpg-query';
 import pg from 'pg';
 import { nodeOf, strOf } from '../analyze/ast.ts';
 import { deparse } from '../plan/duckdb-sql.ts';
-import { pgExprText } from './ruleutils.ts';
+import { pgExprText, pgViewDefText } from './ruleutils.ts';
 
 /** Tables with defaults and CHECK constraints over the column types Stratum has. */
 const TABLES = [
@@ -215,6 +215,39 @@ test('what cannot be printed faithfully comes back as stored', () => {
   for (const sql of cases) {
     assert.equal(pgExprText(sql, columns, { pretty: false, context: 'check' }), sql);
   }
+});
+
+/** Views over the tables above: plain SELECTs, joins, and what is printed as stored. */
+const VIEWS = [
+  'CREATE VIEW v1 AS SELECT a, b FROM d1',
+  'CREATE VIEW v2 AS SELECT x.price, x.qty * 2 AS dbl FROM c1 x WHERE x.price > 100 AND x.qty <> 0',
+  "CREATE VIEW v3 AS SELECT s.status, n.name FROM c2 s JOIN c7 n ON n.name = s.status LEFT JOIN c8 m ON m.name = n.name WHERE s.v IN ('a', 'b')",
+  'CREATE VIEW v4 AS SELECT p.a AS first, q.b FROM c4 p RIGHT JOIN c4 q ON p.a = q.b',
+  "CREATE VIEW v5 AS SELECT status || '!' AS loud, length(status) FROM c2",
+];
+
+test('view queries print as PostgreSQL 15 pg_get_viewdef prints them', async () => {
+  const tables = new Map<string, Map<string, { type: SqlType; typmod?: number }>>();
+  for (const sql of TABLES) {
+    const stmt = nodeOf(parseSync(sql).stmts?.[0]?.stmt, 'CreateStmt') as CreateStmt | undefined;
+    if (!stmt) continue;
+    const cols = new Map<string, { type: SqlType; typmod?: number }>();
+    for (const el of stmt.tableElts ?? []) {
+      const cd = nodeOf(el, 'ColumnDef');
+      if (cd) cols.set(cd.colname ?? '', columnType(cd));
+    }
+    tables.set(stmt.relation?.relname ?? '', cols);
+  }
+  const mismatches: string[] = [];
+  for (const sql of VIEWS) {
+    await client.query(sql);
+    const view = nodeOf(parseSync(sql).stmts?.[0]?.stmt, 'ViewStmt');
+    assert.ok(view?.query);
+    const r = await client.query('SELECT pg_get_viewdef($1::regclass) AS def', [view.view?.relname]);
+    const got = pgViewDefText(deparse(view.query), (name) => tables.get(name));
+    if (got !== r.rows[0].def) mismatches.push(`${sql}:\nPostgreSQL ${JSON.stringify(r.rows[0].def)}\nStratum    ${JSON.stringify(got)}`);
+  }
+  assert.deepEqual(mismatches, []);
 });
 
 function parseTarget(expr: string): Node {

@@ -34,6 +34,7 @@ import {
   type SqlType,
 } from '@stratum/shared';
 import { entryOf, listItems, nodeOf, strOf } from '../analyze/ast.ts';
+import { figureColname } from '../analyze/colname.ts';
 import { parseFirst } from '../sql/parse.ts';
 
 /** A column's type as the expression sees it (`typmod`: PostgreSQL's atttypmod, absent = none). */
@@ -89,6 +90,85 @@ export function pgExprText(
   }
 }
 
+/**
+ * PostgreSQL 15's text of a view's query as `pg_get_viewdef(oid)` prints it (ruleutils.c
+ * get_query_def with PRETTYFLAG_INDENT, wrapColumn 0): ` SELECT a,\n    b\n   FROM (t x\n     JOIN u
+ * y ON ((…)))\n  WHERE (…);`, every output column on its own line, operators in parentheses and
+ * constants with their `::type` labels.
+ *
+ * `sql` is the view's stored query; `tableColumns` gives a table's columns by name (undefined for
+ * anything else). Only a plain SELECT of expressions over tables and inner/outer joins with ON
+ * and an optional WHERE is printed; anything else (DISTINCT, GROUP BY, ORDER BY, LIMIT,
+ * subqueries, set operations, `*`, views over views) comes back as `sql` followed by `;`.
+ * Never throws. Source: PostgreSQL 15 ruleutils.c (get_basic_select_query, get_target_list,
+ * get_from_clause_item, get_rule_expr).
+ */
+export function pgViewDefText(sql: string, tableColumns: (name: string) => ReadonlyMap<string, ExprColumnType> | undefined): string {
+  const plain = `${sql.replace(/;\s*$/, '')};`;
+  try {
+    const s = nodeOf(parseFirst(sql), 'SelectStmt');
+    if (!s || s.distinctClause || s.groupClause || s.havingClause || s.sortClause || s.limitCount || s.limitOffset) return plain;
+    if (s.withClause || s.windowClause || s.valuesLists || (s.op && s.op !== 'SETOP_NONE') || s.intoClause || s.lockingClause) return plain;
+    const from = s.fromClause ?? [];
+    if (from.length !== 1) return plain;
+    const columns = new Map<string, ExprColumnType>();
+    const fromText = viewFromItem(from[0] as Node, tableColumns, columns);
+    const a = new Analyzer(columns, {});
+    const print = (n: Node, bool: boolean): string => {
+      const p = new Printer(false);
+      p.expr(bool ? a.toBoolean(a.expr(n)) : a.expr(n), false);
+      return p.buf;
+    };
+    const targets = (s.targetList ?? []).map((t) => {
+      const rt = nodeOf(t, 'ResTarget');
+      if (!rt?.val) return unsupported('target');
+      const text = print(rt.val, false);
+      // get_target_list: ` AS name` unless the column is a plain column reference of that name.
+      const f = nodeOf(rt.val, 'ColumnRef')?.fields ?? [];
+      const own = f.length > 0 ? strOf(f[f.length - 1]) : undefined;
+      const name = rt.name ?? figureColname(rt.val);
+      return own !== undefined && name === own ? text : `${text} AS ${quoteIdentifier(name)}`;
+    });
+    if (targets.length === 0) return plain;
+    let out = ` SELECT ${targets.join(',\n    ')}\n   FROM ${fromText.text}`;
+    if (s.whereClause) out += `\n  WHERE ${print(s.whereClause, true)}`;
+    return `${out};`;
+  } catch {
+    return plain;
+  }
+}
+
+/** A view's FROM item as get_from_clause_item prints it (joins in parentheses, each JOIN on a new line); adds its columns to `columns`. */
+function viewFromItem(
+  n: Node,
+  tableColumns: (name: string) => ReadonlyMap<string, ExprColumnType> | undefined,
+  columns: Map<string, ExprColumnType>,
+): { text: string } {
+  const rv = nodeOf(n, 'RangeVar');
+  if (rv) {
+    if (rv.alias?.colnames || (rv.schemaname && rv.schemaname !== 'public')) return unsupported('relation');
+    const cols = tableColumns(rv.relname ?? '');
+    if (!cols) return unsupported('relation');
+    const alias = rv.alias?.aliasname ?? rv.relname ?? '';
+    for (const [name, t] of cols) columns.set(`${alias}.${name}`, t);
+    const name = quoteIdentifier(rv.relname ?? '');
+    return { text: rv.alias ? `${name} ${quoteIdentifier(alias)}` : name };
+  }
+  const j = nodeOf(n, 'JoinExpr');
+  if (!j || j.isNatural || j.usingClause || j.alias || !j.larg || !j.rarg || !j.quals) return unsupported('FROM item');
+  const kind = JOIN_WORDS[String(j.jointype)];
+  if (!kind) return unsupported('join');
+  const l = viewFromItem(j.larg, tableColumns, columns);
+  const r = viewFromItem(j.rarg, tableColumns, columns);
+  const a = new Analyzer(columns, {});
+  const p = new Printer(false);
+  p.expr(a.toBoolean(a.expr(j.quals)), false);
+  return { text: `(${l.text}\n     ${kind} ${r.text} ON (${p.buf}))` };
+}
+
+/** Join keywords as get_from_clause_item prints them. */
+const JOIN_WORDS: Record<string, string> = { JOIN_INNER: 'JOIN', JOIN_LEFT: 'LEFT JOIN', JOIN_RIGHT: 'RIGHT JOIN', JOIN_FULL: 'FULL JOIN' };
+
 // ---------------------------------------------------------------------------------------------
 // The analyzed tree: PostgreSQL's primnodes.h, only what defaults and CHECKs hold.
 
@@ -100,7 +180,7 @@ type CastKind = 'func' | 'relabel' | 'io' | 'array';
 
 type PNode = (
   | { k: 'const'; text: string | null }
-  | { k: 'var'; name: string }
+  | { k: 'var'; name: string; rel?: string }
   | { k: 'op'; op: string; args: PNode[] }
   | { k: 'distinct'; args: [PNode, PNode] }
   | { k: 'nullif'; args: [PNode, PNode] }
@@ -199,8 +279,21 @@ class Analyzer {
         return this.constant(v as A_Const);
       case 'ColumnRef': {
         const f = v.fields ?? [];
+        if (f.length === 2) {
+          // `rel.column` (a view's query): the columns map holds its type under that key.
+          const [rel, col] = [strOf(f[0]), strOf(f[1])];
+          const c = rel === undefined || col === undefined ? undefined : this.columns.get(`${rel}.${col}`);
+          if (!c || rel === undefined || col === undefined) return unsupported('column');
+          return { k: 'var', name: col, rel, t: c.type, typmod: typmodOf(c.typmod) };
+        }
         const name = f.length === 1 ? strOf(f[0]) : undefined;
         const c = name === undefined ? undefined : this.columns.get(name);
+        if (!c && name !== undefined) {
+          // A view's unqualified column: qualified by the one relation that has it, as ruleutils prints it.
+          const hits = [...this.columns.keys()].filter((k) => k.endsWith(`.${name}`) && k.indexOf('.') === k.length - name.length - 1);
+          const t = hits.length === 1 ? this.columns.get(hits[0] as string) : undefined;
+          if (t) return { k: 'var', name, rel: (hits[0] as string).slice(0, -name.length - 1), t: t.type, typmod: typmodOf(t.typmod) };
+        }
         if (!c || name === undefined) return unsupported('column');
         return { k: 'var', name, t: c.type, typmod: typmodOf(c.typmod) };
       }
@@ -625,7 +718,7 @@ class Printer {
   expr(n: PNode, showImplicit: boolean): void {
     switch (n.k) {
       case 'var':
-        this.buf += quoteIdentifier(n.name);
+        this.buf += n.rel === undefined ? quoteIdentifier(n.name) : `${quoteIdentifier(n.rel)}.${quoteIdentifier(n.name)}`;
         return;
       case 'const':
         this.constant(n, 0);

@@ -24,6 +24,7 @@ import {
   indexesOf,
   type SessionSource,
   sessionRows,
+  viewDefText,
   zeroOf,
 } from './rows.ts';
 
@@ -218,7 +219,7 @@ export class PgCatalogStore {
         if (pretty !== plain) out.push({ kind: 'pretty', oid: 0n, sub: 0, def: pretty, key: plain });
       }
     }
-    for (const v of cat.listViews()) out.push({ kind: 'view', oid: BigInt(v.oid), sub: 0, def: v.sql });
+    for (const v of cat.listViews()) out.push({ kind: 'view', oid: BigInt(v.oid), sub: 0, def: viewDefText(cat, v.sql) });
     for (const s of cat.listSequences()) {
       if (!s.ownedBy) continue;
       const t = cat.find(s.ownedBy.table);

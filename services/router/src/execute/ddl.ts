@@ -51,7 +51,7 @@ import { forEachNode } from '../analyze/walk.ts';
 import type { Notice, StatementResult } from '../pgwire/types.ts';
 import { deparse } from '../plan/duckdb-sql.ts';
 import { planSelect } from '../plan/select.ts';
-import type { DdlPlan, ModifyPlan } from '../plan/types.ts';
+import type { DdlPlan, ModifyPlan, ReadPlan } from '../plan/types.ts';
 import type { RouterSession } from '../session.ts';
 import { parseFirst, parseSelect } from '../sql/parse.ts';
 import type { Params } from './bind.ts';
@@ -476,6 +476,9 @@ async function countWhere(s: RouterSession, t: TableInfo, sqlWhere: string): Pro
 
 /** Check existing rows against constraints added by ALTER TABLE (CHECK, FOREIGN KEY, NOT NULL). */
 async function validateAdded(s: RouterSession, t: TableInfo, added: ConstraintDef[]): Promise<void> {
+  // A table this transaction block created and has not written to has no rows to check (and neither it
+  // nor a table it references may be readable outside the block yet: Knex adds foreign keys so).
+  if (s.txn && s.ctx.catalog.find(t.name)?.storage !== t.storage && !s.txn.wrote.has(t.storage)) return;
   for (const c of added) {
     if (c.kind === 'check') {
       if ((await countWhere(s, t, `NOT (${c.check.sql})`)) > 0) {
@@ -949,7 +952,7 @@ async function createView(s: RouterSession, stmt: ViewStmt): Promise<StatementRe
   const sql = deparse(present(stmt.query, 'the query of a CREATE VIEW'));
   const probe = parseSelect(`SELECT * FROM (${sql}) AS _v LIMIT 0`);
   const env = { catalog: s.catalog, session: s, asOf: false, inBlock: false, positionOf: () => undefined };
-  const res = await runRead(s, planSelect(probe, env, new ParamTypes()), []);
+  const res = await viewColumns(s, planSelect(probe, env, new ParamTypes()));
   const aliases = (stmt.aliases ?? []).map((a) => strOf(a) ?? '');
   if (aliases.length > res.columns.length) throw new StratumError('42601', 'CREATE VIEW specifies more column names than columns');
   const columns = res.columns.map((c, i) => ({ name: aliases[i] ?? c.name, type: (c.type === 'unknown' ? 'text' : c.type) as SqlType }));
@@ -968,6 +971,19 @@ async function createView(s: RouterSession, stmt: ViewStmt): Promise<StatementRe
   const viewSql = aliases.length ? `SELECT * FROM (${sql}) AS ${quote(name)}(${columns.map((c) => quote(c.name)).join(', ')})` : sql;
   await publishOrConflict(s, [{ kind: 'create_view', view: { name, sql: viewSql, columns }, replace, at: Date.now() }], 'CREATE VIEW');
   return { commandTag: 'CREATE VIEW' };
+}
+
+/**
+ * A view query's output columns: from running it with LIMIT 0, or, for a query over tables this
+ * transaction block created (the analytical tier does not have them before COMMIT: Knex creates
+ * tables and a view over them in one migration's block), as the PostgreSQL-semantics rewrite types them.
+ * @throws the read's error otherwise.
+ */
+async function viewColumns(s: RouterSession, plan: ReadPlan): Promise<{ columns: { name: string; type: ResultType }[] }> {
+  const planned = plan.kind === 'analytical' ? plan.columns : undefined;
+  const blockNew = plan.tables.some((t) => s.ctx.catalog.find(t.name)?.storage !== t.storage);
+  if (s.txn && blockNew && planned) return { columns: planned };
+  return runRead(s, plan, []);
 }
 
 function quote(n: string): string {

@@ -338,13 +338,13 @@ export async function runModify(s: RouterSession, plan: ModifyPlan, params: Para
       source = { by: 'index', index: f.index, eq: f.eq.map((e) => evaluate(bindExpr(e, params, ctx), { row: {} }, ctx)) };
       break;
     case 'candidates': {
-      const r = await analyticalRows(s, t, f.sql, params);
+      const r = await analyticalRows(s, t, f.sql, f.params ? f.params.map((n) => params[n - 1] ?? null) : params);
       source = { by: 'candidates', keys: r.rows, asOf: Math.max(r.asOf, 0) };
       if (r.asOf < 0) source = { by: 'scan' };
       break;
     }
     case 'join': {
-      const r = await analyticalRows(s, t, f.sql, params);
+      const r = await analyticalRows(s, t, f.sql, f.params ? f.params.map((n) => params[n - 1] ?? null) : params);
       const nk = t.primaryKey.length;
       keys = r.rows.map((row) => row.slice(0, nk));
       seen = r.rows.map((row) => String(row[nk]));

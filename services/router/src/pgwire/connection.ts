@@ -839,7 +839,7 @@ export class Connection {
       this.out.push(msg.parameterDescription(stmt.paramOids.map((o) => o || 25)));
       // Fields unknown before execution are reported as NoData: the SQL layer must provide
       // `fields` at prepare time for row-returning statements that clients Describe.
-      const fields = stmt.info.fields;
+      const fields = stmt.info.fields ?? stmt.info.statementFields;
       this.out.push(fields ? msg.rowDescription(fields, []) : msg.noData());
       return;
     }

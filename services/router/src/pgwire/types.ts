@@ -62,6 +62,12 @@ export interface PreparedInfo {
    * `undefined` when only execution can tell (the wire layer then executes on Describe and buffers).
    */
   fields?: FieldDescription[] | null;
+  /**
+   * With `fields` undefined: the result columns as the planner types them, which Describe of the
+   * prepared statement reports (PostgreSQL describes a statement before any Bind, and clients
+   * such as postgres.js read every row by that description). Describe of a portal still runs it.
+   */
+  statementFields?: FieldDescription[];
   /** Opaque handle the SQL layer wants back in `execute` (e.g. its parsed AST). */
   handle: unknown;
 }

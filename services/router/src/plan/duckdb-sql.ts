@@ -16,6 +16,7 @@ import { transformNodes } from '../analyze/walk.ts';
 import { type CatalogRewrite, rewriteCatalog } from '../catalog/rewrite.ts';
 import { parseFirst } from '../sql/parse.ts';
 import { pgSemantics } from './rewrite/index.ts';
+import type { Columns } from './rewrite/types.ts';
 
 /**
  * Words DuckDB's grammar reserves that PostgreSQL's does not (`duckdb_keywords()` minus
@@ -149,7 +150,8 @@ export function sessionFunction(node: NodeEntry, s: SessionValues): Node | undef
  * rewritten for PostgreSQL semantics in DuckDB (rewrite/index.ts). `ctes` are CTE names that
  * shadow views; `relations`: the tables (by alias) whose columns an expression (not a SELECT)
  * may name, such as a write's WHERE over its table. `catalogUse`, when given, receives what the
- * catalog stage found (the catalog relations the statement reads).
+ * catalog stage found (the catalog relations the statement reads); `onColumns` a SELECT's output
+ * columns as the PostgreSQL-semantics rewrite types them.
  * @throws StratumError 0A000 for a catalog relation or function Stratum does not answer.
  */
 export function rewriteForTier(
@@ -159,6 +161,7 @@ export function rewriteForTier(
   ctes: ReadonlySet<string> = new Set(),
   relations: readonly { alias: string; table: string }[] = [],
   catalogUse?: (use: CatalogRewrite) => void,
+  onColumns?: (cols: Columns) => void,
 ): Node {
   let depth = 0;
   const rewrite = (tree: Node): Node =>
@@ -188,7 +191,7 @@ export function rewriteForTier(
     });
   const use = rewriteCatalog(rewrite(stmt), ctes);
   catalogUse?.(use);
-  return pgSemantics(use.stmt, catalog, relations);
+  return pgSemantics(use.stmt, catalog, relations, onColumns);
 }
 
 /** PostgreSQL text of a statement or expression node (for DuckDB, EXPLAIN and the catalog). */

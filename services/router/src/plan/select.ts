@@ -18,6 +18,7 @@ import { forEachNode, someNode, type Tree } from '../analyze/walk.ts';
 import { callsCatalog } from '../catalog/rewrite.ts';
 import { deparse, rewriteForTier } from './duckdb-sql.ts';
 import type { PlanEnv } from './planner.ts';
+import type { Columns } from './rewrite/types.ts';
 import { planRowFinish } from './row-finish.ts';
 import type { AnalyticalPlan, Finder, LocalPlan, OutputColumn, PlanTable, ReadPlan, RowReadPlan, RowScanPlan } from './types.ts';
 
@@ -182,13 +183,23 @@ function inferParams(s: SelectStmt, rels: RelationRef[], params: ParamTypes): An
     if (kind === undefined || kind === 'AEXPR_OP' || kind === 'AEXPR_IN' || kind === 'AEXPR_LIKE' || kind === 'AEXPR_ILIKE') {
       const l = paramOf(e.lexpr);
       const r = paramOf(e.rexpr);
-      if (r !== undefined && !nodeOf(e.rexpr, 'TypeCast')) {
+      // A parameter an array column's operator types (`tags @> $1`) is an array too: sent as PostgreSQL
+      // array text, it is inlined as a typed list, as for ANY.
+      if (r !== undefined) {
         const c = typeOf(e.lexpr);
-        if (c) params.type(r, c.t);
+        if (c && !nodeOf(e.rexpr, 'TypeCast')) params.type(r, c.t);
+        if (c?.t.endsWith('[]') && kind === 'AEXPR_OP') {
+          params.type(r, c.t);
+          arrays.push({ param: r, elementType: c.t });
+        }
       }
-      if (l !== undefined && !nodeOf(e.lexpr, 'TypeCast')) {
+      if (l !== undefined) {
         const c = typeOf(e.rexpr);
-        if (c) params.type(l, c.t);
+        if (c && !nodeOf(e.lexpr, 'TypeCast')) params.type(l, c.t);
+        if (c?.t.endsWith('[]') && kind === 'AEXPR_OP') {
+          params.type(l, c.t);
+          arrays.push({ param: l, elementType: c.t });
+        }
       }
       if (kind === 'AEXPR_IN') {
         const c = typeOf(e.lexpr);
@@ -363,9 +374,20 @@ function tryRowRead(s: SelectStmt, rels: RelationRef[], env: PlanEnv, params: Pa
 function analytical(s: SelectStmt, rels: RelationRef[], tables: PlanTable[], env: PlanEnv, params: ParamTypes): AnalyticalPlan {
   const ctes = new Set(rels.filter((r) => r.kind === 'cte').map((r) => (r.kind === 'cte' ? r.name : '')));
   let catalog: string[] | undefined;
-  const rewritten = rewriteForTier({ SelectStmt: s }, env.catalog, env.session, ctes, [], (use) => {
-    if (use.catalog) catalog = [...use.relations];
-  });
+  let columns: Columns | undefined;
+  const rewritten = rewriteForTier(
+    { SelectStmt: s },
+    env.catalog,
+    env.session,
+    ctes,
+    [],
+    (use) => {
+      if (use.catalog) catalog = [...use.relations];
+    },
+    (cols) => {
+      columns = cols;
+    },
+  );
   const stmt = expectNode(rewritten, 'SelectStmt');
   // Views were inlined: their tables count for consistency too.
   const inner = rels.some((r) => r.kind === 'view') ? relationsOf(env.catalog, rewritten, env.positionOf) : rels;
@@ -384,6 +406,7 @@ function analytical(s: SelectStmt, rels: RelationRef[], tables: PlanTable[], env
   };
   const names = pgColumnNames(s);
   if (names) plan.names = names;
+  if (columns) plan.columns = columns.map((c, i) => ({ name: names?.[i] ?? c.name, type: c.t }));
   if (catalog) {
     plan.catalog = catalog;
     plan.tier = 'router';

@@ -96,13 +96,24 @@ export type Finder =
    * selects the storage-key columns of the rows matching the predicate from `<table>__latest`;
    * the TX engine adds its newer rows and rechecks the predicate.
    */
-  | { by: 'candidates'; sql: string }
+  | {
+      by: 'candidates';
+      sql: string;
+      /** The statement's parameter numbers `sql`'s `$1…$k` stand for (1-based; see write.ts denseParams). */
+      params?: number[];
+    }
   /**
    * Rows found by a statement over several tables (UPDATE … FROM, DELETE … USING, subqueries):
    * `sql` (DuckDB) selects the storage key, `_version` and the per-row inputs; a row whose
    * version changed since fails with 40001 (first committer wins).
    */
-  | { by: 'join'; sql: string; inputs: { name: string; type: ResultType }[] }
+  | {
+      by: 'join';
+      sql: string;
+      inputs: { name: string; type: ResultType }[];
+      /** The statement's parameter numbers `sql`'s `$1…$k` stand for (1-based; see write.ts denseParams). */
+      params?: number[];
+    }
   /** Every row of the table. */
   | { by: 'scan' };
 
@@ -179,7 +190,13 @@ export interface AnalyticalPlan extends PlanBase {
   refs: { name: string; alias: string; topLevel: boolean }[];
   /** Result column names as PostgreSQL gives them, when the target list has no `*`. */
   names?: string[];
-  /** Array parameters of `x = ANY($n)`: inlined as typed lists at execution. */
+  /**
+   * Result columns as the PostgreSQL-semantics rewrite types them ('unknown' where it cannot):
+   * what Describe of the prepared statement reports before it runs (the rows' own types come
+   * from DuckDB at execution).
+   */
+  columns?: { name: string; type: ResultType }[];
+  /** Array parameters (`x = ANY($n)`, `arraycol @> $n`): inlined as typed lists at execution. */
   arrays: { param: number; elementType: string }[];
   /**
    * It reads the system catalogs (catalog/): the catalog relations (`schema.name`) to load; it

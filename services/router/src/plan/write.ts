@@ -28,7 +28,7 @@ import { castTo, compileExpr } from '../analyze/compile.ts';
 import { conjunctsOf, fieldFacts, rowLookup } from '../analyze/predicates.ts';
 import { aliasOf, relationsOf, resolveRangeVar } from '../analyze/relations.ts';
 import { type ParamTypes, RowScope } from '../analyze/scope.ts';
-import { someNode } from '../analyze/walk.ts';
+import { someNode, transformNodes } from '../analyze/walk.ts';
 import { deparse, rewriteForTier } from './duckdb-sql.ts';
 import type { PlanEnv } from './planner.ts';
 import { outputColumns, planSelect, planTable, tablesOf } from './select.ts';
@@ -303,11 +303,12 @@ export function planModify(s: UpdateStmt | DeleteStmt, kind: 'update' | 'delete'
     reason = `rows by index ${lookup.index}`;
   } else {
     // The table's columns are in scope, so its values compare as PostgreSQL's (text numerics, char(n)).
+    const dense = denseParams();
     const rewritten = s.whereClause
-      ? rewriteForTier(s.whereClause, env.catalog, env.session, undefined, [{ alias, table: t.name }])
+      ? dense.renumber(rewriteForTier(s.whereClause, env.catalog, env.session, undefined, [{ alias, table: t.name }]))
       : undefined;
     const sql = `SELECT ${keySelect(t, alias)} FROM ${ident(`${t.name}__latest`)} AS ${ident(alias)}${rewritten ? ` WHERE ${deparse(rewritten)}` : ''}`;
-    finder = { by: 'candidates', sql };
+    finder = { by: 'candidates', sql, params: dense.order };
     reason = where
       ? 'candidate rows from the analytical tier as of the ingestion watermark, plus the TX engine’s newer rows, each rechecked at the row tier'
       : 'every row: the analytical tier’s as of the ingestion watermark plus the TX engine’s newer rows';
@@ -338,6 +339,7 @@ function joinModify(
   params: ParamTypes,
 ): ModifyPlan {
   const rels = relationsOf(env.catalog, [other, whereClause, targets], env.positionOf);
+  const dense = denseParams();
   const inputs: { name: string; type: ResultType }[] = [];
   const selects: string[] = [];
   const scope = new RowScope({ table: t, alias, params, session: env.session });
@@ -361,7 +363,7 @@ function joinModify(
         // Reads other tables: computed by the analytical read, one input per row.
         const i = inputs.length;
         inputs.push({ name: c.name, type: c.type });
-        const rewritten = rewriteForTier(val, env.catalog, env.session);
+        const rewritten = dense.renumber(rewriteForTier(val, env.catalog, env.session));
         selects.push(`${deparse(rewritten)} AS ${ident(`_in${i}`)}`);
         set.push({ field: fieldOf(c), expr: { k: 'input', i, t: c.type } });
       }
@@ -369,18 +371,38 @@ function joinModify(
   }
   const from = [
     `${ident(`${t.name}__latest`)} AS ${ident(alias)}`,
-    ...other.map((o) => deparse(rewriteForTier(o, env.catalog, env.session))),
+    ...other.map((o) => deparse(dense.renumber(rewriteForTier(o, env.catalog, env.session)))),
   ];
-  const where = whereClause ? ` WHERE ${deparse(rewriteForTier(whereClause, env.catalog, env.session))}` : '';
+  const where = whereClause ? ` WHERE ${deparse(dense.renumber(rewriteForTier(whereClause, env.catalog, env.session)))}` : '';
   const sql = `SELECT ${keySelect(t, alias)}, ${ident(alias)}."_version"${selects.length ? `, ${selects.join(', ')}` : ''} FROM ${from.join(', ')}${where}`;
   const tables = [...base.tables, ...tablesOf(rels).filter((x) => x.name !== t.name)];
   return {
     ...base,
     tables,
     set,
-    finder: { by: 'join', sql, inputs },
+    finder: { by: 'join', sql, inputs, params: dense.order },
     readTs: env.inBlock ? 'snapshot' : 'watermark',
     reason: `${kind} of ${t.name} over several tables: rows and inputs from one analytical read, each row checked against the version it saw → TX engine`,
+  };
+}
+
+/**
+ * Renumbering of the parameters an analytical read uses: the statement's `$n` that appear, in
+ * order of first appearance, become `$1…$k` (`order[i]` is the statement's number of `$i+1`).
+ * DuckDB counts only the parameters a statement names, so a read that uses `$2` but not `$1`
+ * (`UPDATE t SET a = $1 WHERE b = $2`: SET is the TX engine's) would not bind the statement's list.
+ */
+function denseParams(): { renumber(n: Node): Node; order: number[] } {
+  const order: number[] = [];
+  return {
+    order,
+    renumber: (tree) =>
+      transformNodes(tree, (type, n) => {
+        if (type !== 'ParamRef' || typeof n.number !== 'number') return undefined;
+        let i = order.indexOf(n.number);
+        if (i < 0) i = order.push(n.number) - 1;
+        return { ParamRef: { ...n, number: i + 1 } };
+      }),
   };
 }
 

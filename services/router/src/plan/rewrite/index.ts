@@ -32,16 +32,23 @@ import { nodeOf } from '../../analyze/ast.ts';
 import { expr } from './expr.ts';
 import { tableColumns } from './from.ts';
 import { select } from './select.ts';
-import type { Rewriter } from './types.ts';
+import type { Columns, Rewriter } from './types.ts';
 
 /**
  * The statement `stmt` (views already inlined) rewritten so DuckDB answers as PostgreSQL 15
  * would: a SELECT, or an expression a write runs in DuckDB over the tables `relations` (by alias;
  * only what can be typed — their columns, constants, subqueries — is rewritten).
+ * `onColumns`, when given, receives a SELECT's output columns as PostgreSQL types them (what
+ * Describe reports before the statement runs).
  * @throws StratumError 42P19 for a recursive CTE PostgreSQL refuses; 42883 for an operator
  *   PostgreSQL does not have for the operands' types (e.g. `double precision % integer`).
  */
-export function pgSemantics(stmt: Node, catalog: Catalog, relations: readonly { alias: string; table: string }[] = []): Node {
+export function pgSemantics(
+  stmt: Node,
+  catalog: Catalog,
+  relations: readonly { alias: string; table: string }[] = [],
+  onColumns?: (cols: Columns) => void,
+): Node {
   const r: Rewriter = {
     catalog,
     expr: (n, scope) => expr(r, n, scope),
@@ -52,5 +59,7 @@ export function pgSemantics(stmt: Node, catalog: Catalog, relations: readonly { 
     const entries = relations.map((x) => ({ alias: x.alias, cols: tableColumns(catalog, x.table) }));
     return r.expr(stmt, { entries, outer: undefined, ctes: new Map() }).node;
   }
-  return { SelectStmt: r.select(sel, undefined, undefined, true).stmt };
+  const out = r.select(sel, undefined, undefined, true);
+  onColumns?.(out.cols);
+  return { SelectStmt: out.stmt };
 }
