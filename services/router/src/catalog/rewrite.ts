@@ -20,13 +20,13 @@
  *
  * The result says which catalog relations the statement needs loaded.
  */
-import type { FuncCall, Node, TypeCast } from '@pgsql/types';
+import type { A_Expr, FuncCall, Node, TypeCast } from '@pgsql/types';
 import { SqlState, StratumError } from '@stratum/shared';
 import { constString, nodeOf, strOf } from '../analyze/ast.ts';
 import { forEachNode, someNode, transformNodes } from '../analyze/walk.ts';
 import { MACRO_FUNCTIONS, MACRO_RELATIONS, REFUSED_FUNCTIONS } from './functions.ts';
 import { PG15_RELATION_OIDS } from './pg15.generated.ts';
-import { CATALOG_SCHEMA, type CatalogRelation, catalogRelation, duckName, SESSION_PREFIX } from './relations.ts';
+import { CATALOG_RELATIONS, CATALOG_SCHEMA, type CatalogRelation, catalogRelation, duckName, SESSION_PREFIX } from './relations.ts';
 
 /** A statement after the catalog stage, with the catalog relations it reads (`schema.name` keys). */
 export interface CatalogRewrite {
@@ -67,6 +67,12 @@ const REGCLASS_ARGS: Record<string, number[]> = {
  * the schema (pg_catalog or public) is dropped.
  */
 export function parseObjectName(s: string): string {
+  const parts = parseQualifiedName(s);
+  return parts[parts.length - 1] ?? '';
+}
+
+/** The parts of a possibly qualified name as `regclassin` reads them (`a.b`, `"Quoted"`, unquoted folded). */
+function parseQualifiedName(s: string): string[] {
   const parts: string[] = [];
   let i = 0;
   while (i < s.length) {
@@ -90,7 +96,20 @@ export function parseObjectName(s: string): string {
     }
     if (s[i] === '.') i++;
   }
-  return parts[parts.length - 1] ?? '';
+  return parts;
+}
+
+/**
+ * The oid of the catalog relation a regclass string names (`pg_class`, `pg_catalog.pg_class`,
+ * `information_schema.tables`), or undefined: pg_catalog is searched first, as PostgreSQL does.
+ */
+function catalogRelationOid(s: string): number | undefined {
+  const parts = parseQualifiedName(s);
+  if (parts.length === 1) return PG15_RELATION_OIDS[`pg_catalog.${parts[0]}`];
+  if (parts.length === 2 && (parts[0] === 'pg_catalog' || parts[0] === 'information_schema')) {
+    return PG15_RELATION_OIDS[`${parts[0]}.${parts[1]}`];
+  }
+  return undefined;
 }
 
 function funcNames(f: FuncCall): string[] {
@@ -112,6 +131,9 @@ function textConst(s: string): Node {
 /** A string constant `s` in a reg* cast: the oid (digits) as an integer constant, or the macro call on the parsed name. */
 function regConstant(reg: string, s: string, need: Set<string>): Node {
   if (/^\s*\d+\s*$/.test(s)) return { A_Const: { ival: { ival: Number(s.trim()) } } };
+  // The catalog's own relations have no pg_class rows here: their oids are PostgreSQL's.
+  const catalogOid = reg === 'regclass' ? catalogRelationOid(s) : undefined;
+  if (catalogOid !== undefined) return { A_Const: { ival: { ival: catalogOid } } };
   for (const r of MACRO_RELATIONS[`${reg}_in`] ?? []) need.add(r);
   const name =
     reg === 'regtype'
@@ -134,6 +156,11 @@ export function rewriteCatalog(stmt: Node, ctes: ReadonlySet<string>): CatalogRe
   const need = new Set<string>();
   let catalog = false;
   const tableOids = catalogTableOids(stmt, ctes);
+  const vectors = vectorNames(stmt);
+  const isVector = (x: Node | undefined): boolean => {
+    const f = nodeOf(x, 'ColumnRef')?.fields;
+    return f !== undefined && vectors.has(strOf(f[f.length - 1]) ?? '');
+  };
   const rw = (tree: Node): Node =>
     transformNodes(tree, (type, n) => {
       switch (type) {
@@ -167,6 +194,15 @@ export function rewriteCatalog(stmt: Node, ctes: ReadonlySet<string>): CatalogRe
             );
           }
           if (names.length > 2 || (names.length === 2 && names[0] !== 'pg_catalog')) return undefined;
+          if (VECTOR_BOUNDS.has(last) && isVector(n.args?.[0])) {
+            // Bounds and subscripts of an int2vector/oidvector start at 0 (the stored list's at 1).
+            catalog = true;
+            const bound = macroCall(
+              last,
+              (n.args ?? []).map((a) => rw(a)),
+            );
+            return { A_Expr: { kind: 'AEXPR_OP', name: [str('-')], lexpr: bound, rexpr: { A_Const: { ival: { ival: 1 } } } } };
+          }
           if (REFUSED_FUNCTIONS.has(last)) {
             throw new StratumError(SqlState.featureNotSupported, `function ${last}() is not supported by Stratum's system catalogs`, {
               hint: 'See docs/sql.md "System catalogs" for the catalog functions Stratum answers.',
@@ -223,6 +259,16 @@ export function rewriteCatalog(stmt: Node, ctes: ReadonlySet<string>): CatalogRe
           return undefined;
         }
         case 'A_Indirection': {
+          if (isVector(n.arg)) {
+            // A subscript of an int2vector/oidvector: PostgreSQL's start at 0, the stored list's at 1.
+            const [first, ...rest] = n.indirection ?? [];
+            const ix = nodeOf(first, 'A_Indices');
+            if (!ix) return undefined;
+            const shifted = { ...ix };
+            if (ix.uidx) shifted.uidx = plusOne(rw(ix.uidx));
+            if (ix.lidx) shifted.lidx = plusOne(rw(ix.lidx));
+            return { A_Indirection: { ...n, arg: rw(n.arg as Node), indirection: [{ A_Indices: shifted }, ...rest.map((x) => rw(x))] } };
+          }
           // `(information_schema._pg_expandarray(a)).x`: the field of the macro's struct.
           const inner = nodeOf(n.arg, 'FuncCall');
           if (!inner || !isExpandArray(inner)) return undefined;
@@ -231,10 +277,14 @@ export function rewriteCatalog(stmt: Node, ctes: ReadonlySet<string>): CatalogRe
         }
         case 'A_Expr': {
           const op = (n.name ?? []).map((x) => strOf(x) ?? '');
-          if (op.length === 2 && op[0] === 'pg_catalog') {
-            const out = { ...n, name: [str(op[1] ?? '')] };
-            if (n.lexpr) out.lexpr = rw(n.lexpr);
-            if (n.rexpr) out.rexpr = rw(n.rexpr);
+          const byName = regNameSides(n, need);
+          if (byName) catalog = true;
+          if ((op.length === 2 && op[0] === 'pg_catalog') || byName) {
+            const out = op.length === 2 && op[0] === 'pg_catalog' ? { ...n, name: [str(op[1] ?? '')] } : { ...n };
+            const l = byName?.lexpr ?? n.lexpr;
+            const r = byName?.rexpr ?? n.rexpr;
+            if (l) out.lexpr = rw(l);
+            if (r) out.rexpr = rw(r);
             return { A_Expr: out };
           }
           return undefined;
@@ -291,6 +341,89 @@ export function callsCatalog(tree: Node): boolean {
     }
     return false;
   });
+}
+
+/** Functions of an array's bounds and subscripts (catalog macros), which differ for int2vector/oidvector. */
+const VECTOR_BOUNDS = new Set(['array_lower', 'array_upper', 'generate_subscripts']);
+
+/** Catalog columns of type int2vector or oidvector (stored as 1-based lists; PostgreSQL's subscripts start at 0). */
+const VECTOR_COLUMNS: ReadonlySet<string> = new Set(
+  [...CATALOG_RELATIONS.values()]
+    .filter((r) => r.kind === 'described')
+    .flatMap((r) => r.columns.filter((c) => c.pgType === 'int2vector' || c.pgType === 'oidvector').map((c) => c.name)),
+);
+
+/**
+ * Names that hold an int2vector/oidvector in `stmt`: the catalog's vector columns, and the names
+ * a subquery gives them (`i.indoption AS i_indoption`, pgjdbc's getIndexInfo). By name: a column
+ * of another relation spelled the same is taken for a vector too.
+ */
+function vectorNames(stmt: Node): Set<string> {
+  const out = new Set(VECTOR_COLUMNS);
+  forEachNode(stmt, (type, n) => {
+    if (type !== 'ResTarget' || !n.name) return;
+    const f = nodeOf(n.val, 'ColumnRef')?.fields;
+    if (f && VECTOR_COLUMNS.has(strOf(f[f.length - 1]) ?? '')) out.add(n.name);
+  });
+  return out;
+}
+
+/** `(x) + 1`. */
+function plusOne(x: Node): Node {
+  return { A_Expr: { kind: 'AEXPR_OP', name: [str('+')], lexpr: x, rexpr: { A_Const: { ival: { ival: 1 } } } } };
+}
+
+/**
+ * Catalog columns of type regproc or regtype, by name: relations.ts stores them as the names
+ * PostgreSQL prints (`array_in`, `integer`), not as oids.
+ */
+const REG_NAME_COLUMNS: ReadonlyMap<string, string> = new Map(
+  [...CATALOG_RELATIONS.values()]
+    .filter((r) => r.kind === 'described')
+    .flatMap((r) => r.columns.filter((c) => c.pgType === 'regproc' || c.pgType === 'regtype').map((c) => [c.name, c.pgType] as const)),
+);
+
+/** The reg* type of a column reference to a {@link REG_NAME_COLUMNS} column, else undefined. */
+function regNameColumn(n: Node | undefined): string | undefined {
+  const f = nodeOf(n, 'ColumnRef')?.fields;
+  return f ? REG_NAME_COLUMNS.get(strOf(f[f.length - 1]) ?? '') : undefined;
+}
+
+/** `'x'::reg*` (a constant) as the name PostgreSQL prints for it: `regX_out(regX_in('x'))`, or undefined for any other node. */
+function regConstantName(n: Node | undefined, need: Set<string>): Node | undefined {
+  const c = nodeOf(n, 'TypeCast');
+  const tn = (c?.typeName?.names ?? []).map((x) => strOf(x) ?? '');
+  const reg = REG_TYPES[tn[tn.length - 1] ?? ''];
+  const s = constString(c?.arg);
+  if (!reg || s === undefined || c?.typeName?.arrayBounds) return undefined;
+  for (const r of MACRO_RELATIONS[`${reg}_out`] ?? []) need.add(r);
+  return macroCall(`${reg}_out`, [regConstant(reg, s, need)]);
+}
+
+/**
+ * A comparison (`=`, `<>`, `IN`) of a regproc/regtype catalog column with reg* constants, with
+ * the constants as names: PostgreSQL compares the oids, and the column holds the name of its oid
+ * (pgjdbc's `typinput = 'pg_catalog.array_in'::regproc`). Undefined when `e` is no such comparison.
+ */
+function regNameSides(e: A_Expr, need: Set<string>): { lexpr?: Node; rexpr?: Node } | undefined {
+  const op = strOf(e.name?.[e.name.length - 1]);
+  if (e.kind === 'AEXPR_IN') {
+    const items = nodeOf(e.rexpr, 'List')?.items;
+    if (!regNameColumn(e.lexpr) || !items) return undefined;
+    const named = items.map((i) => regConstantName(i, need));
+    if (!named.some((x) => x)) return undefined;
+    return { rexpr: { List: { items: items.map((i, k) => named[k] ?? i) } } };
+  }
+  if (e.kind !== 'AEXPR_OP' || (op !== '=' && op !== '<>' && op !== '!=')) return undefined;
+  if (regNameColumn(e.lexpr)) {
+    const r = regConstantName(e.rexpr, need);
+    return r ? { rexpr: r } : undefined;
+  }
+  if (regNameColumn(e.rexpr)) {
+    const l = regConstantName(e.lexpr, need);
+    return l ? { lexpr: l } : undefined;
+  }
+  return undefined;
 }
 
 /** `information_schema._pg_expandarray(a)`: PostgreSQL's set-returning (x, n) of an array's elements and positions. */

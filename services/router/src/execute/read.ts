@@ -496,8 +496,9 @@ async function analyticalRead(s: RouterSession, plan: AnalyticalPlan, params: Pa
   for (const m of new Set(plan.tables.map((t) => t.mode))) mReads.inc({ tier, mode: m });
   for (const n of res.notices ?? []) notices.push({ severity: 'NOTICE', code: '01000', message: n });
   const names = plan.names && plan.names.length === res.columns.length ? plan.names : undefined;
+  const origins = plan.origins && plan.origins.length === res.columns.length ? plan.origins : undefined;
   const out: TypedResult = {
-    columns: res.columns.map((c, i) => ({ name: names?.[i] ?? c.name, type: c.type })),
+    columns: res.columns.map((c, i) => ({ name: names?.[i] ?? c.name, type: c.type, ...origins?.[i] })),
     rows: res.rows,
     notices,
     tier,

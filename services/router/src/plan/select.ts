@@ -17,6 +17,7 @@ import { ParamTypes, RowScope } from '../analyze/scope.ts';
 import { forEachNode, someNode, type Tree } from '../analyze/walk.ts';
 import { callsCatalog } from '../catalog/rewrite.ts';
 import { deparse, rewriteForTier } from './duckdb-sql.ts';
+import { resultOrigins } from './origins.ts';
 import type { PlanEnv } from './planner.ts';
 import { planRowFinish } from './row-finish.ts';
 import type { AnalyticalPlan, Finder, LocalPlan, OutputColumn, PlanTable, ReadPlan, RowReadPlan, RowScanPlan } from './types.ts';
@@ -384,6 +385,8 @@ function analytical(s: SelectStmt, rels: RelationRef[], tables: PlanTable[], env
   };
   const names = pgColumnNames(s);
   if (names) plan.names = names;
+  const origins = resultOrigins(s, rels);
+  if (origins?.some((o) => o !== undefined)) plan.origins = origins;
   if (catalog) {
     plan.catalog = catalog;
     plan.tier = 'router';

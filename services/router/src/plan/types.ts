@@ -25,6 +25,7 @@ import type {
 } from '@pgsql/types';
 import type { ColumnDef, Expr, IsolationLevel, ResultType, SqlType, TableInfo, TableOptions } from '@stratum/shared';
 import type { CopyOptions } from '../copy/options.ts';
+import type { ColumnOrigin } from './origins.ts';
 
 /** Consistency mode of a table (DESIGN §6). */
 export type Mode = TableOptions['consistency']['mode'];
@@ -179,6 +180,8 @@ export interface AnalyticalPlan extends PlanBase {
   refs: { name: string; alias: string; topLevel: boolean }[];
   /** Result column names as PostgreSQL gives them, when the target list has no `*`. */
   names?: string[];
+  /** Result columns' source table or view columns, for RowDescription (plan/origins.ts); unset when not listed. */
+  origins?: (ColumnOrigin | undefined)[];
   /** Array parameters of `x = ANY($n)`: inlined as typed lists at execution. */
   arrays: { param: number; elementType: string }[];
   /**
