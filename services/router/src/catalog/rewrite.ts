@@ -35,6 +35,11 @@ export interface CatalogRewrite {
   relations: Set<string>;
   /** It reads the catalog (relations or functions): it must run on the router's DuckDB. */
   catalog: boolean;
+  /**
+   * Result columns whose PostgreSQL type has no Stratum type (int2vector, oidvector: printed as
+   * text here), by position: the type oid RowDescription reports. Unset when there are none.
+   */
+  typeOids?: (number | undefined)[];
 }
 
 const REG_TYPES: Record<string, string> = {
@@ -203,6 +208,10 @@ export function rewriteCatalog(stmt: Node, ctes: ReadonlySet<string>): CatalogRe
             );
             return { A_Expr: { kind: 'AEXPR_OP', name: [str('-')], lexpr: bound, rexpr: { A_Const: { ival: { ival: 1 } } } } };
           }
+          if (isFirstDimensionBound(n)) {
+            const args = (n.args ?? []).map((a) => rw(a));
+            return { FuncCall: { ...n, funcname: [str(last)], args } };
+          }
           if (REFUSED_FUNCTIONS.has(last)) {
             throw new StratumError(SqlState.featureNotSupported, `function ${last}() is not supported by Stratum's system catalogs`, {
               hint: 'See docs/sql.md "System catalogs" for the catalog functions Stratum answers.',
@@ -319,8 +328,39 @@ export function rewriteCatalog(stmt: Node, ctes: ReadonlySet<string>): CatalogRe
       }
     });
   const out = rw(stmt);
-  if (catalog) for (const r of ALWAYS) need.add(r);
-  return { stmt: out, relations: need, catalog };
+  if (!catalog) return { stmt: out, relations: need, catalog };
+  for (const r of ALWAYS) need.add(r);
+  const printed = printVectors(out);
+  return { stmt: printed.stmt, relations: need, catalog, ...(printed.typeOids ? { typeOids: printed.typeOids } : {}) };
+}
+
+/**
+ * The statement with its result columns that are int2vector/oidvector catalog columns printed
+ * as PostgreSQL's int2vectorout/oidvectorout print them: the elements separated by spaces
+ * (`1 2`), not as an array (`{1,2}`); psqlODBC's SQLStatistics parses `pg_index.indkey` so.
+ * Only plain column references of the outermost SELECT; the value is text, and `typeOids` says
+ * the column's type (when no `*` makes positions unknown).
+ */
+function printVectors(stmt: Node): { stmt: Node; typeOids?: (number | undefined)[] } {
+  const s = nodeOf(stmt, 'SelectStmt');
+  if (!s?.targetList || (s.op && s.op !== 'SETOP_NONE')) return { stmt };
+  const oids: (number | undefined)[] = [];
+  let star = false;
+  const targetList = s.targetList.map((t) => {
+    const r = nodeOf(t, 'ResTarget');
+    const f = nodeOf(r?.val, 'ColumnRef')?.fields;
+    const name = strOf(f?.[f.length - 1]);
+    if (f?.some((x) => nodeOf(x, 'A_Star'))) star = true;
+    const oid = name === undefined ? undefined : VECTOR_COLUMNS.get(name);
+    oids.push(oid);
+    if (!r?.val || name === undefined || oid === undefined) return t;
+    const val: Node = {
+      FuncCall: { funcname: [str('array_to_string')], args: [r.val, textConst(' ')], funcformat: 'COERCE_EXPLICIT_CALL' },
+    };
+    return { ResTarget: { ...r, name: r.name ?? name, val } };
+  });
+  if (!oids.some((o) => o !== undefined)) return { stmt };
+  return { stmt: { SelectStmt: { ...s, targetList } }, ...(star ? {} : { typeOids: oids }) };
 }
 
 /**
@@ -333,7 +373,7 @@ export function callsCatalog(tree: Node): boolean {
     if (type === 'FuncCall') {
       const names = funcNames(n);
       const last = names[names.length - 1] ?? '';
-      return MACRO_FUNCTIONS.has(last) || REFUSED_FUNCTIONS.has(last);
+      return (MACRO_FUNCTIONS.has(last) && !isFirstDimensionBound(n)) || REFUSED_FUNCTIONS.has(last);
     }
     if (type === 'TypeCast') {
       const tn = n.typeName?.names ?? [];
@@ -346,11 +386,21 @@ export function callsCatalog(tree: Node): boolean {
 /** Functions of an array's bounds and subscripts (catalog macros), which differ for int2vector/oidvector. */
 const VECTOR_BOUNDS = new Set(['array_lower', 'array_upper', 'generate_subscripts']);
 
-/** Catalog columns of type int2vector or oidvector (stored as 1-based lists; PostgreSQL's subscripts start at 0). */
-const VECTOR_COLUMNS: ReadonlySet<string> = new Set(
+const INT2VECTOR_OID = 22;
+const OIDVECTOR_OID = 30;
+
+/**
+ * Catalog columns of type int2vector or oidvector (stored as 1-based lists; PostgreSQL's
+ * subscripts start at 0), with the type's oid (22, 30).
+ */
+const VECTOR_COLUMNS: ReadonlyMap<string, number> = new Map(
   [...CATALOG_RELATIONS.values()]
     .filter((r) => r.kind === 'described')
-    .flatMap((r) => r.columns.filter((c) => c.pgType === 'int2vector' || c.pgType === 'oidvector').map((c) => c.name)),
+    .flatMap((r) =>
+      r.columns
+        .filter((c) => c.pgType === 'int2vector' || c.pgType === 'oidvector')
+        .map((c) => [c.name, c.pgType === 'int2vector' ? INT2VECTOR_OID : OIDVECTOR_OID] as const),
+    ),
 );
 
 /**
@@ -359,13 +409,25 @@ const VECTOR_COLUMNS: ReadonlySet<string> = new Set(
  * of another relation spelled the same is taken for a vector too.
  */
 function vectorNames(stmt: Node): Set<string> {
-  const out = new Set(VECTOR_COLUMNS);
+  const out = new Set(VECTOR_COLUMNS.keys());
   forEachNode(stmt, (type, n) => {
     if (type !== 'ResTarget' || !n.name) return;
     const f = nodeOf(n.val, 'ColumnRef')?.fields;
     if (f && VECTOR_COLUMNS.has(strOf(f[f.length - 1]) ?? '')) out.add(n.name);
   });
   return out;
+}
+
+/**
+ * `array_upper(a, 1)` / `array_lower(a, 1)`: the PostgreSQL-semantics stage answers them for any
+ * one-dimensional array (plan/rewrite/fn-json-array.ts), so they need no catalog macro (and a
+ * query over user tables calling them is no catalog query).
+ */
+function isFirstDimensionBound(f: FuncCall): boolean {
+  const names = funcNames(f);
+  const last = names[names.length - 1] ?? '';
+  const d = f.args?.[1];
+  return (last === 'array_upper' || last === 'array_lower') && f.args?.length === 2 && nodeOf(d, 'A_Const')?.ival?.ival === 1;
 }
 
 /** `(x) + 1`. */

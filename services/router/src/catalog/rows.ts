@@ -24,6 +24,7 @@ import {
   type TableInfo,
   type Value,
 } from '@stratum/shared';
+import { viewTypmods } from '../plan/origins.ts';
 import { PG15_AMS, PG15_COLLATIONS, PG15_LANGUAGES, PG15_NAMESPACES, PG15_PROCS, PG15_RELATIONS, PG15_TYPES } from './pg15.generated.ts';
 import type { CatalogColumn, CatalogRelation } from './relations.ts';
 import { pgExprText } from './ruleutils.ts';
@@ -139,6 +140,51 @@ function typeFacts(t: SqlType): { oid: number; len: number; byval: boolean; alig
   };
 }
 
+/** Oids of PostgreSQL's `record` and `_record` types (the pattern of every row type and its array). */
+const PG_RECORD_OID = 2249;
+const PG_RECORD_ARRAY_OID = 2287;
+
+/** Oid of the row type (composite pg_type row) of a table or view. */
+export function rowTypeOid(relOid: number): number {
+  return stableOid(`rowtype:${relOid}`);
+}
+
+/** Oid of the array type of a table's or view's row type. */
+export function rowArrayTypeOid(relOid: number): number {
+  return stableOid(`rowtype[]:${relOid}`);
+}
+
+/**
+ * pg_type rows (PostgreSQL's text output, in pg_type's column order) of the row types PostgreSQL
+ * creates with every table and view (heap_create_with_catalog → AddNewRelationType): a composite
+ * type named like the relation and its array type `_name`, both in schema public.
+ */
+export function rowTypeRows(cat: Catalog): (string | null)[][] {
+  const rels = [...cat.list().map((t) => ({ oid: t.oid, name: t.name })), ...cat.listViews().map((v) => ({ oid: v.oid, name: v.name }))];
+  const record = TYPES_BY_OID.get(PG_RECORD_OID) ?? {};
+  const recordArray = TYPES_BY_OID.get(PG_RECORD_ARRAY_OID) ?? {};
+  const row = (base: Record<string, string | null>, over: Record<string, string>) =>
+    TYPE_COLUMNS.map((c) => (c in over ? (over[c] ?? null) : (base[c] ?? null)));
+  return rels.flatMap((r) => [
+    row(record, {
+      oid: String(rowTypeOid(r.oid)),
+      typname: r.name,
+      typnamespace: String(NSP.public),
+      typtype: 'c',
+      typcategory: 'C',
+      typrelid: String(r.oid),
+      typarray: String(rowArrayTypeOid(r.oid)),
+    }),
+    row(recordArray, {
+      oid: String(rowArrayTypeOid(r.oid)),
+      typname: `_${r.name}`,
+      typnamespace: String(NSP.public),
+      typtype: 'b',
+      typcategory: 'A',
+      typelem: String(rowTypeOid(r.oid)),
+    }),
+  ]);
+}
 /** Oid of a table's primary-key index (an index of its own when the catalog lists one). */
 export function primaryIndexOid(t: TableInfo, c: ConstraintDef & { kind: 'primary' | 'unique' }): number {
   return t.indexes?.find((i) => i.name === c.index)?.oid ?? stableOid(`index:${t.oid}:${c.index}`);
@@ -311,7 +357,7 @@ export function catalogRows(rel: CatalogRelation, src: CatalogSource): Rec[] {
   const key = `${rel.schema}.${rel.name}`;
   switch (key) {
     case 'pg_catalog.pg_type':
-      return builtinRows(rel, PG15_TYPES);
+      return [...builtinRows(rel, PG15_TYPES), ...builtinRows(rel, rowTypeRows(cat))];
     case 'pg_catalog.pg_proc':
       return builtinRows(rel, PG15_PROCS);
     case 'pg_catalog.pg_am':
@@ -533,6 +579,7 @@ function pgClass(src: CatalogSource): Rec[] {
       // PostgreSQL enforces foreign keys by (internal) triggers on both tables; psql reads this flag.
       relhastriggers: fks,
       relfilenode: BigInt(t.oid),
+      reltype: BigInt(rowTypeOid(t.oid)),
       relkind: 'r',
       relnatts: columnsOf(t).length,
       relchecks: (t.constraints ?? []).filter((c) => c.kind === 'check').length,
@@ -550,6 +597,10 @@ function pgClass(src: CatalogSource): Rec[] {
         relkind: 'i',
         relnatts: ix.columns.length,
         relreplident: 'n',
+        // Stratum keeps no index statistics: what PostgreSQL records for a btree built over an empty
+        // table (its metapage, no tuples) until VACUUM or ANALYZE (pgjdbc's getIndexInfo CARDINALITY, PAGES).
+        reltuples: 0,
+        relpages: 1,
       });
     }
   }
@@ -561,6 +612,7 @@ function pgClass(src: CatalogSource): Rec[] {
       ...base,
       oid: BigInt(v.oid),
       relname: v.name,
+      reltype: BigInt(rowTypeOid(v.oid)),
       relkind: 'v',
       relnatts: v.columns.length,
       relhasrules: true,
@@ -621,8 +673,10 @@ function pgAttribute(src: CatalogSource): Rec[] {
       });
     }
   }
-  for (const v of cat.listViews())
-    for (const [i, c] of v.columns.entries()) out.push(attributeRow(v.oid, i + 1, c.name, c.type, undefined));
+  for (const v of cat.listViews()) {
+    const typmods = viewTypmods(cat, v);
+    for (const [i, c] of v.columns.entries()) out.push(attributeRow(v.oid, i + 1, c.name, c.type, typmods[i]));
+  }
   return out;
 }
 
@@ -778,7 +832,10 @@ function informationSchemaRows(rel: CatalogRelation, src: CatalogSource): Rec[] 
             columnRow(db, t.name, c.attnum, c.name, c.type, c.typmod, !(c.notNull || t.primaryKey.includes(c.name)), c, t),
           ),
         ),
-        ...cat.listViews().flatMap((v) => v.columns.map((c, i) => columnRow(db, v.name, i + 1, c.name, c.type, undefined, true))),
+        ...cat.listViews().flatMap((v) => {
+          const typmods = viewTypmods(cat, v);
+          return v.columns.map((c, i) => columnRow(db, v.name, i + 1, c.name, c.type, typmods[i], true));
+        }),
       ];
     case 'table_constraints':
       return tables.flatMap((t) => [

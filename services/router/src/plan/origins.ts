@@ -12,8 +12,10 @@
  * subqueries, CTEs and functions in FROM, which PostgreSQL follows to their own origin.
  */
 import type { Node, SelectStmt } from '@pgsql/types';
+import type { Catalog, ViewInfo } from '@stratum/shared';
 import { nodeOf, strOf } from '../analyze/ast.ts';
-import type { RelationRef } from '../analyze/relations.ts';
+import { type RelationRef, relationsOf } from '../analyze/relations.ts';
+import { parseSelect } from '../sql/parse.ts';
 
 /** The origin of one result column: the relation's pg_class oid and the column's attnum (1-based), and its typmod. */
 export interface ColumnOrigin {
@@ -29,7 +31,7 @@ interface Source {
   columns: { name: string; attnum: number; typmod?: number }[];
 }
 
-function sourceOf(ref: RelationRef): Source | undefined {
+function sourceOf(ref: RelationRef, catalog?: Catalog): Source | undefined {
   if (ref.kind === 'table') {
     if (ref.history) return undefined;
     const columns = ref.table.columns
@@ -38,7 +40,12 @@ function sourceOf(ref: RelationRef): Source | undefined {
     return { alias: ref.alias, oid: ref.table.oid, columns };
   }
   if (ref.kind === 'view') {
-    return { alias: ref.alias, oid: ref.view.oid, columns: ref.view.columns.map((c, i) => ({ name: c.name, attnum: i + 1 })) };
+    const typmods = catalog ? viewTypmods(catalog, ref.view) : [];
+    const columns = ref.view.columns.map((c, i) => {
+      const typmod = typmods[i];
+      return { name: c.name, attnum: i + 1, ...(typmod !== undefined ? { typmod } : {}) };
+    });
+    return { alias: ref.alias, oid: ref.view.oid, columns };
   }
   return undefined;
 }
@@ -48,18 +55,18 @@ function sourceOf(ref: RelationRef): Source | undefined {
  * one whose columns are not followed (subquery, function, CTE, catalog relation, USING/NATURAL
  * join, which merges columns).
  */
-function fromSources(item: Node, refs: RelationRef[]): Source[] | undefined {
+function fromSources(item: Node, refs: RelationRef[], catalog?: Catalog): Source[] | undefined {
   const rv = nodeOf(item, 'RangeVar');
   if (rv) {
     const ref =
       refs.find((r) => r.node === rv) ?? refs.find((r) => r.node.relname === rv.relname && r.alias === (rv.alias?.aliasname ?? rv.relname));
-    const src = ref ? sourceOf(ref) : undefined;
+    const src = ref ? sourceOf(ref, catalog) : undefined;
     return src ? [src] : undefined;
   }
   const j = nodeOf(item, 'JoinExpr');
   if (j && !j.usingClause && !j.isNatural && !j.alias && j.larg && j.rarg) {
-    const l = fromSources(j.larg, refs);
-    const r = fromSources(j.rarg, refs);
+    const l = fromSources(j.larg, refs, catalog);
+    const r = fromSources(j.rarg, refs, catalog);
     return l && r ? [...l, ...r] : undefined;
   }
   return undefined;
@@ -68,11 +75,12 @@ function fromSources(item: Node, refs: RelationRef[]): Source[] | undefined {
 /**
  * Origins of the result columns of `s` (undefined entries: no origin), or undefined when they
  * cannot be listed (a set operation, or `*` over a FROM item whose columns are not followed).
- * `refs`: the statement's resolved relations (analyze/relations.ts), over the same tree.
+ * `refs`: the statement's resolved relations (analyze/relations.ts), over the same tree;
+ * `catalog`, when given, gives view columns their typmods ({@link viewTypmods}).
  */
-export function resultOrigins(s: SelectStmt, refs: RelationRef[]): (ColumnOrigin | undefined)[] | undefined {
+export function resultOrigins(s: SelectStmt, refs: RelationRef[], catalog?: Catalog): (ColumnOrigin | undefined)[] | undefined {
   if ((s.op && s.op !== 'SETOP_NONE') || !s.targetList) return undefined;
-  const from: (Source[] | undefined)[] = (s.fromClause ?? []).map((f) => fromSources(f, refs));
+  const from: (Source[] | undefined)[] = (s.fromClause ?? []).map((f) => fromSources(f, refs, catalog));
   const known = from.flatMap((x) => x ?? []);
   const complete = from.every((x) => x !== undefined);
   const origin = (src: Source, c: Source['columns'][number]): ColumnOrigin => ({
@@ -108,4 +116,24 @@ export function resultOrigins(s: SelectStmt, refs: RelationRef[]): (ColumnOrigin
     out.push(hits.length === 1 ? hits[0] : undefined);
   }
   return out;
+}
+
+/**
+ * The typmods of a view's columns (undefined: none), as PostgreSQL gives a view column the
+ * typmod of its defining expression (exprTypmod): a plain reference to a column of a table or
+ * view in the view query's FROM keeps that column's typmod (`varchar(200)`, `numeric(10,2)`).
+ * A view whose SQL no longer parses or resolves gives none.
+ */
+export function viewTypmods(catalog: Catalog, view: ViewInfo): (number | undefined)[] {
+  try {
+    const s = parseSelect(view.sql);
+    const origins = resultOrigins(
+      s,
+      relationsOf(catalog, { SelectStmt: s }, () => undefined),
+      catalog,
+    );
+    return (origins ?? []).map((o) => o?.typmod);
+  } catch {
+    return [];
+  }
 }

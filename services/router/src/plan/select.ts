@@ -364,8 +364,10 @@ function tryRowRead(s: SelectStmt, rels: RelationRef[], env: PlanEnv, params: Pa
 function analytical(s: SelectStmt, rels: RelationRef[], tables: PlanTable[], env: PlanEnv, params: ParamTypes): AnalyticalPlan {
   const ctes = new Set(rels.filter((r) => r.kind === 'cte').map((r) => (r.kind === 'cte' ? r.name : '')));
   let catalog: string[] | undefined;
+  let typeOids: (number | undefined)[] | undefined;
   const rewritten = rewriteForTier({ SelectStmt: s }, env.catalog, env.session, ctes, [], (use) => {
     if (use.catalog) catalog = [...use.relations];
+    typeOids = use.typeOids;
   });
   const stmt = expectNode(rewritten, 'SelectStmt');
   // Views were inlined: their tables count for consistency too.
@@ -385,8 +387,9 @@ function analytical(s: SelectStmt, rels: RelationRef[], tables: PlanTable[], env
   };
   const names = pgColumnNames(s);
   if (names) plan.names = names;
-  const origins = resultOrigins(s, rels);
+  const origins = resultOrigins(s, rels, env.catalog);
   if (origins?.some((o) => o !== undefined)) plan.origins = origins;
+  if (typeOids) plan.typeOids = typeOids;
   if (catalog) {
     plan.catalog = catalog;
     plan.tier = 'router';

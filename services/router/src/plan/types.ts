@@ -82,6 +82,8 @@ export interface OutputColumn {
   /** The source table column, for RowDescription (pg_class oid, attnum). */
   tableOid?: number;
   attnum?: number;
+  /** A PostgreSQL type the ResultType cannot name (int2vector, oidvector), reported in its place. */
+  typeOid?: number;
 }
 
 /** How a statement finds its rows at the row tiers. */
@@ -182,6 +184,8 @@ export interface AnalyticalPlan extends PlanBase {
   names?: string[];
   /** Result columns' source table or view columns, for RowDescription (plan/origins.ts); unset when not listed. */
   origins?: (ColumnOrigin | undefined)[];
+  /** Result columns' type oids where the catalog stage printed a type Stratum has not (catalog/rewrite.ts `typeOids`). */
+  typeOids?: (number | undefined)[];
   /** Array parameters of `x = ANY($n)`: inlined as typed lists at execution. */
   arrays: { param: number; elementType: string }[];
   /**
@@ -270,6 +274,8 @@ export type UtilityOp =
   | { op: 'savepoint' | 'release' | 'rollback_to'; name: string }
   | { op: 'empty' }
   | { op: 'discard' }
+  /** DEALLOCATE name (null: ALL): the wire layer drops the protocol-level prepared statement. */
+  | { op: 'deallocate'; name: string | null }
   | { op: 'unsupported'; message: string };
 
 /** Session and transaction statements. */
