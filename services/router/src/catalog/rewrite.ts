@@ -11,8 +11,12 @@
  *   refused functions → 0A000 naming them;
  * - casts to `regclass`, `regtype`, `regproc`, `regprocedure`, `regnamespace`, `regrole`: a string
  *   constant becomes the object's oid (its name parsed as PostgreSQL's `regclassin` does:
- *   optional schema, quoted or case-folded), any other value the object's name; `oid` casts are
- *   integer casts;
+ *   optional schema, quoted or case-folded; a catalog relation's is PostgreSQL's oid), any other
+ *   value the object's name; `oid` casts are integer casts; a reg* constant compared with a
+ *   regproc/regtype catalog column (stored as names) becomes the name PostgreSQL prints for it;
+ * - int2vector/oidvector columns (stored as 1-based lists): subscripts and
+ *   `array_lower`/`array_upper`/`generate_subscripts` as PostgreSQL's, from 0; as result columns
+ *   of the outermost SELECT, printed space-separated (`typeOids` gives their type oids);
  * - `OPERATOR(pg_catalog.op)` → `op`; `COLLATE pg_catalog.default`, `"C"`, `"POSIX"` are dropped
  *   (Stratum compares text by code point);
  * - the FROM-clause function `pg_partition_ancestors(x)` → the relation itself (Stratum has no
