@@ -80,7 +80,7 @@ export function call(rw: Rewriter, v: FuncCall, scope: Scope, inFrom: boolean): 
 /**
  * A catalog macro the catalog stage put in place of PostgreSQL's function `name`
  * (catalog/functions.ts), typed as PostgreSQL types that function for the arguments' types (so
- * `generate_series(1, array_upper(conkey, 1))` around it is typed too), its result cast to that
+ * `generate_series(1, array_upper(i.indkey, 1))` around it is typed too), its result cast to that
  * type as other calls' are.
  * Unknown when PostgreSQL resolves no function (the macro's oid and name arguments are bigint
  * and text here, where PostgreSQL's are oid, regclass and name).
