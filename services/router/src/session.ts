@@ -555,7 +555,7 @@ function plannedColumns(p: PlannedStatement): FieldDescription[] | undefined {
 
 /** RowDescription field of an output column. */
 export function fieldOf(c: OutputColumn): FieldDescription {
-  const f: FieldDescription = { name: c.name, typeOid: pgTypeOid(c.type) };
+  const f: FieldDescription = { name: c.name, typeOid: c.typeOid ?? pgTypeOid(c.type) };
   if (c.tableOid !== undefined) f.tableOid = c.tableOid;
   if (c.attnum !== undefined) f.columnAttr = c.attnum;
   if (c.typmod !== undefined) (f as FieldDescription & { typeModifier?: number }).typeModifier = c.typmod;

@@ -133,10 +133,19 @@ function checkDateStyle(v: string, current: string): string {
   return `${style ?? curStyle}, ${order}`;
 }
 
-/** client_encoding: UTF8 only (Stratum stores and sends UTF-8). */
+/**
+ * client_encoding: UTF8, or SQL_ASCII (psqlODBC's ANSI driver and others send it). Stratum stores
+ * and sends UTF-8; under SQL_ASCII PostgreSQL converts nothing either (pg_do_encoding_conversion
+ * passes bytes through to a SQL_ASCII client, and checks what it receives is valid in the server
+ * encoding), so for a UTF-8 server both settings carry the same bytes.
+ */
 function checkEncoding(v: string): string {
+  if (/^sql_ascii$/i.test(v.trim())) return 'SQL_ASCII';
   if (!/^(utf-?8|unicode)$/i.test(v.trim())) {
-    throw new StratumError(SqlState.featureNotSupported, `client_encoding "${v}" is not supported: Stratum speaks UTF8 only`);
+    throw new StratumError(
+      SqlState.featureNotSupported,
+      `client_encoding "${v}" is not supported: Stratum speaks UTF8 (or SQL_ASCII, which passes UTF-8 through)`,
+    );
   }
   return 'UTF8';
 }

@@ -115,7 +115,8 @@ const DESCRIBED: Record<string, RelationScope> = {
   'pg_catalog.pg_am': 'builtin',
   'pg_catalog.pg_collation': 'builtin',
   'pg_catalog.pg_language': 'builtin',
-  'pg_catalog.pg_type': 'builtin',
+  // Built-in types and the row types of tables and views (rows.ts rowTypeRows).
+  'pg_catalog.pg_type': 'catalog',
   'pg_catalog.pg_proc': 'builtin',
   'pg_catalog.pg_tablespace': 'builtin',
   'pg_catalog.pg_namespace': 'builtin',

@@ -11,8 +11,12 @@
  *   refused functions → 0A000 naming them;
  * - casts to `regclass`, `regtype`, `regproc`, `regprocedure`, `regnamespace`, `regrole`: a string
  *   constant becomes the object's oid (its name parsed as PostgreSQL's `regclassin` does:
- *   optional schema, quoted or case-folded), any other value the object's name; `oid` casts are
- *   integer casts;
+ *   optional schema, quoted or case-folded; a catalog relation's is PostgreSQL's oid), any other
+ *   value the object's name; `oid` casts are integer casts; a reg* constant compared with a
+ *   regproc/regtype catalog column (stored as names) becomes the name PostgreSQL prints for it;
+ * - int2vector/oidvector columns (stored as 1-based lists): subscripts and
+ *   `array_lower`/`array_upper`/`generate_subscripts` as PostgreSQL's, from 0; as result columns
+ *   of the outermost SELECT, printed space-separated (`typeOids` gives their type oids);
  * - `OPERATOR(pg_catalog.op)` → `op`; `COLLATE pg_catalog.default`, `"C"`, `"POSIX"` are dropped
  *   (Stratum compares text by code point);
  * - the FROM-clause function `pg_partition_ancestors(x)` → the relation itself (Stratum has no
@@ -20,13 +24,13 @@
  *
  * The result says which catalog relations the statement needs loaded.
  */
-import type { FuncCall, JoinExpr, Node, TypeCast } from '@pgsql/types';
+import type { A_Expr, FuncCall, JoinExpr, Node, TypeCast } from '@pgsql/types';
 import { SqlState, StratumError } from '@stratum/shared';
 import { constString, nodeOf, strOf } from '../analyze/ast.ts';
 import { forEachNode, someNode, transformNodes } from '../analyze/walk.ts';
 import { MACRO_FUNCTIONS, MACRO_RELATIONS, REFUSED_FUNCTIONS } from './functions.ts';
 import { PG15_RELATION_OIDS } from './pg15.generated.ts';
-import { CATALOG_SCHEMA, type CatalogColumn, type CatalogRelation, catalogRelation, duckName, SESSION_PREFIX } from './relations.ts';
+import { CATALOG_RELATIONS, CATALOG_SCHEMA, type CatalogRelation, catalogRelation, duckName, SESSION_PREFIX } from './relations.ts';
 
 /** A statement after the catalog stage, with the catalog relations it reads (`schema.name` keys). */
 export interface CatalogRewrite {
@@ -35,6 +39,11 @@ export interface CatalogRewrite {
   relations: Set<string>;
   /** It reads the catalog (relations or functions): it must run on the router's DuckDB. */
   catalog: boolean;
+  /**
+   * Result columns whose PostgreSQL type has no Stratum type (int2vector, oidvector: printed as
+   * text here), by position: the type oid RowDescription reports. Unset when there are none.
+   */
+  typeOids?: (number | undefined)[];
 }
 
 const REG_TYPES: Record<string, string> = {
@@ -67,6 +76,12 @@ const REGCLASS_ARGS: Record<string, number[]> = {
  * the schema (pg_catalog or public) is dropped.
  */
 export function parseObjectName(s: string): string {
+  const parts = parseQualifiedName(s);
+  return parts[parts.length - 1] ?? '';
+}
+
+/** The parts of a possibly qualified name as `regclassin` reads them (`a.b`, `"Quoted"`, unquoted folded). */
+function parseQualifiedName(s: string): string[] {
   const parts: string[] = [];
   let i = 0;
   while (i < s.length) {
@@ -90,7 +105,20 @@ export function parseObjectName(s: string): string {
     }
     if (s[i] === '.') i++;
   }
-  return parts[parts.length - 1] ?? '';
+  return parts;
+}
+
+/**
+ * The oid of the catalog relation a regclass string names (`pg_class`, `pg_catalog.pg_class`,
+ * `information_schema.tables`), or undefined: pg_catalog is searched first, as PostgreSQL does.
+ */
+function catalogRelationOid(s: string): number | undefined {
+  const parts = parseQualifiedName(s);
+  if (parts.length === 1) return PG15_RELATION_OIDS[`pg_catalog.${parts[0]}`];
+  if (parts.length === 2 && (parts[0] === 'pg_catalog' || parts[0] === 'information_schema')) {
+    return PG15_RELATION_OIDS[`${parts[0]}.${parts[1]}`];
+  }
+  return undefined;
 }
 
 function funcNames(f: FuncCall): string[] {
@@ -112,6 +140,9 @@ function textConst(s: string): Node {
 /** A string constant `s` in a reg* cast: the oid (digits) as an integer constant, or the macro call on the parsed name. */
 function regConstant(reg: string, s: string, need: Set<string>): Node {
   if (/^\s*\d+\s*$/.test(s)) return { A_Const: { ival: { ival: Number(s.trim()) } } };
+  // The catalog's own relations have no pg_class rows here: their oids are PostgreSQL's.
+  const catalogOid = reg === 'regclass' ? catalogRelationOid(s) : undefined;
+  if (catalogOid !== undefined) return { A_Const: { ival: { ival: catalogOid } } };
   for (const r of MACRO_RELATIONS[`${reg}_in`] ?? []) need.add(r);
   const name =
     reg === 'regtype'
@@ -134,7 +165,11 @@ export function rewriteCatalog(stmt: Node, ctes: ReadonlySet<string>): CatalogRe
   const need = new Set<string>();
   let catalog = false;
   const tableOids = catalogTableOids(stmt, ctes);
-  const isVector = vectorColumns(stmt, ctes);
+  const vectors = vectorNames(stmt);
+  const isVector = (x: Node | undefined): boolean => {
+    const f = nodeOf(x, 'ColumnRef')?.fields;
+    return f !== undefined && vectors.has(strOf(f[f.length - 1]) ?? '');
+  };
   const rw = (tree: Node): Node =>
     transformNodes(tree, (type, n) => {
       switch (type) {
@@ -183,6 +218,19 @@ export function rewriteCatalog(stmt: Node, ctes: ReadonlySet<string>): CatalogRe
             );
           }
           if (names.length > 2 || (names.length === 2 && names[0] !== 'pg_catalog')) return undefined;
+          if (VECTOR_BOUNDS.has(last) && isVector(n.args?.[0])) {
+            // Bounds and subscripts of an int2vector/oidvector start at 0 (the stored list's at 1).
+            catalog = true;
+            const bound = macroCall(
+              last,
+              (n.args ?? []).map((a) => rw(a)),
+            );
+            return { A_Expr: { kind: 'AEXPR_OP', name: [str('-')], lexpr: bound, rexpr: { A_Const: { ival: { ival: 1 } } } } };
+          }
+          if (isFirstDimensionBound(n)) {
+            const args = (n.args ?? []).map((a) => rw(a));
+            return { FuncCall: { ...n, funcname: [str(last)], args } };
+          }
           if (REFUSED_FUNCTIONS.has(last)) {
             throw new StratumError(SqlState.featureNotSupported, `function ${last}() is not supported by Stratum's system catalogs`, {
               hint: 'See docs/sql.md "System catalogs" for the catalog functions Stratum answers.',
@@ -262,6 +310,16 @@ export function rewriteCatalog(stmt: Node, ctes: ReadonlySet<string>): CatalogRe
           return undefined;
         }
         case 'A_Indirection': {
+          if (isVector(n.arg)) {
+            // A subscript of an int2vector/oidvector: PostgreSQL's start at 0, the stored list's at 1.
+            const [first, ...rest] = n.indirection ?? [];
+            const ix = nodeOf(first, 'A_Indices');
+            if (!ix) return undefined;
+            const shifted = { ...ix };
+            if (ix.uidx) shifted.uidx = plusOne(rw(ix.uidx));
+            if (ix.lidx) shifted.lidx = plusOne(rw(ix.lidx));
+            return { A_Indirection: { ...n, arg: rw(n.arg as Node), indirection: [{ A_Indices: shifted }, ...rest.map((x) => rw(x))] } };
+          }
           // `(information_schema._pg_expandarray(a)).x`: the field of the macro's struct.
           const inner = nodeOf(n.arg, 'FuncCall');
           if (!inner || !isExpandArray(inner)) return undefined;
@@ -270,10 +328,14 @@ export function rewriteCatalog(stmt: Node, ctes: ReadonlySet<string>): CatalogRe
         }
         case 'A_Expr': {
           const op = (n.name ?? []).map((x) => strOf(x) ?? '');
-          if (op.length === 2 && op[0] === 'pg_catalog') {
-            const out = { ...n, name: [str(op[1] ?? '')] };
-            if (n.lexpr) out.lexpr = rw(n.lexpr);
-            if (n.rexpr) out.rexpr = rw(n.rexpr);
+          const byName = regNameSides(n, need);
+          if (byName) catalog = true;
+          if ((op.length === 2 && op[0] === 'pg_catalog') || byName) {
+            const out = op.length === 2 && op[0] === 'pg_catalog' ? { ...n, name: [str(op[1] ?? '')] } : { ...n };
+            const l = byName?.lexpr ?? n.lexpr;
+            const r = byName?.rexpr ?? n.rexpr;
+            if (l) out.lexpr = rw(l);
+            if (r) out.rexpr = rw(r);
             return { A_Expr: out };
           }
           return undefined;
@@ -314,8 +376,39 @@ export function rewriteCatalog(stmt: Node, ctes: ReadonlySet<string>): CatalogRe
     return macroCall(`${reg}_in`, [reg === 'regclass' ? macroCall('regclass_parse', [name]) : name]);
   };
   const out = rw(stmt);
-  if (catalog) for (const r of ALWAYS) need.add(r);
-  return { stmt: out, relations: need, catalog };
+  if (!catalog) return { stmt: out, relations: need, catalog };
+  for (const r of ALWAYS) need.add(r);
+  const printed = printVectors(out);
+  return { stmt: printed.stmt, relations: need, catalog, ...(printed.typeOids ? { typeOids: printed.typeOids } : {}) };
+}
+
+/**
+ * The statement with its result columns that are int2vector/oidvector catalog columns printed
+ * as PostgreSQL's int2vectorout/oidvectorout print them: the elements separated by spaces
+ * (`1 2`), not as an array (`{1,2}`); psqlODBC's SQLStatistics parses `pg_index.indkey` so.
+ * Only plain column references of the outermost SELECT; the value is text, and `typeOids` says
+ * the column's type (when no `*` makes positions unknown).
+ */
+function printVectors(stmt: Node): { stmt: Node; typeOids?: (number | undefined)[] } {
+  const s = nodeOf(stmt, 'SelectStmt');
+  if (!s?.targetList || (s.op && s.op !== 'SETOP_NONE')) return { stmt };
+  const oids: (number | undefined)[] = [];
+  let star = false;
+  const targetList = s.targetList.map((t) => {
+    const r = nodeOf(t, 'ResTarget');
+    const f = nodeOf(r?.val, 'ColumnRef')?.fields;
+    const name = strOf(f?.[f.length - 1]);
+    if (f?.some((x) => nodeOf(x, 'A_Star'))) star = true;
+    const oid = name === undefined ? undefined : VECTOR_COLUMNS.get(name);
+    oids.push(oid);
+    if (!r?.val || name === undefined || oid === undefined) return t;
+    const val: Node = {
+      FuncCall: { funcname: [str('array_to_string')], args: [r.val, textConst(' ')], funcformat: 'COERCE_EXPLICIT_CALL' },
+    };
+    return { ResTarget: { ...r, name: r.name ?? name, val } };
+  });
+  if (!oids.some((o) => o !== undefined)) return { stmt };
+  return { stmt: { SelectStmt: { ...s, targetList } }, ...(star ? {} : { typeOids: oids }) };
 }
 
 /**
@@ -328,7 +421,7 @@ export function callsCatalog(tree: Node): boolean {
     if (type === 'FuncCall') {
       const names = funcNames(n);
       const last = names[names.length - 1] ?? '';
-      return MACRO_FUNCTIONS.has(last) || REFUSED_FUNCTIONS.has(last);
+      return (MACRO_FUNCTIONS.has(last) && !isFirstDimensionBound(n)) || REFUSED_FUNCTIONS.has(last);
     }
     if (type === 'TypeCast') {
       const tn = n.typeName?.names ?? [];
@@ -406,35 +499,115 @@ function isText(e: Node | undefined): boolean {
   return false;
 }
 
+/** Functions of an array's bounds and subscripts (catalog macros), which differ for int2vector/oidvector. */
+const VECTOR_BOUNDS = new Set(['array_lower', 'array_upper', 'generate_subscripts']);
+
+const INT2VECTOR_OID = 22;
+const OIDVECTOR_OID = 30;
+
+/**
+ * Catalog columns of type int2vector or oidvector (stored as 1-based lists; PostgreSQL's
+ * subscripts start at 0), with the type's oid (22, 30).
+ */
+const VECTOR_COLUMNS: ReadonlyMap<string, number> = new Map(
+  [...CATALOG_RELATIONS.values()]
+    .filter((r) => r.kind === 'described')
+    .flatMap((r) =>
+      r.columns
+        .filter((c) => c.pgType === 'int2vector' || c.pgType === 'oidvector')
+        .map((c) => [c.name, c.pgType === 'int2vector' ? INT2VECTOR_OID : OIDVECTOR_OID] as const),
+    ),
+);
+
+/**
+ * Names that hold an int2vector/oidvector in `stmt`: the catalog's vector columns, and the names
+ * a subquery gives them (`i.indoption AS i_indoption`, pgjdbc's getIndexInfo). By name: a column
+ * of another relation spelled the same is taken for a vector too.
+ */
+function vectorNames(stmt: Node): Set<string> {
+  const out = new Set(VECTOR_COLUMNS.keys());
+  forEachNode(stmt, (type, n) => {
+    if (type !== 'ResTarget' || !n.name) return;
+    const f = nodeOf(n.val, 'ColumnRef')?.fields;
+    if (f && VECTOR_COLUMNS.has(strOf(f[f.length - 1]) ?? '')) out.add(n.name);
+  });
+  return out;
+}
+
+/**
+ * `array_upper(a, 1)` / `array_lower(a, 1)`: the PostgreSQL-semantics stage answers them for any
+ * one-dimensional array (plan/rewrite/fn-json-array.ts), so they need no catalog macro (and a
+ * query over user tables calling them is no catalog query).
+ */
+function isFirstDimensionBound(f: FuncCall): boolean {
+  const names = funcNames(f);
+  const last = names[names.length - 1] ?? '';
+  const d = f.args?.[1];
+  return (last === 'array_upper' || last === 'array_lower') && f.args?.length === 2 && nodeOf(d, 'A_Const')?.ival?.ival === 1;
+}
+
+/** `(x) + 1`. */
+function plusOne(x: Node): Node {
+  return { A_Expr: { kind: 'AEXPR_OP', name: [str('+')], lexpr: x, rexpr: { A_Const: { ival: { ival: 1 } } } } };
+}
+
+/**
+ * Catalog columns of type regproc or regtype, by name: relations.ts stores them as the names
+ * PostgreSQL prints (`array_in`, `integer`), not as oids.
+ */
+const REG_NAME_COLUMNS: ReadonlyMap<string, string> = new Map(
+  [...CATALOG_RELATIONS.values()]
+    .filter((r) => r.kind === 'described')
+    .flatMap((r) => r.columns.filter((c) => c.pgType === 'regproc' || c.pgType === 'regtype').map((c) => [c.name, c.pgType] as const)),
+);
+
+/** The reg* type of a column reference to a {@link REG_NAME_COLUMNS} column, else undefined. */
+function regNameColumn(n: Node | undefined): string | undefined {
+  const f = nodeOf(n, 'ColumnRef')?.fields;
+  return f ? REG_NAME_COLUMNS.get(strOf(f[f.length - 1]) ?? '') : undefined;
+}
+
+/** `'x'::reg*` (a constant) as the name PostgreSQL prints for it: `regX_out(regX_in('x'))`, or undefined for any other node. */
+function regConstantName(n: Node | undefined, need: Set<string>): Node | undefined {
+  const c = nodeOf(n, 'TypeCast');
+  const tn = (c?.typeName?.names ?? []).map((x) => strOf(x) ?? '');
+  const reg = REG_TYPES[tn[tn.length - 1] ?? ''];
+  const s = constString(c?.arg);
+  if (!reg || s === undefined || c?.typeName?.arrayBounds) return undefined;
+  for (const r of MACRO_RELATIONS[`${reg}_out`] ?? []) need.add(r);
+  return macroCall(`${reg}_out`, [regConstant(reg, s, need)]);
+}
+
+/**
+ * A comparison (`=`, `<>`, `IN`) of a regproc/regtype catalog column with reg* constants, with
+ * the constants as names: PostgreSQL compares the oids, and the column holds the name of its oid
+ * (pgjdbc's `typinput = 'pg_catalog.array_in'::regproc`). Undefined when `e` is no such comparison.
+ */
+function regNameSides(e: A_Expr, need: Set<string>): { lexpr?: Node; rexpr?: Node } | undefined {
+  const op = strOf(e.name?.[e.name.length - 1]);
+  if (e.kind === 'AEXPR_IN') {
+    const items = nodeOf(e.rexpr, 'List')?.items;
+    if (!regNameColumn(e.lexpr) || !items) return undefined;
+    const named = items.map((i) => regConstantName(i, need));
+    if (!named.some((x) => x)) return undefined;
+    return { rexpr: { List: { items: items.map((i, k) => named[k] ?? i) } } };
+  }
+  if (e.kind !== 'AEXPR_OP' || (op !== '=' && op !== '<>' && op !== '!=')) return undefined;
+  if (regNameColumn(e.lexpr)) {
+    const r = regConstantName(e.rexpr, need);
+    return r ? { rexpr: r } : undefined;
+  }
+  if (regNameColumn(e.rexpr)) {
+    const l = regConstantName(e.lexpr, need);
+    return l ? { lexpr: l } : undefined;
+  }
+  return undefined;
+}
+
 /** `information_schema._pg_expandarray(a)`: PostgreSQL's set-returning (x, n) of an array's elements and positions. */
 function isExpandArray(f: FuncCall): boolean {
   const names = funcNames(f);
   return names[names.length - 1] === '_pg_expandarray' && (names.length === 1 || names[0] === 'information_schema');
-}
-
-/**
- * Whether an expression is a column of type int2vector or oidvector of a catalog relation the
- * statement reads (`alias.column`, or a bare column name that only such a column has).
- */
-function vectorColumns(stmt: Node, ctes: ReadonlySet<string>): (e: Node | undefined) => boolean {
-  const byAlias = new Map<string, CatalogRelation>();
-  forEachNode(stmt, (type, n) => {
-    if (type !== 'RangeVar' || (!n.schemaname && ctes.has(n.relname ?? ''))) return;
-    try {
-      const rel = catalogRelation(n.schemaname, n.relname ?? '');
-      if (rel) byAlias.set(n.alias?.aliasname ?? n.relname ?? '', rel);
-    } catch {
-      // not a catalog relation: the later stages name the error
-    }
-  });
-  const vector = (c: CatalogColumn | undefined) => c?.pgType === 'int2vector' || c?.pgType === 'oidvector';
-  return (e) => {
-    const f = (nodeOf(e, 'ColumnRef')?.fields ?? []).map((x) => strOf(x) ?? '');
-    if (f.length === 2) return vector(byAlias.get(f[0] ?? '')?.columns.find((c) => c.name === f[1]));
-    if (f.length !== 1) return false;
-    const found = [...byAlias.values()].flatMap((r) => r.columns.filter((c) => c.name === f[0]));
-    return found.length > 0 && found.every(vector);
-  };
 }
 
 /**

@@ -26,6 +26,7 @@ import {
 } from '@stratum/shared';
 import { strOf } from '../analyze/ast.ts';
 import { forEachNode } from '../analyze/walk.ts';
+import { viewTypmods } from '../plan/origins.ts';
 import { parseFirst } from '../sql/parse.ts';
 import {
   PG15_AMS,
@@ -153,6 +154,51 @@ function typeFacts(t: SqlType): { oid: number; len: number; byval: boolean; alig
   };
 }
 
+/** Oids of PostgreSQL's `record` and `_record` types (the pattern of every row type and its array). */
+const PG_RECORD_OID = 2249;
+const PG_RECORD_ARRAY_OID = 2287;
+
+/** Oid of the row type (composite pg_type row) of a table or view. */
+export function rowTypeOid(relOid: number): number {
+  return stableOid(`rowtype:${relOid}`);
+}
+
+/** Oid of the array type of a table's or view's row type. */
+export function rowArrayTypeOid(relOid: number): number {
+  return stableOid(`rowtype[]:${relOid}`);
+}
+
+/**
+ * pg_type rows (PostgreSQL's text output, in pg_type's column order) of the row types PostgreSQL
+ * creates with every table and view (heap_create_with_catalog → AddNewRelationType): a composite
+ * type named like the relation and its array type `_name`, both in schema public.
+ */
+export function rowTypeRows(cat: Catalog): (string | null)[][] {
+  const rels = [...cat.list().map((t) => ({ oid: t.oid, name: t.name })), ...cat.listViews().map((v) => ({ oid: v.oid, name: v.name }))];
+  const record = TYPES_BY_OID.get(PG_RECORD_OID) ?? {};
+  const recordArray = TYPES_BY_OID.get(PG_RECORD_ARRAY_OID) ?? {};
+  const row = (base: Record<string, string | null>, over: Record<string, string>) =>
+    TYPE_COLUMNS.map((c) => (c in over ? (over[c] ?? null) : (base[c] ?? null)));
+  return rels.flatMap((r) => [
+    row(record, {
+      oid: String(rowTypeOid(r.oid)),
+      typname: r.name,
+      typnamespace: String(NSP.public),
+      typtype: 'c',
+      typcategory: 'C',
+      typrelid: String(r.oid),
+      typarray: String(rowArrayTypeOid(r.oid)),
+    }),
+    row(recordArray, {
+      oid: String(rowArrayTypeOid(r.oid)),
+      typname: `_${r.name}`,
+      typnamespace: String(NSP.public),
+      typtype: 'b',
+      typcategory: 'A',
+      typelem: String(rowTypeOid(r.oid)),
+    }),
+  ]);
+}
 /** Oid of a table's primary-key index (an index of its own when the catalog lists one). */
 export function primaryIndexOid(t: TableInfo, c: ConstraintDef & { kind: 'primary' | 'unique' }): number {
   return t.indexes?.find((i) => i.name === c.index)?.oid ?? stableOid(`index:${t.oid}:${c.index}`);
@@ -352,7 +398,7 @@ export function catalogRows(rel: CatalogRelation, src: CatalogSource): Rec[] {
   const key = `${rel.schema}.${rel.name}`;
   switch (key) {
     case 'pg_catalog.pg_type':
-      return builtinRows(rel, PG15_TYPES);
+      return [...builtinRows(rel, PG15_TYPES), ...builtinRows(rel, rowTypeRows(cat))];
     case 'pg_catalog.pg_proc':
       return builtinRows(rel, PG15_PROCS);
     case 'pg_catalog.pg_am':
@@ -584,6 +630,7 @@ function pgClass(src: CatalogSource): Rec[] {
       // PostgreSQL enforces foreign keys by (internal) triggers on both tables; psql reads this flag.
       relhastriggers: fks,
       relfilenode: BigInt(t.oid),
+      reltype: BigInt(rowTypeOid(t.oid)),
       relkind: 'r',
       relnatts: columnsOf(t).length,
       relchecks: (t.constraints ?? []).filter((c) => c.kind === 'check').length,
@@ -601,6 +648,10 @@ function pgClass(src: CatalogSource): Rec[] {
         relkind: 'i',
         relnatts: ix.columns.length,
         relreplident: 'n',
+        // Stratum keeps no index statistics: what PostgreSQL records for a btree built over an empty
+        // table (its metapage, no tuples) until VACUUM or ANALYZE (pgjdbc's getIndexInfo CARDINALITY, PAGES).
+        reltuples: 0,
+        relpages: 1,
       });
     }
   }
@@ -612,6 +663,7 @@ function pgClass(src: CatalogSource): Rec[] {
       ...base,
       oid: BigInt(v.oid),
       relname: v.name,
+      reltype: BigInt(rowTypeOid(v.oid)),
       relkind: 'v',
       relnatts: v.columns.length,
       relhasrules: true,
@@ -691,8 +743,10 @@ function pgAttribute(src: CatalogSource): Rec[] {
       });
     }
   }
-  for (const v of cat.listViews())
-    for (const [i, c] of v.columns.entries()) out.push(attributeRow(v.oid, i + 1, c.name, c.type, undefined));
+  for (const v of cat.listViews()) {
+    const typmods = viewTypmods(cat, v);
+    for (const [i, c] of v.columns.entries()) out.push(attributeRow(v.oid, i + 1, c.name, c.type, typmods[i]));
+  }
   for (const [key, cols] of Object.entries(PG15_RELATIONS)) {
     const relid = PG15_RELATION_OIDS[key] ?? 0;
     for (const [i, [name, pgType, notNull]] of cols.entries()) {
@@ -858,7 +912,10 @@ function informationSchemaRows(rel: CatalogRelation, src: CatalogSource): Rec[] 
             columnRow(db, t.name, c.attnum, c.name, c.type, c.typmod, !(c.notNull || t.primaryKey.includes(c.name)), c, t),
           ),
         ),
-        ...cat.listViews().flatMap((v) => v.columns.map((c, i) => columnRow(db, v.name, i + 1, c.name, c.type, undefined, true))),
+        ...cat.listViews().flatMap((v) => {
+          const typmods = viewTypmods(cat, v);
+          return v.columns.map((c, i) => columnRow(db, v.name, i + 1, c.name, c.type, typmods[i], true));
+        }),
       ];
     case 'table_constraints':
       return tables.flatMap((t) => [

@@ -22,6 +22,9 @@ import {
   defaultText,
   indexDef,
   indexesOf,
+  quoteIdent,
+  rowArrayTypeOid,
+  rowTypeOid,
   type SessionSource,
   sessionRows,
   viewDefText,
@@ -178,6 +181,12 @@ export class PgCatalogStore {
       const out: Record<string, Value>[] = [];
       for (const [oid, fmtNull, fmtDefault] of PG15_TYPE_FORMATS) {
         out.push({ oid: BigInt(oid ?? 0), typmod: -2, fmt: fmtNull ?? '' }, { oid: BigInt(oid ?? 0), typmod: -1, fmt: fmtDefault ?? '' });
+      }
+      for (const r of [...cat.list(), ...cat.listViews()]) {
+        for (const typmod of [-2, -1]) {
+          out.push({ oid: BigInt(rowTypeOid(r.oid)), typmod, fmt: quoteIdent(r.name) });
+          out.push({ oid: BigInt(rowArrayTypeOid(r.oid)), typmod, fmt: `${quoteIdent(r.name)}[]` });
+        }
       }
       const seen = new Set<string>();
       for (const t of cat.list()) {

@@ -53,6 +53,8 @@ export interface TypedColumn {
   typmod?: number;
   tableOid?: number;
   attnum?: number;
+  /** A PostgreSQL type oid reported instead of `type`'s (OutputColumn.typeOid). */
+  typeOid?: number;
 }
 
 /** A read's answer in the stored representation. */
@@ -496,8 +498,12 @@ async function analyticalRead(s: RouterSession, plan: AnalyticalPlan, params: Pa
   for (const m of new Set(plan.tables.map((t) => t.mode))) mReads.inc({ tier, mode: m });
   for (const n of res.notices ?? []) notices.push({ severity: 'NOTICE', code: '01000', message: n });
   const names = plan.names && plan.names.length === res.columns.length ? plan.names : undefined;
+  const origins = plan.origins && plan.origins.length === res.columns.length ? plan.origins : undefined;
   const out: TypedResult = {
-    columns: res.columns.map((c, i) => ({ name: names?.[i] ?? c.name, type: c.type })),
+    columns: res.columns.map((c, i) => {
+      const typeOid = plan.typeOids?.length === res.columns.length ? plan.typeOids[i] : undefined;
+      return { name: names?.[i] ?? c.name, type: c.type, ...origins?.[i], ...(typeOid !== undefined ? { typeOid } : {}) };
+    }),
     rows: res.rows,
     notices,
     tier,

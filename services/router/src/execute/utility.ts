@@ -48,6 +48,8 @@ export async function runUtility(s: RouterSession, plan: UtilityPlan): Promise<S
       return set(s, plan.stmt);
     case 'show':
       return show(s, plan.name);
+    case 'deallocate':
+      return { commandTag: plan.name === null ? 'DEALLOCATE ALL' : 'DEALLOCATE', deallocate: plan.name };
     case 'discard':
       resetAll(s);
       return { commandTag: 'DISCARD ALL' };

@@ -581,7 +581,22 @@ export class Connection {
   private async run(stmt: PreparedInfo, params: (string | null)[]): Promise<ExecResult> {
     const result = await this.sess.execute(stmt, params);
     if (!isCopy(result)) this.sendSideMessages(result);
+    if (!isCopy(result) && result.deallocate !== undefined) this.deallocate(result.deallocate);
     return result;
+  }
+
+  /**
+   * DEALLOCATE of a statement prepared with Parse (null: all named ones, as DEALLOCATE ALL), with
+   * its portals.
+   * @throws PgError 26000 when no statement has that name (PostgreSQL's DeallocateQuery).
+   */
+  private deallocate(name: string | null): void {
+    if (name !== null && !this.statements.has(name)) throw new PgError('26000', `prepared statement "${name}" does not exist`);
+    for (const [k, stmt] of this.statements) {
+      if (k === '' || (name !== null && k !== name)) continue;
+      this.statements.delete(k);
+      for (const [p, portal] of this.portals) if (portal.stmt === stmt) this.portals.delete(p);
+    }
   }
 
   private sendSideMessages(result: StatementResult): void {

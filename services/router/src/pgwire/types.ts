@@ -47,6 +47,11 @@ export interface StatementResult {
   notices?: Notice[];
   /** ParameterStatus messages to send (e.g. after SET TimeZone). */
   parameterStatus?: Record<string, string>;
+  /**
+   * DEALLOCATE ran: the prepared statement to drop (null = every named one). SQL's DEALLOCATE and
+   * the protocol's Parse share one namespace (psqlODBC deallocates its `_PLAN…` statements so).
+   */
+  deallocate?: string | null;
 }
 
 /** What `prepare` learned about a statement without executing it. */

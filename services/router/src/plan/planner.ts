@@ -204,7 +204,7 @@ function planNode(node: NodeEntry, env: PlanEnv, params: ParamTypes): Plan {
       if (s.schemaname === 'public' && s.if_not_exists) return ddl('CREATE SCHEMA', { op: 'noop' }, 'the public schema exists');
       throw new UnsupportedError('CREATE SCHEMA is not supported: Stratum has the one schema "public"');
     case 'DeallocateStmt':
-      return utility({ op: 'empty' });
+      return utility({ op: 'deallocate', name: s.isall || !s.name ? null : s.name });
     case 'CheckPointStmt':
       return ddl('CHECKPOINT', { op: 'noop' }, 'accepted');
     default:

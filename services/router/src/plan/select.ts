@@ -17,6 +17,7 @@ import { ParamTypes, RowScope } from '../analyze/scope.ts';
 import { forEachNode, someNode, type Tree } from '../analyze/walk.ts';
 import { callsCatalog } from '../catalog/rewrite.ts';
 import { deparse, rewriteForTier } from './duckdb-sql.ts';
+import { resultOrigins } from './origins.ts';
 import type { PlanEnv } from './planner.ts';
 import type { Columns } from './rewrite/types.ts';
 import { planRowFinish } from './row-finish.ts';
@@ -375,6 +376,7 @@ function analytical(s: SelectStmt, rels: RelationRef[], tables: PlanTable[], env
   const ctes = new Set(rels.filter((r) => r.kind === 'cte').map((r) => (r.kind === 'cte' ? r.name : '')));
   let catalog: string[] | undefined;
   let columns: Columns | undefined;
+  let typeOids: (number | undefined)[] | undefined;
   const rewritten = rewriteForTier(
     { SelectStmt: s },
     env.catalog,
@@ -383,6 +385,7 @@ function analytical(s: SelectStmt, rels: RelationRef[], tables: PlanTable[], env
     [],
     (use) => {
       if (use.catalog) catalog = [...use.relations];
+      typeOids = use.typeOids;
     },
     (cols) => {
       columns = cols;
@@ -407,6 +410,9 @@ function analytical(s: SelectStmt, rels: RelationRef[], tables: PlanTable[], env
   const names = pgColumnNames(s);
   if (names) plan.names = names;
   if (columns) plan.columns = columns.map((c, i) => ({ name: names?.[i] ?? c.name, type: c.t }));
+  const origins = resultOrigins(s, rels, env.catalog);
+  if (origins?.some((o) => o !== undefined)) plan.origins = origins;
+  if (typeOids) plan.typeOids = typeOids;
   if (catalog) {
     plan.catalog = catalog;
     plan.tier = 'router';

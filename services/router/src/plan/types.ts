@@ -25,6 +25,7 @@ import type {
 } from '@pgsql/types';
 import type { ColumnDef, Expr, IsolationLevel, ResultType, SqlType, TableInfo, TableOptions } from '@stratum/shared';
 import type { CopyOptions } from '../copy/options.ts';
+import type { ColumnOrigin } from './origins.ts';
 
 /** Consistency mode of a table (DESIGN §6). */
 export type Mode = TableOptions['consistency']['mode'];
@@ -81,6 +82,8 @@ export interface OutputColumn {
   /** The source table column, for RowDescription (pg_class oid, attnum). */
   tableOid?: number;
   attnum?: number;
+  /** A PostgreSQL type the ResultType cannot name (int2vector, oidvector), reported in its place. */
+  typeOid?: number;
 }
 
 /** How a statement finds its rows at the row tiers. */
@@ -196,6 +199,10 @@ export interface AnalyticalPlan extends PlanBase {
    * from DuckDB at execution).
    */
   columns?: { name: string; type: ResultType }[];
+  /** Result columns' source table or view columns, for RowDescription (plan/origins.ts); unset when not listed. */
+  origins?: (ColumnOrigin | undefined)[];
+  /** Result columns' type oids where the catalog stage printed a type Stratum has not (catalog/rewrite.ts `typeOids`). */
+  typeOids?: (number | undefined)[];
   /** Array parameters (`x = ANY($n)`, `arraycol @> $n`): inlined as typed lists at execution. */
   arrays: { param: number; elementType: string }[];
   /**
@@ -284,6 +291,8 @@ export type UtilityOp =
   | { op: 'savepoint' | 'release' | 'rollback_to'; name: string }
   | { op: 'empty' }
   | { op: 'discard' }
+  /** DEALLOCATE name (null: ALL): the wire layer drops the protocol-level prepared statement. */
+  | { op: 'deallocate'; name: string | null }
   | { op: 'unsupported'; message: string };
 
 /** Session and transaction statements. */

@@ -5,6 +5,7 @@
  */
 import type { FuncCall } from '@pgsql/types';
 import { functionKind, type ResultType, resolveFunctionDetail, SqlState, StratumError } from '@stratum/shared';
+import { CATALOG_SCHEMA } from '../../catalog/relations.ts';
 import { coerce } from './coerce.ts';
 import { dateTimeFunction, makeInterval } from './fn-datetime.ts';
 import { formatFunction } from './fn-format.ts';
@@ -47,6 +48,7 @@ export function call(rw: Rewriter, v: FuncCall, scope: Scope, inFrom: boolean): 
   if (v.agg_order) base.agg_order = rewriteWithin(rw, v.agg_order, scope);
   if (v.over) base.over = rewriteWithin(rw, v.over, scope);
   const keep: Typed = { node: { FuncCall: base }, t: 'unknown' };
+  if (name.startsWith(`${CATALOG_SCHEMA}.`)) return catalogMacro(keep, name.slice(CATALOG_SCHEMA.length + 1), args);
   if (v.func_variadic || v.agg_within_group || name.includes('.')) return keep;
   if (args.some((a) => a.t === 'unknown' && !a.strLit && !isNullConst(a.node))) return keep;
   const sig = v.agg_star
@@ -73,6 +75,26 @@ export function call(rw: Rewriter, v: FuncCall, scope: Scope, inFrom: boolean): 
     return { node: castTyped({ node: { FuncCall: base }, t: sig.t }, sig.t), t: sig.t };
   }
   return { node: { FuncCall: base }, t: sig.t };
+}
+
+/**
+ * A catalog macro the catalog stage put in place of PostgreSQL's function `name`
+ * (catalog/functions.ts), typed as PostgreSQL types that function for the arguments' types (so
+ * `generate_series(1, array_upper(i.indkey, 1))` around it is typed too), its result cast to that
+ * type as other calls' are.
+ * Unknown when PostgreSQL resolves no function (the macro's oid and name arguments are bigint
+ * and text here, where PostgreSQL's are oid, regclass and name).
+ */
+function catalogMacro(keep: Typed, name: string, args: Typed[]): Typed {
+  if (args.some((a) => a.t === 'unknown' && !a.strLit && !isNullConst(a.node))) return keep;
+  const sig = resolveFunctionDetail(
+    name,
+    args.map((a) => a.t),
+    false,
+    false,
+  );
+  if (typeof sig === 'string' || sig.setReturning) return keep;
+  return RESULT_CAST.has(sig.t) ? { node: castTyped({ node: keep.node, t: sig.t }, sig.t), t: sig.t } : { node: keep.node, t: sig.t };
 }
 
 /** Functions whose DuckDB meaning differs (arguments already cast to `sig.args`), by family. */
