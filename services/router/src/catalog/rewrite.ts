@@ -67,6 +67,15 @@ const REGCLASS_ARGS: Record<string, number[]> = {
  * the schema (pg_catalog or public) is dropped.
  */
 export function parseObjectName(s: string): string {
+  const parts = parseNameParts(s);
+  return parts[parts.length - 1] ?? '';
+}
+
+/**
+ * The dot-separated parts of a name as `regclassin` reads them: `"Quoted"` parts kept as
+ * written (`""` → `"`), unquoted parts folded to lower case. `public.t` → ['public', 't'].
+ */
+export function parseNameParts(s: string): string[] {
   const parts: string[] = [];
   let i = 0;
   while (i < s.length) {
@@ -90,7 +99,7 @@ export function parseObjectName(s: string): string {
     }
     if (s[i] === '.') i++;
   }
-  return parts[parts.length - 1] ?? '';
+  return parts;
 }
 
 function funcNames(f: FuncCall): string[] {
@@ -112,6 +121,14 @@ function textConst(s: string): Node {
 /** A string constant `s` in a reg* cast: the oid (digits) as an integer constant, or the macro call on the parsed name. */
 function regConstant(reg: string, s: string, need: Set<string>): Node {
   if (/^\s*\d+\s*$/.test(s)) return { A_Const: { ival: { ival: Number(s.trim()) } } };
+  if (reg === 'regclass') {
+    // A catalog relation (`pg_class`, `pg_catalog.pg_class`): PostgreSQL 15's oid, as pg_catalog is searched first.
+    const parts = parseNameParts(s);
+    const schema = parts.length === 2 ? parts[0] : parts.length === 1 ? 'pg_catalog' : undefined;
+    const oid =
+      schema === 'pg_catalog' || schema === 'information_schema' ? PG15_RELATION_OIDS[`${schema}.${parts[parts.length - 1]}`] : undefined;
+    if (oid !== undefined) return { A_Const: { ival: { ival: oid } } };
+  }
   for (const r of MACRO_RELATIONS[`${reg}_in`] ?? []) need.add(r);
   const name =
     reg === 'regtype'

@@ -25,6 +25,7 @@ import type {
 } from '@pgsql/types';
 import type { ColumnDef, Expr, IsolationLevel, ResultType, SqlType, TableInfo, TableOptions } from '@stratum/shared';
 import type { CopyOptions } from '../copy/options.ts';
+import type { SessionCall } from './session-calls.ts';
 
 /** Consistency mode of a table (DESIGN §6). */
 export type Mode = TableOptions['consistency']['mode'];
@@ -186,6 +187,8 @@ export interface AnalyticalPlan extends PlanBase {
    * runs on the router's DuckDB (user tables it joins are gathered there).
    */
   catalog?: string[];
+  /** Select-list calls the router applies to DuckDB's rows (session-calls.ts: set_config). */
+  sessionCalls?: SessionCall[];
 }
 
 /** A SELECT without tables, evaluated by the router with PostgreSQL semantics. */
