@@ -61,6 +61,10 @@ export function catalogMacrosSql(startedAtUs: bigint): string {
        WHEN regexp_full_match(CAST(s AS VARCHAR), '[0-9]+') THEN CAST(s AS BIGINT)
        ELSE coalesce((SELECT first(r.oid) FROM ${S}.pg_authid r WHERE r.rolname = s),
          error('pg:42704:role "' || s || '" does not exist')) END`,
+    // A regproc column's stored name as its oid, in comparisons: '-' is 0, an unknown name NULL (it matches no oid).
+    `CREATE OR REPLACE MACRO ${S}.regproc_oid(s) AS CASE WHEN s IS NULL THEN NULL WHEN CAST(s AS VARCHAR) = '-' THEN 0
+       WHEN regexp_full_match(CAST(s AS VARCHAR), '[0-9]+') THEN CAST(s AS BIGINT)
+       ELSE (SELECT first(p.oid) FROM ${S}.pg_proc p WHERE p.proname = s) END`,
     // reg* output: the name (an oid with no object prints as its digits, as PostgreSQL's).
     `CREATE OR REPLACE MACRO ${S}.regclass_out(o) AS
        coalesce((SELECT first(${S}.quote_ident(c.relname)) FROM ${S}.pg_class c WHERE c.oid = o), CAST(o AS VARCHAR))`,
@@ -116,6 +120,10 @@ export function catalogMacrosSql(startedAtUs: bigint): string {
     `CREATE OR REPLACE MACRO ${S}.array_upper(a, d) AS CASE WHEN d = 1 AND len(a) > 0 THEN len(a) END`,
     `CREATE OR REPLACE MACRO ${S}.array_lower(a, d) AS CASE WHEN d = 1 AND len(a) > 0 THEN 1 END`,
     `CREATE OR REPLACE MACRO ${S}.generate_subscripts(a, d) AS unnest(CASE WHEN d = 1 THEN range(1, len(a) + 1) ELSE [] END)`,
+    // FROM-clause pg_options_to_table(text[]): 'k=v' texts as (option_name, option_value), split at the first '='
+    // (a text without one has a NULL value); no rows for NULL or an empty array, as PostgreSQL's.
+    `CREATE OR REPLACE MACRO ${S}.pg_options_to_table(a) AS TABLE SELECT split_part(o, '=', 1) AS option_name,
+       CASE WHEN strpos(o, '=') > 0 THEN substr(o, strpos(o, '=') + 1) END AS option_value FROM unnest(a) AS t(o)`,
     `CREATE OR REPLACE MACRO ${S}.current_schemas(b) AS CASE WHEN b THEN ['pg_catalog', 'public'] ELSE ['public'] END`,
   ].join(';\n');
 }
@@ -133,6 +141,7 @@ export const MACRO_RELATIONS: Readonly<Record<string, readonly string[]>> = {
   regtype_out: [],
   regproc_in: ['pg_catalog.pg_proc'],
   regproc_out: ['pg_catalog.pg_proc'],
+  regproc_oid: ['pg_catalog.pg_proc'],
   regnamespace_in: ['pg_catalog.pg_namespace'],
   regnamespace_out: ['pg_catalog.pg_namespace'],
   regrole_in: ['pg_catalog.pg_authid'],
@@ -140,7 +149,7 @@ export const MACRO_RELATIONS: Readonly<Record<string, readonly string[]>> = {
 };
 
 /** Catalog functions rewrite.ts sends to the macros above (names as PostgreSQL spells them). */
-export const MACRO_FUNCTIONS: ReadonlySet<string> = new Set(MACRO_FUNCTION_NAMES);
+export const MACRO_FUNCTIONS: ReadonlySet<string> = new Set([...MACRO_FUNCTION_NAMES, 'pg_options_to_table', 'quote_ident']);
 
 /**
  * pg_catalog functions Stratum refuses (0A000 naming the function): their answers would need
@@ -168,7 +177,6 @@ export const REFUSED_FUNCTIONS = new Set([
   'pg_get_partkeydef',
   'pg_get_function_sqlbody',
   'pg_get_functiondef',
-  'pg_options_to_table',
   'pg_stat_get_activity',
   'pg_ls_dir',
   'pg_read_file',

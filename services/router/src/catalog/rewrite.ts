@@ -151,6 +151,7 @@ export function rewriteCatalog(stmt: Node, ctes: ReadonlySet<string>): CatalogRe
   const need = new Set<string>();
   let catalog = false;
   const tableOids = catalogTableOids(stmt, ctes);
+  const regprocColumn = regprocColumns(stmt, ctes);
   const rw = (tree: Node): Node =>
     transformNodes(tree, (type, n) => {
       switch (type) {
@@ -211,6 +212,14 @@ export function rewriteCatalog(stmt: Node, ctes: ReadonlySet<string>): CatalogRe
           const tn = (n.typeName?.names ?? []).map((x) => strOf(x) ?? '');
           const last = tn[tn.length - 1] ?? '';
           const reg = REG_TYPES[last];
+          const stored = n.arg && regprocColumn(n.arg) && !n.typeName?.arrayBounds && tn.length <= 2;
+          // A regproc column holds the function's name: `::regproc` is the column, `::oid` its oid.
+          if (stored && (last === 'regproc' || last === 'text')) return rw(n.arg as Node);
+          if (stored && (last === 'oid' || last === 'int8' || last === 'int4')) {
+            catalog = true;
+            for (const r of MACRO_RELATIONS.regproc_oid ?? []) need.add(r);
+            return macroCall('regproc_oid', [rw(n.arg as Node)]);
+          }
           if (reg && !n.typeName?.arrayBounds) {
             catalog = true;
             const s = constString(n.arg);
@@ -248,6 +257,24 @@ export function rewriteCatalog(stmt: Node, ctes: ReadonlySet<string>): CatalogRe
         }
         case 'A_Expr': {
           const op = (n.name ?? []).map((x) => strOf(x) ?? '');
+          const cmp = op[op.length - 1] ?? '';
+          if (
+            (n.kind === 'AEXPR_OP' || n.kind === 'AEXPR_DISTINCT' || n.kind === 'AEXPR_NOT_DISTINCT') &&
+            COMPARISONS.has(cmp) &&
+            ((n.lexpr && regprocColumn(n.lexpr)) || (n.rexpr && regprocColumn(n.rexpr)))
+          ) {
+            // regproc compares as its oid (PostgreSQL's regproc is an oid alias).
+            catalog = true;
+            for (const r of MACRO_RELATIONS.regproc_oid ?? []) need.add(r);
+            const side = (x: Node | undefined) =>
+              x === undefined ? undefined : regprocColumn(x) ? macroCall('regproc_oid', [rw(x)]) : rw(x);
+            const out = { ...n, name: [str(cmp)] };
+            const l = side(n.lexpr);
+            const r = side(n.rexpr);
+            if (l) out.lexpr = l;
+            if (r) out.rexpr = r;
+            return { A_Expr: out };
+          }
           if (op.length === 2 && op[0] === 'pg_catalog') {
             const out = { ...n, name: [str(op[1] ?? '')] };
             if (n.lexpr) out.lexpr = rw(n.lexpr);
@@ -285,7 +312,7 @@ export function rewriteCatalog(stmt: Node, ctes: ReadonlySet<string>): CatalogRe
           return undefined;
       }
     });
-  const out = rw(stmt);
+  const out = rw(vectorOutputs(bindScopedTableoid(stmt, ctes, undefined), catalogColumnTypes(stmt, ctes)));
   if (catalog) for (const r of ALWAYS) need.add(r);
   return { stmt: out, relations: need, catalog };
 }
@@ -339,4 +366,123 @@ function catalogTableOids(stmt: Node, ctes: ReadonlySet<string>): { byAlias: Map
     all.add(oid);
   });
   return { byAlias, only: all.size === 1 ? [...all][0] : undefined };
+}
+
+/**
+ * Unqualified `tableoid` bound by scope, as PostgreSQL resolves a column name: in a SELECT whose
+ * FROM clause is one catalog relation (joined to itself or not), it is that relation's pg_class
+ * oid; a SELECT without FROM (a subquery's select list) sees its outer query's. Statements whose
+ * FROM mixes relations leave it to {@link catalogTableOids}'s whole-statement rule.
+ */
+function bindScopedTableoid(tree: Node, ctes: ReadonlySet<string>, outer: number | undefined): Node {
+  const replacer =
+    (scope: number | undefined) =>
+    (type: string, n: Record<string, unknown>): Node | undefined => {
+      if (type === 'SelectStmt') {
+        const from = (n.fromClause as Node[] | undefined) ?? [];
+        const local = from.length === 0 ? scope : fromCatalogOid(from, ctes);
+        return { SelectStmt: transformNodes(n as never, replacer(local) as never) } as Node;
+      }
+      if (type === 'ColumnRef' && scope !== undefined) {
+        const f = ((n.fields as Node[] | undefined) ?? []).map((x) => strOf(x));
+        if (f.length === 1 && f[0] === 'tableoid') return { A_Const: { ival: { ival: scope } } };
+      }
+      return undefined;
+    };
+  return transformNodes(tree, replacer(outer) as never);
+}
+
+/** The pg_class oid of a FROM clause made of one catalog relation only (RangeVars under joins), else undefined. */
+function fromCatalogOid(from: readonly Node[], ctes: ReadonlySet<string>): number | undefined {
+  const oids = new Set<number>();
+  let other = false;
+  const visit = (item: Node | undefined): void => {
+    const rv = nodeOf(item, 'RangeVar');
+    const join = nodeOf(item, 'JoinExpr');
+    if (join) {
+      visit(join.larg);
+      visit(join.rarg);
+      return;
+    }
+    if (!rv || (!rv.schemaname && ctes.has(rv.relname ?? ''))) {
+      other = true;
+      return;
+    }
+    let rel: CatalogRelation | undefined;
+    try {
+      rel = catalogRelation(rv.schemaname, rv.relname ?? '');
+    } catch {
+      rel = undefined;
+    }
+    const oid = rel ? PG15_RELATION_OIDS[`${rel.schema}.${rel.name}`] : undefined;
+    if (oid === undefined) other = true;
+    else oids.add(oid);
+  };
+  for (const item of from) visit(item);
+  return !other && oids.size === 1 ? [...oids][0] : undefined;
+}
+
+/** Comparison operators under which a regproc column compares as its oid. */
+const COMPARISONS = new Set(['=', '<>', '!=', '<', '>', '<=', '>=']);
+
+/**
+ * A predicate over column references of `stmt`: true for a catalog column of type `regproc`
+ * (stored as the function's name, see relations.ts), found by the alias qualifying it or, for an
+ * unqualified name, by the one catalog relation of the statement that has such a column.
+ */
+function regprocColumns(stmt: Node, ctes: ReadonlySet<string>): (n: Node) => boolean {
+  const typeOf = catalogColumnTypes(stmt, ctes);
+  return (n) => typeOf(n) === 'regproc';
+}
+
+/**
+ * The PostgreSQL type (`pgType`) of a column reference of `stmt` to a catalog relation's column,
+ * found by the alias qualifying it or, unqualified, by the one catalog relation of the statement
+ * that has such a column; undefined otherwise.
+ */
+function catalogColumnTypes(stmt: Node, ctes: ReadonlySet<string>): (n: Node) => string | undefined {
+  const byAlias = new Map<string, CatalogRelation>();
+  forEachNode(stmt, (type, n) => {
+    if (type !== 'RangeVar' || (!n.schemaname && ctes.has(n.relname ?? ''))) return;
+    try {
+      const rel = catalogRelation(n.schemaname, n.relname ?? '');
+      if (rel) byAlias.set(n.alias?.aliasname ?? n.relname ?? '', rel);
+    } catch {
+      // unknown pg_catalog names fail later, in the rewrite itself
+    }
+  });
+  if (byAlias.size === 0) return () => undefined;
+  return (n) => {
+    const ref = nodeOf(n, 'ColumnRef');
+    const f = (ref?.fields ?? []).map((x) => strOf(x));
+    const col = f[f.length - 1];
+    if (!ref || col === undefined || f.length > 2) return undefined;
+    const rels = f.length === 2 ? [byAlias.get(f[0] ?? '')] : [...byAlias.values()];
+    const hits = rels.filter((r) => r?.columns.some((c) => c.name === col));
+    return hits.length === 1 ? hits[0]?.columns.find((c) => c.name === col)?.pgType : undefined;
+  };
+}
+
+/**
+ * `int2vector` and `oidvector` columns (stored as arrays) in the statement's own select list
+ * print as PostgreSQL prints them, space-separated (`1 2`, what pg_dump parses for
+ * pg_index.indkey), not as array text (`{1,2}`); inside expressions they stay arrays.
+ */
+function vectorOutputs(stmt: Node, typeOf: (n: Node) => string | undefined): Node {
+  const sel = nodeOf(stmt, 'SelectStmt');
+  if (!sel?.targetList || (sel.op && sel.op !== 'SETOP_NONE')) return stmt;
+  let changed = false;
+  const targetList = sel.targetList.map((item) => {
+    const rt = nodeOf(item, 'ResTarget');
+    const t = rt?.val ? typeOf(rt.val) : undefined;
+    if (!rt?.val || (t !== 'int2vector' && t !== 'oidvector')) return item;
+    changed = true;
+    const fields = nodeOf(rt.val, 'ColumnRef')?.fields ?? [];
+    const name = rt.name ?? strOf(fields[fields.length - 1]) ?? '';
+    const val: Node = {
+      FuncCall: { funcname: [str('array_to_string')], args: [rt.val, textConst(' ')], funcformat: 'COERCE_EXPLICIT_CALL' },
+    };
+    return { ResTarget: { ...rt, name, val } } as Node;
+  });
+  return changed ? { SelectStmt: { ...sel, targetList } } : stmt;
 }
