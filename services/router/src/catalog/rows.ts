@@ -689,6 +689,16 @@ function pgDepend(src: CatalogSource): Rec[] {
     });
   }
   for (const t of cat.list()) {
+    // A serial column's default depends on its sequence (normal) and on the column (auto), as in
+    // PostgreSQL: pg_dump sees the table → default → sequence → table loop and prints the default apart.
+    for (const c of columnsOf(t)) {
+      const seq = c.default && c.sequence && !c.identity ? cat.sequence(c.sequence) : undefined;
+      if (!seq) continue;
+      const objid = BigInt(stableOid(`attrdef:${t.oid}:${c.attnum}`));
+      const dep = { classid: BigInt(CLASS.pg_attrdef), objid, objsubid: 0, refclassid: BigInt(CLASS.pg_class) };
+      out.push({ ...dep, refobjid: BigInt(seq.oid), refobjsubid: 0, deptype: 'n' });
+      out.push({ ...dep, refobjid: BigInt(t.oid), refobjsubid: c.attnum, deptype: 'a' });
+    }
     for (const ix of indexesOf(t)) {
       if (!ix.constraint) continue;
       out.push({

@@ -218,7 +218,8 @@ export class PgCatalogStore {
         if (pretty !== plain) out.push({ kind: 'pretty', oid: 0n, sub: 0, def: pretty, key: plain });
       }
     }
-    for (const v of cat.listViews()) out.push({ kind: 'view', oid: BigInt(v.oid), sub: 0, def: v.sql });
+    // pg_get_viewdef ends the query with ';' as PostgreSQL's does (pg_dump cuts the last character off).
+    for (const v of cat.listViews()) out.push({ kind: 'view', oid: BigInt(v.oid), sub: 0, def: `${v.sql.replace(/;\s*$/, '')};` });
     for (const s of cat.listSequences()) {
       if (!s.ownedBy) continue;
       const t = cat.find(s.ownedBy.table);

@@ -103,6 +103,11 @@ export function sessionFunction(node: NodeEntry, s: SessionValues): Node | undef
     if (name === 'current_database' && args.length === 0) return stringConst(s.database);
     if (name === 'current_schema' && args.length === 0) return stringConst('public');
     if (name === 'pg_backend_pid' && args.length === 0) return { A_Const: { ival: { ival: process.pid } } };
+    if (name === 'current_schemas' && args.length === 1) {
+      const implicit = nodeOf(args[0], 'A_Const')?.boolval;
+      if (!implicit && !nodeOf(args[0], 'A_Const')) return undefined;
+      return currentSchemas(s.setting('search_path') ?? '', implicit?.boolval === true);
+    }
     if (name === 'current_setting' && args.length >= 1) {
       const key = constString(args[0]);
       if (key === undefined) return undefined;
@@ -124,6 +129,29 @@ export function sessionFunction(node: NodeEntry, s: SessionValues): Node | undef
     if (op === 'SVFOP_CURRENT_SCHEMA') return stringConst('public');
   }
   return undefined;
+}
+
+/** Schemas Stratum has (search_path entries naming others are skipped, as PostgreSQL skips missing ones). */
+const SCHEMAS = new Set(['public', 'pg_catalog', 'information_schema']);
+
+/**
+ * current_schemas(implicit): the search_path's existing schemas, in order, with pg_catalog first
+ * when `implicit` and it is not listed (PostgreSQL's fetch_search_path), as a text[] constant.
+ */
+function currentSchemas(searchPath: string, implicit: boolean): Node {
+  const listed = searchPath
+    .split(',')
+    .map((x) => x.trim())
+    .filter((x) => x !== '')
+    .map((x) => (x.startsWith('"') && x.endsWith('"') ? x.slice(1, -1).replace(/""/g, '"') : x.toLowerCase()));
+  const out = listed.filter((x, i) => SCHEMAS.has(x) && listed.indexOf(x) === i);
+  if (implicit && !out.includes('pg_catalog')) out.unshift('pg_catalog');
+  return {
+    TypeCast: {
+      arg: { A_ArrayExpr: { elements: out.map(stringConst) } },
+      typeName: { names: [{ String: { sval: 'text' } }], arrayBounds: [{ Integer: { ival: -1 } }], typemod: -1 },
+    },
+  };
 }
 
 /**
