@@ -149,7 +149,7 @@ export const MACRO_RELATIONS: Readonly<Record<string, readonly string[]>> = {
 };
 
 /** Catalog functions rewrite.ts sends to the macros above (names as PostgreSQL spells them). */
-export const MACRO_FUNCTIONS: ReadonlySet<string> = new Set([...MACRO_FUNCTION_NAMES, 'pg_options_to_table', 'quote_ident']);
+export const MACRO_FUNCTIONS: ReadonlySet<string> = new Set([...MACRO_FUNCTION_NAMES, 'pg_options_to_table']);
 
 /**
  * pg_catalog functions Stratum refuses (0A000 naming the function): their answers would need

@@ -370,6 +370,8 @@ export function catalogRows(rel: CatalogRelation, src: CatalogSource): Rec[] {
       return tables.flatMap((t) => (t.constraints ?? []).map((c) => constraintRow(t, c, cat)));
     case 'pg_catalog.pg_description':
       return [
+        // initdb's comment on the public schema (pg_dump leaves a public schema with it alone).
+        { objoid: 2200n, classoid: BigInt(CLASS.pg_namespace), objsubid: 0, description: 'standard public schema' },
         ...tables.flatMap((t) => [
           ...(t.comment ? [{ objoid: BigInt(t.oid), classoid: BigInt(CLASS.pg_class), objsubid: 0, description: t.comment }] : []),
           ...columnsOf(t)
