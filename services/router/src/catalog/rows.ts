@@ -24,6 +24,8 @@ import {
   type TableInfo,
   type Value,
 } from '@stratum/shared';
+import { forEachNode } from '../analyze/walk.ts';
+import { parseSelect } from '../sql/parse.ts';
 import { PG15_AMS, PG15_COLLATIONS, PG15_LANGUAGES, PG15_NAMESPACES, PG15_PROCS, PG15_RELATIONS, PG15_TYPES } from './pg15.generated.ts';
 import type { CatalogColumn, CatalogRelation } from './relations.ts';
 import { pgExprText } from './ruleutils.ts';
@@ -414,6 +416,18 @@ export function catalogRows(rel: CatalogRelation, src: CatalogSource): Rec[] {
       }));
     case 'pg_catalog.pg_depend':
       return pgDepend(src);
+    case 'pg_catalog.pg_rewrite':
+      // Each view's `_RETURN` rule (PostgreSQL stores a view's query as one); Stratum has no other rules.
+      return cat.listViews().map((v) => ({
+        oid: BigInt(rewriteOid(v.oid ?? 0)),
+        rulename: '_RETURN',
+        ev_class: BigInt(v.oid ?? 0),
+        ev_type: '1',
+        ev_enabled: 'O',
+        is_instead: true,
+        ev_qual: '<>',
+        ev_action: null,
+      }));
     case 'pg_catalog.pg_tables':
       return tables.map((t) => ({
         schemaname: 'public',
@@ -672,9 +686,41 @@ function constraintRow(t: TableInfo, c: ConstraintDef, cat: Catalog): Rec {
   return row;
 }
 
+/** The pg_rewrite oid of view `viewOid`'s `_RETURN` rule. */
+function rewriteOid(viewOid: number): number {
+  return stableOid(`rewrite:${viewOid}`);
+}
+
+/**
+ * A view's rule depends on the view (internal) and on each table and view its query reads
+ * (normal), as PostgreSQL records them: pg_dump orders a view after what it reads from these.
+ */
+function viewDepends(cat: CatalogSource['catalog']): Rec[] {
+  const out: Rec[] = [];
+  for (const v of cat.listViews()) {
+    const rule = { classid: BigInt(REWRITE_CLASS), objid: BigInt(rewriteOid(v.oid ?? 0)), objsubid: 0, refclassid: BigInt(CLASS.pg_class) };
+    out.push({ ...rule, refobjid: BigInt(v.oid ?? 0), refobjsubid: 0, deptype: 'i' });
+    const read = new Set<number>();
+    try {
+      forEachNode(parseSelect(v.sql), (type, n) => {
+        if (type !== 'RangeVar' || (n.schemaname && n.schemaname !== 'public')) return;
+        const oid = cat.find(n.relname ?? '')?.oid ?? cat.view(n.relname ?? '')?.oid;
+        if (oid !== undefined && oid !== v.oid) read.add(oid);
+      });
+    } catch {
+      // a view's text always parses (it was planned at CREATE VIEW); nothing to list otherwise
+    }
+    for (const oid of read) out.push({ ...rule, refobjid: BigInt(oid), refobjsubid: 0, deptype: 'n' });
+  }
+  return out;
+}
+
+/** pg_rewrite's pg_class oid (PostgreSQL 15). */
+const REWRITE_CLASS = 2618;
+
 function pgDepend(src: CatalogSource): Rec[] {
   const cat = src.catalog;
-  const out: Rec[] = [];
+  const out: Rec[] = viewDepends(cat);
   for (const s of cat.listSequences()) {
     if (!s.ownedBy) continue;
     const t = cat.find(s.ownedBy.table);

@@ -185,6 +185,11 @@ export function rewriteForTier(
           alias: { ...n.alias, colnames: [makeNode('String', { sval: n.alias.aliasname ?? '' })] },
         });
       }
+      if (type === 'RangeVar' && n.schemaname === 'public' && !ctes.has(n.relname ?? '')) {
+        // `public.t` is `t` (Stratum's one schema; DuckDB has no schema of that name).
+        const { schemaname: _, ...rest } = n;
+        return rewrite(makeNode('RangeVar', { ...rest, alias: n.alias ?? { aliasname: n.relname ?? '' } }));
+      }
       if (type === 'RangeVar' && !n.schemaname && !ctes.has(n.relname ?? '')) {
         const v = catalog.view(n.relname ?? '');
         if (!v) return undefined;

@@ -20,6 +20,7 @@ import { viewsRestricted } from '../settings.ts';
 import { deparse, rewriteForTier } from './duckdb-sql.ts';
 import type { PlanEnv } from './planner.ts';
 import { planRowFinish } from './row-finish.ts';
+import { inlineSequences } from './sequence-relation.ts';
 import { deferSessionCalls } from './session-calls.ts';
 import type { AnalyticalPlan, Finder, LocalPlan, OutputColumn, PlanTable, ReadPlan, RowReadPlan, RowScanPlan } from './types.ts';
 
@@ -208,7 +209,8 @@ function inferParams(s: SelectStmt, rels: RelationRef[], params: ParamTypes): An
  * Plan a SELECT.
  * @throws SchemaError 42P01 for unknown relations; compile errors of row-local expressions.
  */
-export function planSelect(s: SelectStmt, env: PlanEnv, params: ParamTypes): ReadPlan {
+export function planSelect(stmt: SelectStmt, env: PlanEnv, params: ParamTypes): ReadPlan {
+  const s = inlineSequences(stmt, env.catalog);
   const rels = relationsOf(env.catalog, { SelectStmt: s }, env.positionOf);
   refuseRestrictedViews(rels, env);
   const tables = tablesOf(rels);
