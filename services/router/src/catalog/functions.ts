@@ -82,6 +82,14 @@ export function catalogMacrosSql(startedAtUs: bigint): string {
     `CREATE OR REPLACE MACRO ${S}.pg_get_constraintdef(o) AS ${def('constraint', 'o')},
        (o, p) AS ${def('constraint', 'o', 'CASE WHEN p THEN 1 ELSE 0 END')}`,
     `CREATE OR REPLACE MACRO ${S}.pg_get_viewdef(o) AS ${def('view', 'o')}, (o, p) AS ${def('view', 'o')}`,
+    // The same, for a session whose search_path does not show public (rewrite.ts picks them): names qualified.
+    `CREATE OR REPLACE MACRO ${S}.pg_get_expr_q(e, r) AS
+       coalesce((SELECT first(d.def) FROM ${S}.stratum_defs d WHERE d.kind = 'qualified' AND d.sub = 0 AND d.key = e), e),
+       (e, r, p) AS coalesce((SELECT first(d.def) FROM ${S}.stratum_defs d WHERE d.kind = 'qualified'
+         AND d.sub = CASE WHEN p THEN 1 ELSE 0 END AND d.key = e), ${S}.pg_get_expr(e, r, p))`,
+    `CREATE OR REPLACE MACRO ${S}.pg_get_constraintdef_q(o) AS ${def('constraint', 'o', '2')},
+       (o, p) AS ${def('constraint', 'o', 'CASE WHEN p THEN 3 ELSE 2 END')}`,
+    `CREATE OR REPLACE MACRO ${S}.pg_get_viewdef_q(o) AS ${def('view', 'o', '1')}, (o, p) AS ${def('view', 'o', '1')}`,
     `CREATE OR REPLACE MACRO ${S}.pg_get_serial_sequence(t, c) AS
        (SELECT d.def FROM ${S}.stratum_defs d WHERE d.kind = 'serial' AND d.oid = ${S}.regclass_in(t)
           AND d.sub = (SELECT a.attnum FROM ${S}.pg_attribute a WHERE a.attrelid = d.oid AND a.attname = c))`,
@@ -147,6 +155,9 @@ export const MACRO_RELATIONS: Readonly<Record<string, readonly string[]>> = {
   regrole_in: ['pg_catalog.pg_authid'],
   regrole_out: ['pg_catalog.pg_authid'],
 };
+
+/** Catalog functions with a `_q` macro for sessions whose search_path does not show public. */
+export const QUALIFYING_FUNCTIONS: ReadonlySet<string> = new Set(['pg_get_expr', 'pg_get_constraintdef', 'pg_get_viewdef']);
 
 /** Catalog functions rewrite.ts sends to the macros above (names as PostgreSQL spells them). */
 export const MACRO_FUNCTIONS: ReadonlySet<string> = new Set([...MACRO_FUNCTION_NAMES, 'pg_options_to_table']);

@@ -24,7 +24,7 @@ import type { FuncCall, Node, TypeCast } from '@pgsql/types';
 import { SqlState, StratumError } from '@stratum/shared';
 import { constString, nodeOf, strOf } from '../analyze/ast.ts';
 import { forEachNode, someNode, transformNodes } from '../analyze/walk.ts';
-import { MACRO_FUNCTIONS, MACRO_RELATIONS, REFUSED_FUNCTIONS } from './functions.ts';
+import { MACRO_FUNCTIONS, MACRO_RELATIONS, QUALIFYING_FUNCTIONS, REFUSED_FUNCTIONS } from './functions.ts';
 import { PG15_RELATION_OIDS } from './pg15.generated.ts';
 import { CATALOG_SCHEMA, type CatalogRelation, catalogRelation, duckName, SESSION_PREFIX } from './relations.ts';
 
@@ -35,6 +35,12 @@ export interface CatalogRewrite {
   relations: Set<string>;
   /** It reads the catalog (relations or functions): it must run on the router's DuckDB. */
   catalog: boolean;
+}
+
+/** Session facts the catalog stage prints by. */
+export interface CatalogRewriteOptions {
+  /** The session's search_path does not show public (pg_dump empties it): definitions name `public.t`. */
+  qualify?: boolean;
 }
 
 const REG_TYPES: Record<string, string> = {
@@ -147,7 +153,7 @@ function regConstant(reg: string, s: string, need: Set<string>): Node {
  * @throws StratumError 0A000 naming a refused relation or function; 42P01 for an unknown
  *   pg_catalog/information_schema relation.
  */
-export function rewriteCatalog(stmt: Node, ctes: ReadonlySet<string>): CatalogRewrite {
+export function rewriteCatalog(stmt: Node, ctes: ReadonlySet<string>, opts: CatalogRewriteOptions = {}): CatalogRewrite {
   const need = new Set<string>();
   let catalog = false;
   const tableOids = catalogTableOids(stmt, ctes);
@@ -198,7 +204,8 @@ export function rewriteCatalog(stmt: Node, ctes: ReadonlySet<string>): CatalogRe
           if (MACRO_FUNCTIONS.has(last)) {
             catalog = true;
             for (const r of MACRO_RELATIONS[last] ?? []) need.add(r);
-            return { FuncCall: { ...n, funcname: [str(CATALOG_SCHEMA), str(last)], ...(n.args ? { args } : {}) } };
+            const macro = opts.qualify && QUALIFYING_FUNCTIONS.has(last) ? `${last}_q` : last;
+            return { FuncCall: { ...n, funcname: [str(CATALOG_SCHEMA), str(macro)], ...(n.args ? { args } : {}) } };
           }
           // `pg_catalog.f(…)` → `f(…)` (DuckDB would read `pg_catalog.f` as a method call on a column), except
           // calls the parser made from SQL syntax (EXTRACT, …, and SIMILAR TO's similar_to_escape): the deparser

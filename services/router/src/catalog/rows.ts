@@ -242,12 +242,12 @@ function columnTypes(t: TableInfo): Map<string, { type: SqlType; typmod?: number
 }
 
 /** A column default as pg_get_expr prints it (PostgreSQL's ruleutils form, ruleutils.ts). */
-export function defaultText(t: TableInfo, c: ColumnDef, pretty: boolean): string {
+export function defaultText(t: TableInfo, c: ColumnDef, pretty: boolean, qualify = false): string {
   const sql = c.default?.sql ?? '';
   return pgExprText(
     sql,
     columnTypes(t),
-    { pretty, context: 'default' },
+    { pretty, context: 'default', qualify },
     c.typmod === undefined ? { type: c.type } : { type: c.type, typmod: c.typmod },
   );
 }
@@ -261,7 +261,7 @@ export function checkText(t: TableInfo, sql: string, pretty: boolean): string {
  * A constraint's definition as pg_get_constraintdef prints it (`pretty`: its second argument;
  * a non-pretty CHECK wraps its expression in parentheses as PostgreSQL does).
  */
-export function constraintDef(t: TableInfo, c: ConstraintDef, pretty = true): string {
+export function constraintDef(t: TableInfo, c: ConstraintDef, pretty = true, qualify = false): string {
   switch (c.kind) {
     case 'primary':
       return `PRIMARY KEY (${c.columns.map(quoteIdent).join(', ')})`;
@@ -272,7 +272,7 @@ export function constraintDef(t: TableInfo, c: ConstraintDef, pretty = true): st
       return pretty ? `CHECK (${e})` : `CHECK (${e.startsWith('(') && e.endsWith(')') ? e : `(${e})`})`;
     }
     case 'foreign': {
-      let s = `FOREIGN KEY (${c.columns.map(quoteIdent).join(', ')}) REFERENCES ${quoteIdent(c.refTable)}(${c.refColumns.map(quoteIdent).join(', ')})`;
+      let s = `FOREIGN KEY (${c.columns.map(quoteIdent).join(', ')}) REFERENCES ${qualify ? 'public.' : ''}${quoteIdent(c.refTable)}(${c.refColumns.map(quoteIdent).join(', ')})`;
       if (c.onUpdate !== 'no_action') s += ` ON UPDATE ${FK_WORDS[c.onUpdate]}`;
       if (c.onDelete !== 'no_action') s += ` ON DELETE ${FK_WORDS[c.onDelete]}`;
       return s;

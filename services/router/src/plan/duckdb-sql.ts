@@ -131,6 +131,11 @@ export function sessionFunction(node: NodeEntry, s: SessionValues): Node | undef
   return undefined;
 }
 
+/** Whether a search_path lists public (PostgreSQL then prints public's relations unqualified). */
+function searchPathShowsPublic(searchPath: string): boolean {
+  return searchPath.split(',').some((x) => x.trim().replace(/^"(.*)"$/, '$1') === 'public' || x.trim().toLowerCase() === 'public');
+}
+
 /** Schemas Stratum has (search_path entries naming others are skipped, as PostgreSQL skips missing ones). */
 const SCHEMAS = new Set(['public', 'pg_catalog', 'information_schema']);
 
@@ -202,7 +207,7 @@ export function rewriteForTier(
       }
       return undefined;
     });
-  const use = rewriteCatalog(rewrite(stmt), ctes);
+  const use = rewriteCatalog(rewrite(stmt), ctes, { qualify: !searchPathShowsPublic(s.setting('search_path') ?? '') });
   catalogUse?.(use);
   return pgSemantics(use.stmt, catalog, relations);
 }
