@@ -11,7 +11,7 @@
  */
 import type { Node, SelectStmt } from '@pgsql/types';
 import type { Catalog } from '@stratum/shared';
-import { transformNodes } from '../analyze/walk.ts';
+import { forEachNode, transformNodes } from '../analyze/walk.ts';
 
 function constNode(v: bigint | boolean): Node {
   if (typeof v === 'boolean') return { A_Const: { boolval: { boolval: v } } };
@@ -25,11 +25,16 @@ function constNode(v: bigint | boolean): Node {
  * name) replaced by the sequence's one-row subquery, aliased as written; `s` itself when none.
  */
 export function inlineSequences(s: SelectStmt, catalog: Catalog): SelectStmt {
+  if (catalog.listSequences().length === 0) return s;
+  const ctes = new Set<string>();
+  forEachNode({ SelectStmt: s } as Node, (type, n) => {
+    if (type === 'CommonTableExpr' && n.ctename) ctes.add(n.ctename);
+  });
   let changed = false;
   const out = transformNodes({ SelectStmt: s } as Node, (type, n) => {
     if (type !== 'RangeVar') return undefined;
     const name = n.relname ?? '';
-    if (n.schemaname && n.schemaname !== 'public') return undefined;
+    if (n.schemaname ? n.schemaname !== 'public' : ctes.has(name)) return undefined;
     const seq = catalog.find(name) || catalog.view(name) ? undefined : catalog.sequence(name);
     if (!seq) return undefined;
     changed = true;
