@@ -8,6 +8,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { type Catalog, type DdlEvent, type SequenceAccess, SequenceClaimNeeded, SqlState, StratumError } from '@stratum/shared';
+import { parseNameParts } from './catalog/rewrite.ts';
 
 /** A claimed range being used. */
 interface Range {
@@ -48,6 +49,20 @@ export class SequenceAllocator {
     const v = r.next;
     r.next += r.step;
     return v;
+  }
+
+  /**
+   * The sequence a nextval/currval/setval argument names, read as PostgreSQL reads a regclass
+   * (`public.s`, `"S"`, `S` folded to `s`); a name that is exactly a sequence's is that one.
+   * @throws StratumError 42P01 for a schema other than public (Stratum has one schema).
+   */
+  resolve(raw: string): string {
+    if (this.catalog.sequence(raw)) return raw;
+    const parts = parseNameParts(raw);
+    if (parts.length > 2 || (parts.length === 2 && parts[0] !== 'public')) {
+      throw new StratumError(SqlState.undefinedTable, `relation "${raw}" does not exist`);
+    }
+    return parts[parts.length - 1] ?? raw;
   }
 
   /** @throws StratumError 42P01 when `name` is not a sequence. */
@@ -120,7 +135,8 @@ export class SessionSequences implements SequenceAccess {
 
   constructor(readonly allocator: SequenceAllocator) {}
 
-  nextval(name: string): bigint {
+  nextval(raw: string): bigint {
+    const name = this.allocator.resolve(raw);
     const v = this.allocator.take(name);
     if (v === undefined) throw new SequenceClaimNeeded(name);
     this.current.set(name, v);
@@ -128,14 +144,16 @@ export class SessionSequences implements SequenceAccess {
     return v;
   }
 
-  currval(name: string): bigint {
+  currval(raw: string): bigint {
+    const name = this.allocator.resolve(raw);
     this.allocator.known(name);
     const v = this.current.get(name);
     if (v === undefined) throw new StratumError('55000', `currval of sequence "${name}" is not yet defined in this session`);
     return v;
   }
 
-  setval(name: string, value: bigint, isCalled: boolean): bigint {
+  setval(raw: string, value: bigint, isCalled: boolean): bigint {
+    const name = this.allocator.resolve(raw);
     this.pending.push({ name, value, isCalled });
     if (isCalled) {
       this.current.set(name, value);

@@ -36,6 +36,15 @@ import type { OlapRouter } from './olap.ts';
 import type { CopyInSink, CopyOutSource, FieldDescription, PgSession, PreparedInfo, StatementResult, TxStatus } from './pgwire/types.ts';
 import { planKey, planStatement } from './plan/planner.ts';
 import type { OutputColumn, PlannedStatement } from './plan/types.ts';
+import {
+  argumentsSelect,
+  deallocateName,
+  declaredTypeOids,
+  declaredTypes,
+  innerStatement,
+  type SqlPrepared,
+  SqlPreparedStatements,
+} from './prepared-sql.ts';
 import type { SequenceAllocator } from './sequences.ts';
 import { SessionSequences } from './sequences.ts';
 import { checkSet, currentSetting, type SettingsState, settingDef, showSetting } from './settings.ts';
@@ -190,6 +199,8 @@ export class RouterSession implements PgSession, SessionValues, SettingsState {
   readonly resetValues: Record<string, string> = { ...DEFAULT_SETTINGS };
   /** `client` for settings the startup packet set, `session` for SET ones (pg_settings.source). */
   readonly settingSources = new Map<string, string>();
+  /** Statements of SQL-level PREPARE (prepared-sql.ts); DISCARD ALL clears them. */
+  readonly sqlPrepared = new SqlPreparedStatements<unknown>();
   /** Index of the TX engine this session is sticky to (DESIGN §2). */
   engineIdx: number;
   /** Highest commit timestamp this session wrote (ms); reads must include it. */
@@ -455,6 +466,8 @@ export class RouterSession implements PgSession, SessionValues, SettingsState {
     if (this.txn && parsed.kind !== 'VariableSetStmt' && parsed.kind !== 'VariableShowStmt' && parsed.kind !== 'TransactionStmt') {
       this.txn.used = true;
     }
+    const sqlLevel = parsed.kind === 'PrepareStmt' || parsed.kind === 'ExecuteStmt' || parsed.kind === 'DeallocateStmt';
+    if (sqlLevel) return this.runSqlPrepared(parsed);
     SESSION_ACTIVITY.begin(this, parsed.sql);
     const stop = new AbortController();
     this.running = stop;
@@ -483,6 +496,57 @@ export class RouterSession implements PgSession, SessionValues, SettingsState {
       this.running = undefined;
       this.signal = IDLE_SIGNAL;
     }
+  }
+
+  /**
+   * PREPARE / EXECUTE / DEALLOCATE (prepared-sql.ts). EXECUTE runs the prepared statement through
+   * {@link RouterSession.execute} with its arguments as text parameters.
+   * @throws StratumError 42P05, 26000, 42601 (prepared-sql.ts); the statement's own errors.
+   */
+  private async runSqlPrepared(parsed: ParsedStatement): Promise<StatementResult | CopyInSink | CopyOutSource> {
+    const failBlock = (e: unknown): never => {
+      if (this.txn) this.txn.failed = true;
+      throw e;
+    };
+    const p = nodeOf(parsed.stmt, 'PrepareStmt');
+    if (p) {
+      try {
+        const handle: Handle = { parsed: innerStatement(parsed, p), declared: declaredTypeOids(p) };
+        const planned = this.planFor(handle);
+        const params = Math.max(planned.paramTypes.length, handle.declared.length);
+        this.sqlPrepared.add(p.name ?? '', { handle, types: declaredTypes(p), params });
+      } catch (e) {
+        failBlock(e);
+      }
+      return { commandTag: 'PREPARE' };
+    }
+    const d = nodeOf(parsed.stmt, 'DeallocateStmt');
+    if (d) {
+      try {
+        this.sqlPrepared.remove(deallocateName(d));
+      } catch (e) {
+        failBlock(e);
+      }
+      return { commandTag: d.name ? 'DEALLOCATE' : 'DEALLOCATE ALL' };
+    }
+    const e = nodeOf(parsed.stmt, 'ExecuteStmt');
+    let prep: SqlPrepared<Handle> | undefined;
+    let args: ReturnType<typeof argumentsSelect>;
+    try {
+      prep = this.sqlPrepared.get(e?.name ?? '') as SqlPrepared<Handle>;
+      args = argumentsSelect(e?.name ?? '', e ?? {}, prep as SqlPrepared<unknown>);
+    } catch (err) {
+      failBlock(err);
+    }
+    let params: (string | null)[] = [];
+    if (args) {
+      const r = (await this.execute(
+        { paramTypeOids: [], handle: { parsed: { ...parsed, stmt: args, kind: 'SelectStmt' }, declared: [] } },
+        [],
+      )) as StatementResult;
+      params = r.rows?.[0] ?? [];
+    }
+    return this.execute({ paramTypeOids: [], handle: (prep as SqlPrepared<Handle>).handle }, params);
   }
 
   /** Drop notices below client_min_messages (PostgreSQL's levels; INFO is always sent). */

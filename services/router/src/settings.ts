@@ -159,6 +159,27 @@ function checkIsolation(name: string) {
   };
 }
 
+/**
+ * restrict_nonsystem_relation_kind: a comma list of `view` and `foreign-table` (PostgreSQL
+ * 15.8's check_restrict_nonsystem_relation_kind); kept as written.
+ */
+function checkRestrictKind(v: string): string {
+  for (const w of v.split(',')) {
+    const k = w.trim().toLowerCase();
+    if (k !== '' && k !== 'view' && k !== 'foreign-table') {
+      throw new StratumError(SqlState.invalidParameterValue, `invalid value for parameter "restrict_nonsystem_relation_kind": "${v}"`, {
+        detail: `Unrecognized key word: "${k}".`,
+      });
+    }
+  }
+  return v;
+}
+
+/** Whether the session's restrict_nonsystem_relation_kind forbids reading views (pg_dump sets it). */
+export function viewsRestricted(value: string | undefined): boolean {
+  return (value ?? '').split(',').some((w) => w.trim().toLowerCase() === 'view');
+}
+
 function invalid(name: string, v: string, hint?: string): StratumError {
   return new StratumError(SqlState.invalidParameterValue, `invalid value for parameter "${name}": "${v}"`, hint ? { hint } : {});
 }
@@ -176,11 +197,15 @@ export const STRATUM_SETTINGS: Readonly<Record<string, { policy: SettingPolicy; 
   client_encoding: { policy: 'applied', boot: 'UTF8', check: checkEncoding },
   default_transaction_isolation: { policy: 'applied', boot: 'repeatable read', check: checkIsolation('default_transaction_isolation') },
   transaction_isolation: { policy: 'applied', boot: 'repeatable read', check: checkIsolation('transaction_isolation') },
+  // Applied to views (planner: 42501); Stratum has no foreign tables.
+  restrict_nonsystem_relation_kind: { policy: 'applied', check: checkRestrictKind },
   // Nothing of these exists in Stratum, so every value has the same (nil) effect.
   check_function_bodies: { policy: 'nil' },
   xmloption: { policy: 'nil' },
   row_security: { policy: 'nil' },
   jit: { policy: 'nil' },
+  // Scans of one table by several sessions never share a starting point here (pg_dump sets it off).
+  synchronize_seqscans: { policy: 'nil' },
   // Server-level facts Stratum reports.
   server_encoding: { policy: 'fixed', boot: 'UTF8' },
   lc_collate: { policy: 'fixed', boot: 'C' },

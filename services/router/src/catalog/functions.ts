@@ -83,6 +83,10 @@ export function catalogMacrosSql(startedAtUs: bigint): string {
        WHEN regexp_full_match(CAST(s AS VARCHAR), '[0-9]+') THEN CAST(s AS BIGINT)
        ELSE coalesce((SELECT first(m_r.oid) FROM ${S}.pg_authid m_r WHERE m_r.rolname = s),
          error('pg:42704:role "' || s || '" does not exist')) END`,
+    // A regproc column's stored name as its oid, in comparisons: '-' is 0, an unknown name NULL (it matches no oid).
+    `CREATE OR REPLACE MACRO ${S}.regproc_oid(s) AS CASE WHEN s IS NULL THEN NULL WHEN CAST(s AS VARCHAR) = '-' THEN 0
+       WHEN regexp_full_match(CAST(s AS VARCHAR), '[0-9]+') THEN CAST(s AS BIGINT)
+       ELSE (SELECT first(p.oid) FROM ${S}.pg_proc p WHERE p.proname = s) END`,
     // reg* output: the name (an oid with no object prints as its digits, as PostgreSQL's).
     `CREATE OR REPLACE MACRO ${S}.regclass_out(o) AS CASE WHEN o = 0 THEN '-' ELSE
        coalesce((SELECT first(${S}.quote_ident(m_c.relname)) FROM ${S}.pg_class m_c WHERE m_c.oid = o), CAST(o AS VARCHAR)) END`,
@@ -100,6 +104,14 @@ export function catalogMacrosSql(startedAtUs: bigint): string {
     `CREATE OR REPLACE MACRO ${S}.pg_get_constraintdef(o) AS ${def('constraint', 'o')},
        (o, p) AS ${def('constraint', 'o', 'CASE WHEN p THEN 1 ELSE 0 END')}`,
     `CREATE OR REPLACE MACRO ${S}.pg_get_viewdef(o) AS ${def('view', 'o')}, (o, p) AS ${def('view', 'o')}`,
+    // The same, for a session whose search_path does not show public (rewrite.ts picks them): names qualified.
+    `CREATE OR REPLACE MACRO ${S}.pg_get_expr_q(e, r) AS
+       coalesce((SELECT first(d.def) FROM ${S}.stratum_defs d WHERE d.kind = 'qualified' AND d.sub = 0 AND d.key = e), e),
+       (e, r, p) AS coalesce((SELECT first(d.def) FROM ${S}.stratum_defs d WHERE d.kind = 'qualified'
+         AND d.sub = CASE WHEN p THEN 1 ELSE 0 END AND d.key = e), ${S}.pg_get_expr(e, r, p))`,
+    `CREATE OR REPLACE MACRO ${S}.pg_get_constraintdef_q(o) AS ${def('constraint', 'o', '2')},
+       (o, p) AS ${def('constraint', 'o', 'CASE WHEN p THEN 3 ELSE 2 END')}`,
+    `CREATE OR REPLACE MACRO ${S}.pg_get_viewdef_q(o) AS ${def('view', 'o', '1')}, (o, p) AS ${def('view', 'o', '1')}`,
     `CREATE OR REPLACE MACRO ${S}.pg_get_serial_sequence(t, c) AS
        (SELECT m_d.def FROM ${S}.stratum_defs m_d WHERE m_d.kind = 'serial' AND m_d.oid = ${S}.regclass_in(${S}.regclass_parse(t))
           AND m_d.sub = (SELECT m_a.attnum FROM ${S}.pg_attribute m_a WHERE m_a.attrelid = m_d.oid AND m_a.attname = c))`,
@@ -136,6 +148,10 @@ export function catalogMacrosSql(startedAtUs: bigint): string {
     `CREATE OR REPLACE MACRO ${S}._pg_expandarray(a) AS unnest(list_transform(range(1, len(a) + 1), i -> {'x': a[i], 'n': i}))`,
     // One-dimensional arrays with lower bound 1 (Stratum's arrays, and the catalog's vectors).
     `CREATE OR REPLACE MACRO ${S}.generate_subscripts(a, d) AS unnest(CASE WHEN d = 1 THEN range(1, len(a) + 1) ELSE [] END)`,
+    // FROM-clause pg_options_to_table(text[]): 'k=v' texts as (option_name, option_value), split at the first '='
+    // (a text without one has a NULL value); no rows for NULL or an empty array, as PostgreSQL's.
+    `CREATE OR REPLACE MACRO ${S}.pg_options_to_table(a) AS TABLE SELECT split_part(o, '=', 1) AS option_name,
+       CASE WHEN strpos(o, '=') > 0 THEN substr(o, strpos(o, '=') + 1) END AS option_value FROM unnest(a) AS t(o)`,
   ].join(';\n');
 }
 
@@ -152,14 +168,18 @@ export const MACRO_RELATIONS: Readonly<Record<string, readonly string[]>> = {
   regtype_out: [],
   regproc_in: ['pg_catalog.pg_proc'],
   regproc_out: ['pg_catalog.pg_proc'],
+  regproc_oid: ['pg_catalog.pg_proc'],
   regnamespace_in: ['pg_catalog.pg_namespace'],
   regnamespace_out: ['pg_catalog.pg_namespace'],
   regrole_in: ['pg_catalog.pg_authid'],
   regrole_out: ['pg_catalog.pg_authid'],
 };
 
+/** Catalog functions with a `_q` macro for sessions whose search_path does not show public. */
+export const QUALIFYING_FUNCTIONS: ReadonlySet<string> = new Set(['pg_get_expr', 'pg_get_constraintdef', 'pg_get_viewdef']);
+
 /** Catalog functions rewrite.ts sends to the macros above (names as PostgreSQL spells them). */
-export const MACRO_FUNCTIONS: ReadonlySet<string> = new Set(MACRO_FUNCTION_NAMES);
+export const MACRO_FUNCTIONS: ReadonlySet<string> = new Set([...MACRO_FUNCTION_NAMES, 'pg_options_to_table']);
 
 /**
  * pg_catalog functions Stratum refuses (0A000 naming the function): their answers would need
@@ -187,7 +207,6 @@ export const REFUSED_FUNCTIONS = new Set([
   'pg_get_partkeydef',
   'pg_get_function_sqlbody',
   'pg_get_functiondef',
-  'pg_options_to_table',
   'pg_stat_get_activity',
   'pg_ls_dir',
   'pg_read_file',

@@ -155,6 +155,7 @@ const DESCRIBED: Record<string, RelationScope> = {
   'information_schema.sequences': 'catalog',
   'information_schema.enabled_roles': 'catalog',
   'information_schema.applicable_roles': 'catalog',
+  'pg_catalog.pg_rewrite': 'catalog',
 };
 
 /**

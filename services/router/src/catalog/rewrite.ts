@@ -24,11 +24,11 @@
  *
  * The result says which catalog relations the statement needs loaded.
  */
-import type { A_Expr, FuncCall, JoinExpr, Node, TypeCast } from '@pgsql/types';
+import type { FuncCall, JoinExpr, Node, TypeCast } from '@pgsql/types';
 import { SqlState, StratumError } from '@stratum/shared';
 import { constString, nodeOf, strOf } from '../analyze/ast.ts';
 import { forEachNode, someNode, transformNodes } from '../analyze/walk.ts';
-import { MACRO_FUNCTIONS, MACRO_RELATIONS, REFUSED_FUNCTIONS } from './functions.ts';
+import { MACRO_FUNCTIONS, MACRO_RELATIONS, QUALIFYING_FUNCTIONS, REFUSED_FUNCTIONS } from './functions.ts';
 import { PG15_RELATION_OIDS } from './pg15.generated.ts';
 import { CATALOG_RELATIONS, CATALOG_SCHEMA, type CatalogRelation, catalogRelation, duckName, SESSION_PREFIX } from './relations.ts';
 
@@ -44,6 +44,12 @@ export interface CatalogRewrite {
    * text here), by position: the type oid RowDescription reports. Unset when there are none.
    */
   typeOids?: (number | undefined)[];
+}
+
+/** Session facts the catalog stage prints by. */
+export interface CatalogRewriteOptions {
+  /** The session's search_path does not show public (pg_dump empties it): definitions name `public.t`. */
+  qualify?: boolean;
 }
 
 const REG_TYPES: Record<string, string> = {
@@ -76,12 +82,15 @@ const REGCLASS_ARGS: Record<string, number[]> = {
  * the schema (pg_catalog or public) is dropped.
  */
 export function parseObjectName(s: string): string {
-  const parts = parseQualifiedName(s);
+  const parts = parseNameParts(s);
   return parts[parts.length - 1] ?? '';
 }
 
-/** The parts of a possibly qualified name as `regclassin` reads them (`a.b`, `"Quoted"`, unquoted folded). */
-function parseQualifiedName(s: string): string[] {
+/**
+ * The dot-separated parts of a name as `regclassin` reads them: `"Quoted"` parts kept as
+ * written (`""` → `"`), unquoted parts folded to lower case. `public.t` → ['public', 't'].
+ */
+export function parseNameParts(s: string): string[] {
   const parts: string[] = [];
   let i = 0;
   while (i < s.length) {
@@ -108,19 +117,6 @@ function parseQualifiedName(s: string): string[] {
   return parts;
 }
 
-/**
- * The oid of the catalog relation a regclass string names (`pg_class`, `pg_catalog.pg_class`,
- * `information_schema.tables`), or undefined: pg_catalog is searched first, as PostgreSQL does.
- */
-function catalogRelationOid(s: string): number | undefined {
-  const parts = parseQualifiedName(s);
-  if (parts.length === 1) return PG15_RELATION_OIDS[`pg_catalog.${parts[0]}`];
-  if (parts.length === 2 && (parts[0] === 'pg_catalog' || parts[0] === 'information_schema')) {
-    return PG15_RELATION_OIDS[`${parts[0]}.${parts[1]}`];
-  }
-  return undefined;
-}
-
 function funcNames(f: FuncCall): string[] {
   return (f.funcname ?? []).map((n) => strOf(n) ?? '');
 }
@@ -140,9 +136,14 @@ function textConst(s: string): Node {
 /** A string constant `s` in a reg* cast: the oid (digits) as an integer constant, or the macro call on the parsed name. */
 function regConstant(reg: string, s: string, need: Set<string>): Node {
   if (/^\s*\d+\s*$/.test(s)) return { A_Const: { ival: { ival: Number(s.trim()) } } };
-  // The catalog's own relations have no pg_class rows here: their oids are PostgreSQL's.
-  const catalogOid = reg === 'regclass' ? catalogRelationOid(s) : undefined;
-  if (catalogOid !== undefined) return { A_Const: { ival: { ival: catalogOid } } };
+  if (reg === 'regclass') {
+    // A catalog relation (`pg_class`, `pg_catalog.pg_class`): PostgreSQL 15's oid, as pg_catalog is searched first.
+    const parts = parseNameParts(s);
+    const schema = parts.length === 2 ? parts[0] : parts.length === 1 ? 'pg_catalog' : undefined;
+    const oid =
+      schema === 'pg_catalog' || schema === 'information_schema' ? PG15_RELATION_OIDS[`${schema}.${parts[parts.length - 1]}`] : undefined;
+    if (oid !== undefined) return { A_Const: { ival: { ival: oid } } };
+  }
   for (const r of MACRO_RELATIONS[`${reg}_in`] ?? []) need.add(r);
   const name =
     reg === 'regtype'
@@ -161,7 +162,7 @@ function regConstant(reg: string, s: string, need: Set<string>): Node {
  * @throws StratumError 0A000 naming a refused relation or function; 42P01 for an unknown
  *   pg_catalog/information_schema relation.
  */
-export function rewriteCatalog(stmt: Node, ctes: ReadonlySet<string>): CatalogRewrite {
+export function rewriteCatalog(stmt: Node, ctes: ReadonlySet<string>, opts: CatalogRewriteOptions = {}): CatalogRewrite {
   const need = new Set<string>();
   let catalog = false;
   const tableOids = catalogTableOids(stmt, ctes);
@@ -170,6 +171,7 @@ export function rewriteCatalog(stmt: Node, ctes: ReadonlySet<string>): CatalogRe
     const f = nodeOf(x, 'ColumnRef')?.fields;
     return f !== undefined && vectors.has(strOf(f[f.length - 1]) ?? '');
   };
+  const regprocColumn = regprocColumns(stmt, ctes);
   const rw = (tree: Node): Node =>
     transformNodes(tree, (type, n) => {
       switch (type) {
@@ -244,7 +246,8 @@ export function rewriteCatalog(stmt: Node, ctes: ReadonlySet<string>): CatalogRe
           if (MACRO_FUNCTIONS.has(last)) {
             catalog = true;
             for (const r of MACRO_RELATIONS[last] ?? []) need.add(r);
-            return { FuncCall: { ...n, funcname: [str(CATALOG_SCHEMA), str(last)], ...(n.args ? { args } : {}) } };
+            const macro = opts.qualify && QUALIFYING_FUNCTIONS.has(last) ? `${last}_q` : last;
+            return { FuncCall: { ...n, funcname: [str(CATALOG_SCHEMA), str(macro)], ...(n.args ? { args } : {}) } };
           }
           // `pg_catalog.f(…)` → `f(…)` (DuckDB would read `pg_catalog.f` as a method call on a column), except
           // calls the parser made from SQL syntax (EXTRACT, …, and SIMILAR TO's similar_to_escape): the deparser
@@ -258,6 +261,14 @@ export function rewriteCatalog(stmt: Node, ctes: ReadonlySet<string>): CatalogRe
           const tn = (n.typeName?.names ?? []).map((x) => strOf(x) ?? '');
           const last = tn[tn.length - 1] ?? '';
           const reg = REG_TYPES[last];
+          const stored = n.arg && regprocColumn(n.arg) && !n.typeName?.arrayBounds && tn.length <= 2;
+          // A regproc column holds the function's name: `::regproc` is the column, `::oid` its oid.
+          if (stored && (last === 'regproc' || last === 'text')) return rw(n.arg as Node);
+          if (stored && (last === 'oid' || last === 'int8' || last === 'int4')) {
+            catalog = true;
+            for (const r of MACRO_RELATIONS.regproc_oid ?? []) need.add(r);
+            return macroCall('regproc_oid', [rw(n.arg as Node)]);
+          }
           if (reg && !n.typeName?.arrayBounds) {
             catalog = true;
             const s = constString(n.arg);
@@ -328,14 +339,28 @@ export function rewriteCatalog(stmt: Node, ctes: ReadonlySet<string>): CatalogRe
         }
         case 'A_Expr': {
           const op = (n.name ?? []).map((x) => strOf(x) ?? '');
-          const byName = regNameSides(n, need);
-          if (byName) catalog = true;
-          if ((op.length === 2 && op[0] === 'pg_catalog') || byName) {
-            const out = op.length === 2 && op[0] === 'pg_catalog' ? { ...n, name: [str(op[1] ?? '')] } : { ...n };
-            const l = byName?.lexpr ?? n.lexpr;
-            const r = byName?.rexpr ?? n.rexpr;
-            if (l) out.lexpr = rw(l);
-            if (r) out.rexpr = rw(r);
+          const cmp = op[op.length - 1] ?? '';
+          if (
+            (n.kind === 'AEXPR_OP' || n.kind === 'AEXPR_DISTINCT' || n.kind === 'AEXPR_NOT_DISTINCT') &&
+            COMPARISONS.has(cmp) &&
+            ((n.lexpr && regprocColumn(n.lexpr)) || (n.rexpr && regprocColumn(n.rexpr)))
+          ) {
+            // regproc compares as its oid (PostgreSQL's regproc is an oid alias).
+            catalog = true;
+            for (const r of MACRO_RELATIONS.regproc_oid ?? []) need.add(r);
+            const side = (x: Node | undefined) =>
+              x === undefined ? undefined : regprocColumn(x) ? macroCall('regproc_oid', [rw(x)]) : rw(x);
+            const out = { ...n, name: [str(cmp)] };
+            const l = side(n.lexpr);
+            const r = side(n.rexpr);
+            if (l) out.lexpr = l;
+            if (r) out.rexpr = r;
+            return { A_Expr: out };
+          }
+          if (op.length === 2 && op[0] === 'pg_catalog') {
+            const out = { ...n, name: [str(op[1] ?? '')] };
+            if (n.lexpr) out.lexpr = rw(n.lexpr);
+            if (n.rexpr) out.rexpr = rw(n.rexpr);
             return { A_Expr: out };
           }
           return undefined;
@@ -375,7 +400,7 @@ export function rewriteCatalog(stmt: Node, ctes: ReadonlySet<string>): CatalogRe
     const name = rw(e);
     return macroCall(`${reg}_in`, [reg === 'regclass' ? macroCall('regclass_parse', [name]) : name]);
   };
-  const out = rw(stmt);
+  const out = rw(bindScopedTableoid(stmt, ctes, undefined));
   if (!catalog) return { stmt: out, relations: need, catalog };
   for (const r of ALWAYS) need.add(r);
   const printed = printVectors(out);
@@ -551,59 +576,6 @@ function plusOne(x: Node): Node {
   return { A_Expr: { kind: 'AEXPR_OP', name: [str('+')], lexpr: x, rexpr: { A_Const: { ival: { ival: 1 } } } } };
 }
 
-/**
- * Catalog columns of type regproc or regtype, by name: relations.ts stores them as the names
- * PostgreSQL prints (`array_in`, `integer`), not as oids.
- */
-const REG_NAME_COLUMNS: ReadonlyMap<string, string> = new Map(
-  [...CATALOG_RELATIONS.values()]
-    .filter((r) => r.kind === 'described')
-    .flatMap((r) => r.columns.filter((c) => c.pgType === 'regproc' || c.pgType === 'regtype').map((c) => [c.name, c.pgType] as const)),
-);
-
-/** The reg* type of a column reference to a {@link REG_NAME_COLUMNS} column, else undefined. */
-function regNameColumn(n: Node | undefined): string | undefined {
-  const f = nodeOf(n, 'ColumnRef')?.fields;
-  return f ? REG_NAME_COLUMNS.get(strOf(f[f.length - 1]) ?? '') : undefined;
-}
-
-/** `'x'::reg*` (a constant) as the name PostgreSQL prints for it: `regX_out(regX_in('x'))`, or undefined for any other node. */
-function regConstantName(n: Node | undefined, need: Set<string>): Node | undefined {
-  const c = nodeOf(n, 'TypeCast');
-  const tn = (c?.typeName?.names ?? []).map((x) => strOf(x) ?? '');
-  const reg = REG_TYPES[tn[tn.length - 1] ?? ''];
-  const s = constString(c?.arg);
-  if (!reg || s === undefined || c?.typeName?.arrayBounds) return undefined;
-  for (const r of MACRO_RELATIONS[`${reg}_out`] ?? []) need.add(r);
-  return macroCall(`${reg}_out`, [regConstant(reg, s, need)]);
-}
-
-/**
- * A comparison (`=`, `<>`, `IN`) of a regproc/regtype catalog column with reg* constants, with
- * the constants as names: PostgreSQL compares the oids, and the column holds the name of its oid
- * (pgjdbc's `typinput = 'pg_catalog.array_in'::regproc`). Undefined when `e` is no such comparison.
- */
-function regNameSides(e: A_Expr, need: Set<string>): { lexpr?: Node; rexpr?: Node } | undefined {
-  const op = strOf(e.name?.[e.name.length - 1]);
-  if (e.kind === 'AEXPR_IN') {
-    const items = nodeOf(e.rexpr, 'List')?.items;
-    if (!regNameColumn(e.lexpr) || !items) return undefined;
-    const named = items.map((i) => regConstantName(i, need));
-    if (!named.some((x) => x)) return undefined;
-    return { rexpr: { List: { items: items.map((i, k) => named[k] ?? i) } } };
-  }
-  if (e.kind !== 'AEXPR_OP' || (op !== '=' && op !== '<>' && op !== '!=')) return undefined;
-  if (regNameColumn(e.lexpr)) {
-    const r = regConstantName(e.rexpr, need);
-    return r ? { rexpr: r } : undefined;
-  }
-  if (regNameColumn(e.rexpr)) {
-    const l = regConstantName(e.lexpr, need);
-    return l ? { lexpr: l } : undefined;
-  }
-  return undefined;
-}
-
 /** `information_schema._pg_expandarray(a)`: PostgreSQL's set-returning (x, n) of an array's elements and positions. */
 function isExpandArray(f: FuncCall): boolean {
   const names = funcNames(f);
@@ -633,4 +605,99 @@ function catalogTableOids(stmt: Node, ctes: ReadonlySet<string>): { byAlias: Map
     all.add(oid);
   });
   return { byAlias, only: all.size === 1 ? [...all][0] : undefined };
+}
+
+/**
+ * Unqualified `tableoid` bound by scope, as PostgreSQL resolves a column name: in a SELECT whose
+ * FROM clause is one catalog relation (joined to itself or not), it is that relation's pg_class
+ * oid; a SELECT without FROM (a subquery's select list) sees its outer query's. Statements whose
+ * FROM mixes relations leave it to {@link catalogTableOids}'s whole-statement rule.
+ */
+function bindScopedTableoid(tree: Node, ctes: ReadonlySet<string>, outer: number | undefined): Node {
+  const replacer =
+    (scope: number | undefined) =>
+    (type: string, n: Record<string, unknown>): Node | undefined => {
+      if (type === 'SelectStmt') {
+        const from = (n.fromClause as Node[] | undefined) ?? [];
+        const local = from.length === 0 ? scope : fromCatalogOid(from, ctes);
+        return { SelectStmt: transformNodes(n as never, replacer(local) as never) } as Node;
+      }
+      if (type === 'ColumnRef' && scope !== undefined) {
+        const f = ((n.fields as Node[] | undefined) ?? []).map((x) => strOf(x));
+        if (f.length === 1 && f[0] === 'tableoid') return { A_Const: { ival: { ival: scope } } };
+      }
+      return undefined;
+    };
+  return transformNodes(tree, replacer(outer) as never);
+}
+
+/** The pg_class oid of a FROM clause made of one catalog relation only (RangeVars under joins), else undefined. */
+function fromCatalogOid(from: readonly Node[], ctes: ReadonlySet<string>): number | undefined {
+  const oids = new Set<number>();
+  let other = false;
+  const visit = (item: Node | undefined): void => {
+    const rv = nodeOf(item, 'RangeVar');
+    const join = nodeOf(item, 'JoinExpr');
+    if (join) {
+      visit(join.larg);
+      visit(join.rarg);
+      return;
+    }
+    if (!rv || (!rv.schemaname && ctes.has(rv.relname ?? ''))) {
+      other = true;
+      return;
+    }
+    let rel: CatalogRelation | undefined;
+    try {
+      rel = catalogRelation(rv.schemaname, rv.relname ?? '');
+    } catch {
+      rel = undefined;
+    }
+    const oid = rel ? PG15_RELATION_OIDS[`${rel.schema}.${rel.name}`] : undefined;
+    if (oid === undefined) other = true;
+    else oids.add(oid);
+  };
+  for (const item of from) visit(item);
+  return !other && oids.size === 1 ? [...oids][0] : undefined;
+}
+
+/** Comparison operators under which a regproc column compares as its oid. */
+const COMPARISONS = new Set(['=', '<>', '!=', '<', '>', '<=', '>=']);
+
+/**
+ * A predicate over column references of `stmt`: true for a catalog column of type `regproc`
+ * (stored as the function's name, see relations.ts), found by the alias qualifying it or, for an
+ * unqualified name, by the one catalog relation of the statement that has such a column.
+ */
+function regprocColumns(stmt: Node, ctes: ReadonlySet<string>): (n: Node) => boolean {
+  const typeOf = catalogColumnTypes(stmt, ctes);
+  return (n) => typeOf(n) === 'regproc';
+}
+
+/**
+ * The PostgreSQL type (`pgType`) of a column reference of `stmt` to a catalog relation's column,
+ * found by the alias qualifying it or, unqualified, by the one catalog relation of the statement
+ * that has such a column; undefined otherwise.
+ */
+function catalogColumnTypes(stmt: Node, ctes: ReadonlySet<string>): (n: Node) => string | undefined {
+  const byAlias = new Map<string, CatalogRelation>();
+  forEachNode(stmt, (type, n) => {
+    if (type !== 'RangeVar' || (!n.schemaname && ctes.has(n.relname ?? ''))) return;
+    try {
+      const rel = catalogRelation(n.schemaname, n.relname ?? '');
+      if (rel) byAlias.set(n.alias?.aliasname ?? n.relname ?? '', rel);
+    } catch {
+      // unknown pg_catalog names fail later, in the rewrite itself
+    }
+  });
+  if (byAlias.size === 0) return () => undefined;
+  return (n) => {
+    const ref = nodeOf(n, 'ColumnRef');
+    const f = (ref?.fields ?? []).map((x) => strOf(x));
+    const col = f[f.length - 1];
+    if (!ref || col === undefined || f.length > 2) return undefined;
+    const rels = f.length === 2 ? [byAlias.get(f[0] ?? '')] : [...byAlias.values()];
+    const hits = rels.filter((r) => r?.columns.some((c) => c.name === col));
+    return hits.length === 1 ? hits[0]?.columns.find((c) => c.name === col)?.pgType : undefined;
+  };
 }

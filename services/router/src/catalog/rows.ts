@@ -27,7 +27,7 @@ import {
 import { strOf } from '../analyze/ast.ts';
 import { forEachNode } from '../analyze/walk.ts';
 import { viewTypmods } from '../plan/origins.ts';
-import { parseFirst } from '../sql/parse.ts';
+import { parseFirst, parseSelect } from '../sql/parse.ts';
 import {
   PG15_AMS,
   PG15_COLLATIONS,
@@ -300,12 +300,12 @@ function columnTypes(t: TableInfo): Map<string, { type: SqlType; typmod?: number
 }
 
 /** A column default as pg_get_expr prints it (PostgreSQL's ruleutils form, ruleutils.ts). */
-export function defaultText(t: TableInfo, c: ColumnDef, pretty: boolean): string {
+export function defaultText(t: TableInfo, c: ColumnDef, pretty: boolean, qualify = false): string {
   const sql = c.default?.sql ?? '';
   return pgExprText(
     sql,
     columnTypes(t),
-    { pretty, context: 'default' },
+    { pretty, context: 'default', qualify },
     c.typmod === undefined ? { type: c.type } : { type: c.type, typmod: c.typmod },
   );
 }
@@ -347,7 +347,7 @@ export function checkText(t: TableInfo, sql: string, pretty: boolean): string {
  * A constraint's definition as pg_get_constraintdef prints it (`pretty`: its second argument;
  * a non-pretty CHECK wraps its expression in parentheses as PostgreSQL does).
  */
-export function constraintDef(t: TableInfo, c: ConstraintDef, pretty = true): string {
+export function constraintDef(t: TableInfo, c: ConstraintDef, pretty = true, qualify = false): string {
   switch (c.kind) {
     case 'primary':
       return `PRIMARY KEY (${c.columns.map(quoteIdent).join(', ')})`;
@@ -357,7 +357,7 @@ export function constraintDef(t: TableInfo, c: ConstraintDef, pretty = true): st
       // Non-pretty expressions come parenthesized (`CHECK ((a > 0))`), as ruleutils prints them.
       return `CHECK (${checkText(t, c.check.sql, pretty)})`;
     case 'foreign': {
-      let s = `FOREIGN KEY (${c.columns.map(quoteIdent).join(', ')}) REFERENCES ${quoteIdent(c.refTable)}(${c.refColumns.map(quoteIdent).join(', ')})`;
+      let s = `FOREIGN KEY (${c.columns.map(quoteIdent).join(', ')}) REFERENCES ${qualify ? 'public.' : ''}${quoteIdent(c.refTable)}(${c.refColumns.map(quoteIdent).join(', ')})`;
       if (c.onUpdate !== 'no_action') s += ` ON UPDATE ${FK_WORDS[c.onUpdate]}`;
       if (c.onDelete !== 'no_action') s += ` ON DELETE ${FK_WORDS[c.onDelete]}`;
       return s;
@@ -457,6 +457,8 @@ export function catalogRows(rel: CatalogRelation, src: CatalogSource): Rec[] {
       return tables.flatMap((t) => (t.constraints ?? []).map((c) => constraintRow(t, c, cat)));
     case 'pg_catalog.pg_description':
       return [
+        // initdb's comment on the public schema (pg_dump leaves a public schema with it alone).
+        { objoid: 2200n, classoid: BigInt(CLASS.pg_namespace), objsubid: 0, description: 'standard public schema' },
         ...tables.flatMap((t) => [
           ...(t.comment ? [{ objoid: BigInt(t.oid), classoid: BigInt(CLASS.pg_class), objsubid: 0, description: t.comment }] : []),
           ...columnsOf(t)
@@ -499,6 +501,18 @@ export function catalogRows(rel: CatalogRelation, src: CatalogSource): Rec[] {
       }));
     case 'pg_catalog.pg_depend':
       return pgDepend(src);
+    case 'pg_catalog.pg_rewrite':
+      // Each view's `_RETURN` rule (PostgreSQL stores a view's query as one); Stratum has no other rules.
+      return cat.listViews().map((v) => ({
+        oid: BigInt(rewriteOid(v.oid ?? 0)),
+        rulename: '_RETURN',
+        ev_class: BigInt(v.oid ?? 0),
+        ev_type: '1',
+        ev_enabled: 'O',
+        is_instead: true,
+        ev_qual: '<>',
+        ev_action: null,
+      }));
     case 'pg_catalog.pg_tables':
       return tables.map((t) => ({
         schemaname: 'public',
@@ -804,9 +818,41 @@ function constraintRow(t: TableInfo, c: ConstraintDef, cat: Catalog): Rec {
   return row;
 }
 
+/** The pg_rewrite oid of view `viewOid`'s `_RETURN` rule. */
+function rewriteOid(viewOid: number): number {
+  return stableOid(`rewrite:${viewOid}`);
+}
+
+/**
+ * A view's rule depends on the view (internal) and on each table and view its query reads
+ * (normal), as PostgreSQL records them: pg_dump orders a view after what it reads from these.
+ */
+function viewDepends(cat: CatalogSource['catalog']): Rec[] {
+  const out: Rec[] = [];
+  for (const v of cat.listViews()) {
+    const rule = { classid: BigInt(REWRITE_CLASS), objid: BigInt(rewriteOid(v.oid ?? 0)), objsubid: 0, refclassid: BigInt(CLASS.pg_class) };
+    out.push({ ...rule, refobjid: BigInt(v.oid ?? 0), refobjsubid: 0, deptype: 'i' });
+    const read = new Set<number>();
+    try {
+      forEachNode(parseSelect(v.sql), (type, n) => {
+        if (type !== 'RangeVar' || (n.schemaname && n.schemaname !== 'public')) return;
+        const oid = cat.find(n.relname ?? '')?.oid ?? cat.view(n.relname ?? '')?.oid;
+        if (oid !== undefined && oid !== v.oid) read.add(oid);
+      });
+    } catch {
+      // a view's text always parses (it was planned at CREATE VIEW); nothing to list otherwise
+    }
+    for (const oid of read) out.push({ ...rule, refobjid: BigInt(oid), refobjsubid: 0, deptype: 'n' });
+  }
+  return out;
+}
+
+/** pg_rewrite's pg_class oid (PostgreSQL 15). */
+const REWRITE_CLASS = 2618;
+
 function pgDepend(src: CatalogSource): Rec[] {
   const cat = src.catalog;
-  const out: Rec[] = [];
+  const out: Rec[] = viewDepends(cat);
   for (const s of cat.listSequences()) {
     if (!s.ownedBy) continue;
     const t = cat.find(s.ownedBy.table);
@@ -823,6 +869,16 @@ function pgDepend(src: CatalogSource): Rec[] {
     });
   }
   for (const t of cat.list()) {
+    // A serial column's default depends on its sequence (normal) and on the column (auto), as in
+    // PostgreSQL: pg_dump sees the table → default → sequence → table loop and prints the default apart.
+    for (const c of columnsOf(t)) {
+      const seq = c.default && c.sequence && !c.identity ? cat.sequence(c.sequence) : undefined;
+      if (!seq) continue;
+      const objid = BigInt(stableOid(`attrdef:${t.oid}:${c.attnum}`));
+      const dep = { classid: BigInt(CLASS.pg_attrdef), objid, objsubid: 0, refclassid: BigInt(CLASS.pg_class) };
+      out.push({ ...dep, refobjid: BigInt(seq.oid), refobjsubid: 0, deptype: 'n' });
+      out.push({ ...dep, refobjid: BigInt(t.oid), refobjsubid: c.attnum, deptype: 'a' });
+    }
     for (const ix of indexesOf(t)) {
       if (!ix.constraint) continue;
       out.push({

@@ -50,6 +50,11 @@ export interface PgExprTextOptions {
   context: 'default' | 'check';
   /** Output settings of constants (timestamptz in TimeZone, intervals in IntervalStyle); default UTC, ISO, postgres. */
   format?: FormatOptions;
+  /**
+   * Relation names (regclass constants) printed schema-qualified, `public.s`, as regclassout
+   * prints a relation its session's search_path does not show (pg_dump empties search_path).
+   */
+  qualify?: boolean;
 }
 
 /**
@@ -78,7 +83,7 @@ export function pgExprText(
     const items = stmt?.targetList ?? [];
     const raw = nodeOf(items[0], 'ResTarget')?.val;
     if (!raw || items.length !== 1 || stmt?.fromClause) return sql;
-    const a = new Analyzer(columns, opts.format ?? {});
+    const a = new Analyzer(columns, opts.format ?? {}, opts.qualify === true);
     let e = a.expr(raw);
     if (opts.context === 'check') e = a.toBoolean(e);
     else if (targetType) e = a.coerce(e, targetType.type, typmodOf(targetType.typmod), 'assignment', true);
@@ -270,6 +275,7 @@ class Analyzer {
   constructor(
     private readonly columns: ReadonlyMap<string, ExprColumnType>,
     private readonly format: FormatOptions,
+    private readonly qualify = false,
   ) {}
 
   expr(n: Node): PNode {
@@ -410,7 +416,7 @@ class Analyzer {
     if (parts.length > 2 || !parts.every((p) => simple.test(p))) return unsupported('regclass');
     if (parts.length === 2 && parts[0]?.toLowerCase() !== 'public') return unsupported('regclass schema');
     const name = (parts[parts.length - 1] ?? '').toLowerCase();
-    return { k: 'const', text: quoteIdentifier(name), t: 'regclass', typmod: -1 };
+    return { k: 'const', text: `${this.qualify ? 'public.' : ''}${quoteIdentifier(name)}`, t: 'regclass', typmod: -1 };
   }
 
   /** A_Expr: operators, IN lists, BETWEEN, LIKE, SIMILAR TO, IS DISTINCT FROM, NULLIF, op ANY/ALL. */

@@ -7,8 +7,12 @@
  * session relations (settings, activity, statistics) are temporary tables of the one query.
  */
 import type { DuckDBConnection } from '@duckdb/node-api';
+import type { Node } from '@pgsql/types';
 import { pgTypeName, pgTypeOid, type SqlType, type Value } from '@stratum/shared';
 import { loadValues } from '@stratum/shared/duckdb';
+import { forEachNode, transformNodes } from '../analyze/walk.ts';
+import { deparse } from '../plan/duckdb-sql.ts';
+import { parseSelect } from '../sql/parse.ts';
 import { catalogMacrosSql } from './functions.ts';
 import { PG15_TYPE_FORMATS } from './pg15.generated.ts';
 import { CATALOG_RELATIONS, CATALOG_SCHEMA, type CatalogRelation, duckName, SESSION_PREFIX } from './relations.ts';
@@ -212,6 +216,9 @@ export class PgCatalogStore {
         out.push(
           { kind: 'constraint', oid, sub: 0, def: constraintDef(t, c, false) },
           { kind: 'constraint', oid, sub: 1, def: constraintDef(t, c, true) },
+          // With public not on search_path (pg_dump): sub 2 and 3, names schema-qualified.
+          { kind: 'constraint', oid, sub: 2, def: constraintDef(t, c, false, true) },
+          { kind: 'constraint', oid, sub: 3, def: constraintDef(t, c, true, true) },
         );
       }
       for (const c of columnsOf(t)) {
@@ -220,6 +227,11 @@ export class PgCatalogStore {
         const plain = defaultText(t, c, false);
         const pretty = defaultText(t, c, true);
         if (pretty !== plain) out.push({ kind: 'pretty', oid: 0n, sub: 0, def: pretty, key: plain });
+        const qualified = defaultText(t, c, false, true);
+        if (qualified !== plain) {
+          out.push({ kind: 'qualified', oid: 0n, sub: 0, def: qualified, key: plain });
+          out.push({ kind: 'qualified', oid: 0n, sub: 1, def: defaultText(t, c, true, true), key: plain });
+        }
       }
       for (const c of t.constraints ?? []) {
         if (c.kind !== 'check') continue;
@@ -228,7 +240,12 @@ export class PgCatalogStore {
         if (pretty !== plain) out.push({ kind: 'pretty', oid: 0n, sub: 0, def: pretty, key: plain });
       }
     }
-    for (const v of cat.listViews()) out.push({ kind: 'view', oid: BigInt(v.oid), sub: 0, def: viewDefText(cat, v.sql) });
+    for (const v of cat.listViews()) {
+      // pg_get_viewdef ends the query with ';' as PostgreSQL's does (pg_dump cuts the last character off).
+      const def = viewDefText(cat, v.sql);
+      out.push({ kind: 'view', oid: BigInt(v.oid), sub: 0, def: def.endsWith(';') ? def : `${def};` });
+      out.push({ kind: 'view', oid: BigInt(v.oid), sub: 1, def: `${qualifiedQuery(v.sql, cat)};` });
+    }
     for (const s of cat.listSequences()) {
       if (!s.ownedBy) continue;
       const t = cat.find(s.ownedBy.table);
@@ -236,5 +253,28 @@ export class PgCatalogStore {
       if (t && col) out.push({ kind: 'serial', oid: BigInt(t.oid), sub: col.attnum, def: `public.${s.name}` });
     }
     return out;
+  }
+}
+
+/**
+ * A view's query with its table and view names schema-qualified (`public.t`), as ruleutils
+ * prints relations a search_path without public does not show; the text as written when it
+ * cannot be reprinted.
+ */
+function qualifiedQuery(sql: string, cat: { find(n: string): unknown; view(n: string): unknown }): string {
+  try {
+    const ctes = new Set<string>();
+    const stmt = parseSelect(sql);
+    forEachNode(stmt, (type, n) => {
+      if (type === 'CommonTableExpr' && n.ctename) ctes.add(n.ctename);
+    });
+    const out = transformNodes({ SelectStmt: stmt } as Node, (type, n) => {
+      if (type !== 'RangeVar' || n.schemaname || ctes.has(n.relname ?? '')) return undefined;
+      if (!cat.find(n.relname ?? '') && !cat.view(n.relname ?? '')) return undefined;
+      return { RangeVar: { ...n, schemaname: 'public' } };
+    });
+    return deparse(out);
+  } catch {
+    return sql.replace(/;\s*$/, '');
   }
 }

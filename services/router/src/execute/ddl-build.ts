@@ -30,7 +30,8 @@ import {
 import { constString, entryOf, expectNode, listItems, nodeOf, nodeType, present, strOf } from '../analyze/ast.ts';
 import { castTo, compileExpr } from '../analyze/compile.ts';
 import { ParamTypes, RowScope, type SessionValues } from '../analyze/scope.ts';
-import { someNode } from '../analyze/walk.ts';
+import { someNode, transformNodes } from '../analyze/walk.ts';
+import { parseNameParts } from '../catalog/rewrite.ts';
 import { deparse } from '../plan/duckdb-sql.ts';
 
 /** PostgreSQL's identifier length limit (NAMEDATALEN − 1). */
@@ -213,8 +214,8 @@ export function compileDefault(raw: Node, c: ColumnDef, env: BuildEnv): ExprDef 
     throw new StratumError('0A000', 'cannot use column reference in DEFAULT expression');
   }
   const scope = new RowScope({ params: new ParamTypes(), session: env.session });
-  const expr = castTo(compileExpr(raw, scope, c.type), c, 'assignment');
-  const def: ExprDef = { sql: deparse(raw), expr };
+  const expr = castTo(compileExpr(sequenceArgs(raw, false), scope, c.type), c, 'assignment');
+  const def: ExprDef = { sql: deparse(sequenceArgs(raw, true)), expr };
   if (
     someNode(
       raw,
@@ -226,6 +227,26 @@ export function compileDefault(raw: Node, c: ColumnDef, env: BuildEnv): ExprDef 
     def.volatile = true;
   }
   return def;
+}
+
+/**
+ * `nextval('public.s'::regclass)` (pg_dump's spelling of a serial default): the sequence named
+ * as a sequence function reads it (`s`), kept as a regclass cast in the stored text (`keepCast`,
+ * what ruleutils prints) and as plain text for the evaluator, which takes sequence names.
+ */
+export function sequenceArgs(raw: Node, keepCast: boolean): Node {
+  return transformNodes(raw, (type, n) => {
+    if (type !== 'FuncCall') return undefined;
+    const fn = strOf((n.funcname ?? []).at(-1));
+    const cast = nodeOf(n.args?.[0], 'TypeCast');
+    const reg = strOf((cast?.typeName?.names ?? []).at(-1));
+    const name = constString(cast?.arg);
+    if ((fn !== 'nextval' && fn !== 'currval') || n.args?.length !== 1 || reg !== 'regclass' || name === undefined) return undefined;
+    const parts = parseNameParts(name);
+    const bare: Node = { A_Const: { sval: { sval: parts[parts.length - 1] ?? name } } };
+    const arg = keepCast ? { TypeCast: { ...cast, arg: bare } } : bare;
+    return { FuncCall: { ...n, args: [arg] } };
+  });
 }
 
 /** A compiled CHECK over the table's row (boolean). */

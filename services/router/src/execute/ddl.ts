@@ -17,6 +17,7 @@ import type {
   AlterSeqStmt,
   AlterTableStmt,
   CommentStmt,
+  Constraint,
   CreateSeqStmt,
   CreateStmt,
   CreateTableAsStmt,
@@ -45,7 +46,7 @@ import {
   type TableInfo,
   UnsupportedError,
 } from '@stratum/shared';
-import { expectNode, listItems, present, strOf } from '../analyze/ast.ts';
+import { expectNode, listItems, nodeOf, present, strOf } from '../analyze/ast.ts';
 import { ParamTypes } from '../analyze/scope.ts';
 import { forEachNode } from '../analyze/walk.ts';
 import type { Notice, StatementResult } from '../pgwire/types.ts';
@@ -598,6 +599,9 @@ async function createIndex(s: RouterSession, stmt: IndexStmt): Promise<Statement
 async function alterTable(s: RouterSession, stmt: AlterTableStmt): Promise<StatementResult> {
   const rel = present(stmt.relation, 'the table of an ALTER TABLE');
   const t = s.catalog.find(rel.relname ?? '');
+  // ALTER TABLE v OWNER TO r on a view or sequence (pg_dump prints it so): accepted as for a table (one owner here).
+  const ownerOnly = (stmt.cmds ?? []).every((c) => nodeOf(c, 'AlterTableCmd')?.subtype === 'AT_ChangeOwner');
+  if (!t && ownerOnly && (s.catalog.view(rel.relname ?? '') || s.catalog.sequence(rel.relname ?? ''))) return { commandTag: 'ALTER TABLE' };
   if (!t) {
     if (stmt.missing_ok) return { commandTag: 'ALTER TABLE', notices: [notice(`relation "${rel.relname}" does not exist, skipping`)] };
     throw new SchemaError(SqlState.undefinedTable, `relation "${rel.relname}" does not exist`);
@@ -676,6 +680,12 @@ async function alterTable(s: RouterSession, stmt: AlterTableStmt): Promise<State
         const col = colNamed(cmd.name ?? '');
         if (cmd.def) col.default = compileDefault(cmd.def, col, env);
         else delete col.default;
+        // nextval of the sequence this column owns (pg_dump restores a serial so): it is the column's sequence again.
+        const seqs = [...s.catalog.listSequences(), ...b.sequences].filter(
+          (q) => q.ownedBy?.table === t.name && q.ownedBy.column === col.name,
+        );
+        const own = seqs.find((q) => col.default?.sql === `nextval('${q.name}'::regclass)`);
+        if (own && !col.identity) col.sequence = own.name;
         break;
       }
       case 'AT_SetNotNull': {
@@ -751,7 +761,10 @@ async function alterTable(s: RouterSession, stmt: AlterTableStmt): Promise<State
       case 'AT_SetUnLogged':
       case 'AT_ValidateConstraint':
         break;
-      case 'AT_AddIdentity':
+      case 'AT_AddIdentity': {
+        addIdentity(s, b, colNamed(cmd.name ?? ''), expectNode(cmd.def, 'Constraint'));
+        break;
+      }
       case 'AT_SetIdentity':
       case 'AT_DropIdentity':
         throw new UnsupportedError('ALTER COLUMN … IDENTITY is not supported');
@@ -1060,3 +1073,36 @@ async function comment(s: RouterSession, stmt: CommentStmt): Promise<StatementRe
 }
 
 export { pgTypeName };
+
+/**
+ * `ALTER TABLE t ALTER COLUMN c ADD GENERATED { ALWAYS | BY DEFAULT } AS IDENTITY [(options)]`
+ * (pg_dump prints identity columns so): a new sequence owned by the column, named by `SEQUENCE
+ * NAME` or chosen as CREATE TABLE chooses it, with PostgreSQL 15's checks (tablecmds.c
+ * ATExecAddIdentity).
+ * @throws StratumError 55000 when the column is nullable, already an identity column or has a
+ *   default; 22023 for a type other than smallint/integer/bigint; 42P07 for a taken name.
+ */
+function addIdentity(s: RouterSession, b: TableBuild, col: ColumnDef, con: Constraint): void {
+  const where = `column "${col.name}" of relation "${b.def.name}"`;
+  if (col.type !== 'smallint' && col.type !== 'integer' && col.type !== 'bigint') {
+    throw new StratumError('22023', 'identity column type must be smallint, integer, or bigint');
+  }
+  if (!col.notNull) throw new StratumError('55000', `${where} must be declared NOT NULL before identity can be added`);
+  if (col.identity) throw new StratumError('55000', `${where} is already an identity column`);
+  if (col.default) throw new StratumError('55000', `${where} already has a default value`);
+  const taken = (n: string) =>
+    Boolean(s.catalog.find(n) || s.catalog.sequence(n) || s.catalog.view(n)) || b.sequences.some((x) => x.name === n);
+  const options = con.options ?? [];
+  const named = options.map((o: Node) => nodeOf(o, 'DefElem')).find((d) => d?.defname === 'sequence_name');
+  const parts = (listItems(named?.arg) ?? []).map((n) => strOf(n) ?? '');
+  if (parts.length > 1 && parts[parts.length - 2] !== 'public')
+    throw new StratumError('3F000', `schema "${parts[parts.length - 2]}" does not exist`);
+  const name = parts[parts.length - 1] ?? chooseName([b.def.name, col.name], 'seq', taken);
+  if (named && taken(name)) throw new StratumError(SqlState.duplicateTable, `relation "${name}" already exists`);
+  const seq = newSequence(name, col.type);
+  sequenceOptions(seq, options, true);
+  seq.ownedBy = { table: b.def.name, column: col.name };
+  b.sequences.push(seq);
+  col.identity = con.generated_when === 'a' ? 'always' : 'by_default';
+  col.sequence = seq.name;
+}

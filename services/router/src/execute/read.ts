@@ -33,6 +33,7 @@ import { catalogSession } from '../catalog/session-source.ts';
 import type { OlapQueryOptions } from '../olap.ts';
 import type { FieldDescription, Notice, StatementResult } from '../pgwire/types.ts';
 import { deparse } from '../plan/duckdb-sql.ts';
+import { applySessionCalls } from '../plan/session-calls.ts';
 import type { AnalyticalPlan, LocalPlan, OutputColumn, ReadPlan, RowReadPlan, RowScanPlan } from '../plan/types.ts';
 import type { RouterSession } from '../session.ts';
 import { fieldOf } from '../session.ts';
@@ -499,10 +500,13 @@ async function analyticalRead(s: RouterSession, plan: AnalyticalPlan, params: Pa
   for (const n of res.notices ?? []) notices.push({ severity: 'NOTICE', code: '01000', message: n });
   const names = plan.names && plan.names.length === res.columns.length ? plan.names : undefined;
   const origins = plan.origins && plan.origins.length === res.columns.length ? plan.origins : undefined;
+  const calls = plan.sessionCalls ?? [];
+  applySessionCalls(calls, res.rows, s.evalContext());
   const out: TypedResult = {
     columns: res.columns.map((c, i) => {
       const typeOid = plan.typeOids?.length === res.columns.length ? plan.typeOids[i] : undefined;
-      return { name: names?.[i] ?? c.name, type: c.type, ...origins?.[i], ...(typeOid !== undefined ? { typeOid } : {}) };
+      const type = calls.some((x) => x.column === i) ? 'text' : c.type;
+      return { name: names?.[i] ?? c.name, type, ...origins?.[i], ...(typeOid !== undefined ? { typeOid } : {}) };
     }),
     rows: res.rows,
     notices,

@@ -296,6 +296,7 @@ function resetAll(s: RouterSession): void {
   for (const k of [...s.settingSources.keys()]) if (s.settingSources.get(k) !== 'client') s.settingSources.delete(k);
   s.asOfMs = undefined;
   s.settings['stratum.as_of'] = '';
+  s.sqlPrepared.remove(undefined);
 }
 
 async function set(s: RouterSession, n: VariableSetStmt): Promise<StatementResult> {

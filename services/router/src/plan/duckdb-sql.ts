@@ -144,6 +144,11 @@ export function sessionFunction(node: NodeEntry, s: SessionValues): Node | undef
   return undefined;
 }
 
+/** Whether a search_path lists public (PostgreSQL then prints public's relations unqualified). */
+function searchPathShowsPublic(searchPath: string): boolean {
+  return searchPath.split(',').some((x) => x.trim().replace(/^"(.*)"$/, '$1') === 'public' || x.trim().toLowerCase() === 'public');
+}
+
 /**
  * The statement with views inlined (as `(SELECT …) AS alias`, recursively) and session functions
  * bound, catalog names pointed at the router's system catalogs (catalog/rewrite.ts), then
@@ -177,6 +182,11 @@ export function rewriteForTier(
           alias: { ...n.alias, colnames: [makeNode('String', { sval: n.alias.aliasname ?? '' })] },
         });
       }
+      if (type === 'RangeVar' && n.schemaname === 'public' && !ctes.has(n.relname ?? '')) {
+        // `public.t` is `t` (Stratum's one schema; DuckDB has no schema of that name).
+        const { schemaname: _, ...rest } = n;
+        return rewrite(makeNode('RangeVar', { ...rest, alias: n.alias ?? { aliasname: n.relname ?? '' } }));
+      }
       if (type === 'RangeVar' && !n.schemaname && !ctes.has(n.relname ?? '')) {
         const v = catalog.view(n.relname ?? '');
         if (!v) return undefined;
@@ -189,7 +199,7 @@ export function rewriteForTier(
       }
       return undefined;
     });
-  const use = rewriteCatalog(rewrite(stmt), ctes);
+  const use = rewriteCatalog(rewrite(stmt), ctes, { qualify: !searchPathShowsPublic(s.setting('search_path') ?? '') });
   catalogUse?.(use);
   return pgSemantics(use.stmt, catalog, relations, onColumns);
 }

@@ -21,6 +21,7 @@ import { ParamTypes, type SessionValues } from '../analyze/scope.ts';
 import { maxParam } from '../analyze/walk.ts';
 import { copyOptionInputs, resolveCopyOptions } from '../copy/options.ts';
 import type { ParsedStatement } from '../sql/parse.ts';
+import { checkLock } from './lock.ts';
 import { planSelect } from './select.ts';
 import type { CopyPlan, DdlOp, DdlPlan, Plan, PlannedStatement, UtilityOp, UtilityPlan } from './types.ts';
 import { planInsert, planModify, writeTarget } from './write.ts';
@@ -38,8 +39,10 @@ export interface PlanEnv {
 }
 
 /** The session state a cached plan depends on: re-plan when it changed. */
-export function planKey(env: Pick<PlanEnv, 'asOf' | 'inBlock' | 'catalog'>): string {
-  return `${env.catalog.version}:${env.asOf ? 1 : 0}:${env.inBlock ? 1 : 0}`;
+export function planKey(env: Pick<PlanEnv, 'asOf' | 'inBlock' | 'catalog'> & { session?: PlanEnv['session'] }): string {
+  // restrict_nonsystem_relation_kind decides whether a plan may read views (select.ts).
+  const restrict = env.session?.setting('restrict_nonsystem_relation_kind') ?? '';
+  return `${env.catalog.version}:${env.asOf ? 1 : 0}:${env.inBlock ? 1 : 0}${restrict === '' ? '' : `:${restrict}`}`;
 }
 
 /** Statement kinds that run as DDL. */
@@ -207,6 +210,9 @@ function planNode(node: NodeEntry, env: PlanEnv, params: ParamTypes): Plan {
       return utility({ op: 'deallocate', name: s.isall || !s.name ? null : s.name });
     case 'CheckPointStmt':
       return ddl('CHECKPOINT', { op: 'noop' }, 'accepted');
+    case 'LockStmt':
+      checkLock(s, env);
+      return ddl('LOCK TABLE', { op: 'noop' }, 'accepted: reads in the block see one snapshot; Stratum holds no table locks');
     default:
       return utility({ op: 'unsupported', message: `${statementName(kind)} is not supported by Stratum yet` });
   }

@@ -7,7 +7,7 @@
  */
 
 import type { Node, SelectStmt } from '@pgsql/types';
-import type { Expr, ResultType, TableInfo } from '@stratum/shared';
+import { type Expr, type ResultType, StratumError, type TableInfo } from '@stratum/shared';
 import { expectNode, listItems, nodeOf, present, strOf } from '../analyze/ast.ts';
 import { figureColname } from '../analyze/colname.ts';
 import { compileExpr } from '../analyze/compile.ts';
@@ -16,11 +16,14 @@ import { aliasOf, type RelationRef, relationsOf } from '../analyze/relations.ts'
 import { ParamTypes, RowScope } from '../analyze/scope.ts';
 import { forEachNode, someNode, type Tree } from '../analyze/walk.ts';
 import { callsCatalog } from '../catalog/rewrite.ts';
+import { viewsRestricted } from '../settings.ts';
 import { deparse, rewriteForTier } from './duckdb-sql.ts';
 import { resultOrigins } from './origins.ts';
 import type { PlanEnv } from './planner.ts';
 import type { Columns } from './rewrite/types.ts';
 import { planRowFinish } from './row-finish.ts';
+import { inlineSequences } from './sequence-relation.ts';
+import { deferSessionCalls } from './session-calls.ts';
 import type { AnalyticalPlan, Finder, LocalPlan, OutputColumn, PlanTable, ReadPlan, RowReadPlan, RowScanPlan } from './types.ts';
 
 /** The table entry of a plan. */
@@ -218,8 +221,10 @@ function inferParams(s: SelectStmt, rels: RelationRef[], params: ParamTypes): An
  * Plan a SELECT.
  * @throws SchemaError 42P01 for unknown relations; compile errors of row-local expressions.
  */
-export function planSelect(s: SelectStmt, env: PlanEnv, params: ParamTypes): ReadPlan {
+export function planSelect(stmt: SelectStmt, env: PlanEnv, params: ParamTypes): ReadPlan {
+  const s = inlineSequences(stmt, env.catalog);
   const rels = relationsOf(env.catalog, { SelectStmt: s }, env.positionOf);
+  refuseRestrictedViews(rels, env);
   const tables = tablesOf(rels);
   // The system catalogs live in the router's DuckDB: statements over them are analytical.
   if (rels.some((r) => r.kind === 'system' && r.name.includes('.')) || callsCatalog({ SelectStmt: s })) {
@@ -235,6 +240,18 @@ export function planSelect(s: SelectStmt, env: PlanEnv, params: ParamTypes): Rea
   if (row) return row;
   const plan = analytical(s, rels, tables, env, params);
   return tryRowScan(s, rels, env, params, plan) ?? plan;
+}
+
+/**
+ * restrict_nonsystem_relation_kind = 'view' (pg_dump sets it while it dumps): a statement that
+ * reads a view fails as in PostgreSQL 15.8+.
+ * @throws StratumError 42501 naming the first view.
+ */
+function refuseRestrictedViews(rels: RelationRef[], env: PlanEnv): void {
+  const view = rels.find((r) => r.kind === 'view');
+  if (view && viewsRestricted(env.session.setting('restrict_nonsystem_relation_kind'))) {
+    throw new StratumError('42501', `access to non-system view "${view.view.name}" is restricted`);
+  }
 }
 
 /** Most rows a `row_scan` reads from the row tiers before it answers analytically instead. */
@@ -377,8 +394,9 @@ function analytical(s: SelectStmt, rels: RelationRef[], tables: PlanTable[], env
   let catalog: string[] | undefined;
   let columns: Columns | undefined;
   let typeOids: (number | undefined)[] | undefined;
+  const deferred = deferSessionCalls(s);
   const rewritten = rewriteForTier(
-    { SelectStmt: s },
+    { SelectStmt: deferred.stmt },
     env.catalog,
     env.session,
     ctes,
@@ -413,6 +431,7 @@ function analytical(s: SelectStmt, rels: RelationRef[], tables: PlanTable[], env
   const origins = resultOrigins(s, rels, env.catalog);
   if (origins?.some((o) => o !== undefined)) plan.origins = origins;
   if (typeOids) plan.typeOids = typeOids;
+  if (deferred.calls.length > 0) plan.sessionCalls = deferred.calls;
   if (catalog) {
     plan.catalog = catalog;
     plan.tier = 'router';

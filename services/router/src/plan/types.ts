@@ -26,6 +26,7 @@ import type {
 import type { ColumnDef, Expr, IsolationLevel, ResultType, SqlType, TableInfo, TableOptions } from '@stratum/shared';
 import type { CopyOptions } from '../copy/options.ts';
 import type { ColumnOrigin } from './origins.ts';
+import type { SessionCall } from './session-calls.ts';
 
 /** Consistency mode of a table (DESIGN §6). */
 export type Mode = TableOptions['consistency']['mode'];
@@ -210,6 +211,8 @@ export interface AnalyticalPlan extends PlanBase {
    * runs on the router's DuckDB (user tables it joins are gathered there).
    */
   catalog?: string[];
+  /** Select-list calls the router applies to DuckDB's rows (session-calls.ts: set_config). */
+  sessionCalls?: SessionCall[];
 }
 
 /** A SELECT without tables, evaluated by the router with PostgreSQL semantics. */

@@ -3,7 +3,7 @@
  * Conversion"), its operands coerced to the types PostgreSQL chose.
  */
 import type { A_Const, CaseExpr, CoalesceExpr, MinMaxExpr, Node, SQLValueFunctionOp, SubLink, TypeCast } from '@pgsql/types';
-import { elementType, isArrayType, type ResultType, resolveTypeName, SqlState, StratumError } from '@stratum/shared';
+import { elementType, isArrayType, parsePgArray, type ResultType, resolveTypeName, SqlState, StratumError } from '@stratum/shared';
 import { constString, entryOf, expectNode, nodeOf, present, strOf } from '../../analyze/ast.ts';
 import { call } from './call.ts';
 import { coerce, intervalLiteral, numText, textOf, toNumeric } from './coerce.ts';
@@ -144,6 +144,7 @@ export function typeCast(rw: Rewriter, v: TypeCast, scope: Scope): Typed {
   if (arg.textNum && INT_TYPES.has(t)) typed.node = coerce(arg, t);
   if (arg.textNum && t === 'numeric[]' && !mods.length) return { ...arg, t };
   if (t === 'bytea' && (TEXT_TYPES.has(arg.t) || arg.strLit)) typed.node = fn('pg_text_bytea', [arg.node]);
+  if (arg.strLit && isArrayType(t) && !t.startsWith('json')) typed.node = arrayLiteral(v, arg.node) ?? typed.node;
   if (t === 'jsonb') typed.node = castNode(arg.node, 'json');
   if (t === 'jsonb[]' || t === 'json[]') typed.node = jsonArray(arg.node);
   if (t === 'interval' && arg.strLit && !mods.length) {
@@ -163,6 +164,24 @@ export function typeCast(rw: Rewriter, v: TypeCast, scope: Scope): Typed {
   // boolean → text is 'true'/'false' in both; float → text is float8out's shortest form.
   if (TEXT_TYPES.has(t) && (FLOAT_TYPES.has(arg.t) || arg.t === 'interval')) typed.node = textOf(arg, arg.node);
   return typed;
+}
+
+/**
+ * `'{a,b}'::T[]`: PostgreSQL's array literal as `CAST(['a', 'b'] AS T[])` (DuckDB reads list text
+ * as `[a, b]`, not `{a,b}`); elements are cast from text as PostgreSQL casts them. Undefined when
+ * the literal is not a one-dimensional array (DuckDB's cast then reports it).
+ */
+function arrayLiteral(v: TypeCast, lit: Node): Node | undefined {
+  const text = constString(lit);
+  if (text === undefined) return undefined;
+  let elements: (string | null)[];
+  try {
+    elements = parsePgArray(text);
+  } catch {
+    return undefined;
+  }
+  const items: Node[] = elements.map((e) => (e === null ? { A_Const: { isnull: true } } : textConst(e)));
+  return { TypeCast: { ...v, arg: { A_ArrayExpr: { elements: items } } } };
 }
 
 /** CASE: its results coerced to their common type. */

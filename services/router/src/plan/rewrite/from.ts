@@ -5,7 +5,7 @@
 import type { JoinExpr, Node, RangeFunction, SelectStmt } from '@pgsql/types';
 import type { Catalog } from '@stratum/shared';
 import { entryOf, expectNode, listItems, nodeOf, present, strOf } from '../../analyze/ast.ts';
-import { loadedRelationColumns } from '../../catalog/relations.ts';
+import { CATALOG_SCHEMA, loadedRelationColumns } from '../../catalog/relations.ts';
 import { call } from './call.ts';
 import { isTextNumeric } from './coerce.ts';
 import { fn, funcName, jsonArray, str } from './nodes.ts';
@@ -29,6 +29,16 @@ const FROM_FUNCTIONS = new Map<string, { cols: Columns; node: (args: Node[]) => 
         { name: 'value', t: 'json' },
       ],
       node: (a) => fn('json_each', a),
+    },
+    // The catalog stage's pg_options_to_table (catalog/functions.ts), typed as PostgreSQL's (text, text).
+    [`${CATALOG_SCHEMA}.pg_options_to_table`]: {
+      cols: [
+        { name: 'option_name', t: 'text' },
+        { name: 'option_value', t: 'text' },
+      ],
+      node: (a) => ({
+        FuncCall: { funcname: [str(CATALOG_SCHEMA), str('pg_options_to_table')], args: a, funcformat: 'COERCE_EXPLICIT_CALL' },
+      }),
     },
     jsonb_array_elements: { cols: [{ name: 'value', t: 'jsonb' }], node: (a) => fn('unnest', a.slice(0, 1).map(jsonArray)), unnest: true },
     json_array_elements: { cols: [{ name: 'value', t: 'json' }], node: (a) => fn('unnest', a.slice(0, 1).map(jsonArray)), unnest: true },
