@@ -7,7 +7,7 @@
  * PostgreSQL text with the session's settings.
  */
 
-import type { Node, SelectStmt } from '@pgsql/types';
+import type { Node } from '@pgsql/types';
 import {
   castValue,
   coerceLiteral,
@@ -26,9 +26,8 @@ import {
   UnsupportedError,
   type Value,
 } from '@stratum/shared';
-import { nodeOf } from '../analyze/ast.ts';
 import { valueType } from '../analyze/predicates.ts';
-import { forEachNode, transformNodes } from '../analyze/walk.ts';
+import { transformNodes } from '../analyze/walk.ts';
 import { catalogSession } from '../catalog/session-source.ts';
 import type { OlapQueryOptions } from '../olap.ts';
 import type { FieldDescription, Notice, StatementResult } from '../pgwire/types.ts';
@@ -479,7 +478,6 @@ async function analyticalRead(s: RouterSession, plan: AnalyticalPlan, params: Pa
     if (coveredTs > s.seenTs) s.seenTs = coveredTs;
   }
   const { sql, params: bound } = inlineArrays(plan, params);
-  if (hasTables && (s.settings.timezone ?? 'UTC') !== 'UTC') refuseZoneDependent(plan.stmt, s.settings.timezone as string);
   const opts: OlapQueryOptions = s.asOfMs === undefined ? { signal: s.signal } : { asOf: s.asOfMs, signal: s.signal };
   if (plan.catalog) opts.catalog = { relations: plan.catalog, session: catalogSession(s) };
   const res = await s.ctx.olap.query(
@@ -504,60 +502,4 @@ async function analyticalRead(s: RouterSession, plan: AnalyticalPlan, params: Pa
   };
   if (cacheable) s.ctx.results.set(plan.sql, params, [...new Set(plan.tables.map((t) => t.name))], coveredTs, out as never);
   return out;
-}
-
-/** Functions whose answer depends on the session TimeZone (or that read timestamps from text). */
-const ZONE_FUNCTIONS = new Set([
-  'date_trunc',
-  'date_part',
-  'extract',
-  'to_char',
-  'to_timestamp',
-  'to_date',
-  'age',
-  'date',
-  'timezone',
-  'make_timestamptz',
-  'generate_series',
-  'date_bin',
-  'now',
-  'current_date',
-  'localtimestamp',
-  'transaction_timestamp',
-  'statement_timestamp',
-]);
-const ZONE_TYPES = new Set(['date', 'timestamp', 'timestamptz', 'time', 'interval', 'text', 'varchar']);
-
-/**
- * Analytical statements run in DuckDB in UTC (the shards lock their DuckDB configuration), so a
- * statement whose answer may depend on a non-UTC session TimeZone is refused rather than answered
- * in UTC: date/time functions, casts to date/time types, and string constants (which may be
- * timestamps read in the session's zone). Output of timestamptz values is formatted in the
- * session's zone by the router either way. See docs/sql.md "Settings".
- * @throws StratumError 0A000 naming the zone.
- */
-function refuseZoneDependent(stmt: SelectStmt, zone: string): void {
-  let what: string | undefined;
-  forEachNode(stmt, (type, n) => {
-    if (what) return false;
-    const node = n as Record<string, unknown>;
-    if (type === 'FuncCall') {
-      const names = (node.funcname as Node[] | undefined)?.map((x) => nodeOf(x, 'String')?.sval ?? '') ?? [];
-      const name = names[names.length - 1] ?? '';
-      if (ZONE_FUNCTIONS.has(name)) what = `${name}()`;
-    } else if (type === 'TypeCast') {
-      const names = ((node.typeName as { names?: Node[] } | undefined)?.names ?? []).map((x) => nodeOf(x, 'String')?.sval ?? '');
-      const t = names[names.length - 1] ?? '';
-      if (ZONE_TYPES.has(t) || t === 'timestamptz' || t === 'time') what = `a cast to ${t}`;
-    } else if (type === 'SQLValueFunction') what = 'a current date/time value';
-    else if (type === 'A_Const' && (node as { sval?: unknown }).sval !== undefined) what = 'a string constant';
-    return undefined;
-  });
-  if (what) {
-    throw new StratumError(
-      SqlState.featureNotSupported,
-      `analytical queries run in TimeZone UTC: this one uses ${what}, whose answer may depend on the session's TimeZone "${zone}"`,
-      { hint: 'SET TimeZone = \'UTC\' for this statement; see docs/sql.md "Settings".' },
-    );
-  }
 }

@@ -171,7 +171,7 @@ export function rewriteForTier(
     });
   const use = rewriteCatalog(rewrite(stmt), ctes);
   catalogUse?.(use);
-  return pgSemantics(use.stmt, catalog, relations);
+  return pgSemantics(use.stmt, catalog, relations, { timeZone: s.setting('TimeZone'), dateStyle: s.setting('DateStyle') });
 }
 
 /** PostgreSQL text of a statement or expression node (for DuckDB, EXPLAIN and the catalog). */

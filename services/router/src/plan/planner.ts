@@ -37,9 +37,13 @@ export interface PlanEnv {
   positionOf: (byteLocation: number | undefined) => number | undefined;
 }
 
-/** The session state a cached plan depends on: re-plan when it changed. */
-export function planKey(env: Pick<PlanEnv, 'asOf' | 'inBlock' | 'catalog'>): string {
-  return `${env.catalog.version}:${env.asOf ? 1 : 0}:${env.inBlock ? 1 : 0}`;
+/**
+ * The session state a cached plan depends on: re-plan when it changed. The analytical SQL spells
+ * the session's TimeZone and DateStyle out (rewrite/zone.ts), so they are part of it.
+ */
+export function planKey(env: Pick<PlanEnv, 'asOf' | 'inBlock' | 'catalog' | 'session'>): string {
+  const zone = `${env.session.setting('TimeZone') ?? ''}:${env.session.setting('DateStyle') ?? ''}`;
+  return `${env.catalog.version}:${env.asOf ? 1 : 0}:${env.inBlock ? 1 : 0}:${zone}`;
 }
 
 /** Statement kinds that run as DDL. */
