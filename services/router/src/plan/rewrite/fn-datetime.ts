@@ -3,8 +3,8 @@
  * results, date_trunc's units and centuries, date_bin, make_interval.
  */
 import type { FuncCall, Node } from '@pgsql/types';
-import { StratumError } from '@stratum/shared';
-import { nodeOf, present } from '../../analyze/ast.ts';
+import { intervalParts, StratumError } from '@stratum/shared';
+import { constString, nodeOf, present } from '../../analyze/ast.ts';
 import { argOf, callAs, castNode, castTyped, constText, fn, intConst, nullWhenNull, opExpr, textConst } from './nodes.ts';
 import { displayName, type FnCall, type Rewriter, type Scope, type Typed } from './types.ts';
 import { fromLocal, offsetSeconds, type SessionZone, sessionZone, toLocal, zoneRefused } from './zone.ts';
@@ -117,9 +117,17 @@ function zonedFunction(z: SessionZone, c: FnCall): Typed | undefined {
     case 'make_timestamptz':
       if (c.nodes.length !== 6) throw zoneRefused(z, 'make_timestamptz() with a time zone argument');
       return { node: fromLocal(z, callAs(c, 'make_timestamp')), t };
-    case 'generate_series':
-      if (tstz[0]) throw zoneRefused(z, 'generate_series(timestamp with time zone, timestamp with time zone, interval)');
+    case 'generate_series': {
+      // A step of hours and less is added to the instant: the series does not read the zone.
+      // A step of days or months is added in local time, and each step's DST adjustment carries
+      // into the next (generate_series_timestamptz): not rewritten.
+      const step = c.args[2];
+      const text = step?.ivText ?? (step?.strLit ? constString(step.node) : undefined);
+      const parts = text === undefined ? undefined : intervalParts(text);
+      if (tstz[0] && (!parts || parts.months !== 0 || parts.days !== 0))
+        throw zoneRefused(z, 'generate_series(timestamp with time zone, timestamp with time zone, interval) with a step of days or months');
       return undefined;
+    }
     default:
       return undefined;
   }
