@@ -302,6 +302,11 @@ describe('session settings: Stratum vs PostgreSQL 15', { timeout: 600_000 }, () 
       const plan = (await a.query({ text: "EXPLAIN SELECT count(*) FROM tz_plan WHERE name = 'x'", rowMode: 'array' })).rows.join('\n');
       assert.match(plan, /OLAP shard/);
       assert.deepEqual((await a.query({ text: "SELECT count(*) FROM tz_plan WHERE name = 'x'", rowMode: 'array' })).rows, [['1']]);
+      // A parameter is read in the session zone: 12:00 UTC is 08:00 in New York that day (EDT).
+      const since = async (t: string) =>
+        (await a.query({ text: 'SELECT count(*) FROM tz_plan WHERE ts >= $1', values: [t], rowMode: 'array' })).rows;
+      assert.deepEqual(await since('2024-03-10 08:00'), [['1']]);
+      assert.deepEqual(await since('2024-03-10 08:01'), [['0']]);
       await assert.rejects(
         a.query("SELECT count(*) FROM tz_plan, generate_series(ts, ts + interval '3 days', interval '1 day') g"),
         (e: { code?: string; message?: string }) =>

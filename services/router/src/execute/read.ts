@@ -14,7 +14,9 @@ import {
   counter,
   type Expr,
   evaluate,
+  formatTimestampStyle,
   formatValue,
+  parseTimestamp,
   type ResultType,
   type Row,
   type RowVersion,
@@ -26,8 +28,9 @@ import {
   UnsupportedError,
   type Value,
 } from '@stratum/shared';
+import { nodeOf, strOf } from '../analyze/ast.ts';
 import { valueType } from '../analyze/predicates.ts';
-import { transformNodes } from '../analyze/walk.ts';
+import { forEachNode, transformNodes } from '../analyze/walk.ts';
 import { catalogSession } from '../catalog/session-source.ts';
 import type { OlapQueryOptions } from '../olap.ts';
 import type { FieldDescription, Notice, StatementResult } from '../pgwire/types.ts';
@@ -426,10 +429,37 @@ function inlineArrays(plan: AnalyticalPlan, params: Params): { sql: string; para
 }
 
 /**
+ * The parameters with each one the statement reads as a timestamptz (`$n::timestamptz` in its
+ * DuckDB SQL) read by the router's parser in the session TimeZone and DateStyle (timestamptz_in)
+ * and passed as the UTC instant: DuckDB would read a text without an offset in UTC. Under UTC
+ * the parameters are passed as they are.
+ * @throws DataError 22007/22008 for a parameter PostgreSQL cannot read as a timestamp.
+ */
+function zonedParams(s: RouterSession, plan: AnalyticalPlan, params: Params): Params {
+  const zone = s.setting('TimeZone') ?? 'UTC';
+  if (params.length === 0 || zone === 'UTC') return params;
+  const read = new Set<number>();
+  forEachNode({ SelectStmt: plan.stmt }, (type, n) => {
+    if (type !== 'TypeCast') return undefined;
+    const cast = n as { arg?: Node; typeName?: { names?: Node[] } };
+    const names = cast.typeName?.names ?? [];
+    const param = nodeOf(cast.arg, 'ParamRef');
+    if (param && names.length === 1 && strOf(names[0]) === 'timestamptz') read.add(param.number ?? 0);
+    return undefined;
+  });
+  if (read.size === 0) return params;
+  const settings = { timeZone: zone, dateStyle: s.setting('DateStyle') ?? 'ISO, MDY' };
+  return params.map((v, i) =>
+    typeof v === 'string' && read.has(i + 1) ? formatTimestampStyle(parseTimestamp(v, 'timestamptz', settings), 'UTC', 'ISO') : v,
+  );
+}
+
+/**
  * An analytical read: the tables' consistency waits (or the as-of wait), the result cache, then
  * OLAP (one shard whole or scatter/gather), with a transaction block's own writes overlaid.
  */
-async function analyticalRead(s: RouterSession, plan: AnalyticalPlan, params: Params): Promise<TypedResult> {
+async function analyticalRead(s: RouterSession, plan: AnalyticalPlan, given: Params): Promise<TypedResult> {
+  const params = zonedParams(s, plan, given);
   const notices: Notice[] = [];
   // Catalog relations (`pg_catalog.x`) are the router's own: no tier to wait for, nothing to cache.
   const hasTables = plan.refs.some((r) => !r.name.includes('.'));
