@@ -385,8 +385,9 @@ async function rowScan(s: RouterSession, plan: RowScanPlan, params: Params): Pro
   }
   const f = plan.fallback;
   const provided = new Map([[t.name, live]]);
-  const { sql, params: bound2 } = inlineArrays(f, params);
-  const res = await s.ctx.olap.query(f.stmt, f.refs, sql, bound2, s.catalog.version, { signal: s.signal }, params, undefined, provided);
+  const zoned = zonedParams(s, f, params);
+  const { sql, params: bound2 } = inlineArrays(f, zoned);
+  const res = await s.ctx.olap.query(f.stmt, f.refs, sql, bound2, s.catalog.version, { signal: s.signal }, zoned, undefined, provided);
   mReads.inc({ tier: 'tx', mode: t.options.consistency.mode });
   const names = f.names && f.names.length === res.columns.length ? f.names : undefined;
   return { columns: res.columns.map((c, i) => ({ name: names?.[i] ?? c.name, type: c.type })), rows: res.rows, notices, tier: 'tx-scan' };
