@@ -74,6 +74,8 @@ export {
   TS_INFINITY,
   TS_NEG_INFINITY,
   timeZoneOffsetMs,
+  zoneAbbreviation,
+  zoneForEngine,
 } from './pgtypes/datetime.ts';
 export {
   applyIntervalTypmod,

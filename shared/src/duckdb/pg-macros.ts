@@ -370,6 +370,17 @@ const MACROS: [string, string, string][] = [
   // date_trunc('century' | 'millennium'): centuries start at years 1, 101, …, 2001.
   ['pg_trunc_century', 'x', "date_trunc('year', x) - to_years(CAST(year(x) - ((year(x) - 1) // 100 * 100 + 1) AS INTEGER))"],
   ['pg_trunc_millennium', 'x', "date_trunc('year', x) - to_years(CAST(year(x) - ((year(x) - 1) // 1000 * 1000 + 1) AS INTEGER))"],
+  // Under a session TimeZone other than UTC (services/router/src/plan/rewrite/zone.ts): an offset
+  // in seconds east as PostgreSQL prints it (+01, -05:30, +00:09:21), and a timestamptz's text
+  // (timestamptz_out, DateStyle ISO) from its local time and offset.
+  [
+    'pg_tz_offset_text',
+    's',
+    "CASE WHEN s < 0 THEN '-' ELSE '+' END || lpad(CAST(abs(s) // 3600 AS VARCHAR), 2, '0') || " +
+      "CASE WHEN abs(s) % 3600 <> 0 THEN ':' || lpad(CAST(abs(s) // 60 % 60 AS VARCHAR), 2, '0') ELSE '' END || " +
+      "CASE WHEN abs(s) % 60 <> 0 THEN ':' || lpad(CAST(abs(s) % 60 AS VARCHAR), 2, '0') ELSE '' END",
+  ],
+  ['pg_tstz_text', 'l, s', 'CAST(l AS VARCHAR) || pg_tz_offset_text(s)'],
   // array_to_string skips NULL elements (an array of only NULLs is ''), or prints them as the third argument.
   [
     'pg_array_to_string',

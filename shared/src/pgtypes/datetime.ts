@@ -120,6 +120,27 @@ function resolveZone(name: string): Zone | null {
   return z;
 }
 
+/**
+ * How `zone` (a TimeZone value as SET stores it) reads to an engine outside the router: a fixed
+ * offset in seconds east of UTC (UTC, numeric offsets, POSIX `UTC+3` = 3 h west,
+ * `<+05:30>-05:30`), or the tz database's canonical name of a zone with rules
+ * (`america/new_york` → `America/New_York`); null when the zone is not recognized.
+ */
+export function zoneForEngine(zone: string): { fixed: number } | { name: string } | null {
+  const z = resolveZone(zone);
+  if (z === null) return null;
+  return 'fixed' in z ? { fixed: z.fixed } : { name: z.intl.resolvedOptions().timeZone };
+}
+
+/**
+ * The abbreviation to_char's `TZ` prints for `zone` at the UTC instant `us` (µs since the epoch):
+ * the tz database's (EST, CEST, IST), else the numeric form (`+1030`-style zones print `+1030`).
+ * @throws DataError 22023 for an unknown zone.
+ */
+export function zoneAbbreviation(zone: string, us: bigint): string {
+  return zoneAbbrev(zone, us, offsetSecondsAt(zone, us));
+}
+
 /** True when `zone` names a time zone {@link timeZoneOffsetMs} understands. */
 export function isValidTimeZone(zone: string): boolean {
   return resolveZone(zone) !== null;
@@ -269,6 +290,9 @@ function zoneAbbrev(zone: string, us: bigint, offsetSec: number): string {
     }
   }
   if (z && 'fixed' in z && offsetSec === 0) return 'UTC';
+  // A POSIX spec names its zone: 'UTC+3' is called UTC, 'EST5' EST (pg_tzset of a POSIX string).
+  const posixName = z && 'fixed' in z ? /^([A-Za-z]{3,})[+-]?\d/.exec(zone.trim())?.[1] : undefined;
+  if (posixName) return posixName;
   return formatOffset(offsetSec);
 }
 

@@ -7,14 +7,16 @@
  * PostgreSQL text with the session's settings.
  */
 
-import type { Node, SelectStmt } from '@pgsql/types';
+import type { Node } from '@pgsql/types';
 import {
   castValue,
   coerceLiteral,
   counter,
   type Expr,
   evaluate,
+  formatTimestampStyle,
   formatValue,
+  parseTimestamp,
   type ResultType,
   type Row,
   type RowVersion,
@@ -26,7 +28,7 @@ import {
   UnsupportedError,
   type Value,
 } from '@stratum/shared';
-import { nodeOf } from '../analyze/ast.ts';
+import { nodeOf, strOf } from '../analyze/ast.ts';
 import { valueType } from '../analyze/predicates.ts';
 import { forEachNode, transformNodes } from '../analyze/walk.ts';
 import { catalogSession } from '../catalog/session-source.ts';
@@ -386,8 +388,9 @@ async function rowScan(s: RouterSession, plan: RowScanPlan, params: Params): Pro
   }
   const f = plan.fallback;
   const provided = new Map([[t.name, live]]);
-  const { sql, params: bound2 } = inlineArrays(f, params);
-  const res = await s.ctx.olap.query(f.stmt, f.refs, sql, bound2, s.catalog.version, { signal: s.signal }, params, undefined, provided);
+  const zoned = zonedParams(s, f, params);
+  const { sql, params: bound2 } = inlineArrays(f, zoned);
+  const res = await s.ctx.olap.query(f.stmt, f.refs, sql, bound2, s.catalog.version, { signal: s.signal }, zoned, undefined, provided);
   mReads.inc({ tier: 'tx', mode: t.options.consistency.mode });
   const names = f.names && f.names.length === res.columns.length ? f.names : undefined;
   return { columns: res.columns.map((c, i) => ({ name: names?.[i] ?? c.name, type: c.type })), rows: res.rows, notices, tier: 'tx-scan' };
@@ -430,10 +433,37 @@ function inlineArrays(plan: AnalyticalPlan, params: Params): { sql: string; para
 }
 
 /**
+ * The parameters with each one the statement reads as a timestamptz (`$n::timestamptz` in its
+ * DuckDB SQL) read by the router's parser in the session TimeZone and DateStyle (timestamptz_in)
+ * and passed as the UTC instant: DuckDB would read a text without an offset in UTC. Under UTC
+ * the parameters are passed as they are.
+ * @throws DataError 22007/22008 for a parameter PostgreSQL cannot read as a timestamp.
+ */
+function zonedParams(s: RouterSession, plan: AnalyticalPlan, params: Params): Params {
+  const zone = s.setting('TimeZone') ?? 'UTC';
+  if (params.length === 0 || zone === 'UTC') return params;
+  const read = new Set<number>();
+  forEachNode({ SelectStmt: plan.stmt }, (type, n) => {
+    if (type !== 'TypeCast') return undefined;
+    const cast = n as { arg?: Node; typeName?: { names?: Node[] } };
+    const names = cast.typeName?.names ?? [];
+    const param = nodeOf(cast.arg, 'ParamRef');
+    if (param && names.length === 1 && strOf(names[0]) === 'timestamptz') read.add(param.number ?? 0);
+    return undefined;
+  });
+  if (read.size === 0) return params;
+  const settings = { timeZone: zone, dateStyle: s.setting('DateStyle') ?? 'ISO, MDY' };
+  return params.map((v, i) =>
+    typeof v === 'string' && read.has(i + 1) ? formatTimestampStyle(parseTimestamp(v, 'timestamptz', settings), 'UTC', 'ISO') : v,
+  );
+}
+
+/**
  * An analytical read: the tables' consistency waits (or the as-of wait), the result cache, then
  * OLAP (one shard whole or scatter/gather), with a transaction block's own writes overlaid.
  */
-async function analyticalRead(s: RouterSession, plan: AnalyticalPlan, params: Params): Promise<TypedResult> {
+async function analyticalRead(s: RouterSession, plan: AnalyticalPlan, given: Params): Promise<TypedResult> {
+  const params = zonedParams(s, plan, given);
   const notices: Notice[] = [];
   // Catalog relations (`pg_catalog.x`) are the router's own: no tier to wait for, nothing to cache.
   const hasTables = plan.refs.some((r) => !r.name.includes('.'));
@@ -482,7 +512,6 @@ async function analyticalRead(s: RouterSession, plan: AnalyticalPlan, params: Pa
     if (coveredTs > s.seenTs) s.seenTs = coveredTs;
   }
   const { sql, params: bound } = inlineArrays(plan, params);
-  if (hasTables && (s.settings.timezone ?? 'UTC') !== 'UTC') refuseZoneDependent(plan.stmt, s.settings.timezone as string);
   const opts: OlapQueryOptions = s.asOfMs === undefined ? { signal: s.signal } : { asOf: s.asOfMs, signal: s.signal };
   if (plan.catalog) opts.catalog = { relations: plan.catalog, session: catalogSession(s) };
   const res = await s.ctx.olap.query(
@@ -514,60 +543,4 @@ async function analyticalRead(s: RouterSession, plan: AnalyticalPlan, params: Pa
   };
   if (cacheable) s.ctx.results.set(plan.sql, params, [...new Set(plan.tables.map((t) => t.name))], coveredTs, out as never);
   return out;
-}
-
-/** Functions whose answer depends on the session TimeZone (or that read timestamps from text). */
-const ZONE_FUNCTIONS = new Set([
-  'date_trunc',
-  'date_part',
-  'extract',
-  'to_char',
-  'to_timestamp',
-  'to_date',
-  'age',
-  'date',
-  'timezone',
-  'make_timestamptz',
-  'generate_series',
-  'date_bin',
-  'now',
-  'current_date',
-  'localtimestamp',
-  'transaction_timestamp',
-  'statement_timestamp',
-]);
-const ZONE_TYPES = new Set(['date', 'timestamp', 'timestamptz', 'time', 'interval', 'text', 'varchar']);
-
-/**
- * Analytical statements run in DuckDB in UTC (the shards lock their DuckDB configuration), so a
- * statement whose answer may depend on a non-UTC session TimeZone is refused rather than answered
- * in UTC: date/time functions, casts to date/time types, and string constants (which may be
- * timestamps read in the session's zone). Output of timestamptz values is formatted in the
- * session's zone by the router either way. See docs/sql.md "Settings".
- * @throws StratumError 0A000 naming the zone.
- */
-function refuseZoneDependent(stmt: SelectStmt, zone: string): void {
-  let what: string | undefined;
-  forEachNode(stmt, (type, n) => {
-    if (what) return false;
-    const node = n as Record<string, unknown>;
-    if (type === 'FuncCall') {
-      const names = (node.funcname as Node[] | undefined)?.map((x) => nodeOf(x, 'String')?.sval ?? '') ?? [];
-      const name = names[names.length - 1] ?? '';
-      if (ZONE_FUNCTIONS.has(name)) what = `${name}()`;
-    } else if (type === 'TypeCast') {
-      const names = ((node.typeName as { names?: Node[] } | undefined)?.names ?? []).map((x) => nodeOf(x, 'String')?.sval ?? '');
-      const t = names[names.length - 1] ?? '';
-      if (ZONE_TYPES.has(t) || t === 'timestamptz' || t === 'time') what = `a cast to ${t}`;
-    } else if (type === 'SQLValueFunction') what = 'a current date/time value';
-    else if (type === 'A_Const' && (node as { sval?: unknown }).sval !== undefined) what = 'a string constant';
-    return undefined;
-  });
-  if (what) {
-    throw new StratumError(
-      SqlState.featureNotSupported,
-      `analytical queries run in TimeZone UTC: this one uses ${what}, whose answer may depend on the session's TimeZone "${zone}"`,
-      { hint: 'SET TimeZone = \'UTC\' for this statement; see docs/sql.md "Settings".' },
-    );
-  }
 }

@@ -201,7 +201,7 @@ export function rewriteForTier(
     });
   const use = rewriteCatalog(rewrite(stmt), ctes, { qualify: !searchPathShowsPublic(s.setting('search_path') ?? '') });
   catalogUse?.(use);
-  return pgSemantics(use.stmt, catalog, relations, onColumns);
+  return pgSemantics(use.stmt, catalog, relations, onColumns, { timeZone: s.setting('TimeZone'), dateStyle: s.setting('DateStyle') });
 }
 
 /** PostgreSQL text of a statement or expression node (for DuckDB, EXPLAIN and the catalog). */

@@ -38,11 +38,15 @@ export interface PlanEnv {
   positionOf: (byteLocation: number | undefined) => number | undefined;
 }
 
-/** The session state a cached plan depends on: re-plan when it changed. */
+/**
+ * The session state a cached plan depends on: re-plan when it changed. The analytical SQL spells
+ * the session's TimeZone and DateStyle out (rewrite/zone.ts), so they are part of it, and
+ * restrict_nonsystem_relation_kind decides whether a plan may read views (select.ts).
+ */
 export function planKey(env: Pick<PlanEnv, 'asOf' | 'inBlock' | 'catalog'> & { session?: PlanEnv['session'] }): string {
-  // restrict_nonsystem_relation_kind decides whether a plan may read views (select.ts).
   const restrict = env.session?.setting('restrict_nonsystem_relation_kind') ?? '';
-  return `${env.catalog.version}:${env.asOf ? 1 : 0}:${env.inBlock ? 1 : 0}${restrict === '' ? '' : `:${restrict}`}`;
+  const zone = `${env.session?.setting('TimeZone') ?? ''}:${env.session?.setting('DateStyle') ?? ''}`;
+  return `${env.catalog.version}:${env.asOf ? 1 : 0}:${env.inBlock ? 1 : 0}:${zone}${restrict === '' ? '' : `:${restrict}`}`;
 }
 
 /** Statement kinds that run as DDL. */

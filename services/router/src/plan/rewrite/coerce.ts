@@ -8,6 +8,7 @@ import { intervalParts, numericPrecision, type ResultType } from '@stratum/share
 import { constString } from '../../analyze/ast.ts';
 import { castNode, castTyped, duckTypeOf, fn, intConst, isNullConst, opExpr } from './nodes.ts';
 import { FLOAT_TYPES, INT_TYPES, TEXT_TYPES, type Typed } from './types.ts';
+import { zoneCast } from './zone.ts';
 
 /**
  * Unconstrained numeric, and numeric(p,s) with p > 38, is VARCHAR in DuckDB (the exact text of
@@ -68,13 +69,16 @@ export function intervalLiteral(text: string): Node | undefined {
  * `x` as an argument of PostgreSQL type `want`: cast when its type differs (an implicit
  * coercion PostgreSQL inserts), or when it is a literal DuckDB would type by value. Numeric
  * targets are left to DuckDB (its DECIMAL arithmetic with integers is PostgreSQL's), and so are
- * text targets of text-like values.
+ * text targets of text-like values. Conversions that read the session TimeZone spell it out (zone.ts).
+ * @throws StratumError as {@link zoneCast}.
  */
 export function coerce(x: Typed, want: ResultType): Node {
   if (want === 'interval' && x.strLit) {
     const iv = intervalLiteral(constString(x.node) ?? '');
     if (iv) return iv;
   }
+  const inZone = zoneCast(x, want);
+  if (inZone) return inZone;
   // char(n) → text drops the padding (rtrim1).
   if (x.t === 'char' && (want === 'text' || want === 'varchar')) return fn('rtrim', [x.node]);
   if (isNullConst(x.node) && want !== 'unknown' && want !== 'numeric' && duckTypeOf(want)) return castTyped(x, want);

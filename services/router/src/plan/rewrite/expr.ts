@@ -12,6 +12,7 @@ import { aExpr } from './operators.ts';
 import { sortKey } from './output.ts';
 import { arrayOf, common, FLOAT_TYPES, INT_TYPES, lookupColumn, type Rewriter, type Scope, TEXT_TYPES, type Typed } from './types.ts';
 import { rewriteChildren, rewriteWithin } from './untyped.ts';
+import { sessionZone, toLocal, zoneCast, zoneRefused } from './zone.ts';
 
 /**
  * Rewrite expression `n` and type it (unknown where PostgreSQL's type cannot be told: an unknown
@@ -80,7 +81,7 @@ export function expr(rw: Rewriter, n: Node, scope: Scope): Typed {
       return arg.textNum && t !== 'unknown' ? { node, t, textNum: true } : { node, t };
     }
     case 'SQLValueFunction':
-      return { node: n, t: (v.op && SVF_TYPES[v.op]) || 'unknown' };
+      return localValue(v.op) ?? { node: n, t: (v.op && SVF_TYPES[v.op]) || 'unknown' };
     case 'ParamRef':
       return { node: n, t: 'unknown' };
     case 'SortBy': {
@@ -150,6 +151,7 @@ export function typeCast(rw: Rewriter, v: TypeCast, scope: Scope): Typed {
   if (t === 'interval' && arg.strLit && !mods.length) {
     const text = constString(arg.node) ?? '';
     typed.node = intervalLiteral(text) ?? typed.node;
+    typed.ivText = text;
     // PostgreSQL reads a literal at parse analysis: bad input fails whatever the rows.
     if (typed.node === node) throw new StratumError(SqlState.invalidDatetimeFormat, `invalid input syntax for type interval: "${text}"`);
   }
@@ -163,6 +165,9 @@ export function typeCast(rw: Rewriter, v: TypeCast, scope: Scope): Typed {
     typed.node = castTyped({ node: fn('round_even', [arg.node, intConst(0)]), t: 'double' }, t);
   // boolean → text is 'true'/'false' in both; float → text is float8out's shortest form.
   if (TEXT_TYPES.has(t) && (FLOAT_TYPES.has(arg.t) || arg.t === 'interval')) typed.node = textOf(arg, arg.node);
+  // timestamptz ↔ timestamp, date, time, text and literals read as timestamptz: in the session zone.
+  const inZone = mods.length === 0 ? zoneCast(arg, t) : undefined;
+  if (inZone) typed.node = inZone;
   return typed;
 }
 
@@ -229,6 +234,26 @@ export function subLink(rw: Rewriter, v: SubLink, scope: Scope): Typed {
           : arrayOf(first)
         : 'boolean';
   return kind === 'EXPR_SUBLINK' && sub.cols[0]?.textNum ? { node: { SubLink: out }, t, textNum: true } : { node: { SubLink: out }, t };
+}
+
+/** CURRENT_DATE, LOCALTIMESTAMP and LOCALTIME: the current instant's local date and time in the session zone. */
+function localValue(op: SQLValueFunctionOp | undefined): Typed | undefined {
+  const z = sessionZone();
+  if (!z) return undefined;
+  const local = (): Node => toLocal(z, fn('now', []));
+  switch (op) {
+    case 'SVFOP_CURRENT_DATE':
+      return { node: castNode(local(), 'date'), t: 'date' };
+    case 'SVFOP_LOCALTIMESTAMP':
+      return { node: local(), t: 'timestamp' };
+    case 'SVFOP_LOCALTIME':
+      return { node: castNode(local(), 'time'), t: 'time' };
+    case 'SVFOP_LOCALTIMESTAMP_N':
+    case 'SVFOP_LOCALTIME_N':
+      throw zoneRefused(z, `${op === 'SVFOP_LOCALTIME_N' ? 'LOCALTIME' : 'LOCALTIMESTAMP'} with a precision`);
+    default:
+      return undefined;
+  }
 }
 
 /** The result types of SQL value functions (CURRENT_DATE, CURRENT_USER, …). */

@@ -3,14 +3,22 @@
  * results, date_trunc's units and centuries, date_bin, make_interval.
  */
 import type { FuncCall, Node } from '@pgsql/types';
-import { StratumError } from '@stratum/shared';
-import { nodeOf, present } from '../../analyze/ast.ts';
-import { argOf, callAs, castNode, castTyped, constText, fn, intConst, opExpr, textConst } from './nodes.ts';
+import { intervalParts, StratumError } from '@stratum/shared';
+import { constString, nodeOf, present } from '../../analyze/ast.ts';
+import { argOf, callAs, castNode, castTyped, constText, fn, intConst, nullWhenNull, opExpr, textConst } from './nodes.ts';
 import { displayName, type FnCall, type Rewriter, type Scope, type Typed } from './types.ts';
+import { fromLocal, offsetSeconds, type SessionZone, sessionZone, toLocal, zoneRefused } from './zone.ts';
 
 /** Units date_trunc accepts (PostgreSQL 15 §9.9.2, with the spellings datetktbl reads). */
 const TRUNC_UNITS = new Set(
   'microsecond microseconds us usec usecs millisecond milliseconds ms msec msecs second seconds sec secs s minute minutes min mins m hour hours hr hrs h day days d week weeks w month months mon mons quarter qtr year years yr yrs y decade decades century centuries millennium millennia mil mils'.split(
+    ' ',
+  ),
+);
+
+/** date_trunc units below a day (timestamptz_trunc keeps the instant's offset for them). */
+const SUB_DAY_UNITS = new Set(
+  'microsecond microseconds us usec usecs millisecond milliseconds ms msec msecs second seconds sec secs s minute minutes min mins m hour hours hr hrs h'.split(
     ' ',
   ),
 );
@@ -26,6 +34,11 @@ const EXTRACT_FIELDS = new Set([
  * @throws StratumError 22023 for a unit or field PostgreSQL does not know.
  */
 export function dateTimeFunction(c: FnCall): Typed | undefined {
+  const z = sessionZone();
+  if (z) {
+    const inZone = zonedFunction(z, c);
+    if (inZone) return inZone;
+  }
   const { name, nodes, sig, t } = c;
   switch (name) {
     case 'extract':
@@ -43,6 +56,78 @@ export function dateTimeFunction(c: FnCall): Typed | undefined {
     }
     case 'date_bin':
       return { node: castTyped({ node: callAs(c, 'time_bucket'), t }, t), t };
+    default:
+      return undefined;
+  }
+}
+
+/**
+ * The date/time functions of a timestamptz that read the session zone `z` (PostgreSQL 15 §9.9:
+ * date_trunc, date_part and extract, age, make_timestamptz without a zone work on the local time),
+ * computed on the local time; undefined for the others.
+ * @throws StratumError 22023 as {@link dateTimeFunction}; 0A000 for generate_series over
+ *   timestamptz (its steps add the interval in the zone) and the forms not rewritten.
+ */
+function zonedFunction(z: SessionZone, c: FnCall): Typed | undefined {
+  const { name, sig, t } = c;
+  const tstz = sig.args.map((a) => a === 'timestamptz');
+  switch (name) {
+    case 'date_trunc': {
+      if (!tstz[1]) return undefined;
+      if (c.nodes.length > 2) throw zoneRefused(z, 'date_trunc(text, timestamp with time zone, text)');
+      // Truncated in local time (timestamptz_trunc_internal): from a day up, read back in the
+      // zone; below a day, the instant keeps its offset (the local time's truncation subtracted).
+      const x = argOf(c, 1);
+      const local = { ...c, nodes: [argOf(c, 0), toLocal(z, x)], sig: { ...sig, args: ['text', 'timestamp'], t: 'timestamp' } } as FnCall;
+      const inner = castNode((dateTimeFunction({ ...local, t: 'timestamp' }) ?? { node: callAs(local, 'date_trunc') }).node, 'timestamp');
+      const unit = constText(c.nodes[0])?.toLowerCase();
+      if (unit !== undefined && SUB_DAY_UNITS.has(unit)) return { node: opExpr('-', x, opExpr('-', toLocal(z, x), inner)), t };
+      return { node: fromLocal(z, inner), t };
+    }
+    case 'extract':
+    case 'date_part': {
+      if (!tstz[1]) return undefined;
+      const field = constText(c.nodes[0])?.toLowerCase();
+      if (field === undefined) throw zoneRefused(z, `${name}() of a timestamp with time zone with a field that is not a constant`);
+      if (field === 'epoch') return undefined;
+      const x = argOf(c, 1);
+      if (field === 'timezone' || field === 'timezone_hour' || field === 'timezone_minute') {
+        const off = offsetSeconds(z, x);
+        // timezone_hour / _minute truncate toward zero (DuckDB's // on BIGINT does too).
+        const v =
+          field === 'timezone'
+            ? off
+            : field === 'timezone_hour'
+              ? opExpr('//', off, intConst(3600))
+              : opExpr('//', opExpr('%', off, intConst(3600)), intConst(60));
+        // A fixed zone's offset is a constant: NULL for a NULL timestamp all the same.
+        return { node: nullWhenNull(x, name === 'extract' ? castNode(v, 'decimal', [38, 0]) : castNode(v, 'double')), t };
+      }
+      const local: FnCall = { ...c, nodes: [argOf(c, 0), toLocal(z, x)], sig: { ...sig, args: ['text', 'timestamp'] } };
+      if (name === 'extract') return extract(local);
+      return { node: castTyped({ node: callAs(local, 'date_part'), t }, t), t };
+    }
+    case 'age': {
+      if (!tstz[0]) return undefined;
+      // timestamptz_age: the difference of the local times' fields.
+      const a = toLocal(z, argOf(c, 0));
+      const b = c.nodes.length > 1 ? toLocal(z, argOf(c, 1)) : castNode(castNode(toLocal(z, fn('now', [])), 'date'), 'timestamp');
+      return { node: castTyped({ node: callAs(c, 'age', c.nodes.length > 1 ? [a, b] : [b, a]), t }, t), t };
+    }
+    case 'make_timestamptz':
+      if (c.nodes.length !== 6) throw zoneRefused(z, 'make_timestamptz() with a time zone argument');
+      return { node: fromLocal(z, callAs(c, 'make_timestamp')), t };
+    case 'generate_series': {
+      // A step of hours and less is added to the instant: the series does not read the zone.
+      // A step of days or months is added in local time, and each step's DST adjustment carries
+      // into the next (generate_series_timestamptz): not rewritten.
+      const step = c.args[2];
+      const text = step?.ivText ?? (step?.strLit ? constString(step.node) : undefined);
+      const parts = text === undefined ? undefined : intervalParts(text);
+      if (tstz[0] && (!parts || parts.months !== 0 || parts.days !== 0))
+        throw zoneRefused(z, 'generate_series(timestamp with time zone, timestamp with time zone, interval) with a step of days or months');
+      return undefined;
+    }
     default:
       return undefined;
   }

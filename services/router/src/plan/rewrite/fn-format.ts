@@ -8,6 +8,7 @@ import { outText } from './coerce.ts';
 import { argOf, castNode, castTyped, constText, fn, textConst } from './nodes.ts';
 import { strptimeFormat, toCharNumber, toCharTimestamp } from './to-char.ts';
 import { FLOAT_TYPES, type FnCall, INT_TYPES, type Typed } from './types.ts';
+import { fromLocal, sessionZone, toLocal } from './zone.ts';
 
 /** A formatting function of `c` rewritten, or undefined when its template is not constant or not known. */
 export function formatFunction(c: FnCall): Typed | undefined {
@@ -31,6 +32,10 @@ export function formatFunction(c: FnCall): Typed | undefined {
       const f = constText(nodes[1]);
       const fmt = f === undefined ? undefined : strptimeFormat(f);
       if (fmt === undefined) return undefined;
+      const z = sessionZone();
+      // to_timestamp(text, text) reads a local time of the session zone.
+      if (z && name === 'to_timestamp')
+        return { node: fromLocal(z, castNode(fn('strptime', [argOf(c, 0), textConst(fmt)]), 'timestamp')), t };
       return { node: castTyped({ node: fn('strptime', [argOf(c, 0), textConst(fmt)]), t }, t), t };
     }
     default:
@@ -86,7 +91,9 @@ function toChar(c: FnCall): Typed | undefined {
   if (f === undefined) return undefined;
   const x = argOf(c, 0);
   if (a0 === 'timestamp' || a0 === 'timestamptz') {
-    const node = toCharTimestamp(x, f);
+    // A timestamptz prints its local time and zone in the session zone (UTC: its UTC fields).
+    const z = a0 === 'timestamptz' ? sessionZone() : undefined;
+    const node = toCharTimestamp(z ? toLocal(z, x) : x, f, a0 === 'timestamptz' ? (z ? { zone: z, at: x } : 'utc') : undefined);
     return node ? { node, t } : undefined;
   }
   if (a0 && (INT_TYPES.has(a0) || a0 === 'numeric' || FLOAT_TYPES.has(a0))) {

@@ -33,20 +33,35 @@ import { expr } from './expr.ts';
 import { tableColumns } from './from.ts';
 import { select } from './select.ts';
 import type { Columns, Rewriter } from './types.ts';
+import { withZone } from './zone.ts';
 
 /**
  * The statement `stmt` (views already inlined) rewritten so DuckDB answers as PostgreSQL 15
  * would: a SELECT, or an expression a write runs in DuckDB over the tables `relations` (by alias;
  * only what can be typed — their columns, constants, subqueries — is rewritten).
  * `onColumns`, when given, receives a SELECT's output columns as PostgreSQL types them (what
- * Describe reports before the statement runs).
+ * Describe reports before the statement runs). `session`: the session's TimeZone and DateStyle
+ * as SHOW prints them; where PostgreSQL reads a timestamptz in the zone, the zone is spelled out
+ * in the SQL (zone.ts), since DuckDB runs in UTC.
  * @throws StratumError 42P19 for a recursive CTE PostgreSQL refuses; 42883 for an operator
- *   PostgreSQL does not have for the operands' types (e.g. `double precision % integer`).
+ *   PostgreSQL does not have for the operands' types (e.g. `double precision % integer`); 0A000
+ *   for a construct whose answer depends on a non-UTC zone and is not rewritten (zone.ts).
  */
 export function pgSemantics(
   stmt: Node,
   catalog: Catalog,
   relations: readonly { alias: string; table: string }[] = [],
+  onColumns?: (cols: Columns) => void,
+  session: { timeZone?: string | undefined; dateStyle?: string | undefined } = {},
+): Node {
+  return withZone(session.timeZone, session.dateStyle, () => rewriteStatement(stmt, catalog, relations, onColumns));
+}
+
+/** {@link pgSemantics} within the session zone's context. */
+function rewriteStatement(
+  stmt: Node,
+  catalog: Catalog,
+  relations: readonly { alias: string; table: string }[],
   onColumns?: (cols: Columns) => void,
 ): Node {
   const r: Rewriter = {

@@ -5,12 +5,13 @@
  */
 import type { A_Expr, Node } from '@pgsql/types';
 import { isArrayType, type ResultType, resolveOperatorDetail, type Signature, SqlState, StratumError } from '@stratum/shared';
-import { listItems, nodeOf, present } from '../../analyze/ast.ts';
+import { constString, listItems, nodeOf, present } from '../../analyze/ast.ts';
 import { coerce, numKey, numText, scaleOf } from './coerce.ts';
 import { jsonPath } from './fn-json-array.ts';
 import { argIsLiteral, castNode, castTyped, duckTypeOf, fn, isUntypedParam, nullWhenNull, opExpr, opName, textConst } from './nodes.ts';
 import { displayName, FLOAT_TYPES, INT_TYPES, type Rewriter, type Scope, TEXT_TYPES, type Typed } from './types.ts';
 import { rewriteWithin } from './untyped.ts';
+import { sessionZone, tstzPlusInterval, zoneCast } from './zone.ts';
 
 /** Regular-expression match operators: [negated, DuckDB options]. */
 const REGEX_OPS = new Map<string, [negated: boolean, options: string]>([
@@ -52,7 +53,7 @@ export function aExpr(rw: Rewriter, v: A_Expr, scope: Scope): Typed {
     return { node: nullWhenNull(arr, { A_Expr: out }), t: 'boolean' };
   }
   if ((kind === 'AEXPR_IN' || kind === 'AEXPR_BETWEEN' || kind === 'AEXPR_NOT_BETWEEN') && nodeOf(v.rexpr, 'List')) {
-    const ordered = orderedList(rw, v, scope);
+    const ordered = orderedList(rw, v, scope) ?? zonedList(rw, v, scope);
     if (ordered) return { node: ordered, t: 'boolean' };
   }
   if (kind !== 'AEXPR_OP') {
@@ -87,8 +88,14 @@ export function aExpr(rw: Rewriter, v: A_Expr, scope: Scope): Typed {
   const operand = (a: Typed, want: ResultType = 'unknown'): Node =>
     // DuckDB cannot type a parameter from an arithmetic operator: cast it to the operand type PostgreSQL chose.
     isUntypedParam(a) && want !== 'unknown' && want !== 'numeric' && duckTypeOf(want) ? castTyped(a, want) : coerce(a, want);
-  const ln = l && operand(l, a0);
-  const rn = operand(r, l ? a1 : a0);
+  let ln = l && operand(l, a0);
+  let rn = operand(r, l ? a1 : a0);
+  // timestamptz compared with timestamp or date (timestamptz_lt_timestamp, …): the other side is
+  // read as a local time of the session zone (timestamp2timestamptz).
+  if (l && ln && COMPARISON_OPS.has(op) && sessionZone() && (a0 === 'timestamptz') !== (a1 === 'timestamptz')) {
+    if (a0 === 'timestamptz') rn = zoneCast({ node: rn, t: a1 ?? 'unknown' }, 'timestamptz') ?? rn;
+    else ln = zoneCast({ node: ln, t: a0 ?? 'unknown' }, 'timestamptz') ?? ln;
+  }
   if (l && ln && COMPARISON_OPS.has(op)) {
     // numeric_cmp of text numerics: by their numeric-order keys (exact at any precision).
     if (a0 === 'numeric' && a1 === 'numeric' && args.some((a) => a.textNum))
@@ -138,6 +145,24 @@ function orderedList(rw: Rewriter, v: A_Expr, scope: Scope): Node | undefined {
   return { A_Expr: { ...v, lexpr: f(l), rexpr: { List: { items: items.map(f) } } } };
 }
 
+/** Types a list of timestamp-like values compares in once one is a timestamptz. */
+const ZONED_LIST_TYPES = new Set<ResultType>(['timestamptz', 'timestamp', 'date']);
+
+/**
+ * `x [NOT] IN (list)` and `x [NOT] BETWEEN a AND b` where a timestamptz meets timestamps, dates or
+ * string literals, under a session zone other than UTC: every value as a timestamptz, read in the
+ * zone (zone.ts); undefined otherwise (left to DuckDB).
+ */
+function zonedList(rw: Rewriter, v: A_Expr, scope: Scope): Node | undefined {
+  if (!sessionZone()) return undefined;
+  const l = rw.expr(present(v.lexpr, `the left operand of ${String(v.kind)}`), scope);
+  const items = (listItems(v.rexpr) ?? []).map((i) => rw.expr(i, scope));
+  const all = [l, ...items];
+  if (!all.some((x) => x.t === 'timestamptz') || !all.every((x) => ZONED_LIST_TYPES.has(x.t) || x.strLit)) return undefined;
+  const f = (x: Typed): Node => coerce(x, 'timestamptz');
+  return { A_Expr: { ...v, lexpr: f(l), rexpr: { List: { items: items.map(f) } } } };
+}
+
 /**
  * Binary operators whose DuckDB meaning differs, over operands `[x, y]` already cast to
  * `sig.args` (`[l, r]` as typed before): undefined where DuckDB's operator is PostgreSQL's.
@@ -168,6 +193,13 @@ function operator(op: string, [x, y]: [Node, Node], sig: Signature, [l, r]: [Typ
   if (a0 === 'jsonb') {
     const json = jsonbOperator(op, x, y, a1);
     if (json) return { node: json, t };
+  }
+  const z = sessionZone();
+  if (z && (op === '+' || op === '-') && t === 'timestamptz') {
+    // timestamptz ± interval: months and days in the zone's local time (timestamptz_pl_interval).
+    const [ts, iv, ivt] = a0 === 'timestamptz' ? [x, y, r] : [y, x, l];
+    const moved = tstzPlusInterval(z, op, ts, iv, ivt.strLit ? constString(ivt.node) : ivt.ivText);
+    if (moved) return { node: moved, t };
   }
   if (op === '-' && a0 === 'date' && a1 === 'date') return { node: castNode(opExpr('-', x, y), 'integer'), t };
   // DuckDB multiplies DECIMALs of precision ≤ 18 in 64 bits and overflows where numeric does not.

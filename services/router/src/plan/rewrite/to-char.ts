@@ -8,6 +8,7 @@
  */
 import type { Node } from '@pgsql/types';
 import { castNode, fn, intConst, nullWhenNull, opExpr, str, textConst } from './nodes.ts';
+import { offsetSeconds, type SessionZone, zoneAbbrevNode } from './zone.ts';
 
 // ---------------------------------------------------------------------------------------------
 // AST builders (over nodes.ts).
@@ -97,12 +98,13 @@ function ordinal(v: Node, upper: boolean): Node {
 }
 
 /**
- * to_char(timestamp[tz], template) as DuckDB nodes (the session time zone is UTC, so a
- * timestamptz's fields are its UTC fields, as PostgreSQL prints them under TimeZone UTC).
- * Supports the date/time patterns of {@link TS_PATTERNS}, the FM prefix, the TH/th suffix,
- * "quoted text" and backslash escapes; undefined for anything else.
+ * to_char(timestamp[tz], template) as DuckDB nodes; `x` holds the fields to print (a
+ * timestamptz's local time in the session zone). Supports the date/time patterns of
+ * {@link TS_PATTERNS}, the FM prefix, the TH/th suffix, "quoted text" and backslash escapes;
+ * undefined for anything else. `tz`: for a timestamptz, the zone TZ and OF print — `'utc'`, or
+ * the session zone and the instant `at`; for a timestamp (undefined) they print nothing.
  */
-export function toCharTimestamp(x: Node, template: string): Node | undefined {
+export function toCharTimestamp(x: Node, template: string, tz?: 'utc' | { zone: SessionZone; at: Node }): Node | undefined {
   const parts: Node[] = [];
   const us = opExpr('%', call('microsecond', x), intConst(1_000_000));
   let i = 0;
@@ -243,6 +245,15 @@ export function toCharTimestamp(x: Node, template: string): Node | undefined {
         break;
       case 'CC':
         n = numeric(opExpr('//', opExpr('+', call('year', x), intConst(99)), intConst(100)), 2);
+        break;
+      case 'TZ':
+        // Upper-case 'TZ' prints the abbreviation as it is, 'tz' lower-cased (DCH_TZ / DCH_tz).
+        if (written !== 'TZ' && written !== 'tz') return undefined;
+        n = tz === undefined ? textConst('') : tz === 'utc' ? textConst('UTC') : zoneAbbrevNode(tz.zone, tz.at);
+        if (written === 'tz') n = call('lower', n);
+        break;
+      case 'OF':
+        n = tz === undefined ? textConst('') : tz === 'utc' ? textConst('+00') : fn('pg_tz_offset_text', [offsetSeconds(tz.zone, tz.at)]);
         break;
       default:
         return undefined;

@@ -18,6 +18,8 @@ export interface Typed {
   numLit?: boolean;
   /** The node is a string literal (PostgreSQL's type unknown). */
   strLit?: boolean;
+  /** The node is an interval literal (`interval '1 day'`) of this text. */
+  ivText?: string;
   /** A numeric quotient (`/`, avg): its dividend and divisor, for the output text (see select.ts). */
   div?: [Node, Node];
   /** The quotient is a variance (numeric_var: 0 when the numerator is not positive, NULL without rows). */
