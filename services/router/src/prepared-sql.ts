@@ -35,6 +35,11 @@ export class SqlPreparedStatements<H> {
     this.byName.set(name, p);
   }
 
+  /** Whether `name` was prepared with SQL PREPARE. */
+  has(name: string): boolean {
+    return this.byName.has(name);
+  }
+
   /** @throws StratumError 26000 when `name` is not prepared. */
   get(name: string): SqlPrepared<H> {
     const p = this.byName.get(name);

@@ -522,12 +522,12 @@ export class RouterSession implements PgSession, SessionValues, SettingsState {
     }
     const d = nodeOf(parsed.stmt, 'DeallocateStmt');
     if (d) {
-      try {
-        this.sqlPrepared.remove(deallocateName(d));
-      } catch (e) {
-        failBlock(e);
-      }
-      return { commandTag: d.name ? 'DEALLOCATE' : 'DEALLOCATE ALL' };
+      // SQL PREPARE and the protocol's Parse share one namespace, as in PostgreSQL: a name not
+      // prepared by SQL is the wire layer's to drop (26000 there when it has none either).
+      const name = deallocateName(d);
+      if (name !== undefined && !this.sqlPrepared.has(name)) return { commandTag: 'DEALLOCATE', deallocate: name };
+      this.sqlPrepared.remove(name);
+      return name === undefined ? { commandTag: 'DEALLOCATE ALL', deallocate: null } : { commandTag: 'DEALLOCATE' };
     }
     const e = nodeOf(parsed.stmt, 'ExecuteStmt');
     let prep: SqlPrepared<Handle> | undefined;

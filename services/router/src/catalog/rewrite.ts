@@ -331,6 +331,19 @@ export function rewriteCatalog(stmt: Node, ctes: ReadonlySet<string>, opts: Cata
             if (ix.lidx) shifted.lidx = plusOne(rw(ix.lidx));
             return { A_Indirection: { ...n, arg: rw(n.arg as Node), indirection: [{ A_Indices: shifted }, ...rest.map((x) => rw(x))] } };
           }
+          if (isNameColumn(n.arg) && n.indirection?.length === 1) {
+            // A subscript of a `name` (PostgreSQL's fixed char array, from 0): one character of the text.
+            const ix = nodeOf(n.indirection[0], 'A_Indices');
+            if (ix?.uidx && !ix.is_slice) {
+              return {
+                FuncCall: {
+                  funcname: [str('substr')],
+                  args: [rw(n.arg as Node), plusOne(rw(ix.uidx)), { A_Const: { ival: { ival: 1 } } }],
+                  funcformat: 'COERCE_EXPLICIT_CALL',
+                },
+              };
+            }
+          }
           // `(information_schema._pg_expandarray(a)).x`: the field of the macro's struct.
           const inner = nodeOf(n.arg, 'FuncCall');
           if (!inner || !isExpandArray(inner)) return undefined;
@@ -700,4 +713,15 @@ function catalogColumnTypes(stmt: Node, ctes: ReadonlySet<string>): (n: Node) =>
     const hits = rels.filter((r) => r?.columns.some((c) => c.name === col));
     return hits.length === 1 ? hits[0]?.columns.find((c) => c.name === col)?.pgType : undefined;
   };
+}
+
+/** Catalog columns of type `name` (stored as text), by name. */
+const NAME_COLUMNS: ReadonlySet<string> = new Set(
+  [...CATALOG_RELATIONS.values()].flatMap((r) => r.columns.filter((c) => c.pgType === 'name').map((c) => c.name)),
+);
+
+/** A column reference to a {@link NAME_COLUMNS} column (`typname[0]`, pg_dump's array-type test). */
+function isNameColumn(n: Node | undefined): boolean {
+  const f = nodeOf(n, 'ColumnRef')?.fields;
+  return f !== undefined && NAME_COLUMNS.has(strOf(f[f.length - 1]) ?? '');
 }

@@ -113,7 +113,7 @@ export function sessionFunction(node: NodeEntry, s: SessionValues): Node | undef
       return {
         TypeCast: {
           arg: { A_ArrayExpr: { elements } },
-          typeName: { names: [{ String: { sval: 'pg_catalog' } }, { String: { sval: 'text' } }], arrayBounds: [{ Integer: { ival: -1 } }] },
+          typeName: { names: [{ String: { sval: 'text' } }], arrayBounds: [{ Integer: { ival: -1 } }] },
         },
       };
     }
