@@ -11,6 +11,7 @@
  *   the tables it holds, unless every such table has `degraded_reads`, in which case its rows
  *   are left out and a NOTICE says so.
  */
+
 import { type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import type { Node, SelectStmt } from '@pgsql/types';
 import {
@@ -50,6 +51,7 @@ import {
 } from '@stratum/shared/duckdb';
 import { listItems, nodeOf, strOf } from './analyze/ast.ts';
 import { forEachNode } from './analyze/walk.ts';
+import { isCatalogKey } from './catalog/relations.ts';
 import type { SessionSource } from './catalog/rows.ts';
 import type { PgCatalogStore } from './catalog/store.ts';
 import { literalOf, type Params } from './sql/literal.ts';
@@ -110,7 +112,7 @@ export const SYSTEM_TABLE_NAMES = new Set(Object.keys(SYSTEM_TABLES));
 
 /** A relation the router answers itself: a system table, or a catalog relation (`pg_catalog.pg_class`: a name with a dot). */
 function routerRelation(name: string): boolean {
-  return SYSTEM_TABLE_NAMES.has(name) || name.includes('.');
+  return SYSTEM_TABLE_NAMES.has(name) || isCatalogKey(name);
 }
 
 const SYSTEM_COLUMNS: { name: string; type: SqlType }[] = [
@@ -274,7 +276,7 @@ export class OlapRouter {
         await this.pgCatalog.prepare(conn, new Set(catalog.relations), catalog.session, created);
       }
       for (const [name, rs] of byName) {
-        if (name.includes('.')) continue;
+        if (isCatalogKey(name)) continue;
         if (SYSTEM_TABLE_NAMES.has(name)) {
           loads.push(this.loadSystemTable(conn, name, created));
           continue;

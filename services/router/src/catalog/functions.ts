@@ -19,14 +19,14 @@
  * DuckDB sees it. Privileges: every Stratum user is a superuser (roles and grants are not yet
  * modelled), so the has_*_privilege family answers true, as PostgreSQL does for a superuser.
  */
+import { COL_NAME_KEYWORDS, RESERVED_KEYWORDS, TYPE_FUNC_NAME_KEYWORDS } from '@pgsql/quotes';
 import { MACRO_FUNCTION_NAMES, PRIVILEGE_FUNCTIONS } from './function-names.ts';
 import { CATALOG_SCHEMA } from './relations.ts';
 
 const S = CATALOG_SCHEMA;
 
-/** PostgreSQL's reserved keywords, for quote_ident. */
-const RESERVED_LIST =
-  "['all','analyse','analyze','and','any','array','as','asc','asymmetric','authorization','binary','both','case','cast','check','collate','collation','column','concurrently','constraint','create','cross','current_catalog','current_date','current_role','current_schema','current_time','current_timestamp','current_user','default','deferrable','desc','distinct','do','else','end','except','false','fetch','for','foreign','freeze','from','full','grant','group','having','ilike','in','initially','inner','intersect','into','is','isnull','join','lateral','leading','left','like','limit','localtime','localtimestamp','natural','not','notnull','null','offset','on','only','or','order','outer','overlaps','placing','primary','references','returning','right','select','session_user','similar','some','symmetric','system_user','table','tablesample','then','to','trailing','true','union','unique','user','using','variadic','verbose','when','where','window','with']";
+/** Keywords quote_ident quotes (all but unreserved ones; PostgreSQL's kwlist via `@pgsql/quotes`), as a DuckDB list. */
+const QUOTED_KEYWORDS = `[${[...RESERVED_KEYWORDS, ...COL_NAME_KEYWORDS, ...TYPE_FUNC_NAME_KEYWORDS].map((k) => `'${k}'`).join(', ')}]`;
 
 /**
  * The SQL that defines the catalog macros (run once per DuckDB instance, after the catalog
@@ -55,7 +55,7 @@ export function catalogMacrosSql(startedAtUs: bigint): string {
          ${S}.format_typmod((SELECT first(m_e.typelem) FROM ${S}.pg_type m_e WHERE m_e.oid = t AND m_e.typcategory = 'A'), m) || '[]') END,
        (SELECT m_f.fmt FROM ${S}.stratum_format m_f WHERE m_f.oid = t AND m_f.typmod = -1), '???') END`,
     `CREATE OR REPLACE MACRO ${S}.quote_ident(x) AS CASE WHEN regexp_full_match(x, '[a-z_][a-z0-9_$]*')
-       AND NOT list_contains(${RESERVED_LIST}, x) THEN x ELSE '"' || replace(x, '"', '""') || '"' END`,
+       AND NOT list_contains(${QUOTED_KEYWORDS}, x) THEN x ELSE '"' || replace(x, '"', '""') || '"' END`,
     // reg* input: a name (already unquoted and folded by rewrite.ts when it is a constant) or digits.
     `CREATE OR REPLACE MACRO ${S}.regclass_in(s) AS CASE WHEN s IS NULL THEN NULL
        WHEN regexp_full_match(CAST(s AS VARCHAR), '[0-9]+') THEN CAST(s AS BIGINT)

@@ -255,3 +255,11 @@ export function loadedRelationColumns(schema: string | undefined, name: string):
   const rel = key === undefined ? undefined : CATALOG_RELATIONS.get(key);
   return rel?.columns.map((c) => ({ name: c.name, t: c.type }));
 }
+
+/**
+ * Whether a resolved relation name (analyze/relations.ts `RelationRef.name`, a plan's `refs`) is a
+ * catalog relation: those are named `schema.name`, user tables and system tables never have a dot.
+ */
+export function isCatalogKey(name: string): boolean {
+  return name.includes('.');
+}

@@ -164,6 +164,9 @@ function regConstant(reg: string, s: string, need: Set<string>): Node {
  */
 export function rewriteCatalog(stmt: Node, ctes: ReadonlySet<string>, opts: CatalogRewriteOptions = {}): CatalogRewrite {
   const need = new Set<string>();
+  // Most statements (every user query) name nothing of the catalog: one walk decides, the stage's
+  // analyses below walk the tree several times.
+  if (!namesCatalog(stmt, ctes)) return { stmt, relations: need, catalog: false };
   let catalog = false;
   const tableOids = catalogTableOids(stmt, ctes);
   const vectors = vectorNames(stmt);
@@ -724,4 +727,41 @@ const NAME_COLUMNS: ReadonlySet<string> = new Set(
 function isNameColumn(n: Node | undefined): boolean {
   const f = nodeOf(n, 'ColumnRef')?.fields;
   return f !== undefined && NAME_COLUMNS.has(strOf(f[f.length - 1]) ?? '');
+}
+
+/** Cast targets the catalog stage rewrites (besides the reg* types). */
+const CATALOG_CAST_TYPES = new Set(['oid', 'xid', 'name', 'aclitem', 'pg_node_tree', 'char']);
+
+/**
+ * Whether `stmt` has anything the catalog stage rewrites: a catalog relation, a pg_catalog- or
+ * information_schema-qualified or catalog function, a cast to a catalog type, an
+ * `OPERATOR(pg_catalog.op)` or a COLLATE. Everything else the stage does concerns rows of
+ * catalog relations.
+ */
+function namesCatalog(stmt: Node, ctes: ReadonlySet<string>): boolean {
+  return someNode(stmt, (type, n) => {
+    switch (type) {
+      case 'RangeVar': {
+        const name = n.relname ?? '';
+        if (n.schemaname === 'pg_catalog' || n.schemaname === 'information_schema') return true;
+        return !n.schemaname && !ctes.has(name) && CATALOG_RELATIONS.has(`pg_catalog.${name}`);
+      }
+      case 'FuncCall': {
+        const names = funcNames(n);
+        const last = names[names.length - 1] ?? '';
+        return names.length > 1 || MACRO_FUNCTIONS.has(last) || REFUSED_FUNCTIONS.has(last) || last === '_pg_expandarray';
+      }
+      case 'TypeCast': {
+        const tn = n.typeName?.names ?? [];
+        const last = strOf(tn[tn.length - 1]) ?? '';
+        return REG_TYPES[last] !== undefined || CATALOG_CAST_TYPES.has(last);
+      }
+      case 'A_Expr':
+        return (n.name ?? []).length > 1;
+      case 'CollateClause':
+        return true;
+      default:
+        return false;
+    }
+  });
 }

@@ -27,6 +27,7 @@ import {
 import { strOf } from '../analyze/ast.ts';
 import { forEachNode } from '../analyze/walk.ts';
 import { viewTypmods } from '../plan/origins.ts';
+import type { PgSettingRow } from '../settings.ts';
 import { parseFirst, parseSelect } from '../sql/parse.ts';
 import {
   PG15_AMS,
@@ -41,7 +42,7 @@ import {
   PG15_VIEWS,
 } from './pg15.generated.ts';
 import type { CatalogColumn, CatalogRelation } from './relations.ts';
-import { pgExprText, pgViewDefText } from './ruleutils.ts';
+import { pgExprText, pgViewDefText, quoteIdentifier } from './ruleutils.ts';
 
 /** Oids of the namespaces (PostgreSQL's). */
 export const NSP = { pg_catalog: 11, pg_toast: 99, public: 2200, information_schema: 13207 } as const;
@@ -94,27 +95,6 @@ export interface ActivityInfo {
   query: string;
 }
 
-/** A setting as pg_settings lists it (PostgreSQL's columns; enumvals as a list). */
-export interface SettingInfo {
-  name: string;
-  setting: string;
-  unit: string | null;
-  category: string;
-  short_desc: string;
-  extra_desc: string | null;
-  context: string;
-  vartype: string;
-  source: string;
-  min_val: string | null;
-  max_val: string | null;
-  enumvals: string[] | null;
-  boot_val: string;
-  reset_val: string;
-  sourcefile: string | null;
-  sourceline: number | null;
-  pending_restart: boolean;
-}
-
 /** What the catalog relations are generated from. */
 export interface CatalogSource {
   catalog: Catalog;
@@ -127,7 +107,7 @@ export interface CatalogSource {
 /** What session-scope relations add: the asking session's view of the server. */
 export interface SessionSource {
   user: string;
-  settings(): SettingInfo[];
+  settings(): PgSettingRow[];
   activity(): ActivityInfo[];
   /** Live row estimate of a table (pg_stat_user_tables.n_live_tup, pg_class.reltuples), when known. */
   liveRows(table: string): Promise<number | undefined>;
@@ -277,7 +257,7 @@ function attnums(t: TableInfo, names: string[]): number[] {
 
 /** `CREATE [UNIQUE] INDEX name ON public.t USING btree (a, b)`, as pg_get_indexdef prints it. */
 export function indexDef(ix: IndexRow): string {
-  return `CREATE ${ix.unique ? 'UNIQUE ' : ''}INDEX ${quoteIdent(ix.name)} ON public.${quoteIdent(ix.table.name)} USING btree (${ix.columns.map(quoteIdent).join(', ')})`;
+  return `CREATE ${ix.unique ? 'UNIQUE ' : ''}INDEX ${quoteIdentifier(ix.name)} ON public.${quoteIdentifier(ix.table.name)} USING btree (${ix.columns.map(quoteIdentifier).join(', ')})`;
 }
 
 const FK_ACTIONS: Record<string, string> = {
@@ -350,31 +330,20 @@ export function checkText(t: TableInfo, sql: string, pretty: boolean): string {
 export function constraintDef(t: TableInfo, c: ConstraintDef, pretty = true, qualify = false): string {
   switch (c.kind) {
     case 'primary':
-      return `PRIMARY KEY (${c.columns.map(quoteIdent).join(', ')})`;
+      return `PRIMARY KEY (${c.columns.map(quoteIdentifier).join(', ')})`;
     case 'unique':
-      return `UNIQUE (${c.columns.map(quoteIdent).join(', ')})`;
+      return `UNIQUE (${c.columns.map(quoteIdentifier).join(', ')})`;
     case 'check':
       // Non-pretty expressions come parenthesized (`CHECK ((a > 0))`), as ruleutils prints them.
       return `CHECK (${checkText(t, c.check.sql, pretty)})`;
     case 'foreign': {
-      let s = `FOREIGN KEY (${c.columns.map(quoteIdent).join(', ')}) REFERENCES ${qualify ? 'public.' : ''}${quoteIdent(c.refTable)}(${c.refColumns.map(quoteIdent).join(', ')})`;
+      let s = `FOREIGN KEY (${c.columns.map(quoteIdentifier).join(', ')}) REFERENCES ${qualify ? 'public.' : ''}${quoteIdentifier(c.refTable)}(${c.refColumns.map(quoteIdentifier).join(', ')})`;
       if (c.onUpdate !== 'no_action') s += ` ON UPDATE ${FK_WORDS[c.onUpdate]}`;
       if (c.onDelete !== 'no_action') s += ` ON DELETE ${FK_WORDS[c.onDelete]}`;
       return s;
     }
   }
 }
-
-/** PostgreSQL's quote_ident: quoted unless a lower-case identifier that is not a keyword. */
-export function quoteIdent(s: string): string {
-  return /^[a-z_][a-z0-9_$]*$/.test(s) && !RESERVED.has(s) ? s : `"${s.replaceAll('"', '""')}"`;
-}
-/** PostgreSQL's reserved keywords (those quote_ident quotes). */
-const RESERVED = new Set(
-  'all analyse analyze and any array as asc asymmetric authorization binary both case cast check collate collation column concurrently constraint create cross current_catalog current_date current_role current_schema current_time current_timestamp current_user default deferrable desc distinct do else end except false fetch for foreign freeze from full grant group having ilike in initially inner intersect into is isnull join lateral leading left like limit localtime localtimestamp natural not notnull null offset on only or order outer overlaps placing primary references returning right select session_user similar some symmetric system_user table tablesample then to trailing true union unique user using variadic verbose when where window with'.split(
-    ' ',
-  ),
-);
 
 /** A built-in row (text values) as a record of stored values for `rel`'s columns. */
 function builtinRows(rel: CatalogRelation, rows: readonly (readonly (string | null)[])[]): Rec[] {
@@ -1083,7 +1052,7 @@ function informationSchemaRows(rel: CatalogRelation, src: CatalogSource): Rec[] 
             constraint_catalog: db,
             constraint_schema: 'public',
             constraint_name: `${NSP.public}_${t.oid}_${c.attnum}_not_null`,
-            check_clause: `${quoteIdent(c.name)} IS NOT NULL`,
+            check_clause: `${quoteIdentifier(c.name)} IS NOT NULL`,
           })),
       ]);
     case 'sequences':

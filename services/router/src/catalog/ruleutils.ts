@@ -700,8 +700,11 @@ function operatorName(names: Node[] | undefined): string {
   return parts[0] ?? '';
 }
 
-/** quote_identifier (ruleutils.c): quoted unless lower-case letters, digits, _ and $ and not a keyword beyond unreserved. */
-function quoteIdentifier(id: string): string {
+/**
+ * quote_identifier (ruleutils.c; also SQL's quote_ident): quoted unless lower-case letters,
+ * digits, _ and $ and not a keyword beyond unreserved (PostgreSQL's kwlist, `@pgsql/quotes`).
+ */
+export function quoteIdentifier(id: string): string {
   const safe = /^[a-z_][a-z0-9_$]*$/.test(id);
   const kind = keywordKindOf(id);
   if (safe && (kind === 'NO_KEYWORD' || kind === 'UNRESERVED_KEYWORD')) return id;

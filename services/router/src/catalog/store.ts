@@ -26,7 +26,6 @@ import {
   defaultText,
   indexDef,
   indexesOf,
-  quoteIdent,
   rowArrayTypeOid,
   rowTypeOid,
   type SessionSource,
@@ -34,6 +33,7 @@ import {
   viewDefText,
   zeroOf,
 } from './rows.ts';
+import { quoteIdentifier } from './ruleutils.ts';
 
 /** The helper relations of functions.ts, as relations of their own. */
 const HELPERS: Record<string, CatalogRelation> = {
@@ -188,8 +188,8 @@ export class PgCatalogStore {
       }
       for (const r of [...cat.list(), ...cat.listViews()]) {
         for (const typmod of [-2, -1]) {
-          out.push({ oid: BigInt(rowTypeOid(r.oid)), typmod, fmt: quoteIdent(r.name) });
-          out.push({ oid: BigInt(rowArrayTypeOid(r.oid)), typmod, fmt: `${quoteIdent(r.name)}[]` });
+          out.push({ oid: BigInt(rowTypeOid(r.oid)), typmod, fmt: quoteIdentifier(r.name) });
+          out.push({ oid: BigInt(rowArrayTypeOid(r.oid)), typmod, fmt: `${quoteIdentifier(r.name)}[]` });
         }
       }
       const seen = new Set<string>();

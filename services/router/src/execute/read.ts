@@ -31,6 +31,7 @@ import {
 import { nodeOf, strOf } from '../analyze/ast.ts';
 import { valueType } from '../analyze/predicates.ts';
 import { forEachNode, transformNodes } from '../analyze/walk.ts';
+import { isCatalogKey } from '../catalog/relations.ts';
 import { catalogSession } from '../catalog/session-source.ts';
 import type { OlapQueryOptions } from '../olap.ts';
 import type { FieldDescription, Notice, StatementResult } from '../pgwire/types.ts';
@@ -466,7 +467,7 @@ async function analyticalRead(s: RouterSession, plan: AnalyticalPlan, given: Par
   const params = zonedParams(s, plan, given);
   const notices: Notice[] = [];
   // Catalog relations (`pg_catalog.x`) are the router's own: no tier to wait for, nothing to cache.
-  const hasTables = plan.refs.some((r) => !r.name.includes('.'));
+  const hasTables = plan.refs.some((r) => !isCatalogKey(r.name));
   const txn = s.txn;
   const overlays = new Map<string, import('@stratum/shared').TxnWrite[]>();
   if (txn && hasTables) {

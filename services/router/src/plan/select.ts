@@ -15,6 +15,7 @@ import { conjunctsOf, fieldFacts, fieldRanges, keyResidual, rowLookup } from '..
 import { aliasOf, type RelationRef, relationsOf } from '../analyze/relations.ts';
 import { ParamTypes, RowScope } from '../analyze/scope.ts';
 import { forEachNode, someNode, type Tree } from '../analyze/walk.ts';
+import { isCatalogKey } from '../catalog/relations.ts';
 import { callsCatalog } from '../catalog/rewrite.ts';
 import { viewsRestricted } from '../settings.ts';
 import { deparse, rewriteForTier } from './duckdb-sql.ts';
@@ -227,7 +228,7 @@ export function planSelect(stmt: SelectStmt, env: PlanEnv, params: ParamTypes): 
   refuseRestrictedViews(rels, env);
   const tables = tablesOf(rels);
   // The system catalogs live in the router's DuckDB: statements over them are analytical.
-  if (rels.some((r) => r.kind === 'system' && r.name.includes('.')) || callsCatalog({ SelectStmt: s })) {
+  if (rels.some((r) => r.kind === 'system' && isCatalogKey(r.name)) || callsCatalog({ SelectStmt: s })) {
     return analytical(s, rels, tables, env, params);
   }
   const from = s.fromClause ?? [];

@@ -11,6 +11,7 @@
  *   tables (FROM, USING, subqueries) find rows and per-row inputs with one analytical read and
  *   are checked against the versions it saw (first committer wins).
  */
+
 import type { DeleteStmt, InsertStmt, Node, OnConflictClause, RangeVar, UpdateStmt } from '@pgsql/types';
 import {
   type ColumnDef,
@@ -29,6 +30,7 @@ import { conjunctsOf, fieldFacts, rowLookup } from '../analyze/predicates.ts';
 import { aliasOf, relationsOf, resolveRangeVar } from '../analyze/relations.ts';
 import { type ParamTypes, RowScope } from '../analyze/scope.ts';
 import { someNode, transformNodes } from '../analyze/walk.ts';
+import { isCatalogKey } from '../catalog/relations.ts';
 import { deparse, rewriteForTier } from './duckdb-sql.ts';
 import type { PlanEnv } from './planner.ts';
 import { outputColumns, planSelect, planTable, tablesOf } from './select.ts';
@@ -45,7 +47,7 @@ export function writeTarget(rv: RangeVar, env: PlanEnv): { table: TableInfo; ali
       hint: 'Write to the view’s table instead.',
     });
   }
-  if (rel.kind === 'system' && rel.name.includes('.')) {
+  if (rel.kind === 'system' && isCatalogKey(rel.name)) {
     throw new StratumError(SqlState.featureNotSupported, `cannot change system catalog relation ${rel.name}`, {
       detail: "Stratum's system catalogs describe its catalog; they change only through DDL.",
     });
