@@ -23,6 +23,7 @@ import {
   loadConfigFile,
   lockDirectory,
   type OlapShardApi,
+  OneClock,
   openBus,
   publishDdl,
   registerRpc,
@@ -165,8 +166,10 @@ export async function startEmbedded(cfg: StratumConfig, log: Logger, file?: stri
         await bus.close();
       }),
     );
-    const clock = await nodeClock(cfg, 'embedded', log);
-    handles.push(clock.handle);
+    const node = await nodeClock(cfg, 'embedded', log);
+    handles.push(node.handle);
+    // One clock stamps every commit and chooses every read timestamp here: ε = 0, no commit-wait.
+    const clock = { clock: new OneClock(node.clock) };
     const txId = cfg.cluster.tx_engines[0]?.id ?? 'tx1';
     const ingId = cfg.cluster.ingestion[0]?.id ?? 'ing1';
     // Every configured OLAP shard runs in this process (placement rules may spread tables over them).

@@ -1,7 +1,9 @@
 /**
- * Clock interface (DESIGN §6, §8). `now()` returns an interval that contains true time;
- * ε = (latest − earliest) / 2. This issue ships the local clock with a configured ε; the
- * clock service's heartbeat protocol plugs in behind the same interface later.
+ * Clock interface (docs/architecture.md, "Clocks and commit-wait"). `now()` returns an interval
+ * that contains true time; ε = (latest − earliest) / 2 is the uncertainty between the clocks that
+ * stamp commits and choose read timestamps: the local clock with a configured ε, the clock
+ * client of a distributed node (ε from the clock service), and {@link OneClock}, the embedded
+ * form's single clock (ε = 0).
  */
 
 /** An uncertainty interval around true time, in ms since the epoch. */
@@ -43,6 +45,34 @@ export class LocalClock implements Clock {
   }
   eps(): number {
     return this.epsMs;
+  }
+  synchronized(): boolean {
+    return true;
+  }
+}
+
+/**
+ * The embedded form's clock (docs/architecture.md, "Clocks and commit-wait"): one clock stamps
+ * every commit and chooses every read timestamp, so the uncertainty *between* the two is 0 and
+ * commit-wait costs nothing (k × 0). The source's own error against true time orders nothing, so
+ * it is not reported as ε, and the clock never calls itself unsynchronized.
+ *
+ * Readings are monotonic: a source stepping back (NTP, a clock client adjusting its offset)
+ * holds the reading at the last value until the source passes it again, so a read timestamp
+ * chosen after an acknowledgement is never below that commit's timestamp.
+ */
+export class OneClock implements Clock {
+  private last = Number.NEGATIVE_INFINITY;
+  /** @param source the node's clock (its midpoint is used; default the machine's `Date.now()`). */
+  constructor(private readonly source: Clock = new LocalClock(0)) {}
+  now(): TimeInterval {
+    const n = this.source.now();
+    const mid = (n.earliest + n.latest) / 2;
+    if (mid > this.last) this.last = mid;
+    return { earliest: this.last, latest: this.last };
+  }
+  eps(): number {
+    return 0;
   }
   synchronized(): boolean {
     return true;

@@ -348,7 +348,7 @@ export const configSchema = z.strictObject({
         .min(0)
         .default(1)
         .describe(
-          "This node's own uncertainty ε (ms) when it has no clock sources: the local clock of the embedded form, or the error a clock service serves when it reads no chrony.",
+          "A distributed node's own uncertainty ε (ms) when it has no clock sources (its local clock), or the error a clock service serves when it reads no chrony. The embedded form orders by one clock, so its ε is 0 whatever this says (no commit-wait).",
         ),
       url: url
         .default('http://127.0.0.1:7801')

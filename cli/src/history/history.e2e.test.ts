@@ -5,21 +5,52 @@
  * mode. The recorded history must have zero violations, and every check must have examined a
  * non-trivial number of operations.
  *
+ * The same workload runs over the embedded form (`stratum up`), whose one clock makes ε = 0
+ * (docs/architecture.md, "Clocks and commit-wait"): no commit-wait at all, and the checker is
+ * given ε = 0, so real-time order is checked with no slack.
+ *
  * Env: HISTORY_SESSIONS, HISTORY_OPS (per session) to scale it up by hand.
  */
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { type NatsServerHandle, startNatsServer } from '@stratum/shared/testing';
-import { type Cluster, startCluster } from '../test-harness.ts';
+import { type Cluster, type EmbeddedServer, startCluster, startEmbeddedServer } from '../test-harness.ts';
 import { CHECKS, checkHistory, formatReport } from './checker.ts';
-import { historyClusterSpec, runWorkload } from './workload.ts';
+import { consistencyYaml, DEFAULT_TABLES, historyClusterSpec, runWorkload } from './workload.ts';
 
 const EPS_MS = 5;
 const SESSIONS = Number(process.env.HISTORY_SESSIONS ?? 8);
 const OPS = Number(process.env.HISTORY_OPS ?? 40);
+
+/**
+ * Run the workload against the router on `port`, check its history with the declared ε
+ * (`epsMs`) and assert zero violations, every check exercised, and most statements succeeding
+ * (the rest are expected retries/timeouts, counted in the report).
+ */
+async function workloadWithoutViolations(port: number, epsMs: number): Promise<Awaited<ReturnType<typeof runWorkload>>> {
+  const res = await runWorkload({
+    host: '127.0.0.1',
+    port,
+    sessions: SESSIONS,
+    opsPerSession: OPS,
+    keys: 16,
+    epsMs,
+    settleTimeoutMs: 60_000,
+    log: (l) => process.env.STRATUM_TEST_LOG && console.log(l),
+  });
+  const report = checkHistory(res.history, res.order, { convergeDeadlineMs: 60_000 });
+  const summary = formatReport(report, 40);
+  console.log(summary);
+  assert.equal(report.totalViolations, 0, summary);
+  assert.ok(report.operations >= SESSIONS * OPS, summary);
+  for (const c of CHECKS) assert.ok(report.checked[c] >= 10, `${c} examined only ${report.checked[c]}:\n${summary}`);
+  const failed = Object.values(report.failedBySqlstate).reduce((a, b) => a + b, 0);
+  assert.ok(failed < report.operations / 2, summary);
+  return res;
+}
 
 describe('history checker over a distributed cluster with skewed TX clocks', { timeout: 600_000 }, () => {
   let dir: string;
@@ -39,29 +70,38 @@ describe('history checker over a distributed cluster with skewed TX clocks', { t
   });
 
   test(`${SESSIONS} sessions × ${OPS} operations over all four modes: zero violations`, async () => {
-    const res = await runWorkload({
-      host: '127.0.0.1',
-      port: cluster.pgPort,
-      sessions: SESSIONS,
-      opsPerSession: OPS,
-      keys: 16,
-      epsMs: EPS_MS,
-      settleTimeoutMs: 60_000,
-      log: (l) => process.env.STRATUM_TEST_LOG && console.log(l),
-    });
-    const report = checkHistory(res.history, res.order, { convergeDeadlineMs: 60_000 });
-    const summary = formatReport(report, 40);
-    console.log(summary);
-    assert.equal(report.totalViolations, 0, summary);
-    assert.ok(report.operations >= SESSIONS * OPS, summary);
-    for (const c of CHECKS) assert.ok(report.checked[c] >= 10, `${c} examined only ${report.checked[c]}:\n${summary}`);
+    const res = await workloadWithoutViolations(cluster.pgPort, EPS_MS);
     // Both (skewed) engines committed versions, so the skew is actually exercised.
     const byEngine = new Map<string, number>();
     for (const byKey of res.order.values())
       for (const l of byKey.values()) for (const v of l) byEngine.set(v.engine, (byEngine.get(v.engine) ?? 0) + 1);
     assert.ok((byEngine.get('tx1') ?? 0) > 0 && (byEngine.get('tx2') ?? 0) > 0, `versions per engine: ${JSON.stringify([...byEngine])}`);
-    // Most statements succeed; the rest are expected retries/timeouts, counted above.
-    const failed = Object.values(report.failedBySqlstate).reduce((a, b) => a + b, 0);
-    assert.ok(failed < report.operations / 2, summary);
+  });
+});
+
+describe('history checker over the embedded form: one clock, ε = 0', { timeout: 600_000 }, () => {
+  let dir: string;
+  let server: EmbeddedServer;
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'stratum-history-embedded-'));
+    const file = join(dir, 'stratum.yaml');
+    // clock.eps_ms is deliberately large: the embedded form must not wait on it.
+    await writeFile(
+      file,
+      ['clock:', '  eps_ms: 500', 'ingestion:', '  push_interval_ms: 1000', '  push_rows: 500', ...consistencyYaml(DEFAULT_TABLES)].join(
+        '\n',
+      ),
+    );
+    server = await startEmbeddedServer(join(dir, 'data'), ['--config', file]);
+  });
+
+  after(async () => {
+    await server?.kill();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  test(`${SESSIONS} sessions × ${OPS} operations over all four modes: zero violations with ε = 0`, async () => {
+    await workloadWithoutViolations(server.pgPort, 0);
   });
 });
