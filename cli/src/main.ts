@@ -17,7 +17,8 @@ import {
 } from '@stratum/shared';
 import { Command, InvalidArgumentError } from 'commander';
 import { type ClusterStatus, decommissionEngine, formatStatus } from './admin.ts';
-import { reloadConfig, startDistributed, startEmbedded } from './wiring.ts';
+import { startEmbedded } from './embedded.ts';
+import { reloadConfig, startDistributed } from './wiring.ts';
 
 // A promise rejected with no handler (e.g. a storage library's per-write promise after a failed
 // commit, whose error the awaited commit already reported) is logged, not fatal: one failed write
@@ -62,13 +63,19 @@ program
   .option('--pg-port <n>', 'PostgreSQL wire protocol port (default 5433)', port)
   .option('--http-port <n>', 'HTTP API port (default 7480)', port)
   .option('--bus <url>', 'change bus: local (default), nats://HOST:PORT or kafka://HOST:PORT')
-  .action(async (o: { config?: string; dataDir?: string; pgPort?: number; httpPort?: number; bus?: string }) => {
+  .option(
+    '--threads <n>',
+    'threads: 1 = all tiers on one; 2+ = bus, ingestion and OLAP on a pipeline thread (default 1; docs/architecture.md "Threads")',
+    positive,
+  )
+  .action(async (o: { config?: string; dataDir?: string; pgPort?: number; httpPort?: number; bus?: string; threads?: number }) => {
     const log = rootLogger();
     try {
       const cfg = loadConfig(o.config);
       if (o.dataDir) cfg.data_dir = o.dataDir;
       if (o.pgPort !== undefined) cfg.router.pg.port = o.pgPort;
       if (o.httpPort !== undefined) cfg.router.http.port = o.httpPort;
+      if (o.threads !== undefined) cfg.threads = o.threads;
       if (o.bus) {
         if (!/^(local|nats:\/\/[^/\s]+|kafka:\/\/[^/\s]+)$/.test(o.bus)) {
           throw new ConfigError(`--bus: expected "local", nats://HOST:PORT or kafka://HOST:PORT[,HOST:PORT], got "${o.bus}"`);
@@ -80,7 +87,7 @@ program
       process.on('SIGHUP', () => reloadConfig(o.config, log));
       const host = cfg.router.pg.host;
       process.stdout.write(
-        `Stratum is up (embedded, bus ${cfg.cluster.bus}, data in ${cfg.data_dir}).\n` +
+        `Stratum is up (embedded, bus ${cfg.cluster.bus}, ${cfg.threads} thread${cfg.threads === 1 ? '' : 's'}, data in ${cfg.data_dir}).\n` +
           `  SQL:  psql "host=${host} port=${up.pgPort} user=stratum dbname=${cfg.router.database}"\n` +
           `  HTTP: http://${cfg.router.http.host}:${up.httpPort}/query  (health: /health, metrics: /metrics)\n` +
           `Press Ctrl-C to stop.\n`,

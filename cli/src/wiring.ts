@@ -23,7 +23,6 @@ import {
   loadConfigFile,
   lockDirectory,
   type OlapShardApi,
-  OneClock,
   openBus,
   publishDdl,
   registerRpc,
@@ -43,17 +42,23 @@ import {
 } from '@stratum/shared';
 import { startTxEngine, TX_ENGINE_METHODS } from '@stratum/tx-engine';
 
-/** What `stratum up` started. */
-export interface Embedded {
-  handles: ServiceHandle[];
-  pgPort: number;
-  httpPort: number | undefined;
-}
-
-const all = (n: number) => Array.from({ length: n }, (_, i) => i);
+/** Partitions 0…n−1. */
+export const all = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
 
 /** Catalogs of this process (their table options are replaced on a config reload). */
 const catalogs: Catalog[] = [];
+/** What else a reload must reach (other threads' catalogs). */
+const reloadHooks: ((cfg: StratumConfig) => void)[] = [];
+
+/** Also run `hook` with the new config on every accepted reload (e.g. tell another thread). */
+export function onConfigReload(hook: (cfg: StratumConfig) => void): void {
+  reloadHooks.push(hook);
+}
+
+/** Follow the per-table options of reloads in `catalog` too (a catalog not made by {@link busAndCatalog}). */
+export function reloadsReach(catalog: Catalog): void {
+  catalogs.push(catalog);
+}
 
 /**
  * The clock of one node (DESIGN §8): a clock client polling `clock.sources` when any are
@@ -108,6 +113,7 @@ export function reloadConfig(file: string | undefined, log: Logger): ReloadResul
     return { ok: false, message: (e as Error).message };
   }
   for (const c of catalogs) c.setOptions(tableOptionsFrom(cfg));
+  for (const hook of reloadHooks) hook(cfg);
   const n = Object.keys(cfg.table_consistency).length;
   log.info({ file, tableConsistency: n, tables: Object.keys(cfg.tables).length }, 'config reloaded');
   return {
@@ -125,7 +131,7 @@ function mountReload(app: import('fastify').FastifyInstance, reload: () => Reloa
 }
 
 /** Open the bus and a catalog that follows it. */
-async function busAndCatalog(cfg: StratumConfig, log: Logger): Promise<{ bus: ChangeBus; catalog: Catalog; sub: Subscription }> {
+export async function busAndCatalog(cfg: StratumConfig, log: Logger): Promise<{ bus: ChangeBus; catalog: Catalog; sub: Subscription }> {
   const bus = await openBus(cfg.cluster.bus, serviceDataDir(cfg, 'bus'), cfg.cluster.partitions);
   const catalog = new Catalog(tableOptionsFrom(cfg));
   catalogs.push(catalog);
@@ -134,12 +140,13 @@ async function busAndCatalog(cfg: StratumConfig, log: Logger): Promise<{ bus: Ch
 }
 
 /** Lock a service's data directory for the life of the process (released on close). */
-function lockFor(handles: ServiceHandle[], dir: string, what: string): void {
+export function lockFor(handles: ServiceHandle[], dir: string, what: string): void {
   const release = lockDirectory(dir, what);
   handles.push(closer(`lock ${dir}`, async () => release()));
 }
 
-function closer(name: string, fn: () => Promise<void>): ServiceHandle {
+/** A handle whose close runs `fn` once (later calls return the same promise). */
+export function closer(name: string, fn: () => Promise<void>): ServiceHandle {
   let p: Promise<void> | undefined;
   return {
     name,
@@ -148,107 +155,6 @@ function closer(name: string, fn: () => Promise<void>): ServiceHandle {
       return p;
     },
   };
-}
-
-/**
- * Start all five services in this process. Data lives under `cfg.data_dir`
- * (`tx1/` LevelDB, `ing1/` LMDB, `olap1/` Parquet + manifest, `bus/` the local bus log).
- * @throws when a store cannot be opened or a port cannot be bound (what started is closed again).
- */
-export async function startEmbedded(cfg: StratumConfig, log: Logger, file?: string): Promise<Embedded> {
-  const handles: ServiceHandle[] = [];
-  try {
-    lockFor(handles, resolve(serviceDataDir(cfg, 'x'), '..'), 'stratum');
-    const { bus, catalog, sub } = await busAndCatalog(cfg, log);
-    handles.push(
-      closer('bus', async () => {
-        await sub.stop();
-        await bus.close();
-      }),
-    );
-    const node = await nodeClock(cfg, 'embedded', log);
-    handles.push(node.handle);
-    // One clock stamps every commit and chooses every read timestamp here: ε = 0, no commit-wait.
-    const clock = { clock: new OneClock(node.clock) };
-    const txId = cfg.cluster.tx_engines[0]?.id ?? 'tx1';
-    const ingId = cfg.cluster.ingestion[0]?.id ?? 'ing1';
-    // Every configured OLAP shard runs in this process (placement rules may spread tables over them).
-    const shardIds = cfg.cluster.olap_shards.length > 0 ? cfg.cluster.olap_shards.map((s) => s.id) : ['olap1'];
-    const shards: { id: string; api: OlapShardApi }[] = [];
-    const ingestion = await startIngestion({
-      id: ingId,
-      dir: serviceDataDir(cfg, ingId),
-      partitions: all(cfg.cluster.partitions),
-      catalog,
-      bus,
-      olap: () => shards,
-      ...ingestionSettings(cfg),
-      log: log.child({ svc: 'ingestion', id: ingId }),
-    });
-    handles.push(ingestion);
-    for (const id of shardIds) {
-      const shard = await startOlapShard({
-        id,
-        dir: serviceDataDir(cfg, id),
-        catalog,
-        deltaSources: [{ id: ingId, api: ingestion }],
-        owns: owner(id, shardIds),
-        ...shardSettings(cfg),
-      });
-      shards.push({ id, api: shard });
-      handles.push({ name: `olap-shard ${id}`, close: () => shard.close() });
-    }
-    const tx = await startTxEngine({
-      id: txId,
-      dir: serviceDataDir(cfg, txId),
-      partitions: cfg.cluster.partitions,
-      catalog,
-      bus,
-      clock: clock.clock,
-      ingestion,
-      groupCommitMaxBatch: cfg.tx.group_commit_max_batch,
-      heartbeatMs: cfg.tx.heartbeat_ms,
-      relayMaxBatch: cfg.tx.relay_max_batch,
-      relayMaxBytes: cfg.tx.relay_max_bytes,
-      maxTxnBytes: cfg.tx.max_txn_bytes,
-      txnIdleTimeoutMs: cfg.tx.txn_idle_timeout_ms,
-      retentionCheckMs: cfg.tx.retention_check_ms,
-      maxUncertaintyMs: cfg.clock.max_uncertainty_ms,
-      replicatedAckTimeoutMs: cfg.tx.replicated_ack_timeout_ms,
-      log: log.child({ svc: 'tx-engine', id: txId }),
-    });
-    handles.push(tx);
-    const router = await startRouter({
-      catalog,
-      publishDdl: (event) => publishDdl(bus, event),
-      txEngines: [tx],
-      ingestion: [{ id: ingId, api: ingestion, partitions: all(cfg.cluster.partitions) }],
-      partitions: cfg.cluster.partitions,
-      olapShards: shards,
-      pg: cfg.router.pg,
-      http: cfg.router.http,
-      auth: cfg.router.auth === 'trust' ? { method: 'trust' } : { method: 'scram-sha-256', users: cfg.router.users },
-      database: cfg.router.database,
-      statementTimeoutMs: cfg.router.statement_timeout_ms,
-      maxStatementBytes: cfg.router.max_statement_bytes,
-      resultCacheTtlMs: cfg.router.result_cache_ttl_ms,
-      clock: clock.clock,
-      ...(cfg.router.session_token_secret ? { sessionTokenSecret: cfg.router.session_token_secret } : {}),
-      reload: async () => reloadConfig(file, log),
-      health: () => ({
-        form: 'embedded',
-        bus: bus.connected() ? 'connected' : 'disconnected',
-        outbox: tx.outboxPending(),
-        catalogVersion: catalog.version,
-      }),
-      log: log.child({ svc: 'router' }),
-    });
-    handles.push(router);
-    return { handles, pgPort: router.pgPort, httpPort: router.httpPort };
-  } catch (e) {
-    for (const h of handles.reverse()) await h.close().catch(() => {});
-    throw e;
-  }
 }
 
 function entry<T extends { id: string }>(list: T[], id: string | undefined, what: string, file: string): T {
@@ -279,7 +185,7 @@ export const TX_METHODS = TX_ENGINE_METHODS;
 export const INGESTION_METHODS = ['get', 'getMany', 'find', 'indexStatus', 'delta', 'status', 'conflicts', 'retireEngine'] as const;
 
 /** Ingestion settings from the config. */
-function ingestionSettings(cfg: StratumConfig) {
+export function ingestionSettings(cfg: StratumConfig) {
   return {
     pushIntervalMs: cfg.ingestion.push_interval_ms,
     pushRows: cfg.ingestion.push_rows,
@@ -290,7 +196,7 @@ function ingestionSettings(cfg: StratumConfig) {
 }
 
 /** OLAP shard settings from the config. */
-function shardSettings(cfg: StratumConfig) {
+export function shardSettings(cfg: StratumConfig) {
   return {
     compactionIntervalMs: cfg.olap.compaction_interval_ms,
     compactionMinFiles: cfg.olap.compaction_min_files,
@@ -300,7 +206,7 @@ function shardSettings(cfg: StratumConfig) {
 }
 
 /** Which delta versions belong to shard `id` (placement rules of shared/src/sharding.ts). */
-function owner(id: string, shardIds: string[]): (info: TableInfo, v: VersionRecord) => boolean {
+export function owner(id: string, shardIds: string[]): (info: TableInfo, v: VersionRecord) => boolean {
   return (info, v) => shardOfVersion(info, v.key, v.row, shardIds) === id;
 }
 

@@ -149,6 +149,15 @@ export const configSchema = z.strictObject({
     .enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'])
     .default('info')
     .describe('Log level of every service (logs are JSON lines on stderr); also read from STRATUM_LOG_LEVEL at start.'),
+  threads: z
+    .number()
+    .int()
+    .min(1)
+    .max(64)
+    .default(1)
+    .describe(
+      'Threads of the embedded form (`stratum up`; docs/architecture.md, "Threads"): 1 = every tier on the main thread; 2 or more = the bus, ingestion and OLAP shards on a pipeline thread, the TX engine and a router front end on the main thread, and each thread beyond 2 another router front end sharing the pgwire port. The distributed form runs one service per process and ignores it.',
+    ),
   data_dir: z
     .string()
     .default('./data')

@@ -18,6 +18,7 @@ export * from './protocol/index.ts';
 export * from './rpc.ts';
 export * from './service.ts';
 export * from './sharding.ts';
+export * from './threads/index.ts';
 export * from './tiers.ts';
 export * from './types.ts';
 export * from './version.ts';

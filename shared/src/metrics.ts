@@ -4,8 +4,42 @@
  */
 import client from 'prom-client';
 
-/** The process-wide registry, served on `GET /metrics`. */
+/** This thread's registry; `GET /metrics` serves it merged with {@link addMetricsSource}'s. */
 export const registry = new client.Registry();
+
+/** A thread's metrics as prom-client JSON (`Registry.getMetricsAsJSON()`). */
+export type MetricsJson = Awaited<ReturnType<client.Registry['getMetricsAsJSON']>>;
+
+const sources: (() => Promise<MetricsJson>)[] = [];
+
+/**
+ * Merge another thread's metrics into `GET /metrics` of this one (docs/architecture.md,
+ * "Threads": the pipeline thread's ingestion and OLAP metrics are served by the router).
+ * Series with equal names and labels are summed (prom-client's AggregatorRegistry); process
+ * metrics exist on the main thread only, so nothing is counted twice.
+ */
+export function addMetricsSource(fn: () => Promise<MetricsJson>): void {
+  sources.push(fn);
+}
+
+/**
+ * The Prometheus text of this thread's registry and every {@link addMetricsSource} (a source
+ * that fails, e.g. its thread has stopped, is left out).
+ * @returns `{ contentType, text }` for the HTTP answer.
+ */
+export async function metricsText(): Promise<{ contentType: string; text: string }> {
+  if (sources.length === 0) return { contentType: registry.contentType, text: await registry.metrics() };
+  const all = [await registry.getMetricsAsJSON()];
+  for (const s of sources) {
+    try {
+      all.push(await s());
+    } catch {
+      // a stopped thread has no metrics to add
+    }
+  }
+  const merged = client.AggregatorRegistry.aggregate(all);
+  return { contentType: registry.contentType, text: await merged.metrics() };
+}
 
 let defaultsOn = false;
 

@@ -14,7 +14,7 @@ import fastify, { type FastifyInstance } from 'fastify';
 import { Pool } from 'undici';
 import { canceledError } from './abort.ts';
 import { type ErrorPayload, fromErrorPayload, TierUnavailableError, toErrorPayload } from './errors.ts';
-import { registry } from './metrics.ts';
+import { metricsText } from './metrics.ts';
 import { decode, encode } from './protocol/index.ts';
 
 /** Largest RPC body accepted (bytes). Pushes of many versions are split below this. */
@@ -54,7 +54,8 @@ export async function startHttpServer(opts: {
     reply.code(h.status === 'ok' || h.status === 'degraded' ? 200 : 503).send(h);
   });
   app.get('/metrics', async (_req, reply) => {
-    reply.header('content-type', registry.contentType).send(await registry.metrics());
+    const m = await metricsText();
+    reply.header('content-type', m.contentType).send(m.text);
   });
   opts.setup?.(app);
   try {
