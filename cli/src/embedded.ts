@@ -11,12 +11,17 @@
  *   shared/src/threads/port-bus.ts, ingestion and shards by port-rpc.ts with the RPC method lists
  *   of the distributed form. Merges, delta scans and Parquet pushes no longer take turns with
  *   commits and pgwire on one event loop.
+ * - ≥ 3: each thread beyond 2 is one more router front end (router-thread.ts) accepting on the
+ *   main thread's pgwire socket, with its own parse/plan/execute and DuckDB, reaching the TX
+ *   engine on the main thread and the pipeline thread's tiers over MessagePorts. Session tokens
+ *   share one signing key; CancelRequests and pg_stat_activity reach every front end.
  */
+import { randomBytes } from 'node:crypto';
 import { resolve } from 'node:path';
-import { MessageChannel, Worker } from 'node:worker_threads';
+import { MessageChannel, type MessagePort, Worker } from 'node:worker_threads';
 import { startIngestion } from '@stratum/ingestion';
 import { startOlapShard } from '@stratum/olap-shard';
-import { startRouter } from '@stratum/router';
+import { type Router, startRouter } from '@stratum/router';
 import {
   addMetricsSource,
   Catalog,
@@ -34,11 +39,13 @@ import {
   publishDdl,
   type ServiceHandle,
   type StratumConfig,
+  servePort,
   serviceDataDir,
   tableOptionsFrom,
 } from '@stratum/shared';
-import { startTxEngine } from '@stratum/tx-engine';
-import type { PipelineControl, PipelineThreadData, PipelineThreadMessage } from './pipeline-thread.ts';
+import { startTxEngine, type TxEngine } from '@stratum/tx-engine';
+import type { PipelineAttach, PipelineControl, PipelineThreadData, PipelineThreadMessage } from './pipeline-thread.ts';
+import type { RouterThreadControl, RouterThreadData, RouterThreadMessage } from './router-thread.ts';
 import {
   all,
   busAndCatalog,
@@ -53,6 +60,7 @@ import {
   reloadConfig,
   reloadsReach,
   shardSettings,
+  TX_METHODS,
 } from './wiring.ts';
 
 /** What `stratum up` started. */
@@ -131,12 +139,17 @@ export async function startEmbedded(cfg: StratumConfig, log: Logger, file?: stri
     const node = await nodeClock(cfg, 'embedded', log);
     handles.push(node.handle);
     // One clock stamps every commit and chooses every read timestamp here: ε = 0, no commit-wait.
-    const clock = new OneClock(node.clock);
+    const clockCell = OneClock.sharedCell();
+    const clock = new OneClock(node.clock, clockCell);
     let bus: ChangeBus;
     let catalog: Catalog;
     let pipeline: Pipeline;
+    let attach: (() => AttachedPorts) | undefined;
+    let maxPayloadBytes = 0;
     if (cfg.threads >= 2) {
       const t = await startPipelineThread(cfg, log, file);
+      attach = t.attach;
+      maxPayloadBytes = t.maxPayloadBytes;
       handles.push(t.handle);
       bus = t.bus;
       catalog = new Catalog(tableOptionsFrom(cfg));
@@ -156,7 +169,27 @@ export async function startEmbedded(cfg: StratumConfig, log: Logger, file?: stri
       );
       pipeline = await startPipeline(cfg, bus, catalog, log, handles);
     }
-    return await startFront(cfg, log, file, { bus, catalog, clock, pipeline }, handles);
+    const routerThreads = attach ? cfg.threads - 2 : 0;
+    // Every front end signs session tokens with one key, so a token works on any of them.
+    const secret = cfg.router.session_token_secret ?? (routerThreads > 0 ? randomBytes(32).toString('base64url') : undefined);
+    const frontEnd = routerThreads > 0 ? { channel: `stratum-front-end-${process.pid}`, peers: routerThreads } : undefined;
+    const front = await startFront(cfg, log, file, { bus, catalog, clock, pipeline, secret, frontEnd }, handles);
+    for (let index = 1; attach && frontEnd && secret && index <= routerThreads; index++) {
+      const ports = attach();
+      handles.push(
+        await startRouterThread(cfg, log, file, {
+          index,
+          listenFd: front.router.pgListenFd(),
+          secret,
+          frontEnd,
+          clockCell,
+          maxPayloadBytes,
+          tx: front.tx,
+          ports,
+        }),
+      );
+    }
+    return { handles, pgPort: front.router.pgPort, httpPort: front.router.httpPort };
   } catch (e) {
     for (const h of handles.reverse()) await h.close().catch(() => {});
     throw e;
@@ -168,9 +201,16 @@ async function startFront(
   cfg: StratumConfig,
   log: Logger,
   file: string | undefined,
-  d: { bus: ChangeBus; catalog: Catalog; clock: Clock; pipeline: Pipeline },
+  d: {
+    bus: ChangeBus;
+    catalog: Catalog;
+    clock: Clock;
+    pipeline: Pipeline;
+    secret: string | undefined;
+    frontEnd: { channel: string; peers: number } | undefined;
+  },
   handles: ServiceHandle[],
-): Promise<Embedded> {
+): Promise<{ router: Router; tx: TxEngine }> {
   const { bus, catalog, clock, pipeline } = d;
   const txId = cfg.cluster.tx_engines[0]?.id ?? 'tx1';
   const tx = await startTxEngine({
@@ -208,7 +248,8 @@ async function startFront(
     maxStatementBytes: cfg.router.max_statement_bytes,
     resultCacheTtlMs: cfg.router.result_cache_ttl_ms,
     clock,
-    ...(cfg.router.session_token_secret ? { sessionTokenSecret: cfg.router.session_token_secret } : {}),
+    ...(d.secret ? { sessionTokenSecret: d.secret } : {}),
+    ...(d.frontEnd ? { frontEnd: d.frontEnd } : {}),
     reload: async () => reloadConfig(file, log),
     health: () => ({
       form: 'embedded',
@@ -220,7 +261,7 @@ async function startFront(
     log: log.child({ svc: 'router' }),
   });
   handles.push(router);
-  return { handles, pgPort: router.pgPort, httpPort: router.httpPort };
+  return { router, tx };
 }
 
 /** Longest wait (ms) for the pipeline thread to close its stores before it is terminated. */
@@ -235,7 +276,7 @@ async function startPipelineThread(
   cfg: StratumConfig,
   log: Logger,
   file: string | undefined,
-): Promise<{ bus: ChangeBus; pipeline: Pipeline; handle: ServiceHandle }> {
+): Promise<{ bus: ChangeBus; pipeline: Pipeline; handle: ServiceHandle; maxPayloadBytes: number; attach: () => AttachedPorts }> {
   const { ingId, shardIds } = pipelineIds(cfg);
   const channel = () => new MessageChannel();
   const busCh = channel();
@@ -309,5 +350,93 @@ async function startPipelineThread(
       clearTimeout(timer);
     }
   });
-  return { bus, pipeline, handle };
+  // Ports for one more client thread: the pipeline thread serves one end, the caller gets the other.
+  const attach = (): AttachedPorts => {
+    const b = channel();
+    const i = channel();
+    const sh = shardIds.map((id) => ({ id, ch: channel() }));
+    const theirs: PipelineAttach['attach'] = {
+      bus: b.port2,
+      ingestion: i.port2,
+      shards: Object.fromEntries(sh.map((x) => [x.id, x.ch.port2])),
+    };
+    worker.postMessage({ attach: theirs } satisfies PipelineAttach, [b.port2, i.port2, ...sh.map((x) => x.ch.port2)]);
+    return { bus: b.port1, ingestion: i.port1, shards: Object.fromEntries(sh.map((x) => [x.id, x.ch.port1])) };
+  };
+  return { bus, pipeline, handle, maxPayloadBytes: ready.maxPayloadBytes, attach };
+}
+
+/** A client thread's ends of the pipeline thread's bus, ingestion and shard ports. */
+interface AttachedPorts {
+  bus: MessagePort;
+  ingestion: MessagePort;
+  shards: Record<string, MessagePort>;
+}
+
+/**
+ * Start router front-end thread `o.index` (router-thread.ts) and wait until it accepts on the
+ * shared socket. The main thread serves it the TX engine over a port of its own.
+ * @returns a handle that closes the thread's router (the thread itself lives until the process
+ *   exits: it holds the shared listening socket, see PgWireOptions.listenFd).
+ * @throws the thread's own start-up error.
+ */
+async function startRouterThread(
+  cfg: StratumConfig,
+  log: Logger,
+  file: string | undefined,
+  o: {
+    index: number;
+    listenFd: number;
+    secret: string;
+    frontEnd: { channel: string; peers: number };
+    clockCell: BigInt64Array;
+    maxPayloadBytes: number;
+    tx: TxEngine;
+    ports: AttachedPorts;
+  },
+): Promise<ServiceHandle> {
+  const txCh = new MessageChannel();
+  const controlCh = new MessageChannel();
+  const stopTx = servePort(txCh.port1, o.tx, TX_METHODS);
+  const data: RouterThreadData = {
+    cfg,
+    ...(file ? { file } : {}),
+    index: o.index,
+    listenFd: o.listenFd,
+    sessionTokenSecret: o.secret,
+    frontEnd: o.frontEnd,
+    clockCell: o.clockCell,
+    maxPayloadBytes: o.maxPayloadBytes,
+    ports: { tx: txCh.port2, control: controlCh.port2, ...o.ports },
+  };
+  const worker = new Worker(new URL('../bin/router-thread.mjs', import.meta.url), {
+    workerData: data,
+    transferList: [txCh.port2, controlCh.port2, o.ports.bus, o.ports.ingestion, ...Object.values(o.ports.shards)],
+    stdout: false,
+    stderr: false,
+  });
+  const ready = await new Promise<RouterThreadMessage>((resolveReady, reject) => {
+    worker.once('message', (m: RouterThreadMessage) => resolveReady(m));
+    worker.once('error', reject);
+    worker.once('exit', (code) => reject(new Error(`router thread ${o.index} exited with ${code} while starting`)));
+  });
+  if ('failed' in ready) throw fromErrorPayload(ready.failed);
+  // It shares the pgwire socket: a front end that dies cannot be replaced safely, the process stops.
+  let closing = false;
+  for (const ev of ['error', 'exit'] as const) {
+    worker.on(ev, (x: unknown) => {
+      if (closing) return;
+      log.fatal({ thread: `router-${o.index}`, [ev === 'error' ? 'err' : 'code']: x }, 'a router front-end thread failed; stopping');
+      process.exit(1);
+    });
+  }
+  worker.unref();
+  const control = portClient<RouterThreadControl>(controlCh.port1, ['metrics', 'reload', 'close'], { name: `router thread ${o.index}` });
+  addMetricsSource(() => control.metrics() as Promise<MetricsJson>);
+  if (file) onConfigReload(() => void control.reload(file).catch(() => {}));
+  return closer(`router thread ${o.index}`, async () => {
+    closing = true;
+    await control.close();
+    stopTx();
+  });
 }

@@ -32,6 +32,11 @@ export interface PipelineThreadData {
   ports: { bus: MessagePort; ingestion: MessagePort; control: MessagePort; shards: Record<string, MessagePort> };
 }
 
+/** Ports of one more client thread (a router front-end thread), sent by the main thread. */
+export interface PipelineAttach {
+  attach: { bus: MessagePort; ingestion: MessagePort; shards: Record<string, MessagePort> };
+}
+
 /** The pipeline thread's first message to the main thread. */
 export type PipelineThreadMessage = { ready: true; maxPayloadBytes: number } | { failed: ErrorPayload };
 
@@ -59,13 +64,19 @@ async function main(): Promise<void> {
       }),
     );
     const pipeline = await startPipeline(data.cfg, bus, catalog, log, handles);
-    const stopBus = serveBus(data.ports.bus, bus);
-    handles.push(closer('bus port', stopBus));
-    stops.push(servePort(data.ports.ingestion, pipeline.ingestion, INGESTION_METHODS));
-    for (const s of pipeline.shards) {
-      const port = data.ports.shards[s.id];
-      if (port) stops.push(servePort(port, s.api, OLAP_METHODS));
-    }
+    const serveTo = (ports: PipelineAttach['attach']) => {
+      handles.push(closer('bus port', serveBus(ports.bus, bus)));
+      stops.push(servePort(ports.ingestion, pipeline.ingestion, INGESTION_METHODS));
+      for (const s of pipeline.shards) {
+        const port = ports.shards[s.id];
+        if (port) stops.push(servePort(port, s.api, OLAP_METHODS));
+      }
+    };
+    serveTo(data.ports);
+    parentPort?.on('message', (m: PipelineAttach) => {
+      if (m?.attach) serveTo(m.attach);
+    });
+    parentPort?.unref(); // the served ports, not this one, keep the thread alive
     const control: PipelineControl = {
       metrics: () => registry.getMetricsAsJSON(),
       reload: async (file) => reloadConfig(file, log).ok,

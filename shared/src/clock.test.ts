@@ -26,3 +26,17 @@ test('OneClock: a source stepping back is held at the last reading until it pass
   }
   assert.deepEqual(seen, [1_000, 1_010, 1_010, 1_010, 1_011, 1_020]);
 });
+
+test('OneClock: clocks sharing a cell never read below each other', () => {
+  const cell = OneClock.sharedCell();
+  let a = 2_000;
+  let b = 1_000;
+  const ca = new OneClock({ now: () => ({ earliest: a, latest: a }), eps: () => 0, synchronized: () => true }, cell);
+  const cb = new OneClock({ now: () => ({ earliest: b, latest: b }), eps: () => 0, synchronized: () => true }, cell);
+  assert.equal(ca.now().latest, 2_000);
+  assert.equal(cb.now().latest, 2_000, 'b is behind a: held at a’s reading');
+  b = 2_500;
+  assert.equal(cb.now().latest, 2_500);
+  a = 2_100;
+  assert.equal(ca.now().latest, 2_500, 'and the other way round');
+});

@@ -63,13 +63,38 @@ export class LocalClock implements Clock {
  */
 export class OneClock implements Clock {
   private last = Number.NEGATIVE_INFINITY;
-  /** @param source the node's clock (its midpoint is used; default the machine's `Date.now()`). */
-  constructor(private readonly source: Clock = new LocalClock(0)) {}
+  /**
+   * @param source the node's clock (its midpoint is used; default the machine's `Date.now()`).
+   * @param shared the last reading of every thread of the process, in µs, in a
+   *   SharedArrayBuffer ({@link OneClock.sharedCell}): readings are monotonic across threads too.
+   */
+  constructor(
+    private readonly source: Clock = new LocalClock(0),
+    private readonly shared?: BigInt64Array,
+  ) {}
+
+  /** A cell for {@link OneClock}'s `shared` (pass it to the other threads). */
+  static sharedCell(): BigInt64Array {
+    return new BigInt64Array(new SharedArrayBuffer(8));
+  }
+
   now(): TimeInterval {
     const n = this.source.now();
-    const mid = (n.earliest + n.latest) / 2;
-    if (mid > this.last) this.last = mid;
-    return { earliest: this.last, latest: this.last };
+    let t = Math.max((n.earliest + n.latest) / 2, this.last);
+    const cell = this.shared;
+    if (cell) {
+      const us = BigInt(Math.round(t * 1000));
+      for (;;) {
+        const seen = Atomics.load(cell, 0);
+        if (seen >= us) {
+          t = Math.max(t, Number(seen) / 1000);
+          break;
+        }
+        if (Atomics.compareExchange(cell, 0, seen, us) === seen) break;
+      }
+    }
+    this.last = t;
+    return { earliest: t, latest: t };
   }
   eps(): number {
     return 0;

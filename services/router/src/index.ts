@@ -65,6 +65,13 @@ export interface RouterOptions {
   reload?: () => Promise<{ ok: boolean; message: string }>;
   /** Extra health fields (embedded form reports every service). */
   health?: () => Record<string, unknown>;
+  /**
+   * One of several front-end threads of this router (docs/architecture.md, "Threads"): they
+   * share one pgwire socket (`listenFd`: the first thread's, absent on that thread), forward
+   * CancelRequests and answer pg_stat_activity for each other over BroadcastChannels named
+   * after `channel`; `peers` is the number of other front-end threads.
+   */
+  frontEnd?: { listenFd?: number; channel: string; peers: number };
   log: Logger;
 }
 
@@ -72,6 +79,8 @@ export interface RouterOptions {
 export interface Router extends ServiceHandle {
   pgPort: number;
   httpPort: number | undefined;
+  /** The pgwire listening socket's descriptor (for other front-end threads' `frontEnd.listenFd`). */
+  pgListenFd(): number;
 }
 
 const mConnections = counter('stratum_router_connections_total', 'pgwire connections opened', []);
@@ -119,9 +128,13 @@ export async function startRouter(o: RouterOptions): Promise<Router> {
     sequences: new SequenceAllocator(o.catalog, o.publishDdl, o.statementTimeoutMs),
     log: o.log,
   };
+  const fe = o.frontEnd;
+  if (fe) SESSION_ACTIVITY.sharePeers(`${fe.channel}:activity`, fe.peers);
   const pg = await startPgWireServer({
     host: o.pg.host,
     port: o.pg.port,
+    ...(fe?.listenFd !== undefined ? { listenFd: fe.listenFd } : {}),
+    ...(fe ? { cancelChannel: `${fe.channel}:cancel` } : {}),
     auth: o.auth,
     serverVersion: SERVER_VERSION,
     maxMessageBytes: o.maxStatementBytes + 1024,
@@ -160,6 +173,7 @@ export async function startRouter(o: RouterOptions): Promise<Router> {
     name: 'router',
     pgPort: pg.port,
     httpPort: http?.port,
+    pgListenFd: () => pg.fd(),
     close() {
       closing ??= (async () => {
         await pg.close();

@@ -1,24 +1,24 @@
 /**
  * RPC between threads of one process (docs/architecture.md, "Threads"): the same method lists
- * and codec as the HTTP RPC of the distributed form (rpc.ts: MessagePack via protocol/index.ts,
- * errors as {@link ErrorPayload} with their SQLSTATE), over a `MessagePort`.
+ * as the HTTP RPC of the distributed form (rpc.ts), errors as {@link ErrorPayload} with their
+ * SQLSTATE, over a `MessagePort`.
  *
- * What crosses is cheap: each call's arguments (and each answer) are encoded once into a buffer
- * of their own that is *transferred*, not copied, and all calls (answers) made in one event-loop
- * turn travel in one `postMessage`. Cancellation: a call whose last argument is an AbortSignal,
- * to a method listed as `abortable`, sends a cancel frame when the signal aborts; the serving
- * side passes its own signal at that argument index and aborts it. Other methods drop the signal
- * and wait for the answer (a write must not lose its outcome), as over HTTP.
+ * Arguments and results travel by structured clone, which keeps every stored value as the
+ * calling thread had it (bigint, -0, NaN, byte arrays; MessagePack, the RPC codec between
+ * processes, writes -0 as 0). All calls (answers) made in one event-loop turn go in one
+ * `postMessage`, so one serialization covers them. Cancellation: a call whose last argument is
+ * an AbortSignal, to a method listed as `abortable`, sends a cancel frame when the signal aborts;
+ * the serving side passes its own signal at that argument index and aborts it. Other methods drop
+ * the signal and wait for the answer (a write must not lose its outcome), as over HTTP.
  */
 import type { MessagePort } from 'node:worker_threads';
 import { canceledError } from '../abort.ts';
 import { type ErrorPayload, fromErrorPayload, TierUnavailableError, toErrorPayload } from '../errors.ts';
-import { decode, encode } from '../protocol/index.ts';
 
-/** A call: [id, method, encoded arguments, signal argument index or -1]. */
-type CallFrame = [number, string, Uint8Array, number];
-/** An answer: [id, encoded result] or [id, null, error]. */
-type AnswerFrame = [number, Uint8Array | null, ErrorPayload?];
+/** A call: [id, method, arguments, signal argument index or -1]. */
+type CallFrame = [number, string, unknown[], number];
+/** An answer: [id, result] or [id, null, error]. */
+type AnswerFrame = [number, unknown, ErrorPayload?];
 /** One postMessage: calls, answers and cancels of one event-loop turn. */
 interface Envelope {
   calls?: CallFrame[];
@@ -26,19 +26,14 @@ interface Envelope {
   cancels?: number[];
 }
 
-/** Encode into a buffer of its own (so it can be transferred; msgpack's output shares a pool). */
-function own(v: unknown): Uint8Array {
-  const b = encode(v);
-  const out = new Uint8Array(b.length);
-  out.set(b);
-  return out;
-}
-
 /** Collects frames of one event-loop turn and posts them as one message. */
 class Outbox {
   private env: Envelope | undefined;
-  private transfer: ArrayBuffer[] = [];
-  constructor(private readonly port: MessagePort) {}
+  /** @param failed a call that could not be cloned (e.g. a function among its arguments): its id and why. */
+  constructor(
+    private readonly port: MessagePort,
+    private readonly failed: (id: number, e: Error) => void = () => {},
+  ) {}
   private envelope(): Envelope {
     if (!this.env) {
       this.env = {};
@@ -47,24 +42,38 @@ class Outbox {
     return this.env;
   }
   call(f: CallFrame): void {
-    const e = this.envelope();
-    (e.calls ??= []).push(f);
-    this.transfer.push(f[2].buffer as ArrayBuffer);
+    (this.envelope().calls ??= []).push(f);
   }
   answer(f: AnswerFrame): void {
-    const e = this.envelope();
-    (e.answers ??= []).push(f);
-    if (f[1]) this.transfer.push(f[1].buffer as ArrayBuffer);
+    (this.envelope().answers ??= []).push(f);
   }
   cancel(id: number): void {
     (this.envelope().cancels ??= []).push(id);
   }
   private flush(): void {
     const env = this.env;
-    const transfer = this.transfer;
     this.env = undefined;
-    this.transfer = [];
-    if (env) this.port.postMessage(env, transfer);
+    if (!env) return;
+    try {
+      this.port.postMessage(env);
+    } catch {
+      // Something in it cannot be cloned: send frame by frame, and fail only those that cannot.
+      for (const f of env.calls ?? []) {
+        try {
+          this.port.postMessage({ calls: [f] });
+        } catch (e) {
+          this.failed(f[0], e as Error);
+        }
+      }
+      for (const f of env.answers ?? []) {
+        try {
+          this.port.postMessage({ answers: [f] });
+        } catch (e) {
+          this.port.postMessage({ answers: [[f[0], null, toErrorPayload(e)]] });
+        }
+      }
+      if (env.cancels) this.port.postMessage({ cancels: env.cancels });
+    }
   }
 }
 
@@ -78,12 +87,11 @@ export function servePort<T extends object>(port: MessagePort, impl: T, methods:
   const running = new Map<number, AbortController>();
   const onMessage = (env: Envelope) => {
     for (const id of env.cancels ?? []) running.get(id)?.abort();
-    for (const [id, m, argBuf, at] of env.calls ?? []) void run(id, m, argBuf, at);
+    for (const [id, m, args, at] of env.calls ?? []) void run(id, m, args, at);
   };
-  const run = async (id: number, m: string, argBuf: Uint8Array, at: number) => {
+  const run = async (id: number, m: string, args: unknown[], at: number) => {
     try {
       if (!allowed.has(m)) throw Object.assign(new Error(`no thread RPC method "${m}"`), { code: '42883' });
-      const args = decode<unknown[]>(argBuf, `thread RPC ${m} request`);
       if (at >= 0) {
         const abort = new AbortController();
         running.set(id, abort);
@@ -92,7 +100,7 @@ export function servePort<T extends object>(port: MessagePort, impl: T, methods:
       }
       const fn = (impl as Record<string, (...a: unknown[]) => unknown>)[m];
       const result = await fn?.apply(impl, args);
-      out.answer([id, own(result ?? null)]);
+      out.answer([id, result ?? null]);
     } catch (e) {
       out.answer([id, null, toErrorPayload(e)]);
     } finally {
@@ -121,24 +129,21 @@ export function portClient<T extends object>(
   methods: readonly (keyof T & string)[],
   opts: PortClientOptions,
 ): T & { closeClient(): Promise<void> } {
-  const out = new Outbox(port);
   const pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
+  const out = new Outbox(port, (id, e) => {
+    pending.get(id)?.reject(new Error(`${opts.name}: the call's arguments cannot cross threads: ${e.message}`));
+    pending.delete(id);
+  });
   const abortable = new Set(opts.abortable ?? []);
   let next = 1;
   let closed = false;
   port.on('message', (env: Envelope) => {
-    for (const [id, buf, err] of env.answers ?? []) {
+    for (const [id, result, err] of env.answers ?? []) {
       const p = pending.get(id);
       if (!p) continue;
       pending.delete(id);
       if (err) p.reject(fromErrorPayload(err));
-      else {
-        try {
-          p.resolve(decode(buf as Uint8Array, `thread RPC answer from ${opts.name}`));
-        } catch (e) {
-          p.reject(e as Error);
-        }
-      }
+      else p.resolve(result);
     }
   });
   port.on('close', () => {
@@ -162,7 +167,7 @@ export function portClient<T extends object>(
       const id = next++;
       return new Promise((resolve, reject) => {
         pending.set(id, { resolve, reject });
-        out.call([id, m, own(args), cancellable ? at : -1]);
+        out.call([id, m, args, cancellable ? at : -1]);
         cancellable?.addEventListener(
           'abort',
           () => {

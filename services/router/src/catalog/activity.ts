@@ -1,8 +1,14 @@
 /**
  * The sessions of this router process as pg_stat_activity lists them: who is connected, since
- * when, and the statement each runs or ran last (docs/architecture.md "System catalogs").
+ * when, and the statement each runs or ran last (docs/architecture.md "System catalogs"). With
+ * several front-end threads (docs/architecture.md "Threads") each thread keeps its own sessions
+ * and {@link SessionActivity.listAll} asks the others over a BroadcastChannel.
  */
+import { BroadcastChannel, threadId } from 'node:worker_threads';
 import type { ActivityInfo } from './rows.ts';
+
+/** Longest wait (ms) for the other front-end threads' sessions. */
+const PEER_TIMEOUT_MS = 500;
 
 /** What the registry keeps of one session. */
 interface Entry {
@@ -21,13 +27,55 @@ interface Entry {
 export class SessionActivity {
   private readonly entries = new Map<object, Entry>();
   private nextPid = 1;
+  private peers: { channel: BroadcastChannel; count: number; asked: number; waiting: Map<number, (l: ActivityInfo[]) => void> } | undefined;
+
+  /**
+   * Share sessions with `count` other front-end threads of this process over the
+   * BroadcastChannel `name` (each thread calls this with the same name).
+   */
+  sharePeers(name: string, count: number): void {
+    if (this.peers || count < 1) return;
+    const channel = new BroadcastChannel(name);
+    channel.unref();
+    const waiting = new Map<number, (l: ActivityInfo[]) => void>();
+    this.peers = { channel, count, asked: 0, waiting };
+    channel.onmessage = (ev) => {
+      const m = (ev as { data: { ask?: [number, number]; answer?: [number, number, ActivityInfo[]] } }).data;
+      if (m.ask) channel.postMessage({ answer: [m.ask[0], m.ask[1], this.list()] });
+      else if (m.answer && m.answer[0] === threadId) waiting.get(m.answer[1])?.(m.answer[2]);
+    };
+  }
+
+  /** Every live session of every front-end thread (a thread that does not answer in time is left out). */
+  async listAll(): Promise<ActivityInfo[]> {
+    const own = this.list();
+    const p = this.peers;
+    if (!p) return own;
+    const id = ++p.asked;
+    const lists: ActivityInfo[][] = [own];
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(done, PEER_TIMEOUT_MS);
+      function done(): void {
+        clearTimeout(timer);
+        p?.waiting.delete(id);
+        resolve();
+      }
+      p.waiting.set(id, (l) => {
+        lists.push(l);
+        if (lists.length > p.count) done();
+      });
+      p.channel.postMessage({ ask: [threadId, id] });
+    });
+    return lists.flat().sort((a, b) => a.pid - b.pid);
+  }
 
   /**
    * Register a new session; returns its backend pid as pg_stat_activity and pg_backend_pid()
    * report it (unique in this process).
    */
   open(session: object, user: string, applicationName: () => string): number {
-    const pid = (process.pid % 100_000) * 1000 + (this.nextPid++ % 1000);
+    // Unique in the process: its pid, the front-end thread, a counter.
+    const pid = ((process.pid % 10_000) * 100 + (threadId % 100)) * 1000 + (this.nextPid++ % 1000);
     this.entries.set(session, {
       pid,
       user,

@@ -108,7 +108,7 @@ export interface CatalogSource {
 export interface SessionSource {
   user: string;
   settings(): PgSettingRow[];
-  activity(): ActivityInfo[];
+  activity(): Promise<ActivityInfo[]>;
   /** Live row estimate of a table (pg_stat_user_tables.n_live_tup, pg_class.reltuples), when known. */
   liveRows(table: string): Promise<number | undefined>;
 }
@@ -1149,7 +1149,7 @@ export async function sessionRows(rel: CatalogRelation, src: CatalogSource, sess
     case 'pg_settings':
       return session.settings().map((s) => ({ ...s, sourceline: s.sourceline }));
     case 'pg_stat_activity':
-      return session.activity().map((a) => ({
+      return (await session.activity()).map((a) => ({
         datid: BigInt(DATABASE_OID),
         datname: src.database,
         pid: a.pid,

@@ -12,7 +12,7 @@ export function catalogSession(s: RouterSession): SessionSource {
   return {
     user: s.user,
     settings: () => settingRows(s),
-    activity: () => SESSION_ACTIVITY.list(),
+    activity: () => SESSION_ACTIVITY.listAll(),
     liveRows: (table) => s.ctx.olap.liveRows(table, s.catalog.version),
   };
 }

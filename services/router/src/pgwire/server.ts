@@ -14,6 +14,7 @@
 
 import { randomInt, timingSafeEqual } from 'node:crypto';
 import { type AddressInfo, createServer, type Socket } from 'node:net';
+import { BroadcastChannel } from 'node:worker_threads';
 import { DEFAULT_MAX_MESSAGE_BYTES } from './codec.ts';
 import { Connection, type ConnectionHost } from './connection.ts';
 import type { PgWireOptions } from './types.ts';
@@ -32,6 +33,8 @@ export interface PgWireServer {
   close(): Promise<void>;
   /** Number of open client connections. */
   connections(): number;
+  /** The listening socket's file descriptor (for {@link PgWireOptions.listenFd} of other threads). */
+  fd(): number;
 }
 
 /** Grace period of `close()` before remaining sockets are destroyed. */
@@ -63,13 +66,26 @@ export async function startPgWireServer(opts: PgWireOptions): Promise<PgWireServ
       // A wrong key is ignored without an answer, as PostgreSQL does; the secret is compared in
       // constant time so its bytes cannot be guessed one by one from response times.
       const entry = keys.get(pid);
-      if (entry && sameSecret(entry.secret, secret)) entry.conn.cancel();
+      if (entry) {
+        if (sameSecret(entry.secret, secret)) entry.conn.cancel();
+      } else cancels?.postMessage({ pid, secret });
     },
     release(conn) {
       conns.delete(conn);
       for (const [pid, entry] of keys) if (entry.conn === conn) keys.delete(pid);
     },
   };
+
+  // The session may be on another front-end thread: they all hear keys this one does not hold.
+  const cancels = opts.cancelChannel ? new BroadcastChannel(opts.cancelChannel) : undefined;
+  if (cancels) {
+    cancels.unref();
+    cancels.onmessage = (ev) => {
+      const { pid, secret } = (ev as { data: { pid: number; secret: number } }).data;
+      const entry = keys.get(pid);
+      if (entry && sameSecret(entry.secret, secret)) entry.conn.cancel();
+    };
+  }
 
   const server = createServer((socket: Socket) => {
     if (shuttingDown) {
@@ -90,16 +106,22 @@ export async function startPgWireServer(opts: PgWireOptions): Promise<PgWireServ
   await new Promise<void>((resolve, reject) => {
     const fail = (err: Error) => reject(err);
     server.once('error', fail);
-    server.listen(opts.port, opts.host, () => {
+    const listening = () => {
       server.off('error', fail);
       resolve();
-    });
+    };
+    if (opts.listenFd !== undefined) server.listen({ fd: opts.listenFd }, listening);
+    else server.listen(opts.port, opts.host, listening);
   });
   const bound = server.address() as AddressInfo;
+  const fd = (server as unknown as { _handle?: { fd?: number } })._handle?.fd ?? -1;
 
   async function shutdown(): Promise<void> {
     shuttingDown = true;
-    const listenerClosed = new Promise<void>((resolve) => server.close(() => resolve()));
+    cancels?.close();
+    // A borrowed socket stays open (its owner thread closes it; closing it here could close
+    // whatever file later reuses the descriptor): this server only stops taking connections.
+    const listenerClosed = opts.listenFd === undefined ? new Promise<void>((resolve) => server.close(() => resolve())) : Promise.resolve();
     const open = [...conns];
     const settled = Promise.all(open.map((c) => c.closed)).then(() => undefined);
     const within = (ms: number) => {
@@ -122,6 +144,7 @@ export async function startPgWireServer(opts: PgWireOptions): Promise<PgWireServ
     address: bound.address,
     close: () => (closing ??= shutdown()),
     connections: () => conns.size,
+    fd: () => fd,
   };
 }
 

@@ -203,6 +203,17 @@ export type PgAuthConfig =
 export interface PgWireOptions {
   host: string;
   port: number;
+  /**
+   * Front-end threads (docs/architecture.md, "Threads"): accept on this already listening socket
+   * of another thread of the process instead of binding `host:port`. Such a server never closes
+   * the socket (its owner does); `close()` stops accepting and ends the connections.
+   */
+  listenFd?: number;
+  /**
+   * Forward CancelRequests for keys this server does not hold to the other front-end threads
+   * (and act on theirs), over a BroadcastChannel of this name.
+   */
+  cancelChannel?: string;
   backend: PgBackend;
   auth: PgAuthConfig;
   /** Largest accepted frontend message in bytes; larger ones are skipped and answered with 54000. Default 16 MiB + 1 KiB framing headroom. */
