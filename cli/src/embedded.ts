@@ -37,6 +37,7 @@ import {
   portBus,
   portClient,
   publishDdl,
+  rootLogger,
   type ServiceHandle,
   type StratumConfig,
   servePort,
@@ -62,6 +63,21 @@ import {
   shardSettings,
   TX_METHODS,
 } from './wiring.ts';
+
+/**
+ * Log, do not die of, a promise rejected with no handler (e.g. a storage library's per-write
+ * promise after a failed commit, whose error the awaited commit already reported): one failed
+ * write must not take every tier of the process down with it. Every thread calls it (a worker
+ * thread's unhandled rejection would otherwise end the thread, and with it the process).
+ */
+export function logUnhandledRejections(): void {
+  process.on('unhandledRejection', (reason) => {
+    rootLogger().error(
+      { err: reason instanceof Error ? { message: reason.message, stack: reason.stack } : String(reason) },
+      'unhandled promise rejection',
+    );
+  });
+}
 
 /** What `stratum up` started. */
 export interface Embedded {

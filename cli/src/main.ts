@@ -17,18 +17,10 @@ import {
 } from '@stratum/shared';
 import { Command, InvalidArgumentError } from 'commander';
 import { type ClusterStatus, decommissionEngine, formatStatus } from './admin.ts';
-import { startEmbedded } from './embedded.ts';
+import { logUnhandledRejections, startEmbedded } from './embedded.ts';
 import { reloadConfig, startDistributed } from './wiring.ts';
 
-// A promise rejected with no handler (e.g. a storage library's per-write promise after a failed
-// commit, whose error the awaited commit already reported) is logged, not fatal: one failed write
-// must not take every tier of the process down with it.
-process.on('unhandledRejection', (reason) => {
-  rootLogger().error(
-    { err: reason instanceof Error ? { message: reason.message, stack: reason.stack } : String(reason) },
-    'unhandled promise rejection',
-  );
-});
+logUnhandledRejections();
 
 const program = new Command();
 program.name('stratum').description('Stratum: event-driven three-tier HTAP database').version('0.1.0');

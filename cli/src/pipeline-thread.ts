@@ -21,7 +21,7 @@ import {
   servePort,
   toErrorPayload,
 } from '@stratum/shared';
-import { startPipeline } from './embedded.ts';
+import { logUnhandledRejections, startPipeline } from './embedded.ts';
 import { busAndCatalog, closer, INGESTION_METHODS, OLAP_METHODS, reloadConfig } from './wiring.ts';
 
 /** What the main thread gives the pipeline thread (`workerData`). */
@@ -101,4 +101,5 @@ async function main(): Promise<void> {
   }
 }
 
+logUnhandledRejections();
 await main();

@@ -31,7 +31,7 @@ import {
   tableOptionsFrom,
   toErrorPayload,
 } from '@stratum/shared';
-import { pipelineIds } from './embedded.ts';
+import { logUnhandledRejections, pipelineIds } from './embedded.ts';
 import { all, INGESTION_METHODS, OLAP_METHODS, reloadConfig, reloadsReach, TX_METHODS } from './wiring.ts';
 
 /** What the main thread gives a router thread (`workerData`). */
@@ -118,4 +118,5 @@ async function main(): Promise<void> {
   }
 }
 
+logUnhandledRejections();
 await main();

@@ -264,8 +264,12 @@ export interface TxEngineApi {
   read(req: ReadRequest, signal?: AbortSignal): Promise<RowVersion[]>;
   /** The uncommitted writes of transaction `txnId` to table `table` (storage name). */
   txnWrites(txnId: string, table: string): Promise<TxnWrite[]>;
-  /** Progress of building index `index` of table `table` (storage name) on this engine. */
-  indexStatus(table: string, index: string): Promise<IndexBuildStatus>;
+  /**
+   * Progress of building index `index` of table `table` (storage name) on this engine, once its
+   * catalog has reached `catalogVersion` (the caller's, which created the index; another thread
+   * or process may follow the catalog a little behind).
+   */
+  indexStatus(table: string, index: string, catalogVersion?: number): Promise<IndexBuildStatus>;
   /** BEGIN: open a transaction on a snapshot; returns its id. */
   begin(isolation: IsolationLevel): Promise<string>;
   /**
@@ -395,8 +399,8 @@ export interface IngestionApi {
     opts: { asOf?: number; limit?: number; afterKey?: Value[] },
     signal?: AbortSignal,
   ): Promise<RowVersion[]>;
-  /** Progress of building index `index` of table `table` (storage name) on this ingestion engine. */
-  indexStatus(table: string, index: string): Promise<IndexBuildStatus>;
+  /** Progress of building index `index` of table `table` (storage name) on this ingestion engine, once its catalog has reached `catalogVersion`. */
+  indexStatus(table: string, index: string, catalogVersion?: number): Promise<IndexBuildStatus>;
   /**
    * Versions applied after `afterLsn`, in LSN order, at most `limit`; `lastLsn` = LSN of the last
    * returned (or afterLsn). `catalogVersion` (optional): a catalog version at least as new as the

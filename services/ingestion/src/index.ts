@@ -104,7 +104,7 @@ export async function startIngestion(o: IngestionServiceOptions): Promise<Ingest
     get: (t, k) => ing.get(t, k),
     getMany: (t, ks, asOf) => ing.getMany(t, ks, asOf),
     find: (t, source, opts, signal) => ing.find(t, source, opts, signal),
-    indexStatus: (t, index) => ing.indexStatus(t, index),
+    indexStatus: (t, index, v) => ing.indexStatus(t, index, v),
     delta: (a, l, skip) => ing.delta(a, l, skip),
     status: () => ing.status(),
     conflicts: (q): Promise<ConflictInfo[]> => ing.conflicts(q),

@@ -1502,8 +1502,12 @@ export class Ingestion implements IngestionApi {
     }
   }
 
-  /** Progress of this engine's build of index `index` of table `table` (storage name). @throws SchemaError 42P01, 42704. */
-  async indexStatus(table: string, index: string): Promise<IndexBuildStatus> {
+  /**
+   * Progress of this engine's build of index `index` of table `table` (storage name), once the
+   * catalog has reached `catalogVersion`. @throws SchemaError 42P01, 42704.
+   */
+  async indexStatus(table: string, index: string, catalogVersion = 0): Promise<IndexBuildStatus> {
+    if (this.o.catalog.version < catalogVersion) await this.o.catalog.waitFor(catalogVersion, this.o.catalogTimeoutMs ?? 30_000);
     const info = this.o.catalog.byStorage(table);
     if (!info) {
       throw new SchemaError(

@@ -476,11 +476,13 @@ export class Engine {
   /**
    * Progress of building index `index` of storage `table` here: `done` once every row this engine
    * holds has its entry (and for valid indexes), `failed` with 23505 when a unique index found a
-   * duplicate value.
+   * duplicate value; asked once this engine's catalog has reached `catalogVersion`.
    * @throws SchemaError 42P01 / 42704 for an unknown table or index.
    */
-  indexStatus(table: string, index: string): IndexBuildStatus {
-    const t = tableOf(this.opts.catalog, table, 'read');
+  async indexStatus(table: string, index: string, catalogVersion = 0): Promise<IndexBuildStatus> {
+    const { catalog } = this.opts;
+    if (catalog.version < catalogVersion) await catalog.waitFor(catalogVersion, this.opts.catalogTimeoutMs);
+    const t = tableOf(catalog, table, 'read');
     return this.indexes.status(t, indexNamed(t, index));
   }
 

@@ -202,7 +202,8 @@ export async function startTxEngine(o: TxEngineOptions): Promise<TxEngine> {
     },
     read: (req: ReadRequest, signal?: AbortSignal): Promise<RowVersion[]> => engine.read(req, signal),
     txnWrites: async (txnId: string, table: string): Promise<TxnWrite[]> => engine.txnWrites(txnId, table),
-    indexStatus: async (table: string, index: string): Promise<IndexBuildStatus> => engine.indexStatus(table, index),
+    indexStatus: (table: string, index: string, catalogVersion?: number): Promise<IndexBuildStatus> =>
+      engine.indexStatus(table, index, catalogVersion),
     begin: async (isolation: IsolationLevel) => engine.begin(isolation),
     executeIn: (txnId: string, req: TxRequest, signal?: AbortSignal) => engine.executeIn(txnId, req, signal),
     commit: (txnId: string) => engine.commit(txnId),

@@ -521,8 +521,8 @@ async function buildIndexes(s: RouterSession, name: string): Promise<void> {
   for (const ix of building) {
     for (;;) {
       const statuses = await Promise.all([
-        ...s.ctx.txEngines.map((e) => e.indexStatus(t.storage, ix.name)),
-        ...s.ctx.ingestion.map((i) => i.api.indexStatus(t.storage, ix.name)),
+        ...s.ctx.txEngines.map((e) => e.indexStatus(t.storage, ix.name, s.ctx.catalog.version)),
+        ...s.ctx.ingestion.map((i) => i.api.indexStatus(t.storage, ix.name, s.ctx.catalog.version)),
       ]);
       const failed = statuses.find((x) => x.state === 'failed');
       if (failed) {
