@@ -4,7 +4,7 @@
  * run: transactions/s, p50 and p99 latency, Stratum / PostgreSQL and the Stratum process's
  * peak RSS, per workload and client count. Optionally sysbench's OLTP scripts too.
  *
- * Workloads (`--workloads`, each statement its own autocommit transaction):
+ * Workloads (`--workloads`, default insert,select; each statement its own autocommit transaction):
  *
  *   insert:  \set seq :seq + 1
  *            \set id :base + :client_id * 1000000000000 + :seq
@@ -46,12 +46,30 @@
  * p95 as sysbench reports it, p50/p99 from its latency histogram. SQL the server refuses is
  * shown as the error text in the table.
  *
- * --stratum-args is passed to `stratum up` as extra arguments; since it starts with `--`,
- * write it with `=`: --stratum-args="--threads 2".
+ *   htap:    performance isolation. Loads the flights dataset (cli/src/load-flights.ts's
+ *            loadFlights: COPY over pgwire, the first --flights-rows rows of vega-datasets'
+ *            flights-3m.parquet, no airports), waits until ingestion merged them (Stratum) and
+ *            `SELECT count(*) FROM flights` returns them all, runs the 10 dashboard queries
+ *            (bench/flights-dashboard-queries.ts) once (not counted: warm-up, refused SQL, answers
+ *            compared with PostgreSQL's), then the insert script at --htap-clients (32) alone,
+ *            then the same again while --dashboard-clients (4) node `pg` connections of this
+ *            process loop back to back over the dashboard queries. Per target: INSERT tps alone
+ *            and with dashboards, with / alone, p99 of both, dashboard queries completed per
+ *            second of the window and their p50, peak RSS; Stratum / PostgreSQL ratios. Stratum
+ *            runs with its router result cache off (STRATUM_ROUTER__RESULT_CACHE_TTL_MS=0: flights
+ *            does not change in the window, so repeats would be answers from memory, while
+ *            PostgreSQL computes each); --dashboard-cache keeps the default 1 s cache.
  *
- * Usage: npx tsx bench/pgbench.ts [--seconds 10] [--runs 3] [--workloads insert,select]
+ * --stratum-args is passed to `stratum up` as extra arguments; since it starts with `--`,
+ * write it with `=`: --stratum-args="--threads 2". --stratum-variants 1,2 makes one Stratum
+ * target per thread count (`stratum up … --threads N`), each its own columns/rows, all in
+ * the same run (alternating with PostgreSQL like the single default target).
+ *
+ * Usage: npx tsx bench/pgbench.ts [--seconds 10] [--runs 3] [--workloads insert,select,htap]
  *          [--clients N,…] [--insert-clients 32,1] [--select-clients 32] [--jobs 2] [--rows 100000]
- *          [--warmup 0] [--settle-timeout 120] [--stratum-args="…"] [--skip-stratum] [--skip-postgres]
+ *          [--warmup 0] [--settle-timeout 120] [--stratum-args="…"] [--stratum-variants 1,2]
+ *          [--skip-stratum] [--skip-postgres]
+ *          [--flights-rows 500000] [--htap-clients 32] [--dashboard-clients 4] [--dashboard-cache]
  *          [--sysbench oltp_point_select,oltp_read_write] [--sysbench-threads 8] [--sysbench-tables 2]
  *          [--sysbench-table-size 20000]
  */
@@ -60,9 +78,14 @@ import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
+import { type Cell, compareAnswers, normalizePgResult, RAW_TEXT_TYPES } from '../cli/src/flights-queries.ts';
+import { loadFlights } from '../cli/src/load-flights.ts';
+import { DASHBOARD_QUERIES } from './flights-dashboard-queries.ts';
 import {
   connect,
+  endAll,
   fmt,
   loadAverage,
   machineLine,
@@ -80,6 +103,7 @@ import {
   startPostgresTarget,
   startStratum,
   stratumAvailable,
+  timeUntilCount,
   waitForIngestion,
 } from './lib.ts';
 
@@ -93,6 +117,23 @@ const settleTimeoutS = args.num('settle-timeout') ?? 120;
 const sbThreads = args.num('sysbench-threads') ?? 8;
 const sbTables = args.num('sysbench-tables') ?? 2;
 const sbTableSize = args.num('sysbench-table-size') ?? 20_000;
+const flightsRows = args.num('flights-rows') ?? 500_000;
+const htapClients = args.num('htap-clients') ?? 32;
+const dashboardClients = args.num('dashboard-clients') ?? 4;
+/**
+ * Keep Stratum's router result cache (router.result_cache_ttl_ms, default 1 s) on. Off by default
+ * in runs with htap: flights does not change during the window, so every dashboard query repeated
+ * within 1 s would be an answer from memory, while PostgreSQL computes each one.
+ */
+const dashboardCache = args.flag('dashboard-cache');
+const CACHE_ENV = 'STRATUM_ROUTER__RESULT_CACHE_TTL_MS';
+for (const [name, v, min] of [
+  ['flights-rows', flightsRows, 1],
+  ['htap-clients', htapClients, 1],
+  ['dashboard-clients', dashboardClients, 0],
+] as const) {
+  if (!Number.isInteger(v) || v < min) throw new Error(`--${name} expects an integer ≥ ${min}, got ${v}`);
+}
 
 function list(name: string, value: string): string[] {
   const items = value
@@ -126,26 +167,42 @@ const WORKLOADS = {
     writes: 0,
   },
 } as const;
-type WorkloadName = keyof typeof WORKLOADS;
+type ScriptName = keyof typeof WORKLOADS;
+/** The pgbench workloads plus `htap` (the insert script alone, then with dashboard clients). */
+type WorkloadName = ScriptName | 'htap';
+const WORKLOAD_NAMES: readonly WorkloadName[] = ['insert', 'select', 'htap'];
 
 const workloads = list('workloads', args.str('workloads') ?? 'insert,select').map((w) => {
-  if (!(w in WORKLOADS)) throw new Error(`--workloads: unknown workload ${w} (known: ${Object.keys(WORKLOADS).join(', ')})`);
+  if (!(WORKLOAD_NAMES as readonly string[]).includes(w))
+    throw new Error(`--workloads: unknown workload ${w} (known: ${WORKLOAD_NAMES.join(', ')})`);
   return w as WorkloadName;
 });
-const clientsFor: Record<WorkloadName, number[]> = {
+const clientsFor: Record<ScriptName, number[]> = {
   insert: clientList('insert-clients', args.str('insert-clients') ?? args.str('clients') ?? '32,1'),
   select: clientList('select-clients', args.str('select-clients') ?? args.str('clients') ?? '32'),
 };
 if (args.flag('stratum-args')) throw new Error('--stratum-args needs a value; write it with =, e.g. --stratum-args="--threads 2"');
 const stratumArgs = (args.str('stratum-args') ?? '').split(/\s+/).filter((s) => s !== '');
+if (args.flag('stratum-variants')) throw new Error('--stratum-variants needs a comma-separated list of thread counts, e.g. 1,2');
+const stratumVariants =
+  args.str('stratum-variants') === undefined ? [] : clientList('stratum-variants', args.str('stratum-variants') ?? '');
+if (stratumVariants.length > 0 && stratumArgs.some((a) => a === '--threads' || a.startsWith('--threads=')))
+  throw new Error('--stratum-variants sets --threads per variant; leave --threads out of --stratum-args');
+if (new Set(stratumVariants).size !== stratumVariants.length) throw new Error('--stratum-variants: a thread count is named twice');
 const sysbenchTests = args.str('sysbench') === undefined ? [] : list('sysbench', args.str('sysbench') ?? '');
 for (const t of sysbenchTests) if (!/^[a-z_]+$/.test(t)) throw new Error(`--sysbench: not a sysbench test name: ${t}`);
-const maxClients = Math.max(sbThreads, ...workloads.flatMap((w) => clientsFor[w]));
+const maxClients = Math.max(sbThreads, ...workloads.flatMap((w) => (w === 'htap' ? [htapClients + dashboardClients + 1] : clientsFor[w])));
 
 const onPath = (cmd: string): boolean => spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
 if (!onPath('pgbench')) throw new Error('pgbench not found on PATH (Debian: apt-get install postgresql-client-15)');
 
 const notes: string[] = [];
+// The Stratum child inherits this process's environment (startStratum), and STRATUM_<PATH> overrides its configuration.
+if (workloads.includes('htap') && !dashboardCache) {
+  if (process.env[CACHE_ENV] === undefined) process.env[CACHE_ENV] = '0';
+  else notes.push(`${CACHE_ENV}=${process.env[CACHE_ENV]} was set in the environment; kept.`);
+}
+
 const sysbenchOn = sysbenchTests.length > 0 && onPath('sysbench');
 if (sysbenchTests.length > 0 && !sysbenchOn)
   notes.push('sysbench is not installed (command -v sysbench found nothing): the sysbench tests were skipped.');
@@ -419,13 +476,14 @@ async function settleQuiet(s: Server): Promise<void> {
 
 const FILLER = 'x'.repeat(84);
 
-async function setup(s: Server): Promise<void> {
+async function setup(name: string, s: Server): Promise<void> {
   const c = await connect(s.target);
   try {
-    if (workloads.includes('insert')) await c.query('CREATE TABLE pgb_insert (id bigint PRIMARY KEY, a int, b text)');
+    if (workloads.includes('insert') || workloads.includes('htap'))
+      await c.query('CREATE TABLE pgb_insert (id bigint PRIMARY KEY, a int, b text)');
     if (!workloads.includes('select')) return;
     await c.query('CREATE TABLE pgb_accounts (id bigint PRIMARY KEY, balance bigint, filler text)');
-    process.stderr.write(`  ${s.target.label}: loading ${fmt(rowCount)} rows into pgb_accounts (COPY)\n`);
+    process.stderr.write(`  ${name}: loading ${fmt(rowCount)} rows into pgb_accounts (COPY)\n`);
     const t0 = performance.now();
     function* csv(): Generator<string> {
       for (let i = 1; i <= rowCount; i += 1000) {
@@ -444,28 +502,308 @@ async function setup(s: Server): Promise<void> {
   await settle(s, 'after the preload');
 }
 
-interface TargetSpec {
+// ---------------------------------------------------------------------------------------
+// htap: the insert script alone, then with dashboard clients over flights
+// ---------------------------------------------------------------------------------------
+
+/** One dashboard query of the warm-up pass. */
+interface PassQuery {
+  ms: number;
+  /** Rows returned (NaN when it failed). */
+  rows: number;
+  /** Canonical answer (cli/src/flights-queries.ts), undefined when it failed. */
+  answer: Cell[][] | undefined;
+  /** Error text ('' when none). */
+  error: string;
+}
+
+/** Dashboard queries completed inside one measured window. */
+interface DashboardWindow {
+  /** Queries that completed inside the window. */
+  completed: number;
+  /** Queries that failed inside the window. */
+  errors: number;
+  /** First distinct error texts. */
+  messages: string[];
+  /** Window length (dashboards' start to pgbench's exit), s. */
+  seconds: number;
+  /** Latency of every completed query, ms. */
+  latencies: number[];
+  /** Latencies by query name, ms. */
+  perQuery: Map<string, number[]>;
+  /** Stratum: `stratum_router_result_cache_hits_total` gained during the window (NaN for PostgreSQL). */
+  cacheHits: number;
+}
+
+interface HtapRun {
+  /** loadFlights' wall time, s. */
+  loadSeconds: number;
+  /** Flights rows loaded. */
+  flights: number;
+  /** From the end of the load (and, on Stratum, the ingestion wait) to count(*) showing every row, ms (NaN when never). */
+  visibleMs: number;
+  pass: Map<string, PassQuery>;
+  alone: Point;
+  withDash: Point;
+  dash: DashboardWindow;
+}
+
+/** Client-side bound of one dashboard query (a hung query must not hang the bench). */
+const DASHBOARD_QUERY_TIMEOUT_MS = 600_000;
+
+const errorText = (e: unknown): string => {
+  const err = e as { message?: string; code?: string };
+  return `${err.code !== undefined ? `${err.code} ` : ''}${err.message ?? String(e)}`.split('\n')[0] ?? '';
+};
+
+async function dashboardClient(t: PgTarget): Promise<pg.Client> {
+  const c = new pg.Client({
+    host: t.host,
+    port: t.port,
+    user: t.user,
+    database: t.database,
+    application_name: 'pgbench.ts dashboards',
+    query_timeout: DASHBOARD_QUERY_TIMEOUT_MS,
+  });
+  c.on('error', () => undefined);
+  await c.connect();
+  return c;
+}
+
+/** One query as the dashboards send it: simple protocol, rows as arrays of the server's text. */
+const dashboardQuery = (c: pg.Client, sql: string): Promise<pg.QueryResult<unknown[]>> =>
+  c.query<unknown[]>({ text: sql, rowMode: 'array', types: RAW_TEXT_TYPES });
+
+/** Every dashboard query once, in order, on one connection (not counted): latency, rows, canonical answer, error. */
+async function dashboardPass(t: PgTarget): Promise<Map<string, PassQuery>> {
+  const out = new Map<string, PassQuery>();
+  const c = await dashboardClient(t);
+  try {
+    for (const [name, sql] of DASHBOARD_QUERIES) {
+      const t0 = performance.now();
+      try {
+        const r = await dashboardQuery(c, sql);
+        out.set(name, { ms: performance.now() - t0, rows: r.rows.length, answer: normalizePgResult(r), error: '' });
+      } catch (e) {
+        out.set(name, { ms: performance.now() - t0, rows: Number.NaN, answer: undefined, error: errorText(e) });
+      }
+    }
+  } finally {
+    await c.end().catch(() => undefined);
+  }
+  return out;
+}
+
+/**
+ * Start `clients` connections looping back to back over `queries` (client i starting at query
+ * ⌊i·len/clients⌋, so they do not run the same query in step). Resolves once they are connected
+ * and running; the returned function closes the window: queries that complete after it are
+ * not counted, the ones in flight are waited for, and the connections are closed.
+ */
+async function startDashboards(
+  t: PgTarget,
+  queries: readonly (readonly [string, string])[],
+  clients: number,
+): Promise<() => Promise<DashboardWindow>> {
+  const conns: pg.Client[] = [];
+  try {
+    for (let i = 0; i < clients; i++) conns.push(await dashboardClient(t));
+  } catch (e) {
+    await endAll(conns);
+    throw e;
+  }
+  const w: DashboardWindow = {
+    completed: 0,
+    errors: 0,
+    messages: [],
+    seconds: 0,
+    latencies: [],
+    perQuery: new Map(),
+    cacheHits: Number.NaN,
+  };
+  let stopAt = Number.POSITIVE_INFINITY;
+  const start = performance.now();
+  const loops = conns.map(async (c, i) => {
+    if (queries.length === 0) return;
+    let next = Math.floor((i * queries.length) / clients);
+    let consecutiveErrors = 0;
+    // A connection that fails 20 times in a row (e.g. the server closed it) stops instead of spinning.
+    while (performance.now() < stopAt && consecutiveErrors < 20) {
+      const [name, sql] = queries[next % queries.length] ?? ['', ''];
+      next++;
+      const q0 = performance.now();
+      try {
+        await dashboardQuery(c, sql);
+        consecutiveErrors = 0;
+        const done = performance.now();
+        if (done > stopAt) break;
+        w.completed++;
+        w.latencies.push(done - q0);
+        const list = w.perQuery.get(name) ?? [];
+        list.push(done - q0);
+        w.perQuery.set(name, list);
+      } catch (e) {
+        consecutiveErrors++;
+        if (performance.now() > stopAt) break;
+        w.errors++;
+        const msg = `${name}: ${errorText(e)}`;
+        if (w.messages.length < 3 && !w.messages.includes(msg)) w.messages.push(msg);
+      }
+    }
+  });
+  return async () => {
+    stopAt = performance.now();
+    w.seconds = (stopAt - start) / 1000;
+    await Promise.all(loops);
+    await endAll(conns);
+    return w;
+  };
+}
+
+/** Stratum: answers its routers' result cache served so far (NaN for PostgreSQL or when /metrics does not answer). */
+async function cacheHits(s: Server): Promise<number> {
+  if (s.metricsUrl === undefined) return Number.NaN;
+  const m = await scrapeMetrics(s.metricsUrl, 30_000).catch(() => undefined);
+  return m === undefined ? Number.NaN : metricSum(m, 'stratum_router_result_cache_hits_total');
+}
+
+/** --warmup seconds of the insert script at --htap-clients (not counted; nothing else running). */
+async function htapWarmup(s: Server, script: string, dir: string): Promise<void> {
+  if (warmup <= 0) return;
+  const wu = await pgbench(s.target, htapClients, warmup, script, dir, undefined);
+  s.written += WORKLOADS.insert.writes * wu.transactions;
+}
+
+const pointLine = (p: Point): string =>
+  `    ${fmt(p.tps)} tps, p50 ${fmt(p.p50, 2)} ms, p99 ${fmt(p.p99, 2)} ms` +
+  `${Number.isNaN(p.peakRss) ? '' : `, peak RSS ${mib(p.peakRss)} MiB`}${p.error ? `, ${p.error}` : ''}\n`;
+
+/** The htap workload on a fresh server whose pgb_insert exists (see the file comment). */
+async function htap(spec: TargetDecl, s: Server, script: string, dir: string, run: number): Promise<HtapRun> {
+  const t = s.target;
+  process.stderr.write(`  ${spec.name}: htap, loading ${fmt(flightsRows)} flights (loadFlights, COPY)\n`);
+  const loaded = await loadFlights({
+    host: t.host,
+    port: t.port,
+    user: t.user,
+    database: t.database,
+    rows: flightsRows,
+    airports: false,
+    progress: true,
+  });
+  s.written += loaded.flights;
+  await settle(s, 'after the flights load');
+  if (s.metricsUrl === undefined) {
+    const c = await connect(t);
+    try {
+      await c.query('VACUUM ANALYZE flights');
+    } finally {
+      await c.end();
+    }
+  }
+  const visible = await timeUntilCount(t, 'flights', loaded.flights, settleTimeoutS * 1000);
+  if (Number.isNaN(visible.visibleMs))
+    notes.push(
+      `${spec.name} run ${run + 1}: count(*) FROM flights did not show ${fmt(loaded.flights)} rows within ${settleTimeoutS} s; went on`,
+    );
+  process.stderr.write(
+    `    loaded ${fmt(loaded.flights)} rows in ${fmt(loaded.seconds, 1)} s; all visible to count(*) after ${fmt(visible.visibleMs)} ms\n`,
+  );
+
+  const pass = await dashboardPass(t);
+  const running = DASHBOARD_QUERIES.filter(([name]) => (pass.get(name)?.error ?? '') === '');
+  for (const [name, q] of pass) {
+    if (q.error !== '') notes.push(`${spec.name} run ${run + 1}: dashboard query '${name}' refused, left out of the loop: ${q.error}`);
+  }
+  process.stderr.write(
+    `    dashboard pass: ${[...pass].map(([name, q]) => `${name} ${q.error === '' ? `${fmt(q.ms)} ms` : 'ERROR'}`).join(', ')}\n`,
+  );
+
+  const insertPoint = (label: string): Promise<Point> => {
+    process.stderr.write(`  ${spec.name}: htap, insert at ${htapClients} client(s) ${label}, ${seconds} s\n`);
+    return pgbench(t, htapClients, seconds, script, dir, s.pid);
+  };
+  await htapWarmup(s, script, dir);
+  const alone = await insertPoint('alone');
+  process.stderr.write(pointLine(alone));
+  s.written += WORKLOADS.insert.writes * alone.transactions;
+  await settle(s, 'after htap insert alone');
+
+  await htapWarmup(s, script, dir);
+  const hitsBefore = await cacheHits(s);
+  const stop = await startDashboards(t, running, dashboardClients);
+  let withDash: Point;
+  let dash: DashboardWindow;
+  try {
+    withDash = await insertPoint(`with ${dashboardClients} dashboard client(s)`);
+  } finally {
+    dash = await stop();
+  }
+  dash.cacheHits = (await cacheHits(s)) - hitsBefore;
+  const [dashP50] = percentiles(dash.latencies, [50]);
+  process.stderr.write(
+    `${pointLine(withDash).trimEnd()}; dashboards ${fmt(dash.completed)} queries in ${fmt(dash.seconds, 1)} s ` +
+      `(${fmt(dash.completed / dash.seconds, 2)}/s), p50 ${fmt(dashP50, 1)} ms` +
+      `${Number.isNaN(dash.cacheHits) ? '' : `, ${fmt(dash.cacheHits)} from the result cache`}${dash.errors > 0 ? `, ${dash.errors} errors` : ''}\n`,
+  );
+  s.written += WORKLOADS.insert.writes * withDash.transactions;
+  await settle(s, 'after htap insert with dashboards');
+  for (const [label, p] of [
+    ['alone', alone],
+    ['with dashboards', withDash],
+  ] as const) {
+    if (p.error !== '') notes.push(`${spec.name}, htap insert ${label}, run ${run + 1}: ${p.error}`);
+  }
+  if (dash.errors > 0) notes.push(`${spec.name}, htap dashboards, run ${run + 1}: ${dash.errors} failed: ${dash.messages.join(' | ')}`);
+  return { loadSeconds: loaded.seconds, flights: loaded.flights, visibleMs: visible.visibleMs, pass, alone, withDash, dash };
+}
+
+/** A column set of the tables: a Stratum configuration or PostgreSQL. */
+interface TargetDecl {
+  /** Full name (progress, notes, result keys). */
   name: string;
+  /** Name in column headers: `Stratum`, `Stratum t2`, `PostgreSQL`. */
+  short: string;
+  /** Name in the errors cell: `Stratum`, `Stratum t2`, `PG`. */
+  tag: string;
+  stratum: boolean;
+}
+interface TargetSpec extends TargetDecl {
   start: () => Promise<Server>;
 }
 
 const STRATUM = 'Stratum (embedded)';
 const POSTGRES = 'PostgreSQL 15';
+const stratumDecls: (TargetDecl & { extraArgs: string[] })[] =
+  stratumVariants.length === 0
+    ? [{ name: STRATUM, short: 'Stratum', tag: 'Stratum', stratum: true, extraArgs: stratumArgs }]
+    : stratumVariants.map((n) => ({
+        name: `Stratum (--threads ${n})`,
+        short: `Stratum t${n}`,
+        tag: `Stratum t${n}`,
+        stratum: true,
+        extraArgs: [...stratumArgs, '--threads', String(n)],
+      }));
+const postgresDecl: TargetDecl = { name: POSTGRES, short: 'PostgreSQL', tag: 'PG', stratum: false };
+/** Every column set of the tables, skipped targets included (their cells show `—`). */
+const declared: TargetDecl[] = [...stratumDecls, postgresDecl];
 const targets: TargetSpec[] = [];
 if (!args.flag('skip-stratum')) {
   if (stratumAvailable()) {
-    targets.push({
-      name: STRATUM,
-      start: async () => {
-        const st = await startStratum({ extraArgs: stratumArgs });
-        return { target: st, pid: st.pid, metricsUrl: `http://127.0.0.1:${st.httpPort}`, written: 0 };
-      },
-    });
+    for (const d of stratumDecls) {
+      targets.push({
+        ...d,
+        start: async () => {
+          const st = await startStratum({ extraArgs: d.extraArgs });
+          return { target: st, pid: st.pid, metricsUrl: `http://127.0.0.1:${st.httpPort}`, written: 0 };
+        },
+      });
+    }
   } else notes.push('Stratum skipped: cli/bin/stratum.mjs not found.');
 }
 if (!args.flag('skip-postgres')) {
   targets.push({
-    name: POSTGRES,
+    ...postgresDecl,
     start: async () => ({
       target: await startPostgresTarget({ max_connections: String(Math.max(100, maxClients + 20)) }),
       pid: undefined,
@@ -483,11 +821,14 @@ const record = (key: string, target: string, p: Point): void => {
   results.set(key, byTarget);
 };
 
+/** htapResults[target name] = one HtapRun per run. */
+const htapResults = new Map<string, HtapRun[]>();
+
 const loadAtStart = loadAverage();
 const dir = await makeTempDir('stratum-pgbench-');
 try {
-  const scripts = new Map<WorkloadName, string>();
-  for (const w of workloads) {
+  const scripts = new Map<ScriptName, string>();
+  for (const w of Object.keys(WORKLOADS) as ScriptName[]) {
     const file = join(dir, `${w}.sql`);
     await writeFile(file, WORKLOADS[w].script);
     scripts.set(w, file);
@@ -499,8 +840,13 @@ try {
       try {
         server = await spec.start();
         const s = server;
-        await setup(s);
+        await setup(spec.name, s);
         for (const w of workloads) {
+          if (w === 'htap') {
+            const h = await htap(spec, s, scripts.get('insert') ?? '', dir, run);
+            htapResults.set(spec.name, [...(htapResults.get(spec.name) ?? []), h]);
+            continue;
+          }
           for (const clients of clientsFor[w]) {
             const script = scripts.get(w) ?? '';
             if (warmup > 0) {
@@ -509,10 +855,7 @@ try {
             }
             process.stderr.write(`  ${spec.name}: ${w}, ${clients} client(s), ${seconds} s\n`);
             const p = await pgbench(s.target, clients, seconds, script, dir, s.pid);
-            process.stderr.write(
-              `    ${fmt(p.tps)} tps, p50 ${fmt(p.p50, 2)} ms, p99 ${fmt(p.p99, 2)} ms` +
-                `${Number.isNaN(p.peakRss) ? '' : `, peak RSS ${mib(p.peakRss)} MiB`}${p.error ? `, ${p.error}` : ''}\n`,
-            );
+            process.stderr.write(pointLine(p));
             record(`${w}|${clients}`, spec.name, p);
             if (p.error !== '') notes.push(`${spec.name}, ${w}, ${clients} client(s), run ${run + 1}: ${p.error}`);
             if (WORKLOADS[w].writes > 0) {
@@ -548,29 +891,40 @@ try {
 
 const med = (points: Point[] | undefined, f: (p: Point) => number): number =>
   points === undefined ? Number.NaN : median(points.map(f).filter((x) => !Number.isNaN(x)));
+const medOf = (xs: readonly number[]): number => median(xs.filter((x) => !Number.isNaN(x)));
 const ratio = (a: number, b: number): string => (Number.isNaN(a) || Number.isNaN(b) || b === 0 ? '—' : `${fmt(a / b, 2)}×`);
-/** Errors cell: `—` when none; else failed counts and the first error text (shortened) per target. */
-function errorsCell(byTarget: Map<string, Point[]> | undefined, countNoun: string): string {
-  const parts: string[] = [];
-  for (const [name, short] of [
-    [STRATUM, 'Stratum'],
-    [POSTGRES, 'PG'],
-  ] as const) {
-    const points = byTarget?.get(name) ?? [];
-    const failed = points.reduce((a, p) => a + p.failed, 0);
-    const text = points.find((p) => p.error !== '')?.error ?? '';
+const stratumCols = declared.filter((d) => d.stratum);
+
+/** Errors cell: `—` when none; else, per target, the failure count and the first error text (shortened). */
+function errorsCellOf(parts: readonly { tag: string; failed: number; noun: string; text: string }[]): string {
+  const out: string[] = [];
+  for (const { tag, failed, noun, text } of parts) {
     if (failed === 0 && text === '') continue;
     const shortText = text.length > 160 ? `${text.slice(0, 157)}…` : text;
-    parts.push(
-      `${short}: ${failed > 0 ? `${fmt(failed)} ${countNoun}` : ''}${failed > 0 && text ? '; ' : ''}${shortText}`.replace(/\|/g, '/'),
-    );
+    out.push(`${tag}: ${failed > 0 ? `${fmt(failed)} ${noun}` : ''}${failed > 0 && text ? '; ' : ''}${shortText}`.replace(/\|/g, '/'));
   }
-  return parts.length === 0 ? '—' : parts.join(' · ');
+  return out.length === 0 ? '—' : out.join(' · ');
+}
+
+/** Errors cell of a pgbench/sysbench point: failed counts and the first error text per target. */
+function errorsCell(byTarget: Map<string, Point[]> | undefined, countNoun: string): string {
+  return errorsCellOf(
+    declared.map((d) => {
+      const points = byTarget?.get(d.name) ?? [];
+      return {
+        tag: d.tag,
+        failed: points.reduce((a, p) => a + p.failed, 0),
+        noun: countNoun,
+        text: points.find((p) => p.error !== '')?.error ?? '',
+      };
+    }),
+  );
 }
 
 /**
  * One comparison table: a row per (name, clients) point, the latency columns named by `lat`
- * (p50/p99 for pgbench, p95/p99 for sysbench), medians over the runs.
+ * (p50/p99 for pgbench, p95/p99 for sysbench), medians over the runs; per Stratum target its
+ * tps / PostgreSQL's and its peak RSS.
  */
 function comparisonTable(
   firstColumn: string,
@@ -581,46 +935,63 @@ function comparisonTable(
 ): void {
   const rows = points.map(({ name, clients, key }) => {
     const byTarget = results.get(key);
-    const s = byTarget?.get(STRATUM);
     const p = byTarget?.get(POSTGRES);
     const side = (list: Point[] | undefined): string[] => [fmt(med(list, (x) => x.tps)), ...lat.map(([, get]) => fmt(med(list, get), 2))];
     return [
       name,
       String(clients),
-      ...side(s),
-      ...side(p),
-      ratio(
-        med(s, (x) => x.tps),
-        med(p, (x) => x.tps),
+      ...declared.flatMap((d) => side(byTarget?.get(d.name))),
+      ...stratumCols.map((d) =>
+        ratio(
+          med(byTarget?.get(d.name), (x) => x.tps),
+          med(p, (x) => x.tps),
+        ),
       ),
-      mib(s === undefined ? undefined : med(s, (x) => x.peakRss)),
+      ...stratumCols.map((d) => {
+        const s = byTarget?.get(d.name);
+        return mib(s === undefined ? undefined : med(s, (x) => x.peakRss));
+      }),
       errorsCell(byTarget, countNoun),
     ];
   });
   const heads = (target: string): string[] => [`${target} tps`, ...lat.map(([label]) => `${target} ${label} ms`)];
   printTable(
-    [firstColumn, clientsColumn, ...heads('Stratum'), ...heads('PostgreSQL'), 'Stratum / PG tps', 'Stratum peak RSS MiB', 'errors'],
+    [
+      firstColumn,
+      clientsColumn,
+      ...declared.flatMap((d) => heads(d.short)),
+      ...stratumCols.map((d) => `${d.short} / PG tps`),
+      ...stratumCols.map((d) => `${d.short} peak RSS MiB`),
+      'errors',
+    ],
     rows,
   );
 }
 
-console.log(
-  `\n## pgbench custom scripts: pgbench -n -M prepared -T ${seconds} -j ≤ ${jobs}, autocommit ` +
-    `(medians over ${runs} run(s); pgb_accounts ${fmt(rowCount)} rows)\n`,
-);
-console.log(`${machineLine()}; 1-min load average ${loadAtStart} at start, ${loadAverage()} at end`);
+console.log(`\n${machineLine()}; 1-min load average ${loadAtStart} at start, ${loadAverage()} at end`);
 if (stratumArgs.length > 0) console.log(`stratum up extra arguments: ${stratumArgs.join(' ')}`);
-console.log('');
-comparisonTable(
-  'workload',
-  'clients',
-  workloads.flatMap((w) => clientsFor[w].map((clients) => ({ name: w, clients, key: `${w}|${clients}` }))),
-  [
-    ['p50', (x) => x.p50],
-    ['p99', (x) => x.p99],
-  ],
-  'failed',
-);
+if (stratumVariants.length > 0)
+  console.log(`Stratum variants: ${stratumDecls.map((d) => `${d.short} = stratum up … ${d.extraArgs.join(' ')}`).join('; ')}`);
+
+const pgbenchWorkloads = workloads.filter((w): w is ScriptName => w !== 'htap');
+if (pgbenchWorkloads.length > 0) {
+  console.log(
+    `\n## pgbench custom scripts: pgbench -n -M prepared -T ${seconds} -j ≤ ${jobs}, autocommit ` +
+      `(medians over ${runs} run(s); pgb_accounts ${fmt(rowCount)} rows)\n`,
+  );
+  comparisonTable(
+    'workload',
+    'clients',
+    pgbenchWorkloads.flatMap((w) => clientsFor[w].map((clients) => ({ name: w, clients, key: `${w}|${clients}` }))),
+    [
+      ['p50', (x) => x.p50],
+      ['p99', (x) => x.p99],
+    ],
+    'failed',
+  );
+}
+
+if (workloads.includes('htap')) htapReport();
 
 if (sysbenchOn) {
   console.log(
@@ -639,3 +1010,171 @@ if (sysbenchOn) {
   );
 }
 for (const n of notes) console.log(`\nNote: ${n}`);
+
+/** The htap tables: per target, per Stratum target against PostgreSQL, per dashboard query; the issue's target. */
+function htapReport(): void {
+  const runsOf = (name: string): HtapRun[] => htapResults.get(name) ?? [];
+  const dashQps = (h: HtapRun): number => (h.dash.seconds > 0 ? h.dash.completed / h.dash.seconds : Number.NaN);
+  const dashP50 = (h: HtapRun): number => percentiles(h.dash.latencies, [50])[0] ?? Number.NaN;
+  /** Medians over the runs of a target; with / alone is the median of the per-run ratios. */
+  const summary = (name: string) => {
+    const hs = runsOf(name);
+    return {
+      runs: hs.length,
+      alone: medOf(hs.map((h) => h.alone.tps)),
+      withDash: medOf(hs.map((h) => h.withDash.tps)),
+      withOverAlone: medOf(hs.map((h) => h.withDash.tps / h.alone.tps)),
+      p99Alone: medOf(hs.map((h) => h.alone.p99)),
+      p99With: medOf(hs.map((h) => h.withDash.p99)),
+      qps: medOf(hs.map(dashQps)),
+      p50: medOf(hs.map(dashP50)),
+      rssAlone: medOf(hs.map((h) => h.alone.peakRss)),
+      rssWith: medOf(hs.map((h) => h.withDash.peakRss)),
+      cacheHits: medOf(hs.map((h) => h.dash.cacheHits)),
+    };
+  };
+
+  console.log(
+    `\n## htap: pgbench INSERT (the insert script) at ${htapClients} clients, -T ${seconds}, alone, then with ${dashboardClients} ` +
+      `dashboard connections looping over the ${DASHBOARD_QUERIES.length} flights queries ` +
+      `(Stratum's router result cache ${dashboardCache ? 'on, as by default' : `off: ${CACHE_ENV}=${process.env[CACHE_ENV]}`}; ` +
+      `flights: ${fmt(flightsRows)} rows; ` +
+      `medians over ${runs} run(s))\n`,
+  );
+  printTable(
+    [
+      'target',
+      'INSERT tps alone',
+      'INSERT tps with dashboards',
+      'with / alone',
+      'p99 alone ms',
+      'p99 with ms',
+      'dashboard queries/s',
+      'dashboard p50 ms',
+      'result-cache hits',
+      'peak RSS alone MiB',
+      'peak RSS with MiB',
+      'errors',
+    ],
+    declared.map((d) => {
+      const m = summary(d.name);
+      const hs = runsOf(d.name);
+      const refused = new Set(hs.flatMap((h) => [...h.pass].filter(([, q]) => q.error !== '').map(([n]) => n)));
+      const failedTx = hs.reduce((a, h) => a + h.alone.failed + h.withDash.failed, 0);
+      const dashErrors = hs.reduce((a, h) => a + h.dash.errors, 0);
+      const texts = [
+        hs.find((h) => h.alone.error !== '')?.alone.error,
+        hs.find((h) => h.withDash.error !== '')?.withDash.error,
+        refused.size > 0 ? `refused: ${[...refused].join(', ')}` : undefined,
+        dashErrors > 0
+          ? `${fmt(dashErrors)} dashboard errors: ${hs.find((h) => h.dash.messages.length > 0)?.dash.messages[0] ?? ''}`
+          : undefined,
+      ].filter((x): x is string => x !== undefined && x !== '');
+      return [
+        d.name,
+        fmt(m.alone),
+        fmt(m.withDash),
+        Number.isNaN(m.withOverAlone) ? '—' : fmt(m.withOverAlone, 2),
+        fmt(m.p99Alone, 2),
+        fmt(m.p99With, 2),
+        fmt(m.qps, 2),
+        fmt(m.p50, 1),
+        fmt(m.cacheHits),
+        d.stratum && m.runs > 0 ? mib(m.rssAlone) : '—',
+        d.stratum && m.runs > 0 ? mib(m.rssWith) : '—',
+        errorsCellOf([{ tag: d.tag, failed: failedTx, noun: 'failed', text: texts.join('; ') }]),
+      ];
+    }),
+  );
+
+  const pgSummary = summary(POSTGRES);
+  if (pgSummary.runs > 0 && stratumCols.some((d) => runsOf(d.name).length > 0)) {
+    console.log('\nStratum / PostgreSQL (ratios of the medians above):\n');
+    printTable(
+      [
+        'target',
+        'INSERT tps alone / PG',
+        'INSERT tps with dashboards / PG',
+        'with/alone ÷ PG’s with/alone',
+        'dashboard queries/s / PG',
+        'dashboard p50 / PG',
+      ],
+      stratumCols.map((d) => {
+        const m = summary(d.name);
+        return [
+          d.name,
+          ratio(m.alone, pgSummary.alone),
+          ratio(m.withDash, pgSummary.withDash),
+          ratio(m.withOverAlone, pgSummary.withOverAlone),
+          ratio(m.qps, pgSummary.qps),
+          ratio(m.p50, pgSummary.p50),
+        ];
+      }),
+    );
+  }
+
+  // Per dashboard query: rows of the warm-up pass and, during the window, p50 and count.
+  const withRuns = declared.filter((d) => runsOf(d.name).length > 0);
+  console.log(
+    `\nDashboard queries during the window with inserts (p50 ms and queries completed, medians over the runs; rows from the warm-up pass):\n`,
+  );
+  printTable(
+    ['query', 'rows', ...withRuns.flatMap((d) => [`${d.short} p50 ms`, `${d.short} done`])],
+    DASHBOARD_QUERIES.map(([name]) => {
+      const rowsBy = withRuns.map((d) => ({ d, rows: runsOf(d.name)[0]?.pass.get(name)?.rows ?? Number.NaN }));
+      const same = rowsBy.every((r) => r.rows === rowsBy[0]?.rows);
+      return [
+        name,
+        same ? fmt(rowsBy[0]?.rows) : rowsBy.map((r) => `${r.d.tag} ${fmt(r.rows)}`).join(' / '),
+        ...withRuns.flatMap((d) => {
+          const hs = runsOf(d.name);
+          const lat = hs.map((h) => h.dash.perQuery.get(name) ?? []);
+          return [fmt(medOf(lat.map((l) => percentiles(l, [50])[0] ?? Number.NaN)), 1), fmt(medOf(lat.map((l) => l.length)))];
+        }),
+      ];
+    }),
+  );
+
+  // Load and visibility, per target.
+  console.log('');
+  for (const d of withRuns) {
+    const hs = runsOf(d.name);
+    console.log(
+      `${d.name}: flights load ${fmt(medOf(hs.map((h) => h.loadSeconds)), 1)} s (${fmt(hs[0]?.flights)} rows, COPY on 4 connections), ` +
+        `all rows visible to count(*) ${fmt(medOf(hs.map((h) => h.visibleMs)))} ms later (medians)`,
+    );
+  }
+
+  // Answers of the warm-up pass: each Stratum target against PostgreSQL's (avg is numeric in PG: relative tolerance 1e-12).
+  const pgPass = runsOf(POSTGRES)[0]?.pass;
+  if (pgPass !== undefined) {
+    for (const d of stratumCols) {
+      const sPass = runsOf(d.name)[0]?.pass;
+      if (sPass === undefined) continue;
+      const diffs: string[] = [];
+      for (const [name] of DASHBOARD_QUERIES) {
+        const a = sPass.get(name)?.answer;
+        const e = pgPass.get(name)?.answer;
+        if (a === undefined || e === undefined) continue;
+        const m = compareAnswers(e, a, { relTol: 1e-12, maxReports: 2 });
+        if (m.length > 0) diffs.push(`${name}: ${m.join('; ')}`);
+      }
+      notes.push(
+        diffs.length === 0
+          ? `${d.name}: every dashboard query both answered returned PostgreSQL's answer (warm-up pass of run 1).`
+          : `${d.name}: answers differ from PostgreSQL's (warm-up pass of run 1): ${diffs.join(' | ')}`,
+      );
+    }
+  }
+
+  // The issue's target.
+  console.log('');
+  for (const d of stratumCols) {
+    const m = summary(d.name);
+    if (m.runs === 0) continue;
+    console.log(
+      `Target (PolarDB-IMCI reports < 5 % OLTP loss): ${d.name} INSERT tps with dashboards / alone ≥ 0.9: ` +
+        `${Number.isNaN(m.withOverAlone) ? 'no figure' : `${m.withOverAlone >= 0.9 ? 'met' : 'not met'} (${fmt(m.withOverAlone, 2)})`}`,
+    );
+  }
+}
