@@ -193,6 +193,17 @@ export const COMMIT_WAIT_K: Record<TableInfo['options']['consistency']['mode'], 
 export type CommittedListener = (parts: EncodedPart[]) => void;
 
 /** The engine. Create with {@link Engine.open}. */
+/** {@link Engine}'s record of rows ingestion may hold that LevelDB lacks. */
+interface RemoteRows {
+  all: boolean;
+  tables: Set<string>;
+}
+/** Its stored form (metadata `remote`). */
+interface StoredRemoteRows {
+  all: boolean;
+  tables: string[];
+}
+
 export class Engine {
   private readonly queue: Pending[] = [];
   private flushing = false;
@@ -214,6 +225,13 @@ export class Engine {
    * return the newer one. True until ingestion says otherwise.
    */
   foreignWriters = true;
+  /**
+   * Which rows ingestion may hold that this engine's LevelDB lacks, besides other engines'
+   * writes (see {@link mayBeRemote}): `all` (the store predates this record, or was created
+   * while ingestion already held data, or ingestion could not say), or the tables whose rows this
+   * engine evicted after tx_retention. Kept in the store's metadata (`remote`).
+   */
+  private remote: RemoteRows = { all: true, tables: new Set() };
   /** Resolves once the bus acknowledged these outbox entries (set by the relay). */
   whenPublished: ((parts: readonly { partition: number; seq: number }[], signal?: AbortSignal) => Promise<void>) | undefined;
   /** Shared polling of the ingestion watermark by waiting point reads. */
@@ -238,6 +256,7 @@ export class Engine {
       store,
       cache: this.cache,
       ingestion: opts.ingestion,
+      mayBeRemote: (storage) => this.mayBeRemote(storage),
       recentKeys: (t, afterTs) => this.recent.after(t, afterTs),
       raiseFloor: (ts) => this.raiseFloor(ts),
       indexReady: (storage, ix) => this.indexes.ready(storage, ix),
@@ -262,10 +281,33 @@ export class Engine {
     const store = await TxStore.open(dir, opts.id);
     const seqs = await store.loadSeqs(opts.partitions);
     const e = new Engine(opts, store, seqs);
+    const remote = await store.getMeta<StoredRemoteRows>('remote');
+    if (remote) e.remote = { all: remote.all, tables: new Set(remote.tables) };
     opts.catalog.onApply((_v, ev) => e.indexes.onCatalog(ev));
     e.indexes.sync();
     e.spawn(e.indexes.collectGarbageAtStart());
     return e;
+  }
+
+  /**
+   * Whether ingestion may hold a version of a row of `storage` that this engine's LevelDB does
+   * not: another engine writes the stream, the store did not hold everything from the start, or
+   * this engine evicted rows of the table. When not, a key missing here is missing everywhere
+   * and reads and writes need not ask ingestion (a round trip to another thread or process).
+   */
+  mayBeRemote(storage: string): boolean {
+    return this.foreignWriters || this.remote.all || this.remote.tables.has(storage);
+  }
+
+  /**
+   * Settle {@link mayBeRemote}'s record at start, once ingestion's stream pairs are known:
+   * `ingestionEmpty` says whether ingestion held no data (no pairs) when a fresh store was
+   * created (undefined: it could not be asked). A store with a record keeps it.
+   */
+  async settleRemote(ingestionEmpty: boolean | undefined): Promise<void> {
+    if ((await this.store.getMeta('remote')) !== undefined) return;
+    this.remote = { all: !(this.store.fresh && ingestionEmpty === true), tables: new Set() };
+    await this.store.putMeta('remote', { all: this.remote.all, tables: [] } satisfies StoredRemoteRows);
   }
 
   /** Subscribe to durable batches (called synchronously after each durable write, in order). */
@@ -375,7 +417,7 @@ export class Engine {
     const ing = this.opts.ingestion;
     const need = fresh?.minTs ?? 0;
     const stale = need > 0 && (cur === null || cur.ts < need);
-    if (ing && (stale || (this.foreignWriters && !cur?.remote))) {
+    if (ing && this.mayBeRemote(table.storage) && (stale || (this.foreignWriters && !cur?.remote))) {
       if (stale) await this.waitForIngestion(need, fresh?.timeoutMs ?? 30_000, table.name);
       const r = await ing.get(table.storage, key);
       if (r && (!cur || r.commitTs > cur.ts || (r.commitTs === cur.ts && r.version > cur.version))) {
@@ -411,7 +453,7 @@ export class Engine {
       if (s) this.cache.set(ck, s);
     }
     if (s) return { version: s.v, ts: s.ts, row: s.row };
-    if (this.opts.ingestion) {
+    if (this.opts.ingestion && this.mayBeRemote(table.storage)) {
       const r = await this.opts.ingestion.get(table.storage, key);
       if (r) return { version: r.version, ts: r.commitTs, row: r.row, remote: true };
     }
@@ -721,6 +763,12 @@ export class Engine {
       const ck = cacheKey(e.table, e.key);
       const cur = overlay.get(e.table, keyString(e.key)) ?? (await this.store.getRow(e.table, e.key));
       if (cur && cur.v === e.version) {
+        if (!this.remote.tables.has(e.table)) {
+          // From now on ingestion holds rows of this table that LevelDB does not: recorded in the
+          // same batch as the first eviction (set before the write: asking ingestion is always safe).
+          this.remote.tables.add(e.table);
+          ops.push(TxStore.metaOp('remote', { all: this.remote.all, tables: [...this.remote.tables] } satisfies StoredRemoteRows));
+        }
         ops.push({ type: 'del', key: rowKey(e.table, e.key) });
         const t = this.opts.catalog.byStorage(e.table);
         if (t) for (const k of this.indexes.entriesOf(t, cur.row, e.key)) ops.push({ type: 'del', key: k });

@@ -168,14 +168,17 @@ export async function startTxEngine(o: TxEngineOptions): Promise<TxEngine> {
   // Join above the published watermark (see Engine.raiseFloor); best effort when ingestion is down,
   // since then nothing newer than our own closed timestamps can have been published by it.
   if (o.ingestion) {
+    let ingestionEmpty: boolean | undefined;
     try {
       const st = await checkWriters();
       if (!st) throw new Error('ingestion status unavailable');
       engine.raiseFloor(st.watermark);
+      ingestionEmpty = st.pairs.length === 0;
     } catch (e) {
       o.log.warn({ err: (e as Error).message }, 'ingestion unreachable at start; commit timestamps start from the clock');
     }
-  }
+    await engine.settleRemote(ingestionEmpty);
+  } else await engine.settleRemote(true);
   let decommissioning: Promise<DecommissionResult> | undefined;
   const decommission = (): Promise<DecommissionResult> => {
     decommissioning ??= (async () => {

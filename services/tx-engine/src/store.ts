@@ -126,6 +126,8 @@ export type BatchOp = { type: 'put'; key: Buffer; value: Buffer } | { type: 'del
 /** The opened LevelDB store. */
 export class TxStore {
   readonly db: ClassicLevel<Buffer, Buffer>;
+  /** The store was created by this open (it held nothing, not even its engine id). */
+  fresh = false;
   private constructor(db: ClassicLevel<Buffer, Buffer>) {
     this.db = db;
   }
@@ -140,8 +142,10 @@ export class TxStore {
     const s = new TxStore(db);
     const k = tupleKey(['m', 'engine']);
     const owner = await db.get(k);
-    if (owner === undefined) await db.put(k, Buffer.from(engine), { sync: true });
-    else if (owner.toString() !== engine) {
+    if (owner === undefined) {
+      await db.put(k, Buffer.from(engine), { sync: true });
+      s.fresh = true;
+    } else if (owner.toString() !== engine) {
       await db.close();
       throw new Error(`${dir} belongs to TX engine "${owner.toString()}", not "${engine}"`);
     }
@@ -281,6 +285,11 @@ export class TxStore {
   async getMeta<T>(name: string): Promise<T | undefined> {
     const b = await this.db.get(tupleKey(['m', name]));
     return b === undefined ? undefined : decode<T>(b, `metadata ${name}`);
+  }
+
+  /** The batch op that writes a metadata value (to join a group commit's batch). */
+  static metaOp(name: string, value: unknown): BatchOp {
+    return { type: 'put', key: tupleKey(['m', name]), value: encode(value) };
   }
 
   /** Write a metadata value, synced. */

@@ -346,3 +346,101 @@ describe('rows held by ingestion', () => {
     await assert.rejects(a.commit(t), { code: '40001' });
   });
 });
+
+describe('one engine alone: ingestion is asked only for tables whose rows it evicted', () => {
+  let dir: string;
+  let bus: ChangeBus;
+  let ing: IngestionService;
+  let e: TxEngine | undefined;
+  const catalog = new Catalog((name) => (name === 'hot' ? { ...DEFAULT_TABLE_OPTIONS, txRetentionMs: 0 } : DEFAULT_TABLE_OPTIONS));
+  catalog.apply(1, { kind: 'create_table', table: users, at: 0 });
+  catalog.apply(2, { kind: 'create_table', table: orders, at: 0 });
+  catalog.apply(3, { kind: 'create_table', table: hot, at: 0 });
+  catalog.apply(4, { kind: 'create_table', table: tagged, at: 0 });
+  const start = () =>
+    startTxEngine({
+      id: 'txa',
+      dir: join(dir, 'txa'),
+      partitions: 4,
+      catalog,
+      bus,
+      clock: new LocalClock(0),
+      ingestion: ing,
+      heartbeatMs: 20,
+      retentionCheckMs: 50,
+      writerCheckMs: 50,
+      log: rootLogger(),
+    });
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'stratum-txalone-'));
+    bus = await openLocalBus(join(dir, 'bus'));
+    ing = await startIngestion({
+      id: 'i1',
+      dir: join(dir, 'ing'),
+      partitions: [0, 1, 2, 3],
+      catalog,
+      bus,
+      olap: () => undefined,
+      pushIntervalMs: 60_000,
+      pushRows: 1_000_000,
+      gcIntervalMs: 0,
+      log: rootLogger(),
+    });
+    e = await start();
+  });
+  after(async () => {
+    await e?.close();
+    await ing.close();
+    await bus.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  test('evicted rows are still found, and still collide with inserts, before and after a restart and a lost store', async () => {
+    const before0 = await evicted();
+    await e!.execute({
+      catalogVersion: V,
+      ops: [
+        ins(
+          'hot_7',
+          ['id', 'tag'],
+          [
+            [1, 'x'],
+            [2, 'y'],
+          ],
+        ),
+      ],
+    });
+    await e!.execute({ catalogVersion: V, ops: [ins('users_7', ['id', 'email', 'score'], [[1, 'a@x', 1]])] });
+    await until('eviction of the hot rows', async () => (await evicted()) >= before0 + 2);
+    const check = async (free: number) => {
+      assert.deepEqual((await e!.get('hot_7', [1], V))?.row, { id: 1, tag: 'x' });
+      const range = await e!.read({ catalogVersion: V, table: 'hot_7', source: { by: 'range', lo: { v: 1, incl: true } } });
+      assert.deepEqual(
+        range.map((r) => r.key),
+        [[1], [2]],
+      );
+      await assert.rejects(e!.execute({ catalogVersion: V, ops: [ins('hot_7', ['id', 'tag'], [[2, 'z']])] }), { code: '23505' });
+      await assert.rejects(e!.execute({ catalogVersion: V, ops: [ins('users_7', ['id', 'email', 'score'], [[1, 'b@x', 2]])] }), {
+        code: '23505',
+      });
+      // A key nobody wrote is free.
+      const ok = await e!.execute({
+        catalogVersion: V,
+        ops: [ins('users_7', ['id', 'email', 'score'], [[free, `n${free}@x`, 3]])],
+      });
+      assert.deepEqual(ok.counts, [1]);
+    };
+    await check(101);
+    // The record of evicted tables is stored: a restarted engine asks ingestion for them too.
+    await e!.close();
+    e = await start();
+    await check(102);
+    // A store created while ingestion already holds data (here: the engine's own directory lost)
+    // takes every table for possibly remote.
+    await e!.close();
+    await rm(join(dir, 'txa'), { recursive: true, force: true });
+    e = await start();
+    await check(103);
+  });
+});

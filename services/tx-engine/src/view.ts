@@ -106,6 +106,8 @@ export interface ViewDeps {
   /** Hot-row cache of the latest committed versions, by `storage\0keyString`. */
   cache: LRUCache<string, StoredRow>;
   ingestion: IngestionApi | undefined;
+  /** Whether ingestion may hold a row of `storage` this engine lacks (else it is not asked; Engine.mayBeRemote). */
+  mayBeRemote(storage: string): boolean;
   /** Keys of `storage` this engine committed after `afterTs` (ms), tombstones included. */
   recentKeys(t: TableInfo, afterTs: number): Promise<Value[][]>;
   /** A version read from another engine (hybrid-logical-clock receive rule). */
@@ -253,7 +255,7 @@ export class View {
           else fetch.push(i);
         }
       });
-      if (fetch.length > 0 && this.deps.ingestion) {
+      if (fetch.length > 0 && this.deps.ingestion && this.deps.mayBeRemote(storage)) {
         const ks = fetch.map((i) => keys[i]!);
         const remote =
           asOf === undefined ? await this.deps.ingestion.getMany(storage, ks) : await this.deps.ingestion.getMany(storage, ks, asOf);
@@ -410,7 +412,7 @@ export class View {
         }
       }
     const ing = this.deps.ingestion;
-    if (ing && remoteSource) {
+    if (ing && remoteSource && this.deps.mayBeRemote(storage)) {
       const asOf = this.o.asOf;
       if (remoteSource.by === 'scan') {
         let after: Value[] | undefined;

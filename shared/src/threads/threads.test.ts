@@ -51,7 +51,10 @@ test('thread RPC: values arrive as sent (bigint, -0, NaN, bytes, nested arrays)'
   assert.ok(Object.is(got[1], -0), '-0 stays -0');
   // Many calls in one turn travel together and each gets its own answer.
   const many = await Promise.all(Array.from({ length: 100 }, (_, i) => client.echo(i)));
-  assert.deepEqual(many, Array.from({ length: 100 }, (_, i) => i));
+  assert.deepEqual(
+    many,
+    Array.from({ length: 100 }, (_, i) => i),
+  );
   ch.port1.close();
 });
 
