@@ -43,6 +43,12 @@ export interface IngestionServiceOptions {
   stallMs?: number;
   /** Wall clock (ms since epoch), injectable for tests. Default `Date.now`. */
   now?: () => number;
+  /**
+   * Most versions staged per LMDB transaction within one delivery (count; a transaction may end
+   * inside a bus message, at a part boundary). Default 16,384; tests set it small to cross
+   * transaction boundaries.
+   */
+  chunkVersions?: number;
   log: Logger;
 }
 
@@ -93,6 +99,7 @@ export async function startIngestion(o: IngestionServiceOptions): Promise<Ingest
     ...(o.gcIntervalMs === undefined ? {} : { gcIntervalMs: o.gcIntervalMs }),
     ...(o.stallMs === undefined ? {} : { stallMs: o.stallMs }),
     ...(o.now === undefined ? {} : { now: o.now }),
+    ...(o.chunkVersions === undefined ? {} : { chunkVersions: o.chunkVersions }),
     log: o.log,
   });
   await ing.start();

@@ -120,6 +120,8 @@ export interface IngestionOptions {
   stallMs?: number;
   /** Wall clock (ms since epoch). Default `Date.now`. */
   now?: () => number;
+  /** Most versions per LMDB transaction within a delivery. Default {@link CHUNK_VERSIONS}. */
+  chunkVersions?: number;
   log: Logger;
   catalogTimeoutMs?: number;
 }
@@ -154,9 +156,11 @@ interface LatestRow {
 }
 
 /**
- * A delivery is written in transactions of about this many versions, each holding whole bus
- * messages with their offsets and positions (so exactly-once holds per transaction) and bounding
- * how much one transaction and the garbage of one staging round hold.
+ * A delivery is written in transactions (chunks) of about this many versions (the default of
+ * `chunkVersions`). A chunk ends after a part: it holds the offsets of the pairs up to the parts
+ * it has and the bus positions of the messages it completes, so exactly-once holds per
+ * transaction (a redelivered message's parts at or below the stored offset are skipped). The
+ * size bounds how much one transaction and the garbage of one staging round hold.
  */
 const CHUNK_VERSIONS = 16_384;
 
@@ -237,6 +241,7 @@ export class Ingestion implements IngestionApi {
   private exclusive: Promise<unknown> = Promise.resolve();
   private lastPushAt = 0;
   private readonly now: () => number;
+  private readonly chunkVersions: number;
   private readonly retentionMs: number;
   private readonly stallMs: number;
   private readonly validators = new WeakMap<TableInfo, (c: Change) => string | undefined>();
@@ -254,6 +259,7 @@ export class Ingestion implements IngestionApi {
   constructor(private readonly o: IngestionOptions) {
     this.store = new IngestionStore(o.dir);
     this.now = o.now ?? Date.now;
+    this.chunkVersions = o.chunkVersions ?? CHUNK_VERSIONS;
     this.retentionMs = o.retentionMs ?? 7 * DAY_MS;
     this.stallMs = o.stallMs ?? 10_000;
     this.findContext = {
@@ -406,8 +412,10 @@ export class Ingestion implements IngestionApi {
       }
       const pk = pairKey(b.engine, b.partition);
       const pair = this.stagedPair(st, b.engine, b.partition);
-      const startSeq = pair.seq;
-      for (const part of b.parts) {
+      /** The pair's seq as the staged writes last recorded it in `offsets`. */
+      let writtenSeq = pair.seq;
+      for (let pi = 0; pi < b.parts.length; pi++) {
+        const part = b.parts[pi] as TxnPart;
         if (part.seq <= pair.seq) {
           mDuplicates.inc({ ingestion: this.o.id, kind: 'part' });
           continue;
@@ -432,13 +440,21 @@ export class Ingestion implements IngestionApi {
         pair.seq = part.seq;
         const r = pair.retired;
         if (r && part.seq > r.seq && (!r.forced || part.commitTs > r.at)) this.unretire(st, pair);
+        if (st.hk.length >= this.chunkVersions && pi < b.parts.length - 1) {
+          // A chunk ends inside the message: its transaction holds the pair's offset up to this
+          // part but not the message's bus position, so a redelivery skips the parts it has.
+          st.ops.push([s.offsets, [b.engine, b.partition], encode(pair.seq)]);
+          writtenSeq = pair.seq;
+          last = this.issue(st, chunkPositions) ?? last;
+          await new Promise((r) => setImmediate(r));
+        }
       }
-      if (pair.seq !== startSeq) st.ops.push([s.offsets, [b.engine, b.partition], encode(pair.seq)]);
+      if (pair.seq !== writtenSeq) st.ops.push([s.offsets, [b.engine, b.partition], encode(pair.seq)]);
       if (gap) break;
       this.applyHeartbeat(st, pair, b);
       positions.set(m.partition, m.position);
       chunkPositions.set(m.partition, m.position);
-      if (st.hk.length >= CHUNK_VERSIONS) {
+      if (st.hk.length >= this.chunkVersions) {
         last = this.issue(st, chunkPositions) ?? last;
         // lmdb-js closes the transaction at the end of this event turn; the next chunk stages meanwhile.
         await new Promise((r) => setImmediate(r));
