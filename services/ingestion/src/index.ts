@@ -45,7 +45,7 @@ export interface IngestionServiceOptions {
   now?: () => number;
   /**
    * Most versions staged per LMDB transaction within one delivery (count; a transaction may end
-   * inside a bus message, at a part boundary). Default 16,384; tests set it small to cross
+   * inside a bus message, at a part boundary). Default 4,096; tests set it small to cross
    * transaction boundaries.
    */
   chunkVersions?: number;

@@ -8,13 +8,15 @@
  * partition are written in the same LMDB transaction as the merged versions; parts at or
  * below the stored seq are skipped, and a version already in `history` is skipped too.
  *
- * Apply is one batch of asynchronous LMDB writes per delivery: everything that can fail
- * (decoding, validation, reads, encoding) runs first and stages the writes; then all writes
+ * Apply stages a delivery's writes chunk by chunk ({@link CHUNK_VERSIONS}): everything that can
+ * fail (decoding, validation, reads, encoding) runs first and stages a chunk's writes; then they
  * are issued in one event turn, which lmdb-js commits as one transaction on its writer thread
  * (its `eventTurnBatching` rule), so the B-tree work runs beside the event loop instead of on
- * it, and a failure before the writes leaves nothing behind. Reads during staging see the
- * committed state of earlier deliveries (each is awaited until flushed before the next one) plus
- * an in-memory overlay of the delivery's own rows.
+ * it, and a failure before the writes leaves nothing of the chunk behind; the next chunk stages
+ * while the writer commits. Reads during staging see the committed state (each delivery is
+ * awaited until flushed before the next one) plus an in-memory overlay of the rows that the
+ * delivery's chunks not yet committed have merged. Stored values reuse the bytes of the
+ * delivered parts instead of encoding what was decoded from them (msgpack.ts).
  */
 import {
   type BusBatch,
@@ -56,6 +58,7 @@ import type { Database, Key as LmdbKey } from 'lmdb';
 import { type FindContext, findRows } from './find.ts';
 import { type BuildRecord, duplicateError, type IndexEntry, type IndexPlan, indexEntry, indexPlans } from './indexes.ts';
 import { prefixEnd, rowKey, toBufferKey } from './keys.ts';
+import { PartReader, strMax, ValueWriter } from './msgpack.ts';
 import {
   type BytimeValue,
   type DeadLetter,
@@ -140,6 +143,8 @@ type Op = [Database<Buffer, LmdbKey>, LmdbKey, Buffer | undefined];
 
 interface LatestRow {
   lk: Buffer;
+  /** The last chunk of the delivery that merged a version of the row. */
+  chunk: number;
   v: LatestValue | null;
   dirty: boolean;
   /** Versions of the row merged in this delivery (dedupe before they are committed). */
@@ -147,7 +152,7 @@ interface LatestRow {
   /** Storage name and key values (for index entries). */
   table: string;
   key: Value[];
-  /** The table's indexes when the row was first touched in this delivery (undefined: none). */
+  /** The table's indexes when the row was loaded in this delivery (undefined: none). */
   plans: IndexPlan[] | undefined;
   /** With `plans`: the row of the current latest version (null: none or deleted). */
   data: Row | null;
@@ -159,23 +164,37 @@ interface LatestRow {
  * A delivery is written in transactions (chunks) of about this many versions (the default of
  * `chunkVersions`). A chunk ends after a part: it holds the offsets of the pairs up to the parts
  * it has and the bus positions of the messages it completes, so exactly-once holds per
- * transaction (a redelivered message's parts at or below the stored offset are skipped). The
- * size bounds how much one transaction and the garbage of one staging round hold.
+ * transaction (a redelivered message's parts at or below the stored offset are skipped). Small
+ * chunks keep what one staging round holds small enough to die young.
  */
-const CHUNK_VERSIONS = 16_384;
+const CHUNK_VERSIONS = 4096;
 
 /** Per-delivery staging: writes to issue and the overlay that reads consult first. */
 interface Stage {
   ops: Op[];
-  /** History writes (the hot path), kept flat: keys and values. */
-  hk: Buffer[];
+  /** History writes (the hot path), kept flat: keys `[row key, commitTs, version]` and values. */
+  hk: LmdbKey[][];
   hv: Buffer[];
+  /** Latest pointers to write at the next issue, kept flat: encoded row keys and values. */
+  lk: Buffer[];
+  lv: Buffer[];
   pairs: Map<string, Pair>;
   engines: Set<string>;
-  /** Row (its encoded key as a latin1 string) → its latest after this delivery's merges, with the encoded row key. */
+  /**
+   * Rows that merged a version in the chunk being staged: row (its encoded key as a latin1
+   * string) → its latest after this delivery's merges, with the encoded row key.
+   */
   latest: Map<string, LatestRow>;
+  /**
+   * The {@link latest} maps of issued chunks not known to be committed yet, oldest first. Once a
+   * chunk is committed, LMDB reads say what its map says of rows no later chunk merged into
+   * (those are in a later map): the map goes, so a large delivery does not keep every row alive.
+   */
+  issued: { chunk: number; rows: Map<string, LatestRow> }[];
   /** Rows whose latest changed since the last issue of writes. */
   dirty: LatestRow[];
+  /** The chunk being staged (0 for the delivery's first). */
+  chunk: number;
   lsn: number;
   applied: number;
   conflicts: number;
@@ -194,15 +213,30 @@ interface Stage {
 
 const pairKey = (engine: string, partition: number) => `${engine}/${partition}`;
 
+/** The staged state of a row (by its encoded key as a latin1 string), newest chunk first; undefined when not staged. */
+function stagedRow(st: Stage, rk: string): LatestRow | undefined {
+  const row = st.latest.get(rk);
+  if (row || st.issued.length === 0) return row;
+  for (let i = st.issued.length - 1; i >= 0; i--) {
+    const r = st.issued[i]?.rows.get(rk);
+    if (r) return r;
+  }
+  return undefined;
+}
+
 function newStage(lsn: number): Stage {
   return {
     ops: [],
     hk: [],
     hv: [],
+    lk: [],
+    lv: [],
     pairs: new Map(),
     engines: new Set(),
     latest: new Map(),
+    issued: [],
     dirty: [],
+    chunk: 0,
     lsn,
     applied: 0,
     conflicts: 0,
@@ -255,6 +289,10 @@ export class Ingestion implements IngestionApi {
   private maintRunning: Promise<void> | undefined;
   private maintTimer: NodeJS.Timeout | undefined;
   private readonly findContext: FindContext;
+  /** Where staged values are written (msgpack.ts). */
+  private readonly writer = new ValueWriter();
+  /** Decodes delivered parts, keeping their bytes (msgpack.ts). */
+  private readonly reader = new PartReader();
 
   constructor(private readonly o: IngestionOptions) {
     this.store = new IngestionStore(o.dir);
@@ -392,7 +430,8 @@ export class Ingestion implements IngestionApi {
       let b: BusBatch | null = null;
       let reason: string | undefined;
       try {
-        b = decodeBusBatch(m.payload);
+        this.reader.reset();
+        b = decodeBusBatch(m.payload, this.reader.decodePart);
       } catch (e) {
         reason = (e as Error).message;
       }
@@ -414,8 +453,14 @@ export class Ingestion implements IngestionApi {
       const pair = this.stagedPair(st, b.engine, b.partition);
       /** The pair's seq as the staged writes last recorded it in `offsets`. */
       let writtenSeq = pair.seq;
-      for (let pi = 0; pi < b.parts.length; pi++) {
-        const part = b.parts[pi] as TxnPart;
+      // The parts' bytes as the bus delivered them, and where their changes' keys and rows are.
+      const encoded = this.reader.bytes.length === b.parts.length ? this.reader.bytes : undefined;
+      const slices = this.reader.slices;
+      const parts: (TxnPart | undefined)[] = b.parts;
+      for (let pi = 0; pi < parts.length; pi++) {
+        const part = parts[pi] as TxnPart;
+        // Let the part go once merged: the message's later parts need not keep it alive.
+        parts[pi] = undefined;
         if (part.seq <= pair.seq) {
           mDuplicates.inc({ ingestion: this.o.id, kind: 'part' });
           continue;
@@ -435,17 +480,17 @@ export class Ingestion implements IngestionApi {
             payload: encode(part),
           });
         } else {
-          this.mergePart(st, part);
+          this.mergePart(st, part, encoded?.[pi], slices[pi]);
         }
         pair.seq = part.seq;
         const r = pair.retired;
         if (r && part.seq > r.seq && (!r.forced || part.commitTs > r.at)) this.unretire(st, pair);
-        if (st.hk.length >= this.chunkVersions && pi < b.parts.length - 1) {
+        if (st.hk.length >= this.chunkVersions && pi < parts.length - 1) {
           // A chunk ends inside the message: its transaction holds the pair's offset up to this
           // part but not the message's bus position, so a redelivery skips the parts it has.
           st.ops.push([s.offsets, [b.engine, b.partition], encode(pair.seq)]);
           writtenSeq = pair.seq;
-          last = this.issue(st, chunkPositions) ?? last;
+          last = this.issueChunk(st, chunkPositions) ?? last;
           await new Promise((r) => setImmediate(r));
         }
       }
@@ -455,7 +500,7 @@ export class Ingestion implements IngestionApi {
       positions.set(m.partition, m.position);
       chunkPositions.set(m.partition, m.position);
       if (st.hk.length >= this.chunkVersions) {
-        last = this.issue(st, chunkPositions) ?? last;
+        last = this.issueChunk(st, chunkPositions) ?? last;
         // lmdb-js closes the transaction at the end of this event turn; the next chunk stages meanwhile.
         await new Promise((r) => setImmediate(r));
       }
@@ -484,7 +529,8 @@ export class Ingestion implements IngestionApi {
 
   /**
    * Issue the staged writes (and the chunk's bus positions, changed latest pointers and the lsn)
-   * in this event turn, so lmdb-js commits them as one transaction; clears them from the stage.
+   * in this event turn, so lmdb-js commits them as one transaction; clears them from the stage
+   * and starts the next chunk (the overlay map of this one joins `issued`).
    * Returns the promise of the last write (resolves after its commit), or undefined when none.
    */
   private issue(st: Stage, positions: Map<number, number>): Promise<boolean> | undefined {
@@ -492,8 +538,12 @@ export class Ingestion implements IngestionApi {
     for (const [p, pos] of positions) st.ops.push([s.positions, p, encode(pos)]);
     positions.clear();
     let indexed: LatestRow[] | undefined;
-    for (const row of st.dirty) {
-      if (row.v) st.ops.push([s.latest, row.lk, encode(row.v)]);
+    for (let i = 0; i < st.dirty.length; i++) {
+      const row = st.dirty[i] as LatestRow;
+      if (row.v) {
+        st.lk.push(row.lk);
+        st.lv.push(this.latestValue(row.v));
+      }
       row.dirty = false;
       if (row.plans) (indexed ??= []).push(row);
     }
@@ -502,12 +552,43 @@ export class Ingestion implements IngestionApi {
     if (st.hk.length > 0) st.ops.push([s.meta, 'lsn', encode(st.lsn)]);
     let last: Promise<boolean> | undefined;
     const history = s.history;
-    for (let i = 0; i < st.hk.length; i++) last = history.put(st.hk[i] as Buffer, st.hv[i] as Buffer);
-    for (const [db, k, v] of st.ops) last = v === undefined ? db.remove(k) : db.put(k, v);
+    for (let i = 0; i < st.hk.length; i++) last = history.put(st.hk[i] as LmdbKey[], st.hv[i] as Buffer);
+    const latest = s.latest;
+    for (let i = 0; i < st.lk.length; i++) last = latest.put(st.lk[i] as Buffer, st.lv[i] as Buffer);
+    for (let i = 0; i < st.ops.length; i++) {
+      const [db, k, v] = st.ops[i] as Op;
+      last = v === undefined ? db.remove(k) : db.put(k, v);
+    }
     st.hk = [];
     st.hv = [];
+    st.lk = [];
+    st.lv = [];
     st.ops = [];
+    if (st.latest.size > 0) st.issued.push({ chunk: st.chunk, rows: st.latest });
+    st.latest = new Map();
+    st.chunk++;
     return last;
+  }
+
+  /** {@link issue} a chunk that more of the delivery follows; once it is committed, its overlay map goes. */
+  private issueChunk(st: Stage, positions: Map<number, number>): Promise<boolean> | undefined {
+    const chunk = st.chunk;
+    const last = this.issue(st, positions);
+    void last?.then(() => {
+      st.issued = st.issued.filter((x) => x.chunk !== chunk);
+    });
+    return last;
+  }
+
+  /** Encoded {@link LatestValue} (as `encode` writes it). */
+  private latestValue(v: LatestValue): Buffer {
+    const w = this.writer;
+    w.begin(1 + 9 + strMax(v[1]) + strMax(v[2]));
+    w.array(3);
+    w.number(v[0]);
+    w.str(v[1]);
+    w.str(v[2]);
+    return w.end();
   }
 
   /**
@@ -625,30 +706,41 @@ export class Ingestion implements IngestionApi {
         info = this.o.catalog.byStorage(c.table);
         if (info || this.o.catalog.isDead(c.table)) st.info.set(c.table, info);
       }
-      const where = `change ${i} (version ${String(c.version)}) of ${part.engine}/${part.partition} seq ${part.seq}`;
       if (!info) {
         // A dropped or truncated table's changes still in flight: skipped (mergePart counts them).
         if (st.info.has(c.table)) continue;
-        return `${where}: unknown table "${c.table}" (catalog version ${this.o.catalog.version})`;
+        return `${changeWhere(part, i)}: unknown table "${c.table}" (catalog version ${this.o.catalog.version})`;
       }
       let check = this.validators.get(info);
       if (!check) this.validators.set(info, (check = compileValidator(info)));
       const why = check(c);
-      if (why) return `${where}: ${why}`;
+      if (why) return `${changeWhere(part, i)}: ${why}`;
     }
     return undefined;
   }
 
   /**
-   * A row's staging record on first touch in a delivery: its committed latest pointer, and for a
-   * table with indexes the row of that version (what the index holds for it).
+   * A row's staging record when a delivery first merges `version` into it (or again once the
+   * chunk that last did is committed): its committed latest pointer, and for a table with
+   * indexes the row of that version (what the index holds for it).
    */
-  private loadLatestRow(st: Stage, rk: string, lk: Buffer, info: TableInfo, key: Value[]): LatestRow {
+  private loadLatestRow(st: Stage, rk: string, lk: Buffer, info: TableInfo, key: Value[], version: string): LatestRow {
     const s = this.store;
     const b = s.latest.getBinaryFast(lk);
     const v = b === undefined ? null : decode<LatestValue>(b, 'latest');
     const plans = indexPlans(info);
-    const row: LatestRow = { lk, v, dirty: false, merged: [], table: info.storage, key, plans: undefined, data: null, indexed: null };
+    const row: LatestRow = {
+      lk,
+      chunk: st.chunk,
+      v,
+      dirty: false,
+      merged: [version],
+      table: info.storage,
+      key,
+      plans: undefined,
+      data: null,
+      indexed: null,
+    };
     if (plans.length > 0) {
       row.plans = plans;
       if (v) {
@@ -661,15 +753,26 @@ export class Ingestion implements IngestionApi {
     return row;
   }
 
-  /** Merge one part's changes into the stage; one lsnlog entry and one bytime entry per table. */
-  private mergePart(st: Stage, part: TxnPart): void {
+  /**
+   * Merge one part's changes into the stage; one lsnlog entry and one bytime entry per table.
+   * `bytes` is the part as encoded on the bus: when it is plain MessagePack (msgpack.ts), the
+   * stored values reuse its `row` and `key` bytes instead of encoding the decoded values again.
+   */
+  private mergePart(st: Stage, part: TxnPart, bytes: Uint8Array | undefined, partSlices: Int32Array | undefined): void {
     const s = this.store;
+    const w = this.writer;
     const ts = part.commitTs;
     const engine = part.engine;
     const firstLsn = st.lsn + 1;
-    const refs: LsnEntry['refs'] = [];
-    const byTable = new Map<string, (Value[] | string)[]>();
-    for (const c of part.changes) {
+    const changes = part.changes;
+    const slices = bytes && partSlices?.length === 4 * changes.length ? partSlices : undefined;
+    /** Indexes of the applied changes (in apply order). */
+    const applied: number[] = [];
+    /** The table of every applied change, while there is just one. */
+    let table: string | undefined;
+    let tables = 0;
+    for (let i = 0; i < changes.length; i++) {
+      const c = changes[i] as Change;
       const info = st.info.get(c.table);
       if (!info) {
         st.skipped++;
@@ -679,15 +782,20 @@ export class Ingestion implements IngestionApi {
       const key = c.key;
       const lk = toBufferKey(rowKey(c.table, key));
       const rk = lk.toString('latin1');
-      let row = st.latest.get(rk);
-      const hk = toBufferKey([lk, ts, c.version]);
+      let row = stagedRow(st, rk);
+      const hk: LmdbKey[] = [lk, ts, c.version];
       // Stored before (committed), or merged earlier in this delivery (not committed yet).
       if (row?.merged.includes(c.version) || s.history.doesExist(hk)) {
         mDuplicates.inc({ ingestion: this.o.id, kind: 'version' });
         continue;
       }
-      if (!row) row = this.loadLatestRow(st, rk, lk, info, key);
-      row.merged.push(c.version);
+      if (!row) row = this.loadLatestRow(st, rk, lk, info, key, c.version);
+      else row.merged.push(c.version);
+      if (row.chunk !== st.chunk) {
+        // Merged into again: kept in this chunk's map, which outlives the earlier chunk's.
+        row.chunk = st.chunk;
+        st.latest.set(rk, row);
+      }
       const cur = row.v;
       let becomesLatest = true;
       let rejected = false;
@@ -715,9 +823,27 @@ export class Ingestion implements IngestionApi {
         mConflicts.inc({ ingestion: this.o.id, table: c.table });
       }
       const lsn = ++st.lsn;
-      const hv: HistoryValue = [c.op, c.prev, engine, lsn, c.row, rejected ? 1 : becomesLatest ? 2 : 0];
+      const state = rejected ? 1 : becomesLatest ? 2 : 0;
       st.hk.push(hk);
-      st.hv.push(encode(hv));
+      const rowStart = slices ? (slices[4 * i + 2] as number) : -1;
+      if (rowStart >= 0) {
+        // [op, prev, engine, lsn, row, state] (HistoryValue) around the row's bytes from the bus.
+        const rowEnd = slices?.[4 * i + 3] as number;
+        const prev = c.prev;
+        w.begin(1 + strMax(c.op) + (prev === null ? 1 : strMax(prev)) + strMax(engine) + 9 + (rowEnd - rowStart) + 1);
+        w.array(6);
+        w.str(c.op);
+        if (prev === null) w.nil();
+        else w.str(prev);
+        w.str(engine);
+        w.number(lsn);
+        w.raw(bytes as Uint8Array, rowStart, rowEnd);
+        w.number(state);
+        st.hv.push(w.end());
+      } else {
+        const hv: HistoryValue = [c.op, c.prev, engine, lsn, c.row, state];
+        st.hv.push(encode(hv));
+      }
       if (becomesLatest) {
         row.v = [ts, engine, c.version];
         if (row.plans) row.data = c.op === 'delete' ? null : c.row;
@@ -726,15 +852,89 @@ export class Ingestion implements IngestionApi {
           st.dirty.push(row);
         }
       }
-      refs.push(c.table, key, c.version);
-      let l = byTable.get(c.table);
-      if (!l) byTable.set(c.table, (l = []));
-      l.push(key, c.version);
+      applied.push(i);
+      if (c.table !== table) {
+        table = c.table;
+        tables++;
+      }
       st.applied++;
     }
-    if (refs.length === 0) return;
-    st.ops.push([s.lsnlog, firstLsn, encode({ ts, refs } satisfies LsnEntry)]);
-    for (const [t, l] of byTable) st.ops.push([s.bytime, [t, ts, engine, part.partition, part.seq], encode(l)]);
+    if (applied.length === 0) return;
+    // The lsnlog entry { ts, refs: [table, key, version, …] } and one bytime entry [key, version, …] per table.
+    st.ops.push([s.lsnlog, firstLsn, this.lsnEntry(changes, applied, ts, bytes, slices)]);
+    if (tables === 1) {
+      st.ops.push([s.bytime, [table as string, ts, engine, part.partition, part.seq], this.bytimeEntry(changes, applied, bytes, slices)]);
+    } else {
+      const byTable = new Map<string, number[]>();
+      for (const i of applied) {
+        const t = (changes[i] as Change).table;
+        let l = byTable.get(t);
+        if (!l) byTable.set(t, (l = []));
+        l.push(i);
+      }
+      for (const [t, l] of byTable)
+        st.ops.push([s.bytime, [t, ts, engine, part.partition, part.seq], this.bytimeEntry(changes, l, bytes, slices)]);
+    }
+  }
+
+  /** The {@link LsnEntry} of the `applied` changes (indexes into `changes`), with their key bytes from the bus when `slices` has them. */
+  private lsnEntry(
+    changes: Change[],
+    applied: number[],
+    ts: number,
+    bytes: Uint8Array | undefined,
+    slices: Int32Array | undefined,
+  ): Buffer {
+    if (!bytes || !slices) {
+      const refs: LsnEntry['refs'] = [];
+      for (const i of applied) {
+        const c = changes[i] as Change;
+        refs.push(c.table, c.key, c.version);
+      }
+      return encode({ ts, refs } satisfies LsnEntry);
+    }
+    const w = this.writer;
+    let max = 3 + 3 + 9 + 5 + 5 + 5;
+    for (const i of applied) {
+      const c = changes[i] as Change;
+      max += strMax(c.table) + ((slices[4 * i + 1] as number) - (slices[4 * i] as number)) + strMax(c.version);
+    }
+    w.begin(max);
+    // As msgpackr writes the plain object { ts, refs }.
+    w.map16(2);
+    w.str('ts');
+    w.number(ts);
+    w.str('refs');
+    w.array(3 * applied.length);
+    for (const i of applied) {
+      const c = changes[i] as Change;
+      w.str(c.table);
+      w.raw(bytes, slices[4 * i] as number, slices[4 * i + 1] as number);
+      w.str(c.version);
+    }
+    return w.end();
+  }
+
+  /** The {@link BytimeValue} of the `applied` changes of one table (indexes into `changes`). */
+  private bytimeEntry(changes: Change[], applied: number[], bytes: Uint8Array | undefined, slices: Int32Array | undefined): Buffer {
+    if (!bytes || !slices) {
+      const l: BytimeValue = [];
+      for (const i of applied) {
+        const c = changes[i] as Change;
+        l.push(c.key, c.version);
+      }
+      return encode(l);
+    }
+    const w = this.writer;
+    let max = 5;
+    for (const i of applied) max += (slices[4 * i + 1] as number) - (slices[4 * i] as number) + strMax((changes[i] as Change).version);
+    w.begin(max);
+    w.array(2 * applied.length);
+    for (const i of applied) {
+      w.raw(bytes, slices[4 * i] as number, slices[4 * i + 1] as number);
+      w.str((changes[i] as Change).version);
+    }
+    return w.end();
   }
 
   // ------------------------------------------------------------------ watermark
@@ -1685,6 +1885,11 @@ function compileValidator(info: TableInfo): (c: Change) => string | undefined {
     }
     return undefined;
   };
+}
+
+/** Names change `i` of `part` in a dead letter's reason. */
+function changeWhere(part: TxnPart, i: number): string {
+  return `change ${i} (version ${String(part.changes[i]?.version)}) of ${part.engine}/${part.partition} seq ${part.seq}`;
 }
 
 /** Equality of stored values (byte strings and arrays by content). */
