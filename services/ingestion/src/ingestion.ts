@@ -8,15 +8,17 @@
  * partition are written in the same LMDB transaction as the merged versions; parts at or
  * below the stored seq are skipped, and a version already in `history` is skipped too.
  *
- * Apply stages a delivery's writes chunk by chunk ({@link CHUNK_VERSIONS}): everything that can
- * fail (decoding, validation, reads, encoding) runs first and stages a chunk's writes; then they
- * are issued in one event turn, which lmdb-js commits as one transaction on its writer thread
- * (its `eventTurnBatching` rule), so the B-tree work runs beside the event loop instead of on
- * it, and a failure before the writes leaves nothing of the chunk behind; the next chunk stages
- * while the writer commits. Reads during staging see the committed state (each delivery is
- * awaited until flushed before the next one) plus an in-memory overlay of the rows that the
- * delivery's chunks not yet committed have merged. Stored values reuse the bytes of the
- * delivered parts instead of encoding what was decoded from them (msgpack.ts).
+ * Apply stages a delivery's writes and issues them every {@link FLUSH_VERSIONS} versions, at a
+ * part boundary and with the offsets of what they hold; everything that can fail for a part
+ * (decoding, validation, reads, encoding) runs before its writes are issued. The writes of one
+ * chunk ({@link CHUNK_VERSIONS}) are issued in one event turn, which lmdb-js commits as one
+ * transaction on its writer thread (its `eventTurnBatching` rule), so the B-tree work runs
+ * beside the event loop instead of on it, and a transaction holds a consistent prefix of the
+ * delivery; the next chunk stages while the writer commits. Reads during staging see the
+ * committed state (each delivery is awaited until flushed before the next one) plus an
+ * in-memory overlay of the rows that the delivery's chunks not yet committed have merged. Stored
+ * values reuse the bytes of the delivered parts instead of encoding what was decoded from them
+ * (msgpack.ts).
  */
 import {
   type BusBatch,
@@ -59,6 +61,7 @@ import { type FindContext, findRows } from './find.ts';
 import { type BuildRecord, duplicateError, type IndexEntry, type IndexPlan, indexEntry, indexPlans } from './indexes.ts';
 import { prefixEnd, rowKey, toBufferKey } from './keys.ts';
 import { PartReader, strMax, ValueWriter } from './msgpack.ts';
+import { KeyTable, keyHash } from './rows.ts';
 import {
   type BytimeValue,
   type DeadLetter,
@@ -125,6 +128,8 @@ export interface IngestionOptions {
   now?: () => number;
   /** Most versions per LMDB transaction within a delivery. Default {@link CHUNK_VERSIONS}. */
   chunkVersions?: number;
+  /** Versions staged before their writes are issued. Default {@link FLUSH_VERSIONS}. */
+  flushVersions?: number;
   log: Logger;
   catalogTimeoutMs?: number;
 }
@@ -141,17 +146,27 @@ interface Pair {
 
 type Op = [Database<Buffer, LmdbKey>, LmdbKey, Buffer | undefined];
 
+/**
+ * A staged row (held by the stage's {@link KeyTable}s, which hold its encoded key): its latest
+ * pointer after this delivery's merges, kept as plain fields (many rows are held at once).
+ */
 interface LatestRow {
-  lk: Buffer;
+  /** {@link keyHash} of the encoded row key. */
+  h: number;
+  /** The encoded row key while `dirty` (the latest pointer to write); undefined otherwise. */
+  lk: Buffer | undefined;
   /** The last chunk of the delivery that merged a version of the row. */
   chunk: number;
-  v: LatestValue | null;
+  /** The latest version (null: the row has none), its commit time (ms) and engine. */
+  version: string | null;
+  ts: number;
+  engine: string;
   dirty: boolean;
-  /** Versions of the row merged in this delivery (dedupe before they are committed). */
-  merged: string[];
-  /** Storage name and key values (for index entries). */
+  /** The version(s) of the row merged in this delivery (dedupe before they are committed). */
+  merged: string | string[];
+  /** Storage name, and with `plans` the key values (for index entries). */
   table: string;
-  key: Value[];
+  key: Value[] | undefined;
   /** The table's indexes when the row was loaded in this delivery (undefined: none). */
   plans: IndexPlan[] | undefined;
   /** With `plans`: the row of the current latest version (null: none or deleted). */
@@ -162,12 +177,19 @@ interface LatestRow {
 
 /**
  * A delivery is written in transactions (chunks) of about this many versions (the default of
- * `chunkVersions`). A chunk ends after a part: it holds the offsets of the pairs up to the parts
- * it has and the bus positions of the messages it completes, so exactly-once holds per
- * transaction (a redelivered message's parts at or below the stored offset are skipped). Small
- * chunks keep what one staging round holds small enough to die young.
+ * `chunkVersions`). A chunk ends after a part, and so does every issue of writes within it: the
+ * writes hold the offsets of the pairs up to the parts they have and the bus positions of the
+ * messages they complete, so exactly-once holds for whatever a transaction holds (a redelivered
+ * message's parts at or below the stored offset are skipped). Few transactions: each commit
+ * rewrites the B-tree pages its writes touched, and the next reads fault the new pages in.
  */
-const CHUNK_VERSIONS = 4096;
+const CHUNK_VERSIONS = 262_144;
+
+/**
+ * Versions staged before their writes are issued (the default of `flushVersions`): the writer
+ * thread works on them while the next ones stage, and a staging round's garbage dies young.
+ */
+const FLUSH_VERSIONS = 1024;
 
 /** Per-delivery staging: writes to issue and the overlay that reads consult first. */
 interface Stage {
@@ -181,20 +203,22 @@ interface Stage {
   pairs: Map<string, Pair>;
   engines: Set<string>;
   /**
-   * Rows that merged a version in the chunk being staged: row (its encoded key as a latin1
-   * string) → its latest after this delivery's merges, with the encoded row key.
+   * Rows that merged a version in the chunk being staged, by encoded row key: the row's latest
+   * after this delivery's merges.
    */
-  latest: Map<string, LatestRow>;
+  latest: KeyTable<LatestRow>;
   /**
    * The {@link latest} maps of issued chunks not known to be committed yet, oldest first. Once a
    * chunk is committed, LMDB reads say what its map says of rows no later chunk merged into
    * (those are in a later map): the map goes, so a large delivery does not keep every row alive.
    */
-  issued: { chunk: number; rows: Map<string, LatestRow> }[];
+  issued: { chunk: number; rows: KeyTable<LatestRow> }[];
   /** Rows whose latest changed since the last issue of writes. */
   dirty: LatestRow[];
   /** The chunk being staged (0 for the delivery's first). */
   chunk: number;
+  /** Versions staged in this chunk. */
+  staged: number;
   lsn: number;
   applied: number;
   conflicts: number;
@@ -213,12 +237,17 @@ interface Stage {
 
 const pairKey = (engine: string, partition: number) => `${engine}/${partition}`;
 
-/** The staged state of a row (by its encoded key as a latin1 string), newest chunk first; undefined when not staged. */
-function stagedRow(st: Stage, rk: string): LatestRow | undefined {
-  const row = st.latest.get(rk);
+/** True when `version` of the row was merged in this delivery. */
+function wasMerged(row: LatestRow, version: string): boolean {
+  return typeof row.merged === 'string' ? row.merged === version : row.merged.includes(version);
+}
+
+/** The staged state of the row with encoded key `lk` (hash `h`), newest chunk first; undefined when not staged. */
+function stagedRow(st: Stage, lk: Buffer, h: number): LatestRow | undefined {
+  const row = st.latest.get(lk, h);
   if (row || st.issued.length === 0) return row;
   for (let i = st.issued.length - 1; i >= 0; i--) {
-    const r = st.issued[i]?.rows.get(rk);
+    const r = st.issued[i]?.rows.get(lk, h);
     if (r) return r;
   }
   return undefined;
@@ -233,10 +262,11 @@ function newStage(lsn: number): Stage {
     lv: [],
     pairs: new Map(),
     engines: new Set(),
-    latest: new Map(),
+    latest: new KeyTable(),
     issued: [],
     dirty: [],
     chunk: 0,
+    staged: 0,
     lsn,
     applied: 0,
     conflicts: 0,
@@ -276,6 +306,7 @@ export class Ingestion implements IngestionApi {
   private lastPushAt = 0;
   private readonly now: () => number;
   private readonly chunkVersions: number;
+  private readonly flushVersions: number;
   private readonly retentionMs: number;
   private readonly stallMs: number;
   private readonly validators = new WeakMap<TableInfo, (c: Change) => string | undefined>();
@@ -298,6 +329,7 @@ export class Ingestion implements IngestionApi {
     this.store = new IngestionStore(o.dir);
     this.now = o.now ?? Date.now;
     this.chunkVersions = o.chunkVersions ?? CHUNK_VERSIONS;
+    this.flushVersions = o.flushVersions ?? FLUSH_VERSIONS;
     this.retentionMs = o.retentionMs ?? 7 * DAY_MS;
     this.stallMs = o.stallMs ?? 10_000;
     this.findContext = {
@@ -485,13 +517,17 @@ export class Ingestion implements IngestionApi {
         pair.seq = part.seq;
         const r = pair.retired;
         if (r && part.seq > r.seq && (!r.forced || part.commitTs > r.at)) this.unretire(st, pair);
-        if (st.hk.length >= this.chunkVersions && pi < parts.length - 1) {
-          // A chunk ends inside the message: its transaction holds the pair's offset up to this
-          // part but not the message's bus position, so a redelivery skips the parts it has.
+        const endsChunk = st.staged >= this.chunkVersions;
+        if ((endsChunk || st.hk.length >= this.flushVersions) && pi < parts.length - 1) {
+          // Issued inside the message: the writes hold the pair's offset up to this part but not
+          // the message's bus position, so a redelivery skips the parts they have.
           st.ops.push([s.offsets, [b.engine, b.partition], encode(pair.seq)]);
           writtenSeq = pair.seq;
-          last = this.issueChunk(st, chunkPositions) ?? last;
-          await new Promise((r) => setImmediate(r));
+          last = this.issue(st, chunkPositions) ?? last;
+          if (endsChunk) {
+            this.endChunk(st, last);
+            await new Promise((r) => setImmediate(r));
+          }
         }
       }
       if (pair.seq !== writtenSeq) st.ops.push([s.offsets, [b.engine, b.partition], encode(pair.seq)]);
@@ -499,10 +535,14 @@ export class Ingestion implements IngestionApi {
       this.applyHeartbeat(st, pair, b);
       positions.set(m.partition, m.position);
       chunkPositions.set(m.partition, m.position);
-      if (st.hk.length >= this.chunkVersions) {
-        last = this.issueChunk(st, chunkPositions) ?? last;
-        // lmdb-js closes the transaction at the end of this event turn; the next chunk stages meanwhile.
-        await new Promise((r) => setImmediate(r));
+      const endsChunk = st.staged >= this.chunkVersions;
+      if (endsChunk || st.hk.length >= this.flushVersions) {
+        last = this.issue(st, chunkPositions) ?? last;
+        if (endsChunk) {
+          this.endChunk(st, last);
+          // lmdb-js closes the transaction at the end of this event turn; the next chunk stages meanwhile.
+          await new Promise((r) => setImmediate(r));
+        }
       }
     }
     const wm = this.computeWatermark((k) => st.pairs.get(k) ?? this.pairs.get(k), new Set([...this.engines, ...st.engines]));
@@ -529,8 +569,9 @@ export class Ingestion implements IngestionApi {
 
   /**
    * Issue the staged writes (and the chunk's bus positions, changed latest pointers and the lsn)
-   * in this event turn, so lmdb-js commits them as one transaction; clears them from the stage
-   * and starts the next chunk (the overlay map of this one joins `issued`).
+   * in this event turn, so lmdb-js commits them in the transaction of this turn; clears them
+   * from the stage. Every issue ends at a part, with the offsets of what it holds, so whatever a
+   * transaction holds is a consistent prefix of the delivery.
    * Returns the promise of the last write (resolves after its commit), or undefined when none.
    */
   private issue(st: Stage, positions: Map<number, number>): Promise<boolean> | undefined {
@@ -540,10 +581,11 @@ export class Ingestion implements IngestionApi {
     let indexed: LatestRow[] | undefined;
     for (let i = 0; i < st.dirty.length; i++) {
       const row = st.dirty[i] as LatestRow;
-      if (row.v) {
-        st.lk.push(row.lk);
-        st.lv.push(this.latestValue(row.v));
+      if (row.version !== null) {
+        st.lk.push(row.lk as Buffer);
+        st.lv.push(this.latestValue(row.ts, row.engine, row.version));
       }
+      row.lk = undefined;
       row.dirty = false;
       if (row.plans) (indexed ??= []).push(row);
     }
@@ -564,30 +606,34 @@ export class Ingestion implements IngestionApi {
     st.lk = [];
     st.lv = [];
     st.ops = [];
-    if (st.latest.size > 0) st.issued.push({ chunk: st.chunk, rows: st.latest });
-    st.latest = new Map();
-    st.chunk++;
     return last;
   }
 
-  /** {@link issue} a chunk that more of the delivery follows; once it is committed, its overlay map goes. */
-  private issueChunk(st: Stage, positions: Map<number, number>): Promise<boolean> | undefined {
+  /**
+   * End the chunk whose writes are all issued (`last`: the promise of the last one); more of the
+   * delivery follows. Its overlay map joins `issued` and goes once the chunk is committed.
+   */
+  private endChunk(st: Stage, last: Promise<boolean> | undefined): void {
     const chunk = st.chunk;
-    const last = this.issue(st, positions);
-    void last?.then(() => {
-      st.issued = st.issued.filter((x) => x.chunk !== chunk);
-    });
-    return last;
+    if (st.latest.size > 0) {
+      st.issued.push({ chunk, rows: st.latest });
+      void last?.then(() => {
+        st.issued = st.issued.filter((x) => x.chunk !== chunk);
+      });
+    }
+    st.latest = new KeyTable();
+    st.chunk++;
+    st.staged = 0;
   }
 
-  /** Encoded {@link LatestValue} (as `encode` writes it). */
-  private latestValue(v: LatestValue): Buffer {
+  /** The {@link LatestValue} `[ts, engine, version]`, encoded (as `encode` writes it). */
+  private latestValue(ts: number, engine: string, version: string): Buffer {
     const w = this.writer;
-    w.begin(1 + 9 + strMax(v[1]) + strMax(v[2]));
+    w.begin(1 + 9 + strMax(engine) + strMax(version));
     w.array(3);
-    w.number(v[0]);
-    w.str(v[1]);
-    w.str(v[2]);
+    w.number(ts);
+    w.str(engine);
+    w.str(version);
     return w.end();
   }
 
@@ -602,8 +648,9 @@ export class Ingestion implements IngestionApi {
     const adds: { row: LatestRow; p: IndexPlan; e: IndexEntry; check: boolean }[] = [];
     for (const row of rows) {
       for (const p of row.plans ?? []) {
-        const before = row.indexed ? indexEntry(row.table, p, row.indexed, row.key) : undefined;
-        const after = row.data ? indexEntry(row.table, p, row.data, row.key) : undefined;
+        const key = row.key as Value[];
+        const before = row.indexed ? indexEntry(row.table, p, row.indexed, key) : undefined;
+        const after = row.data ? indexEntry(row.table, p, row.data, key) : undefined;
         if (before && after && before.key.equals(after.key)) continue;
         const check = p.unique && p.building && this.buildState(row.table, p.oid) !== 'failed';
         if (before) {
@@ -724,32 +771,36 @@ export class Ingestion implements IngestionApi {
    * chunk that last did is committed): its committed latest pointer, and for a table with
    * indexes the row of that version (what the index holds for it).
    */
-  private loadLatestRow(st: Stage, rk: string, lk: Buffer, info: TableInfo, key: Value[], version: string): LatestRow {
+  private loadLatestRow(st: Stage, lk: Buffer, h: number, info: TableInfo, key: Value[], version: string): LatestRow {
     const s = this.store;
     const b = s.latest.getBinaryFast(lk);
     const v = b === undefined ? null : decode<LatestValue>(b, 'latest');
     const plans = indexPlans(info);
     const row: LatestRow = {
-      lk,
+      h,
+      lk: undefined,
       chunk: st.chunk,
-      v,
+      version: v ? v[2] : null,
+      ts: v ? v[0] : 0,
+      engine: v ? v[1] : '',
       dirty: false,
-      merged: [version],
+      merged: version,
       table: info.storage,
-      key,
+      key: undefined,
       plans: undefined,
       data: null,
       indexed: null,
     };
     if (plans.length > 0) {
       row.plans = plans;
+      row.key = key;
       if (v) {
         const hv = IngestionStore.read<HistoryValue>(s.history, [lk, v[0], v[2]]);
         row.data = hv && hv[0] !== 'delete' ? hv[4] : null;
         row.indexed = row.data;
       }
     }
-    st.latest.set(rk, row);
+    st.latest.set(lk, h, row);
     return row;
   }
 
@@ -781,40 +832,40 @@ export class Ingestion implements IngestionApi {
       }
       const key = c.key;
       const lk = toBufferKey(rowKey(c.table, key));
-      const rk = lk.toString('latin1');
-      let row = stagedRow(st, rk);
+      const h = keyHash(lk);
+      let row = stagedRow(st, lk, h);
       const hk: LmdbKey[] = [lk, ts, c.version];
       // Stored before (committed), or merged earlier in this delivery (not committed yet).
-      if (row?.merged.includes(c.version) || s.history.doesExist(hk)) {
+      if ((row !== undefined && wasMerged(row, c.version)) || s.history.doesExist(hk)) {
         mDuplicates.inc({ ingestion: this.o.id, kind: 'version' });
         continue;
       }
-      if (!row) row = this.loadLatestRow(st, rk, lk, info, key, c.version);
-      else row.merged.push(c.version);
+      if (!row) row = this.loadLatestRow(st, lk, h, info, key, c.version);
+      else row.merged = typeof row.merged === 'string' ? [row.merged, c.version] : [...row.merged, c.version];
       if (row.chunk !== st.chunk) {
         // Merged into again: kept in this chunk's map, which outlives the earlier chunk's.
         row.chunk = st.chunk;
-        st.latest.set(rk, row);
+        st.latest.set(lk, h, row);
       }
-      const cur = row.v;
+      const cur = row.version;
       let becomesLatest = true;
       let rejected = false;
-      if (cur && cur[2] !== c.prev) {
+      if (cur !== null && cur !== c.prev) {
         // Two engines wrote the row concurrently (DESIGN §4).
         const policy = info.options.conflict;
         if (policy === 'reject') {
           becomesLatest = false;
           rejected = true;
         } else {
-          becomesLatest = compareLww(ts, engine, c.version, cur[0], cur[1], cur[2]) > 0;
+          becomesLatest = compareLww(ts, engine, c.version, row.ts, row.engine, cur) > 0;
         }
         const detectedAt = this.now();
         const rec: ConflictInfo = {
           table: c.table,
           key,
-          existing: { version: cur[2], engine: cur[1], commitTs: cur[0] },
+          existing: { version: cur, engine: row.engine, commitTs: row.ts },
           incoming: { version: c.version, engine, commitTs: ts },
-          winner: becomesLatest ? c.version : cur[2],
+          winner: becomesLatest ? c.version : cur,
           policy,
           detectedAt,
         };
@@ -825,6 +876,7 @@ export class Ingestion implements IngestionApi {
       const lsn = ++st.lsn;
       const state = rejected ? 1 : becomesLatest ? 2 : 0;
       st.hk.push(hk);
+      st.staged++;
       const rowStart = slices ? (slices[4 * i + 2] as number) : -1;
       if (rowStart >= 0) {
         // [op, prev, engine, lsn, row, state] (HistoryValue) around the row's bytes from the bus.
@@ -845,7 +897,10 @@ export class Ingestion implements IngestionApi {
         st.hv.push(encode(hv));
       }
       if (becomesLatest) {
-        row.v = [ts, engine, c.version];
+        row.version = c.version;
+        row.ts = ts;
+        row.engine = engine;
+        row.lk = lk;
         if (row.plans) row.data = c.op === 'delete' ? null : c.row;
         if (!row.dirty) {
           row.dirty = true;
