@@ -59,7 +59,7 @@ import {
 import type { Database, Key as LmdbKey } from 'lmdb';
 import { type FindContext, findRows } from './find.ts';
 import { type BuildRecord, duplicateError, type IndexEntry, type IndexPlan, indexEntry, indexPlans } from './indexes.ts';
-import { prefixEnd, rowKey, toBufferKey } from './keys.ts';
+import { type KeyArena, prefixEnd, rowKey, toBufferKey } from './keys.ts';
 import { PartReader, strMax, ValueWriter } from './msgpack.ts';
 import { KeyTable, keyHash } from './rows.ts';
 import {
@@ -153,8 +153,8 @@ type Op = [Database<Buffer, LmdbKey>, LmdbKey, Buffer | undefined];
 interface LatestRow {
   /** {@link keyHash} of the encoded row key. */
   h: number;
-  /** The encoded row key while `dirty` (the latest pointer to write); undefined otherwise. */
-  lk: Buffer | undefined;
+  /** While `dirty` (a latest pointer to write): the `store.keys` ref of the encoded row key; -1 otherwise. */
+  lk: number;
   /** The last chunk of the delivery that merged a version of the row. */
   chunk: number;
   /** The latest version (null: the row has none), its commit time (ms) and engine. */
@@ -194,11 +194,11 @@ const FLUSH_VERSIONS = 1024;
 /** Per-delivery staging: writes to issue and the overlay that reads consult first. */
 interface Stage {
   ops: Op[];
-  /** History writes (the hot path), kept flat: keys `[row key, commitTs, version]` and values. */
-  hk: LmdbKey[][];
+  /** History writes (the hot path), kept flat: keys (`store.keys` refs) and values. */
+  hk: number[];
   hv: Buffer[];
-  /** Latest pointers to write at the next issue, kept flat: encoded row keys and values. */
-  lk: Buffer[];
+  /** Latest pointers to write at the next issue, kept flat: keys (`store.keys` refs) and values. */
+  lk: number[];
   lv: Buffer[];
   pairs: Map<string, Pair>;
   engines: Set<string>;
@@ -242,15 +242,26 @@ function wasMerged(row: LatestRow, version: string): boolean {
   return typeof row.merged === 'string' ? row.merged === version : row.merged.includes(version);
 }
 
-/** The staged state of the row with encoded key `lk` (hash `h`), newest chunk first; undefined when not staged. */
-function stagedRow(st: Stage, lk: Buffer, h: number): LatestRow | undefined {
-  const row = st.latest.get(lk, h);
+/**
+ * The staged state of the row whose encoded key is `keys.buffer[start..end]` (hash `h`), newest
+ * chunk first; undefined when not staged.
+ */
+function stagedRow(st: Stage, keys: KeyArena, lk: number, h: number): LatestRow | undefined {
+  const buf = keys.buffer;
+  const start = keys.start(lk);
+  const end = keys.end(lk);
+  const row = st.latest.get(buf, start, end, h);
   if (row || st.issued.length === 0) return row;
   for (let i = st.issued.length - 1; i >= 0; i--) {
-    const r = st.issued[i]?.rows.get(lk, h);
+    const r = st.issued[i]?.rows.get(buf, start, end, h);
     if (r) return r;
   }
   return undefined;
+}
+
+/** Hold `row` (encoded key: the `keys` ref `lk`) in the chunk being staged. */
+function holdRow(st: Stage, keys: KeyArena, lk: number, row: LatestRow): void {
+  st.latest.set(keys.buffer, keys.start(lk), keys.end(lk), row.h, row);
 }
 
 function newStage(lsn: number): Stage {
@@ -452,6 +463,7 @@ export class Ingestion implements IngestionApi {
   private async applyMessagesUnsafe(msgs: DeliveredMessage[]): Promise<void> {
     const s = this.store;
     const st = newStage(this.lsn);
+    s.keys.reset();
     const positions = new Map<number, number>();
     const chunkPositions = new Map<number, number>();
     let last: Promise<boolean> | undefined;
@@ -582,10 +594,10 @@ export class Ingestion implements IngestionApi {
     for (let i = 0; i < st.dirty.length; i++) {
       const row = st.dirty[i] as LatestRow;
       if (row.version !== null) {
-        st.lk.push(row.lk as Buffer);
+        st.lk.push(row.lk);
         st.lv.push(this.latestValue(row.ts, row.engine, row.version));
       }
-      row.lk = undefined;
+      row.lk = -1;
       row.dirty = false;
       if (row.plans) (indexed ??= []).push(row);
     }
@@ -593,10 +605,10 @@ export class Ingestion implements IngestionApi {
     if (indexed) this.stageIndexWrites(st, indexed);
     if (st.hk.length > 0) st.ops.push([s.meta, 'lsn', encode(st.lsn)]);
     let last: Promise<boolean> | undefined;
-    const history = s.history;
-    for (let i = 0; i < st.hk.length; i++) last = history.put(st.hk[i] as LmdbKey[], st.hv[i] as Buffer);
-    const latest = s.latest;
-    for (let i = 0; i < st.lk.length; i++) last = latest.put(st.lk[i] as Buffer, st.lv[i] as Buffer);
+    const history = s.historyByRef;
+    for (let i = 0; i < st.hk.length; i++) last = history.put(st.hk[i] as number, st.hv[i] as Buffer);
+    const latest = s.latestByRef;
+    for (let i = 0; i < st.lk.length; i++) last = latest.put(st.lk[i] as number, st.lv[i] as Buffer);
     for (let i = 0; i < st.ops.length; i++) {
       const [db, k, v] = st.ops[i] as Op;
       last = v === undefined ? db.remove(k) : db.put(k, v);
@@ -606,6 +618,8 @@ export class Ingestion implements IngestionApi {
     st.lk = [];
     st.lv = [];
     st.ops = [];
+    // Their bytes are copied: the keys of the next writes start anew.
+    s.keys.reset();
     return last;
   }
 
@@ -771,14 +785,14 @@ export class Ingestion implements IngestionApi {
    * chunk that last did is committed): its committed latest pointer, and for a table with
    * indexes the row of that version (what the index holds for it).
    */
-  private loadLatestRow(st: Stage, lk: Buffer, h: number, info: TableInfo, key: Value[], version: string): LatestRow {
+  private loadLatestRow(st: Stage, lk: number, h: number, info: TableInfo, key: Value[], version: string): LatestRow {
     const s = this.store;
-    const b = s.latest.getBinaryFast(lk);
+    const b = s.latestByRef.getBinaryFast(lk);
     const v = b === undefined ? null : decode<LatestValue>(b, 'latest');
     const plans = indexPlans(info);
     const row: LatestRow = {
       h,
-      lk: undefined,
+      lk: -1,
       chunk: st.chunk,
       version: v ? v[2] : null,
       ts: v ? v[0] : 0,
@@ -795,12 +809,12 @@ export class Ingestion implements IngestionApi {
       row.plans = plans;
       row.key = key;
       if (v) {
-        const hv = IngestionStore.read<HistoryValue>(s.history, [lk, v[0], v[2]]);
+        const hv = IngestionStore.read<HistoryValue>(s.history, [s.keys.bytes(lk), v[0], v[2]]);
         row.data = hv && hv[0] !== 'delete' ? hv[4] : null;
         row.indexed = row.data;
       }
     }
-    st.latest.set(lk, h, row);
+    holdRow(st, s.keys, lk, row);
     return row;
   }
 
@@ -811,6 +825,7 @@ export class Ingestion implements IngestionApi {
    */
   private mergePart(st: Stage, part: TxnPart, bytes: Uint8Array | undefined, partSlices: Int32Array | undefined): void {
     const s = this.store;
+    const keys = s.keys;
     const w = this.writer;
     const ts = part.commitTs;
     const engine = part.engine;
@@ -831,12 +846,12 @@ export class Ingestion implements IngestionApi {
         continue;
       }
       const key = c.key;
-      const lk = toBufferKey(rowKey(c.table, key));
-      const h = keyHash(lk);
-      let row = stagedRow(st, lk, h);
-      const hk: LmdbKey[] = [lk, ts, c.version];
+      const lk = keys.rowKey(c.table, key);
+      const h = keyHash(keys.buffer, keys.start(lk), keys.end(lk));
+      let row = stagedRow(st, keys, lk, h);
+      const hk = keys.historyKey(lk, ts, c.version);
       // Stored before (committed), or merged earlier in this delivery (not committed yet).
-      if ((row !== undefined && wasMerged(row, c.version)) || s.history.doesExist(hk)) {
+      if ((row !== undefined && wasMerged(row, c.version)) || s.historyByRef.doesExist(hk)) {
         mDuplicates.inc({ ingestion: this.o.id, kind: 'version' });
         continue;
       }
@@ -845,7 +860,7 @@ export class Ingestion implements IngestionApi {
       if (row.chunk !== st.chunk) {
         // Merged into again: kept in this chunk's map, which outlives the earlier chunk's.
         row.chunk = st.chunk;
-        st.latest.set(lk, h, row);
+        holdRow(st, keys, lk, row);
       }
       const cur = row.version;
       let becomesLatest = true;

@@ -23,7 +23,7 @@ const op = fc.record({ set: fc.boolean(), key, value: fc.nat() });
 
 describe('ingestion rows.ts: KeyTable', () => {
   for (const [name, hash] of [
-    ['FNV-1a hashes', keyHash],
+    ['FNV-1a hashes', (k: Uint8Array) => keyHash(k, 0, k.length)],
     ['hashes that all collide', () => 7],
   ] as const) {
     test(`finds what was set, by the key's bytes (${name})`, () => {
@@ -36,14 +36,15 @@ describe('ingestion rows.ts: KeyTable', () => {
             const k = Uint8Array.from(o.key);
             const s = Buffer.from(k).toString('latin1');
             if (o.set) {
-              t.set(k, hash(k), { value: o.value });
+              t.set(k, 0, k.length, hash(k), { value: o.value });
               m.set(s, o.value);
-            } else assert.equal(t.get(k, hash(k))?.value, m.get(s));
+            } else assert.equal(t.get(k, 0, k.length, hash(k))?.value, m.get(s));
             assert.equal(t.size, m.size);
           }
           for (const [s, v] of m) {
-            const k = Buffer.from(s, 'latin1');
-            assert.equal(t.get(k, hash(k))?.value, v);
+            // Inside a larger buffer, at an offset.
+            const k = Buffer.from(`..${s}.`, 'latin1');
+            assert.equal(t.get(k, 2, k.length - 1, hash(k.subarray(2, k.length - 1)))?.value, v);
           }
         }),
         params(),
@@ -54,9 +55,10 @@ describe('ingestion rows.ts: KeyTable', () => {
   test('keeps its own copy of the keys (the caller may reuse its buffer)', () => {
     const t = new KeyTable<string>(16);
     const k = Buffer.from('abc');
-    t.set(k, keyHash(k), 'first');
+    t.set(k, 0, 3, keyHash(k, 0, 3), 'first');
     k.write('xyz');
-    assert.equal(t.get(Buffer.from('abc'), keyHash(Buffer.from('abc'))), 'first');
-    assert.equal(t.get(k, keyHash(k)), undefined);
+    const abc = Buffer.from('abc');
+    assert.equal(t.get(abc, 0, 3, keyHash(abc, 0, 3)), 'first');
+    assert.equal(t.get(k, 0, 3, keyHash(k, 0, 3)), undefined);
   });
 });

@@ -5,14 +5,17 @@
  * no key object per row (no string made of the key, no `Map` to grow).
  */
 
-/** 32-bit FNV-1a of `key`'s bytes. */
-export function keyHash(key: Uint8Array): number {
+/** 32-bit FNV-1a of bytes `start`..`end` of `src`. */
+export function keyHash(src: Uint8Array, start: number, end: number): number {
   let h = 0x811c9dc5;
-  for (let i = 0; i < key.length; i++) h = Math.imul(h ^ (key[i] as number), 0x01000193);
+  for (let i = start; i < end; i++) h = Math.imul(h ^ (src[i] as number), 0x01000193);
   return h | 0;
 }
 
-/** Values by byte-string key (compared by content), with the key's {@link keyHash} given by the caller. No removal. */
+/**
+ * Values by byte-string key (bytes `start`..`end` of a caller's buffer, compared by content),
+ * with the key's {@link keyHash} given by the caller. No removal.
+ */
 export class KeyTable<T> {
   /** The keys' bytes, one after another. */
   private bytes: Buffer;
@@ -38,45 +41,47 @@ export class KeyTable<T> {
     this.bytes = Buffer.allocUnsafeSlow(32 * n);
   }
 
-  /** The value of `key` (whose hash is `h`), or undefined. */
-  get(key: Uint8Array, h: number): T | undefined {
+  /** The value of the key at `start`..`end` of `src` (whose hash is `h`), or undefined. */
+  get(src: Uint8Array, start: number, end: number, h: number): T | undefined {
     for (let i = h & this.mask; ; i = (i + 1) & this.mask) {
       const v = this.vals[i];
-      if (v === undefined || (this.hashes[i] === h && this.holds(i, key))) return v;
+      if (v === undefined || (this.hashes[i] === h && this.holds(i, src, start, end))) return v;
     }
   }
 
-  /** Set the value of `key` (whose hash is `h`) to `v` (not undefined). */
-  set(key: Uint8Array, h: number, v: T): void {
+  /** Set the value of the key at `start`..`end` of `src` (whose hash is `h`) to `v` (not undefined). */
+  set(src: Uint8Array, start: number, end: number, h: number, v: T): void {
     if (2 * (this.size + 1) > this.vals.length) this.grow();
     let i = h & this.mask;
     for (; this.vals[i] !== undefined; i = (i + 1) & this.mask) {
-      if (this.hashes[i] === h && this.holds(i, key)) {
+      if (this.hashes[i] === h && this.holds(i, src, start, end)) {
         this.vals[i] = v;
         return;
       }
     }
-    if (this.used + key.length > this.bytes.length) {
-      const more = Buffer.allocUnsafeSlow(2 * (this.used + key.length));
+    const n = end - start;
+    if (this.used + n > this.bytes.length) {
+      const more = Buffer.allocUnsafeSlow(2 * (this.used + n));
       this.bytes.copy(more, 0, 0, this.used);
       this.bytes = more;
     }
-    this.bytes.set(key, this.used);
+    const b = this.bytes;
+    for (let j = 0; j < n; j++) b[this.used + j] = src[start + j] as number;
     this.starts[i] = this.used;
-    this.lens[i] = key.length;
-    this.used += key.length;
+    this.lens[i] = n;
+    this.used += n;
     this.hashes[i] = h;
     this.vals[i] = v;
     this.size++;
   }
 
-  /** True when slot `i` holds the bytes of `key`. */
-  private holds(i: number, key: Uint8Array): boolean {
-    const n = key.length;
+  /** True when slot `i` holds the bytes `start`..`end` of `src`. */
+  private holds(i: number, src: Uint8Array, start: number, end: number): boolean {
+    const n = end - start;
     if (this.lens[i] !== n) return false;
     const b = this.bytes;
-    const at = this.starts[i] as number;
-    for (let j = 0; j < n; j++) if (b[at + j] !== key[j]) return false;
+    const at = (this.starts[i] as number) - start;
+    for (let j = start; j < end; j++) if (b[at + j] !== src[j]) return false;
     return true;
   }
 
