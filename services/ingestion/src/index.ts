@@ -43,6 +43,17 @@ export interface IngestionServiceOptions {
   stallMs?: number;
   /** Wall clock (ms since epoch), injectable for tests. Default `Date.now`. */
   now?: () => number;
+  /**
+   * Most versions per LMDB transaction within one delivery (count; a transaction may end inside
+   * a bus message, at a part boundary). Default 262,144; tests set it small to cross transaction
+   * boundaries.
+   */
+  chunkVersions?: number;
+  /**
+   * Versions staged before their writes are issued to the LMDB transaction under way (count;
+   * at a part boundary, with the offsets of what they hold). Default 1,024; tests set it small.
+   */
+  flushVersions?: number;
   log: Logger;
 }
 
@@ -93,6 +104,8 @@ export async function startIngestion(o: IngestionServiceOptions): Promise<Ingest
     ...(o.gcIntervalMs === undefined ? {} : { gcIntervalMs: o.gcIntervalMs }),
     ...(o.stallMs === undefined ? {} : { stallMs: o.stallMs }),
     ...(o.now === undefined ? {} : { now: o.now }),
+    ...(o.chunkVersions === undefined ? {} : { chunkVersions: o.chunkVersions }),
+    ...(o.flushVersions === undefined ? {} : { flushVersions: o.flushVersions }),
     log: o.log,
   });
   await ing.start();

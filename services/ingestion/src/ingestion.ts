@@ -8,13 +8,17 @@
  * partition are written in the same LMDB transaction as the merged versions; parts at or
  * below the stored seq are skipped, and a version already in `history` is skipped too.
  *
- * Apply is one batch of asynchronous LMDB writes per delivery: everything that can fail
- * (decoding, validation, reads, encoding) runs first and stages the writes; then all writes
- * are issued in one event turn, which lmdb-js commits as one transaction on its writer thread
- * (its `eventTurnBatching` rule), so the B-tree work runs beside the event loop instead of on
- * it, and a failure before the writes leaves nothing behind. Reads during staging see the
- * committed state of earlier deliveries (each is awaited until flushed before the next one) plus
- * an in-memory overlay of the delivery's own rows.
+ * Apply stages a delivery's writes and issues them every {@link FLUSH_VERSIONS} versions, at a
+ * part boundary and with the offsets of what they hold; everything that can fail for a part
+ * (decoding, validation, reads, encoding) runs before its writes are issued. The writes of one
+ * chunk ({@link CHUNK_VERSIONS}) are issued in one event turn, which lmdb-js commits as one
+ * transaction on its writer thread (its `eventTurnBatching` rule), so the B-tree work runs
+ * beside the event loop instead of on it, and a transaction holds a consistent prefix of the
+ * delivery; the next chunk stages while the writer commits. Reads during staging see the
+ * committed state (each delivery is awaited until flushed before the next one) plus an
+ * in-memory overlay of the rows that the delivery's chunks not yet committed have merged. Stored
+ * values reuse the bytes of the delivered parts instead of encoding what was decoded from them
+ * (msgpack.ts).
  */
 import {
   type BusBatch,
@@ -55,7 +59,9 @@ import {
 import type { Database, Key as LmdbKey } from 'lmdb';
 import { type FindContext, findRows } from './find.ts';
 import { type BuildRecord, duplicateError, type IndexEntry, type IndexPlan, indexEntry, indexPlans } from './indexes.ts';
-import { prefixEnd, rowKey, toBufferKey } from './keys.ts';
+import { type KeyArena, prefixEnd, rowKey, toBufferKey } from './keys.ts';
+import { PartReader, strMax, ValueWriter } from './msgpack.ts';
+import { KeyTable, keyHash } from './rows.ts';
 import {
   type BytimeValue,
   type DeadLetter,
@@ -120,6 +126,10 @@ export interface IngestionOptions {
   stallMs?: number;
   /** Wall clock (ms since epoch). Default `Date.now`. */
   now?: () => number;
+  /** Most versions per LMDB transaction within a delivery. Default {@link CHUNK_VERSIONS}. */
+  chunkVersions?: number;
+  /** Versions staged before their writes are issued. Default {@link FLUSH_VERSIONS}. */
+  flushVersions?: number;
   log: Logger;
   catalogTimeoutMs?: number;
 }
@@ -136,16 +146,28 @@ interface Pair {
 
 type Op = [Database<Buffer, LmdbKey>, LmdbKey, Buffer | undefined];
 
+/**
+ * A staged row (held by the stage's {@link KeyTable}s, which hold its encoded key): its latest
+ * pointer after this delivery's merges, kept as plain fields (many rows are held at once).
+ */
 interface LatestRow {
-  lk: Buffer;
-  v: LatestValue | null;
+  /** {@link keyHash} of the encoded row key. */
+  h: number;
+  /** While `dirty` (a latest pointer to write): the `store.keys` ref of the encoded row key; -1 otherwise. */
+  lk: number;
+  /** The last chunk of the delivery that merged a version of the row. */
+  chunk: number;
+  /** The latest version (null: the row has none), its commit time (ms) and engine. */
+  version: string | null;
+  ts: number;
+  engine: string;
   dirty: boolean;
-  /** Versions of the row merged in this delivery (dedupe before they are committed). */
-  merged: string[];
-  /** Storage name and key values (for index entries). */
+  /** The version(s) of the row merged in this delivery (dedupe before they are committed). */
+  merged: string | string[];
+  /** Storage name, and with `plans` the key values (for index entries). */
   table: string;
-  key: Value[];
-  /** The table's indexes when the row was first touched in this delivery (undefined: none). */
+  key: Value[] | undefined;
+  /** The table's indexes when the row was loaded in this delivery (undefined: none). */
   plans: IndexPlan[] | undefined;
   /** With `plans`: the row of the current latest version (null: none or deleted). */
   data: Row | null;
@@ -154,24 +176,49 @@ interface LatestRow {
 }
 
 /**
- * A delivery is written in transactions of about this many versions, each holding whole bus
- * messages with their offsets and positions (so exactly-once holds per transaction) and bounding
- * how much one transaction and the garbage of one staging round hold.
+ * A delivery is written in transactions (chunks) of about this many versions (the default of
+ * `chunkVersions`). A chunk ends after a part, and so does every issue of writes within it: the
+ * writes hold the offsets of the pairs up to the parts they have and the bus positions of the
+ * messages they complete, so exactly-once holds for whatever a transaction holds (a redelivered
+ * message's parts at or below the stored offset are skipped). Few transactions: each commit
+ * rewrites the B-tree pages its writes touched, and the next reads fault the new pages in.
  */
-const CHUNK_VERSIONS = 16_384;
+const CHUNK_VERSIONS = 262_144;
+
+/**
+ * Versions staged before their writes are issued (the default of `flushVersions`): the writer
+ * thread works on them while the next ones stage, and a staging round's garbage dies young.
+ */
+const FLUSH_VERSIONS = 1024;
 
 /** Per-delivery staging: writes to issue and the overlay that reads consult first. */
 interface Stage {
   ops: Op[];
-  /** History writes (the hot path), kept flat: keys and values. */
-  hk: Buffer[];
+  /** History writes (the hot path), kept flat: keys (`store.keys` refs) and values. */
+  hk: number[];
   hv: Buffer[];
+  /** Latest pointers to write at the next issue, kept flat: keys (`store.keys` refs) and values. */
+  lk: number[];
+  lv: Buffer[];
   pairs: Map<string, Pair>;
   engines: Set<string>;
-  /** Row (its encoded key as a latin1 string) → its latest after this delivery's merges, with the encoded row key. */
-  latest: Map<string, LatestRow>;
+  /**
+   * Rows that merged a version in the chunk being staged, by encoded row key: the row's latest
+   * after this delivery's merges.
+   */
+  latest: KeyTable<LatestRow>;
+  /**
+   * The {@link latest} maps of issued chunks not known to be committed yet, oldest first. Once a
+   * chunk is committed, LMDB reads say what its map says of rows no later chunk merged into
+   * (those are in a later map): the map goes, so a large delivery does not keep every row alive.
+   */
+  issued: { chunk: number; rows: KeyTable<LatestRow> }[];
   /** Rows whose latest changed since the last issue of writes. */
   dirty: LatestRow[];
+  /** The chunk being staged (0 for the delivery's first). */
+  chunk: number;
+  /** Versions staged in this chunk. */
+  staged: number;
   lsn: number;
   applied: number;
   conflicts: number;
@@ -190,15 +237,47 @@ interface Stage {
 
 const pairKey = (engine: string, partition: number) => `${engine}/${partition}`;
 
+/** True when `version` of the row was merged in this delivery. */
+function wasMerged(row: LatestRow, version: string): boolean {
+  return typeof row.merged === 'string' ? row.merged === version : row.merged.includes(version);
+}
+
+/**
+ * The staged state of the row whose encoded key is `keys.buffer[start..end]` (hash `h`), newest
+ * chunk first; undefined when not staged.
+ */
+function stagedRow(st: Stage, keys: KeyArena, lk: number, h: number): LatestRow | undefined {
+  const buf = keys.buffer;
+  const start = keys.start(lk);
+  const end = keys.end(lk);
+  const row = st.latest.get(buf, start, end, h);
+  if (row || st.issued.length === 0) return row;
+  for (let i = st.issued.length - 1; i >= 0; i--) {
+    const r = st.issued[i]?.rows.get(buf, start, end, h);
+    if (r) return r;
+  }
+  return undefined;
+}
+
+/** Hold `row` (encoded key: the `keys` ref `lk`) in the chunk being staged. */
+function holdRow(st: Stage, keys: KeyArena, lk: number, row: LatestRow): void {
+  st.latest.set(keys.buffer, keys.start(lk), keys.end(lk), row.h, row);
+}
+
 function newStage(lsn: number): Stage {
   return {
     ops: [],
     hk: [],
     hv: [],
+    lk: [],
+    lv: [],
     pairs: new Map(),
     engines: new Set(),
-    latest: new Map(),
+    latest: new KeyTable(),
+    issued: [],
     dirty: [],
+    chunk: 0,
+    staged: 0,
     lsn,
     applied: 0,
     conflicts: 0,
@@ -237,6 +316,8 @@ export class Ingestion implements IngestionApi {
   private exclusive: Promise<unknown> = Promise.resolve();
   private lastPushAt = 0;
   private readonly now: () => number;
+  private readonly chunkVersions: number;
+  private readonly flushVersions: number;
   private readonly retentionMs: number;
   private readonly stallMs: number;
   private readonly validators = new WeakMap<TableInfo, (c: Change) => string | undefined>();
@@ -250,10 +331,16 @@ export class Ingestion implements IngestionApi {
   private maintRunning: Promise<void> | undefined;
   private maintTimer: NodeJS.Timeout | undefined;
   private readonly findContext: FindContext;
+  /** Where staged values are written (msgpack.ts). */
+  private readonly writer = new ValueWriter();
+  /** Decodes delivered parts, keeping their bytes (msgpack.ts). */
+  private readonly reader = new PartReader();
 
   constructor(private readonly o: IngestionOptions) {
     this.store = new IngestionStore(o.dir);
     this.now = o.now ?? Date.now;
+    this.chunkVersions = o.chunkVersions ?? CHUNK_VERSIONS;
+    this.flushVersions = o.flushVersions ?? FLUSH_VERSIONS;
     this.retentionMs = o.retentionMs ?? 7 * DAY_MS;
     this.stallMs = o.stallMs ?? 10_000;
     this.findContext = {
@@ -376,6 +463,7 @@ export class Ingestion implements IngestionApi {
   private async applyMessagesUnsafe(msgs: DeliveredMessage[]): Promise<void> {
     const s = this.store;
     const st = newStage(this.lsn);
+    s.keys.reset();
     const positions = new Map<number, number>();
     const chunkPositions = new Map<number, number>();
     let last: Promise<boolean> | undefined;
@@ -386,7 +474,8 @@ export class Ingestion implements IngestionApi {
       let b: BusBatch | null = null;
       let reason: string | undefined;
       try {
-        b = decodeBusBatch(m.payload);
+        this.reader.reset();
+        b = decodeBusBatch(m.payload, this.reader.decodePart);
       } catch (e) {
         reason = (e as Error).message;
       }
@@ -406,8 +495,16 @@ export class Ingestion implements IngestionApi {
       }
       const pk = pairKey(b.engine, b.partition);
       const pair = this.stagedPair(st, b.engine, b.partition);
-      const startSeq = pair.seq;
-      for (const part of b.parts) {
+      /** The pair's seq as the staged writes last recorded it in `offsets`. */
+      let writtenSeq = pair.seq;
+      // The parts' bytes as the bus delivered them, and where their changes' keys and rows are.
+      const encoded = this.reader.bytes.length === b.parts.length ? this.reader.bytes : undefined;
+      const slices = this.reader.slices;
+      const parts: (TxnPart | undefined)[] = b.parts;
+      for (let pi = 0; pi < parts.length; pi++) {
+        const part = parts[pi] as TxnPart;
+        // Let the part go once merged: the message's later parts need not keep it alive.
+        parts[pi] = undefined;
         if (part.seq <= pair.seq) {
           mDuplicates.inc({ ingestion: this.o.id, kind: 'part' });
           continue;
@@ -427,21 +524,37 @@ export class Ingestion implements IngestionApi {
             payload: encode(part),
           });
         } else {
-          this.mergePart(st, part);
+          this.mergePart(st, part, encoded?.[pi], slices[pi]);
         }
         pair.seq = part.seq;
         const r = pair.retired;
         if (r && part.seq > r.seq && (!r.forced || part.commitTs > r.at)) this.unretire(st, pair);
+        const endsChunk = st.staged >= this.chunkVersions;
+        if ((endsChunk || st.hk.length >= this.flushVersions) && pi < parts.length - 1) {
+          // Issued inside the message: the writes hold the pair's offset up to this part but not
+          // the message's bus position, so a redelivery skips the parts they have.
+          st.ops.push([s.offsets, [b.engine, b.partition], encode(pair.seq)]);
+          writtenSeq = pair.seq;
+          last = this.issue(st, chunkPositions) ?? last;
+          if (endsChunk) {
+            this.endChunk(st, last);
+            await new Promise((r) => setImmediate(r));
+          }
+        }
       }
-      if (pair.seq !== startSeq) st.ops.push([s.offsets, [b.engine, b.partition], encode(pair.seq)]);
+      if (pair.seq !== writtenSeq) st.ops.push([s.offsets, [b.engine, b.partition], encode(pair.seq)]);
       if (gap) break;
       this.applyHeartbeat(st, pair, b);
       positions.set(m.partition, m.position);
       chunkPositions.set(m.partition, m.position);
-      if (st.hk.length >= CHUNK_VERSIONS) {
+      const endsChunk = st.staged >= this.chunkVersions;
+      if (endsChunk || st.hk.length >= this.flushVersions) {
         last = this.issue(st, chunkPositions) ?? last;
-        // lmdb-js closes the transaction at the end of this event turn; the next chunk stages meanwhile.
-        await new Promise((r) => setImmediate(r));
+        if (endsChunk) {
+          this.endChunk(st, last);
+          // lmdb-js closes the transaction at the end of this event turn; the next chunk stages meanwhile.
+          await new Promise((r) => setImmediate(r));
+        }
       }
     }
     const wm = this.computeWatermark((k) => st.pairs.get(k) ?? this.pairs.get(k), new Set([...this.engines, ...st.engines]));
@@ -468,7 +581,9 @@ export class Ingestion implements IngestionApi {
 
   /**
    * Issue the staged writes (and the chunk's bus positions, changed latest pointers and the lsn)
-   * in this event turn, so lmdb-js commits them as one transaction; clears them from the stage.
+   * in this event turn, so lmdb-js commits them in the transaction of this turn; clears them
+   * from the stage. Every issue ends at a part, with the offsets of what it holds, so whatever a
+   * transaction holds is a consistent prefix of the delivery.
    * Returns the promise of the last write (resolves after its commit), or undefined when none.
    */
   private issue(st: Stage, positions: Map<number, number>): Promise<boolean> | undefined {
@@ -476,8 +591,13 @@ export class Ingestion implements IngestionApi {
     for (const [p, pos] of positions) st.ops.push([s.positions, p, encode(pos)]);
     positions.clear();
     let indexed: LatestRow[] | undefined;
-    for (const row of st.dirty) {
-      if (row.v) st.ops.push([s.latest, row.lk, encode(row.v)]);
+    for (let i = 0; i < st.dirty.length; i++) {
+      const row = st.dirty[i] as LatestRow;
+      if (row.version !== null) {
+        st.lk.push(row.lk);
+        st.lv.push(this.latestValue(row.ts, row.engine, row.version));
+      }
+      row.lk = -1;
       row.dirty = false;
       if (row.plans) (indexed ??= []).push(row);
     }
@@ -485,13 +605,50 @@ export class Ingestion implements IngestionApi {
     if (indexed) this.stageIndexWrites(st, indexed);
     if (st.hk.length > 0) st.ops.push([s.meta, 'lsn', encode(st.lsn)]);
     let last: Promise<boolean> | undefined;
-    const history = s.history;
-    for (let i = 0; i < st.hk.length; i++) last = history.put(st.hk[i] as Buffer, st.hv[i] as Buffer);
-    for (const [db, k, v] of st.ops) last = v === undefined ? db.remove(k) : db.put(k, v);
+    const history = s.historyByRef;
+    for (let i = 0; i < st.hk.length; i++) last = history.put(st.hk[i] as number, st.hv[i] as Buffer);
+    const latest = s.latestByRef;
+    for (let i = 0; i < st.lk.length; i++) last = latest.put(st.lk[i] as number, st.lv[i] as Buffer);
+    for (let i = 0; i < st.ops.length; i++) {
+      const [db, k, v] = st.ops[i] as Op;
+      last = v === undefined ? db.remove(k) : db.put(k, v);
+    }
     st.hk = [];
     st.hv = [];
+    st.lk = [];
+    st.lv = [];
     st.ops = [];
+    // Their bytes are copied: the keys of the next writes start anew.
+    s.keys.reset();
     return last;
+  }
+
+  /**
+   * End the chunk whose writes are all issued (`last`: the promise of the last one); more of the
+   * delivery follows. Its overlay map joins `issued` and goes once the chunk is committed.
+   */
+  private endChunk(st: Stage, last: Promise<boolean> | undefined): void {
+    const chunk = st.chunk;
+    if (st.latest.size > 0) {
+      st.issued.push({ chunk, rows: st.latest });
+      void last?.then(() => {
+        st.issued = st.issued.filter((x) => x.chunk !== chunk);
+      });
+    }
+    st.latest = new KeyTable();
+    st.chunk++;
+    st.staged = 0;
+  }
+
+  /** The {@link LatestValue} `[ts, engine, version]`, encoded (as `encode` writes it). */
+  private latestValue(ts: number, engine: string, version: string): Buffer {
+    const w = this.writer;
+    w.begin(1 + 9 + strMax(engine) + strMax(version));
+    w.array(3);
+    w.number(ts);
+    w.str(engine);
+    w.str(version);
+    return w.end();
   }
 
   /**
@@ -505,8 +662,9 @@ export class Ingestion implements IngestionApi {
     const adds: { row: LatestRow; p: IndexPlan; e: IndexEntry; check: boolean }[] = [];
     for (const row of rows) {
       for (const p of row.plans ?? []) {
-        const before = row.indexed ? indexEntry(row.table, p, row.indexed, row.key) : undefined;
-        const after = row.data ? indexEntry(row.table, p, row.data, row.key) : undefined;
+        const key = row.key as Value[];
+        const before = row.indexed ? indexEntry(row.table, p, row.indexed, key) : undefined;
+        const after = row.data ? indexEntry(row.table, p, row.data, key) : undefined;
         if (before && after && before.key.equals(after.key)) continue;
         const check = p.unique && p.building && this.buildState(row.table, p.oid) !== 'failed';
         if (before) {
@@ -609,51 +767,78 @@ export class Ingestion implements IngestionApi {
         info = this.o.catalog.byStorage(c.table);
         if (info || this.o.catalog.isDead(c.table)) st.info.set(c.table, info);
       }
-      const where = `change ${i} (version ${String(c.version)}) of ${part.engine}/${part.partition} seq ${part.seq}`;
       if (!info) {
         // A dropped or truncated table's changes still in flight: skipped (mergePart counts them).
         if (st.info.has(c.table)) continue;
-        return `${where}: unknown table "${c.table}" (catalog version ${this.o.catalog.version})`;
+        return `${changeWhere(part, i)}: unknown table "${c.table}" (catalog version ${this.o.catalog.version})`;
       }
       let check = this.validators.get(info);
       if (!check) this.validators.set(info, (check = compileValidator(info)));
       const why = check(c);
-      if (why) return `${where}: ${why}`;
+      if (why) return `${changeWhere(part, i)}: ${why}`;
     }
     return undefined;
   }
 
   /**
-   * A row's staging record on first touch in a delivery: its committed latest pointer, and for a
-   * table with indexes the row of that version (what the index holds for it).
+   * A row's staging record when a delivery first merges `version` into it (or again once the
+   * chunk that last did is committed): its committed latest pointer, and for a table with
+   * indexes the row of that version (what the index holds for it).
    */
-  private loadLatestRow(st: Stage, rk: string, lk: Buffer, info: TableInfo, key: Value[]): LatestRow {
+  private loadLatestRow(st: Stage, lk: number, h: number, info: TableInfo, key: Value[], version: string): LatestRow {
     const s = this.store;
-    const b = s.latest.getBinaryFast(lk);
+    const b = s.latestByRef.getBinaryFast(lk);
     const v = b === undefined ? null : decode<LatestValue>(b, 'latest');
     const plans = indexPlans(info);
-    const row: LatestRow = { lk, v, dirty: false, merged: [], table: info.storage, key, plans: undefined, data: null, indexed: null };
+    const row: LatestRow = {
+      h,
+      lk: -1,
+      chunk: st.chunk,
+      version: v ? v[2] : null,
+      ts: v ? v[0] : 0,
+      engine: v ? v[1] : '',
+      dirty: false,
+      merged: version,
+      table: info.storage,
+      key: undefined,
+      plans: undefined,
+      data: null,
+      indexed: null,
+    };
     if (plans.length > 0) {
       row.plans = plans;
+      row.key = key;
       if (v) {
-        const hv = IngestionStore.read<HistoryValue>(s.history, [lk, v[0], v[2]]);
+        const hv = IngestionStore.read<HistoryValue>(s.history, [s.keys.bytes(lk), v[0], v[2]]);
         row.data = hv && hv[0] !== 'delete' ? hv[4] : null;
         row.indexed = row.data;
       }
     }
-    st.latest.set(rk, row);
+    holdRow(st, s.keys, lk, row);
     return row;
   }
 
-  /** Merge one part's changes into the stage; one lsnlog entry and one bytime entry per table. */
-  private mergePart(st: Stage, part: TxnPart): void {
+  /**
+   * Merge one part's changes into the stage; one lsnlog entry and one bytime entry per table.
+   * `bytes` is the part as encoded on the bus: when it is plain MessagePack (msgpack.ts), the
+   * stored values reuse its `row` and `key` bytes instead of encoding the decoded values again.
+   */
+  private mergePart(st: Stage, part: TxnPart, bytes: Uint8Array | undefined, partSlices: Int32Array | undefined): void {
     const s = this.store;
+    const keys = s.keys;
+    const w = this.writer;
     const ts = part.commitTs;
     const engine = part.engine;
     const firstLsn = st.lsn + 1;
-    const refs: LsnEntry['refs'] = [];
-    const byTable = new Map<string, (Value[] | string)[]>();
-    for (const c of part.changes) {
+    const changes = part.changes;
+    const slices = bytes && partSlices?.length === 4 * changes.length ? partSlices : undefined;
+    /** Indexes of the applied changes (in apply order). */
+    const applied: number[] = [];
+    /** The table of every applied change, while there is just one. */
+    let table: string | undefined;
+    let tables = 0;
+    for (let i = 0; i < changes.length; i++) {
+      const c = changes[i] as Change;
       const info = st.info.get(c.table);
       if (!info) {
         st.skipped++;
@@ -661,36 +846,41 @@ export class Ingestion implements IngestionApi {
         continue;
       }
       const key = c.key;
-      const lk = toBufferKey(rowKey(c.table, key));
-      const rk = lk.toString('latin1');
-      let row = st.latest.get(rk);
-      const hk = toBufferKey([lk, ts, c.version]);
+      const lk = keys.rowKey(c.table, key);
+      const h = keyHash(keys.buffer, keys.start(lk), keys.end(lk));
+      let row = stagedRow(st, keys, lk, h);
+      const hk = keys.historyKey(lk, ts, c.version);
       // Stored before (committed), or merged earlier in this delivery (not committed yet).
-      if (row?.merged.includes(c.version) || s.history.doesExist(hk)) {
+      if ((row !== undefined && wasMerged(row, c.version)) || s.historyByRef.doesExist(hk)) {
         mDuplicates.inc({ ingestion: this.o.id, kind: 'version' });
         continue;
       }
-      if (!row) row = this.loadLatestRow(st, rk, lk, info, key);
-      row.merged.push(c.version);
-      const cur = row.v;
+      if (!row) row = this.loadLatestRow(st, lk, h, info, key, c.version);
+      else row.merged = typeof row.merged === 'string' ? [row.merged, c.version] : [...row.merged, c.version];
+      if (row.chunk !== st.chunk) {
+        // Merged into again: kept in this chunk's map, which outlives the earlier chunk's.
+        row.chunk = st.chunk;
+        holdRow(st, keys, lk, row);
+      }
+      const cur = row.version;
       let becomesLatest = true;
       let rejected = false;
-      if (cur && cur[2] !== c.prev) {
+      if (cur !== null && cur !== c.prev) {
         // Two engines wrote the row concurrently (DESIGN §4).
         const policy = info.options.conflict;
         if (policy === 'reject') {
           becomesLatest = false;
           rejected = true;
         } else {
-          becomesLatest = compareLww(ts, engine, c.version, cur[0], cur[1], cur[2]) > 0;
+          becomesLatest = compareLww(ts, engine, c.version, row.ts, row.engine, cur) > 0;
         }
         const detectedAt = this.now();
         const rec: ConflictInfo = {
           table: c.table,
           key,
-          existing: { version: cur[2], engine: cur[1], commitTs: cur[0] },
+          existing: { version: cur, engine: row.engine, commitTs: row.ts },
           incoming: { version: c.version, engine, commitTs: ts },
-          winner: becomesLatest ? c.version : cur[2],
+          winner: becomesLatest ? c.version : cur,
           policy,
           detectedAt,
         };
@@ -699,26 +889,122 @@ export class Ingestion implements IngestionApi {
         mConflicts.inc({ ingestion: this.o.id, table: c.table });
       }
       const lsn = ++st.lsn;
-      const hv: HistoryValue = [c.op, c.prev, engine, lsn, c.row, rejected ? 1 : becomesLatest ? 2 : 0];
+      const state = rejected ? 1 : becomesLatest ? 2 : 0;
       st.hk.push(hk);
-      st.hv.push(encode(hv));
+      st.staged++;
+      const rowStart = slices ? (slices[4 * i + 2] as number) : -1;
+      if (rowStart >= 0) {
+        // [op, prev, engine, lsn, row, state] (HistoryValue) around the row's bytes from the bus.
+        const rowEnd = slices?.[4 * i + 3] as number;
+        const prev = c.prev;
+        w.begin(1 + strMax(c.op) + (prev === null ? 1 : strMax(prev)) + strMax(engine) + 9 + (rowEnd - rowStart) + 1);
+        w.array(6);
+        w.str(c.op);
+        if (prev === null) w.nil();
+        else w.str(prev);
+        w.str(engine);
+        w.number(lsn);
+        w.raw(bytes as Uint8Array, rowStart, rowEnd);
+        w.number(state);
+        st.hv.push(w.end());
+      } else {
+        const hv: HistoryValue = [c.op, c.prev, engine, lsn, c.row, state];
+        st.hv.push(encode(hv));
+      }
       if (becomesLatest) {
-        row.v = [ts, engine, c.version];
+        row.version = c.version;
+        row.ts = ts;
+        row.engine = engine;
+        row.lk = lk;
         if (row.plans) row.data = c.op === 'delete' ? null : c.row;
         if (!row.dirty) {
           row.dirty = true;
           st.dirty.push(row);
         }
       }
-      refs.push(c.table, key, c.version);
-      let l = byTable.get(c.table);
-      if (!l) byTable.set(c.table, (l = []));
-      l.push(key, c.version);
+      applied.push(i);
+      if (c.table !== table) {
+        table = c.table;
+        tables++;
+      }
       st.applied++;
     }
-    if (refs.length === 0) return;
-    st.ops.push([s.lsnlog, firstLsn, encode({ ts, refs } satisfies LsnEntry)]);
-    for (const [t, l] of byTable) st.ops.push([s.bytime, [t, ts, engine, part.partition, part.seq], encode(l)]);
+    if (applied.length === 0) return;
+    // The lsnlog entry { ts, refs: [table, key, version, …] } and one bytime entry [key, version, …] per table.
+    st.ops.push([s.lsnlog, firstLsn, this.lsnEntry(changes, applied, ts, bytes, slices)]);
+    if (tables === 1) {
+      st.ops.push([s.bytime, [table as string, ts, engine, part.partition, part.seq], this.bytimeEntry(changes, applied, bytes, slices)]);
+    } else {
+      const byTable = new Map<string, number[]>();
+      for (const i of applied) {
+        const t = (changes[i] as Change).table;
+        let l = byTable.get(t);
+        if (!l) byTable.set(t, (l = []));
+        l.push(i);
+      }
+      for (const [t, l] of byTable)
+        st.ops.push([s.bytime, [t, ts, engine, part.partition, part.seq], this.bytimeEntry(changes, l, bytes, slices)]);
+    }
+  }
+
+  /** The {@link LsnEntry} of the `applied` changes (indexes into `changes`), with their key bytes from the bus when `slices` has them. */
+  private lsnEntry(
+    changes: Change[],
+    applied: number[],
+    ts: number,
+    bytes: Uint8Array | undefined,
+    slices: Int32Array | undefined,
+  ): Buffer {
+    if (!bytes || !slices) {
+      const refs: LsnEntry['refs'] = [];
+      for (const i of applied) {
+        const c = changes[i] as Change;
+        refs.push(c.table, c.key, c.version);
+      }
+      return encode({ ts, refs } satisfies LsnEntry);
+    }
+    const w = this.writer;
+    let max = 3 + 3 + 9 + 5 + 5 + 5;
+    for (const i of applied) {
+      const c = changes[i] as Change;
+      max += strMax(c.table) + ((slices[4 * i + 1] as number) - (slices[4 * i] as number)) + strMax(c.version);
+    }
+    w.begin(max);
+    // As msgpackr writes the plain object { ts, refs }.
+    w.map16(2);
+    w.str('ts');
+    w.number(ts);
+    w.str('refs');
+    w.array(3 * applied.length);
+    for (const i of applied) {
+      const c = changes[i] as Change;
+      w.str(c.table);
+      w.raw(bytes, slices[4 * i] as number, slices[4 * i + 1] as number);
+      w.str(c.version);
+    }
+    return w.end();
+  }
+
+  /** The {@link BytimeValue} of the `applied` changes of one table (indexes into `changes`). */
+  private bytimeEntry(changes: Change[], applied: number[], bytes: Uint8Array | undefined, slices: Int32Array | undefined): Buffer {
+    if (!bytes || !slices) {
+      const l: BytimeValue = [];
+      for (const i of applied) {
+        const c = changes[i] as Change;
+        l.push(c.key, c.version);
+      }
+      return encode(l);
+    }
+    const w = this.writer;
+    let max = 5;
+    for (const i of applied) max += (slices[4 * i + 1] as number) - (slices[4 * i] as number) + strMax((changes[i] as Change).version);
+    w.begin(max);
+    w.array(2 * applied.length);
+    for (const i of applied) {
+      w.raw(bytes, slices[4 * i] as number, slices[4 * i + 1] as number);
+      w.str((changes[i] as Change).version);
+    }
+    return w.end();
   }
 
   // ------------------------------------------------------------------ watermark
@@ -1673,6 +1959,11 @@ function compileValidator(info: TableInfo): (c: Change) => string | undefined {
     }
     return undefined;
   };
+}
+
+/** Names change `i` of `part` in a dead letter's reason. */
+function changeWhere(part: TxnPart, i: number): string {
+  return `change ${i} (version ${String(part.changes[i]?.version)}) of ${part.engine}/${part.partition} seq ${part.seq}`;
 }
 
 /** Equality of stored values (byte strings and arrays by content). */

@@ -14,8 +14,8 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { compareValues, type SqlType, type Value } from '@stratum/shared';
 import fc from 'fast-check';
-import { open } from 'lmdb';
-import { compareSortable, NULL_SORTABLE, sortable, sortableBigint, toBufferKey } from './keys.ts';
+import { type Key as LmdbKey, open } from 'lmdb';
+import { compareSortable, KeyArena, NULL_SORTABLE, orderedWriteKey, rowKey, sortable, sortableBigint, toBufferKey } from './keys.ts';
 
 const params = (): fc.Parameters<unknown> => {
   const p: fc.Parameters<unknown> = { numRuns: Number(process.env.STRATUM_FC_RUNS ?? 300) };
@@ -126,6 +126,68 @@ describe('index-value encoding (keys.ts)', () => {
           );
         }
       }
+    } finally {
+      await root.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('ingestion keys.ts: KeyArena', () => {
+  test('row and history keys are the bytes toBufferKey writes, written through a ref handle as they are; refs stay valid as the arena grows', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'stratum-keyarena-'));
+    const root = open({ path: dir, maxDbs: 4, compression: false });
+    try {
+      const plain = root.openDB<Buffer, LmdbKey>('h', { encoding: 'binary', keyEncoding: 'ordered-binary' } as never);
+      const arena = new KeyArena(orderedWriteKey(plain));
+      const byRef = root.openDB<Buffer, number>('h', { encoding: 'binary', keyEncoder: arena.encoder } as never);
+      const keyValue = fc.oneof(
+        fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n }),
+        fc.integer(),
+        fc.double({ noNaN: true }),
+        fc.string({ maxLength: 80 }),
+        fc.boolean(),
+        fc.uint8Array({ maxLength: 5 }).map((b) => Buffer.from(b)),
+      );
+      const entry = fc.tuple(
+        fc.string({ minLength: 1, maxLength: 12 }),
+        fc.array(keyValue, { minLength: 1, maxLength: 3 }),
+        fc.integer({ min: 0, max: 2 ** 45 }),
+        fc.oneof(fc.uuid(), fc.string({ maxLength: 70 })),
+      );
+      // Growth by keys of every length, before and during the property.
+      arena.reset();
+      const grown: number[] = [];
+      for (let i = 0; i < 20_000; i++) grown.push(arena.rowKey('t'.repeat(1 + (i % 13)), [BigInt(i)]));
+      grown.forEach((ref, i) => {
+        assert.deepStrictEqual(arena.bytes(ref), toBufferKey(rowKey('t'.repeat(1 + (i % 13)), [BigInt(i)])));
+      });
+      for (const v of [0n, -1n, 1n, 2n ** 53n, 2n ** 53n + 1n, -(2n ** 53n), -(2n ** 53n) - 1n, 2n ** 63n - 1n, -(2n ** 63n)]) {
+        assert.deepStrictEqual(arena.bytes(arena.rowKey('t', [v])), toBufferKey(rowKey('t', [v])), `key ${v}`);
+      }
+      await fc.assert(
+        fc.asyncProperty(fc.array(entry, { minLength: 1, maxLength: 400 }), async (entries) => {
+          arena.reset();
+          const refs = entries.map(([table, key, ts, version]) => {
+            const row = arena.rowKey(table, key as Value[]);
+            return [row, arena.historyKey(row, ts, version)] as const;
+          });
+          let last: Promise<boolean> | undefined;
+          entries.forEach(([table, key, ts, version], i) => {
+            const [row, hist] = refs[i] as readonly [number, number];
+            const rk = toBufferKey(rowKey(table, key as Value[]));
+            assert.deepStrictEqual(arena.bytes(row), rk);
+            assert.deepStrictEqual(arena.bytes(hist), toBufferKey([rk, ts, version]));
+            last = byRef.put(hist, Buffer.from([i & 0xff]));
+          });
+          await last;
+          entries.forEach(([table, key, ts, version], i) => {
+            assert.ok(byRef.doesExist((refs[i] as readonly [number, number])[1]));
+            assert.ok(plain.doesExist([toBufferKey(rowKey(table, key as Value[])), ts, version]));
+          });
+        }),
+        params(),
+      );
     } finally {
       await root.close();
       await rm(dir, { recursive: true, force: true });

@@ -7,7 +7,8 @@
  *   (ambiguous inside an array key): they become strings (`x` + hex, `a` + hex of MessagePack).
  *   Lookups are exact; the order is PostgreSQL's only for the types of {@link lmdbOrdersLikePg}.
  *   Decoding such keys loses precision (a bigint beyond 2^53 comes back as a number), so readers
- *   take exact key values from the row itself, never from a decoded key.
+ *   take exact key values from the row itself, never from a decoded key. The merge writes them
+ *   into a {@link KeyArena} (the same bytes, with no Buffer per key).
  * - **Index values** ({@link sortable}): one ASCII-or-UTF-8 string per value whose byte order is
  *   PostgreSQL's btree order for the value's type and whose equality is PostgreSQL's `=`:
  *   numeric by value whatever its scale ('1.50' = '1.5'; -Infinity < numbers < Infinity < NaN),
@@ -219,4 +220,146 @@ export function encodeKeyValues(key: readonly Value[]): Buffer {
 /** Decode {@link encodeKeyValues}. */
 export function decodeKeyValues(b: Uint8Array): Value[] {
   return decode<Value[]>(b, 'index entry');
+}
+
+/** ordered-binary's `writeKey`: writes `key` at `pos` of `target`, returns the end (`inSequence`: as an array element, no padding). */
+export type WriteKey = (key: LmdbKey, target: Uint8Array, pos: number, inSequence?: boolean) => number;
+
+/**
+ * ordered-binary's `writeKey` as lmdb-js keeps it on a database of ordered-binary keys (lmdb
+ * re-exports only {@link toBufferKey}). @throws Error when `db` writes keys another way (checked
+ * against {@link toBufferKey}).
+ */
+export function orderedWriteKey(db: object): WriteKey {
+  const w = (db as { writeKey?: WriteKey }).writeKey;
+  const probe: LmdbKey[] = ['t', 12_345_678_901_234n as unknown as LmdbKey, -1.5, 'é'];
+  const target = Buffer.alloc(64);
+  if (typeof w !== 'function' || !toBufferKey(probe).equals(target.subarray(0, w(probe, target, 0)))) {
+    throw new Error('lmdb-js database does not write ordered-binary keys as toBufferKey does');
+  }
+  return w;
+}
+
+/** Integers a double holds exactly: |v| ≤ 2^53. */
+const SAFE = 2n ** 53n;
+
+/** Most bytes of one key (lmdb-js's largest key, 1978, with room for its padding). */
+const KEY_ROOM = 2048;
+
+/**
+ * Storage keys written into one buffer and named by small integers (refs), for an lmdb-js
+ * database handle opened with {@link KeyArena.encoder}: looking a key up or writing it then
+ * copies its bytes, with no Buffer or array made per key, and a history key is its row key's
+ * bytes followed by the commit time and version (as `toBufferKey([rowKey, commitTs, version])`).
+ * Refs are valid until {@link reset}.
+ */
+export class KeyArena {
+  private buf: Buffer = Buffer.allocUnsafeSlow(64 * 1024);
+  private used = 0;
+  private starts = new Int32Array(1024);
+  private ends = new Int32Array(1024);
+  private n = 0;
+  /**
+   * An lmdb-js `keyEncoder` whose keys are refs: it writes the bytes of the key a ref names, and
+   * the zero padding lmdb-js's comparator of ordered-binary databases reads after a key.
+   */
+  readonly encoder = {
+    enableNullTermination(): void {},
+    writeKey: (ref: number, target: Uint8Array, pos: number): number => {
+      const b = this.buf;
+      const s = this.starts[ref] as number;
+      const e = this.ends[ref] as number;
+      let p = pos;
+      if (e - s > 32) {
+        target.set(b.subarray(s, e), p);
+        p += e - s;
+      } else for (let i = s; i < e; i++) target[p++] = b[i] as number;
+      target[p] = target[p + 1] = target[p + 2] = target[p + 3] = 0;
+      return p;
+    },
+    readKey: (source: Uint8Array, start: number, end: number): Buffer => Buffer.from(source.subarray(start, end)),
+  };
+
+  constructor(private readonly writeKey: WriteKey) {}
+
+  /** Forget every key (their refs become invalid). */
+  reset(): void {
+    this.used = 0;
+    this.n = 0;
+  }
+
+  /** The ref of the row key `[table, ...key]` (keys.ts {@link rowKey}). */
+  rowKey(table: string, key: readonly Value[]): number {
+    this.room();
+    const v = key.length === 1 ? key[0] : undefined;
+    if (typeof v === 'bigint' && v >= -SAFE && v <= SAFE) {
+      // ordered-binary writes a bigint that a double holds exactly as that double; without its bigint arithmetic.
+      const b = this.buf;
+      let p = this.writeKey(table, b, this.used, true);
+      b[p++] = 0;
+      p = this.writeKey(Number(v), b, p, true);
+      b[p] = b[p + 1] = b[p + 2] = b[p + 3] = 0;
+      return this.add(p);
+    }
+    return this.add(this.writeKey(rowKey(table, key), this.buf, this.used));
+  }
+
+  /** The ref of the history key `[row, commitTs, version]`, `row` the ref of a row key. */
+  historyKey(row: number, commitTs: number, version: string): number {
+    this.room();
+    const b = this.buf;
+    const s = this.starts[row] as number;
+    let p = this.used + b.copy(b, this.used, s, this.ends[row] as number);
+    b[p++] = 0;
+    p = this.writeKey(commitTs, b, p, true);
+    b[p++] = 0;
+    return this.add(this.writeKey(version, b, p, true));
+  }
+
+  /** The key a ref names, copied. */
+  bytes(ref: number): Buffer {
+    return Buffer.from(this.buf.subarray(this.starts[ref] as number, this.ends[ref] as number));
+  }
+
+  /** The buffer that holds the keys (another one once more keys are added). */
+  get buffer(): Buffer {
+    return this.buf;
+  }
+
+  /** Where the key `ref` starts in {@link buffer}. */
+  start(ref: number): number {
+    return this.starts[ref] as number;
+  }
+
+  /** Where the key `ref` ends in {@link buffer}. */
+  end(ref: number): number {
+    return this.ends[ref] as number;
+  }
+
+  /** Room for one more key of any size. */
+  private room(): void {
+    if (this.used + KEY_ROOM > this.buf.length) {
+      // A multiple of 8 bytes: ordered-binary views the target through a DataView rounded up to 4.
+      const more = Buffer.allocUnsafeSlow((2 * (this.used + KEY_ROOM) + 7) & ~7);
+      this.buf.copy(more, 0, 0, this.used);
+      this.buf = more;
+    }
+    if (this.n === this.starts.length) {
+      const starts = new Int32Array(2 * this.n);
+      const ends = new Int32Array(2 * this.n);
+      starts.set(this.starts);
+      ends.set(this.ends);
+      this.starts = starts;
+      this.ends = ends;
+    }
+  }
+
+  /** Record the key written from `used` to `end`; returns its ref. */
+  private add(end: number): number {
+    const ref = this.n++;
+    this.starts[ref] = this.used;
+    this.ends[ref] = end;
+    this.used = end;
+    return ref;
+  }
 }

@@ -122,6 +122,8 @@ interface ScenarioIntent {
   clockOffsets: number[];
   txns: TxnIntent[];
   steps: StepIntent[];
+  chunkVersions: number;
+  flushVersions: number;
 }
 
 const opIntent: fc.Arbitrary<OpIntent> = fc.record({
@@ -169,6 +171,10 @@ const scenarioIntent: fc.Arbitrary<ScenarioIntent> = fc.record({
   clockOffsets: fc.array(fc.nat(2), { minLength: 3, maxLength: 3 }),
   txns: fc.array(txnIntent, { minLength: 1, maxLength: 20, size: 'medium' }),
   steps: fc.array(stepIntent, { maxLength: 60, size: 'medium' }),
+  // Small chunks and flushes: deliveries cross LMDB transactions and issue their writes inside
+  // messages (and the staged rows of committed chunks are dropped).
+  chunkVersions: fc.constantFrom(1, 2, 3, 5, 4096),
+  flushVersions: fc.constantFrom(1, 2, 3, 1024),
 });
 
 // ---------------------------------------------------------------- the built scenario
@@ -216,6 +222,9 @@ interface Scenario {
   /** Closed timestamp of the final heartbeat of every pair. */
   end: number;
   txnLines: string[];
+  /** Ingestion's `chunkVersions` and `flushVersions`. */
+  chunkVersions: number;
+  flushVersions: number;
 }
 
 const pairKey = (engine: string, partition: number) => `${engine}/${partition}`;
@@ -386,7 +395,18 @@ function buildScenario(si: ScenarioIntent): Scenario {
     };
     publish(b, batchMessageId(b), `final heartbeat ${s.key} seq=${s.parts.length}`);
   }
-  return { engines, partitions: P, keys, versions, pairs, steps, end, txnLines };
+  return {
+    engines,
+    partitions: P,
+    keys,
+    versions,
+    pairs,
+    steps,
+    end,
+    txnLines,
+    chunkVersions: si.chunkVersions,
+    flushVersions: si.flushVersions,
+  };
 }
 
 /** Readable form of a scenario, for fast-check's counterexample report. */
@@ -394,7 +414,7 @@ function describeScenario(sc: Scenario): string {
   const keys = TABLES.map((t) => `${t}=[${sc.keys[t].map((k) => `${k}:p${partitionOf(t, [k], sc.partitions)}`).join(',')}]`).join(' ');
   const steps = sc.steps.map((s) => (s.kind === 'publish' ? `${s.note} closed=+${s.batch.heartbeat.closedTs - BASE_TS}` : s.kind));
   return [
-    `engines=${sc.engines.join(',')} partitions=${sc.partitions} ${keys}`,
+    `engines=${sc.engines.join(',')} partitions=${sc.partitions} ${keys} chunkVersions=${sc.chunkVersions} flushVersions=${sc.flushVersions}`,
     'transactions:',
     ...sc.txnLines.map((l) => `  ${l}`),
     'schedule:',
@@ -502,6 +522,8 @@ async function runScenario(sc: Scenario, verify: Verify): Promise<void> {
       olap: () => undefined,
       pushIntervalMs: 3_600_000,
       pushRows: 1_000_000_000,
+      chunkVersions: sc.chunkVersions,
+      flushVersions: sc.flushVersions,
       log: rootLogger(),
     });
   let ing: IngestionService | undefined;

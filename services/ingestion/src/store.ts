@@ -27,7 +27,7 @@
 
 import { type ConflictInfo, CorruptionError, decode, encode, type Row, type Value } from '@stratum/shared';
 import { type Database, type Key as LmdbKey, open, type RootDatabase } from 'lmdb';
-import { rowKey, toBufferKey } from './keys.ts';
+import { KeyArena, orderedWriteKey, rowKey, toBufferKey } from './keys.ts';
 
 /** Current layout version, kept in `meta` under `layout`. */
 export const LAYOUT_VERSION = 2;
@@ -148,6 +148,12 @@ export class IngestionStore {
   readonly bytimeRaw: Database<Buffer, Buffer>;
   readonly deadletters: Database<Buffer, Key>;
   readonly meta: Database<Buffer, Key>;
+  /** Row and history keys for {@link historyByRef} and {@link latestByRef} (the merge's keys). */
+  readonly keys: KeyArena;
+  /** `history` with keys named by {@link keys} refs. */
+  readonly historyByRef: Database<Buffer, number>;
+  /** `latest` with keys named by {@link keys} refs. */
+  readonly latestByRef: Database<Buffer, number>;
 
   /**
    * Open (or create) the store in `dir`.
@@ -174,6 +180,10 @@ export class IngestionStore {
     this.bytimeRaw = raw('bytime');
     this.deadletters = db('deadletters');
     this.meta = db('meta');
+    this.keys = new KeyArena(orderedWriteKey(this.latest));
+    const byRef = (name: string) => this.root.openDB<Buffer, number>(name, { encoding: 'binary', keyEncoder: this.keys.encoder } as never);
+    this.historyByRef = byRef('history');
+    this.latestByRef = byRef('latest');
     const layout = IngestionStore.read<number>(this.meta, 'layout');
     if (layout === undefined) {
       for (const { value } of this.history.getRange({ limit: 1 })) {
