@@ -269,11 +269,9 @@ export class KeyArena {
       const b = this.buf;
       const s = this.starts[ref] as number;
       const e = this.ends[ref] as number;
+      // Byte by byte: a view to copy from would be garbage for every lookup and write.
       let p = pos;
-      if (e - s > 32) {
-        target.set(b.subarray(s, e), p);
-        p += e - s;
-      } else for (let i = s; i < e; i++) target[p++] = b[i] as number;
+      for (let i = s; i < e; i++) target[p++] = b[i] as number;
       target[p] = target[p + 1] = target[p + 2] = target[p + 3] = 0;
       return p;
     },
@@ -309,7 +307,9 @@ export class KeyArena {
     this.room();
     const b = this.buf;
     const s = this.starts[row] as number;
-    let p = this.used + b.copy(b, this.used, s, this.ends[row] as number);
+    const e = this.ends[row] as number;
+    b.copyWithin(this.used, s, e);
+    let p = this.used + e - s;
     b[p++] = 0;
     p = this.writeKey(commitTs, b, p, true);
     b[p++] = 0;
