@@ -240,6 +240,16 @@ export function orderedWriteKey(db: object): WriteKey {
   return w;
 }
 
+/** DataViews of the buffers lmdb-js has {@link KeyArena.encoder} write keys into (a few, reused). */
+const views = new WeakMap<Uint8Array, DataView>();
+
+/** A DataView of all of `b`. */
+function viewOf(b: Uint8Array): DataView {
+  let v = views.get(b);
+  if (!v) views.set(b, (v = new DataView(b.buffer, b.byteOffset, b.byteLength)));
+  return v;
+}
+
 /** Integers a double holds exactly: |v| ≤ 2^53. */
 const SAFE = 2n ** 53n;
 
@@ -255,6 +265,8 @@ const KEY_ROOM = 2048;
  */
 export class KeyArena {
   private buf: Buffer = Buffer.allocUnsafeSlow(64 * 1024);
+  /** A view of {@link buf}, to copy four bytes at a time. */
+  private view = new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.byteLength);
   private used = 0;
   private starts = new Int32Array(1024);
   private ends = new Int32Array(1024);
@@ -266,14 +278,15 @@ export class KeyArena {
   readonly encoder = {
     enableNullTermination(): void {},
     writeKey: (ref: number, target: Uint8Array, pos: number): number => {
-      const b = this.buf;
       const s = this.starts[ref] as number;
-      const e = this.ends[ref] as number;
-      let p = pos;
-      if (e - s > 32) {
-        target.set(b.subarray(s, e), p);
-        p += e - s;
-      } else for (let i = s; i < e; i++) target[p++] = b[i] as number;
+      const n = (this.ends[ref] as number) - s;
+      // Four bytes at a time through DataViews (a subarray to copy from would be garbage for every lookup and write).
+      const from = this.view;
+      const to = viewOf(target);
+      let i = 0;
+      for (; i + 4 <= n; i += 4) to.setUint32(pos + i, from.getUint32(s + i));
+      for (; i < n; i++) target[pos + i] = this.buf[s + i] as number;
+      const p = pos + n;
       target[p] = target[p + 1] = target[p + 2] = target[p + 3] = 0;
       return p;
     },
@@ -309,7 +322,9 @@ export class KeyArena {
     this.room();
     const b = this.buf;
     const s = this.starts[row] as number;
-    let p = this.used + b.copy(b, this.used, s, this.ends[row] as number);
+    const e = this.ends[row] as number;
+    b.copyWithin(this.used, s, e);
+    let p = this.used + e - s;
     b[p++] = 0;
     p = this.writeKey(commitTs, b, p, true);
     b[p++] = 0;
@@ -343,6 +358,7 @@ export class KeyArena {
       const more = Buffer.allocUnsafeSlow((2 * (this.used + KEY_ROOM) + 7) & ~7);
       this.buf.copy(more, 0, 0, this.used);
       this.buf = more;
+      this.view = new DataView(more.buffer, more.byteOffset, more.byteLength);
     }
     if (this.n === this.starts.length) {
       const starts = new Int32Array(2 * this.n);
