@@ -60,8 +60,10 @@ import {
   owner,
   reloadConfig,
   reloadsReach,
+  routerSettings,
   shardSettings,
   TX_METHODS,
+  txEngineSettings,
 } from './wiring.ts';
 
 /**
@@ -237,15 +239,7 @@ async function startFront(
     bus,
     clock,
     ingestion: pipeline.ingestion,
-    groupCommitMaxBatch: cfg.tx.group_commit_max_batch,
-    heartbeatMs: cfg.tx.heartbeat_ms,
-    relayMaxBatch: cfg.tx.relay_max_batch,
-    relayMaxBytes: cfg.tx.relay_max_bytes,
-    maxTxnBytes: cfg.tx.max_txn_bytes,
-    txnIdleTimeoutMs: cfg.tx.txn_idle_timeout_ms,
-    retentionCheckMs: cfg.tx.retention_check_ms,
-    maxUncertaintyMs: cfg.clock.max_uncertainty_ms,
-    replicatedAckTimeoutMs: cfg.tx.replicated_ack_timeout_ms,
+    ...txEngineSettings(cfg),
     log: log.child({ svc: 'tx-engine', id: txId }),
   });
   handles.push(tx);
@@ -256,13 +250,7 @@ async function startFront(
     ingestion: [{ id: pipeline.ingId, api: pipeline.ingestion, partitions: all(cfg.cluster.partitions) }],
     partitions: cfg.cluster.partitions,
     olapShards: pipeline.shards,
-    pg: cfg.router.pg,
-    http: cfg.router.http,
-    auth: cfg.router.auth === 'trust' ? { method: 'trust' } : { method: 'scram-sha-256', users: cfg.router.users },
-    database: cfg.router.database,
-    statementTimeoutMs: cfg.router.statement_timeout_ms,
-    maxStatementBytes: cfg.router.max_statement_bytes,
-    resultCacheTtlMs: cfg.router.result_cache_ttl_ms,
+    ...routerSettings(cfg),
     clock,
     ...(d.secret ? { sessionTokenSecret: d.secret } : {}),
     ...(d.frontEnd ? { frontEnd: d.frontEnd } : {}),

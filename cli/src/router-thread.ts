@@ -32,7 +32,7 @@ import {
   toErrorPayload,
 } from '@stratum/shared';
 import { logUnhandledRejections, pipelineIds } from './embedded.ts';
-import { all, INGESTION_METHODS, OLAP_METHODS, reloadConfig, reloadsReach, TX_METHODS } from './wiring.ts';
+import { all, INGESTION_METHODS, OLAP_METHODS, reloadConfig, reloadsReach, routerSettings, TX_METHODS } from './wiring.ts';
 
 /** What the main thread gives a router thread (`workerData`). */
 export interface RouterThreadData {
@@ -91,12 +91,7 @@ async function main(): Promise<void> {
       ],
       partitions: cfg.cluster.partitions,
       olapShards: shards,
-      pg: cfg.router.pg,
-      auth: cfg.router.auth === 'trust' ? { method: 'trust' } : { method: 'scram-sha-256', users: cfg.router.users },
-      database: cfg.router.database,
-      statementTimeoutMs: cfg.router.statement_timeout_ms,
-      maxStatementBytes: cfg.router.max_statement_bytes,
-      resultCacheTtlMs: cfg.router.result_cache_ttl_ms,
+      ...routerSettings(cfg, { http: false }),
       clock: new OneClock(undefined, d.clockCell),
       sessionTokenSecret: d.sessionTokenSecret,
       frontEnd: { listenFd: d.listenFd, ...d.frontEnd },

@@ -195,6 +195,37 @@ export function ingestionSettings(cfg: StratumConfig) {
   };
 }
 
+/** TX engine settings from the config (both forms). */
+export function txEngineSettings(cfg: StratumConfig) {
+  return {
+    groupCommitMaxBatch: cfg.tx.group_commit_max_batch,
+    heartbeatMs: cfg.tx.heartbeat_ms,
+    relayMaxBatch: cfg.tx.relay_max_batch,
+    relayMaxBytes: cfg.tx.relay_max_bytes,
+    maxTxnBytes: cfg.tx.max_txn_bytes,
+    txnIdleTimeoutMs: cfg.tx.txn_idle_timeout_ms,
+    retentionCheckMs: cfg.tx.retention_check_ms,
+    maxUncertaintyMs: cfg.clock.max_uncertainty_ms,
+    replicatedAckTimeoutMs: cfg.tx.replicated_ack_timeout_ms,
+  };
+}
+
+/**
+ * Router settings from the config (both forms, every front-end thread): listeners, auth and
+ * limits. `http: false` for a front end that serves no HTTP (router threads).
+ */
+export function routerSettings(cfg: StratumConfig, o: { http?: boolean } = {}) {
+  return {
+    pg: cfg.router.pg,
+    ...(o.http === false ? {} : { http: cfg.router.http }),
+    auth: cfg.router.auth === 'trust' ? ({ method: 'trust' } as const) : ({ method: 'scram-sha-256', users: cfg.router.users } as const),
+    database: cfg.router.database,
+    statementTimeoutMs: cfg.router.statement_timeout_ms,
+    maxStatementBytes: cfg.router.max_statement_bytes,
+    resultCacheTtlMs: cfg.router.result_cache_ttl_ms,
+  };
+}
+
 /** OLAP shard settings from the config. */
 export function shardSettings(cfg: StratumConfig) {
   return {
@@ -294,15 +325,7 @@ export async function startDistributed(
         bus,
         clock: clock.clock,
         ...(ing ? { ingestion: ing } : {}),
-        groupCommitMaxBatch: cfg.tx.group_commit_max_batch,
-        heartbeatMs: cfg.tx.heartbeat_ms,
-        relayMaxBatch: cfg.tx.relay_max_batch,
-        relayMaxBytes: cfg.tx.relay_max_bytes,
-        maxTxnBytes: cfg.tx.max_txn_bytes,
-        txnIdleTimeoutMs: cfg.tx.txn_idle_timeout_ms,
-        retentionCheckMs: cfg.tx.retention_check_ms,
-        maxUncertaintyMs: cfg.clock.max_uncertainty_ms,
-        replicatedAckTimeoutMs: cfg.tx.replicated_ack_timeout_ms,
+        ...txEngineSettings(cfg),
         log: log.child({ svc: 'tx-engine', id: e.id }),
       });
       handles.push(tx);
@@ -358,13 +381,7 @@ export async function startDistributed(
         ingestion: ingestionClients(),
         partitions: c.partitions,
         olapShards: olapClients(),
-        pg: cfg.router.pg,
-        http: cfg.router.http,
-        auth: cfg.router.auth === 'trust' ? { method: 'trust' } : { method: 'scram-sha-256', users: cfg.router.users },
-        database: cfg.router.database,
-        statementTimeoutMs: cfg.router.statement_timeout_ms,
-        maxStatementBytes: cfg.router.max_statement_bytes,
-        resultCacheTtlMs: cfg.router.result_cache_ttl_ms,
+        ...routerSettings(cfg),
         clock: clock.clock,
         ...(cfg.router.session_token_secret ? { sessionTokenSecret: cfg.router.session_token_secret } : {}),
         reload: async () => reloadConfig(file, log),
