@@ -1,10 +1,7 @@
 /**
- * The 10 flights dashboard queries, [name, SQL], used by bench/pgbench.ts's `htap` workload.
- *
- * Copied verbatim from the `QUERIES` array of services/olap-shard/bench/flights-queries.ts
- * (the shard's pruning and latency bench). That file is a script whose top level runs the
- * whole bench (loads flights-3m, starts PostgreSQL), so importing the list from it would run
- * it; keep the two lists in step by hand.
+ * The 10 flights dashboard queries, [name, SQL]: the one list of bench/pgbench.ts's `htap`
+ * workload and of services/olap-shard/bench/flights-queries.ts (the shard's pruning and
+ * latency bench).
  *
  * Over the first N rows in file order (`--flights-rows`, default 500,000: 2001-01-01 to
  * 2001-01-31) 'one week' (March), 'one day, one airport' (May), 'point lookup' (id 1,234,567)

@@ -17,28 +17,12 @@ import { join } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { startPostgres } from '@stratum/shared/testing';
 import pg from 'pg';
+import { DASHBOARD_QUERIES } from '../../../bench/flights-dashboard-queries.ts';
 import { removeDir, tempDir } from '../src/test-support.ts';
 import { asBulkLoad, FLIGHTS_SQL, flightsShard, flightVersions, geomean, median } from './flights-data.ts';
 
 const RUNS = Number(process.argv[2] ?? 7);
-const QUERIES: [string, string][] = [
-  ['count', 'SELECT count(*) FROM flights'],
-  ['top origins', 'SELECT origin, count(*) AS n, avg(delay) AS d FROM flights GROUP BY origin ORDER BY n DESC LIMIT 10'],
-  ['delay per day', "SELECT date_trunc('day', date) AS d, count(*) AS n, avg(delay) AS d2 FROM flights GROUP BY 1 ORDER BY 1"],
-  ['late routes', 'SELECT origin, destination, count(*) AS n FROM flights WHERE delay > 60 GROUP BY 1, 2 ORDER BY 3 DESC, 1, 2 LIMIT 10'],
-  ['by hour', 'SELECT extract(hour FROM date) AS h, avg(delay) AS d, max(delay) AS m FROM flights GROUP BY 1 ORDER BY 1'],
-  ['distance buckets', 'SELECT distance / 500 * 500 AS bucket, count(*) AS n, avg(delay) AS d FROM flights GROUP BY 1 ORDER BY 1'],
-  [
-    'one week',
-    "SELECT origin, count(*) AS n, avg(delay) AS d FROM flights WHERE date >= '2001-03-01' AND date < '2001-03-08' GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 5",
-  ],
-  [
-    'one day, one airport',
-    "SELECT count(*) AS n, avg(delay) AS d FROM flights WHERE date BETWEEN '2001-05-10' AND '2001-05-10 23:59:59' AND origin = 'SFO'",
-  ],
-  ['point lookup', 'SELECT * FROM flights WHERE id = 1234567'],
-  ['key range', 'SELECT count(*), sum(delay) FROM flights WHERE id BETWEEN 2000000 AND 2010000'],
-];
+const QUERIES = DASHBOARD_QUERIES;
 
 console.log(
   `uptime: ${(await import('node:os'))
