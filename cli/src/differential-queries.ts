@@ -1019,6 +1019,25 @@ export const MUTABLE_QUERIES: readonly DiffQuery[] = [
     ordered: true,
   },
   {
+    // Range and key bounds that are expressions of parameters (sysbench/pgbench style): read at the row tiers.
+    name: 'params_expression_range',
+    sql: 'SELECT id, owner, balance FROM accounts WHERE id BETWEEN $1 AND $1 + 40 ORDER BY id',
+    params: [20],
+    ordered: true,
+  },
+  {
+    name: 'params_expression_range_aggregate',
+    sql: 'SELECT count(*) AS n, sum(balance) AS s, max(owner) AS m FROM accounts WHERE id >= $1 * 2 AND id < abs($2::int) + 60',
+    params: [5, -3],
+    ordered: true,
+  },
+  {
+    name: 'params_expression_key',
+    sql: 'SELECT id, owner, region FROM accounts WHERE id = $1 + 1',
+    params: [9],
+    ordered: true,
+  },
+  {
     // real (float4) and timestamp (without time zone) columns, uuid order (PostgreSQL compares uuids bytewise).
     name: 'real_timestamp_uuid',
     sql:

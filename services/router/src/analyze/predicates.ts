@@ -3,13 +3,37 @@
  * WHERE clause and what each says about a column — equality with a constant or parameter, an
  * IN list, `= ANY($n)` — which the planner matches against the storage key and the indexes.
  */
-import type { Expr, ResultType, TableInfo } from '@stratum/shared';
+import { type Expr, type ResultType, resolveFunction, type TableInfo } from '@stratum/shared';
 
-/** A constant or parameter (possibly cast): what a key or index lookup can use at execution. */
+/**
+ * A value the statement fixes before it reads a row: a constant, a parameter, a cast of one,
+ * or an operator or non-volatile scalar function over such values (`$1 + 99`, `now() - '1
+ * day'::interval`, `lower($1)`). What a key, index or range lookup can use at execution, as
+ * PostgreSQL uses any expression free of the table's columns and of volatile functions as an
+ * index scan key (PostgreSQL 15 §11.2; `random()`, `nextval()` and other volatile calls are
+ * evaluated per row, so they never qualify).
+ */
 export function isValueExpr(e: Expr): boolean {
-  if (e.k === 'const' || e.k === 'param') return true;
-  if (e.k === 'cast') return isValueExpr(e.arg);
-  return false;
+  switch (e.k) {
+    case 'const':
+    case 'param':
+      return true;
+    case 'cast':
+      return isValueExpr(e.arg);
+    case 'call':
+      return e.args.every(isValueExpr) && fixedCall(e);
+    default:
+      return false;
+  }
+}
+
+/** Operators (symbols) are never volatile; a named function must resolve to a non-volatile scalar signature. */
+function fixedCall(e: Extract<Expr, { k: 'call' }>): boolean {
+  if (!/^[a-z_]/.test(e.fn)) return true;
+  const types = e.args.map((a) => valueType(a));
+  if (types.some((t) => t === undefined)) return false;
+  const sig = resolveFunction(e.fn, types as ResultType[]);
+  return sig !== undefined && !sig.volatile && (sig.kind ?? 'scalar') === 'scalar' && !sig.setReturning;
 }
 
 /** The conjuncts of a predicate (`a AND b AND c` → [a, b, c]). */
@@ -78,9 +102,9 @@ const EXACT_KEY_TYPES: ReadonlySet<string> = new Set([
   'timestamptz',
 ]);
 
-/** The type a value expression (const, param, cast) yields; undefined for other expressions. */
+/** The type a value expression ({@link isValueExpr}: const, param, cast, call) yields; undefined for other expressions. */
 export function valueType(e: Expr): ResultType | undefined {
-  return e.k === 'const' || e.k === 'param' || e.k === 'cast' ? e.t : undefined;
+  return e.k === 'const' || e.k === 'param' || e.k === 'cast' || e.k === 'call' ? e.t : undefined;
 }
 
 /**

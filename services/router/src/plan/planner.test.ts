@@ -240,4 +240,24 @@ describe('planner: row-tier range scans', () => {
     assert.equal(plan('SELECT sum(score) FROM monotonic_t WHERE id > 10').kind, 'analytical', 'unbounded ranges scan OLAP');
     assert.equal(plan('SELECT sum(score) FROM monotonic_t WHERE id BETWEEN 1 AND 9', { asOf: true }).kind, 'analytical');
   });
+
+  test('bounds and keys may be expressions of parameters and non-volatile functions (as PostgreSQL index scan keys), never volatile ones', () => {
+    // sysbench and pgbench scripts write `BETWEEN $1 AND $1 + 99`: without this the range went to OLAP and waited for the watermark.
+    for (const sql of [
+      'SELECT email FROM monotonic_t WHERE id BETWEEN $1 AND $1 + 99',
+      'SELECT email FROM monotonic_t WHERE id >= abs($1::int) AND id < abs($1::int) * 2',
+    ]) {
+      const p = plan(sql);
+      assert.equal(p.kind === 'row_scan' && p.finder.by, 'range', sql);
+    }
+    const byKey = plan('SELECT email FROM monotonic_t WHERE id = $1 + 1');
+    assert.equal(byKey.kind === 'row_read' && byKey.finder.by, 'key');
+    for (const sql of [
+      'SELECT email FROM monotonic_t WHERE id = (random() * 10)::int',
+      'SELECT email FROM monotonic_t WHERE id BETWEEN 1 AND (random() * 10)::int',
+      'SELECT email FROM monotonic_t WHERE id BETWEEN score AND score + 1',
+    ]) {
+      assert.equal(plan(sql).kind, 'analytical', sql);
+    }
+  });
 });
