@@ -342,17 +342,22 @@ export class View {
     const signal = this.o.signal;
     throwIfCanceled(signal);
     let scanned = 0;
+    // One native step per SCAN_CHUNK entries, not a promise per entry.
     const rowsIn = async (range: { gte: Buffer; lt: Buffer }) => {
-      for await (const [k, v] of this.deps.store.entries(range, snap)) {
-        if (++scanned % CANCEL_CHECK_ROWS === 0) throwIfCanceled(signal);
-        const s = decode<StoredRow>(v, `row of ${t.name}`);
-        add(s.row ? keyOf(t, s.row) : decodeRowKey(t, k), s);
+      for await (const chunk of this.deps.store.entryChunks(range, SCAN_CHUNK, snap)) {
+        for (const [k, v] of chunk) {
+          if (++scanned % CANCEL_CHECK_ROWS === 0) throwIfCanceled(signal);
+          const s = decode<StoredRow>(v, `row of ${t.name}`);
+          add(s.row ? keyOf(t, s.row) : decodeRowKey(t, k), s);
+        }
       }
     };
     const entriesIn = async (range: { gte: Buffer; lt: Buffer }) => {
-      for await (const [, v] of this.deps.store.entries(range, snap)) {
-        if (++scanned % CANCEL_CHECK_ROWS === 0) throwIfCanceled(signal);
-        add(decode<Value[]>(v, `index entry of ${t.name}`));
+      for await (const chunk of this.deps.store.entryChunks(range, SCAN_CHUNK, snap)) {
+        for (const [, v] of chunk) {
+          if (++scanned % CANCEL_CHECK_ROWS === 0) throwIfCanceled(signal);
+          add(decode<Value[]>(v, `index entry of ${t.name}`));
+        }
       }
     };
     let remoteSource: Exclude<FindSource, { by: 'candidates' }> | undefined = source.by === 'candidates' || among ? undefined : source;
@@ -455,6 +460,9 @@ export class View {
     return sortFound(t, source, out);
   }
 }
+
+/** LevelDB entries read per native iterator step by a find (count). */
+const SCAN_CHUNK = 512;
 
 /** Rows fetched from ingestion per scan page. */
 const SCAN_PAGE = 1000;
