@@ -181,6 +181,8 @@ interface TableState {
   defs: Record<ViewKind, string> | undefined;
   /** What each committed view generation was built from (the last few), for per-query views. */
   snapshots: Map<number, ViewSnapshot>;
+  /** The staging table delta appends load into (appendDelta), for the column set `ddl`. */
+  rawStage?: { ddl: string; name: string; sql: string };
 }
 
 /**
@@ -264,6 +266,11 @@ export class Shard implements OlapShardApi {
   private readonly pending = new Map<string, { source: string; versions: VersionRecord[] }[]>();
   /** Last LSN pulled, per delta source id. */
   private readonly lastLsn = new Map<string, number>();
+  /**
+   * Versions pulled from the delta sources but not yet in DuckDB, per storage name, in pull
+   * order: a query applies only its own tables' (applyStaged); the background poll applies all.
+   */
+  private readonly staged = new Map<string, { source: string; versions: VersionRecord[] }[]>();
   /** Generation counter of committed view definitions (stratum_meta.views). */
   private viewGen = 0;
   /** Key bloom filters by relative file path (sidecars, bloom.ts). */
@@ -661,6 +668,7 @@ export class Shard implements OlapShardApi {
       for (const [storage, st] of [...this.tables]) {
         if (!deadState(storage)) continue;
         await this.dropViews(st, st.viewsName, liveNames);
+        if (st.rawStage) await this.state().run(`DROP TABLE IF EXISTS ${st.rawStage.sql}`);
         deadDeltas.push(storage);
         this.tables.delete(storage);
         this.tablesEpoch++;
@@ -882,20 +890,31 @@ export class Shard implements OlapShardApi {
 
   // ---------------------------------------------------------------- delta
 
-  /** Pull new versions from every delta source (coalescing concurrent callers). */
-  private refresh(): Promise<void> {
+  /**
+   * Bring the delta tables of `tables` (storage names; every table when undefined) up to what the
+   * delta sources hold now: pull every source's new versions (cheap: no DuckDB work), then load
+   * the staged versions of those tables into DuckDB. A query waits only for its own tables.
+   * @throws TierUnavailableError when a source fails; the mapped DuckDB error when loading does.
+   */
+  private async refresh(tables?: ReadonlySet<string>): Promise<void> {
+    await this.pull();
+    await this.stateMutex.run(() => this.applyStaged(tables));
+  }
+
+  /** Pull new versions from every delta source into `staged` (coalescing concurrent callers). */
+  private pull(): Promise<void> {
     if (!this.refreshRunning) {
-      this.refreshRunning = this.doRefresh().finally(() => {
+      this.refreshRunning = this.doPull().finally(() => {
         this.refreshRunning = undefined;
       });
       return this.refreshRunning;
     }
-    // A refresh is running but may have started before this caller's writes: queue one more.
+    // A pull is running but may have started before this caller's writes: queue one more.
     this.refreshQueued ??= this.refreshRunning
       .catch(() => {})
       .then(() => {
         this.refreshQueued = undefined;
-        return this.refresh();
+        return this.pull();
       });
     return this.refreshQueued;
   }
@@ -913,7 +932,7 @@ export class Shard implements OlapShardApi {
     return out;
   }
 
-  private async doRefresh(): Promise<void> {
+  private async doPull(): Promise<void> {
     const sources = this.opts.deltaSources; // read live: an embedder may add sources after start
     for (const { id, api } of sources) {
       for (;;) {
@@ -933,12 +952,41 @@ export class Shard implements OlapShardApi {
             await this.catalog.waitFor(r.catalogVersion, this.catalogWaitMs);
           }
           await this.syncCatalog();
-          await this.stateMutex.run(() => this.applyDelta(id, r.versions));
+          for (const v of r.versions) {
+            const list = this.staged.get(v.table);
+            const last = list?.[list.length - 1];
+            if (last?.source === id) last.versions.push(v);
+            else if (list) list.push({ source: id, versions: [v] });
+            else this.staged.set(v.table, [{ source: id, versions: [v] }]);
+          }
         }
         if (r.lastLsn > after) this.lastLsn.set(id, r.lastLsn);
         const consumed = r.lastLsn - after;
         if (r.versions.length < this.deltaBatch && consumed < this.deltaBatch) break;
         if (consumed <= 0) break;
+      }
+    }
+  }
+
+  /**
+   * Load the staged versions of `tables` (every table when undefined) into the delta tables. A
+   * batch that fails stays staged, with the ones after it, for the next refresh. Caller holds
+   * stateMutex.
+   */
+  private async applyStaged(tables?: ReadonlySet<string>): Promise<void> {
+    for (const [table, batches] of [...this.staged]) {
+      if (tables && !tables.has(table)) continue;
+      this.staged.delete(table);
+      for (let i = 0; i < batches.length; i++) {
+        const b = batches[i] as { source: string; versions: VersionRecord[] };
+        try {
+          await this.applyDelta(b.source, b.versions);
+        } catch (e) {
+          const rest = batches.slice(i);
+          const later = this.staged.get(table) ?? [];
+          this.staged.set(table, [...rest, ...later]);
+          throw e;
+        }
       }
     }
   }
@@ -990,21 +1038,15 @@ export class Shard implements OlapShardApi {
     const keep = list.filter((v) => v.commitTs > w && (!owns || owns(info, v)));
     if (keep.length === 0) return 0;
     const conn = this.state();
-    const seq = ++this.stageSeq;
-    const rawName = `delta_raw_${seq}`;
-    const raw = `${ident(STAGE_SCHEMA)}.${ident(rawName)}`;
-    const typed = `${ident(STAGE_SCHEMA)}.${ident(`delta_new_${seq}`)}`;
-    await conn.run(`CREATE TABLE ${raw} (${rawColumnsDdl(info)})`);
+    const raw = await this.rawStage(st);
+    const typed = `${ident(STAGE_SCHEMA)}.${ident(`delta_new_${++this.stageSeq}`)}`;
     try {
       const loader = new VersionLoader(info);
-      const n = await loader.load(conn, STAGE_SCHEMA, rawName, keep, (v, reason) =>
+      const n = await loader.load(conn, STAGE_SCHEMA, raw.name, keep, (v, reason) =>
         this.log('delta version refused', { table: info.name, version: v.version, error: reason }),
       );
       if (n === 0) return 0;
       if (loader.nanAsNull > 0) this.warnNaN(info, loader.nanAsNull);
-      await conn.run(
-        `CREATE TABLE ${typed} AS SELECT ${typedSelect(info, 'TIMESTAMP', loader.engines)}, ${lit(source)} AS "_src" FROM ${raw}`,
-      );
       let latest = '';
       if (!info.options.appendOnly) {
         // Recompute the latest delta version of every key the batch touches.
@@ -1014,14 +1056,34 @@ export class Shard implements OlapShardApi {
         latest = `DELETE FROM ${deltaLatestTable(info.storage)} l USING ${keys} k WHERE ${on('l', 'k')};
           INSERT INTO ${deltaLatestTable(info.storage)} BY NAME SELECT d.* FROM ${deltaTable(info.storage)} d SEMI JOIN ${keys} k ON ${on('d', 'k')} ${latestQualify(info)};`;
       }
-      await conn.run(`BEGIN; INSERT INTO ${deltaTable(info.storage)} BY NAME SELECT * FROM ${typed}; ${latest} COMMIT;`);
+      // One script, so one wait for the event loop however busy it is (a refresh runs while
+      // queries wait for it).
+      await conn.run(
+        `CREATE TABLE ${typed} AS SELECT ${typedSelect(info, 'TIMESTAMP', loader.engines)}, ${lit(source)} AS "_src" FROM ${raw.sql};
+         BEGIN; INSERT INTO ${deltaTable(info.storage)} BY NAME SELECT * FROM ${typed}; ${latest} COMMIT;
+         DROP TABLE ${typed}; DELETE FROM ${raw.sql};`,
+      );
       return n;
     } catch (e) {
       await conn.run('ROLLBACK').catch(() => {});
+      await conn.run(`DROP TABLE IF EXISTS ${typed}; DELETE FROM ${raw.sql};`).catch(() => {});
       throw e;
-    } finally {
-      await conn.run(`DROP TABLE IF EXISTS ${raw}; DROP TABLE IF EXISTS ${typed};`).catch(() => {});
     }
+  }
+
+  /**
+   * The table's raw staging table for delta appends (empty between appends), created on first
+   * use and again when the table's columns change. Caller holds stateMutex.
+   */
+  private async rawStage(st: TableState): Promise<{ name: string; sql: string }> {
+    const ddl = rawColumnsDdl(st.info);
+    if (st.rawStage?.ddl === ddl) return st.rawStage;
+    const name = `delta_raw_${++this.stageSeq}`;
+    const sql = `${ident(STAGE_SCHEMA)}.${ident(name)}`;
+    const old = st.rawStage ? `DROP TABLE IF EXISTS ${st.rawStage.sql}; ` : '';
+    await this.state().run(`${old}CREATE TABLE ${sql} (${ddl})`);
+    st.rawStage = { ddl, name, sql };
+    return st.rawStage;
   }
 
   /** Rebuild a table's delta latest-version table from its delta. Caller holds stateMutex. */
@@ -1412,14 +1474,18 @@ export class Shard implements OlapShardApi {
       if (catalogVersion > this.catalog.version) await raceCancel(this.catalog.waitFor(catalogVersion, this.catalogWaitMs), signal);
       this.lastQueryAt = performance.now();
       await this.syncCatalog();
-      await this.refresh();
-      throwIfCanceled(signal);
-      this.queries++;
-      mQueries.inc({ shard: this.id });
       const pool = this.pool;
       if (!pool) throw new StratumError(SqlState.adminShutdown, `OLAP shard ${this.id} is not open`);
       return raceCancel(
-        pool.use((conn) => this.runCancellable(conn, sql, params ?? [], options, signal)),
+        pool.use(async (conn) => {
+          // Only the tables the statement reads need their delta loaded now (all when it cannot be analysed).
+          const reads = typeof sql === 'string' ? await this.statementReads(conn, sql) : undefined;
+          await this.refresh(reads ? new Set(reads.refs.map((r) => r.table)) : undefined);
+          throwIfCanceled(signal);
+          this.queries++;
+          mQueries.inc({ shard: this.id });
+          return this.runCancellable(conn, sql, params ?? [], options, signal);
+        }),
         signal,
       );
     });
