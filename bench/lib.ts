@@ -114,7 +114,10 @@ export async function startStratum(opts: StratumOptions = {}): Promise<PgTarget 
   let httpPort = await freePort();
   while (httpPort === pgPort) httpPort = await freePort();
   const args = [cli, 'up', '--data-dir', dataDir, '--pg-port', String(pgPort), '--http-port', String(httpPort), ...(opts.extraArgs ?? [])];
-  const child = spawn(process.execPath, args, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], env: process.env });
+  // BENCH_SERVER_NODE_ARGS (space-separated, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"): node
+  // options for the server process only, for profiling a bench's load.
+  const nodeArgs = (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const child = spawn(process.execPath, [...nodeArgs, ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], env: process.env });
   liveChildren.add(child);
   let output = '';
   let exitInfo: string | undefined;
