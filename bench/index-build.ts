@@ -71,6 +71,7 @@ async function once(): Promise<{ load: number; tx: number; ing: number; writes: 
     bus,
     clock: new LocalClock(0),
     ...(ing ? { ingestion: ing } : {}),
+    soleWriter: true,
     log,
   });
   let txOpen = true;

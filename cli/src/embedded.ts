@@ -240,6 +240,8 @@ async function startFront(
     clock,
     ingestion: pipeline.ingestion,
     ...txEngineSettings(cfg),
+    // Another node's engines can write a shared bus; the local bus is this process's alone.
+    soleWriter: cfg.cluster.bus === 'local',
     log: log.child({ svc: 'tx-engine', id: txId }),
   });
   handles.push(tx);

@@ -326,6 +326,7 @@ export async function startDistributed(
         clock: clock.clock,
         ...(ing ? { ingestion: ing } : {}),
         ...txEngineSettings(cfg),
+        soleWriter: c.tx_engines.length === 1,
         log: log.child({ svc: 'tx-engine', id: e.id }),
       });
       handles.push(tx);

@@ -77,6 +77,14 @@ export interface TxEngineOptions {
   replicatedAckTimeoutMs?: number;
   /** How often the engine asks ingestion which engines write to the stream (ms; default 1000). */
   writerCheckMs?: number;
+  /**
+   * The cluster has no other TX engine (one engine in `cluster.tx_engines`, local bus): rows held
+   * here are the newest unless ingestion reports other writers. Without it, another engine may
+   * start writing at any moment, so reads always consider ingestion's versions (a check every
+   * `writerCheckMs` would leave a window in which a session that wrote through another engine
+   * reads without its write).
+   */
+  soleWriter?: boolean;
   /** How long a request waits for a catalog version it needs (ms). */
   catalogTimeoutMs?: number;
   log: Logger;
@@ -154,7 +162,7 @@ export async function startTxEngine(o: TxEngineOptions): Promise<TxEngine> {
   const checkWriters = async () => {
     try {
       const st = await o.ingestion!.status();
-      engine.foreignWriters = st.pairs.some((p) => p.engine !== o.id);
+      engine.foreignWriters = !o.soleWriter || st.pairs.some((p) => p.engine !== o.id);
       engine.noteWatermark(st.watermark);
       return st;
     } catch {

@@ -369,6 +369,7 @@ describe('one engine alone: ingestion is asked only for tables whose rows it evi
       heartbeatMs: 20,
       retentionCheckMs: 50,
       writerCheckMs: 50,
+      soleWriter: true,
       log: rootLogger(),
     });
 
