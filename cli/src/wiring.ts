@@ -200,6 +200,7 @@ export function txEngineSettings(cfg: StratumConfig) {
   return {
     groupCommitMaxBatch: cfg.tx.group_commit_max_batch,
     heartbeatMs: cfg.tx.heartbeat_ms,
+    eagerHeartbeatGapMs: cfg.tx.eager_heartbeat_gap_ms,
     relayMaxBatch: cfg.tx.relay_max_batch,
     relayMaxBytes: cfg.tx.relay_max_bytes,
     maxTxnBytes: cfg.tx.max_txn_bytes,

@@ -245,6 +245,14 @@ export const configSchema = z.strictObject({
     .strictObject({
       group_commit_max_batch: z.number().int().min(1).default(1024).describe('Most transactions in one synced LevelDB batch.'),
       heartbeat_ms: z.number().int().min(5).default(100).describe('Longest gap between closed-timestamp heartbeats per partition (ms).'),
+      eager_heartbeat_gap_ms: z
+        .number()
+        .int()
+        .min(0)
+        .default(10)
+        .describe(
+          'After a commit is published, idle partitions send a closed-timestamp heartbeat at once, so the ingestion watermark (the minimum over partitions) passes the commit without waiting for heartbeat_ms; this is the shortest gap between two such heartbeats of one partition (ms). 0 = off.',
+        ),
       relay_max_batch: z.number().int().min(1).default(2000).describe('Most outbox entries in one bus message.'),
       relay_max_bytes: z
         .number()
@@ -284,6 +292,7 @@ export const configSchema = z.strictObject({
     .default({
       group_commit_max_batch: 1024,
       heartbeat_ms: 100,
+      eager_heartbeat_gap_ms: 10,
       relay_max_batch: 2000,
       relay_max_bytes: 512 * 1024,
       max_txn_bytes: 64 * 1024 * 1024,

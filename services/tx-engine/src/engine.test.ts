@@ -360,3 +360,40 @@ describe('tx engine parts over the bus message limit', () => {
     }
   });
 });
+
+describe('tx engine: eager closing', () => {
+  test('after a commit every partition closes past it without waiting for heartbeat_ms (the ingestion watermark is their minimum)', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'stratum-tx-eager-'));
+    const bus = await openLocalBus(join(dir, 'bus'));
+    const catalog = catalogWithTable();
+    // Regular heartbeats only at start, then not for 10 minutes: only eager ones can close the idle partitions.
+    const engine = await startTxEngine({
+      id: 'txa',
+      dir: join(dir, 'tx'),
+      partitions: P,
+      catalog,
+      bus,
+      clock: new LocalClock(0),
+      heartbeatMs: 600_000,
+      eagerHeartbeatGapMs: 10,
+      log: rootLogger(),
+    });
+    try {
+      const r = await engine.execute({
+        catalogVersion: 1,
+        ops: [{ kind: 'insert', table: 't', columns: ['id', 'n', 's', 'at'], rows: [[7n, 1, null, null]] }],
+      });
+      const closedPast = (all: BusBatch[], p: number) => all.some((b) => b.partition === p && b.heartbeat.closedTs >= r.commitTs);
+      const got = await collect(bus, (all) => [...Array(P).keys()].every((p) => closedPast(all, p)));
+      const data = got.filter((b) => b.parts.length > 0);
+      assert.equal(data.length, 1, 'the commit went out in one data message');
+      for (let p = 0; p < P; p++) assert.ok(closedPast(got, p), `partition ${p} closed past the commit`);
+      // The idle partitions closed by heartbeats (no parts), not by data.
+      assert.ok(got.some((b) => b.parts.length === 0 && b.partition !== data[0]?.partition && b.heartbeat.closedTs >= r.commitTs));
+    } finally {
+      await engine.close();
+      await bus.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});

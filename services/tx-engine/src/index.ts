@@ -60,6 +60,8 @@ export interface TxEngineOptions {
   ingestion?: IngestionApi;
   groupCommitMaxBatch?: number;
   heartbeatMs?: number;
+  /** Shortest gap between eager heartbeats of an idle partition (ms; relay.ts). Default 10; 0 = off. */
+  eagerHeartbeatGapMs?: number;
   relayMaxBatch?: number;
   /** Most bytes of changes per bus message (default 512 KiB, below NATS's 1 MiB max_payload). */
   relayMaxBytes?: number;
@@ -123,6 +125,7 @@ export async function startTxEngine(o: TxEngineOptions): Promise<TxEngine> {
     catalog: o.catalog,
     partitions: o.partitions,
     heartbeatMs: o.heartbeatMs ?? 100,
+    eagerGapMs: o.eagerHeartbeatGapMs ?? 10,
     maxBatch: o.relayMaxBatch ?? 2000,
     maxBytes: o.relayMaxBytes ?? 512 * 1024,
     log: o.log,

@@ -4,6 +4,12 @@
  * them once the bus acknowledged. Every message carries the partition's closed timestamp;
  * idle partitions get a heartbeat-only message at least every `heartbeat_ms`. When the bus
  * is down, entries wait in the outbox and the relay retries with exponential backoff.
+ *
+ * Eager closing: the ingestion watermark is the minimum closed timestamp over every
+ * (engine, partition) pair, so a commit on one partition becomes readable analytically only once
+ * every other partition has closed past it too. After a data message, the idle partitions get a
+ * heartbeat at once (at most one per `eagerGapMs` each), instead of at their next
+ * `heartbeat_ms`: an analytical read after a write waits for the pipeline, not for the timer.
  */
 import {
   batchMessageId,
@@ -35,6 +41,8 @@ interface PartitionState {
   waiters: { seq: number; resolve: () => void }[];
   busy: boolean;
   lastSentAt: number;
+  /** Closed timestamp of the last message the bus acknowledged (ms). */
+  lastClosedTs: number;
   backoffMs: number;
   retryAt: number;
 }
@@ -46,6 +54,11 @@ export interface RelayOptions {
   catalog: Catalog;
   partitions: number;
   heartbeatMs: number;
+  /**
+   * Shortest gap (ms) between eager heartbeats of one idle partition after data messages on
+   * others (module comment); 0 = none, heartbeats only every `heartbeatMs`.
+   */
+  eagerGapMs?: number;
   maxBatch: number;
   /** Most bytes of encoded parts in one bus message (a single larger part still goes alone). */
   maxBytes: number;
@@ -58,6 +71,10 @@ export class Relay {
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
   private inflight = new Set<Promise<void>>();
+  /** Eager closing: every partition should close past this commit timestamp (ms). */
+  private closeTo = Number.NEGATIVE_INFINITY;
+  /** A closing round is scheduled (setImmediate or a gap timer). */
+  private closeScheduled = false;
 
   private constructor(private readonly o: RelayOptions) {}
 
@@ -88,7 +105,17 @@ export class Relay {
       const pending = await o.engine.store.readOutbox(p, 0, Number.MAX_SAFE_INTEGER);
       const durableSeq = seqs[p] ?? 0;
       const publishedSeq = pending.length > 0 ? (pending[0]?.seq ?? 1) - 1 : durableSeq;
-      r.parts.push({ pending, durableSeq, publishedSeq, waiters: [], busy: false, lastSentAt: 0, backoffMs: 0, retryAt: 0 });
+      r.parts.push({
+        pending,
+        durableSeq,
+        publishedSeq,
+        waiters: [],
+        busy: false,
+        lastSentAt: 0,
+        lastClosedTs: Number.NEGATIVE_INFINITY,
+        backoffMs: 0,
+        retryAt: 0,
+      });
     }
     o.engine.onCommitted((list) => r.onCommitted(list));
     r.timer = setInterval(() => r.tick(), Math.max(5, Math.floor(o.heartbeatMs / 2)));
@@ -214,6 +241,8 @@ export class Relay {
     s.backoffMs = 0;
     s.retryAt = 0;
     s.lastSentAt = Date.now();
+    s.lastClosedTs = closedTs;
+    if (take.length > 0 && (this.o.eagerGapMs ?? 0) > 0 && last) this.closeOthers(last.commitTs);
     if (retiredNow) this.retiredSent.add(p);
     mMessages.inc({ engine: id, kind: take.length > 0 ? 'batch' : 'heartbeat' });
     if (take.length > 0) {
@@ -227,6 +256,45 @@ export class Relay {
       const ops: BatchOp[] = take.map((t) => ({ type: 'del', key: outboxKey(p, t.seq) }));
       // Not synced: a delete lost in a crash only republishes entries the bus dedupes.
       await engine.store.write(ops, false).catch((e) => this.o.log.error({ err: e }, 'outbox delete failed'));
+    }
+  }
+
+  /** Eager closing (module comment): have every partition close past `ts` soon. */
+  private closeOthers(ts: number): void {
+    if (ts > this.closeTo) this.closeTo = ts;
+    if (this.closeScheduled) return;
+    this.closeScheduled = true;
+    // After this turn: commits published in the same turn share one round.
+    setImmediate(() => this.closeRound());
+  }
+
+  /**
+   * Heartbeat every idle partition that has not closed past `closeTo`, unless it sent one within
+   * `eagerGapMs`; those get a timer for when their gap ends. Partitions with pending entries or
+   * a message in flight close past it with that message.
+   */
+  private closeRound(): void {
+    this.closeScheduled = false;
+    if (this.stopped) return;
+    const gap = this.o.eagerGapMs ?? 0;
+    const now = Date.now();
+    // A heartbeat now would close below `closeTo` (a commit still in flight, or the same ms).
+    const closed = this.o.engine.closedTs();
+    if (closed < this.closeTo) {
+      this.closeScheduled = true;
+      setTimeout(() => this.closeRound(), Math.min(Math.max(1, this.closeTo - closed), Math.max(1, gap))).unref();
+      return;
+    }
+    let nextAt = Number.POSITIVE_INFINITY;
+    for (let p = 0; p < this.parts.length; p++) {
+      const s = this.parts[p]!;
+      if (s.lastClosedTs >= this.closeTo || s.pending.length > 0 || s.busy) continue;
+      if (now - s.lastSentAt >= gap) this.kick(p);
+      else nextAt = Math.min(nextAt, s.lastSentAt + gap);
+    }
+    if (Number.isFinite(nextAt)) {
+      this.closeScheduled = true;
+      setTimeout(() => this.closeRound(), Math.max(1, nextAt - now)).unref();
     }
   }
 
