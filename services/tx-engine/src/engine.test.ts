@@ -19,7 +19,7 @@ import {
   rootLogger,
   versionTimestamp,
 } from '@stratum/shared';
-import { startTxEngine, type TxEngine } from './index.ts';
+import { startTxEngine, type TxEngine, type TxEngineOptions } from './index.ts';
 
 const P = 4;
 
@@ -58,6 +58,11 @@ async function collect(bus: ChangeBus, until: (all: BusBatch[]) => boolean): Pro
   clearTimeout(timer);
   await sub.stop();
   return got;
+}
+
+/** Engine `txa` of P partitions in `dir`/tx, on a local clock with ε 0. */
+function startEngineIn(dir: string, bus: ChangeBus, catalog: Catalog, o: Partial<TxEngineOptions>): Promise<TxEngine> {
+  return startTxEngine({ id: 'txa', dir: join(dir, 'tx'), partitions: P, catalog, bus, clock: new LocalClock(0), log: rootLogger(), ...o });
 }
 
 describe('tx engine', () => {
@@ -316,16 +321,7 @@ describe('tx engine parts over the bus message limit', () => {
     // The same bus with NATS's kind of message limit (the engine keeps 1 KiB of it for framing).
     const bus: ChangeBus = Object.assign(Object.create(local) as ChangeBus, { maxPayloadBytes: () => 5 * 1024 });
     const catalog = catalogWithTable();
-    const engine = await startTxEngine({
-      id: 'txa',
-      dir: join(dir, 'tx'),
-      partitions: P,
-      catalog,
-      bus,
-      clock: new LocalClock(0),
-      heartbeatMs: 20,
-      log: rootLogger(),
-    });
+    const engine = await startEngineIn(dir, bus, catalog, { heartbeatMs: 20 });
     try {
       const rows = Array.from({ length: 300 }, (_, i) => [BigInt(i), i, 'x'.repeat(60)]);
       const r = await engine.execute({ catalogVersion: 1, ops: [{ kind: 'insert', table: 't', columns: ['id', 'n', 's'], rows }] });
@@ -367,17 +363,7 @@ describe('tx engine: eager closing', () => {
     const bus = await openLocalBus(join(dir, 'bus'));
     const catalog = catalogWithTable();
     // Regular heartbeats only at start, then not for 10 minutes: only eager ones can close the idle partitions.
-    const engine = await startTxEngine({
-      id: 'txa',
-      dir: join(dir, 'tx'),
-      partitions: P,
-      catalog,
-      bus,
-      clock: new LocalClock(0),
-      heartbeatMs: 600_000,
-      eagerHeartbeatGapMs: 10,
-      log: rootLogger(),
-    });
+    const engine = await startEngineIn(dir, bus, catalog, { heartbeatMs: 600_000, eagerHeartbeatGapMs: 10 });
     try {
       const r = await engine.execute({
         catalogVersion: 1,
