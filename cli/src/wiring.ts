@@ -234,6 +234,7 @@ export function shardSettings(cfg: StratumConfig) {
     compactionMinFiles: cfg.olap.compaction_min_files,
     targetFileRows: cfg.olap.target_file_rows,
     deltaIdleMs: cfg.olap.delta_idle_ms,
+    ...(cfg.olap.threads !== undefined ? { threads: cfg.olap.threads } : {}),
   };
 }
 

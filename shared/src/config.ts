@@ -356,6 +356,15 @@ export const configSchema = z.strictObject({
         .describe(
           'Each OLAP shard keeps its delta (versions newer than its Parquet files) loaded in the background only until this long (ms) after its last query; the first query after an idle spell loads what arrived meanwhile. 0 = always.',
         ),
+      threads: z
+        .number()
+        .int()
+        .min(1)
+        .max(256)
+        .optional()
+        .describe(
+          "DuckDB worker threads of each OLAP shard (DuckDB's `threads` setting); unset = one per core. Fewer leave cores to the TX engine and router of the same process or machine while dashboards run (performance isolation).",
+        ),
     })
     .default({ compaction_interval_ms: 30_000, compaction_min_files: 8, target_file_rows: 1_000_000, delta_idle_ms: 60_000 })
     .describe('OLAP shard settings.'),
