@@ -235,6 +235,7 @@ export function shardSettings(cfg: StratumConfig) {
     targetFileRows: cfg.olap.target_file_rows,
     deltaIdleMs: cfg.olap.delta_idle_ms,
     ...(cfg.olap.threads !== undefined ? { threads: cfg.olap.threads } : {}),
+    queryConnections: cfg.olap.query_connections,
   };
 }
 

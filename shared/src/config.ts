@@ -365,8 +365,23 @@ export const configSchema = z.strictObject({
         .describe(
           "DuckDB worker threads of each OLAP shard (DuckDB's `threads` setting); unset = one per core. Fewer leave cores to the TX engine and router of the same process or machine while dashboards run (performance isolation).",
         ),
+      query_connections: z
+        .number()
+        .int()
+        .min(1)
+        .max(256)
+        .default(4)
+        .describe(
+          'Analytical queries each OLAP shard runs at once (its DuckDB connection pool); more wait in its queue. Fewer bound the cores and memory dashboards take from OLTP on a shared machine.',
+        ),
     })
-    .default({ compaction_interval_ms: 30_000, compaction_min_files: 8, target_file_rows: 1_000_000, delta_idle_ms: 60_000 })
+    .default({
+      compaction_interval_ms: 30_000,
+      compaction_min_files: 8,
+      target_file_rows: 1_000_000,
+      delta_idle_ms: 60_000,
+      query_connections: 4,
+    })
     .describe('OLAP shard settings.'),
   clock: z
     .strictObject({
