@@ -309,6 +309,11 @@ interface Point {
   failed: number;
   /** Error text ('' when none). */
   error: string;
+  /**
+   * Stratum, write workloads: seconds from the end of the point until ingestion had merged every
+   * row written (near 0 when the relay and ingestion keep pace with the write rate); NaN otherwise.
+   */
+  catchUpS?: number;
 }
 
 let invocation = 0;
@@ -449,14 +454,18 @@ interface Server {
   written: number;
 }
 
-/** Stratum: wait (bounded, not counted) until ingestion merged every row written so far. */
-async function settle(s: Server, what: string): Promise<void> {
-  if (s.metricsUrl === undefined) return;
+/**
+ * Stratum: wait (bounded, not counted) until ingestion merged every row written so far; returns
+ * the seconds waited (NaN for PostgreSQL).
+ */
+async function settle(s: Server, what: string): Promise<number> {
+  if (s.metricsUrl === undefined) return Number.NaN;
   const w = await waitForIngestion(s.metricsUrl, s.written, { timeoutS: settleTimeoutS });
   if (!w.reached)
     notes.push(
       `${s.target.label} ${what}: ingestion had merged ${fmt(w.applied)} of ${fmt(s.written)} rows after ${settleTimeoutS} s; went on anyway`,
     );
+  return w.seconds;
 }
 
 /** Stratum: wait (bounded) until ingestion's applied count stops moving for 1 s, then take it as the rows written so far. */
@@ -860,7 +869,7 @@ try {
             if (p.error !== '') notes.push(`${spec.name}, ${w}, ${clients} client(s), run ${run + 1}: ${p.error}`);
             if (WORKLOADS[w].writes > 0) {
               s.written += WORKLOADS[w].writes * p.transactions;
-              await settle(s, `after ${w} at ${clients} client(s)`);
+              p.catchUpS = await settle(s, `after ${w} at ${clients} client(s)`);
             }
           }
         }
@@ -932,6 +941,7 @@ function comparisonTable(
   points: readonly { name: string; clients: number; key: string }[],
   lat: readonly [string, (p: Point) => number][],
   countNoun: string,
+  catchUp = false,
 ): void {
   const rows = points.map(({ name, clients, key }) => {
     const byTarget = results.get(key);
@@ -951,6 +961,7 @@ function comparisonTable(
         const s = byTarget?.get(d.name);
         return mib(s === undefined ? undefined : med(s, (x) => x.peakRss));
       }),
+      ...(catchUp ? stratumCols.map((d) => fmt(med(byTarget?.get(d.name), (x) => x.catchUpS ?? Number.NaN), 2)) : []),
       errorsCell(byTarget, countNoun),
     ];
   });
@@ -962,6 +973,7 @@ function comparisonTable(
       ...declared.flatMap((d) => heads(d.short)),
       ...stratumCols.map((d) => `${d.short} / PG tps`),
       ...stratumCols.map((d) => `${d.short} peak RSS MiB`),
+      ...(catchUp ? stratumCols.map((d) => `${d.short} ingestion caught up after s`) : []),
       'errors',
     ],
     rows,
@@ -988,6 +1000,10 @@ if (pgbenchWorkloads.length > 0) {
       ['p99', (x) => x.p99],
     ],
     'failed',
+    true,
+  );
+  console.log(
+    '\n"ingestion caught up after s": from the end of a write point until ingestion had merged every row written (scraped every 200 ms): the backlog the relay and ingestion left behind the write rate.',
   );
 }
 
