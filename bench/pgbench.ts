@@ -961,7 +961,14 @@ function comparisonTable(
         const s = byTarget?.get(d.name);
         return mib(s === undefined ? undefined : med(s, (x) => x.peakRss));
       }),
-      ...(catchUp ? stratumCols.map((d) => fmt(med(byTarget?.get(d.name), (x) => x.catchUpS ?? Number.NaN), 2)) : []),
+      ...(catchUp
+        ? stratumCols.map((d) =>
+            fmt(
+              med(byTarget?.get(d.name), (x) => x.catchUpS ?? Number.NaN),
+              2,
+            ),
+          )
+        : []),
       errorsCell(byTarget, countNoun),
     ];
   });
