@@ -1032,6 +1032,13 @@ export const MUTABLE_QUERIES: readonly DiffQuery[] = [
     ordered: true,
   },
   {
+    // An untyped parameter of an overloaded function: PostgreSQL resolves abs(unknown) to abs(float8).
+    name: 'params_untyped_function_argument',
+    sql: 'SELECT count(*) AS n, max(id) AS m FROM accounts WHERE id < abs($1) + 60 AND owner <> lower($2)',
+    params: [-3, 'NOBODY'],
+    ordered: true,
+  },
+  {
     name: 'params_expression_key',
     sql: 'SELECT id, owner, region FROM accounts WHERE id = $1 + 1',
     params: [9],

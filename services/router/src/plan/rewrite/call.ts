@@ -12,7 +12,7 @@ import { formatFunction } from './fn-format.ts';
 import { jsonArrayFunction } from './fn-json-array.ts';
 import { numericFunction } from './fn-numeric.ts';
 import { stringFunction } from './fn-string.ts';
-import { castTyped, funcName, isNullConst } from './nodes.ts';
+import { castTyped, duckTypeOf, funcName, isNullConst, isUntypedParam } from './nodes.ts';
 import { displayName, type FnCall, type Rewriter, type Scope, type Typed } from './types.ts';
 import { rewriteWithin } from './untyped.ts';
 
@@ -50,7 +50,10 @@ export function call(rw: Rewriter, v: FuncCall, scope: Scope, inFrom: boolean): 
   const keep: Typed = { node: { FuncCall: base }, t: 'unknown' };
   if (name.startsWith(`${CATALOG_SCHEMA}.`)) return catalogMacro(keep, name.slice(CATALOG_SCHEMA.length + 1), args);
   if (v.func_variadic || v.agg_within_group || name.includes('.')) return keep;
-  if (args.some((a) => a.t === 'unknown' && !a.strLit && !isNullConst(a.node))) return keep;
+  // Untyped parameters take the type PostgreSQL resolves for them (`abs($1)` is abs(float8), as
+  // an unknown argument prefers its category's preferred type; PostgreSQL 15 §10.3); DuckDB would
+  // refuse to choose between its overloads.
+  if (args.some((a) => a.t === 'unknown' && !a.strLit && !isNullConst(a.node) && !isUntypedParam(a))) return keep;
   const sig = v.agg_star
     ? resolveFunctionDetail(name, [], false, false)
     : resolveFunctionDetail(
@@ -65,7 +68,10 @@ export function call(rw: Rewriter, v: FuncCall, scope: Scope, inFrom: boolean): 
     });
   }
   if (typeof sig === 'string') return keep;
-  const nodes = args.map((a, i) => coerce(a, sig.args[i] ?? 'unknown'));
+  const nodes = args.map((a, i) => {
+    const want = sig.args[i] ?? 'unknown';
+    return isUntypedParam(a) && want !== 'unknown' && want !== 'numeric' && duckTypeOf(want) ? castTyped(a, want) : coerce(a, want);
+  });
   if (v.args) base.args = nodes;
   const special = func({ name, call: base, nodes, args, sig, inFrom, a0: sig.args[0], t: sig.t });
   if (special) return special;
