@@ -166,16 +166,29 @@ export function portClient<T extends object>(
       if (cancellable?.aborted) return Promise.reject(canceledError(cancellable));
       const id = next++;
       return new Promise((resolve, reject) => {
-        pending.set(id, { resolve, reject });
-        out.call([id, m, args, cancellable ? at : -1]);
-        cancellable?.addEventListener(
-          'abort',
-          () => {
-            if (!pending.has(id)) return;
-            out.cancel(id);
+        if (!cancellable) {
+          pending.set(id, { resolve, reject });
+          out.call([id, m, args, -1]);
+          return;
+        }
+        // The listener goes when the call settles: a statement's signal outlives many calls
+        // (a scan's pages), and listeners left behind would pile up on it.
+        const onAbort = () => {
+          if (pending.has(id)) out.cancel(id);
+        };
+        const off = () => cancellable.removeEventListener('abort', onAbort);
+        pending.set(id, {
+          resolve: (v) => {
+            off();
+            resolve(v);
           },
-          { once: true },
-        );
+          reject: (e) => {
+            off();
+            reject(e);
+          },
+        });
+        out.call([id, m, args, at]);
+        cancellable.addEventListener('abort', onAbort, { once: true });
       });
     };
   }

@@ -5,6 +5,7 @@
  * bus's publishes and catalog stream cross in order.
  */
 import assert from 'node:assert/strict';
+import { getEventListeners } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,6 +20,7 @@ interface Api {
   echo(v: unknown): Promise<unknown>;
   fail(code: string): Promise<void>;
   wait(signal?: AbortSignal): Promise<string>;
+  quick(signal?: AbortSignal): Promise<string>;
 }
 
 function pair() {
@@ -37,9 +39,10 @@ function pair() {
         });
         setTimeout(() => resolve('done'), 60_000).unref();
       }),
+    quick: async () => 'quick',
   };
-  servePort(ch.port2, impl, ['echo', 'fail', 'wait']);
-  const client = portClient<Api>(ch.port1, ['echo', 'fail', 'wait'], { name: 'test thread', abortable: ['wait'] });
+  servePort(ch.port2, impl, ['echo', 'fail', 'wait', 'quick']);
+  const client = portClient<Api>(ch.port1, ['echo', 'fail', 'wait', 'quick'], { name: 'test thread', abortable: ['wait', 'quick'] });
   return { ch, client, aborted: () => aborted };
 }
 
@@ -66,6 +69,17 @@ test('thread RPC: remote errors keep their SQLSTATE; an abortable call cancels t
   setTimeout(() => ac.abort(), 20);
   await assert.rejects(p, (e: StratumError) => e.code === '57014');
   assert.equal(aborted(), true, 'the serving side saw the abort');
+  ch.port1.close();
+});
+
+test("thread RPC: abortable calls that settle leave no listener on the caller's signal", async () => {
+  const { ch, client } = pair();
+  const ac = new AbortController();
+  // A statement's signal outlives many calls (a scan's pages).
+  const got = await Promise.all(Array.from({ length: 50 }, () => client.quick(ac.signal)));
+  assert.equal(got.length, 50);
+  await assert.rejects(client.fail('23505'));
+  assert.equal(getEventListeners(ac.signal, 'abort').length, 0);
   ch.port1.close();
 });
 
