@@ -242,7 +242,11 @@ export class Relay {
     s.retryAt = 0;
     s.lastSentAt = Date.now();
     s.lastClosedTs = closedTs;
-    if (take.length > 0 && (this.o.eagerGapMs ?? 0) > 0 && last) this.closeOthers(last.commitTs);
+    if ((this.o.eagerGapMs ?? 0) > 0) {
+      if (take.length > 0 && last) this.closeOthers(last.commitTs);
+      // A message already in flight when a round ran may have closed below its target: go again.
+      else if (closedTs < this.closeTo) this.closeOthers(this.closeTo);
+    }
     if (retiredNow) this.retiredSent.add(p);
     mMessages.inc({ engine: id, kind: take.length > 0 ? 'batch' : 'heartbeat' });
     if (take.length > 0) {
