@@ -586,6 +586,37 @@ describe('olap shard: empty and late tables, delta behaviour', () => {
   });
 });
 
+describe('olap shard: staged delta', () => {
+  let c: Ctx;
+  before(async () => {
+    // No background pulls: only queries load the delta here.
+    c = await setup([], {}, { deltaBatch: 5000, deltaPollMs: 0 });
+  });
+  after(() => teardown(c));
+
+  it('a query of one table loads a long backlog of another batch by batch: what waits in memory stays under one pull batch', async () => {
+    const quiet: TableDef = { name: 'quiet', columns: [{ name: 'k', type: 'integer', notNull: true }], primaryKey: ['k'] };
+    const busy: TableDef = { name: 'busy', columns: [{ name: 'k', type: 'integer', notNull: true }], primaryKey: ['k'] };
+    c.catalog.apply(c.catalog.version + 1, { kind: 'create_table', table: quiet, at: 0 });
+    c.catalog.apply(c.catalog.version + 1, { kind: 'create_table', table: busy, at: 0 });
+    const q = new Versions(c.catalog.get('quiet'));
+    const b = new Versions(c.catalog.get('busy'));
+    const one = [q.make('insert', [1], { k: 1 }, T0)];
+    const vs = Array.from({ length: 12_000 }, (_, i) => b.make('insert', [i], { k: i }, T0 + Math.floor(i / 100)));
+    c.source.add([...one, ...vs]);
+    await c.ref.load(c.catalog.get('quiet'), one);
+    await c.ref.load(c.catalog.get('busy'), vs);
+    const r = await c.shard.query('SELECT count(*) AS n FROM quiet', [], c.catalog.version);
+    assert.equal(show(r), show(await c.ref.query('SELECT count(*) AS n FROM quiet')));
+    const st = c.shard.stats();
+    assert.ok(st.stagedVersions < 5000, `staged ${st.stagedVersions} versions after the query (pull batch 5 000)`);
+    // What stayed staged is loaded by the next query of its table.
+    const all = await c.shard.query('SELECT count(*) AS n, sum(k) AS s FROM busy', [], c.catalog.version);
+    assert.equal(show(all), show(await c.ref.query('SELECT count(*) AS n, sum(k) AS s FROM busy')));
+    assert.equal(c.shard.stats().stagedVersions, 0);
+  });
+});
+
 describe('olap shard: background delta pulls follow queries', () => {
   let c: Ctx;
   before(async () => {

@@ -153,6 +153,8 @@ export interface ShardStats {
   bytes: number;
   rows: number;
   deltaRows: number;
+  /** Delta versions pulled but not yet loaded into DuckDB (count; at most about one pull batch). */
+  stagedVersions: number;
   /** Queries run since start. */
   queries: number;
   /** Pushes that wrote or advanced something since start. */
@@ -271,6 +273,8 @@ export class Shard implements OlapShardApi {
    * order: a query applies only its own tables' (applyStaged); the background poll applies all.
    */
   private readonly staged = new Map<string, { source: string; versions: VersionRecord[] }[]>();
+  /** Versions in `staged` (count); past `deltaBatch` a pull loads everything before it goes on. */
+  private stagedCount = 0;
   /** Generation counter of committed view definitions (stratum_meta.views). */
   private viewGen = 0;
   /** Key bloom filters by relative file path (sidecars, bloom.ts). */
@@ -959,8 +963,12 @@ export class Shard implements OlapShardApi {
             else if (list) list.push({ source: id, versions: [v] });
             else this.staged.set(v.table, [{ source: id, versions: [v] }]);
           }
+          this.stagedCount += r.versions.length;
         }
         if (r.lastLsn > after) this.lastLsn.set(id, r.lastLsn);
+        // A long backlog (the first query after an idle spell) is loaded batch by batch, so what
+        // waits in memory stays bounded by one pull batch.
+        if (this.stagedCount >= this.deltaBatch) await this.stateMutex.run(() => this.applyStaged());
         const consumed = r.lastLsn - after;
         if (r.versions.length < this.deltaBatch && consumed < this.deltaBatch) break;
         if (consumed <= 0) break;
@@ -981,6 +989,7 @@ export class Shard implements OlapShardApi {
         const b = batches[i] as { source: string; versions: VersionRecord[] };
         try {
           await this.applyDelta(b.source, b.versions);
+          this.stagedCount -= b.versions.length;
         } catch (e) {
           const rest = batches.slice(i);
           const later = this.staged.get(table) ?? [];
@@ -1760,6 +1769,7 @@ export class Shard implements OlapShardApi {
       bytes: 0,
       rows: 0,
       deltaRows: 0,
+      stagedVersions: this.stagedCount,
       queries: this.queries,
       pushes: this.pushes,
       compaction: this.compactor.stats(),
