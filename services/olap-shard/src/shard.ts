@@ -264,17 +264,14 @@ export class Shard implements OlapShardApi {
   private readonly tables = new Map<string, TableState>();
   /** Advanced whenever a table's state is created, dropped or redefined (queries planned before retry once). */
   private tablesEpoch = 0;
-  /** Delta versions of storage names the catalog does not know yet. */
-  private readonly pending = new Map<string, { source: string; versions: VersionRecord[] }[]>();
   /** Last LSN pulled, per delta source id. */
   private readonly lastLsn = new Map<string, number>();
   /**
    * Versions pulled from the delta sources but not yet in DuckDB, per storage name, in pull
    * order: a query applies only its own tables' (applyStaged); the background poll applies all.
+   * Versions of storage names this shard's catalog does not know yet wait here too.
    */
   private readonly staged = new Map<string, { source: string; versions: VersionRecord[] }[]>();
-  /** Versions in `staged` (count); past `deltaBatch` a pull loads everything before it goes on. */
-  private stagedCount = 0;
   /** Generation counter of committed view definitions (stratum_meta.views). */
   private viewGen = 0;
   /** Key bloom filters by relative file path (sidecars, bloom.ts). */
@@ -283,11 +280,11 @@ export class Shard implements OlapShardApi {
   private hashCheck = '';
   private readonly pushMutex = new Mutex();
   private readonly stateMutex = new Mutex();
-  private refreshRunning: Promise<void> | undefined;
+  private pullRunning: Promise<void> | undefined;
   /** When the last query arrived (ms, `performance.now()`); background delta pulls follow it. */
   private lastQueryAt = Number.NEGATIVE_INFINITY;
   private pollTimer: NodeJS.Timeout | undefined;
-  private refreshQueued: Promise<void> | undefined;
+  private pullQueued: Promise<void> | undefined;
   private stageSeq = 0;
   /** UUIDv7 source for file names (monotonic, so names sort by creation). */
   private readonly fileIds = new VersionGenerator();
@@ -383,7 +380,7 @@ export class Shard implements OlapShardApi {
     const idleMs = this.opts.deltaIdleMs ?? 60_000;
     if (pollMs > 0) {
       this.pollTimer = setInterval(() => {
-        if (this.closing || this.refreshRunning) return;
+        if (this.closing || this.pullRunning) return;
         if (idleMs > 0 && performance.now() - this.lastQueryAt > idleMs) return;
         this.refresh().catch((e) => this.log('background delta refresh failed', { err: (e as Error).message }));
       }, pollMs);
@@ -454,7 +451,7 @@ export class Shard implements OlapShardApi {
     this.closing ??= (async () => {
       if (this.pollTimer) clearInterval(this.pollTimer);
       await this.compactor.stop();
-      await this.refreshRunning?.catch(() => {});
+      await this.pullRunning?.catch(() => {});
       while (this.inflight.size > 0) await Promise.allSettled([...this.inflight]);
       await this.pushMutex.run(async () => {});
       await this.stateMutex.run(async () => {});
@@ -678,7 +675,7 @@ export class Shard implements OlapShardApi {
         this.tablesEpoch++;
         this.log('table dropped or truncated: views and delta removed', { table: st.info.name, storage });
       }
-      for (const p of this.pending.keys()) if (this.catalog.isDead(p)) this.pending.delete(p);
+      for (const p of this.staged.keys()) if (this.catalog.isDead(p)) this.staged.delete(p);
       try {
         for (const info of live) {
           if (current(info)) continue;
@@ -702,10 +699,7 @@ export class Shard implements OlapShardApi {
             this.tables.set(info.storage, st);
             this.tablesEpoch++;
             this.recomputeFileKeyRanges(st);
-            const waiting = this.pending.get(info.storage);
-            this.pending.delete(info.storage);
-            for (const w of waiting ?? []) await this.appendDelta(st, w.source, w.versions);
-            await this.updateDeltaStats(st);
+            // Versions that arrived before this table did stay staged: the next refresh loads them.
           } else if (st.info !== info) {
             const old = st.info;
             st.info = info;
@@ -907,20 +901,20 @@ export class Shard implements OlapShardApi {
 
   /** Pull new versions from every delta source into `staged` (coalescing concurrent callers). */
   private pull(): Promise<void> {
-    if (!this.refreshRunning) {
-      this.refreshRunning = this.doPull().finally(() => {
-        this.refreshRunning = undefined;
+    if (!this.pullRunning) {
+      this.pullRunning = this.doPull().finally(() => {
+        this.pullRunning = undefined;
       });
-      return this.refreshRunning;
+      return this.pullRunning;
     }
     // A pull is running but may have started before this caller's writes: queue one more.
-    this.refreshQueued ??= this.refreshRunning
+    this.pullQueued ??= this.pullRunning
       .catch(() => {})
       .then(() => {
-        this.refreshQueued = undefined;
+        this.pullQueued = undefined;
         return this.pull();
       });
-    return this.refreshQueued;
+    return this.pullQueued;
   }
 
   /**
@@ -963,12 +957,11 @@ export class Shard implements OlapShardApi {
             else if (list) list.push({ source: id, versions: [v] });
             else this.staged.set(v.table, [{ source: id, versions: [v] }]);
           }
-          this.stagedCount += r.versions.length;
         }
         if (r.lastLsn > after) this.lastLsn.set(id, r.lastLsn);
         // A long backlog (the first query after an idle spell) is loaded batch by batch, so what
         // waits in memory stays bounded by one pull batch.
-        if (this.stagedCount >= this.deltaBatch) await this.stateMutex.run(() => this.applyStaged());
+        if (this.stagedVersions() >= this.deltaBatch) await this.stateMutex.run(() => this.applyStaged());
         const consumed = r.lastLsn - after;
         if (r.versions.length < this.deltaBatch && consumed < this.deltaBatch) break;
         if (consumed <= 0) break;
@@ -976,61 +969,42 @@ export class Shard implements OlapShardApi {
     }
   }
 
+  /** Versions in `staged` (count). */
+  private stagedVersions(): number {
+    let n = 0;
+    for (const batches of this.staged.values()) for (const b of batches) n += b.versions.length;
+    return n;
+  }
+
   /**
-   * Load the staged versions of `tables` (every table when undefined) into the delta tables. A
-   * batch that fails stays staged, with the ones after it, for the next refresh. Caller holds
-   * stateMutex.
+   * Load the staged versions of `tables` (every table when undefined) into the delta tables;
+   * versions of dead storage names are dropped, those of tables the catalog does not know yet stay
+   * staged (catalog events precede data, but this shard's catalog may lag). A batch that fails
+   * stays staged, with the ones after it, for the next refresh. Caller holds stateMutex.
    */
   private async applyStaged(tables?: ReadonlySet<string>): Promise<void> {
     for (const [table, batches] of [...this.staged]) {
       if (tables && !tables.has(table)) continue;
+      if (this.catalog.isDead(table)) {
+        this.staged.delete(table);
+        continue;
+      }
+      const st = this.tables.get(table);
+      if (!st) continue;
       this.staged.delete(table);
       for (let i = 0; i < batches.length; i++) {
         const b = batches[i] as { source: string; versions: VersionRecord[] };
         try {
-          await this.applyDelta(b.source, b.versions);
-          this.stagedCount -= b.versions.length;
+          if ((await this.appendDelta(st, b.source, b.versions)) > 0) {
+            await this.updateDeltaStats(st);
+            await this.rebuildViews(st);
+          }
         } catch (e) {
           const rest = batches.slice(i);
           const later = this.staged.get(table) ?? [];
           this.staged.set(table, [...rest, ...later]);
           throw e;
         }
-      }
-    }
-  }
-
-  /**
-   * Add versions pulled from `source` to the delta tables (above that source's watermark of each
-   * table), skipping versions another shard holds (`owns`) and versions of dead storage names.
-   * `VersionRecord.table` is a storage name (protocol 3). Caller holds stateMutex.
-   */
-  private async applyDelta(source: string, versions: VersionRecord[]): Promise<void> {
-    const byTable = new Map<string, VersionRecord[]>();
-    const owns = this.opts.owns;
-    for (const v of versions) {
-      if (this.catalog.isDead(v.table)) continue;
-      if (owns) {
-        const info = this.tables.get(v.table)?.info ?? this.catalog.byStorage(v.table);
-        // Unknown tables wait in `pending` and are filtered when applied.
-        if (info && !owns(info, v)) continue;
-      }
-      const list = byTable.get(v.table);
-      if (list) list.push(v);
-      else byTable.set(v.table, [v]);
-    }
-    for (const [table, list] of byTable) {
-      const st = this.tables.get(table);
-      if (!st) {
-        // Catalog events precede data, but this shard's catalog may lag: keep them until it catches up.
-        const waiting = this.pending.get(table);
-        if (waiting) waiting.push({ source, versions: list });
-        else this.pending.set(table, [{ source, versions: list }]);
-        continue;
-      }
-      if ((await this.appendDelta(st, source, list)) > 0) {
-        await this.updateDeltaStats(st);
-        await this.rebuildViews(st);
       }
     }
   }
@@ -1769,7 +1743,7 @@ export class Shard implements OlapShardApi {
       bytes: 0,
       rows: 0,
       deltaRows: 0,
-      stagedVersions: this.stagedCount,
+      stagedVersions: this.stagedVersions(),
       queries: this.queries,
       pushes: this.pushes,
       compaction: this.compactor.stats(),
