@@ -6,13 +6,13 @@
 import type { FuncCall } from '@pgsql/types';
 import { functionKind, type ResultType, resolveFunctionDetail, SqlState, StratumError } from '@stratum/shared';
 import { CATALOG_SCHEMA } from '../../catalog/relations.ts';
-import { coerce } from './coerce.ts';
+import { coerceArgument } from './coerce.ts';
 import { dateTimeFunction, makeInterval } from './fn-datetime.ts';
 import { formatFunction } from './fn-format.ts';
 import { jsonArrayFunction } from './fn-json-array.ts';
 import { numericFunction } from './fn-numeric.ts';
 import { stringFunction } from './fn-string.ts';
-import { castTyped, duckTypeOf, funcName, isNullConst, isUntypedParam } from './nodes.ts';
+import { castTyped, funcName, isNullConst, isUntypedParam } from './nodes.ts';
 import { displayName, type FnCall, type Rewriter, type Scope, type Typed } from './types.ts';
 import { rewriteWithin } from './untyped.ts';
 
@@ -68,10 +68,7 @@ export function call(rw: Rewriter, v: FuncCall, scope: Scope, inFrom: boolean): 
     });
   }
   if (typeof sig === 'string') return keep;
-  const nodes = args.map((a, i) => {
-    const want = sig.args[i] ?? 'unknown';
-    return isUntypedParam(a) && want !== 'unknown' && want !== 'numeric' && duckTypeOf(want) ? castTyped(a, want) : coerce(a, want);
-  });
+  const nodes = args.map((a, i) => coerceArgument(a, sig.args[i] ?? 'unknown'));
   if (v.args) base.args = nodes;
   const special = func({ name, call: base, nodes, args, sig, inFrom, a0: sig.args[0], t: sig.t });
   if (special) return special;

@@ -6,7 +6,7 @@
 import type { Node } from '@pgsql/types';
 import { intervalParts, numericPrecision, type ResultType } from '@stratum/shared';
 import { constString } from '../../analyze/ast.ts';
-import { castNode, castTyped, duckTypeOf, fn, intConst, isNullConst, opExpr } from './nodes.ts';
+import { castNode, castTyped, duckTypeOf, fn, intConst, isNullConst, isUntypedParam, opExpr } from './nodes.ts';
 import { FLOAT_TYPES, INT_TYPES, TEXT_TYPES, type Typed } from './types.ts';
 import { zoneCast } from './zone.ts';
 
@@ -63,6 +63,16 @@ export function intervalLiteral(text: string): Node | undefined {
     opExpr('+', fn('to_months', [intConst(p.months)]), fn('to_days', [intConst(p.days)])),
     fn('to_microseconds', [castNode(micros, 'bigint')]),
   );
+}
+
+/**
+ * `x` as an operand or function argument PostgreSQL resolved as type `want`: an untyped `$n`
+ * gets an explicit cast to it (DuckDB cannot type a parameter from an operator, nor choose
+ * between a function's overloads for one); anything else is {@link coerce}d. Numeric is left
+ * to DuckDB, whose DECIMAL cast would round.
+ */
+export function coerceArgument(x: Typed, want: ResultType): Node {
+  return isUntypedParam(x) && want !== 'unknown' && want !== 'numeric' && duckTypeOf(want) ? castTyped(x, want) : coerce(x, want);
 }
 
 /**

@@ -6,9 +6,9 @@
 import type { A_Expr, Node } from '@pgsql/types';
 import { isArrayType, type ResultType, resolveOperatorDetail, type Signature, SqlState, StratumError } from '@stratum/shared';
 import { constString, listItems, nodeOf, present } from '../../analyze/ast.ts';
-import { coerce, numKey, numText, scaleOf } from './coerce.ts';
+import { coerce, coerceArgument, numKey, numText, scaleOf } from './coerce.ts';
 import { jsonPath } from './fn-json-array.ts';
-import { argIsLiteral, castNode, castTyped, duckTypeOf, fn, isUntypedParam, nullWhenNull, opExpr, opName, textConst } from './nodes.ts';
+import { argIsLiteral, castNode, fn, isUntypedParam, nullWhenNull, opExpr, opName, textConst } from './nodes.ts';
 import { displayName, FLOAT_TYPES, INT_TYPES, type Rewriter, type Scope, TEXT_TYPES, type Typed } from './types.ts';
 import { rewriteWithin } from './untyped.ts';
 import { sessionZone, tstzPlusInterval, zoneCast } from './zone.ts';
@@ -85,11 +85,8 @@ export function aExpr(rw: Rewriter, v: A_Expr, scope: Scope): Typed {
     return keep;
   }
   const [a0, a1] = sig.args;
-  const operand = (a: Typed, want: ResultType = 'unknown'): Node =>
-    // DuckDB cannot type a parameter from an arithmetic operator: cast it to the operand type PostgreSQL chose.
-    isUntypedParam(a) && want !== 'unknown' && want !== 'numeric' && duckTypeOf(want) ? castTyped(a, want) : coerce(a, want);
-  let ln = l && operand(l, a0);
-  let rn = operand(r, l ? a1 : a0);
+  let ln = l && coerceArgument(l, a0 ?? 'unknown');
+  let rn = coerceArgument(r, (l ? a1 : a0) ?? 'unknown');
   // timestamptz compared with timestamp or date (timestamptz_lt_timestamp, …): the other side is
   // read as a local time of the session zone (timestamp2timestamptz).
   if (l && ln && COMPARISON_OPS.has(op) && sessionZone() && (a0 === 'timestamptz') !== (a1 === 'timestamptz')) {
