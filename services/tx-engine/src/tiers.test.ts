@@ -22,7 +22,7 @@ import {
   type Value,
   type WriteOp,
 } from '@stratum/shared';
-import { startTxEngine, type TxEngine } from './index.ts';
+import { startTxEngine, type TxEngine, type TxEngineOptions } from './index.ts';
 
 const users: TableDef = {
   name: 'users',
@@ -104,6 +104,47 @@ async function until(what: string, cond: () => Promise<boolean>): Promise<void> 
   }
 }
 
+/** Ingestion `i1` over partitions 0–3 in `dir`/ing, pushing nowhere, no GC. */
+function startTestIngestion(dir: string, bus: ChangeBus, catalog: Catalog): Promise<IngestionService> {
+  return startIngestion({
+    id: 'i1',
+    dir: join(dir, 'ing'),
+    partitions: [0, 1, 2, 3],
+    catalog,
+    bus,
+    olap: () => undefined,
+    pushIntervalMs: 60_000,
+    pushRows: 1_000_000,
+    gcIntervalMs: 0,
+    log: rootLogger(),
+  });
+}
+
+/** TX engine `id` in `dir`/`id` reading through `ing`, with fast heartbeats, eviction and writer checks. */
+function startTestEngine(
+  id: string,
+  dir: string,
+  bus: ChangeBus,
+  catalog: Catalog,
+  ing: IngestionService,
+  o: Partial<TxEngineOptions> = {},
+): Promise<TxEngine> {
+  return startTxEngine({
+    id,
+    dir: join(dir, id),
+    partitions: 4,
+    catalog,
+    bus,
+    clock: new LocalClock(0),
+    ingestion: ing,
+    heartbeatMs: 20,
+    retentionCheckMs: 50,
+    writerCheckMs: 50,
+    log: rootLogger(),
+    ...o,
+  });
+}
+
 describe('rows held by ingestion', () => {
   let dir: string;
   let bus: ChangeBus;
@@ -121,32 +162,8 @@ describe('rows held by ingestion', () => {
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'stratum-txing-'));
     bus = await openLocalBus(join(dir, 'bus'));
-    ing = await startIngestion({
-      id: 'i1',
-      dir: join(dir, 'ing'),
-      partitions: [0, 1, 2, 3],
-      catalog,
-      bus,
-      olap: () => undefined,
-      pushIntervalMs: 60_000,
-      pushRows: 1_000_000,
-      gcIntervalMs: 0,
-      log: rootLogger(),
-    });
-    const start = (id: string) =>
-      startTxEngine({
-        id,
-        dir: join(dir, id),
-        partitions: 4,
-        catalog,
-        bus,
-        clock: new LocalClock(0),
-        ingestion: ing,
-        heartbeatMs: 20,
-        retentionCheckMs: 50,
-        writerCheckMs: 50,
-        log: rootLogger(),
-      });
+    ing = await startTestIngestion(dir, bus, catalog);
+    const start = (id: string) => startTestEngine(id, dir, bus, catalog, ing);
     a = await start('txa');
     b = await start('txb');
     // Engine B writes users; A never holds them.
@@ -357,37 +374,12 @@ describe('one engine alone: ingestion is asked only for tables whose rows it evi
   catalog.apply(2, { kind: 'create_table', table: orders, at: 0 });
   catalog.apply(3, { kind: 'create_table', table: hot, at: 0 });
   catalog.apply(4, { kind: 'create_table', table: tagged, at: 0 });
-  const start = () =>
-    startTxEngine({
-      id: 'txa',
-      dir: join(dir, 'txa'),
-      partitions: 4,
-      catalog,
-      bus,
-      clock: new LocalClock(0),
-      ingestion: ing,
-      heartbeatMs: 20,
-      retentionCheckMs: 50,
-      writerCheckMs: 50,
-      soleWriter: true,
-      log: rootLogger(),
-    });
+  const start = () => startTestEngine('txa', dir, bus, catalog, ing, { soleWriter: true });
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'stratum-txalone-'));
     bus = await openLocalBus(join(dir, 'bus'));
-    ing = await startIngestion({
-      id: 'i1',
-      dir: join(dir, 'ing'),
-      partitions: [0, 1, 2, 3],
-      catalog,
-      bus,
-      olap: () => undefined,
-      pushIntervalMs: 60_000,
-      pushRows: 1_000_000,
-      gcIntervalMs: 0,
-      log: rootLogger(),
-    });
+    ing = await startTestIngestion(dir, bus, catalog);
     e = await start();
   });
   after(async () => {
