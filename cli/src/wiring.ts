@@ -236,6 +236,7 @@ export function shardSettings(cfg: StratumConfig) {
     deltaIdleMs: cfg.olap.delta_idle_ms,
     ...(cfg.olap.threads !== undefined ? { threads: cfg.olap.threads } : {}),
     queryConnections: cfg.olap.query_connections,
+    workerNice: cfg.olap.worker_nice,
   };
 }
 

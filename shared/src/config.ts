@@ -363,7 +363,16 @@ export const configSchema = z.strictObject({
         .max(256)
         .optional()
         .describe(
-          "DuckDB worker threads of each OLAP shard (DuckDB's `threads` setting); unset = one per core. Fewer leave cores to the TX engine and router of the same process or machine while dashboards run (performance isolation).",
+          'DuckDB worker threads that run each OLAP shard\'s queries (DuckDB\'s `threads` setting is this + 1); unset = one per core. Queries run only on these threads, never on the thread pool that storage I/O uses (docs/architecture.md "Performance isolation").',
+        ),
+      worker_nice: z
+        .number()
+        .int()
+        .min(0)
+        .max(19)
+        .default(10)
+        .describe(
+          'nice value (Linux, per thread) of the DuckDB worker threads that run analytical queries: transactions get the CPU first and dashboards what is left. 0 = the same priority as transactions. Not applied where thread ids cannot be read (other than Linux).',
         ),
       query_connections: z
         .number()
@@ -381,6 +390,7 @@ export const configSchema = z.strictObject({
       target_file_rows: 1_000_000,
       delta_idle_ms: 60_000,
       query_connections: 4,
+      worker_nice: 10,
     })
     .describe('OLAP shard settings.'),
   clock: z

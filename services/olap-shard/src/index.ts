@@ -51,8 +51,16 @@ export interface OlapShardOptions {
   log?: (msg: string, fields?: object) => void;
   /** DuckDB connections for queries (queries beyond this wait). Default 4. */
   queryConnections?: number;
-  /** DuckDB worker threads. Default: DuckDB's (number of cores). */
+  /**
+   * DuckDB worker threads that run queries (DuckDB's `threads` is this + 1, counting the caller
+   * of other statements). Default: one per core (`os.availableParallelism()`).
+   */
   threads?: number;
+  /**
+   * nice value (0 – 19) of those worker threads (Linux; shared/src/duckdb/workers.ts), so the
+   * process's transactions get the CPU first. Default 10; 0 = unchanged.
+   */
+  workerNice?: number;
   /** DuckDB memory limit, e.g. `'4GB'`. Default: DuckDB's (80 % of RAM). */
   memoryLimit?: string;
   /**

@@ -9,8 +9,9 @@
  * always pairs a view definition with the delta rows it expects (see `commitPush`).
  */
 import { mkdir, readdir, rm, stat } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import { join, relative, resolve, sep } from 'node:path';
-import { type DuckDBConnection, DuckDBInstance, type DuckDBResultReader, StatementType } from '@duckdb/node-api';
+import { type DuckDBConnection, type DuckDBInstance, type DuckDBResultReader, StatementType } from '@duckdb/node-api';
 import {
   type Catalog,
   canceledError,
@@ -40,9 +41,12 @@ import {
   columnCodec,
   convertResult,
   convertValue,
+  DEFAULT_WORKER_NICE,
   interruptOnCancel,
   mapDuckDbError,
+  openWorkerInstance,
   PG_SEMANTICS_SQL,
+  runOnWorkers,
   zoneComparable,
 } from '@stratum/shared/duckdb';
 import { buildBloom, type FileBloom, HASH_CHECK_SQL, readBloom } from './bloom.ts';
@@ -112,6 +116,7 @@ export interface ShardOptions {
   log?: (msg: string, fields?: object) => void;
   queryConnections?: number;
   threads?: number;
+  workerNice?: number;
   memoryLimit?: string;
   keyBloomFilters?: boolean;
   rowGroupSize?: number;
@@ -155,6 +160,10 @@ export interface ShardStats {
   deltaRows: number;
   /** Delta versions pulled but not yet loaded into DuckDB (count; at most about one pull batch). */
   stagedVersions: number;
+  /** DuckDB worker threads that run queries (0 before open). */
+  workerThreads: number;
+  /** Their nice value (0: same priority as the rest of the process). */
+  workerNice: number;
   /** Queries run since start. */
   queries: number;
   /** Pushes that wrote or advanced something since start. */
@@ -252,6 +261,8 @@ export class Shard implements OlapShardApi {
   private readonly catalogWaitMs: number;
 
   private instance: DuckDBInstance | undefined;
+  /** DuckDB worker threads that run queries, and the nice value they got (openWorkerInstance). */
+  private workers = { threads: 0, nice: 0 };
   private connections: DuckDBConnection[] = [];
   private pool: Pool<DuckDBConnection> | undefined;
   private stateConn: DuckDBConnection | undefined;
@@ -393,6 +404,8 @@ export class Shard implements OlapShardApi {
       tables: Object.keys(this.manifest.tables).length,
       files: this.stats().files,
       unavailableFiles: this.unavailable.size,
+      workerThreads: this.workers.threads,
+      workerNice: this.workers.nice,
     });
   }
 
@@ -402,9 +415,14 @@ export class Shard implements OlapShardApi {
       autoinstall_known_extensions: 'false',
       autoload_known_extensions: 'false',
     };
-    if (this.opts.threads !== undefined) config.threads = String(this.opts.threads);
     if (this.opts.memoryLimit !== undefined) config.memory_limit = this.opts.memoryLimit;
-    this.instance = await DuckDBInstance.create(':memory:', config);
+    const opened = await openWorkerInstance(config, {
+      workers: this.opts.threads ?? availableParallelism(),
+      nice: this.opts.workerNice ?? DEFAULT_WORKER_NICE,
+      warn: (message) => this.log(`OLAP shard ${this.id}: ${message}`),
+    });
+    this.instance = opened.instance;
+    this.workers = { threads: opened.workers, nice: opened.nice };
     const n = Math.max(1, this.opts.queryConnections ?? 4);
     for (let i = 0; i < n + 2; i++) {
       const c = await this.instance.connect();
@@ -1720,7 +1738,7 @@ export class Shard implements OlapShardApi {
       if (ddl.length > 0) await conn.run(ddl.join('\n'));
       mFilesTotal.inc({ shard: this.id }, filesTotal);
       mFilesOpened.inc({ shard: this.id }, filesOpened);
-      const res = await runReadOnly(conn, sql, params, this.id);
+      const res = await runReadOnly(conn, sql, params, this.id, this.workers.threads);
       const out: QueryResult = { ...res, scan: { filesTotal, filesOpened } };
       if (unavailable.length > 0) {
         mDegraded.inc({ shard: this.id });
@@ -1744,6 +1762,8 @@ export class Shard implements OlapShardApi {
       rows: 0,
       deltaRows: 0,
       stagedVersions: this.stagedVersions(),
+      workerThreads: this.workers.threads,
+      workerNice: this.workers.nice,
       queries: this.queries,
       pushes: this.pushes,
       compaction: this.compactor.stats(),
@@ -1789,7 +1809,13 @@ const EXPLAIN_RE = /^\s*EXPLAIN\s+(?:ANALY[SZ]E\s+|\([^)]*\)\s*)?/i;
  * Prepare, check read-only, bind and run `sql` on `conn`.
  * @throws StratumError 25006 for anything but SELECT (or EXPLAIN of a SELECT), else the mapped DuckDB error.
  */
-async function runReadOnly(conn: DuckDBConnection, sql: string, params: readonly Literal[], id: string): Promise<QueryResult> {
+async function runReadOnly(
+  conn: DuckDBConnection,
+  sql: string,
+  params: readonly Literal[],
+  id: string,
+  workers: number,
+): Promise<QueryResult> {
   let stmt: Awaited<ReturnType<DuckDBConnection['prepare']>>;
   try {
     stmt = await conn.prepare(sql);
@@ -1814,7 +1840,7 @@ async function runReadOnly(conn: DuckDBConnection, sql: string, params: readonly
       );
     }
     bindParams(stmt, params);
-    const res = await stmt.run();
+    const res = await runOnWorkers(stmt, workers);
     return await convertResult(res);
   } catch (e) {
     throw mapDuckDbError(e);

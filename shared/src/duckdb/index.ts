@@ -12,6 +12,7 @@ export * from './columns.ts';
 export * from './convert.ts';
 export * from './interrupt.ts';
 export { PG_MACROS_SQL, PG_NUMERIC_FIELD, pgErrorOf } from './pg-macros.ts';
+export * from './workers.ts';
 
 /**
  * Column type of each SqlType in a raw load table filled through DuckDB's appender with stored
