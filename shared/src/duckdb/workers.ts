@@ -9,13 +9,14 @@
  * clients): the four pool threads each took ~35 % of a core for dashboards, and the main thread's
  * run-queue wait went from ~110 to ~480 ms per second, which halved the INSERT rate.
  *
- * Here a query is started as a DuckDB pending result (`DuckDBPreparedStatement.start`, a few
- * µs on the calling thread) and its state is polled without executing tasks
- * (`duckdb_pending_execute_check_state`), so only DuckDB's worker threads run it. Those threads
- * are created by `SET threads` right after the instance opens and are given a nice value with
- * `os.setPriority(tid, nice)`, which on Linux applies to that one thread (setpriority(2),
- * PRIO_PROCESS with a thread id). The kernel's scheduler then gives transactions the CPU first
- * and analytics whatever is left.
+ * Here a query is started as a DuckDB pending result (`DuckDBPreparedStatement.start`, on the
+ * calling thread: 0.08 ms over a DuckDB table, but DuckDB binds a statement over `read_parquet`
+ * again there, ~0.4 ms for one file and ~0.9 ms for 60), and its state is polled without
+ * executing tasks (`duckdb_pending_execute_check_state`), so only DuckDB's worker threads run
+ * it. Those threads are created by `SET threads` right after the instance opens and are given a
+ * nice value with `os.setPriority(tid, nice)`, which on Linux applies to that one thread
+ * (setpriority(2), PRIO_PROCESS with a thread id). The kernel's scheduler then gives
+ * transactions the CPU first and analytics whatever is left.
  */
 import { readdirSync } from 'node:fs';
 import { setPriority } from 'node:os';
