@@ -59,6 +59,7 @@
  *            runs with its router result cache off (STRATUM_ROUTER__RESULT_CACHE_TTL_MS=0: flights
  *            does not change in the window, so repeats would be answers from memory, while
  *            PostgreSQL computes each); --dashboard-cache keeps the default 1 s cache.
+ *            Each INSERT point follows a warm-up of the insert script (--warmup, else 5 s).
  *
  * --stratum-args is passed to `stratum up` as extra arguments; since it starts with `--`,
  * write it with `=`: --stratum-args="--threads 2". --stratum-variants 1,2 makes one Stratum
@@ -113,6 +114,12 @@ const runs = args.num('runs') ?? 3;
 const jobs = args.num('jobs') ?? 2;
 const rowCount = args.num('rows') ?? 100_000;
 const warmup = args.num('warmup') ?? 0;
+/**
+ * Warm-up before each htap INSERT point: --warmup when given, else 5 s. Without one, the first
+ * window (INSERT alone, right after the flights load) ranged 2,900–5,200 tps from run to run on
+ * the 2-core box, which made with / alone noise.
+ */
+const htapWarmupS = args.num('warmup') ?? 5;
 const settleTimeoutS = args.num('settle-timeout') ?? 120;
 const sbThreads = args.num('sysbench-threads') ?? 8;
 const sbTables = args.num('sysbench-tables') ?? 2;
@@ -676,10 +683,10 @@ async function cacheHits(s: Server): Promise<number> {
   return m === undefined ? Number.NaN : metricSum(m, 'stratum_router_result_cache_hits_total');
 }
 
-/** --warmup seconds of the insert script at --htap-clients (not counted; nothing else running). */
+/** {@link htapWarmupS} seconds of the insert script at --htap-clients (not counted; nothing else running). */
 async function htapWarmup(s: Server, script: string, dir: string): Promise<void> {
-  if (warmup <= 0) return;
-  const wu = await pgbench(s.target, htapClients, warmup, script, dir, undefined);
+  if (htapWarmupS <= 0) return;
+  const wu = await pgbench(s.target, htapClients, htapWarmupS, script, dir, undefined);
   s.written += WORKLOADS.insert.writes * wu.transactions;
 }
 
