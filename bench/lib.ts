@@ -12,7 +12,7 @@ import { cpus, tmpdir, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import { freePort } from '../shared/src/testing/nats-server.ts';
+import { freePort } from '../shared/src/testing/ports.ts';
 import { type PostgresHandle, startPostgres } from '../shared/src/testing/postgres.ts';
 
 export type { PostgresHandle };

@@ -4,8 +4,8 @@
  * gracefully (SIGINT) or kills them (SIGKILL) for fault tests.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { freePort } from '@stratum/shared/testing';
 import pg from 'pg';
 
 const BIN = fileURLToPath(new URL('../bin/stratum.mjs', import.meta.url));
@@ -21,18 +21,7 @@ export interface StratumProcess {
   kill(): Promise<void>;
 }
 
-/** A free TCP port on 127.0.0.1 (bound once and released). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      const port = typeof a === 'object' && a ? a.port : 0;
-      s.close(() => resolve(port));
-    });
-  });
-}
+export { freePort };
 
 /**
  * Spawn `stratum <args>` and wait until its stdout matches `ready` (default: "listening" or "is up").

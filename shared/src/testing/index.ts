@@ -7,7 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 export type { NatsServerHandle, NatsServerOptions } from './nats-server.ts';
-export { freePort, natsServerBinary, startNatsServer } from './nats-server.ts';
+export { natsServerBinary, startNatsServer } from './nats-server.ts';
+export { freePort } from './ports.ts';
 
 /**
  * Create a fresh temp directory `<os.tmpdir()>/<prefix>XXXXXX` (fs.mkdtemp) and return its

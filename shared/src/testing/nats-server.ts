@@ -10,9 +10,10 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { accessSync, constants as fsConstants, rmSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createConnection, createServer } from 'node:net';
+import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
+import { freePort } from './ports.ts';
 
 /** Options of {@link startNatsServer}. */
 export interface NatsServerOptions {
@@ -109,20 +110,6 @@ export function natsServerBinary(): Promise<string> {
     binaryPromise = undefined; // allow a later retry
   });
   return binaryPromise;
-}
-
-/** A free TCP port on 127.0.0.1 (bind port 0, read the port, close). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
-      srv.close(() => (port > 0 ? resolve(port) : reject(new Error('could not determine a free port'))));
-    });
-  });
 }
 
 function canConnect(port: number): Promise<boolean> {

@@ -19,7 +19,7 @@ import { accessSync, constants as fsConstants, readdirSync, readFileSync, rmSync
 import { appendFile, chown, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { delimiter, dirname, join } from 'node:path';
-import { freePort } from './nats-server.ts';
+import { freePort } from './ports.ts';
 
 /** Options of {@link startPostgres}. */
 export interface PostgresOptions {
