@@ -292,6 +292,62 @@ describe('session settings: Stratum vs PostgreSQL 15', { timeout: 600_000 }, () 
     });
   }
 
+  test('a prepared statement that reads a setting sees its value when it runs, not when it was planned', async () => {
+    const a = new pg.Client({ host: '127.0.0.1', port: srv.pgPort, user: 'stratum', database: 'stratum' });
+    const b = new pg.Client({ host: ref.host, port: ref.port, user: ref.user, database: ref.database });
+    await a.connect();
+    await b.connect();
+    // Named statements (extended protocol), each prepared once and run after every change.
+    const named = [
+      { name: 'by_setting', text: "SELECT id FROM plan_reads WHERE v = current_setting('my.x') ORDER BY id" },
+      { name: 'key_by_setting', text: "SELECT v FROM plan_reads WHERE id = current_setting('my.id')::int" },
+      { name: 'count_by_setting', text: "SELECT count(*) FROM plan_reads WHERE v <= current_setting('my.x')" },
+    ];
+    const steps: (string | undefined)[] = [
+      "SET my.x = 'c'",
+      "SET my.id = '2'",
+      undefined,
+      "SET my.x = 'b'",
+      "SELECT set_config('my.id', '3', false)",
+      undefined,
+      'BEGIN',
+      "SET LOCAL my.x = 'a'",
+      undefined,
+      'COMMIT',
+      undefined,
+      'RESET my.x',
+      "SET my.x = 'a'",
+      undefined,
+    ];
+    const run = async (c: pg.Client): Promise<unknown[]> => {
+      const out: unknown[] = [];
+      const q = (query: pg.QueryConfig) =>
+        c.query({ ...query, rowMode: 'array', types: RAW }).then(
+          (r) => r.rows,
+          (e: { code?: string }) => e.code ?? 'client error',
+        );
+      out.push(await q({ text: 'CREATE TABLE plan_reads (id integer PRIMARY KEY, v text)' }));
+      out.push(await q({ text: "INSERT INTO plan_reads VALUES (1, 'a'), (2, 'b'), (3, 'c')" }));
+      for (const step of steps) {
+        if (step !== undefined) out.push([step, await q({ text: step })]);
+        else for (const n of named) out.push([n.name, await q(n)]);
+      }
+      return out;
+    };
+    try {
+      const [got, want] = await Promise.all([run(a), run(b)]);
+      assert.deepEqual(got, want);
+      // The answers changed with the settings (the script checks something beyond a constant).
+      for (const n of named) {
+        const answers = new Set(want.filter((o) => Array.isArray(o) && o[0] === n.name).map((o) => JSON.stringify((o as unknown[])[1])));
+        assert.ok(answers.size >= 2, `${n.name}: PostgreSQL gave ${[...answers].join(' ')}`);
+      }
+    } finally {
+      await a.end().catch(() => {});
+      await b.end().catch(() => {});
+    }
+  });
+
   test('analytical statements under a session zone run on the OLAP tier; a series stepping days in the zone is refused', async () => {
     const a = new pg.Client({ host: '127.0.0.1', port: srv.pgPort, user: 'stratum', database: 'stratum' });
     await a.connect();

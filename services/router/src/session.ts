@@ -167,6 +167,8 @@ interface Handle {
   declared: number[];
   planned?: PlannedStatement;
   key?: string;
+  /** Settings the planner read (`setting(name)`) and the values it got: the plan holds them (e.g. a bound current_setting). */
+  reads?: Map<string, string | undefined>;
 }
 
 /** Statements allowed in a failed transaction block: they end it or roll back to a savepoint. */
@@ -296,9 +298,24 @@ export class RouterSession implements PgSession, SessionValues, SettingsState {
   /** A setting as SHOW and current_setting() print it (`10s`), or undefined for an unknown name. */
   setting(name: string): string | undefined {
     const n = name.toLowerCase();
-    if (n === 'stratum.session_token') return this.token();
-    const v = currentSetting(this, n);
-    return v === undefined ? undefined : showSetting(settingDef(n), v);
+    const raw = this.rawSetting(n);
+    this.planReads?.set(n, raw);
+    return raw === undefined || n === 'stratum.session_token' ? raw : showSetting(settingDef(n), raw);
+  }
+
+  /** A setting's stored form (what SHOW prints is a function of it), or undefined for an unknown name. */
+  private rawSetting(n: string): string | undefined {
+    return n === 'stratum.session_token' ? this.token() : currentSetting(this, n);
+  }
+
+  /** While a statement is planned: every setting the planner reads, stored form (see {@link planFor}). */
+  private planReads: Map<string, string | undefined> | undefined;
+
+  /** Whether every setting in `reads` still has the stored form it had when read. */
+  private settingsUnchanged(reads: Map<string, string | undefined> | undefined): boolean {
+    if (reads === undefined) return true;
+    for (const [n, v] of reads) if (this.rawSetting(n) !== v) return false;
+    return true;
   }
 
   /** Evaluation context of a statement starting now (now() = the block's start, else the statement's). */
@@ -423,13 +440,23 @@ export class RouterSession implements PgSession, SessionValues, SettingsState {
           : h.parsed.bytes.subarray(0, Math.max(0, loc - h.parsed.offset)).toString('utf8').length + 1,
     };
     const key = planKey(env);
-    if (h.planned && h.key === key) return h.planned;
-    h.planned = planStatement(
-      h.parsed,
-      env,
-      h.declared.map((o) => (o ? typeOfOid(o) : undefined)),
-    );
+    if (h.planned && h.key === key && this.settingsUnchanged(h.reads)) return h.planned;
+    // Record what the planner reads: a value it binds into the plan (current_setting in a
+    // row read or a write, search_path in the DuckDB rewrite) makes the plan stale once the
+    // setting changes, as PostgreSQL re-plans a prepared statement then.
+    const reads = new Map<string, string | undefined>();
+    this.planReads = reads;
+    try {
+      h.planned = planStatement(
+        h.parsed,
+        env,
+        h.declared.map((o) => (o ? typeOfOid(o) : undefined)),
+      );
+    } finally {
+      this.planReads = undefined;
+    }
     h.key = key;
+    h.reads = reads;
     return h.planned;
   }
 
