@@ -8,7 +8,17 @@ import { readFileSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
 import type { DuckDBConnection } from '@duckdb/node-api';
-import { openWorkerInstance, queryOnWorkers, runOnWorkers, type WorkerInstance } from './workers.ts';
+import { openWorkerInstance, runOnWorkers, type WorkerInstance } from './workers.ts';
+
+/** Prepare `sql` on `conn`, run it with {@link runOnWorkers}, destroy the statement. */
+async function queryOnWorkers(conn: DuckDBConnection, sql: string, workers: number) {
+  const stmt = await conn.prepare(sql);
+  try {
+    return await runOnWorkers(stmt, workers);
+  } finally {
+    stmt.destroySync();
+  }
+}
 
 /** A thread's nice value from /proc (field 19 of stat(5), counted after the command name). */
 function niceOf(tid: number): number {

@@ -20,7 +20,7 @@
  */
 import { readdirSync } from 'node:fs';
 import { setPriority } from 'node:os';
-import { type DuckDBConnection, DuckDBInstance, type DuckDBMaterializedResult, type DuckDBPreparedStatement } from '@duckdb/node-api';
+import { DuckDBInstance, type DuckDBMaterializedResult, type DuckDBPreparedStatement } from '@duckdb/node-api';
 import duckdb from '@duckdb/node-bindings';
 
 /**
@@ -139,14 +139,4 @@ export async function runOnWorkers(stmt: DuckDBPreparedStatement, workers: numbe
     await new Promise<void>((resolve) => (ms === 0 ? setImmediate(resolve) : setTimeout(resolve, ms)));
   }
   return (await pending.getResult()) as DuckDBMaterializedResult;
-}
-
-/** A connection's statement run on workers: prepare `sql`, run it ({@link runOnWorkers}), destroy the statement. */
-export async function queryOnWorkers(conn: DuckDBConnection, sql: string, workers: number): Promise<DuckDBMaterializedResult> {
-  const stmt = await conn.prepare(sql);
-  try {
-    return await runOnWorkers(stmt, workers);
-  } finally {
-    stmt.destroySync();
-  }
 }
