@@ -302,6 +302,7 @@ describe('session settings: Stratum vs PostgreSQL 15', { timeout: 600_000 }, () 
       { name: 'by_setting', text: "SELECT id FROM plan_reads WHERE v = current_setting('my.x') ORDER BY id" },
       { name: 'key_by_setting', text: "SELECT v FROM plan_reads WHERE id = current_setting('my.id')::int" },
       { name: 'count_by_setting', text: "SELECT count(*) FROM plan_reads WHERE v <= current_setting('my.x')" },
+      { name: 'key_by_zone', text: "SELECT v FROM plan_reads WHERE id = extract(hour FROM timestamptz '2024-01-01 00:00:00+00')::int + 1" },
     ];
     const steps: (string | undefined)[] = [
       "SET my.x = 'c'",
@@ -317,6 +318,12 @@ describe('session settings: Stratum vs PostgreSQL 15', { timeout: 600_000 }, () 
       undefined,
       'RESET my.x',
       "SET my.x = 'a'",
+      undefined,
+      "SET TimeZone = 'Etc/GMT-1'",
+      undefined,
+      "SET TimeZone = 'Etc/GMT-2'",
+      undefined,
+      'RESET TimeZone',
       undefined,
     ];
     const run = async (c: pg.Client): Promise<unknown[]> => {

@@ -441,9 +441,9 @@ export class RouterSession implements PgSession, SessionValues, SettingsState {
     };
     const key = planKey(env);
     if (h.planned && h.key === key && this.settingsUnchanged(h.reads)) return h.planned;
-    // Record what the planner reads: a value it binds into the plan (current_setting in a
-    // row read or a write, search_path in the DuckDB rewrite) makes the plan stale once the
-    // setting changes, as PostgreSQL re-plans a prepared statement then.
+    // Record every setting the planner reads: a value it binds into the plan (TimeZone and
+    // DateStyle in the DuckDB SQL, search_path, current_setting in a row read) makes the plan
+    // stale once the setting changes, as PostgreSQL re-plans a prepared statement then.
     const reads = new Map<string, string | undefined>();
     this.planReads = reads;
     try {

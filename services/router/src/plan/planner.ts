@@ -39,14 +39,14 @@ export interface PlanEnv {
 }
 
 /**
- * The session state a cached plan depends on: re-plan when it changed. The analytical SQL spells
- * the session's TimeZone and DateStyle out (rewrite/zone.ts), so they are part of it, and
- * restrict_nonsystem_relation_kind decides whether a plan may read views (select.ts).
+ * The state outside the statement a cached plan depends on, other than settings: the catalog
+ * version, AS OF, and whether a transaction block is open. Settings the planner reads (TimeZone
+ * and DateStyle spelled out in the analytical SQL by rewrite/zone.ts, restrict_nonsystem_relation_kind
+ * for views in select.ts, search_path, a bound current_setting) are recorded per plan through
+ * `session.setting` and checked before reuse (router/src/session.ts `planFor`).
  */
-export function planKey(env: Pick<PlanEnv, 'asOf' | 'inBlock' | 'catalog'> & { session?: PlanEnv['session'] }): string {
-  const restrict = env.session?.setting('restrict_nonsystem_relation_kind') ?? '';
-  const zone = `${env.session?.setting('TimeZone') ?? ''}:${env.session?.setting('DateStyle') ?? ''}`;
-  return `${env.catalog.version}:${env.asOf ? 1 : 0}:${env.inBlock ? 1 : 0}:${zone}${restrict === '' ? '' : `:${restrict}`}`;
+export function planKey(env: Pick<PlanEnv, 'asOf' | 'inBlock' | 'catalog'>): string {
+  return `${env.catalog.version}:${env.asOf ? 1 : 0}:${env.inBlock ? 1 : 0}`;
 }
 
 /** Statement kinds that run as DDL. */
