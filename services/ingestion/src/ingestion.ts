@@ -1302,6 +1302,8 @@ export class Ingestion implements IngestionApi {
     const w = this.wm;
     if (w < 0) return;
     this.lastPushAt = this.now();
+    // Versions merged while this push runs are not in it: only what was counted at its start is pushed.
+    const counted = this.unpushed;
     const ids = targets.map((t) => t.id);
     const marks = new Map<string, Record<string, number> | undefined>();
     await Promise.all(
@@ -1363,7 +1365,7 @@ export class Ingestion implements IngestionApi {
         }
       }
     }
-    if (complete) this.unpushed = 0;
+    if (complete) this.unpushed = Math.max(0, this.unpushed - counted);
   }
 
   // ------------------------------------------------------------------ GC
