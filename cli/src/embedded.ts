@@ -61,6 +61,7 @@ import {
   reloadConfig,
   reloadsReach,
   routerSettings,
+  shardLog,
   shardSettings,
   TX_METHODS,
   txEngineSettings,
@@ -137,6 +138,7 @@ export async function startPipeline(
       deltaSources: [{ id: ingId, api: ingestion }],
       owns: owner(id, shardIds),
       ...shardSettings(cfg),
+      log: shardLog(log, id),
     });
     shards.push({ id, api: shard });
     handles.push({ name: `olap-shard ${id}`, close: () => shard.close() });

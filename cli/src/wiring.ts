@@ -227,6 +227,15 @@ export function routerSettings(cfg: StratumConfig, o: { http?: boolean } = {}) {
   };
 }
 
+/**
+ * The OLAP shard's log function over `log`: its messages (pushes, compactions, quarantined
+ * files, worker priorities) as info lines, with `svc: olap-shard` and the shard id.
+ */
+export function shardLog(log: Logger, id: string): (msg: string, fields?: object) => void {
+  const l = log.child({ svc: 'olap-shard', id });
+  return (msg, fields) => l.info(fields ?? {}, msg);
+}
+
 /** OLAP shard settings from the config. */
 export function shardSettings(cfg: StratumConfig) {
   return {
@@ -365,6 +374,7 @@ export async function startDistributed(
         deltaSources: ingestionClients().map((i) => ({ id: i.id, api: i.api })),
         owns: owner(e.id, shardIds),
         ...shardSettings(cfg),
+        log: shardLog(log, e.id),
       });
       handles.push({ name: `olap-shard ${e.id}`, close: () => shard.close() });
       await serve(e.url, shard, OLAP_METHODS, () => ({ status: 'ok', service: 'olap-shard', id: e.id }));
