@@ -222,6 +222,14 @@ export const configSchema = z.strictObject({
         .min(0)
         .default(1000)
         .describe('Lifetime of cached answers of analytical statements (ms); writes through this router drop them at once; 0 = off.'),
+      copy_max_unmerged_rows: z
+        .number()
+        .int()
+        .min(0)
+        .default(50_000)
+        .describe(
+          'Backpressure of COPY FROM: before writing more rows, a COPY waits while more than this many of its committed rows are above the ingestion watermark, or more than `ingestion.push_rows` plus this many above the table\'s OLAP watermark, so its rows are readable analytically soon after `COPY n` (a watermark that does not advance for 10 s is no longer waited for; docs/architecture.md "Bulk writes and the pipeline"). 0 = never wait.',
+        ),
       session_token_secret: z
         .string()
         .min(16, 'expected at least 16 characters')
@@ -239,6 +247,7 @@ export const configSchema = z.strictObject({
       statement_timeout_ms: 30_000,
       max_statement_bytes: 16 * 1024 * 1024,
       result_cache_ttl_ms: 1000,
+      copy_max_unmerged_rows: 50_000,
     })
     .describe('Router (front end).'),
   tx: z

@@ -57,6 +57,10 @@ export interface RouterOptions {
   maxStatementBytes: number;
   /** Lifetime of cached analytical answers (ms); 0 turns the result cache off. Default 1000. */
   resultCacheTtlMs?: number;
+  /** Backpressure of COPY FROM: most committed rows of one COPY above the ingestion watermark before it waits; 0 = never wait. Default 50,000. */
+  copyMaxUnmergedRows?: number;
+  /** Backpressure of COPY FROM: most committed rows of one COPY above its table's OLAP watermark before it waits; 0 = never wait. Default 250,000 (ingestion's push_rows + 50,000). */
+  copyMaxUnpushedRows?: number;
   /** This router's clock (DESIGN §8): strict reads wait for a watermark past its `now().latest`. */
   clock: Clock;
   /** `router.session_token_secret`: HMAC key of session tokens (default: random per process). */
@@ -119,6 +123,8 @@ export async function startRouter(o: RouterOptions): Promise<Router> {
     serverVersion: SERVER_VERSION,
     pickEngine: () => next++,
     results: new ResultCache(o.resultCacheTtlMs ?? 1000),
+    copyMaxUnmergedRows: o.copyMaxUnmergedRows ?? 50_000,
+    copyMaxUnpushedRows: o.copyMaxUnpushedRows ?? 250_000,
     clock: o.clock,
     tokens: new SessionTokens(o.sessionTokenSecret),
     watermarks: new WatermarkWatcher(async () => {

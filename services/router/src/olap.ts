@@ -432,6 +432,25 @@ export class OlapRouter {
     return counts.reduce((a, b) => a + b, 0);
   }
 
+  /**
+   * How far `table` (storage name) is in Parquet: the lowest OLAP watermark (ms) among the shards
+   * holding it that have received a push of it; -1 when none has. One `watermarks()` call per
+   * shard holding the table.
+   * @throws what a shard's `watermarks()` throws (an unreachable shard)
+   */
+  async olapWatermark(storage: string): Promise<number> {
+    const info = this.catalog.byStorage(storage);
+    if (!info) return -1;
+    const ws = await Promise.all(
+      shardsFor(info, {}, this.shardIds).map(async (id) => {
+        const shard = this.shards.find((s) => s.id === id) as ShardRef;
+        return (await shard.api.watermarks())[storage] ?? -1;
+      }),
+    );
+    const pushed = ws.filter((w) => w >= 0);
+    return pushed.length === 0 ? -1 : Math.min(...pushed);
+  }
+
   private async connection(): Promise<DuckDBConnection> {
     const c = this.idle.pop();
     if (c) return c;

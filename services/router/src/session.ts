@@ -76,6 +76,10 @@ export interface RouterContext {
   tokens: SessionTokens;
   /** The lowest ingestion watermark (ms), one shared read for all waiting sessions. */
   watermarks: WatermarkWatcher;
+  /** Most committed rows of one COPY above the ingestion watermark before it waits (execute/backpressure.ts); 0 = never wait. */
+  copyMaxUnmergedRows: number;
+  /** Most committed rows of one COPY above its table's OLAP watermark before it waits; 0 = never wait. */
+  copyMaxUnpushedRows: number;
   /** Sequence ranges claimed by this router. */
   sequences: SequenceAllocator;
   /** Failed statements are logged at debug level (PostgreSQL's log_min_error_statement). */

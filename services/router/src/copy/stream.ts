@@ -6,7 +6,7 @@
 
 import type { TextSettings } from '../pgwire/binary-format.ts';
 import { toPgErrorLike } from '../pgwire/errors.ts';
-import type { CopyInSink, CopyOutSource, StatementResult } from '../pgwire/types.ts';
+import type { CopyInSink, CopyOutSource, Notice, StatementResult } from '../pgwire/types.ts';
 import type { CopyOptions } from './options.ts';
 import { createCopyParser } from './parse.ts';
 import type { CopyRow } from './row.ts';
@@ -42,6 +42,8 @@ export interface CopyRowConsumer<T = string | null> {
   rows(batch: CopyRow<T>[]): Promise<void>;
   /** All data arrived and was accepted: store the rows atomically. Returns the number of rows copied (default: rows received). */
   commit(): Promise<number | undefined>;
+  /** Messages for the client after a successful commit (sent as NOTICEs before `COPY n`). Optional. */
+  notices?(): Notice[];
   /** The COPY failed (bad data, CopyFail, lost connection): discard everything received. Called at most once, never after `commit`. */
   abort(reason: string): Promise<void>;
 }
@@ -97,7 +99,8 @@ export function createCopyInSink<T = string | null>(spec: CopyFromSpec<T>, consu
         await deliver(parser.finish());
         const n = await consumer.commit();
         state = 'done';
-        return { commandTag: `COPY ${n ?? count}` };
+        const notices = consumer.notices?.() ?? [];
+        return { commandTag: `COPY ${n ?? count}`, ...(notices.length > 0 ? { notices } : {}) };
       }),
     fail: (message) => abort(message),
   };

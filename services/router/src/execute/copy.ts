@@ -8,6 +8,11 @@
  * COPY that fails afterwards deletes the rows of its earlier batches again before the error is
  * returned, so nothing of a failed COPY stays stored; other sessions may see those rows while
  * the COPY runs (docs/sql.md "COPY").
+ *
+ * Backpressure: outside a block, a batch is written only while at most
+ * `router.copy_max_unmerged_rows` of the COPY's committed rows are above the ingestion watermark
+ * (./backpressure.ts), so the pipeline keeps pace and the rows are readable analytically soon
+ * after `COPY n`.
  */
 import {
   type ColumnDef,
@@ -19,13 +24,15 @@ import {
   StratumError,
   type TableInfo,
   type Value,
+  WatermarkWatcher,
   type WriteOp,
 } from '@stratum/shared';
 import { createCopyInSink, createCopyOutSource } from '../copy/stream.ts';
-import type { CopyInSink, CopyOutSource } from '../pgwire/types.ts';
+import type { CopyInSink, CopyOutSource, Notice } from '../pgwire/types.ts';
 import type { CopyPlan } from '../plan/types.ts';
 import { defaultOf } from '../plan/write.ts';
 import type { RouterSession } from '../session.ts';
+import { PipelineBackpressure } from './backpressure.ts';
 import { evaluateAsync, type Params } from './bind.ts';
 import { formatOptions, runRead } from './read.ts';
 import { write } from './write.ts';
@@ -76,16 +83,31 @@ async function copyIn(s: RouterSession, plan: CopyPlan): Promise<CopyInSink> {
   const ctx = s.evalContext();
   const claim = (seq: string) => s.ctx.sequences.claim(seq);
   const keyIdx = t.primaryKey.map((k) => columns.indexOf(k));
+  // Inside a block nothing commits before COMMIT, so there is nothing to wait for.
+  const pace = new PipelineBackpressure(
+    inBlock
+      ? []
+      : [
+          { name: 'ingestion watermark', watermark: s.ctx.watermarks, maxRows: s.ctx.copyMaxUnmergedRows },
+          {
+            name: 'OLAP watermark',
+            watermark: new WatermarkWatcher(() => s.ctx.olap.olapWatermark(t.storage), 20),
+            maxRows: s.ctx.copyMaxUnpushedRows,
+          },
+        ],
+  );
 
   const flush = async () => {
     if (pending.length === 0) return;
     const rows = pending;
     pending = [];
+    await pace.admit();
     const op: WriteOp = { kind: 'insert', table: t.storage, columns, rows };
     if (!inBlock && t.rowid) op.returning = true;
     const keys = keyIdx.every((i) => i >= 0) ? rows.map((r) => keyIdx.map((i) => r[i] ?? null)) : [];
     const r = await write(s, t, [op], keys);
     total += r.counts[0] ?? 0;
+    pace.committed(r.commitTs, r.counts[0] ?? 0);
     if (!inBlock) {
       if (t.rowid) for (const row of r.rows?.[0] ?? []) committed.push([(row as Row)._rowid ?? null]);
       else for (const k of keys) committed.push(k);
@@ -128,6 +150,7 @@ async function copyIn(s: RouterSession, plan: CopyPlan): Promise<CopyInSink> {
         }
         return total;
       },
+      notices: () => stallNotice(t.name, pace),
       abort: async () => {
         pending = [];
         await undo();
@@ -135,6 +158,17 @@ async function copyIn(s: RouterSession, plan: CopyPlan): Promise<CopyInSink> {
       },
     },
   );
+}
+
+/** The NOTICEs of a COPY that stopped waiting for a pipeline stage (none when it never had to). */
+function stallNotice(table: string, pace: PipelineBackpressure): Notice[] {
+  return pace.stalls.map((st) => ({
+    severity: 'NOTICE',
+    code: '00000',
+    message: `COPY into "${table}" stopped waiting for the change pipeline: the ${st.stage} did not advance for ${st.stalledMs} ms with ${st.unmergedRows} of its rows above it`,
+    detail: 'The rows are committed; analytical reads include them once the pipeline has caught up.',
+    hint: 'Is the bus, an ingestion engine or an OLAP shard down? See GET /status.',
+  }));
 }
 
 /** The column type's input function for COPY text values, in the session's DateStyle and TimeZone (the typmod applies: 22001 …). */
