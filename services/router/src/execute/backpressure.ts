@@ -15,15 +15,13 @@
  * outbox holds them) comes first: a stage whose watermark does not advance for `stallMs` is not
  * waited for again by this statement, and `stalls` says so.
  */
+import type { WatermarkWatcher } from '@stratum/shared';
 
-/** A watermark a statement can wait for (`WatermarkWatcher` has this shape). */
-export interface WatermarkSource {
-  /**
-   * Resolve once the watermark is ≥ `ts` (ms since epoch) or `deadline` (a `performance.now()`
-   * value) has passed; never rejects. @returns the last watermark read (-1 when none was read).
-   */
-  waitFor(ts: number, deadline: number): Promise<number>;
-}
+/**
+ * A watermark a statement can wait for: `waitFor(ts, deadline)` resolves with the last watermark
+ * read (≥ ts when reached) and never rejects, as `WatermarkWatcher` does.
+ */
+export type WatermarkSource = Pick<WatermarkWatcher, 'waitFor'>;
 
 /** One pipeline stage the statement keeps pace with. */
 export interface PipelineStage {
