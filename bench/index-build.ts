@@ -13,7 +13,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startIngestion } from '@stratum/ingestion';
+import { ROW_TIER_ONLY, startIngestion } from '@stratum/ingestion';
 import { Catalog, type IndexDef, LocalClock, openLocalBus, rootLogger, type TableDef, type Value } from '@stratum/shared';
 import { startTxEngine } from '@stratum/tx-engine';
 import { fmt, median, parseArgs, printTable } from './lib.ts';
@@ -57,10 +57,7 @@ async function once(): Promise<{ load: number; tx: number; ing: number; writes: 
           partitions: [0, 1, 2, 3],
           catalog,
           bus,
-          olap: () => undefined,
-          pushIntervalMs: 600_000,
-          pushRows: 100_000_000,
-          gcIntervalMs: 0,
+          ...ROW_TIER_ONLY,
           log,
         });
   const tx = await startTxEngine({

@@ -24,7 +24,7 @@ import {
   startHttpServer,
   type Value,
 } from '@stratum/shared';
-import { type IngestionService, startIngestion } from './index.ts';
+import { type IngestionService, ROW_TIER_ONLY, startIngestion } from './index.ts';
 import { ins, until, Writer } from './test-support.ts';
 
 const METHODS = ['get', 'getMany', 'find', 'indexStatus', 'status'] as const;
@@ -64,10 +64,7 @@ describe('ingestion find and indexStatus over RPC and across engines', () => {
         partitions: [p],
         catalog,
         bus,
-        olap: () => undefined,
-        pushIntervalMs: 60_000,
-        pushRows: 1_000_000,
-        gcIntervalMs: 0,
+        ...ROW_TIER_ONLY,
         log: rootLogger(),
       });
       engines.push(ing);

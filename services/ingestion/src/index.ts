@@ -89,6 +89,18 @@ export interface IngestionService extends IngestionApi, ServiceHandle {
  * Open the LMDB store and start consuming.
  * @throws CorruptionError when the store holds an older layout; LMDB errors when it cannot be opened.
  */
+/**
+ * The options of an ingestion engine that serves the row tier only: no OLAP shard to push to, no
+ * GC pass (TX-engine and ingestion tests, bench/index-build.ts). Spread into
+ * {@link IngestionServiceOptions} beside id, dir, partitions, catalog, bus and log.
+ */
+export const ROW_TIER_ONLY = {
+  olap: () => undefined,
+  pushIntervalMs: 3_600_000,
+  pushRows: Number.MAX_SAFE_INTEGER,
+  gcIntervalMs: 0,
+} as const satisfies Partial<IngestionServiceOptions>;
+
 export async function startIngestion(o: IngestionServiceOptions): Promise<IngestionService> {
   mkdirSync(o.dir, { recursive: true });
   const ing = new Ingestion({

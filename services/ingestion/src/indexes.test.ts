@@ -24,7 +24,7 @@ import {
   type TableDef,
   type Value,
 } from '@stratum/shared';
-import { type IngestionService, startIngestion } from './index.ts';
+import { type IngestionService, ROW_TIER_ONLY, startIngestion } from './index.ts';
 import { IngestionStore } from './store.ts';
 import { countPrefix, del, ins, until, upd, Writer } from './test-support.ts';
 
@@ -64,10 +64,7 @@ describe('ingestion secondary indexes', () => {
       partitions: [0],
       catalog,
       bus,
-      olap: () => undefined,
-      pushIntervalMs: 60_000,
-      pushRows: 1_000_000,
-      gcIntervalMs: 0,
+      ...ROW_TIER_ONLY,
       log: rootLogger(),
     });
   /** Both engines closed at `ts`, and ingestion's watermark there. */

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Catalog, type ChangeBus, decode, openLocalBus, type Row, rootLogger, type TableDef, type Value } from '@stratum/shared';
-import { type IngestionService, startIngestion } from './index.ts';
+import { type IngestionService, ROW_TIER_ONLY, startIngestion } from './index.ts';
 import { IngestionStore, type LsnEntry } from './store.ts';
 import { countPrefix, del, ins, until, upd, Writer } from './test-support.ts';
 
@@ -42,10 +42,7 @@ describe('ingestion: storage names, fields, dead tables, find', () => {
       partitions: [0],
       catalog,
       bus,
-      olap: () => undefined,
-      pushIntervalMs: 60_000,
-      pushRows: 1_000_000,
-      gcIntervalMs: 0,
+      ...ROW_TIER_ONLY,
       log: rootLogger(),
     });
   const wm = (ts: number) => until(async () => (await ing.status()).watermark >= ts, `watermark ${ts}`);

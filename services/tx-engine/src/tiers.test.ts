@@ -9,7 +9,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { type IngestionService, startIngestion } from '@stratum/ingestion';
+import { type IngestionService, ROW_TIER_ONLY, startIngestion } from '@stratum/ingestion';
 import {
   Catalog,
   type ChangeBus,
@@ -112,10 +112,7 @@ function startTestIngestion(dir: string, bus: ChangeBus, catalog: Catalog): Prom
     partitions: [0, 1, 2, 3],
     catalog,
     bus,
-    olap: () => undefined,
-    pushIntervalMs: 60_000,
-    pushRows: 1_000_000,
-    gcIntervalMs: 0,
+    ...ROW_TIER_ONLY,
     log: rootLogger(),
   });
 }
