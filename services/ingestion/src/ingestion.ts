@@ -39,7 +39,6 @@ import {
   isValueOfType,
   keyString,
   type Logger,
-  type OlapShardApi,
   type Row,
   type RowSource,
   type RowVersion,
@@ -48,7 +47,6 @@ import {
   StratumError,
   type StreamPairStatus,
   type Subscription,
-  shardOfVersion,
   shardsOfTable,
   type TableInfo,
   type TxnPart,
@@ -61,6 +59,7 @@ import { type FindContext, findRows } from './find.ts';
 import { type BuildRecord, duplicateError, type IndexEntry, type IndexPlan, indexEntry, indexPlans } from './indexes.ts';
 import { type KeyArena, prefixEnd, rowKey, toBufferKey } from './keys.ts';
 import { PartReader, strMax, ValueWriter } from './msgpack.ts';
+import { type OlapTarget, pushBelowWatermark } from './push.ts';
 import { KeyTable, keyHash } from './rows.ts';
 import {
   type BytimeValue,
@@ -71,7 +70,7 @@ import {
   type LatestValue,
   type LsnEntry,
   type RetiredPair,
-  type StoredVersion,
+  toRecord,
   toStored,
 } from './store.ts';
 
@@ -82,7 +81,6 @@ const mDead = counter('stratum_ingestion_dead_letters_total', 'Malformed message
 const mWatermark = gauge('stratum_ingestion_watermark_ms', 'Watermark: all versions with commitTs at or below it are merged', [
   'ingestion',
 ]);
-const mPushed = counter('stratum_ingestion_pushed_versions_total', 'Versions pushed to OLAP', ['ingestion']);
 const mSkippedDead = counter(
   'stratum_ingestion_dead_storage_changes_total',
   'Changes skipped because their table was dropped or truncated (its storage name is dead)',
@@ -101,11 +99,7 @@ const mStalled = gauge('stratum_ingestion_stalled_pairs', 'Live (engine, partiti
   'ingestion',
 ]);
 
-/** An OLAP shard as ingestion pushes to it: its id (as in `cluster.olap_shards`, used by placement) and API. */
-export interface OlapTarget {
-  id: string;
-  api: OlapShardApi;
-}
+export type { OlapTarget };
 
 /** Options of the ingestion engine (see `IngestionServiceOptions` in index.ts for the documented form). */
 export interface IngestionOptions {
@@ -1290,81 +1284,22 @@ export class Ingestion implements IngestionApi {
     return this.pushing;
   }
 
-  /**
-   * DESIGN §4 "OLAP push", per table and shard: versions that `shardOfVersion` places on shard s
-   * with commitTs in (s's watermark for this source, W], W ≤ the watermark, `pushRows` at a time
-   * (cut at a commitTs boundary). A push with no versions still advances s's watermark. A shard
-   * that fails is retried next time; the others go on.
-   */
+  /** One push (push.ts); the unpushed counter loses what it held at the start once every table is complete. */
   private async push(): Promise<void> {
     const targets = this.o.olap() ?? [];
-    if (targets.length === 0) return;
-    const w = this.wm;
-    if (w < 0) return;
+    if (targets.length === 0 || this.wm < 0) return;
     this.lastPushAt = this.now();
     // Versions merged while this push runs are not in it: only what was counted at its start is pushed.
     const counted = this.unpushed;
-    const ids = targets.map((t) => t.id);
-    const marks = new Map<string, Record<string, number> | undefined>();
-    await Promise.all(
-      targets.map(async (t) => {
-        try {
-          marks.set(t.id, await t.api.watermarks(this.o.id));
-        } catch (e) {
-          marks.set(t.id, undefined);
-          this.o.log.warn({ shard: t.id, err: (e as Error).message }, 'OLAP shard unreachable; its push waits');
-        }
-      }),
-    );
-    let complete = true;
-    for (const info of this.o.catalog.list()) {
-      const shards = shardsOfTable(info, ids).filter((id) => marks.get(id) !== undefined);
-      if (shards.length < shardsOfTable(info, ids).length) complete = false;
-      const from = new Map(shards.map((id) => [id, marks.get(id)?.[info.storage] ?? -1]));
-      const lo = Math.min(...from.values());
-      if (!(lo < w)) continue;
-      const buckets = new Map<string, VersionRecord[]>(shards.map((id) => [id, []]));
-      let upTo = w;
-      let n = 0;
-      let lastTs = lo;
-      for (const { key, value } of this.store.bytime.getRange({ start: [info.storage, lo, KEY_MAX], end: [info.storage, w, KEY_MAX] })) {
-        const ts = (key as [string, number])[1];
-        if (ts <= lo) continue;
-        if (n >= this.o.pushRows && ts !== lastTs) {
-          upTo = lastTs;
-          complete = false;
-          break;
-        }
-        lastTs = ts;
-        const l = decode<BytimeValue>(value, 'bytime entry');
-        for (let i = 0; i < l.length; i += 2) {
-          const k = l[i] as Value[];
-          const version = l[i + 1] as string;
-          const hv = IngestionStore.read<HistoryValue>(this.store.history, [toBufferKey(rowKey(info.storage, k)), ts, version]);
-          if (!hv || hv[5] === 1) continue;
-          const shard = shards.length === 1 ? (shards[0] as string) : shardOfVersion(info, k, hv[4], ids);
-          if (ts <= (from.get(shard) ?? Number.POSITIVE_INFINITY)) continue;
-          buckets.get(shard)?.push(toRecord(version, toStored(info.storage, k, ts, hv)));
-          n++;
-        }
-      }
-      for (const id of shards) {
-        const fromTs = from.get(id) ?? -1;
-        if (fromTs >= upTo) continue;
-        const versions = buckets.get(id) ?? [];
-        try {
-          const api = targets.find((t) => t.id === id)?.api as OlapShardApi;
-          await api.push({ source: this.o.id, table: info.storage, fromTs, toTs: upTo, versions });
-          mPushed.inc({ ingestion: this.o.id }, versions.length);
-        } catch (e) {
-          complete = false;
-          this.o.log.warn(
-            { shard: id, table: info.name, storage: info.storage, err: (e as Error).message },
-            'OLAP push failed; will retry',
-          );
-        }
-      }
-    }
+    const complete = await pushBelowWatermark({
+      source: this.o.id,
+      targets,
+      watermark: this.wm,
+      catalog: this.o.catalog,
+      store: this.store,
+      pushRows: this.o.pushRows,
+      log: this.o.log,
+    });
     if (complete) this.unpushed = Math.max(0, this.unpushed - counted);
   }
 
@@ -1905,20 +1840,6 @@ export function compareLww(aTs: number, aEngine: string, aVersion: string, bTs: 
   if (aTs !== bTs) return aTs - bTs;
   if (aEngine !== bEngine) return aEngine < bEngine ? -1 : 1;
   return aVersion < bVersion ? -1 : aVersion > bVersion ? 1 : 0;
-}
-
-function toRecord(version: string, sv: StoredVersion): VersionRecord {
-  return {
-    table: sv.table,
-    key: sv.key,
-    version,
-    prev: sv.prev,
-    op: sv.op,
-    commitTs: sv.commitTs,
-    engine: sv.engine,
-    row: sv.row,
-    lsn: sv.lsn,
-  };
 }
 
 /**

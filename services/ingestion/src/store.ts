@@ -25,7 +25,7 @@
  * at one `history` and one `latest` write.
  */
 
-import { type ConflictInfo, CorruptionError, decode, encode, type Row, type Value } from '@stratum/shared';
+import { type ConflictInfo, CorruptionError, decode, encode, type Row, type Value, type VersionRecord } from '@stratum/shared';
 import { type Database, type Key as LmdbKey, open, type RootDatabase } from 'lmdb';
 import { KeyArena, orderedWriteKey, rowKey, toBufferKey } from './keys.ts';
 
@@ -229,6 +229,21 @@ export class IngestionStore {
   async close(): Promise<void> {
     await this.root.close();
   }
+}
+
+/** A stored version as the wire's VersionRecord (delta feed, OLAP push). */
+export function toRecord(version: string, sv: StoredVersion): VersionRecord {
+  return {
+    table: sv.table,
+    key: sv.key,
+    version,
+    prev: sv.prev,
+    op: sv.op,
+    commitTs: sv.commitTs,
+    engine: sv.engine,
+    row: sv.row,
+    lsn: sv.lsn,
+  };
 }
 
 /** A decoded history value with its identity. */
