@@ -181,8 +181,10 @@ export type DdlEvent =
 
 /** Per-table options that live in the config file (DESIGN §9). */
 export interface TableOptions {
-  /** Column used for day partitioning and time-range routing; default: commit time. */
+  /** Column used for OLAP time partitions and time-range routing; default: commit time. */
   timeColumn?: string;
+  /** OLAP time partition granularity (olap-shard `layout.ts`); undefined = the shard's default (month). */
+  partition?: 'day' | 'month' | 'none';
   /** Every version is a row (no latest-version view). */
   appendOnly: boolean;
   /** Conflict policy between TX engines (DESIGN §4). */

@@ -50,7 +50,16 @@ const shardEntry = z.strictObject({
 });
 
 const tableOptions = z.strictObject({
-  time_column: z.string().optional().describe('Column used for day partitions and time-range routing (default: commit time).'),
+  time_column: z
+    .string()
+    .optional()
+    .describe('Column (timestamp, timestamptz or date) that OLAP time partitions and time-range routing use (default: commit time).'),
+  partition: z
+    .enum(['day', 'month', 'none'])
+    .optional()
+    .describe(
+      'OLAP time partitions of this table: a push writes one file per partition it touches (UTC day or month of time_column, or one for `none`); compaction merges small files across partitions towards olap.target_file_rows. Default: month.',
+    ),
   append_only: z.boolean().default(false).describe('Every version is a row; no latest-version view.'),
   conflict: z.enum(['lww', 'reject']).default('lww').describe('Policy for rows written concurrently on two TX engines.'),
   tx_retention_ms: z
@@ -350,13 +359,17 @@ export const configSchema = z.strictObject({
         .int()
         .min(2)
         .default(8)
-        .describe('A day partition with at least this many small files is compacted into large files sorted by key.'),
+        .describe(
+          'A run of small files of one table (consecutive in time, across partitions) holding at least this many is compacted into large files sorted by time.',
+        ),
       target_file_rows: z
         .number()
         .int()
         .min(1000)
         .default(1_000_000)
-        .describe('Files with fewer rows count as small; compaction writes files of up to this many rows.'),
+        .describe(
+          'Files with fewer rows count as small; compaction writes files of up to this many rows (sorted by time, across partitions).',
+        ),
       delta_idle_ms: z
         .number()
         .int()
@@ -640,6 +653,7 @@ export function tableOptionsFrom(cfg: StratumConfig): (table: string) => TableOp
       consistency: consistencyOf(cfg, table),
     };
     if (t.time_column !== undefined) o.timeColumn = t.time_column;
+    if (t.partition !== undefined) o.partition = t.partition;
     if (t.history_retention_ms !== undefined) o.historyRetentionMs = t.history_retention_ms;
     o.ingestionRetentionMs = t.ingestion_retention_ms ?? cfg.ingestion.retention_ms;
     if (t.shard_key !== undefined) o.shardKey = t.shard_key;

@@ -138,9 +138,18 @@ export function asBulkLoad(versions: VersionRecord[], mode = process.env.VERSION
  */
 export async function flightsShard(
   versions: VersionRecord[],
-  extra: { pruneFiles?: boolean; dir?: string; layout?: string } = {},
+  extra: {
+    pruneFiles?: boolean;
+    dir?: string;
+    layout?: string;
+    partition?: 'day' | 'month' | 'none';
+    targetFileRows?: number;
+    rowGroupSize?: number;
+    memoryLimit?: string;
+  } = {},
 ): Promise<{ shard: OlapShard; dir: string; catalog: ReturnType<typeof makeCatalog>; pushMs: number }> {
-  const catalog = makeCatalog([FLIGHTS], extra.layout === 'bulk' ? {} : { flights: { timeColumn: 'date' } });
+  const part = extra.partition ? { partition: extra.partition } : {};
+  const catalog = makeCatalog([FLIGHTS], { flights: extra.layout === 'bulk' ? part : { timeColumn: 'date', ...part } });
   const dir = extra.dir ?? (await tempDir('olap-flights-'));
   const shard = await startOlapShard({
     id: 'bench',
@@ -149,6 +158,9 @@ export async function flightsShard(
     deltaSources: [{ id: 'ing1', api: new ArraySource() }],
     deltaPollMs: 0,
     compactionIntervalMs: 0,
+    ...(extra.targetFileRows === undefined ? {} : { targetFileRows: extra.targetFileRows }),
+    ...(extra.rowGroupSize === undefined ? {} : { rowGroupSize: extra.rowGroupSize }),
+    ...(extra.memoryLimit === undefined ? {} : { memoryLimit: extra.memoryLimit }),
     ...(extra.pruneFiles === undefined ? {} : { pruneFiles: extra.pruneFiles }),
   });
   const t = performance.now();

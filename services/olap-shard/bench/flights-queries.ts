@@ -11,6 +11,13 @@
  *
  *   node --import tsx services/olap-shard/bench/flights-queries.ts [runs=7]   (NO_PG=1 skips PostgreSQL)
  *   LAYOUT=bulk …   the same rows committed as one bulk load, no time column (one file)
+ *   PARTITION=day|month|none …   the table's time partitions (default: the shard's default)
+ *   COMPACT=0 …     query the files as pushed (default: after `compactNow()`, as background
+ *                   compaction leaves them; TARGET_ROWS sets `targetFileRows`, ROW_GROUP `rowGroupSize`)
+ *
+ * Also prints, for the time-range queries, the bytes a reader must fetch: the compressed column
+ * chunks of the columns the query reads, in the row groups whose `date` statistics overlap its
+ * range (`parquet_metadata`), over the shard's files and over the one file.
  */
 import { chmod, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -35,9 +42,22 @@ const layout = process.env.LAYOUT ?? 'day';
 const versions = await flightVersions();
 if (layout === 'bulk') asBulkLoad(versions);
 console.log(`${versions.length} versions in ${((performance.now() - t) / 1000).toFixed(1)} s, layout ${layout}`);
-const { shard, dir, catalog, pushMs } = await flightsShard(versions, { layout });
+const partition = process.env.PARTITION as 'day' | 'month' | 'none' | undefined;
+const { shard, dir, catalog, pushMs } = await flightsShard(versions, {
+  layout,
+  ...(partition ? { partition } : {}),
+  ...(process.env.TARGET_ROWS ? { targetFileRows: Number(process.env.TARGET_ROWS) } : {}),
+  ...(process.env.ROW_GROUP ? { rowGroupSize: Number(process.env.ROW_GROUP) } : {}),
+});
 versions.length = 0;
 console.log(`pushed in ${(pushMs / 1000).toFixed(1)} s: ${shard.stats().files} files, ${(shard.stats().bytes / 1e6).toFixed(1)} MB`);
+if (process.env.COMPACT !== '0') {
+  const tc = performance.now();
+  const rep = await shard.compactNow();
+  console.log(
+    `compacted in ${((performance.now() - tc) / 1000).toFixed(1)} s (${rep.partitions.length} runs): ${shard.stats().files} files, ${(shard.stats().bytes / 1e6).toFixed(1)} MB`,
+  );
+}
 
 // Peer 1: DuckDB over one Parquet file of the same user rows, same session settings as the shard.
 const base = await tempDir('olap-peer-');
@@ -84,6 +104,30 @@ if (!process.env.NO_PG) {
   console.log(`postgres loaded in ${((performance.now() - t) / 1000).toFixed(1)} s`);
 }
 
+// Bytes read by the time-range queries, from row-group statistics (what a reader that prunes
+// row groups, as DuckDB does, must fetch).
+const RANGES: [string, string, string, string[]][] = [
+  ['one week', '2001-03-01', '2001-03-08', ['date', 'origin', 'delay']],
+  ['one day, one airport', '2001-05-10', '2001-05-11', ['date', 'origin', 'delay']],
+];
+const bytesRead = async (files: string[], lo: string, hi: string, cols: string[]) => {
+  const list = `[${files.join(', ')}]`;
+  const r = await conn.runAndReadAll(
+    `WITH m AS (SELECT * FROM parquet_metadata(${list}))
+     SELECT coalesce(sum(total_compressed_size), 0) FROM m WHERE path_in_schema IN (${cols.map((c) => `'${c}'`).join(', ')})
+       AND (file_name, row_group_id) IN (SELECT file_name, row_group_id FROM m WHERE path_in_schema = 'date'
+         AND CAST(stats_max AS TIMESTAMP) >= TIMESTAMP '${lo}' AND CAST(stats_min AS TIMESTAMP) < TIMESTAMP '${hi}')`,
+  );
+  return Number(r.getRows()[0]?.[0]);
+};
+const groups = await conn.runAndReadAll(`SELECT count(DISTINCT (file_name, row_group_id)) FROM parquet_metadata([${own.join(', ')}])`);
+console.log(`\nrow groups in the shard's files: ${groups.getRows()[0]?.[0]}\n`);
+console.log('| query | bytes read, shard files | bytes read, one file |');
+console.log('|---|--:|--:|');
+for (const [name, lo, hi, cols] of RANGES) {
+  console.log(`| ${name} | ${await bytesRead(own, lo, hi, cols)} | ${await bytesRead([`'${one}'`], lo, hi, cols)} |`);
+}
+
 const time = async (fn: () => Promise<unknown>) => {
   const s = performance.now();
   await fn();
@@ -118,7 +162,9 @@ for (const [name, sql] of QUERIES) {
 
 const f1 = (x: number) => x.toFixed(1);
 const f2 = (x: number) => x.toFixed(2);
-console.log(`\n### flights-3m dashboard queries, layout ${layout} (${own.length} files), median of ${RUNS} runs (ms)\n`);
+console.log(
+  `\n### flights-3m dashboard queries, layout ${layout}, partition ${partition ?? 'default'}${process.env.COMPACT === '0' ? '' : ', compacted'} (${own.length} files), median of ${RUNS} runs (ms)\n`,
+);
 console.log(
   "| query | DuckDB, one file | DuckDB, shard's files | shard | shard / one file | shard / its files | PostgreSQL 15 | PG / shard (speed-up) | files opened / total |",
 );

@@ -1,15 +1,18 @@
 /**
- * Compaction of an OLAP shard (DESIGN §5 "Compaction merges small files of one partition into
- * large sorted ones and, past `history_retention`, drops superseded versions"). Internal; the
- * shard starts a {@link Compactor} and exposes `compactNow()` and the options in `index.ts`.
+ * Compaction of an OLAP shard (docs/architecture.md "OLAP shards": compaction merges small files
+ * into large ones sorted by time, across time partitions while they are small, and, past
+ * `history_retention`, drops superseded versions). Internal; the shard starts a
+ * {@link Compactor} and exposes `compactNow()` and the options in `index.ts`.
  *
- * One (table, day) partition at a time:
- * 1. Pick the partition's *small* available files (rows < `targetFileRows`) once there are at
- *    least `minFiles` of them.
+ * One *run* at a time: consecutive small files of one table in time order (layout.ts
+ * `fileTimeStart`), whatever their partitions, so file sizes follow the data, not the calendar:
+ * 1. A run is a maximal sequence of *small* available files (rows < `targetFileRows`) with no
+ *    large file between them in time order; it is compacted once it holds at least `minFiles`.
  * 2. Without holding the push mutex: read them with DuckDB, drop versions past the history
- *    retention (see {@link retentionDropSql}), number the rows in file order (primary key, `_ts`,
- *    `_engine`, `_version`) and write files of up to `targetFileRows` rows through the push's
- *    writer (`part-file.ts`: same encoding, temp name → fsync → rename → fsync dir).
+ *    retention (see {@link retentionDropSql}), number the rows in file order (layout.ts: time,
+ *    primary key, `_ts`, `_engine`, `_version`) and write files of up to `targetFileRows` rows
+ *    through the push's writer (`part-file.ts`: same encoding, temp name → fsync → rename →
+ *    fsync dir), in the directory of the run's first file.
  * 3. Holding the push mutex (short): check the inputs are still live, build the next manifest
  *    from the *current* one (pushes may have added files meanwhile) with the inputs replaced
  *    by the outputs, replace `manifest.json` atomically, swap it in memory and re-point the
@@ -27,6 +30,7 @@ import { join, posix } from 'node:path';
 import type { DuckDBConnection, DuckDBResultReader } from '@duckdb/node-api';
 import { counter, histogram, type TableInfo, type Value, VersionGenerator } from '@stratum/shared';
 import { convertValue, mapDuckDbError } from '@stratum/shared/duckdb';
+import { fileOrderSql, fileTimeStart } from './layout.ts';
 import {
   keyRangesOf,
   type Manifest,
@@ -38,7 +42,7 @@ import {
   withTable,
   writeManifest,
 } from './manifest.ts';
-import { type PartFileOptions, writePartFile, zoneMapSql } from './part-file.ts';
+import { keysUniqueAgainst, type PartFileOptions, writePartFile, zoneMapSql } from './part-file.ts';
 import { fieldColumns, filesSql, ident, STAGE_SCHEMA, SYSTEM_COLUMNS } from './sql.ts';
 import { Mutex } from './util.ts';
 
@@ -98,11 +102,11 @@ export interface CompactionHost {
   publish(table: string, next: Manifest): Promise<void>;
 }
 
-/** Outcome of compacting one partition. */
+/** Outcome of compacting one run of files. */
 export interface PartitionCompaction {
   table: string;
-  /** `YYYY-MM-DD`. */
-  day: string;
+  /** Partition label of the run (manifest `partition`): one partition's, or `<first>..<last>` across several. */
+  partition: string;
   filesIn: number;
   filesOut: number;
   rowsIn: number;
@@ -282,12 +286,17 @@ export function retentionDropSql(
   ) WHERE "_stratum_in" AND ("_stratum_succ" < ${h}${tombstones ? ` OR (${tomb})` : ''})`;
 }
 
+/** Skip-list key of a run: its table and first file. */
+function runKey(table: string, run: readonly ManifestFile[]): string {
+  return `${table}\u0000${run[0]?.path ?? ''}`;
+}
+
 /** Thrown inside a partition compaction when the manifest changed under it; the outputs are discarded. */
 class Abandoned extends Error {}
 
 /**
  * Background compaction of one shard: every `intervalMs`, and on `runOnce()`, compacts each
- * eligible (table, day) partition in turn (see the module comment for the steps and rules).
+ * eligible run of small files in turn (see the module comment for the steps and rules).
  * Runs never overlap.
  */
 export class Compactor {
@@ -376,17 +385,17 @@ export class Compactor {
         const next = this.pick(skip, known);
         if (!next) break;
         try {
-          const done = await this.compactPartition(next.table, next.day, next.inputs);
+          const done = await this.compactPartition(next.table, next.partition, next.inputs);
           for (const p of done.outputs) known.add(p);
           report.partitions.push(done.result);
         } catch (e) {
-          skip.add(`${next.table}\u0000${next.day}`);
+          skip.add(runKey(next.table, next.inputs));
           this.counts.errors++;
           mErrors.inc({ shard: this.host.id });
           const abandoned = e instanceof Abandoned;
           this.host.log(abandoned ? 'compaction abandoned' : 'compaction failed', {
             table: next.table,
-            day: next.day,
+            partition: next.partition,
             error: (e as Error).message,
           });
         }
@@ -396,27 +405,33 @@ export class Compactor {
   }
 
   /**
-   * The next partition to compact and its inputs: the partition with the most small available
-   * files, when at least `minFiles`; inputs in manifest order, at least two, at most about
-   * 2 × `targetFileRows` rows so one step stays bounded (the rest goes in the next step).
+   * The next run to compact and its inputs (see the module comment): of all tables, the run with
+   * the most small files, when at least `minFiles`; inputs from its start in time order, at
+   * least two, at most about 2 × `targetFileRows` rows so one step stays bounded (the rest goes
+   * in the next step). Files pushed after this compaction run started end a run.
    */
-  private pick(skip: Set<string>, known: Set<string>): { table: string; day: string; inputs: ManifestFile[] } | undefined {
+  private pick(skip: Set<string>, known: Set<string>): { table: string; partition: string; inputs: ManifestFile[] } | undefined {
     const minFiles = Math.max(2, this.opts.minFiles);
     const target = Math.max(1, this.opts.targetFileRows);
-    let best: { table: string; day: string; small: ManifestFile[] } | undefined;
+    let best: { table: string; small: ManifestFile[] } | undefined;
     for (const [table, t] of Object.entries(this.host.manifest().tables)) {
-      if (!this.host.tableInfo(table)) continue;
-      const byDay = new Map<string, ManifestFile[]>();
-      for (const f of t.files) {
-        if (f.rows >= target || this.host.isUnavailable(f.path) || !known.has(f.path)) continue;
-        const list = byDay.get(f.day);
-        if (list) list.push(f);
-        else byDay.set(f.day, [f]);
+      const info = this.host.tableInfo(table);
+      if (!info) continue;
+      const start = new Map(t.files.map((f) => [f, fileTimeStart(info, f)]));
+      const ordered = t.files
+        .filter((f) => !this.host.isUnavailable(f.path))
+        .sort((a, b) => (start.get(a) as number) - (start.get(b) as number) || a.tsMin - b.tsMin);
+      let run: ManifestFile[] = [];
+      const close = () => {
+        if (run.length >= minFiles && !skip.has(runKey(table, run)) && (!best || run.length > best.small.length))
+          best = { table, small: run };
+        run = [];
+      };
+      for (const f of ordered) {
+        if (f.rows >= target || !known.has(f.path)) close();
+        else run.push(f);
       }
-      for (const [day, small] of byDay) {
-        if (small.length < minFiles || skip.has(`${table}\u0000${day}`)) continue;
-        if (!best || small.length > best.small.length) best = { table, day, small };
-      }
+      close();
     }
     if (!best) return undefined;
     const inputs: ManifestFile[] = [];
@@ -426,7 +441,9 @@ export class Compactor {
       inputs.push(f);
       rows += f.rows;
     }
-    return { table: best.table, day: best.day, inputs };
+    const first = (inputs[0] as ManifestFile).partition;
+    const last = (inputs[inputs.length - 1] as ManifestFile).partition;
+    return { table: best.table, partition: first === last ? first : `${first}..${last}`, inputs };
   }
 
   private async connection(): Promise<DuckDBConnection> {
@@ -434,10 +451,10 @@ export class Compactor {
     return this.conn;
   }
 
-  /** Merge `inputs` of one partition (see the module comment); throws when nothing was committed. */
+  /** Merge `inputs`, one run in time order (see the module comment); throws when nothing was committed. */
   private async compactPartition(
     table: string,
-    day: string,
+    partition: string,
     inputs: ManifestFile[],
   ): Promise<{ result: PartitionCompaction; outputs: string[] }> {
     const t0 = Date.now();
@@ -454,8 +471,7 @@ export class Compactor {
     const written: ManifestFile[] = [];
     let committed = false;
     try {
-      const pk = info.primaryKey.map(ident).join(', ');
-      const order = `${pk}, "_ts", "_engine", "_version"`;
+      const order = fileOrderSql(info);
       // Files written under older definitions come out with the current fields (missing values
       // filled in, dropped fields left behind): the outputs hold exactly the current fields.
       const src = readFiles(host.dir, info, inputs);
@@ -503,22 +519,23 @@ export class Compactor {
         const get = readerRow(z, r);
         const rel = `${relDir}/part-${this.fileIds.next(Date.now())}.parquet`;
         const select = `SELECT ${cols} FROM ${outT} WHERE "_stratum_chunk" = ${Number(get('grp'))} ORDER BY ${order}`;
-        written.push(await writePartFile(conn, host.dir, host.partFile, info, select, rel, day, get));
+        written.push(await writePartFile(conn, host.dir, host.partFile, info, select, rel, partition, get));
       }
+      // The outputs skip the read-time dedupe (manifest `uniqueKeys`) when they hold one version
+      // per key and no other flagged file holds any of their keys.
+      const outRanges = keyRanges(info, written);
+      let uniqueKeys =
+        written.length > 0 &&
+        (await keysUniqueAgainst(
+          conn,
+          host.dir,
+          info,
+          outT,
+          outRanges,
+          snapshot.files.filter((f) => f.uniqueKeys === true && !inputPaths.has(f.path)),
+          (p) => host.isUnavailable(p),
+        ));
       await conn.run(`DROP TABLE IF EXISTS ${outT}; DROP TABLE IF EXISTS ${dropT};`);
-
-      // singleVersion may become true again: no delete anywhere and no key twice (whole table).
-      const nextFiles = [...snapshot.files.filter((f) => !inputPaths.has(f.path)), ...written];
-      let singleVersion = snapshot.singleVersion;
-      if (!singleVersion && nextFiles.every((f) => f.ops.delete === 0 && !host.isUnavailable(f.path))) {
-        if (nextFiles.length === 0) singleVersion = true;
-        else {
-          const dup = await conn.runAndReadAll(
-            `SELECT EXISTS (SELECT 1 FROM ${readFiles(host.dir, info, nextFiles)} GROUP BY ${pk} HAVING count(*) > 1)`,
-          );
-          singleVersion = dup.value(0, 0) === false;
-        }
-      }
 
       await host.exclusive(async () => {
         const cur = host.manifest();
@@ -530,16 +547,23 @@ export class Compactor {
         // A file pushed meanwhile could hold an older version of a key whose tombstone was dropped.
         if (added.some((f) => f.tsMin <= tombstoneMaxTs))
           throw new Abandoned('a file pushed meanwhile may hold versions of dropped tombstones');
+        // A flagged file pushed meanwhile was checked against the inputs, not the outputs.
+        if (
+          uniqueKeys &&
+          added.some((f) => f.uniqueKeys === true && keyRanges(info, [f]).every((r, i) => rangesMayOverlap(r, outRanges[i] as ValueRange)))
+        )
+          uniqueKeys = false;
+        const outputs = uniqueKeys ? written.map((f) => ({ ...f, uniqueKeys: true })) : written;
         const files: ManifestFile[] = [];
         let placed = false;
         for (const f of curT.files) {
           if (!inputPaths.has(f.path)) files.push(f);
           else if (!placed) {
             placed = true;
-            files.push(...written);
+            files.push(...outputs);
           }
         }
-        const next = withTable(cur, table, { ...curT, singleVersion: curT.singleVersion || (added.length === 0 && singleVersion), files });
+        const next = withTable(cur, table, { ...curT, files });
         try {
           await writeManifest(host.dir, next);
         } catch (e) {
@@ -555,7 +579,7 @@ export class Compactor {
 
       const res: PartitionCompaction = {
         table,
-        day,
+        partition,
         filesIn: inputs.length,
         filesOut: written.length,
         rowsIn: inputs.reduce((s, f) => s + f.rows, 0),
@@ -566,7 +590,7 @@ export class Compactor {
         ms: Date.now() - t0,
       };
       this.record(res);
-      host.log('compacted', { ...res, singleVersion });
+      host.log('compacted', { ...res, uniqueKeys });
       return { result: res, outputs: written.map((f) => f.path) };
     } catch (e) {
       if (!committed) {

@@ -64,7 +64,8 @@ describe('olap shard crash safety', () => {
 
   before(async () => {
     dir = await tempDir();
-    catalog = makeCatalog([ITEMS]);
+    // Day partitions: the test names day directories.
+    catalog = makeCatalog([ITEMS], { items: { partition: 'day' } });
     all = workload(catalog);
     ref = await Reference.create();
     // Push everything, one day per push (several files), then close.
@@ -142,12 +143,12 @@ describe('olap shard crash safety', () => {
         [[cut.path, `quarantine/${cut.path}`]],
       );
       assert.ok(after1.tables.items?.files.some((f) => f.path === gone.path));
-      // Without degraded reads: XX001 naming table, day and files.
+      // Without degraded reads: XX001 naming table, partition and files.
       await assert.rejects(shard.query(QUERIES[0] as string, [], catalog.version), (e: { code?: string; message: string }) => {
         assert.equal(e.code, 'XX001');
         assert.match(e.message, /table "items"/);
         assert.ok(e.message.includes(gone.path) && e.message.includes(cut.path), e.message);
-        assert.ok(e.message.includes(gone.day) && e.message.includes(cut.day), e.message);
+        assert.ok(e.message.includes(gone.partition) && e.message.includes(cut.partition), e.message);
         return true;
       });
       const degraded = await shard.query(QUERIES[1] as string, [], catalog.version, { allowDegraded: true });

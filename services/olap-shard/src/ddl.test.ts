@@ -42,7 +42,8 @@ interface Ctx {
 
 async function setup(defs: TableDef[], extra: { compactionMinFiles?: number } = {}): Promise<Ctx> {
   const dir = await tempDir('olap-ddl-');
-  const catalog = makeCatalog(defs);
+  // Day partitions: tests name day directories.
+  const catalog = makeCatalog(defs, Object.fromEntries(defs.map((d) => [d.name, { partition: 'day' as const }])));
   const source = new ArraySource();
   const open = () =>
     startOlapShard({

@@ -6,8 +6,9 @@
  * Tables are stored by storage name and columns by field (catalog.ts); views `<table>`,
  * `<table>__history` and `<table>__latest` speak names, so RENAME only rebuilds views.
  *
- * Layout: `<dir>/<storage>/day=YYYY-MM-DD/part-<uuidv7>.parquet` (Hive style, day = UTC date of
- * the table's `time_column`, else of the commit time), `<dir>/manifest.json`, and
+ * Layout: `<dir>/<storage>/<partition>/part-<uuidv7>.parquet` (Hive style; partition: layout.ts,
+ * the UTC day or month of the table's `time_column`, else of the commit time, or `all`),
+ * `<dir>/manifest.json`, and
  * `<dir>/.spill/` for DuckDB's temporary files.
  */
 import type { Catalog, IngestionApi, OlapShardApi, ServiceHandle, TableInfo, VersionRecord } from '@stratum/shared';
@@ -95,9 +96,9 @@ export interface OlapShardOptions {
    */
   compactionIntervalMs?: number;
   /**
-   * A (table, day) partition is compacted once it has at least this many small files (config
-   * `olap.compaction_min_files`, ≥ 2). Under a trickle load a partition holds about this many
-   * files plus the pushes of one interval. Default 8.
+   * A run of small files (consecutive in time, across partitions: compaction.ts) is compacted
+   * once it holds at least this many (config `olap.compaction_min_files`, ≥ 2). Under a trickle
+   * load a table holds about this many small files plus the pushes of one interval. Default 8.
    */
   compactionMinFiles?: number;
   /**

@@ -13,13 +13,17 @@ import { writeFileAtomic } from './util.ts';
 export const MANIFEST_NAME = 'manifest.json';
 
 /**
- * Current manifest format. Readers refuse newer formats.
+ * Current manifest format. Readers refuse newer formats; older ones are upgraded when read.
+ * - 4: files name their time partition (`partition`, layout.ts: `day=…`, `month=…`, `all`,
+ *   or a `first..last` span for a compaction output across partitions) instead of a `day`, and
+ *   say whether reads may skip the latest-version dedupe for them (`uniqueKeys`), which
+ *   replaces the table-wide `singleVersion` (true there = every file `uniqueKeys`).
  * - 3: tables keyed by storage name (catalog.ts); files record their `fields`; zone maps by field.
  * - 2: per-source watermarks. Tables were keyed by table name, which is the storage name of
  *   every table created then (the storage name defaults to the name), and Parquet columns were
  *   column names, which are their fields: a format-2 file's fields are its zone-map keys.
  */
-export const MANIFEST_FORMAT = 3;
+export const MANIFEST_FORMAT = 4;
 
 /**
  * A zone-map bound as stored in JSON: the column's stored representation (shared types.ts),
@@ -38,10 +42,16 @@ export interface ZoneMap {
 
 /** One live Parquet file. */
 export interface ManifestFile {
-  /** Path relative to the shard directory, `/`-separated: `<storage>/day=YYYY-MM-DD/part-<uuidv7>.parquet`. */
+  /**
+   * Path relative to the shard directory, `/`-separated: `<storage>/<partition>/part-<uuidv7>.parquet`
+   * (for a compaction output across partitions, the directory of its first input).
+   */
   path: string;
-  /** Partition day (UTC), `YYYY-MM-DD`. */
-  day: string;
+  /**
+   * Time partition (layout.ts `partitionLabel`): `day=YYYY-MM-DD`, `month=YYYY-MM` or `all`; a
+   * compaction output spanning several partitions is `<first>..<last>`.
+   */
+  partition: string;
   rows: number;
   /** File size in bytes (checked on start: a different size marks the file unavailable). */
   bytes: number;
@@ -50,6 +60,14 @@ export interface ManifestFile {
   tsMax: number;
   /** Versions by operation. */
   ops: { insert: number; update: number; delete: number };
+  /**
+   * Each key of the file has exactly one version in it, and no other file with `uniqueKeys`
+   * holds a version of it: the latest-version views read such a file's rows as they are, except
+   * for the keys some file without the flag also holds (sql.ts). Set by a push of new keys and
+   * by a compaction whose output has one version per key, each after checking the other flagged
+   * files (a semi-join where key ranges overlap). Absent = false.
+   */
+  uniqueKeys?: boolean;
   /**
    * The file's user columns, by field, in file order (before the system columns): the fields of
    * the table's definition when the file was written. A column added later is missing here and
@@ -72,7 +90,7 @@ export interface ManifestFile {
  * or with `allowDegraded` leave it out and say so in a notice.
  */
 export interface QuarantinedFile extends ManifestFile {
-  /** Where the file was moved, relative to the shard directory (`quarantine/<table>/day=…/part-….parquet`); null when it was missing. */
+  /** Where the file was moved, relative to the shard directory (`quarantine/<table>/<partition>/part-….parquet`); null when it was missing. */
   movedTo: string | null;
   /** What was wrong (the reader's error or the start-up check). */
   reason: string;
@@ -95,14 +113,6 @@ export interface ManifestTable {
   sources?: Record<string, number>;
   /** Files taken out of service (no longer in `files`). */
   quarantined?: QuarantinedFile[];
-  /**
-   * True while the files provably hold at most one version per primary key and no delete, so
-   * the latest-version view needs no dedupe. A push keeps it only for a batch of inserts of new
-   * keys; once false it stays false until a compaction finds no delete and no repeated key in
-   * any file of the table (the one version left of a key may then be an update whose older
-   * versions history retention dropped, compaction.ts).
-   */
-  singleVersion: boolean;
   files: ManifestFile[];
 }
 
@@ -189,9 +199,18 @@ export async function readManifest(dir: string, id: string): Promise<Manifest> {
   }
   const m = parsed as Manifest;
   for (const t of Object.values(m.tables)) {
-    t.singleVersion = t.singleVersion === true;
+    // Format ≤ 3: one table-wide flag; true = no file shares a key with another, one version each.
+    const single = (t as { singleVersion?: unknown }).singleVersion;
+    if (m.format < 4) for (const f of t.files) f.uniqueKeys = single === true;
+    delete (t as { singleVersion?: unknown }).singleVersion;
     // Format ≤ 2: a file's Parquet columns were the column names = fields, as its zone maps.
-    for (const f of [...t.files, ...(t.quarantined ?? [])]) if (!Array.isArray(f.fields)) f.fields = Object.keys(f.columns ?? {});
+    for (const f of [...t.files, ...(t.quarantined ?? [])]) {
+      if (!Array.isArray(f.fields)) f.fields = Object.keys(f.columns ?? {});
+      // Format ≤ 3: every file was in a day partition, named by its day.
+      const day = (f as { day?: unknown }).day;
+      if (typeof f.partition !== 'string') f.partition = typeof day === 'string' ? `day=${day}` : 'all';
+      delete (f as { day?: unknown }).day;
+    }
     // Format 1 had one watermark for the one source there was: it applies to every source.
     if (!isObj(t.sources)) t.sources = t.watermark >= 0 ? { '*': t.watermark } : {};
   }
@@ -205,6 +224,14 @@ export async function readManifest(dir: string, id: string): Promise<Manifest> {
 export function sourceWatermark(t: ManifestTable | undefined, source: string): number {
   if (!t) return -1;
   return t.sources?.[source] ?? t.sources?.['*'] ?? -1;
+}
+
+/**
+ * True when the files hold at most one version per key across all of them and no delete, so
+ * the latest-version view is the files' rows as they are (every file `uniqueKeys`).
+ */
+export function singleVersion(files: readonly ManifestFile[]): boolean {
+  return files.every((f) => f.uniqueKeys === true && f.ops.delete === 0);
 }
 
 /** Replace `<dir>/manifest.json` atomically with `m`. */

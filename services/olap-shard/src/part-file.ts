@@ -8,8 +8,8 @@ import { mkdir, rename, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import type { TableInfo, Value } from '@stratum/shared';
-import { encodeZoneValue, type ManifestFile, type ZoneMap } from './manifest.ts';
-import { fieldColumns, ident, lit } from './sql.ts';
+import { encodeZoneValue, keyRangesOf, type ManifestFile, rangesMayOverlap, type ValueRange, type ZoneMap } from './manifest.ts';
+import { fieldColumns, filesSql, ident, lit } from './sql.ts';
 import { fsyncPath } from './util.ts';
 
 /** Encoding options shared by every part file of a shard. */
@@ -65,7 +65,7 @@ export async function writePartFile(
   info: TableInfo,
   select: string,
   rel: string,
-  day: string,
+  partition: string,
   zone: (name: string) => Value,
 ): Promise<ManifestFile> {
   const rows = Number(zone('n'));
@@ -89,7 +89,7 @@ export async function writePartFile(
   });
   return {
     path: rel,
-    day,
+    partition,
     rows,
     bytes,
     tsMin: Number(zone('tsmin')),
@@ -116,4 +116,35 @@ export async function mkdirDurable(root: string, dir: string): Promise<void> {
 export function tableDirName(name: string): string {
   if (/^[A-Za-z0-9_][A-Za-z0-9_$-]*$/.test(name)) return name;
   return `%${encodeURIComponent(name).replaceAll('.', '%2E')}`;
+}
+
+/**
+ * Whether new files holding the rows of `rows` (a table or parenthesized query with the key
+ * fields of `info`) may carry `uniqueKeys` (manifest.ts): no key twice among the rows, and no
+ * key in any of `flagged` (the other `uniqueKeys` files) — zone maps first, then one semi-join
+ * against the flagged files whose key ranges overlap `ranges` (the rows' key ranges).
+ * False when an overlapping flagged file is unreadable (`unavailable`).
+ */
+export async function keysUniqueAgainst(
+  conn: DuckDBConnection,
+  dir: string,
+  info: TableInfo,
+  rows: string,
+  ranges: readonly ValueRange[],
+  flagged: readonly ManifestFile[],
+  unavailable: (path: string) => boolean,
+): Promise<boolean> {
+  const pk = info.primaryKey.map(ident).join(', ');
+  const dup = await conn.runAndReadAll(`SELECT EXISTS (SELECT 1 FROM ${rows} GROUP BY ${pk} HAVING count(*) > 1)`);
+  if (dup.value(0, 0) !== false) return false;
+  const candidates = flagged.filter((f) => (keyRangesOf(info, [f]) ?? []).every((r, i) => rangesMayOverlap(r, ranges[i] as ValueRange)));
+  if (candidates.length === 0) return true;
+  if (candidates.some((f) => unavailable(f.path))) return false;
+  const files = filesSql(
+    info,
+    candidates.map((f) => ({ path: join(dir, f.path), fields: f.fields })),
+  ) as string;
+  const on = info.primaryKey.map((k) => `s.${ident(k)} = p.${ident(k)}`).join(' AND ');
+  const hit = await conn.runAndReadAll(`SELECT EXISTS (SELECT 1 FROM ${rows} s SEMI JOIN ${files} p ON ${on})`);
+  return hit.value(0, 0) === false;
 }

@@ -48,6 +48,8 @@ export interface StatementReads {
    * CTE, so it is not pruned (the predicate could be on the CTE's output). Lower case.
    */
   cteNames: Set<string>;
+  /** The statement is `SELECT count(*) FROM <view>` and nothing more: its view and output column name. */
+  countStar?: { table: string; kind: ViewKind; name: string };
 }
 
 type Json = Record<string, unknown>;
@@ -288,5 +290,33 @@ export function analyzeStatement(stmt: unknown, lookup: ViewLookup): StatementRe
     const qualified = schema !== '' || catalog !== '';
     refs.push({ table: v.table, kind: v.kind, qualified, preds: predsOf.get(o) ?? [] });
   });
-  return { refs, cteNames };
+  const countStar = countStarOf(stmt, refs);
+  return countStar ? { refs, cteNames, countStar } : { refs, cteNames };
+}
+
+/**
+ * `SELECT count(*) [AS name] FROM <view>` and nothing else (no WHERE, GROUP BY, HAVING,
+ * QUALIFY, DISTINCT, ORDER BY, LIMIT, sample or CTE): the shape the shard may answer from its
+ * manifest. DuckDB names the column `count_star()` unless aliased.
+ */
+function countStarOf(stmt: unknown, refs: readonly ViewRef[]): StatementReads['countStar'] {
+  if (!isObj(stmt) || !isObj(stmt.node) || refs.length !== 1) return undefined;
+  const n = stmt.node;
+  const empty = (x: unknown) => x === null || x === undefined || (Array.isArray(x) && x.length === 0);
+  if (n.type !== 'SELECT_NODE' || !empty(n.modifiers) || !empty(n.where_clause) || !empty(n.group_expressions)) return undefined;
+  if (!empty(n.group_sets) || !empty(n.having) || !empty(n.qualify) || !empty(n.sample)) return undefined;
+  if (isObj(n.cte_map) && !empty(n.cte_map.map)) return undefined;
+  if (n.aggregate_handling !== undefined && n.aggregate_handling !== 'STANDARD_HANDLING') return undefined;
+  const from = n.from_table;
+  if (!isObj(from) || from.type !== 'BASE_TABLE' || !empty(from.sample) || !empty(from.at_clause)) return undefined;
+  if (!empty(from.column_name_alias)) return undefined;
+  const list = n.select_list;
+  if (!Array.isArray(list) || list.length !== 1) return undefined;
+  const f = list[0];
+  if (!isObj(f) || f.class !== 'FUNCTION' || f.function_name !== 'count_star' || !empty(f.children) || f.distinct === true)
+    return undefined;
+  if (!empty(f.filter) || (isObj(f.order_bys) && !empty(f.order_bys.orders)) || f.export_state === true) return undefined;
+  if ((typeof f.schema === 'string' && f.schema !== '') || (typeof f.catalog === 'string' && f.catalog !== '')) return undefined;
+  const ref = refs[0] as ViewRef;
+  return { table: ref.table, kind: ref.kind, name: typeof f.alias === 'string' && f.alias !== '' ? f.alias : 'count_star()' };
 }

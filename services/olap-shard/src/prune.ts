@@ -13,7 +13,8 @@
  *   (key-column zone maps overlap) holds strictly newer versions (`tsMin > F.tsMax`): then any
  *   key whose latest version is in F has all its versions in dropped files and fails the
  *   predicate anyway. Computed as a fixpoint (keeping a file can only force keeping more).
- *   With `singleVersion` (one insert per key in all files) every file prunes directly.
+ *   With `singleVersion` (one version per key in all files, no delete) every file prunes
+ *   directly; two `uniqueKeys` files never share a key, so neither forces keeping the other.
  * - `asOf`: files whose versions are all newer (`tsMin > asOf`) hold nothing visible.
  * The delta (in memory) is never pruned; its versions are newer than the files' per key.
  */
@@ -39,7 +40,7 @@ export interface PruneInput {
   table: TableInfo;
   /** Every version is a row of the view (`<t>__history`, append-only `<t>`): files prune on any column. */
   perRow: boolean;
-  /** Manifest `singleVersion`. */
+  /** manifest.ts `singleVersion` of the files. */
   singleVersion: boolean;
   /** Candidate (available) files. */
   files: readonly ManifestFile[];
@@ -134,7 +135,9 @@ export function pruneFiles(inp: PruneInput): ManifestFile[] {
     const must = new Set(passKeys.filter((f) => others.every((p) => fileMayMatch(info, f, p, undefined))));
     const candidates = passKeys.filter((f) => !must.has(f));
     const ranges = new Map(passKeys.map((f) => [f, keyRanges(info, f)]));
+    // Two `uniqueKeys` files never hold the same key (manifest.ts).
     const shares = (a: ManifestFile, b: ManifestFile) =>
+      !(a.uniqueKeys === true && b.uniqueKeys === true) &&
       info.primaryKey.every((_, i) =>
         rangesMayOverlap((ranges.get(a) as ValueRange[])[i] as ValueRange, (ranges.get(b) as ValueRange[])[i] as ValueRange),
       );

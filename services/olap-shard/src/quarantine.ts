@@ -89,21 +89,22 @@ export async function parquetMagicProblem(path: string, size: number): Promise<s
 /** An unavailable file as a query reports it. */
 export interface UnavailableFile {
   table: string;
-  day: string;
+  /** Its time partition (manifest `partition`). */
+  partition: string;
   path: string;
   rows: number;
   reason: string;
 }
 
-/** One line naming table, days and files left out (for notices and errors). */
+/** One line naming table, partitions and files left out (for notices and errors). */
 export function describeUnavailable(files: readonly UnavailableFile[]): string {
   const byTable = new Map<string, UnavailableFile[]>();
   for (const f of files) byTable.set(f.table, [...(byTable.get(f.table) ?? []), f]);
   return [...byTable]
     .map(([t, fs]) => {
-      const days = [...new Set(fs.map((f) => f.day))].sort().join(', ');
+      const parts = [...new Set(fs.map((f) => f.partition))].sort().join(', ');
       const rows = fs.reduce((s, f) => s + f.rows, 0);
-      return `table "${t}", day ${days}: ${fs.length} file(s) unavailable (${rows} row versions): ${fs.map((f) => `${f.path} (${f.reason})`).join('; ')}`;
+      return `table "${t}", partition ${parts}: ${fs.length} file(s) unavailable (${rows} row versions): ${fs.map((f) => `${f.path} (${f.reason})`).join('; ')}`;
     })
     .join('; ');
 }

@@ -119,7 +119,11 @@ interface Ctx {
 /** A shard with trips and events pushed every 8 hours of commit time up to day 5, the rest in the delta. */
 async function setup(): Promise<Ctx> {
   const dir = await tempDir();
-  const catalog = makeCatalog([TRIPS, EVENTS], { trips: { timeColumn: 'started' }, events: { timeColumn: 'started', appendOnly: true } });
+  // Day partitions: the pruning tests count day files.
+  const catalog = makeCatalog([TRIPS, EVENTS], {
+    trips: { timeColumn: 'started', partition: 'day' },
+    events: { timeColumn: 'started', appendOnly: true, partition: 'day' },
+  });
   const source = new ArraySource();
   const logs: Ctx['logs'] = [];
   const shard = await startOlapShard({
@@ -409,7 +413,7 @@ describe('olap shard: files damaged while running', () => {
     await assert.rejects(c.shard.query(all, [], c.catalog.version), (e: { code?: string; message: string }) => {
       assert.equal(e.code, 'XX001', e.message);
       assert.match(e.message, /table "events"/);
-      assert.ok(e.message.includes(victim.day) && e.message.includes(victim.path), e.message);
+      assert.ok(e.message.includes(victim.partition) && e.message.includes(victim.path), e.message);
       return true;
     });
     await stat(join(c.dir, 'quarantine', victim.path));
@@ -426,7 +430,7 @@ describe('olap shard: files damaged while running', () => {
     const opts: QueryOptions = { allowDegraded: true };
     const got = await c.shard.query(q, [], c.catalog.version, opts);
     assertSameResult(got, await c.ref.query(q), q);
-    assert.match(got.notices?.[0] ?? '', new RegExp(`table "events", day ${victim.day}.*${victim.path}`));
+    assert.match(got.notices?.[0] ?? '', new RegExp(`table "events", partition ${victim.partition}.*${victim.path}`));
     // Other tables: unaffected, no notice.
     const tq = 'SELECT city, count(*), round(sum(fare), 4) FROM trips GROUP BY city ORDER BY city';
     const t = await c.shard.query(tq, [], c.catalog.version);
@@ -443,7 +447,7 @@ describe('olap shard: files damaged while running', () => {
       c.shard.query('SELECT count(*) FROM trips__history', [], c.catalog.version),
       (e: { code?: string; message: string }) => {
         assert.equal(e.code, 'XX001', e.message);
-        assert.ok(e.message.includes(`table "trips", day ${victim.day}`) && e.message.includes(victim.path), e.message);
+        assert.ok(e.message.includes(`table "trips", partition ${victim.partition}`) && e.message.includes(victim.path), e.message);
         return true;
       },
     );

@@ -115,7 +115,7 @@ interface Ctx {
 
 async function setup(
   defs: TableDef[],
-  options: Record<string, { timeColumn?: string; appendOnly?: boolean }> = {},
+  options: Record<string, { timeColumn?: string; appendOnly?: boolean; partition?: 'day' | 'month' | 'none' }> = {},
   extra: { keyBloomFilters?: boolean; rowGroupSize?: number; deltaBatch?: number; deltaPollMs?: number; deltaIdleMs?: number } = {},
 ): Promise<Ctx> {
   const dir = await tempDir();
@@ -176,7 +176,7 @@ describe('olap shard: latest-version semantics across Parquet and delta', () => 
   let all: VersionRecord[];
   let info: TableInfo;
   before(async () => {
-    c = await setup([ORDERS], { orders: { timeColumn: 'created' } }, { keyBloomFilters: true, rowGroupSize: 500 });
+    c = await setup([ORDERS], { orders: { timeColumn: 'created', partition: 'day' } }, { keyBloomFilters: true, rowGroupSize: 500 });
     info = c.catalog.get('orders');
     all = ordersWorkload(info, 42, 3000);
     c.source.add(all);
@@ -210,7 +210,7 @@ describe('olap shard: latest-version semantics across Parquet and delta', () => 
     assert.deepEqual(await c.shard.watermarks(), { orders: max });
   });
 
-  it('lays files out as <table>/day=YYYY-MM-DD/part-<uuidv7>.parquet by time column, sorted by key then _ts, with key bloom filters', async () => {
+  it('lays files out as <table>/day=YYYY-MM-DD/part-<uuidv7>.parquet by time column, sorted by time, key, _ts, with key bloom filters', async () => {
     const days = await readdir(join(c.dir, 'orders'));
     assert.ok(days.length >= 3, `several day partitions: ${days.join(',')}`);
     const db = await DuckDBInstance.create(':memory:');
@@ -230,9 +230,11 @@ describe('olap shard: latest-version semantics across Parquet and delta', () => 
             `SELECT count(*) FROM read_parquet('${p}') WHERE strftime(created, 'day=%Y-%m-%d') <> '${d}'`,
           );
           assert.equal(wrong.value(0, 0), 0n);
-          // Sorted by (id, _ts).
+          // Sorted by (time, id, _ts, _engine, _version): time = created, or the commit time where created is NULL.
           const unsorted = await conn.runAndReadAll(
-            `SELECT count(*) FROM (SELECT id, _ts, lag(id) OVER () AS pid, lag(_ts) OVER () AS pts FROM read_parquet('${p}')) WHERE pid > id OR (pid = id AND pts > _ts)`,
+            `SELECT count(*) FROM (SELECT file_row_number AS pos,
+               row_number() OVER (ORDER BY coalesce(CAST(created AS TIMESTAMP), CAST(_ts AS TIMESTAMP)), id, _ts, _engine, _version) - 1 AS want
+             FROM read_parquet('${p}', file_row_number = true)) WHERE pos <> want`,
           );
           assert.equal(unsorted.value(0, 0), 0n);
           const meta = await conn.runAndReadAll(
@@ -313,7 +315,10 @@ describe('olap shard: idempotent re-push', () => {
 describe('olap shard: single-version shortcut and append-only tables', () => {
   let c: Ctx;
   before(async () => {
-    c = await setup([EVENTS, PAIRS], { events: { timeColumn: 'at', appendOnly: false }, pairs: { timeColumn: 'day' } });
+    c = await setup([EVENTS, PAIRS], {
+      events: { timeColumn: 'at', appendOnly: false, partition: 'day' },
+      pairs: { timeColumn: 'day', partition: 'day' },
+    });
   });
   after(() => teardown(c));
 

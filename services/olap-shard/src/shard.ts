@@ -16,7 +16,6 @@ import {
   type Catalog,
   canceledError,
   counter,
-  formatDate,
   gauge,
   type IngestionApi,
   type Literal,
@@ -27,7 +26,6 @@ import {
   raceCancel,
   SchemaError,
   SqlState,
-  type SqlType,
   StratumError,
   type TableInfo,
   TierUnavailableError,
@@ -51,6 +49,7 @@ import {
 } from '@stratum/shared/duckdb';
 import { buildBloom, type FileBloom, HASH_CHECK_SQL, readBloom } from './bloom.ts';
 import { type CompactionHost, type CompactionReport, type CompactionStats, Compactor } from './compaction.ts';
+import { fileOrderSql, granularityOf, partitionLabel, partitionSql, unusableTimeColumn } from './layout.ts';
 import { rawColumnsDdl, typedSelect, VersionLoader } from './load.ts';
 import {
   emptyManifest,
@@ -62,6 +61,7 @@ import {
   type QuarantinedFile,
   rangesMayOverlap,
   readManifest,
+  singleVersion,
   sourceWatermark,
   unionRange,
   type ValueRange,
@@ -69,7 +69,7 @@ import {
   withTable,
   writeManifest,
 } from './manifest.ts';
-import { type PartFileOptions, tableDirName, writePartFile, zoneMapSql } from './part-file.ts';
+import { keysUniqueAgainst, type PartFileOptions, tableDirName, writePartFile, zoneMapSql } from './part-file.ts';
 import { analyzeStatement, type StatementReads } from './plan.ts';
 import { pruneFiles, type TypedPred } from './prune.ts';
 import {
@@ -91,7 +91,6 @@ import {
   deltaLatestTable,
   deltaTable,
   fieldColumns,
-  filesSql,
   ident,
   latestQualify,
   lit,
@@ -192,6 +191,10 @@ interface TableState {
   defs: Record<ViewKind, string> | undefined;
   /** What each committed view generation was built from (the last few), for per-query views. */
   snapshots: Map<number, ViewSnapshot>;
+  /** The generation the main views were last committed at (undefined: none yet). */
+  committedGen?: number | undefined;
+  /** A generation being committed now (between the DuckDB script and `committedGen`). */
+  pendingGen?: number | undefined;
   /** The staging table delta appends load into (appendDelta), for the column set `ddl`. */
   rawStage?: { ddl: string; name: string; sql: string };
 }
@@ -227,10 +230,12 @@ const mFilesTotal = counter('stratum_olap_scan_files_total', 'Files of the table
 const mFilesOpened = counter('stratum_olap_scan_files_opened_total', 'Files queries opened after zone-map and bloom pruning', ['shard']);
 const mQuarantined = counter('stratum_olap_quarantined_files_total', 'Parquet files moved to quarantine as unreadable', ['shard', 'table']);
 const mUnavailable = gauge('stratum_olap_unavailable_files', 'Files left out of queries (quarantined or missing)', ['shard']);
+const mMetadataAnswers = counter('stratum_olap_metadata_answers_total', 'Queries answered from the manifest (count(*)) without DuckDB', [
+  'shard',
+]);
 const mDegraded = counter('stratum_olap_degraded_queries_total', 'Queries answered without some unavailable files', ['shard']);
 
 const NOOP_LOG = () => {};
-const TIME_TYPES = new Set<SqlType>(['timestamp', 'timestamptz', 'date']);
 
 /** The column of storage field `field` of `info`. */
 function columnOfField(info: TableInfo, field: string): TableInfo['columns'][number] | undefined {
@@ -624,7 +629,7 @@ export class Shard implements OlapShardApi {
       mQuarantined.inc({ shard: this.id, table });
       this.log('parquet file unreadable; moved to quarantine and left out of queries', {
         table,
-        day: file.day,
+        partition: file.partition,
         file: file.path,
         movedTo,
         rows: file.rows,
@@ -774,7 +779,7 @@ export class Shard implements OlapShardApi {
   }
 
   private tableManifest(storage: string): ManifestTable {
-    return this.manifest.tables[storage] ?? { watermark: -1, singleVersion: true, files: [] };
+    return this.manifest.tables[storage] ?? { watermark: -1, files: [] };
   }
 
   private recomputeFileKeyRanges(st: TableState): void {
@@ -788,9 +793,9 @@ export class Shard implements OlapShardApi {
     const available = m.files.filter((f) => !this.unavailable.has(f.path));
     const inputs: ViewInputs = {
       table: st.info,
-      files: available.map((f) => ({ path: join(this.dir, f.path), fields: f.fields })),
+      files: available.map((f) => ({ path: join(this.dir, f.path), fields: f.fields, uniqueKeys: f.uniqueKeys === true })),
       deltaCovered: this.deltaCovered(storage),
-      singleVersion: m.singleVersion,
+      singleVersion: singleVersion(available),
       filesHaveDeletes: available.some((f) => (f.ops?.delete ?? 1) > 0),
       deltaRows: st.deltaRows,
       deltaDisjoint: st.deltaDisjoint,
@@ -798,10 +803,10 @@ export class Shard implements OlapShardApi {
     const unavailable: UnavailableFile[] = [
       ...m.files
         .filter((f) => this.unavailable.has(f.path))
-        .map((f) => ({ table: st.info.name, day: f.day, path: f.path, rows: f.rows, reason: 'missing' })),
+        .map((f) => ({ table: st.info.name, partition: f.partition, path: f.path, rows: f.rows, reason: 'missing' })),
       ...(m.quarantined ?? []).map((f) => ({
         table: st.info.name,
-        day: f.day,
+        partition: f.partition,
         path: f.path,
         rows: f.rows,
         reason: `quarantined: ${f.reason}`,
@@ -848,6 +853,7 @@ export class Shard implements OlapShardApi {
     st.snapshots.set(gen, snapshot);
     for (const g of st.snapshots.keys()) if (st.snapshots.size > SNAPSHOTS_KEPT && g !== gen) st.snapshots.delete(g);
     const views = VIEW_KINDS.map((k) => `CREATE OR REPLACE VIEW main.${ident(viewName(name, k))} AS ${defs[k]};`).join('\n');
+    st.pendingGen = gen;
     try {
       await this.state().run(
         `BEGIN; ${views} ${cleanup}
@@ -856,6 +862,9 @@ export class Shard implements OlapShardApi {
     } catch (e) {
       st.snapshots.delete(gen);
       st.defs = undefined;
+      st.pendingGen = undefined;
+      // Whether the views moved is unknown: no generation is taken as committed until the next rebuild.
+      st.committedGen = undefined;
       await this.state()
         .run('ROLLBACK')
         .catch(() => {});
@@ -863,6 +872,8 @@ export class Shard implements OlapShardApi {
     }
     st.defs = defs;
     st.viewsName = name;
+    st.committedGen = gen;
+    st.pendingGen = undefined;
   }
 
   private purging: Promise<void> | undefined;
@@ -1185,15 +1196,13 @@ export class Shard implements OlapShardApi {
     }
     const t0 = Date.now();
     let written: ManifestFile[] = [];
-    let singleVersion = cur.singleVersion;
     const timings: Record<string, number> = {};
-    if (versions.length > 0) ({ files: written, singleVersion } = await this.writeFiles(info, versions, cur, timings));
+    if (versions.length > 0) written = await this.writeFiles(info, versions, cur, timings);
     const sources = { ...(cur.sources ?? {}), [source]: req.toTs };
     const next = withTable(this.manifest, req.table, {
       ...cur,
       watermark: Math.min(...Object.values(sources)),
       sources,
-      singleVersion,
       files: [...cur.files, ...written],
     });
     try {
@@ -1217,7 +1226,7 @@ export class Shard implements OlapShardApi {
         versions: versions.length,
         files: written.length,
         bytes: written.reduce((s, f) => s + f.bytes, 0),
-        singleVersion,
+        uniqueKeys: written.every((f) => f.uniqueKeys === true),
         ms: Date.now() - t0,
         phasesMs: timings,
       });
@@ -1241,16 +1250,16 @@ export class Shard implements OlapShardApi {
   }
 
   /**
-   * Stage `versions` with the appender, sort by (day, primary key, _ts), write one Parquet file
-   * per day partition (temp name → fsync → rename → fsync dir), and compute zone maps and the
-   * single-version flag. On failure every file written so far is removed.
+   * Stage `versions` with the appender, sort by partition then file order (layout.ts), write one
+   * Parquet file per time partition (temp name → fsync → rename → fsync dir), and compute zone
+   * maps and the single-version flag. On failure every file written so far is removed.
    */
   private async writeFiles(
     info: TableInfo,
     versions: VersionRecord[],
     cur: ManifestTable,
     timings: Record<string, number>,
-  ): Promise<{ files: ManifestFile[]; singleVersion: boolean }> {
+  ): Promise<ManifestFile[]> {
     const conn = this.pushConn as DuckDBConnection;
     const n = ++this.stageSeq;
     const stageName = `push_${n}`;
@@ -1265,27 +1274,28 @@ export class Shard implements OlapShardApi {
       if (loader.nanAsNull > 0) this.warnNaN(info, loader.nanAsNull);
       timings.load = Date.now() - tLoad;
       const tSort = Date.now();
-      const pk = info.primaryKey.map(ident).join(', ');
+      this.warnTimeColumn(info);
       await conn.run(
-        `CREATE TABLE ${sorted} AS SELECT *, ${this.dayExpr(info)} AS "_day" FROM (SELECT ${typedSelect(info, 'TIMESTAMP_MS', loader.engines)} FROM ${stage}) ORDER BY "_day", ${pk}, "_ts", "_engine", "_version"`,
+        `CREATE TABLE ${sorted} AS SELECT *, ${partitionSql(info)} AS "_part" FROM (SELECT ${typedSelect(info, 'TIMESTAMP_MS', loader.engines)} FROM ${stage}) ORDER BY "_part", ${fileOrderSql(info)}`,
       );
       await conn.run(`DROP TABLE ${stage}`);
       timings.sort = Date.now() - tSort;
       const tCopy = Date.now();
 
-      // Zone maps per day, in one pass.
-      const z = await conn.runAndReadAll(zoneMapSql(info, sorted, `CAST("_day" - DATE '1970-01-01' AS BIGINT)`));
+      // Zone maps per partition, in one pass.
+      const z = await conn.runAndReadAll(zoneMapSql(info, sorted, '"_part"'));
+      const granularity = granularityOf(info);
       const tableDir = tableDirName(info.storage);
       const cols = [...fieldColumns(info).map((c) => c.field), ...SYSTEM_COLUMNS].map(ident).join(', ');
       const batchKeyRanges: (ValueRange | undefined)[] = info.primaryKey.map(() => undefined);
       for (let r = 0; r < z.currentRowCount; r++) {
         const get = readerRow(z, r);
-        const dayNum = Number(get('grp'));
-        const day = formatDate(dayNum).replace(' BC', '-BC');
-        const rel = `${tableDir}/day=${day}/part-${this.fileIds.next(Date.now())}.parquet`;
+        const part = Number(get('grp'));
+        const label = partitionLabel(granularity, part);
+        const rel = `${tableDir}/${label}/part-${this.fileIds.next(Date.now())}.parquet`;
         // The same writer as compaction (part-file.ts), so every file has one encoding.
-        const select = `SELECT ${cols} FROM ${sorted} WHERE "_day" = DATE '1970-01-01' + ${dayNum}`;
-        const file = await writePartFile(conn, this.dir, this.partFileOptions(), info, select, rel, day, get);
+        const select = `SELECT ${cols} FROM ${sorted} WHERE "_part" = ${part}`;
+        const file = await writePartFile(conn, this.dir, this.partFileOptions(), info, select, rel, label, get);
         written.push(file);
         await this.buildBloomFor(conn, info, file);
         info.primaryKey.forEach((k, i) => {
@@ -1297,10 +1307,22 @@ export class Shard implements OlapShardApi {
       }
       timings.copy = Date.now() - tCopy;
       const tCheck = Date.now();
-      const singleVersion =
-        cur.singleVersion && (await this.stillSingleVersion(conn, info, sorted, written, batchKeyRanges as ValueRange[], cur));
+      // A batch of inserts of keys no flagged file holds keeps reads free of dedupe (manifest.ts
+      // `uniqueKeys`); a batch with updates or deletes almost always meets older versions, so it
+      // is not checked.
+      const unique =
+        written.every((f) => f.ops.update === 0 && f.ops.delete === 0) &&
+        (await keysUniqueAgainst(
+          conn,
+          this.dir,
+          info,
+          sorted,
+          batchKeyRanges as ValueRange[],
+          cur.files.filter((f) => f.uniqueKeys === true),
+          (p) => this.unavailable.has(p),
+        ));
       timings.check = Date.now() - tCheck;
-      return { files: written, singleVersion };
+      return unique ? written.map((f) => ({ ...f, uniqueKeys: true })) : written;
     } catch (e) {
       await Promise.allSettled(
         written.flatMap((f) => [rm(join(this.dir, f.path), { force: true }), rm(`${join(this.dir, f.path)}.tmp`, { force: true })]),
@@ -1309,35 +1331,6 @@ export class Shard implements OlapShardApi {
     } finally {
       await conn.run(`DROP TABLE IF EXISTS ${stage}; DROP TABLE IF EXISTS ${sorted};`).catch(() => {});
     }
-  }
-
-  /**
-   * Whether the files stay "one insert per key" after adding this batch: the batch has only
-   * inserts, no key twice, and no key already in an earlier file (zone maps first; a semi-join
-   * against the files whose key ranges overlap only when they do).
-   */
-  private async stillSingleVersion(
-    conn: DuckDBConnection,
-    info: TableInfo,
-    sorted: string,
-    written: ManifestFile[],
-    batch: ValueRange[],
-    cur: ManifestTable,
-  ): Promise<boolean> {
-    if (written.some((f) => f.ops.update > 0 || f.ops.delete > 0)) return false;
-    const pk = info.primaryKey.map(ident).join(', ');
-    const dup = await conn.runAndReadAll(`SELECT EXISTS (SELECT 1 FROM ${sorted} GROUP BY ${pk} HAVING count(*) > 1)`);
-    if (dup.value(0, 0) !== false) return false;
-    const candidates = cur.files.filter((f) => (keyRangesOf(info, [f]) ?? []).every((r, i) => rangesMayOverlap(r, batch[i] as ValueRange)));
-    if (candidates.length === 0) return true;
-    if (candidates.some((f) => this.unavailable.has(f.path))) return false;
-    const files = filesSql(
-      info,
-      candidates.map((f) => ({ path: join(this.dir, f.path), fields: f.fields })),
-    ) as string;
-    const on = info.primaryKey.map((k) => `s.${ident(k)} = p.${ident(k)}`).join(' AND ');
-    const hit = await conn.runAndReadAll(`SELECT EXISTS (SELECT 1 FROM ${sorted} s SEMI JOIN ${files} p ON ${on})`);
-    return hit.value(0, 0) === false;
   }
 
   /**
@@ -1405,26 +1398,12 @@ export class Shard implements OlapShardApi {
     this.log('numeric NaN loaded as NULL (DuckDB DECIMAL has no NaN)', { table: info.name, storage: info.storage, values: n });
   }
 
-  /** SQL for a version's partition day: the time column's UTC date, else the commit date. */
-  private dayExpr(info: TableInfo): string {
-    const tc = info.options.timeColumn;
-    if (tc !== undefined) {
-      const i = info.columnIndex.get(tc);
-      const col = i === undefined ? undefined : info.columns[i];
-      if (col && TIME_TYPES.has(col.type)) {
-        // ±infinity (PostgreSQL allows them) has no day: such versions go to the commit day, like NULL.
-        const f = ident(col.field ?? col.name);
-        return `coalesce(CASE WHEN isfinite(${f}) THEN CAST(${f} AS DATE) END, CAST("_ts" AS DATE))`;
-      }
-      if (!this.warnedTimeColumn.has(info.name)) {
-        this.warnedTimeColumn.add(info.name);
-        this.log('time_column is not a timestamp/timestamptz/date column; partitioning by commit time', {
-          table: info.name,
-          timeColumn: tc,
-        });
-      }
-    }
-    return 'CAST("_ts" AS DATE)';
+  /** Log once per table that its `time_column` cannot partition (not a time type): commit time is used (layout.ts). */
+  private warnTimeColumn(info: TableInfo): void {
+    const tc = unusableTimeColumn(info);
+    if (tc === undefined || this.warnedTimeColumn.has(info.name)) return;
+    this.warnedTimeColumn.add(info.name);
+    this.log('time_column is not a timestamp/timestamptz/date column; partitioning by commit time', { table: info.name, timeColumn: tc });
   }
 
   // ---------------------------------------------------------------- reads
@@ -1479,6 +1458,7 @@ export class Shard implements OlapShardApi {
       if (!pool) throw new StratumError(SqlState.adminShutdown, `OLAP shard ${this.id} is not open`);
       return raceCancel(
         pool.use(async (conn) => {
+          await this.settled(conn);
           // Only the tables the statement reads need their delta loaded now (all when it cannot be analysed).
           const reads = typeof sql === 'string' ? await this.statementReads(conn, sql) : undefined;
           await this.refresh(reads ? new Set(reads.refs.map((r) => r.table)) : undefined);
@@ -1510,13 +1490,18 @@ export class Shard implements OlapShardApi {
     } finally {
       off();
       // An interrupt may have hit the ROLLBACK that ends the query's transaction.
-      if (signal?.aborted) await conn.run('ROLLBACK').catch(() => {});
+      if (signal?.aborted) {
+        await this.settled(conn);
+        await conn.run('ROLLBACK').catch(() => {});
+      }
       mRunning.dec({ shard: this.id });
     }
   }
 
   /** Analysed statements by SQL text, for the current set of tables (dashboards repeat their queries). */
   private readonly readsCache = new Map<string, StatementReads | undefined>();
+  /** Typed predicates of parameterless statements in {@link readsCache}, by SQL text. */
+  private readonly typedCache = new Map<string, TypedPred[][]>();
   private readsCacheKey = '';
 
   /**
@@ -1527,6 +1512,7 @@ export class Shard implements OlapShardApi {
     const key = `${this.tablesEpoch}\u0000${this.catalog.version}`;
     if (key !== this.readsCacheKey) {
       this.readsCache.clear();
+      this.typedCache.clear();
       this.readsCacheKey = key;
     }
     if (this.readsCache.has(sql)) {
@@ -1537,7 +1523,11 @@ export class Shard implements OlapShardApi {
     }
     const reads = await this.analyse(conn, sql);
     this.readsCache.set(sql, reads);
-    if (this.readsCache.size > 512) this.readsCache.delete(this.readsCache.keys().next().value as string);
+    if (this.readsCache.size > 512) {
+      const oldest = this.readsCache.keys().next().value as string;
+      this.readsCache.delete(oldest);
+      this.typedCache.delete(oldest);
+    }
     return reads;
   }
 
@@ -1560,7 +1550,7 @@ export class Shard implements OlapShardApi {
     if (parsed.error !== false || !Array.isArray(parsed.statements) || parsed.statements.length !== 1) return undefined;
     const byLower = new Map<string, TableState>();
     for (const st of this.tables.values()) byLower.set(st.info.name.toLowerCase(), st);
-    return analyzeStatement(parsed.statements[0], (name) => {
+    const reads = analyzeStatement(parsed.statements[0], (name) => {
       const lower = name.toLowerCase();
       const kind: ViewKind = lower.endsWith('__history') ? 'history' : lower.endsWith('__latest') ? 'latest' : 'table';
       const st = byLower.get(kind === 'table' ? lower : lower.slice(0, -`__${kind}`.length));
@@ -1572,6 +1562,9 @@ export class Shard implements OlapShardApi {
       if (kind === 'latest') for (const c of ['_ts', '_version']) cols.set(c, c);
       return { table: st.info.storage, kind, columns: cols };
     });
+    // EXPLAIN of a count is not the count.
+    if (m) delete reads.countStar;
+    return reads;
   }
 
   /**
@@ -1626,12 +1619,26 @@ export class Shard implements OlapShardApi {
         );
       }
     }
+    if (reads.countStar && options.asOf === undefined) {
+      const counted = this.countFromManifest(reads.countStar);
+      if (counted) {
+        // Answered without any I/O: yield once so a client looping on it cannot starve timers and I/O.
+        await new Promise((resolve) => setImmediate(resolve));
+        return counted;
+      }
+    }
     const usable = reads.refs.filter((r) => this.tables.has(r.table));
-    const typedList = await typedPredicates(
-      conn,
-      usable.map((ref) => ({ ref, info: (this.tables.get(ref.table) as TableState).info })),
-      params,
-    );
+    // Without parameters the typed constants depend only on the text (constants and casts,
+    // plan.ts) and the tables: cached beside the analysis (`statementReads`).
+    let typedList = params.length === 0 ? this.typedCache.get(sql) : undefined;
+    if (!typedList) {
+      typedList = await typedPredicates(
+        conn,
+        usable.map((ref) => ({ ref, info: (this.tables.get(ref.table) as TableState).info })),
+        params,
+      );
+      if (params.length === 0 && this.readsCache.has(sql)) this.typedCache.set(sql, typedList);
+    }
     const cte = reads.cteNames;
     const views = new Map<string, QueryView>();
     usable.forEach((ref, i) => {
@@ -1662,6 +1669,25 @@ export class Shard implements OlapShardApi {
   }
 
   /**
+   * `SELECT count(*) FROM <view>` answered from the manifest's row counts, without DuckDB
+   * (docs/architecture.md "OLAP shards"), when the committed view generation makes that exact:
+   * no delta rows (then and now), no unavailable file, and for `<t>` every file `uniqueKeys`
+   * with no delete (append-only `<t>`: no delete); `<t>__history` counts every version.
+   * Undefined otherwise (the query runs in DuckDB).
+   */
+  private countFromManifest(c: NonNullable<StatementReads['countStar']>): QueryResult | undefined {
+    const st = this.tables.get(c.table);
+    const snap = st?.committedGen === undefined ? undefined : st.snapshots.get(st.committedGen);
+    if (!st || !snap || snap.unavailable.length > 0 || snap.inputs.deltaRows !== 0 || st.deltaRows !== 0) return undefined;
+    const noDeletes = snap.files.every((f) => f.ops.delete === 0);
+    const exact = c.kind === 'history' || (c.kind === 'table' && (st.info.options.appendOnly ? noDeletes : snap.inputs.singleVersion));
+    if (!exact) return undefined;
+    const n = snap.files.reduce((s, f) => s + f.rows, 0);
+    mMetadataAnswers.inc({ shard: this.id });
+    return { columns: [{ name: c.name, type: 'bigint' }], rows: [[BigInt(n)]], scan: { filesTotal: snap.files.length, filesOpened: 0 } };
+  }
+
+  /**
    * The files a failed query blames (or, when the error names none but looks like file damage,
    * every file it opened), each confirmed unreadable by reading it alone.
    */
@@ -1682,9 +1708,19 @@ export class Shard implements OlapShardApi {
   }
 
   /**
-   * Run the statement in one DuckDB transaction: read the view generations, build per-query
-   * temp views (pruned file lists, as-of filters) shadowing the main views, run, roll back
-   * (which also drops the temp views). `opened` receives the files the query may read.
+   * Run the statement against the committed view generations (`TableState.committedGen`), in
+   * as few round trips as exactness allows:
+   * - plan from the generations committed now: unavailable files, pruning, per-query views;
+   * - no per-query view needed: run the statement as it is (DuckDB reads the main views, which
+   *   pair each file list with its delta atomically), and accept the answer only if no view
+   *   generation was being committed or was committed meanwhile;
+   * - otherwise one script begins a transaction, creates the per-query temp views (pruned file
+   *   lists, as-of filters) shadowing the main views, and reads the generations it sees
+   *   (`stratum_meta.views`); the statement runs there when they are the planned ones, and the
+   *   ROLLBACK (which drops the temp views) is not waited for.
+   * A plan overtaken by a new generation is made again. `opened` receives the files the query
+   * may read.
+   * @throws StaleViews when a table has no committed generation (the caller syncs and retries).
    */
   private async runInSnapshot(
     conn: DuckDBConnection,
@@ -1694,59 +1730,121 @@ export class Shard implements OlapShardApi {
     views: Map<string, QueryView>,
     opened: Map<string, ManifestFile>,
   ): Promise<QueryResult> {
-    await conn.run('BEGIN TRANSACTION');
-    try {
-      const states = [...new Set([...views.values()].map((v) => v.st))];
-      const gens = new Map<string, number>();
-      if (states.length > 0) {
-        const r = await conn.runAndReadAll(
-          `SELECT storage, gen FROM ${ident(META_SCHEMA)}.views WHERE storage IN (${states.map((st) => lit(st.info.storage)).join(', ')})`,
+    await this.settled(conn);
+    const states = [...new Set([...views.values()].map((v) => v.st))];
+    for (let attempt = 0; ; attempt++) {
+      opened.clear();
+      const plan = this.planReads(states, views, options, opened);
+      const current = () => states.every((st) => st.pendingGen === undefined && st.committedGen === plan.gens.get(st));
+      const finish = (res: QueryResult): QueryResult => {
+        mFilesTotal.inc({ shard: this.id }, plan.filesTotal);
+        mFilesOpened.inc({ shard: this.id }, plan.filesOpened);
+        const out: QueryResult = { ...res, scan: { filesTotal: plan.filesTotal, filesOpened: plan.filesOpened } };
+        if (plan.unavailable.length > 0) {
+          mDegraded.inc({ shard: this.id });
+          out.notices = [`degraded read: left out ${describeUnavailable(plan.unavailable)}`];
+        }
+        return out;
+      };
+      if (plan.ddl.length === 0) {
+        if (!current()) {
+          if (attempt >= 20) throw new StaleViews(`OLAP shard ${this.id}: views kept changing while planning`);
+          await this.stateMutex.run(async () => {});
+          continue;
+        }
+        const res = await runReadOnly(conn, sql, params, this.id, this.workers.threads);
+        if (current()) return finish(res);
+        continue;
+      }
+      const where = states.map((st) => lit(st.info.storage)).join(', ');
+      const r = await conn.run(
+        `BEGIN TRANSACTION; ${plan.ddl.join('\n')}\nSELECT storage, gen FROM ${ident(META_SCHEMA)}.views WHERE storage IN (${where})`,
+      );
+      try {
+        // Read synchronously (a materialized result): no round trip per chunk.
+        const seen = new Map<string, number>();
+        for (let i = 0; i < r.chunkCount; i++) for (const [storage, gen] of r.getChunk(i).getRows()) seen.set(String(storage), Number(gen));
+        if (states.every((st) => seen.get(st.info.storage) === plan.gens.get(st))) {
+          return finish(await runReadOnly(conn, sql, params, this.id, this.workers.threads));
+        }
+      } finally {
+        // The answer does not wait for the ROLLBACK; the connection's next user does (`settled`),
+        // and so does close().
+        const rb = conn.run('ROLLBACK').then(
+          () => {},
+          () => {},
         );
-        for (const [storage, gen] of r.getRows()) gens.set(String(storage), Number(gen));
+        this.rollbacks.set(conn, rb);
+        this.inflight.add(rb);
+        void rb.then(() => this.inflight.delete(rb));
       }
-      let filesTotal = 0;
-      let filesOpened = 0;
-      const unavailable: UnavailableFile[] = [];
-      const ddl: string[] = [];
-      const snapOf = (st: TableState) => st.snapshots.get(gens.get(st.info.storage) ?? -1);
-      for (const st of states) {
-        const snap = snapOf(st);
-        if (!snap) throw new StaleViews(`OLAP shard ${this.id}: view generation of "${st.info.name}" not found`);
-        unavailable.push(...snap.unavailable);
-      }
-      if (unavailable.length > 0 && !options.allowDegraded) throw unavailableError(this.id, unavailable);
-      for (const [name, v] of views) {
-        const snap = snapOf(v.st) as ViewSnapshot;
-        const info = snap.inputs.table;
-        const survivors = pruneFiles({
-          table: info,
-          perRow: v.kind === 'history' || (v.kind === 'table' && info.options.appendOnly),
-          singleVersion: snap.inputs.singleVersion,
-          files: snap.files,
-          refs: this.opts.pruneFiles === false ? [[]] : v.preds,
-          ...(options.asOf !== undefined ? { asOf: options.asOf } : {}),
-          bloomOf: (f) => this.blooms.get(f.path),
-        });
-        filesTotal += snap.files.length + snap.unavailable.length;
-        filesOpened += survivors.length;
-        for (const f of survivors) opened.set(join(this.dir, f.path), f);
-        if (survivors.length === snap.files.length && options.asOf === undefined) continue;
-        const inputs: ViewInputs = { ...snap.inputs, files: survivors.map((f) => ({ path: join(this.dir, f.path), fields: f.fields })) };
-        if (options.asOf !== undefined) inputs.asOf = options.asOf;
-        ddl.push(`CREATE TEMP VIEW ${ident(name)} AS ${viewSql(v.kind, inputs)};`);
-      }
-      if (ddl.length > 0) await conn.run(ddl.join('\n'));
-      mFilesTotal.inc({ shard: this.id }, filesTotal);
-      mFilesOpened.inc({ shard: this.id }, filesOpened);
-      const res = await runReadOnly(conn, sql, params, this.id, this.workers.threads);
-      const out: QueryResult = { ...res, scan: { filesTotal, filesOpened } };
-      if (unavailable.length > 0) {
-        mDegraded.inc({ shard: this.id });
-        out.notices = [`degraded read: left out ${describeUnavailable(unavailable)}`];
-      }
-      return out;
-    } finally {
-      await conn.run('ROLLBACK').catch(() => {});
+      await this.settled(conn);
+      if (attempt >= 20) throw new StaleViews(`OLAP shard ${this.id}: views kept changing while planning`);
+      await this.stateMutex.run(async () => {});
+    }
+  }
+
+  /**
+   * What a query reads, planned from the committed view generation of each table: unavailable
+   * files (XX001 unless degraded reads are allowed), the files each view reference must open
+   * (prune.ts) and the temp views shadowing main views whose file list is pruned or read as of
+   * a time. Fills `opened`.
+   * @throws StaleViews when a table has no committed generation; the unavailable-data error.
+   */
+  private planReads(
+    states: readonly TableState[],
+    views: Map<string, QueryView>,
+    options: QueryOptions,
+    opened: Map<string, ManifestFile>,
+  ): { gens: Map<TableState, number>; ddl: string[]; unavailable: UnavailableFile[]; filesTotal: number; filesOpened: number } {
+    const gens = new Map<TableState, number>();
+    const unavailable: UnavailableFile[] = [];
+    for (const st of states) {
+      const gen = st.committedGen;
+      const snap = gen === undefined ? undefined : st.snapshots.get(gen);
+      if (gen === undefined || !snap) throw new StaleViews(`OLAP shard ${this.id}: views of "${st.info.name}" are not committed`);
+      gens.set(st, gen);
+      unavailable.push(...snap.unavailable);
+    }
+    if (unavailable.length > 0 && !options.allowDegraded) throw unavailableError(this.id, unavailable);
+    let filesTotal = 0;
+    let filesOpened = 0;
+    const ddl: string[] = [];
+    for (const [name, v] of views) {
+      const snap = v.st.snapshots.get(gens.get(v.st) as number) as ViewSnapshot;
+      const info = snap.inputs.table;
+      const survivors = pruneFiles({
+        table: info,
+        perRow: v.kind === 'history' || (v.kind === 'table' && info.options.appendOnly),
+        singleVersion: snap.inputs.singleVersion,
+        files: snap.files,
+        refs: this.opts.pruneFiles === false ? [[]] : v.preds,
+        ...(options.asOf !== undefined ? { asOf: options.asOf } : {}),
+        bloomOf: (f) => this.blooms.get(f.path),
+      });
+      filesTotal += snap.files.length + snap.unavailable.length;
+      filesOpened += survivors.length;
+      for (const f of survivors) opened.set(join(this.dir, f.path), f);
+      if (survivors.length === snap.files.length && options.asOf === undefined) continue;
+      const inputs: ViewInputs = {
+        ...snap.inputs,
+        files: survivors.map((f) => ({ path: join(this.dir, f.path), fields: f.fields, uniqueKeys: f.uniqueKeys === true })),
+      };
+      if (options.asOf !== undefined) inputs.asOf = options.asOf;
+      ddl.push(`CREATE TEMP VIEW ${ident(name)} AS ${viewSql(v.kind, inputs)};`);
+    }
+    return { gens, ddl, unavailable, filesTotal, filesOpened };
+  }
+
+  /** ROLLBACKs of query transactions not awaited by their query ({@link runInSnapshot}). */
+  private readonly rollbacks = new WeakMap<DuckDBConnection, Promise<void>>();
+
+  /** Wait for `conn`'s last query transaction to be rolled back (call before using a pooled connection). */
+  private async settled(conn: DuckDBConnection): Promise<void> {
+    const p = this.rollbacks.get(conn);
+    if (p) {
+      await p;
+      this.rollbacks.delete(conn);
     }
   }
 
@@ -1781,7 +1879,7 @@ export class Shard implements OlapShardApi {
         bytes: m.files.reduce((s, f) => s + f.bytes, 0),
         rows: m.files.reduce((s, f) => s + f.rows, 0),
         deltaRows: this.tables.get(storage)?.deltaRows ?? 0,
-        singleVersion: m.singleVersion,
+        singleVersion: singleVersion(m.files),
       };
       out.tables[storage] = ts;
       out.files += ts.files;

@@ -105,6 +105,8 @@ export function latestQualify(t: TableInfo): string {
 export interface FileRef {
   path: string;
   fields: readonly string[];
+  /** Manifest `uniqueKeys`: its rows need no dedupe unless a file without the flag shares their key. */
+  uniqueKeys?: boolean;
 }
 
 /**
@@ -144,7 +146,7 @@ export interface ViewInputs {
    * views deduped over them (so the maintained delta latest table is not used).
    */
   asOf?: number;
-  /** Files hold at most one version per key, all inserts (manifest `singleVersion`). */
+  /** Files hold at most one version per key across all of them, no delete (manifest.ts `singleVersion`). */
   singleVersion: boolean;
   /** Files contain delete versions. */
   filesHaveDeletes: boolean;
@@ -160,7 +162,7 @@ export interface ViewInputs {
  * the watermark are removed from both in the same transaction that re-points the views; the
  * filter on the delta only guards the history view against a lagging cleanup).
  */
-function sources(inp: ViewInputs, dedupeDelta: boolean): { files: string | null; delta: string; latest: string } {
+function sources(inp: ViewInputs, dedupeDelta: boolean): { files: string | null; delta: string; latest: string; asOf: string | undefined } {
   const asOf = inp.asOf === undefined ? undefined : `"_ts" <= epoch_ms(${Math.trunc(inp.asOf)})`;
   const files = filesSql(inp.table, inp.files, asOf);
   const conds = [inp.deltaCovered ? `NOT (${inp.deltaCovered})` : '', asOf ?? ''].filter((c) => c !== '');
@@ -168,7 +170,42 @@ function sources(inp: ViewInputs, dedupeDelta: boolean): { files: string | null;
   const delta = `(SELECT * FROM ${deltaTable(inp.table.storage)}${where})`;
   // As of a past time (or for append-only tables) the maintained latest table does not apply: dedupe the filtered delta.
   const latest = asOf || dedupeDelta ? `(SELECT * FROM ${delta} ${latestQualify(inp.table)})` : deltaLatestTable(inp.table.storage);
-  return { files, delta, latest };
+  return { files, delta, latest, asOf };
+}
+
+/**
+ * The latest version per storage key over the files (every column, deletes included), null
+ * when there are none. Only keys that some file without `uniqueKeys` holds are deduped:
+ * - every file flagged (or `singleVersion`): the rows as they are;
+ * - no file flagged: `row_number() OVER (PARTITION BY key ORDER BY _ts DESC, _engine DESC,
+ *   _version DESC) = 1` over all of them;
+ * - otherwise, with C = the keys of the unflagged files: flagged rows whose key is not in C as
+ *   they are (a flagged file holds a key's only flagged version), plus the dedupe over the
+ *   unflagged rows and the flagged rows whose key is in C.
+ */
+function filesLatestSql(inp: ViewInputs, asOf: string | undefined): string | null {
+  const t = inp.table;
+  const all = filesSql(t, inp.files, asOf);
+  if (!all || inp.singleVersion) return all;
+  const flagged = filesSql(
+    t,
+    inp.files.filter((f) => f.uniqueKeys),
+    asOf,
+  );
+  const rest = filesSql(
+    t,
+    inp.files.filter((f) => !f.uniqueKeys),
+    asOf,
+  );
+  // Only flagged files (all of them, or the ones pruning left): no key is in two of them.
+  if (!rest) return flagged;
+  if (!flagged) return `(SELECT * FROM ${rest} ${latestQualify(t)})`;
+  const pk = t.primaryKey.map(ident).join(', ');
+  const on = t.primaryKey.map((k) => `u.${ident(k)} = c.${ident(k)}`).join(' AND ');
+  const changed = `(SELECT DISTINCT ${pk} FROM ${rest})`;
+  return `(SELECT u.* FROM ${flagged} u ANTI JOIN ${changed} c ON ${on}
+UNION ALL
+SELECT * FROM (SELECT * FROM ${rest} UNION ALL SELECT u.* FROM ${flagged} u SEMI JOIN ${changed} c ON ${on}) ${latestQualify(t)})`;
 }
 
 /** The projection of fields to current names: visible columns, or every column with `all`. */
@@ -197,25 +234,23 @@ export function historyViewSql(inp: ViewInputs): string {
  * The delta side is the maintained latest table ({@link deltaLatestTable}) unless `dedupeDelta`,
  * so queries never dedupe the delta. Each side skips work it provably does not need (see
  * {@link ViewInputs}):
- * - files with `singleVersion` are read as they are (no window, no delete filter); otherwise
- *   `row_number() OVER (PARTITION BY key ORDER BY _ts DESC, _engine DESC, _version DESC) = 1`;
+ * - the files dedupe only the keys that files without `uniqueKeys` hold ({@link filesLatestSql});
+ *   deletes are filtered only when some file holds one;
  * - an empty delta adds nothing; a `deltaDisjoint` delta is appended without the anti-join
  *   that otherwise hides file rows whose key has a delta version.
  */
 function latestPerKeySql(inp: ViewInputs, cols: string, dedupeDelta: boolean): string {
   const t = inp.table;
-  const { files, latest } = sources(inp, dedupeDelta);
+  const { latest, asOf } = sources(inp, dedupeDelta);
   const live = `"_op" <> 'delete'`;
   const pk = t.primaryKey.map(ident).join(', ');
   const latestDelta = `SELECT ${cols} FROM ${latest} WHERE ${live}`;
-  if (!files) return latestDelta;
-  const fileRows = inp.singleVersion
-    ? `SELECT ${cols} FROM ${files}`
-    : `SELECT ${cols} FROM (SELECT * FROM ${files} ${latestQualify(t)}) WHERE ${live}`;
+  const latestFiles = filesLatestSql(inp, asOf);
+  if (!latestFiles) return latestDelta;
+  const fileRows = `SELECT ${cols} FROM ${latestFiles}${inp.filesHaveDeletes ? ` WHERE ${live}` : ''}`;
   if (inp.deltaRows === 0) return fileRows;
   if (inp.deltaDisjoint) return `${fileRows}\nUNION ALL\n${latestDelta}`;
   const on = t.primaryKey.map((k) => `f.${ident(k)} = d.${ident(k)}`).join(' AND ');
-  const latestFiles = inp.singleVersion ? files : `(SELECT * FROM ${files} ${latestQualify(t)})`;
   const fileSide = `SELECT f.* FROM ${latestFiles} f ANTI JOIN (SELECT ${pk} FROM ${latest}) d ON ${on}`;
   return `SELECT ${cols} FROM (${fileSide}) WHERE ${live}\nUNION ALL\n${latestDelta}`;
 }

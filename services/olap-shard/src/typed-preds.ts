@@ -79,8 +79,10 @@ export async function typedPredicates(
   if (selects.length === 0) return refs.map(() => []);
   let row: Value[];
   try {
-    const r = await conn.runAndReadAll(`SELECT ${selects.map((x, i) => `${x} AS "c${i}"`).join(', ')}`);
-    row = selects.map((_, i) => convertValue(r.value(i, 0), r.columnType(i)));
+    // A materialized result read synchronously: one round trip.
+    const r = await conn.run(`SELECT ${selects.map((x, i) => `${x} AS "c${i}"`).join(', ')}`);
+    const chunk = r.getChunk(0);
+    row = selects.map((_, i) => convertValue(chunk.getColumnVector(i).getItem(0), r.columnType(i)));
   } catch {
     return refs.map(() => []);
   }

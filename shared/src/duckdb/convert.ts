@@ -202,9 +202,11 @@ export async function convertResult(res: DuckDBMaterializedResult): Promise<Quer
     columns.push({ name: names[c] ?? `column${c}`, type: plan.type });
   }
   const rows: Value[][] = [];
-  for (;;) {
-    const chunk = await res.fetchChunk();
-    if (!chunk || chunk.rowCount === 0) break;
+  // A materialized result's chunks are read synchronously (no thread-pool round trip per chunk).
+  const chunks = res.chunkCount;
+  for (let i = 0; i < chunks; i++) {
+    const chunk = res.getChunk(i);
+    if (chunk.rowCount === 0) continue;
     const base = rows.length;
     const count = chunk.rowCount;
     for (let r = 0; r < count; r++) rows.push(new Array<Value>(n));

@@ -1,0 +1,321 @@
+/**
+ * File layout and dedupe-free reads against real DuckDB and real files (layout.ts, manifest
+ * `uniqueKeys`, sql.ts `filesLatestSql`): time partitions of each granularity, compaction
+ * across partitions, files that skip the latest-version dedupe, `count(*)` from the manifest,
+ * and the upgrade of a format-3 manifest. Every answer is compared with a separate DuckDB
+ * holding the same versions loaded directly (test-support `Reference`).
+ */
+import assert from 'node:assert/strict';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { DuckDBInstance } from '@duckdb/node-api';
+import type { Catalog, TableDef, TableOptions, VersionRecord } from '@stratum/shared';
+import { type OlapShard, type OlapShardOptions, startOlapShard } from './index.ts';
+import type { Manifest } from './manifest.ts';
+import { ArraySource, assertSameResult, makeCatalog, Reference, removeDir, rng, tempDir, Versions } from './test-support.ts';
+
+const COLUMNS: TableDef['columns'] = [
+  { name: 'id', type: 'integer', notNull: true },
+  { name: 'qty', type: 'integer', notNull: true },
+  { name: 'seen', type: 'timestamp', notNull: true },
+];
+const T0 = Date.UTC(2024, 4, 1);
+const DAY = 86_400_000;
+const SOURCE = 'i1';
+
+interface Ctx {
+  dir: string;
+  catalog: Catalog;
+  shard: OlapShard;
+  ref: Reference;
+  open(): Promise<OlapShard>;
+}
+
+/** A shard over tables `names` (the columns above, key `id`, time column `seen`) with their options. */
+async function setup(tables: Record<string, Partial<TableOptions>>, extra: Partial<OlapShardOptions> = {}): Promise<Ctx> {
+  const dir = await tempDir('olap-layout-');
+  const defs = Object.keys(tables).map((name) => ({ name, columns: COLUMNS, primaryKey: ['id'] }));
+  const catalog = makeCatalog(defs, Object.fromEntries(Object.entries(tables).map(([n, o]) => [n, { timeColumn: 'seen', ...o }])));
+  const open = () =>
+    startOlapShard({
+      id: 'l1',
+      dir,
+      catalog,
+      deltaSources: [{ id: SOURCE, api: new ArraySource() }],
+      deltaPollMs: 0,
+      compactionIntervalMs: 0,
+      ...extra,
+    });
+  return { dir, catalog, shard: await open(), ref: await Reference.create(), open };
+}
+
+async function teardown(c: Ctx): Promise<void> {
+  await c.shard.close();
+  c.ref.close();
+  await removeDir(c.dir);
+}
+
+async function manifestOf(dir: string): Promise<Manifest> {
+  return JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8')) as Manifest;
+}
+
+/** Inserts of keys `from` … `from + n - 1`, `seen` spread over `days` days, committed one per ms from `ts`. */
+function inserts(vb: Versions, seed: number, from: number, n: number, days: number, ts: number): VersionRecord[] {
+  const r = rng(seed);
+  return Array.from({ length: n }, (_, i) =>
+    vb.make(
+      'insert',
+      [from + i],
+      { id: from + i, qty: Math.floor(r() * 100), seen: BigInt(T0 + Math.floor(r() * days) * DAY + Math.floor(r() * DAY)) * 1000n },
+      ts + i,
+    ),
+  );
+}
+
+async function same(c: Ctx, sql: string): Promise<void> {
+  assertSameResult(await c.shard.query(sql, [], c.catalog.version), await c.ref.query(sql), sql);
+}
+
+const QUERIES = (t: string): string[] => [
+  `SELECT * FROM ${t} ORDER BY id`,
+  `SELECT count(*) FROM ${t}`,
+  `SELECT qty % 7 AS k, count(*) AS n, sum(qty) AS s, min(seen) AS a FROM ${t} GROUP BY 1 ORDER BY 1`,
+  `SELECT count(*), sum(qty) FROM ${t} WHERE seen >= TIMESTAMP '2024-05-10' AND seen < TIMESTAMP '2024-05-11'`,
+  `SELECT * FROM ${t} WHERE id BETWEEN 100 AND 140 ORDER BY id`,
+  `SELECT * FROM ${t}__history ORDER BY _version`,
+];
+
+describe('olap shard: time partitions', () => {
+  it('day, month and none: one file per partition a push touches, rows sorted by time then key', async () => {
+    const c = await setup({ d: { partition: 'day' }, m: { partition: 'month' }, n: { partition: 'none' }, dflt: {} });
+    try {
+      for (const t of ['d', 'm', 'n', 'dflt']) {
+        const info = c.catalog.get(t);
+        // 70 days of `seen`: May, June and the start of July.
+        const vs = inserts(new Versions(info), 1, 0, 2000, 70, T0).map((v) => ({ ...v, table: t }));
+        await c.shard.push({ source: SOURCE, table: t, fromTs: -1, toTs: T0 + 5000, versions: vs });
+        await c.ref.load(info, vs);
+        for (const q of QUERIES(t)) await same(c, q);
+      }
+      const m = await manifestOf(c.dir);
+      const labels = (t: string) => [...new Set(m.tables[t]?.files.map((f) => f.partition))].sort();
+      assert.equal(labels('d').length, 70);
+      assert.ok(labels('d').every((l) => /^day=2024-0[5-7]-\d\d$/.test(l)));
+      assert.deepEqual(labels('m'), ['month=2024-05', 'month=2024-06', 'month=2024-07']);
+      assert.deepEqual(labels('n'), ['all']);
+      // The default granularity is month.
+      assert.deepEqual(labels('dflt'), labels('m'));
+      for (const t of ['d', 'm', 'n']) {
+        for (const f of m.tables[t]?.files ?? []) {
+          assert.ok(f.path.startsWith(`${t}/${f.partition}/part-`), f.path);
+          const r = await c.ref.conn.runAndReadAll(
+            `SELECT count(*) FROM (SELECT file_row_number AS pos, row_number() OVER (ORDER BY seen, id, _ts, _engine, _version) - 1 AS want
+             FROM read_parquet('${join(c.dir, f.path)}', file_row_number = true)) WHERE pos <> want`,
+          );
+          assert.equal(r.getRows()[0]?.[0], 0n, `${f.path} is sorted by time, then key`);
+        }
+      }
+    } finally {
+      await teardown(c);
+    }
+  });
+
+  it('compaction merges small files across day partitions into time-sorted files of up to targetFileRows rows', async () => {
+    const c = await setup({ d: { partition: 'day' } }, { compactionMinFiles: 4, targetFileRows: 500 });
+    try {
+      const info = c.catalog.get('d');
+      const vb = new Versions(info);
+      // 40 pushes of 30 inserts each, `seen` over 40 days: ~30 small files per push.
+      let all: VersionRecord[] = [];
+      let w = -1;
+      for (let p = 0; p < 40; p++) {
+        const vs = inserts(vb, 10 + p, p * 30, 30, 40, T0 + p * 1000);
+        await c.shard.push({ source: SOURCE, table: 'd', fromTs: w, toTs: T0 + p * 1000 + 999, versions: vs });
+        w = T0 + p * 1000 + 999;
+        all = [...all, ...vs];
+      }
+      await c.ref.load(info, all);
+      const before = (await manifestOf(c.dir)).tables.d?.files.length ?? 0;
+      assert.ok(before > 200, `${before} files before`);
+      const report = await c.shard.compactNow();
+      const files = (await manifestOf(c.dir)).tables.d?.files ?? [];
+      assert.ok(files.length <= Math.ceil(all.length / 500) + report.partitions.length, `${files.length} files after`);
+      assert.ok(
+        report.partitions.some((p) => p.partition.includes('..')),
+        'a compaction spans several partitions',
+      );
+      for (const f of files) assert.ok(f.rows <= 500, `${f.path}: ${f.rows} rows`);
+      for (const q of QUERIES('d')) await same(c, q);
+      // Time pruning stays: a one-day query opens the files whose time range holds that day.
+      const oneDay = await c.shard.query(QUERIES('d')[3] as string, [], c.catalog.version);
+      assert.ok((oneDay.scan?.filesOpened ?? 0) <= 2, `${oneDay.scan?.filesOpened} files opened`);
+    } finally {
+      await teardown(c);
+    }
+  });
+});
+
+describe('olap shard: files that skip the latest-version dedupe (uniqueKeys)', () => {
+  it('inserts of new keys are flagged; updates dedupe only their keys; compaction flags the result; count(*) comes from the manifest', async () => {
+    const c = await setup({ u: {} }, { compactionMinFiles: 2, targetFileRows: 100_000 });
+    try {
+      const info = c.catalog.get('u');
+      const vb = new Versions(info);
+      let all = inserts(vb, 3, 0, 3000, 20, T0);
+      let w = T0 + 2999;
+      await c.shard.push({ source: SOURCE, table: 'u', fromTs: -1, toTs: T0 + 1499, versions: all.slice(0, 1500) });
+      await c.shard.push({ source: SOURCE, table: 'u', fromTs: T0 + 1499, toTs: w, versions: all.slice(1500) });
+      await c.ref.load(info, all);
+      let m = await manifestOf(c.dir);
+      assert.ok(m.tables.u?.files.every((f) => f.uniqueKeys === true));
+      for (const q of QUERIES('u')) await same(c, q);
+      const counted = await c.shard.query('SELECT count(*) AS n FROM u', [], c.catalog.version);
+      assert.equal(counted.scan?.filesOpened, 0, 'count(*) answered from the manifest');
+      assert.equal(counted.columns[0]?.name, 'n');
+      const explained = await c.shard.query('EXPLAIN SELECT count(*) FROM u', [], c.catalog.version);
+      assert.notEqual(explained.columns[0]?.name, 'count_star()', 'EXPLAIN is not answered as a count');
+
+      // 1 %, then 10 % of the keys updated (and a few deleted): those files are not flagged.
+      const r = rng(9);
+      for (const share of [0.01, 0.1]) {
+        const keys = [...new Set(Array.from({ length: Math.round(3000 * share) }, () => Math.floor(r() * 3000)))];
+        const vs = keys.map((k, i) =>
+          i % 10 === 9
+            ? vb.make('delete', [k], null, w + 1 + i)
+            : vb.make('update', [k], { id: k, qty: 1000 + i, seen: BigInt(T0 + (i % 20) * DAY) * 1000n }, w + 1 + i),
+        );
+        await c.shard.push({ source: SOURCE, table: 'u', fromTs: w, toTs: w + keys.length, versions: vs });
+        w += keys.length;
+        all = [...all, ...vs];
+        await c.ref.load(info, all);
+        m = await manifestOf(c.dir);
+        assert.equal(m.tables.u?.files.at(-1)?.uniqueKeys, undefined);
+        for (const q of QUERIES('u')) await same(c, q);
+        const n = await c.shard.query('SELECT count(*) FROM u', [], c.catalog.version);
+        assert.ok((n.scan?.filesOpened ?? 0) > 0, 'with updates, count(*) runs in DuckDB');
+      }
+
+      // Compaction keeps every version (no history retention): the output holds several versions
+      // of the updated keys, so it is not flagged, and answers stay.
+      await c.shard.compactNow();
+      assert.ok(((await manifestOf(c.dir)).tables.u?.files ?? []).some((f) => f.uniqueKeys !== true));
+      for (const q of QUERIES('u')) await same(c, q);
+    } finally {
+      await teardown(c);
+    }
+  });
+
+  it('compaction of insert-only files keeps them flagged; a re-inserted key is never flagged twice', async () => {
+    const c = await setup({ u: { historyRetentionMs: 1 } }, { compactionMinFiles: 2, targetFileRows: 100_000, now: () => T0 + 100 * DAY });
+    try {
+      const info = c.catalog.get('u');
+      const vb = new Versions(info);
+      let all: VersionRecord[] = [];
+      let w = -1;
+      const pushAll = async (vs: VersionRecord[]) => {
+        const to = Math.max(...vs.map((v) => v.commitTs));
+        await c.shard.push({ source: SOURCE, table: 'u', fromTs: w, toTs: to, versions: vs });
+        w = to;
+        all = [...all, ...vs];
+        await c.ref.load(info, all);
+      };
+      await pushAll(inserts(vb, 4, 0, 500, 5, T0));
+      await pushAll(inserts(vb, 5, 500, 500, 5, T0 + 1000));
+      // Key 7: updated, then deleted, then inserted again in an insert-only push.
+      await pushAll([vb.make('update', [7], { id: 7, qty: 1, seen: BigInt(T0) * 1000n }, T0 + 2000)]);
+      await pushAll([vb.make('delete', [7], null, T0 + 2001)]);
+      await pushAll([vb.make('insert', [7], { id: 7, qty: 2, seen: BigInt(T0) * 1000n }, T0 + 2002)]);
+      const m = await manifestOf(c.dir);
+      assert.equal(m.tables.u?.files.at(-1)?.uniqueKeys, undefined, 'key 7 is in a flagged file already');
+      for (const q of QUERIES('u')) await same(c, q);
+      // Retention (1 ms, clock far ahead) leaves one version per key: the compacted output is flagged.
+      await c.shard.compactNow();
+      const after = await manifestOf(c.dir);
+      assert.ok(after.tables.u?.files.every((f) => f.uniqueKeys === true));
+      for (const q of QUERIES('u').filter((q) => !q.includes('__history'))) await same(c, q);
+      const counted = await c.shard.query('SELECT count(*) FROM u', [], c.catalog.version);
+      assert.equal(counted.scan?.filesOpened, 0);
+    } finally {
+      await teardown(c);
+    }
+  });
+
+  it('a format-3 manifest (day, singleVersion) is upgraded on start', async () => {
+    const c = await setup({ u: { partition: 'day' } });
+    try {
+      const info = c.catalog.get('u');
+      const vs = inserts(new Versions(info), 6, 0, 300, 3, T0);
+      await c.shard.push({ source: SOURCE, table: 'u', fromTs: -1, toTs: T0 + 299, versions: vs });
+      await c.ref.load(info, vs);
+      await c.shard.close();
+      // Rewrite it as format 3 wrote it: `day` instead of `partition`, one table-wide flag.
+      const m = await manifestOf(c.dir);
+      const old = {
+        ...m,
+        format: 3,
+        tables: Object.fromEntries(
+          Object.entries(m.tables).map(([k, t]) => [
+            k,
+            {
+              ...t,
+              singleVersion: true,
+              files: t.files.map(({ partition, uniqueKeys: _, ...f }) => ({ ...f, day: partition.slice('day='.length) })),
+            },
+          ]),
+        ),
+      };
+      await writeFile(join(c.dir, 'manifest.json'), JSON.stringify(old));
+      c.shard = await c.open();
+      for (const q of QUERIES('u')) await same(c, q);
+      const counted = await c.shard.query('SELECT count(*) FROM u', [], c.catalog.version);
+      assert.equal(counted.scan?.filesOpened, 0, 'the table-wide flag became per-file flags');
+      // The next manifest written is format 4, with partitions.
+      const more = inserts(new Versions(info), 7, 300, 10, 3, T0 + 1000);
+      await c.shard.push({ source: SOURCE, table: 'u', fromTs: T0 + 299, toTs: T0 + 1009, versions: more });
+      const now = await manifestOf(c.dir);
+      assert.equal(now.format, 4);
+      assert.ok(now.tables.u?.files.every((f) => /^day=2024-05-0[1-3]$/.test(f.partition) && !('day' in f)));
+      assert.ok(!('singleVersion' in (now.tables.u ?? {})));
+    } finally {
+      await teardown(c);
+    }
+  });
+
+  it('DuckDB agrees that a flagged file needs no dedupe: no key of a flagged file is in another flagged file', async () => {
+    const c = await setup({ u: {} }, { compactionMinFiles: 2, targetFileRows: 1000 });
+    try {
+      const info = c.catalog.get('u');
+      const vb = new Versions(info);
+      let w = -1;
+      const r = rng(12);
+      let all: VersionRecord[] = [];
+      for (let p = 0; p < 12; p++) {
+        // Inserts of new keys, sometimes with updates or re-inserts of old ones.
+        const vs = inserts(vb, 20 + p, p * 100, 100, 10, T0 + p * 1000);
+        if (p % 3 === 2) {
+          const k = Math.floor(r() * p * 100);
+          vs.push(vb.make('update', [k], { id: k, qty: -1, seen: BigInt(T0) * 1000n }, T0 + p * 1000 + 500));
+        }
+        await c.shard.push({ source: SOURCE, table: 'u', fromTs: w, toTs: T0 + p * 1000 + 999, versions: vs });
+        w = T0 + p * 1000 + 999;
+        all = [...all, ...vs];
+        if (p === 3 || p === 7) await c.shard.compactNow();
+      }
+      await c.ref.load(info, all);
+      for (const q of QUERIES('u')) await same(c, q);
+      const flagged = ((await manifestOf(c.dir)).tables.u?.files ?? []).filter((f) => f.uniqueKeys).map((f) => `'${join(c.dir, f.path)}'`);
+      assert.ok(flagged.length > 0);
+      const db = await DuckDBInstance.create(':memory:');
+      const conn = await db.connect();
+      const dup = await conn.runAndReadAll(
+        `SELECT count(*) FROM (SELECT id FROM read_parquet([${flagged.join(', ')}]) GROUP BY id HAVING count(*) > 1)`,
+      );
+      assert.equal(dup.getRows()[0]?.[0], 0n);
+      conn.disconnectSync();
+      db.closeSync();
+    } finally {
+      await teardown(c);
+    }
+  });
+});
