@@ -247,6 +247,8 @@ export function shardSettings(cfg: StratumConfig) {
     deltaIdleMs: cfg.olap.delta_idle_ms,
     ...(cfg.olap.threads !== undefined ? { threads: cfg.olap.threads } : {}),
     queryConnections: cfg.olap.query_connections,
+    maxQueuedQueries: cfg.olap.max_queued_queries,
+    ...(cfg.olap.memory_limit !== undefined ? { memoryLimit: cfg.olap.memory_limit } : {}),
     workerNice: cfg.olap.worker_nice,
   };
 }

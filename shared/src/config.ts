@@ -387,6 +387,21 @@ export const configSchema = z.strictObject({
         .describe(
           'DuckDB worker threads that run each OLAP shard\'s queries (DuckDB\'s `threads` setting is this + 1); unset = one per core. Queries run only on these threads, never on the thread pool that storage I/O uses (docs/architecture.md "Performance isolation").',
         ),
+      max_queued_queries: z
+        .number()
+        .int()
+        .min(0)
+        .default(1000)
+        .describe(
+          "Analytical queries that may wait for one of an OLAP shard's DuckDB connections; one more fails at once with SQLSTATE 53000 (the queue never grows without bound).",
+        ),
+      memory_limit: z
+        .string()
+        .regex(/^\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)$/i, 'expected a size like 4GB or 512MiB')
+        .optional()
+        .describe(
+          "Memory limit of each OLAP shard's DuckDB (its `memory_limit`: queries beyond it spill to the shard's `.spill/` directory or fail with 53200), e.g. 4GB. Unset = DuckDB's default, 80 % of RAM.",
+        ),
       worker_nice: z
         .number()
         .int()
@@ -412,6 +427,7 @@ export const configSchema = z.strictObject({
       target_file_rows: 1_000_000,
       delta_idle_ms: 60_000,
       query_connections: 4,
+      max_queued_queries: 1000,
       worker_nice: 10,
     })
     .describe('OLAP shard settings.'),

@@ -12,6 +12,9 @@
  *   node --import tsx services/olap-shard/bench/flights-queries.ts [runs=7]   (NO_PG=1 skips PostgreSQL)
  *   LAYOUT=bulk …   the same rows committed as one bulk load, no time column (one file)
  *   PARTITION=day|month|none …   the table's time partitions (default: the shard's default)
+ *   UPDATED=0.1 …   after compaction, push updates of that share of the rows (ids with
+ *                   id % round(1/share) = 3, delay + 1), so reads dedupe those keys; every peer
+ *                   holds the updated rows
  *   COMPACT=0 …     query the files as pushed (default: after `compactNow()`, as background
  *                   compaction leaves them; TARGET_ROWS sets `targetFileRows`, ROW_GROUP `rowGroupSize`)
  *
@@ -49,6 +52,14 @@ const { shard, dir, catalog, pushMs } = await flightsShard(versions, {
   ...(process.env.TARGET_ROWS ? { targetFileRows: Number(process.env.TARGET_ROWS) } : {}),
   ...(process.env.ROW_GROUP ? { rowGroupSize: Number(process.env.ROW_GROUP) } : {}),
 });
+const updated = Number(process.env.UPDATED ?? 0);
+const every = updated > 0 ? Math.round(1 / updated) : 0;
+// The rows as the peers hold them: with UPDATED, the updated delays.
+const PEER_SQL =
+  every > 0
+    ? `SELECT id, date, CASE WHEN id % ${every} = 3 THEN delay + 1 ELSE delay END AS delay, distance, origin, destination FROM (${FLIGHTS_SQL})`
+    : FLIGHTS_SQL;
+const toUpdate = every > 0 ? versions.filter((v) => Number(v.key[0]) % every === 3) : [];
 versions.length = 0;
 console.log(`pushed in ${(pushMs / 1000).toFixed(1)} s: ${shard.stats().files} files, ${(shard.stats().bytes / 1e6).toFixed(1)} MB`);
 if (process.env.COMPACT !== '0') {
@@ -58,6 +69,22 @@ if (process.env.COMPACT !== '0') {
     `compacted in ${((performance.now() - tc) / 1000).toFixed(1)} s (${rep.partitions.length} runs): ${shard.stats().files} files, ${(shard.stats().bytes / 1e6).toFixed(1)} MB`,
   );
 }
+if (toUpdate.length > 0) {
+  const from = (await shard.watermarks()).flights as number;
+  const ups = toUpdate.map((v, i) => {
+    const row = v.row as Record<string, unknown>;
+    return {
+      ...v,
+      op: 'update' as const,
+      prev: v.version,
+      version: `${v.version.slice(0, 24)}${(i + 1).toString(16).padStart(12, '0')}`,
+      commitTs: from + 1 + i,
+      row: { ...row, delay: row.delay === null ? null : (row.delay as number) + 1 },
+    };
+  });
+  await shard.push({ source: 'ing1', table: 'flights', fromTs: from, toTs: from + ups.length, versions: ups });
+  console.log(`updated ${ups.length} rows (${(updated * 100).toFixed(0)} %) in one push: ${shard.stats().files} files`);
+}
 
 // Peer 1: DuckDB over one Parquet file of the same user rows, same session settings as the shard.
 const base = await tempDir('olap-peer-');
@@ -65,7 +92,7 @@ const db = await DuckDBInstance.create(':memory:');
 const conn = await db.connect();
 await conn.run("SET TimeZone = 'UTC'; SET default_null_order = 'nulls_last_on_asc_first_on_desc'; SET integer_division = true;");
 const one = join(base, 'flights.parquet');
-await conn.run(`COPY (${FLIGHTS_SQL}) TO '${one}' (FORMAT parquet, COMPRESSION zstd)`);
+await conn.run(`COPY (${PEER_SQL}) TO '${one}' (FORMAT parquet, COMPRESSION zstd)`);
 await conn.run(`CREATE VIEW flights AS SELECT * FROM read_parquet('${one}')`);
 // Peer 3: DuckDB over the shard's own files (its own instance, same settings).
 const own: string[] = JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8')).tables.flights.files.map(
@@ -91,7 +118,7 @@ if (!process.env.NO_PG) {
   pgc = new pg.Client({ connectionString: server.url });
   await pgc.connect();
   const csv = join(base, 'flights.csv');
-  await conn.run(`COPY (${FLIGHTS_SQL}) TO '${csv}' (FORMAT csv, HEADER false)`);
+  await conn.run(`COPY (${PEER_SQL}) TO '${csv}' (FORMAT csv, HEADER false)`);
   // The server process runs as another user: let it read the file.
   await chmod(base, 0o755);
   await chmod(csv, 0o644);

@@ -53,6 +53,11 @@ export interface OlapShardOptions {
   /** DuckDB connections for queries (queries beyond this wait). Default 4. */
   queryConnections?: number;
   /**
+   * Queries that may wait for a connection (config `olap.max_queued_queries`); one more fails at
+   * once with SQLSTATE 53000 instead of queueing in memory without bound. Default 1000.
+   */
+  maxQueuedQueries?: number;
+  /**
    * DuckDB worker threads that run queries (DuckDB's `threads` is this + 1, counting the caller
    * of other statements). Default: one per core (`os.availableParallelism()`).
    */

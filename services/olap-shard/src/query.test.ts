@@ -235,3 +235,39 @@ describe('olap shard queries', () => {
     assert.deepEqual((await p).rows, [[0n]]);
   });
 });
+
+describe('olap shard: a bounded query queue', () => {
+  it('refuses queries beyond max queued with 53000 and keeps answering the rest', async () => {
+    const dir = await tempDir();
+    const catalog = makeCatalog([KV]);
+    const shard = await startOlapShard({
+      id: 'q2',
+      dir,
+      catalog,
+      deltaSources: [{ id: 'ing1', api: new ArraySource() }],
+      queryConnections: 1,
+      maxQueuedQueries: 2,
+    });
+    try {
+      // A query long enough that the others must wait for the one connection.
+      const slow = 'SELECT count(*) FROM range(60000000) a WHERE a.range % 7 = 3';
+      const settled = await Promise.allSettled(Array.from({ length: 8 }, () => shard.query(slow, [], catalog.version)));
+      const refused = settled.filter((s) => s.status === 'rejected');
+      const answered = settled.filter((s) => s.status === 'fulfilled');
+      // One runs, two wait; the rest are refused at once.
+      assert.equal(answered.length, 3);
+      assert.equal(refused.length, 5);
+      for (const r of refused) {
+        const e = (r as PromiseRejectedResult).reason as { code?: string; message: string };
+        assert.equal(e.code, '53000');
+        assert.match(e.message, /busy: 2 queries already wait/);
+      }
+      // Nothing is left behind: the shard answers afterwards.
+      const after = await shard.query('SELECT 42 AS x', [], catalog.version);
+      assert.equal(after.rows[0]?.[0], 42);
+    } finally {
+      await shard.close();
+      await removeDir(dir);
+    }
+  });
+});

@@ -114,6 +114,7 @@ export interface ShardOptions {
   pruneFiles?: boolean;
   log?: (msg: string, fields?: object) => void;
   queryConnections?: number;
+  maxQueuedQueries?: number;
   threads?: number;
   workerNice?: number;
   memoryLimit?: string;
@@ -233,6 +234,8 @@ const mUnavailable = gauge('stratum_olap_unavailable_files', 'Files left out of 
 const mMetadataAnswers = counter('stratum_olap_metadata_answers_total', 'Queries answered from the manifest (count(*)) without DuckDB', [
   'shard',
 ]);
+const mQueueFull = counter('stratum_olap_queries_refused_total', 'Queries refused because the query queue was full', ['shard']);
+const mQueued = gauge('stratum_olap_queries_queued', 'Queries waiting for a DuckDB connection of the OLAP shard now', ['shard']);
 const mDegraded = counter('stratum_olap_degraded_queries_total', 'Queries answered without some unavailable files', ['shard']);
 
 const NOOP_LOG = () => {};
@@ -437,7 +440,15 @@ export class Shard implements OlapShardApi {
     const [stateConn, pushConn, ...queryConns] = this.connections;
     this.stateConn = stateConn;
     this.pushConn = pushConn;
-    this.pool = new Pool(queryConns);
+    const maxQueued = this.opts.maxQueuedQueries ?? 1000;
+    this.pool = new Pool(queryConns, maxQueued, () => {
+      mQueueFull.inc({ shard: this.id });
+      return new StratumError(
+        SqlState.insufficientResources,
+        `OLAP shard ${this.id} is busy: ${maxQueued} queries already wait for one of its ${queryConns.length} DuckDB connections`,
+        { hint: 'Retry later, or raise olap.max_queued_queries or olap.query_connections.' },
+      );
+    });
     const s = this.stateConn as DuckDBConnection;
     await s.run(
       `CREATE SCHEMA ${ident(DELTA_SCHEMA)}; CREATE SCHEMA ${ident(DELTA_LATEST_SCHEMA)}; CREATE SCHEMA ${ident(STAGE_SCHEMA)};
@@ -1456,19 +1467,19 @@ export class Shard implements OlapShardApi {
       await this.syncCatalog();
       const pool = this.pool;
       if (!pool) throw new StratumError(SqlState.adminShutdown, `OLAP shard ${this.id} is not open`);
-      return raceCancel(
-        pool.use(async (conn) => {
-          await this.settled(conn);
-          // Only the tables the statement reads need their delta loaded now (all when it cannot be analysed).
-          const reads = typeof sql === 'string' ? await this.statementReads(conn, sql) : undefined;
-          await this.refresh(reads ? new Set(reads.refs.map((r) => r.table)) : undefined);
-          throwIfCanceled(signal);
-          this.queries++;
-          mQueries.inc({ shard: this.id });
-          return this.runCancellable(conn, sql, params ?? [], options, signal);
-        }),
-        signal,
-      );
+      const queued = pool.use(async (conn) => {
+        mQueued.set({ shard: this.id }, pool.waiting);
+        await this.settled(conn);
+        // Only the tables the statement reads need their delta loaded now (all when it cannot be analysed).
+        const reads = typeof sql === 'string' ? await this.statementReads(conn, sql) : undefined;
+        await this.refresh(reads ? new Set(reads.refs.map((r) => r.table)) : undefined);
+        throwIfCanceled(signal);
+        this.queries++;
+        mQueries.inc({ shard: this.id });
+        return this.runCancellable(conn, sql, params ?? [], options, signal);
+      });
+      mQueued.set({ shard: this.id }, pool.waiting);
+      return raceCancel(queued, signal);
     });
   }
 

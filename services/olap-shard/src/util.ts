@@ -19,19 +19,35 @@ export class Mutex {
   }
 }
 
-/** A fixed set of resources handed out one caller at a time (FIFO waiters). */
+/** A fixed set of resources handed out one caller at a time (FIFO waiters, at most `maxWaiting`). */
 export class Pool<T> {
   private readonly free: T[];
   private readonly waiters: ((r: T) => void)[] = [];
+  /** Callers waiting now. */
+  get waiting(): number {
+    return this.waiters.length;
+  }
 
-  constructor(readonly all: readonly T[]) {
+  /**
+   * @param full the error a caller gets instead of waiting when `maxWaiting` callers already wait
+   * (the queue is bounded: memory never grows with the callers).
+   */
+  constructor(
+    readonly all: readonly T[],
+    private readonly maxWaiting = Number.POSITIVE_INFINITY,
+    private readonly full: () => Error = () => new Error('pool queue is full'),
+  ) {
     this.free = [...all];
   }
 
-  /** Take a resource, waiting until one is free. */
+  /**
+   * Take a resource, waiting until one is free.
+   * @throws the constructor's `full` error (rejected) when `maxWaiting` callers already wait.
+   */
   acquire(): Promise<T> {
     const r = this.free.pop();
     if (r !== undefined) return Promise.resolve(r);
+    if (this.waiters.length >= this.maxWaiting) return Promise.reject(this.full());
     return new Promise((resolve) => this.waiters.push(resolve));
   }
 
