@@ -90,6 +90,7 @@ import {
   deltaCoveredSql,
   deltaLatestTable,
   deltaTable,
+  type FileRef,
   fieldColumns,
   ident,
   latestQualify,
@@ -239,6 +240,11 @@ const mQueued = gauge('stratum_olap_queries_queued', 'Queries waiting for a Duck
 const mDegraded = counter('stratum_olap_degraded_queries_total', 'Queries answered without some unavailable files', ['shard']);
 
 const NOOP_LOG = () => {};
+
+/** How the views read manifest file `f` of the shard in `dir` (sql.ts `FileRef`). */
+function fileRef(dir: string, f: ManifestFile): FileRef {
+  return { path: join(dir, f.path), fields: f.fields, uniqueKeys: f.uniqueKeys === true, tsMin: f.tsMin, tsMax: f.tsMax };
+}
 
 /** The column of storage field `field` of `info`. */
 function columnOfField(info: TableInfo, field: string): TableInfo['columns'][number] | undefined {
@@ -804,7 +810,7 @@ export class Shard implements OlapShardApi {
     const available = m.files.filter((f) => !this.unavailable.has(f.path));
     const inputs: ViewInputs = {
       table: st.info,
-      files: available.map((f) => ({ path: join(this.dir, f.path), fields: f.fields, uniqueKeys: f.uniqueKeys === true })),
+      files: available.map((f) => fileRef(this.dir, f)),
       deltaCovered: this.deltaCovered(storage),
       singleVersion: singleVersion(available),
       filesHaveDeletes: available.some((f) => (f.ops?.delete ?? 1) > 0),
@@ -1768,9 +1774,19 @@ export class Shard implements OlapShardApi {
         continue;
       }
       const where = states.map((st) => lit(st.info.storage)).join(', ');
-      const r = await conn.run(
-        `BEGIN TRANSACTION; ${plan.ddl.join('\n')}\nSELECT storage, gen FROM ${ident(META_SCHEMA)}.views WHERE storage IN (${where})`,
-      );
+      let r: Awaited<ReturnType<DuckDBConnection['run']>>;
+      try {
+        r = await conn.run(
+          `BEGIN TRANSACTION; ${plan.ddl.join('\n')}\nSELECT storage, gen FROM ${ident(META_SCHEMA)}.views WHERE storage IN (${where})`,
+        );
+      } catch (e) {
+        await conn.run('ROLLBACK').catch(() => {});
+        // A plan overtaken by a commit may name relations that are gone (a TRUNCATE's delta
+        // table): plan again. With the planned generations still current the error stands.
+        if (current() || attempt >= 20) throw e;
+        await this.stateMutex.run(async () => {});
+        continue;
+      }
       try {
         // Read synchronously (a materialized result): no round trip per chunk.
         const seen = new Map<string, number>();
@@ -1839,7 +1855,7 @@ export class Shard implements OlapShardApi {
       if (survivors.length === snap.files.length && options.asOf === undefined) continue;
       const inputs: ViewInputs = {
         ...snap.inputs,
-        files: survivors.map((f) => ({ path: join(this.dir, f.path), fields: f.fields, uniqueKeys: f.uniqueKeys === true })),
+        files: survivors.map((f) => fileRef(this.dir, f)),
       };
       if (options.asOf !== undefined) inputs.asOf = options.asOf;
       ddl.push(`CREATE TEMP VIEW ${ident(name)} AS ${viewSql(v.kind, inputs)};`);

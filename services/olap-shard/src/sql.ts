@@ -107,6 +107,9 @@ export interface FileRef {
   fields: readonly string[];
   /** Manifest `uniqueKeys`: its rows need no dedupe unless a file without the flag shares their key. */
   uniqueKeys?: boolean;
+  /** Commit-time range of its versions (ms, manifest `tsMin`/`tsMax`); unknown = may overlap anything. */
+  tsMin?: number;
+  tsMax?: number;
 }
 
 /**
@@ -181,7 +184,11 @@ function sources(inp: ViewInputs, dedupeDelta: boolean): { files: string | null;
  *   _version DESC) = 1` over all of them;
  * - otherwise, with C = the keys of the unflagged files: flagged rows whose key is not in C as
  *   they are (a flagged file holds a key's only flagged version), plus the dedupe over the
- *   unflagged rows and the flagged rows whose key is in C.
+ *   unflagged rows and the flagged rows whose key is in C;
+ * - when every unflagged version is newer than every flagged one (updates pushed since the last
+ *   compaction: unflagged `tsMin` > flagged `tsMax`), a key in C has its latest version in the
+ *   unflagged files, so the flagged side is only the anti-join and the dedupe runs over the
+ *   unflagged rows alone (one scan of the flagged files, not two).
  */
 function filesLatestSql(inp: ViewInputs, asOf: string | undefined): string | null {
   const t = inp.table;
@@ -203,6 +210,13 @@ function filesLatestSql(inp: ViewInputs, asOf: string | undefined): string | nul
   const pk = t.primaryKey.map(ident).join(', ');
   const on = t.primaryKey.map((k) => `u.${ident(k)} = c.${ident(k)}`).join(' AND ');
   const changed = `(SELECT DISTINCT ${pk} FROM ${rest})`;
+  const flaggedMax = Math.max(...inp.files.filter((f) => f.uniqueKeys).map((f) => f.tsMax ?? Number.POSITIVE_INFINITY));
+  const restMin = Math.min(...inp.files.filter((f) => !f.uniqueKeys).map((f) => f.tsMin ?? Number.NEGATIVE_INFINITY));
+  if (restMin > flaggedMax) {
+    return `(SELECT u.* FROM ${flagged} u ANTI JOIN ${changed} c ON ${on}
+UNION ALL
+SELECT * FROM ${rest} ${latestQualify(t)})`;
+  }
   return `(SELECT u.* FROM ${flagged} u ANTI JOIN ${changed} c ON ${on}
 UNION ALL
 SELECT * FROM (SELECT * FROM ${rest} UNION ALL SELECT u.* FROM ${flagged} u SEMI JOIN ${changed} c ON ${on}) ${latestQualify(t)})`;
