@@ -385,7 +385,7 @@ export const configSchema = z.strictObject({
         .max(256)
         .optional()
         .describe(
-          'DuckDB worker threads that run each OLAP shard\'s queries (DuckDB\'s `threads` setting is this + 1); unset = one per core. Queries run only on these threads, never on the thread pool that storage I/O uses (docs/architecture.md "Performance isolation").',
+          'DuckDB worker threads that run each OLAP shard\'s queries (DuckDB\'s `threads` setting, with no external thread); unset = one per core. Queries run only on these threads, never on the thread pool that storage I/O uses (docs/architecture.md "Performance isolation").',
         ),
       max_queued_queries: z
         .number()

@@ -9,6 +9,7 @@
  *
  *   node --import tsx services/olap-shard/bench/concurrent-dashboards.ts [clients=100] [rounds=2]
  *   MEMORY_LIMIT=2GB …   DuckDB memory limit of both (default 2GB)
+ *   QUERY_CONNECTIONS=n … the shard's DuckDB query connections (default: the shard's, 4)
  */
 import { join } from 'node:path';
 import { type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
@@ -22,7 +23,11 @@ const MEMORY_LIMIT = process.env.MEMORY_LIMIT ?? '2GB';
 
 const versions = await flightVersions();
 const dir = await tempDir('olap-conc-');
-const { shard, catalog } = await flightsShard(versions, { dir: join(dir, 'shard'), memoryLimit: MEMORY_LIMIT });
+const { shard, catalog } = await flightsShard(versions, {
+  dir: join(dir, 'shard'),
+  memoryLimit: MEMORY_LIMIT,
+  ...(process.env.QUERY_CONNECTIONS ? { queryConnections: Number(process.env.QUERY_CONNECTIONS) } : {}),
+});
 versions.length = 0;
 await shard.compactNow();
 console.log(`shard: ${shard.stats().files} files, ${(shard.stats().bytes / 1e6).toFixed(1)} MB; memory limit ${MEMORY_LIMIT}`);

@@ -146,6 +146,8 @@ export async function flightsShard(
     targetFileRows?: number;
     rowGroupSize?: number;
     memoryLimit?: string;
+    queryConnections?: number;
+    threads?: number;
   } = {},
 ): Promise<{ shard: OlapShard; dir: string; catalog: ReturnType<typeof makeCatalog>; pushMs: number }> {
   const part = extra.partition ? { partition: extra.partition } : {};
@@ -161,6 +163,9 @@ export async function flightsShard(
     ...(extra.targetFileRows === undefined ? {} : { targetFileRows: extra.targetFileRows }),
     ...(extra.rowGroupSize === undefined ? {} : { rowGroupSize: extra.rowGroupSize }),
     ...(extra.memoryLimit === undefined ? {} : { memoryLimit: extra.memoryLimit }),
+    ...(extra.queryConnections === undefined ? {} : { queryConnections: extra.queryConnections }),
+    ...(extra.threads === undefined ? {} : { threads: extra.threads }),
+    ...(process.env.WORKER_NICE === undefined ? {} : { workerNice: Number(process.env.WORKER_NICE) }),
     ...(extra.pruneFiles === undefined ? {} : { pruneFiles: extra.pruneFiles }),
   });
   const t = performance.now();

@@ -12,6 +12,7 @@
  *   node --import tsx services/olap-shard/bench/flights-queries.ts [runs=7]   (NO_PG=1 skips PostgreSQL)
  *   LAYOUT=bulk …   the same rows committed as one bulk load, no time column (one file)
  *   PARTITION=day|month|none …   the table's time partitions (default: the shard's default)
+ *   THREADS=n …     the shard's DuckDB worker threads (default: one per core)
  *   UPDATED=0.1 …   after compaction, push updates of that share of the rows (ids with
  *                   id % round(1/share) = 3, delay + 1), so reads dedupe those keys; every peer
  *                   holds the updated rows
@@ -51,6 +52,7 @@ const { shard, dir, catalog, pushMs } = await flightsShard(versions, {
   ...(partition ? { partition } : {}),
   ...(process.env.TARGET_ROWS ? { targetFileRows: Number(process.env.TARGET_ROWS) } : {}),
   ...(process.env.ROW_GROUP ? { rowGroupSize: Number(process.env.ROW_GROUP) } : {}),
+  ...(process.env.THREADS ? { threads: Number(process.env.THREADS) } : {}),
 });
 const updated = Number(process.env.UPDATED ?? 0);
 const every = updated > 0 ? Math.round(1 / updated) : 0;

@@ -58,8 +58,9 @@ export interface OlapShardOptions {
    */
   maxQueuedQueries?: number;
   /**
-   * DuckDB worker threads that run queries (DuckDB's `threads` is this + 1, counting the caller
-   * of other statements). Default: one per core (`os.availableParallelism()`).
+   * DuckDB worker threads that run queries (DuckDB's `threads`, with `external_threads = 0`: the
+   * caller never runs a query's tasks; shared/src/duckdb/workers.ts). Default: one per core
+   * (`os.availableParallelism()`).
    */
   threads?: number;
   /**
