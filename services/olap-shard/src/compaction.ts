@@ -385,7 +385,7 @@ export class Compactor {
         const next = this.pick(skip, known);
         if (!next) break;
         try {
-          const done = await this.compactPartition(next.table, next.partition, next.inputs);
+          const done = await this.compactRun(next.table, next.partition, next.inputs);
           for (const p of done.outputs) known.add(p);
           report.partitions.push(done.result);
         } catch (e) {
@@ -452,7 +452,7 @@ export class Compactor {
   }
 
   /** Merge `inputs`, one run in time order (see the module comment); throws when nothing was committed. */
-  private async compactPartition(
+  private async compactRun(
     table: string,
     partition: string,
     inputs: ManifestFile[],

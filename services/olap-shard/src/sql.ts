@@ -160,20 +160,20 @@ export interface ViewInputs {
 }
 
 /**
- * FROM-clause sources of a view, all with the current fields: the Parquet files (null when
- * none), the delta above the watermark, and the delta's latest-version table (rows at or below
+ * FROM-clause sources of a view's delta side, with the current fields: the as-of condition
+ * the files are read with too (undefined: none), the delta above the watermark, and the delta's
+ * latest-version table (rows at or below
  * the watermark are removed from both in the same transaction that re-points the views; the
  * filter on the delta only guards the history view against a lagging cleanup).
  */
-function sources(inp: ViewInputs, dedupeDelta: boolean): { files: string | null; delta: string; latest: string; asOf: string | undefined } {
+function sources(inp: ViewInputs, dedupeDelta: boolean): { asOf: string | undefined; delta: string; latest: string } {
   const asOf = inp.asOf === undefined ? undefined : `"_ts" <= epoch_ms(${Math.trunc(inp.asOf)})`;
-  const files = filesSql(inp.table, inp.files, asOf);
   const conds = [inp.deltaCovered ? `NOT (${inp.deltaCovered})` : '', asOf ?? ''].filter((c) => c !== '');
   const where = conds.length > 0 ? ` WHERE ${conds.join(' AND ')}` : '';
   const delta = `(SELECT * FROM ${deltaTable(inp.table.storage)}${where})`;
   // As of a past time (or for append-only tables) the maintained latest table does not apply: dedupe the filtered delta.
   const latest = asOf || dedupeDelta ? `(SELECT * FROM ${delta} ${latestQualify(inp.table)})` : deltaLatestTable(inp.table.storage);
-  return { files, delta, latest, asOf };
+  return { asOf, delta, latest };
 }
 
 /**
@@ -192,26 +192,19 @@ function sources(inp: ViewInputs, dedupeDelta: boolean): { files: string | null;
  */
 function filesLatestSql(inp: ViewInputs, asOf: string | undefined): string | null {
   const t = inp.table;
-  const all = filesSql(t, inp.files, asOf);
-  if (!all || inp.singleVersion) return all;
-  const flagged = filesSql(
-    t,
-    inp.files.filter((f) => f.uniqueKeys),
-    asOf,
-  );
-  const rest = filesSql(
-    t,
-    inp.files.filter((f) => !f.uniqueKeys),
-    asOf,
-  );
+  if (inp.singleVersion) return filesSql(t, inp.files, asOf);
+  const flaggedFiles = inp.files.filter((f) => f.uniqueKeys);
+  const restFiles = inp.files.filter((f) => !f.uniqueKeys);
+  const flagged = filesSql(t, flaggedFiles, asOf);
+  const rest = filesSql(t, restFiles, asOf);
   // Only flagged files (all of them, or the ones pruning left): no key is in two of them.
   if (!rest) return flagged;
   if (!flagged) return `(SELECT * FROM ${rest} ${latestQualify(t)})`;
   const pk = t.primaryKey.map(ident).join(', ');
   const on = t.primaryKey.map((k) => `u.${ident(k)} = c.${ident(k)}`).join(' AND ');
   const changed = `(SELECT DISTINCT ${pk} FROM ${rest})`;
-  const flaggedMax = Math.max(...inp.files.filter((f) => f.uniqueKeys).map((f) => f.tsMax ?? Number.POSITIVE_INFINITY));
-  const restMin = Math.min(...inp.files.filter((f) => !f.uniqueKeys).map((f) => f.tsMin ?? Number.NEGATIVE_INFINITY));
+  const flaggedMax = Math.max(...flaggedFiles.map((f) => f.tsMax ?? Number.POSITIVE_INFINITY));
+  const restMin = Math.min(...restFiles.map((f) => f.tsMin ?? Number.NEGATIVE_INFINITY));
   if (restMin > flaggedMax) {
     return `(SELECT u.* FROM ${flagged} u ANTI JOIN ${changed} c ON ${on}
 UNION ALL
@@ -232,7 +225,8 @@ function projection(t: TableInfo, all: boolean): string[] {
 /** `<table>__history`: every version, visible columns + `_ts`, `_version`, `_op`, `_engine`. */
 export function historyViewSql(inp: ViewInputs): string {
   const all = [...projection(inp.table, false), ...SYSTEM_COLUMNS.map(ident)].join(', ');
-  const { files, delta } = sources(inp, false);
+  const { asOf, delta } = sources(inp, false);
+  const files = filesSql(inp.table, inp.files, asOf);
   const d = `SELECT ${all} FROM ${delta}`;
   if (!files) return d;
   const f = `SELECT ${all} FROM ${files}`;
@@ -277,7 +271,8 @@ export function latestViewSql(inp: ViewInputs): string {
   const t = inp.table;
   const cols = projection(t, false).join(', ');
   if (t.options.appendOnly) {
-    const { files, delta } = sources(inp, false);
+    const { asOf, delta } = sources(inp, false);
+    const files = filesSql(t, inp.files, asOf);
     const live = `"_op" <> 'delete'`;
     const parts: string[] = [];
     if (files) parts.push(`SELECT ${cols} FROM ${files}${inp.filesHaveDeletes ? ` WHERE ${live}` : ''}`);
