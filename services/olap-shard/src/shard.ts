@@ -1,7 +1,9 @@
 /**
- * The OLAP shard (DESIGN §5): immutable Parquet partitions under a manifest, an in-memory
- * delta of versions newer than the OLAP watermark pulled from ingestion, and DuckDB views
- * over both. Internal; the public surface is `index.ts`.
+ * The OLAP shard (docs/architecture.md "OLAP shard"): immutable Parquet partitions under a
+ * manifest, an in-memory delta of versions newer than the OLAP watermark pulled from ingestion,
+ * and DuckDB views over both. Internal; the public surface is `index.ts`. Stages live beside it:
+ * push-writer.ts writes a push's part files, snapshot.ts plans and runs a query against the
+ * committed view generations, compaction.ts merges runs of small files.
  *
  * Concurrency: `pushMutex` serializes pushes (file writing, manifest replace); `stateMutex`
  * serializes short changes of DuckDB state (delta tables, views, in-memory manifest). Queries
@@ -11,7 +13,7 @@
 import { mkdir, readdir, rm, stat } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { join, relative, resolve, sep } from 'node:path';
-import { type DuckDBConnection, type DuckDBInstance, type DuckDBResultReader, StatementType } from '@duckdb/node-api';
+import type { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import {
   type Catalog,
   canceledError,
@@ -31,25 +33,18 @@ import {
   TierUnavailableError,
   throwIfCanceled,
   type Value,
-  VersionGenerator,
   type VersionRecord,
 } from '@stratum/shared';
 import {
-  bindParams,
-  columnCodec,
-  convertResult,
-  convertValue,
   DEFAULT_WORKER_NICE,
   interruptOnCancel,
   mapDuckDbError,
   openWorkerInstance,
   PG_SEMANTICS_SQL,
-  runOnWorkers,
   zoneComparable,
 } from '@stratum/shared/duckdb';
-import { buildBloom, type FileBloom, HASH_CHECK_SQL, readBloom } from './bloom.ts';
+import { type FileBloom, HASH_CHECK_SQL } from './bloom.ts';
 import { type CompactionHost, type CompactionReport, type CompactionStats, Compactor } from './compaction.ts';
-import { fileOrderSql, granularityOf, partitionLabel, partitionSql, unusableTimeColumn } from './layout.ts';
 import { rawColumnsDdl, typedSelect, VersionLoader } from './load.ts';
 import {
   emptyManifest,
@@ -63,26 +58,36 @@ import {
   readManifest,
   singleVersion,
   sourceWatermark,
-  unionRange,
   type ValueRange,
   withoutTables,
   withTable,
   writeManifest,
 } from './manifest.ts';
-import { keysUniqueAgainst, type PartFileOptions, tableDirName, writePartFile, zoneMapSql } from './part-file.ts';
+import { tableDirName } from './part-file.ts';
 import { analyzeStatement, type StatementReads } from './plan.ts';
-import { pruneFiles, type TypedPred } from './prune.ts';
+import type { TypedPred } from './prune.ts';
+import { columnOfField, PushWriter, readerRow } from './push-writer.ts';
 import {
-  describeUnavailable,
   filesBlamed,
   mayBeFileDamage,
   moveToQuarantine,
   parquetMagicProblem,
   QUARANTINE_DIR,
   type UnavailableFile,
-  unavailableError,
   verifyParquet,
 } from './quarantine.ts';
+import {
+  countFromManifest,
+  EXPLAIN_RE,
+  fileRef,
+  META_SCHEMA,
+  type QueryView,
+  SnapshotReader,
+  StaleViews,
+  type TableState,
+  VIEW_KINDS,
+  type ViewSnapshot,
+} from './snapshot.ts';
 import {
   DELTA_LATEST_SCHEMA,
   DELTA_SCHEMA,
@@ -90,7 +95,6 @@ import {
   deltaCoveredSql,
   deltaLatestTable,
   deltaTable,
-  type FileRef,
   fieldColumns,
   ident,
   latestQualify,
@@ -175,61 +179,11 @@ export interface ShardStats {
   tables: Record<string, TableStats>;
 }
 
-/** The three views, in the order they are created. */
-const VIEW_KINDS: readonly ViewKind[] = ['table', 'history', 'latest'];
-
-/** DuckDB state of one storage name: delta tables, views and their generations. */
-interface TableState {
-  info: TableInfo;
-  /** Table name the main views were last created under (a rename drops the old ones). */
-  viewsName: string | undefined;
-  /** Fields the delta tables have columns for: every field seen since start (dropped ones stay, unread). */
-  deltaFields: Set<string>;
-  deltaRows: number;
-  deltaDisjoint: boolean;
-  /** Union of the files' key-field ranges (in key order, zone-map comparable form). */
-  fileKeyRanges: ValueRange[] | undefined;
-  /** Current definitions of the views by kind; undefined = stale (rebuilt by the next sync). */
-  defs: Record<ViewKind, string> | undefined;
-  /** What each committed view generation was built from (the last few), for per-query views. */
-  snapshots: Map<number, ViewSnapshot>;
-  /** The generation the main views were last committed at (undefined: none yet). */
-  committedGen?: number | undefined;
-  /** A generation being committed now (between the DuckDB script and `committedGen`). */
-  pendingGen?: number | undefined;
-  /** The staging table delta appends load into (appendDelta), for the column set `ddl`. */
-  rawStage?: { ddl: string; name: string; sql: string };
-}
-
-/**
- * The inputs of one committed generation of a table's views. A query reads the generation
- * number in its DuckDB transaction (`stratum_meta.views`), so the per-query views it builds from
- * the snapshot pair the same file list with the same delta as the main views it shadows.
- */
-interface ViewSnapshot {
-  inputs: ViewInputs;
-  /** Available files (the ones in `inputs.files`, as manifest entries). */
-  files: ManifestFile[];
-  /** Files of the table that queries cannot read (quarantined or missing). */
-  unavailable: UnavailableFile[];
-}
-
-/** A view a query references: its table's state, the view kind, and the predicates of each reference. */
-interface QueryView {
-  st: TableState;
-  kind: ViewKind;
-  preds: TypedPred[][];
-}
-
-/** Schema of the shard's own bookkeeping tables. */
-const META_SCHEMA = 'stratum_meta';
 /** View generations kept per table for queries that started on an older one. */
 const SNAPSHOTS_KEPT = 16;
 
 const mQueries = counter('stratum_olap_queries_total', 'Queries run by the OLAP shard', ['shard']);
 const mRunning = gauge('stratum_olap_queries_running', 'Queries running on a DuckDB connection of the OLAP shard now', ['shard']);
-const mFilesTotal = counter('stratum_olap_scan_files_total', 'Files of the tables queries read (before pruning)', ['shard']);
-const mFilesOpened = counter('stratum_olap_scan_files_opened_total', 'Files queries opened after zone-map and bloom pruning', ['shard']);
 const mQuarantined = counter('stratum_olap_quarantined_files_total', 'Parquet files moved to quarantine as unreadable', ['shard', 'table']);
 const mUnavailable = gauge('stratum_olap_unavailable_files', 'Files left out of queries (quarantined or missing)', ['shard']);
 const mMetadataAnswers = counter('stratum_olap_metadata_answers_total', 'Queries answered from the manifest (count(*)) without DuckDB', [
@@ -237,31 +191,7 @@ const mMetadataAnswers = counter('stratum_olap_metadata_answers_total', 'Queries
 ]);
 const mQueueFull = counter('stratum_olap_queries_refused_total', 'Queries refused because the query queue was full', ['shard']);
 const mQueued = gauge('stratum_olap_queries_queued', 'Queries waiting for a DuckDB connection of the OLAP shard now', ['shard']);
-const mDegraded = counter('stratum_olap_degraded_queries_total', 'Queries answered without some unavailable files', ['shard']);
-
 const NOOP_LOG = () => {};
-
-/** How the views read manifest file `f` of the shard in `dir` (sql.ts `FileRef`). */
-function fileRef(dir: string, f: ManifestFile): FileRef {
-  return { path: join(dir, f.path), fields: f.fields, uniqueKeys: f.uniqueKeys === true, tsMin: f.tsMin, tsMax: f.tsMax };
-}
-
-/** The column of storage field `field` of `info`. */
-function columnOfField(info: TableInfo, field: string): TableInfo['columns'][number] | undefined {
-  const i = info.fieldIndex.get(field);
-  return i === undefined ? undefined : info.columns[i];
-}
-
-/** Column-name → index lookup for a reader row. */
-function readerRow(r: DuckDBResultReader, row: number): (name: string) => Value {
-  const names = r.columnNames();
-  const idx = new Map(names.map((n, i) => [n, i]));
-  return (name) => {
-    const i = idx.get(name);
-    if (i === undefined) throw new Error(`internal: column ${name} missing`);
-    return convertValue(r.value(i, row), r.columnType(i));
-  };
-}
 
 /** The OLAP shard implementation behind `startOlapShard`. */
 export class Shard implements OlapShardApi {
@@ -311,14 +241,13 @@ export class Shard implements OlapShardApi {
   private pollTimer: NodeJS.Timeout | undefined;
   private pullQueued: Promise<void> | undefined;
   private stageSeq = 0;
-  /** UUIDv7 source for file names (monotonic, so names sort by creation). */
-  private readonly fileIds = new VersionGenerator();
   private queries = 0;
   private pushes = 0;
   private closing: Promise<void> | undefined;
   private inflight = new Set<Promise<unknown>>();
-  private readonly warnedTimeColumn = new Set<string>();
   private readonly compactor: Compactor;
+  private readonly reader: SnapshotReader;
+  private readonly writer: PushWriter;
 
   constructor(private readonly opts: ShardOptions) {
     this.id = opts.id;
@@ -336,6 +265,34 @@ export class Shard implements OlapShardApi {
       targetFileRows: opts.targetFileRows ?? 1_000_000,
       now: opts.now ?? Date.now,
     });
+    this.reader = new SnapshotReader({
+      id: this.id,
+      dir: this.dir,
+      pruneFiles: opts.pruneFiles !== false,
+      bloomOf: (path) => this.blooms.get(path),
+      workers: () => this.workers.threads,
+      waitForState: () => this.stateMutex.run(async () => {}),
+      track: (p) => this.track(p),
+    });
+    this.writer = new PushWriter({
+      dir: this.dir,
+      log: (msg, fields) => this.log(msg, fields),
+      partFile: { rowGroupSize: this.rowGroupSize, keyBloomFilters: this.keyBloomFilters },
+      blooms: this.blooms,
+      isUnavailable: (path) => this.unavailable.has(path),
+      manifest: () => this.manifest,
+      tableInfo: (storage) => this.catalog.byStorage(storage),
+      exclusive: (fn) => this.pushMutex.run(() => fn(this.pushConn)),
+      closing: () => this.closing !== undefined,
+      track: (p) => this.track(p),
+      hashCheck: () => this.hashCheck,
+    });
+  }
+
+  /** Track a background promise so close() waits for it. */
+  private track(p: Promise<void>): void {
+    this.inflight.add(p);
+    void p.finally(() => this.inflight.delete(p));
   }
 
   /** The compactor's view of this shard (compaction.ts): manifest, catalog, push mutex, commit. */
@@ -344,7 +301,7 @@ export class Shard implements OlapShardApi {
       id: this.id,
       dir: this.dir,
       log: (msg, fields) => this.log(msg, fields),
-      partFile: this.partFileOptions(),
+      partFile: { rowGroupSize: this.rowGroupSize, keyBloomFilters: this.keyBloomFilters },
       manifest: () => this.manifest,
       tableInfo: (storage) => this.catalog.byStorage(storage),
       isUnavailable: (path) => this.unavailable.has(path),
@@ -412,7 +369,7 @@ export class Shard implements OlapShardApi {
       this.pollTimer.unref();
     }
     this.compactor.start();
-    this.scheduleBloomBackfill();
+    this.writer.scheduleBloomBackfill();
     this.log('olap shard started', {
       dir: this.dir,
       tables: Object.keys(this.manifest.tables).length,
@@ -1075,7 +1032,7 @@ export class Shard implements OlapShardApi {
         this.log('delta version refused', { table: info.name, version: v.version, error: reason }),
       );
       if (n === 0) return 0;
-      if (loader.nanAsNull > 0) this.warnNaN(info, loader.nanAsNull);
+      if (loader.nanAsNull > 0) this.writer.warnNaN(info, loader.nanAsNull);
       let latest = '';
       if (!info.options.appendOnly) {
         // Recompute the latest delta version of every key the batch touches.
@@ -1214,7 +1171,7 @@ export class Shard implements OlapShardApi {
     const t0 = Date.now();
     let written: ManifestFile[] = [];
     const timings: Record<string, number> = {};
-    if (versions.length > 0) written = await this.writeFiles(info, versions, cur, timings);
+    if (versions.length > 0) written = await this.writer.write(this.pushConn as DuckDBConnection, info, versions, cur, timings);
     const sources = { ...(cur.sources ?? {}), [source]: req.toTs };
     const next = withTable(this.manifest, req.table, {
       ...cur,
@@ -1258,169 +1215,12 @@ export class Shard implements OlapShardApi {
    */
   private async commitPush(storage: string, next: Manifest): Promise<void> {
     this.manifest = next;
-    this.scheduleBloomBackfill();
+    this.writer.scheduleBloomBackfill();
     const st = this.tables.get(storage);
     if (!st) return;
     this.recomputeFileKeyRanges(st);
     await this.updateDeltaStats(st);
     await this.rebuildViews(st, true);
-  }
-
-  /**
-   * Stage `versions` with the appender, sort by partition then file order (layout.ts), write one
-   * Parquet file per time partition (temp name → fsync → rename → fsync dir), and compute zone
-   * maps and the single-version flag. On failure every file written so far is removed.
-   */
-  private async writeFiles(
-    info: TableInfo,
-    versions: VersionRecord[],
-    cur: ManifestTable,
-    timings: Record<string, number>,
-  ): Promise<ManifestFile[]> {
-    const conn = this.pushConn as DuckDBConnection;
-    const n = ++this.stageSeq;
-    const stageName = `push_${n}`;
-    const stage = `${ident(STAGE_SCHEMA)}.${ident(stageName)}`;
-    const sorted = `${ident(STAGE_SCHEMA)}.${ident(`sorted_${n}`)}`;
-    const written: ManifestFile[] = [];
-    try {
-      const tLoad = Date.now();
-      await conn.run(`CREATE TABLE ${stage} (${rawColumnsDdl(info)})`);
-      const loader = new VersionLoader(info);
-      await loader.load(conn, STAGE_SCHEMA, stageName, versions);
-      if (loader.nanAsNull > 0) this.warnNaN(info, loader.nanAsNull);
-      timings.load = Date.now() - tLoad;
-      const tSort = Date.now();
-      this.warnTimeColumn(info);
-      await conn.run(
-        `CREATE TABLE ${sorted} AS SELECT *, ${partitionSql(info)} AS "_part" FROM (SELECT ${typedSelect(info, 'TIMESTAMP_MS', loader.engines)} FROM ${stage}) ORDER BY "_part", ${fileOrderSql(info)}`,
-      );
-      await conn.run(`DROP TABLE ${stage}`);
-      timings.sort = Date.now() - tSort;
-      const tCopy = Date.now();
-
-      // Zone maps per partition, in one pass.
-      const z = await conn.runAndReadAll(zoneMapSql(info, sorted, '"_part"'));
-      const granularity = granularityOf(info);
-      const tableDir = tableDirName(info.storage);
-      const cols = [...fieldColumns(info).map((c) => c.field), ...SYSTEM_COLUMNS].map(ident).join(', ');
-      const batchKeyRanges: (ValueRange | undefined)[] = info.primaryKey.map(() => undefined);
-      for (let r = 0; r < z.currentRowCount; r++) {
-        const get = readerRow(z, r);
-        const part = Number(get('grp'));
-        const label = partitionLabel(granularity, part);
-        const rel = `${tableDir}/${label}/part-${this.fileIds.next(Date.now())}.parquet`;
-        // The same writer as compaction (part-file.ts), so every file has one encoding.
-        const select = `SELECT ${cols} FROM ${sorted} WHERE "_part" = ${part}`;
-        const file = await writePartFile(conn, this.dir, this.partFileOptions(), info, select, rel, label, get);
-        written.push(file);
-        await this.buildBloomFor(conn, info, file);
-        info.primaryKey.forEach((k, i) => {
-          const ci = info.fieldIndex.get(k) ?? -1;
-          const col = info.columns[ci];
-          const cmp = (v: Value) => (col ? (zoneComparable(v, col.type, col.typmod) ?? null) : null);
-          batchKeyRanges[i] = unionRange(batchKeyRanges[i], { min: cmp(get(`min${ci}`)), max: cmp(get(`max${ci}`)) });
-        });
-      }
-      timings.copy = Date.now() - tCopy;
-      const tCheck = Date.now();
-      // A batch of inserts of keys no flagged file holds keeps reads free of dedupe (manifest.ts
-      // `uniqueKeys`); a batch with updates or deletes almost always meets older versions, so it
-      // is not checked.
-      const unique =
-        written.every((f) => f.ops.update === 0 && f.ops.delete === 0) &&
-        (await keysUniqueAgainst(
-          conn,
-          this.dir,
-          info,
-          sorted,
-          batchKeyRanges as ValueRange[],
-          cur.files.filter((f) => f.uniqueKeys === true),
-          (p) => this.unavailable.has(p),
-        ));
-      timings.check = Date.now() - tCheck;
-      return unique ? written.map((f) => ({ ...f, uniqueKeys: true })) : written;
-    } catch (e) {
-      await Promise.allSettled(
-        written.flatMap((f) => [rm(join(this.dir, f.path), { force: true }), rm(`${join(this.dir, f.path)}.tmp`, { force: true })]),
-      );
-      throw mapDuckDbError(e);
-    } finally {
-      await conn.run(`DROP TABLE IF EXISTS ${stage}; DROP TABLE IF EXISTS ${sorted};`).catch(() => {});
-    }
-  }
-
-  /**
-   * Build and keep the key bloom filter of a new file (bloom.ts) over its ordered key fields (the
-   * ones predicates can probe); a failure only costs pruning.
-   */
-  private async buildBloomFor(conn: DuckDBConnection, info: TableInfo, f: ManifestFile): Promise<void> {
-    const keys = info.primaryKey.filter((k) => {
-      const col = columnOfField(info, k);
-      return col !== undefined && columnCodec(col.type, col.typmod).ordered && f.fields.includes(k);
-    });
-    if (keys.length === 0) return;
-    try {
-      this.blooms.set(f.path, await buildBloom(conn, join(this.dir, f.path), keys));
-    } catch (e) {
-      this.log('key bloom filter not built; point lookups will open the file', { file: f.path, error: (e as Error).message });
-    }
-  }
-
-  private bloomBackfill: Promise<void> | undefined;
-
-  /**
-   * Load or build the bloom filters of live files that have none in memory (after start, and
-   * for files compaction wrote), in the background under pushMutex on the push connection.
-   */
-  private scheduleBloomBackfill(): void {
-    if (this.bloomBackfill || this.closing) return;
-    const run = async () => {
-      for (const [storage, t] of Object.entries(this.manifest.tables)) {
-        const info = this.catalog.byStorage(storage);
-        if (!info) continue;
-        for (const f of t.files) {
-          if (this.closing) return;
-          if (this.blooms.has(f.path) || this.unavailable.has(f.path)) continue;
-          const abs = join(this.dir, f.path);
-          const loaded = await readBloom(abs, this.hashCheck, f.bytes);
-          if (loaded) this.blooms.set(f.path, loaded);
-          else if (this.pushConn) await this.pushMutex.run(() => this.buildBloomFor(this.pushConn as DuckDBConnection, info, f));
-        }
-      }
-      const live = new Set(Object.values(this.manifest.tables).flatMap((t) => t.files.map((f) => f.path)));
-      for (const p of this.blooms.keys()) if (!live.has(p)) this.blooms.delete(p);
-    };
-    const p = Promise.resolve()
-      .then(run)
-      .catch((e) => this.log('bloom filter backfill failed', { error: (e as Error).message }))
-      .finally(() => {
-        if (this.bloomBackfill === p) this.bloomBackfill = undefined;
-      });
-    this.bloomBackfill = p;
-    this.inflight.add(p);
-    p.finally(() => this.inflight.delete(p));
-  }
-
-  /** Encoding options of every part file this shard writes (pushes and compaction). */
-  private partFileOptions(): PartFileOptions {
-    return { rowGroupSize: this.rowGroupSize, keyBloomFilters: this.keyBloomFilters };
-  }
-
-  /**
-   * Values of numeric(p,s) columns that were NaN were loaded as NULL: DuckDB's DECIMAL has no NaN
-   * (see the README, "Types"). Logged per load.
-   */
-  private warnNaN(info: TableInfo, n: number): void {
-    this.log('numeric NaN loaded as NULL (DuckDB DECIMAL has no NaN)', { table: info.name, storage: info.storage, values: n });
-  }
-
-  /** Log once per table that its `time_column` cannot partition (not a time type): commit time is used (layout.ts). */
-  private warnTimeColumn(info: TableInfo): void {
-    const tc = unusableTimeColumn(info);
-    if (tc === undefined || this.warnedTimeColumn.has(info.name)) return;
-    this.warnedTimeColumn.add(info.name);
-    this.log('time_column is not a timestamp/timestamptz/date column; partitioning by commit time', { table: info.name, timeColumn: tc });
   }
 
   // ---------------------------------------------------------------- reads
@@ -1475,7 +1275,7 @@ export class Shard implements OlapShardApi {
       if (!pool) throw new StratumError(SqlState.adminShutdown, `OLAP shard ${this.id} is not open`);
       const queued = pool.use(async (conn) => {
         mQueued.set({ shard: this.id }, pool.waiting);
-        await this.settled(conn);
+        await this.reader.settled(conn);
         // Only the tables the statement reads need their delta loaded now (all when it cannot be analysed).
         const reads = typeof sql === 'string' ? await this.statementReads(conn, sql) : undefined;
         await this.refresh(reads ? new Set(reads.refs.map((r) => r.table)) : undefined);
@@ -1508,7 +1308,7 @@ export class Shard implements OlapShardApi {
       off();
       // An interrupt may have hit the ROLLBACK that ends the query's transaction.
       if (signal?.aborted) {
-        await this.settled(conn);
+        await this.reader.settled(conn);
         await conn.run('ROLLBACK').catch(() => {});
       }
       mRunning.dec({ shard: this.id });
@@ -1637,8 +1437,9 @@ export class Shard implements OlapShardApi {
       }
     }
     if (reads.countStar && options.asOf === undefined) {
-      const counted = this.countFromManifest(reads.countStar);
+      const counted = countFromManifest(this.tables.get(reads.countStar.table), reads.countStar);
       if (counted) {
+        mMetadataAnswers.inc({ shard: this.id });
         // Answered without any I/O: yield once so a client looping on it cannot starve timers and I/O.
         await new Promise((resolve) => setImmediate(resolve));
         return counted;
@@ -1669,7 +1470,7 @@ export class Shard implements OlapShardApi {
     for (let attempt = 0; ; attempt++) {
       const opened = new Map<string, ManifestFile>();
       try {
-        return await this.runInSnapshot(conn, sql, params, options, views, opened);
+        return await this.reader.run(conn, sql, params, options, views, opened);
       } catch (e) {
         const err = mapDuckDbError(e);
         if (attempt >= 2 || opened.size === 0 || err.code === SqlState.dataCorrupted) throw err;
@@ -1683,25 +1484,6 @@ export class Shard implements OlapShardApi {
         // Retry: the new view generation leaves the files out (XX001, or a degraded answer).
       }
     }
-  }
-
-  /**
-   * `SELECT count(*) FROM <view>` answered from the manifest's row counts, without DuckDB
-   * (docs/architecture.md "OLAP shards"), when the committed view generation makes that exact:
-   * no delta rows (then and now), no unavailable file, and for `<t>` every file `uniqueKeys`
-   * with no delete (append-only `<t>`: no delete); `<t>__history` counts every version.
-   * Undefined otherwise (the query runs in DuckDB).
-   */
-  private countFromManifest(c: NonNullable<StatementReads['countStar']>): QueryResult | undefined {
-    const st = this.tables.get(c.table);
-    const snap = st?.committedGen === undefined ? undefined : st.snapshots.get(st.committedGen);
-    if (!st || !snap || snap.unavailable.length > 0 || snap.inputs.deltaRows !== 0 || st.deltaRows !== 0) return undefined;
-    const noDeletes = snap.files.every((f) => f.ops.delete === 0);
-    const exact = c.kind === 'history' || (c.kind === 'table' && (st.info.options.appendOnly ? noDeletes : snap.inputs.singleVersion));
-    if (!exact) return undefined;
-    const n = snap.files.reduce((s, f) => s + f.rows, 0);
-    mMetadataAnswers.inc({ shard: this.id });
-    return { columns: [{ name: c.name, type: 'bigint' }], rows: [[BigInt(n)]], scan: { filesTotal: snap.files.length, filesOpened: 0 } };
   }
 
   /**
@@ -1722,157 +1504,6 @@ export class Shard implements OlapShardApi {
       if (reason !== undefined && table !== undefined) out.push({ table, file: f, reason });
     }
     return out;
-  }
-
-  /**
-   * Run the statement against the committed view generations (`TableState.committedGen`), in
-   * as few round trips as exactness allows:
-   * - plan from the generations committed now: unavailable files, pruning, per-query views;
-   * - no per-query view needed: run the statement as it is (DuckDB reads the main views, which
-   *   pair each file list with its delta atomically), and accept the answer only if no view
-   *   generation was being committed or was committed meanwhile;
-   * - otherwise one script begins a transaction, creates the per-query temp views (pruned file
-   *   lists, as-of filters) shadowing the main views, and reads the generations it sees
-   *   (`stratum_meta.views`); the statement runs there when they are the planned ones, and the
-   *   ROLLBACK (which drops the temp views) is not waited for.
-   * A plan overtaken by a new generation is made again. `opened` receives the files the query
-   * may read.
-   * @throws StaleViews when a table has no committed generation (the caller syncs and retries).
-   */
-  private async runInSnapshot(
-    conn: DuckDBConnection,
-    sql: string,
-    params: readonly Literal[],
-    options: QueryOptions,
-    views: Map<string, QueryView>,
-    opened: Map<string, ManifestFile>,
-  ): Promise<QueryResult> {
-    await this.settled(conn);
-    const states = [...new Set([...views.values()].map((v) => v.st))];
-    for (let attempt = 0; ; attempt++) {
-      opened.clear();
-      const plan = this.planReads(states, views, options, opened);
-      const current = () => states.every((st) => st.pendingGen === undefined && st.committedGen === plan.gens.get(st));
-      const finish = (res: QueryResult): QueryResult => {
-        mFilesTotal.inc({ shard: this.id }, plan.filesTotal);
-        mFilesOpened.inc({ shard: this.id }, plan.filesOpened);
-        const out: QueryResult = { ...res, scan: { filesTotal: plan.filesTotal, filesOpened: plan.filesOpened } };
-        if (plan.unavailable.length > 0) {
-          mDegraded.inc({ shard: this.id });
-          out.notices = [`degraded read: left out ${describeUnavailable(plan.unavailable)}`];
-        }
-        return out;
-      };
-      if (plan.ddl.length === 0) {
-        if (!current()) {
-          if (attempt >= 20) throw new StaleViews(`OLAP shard ${this.id}: views kept changing while planning`);
-          await this.stateMutex.run(async () => {});
-          continue;
-        }
-        const res = await runReadOnly(conn, sql, params, this.id, this.workers.threads);
-        if (current()) return finish(res);
-        continue;
-      }
-      const where = states.map((st) => lit(st.info.storage)).join(', ');
-      let r: Awaited<ReturnType<DuckDBConnection['run']>>;
-      try {
-        r = await conn.run(
-          `BEGIN TRANSACTION; ${plan.ddl.join('\n')}\nSELECT storage, gen FROM ${ident(META_SCHEMA)}.views WHERE storage IN (${where})`,
-        );
-      } catch (e) {
-        await conn.run('ROLLBACK').catch(() => {});
-        // A plan overtaken by a commit may name relations that are gone (a TRUNCATE's delta
-        // table): plan again. With the planned generations still current the error stands.
-        if (current() || attempt >= 20) throw e;
-        await this.stateMutex.run(async () => {});
-        continue;
-      }
-      try {
-        // Read synchronously (a materialized result): no round trip per chunk.
-        const seen = new Map<string, number>();
-        for (let i = 0; i < r.chunkCount; i++) for (const [storage, gen] of r.getChunk(i).getRows()) seen.set(String(storage), Number(gen));
-        if (states.every((st) => seen.get(st.info.storage) === plan.gens.get(st))) {
-          return finish(await runReadOnly(conn, sql, params, this.id, this.workers.threads));
-        }
-      } finally {
-        // The answer does not wait for the ROLLBACK; the connection's next user does (`settled`),
-        // and so does close().
-        const rb = conn.run('ROLLBACK').then(
-          () => {},
-          () => {},
-        );
-        this.rollbacks.set(conn, rb);
-        this.inflight.add(rb);
-        void rb.then(() => this.inflight.delete(rb));
-      }
-      await this.settled(conn);
-      if (attempt >= 20) throw new StaleViews(`OLAP shard ${this.id}: views kept changing while planning`);
-      await this.stateMutex.run(async () => {});
-    }
-  }
-
-  /**
-   * What a query reads, planned from the committed view generation of each table: unavailable
-   * files (XX001 unless degraded reads are allowed), the files each view reference must open
-   * (prune.ts) and the temp views shadowing main views whose file list is pruned or read as of
-   * a time. Fills `opened`.
-   * @throws StaleViews when a table has no committed generation; the unavailable-data error.
-   */
-  private planReads(
-    states: readonly TableState[],
-    views: Map<string, QueryView>,
-    options: QueryOptions,
-    opened: Map<string, ManifestFile>,
-  ): { gens: Map<TableState, number>; ddl: string[]; unavailable: UnavailableFile[]; filesTotal: number; filesOpened: number } {
-    const gens = new Map<TableState, number>();
-    const unavailable: UnavailableFile[] = [];
-    for (const st of states) {
-      const gen = st.committedGen;
-      const snap = gen === undefined ? undefined : st.snapshots.get(gen);
-      if (gen === undefined || !snap) throw new StaleViews(`OLAP shard ${this.id}: views of "${st.info.name}" are not committed`);
-      gens.set(st, gen);
-      unavailable.push(...snap.unavailable);
-    }
-    if (unavailable.length > 0 && !options.allowDegraded) throw unavailableError(this.id, unavailable);
-    let filesTotal = 0;
-    let filesOpened = 0;
-    const ddl: string[] = [];
-    for (const [name, v] of views) {
-      const snap = v.st.snapshots.get(gens.get(v.st) as number) as ViewSnapshot;
-      const info = snap.inputs.table;
-      const survivors = pruneFiles({
-        table: info,
-        perRow: v.kind === 'history' || (v.kind === 'table' && info.options.appendOnly),
-        singleVersion: snap.inputs.singleVersion,
-        files: snap.files,
-        refs: this.opts.pruneFiles === false ? [[]] : v.preds,
-        ...(options.asOf !== undefined ? { asOf: options.asOf } : {}),
-        bloomOf: (f) => this.blooms.get(f.path),
-      });
-      filesTotal += snap.files.length + snap.unavailable.length;
-      filesOpened += survivors.length;
-      for (const f of survivors) opened.set(join(this.dir, f.path), f);
-      if (survivors.length === snap.files.length && options.asOf === undefined) continue;
-      const inputs: ViewInputs = {
-        ...snap.inputs,
-        files: survivors.map((f) => fileRef(this.dir, f)),
-      };
-      if (options.asOf !== undefined) inputs.asOf = options.asOf;
-      ddl.push(`CREATE TEMP VIEW ${ident(name)} AS ${viewSql(v.kind, inputs)};`);
-    }
-    return { gens, ddl, unavailable, filesTotal, filesOpened };
-  }
-
-  /** ROLLBACKs of query transactions not awaited by their query ({@link runInSnapshot}). */
-  private readonly rollbacks = new WeakMap<DuckDBConnection, Promise<void>>();
-
-  /** Wait for `conn`'s last query transaction to be rolled back (call before using a pooled connection). */
-  private async settled(conn: DuckDBConnection): Promise<void> {
-    const p = this.rollbacks.get(conn);
-    if (p) {
-      await p;
-      this.rollbacks.delete(conn);
-    }
   }
 
   // ---------------------------------------------------------------- stats
@@ -1917,59 +1548,5 @@ export class Shard implements OlapShardApi {
     }
     mUnavailable.set({ shard: this.id }, out.unavailableFiles);
     return out;
-  }
-}
-
-/** The views a query was planned against were replaced before it ran (DDL meanwhile): plan again. */
-class StaleViews extends StratumError {
-  constructor(message: string) {
-    super(SqlState.internalError, message);
-    this.name = 'StaleViews';
-  }
-}
-
-const EXPLAIN_RE = /^\s*EXPLAIN\s+(?:ANALY[SZ]E\s+|\([^)]*\)\s*)?/i;
-
-/**
- * Prepare, check read-only, bind and run `sql` on `conn`.
- * @throws StratumError 25006 for anything but SELECT (or EXPLAIN of a SELECT), else the mapped DuckDB error.
- */
-async function runReadOnly(
-  conn: DuckDBConnection,
-  sql: string,
-  params: readonly Literal[],
-  id: string,
-  workers: number,
-): Promise<QueryResult> {
-  let stmt: Awaited<ReturnType<DuckDBConnection['prepare']>>;
-  try {
-    stmt = await conn.prepare(sql);
-  } catch (e) {
-    throw mapDuckDbError(e);
-  }
-  try {
-    let type = stmt.statementType;
-    if (type === StatementType.EXPLAIN) {
-      // EXPLAIN ANALYZE executes its statement: allow it only around a SELECT.
-      const m = EXPLAIN_RE.exec(sql);
-      if (m) {
-        const inner = await conn.prepare(sql.slice(m[0].length));
-        type = inner.statementType === StatementType.SELECT ? StatementType.SELECT : inner.statementType;
-        inner.destroySync();
-      }
-    }
-    if (type !== StatementType.SELECT) {
-      throw new StratumError(
-        '25006',
-        `OLAP shard ${id} runs read-only queries only (SELECT or EXPLAIN SELECT); got a ${StatementType[type] ?? type} statement`,
-      );
-    }
-    bindParams(stmt, params);
-    const res = await runOnWorkers(stmt, workers);
-    return await convertResult(res);
-  } catch (e) {
-    throw mapDuckDbError(e);
-  } finally {
-    stmt.destroySync();
   }
 }
