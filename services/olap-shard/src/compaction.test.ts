@@ -197,14 +197,14 @@ describe('compaction: small files merge into sorted large files', () => {
     assert.equal(stats.compaction.retiredPending, 0);
     assert.ok(c.logs.some((l) => l.msg === 'compacted'));
 
-    // Each output: sorted by (time = commit time here, id, _ts, _engine, _version), zone maps equal DuckDB's aggregates,
+    // Each output: sorted by (time = commit time here, id, _ts, _engine, version halves), zone maps equal DuckDB's aggregates,
     // and the same Parquet encoding as a push file (column types, ZSTD).
     for (const f of files) {
       const abs = join(c.dir, f.path);
       const r = await c.ref.query(
         `SELECT count(*) FILTER (WHERE pos <> sorted) AS unsorted, count(*) AS n, min(id) AS mn, max(id) AS mx,
                 epoch_ms(min(_ts)) AS tsmin, epoch_ms(max(_ts)) AS tsmax, count(*) FILTER (WHERE _op = 'delete') AS del
-         FROM (SELECT file_row_number AS pos, row_number() OVER (ORDER BY _ts, id, _engine, _version) - 1 AS sorted, *
+         FROM (SELECT file_row_number AS pos, row_number() OVER (ORDER BY _ts, id, _engine, _version_hi, _version_lo) - 1 AS sorted, *
                FROM read_parquet('${abs}', file_row_number = true))`,
       );
       const row = r.rows[0] as unknown[];

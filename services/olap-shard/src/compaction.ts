@@ -10,7 +10,7 @@
  *    large file between them in time order; it is compacted once it holds at least `minFiles`.
  * 2. Without holding the push mutex: read them with DuckDB, drop versions past the history
  *    retention (see {@link retentionDropSql}), number the rows in file order (layout.ts: time,
- *    primary key, `_ts`, `_engine`, `_version`) and write files of up to `targetFileRows` rows
+ *    primary key, `_ts`, `_engine`, the version's halves) and write files of up to `targetFileRows` rows
  *    through the push's writer (`part-file.ts`: same encoding, temp name → fsync → rename →
  *    fsync dir), in the directory of the run's first file.
  * 3. Holding the push mutex (short): check the inputs are still live, build the next manifest
@@ -32,6 +32,7 @@ import { counter, histogram, type TableInfo, type Value, VersionGenerator } from
 import { convertValue, mapDuckDbError } from '@stratum/shared/duckdb';
 import { fileOrderSql, fileTimeStart } from './layout.ts';
 import {
+  fileRef,
   keyRangesOf,
   type Manifest,
   type ManifestFile,
@@ -43,7 +44,7 @@ import {
   writeManifest,
 } from './manifest.ts';
 import { keysUniqueAgainst, type PartFileOptions, writePartFile, zoneMapSql } from './part-file.ts';
-import { fieldColumns, filesSql, ident, STAGE_SCHEMA, SYSTEM_COLUMNS } from './sql.ts';
+import { FILE_SYSTEM_COLUMNS, fieldColumns, filesSql, ident, STAGE_SCHEMA } from './sql.ts';
 import { Mutex } from './util.ts';
 
 const mCompactions = counter('stratum_olap_compactions_total', 'Partitions compacted', ['shard']);
@@ -234,7 +235,7 @@ function readerRow(r: DuckDBResultReader, row: number): (name: string) => Value 
 function readFiles(dir: string, info: TableInfo, files: readonly ManifestFile[]): string {
   return filesSql(
     info,
-    files.map((f) => ({ path: join(dir, f.path), fields: f.fields })),
+    files.map((f) => fileRef(dir, f)),
   ) as string;
 }
 
@@ -244,7 +245,7 @@ function keyRanges(info: TableInfo, files: readonly ManifestFile[]): ValueRange[
 }
 
 /**
- * SQL selecting the `_version`s of the input versions that history retention drops, with
+ * SQL selecting the versions (`_version_hi`, `_version_lo`) of the input versions that history retention drops, with
  * `"_stratum_tomb"` true for a dropped tombstone and its `_ts` in ms.
  *
  * The rule (DESIGN §5, config `history_retention_ms`), with horizon H = now − retention:
@@ -269,7 +270,7 @@ export function retentionDropSql(
 ): string {
   const pk = info.primaryKey.map(ident).join(', ');
   const narrow = (alias: string) =>
-    `${info.primaryKey.map((k) => `${alias}.${ident(k)}`).join(', ')}, CAST(${alias}."_ts" AS TIMESTAMP) AS "_ts", ${alias}."_engine", ${alias}."_version", ${alias}."_op"`;
+    `${info.primaryKey.map((k) => `${alias}.${ident(k)}`).join(', ')}, CAST(${alias}."_ts" AS TIMESTAMP) AS "_ts", ${alias}."_engine", ${alias}."_version_hi", ${alias}."_version_lo", ${alias}."_op"`;
   let all = `SELECT ${narrow('i')}, true AS "_stratum_in" FROM ${inputs} i`;
   if (others) {
     const on = info.primaryKey.map((k) => `o.${ident(k)} = k.${ident(k)}`).join(' AND ');
@@ -278,9 +279,9 @@ export function retentionDropSql(
   const h = `epoch_ms(${Math.trunc(horizonMs)})`;
   const tombstones = tombstonesBeforeMs !== null;
   const tomb = `"_stratum_succ" IS NULL AND "_op" = 'delete' AND "_ts" < epoch_ms(${Math.trunc(tombstonesBeforeMs ?? 0)}) AND "_stratum_others" = 0`;
-  return `SELECT "_version", ${tombstones ? tomb : 'false'} AS "_stratum_tomb", epoch_ms("_ts") AS "_stratum_ts" FROM (
-    SELECT "_stratum_in", "_op", "_ts", "_version",
-      lead("_ts") OVER (PARTITION BY ${pk} ORDER BY "_ts", "_engine", "_version") AS "_stratum_succ",
+  return `SELECT "_version_hi", "_version_lo", ${tombstones ? tomb : 'false'} AS "_stratum_tomb", epoch_ms("_ts") AS "_stratum_ts" FROM (
+    SELECT "_stratum_in", "_op", "_ts", "_version_hi", "_version_lo",
+      lead("_ts") OVER (PARTITION BY ${pk} ORDER BY "_ts", "_engine", "_version_hi", "_version_lo") AS "_stratum_succ",
       sum(CASE WHEN "_stratum_in" THEN 0 ELSE 1 END) OVER (PARTITION BY ${pk}) AS "_stratum_others"
     FROM (${all})
   ) WHERE "_stratum_in" AND ("_stratum_succ" < ${h}${tombstones ? ` OR (${tomb})` : ''})`;
@@ -506,15 +507,20 @@ export class Compactor {
       // Kept versions in file order, numbered into output files of up to targetFileRows rows.
       const target = Math.max(1, this.opts.targetFileRows);
       const userCols = fieldColumns(info).map((c) => ident(c.field));
-      const colSel = [...userCols, 'CAST("_ts" AS TIMESTAMP_MS) AS "_ts"', '"_version"', '"_op"', '"_engine"'].join(', ');
-      const kept = dropped > 0 ? `(SELECT * FROM ${src} s ANTI JOIN ${dropT} d ON s."_version" = d."_version")` : src;
+      const colSel = [...userCols, 'CAST("_ts" AS TIMESTAMP_MS) AS "_ts"', '"_version_hi"', '"_version_lo"', '"_op"', '"_engine"'].join(
+        ', ',
+      );
+      const kept =
+        dropped > 0
+          ? `(SELECT * FROM ${src} s ANTI JOIN ${dropT} d ON s."_version_hi" = d."_version_hi" AND s."_version_lo" = d."_version_lo")`
+          : src;
       await conn.run(
         `CREATE TABLE ${outT} AS SELECT ${colSel}, (row_number() OVER (ORDER BY ${order}) - 1) // ${target} AS "_stratum_chunk"
          FROM ${kept} ORDER BY ${order}`,
       );
       const z = await conn.runAndReadAll(zoneMapSql(info, outT, '"_stratum_chunk"'));
       const relDir = posix.dirname((inputs[0] as ManifestFile).path);
-      const cols = [...fieldColumns(info).map((c) => c.field), ...SYSTEM_COLUMNS].map(ident).join(', ');
+      const cols = [...fieldColumns(info).map((c) => c.field), ...FILE_SYSTEM_COLUMNS].map(ident).join(', ');
       for (let r = 0; r < z.currentRowCount; r++) {
         const get = readerRow(z, r);
         const rel = `${relDir}/part-${this.fileIds.next(Date.now())}.parquet`;

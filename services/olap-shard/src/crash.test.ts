@@ -120,7 +120,9 @@ describe('olap shard crash safety', () => {
     const conn = await db.connect();
     const lost = new Set<string>();
     for (const f of [gone, cut]) {
-      const r = await conn.runAndReadAll(`SELECT _version::VARCHAR FROM read_parquet('${join(dir, f.path)}')`);
+      const r = await conn.runAndReadAll(
+        `SELECT CAST(printf('%016x%016x', _version_hi, _version_lo) AS UUID)::VARCHAR FROM read_parquet('${join(dir, f.path)}')`,
+      );
       for (const row of r.getRows()) lost.add(String(row[0]));
     }
     conn.disconnectSync();

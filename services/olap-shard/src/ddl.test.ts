@@ -165,7 +165,7 @@ describe('olap shard: storage names, fields, hidden columns, __latest', () => {
     const f = m.tables.users_s1.files[0];
     assert.match(f.path, /^users_s1\/day=2024-03-01\/part-.*\.parquet$/);
     assert.deepEqual(f.fields, ['f1', 'f2', 'f3']);
-    assert.deepEqual(await parquetColumns(join(c.dir, f.path)), ['f1', 'f2', 'f3', '_ts', '_version', '_op', '_engine']);
+    assert.deepEqual(await parquetColumns(join(c.dir, f.path)), ['f1', 'f2', 'f3', '_ts', '_version_hi', '_version_lo', '_op', '_engine']);
     const r = await q(c, 'SELECT * FROM users ORDER BY id');
     assert.deepEqual(
       r.columns.map((x) => x.name),

@@ -6,13 +6,13 @@
  * holding the same versions loaded directly (test-support `Reference`).
  */
 import assert from 'node:assert/strict';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { DuckDBInstance } from '@duckdb/node-api';
 import type { Catalog, TableDef, TableOptions, VersionRecord } from '@stratum/shared';
 import { type OlapShard, type OlapShardOptions, startOlapShard } from './index.ts';
-import type { Manifest } from './manifest.ts';
+import { MANIFEST_FORMAT, type Manifest } from './manifest.ts';
 import { ArraySource, assertSameResult, makeCatalog, Reference, removeDir, rng, tempDir, Versions } from './test-support.ts';
 
 const COLUMNS: TableDef['columns'] = [
@@ -110,7 +110,7 @@ describe('olap shard: time partitions', () => {
         for (const f of m.tables[t]?.files ?? []) {
           assert.ok(f.path.startsWith(`${t}/${f.partition}/part-`), f.path);
           const r = await c.ref.conn.runAndReadAll(
-            `SELECT count(*) FROM (SELECT file_row_number AS pos, row_number() OVER (ORDER BY seen, id, _ts, _engine, _version) - 1 AS want
+            `SELECT count(*) FROM (SELECT file_row_number AS pos, row_number() OVER (ORDER BY seen, id, _ts, _engine, _version_hi, _version_lo) - 1 AS want
              FROM read_parquet('${join(c.dir, f.path)}', file_row_number = true)) WHERE pos <> want`,
           );
           assert.equal(r.getRows()[0]?.[0], 0n, `${f.path} is sorted by time, then key`);
@@ -270,13 +270,86 @@ describe('olap shard: files that skip the latest-version dedupe (uniqueKeys)', (
       for (const q of QUERIES('u')) await same(c, q);
       const counted = await c.shard.query('SELECT count(*) FROM u', [], c.catalog.version);
       assert.equal(counted.scan?.filesOpened, 0, 'the table-wide flag became per-file flags');
-      // The next manifest written is format 4, with partitions.
+      // The next manifest written is the current format, with partitions.
       const more = inserts(new Versions(info), 7, 300, 10, 3, T0 + 1000);
       await c.shard.push({ source: SOURCE, table: 'u', fromTs: T0 + 299, toTs: T0 + 1009, versions: more });
       const now = await manifestOf(c.dir);
-      assert.equal(now.format, 4);
+      assert.equal(now.format, MANIFEST_FORMAT);
       assert.ok(now.tables.u?.files.every((f) => /^day=2024-05-0[1-3]$/.test(f.partition) && !('day' in f)));
       assert.ok(!('singleVersion' in (now.tables.u ?? {})));
+    } finally {
+      await teardown(c);
+    }
+  });
+
+  it('files of a format-4 manifest (one UUID _version column) are read beside split files and rewritten by compaction', async () => {
+    const c = await setup({ u: { partition: 'day' } }, { compactionMinFiles: 2, targetFileRows: 100_000 });
+    try {
+      const info = c.catalog.get('u');
+      const vb = new Versions(info);
+      const first = inserts(vb, 8, 0, 400, 3, T0);
+      await c.shard.push({ source: SOURCE, table: 'u', fromTs: -1, toTs: T0 + 399, versions: first });
+      await c.shard.close();
+      // Rewrite every file as format 4 wrote it: the version as one UUID column, no splitVersion.
+      const m = await manifestOf(c.dir);
+      const db = await DuckDBInstance.create(':memory:');
+      const conn = await db.connect();
+      for (const f of m.tables.u?.files ?? []) {
+        const abs = join(c.dir, f.path);
+        await conn.run(
+          `COPY (SELECT * EXCLUDE (_version_hi, _version_lo, _op, _engine), CAST(printf('%016x%016x', _version_hi, _version_lo) AS UUID) AS _version, _op, _engine
+                 FROM read_parquet('${abs}')) TO '${abs}.old' (FORMAT parquet, COMPRESSION zstd)`,
+        );
+        await rename(`${abs}.old`, abs);
+        f.bytes = (await stat(abs)).size;
+        delete f.splitVersion;
+      }
+      const cols = await conn.runAndReadAll(`SELECT name FROM parquet_schema('${join(c.dir, m.tables.u?.files[0]?.path ?? '')}')`);
+      assert.ok(cols.getRows().some(([n]) => n === '_version'));
+      conn.disconnectSync();
+      db.closeSync();
+      await writeFile(join(c.dir, 'manifest.json'), JSON.stringify({ ...m, format: 4 }));
+      c.shard = await c.open();
+      // `<t>__latest` carries each key's latest `_version`, rebuilt from either form.
+      const sameLatest = async () =>
+        assertSameResult(
+          await c.shard.query('SELECT id, qty, seen, _version, _ts FROM u__latest ORDER BY id', [], c.catalog.version),
+          await c.ref.query(
+            `SELECT id, qty, seen, _version, _ts FROM u__history
+             QUALIFY row_number() OVER (PARTITION BY id ORDER BY _ts DESC, _engine DESC, _version DESC) = 1 AND _op <> 'delete' ORDER BY id`,
+          ),
+          'u__latest',
+        );
+      // Updates of old keys and new inserts land in split files; the latest version of a key may
+      // be in either form.
+      const r = rng(9);
+      const later = [
+        ...Array.from({ length: 60 }, (_, i) =>
+          vb.make(
+            'update',
+            [i * 5],
+            { id: i * 5, qty: 500 + Math.floor(r() * 100), seen: BigInt(T0 + (i % 3) * DAY) * 1000n },
+            T0 + 1000 + i,
+          ),
+        ),
+        ...Array.from({ length: 20 }, (_, i) => vb.make('delete', [i * 7 + 1], null, T0 + 1100 + i)),
+        ...inserts(vb, 10, 400, 100, 3, T0 + 1200),
+      ];
+      await c.shard.push({ source: SOURCE, table: 'u', fromTs: T0 + 399, toTs: T0 + 1299, versions: later });
+      await c.ref.load(info, [...first, ...later]);
+      const mixed = await manifestOf(c.dir);
+      assert.equal(mixed.format, MANIFEST_FORMAT);
+      const files = mixed.tables.u?.files ?? [];
+      assert.ok(files.some((f) => f.splitVersion === true) && files.some((f) => f.splitVersion === undefined), 'both forms are live');
+      for (const q of QUERIES('u')) await same(c, q);
+      await sameLatest();
+      // Compaction rewrites the old files with the version's halves.
+      const report = await c.shard.compactNow();
+      assert.ok(report.partitions.length > 0, 'compacted something');
+      const after = await manifestOf(c.dir);
+      assert.ok(after.tables.u?.files.every((f) => f.splitVersion === true));
+      for (const q of QUERIES('u')) await same(c, q);
+      await sameLatest();
     } finally {
       await teardown(c);
     }

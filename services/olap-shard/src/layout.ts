@@ -83,9 +83,9 @@ export function partitionLabel(g: PartitionGranularity, n: number): string {
   return `${g}=${g === 'day' ? ymd : ymd.slice(0, 7)}${bc ? '-BC' : ''}`;
 }
 
-/** ORDER BY list of a file's rows: time, then storage key, then LWW order (`_ts`, `_engine`, `_version`). */
+/** ORDER BY list of a file's rows: time, then storage key, then LWW order (`_ts`, `_engine`, the version by its halves, sql.ts `FILE_LATEST_ORDER`). Over rows with the halves: part-file stages and `filesSql`. */
 export function fileOrderSql(info: TableInfo): string {
-  return [timeSql(info), ...info.primaryKey.map(ident), '"_ts"', '"_engine"', '"_version"'].join(', ');
+  return [timeSql(info), ...info.primaryKey.map(ident), '"_ts"', '"_engine"', '"_version_hi"', '"_version_lo"'].join(', ');
 }
 
 /**

@@ -21,7 +21,7 @@ import {
 } from '@duckdb/node-api';
 import { DataError, SqlState, type TableInfo, type Value, type VersionRecord } from '@stratum/shared';
 import { isUuidText } from '@stratum/shared/duckdb';
-import { type FieldColumn, fieldColumns, ident, lit } from './sql.ts';
+import { type FieldColumn, fieldColumns, ident, lit, versionHalves } from './sql.ts';
 
 const CHUNK_ROWS = 2048;
 
@@ -41,20 +41,26 @@ export function rawColumnsDdl(t: TableInfo): string {
 }
 
 /**
- * SELECT list turning a raw load table's columns into the file form (`columnCodec(...).fileSql`),
- * same names; `_ts` becomes `tsType`. Needs the session TimeZone to be UTC (timestamptz values
- * are UTC µs).
+ * SELECT list turning a raw load table's columns into the file form of the fields
+ * (`columnCodec(...).fileSql`), same names, and the system columns into those of `target`:
+ * - `delta` (delta tables): `_ts` TIMESTAMP, `_version` UUID, `_op`, `_engine`;
+ * - `file` (part files): `_ts` TIMESTAMP_MS, the version's halves `_version_hi`, `_version_lo`
+ *   (sql.ts `FILE_SYSTEM_COLUMNS`), `_op`, `_engine`.
+ * Needs the session TimeZone to be UTC (timestamptz values are UTC µs).
  */
-export function typedSelect(t: TableInfo, tsType: 'TIMESTAMP_MS' | 'TIMESTAMP', engines: readonly string[]): string {
+export function typedSelect(t: TableInfo, target: 'file' | 'delta', engines: readonly string[]): string {
   const cols = fieldColumns(t).map((c) => {
     const q = ident(c.field);
     const e = c.codec.fromRaw(q);
     return e === q ? q : `${e} AS ${q}`;
   });
   const list = (xs: readonly string[]) => `[${xs.map(lit).join(', ')}]`;
+  const halves = versionHalves('"_version"');
   cols.push(
-    `CAST(epoch_ms(CAST("_ts" AS BIGINT)) AS ${tsType}) AS "_ts"`,
-    'CAST("_version" AS UUID) AS "_version"',
+    `CAST(epoch_ms(CAST("_ts" AS BIGINT)) AS ${target === 'file' ? 'TIMESTAMP_MS' : 'TIMESTAMP'}) AS "_ts"`,
+    ...(target === 'file'
+      ? [`${halves.hi} AS "_version_hi"`, `${halves.lo} AS "_version_lo"`]
+      : ['CAST("_version" AS UUID) AS "_version"']),
     `${list(OPS)}["_op" + 1] AS "_op"`,
     `CAST(${engines.length > 0 ? `${list(engines)}["_engine" + 1]` : 'NULL'} AS VARCHAR) AS "_engine"`,
   );

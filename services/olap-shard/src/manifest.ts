@@ -7,6 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CorruptionError, type SqlType, type TableInfo, type Value } from '@stratum/shared';
 import { zoneComparable } from '@stratum/shared/duckdb';
+import type { FileRef } from './sql.ts';
 import { writeFileAtomic } from './util.ts';
 
 /** Manifest file name inside the shard directory. */
@@ -14,6 +15,9 @@ export const MANIFEST_NAME = 'manifest.json';
 
 /**
  * Current manifest format. Readers refuse newer formats; older ones are upgraded when read.
+ * - 5: files written from this format on store `_version` as its two 64-bit halves
+ *   (`splitVersion`, sql.ts `FILE_SYSTEM_COLUMNS`); files listed by an older manifest keep their
+ *   UUID column and are read as they are until compaction rewrites them.
  * - 4: files name their time partition (`partition`, layout.ts: `day=…`, `month=…`, `all`,
  *   or a `first..last` span for a compaction output across partitions) instead of a `day`, and
  *   say whether reads may skip the latest-version dedupe for them (`uniqueKeys`), which
@@ -23,7 +27,7 @@ export const MANIFEST_NAME = 'manifest.json';
  *   every table created then (the storage name defaults to the name), and Parquet columns were
  *   column names, which are their fields: a format-2 file's fields are its zone-map keys.
  */
-export const MANIFEST_FORMAT = 4;
+export const MANIFEST_FORMAT = 5;
 
 /**
  * A zone-map bound as stored in JSON: the column's stored representation (shared types.ts),
@@ -68,6 +72,12 @@ export interface ManifestFile {
    * files (a semi-join where key ranges overlap). Absent = false.
    */
   uniqueKeys?: boolean;
+  /**
+   * The file stores `_version` as `_version_hi` and `_version_lo` (UBIGINT halves, sql.ts
+   * `FILE_SYSTEM_COLUMNS`): every file written under format 5. Absent = one UUID column
+   * `_version` (files of formats ≤ 4).
+   */
+  splitVersion?: boolean;
   /**
    * The file's user columns, by field, in file order (before the system columns): the fields of
    * the table's definition when the file was written. A column added later is missing here and
@@ -348,4 +358,16 @@ export function keyRangesOf(info: TableInfo, files: readonly ManifestFile[]): Va
     }
     return r ?? { min: null, max: null };
   });
+}
+
+/** How the views read manifest file `f` of the shard in `dir` (sql.ts `FileRef`). */
+export function fileRef(dir: string, f: ManifestFile): FileRef {
+  return {
+    path: join(dir, f.path),
+    fields: f.fields,
+    uniqueKeys: f.uniqueKeys === true,
+    tsMin: f.tsMin,
+    tsMax: f.tsMax,
+    splitVersion: f.splitVersion === true,
+  };
 }

@@ -8,7 +8,7 @@ import { mkdir, rename, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import type { TableInfo, Value } from '@stratum/shared';
-import { encodeZoneValue, keyRangesOf, type ManifestFile, rangesMayOverlap, type ValueRange, type ZoneMap } from './manifest.ts';
+import { encodeZoneValue, fileRef, keyRangesOf, type ManifestFile, rangesMayOverlap, type ValueRange, type ZoneMap } from './manifest.ts';
 import { fieldColumns, filesSql, ident, lit } from './sql.ts';
 import { fsyncPath } from './util.ts';
 
@@ -44,12 +44,14 @@ export function zoneMapSql(info: TableInfo, from: string, groupExpr: string): st
 
 /**
  * Write the rows of `select` (the fields of `info` in definition order, file form, then `_ts`
- * TIMESTAMP_MS, `_version`, `_op`, `_engine`, already in file order) to `<dir>/<rel>` durably,
- * and return its manifest entry (fields and zone maps by field).
+ * TIMESTAMP_MS, `_version_hi`, `_version_lo`, `_op`, `_engine` (sql.ts `FILE_SYSTEM_COLUMNS`),
+ * already in file order) to `<dir>/<rel>` durably, and return its manifest entry (fields and
+ * zone maps by field, `splitVersion`).
  *
  * Parquet format version 2 data pages: integers and timestamps are DELTA_BINARY_PACKED, so the
- * key-sorted ids and the commit times (`_ts`) cost almost nothing (bench/file-size.ts: flights-3m
- * `_ts` 1.21 → ~0 bytes/row, `id` 1.02 → ~0); DuckDB reads them natively.
+ * key-sorted ids, the commit times (`_ts`) and the version halves cost almost nothing
+ * (bench/file-size.ts: flights-3m `_ts` 1.21 → 0.2 bytes/row, `id` 1.02 → ~0, `_version` 5.4 as a
+ * UUID → 0.2 as halves); DuckDB reads them natively.
  *
  * Steps: parent directories created and fsynced, `COPY … TO <rel>.tmp` (ZSTD, row groups of
  * `opts.rowGroupSize`, dictionary limit raised for bloom filters), fsync the file, rename, fsync
@@ -95,6 +97,7 @@ export async function writePartFile(
     tsMin: Number(zone('tsmin')),
     tsMax: Number(zone('tsmax')),
     ops: { insert: Number(zone('ins')), update: Number(zone('upd')), delete: Number(zone('del')) },
+    splitVersion: true,
     fields,
     columns,
     createdAt: Date.now(),
@@ -142,7 +145,7 @@ export async function keysUniqueAgainst(
   if (candidates.some((f) => unavailable(f.path))) return false;
   const files = filesSql(
     info,
-    candidates.map((f) => ({ path: join(dir, f.path), fields: f.fields })),
+    candidates.map((f) => fileRef(dir, f)),
   ) as string;
   const on = info.primaryKey.map((k) => `s.${ident(k)} = p.${ident(k)}`).join(' AND ');
   const hit = await conn.runAndReadAll(`SELECT EXISTS (SELECT 1 FROM ${rows} s SEMI JOIN ${files} p ON ${on})`);

@@ -15,7 +15,7 @@ import { fileOrderSql, granularityOf, partitionLabel, partitionSql, unusableTime
 import { rawColumnsDdl, typedSelect, VersionLoader } from './load.ts';
 import { type Manifest, type ManifestFile, type ManifestTable, unionRange, type ValueRange } from './manifest.ts';
 import { keysUniqueAgainst, type PartFileOptions, tableDirName, writePartFile, zoneMapSql } from './part-file.ts';
-import { fieldColumns, ident, STAGE_SCHEMA, SYSTEM_COLUMNS } from './sql.ts';
+import { FILE_SYSTEM_COLUMNS, fieldColumns, ident, STAGE_SCHEMA } from './sql.ts';
 
 /** The column of storage field `field` of `info`. */
 export function columnOfField(info: TableInfo, field: string): TableInfo['columns'][number] | undefined {
@@ -97,7 +97,7 @@ export class PushWriter {
       const tSort = Date.now();
       this.warnTimeColumn(info);
       await conn.run(
-        `CREATE TABLE ${sorted} AS SELECT *, ${partitionSql(info)} AS "_part" FROM (SELECT ${typedSelect(info, 'TIMESTAMP_MS', loader.engines)} FROM ${stage}) ORDER BY "_part", ${fileOrderSql(info)}`,
+        `CREATE TABLE ${sorted} AS SELECT *, ${partitionSql(info)} AS "_part" FROM (SELECT ${typedSelect(info, 'file', loader.engines)} FROM ${stage}) ORDER BY "_part", ${fileOrderSql(info)}`,
       );
       await conn.run(`DROP TABLE ${stage}`);
       timings.sort = Date.now() - tSort;
@@ -107,7 +107,7 @@ export class PushWriter {
       const z = await conn.runAndReadAll(zoneMapSql(info, sorted, '"_part"'));
       const granularity = granularityOf(info);
       const tableDir = tableDirName(info.storage);
-      const cols = [...fieldColumns(info).map((c) => c.field), ...SYSTEM_COLUMNS].map(ident).join(', ');
+      const cols = [...fieldColumns(info).map((c) => c.field), ...FILE_SYSTEM_COLUMNS].map(ident).join(', ');
       const batchKeyRanges: (ValueRange | undefined)[] = info.primaryKey.map(() => undefined);
       for (let r = 0; r < z.currentRowCount; r++) {
         const get = readerRow(z, r);

@@ -402,7 +402,9 @@ describe('olap shard: files damaged while running', () => {
     // Which versions does it hold? Read them (with a separate DuckDB) before damaging it.
     const db = await DuckDBInstance.create(':memory:');
     const conn = await db.connect();
-    const held = await conn.runAndReadAll(`SELECT _version::VARCHAR FROM read_parquet('${join(c.dir, victim.path)}')`);
+    const held = await conn.runAndReadAll(
+      `SELECT CAST(printf('%016x%016x', _version_hi, _version_lo) AS UUID)::VARCHAR FROM read_parquet('${join(c.dir, victim.path)}')`,
+    );
     const lost = new Set(held.getRows().map((r) => String(r[0])));
     conn.disconnectSync();
     db.closeSync();

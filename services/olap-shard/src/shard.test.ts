@@ -230,10 +230,10 @@ describe('olap shard: latest-version semantics across Parquet and delta', () => 
             `SELECT count(*) FROM read_parquet('${p}') WHERE strftime(created, 'day=%Y-%m-%d') <> '${d}'`,
           );
           assert.equal(wrong.value(0, 0), 0n);
-          // Sorted by (time, id, _ts, _engine, _version): time = created, or the commit time where created is NULL.
+          // Sorted by (time, id, _ts, _engine, version halves): time = created, or the commit time where created is NULL.
           const unsorted = await conn.runAndReadAll(
             `SELECT count(*) FROM (SELECT file_row_number AS pos,
-               row_number() OVER (ORDER BY coalesce(CAST(created AS TIMESTAMP), CAST(_ts AS TIMESTAMP)), id, _ts, _engine, _version) - 1 AS want
+               row_number() OVER (ORDER BY coalesce(CAST(created AS TIMESTAMP), CAST(_ts AS TIMESTAMP)), id, _ts, _engine, _version_hi, _version_lo) - 1 AS want
              FROM read_parquet('${p}', file_row_number = true)) WHERE pos <> want`,
           );
           assert.equal(unsorted.value(0, 0), 0n);

@@ -48,6 +48,7 @@ import { type CompactionHost, type CompactionReport, type CompactionStats, Compa
 import { rawColumnsDdl, typedSelect, VersionLoader } from './load.ts';
 import {
   emptyManifest,
+  fileRef,
   keyRangesOf,
   MANIFEST_NAME,
   type Manifest,
@@ -79,7 +80,6 @@ import {
 import {
   countFromManifest,
   EXPLAIN_RE,
-  fileRef,
   META_SCHEMA,
   type QueryView,
   SnapshotReader,
@@ -1045,7 +1045,7 @@ export class Shard implements OlapShardApi {
       // One script, so one wait for the event loop however busy it is (a refresh runs while
       // queries wait for it).
       await conn.run(
-        `CREATE TABLE ${typed} AS SELECT ${typedSelect(info, 'TIMESTAMP', loader.engines)}, ${lit(source)} AS "_src" FROM ${raw.sql};
+        `CREATE TABLE ${typed} AS SELECT ${typedSelect(info, 'delta', loader.engines)}, ${lit(source)} AS "_src" FROM ${raw.sql};
          BEGIN; INSERT INTO ${deltaTable(info.storage)} BY NAME SELECT * FROM ${typed}; ${latest} COMMIT;
          DROP TABLE ${typed}; DELETE FROM ${raw.sql};`,
       );

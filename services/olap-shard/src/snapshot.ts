@@ -10,7 +10,7 @@ import { type DuckDBConnection, StatementType } from '@duckdb/node-api';
 import { counter, type Literal, type QueryOptions, type QueryResult, SqlState, StratumError, type TableInfo } from '@stratum/shared';
 import { bindParams, convertResult, mapDuckDbError, runOnWorkers } from '@stratum/shared/duckdb';
 import type { FileBloom } from './bloom.ts';
-import type { ManifestFile, ValueRange } from './manifest.ts';
+import { fileRef, type ManifestFile, type ValueRange } from './manifest.ts';
 import type { StatementReads } from './plan.ts';
 import { pruneFiles, type TypedPred } from './prune.ts';
 import { describeUnavailable, type UnavailableFile, unavailableError } from './quarantine.ts';
@@ -22,11 +22,6 @@ export const META_SCHEMA = 'stratum_meta';
 const mFilesTotal = counter('stratum_olap_scan_files_total', 'Files of the tables queries read (before pruning)', ['shard']);
 const mFilesOpened = counter('stratum_olap_scan_files_opened_total', 'Files queries opened after zone-map and bloom pruning', ['shard']);
 const mDegraded = counter('stratum_olap_degraded_queries_total', 'Queries answered without some unavailable files', ['shard']);
-
-/** How the views read manifest file `f` of the shard in `dir` (sql.ts `FileRef`). */
-export function fileRef(dir: string, f: ManifestFile): FileRef {
-  return { path: join(dir, f.path), fields: f.fields, uniqueKeys: f.uniqueKeys === true, tsMin: f.tsMin, tsMax: f.tsMax };
-}
 
 /** The three views, in the order they are created. */
 export const VIEW_KINDS: readonly ViewKind[] = ['table', 'history', 'latest'];

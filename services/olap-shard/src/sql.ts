@@ -35,11 +35,42 @@ export function deltaLatestTable(storage: string): string {
 /** Schema for push staging tables. */
 export const STAGE_SCHEMA = 'stratum_stage';
 
-/** System columns, in file order, after the user fields. */
+/** System columns of the views and delta tables, after the user fields. */
 export const SYSTEM_COLUMNS = ['_ts', '_version', '_op', '_engine'] as const;
 
-/** Latest-version order (DESIGN §4 LWW, as ingestion's `compareLww`): higher (commit time, engine, version) wins. */
+/**
+ * System columns of a Parquet part file, in file order, after the user fields (manifest format
+ * 5, `ManifestFile.splitVersion`). `_version` is stored as its two 64-bit halves, `_version_hi`
+ * and `_version_lo` (UBIGINT, big-endian halves of the UUID): consecutive stamps of one engine
+ * differ in a few low bits (shared version.ts), which DELTA_BINARY_PACKED stores in about 0.2
+ * bytes per row, where the 16-byte UUID column took 5.4 (bench/file-size.ts, flights-3m).
+ */
+export const FILE_SYSTEM_COLUMNS = ['_ts', '_version_hi', '_version_lo', '_op', '_engine'] as const;
+
+/** Latest-version order (docs/architecture.md "Ingestion", LWW as ingestion's `compareLww`): higher (commit time, engine, version) wins. */
 export const LATEST_ORDER = '"_ts" DESC, "_engine" DESC, "_version" DESC';
+
+/**
+ * {@link LATEST_ORDER} over file rows ({@link filesSql}): the version compared by its halves,
+ * which order exactly as the UUID (unsigned, big-endian), without rebuilding it.
+ */
+export const FILE_LATEST_ORDER = '"_ts" DESC, "_engine" DESC, "_version_hi" DESC, "_version_lo" DESC';
+
+/** SQL UUID of a version from its halves (UBIGINT expressions). */
+export function versionFromHalves(hi: string, lo: string): string {
+  return `CAST(printf('%016x%016x', ${hi}, ${lo}) AS UUID)`;
+}
+
+/**
+ * SQL halves (UBIGINT) of a version given as text (`xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx`, a
+ * VARCHAR expression; DuckDB casts no UUID to an integer).
+ */
+export function versionHalves(text: string): { hi: string; lo: string } {
+  return {
+    hi: `CAST('0x' || substr(${text}, 1, 8) || substr(${text}, 10, 4) || substr(${text}, 15, 4) AS UBIGINT)`,
+    lo: `CAST('0x' || substr(${text}, 20, 4) || substr(${text}, 25, 12) AS UBIGINT)`,
+  };
+}
 
 /** The three views of a table: `<t>`, `<t>__history`, `<t>__latest`. */
 export type ViewKind = 'table' | 'history' | 'latest';
@@ -96,9 +127,12 @@ export function deltaCoveredSql(marks: Record<string, number>): string {
   return parts.join(' OR ');
 }
 
-/** `QUALIFY` clause keeping the latest version per storage key of `t`. */
-export function latestQualify(t: TableInfo): string {
-  return `QUALIFY row_number() OVER (PARTITION BY ${t.primaryKey.map(ident).join(', ')} ORDER BY ${LATEST_ORDER}) = 1`;
+/**
+ * `QUALIFY` clause keeping the latest version per storage key of `t`, over delta rows, or with
+ * `files` over file rows ({@link filesSql}, which carry the version's halves).
+ */
+export function latestQualify(t: TableInfo, files = false): string {
+  return `QUALIFY row_number() OVER (PARTITION BY ${t.primaryKey.map(ident).join(', ')} ORDER BY ${files ? FILE_LATEST_ORDER : LATEST_ORDER}) = 1`;
 }
 
 /** A Parquet file as the views read it: absolute path and the fields it holds, in file order. */
@@ -110,27 +144,45 @@ export interface FileRef {
   /** Commit-time range of its versions (ms, manifest `tsMin`/`tsMax`); unknown = may overlap anything. */
   tsMin?: number;
   tsMax?: number;
+  /** Manifest `splitVersion`: `_version` is stored as `_version_hi`/`_version_lo` ({@link FILE_SYSTEM_COLUMNS}). */
+  splitVersion?: boolean;
 }
 
 /**
- * Rows of `files` with exactly the current fields (file form) and the system columns, one
- * `read_parquet` per group of files with the same field list; a field a group lacks reads as
- * the column's missing value. `where` filters every group. null when there are no files.
+ * Rows of `files` with exactly the current fields (file form), then `_ts`, `_version` (UUID),
+ * `_op`, `_engine`, `_version_hi` and `_version_lo` (the version's halves, for
+ * {@link FILE_LATEST_ORDER}): one `read_parquet` per group of files with the same field list
+ * and version columns. A field a group lacks reads as the column's missing value; the form of
+ * the version a file does not store is computed (DuckDB computes it only when a query reads
+ * it). `where` filters every group. null when there are no files.
  */
 export function filesSql(t: TableInfo, files: readonly FileRef[], where = ''): string | null {
   if (files.length === 0) return null;
   const cols = fieldColumns(t);
-  const groups = new Map<string, { fields: Set<string>; paths: string[] }>();
+  const groups = new Map<string, { fields: Set<string>; split: boolean; paths: string[] }>();
   for (const f of files) {
-    const key = f.fields.join('\u0000');
+    const split = f.splitVersion === true;
+    const key = `${split ? 's' : 'u'}\u0000${f.fields.join('\u0000')}`;
     const g = groups.get(key);
     if (g) g.paths.push(f.path);
-    else groups.set(key, { fields: new Set(f.fields), paths: [f.path] });
+    else groups.set(key, { fields: new Set(f.fields), split, paths: [f.path] });
   }
   const w = where ? ` WHERE ${where}` : '';
   const parts = [...groups.values()].map((g) => {
     const list = cols.map((c) => (g.fields.has(c.field) ? ident(c.field) : `${c.missing} AS ${ident(c.field)}`));
-    list.push(...SYSTEM_COLUMNS.map(ident));
+    if (g.split) {
+      list.push(
+        '"_ts"',
+        `${versionFromHalves('"_version_hi"', '"_version_lo"')} AS "_version"`,
+        '"_op"',
+        '"_engine"',
+        '"_version_hi"',
+        '"_version_lo"',
+      );
+    } else {
+      const h = versionHalves('CAST("_version" AS VARCHAR)');
+      list.push('"_ts"', '"_version"', '"_op"', '"_engine"', `${h.hi} AS "_version_hi"`, `${h.lo} AS "_version_lo"`);
+    }
     const src = `read_parquet([${g.paths.map(lit).join(', ')}], hive_partitioning = false, union_by_name = false)`;
     return `SELECT ${list.join(', ')} FROM ${src}${w}`;
   });
@@ -199,7 +251,7 @@ function filesLatestSql(inp: ViewInputs, asOf: string | undefined): string | nul
   const rest = filesSql(t, restFiles, asOf);
   // Only flagged files (all of them, or the ones pruning left): no key is in two of them.
   if (!rest) return flagged;
-  if (!flagged) return `(SELECT * FROM ${rest} ${latestQualify(t)})`;
+  if (!flagged) return `(SELECT * FROM ${rest} ${latestQualify(t, true)})`;
   const pk = t.primaryKey.map(ident).join(', ');
   const on = t.primaryKey.map((k) => `u.${ident(k)} = c.${ident(k)}`).join(' AND ');
   const changed = `(SELECT DISTINCT ${pk} FROM ${rest})`;
@@ -208,11 +260,11 @@ function filesLatestSql(inp: ViewInputs, asOf: string | undefined): string | nul
   if (restMin > flaggedMax) {
     return `(SELECT u.* FROM ${flagged} u ANTI JOIN ${changed} c ON ${on}
 UNION ALL
-SELECT * FROM ${rest} ${latestQualify(t)})`;
+SELECT * FROM ${rest} ${latestQualify(t, true)})`;
   }
   return `(SELECT u.* FROM ${flagged} u ANTI JOIN ${changed} c ON ${on}
 UNION ALL
-SELECT * FROM (SELECT * FROM ${rest} UNION ALL SELECT u.* FROM ${flagged} u SEMI JOIN ${changed} c ON ${on}) ${latestQualify(t)})`;
+SELECT * FROM (SELECT * FROM ${rest} UNION ALL SELECT u.* FROM ${flagged} u SEMI JOIN ${changed} c ON ${on}) ${latestQualify(t, true)})`;
 }
 
 /** The projection of fields to current names: visible columns, or every column with `all`. */
