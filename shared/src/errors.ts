@@ -40,6 +40,7 @@ export const SqlState = {
   datatypeMismatch: '42804',
   undefinedFunction: '42883',
   invalidTextRepresentation: '22P02',
+  invalidBinaryRepresentation: '22P03',
   numericValueOutOfRange: '22003',
   invalidDatetimeFormat: '22007',
   datetimeFieldOverflow: '22008',

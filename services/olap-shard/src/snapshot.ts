@@ -14,7 +14,7 @@ import { fileRef, type ManifestFile, type ValueRange } from './manifest.ts';
 import type { StatementReads } from './plan.ts';
 import { pruneFiles, type TypedPred } from './prune.ts';
 import { describeUnavailable, type UnavailableFile, unavailableError } from './quarantine.ts';
-import { type FileRef, ident, lit, type ViewInputs, type ViewKind, viewSql } from './sql.ts';
+import { ident, lit, type ViewInputs, type ViewKind, viewSql } from './sql.ts';
 
 /** Schema of the shard's own bookkeeping tables (`views`: storage → committed generation). */
 export const META_SCHEMA = 'stratum_meta';

@@ -6,6 +6,7 @@
 import {
   type Catalog,
   type Clock,
+  coerceLiteral,
   counter,
   type DdlEvent,
   formatValue,
@@ -18,11 +19,14 @@ import {
   startHttpServer,
   type TxEngineApi,
   toErrorPayload,
+  typeOfOid,
+  type ValueContext,
   WatermarkWatcher,
 } from '@stratum/shared';
 import { ResultCache } from './caches.ts';
 import { SESSION_ACTIVITY } from './catalog/activity.ts';
 import { PgCatalogStore } from './catalog/store.ts';
+import { formatOptions } from './execute/read.ts';
 import { setAsOf } from './execute/utility.ts';
 import { OlapRouter, type ShardRef } from './olap.ts';
 import { startPgWireServer } from './pgwire/server.ts';
@@ -195,9 +199,15 @@ export async function startRouter(o: RouterOptions): Promise<Router> {
  * `POST /query` with JSON `{ sql: string, params?: (string|number|boolean|null)[], asOf?: string | number }` →
  * (`asOf`: a timestamp text or ms since epoch; the statements read the state as of then, like
  * `SET stratum.as_of`)
- * `{ commandTag, columns: [{name, type}], rows: [[...]] }`; values are PostgreSQL text form
- * (strings) except numbers and booleans, which stay JSON numbers/booleans when exact.
- * Errors: HTTP 400 with `{ error: { code, message, ... } }` (SQLSTATE in `code`).
+ * `{ commandTag, columns: [{name, typeOid}], rows: [[...]], notices, warnings }`; values are PostgreSQL
+ * text form (strings) except numbers and booleans, which stay JSON numbers/booleans when exact.
+ * With `Accept: application/vnd.apache.arrow.stream` (preferred to `application/json`) the answer
+ * is instead the last statement's result as an Arrow IPC stream (`@stratum/shared/arrow`: typed
+ * columns, `stratum.type` / `stratum.type_oid` field metadata, notices in schema metadata), with
+ * the command tag in the `Stratum-Command-Tag` header; a statement without a result set (INSERT,
+ * DDL, SET) answers a stream with no fields and no rows.
+ * Errors: HTTP 400 with `{ error: { code, message, ... } }` (SQLSTATE in `code`), in JSON whatever
+ * the Accept header.
  */
 export function mountQueryApi(app: import('fastify').FastifyInstance, ctx: RouterContext): void {
   // GET /status: watermarks and stream positions of every ingestion engine, OLAP watermarks of
@@ -262,6 +272,12 @@ export function mountQueryApi(app: import('fastify').FastifyInstance, ctx: Route
         last = r;
       }
       const types = (last.fields ?? []).map((f) => f.typeOid);
+      if (prefersArrow(req.headers.accept)) {
+        const stream = await arrowStream(session, last);
+        reply.header('Stratum-Session-Token', session.token());
+        reply.header('Stratum-Command-Tag', last.commandTag);
+        return reply.header('content-type', ARROW_STREAM).send(stream);
+      }
       reply.header('Stratum-Session-Token', session.token());
       return {
         commandTag: last.commandTag,
@@ -277,6 +293,55 @@ export function mountQueryApi(app: import('fastify').FastifyInstance, ctx: Route
       return reply.code(400).send({ error: toErrorPayload(e) });
     }
   });
+}
+
+/** Media type of an Arrow IPC stream (`ARROW_STREAM_MEDIA_TYPE` of `@stratum/shared/arrow`, which is loaded only when asked for). */
+const ARROW_STREAM = 'application/vnd.apache.arrow.stream';
+
+/**
+ * Whether an Accept header asks for an Arrow stream: it lists `application/vnd.apache.arrow.stream`
+ * with a q-value above 0 and not below that of `application/json` (RFC 9110 §12.5.1; wildcard
+ * ranges and an absent header mean JSON).
+ */
+function prefersArrow(accept: string | undefined): boolean {
+  if (!accept) return false;
+  let arrow = 0;
+  let json = -1;
+  for (const range of accept.split(',')) {
+    const [type = '', ...params] = range.split(';').map((x) => x.trim().toLowerCase());
+    const qp = params.find((x) => x.startsWith('q='));
+    const q = qp === undefined ? 1 : Number(qp.slice(2));
+    if (type === ARROW_STREAM) arrow = Math.max(arrow, q);
+    else if (type === 'application/json') json = Math.max(json, q);
+  }
+  return arrow > 0 && arrow >= json;
+}
+
+/**
+ * A statement's result as an Arrow IPC stream. The rows come as PostgreSQL text under the session's
+ * settings; each value is read back into its stored representation with the type's input function
+ * (`coerceLiteral` under the same TimeZone, DateStyle and IntervalStyle), which gives the exact
+ * value for every type at the default extra_float_digits (floats' shortest exact text). Types
+ * Stratum does not have (catalog columns of type `name`, `oid`, …) stay text, their OID in
+ * `stratum.type_oid`.
+ */
+async function arrowStream(session: RouterSession, r: StatementResult): Promise<Buffer> {
+  const { encodeArrowStream } = await import('@stratum/shared/arrow');
+  const fmt = formatOptions(session) ?? {};
+  const ctx: ValueContext = {};
+  if (fmt.timeZone !== undefined) ctx.timeZone = fmt.timeZone;
+  if (fmt.dateStyle !== undefined) ctx.dateStyle = fmt.dateStyle;
+  if (fmt.intervalStyle !== undefined) ctx.intervalStyle = fmt.intervalStyle;
+  const columns = (r.fields ?? []).map((f) => ({ name: f.name, type: typeOfOid(f.typeOid) ?? 'text', typeOid: f.typeOid }));
+  const rows = (r.rows ?? []).map((row) =>
+    row.map((v, i) => {
+      const type = columns[i]?.type ?? 'unknown';
+      return v === null || type === 'unknown' ? v : coerceLiteral(v, type, ctx);
+    }),
+  );
+  const notices = (r.notices ?? []).map((n) => n.message);
+  const bytes = encodeArrowStream({ columns, rows, ...(notices.length > 0 ? { notices } : {}) });
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
 function jsonValue(v: string | null, oid: number): unknown {
