@@ -224,6 +224,8 @@ export function routerSettings(cfg: StratumConfig, o: { http?: boolean } = {}) {
     statementTimeoutMs: cfg.router.statement_timeout_ms,
     maxStatementBytes: cfg.router.max_statement_bytes,
     resultCacheTtlMs: cfg.router.result_cache_ttl_ms,
+    partialAggregation: cfg.router.partial_aggregation,
+    gatherFormat: cfg.router.gather_format,
     copyMaxUnmergedRows: cfg.router.copy_max_unmerged_rows,
     copyMaxUnpushedRows: cfg.router.copy_max_unmerged_rows === 0 ? 0 : cfg.ingestion.push_rows + cfg.router.copy_max_unmerged_rows,
   };

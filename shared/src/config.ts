@@ -231,6 +231,18 @@ export const configSchema = z.strictObject({
         .min(0)
         .default(1000)
         .describe('Lifetime of cached answers of analytical statements (ms); writes through this router drop them at once; 0 = off.'),
+      partial_aggregation: z
+        .boolean()
+        .default(true)
+        .describe(
+          'Aggregates over a table spread over several OLAP shards are pre-aggregated on each shard and merged by the router (two-phase aggregation, docs/architecture.md "Partial aggregation"); false gathers rows.',
+        ),
+      gather_format: z
+        .enum(['rows', 'arrow'])
+        .default('rows')
+        .describe(
+          'How OLAP shards return the rows of a gathered scan: MessagePack rows, or an Arrow IPC stream (docs/architecture.md "Gathered scans on the wire" has the measurements behind the default).',
+        ),
       copy_max_unmerged_rows: z
         .number()
         .int()
@@ -256,6 +268,8 @@ export const configSchema = z.strictObject({
       statement_timeout_ms: 30_000,
       max_statement_bytes: 16 * 1024 * 1024,
       result_cache_ttl_ms: 1000,
+      partial_aggregation: true,
+      gather_format: 'rows',
       copy_max_unmerged_rows: 50_000,
     })
     .describe('Router (front end).'),

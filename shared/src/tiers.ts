@@ -441,6 +441,14 @@ export interface QueryResult {
   notices?: string[];
   /** Files of the tables the query read: in the manifests, and opened after zone-map/bloom pruning. */
   scan?: { filesTotal: number; filesOpened: number };
+  /**
+   * The rows as one Arrow IPC stream (`encodeArrowStream` of `@stratum/shared/arrow`: the schema
+   * with each column's type in field metadata, record batches of at most 65,536 rows, the
+   * end-of-stream marker; bytes, uncompressed), when the query asked for it with
+   * {@link QueryOptions.resultFormat} `'arrow'`; `rows` is then empty. `columns`, `notices` and
+   * `scan` are set as without it. Read either form with `resultRows` of `@stratum/shared/arrow`.
+   */
+  arrow?: Uint8Array;
 }
 
 /** Per-query options of {@link OlapShardApi.query}. */
@@ -455,6 +463,15 @@ export interface QueryOptions {
    * naming them in `notices`; otherwise such a query fails with XX001 naming the files.
    */
   allowDegraded?: boolean;
+  /**
+   * How the rows travel back: `'rows'` (default) as {@link QueryResult.rows}; `'arrow'` as one
+   * Arrow IPC stream in {@link QueryResult.arrow} with `rows` empty, which crosses the RPC as one
+   * MessagePack byte string instead of a value per cell (scatter/gather scans). A result Arrow
+   * cannot carry (an interval whose time part exceeds 2^63 ns, about 292 years) still comes back
+   * as rows, so callers read both forms (`resultRows`). A shard that predates the option answers
+   * with rows too.
+   */
+  resultFormat?: 'rows' | 'arrow';
 }
 
 /** A push of versions to an OLAP shard (DESIGN §4 "OLAP push"). */
@@ -500,7 +517,8 @@ export interface OlapShardApi {
    * `columnCodec` (unconstrained numeric is VARCHAR text there). When `signal` aborts, the
    * running DuckDB query is interrupted and the call throws the signal's reason (57014); over
    * RPC the HTTP request is aborted and the shard interrupts the query when the request's
-   * connection closes.
+   * connection closes. `options.resultFormat: 'arrow'` asks for the rows as an Arrow IPC stream
+   * (`QueryResult.arrow`).
    * @throws StratumError with SQLSTATE (42P01, 42703, 42601, 22P02, 57014, ...).
    */
   query(sql: string, params: Literal[], catalogVersion: number, options?: QueryOptions, signal?: AbortSignal): Promise<QueryResult>;

@@ -1256,9 +1256,11 @@ export class Shard implements OlapShardApi {
    * `options.allowDegraded` are left out and named in `notices`. A file DuckDB fails to read is
    * confirmed by reading it alone, quarantined, and the query retried. When `signal` aborts, the
    * DuckDB connection running the query is interrupted (`DuckDBConnection.interrupt`) and the
-   * query's transaction rolled back; the pooled connection stays usable.
+   * query's transaction rolled back; the pooled connection stays usable. With
+   * `options.resultFormat: 'arrow'` the rows come back as an Arrow IPC stream (`QueryResult.arrow`),
+   * encoded after the connection is released.
    * @throws StratumError: XX001 unavailable data, 0A000 AS OF with a schema-qualified view name,
-   * 22023 bad asOf, 25006 not read-only, 57014 (the signal's reason) when cancelled, else the
+   * 22023 bad asOf or resultFormat, 25006 not read-only, 57014 (the signal's reason) when cancelled, else the
    * mapped DuckDB error.
    */
   query(sql: string, params: Literal[], catalogVersion: number, options: QueryOptions = {}, signal?: AbortSignal): Promise<QueryResult> {
@@ -1267,6 +1269,10 @@ export class Shard implements OlapShardApi {
       if (typeof sql !== 'string') throw new StratumError(SqlState.invalidParameterValue, 'query text must be a string');
       if (options.asOf !== undefined && !Number.isFinite(options.asOf)) {
         throw new StratumError(SqlState.invalidParameterValue, `asOf must be a time in ms since epoch, got ${String(options.asOf)}`);
+      }
+      const format = options.resultFormat ?? 'rows';
+      if (format !== 'rows' && format !== 'arrow') {
+        throw new StratumError(SqlState.invalidParameterValue, `resultFormat must be 'rows' or 'arrow', got ${String(format)}`);
       }
       if (catalogVersion > this.catalog.version) await raceCancel(this.catalog.waitFor(catalogVersion, this.catalogWaitMs), signal);
       this.lastQueryAt = performance.now();
@@ -1285,7 +1291,8 @@ export class Shard implements OlapShardApi {
         return this.runCancellable(conn, sql, params ?? [], options, signal);
       });
       mQueued.set({ shard: this.id }, pool.waiting);
-      return raceCancel(queued, signal);
+      const res = await raceCancel(queued, signal);
+      return format === 'arrow' ? asArrowResult(res) : res;
     });
   }
 
@@ -1548,5 +1555,24 @@ export class Shard implements OlapShardApi {
     }
     mUnavailable.set({ shard: this.id }, out.unavailableFiles);
     return out;
+  }
+}
+
+/** `@stratum/shared/arrow`, loaded by the first query that asks for an Arrow result (apache-arrow takes ~0.2 s to load). */
+let arrowModule: Promise<typeof import('@stratum/shared/arrow')> | undefined;
+
+/**
+ * `res` with its rows as an Arrow IPC stream (`QueryOptions.resultFormat: 'arrow'`): `arrow` set,
+ * `rows` empty, `columns`, `notices` and `scan` kept. A result Arrow cannot carry (an interval
+ * whose time part exceeds 2^63 ns: 22015; more than 2 GiB of one column in a record batch: 54000)
+ * is returned as rows, which callers read the same way (`resultRows`).
+ */
+async function asArrowResult(res: QueryResult): Promise<QueryResult> {
+  const { encodeArrowStream } = await (arrowModule ??= import('@stratum/shared/arrow'));
+  try {
+    return { ...res, rows: [], arrow: encodeArrowStream(res) };
+  } catch (e) {
+    if (e instanceof StratumError && (e.code === SqlState.intervalFieldOverflow || e.code === SqlState.programLimitExceeded)) return res;
+    throw e;
   }
 }

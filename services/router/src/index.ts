@@ -61,6 +61,10 @@ export interface RouterOptions {
   maxStatementBytes: number;
   /** Lifetime of cached analytical answers (ms); 0 turns the result cache off. Default 1000. */
   resultCacheTtlMs?: number;
+  /** `router.partial_aggregation`: pre-aggregate scatter/gather aggregates on the shards (default true). */
+  partialAggregation?: boolean;
+  /** `router.gather_format`: how shards return gathered scans (default 'rows'). */
+  gatherFormat?: 'rows' | 'arrow';
   /** Backpressure of COPY FROM: most committed rows of one COPY above the ingestion watermark before it waits; 0 = never wait. Default 50,000. */
   copyMaxUnmergedRows?: number;
   /** Backpressure of COPY FROM: most committed rows of one COPY above its table's OLAP watermark before it waits; 0 = never wait. Default 250,000 (ingestion's push_rows + 50,000). */
@@ -102,6 +106,8 @@ export async function startRouter(o: RouterOptions): Promise<Router> {
   await initParser();
   let next = 0;
   const olap = new OlapRouter(o.catalog, o.olapShards, () => o.ingestion);
+  olap.partialAggregation = o.partialAggregation ?? true;
+  olap.gatherFormat = o.gatherFormat ?? 'rows';
   // Every user is a superuser until roles are modelled: configured SCRAM users, else whoever connects.
   const configured = o.auth.method === 'scram-sha-256' ? Object.keys(o.auth.users) : ['stratum'];
   olap.pgCatalog = new PgCatalogStore(

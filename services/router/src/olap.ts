@@ -54,6 +54,7 @@ import { forEachNode } from './analyze/walk.ts';
 import { isCatalogKey } from './catalog/relations.ts';
 import type { SessionSource } from './catalog/rows.ts';
 import type { PgCatalogStore } from './catalog/store.ts';
+import { type PartialAggregation, partialAggregation } from './plan/partial-agg.ts';
 import { literalOf, type Params } from './sql/literal.ts';
 import { qualifiedName } from './sql/parse.ts';
 
@@ -126,6 +127,13 @@ const mScatter = counter('stratum_router_olap_scans_total', 'Scans sent to OLAP 
 const mWhole = counter('stratum_router_olap_queries_total', 'Analytical statements, by the shard that ran them whole or "gather"', [
   'shard',
 ]);
+/** Partial rows of a two-phase aggregation up to which they are inlined into the final statement as VALUES (else loaded into a table). */
+const INLINE_PARTIAL_ROWS = 2000;
+
+const mPartial = counter(
+  'stratum_router_olap_partial_aggregations_total',
+  'Scatter/gather aggregates the shards pre-aggregated (two-phase aggregation, plan/partial-agg.ts)',
+);
 const mDegraded = counter('stratum_router_degraded_reads_total', 'Analytical reads answered without an unavailable shard', ['shard']);
 
 /** Plans analytical statements onto shards and finishes scatter/gather queries. */
@@ -135,6 +143,17 @@ export class OlapRouter {
   private tempSeq = 0;
   /** The system catalogs, loaded into this router's DuckDB (catalog/store.ts). */
   pgCatalog: PgCatalogStore | undefined;
+  /**
+   * Pre-aggregate scatter/gather aggregates on the shards (plan/partial-agg.ts). On by default;
+   * benchmarks turn it off to measure gathering rows instead.
+   */
+  partialAggregation = true;
+  /**
+   * How shards return the rows of a gathered scan (`QueryOptions.resultFormat`): MessagePack rows
+   * (default; measured no larger and faster than Arrow here, docs/architecture.md "Gathered scans
+   * on the wire") or an Arrow IPC stream.
+   */
+  gatherFormat: 'rows' | 'arrow' = 'rows';
 
   constructor(
     private readonly catalog: Catalog,
@@ -267,7 +286,53 @@ export class OlapRouter {
     let filesTotal = 0;
     let filesOpened = 0;
     const off = interruptOnCancel(conn, signal);
+    /** Run `sql` on each of `ids` (the shards holding `name`): their rows, [] for a shard left out (degraded_reads). */
+    const scatter = (
+      name: string,
+      info: TableInfo,
+      ids: readonly string[],
+      sql: string,
+      format: 'rows' | 'arrow' = 'rows',
+    ): Promise<Value[][][]> =>
+      Promise.all(
+        ids.map(async (id) => {
+          const shard = this.shards.find((s) => s.id === id) as ShardRef;
+          mScatter.inc({ shard: id });
+          try {
+            const o: QueryOptions = { ...shardOpts, allowDegraded: info.options.degradedReads };
+            if (format === 'arrow') o.resultFormat = 'arrow';
+            const r = await shard.api.query(sql, [], catalogVersion, o, signal);
+            for (const n of r.notices ?? []) notices.push(n);
+            filesTotal += r.scan?.filesTotal ?? 0;
+            filesOpened += r.scan?.filesOpened ?? 0;
+            // apache-arrow is loaded only once a shard answers in Arrow.
+            return r.arrow ? (await import('@stratum/shared/arrow')).resultRows(r) : r.rows;
+          } catch (e) {
+            if (e instanceof TierUnavailableError && info.options.degradedReads) {
+              mDegraded.inc({ shard: id });
+              notices.push(`OLAP shard ${id} is unavailable: rows of ${name} held there are left out of this answer (degraded_reads)`);
+              return [];
+            }
+            throw this.unavailable(e, id, [name]);
+          }
+        }),
+      );
+    const finish = (res: QueryResult): OlapAnswer => {
+      const out: OlapAnswer = { ...res, tier: 'gather', scan: { filesTotal, filesOpened } };
+      if (notices.length) out.notices = notices;
+      return out;
+    };
     try {
+      const split =
+        !this.partialAggregation || overlays?.size || provided?.size || catalog ? undefined : this.partialPlan(stmt, refs, placement);
+      if (split) {
+        const parts = await scatter(split.name, split.info, placement.get(split.name) ?? [], split.plan.shardSql);
+        const res = await this.finishPartial(conn, split.plan, parts.flat(), created);
+        if (res) {
+          mPartial.inc();
+          return finish(res);
+        }
+      }
       const byName = new Map<string, TableRef[]>();
       for (const r of refs) byName.set(r.name, [...(byName.get(r.name) ?? []), r]);
       const loads: Promise<void>[] = [];
@@ -337,33 +402,7 @@ export class OlapRouter {
           );
           continue;
         }
-        const parts = await Promise.all(
-          (placement.get(name) ?? []).map(async (id) => {
-            const shard = this.shards.find((s) => s.id === id) as ShardRef;
-            mScatter.inc({ shard: id });
-            try {
-              const r = await shard.api.query(
-                scanSql,
-                [],
-                catalogVersion,
-                { ...shardOpts, allowDegraded: info.options.degradedReads },
-                signal,
-              );
-              for (const n of r.notices ?? []) notices.push(n);
-              filesTotal += r.scan?.filesTotal ?? 0;
-              filesOpened += r.scan?.filesOpened ?? 0;
-              return r.rows;
-            } catch (e) {
-              if (e instanceof TierUnavailableError && info.options.degradedReads) {
-                mDegraded.inc({ shard: id });
-                notices.push(`OLAP shard ${id} is unavailable: rows of ${name} held there are left out of this answer (degraded_reads)`);
-                return [];
-              }
-              throw this.unavailable(e, id, [name]);
-            }
-          }),
-        );
-        const rows = parts.flat();
+        const rows = (await scatter(name, info, placement.get(name) ?? [], scanSql, this.gatherFormat)).flat();
         if (overlay) {
           const fields = proj.map((c) => info.columns.find((x) => x.name === c.name));
           for (const w of overlay) if (w.row) rows.push(fields.map((c) => (c ? (readField(w.row as Row, c) ?? null) : null)));
@@ -387,15 +426,88 @@ export class OlapRouter {
       } finally {
         prepared.destroySync();
       }
-      const out: OlapAnswer = { ...res, tier: 'gather', scan: { filesTotal, filesOpened } };
-      if (notices.length) out.notices = notices;
-      return out;
+      return finish(res);
     } catch (e) {
       throw signal?.aborted ? canceledError(signal) : e;
     } finally {
       off();
-      for (const t of created) await conn.run(`DROP TABLE IF EXISTS ${ident(t)}`).catch(() => {});
+      // One round trip for every temporary table of the statement.
+      if (created.length > 0) await conn.run(created.map((t) => `DROP TABLE IF EXISTS ${ident(t)};`).join(' ')).catch(() => {});
       this.idle.push(conn);
+    }
+  }
+
+  /**
+   * The two-phase aggregation of a statement over one table spread over several shards
+   * (plan/partial-agg.ts), or undefined when it does not apply.
+   */
+  private partialPlan(
+    stmt: SelectStmt,
+    refs: TableRef[],
+    placement: Map<string, string[]>,
+  ): { name: string; info: TableInfo; plan: PartialAggregation } | undefined {
+    if (refs.length !== 1) return undefined;
+    const ref = refs[0] as TableRef;
+    if (routerRelation(ref.name) || ref.name.endsWith('__latest') || (placement.get(ref.name)?.length ?? 0) < 2) return undefined;
+    const info = this.tableOf(ref.name);
+    const names = new Set(info.columns.map((c) => c.name.toLowerCase()));
+    if (ref.name.endsWith('__history')) for (const c of SYSTEM_COLUMNS) names.add(c.name);
+    const plan = partialAggregation(stmt, ref.name, names, ++this.tempSeq);
+    return plan ? { name: ref.name, info, plan } : undefined;
+  }
+
+  /**
+   * Run the final statement of a two-phase aggregation over the shards' partial rows
+   * (plan/partial-agg.ts): a CTE casts each partial column to its DuckDB type (known, or the
+   * shards' `typeof`) from the rows inlined as VALUES (up to {@link INLINE_PARTIAL_ROWS}), or
+   * from a text table they are loaded into. Undefined when no shard returned a row (no types to
+   * cast to: the caller gathers rows instead, an empty scan) or a type name is not one.
+   */
+  private async finishPartial(
+    conn: DuckDBConnection,
+    plan: PartialAggregation,
+    rows: Value[][],
+    created: string[],
+  ): Promise<QueryResult | undefined> {
+    const first = rows[0];
+    if (!first) return undefined;
+    // Where each partial column sits in a shard row, and its type.
+    const slots: { at: number; type: string }[] = [];
+    let at = 0;
+    for (const c of plan.columns) {
+      slots.push({ at, type: c.type ?? String(first[at + 1]) });
+      at += c.type ? 1 : 2;
+    }
+    // Type names from the shards' typeof(): only type syntax is accepted into the SQL.
+    if (slots.some((s) => s.type === 'NULL' || !/^[A-Za-z0-9_ (),[\]]+$/.test(s.type))) return undefined;
+    const names = plan.columns.map((c) => ident(c.name));
+    const values = rows.map((r) => slots.map((s) => (r[s.at] === null || r[s.at] === undefined ? null : String(r[s.at]))));
+    let source: string;
+    if (rows.length <= INLINE_PARTIAL_ROWS) {
+      const lit = (v: string | null) => (v === null ? 'NULL' : `'${v.replaceAll("'", "''")}'`);
+      source = `(VALUES ${values.map((r) => `(${r.map(lit).join(', ')})`).join(', ')}) AS v(${names.join(', ')})`;
+    } else {
+      const text = `${plan.table}__text`;
+      await loadValues(
+        conn,
+        text,
+        plan.columns.map((c) => ({ name: c.name, type: 'text' as SqlType })),
+        values,
+      );
+      created.push(text, `${text}__stratum_raw`);
+      source = ident(text);
+    }
+    const typed = names.map((n, i) => `CAST(${n} AS ${slots[i]?.type}) AS ${n}`).join(', ');
+    const sql = `WITH ${ident(plan.table)} AS (SELECT ${typed} FROM ${source}) ${plan.finalSql}`;
+    const prepared = await conn.prepare(sql).catch((e) => {
+      throw mapDuckDbError(e);
+    });
+    try {
+      return await convertResult(await prepared.run());
+    } catch (e) {
+      throw mapDuckDbError(e);
+    } finally {
+      prepared.destroySync();
     }
   }
 
