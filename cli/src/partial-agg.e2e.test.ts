@@ -121,8 +121,11 @@ for (const mode of [
       }
     });
 
-    test('EXPLAIN names the scatter/gather placement', async () => {
+    test('EXPLAIN names the scatter/gather placement and the statement the shards run', async () => {
       const r = await c.query('EXPLAIN SELECT region, count(*) FROM sales GROUP BY region');
-      assert.match(r.rows.map((x) => Object.values(x).join(' ')).join('\n'), /scatter\/gather/);
+      const text = r.rows.map((x) => Object.values(x).join(' ')).join('\n');
+      assert.match(text, /scatter\/gather/);
+      if (mode.partial) assert.match(text, /two-phase aggregation: each shard runs SELECT .*GROUP BY region/);
+      else assert.doesNotMatch(text, /two-phase/);
     });
   });

@@ -438,6 +438,15 @@ export class OlapRouter {
   }
 
   /**
+   * EXPLAIN's line for a scatter/gather statement the shards pre-aggregate (the statement each
+   * shard runs), or undefined when rows are gathered.
+   */
+  explainPartial(stmt: SelectStmt, refs: TableRef[], placement: Map<string, string[]>): string | undefined {
+    const split = this.partialAggregation ? this.partialPlan(stmt, refs, placement) : undefined;
+    return split && `two-phase aggregation: each shard runs ${split.plan.shardSql}; the router merges the partial states`;
+  }
+
+  /**
    * The two-phase aggregation of a statement over one table spread over several shards
    * (plan/partial-agg.ts), or undefined when it does not apply.
    */

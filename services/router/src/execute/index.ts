@@ -84,7 +84,9 @@ async function explain(s: RouterSession, plan: ExplainPlan, params: Params, plan
         : "  placement: OLAP scatter/gather, finished in the router's DuckDB",
     );
     lines.push(`  reason: ${placement.reason}`);
-    if (!placement.whole)
+    const partial = placement.whole ? undefined : s.ctx.olap.explainPartial(inner.stmt, inner.refs, placement.placement);
+    if (partial) lines.push(`  ${partial}`);
+    else if (!placement.whole)
       for (const [t, ids] of placement.placement)
         lines.push(`  scan ${t} on ${ids.join(', ')} (projection and single-table conjuncts pushed down)`);
     if (s.asOfMs === undefined) {
