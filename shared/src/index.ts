@@ -14,6 +14,7 @@ export * from './lockfile.ts';
 export * from './log.ts';
 export * from './metrics.ts';
 export * from './partition.ts';
+export * from './pool.ts';
 export * from './protocol/index.ts';
 export * from './rpc.ts';
 export * from './service.ts';

@@ -22,6 +22,7 @@ import {
   type IngestionApi,
   type Literal,
   type OlapShardApi,
+  Pool,
   type PushRequest,
   type QueryOptions,
   type QueryResult,
@@ -107,7 +108,7 @@ import {
   viewSql,
 } from './sql.ts';
 import { typedPredicates } from './typed-preds.ts';
-import { Mutex, Pool } from './util.ts';
+import { Mutex } from './util.ts';
 
 /** Options of the shard (see `index.ts` for the documented public form). */
 export interface ShardOptions {
