@@ -226,6 +226,11 @@ export function routerSettings(cfg: StratumConfig, o: { http?: boolean } = {}) {
     resultCacheTtlMs: cfg.router.result_cache_ttl_ms,
     partialAggregation: cfg.router.partial_aggregation,
     gatherFormat: cfg.router.gather_format,
+    gatherLimits: {
+      slots: cfg.router.gather_slots,
+      maxQueued: cfg.router.gather_max_queued,
+      ...(cfg.router.gather_memory_limit !== undefined ? { memoryLimit: cfg.router.gather_memory_limit } : {}),
+    },
     copyMaxUnmergedRows: cfg.router.copy_max_unmerged_rows,
     copyMaxUnpushedRows: cfg.router.copy_max_unmerged_rows === 0 ? 0 : cfg.ingestion.push_rows + cfg.router.copy_max_unmerged_rows,
   };

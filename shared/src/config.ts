@@ -243,6 +243,27 @@ export const configSchema = z.strictObject({
         .describe(
           'How OLAP shards return the rows of a gathered scan: MessagePack rows, or an Arrow IPC stream (docs/architecture.md "Gathered scans on the wire" has the measurements behind the default).',
         ),
+      gather_slots: z
+        .number()
+        .int()
+        .min(1)
+        .default(8)
+        .describe(
+          "Scatter/gather statements that finish in the router's own DuckDB at once, each on its own connection; more wait in a FIFO queue.",
+        ),
+      gather_max_queued: z
+        .number()
+        .int()
+        .min(0)
+        .default(1000)
+        .describe(
+          'Scatter/gather statements that may wait for a gather slot; the next is refused with SQLSTATE 53000 (the queue never grows without bound).',
+        ),
+      gather_memory_limit: z
+        .string()
+        .regex(/^\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)$/i, 'expected a size like 4GB or 512MiB')
+        .optional()
+        .describe("Memory limit of the router's own DuckDB (its `memory_limit`), e.g. 2GB. Unset = DuckDB's default, 80 % of RAM."),
       copy_max_unmerged_rows: z
         .number()
         .int()
@@ -270,6 +291,8 @@ export const configSchema = z.strictObject({
       result_cache_ttl_ms: 1000,
       partial_aggregation: true,
       gather_format: 'rows',
+      gather_slots: 8,
+      gather_max_queued: 1000,
       copy_max_unmerged_rows: 50_000,
     })
     .describe('Router (front end).'),

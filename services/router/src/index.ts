@@ -28,7 +28,7 @@ import { SESSION_ACTIVITY } from './catalog/activity.ts';
 import { PgCatalogStore } from './catalog/store.ts';
 import { formatOptions } from './execute/read.ts';
 import { setAsOf } from './execute/utility.ts';
-import { OlapRouter, type ShardRef } from './olap.ts';
+import { type GatherLimits, OlapRouter, type ShardRef } from './olap.ts';
 import { startPgWireServer } from './pgwire/server.ts';
 import type { PgAuthConfig, StatementResult } from './pgwire/types.ts';
 import { SequenceAllocator } from './sequences.ts';
@@ -65,6 +65,8 @@ export interface RouterOptions {
   partialAggregation?: boolean;
   /** `router.gather_format`: how shards return gathered scans (default 'rows'). */
   gatherFormat?: 'rows' | 'arrow';
+  /** `router.gather_slots`, `gather_max_queued`, `gather_memory_limit` (default 8 slots, 1000 queued, DuckDB's memory default). */
+  gatherLimits?: GatherLimits;
   /** Backpressure of COPY FROM: most committed rows of one COPY above the ingestion watermark before it waits; 0 = never wait. Default 50,000. */
   copyMaxUnmergedRows?: number;
   /** Backpressure of COPY FROM: most committed rows of one COPY above its table's OLAP watermark before it waits; 0 = never wait. Default 250,000 (ingestion's push_rows + 50,000). */
@@ -108,6 +110,7 @@ export async function startRouter(o: RouterOptions): Promise<Router> {
   const olap = new OlapRouter(o.catalog, o.olapShards, () => o.ingestion);
   olap.partialAggregation = o.partialAggregation ?? true;
   olap.gatherFormat = o.gatherFormat ?? 'rows';
+  if (o.gatherLimits) olap.limits = o.gatherLimits;
   // Every user is a superuser until roles are modelled: configured SCRAM users, else whoever connects.
   const configured = o.auth.method === 'scram-sha-256' ? Object.keys(o.auth.users) : ['stratum'];
   olap.pgCatalog = new PgCatalogStore(

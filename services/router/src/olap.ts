@@ -20,14 +20,17 @@ import {
   canceledError,
   counter,
   formatValue,
+  gauge,
   type IngestionApi,
   type Literal,
   type OlapShardApi,
   type PlacementPredicate,
+  Pool,
   type QueryOptions,
   type QueryResult,
   type ResultType,
   type Row,
+  raceCancel,
   readField,
   SqlState,
   type SqlType,
@@ -134,12 +137,32 @@ const mPartial = counter(
   'stratum_router_olap_partial_aggregations_total',
   'Scatter/gather aggregates the shards pre-aggregated (two-phase aggregation, plan/partial-agg.ts)',
 );
+const mGatherQueued = gauge('stratum_router_gather_queued', 'Scatter/gather statements waiting for a gather slot of the router now');
+const mGatherRefused = counter(
+  'stratum_router_gather_refused_total',
+  'Scatter/gather statements refused because the gather queue was full',
+);
 const mDegraded = counter('stratum_router_degraded_reads_total', 'Analytical reads answered without an unavailable shard', ['shard']);
+
+/** Limits of the router's own DuckDB, where scatter/gather statements finish (config `router.gather_*`). */
+export interface GatherLimits {
+  /** Statements finishing at once, each on its own DuckDB connection (`router.gather_slots`). */
+  slots: number;
+  /** Statements waiting for a slot before more are refused with 53000 (`router.gather_max_queued`). */
+  maxQueued: number;
+  /** DuckDB `memory_limit` of the router's DuckDB, e.g. `2GB` (`router.gather_memory_limit`); undefined = DuckDB's default (80 % of RAM). */
+  memoryLimit?: string;
+}
 
 /** Plans analytical statements onto shards and finishes scatter/gather queries. */
 export class OlapRouter {
-  private instance: DuckDBInstance | undefined;
-  private readonly idle: DuckDBConnection[] = [];
+  private instance: Promise<DuckDBInstance> | undefined;
+  /** DuckDB connections of the gather slots, created when a slot is first used. */
+  private readonly slotConns: (DuckDBConnection | undefined)[] = [];
+  /** Gather slots: at most {@link GatherLimits.slots} statements finish in this router's DuckDB at once. */
+  private slots: Pool<number> | undefined;
+  /** Limits of the router's own DuckDB (`router.gather_*`); set before the first query. */
+  limits: GatherLimits = { slots: 8, maxQueued: 1000 };
   private tempSeq = 0;
   /** The system catalogs, loaded into this router's DuckDB (catalog/store.ts). */
   pgCatalog: PgCatalogStore | undefined;
@@ -281,7 +304,14 @@ export class OlapRouter {
     const { signal, ...shardOpts } = opts;
     throwIfCanceled(signal);
     const notices: string[] = [];
-    const conn = await this.connection();
+    const slot = await this.acquireSlot(signal);
+    let conn: DuckDBConnection;
+    try {
+      conn = await this.connection(slot);
+    } catch (e) {
+      this.slots?.release(slot);
+      throw e;
+    }
     const created: string[] = [];
     let filesTotal = 0;
     let filesOpened = 0;
@@ -433,7 +463,7 @@ export class OlapRouter {
       off();
       // One round trip for every temporary table of the statement.
       if (created.length > 0) await conn.run(created.map((t) => `DROP TABLE IF EXISTS ${ident(t)};`).join(' ')).catch(() => {});
-      this.idle.push(conn);
+      this.slots?.release(slot);
     }
   }
 
@@ -572,24 +602,59 @@ export class OlapRouter {
     return pushed.length === 0 ? -1 : Math.min(...pushed);
   }
 
-  private async connection(): Promise<DuckDBConnection> {
-    const c = this.idle.pop();
+  /**
+   * Wait for a gather slot (FIFO, at most `limits.maxQueued` waiting).
+   * @throws StratumError 53000 when the queue is full; the signal's reason (57014) when it aborts while waiting.
+   */
+  private async acquireSlot(signal: AbortSignal | undefined): Promise<number> {
+    const { slots, maxQueued } = this.limits;
+    this.slots ??= new Pool(
+      Array.from({ length: Math.max(1, slots) }, (_, i) => i),
+      maxQueued,
+      () => {
+        mGatherRefused.inc();
+        return new StratumError(
+          SqlState.insufficientResources,
+          `the router is busy: ${maxQueued} scatter/gather statements already wait for one of its ${slots} gather slots`,
+          { hint: 'Retry later, or raise router.gather_max_queued or router.gather_slots.' },
+        );
+      },
+    );
+    const pool = this.slots;
+    const got = pool.acquire();
+    mGatherQueued.set(pool.waiting);
+    try {
+      return await raceCancel(got, signal);
+    } catch (e) {
+      // A slot granted after the abort goes back at once.
+      void got.then((s) => pool.release(s)).catch(() => {});
+      throw e;
+    } finally {
+      mGatherQueued.set(pool.waiting);
+    }
+  }
+
+  /** The DuckDB connection of gather slot `slot` (PostgreSQL semantics set), opened on first use. */
+  private async connection(slot: number): Promise<DuckDBConnection> {
+    const c = this.slotConns[slot];
     if (c) return c;
-    this.instance ??= await DuckDBInstance.create(':memory:', {
+    this.instance ??= DuckDBInstance.create(':memory:', {
       autoinstall_known_extensions: 'false',
       autoload_known_extensions: 'false',
       enable_external_access: 'false',
       threads: '2',
+      ...(this.limits.memoryLimit !== undefined ? { memory_limit: this.limits.memoryLimit } : {}),
     });
-    const conn = await this.instance.connect();
+    const conn = await (await this.instance).connect();
     await conn.run(PG_SEMANTICS_SQL);
+    this.slotConns[slot] = conn;
     return conn;
   }
 
   /** Close the router's DuckDB. */
   close(): void {
-    for (const c of this.idle.splice(0)) c.closeSync();
-    this.instance?.closeSync();
+    for (const c of this.slotConns.splice(0)) c?.closeSync();
+    void this.instance?.then((i) => i.closeSync()).catch(() => {});
     this.instance = undefined;
   }
 }
