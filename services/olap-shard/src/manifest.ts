@@ -3,6 +3,7 @@
  * Parquet files are live and for each table's OLAP watermark. Replaced atomically (write tmp,
  * fsync, rename, fsync dir), so a crash leaves the old or the new manifest, never a mix.
  */
+import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CorruptionError, type SqlType, type TableInfo, type Value } from '@stratum/shared';
@@ -72,6 +73,24 @@ export interface ManifestFile {
    * files (a semi-join where key ranges overlap). Absent = false.
    */
   uniqueKeys?: boolean;
+  /**
+   * An *overlay* (only on a file without `uniqueKeys`): each key of the file has exactly one
+   * version in it, and no other overlay file holds a version of it. Newer versions laid over the
+   * flagged files, such as a push of updates: when every file without `uniqueKeys` is an overlay,
+   * reads need no latest-version dedupe among them (no window), only the anti-join that hides the
+   * flagged rows they supersede (sql.ts). Set by a push that cannot be flagged, after checking
+   * the other overlay files (the same semi-join as `uniqueKeys`); never by compaction. Absent =
+   * false. Readers that do not know it only dedupe more: no format change.
+   */
+  overlay?: boolean;
+  /**
+   * Of an overlay: how many of its rows supersede a row of the flagged files, counted when it
+   * was pushed against the flagged files then live, named by {@link flaggedSetId}. Exact only
+   * while that set of flagged files is the live one; lets {@link liveRowCount} answer `count(*)`
+   * without reading a file. Absent when the push did not count them (the flagged files it
+   * would have read were many times larger than the push).
+   */
+  supersedes?: { rows: number; flagged: string };
   /**
    * The file stores `_version` as `_version_hi` and `_version_lo` (UBIGINT halves, sql.ts
    * `FILE_SYSTEM_COLUMNS`): every file written under format 5. Absent = one UUID column
@@ -244,6 +263,42 @@ export function singleVersion(files: readonly ManifestFile[]): boolean {
   return files.every((f) => f.uniqueKeys === true && f.ops.delete === 0);
 }
 
+/**
+ * A name for the set of `uniqueKeys` files among `files` (a hash of their paths, which are never
+ * reused): equal names, same flagged rows. Overlays record it with their `supersedes` count.
+ */
+export function flaggedSetId(files: readonly ManifestFile[]): string {
+  const paths = files
+    .filter((f) => f.uniqueKeys === true)
+    .map((f) => f.path)
+    .sort();
+  return createHash('sha256').update(paths.join('\n')).digest('hex').slice(0, 24);
+}
+
+/**
+ * The number of rows of the latest-version view over `files` (live versions, one per key), from
+ * the manifest alone, or undefined when the manifest cannot tell it exactly. It can when
+ * - every file is `uniqueKeys` with no delete (then it is the sum of their rows), or
+ * - besides such files there are only overlays, each with a `supersedes` count taken against
+ *   the flagged files live now, and every overlay version is newer than every flagged one (so
+ *   an overlay's version is its key's latest): the flagged rows, less the ones the overlays
+ *   supersede (each at most once: no key is in two overlays or two flagged files), plus the
+ *   overlays' rows that are not deletes.
+ */
+export function liveRowCount(files: readonly ManifestFile[]): number | undefined {
+  const flagged = files.filter((f) => f.uniqueKeys === true);
+  const rest = files.filter((f) => f.uniqueKeys !== true);
+  if (flagged.some((f) => f.ops.delete > 0)) return undefined;
+  const sum = (fs: ManifestFile[], n: (f: ManifestFile) => number) => fs.reduce((s, f) => s + n(f), 0);
+  if (rest.length === 0) return sum(flagged, (f) => f.rows);
+  if (rest.some((f) => f.overlay !== true || f.supersedes === undefined)) return undefined;
+  const flaggedMax = Math.max(...flagged.map((f) => f.tsMax));
+  if (Math.min(...rest.map((f) => f.tsMin)) <= flaggedMax) return undefined;
+  const id = flaggedSetId(files);
+  if (rest.some((f) => f.supersedes?.flagged !== id)) return undefined;
+  return sum(flagged, (f) => f.rows) - sum(rest, (f) => f.supersedes?.rows ?? 0) + sum(rest, (f) => f.rows - f.ops.delete);
+}
+
 /** Replace `<dir>/manifest.json` atomically with `m`. */
 export async function writeManifest(dir: string, m: Manifest): Promise<void> {
   await writeFileAtomic(join(dir, MANIFEST_NAME), `${JSON.stringify(m, null, 1)}\n`);
@@ -366,6 +421,7 @@ export function fileRef(dir: string, f: ManifestFile): FileRef {
     path: join(dir, f.path),
     fields: f.fields,
     uniqueKeys: f.uniqueKeys === true,
+    overlay: f.overlay === true && f.uniqueKeys !== true,
     tsMin: f.tsMin,
     tsMax: f.tsMax,
     splitVersion: f.splitVersion === true,

@@ -123,10 +123,10 @@ export function tableDirName(name: string): string {
 
 /**
  * Whether new files holding the rows of `rows` (a table or parenthesized query with the key
- * fields of `info`) may carry `uniqueKeys` (manifest.ts): no key twice among the rows, and no
- * key in any of `flagged` (the other `uniqueKeys` files) — zone maps first, then one semi-join
- * against the flagged files whose key ranges overlap `ranges` (the rows' key ranges).
- * False when an overlapping flagged file is unreadable (`unavailable`).
+ * fields of `info`) may carry `uniqueKeys` or `overlay` (manifest.ts): no key twice among the
+ * rows, and no key in any of `flagged` (the other files with that flag) — zone maps first, then
+ * one semi-join against the flagged files whose key ranges overlap `ranges` (the rows' key
+ * ranges). False when an overlapping flagged file is unreadable (`unavailable`).
  */
 export async function keysUniqueAgainst(
   conn: DuckDBConnection,

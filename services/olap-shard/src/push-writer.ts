@@ -13,9 +13,19 @@ import { columnCodec, convertValue, mapDuckDbError, zoneComparable } from '@stra
 import { buildBloom, type FileBloom, readBloom } from './bloom.ts';
 import { fileOrderSql, granularityOf, partitionLabel, partitionSql, unusableTimeColumn } from './layout.ts';
 import { rawColumnsDdl, typedSelect, VersionLoader } from './load.ts';
-import { type Manifest, type ManifestFile, type ManifestTable, unionRange, type ValueRange } from './manifest.ts';
+import {
+  fileRef,
+  flaggedSetId,
+  keyRangesOf,
+  type Manifest,
+  type ManifestFile,
+  type ManifestTable,
+  rangesMayOverlap,
+  unionRange,
+  type ValueRange,
+} from './manifest.ts';
 import { keysUniqueAgainst, type PartFileOptions, tableDirName, writePartFile, zoneMapSql } from './part-file.ts';
-import { FILE_SYSTEM_COLUMNS, fieldColumns, ident, STAGE_SCHEMA } from './sql.ts';
+import { FILE_SYSTEM_COLUMNS, fieldColumns, filesSql, ident, STAGE_SCHEMA } from './sql.ts';
 
 /** The column of storage field `field` of `info`. */
 export function columnOfField(info: TableInfo, field: string): TableInfo['columns'][number] | undefined {
@@ -87,6 +97,8 @@ export class PushWriter {
     const stage = `${ident(STAGE_SCHEMA)}.${ident(stageName)}`;
     const sorted = `${ident(STAGE_SCHEMA)}.${ident(`sorted_${n}`)}`;
     const written: ManifestFile[] = [];
+    /** The `_part` of each written file. */
+    const parts: number[] = [];
     try {
       const tLoad = Date.now();
       await conn.run(`CREATE TABLE ${stage} (${rawColumnsDdl(info)})`);
@@ -118,6 +130,7 @@ export class PushWriter {
         const select = `SELECT ${cols} FROM ${sorted} WHERE "_part" = ${part}`;
         const file = await writePartFile(conn, this.host.dir, this.host.partFile, info, select, rel, label, get);
         written.push(file);
+        parts.push(part);
         await this.buildBloomFor(conn, info, file);
         info.primaryKey.forEach((k, i) => {
           const ci = info.fieldIndex.get(k) ?? -1;
@@ -128,22 +141,30 @@ export class PushWriter {
       }
       timings.copy = Date.now() - tCopy;
       const tCheck = Date.now();
+      /** One version per key in the batch, and none of its keys in the files that `has` the flag. */
+      const distinctFrom = (has: (f: ManifestFile) => boolean) =>
+        keysUniqueAgainst(conn, this.host.dir, info, sorted, batchKeyRanges as ValueRange[], cur.files.filter(has), (p) =>
+          this.host.isUnavailable(p),
+        );
       // A batch of inserts of keys no flagged file holds keeps reads free of dedupe (manifest.ts
       // `uniqueKeys`); a batch with updates or deletes almost always meets older versions, so it
       // is not checked.
-      const unique =
-        written.every((f) => f.ops.update === 0 && f.ops.delete === 0) &&
-        (await keysUniqueAgainst(
-          conn,
-          this.host.dir,
-          info,
-          sorted,
-          batchKeyRanges as ValueRange[],
-          cur.files.filter((f) => f.uniqueKeys === true),
-          (p) => this.host.isUnavailable(p),
-        ));
+      const unique = written.every((f) => f.ops.update === 0 && f.ops.delete === 0) && (await distinctFrom((f) => f.uniqueKeys === true));
+      // Otherwise the batch may still be an overlay (manifest.ts `overlay`): one version per key,
+      // none in another overlay file. A push of updates usually is, which spares reads the
+      // dedupe among the updated versions.
+      const overlay = !unique && (await distinctFrom((f) => f.overlay === true));
+      const superseded = overlay
+        ? await this.countSuperseded(conn, info, sorted, batchKeyRanges as ValueRange[], cur, versions.length)
+        : undefined;
       timings.check = Date.now() - tCheck;
-      return unique ? written.map((f) => ({ ...f, uniqueKeys: true })) : written;
+      if (unique) return written.map((f) => ({ ...f, uniqueKeys: true }));
+      if (!overlay) return written;
+      return written.map((f, i) => {
+        const o: ManifestFile = { ...f, overlay: true };
+        if (superseded) o.supersedes = { rows: superseded.counts.get(parts[i] as number) ?? 0, flagged: superseded.id };
+        return o;
+      });
     } catch (e) {
       await Promise.allSettled(
         written.flatMap((f) => [
@@ -155,6 +176,39 @@ export class PushWriter {
     } finally {
       await conn.run(`DROP TABLE IF EXISTS ${stage}; DROP TABLE IF EXISTS ${sorted};`).catch(() => {});
     }
+  }
+
+  /**
+   * For an overlay push: how many of its rows (by `_part` of `sorted`) have a key in a flagged
+   * file of `cur` (manifest `supersedes`), with the flagged set's {@link flaggedSetId}. One
+   * semi-join against the flagged files whose key ranges overlap the push's; undefined (not
+   * counted) when one of them is unreadable, or when they hold more than 20 × the push's rows
+   * + 100,000 (a few updates scattered over a large table would read it all on every push).
+   */
+  private async countSuperseded(
+    conn: DuckDBConnection,
+    info: TableInfo,
+    sorted: string,
+    ranges: readonly ValueRange[],
+    cur: ManifestTable,
+    pushRows: number,
+  ): Promise<{ id: string; counts: Map<number, number> } | undefined> {
+    const candidates = cur.files.filter(
+      (f) => f.uniqueKeys === true && (keyRangesOf(info, [f]) ?? []).every((r, i) => rangesMayOverlap(r, ranges[i] as ValueRange)),
+    );
+    if (candidates.some((f) => this.host.isUnavailable(f.path))) return undefined;
+    if (candidates.reduce((s, f) => s + f.rows, 0) > 20 * pushRows + 100_000) return undefined;
+    const counts = new Map<number, number>();
+    const files = filesSql(
+      info,
+      candidates.map((f) => fileRef(this.host.dir, f)),
+    );
+    if (files) {
+      const on = info.primaryKey.map((k) => `s.${ident(k)} = p.${ident(k)}`).join(' AND ');
+      const r = await conn.runAndReadAll(`SELECT s."_part", count(*) FROM ${sorted} s SEMI JOIN ${files} p ON ${on} GROUP BY 1`);
+      for (const [part, n] of r.getRows()) counts.set(Number(part), Number(n));
+    }
+    return { id: flaggedSetId(cur.files), counts };
   }
 
   /**

@@ -1202,6 +1202,7 @@ export class Shard implements OlapShardApi {
         files: written.length,
         bytes: written.reduce((s, f) => s + f.bytes, 0),
         uniqueKeys: written.every((f) => f.uniqueKeys === true),
+        overlay: written.every((f) => f.overlay === true),
         ms: Date.now() - t0,
         phasesMs: timings,
       });

@@ -10,7 +10,7 @@ import { type DuckDBConnection, StatementType } from '@duckdb/node-api';
 import { counter, type Literal, type QueryOptions, type QueryResult, SqlState, StratumError, type TableInfo } from '@stratum/shared';
 import { bindParams, convertResult, mapDuckDbError, runOnWorkers } from '@stratum/shared/duckdb';
 import type { FileBloom } from './bloom.ts';
-import { fileRef, type ManifestFile, type ValueRange } from './manifest.ts';
+import { fileRef, liveRowCount, type ManifestFile, type ValueRange } from './manifest.ts';
 import type { StatementReads } from './plan.ts';
 import { pruneFiles, type TypedPred } from './prune.ts';
 import { describeUnavailable, type UnavailableFile, unavailableError } from './quarantine.ts';
@@ -72,17 +72,21 @@ export interface QueryView {
 /**
  * `SELECT count(*) FROM <view>` answered from the manifest's row counts, without DuckDB
  * (docs/architecture.md "OLAP shards"), when the committed view generation makes that exact:
- * no delta rows (then and now), no unavailable file, and for `<t>` every file `uniqueKeys`
- * with no delete (append-only `<t>`: no delete); `<t>__history` counts every version.
+ * no delta rows (then and now), no unavailable file, and for `<t>` a file set whose live row
+ * count the manifest holds (manifest.ts `liveRowCount`: flagged files with no delete, and
+ * overlays that counted the rows they supersede; append-only `<t>`: no delete);
+ * `<t>__history` counts every version.
  * Undefined otherwise (the query runs in DuckDB).
  */
 export function countFromManifest(st: TableState | undefined, c: NonNullable<StatementReads['countStar']>): QueryResult | undefined {
   const snap = st?.committedGen === undefined ? undefined : st.snapshots.get(st.committedGen);
   if (!st || !snap || snap.unavailable.length > 0 || snap.inputs.deltaRows !== 0 || st.deltaRows !== 0) return undefined;
   const noDeletes = snap.files.every((f) => f.ops.delete === 0);
-  const exact = c.kind === 'history' || (c.kind === 'table' && (st.info.options.appendOnly ? noDeletes : snap.inputs.singleVersion));
-  if (!exact) return undefined;
-  const n = snap.files.reduce((s, f) => s + f.rows, 0);
+  const all = () => snap.files.reduce((s, f) => s + f.rows, 0);
+  let n: number | undefined;
+  if (c.kind === 'history') n = all();
+  else if (c.kind === 'table') n = st.info.options.appendOnly ? (noDeletes ? all() : undefined) : liveRowCount(snap.files);
+  if (n === undefined) return undefined;
   return { columns: [{ name: c.name, type: 'bigint' }], rows: [[BigInt(n)]], scan: { filesTotal: snap.files.length, filesOpened: 0 } };
 }
 

@@ -141,6 +141,8 @@ export interface FileRef {
   fields: readonly string[];
   /** Manifest `uniqueKeys`: its rows need no dedupe unless a file without the flag shares their key. */
   uniqueKeys?: boolean;
+  /** Manifest `overlay`: one version per key in it, no key in another overlay file. */
+  overlay?: boolean;
   /** Commit-time range of its versions (ms, manifest `tsMin`/`tsMax`); unknown = may overlap anything. */
   tsMin?: number;
   tsMax?: number;
@@ -233,14 +235,18 @@ function sources(inp: ViewInputs, dedupeDelta: boolean): { asOf: string | undefi
  * when there are none. Only keys that some file without `uniqueKeys` holds are deduped:
  * - every file flagged (or `singleVersion`): the rows as they are;
  * - no file flagged: `row_number() OVER (PARTITION BY key ORDER BY _ts DESC, _engine DESC,
- *   _version DESC) = 1` over all of them;
+ *   _version DESC) = 1` over all of them, or the rows as they are when every file is an
+ *   `overlay` (no key in two of them, one version per key in each);
  * - otherwise, with C = the keys of the unflagged files: flagged rows whose key is not in C as
  *   they are (a flagged file holds a key's only flagged version), plus the dedupe over the
  *   unflagged rows and the flagged rows whose key is in C;
  * - when every unflagged version is newer than every flagged one (updates pushed since the last
  *   compaction: unflagged `tsMin` > flagged `tsMax`), a key in C has its latest version in the
  *   unflagged files, so the flagged side is only the anti-join and the dedupe runs over the
- *   unflagged rows alone (one scan of the flagged files, not two).
+ *   unflagged rows alone (one scan of the flagged files, not two); when every unflagged file is
+ *   an `overlay` they hold one version per key and need no dedupe at all.
+ * The key lists the joins build from are not made distinct: a semi- or anti-join answers the
+ * same with duplicates on its build side, and DISTINCT over the updated keys cost an aggregate.
  */
 function filesLatestSql(inp: ViewInputs, asOf: string | undefined): string | null {
   const t = inp.table;
@@ -251,16 +257,18 @@ function filesLatestSql(inp: ViewInputs, asOf: string | undefined): string | nul
   const rest = filesSql(t, restFiles, asOf);
   // Only flagged files (all of them, or the ones pruning left): no key is in two of them.
   if (!rest) return flagged;
-  if (!flagged) return `(SELECT * FROM ${rest} ${latestQualify(t, true)})`;
+  // Every unflagged file an overlay: no key has two versions among them.
+  const restLatest = restFiles.every((f) => f.overlay === true) ? rest : `(SELECT * FROM ${rest} ${latestQualify(t, true)})`;
+  if (!flagged) return restLatest;
   const pk = t.primaryKey.map(ident).join(', ');
   const on = t.primaryKey.map((k) => `u.${ident(k)} = c.${ident(k)}`).join(' AND ');
-  const changed = `(SELECT DISTINCT ${pk} FROM ${rest})`;
+  const changed = `(SELECT ${pk} FROM ${rest})`;
   const flaggedMax = Math.max(...flaggedFiles.map((f) => f.tsMax ?? Number.POSITIVE_INFINITY));
   const restMin = Math.min(...restFiles.map((f) => f.tsMin ?? Number.NEGATIVE_INFINITY));
   if (restMin > flaggedMax) {
     return `(SELECT u.* FROM ${flagged} u ANTI JOIN ${changed} c ON ${on}
 UNION ALL
-SELECT * FROM ${rest} ${latestQualify(t, true)})`;
+SELECT * FROM ${restLatest})`;
   }
   return `(SELECT u.* FROM ${flagged} u ANTI JOIN ${changed} c ON ${on}
 UNION ALL
