@@ -22,6 +22,8 @@ const DDL =
 /** Statements and whether the shards pre-aggregate them (false: the router gathers rows). */
 const QUERIES: { sql: string; split: boolean }[] = [
   { sql: 'SELECT count(*) FROM sales', split: true },
+  // Counts only: summed by the router without a final statement.
+  { sql: 'SELECT count(*) AS n, count(note) FROM sales WHERE qty > 10', split: true },
   { sql: 'SELECT region, count(*), sum(qty), avg(qty), min(price), max(at) FROM sales GROUP BY region ORDER BY region', split: true },
   { sql: 'SELECT count(note), count(*), sum(big), avg(price), avg(amount), sum(amount) FROM sales WHERE qty > 10', split: true },
   { sql: "SELECT date_trunc('day', at) AS d, count(*) AS n, avg(qty) FROM sales GROUP BY 1 ORDER BY 1", split: true },
@@ -30,6 +32,14 @@ const QUERIES: { sql: string; split: boolean }[] = [
   { sql: 'SELECT note, count(*) AS n FROM sales GROUP BY note ORDER BY n DESC, note NULLS FIRST', split: true },
   { sql: "SELECT count(*), sum(qty) FROM sales WHERE at >= '2001-01-03' AND at < '2001-01-05' AND region <> 'north'", split: true },
   { sql: 'SELECT max(qty) - min(qty) AS spread, sum(qty) / count(*) AS mean FROM sales WHERE id BETWEEN 100 AND 400', split: true },
+  // Grouped by the shard key with ORDER BY and LIMIT: each shard keeps only its first groups.
+  { sql: 'SELECT region, count(*) AS n, avg(qty) AS a FROM sales GROUP BY region ORDER BY n DESC, region LIMIT 2', split: true },
+  {
+    sql: 'SELECT region, note, count(*) AS n, sum(qty) FROM sales GROUP BY region, note ORDER BY 3 DESC, 1, 2 NULLS FIRST LIMIT 4 OFFSET 1',
+    split: true,
+  },
+  { sql: 'SELECT region, avg(price) AS m FROM sales GROUP BY region HAVING count(*) > 100 ORDER BY m DESC, region LIMIT 3', split: true },
+  { sql: 'SELECT region, max(qty) FROM sales WHERE ok GROUP BY region ORDER BY avg(qty) DESC, 1 LIMIT 2', split: true },
   // No group on any shard: no partial rows to type, so the router gathers the (empty) rows.
   { sql: 'SELECT region, count(*) FROM sales WHERE qty > 1000 GROUP BY region ORDER BY 1', split: false },
   { sql: 'SELECT count(DISTINCT region), count(*) FROM sales', split: false },
@@ -127,5 +137,15 @@ for (const mode of [
       assert.match(text, /scatter\/gather/);
       if (mode.partial) assert.match(text, /two-phase aggregation: each shard runs SELECT .*GROUP BY region/);
       else assert.doesNotMatch(text, /two-phase/);
+      // Grouped by the shard key: each shard keeps its first LIMIT + OFFSET groups.
+      const top = await c.query(
+        'EXPLAIN SELECT region, note, count(*) AS n FROM sales GROUP BY 1, 2 ORDER BY 3 DESC, 1, 2 LIMIT 4 OFFSET 1',
+      );
+      const topText = top.rows.map((x) => Object.values(x).join(' ')).join('\n');
+      if (mode.partial) assert.match(topText, /two-phase aggregation: each shard runs SELECT .*ORDER BY 3 DESC, 1, 2 LIMIT 5/);
+      // Not by the shard key: every group crosses.
+      const all = await c.query('EXPLAIN SELECT note, count(*) AS n FROM sales GROUP BY 1 ORDER BY 2 DESC LIMIT 2');
+      const allText = all.rows.map((x) => Object.values(x).join(' ')).join('\n');
+      if (mode.partial) assert.doesNotMatch(allText, /each shard runs [^\n]*LIMIT/);
     });
   });

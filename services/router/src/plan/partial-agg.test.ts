@@ -11,7 +11,7 @@ import { Catalog, DEFAULT_TABLE_OPTIONS } from '@stratum/shared';
 import type { SessionValues } from '../analyze/scope.ts';
 import { initParser, parseFirst } from '../sql/parse.ts';
 import { rewriteForTier } from './duckdb-sql.ts';
-import { partialAggregation } from './partial-agg.ts';
+import { finishCounts, partialAggregation } from './partial-agg.ts';
 
 const SESSION: SessionValues = { user: 'stratum', database: 'stratum', serverVersion: '15.0', setting: () => undefined };
 
@@ -32,9 +32,9 @@ catalog.apply(1, {
 });
 const COLUMNS = new Set(['id', 'origin', 'delay', 'at']);
 
-function split(sql: string) {
+function split(sql: string, shardKey?: string) {
   const stmt = rewriteForTier(parseFirst(sql) as never, catalog, SESSION) as { SelectStmt: SelectStmt };
-  return partialAggregation(stmt.SelectStmt, 'f', COLUMNS, 1);
+  return partialAggregation(stmt.SelectStmt, 'f', COLUMNS, 1, { shardKey });
 }
 
 describe('two-phase aggregation: which statements split', () => {
@@ -61,6 +61,59 @@ describe('two-phase aggregation: which statements split', () => {
 
   test('a lone count(*) reaches the shards as the shape they answer from their manifest', () => {
     assert.equal(split('SELECT count(*) FROM f')?.shardSql, 'SELECT count(*) AS _p1 FROM f');
+  });
+
+  test("counts only: the router sums the shards' counts without a final statement", () => {
+    const p = split('SELECT count(*) AS n, count(delay) FROM f WHERE delay > 3');
+    assert.deepEqual(p?.counts, [
+      { name: 'n', column: 0 },
+      { name: 'count', column: 1 },
+    ]);
+    const r =
+      p &&
+      finishCounts(p, [
+        [3n, 2n],
+        [4n, 0n],
+      ]);
+    assert.deepEqual(r?.rows, [[7n, 2n]]);
+    assert.deepEqual(
+      r?.columns.map((c) => c.type),
+      ['bigint', 'bigint'],
+    );
+    for (const sql of [
+      'SELECT count(*), sum(delay) FROM f',
+      'SELECT origin, count(*) FROM f GROUP BY origin',
+      'SELECT count(*) + 1 FROM f',
+      'SELECT count(*) FROM f HAVING count(*) > 2',
+      'SELECT count(*) FROM f LIMIT 0',
+    ]) {
+      assert.equal(split(sql)?.counts, undefined, sql);
+    }
+  });
+
+  test('grouped by the shard key with ORDER BY and a constant LIMIT, each shard keeps its first LIMIT + OFFSET groups', () => {
+    const kept = [
+      ['SELECT origin, count(*) AS n FROM f GROUP BY origin ORDER BY n DESC LIMIT 10', 10],
+      ['SELECT origin, delay, count(*) FROM f GROUP BY 1, 2 ORDER BY 3 DESC, 1 LIMIT 5 OFFSET 3', 8],
+      ['SELECT f.origin, max(delay) FROM f GROUP BY f.origin HAVING count(*) > 1 ORDER BY avg(delay) LIMIT 1', 1],
+    ] as const;
+    for (const [sql, k] of kept) {
+      const p = split(sql, 'origin');
+      assert.ok(p, sql);
+      assert.match(p.shardSql, new RegExp(`ORDER BY .* LIMIT ${k} \\) AS __stratum_partial_1_top$`), sql);
+      assert.doesNotMatch(p.shardSql, /OFFSET/, `${sql}: the offset is the router's`);
+      assert.equal(p.finalSql, split(sql)?.finalSql, `${sql}: the router's final statement is the same`);
+    }
+    for (const sql of [
+      'SELECT origin, count(*) AS n FROM f GROUP BY origin ORDER BY n DESC',
+      'SELECT delay, count(*) AS n FROM f GROUP BY delay ORDER BY n DESC LIMIT 3',
+      'SELECT origin, count(*) AS n FROM f GROUP BY origin LIMIT 3',
+      'SELECT origin, count(*) AS n FROM f GROUP BY origin ORDER BY n DESC FETCH FIRST 3 ROWS WITH TIES',
+    ]) {
+      const p = split(sql, 'origin');
+      assert.ok(p, sql);
+      assert.doesNotMatch(p.shardSql, /LIMIT/, `${sql}: every group crosses`);
+    }
   });
 
   test('statements the split cannot answer gather rows instead', () => {

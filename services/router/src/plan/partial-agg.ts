@@ -15,12 +15,19 @@
  * it back, so every type round-trips exactly (HUGEINT and DECIMAL sums, doubles in shortest
  * form, timestamps in µs).
  *
+ * When the group keys include the table's shard key, no group is on two shards: a shard's
+ * partial states of a group are its final ones. With an ORDER BY and a constant LIMIT, each shard
+ * then keeps only its first LIMIT + OFFSET groups in the statement's order (HAVING applied
+ * first), computed by the final statement itself over its own partial rows; the global first
+ * ones are among the union of those (top-k pushdown). The router's final statement is the same.
+ *
  * Statements this does not apply to (joins, DISTINCT, window functions, subqueries, set
  * operations, parameters, grouping sets, other aggregates, an aggregate with DISTINCT, FILTER or
  * ORDER BY, or a column read outside an aggregate and the group keys) get `undefined`: the router
  * then gathers rows as before.
  */
 import type { ColumnRef, FuncCall, Node, ResTarget, SelectStmt, SortBy } from '@pgsql/types';
+import type { QueryResult, Value } from '@stratum/shared';
 import { forEachNode, transformNodes } from '../analyze/walk.ts';
 import { deparse } from './duckdb-sql.ts';
 
@@ -48,6 +55,48 @@ export interface PartialAggregation {
   finalSql: string;
   /** Name of the relation the final statement reads the partial rows from. */
   table: string;
+  /**
+   * Set when the statement is only counts (no GROUP BY, HAVING, LIMIT or OFFSET; each output a
+   * bare `count`): its one row is each output's sum of the shards' counts, which
+   * {@link finishCounts} computes without the final statement. The output names and the index in
+   * {@link columns} of each output's count.
+   */
+  counts?: { name: string; column: number }[];
+}
+
+/**
+ * The answer of a counts-only statement ({@link PartialAggregation.counts}) from the shards'
+ * partial rows (each shard's row: its counts, BIGINT): one row of bigint sums, as the final
+ * statement would give. Undefined when the plan is not counts-only.
+ */
+export function finishCounts(plan: PartialAggregation, rows: readonly (readonly Value[])[]): QueryResult | undefined {
+  if (!plan.counts) return undefined;
+  // Where each partial column sits in a shard row (a column of unknown type crosses as two).
+  const at: number[] = [];
+  let pos = 0;
+  for (const c of plan.columns) {
+    at.push(pos);
+    pos += c.type ? 1 : 2;
+  }
+  const sums = plan.counts.map((c) => rows.reduce((s, r) => s + BigInt((r[at[c.column] as number] as bigint | number | null) ?? 0), 0n));
+  return { columns: plan.counts.map((c) => ({ name: c.name, type: 'bigint' as const })), rows: [sums] };
+}
+
+/** Options of {@link partialAggregation}. */
+export interface PartialOptions {
+  /**
+   * The table's shard key column (lower case), when rows are placed by it and equal keys are
+   * equal values (so a group keyed by it is on one shard only); undefined otherwise.
+   */
+  shardKey?: string | undefined;
+}
+
+/** The value of a constant LIMIT/OFFSET node (an absent or zero one is 0), or undefined when it is not a constant. */
+function constCount(n: Node | undefined): number | undefined {
+  if (n === undefined) return 0;
+  const c = (n as { A_Const?: { ival?: { ival?: number }; isnull?: boolean } }).A_Const;
+  if (!c || c.isnull || c.ival === undefined) return undefined;
+  return c.ival.ival ?? 0;
 }
 
 /** Node with `location` fields removed, as a key for structural equality. */
@@ -104,13 +153,14 @@ function hasBlocker(tree: unknown): boolean {
  * clause) into partial and final aggregation, or undefined when it does not apply (see the
  * module comment). `tableColumns` are the names the table's rows have (lower case): a column read
  * outside the aggregates and group keys rules the split out. `seq` makes the partial table's name
- * unique on the router's connection.
+ * unique on the router's connection. `opts.shardKey` enables the top-k pushdown.
  */
 export function partialAggregation(
   stmt: SelectStmt,
   table: string,
   tableColumns: ReadonlySet<string>,
   seq: number,
+  opts: PartialOptions = {},
 ): PartialAggregation | undefined {
   if (stmt.op && stmt.op !== 'SETOP_NONE') return undefined;
   if (stmt.withClause || stmt.distinctClause || stmt.windowClause || stmt.valuesLists || stmt.intoClause || stmt.lockingClause)
@@ -257,22 +307,16 @@ export function partialAggregation(
   const columns = [...groups.map((_, i) => ({ name: `_g${i + 1}` })), ...stateCols.map((name) => ({ name }))].map((c, i) =>
     isCount(exprs[i] as Node) ? { ...c, type: 'BIGINT' } : c,
   );
-  const shardTargets: Node[] = exprs.flatMap((e, i) =>
-    isCount(e)
-      ? [{ ResTarget: { name: `_p${i + 1}`, val: e } }]
-      : [
-          { ResTarget: { name: `_p${i + 1}`, val: cast(e, 'varchar') } },
-          { ResTarget: { name: `_p${i + 1}_type`, val: call('typeof', [e]) } },
-        ],
-  );
-  const shard: SelectStmt = {
-    targetList: shardTargets,
-    fromClause: from,
-    ...(stmt.whereClause ? { whereClause: stmt.whereClause } : {}),
-    ...(groups.length > 0 ? { groupClause: groups } : {}),
-    limitOption: 'LIMIT_OPTION_DEFAULT',
-    op: 'SETOP_NONE',
-  };
+  /** The partial columns a shard outputs (see {@link PartialAggregation.shardSql}), from `value(i)`. */
+  const shardTargets = (value: (i: number) => Node): Node[] =>
+    exprs.flatMap((e, i) =>
+      isCount(e)
+        ? [{ ResTarget: { name: `_p${i + 1}`, val: value(i) } }]
+        : [
+            { ResTarget: { name: `_p${i + 1}`, val: cast(value(i), 'varchar') } },
+            { ResTarget: { name: `_p${i + 1}_type`, val: call('typeof', [value(i)]) } },
+          ],
+    );
   const fin: SelectStmt = {
     ...stmt,
     targetList: finalTargets,
@@ -282,5 +326,114 @@ export function partialAggregation(
   delete fin.whereClause;
   if (finalHaving) fin.havingClause = finalHaving;
   if (stmt.sortClause) fin.sortClause = finalSorts;
-  return { shardSql: deparse({ SelectStmt: shard }), columns, finalSql: deparse({ SelectStmt: fin }), table: partialTable };
+
+  const grouped: SelectStmt = {
+    targetList: shardTargets((i) => exprs[i] as Node),
+    fromClause: from,
+    ...(stmt.whereClause ? { whereClause: stmt.whereClause } : {}),
+    ...(groups.length > 0 ? { groupClause: groups } : {}),
+    limitOption: 'LIMIT_OPTION_DEFAULT',
+    op: 'SETOP_NONE',
+  };
+  const top = topK(stmt, groups, opts.shardKey);
+  let shard = grouped;
+  if (top !== undefined) {
+    // The final statement over this shard's own partial rows (each group once: its merge is the
+    // identity), keeping the partial columns of its first `top` groups.
+    const partial: SelectStmt = {
+      targetList: exprs.map((e, i) => ({ ResTarget: { name: columns[i]?.name as string, val: e } })),
+      fromClause: from,
+      ...(stmt.whereClause ? { whereClause: stmt.whereClause } : {}),
+      groupClause: groups,
+      limitOption: 'LIMIT_OPTION_DEFAULT',
+      op: 'SETOP_NONE',
+    };
+    // The statement's outputs first, so that a positional ORDER BY names the same column; the
+    // ones the ORDER BY does not name are NULL (a quotient's text costs a macro per row).
+    const named = new Set<string>();
+    const positions = new Set<number>();
+    for (const sb of stmt.sortClause ?? []) {
+      const n = (sb as { SortBy: SortBy }).SortBy.node;
+      const pos = constCount(n);
+      if ((n as { A_Const?: unknown }).A_Const !== undefined && pos !== undefined) positions.add(pos);
+      forEachNode({ n } as object, (type, c) => {
+        const fields = type === 'ColumnRef' ? ((c as ColumnRef).fields ?? []) : [];
+        const only = fields.length === 1 ? (fields[0] as { String?: { sval?: string } }).String?.sval : undefined;
+        if (only !== undefined) named.add(only.toLowerCase());
+      });
+    }
+    const outputs = finalTargets.map((t, i) => {
+      const r = (t as { ResTarget: ResTarget }).ResTarget;
+      const used = positions.has(i + 1) || (r.name !== undefined && named.has(r.name.toLowerCase()));
+      return used ? t : { ResTarget: { ...r, val: { A_Const: { isnull: true } } as Node } };
+    });
+    const kept: SelectStmt = {
+      ...fin,
+      targetList: [
+        ...outputs,
+        ...columns.map((c) => ({
+          ResTarget: { name: `_k${c.name}`, val: c.name.startsWith('_g') ? colRef(c.name) : call('any_value', [colRef(c.name)]) },
+        })),
+      ],
+      fromClause: [{ RangeSubselect: { subquery: { SelectStmt: partial }, alias: { aliasname: partialTable } } }],
+      limitCount: { A_Const: { ival: { ival: top } } },
+    };
+    delete kept.limitOffset;
+    shard = {
+      targetList: shardTargets((i) => colRef(`_k${columns[i]?.name}`)),
+      fromClause: [{ RangeSubselect: { subquery: { SelectStmt: kept }, alias: { aliasname: `${partialTable}_top` } } }],
+      limitOption: 'LIMIT_OPTION_DEFAULT',
+      op: 'SETOP_NONE',
+    };
+  }
+  const plan: PartialAggregation = {
+    shardSql: deparse({ SelectStmt: shard }),
+    columns,
+    finalSql: deparse({ SelectStmt: fin }),
+    table: partialTable,
+  };
+  const counts = countsOnly(stmt, groups, targets as ResTarget[], (f) => aggIndex.get(keyOf(f)));
+  if (counts) plan.counts = counts;
+  return plan;
+}
+
+/**
+ * The outputs of a counts-only statement (see {@link PartialAggregation.counts}), each with the
+ * index of its count among the partial columns (no group keys: aggregate `i`'s state is column
+ * `i` when every aggregate is a count), or undefined.
+ */
+function countsOnly(
+  stmt: SelectStmt,
+  groups: Node[],
+  targets: ResTarget[],
+  aggOf: (f: FuncCall) => number | undefined,
+): { name: string; column: number }[] | undefined {
+  if (groups.length > 0 || stmt.havingClause || stmt.limitCount || stmt.limitOffset) return undefined;
+  const out: { name: string; column: number }[] = [];
+  for (const t of targets) {
+    const f = (t.val as { FuncCall?: FuncCall }).FuncCall;
+    const i = f && splittable(f) === 'count' ? aggOf(f) : undefined;
+    if (i === undefined || t.name === undefined) return undefined;
+    out.push({ name: t.name, column: i });
+  }
+  return out.length > 0 ? out : undefined;
+}
+
+/**
+ * How many groups each shard may keep (LIMIT + OFFSET) when no group can be on two shards (a
+ * group key is the bare shard key column) and the statement has an ORDER BY and a constant
+ * LIMIT; undefined otherwise (every group crosses).
+ */
+function topK(stmt: SelectStmt, groups: Node[], shardKey: string | undefined): number | undefined {
+  if (shardKey === undefined || !stmt.sortClause?.length || stmt.limitCount === undefined) return undefined;
+  if (stmt.limitOption && stmt.limitOption !== 'LIMIT_OPTION_COUNT' && stmt.limitOption !== 'LIMIT_OPTION_DEFAULT') return undefined;
+  const limit = constCount(stmt.limitCount);
+  const offset = constCount(stmt.limitOffset);
+  if (limit === undefined || offset === undefined) return undefined;
+  const byKey = groups.some((g) => {
+    const fields = (g as { ColumnRef?: ColumnRef }).ColumnRef?.fields ?? [];
+    const last = (fields[fields.length - 1] as { String?: { sval?: string } } | undefined)?.String?.sval;
+    return fields.length >= 1 && fields.length <= 2 && last?.toLowerCase() === shardKey;
+  });
+  return byKey ? limit + offset : undefined;
 }
