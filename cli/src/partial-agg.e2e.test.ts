@@ -19,8 +19,12 @@ import { type EmbeddedServer, startEmbeddedServer } from './test-harness.ts';
 const DDL =
   'CREATE TABLE sales (region text, id bigint, qty integer, big bigint, price double precision, amount numeric(12,2), at timestamp, note text, ok boolean, PRIMARY KEY (region, id))';
 
-/** Statements and whether the shards pre-aggregate them (false: the router gathers rows). */
-const QUERIES: { sql: string; split: boolean }[] = [
+/**
+ * Statements and whether the shards pre-aggregate them (false: the router gathers rows); `local`:
+ * each shard runs it whole and the router concatenates the answers (row-local), whose order is
+ * then the shards' (compared sorted, as PostgreSQL's order without ORDER BY is its own too).
+ */
+const QUERIES: { sql: string; split: boolean; local?: boolean }[] = [
   { sql: 'SELECT count(*) FROM sales', split: true },
   // Counts only: summed by the router without a final statement.
   { sql: 'SELECT count(*) AS n, count(note) FROM sales WHERE qty > 10', split: true },
@@ -40,6 +44,12 @@ const QUERIES: { sql: string; split: boolean }[] = [
   },
   { sql: 'SELECT region, avg(price) AS m FROM sales GROUP BY region HAVING count(*) > 100 ORDER BY m DESC, region LIMIT 3', split: true },
   { sql: 'SELECT region, max(qty) FROM sales WHERE ok GROUP BY region ORDER BY avg(qty) DESC, 1 LIMIT 2', split: true },
+  // Row-local: each shard runs the statement whole.
+  { sql: 'SELECT * FROM sales WHERE id = 123', split: false, local: true },
+  { sql: 'SELECT region, id, qty * 2, amount, upper(note), at FROM sales WHERE qty > 95 OR note IS NULL', split: false, local: true },
+  // An aggregate two-phase aggregation does not split: not row-local either (one row, not one per shard).
+  { sql: 'SELECT array_length(array_agg(qty), 1), count(*) FROM sales', split: false },
+  { sql: 'SELECT sum(qty) FILTER (WHERE ok), count(*) FROM sales', split: false },
   // No group on any shard: no partial rows to type, so the router gathers the (empty) rows.
   { sql: 'SELECT region, count(*) FROM sales WHERE qty > 1000 GROUP BY region ORDER BY 1', split: false },
   { sql: 'SELECT count(DISTINCT region), count(*) FROM sales', split: false },
@@ -114,12 +124,16 @@ for (const mode of [
     test('answers equal PostgreSQL 15; splittable aggregates are pre-aggregated on the shards', async () => {
       for (const q of QUERIES) {
         const before = await metric('stratum_router_olap_partial_aggregations_total');
+        const local0 = await metric('stratum_router_olap_row_local_total');
         const gathered0 = /shard="gather"\} (\d+)/.exec(await (await fetch(`http://127.0.0.1:${server.httpPort}/metrics`)).text());
         const got = await c.query({ text: q.sql, rowMode: 'array', types: asText });
         const after = await metric('stratum_router_olap_partial_aggregations_total');
+        const local1 = await metric('stratum_router_olap_row_local_total');
         const gathered1 = /shard="gather"\} (\d+)/.exec(await (await fetch(`http://127.0.0.1:${server.httpPort}/metrics`)).text());
         const want = await p.query({ text: q.sql, rowMode: 'array', types: asText });
-        assert.deepEqual(got.rows, want.rows, q.sql);
+        const order = (rows: unknown[][]) => (q.local ? [...rows].sort((a, b) => (JSON.stringify(a) < JSON.stringify(b) ? -1 : 1)) : rows);
+        assert.deepEqual(order(got.rows), order(want.rows), q.sql);
+        assert.equal(local1 - local0, q.local ? 1 : 0, `${q.sql}: ${q.local ? 'row-local' : 'not row-local'}`);
         assert.deepEqual(
           got.fields.map((f) => f.dataTypeID),
           want.fields.map((f) => f.dataTypeID),
@@ -143,6 +157,9 @@ for (const mode of [
       );
       const topText = top.rows.map((x) => Object.values(x).join(' ')).join('\n');
       if (mode.partial) assert.match(topText, /two-phase aggregation: each shard runs SELECT .*ORDER BY 3 DESC, 1, 2 LIMIT 5/);
+      // Row-local: each shard runs the statement whole.
+      const local = await c.query('EXPLAIN SELECT * FROM sales WHERE id = 5');
+      assert.match(local.rows.map((x) => Object.values(x).join(' ')).join('\n'), /row-local: each shard runs the statement whole/);
       // Not by the shard key: every group crosses.
       const all = await c.query('EXPLAIN SELECT note, count(*) AS n FROM sales GROUP BY 1 ORDER BY 2 DESC LIMIT 2');
       const allText = all.rows.map((x) => Object.values(x).join(' ')).join('\n');

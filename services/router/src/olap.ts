@@ -58,6 +58,7 @@ import { isCatalogKey } from './catalog/relations.ts';
 import type { SessionSource } from './catalog/rows.ts';
 import type { PgCatalogStore } from './catalog/store.ts';
 import { finishCounts, type PartialAggregation, partialAggregation } from './plan/partial-agg.ts';
+import { rowLocal } from './plan/row-local.ts';
 import { literalOf, type Params } from './sql/literal.ts';
 import { qualifiedName } from './sql/parse.ts';
 
@@ -137,6 +138,10 @@ const mPartial = counter(
   'stratum_router_olap_partial_aggregations_total',
   'Scatter/gather aggregates the shards pre-aggregated (two-phase aggregation, plan/partial-agg.ts)',
 );
+const mRowLocal = counter(
+  'stratum_router_olap_row_local_total',
+  'Scatter/gather statements each shard ran whole, their answers concatenated (row-local, plan/row-local.ts)',
+);
 const mGatherQueued = gauge('stratum_router_gather_queued', 'Scatter/gather statements waiting for a gather slot of the router now');
 const mGatherRefused = counter(
   'stratum_router_gather_refused_total',
@@ -157,6 +162,8 @@ export interface GatherLimits {
 /** Plans analytical statements onto shards and finishes scatter/gather queries. */
 export class OlapRouter {
   private instance: Promise<DuckDBInstance> | undefined;
+  /** DuckDB's aggregate function names, read once (plan/row-local.ts). */
+  private aggregates: Promise<ReadonlySet<string>> | undefined;
   /** DuckDB connections of the gather slots, created when a slot is first used. */
   private readonly slotConns: (DuckDBConnection | undefined)[] = [];
   /** Gather slots: at most {@link GatherLimits.slots} statements finish in this router's DuckDB at once. */
@@ -304,6 +311,26 @@ export class OlapRouter {
     const { signal, ...shardOpts } = opts;
     throwIfCanceled(signal);
     const notices: string[] = [];
+    // A row-local statement runs whole on each shard: no gather slot, no router DuckDB.
+    const local = overlays?.size || provided?.size || catalog ? undefined : await this.rowLocalPlan(stmt, refs, placement);
+    if (local) {
+      const answers = await this.askShards(local.name, local.info, local.ids, sql, [...params], catalogVersion, shardOpts, signal, notices);
+      const got = answers.filter((a): a is QueryResult => a !== undefined);
+      if (got[0]) {
+        mRowLocal.inc();
+        const out: OlapAnswer = {
+          columns: got[0].columns,
+          rows: got.flatMap((a) => a.rows),
+          tier: 'gather',
+          scan: {
+            filesTotal: got.reduce((n, a) => n + (a.scan?.filesTotal ?? 0), 0),
+            filesOpened: got.reduce((n, a) => n + (a.scan?.filesOpened ?? 0), 0),
+          },
+        };
+        if (notices.length) out.notices = notices;
+        return out;
+      }
+    }
     const slot = await this.acquireSlot(signal);
     let conn: DuckDBConnection;
     try {
@@ -317,36 +344,34 @@ export class OlapRouter {
     let filesOpened = 0;
     const off = interruptOnCancel(conn, signal);
     /** Run `sql` on each of `ids` (the shards holding `name`): their rows, [] for a shard left out (degraded_reads). */
-    const scatter = (
+    const scatter = async (
       name: string,
       info: TableInfo,
       ids: readonly string[],
       sql: string,
       format: 'rows' | 'arrow' = 'rows',
-    ): Promise<Value[][][]> =>
-      Promise.all(
-        ids.map(async (id) => {
-          const shard = this.shards.find((s) => s.id === id) as ShardRef;
-          mScatter.inc({ shard: id });
-          try {
-            const o: QueryOptions = { ...shardOpts, allowDegraded: info.options.degradedReads };
-            if (format === 'arrow') o.resultFormat = 'arrow';
-            const r = await shard.api.query(sql, [], catalogVersion, o, signal);
-            for (const n of r.notices ?? []) notices.push(n);
-            filesTotal += r.scan?.filesTotal ?? 0;
-            filesOpened += r.scan?.filesOpened ?? 0;
-            // apache-arrow is loaded only once a shard answers in Arrow.
-            return r.arrow ? (await import('@stratum/shared/arrow')).resultRows(r) : r.rows;
-          } catch (e) {
-            if (e instanceof TierUnavailableError && info.options.degradedReads) {
-              mDegraded.inc({ shard: id });
-              notices.push(`OLAP shard ${id} is unavailable: rows of ${name} held there are left out of this answer (degraded_reads)`);
-              return [];
-            }
-            throw this.unavailable(e, id, [name]);
-          }
+    ): Promise<Value[][][]> => {
+      const answers = await this.askShards(
+        name,
+        info,
+        ids,
+        sql,
+        [],
+        catalogVersion,
+        { ...shardOpts, ...(format === 'arrow' ? { resultFormat: 'arrow' } : {}) },
+        signal,
+        notices,
+      );
+      return Promise.all(
+        answers.map(async (r) => {
+          if (!r) return [];
+          filesTotal += r.scan?.filesTotal ?? 0;
+          filesOpened += r.scan?.filesOpened ?? 0;
+          // apache-arrow is loaded only once a shard answers in Arrow.
+          return r.arrow ? (await import('@stratum/shared/arrow')).resultRows(r) : r.rows;
         }),
       );
+    };
     const finish = (res: QueryResult): OlapAnswer => {
       const out: OlapAnswer = { ...res, tier: 'gather', scan: { filesTotal, filesOpened } };
       if (notices.length) out.notices = notices;
@@ -469,10 +494,12 @@ export class OlapRouter {
   }
 
   /**
-   * EXPLAIN's line for a scatter/gather statement the shards pre-aggregate (the statement each
-   * shard runs), or undefined when rows are gathered.
+   * EXPLAIN's line for a scatter/gather statement each shard runs whole (row-local) or
+   * pre-aggregates (the statement each shard runs), or undefined when rows are gathered.
    */
-  explainPartial(stmt: SelectStmt, refs: TableRef[], placement: Map<string, string[]>): string | undefined {
+  async explainPartial(stmt: SelectStmt, refs: TableRef[], placement: Map<string, string[]>): Promise<string | undefined> {
+    if (await this.rowLocalPlan(stmt, refs, placement))
+      return 'row-local: each shard runs the statement whole; the router concatenates their answers';
     const split = this.partialAggregation ? this.partialPlan(stmt, refs, placement) : undefined;
     return split && `two-phase aggregation: each shard runs ${split.plan.shardSql}; the router merges the partial states`;
   }
@@ -635,10 +662,8 @@ export class OlapRouter {
     }
   }
 
-  /** The DuckDB connection of gather slot `slot` (PostgreSQL semantics set), opened on first use. */
-  private async connection(slot: number): Promise<DuckDBConnection> {
-    const c = this.slotConns[slot];
-    if (c) return c;
+  /** The router's DuckDB instance, opened on first use. */
+  private db(): Promise<DuckDBInstance> {
     this.instance ??= DuckDBInstance.create(':memory:', {
       autoinstall_known_extensions: 'false',
       autoload_known_extensions: 'false',
@@ -646,10 +671,86 @@ export class OlapRouter {
       threads: '2',
       ...(this.limits.memoryLimit !== undefined ? { memory_limit: this.limits.memoryLimit } : {}),
     });
-    const conn = await (await this.instance).connect();
+    return this.instance;
+  }
+
+  /** The DuckDB connection of gather slot `slot` (PostgreSQL semantics set), opened on first use. */
+  private async connection(slot: number): Promise<DuckDBConnection> {
+    const c = this.slotConns[slot];
+    if (c) return c;
+    const conn = await (await this.db()).connect();
     await conn.run(PG_SEMANTICS_SQL);
     this.slotConns[slot] = conn;
     return conn;
+  }
+
+  /** Names of DuckDB's aggregate functions, lower case (`duckdb_functions()`), read once (plan/row-local.ts). */
+  private aggregateNames(): Promise<ReadonlySet<string>> {
+    this.aggregates ??= (async () => {
+      const conn = await (await this.db()).connect();
+      try {
+        const r = await conn.runAndReadAll(
+          "SELECT DISTINCT lower(function_name) FROM duckdb_functions() WHERE function_type = 'aggregate'",
+        );
+        return new Set(r.getRows().map((row) => String(row[0])));
+      } finally {
+        conn.closeSync();
+      }
+    })();
+    return this.aggregates;
+  }
+
+  /**
+   * The table of a row-local statement (plan/row-local.ts) and the shards holding it, or
+   * undefined when the statement is not row-local or not over one table spread over several shards.
+   */
+  private async rowLocalPlan(
+    stmt: SelectStmt,
+    refs: TableRef[],
+    placement: Map<string, string[]>,
+  ): Promise<{ name: string; info: TableInfo; ids: string[] } | undefined> {
+    const ref = refs.length === 1 ? (refs[0] as TableRef) : undefined;
+    if (!ref || routerRelation(ref.name) || ref.name.endsWith('__latest')) return undefined;
+    const ids = placement.get(ref.name) ?? [];
+    if (ids.length < 2 || !rowLocal(stmt, ref.name, await this.aggregateNames())) return undefined;
+    return { name: ref.name, info: this.tableOf(ref.name), ids };
+  }
+
+  /**
+   * Run `sql` with `params` on each of `ids` (the shards holding table `name`): their answers in
+   * order, undefined for a shard left out because it is unavailable and the table allows
+   * degraded reads (a notice says so). Shard notices are appended to `notices`.
+   * @throws StratumError 58000 when a shard does not answer (not degraded); the shard's error otherwise
+   */
+  private askShards(
+    name: string,
+    info: TableInfo,
+    ids: readonly string[],
+    sql: string,
+    params: Literal[],
+    catalogVersion: number,
+    opts: QueryOptions,
+    signal: AbortSignal | undefined,
+    notices: string[],
+  ): Promise<(QueryResult | undefined)[]> {
+    return Promise.all(
+      ids.map(async (id) => {
+        const shard = this.shards.find((s) => s.id === id) as ShardRef;
+        mScatter.inc({ shard: id });
+        try {
+          const r = await shard.api.query(sql, params, catalogVersion, { ...opts, allowDegraded: info.options.degradedReads }, signal);
+          for (const n of r.notices ?? []) notices.push(n);
+          return r;
+        } catch (e) {
+          if (e instanceof TierUnavailableError && info.options.degradedReads) {
+            mDegraded.inc({ shard: id });
+            notices.push(`OLAP shard ${id} is unavailable: rows of ${name} held there are left out of this answer (degraded_reads)`);
+            return undefined;
+          }
+          throw this.unavailable(e, id, [name]);
+        }
+      }),
+    );
   }
 
   /** Close the router's DuckDB. */

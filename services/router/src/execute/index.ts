@@ -84,7 +84,7 @@ async function explain(s: RouterSession, plan: ExplainPlan, params: Params, plan
         : "  placement: OLAP scatter/gather, finished in the router's DuckDB",
     );
     lines.push(`  reason: ${placement.reason}`);
-    const partial = placement.whole ? undefined : s.ctx.olap.explainPartial(inner.stmt, inner.refs, placement.placement);
+    const partial = placement.whole ? undefined : await s.ctx.olap.explainPartial(inner.stmt, inner.refs, placement.placement);
     if (partial) lines.push(`  ${partial}`);
     else if (!placement.whole)
       for (const [t, ids] of placement.placement)
