@@ -124,9 +124,8 @@ export function tableDirName(name: string): string {
 /**
  * Whether new files holding the rows of `rows` (a table or parenthesized query with the key
  * fields of `info`) may carry `uniqueKeys` or `overlay` (manifest.ts): no key twice among the
- * rows, and no key in any of `flagged` (the other files with that flag) — zone maps first, then
- * one semi-join against the flagged files whose key ranges overlap `ranges` (the rows' key
- * ranges). False when an overlapping flagged file is unreadable (`unavailable`).
+ * rows ({@link noKeyTwice}), and no key in any of `flagged` (the other files with that flag;
+ * {@link noKeyIn}).
  */
 export async function keysUniqueAgainst(
   conn: DuckDBConnection,
@@ -137,17 +136,43 @@ export async function keysUniqueAgainst(
   flagged: readonly ManifestFile[],
   unavailable: (path: string) => boolean,
 ): Promise<boolean> {
+  return (await noKeyTwice(conn, info, rows)) && (await noKeyIn(conn, dir, info, rows, ranges, flagged, unavailable));
+}
+
+/** Whether no key of `info` occurs twice among `rows` (a table or parenthesized query with its key fields). */
+export async function noKeyTwice(conn: DuckDBConnection, info: TableInfo, rows: string): Promise<boolean> {
   const pk = info.primaryKey.map(ident).join(', ');
   const dup = await conn.runAndReadAll(`SELECT EXISTS (SELECT 1 FROM ${rows} GROUP BY ${pk} HAVING count(*) > 1)`);
-  if (dup.value(0, 0) !== false) return false;
-  const candidates = flagged.filter((f) => (keyRangesOf(info, [f]) ?? []).every((r, i) => rangesMayOverlap(r, ranges[i] as ValueRange)));
+  return dup.value(0, 0) === false;
+}
+
+/** The files among `files` whose key zone maps overlap `ranges` (a range per key field; unknown = overlaps). */
+export function keysMayOverlap(info: TableInfo, files: readonly ManifestFile[], ranges: readonly ValueRange[]): ManifestFile[] {
+  return files.filter((f) => (keyRangesOf(info, [f]) ?? []).every((r, i) => rangesMayOverlap(r, ranges[i] as ValueRange)));
+}
+
+/**
+ * Whether no key of `rows` is in any of `files`: zone maps first, then one semi-join against the
+ * files whose key ranges overlap `ranges` (the rows' key ranges). False when an overlapping file
+ * is unreadable (`unavailable`).
+ */
+export async function noKeyIn(
+  conn: DuckDBConnection,
+  dir: string,
+  info: TableInfo,
+  rows: string,
+  ranges: readonly ValueRange[],
+  files: readonly ManifestFile[],
+  unavailable: (path: string) => boolean,
+): Promise<boolean> {
+  const candidates = keysMayOverlap(info, files, ranges);
   if (candidates.length === 0) return true;
   if (candidates.some((f) => unavailable(f.path))) return false;
-  const files = filesSql(
+  const read = filesSql(
     info,
     candidates.map((f) => fileRef(dir, f)),
   ) as string;
   const on = info.primaryKey.map((k) => `s.${ident(k)} = p.${ident(k)}`).join(' AND ');
-  const hit = await conn.runAndReadAll(`SELECT EXISTS (SELECT 1 FROM ${rows} s SEMI JOIN ${files} p ON ${on})`);
+  const hit = await conn.runAndReadAll(`SELECT EXISTS (SELECT 1 FROM ${rows} s SEMI JOIN ${read} p ON ${on})`);
   return hit.value(0, 0) === false;
 }

@@ -13,18 +13,8 @@ import { columnCodec, convertValue, mapDuckDbError, zoneComparable } from '@stra
 import { buildBloom, type FileBloom, readBloom } from './bloom.ts';
 import { fileOrderSql, granularityOf, partitionLabel, partitionSql, unusableTimeColumn } from './layout.ts';
 import { rawColumnsDdl, typedSelect, VersionLoader } from './load.ts';
-import {
-  fileRef,
-  flaggedSetId,
-  keyRangesOf,
-  type Manifest,
-  type ManifestFile,
-  type ManifestTable,
-  rangesMayOverlap,
-  unionRange,
-  type ValueRange,
-} from './manifest.ts';
-import { keysUniqueAgainst, type PartFileOptions, tableDirName, writePartFile, zoneMapSql } from './part-file.ts';
+import { fileRef, flaggedSetId, type Manifest, type ManifestFile, type ManifestTable, unionRange, type ValueRange } from './manifest.ts';
+import { keysMayOverlap, noKeyIn, noKeyTwice, type PartFileOptions, tableDirName, writePartFile, zoneMapSql } from './part-file.ts';
 import { FILE_SYSTEM_COLUMNS, fieldColumns, filesSql, ident, STAGE_SCHEMA } from './sql.ts';
 
 /** The column of storage field `field` of `info`. */
@@ -141,19 +131,22 @@ export class PushWriter {
       }
       timings.copy = Date.now() - tCopy;
       const tCheck = Date.now();
-      /** One version per key in the batch, and none of its keys in the files that `has` the flag. */
-      const distinctFrom = (has: (f: ManifestFile) => boolean) =>
-        keysUniqueAgainst(conn, this.host.dir, info, sorted, batchKeyRanges as ValueRange[], cur.files.filter(has), (p) =>
+      // One version per key in the batch (checked once for both flags), and none of its keys in
+      // the files that `has` the flag.
+      const distinct = await noKeyTwice(conn, info, sorted);
+      const noneIn = (has: (f: ManifestFile) => boolean) =>
+        noKeyIn(conn, this.host.dir, info, sorted, batchKeyRanges as ValueRange[], cur.files.filter(has), (p) =>
           this.host.isUnavailable(p),
         );
       // A batch of inserts of keys no flagged file holds keeps reads free of dedupe (manifest.ts
       // `uniqueKeys`); a batch with updates or deletes almost always meets older versions, so it
       // is not checked.
-      const unique = written.every((f) => f.ops.update === 0 && f.ops.delete === 0) && (await distinctFrom((f) => f.uniqueKeys === true));
+      const unique =
+        distinct && written.every((f) => f.ops.update === 0 && f.ops.delete === 0) && (await noneIn((f) => f.uniqueKeys === true));
       // Otherwise the batch may still be an overlay (manifest.ts `overlay`): one version per key,
       // none in another overlay file. A push of updates usually is, which spares reads the
       // dedupe among the updated versions.
-      const overlay = !unique && (await distinctFrom((f) => f.overlay === true));
+      const overlay = distinct && !unique && (await noneIn((f) => f.overlay === true));
       const superseded = overlay
         ? await this.countSuperseded(conn, info, sorted, batchKeyRanges as ValueRange[], cur, versions.length)
         : undefined;
@@ -193,8 +186,10 @@ export class PushWriter {
     cur: ManifestTable,
     pushRows: number,
   ): Promise<{ id: string; counts: Map<number, number> } | undefined> {
-    const candidates = cur.files.filter(
-      (f) => f.uniqueKeys === true && (keyRangesOf(info, [f]) ?? []).every((r, i) => rangesMayOverlap(r, ranges[i] as ValueRange)),
+    const candidates = keysMayOverlap(
+      info,
+      cur.files.filter((f) => f.uniqueKeys === true),
+      ranges,
     );
     if (candidates.some((f) => this.host.isUnavailable(f.path))) return undefined;
     if (candidates.reduce((s, f) => s + f.rows, 0) > 20 * pushRows + 100_000) return undefined;
