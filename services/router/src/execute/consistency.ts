@@ -23,8 +23,8 @@ import {
   type TxEngineApi,
   type Value,
 } from '@stratum/shared';
-import { timeRangeOf } from '../olap.ts';
 import type { Notice } from '../pgwire/types.ts';
+import { timeRangeOf } from '../placement.ts';
 import type { PlanTable } from '../plan/types.ts';
 import type { RouterSession } from '../session.ts';
 import type { Params } from './bind.ts';
