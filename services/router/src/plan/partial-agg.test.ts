@@ -6,35 +6,12 @@
  */
 import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
-import type { SelectStmt } from '@pgsql/types';
-import { Catalog, DEFAULT_TABLE_OPTIONS } from '@stratum/shared';
-import type { SessionValues } from '../analyze/scope.ts';
-import { initParser, parseFirst } from '../sql/parse.ts';
-import { rewriteForTier } from './duckdb-sql.ts';
+import { initParser } from '../sql/parse.ts';
 import { finishCounts, partialAggregation } from './partial-agg.ts';
-
-const SESSION: SessionValues = { user: 'stratum', database: 'stratum', serverVersion: '15.0', setting: () => undefined };
-
-const catalog = new Catalog(() => ({ ...DEFAULT_TABLE_OPTIONS }));
-catalog.apply(1, {
-  kind: 'create_table',
-  table: {
-    name: 'f',
-    columns: [
-      { name: 'id', type: 'bigint', notNull: true },
-      { name: 'origin', type: 'text', notNull: false },
-      { name: 'delay', type: 'integer', notNull: false },
-      { name: 'at', type: 'timestamp', notNull: false },
-    ],
-    primaryKey: ['id'],
-  },
-  at: 0,
-});
-const COLUMNS = new Set(['id', 'origin', 'delay', 'at']);
+import { duckdbSelect, F_COLUMNS } from './test-statements.ts';
 
 function split(sql: string, shardKey?: string) {
-  const stmt = rewriteForTier(parseFirst(sql) as never, catalog, SESSION) as { SelectStmt: SelectStmt };
-  return partialAggregation(stmt.SelectStmt, 'f', COLUMNS, 1, { shardKey });
+  return partialAggregation(duckdbSelect(sql), 'f', F_COLUMNS, 1, { shardKey });
 }
 
 describe('two-phase aggregation: which statements split', () => {

@@ -6,34 +6,14 @@
 import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
 import { DuckDBInstance } from '@duckdb/node-api';
-import type { SelectStmt } from '@pgsql/types';
-import { Catalog, DEFAULT_TABLE_OPTIONS } from '@stratum/shared';
-import type { SessionValues } from '../analyze/scope.ts';
-import { initParser, parseFirst } from '../sql/parse.ts';
-import { rewriteForTier } from './duckdb-sql.ts';
+import { initParser } from '../sql/parse.ts';
 import { rowLocal } from './row-local.ts';
-
-const SESSION: SessionValues = { user: 'stratum', database: 'stratum', serverVersion: '15.0', setting: () => undefined };
-const catalog = new Catalog(() => ({ ...DEFAULT_TABLE_OPTIONS }));
-catalog.apply(1, {
-  kind: 'create_table',
-  table: {
-    name: 'f',
-    columns: [
-      { name: 'id', type: 'bigint', notNull: true },
-      { name: 'origin', type: 'text', notNull: false },
-      { name: 'delay', type: 'integer', notNull: false },
-    ],
-    primaryKey: ['id'],
-  },
-  at: 0,
-});
+import { duckdbSelect } from './test-statements.ts';
 
 let aggregates: Set<string>;
 
 function local(sql: string): boolean {
-  const stmt = rewriteForTier(parseFirst(sql) as never, catalog, SESSION) as { SelectStmt: SelectStmt };
-  return rowLocal(stmt.SelectStmt, 'f', aggregates);
+  return rowLocal(duckdbSelect(sql), 'f', aggregates);
 }
 
 describe('row-local statements', () => {

@@ -124,7 +124,7 @@ function zonedFunction(z: SessionZone, c: FnCall): Typed | undefined {
       const step = c.args[2];
       const text = step?.ivText ?? (step?.strLit ? constString(step.node) : undefined);
       const parts = text === undefined ? undefined : intervalParts(text);
-      if (tstz[0] && (!parts || parts.months !== 0 || parts.days !== 0))
+      if (tstz[0] && (parts?.months !== 0 || parts.days !== 0))
         throw zoneRefused(z, 'generate_series(timestamp with time zone, timestamp with time zone, interval) with a step of days or months');
       return undefined;
     }
