@@ -226,6 +226,27 @@ const MACROS: [string, string, string][] = [
       "WHEN suffix(s, '.0') THEN left(s, length(s) - 2) ELSE s END",
   ],
   ['pg_float_text', 'x', 'pg__ftext(x, CAST(x AS VARCHAR), 1e15)'],
+  // float8 → numeric (float8_numeric): the value printed with 15 significant digits (6 for
+  // float4) as %g does, read back by numeric_in: plain digits, scale as written, no '-0'.
+  [
+    'pg__gplain',
+    'neg, d, p',
+    "CASE WHEN neg THEN '-' ELSE '' END || CASE WHEN p >= length(d) THEN d || repeat('0', p - length(d)) " +
+      "WHEN p <= 0 THEN '0.' || repeat('0', -p) || d ELSE left(d, p) || '.' || substr(d, p + 1) END",
+  ],
+  [
+    'pg__gnum',
+    's',
+    "CASE WHEN s = '-0' THEN '0' WHEN NOT contains(s, 'e') THEN s ELSE pg__gplain(starts_with(s, '-'), " +
+      "replace(split_part(ltrim(s, '-'), 'e', 1), '.', ''), " +
+      "length(split_part(split_part(ltrim(s, '-'), 'e', 1), '.', 1)) + CAST(split_part(s, 'e', 2) AS INTEGER)) END",
+  ],
+  [
+    'pg_float_numeric',
+    'x, digits',
+    "CASE WHEN isnan(x) THEN 'NaN' WHEN isinf(x) THEN CASE WHEN x > 0 THEN 'Infinity' ELSE '-Infinity' END " +
+      "ELSE pg__gnum(printf('%.' || CAST(digits AS VARCHAR) || 'g', x)) END",
+  ],
   ['pg_real_text', 'x', 'pg__ftext(x, CAST(x AS VARCHAR), 1e6)'],
   // Strings (PostgreSQL 15 §9.4), by character (code point) like DuckDB's.
   // substr(text, start[, count]): the characters in [start, start + count) that exist; a negative count is 22011.

@@ -139,6 +139,9 @@ export function typeCast(rw: Rewriter, v: TypeCast, scope: Scope): Typed {
     // Unconstrained numeric keeps the value's own scale: integers 0, a literal as written,
     // a numeric as it is (DuckDB's DECIMAL would be DECIMAL(18,3)).
     if (arg.t === 'numeric') return { ...arg, node: arg.node };
+    // float → numeric keeps 15 significant digits (6 for real), the scale they print with
+    // (float8_numeric): a text numeric, where DuckDB's DECIMAL would be DECIMAL(18,3).
+    if (FLOAT_TYPES.has(arg.t)) return { node: fn('pg_float_numeric', [arg.node, intConst(arg.t === 'real' ? 6 : 15)]), t, textNum: true };
     const n = toNumeric(arg);
     if (n) typed.node = n;
   }
