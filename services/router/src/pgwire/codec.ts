@@ -315,6 +315,25 @@ export function encodeDataRow(values: readonly (Buffer | string | null)[]): Buff
   return out;
 }
 
+/** ReadyForQuery messages by transaction status (immutable, shared). */
+const READY: Partial<Record<TxStatus, Buffer>> = {};
+/** RowDescription messages by fields array, then by format codes (immutable, shared). */
+const ROW_DESCRIPTIONS = new WeakMap<readonly FieldDescription[], Map<string, Buffer>>();
+
+function buildRowDescription(fields: readonly FieldDescription[], formats: readonly number[]): Buffer {
+  const b = new MessageBuilder('T').int16(fields.length);
+  fields.forEach((f, i) => {
+    b.cstring(f.name)
+      .int32(f.tableOid ?? 0)
+      .int16(f.columnAttr ?? 0)
+      .int32(f.typeOid)
+      .int16(f.typeSize ?? typeSizeOf(f.typeOid))
+      .int32(f.typeModifier ?? -1)
+      .int16(formats[i] ?? 0);
+  });
+  return b.build();
+}
+
 /** Encoders of the backend messages used by the server (§55.7). Each returns one complete message. */
 export const backendMessage = {
   /** AuthenticationOk: 'R', int32 0. */
@@ -340,20 +359,26 @@ export const backendMessage = {
   /** BackendKeyData: 'K', process id, secret key (both int32). */
   backendKeyData: (pid: number, secret: number): Buffer => new MessageBuilder('K').int32(pid).int32(secret).build(),
   /** ReadyForQuery: 'Z', transaction status byte. */
-  readyForQuery: (status: TxStatus): Buffer => new MessageBuilder('Z').int8(status.charCodeAt(0)).build(),
-  /** RowDescription: 'T'; `formats[i]` is the column's format code (0 text, 1 binary). */
+  readyForQuery: (status: TxStatus): Buffer => {
+    let b = READY[status];
+    if (!b) READY[status] = b = new MessageBuilder('Z').int8(status.charCodeAt(0)).build();
+    return b;
+  },
+  /**
+   * RowDescription: 'T'; `formats[i]` is the column's format code (0 text, 1 binary). Built once
+   * per fields array and formats (a prepared statement's fields keep their identity), since a
+   * Describe precedes every execution of a prepared statement.
+   */
   rowDescription: (fields: readonly FieldDescription[], formats: readonly number[]): Buffer => {
-    const b = new MessageBuilder('T').int16(fields.length);
-    fields.forEach((f, i) => {
-      b.cstring(f.name)
-        .int32(f.tableOid ?? 0)
-        .int16(f.columnAttr ?? 0)
-        .int32(f.typeOid)
-        .int16(f.typeSize ?? typeSizeOf(f.typeOid))
-        .int32(f.typeModifier ?? -1)
-        .int16(formats[i] ?? 0);
-    });
-    return b.build();
+    let byFormats = ROW_DESCRIPTIONS.get(fields);
+    if (!byFormats) ROW_DESCRIPTIONS.set(fields, (byFormats = new Map()));
+    const key = formats.join();
+    let built = byFormats.get(key);
+    if (!built) {
+      built = buildRowDescription(fields, formats);
+      if (byFormats.size < 8) byFormats.set(key, built);
+    }
+    return built;
   },
   /** ParameterDescription: 't', parameter type OIDs. */
   parameterDescription: (oids: readonly number[]): Buffer => {
