@@ -352,8 +352,18 @@ export class RouterSession implements PgSession, SessionValues, SettingsState {
     };
   }
 
-  /** What session information functions (current_setting, set_config, …) read and change. */
+  /**
+   * What session information functions (current_setting, set_config, …) read and change: built
+   * once per session (every member reads the session when called).
+   */
   private sessionAccess(): SessionAccess {
+    this.access ??= this.buildSessionAccess();
+    return this.access;
+  }
+
+  private access: SessionAccess | undefined;
+
+  private buildSessionAccess(): SessionAccess {
     return {
       setting: (name) => this.setting(name),
       setConfig: (name, value, isLocal) => {
@@ -451,6 +461,8 @@ export class RouterSession implements PgSession, SessionValues, SettingsState {
   /** The handle's plan, made again when the catalog or the session's planning state changed. */
   private planFor(h: Handle): PlannedStatement {
     const catalog = this.catalog;
+    const key = planKey({ catalog, asOf: this.asOfMs !== undefined, inBlock: this.txn !== undefined });
+    if (h.planned && h.key === key && this.settingsUnchanged(h.reads)) return h.planned;
     const env = {
       catalog,
       session: this as SessionValues,
@@ -461,8 +473,6 @@ export class RouterSession implements PgSession, SessionValues, SettingsState {
           ? undefined
           : h.parsed.bytes.subarray(0, Math.max(0, loc - h.parsed.offset)).toString('utf8').length + 1,
     };
-    const key = planKey(env);
-    if (h.planned && h.key === key && this.settingsUnchanged(h.reads)) return h.planned;
     // Record every setting the planner reads: a value it binds into the plan (TimeZone and
     // DateStyle in the DuckDB SQL, search_path, current_setting in a row read) makes the plan
     // stale once the setting changes, as PostgreSQL re-plans a prepared statement then.
