@@ -17,6 +17,7 @@ import {
   type SqlType,
   type Value,
 } from '../types.ts';
+import { trimPadding } from './compare.ts';
 import type { EvalContext } from './context.ts';
 import { parseText, toText } from './io.ts';
 import { applyNumericTypmod, checkInt, isSpecial, numericFromFloat, numericToInt } from './numeric.ts';
@@ -119,7 +120,7 @@ function convert(v: Value, from: ResultType, to: ScalarType, ctx: EvalContext): 
     if (to === 'text' || to === 'varchar' || to === 'char') return v as string;
     return parseText(v as string, to, ctx);
   }
-  if (from === 'char' && (to === 'text' || to === 'varchar')) return (v as string).replace(/ +$/, '');
+  if (from === 'char' && (to === 'text' || to === 'varchar')) return trimPadding(v as string);
   const hooked = castHooks.special?.(v, from, to, ctx);
   if (hooked !== undefined) return hooked;
   switch (to) {

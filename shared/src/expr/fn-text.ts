@@ -9,6 +9,7 @@
 import { createHash } from 'node:crypto';
 import { DataError, SqlState } from '../errors.ts';
 import { elementType, type ResultType, type SqlType, type Value } from '../types.ts';
+import { trimPadding } from './compare.ts';
 import { likeEscape, pgRegExp, textOf } from './ops-core.ts';
 import { defFn, type Factory, INT_TYPES, impl, implNonStrict, invalidParameter, STRING_TYPES } from './registry.ts';
 
@@ -24,7 +25,7 @@ function str1(f: (s: string) => Value, keepPad = false): Factory {
   return (args) => {
     const a = args[0] as string;
     if (!STRING_TYPES.has(a)) return undefined;
-    if (a === 'char' && !keepPad) return impl(([s]) => f((s as string).replace(/ +$/, '')));
+    if (a === 'char' && !keepPad) return impl(([s]) => f(trimPadding(s as string)));
     return impl(([s]) => f(s as string));
   };
 }

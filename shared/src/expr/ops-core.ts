@@ -7,7 +7,7 @@
 import { DataError, SqlState } from '../errors.ts';
 import { elementType, isArrayType, type ResultType, type ScalarType, type SqlType, type Value } from '../types.ts';
 import { castValue } from './cast.ts';
-import { compareMixed } from './compare.ts';
+import { compareMixed, trimPadding } from './compare.ts';
 import type { EvalContext } from './context.ts';
 import { toText } from './io.ts';
 import { numericArith, numericPower } from './numeric.ts';
@@ -312,7 +312,7 @@ for (const [op, test] of Object.entries(COMPARATORS)) {
 /** Text of a value for concat and format (the type's output function). */
 export function textOf(v: Value, t: ResultType, ctx?: EvalContext): string {
   if (t === 'text' || t === 'varchar' || t === 'unknown') return v as string;
-  if (t === 'char') return (v as string).replace(/ +$/, '');
+  if (t === 'char') return trimPadding(v as string);
   return toText(v, t, ctx);
 }
 
