@@ -61,6 +61,10 @@
  *            PostgreSQL computes each); --dashboard-cache keeps the default 1 s cache.
  *            Each INSERT point follows a warm-up of the insert script (--warmup, else 5 s).
  *
+ * --baseline DIR adds a Stratum target run from another checkout (DIR holds its cli/bin/stratum.mjs
+ * and node_modules, e.g. `git worktree add DIR <commit> && (cd DIR && npm install)`), columns
+ * `Baseline`, with the same arguments, alternating with the others: an A/B of two commits in one run.
+ *
  * --stratum-args is passed to `stratum up` as extra arguments; since it starts with `--`,
  * write it with `=`: --stratum-args="--threads 2". --stratum-variants 1,2 makes one Stratum
  * target per thread count (`stratum up … --threads N`), each its own columns/rows, all in
@@ -68,13 +72,14 @@
  *
  * Usage: npx tsx bench/pgbench.ts [--seconds 10] [--runs 3] [--workloads insert,select,htap]
  *          [--clients N,…] [--insert-clients 32,1] [--select-clients 32] [--jobs 2] [--rows 100000]
- *          [--warmup 0] [--settle-timeout 120] [--stratum-args="…"] [--stratum-variants 1,2]
+ *          [--warmup 0] [--settle-timeout 120] [--stratum-args="…"] [--stratum-variants 1,2] [--baseline DIR]
  *          [--skip-stratum] [--skip-postgres]
  *          [--flights-rows 500000] [--htap-clients 32] [--dashboard-clients 4] [--dashboard-cache]
  *          [--sysbench oltp_point_select,oltp_read_write] [--sysbench-threads 8] [--sysbench-tables 2]
  *          [--sysbench-table-size 20000]
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -196,6 +201,11 @@ const stratumVariants =
 if (stratumVariants.length > 0 && stratumArgs.some((a) => a === '--threads' || a.startsWith('--threads=')))
   throw new Error('--stratum-variants sets --threads per variant; leave --threads out of --stratum-args');
 if (new Set(stratumVariants).size !== stratumVariants.length) throw new Error('--stratum-variants: a thread count is named twice');
+if (args.flag('baseline')) throw new Error('--baseline needs the directory of another Stratum checkout');
+const baselineDir = args.str('baseline');
+if (baselineDir !== undefined && stratumVariants.length > 0) throw new Error('--baseline and --stratum-variants do not combine');
+if (baselineDir !== undefined && !existsSync(join(baselineDir, 'cli', 'bin', 'stratum.mjs')))
+  throw new Error(`--baseline ${baselineDir}: no cli/bin/stratum.mjs there (a Stratum checkout with its node_modules installed)`);
 const sysbenchTests = args.str('sysbench') === undefined ? [] : list('sysbench', args.str('sysbench') ?? '');
 for (const t of sysbenchTests) if (!/^[a-z_]+$/.test(t)) throw new Error(`--sysbench: not a sysbench test name: ${t}`);
 const maxClients = Math.max(sbThreads, ...workloads.flatMap((w) => (w === 'htap' ? [htapClients + dashboardClients + 1] : clientsFor[w])));
@@ -790,9 +800,23 @@ interface TargetSpec extends TargetDecl {
 
 const STRATUM = 'Stratum (embedded)';
 const POSTGRES = 'PostgreSQL 15';
-const stratumDecls: (TargetDecl & { extraArgs: string[] })[] =
+const stratumDecls: (TargetDecl & { extraArgs: string[]; repoRoot?: string })[] =
   stratumVariants.length === 0
-    ? [{ name: STRATUM, short: 'Stratum', tag: 'Stratum', stratum: true, extraArgs: stratumArgs }]
+    ? [
+        { name: STRATUM, short: 'Stratum', tag: 'Stratum', stratum: true, extraArgs: stratumArgs },
+        ...(baselineDir === undefined
+          ? []
+          : [
+              {
+                name: `Stratum baseline (${baselineDir})`,
+                short: 'Baseline',
+                tag: 'Baseline',
+                stratum: true,
+                extraArgs: stratumArgs,
+                repoRoot: baselineDir,
+              },
+            ]),
+      ]
     : stratumVariants.map((n) => ({
         name: `Stratum (--threads ${n})`,
         short: `Stratum t${n}`,
@@ -810,7 +834,7 @@ if (!args.flag('skip-stratum')) {
       targets.push({
         ...d,
         start: async () => {
-          const st = await startStratum({ extraArgs: d.extraArgs });
+          const st = await startStratum({ extraArgs: d.extraArgs, ...(d.repoRoot === undefined ? {} : { repoRoot: d.repoRoot }) });
           return { target: st, pid: st.pid, metricsUrl: `http://127.0.0.1:${st.httpPort}`, written: 0 };
         },
       });
