@@ -199,6 +199,7 @@ export function ingestionSettings(cfg: StratumConfig) {
 export function txEngineSettings(cfg: StratumConfig) {
   return {
     groupCommitMaxBatch: cfg.tx.group_commit_max_batch,
+    rowCacheBytes: cfg.tx.row_cache_mb * 1024 * 1024,
     heartbeatMs: cfg.tx.heartbeat_ms,
     eagerHeartbeatGapMs: cfg.tx.eager_heartbeat_gap_ms,
     relayMaxBatch: cfg.tx.relay_max_batch,

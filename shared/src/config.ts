@@ -299,6 +299,14 @@ export const configSchema = z.strictObject({
   tx: z
     .strictObject({
       group_commit_max_batch: z.number().int().min(1).default(1024).describe('Most transactions in one synced LevelDB batch.'),
+      row_cache_mb: z
+        .number()
+        .int()
+        .min(1)
+        .default(128)
+        .describe(
+          'Memory for the hot-row cache of each TX engine (MiB, estimated from the rows held): point reads of rows in it skip LevelDB. Rows written and read recently stay; the least recently used go first.',
+        ),
       heartbeat_ms: z.number().int().min(5).default(100).describe('Longest gap between closed-timestamp heartbeats per partition (ms).'),
       eager_heartbeat_gap_ms: z
         .number()
@@ -346,6 +354,7 @@ export const configSchema = z.strictObject({
     })
     .default({
       group_commit_max_batch: 1024,
+      row_cache_mb: 128,
       heartbeat_ms: 100,
       eager_heartbeat_gap_ms: 10,
       relay_max_batch: 2000,

@@ -77,6 +77,26 @@ const UUIDS = new V7Generator({
   },
 });
 
+/**
+ * Estimated memory of a cached row (bytes): the V8 objects and strings of its values, two bytes
+ * per character (the worst case), plus a fixed overhead per row. An estimate for the cache's
+ * byte budget, not an exact measure.
+ */
+export function storedRowBytes(s: StoredRow): number {
+  let n = 120 + 2 * s.v.length;
+  const row = s.row;
+  if (!row) return n;
+  for (const k in row) {
+    const v = row[k];
+    n += 16;
+    if (typeof v === 'string') n += 16 + 2 * v.length;
+    else if (typeof v === 'bigint' || typeof v === 'number') n += 16;
+    else if (v instanceof Uint8Array) n += 64 + v.length;
+    else if (v !== null && typeof v === 'object') n += 64 + 2 * JSON.stringify(v, (_, x) => (typeof x === 'bigint' ? String(x) : x)).length;
+  }
+  return n;
+}
+
 /** A new UUIDv7 (transaction ids, row ids of tables without a primary key). */
 function uuidv7(): string {
   return UUIDS.generate().toString();
@@ -91,6 +111,8 @@ export interface EngineOptions {
   /** Ingestion, for rows this engine does not hold (written by other engines or evicted). */
   ingestion: IngestionApi | undefined;
   maxBatch: number;
+  /** Memory of the hot-row cache (bytes, as {@link storedRowBytes} estimates them). */
+  rowCacheBytes: number;
   maxTxnBytes: number;
   /** Largest encoded transaction part the bus accepts (bytes). */
   maxPartBytes: () => number;
@@ -271,7 +293,12 @@ export class Engine {
     /** Last assigned sequence per partition (durable once the batch is written). */
     readonly seqs: number[],
   ) {
-    this.cache = new LRUCache<string, StoredRow>({ max: 100_000 });
+    // Sized in bytes, not rows: 100,000 rows (the old bound) held a 100k-row table until a write
+    // load of 45k new rows evicted almost half of it, and point reads after it went to LevelDB.
+    this.cache = new LRUCache<string, StoredRow>({
+      maxSize: opts.rowCacheBytes,
+      sizeCalculation: (s, key) => storedRowBytes(s) + 2 * key.length,
+    });
     this.recent = new RecentKeys(store, opts.catalog, opts.log, (w) => this.spawn(w));
     this.deps = {
       store,

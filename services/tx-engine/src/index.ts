@@ -59,6 +59,8 @@ export interface TxEngineOptions {
   /** Ingestion for reads of rows this engine does not hold. */
   ingestion?: IngestionApi;
   groupCommitMaxBatch?: number;
+  /** Memory of the hot-row cache (bytes, estimated; `tx.row_cache_mb`). Default 128 MiB. */
+  rowCacheBytes?: number;
   heartbeatMs?: number;
   /** Shortest gap between eager heartbeats of an idle partition (ms; relay.ts). Default 10; 0 = off. */
   eagerHeartbeatGapMs?: number;
@@ -112,6 +114,7 @@ export async function startTxEngine(o: TxEngineOptions): Promise<TxEngine> {
     clock: o.clock,
     ingestion: o.ingestion,
     maxBatch: o.groupCommitMaxBatch ?? 1024,
+    rowCacheBytes: o.rowCacheBytes ?? 128 * 1024 * 1024,
     maxTxnBytes: o.maxTxnBytes ?? 8 * 1024 * 1024,
     maxUncertaintyMs: o.maxUncertaintyMs ?? 250,
     replicatedAckTimeoutMs: o.replicatedAckTimeoutMs ?? 10_000,
