@@ -20,7 +20,7 @@
  *   turn, a shorter array first, NULL elements last.
  */
 import type { SqlType, Value } from '@stratum/shared';
-import { decode, elementType, encode, intervalParts, isArrayType, parseNumeric, storageKeyPart } from '@stratum/shared';
+import { decode, elementType, encode, intervalParts, isArrayType, parseNumeric, storageKeyPart, trimPadding } from '@stratum/shared';
 import type { Key as LmdbKey } from 'lmdb';
 import * as lmdb from 'lmdb';
 
@@ -117,7 +117,7 @@ function sortableBody(v: Value, type: SqlType): string {
     case 'boolean':
       return v === true ? 't' : 'f';
     case 'char':
-      return escapeLow(String(v).replace(/ +$/, ''));
+      return escapeLow(trimPadding(String(v)));
     case 'bytea':
       return v instanceof Uint8Array ? Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('hex') : String(v);
     default:

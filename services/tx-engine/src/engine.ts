@@ -53,7 +53,7 @@ import {
   type WriteOp,
 } from '@stratum/shared';
 import { LRUCache } from 'lru-cache';
-import { V7Generator } from 'uuidv7';
+import { uuidv7 } from './ids.ts';
 import { type BackfillChunk, type BuildEntry, SecondaryIndexes } from './indexes.ts';
 import { RecentKeys } from './recent.ts';
 import { type BatchOp, outboxKey, rowKey, type StoredRow, seqKey, TxStore } from './store.ts';
@@ -61,46 +61,8 @@ import { approxRowBytes, colOf, fullRow, primaryName, uniqueViolation } from './
 import { type Current, cacheKey, indexNamed, type Layer, TableRows, View, type ViewDeps } from './view.ts';
 import { applyOps, type BlockWrite, evalExpr, revalidate, tableOf, type WriteEnv } from './writes.ts';
 
-/**
- * Random 32-bit words for UUIDv7 ids, drawn from `crypto.getRandomValues` 1024 at a time
- * (uuidv7's default draws 8 at a time: one call per two or three ids, ~2 % of an INSERT's CPU).
- */
-const RANDOM_WORDS = new Uint32Array(1024);
-let randomAt = RANDOM_WORDS.length;
-const UUIDS = new V7Generator({
-  nextUint32(): number {
-    if (randomAt === RANDOM_WORDS.length) {
-      crypto.getRandomValues(RANDOM_WORDS);
-      randomAt = 0;
-    }
-    return RANDOM_WORDS[randomAt++] as number;
-  },
-});
-
-/**
- * Estimated memory of a cached row (bytes): the V8 objects and strings of its values, two bytes
- * per character (the worst case), plus a fixed overhead per row. An estimate for the cache's
- * byte budget, not an exact measure.
- */
-export function storedRowBytes(s: StoredRow): number {
-  let n = 120 + 2 * s.v.length;
-  const row = s.row;
-  if (!row) return n;
-  for (const k in row) {
-    const v = row[k];
-    n += 16;
-    if (typeof v === 'string') n += 16 + 2 * v.length;
-    else if (typeof v === 'bigint' || typeof v === 'number') n += 16;
-    else if (v instanceof Uint8Array) n += 64 + v.length;
-    else if (v !== null && typeof v === 'object') n += 64 + 2 * JSON.stringify(v, (_, x) => (typeof x === 'bigint' ? String(x) : x)).length;
-  }
-  return n;
-}
-
-/** A new UUIDv7 (transaction ids, row ids of tables without a primary key). */
-function uuidv7(): string {
-  return UUIDS.generate().toString();
-}
+/** Memory of a hot-row cache entry beyond its row and key (bytes, estimated): the StoredRow, its version, the LRU slot. */
+const CACHE_ENTRY_BYTES = 200;
 
 /** Settings of one engine. */
 export interface EngineOptions {
@@ -111,7 +73,7 @@ export interface EngineOptions {
   /** Ingestion, for rows this engine does not hold (written by other engines or evicted). */
   ingestion: IngestionApi | undefined;
   maxBatch: number;
-  /** Memory of the hot-row cache (bytes, as {@link storedRowBytes} estimates them). */
+  /** Memory of the hot-row cache (bytes, estimated: twice {@link approxRowBytes} plus the entry's overhead). */
   rowCacheBytes: number;
   maxTxnBytes: number;
   /** Largest encoded transaction part the bus accepts (bytes). */
@@ -297,7 +259,7 @@ export class Engine {
     // load of 45k new rows evicted almost half of it, and point reads after it went to LevelDB.
     this.cache = new LRUCache<string, StoredRow>({
       maxSize: opts.rowCacheBytes,
-      sizeCalculation: (s, key) => storedRowBytes(s) + 2 * key.length,
+      sizeCalculation: (s, key) => CACHE_ENTRY_BYTES + 2 * (approxRowBytes(s.row) + key.length),
     });
     this.recent = new RecentKeys(store, opts.catalog, opts.log, (w) => this.spawn(w));
     this.deps = {

@@ -29,7 +29,7 @@ import { setImplemented } from './resolve.ts';
 
 export { castValue } from './cast.ts';
 /** PostgreSQL's btree ordering of two non-null values of one type (ORDER BY, DISTINCT): see compare.ts. */
-export { compareValues as compareSqlValues } from './compare.ts';
+export { compareValues as compareSqlValues, trimPadding } from './compare.ts';
 export { type EvalContext, type SequenceAccess, SequenceClaimNeeded, type SessionAccess } from './context.ts';
 export { type EvalRow, evaluate, typeOf } from './eval.ts';
 export { parseText as inputText, toText as outputText } from './io.ts';
